@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# setup.sh - installs the Debian packages sluice builds and tests with.
+# Idempotent: installs only what is missing, and does nothing when all are present.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config clang
+  libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libcmocka-dev
+  python3 curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,130 @@
+/* component.h - the one small interface every source, transform and sink implements,
+ * and the registry table that names them. Adding a component = its file + one line in
+ * registry.c. */
+#ifndef SL_COMPONENT_H
+#define SL_COMPONENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acks.h"
+#include "config.h"
+#include "event.h"
+#include "metrics.h"
+
+/* What every component gets at init. Borrowed; lives as long as the component. */
+typedef struct sl_component_ctx {
+    const char *id;       /* name in the config */
+    const char *type;
+    const char *data_dir; /* global data_dir (state, buffers, dlq live below it) */
+    sl_metrics *metrics;
+} sl_component_ctx;
+
+/* ---- Sources -------------------------------------------------------------------------
+ * A source runs on its own thread. It builds batches (batch_new), opens one ack token per
+ * batch on its ledger with the position the batch ends at, and emits them. The engine
+ * releases the token once every sink has delivered or durably buffered the batch; the
+ * source learns it in order through source_collect_acks() and only then persists the
+ * position. */
+typedef struct sl_source_ctx sl_source_ctx;
+
+/* Runs transforms and routes the batch to every downstream sink buffer. Takes the
+ * caller's reference. Blocks while a downstream buffer is full (backpressure).
+ * Returns SL_OK, or SL_ERR_CLOSED once the engine is stopping (batch released). */
+int source_emit(sl_source_ctx *ctx, sl_batch *b);
+/* True once the engine asks sources to stop reading. Sources then emit nothing new,
+ * call source_drain_acks and return. */
+bool source_should_stop(const sl_source_ctx *ctx);
+/* The ledger for this source's tokens (ack_token_open). */
+sl_ack_ledger *source_ledger(sl_source_ctx *ctx);
+/* Delivers committed positions (in order) to fn; call from the source thread. */
+size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
+/* At shutdown: waits until every token is collected or the shutdown deadline passes,
+ * calling fn for each. Returns the number still pending (0 = all committed). */
+size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
+/* Sleeps up to ms, waking early when the engine stops. */
+void source_sleep(sl_source_ctx *ctx, int ms);
+/* Borrowed: the fd that becomes readable when stop is requested (for epoll loops). */
+int source_stop_fd(const sl_source_ctx *ctx);
+
+typedef struct sl_source_vtable {
+    const char *type;
+    const char *help;
+    const sl_option *options;
+    size_t config_size;
+    /* Builds the source from its parsed config (borrowed, lives as long as the source).
+     * Must not start threads or read input yet. *self is owned by the engine. */
+    int (*init)(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                size_t errlen);
+    /* Runs on the source's own thread until it ends (EOF) or source_should_stop(). */
+    int (*run)(void *self, sl_source_ctx *ctx);
+    void (*destroy)(void *self);
+} sl_source_vtable;
+
+/* ---- Transforms ----------------------------------------------------------------------
+ * Run on the emitting source's thread, in place: they may change events, add fields
+ * (allocating from the batch arena) and drop events with batch_compact. */
+typedef struct sl_transform_vtable {
+    const char *type;
+    const char *help;
+    const sl_option *options;
+    size_t config_size;
+    int (*init)(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                size_t errlen);
+    /* Returns SL_OK; errors are counted by the transform itself and never drop the batch
+     * unless the transform's own policy says so. Must be thread-safe (several sources). */
+    int (*process)(void *self, sl_batch *b);
+    void (*destroy)(void *self);
+} sl_transform_vtable;
+
+/* ---- Sinks ---------------------------------------------------------------------------
+ * A sink only sends. The sink runtime owns batching, buffering, retries, backoff,
+ * circuit breaking, dead-lettering and fallback. */
+typedef enum sl_send_status {
+    SL_SEND_OK = 0,   /* every event delivered */
+    SL_SEND_RETRY,    /* transient: the whole request may be retried */
+    SL_SEND_REJECT,   /* permanent: no retry will help (runtime bisects to isolate) */
+    SL_SEND_PARTIAL,  /* per-event outcome in item_status / item_reason */
+} sl_send_status;
+
+enum { SL_ITEM_OK = 0, SL_ITEM_RETRY = 1, SL_ITEM_REJECT = 2 };
+
+typedef struct sl_send_result {
+    sl_send_status status;
+    char reason[256];         /* why, for RETRY / REJECT */
+    uint8_t *item_status;     /* runtime-owned, n entries, zeroed; fill for PARTIAL */
+    const char **item_reason; /* runtime-owned, n entries; strings owned by the sink and
+                                 valid until its next send call */
+    int64_t retry_after_ms;   /* server's hint (Retry-After), 0 = none */
+} sl_send_result;
+
+typedef struct sl_sink_vtable {
+    const char *type;
+    const char *help;
+    const sl_option *options;
+    size_t config_size;
+    int (*init)(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                size_t errlen);
+    /* Delivers `n` events (borrowed, valid during the call). Called from several runtime
+     * threads at once when concurrency > 1, unless `serial` is set. Returns SL_OK or an
+     * error code; the outcome is in res. */
+    int (*send)(void *self, sl_event *const *events, size_t n, sl_send_result *res);
+    /* Optional: called about once a second from a runtime thread (flush, rotate). */
+    void (*tick)(void *self);
+    void (*destroy)(void *self);
+    bool serial; /* send must not run concurrently with itself */
+} sl_sink_vtable;
+
+/* ---- Registry (registry.c) ------------------------------------------------------------ */
+const sl_source_vtable *registry_source(const char *type);
+const sl_transform_vtable *registry_transform(const char *type);
+const sl_sink_vtable *registry_sink(const char *type);
+/* Comma-separated list of the registered types of a kind, for error messages. */
+void registry_list(const char *kind, char *out, size_t outlen);
+/* NULL-terminated arrays, for --help and docs. */
+extern const sl_source_vtable *const sl_sources[];
+extern const sl_transform_vtable *const sl_transforms[];
+extern const sl_sink_vtable *const sl_sinks[];
+
+#endif

@@ -1,0 +1,95 @@
+/* event.h - the one in-memory form of a log event, and the batch that owns it.
+ * Every string an event points at lives in its batch's arena; nothing is freed per event. */
+#ifndef SL_EVENT_H
+#define SL_EVENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef struct sl_str {
+    const char *ptr;
+    uint32_t len;
+} sl_str;
+
+#define SL_STR(lit) ((sl_str){(lit), (uint32_t)(sizeof(lit) - 1)})
+
+typedef enum sl_val_type {
+    SL_VAL_STR = 0,
+    SL_VAL_INT,
+    SL_VAL_FLOAT,
+    SL_VAL_BOOL,
+    SL_VAL_NULL,
+    SL_VAL_JSON, /* raw JSON text of an object or array, emitted verbatim */
+} sl_val_type;
+
+/* One attribute. Keys are dotted paths ("kubernetes.pod_name"); values are scalars
+ * or a raw JSON subtree. */
+typedef struct sl_field {
+    sl_str key;
+    uint8_t type; /* sl_val_type */
+    union {
+        sl_str s;
+        int64_t i;
+        double f;
+        bool b;
+    } v;
+} sl_field;
+
+typedef struct sl_event {
+    int64_t ts_ns;     /* event time, ns since epoch (from the line when known) */
+    sl_str message;    /* body */
+    sl_field *fields;  /* arena-owned array */
+    uint32_t nfields, cap_fields;
+    /* Stable id derived from the source position: `id_stream` names the stream
+     * (file identity hash, ...), `id_seq` the position in it (byte offset).
+     * `id_str`, when non-empty, overrides both (e.g. a CloudWatch event id). */
+    uint64_t id_stream, id_seq;
+    sl_str id_str;
+} sl_event;
+
+typedef struct sl_ack_token sl_ack_token;
+
+/* A batch owns its arena, hence every event and string in it. It is reference
+ * counted: each holder (router, memory buffer, sink request) owns one reference.
+ * When the last reference is released the batch's ack token is released too,
+ * which tells the source that every sink is done with these events. */
+typedef struct sl_batch {
+    sl_arena arena;
+    sl_event *events; /* malloc'd array, grows by doubling */
+    uint32_t n, cap;
+    size_t bytes;     /* approximate payload bytes, for byte-bounded queues */
+    atomic_int refs;
+    sl_ack_token *ack; /* owned reference, or NULL */
+    const char *origin; /* component id that produced it (static lifetime) */
+} sl_batch;
+
+/* Returns an owned batch with refs == 1. */
+sl_batch *batch_new(uint32_t cap_hint);
+/* Appends a zeroed event and returns it; valid until the next batch_add. */
+sl_event *batch_add(sl_batch *b);
+void batch_retain(sl_batch *b);
+/* Drops one reference; the last one frees the batch and releases its ack token. */
+void batch_release(sl_batch *b);
+/* A deep copy sharing the ack token (the token gains a reference). refs == 1. */
+sl_batch *batch_clone(const sl_batch *b);
+/* Removes events for which keep[i] is false, preserving order. */
+void batch_compact(sl_batch *b, const bool *keep);
+
+/* Copies a string into the batch arena. */
+sl_str batch_str(sl_batch *b, const char *s, size_t len);
+/* Field helpers; the key and value are copied into the arena unless noted. */
+sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen);
+void event_set_str(sl_batch *b, sl_event *e, const char *key, const char *val, size_t len);
+/* Like event_set_str but `key` and `val` must outlive the batch (static strings). */
+void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val);
+void event_set_int(sl_batch *b, sl_event *e, const char *key, int64_t val);
+/* Returns the field with this key or NULL. */
+const sl_field *event_get(const sl_event *e, const char *key, size_t keylen);
+/* Bytes an event adds to its batch's accounting (message + fields, rough). */
+size_t event_size(const sl_event *e);
+
+#endif

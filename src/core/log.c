@@ -1,0 +1,125 @@
+/* log.c - self log writer.
+ * Formats a whole line in a stack buffer and emits it with one write(2). */
+#define _GNU_SOURCE
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static atomic_int g_level = SL_LOG_INFO;
+static bool g_json;
+static char *g_file;
+static atomic_int g_fd = 2;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    if (strcmp(s, "warning") == 0)
+        return SL_LOG_WARN;
+    return -1;
+}
+
+bool log_enabled(int level) { return level >= atomic_load_explicit(&g_level, memory_order_relaxed); }
+
+int log_configure(int level, bool json, const char *file, char *err, unsigned errlen)
+{
+    pthread_mutex_lock(&g_mu);
+    atomic_store(&g_level, level);
+    g_json = json;
+    free(g_file);
+    g_file = file ? sl_xstrdup(file) : NULL;
+    pthread_mutex_unlock(&g_mu);
+    if (file) {
+        int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return sl_seterr(err, errlen, SL_ERR_IO, "cannot open log file %s: %s", file,
+                             strerror(errno));
+        int old = atomic_exchange(&g_fd, fd);
+        if (old > 2)
+            close(old);
+    }
+    return SL_OK;
+}
+
+void log_reopen(void)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_file) {
+        int fd = open(g_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            int old = atomic_exchange(&g_fd, fd);
+            if (old > 2)
+                close(old);
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+static size_t json_escape_into(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            dst[n++] = '\\';
+            dst[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(dst + n, cap - n, "\\u%04x", c);
+        } else {
+            dst[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
+void sl_log(int level, const char *component, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    char msg[2048], line[4608];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    size_t n;
+    if (g_json) {
+        n = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"",
+                             when, level_names[level]);
+        n += json_escape_into(line + n, sizeof line - n, component ? component : "sluice");
+        n += (size_t)snprintf(line + n, sizeof line - n, "\",\"message\":\"");
+        n += json_escape_into(line + n, sizeof line - n - 4, msg);
+        n += (size_t)snprintf(line + n, sizeof line - n, "\"}\n");
+    } else {
+        n = (size_t)snprintf(line, sizeof line, "%s %-5s %s: %s\n", when, level_names[level],
+                             component ? component : "sluice", msg);
+    }
+    if (n >= sizeof line) {
+        n = sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    ssize_t w = write(atomic_load(&g_fd), line, n);
+    (void)w;
+}

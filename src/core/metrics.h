@@ -1,0 +1,66 @@
+/* metrics.h - per-component counters in one scheme, rendered as Prometheus text.
+ * Counters are atomics updated on the hot path without locks; one registry lists them. */
+#ifndef SL_METRICS_H
+#define SL_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SL_METRICS_MAX_REASONS 16
+#define SL_METRICS_BUCKETS 12
+
+typedef struct sl_metric_reason {
+    _Atomic(const char *) reason; /* static string; NULL = free slot */
+    atomic_uint_fast64_t count;
+} sl_metric_reason;
+
+typedef enum sl_circuit_state { SL_CIRCUIT_CLOSED = 0, SL_CIRCUIT_OPEN = 1, SL_CIRCUIT_HALF_OPEN = 2 } sl_circuit_state;
+
+/* One component's metrics. Registered once at build time; lives until metrics_reset. */
+typedef struct sl_metrics {
+    const char *id;   /* component id */
+    const char *kind; /* "source" | "transform" | "sink" */
+    const char *type; /* e.g. "file" */
+    atomic_uint_fast64_t received_events, received_bytes;
+    atomic_uint_fast64_t sent_events, sent_bytes;
+    atomic_uint_fast64_t dropped_events; /* by policy: when_full: drop_newest */
+    atomic_uint_fast64_t dlq_events;
+    atomic_uint_fast64_t retries;
+    sl_metric_reason errors[SL_METRICS_MAX_REASONS];
+    /* sinks */
+    atomic_int_fast64_t buffer_bytes, buffer_events;
+    atomic_int inflight;
+    atomic_int concurrency_limit;
+    atomic_int circuit_state; /* sl_circuit_state */
+    atomic_uint_fast64_t duration_buckets[SL_METRICS_BUCKETS]; /* cumulative at render */
+    atomic_uint_fast64_t duration_count;
+    atomic_uint_fast64_t duration_sum_us;
+    /* sources */
+    atomic_int_fast64_t files_tracked;
+    atomic_int_fast64_t lag_ms;
+    /* Named state after an I/O failure ("ok" when healthy): shown in /api/v1/status. */
+    _Atomic(const char *) state;
+    struct sl_metrics *next;
+} sl_metrics;
+
+/* Returns a registered, zeroed metrics block (owned by the registry). Strings must
+ * outlive the registry (component ids are owned by the topology). */
+sl_metrics *metrics_register(const char *id, const char *kind, const char *type);
+/* Frees every registered block (at exit, or between tests). */
+void metrics_reset(void);
+/* Head of the registry list, in registration order. */
+sl_metrics *metrics_first(void);
+
+/* Counts one error with a static reason string ("io", "parse", "corrupt_segment"...). */
+void metrics_error(sl_metrics *m, const char *reason);
+uint64_t metrics_error_count(const sl_metrics *m, const char *reason);
+void metrics_observe_duration(sl_metrics *m, double seconds);
+void metrics_set_state(sl_metrics *m, const char *state);
+
+/* Appends the Prometheus text exposition of every registered component. */
+void metrics_render_prometheus(sl_buf *out);
+
+#endif

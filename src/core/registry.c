@@ -1,0 +1,71 @@
+/* registry.c - the one table of component types.
+ * Adding a source, transform or sink is one line here plus its own file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "component.h"
+
+extern const sl_source_vtable sl_source_file, sl_source_stdin, sl_source_demo;
+extern const sl_transform_vtable sl_transform_add_fields;
+extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
+
+const sl_source_vtable *const sl_sources[] = {
+    &sl_source_file,
+    &sl_source_stdin,
+    &sl_source_demo,
+    NULL,
+};
+
+const sl_transform_vtable *const sl_transforms[] = {
+    &sl_transform_add_fields,
+    NULL,
+};
+
+const sl_sink_vtable *const sl_sinks[] = {
+    &sl_sink_file,
+    &sl_sink_stdout,
+    &sl_sink_blackhole,
+    &sl_sink_http,
+    NULL,
+};
+
+const sl_source_vtable *registry_source(const char *type)
+{
+    for (size_t i = 0; sl_sources[i]; i++)
+        if (strcmp(sl_sources[i]->type, type) == 0)
+            return sl_sources[i];
+    return NULL;
+}
+
+const sl_transform_vtable *registry_transform(const char *type)
+{
+    for (size_t i = 0; sl_transforms[i]; i++)
+        if (strcmp(sl_transforms[i]->type, type) == 0)
+            return sl_transforms[i];
+    return NULL;
+}
+
+const sl_sink_vtable *registry_sink(const char *type)
+{
+    for (size_t i = 0; sl_sinks[i]; i++)
+        if (strcmp(sl_sinks[i]->type, type) == 0)
+            return sl_sinks[i];
+    return NULL;
+}
+
+void registry_list(const char *kind, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+#define LIST(arr)                                                                           \
+    for (size_t i = 0; arr[i] && n < outlen; i++)                                           \
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", i ? ", " : "", arr[i]->type);
+    if (strcmp(kind, "source") == 0) {
+        LIST(sl_sources)
+    } else if (strcmp(kind, "transform") == 0) {
+        LIST(sl_transforms)
+    } else {
+        LIST(sl_sinks)
+    }
+#undef LIST
+}

@@ -1,0 +1,57 @@
+/* topology.h - the running pipeline: config -> validated graph -> threads.
+ * Owns every component, buffer and sink runtime; the API reads its status. */
+#ifndef SL_TOPOLOGY_H
+#define SL_TOPOLOGY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+
+typedef struct sl_topology sl_topology;
+
+/* Global settings (top-level keys of the config). */
+typedef struct sl_global_config {
+    char *data_dir;
+    int64_t shutdown_timeout_ms;
+    struct {
+        char *address;
+        bool enabled;
+    } api;
+    struct {
+        int level;  /* index in debug|info|warn|error */
+        int format; /* 0 text, 1 json */
+        char *file;
+    } log;
+} sl_global_config;
+
+extern const sl_option sl_global_options[];
+
+/* Validates the whole document (globals, every component's options, the graph: unknown
+ * inputs, cycles, unknown types, fallback targets) and instantiates components without
+ * starting them. Returns an owned topology, or an error "file:line:col: ...". */
+int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen);
+const sl_global_config *topology_globals(const sl_topology *t);
+/* Opens buffers, starts sink runtimes then sources. */
+int topology_start(sl_topology *t, char *err, size_t errlen);
+/* Async-signal-safe: asks for a graceful stop. */
+void topology_request_stop(sl_topology *t);
+/* Blocks until stop is requested or every source has ended, then drains within
+ * shutdown_timeout and commits positions. Returns 0 when everything drained. */
+int topology_run_until_stopped(sl_topology *t);
+void topology_free(sl_topology *t);
+
+/* True once started and every sink runtime is running (for /readyz). */
+bool topology_ready(const sl_topology *t);
+/* Appends the /api/v1/status JSON document. */
+void topology_status_json(const sl_topology *t, sl_buf *out);
+
+
+
+/* For `sluice dlq replay`: builds one sink from the config without starting anything.
+ * Returns SL_ERR_NOTFOUND if no sink has that id. The instance is owned by t. */
+struct sl_sink_vtable;
+int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_vtable **vt,
+                           void **self, const struct sl_sink_common **common);
+#endif

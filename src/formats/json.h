@@ -1,0 +1,42 @@
+/* json.h - JSON encoding of events (NDJSON sinks, DLQ) and a small strict parser
+ * (DLQ replay, tests). The parser is fuzzed: it must reject, never crash. */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/buf.h"
+#include "../core/event.h"
+
+/* Appends s as a JSON string body (no quotes), escaping per RFC 8259; invalid UTF-8
+ * bytes become U+FFFD so output is always valid JSON. */
+void json_escape(sl_buf *out, const char *s, size_t n);
+/* Appends "2026-11-21T04:58:29.123456789Z". */
+void json_format_time(sl_buf *out, int64_t ts_ns);
+/* Appends one event as a JSON object: {"timestamp":..., "message":..., <fields>...},
+ * fields with dotted keys written flat. No trailing newline. */
+void json_encode_event(sl_buf *out, const sl_event *e);
+
+/* Parses one JSON object produced by json_encode_event back into an event in `b`
+ * (strings copied into b's arena). Returns SL_OK or SL_ERR_CORRUPT. */
+int json_decode_event(sl_batch *b, const char *s, size_t n);
+
+/* Minimal DOM for reading JSON (DLQ records, tests). Values live in an arena. */
+typedef enum { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ } json_type;
+typedef struct json_value {
+    json_type type;
+    bool b;
+    double num;
+    const char *str; size_t len;      /* STR: unescaped, NUL-terminated */
+    const char *raw; size_t raw_len;  /* source text of this value */
+    struct json_value **items;        /* ARR and OBJ */
+    const char **keys;                /* OBJ */
+    size_t n;
+} json_value;
+/* Returns NULL (and a message in err) on invalid JSON or nesting deeper than 64. */
+json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen);
+const json_value *json_get(const json_value *obj, const char *key);
+
+#endif
