@@ -15,6 +15,7 @@ struct sl_ack_token {
     uint64_t key, value;
     atomic_int refs;
     atomic_bool done;
+    atomic_bool abandoned;
 };
 
 struct sl_ack_ledger {
@@ -53,6 +54,7 @@ sl_ack_token *ack_token_open(sl_ack_ledger *l, uint64_t key, uint64_t value)
     t->value = value;
     atomic_init(&t->refs, 1);
     atomic_init(&t->done, false);
+    atomic_init(&t->abandoned, false);
     pthread_mutex_lock(&l->mu);
     if (l->tail)
         l->tail->next = t;
@@ -68,8 +70,14 @@ void ack_token_retain(sl_ack_token *t) { atomic_fetch_add(&t->refs, 1); }
 
 void ack_token_release(sl_ack_token *t)
 {
-    if (atomic_fetch_sub(&t->refs, 1) == 1)
+    if (atomic_fetch_sub(&t->refs, 1) == 1 && !atomic_load(&t->abandoned))
         atomic_store_explicit(&t->done, true, memory_order_release);
+}
+
+void ack_token_abandon(sl_ack_token *t)
+{
+    atomic_store(&t->abandoned, true);
+    ack_token_release(t);
 }
 
 size_t ack_ledger_collect(sl_ack_ledger *l, sl_ack_commit_fn fn, void *arg)

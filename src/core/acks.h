@@ -28,6 +28,11 @@ void ack_token_retain(sl_ack_token *t);
 /* Drops a reference; the last one marks the token done (thread-safe). */
 void ack_token_release(sl_ack_token *t);
 
+/* Marks the token as never to be committed (its events were not delivered, e.g. a
+ * drain that hit the shutdown deadline), then drops the caller's reference. The ledger
+ * stops committing at this token for good, so the position is re-read after restart. */
+void ack_token_abandon(sl_ack_token *t);
+
 /* Calls fn for each done token at the head of the ledger, in order, and removes
  * it. Returns how many were committed. */
 size_t ack_ledger_collect(sl_ack_ledger *l, sl_ack_commit_fn fn, void *arg);

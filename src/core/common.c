@@ -1,6 +1,5 @@
 /* common.c - error names, time, allocation and atomic file helpers.
  * Everything here is used across the tree; nothing here knows about events. */
-#define _GNU_SOURCE
 #include "common.h"
 
 #include <errno.h>

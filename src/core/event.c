@@ -44,6 +44,19 @@ void batch_release(sl_batch *b)
     free(b);
 }
 
+void batch_abandon(sl_batch *b)
+{
+    if (!b)
+        return;
+    if (b->ack) {
+        /* Poison the token first: whoever drops the last batch reference, the
+         * source must not commit these events. */
+        ack_token_retain(b->ack);
+        ack_token_abandon(b->ack);
+    }
+    batch_release(b);
+}
+
 static sl_str copy_str(sl_batch *b, sl_str s)
 {
     if (!s.ptr)
@@ -51,24 +64,29 @@ static sl_str copy_str(sl_batch *b, sl_str s)
     return (sl_str){arena_strndup(&b->arena, s.ptr, s.len), s.len};
 }
 
+sl_event *batch_append_copy(sl_batch *b, const sl_event *se)
+{
+    sl_event *e = batch_add(b);
+    *e = *se;
+    e->message = copy_str(b, se->message);
+    e->id_str = copy_str(b, se->id_str);
+    e->cap_fields = se->nfields;
+    e->fields = se->nfields ? arena_alloc(&b->arena, sizeof(sl_field) * se->nfields) : NULL;
+    for (uint32_t j = 0; j < se->nfields; j++) {
+        e->fields[j] = se->fields[j];
+        e->fields[j].key = copy_str(b, se->fields[j].key);
+        if (se->fields[j].type == SL_VAL_STR || se->fields[j].type == SL_VAL_JSON)
+            e->fields[j].v.s = copy_str(b, se->fields[j].v.s);
+    }
+    b->bytes += event_size(e);
+    return e;
+}
+
 sl_batch *batch_clone(const sl_batch *src)
 {
     sl_batch *b = batch_new(src->n ? src->n : 1);
-    for (uint32_t i = 0; i < src->n; i++) {
-        const sl_event *se = &src->events[i];
-        sl_event *e = batch_add(b);
-        *e = *se;
-        e->message = copy_str(b, se->message);
-        e->id_str = copy_str(b, se->id_str);
-        e->cap_fields = se->nfields;
-        e->fields = se->nfields ? arena_alloc(&b->arena, sizeof(sl_field) * se->nfields) : NULL;
-        for (uint32_t j = 0; j < se->nfields; j++) {
-            e->fields[j] = se->fields[j];
-            e->fields[j].key = copy_str(b, se->fields[j].key);
-            if (se->fields[j].type == SL_VAL_STR || se->fields[j].type == SL_VAL_JSON)
-                e->fields[j].v.s = copy_str(b, se->fields[j].v.s);
-        }
-    }
+    for (uint32_t i = 0; i < src->n; i++)
+        batch_append_copy(b, &src->events[i]);
     b->bytes = src->bytes;
     b->origin = src->origin;
     if (src->ack) {

@@ -74,6 +74,11 @@ sl_event *batch_add(sl_batch *b);
 void batch_retain(sl_batch *b);
 /* Drops one reference; the last one frees the batch and releases its ack token. */
 void batch_release(sl_batch *b);
+/* Releases a reference whose events were NOT delivered (shutdown deadline): the batch's
+ * ack token is abandoned so the source never commits past it. */
+void batch_abandon(sl_batch *b);
+/* Appends a deep copy of `src` (from any batch) to `dst`; returns the copy. */
+sl_event *batch_append_copy(sl_batch *dst, const sl_event *src);
 /* A deep copy sharing the ack token (the token gains a reference). refs == 1. */
 sl_batch *batch_clone(const sl_batch *b);
 /* Removes events for which keep[i] is false, preserving order. */

@@ -1,6 +1,5 @@
 /* log.c - self log writer.
  * Formats a whole line in a stack buffer and emits it with one write(2). */
-#define _GNU_SOURCE
 #include "log.h"
 
 #include <errno.h>
