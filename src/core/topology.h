@@ -10,6 +10,8 @@
 #include "config.h"
 
 typedef struct sl_topology sl_topology;
+struct sl_sink_vtable;
+struct sl_sink_common;
 
 /* Global settings (top-level keys of the config). */
 typedef struct sl_global_config {
@@ -51,7 +53,6 @@ void topology_status_json(const sl_topology *t, sl_buf *out);
 
 /* For `sluice dlq replay`: builds one sink from the config without starting anything.
  * Returns SL_ERR_NOTFOUND if no sink has that id. The instance is owned by t. */
-struct sl_sink_vtable;
 int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_vtable **vt,
                            void **self, const struct sl_sink_common **common);
 #endif

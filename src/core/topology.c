@@ -1,0 +1,880 @@
+/* topology.c - builds the pipeline graph from the config and runs it: one thread per
+ * source, transforms inline on the source's thread, a buffer and a runtime per sink.
+ *
+ * Notes on the design
+ *  1. Validation happens entirely in topology_build, before any thread or file exists, so
+ *     `sluice validate` and `sluice run` report exactly the same errors.
+ *  2. A batch travels: source -> transforms (in place, on the source thread) -> every sink
+ *     buffer reachable from it. The router holds one reference while fanning out; each
+ *     memory buffer takes its own; a disk buffer writes the batch and keeps none. When
+ *     the last reference goes, the batch's ack token is released (acks.h).
+ *  3. A batch that could not be handed to every sink (shutdown) is abandoned, never acked,
+ *     so its source re-reads it after restart.
+ *  4. Shutdown: sources stop reading and wait for their acks while sinks keep delivering;
+ *     at the deadline every buffer is closed (unblocking producers), sources commit what
+ *     was acknowledged, then sink runtimes drain what is left until the same deadline.
+ *  5. When a node feeds several consumers and one of them is a transform, each transform
+ *     consumer works on its own clone (transforms modify in place); sinks share. */
+#include "topology.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "common.h"
+#include "component.h"
+#include "log.h"
+#include "metrics.h"
+#include "sink_runtime.h"
+
+enum node_kind { NODE_SOURCE, NODE_TRANSFORM, NODE_SINK };
+static const char *const kind_names[] = {"source", "transform", "sink"};
+static const char *const section_names[] = {"sources", "transforms", "sinks"};
+
+typedef struct node {
+    enum node_kind kind;
+    char *id, *type;
+    char where[256]; /* "sinks.out", for messages */
+    const sl_cnode *cn;
+    const sl_option *options; /* the component's own table */
+    void *config;             /* its parsed options (config_size bytes) */
+    union {
+        const sl_source_vtable *src;
+        const sl_transform_vtable *tr;
+        const sl_sink_vtable *sink;
+    } vt;
+    void *self;
+    bool inited;
+    sl_metrics *m;
+    sl_component_ctx cc;
+    sl_strlist inputs;   /* transforms (sinks keep theirs in common.inputs) */
+    struct node **down;  /* consumers */
+    size_t ndown;
+    bool clone_for_transforms;
+    /* sources */
+    pthread_t thread;
+    bool thread_started;
+    struct sl_source_ctx *sctx;
+    /* sinks */
+    sl_sink_common common;
+    sl_buffer *buf;
+    sl_sink_runtime *rt;
+    struct node *fallback;
+    /* status rates */
+    int64_t rate_prev_ms;
+    uint64_t rate_prev_events;
+} node;
+
+struct sl_source_ctx {
+    sl_topology *t;
+    node *n;
+    sl_ack_ledger *ledger;
+};
+
+struct sl_topology {
+    sl_global_config g;
+    node *nodes;
+    size_t nnodes;
+    const char *path;
+    atomic_bool stopping;
+    atomic_bool started;
+    atomic_int sources_running;
+    int stop_efd;
+    _Atomic int64_t deadline_ms; /* monotonic; set when stop begins */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t start_ns;
+};
+
+/* ---- Global options ------------------------------------------------------------------ */
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+static const sl_option api_options[] = {
+    {"address", SL_OPT_STR, offsetof(sl_global_config, api.address) - offsetof(sl_global_config, api),
+     "127.0.0.1:2020", 0, NULL, NULL, 0, 0, "host:port the HTTP API listens on"},
+    {"enabled", SL_OPT_BOOL, offsetof(sl_global_config, api.enabled) - offsetof(sl_global_config, api),
+     "true", 0, NULL, NULL, 0, 0, "serve /healthz, /readyz, /metrics, /api/v1/status"},
+    SL_OPT_END,
+};
+
+static const sl_option log_options[] = {
+    {"level", SL_OPT_ENUM, offsetof(sl_global_config, log.level) - offsetof(sl_global_config, log),
+     "info", 0, log_levels, NULL, 0, 0, "minimum level of sluice's own log"},
+    {"format", SL_OPT_ENUM, offsetof(sl_global_config, log.format) - offsetof(sl_global_config, log),
+     "text", 0, log_formats, NULL, 0, 0, "text or json lines"},
+    {"file", SL_OPT_STR, offsetof(sl_global_config, log.file) - offsetof(sl_global_config, log),
+     NULL, 0, NULL, NULL, 0, 0, "write the log here instead of stderr (reopened on SIGHUP)"},
+    SL_OPT_END,
+};
+
+const sl_option sl_global_options[] = {
+    {"data_dir", SL_OPT_STR, offsetof(sl_global_config, data_dir), "/var/lib/sluice", 0, NULL,
+     NULL, 0, 0, "where checkpoints, disk buffers and dead letters live"},
+    {"shutdown_timeout", SL_OPT_DURATION, offsetof(sl_global_config, shutdown_timeout_ms), "30s",
+     0, NULL, NULL, 0, 0, "how long SIGTERM waits for in-flight batches to drain"},
+    {"api", SL_OPT_OBJECT, offsetof(sl_global_config, api), NULL, 0, NULL, api_options, 0, 0,
+     "HTTP API"},
+    {"log", SL_OPT_OBJECT, offsetof(sl_global_config, log), NULL, 0, NULL, log_options, 0, 0,
+     "sluice's own log"},
+    SL_OPT_END,
+};
+
+typedef struct transform_common {
+    char *type;
+    sl_strlist inputs;
+} transform_common;
+
+static const sl_option source_common_options[] = {
+    {"type", SL_OPT_STR, 0, NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0, "component type"},
+    SL_OPT_END,
+};
+
+static const sl_option transform_common_options[] = {
+    {"type", SL_OPT_STR, offsetof(transform_common, type), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
+     "component type"},
+    {"inputs", SL_OPT_STRLIST, offsetof(transform_common, inputs), NULL, SL_OPT_REQUIRED, NULL,
+     NULL, 0, 0, "ids of the sources or transforms this one reads from"},
+    SL_OPT_END,
+};
+
+/* ---- Build --------------------------------------------------------------------------- */
+
+static node *find_node(sl_topology *t, const char *id)
+{
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (strcmp(t->nodes[i].id, id) == 0)
+            return &t->nodes[i];
+    return NULL;
+}
+
+static int node_err(sl_topology *t, const sl_cnode *at, char *err, size_t errlen, const char *fmt,
+                    ...) __attribute__((format(printf, 5, 6)));
+static int node_err(sl_topology *t, const sl_cnode *at, char *err, size_t errlen, const char *fmt,
+                    ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = at ? (at->key ? at->key_line : at->line) : 1;
+    int col = at ? (at->key ? at->key_col : at->col) : 1;
+    return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:%d:%d: %s", t->path, line, col, msg);
+}
+
+static void list_ids(sl_topology *t, bool want_sink, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < t->nnodes && n < outlen; i++) {
+        bool is_sink = t->nodes[i].kind == NODE_SINK;
+        if (is_sink != want_sink)
+            continue;
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", t->nodes[i].id);
+    }
+    if (!out[0])
+        snprintf(out, outlen, "none defined");
+}
+
+/* Reads the `type:` of a component map and resolves its vtable. */
+static int resolve_type(sl_topology *t, node *n, char *err, size_t errlen)
+{
+    const sl_cnode *ty = cnode_get(n->cn, "type");
+    char valid[512];
+    registry_list(kind_names[n->kind], valid, sizeof valid);
+    if (!ty || ty->kind != SL_CNODE_SCALAR || !ty->scalar || !ty->scalar[0])
+        return node_err(t, n->cn, err, errlen, "%s: missing required option 'type' (valid: %s)",
+                        n->where, valid);
+    n->type = sl_xstrdup(ty->scalar);
+    const void *vt = NULL;
+    const sl_option *opts = NULL;
+    size_t size = 0;
+    switch (n->kind) {
+    case NODE_SOURCE:
+        if ((n->vt.src = registry_source(n->type)))
+            vt = n->vt.src, opts = n->vt.src->options, size = n->vt.src->config_size;
+        break;
+    case NODE_TRANSFORM:
+        if ((n->vt.tr = registry_transform(n->type)))
+            vt = n->vt.tr, opts = n->vt.tr->options, size = n->vt.tr->config_size;
+        break;
+    case NODE_SINK:
+        if ((n->vt.sink = registry_sink(n->type)))
+            vt = n->vt.sink, opts = n->vt.sink->options, size = n->vt.sink->config_size;
+        break;
+    }
+    if (!vt) {
+        const sl_cnode at = {.line = ty->line, .col = ty->col};
+        return node_err(t, &at, err, errlen, "%s: unknown %s type '%s' (valid: %s)", n->where,
+                        kind_names[n->kind], n->type, valid);
+    }
+    n->options = opts;
+    n->config = sl_xcalloc(1, size ? size : 1);
+    return SL_OK;
+}
+
+static int parse_node_options(sl_topology *t, node *n, char *err, size_t errlen)
+{
+    static const char *const ignore_type[] = {"type", NULL};
+    static const sl_option empty[] = {SL_OPT_END};
+    const sl_option *own = n->options ? n->options : empty;
+    transform_common tc = {0};
+    char *dummy_type = NULL;
+    int rc;
+    switch (n->kind) {
+    case NODE_SOURCE: {
+        const sl_option *tables[] = {source_common_options, own};
+        void *bases[] = {&dummy_type, n->config};
+        rc = config_apply(tables, bases, 2, n->cn, ignore_type, t->path, n->where, err, errlen);
+        free(dummy_type);
+        break;
+    }
+    case NODE_TRANSFORM: {
+        const sl_option *tables[] = {transform_common_options, own};
+        void *bases[] = {&tc, n->config};
+        rc = config_apply(tables, bases, 2, n->cn, ignore_type, t->path, n->where, err, errlen);
+        n->inputs = tc.inputs;
+        free(tc.type);
+        break;
+    }
+    default: {
+        const sl_option *tables[] = {sl_sink_common_options, own};
+        void *bases[] = {&n->common, n->config};
+        rc = config_apply(tables, bases, 2, n->cn, ignore_type, t->path, n->where, err, errlen);
+        break;
+    }
+    }
+    return rc;
+}
+
+static const sl_strlist *node_inputs(node *n)
+{
+    return n->kind == NODE_SINK ? &n->common.inputs : &n->inputs;
+}
+
+/* The cnode of the i-th input (for line:col), or the component's map. */
+static const sl_cnode *input_at(const node *n, size_t i)
+{
+    const sl_cnode *in = cnode_get(n->cn, "inputs");
+    if (in && in->kind == SL_CNODE_SEQ && i < in->n)
+        return in->items[i];
+    return in ? in : n->cn;
+}
+
+static int wire_inputs(sl_topology *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind == NODE_SOURCE)
+            continue;
+        const sl_strlist *in = node_inputs(n);
+        if (in->n == 0)
+            return node_err(t, n->cn, err, errlen, "%s: 'inputs' must name at least one source or transform",
+                            n->where);
+        for (size_t j = 0; j < in->n; j++) {
+            node *up = find_node(t, in->v[j]);
+            if (!up || up->kind == NODE_SINK) {
+                char valid[1024];
+                list_ids(t, false, valid, sizeof valid);
+                const sl_cnode *at = input_at(n, j);
+                const sl_cnode pos = {.line = at->line, .col = at->col};
+                return node_err(t, &pos, err, errlen, "%s: unknown input '%s'%s (valid: %s)",
+                                n->where, in->v[j], up ? " (a sink cannot be an input)" : "",
+                                valid);
+            }
+            if (up == n) {
+                const sl_cnode *at = input_at(n, j);
+                const sl_cnode pos = {.line = at->line, .col = at->col};
+                return node_err(t, &pos, err, errlen, "%s: a component cannot be its own input",
+                                n->where);
+            }
+            up->down = sl_xrealloc(up->down, sizeof(node *) * (up->ndown + 1));
+            up->down[up->ndown++] = n;
+        }
+    }
+    return SL_OK;
+}
+
+/* Depth-first search over transform inputs; colour 1 = on the stack. */
+static int find_cycle(sl_topology *t, node *n, int *colour, node **stack, size_t depth, char *err,
+                      size_t errlen)
+{
+    size_t idx = (size_t)(n - t->nodes);
+    if (colour[idx] == 2)
+        return SL_OK;
+    stack[depth] = n;
+    if (colour[idx] == 1) {
+        char path[1024];
+        size_t len = 0, start = 0;
+        for (size_t i = 0; i < depth; i++)
+            if (stack[i] == n)
+                start = i;
+        for (size_t i = start; i <= depth && len < sizeof path; i++)
+            len += (size_t)snprintf(path + len, sizeof path - len, "%s%s", i > start ? " -> " : "",
+                                    stack[i]->id);
+        return node_err(t, n->cn, err, errlen, "%s: cycle in inputs: %s", n->where, path);
+    }
+    colour[idx] = 1;
+    const sl_strlist *in = node_inputs(n);
+    for (size_t j = 0; n->kind != NODE_SOURCE && j < in->n; j++) {
+        node *up = find_node(t, in->v[j]);
+        int rc = find_cycle(t, up, colour, stack, depth + 1, err, errlen);
+        if (rc)
+            return rc;
+    }
+    colour[idx] = 2;
+    return SL_OK;
+}
+
+static int check_cycles(sl_topology *t, char *err, size_t errlen)
+{
+    int *colour = sl_xcalloc(t->nnodes, sizeof(int));
+    node **stack = sl_xcalloc(t->nnodes + 1, sizeof(node *));
+    int rc = SL_OK;
+    for (size_t i = 0; i < t->nnodes && rc == SL_OK; i++)
+        rc = find_cycle(t, &t->nodes[i], colour, stack, 0, err, errlen);
+    free(colour);
+    free(stack);
+    return rc;
+}
+
+static int wire_fallbacks(sl_topology *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind != NODE_SINK || !n->common.fallback)
+            continue;
+        node *fb = find_node(t, n->common.fallback);
+        const sl_cnode *at = cnode_get(n->cn, "fallback");
+        const sl_cnode pos = {.line = at ? at->line : n->cn->line, .col = at ? at->col : n->cn->col};
+        if (!fb || fb->kind != NODE_SINK || fb == n) {
+            char valid[1024];
+            list_ids(t, true, valid, sizeof valid);
+            return node_err(t, &pos, err, errlen, "%s: fallback '%s' must be another sink (valid: %s)",
+                            n->where, n->common.fallback, valid);
+        }
+        n->fallback = fb;
+    }
+    return SL_OK;
+}
+
+static void mark_clones(sl_topology *t)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        size_t transforms = 0;
+        for (size_t j = 0; j < n->ndown; j++)
+            transforms += n->down[j]->kind == NODE_TRANSFORM;
+        n->clone_for_transforms = transforms > 0 && n->ndown > 1;
+    }
+}
+
+static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t errlen)
+{
+    size_t total = 0;
+    const sl_cnode *sec[3];
+    for (int k = 0; k < 3; k++) {
+        sec[k] = cnode_get(root, section_names[k]);
+        if (sec[k] && sec[k]->kind != SL_CNODE_MAP)
+            return node_err(t, sec[k], err, errlen, "%s: expected a map of named components",
+                            section_names[k]);
+        total += sec[k] ? sec[k]->n : 0;
+    }
+    t->nodes = sl_xcalloc(total ? total : 1, sizeof(node));
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; sec[k] && i < sec[k]->n; i++) {
+            const sl_cnode *c = sec[k]->items[i];
+            if (find_node(t, c->key))
+                return node_err(t, c, err, errlen, "%s.%s: the id '%s' is already used by another component",
+                                section_names[k], c->key, c->key);
+            node *n = &t->nodes[t->nnodes++];
+            n->kind = (enum node_kind)k;
+            n->id = sl_xstrdup(c->key);
+            n->cn = c;
+            snprintf(n->where, sizeof n->where, "%s.%s", section_names[k], c->key);
+            if (c->kind != SL_CNODE_MAP)
+                return node_err(t, c, err, errlen, "%s: expected a map with 'type' and options",
+                                n->where);
+        }
+    }
+    bool any_source = false, any_sink = false;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        any_source |= t->nodes[i].kind == NODE_SOURCE;
+        any_sink |= t->nodes[i].kind == NODE_SINK;
+    }
+    if (!any_source || !any_sink)
+        return node_err(t, root, err, errlen, "the pipeline needs at least one source and one sink (%s)",
+                        any_source ? "no sinks defined" : "no sources defined");
+    return SL_OK;
+}
+
+static int init_nodes(sl_topology *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        n->m = metrics_register(n->id, kind_names[n->kind], n->type);
+        n->cc = (sl_component_ctx){n->id, n->type, t->g.data_dir, n->m};
+        char msg[1024] = "";
+        int rc;
+        switch (n->kind) {
+        case NODE_SOURCE:
+            rc = n->vt.src->init(&n->self, n->config, &n->cc, msg, sizeof msg);
+            break;
+        case NODE_TRANSFORM:
+            rc = n->vt.tr->init(&n->self, n->config, &n->cc, msg, sizeof msg);
+            break;
+        default:
+            rc = n->vt.sink->init(&n->self, n->config, &n->cc, msg, sizeof msg);
+            break;
+        }
+        if (rc != SL_OK)
+            return node_err(t, n->cn, err, errlen, "%s: %s", n->where,
+                            msg[0] ? msg : sl_strerror(rc));
+        n->inited = true;
+    }
+    return SL_OK;
+}
+
+int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
+{
+    sl_topology *t = sl_xcalloc(1, sizeof *t);
+    t->path = doc->path;
+    t->stop_efd = -1;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    *out = NULL;
+    const sl_cnode *root = doc->root;
+    static const char *const ignore[] = {"sources", "transforms", "sinks", NULL};
+    const sl_option *tables[] = {sl_global_options};
+    void *bases[] = {&t->g};
+    int rc = SL_OK;
+    if (!root || root->kind != SL_CNODE_MAP)
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:1:1: expected a map at the top level", t->path);
+    if (!rc)
+        rc = config_apply(tables, bases, 1, root, ignore, t->path, "config", err, errlen);
+    if (!rc)
+        rc = collect_nodes(t, root, err, errlen);
+    for (size_t i = 0; !rc && i < t->nnodes; i++)
+        rc = resolve_type(t, &t->nodes[i], err, errlen);
+    for (size_t i = 0; !rc && i < t->nnodes; i++)
+        rc = parse_node_options(t, &t->nodes[i], err, errlen);
+    if (!rc)
+        rc = wire_inputs(t, err, errlen);
+    if (!rc)
+        rc = check_cycles(t, err, errlen);
+    if (!rc)
+        rc = wire_fallbacks(t, err, errlen);
+    if (!rc)
+        rc = init_nodes(t, err, errlen);
+    if (rc) {
+        topology_free(t);
+        return rc;
+    }
+    mark_clones(t);
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (t->nodes[i].kind != NODE_SINK && t->nodes[i].ndown == 0)
+            log_warn(t->nodes[i].id, "%s has no consumers; its events go nowhere", t->nodes[i].where);
+    *out = t;
+    return SL_OK;
+}
+
+const sl_global_config *topology_globals(const sl_topology *t) { return &t->g; }
+
+int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_vtable **vt,
+                           void **self, const struct sl_sink_common **common)
+{
+    node *n = find_node(t, id);
+    if (!n || n->kind != NODE_SINK)
+        return SL_ERR_NOTFOUND;
+    *vt = n->vt.sink;
+    *self = n->self;
+    *common = &n->common;
+    return SL_OK;
+}
+
+/* ---- Routing -------------------------------------------------------------------------- */
+
+static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
+{
+    atomic_fetch_add_explicit(&sink->m->received_events, b->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sink->m->received_bytes, b->bytes, memory_order_relaxed);
+    bool logged = false;
+    for (;;) {
+        int rc = buffer_push(sink->buf, b);
+        if (rc == SL_OK || rc == SL_ERR_FULL)
+            return true; /* SL_ERR_FULL: dropped by the sink's own when_full policy */
+        if (rc == SL_ERR_CLOSED)
+            return false;
+        /* SL_ERR_IO: the disk buffer could not take it. Hold the batch (the source stays
+         * paused) and retry, so nothing accepted is lost. */
+        if (!logged) {
+            log_error(sink->id, "buffer write failed; pausing %s until it succeeds", b->origin ? b->origin : "input");
+            logged = true;
+        }
+        if (atomic_load(&t->stopping) && sl_mono_ms() > atomic_load(&t->deadline_ms))
+            return false;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Hands the batch (caller's reference) to every consumer of `from`. Returns false if any
+ * sink could not take it. */
+static bool route(sl_topology *t, node *from, sl_batch *b)
+{
+    bool ok = true;
+    for (size_t i = 0; i < from->ndown; i++) {
+        node *d = from->down[i];
+        if (d->kind == NODE_SINK) {
+            ok &= push_to_sink(t, d, b);
+            continue;
+        }
+        sl_batch *tb = b;
+        if (from->clone_for_transforms)
+            tb = batch_clone(b);
+        else
+            batch_retain(b);
+        atomic_fetch_add_explicit(&d->m->received_events, tb->n, memory_order_relaxed);
+        d->vt.tr->process(d->self, tb);
+        atomic_fetch_add_explicit(&d->m->sent_events, tb->n, memory_order_relaxed);
+        ok &= route(t, d, tb);
+        if (ok)
+            batch_release(tb);
+        else
+            batch_abandon(tb);
+    }
+    return ok;
+}
+
+int source_emit(sl_source_ctx *ctx, sl_batch *b)
+{
+    node *n = ctx->n;
+    if (!b->origin)
+        b->origin = n->id;
+    if (b->n == 0) {
+        batch_release(b);
+        return SL_OK;
+    }
+    atomic_fetch_add_explicit(&n->m->sent_events, b->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&n->m->sent_bytes, b->bytes, memory_order_relaxed);
+    bool ok = route(ctx->t, n, b);
+    if (ok) {
+        batch_release(b);
+        return SL_OK;
+    }
+    batch_abandon(b);
+    return SL_ERR_CLOSED;
+}
+
+bool source_should_stop(const sl_source_ctx *ctx) { return atomic_load(&ctx->t->stopping); }
+sl_ack_ledger *source_ledger(sl_source_ctx *ctx) { return ctx->ledger; }
+int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
+
+size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
+{
+    return ack_ledger_collect(ctx->ledger, fn, arg);
+}
+
+void source_sleep(sl_source_ctx *ctx, int ms)
+{
+    struct pollfd p = {.fd = ctx->t->stop_efd, .events = POLLIN};
+    poll(&p, 1, ms);
+}
+
+size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
+{
+    for (;;) {
+        ack_ledger_collect(ctx->ledger, fn, arg);
+        size_t pending = ack_ledger_pending(ctx->ledger);
+        if (pending == 0)
+            return 0;
+        if (atomic_load(&ctx->t->stopping) && sl_mono_ms() >= atomic_load(&ctx->t->deadline_ms))
+            return pending;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- Run ------------------------------------------------------------------------------ */
+
+static void *source_thread(void *arg)
+{
+    sl_source_ctx *ctx = arg;
+    node *n = ctx->n;
+    int rc = n->vt.src->run(n->self, ctx);
+    if (rc != SL_OK)
+        log_error(n->id, "source stopped: %s", sl_strerror(rc));
+    else
+        log_debug(n->id, "source finished");
+    pthread_mutex_lock(&ctx->t->mu);
+    atomic_fetch_sub(&ctx->t->sources_running, 1);
+    pthread_cond_broadcast(&ctx->t->cv);
+    pthread_mutex_unlock(&ctx->t->mu);
+    return NULL;
+}
+
+int topology_start(sl_topology *t, char *err, size_t errlen)
+{
+    t->start_ns = sl_now_ns();
+    t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (t->stop_efd < 0)
+        return sl_seterr(err, errlen, SL_ERR_IO, "eventfd: %s", strerror(errno));
+    int rc = sl_mkdirs(t->g.data_dir, err, errlen);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind != NODE_SINK)
+            continue;
+        char dir[4096], msg[512];
+        snprintf(dir, sizeof dir, "%s/buffers/%s", t->g.data_dir, n->id);
+        rc = buffer_open(&n->buf, &n->common.buffer, dir, n->m, msg, sizeof msg);
+        if (rc)
+            return sl_seterr(err, errlen, rc, "%s: buffer: %s", n->where, msg);
+    }
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind != NODE_SINK)
+            continue;
+        char msg[512];
+        rc = sink_runtime_start(&n->rt, n->vt.sink, n->self, &n->common, n->id, n->buf,
+                                t->g.data_dir, n->m, msg, sizeof msg);
+        if (rc)
+            return sl_seterr(err, errlen, rc, "%s: %s", n->where, msg);
+        if (n->fallback)
+            sink_runtime_set_fallback(n->rt, n->fallback->buf);
+    }
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind != NODE_SOURCE)
+            continue;
+        n->sctx = sl_xcalloc(1, sizeof *n->sctx);
+        n->sctx->t = t;
+        n->sctx->n = n;
+        n->sctx->ledger = ack_ledger_new();
+        atomic_fetch_add(&t->sources_running, 1);
+        if (pthread_create(&n->thread, NULL, source_thread, n->sctx) != 0) {
+            atomic_fetch_sub(&t->sources_running, 1);
+            return sl_seterr(err, errlen, SL_ERR_IO, "%s: cannot start thread", n->where);
+        }
+        n->thread_started = true;
+    }
+    atomic_store(&t->started, true);
+    log_info("sluice", "pipeline started: %zu components", t->nnodes);
+    return SL_OK;
+}
+
+void topology_request_stop(sl_topology *t)
+{
+    /* Async-signal-safe: atomics and write(2) only. */
+    if (!atomic_load(&t->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        atomic_store(&t->deadline_ms, now + t->g.shutdown_timeout_ms);
+        atomic_store(&t->stopping, true);
+    }
+    if (t->stop_efd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(t->stop_efd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static bool join_until(pthread_t th, int64_t deadline_ms)
+{
+    int64_t now = sl_mono_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t left = deadline_ms > now ? deadline_ms - now : 0;
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_timedjoin_np(th, NULL, &ts) == 0;
+}
+
+int topology_run_until_stopped(sl_topology *t)
+{
+    pthread_mutex_lock(&t->mu);
+    while (!atomic_load(&t->stopping) && atomic_load(&t->sources_running) > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (!atomic_load(&t->stopping))
+        log_info("sluice", "every source has finished; draining");
+    topology_request_stop(t);
+    log_info("sluice", "stopping: draining in-flight batches (up to %lld ms)",
+             (long long)t->g.shutdown_timeout_ms);
+    int64_t deadline = atomic_load(&t->deadline_ms);
+    /* Sources first: they wait for their acks while sinks keep delivering. */
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind != NODE_SOURCE || !n->thread_started)
+            continue;
+        if (!join_until(n->thread, deadline)) {
+            /* Past the deadline: unblock producers stuck on full buffers. */
+            for (size_t j = 0; j < t->nnodes; j++)
+                if (t->nodes[j].buf)
+                    buffer_close(t->nodes[j].buf);
+            pthread_join(n->thread, NULL);
+        }
+        n->thread_started = false;
+    }
+    int pending = 0;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind == NODE_SINK && n->rt) {
+            sink_runtime_stop(n->rt, deadline);
+            pending += (int)buffer_events(n->buf);
+        }
+    }
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind == NODE_SOURCE && n->sctx)
+            pending += (int)ack_ledger_pending(n->sctx->ledger);
+    }
+    if (pending)
+        log_warn("sluice", "stopped with %d events not yet delivered; they will be read or replayed again at the next start",
+                 pending);
+    else
+        log_info("sluice", "stopped cleanly; every position committed");
+    return pending ? 1 : 0;
+}
+
+bool topology_ready(const sl_topology *t) { return t && atomic_load(&t->started) && !atomic_load(&t->stopping); }
+
+void topology_free(sl_topology *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->kind == NODE_SINK && n->rt)
+            sink_runtime_free(n->rt);
+    }
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        if (n->inited) {
+            if (n->kind == NODE_SOURCE && n->vt.src->destroy)
+                n->vt.src->destroy(n->self);
+            else if (n->kind == NODE_TRANSFORM && n->vt.tr->destroy)
+                n->vt.tr->destroy(n->self);
+            else if (n->kind == NODE_SINK && n->vt.sink->destroy)
+                n->vt.sink->destroy(n->self);
+        }
+        if (n->buf)
+            buffer_free(n->buf);
+        if (n->sctx) {
+            ack_ledger_free(n->sctx->ledger);
+            free(n->sctx);
+        }
+        if (n->config && n->options)
+            config_options_free(n->options, n->config);
+        free(n->config);
+        if (n->kind == NODE_SINK)
+            config_options_free(sl_sink_common_options, &n->common);
+        else if (n->kind == NODE_TRANSFORM) {
+            transform_common tc = {.inputs = n->inputs};
+            config_options_free(transform_common_options, &tc);
+        }
+        free(n->down);
+        free(n->id);
+        free(n->type);
+    }
+    free(t->nodes);
+    config_options_free(sl_global_options, &t->g);
+    if (t->stop_efd >= 0)
+        close(t->stop_efd);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t);
+}
+
+/* ---- Status ----------------------------------------------------------------------------- */
+
+static const char *circuit_name(int s)
+{
+    return s == SL_CIRCUIT_OPEN ? "open" : s == SL_CIRCUIT_HALF_OPEN ? "half_open" : "closed";
+}
+
+void topology_status_json(const sl_topology *ct, sl_buf *out)
+{
+    sl_topology *t = (sl_topology *)ct; /* rate samples are updated in place */
+    int64_t now_ms = sl_mono_ms();
+    buf_printf(out, "{\"version\":1,\"uptime_seconds\":%.3f,\"ready\":%s,\"stopping\":%s,\"components\":[",
+               (double)(sl_now_ns() - t->start_ns) / 1e9, topology_ready(t) ? "true" : "false",
+               atomic_load(&t->stopping) ? "true" : "false");
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        sl_metrics *m = n->m;
+        uint64_t recv = atomic_load(&m->received_events), sent = atomic_load(&m->sent_events);
+        double rate = 0;
+        if (n->rate_prev_ms && now_ms > n->rate_prev_ms)
+            rate = (double)(sent - n->rate_prev_events) * 1000.0 / (double)(now_ms - n->rate_prev_ms);
+        n->rate_prev_ms = now_ms;
+        n->rate_prev_events = sent;
+        const char *state = atomic_load(&m->state);
+        buf_printf(out,
+                   "%s{\"id\":\"%s\",\"kind\":\"%s\",\"type\":\"%s\",\"state\":\"%s\","
+                   "\"received_events\":%llu,\"sent_events\":%llu,\"events_per_second\":%.1f,"
+                   "\"errors\":[",
+                   i ? "," : "", n->id, kind_names[n->kind], n->type, state ? state : "ok",
+                   (unsigned long long)recv, (unsigned long long)sent, rate);
+        bool first = true;
+        for (int r = 0; r < SL_METRICS_MAX_REASONS; r++) {
+            const char *reason = atomic_load(&m->errors[r].reason);
+            if (!reason)
+                continue;
+            buf_printf(out, "%s{\"reason\":\"%s\",\"count\":%llu}", first ? "" : ",", reason,
+                       (unsigned long long)atomic_load(&m->errors[r].count));
+            first = false;
+        }
+        buf_puts(out, "]");
+        if (n->kind == NODE_SINK) {
+            uint64_t cap = n->common.buffer.type == SL_BUFFER_DISK ? n->common.buffer.max_size
+                                                                   : n->common.buffer.max_bytes;
+            int64_t bytes = atomic_load(&m->buffer_bytes);
+            buf_printf(out,
+                       ",\"buffer\":{\"type\":\"%s\",\"bytes\":%lld,\"events\":%lld,\"max_bytes\":%llu,"
+                       "\"fill_ratio\":%.4f},\"circuit\":\"%s\",\"inflight\":%d,\"concurrency_limit\":%d,"
+                       "\"dropped_events\":%llu,\"dlq_events\":%llu,\"retries\":%llu",
+                       n->common.buffer.type == SL_BUFFER_DISK ? "disk" : "memory",
+                       (long long)bytes, (long long)atomic_load(&m->buffer_events),
+                       (unsigned long long)cap, cap ? (double)bytes / (double)cap : 0.0,
+                       circuit_name(atomic_load(&m->circuit_state)), atomic_load(&m->inflight),
+                       atomic_load(&m->concurrency_limit),
+                       (unsigned long long)atomic_load(&m->dropped_events),
+                       (unsigned long long)atomic_load(&m->dlq_events),
+                       (unsigned long long)atomic_load(&m->retries));
+        } else if (n->kind == NODE_SOURCE) {
+            buf_printf(out, ",\"files_tracked\":%lld,\"lag_seconds\":%.3f,\"pending_acks\":%zu",
+                       (long long)atomic_load(&m->files_tracked),
+                       (double)atomic_load(&m->lag_ms) / 1000.0,
+                       n->sctx ? ack_ledger_pending(n->sctx->ledger) : (size_t)0);
+        }
+        buf_puts(out, "}");
+    }
+    pthread_mutex_unlock(&t->mu);
+    buf_puts(out, "]}");
+}

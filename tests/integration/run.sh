@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every integration test (tests/integration/test_*.sh and test_*.py) against $SLUICE.
+# Each test gets its own temporary directory in $WORK and must clean up its processes.
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+: "${SLUICE:?set SLUICE to the sluice binary}"
+export SLUICE PYTHON=/usr/bin/python3 ROOT="$(cd "$here/../.." && pwd)"
+fail=0; n=0; failed=()
+only="${ONLY:-}"
+for t in "$here"/test_*.sh "$here"/test_*.py; do
+  [ -e "$t" ] || continue
+  name=$(basename "$t")
+  [ -n "$only" ] && [[ "$name" != *"$only"* ]] && continue
+  n=$((n+1))
+  WORK=$(mktemp -d /tmp/sluice-it.XXXXXX); export WORK
+  start=$(date +%s)
+  case "$t" in
+    *.py) cmd=("$PYTHON" "$t");;
+    *) cmd=(bash "$t");;
+  esac
+  if timeout 600 "${cmd[@]}" >"$WORK/test.log" 2>&1; then
+    echo "ok   $name ($(( $(date +%s) - start ))s)"
+    rm -rf "$WORK"
+  else
+    echo "FAIL $name (log: $WORK/test.log)"; tail -30 "$WORK/test.log"
+    fail=$((fail+1)); failed+=("$name")
+  fi
+done
+echo "integration: $((n-fail))/$n passed"
+[ "$fail" -eq 0 ]
