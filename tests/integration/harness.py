@@ -1,0 +1,168 @@
+"""harness.py - helpers for integration tests: start the real sluice binary, talk to its
+API, start emulators, count and digest NDJSON output. Standard library only."""
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+SLUICE = os.environ.get("SLUICE", "build/sluice")
+WORK = os.environ.get("WORK") or os.path.abspath("tmp-it")
+ROOT = os.environ.get("ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+PYTHON = "/usr/bin/python3"
+os.makedirs(WORK, exist_ok=True)
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout=60.0, what="condition", interval=0.05):
+    """Polls pred() until true; fails the test after `timeout` seconds (a safety net,
+    never an assertion about speed)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Sluice:
+    """One sluice process with a config written to WORK."""
+
+    def __init__(self, config_text, name="sluice", env=None):
+        self.name = name
+        self.config = os.path.join(WORK, name + ".yaml")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.proc = None
+        self.env = dict(os.environ, **(env or {}))
+        self.log_path = os.path.join(WORK, name + ".log")
+        self.api = None
+        for line in config_text.splitlines():
+            if "address:" in line and "api" in line:
+                self.api = line.split('address:')[1].strip().strip('{} "\'')
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([SLUICE, "run", "-c", self.config], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        if self.api:
+            wait_until(self.ready, 30, "sluice API to answer")
+        return self
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("sluice exited early (%s):\n%s" % (self.proc.returncode, self.log_text()[-3000:]))
+        try:
+            return self.get("/readyz")[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen("http://%s%s" % (self.api, path), timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def status(self):
+        return json.loads(self.get("/api/v1/status")[1])
+
+    def component(self, cid):
+        for c in self.status()["components"]:
+            if c["id"] == cid:
+                return c
+        raise KeyError(cid)
+
+    def metric(self, name, **labels):
+        """Sum of a Prometheus series matching the labels."""
+        total = 0.0
+        found = False
+        for line in self.get("/metrics")[1].splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all('%s="%s"' % (k, v) in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        return total if found else None
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("sluice did not stop within %ss after %s" % (timeout, sig))
+        return self.proc.returncode
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def wait_exit(self, timeout=120):
+        return self.proc.wait(timeout=timeout)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+class Emulator:
+    """A Python emulator from tests/emulators that prints its port on its first line."""
+
+    def __init__(self, script, *args):
+        self.proc = subprocess.Popen([PYTHON, os.path.join(ROOT, "tests", "emulators", script)] + list(args),
+                                     stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("emulator %s did not start" % script)
+        self.port = int(line.split()[-1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def read_ndjson_messages(paths):
+    """Returns the list of `message` values in the NDJSON files, in file order."""
+    out = []
+    for p in paths:
+        with open(p, "rb") as f:
+            for line in f:
+                if line.strip():
+                    out.append(json.loads(line)["message"])
+    return out
+
+
+def digest(lines):
+    h = hashlib.sha256()
+    for l in lines:
+        h.update(l.encode() if isinstance(l, str) else l)
+        h.update(b"\n")
+    return h.hexdigest()

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Every kind of config error gives one message with file:line:column and the valid choices,
+# and `sluice validate` exits non-zero; a good config validates.
+set -u
+fail=0
+check() { # name, expected substring, yaml
+  local name="$1" want="$2" f="$WORK/$1.yaml"
+  printf '%s\n' "$3" >"$f"
+  out=$("$SLUICE" validate -c "$f" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then echo "FAIL $name: validate succeeded"; fail=1; return; fi
+  if [[ "$out" != *"$want"* ]]; then echo "FAIL $name: got: $out"; echo "   wanted: $want"; fail=1; return; fi
+  echo "ok   $name: $out"
+}
+
+check unknown_input "unknown_input.yaml:5:29: sinks.out: unknown input 'inn' (valid: in)" \
+'sources:
+  in: { type: demo, count: 1 }
+sinks:
+  out:
+    { type: blackhole, inputs: [inn] }'
+
+check cycle "cycle.yaml:4:3: transforms.a: cycle in inputs: a -> b -> a" \
+'sources:
+  in: { type: demo }
+transforms:
+  a: { type: add_fields, inputs: [b], fields: { x: "1" } }
+  b: { type: add_fields, inputs: [a], fields: { y: "2" } }
+sinks:
+  out: { type: blackhole, inputs: [a] }'
+
+check unknown_type "unknown_type.yaml:4:16: sinks.out: unknown sink type 'elasticsaerch' (valid: file, stdout, blackhole, http" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: elasticsaerch, inputs: [in] }'
+
+check unknown_option "unknown_option.yaml:6:5: sinks.out: unknown option 'pathh' (did you mean 'path'?" \
+'sources:
+  in: { type: demo }
+sinks:
+  out:
+    type: file
+    pathh: /tmp/x
+    inputs: [in]'
+
+check mistyped_option "mistyped_option.yaml:4:57: sinks.out.batch.max_events: expected an integer, got 'lots'" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in], batch: { max_events: lots } }'
+
+check bad_enum "bad_enum.yaml:4:55: sinks.out.buffer.type: invalid value 'ram' (valid: memory, disk)" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in], buffer: { type: ram } }'
+
+check missing_required "missing_required.yaml:2:3: sources.in: missing required option 'include'" \
+'sources:
+  in:
+    type: file
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
+check missing_type "missing_type.yaml:2:3: sources.in: missing required option 'type' (valid: file, stdin, demo" \
+'sources:
+  in: { count: 3 }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
+unset SLUICE_TEST_UNSET_VAR
+check env_unset "env_unset.yaml:4:" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: file, inputs: [in], path: "${SLUICE_TEST_UNSET_VAR}/x" }'
+out=$("$SLUICE" validate -c "$WORK/env_unset.yaml" 2>&1)
+[[ "$out" == *"SLUICE_TEST_UNSET_VAR"* ]] || { echo "FAIL env_unset does not name the variable: $out"; fail=1; }
+
+check yaml_syntax "yaml_syntax.yaml:3:" \
+'sources:
+  in: { type: demo
+sinks: [}'
+
+check bad_fallback "bad_fallback.yaml:4:61: sinks.out: fallback 'nope' must be another sink (valid: out)" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in], fallback: nope }'
+
+check sink_as_input "sink_as_input.yaml:5:39: sinks.b: unknown input 'a' (a sink cannot be an input)" \
+'sources:
+  in: { type: demo }
+sinks:
+  a: { type: blackhole, inputs: [in] }
+  b: { type: blackhole, inputs: [a] }'
+
+# ${VAR:-default} and ${VAR} expansion make a valid config.
+cat >"$WORK/good.yaml" <<'YAML'
+data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
+api: { enabled: false }
+sources:
+  in: { type: demo, count: 10 }
+transforms:
+  tag: { type: add_fields, inputs: [in], fields: { env: "${SLUICE_TEST_ENV}" } }
+sinks:
+  out: { type: blackhole, inputs: [tag], batch: { max_events: 100, timeout_ms: 50ms }, buffer: { type: memory, max_bytes: 8MiB } }
+YAML
+if SLUICE_TEST_ENV=prod "$SLUICE" validate -c "$WORK/good.yaml"; then echo "ok   good config validates"; else echo "FAIL good config"; fail=1; fi
+exit $fail
