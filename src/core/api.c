@@ -1,0 +1,297 @@
+/* api.c - the HTTP API on libmicrohttpd with its internal polling thread.
+ * We bind the listen socket ourselves so a bad address or a busy port gets a clear error. */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "metrics.h"
+
+/* Limits that keep a misbehaving client from holding the API: idle or slow
+ * connections are dropped, header memory is bounded (MHD answers 431 beyond it). */
+#define API_CONN_TIMEOUT_S 10
+#define API_CONN_LIMIT 64
+#define API_CONN_MEMORY (32 * 1024)
+
+struct sl_api {
+    struct MHD_Daemon *mhd;
+    sl_api_handlers h;
+    int port;
+    char address[128];
+    sl_metrics *m; /* registry-owned; see api_start */
+};
+
+int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
+                      size_t errlen)
+{
+    if (!address || !*address)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "api address is empty (want host:port)");
+    const char *hs, *he, *ps;
+    if (address[0] == '[') {
+        hs = address + 1;
+        he = strchr(hs, ']');
+        if (!he || he[1] != ':')
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "api address \"%s\": want [ipv6]:port", address);
+        ps = he + 2;
+    } else {
+        he = strrchr(address, ':');
+        if (!he)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "api address \"%s\": missing port (want host:port)", address);
+        hs = address;
+        if (memchr(hs, ':', (size_t)(he - hs)))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "api address \"%s\": IPv6 hosts need brackets, e.g. [::1]:2020",
+                             address);
+        ps = he + 1;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl >= hostlen)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "api address \"%s\": host too long",
+                         address);
+    long p = 0;
+    size_t nd = 0;
+    for (const char *c = ps; *c; c++, nd++) {
+        if (*c < '0' || *c > '9' || nd >= 5)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "api address \"%s\": port must be a number 0-65535", address);
+        p = p * 10 + (*c - '0');
+    }
+    if (nd == 0 || p > 65535)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "api address \"%s\": port must be a number 0-65535", address);
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return SL_OK;
+}
+
+/* Resolves and binds; returns a listening socket, or a negative SL_ERR_* with err set. */
+static int listen_on(const char *address, const char *host, int port, int *family, char *err,
+                     size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &res);
+    if (rc != 0) {
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "api address \"%s\": cannot resolve host: %s", address,
+                         gai_strerror(rc));
+    }
+    int fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+            *family = ai->ai_family;
+            break;
+        }
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        fd = SL_ERR_IO;
+        if (saved == EADDRINUSE)
+            sl_seterr(err, errlen, SL_ERR_IO, "api address \"%s\": port already in use", address);
+        else if (saved == EADDRNOTAVAIL)
+            sl_seterr(err, errlen, SL_ERR_IO,
+                      "api address \"%s\": no such local address on this host", address);
+        else if (saved == EACCES)
+            sl_seterr(err, errlen, SL_ERR_IO,
+                      "api address \"%s\": permission denied (ports below 1024 need privileges)",
+                      address);
+        else
+            sl_seterr(err, errlen, SL_ERR_IO, "api address \"%s\": cannot listen: %s", address,
+                      strerror(saved));
+    }
+    return fd;
+}
+
+/* Protocol errors MHD handles by itself (bad request lines, oversized headers)
+ * reach us only through its log: count them and keep them at debug level. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    sl_api *a = cls;
+    char line[256];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    metrics_error(a->m, "http_protocol");
+    log_debug("api", "http: %s", line);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    sl_api *a = cls;
+    if (code == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        metrics_error(a->m, "timeout");
+    else if (code == MHD_REQUEST_TERMINATED_CLIENT_ABORT ||
+             code == MHD_REQUEST_TERMINATED_READ_ERROR)
+        metrics_error(a->m, "client_abort");
+    else if (code == MHD_REQUEST_TERMINATED_WITH_ERROR)
+        metrics_error(a->m, "http_protocol");
+}
+
+/* Takes `body` (malloc'd, may be NULL when len is 0) and queues it. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                             char *body, size_t len)
+{
+    struct MHD_Response *r;
+    if (body)
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    else
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return reply(c, status, "text/plain; charset=utf-8", sl_xstrdup(text), strlen(text));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    sl_api *a = cls;
+    atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
+    /* Anything but GET/HEAD is answered at once, before any body is read;
+     * MHD then closes the connection. */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        metrics_error(a->m, "method_not_allowed");
+        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    if (*upload_data_size != 0) { /* a GET with a body: ignore the body */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/healthz") == 0)
+        return reply_text(c, MHD_HTTP_OK, "ok\n");
+    if (strcmp(url, "/readyz") == 0) {
+        bool ok = a->h.ready ? a->h.ready(a->h.arg) : true;
+        return ok ? reply_text(c, MHD_HTTP_OK, "ready\n")
+                  : reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        sl_buf b = SL_BUF_INIT;
+        metrics_render_prometheus(&b);
+        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    }
+    if (strcmp(url, "/api/v1/status") == 0) {
+        sl_buf b = SL_BUF_INIT;
+        if (a->h.status_json)
+            a->h.status_json(a->h.arg, &b);
+        else
+            buf_puts(&b, "{}");
+        return reply(c, MHD_HTTP_OK, "application/json", b.p, b.len);
+    }
+    metrics_error(a->m, "not_found");
+    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* One registry block for the API however often it restarts, so /metrics never
+ * shows the same series twice. */
+static sl_metrics *api_metrics(void)
+{
+    for (sl_metrics *m = metrics_first(); m; m = m->next)
+        if (strcmp(m->kind, "api") == 0 && strcmp(m->id, "api") == 0)
+            return m;
+    return metrics_register("api", "api", "http");
+}
+
+int api_start(sl_api **out, const char *address, const sl_api_handlers *h, char *err,
+              size_t errlen)
+{
+    *out = NULL;
+    char host[256];
+    int port, family = AF_INET;
+    int rc = api_parse_address(address, host, sizeof host, &port, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    int fd = listen_on(address, host, port, &family, err, errlen);
+    if (fd < 0)
+        return fd;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int bound = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+
+    sl_api *a = sl_xcalloc(1, sizeof *a);
+    if (h)
+        a->h = *h;
+    a->port = bound;
+    snprintf(a->address, sizeof a->address, "%s", address);
+    a->m = api_metrics();
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONN_LIMIT,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_END);
+    if (!a->mhd) {
+        close(fd);
+        free(a);
+        return sl_seterr(err, errlen, SL_ERR_IO, "api address \"%s\": cannot start HTTP server",
+                         address);
+    }
+    log_info("api", "listening on %s (port %d)", address, bound);
+    *out = a;
+    return SL_OK;
+}
+
+int api_port(const sl_api *a) { return a ? a->port : -1; }
+
+void api_stop(sl_api *a)
+{
+    if (!a)
+        return;
+    MHD_stop_daemon(a->mhd); /* joins the thread and closes the listen socket */
+    free(a);
+}

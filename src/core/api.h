@@ -1,0 +1,40 @@
+/* api.h - the HTTP API: /healthz, /readyz, /metrics, /api/v1/status.
+ * Serves from its own thread; knows the pipeline only through callbacks. */
+#ifndef SL_API_H
+#define SL_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+typedef struct sl_api sl_api;
+
+/* Callbacks run on the API thread; `arg` is passed back untouched. Either may be
+ * NULL: no `ready` means always ready, no `status_json` serves "{}". */
+typedef struct sl_api_handlers {
+    bool (*ready)(void *arg);
+    /* Appends one JSON document to `out` (owned by the API, freed after sending). */
+    void (*status_json)(void *arg, sl_buf *out);
+    void *arg;
+} sl_api_handlers;
+
+/* Parses "host:port", "[v6]:port" or ":port" (all interfaces) and listens there.
+ * Port 0 picks a free port (see api_port). `h` is copied. On success *out is owned
+ * by the caller and released with api_stop. A bad address or a busy port returns
+ * SL_ERR_CONFIG or SL_ERR_IO with a message in err. Requests and bad requests are
+ * counted in the metrics block id "api", kind "api" (registered on first start):
+ * call api_stop before metrics_reset. */
+int api_start(sl_api **out, const char *address, const sl_api_handlers *h, char *err,
+              size_t errlen);
+/* The port actually bound (useful after asking for port 0). */
+int api_port(const sl_api *a);
+/* Stops serving, waits for the API thread, frees `a`. NULL is fine. */
+void api_stop(sl_api *a);
+
+/* Splits an address into host (empty for "all interfaces") and port.
+ * Exposed for tests. Returns SL_OK or SL_ERR_CONFIG with a message. */
+int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
+                      size_t errlen);
+
+#endif
