@@ -1,0 +1,763 @@
+/* json.c - JSON encoding of events for NDJSON sinks and the DLQ, and a small strict
+ * RFC 8259 parser (DOM in an arena) used to read those records back. */
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/common.h"
+
+/* ---- Escaping ------------------------------------------------------------------------ */
+
+/* 1 for bytes that are copied verbatim: printable ASCII except '"' and '\\'. */
+static const unsigned char json_safe[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0),                                   /* 0x00-0x1f controls */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 0x20-0x2f, '"' unsafe */
+    R16(1), R16(1),                                   /* 0x30-0x4f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 0x50-0x5f, '\\' unsafe */
+    R16(1), R16(1),                                   /* 0x60-0x7f (DEL is legal) */
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80-0xff */
+#undef R16
+};
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is invalid: overlong
+ * forms, surrogates and code points above U+10FFFF are refused. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (n >= 2 && (s[1] & 0xc0) == 0x80) ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && s[1] < 0xa0)
+            return 0; /* overlong */
+        if (c == 0xed && s[1] >= 0xa0)
+            return 0; /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xf4 && s[1] >= 0x90)
+            return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+void json_escape(sl_buf *out, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    /* Worst case is 6 output bytes per input byte; reserve for the common case and
+     * grow on demand for the rest. */
+    buf_reserve(out, n + 2);
+    while (i < n) {
+        size_t start = i;
+        while (i < n && json_safe[s[i]])
+            i++;
+        if (i > start)
+            buf_append(out, s + start, i - start);
+        if (i >= n)
+            break;
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            /* Copy a whole run of valid multi-byte sequences at once. */
+            size_t run = i, l;
+            while (run < n && s[run] >= 0x80 && (l = utf8_seq_len(s + run, n - run)) > 0)
+                run += l;
+            if (run > i) {
+                buf_append(out, s + i, run - i);
+                i = run;
+            } else {
+                buf_append(out, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
+                i++;
+            }
+            continue;
+        }
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        buf_append(out, esc, elen);
+        i++;
+    }
+}
+
+/* ---- Time ---------------------------------------------------------------------------- */
+
+static void put_digits(char *p, unsigned v, int width)
+{
+    for (int k = width - 1; k >= 0; k--) {
+        p[k] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+void json_format_time(sl_buf *out, int64_t ts_ns)
+{
+    /* Events of one batch share their second; remember the last formatted prefix
+     * per thread so gmtime runs once per second, not once per event. */
+    static _Thread_local int64_t cached_sec = INT64_MIN;
+    static _Thread_local char cached[24];
+    int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        sec--;
+    }
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+            memset(&tm, 0, sizeof tm);
+            tm.tm_year = 70;
+            tm.tm_mday = 1;
+        }
+        put_digits(cached, (unsigned)(tm.tm_year + 1900), 4);
+        cached[4] = '-';
+        put_digits(cached + 5, (unsigned)tm.tm_mon + 1, 2);
+        cached[7] = '-';
+        put_digits(cached + 8, (unsigned)tm.tm_mday, 2);
+        cached[10] = 'T';
+        put_digits(cached + 11, (unsigned)tm.tm_hour, 2);
+        cached[13] = ':';
+        put_digits(cached + 14, (unsigned)tm.tm_min, 2);
+        cached[16] = ':';
+        put_digits(cached + 17, (unsigned)tm.tm_sec, 2);
+        cached[19] = '.';
+        cached_sec = sec;
+    }
+    char tmp[30];
+    memcpy(tmp, cached, 20);
+    put_digits(tmp + 20, (unsigned)ns, 9);
+    tmp[29] = 'Z';
+    buf_append(out, tmp, 30);
+}
+
+/* Parses RFC 3339 ("2026-11-21T04:58:29.123Z", fraction optional, "Z" or +hh:mm). */
+static int parse_time(const char *s, size_t n, int64_t *out)
+{
+    int v[6];
+    static const int pos[6] = {0, 5, 8, 11, 14, 17};
+    static const int wid[6] = {4, 2, 2, 2, 2, 2};
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        s[13] != ':' || s[16] != ':')
+        return -1;
+    for (int k = 0; k < 6; k++) {
+        v[k] = 0;
+        for (int d = 0; d < wid[k]; d++) {
+            char c = s[pos[k] + d];
+            if (c < '0' || c > '9')
+                return -1;
+            v[k] = v[k] * 10 + (c - '0');
+        }
+    }
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+        return -1;
+    size_t i = 19;
+    int64_t frac = 0;
+    if (i < n && s[i] == '.') {
+        i++;
+        int digits = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (digits < 9) {
+                frac = frac * 10 + (s[i] - '0');
+                digits++;
+            }
+            i++;
+        }
+        if (digits == 0)
+            return -1;
+        for (; digits < 9; digits++)
+            frac *= 10;
+    }
+    int64_t off = 0;
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        int hh = 0, mm = 0;
+        for (int d = 1; d <= 5; d++) {
+            if (d == 3)
+                continue;
+            if (s[i + d] < '0' || s[i + d] > '9')
+                return -1;
+        }
+        hh = (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+        mm = (s[i + 4] - '0') * 10 + (s[i + 5] - '0');
+        off = (int64_t)(hh * 3600 + mm * 60) * (s[i] == '+' ? 1 : -1);
+        i += 6;
+    } else {
+        return -1;
+    }
+    if (i != n)
+        return -1;
+    /* Days from civil date (proleptic Gregorian), avoids timegm's global state. */
+    int y = v[0], m = v[1], d = v[2];
+    y -= m <= 2;
+    int era = (y >= 0 ? y : y - 399) / 400;
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    int64_t secs = days * 86400 + v[3] * 3600 + v[4] * 60 + v[5] - off;
+    int64_t ns;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) ||
+        __builtin_add_overflow(ns, frac, &ns))
+        return -1; /* outside 1677..2262: not representable in ns */
+    *out = ns;
+    return 0;
+}
+
+/* ---- Encoding ------------------------------------------------------------------------ */
+
+static void put_string(sl_buf *out, const char *s, size_t n)
+{
+    buf_putc(out, '"');
+    json_escape(out, s, n);
+    buf_putc(out, '"');
+}
+
+/* Shortest of %.15g / %.17g that reads back exactly; always looks like a float so
+ * decoding restores the type ("1.0", not "1"). */
+static void put_double(sl_buf *out, double f)
+{
+    if (!isfinite(f)) {
+        buf_append(out, "null", 4);
+        return;
+    }
+    char tmp[40];
+    int len = snprintf(tmp, sizeof tmp, "%.15g", f);
+    if (strtod(tmp, NULL) != f)
+        len = snprintf(tmp, sizeof tmp, "%.17g", f);
+    if (!strpbrk(tmp, ".eE")) {
+        tmp[len++] = '.';
+        tmp[len++] = '0';
+    }
+    buf_append(out, tmp, (size_t)len);
+}
+
+static void put_int(sl_buf *out, int64_t v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void json_encode_event(sl_buf *out, const sl_event *e)
+{
+    buf_append(out, "{\"timestamp\":\"", 14);
+    json_format_time(out, e->ts_ns);
+    buf_append(out, "\",\"message\":", 12);
+    put_string(out, e->message.ptr, e->message.len);
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        const sl_field *f = &e->fields[i];
+        buf_putc(out, ',');
+        put_string(out, f->key.ptr, f->key.len);
+        buf_putc(out, ':');
+        switch (f->type) {
+        case SL_VAL_STR:
+            put_string(out, f->v.s.ptr, f->v.s.len);
+            break;
+        case SL_VAL_INT:
+            put_int(out, f->v.i);
+            break;
+        case SL_VAL_FLOAT:
+            put_double(out, f->v.f);
+            break;
+        case SL_VAL_BOOL:
+            if (f->v.b)
+                buf_append(out, "true", 4);
+            else
+                buf_append(out, "false", 5);
+            break;
+        case SL_VAL_JSON:
+            if (f->v.s.len)
+                buf_append(out, f->v.s.ptr, f->v.s.len);
+            else
+                buf_append(out, "null", 4);
+            break;
+        default:
+            buf_append(out, "null", 4);
+        }
+    }
+    buf_putc(out, '}');
+}
+
+/* ---- Parser -------------------------------------------------------------------------- */
+
+#define JSON_MAX_DEPTH 64
+
+typedef struct jparser {
+    sl_arena *a;
+    const unsigned char *s;
+    size_t n, i;
+    char *err;
+    size_t errlen;
+    int failed;
+} jparser;
+
+static json_value *jfail(jparser *p, const char *what)
+{
+    if (!p->failed)
+        sl_seterr(p->err, p->errlen, SL_ERR_CORRUPT, "json: %s at offset %zu", what, p->i);
+    p->failed = 1;
+    return NULL;
+}
+
+static void skip_ws(jparser *p)
+{
+    while (p->i < p->n) {
+        unsigned char c = p->s[p->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->i++;
+    }
+}
+
+static json_value *new_value(jparser *p, json_type t, size_t start)
+{
+    json_value *v = arena_alloc(p->a, sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->type = t;
+    v->raw = (const char *)p->s + start;
+    return v;
+}
+
+static int hex4(const unsigned char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned char c = s[k];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Parses a string at p->i (which is at '"'); the unescaped text goes to the arena.
+ * Unescaped output is never longer than the escaped input, so one allocation of the
+ * raw length suffices. */
+static int parse_string(jparser *p, const char **out, size_t *outlen)
+{
+    size_t start = ++p->i; /* skip '"' */
+    size_t end = start;
+    bool plain = true;
+    while (end < p->n && p->s[end] != '"') {
+        unsigned char c = p->s[end];
+        if (c == '\\') {
+            plain = false;
+            end += 2;
+            continue;
+        }
+        if (c < 0x20) {
+            p->i = end;
+            jfail(p, "control character in string");
+            return -1;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_seq_len(p->s + end, p->n - end);
+            if (!l) {
+                p->i = end;
+                jfail(p, "invalid UTF-8 in string");
+                return -1;
+            }
+            end += l;
+            continue;
+        }
+        end++;
+    }
+    if (end >= p->n) {
+        p->i = p->n;
+        jfail(p, "unterminated string");
+        return -1;
+    }
+    if (plain) {
+        *out = arena_strndup(p->a, (const char *)p->s + start, end - start);
+        *outlen = end - start;
+        p->i = end + 1;
+        return 0;
+    }
+    char *o = arena_alloc(p->a, end - start + 1);
+    size_t w = 0;
+    size_t i = start;
+    while (i < end) {
+        unsigned char c = p->s[i];
+        if (c != '\\') {
+            o[w++] = (char)c;
+            i++;
+            continue;
+        }
+        i++;
+        c = p->s[i++];
+        switch (c) {
+        case '"': o[w++] = '"'; break;
+        case '\\': o[w++] = '\\'; break;
+        case '/': o[w++] = '/'; break;
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (i + 4 > end || hex4(p->s + i, &cp) != 0) {
+                p->i = i;
+                jfail(p, "bad \\u escape");
+                return -1;
+            }
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && p->s[i] == '\\' &&
+                p->s[i + 1] == 'u' && hex4(p->s + i + 2, &lo) == 0 && lo >= 0xdc00 &&
+                lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd; /* lone surrogate: keep the output valid UTF-8 */
+            }
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default:
+            p->i = i - 1;
+            jfail(p, "bad escape");
+            return -1;
+        }
+    }
+    o[w] = '\0';
+    *out = o;
+    *outlen = w;
+    p->i = end + 1;
+    return 0;
+}
+
+static json_value *parse_number(jparser *p)
+{
+    size_t start = p->i, i = p->i;
+    const unsigned char *s = p->s;
+    if (i < p->n && s[i] == '-')
+        i++;
+    if (i >= p->n)
+        return jfail(p, "truncated number");
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < p->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        p->i = i;
+        return jfail(p, "bad number");
+    }
+    if (i < p->n && s[i] == '.') {
+        i++;
+        if (i >= p->n || s[i] < '0' || s[i] > '9') {
+            p->i = i;
+            return jfail(p, "bad fraction");
+        }
+        while (i < p->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < p->n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < p->n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= p->n || s[i] < '0' || s[i] > '9') {
+            p->i = i;
+            return jfail(p, "bad exponent");
+        }
+        while (i < p->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    json_value *v = new_value(p, JSON_NUM, start);
+    /* strtod needs a terminated copy: the input is not NUL-terminated. */
+    char tmp[64];
+    char *num = (i - start < sizeof tmp) ? tmp : arena_alloc(p->a, i - start + 1);
+    memcpy(num, s + start, i - start);
+    num[i - start] = '\0';
+    v->num = strtod(num, NULL);
+    v->raw_len = i - start;
+    p->i = i;
+    return v;
+}
+
+static json_value *parse_value(jparser *p, int depth);
+
+/* Grows an arena-backed pointer array by doubling (old copies are abandoned). */
+static void *grow(jparser *p, void *old, size_t n, size_t *cap, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 4;
+    void *nw = arena_alloc(p->a, ncap * elem);
+    if (n)
+        memcpy(nw, old, n * elem);
+    *cap = ncap;
+    return nw;
+}
+
+static json_value *parse_container(jparser *p, int depth, bool obj)
+{
+    if (depth >= JSON_MAX_DEPTH)
+        return jfail(p, "nesting deeper than 64");
+    size_t start = p->i++;
+    json_value *v = new_value(p, obj ? JSON_OBJ : JSON_ARR, start);
+    size_t cap = 0, kcap = 0;
+    char close = obj ? '}' : ']';
+    skip_ws(p);
+    if (p->i < p->n && p->s[p->i] == (unsigned char)close) {
+        p->i++;
+        v->raw_len = p->i - start;
+        return v;
+    }
+    for (;;) {
+        skip_ws(p);
+        const char *key = NULL;
+        if (obj) {
+            size_t klen;
+            if (p->i >= p->n || p->s[p->i] != '"')
+                return jfail(p, "expected string key");
+            if (parse_string(p, &key, &klen) != 0)
+                return NULL;
+            skip_ws(p);
+            if (p->i >= p->n || p->s[p->i] != ':')
+                return jfail(p, "expected ':'");
+            p->i++;
+        }
+        json_value *item = parse_value(p, depth + 1);
+        if (!item)
+            return NULL;
+        if (v->n == cap)
+            v->items = grow(p, v->items, v->n, &cap, sizeof *v->items);
+        if (obj && v->n == kcap)
+            v->keys = grow(p, v->keys, v->n, &kcap, sizeof *v->keys);
+        if (obj)
+            v->keys[v->n] = key;
+        v->items[v->n++] = item;
+        skip_ws(p);
+        if (p->i >= p->n)
+            return jfail(p, obj ? "unterminated object" : "unterminated array");
+        if (p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->s[p->i] == (unsigned char)close) {
+            p->i++;
+            v->raw_len = p->i - start;
+            return v;
+        }
+        return jfail(p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+static json_value *parse_literal(jparser *p, const char *word, json_type t, bool b)
+{
+    size_t len = strlen(word);
+    if (p->n - p->i < len || memcmp(p->s + p->i, word, len) != 0)
+        return jfail(p, "unexpected character");
+    json_value *v = new_value(p, t, p->i);
+    v->b = b;
+    v->raw_len = len;
+    p->i += len;
+    return v;
+}
+
+static json_value *parse_value(jparser *p, int depth)
+{
+    skip_ws(p);
+    if (p->i >= p->n)
+        return jfail(p, "unexpected end of input");
+    unsigned char c = p->s[p->i];
+    switch (c) {
+    case '{':
+        return parse_container(p, depth, true);
+    case '[':
+        return parse_container(p, depth, false);
+    case '"': {
+        size_t start = p->i;
+        json_value *v = new_value(p, JSON_STR, start);
+        if (parse_string(p, &v->str, &v->len) != 0)
+            return NULL;
+        v->raw_len = p->i - start;
+        return v;
+    }
+    case 't':
+        return parse_literal(p, "true", JSON_BOOL, true);
+    case 'f':
+        return parse_literal(p, "false", JSON_BOOL, false);
+    case 'n':
+        return parse_literal(p, "null", JSON_NULL, false);
+    default:
+        if (c == '-' || (c >= '0' && c <= '9'))
+            return parse_number(p);
+        return jfail(p, "unexpected character");
+    }
+}
+
+json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen)
+{
+    jparser p = {a, (const unsigned char *)s, n, 0, err, errlen, 0};
+    if (!s)
+        n = p.n = 0;
+    json_value *v = parse_value(&p, 0);
+    if (!v)
+        return NULL;
+    skip_ws(&p);
+    if (p.i != p.n)
+        return jfail(&p, "trailing characters");
+    return v;
+}
+
+const json_value *json_get(const json_value *obj, const char *key)
+{
+    if (!obj || obj->type != JSON_OBJ)
+        return NULL;
+    for (size_t i = 0; i < obj->n; i++)
+        if (strcmp(obj->keys[i], key) == 0)
+            return obj->items[i];
+    return NULL;
+}
+
+/* ---- Decoding ------------------------------------------------------------------------ */
+
+/* An integer is a number without fraction or exponent that fits int64. */
+static bool number_is_int(const json_value *v, int64_t *out)
+{
+    char tmp[32];
+    if (v->raw_len == 0 || v->raw_len >= sizeof tmp || memchr(v->raw, '.', v->raw_len) ||
+        memchr(v->raw, 'e', v->raw_len) || memchr(v->raw, 'E', v->raw_len))
+        return false;
+    memcpy(tmp, v->raw, v->raw_len);
+    tmp[v->raw_len] = '\0';
+    errno = 0;
+    long long x = strtoll(tmp, NULL, 10);
+    if (errno == ERANGE)
+        return false;
+    *out = x;
+    return true;
+}
+
+int json_decode_event(sl_batch *b, const char *s, size_t n)
+{
+    sl_arena tmp;
+    arena_init(&tmp, 4096);
+    char err[128];
+    json_value *root = json_parse(&tmp, s, n, err, sizeof err);
+    if (!root || root->type != JSON_OBJ) {
+        arena_free(&tmp);
+        return SL_ERR_CORRUPT;
+    }
+    int64_t ts = 0;
+    const json_value *tv = json_get(root, "timestamp");
+    if (tv && (tv->type != JSON_STR || parse_time(tv->str, tv->len, &ts) != 0)) {
+        arena_free(&tmp);
+        return SL_ERR_CORRUPT;
+    }
+    sl_event *e = batch_add(b);
+    e->ts_ns = ts;
+    for (size_t i = 0; i < root->n; i++) {
+        const char *key = root->keys[i];
+        const json_value *v = root->items[i];
+        if (v == tv)
+            continue;
+        if (strcmp(key, "message") == 0 && !e->message.ptr) {
+            if (v->type == JSON_STR)
+                e->message = batch_str(b, v->str, v->len);
+            else if (v->type != JSON_NULL)
+                e->message = batch_str(b, v->raw, v->raw_len);
+            else
+                e->message = batch_str(b, "", 0);
+            continue;
+        }
+        sl_field *f = event_add_field(b, e, key, strlen(key));
+        switch (v->type) {
+        case JSON_STR:
+            f->type = SL_VAL_STR;
+            f->v.s = batch_str(b, v->str, v->len);
+            break;
+        case JSON_NUM:
+            if (number_is_int(v, &f->v.i)) {
+                f->type = SL_VAL_INT;
+            } else {
+                f->type = SL_VAL_FLOAT;
+                f->v.f = v->num;
+            }
+            break;
+        case JSON_BOOL:
+            f->type = SL_VAL_BOOL;
+            f->v.b = v->b;
+            break;
+        case JSON_NULL:
+            f->type = SL_VAL_NULL;
+            break;
+        default:
+            f->type = SL_VAL_JSON;
+            f->v.s = batch_str(b, v->raw, v->raw_len);
+        }
+    }
+    if (!e->message.ptr)
+        e->message = batch_str(b, "", 0);
+    b->bytes += event_size(e);
+    arena_free(&tmp);
+    return SL_OK;
+}

@@ -1,0 +1,515 @@
+/* file.c - the `file` sink: NDJSON (or plain text) lines appended to files whose path is
+ * a strftime template rendered from each event's own timestamp, with size rotation.
+ *
+ * Notes on the design
+ *  1. A request is encoded into one buffer per run of events sharing a path and written
+ *     with as few write(2) calls as possible; events of one request may land in several
+ *     files (one per rendered path).
+ *  2. A file only ever receives whole lines. When a write fails part-way, the file is
+ *     truncated back to its size before that write, and the events not written are
+ *     reported RETRY (the ones before them OK), so nothing is lost or torn.
+ *  3. The first time this sink opens a path, a tail without '\n' (a line torn by a
+ *     crash) is cut off: those events were never acknowledged and will come again.
+ *  4. Rotation happens between lines, never inside one: when the next line would take
+ *     the file above max_file_bytes (and the file is not empty), path.N-1 -> path.N ...
+ *     path -> path.1, and a new file is started.
+ *  5. The sink is serial: the fd cache and buffers are touched by one thread at a time
+ *     (tick runs on a runtime thread too, so the cache is also guarded by a mutex).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/json.h"
+
+enum { FILE_ENC_JSON = 0, FILE_ENC_TEXT = 1 };
+#define FILE_CACHE_SLOTS 8
+#define FILE_IDLE_CLOSE_MS 60000
+
+typedef struct file_config {
+    char *path;
+    int encoding;
+    uint64_t max_file_bytes;
+    int64_t max_files;
+    bool fsync;
+} file_config;
+
+static const char *const file_encodings[] = {"json", "text", NULL};
+
+static const sl_option file_options[] = {
+    {"path", SL_OPT_STR, offsetof(file_config, path), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
+     "file path; strftime fields (%Y %m %d %H %M) come from each event's time (UTC)"},
+    {"encoding", SL_OPT_ENUM, offsetof(file_config, encoding), "json", 0, file_encodings, NULL,
+     0, 0, "json: one JSON object per line; text: the message only"},
+    {"max_file_bytes", SL_OPT_SIZE, offsetof(file_config, max_file_bytes), "0", 0, NULL, NULL, 0,
+     0, "rotate to <path>.1 when a file would grow past this (0 = never)"},
+    {"max_files", SL_OPT_INT, offsetof(file_config, max_files), "5", 0, NULL, NULL, 1, 1000,
+     "rotated files kept (<path>.1 .. <path>.N)"},
+    {"fsync", SL_OPT_BOOL, offsetof(file_config, fsync), "false", 0, NULL, NULL, 0, 0,
+     "fdatasync after each request"},
+    SL_OPT_END,
+};
+
+typedef struct file_slot {
+    char *path; /* owned; NULL = free slot */
+    int fd;
+    uint64_t size;
+    int64_t last_used_ms;
+    bool dirty; /* written since last fdatasync */
+} file_slot;
+
+typedef struct file_sink {
+    const file_config *cfg; /* borrowed */
+    const sl_component_ctx *cc;
+    pthread_mutex_t lock;
+    file_slot slots[FILE_CACHE_SLOTS];
+    char **seen; /* paths already opened (and repaired) by this sink; owned */
+    size_t nseen, capseen;
+    sl_buf out;             /* encoded lines of the current run */
+    size_t *ends;           /* end offset of each line in `out` */
+    size_t nends, capends;
+    char reason[256];       /* item_reason storage until the next send */
+    bool templated;         /* path has '%' */
+    int64_t cached_sec;     /* render cache: second of the last rendered path */
+    char cached_path[PATH_MAX];
+    size_t cached_len;
+} file_sink;
+
+/* ---- Paths and files ------------------------------------------------------------------ */
+
+/* Renders the path for an event's time into sink->cached_path; returns its length
+ * (0 = empty). Rendering is cached per second since batches share timestamps. */
+static size_t render_path(file_sink *s, int64_t ts_ns)
+{
+    if (!s->templated)
+        return s->cached_len;
+    int64_t sec = ts_ns / 1000000000;
+    if (ts_ns < 0 && ts_ns % 1000000000)
+        sec--;
+    if (sec == s->cached_sec)
+        return s->cached_len;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    s->cached_path[0] = '\0';
+    size_t n = 0;
+    if (gmtime_r(&t, &tm))
+        n = strftime(s->cached_path, sizeof s->cached_path, s->cfg->path, &tm);
+    s->cached_path[n] = '\0';
+    s->cached_sec = sec;
+    s->cached_len = n;
+    return n;
+}
+
+static bool seen_path(file_sink *s, const char *path)
+{
+    for (size_t i = 0; i < s->nseen; i++)
+        if (strcmp(s->seen[i], path) == 0)
+            return true;
+    return false;
+}
+
+static void remember_path(file_sink *s, const char *path)
+{
+    if (seen_path(s, path))
+        return;
+    if (s->nseen == s->capseen) {
+        s->capseen = s->capseen ? s->capseen * 2 : 16;
+        s->seen = sl_xrealloc(s->seen, s->capseen * sizeof *s->seen);
+    }
+    s->seen[s->nseen++] = sl_xstrdup(path);
+}
+
+/* Invariant 3: cut a torn last line. Returns the new size. */
+static int repair_tail(file_sink *s, int fd, const char *path, uint64_t *size)
+{
+    if (*size == 0)
+        return SL_OK;
+    char tail[4096];
+    uint64_t end = *size;
+    while (end > 0) {
+        size_t chunk = end < sizeof tail ? (size_t)end : sizeof tail;
+        ssize_t r = pread(fd, tail, chunk, (off_t)(end - chunk));
+        if (r != (ssize_t)chunk)
+            return SL_ERR_IO;
+        if (end == *size && tail[chunk - 1] == '\n')
+            return SL_OK; /* healthy */
+        char *nl = memrchr(tail, '\n', chunk);
+        if (nl) {
+            end = end - chunk + (uint64_t)(nl - tail) + 1;
+            break;
+        }
+        end -= chunk;
+    }
+    if (ftruncate(fd, (off_t)end) != 0)
+        return SL_ERR_IO;
+    log_warn(s->cc->id, "%s: cut %llu bytes of a torn last line (they will be written again)",
+             path, (unsigned long long)(*size - end));
+    metrics_error(s->cc->metrics, "torn_line_repaired");
+    *size = end;
+    return SL_OK;
+}
+
+static void slot_close(file_slot *sl)
+{
+    if (sl->path) {
+        if (sl->dirty)
+            fdatasync(sl->fd);
+        close(sl->fd);
+        free(sl->path);
+    }
+    memset(sl, 0, sizeof *sl);
+    sl->fd = -1;
+}
+
+static int open_file(file_sink *s, const char *path, int *fdout, uint64_t *size, char *why,
+                     size_t whylen)
+{
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        /* Parent directory missing: create it, then try once more. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            char err[256];
+            if (sl_mkdirs(dir, err, sizeof err) != SL_OK)
+                return sl_seterr(why, whylen, SL_ERR_IO, "%s", err);
+        }
+        fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (fd < 0)
+        return sl_seterr(why, whylen, SL_ERR_IO, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return sl_seterr(why, whylen, SL_ERR_IO, "stat %s: %s", path, strerror(e));
+    }
+    *size = (uint64_t)st.st_size;
+    if (!seen_path(s, path)) {
+        if (repair_tail(s, fd, path, size) != SL_OK) {
+            int e = errno;
+            close(fd);
+            return sl_seterr(why, whylen, SL_ERR_IO, "repair %s: %s", path, strerror(e));
+        }
+        remember_path(s, path);
+    }
+    *fdout = fd;
+    return SL_OK;
+}
+
+/* Returns the cached slot for path, opening the file (evicting the least recently used
+ * slot) when needed; NULL with a reason on failure. Caller holds s->lock. */
+static file_slot *get_slot(file_sink *s, const char *path, char *why, size_t whylen)
+{
+    file_slot *victim = &s->slots[0];
+    for (int i = 0; i < FILE_CACHE_SLOTS; i++) {
+        file_slot *sl = &s->slots[i];
+        if (sl->path && strcmp(sl->path, path) == 0) {
+            sl->last_used_ms = sl_mono_ms();
+            return sl;
+        }
+        if (!sl->path)
+            victim = sl;
+        else if (victim->path && sl->last_used_ms < victim->last_used_ms)
+            victim = sl;
+    }
+    int fd;
+    uint64_t size;
+    if (open_file(s, path, &fd, &size, why, whylen) != SL_OK)
+        return NULL;
+    slot_close(victim);
+    victim->path = sl_xstrdup(path);
+    victim->fd = fd;
+    victim->size = size;
+    victim->last_used_ms = sl_mono_ms();
+    return victim;
+}
+
+/* Invariant 4: path.N-1 -> path.N, ..., path -> path.1, then a fresh file. */
+static int rotate(file_sink *s, file_slot *sl, char *why, size_t whylen)
+{
+    char from[PATH_MAX + 24], to[PATH_MAX + 24];
+    char *path = sl->path;
+    sl->path = NULL;
+    if (sl->dirty)
+        fdatasync(sl->fd);
+    close(sl->fd);
+    sl->fd = -1;
+    for (int64_t i = s->cfg->max_files - 1; i >= 1; i--) {
+        snprintf(from, sizeof from, "%s.%lld", path, (long long)i);
+        snprintf(to, sizeof to, "%s.%lld", path, (long long)i + 1);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            log_warn(s->cc->id, "rotate %s -> %s: %s", from, to, strerror(errno));
+    }
+    snprintf(to, sizeof to, "%s.1", path);
+    if (rename(path, to) != 0 && errno != ENOENT) {
+        int e = errno;
+        slot_close(sl);
+        int rc = sl_seterr(why, whylen, SL_ERR_IO, "rotate %s: %s", path, strerror(e));
+        free(path);
+        return rc;
+    }
+    int fd;
+    uint64_t size;
+    int rc = open_file(s, path, &fd, &size, why, whylen);
+    if (rc != SL_OK) {
+        slot_close(sl);
+        free(path);
+        return rc;
+    }
+    sl->path = path;
+    sl->fd = fd;
+    sl->size = size;
+    sl->dirty = false;
+    sl->last_used_ms = sl_mono_ms();
+    log_info(s->cc->id, "rotated %s", path);
+    return SL_OK;
+}
+
+/* Writes all of [p, p+len) at the end of the file; on failure truncates back to the
+ * size before (invariant 2) and returns the errno. */
+static int write_all(file_slot *sl, const char *p, size_t len)
+{
+    uint64_t before = sl->size;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(sl->fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            if (done && ftruncate(sl->fd, (off_t)before) != 0)
+                e = errno;
+            return e;
+        }
+        done += (size_t)w;
+    }
+    sl->size += len;
+    sl->dirty = true;
+    return 0;
+}
+
+/* Writes lines [first, last) of s->out to path, rotating between lines. Returns the
+ * number of lines written; on error fills why. */
+static size_t flush_lines(file_sink *s, const char *path, size_t first, size_t last, char *why,
+                          size_t whylen)
+{
+    file_slot *sl = get_slot(s, path, why, whylen);
+    if (!sl)
+        return 0;
+    uint64_t max = s->cfg->max_file_bytes;
+    size_t i = first;
+    while (i < last) {
+        size_t start = i ? s->ends[i - 1] : 0;
+        /* Take as many whole lines as fit under max (at least one). */
+        size_t j = i + 1;
+        if (max) {
+            if (sl->size > 0 && sl->size + (s->ends[i] - start) > max) {
+                if (rotate(s, sl, why, whylen) != SL_OK)
+                    return i - first;
+            }
+            while (j < last && sl->size + (s->ends[j] - start) <= max)
+                j++;
+        } else {
+            j = last;
+        }
+        int e = write_all(sl, s->out.p + start, s->ends[j - 1] - start);
+        if (e) {
+            sl_seterr(why, whylen, SL_ERR_IO, "write %s: %s", path, strerror(e));
+            metrics_error(s->cc->metrics, "write");
+            return i - first;
+        }
+        i = j;
+    }
+    if (s->cfg->fsync && sl->dirty) {
+        if (fdatasync(sl->fd) != 0) {
+            /* Data may not be durable: the whole run must be sent again. */
+            sl_seterr(why, whylen, SL_ERR_IO, "fdatasync %s: %s", path, strerror(errno));
+            metrics_error(s->cc->metrics, "fsync");
+            return 0;
+        }
+        sl->dirty = false;
+    }
+    return last - first;
+}
+
+/* ---- Vtable --------------------------------------------------------------------------- */
+
+static int file_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const file_config *cfg = config;
+    if (!cfg->path || !cfg->path[0])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: path must not be empty", cc->id);
+    if (strlen(cfg->path) >= PATH_MAX)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: path too long", cc->id);
+    file_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    pthread_mutex_init(&s->lock, NULL);
+    for (int i = 0; i < FILE_CACHE_SLOTS; i++)
+        s->slots[i].fd = -1;
+    s->templated = strchr(cfg->path, '%') != NULL;
+    s->cached_sec = INT64_MIN;
+    if (!s->templated)
+        s->cached_len = (size_t)snprintf(s->cached_path, sizeof s->cached_path, "%s", cfg->path);
+    *self = s;
+    return SL_OK;
+}
+
+static void push_end(file_sink *s)
+{
+    if (s->nends == s->capends) {
+        s->capends = s->capends ? s->capends * 2 : 256;
+        s->ends = sl_xrealloc(s->ends, s->capends * sizeof *s->ends);
+    }
+    s->ends[s->nends++] = s->out.len;
+}
+
+static int file_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    file_sink *s = self;
+    pthread_mutex_lock(&s->lock);
+    size_t ok = 0, rejected = 0, failed_at = n;
+    char why[256] = "";
+    char run_path[PATH_MAX];
+    size_t run_first = 0; /* index of the run's first event */
+    buf_reset(&s->out);
+    s->nends = 0;
+    run_path[0] = '\0';
+    /* Events of a run are the ones since run_first that were not rejected; the line
+     * of a rejected event is simply never produced. */
+    size_t i = 0;
+    for (; i <= n; i++) {
+        size_t plen = 0;
+        const char *path = NULL;
+        if (i < n) {
+            plen = render_path(s, events[i]->ts_ns);
+            path = s->cached_path;
+            if (plen == 0) {
+                res->item_status[i] = SL_ITEM_REJECT;
+                res->item_reason[i] = "path template renders empty";
+                rejected++;
+                continue;
+            }
+        }
+        /* Flush the current run when the path changes or at the end. */
+        if (s->nends && (i == n || strcmp(path, run_path) != 0)) {
+            size_t nlines = s->nends;
+            size_t written = flush_lines(s, run_path, 0, nlines, why, sizeof why);
+            ok += written;
+            if (written < nlines) {
+                /* Mark the events behind the unwritten lines. */
+                size_t line = 0;
+                for (size_t k = run_first; k < i; k++) {
+                    if (res->item_status[k] == SL_ITEM_REJECT)
+                        continue;
+                    if (line++ >= written)
+                        res->item_status[k] = SL_ITEM_RETRY;
+                }
+                failed_at = i;
+                break;
+            }
+            buf_reset(&s->out);
+            s->nends = 0;
+        }
+        if (i == n)
+            break;
+        if (s->nends == 0) {
+            memcpy(run_path, path, plen + 1);
+            run_first = i;
+        }
+        const sl_event *e = events[i];
+        if (s->cfg->encoding == FILE_ENC_TEXT)
+            buf_append(&s->out, e->message.ptr, e->message.len);
+        else
+            json_encode_event(&s->out, e);
+        buf_putc(&s->out, '\n');
+        push_end(s);
+    }
+    if (failed_at < n) {
+        for (size_t k = failed_at; k < n; k++)
+            if (res->item_status[k] != SL_ITEM_REJECT)
+                res->item_status[k] = SL_ITEM_RETRY;
+    }
+    size_t retry = n - ok - rejected;
+    if (retry == 0 && rejected == 0) {
+        res->status = SL_SEND_OK;
+    } else if (retry == n) {
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "%s", why);
+    } else if (rejected == n) {
+        res->status = SL_SEND_REJECT;
+        snprintf(res->reason, sizeof res->reason, "path template renders empty");
+    } else {
+        res->status = SL_SEND_PARTIAL;
+        snprintf(s->reason, sizeof s->reason, "%s", why);
+        for (size_t k = 0; k < n; k++)
+            if (res->item_status[k] == SL_ITEM_RETRY)
+                res->item_reason[k] = s->reason;
+        snprintf(res->reason, sizeof res->reason, "%zu ok, %zu retry, %zu rejected%s%.200s", ok,
+                 retry, rejected, why[0] ? ": " : "", why);
+    }
+    if (rejected)
+        metrics_error(s->cc->metrics, "empty_path");
+    if (retry && why[0])
+        log_warn(s->cc->id, "%zu events to retry: %s", retry, why);
+    /* Don't keep a huge buffer around after an exceptional request. */
+    if (s->out.cap > (64u << 20))
+        buf_free(&s->out);
+    pthread_mutex_unlock(&s->lock);
+    return SL_OK;
+}
+
+/* Closes files idle for a minute (date-templated paths move on) and syncs the rest. */
+static void file_tick(void *self)
+{
+    file_sink *s = self;
+    pthread_mutex_lock(&s->lock);
+    int64_t now = sl_mono_ms();
+    for (int i = 0; i < FILE_CACHE_SLOTS; i++)
+        if (s->slots[i].path && now - s->slots[i].last_used_ms > FILE_IDLE_CLOSE_MS)
+            slot_close(&s->slots[i]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void file_destroy(void *self)
+{
+    file_sink *s = self;
+    if (!s)
+        return;
+    for (int i = 0; i < FILE_CACHE_SLOTS; i++)
+        slot_close(&s->slots[i]);
+    for (size_t i = 0; i < s->nseen; i++)
+        free(s->seen[i]);
+    free(s->seen);
+    free(s->ends);
+    buf_free(&s->out);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+const sl_sink_vtable sl_sink_file = {
+    .type = "file",
+    .help = "Appends events as NDJSON (or text) lines to files named by a strftime template",
+    .options = file_options,
+    .config_size = sizeof(file_config),
+    .init = file_init,
+    .send = file_send,
+    .tick = file_tick,
+    .destroy = file_destroy,
+    .serial = true,
+};

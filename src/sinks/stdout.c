@@ -1,0 +1,101 @@
+/* stdout.c - the `stdout` sink: NDJSON (or text) lines on standard output, for demos,
+ * debugging and piping. One write per request keeps lines from interleaving. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/json.h"
+
+enum { STDOUT_ENC_JSON = 0, STDOUT_ENC_TEXT = 1 };
+
+typedef struct stdout_config {
+    int encoding;
+} stdout_config;
+
+static const char *const stdout_encodings[] = {"json", "text", NULL};
+
+static const sl_option stdout_options[] = {
+    {"encoding", SL_OPT_ENUM, offsetof(stdout_config, encoding), "json", 0, stdout_encodings,
+     NULL, 0, 0, "json: one JSON object per line; text: the message only"},
+    SL_OPT_END,
+};
+
+typedef struct stdout_sink {
+    const stdout_config *cfg; /* borrowed */
+    const sl_component_ctx *cc;
+    int fd;
+    sl_buf out; /* reused between requests (the sink is serial) */
+} stdout_sink;
+
+static int stdout_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                       size_t errlen)
+{
+    stdout_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = config;
+    s->cc = cc;
+    s->fd = STDOUT_FILENO;
+    *self = s;
+    return SL_OK;
+}
+
+static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    stdout_sink *s = self;
+    buf_reset(&s->out);
+    for (size_t i = 0; i < n; i++) {
+        const sl_event *e = events[i];
+        if (s->cfg->encoding == STDOUT_ENC_TEXT)
+            buf_append(&s->out, e->message.ptr, e->message.len);
+        else
+            json_encode_event(&s->out, e);
+        buf_putc(&s->out, '\n');
+    }
+    size_t done = 0;
+    while (done < s->out.len) {
+        ssize_t w = write(s->fd, s->out.p + done, s->out.len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            usleep(1000); /* non-blocking pipe full: wait for the reader */
+            continue;
+        }
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            metrics_error(s->cc->metrics, "write");
+            res->status = SL_SEND_RETRY;
+            /* Part of the request may be out already; a retry repeats those lines. */
+            snprintf(res->reason, sizeof res->reason, "write stdout: %s", strerror(e));
+            return SL_OK;
+        }
+        done += (size_t)w;
+    }
+    if (s->out.cap > (16u << 20))
+        buf_free(&s->out);
+    res->status = SL_SEND_OK;
+    return SL_OK;
+}
+
+static void stdout_destroy(void *self)
+{
+    stdout_sink *s = self;
+    if (!s)
+        return;
+    buf_free(&s->out);
+    free(s);
+}
+
+const sl_sink_vtable sl_sink_stdout = {
+    .type = "stdout",
+    .help = "Writes events to standard output as NDJSON or plain text",
+    .options = stdout_options,
+    .config_size = sizeof(stdout_config),
+    .init = stdout_init,
+    .send = stdout_send,
+    .destroy = stdout_destroy,
+    .serial = true,
+};
