@@ -58,5 +58,10 @@ void sink_runtime_free(sl_sink_runtime *rt);
  * same retry policy. Returns SL_OK when every event was delivered. */
 int sink_send_once(const sl_sink_vtable *vt, void *self, sl_event *const *events, size_t n,
                    const sl_retry_config *retry, char *err, size_t errlen);
+/* Like sink_send_once, and reports which events were delivered: delivered[i] is set to 1
+ * or 0 (caller-owned, n entries; may be NULL). Rejected events are never dead-lettered
+ * here: they count as not delivered and err names the first reason. */
+int sink_send_each(const sl_sink_vtable *vt, void *self, sl_event *const *events, size_t n,
+                   const sl_retry_config *retry, uint8_t *delivered, char *err, size_t errlen);
 
 #endif
