@@ -1,0 +1,1046 @@
+/* sink_runtime.c - the engine behind every sink: batching from the buffer, worker threads,
+ * retries with jittered backoff, bisection of rejects, circuit breaker, fallback and DLQ.
+ *
+ * Notes on the design
+ *
+ *  1. A worker owns a request: the buffer items it popped, in order, and one flat array of
+ *     event pointers over them (reused between requests; nothing is allocated per event).
+ *     An item is never split across requests; an item alone larger than batch.max_events
+ *     is sent in max_events slices.
+ *  2. Every event of a request ends in exactly one state: delivered, dead-lettered (or
+ *     dropped when dlq is off, with a log line and a metric), handed to the fallback, or
+ *     still pending when the shutdown deadline passes.
+ *  3. An item is given back with buffer_done only once none of its events is pending, and
+ *     every DLQ write is durable (fdatasync) before that. Items with pending events at the
+ *     deadline are released with batch_abandon and not done: a memory item's source never
+ *     commits them, a disk item stays on disk for the next start.
+ *  4. Fallback: while the circuit is open and a fallback buffer is set, each item's pending
+ *     events are copied into a new batch pushed to the fallback. That batch carries a token
+ *     of this runtime's private ledger; the original item is parked (not done) until the
+ *     token is released, i.e. until the fallback delivered or durably buffered the copy.
+ *     The original item therefore keeps its ack semantics whatever kind the buffers are.
+ *  5. Only RETRY outcomes count as breaker failures (a REJECT says the sink is reachable).
+ *     Circuit transitions happen under rt->mu; one log line per transition:
+ *
+ *        CLOSED --(failures consecutive failures)--> OPEN      gate_release
+ *        OPEN   --(open_ms elapsed, next request)--> HALF_OPEN gate_acquire
+ *        HALF_OPEN --(probe ok)--> CLOSED, --(probe failed)--> OPEN   gate_release
+ *
+ *     In HALF_OPEN exactly one request (the probe) is in flight; others wait or fall back.
+ *  6. Adaptive concurrency is AIMD on a slot count taken in gate_acquire: +1 after a streak
+ *     (as long as the current limit) of successes whose latency is not rising, halved on a
+ *     RETRY. Fixed concurrency simply has as many slots as workers. */
+#include "sink_runtime.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+#include "dlq.h"
+#include "log.h"
+
+/* ---- Options ---------------------------------------------------------------------------- */
+
+static const sl_option batch_options[] = {
+    {.name = "max_events", .type = SL_OPT_INT, .offset = offsetof(sl_batch_config, max_events),
+     .def = "1000", .min = 1, .max = 10000000, .help = "most events in one request"},
+    {.name = "max_bytes", .type = SL_OPT_SIZE, .offset = offsetof(sl_batch_config, max_bytes),
+     .def = "1MiB", .min = 1, .max = INT64_MAX, .help = "most payload bytes in one request"},
+    {.name = "timeout_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_batch_config, timeout_ms),
+     .def = "1000", .min = 0, .max = 3600000,
+     .help = "send a partial request this long after its first event"},
+    SL_OPT_END,
+};
+
+static const sl_option retry_options[] = {
+    {.name = "initial_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_retry_config, initial_ms),
+     .def = "100", .min = 1, .max = 3600000, .help = "first backoff; doubles per attempt"},
+    {.name = "max_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_retry_config, max_ms),
+     .def = "30000", .min = 1, .max = 86400000, .help = "backoff ceiling"},
+    {.name = "max_attempts", .type = SL_OPT_INT, .offset = offsetof(sl_retry_config, max_attempts),
+     .def = "0", .min = 0, .max = 1000000,
+     .help = "attempts before events go to the DLQ; 0 = retry forever"},
+    SL_OPT_END,
+};
+
+static const sl_option breaker_options[] = {
+    {.name = "failures", .type = SL_OPT_INT, .offset = offsetof(sl_breaker_config, failures),
+     .def = "5", .min = 0, .max = 1000000,
+     .help = "consecutive failed requests that open the circuit; 0 disables it"},
+    {.name = "open_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_breaker_config, open_ms),
+     .def = "30000", .min = 1, .max = 86400000, .help = "how long the circuit stays open"},
+    SL_OPT_END,
+};
+
+const sl_option sl_sink_common_options[] = {
+    {.name = "type", .type = SL_OPT_STR, .offset = offsetof(sl_sink_common, type),
+     .flags = SL_OPT_REQUIRED, .help = "sink type"},
+    {.name = "inputs", .type = SL_OPT_STRLIST, .offset = offsetof(sl_sink_common, inputs),
+     .flags = SL_OPT_REQUIRED, .help = "ids of the sources/transforms feeding this sink"},
+    {.name = "buffer", .type = SL_OPT_OBJECT, .offset = offsetof(sl_sink_common, buffer),
+     .sub = sl_buffer_options, .help = "buffer in front of the sink (memory or disk)"},
+    {.name = "batch", .type = SL_OPT_OBJECT, .offset = offsetof(sl_sink_common, batch),
+     .sub = batch_options, .help = "request size limits"},
+    {.name = "concurrency", .type = SL_OPT_CONCURRENCY,
+     .offset = offsetof(sl_sink_common, concurrency), .def = "1", .min = 1, .max = 1024,
+     .help = "parallel requests: a number, or adaptive (AIMD)"},
+    {.name = "retry", .type = SL_OPT_OBJECT, .offset = offsetof(sl_sink_common, retry),
+     .sub = retry_options, .help = "backoff for transient errors (full jitter)"},
+    {.name = "circuit_breaker", .type = SL_OPT_OBJECT,
+     .offset = offsetof(sl_sink_common, circuit_breaker), .sub = breaker_options,
+     .help = "stop sending for a while after repeated failures"},
+    {.name = "fallback", .type = SL_OPT_STR, .offset = offsetof(sl_sink_common, fallback),
+     .help = "id of a sink that takes requests while the circuit is open"},
+    {.name = "dlq", .type = SL_OPT_BOOL, .offset = offsetof(sl_sink_common, dlq), .def = "true",
+     .help = "write permanently rejected events to <data_dir>/dlq/<id>.ndjson; when false "
+             "they are dropped with an error log line and a metric"},
+    SL_OPT_END,
+};
+
+/* ---- Types ------------------------------------------------------------------------------ */
+
+enum { EV_PENDING = 0, EV_DELIVERED, EV_DEAD, EV_HANDED };
+enum { D_DONE = 0, D_FALLBACK, D_ABORT };
+enum { OUT_SUCCESS = 0, OUT_FAILURE };
+
+/* A request's item: its events have global indices [base, base + n). */
+typedef struct rt_item {
+    sl_buffer_item it;
+    uint32_t base, n;
+    uint32_t left;  /* events still pending */
+    bool parked;    /* ownership moved to a park record (fallback) */
+} rt_item;
+
+/* An item waiting for its fallback copy to be released (design note 4). */
+typedef struct rt_park {
+    sl_buffer_item item;
+    bool cancelled; /* the push failed: the worker kept the item */
+    struct rt_park *prev, *next;
+} rt_park;
+
+typedef struct rt_worker {
+    struct sl_sink_runtime *rt; /* NULL inside sink_send_once */
+    const sl_sink_vtable *vt;
+    void *self;
+    sl_retry_config retry;
+    int64_t max_attempts;
+    pthread_t th;
+    /* the request (note 1); arrays grow by doubling and are kept between requests */
+    rt_item *items;
+    size_t nitems, cap_items;
+    sl_event **all;     /* by global index */
+    uint32_t *owner;    /* global index -> item index */
+    uint8_t *resolved;  /* global index -> EV_* */
+    sl_event **evs;     /* working order, what send sees */
+    uint32_t *gidx;     /* working position -> global index */
+    uint8_t *st;        /* send result scratch */
+    const char **rsn;
+    size_t nev, cap_ev;
+    uint64_t bytes;
+    sl_buffer_item carry;
+    bool has_carry;
+    uint64_t rng;
+    /* sink_send_once: first failure */
+    char *err;
+    size_t errlen;
+} rt_worker;
+
+struct sl_sink_runtime {
+    const sl_sink_vtable *vt;
+    void *self;
+    const sl_sink_common *cfg;
+    char *id;
+    sl_buffer *buf;
+    sl_metrics *m;
+    sl_dlq *dlq;
+    int64_t max_events;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_t serial_mu;
+    atomic_bool stopping, abort_now;
+    _Atomic int64_t deadline;
+
+    /* breaker + slots, under mu */
+    int cstate;
+    int64_t open_until;
+    int64_t consecutive;
+    bool probe_busy;
+    int slots_used, limit, max_limit;
+    bool adaptive;
+    int streak;
+    double ewma_ms;
+
+    sl_buffer *fallback;
+    sl_ack_ledger *fb_ledger;
+    rt_park *parks; /* under mu */
+
+    rt_worker *workers;
+    int nworkers;
+    pthread_t hk;
+    bool hk_started;
+    atomic_bool hk_stop;
+};
+
+/* ---- Small helpers ---------------------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x ? x : 0x9e3779b97f4a7c15ull;
+}
+
+static bool rt_aborted(sl_sink_runtime *rt)
+{
+    if (!rt)
+        return false;
+    if (atomic_load(&rt->abort_now))
+        return true;
+    if (atomic_load(&rt->stopping) && sl_mono_ms() >= atomic_load(&rt->deadline)) {
+        atomic_store(&rt->abort_now, true);
+        return true;
+    }
+    return false;
+}
+
+static void abs_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Sleeps ms; returns false (early) once the runtime must abort. Without a runtime it is a
+ * plain sleep. */
+static bool rt_sleep(sl_sink_runtime *rt, int64_t ms)
+{
+    if (!rt) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        return true;
+    }
+    int64_t until = sl_mono_ms() + ms;
+    pthread_mutex_lock(&rt->mu);
+    for (;;) {
+        if (rt_aborted(rt)) {
+            pthread_mutex_unlock(&rt->mu);
+            return false;
+        }
+        int64_t now = sl_mono_ms();
+        if (now >= until)
+            break;
+        struct timespec ts;
+        abs_deadline(&ts, SL_MIN(until - now, 100));
+        pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return true;
+}
+
+static const char *circuit_name(int s)
+{
+    return s == SL_CIRCUIT_OPEN ? "open" : s == SL_CIRCUIT_HALF_OPEN ? "half-open" : "closed";
+}
+
+/* Caller holds rt->mu. */
+static void circuit_set(sl_sink_runtime *rt, int s, const char *why)
+{
+    if (rt->cstate == s)
+        return;
+    int lvl = s == SL_CIRCUIT_OPEN ? SL_LOG_WARN : SL_LOG_INFO;
+    sl_log(lvl, rt->id, "circuit %s -> %s (%s)", circuit_name(rt->cstate), circuit_name(s), why);
+    rt->cstate = s;
+    if (s == SL_CIRCUIT_OPEN)
+        rt->open_until = sl_mono_ms() + rt->cfg->circuit_breaker.open_ms;
+    atomic_store(&rt->m->circuit_state, s);
+    pthread_cond_broadcast(&rt->cv);
+}
+
+/* Grows the worker's per-request arrays to hold `need` events. */
+static void worker_reserve(rt_worker *w, size_t need)
+{
+    if (need <= w->cap_ev)
+        return;
+    size_t cap = w->cap_ev ? w->cap_ev : 256;
+    while (cap < need)
+        cap *= 2;
+    w->all = sl_xrealloc(w->all, cap * sizeof *w->all);
+    w->owner = sl_xrealloc(w->owner, cap * sizeof *w->owner);
+    w->resolved = sl_xrealloc(w->resolved, cap * sizeof *w->resolved);
+    w->evs = sl_xrealloc(w->evs, cap * sizeof *w->evs);
+    w->gidx = sl_xrealloc(w->gidx, cap * sizeof *w->gidx);
+    w->st = sl_xrealloc(w->st, cap * sizeof *w->st);
+    w->rsn = sl_xrealloc(w->rsn, cap * sizeof *w->rsn);
+    w->cap_ev = cap;
+}
+
+static void worker_free_arrays(rt_worker *w)
+{
+    free(w->items);
+    free(w->all);
+    free(w->owner);
+    free(w->resolved);
+    free(w->evs);
+    free(w->gidx);
+    free(w->st);
+    free(w->rsn);
+}
+
+/* Adds a popped item to the request (takes ownership of it). */
+static void request_add(rt_worker *w, const sl_buffer_item *it)
+{
+    if (w->nitems == w->cap_items) {
+        w->cap_items = w->cap_items ? w->cap_items * 2 : 16;
+        w->items = sl_xrealloc(w->items, w->cap_items * sizeof *w->items);
+    }
+    uint32_t n = it->batch ? it->batch->n : 0;
+    worker_reserve(w, w->nev + n);
+    rt_item *ri = &w->items[w->nitems];
+    ri->it = *it;
+    ri->base = (uint32_t)w->nev;
+    ri->n = n;
+    ri->left = n;
+    ri->parked = false;
+    for (uint32_t i = 0; i < n; i++) {
+        w->all[w->nev + i] = &it->batch->events[i];
+        w->owner[w->nev + i] = (uint32_t)w->nitems;
+        w->resolved[w->nev + i] = EV_PENDING;
+    }
+    w->nev += n;
+    w->bytes += it->batch ? it->batch->bytes : 0;
+    w->nitems++;
+}
+
+/* ---- Event resolution ------------------------------------------------------------------- */
+
+static void resolve_ok(rt_worker *w, size_t pos)
+{
+    uint32_t g = w->gidx[pos];
+    if (w->resolved[g] != EV_PENDING)
+        return;
+    w->resolved[g] = EV_DELIVERED;
+    if (w->rt) {
+        w->items[w->owner[g]].left--;
+        atomic_fetch_add(&w->rt->m->sent_events, 1);
+        atomic_fetch_add(&w->rt->m->sent_bytes, event_size(w->all[g]));
+    }
+}
+
+/* Dead-letters one event. Returns false if the DLQ write could not be made durable before
+ * the shutdown deadline (the event stays pending). */
+static bool resolve_dead(rt_worker *w, size_t pos, const char *reason, int attempts,
+                         int64_t first_ns)
+{
+    uint32_t g = w->gidx[pos];
+    if (w->resolved[g] != EV_PENDING)
+        return true;
+    sl_sink_runtime *rt = w->rt;
+    if (!rt) {
+        if (w->err && !w->err[0])
+            sl_seterr(w->err, w->errlen, SL_ERR_IO, "%s", reason);
+        w->resolved[g] = EV_DEAD;
+        return true;
+    }
+    if (!rt->dlq) {
+        /* dlq: false - the operator chose to drop permanent rejects. */
+        log_error(rt->id, "event dropped (dlq disabled): %s", reason);
+        metrics_error(rt->m, "rejected_dropped");
+        atomic_fetch_add(&rt->m->dropped_events, 1);
+    } else {
+        int64_t backoff = 100;
+        for (;;) {
+            if (dlq_write(rt->dlq, w->all[g], reason, attempts, first_ns, sl_now_ns()) == SL_OK)
+                break;
+            log_error(rt->id, "DLQ write failed; retrying in %lld ms", (long long)backoff);
+            metrics_error(rt->m, "dlq_io");
+            if (!rt_sleep(rt, backoff))
+                return false;
+            backoff = SL_MIN(backoff * 2, 5000);
+        }
+        log_warn(rt->id, "event dead-lettered: %s", reason);
+        atomic_fetch_add(&rt->m->dlq_events, 1);
+    }
+    w->resolved[g] = EV_DEAD;
+    w->items[w->owner[g]].left--;
+    return true;
+}
+
+/* ---- Gate: circuit breaker and concurrency slots ---------------------------------------- */
+
+static int gate_acquire(rt_worker *w, bool *probe)
+{
+    sl_sink_runtime *rt = w->rt;
+    *probe = false;
+    if (!rt)
+        return D_DONE;
+    pthread_mutex_lock(&rt->mu);
+    for (;;) {
+        if (rt_aborted(rt)) {
+            pthread_mutex_unlock(&rt->mu);
+            return D_ABORT;
+        }
+        int64_t now = sl_mono_ms();
+        if (rt->cstate == SL_CIRCUIT_OPEN && now >= rt->open_until)
+            circuit_set(rt, SL_CIRCUIT_HALF_OPEN, "probing");
+        bool breaker_ok = rt->cstate == SL_CIRCUIT_CLOSED ||
+                          (rt->cstate == SL_CIRCUIT_HALF_OPEN && !rt->probe_busy);
+        if (!breaker_ok && rt->fallback) {
+            pthread_mutex_unlock(&rt->mu);
+            return D_FALLBACK;
+        }
+        if (breaker_ok && rt->slots_used < rt->limit) {
+            rt->slots_used++;
+            if (rt->cstate == SL_CIRCUIT_HALF_OPEN) {
+                rt->probe_busy = true;
+                *probe = true;
+            }
+            atomic_fetch_add(&rt->m->inflight, 1);
+            pthread_mutex_unlock(&rt->mu);
+            return D_DONE;
+        }
+        int64_t wait = 100;
+        if (rt->cstate == SL_CIRCUIT_OPEN)
+            wait = SL_MAX(1, SL_MIN(wait, rt->open_until - now));
+        struct timespec ts;
+        abs_deadline(&ts, wait);
+        pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+    }
+}
+
+static void gate_release(rt_worker *w, bool probe, int outcome, double ms)
+{
+    sl_sink_runtime *rt = w->rt;
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    rt->slots_used--;
+    atomic_fetch_sub(&rt->m->inflight, 1);
+    int64_t thr = rt->cfg->circuit_breaker.failures;
+    if (outcome == OUT_FAILURE) {
+        rt->consecutive++;
+        if (probe) {
+            rt->probe_busy = false;
+            /* Force a fresh open period even if another request reopened it. */
+            rt->cstate = SL_CIRCUIT_HALF_OPEN;
+            circuit_set(rt, SL_CIRCUIT_OPEN, "probe failed");
+        } else if (rt->cstate == SL_CIRCUIT_CLOSED && thr > 0 && rt->consecutive >= thr) {
+            char why[64];
+            snprintf(why, sizeof why, "%lld consecutive failures", (long long)rt->consecutive);
+            circuit_set(rt, SL_CIRCUIT_OPEN, why);
+        }
+        if (rt->adaptive) {
+            rt->limit = SL_MAX(1, rt->limit / 2);
+            rt->streak = 0;
+        }
+    } else {
+        rt->consecutive = 0;
+        if (probe) {
+            rt->probe_busy = false;
+            circuit_set(rt, SL_CIRCUIT_CLOSED, "probe succeeded");
+        }
+        if (rt->adaptive) {
+            bool rising = rt->ewma_ms > 0 && ms > rt->ewma_ms * 1.5 + 1.0;
+            rt->ewma_ms = rt->ewma_ms > 0 ? rt->ewma_ms * 0.8 + ms * 0.2 : ms;
+            if (rising) {
+                rt->streak = 0;
+            } else if (++rt->streak >= rt->limit) {
+                rt->streak = 0;
+                if (rt->limit < rt->max_limit)
+                    rt->limit++;
+            }
+        }
+    }
+    atomic_store(&rt->m->concurrency_limit, rt->limit);
+    pthread_cond_broadcast(&rt->cv);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* ---- Delivery --------------------------------------------------------------------------- */
+
+static bool backoff_sleep(rt_worker *w, int attempts, int64_t retry_after_ms)
+{
+    int64_t cap = w->retry.initial_ms > 0 ? w->retry.initial_ms : 1;
+    int64_t maxv = w->retry.max_ms > 0 ? w->retry.max_ms : 30000;
+    for (int i = 1; i < attempts && cap < maxv; i++)
+        cap *= 2;
+    cap = SL_MIN(cap, maxv);
+    int64_t ms = (int64_t)(rng_next(&w->rng) % (uint64_t)(cap + 1)); /* full jitter */
+    if (retry_after_ms > 0)
+        ms = SL_MAX(ms, SL_MIN(retry_after_ms, 3600000)); /* the server knows best, within reason */
+    return rt_sleep(w->rt, ms);
+}
+
+static int dead_range(rt_worker *w, size_t lo, size_t n, const char *reason, int attempts,
+                      int64_t first_ns)
+{
+    for (size_t p = lo; p < lo + n; p++)
+        if (!resolve_dead(w, p, reason, attempts, first_ns))
+            return D_ABORT;
+    return D_DONE;
+}
+
+/* Delivers the events at working positions [lo, lo+n): retries, bisects, dead-letters.
+ * `attempts` and `first_ns` carry the history of the request this range was cut from. */
+static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_t first_ns)
+{
+    sl_sink_runtime *rt = w->rt;
+    char reason[256];
+    while (n > 0) {
+        bool probe;
+        int g = gate_acquire(w, &probe);
+        if (g != D_DONE)
+            return g;
+        if (!first_ns)
+            first_ns = sl_now_ns();
+        attempts++;
+        sl_send_result res;
+        memset(&res, 0, sizeof res);
+        memset(w->st + lo, 0, n);
+        memset(w->rsn + lo, 0, n * sizeof *w->rsn);
+        res.item_status = w->st + lo;
+        res.item_reason = w->rsn + lo;
+        int64_t t0 = sl_mono_ns();
+        if (rt && w->vt->serial)
+            pthread_mutex_lock(&rt->serial_mu);
+        int rc = w->vt->send(w->self, w->evs + lo, n, &res);
+        if (rt && w->vt->serial)
+            pthread_mutex_unlock(&rt->serial_mu);
+        double secs = (double)(sl_mono_ns() - t0) / 1e9;
+        res.reason[sizeof res.reason - 1] = '\0';
+        int status = res.status;
+        if (status < SL_SEND_OK || status > SL_SEND_PARTIAL ||
+            (rc != SL_OK && status == SL_SEND_OK)) {
+            snprintf(res.reason, sizeof res.reason, "send failed: %s",
+                     rc != SL_OK ? sl_strerror(rc) : "invalid status");
+            status = SL_SEND_RETRY;
+        }
+        size_t nretry = 0, nok = 0;
+        if (status == SL_SEND_PARTIAL)
+            for (size_t i = 0; i < n; i++) {
+                if (w->st[lo + i] == SL_ITEM_OK)
+                    nok++;
+                else if (w->st[lo + i] != SL_ITEM_REJECT)
+                    nretry++; /* unknown codes are treated as transient */
+            }
+        bool failed = status == SL_SEND_RETRY || (status == SL_SEND_PARTIAL && nok == 0 &&
+                                                  nretry == n);
+        gate_release(w, probe, failed ? OUT_FAILURE : OUT_SUCCESS, secs * 1000.0);
+        if (rt)
+            metrics_observe_duration(rt->m, secs);
+        snprintf(reason, sizeof reason, "%s", res.reason[0] ? res.reason : "unspecified");
+
+        if (status == SL_SEND_OK) {
+            for (size_t p = lo; p < lo + n; p++)
+                resolve_ok(w, p);
+            return D_DONE;
+        }
+        if (status == SL_SEND_REJECT) {
+            if (rt)
+                metrics_error(rt->m, "reject");
+            if (n == 1)
+                return dead_range(w, lo, 1, reason, attempts, first_ns);
+            /* Bisect so one poison event cannot take its neighbours with it. */
+            size_t half = n / 2;
+            int r = deliver_range(w, lo, half, attempts, first_ns);
+            if (r != D_DONE)
+                return r;
+            return deliver_range(w, lo + half, n - half, attempts, first_ns);
+        }
+        if (status == SL_SEND_PARTIAL) {
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t p = lo + i;
+                if (w->st[p] == SL_ITEM_OK) {
+                    resolve_ok(w, p);
+                } else if (w->st[p] == SL_ITEM_REJECT) {
+                    const char *ir = w->rsn[p] && w->rsn[p][0] ? w->rsn[p] : reason;
+                    if (rt)
+                        metrics_error(rt->m, "reject");
+                    if (!resolve_dead(w, p, ir, attempts, first_ns))
+                        return D_ABORT;
+                }
+            }
+            /* Keep only the RETRY ones, in order, at the front of the range. */
+            for (size_t i = 0; i < n; i++) {
+                size_t p = lo + i;
+                if (w->resolved[w->gidx[p]] == EV_PENDING) {
+                    w->evs[lo + k] = w->evs[p];
+                    w->gidx[lo + k] = w->gidx[p];
+                    k++;
+                }
+            }
+            n = k;
+            if (n == 0)
+                return D_DONE;
+        }
+        /* RETRY, or what is left of a PARTIAL. */
+        if (rt) {
+            atomic_fetch_add(&rt->m->retries, 1);
+            metrics_error(rt->m, "retry");
+        }
+        if (w->max_attempts > 0 && attempts >= w->max_attempts) {
+            char why[300];
+            snprintf(why, sizeof why, "retries exhausted: %s", reason);
+            return dead_range(w, lo, n, why, attempts, first_ns);
+        }
+        if (rt)
+            log_debug(rt->id, "attempt %d failed (%s); backing off", attempts, reason);
+        if (!backoff_sleep(w, attempts, res.retry_after_ms))
+            return D_ABORT;
+    }
+    return D_DONE;
+}
+
+/* Lays out every pending event in working order and delivers it in max_events slices. */
+static int deliver_pending(rt_worker *w, size_t max_events)
+{
+    size_t k = 0;
+    for (size_t g = 0; g < w->nev; g++)
+        if (w->resolved[g] == EV_PENDING) {
+            w->evs[k] = w->all[g];
+            w->gidx[k] = (uint32_t)g;
+            k++;
+        }
+    for (size_t lo = 0; lo < k; lo += max_events) {
+        int r = deliver_range(w, lo, SL_MIN(max_events, k - lo), 0, 0);
+        if (r != D_DONE)
+            return r;
+    }
+    return D_DONE;
+}
+
+/* ---- Fallback --------------------------------------------------------------------------- */
+
+static void park_unlink(sl_sink_runtime *rt, rt_park *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        rt->parks = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+/* Called from the housekeeping thread as fallback copies are released, in order. */
+static void park_commit(void *arg, uint64_t key, uint64_t value)
+{
+    sl_sink_runtime *rt = arg;
+    rt_park *p = (rt_park *)(uintptr_t)value;
+    pthread_mutex_lock(&rt->mu);
+    park_unlink(rt, p);
+    pthread_mutex_unlock(&rt->mu);
+    if (!p->cancelled)
+        buffer_done(rt->buf, &p->item);
+    free(p);
+}
+
+/* Hands every item's pending events to the fallback buffer. Returns true when nothing is
+ * left pending. */
+static bool handoff_fallback(rt_worker *w)
+{
+    sl_sink_runtime *rt = w->rt;
+    bool all = true;
+    for (size_t k = 0; k < w->nitems; k++) {
+        rt_item *ri = &w->items[k];
+        if (ri->left == 0 || ri->parked)
+            continue;
+        sl_batch *fb = batch_new(ri->left);
+        fb->origin = ri->it.batch->origin;
+        for (uint32_t g = ri->base; g < ri->base + ri->n; g++)
+            if (w->resolved[g] == EV_PENDING)
+                batch_append_copy(fb, w->all[g]);
+        rt_park *p = sl_xcalloc(1, sizeof *p);
+        p->item = ri->it;
+        pthread_mutex_lock(&rt->mu);
+        p->next = rt->parks;
+        if (rt->parks)
+            rt->parks->prev = p;
+        rt->parks = p;
+        pthread_mutex_unlock(&rt->mu);
+        fb->ack = ack_token_open(rt->fb_ledger, 0, (uint64_t)(uintptr_t)p);
+        int rc = buffer_push(rt->fallback, fb);
+        if (rc != SL_OK) {
+            /* Not taken: the worker keeps the item; releasing fb frees the park unused. */
+            p->cancelled = true;
+            batch_release(fb);
+            log_error(rt->id, "fallback push failed: %s", sl_strerror(rc));
+            metrics_error(rt->m, "fallback_push");
+            all = false;
+            continue;
+        }
+        batch_release(fb);
+        for (uint32_t g = ri->base; g < ri->base + ri->n; g++)
+            if (w->resolved[g] == EV_PENDING)
+                w->resolved[g] = EV_HANDED;
+        ri->left = 0;
+        ri->parked = true;
+        metrics_error(rt->m, "fallback");
+    }
+    return all;
+}
+
+/* ---- Workers ---------------------------------------------------------------------------- */
+
+/* Finishes a request: done items whose events all resolved, abandon the rest (note 3). */
+static void request_finish(rt_worker *w)
+{
+    for (size_t k = 0; k < w->nitems; k++) {
+        rt_item *ri = &w->items[k];
+        if (ri->parked)
+            continue;
+        if (ri->left == 0)
+            buffer_done(w->rt->buf, &ri->it);
+        else
+            batch_abandon(ri->it.batch);
+    }
+    w->nitems = 0;
+    w->nev = 0;
+    w->bytes = 0;
+}
+
+static void request_process(rt_worker *w)
+{
+    sl_sink_runtime *rt = w->rt;
+    for (;;) {
+        int r = deliver_pending(w, (size_t)rt->max_events);
+        if (r != D_FALLBACK)
+            break;
+        if (handoff_fallback(w))
+            break;
+        if (!rt_sleep(rt, 100))
+            break;
+    }
+    request_finish(w);
+}
+
+static void *worker_main(void *arg)
+{
+    rt_worker *w = arg;
+    sl_sink_runtime *rt = w->rt;
+    const sl_batch_config *bc = &rt->cfg->batch;
+    uint64_t max_bytes = bc->max_bytes ? bc->max_bytes : 1u << 20;
+    for (;;) {
+        if (rt_aborted(rt))
+            break;
+        sl_buffer_item it;
+        if (w->has_carry) {
+            request_add(w, &w->carry);
+            w->has_carry = false;
+        } else {
+            int rc = buffer_pop(rt->buf, &it, 100);
+            if (rc == SL_ERR_TIMEOUT)
+                continue;
+            if (rc != SL_OK)
+                break; /* closed and drained */
+            request_add(w, &it);
+        }
+        int64_t first = sl_mono_ms();
+        while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt)) {
+            int64_t left = bc->timeout_ms - (sl_mono_ms() - first);
+            if (left <= 0)
+                break;
+            int rc = buffer_pop(rt->buf, &it, (int)SL_MIN(left, 100));
+            if (rc == SL_ERR_TIMEOUT)
+                continue;
+            if (rc != SL_OK)
+                break;
+            uint32_t n = it.batch ? it.batch->n : 0;
+            if (w->nev + n > (size_t)rt->max_events) {
+                w->carry = it; /* never split an item across requests */
+                w->has_carry = true;
+                break;
+            }
+            request_add(w, &it);
+        }
+        request_process(w);
+    }
+    if (w->has_carry) {
+        batch_abandon(w->carry.batch);
+        w->has_carry = false;
+    }
+    return NULL;
+}
+
+/* Housekeeping: commits fallback releases and ticks the sink about once a second. */
+static void *hk_main(void *arg)
+{
+    sl_sink_runtime *rt = arg;
+    int64_t last_tick = sl_mono_ms();
+    while (!atomic_load(&rt->hk_stop)) {
+        ack_ledger_collect(rt->fb_ledger, park_commit, rt);
+        if (rt->vt->tick && sl_mono_ms() - last_tick >= 1000) {
+            last_tick = sl_mono_ms();
+            if (rt->vt->serial)
+                pthread_mutex_lock(&rt->serial_mu);
+            rt->vt->tick(rt->self);
+            if (rt->vt->serial)
+                pthread_mutex_unlock(&rt->serial_mu);
+        }
+        pthread_mutex_lock(&rt->mu);
+        if (!atomic_load(&rt->hk_stop)) {
+            struct timespec ts;
+            abs_deadline(&ts, 20);
+            pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+        }
+        pthread_mutex_unlock(&rt->mu);
+    }
+    ack_ledger_collect(rt->fb_ledger, park_commit, rt);
+    return NULL;
+}
+
+/* ---- Public API ------------------------------------------------------------------------- */
+
+static void rt_join(sl_sink_runtime *rt, int nstarted)
+{
+    for (int i = 0; i < nstarted; i++)
+        pthread_join(rt->workers[i].th, NULL);
+}
+
+int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *self,
+                       const sl_sink_common *cfg, const char *id, sl_buffer *buf,
+                       const char *data_dir, sl_metrics *m, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!vt || !vt->send || !cfg || !buf || !m || !id)
+        return sl_seterr(err, errlen, SL_ERR_INVAL, "sink runtime: missing argument");
+    if (cfg->concurrency == 0 || cfg->concurrency < -1)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "sinks.%s.concurrency: must be a positive "
+                         "number or adaptive", id);
+    sl_sink_runtime *rt = sl_xcalloc(1, sizeof *rt);
+    rt->vt = vt;
+    rt->self = self;
+    rt->cfg = cfg;
+    rt->id = sl_xstrdup(id);
+    rt->buf = buf;
+    rt->m = m;
+    rt->max_events = cfg->batch.max_events > 0 ? cfg->batch.max_events : 1000;
+    if (cfg->dlq) {
+        int rc = dlq_open(&rt->dlq, data_dir ? data_dir : ".", id, err, errlen);
+        if (rc != SL_OK) {
+            free(rt->id);
+            free(rt);
+            return rc;
+        }
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rt->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&rt->mu, NULL);
+    pthread_mutex_init(&rt->serial_mu, NULL);
+    atomic_init(&rt->stopping, false);
+    atomic_init(&rt->abort_now, false);
+    atomic_init(&rt->deadline, INT64_MAX);
+    atomic_init(&rt->hk_stop, false);
+    rt->fb_ledger = ack_ledger_new();
+    rt->cstate = SL_CIRCUIT_CLOSED;
+    if (cfg->concurrency == -1) {
+        rt->adaptive = true;
+        rt->nworkers = SL_MAX(4, 2 * sl_ncpu());
+        rt->limit = 1;
+    } else {
+        rt->nworkers = (int)cfg->concurrency;
+        rt->limit = rt->nworkers;
+    }
+    rt->max_limit = rt->nworkers;
+    atomic_store(&m->concurrency_limit, rt->limit);
+    atomic_store(&m->circuit_state, SL_CIRCUIT_CLOSED);
+    atomic_store(&m->inflight, 0);
+
+    rt->workers = sl_xcalloc((size_t)rt->nworkers, sizeof *rt->workers);
+    uint64_t seed = (uint64_t)sl_now_ns() ^ (uint64_t)(uintptr_t)rt;
+    int started = 0;
+    for (; started < rt->nworkers; started++) {
+        rt_worker *w = &rt->workers[started];
+        w->rt = rt;
+        w->vt = vt;
+        w->self = self;
+        w->retry = cfg->retry;
+        w->max_attempts = cfg->retry.max_attempts;
+        w->rng = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(started + 1);
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0)
+            break;
+    }
+    int rc = SL_OK;
+    if (started < rt->nworkers) {
+        rc = sl_seterr(err, errlen, SL_ERR_NOMEM, "sink %s: cannot start worker threads", id);
+    } else if (pthread_create(&rt->hk, NULL, hk_main, rt) != 0) {
+        rc = sl_seterr(err, errlen, SL_ERR_NOMEM, "sink %s: cannot start a thread", id);
+    } else {
+        rt->hk_started = true;
+    }
+    if (rc != SL_OK) {
+        atomic_store(&rt->abort_now, true);
+        pthread_cond_broadcast(&rt->cv);
+        rt_join(rt, started);
+        rt->nworkers = started; /* joined already */
+        for (int i = 0; i < started; i++)
+            worker_free_arrays(&rt->workers[i]);
+        free(rt->workers);
+        rt->workers = NULL;
+        rt->nworkers = 0;
+        sink_runtime_free(rt);
+        return rc;
+    }
+    log_info(id, "sink runtime started: %d worker(s)%s", rt->nworkers,
+             rt->adaptive ? " (adaptive concurrency)" : "");
+    *out = rt;
+    return SL_OK;
+}
+
+void sink_runtime_set_fallback(sl_sink_runtime *rt, sl_buffer *fallback)
+{
+    pthread_mutex_lock(&rt->mu);
+    rt->fallback = fallback;
+    pthread_cond_broadcast(&rt->cv);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms)
+{
+    if (!rt || !rt->workers)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    atomic_store(&rt->deadline, deadline_ms);
+    atomic_store(&rt->stopping, true);
+    pthread_cond_broadcast(&rt->cv);
+    pthread_mutex_unlock(&rt->mu);
+    buffer_close(rt->buf);
+    rt_join(rt, rt->nworkers);
+    for (int i = 0; i < rt->nworkers; i++)
+        worker_free_arrays(&rt->workers[i]);
+    free(rt->workers);
+    rt->workers = NULL;
+
+    /* Give fallback copies until the deadline to be released. */
+    while (ack_ledger_pending(rt->fb_ledger) > 0 && sl_mono_ms() < deadline_ms) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rt->hk_started) {
+        pthread_mutex_lock(&rt->mu);
+        atomic_store(&rt->hk_stop, true);
+        pthread_cond_broadcast(&rt->cv);
+        pthread_mutex_unlock(&rt->mu);
+        pthread_join(rt->hk, NULL);
+        rt->hk_started = false;
+    }
+
+    /* Whatever is left was not delivered in time (note 3). */
+    size_t left = 0;
+    sl_buffer_item it;
+    while (buffer_pop(rt->buf, &it, 0) == SL_OK) {
+        left += it.batch ? it.batch->n : 0;
+        batch_abandon(it.batch);
+    }
+    pthread_mutex_lock(&rt->mu);
+    for (rt_park *p = rt->parks; p; p = p->next) {
+        if (!p->cancelled) {
+            left += p->item.batch ? p->item.batch->n : 0;
+            batch_abandon(p->item.batch);
+            p->item.batch = NULL;
+            p->cancelled = true; /* a late release must not touch the item again */
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (left)
+        log_warn(rt->id, "shutdown deadline: %zu event(s) not delivered (kept for redelivery)",
+                 left);
+    else
+        log_info(rt->id, "sink runtime stopped");
+}
+
+void sink_runtime_free(sl_sink_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->workers)
+        sink_runtime_stop(rt, sl_mono_ms());
+    if (rt->hk_started) {
+        atomic_store(&rt->hk_stop, true);
+        pthread_cond_broadcast(&rt->cv);
+        pthread_join(rt->hk, NULL);
+    }
+    if (ack_ledger_pending(rt->fb_ledger) == 0) {
+        ack_ledger_free(rt->fb_ledger);
+        rt_park *p = rt->parks;
+        while (p) {
+            rt_park *n = p->next;
+            free(p);
+            p = n;
+        }
+    }
+    /* else: the fallback still holds copies whose tokens point into the ledger; leaking
+     * it (and the parks) is the safe choice at this last moment of the process. */
+    dlq_close(rt->dlq);
+    pthread_cond_destroy(&rt->cv);
+    pthread_mutex_destroy(&rt->mu);
+    pthread_mutex_destroy(&rt->serial_mu);
+    free(rt->id);
+    free(rt);
+}
+
+int sink_send_each(const sl_sink_vtable *vt, void *self, sl_event *const *events, size_t n,
+                   const sl_retry_config *retry, uint8_t *delivered, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (n == 0)
+        return SL_OK;
+    rt_worker w;
+    memset(&w, 0, sizeof w);
+    w.vt = vt;
+    w.self = self;
+    if (retry)
+        w.retry = *retry;
+    else
+        w.retry = (sl_retry_config){100, 30000, 0};
+    w.max_attempts = w.retry.max_attempts > 0 ? w.retry.max_attempts : 5;
+    w.rng = (uint64_t)sl_now_ns() | 1;
+    w.err = err;
+    w.errlen = errlen;
+    worker_reserve(&w, n);
+    for (size_t i = 0; i < n; i++) {
+        w.all[i] = events[i];
+        w.owner[i] = 0;
+        w.resolved[i] = EV_PENDING;
+    }
+    w.nev = n;
+    deliver_pending(&w, n);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ok = w.resolved[i] == EV_DELIVERED;
+        if (delivered)
+            delivered[i] = ok;
+        failed += !ok;
+    }
+    worker_free_arrays(&w);
+    if (failed) {
+        char first[256];
+        snprintf(first, sizeof first, "%s", err && err[0] ? err : "not delivered");
+        return sl_seterr(err, errlen, SL_ERR_IO, "%zu of %zu event(s) not delivered: %s",
+                         failed, n, first);
+    }
+    return SL_OK;
+}
+
+int sink_send_once(const sl_sink_vtable *vt, void *self, sl_event *const *events, size_t n,
+                   const sl_retry_config *retry, char *err, size_t errlen)
+{
+    return sink_send_each(vt, self, events, n, retry, NULL, err, errlen);
+}
