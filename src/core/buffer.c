@@ -1,0 +1,270 @@
+/* buffer.c - the per-sink buffer: a byte-bounded in-memory FIFO of batch references,
+ * or (buffer_disk.c) append-only segments on disk; plus the buffer option table.
+ *
+ * Memory buffer invariants:
+ *  1. The queue holds one reference to each batch in it; pop hands that reference over.
+ *  2. bytes == sum of batch->bytes in the queue, <= max_bytes, except that a single
+ *     batch larger than the bound is admitted into an empty queue (no deadlock).
+ *  3. After close, push fails with SL_ERR_CLOSED and pop drains what is left. */
+#include "buffer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "buffer_disk.h"
+#include "common.h"
+#include "log.h"
+
+static const char *const type_choices[] = {"memory", "disk", NULL};
+static const char *const fsync_choices[] = {"always", "interval", "never", NULL};
+static const char *const when_full_choices[] = {"block", "drop_newest", NULL};
+
+const sl_option sl_buffer_options[] = {
+    {"type", SL_OPT_ENUM, offsetof(sl_buffer_config, type), "memory", 0, type_choices, NULL, 0, 0,
+     "where events wait for the sink: memory (lost on crash, acks wait) or disk (durable)"},
+    {"max_bytes", SL_OPT_SIZE, offsetof(sl_buffer_config, max_bytes), "64MiB", 0, NULL, NULL, 1,
+     INT64_MAX, "memory buffer bound in bytes"},
+    {"max_size", SL_OPT_SIZE, offsetof(sl_buffer_config, max_size), "1GiB", 0, NULL, NULL, 4096,
+     INT64_MAX, "disk buffer bound on segment bytes"},
+    {"fsync", SL_OPT_ENUM, offsetof(sl_buffer_config, fsync), "interval", 0, fsync_choices, NULL,
+     0, 0, "disk: fdatasync after every record, every fsync_interval_ms, or never"},
+    {"fsync_interval_ms", SL_OPT_DURATION, offsetof(sl_buffer_config, fsync_interval_ms), "1000",
+     0, NULL, NULL, 1, 3600000, "disk: how often to fdatasync when fsync is interval"},
+    {"when_full", SL_OPT_ENUM, offsetof(sl_buffer_config, when_full), "block", 0,
+     when_full_choices, NULL, 0, 0, "block the inputs (backpressure) or drop the newest batch"},
+    SL_OPT_END,
+};
+
+struct sl_buffer {
+    int type;
+    sl_buffer_config cfg;
+    sl_metrics *m;
+    sl_disk_buffer *disk;
+    /* memory: ring of owned batch references, guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    sl_batch **ring;
+    size_t cap, head, count;
+    size_t bytes, events;
+    bool closed;
+    bool full_logged;
+};
+
+static void mem_publish(sl_buffer *b)
+{
+    if (b->m) {
+        atomic_store(&b->m->buffer_bytes, (int_fast64_t)b->bytes);
+        atomic_store(&b->m->buffer_events, (int_fast64_t)b->events);
+    }
+}
+
+/* Absolute CLOCK_MONOTONIC deadline for pthread_cond_timedwait. */
+static struct timespec deadline_in(int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, sl_metrics *m,
+                char *err, size_t errlen)
+{
+    *out = NULL;
+    sl_buffer *b = sl_xcalloc(1, sizeof *b);
+    b->type = cfg->type;
+    b->cfg = *cfg;
+    b->m = m;
+    if (cfg->type == SL_BUFFER_DISK) {
+        if (!dir || !*dir) {
+            free(b);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "disk buffer needs a directory");
+        }
+        int rc = disk_buffer_open(&b->disk, cfg, dir, m, err, errlen);
+        if (rc != SL_OK) {
+            free(b);
+            return rc;
+        }
+        *out = b;
+        return SL_OK;
+    }
+    if (cfg->type != SL_BUFFER_MEMORY) {
+        free(b);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "unknown buffer type %d", cfg->type);
+    }
+    if (b->cfg.max_bytes == 0)
+        b->cfg.max_bytes = 64u << 20;
+    pthread_mutex_init(&b->mu, NULL);
+    cond_init_mono(&b->not_empty);
+    cond_init_mono(&b->not_full);
+    b->cap = 64;
+    b->ring = sl_xmalloc(sizeof(sl_batch *) * b->cap);
+    mem_publish(b);
+    *out = b;
+    return SL_OK;
+}
+
+static void mem_grow(sl_buffer *b)
+{
+    sl_batch **r = sl_xmalloc(sizeof(sl_batch *) * b->cap * 2);
+    for (size_t i = 0; i < b->count; i++)
+        r[i] = b->ring[(b->head + i) % b->cap];
+    free(b->ring);
+    b->ring = r;
+    b->head = 0;
+    b->cap *= 2;
+}
+
+int buffer_push(sl_buffer *b, sl_batch *batch)
+{
+    if (b->disk)
+        return disk_buffer_push(b->disk, batch);
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        if (b->closed) {
+            pthread_mutex_unlock(&b->mu);
+            return SL_ERR_CLOSED;
+        }
+        if (b->count == 0 || b->bytes + batch->bytes <= b->cfg.max_bytes)
+            break;
+        if (b->cfg.when_full == SL_WHEN_FULL_DROP_NEWEST) {
+            if (b->m)
+                atomic_fetch_add(&b->m->dropped_events, batch->n);
+            if (!b->full_logged)
+                log_warn(b->m ? b->m->id : "buffer",
+                         "memory buffer full (%zu bytes): dropping newest batches", b->bytes);
+            b->full_logged = true;
+            pthread_mutex_unlock(&b->mu);
+            return SL_ERR_FULL;
+        }
+        pthread_cond_wait(&b->not_full, &b->mu);
+    }
+    b->full_logged = false;
+    if (b->count == b->cap)
+        mem_grow(b);
+    batch_retain(batch);
+    b->ring[(b->head + b->count) % b->cap] = batch;
+    b->count++;
+    b->bytes += batch->bytes;
+    b->events += batch->n;
+    mem_publish(b);
+    pthread_cond_signal(&b->not_empty);
+    pthread_mutex_unlock(&b->mu);
+    return SL_OK;
+}
+
+int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms)
+{
+    item->batch = NULL;
+    item->token = NULL;
+    if (b->disk)
+        return disk_buffer_pop(b->disk, item, timeout_ms);
+    struct timespec dl = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&b->mu);
+    while (b->count == 0) {
+        if (b->closed) {
+            pthread_mutex_unlock(&b->mu);
+            return SL_ERR_CLOSED;
+        }
+        if (timeout_ms <= 0 || pthread_cond_timedwait(&b->not_empty, &b->mu, &dl) == ETIMEDOUT) {
+            if (b->count)
+                break;
+            int rc = b->closed ? SL_ERR_CLOSED : SL_ERR_TIMEOUT;
+            pthread_mutex_unlock(&b->mu);
+            return rc;
+        }
+    }
+    sl_batch *batch = b->ring[b->head];
+    b->head = (b->head + 1) % b->cap;
+    b->count--;
+    b->bytes -= batch->bytes;
+    b->events -= batch->n;
+    mem_publish(b);
+    /* Several producers may fit in the space just freed. */
+    pthread_cond_broadcast(&b->not_full);
+    pthread_mutex_unlock(&b->mu);
+    item->batch = batch;
+    return SL_OK;
+}
+
+void buffer_done(sl_buffer *b, sl_buffer_item *item)
+{
+    if (b->disk) {
+        disk_buffer_done(b->disk, item);
+        return;
+    }
+    batch_release(item->batch);
+    item->batch = NULL;
+    item->token = NULL;
+}
+
+void buffer_close(sl_buffer *b)
+{
+    if (b->disk) {
+        disk_buffer_close(b->disk);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    b->closed = true;
+    pthread_cond_broadcast(&b->not_empty);
+    pthread_cond_broadcast(&b->not_full);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Batches still queued are released (their sources never get an ack for them, so the
+ * events are re-read after restart where the source can). */
+void buffer_free(sl_buffer *b)
+{
+    if (!b)
+        return;
+    if (b->disk) {
+        disk_buffer_free(b->disk);
+        free(b);
+        return;
+    }
+    for (size_t i = 0; i < b->count; i++)
+        batch_abandon(b->ring[(b->head + i) % b->cap]);
+    b->count = b->bytes = b->events = 0;
+    mem_publish(b);
+    free(b->ring);
+    pthread_cond_destroy(&b->not_empty);
+    pthread_cond_destroy(&b->not_full);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+size_t buffer_bytes(const sl_buffer *b)
+{
+    if (b->disk)
+        return disk_buffer_bytes(b->disk);
+    pthread_mutex_lock((pthread_mutex_t *)&b->mu);
+    size_t n = b->bytes;
+    pthread_mutex_unlock((pthread_mutex_t *)&b->mu);
+    return n;
+}
+
+size_t buffer_events(const sl_buffer *b)
+{
+    if (b->disk)
+        return disk_buffer_events(b->disk);
+    pthread_mutex_lock((pthread_mutex_t *)&b->mu);
+    size_t n = b->events;
+    pthread_mutex_unlock((pthread_mutex_t *)&b->mu);
+    return n;
+}
