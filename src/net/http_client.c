@@ -1,0 +1,282 @@
+/* http_client.c - libcurl easy handles cached per thread (so connections stay alive
+ * between requests of one sink worker), gzip bodies via zlib and Retry-After parsing. */
+#include "http_client.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include "core/common.h"
+
+#define HTTP_MAX_BODY (64u << 20)
+
+/* One thread's handle. Linked into its client so http_client_free can reach it. */
+typedef struct http_thread {
+    http_client *c;
+    CURL *h;
+    sl_buf gz; /* compressed body scratch */
+    struct http_thread *prev, *next;
+} http_thread;
+
+struct http_client {
+    pthread_key_t key;
+    pthread_mutex_t lock;
+    http_thread *threads;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_global(void) { curl_global_init(CURL_GLOBAL_ALL); }
+
+static void thread_free(http_thread *t)
+{
+    if (t->h)
+        curl_easy_cleanup(t->h);
+    buf_free(&t->gz);
+    free(t);
+}
+
+/* Runs at thread exit for threads that used the client. */
+static void thread_dtor(void *p)
+{
+    http_thread *t = p;
+    http_client *c = t->c;
+    pthread_mutex_lock(&c->lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        c->threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&c->lock);
+    thread_free(t);
+}
+
+http_client *http_client_new(void)
+{
+    pthread_once(&curl_once, curl_global);
+    http_client *c = sl_xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    if (pthread_key_create(&c->key, thread_dtor) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    /* Deleting the key first means no destructor can run on a freed thread state. */
+    pthread_key_delete(c->key);
+    pthread_mutex_lock(&c->lock);
+    http_thread *t = c->threads;
+    c->threads = NULL;
+    pthread_mutex_unlock(&c->lock);
+    while (t) {
+        http_thread *next = t->next;
+        thread_free(t);
+        t = next;
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static http_thread *thread_get(http_client *c)
+{
+    http_thread *t = pthread_getspecific(c->key);
+    if (t)
+        return t;
+    t = sl_xcalloc(1, sizeof *t);
+    t->c = c;
+    t->h = curl_easy_init();
+    if (!t->h) {
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_lock(&c->lock);
+    t->next = c->threads;
+    if (c->threads)
+        c->threads->prev = t;
+    c->threads = t;
+    pthread_mutex_unlock(&c->lock);
+    pthread_setspecific(c->key, t);
+    return t;
+}
+
+int http_gzip(const char *data, size_t len, int level, sl_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    /* windowBits 15 + 16 = gzip wrapper */
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return SL_ERR_NOMEM;
+    buf_reset(out);
+    buf_reserve(out, deflateBound(&zs, (uLong)len) + 32);
+    size_t fed = 0;
+    for (;;) {
+        /* zlib counts in uInt: feed and drain at most 1 GiB at a time */
+        if (zs.avail_in == 0 && fed < len) {
+            size_t chunk = SL_MIN(len - fed, (size_t)1 << 30);
+            zs.next_in = (Bytef *)data + fed;
+            zs.avail_in = (uInt)chunk;
+            fed += chunk;
+        }
+        if (out->cap == out->len)
+            buf_reserve(out, out->cap);
+        uInt room = (uInt)SL_MIN(out->cap - out->len, (size_t)1 << 30);
+        zs.next_out = (Bytef *)out->p + out->len;
+        zs.avail_out = room;
+        int rc = deflate(&zs, fed == len ? Z_FINISH : Z_NO_FLUSH);
+        out->len += room - zs.avail_out;
+        if (rc == Z_STREAM_END)
+            break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            deflateEnd(&zs);
+            return SL_ERR_IO;
+        }
+    }
+    deflateEnd(&zs);
+    return SL_OK;
+}
+
+int64_t http_parse_retry_after(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (!*v)
+        return 0;
+    if (isdigit((unsigned char)*v)) {
+        char *end;
+        unsigned long long sec = strtoull(v, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (*end)
+            return 0;
+        if (sec > 86400)
+            sec = 86400; /* a server asking for more than a day is not taken literally */
+        return (int64_t)sec * 1000;
+    }
+    time_t when = curl_getdate(v, NULL);
+    if (when <= 0)
+        return 0;
+    int64_t ms = ((int64_t)when * 1000) - sl_now_ns() / 1000000;
+    if (ms <= 0)
+        return 0;
+    return ms > 86400000 ? 86400000 : ms;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    http_response *r = arg;
+    size_t n = size * nmemb;
+    size_t room = r->body.len < HTTP_MAX_BODY ? HTTP_MAX_BODY - r->body.len : 0;
+    buf_append(&r->body, p, n < room ? n : room);
+    return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+    http_response *r = arg;
+    size_t n = size * nmemb;
+    if (n > 5 && memcmp(p, "HTTP/", 5) == 0) {
+        r->retry_after_ms = 0; /* a new response (after 100 Continue or a redirect) */
+    } else if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        char v[128];
+        size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+        memcpy(v, p + 12, len);
+        v[len] = '\0';
+        r->retry_after_ms = http_parse_retry_after(v);
+    }
+    return n;
+}
+
+int http_client_do(http_client *c, const http_request *req, http_response *resp)
+{
+    resp->status = 0;
+    resp->retry_after_ms = 0;
+    resp->error[0] = '\0';
+    buf_reset(&resp->body);
+    http_thread *t = thread_get(c);
+    if (!t)
+        return sl_seterr(resp->error, sizeof resp->error, SL_ERR_NOMEM, "curl_easy_init failed");
+    CURL *h = t->h;
+    /* reset keeps the connection cache: the next request reuses the socket */
+    curl_easy_reset(h);
+
+    const char *body = req->body;
+    size_t body_len = req->body_len;
+    struct curl_slist *hdrs = NULL;
+    for (size_t i = 0; i < req->nheaders; i++)
+        hdrs = curl_slist_append(hdrs, req->headers[i]);
+    if (req->gzip) {
+        if (http_gzip(req->body, req->body_len, 1, &t->gz) != SL_OK) {
+            curl_slist_free_all(hdrs);
+            return sl_seterr(resp->error, sizeof resp->error, SL_ERR_IO, "gzip failed");
+        }
+        body = t->gz.p;
+        body_len = t->gz.len;
+        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
+    }
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    hdrs = curl_slist_append(hdrs, "Expect:");
+
+    char errbuf[CURL_ERROR_SIZE] = "";
+    const char *method = req->method ? req->method : "POST";
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* any the library decodes */
+    int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+    if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (req->user) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, req->user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, req->password ? req->password : "");
+    }
+    if (req->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
+    if (req->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
+
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hdrs);
+    /* Don't pin a huge compressed body per thread. */
+    if (t->gz.cap > (16u << 20))
+        buf_free(&t->gz);
+    if (rc != CURLE_OK) {
+        resp->status = 0;
+        return sl_seterr(resp->error, sizeof resp->error,
+                         rc == CURLE_OPERATION_TIMEDOUT ? SL_ERR_TIMEOUT : SL_ERR_IO, "%s%s%s",
+                         curl_easy_strerror(rc), errbuf[0] ? ": " : "", errbuf);
+    }
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = status;
+    return SL_OK;
+}

@@ -1,0 +1,50 @@
+/* http_client.h - a small libcurl wrapper for sinks: one easy handle per calling thread,
+ * reused for keep-alive, POST/PUT with headers, optional gzip body, Retry-After. */
+#ifndef SL_HTTP_CLIENT_H
+#define SL_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+typedef struct http_client http_client;
+
+/* One request. Everything is borrowed for the duration of http_client_do. */
+typedef struct http_request {
+    const char *method;           /* "POST" (default when NULL), "PUT", "GET" */
+    const char *url;
+    const char *const *headers;   /* "Name: value" lines */
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    bool gzip;                    /* compress body, send Content-Encoding: gzip */
+    int64_t timeout_ms;           /* whole request; 0 = 30 s */
+    const char *user, *password;  /* basic auth when user != NULL */
+    const char *ca_file;          /* TLS trust store override, or NULL */
+    bool insecure;                /* skip TLS verification (tests only) */
+} http_request;
+
+typedef struct http_response {
+    long status;            /* HTTP status, 0 when no response arrived */
+    sl_buf body;            /* response body (owned by the caller: buf_free) */
+    int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date), 0 = none */
+    char error[256];        /* transport error text when status == 0 */
+} http_response;
+
+/* Returns an owned client (http_client_free). Safe to share between threads: each
+ * thread gets its own connection handle on first use. */
+http_client *http_client_new(void);
+/* Frees every thread's handle. No thread may be inside http_client_do. */
+void http_client_free(http_client *c);
+/* Performs the request. Returns SL_OK when a response (any status) arrived, or
+ * SL_ERR_IO / SL_ERR_TIMEOUT with resp->error set when none did. resp->body is reset
+ * first and grows up to 64 MiB (the rest is discarded). */
+int http_client_do(http_client *c, const http_request *req, http_response *resp);
+/* gzip-compresses `len` bytes into out (replacing its content). Returns SL_OK. */
+int http_gzip(const char *data, size_t len, int level, sl_buf *out);
+/* Parses a Retry-After value ("120" or an HTTP date) into ms from now; 0 if invalid. */
+int64_t http_parse_retry_after(const char *value);
+
+#endif

@@ -1,0 +1,219 @@
+/* http.c - the generic `http` sink: events as NDJSON or a JSON array in the body of a POST
+ * or PUT, with headers, basic or bearer auth and optional gzip. Status codes map to
+ * OK / RETRY / REJECT; the sink runtime does the rest. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/json.h"
+#include "net/http_client.h"
+
+enum { HTTP_POST = 0, HTTP_PUT = 1 };
+enum { HTTP_ENC_NDJSON = 0, HTTP_ENC_ARRAY = 1 };
+enum { HTTP_COMP_NONE = 0, HTTP_COMP_GZIP = 1 };
+
+typedef struct http_auth_config {
+    char *user, *password, *bearer;
+} http_auth_config;
+
+typedef struct http_config {
+    char *uri;
+    int method;
+    sl_strmap headers;
+    int encoding;
+    int compression;
+    int64_t timeout_ms;
+    http_auth_config auth;
+} http_config;
+
+static const char *const http_methods[] = {"post", "put", NULL};
+static const char *const http_encodings[] = {"ndjson", "json_array", NULL};
+static const char *const http_compressions[] = {"none", "gzip", NULL};
+
+static const sl_option http_auth_options[] = {
+    {"user", SL_OPT_STR, offsetof(http_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth user"},
+    {"password", SL_OPT_STR, offsetof(http_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth password"},
+    {"bearer", SL_OPT_STR, offsetof(http_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
+     "bearer token (Authorization: Bearer ...)"},
+    SL_OPT_END,
+};
+
+static const sl_option http_options[] = {
+    {"uri", SL_OPT_STR, offsetof(http_config, uri), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
+     "endpoint URL (http:// or https://)"},
+    {"method", SL_OPT_ENUM, offsetof(http_config, method), "post", 0, http_methods, NULL, 0, 0,
+     "HTTP method"},
+    {"headers", SL_OPT_STRMAP, offsetof(http_config, headers), NULL, 0, NULL, NULL, 0, 0,
+     "extra request headers"},
+    {"encoding", SL_OPT_ENUM, offsetof(http_config, encoding), "ndjson", 0, http_encodings, NULL,
+     0, 0, "ndjson: one object per line; json_array: one array of objects"},
+    {"compression", SL_OPT_ENUM, offsetof(http_config, compression), "none", 0,
+     http_compressions, NULL, 0, 0, "request body compression"},
+    {"timeout_ms", SL_OPT_DURATION, offsetof(http_config, timeout_ms), "30000", 0, NULL, NULL, 1,
+     3600000, "whole-request timeout"},
+    {"auth", SL_OPT_OBJECT, offsetof(http_config, auth), NULL, 0, NULL, http_auth_options, 0, 0,
+     "user + password (basic) or bearer"},
+    SL_OPT_END,
+};
+
+typedef struct http_sink {
+    const http_config *cfg; /* borrowed */
+    const sl_component_ctx *cc;
+    http_client *client;    /* owned */
+    char **headers;         /* owned "Name: value" lines */
+    size_t nheaders;
+} http_sink;
+
+static void add_header(http_sink *s, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *h = sl_xmalloc(len);
+    snprintf(h, len, "%s: %s", name, value);
+    s->headers = sl_xrealloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
+    s->headers[s->nheaders++] = h;
+}
+
+static void http_destroy(void *self)
+{
+    http_sink *s = self;
+    if (!s)
+        return;
+    http_client_free(s->client);
+    for (size_t i = 0; i < s->nheaders; i++)
+        free(s->headers[i]);
+    free(s->headers);
+    free(s);
+}
+
+static int http_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const http_config *cfg = config;
+    if (!cfg->uri || (strncasecmp(cfg->uri, "http://", 7) != 0 &&
+                      strncasecmp(cfg->uri, "https://", 8) != 0))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: uri must start with http:// or https:// (got \"%s\")", cc->id,
+                         cfg->uri ? cfg->uri : "");
+    if (cfg->auth.bearer && cfg->auth.user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: auth takes either user/password or bearer, not both", cc->id);
+    if (cfg->auth.password && !cfg->auth.user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
+    for (size_t i = 0; i < cfg->headers.n; i++) {
+        const char *k = cfg->headers.keys[i], *v = cfg->headers.vals[i];
+        if (!k[0] || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n"))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: invalid header \"%s\"", cc->id, k);
+    }
+    http_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    s->client = http_client_new();
+    if (!s->client) {
+        free(s);
+        return sl_seterr(err, errlen, SL_ERR_NOMEM, "%s: cannot create HTTP client", cc->id);
+    }
+    bool has_ct = false;
+    for (size_t i = 0; i < cfg->headers.n; i++) {
+        has_ct |= strcasecmp(cfg->headers.keys[i], "Content-Type") == 0;
+        add_header(s, cfg->headers.keys[i], cfg->headers.vals[i]);
+    }
+    if (!has_ct)
+        add_header(s, "Content-Type",
+                   cfg->encoding == HTTP_ENC_NDJSON ? "application/x-ndjson" : "application/json");
+    if (cfg->auth.bearer) {
+        size_t len = strlen(cfg->auth.bearer) + 8;
+        char *v = sl_xmalloc(len);
+        snprintf(v, len, "Bearer %s", cfg->auth.bearer);
+        add_header(s, "Authorization", v);
+        free(v);
+    }
+    *self = s;
+    return SL_OK;
+}
+
+/* Copies up to 200 bytes of a response body into dst, flattening control characters
+ * so the reason stays one log line. */
+static void body_excerpt(char *dst, size_t dstlen, const sl_buf *body)
+{
+    size_t n = SL_MIN(body->len, (size_t)200);
+    n = SL_MIN(n, dstlen - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)body->p[i];
+        dst[i] = c < 0x20 ? ' ' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+static int http_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    http_sink *s = self;
+    const http_config *cfg = s->cfg;
+    sl_buf body = SL_BUF_INIT;
+    buf_reserve(&body, n * 256);
+    if (cfg->encoding == HTTP_ENC_ARRAY)
+        buf_putc(&body, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (cfg->encoding == HTTP_ENC_ARRAY && i)
+            buf_putc(&body, ',');
+        json_encode_event(&body, events[i]);
+        if (cfg->encoding == HTTP_ENC_NDJSON)
+            buf_putc(&body, '\n');
+    }
+    if (cfg->encoding == HTTP_ENC_ARRAY)
+        buf_putc(&body, ']');
+
+    http_request req = {
+        .method = cfg->method == HTTP_PUT ? "PUT" : "POST",
+        .url = cfg->uri,
+        .headers = (const char *const *)s->headers,
+        .nheaders = s->nheaders,
+        .body = body.p,
+        .body_len = body.len,
+        .gzip = cfg->compression == HTTP_COMP_GZIP,
+        .timeout_ms = cfg->timeout_ms,
+        .user = cfg->auth.user,
+        .password = cfg->auth.password,
+    };
+    http_response resp = {.body = SL_BUF_INIT};
+    int rc = http_client_do(s->client, &req, &resp);
+    buf_free(&body);
+
+    if (rc != SL_OK) {
+        /* refused, reset, timed out, DNS...: the server may be back soon */
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "%s", resp.error);
+        metrics_error(s->cc->metrics, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
+    } else if (resp.status >= 200 && resp.status < 300) {
+        res->status = SL_SEND_OK;
+    } else if (resp.status == 408 || resp.status == 429 || resp.status >= 500) {
+        res->status = SL_SEND_RETRY;
+        res->retry_after_ms = resp.retry_after_ms;
+        snprintf(res->reason, sizeof res->reason, "http %ld", resp.status);
+        metrics_error(s->cc->metrics, resp.status == 429 ? "http_429" : "http_retry");
+    } else {
+        char excerpt[201];
+        body_excerpt(excerpt, sizeof excerpt, &resp.body);
+        res->status = SL_SEND_REJECT;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, excerpt);
+        metrics_error(s->cc->metrics, "http_reject");
+    }
+    buf_free(&resp.body);
+    return SL_OK;
+}
+
+const sl_sink_vtable sl_sink_http = {
+    .type = "http",
+    .help = "Sends events to an HTTP endpoint as NDJSON or a JSON array",
+    .options = http_options,
+    .config_size = sizeof(http_config),
+    .init = http_init,
+    .send = http_send,
+    .destroy = http_destroy,
+    .serial = false,
+};
