@@ -1,0 +1,622 @@
+/* checkpoint.c - persisted source positions: a checksummed text file per source, replaced
+ * atomically, locked while the source runs, and the `sluice checkpoints` command.
+ *
+ * Notes on the design
+ * -------------------
+ * File format (text, so an operator can read it):
+ *
+ *     # sluice checkpoint v1
+ *     <key> <pos> <meta>            one line per entry
+ *     crc32c <8 hex digits>         CRC-32C of every byte before this line
+ *
+ * key and meta are escaped: bytes <= 0x20, '%' and 0x7f become %XX; an empty meta is "-"
+ * (a literal "-" is written %2D).
+ *
+ * Invariants:
+ *  1. The file on disk is always a complete, checksummed version: it is only ever replaced
+ *     by sl_write_file_atomic (temp file, fsync, rename, fsync dir), so a crash leaves the
+ *     old or the new version, never a mix.
+ *  2. Nothing is trusted that does not verify: a missing trailer, a checksum mismatch, a
+ *     malformed line or a duplicate key makes the whole file corrupt. A corrupt file is
+ *     logged once, counted ("corrupt_checkpoint"), renamed to <file>.corrupt for a human to
+ *     look at, and the store starts empty - the source then re-reads from the start:
+ *     duplicates, never loss.
+ *  3. A store opened with ckpt_open holds an exclusive flock on <id>.lock until
+ *     ckpt_close, so two daemons cannot share a source's positions and `checkpoints reset`
+ *     refuses while a source runs.
+ *  4. Keys are unique; the in-memory index always maps every key to its entry.
+ */
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "config.h"
+#include "crc32c.h"
+#include "log.h"
+
+#define CKPT_HEADER "# sluice checkpoint v1\n"
+#define CKPT_DEFAULT_DATA_DIR "/var/lib/sluice"
+
+struct sl_ckpt_store {
+    sl_ckpt_entry *v;
+    size_t n, cap;
+    uint32_t *index; /* open addressing: entry index + 1, 0 = empty */
+    size_t index_cap; /* power of two, > 2 * n */
+    char *path;       /* "" for in-memory stores */
+    int lock_fd;
+    bool existed;
+};
+
+/* ---- In-memory table ------------------------------------------------------------------ */
+
+static uint64_t key_hash(const char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+static void index_rebuild(sl_ckpt_store *s)
+{
+    size_t cap = 16;
+    while (cap < s->n * 2 + 2)
+        cap *= 2;
+    free(s->index);
+    s->index = sl_xcalloc(cap, sizeof *s->index);
+    s->index_cap = cap;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t h = (size_t)key_hash(s->v[i].key) & (cap - 1);
+        while (s->index[h])
+            h = (h + 1) & (cap - 1);
+        s->index[h] = (uint32_t)(i + 1);
+    }
+}
+
+/* Returns the index slot holding `key`, or the empty slot where it would go. */
+static size_t index_find(const sl_ckpt_store *s, const char *key)
+{
+    size_t h = (size_t)key_hash(key) & (s->index_cap - 1);
+    while (s->index[h] && strcmp(s->v[s->index[h] - 1].key, key) != 0)
+        h = (h + 1) & (s->index_cap - 1);
+    return h;
+}
+
+sl_ckpt_store *ckpt_new(void)
+{
+    sl_ckpt_store *s = sl_xcalloc(1, sizeof *s);
+    s->path = sl_xstrdup("");
+    s->lock_fd = -1;
+    index_rebuild(s);
+    return s;
+}
+
+void ckpt_clear(sl_ckpt_store *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->v[i].key);
+        free(s->v[i].meta);
+    }
+    s->n = 0;
+    memset(s->index, 0, s->index_cap * sizeof *s->index);
+}
+
+void ckpt_close(sl_ckpt_store *s)
+{
+    if (!s)
+        return;
+    ckpt_clear(s);
+    free(s->v);
+    free(s->index);
+    free(s->path);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* drops the flock */
+    free(s);
+}
+
+bool ckpt_existed(const sl_ckpt_store *s) { return s->existed; }
+const char *ckpt_path(const sl_ckpt_store *s) { return s->path; }
+size_t ckpt_count(const sl_ckpt_store *s) { return s->n; }
+const sl_ckpt_entry *ckpt_at(const sl_ckpt_store *s, size_t i) { return i < s->n ? &s->v[i] : NULL; }
+
+const sl_ckpt_entry *ckpt_get(const sl_ckpt_store *s, const char *key)
+{
+    size_t h = index_find(s, key);
+    return s->index[h] ? &s->v[s->index[h] - 1] : NULL;
+}
+
+void ckpt_set(sl_ckpt_store *s, const char *key, uint64_t pos, const char *meta)
+{
+    size_t h = index_find(s, key);
+    if (s->index[h]) {
+        sl_ckpt_entry *e = &s->v[s->index[h] - 1];
+        e->pos = pos;
+        free(e->meta);
+        e->meta = sl_xstrdup(meta ? meta : "");
+        return;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->v = sl_xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    s->v[s->n] = (sl_ckpt_entry){sl_xstrdup(key), pos, sl_xstrdup(meta ? meta : "")};
+    s->n++;
+    if (s->n * 2 + 2 > s->index_cap)
+        index_rebuild(s);
+    else
+        s->index[h] = (uint32_t)s->n;
+}
+
+bool ckpt_remove(sl_ckpt_store *s, const char *key)
+{
+    size_t h = index_find(s, key);
+    if (!s->index[h])
+        return false;
+    size_t i = s->index[h] - 1;
+    free(s->v[i].key);
+    free(s->v[i].meta);
+    memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
+    s->n--;
+    index_rebuild(s);
+    return true;
+}
+
+/* ---- Text format ---------------------------------------------------------------------- */
+
+static void put_escaped(sl_buf *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!*s) {
+        buf_putc(out, '-');
+        return;
+    }
+    if (strcmp(s, "-") == 0) {
+        buf_puts(out, "%2D");
+        return;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == '%' || c == 0x7f) {
+            buf_putc(out, '%');
+            buf_putc(out, hex[c >> 4]);
+            buf_putc(out, hex[c & 15]);
+        } else {
+            buf_putc(out, (char)c);
+        }
+    }
+}
+
+void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out)
+{
+    size_t start = out->len;
+    buf_puts(out, CKPT_HEADER);
+    for (size_t i = 0; i < s->n; i++) {
+        put_escaped(out, s->v[i].key);
+        buf_printf(out, " %llu ", (unsigned long long)s->v[i].pos);
+        put_escaped(out, s->v[i].meta);
+        buf_putc(out, '\n');
+    }
+    uint32_t crc = crc32c(0, out->p + start, out->len - start);
+    buf_printf(out, "crc32c %08x\n", crc);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one escaped token [p, end) into a malloc'd string; NULL if malformed. */
+static char *unescape(const char *p, const char *end)
+{
+    if (end - p == 1 && *p == '-')
+        return sl_xstrdup("");
+    if (p == end)
+        return NULL;
+    char *out = sl_xmalloc((size_t)(end - p) + 1), *o = out;
+    while (p < end) {
+        if (*p == '%') {
+            if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0) {
+                free(out);
+                return NULL;
+            }
+            int c = hexval(p[1]) * 16 + hexval(p[2]);
+            if (c == 0) { /* keys and metas are C strings */
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)c;
+            p += 3;
+        } else if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            free(out);
+            return NULL;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static bool parse_u64(const char *p, const char *end, uint64_t *out)
+{
+    if (p == end || end - p > 20)
+        return false;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t errlen)
+{
+    ckpt_clear(s);
+    size_t hl = strlen(CKPT_HEADER);
+    if (len < hl || memcmp(buf, CKPT_HEADER, hl) != 0)
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad header");
+    /* The trailer is the last line: "crc32c xxxxxxxx\n" (16 bytes). */
+    const size_t tl = 16;
+    if (len < hl + tl || memcmp(buf + len - tl, "crc32c ", 7) != 0 || buf[len - 1] != '\n')
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "missing checksum trailer (truncated?)");
+    uint32_t want = 0;
+    for (size_t i = len - tl + 7; i < len - 1; i++) {
+        int h = hexval(buf[i]);
+        if (h < 0)
+            return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad checksum trailer");
+        want = want << 4 | (uint32_t)h;
+    }
+    size_t body = len - tl;
+    uint32_t got = crc32c(0, buf, body);
+    if (got != want)
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "checksum mismatch (%08x != %08x)", got, want);
+
+    const char *p = buf + hl, *end = buf + body;
+    int lineno = 1;
+    while (p < end) {
+        lineno++;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            ckpt_clear(s);
+            return sl_seterr(err, errlen, SL_ERR_CORRUPT, "line %d: unterminated", lineno);
+        }
+        const char *sp1 = memchr(p, ' ', (size_t)(nl - p));
+        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(nl - sp1 - 1)) : NULL;
+        uint64_t pos;
+        char *key = NULL, *meta = NULL;
+        if (sp2 && parse_u64(sp1 + 1, sp2, &pos)) {
+            key = unescape(p, sp1);
+            meta = unescape(sp2 + 1, nl);
+        }
+        if (!key || !meta || !*key || ckpt_get(s, key)) {
+            free(key);
+            free(meta);
+            ckpt_clear(s);
+            return sl_seterr(err, errlen, SL_ERR_CORRUPT, "line %d: malformed entry", lineno);
+        }
+        ckpt_set(s, key, pos, meta);
+        free(key);
+        free(meta);
+        p = nl + 1;
+    }
+    return SL_OK;
+}
+
+/* ---- Files ---------------------------------------------------------------------------- */
+
+static bool valid_source_id(const char *id)
+{
+    if (!*id || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return false;
+    for (; *id; id++)
+        if (*id == '/' || (unsigned char)*id < 0x20)
+            return false;
+    return true;
+}
+
+static int ckpt_paths(const char *data_dir, const char *id, char *file, char *lock, size_t n,
+                      char *err, size_t errlen)
+{
+    if (!valid_source_id(id))
+        return sl_seterr(err, errlen, SL_ERR_INVAL, "source id '%s' cannot name a file", id);
+    if ((size_t)snprintf(file, n, "%s/checkpoints/%s.ckpt", data_dir, id) >= n ||
+        (size_t)snprintf(lock, n, "%s/checkpoints/%s.lock", data_dir, id) >= n)
+        return sl_seterr(err, errlen, SL_ERR_INVAL, "data_dir path too long");
+    return SL_OK;
+}
+
+/* Takes the source's lock; returns the fd, -1 if another process holds it (errno
+ * EWOULDBLOCK) or on error. */
+static int lock_take(const char *lock_path)
+{
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Loads `path` into s. Missing file: SL_ERR_NOTFOUND. Damaged: SL_ERR_CORRUPT. */
+static int load_file(sl_ckpt_store *s, const char *path, char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = sl_read_file(path, &data, &len, err, errlen);
+    if (rc == SL_ERR_NOTFOUND)
+        return rc;
+    if (rc != SL_OK)
+        return SL_ERR_CORRUPT; /* unreadable counts as corrupt: start over, loudly */
+    rc = ckpt_parse(s, data, len, err, errlen);
+    free(data);
+    return rc;
+}
+
+int ckpt_open(sl_ckpt_store **out, const char *data_dir, const char *source_id, sl_metrics *m,
+              char *err, size_t errlen)
+{
+    char file[4096], lock[4096], dir[4096];
+    *out = NULL;
+    int rc = ckpt_paths(data_dir, source_id, file, lock, sizeof file, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    snprintf(dir, sizeof dir, "%s/checkpoints", data_dir);
+    if ((rc = sl_mkdirs(dir, err, errlen)) != SL_OK)
+        return rc;
+    int lfd = lock_take(lock);
+    if (lfd < 0) {
+        if (errno == EWOULDBLOCK)
+            return sl_seterr(err, errlen, SL_ERR_IO,
+                             "checkpoints of source '%s' are locked by another sluice process "
+                             "(%s)", source_id, lock);
+        return sl_seterr(err, errlen, SL_ERR_IO, "lock %s: %s", lock, strerror(errno));
+    }
+    sl_ckpt_store *s = ckpt_new();
+    free(s->path);
+    s->path = sl_xstrdup(file);
+    s->lock_fd = lfd;
+
+    char why[256];
+    rc = load_file(s, file, why, sizeof why);
+    s->existed = rc != SL_ERR_NOTFOUND;
+    if (rc == SL_ERR_CORRUPT) {
+        char aside[4200];
+        snprintf(aside, sizeof aside, "%s.corrupt", file);
+        bool moved = rename(file, aside) == 0;
+        log_error(source_id, "checkpoint %s is corrupt (%s); %s; starting without positions "
+                  "(files are re-read from the start: duplicates, not loss)",
+                  file, why, moved ? "moved aside to .corrupt" : "could not move it aside");
+        if (m)
+            metrics_error(m, "corrupt_checkpoint");
+        ckpt_clear(s);
+    }
+    *out = s;
+    return SL_OK;
+}
+
+int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen)
+{
+    if (!*s->path)
+        return sl_seterr(err, errlen, SL_ERR_INVAL, "in-memory checkpoint store has no file");
+    sl_buf b = SL_BUF_INIT;
+    ckpt_serialize(s, &b);
+    int rc = sl_write_file_atomic(s->path, b.p, b.len, err, errlen);
+    buf_free(&b);
+    if (rc == SL_OK)
+        s->existed = true;
+    return rc;
+}
+
+/* ---- sluice checkpoints ----------------------------------------------------------------- */
+
+static void cli_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sluice checkpoints show|reset [-c FILE | --data-dir DIR] [--source ID]\n"
+            "  show    print each source's saved positions\n"
+            "  reset   delete the saved positions of one source (--source) or of all sources;\n"
+            "          refused while a running sluice holds the source's lock\n"
+            "  -c, --config FILE  take data_dir from this configuration\n"
+            "  --data-dir DIR     data directory (default %s)\n"
+            "  --source ID        only this source\n",
+            CKPT_DEFAULT_DATA_DIR);
+}
+
+static int cli_data_dir(const char *config, const char *data_dir, char *out, size_t outlen)
+{
+    if (data_dir) {
+        snprintf(out, outlen, "%s", data_dir);
+        return 0;
+    }
+    snprintf(out, outlen, "%s", CKPT_DEFAULT_DATA_DIR);
+    if (!config)
+        return 0;
+    sl_config_doc *doc = NULL;
+    char err[512];
+    if (config_doc_load(&doc, config, NULL, err, sizeof err) != SL_OK) {
+        fprintf(stderr, "sluice checkpoints: %s\n", err);
+        return -1;
+    }
+    const sl_cnode *dd = cnode_get(doc->root, "data_dir");
+    if (dd && dd->kind == SL_CNODE_SCALAR && dd->scalar && *dd->scalar)
+        snprintf(out, outlen, "%s", dd->scalar);
+    config_doc_free(doc);
+    return 0;
+}
+
+static void cli_show_one(const char *dir, const char *id)
+{
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/%s.ckpt", dir, id);
+    sl_ckpt_store *s = ckpt_new();
+    int rc = load_file(s, path, err, sizeof err);
+    printf("source %s (%s)\n", id, path);
+    if (rc == SL_ERR_NOTFOUND)
+        printf("  no checkpoint\n");
+    else if (rc != SL_OK)
+        printf("  CORRUPT: %s (the source will start without positions)\n", err);
+    else if (s->n == 0)
+        printf("  no entries\n");
+    for (size_t i = 0; i < s->n; i++)
+        printf("  %-32s %12llu  %s\n", s->v[i].key, (unsigned long long)s->v[i].pos,
+               s->v[i].meta);
+    ckpt_close(s);
+}
+
+/* Returns 0 on success, 1 if refused or failed. */
+static int cli_reset_one(const char *data_dir, const char *id)
+{
+    char file[4096], lock[4096], err[256];
+    if (ckpt_paths(data_dir, id, file, lock, sizeof file, err, sizeof err) != SL_OK) {
+        fprintf(stderr, "sluice checkpoints: %s\n", err);
+        return 1;
+    }
+    int lfd = lock_take(lock);
+    if (lfd < 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr,
+                    "sluice checkpoints: refusing to reset source '%s': a running sluice holds "
+                    "its lock (%s); stop it first\n", id, lock);
+        else
+            fprintf(stderr, "sluice checkpoints: lock %s: %s\n", lock, strerror(errno));
+        return 1;
+    }
+    int rc = 0;
+    if (unlink(file) != 0 && errno != ENOENT) {
+        fprintf(stderr, "sluice checkpoints: unlink %s: %s\n", file, strerror(errno));
+        rc = 1;
+    } else {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/checkpoints", data_dir);
+        sl_fsync_dir(dir);
+        printf("reset source %s\n", id);
+    }
+    close(lfd);
+    return rc;
+}
+
+/* Calls fn for each <id>.ckpt in dir; returns how many. */
+static int cli_each_source(const char *data_dir, const char *only,
+                           int (*fn)(const char *data_dir, const char *dir, const char *id))
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/checkpoints", data_dir);
+    if (only)
+        return fn(data_dir, dir, only);
+    DIR *d = opendir(dir);
+    if (!d) {
+        printf("no checkpoints in %s\n", dir);
+        return 0;
+    }
+    int rc = 0, n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".ckpt") != 0)
+            continue;
+        char id[256];
+        if (l - 5 >= sizeof id)
+            continue;
+        memcpy(id, de->d_name, l - 5);
+        id[l - 5] = '\0';
+        rc |= fn(data_dir, dir, id);
+        n++;
+    }
+    closedir(d);
+    if (n == 0)
+        printf("no checkpoints in %s\n", dir);
+    return rc;
+}
+
+static int cli_show_cb(const char *data_dir, const char *dir, const char *id)
+{
+    cli_show_one(dir, id);
+    return 0;
+}
+
+static int cli_reset_cb(const char *data_dir, const char *dir, const char *id)
+{
+    return cli_reset_one(data_dir, id);
+}
+
+int checkpoints_cli(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *data_dir = NULL, *source = NULL, *cmd = NULL;
+    optind = 0; /* glibc: full reset, argv may be parsed twice in one process */
+    opterr = 0;
+    int c;
+    /* argv[0] is "checkpoints"; the subcommand may come before or after the options. */
+    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1 || optind < argc) {
+        if (c == -1) {
+            if (!cmd) {
+                cmd = argv[optind++];
+                continue;
+            }
+            fprintf(stderr, "sluice checkpoints: unexpected argument '%s'\n", argv[optind]);
+            cli_usage(stderr);
+            return 2;
+        }
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 's': source = optarg; break;
+        case 'h': cli_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "sluice checkpoints: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            cli_usage(stderr);
+            return 2;
+        }
+    }
+    if (!cmd || (strcmp(cmd, "show") != 0 && strcmp(cmd, "reset") != 0)) {
+        if (cmd && strcmp(cmd, "help") == 0) {
+            cli_usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "sluice checkpoints: expected 'show' or 'reset'\n");
+        cli_usage(stderr);
+        return 2;
+    }
+    char dd[4096];
+    if (cli_data_dir(config, data_dir, dd, sizeof dd) != 0)
+        return 1;
+    if (source && !valid_source_id(source)) {
+        fprintf(stderr, "sluice checkpoints: invalid source id '%s'\n", source);
+        return 2;
+    }
+    if (strcmp(cmd, "show") == 0)
+        return cli_each_source(dd, source, cli_show_cb);
+    return cli_each_source(dd, source, cli_reset_cb) ? 1 : 0;
+}

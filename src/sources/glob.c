@@ -1,0 +1,170 @@
+/* glob.c - include/exclude pattern expansion for file discovery, with `**` for any depth.
+ * Component matching is fnmatch(3); this file adds the directory walk and `**`. */
+#include "sources/glob.h"
+
+#include <dirent.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/common.h"
+
+#define GLOB_MAX_COMPONENTS 64
+#define GLOB_MAX_DEPTH 48 /* bound on `**` recursion, whatever the tree */
+#define GLOB_PATH_MAX 4096
+
+typedef struct glob_walk {
+    char *comps[GLOB_MAX_COMPONENTS];
+    int n;
+    glob_path_fn fn;
+    glob_dir_fn dir_fn;
+    void *arg;
+} glob_walk;
+
+static bool has_magic(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
+/* Splits a copy of `s` on '/', dropping empty components. Returns the count. */
+static int split(char *s, char **out, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(s, "/"); tok && n < max; tok = strtok(NULL, "/"))
+        out[n++] = tok;
+    return n;
+}
+
+static void join(char *out, size_t outlen, const char *dir, const char *name)
+{
+    if (!*dir)
+        snprintf(out, outlen, "%s", name);
+    else if (dir[strlen(dir) - 1] == '/')
+        snprintf(out, outlen, "%s%s", dir, name);
+    else
+        snprintf(out, outlen, "%s/%s", dir, name);
+}
+
+static bool is_real_dir(const char *dir, const struct dirent *de)
+{
+    if (de->d_type == DT_DIR)
+        return true;
+    if (de->d_type != DT_UNKNOWN)
+        return false;
+    char p[GLOB_PATH_MAX];
+    join(p, sizeof p, dir, de->d_name);
+    struct stat st;
+    return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void walk(glob_walk *w, const char *dir, int i, int depth)
+{
+    if (depth > GLOB_MAX_DEPTH)
+        return;
+    const char *comp = w->comps[i];
+    bool last = i == w->n - 1;
+    const char *list_dir = *dir ? dir : ".";
+    char path[GLOB_PATH_MAX];
+
+    if (strcmp(comp, "**") == 0) {
+        if (last) { /* trailing `**`: every file below */
+            if (w->dir_fn)
+                w->dir_fn(w->arg, list_dir);
+        } else {
+            walk(w, dir, i + 1, depth + 1); /* zero directories */
+        }
+        DIR *d = opendir(list_dir);
+        if (!d)
+            return;
+        if (w->dir_fn)
+            w->dir_fn(w->arg, list_dir);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            join(path, sizeof path, dir, de->d_name);
+            if (is_real_dir(dir, de))
+                walk(w, path, i, depth + 1);
+            else if (last)
+                w->fn(w->arg, path);
+        }
+        closedir(d);
+        return;
+    }
+    if (!has_magic(comp)) {
+        join(path, sizeof path, dir, comp);
+        if (w->dir_fn)
+            w->dir_fn(w->arg, list_dir);
+        struct stat st;
+        if (last) {
+            if (lstat(path, &st) == 0)
+                w->fn(w->arg, path);
+        } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            walk(w, path, i + 1, depth + 1);
+        }
+        return;
+    }
+    DIR *d = opendir(list_dir);
+    if (!d)
+        return;
+    if (w->dir_fn)
+        w->dir_fn(w->arg, list_dir);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fnmatch(comp, de->d_name, 0) != 0)
+            continue;
+        join(path, sizeof path, dir, de->d_name);
+        if (last) {
+            w->fn(w->arg, path);
+        } else {
+            struct stat st;
+            if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                walk(w, path, i + 1, depth + 1);
+        }
+    }
+    closedir(d);
+}
+
+void glob_expand(const char *pattern, glob_path_fn fn, glob_dir_fn dir_fn, void *arg)
+{
+    char *copy = sl_xstrdup(pattern);
+    glob_walk w = {.fn = fn, .dir_fn = dir_fn, .arg = arg};
+    w.n = split(copy, w.comps, GLOB_MAX_COMPONENTS);
+    if (w.n > 0)
+        walk(&w, pattern[0] == '/' ? "/" : "", 0, 0);
+    free(copy);
+}
+
+static bool match_comps(char **pc, int np, char **sc, int ns)
+{
+    if (np == 0)
+        return ns == 0;
+    if (strcmp(pc[0], "**") == 0) {
+        for (int k = 0; k <= ns; k++)
+            if (match_comps(pc + 1, np - 1, sc + k, ns - k))
+                return true;
+        return false;
+    }
+    if (ns == 0 || fnmatch(pc[0], sc[0], 0) != 0)
+        return false;
+    return match_comps(pc + 1, np - 1, sc + 1, ns - 1);
+}
+
+bool glob_match(const char *pattern, const char *path)
+{
+    if (!strchr(pattern, '/')) {
+        const char *base = strrchr(path, '/');
+        return fnmatch(pattern, base ? base + 1 : path, 0) == 0;
+    }
+    char *pcopy = sl_xstrdup(pattern), *scopy = sl_xstrdup(path);
+    char *pc[GLOB_MAX_COMPONENTS], *sc[GLOB_MAX_COMPONENTS];
+    int np = split(pcopy, pc, GLOB_MAX_COMPONENTS);
+    int ns = split(scopy, sc, GLOB_MAX_COMPONENTS);
+    /* "./a" and "a" name the same thing. */
+    int po = (np > 0 && strcmp(pc[0], ".") == 0), so = (ns > 0 && strcmp(sc[0], ".") == 0);
+    bool ok = match_comps(pc + po, np - po, sc + so, ns - so);
+    free(pcopy);
+    free(scopy);
+    return ok;
+}

@@ -1,0 +1,97 @@
+/* tailer.h - follows many files by identity (dev, inode, fingerprint of the first bytes):
+ * reads lines fairly, survives rename and copytruncate rotation, deletion and restarts.
+ * Discovery is the caller's (globs for the file source, its own for kubernetes_logs). */
+#ifndef SL_TAILER_H
+#define SL_TAILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/metrics.h"
+
+typedef struct tailer_opts {
+    size_t max_line_bytes;    /* longer lines are emitted in chunks, marked truncated */
+    size_t fingerprint_bytes; /* identity checksum covers min(size, this) first bytes */
+    size_t read_budget_bytes; /* per file per tailer_poll turn (fairness) */
+    int64_t rotate_wait_ms;   /* a renamed-away file idle this long is closed */
+    int max_open_files;       /* beyond it, idle files are closed and reopened later */
+    bool read_from_tail;      /* files present at the first scan of a first start */
+} tailer_opts;
+
+void tailer_opts_default(tailer_opts *o);
+
+/* One line (or chunk of a long line). Borrowed: valid only during the callback. */
+typedef struct tailer_line {
+    const char *data;
+    size_t len;        /* without '\n' and a trailing '\r' */
+    uint64_t offset;   /* byte offset of the line's start */
+    uint64_t end;      /* offset just after it: the position to commit once delivered */
+    bool truncated;    /* a chunk of a line longer than max_line_bytes */
+} tailer_line;
+
+/* What the tailer tells the caller about the file a line comes from. Borrowed. */
+typedef struct tailer_file_info {
+    uint64_t key;       /* ack key: stable while the process runs (changes on truncation) */
+    uint64_t stream_id; /* hash of (dev, inode, fingerprint of the first line) */
+    const char *path;   /* last path the file was seen at */
+} tailer_file_info;
+
+/* Per-line callback. Return false to stop reading now (e.g. shutting down); the line is
+ * then not consumed and comes again at the next poll. */
+typedef bool (*tailer_line_fn)(void *arg, const tailer_file_info *f, const tailer_line *ln);
+/* Called after each file's turn in tailer_poll when at least one line was delivered
+ * (the file source flushes its batch here: one batch holds lines of one file). */
+typedef void (*tailer_file_done_fn)(void *arg, const tailer_file_info *f);
+
+typedef struct tailer tailer;
+
+/* `component` names log lines; m may be NULL. Strings are borrowed for the tailer's life. */
+tailer *tailer_new(const tailer_opts *o, const char *component, sl_metrics *m);
+/* Closes every fd; pending positions are forgotten (persist them first). */
+void tailer_free(tailer *t);
+
+/* ---- Positions (checkpoints) ----
+ * A saved position, as the file source stores it. `fp_len` bytes starting the file had
+ * CRC-32C `fp_crc`; `offset` was committed. */
+typedef struct tailer_position {
+    uint64_t dev, ino;
+    uint32_t fp_crc, fp_len;
+    uint64_t offset;
+    const char *path; /* informative */
+} tailer_position;
+
+/* Before the first scan: a position to resume from. A file found later with the same
+ * (dev, inode) and fingerprint resumes there, whatever its path; failing that, a new file
+ * whose first fp_len bytes have that checksum (a copytruncate copy) resumes there.
+ * Positions no file claims are dropped at the end of the first scan. */
+void tailer_restore(tailer *t, const tailer_position *p);
+/* Marks this as the very first start (no checkpoint existed): read_from_tail applies to
+ * the files of the first scan only. */
+void tailer_set_first_start(tailer *t, bool first);
+/* Calls fn with the committed position of every file worth remembering. */
+void tailer_positions(tailer *t, void (*fn)(void *arg, const tailer_position *p), void *arg);
+
+/* Acks: `key` and `value` as carried by tailer_file_info.key / tailer_line.end. Stale keys
+ * (file gone, or truncated since) are ignored. */
+void tailer_commit(tailer *t, uint64_t key, uint64_t value);
+
+/* ---- Discovery ----
+ * A scan is begin, one offer per path that currently matches, end. Files not offered
+ * have been renamed away or deleted: they are drained, then closed. */
+void tailer_scan_begin(tailer *t);
+void tailer_offer(tailer *t, const char *path);
+void tailer_scan_end(tailer *t);
+
+/* ---- Reading ----
+ * One turn: every open file gets up to read_budget_bytes, in rotating order. Also
+ * detects truncation, deletion and closes drained files. Returns the bytes read; the
+ * caller sleeps (inotify, timer) when it returns 0. */
+size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_done, void *arg);
+
+/* Files tracked (open or waiting to be reopened), and of those open. */
+size_t tailer_count(const tailer *t);
+size_t tailer_open_count(const tailer *t);
+
+#endif
