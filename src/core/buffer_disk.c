@@ -795,7 +795,8 @@ static int list_segments(sl_disk_buffer *d, char *err, size_t errlen)
         seg_append(d, id, (uint64_t)st.st_size);
     }
     closedir(dp);
-    qsort(d->segs, d->nsegs, sizeof(seg), seg_cmp);
+    if (d->nsegs)
+        qsort(d->segs, d->nsegs, sizeof(seg), seg_cmp);
     return SL_OK;
 }
 
@@ -903,8 +904,10 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
         unlink(path);
         drop++;
     }
-    memmove(d->segs, d->segs + drop, sizeof(seg) * (d->nsegs - drop));
-    d->nsegs -= drop;
+    if (drop) {
+        memmove(d->segs, d->segs + drop, sizeof(seg) * (d->nsegs - drop));
+        d->nsegs -= drop;
+    }
 
     /* Repair the newest segment: cut a torn tail left by a crash mid-write. */
     if (d->nsegs) {
