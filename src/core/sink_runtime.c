@@ -165,6 +165,7 @@ struct sl_sink_runtime {
     pthread_cond_t cv;
     pthread_mutex_t serial_mu;
     atomic_bool stopping, abort_now;
+    atomic_size_t abandoned; /* events left undelivered at the deadline */
     _Atomic int64_t deadline;
 
     /* breaker + slots, under mu */
@@ -704,8 +705,10 @@ static void request_finish(rt_worker *w)
             continue;
         if (ri->left == 0)
             buffer_done(w->rt->buf, &ri->it);
-        else
+        else {
+            atomic_fetch_add(&w->rt->abandoned, ri->left);
             batch_abandon(ri->it.batch);
+        }
     }
     w->nitems = 0;
     w->nev = 0;
@@ -769,6 +772,7 @@ static void *worker_main(void *arg)
         request_process(w);
     }
     if (w->has_carry) {
+        atomic_fetch_add(&rt->abandoned, w->carry.batch ? w->carry.batch->n : 0);
         batch_abandon(w->carry.batch);
         w->has_carry = false;
     }
@@ -942,7 +946,7 @@ void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms)
     }
 
     /* Whatever is left was not delivered in time (note 3). */
-    size_t left = 0;
+    size_t left = atomic_load(&rt->abandoned);
     sl_buffer_item it;
     while (buffer_pop(rt->buf, &it, 0) == SL_OK) {
         left += it.batch ? it.batch->n : 0;

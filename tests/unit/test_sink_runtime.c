@@ -1,0 +1,513 @@
+/* test_sink_runtime.c - the sink runtime against a scripted fake sink and a real memory
+ * buffer: exactly-once-or-dead-lettered, retries, breaker, bisect, partial, fallback, stop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/acks.h"
+#include "core/buffer.h"
+#include "core/common.h"
+#include "core/event.h"
+#include "core/metrics.h"
+#include "core/sink_runtime.h"
+
+#define MAXEV 4096
+
+/* ---- The fake sink ---------------------------------------------------------------------
+ * Messages are "<kind>-<index>". Kinds: "ev" (fine), "poison" (the request is rejected),
+ * "prej" (PARTIAL: item rejected), "pretry" (PARTIAL: item retried the first time). */
+typedef struct fake {
+    pthread_mutex_t mu;
+    int fail_first;    /* the first K requests return RETRY */
+    bool always_retry;
+    int requests;
+    size_t max_n;      /* largest request seen */
+    int delivered[MAXEV];
+    int seen[MAXEV];   /* pretry: times seen */
+    int total_delivered;
+    sl_metrics *m;
+    int states[64];    /* circuit state seen by the first requests */
+    int sends_while_open;
+} fake;
+
+static int ev_index(const sl_event *e)
+{
+    const char *dash = memchr(e->message.ptr, '-', e->message.len);
+    return dash ? atoi(dash + 1) : 0;
+}
+
+static bool has(const sl_event *e, const char *kind)
+{
+    size_t k = strlen(kind);
+    return e->message.len > k && memcmp(e->message.ptr, kind, k) == 0 && e->message.ptr[k] == '-';
+}
+
+static int fake_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    fake *f = self;
+    pthread_mutex_lock(&f->mu);
+    int req = f->requests++;
+    int st = f->m ? atomic_load(&f->m->circuit_state) : 0;
+    if (req < 64)
+        f->states[req] = st;
+    if (st == SL_CIRCUIT_OPEN)
+        f->sends_while_open++;
+    if (n > f->max_n)
+        f->max_n = n;
+    if (f->always_retry || req < f->fail_first) {
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "503 unavailable");
+        pthread_mutex_unlock(&f->mu);
+        return SL_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (has(events[i], "poison")) {
+            res->status = SL_SEND_REJECT;
+            snprintf(res->reason, sizeof res->reason, "400 mapping conflict");
+            pthread_mutex_unlock(&f->mu);
+            return SL_OK;
+        }
+    bool partial = false;
+    for (size_t i = 0; i < n; i++) {
+        int idx = ev_index(events[i]);
+        if (has(events[i], "prej")) {
+            res->item_status[i] = SL_ITEM_REJECT;
+            res->item_reason[i] = "bad field";
+            partial = true;
+        } else if (has(events[i], "pretry") && f->seen[idx]++ == 0) {
+            res->item_status[i] = SL_ITEM_RETRY;
+            partial = true;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (res->item_status[i] == SL_ITEM_OK) {
+            f->delivered[ev_index(events[i])]++;
+            f->total_delivered++;
+        }
+    res->status = partial ? SL_SEND_PARTIAL : SL_SEND_OK;
+    pthread_mutex_unlock(&f->mu);
+    return SL_OK;
+}
+
+static const sl_sink_vtable fake_vt = {.type = "fake", .send = fake_send};
+
+/* ---- Fixture ---------------------------------------------------------------------------- */
+
+typedef struct fixture {
+    char dir[64];
+    sl_metrics *m;
+    sl_buffer *buf;
+    sl_ack_ledger *ledger;
+    sl_sink_common cfg;
+    sl_sink_runtime *rt;
+    fake f;
+    int nbatches;
+} fixture;
+
+static void fx_init(fixture *x)
+{
+    memset(x, 0, sizeof *x);
+    strcpy(x->dir, "/tmp/sl_rt_XXXXXX");
+    assert_non_null(mkdtemp(x->dir));
+    x->m = metrics_register("out", "sink", "fake");
+    sl_buffer_config bc = {.type = SL_BUFFER_MEMORY, .max_bytes = 64u << 20};
+    char err[256];
+    assert_int_equal(buffer_open(&x->buf, &bc, NULL, x->m, err, sizeof err), SL_OK);
+    x->ledger = ack_ledger_new();
+    x->cfg.batch = (sl_batch_config){.max_events = 1000, .max_bytes = 1u << 20, .timeout_ms = 5};
+    x->cfg.concurrency = 1;
+    x->cfg.retry = (sl_retry_config){.initial_ms = 1, .max_ms = 4, .max_attempts = 0};
+    x->cfg.circuit_breaker = (sl_breaker_config){.failures = 0, .open_ms = 10};
+    x->cfg.dlq = true;
+    pthread_mutex_init(&x->f.mu, NULL);
+    x->f.m = x->m;
+}
+
+static void fx_start(fixture *x)
+{
+    char err[256];
+    int rc = sink_runtime_start(&x->rt, &fake_vt, &x->f, &x->cfg, "out", x->buf, x->dir, x->m,
+                                err, sizeof err);
+    assert_int_equal(rc, SL_OK);
+}
+
+/* One batch of n events named kind(i)-<first+i>, with its own ack token. */
+static void fx_push(fixture *x, int first, int n, const char *(*kind)(int))
+{
+    sl_batch *b = batch_new((uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "%s-%d", kind ? kind(first + i) : "ev", first + i);
+        sl_event *e = batch_add(b);
+        e->message = batch_str(b, msg, (size_t)len);
+        b->bytes += event_size(e);
+    }
+    b->ack = ack_token_open(x->ledger, 0, (uint64_t)x->nbatches++);
+    assert_int_equal(buffer_push(x->buf, b), SL_OK);
+    batch_release(b);
+}
+
+static size_t fx_commits(fixture *x) { return ack_ledger_collect(x->ledger, NULL, NULL); }
+
+/* Lines in the DLQ file. */
+static int fx_dlq_lines(fixture *x, const char *must_contain)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/dlq/out.ndjson", x->dir);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char line[8192];
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (must_contain)
+            assert_non_null(strstr(line, must_contain));
+        n++;
+    }
+    fclose(fp);
+    return n;
+}
+
+static void fx_stop_free(fixture *x, int64_t deadline)
+{
+    sink_runtime_stop(x->rt, deadline);
+    sink_runtime_free(x->rt);
+    x->rt = NULL;
+}
+
+static void fx_done(fixture *x)
+{
+    if (x->rt)
+        fx_stop_free(x, sl_mono_ms() + 60000);
+    buffer_free(x->buf);
+    ack_ledger_free(x->ledger);
+    pthread_mutex_destroy(&x->f.mu);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", x->dir);
+    assert_int_equal(system(cmd), 0);
+    metrics_reset();
+}
+
+/* Every event delivered exactly once, or dead-lettered; never both, never lost. */
+static void assert_once_or_dlq(fixture *x, int total, int expect_dlq)
+{
+    int delivered = 0;
+    for (int i = 0; i < total; i++) {
+        assert_true(x->f.delivered[i] <= 1);
+        delivered += x->f.delivered[i];
+    }
+    int dlq = fx_dlq_lines(x, NULL);
+    assert_int_equal(dlq, expect_dlq);
+    assert_int_equal(delivered + dlq, total);
+    assert_int_equal((int)atomic_load(&x->m->dlq_events), expect_dlq);
+}
+
+/* ---- Tests ------------------------------------------------------------------------------ */
+
+static void test_delivers_all_once(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.concurrency = 4;
+    x.cfg.batch.max_events = 50;
+    fx_start(&x);
+    for (int i = 0; i < 40; i++)
+        fx_push(&x, i * 25, 25, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 40);
+    assert_once_or_dlq(&x, 1000, 0);
+    assert_int_equal(x.f.total_delivered, 1000);
+    assert_int_equal((int)atomic_load(&x.m->sent_events), 1000);
+    assert_true(x.f.max_n <= 50);
+    assert_int_equal((int)atomic_load(&x.m->inflight), 0);
+    fx_done(&x);
+}
+
+static void test_retries_then_delivers(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.fail_first = 3;
+    fx_start(&x);
+    fx_push(&x, 0, 10, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 1);
+    assert_once_or_dlq(&x, 10, 0);
+    assert_int_equal((int)atomic_load(&x.m->retries), 3);
+    assert_int_equal((int)metrics_error_count(x.m, "retry"), 3);
+    assert_int_equal(x.f.requests, 4);
+    fx_done(&x);
+}
+
+static void test_max_attempts_to_dlq(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.always_retry = true;
+    x.cfg.retry.max_attempts = 3;
+    fx_start(&x);
+    fx_push(&x, 0, 5, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(x.f.requests, 3);
+    assert_int_equal(fx_dlq_lines(&x, "retries exhausted: 503 unavailable"), 5);
+    assert_once_or_dlq(&x, 5, 5);
+    /* Dead-lettered counts as handled: the source may commit. */
+    assert_int_equal(fx_commits(&x), 1);
+    fx_done(&x);
+}
+
+static const char *poison37(int i) { return i == 37 ? "poison" : "ev"; }
+
+static void test_bisect_isolates_poison(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    fx_start(&x);
+    fx_push(&x, 0, 100, poison37);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 1);
+    assert_once_or_dlq(&x, 100, 1);
+    assert_int_equal(x.f.delivered[37], 0);
+    assert_int_equal(fx_dlq_lines(&x, "\"message\":\"poison-37\""), 1);
+    assert_int_equal(fx_dlq_lines(&x, "400 mapping conflict"), 1);
+    /* Bisection costs about two requests per level, not one per event. */
+    assert_true(x.f.requests <= 2 * 8 + 1);
+    fx_done(&x);
+}
+
+static const char *partial_kind(int i)
+{
+    if (i == 3 || i == 11)
+        return "prej";
+    if (i == 5 || i == 6 || i == 19)
+        return "pretry";
+    return "ev";
+}
+
+static void test_partial(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    fx_start(&x);
+    fx_push(&x, 0, 20, partial_kind);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 1);
+    assert_once_or_dlq(&x, 20, 2);
+    assert_int_equal(fx_dlq_lines(&x, "bad field"), 2);
+    assert_int_equal(x.f.delivered[5], 1);
+    assert_int_equal(x.f.delivered[19], 1);
+    assert_int_equal(x.f.requests, 2); /* the second one carries only the 3 retried */
+    assert_int_equal(x.f.max_n, 20);
+    assert_int_equal((int)atomic_load(&x.m->retries), 1);
+    fx_done(&x);
+}
+
+static void test_oversized_item_sliced(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.max_events = 10;
+    fx_start(&x);
+    fx_push(&x, 0, 25, NULL);
+    fx_push(&x, 25, 4, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 2);
+    assert_once_or_dlq(&x, 29, 0);
+    assert_int_equal(x.f.max_n, 10);
+    fx_done(&x);
+}
+
+static void test_circuit_opens_and_closes(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.fail_first = 3;
+    x.cfg.circuit_breaker = (sl_breaker_config){.failures = 3, .open_ms = 20};
+    fx_start(&x);
+    fx_push(&x, 0, 10, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    /* Three failures while closed, then the one probe saw half-open and closed it. */
+    assert_int_equal(x.f.requests, 4);
+    assert_int_equal(x.f.states[0], SL_CIRCUIT_CLOSED);
+    assert_int_equal(x.f.states[2], SL_CIRCUIT_CLOSED);
+    assert_int_equal(x.f.states[3], SL_CIRCUIT_HALF_OPEN);
+    assert_int_equal(x.f.sends_while_open, 0);
+    assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_CLOSED);
+    assert_once_or_dlq(&x, 10, 0);
+    assert_int_equal(fx_commits(&x), 1);
+    fx_done(&x);
+}
+
+static void test_circuit_probe_failure_reopens(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.fail_first = 4;
+    x.cfg.circuit_breaker = (sl_breaker_config){.failures = 3, .open_ms = 10};
+    fx_start(&x);
+    fx_push(&x, 0, 3, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(x.f.requests, 5);
+    assert_int_equal(x.f.states[3], SL_CIRCUIT_HALF_OPEN); /* failed probe */
+    assert_int_equal(x.f.states[4], SL_CIRCUIT_HALF_OPEN); /* reopened, probed again */
+    assert_int_equal(x.f.sends_while_open, 0);
+    assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_CLOSED);
+    assert_once_or_dlq(&x, 3, 0);
+    fx_done(&x);
+}
+
+static void test_fallback_while_open(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.always_retry = true;
+    x.cfg.circuit_breaker = (sl_breaker_config){.failures = 2, .open_ms = 600000};
+    sl_metrics *fm = metrics_register("spare", "sink", "fake");
+    sl_buffer_config bc = {.type = SL_BUFFER_MEMORY, .max_bytes = 64u << 20};
+    sl_buffer *fb;
+    char err[256];
+    assert_int_equal(buffer_open(&fb, &bc, NULL, fm, err, sizeof err), SL_OK);
+    fx_start(&x);
+    sink_runtime_set_fallback(x.rt, fb);
+    for (int i = 0; i < 5; i++)
+        fx_push(&x, i * 10, 10, NULL);
+    int got = 0, seen[50] = {0};
+    for (int spins = 0; got < 50 && spins < 600; spins++) {
+        sl_buffer_item it;
+        if (buffer_pop(fb, &it, 100) != SL_OK)
+            continue;
+        for (uint32_t i = 0; i < it.batch->n; i++)
+            seen[ev_index(&it.batch->events[i])]++;
+        got += (int)it.batch->n;
+        /* Not committed before the fallback is done with its copy. */
+        assert_int_equal(fx_commits(&x), 0);
+        buffer_done(fb, &it);
+    }
+    assert_int_equal(got, 50);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(seen[i], 1);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(x.f.requests, 2);
+    assert_int_equal(x.f.total_delivered, 0);
+    assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_OPEN);
+    assert_int_equal(fx_commits(&x), 5);
+    buffer_free(fb);
+    fx_done(&x);
+}
+
+static void test_stop_deadline_abandons(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.always_retry = true;
+    fx_start(&x);
+    for (int i = 0; i < 3; i++)
+        fx_push(&x, i * 4, 4, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 30);
+    assert_true(x.f.requests >= 1);
+    assert_int_equal(fx_commits(&x), 0);
+    assert_int_equal(fx_dlq_lines(&x, NULL), 0);
+    assert_int_equal(x.f.total_delivered, 0);
+    fx_done(&x);
+}
+
+static void test_dlq_disabled_drops(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.dlq = false;
+    fx_start(&x);
+    fx_push(&x, 0, 8, poison37); /* index 37 absent: make 2 poison below */
+    fx_push(&x, 36, 4, poison37);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_dlq_lines(&x, NULL), 0);
+    assert_int_equal((int)atomic_load(&x.m->dropped_events), 1);
+    assert_int_equal((int)metrics_error_count(x.m, "rejected_dropped"), 1);
+    assert_int_equal(x.f.total_delivered, 11);
+    assert_int_equal(fx_commits(&x), 2);
+    fx_done(&x);
+}
+
+static void test_adaptive_concurrency(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.concurrency = -1;
+    x.cfg.batch.max_events = 1;
+    x.cfg.batch.timeout_ms = 0;
+    fx_start(&x);
+    assert_int_equal((int)atomic_load(&x.m->concurrency_limit), 1);
+    for (int i = 0; i < 200; i++)
+        fx_push(&x, i, 1, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_once_or_dlq(&x, 200, 0);
+    assert_true(atomic_load(&x.m->concurrency_limit) > 1);
+    assert_int_equal(fx_commits(&x), 200);
+    fx_done(&x);
+}
+
+static void test_send_once(void **state)
+{
+    fake f;
+    memset(&f, 0, sizeof f);
+    pthread_mutex_init(&f.mu, NULL);
+    sl_batch *b = batch_new(10);
+    for (int i = 0; i < 10; i++) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "%s-%d", i == 4 ? "poison" : "ev", i);
+        batch_add(b)->message = batch_str(b, msg, (size_t)len);
+    }
+    sl_event *evs[10];
+    for (int i = 0; i < 10; i++)
+        evs[i] = &b->events[i];
+    sl_retry_config rc = {.initial_ms = 1, .max_ms = 2, .max_attempts = 0};
+    char err[256];
+    uint8_t ok[10];
+    f.fail_first = 2;
+    assert_int_not_equal(sink_send_each(&fake_vt, &f, evs, 10, &rc, ok, err, sizeof err), SL_OK);
+    assert_non_null(strstr(err, "400 mapping conflict"));
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ok[i], i != 4);
+    assert_int_equal(f.delivered[4], 0);
+    /* Without poison, after transient failures: delivered. */
+    memset(f.delivered, 0, sizeof f.delivered);
+    f.requests = 0;
+    f.fail_first = 3;
+    assert_int_equal(sink_send_once(&fake_vt, &f, evs, 4, &rc, err, sizeof err), SL_OK);
+    assert_int_equal(f.requests, 4);
+    /* Bounded when max_attempts is 0: five attempts. */
+    f.requests = 0;
+    f.always_retry = true;
+    assert_int_not_equal(sink_send_once(&fake_vt, &f, evs, 4, &rc, err, sizeof err), SL_OK);
+    assert_int_equal(f.requests, 5);
+    batch_release(b);
+    pthread_mutex_destroy(&f.mu);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delivers_all_once),
+        cmocka_unit_test(test_retries_then_delivers),
+        cmocka_unit_test(test_max_attempts_to_dlq),
+        cmocka_unit_test(test_bisect_isolates_poison),
+        cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_oversized_item_sliced),
+        cmocka_unit_test(test_circuit_opens_and_closes),
+        cmocka_unit_test(test_circuit_probe_failure_reopens),
+        cmocka_unit_test(test_fallback_while_open),
+        cmocka_unit_test(test_stop_deadline_abandons),
+        cmocka_unit_test(test_dlq_disabled_drops),
+        cmocka_unit_test(test_adaptive_concurrency),
+        cmocka_unit_test(test_send_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
