@@ -297,6 +297,34 @@ static void test_empty_path_rejected(void **state)
     assert_int_equal(metrics_error_count(f->cc.metrics, "empty_path"), 1);
 }
 
+static void test_partial_second_path_fails(void **state)
+{
+    fixture *f = *state;
+    /* Day 22's directory is blocked by a file: day 21's events land, day 22's retry. */
+    char blocker[128];
+    snprintf(blocker, sizeof blocker, "%s/22", f->dir);
+    FILE *fp = fopen(blocker, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    open_sink(f, "path: \"@/%d/out.log\"\nencoding: text\n");
+    add_event(f, DAY1, "a");
+    add_event(f, DAY1, "b");
+    add_event(f, DAY2, "c");
+    add_event(f, DAY1, "d");
+    sl_send_result res;
+    send_all(f, 0, &res);
+    assert_int_equal(res.status, SL_SEND_PARTIAL);
+    assert_int_equal(f->status[0], SL_ITEM_OK);
+    assert_int_equal(f->status[1], SL_ITEM_OK);
+    assert_int_equal(f->status[2], SL_ITEM_RETRY);
+    assert_int_equal(f->status[3], SL_ITEM_RETRY);
+    assert_non_null(f->reasons[2]);
+    assert_non_null(strstr(f->reasons[2], "22"));
+    char *d = slurp(f, "21/out.log");
+    assert_string_equal(d, "a\nb\n");
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_then_fixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_path_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_second_path_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -331,6 +332,53 @@ static void test_gzip_array_put_headers(void **state)
     sink_close(&f);
 }
 
+typedef struct worker_arg {
+    sink_fixture *f;
+    sl_event *ev[8];
+    int ok;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *w = p;
+    for (int r = 0; r < 10; r++) {
+        uint8_t st[8] = {0};
+        const char *rs[8] = {0};
+        sl_send_result res = {.item_status = st, .item_reason = rs};
+        if (sl_sink_http.send(w->f->sink, w->ev, 8, &res) == SL_OK && res.status == SL_SEND_OK)
+            w->ok++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_threads(void **state)
+{
+    /* One sink shared by four threads, each with its own connection. */
+    control("{\"reset\":true}");
+    sink_fixture f;
+    sink_open(&f, "", emu_port);
+    for (int i = 0; i < 32; i++) {
+        sl_event *e = batch_add(f.b);
+        e->ts_ns = i;
+        e->message = batch_str(f.b, "c", 1);
+    }
+    worker_arg args[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        args[t].f = &f;
+        args[t].ok = 0;
+        for (int i = 0; i < 8; i++)
+            args[t].ev[i] = &f.b->events[t * 8 + i];
+        assert_int_equal(pthread_create(&th[t], NULL, worker, &args[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].ok, 10);
+    }
+    assert_int_equal(stat_num("lines"), 4 * 10 * 8);
+    sink_close(&f);
+}
+
 static void test_retry_after_parse(void **state)
 {
     assert_int_equal(http_parse_retry_after("5"), 5000);
@@ -404,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_refused_retry),
         cmocka_unit_test(test_dropped_connection_retry),
         cmocka_unit_test(test_gzip_array_put_headers),
+        cmocka_unit_test(test_concurrent_threads),
         cmocka_unit_test(test_retry_after_parse),
         cmocka_unit_test(test_gzip_round_trip),
         cmocka_unit_test(test_bad_config),
