@@ -1,0 +1,361 @@
+/* file.c - the `file` source: glob discovery + inotify wake-ups around the tailer, batches
+ * of one file's lines, acks turned into checkpoints. The tailer does the file logic. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "sources/glob.h"
+#include "sources/tailer.h"
+
+typedef struct file_config {
+    sl_strlist include, exclude;
+    int read_from;
+    uint64_t max_line_bytes, fingerprint_bytes, read_budget_bytes, batch_max_bytes;
+    int64_t glob_interval_ms, rotate_wait_ms, checkpoint_interval_ms;
+    int64_t batch_max_events, max_open_files;
+} file_config;
+
+static const char *const read_from_choices[] = {"head", "tail", NULL};
+
+#define O(name, type, field, def, flags, choices, min, max, help) \
+    {name, type, offsetof(file_config, field), def, flags, choices, NULL, min, max, help}
+static const sl_option file_options[] = {
+    O("include", SL_OPT_STRLIST, include, NULL, SL_OPT_REQUIRED, NULL, 0, 0,
+      "glob patterns of files to read (*, ?, [...], ** for any depth)"),
+    O("exclude", SL_OPT_STRLIST, exclude, NULL, 0, NULL, 0, 0,
+      "glob patterns to skip (a pattern without '/' matches the file name)"),
+    O("read_from", SL_OPT_ENUM, read_from, "head", 0, read_from_choices, 0, 0,
+      "where files present at the very first start are read from; later files: head"),
+    O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 16, INT32_MAX,
+      "longer lines are emitted in chunks with log.truncated: true"),
+    O("fingerprint_bytes", SL_OPT_SIZE, fingerprint_bytes, "256", 0, NULL, 16, 1 << 20,
+      "first bytes checksummed to recognise a file across rotation and inode reuse"),
+    O("read_budget_bytes", SL_OPT_SIZE, read_budget_bytes, "256KiB", 0, NULL, 4096, 1LL << 32,
+      "bytes read from one file per turn, so a busy file cannot starve the others"),
+    O("glob_interval_ms", SL_OPT_DURATION, glob_interval_ms, "1000", 0, NULL, 10, 3600000,
+      "periodic rescan of the include patterns (inotify catches most changes sooner)"),
+    O("rotate_wait_ms", SL_OPT_DURATION, rotate_wait_ms, "5000", 0, NULL, 0, 86400000,
+      "a renamed-away file that stops growing is closed after this long"),
+    O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, NULL, 10,
+      3600000, "how often committed positions are written to disk"),
+    O("batch_max_events", SL_OPT_INT, batch_max_events, "1024", 0, NULL, 1, 1 << 20,
+      "events per batch at most"),
+    O("batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", 0, NULL, 1024, 1LL << 30,
+      "bytes per batch at most"),
+    O("max_open_files", SL_OPT_INT, max_open_files, "1024", 0, NULL, 1, 1 << 20,
+      "beyond it, the least recently active idle files are closed and reopened later"),
+    SL_OPT_END,
+};
+#undef O
+
+typedef struct file_source {
+    const file_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    tailer *t;
+    sl_ckpt_store *ck;
+    int ino_fd;
+    bool watch_full_logged;
+    /* the batch being filled: lines of one file */
+    sl_batch *b;
+    uint64_t b_key, b_end;
+    sl_str b_path;
+    bool stopping;
+} file_source;
+
+/* ---- Batches ----------------------------------------------------------------------- */
+
+static void file_flush(file_source *s)
+{
+    if (!s->b)
+        return;
+    sl_batch *b = s->b;
+    s->b = NULL;
+    b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, s->b_end);
+    b->origin = s->cc->id;
+    if (source_emit(s->ctx, b) != SL_OK)
+        s->stopping = true;
+}
+
+static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
+{
+    file_source *s = arg;
+    if (s->stopping || source_should_stop(s->ctx)) {
+        s->stopping = true;
+        return false;
+    }
+    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->batch_max_events ||
+                 s->b->bytes >= s->cfg->batch_max_bytes))
+        file_flush(s);
+    if (s->stopping)
+        return false;
+    if (!s->b) {
+        s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 256));
+        s->b_key = f->key;
+        s->b_path = batch_str(s->b, f->path, strlen(f->path)); /* once per batch */
+    }
+    sl_batch *b = s->b;
+    sl_event *e = batch_add(b);
+    e->ts_ns = sl_now_ns();
+    e->message = batch_str(b, ln->data, ln->len);
+    e->id_stream = f->stream_id;
+    e->id_seq = ln->offset;
+    event_set_static(b, e, SL_STR("log.file.path"), s->b_path);
+    event_set_int(b, e, "log.offset", (int64_t)ln->offset);
+    if (ln->truncated) {
+        sl_field *fl = event_add_field(b, e, "log.truncated", 13);
+        fl->type = SL_VAL_BOOL;
+        fl->v.b = true;
+    }
+    b->bytes += event_size(e);
+    s->b_end = ln->end;
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
+    return true;
+}
+
+static void file_on_done(void *arg, const tailer_file_info *f) { file_flush(arg); }
+
+static void file_on_commit(void *arg, uint64_t key, uint64_t value)
+{
+    file_source *s = arg;
+    tailer_commit(s->t, key, value);
+}
+
+/* ---- Checkpoints: key "dev:ino", meta "fpcrc fplen path" ---------------------------- */
+
+static void file_restore(file_source *s)
+{
+    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
+        const sl_ckpt_entry *e = ckpt_at(s->ck, i);
+        tailer_position p = {0};
+        int used = 0;
+        if (sscanf(e->key, "%" SCNu64 ":%" SCNu64, &p.dev, &p.ino) != 2 ||
+            sscanf(e->meta, "%" SCNx32 " %" SCNu32 " %n", &p.fp_crc, &p.fp_len, &used) != 2) {
+            log_warn(s->cc->id, "checkpoint entry '%s' not understood; ignored", e->key);
+            metrics_error(s->cc->metrics, "corrupt_checkpoint");
+            continue;
+        }
+        p.offset = e->pos;
+        p.path = e->meta + used;
+        tailer_restore(s->t, &p);
+    }
+}
+
+static void file_position(void *arg, const tailer_position *p)
+{
+    file_source *s = arg;
+    char key[64];
+    snprintf(key, sizeof key, "%" PRIu64 ":%" PRIu64, p->dev, p->ino);
+    size_t ml = strlen(p->path) + 32;
+    char *meta = sl_xmalloc(ml);
+    snprintf(meta, ml, "%08" PRIx32 " %" PRIu32 " %s", p->fp_crc, p->fp_len, p->path);
+    ckpt_set(s->ck, key, p->offset, meta);
+    free(meta);
+}
+
+static void file_persist(file_source *s)
+{
+    char err[256];
+    ckpt_clear(s->ck);
+    tailer_positions(s->t, file_position, s);
+    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
+        log_error(s->cc->id, "saving checkpoint: %s", err);
+        metrics_error(s->cc->metrics, "checkpoint_write");
+        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
+    } else {
+        metrics_set_state(s->cc->metrics, "ok");
+    }
+}
+
+/* ---- Discovery --------------------------------------------------------------------- */
+
+static void file_offer(void *arg, const char *path)
+{
+    file_source *s = arg;
+    for (size_t i = 0; i < s->cfg->exclude.n; i++)
+        if (glob_match(s->cfg->exclude.v[i], path))
+            return;
+    tailer_offer(s->t, path);
+}
+
+static void file_watch_dir(void *arg, const char *dir)
+{
+    file_source *s = arg;
+    if (s->ino_fd < 0)
+        return;
+    uint32_t mask = IN_CREATE | IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
+                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB;
+    if (inotify_add_watch(s->ino_fd, dir, mask) < 0 && errno == ENOSPC && !s->watch_full_logged) {
+        s->watch_full_logged = true;
+        log_warn(s->cc->id, "inotify watch limit reached at %s; relying on the periodic rescan",
+                 dir);
+        metrics_error(s->cc->metrics, "inotify_limit");
+    }
+}
+
+static void file_scan(file_source *s)
+{
+    tailer_scan_begin(s->t);
+    for (size_t i = 0; i < s->cfg->include.n; i++)
+        glob_expand(s->cfg->include.v[i], file_offer, file_watch_dir, s);
+    tailer_scan_end(s->t);
+}
+
+/* Drains inotify events; returns true if one asks for a rescan (a file came or went). */
+static bool file_drain_inotify(file_source *s)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool rescan = false;
+    for (;;) {
+        ssize_t r = read(s->ino_fd, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        for (char *p = buf; p < buf + r;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->mask & ~(uint32_t)IN_MODIFY)
+                rescan = true; /* create, move, delete, attrib, overflow */
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return rescan;
+}
+
+/* ---- Vtable ------------------------------------------------------------------------ */
+
+static int file_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const file_config *cfg = config;
+    if (cfg->include.n == 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "include: at least one pattern needed");
+    file_source *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    s->ino_fd = -1;
+    tailer_opts o;
+    tailer_opts_default(&o);
+    o.max_line_bytes = cfg->max_line_bytes;
+    o.fingerprint_bytes = cfg->fingerprint_bytes;
+    o.read_budget_bytes = cfg->read_budget_bytes;
+    o.rotate_wait_ms = cfg->rotate_wait_ms;
+    o.max_open_files = (int)cfg->max_open_files;
+    o.read_from_tail = cfg->read_from == 1;
+    s->t = tailer_new(&o, cc->id, cc->metrics);
+    *self = s;
+    return SL_OK;
+}
+
+static int file_run(void *self, sl_source_ctx *ctx)
+{
+    file_source *s = self;
+    char err[512];
+    s->ctx = ctx;
+    int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(s->cc->id, "%s", err);
+        return rc;
+    }
+    tailer_set_first_start(s->t, !ckpt_existed(s->ck));
+    file_restore(s);
+
+    s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->ino_fd < 0)
+        log_warn(s->cc->id, "inotify unavailable (%s); polling only", strerror(errno));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (ep >= 0) {
+        ev.data.fd = source_stop_fd(ctx);
+        epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        if (s->ino_fd >= 0) {
+            ev.data.fd = s->ino_fd;
+            epoll_ctl(ep, EPOLL_CTL_ADD, s->ino_fd, &ev);
+        }
+    }
+
+    file_scan(s);
+    file_persist(s); /* from now on a checkpoint exists: read_from applies no more */
+    int64_t next_scan = sl_mono_ms() + s->cfg->glob_interval_ms;
+    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    bool rescan = false;
+    while (!s->stopping && !source_should_stop(ctx)) {
+        source_collect_acks(ctx, file_on_commit, s);
+        size_t n = tailer_poll(s->t, file_on_line, file_on_done, s);
+        file_flush(s);
+        int64_t now = sl_mono_ms();
+        if (rescan || now >= next_scan) {
+            file_scan(s);
+            rescan = false;
+            next_scan = now + s->cfg->glob_interval_ms;
+        }
+        if (now >= next_ckpt) {
+            source_collect_acks(ctx, file_on_commit, s);
+            file_persist(s);
+            next_ckpt = now + s->cfg->checkpoint_interval_ms;
+        }
+        /* Idle: sleep until inotify, stop, the next scan or checkpoint, or 250 ms (the
+         * fallback for filesystems without inotify). */
+        int timeout = 0;
+        if (n == 0) {
+            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
+            timeout = (int)SL_MAX(0, SL_MIN(until, 250));
+        }
+        if (ep >= 0) {
+            struct epoll_event evs[4];
+            if (epoll_wait(ep, evs, 4, timeout) > 0 && s->ino_fd >= 0)
+                rescan |= file_drain_inotify(s);
+        } else if (timeout) {
+            source_sleep(ctx, timeout);
+        }
+    }
+    if (s->b) { /* read but never emitted: not acked, so read again after restart */
+        batch_release(s->b);
+        s->b = NULL;
+    }
+    size_t left = source_drain_acks(ctx, file_on_commit, s);
+    if (left)
+        log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
+                 left);
+    file_persist(s);
+    if (ep >= 0)
+        close(ep);
+    if (s->ino_fd >= 0)
+        close(s->ino_fd);
+    s->ino_fd = -1;
+    ckpt_close(s->ck);
+    s->ck = NULL;
+    return SL_OK;
+}
+
+static void file_destroy(void *self)
+{
+    file_source *s = self;
+    if (!s)
+        return;
+    if (s->b)
+        batch_release(s->b);
+    tailer_free(s->t);
+    ckpt_close(s->ck);
+    if (s->ino_fd >= 0)
+        close(s->ino_fd);
+    free(s);
+}
+
+const sl_source_vtable sl_source_file = {
+    .type = "file",
+    .help = "Tails files matching glob patterns; survives rotation, truncation and restarts",
+    .options = file_options,
+    .config_size = sizeof(file_config),
+    .init = file_init,
+    .run = file_run,
+    .destroy = file_destroy,
+};
