@@ -126,11 +126,13 @@ static int expand_env(const load_ctx *lc, const char *in, int line, int col, cha
         memcpy(vname, name, nlen);
         vname[nlen] = '\0';
         const char *val = getenv(vname);
-        if (def && (!val || !*val))
-            buf_append(&b, def, deflen);
-        else if (val)
-            buf_puts(&b, val);
-        else {
+        if (def && (!val || !*val)) {
+            if (deflen)
+                buf_append(&b, def, deflen);
+        } else if (val) {
+            if (*val)
+                buf_puts(&b, val);
+        } else {
             buf_free(&b);
             return sl_seterr(lc->err, lc->errlen, SL_ERR_CONFIG,
                              "%s:%d:%d: environment variable %s is not set (write ${%s:-default} "
@@ -296,14 +298,16 @@ static int load_text(sl_config_doc *doc, const char *text, size_t len, char *err
         rc = convert(&lc, root, 0, &doc->root);
     }
     yaml_document_delete(&ydoc);
-    if (rc == SL_OK && root) {
+    if (rc == SL_OK) {
         /* A second document is almost always a mistake (a stray "---"); say so. */
         yaml_document_t next;
         if (!yaml_parser_load(&parser, &next)) {
             rc = parser_error(&parser, doc->path, text, len, err, errlen);
         } else {
             yaml_node_t *r2 = yaml_document_get_root_node(&next);
-            if (r2)
+            bool empty = !r2 || (r2->type == YAML_SCALAR_NODE && r2->data.scalar.length == 0 &&
+                                 r2->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+            if (!empty)
                 rc = sl_seterr(err, errlen, SL_ERR_CONFIG,
                                "%s:%d:%d: only one YAML document is allowed in a configuration",
                                doc->path, (int)next.start_mark.line + 1,

@@ -291,8 +291,11 @@ static void test_env_default(void **state)
     assert_string_equal(cnode_get(doc->root, "d")->scalar, "[]");
     config_doc_free(doc);
     /* Set but empty without a default expands to the empty string. */
-    doc = load_ok("e: \"<${SLUICE_T_EMPTY}>\"\n");
+    doc = load_ok("e: \"<${SLUICE_T_EMPTY}>\"\nf: \"${SLUICE_T_EMPTY}\"\ng: \"${SLUICE_T_UNSET:-}\"\n");
     assert_string_equal(cnode_get(doc->root, "e")->scalar, "<>");
+    assert_string_equal(cnode_get(doc->root, "f")->scalar, "");
+    assert_true(cnode_get(doc->root, "f")->quoted);
+    assert_string_equal(cnode_get(doc->root, "g")->scalar, "");
     config_doc_free(doc);
     unsetenv("SLUICE_T_EMPTY");
     unsetenv("SLUICE_T_SET");
