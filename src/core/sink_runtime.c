@@ -166,6 +166,8 @@ struct sl_sink_runtime {
     pthread_mutex_t serial_mu;
     atomic_bool stopping, abort_now;
     atomic_size_t abandoned; /* events left undelivered at the deadline */
+    _Atomic int64_t dead_log_ms; /* rate limit for per-event reject lines */
+    atomic_size_t dead_quiet;    /* rejects not logged since the last line */
     _Atomic int64_t deadline;
 
     /* breaker + slots, under mu */
@@ -341,6 +343,25 @@ static void resolve_ok(rt_worker *w, size_t pos)
     }
 }
 
+/* One line per second at most, so a flood of rejects cannot flood the log. */
+static void dead_log(sl_sink_runtime *rt, int level, const char *what, const char *reason)
+{
+    int64_t now = sl_mono_ms(), last = atomic_load(&rt->dead_log_ms);
+    if (last && now - last < 1000) {
+        atomic_fetch_add(&rt->dead_quiet, 1);
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&rt->dead_log_ms, &last, now)) {
+        atomic_fetch_add(&rt->dead_quiet, 1);
+        return;
+    }
+    size_t quiet = atomic_exchange(&rt->dead_quiet, 0);
+    if (quiet)
+        sl_log(level, rt->id, "%s: %s (and %zu more since the last line)", what, reason, quiet);
+    else
+        sl_log(level, rt->id, "%s: %s", what, reason);
+}
+
 /* Dead-letters one event. Returns false if the DLQ write could not be made durable before
  * the shutdown deadline (the event stays pending). */
 static bool resolve_dead(rt_worker *w, size_t pos, const char *reason, int attempts,
@@ -358,7 +379,7 @@ static bool resolve_dead(rt_worker *w, size_t pos, const char *reason, int attem
     }
     if (!rt->dlq) {
         /* dlq: false - the operator chose to drop permanent rejects. */
-        log_error(rt->id, "event dropped (dlq disabled): %s", reason);
+        dead_log(rt, SL_LOG_ERROR, "event dropped (dlq disabled)", reason);
         metrics_error(rt->m, "rejected_dropped");
         atomic_fetch_add(&rt->m->dropped_events, 1);
     } else {
@@ -372,7 +393,7 @@ static bool resolve_dead(rt_worker *w, size_t pos, const char *reason, int attem
                 return false;
             backoff = SL_MIN(backoff * 2, 5000);
         }
-        log_warn(rt->id, "event dead-lettered: %s", reason);
+        dead_log(rt, SL_LOG_WARN, "event dead-lettered", reason);
         atomic_fetch_add(&rt->m->dlq_events, 1);
     }
     w->resolved[g] = EV_DEAD;
@@ -762,7 +783,8 @@ static void *worker_main(void *arg)
             if (rc != SL_OK)
                 break;
             uint32_t n = it.batch ? it.batch->n : 0;
-            if (w->nev + n > (size_t)rt->max_events) {
+            uint64_t nb = it.batch ? it.batch->bytes : 0;
+            if (w->nev + n > (size_t)rt->max_events || w->bytes + nb > max_bytes) {
                 w->carry = it; /* never split an item across requests */
                 w->has_carry = true;
                 break;

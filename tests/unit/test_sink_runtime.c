@@ -325,6 +325,23 @@ static void test_oversized_item_sliced(void **state)
     fx_done(&x);
 }
 
+static void test_max_bytes_bounds_request(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.max_bytes = 400; /* one item of 5 small events fits, two do not */
+    x.cfg.batch.timeout_ms = 50;
+    fx_start(&x);
+    for (int i = 0; i < 6; i++)
+        fx_push(&x, i * 5, 5, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_once_or_dlq(&x, 30, 0);
+    assert_int_equal(x.f.max_n, 5);
+    assert_int_equal(x.f.requests, 6);
+    assert_int_equal(fx_commits(&x), 6);
+    fx_done(&x);
+}
+
 static void test_circuit_opens_and_closes(void **state)
 {
     fixture x;
@@ -419,6 +436,34 @@ static void test_stop_deadline_abandons(void **state)
     fx_done(&x);
 }
 
+/* Disk buffer: what was not delivered by the deadline is still there after reopening. */
+static void test_stop_deadline_disk_keeps(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    buffer_free(x.buf);
+    char bdir[128], err[256];
+    snprintf(bdir, sizeof bdir, "%s/buf", x.dir);
+    sl_buffer_config bc = {.type = SL_BUFFER_DISK, .max_size = 1u << 30, .fsync = SL_FSYNC_ALWAYS,
+                           .fsync_interval_ms = 1000};
+    assert_int_equal(buffer_open(&x.buf, &bc, bdir, x.m, err, sizeof err), SL_OK);
+    x.f.always_retry = true;
+    fx_start(&x);
+    for (int i = 0; i < 3; i++)
+        fx_push(&x, i * 4, 4, NULL);
+    /* The disk buffer acknowledges the source once the record is written. */
+    assert_int_equal(fx_commits(&x), 3);
+    fx_stop_free(&x, sl_mono_ms() + 30);
+    assert_int_equal(x.f.total_delivered, 0);
+    buffer_free(x.buf);
+    assert_int_equal(buffer_open(&x.buf, &bc, bdir, x.m, err, sizeof err), SL_OK);
+    x.f.always_retry = false;
+    fx_start(&x);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_once_or_dlq(&x, 12, 0);
+    fx_done(&x);
+}
+
 static void test_dlq_disabled_drops(void **state)
 {
     fixture x;
@@ -501,10 +546,12 @@ int main(void)
         cmocka_unit_test(test_bisect_isolates_poison),
         cmocka_unit_test(test_partial),
         cmocka_unit_test(test_oversized_item_sliced),
+        cmocka_unit_test(test_max_bytes_bounds_request),
         cmocka_unit_test(test_circuit_opens_and_closes),
         cmocka_unit_test(test_circuit_probe_failure_reopens),
         cmocka_unit_test(test_fallback_while_open),
         cmocka_unit_test(test_stop_deadline_abandons),
+        cmocka_unit_test(test_stop_deadline_disk_keeps),
         cmocka_unit_test(test_dlq_disabled_drops),
         cmocka_unit_test(test_adaptive_concurrency),
         cmocka_unit_test(test_send_once),
