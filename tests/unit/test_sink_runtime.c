@@ -15,6 +15,7 @@
 #include "core/acks.h"
 #include "core/buffer.h"
 #include "core/common.h"
+#include "core/config.h"
 #include "core/event.h"
 #include "core/metrics.h"
 #include "core/sink_runtime.h"
@@ -537,6 +538,49 @@ static void test_send_once(void **state)
     pthread_mutex_destroy(&f.mu);
 }
 
+static void test_common_options(void **state)
+{
+    sl_sink_common c;
+    memset(&c, 0, sizeof c);
+    config_defaults(sl_sink_common_options, &c);
+    assert_int_equal(c.batch.max_events, 1000);
+    assert_int_equal(c.batch.max_bytes, 1u << 20);
+    assert_int_equal(c.batch.timeout_ms, 1000);
+    assert_int_equal(c.concurrency, 1);
+    assert_int_equal(c.retry.initial_ms, 100);
+    assert_int_equal(c.retry.max_ms, 30000);
+    assert_int_equal(c.retry.max_attempts, 0);
+    assert_int_equal(c.circuit_breaker.failures, 5);
+    assert_int_equal(c.circuit_breaker.open_ms, 30000);
+    assert_true(c.dlq);
+    assert_null(c.fallback);
+    assert_int_equal(c.buffer.type, SL_BUFFER_MEMORY);
+    config_options_free(sl_sink_common_options, &c);
+
+    const char *yaml = "type: fake\ninputs: in\nconcurrency: adaptive\nbatch:\n  max_events: 10\n"
+                       "  timeout_ms: 2s\nretry:\n  max_attempts: 4\ncircuit_breaker:\n"
+                       "  failures: 0\nfallback: spare\ndlq: false\n";
+    sl_config_doc *doc;
+    char err[512];
+    assert_int_equal(config_doc_load(&doc, "t.yaml", yaml, err, sizeof err), SL_OK);
+    const sl_option *tables[] = {sl_sink_common_options};
+    void *bases[] = {&c};
+    memset(&c, 0, sizeof c);
+    assert_int_equal(config_apply(tables, bases, 1, doc->root, NULL, "t.yaml", "sinks.out", err,
+                                  sizeof err),
+                     SL_OK);
+    assert_int_equal(c.concurrency, -1);
+    assert_int_equal(c.batch.max_events, 10);
+    assert_int_equal(c.batch.timeout_ms, 2000);
+    assert_int_equal(c.retry.max_attempts, 4);
+    assert_int_equal(c.circuit_breaker.failures, 0);
+    assert_string_equal(c.fallback, "spare");
+    assert_false(c.dlq);
+    assert_int_equal(c.inputs.n, 1);
+    config_options_free(sl_sink_common_options, &c);
+    config_doc_free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_dlq_disabled_drops),
         cmocka_unit_test(test_adaptive_concurrency),
         cmocka_unit_test(test_send_once),
+        cmocka_unit_test(test_common_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
