@@ -29,7 +29,10 @@
  *     In HALF_OPEN exactly one request (the probe) is in flight; others wait or fall back.
  *  6. Adaptive concurrency is AIMD on a slot count taken in gate_acquire: +1 after a streak
  *     (as long as the current limit) of successes whose latency is not rising, halved on a
- *     RETRY. Fixed concurrency simply has as many slots as workers. */
+ *     RETRY (429, timeouts) or on a response far slower than the moving average. Fixed
+ *     concurrency simply has as many slots as workers.
+ *  7. The housekeeping thread (tick, fallback commits) waits on its own condition so the
+ *     per-request broadcasts of rt->cv do not wake it. */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -187,6 +190,7 @@ struct sl_sink_runtime {
     rt_worker *workers;
     int nworkers;
     pthread_t hk;
+    pthread_cond_t hk_cv; /* under mu */
     bool hk_started;
     atomic_bool hk_stop;
 };
@@ -476,8 +480,13 @@ static void gate_release(rt_worker *w, bool probe, int outcome, double ms)
         }
         if (rt->adaptive) {
             bool rising = rt->ewma_ms > 0 && ms > rt->ewma_ms * 1.5 + 1.0;
+            bool slow = rt->ewma_ms > 0 && ms > rt->ewma_ms * 3.0 + 50.0;
             rt->ewma_ms = rt->ewma_ms > 0 ? rt->ewma_ms * 0.8 + ms * 0.2 : ms;
-            if (rising) {
+            if (slow) {
+                /* A response far slower than usual is the server pushing back. */
+                rt->limit = SL_MAX(1, rt->limit / 2);
+                rt->streak = 0;
+            } else if (rising) {
                 rt->streak = 0;
             } else if (++rt->streak >= rt->limit) {
                 rt->streak = 0;
@@ -820,7 +829,7 @@ static void *hk_main(void *arg)
         if (!atomic_load(&rt->hk_stop)) {
             struct timespec ts;
             abs_deadline(&ts, 20);
-            pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+            pthread_cond_timedwait(&rt->hk_cv, &rt->mu, &ts);
         }
         pthread_mutex_unlock(&rt->mu);
     }
@@ -866,6 +875,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&rt->cv, &ca);
+    pthread_cond_init(&rt->hk_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&rt->mu, NULL);
     pthread_mutex_init(&rt->serial_mu, NULL);
@@ -961,7 +971,7 @@ void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms)
     if (rt->hk_started) {
         pthread_mutex_lock(&rt->mu);
         atomic_store(&rt->hk_stop, true);
-        pthread_cond_broadcast(&rt->cv);
+        pthread_cond_broadcast(&rt->hk_cv);
         pthread_mutex_unlock(&rt->mu);
         pthread_join(rt->hk, NULL);
         rt->hk_started = false;
@@ -998,8 +1008,10 @@ void sink_runtime_free(sl_sink_runtime *rt)
     if (rt->workers)
         sink_runtime_stop(rt, sl_mono_ms());
     if (rt->hk_started) {
+        pthread_mutex_lock(&rt->mu);
         atomic_store(&rt->hk_stop, true);
-        pthread_cond_broadcast(&rt->cv);
+        pthread_cond_broadcast(&rt->hk_cv);
+        pthread_mutex_unlock(&rt->mu);
         pthread_join(rt->hk, NULL);
     }
     if (ack_ledger_pending(rt->fb_ledger) == 0) {
@@ -1015,6 +1027,7 @@ void sink_runtime_free(sl_sink_runtime *rt)
      * it (and the parks) is the safe choice at this last moment of the process. */
     dlq_close(rt->dlq);
     pthread_cond_destroy(&rt->cv);
+    pthread_cond_destroy(&rt->hk_cv);
     pthread_mutex_destroy(&rt->mu);
     pthread_mutex_destroy(&rt->serial_mu);
     free(rt->id);
