@@ -311,7 +311,7 @@ static char *seg_file(fixture *f, int which)
     assert_true(n > 0);
     qsort(names, (size_t)n, 32, (int (*)(const void *, const void *))strcmp);
     static char path[256];
-    snprintf(path, sizeof path, "%s/%s", f->dir, names[which < 0 ? n + which : which]);
+    snprintf(path, sizeof path, "%.63s/%.31s", f->dir, names[which < 0 ? n + which : which]);
     return path;
 }
 
