@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -557,6 +559,45 @@ static void test_disk_fsync_modes_and_segments(void **state)
     assert_int_equal(nseg, 1);
 }
 
+/* A write that fails halfway (file size limit, like a full disk) is cut back off,
+ * reported, and the buffer recovers when writes work again. */
+static void test_disk_write_error(void **state)
+{
+    fixture *f = *state;
+    sl_buffer_config c = disk_cfg(1 << 20, SL_FSYNC_NEVER, SL_WHEN_FULL_BLOCK);
+    sl_buffer *b = open_buf(f, c);
+    push_n(b, 0, 2);
+    char *path = seg_file(f, -1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    off_t before = st.st_size;
+
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)before + 30; /* the next record fits only partly */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    sl_batch *x = mk(2, 3);
+    int rc = buffer_push(b, x);
+    setrlimit(RLIMIT_FSIZE, &old);
+    assert_int_equal(rc, SL_ERR_IO);
+    assert_int_equal(metrics_error_count(f->m, "io"), 1);
+    assert_string_equal(atomic_load(&f->m->state), "io_error");
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, before); /* partial record cut off */
+
+    assert_int_equal(buffer_push(b, x), SL_OK); /* the caller's retry */
+    assert_string_equal(atomic_load(&f->m->state), "ok");
+    batch_release(x);
+    pop_expect(b, 0, 3);
+    buffer_free(b);
+    b = open_buf(f, c);
+    assert_int_equal(metrics_error_count(f->m, "torn_record"), 0);
+    expect_empty(b);
+    buffer_free(b);
+}
+
 typedef struct consumer {
     sl_buffer *b;
     atomic_int *seen;
@@ -650,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_drop_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_block_until_drained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_fsync_modes_and_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_write_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_consumers, setup, teardown),
         cmocka_unit_test(test_options_table),
     };
