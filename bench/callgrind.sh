@@ -38,33 +38,46 @@ sinks:
   out: { type: blackhole, inputs: [in] }
 YAML
 
-valgrind --tool=callgrind --callgrind-out-file="$w/callgrind.out" \
-  "$SLUICE" run -c "$w/sluice.yaml" >"$w/sluice.log" 2>&1 &
-pid=$!
-start="$(date +%s)"
-n=0
-while :; do
-  n="$(curl -fsS --max-time 10 "http://127.0.0.1:$port/metrics" 2>/dev/null |
-       awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ {print $NF; exit}')"
-  n="${n:-0}"
-  [ "$n" -ge "$lines" ] && break
-  kill -0 "$pid" 2>/dev/null || { echo "callgrind: sluice exited early" >&2; cat "$w/sluice.log" >&2; exit 1; }
-  if [ $(( $(date +%s) - start )) -ge "$CG_TIMEOUT" ]; then
-    echo "callgrind: only $n/$lines events after ${CG_TIMEOUT}s" >&2; exit 1
-  fi
-  sleep 1
-done
-kill -TERM "$pid"
-wait "$pid" || true
-pid=""
+# run_cg OUTFILE EXPECTED_EVENTS: runs sluice under callgrind until the sink has
+# delivered EXPECTED_EVENTS (0: until the API answers once), then stops it cleanly.
+run_cg() {
+  local out="$1" expect="$2" n start
+  rm -rf "$w/data"; mkdir -p "$w/data"
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$SLUICE" run -c "$w/sluice.yaml" >"$w/sluice.log" 2>&1 &
+  pid=$!
+  start="$(date +%s)"
+  while :; do
+    n="$(curl -fsS --max-time 10 "http://127.0.0.1:$port/metrics" 2>/dev/null |
+         awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ && !done {print $NF; done=1}' || true)"
+    if [ -n "$n" ] && [ "$n" -ge "$expect" ]; then break; fi
+    kill -0 "$pid" 2>/dev/null || { echo "callgrind: sluice exited early" >&2; cat "$w/sluice.log" >&2; exit 1; }
+    if [ $(( $(date +%s) - start )) -ge "$CG_TIMEOUT" ]; then
+      echo "callgrind: only ${n:-0}/$expect events after ${CG_TIMEOUT}s" >&2; exit 1
+    fi
+    sleep 1
+  done
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+}
+totals() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
 
-total="$(awk '/^(summary|totals):/ {print $2; exit}' "$w/callgrind.out")"
-[ -n "$total" ] || { echo "callgrind: no totals in output" >&2; exit 1; }
-echo "events:             $lines"
-echo "bytes:              $(echo "$summary" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')"
-echo "instructions:       $total"
-"$PY" -c "import sys; t,e,b=map(int,sys.argv[1:]); print('instructions/event: %.0f' % (t/e)); print('instructions/byte:  %.1f' % (t/b))" \
-  "$total" "$lines" "$(echo "$summary" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')"
-echo "(totals include start-up, API polling and shutdown; compare runs of the same CG_MB)"
+# Baseline: the same binary and config with nothing to read (start-up, dynamic linking,
+# one API poll, shutdown), subtracted so the per-event figure is the pipeline's own cost.
+mv "$w/logs/app.log" "$w/app.log.hold"
+run_cg "$w/callgrind.base" 0
+mv "$w/app.log.hold" "$w/logs/app.log"
+run_cg "$w/callgrind.out" "$lines"
+
+total="$(totals "$w/callgrind.out")"
+base="$(totals "$w/callgrind.base")"
+[ -n "$total" ] && [ -n "$base" ] || { echo "callgrind: no totals in output" >&2; exit 1; }
+bytes="$(echo "$summary" | sed -n 's/.*bytes=\([0-9]*\).*/\1/p')"
+echo "events:               $lines"
+echo "bytes:                $bytes"
+echo "instructions:         $total (empty run: $base)"
+"$PY" -c "import sys; t,b,e,n=map(int,sys.argv[1:]); print('instructions/event:   %.0f (net of the empty run)' % ((t-b)/e)); print('instructions/byte:    %.2f' % ((t-b)/n))" \
+  "$total" "$base" "$lines" "$bytes"
 echo
 callgrind_annotate --inclusive=no "$w/callgrind.out" 2>/dev/null | sed -n '1,/^$/d; 1,40p' | head -40 || true

@@ -66,7 +66,7 @@ write_config() {
 # sent PORT -> delivered events of sink "out" (empty if the API does not answer)
 sent() {
   curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ {print $NF; exit}'
+    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ && !done {print $NF; done=1}'  || true
 }
 
 wait_api() {

@@ -192,7 +192,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **req_cls)
 {
     sl_api *a = cls;
-    atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
+    static char seen; /* marks a request already counted (MHD may call us again for a body) */
+    if (*req_cls == NULL) {
+        *req_cls = &seen;
+        atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
+    }
     /* Anything but GET/HEAD is answered at once, before any body is read;
      * MHD then closes the connection. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
