@@ -60,9 +60,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
     line[l] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Content-Type: ", 14) == 0)
-        snprintf(r->ctype, sizeof r->ctype, "%s", line + 14);
+        snprintf(r->ctype, sizeof r->ctype, "%.127s", line + 14);
     if (strncasecmp(line, "Allow: ", 7) == 0)
-        snprintf(r->allow, sizeof r->allow, "%s", line + 7);
+        snprintf(r->allow, sizeof r->allow, "%.63s", line + 7);
     return len;
 }
 
