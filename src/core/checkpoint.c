@@ -574,6 +574,14 @@ int checkpoints_cli(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *data_dir = NULL, *source = NULL, *cmd = NULL;
+    /* argv[0] is "checkpoints" or already the subcommand (getopt skips argv[0]). */
+    if (argc > 0 && strcmp(argv[0], "checkpoints") != 0) {
+        if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+            cli_usage(stdout);
+            return 0;
+        }
+        cmd = argv[0];
+    }
     optind = 0; /* glibc: full reset, argv may be parsed twice in one process */
     opterr = 0;
     int c;
