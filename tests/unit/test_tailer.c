@@ -90,7 +90,7 @@ static void offer_cb(void *arg, const char *path)
 
 static void scan(tailer *t, const char *dir, const char *pattern, const char *exclude)
 {
-    char p[512];
+    char p[1024];
     snprintf(p, sizeof p, "%s/%s", dir, pattern);
     scan_ctx c = {t, exclude};
     tailer_scan_begin(t);
@@ -100,7 +100,7 @@ static void scan(tailer *t, const char *dir, const char *pattern, const char *ex
 
 static void append(const char *dir, const char *name, const char *fmt, ...)
 {
-    char p[512], buf[8192];
+    char p[1024], buf[8192];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     va_list ap;
     va_start(ap, fmt);
@@ -119,7 +119,7 @@ static void path_of(char *out, size_t n, const char *dir, const char *name)
 
 static void rm_rf(const char *dir)
 {
-    char cmd[600];
+    char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -208,7 +208,7 @@ static void test_rename_rotation_read_to_end(void **state)
     append(d, "app.log", "a1\na2\n");
     scan(t, d, "app.log", NULL);
     drain(t, &g);
-    char p1[512], p2[512];
+    char p1[1024], p2[1024];
     path_of(p1, sizeof p1, d, "app.log");
     path_of(p2, sizeof p2, d, "app.log.1");
     assert_int_equal(rename(p1, p2), 0);
@@ -237,7 +237,7 @@ static void test_copytruncate(void **state)
     scan(t, d, "app.log*", NULL);
     drain(t, &g);
     append(d, "app.log", "l3\n"); /* not yet read when the copy is made */
-    char p1[512], cmd[1200];
+    char p1[1024], cmd[2400];
     path_of(p1, sizeof p1, d, "app.log");
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.1'", p1, p1);
     assert_int_equal(system(cmd), 0);
@@ -266,7 +266,7 @@ static void test_delete_while_open(void **state)
     got g = {0};
     append(d, "x.log", "d1\nd2\npartial");
     scan(t, d, "*.log", NULL);
-    char p[512];
+    char p[1024];
     path_of(p, sizeof p, d, "x.log");
     assert_int_equal(unlink(p), 0);
     scan(t, d, "*.log", NULL);
@@ -281,7 +281,7 @@ static void test_delete_while_open(void **state)
 
 typedef struct positions {
     tailer_position v[256];
-    char paths[256][512];
+    char paths[256][1024];
     size_t n;
 } positions;
 
@@ -290,7 +290,7 @@ static void keep_position(void *arg, const tailer_position *p)
     positions *ps = arg;
     assert_true(ps->n < 256);
     ps->v[ps->n] = *p;
-    snprintf(ps->paths[ps->n], 512, "%s", p->path);
+    snprintf(ps->paths[ps->n], 1024, "%s", p->path);
     ps->v[ps->n].path = ps->paths[ps->n];
     ps->n++;
 }
@@ -311,7 +311,7 @@ static void test_resume_at_checkpoint(void **state)
 
     /* While stopped: more lines, and the file is renamed (still matching). */
     append(d, "r.log", "r3\n");
-    char p1[512], p2[512];
+    char p1[1024], p2[1024];
     path_of(p1, sizeof p1, d, "r.log");
     path_of(p2, sizeof p2, d, "r-renamed.log");
     assert_int_equal(rename(p1, p2), 0);
@@ -333,7 +333,7 @@ static void test_inode_reuse_different_fingerprint(void **state)
 {
     const char *d = *state;
     append(d, "i.log", "brand new content\n");
-    char p[512];
+    char p[1024];
     path_of(p, sizeof p, d, "i.log");
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
@@ -384,7 +384,7 @@ static void test_read_from_tail_first_start_only(void **state)
 static void test_exclude_and_double_star(void **state)
 {
     const char *d = *state;
-    char p[512];
+    char p[1024];
     path_of(p, sizeof p, d, "pods/ns_a/c1");
     char err[128];
     assert_int_equal(sl_mkdirs(p, err, sizeof err), SL_OK);
@@ -421,7 +421,7 @@ static void test_exclude_and_double_star(void **state)
 static void test_unreadable_inputs(void **state)
 {
     const char *d = *state;
-    char p[512], target[512];
+    char p[1024], target[1024];
     append(d, "ok.log", "fine\n");
     path_of(p, sizeof p, d, "dangling.log");
     path_of(target, sizeof target, d, "nowhere");
@@ -472,7 +472,7 @@ static void model_run(const char *d, uint64_t seed, int steps)
     bool partial = false;   /* line `written` is half written */
     int rotated = 0;        /* app.log.1 .. app.log.N exist (some may be deleted) */
     static positions ps;
-    char cur[512];
+    char cur[1024];
     path_of(cur, sizeof cur, d, "app.log");
 
     for (int step = 0; step < steps; step++) {
@@ -495,7 +495,7 @@ static void model_run(const char *d, uint64_t seed, int steps)
                 partial = true;
             }
         } else if (a < 63 && !partial) { /* rename rotation */
-            char to[600];
+            char to[1100];
             snprintf(to, sizeof to, "%s.%d", cur, ++rotated);
             if (access(cur, F_OK) == 0)
                 assert_int_equal(rename(cur, to), 0);
@@ -503,7 +503,7 @@ static void model_run(const char *d, uint64_t seed, int steps)
             scan(t, d, "app.log*", NULL);
         } else if (a < 70 && !partial) { /* copytruncate */
             if (access(cur, F_OK) == 0) {
-                char cmd[1300];
+                char cmd[2400];
                 snprintf(cmd, sizeof cmd, "cp '%s' '%s.%d'", cur, cur, ++rotated);
                 assert_int_equal(system(cmd), 0);
                 assert_int_equal(truncate(cur, 0), 0);
@@ -512,7 +512,7 @@ static void model_run(const char *d, uint64_t seed, int steps)
                 scan(t, d, "app.log*", NULL);
             }
         } else if (a < 76 && rotated > 0) { /* delete a rotated file (read or not) */
-            char p[600];
+            char p[1100];
             snprintf(p, sizeof p, "%s.%d", cur, 1 + (int)(rnd() % (unsigned)rotated));
             unlink(p);
             scan(t, d, "app.log*", NULL);
@@ -579,7 +579,7 @@ static void test_model_random(void **state)
     if (env)
         seed0 = strtoull(env, NULL, 10);
     for (uint64_t s = seed0; s < seed0 + 40; s++) {
-        char d[600];
+        char d[256];
         snprintf(d, sizeof d, "%s/m%llu", base, (unsigned long long)s);
         assert_int_equal(mkdir(d, 0755), 0);
         model_run(d, s, 200);
