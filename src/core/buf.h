@@ -21,6 +21,8 @@ static inline void buf_reset(sl_buf *b) { b->len = 0; }
 
 static inline void buf_append(sl_buf *b, const void *data, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->cap - b->len < n)
         buf_reserve(b, n);
     memcpy(b->p + b->len, data, n);

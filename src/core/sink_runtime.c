@@ -171,6 +171,8 @@ struct sl_sink_runtime {
     atomic_size_t abandoned; /* events left undelivered at the deadline */
     _Atomic int64_t dead_log_ms; /* rate limit for per-event reject lines */
     atomic_size_t dead_quiet;    /* rejects not logged since the last line */
+    _Atomic int64_t retry_log_ms; /* rate limit for retry lines: one per 10 s */
+    atomic_size_t retry_quiet;    /* retries not logged since the last line */
     _Atomic int64_t deadline;
 
     /* breaker + slots, under mu */
@@ -628,8 +630,17 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             snprintf(why, sizeof why, "retries exhausted: %s", reason);
             return dead_range(w, lo, n, why, attempts, first_ns);
         }
-        if (rt)
-            log_debug(rt->id, "attempt %d failed (%s); backing off", attempts, reason);
+        if (rt) {
+            int64_t now = sl_mono_ms(), last = atomic_load(&rt->retry_log_ms);
+            if ((last == 0 || now - last >= 10000) &&
+                atomic_compare_exchange_strong(&rt->retry_log_ms, &last, now)) {
+                size_t quiet = atomic_exchange(&rt->retry_quiet, 0);
+                log_warn(rt->id, "delivery failed, retrying with backoff (attempt %d): %s%s", attempts,
+                         reason, quiet ? " (and more since the last line)" : "");
+            } else {
+                atomic_fetch_add(&rt->retry_quiet, 1);
+            }
+        }
         if (!backoff_sleep(w, attempts, res.retry_after_ms))
             return D_ABORT;
     }

@@ -466,7 +466,7 @@ static int file_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     if (rejected)
         metrics_error(s->cc->metrics, "empty_path");
     if (retry && why[0])
-        log_warn(s->cc->id, "%zu events to retry: %s", retry, why);
+        log_debug(s->cc->id, "%zu events to retry: %s", retry, why);
     /* Don't keep a huge buffer around after an exceptional request. */
     if (s->out.cap > (64u << 20))
         buf_free(&s->out);

@@ -12,7 +12,7 @@ check() { # name, expected substring, yaml
   echo "ok   $name: $out"
 }
 
-check unknown_input "unknown_input.yaml:5:29: sinks.out: unknown input 'inn' (valid: in)" \
+check unknown_input "unknown_input.yaml:5:33: sinks.out: unknown input 'inn' (valid: in)" \
 'sources:
   in: { type: demo, count: 1 }
 sinks:
@@ -43,13 +43,13 @@ sinks:
     pathh: /tmp/x
     inputs: [in]'
 
-check mistyped_option "mistyped_option.yaml:4:57: sinks.out.batch.max_events: expected an integer, got 'lots'" \
+check mistyped_option "mistyped_option.yaml:4:62: sinks.out.batch.max_events: expected an integer, got 'lots'" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: blackhole, inputs: [in], batch: { max_events: lots } }'
 
-check bad_enum "bad_enum.yaml:4:55: sinks.out.buffer.type: invalid value 'ram' (valid: memory, disk)" \
+check bad_enum "bad_enum.yaml:4:57: sinks.out.buffer.type: invalid value 'ram' (valid: memory, disk)" \
 'sources:
   in: { type: demo }
 sinks:
@@ -82,13 +82,13 @@ check yaml_syntax "yaml_syntax.yaml:3:" \
   in: { type: demo
 sinks: [}'
 
-check bad_fallback "bad_fallback.yaml:4:61: sinks.out: fallback 'nope' must be another sink (valid: out)" \
+check bad_fallback "bad_fallback.yaml:4:51: sinks.out: fallback 'nope' must be another sink (valid: out)" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: blackhole, inputs: [in], fallback: nope }'
 
-check sink_as_input "sink_as_input.yaml:5:39: sinks.b: unknown input 'a' (a sink cannot be an input)" \
+check sink_as_input "sink_as_input.yaml:5:34: sinks.b: unknown input 'a' (a sink cannot be an input)" \
 'sources:
   in: { type: demo }
 sinks:

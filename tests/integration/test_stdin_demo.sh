@@ -22,7 +22,7 @@ cat >"$WORK/demo.yaml" <<YAML
 data_dir: $WORK/data2
 api: { enabled: false }
 sources:
-  gen: { type: demo, count: 20000, format: json }
+  gen: { type: demo, count: 20000, rate: 0, format: json }
 sinks:
   out: { type: file, inputs: [gen], path: "$WORK/demo.ndjson" }
 YAML
