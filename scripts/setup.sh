@@ -7,7 +7,7 @@ PKGS=(
   build-essential pkg-config clang
   libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libcmocka-dev
-  python3 curl
+  python3 curl prometheus
 )
 
 missing=()

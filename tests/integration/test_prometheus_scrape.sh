@@ -6,8 +6,8 @@ set -u
 PY=/usr/bin/python3
 PROM="${PROMETHEUS:-$(command -v prometheus || true)}"
 if [ -z "$PROM" ]; then
-  echo "SKIP: prometheus is not installed (apt-get install prometheus)"
-  exit 0
+  echo "FAIL: prometheus is not installed (make setup installs it)"
+  exit 1
 fi
 own=0
 if [ -z "${WORK:-}" ]; then WORK="$(mktemp -d /tmp/sluice-prom.XXXXXX)"; own=1; fi

@@ -216,7 +216,7 @@ static void test_rotation(void **state)
     fixture *f = *state;
     /* Each line is 10 bytes; at most 3 lines (30 bytes) per file, 2 rotated kept. */
     open_sink(f, "path: \"@/r.log\"\nencoding: text\nmax_file_bytes: 30\nmax_files: 2\n");
-    char msg[16];
+    char msg[32];
     for (int i = 0; i < 12; i++) {
         snprintf(msg, sizeof msg, "line-%04d", i);
         add_event(f, DAY1, msg);
