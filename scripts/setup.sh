@@ -8,6 +8,7 @@ PKGS=(
   libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libcmocka-dev
   python3 curl prometheus
+  python3-msgpack python3-fluent-logger openssl
 )
 
 missing=()
