@@ -3,7 +3,7 @@
  *
  * Memory buffer invariants:
  *  1. The queue holds one reference to each batch in it; pop hands that reference over.
- *  2. bytes == sum of batch->bytes in the queue, <= max_bytes, except that a single
+ *  2. bytes == sum of batch_mem_size() in the queue, <= max_bytes, except that a single
  *     batch larger than the bound is admitted into an empty queue (no deadlock).
  *  3. After close, push fails with SL_ERR_CLOSED and pop drains what is left. */
 #include "buffer.h"
@@ -24,7 +24,7 @@ static const char *const when_full_choices[] = {"block", "drop_newest", NULL};
 const sl_option sl_buffer_options[] = {
     {"type", SL_OPT_ENUM, offsetof(sl_buffer_config, type), "memory", 0, type_choices, NULL, 0, 0,
      "where events wait for the sink: memory (lost on crash, acks wait) or disk (durable)"},
-    {"max_bytes", SL_OPT_SIZE, offsetof(sl_buffer_config, max_bytes), "64MiB", 0, NULL, NULL, 1,
+    {"max_bytes", SL_OPT_SIZE, offsetof(sl_buffer_config, max_bytes), "8MiB", 0, NULL, NULL, 1,
      INT64_MAX, "memory buffer bound in bytes"},
     {"max_size", SL_OPT_SIZE, offsetof(sl_buffer_config, max_size), "1GiB", 0, NULL, NULL, 4096,
      INT64_MAX, "disk buffer bound on segment bytes"},
@@ -109,7 +109,7 @@ int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, s
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "unknown buffer type %d", cfg->type);
     }
     if (b->cfg.max_bytes == 0)
-        b->cfg.max_bytes = 64u << 20;
+        b->cfg.max_bytes = 8u << 20;
     pthread_mutex_init(&b->mu, NULL);
     cond_init_mono(&b->not_empty);
     cond_init_mono(&b->not_full);
@@ -141,7 +141,7 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
             pthread_mutex_unlock(&b->mu);
             return SL_ERR_CLOSED;
         }
-        if (b->count == 0 || b->bytes + batch->bytes <= b->cfg.max_bytes)
+        if (b->count == 0 || b->bytes + batch_mem_size(batch) <= b->cfg.max_bytes)
             break;
         if (b->cfg.when_full == SL_WHEN_FULL_DROP_NEWEST) {
             if (b->m)
@@ -161,7 +161,7 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
     batch_retain(batch);
     b->ring[(b->head + b->count) % b->cap] = batch;
     b->count++;
-    b->bytes += batch->bytes;
+    b->bytes += batch_mem_size(batch);
     b->events += batch->n;
     mem_publish(b);
     pthread_cond_signal(&b->not_empty);
@@ -193,7 +193,7 @@ int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms)
     sl_batch *batch = b->ring[b->head];
     b->head = (b->head + 1) % b->cap;
     b->count--;
-    b->bytes -= batch->bytes;
+    b->bytes -= batch_mem_size(batch);
     b->events -= batch->n;
     mem_publish(b);
     /* Several producers may fit in the space just freed. */

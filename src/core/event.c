@@ -112,6 +112,11 @@ void batch_compact(sl_batch *b, const bool *keep)
     b->bytes = bytes;
 }
 
+size_t batch_mem_size(const sl_batch *b)
+{
+    return sizeof *b + b->arena.total + (size_t)b->cap * sizeof(sl_event);
+}
+
 sl_str batch_str(sl_batch *b, const char *s, size_t len)
 {
     return (sl_str){arena_strndup(&b->arena, s, len), (uint32_t)len};
@@ -125,7 +130,7 @@ sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keyl
             return f;
     }
     if (e->nfields == e->cap_fields) {
-        uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 8;
+        uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 4;
         sl_field *nf = arena_alloc(&b->arena, sizeof(sl_field) * cap);
         if (e->nfields)
             memcpy(nf, e->fields, sizeof(sl_field) * e->nfields);
@@ -156,7 +161,7 @@ void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val)
         }
     }
     if (e->nfields == e->cap_fields) {
-        uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 8;
+        uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 4;
         sl_field *nf = arena_alloc(&b->arena, sizeof(sl_field) * cap);
         if (e->nfields)
             memcpy(nf, e->fields, sizeof(sl_field) * e->nfields);

@@ -84,6 +84,9 @@ sl_batch *batch_clone(const sl_batch *b);
 /* Removes events for which keep[i] is false, preserving order. */
 void batch_compact(sl_batch *b, const bool *keep);
 
+/* Memory the batch really holds (arena chunks, event array, header): what memory
+ * buffers count against their bound, so max_bytes bounds RSS, not an estimate. */
+size_t batch_mem_size(const sl_batch *b);
 /* Copies a string into the batch arena. */
 sl_str batch_str(sl_batch *b, const char *s, size_t len);
 /* Field helpers; the key and value are copied into the arena unless noted. */
