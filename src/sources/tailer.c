@@ -83,6 +83,7 @@ typedef struct tfile {
     bool deleted;
     bool want_open;  /* PENDING: has data to read */
     int64_t last_active_ms;
+    void *user;      /* caller's slot (tailer_file_info.user) */
 } tfile;
 
 /* A position no tracked file has claimed: restored from a checkpoint, or the identity a
@@ -122,6 +123,8 @@ struct tailer {
     size_t nbad, capbad;
     bool first_start, first_scan_done;
     unsigned char *scratch; /* fingerprint_bytes */
+    tailer_close_fn close_fn;
+    void *close_arg;
 };
 
 void tailer_opts_default(tailer_opts *o)
@@ -146,11 +149,12 @@ static uint64_t mix64(uint64_t x)
 
 static uint64_t tf_key(const tfile *f) { return f->id << 16 | f->gen; }
 
-static void tf_info(const tfile *f, tailer_file_info *info)
+static void tf_info(tfile *f, tailer_file_info *info)
 {
     info->key = tf_key(f);
     info->stream_id = f->stream_id;
     info->path = f->path;
+    info->user = &f->user;
 }
 
 /* ---- Problems with outside input: logged once per path ------------------------------- */
@@ -237,9 +241,14 @@ static void tf_close_fd(tailer *t, tfile *f)
     }
 }
 
-static void tf_remove(tailer *t, size_t i)
+static void tf_remove_ex(tailer *t, size_t i, bool drained)
 {
     tfile *f = t->files[i];
+    if (t->close_fn) {
+        tailer_file_info info;
+        tf_info(f, &info);
+        t->close_fn(t->close_arg, &info, drained);
+    }
     tf_close_fd(t, f);
     free(f->path);
     free(f->buf);
@@ -247,6 +256,8 @@ static void tf_remove(tailer *t, size_t i)
     memmove(&t->files[i], &t->files[i + 1], (t->n - i - 1) * sizeof *t->files);
     t->n--;
 }
+
+static void tf_remove(tailer *t, size_t i) { tf_remove_ex(t, i, false); }
 
 static void tf_set_path(tfile *f, const char *path)
 {
@@ -426,6 +437,12 @@ void tailer_restore(tailer *t, const tailer_position *p)
 }
 
 void tailer_set_first_start(tailer *t, bool first) { t->first_start = first; }
+
+void tailer_set_close_hook(tailer *t, tailer_close_fn fn, void *arg)
+{
+    t->close_fn = fn;
+    t->close_arg = arg;
+}
 
 void tailer_positions(tailer *t, void (*fn)(void *arg, const tailer_position *p), void *arg)
 {
@@ -905,7 +922,7 @@ size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_don
     }
     for (size_t i = t->n; i-- > 0 && !stop;) {
         if (drained(t, t->files[i], on_line, on_done, arg))
-            tf_remove(t, i);
+            tf_remove_ex(t, i, true);
     }
     if (t->m)
         atomic_store(&t->m->files_tracked, (int_fast64_t)t->n);

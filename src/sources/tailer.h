@@ -36,6 +36,8 @@ typedef struct tailer_file_info {
     uint64_t key;       /* ack key: stable while the process runs (changes on truncation) */
     uint64_t stream_id; /* hash of (dev, inode, fingerprint of the first line) */
     const char *path;   /* last path the file was seen at */
+    void **user;        /* the caller's per-file slot (NULL at first); the caller owns what it
+                           stores there and frees it in its close hook */
 } tailer_file_info;
 
 /* Per-line callback. Return false to stop reading now (e.g. shutting down); the line is
@@ -51,6 +53,13 @@ typedef struct tailer tailer;
 tailer *tailer_new(const tailer_opts *o, const char *component, sl_metrics *m);
 /* Closes every fd; pending positions are forgotten (persist them first). */
 void tailer_free(tailer *t);
+
+/* Optional: called when a file's record goes away. `drained` is true when it was read to
+ * its end (rotated away or deleted, from inside tailer_poll: the hook may still deliver
+ * what it held back, e.g. an unfinished partial line), false when it is merely forgotten
+ * (no longer found while closed, inode reused, tailer_free). Frees *f->user. */
+typedef void (*tailer_close_fn)(void *arg, const tailer_file_info *f, bool drained);
+void tailer_set_close_hook(tailer *t, tailer_close_fn fn, void *arg);
 
 /* ---- Positions (checkpoints) ----
  * A saved position, as the file source stores it. `fp_len` bytes starting the file had

@@ -1,0 +1,943 @@
+/* kubernetes_logs.c - the `kubernetes_logs` source: every container's log on a node, from
+ * /var/log/pods (or the /var/log/containers symlinks), with pod metadata, in order.
+ *
+ * Notes on the design
+ * -------------------
+ *  1. Discovery is ours, reading is the tailer's. A scan walks
+ *     <path>/<namespace>_<pod>_<uid>/<container>/<N>.log[.<rotation suffix>] and the
+ *     <path>/<pod>_<namespace>_<container>-<id>.log symlinks, applies the include/exclude
+ *     globs and exclude_self, and offers what is left to the tailer. inotify watches every
+ *     directory of the tree; any event but IN_MODIFY asks for a rescan, IN_Q_OVERFLOW too,
+ *     and a periodic rescan catches whatever inotify missed. Compressed (.gz) and temporary
+ *     (.tmp) files are never offered, so never read.
+ *  2. Kubelet rotation renames N.log to N.log.<time>: the renamed file is still offered
+ *     (same inode, so the tailer keeps its position) and read to its end; it is released
+ *     when kubelet compresses and deletes it. Files of a deleted pod are read to their end
+ *     by the tailer (DRAINING) before they are closed.
+ *  3. Per file (the tailer's user slot) we keep the metadata parsed once from the path and
+ *     one partial-line accumulator per stream, so CRI P parts (and Docker entries without a
+ *     trailing newline) join per stream and stdout and stderr never mix. A joined message
+ *     is bounded by max_line_bytes: beyond it what was gathered goes out marked
+ *     log.truncated and joining starts over.
+ *  4. Acks: one batch holds lines of one file. The position a batch commits is the end of
+ *     its last line, lowered to the first offset of any partial still being joined; so a
+ *     crash never commits past a part whose message has not been delivered. Positions only
+ *     grow: a partial pending at one flush started after the previous flush's position.
+ *  5. Event id: id_stream = the tailer's file identity hash, id_seq = the offset of the line
+ *     (of its first part when joined). Re-reading after a crash yields the same ids, so a
+ *     sink that deduplicates by id ends with no duplicates.
+ *  6. Hot path: metadata strings are copied into the batch arena once per batch and a
+ *     template of fields is copied per event; keys are static. No malloc per event.
+ *  7. Bad input (a line that is neither CRI nor Docker JSON, a broken time) is counted and
+ *     logged (rate-limited) and still delivered as a raw message stamped with the read time:
+ *     nothing is dropped.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/cri.h"
+#include "sources/tailer.h"
+
+typedef struct k8s_config {
+    char *path;
+    int read_from;
+    sl_strlist inc_ns, exc_ns, inc_pod, exc_pod, inc_ctr, exc_ctr;
+    bool exclude_self;
+    uint64_t max_line_bytes, fingerprint_bytes, read_budget_bytes, batch_max_bytes;
+    int64_t rescan_interval_ms, rotate_wait_ms, checkpoint_interval_ms;
+    int64_t batch_max_events, max_open_files;
+} k8s_config;
+
+static const char *const read_from_choices[] = {"head", "tail", NULL};
+
+#define O(name, type, field, def, flags, choices, min, max, help) \
+    {name, type, offsetof(k8s_config, field), def, flags, choices, NULL, min, max, help}
+static const sl_option k8s_options[] = {
+    O("path", SL_OPT_STR, path, "/var/log/pods", 0, NULL, 0, 0,
+      "kubelet's pod log directory, or /var/log/containers (symlinks)"),
+    O("read_from", SL_OPT_ENUM, read_from, "head", 0, read_from_choices, 0, 0,
+      "where files present at the very first start are read from; later files: head"),
+    O("include_namespaces", SL_OPT_STRLIST, inc_ns, NULL, 0, NULL, 0, 0,
+      "glob patterns of namespaces to read (empty: all)"),
+    O("exclude_namespaces", SL_OPT_STRLIST, exc_ns, NULL, 0, NULL, 0, 0,
+      "glob patterns of namespaces to skip"),
+    O("include_pods", SL_OPT_STRLIST, inc_pod, NULL, 0, NULL, 0, 0,
+      "glob patterns of pod names to read (empty: all)"),
+    O("exclude_pods", SL_OPT_STRLIST, exc_pod, NULL, 0, NULL, 0, 0,
+      "glob patterns of pod names to skip"),
+    O("include_containers", SL_OPT_STRLIST, inc_ctr, NULL, 0, NULL, 0, 0,
+      "glob patterns of container names to read (empty: all)"),
+    O("exclude_containers", SL_OPT_STRLIST, exc_ctr, NULL, 0, NULL, 0, 0,
+      "glob patterns of container names to skip"),
+    O("exclude_self", SL_OPT_BOOL, exclude_self, "true", 0, NULL, 0, 0,
+      "skip sluice's own pod ($POD_NAME / $POD_NAMESPACE, else the host name)"),
+    O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 64, INT32_MAX,
+      "bound on a message, joined partial lines included (beyond: log.truncated)"),
+    O("fingerprint_bytes", SL_OPT_SIZE, fingerprint_bytes, "256", 0, NULL, 16, 1 << 20,
+      "first bytes checksummed to recognise a file across rotation and inode reuse"),
+    O("read_budget_bytes", SL_OPT_SIZE, read_budget_bytes, "256KiB", 0, NULL, 4096, 1LL << 32,
+      "bytes read from one file per turn, so a noisy pod cannot starve the others"),
+    O("rescan_interval_ms", SL_OPT_DURATION, rescan_interval_ms, "5000", 0, NULL, 10, 3600000,
+      "periodic walk of the tree (inotify catches most changes sooner)"),
+    O("rotate_wait_ms", SL_OPT_DURATION, rotate_wait_ms, "5000", 0, NULL, 0, 86400000,
+      "a file no longer found that stops growing is closed after this long"),
+    O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, NULL, 10,
+      3600000, "how often committed positions are written to disk"),
+    O("batch_max_events", SL_OPT_INT, batch_max_events, "1024", 0, NULL, 1, 1 << 20,
+      "events per batch at most"),
+    O("batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", 0, NULL, 1024, 1LL << 30,
+      "bytes per batch at most"),
+    O("max_open_files", SL_OPT_INT, max_open_files, "1024", 0, NULL, 1, 1 << 20,
+      "beyond it, the least recently active idle files are closed and reopened later"),
+    SL_OPT_END,
+};
+#undef O
+
+/* A partial message being joined (one per stream per file). */
+typedef struct kpart {
+    char *buf; /* owned */
+    size_t len, cap;
+    uint64_t first_off;
+    int64_t ts_ns;
+    bool active;
+} kpart;
+
+enum { KM_NS, KM_POD, KM_UID, KM_CTR, KM_CID, KM_N };
+
+/* Per tracked file, in the tailer's user slot. Owned by the source (k8s_on_close frees). */
+typedef struct kfile {
+    uint64_t key;         /* tailer key the partials belong to (a new key = truncated) */
+    char *meta[KM_N];     /* owned, never NULL ("" when unknown) */
+    uint32_t meta_len[KM_N];
+    int64_t restart;      /* -1 when unknown */
+    kpart part[2];
+    uint64_t chunk_next;  /* end of the last chunk of an over-long line */
+    int chunk_stream;
+} kfile;
+
+#define K_NFIELDS 9
+
+typedef struct k8s_source {
+    const k8s_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    tailer *t;
+    sl_ckpt_store *ck;
+    int ino_fd;
+    bool watch_full_logged, running, stopping;
+    char *root;        /* cfg->path without trailing '/' */
+    char self_pod[256], self_ns[256];
+    char *scratch;     /* Docker unescape buffer, tailer max line + 1 */
+    /* the batch being filled: lines of one file */
+    sl_batch *b;
+    kfile *b_kf;
+    uint64_t b_key, b_end;
+    sl_field tmpl[K_NFIELDS]; /* metadata fields, values in b's arena */
+    uint32_t ntmpl, tmpl_bytes;
+    /* rate limit of bad-input log lines */
+    int64_t bad_log_ms;
+    uint64_t bad_suppressed;
+} k8s_source;
+
+/* ---- Metadata from paths -------------------------------------------------------------- */
+
+static void kf_set(kfile *kf, int i, const char *s, size_t n)
+{
+    free(kf->meta[i]);
+    kf->meta[i] = sl_xmalloc(n + 1);
+    memcpy(kf->meta[i], s, n);
+    kf->meta[i][n] = '\0';
+    kf->meta_len[i] = (uint32_t)n;
+}
+
+/* "<N>.log" or "<N>.log.<suffix>" -> N; -1 if the name is not a kubelet log name. */
+static int64_t restart_of(const char *name)
+{
+    int64_t n = 0;
+    const char *p = name;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9') {
+        n = n * 10 + (*p - '0');
+        if (n > INT32_MAX)
+            return -1;
+        p++;
+    }
+    if (strncmp(p, ".log", 4) != 0 || (p[4] != '\0' && p[4] != '.'))
+        return -1;
+    return n;
+}
+
+/* A kubelet file we read: <N>.log or a rotated <N>.log.<time>, never .gz or .tmp. */
+static bool k8s_log_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (restart_of(name) < 0)
+        return false;
+    return !(n > 3 && strcmp(name + n - 3, ".gz") == 0) &&
+           !(n > 4 && strcmp(name + n - 4, ".tmp") == 0);
+}
+
+/* "<namespace>_<pod>_<uid>": Kubernetes names cannot hold '_', so the split is exact. */
+static bool split_pod_dir(const char *s, size_t n, const char **ns, size_t *nsl, const char **pod,
+                          size_t *podl, const char **uid, size_t *uidl)
+{
+    const char *u1 = memchr(s, '_', n);
+    if (!u1)
+        return false;
+    const char *u2 = memchr(u1 + 1, '_', (size_t)(s + n - u1 - 1));
+    if (!u2 || u1 == s || u2 == u1 + 1 || u2 + 1 == s + n)
+        return false;
+    *ns = s, *nsl = (size_t)(u1 - s);
+    *pod = u1 + 1, *podl = (size_t)(u2 - u1 - 1);
+    *uid = u2 + 1, *uidl = (size_t)(s + n - u2 - 1);
+    return true;
+}
+
+/* Parses ".../<ns>_<pod>_<uid>/<container>/<N>.log*" into kf. Returns false if it is not. */
+static bool parse_pods_path(kfile *kf, const char *path)
+{
+    const char *end = path + strlen(path);
+    const char *c[3] = {NULL, NULL, NULL}; /* starts of the last three components */
+    const char *p = end;
+    for (int i = 0; i < 3; i++) {
+        const char *stop = i == 0 ? end : c[i - 1] - 1;
+        p = stop;
+        while (p > path && p[-1] != '/')
+            p--;
+        if (p == stop)
+            return false;
+        c[i] = p;
+        if (p == path && i < 2)
+            return false;
+    }
+    int64_t restart = restart_of(c[0]);
+    const char *ns, *pod, *uid;
+    size_t nsl, podl, uidl;
+    if (restart < 0 || !split_pod_dir(c[2], (size_t)(c[1] - 1 - c[2]), &ns, &nsl, &pod, &podl,
+                                      &uid, &uidl))
+        return false;
+    kf_set(kf, KM_NS, ns, nsl);
+    kf_set(kf, KM_POD, pod, podl);
+    kf_set(kf, KM_UID, uid, uidl);
+    kf_set(kf, KM_CTR, c[1], (size_t)(c[0] - 1 - c[1]));
+    kf->restart = restart;
+    return true;
+}
+
+/* "<pod>_<namespace>_<container>-<id>.log" (the /var/log/containers symlink name). */
+static bool parse_containers_name(const char *name, const char **pod, size_t *podl,
+                                  const char **ns, size_t *nsl, const char **ctr, size_t *ctrl,
+                                  const char **cid, size_t *cidl)
+{
+    size_t n = strlen(name);
+    if (n < 5 || strcmp(name + n - 4, ".log") != 0)
+        return false;
+    n -= 4;
+    const char *u1 = memchr(name, '_', n);
+    if (!u1 || u1 == name)
+        return false;
+    const char *u2 = memchr(u1 + 1, '_', (size_t)(name + n - u1 - 1));
+    if (!u2 || u2 == u1 + 1)
+        return false;
+    const char *rest = u2 + 1, *dash = NULL;
+    for (const char *q = rest; q < name + n; q++)
+        if (*q == '-')
+            dash = q;
+    if (!dash || dash == rest || dash + 1 == name + n)
+        return false;
+    *pod = name, *podl = (size_t)(u1 - name);
+    *ns = u1 + 1, *nsl = (size_t)(u2 - u1 - 1);
+    *ctr = rest, *ctrl = (size_t)(dash - rest);
+    *cid = dash + 1, *cidl = (size_t)(name + n - dash - 1);
+    return true;
+}
+
+static bool in_root(const k8s_source *s, const char *path)
+{
+    size_t rl = strlen(s->root);
+    return strncmp(path, s->root, rl) == 0 && path[rl] == '/' && !strchr(path + rl + 1, '/');
+}
+
+static kfile *kfile_new(k8s_source *s, const char *path)
+{
+    kfile *kf = sl_xcalloc(1, sizeof *kf);
+    kf->restart = -1;
+    kf->chunk_next = UINT64_MAX;
+    for (int i = 0; i < KM_N; i++)
+        kf_set(kf, i, "", 0);
+    bool ok;
+    if (in_root(s, path)) {
+        const char *name = strrchr(path, '/') + 1, *pod, *ns, *ctr, *cid;
+        size_t podl, nsl, ctrl, cidl;
+        ok = parse_containers_name(name, &pod, &podl, &ns, &nsl, &ctr, &ctrl, &cid, &cidl);
+        if (ok) {
+            kf_set(kf, KM_NS, ns, nsl);
+            kf_set(kf, KM_POD, pod, podl);
+            kf_set(kf, KM_CTR, ctr, ctrl);
+            kf_set(kf, KM_CID, cid, cidl);
+            /* The link's target names the pod uid and restart count. */
+            char target[PATH_MAX];
+            ssize_t tl = readlink(path, target, sizeof target - 1);
+            if (tl > 0) {
+                target[tl] = '\0';
+                kfile tmp = {.restart = -1};
+                for (int i = 0; i < KM_N; i++)
+                    tmp.meta[i] = NULL;
+                if (parse_pods_path(&tmp, target)) {
+                    kf_set(kf, KM_UID, tmp.meta[KM_UID], tmp.meta_len[KM_UID]);
+                    kf->restart = tmp.restart;
+                }
+                for (int i = 0; i < KM_N; i++)
+                    free(tmp.meta[i]);
+            }
+        }
+    } else {
+        ok = parse_pods_path(kf, path);
+    }
+    if (!ok) {
+        log_warn(s->cc->id, "%s: path does not follow the kubelet layout; metadata left empty",
+                 path);
+        metrics_error(s->cc->metrics, "metadata");
+    }
+    return kf;
+}
+
+static void kfile_free(kfile *kf)
+{
+    if (!kf)
+        return;
+    for (int i = 0; i < KM_N; i++)
+        free(kf->meta[i]);
+    free(kf->part[0].buf);
+    free(kf->part[1].buf);
+    free(kf);
+}
+
+/* ---- Batches -------------------------------------------------------------------------- */
+
+static void k8s_flush(k8s_source *s)
+{
+    if (!s->b)
+        return;
+    sl_batch *b = s->b;
+    uint64_t end = s->b_end;
+    for (int i = 0; i < 2; i++) /* never commit past a part still being joined (note 4) */
+        if (s->b_kf && s->b_kf->part[i].active && s->b_kf->part[i].first_off < end)
+            end = s->b_kf->part[i].first_off;
+    s->b = NULL;
+    s->b_kf = NULL;
+    b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, end);
+    b->origin = s->cc->id;
+    if (source_emit(s->ctx, b) != SL_OK)
+        s->stopping = true;
+}
+
+static void tmpl_add(k8s_source *s, sl_str key, uint8_t type, sl_str v, int64_t iv)
+{
+    sl_field *f = &s->tmpl[s->ntmpl++];
+    f->key = key;
+    f->type = type;
+    if (type == SL_VAL_INT)
+        f->v.i = iv;
+    else
+        f->v.s = v;
+    s->tmpl_bytes += 16 + key.len + (type == SL_VAL_INT ? 8 : v.len);
+}
+
+/* Opens a batch for kf's lines: metadata copied into its arena once (note 6). */
+static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
+{
+    sl_batch *b = s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 256));
+    s->b_kf = kf;
+    s->b_key = f->key;
+    s->ntmpl = 0;
+    s->tmpl_bytes = 0;
+    static const sl_str keys[KM_N] = {
+        SL_STR("kubernetes.namespace"), SL_STR("kubernetes.pod_name"),
+        SL_STR("kubernetes.pod_uid"),   SL_STR("kubernetes.container_name"),
+        SL_STR("kubernetes.container_id"),
+    };
+    for (int i = 0; i < KM_N; i++) {
+        if (i == KM_CID && kf->meta_len[i] == 0)
+            continue;
+        tmpl_add(s, keys[i], SL_VAL_STR, batch_str(b, kf->meta[i], kf->meta_len[i]), 0);
+        if (i == KM_CTR && kf->restart >= 0)
+            tmpl_add(s, SL_STR("kubernetes.restart_count"), SL_VAL_INT, (sl_str){0}, kf->restart);
+    }
+    tmpl_add(s, SL_STR("log.file.path"), SL_VAL_STR, batch_str(b, f->path, strlen(f->path)), 0);
+}
+
+/* Appends one event to the batch of kf (opening or flushing batches as needed). `msg` is
+ * borrowed and copied into the arena. stream < 0: unknown (a line we could not parse). */
+static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_t ts, int stream,
+                     const char *msg, size_t len, uint64_t off, uint64_t end, bool truncated)
+{
+    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->batch_max_events ||
+                 s->b->bytes >= s->cfg->batch_max_bytes))
+        k8s_flush(s);
+    if (!s->b)
+        k8s_begin(s, kf, f);
+    sl_batch *b = s->b;
+    sl_event *e = batch_add(b);
+    e->ts_ns = ts;
+    e->message = batch_str(b, msg, len);
+    e->id_stream = f->stream_id;
+    e->id_seq = off;
+    uint32_t nf = s->ntmpl + 3;
+    sl_field *fl = arena_alloc(&b->arena, sizeof(sl_field) * nf);
+    memcpy(fl, s->tmpl, sizeof(sl_field) * s->ntmpl);
+    uint32_t k = s->ntmpl;
+    if (stream >= 0) {
+        fl[k].key = SL_STR("stream");
+        fl[k].type = SL_VAL_STR;
+        fl[k].v.s = stream == CRI_STDERR ? SL_STR("stderr") : SL_STR("stdout");
+        k++;
+    }
+    fl[k].key = SL_STR("log.offset");
+    fl[k].type = SL_VAL_INT;
+    fl[k].v.i = (int64_t)off;
+    k++;
+    if (truncated) {
+        fl[k].key = SL_STR("log.truncated");
+        fl[k].type = SL_VAL_BOOL;
+        fl[k].v.b = true;
+        k++;
+    }
+    e->fields = fl;
+    e->nfields = k;
+    e->cap_fields = nf;
+    b->bytes += 48 + len + s->tmpl_bytes + 64;
+    if (end > s->b_end || b->n == 1)
+        s->b_end = end;
+}
+
+/* ---- Lines ---------------------------------------------------------------------------- */
+
+static void k8s_bad(k8s_source *s, const char *path, uint64_t off, const char *why)
+{
+    metrics_error(s->cc->metrics, why);
+    int64_t now = sl_mono_ms();
+    if (s->bad_log_ms && now - s->bad_log_ms < 10000) {
+        s->bad_suppressed++;
+        return;
+    }
+    s->bad_log_ms = now;
+    log_warn(s->cc->id, "%s: line at offset %" PRIu64 " is not a valid container log line "
+             "(%s); delivered as is%s", path, off, why,
+             s->bad_suppressed ? " (similar lines since the last report not logged)" : "");
+    s->bad_suppressed = 0;
+}
+
+static void part_reset(kpart *p)
+{
+    p->active = false;
+    p->len = 0;
+}
+
+/* Delivers what a partial holds (its message ended, overflowed, or its file closed). */
+static void part_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int stream,
+                      uint64_t end, bool truncated)
+{
+    kpart *p = &kf->part[stream];
+    uint64_t first = p->first_off;
+    p->active = false; /* before emitting, so the flush position is not held back by it */
+    k8s_emit(s, kf, f, p->ts_ns, stream, p->buf, p->len, first, end, truncated);
+    p->len = 0;
+}
+
+static void part_append(kpart *p, const char *m, size_t n)
+{
+    if (p->cap - p->len < n) {
+        size_t cap = p->cap ? p->cap : 256;
+        while (cap - p->len < n)
+            cap *= 2;
+        p->buf = sl_xrealloc(p->buf, cap);
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, m, n);
+    p->len += n;
+}
+
+static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
+{
+    k8s_source *s = arg;
+    if (s->stopping || source_should_stop(s->ctx)) {
+        s->stopping = true;
+        return false;
+    }
+    kfile *kf = *f->user;
+    if (SL_UNLIKELY(!kf))
+        kf = *f->user = kfile_new(s, f->path);
+    if (SL_UNLIKELY(kf->key != f->key)) { /* new file or truncated: partials are void */
+        part_reset(&kf->part[0]);
+        part_reset(&kf->part[1]);
+        kf->chunk_next = UINT64_MAX;
+        kf->key = f->key;
+    }
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
+
+    /* The rest of a line longer than the tailer's bound: delivered raw, in chunks. */
+    if (SL_UNLIKELY(ln->truncated || kf->chunk_next == ln->offset)) {
+        bool cont = kf->chunk_next == ln->offset;
+        kf->chunk_next = ln->truncated ? ln->end : UINT64_MAX;
+        if (cont) {
+            k8s_emit(s, kf, f, sl_now_ns(), kf->chunk_stream, ln->data, ln->len, ln->offset,
+                     ln->end, true);
+            return !s->stopping;
+        }
+        cri_line cl;
+        const char *why;
+        if (ln->len && ln->data[0] != '{' && cri_parse(ln->data, ln->len, &cl, &why) == 0) {
+            kf->chunk_stream = cl.stream;
+            k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
+        } else {
+            kf->chunk_stream = -1;
+            k8s_emit(s, kf, f, sl_now_ns(), -1, ln->data, ln->len, ln->offset, ln->end, true);
+        }
+        return !s->stopping;
+    }
+
+    cri_line cl;
+    const char *why;
+    int rc = ln->len && ln->data[0] == '{'
+                 ? docker_json_parse(ln->data, ln->len, s->scratch, &cl, &why)
+                 : cri_parse(ln->data, ln->len, &cl, &why);
+    if (SL_UNLIKELY(rc != 0)) {
+        k8s_bad(s, f->path, ln->offset, why);
+        k8s_emit(s, kf, f, sl_now_ns(), -1, ln->data, ln->len, ln->offset, ln->end, false);
+        return !s->stopping;
+    }
+    kpart *p = &kf->part[cl.stream];
+    if (SL_LIKELY(!cl.partial && !p->active)) {
+        k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, false);
+        return !s->stopping;
+    }
+    if (p->active && p->len + cl.len > s->cfg->max_line_bytes) {
+        /* note 3: bounded; what was gathered goes out, this part starts a new message */
+        metrics_error(s->cc->metrics, "line_too_long");
+        part_emit(s, kf, f, cl.stream, ln->offset, true);
+    }
+    if (!p->active) {
+        p->active = true;
+        p->first_off = ln->offset;
+        p->ts_ns = cl.ts_ns;
+    }
+    size_t room = s->cfg->max_line_bytes - SL_MIN(p->len, s->cfg->max_line_bytes);
+    part_append(p, cl.msg, SL_MIN(cl.len, room));
+    if (!cl.partial)
+        part_emit(s, kf, f, cl.stream, ln->end, cl.len > room);
+    return !s->stopping;
+}
+
+static void k8s_on_done(void *arg, const tailer_file_info *f) { k8s_flush(arg); }
+
+/* A file goes away: what is still being joined is delivered (it will never end), then
+ * the per-file state is freed. */
+static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
+{
+    k8s_source *s = arg;
+    kfile *kf = *f->user;
+    if (!kf)
+        return;
+    if (s->running && !s->stopping && kf->key == f->key) {
+        for (int i = 0; i < 2; i++)
+            if (kf->part[i].active) {
+                metrics_error(s->cc->metrics, "partial_unterminated");
+                part_emit(s, kf, f, i, kf->part[i].first_off + kf->part[i].len, true);
+            }
+    }
+    if (s->b_kf == kf) {
+        if (s->running && !s->stopping)
+            k8s_flush(s);
+        else
+            s->b_kf = NULL;
+    }
+    kfile_free(kf);
+    *f->user = NULL;
+}
+
+static void k8s_on_commit(void *arg, uint64_t key, uint64_t value)
+{
+    k8s_source *s = arg;
+    tailer_commit(s->t, key, value);
+}
+
+/* ---- Checkpoints: key "dev:ino", meta "fpcrc fplen path" (as the file source) -------- */
+
+static void k8s_restore(k8s_source *s)
+{
+    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
+        const sl_ckpt_entry *e = ckpt_at(s->ck, i);
+        tailer_position p = {0};
+        int used = 0;
+        if (sscanf(e->key, "%" SCNu64 ":%" SCNu64, &p.dev, &p.ino) != 2 ||
+            sscanf(e->meta, "%" SCNx32 " %" SCNu32 " %n", &p.fp_crc, &p.fp_len, &used) != 2) {
+            log_warn(s->cc->id, "checkpoint entry '%s' not understood; ignored", e->key);
+            metrics_error(s->cc->metrics, "corrupt_checkpoint");
+            continue;
+        }
+        p.offset = e->pos;
+        p.path = e->meta + used;
+        tailer_restore(s->t, &p);
+    }
+}
+
+static void k8s_position(void *arg, const tailer_position *p)
+{
+    k8s_source *s = arg;
+    char key[64];
+    snprintf(key, sizeof key, "%" PRIu64 ":%" PRIu64, p->dev, p->ino);
+    size_t ml = strlen(p->path) + 32;
+    char *meta = sl_xmalloc(ml);
+    snprintf(meta, ml, "%08" PRIx32 " %" PRIu32 " %s", p->fp_crc, p->fp_len, p->path);
+    ckpt_set(s->ck, key, p->offset, meta);
+    free(meta);
+}
+
+static void k8s_persist(k8s_source *s)
+{
+    char err[256];
+    ckpt_clear(s->ck);
+    tailer_positions(s->t, k8s_position, s);
+    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
+        log_error(s->cc->id, "saving checkpoint: %s", err);
+        metrics_error(s->cc->metrics, "checkpoint_write");
+        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
+    } else {
+        metrics_set_state(s->cc->metrics, "ok");
+    }
+}
+
+/* ---- Discovery (note 1) --------------------------------------------------------------- */
+
+static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char *s, size_t n)
+{
+    char name[256];
+    if (n >= sizeof name)
+        n = sizeof name - 1;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    for (size_t i = 0; i < exc->n; i++)
+        if (fnmatch(exc->v[i], name, 0) == 0)
+            return false;
+    if (inc->n == 0)
+        return true;
+    for (size_t i = 0; i < inc->n; i++)
+        if (fnmatch(inc->v[i], name, 0) == 0)
+            return true;
+    return false;
+}
+
+static bool pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl)
+{
+    if (s->cfg->exclude_self && s->self_pod[0] && strlen(s->self_pod) == podl &&
+        memcmp(s->self_pod, pod, podl) == 0 &&
+        (!s->self_ns[0] || (strlen(s->self_ns) == nsl && memcmp(s->self_ns, ns, nsl) == 0)))
+        return false;
+    return globs_allow(&s->cfg->inc_ns, &s->cfg->exc_ns, ns, nsl) &&
+           globs_allow(&s->cfg->inc_pod, &s->cfg->exc_pod, pod, podl);
+}
+
+static void k8s_watch(k8s_source *s, const char *dir)
+{
+    if (s->ino_fd < 0)
+        return;
+    uint32_t mask = IN_CREATE | IN_MODIFY | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
+                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB;
+    if (inotify_add_watch(s->ino_fd, dir, mask) < 0 && errno == ENOSPC && !s->watch_full_logged) {
+        s->watch_full_logged = true;
+        log_warn(s->cc->id, "inotify watch limit reached at %s; relying on the periodic rescan",
+                 dir);
+        metrics_error(s->cc->metrics, "inotify_limit");
+    }
+}
+
+static bool is_dir(int dfd, const struct dirent *de)
+{
+    if (de->d_type == DT_DIR)
+        return true;
+    if (de->d_type != DT_UNKNOWN)
+        return false;
+    struct stat st;
+    return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void scan_container(k8s_source *s, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    k8s_watch(s, dir);
+    char path[PATH_MAX];
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!k8s_log_name(de->d_name))
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path)
+            tailer_offer(s->t, path);
+    }
+    closedir(d);
+}
+
+static void scan_pod(k8s_source *s, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    k8s_watch(s, dir);
+    char path[PATH_MAX];
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' || !is_dir(dirfd(d), de))
+            continue;
+        if (!globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, de->d_name, strlen(de->d_name)))
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path)
+            scan_container(s, path);
+    }
+    closedir(d);
+}
+
+static void scan_link(k8s_source *s, const char *name, const char *path)
+{
+    const char *pod, *ns, *ctr, *cid;
+    size_t podl, nsl, ctrl, cidl;
+    if (!parse_containers_name(name, &pod, &podl, &ns, &nsl, &ctr, &ctrl, &cid, &cidl) ||
+        !pod_allowed(s, ns, nsl, pod, podl) ||
+        !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, ctr, ctrl))
+        return;
+    /* Writes land in the link target's directory: watch it to wake up on them. */
+    char real[PATH_MAX];
+    if (realpath(path, real)) {
+        char *slash = strrchr(real, '/');
+        if (slash && slash != real) {
+            *slash = '\0';
+            k8s_watch(s, real);
+        }
+    }
+    tailer_offer(s->t, path);
+}
+
+static void k8s_scan(k8s_source *s)
+{
+    tailer_scan_begin(s->t);
+    DIR *d = opendir(s->root);
+    if (d) {
+        k8s_watch(s, s->root);
+        char path[PATH_MAX];
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            const char *name = de->d_name;
+            if (name[0] == '.')
+                continue;
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", s->root, name) >= sizeof path)
+                continue;
+            size_t nl = strlen(name);
+            if (nl > 4 && strcmp(name + nl - 4, ".log") == 0 && !is_dir(dirfd(d), de)) {
+                scan_link(s, name, path);
+                continue;
+            }
+            const char *ns, *pod, *uid;
+            size_t nsl, podl, uidl;
+            if (!split_pod_dir(name, nl, &ns, &nsl, &pod, &podl, &uid, &uidl) ||
+                !pod_allowed(s, ns, nsl, pod, podl) || !is_dir(dirfd(d), de))
+                continue;
+            scan_pod(s, path);
+        }
+        closedir(d);
+    }
+    tailer_scan_end(s->t);
+}
+
+/* Drains inotify events; returns true if one asks for a rescan. */
+static bool k8s_drain_inotify(k8s_source *s)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool rescan = false;
+    for (;;) {
+        ssize_t r = read(s->ino_fd, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        for (char *p = buf; p < buf + r;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                log_info(s->cc->id, "inotify queue overflowed; rescanning %s", s->root);
+                metrics_error(s->cc->metrics, "inotify_overflow");
+            }
+            if (ev->mask & ~(uint32_t)IN_MODIFY)
+                rescan = true;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return rescan;
+}
+
+/* ---- Vtable --------------------------------------------------------------------------- */
+
+static int k8s_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                    size_t errlen)
+{
+    const k8s_config *cfg = config;
+    if (!cfg->path || !cfg->path[0])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "path: a directory is needed");
+    k8s_source *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    s->ino_fd = -1;
+    s->root = sl_xstrdup(cfg->path);
+    for (size_t n = strlen(s->root); n > 1 && s->root[n - 1] == '/';)
+        s->root[--n] = '\0';
+    const char *pod = getenv("POD_NAME"), *ns = getenv("POD_NAMESPACE");
+    if (pod && *pod)
+        snprintf(s->self_pod, sizeof s->self_pod, "%s", pod);
+    else if (gethostname(s->self_pod, sizeof s->self_pod - 1) != 0)
+        s->self_pod[0] = '\0';
+    if (ns && *ns)
+        snprintf(s->self_ns, sizeof s->self_ns, "%s", ns);
+    tailer_opts o;
+    tailer_opts_default(&o);
+    /* room for the CRI prefix (time, stream, tag) or the Docker JSON around a message */
+    o.max_line_bytes = cfg->max_line_bytes + cfg->max_line_bytes / 4 + 128;
+    o.fingerprint_bytes = cfg->fingerprint_bytes;
+    o.read_budget_bytes = cfg->read_budget_bytes;
+    o.rotate_wait_ms = cfg->rotate_wait_ms;
+    o.max_open_files = (int)cfg->max_open_files;
+    o.read_from_tail = cfg->read_from == 1;
+    s->scratch = sl_xmalloc(o.max_line_bytes + 1);
+    s->t = tailer_new(&o, cc->id, cc->metrics);
+    tailer_set_close_hook(s->t, k8s_on_close, s);
+    *self = s;
+    return SL_OK;
+}
+
+static int k8s_run(void *self, sl_source_ctx *ctx)
+{
+    k8s_source *s = self;
+    char err[512];
+    s->ctx = ctx;
+    int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(s->cc->id, "%s", err);
+        return rc;
+    }
+    tailer_set_first_start(s->t, !ckpt_existed(s->ck));
+    k8s_restore(s);
+    s->running = true;
+
+    s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->ino_fd < 0)
+        log_warn(s->cc->id, "inotify unavailable (%s); polling only", strerror(errno));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (ep >= 0) {
+        ev.data.fd = source_stop_fd(ctx);
+        epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        if (s->ino_fd >= 0) {
+            ev.data.fd = s->ino_fd;
+            epoll_ctl(ep, EPOLL_CTL_ADD, s->ino_fd, &ev);
+        }
+    }
+    struct stat st;
+    if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode))
+        log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
+
+    k8s_scan(s);
+    k8s_persist(s); /* from now on a checkpoint exists: read_from applies no more */
+    int64_t next_scan = sl_mono_ms() + s->cfg->rescan_interval_ms;
+    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    bool rescan = false;
+    while (!s->stopping && !source_should_stop(ctx)) {
+        source_collect_acks(ctx, k8s_on_commit, s);
+        size_t n = tailer_poll(s->t, k8s_on_line, k8s_on_done, s);
+        k8s_flush(s);
+        int64_t now = sl_mono_ms();
+        if (rescan || now >= next_scan) {
+            k8s_scan(s);
+            k8s_flush(s);
+            rescan = false;
+            next_scan = now + s->cfg->rescan_interval_ms;
+        }
+        if (now >= next_ckpt) {
+            source_collect_acks(ctx, k8s_on_commit, s);
+            k8s_persist(s);
+            next_ckpt = now + s->cfg->checkpoint_interval_ms;
+        }
+        int timeout = 0;
+        if (n == 0) {
+            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
+            timeout = (int)SL_MAX(0, SL_MIN(until, 250));
+        }
+        if (ep >= 0) {
+            struct epoll_event evs[4];
+            if (epoll_wait(ep, evs, 4, timeout) > 0 && s->ino_fd >= 0)
+                rescan |= k8s_drain_inotify(s);
+        } else if (timeout) {
+            source_sleep(ctx, timeout);
+        }
+    }
+    s->running = false;
+    if (s->b) { /* read but never emitted: not acked, so read again after restart */
+        batch_release(s->b);
+        s->b = NULL;
+        s->b_kf = NULL;
+    }
+    size_t left = source_drain_acks(ctx, k8s_on_commit, s);
+    if (left)
+        log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
+                 left);
+    k8s_persist(s);
+    if (ep >= 0)
+        close(ep);
+    if (s->ino_fd >= 0)
+        close(s->ino_fd);
+    s->ino_fd = -1;
+    ckpt_close(s->ck);
+    s->ck = NULL;
+    return SL_OK;
+}
+
+static void k8s_destroy(void *self)
+{
+    k8s_source *s = self;
+    if (!s)
+        return;
+    s->running = false;
+    if (s->b)
+        batch_release(s->b);
+    s->b = NULL;
+    tailer_free(s->t); /* the close hook frees every kfile */
+    ckpt_close(s->ck);
+    if (s->ino_fd >= 0)
+        close(s->ino_fd);
+    free(s->scratch);
+    free(s->root);
+    free(s);
+}
+
+const sl_source_vtable sl_source_kubernetes_logs = {
+    .type = "kubernetes_logs",
+    .help = "Tails every container's log on a Kubernetes node (/var/log/pods or "
+            "/var/log/containers) with pod metadata; CRI and Docker json-file formats",
+    .options = k8s_options,
+    .config_size = sizeof(k8s_config),
+    .init = k8s_init,
+    .run = k8s_run,
+    .destroy = k8s_destroy,
+};
