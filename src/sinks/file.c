@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ typedef struct file_config {
     uint64_t max_file_bytes;
     int64_t max_files;
     bool fsync;
+    char *id_key;
 } file_config;
 
 static const char *const file_encodings[] = {"json", "text", NULL};
@@ -58,6 +60,9 @@ static const sl_option file_options[] = {
      "rotated files kept (<path>.1 .. <path>.N)"},
     {"fsync", SL_OPT_BOOL, offsetof(file_config, fsync), "false", 0, NULL, NULL, 0, 0,
      "fdatasync after each request"},
+    {"id_key", SL_OPT_STR, offsetof(file_config, id_key), NULL, 0, NULL, NULL, 0, 0,
+     "json: also write the event's stable id (hex of stream+position, or its string id) "
+     "under this key, so a reader can deduplicate replays"},
     SL_OPT_END,
 };
 
@@ -379,6 +384,26 @@ static void push_end(file_sink *s)
     s->ends[s->nends++] = s->out.len;
 }
 
+/* Adds ,"<id_key>":"<id>" inside the object just encoded (which ends with '}'). */
+static void put_id(file_sink *s, const sl_event *e)
+{
+    if (!e->id_str.len && !e->id_stream && !e->id_seq)
+        return;
+    s->out.len--;
+    buf_putc(&s->out, ',');
+    buf_putc(&s->out, '"');
+    json_escape(&s->out, s->cfg->id_key, strlen(s->cfg->id_key));
+    buf_append(&s->out, "\":\"", 3);
+    if (e->id_str.len) {
+        json_escape(&s->out, e->id_str.ptr, e->id_str.len);
+    } else {
+        char hex[40];
+        int n = snprintf(hex, sizeof hex, "%016" PRIx64 "%016" PRIx64, e->id_stream, e->id_seq);
+        buf_append(&s->out, hex, (size_t)n);
+    }
+    buf_append(&s->out, "\"}", 2);
+}
+
 static int file_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     file_sink *s = self;
@@ -437,6 +462,8 @@ static int file_send(void *self, sl_event *const *events, size_t n, sl_send_resu
             buf_append(&s->out, e->message.ptr, e->message.len);
         else
             json_encode_event(&s->out, e);
+        if (s->cfg->id_key && s->cfg->encoding == FILE_ENC_JSON)
+            put_id(s, e);
         buf_putc(&s->out, '\n');
         push_end(s);
     }
