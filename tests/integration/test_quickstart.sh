@@ -20,7 +20,11 @@ head -1 demo/out/*.ndjson | /usr/bin/python3 -c '
 import json,sys
 e=json.loads(sys.stdin.readline())
 assert "timestamp" in e and "message" in e and e.get("pipeline")=="quickstart", e
-assert e["log.file.path"].endswith("0.log"), e'
+assert e["log.file.path"].endswith("0.log"), e
+assert e["kubernetes.namespace"] in ("shop", "kube-system") and e["kubernetes.pod_name"], e
+assert e["kubernetes.container_name"] in ("app", "coredns") and e["kubernetes.restart_count"] == 0, e
+assert len(e["kubernetes.pod_uid"]) == 36 and e["stream"] in ("stdout", "stderr"), e
+assert not e["timestamp"].startswith("1970"), e'
 kill -TERM $pid
 wait $pid; rc=$?
 trap - EXIT
