@@ -97,6 +97,8 @@ typedef struct sl_send_result {
     const char **item_reason; /* runtime-owned, n entries; strings owned by the sink and
                                  valid until its next send call */
     int64_t retry_after_ms;   /* server's hint (Retry-After), 0 = none */
+    bool open_circuit;        /* with RETRY: credentials refused (401/403); open the circuit
+                                 now instead of after `failures` attempts */
 } sl_send_result;
 
 typedef struct sl_sink_vtable {

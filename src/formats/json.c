@@ -275,6 +275,10 @@ static void put_int(sl_buf *out, int64_t v)
     buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
 }
 
+void json_write_double(sl_buf *out, double f) { put_double(out, f); }
+
+void json_write_int(sl_buf *out, int64_t v) { put_int(out, v); }
+
 void json_encode_event(sl_buf *out, const sl_event *e)
 {
     buf_append(out, "{\"timestamp\":\"", 14);

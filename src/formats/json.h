@@ -15,6 +15,9 @@
 void json_escape(sl_buf *out, const char *s, size_t n);
 /* Appends "2026-11-21T04:58:29.123456789Z". */
 void json_format_time(sl_buf *out, int64_t ts_ns);
+/* Appends a number: the shortest exact form of f (non-finite values become null). */
+void json_write_double(sl_buf *out, double f);
+void json_write_int(sl_buf *out, int64_t v);
 /* Appends one event as a JSON object: {"timestamp":..., "message":..., <fields>...},
  * fields with dotted keys written flat. No trailing newline. */
 void json_encode_event(sl_buf *out, const sl_event *e);

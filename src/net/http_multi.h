@@ -1,0 +1,53 @@
+/* http_multi.h - one libcurl multi handle driven by its own event-loop thread: callers on
+ * any thread submit a request and wait; connections persist and many requests share them. */
+#ifndef SL_HTTP_MULTI_H
+#define SL_HTTP_MULTI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+typedef struct http_multi http_multi;
+
+/* Receives response body bytes on the loop thread as they arrive. Returns 0 to go on,
+ * non-zero to abort the transfer (reported as an I/O error). */
+typedef int (*http_multi_data_fn)(void *arg, const char *p, size_t n);
+
+/* One request. Everything is borrowed until http_multi_do returns. */
+typedef struct http_mreq {
+    const char *method;         /* "POST" (default when NULL), "PUT", "GET", "HEAD" */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines */
+    size_t nheaders;
+    const char *body;           /* sent as is (already compressed if so declared) */
+    size_t body_len;
+    int64_t timeout_ms;         /* whole request; 0 = 30 s */
+    const char *user, *password; /* basic auth when user != NULL */
+    const char *ca_file, *cert_file, *key_file;
+    bool insecure;              /* skip TLS peer and host verification */
+    http_multi_data_fn on_data; /* NULL: the body is collected into resp->body */
+    void *arg;
+} http_mreq;
+
+typedef struct http_mresp {
+    long status;            /* HTTP status, 0 when no response arrived */
+    sl_buf body;            /* when on_data is NULL: up to 64 MiB; caller frees (buf_free) */
+    int64_t retry_after_ms; /* Retry-After in ms, 0 = none */
+    char error[256];        /* transport error when status == 0 */
+} http_mresp;
+
+/* Starts the loop thread. Returns an owned handle (http_multi_free) or NULL + err. */
+http_multi *http_multi_new(char *err, size_t errlen);
+/* Stops the loop; requests still in flight fail with SL_ERR_CLOSED. No thread may be
+ * inside http_multi_do once this returns. */
+void http_multi_free(http_multi *m);
+/* Submits the request to the loop and blocks until it completes. Returns SL_OK when a
+ * response arrived (any status), SL_ERR_IO / SL_ERR_TIMEOUT / SL_ERR_CLOSED with
+ * resp->error set when none did. Thread-safe. */
+int http_multi_do(http_multi *m, const http_mreq *req, http_mresp *resp);
+/* Requests currently submitted and not finished. */
+int http_multi_inflight(http_multi *m);
+
+#endif

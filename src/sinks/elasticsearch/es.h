@@ -1,0 +1,98 @@
+/* es.h - internals of the `elasticsearch` sink, shared by its files: the streaming parser
+ * of _bulk responses (es_bulk.c), document and index-name encoding (es_encode.c). */
+#ifndef SL_ES_H
+#define SL_ES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/event.h"
+
+/* ---- _bulk response parser (es_bulk.c) ------------------------------------------------
+ * Incremental: feed the body in any chunks as it arrives; each item of `items` is
+ * reported once its object closes. Outside input: never trusts lengths, depth or
+ * encoding (fuzzed by tests/fuzz/fuzz_es_bulk_response.c). */
+
+#define ES_BULK_MAX_DEPTH 64
+#define ES_BULK_TYPE_MAX 96
+#define ES_BULK_REASON_MAX 320
+
+/* Called for item number `idx` (0-based, in response order) with its HTTP status (0 when
+ * missing) and, for failures, the error type and reason (possibly empty, NUL-terminated,
+ * borrowed for the call). */
+typedef void (*es_bulk_item_fn)(void *arg, size_t idx, int status, const char *type,
+                                const char *reason);
+
+typedef struct es_bulk_parser {
+    es_bulk_item_fn fn;
+    void *arg;
+    int state, after_str, lit_pos;
+    const char *lit;
+    int depth;
+    uint8_t stack[ES_BULK_MAX_DEPTH + 1]; /* '{' or '[' per open container */
+    char keys[6][16];                     /* last key seen in objects at depth 1..5 */
+    char tok[ES_BULK_REASON_MAX];         /* current string or number (truncated) */
+    size_t toklen;
+    unsigned uhex, uleft;
+    bool failed;
+    int errors; /* top-level "errors": -1 unseen, 0 false, 1 true */
+    bool in_items, in_error;
+    size_t nitems;
+    int status;
+    char type[ES_BULK_TYPE_MAX];
+    char reason[ES_BULK_REASON_MAX];
+} es_bulk_parser;
+
+void es_bulk_init(es_bulk_parser *p, es_bulk_item_fn fn, void *arg);
+/* Returns 0, or -1 once the input is not valid JSON (sticky). */
+int es_bulk_feed(es_bulk_parser *p, const char *data, size_t n);
+/* Returns 0 when the document is complete and valid, -1 otherwise. */
+int es_bulk_finish(es_bulk_parser *p);
+
+/* ---- Documents and index names (es_encode.c) ----------------------------------------- */
+
+/* A compiled index / data stream name: literal text, strftime-style date parts of the
+ * event's own timestamp (UTC: %Y %m %d %H %y %j %%) and {{ field }} substitutions. */
+typedef struct es_name_part {
+    int kind; /* 0 literal, 1 date conversion, 2 field */
+    char *text;
+    size_t len;
+} es_name_part;
+
+typedef struct es_name_tmpl {
+    es_name_part *parts;
+    size_t n;
+    bool dynamic; /* has date or field parts */
+    char prefix[256]; /* literal text before the first dynamic part (for templates) */
+} es_name_tmpl;
+
+/* Compiles `s`. Returns 0, or -1 with a message in err. */
+int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen);
+void es_name_free(es_name_tmpl *t);
+/* Appends the name for event e to out: field values lowercased, characters Elasticsearch
+ * refuses in index names replaced by '_', a missing field written as "unknown". */
+void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out);
+
+typedef struct es_doc_opts {
+    bool flatten;      /* one level of keys, dots replaced by '_' */
+    bool timestamp;    /* write @timestamp (always true for data streams) */
+} es_doc_opts;
+
+/* Per-thread scratch for the encoder; reused between events (no malloc per event once
+ * warm). Owned by the caller: es_scratch_free. */
+typedef struct es_scratch es_scratch;
+es_scratch *es_scratch_new(void);
+void es_scratch_free(es_scratch *s);
+
+/* Appends one document: {"@timestamp":..., "message":..., fields...}. Dotted keys become
+ * nested objects (or flat keys with '_' when flatten), keys are sanitised (empty
+ * segments dropped, an empty key becomes "_empty", at most 255 bytes), a raw JSON object
+ * field is merged key by key, non-finite numbers become null, invalid UTF-8 is repaired.
+ * A key that is both a value and an object keeps the value under "<key>.value". */
+void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s);
+/* Appends the event's stable id (hex id_stream-id_seq, or id_str escaped for JSON). */
+void es_encode_id(sl_buf *out, const sl_event *e);
+
+#endif

@@ -1,0 +1,545 @@
+/* es_encode.c - Elasticsearch documents from events (nested objects, sanitised keys,
+ * repaired UTF-8) and index / data stream names from templates. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/arena.h"
+#include "core/common.h"
+#include "es.h"
+#include "formats/json.h"
+
+#define ES_KEY_MAX 255
+#define ES_MAX_SEGS 32
+#define ES_LEAF_DOM 100 /* leaf whose value is a parsed JSON node (array or scalar) */
+
+/* ---- Index names ------------------------------------------------------------------------ */
+
+static void name_add(es_name_tmpl *t, int kind, const char *s, size_t len)
+{
+    t->parts = sl_xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
+    es_name_part *p = &t->parts[t->n++];
+    p->kind = kind;
+    p->text = sl_xmalloc(len + 1);
+    memcpy(p->text, s, len);
+    p->text[len] = '\0';
+    p->len = len;
+    if (kind != 0)
+        t->dynamic = true;
+}
+
+int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    size_t lit = 0, i = 0, n = strlen(s);
+    char litbuf[512];
+    while (i < n) {
+        if (s[i] == '%') {
+            if (i + 1 >= n || !strchr("YmdHyj%", s[i + 1])) {
+                es_name_free(t);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                                 "index \"%s\": unsupported date conversion at %zu (use %%Y %%m "
+                                 "%%d %%H %%y %%j %%%%)", s, i);
+            }
+            if (s[i + 1] == '%') {
+                if (lit < sizeof litbuf)
+                    litbuf[lit++] = '%';
+            } else {
+                if (lit)
+                    name_add(t, 0, litbuf, lit);
+                lit = 0;
+                name_add(t, 1, s + i + 1, 1);
+            }
+            i += 2;
+        } else if (s[i] == '{' && i + 1 < n && s[i + 1] == '{') {
+            const char *end = strstr(s + i + 2, "}}");
+            if (!end) {
+                es_name_free(t);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": unclosed {{", s);
+            }
+            const char *a = s + i + 2, *b = end;
+            while (a < b && *a == ' ')
+                a++;
+            while (b > a && b[-1] == ' ')
+                b--;
+            if (a == b) {
+                es_name_free(t);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": empty {{ }}", s);
+            }
+            if (lit)
+                name_add(t, 0, litbuf, lit);
+            lit = 0;
+            name_add(t, 2, a, (size_t)(b - a));
+            i = (size_t)(end - s) + 2;
+        } else {
+            if (lit >= sizeof litbuf) {
+                es_name_free(t);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": too long", s);
+            }
+            litbuf[lit++] = s[i++];
+        }
+    }
+    if (lit)
+        name_add(t, 0, litbuf, lit);
+    if (t->n == 0) {
+        es_name_free(t);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "index name is empty");
+    }
+    size_t plen = 0;
+    if (t->parts[0].kind == 0)
+        plen = SL_MIN(t->parts[0].len, sizeof t->prefix - 1);
+    memcpy(t->prefix, t->n ? t->parts[0].text : "", plen);
+    t->prefix[plen] = '\0';
+    return SL_OK;
+}
+
+void es_name_free(es_name_tmpl *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->parts[i].text);
+    free(t->parts);
+    memset(t, 0, sizeof *t);
+}
+
+/* Index names are lowercase and refuse \ / * ? " < > | space , # : */
+static char name_char(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return (char)(c + 32);
+    if (c < 0x20 || c >= 0x7f || strchr("\\/*?\"<>| ,#:", c))
+        return '_';
+    return (char)c;
+}
+
+void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
+{
+    static _Thread_local int64_t cached_hour = INT64_MIN;
+    static _Thread_local struct tm ctm;
+    for (size_t i = 0; i < t->n; i++) {
+        const es_name_part *p = &t->parts[i];
+        if (p->kind == 0) {
+            buf_append(out, p->text, p->len);
+        } else if (p->kind == 1) {
+            int64_t sec = e->ts_ns / 1000000000;
+            if (e->ts_ns < 0 && e->ts_ns % 1000000000)
+                sec--;
+            int64_t hour = sec >= 0 ? sec / 3600 : (sec - 3599) / 3600;
+            if (hour != cached_hour) {
+                time_t tt = (time_t)(hour * 3600);
+                if (!gmtime_r(&tt, &ctm)) {
+                    memset(&ctm, 0, sizeof ctm);
+                    ctm.tm_year = 70;
+                    ctm.tm_mday = 1;
+                }
+                cached_hour = hour;
+            }
+            char tmp[16];
+            int len = 0;
+            switch (p->text[0]) {
+            case 'Y': len = snprintf(tmp, sizeof tmp, "%04d", (ctm.tm_year + 1900) % 10000); break;
+            case 'y': len = snprintf(tmp, sizeof tmp, "%02d", (ctm.tm_year + 1900) % 100); break;
+            case 'm': len = snprintf(tmp, sizeof tmp, "%02d", (ctm.tm_mon + 1) % 100); break;
+            case 'd': len = snprintf(tmp, sizeof tmp, "%02d", ctm.tm_mday % 100); break;
+            case 'H': len = snprintf(tmp, sizeof tmp, "%02d", ctm.tm_hour % 100); break;
+            case 'j': len = snprintf(tmp, sizeof tmp, "%03d", (ctm.tm_yday + 1) % 1000); break;
+            }
+            buf_append(out, tmp, (size_t)len);
+        } else {
+            const sl_field *f = event_get(e, p->text, p->len);
+            char num[32];
+            const char *v = "unknown";
+            size_t vlen = 7;
+            if (f && f->type == SL_VAL_STR && f->v.s.len) {
+                v = f->v.s.ptr;
+                vlen = SL_MIN(f->v.s.len, (uint32_t)100);
+            } else if (f && f->type == SL_VAL_INT) {
+                vlen = (size_t)snprintf(num, sizeof num, "%lld", (long long)f->v.i);
+                v = num;
+            } else if (f && f->type == SL_VAL_BOOL) {
+                v = f->v.b ? "true" : "false";
+                vlen = strlen(v);
+            }
+            buf_reserve(out, vlen);
+            for (size_t k = 0; k < vlen; k++)
+                out->p[out->len++] = name_char((unsigned char)v[k]);
+        }
+    }
+}
+
+/* ---- Documents -------------------------------------------------------------------------- */
+
+typedef struct es_leaf {
+    uint32_t koff, klen; /* sanitised key in scratch->keys */
+    uint8_t type;        /* sl_val_type, or ES_LEAF_DOM */
+    union {
+        sl_str s;
+        int64_t i;
+        double f;
+        bool b;
+        const json_value *dom;
+    } v;
+} es_leaf;
+
+struct es_scratch {
+    sl_buf keys;
+    es_leaf *leaves;
+    uint32_t *order;
+    size_t cap;
+    size_t n;
+    sl_arena arena; /* parsed JSON field values, reset per event */
+    bool arena_used;
+};
+
+es_scratch *es_scratch_new(void)
+{
+    es_scratch *s = sl_xcalloc(1, sizeof *s);
+    arena_init(&s->arena, 16384);
+    return s;
+}
+
+void es_scratch_free(es_scratch *s)
+{
+    if (!s)
+        return;
+    buf_free(&s->keys);
+    free(s->leaves);
+    free(s->order);
+    arena_free(&s->arena);
+    free(s);
+}
+
+static es_leaf *leaf_new(es_scratch *s)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->leaves = sl_xrealloc(s->leaves, s->cap * sizeof *s->leaves);
+        s->order = sl_xrealloc(s->order, s->cap * sizeof *s->order);
+    }
+    s->order[s->n] = (uint32_t)s->n;
+    return &s->leaves[s->n++];
+}
+
+/* Appends the sanitised form of prefix + "." + key to s->keys; returns its length.
+ * Empty segments go, the whole key is cut to 255 bytes on a UTF-8 boundary, and a key
+ * left empty becomes "_empty". With flatten, '.' becomes '_'. */
+static uint32_t key_put(es_scratch *s, const char *pre, size_t prelen, const char *k,
+                        size_t klen, bool flatten)
+{
+    size_t start = s->keys.len;
+    buf_reserve(&s->keys, prelen + klen + 8);
+    char sep = flatten ? '_' : '.';
+    for (int part = 0; part < 2; part++) {
+        const char *p = part ? k : pre;
+        size_t n = part ? klen : prelen;
+        size_t i = 0;
+        while (i < n) {
+            size_t j = i;
+            while (j < n && p[j] != '.')
+                j++;
+            if (j > i) {
+                if (s->keys.len > start)
+                    s->keys.p[s->keys.len++] = sep;
+                memcpy(s->keys.p + s->keys.len, p + i, j - i);
+                s->keys.len += j - i;
+            }
+            i = j + 1;
+        }
+    }
+    size_t len = s->keys.len - start;
+    if (len > ES_KEY_MAX) {
+        len = ES_KEY_MAX;
+        while (len > 0 && ((unsigned char)s->keys.p[start + len] & 0xc0) == 0x80)
+            len--; /* do not cut a UTF-8 sequence */
+        while (len > 0 && s->keys.p[start + len - 1] == sep)
+            len--;
+    }
+    if (len == 0) {
+        s->keys.len = start;
+        buf_append(&s->keys, "_empty", 6);
+        return 6;
+    }
+    /* The document's own top-level keys cannot be shadowed by a field. */
+    const char *kk = s->keys.p + start;
+    if ((len >= 7 && memcmp(kk, "message", 7) == 0 && (len == 7 || kk[7] == sep)) ||
+        (len >= 10 && memcmp(kk, "@timestamp", 10) == 0 && (len == 10 || kk[10] == sep))) {
+        s->keys.len = start + len;
+        buf_reserve(&s->keys, 1);
+        memmove(s->keys.p + start + 1, s->keys.p + start, len);
+        s->keys.p[start] = '_';
+        s->keys.len = start + len + 1;
+        return (uint32_t)(len + 1);
+    }
+    s->keys.len = start + len;
+    return (uint32_t)len;
+}
+
+/* Adds the members of a parsed JSON object as leaves under `pre`. */
+static void add_dom(es_scratch *s, const char *pre, size_t prelen, const json_value *v,
+                    bool flatten, int depth)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const json_value *c = v->items[i];
+        size_t ko = s->keys.len;
+        uint32_t kl = key_put(s, pre, prelen, v->keys[i], strlen(v->keys[i]), flatten);
+        if (c->type == JSON_OBJ && c->n > 0 && depth < 16) {
+            /* the prefix lives in s->keys, which may move: copy it */
+            char *p = arena_strndup(&s->arena, s->keys.p + ko, kl);
+            s->keys.len = ko;
+            add_dom(s, p, kl, c, flatten, depth + 1);
+            continue;
+        }
+        es_leaf *l = leaf_new(s);
+        l->koff = (uint32_t)ko;
+        l->klen = kl;
+        l->type = ES_LEAF_DOM;
+        l->v.dom = c;
+    }
+}
+
+/* Orders keys path-wise: '.' sorts before every other byte so "a" < "a.b" < "a-b" and
+ * every key under a prefix is contiguous. */
+static int key_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    size_t n = SL_MIN(al, bl);
+    for (size_t i = 0; i < n; i++) {
+        int ca = a[i] == '.' ? 0 : (unsigned char)a[i] + 1;
+        int cb = b[i] == '.' ? 0 : (unsigned char)b[i] + 1;
+        if (ca != cb)
+            return ca - cb;
+    }
+    return al < bl ? -1 : al > bl;
+}
+
+static void sort_leaves(es_scratch *s)
+{
+    const char *kb = s->keys.p;
+    for (size_t i = 1; i < s->n; i++) {
+        uint32_t x = s->order[i];
+        const es_leaf *lx = &s->leaves[x];
+        size_t j = i;
+        while (j > 0) {
+            const es_leaf *ly = &s->leaves[s->order[j - 1]];
+            if (key_cmp(kb + ly->koff, ly->klen, kb + lx->koff, lx->klen) <= 0)
+                break;
+            s->order[j] = s->order[j - 1];
+            j--;
+        }
+        s->order[j] = x;
+    }
+}
+
+static void put_str(sl_buf *out, const char *p, size_t n)
+{
+    buf_putc(out, '"');
+    json_escape(out, p, n);
+    buf_putc(out, '"');
+}
+
+static void put_dom(sl_buf *out, const json_value *v)
+{
+    switch (v->type) {
+    case JSON_NULL: buf_append(out, "null", 4); break;
+    case JSON_BOOL: v->b ? buf_append(out, "true", 4) : buf_append(out, "false", 5); break;
+    case JSON_STR: put_str(out, v->str, v->len); break;
+    case JSON_NUM:
+        if (!memchr(v->raw, '.', v->raw_len) && !memchr(v->raw, 'e', v->raw_len) &&
+            !memchr(v->raw, 'E', v->raw_len) && v->raw_len < 19)
+            buf_append(out, v->raw, v->raw_len);
+        else
+            json_write_double(out, v->num);
+        break;
+    default:
+        /* arrays and empty objects: the parser validated them (UTF-8 included) */
+        buf_append(out, v->raw, v->raw_len);
+    }
+}
+
+static void put_leaf(sl_buf *out, const es_leaf *l)
+{
+    switch (l->type) {
+    case SL_VAL_STR: put_str(out, l->v.s.ptr, l->v.s.len); break;
+    case SL_VAL_INT: json_write_int(out, l->v.i); break;
+    case SL_VAL_FLOAT: json_write_double(out, l->v.f); break;
+    case SL_VAL_BOOL: l->v.b ? buf_append(out, "true", 4) : buf_append(out, "false", 5); break;
+    case ES_LEAF_DOM: put_dom(out, l->v.dom); break;
+    default: buf_append(out, "null", 4);
+    }
+}
+
+static void put_key(sl_buf *out, const char *k, size_t n)
+{
+    put_str(out, k, n);
+    buf_putc(out, ':');
+}
+
+/* Splits key into segments; returns their count (the rest stays in the last one). */
+static int split_segs(const char *k, size_t n, uint32_t *off, uint32_t *len)
+{
+    int c = 0;
+    size_t i = 0;
+    while (i <= n) {
+        size_t j = i;
+        while (j < n && (k[j] != '.' || c == ES_MAX_SEGS - 1))
+            j++;
+        off[c] = (uint32_t)i;
+        len[c] = (uint32_t)(j - i);
+        c++;
+        i = j + 1;
+    }
+    return c;
+}
+
+void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s)
+{
+    s->n = 0;
+    buf_reset(&s->keys);
+    if (s->arena_used) {
+        arena_reset(&s->arena);
+        s->arena_used = false;
+    }
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        const sl_field *f = &e->fields[i];
+        if (f->type == SL_VAL_JSON && f->v.s.len) {
+            char err[8];
+            s->arena_used = true;
+            json_value *v = json_parse(&s->arena, f->v.s.ptr, f->v.s.len, err, sizeof err);
+            size_t ko = s->keys.len;
+            uint32_t kl = key_put(s, NULL, 0, f->key.ptr, f->key.len, o->flatten);
+            if (v && v->type == JSON_OBJ && v->n > 0) {
+                char *p = arena_strndup(&s->arena, s->keys.p + ko, kl);
+                s->keys.len = ko;
+                add_dom(s, p, kl, v, o->flatten, 0);
+                continue;
+            }
+            es_leaf *l = leaf_new(s);
+            l->koff = (uint32_t)ko;
+            l->klen = kl;
+            if (v) {
+                l->type = ES_LEAF_DOM;
+                l->v.dom = v;
+            } else { /* not JSON after all: keep the text */
+                l->type = SL_VAL_STR;
+                l->v.s = f->v.s;
+            }
+            continue;
+        }
+        size_t ko = s->keys.len;
+        uint32_t kl = key_put(s, NULL, 0, f->key.ptr, f->key.len, o->flatten);
+        es_leaf *l = leaf_new(s);
+        l->koff = (uint32_t)ko;
+        l->klen = kl;
+        l->type = f->type == SL_VAL_JSON ? SL_VAL_NULL : f->type;
+        if (f->type == SL_VAL_STR)
+            l->v.s = f->v.s;
+        else if (f->type == SL_VAL_INT)
+            l->v.i = f->v.i;
+        else if (f->type == SL_VAL_FLOAT)
+            l->v.f = f->v.f;
+        else if (f->type == SL_VAL_BOOL)
+            l->v.b = f->v.b;
+    }
+    if (s->n > 1)
+        sort_leaves(s);
+
+    buf_append(out, "{\"@timestamp\":\"", 15);
+    json_format_time(out, e->ts_ns);
+    buf_append(out, "\",\"message\":", 12);
+    put_str(out, e->message.ptr, e->message.len);
+
+    const char *kb = s->keys.p;
+    /* Open objects: segments of the key that opened them (offsets into kb). */
+    uint32_t ooff[ES_MAX_SEGS], olen[ES_MAX_SEGS];
+    int nopen = 0;
+    const char *prev = NULL;
+    size_t prevlen = 0;
+    for (size_t r = 0; r < s->n; r++) {
+        const es_leaf *l = &s->leaves[s->order[r]];
+        const char *k = kb + l->koff;
+        if (prev && prevlen == l->klen && memcmp(prev, k, prevlen) == 0)
+            continue; /* duplicate key: the first one wins */
+        prev = k;
+        prevlen = l->klen;
+        /* Does a later key nest under this one? Then this value goes to "<key>.value". */
+        bool parent = false;
+        for (size_t q = r + 1; !o->flatten && q < s->n; q++) {
+            const es_leaf *nx = &s->leaves[s->order[q]];
+            if (nx->klen == l->klen && memcmp(kb + nx->koff, k, l->klen) == 0)
+                continue; /* a duplicate, skipped below */
+            parent = nx->klen > l->klen && memcmp(kb + nx->koff, k, l->klen) == 0 &&
+                     kb[nx->koff + l->klen] == '.';
+            break;
+        }
+        if (o->flatten) {
+            buf_putc(out, ',');
+            put_key(out, k, l->klen);
+            put_leaf(out, l);
+            continue;
+        }
+        uint32_t soff[ES_MAX_SEGS], slen[ES_MAX_SEGS];
+        int ns = split_segs(k, l->klen, soff, slen);
+        int objs = parent ? ns : ns - 1; /* segments that are objects */
+        int common = 0;
+        while (common < nopen && common < objs && olen[common] == slen[common] &&
+               memcmp(kb + ooff[common], k + soff[common], slen[common]) == 0)
+            common++;
+        for (; nopen > common; nopen--)
+            buf_putc(out, '}');
+        bool first = false; /* next member is the first of a just-opened object */
+        for (int g = common; g < objs; g++) {
+            if (!first)
+                buf_putc(out, ',');
+            put_key(out, k + soff[g], slen[g]);
+            buf_putc(out, '{');
+            ooff[nopen] = (uint32_t)(l->koff + soff[g]);
+            olen[nopen] = slen[g];
+            nopen++;
+            first = true;
+        }
+        if (!first)
+            buf_putc(out, ',');
+        if (parent)
+            put_key(out, "value", 5);
+        else
+            put_key(out, k + soff[ns - 1], slen[ns - 1]);
+        put_leaf(out, l);
+    }
+    for (; nopen > 0; nopen--)
+        buf_putc(out, '}');
+    buf_putc(out, '}');
+}
+
+static uint64_t fnv64(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void put_hex64(sl_buf *out, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char t[16];
+    for (int i = 15; i >= 0; i--) {
+        t[i] = hex[v & 15];
+        v >>= 4;
+    }
+    buf_append(out, t, 16);
+}
+
+void es_encode_id(sl_buf *out, const sl_event *e)
+{
+    if (e->id_str.len && e->id_str.len <= 500) {
+        json_escape(out, e->id_str.ptr, e->id_str.len);
+    } else if (e->id_str.len) {
+        /* Elasticsearch caps _id at 512 bytes: a long id becomes its hash */
+        put_hex64(out, fnv64(e->id_str.ptr, e->id_str.len));
+        put_hex64(out, fnv64(e->id_str.ptr, e->id_str.len / 2) ^ e->id_str.len);
+    } else {
+        put_hex64(out, e->id_stream);
+        put_hex64(out, e->id_seq);
+    }
+}

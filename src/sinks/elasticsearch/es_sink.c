@@ -1,0 +1,802 @@
+/* es_sink.c - the `elasticsearch` sink: _bulk NDJSON over libcurl's multi interface to
+ * several nodes, per-item outcomes from the streamed response, 413 splitting, templates.
+ *
+ * Notes on the design
+ *
+ *  1. One http_multi loop per sink drives every request; runtime workers encode, submit
+ *     and wait, so `concurrency` requests share keep-alive connections and no thread is
+ *     made per request. Per-request scratch (encoder, body, gzip, reasons) comes from a
+ *     free list owned by the sink: nothing is allocated per event once warm.
+ *  2. The body is encoded once; offs[i] is where event i's action line starts, so a 413
+ *     resends the two halves as slices of the same body (recursively, down to one
+ *     event, which is then rejected as too large).
+ *  3. Each event's outcome: 2xx -> OK; 409 on `create` -> OK (already indexed: the
+ *     document id is the event's stable id, so a replayed batch is not a duplicate);
+ *     429 / 5xx -> RETRY (only those items go again); other 4xx -> REJECT "type: reason"
+ *     (to the DLQ). Whole-request 429/5xx, timeouts and connection errors -> RETRY of
+ *     the range; 401/403 -> RETRY with open_circuit (one loud log line per episode);
+ *     another 4xx -> REJECT (the runtime bisects); a response that cannot be parsed or
+ *     whose item count differs -> RETRY (creates make that safe).
+ *  4. Endpoints are tried round-robin; a node that failed at the transport level or with
+ *     503 is skipped for a backoff (0.5 s doubling to 30 s) unless every node is down.
+ *  5. Templates (manage_templates) are installed before the first bulk request; until
+ *     that succeeds every send is a RETRY. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "es.h"
+#include "formats/json.h"
+#include "net/gz.h"
+#include "net/http_multi.h"
+
+/* snprintf whose truncation is intended (reasons and log excerpts are bounded). */
+#define ES_FMT(dst, cap, ...)                    \
+    do {                                         \
+        if (snprintf(dst, cap, __VA_ARGS__) < 0) \
+            (dst)[0] = '\0';                      \
+    } while (0)
+
+enum { ES_MODE_INDEX = 0, ES_MODE_DATA_STREAM = 1 };
+enum { ES_ID_STABLE = 0, ES_ID_NONE = 1 };
+enum { ES_ACTION_CREATE = 0, ES_ACTION_INDEX = 1 };
+enum { ES_COMP_GZIP = 0, ES_COMP_NONE = 1 };
+
+typedef struct es_auth_config {
+    char *user, *password, *api_key, *bearer;
+} es_auth_config;
+
+typedef struct es_tls_config {
+    char *ca_file, *cert_file, *key_file;
+    bool verify;
+} es_tls_config;
+
+typedef struct es_config {
+    sl_strlist endpoints;
+    char *endpoint;
+    int mode;
+    char *index;
+    int id;
+    int action;
+    int compression;
+    int64_t compression_level;
+    int gzip_engine;
+    int64_t timeout_ms;
+    es_auth_config auth;
+    es_tls_config tls;
+    bool flatten;
+    bool manage_templates;
+    char *template_name;
+    char *pipeline;
+} es_config;
+
+static const char *const es_modes[] = {"index", "data_stream", NULL};
+static const char *const es_ids[] = {"stable", "none", NULL};
+static const char *const es_actions[] = {"create", "index", NULL};
+static const char *const es_comps[] = {"gzip", "none", NULL};
+static const char *const es_engines[] = {"auto", "zlib", NULL};
+
+static const sl_option es_auth_options[] = {
+    {"user", SL_OPT_STR, offsetof(es_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth user"},
+    {"password", SL_OPT_STR, offsetof(es_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth password"},
+    {"api_key", SL_OPT_STR, offsetof(es_auth_config, api_key), NULL, 0, NULL, NULL, 0, 0,
+     "API key, base64 id:key (Authorization: ApiKey ...)"},
+    {"bearer", SL_OPT_STR, offsetof(es_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
+     "bearer token (Authorization: Bearer ...)"},
+    SL_OPT_END,
+};
+
+static const sl_option es_tls_options[] = {
+    {"ca_file", SL_OPT_STR, offsetof(es_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
+     "PEM file of CAs to trust instead of the system store"},
+    {"cert_file", SL_OPT_STR, offsetof(es_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
+     "client certificate (PEM)"},
+    {"key_file", SL_OPT_STR, offsetof(es_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
+     "client private key (PEM)"},
+    {"verify", SL_OPT_BOOL, offsetof(es_tls_config, verify), "true", 0, NULL, NULL, 0, 0,
+     "verify the server certificate and host name"},
+    SL_OPT_END,
+};
+
+static const sl_option es_options[] = {
+    {"endpoints", SL_OPT_STRLIST, offsetof(es_config, endpoints), NULL, 0, NULL, NULL, 0, 0,
+     "node URLs (http:// or https://), used round-robin with health marking"},
+    {"endpoint", SL_OPT_STR, offsetof(es_config, endpoint), NULL, 0, NULL, NULL, 0, 0,
+     "a single node URL (same as endpoints: [url])"},
+    {"mode", SL_OPT_ENUM, offsetof(es_config, mode), "index", 0, es_modes, NULL, 0, 0,
+     "index: write to `index`; data_stream: `index` names a data stream (create actions)"},
+    {"index", SL_OPT_STR, offsetof(es_config, index), NULL, 0, NULL, NULL, 0, 0,
+     "index or data stream name: %Y %m %d %H %y %j from the event's timestamp (UTC) and "
+     "{{ field }} substitutions (default logs-%Y.%m.%d, or logs-sluice-default for data "
+     "streams)"},
+    {"id", SL_OPT_ENUM, offsetof(es_config, id), "stable", 0, es_ids, NULL, 0, 0,
+     "stable: _id is the event's stable id, so a resent batch makes no duplicate; none: "
+     "Elasticsearch assigns ids"},
+    {"action", SL_OPT_ENUM, offsetof(es_config, action), "create", 0, es_actions, NULL, 0, 0,
+     "bulk action in index mode (data streams always use create)"},
+    {"compression", SL_OPT_ENUM, offsetof(es_config, compression), "gzip", 0, es_comps, NULL,
+     0, 0, "request body compression"},
+    {"compression_level", SL_OPT_INT, offsetof(es_config, compression_level), "1", 0, NULL,
+     NULL, 1, 9, "gzip level (1 is fastest)"},
+    {"gzip_engine", SL_OPT_ENUM, offsetof(es_config, gzip_engine), "auto", 0, es_engines,
+     NULL, 0, 0, "auto: ISA-L igzip when built with it, else zlib"},
+    {"timeout_ms", SL_OPT_DURATION, offsetof(es_config, timeout_ms), "30000", 0, NULL, NULL, 1,
+     3600000, "whole-request timeout"},
+    {"auth", SL_OPT_OBJECT, offsetof(es_config, auth), NULL, 0, NULL, es_auth_options, 0, 0,
+     "user + password (basic), api_key, or bearer"},
+    {"tls", SL_OPT_OBJECT, offsetof(es_config, tls), NULL, 0, NULL, es_tls_options, 0, 0,
+     "TLS client options for https:// endpoints"},
+    {"flatten", SL_OPT_BOOL, offsetof(es_config, flatten), "false", 0, NULL, NULL, 0, 0,
+     "write every field at the top level with dots replaced by '_' (no objects)"},
+    {"manage_templates", SL_OPT_BOOL, offsetof(es_config, manage_templates), "false", 0, NULL,
+     NULL, 0, 0, "install an index template (with data_stream for data streams) on start"},
+    {"template_name", SL_OPT_STR, offsetof(es_config, template_name), NULL, 0, NULL, NULL, 0,
+     0, "name of the managed template (default sluice-<sink id>)"},
+    {"pipeline", SL_OPT_STR, offsetof(es_config, pipeline), NULL, 0, NULL, NULL, 0, 0,
+     "ingest pipeline for every document"},
+    SL_OPT_END,
+};
+
+typedef struct es_endpoint {
+    char *base; /* without trailing '/' */
+    char *bulk_url;
+    _Atomic int64_t down_until; /* monotonic ms */
+    atomic_int fails;
+} es_endpoint;
+
+/* Scratch of one request, reused from the sink's free list. */
+typedef struct es_req {
+    struct es_req *next;
+    es_scratch *enc;
+    sl_buf body, gz, reasons, head, name;
+    size_t *offs; /* n + 1 entries */
+    uint32_t *roff; /* per event: offset of its reason in `reasons` + 1, 0 = none */
+    size_t cap;
+    /* response state, written by the loop thread while the worker waits */
+    es_bulk_parser parser;
+    size_t lo, n;      /* range being sent */
+    uint8_t *st;       /* item_status of the whole send */
+    bool mismatch;
+    size_t nretry_items, nreject_items, nconflict;
+} es_req;
+
+typedef struct es_keep {
+    pthread_t th;
+    char *p;
+    struct es_keep *next;
+} es_keep;
+
+typedef struct es_sink {
+    const es_config *cfg;
+    const sl_component_ctx *cc;
+    http_multi *http;
+    es_endpoint *eps;
+    size_t neps;
+    atomic_uint rr;
+    es_name_tmpl name;
+    char **headers;
+    size_t nheaders;
+    es_doc_opts doc;
+    pthread_mutex_t mu; /* free list, templates */
+    es_req *free_reqs;
+    es_keep *keeps; /* per-thread item reasons (see keep_set) */
+    atomic_bool templates_ok;
+    atomic_bool auth_failed; /* a 401/403 episode was logged */
+    int64_t log_parse_ms;
+} es_sink;
+
+/* ---- Setup ------------------------------------------------------------------------------ */
+
+static void add_header(es_sink *s, const char *fmt, const char *v)
+{
+    size_t len = strlen(fmt) + strlen(v) + 1;
+    char *h = sl_xmalloc(len);
+    snprintf(h, len, fmt, v);
+    s->headers = sl_xrealloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
+    s->headers[s->nheaders++] = h;
+}
+
+static void es_destroy(void *self)
+{
+    es_sink *s = self;
+    if (!s)
+        return;
+    http_multi_free(s->http);
+    for (size_t i = 0; i < s->neps; i++) {
+        free(s->eps[i].base);
+        free(s->eps[i].bulk_url);
+    }
+    free(s->eps);
+    for (size_t i = 0; i < s->nheaders; i++)
+        free(s->headers[i]);
+    free(s->headers);
+    es_name_free(&s->name);
+    while (s->free_reqs) {
+        es_req *r = s->free_reqs;
+        s->free_reqs = r->next;
+        es_scratch_free(r->enc);
+        buf_free(&r->body);
+        buf_free(&r->gz);
+        buf_free(&r->reasons);
+        buf_free(&r->head);
+        buf_free(&r->name);
+        free(r->offs);
+        free(r->roff);
+        free(r);
+    }
+    while (s->keeps) {
+        es_keep *k = s->keeps;
+        s->keeps = k->next;
+        free(k->p);
+        free(k);
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int add_endpoint(es_sink *s, const char *url, char *err, size_t errlen)
+{
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: endpoint must start with http:// or https:// (got \"%s\")",
+                         s->cc->id, url);
+    size_t len = strlen(url);
+    while (len > 0 && url[len - 1] == '/')
+        len--;
+    es_endpoint *e = &s->eps[s->neps++];
+    e->base = sl_xmalloc(len + 1);
+    memcpy(e->base, url, len);
+    e->base[len] = '\0';
+    const es_config *c = s->cfg;
+    size_t ul = len + 200 + (c->pipeline ? strlen(c->pipeline) : 0);
+    e->bulk_url = sl_xmalloc(ul);
+    /* filter_path keeps the response to what per-item handling needs (ES 7/8, OpenSearch) */
+    snprintf(e->bulk_url, ul, "%s/_bulk?filter_path=errors,items.*.status,items.*.error.type,"
+             "items.*.error.reason%s%s", e->base, c->pipeline ? "&pipeline=" : "",
+             c->pipeline ? c->pipeline : "");
+    return SL_OK;
+}
+
+static int es_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                   size_t errlen)
+{
+    const es_config *c = config;
+    es_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = c;
+    s->cc = cc;
+    pthread_mutex_init(&s->mu, NULL);
+    int rc = SL_OK;
+    size_t n = c->endpoints.n + (c->endpoint ? 1 : 0);
+    if (n == 0) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: set endpoints (or endpoint)", cc->id);
+        goto fail;
+    }
+    s->eps = sl_xcalloc(n, sizeof *s->eps);
+    for (size_t i = 0; i < c->endpoints.n && rc == SL_OK; i++)
+        rc = add_endpoint(s, c->endpoints.v[i], err, errlen);
+    if (rc == SL_OK && c->endpoint)
+        rc = add_endpoint(s, c->endpoint, err, errlen);
+    if (rc != SL_OK)
+        goto fail;
+    int nauth = !!c->auth.user + !!c->auth.api_key + !!c->auth.bearer;
+    if (nauth > 1 || (c->auth.password && !c->auth.user)) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG,
+                       "%s: auth takes one of user/password, api_key or bearer", cc->id);
+        goto fail;
+    }
+    const char *idx = c->index ? c->index
+                               : c->mode == ES_MODE_DATA_STREAM ? "logs-sluice-default"
+                                                                : "logs-%Y.%m.%d";
+    char e2[200];
+    if (es_name_compile(&s->name, idx, e2, sizeof e2) != SL_OK) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, e2);
+        goto fail;
+    }
+    add_header(s, "Content-Type: %s", "application/x-ndjson");
+    if (c->compression == ES_COMP_GZIP)
+        add_header(s, "Content-Encoding: %s", "gzip");
+    add_header(s, "Accept-Encoding: %s", "identity");
+    if (c->auth.api_key)
+        add_header(s, "Authorization: ApiKey %s", c->auth.api_key);
+    if (c->auth.bearer)
+        add_header(s, "Authorization: Bearer %s", c->auth.bearer);
+    for (size_t i = 0; i < s->nheaders; i++)
+        if (strpbrk(s->headers[i], "\r\n")) {
+            rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: line break in a header value", cc->id);
+            goto fail;
+        }
+    s->doc.flatten = c->flatten;
+    s->doc.timestamp = true;
+    s->http = http_multi_new(err, errlen);
+    if (!s->http) {
+        rc = SL_ERR_IO;
+        goto fail;
+    }
+    atomic_store(&s->templates_ok, !c->manage_templates);
+    *self = s;
+    return SL_OK;
+fail:
+    es_destroy(s);
+    return rc;
+}
+
+/* ---- Requests --------------------------------------------------------------------------- */
+
+static es_req *req_get(es_sink *s, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    es_req *r = s->free_reqs;
+    if (r)
+        s->free_reqs = r->next;
+    pthread_mutex_unlock(&s->mu);
+    if (!r) {
+        r = sl_xcalloc(1, sizeof *r);
+        r->enc = es_scratch_new();
+    }
+    if (r->cap < n + 1) {
+        r->cap = n + 1;
+        r->offs = sl_xrealloc(r->offs, r->cap * sizeof *r->offs);
+        r->roff = sl_xrealloc(r->roff, r->cap * sizeof *r->roff);
+    }
+    buf_reset(&r->reasons);
+    memset(r->roff, 0, (n + 1) * sizeof *r->roff);
+    return r;
+}
+
+static void req_put(es_sink *s, es_req *r)
+{
+    /* Do not keep a huge buffer from one outsized request forever. */
+    if (r->body.cap > (64u << 20))
+        buf_free(&r->body);
+    if (r->gz.cap > (64u << 20))
+        buf_free(&r->gz);
+    pthread_mutex_lock(&s->mu);
+    r->next = s->free_reqs;
+    s->free_reqs = r;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static es_endpoint *ep_pick(es_sink *s)
+{
+    unsigned start = atomic_fetch_add(&s->rr, 1);
+    int64_t now = sl_mono_ms();
+    es_endpoint *best = NULL;
+    for (size_t k = 0; k < s->neps; k++) {
+        es_endpoint *e = &s->eps[(start + k) % s->neps];
+        int64_t du = atomic_load(&e->down_until);
+        if (du <= now)
+            return e;
+        if (!best || du < atomic_load(&best->down_until))
+            best = e;
+    }
+    return best; /* all down: the one back soonest */
+}
+
+static void ep_fail(es_sink *s, es_endpoint *e, const char *why)
+{
+    int f = atomic_fetch_add(&e->fails, 1) + 1;
+    int64_t ms = 500;
+    for (int i = 1; i < f && ms < 30000; i++)
+        ms *= 2;
+    ms = SL_MIN(ms, 30000);
+    int64_t prev = atomic_exchange(&e->down_until, sl_mono_ms() + ms);
+    if (s->neps > 1 && prev <= sl_mono_ms())
+        log_warn(s->cc->id, "node %s marked down for %lld ms: %s", e->base, (long long)ms, why);
+}
+
+static void ep_ok(es_endpoint *e)
+{
+    if (atomic_load(&e->fails)) {
+        atomic_store(&e->fails, 0);
+        atomic_store(&e->down_until, 0);
+    }
+}
+
+/* Encodes the whole request body once; offs[i] marks event i's action line. */
+static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n)
+{
+    const es_config *c = s->cfg;
+    const char *action = c->mode == ES_MODE_DATA_STREAM || c->action == ES_ACTION_CREATE
+                             ? "{\"create\":{\"_index\":\""
+                             : "{\"index\":{\"_index\":\"";
+    size_t alen = strlen(action);
+    buf_reset(&r->body);
+    buf_reserve(&r->body, n * 384);
+    for (size_t i = 0; i < n; i++) {
+        const sl_event *e = events[i];
+        r->offs[i] = r->body.len;
+        buf_append(&r->body, action, alen);
+        if (s->name.dynamic || i == 0) {
+            buf_reset(&r->name);
+            es_name_render(&s->name, e, &r->name);
+        }
+        buf_append(&r->body, r->name.p, r->name.len);
+        buf_putc(&r->body, '"');
+        if (c->id == ES_ID_STABLE && (e->id_str.len || e->id_stream || e->id_seq)) {
+            buf_append(&r->body, ",\"_id\":\"", 8);
+            es_encode_id(&r->body, e);
+            buf_putc(&r->body, '"');
+        }
+        buf_append(&r->body, "}}\n", 3);
+        es_encode_doc(&r->body, e, &s->doc, r->enc);
+        buf_putc(&r->body, '\n');
+    }
+    r->offs[n] = r->body.len;
+}
+
+/* Static metric reasons for item failures. */
+static const char *item_metric(int status, const char *type)
+{
+    if (status == 429)
+        return "item_429";
+    if (status >= 500)
+        return "item_5xx";
+    if (strstr(type, "mapper_parsing") || strstr(type, "document_parsing"))
+        return "mapping";
+    if (strstr(type, "illegal_argument"))
+        return "illegal_argument";
+    return "item_rejected";
+}
+
+/* Loop thread: one item of the response. */
+static void on_item(void *arg, size_t idx, int status, const char *type, const char *reason)
+{
+    es_req *r = arg;
+    if (idx >= r->n) {
+        r->mismatch = true;
+        return;
+    }
+    size_t g = r->lo + idx;
+    if (status >= 200 && status < 300) {
+        r->st[g] = SL_ITEM_OK;
+    } else if (status == 409) {
+        r->st[g] = SL_ITEM_OK; /* already indexed under this id: delivered before */
+        r->nconflict++;
+    } else if (status == 429 || status >= 500 || status == 0) {
+        r->st[g] = SL_ITEM_RETRY;
+        r->nretry_items++;
+    } else {
+        r->st[g] = SL_ITEM_REJECT;
+        r->nreject_items++;
+    }
+    if (r->st[g] != SL_ITEM_OK) {
+        r->roff[g] = (uint32_t)r->reasons.len + 1;
+        buf_printf(&r->reasons, "%d %s: %s", status, type[0] ? type : "error",
+                   reason[0] ? reason : "(no reason)");
+        buf_putc(&r->reasons, '\0');
+    }
+}
+
+static int on_data(void *arg, const char *p, size_t n)
+{
+    es_req *r = arg;
+    if (r->head.len < 512)
+        buf_append(&r->head, p, SL_MIN(n, 512 - r->head.len));
+    es_bulk_feed(&r->parser, p, n);
+    return 0;
+}
+
+static void excerpt(char *dst, size_t cap, const sl_buf *b)
+{
+    size_t n = SL_MIN(b->len, cap - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b->p[i];
+        dst[i] = c < 0x20 || c >= 0x7f ? ' ' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+typedef struct es_outcome {
+    size_t ok, retry, reject;
+    bool whole_reject; /* a whole-request 4xx: let the runtime bisect */
+    bool open_circuit;
+    int64_t retry_after_ms;
+    char reason[256];
+} es_outcome;
+
+static void mark_range(es_req *r, size_t lo, size_t n, uint8_t st)
+{
+    memset(r->st + lo, st, n);
+}
+
+/* Sends events [lo, lo+n) of the encoded body; fills r->st for them. */
+static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o, int depth)
+{
+    const es_config *c = s->cfg;
+    sl_metrics *m = s->cc->metrics;
+    const char *body = r->body.p + r->offs[lo];
+    size_t blen = r->offs[lo + n] - r->offs[lo];
+    if (c->compression == ES_COMP_GZIP) {
+        if (gz_compress(c->gzip_engine == 1 ? GZ_ZLIB : GZ_AUTO, (int)c->compression_level,
+                        body, blen, &r->gz) != SL_OK) {
+            mark_range(r, lo, n, SL_ITEM_RETRY);
+            o->retry += n;
+            ES_FMT(o->reason, sizeof o->reason, "gzip failed");
+            return;
+        }
+        body = r->gz.p;
+        blen = r->gz.len;
+    }
+    es_endpoint *ep = ep_pick(s);
+    http_mreq req = {
+        .method = "POST",
+        .url = ep->bulk_url,
+        .headers = (const char *const *)s->headers,
+        .nheaders = s->nheaders,
+        .body = body,
+        .body_len = blen,
+        .timeout_ms = c->timeout_ms,
+        .user = c->auth.user,
+        .password = c->auth.password,
+        .ca_file = c->tls.ca_file,
+        .cert_file = c->tls.cert_file,
+        .key_file = c->tls.key_file,
+        .insecure = !c->tls.verify,
+        .on_data = on_data,
+        .arg = r,
+    };
+    http_mresp resp;
+    memset(&resp, 0, sizeof resp);
+    buf_reset(&r->head);
+    es_bulk_init(&r->parser, on_item, r);
+    r->lo = lo;
+    r->n = n;
+    r->mismatch = false;
+    r->nretry_items = r->nreject_items = r->nconflict = 0;
+    int rc = http_multi_do(s->http, &req, &resp);
+    buf_free(&resp.body);
+    long st = resp.status;
+    char ex[161];
+    if (rc != SL_OK) {
+        ep_fail(s, ep, resp.error);
+        metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
+        mark_range(r, lo, n, SL_ITEM_RETRY);
+        o->retry += n;
+        ES_FMT(o->reason, sizeof o->reason, "%s: %s", ep->base, resp.error);
+        return;
+    }
+    if (st == 200) {
+        ep_ok(ep);
+        atomic_store(&s->auth_failed, false);
+        if (es_bulk_finish(&r->parser) != 0 || r->mismatch || r->parser.nitems != n) {
+            /* Not understood: every item again (creates with stable ids make it safe). */
+            metrics_error(m, "bad_response");
+            excerpt(ex, sizeof ex, &r->head);
+            mark_range(r, lo, n, SL_ITEM_RETRY);
+            o->retry += n;
+            ES_FMT(o->reason, sizeof o->reason, "unparseable _bulk response (%zu of %zu items): %s",
+                     r->parser.nitems, n, ex);
+            int64_t now = sl_mono_ms();
+            if (now - s->log_parse_ms > 10000) {
+                s->log_parse_ms = now;
+                log_warn(s->cc->id, "%s", o->reason);
+            }
+            return;
+        }
+        for (size_t i = lo; i < lo + n; i++) {
+            if (r->st[i] == SL_ITEM_OK) {
+                o->ok++;
+                continue;
+            }
+            const char *rs = r->reasons.p + r->roff[i] - 1;
+            int code = atoi(rs);
+            const char *sp = strchr(rs, ' ');
+            metrics_error(m, item_metric(code, sp ? sp + 1 : ""));
+            if (r->st[i] == SL_ITEM_RETRY)
+                o->retry++;
+            else
+                o->reject++;
+        }
+        if (r->nconflict)
+            metrics_error(m, "duplicate");
+        return;
+    }
+    excerpt(ex, sizeof ex, &r->head);
+    if (st == 413) {
+        metrics_error(m, "http_413");
+        if (n == 1 || depth > 40) {
+            mark_range(r, lo, n, SL_ITEM_REJECT);
+            for (size_t i = lo; i < lo + n; i++) {
+                r->roff[i] = (uint32_t)r->reasons.len + 1;
+                buf_printf(&r->reasons, "413 request_too_large: a single document of %zu bytes "
+                           "exceeds the server's limit", blen);
+                buf_putc(&r->reasons, '\0');
+            }
+            o->reject += n;
+            return;
+        }
+        size_t half = n / 2;
+        send_range(s, r, lo, half, o, depth + 1);
+        send_range(s, r, lo + half, n - half, o, depth + 1);
+        return;
+    }
+    mark_range(r, lo, n, SL_ITEM_RETRY);
+    if (st == 401 || st == 403) {
+        metrics_error(m, st == 401 ? "http_401" : "http_403");
+        ES_FMT(o->reason, sizeof o->reason, "%s refused the credentials (http %ld): %s",
+                 ep->base, st, ex);
+        if (!atomic_exchange(&s->auth_failed, true))
+            log_error(s->cc->id, "AUTHENTICATION FAILED: %s; opening the circuit, fix auth and "
+                      "the sink resumes at the next probe", o->reason);
+        o->open_circuit = true;
+        o->retry += n;
+        return;
+    }
+    if (st == 429 || st == 408 || st >= 500) {
+        if (st == 503 || st == 502 || st == 504)
+            ep_fail(s, ep, "unavailable");
+        metrics_error(m, st == 429 ? "http_429" : "http_5xx");
+        ES_FMT(o->reason, sizeof o->reason, "http %ld from %s: %s", st, ep->base, ex);
+        o->retry_after_ms = SL_MAX(o->retry_after_ms, resp.retry_after_ms);
+        o->retry += n;
+        return;
+    }
+    /* Another status for the whole request: permanent for this content. */
+    ep_ok(ep);
+    metrics_error(m, "http_reject");
+    mark_range(r, lo, n, SL_ITEM_REJECT);
+    for (size_t i = lo; i < lo + n; i++)
+        r->roff[i] = 0;
+    ES_FMT(o->reason, sizeof o->reason, "http %ld: %s", st, ex);
+    o->reject += n;
+    o->whole_reject = true;
+}
+
+/* ---- Templates -------------------------------------------------------------------------- */
+
+static int install_templates(es_sink *s, char *why, size_t whylen)
+{
+    const es_config *c = s->cfg;
+    char name[200];
+    snprintf(name, sizeof name, "%s", c->template_name ? c->template_name : "");
+    if (!name[0])
+        snprintf(name, sizeof name, "sluice-%s", s->cc->id);
+    sl_buf body = SL_BUF_INIT, url = SL_BUF_INIT;
+    buf_puts(&body, "{\"index_patterns\":[\"");
+    json_escape(&body, s->name.prefix, strlen(s->name.prefix));
+    buf_puts(&body, s->name.dynamic ? "*\"]," : "\"],");
+    if (c->mode == ES_MODE_DATA_STREAM)
+        buf_puts(&body, "\"data_stream\":{},");
+    buf_puts(&body, "\"priority\":200,\"template\":{\"mappings\":{\"properties\":{"
+                    "\"@timestamp\":{\"type\":\"date_nanos\"},\"message\":{\"type\":\"text\"}}}}}");
+    es_endpoint *ep = ep_pick(s);
+    buf_printf(&url, "%s/_index_template/%s", ep->base, name);
+    buf_putc(&url, '\0');
+    const char *hdrs[1] = {"Content-Type: application/json"};
+    http_mreq req = {
+        .method = "PUT", .url = url.p, .headers = hdrs, .nheaders = 1, .body = body.p,
+        .body_len = body.len, .timeout_ms = c->timeout_ms, .user = c->auth.user,
+        .password = c->auth.password, .ca_file = c->tls.ca_file, .cert_file = c->tls.cert_file,
+        .key_file = c->tls.key_file, .insecure = !c->tls.verify,
+    };
+    /* API key / bearer ride in the common header list; add them here too. */
+    const char *h2[3];
+    size_t nh = 0;
+    h2[nh++] = hdrs[0];
+    for (size_t i = 0; i < s->nheaders; i++)
+        if (strncmp(s->headers[i], "Authorization:", 14) == 0 && nh < 3)
+            h2[nh++] = s->headers[i];
+    req.headers = h2;
+    req.nheaders = nh;
+    http_mresp resp;
+    memset(&resp, 0, sizeof resp);
+    int rc = http_multi_do(s->http, &req, &resp);
+    int out = SL_OK;
+    if (rc != SL_OK) {
+        ep_fail(s, ep, resp.error);
+        ES_FMT(why, whylen, "installing template %s: %s", name, resp.error);
+        out = SL_ERR_IO;
+    } else if (resp.status < 200 || resp.status >= 300) {
+        char ex[161];
+        excerpt(ex, sizeof ex, &resp.body);
+        ES_FMT(why, whylen, "installing template %s: http %ld: %s", name, resp.status, ex);
+        out = SL_ERR_IO;
+    } else {
+        log_info(s->cc->id, "index template %s installed for %s%s", name, s->name.prefix,
+                 s->name.dynamic ? "*" : "");
+    }
+    buf_free(&resp.body);
+    buf_free(&body);
+    buf_free(&url);
+    return out;
+}
+
+/* ---- Send ------------------------------------------------------------------------------- */
+
+/* Replaces the calling thread's parked reason strings (freeing the previous ones). */
+static void keep_set(es_sink *s, char *p)
+{
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&s->mu);
+    es_keep *k = s->keeps;
+    while (k && !pthread_equal(k->th, self))
+        k = k->next;
+    if (!k) {
+        k = sl_xcalloc(1, sizeof *k);
+        k->th = self;
+        k->next = s->keeps;
+        s->keeps = k;
+    }
+    char *old = k->p;
+    k->p = p;
+    pthread_mutex_unlock(&s->mu);
+    free(old);
+}
+
+static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    es_sink *s = self;
+    if (!atomic_load(&s->templates_ok)) {
+        pthread_mutex_lock(&s->mu);
+        int rc = SL_OK;
+        if (!atomic_load(&s->templates_ok)) {
+            rc = install_templates(s, res->reason, sizeof res->reason);
+            if (rc == SL_OK)
+                atomic_store(&s->templates_ok, true);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (rc != SL_OK) {
+            metrics_error(s->cc->metrics, "template");
+            res->status = SL_SEND_RETRY;
+            return SL_OK;
+        }
+    }
+    es_req *r = req_get(s, n);
+    encode_body(s, r, events, n);
+    r->st = res->item_status;
+    es_outcome o;
+    memset(&o, 0, sizeof o);
+    send_range(s, r, 0, n, &o, 0);
+
+    res->retry_after_ms = o.retry_after_ms;
+    res->open_circuit = o.open_circuit;
+    ES_FMT(res->reason, sizeof res->reason, "%s", o.reason);
+    if (o.ok == n) {
+        res->status = SL_SEND_OK;
+    } else if (o.retry == n && !r->reasons.len) {
+        res->status = SL_SEND_RETRY; /* the whole request failed */
+    } else if (o.reject == n && o.whole_reject) {
+        res->status = SL_SEND_REJECT;
+    } else {
+        res->status = SL_SEND_PARTIAL;
+        if (r->reasons.len) {
+            /* The runtime reads item reasons after we return: park a copy in this
+             * thread's slot, valid until the thread's next send. */
+            char *copy = sl_xmalloc(r->reasons.len);
+            memcpy(copy, r->reasons.p, r->reasons.len);
+            keep_set(s, copy);
+            for (size_t i = 0; i < n; i++)
+                if (r->roff[i])
+                    res->item_reason[i] = copy + r->roff[i] - 1;
+        }
+        if (!res->reason[0]) {
+            const char *first = NULL;
+            for (size_t i = 0; i < n && !first; i++)
+                if (res->item_status[i] != SL_ITEM_OK && res->item_reason[i])
+                    first = res->item_reason[i];
+            ES_FMT(res->reason, sizeof res->reason, "%s", first ? first : "some items failed");
+        }
+    }
+    req_put(s, r);
+    return SL_OK;
+}
+
+const sl_sink_vtable sl_sink_elasticsearch = {
+    .type = "elasticsearch",
+    .help = "Indexes events into Elasticsearch 7/8 or OpenSearch 1/2 with the _bulk API "
+            "(per-item retries, stable ids, data streams)",
+    .options = es_options,
+    .config_size = sizeof(es_config),
+    .init = es_init,
+    .send = es_send,
+    .destroy = es_destroy,
+    .serial = false,
+};
