@@ -7,6 +7,7 @@ PKGS=(
   build-essential pkg-config clang
   libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libcmocka-dev
+  libisal-dev python3-elasticsearch
   python3 curl prometheus
   python3-msgpack python3-fluent-logger openssl
 )
