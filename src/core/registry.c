@@ -6,6 +6,7 @@
 #include "component.h"
 
 extern const sl_source_vtable sl_source_file, sl_source_stdin, sl_source_demo;
+extern const sl_source_vtable sl_source_forward;
 extern const sl_source_vtable sl_source_kubernetes_logs;
 extern const sl_transform_vtable sl_transform_add_fields;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
@@ -15,6 +16,7 @@ const sl_source_vtable *const sl_sources[] = {
     &sl_source_file,
     &sl_source_stdin,
     &sl_source_demo,
+    &sl_source_forward,
     &sl_source_kubernetes_logs,
     NULL,
 };

@@ -1,0 +1,380 @@
+/* msgpack.c - bounded MessagePack reader/writer (the subset the Forward protocol and the
+ * HTTP source need: every type, no allocation, every length checked against the input). */
+#include "msgpack.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t rd32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
+
+/* Reads n bytes of payload into o->p, o->len. */
+static int take(mp_reader *r, mp_obj *o, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return MP_NEED_MORE;
+    o->p = r->p;
+    o->len = (uint32_t)n;
+    r->p += n;
+    return MP_OK;
+}
+
+int mp_read(mp_reader *r, mp_obj *o)
+{
+    const uint8_t *p = r->p;
+    size_t avail = (size_t)(r->end - p);
+    if (avail < 1)
+        return MP_NEED_MORE;
+    uint8_t c = p[0];
+    memset(o, 0, sizeof *o);
+    if (c <= 0x7f) {
+        o->type = MP_INT, o->i = c, r->p++;
+        return MP_OK;
+    }
+    if (c >= 0xe0) {
+        o->type = MP_INT, o->i = (int8_t)c, r->p++;
+        return MP_OK;
+    }
+    if ((c & 0xf0) == 0x80) {
+        o->type = MP_MAP, o->len = c & 0x0f, r->p++;
+        return MP_OK;
+    }
+    if ((c & 0xf0) == 0x90) {
+        o->type = MP_ARRAY, o->len = c & 0x0f, r->p++;
+        return MP_OK;
+    }
+    if ((c & 0xe0) == 0xa0) {
+        o->type = MP_STR;
+        r->p++;
+        int rc = take(r, o, c & 0x1f);
+        if (rc != MP_OK)
+            r->p = p;
+        return rc;
+    }
+    /* Header sizes by first byte, for 0xc0..0xdf. */
+    static const uint8_t hdr[32] = {1, 1, 1, 1, 2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9,
+                                    2, 3, 5, 9, 2, 2, 2, 2, 2, 2, 3, 5, 3, 5, 3, 5};
+    size_t h = hdr[c - 0xc0];
+    if (avail < h)
+        return MP_NEED_MORE;
+    size_t payload = 0;
+    switch (c) {
+    case 0xc0: o->type = MP_NIL; break;
+    case 0xc1: return MP_BAD;
+    case 0xc2: o->type = MP_BOOL, o->b = false; break;
+    case 0xc3: o->type = MP_BOOL, o->b = true; break;
+    case 0xc4: o->type = MP_BIN, payload = p[1]; break;
+    case 0xc5: o->type = MP_BIN, payload = rd16(p + 1); break;
+    case 0xc6: o->type = MP_BIN, payload = rd32(p + 1); break;
+    case 0xc7: o->type = MP_EXT, payload = p[1], o->ext_type = (int8_t)p[2]; break;
+    case 0xc8: o->type = MP_EXT, payload = rd16(p + 1), o->ext_type = (int8_t)p[3]; break;
+    case 0xc9: o->type = MP_EXT, payload = rd32(p + 1), o->ext_type = (int8_t)p[5]; break;
+    case 0xca: {
+        uint32_t v = rd32(p + 1);
+        float f;
+        memcpy(&f, &v, 4);
+        o->type = MP_FLOAT, o->f = f;
+        break;
+    }
+    case 0xcb: {
+        uint64_t v = rd64(p + 1);
+        memcpy(&o->f, &v, 8);
+        o->type = MP_FLOAT;
+        break;
+    }
+    case 0xcc: o->type = MP_INT, o->i = p[1]; break;
+    case 0xcd: o->type = MP_INT, o->i = rd16(p + 1); break;
+    case 0xce: o->type = MP_INT, o->i = rd32(p + 1); break;
+    case 0xcf: {
+        uint64_t v = rd64(p + 1);
+        if (v > INT64_MAX)
+            o->type = MP_UINT, o->u = v;
+        else
+            o->type = MP_INT, o->i = (int64_t)v;
+        break;
+    }
+    case 0xd0: o->type = MP_INT, o->i = (int8_t)p[1]; break;
+    case 0xd1: o->type = MP_INT, o->i = (int16_t)rd16(p + 1); break;
+    case 0xd2: o->type = MP_INT, o->i = (int32_t)rd32(p + 1); break;
+    case 0xd3: o->type = MP_INT, o->i = (int64_t)rd64(p + 1); break;
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        o->type = MP_EXT, o->ext_type = (int8_t)p[1], payload = (size_t)1 << (c - 0xd4);
+        break;
+    case 0xd9: o->type = MP_STR, payload = p[1]; break;
+    case 0xda: o->type = MP_STR, payload = rd16(p + 1); break;
+    case 0xdb: o->type = MP_STR, payload = rd32(p + 1); break;
+    case 0xdc: o->type = MP_ARRAY, o->len = rd16(p + 1); break;
+    case 0xdd: o->type = MP_ARRAY, o->len = rd32(p + 1); break;
+    case 0xde: o->type = MP_MAP, o->len = rd16(p + 1); break;
+    case 0xdf: o->type = MP_MAP, o->len = rd32(p + 1); break;
+    }
+    r->p += h;
+    if (o->type == MP_STR || o->type == MP_BIN || o->type == MP_EXT) {
+        int rc = take(r, o, payload);
+        if (rc != MP_OK)
+            r->p = p;
+        return rc;
+    }
+    return MP_OK;
+}
+
+int mp_skip(mp_reader *r, int max_depth, size_t limit)
+{
+    /* Iterative: `pending` counts values still to skip; containers add their children.
+     * Depth is bounded by counting open containers on a small stack. */
+    const uint8_t *start = r->p;
+    uint64_t stack[64];
+    int depth = 0;
+    if (max_depth > 64)
+        max_depth = 64;
+    uint64_t pending = 1;
+    while (pending || depth) {
+        if (pending == 0) {
+            pending = stack[--depth];
+            continue;
+        }
+        pending--;
+        mp_obj o;
+        const uint8_t *before = r->p;
+        int rc = mp_read(r, &o);
+        if (rc == MP_NEED_MORE) {
+            /* A string or bin whose claimed size alone exceeds the limit. */
+            if ((size_t)(r->end - start) >= limit)
+                return MP_TOO_BIG;
+            if (r->end - before >= 5) {
+                uint8_t c = *before;
+                uint64_t claim = 0;
+                if (c == 0xc6 || c == 0xdb || c == 0xc9)
+                    claim = rd32(before + 1);
+                if (claim && (size_t)(before - start) + claim > limit)
+                    return MP_TOO_BIG;
+            }
+            return MP_NEED_MORE;
+        }
+        if (rc != MP_OK)
+            return rc;
+        if ((size_t)(r->p - start) > limit)
+            return MP_TOO_BIG;
+        if (o.type == MP_ARRAY || o.type == MP_MAP) {
+            uint64_t n = o.type == MP_MAP ? 2ull * o.len : o.len;
+            /* Every element takes at least one byte. */
+            if (n > limit)
+                return MP_TOO_BIG;
+            if (n == 0)
+                continue;
+            if (depth >= max_depth)
+                return MP_BAD;
+            stack[depth++] = pending;
+            pending = n;
+        }
+    }
+    return MP_OK;
+}
+
+int mp_to_json(mp_reader *r, sl_buf *out, int max_depth)
+{
+    mp_obj o;
+    int rc = mp_read(r, &o);
+    if (rc != MP_OK)
+        return rc;
+    char num[40];
+    switch (o.type) {
+    case MP_NIL: buf_append(out, "null", 4); break;
+    case MP_BOOL: buf_puts(out, o.b ? "true" : "false"); break;
+    case MP_INT: buf_append(out, num, (size_t)snprintf(num, sizeof num, "%" PRId64, o.i)); break;
+    case MP_UINT: buf_append(out, num, (size_t)snprintf(num, sizeof num, "%" PRIu64, o.u)); break;
+    case MP_FLOAT:
+        if (isfinite(o.f))
+            buf_append(out, num, (size_t)snprintf(num, sizeof num, "%.17g", o.f));
+        else
+            buf_append(out, "null", 4);
+        break;
+    case MP_STR:
+    case MP_BIN:
+        buf_putc(out, '"');
+        json_escape(out, (const char *)o.p, o.len);
+        buf_putc(out, '"');
+        break;
+    case MP_EXT: buf_append(out, "null", 4); break;
+    case MP_ARRAY:
+    case MP_MAP: {
+        if (max_depth <= 0)
+            return MP_BAD;
+        bool map = o.type == MP_MAP;
+        buf_putc(out, map ? '{' : '[');
+        for (uint32_t i = 0; i < o.len; i++) {
+            if (i)
+                buf_putc(out, ',');
+            if (map) {
+                mp_obj k;
+                const uint8_t *kp = r->p;
+                if ((rc = mp_read(r, &k)) != MP_OK)
+                    return rc;
+                if (k.type == MP_STR || k.type == MP_BIN) {
+                    buf_putc(out, '"');
+                    json_escape(out, (const char *)k.p, k.len);
+                    buf_putc(out, '"');
+                } else {
+                    /* Non-string key: its JSON text, quoted. */
+                    r->p = kp;
+                    sl_buf tmp = SL_BUF_INIT;
+                    rc = mp_to_json(r, &tmp, max_depth - 1);
+                    if (rc == MP_OK) {
+                        buf_putc(out, '"');
+                        json_escape(out, tmp.p ? tmp.p : "", tmp.len);
+                        buf_putc(out, '"');
+                    }
+                    buf_free(&tmp);
+                    if (rc != MP_OK)
+                        return rc;
+                }
+                buf_putc(out, ':');
+            }
+            if ((rc = mp_to_json(r, out, max_depth - 1)) != MP_OK)
+                return rc;
+        }
+        buf_putc(out, map ? '}' : ']');
+        break;
+    }
+    }
+    return MP_OK;
+}
+
+/* ---- Writer ---------------------------------------------------------------------------- */
+
+static inline void put8(sl_buf *b, uint8_t c) { buf_putc(b, (char)c); }
+static void put16(sl_buf *b, uint8_t tag, uint16_t v)
+{
+    uint8_t x[3] = {tag, (uint8_t)(v >> 8), (uint8_t)v};
+    buf_append(b, x, 3);
+}
+static void put32(sl_buf *b, uint8_t tag, uint32_t v)
+{
+    uint8_t x[5] = {tag, (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    buf_append(b, x, 5);
+}
+static void put64(sl_buf *b, uint8_t tag, uint64_t v)
+{
+    uint8_t x[9];
+    x[0] = tag;
+    for (int i = 0; i < 8; i++)
+        x[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+    buf_append(b, x, 9);
+}
+
+void mp_put_nil(sl_buf *b) { put8(b, 0xc0); }
+void mp_put_bool(sl_buf *b, bool v) { put8(b, v ? 0xc3 : 0xc2); }
+
+void mp_put_uint(sl_buf *b, uint64_t v)
+{
+    if (v <= 0x7f)
+        put8(b, (uint8_t)v);
+    else if (v <= 0xff) {
+        uint8_t x[2] = {0xcc, (uint8_t)v};
+        buf_append(b, x, 2);
+    } else if (v <= 0xffff)
+        put16(b, 0xcd, (uint16_t)v);
+    else if (v <= 0xffffffffu)
+        put32(b, 0xce, (uint32_t)v);
+    else
+        put64(b, 0xcf, v);
+}
+
+void mp_put_int(sl_buf *b, int64_t v)
+{
+    if (v >= 0) {
+        mp_put_uint(b, (uint64_t)v);
+    } else if (v >= -32) {
+        put8(b, (uint8_t)(int8_t)v);
+    } else if (v >= INT8_MIN) {
+        uint8_t x[2] = {0xd0, (uint8_t)(int8_t)v};
+        buf_append(b, x, 2);
+    } else if (v >= INT16_MIN) {
+        put16(b, 0xd1, (uint16_t)(int16_t)v);
+    } else if (v >= INT32_MIN) {
+        put32(b, 0xd2, (uint32_t)(int32_t)v);
+    } else {
+        put64(b, 0xd3, (uint64_t)v);
+    }
+}
+
+void mp_put_double(sl_buf *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put64(b, 0xcb, u);
+}
+
+void mp_put_str(sl_buf *b, const char *s, size_t len)
+{
+    if (len < 32)
+        put8(b, (uint8_t)(0xa0 | len));
+    else if (len <= 0xff) {
+        uint8_t x[2] = {0xd9, (uint8_t)len};
+        buf_append(b, x, 2);
+    } else if (len <= 0xffff)
+        put16(b, 0xda, (uint16_t)len);
+    else
+        put32(b, 0xdb, (uint32_t)len);
+    buf_append(b, s, len);
+}
+
+void mp_put_bin(sl_buf *b, const void *s, size_t len)
+{
+    if (len <= 0xff) {
+        uint8_t x[2] = {0xc4, (uint8_t)len};
+        buf_append(b, x, 2);
+    } else if (len <= 0xffff)
+        put16(b, 0xc5, (uint16_t)len);
+    else
+        put32(b, 0xc6, (uint32_t)len);
+    buf_append(b, s, len);
+}
+
+void mp_put_array(sl_buf *b, uint32_t n)
+{
+    if (n < 16)
+        put8(b, (uint8_t)(0x90 | n));
+    else if (n <= 0xffff)
+        put16(b, 0xdc, (uint16_t)n);
+    else
+        put32(b, 0xdd, n);
+}
+
+void mp_put_map(sl_buf *b, uint32_t n)
+{
+    if (n < 16)
+        put8(b, (uint8_t)(0x80 | n));
+    else if (n <= 0xffff)
+        put16(b, 0xde, (uint16_t)n);
+    else
+        put32(b, 0xdf, n);
+}
+
+void mp_put_event_time(sl_buf *b, int64_t ts_ns)
+{
+    int64_t sec = ts_ns / 1000000000, nsec = ts_ns % 1000000000;
+    if (nsec < 0)
+        sec--, nsec += 1000000000;
+    uint8_t x[10] = {0xd7, 0x00};
+    uint32_t s32 = (uint32_t)sec, n32 = (uint32_t)nsec;
+    for (int i = 0; i < 4; i++) {
+        x[2 + i] = (uint8_t)(s32 >> (24 - 8 * i));
+        x[6 + i] = (uint8_t)(n32 >> (24 - 8 * i));
+    }
+    buf_append(b, x, 10);
+}
+
+void mp_patch_u32(sl_buf *b, size_t at, uint32_t v)
+{
+    uint8_t *p = (uint8_t *)b->p + at + 1;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}

@@ -1,0 +1,409 @@
+/* forward.c - Fluent Forward protocol v1 codec: every message mode to events, events to
+ * PackedForward, gzip both ways, SHA-512 digests for the shared-key handshake. */
+#include "forward.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/common.h"
+#include "formats/json.h"
+#include "formats/msgpack.h"
+
+typedef struct dec {
+    sl_batch *b;
+    fwd_scratch *scratch;
+    const fwd_limits *lim;
+    const uint8_t *base; /* start of the message, for error positions */
+    sl_str tag;
+    char *err;
+    size_t errlen;
+} dec;
+
+static int bad(dec *d, const mp_reader *r, const char *what)
+{
+    sl_seterr(d->err, d->errlen, SL_ERR_CORRUPT, "malformed forward message at byte %zu: %s",
+              r ? (size_t)(r->p - d->base) : 0, what);
+    return SL_ERR_CORRUPT;
+}
+
+/* Event time: integer seconds, float seconds, or EventTime (ext 0: sec, nsec). */
+static int read_time(dec *d, mp_reader *r, int64_t *ts)
+{
+    mp_obj o;
+    if (mp_read(r, &o) != MP_OK)
+        return bad(d, r, "truncated time");
+    if (o.type == MP_INT) {
+        if (o.i > INT64_MAX / 1000000000 || o.i < INT64_MIN / 1000000000)
+            return bad(d, r, "time out of range");
+        *ts = o.i * 1000000000;
+        return SL_OK;
+    }
+    if (o.type == MP_EXT && o.ext_type == 0 && o.len == 8) {
+        uint32_t sec = ((uint32_t)o.p[0] << 24) | ((uint32_t)o.p[1] << 16) |
+                       ((uint32_t)o.p[2] << 8) | o.p[3];
+        uint32_t nsec = ((uint32_t)o.p[4] << 24) | ((uint32_t)o.p[5] << 16) |
+                        ((uint32_t)o.p[6] << 8) | o.p[7];
+        if (nsec >= 1000000000u)
+            return bad(d, r, "EventTime nanoseconds out of range");
+        *ts = (int64_t)sec * 1000000000 + nsec;
+        return SL_OK;
+    }
+    if (o.type == MP_FLOAT && isfinite(o.f) && fabs(o.f) < 9.2e9) {
+        *ts = (int64_t)(o.f * 1e9);
+        return SL_OK;
+    }
+    return bad(d, r, "time is not an integer, float or EventTime");
+}
+
+/* One record map into e. Keys `message` (else `log`) become the body. */
+static int read_record(dec *d, mp_reader *r, sl_event *e)
+{
+    mp_obj m;
+    if (mp_read(r, &m) != MP_OK || m.type != MP_MAP)
+        return bad(d, r, "record is not a map");
+    sl_batch *b = d->b;
+    bool from_log = false;
+    for (uint32_t i = 0; i < m.len; i++) {
+        mp_obj k, v;
+        if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
+            return bad(d, r, "record key is not a string");
+        const char *key = (const char *)k.p;
+        const uint8_t *vstart = r->p;
+        if (mp_read(r, &v) != MP_OK)
+            return bad(d, r, "truncated record value");
+        if (v.type == MP_STR || v.type == MP_BIN) {
+            bool is_msg = k.len == 7 && memcmp(key, "message", 7) == 0;
+            bool is_log = k.len == 3 && memcmp(key, "log", 3) == 0;
+            if (is_msg || (is_log && e->message.len == 0 && !from_log)) {
+                if (is_msg && from_log) /* keep the earlier `log` as a field */
+                    event_set_static(b, e, SL_STR("log"), e->message);
+                e->message = batch_str(b, (const char *)v.p, v.len);
+                from_log = is_log;
+                continue;
+            }
+            sl_field *f = event_add_field(b, e, key, k.len);
+            f->type = SL_VAL_STR;
+            f->v.s = batch_str(b, (const char *)v.p, v.len);
+            continue;
+        }
+        sl_field *f = event_add_field(b, e, key, k.len);
+        switch (v.type) {
+        case MP_NIL: f->type = SL_VAL_NULL; break;
+        case MP_BOOL: f->type = SL_VAL_BOOL, f->v.b = v.b; break;
+        case MP_INT: f->type = SL_VAL_INT, f->v.i = v.i; break;
+        case MP_UINT: f->type = SL_VAL_FLOAT, f->v.f = (double)v.u; break;
+        case MP_FLOAT:
+            if (isfinite(v.f))
+                f->type = SL_VAL_FLOAT, f->v.f = v.f;
+            else
+                f->type = SL_VAL_NULL;
+            break;
+        case MP_EXT: f->type = SL_VAL_NULL; break;
+        default: { /* map or array: raw JSON of the subtree */
+            mp_reader sub = {vstart, r->end};
+            sl_buf *j = &d->scratch->json;
+            buf_reset(j);
+            if (mp_to_json(&sub, j, d->lim->max_depth) != MP_OK)
+                return bad(d, r, "bad nested value");
+            r->p = sub.p;
+            f->type = SL_VAL_JSON;
+            f->v.s = batch_str(b, j->p, j->len);
+            break;
+        }
+        }
+    }
+    return SL_OK;
+}
+
+/* [time, record] */
+static int read_entry(dec *d, mp_reader *r)
+{
+    mp_obj a;
+    if (mp_read(r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 2)
+        return bad(d, r, "entry is not [time, record]");
+    int64_t ts;
+    int rc = read_time(d, r, &ts);
+    if (rc != SL_OK)
+        return rc;
+    sl_event *e = batch_add(d->b);
+    e->ts_ns = ts;
+    event_set_static(d->b, e, SL_STR("tag"), d->tag);
+    if ((rc = read_record(d, r, e)) != SL_OK)
+        return rc;
+    d->b->bytes += event_size(e);
+    return SL_OK;
+}
+
+static int read_options(dec *d, mp_reader *r, fwd_msg_info *info)
+{
+    mp_obj m;
+    if (mp_read(r, &m) != MP_OK)
+        return bad(d, r, "truncated option");
+    if (m.type == MP_NIL)
+        return SL_OK;
+    if (m.type != MP_MAP)
+        return bad(d, r, "option is not a map");
+    for (uint32_t i = 0; i < m.len; i++) {
+        mp_obj k, v;
+        if (mp_read(r, &k) != MP_OK || k.type != MP_STR)
+            return bad(d, r, "option key is not a string");
+        const uint8_t *vs = r->p;
+        if (mp_read(r, &v) != MP_OK)
+            return bad(d, r, "truncated option value");
+        if (v.type == MP_ARRAY || v.type == MP_MAP) {
+            mp_reader sk = {vs, r->end};
+            if (mp_skip(&sk, d->lim->max_depth, (size_t)(r->end - vs)) != MP_OK)
+                return bad(d, r, "bad option value");
+            r->p = sk.p;
+            continue;
+        }
+        if (k.len == 5 && memcmp(k.p, "chunk", 5) == 0) {
+            if (v.type != MP_STR && v.type != MP_BIN)
+                return bad(d, r, "chunk is not a string");
+            info->chunk = (const char *)v.p, info->chunk_len = v.len;
+        } else if (k.len == 4 && memcmp(k.p, "size", 4) == 0) {
+            if (v.type != MP_INT || v.i < 0)
+                return bad(d, r, "size is not a count");
+            info->size = v.i;
+        } else if (k.len == 10 && memcmp(k.p, "compressed", 10) == 0) {
+            if (v.type != MP_STR)
+                return bad(d, r, "compressed is not a string");
+            if (v.len == 4 && memcmp(v.p, "gzip", 4) == 0)
+                info->compressed = true;
+            else if (!(v.len == 4 && memcmp(v.p, "text", 4) == 0))
+                return bad(d, r, "unknown compression");
+        }
+    }
+    return SL_OK;
+}
+
+static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
+{
+    mp_reader r = {p, p + len};
+    mp_obj a, t;
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len < 2 || a.len > 4)
+        return bad(d, &r, "message is not an array of 2 to 4 items");
+    if (mp_read(&r, &t) != MP_OK || (t.type != MP_STR && t.type != MP_BIN) || t.len == 0)
+        return bad(d, &r, "tag is not a non-empty string");
+    info->tag = (const char *)t.p, info->tag_len = t.len;
+    d->tag = batch_str(d->b, (const char *)t.p, t.len);
+    const uint8_t *second = r.p;
+    mp_obj s;
+    if (mp_read(&r, &s) != MP_OK)
+        return bad(d, &r, "truncated message");
+    int rc;
+    if (s.type == MP_INT || s.type == MP_EXT || s.type == MP_FLOAT) {
+        /* Message mode: [tag, time, record, option?] */
+        if (a.len < 3)
+            return bad(d, &r, "message mode without a record");
+        r.p = second;
+        int64_t ts;
+        if ((rc = read_time(d, &r, &ts)) != SL_OK)
+            return rc;
+        sl_event *e = batch_add(d->b);
+        e->ts_ns = ts;
+        event_set_static(d->b, e, SL_STR("tag"), d->tag);
+        if ((rc = read_record(d, &r, e)) != SL_OK)
+            return rc;
+        d->b->bytes += event_size(e);
+        if (a.len == 4 && (rc = read_options(d, &r, info)) != SL_OK)
+            return rc;
+        return SL_OK;
+    }
+    if (a.len == 4)
+        return bad(d, &r, "four items but not message mode");
+    if (s.type == MP_ARRAY) {
+        /* Forward mode: [tag, [[time, record], ...], option?]; options after the entries. */
+        mp_reader skip = {second, r.end};
+        if (mp_skip(&skip, d->lim->max_depth, len) != MP_OK)
+            return bad(d, &r, "bad entries");
+        mp_reader opt = {skip.p, r.end};
+        if (a.len == 3 && (rc = read_options(d, &opt, info)) != SL_OK)
+            return rc;
+        for (uint32_t i = 0; i < s.len; i++)
+            if ((rc = read_entry(d, &r)) != SL_OK)
+                return rc;
+        return SL_OK;
+    }
+    if (s.type != MP_STR && s.type != MP_BIN)
+        return bad(d, &r, "second item is not a time, an array or a packed stream");
+    /* PackedForward: entries are a stream of [time, record] arrays, maybe gzipped. */
+    if (a.len == 3 && (rc = read_options(d, &r, info)) != SL_OK)
+        return rc;
+    const uint8_t *ep = s.p;
+    size_t elen = s.len;
+    if (info->compressed) {
+        sl_buf *z = &d->scratch->inflated;
+        buf_reset(z);
+        rc = fwd_gunzip(z, s.p, s.len, d->lim->max_inflated);
+        if (rc == SL_ERR_TOOBIG)
+            return sl_seterr(d->err, d->errlen, SL_ERR_TOOBIG,
+                             "compressed entries inflate beyond %zu bytes", d->lim->max_inflated);
+        if (rc != SL_OK)
+            return bad(d, &r, "bad gzip stream");
+        ep = (const uint8_t *)z->p, elen = z->len;
+        d->base = ep;
+    }
+    mp_reader er = {ep, ep + elen};
+    while (er.p < er.end)
+        if ((rc = read_entry(d, &er)) != SL_OK)
+            return rc;
+    return SL_OK;
+}
+
+int fwd_decode(const uint8_t *p, size_t len, sl_batch *b, fwd_msg_info *info, fwd_scratch *scratch,
+               const fwd_limits *lim, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    info->size = -1;
+    dec d = {.b = b, .scratch = scratch, .lim = lim, .base = p, .err = err, .errlen = errlen};
+    uint32_t n0 = b->n;
+    size_t bytes0 = b->bytes;
+    int rc = decode(&d, p, len, info);
+    if (rc != SL_OK) {
+        b->n = n0; /* the arena keeps the bytes until the batch goes; nothing leaks */
+        b->bytes = bytes0;
+        return rc;
+    }
+    info->events = b->n - n0;
+    return SL_OK;
+}
+
+/* ---- Encoding --------------------------------------------------------------------------- */
+
+void fwd_encode_entry(sl_buf *out, const sl_event *e)
+{
+    mp_put_array(out, 2);
+    mp_put_event_time(out, e->ts_ns);
+    uint32_t n = 1;
+    for (uint32_t i = 0; i < e->nfields; i++)
+        if (!(e->fields[i].key.len == 3 && memcmp(e->fields[i].key.ptr, "tag", 3) == 0))
+            n++;
+    mp_put_map(out, n);
+    mp_put_str(out, "message", 7);
+    mp_put_str(out, e->message.ptr ? e->message.ptr : "", e->message.len);
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        const sl_field *f = &e->fields[i];
+        if (f->key.len == 3 && memcmp(f->key.ptr, "tag", 3) == 0)
+            continue;
+        mp_put_str(out, f->key.ptr, f->key.len);
+        switch (f->type) {
+        case SL_VAL_STR:
+        case SL_VAL_JSON: mp_put_str(out, f->v.s.ptr ? f->v.s.ptr : "", f->v.s.len); break;
+        case SL_VAL_INT: mp_put_int(out, f->v.i); break;
+        case SL_VAL_FLOAT: mp_put_double(out, f->v.f); break;
+        case SL_VAL_BOOL: mp_put_bool(out, f->v.b); break;
+        default: mp_put_nil(out); break;
+        }
+    }
+}
+
+int fwd_encode_packed(sl_buf *out, const char *tag, size_t taglen, const sl_buf *entries,
+                      uint32_t count, const char *chunk, bool gzip)
+{
+    mp_put_array(out, 3);
+    mp_put_str(out, tag, taglen);
+    if (gzip) {
+        /* bin32 header back-patched once the compressed length is known */
+        size_t at = out->len;
+        uint8_t hdr[5] = {0xc6, 0, 0, 0, 0};
+        buf_append(out, hdr, 5);
+        size_t start = out->len;
+        if (fwd_gzip(out, entries->p, entries->len) != SL_OK)
+            return SL_ERR_NOMEM;
+        mp_patch_u32(out, at, (uint32_t)(out->len - start));
+    } else {
+        mp_put_bin(out, entries->p, entries->len);
+    }
+    mp_put_map(out, (uint32_t)(1 + (chunk != NULL) + gzip));
+    mp_put_str(out, "size", 4);
+    mp_put_uint(out, count);
+    if (chunk) {
+        mp_put_str(out, "chunk", 5);
+        mp_put_cstr(out, chunk);
+    }
+    if (gzip) {
+        mp_put_str(out, "compressed", 10);
+        mp_put_str(out, "gzip", 4);
+    }
+    return SL_OK;
+}
+
+void fwd_sha512_hex(char out[129], const void *const *parts, const size_t *lens, size_t n)
+{
+    unsigned char md[64];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha512(), NULL);
+    for (size_t i = 0; i < n; i++)
+        EVP_DigestUpdate(c, parts[i], lens[i]);
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 64; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[128] = '\0';
+}
+
+int fwd_gzip(sl_buf *out, const void *p, size_t n)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return SL_ERR_NOMEM;
+    buf_reserve(out, deflateBound(&z, n));
+    z.next_in = (Bytef *)(uintptr_t)p;
+    z.avail_in = (uInt)n;
+    z.next_out = (Bytef *)out->p + out->len;
+    z.avail_out = (uInt)(out->cap - out->len);
+    int rc = deflate(&z, Z_FINISH);
+    out->len += (size_t)(z.next_out - ((Bytef *)out->p + out->len));
+    deflateEnd(&z);
+    return rc == Z_STREAM_END ? SL_OK : SL_ERR_NOMEM;
+}
+
+int fwd_gunzip(sl_buf *out, const void *p, size_t n, size_t max)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return SL_ERR_NOMEM;
+    z.next_in = (Bytef *)(uintptr_t)p;
+    z.avail_in = (uInt)n;
+    int rc = SL_OK;
+    for (;;) {
+        if (out->cap - out->len < 65536)
+            buf_reserve(out, SL_MAX(65536, n * 2));
+        z.next_out = (Bytef *)out->p + out->len;
+        z.avail_out = (uInt)SL_MIN(out->cap - out->len, (size_t)UINT32_MAX);
+        Bytef *before = z.next_out;
+        int zr = inflate(&z, Z_NO_FLUSH);
+        out->len += (size_t)(z.next_out - before);
+        if (out->len > max) {
+            rc = SL_ERR_TOOBIG;
+            break;
+        }
+        if (zr == Z_STREAM_END) {
+            if (z.avail_in == 0)
+                break;
+            inflateReset(&z); /* another gzip member follows */
+            continue;
+        }
+        if (zr == Z_BUF_ERROR && z.avail_in == 0) {
+            rc = SL_ERR_CORRUPT; /* truncated stream */
+            break;
+        }
+        if (zr != Z_OK) {
+            rc = SL_ERR_CORRUPT;
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return rc;
+}

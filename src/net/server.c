@@ -1,0 +1,575 @@
+/* server.c - epoll TCP/TLS server for network sources: one thread, level-triggered,
+ * per-connection read buffer and write queue, limits and timeouts.
+ *
+ * Notes on the design
+ *  1. Everything runs on the source's thread; callbacks may block (source_emit under
+ *     backpressure), which stops reading every socket: TCP then pushes back on the peers.
+ *  2. A connection lives in a slot; its id is slot | generation << 32, so a late ack for a
+ *     closed connection finds nothing instead of a newcomer in the same slot.
+ *  3. States: TLS_HANDSHAKE -> OPEN (on_open) -> READY (protocol handshake done, see
+ *     net_conn_set_ready) -> CLOSING (write queue drains) -> closed (on_close). A
+ *     connection not READY within handshake_timeout, or silent for idle_timeout, is closed.
+ *  4. A paused connection is not polled for input, so level-triggered epoll does not spin.
+ *  5. OpenSSL may hold decrypted bytes the socket no longer signals; such connections are
+ *     read again on the next turn without waiting. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/api.h"
+#include "core/common.h"
+#include "core/log.h"
+
+static const char *const client_auth_choices[] = {"none", "optional", "required", NULL};
+
+const sl_option net_tls_server_options[] = {
+    {"cert_file", SL_OPT_STR, offsetof(net_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
+     "PEM certificate chain; TLS is on when set"},
+    {"key_file", SL_OPT_STR, offsetof(net_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
+     "PEM private key"},
+    {"ca_file", SL_OPT_STR, offsetof(net_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
+     "CA bundle that client certificates are verified against"},
+    {"client_auth", SL_OPT_ENUM, offsetof(net_tls_config, client_auth), "none", 0,
+     client_auth_choices, NULL, 0, 0, "ask for client certificates: none, optional, required"},
+    SL_OPT_END,
+};
+
+enum { ST_TLS = 0, ST_OPEN, ST_READY, ST_CLOSING };
+
+typedef struct conn {
+    net_conn pub;
+    int fd;
+    SSL *ssl;
+    int state;
+    uint32_t slot;
+    uint32_t epoll_events;
+    sl_buf out;
+    size_t out_off;
+    int64_t active_ms;
+    bool more; /* TLS bytes buffered inside OpenSSL */
+} conn;
+
+struct net_server {
+    const net_server_config *cfg;
+    const net_server_cb *cb;
+    void *arg;
+    int lfd, efd, port;
+    SSL_CTX *tls;
+    conn **slots;
+    uint32_t *gens;
+    size_t nslots, nconns;
+    int64_t last_sweep_ms, last_log_ms;
+    uint64_t suppressed;
+};
+
+#define READ_CHUNK (64 * 1024)
+#define READS_PER_TURN 16
+
+/* At most one line a second per server; repeats are counted into the next line. */
+void net_server_warn(net_server *s, const char *fmt, ...)
+{
+    int64_t now = sl_mono_ms();
+    if (now - s->last_log_ms < 1000) {
+        s->suppressed++;
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->suppressed)
+        log_warn(s->cfg->component, "%s (and %llu more such lines suppressed)", msg,
+                 (unsigned long long)s->suppressed);
+    else
+        log_warn(s->cfg->component, "%s", msg);
+    s->suppressed = 0;
+    s->last_log_ms = now;
+}
+
+static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t errlen)
+{
+    if (!t->key_file)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file is required with cert_file");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return sl_seterr(err, errlen, SL_ERR_NOMEM, "tls: cannot create context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    char e[256] = "";
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        SSL_CTX_free(ctx);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cert_file %s: %s", t->cert_file, e);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_error_string_n(ERR_get_error(), e, sizeof e);
+        SSL_CTX_free(ctx);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file %s: %s", t->key_file, e);
+    }
+    if (t->client_auth != NET_CLIENT_AUTH_NONE) {
+        if (!t->ca_file || SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
+            SSL_CTX_free(ctx);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "tls: client_auth needs a readable ca_file");
+        }
+        int mode = SSL_VERIFY_PEER;
+        if (t->client_auth == NET_CLIENT_AUTH_REQUIRED)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(ctx, mode, NULL);
+    }
+    s->tls = ctx;
+    return SL_OK;
+}
+
+int net_server_open(net_server **out, const net_server_config *cfg, const net_server_cb *cb,
+                    void *arg, char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+    int rc = api_parse_address(cfg->address, host, sizeof host, &port, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    net_server *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg, s->cb = cb, s->arg = arg, s->lfd = -1, s->efd = -1;
+    if (cfg->tls && cfg->tls->cert_file && (rc = tls_ctx_new(s, cfg->tls, err, errlen)) != SL_OK) {
+        free(s);
+        return rc;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
+    if (gai != 0) {
+        net_server_free(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address %s: %s", cfg->address,
+                         gai_strerror(gai));
+    }
+    s->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (s->lfd >= 0)
+        setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (s->lfd < 0 || bind(s->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(s->lfd, 1024) != 0) {
+        int e = errno;
+        freeaddrinfo(ai);
+        net_server_free(s);
+        return sl_seterr(err, errlen, SL_ERR_IO, "listen on %s: %s", cfg->address, strerror(e));
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(s->lfd, (struct sockaddr *)&ss, &sl);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    s->efd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    epoll_ctl(s->efd, EPOLL_CTL_ADD, s->lfd, &ev);
+    s->nslots = (size_t)cfg->max_connections;
+    s->slots = sl_xcalloc(s->nslots, sizeof *s->slots);
+    s->gens = sl_xcalloc(s->nslots, sizeof *s->gens);
+    *out = s;
+    return SL_OK;
+}
+
+int net_server_port(const net_server *s) { return s->port; }
+size_t net_server_connections(const net_server *s) { return s->nconns; }
+
+static void set_events(net_server *s, conn *c)
+{
+    uint32_t ev = 0;
+    if (!c->pub.paused && c->state != ST_CLOSING)
+        ev |= EPOLLIN;
+    if (c->out.len > c->out_off)
+        ev |= EPOLLOUT;
+    if (ev == c->epoll_events)
+        return;
+    struct epoll_event e = {.events = ev, .data.u64 = c->slot + 1};
+    epoll_ctl(s->efd, EPOLL_CTL_MOD, c->fd, &e);
+    c->epoll_events = ev;
+}
+
+static void conn_free(net_server *s, conn *c)
+{
+    if (c->state >= ST_OPEN && s->cb->on_close)
+        s->cb->on_close(s->arg, &c->pub);
+    epoll_ctl(s->efd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (c->state != ST_TLS)
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    close(c->fd);
+    s->slots[c->slot] = NULL;
+    s->gens[c->slot]++;
+    s->nconns--;
+    buf_free(&c->pub.in);
+    buf_free(&c->out);
+    free(c);
+}
+
+net_conn *net_server_find(net_server *s, uint64_t id)
+{
+    uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+    if (slot >= s->nslots || !s->slots[slot] || s->gens[slot] != gen)
+        return NULL;
+    return &s->slots[slot]->pub;
+}
+
+/* Returns bytes written, or -1 on a fatal error. */
+static ssize_t raw_write(conn *c, const void *p, size_t n)
+{
+    if (c->ssl) {
+        int w = SSL_write(c->ssl, p, (int)SL_MIN(n, (size_t)INT32_MAX));
+        if (w > 0)
+            return w;
+        int e = SSL_get_error(c->ssl, w);
+        return (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? 0 : -1;
+    }
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    if (w >= 0)
+        return w;
+    return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+}
+
+/* Writes the queue; returns false if the connection broke. */
+static bool flush_out(net_server *s, conn *c)
+{
+    while (c->out.len > c->out_off) {
+        ssize_t w = raw_write(c, c->out.p + c->out_off, c->out.len - c->out_off);
+        if (w < 0)
+            return false;
+        if (w == 0)
+            break;
+        c->out_off += (size_t)w;
+        c->active_ms = sl_mono_ms();
+    }
+    if (c->out_off == c->out.len) {
+        buf_reset(&c->out);
+        c->out_off = 0;
+    }
+    set_events(s, c);
+    return true;
+}
+
+static conn *impl(net_conn *pc) { return (conn *)((char *)pc - offsetof(conn, pub)); }
+
+void net_conn_send(net_server *s, net_conn *pc, const void *p, size_t n)
+{
+    conn *c = impl(pc);
+    if (c->state == ST_CLOSING && c->out.len == c->out_off)
+        return;
+    buf_append(&c->out, p, n);
+    if (!flush_out(s, c)) {
+        c->state = ST_CLOSING;
+        buf_reset(&c->out);
+        c->out_off = 0;
+    }
+}
+
+void net_conn_consume(net_conn *c, size_t n)
+{
+    if (n >= c->in.len) {
+        c->in.len = 0;
+        /* Give back a big buffer left by a large message. */
+        if (c->in.cap > 4u * READ_CHUNK) {
+            buf_free(&c->in);
+        }
+        return;
+    }
+    memmove(c->in.p, c->in.p + n, c->in.len - n);
+    c->in.len -= n;
+}
+
+void net_conn_close(net_server *s, net_conn *pc, bool now)
+{
+    conn *c = impl(pc);
+    c->state = ST_CLOSING;
+    if (now) {
+        buf_reset(&c->out);
+        c->out_off = 0;
+    }
+    set_events(s, c);
+}
+
+void net_conn_set_ready(net_server *s, net_conn *pc)
+{
+    conn *c = impl(pc);
+    if (c->state == ST_OPEN)
+        c->state = ST_READY;
+}
+
+static void read_conn(net_server *s, conn *c);
+
+void net_conn_pause(net_server *s, net_conn *pc, bool paused)
+{
+    conn *c = impl(pc);
+    if (pc->paused == paused)
+        return;
+    pc->paused = paused;
+    set_events(s, c);
+    if (!paused && c->state != ST_CLOSING && pc->in.len && s->cb->on_data(s->arg, pc) < 0)
+        c->state = ST_CLOSING;
+}
+
+static void do_accept(net_server *s)
+{
+    for (int i = 0; i < 256; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                metrics_error(s->cfg->metrics, "accept");
+                net_server_warn(s, "accept: %s", strerror(errno));
+            }
+            return;
+        }
+        char host[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        if (s->nconns >= s->nslots) {
+            metrics_error(s->cfg->metrics, "max_connections");
+            net_server_warn(s, "refusing %s: max_connections reached", host);
+            close(fd);
+            continue;
+        }
+        uint32_t slot = 0;
+        while (s->slots[slot])
+            slot++;
+        conn *c = sl_xcalloc(1, sizeof *c);
+        c->fd = fd;
+        c->slot = slot;
+        c->pub.id = slot | (uint64_t)s->gens[slot] << 32;
+        c->pub.opened_ms = c->active_ms = sl_mono_ms();
+        snprintf(c->pub.peer, sizeof c->pub.peer, "%s:%d", host, port);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        s->slots[slot] = c;
+        s->nconns++;
+        c->epoll_events = EPOLLIN;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = slot + 1};
+        epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &ev);
+        if (s->tls) {
+            c->ssl = SSL_new(s->tls);
+            SSL_set_fd(c->ssl, fd);
+            SSL_set_accept_state(c->ssl);
+            c->state = ST_TLS;
+            continue;
+        }
+        c->state = ST_OPEN;
+        if (s->cb->on_open && s->cb->on_open(s->arg, &c->pub) < 0)
+            conn_free(s, c);
+    }
+}
+
+static void tls_step(net_server *s, conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->state = ST_OPEN;
+        c->more = true; /* application bytes may already sit inside OpenSSL */
+        if (s->cb->on_open && s->cb->on_open(s->arg, &c->pub) < 0)
+            c->state = ST_CLOSING;
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    char buf[256] = "";
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    ERR_clear_error();
+    metrics_error(s->cfg->metrics, "tls_handshake");
+    net_server_warn(s, "TLS handshake with %s failed: %s", c->pub.peer, buf);
+    conn_free(s, c);
+}
+
+/* Reads what is there (bounded per turn) and hands it to the protocol. */
+static void read_conn(net_server *s, conn *c)
+{
+    bool eof = false, broken = false;
+    c->more = false;
+    for (int i = 0; i < READS_PER_TURN && !c->pub.paused && c->state != ST_CLOSING; i++) {
+        if (c->pub.in.cap - c->pub.in.len < READ_CHUNK)
+            buf_reserve(&c->pub.in, READ_CHUNK);
+        char *dst = c->pub.in.p + c->pub.in.len;
+        size_t room = c->pub.in.cap - c->pub.in.len;
+        ssize_t n;
+        if (c->ssl) {
+            int r = SSL_read(c->ssl, dst, (int)SL_MIN(room, (size_t)INT32_MAX));
+            if (r > 0) {
+                n = r;
+            } else {
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                    break;
+                if (e == SSL_ERROR_ZERO_RETURN)
+                    eof = true;
+                else
+                    broken = true;
+                ERR_clear_error();
+                break;
+            }
+        } else {
+            n = recv(c->fd, dst, room, 0);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    break;
+                broken = true;
+                break;
+            }
+            if (n == 0) {
+                eof = true;
+                break;
+            }
+        }
+        c->pub.in.len += (size_t)n;
+        c->active_ms = sl_mono_ms();
+        if (s->cb->on_data(s->arg, &c->pub) < 0) {
+            c->state = ST_CLOSING;
+            break;
+        }
+        if (i == READS_PER_TURN - 1 && c->ssl && SSL_pending(c->ssl) > 0)
+            c->more = true;
+    }
+    if (eof || broken) {
+        /* Flush what we still owe (acks), then close. */
+        if (broken || !flush_out(s, c) || c->out.len == c->out_off) {
+            conn_free(s, c);
+            return;
+        }
+        c->state = ST_CLOSING;
+    }
+    if (c->state == ST_CLOSING && c->out.len == c->out_off) {
+        conn_free(s, c);
+        return;
+    }
+    set_events(s, c);
+}
+
+static void sweep(net_server *s, int64_t now)
+{
+    for (size_t i = 0; i < s->nslots; i++) {
+        conn *c = s->slots[i];
+        if (!c)
+            continue;
+        if (c->state == ST_CLOSING && c->out.len == c->out_off) {
+            conn_free(s, c);
+            continue;
+        }
+        if (c->state < ST_READY && s->cfg->handshake_timeout_ms > 0 &&
+            now - c->pub.opened_ms > s->cfg->handshake_timeout_ms) {
+            metrics_error(s->cfg->metrics, "handshake_timeout");
+            net_server_warn(s, "closing %s: handshake not finished in time", c->pub.peer);
+            conn_free(s, c);
+            continue;
+        }
+        if (s->cfg->idle_timeout_ms > 0 && now - c->active_ms > s->cfg->idle_timeout_ms &&
+            !c->pub.paused) {
+            metrics_error(s->cfg->metrics, "idle_timeout");
+            log_debug(s->cfg->component, "closing idle connection %s", c->pub.peer);
+            conn_free(s, c);
+        }
+    }
+}
+
+void net_server_run(net_server *s, int stop_fd)
+{
+    struct epoll_event sev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+    epoll_ctl(s->efd, EPOLL_CTL_ADD, stop_fd, &sev);
+    struct epoll_event evs[64];
+    bool more = false;
+    for (;;) {
+        int n = epoll_wait(s->efd, evs, 64, more ? 0 : 100);
+        if (n < 0 && errno != EINTR)
+            break;
+        bool stop = false;
+        for (int i = 0; i < n; i++) {
+            uint64_t id = evs[i].data.u64;
+            if (id == UINT64_MAX) {
+                stop = true;
+                continue;
+            }
+            if (id == 0) {
+                do_accept(s);
+                continue;
+            }
+            conn *c = s->slots[id - 1];
+            if (!c)
+                continue;
+            if (c->state == ST_TLS) {
+                tls_step(s, c);
+                continue;
+            }
+            if (evs[i].events & EPOLLOUT) {
+                if (!flush_out(s, c)) {
+                    conn_free(s, c);
+                    continue;
+                }
+                if (c->state == ST_CLOSING && c->out.len == c->out_off) {
+                    conn_free(s, c);
+                    continue;
+                }
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                read_conn(s, c);
+        }
+        more = false;
+        for (size_t i = 0; i < s->nslots; i++) {
+            conn *c = s->slots[i];
+            if (c && c->more && !c->pub.paused) {
+                read_conn(s, c);
+                if (s->slots[i] && s->slots[i]->more)
+                    more = true;
+            }
+        }
+        if (s->cb->on_tick)
+            s->cb->on_tick(s->arg);
+        int64_t now = sl_mono_ms();
+        if (now - s->last_sweep_ms >= 250) {
+            sweep(s, now);
+            s->last_sweep_ms = now;
+        }
+        if (stop)
+            break;
+    }
+    epoll_ctl(s->efd, EPOLL_CTL_DEL, stop_fd, NULL);
+}
+
+void net_server_free(net_server *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nslots; i++)
+        if (s->slots[i])
+            conn_free(s, s->slots[i]);
+    free(s->slots);
+    free(s->gens);
+    if (s->efd >= 0)
+        close(s->efd);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->tls)
+        SSL_CTX_free(s->tls);
+    free(s);
+}

@@ -1,0 +1,86 @@
+/* server.h - a small epoll TCP/TLS server run on a source's own thread: accept, read into
+ * per-connection buffers, write queues, connection limits and idle timeouts. Protocols
+ * (forward, http) plug in with callbacks; the server knows nothing about them. */
+#ifndef SL_NET_SERVER_H
+#define SL_NET_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/metrics.h"
+
+enum { NET_CLIENT_AUTH_NONE = 0, NET_CLIENT_AUTH_OPTIONAL, NET_CLIENT_AUTH_REQUIRED };
+
+/* `tls:` of a listening source. TLS is on when cert_file is set. */
+typedef struct net_tls_config {
+    char *cert_file, *key_file, *ca_file;
+    int client_auth;
+} net_tls_config;
+
+extern const sl_option net_tls_server_options[];
+
+typedef struct net_server net_server;
+
+typedef struct net_conn {
+    uint64_t id;        /* unique for the server's lifetime (slot + generation) */
+    sl_buf in;          /* bytes read and not yet consumed by the protocol */
+    int64_t opened_ms;  /* monotonic */
+    char peer[64];      /* "ip:port" */
+    void *user;         /* protocol state, owned by the protocol */
+    bool paused;        /* protocol asked not to read (a reply is pending) */
+} net_conn;
+
+typedef struct net_server_cb {
+    /* A new connection (TLS handshake done). Return <0 to refuse it. */
+    int (*on_open)(void *arg, net_conn *c);
+    /* New bytes in c->in: consume complete messages (net_conn_consume). Return <0 to close
+     * the connection (the protocol has counted and logged why). */
+    int (*on_data)(void *arg, net_conn *c);
+    /* The connection is going away (peer closed, error, idle, shutdown). */
+    void (*on_close)(void *arg, net_conn *c);
+    /* After every loop turn (at least every 100 ms): flush batches, collect acks. */
+    void (*on_tick)(void *arg);
+} net_server_cb;
+
+typedef struct net_server_config {
+    const char *address;          /* "host:port" */
+    int default_port;             /* when the address has none */
+    int64_t max_connections;
+    int64_t idle_timeout_ms;      /* no bytes in or out for this long: closed */
+    int64_t handshake_timeout_ms; /* TLS + protocol handshake must finish within this */
+    const net_tls_config *tls;    /* may be NULL */
+    const char *component;        /* for log lines */
+    sl_metrics *metrics;
+} net_server_config;
+
+/* Listens (the port is bound on return, so tests can connect at once). Borrows cfg and cb
+ * (they must outlive the server). Returns SL_OK or an error with a message in err. */
+int net_server_open(net_server **out, const net_server_config *cfg, const net_server_cb *cb,
+                    void *arg, char *err, size_t errlen);
+/* Serves until stop_fd is readable. Calls the callbacks on this thread. */
+void net_server_run(net_server *s, int stop_fd);
+/* Closes every connection (on_close for each) and the listener; frees s. */
+void net_server_free(net_server *s);
+int net_server_port(const net_server *s);
+
+/* Queues bytes for the peer (copied) and writes what the socket takes now. */
+void net_conn_send(net_server *s, net_conn *c, const void *p, size_t n);
+/* Drops the first n bytes of c->in. */
+void net_conn_consume(net_conn *c, size_t n);
+/* Closes after the queued bytes are written (or at once when `now`). */
+void net_conn_close(net_server *s, net_conn *c, bool now);
+/* Stops / resumes reading this connection. Resuming re-runs on_data on what is buffered. */
+void net_conn_pause(net_server *s, net_conn *c, bool paused);
+/* The handshake of the protocol is done: the handshake timeout no longer applies. */
+void net_conn_set_ready(net_server *s, net_conn *c);
+/* The live connection with this id, or NULL if it has gone. */
+net_conn *net_server_find(net_server *s, uint64_t id);
+/* A warning about outside input, at most one line a second (repeats are counted). */
+void net_server_warn(net_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Number of open connections. */
+size_t net_server_connections(const net_server *s);
+
+#endif

@@ -1,0 +1,439 @@
+/* forward.c - the `forward` source: Fluent Forward protocol v1 server (Fluent Bit, Fluentd,
+ * fluent-logger) with chunk acks after durable acceptance, shared-key handshake and TLS.
+ *
+ * Notes on the design
+ *  1. Per connection: HELO_SENT -> (PING ok) READY, or READY at once without shared_key.
+ *     A message before the handshake, a bad PING, a malformed or oversized message closes
+ *     that connection only, with a counted error and a rate-limited log line.
+ *  2. Each on_data turn decodes every complete message of one connection into one batch
+ *     (split at batch_max_events, never inside a message), opens one ack token keyed by
+ *     (connection id, per-connection sequence) and emits it. source_emit blocks under
+ *     backpressure, which stops every socket read: TCP pushes back on the clients.
+ *  3. A message's `chunk` is answered with {"ack": chunk} only when the token of the batch
+ *     holding its events is committed by the ledger (every sink delivered it or buffered
+ *     it durably). If the connection has gone by then, nothing is sent: the client did not
+ *     see the ack and retransmits, so nothing is lost (duplicates are possible).
+ *  4. Strings from the connection's buffer are copied into the batch arena while decoding;
+ *     the buffer is then consumed, so nothing in a batch points into a connection. */
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/msgpack.h"
+#include "net/forward.h"
+#include "net/server.h"
+
+typedef struct fwd_config {
+    char *address, *shared_key, *self_hostname;
+    sl_strmap users;
+    uint64_t max_message_bytes;
+    int64_t max_connections, idle_timeout_ms, handshake_timeout_ms, batch_max_events;
+    net_tls_config tls;
+} fwd_config;
+
+#define O(name, type, field, def, min, max, help) \
+    {name, type, offsetof(fwd_config, field), def, 0, NULL, NULL, min, max, help}
+static const sl_option fwd_options[] = {
+    O("address", SL_OPT_STR, address, NULL, 0, 0,
+      "host:port to listen on (default 0.0.0.0:24224, or 0.0.0.0:24225 with tls)"),
+    O("shared_key", SL_OPT_STR, shared_key, NULL, 0, 0,
+      "require the shared-key handshake (HELO/PING/PONG) with this key"),
+    O("self_hostname", SL_OPT_STR, self_hostname, "sluice", 0, 0,
+      "hostname sent in PONG"),
+    O("users", SL_OPT_STRMAP, users, NULL, 0, 0,
+      "username: password pairs; with shared_key, clients must also log in"),
+    O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "64MiB", 256, 1LL << 31,
+      "a larger message (or inflated PackedForward) closes the connection"),
+    O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
+      "connections beyond this are refused"),
+    O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "300s", 0, 86400000,
+      "close connections silent this long (0: never)"),
+    O("handshake_timeout", SL_OPT_DURATION, handshake_timeout_ms, "10s", 1, 3600000,
+      "TLS and shared-key handshakes must finish within this"),
+    O("batch_max_events", SL_OPT_INT, batch_max_events, "8192", 1, 1 << 20,
+      "events per batch at most (a message is never split)"),
+    {"tls", SL_OPT_OBJECT, offsetof(fwd_config, tls), NULL, 0, NULL, net_tls_server_options, 0, 0,
+     "TLS: cert_file, key_file, ca_file, client_auth"},
+    SL_OPT_END,
+};
+#undef O
+
+/* A chunk waiting for its batch's commit. The reply bytes live in fconn.acks. */
+typedef struct pending_ack {
+    uint64_t seq;
+    size_t end; /* offset in fconn.acks just after this reply */
+} pending_ack;
+
+typedef struct fconn {
+    bool ready;
+    uint8_t nonce[16], auth_salt[16];
+    uint64_t seq;       /* tokens opened for this connection */
+    sl_buf acks;        /* encoded {"ack": chunk} replies, oldest first */
+    size_t acks_off;    /* replies before this offset were sent */
+    pending_ack *pend;
+    size_t npend, cappend, headpend;
+} fconn;
+
+typedef struct fwd_source {
+    const fwd_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    net_server_config scfg;
+    net_server *srv;
+    char address[300];
+    fwd_scratch scratch;
+    fwd_limits lim;
+    bool closed;
+} fwd_source;
+
+static int fwd_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                    size_t errlen)
+{
+    fwd_source *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = config;
+    s->cc = cc;
+    const fwd_config *c = s->cfg;
+    bool tls = c->tls.cert_file != NULL;
+    snprintf(s->address, sizeof s->address, "%s",
+             c->address ? c->address : tls ? "0.0.0.0:24225" : "0.0.0.0:24224");
+    if (c->users.n && !c->shared_key) {
+        free(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "users needs shared_key (the handshake)");
+    }
+    s->scfg = (net_server_config){
+        .address = s->address,
+        .default_port = tls ? 24225 : 24224,
+        .max_connections = c->max_connections,
+        .idle_timeout_ms = c->idle_timeout_ms,
+        .handshake_timeout_ms = c->handshake_timeout_ms,
+        .tls = &c->tls,
+        .component = cc->id,
+        .metrics = cc->metrics,
+    };
+    s->lim.max_inflated = c->max_message_bytes;
+    s->lim.max_depth = 32;
+    *self = s;
+    return SL_OK;
+}
+
+/* ---- Handshake ---------------------------------------------------------------------------- */
+
+static void send_helo(fwd_source *s, net_conn *c, fconn *f)
+{
+    sl_buf b = SL_BUF_INIT;
+    mp_put_array(&b, 2);
+    mp_put_cstr(&b, "HELO");
+    mp_put_map(&b, 3);
+    mp_put_cstr(&b, "nonce");
+    mp_put_bin(&b, f->nonce, sizeof f->nonce);
+    mp_put_cstr(&b, "auth");
+    mp_put_bin(&b, f->auth_salt, s->cfg->users.n ? sizeof f->auth_salt : 0);
+    mp_put_cstr(&b, "keepalive");
+    mp_put_bool(&b, true);
+    net_conn_send(s->srv, c, b.p, b.len);
+    buf_free(&b);
+}
+
+static void send_pong(fwd_source *s, net_conn *c, bool ok, const char *reason, const mp_obj *salt)
+{
+    sl_buf b = SL_BUF_INIT;
+    mp_put_array(&b, 5);
+    mp_put_cstr(&b, "PONG");
+    mp_put_bool(&b, ok);
+    mp_put_cstr(&b, reason);
+    if (ok) {
+        fconn *f = c->user;
+        const char *host = s->cfg->self_hostname;
+        const void *parts[] = {salt->p, host, f->nonce, s->cfg->shared_key};
+        size_t lens[] = {salt->len, strlen(host), sizeof f->nonce, strlen(s->cfg->shared_key)};
+        char hex[129];
+        fwd_sha512_hex(hex, parts, lens, 4);
+        mp_put_cstr(&b, host);
+        mp_put_str(&b, hex, 128);
+    } else {
+        mp_put_cstr(&b, "");
+        mp_put_cstr(&b, "");
+    }
+    net_conn_send(s->srv, c, b.p, b.len);
+    buf_free(&b);
+}
+
+static bool str_eq(const mp_obj *o, const char *s, size_t n)
+{
+    return (o->type == MP_STR || o->type == MP_BIN) && o->len == n && memcmp(o->p, s, n) == 0;
+}
+
+/* ["PING", hostname, shared_key_salt, sha512_hex(salt + hostname + nonce + key),
+ *  username, sha512_hex(auth_salt + username + password)]. Returns false to close. */
+static bool handle_ping(fwd_source *s, net_conn *c, const uint8_t *p, size_t len)
+{
+    fconn *f = c->user;
+    mp_reader r = {p, p + len};
+    mp_obj a, o[6];
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 6)
+        goto malformed;
+    for (int i = 0; i < 6; i++)
+        if (mp_read(&r, &o[i]) != MP_OK || (o[i].type != MP_STR && o[i].type != MP_BIN))
+            goto malformed;
+    if (!str_eq(&o[0], "PING", 4))
+        goto malformed;
+    const char *key = s->cfg->shared_key;
+    const void *parts[] = {o[2].p, o[1].p, f->nonce, key};
+    size_t lens[] = {o[2].len, o[1].len, sizeof f->nonce, strlen(key)};
+    char hex[129];
+    fwd_sha512_hex(hex, parts, lens, 4);
+    if (!str_eq(&o[3], hex, 128)) {
+        metrics_error(s->cc->metrics, "auth");
+        net_server_warn(s->srv, "%s: shared key mismatch", c->peer);
+        send_pong(s, c, false, "shared_key mismatch", NULL);
+        return false;
+    }
+    if (s->cfg->users.n) {
+        const char *pw = NULL;
+        for (size_t i = 0; i < s->cfg->users.n; i++)
+            if (str_eq(&o[4], s->cfg->users.keys[i], strlen(s->cfg->users.keys[i])))
+                pw = s->cfg->users.vals[i];
+        bool ok = false;
+        if (pw) {
+            const void *up[] = {f->auth_salt, o[4].p, pw};
+            size_t ul[] = {sizeof f->auth_salt, o[4].len, strlen(pw)};
+            fwd_sha512_hex(hex, up, ul, 3);
+            ok = str_eq(&o[5], hex, 128);
+        }
+        if (!ok) {
+            metrics_error(s->cc->metrics, "auth");
+            net_server_warn(s->srv, "%s: username/password mismatch", c->peer);
+            send_pong(s, c, false, "username/password mismatch", NULL);
+            return false;
+        }
+    }
+    send_pong(s, c, true, "", &o[2]);
+    f->ready = true;
+    net_conn_set_ready(s->srv, c);
+    return true;
+malformed:
+    metrics_error(s->cc->metrics, "handshake");
+    net_server_warn(s->srv, "%s: malformed PING, closing", c->peer);
+    return false;
+}
+
+/* ---- Data ---------------------------------------------------------------------------------- */
+
+static int fwd_on_open(void *arg, net_conn *c)
+{
+    fwd_source *s = arg;
+    fconn *f = sl_xcalloc(1, sizeof *f);
+    c->user = f;
+    if (!s->cfg->shared_key) {
+        f->ready = true;
+        net_conn_set_ready(s->srv, c);
+        return 0;
+    }
+    if (RAND_bytes(f->nonce, sizeof f->nonce) != 1 ||
+        RAND_bytes(f->auth_salt, sizeof f->auth_salt) != 1) {
+        metrics_error(s->cc->metrics, "random");
+        return -1;
+    }
+    send_helo(s, c, f);
+    return 0;
+}
+
+static void fwd_on_close(void *arg, net_conn *c)
+{
+    fconn *f = c->user;
+    if (!f)
+        return;
+    buf_free(&f->acks);
+    free(f->pend);
+    free(f);
+    c->user = NULL;
+}
+
+static void emit(fwd_source *s, net_conn *c, sl_batch **bp)
+{
+    sl_batch *b = *bp;
+    *bp = NULL;
+    if (!b)
+        return;
+    fconn *f = c->user;
+    b->ack = ack_token_open(source_ledger(s->ctx), c->id, f->seq);
+    b->origin = s->cc->id;
+    if (source_emit(s->ctx, b) != SL_OK)
+        s->closed = true;
+}
+
+static void add_pending(fconn *f, const fwd_msg_info *info)
+{
+    if (f->npend == f->cappend) {
+        if (f->headpend) { /* compact before growing */
+            memmove(f->pend, f->pend + f->headpend, (f->npend - f->headpend) * sizeof *f->pend);
+            f->npend -= f->headpend;
+            f->headpend = 0;
+        }
+        if (f->npend == f->cappend) {
+            f->cappend = f->cappend ? f->cappend * 2 : 8;
+            f->pend = sl_xrealloc(f->pend, f->cappend * sizeof *f->pend);
+        }
+    }
+    mp_put_map(&f->acks, 1);
+    mp_put_str(&f->acks, "ack", 3);
+    mp_put_str(&f->acks, info->chunk, info->chunk_len);
+    f->pend[f->npend++] = (pending_ack){f->seq, f->acks.len};
+}
+
+static int fwd_on_data(void *arg, net_conn *c)
+{
+    fwd_source *s = arg;
+    fconn *f = c->user;
+    const uint8_t *base = (const uint8_t *)c->in.p;
+    size_t off = 0, len = c->in.len;
+    sl_batch *b = NULL;
+    bool chunks = false; /* b carries chunks to answer, even if it has no events */
+    int ret = 0;
+    char err[256];
+    while (off < len && !s->closed) {
+        mp_reader r = {base + off, base + len};
+        int rc = mp_skip(&r, 32, s->cfg->max_message_bytes);
+        if (rc == MP_NEED_MORE)
+            break;
+        if (rc == MP_TOO_BIG) {
+            metrics_error(s->cc->metrics, "message_too_large");
+            net_server_warn(s->srv, "%s: message larger than max_message_bytes (%llu), closing",
+                     c->peer, (unsigned long long)s->cfg->max_message_bytes);
+            ret = -1;
+            break;
+        }
+        if (rc != MP_OK) {
+            metrics_error(s->cc->metrics, "malformed");
+            net_server_warn(s->srv, "%s: malformed msgpack at byte %zu, closing", c->peer, off);
+            ret = -1;
+            break;
+        }
+        size_t mlen = (size_t)(r.p - (base + off));
+        if (!f->ready) {
+            if (!handle_ping(s, c, base + off, mlen)) {
+                ret = -1;
+                break;
+            }
+            off += mlen;
+            continue;
+        }
+        if (!b)
+            b = batch_new(64);
+        fwd_msg_info info;
+        rc = fwd_decode(base + off, mlen, b, &info, &s->scratch, &s->lim, err, sizeof err);
+        if (rc != SL_OK) {
+            metrics_error(s->cc->metrics, rc == SL_ERR_TOOBIG ? "message_too_large" : "malformed");
+            net_server_warn(s->srv, "%s: %s; closing", c->peer, err);
+            ret = -1;
+            break;
+        }
+        atomic_fetch_add_explicit(&s->cc->metrics->received_events, info.events,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, mlen, memory_order_relaxed);
+        if (info.size >= 0 && !info.compressed && (uint64_t)info.size != info.events)
+            metrics_error(s->cc->metrics, "size_mismatch");
+        if (info.chunk) {
+            add_pending(f, &info);
+            chunks = true;
+        }
+        off += mlen;
+        if (b->n >= (uint32_t)s->cfg->batch_max_events) {
+            emit(s, c, &b);
+            f->seq++;
+            chunks = false;
+        }
+    }
+    if (b) {
+        if (b->n == 0 && !chunks) {
+            batch_release(b);
+        } else {
+            emit(s, c, &b);
+            f->seq++;
+        }
+    }
+    net_conn_consume(c, off);
+    return ret;
+}
+
+/* A committed token: send every reply of this connection up to its sequence. */
+static void fwd_commit(void *arg, uint64_t key, uint64_t value)
+{
+    fwd_source *s = arg;
+    net_conn *c = net_server_find(s->srv, key);
+    if (!c || !c->user)
+        return;
+    fconn *f = c->user;
+    size_t end = f->acks_off;
+    while (f->headpend < f->npend && f->pend[f->headpend].seq <= value)
+        end = f->pend[f->headpend++].end;
+    if (end > f->acks_off) {
+        net_conn_send(s->srv, c, f->acks.p + f->acks_off, end - f->acks_off);
+        f->acks_off = end;
+    }
+    if (f->headpend == f->npend) {
+        f->headpend = f->npend = 0;
+        buf_reset(&f->acks);
+        f->acks_off = 0;
+    }
+}
+
+static void fwd_on_tick(void *arg)
+{
+    fwd_source *s = arg;
+    source_collect_acks(s->ctx, fwd_commit, s);
+}
+
+static const net_server_cb fwd_cb = {
+    .on_open = fwd_on_open,
+    .on_data = fwd_on_data,
+    .on_close = fwd_on_close,
+    .on_tick = fwd_on_tick,
+};
+
+static int fwd_run(void *self, sl_source_ctx *ctx)
+{
+    fwd_source *s = self;
+    s->ctx = ctx;
+    char err[512];
+    int rc = net_server_open(&s->srv, &s->scfg, &fwd_cb, s, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(s->cc->id, "%s", err);
+        metrics_set_state(s->cc->metrics, "listen_failed");
+        return rc;
+    }
+    log_info(s->cc->id, "listening on %s (port %d%s%s)", s->address, net_server_port(s->srv),
+             s->cfg->tls.cert_file ? ", tls" : "", s->cfg->shared_key ? ", shared key" : "");
+    net_server_run(s->srv, source_stop_fd(ctx));
+    /* Let in-flight batches commit so their acks still reach connected clients. */
+    source_drain_acks(ctx, fwd_commit, s);
+    net_server_free(s->srv);
+    s->srv = NULL;
+    return SL_OK;
+}
+
+static void fwd_destroy(void *self)
+{
+    fwd_source *s = self;
+    if (!s)
+        return;
+    net_server_free(s->srv);
+    fwd_scratch_free(&s->scratch);
+    free(s);
+}
+
+const sl_source_vtable sl_source_forward = {
+    .type = "forward",
+    .help = "Fluent Forward protocol server (Fluent Bit, Fluentd): acks, shared key, TLS",
+    .options = fwd_options,
+    .config_size = sizeof(fwd_config),
+    .init = fwd_init,
+    .run = fwd_run,
+    .destroy = fwd_destroy,
+};

@@ -1,0 +1,208 @@
+"""forward source: every Forward mode crafted by hand (Message with integer time and
+EventTime, Forward, PackedForward, CompressedPackedForward), chunk acks, a real client
+(fluent-logger), the shared-key + users handshake, and bad input that must close only the
+offending connection while good ones keep flowing. Every event sent is counted in the
+output."""
+import json
+import os
+import socket
+import struct
+import time
+
+import msgpack
+from fluent import sender
+
+from fwdclient import Client, event_time, gzip_entries, packed_entries
+from harness import Sluice, WORK, free_port, log, wait_until
+
+api, p_plain, p_auth = free_port(), free_port(), free_port()
+out = os.path.join(WORK, "out.ndjson")
+s = Sluice("""
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  fwd:  { type: forward, address: "127.0.0.1:%d", max_message_bytes: 1MiB,
+          handshake_timeout: 1s, idle_timeout: 60s, max_connections: 800 }
+  sec:  { type: forward, address: "127.0.0.1:%d", shared_key: "s3cret",
+          self_hostname: "agg.test", users: { alice: wonderland }, handshake_timeout: 2s }
+sinks:
+  out: { type: file, inputs: [fwd, sec], path: "%s", batch: { timeout_ms: 20 } }
+""" % (WORK, api, p_plain, p_auth, out)).start()
+
+expected = 0
+
+
+def outputs():
+    if not os.path.exists(out):
+        return []
+    with open(out) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+# 1. Message mode, integer time, no chunk.
+c = Client(p_plain)
+c.send(["app.msg", 1700000000, {"message": "hello int", "n": 1}])
+expected += 1
+# 2. Message mode with EventTime and chunk: the ack comes back.
+c.send(["app.msg", event_time(1700000001, 987654321), {"log": "hello ns", "nested": {"a": [1, 2]}},
+        {"chunk": "c1"}])
+c.wait_ack("c1")
+expected += 1
+# 3. Forward mode.
+c.send(["app.fwd", [[1700000002, {"message": "f%d" % i}] for i in range(10)], {"chunk": "c2", "size": 10}])
+c.wait_ack("c2")
+expected += 10
+# 4. PackedForward (bin) and 5. CompressedPackedForward.
+c.send(["app.packed", packed_entries([{"message": "p%d" % i} for i in range(100)]), {"chunk": "c3", "size": 100}])
+c.wait_ack("c3")
+expected += 100
+c.send(["app.gz", gzip_entries([{"message": "z%d" % i} for i in range(100)]),
+        {"chunk": "c4", "size": 100, "compressed": "gzip"}])
+c.wait_ack("c4")
+expected += 100
+# Two gzip members concatenated (as Fluentd appends chunks).
+two = gzip_entries([{"message": "m%d" % i} for i in range(5)]) + gzip_entries([{"message": "m%d" % i} for i in range(5, 9)])
+c.send(["app.gz2", two, {"chunk": "c5", "compressed": "gzip"}])
+c.wait_ack("c5")
+expected += 9
+c.close()
+
+wait_until(lambda: len(outputs()) == expected, 30, "first events in the output")
+ev = outputs()
+byid = {e["message"]: e for e in ev}
+assert byid["hello int"]["tag"] == "app.msg" and byid["hello int"]["n"] == 1
+assert byid["hello ns"]["timestamp"].endswith(".987654321Z"), byid["hello ns"]
+assert byid["hello ns"]["nested"] == {"a": [1, 2]}, byid["hello ns"]
+assert byid["p99"]["tag"] == "app.packed" and byid["z5"]["tag"] == "app.gz"
+assert byid["m8"]["tag"] == "app.gz2"
+log("all modes ok:", expected)
+
+# 6. A real client: fluent-logger (Message mode, EventTime with nanosecond precision).
+fl = sender.FluentSender("app", host="127.0.0.1", port=p_plain, nanosecond_precision=True)
+for i in range(50):
+    assert fl.emit("logger", {"message": "fl%d" % i, "i": i}), fl.last_error
+fl.close()
+expected += 50
+wait_until(lambda: len(outputs()) == expected, 30, "fluent-logger events")
+assert {e["tag"] for e in outputs() if e["message"].startswith("fl")} == {"app.logger"}
+
+# 7. Shared key + user: a good login delivers; a bad key or password gets PONG false.
+c = Client(p_auth, shared_key="s3cret", username="alice", password="wonderland")
+assert c.pong[1] is True and c.pong[3] == "agg.test"
+c.send(["sec.app", packed_entries([{"message": "sec%d" % i} for i in range(20)]), {"chunk": "k1"}])
+c.wait_ack("k1")
+c.close()
+expected += 20
+for key, pw in (("wrong", "wonderland"), ("s3cret", "nope")):
+    c = Client(p_auth)
+    helo = c.read_obj()
+    assert helo[0] == "HELO"
+    c.close()
+    bad = Client(p_auth, shared_key=None)
+    try:
+        ok = bad.handshake(key, "h", "alice", pw)
+        assert ok is False, "bad credentials accepted"
+        try:
+            bad.read_obj()
+            raise AssertionError("connection kept open after a failed handshake")
+        except (ConnectionError, OSError):
+            pass
+    finally:
+        bad.close()
+# A message before the handshake closes the connection.
+c = Client(p_auth)
+c.read_obj()
+c.send(["sec.app", 1700000000, {"message": "sneaky"}])
+try:
+    c.read_obj()
+    raise AssertionError("data before PING accepted")
+except (ConnectionError, OSError):
+    pass
+c.close()
+
+# 8. Bad input while a good connection keeps streaming.
+good = Client(p_plain)
+good_sent = 0
+
+
+def good_send(tag):
+    global good_sent, expected
+    good.send(["good", packed_entries([{"message": "g%d" % (good_sent + i)} for i in range(10)]), {"chunk": tag}])
+    good.wait_ack(tag)
+    good_sent += 10
+    expected += 10
+
+
+def closed_by_server(sock):
+    sock.settimeout(20)
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                return True
+    except ConnectionResetError:
+        return True
+
+
+bad_inputs = [
+    b"\xc1",                                               # never-used byte
+    msgpack.packb({"not": "an array"}),
+    msgpack.packb([1, 1700000000, {"message": "x"}]),      # tag not a string
+    msgpack.packb(["t", "notatime", {"message": "x"}, {}]),  # time not a time
+    msgpack.packb(["t", 1700000000, ["not", "a", "map"]]),   # record not a map
+    msgpack.packb(["t", [[1700000000]]]),                  # entry not [time, record]
+    msgpack.packb(["t", [["x", {}]]]),                     # entry time wrong
+    msgpack.packb(["t", b"\x92\x01"]),                     # packed entries truncated
+    msgpack.packb(["t", b"\x00" * 10, {"compressed": "gzip"}]),  # not gzip
+    msgpack.packb(["t", 1700000000, {"m": 1}, {"chunk": 5}]),     # chunk not a string
+    msgpack.packb(["t", 1700000000, {1: "int key"}]),     # non-string key
+    b"\xdb\x7f\xff\xff\xff",                               # a 2 GB string claim
+    b"\xdd\x7f\xff\xff\xff",                               # a 2 G element array claim
+    b"\x93\xa1t" + b"\xdb\x7f\xff\xff\xff",                # 2 GB claim inside a message
+    # a small gzip stream inflating beyond max_message_bytes (a zip bomb)
+    msgpack.packb(["t", gzip_entries([{"message": "x" * 1000}] * 3000), {"compressed": "gzip"}]),
+]
+errors_before = s.metric("sluice_component_errors_total", component_id="fwd") or 0
+log("bad inputs")
+for i, data in enumerate(bad_inputs):
+    b = socket.create_connection(("127.0.0.1", p_plain), timeout=20)
+    b.sendall(data)
+    assert closed_by_server(b), "bad input %d did not close the connection" % i
+    b.close()
+    good_send("g%d" % i)
+wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="fwd") or 0) - errors_before >= len(bad_inputs),
+           20, "every bad input counted")
+
+# Truncated message then EOF: nothing is delivered from it, the daemon carries on.
+b = socket.create_connection(("127.0.0.1", p_plain))
+b.sendall(msgpack.packb(["t", 1700000000, {"message": "never"}])[:-3])
+b.close()
+good_send("trunc")
+
+log("handshake timeout")
+# Never-ending handshake: a client that never sends PING is closed after handshake_timeout.
+h = socket.create_connection(("127.0.0.1", p_auth), timeout=20)
+assert closed_by_server(h), "handshake never timed out"
+h.close()
+
+# Hundreds of idle connections (max_connections 800): good traffic keeps flowing.
+log("idle connections")
+idle = []
+for i in range(600):
+    idle.append(socket.create_connection(("127.0.0.1", p_plain)))
+good_send("idle1")
+# Beyond max_connections: refused (closed at once), counted.
+extra = [socket.create_connection(("127.0.0.1", p_plain)) for _ in range(250)]
+wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="fwd", reason="max_connections") or 0) > 0,
+           20, "max_connections refusals counted")
+for x in idle + extra:
+    x.close()
+good_send("idle2")
+good.close()
+
+wait_until(lambda: len(outputs()) == expected, 30, "every good event delivered")
+msgs = [e["message"] for e in outputs()]
+assert "never" not in msgs and "sneaky" not in msgs
+assert len(set(m for m in msgs if m.startswith("g"))) == good_sent
+log("delivered", len(msgs), "events; errors", s.metric("sluice_component_errors_total", component_id="fwd"))
+assert s.stop() == 0
