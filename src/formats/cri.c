@@ -85,7 +85,9 @@ int cri_parse(const char *s, size_t n, cri_line *out, const char **why)
         return -1;
     }
     if (cri_parse_time(s, (size_t)(sp - s), &out->ts_ns) != 0) {
-        *why = "cri_timestamp";
+        /* a date-like first word is a broken time; anything else is not CRI at all */
+        unsigned y;
+        *why = sp - s >= 5 && digits(s, 4, &y) && s[4] == '-' ? "cri_timestamp" : "cri_parse";
         return -1;
     }
     const char *p = sp + 1;

@@ -11,16 +11,16 @@ from harness import PYTHON, ROOT, WORK, log
 KUBELET = os.path.join(ROOT, "tests", "emulators", "kubelet.py")
 
 
-def config(path, port, extra="", sink_extra=""):
+def config(path, port, extra="", sink_extra="", rescan=500):
     return """data_dir: %s/data
 shutdown_timeout: 10s
 api: { address: "127.0.0.1:%d" }
 sources:
-  pods: { type: kubernetes_logs, path: "%s", rescan_interval_ms: 500, exclude_self: false%s }
+  pods: { type: kubernetes_logs, path: "%s", rescan_interval_ms: %d, exclude_self: false%s }
 sinks:
   out: { type: file, inputs: [pods], path: "%s/out.ndjson", id_key: _id,
          batch: { max_events: 500, timeout_ms: 50 }%s }
-""" % (WORK, port, path, extra, WORK, sink_extra)
+""" % (WORK, port, path, rescan, extra, WORK, sink_extra)
 
 
 def start_kubelet(*args):
