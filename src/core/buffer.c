@@ -268,3 +268,15 @@ size_t buffer_events(const sl_buffer *b)
     pthread_mutex_unlock((pthread_mutex_t *)&b->mu);
     return n;
 }
+
+bool buffer_would_block(sl_buffer *b, size_t bytes)
+{
+    if (b->cfg.when_full != SL_WHEN_FULL_BLOCK)
+        return false;
+    if (b->disk)
+        return disk_buffer_bytes(b->disk) + bytes > b->cfg.max_size;
+    pthread_mutex_lock(&b->mu);
+    bool full = !b->closed && b->count > 0 && b->bytes + bytes > b->cfg.max_bytes;
+    pthread_mutex_unlock(&b->mu);
+    return full;
+}

@@ -3,6 +3,7 @@
 #ifndef SL_BUFFER_H
 #define SL_BUFFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,9 @@ void buffer_close(sl_buffer *b);
 void buffer_free(sl_buffer *b);
 
 size_t buffer_bytes(const sl_buffer *b);
+/* True when a push of about `bytes` would block now (when_full: block and no room), so a
+ * producer that can answer "later" (HTTP 429) does not have to wait. A hint: racy. */
+bool buffer_would_block(sl_buffer *b, size_t bytes);
 size_t buffer_events(const sl_buffer *b);
 
 #endif

@@ -33,6 +33,9 @@ typedef struct sl_source_ctx sl_source_ctx;
  * caller's reference. Blocks while a downstream buffer is full (backpressure).
  * Returns SL_OK, or SL_ERR_CLOSED once the engine is stopping (batch released). */
 int source_emit(sl_source_ctx *ctx, sl_batch *b);
+/* True when emitting about `bytes` now would block on a full downstream buffer (a hint for
+ * sources that can answer "retry later", such as HTTP 429). */
+bool source_would_block(sl_source_ctx *ctx, size_t bytes);
 /* True once the engine asks sources to stop reading. Sources then emit nothing new,
  * call source_drain_acks and return. */
 bool source_should_stop(const sl_source_ctx *ctx);

@@ -576,6 +576,18 @@ int source_emit(sl_source_ctx *ctx, sl_batch *b)
     return SL_ERR_CLOSED;
 }
 
+static bool would_block(node *n, size_t bytes)
+{
+    for (size_t i = 0; i < n->ndown; i++) {
+        node *d = n->down[i];
+        if (d->kind == NODE_SINK ? d->buf && buffer_would_block(d->buf, bytes) : would_block(d, bytes))
+            return true;
+    }
+    return false;
+}
+
+bool source_would_block(sl_source_ctx *ctx, size_t bytes) { return would_block(ctx->n, bytes); }
+
 bool source_should_stop(const sl_source_ctx *ctx) { return atomic_load(&ctx->t->stopping); }
 sl_ack_ledger *source_ledger(sl_source_ctx *ctx) { return ctx->ledger; }
 int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
