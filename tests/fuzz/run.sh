@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
 out=build-fuzz
 mkdir -p "$out/obj" "$out/corpus"
-pkgs="yaml-0.1 libmicrohttpd libcurl zlib"
+pkgs="$(sed -n 's/^PKGS *:= *//p' Makefile)"  # the same libraries as the build
 cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined $(pkg-config --cflags $pkgs)"
 objs=()
 for src in $(find src -name '*.c' ! -path src/main.c | sort); do

@@ -1,0 +1,565 @@
+#!/usr/bin/python3
+"""es_emulator.py - an Elasticsearch node for tests, written from the public REST API docs:
+_bulk with real per-item results and `errors`, create -> 409 on an existing _id, dynamic
+mapping per index (a field's first type wins; a later mismatched value fails that item with
+mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count, a minimal
+_search, _cat/indices, _index_template with data streams, gzip bodies, basic auth.
+Prints the port on its first stdout line.
+
+Faults, by flags or POST /_emulator/control with a JSON object:
+  {"item_429": 0.3}          fail that fraction of bulk items with 429 (seeded, per item)
+  {"fail": N, "status": 503} answer the next N requests with that status
+  {"delay_ms": 500}          wait before each answer
+  {"stall": true}            hold every request until stall is set false
+  {"reset": N}               send headers and half a body, then close, for N bulk requests
+  {"max_body": BYTES}        413 for request bodies above this size (as received)
+  {"password": "x"}          change the basic-auth password (401 until the client matches)
+  {"count_only": true}       benchmark mode: count documents, store nothing
+GET /_emulator/stats: counters; GET /_emulator/docs: every stored doc as NDJSON
+({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent.
+"""
+import argparse
+import base64
+import fnmatch
+import gzip
+import json
+import random
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Index:
+    def __init__(self, name, data_stream=False):
+        self.name = name
+        self.docs = {}      # _id -> source
+        self.order = []
+        self.mapping = {}   # dotted path -> {"type": t, "ignore_malformed": bool}
+        self.data_stream = data_stream
+
+
+def jtype(v):
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "long"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, dict):
+        return "object"
+    return None
+
+
+class MappingError(Exception):
+    pass
+
+
+def leaves(obj, prefix=""):
+    """Yields (path, value) of a document the way Elasticsearch expands it: dotted keys
+    become objects, arrays take their elements' type."""
+    for k, v in obj.items():
+        if not isinstance(k, str) or k.strip() == "":
+            raise MappingError("field name cannot be an empty string")
+        parts = k.split(".")
+        if any(p == "" for p in parts):
+            raise MappingError("field name [%s] cannot contain only whitespace or have empty "
+                               "segments" % k)
+        path = prefix + k
+        if len(path.encode()) > 32766:
+            raise MappingError("field name too long")
+        if isinstance(v, dict):
+            yield path, v
+            yield from leaves(v, path + ".")
+        elif isinstance(v, list):
+            for x in v:
+                if isinstance(x, dict):
+                    yield path, x
+                    yield from leaves(x, path + ".")
+                elif x is not None:
+                    yield path, x
+        elif v is not None:
+            yield path, v
+
+
+def check_and_map(ix, src, doc_id):
+    """Applies dynamic mapping; raises MappingError on a conflict. Mapping is updated only
+    when the whole document fits."""
+    new = {}
+    for path, v in leaves(src):
+        t = jtype(v)
+        if path == "@timestamp" and t == "text":
+            t = "date"
+        m = ix.mapping.get(path) or new.get(path)
+        if m is None:
+            new[path] = {"type": t, "ignore_malformed": False}
+            continue
+        mt = m["type"]
+        if mt == "object":
+            if t != "object":
+                raise MappingError("object mapping for [%s] tried to parse field [%s] as object, "
+                                   "but found a concrete value" % (path, path))
+        elif t == "object":
+            raise MappingError("failed to parse field [%s] of type [%s] in document with id '%s'. "
+                               "Preview of field's value: '%s'" % (path, mt, doc_id, json.dumps(v)[:40]))
+        elif mt in ("long", "float"):
+            ok = t in ("long", "float")
+            if t == "text":
+                try:
+                    float(v)
+                    ok = True
+                except ValueError:
+                    ok = False
+            if not ok and not m.get("ignore_malformed"):
+                raise MappingError("failed to parse field [%s] of type [%s] in document with id "
+                                   "'%s'. Preview of field's value: '%s'" % (path, mt, doc_id, str(v)[:40]))
+        elif mt == "boolean":
+            if t != "boolean" and v not in ("true", "false") and not m.get("ignore_malformed"):
+                raise MappingError("failed to parse field [%s] of type [boolean] in document with "
+                                   "id '%s'" % (path, doc_id))
+    ix.mapping.update(new)
+
+
+class State:
+    def __init__(self, a):
+        self.lock = threading.Lock()
+        self.cv = threading.Condition(self.lock)
+        self.indices = {}
+        self.templates = {}
+        self.user = a.user
+        self.password = a.password
+        self.item_429 = a.item_429
+        self.fail = 0
+        self.fail_status = 503
+        self.delay_ms = a.delay_ms
+        self.stall = False
+        self.reset = 0
+        self.max_body = a.max_body
+        self.count_only = a.count_only
+        self.rng = random.Random(a.seed)
+        self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0,
+                          item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
+                          status_413=0, status_401=0, failed_requests=0, resets=0,
+                          bad_requests=0, body_bytes=0, count_only_docs=0, stalled=0,
+                          ids_missing=0)
+        self.attempts = {}
+
+    def template_for(self, name):
+        best = None
+        for tname, t in self.templates.items():
+            for pat in t.get("index_patterns", []):
+                if fnmatch.fnmatchcase(name, pat):
+                    if best is None or t.get("priority", 0) > best.get("priority", 0):
+                        best = t
+        return best
+
+    def get_index(self, name, create=True):
+        ix = self.indices.get(name)
+        if ix is None and create:
+            t = self.template_for(name)
+            ix = Index(name, data_stream=bool(t and "data_stream" in t))
+            if t:
+                props = t.get("template", {}).get("mappings", {}).get("properties", {})
+                put_props(ix, props)
+            self.indices[name] = ix
+        return ix
+
+
+def put_props(ix, props, prefix=""):
+    for k, v in props.items():
+        if "properties" in v:
+            ix.mapping[prefix + k] = {"type": "object", "ignore_malformed": False}
+            put_props(ix, v["properties"], prefix + k + ".")
+        else:
+            t = v.get("type", "object")
+            t = {"integer": "long", "short": "long", "double": "float", "keyword": "text",
+                 "date_nanos": "date", "date": "date"}.get(t, t)
+            ix.mapping[prefix + k] = {"type": t, "ignore_malformed": bool(v.get("ignore_malformed"))}
+
+
+def bad_request(reason, typ="illegal_argument_exception"):
+    return 400, {"error": {"root_cause": [{"type": typ, "reason": reason}], "type": typ,
+                           "reason": reason}, "status": 400}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "es-emulator"
+
+    def log_message(self, *a):
+        pass
+
+    def send_json(self, status, obj, extra=None):
+        body = (obj if isinstance(obj, (bytes, str)) else json.dumps(obj))
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        return raw
+
+    def authorized(self):
+        st = self.server.st
+        if not st.user:
+            return True
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Basic "):
+            return False
+        try:
+            u, p = base64.b64decode(h[6:]).decode().split(":", 1)
+        except Exception:
+            return False
+        return u == st.user and p == st.password
+
+    def handle_any(self):
+        st = self.server.st
+        raw = self.read_body()
+        url = urlsplit(self.path)
+        path = url.path
+        q = parse_qs(url.query)
+        if path.startswith("/_emulator/"):
+            return self.control(path, raw)
+        with st.lock:
+            st.stats["requests"] += 1
+            st.stats["body_bytes"] += len(raw)
+            while st.stall:
+                st.stats["stalled"] += 1
+                st.cv.wait(0.2)
+            delay = st.delay_ms
+        if delay:
+            time.sleep(delay / 1000.0)
+        if not self.authorized():
+            with st.lock:
+                st.stats["status_401"] += 1
+            return self.send_json(401, {"error": {"type": "security_exception",
+                                                  "reason": "unable to authenticate user"},
+                                        "status": 401}, {"WWW-Authenticate": 'Basic realm="security"'})
+        with st.lock:
+            if st.fail > 0:
+                st.fail -= 1
+                st.stats["failed_requests"] += 1
+                return self.send_json(st.fail_status, {"error": {"type": "unavailable",
+                                      "reason": "injected"}, "status": st.fail_status},
+                                      {"Retry-After": "1"} if st.fail_status == 429 else None)
+            if st.max_body and len(raw) > st.max_body:
+                st.stats["status_413"] += 1
+                return self.send_json(413, b"")
+        if self.headers.get("Content-Encoding", "") == "gzip":
+            with st.lock:
+                st.stats["gzip_requests"] += 1
+            try:
+                raw = gzip.decompress(raw)
+            except Exception:
+                return self.send_json(*bad_request("request body is not valid gzip"))
+        parts = [p for p in path.split("/") if p]
+        m = self.command
+        if not parts:
+            return self.send_json(200, {"name": "emulator", "cluster_name": "sluice-test",
+                                        "cluster_uuid": "emulator", "version": {
+                                            "number": "8.11.0", "build_flavor": "default",
+                                            "lucene_version": "9.8.0"}, "tagline": "You Know, for Search"})
+        if parts[-1] == "_bulk" and m in ("POST", "PUT"):
+            return self.bulk(parts[0] if len(parts) == 2 else None, raw, q)
+        if parts[0] == "_index_template" and len(parts) == 2:
+            if m == "PUT":
+                try:
+                    t = json.loads(raw)
+                except ValueError:
+                    return self.send_json(*bad_request("invalid template body", "parse_exception"))
+                with st.lock:
+                    st.templates[parts[1]] = t
+                return self.send_json(200, {"acknowledged": True})
+            with st.lock:
+                t = st.templates.get(parts[1])
+            if t is None:
+                return self.send_json(404, {"error": "not found", "status": 404})
+            return self.send_json(200, {"index_templates": [{"name": parts[1], "index_template": t}]})
+        if parts[0] == "_data_stream":
+            with st.lock:
+                ds = [{"name": n, "timestamp_field": {"name": "@timestamp"}}
+                      for n, ix in st.indices.items() if ix.data_stream]
+            return self.send_json(200, {"data_streams": ds})
+        if parts[0] == "_cat" and len(parts) >= 2 and parts[1] == "indices":
+            with st.lock:
+                rows = [{"health": "green", "status": "open", "index": n, "docs.count": str(len(ix.docs))}
+                        for n, ix in sorted(st.indices.items())]
+            if q.get("format", [""])[0] == "json":
+                return self.send_json(200, rows)
+            txt = "".join("%s %s %s %s\n" % (r["health"], r["status"], r["index"], r["docs.count"]) for r in rows)
+            return self.send_json(200, txt)
+        if len(parts) == 2 and parts[1] == "_count":
+            with st.lock:
+                n = sum(len(ix.docs) for name, ix in st.indices.items() if self.match(parts[0], name))
+            return self.send_json(200, {"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
+        if parts[-1] == "_search":
+            return self.search(parts[0] if len(parts) == 2 else "*", raw, q)
+        if len(parts) == 2 and parts[1] == "_mapping" and m == "PUT":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self.send_json(*bad_request("invalid mapping", "parse_exception"))
+            with st.lock:
+                ix = st.get_index(parts[0])
+                for k, v in body.get("properties", {}).items():
+                    old = ix.mapping.get(k)
+                    t = {"keyword": "text", "integer": "long", "double": "float"}.get(v.get("type"), v.get("type"))
+                    if old and old["type"] != t:
+                        return self.send_json(*bad_request("mapper [%s] cannot be changed from type [%s] to [%s]" % (k, old["type"], t)))
+                put_props(ix, body.get("properties", {}))
+            return self.send_json(200, {"acknowledged": True})
+        if len(parts) == 2 and parts[1] == "_refresh" or parts == ["_refresh"]:
+            return self.send_json(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
+        if len(parts) == 1 and m == "DELETE":
+            with st.lock:
+                gone = [n for n in st.indices if self.match(parts[0], n)]
+                for n in gone:
+                    del st.indices[n]
+            if not gone:
+                return self.send_json(404, {"error": {"type": "index_not_found_exception"}, "status": 404})
+            return self.send_json(200, {"acknowledged": True})
+        if len(parts) == 1 and m == "PUT":
+            body = json.loads(raw or b"{}")
+            with st.lock:
+                if parts[0] in st.indices:
+                    return self.send_json(*bad_request("index [%s] already exists" % parts[0],
+                                                       "resource_already_exists_exception"))
+                ix = st.get_index(parts[0])
+                put_props(ix, body.get("mappings", {}).get("properties", {}))
+            return self.send_json(200, {"acknowledged": True, "index": parts[0]})
+        return self.send_json(404, {"error": {"type": "no_handler", "reason": "no handler for %s %s" % (m, path)}, "status": 404})
+
+    def match(self, pat, name):
+        return any(fnmatch.fnmatchcase(name, p) for p in pat.split(","))
+
+    def search(self, pat, raw, q):
+        st = self.server.st
+        size = int(q.get("size", ["10"])[0])
+        if raw:
+            try:
+                size = int(json.loads(raw).get("size", size))
+            except (ValueError, AttributeError):
+                pass
+        hits = []
+        with st.lock:
+            total = 0
+            for name, ix in sorted(st.indices.items()):
+                if not self.match(pat, name):
+                    continue
+                total += len(ix.docs)
+                for i in ix.order:
+                    if len(hits) < size and i in ix.docs:
+                        hits.append({"_index": name, "_id": i, "_score": 1.0, "_source": ix.docs[i]})
+        return self.send_json(200, {"took": 1, "timed_out": False, "hits": {
+            "total": {"value": total, "relation": "eq"}, "max_score": 1.0, "hits": hits}})
+
+    def bulk(self, default_index, raw, q):
+        st = self.server.st
+        with st.lock:
+            st.stats["bulk_requests"] += 1
+        if not raw.endswith(b"\n"):
+            with st.lock:
+                st.stats["bad_requests"] += 1
+            return self.send_json(*bad_request("The bulk request must be terminated by a newline [\\n]"))
+        lines = raw.split(b"\n")[:-1]
+        if st.count_only:
+            n = len(lines) // 2
+            with st.lock:
+                st.stats["count_only_docs"] += n
+                st.stats["items"] += n
+            body = b'{"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * n) + b"]}"
+            return self.send_json(200, body)
+        items = []
+        errors = False
+        i = 0
+        # Parse every pair first: a malformed line fails the whole request, like ES does.
+        pairs = []
+        while i < len(lines):
+            try:
+                action = json.loads(lines[i])
+            except ValueError as e:
+                with st.lock:
+                    st.stats["bad_requests"] += 1
+                return self.send_json(*bad_request("Malformed action/metadata line [%d]: %s" % (i + 1, e),
+                                                   "x_content_parse_exception"))
+            if not isinstance(action, dict) or len(action) != 1:
+                return self.send_json(*bad_request("Malformed action/metadata line [%d], expected a "
+                                                   "single object key" % (i + 1)))
+            op, meta = next(iter(action.items()))
+            if op not in ("index", "create", "update", "delete") or not isinstance(meta, dict):
+                return self.send_json(*bad_request("Malformed action/metadata line [%d], expected "
+                                                   "one of [create, delete, index, update] but found [%s]" % (i + 1, op)))
+            if "_type" in meta:
+                return self.send_json(*bad_request("Action/metadata line [%d] contains an unknown "
+                                                   "parameter [_type]" % (i + 1)))
+            src = None
+            if op != "delete":
+                if i + 1 >= len(lines):
+                    return self.send_json(*bad_request("Validation Failed: 1: no requests added;"))
+                try:
+                    src = json.loads(lines[i + 1])
+                except ValueError as e:
+                    src = e
+                i += 2
+            else:
+                i += 1
+            pairs.append((op, meta, src))
+        with st.lock:
+            for op, meta, src in pairs:
+                index = meta.get("_index") or default_index
+                doc_id = meta.get("_id")
+                st.stats["items"] += 1
+                if doc_id is not None:
+                    st.attempts[doc_id] = st.attempts.get(doc_id, 0) + 1
+                else:
+                    st.stats["ids_missing"] += 1
+                r = {"_index": index, "_id": doc_id}
+                if st.item_429 and st.rng.random() < st.item_429:
+                    st.stats["item_429"] += 1
+                    r.update(status=429, error={"type": "es_rejected_execution_exception",
+                                                "reason": "rejected execution of coordinating operation"})
+                    items.append({op: r})
+                    errors = True
+                    continue
+                if not index:
+                    r.update(status=400, error={"type": "action_request_validation_exception",
+                                                "reason": "Validation Failed: 1: index is missing;"})
+                elif isinstance(src, Exception) or (op != "delete" and not isinstance(src, dict)):
+                    st.stats["mapping_errors"] += 1
+                    r.update(status=400, error={"type": "document_parsing_exception",
+                                                "reason": "failed to parse: %s" % src})
+                else:
+                    ix = st.get_index(index)
+                    if doc_id is None:
+                        doc_id = uuid.uuid4().hex[:20]
+                        r["_id"] = doc_id
+                    if ix.data_stream and op != "create":
+                        r.update(status=400, error={"type": "illegal_argument_exception",
+                                 "reason": "only write ops with an op_type of create are allowed in data streams"})
+                    elif ix.data_stream and "@timestamp" not in src:
+                        st.stats["mapping_errors"] += 1
+                        r.update(status=400, error={"type": "document_parsing_exception",
+                                 "reason": "data stream timestamp field [@timestamp] is missing"})
+                    elif op == "create" and doc_id in ix.docs:
+                        st.stats["conflicts"] += 1
+                        r.update(status=409, error={"type": "version_conflict_engine_exception",
+                                 "reason": "[%s]: version conflict, document already exists (current version [1])" % doc_id})
+                    elif op == "delete":
+                        found = ix.docs.pop(doc_id, None) is not None
+                        r.update(status=200 if found else 404, result="deleted" if found else "not_found")
+                    else:
+                        try:
+                            check_and_map(ix, src, doc_id)
+                        except MappingError as e:
+                            st.stats["mapping_errors"] += 1
+                            r.update(status=400, error={"type": "mapper_parsing_exception", "reason": str(e)})
+                        else:
+                            existed = doc_id in ix.docs
+                            ix.docs[doc_id] = src
+                            if not existed:
+                                ix.order.append(doc_id)
+                            st.stats["created"] += 1
+                            r.update(status=200 if existed else 201,
+                                     result="updated" if existed else "created", _version=1,
+                                     _shards={"total": 1, "successful": 1, "failed": 0},
+                                     _seq_no=0, _primary_term=1)
+                if r.get("status", 200) >= 300:
+                    errors = True
+                    if r["status"] != 409 and r["status"] != 429:
+                        st.stats["other_errors"] += 0
+                items.append({op: r})
+            reset = st.reset > 0
+            if reset:
+                st.reset -= 1
+                st.stats["resets"] += 1
+        body = json.dumps({"took": 3, "errors": errors, "items": items}).encode()
+        if reset:
+            # Headers and half the body, then the connection goes away.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                import socket
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        return self.send_json(200, body)
+
+    def control(self, path, raw):
+        st = self.server.st
+        if path == "/_emulator/control":
+            c = json.loads(raw or b"{}")
+            with st.lock:
+                for k in ("item_429", "delay_ms", "reset", "max_body", "password", "count_only", "user"):
+                    if k in c:
+                        setattr(st, k, c[k])
+                if "fail" in c:
+                    st.fail = c["fail"]
+                    st.fail_status = c.get("status", 503)
+                if "stall" in c:
+                    st.stall = c["stall"]
+                    st.cv.notify_all()
+            return self.send_json(200, {"ok": True})
+        if path == "/_emulator/stats":
+            with st.lock:
+                s = dict(st.stats)
+                s["docs"] = sum(len(ix.docs) for ix in st.indices.values())
+                s["indices"] = sorted(st.indices)
+            return self.send_json(200, s)
+        if path == "/_emulator/attempts":
+            with st.lock:
+                return self.send_json(200, dict(st.attempts))
+        if path == "/_emulator/docs":
+            with st.lock:
+                out = []
+                for name, ix in sorted(st.indices.items()):
+                    for i in ix.order:
+                        if i in ix.docs:
+                            out.append(json.dumps({"_index": name, "_id": i, "_source": ix.docs[i]}))
+            return self.send_json(200, ("\n".join(out) + "\n") if out else "")
+        return self.send_json(404, {"error": "unknown control"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--user")
+    ap.add_argument("--password", default="")
+    ap.add_argument("--item-429", dest="item_429", type=float, default=0.0)
+    ap.add_argument("--delay-ms", dest="delay_ms", type=int, default=0)
+    ap.add_argument("--max-body", dest="max_body", type=int, default=0)
+    ap.add_argument("--count-only", dest="count_only", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv.daemon_threads = True
+    srv.st = State(a)
+    print("port %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
