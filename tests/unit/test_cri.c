@@ -1,0 +1,131 @@
+/* test_cri.c - unit tests for the CRI and Docker json-file line parsers and RFC 3339 times.
+ * Covers tags, streams, offsets in times, escapes, partial entries and rejections. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "formats/cri.h"
+
+static int64_t t(const char *s)
+{
+    int64_t ns = 0;
+    assert_int_equal(cri_parse_time(s, strlen(s), &ns), 0);
+    return ns;
+}
+
+static void test_time(void **state)
+{
+    assert_int_equal(t("1970-01-01T00:00:00Z"), 0);
+    assert_int_equal(t("1970-01-01T00:00:01.5Z"), 1500000000LL);
+    assert_int_equal(t("2024-01-15T10:20:30.123456789Z"), 1705314030123456789LL);
+    /* more than 9 fraction digits: extra ones ignored */
+    assert_int_equal(t("2024-01-15T10:20:30.1234567891Z"), 1705314030123456789LL);
+    assert_int_equal(t("2024-01-15T12:20:30+02:00"), 1705314030000000000LL);
+    assert_int_equal(t("2024-01-15T08:20:30.000000001-02:00"), 1705314030000000001LL);
+    assert_int_equal(t("2000-02-29T00:00:00Z"), 951782400000000000LL); /* leap day */
+    int64_t ns;
+    const char *bad[] = {"", "2024-01-15", "2024-01-15T10:20:30", "2024-13-15T10:20:30Z",
+                         "2024-01-15T25:20:30Z", "2024-01-15T10:20:30.Z", "2024-01-15T10:20:30Zx",
+                         "2024-01-15T10:20:30+0200", "2O24-01-15T10:20:30Z", "2024-01-15T10:20:30+02:0x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(cri_parse_time(bad[i], strlen(bad[i]), &ns), -1);
+}
+
+static void cri_ok(const char *s, int stream, bool partial, const char *msg)
+{
+    cri_line l;
+    const char *why = NULL;
+    assert_int_equal(cri_parse(s, strlen(s), &l, &why), 0);
+    assert_int_equal(l.stream, stream);
+    assert_int_equal(l.partial, partial);
+    assert_int_equal(l.len, strlen(msg));
+    assert_memory_equal(l.msg, msg, l.len);
+}
+
+static void cri_bad(const char *s, const char *reason)
+{
+    cri_line l;
+    const char *why = NULL;
+    assert_int_equal(cri_parse(s, strlen(s), &l, &why), -1);
+    assert_string_equal(why, reason);
+}
+
+static void test_cri(void **state)
+{
+    cri_ok("2024-01-15T10:20:30.1Z stdout F hello world", CRI_STDOUT, false, "hello world");
+    cri_ok("2024-01-15T10:20:30.1Z stderr P part ", CRI_STDERR, true, "part ");
+    cri_ok("2024-01-15T10:20:30.1Z stdout F ", CRI_STDOUT, false, "");
+    cri_ok("2024-01-15T10:20:30.1Z stdout F", CRI_STDOUT, false, "");
+    cri_ok("2024-01-15T10:20:30.1Z stdout F:x:y tagged", CRI_STDOUT, false, "tagged");
+    cri_ok("2024-01-15T10:20:30.1Z stdout F  two spaces", CRI_STDOUT, false, " two spaces");
+    cri_bad("garbage", "cri_parse");
+    cri_bad("\x01\x02 stdout F x", "cri_parse");
+    cri_bad("2024-01-15T99:20:30Z stdout F x", "cri_timestamp");
+    cri_bad("2024-01-15T10:20:30Z stdin F x", "cri_parse");
+    cri_bad("2024-01-15T10:20:30Z stdout X x", "cri_parse");
+    cri_bad("2024-01-15T10:20:30Z stdout FF x", "cri_parse");
+    cri_bad("2024-01-15T10:20:30Z stdout", "cri_parse");
+    cri_line l;
+    const char *why;
+    assert_int_equal(cri_parse("2024-01-15T10:20:30.5Z stdout F x", 33, &l, &why), 0);
+    assert_int_equal(l.ts_ns, 1705314030500000000LL);
+}
+
+static void docker_ok(const char *s, int stream, bool partial, const char *msg)
+{
+    char scratch[512];
+    cri_line l;
+    const char *why = NULL;
+    assert_int_equal(docker_json_parse(s, strlen(s), scratch, &l, &why), 0);
+    assert_int_equal(l.stream, stream);
+    assert_int_equal(l.partial, partial);
+    assert_int_equal(l.len, strlen(msg));
+    assert_memory_equal(l.msg, msg, l.len);
+}
+
+static void docker_bad(const char *s, const char *reason)
+{
+    char scratch[512];
+    cri_line l;
+    const char *why = NULL;
+    assert_int_equal(docker_json_parse(s, strlen(s), scratch, &l, &why), -1);
+    assert_string_equal(why, reason);
+}
+
+static void test_docker(void **state)
+{
+    docker_ok("{\"log\":\"hello\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:20:30Z\"}",
+              CRI_STDOUT, false, "hello");
+    docker_ok("{\"stream\":\"stderr\",\"log\":\"no newline\",\"time\":\"2024-01-15T10:20:30Z\"}",
+              CRI_STDERR, true, "no newline");
+    docker_ok(" { \"log\" : \"q\\\"b\\\\s\\/\\t\\u00e9\\ud83d\\ude00\\ud800x\\n\" , \"attrs\":"
+              "{\"a\":[1,2.5e3,true,null,{\"b\":\"c\"}]}, \"stream\":\"stdout\", "
+              "\"time\":\"2024-01-15T10:20:30.000000001Z\" } ",
+              CRI_STDOUT, false, "q\"b\\s/\t\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
+    docker_bad("not json", "json_parse");
+    docker_bad("{\"log\":\"x\\n\",\"stream\":\"stdout\"", "json_parse");
+    docker_bad("{\"log\":\"x\\n\",\"stream\":\"stdout\",\"time\":\"yesterday\"}", "json_timestamp");
+    docker_bad("{\"log\":\"x\\n\",\"stream\":\"stdout\"}", "json_timestamp");
+    docker_bad("{\"log\":\"x\\q\",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:20:30Z\"}",
+               "json_parse");
+    docker_bad("{\"log\":\"x\",\"stream\":\"other\",\"time\":\"2024-01-15T10:20:30Z\"}",
+               "json_parse");
+    docker_bad("{\"log\":\"x\",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:20:30Z\"} extra",
+               "json_parse");
+    docker_bad("{}", "json_parse");
+    docker_bad("{\"log\":\"\\u12\"}", "json_parse");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_cri),
+        cmocka_unit_test(test_docker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
