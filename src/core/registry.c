@@ -7,6 +7,7 @@
 
 extern const sl_source_vtable sl_source_file, sl_source_stdin, sl_source_demo;
 extern const sl_source_vtable sl_source_forward;
+extern const sl_source_vtable sl_source_http;
 extern const sl_source_vtable sl_source_kubernetes_logs;
 extern const sl_transform_vtable sl_transform_add_fields;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
@@ -17,6 +18,7 @@ const sl_source_vtable *const sl_sources[] = {
     &sl_source_stdin,
     &sl_source_demo,
     &sl_source_forward,
+    &sl_source_http,
     &sl_source_kubernetes_logs,
     NULL,
 };
