@@ -1,0 +1,81 @@
+"""elasticsearch sink circuit breaker. 401: the circuit opens on the first refusal with one
+loud log line, stays open while the credentials are wrong and closes once they match.
+503 on every request: the circuit opens after `failures` attempts and closes when the node
+recovers. Nothing is lost either way."""
+import json
+import os
+import time
+import urllib.request
+
+from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+
+N = int(os.environ.get("ES_N", "1000"))
+logs = os.path.join(WORK, "logs")
+os.makedirs(logs)
+path = os.path.join(logs, "a.log")
+
+
+def write(lo, hi):
+    with open(path, "a") as f:
+        for i in range(lo, hi):
+            f.write("circuit %05d\n" % i)
+
+
+emu = Emulator("es_emulator.py", "--user", "elastic", "--password", "other")
+base = "http://127.0.0.1:%d" % emu.port
+
+
+def ctl(p, body=None):
+    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
+                                 method="POST" if body is not None else "GET")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read().decode() or "null")
+
+
+port = free_port()
+cfg = """
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  in: { type: file, include: ["%s/*.log"] }
+sinks:
+  es:
+    type: elasticsearch
+    inputs: [in]
+    endpoint: "%s"
+    index: circuit
+    auth: { user: elastic, password: right }
+    batch: { max_events: 200, timeout_ms: 50 }
+    retry: { initial_ms: 10, max_ms: 100 }
+    circuit_breaker: { failures: 3, open_ms: 400 }
+""" % (WORK, port, logs, base)
+write(0, N)
+s = Sluice(cfg).start()
+try:
+    state = lambda: s.metric("sluice_circuit_state", component_id="es")
+    wait_until(lambda: state() == 1, 30, "circuit open after a 401")
+    first_401 = ctl("/_emulator/stats")["status_401"]
+    assert first_401 >= 1
+    # While open, only half-open probes reach the node: one every open_ms at most.
+    time.sleep(1.0)
+    probes = ctl("/_emulator/stats")["status_401"] - first_401
+    assert probes <= 5, probes
+    assert s.log_text().count("AUTHENTICATION FAILED") == 1, s.log_text()
+    ctl("/_emulator/control", {"password": "right"})
+    wait_until(lambda: ctl("/_emulator/stats")["docs"] == N, 30, "delivery after credentials fixed")
+    wait_until(lambda: state() == 0, 30, "circuit closed")
+
+    # Whole-request 503s: opens after 3 failures, closes after recovery.
+    ctl("/_emulator/control", {"fail": 1000000, "status": 503})
+    write(N, 2 * N)
+    wait_until(lambda: state() == 1, 30, "circuit open after 503s")
+    ctl("/_emulator/control", {"fail": 0})
+    wait_until(lambda: ctl("/_emulator/stats")["docs"] == 2 * N, 30, "delivery after recovery")
+    wait_until(lambda: state() == 0, 30, "circuit closed again")
+    wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source commits everything")
+finally:
+    assert s.stop() == 0
+st = ctl("/_emulator/stats")
+assert st["docs"] == 2 * N and st["created"] == 2 * N, st
+log("ok: circuit opened on 401 and on 503s, closed after recovery; %d events delivered" % (2 * N))
+emu.stop()
