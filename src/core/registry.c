@@ -11,6 +11,7 @@ extern const sl_source_vtable sl_source_http;
 extern const sl_source_vtable sl_source_kubernetes_logs;
 extern const sl_transform_vtable sl_transform_add_fields;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
+extern const sl_sink_vtable sl_sink_forward;
 extern const sl_sink_vtable sl_sink_elasticsearch;
 
 const sl_source_vtable *const sl_sources[] = {
@@ -33,6 +34,7 @@ const sl_sink_vtable *const sl_sinks[] = {
     &sl_sink_stdout,
     &sl_sink_blackhole,
     &sl_sink_http,
+    &sl_sink_forward,
     &sl_sink_elasticsearch,
     NULL,
 };

@@ -1,0 +1,600 @@
+/* forward.c - the `forward` sink: PackedForward (optionally gzip) to Fluentd, Fluent Bit or
+ * another sluice, with chunk acks, the shared-key handshake, TLS and failover.
+ *
+ * Notes on the design
+ *  1. One connection, used by one send at a time (serial); the runtime's retries are the
+ *     retransmits. States: DOWN -> (connect, TLS, HELO/PING/PONG) -> UP -> DOWN on any
+ *     error or missing ack; the next send reconnects, trying `servers` in order from the
+ *     one that worked last (failover).
+ *  2. Events are grouped into runs of one tag (field `tag`, else the `tag` option); each
+ *     run is one message with its own chunk id. With require_ack, a run counts as
+ *     delivered only when {"ack": chunk} comes back within ack_timeout; runs without an
+ *     ack are reported RETRY per event (PARTIAL), so acked runs are not sent twice.
+ *  3. Blocking I/O with socket timeouts: the sink runtime thread is the only user. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/api.h"
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/msgpack.h"
+#include "net/forward.h"
+
+typedef struct fsink_tls {
+    bool enabled, verify;
+    char *ca_file, *cert_file, *key_file, *server_name;
+} fsink_tls;
+
+typedef struct fsink_config {
+    sl_strlist servers;
+    char *tag, *shared_key, *self_hostname, *username, *password;
+    int compression;
+    bool require_ack;
+    int64_t ack_timeout_ms, connect_timeout_ms;
+    fsink_tls tls;
+} fsink_config;
+
+static const char *const fsink_compressions[] = {"none", "gzip", NULL};
+
+static const sl_option fsink_tls_options[] = {
+    {"enabled", SL_OPT_BOOL, offsetof(fsink_tls, enabled), "false", 0, NULL, NULL, 0, 0,
+     "connect with TLS"},
+    {"verify", SL_OPT_BOOL, offsetof(fsink_tls, verify), "true", 0, NULL, NULL, 0, 0,
+     "verify the server certificate (and its name, see server_name)"},
+    {"ca_file", SL_OPT_STR, offsetof(fsink_tls, ca_file), NULL, 0, NULL, NULL, 0, 0,
+     "CA bundle for the server certificate (default: the system's)"},
+    {"cert_file", SL_OPT_STR, offsetof(fsink_tls, cert_file), NULL, 0, NULL, NULL, 0, 0,
+     "client certificate (PEM), for servers with client_auth"},
+    {"key_file", SL_OPT_STR, offsetof(fsink_tls, key_file), NULL, 0, NULL, NULL, 0, 0,
+     "client private key (PEM)"},
+    {"server_name", SL_OPT_STR, offsetof(fsink_tls, server_name), NULL, 0, NULL, NULL, 0, 0,
+     "name checked in the certificate and sent as SNI (default: the server's host)"},
+    SL_OPT_END,
+};
+
+#define O(name, type, field, def, flags, choices, min, max, help) \
+    {name, type, offsetof(fsink_config, field), def, flags, choices, NULL, min, max, help}
+static const sl_option fsink_options[] = {
+    O("servers", SL_OPT_STRLIST, servers, NULL, SL_OPT_REQUIRED, NULL, 0, 0,
+      "host:port list; the first that answers is used, the next ones on failure"),
+    O("tag", SL_OPT_STR, tag, "sluice", 0, NULL, 0, 0, "tag of events without a `tag` field"),
+    O("compression", SL_OPT_ENUM, compression, "none", 0, fsink_compressions, 0, 0,
+      "gzip sends CompressedPackedForward"),
+    O("require_ack", SL_OPT_BOOL, require_ack, "true", 0, NULL, 0, 0,
+      "send chunk ids and count a message delivered only once the server acks it"),
+    O("ack_timeout", SL_OPT_DURATION, ack_timeout_ms, "30s", 0, NULL, 1, 3600000,
+      "no ack within this: reconnect and retransmit"),
+    O("connect_timeout", SL_OPT_DURATION, connect_timeout_ms, "5s", 0, NULL, 1, 600000,
+      "TCP connect + TLS + handshake"),
+    O("shared_key", SL_OPT_STR, shared_key, NULL, 0, NULL, 0, 0,
+      "answer the server's HELO with this shared key"),
+    O("self_hostname", SL_OPT_STR, self_hostname, "sluice", 0, NULL, 0, 0,
+      "hostname sent in PING"),
+    O("username", SL_OPT_STR, username, NULL, 0, NULL, 0, 0, "user for servers with users"),
+    O("password", SL_OPT_STR, password, NULL, 0, NULL, 0, 0, "password for servers with users"),
+    {"tls", SL_OPT_OBJECT, offsetof(fsink_config, tls), NULL, 0, NULL, fsink_tls_options, 0, 0,
+     "TLS client: enabled, verify, ca_file, cert_file, key_file, server_name"},
+    SL_OPT_END,
+};
+#undef O
+
+typedef struct fsink {
+    const fsink_config *cfg;
+    const sl_component_ctx *cc;
+    SSL_CTX *tls;
+    int fd;
+    SSL *ssl;
+    size_t cur; /* index in servers of the current / last good server */
+    sl_buf out, entries, rbuf;
+    size_t roff;
+    char err[256];
+} fsink;
+
+static int fsink_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                      size_t errlen)
+{
+    fsink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = config;
+    s->cc = cc;
+    s->fd = -1;
+    const fsink_tls *t = &s->cfg->tls;
+    for (size_t i = 0; i < s->cfg->servers.n; i++) {
+        char host[256];
+        int port;
+        if (api_parse_address(s->cfg->servers.v[i], host, sizeof host, &port, err, errlen) != SL_OK) {
+            free(s);
+            return SL_ERR_CONFIG;
+        }
+    }
+    if (t->enabled) {
+        s->tls = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
+        if (t->verify) {
+            SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
+            if (t->ca_file ? SSL_CTX_load_verify_locations(s->tls, t->ca_file, NULL) != 1
+                           : SSL_CTX_set_default_verify_paths(s->tls) != 1) {
+                SSL_CTX_free(s->tls);
+                free(s);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cannot load ca_file %s",
+                                 t->ca_file ? t->ca_file : "(system)");
+            }
+        }
+        if (t->cert_file &&
+            (SSL_CTX_use_certificate_chain_file(s->tls, t->cert_file) != 1 ||
+             SSL_CTX_use_PrivateKey_file(s->tls, t->key_file ? t->key_file : t->cert_file,
+                                         SSL_FILETYPE_PEM) != 1)) {
+            SSL_CTX_free(s->tls);
+            free(s);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cannot load cert_file/key_file");
+        }
+    }
+    *self = s;
+    return SL_OK;
+}
+
+static void disconnect(fsink *s)
+{
+    if (s->ssl) {
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+    }
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    buf_reset(&s->rbuf);
+    s->roff = 0;
+}
+
+static int io_write(fsink *s, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w;
+        if (s->ssl) {
+            int r = SSL_write(s->ssl, c, (int)SL_MIN(n, (size_t)1 << 30));
+            if (r <= 0) {
+                ERR_clear_error();
+                return SL_ERR_IO;
+            }
+            w = r;
+        } else {
+            w = send(s->fd, c, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return SL_ERR_IO;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return SL_OK;
+}
+
+/* Reads the next complete msgpack object; *o points into rbuf until the next read. */
+static int io_read_obj(fsink *s, const uint8_t **op, size_t *olen, int64_t deadline_ms)
+{
+    for (;;) {
+        if (s->rbuf.len > s->roff) {
+            mp_reader r = {(const uint8_t *)s->rbuf.p + s->roff, (const uint8_t *)s->rbuf.p + s->rbuf.len};
+            int rc = mp_skip(&r, 8, 1 << 20);
+            if (rc == MP_OK) {
+                *op = (const uint8_t *)s->rbuf.p + s->roff;
+                *olen = (size_t)(r.p - *op);
+                s->roff += *olen;
+                return SL_OK;
+            }
+            if (rc != MP_NEED_MORE)
+                return SL_ERR_CORRUPT;
+        }
+        if (s->roff == s->rbuf.len) {
+            buf_reset(&s->rbuf);
+            s->roff = 0;
+        }
+        int64_t left = deadline_ms - sl_mono_ms();
+        if (left <= 0)
+            return SL_ERR_TIMEOUT;
+        if (!s->ssl || SSL_pending(s->ssl) == 0) {
+            struct pollfd p = {s->fd, POLLIN, 0};
+            int pr = poll(&p, 1, (int)SL_MIN(left, 1000));
+            if (pr < 0 && errno != EINTR)
+                return SL_ERR_IO;
+            if (pr <= 0)
+                continue;
+        }
+        buf_reserve(&s->rbuf, 4096);
+        ssize_t n;
+        if (s->ssl) {
+            int r = SSL_read(s->ssl, s->rbuf.p + s->rbuf.len, 4096);
+            if (r <= 0) {
+                int e = SSL_get_error(s->ssl, r);
+                ERR_clear_error();
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                    continue;
+                return SL_ERR_IO;
+            }
+            n = r;
+        } else {
+            n = recv(s->fd, s->rbuf.p + s->rbuf.len, 4096, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return SL_ERR_IO;
+        }
+        s->rbuf.len += (size_t)n;
+    }
+}
+
+static int tcp_connect(fsink *s, const char *host, int port, int64_t deadline)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int gai = getaddrinfo(host[0] ? host : "127.0.0.1", ps, &hints, &ai);
+    if (gai != 0) {
+        snprintf(s->err, sizeof s->err, "resolve %.100s: %.100s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            continue;
+        int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+        if (rc != 0 && errno == EINPROGRESS) {
+            struct pollfd p = {fd, POLLOUT, 0};
+            int64_t left = deadline - sl_mono_ms();
+            if (left > 0 && poll(&p, 1, (int)left) == 1) {
+                int e = 0;
+                socklen_t el = sizeof e;
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+                rc = e ? -1 : 0;
+                errno = e ? e : ETIMEDOUT;
+            } else {
+                errno = ETIMEDOUT;
+            }
+        }
+        if (rc == 0)
+            break;
+        snprintf(s->err, sizeof s->err, "connect %.100s:%d: %.100s", host, port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd >= 0) {
+        /* Back to blocking, with timeouts for the TLS handshake and writes. */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct timeval tv = {(time_t)(s->cfg->ack_timeout_ms / 1000),
+                             (suseconds_t)(s->cfg->ack_timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    return fd;
+}
+
+static bool obj_str(const mp_obj *o, const char *want)
+{
+    size_t n = strlen(want);
+    return (o->type == MP_STR || o->type == MP_BIN) && o->len == n && memcmp(o->p, want, n) == 0;
+}
+
+/* HELO -> PING -> PONG as a client. */
+static int handshake(fsink *s, int64_t deadline)
+{
+    const uint8_t *p;
+    size_t n;
+    if (io_read_obj(s, &p, &n, deadline) != SL_OK) {
+        snprintf(s->err, sizeof s->err, "no HELO from the server");
+        return SL_ERR_IO;
+    }
+    mp_reader r = {p, p + n};
+    mp_obj a, o, m, k, v;
+    const uint8_t *nonce = NULL, *salt = NULL;
+    uint32_t nonce_len = 0, salt_len = 0;
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 2 ||
+        mp_read(&r, &o) != MP_OK || !obj_str(&o, "HELO") || mp_read(&r, &m) != MP_OK ||
+        m.type != MP_MAP)
+        goto bad;
+    for (uint32_t i = 0; i < m.len; i++) {
+        if (mp_read(&r, &k) != MP_OK)
+            goto bad;
+        const uint8_t *vs = r.p;
+        if (mp_read(&r, &v) != MP_OK)
+            goto bad;
+        if (v.type == MP_ARRAY || v.type == MP_MAP) {
+            mp_reader sk = {vs, r.end};
+            if (mp_skip(&sk, 8, n) != MP_OK)
+                goto bad;
+            r.p = sk.p;
+            continue;
+        }
+        if (obj_str(&k, "nonce") && (v.type == MP_STR || v.type == MP_BIN))
+            nonce = v.p, nonce_len = v.len;
+        else if (obj_str(&k, "auth") && (v.type == MP_STR || v.type == MP_BIN))
+            salt = v.p, salt_len = v.len;
+    }
+    if (!nonce)
+        goto bad;
+    uint8_t my_salt[16];
+    RAND_bytes(my_salt, sizeof my_salt);
+    const char *host = s->cfg->self_hostname, *key = s->cfg->shared_key;
+    const void *parts[] = {my_salt, host, nonce, key};
+    size_t lens[] = {sizeof my_salt, strlen(host), nonce_len, strlen(key)};
+    char digest[129], pw[129] = "";
+    fwd_sha512_hex(digest, parts, lens, 4);
+    const char *user = s->cfg->username ? s->cfg->username : "";
+    if (salt_len && s->cfg->username) {
+        const char *pass = s->cfg->password ? s->cfg->password : "";
+        const void *up[] = {salt, user, pass};
+        size_t ul[] = {salt_len, strlen(user), strlen(pass)};
+        fwd_sha512_hex(pw, up, ul, 3);
+    }
+    /* Keep the nonce: it lives in rbuf, which the next read may move. */
+    uint8_t nonce_copy[256];
+    size_t nl = SL_MIN(nonce_len, sizeof nonce_copy);
+    memcpy(nonce_copy, nonce, nl);
+    sl_buf b = SL_BUF_INIT;
+    mp_put_array(&b, 6);
+    mp_put_cstr(&b, "PING");
+    mp_put_cstr(&b, host);
+    mp_put_bin(&b, my_salt, sizeof my_salt);
+    mp_put_str(&b, digest, 128);
+    mp_put_cstr(&b, user);
+    mp_put_cstr(&b, pw);
+    int rc = io_write(s, b.p, b.len);
+    buf_free(&b);
+    if (rc != SL_OK || io_read_obj(s, &p, &n, deadline) != SL_OK) {
+        snprintf(s->err, sizeof s->err, "no PONG from the server");
+        return SL_ERR_IO;
+    }
+    r = (mp_reader){p, p + n};
+    mp_obj ok, reason, shost, sdig;
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 5 || mp_read(&r, &o) != MP_OK ||
+        !obj_str(&o, "PONG") || mp_read(&r, &ok) != MP_OK || ok.type != MP_BOOL ||
+        mp_read(&r, &reason) != MP_OK || mp_read(&r, &shost) != MP_OK ||
+        mp_read(&r, &sdig) != MP_OK)
+        goto bad;
+    if (!ok.b) {
+        snprintf(s->err, sizeof s->err, "handshake refused: %.*s",
+                 reason.type == MP_STR ? (int)SL_MIN(reason.len, 200u) : 0,
+                 reason.type == MP_STR ? (const char *)reason.p : "");
+        return SL_ERR_CONFIG;
+    }
+    if (shost.type != MP_STR && shost.type != MP_BIN)
+        goto bad;
+    const void *sp[] = {my_salt, shost.p, nonce_copy, key};
+    size_t sl[] = {sizeof my_salt, shost.len, nl, strlen(key)};
+    fwd_sha512_hex(digest, sp, sl, 4);
+    if (!obj_str(&sdig, digest)) {
+        snprintf(s->err, sizeof s->err, "server digest mismatch (wrong shared key on the server?)");
+        return SL_ERR_CONFIG;
+    }
+    return SL_OK;
+bad:
+    snprintf(s->err, sizeof s->err, "malformed handshake from the server");
+    return SL_ERR_CORRUPT;
+}
+
+static int connect_one(fsink *s, const char *addr)
+{
+    char host[256];
+    int port;
+    char e[128];
+    if (api_parse_address(addr, host, sizeof host, &port, e, sizeof e) != SL_OK)
+        return SL_ERR_CONFIG;
+    int64_t deadline = sl_mono_ms() + s->cfg->connect_timeout_ms;
+    s->fd = tcp_connect(s, host, port, deadline);
+    if (s->fd < 0)
+        return SL_ERR_IO;
+    if (s->tls) {
+        s->ssl = SSL_new(s->tls);
+        SSL_set_fd(s->ssl, s->fd);
+        const char *name = s->cfg->tls.server_name ? s->cfg->tls.server_name
+                                                   : host[0] ? host : "localhost";
+        unsigned char ip[16];
+        bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+        if (!is_ip)
+            SSL_set_tlsext_host_name(s->ssl, name);
+        if (s->cfg->tls.verify) {
+            if (is_ip)
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), name);
+            else
+                SSL_set1_host(s->ssl, name);
+        }
+        if (SSL_connect(s->ssl) != 1) {
+            char b[160];
+            ERR_error_string_n(ERR_get_error(), b, sizeof b);
+            ERR_clear_error();
+            snprintf(s->err, sizeof s->err, "TLS to %.80s: %.160s", addr, b);
+            disconnect(s);
+            return SL_ERR_IO;
+        }
+    }
+    if (s->cfg->shared_key) {
+        int rc = handshake(s, deadline);
+        if (rc != SL_OK) {
+            disconnect(s);
+            return rc;
+        }
+    }
+    return SL_OK;
+}
+
+/* Connected and not closed by the peer? Reconnects (with failover) when needed. */
+static int ensure_connected(fsink *s)
+{
+    if (s->fd >= 0) {
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 0 && s->rbuf.len == s->roff)
+            return SL_OK;
+        disconnect(s); /* readable while idle: EOF, or bytes we never asked for */
+    }
+    size_t n = s->cfg->servers.n;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (s->cur + i) % n;
+        int rc = connect_one(s, s->cfg->servers.v[k]);
+        if (rc == SL_OK) {
+            if (k != s->cur || i)
+                log_info(s->cc->id, "connected to %s", s->cfg->servers.v[k]);
+            s->cur = k;
+            return SL_OK;
+        }
+        log_debug(s->cc->id, "%s: %s", s->cfg->servers.v[k], s->err);
+    }
+    return SL_ERR_IO;
+}
+
+static void new_chunk(char out[32])
+{
+    unsigned char r[16];
+    RAND_bytes(r, sizeof r);
+    EVP_EncodeBlock((unsigned char *)out, r, sizeof r); /* 24 chars + NUL */
+}
+
+static sl_str event_tag(const fsink *s, const sl_event *e)
+{
+    const sl_field *f = event_get(e, "tag", 3);
+    if (f && f->type == SL_VAL_STR && f->v.s.len)
+        return f->v.s;
+    return (sl_str){s->cfg->tag, (uint32_t)strlen(s->cfg->tag)};
+}
+
+static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    fsink *s = self;
+    if (ensure_connected(s) != SL_OK) {
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "no server reachable: %.200s", s->err);
+        return SL_OK;
+    }
+    /* Runs of one tag -> one message each. */
+    typedef struct run {
+        size_t start, end;
+        char chunk[32];
+    } run;
+    size_t nruns = 0, cap = 8;
+    run *runs = sl_xmalloc(cap * sizeof *runs);
+    buf_reset(&s->out);
+    int rc = SL_OK;
+    for (size_t i = 0; i < n;) {
+        sl_str tag = event_tag(s, events[i]);
+        size_t j = i;
+        buf_reset(&s->entries);
+        while (j < n) {
+            sl_str t = event_tag(s, events[j]);
+            if (t.len != tag.len || memcmp(t.ptr, tag.ptr, t.len) != 0)
+                break;
+            fwd_encode_entry(&s->entries, events[j]);
+            j++;
+        }
+        if (nruns == cap)
+            runs = sl_xrealloc(runs, (cap *= 2) * sizeof *runs);
+        run *r = &runs[nruns++];
+        r->start = i, r->end = j;
+        if (s->cfg->require_ack)
+            new_chunk(r->chunk);
+        if (fwd_encode_packed(&s->out, tag.ptr, tag.len, &s->entries, (uint32_t)(j - i),
+                              s->cfg->require_ack ? r->chunk : NULL, s->cfg->compression == 1) != SL_OK) {
+            rc = SL_ERR_NOMEM;
+            break;
+        }
+        i = j;
+    }
+    if (rc != SL_OK) {
+        free(runs);
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "compression failed");
+        return SL_OK;
+    }
+    if (io_write(s, s->out.p, s->out.len) != SL_OK) {
+        disconnect(s);
+        free(runs);
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "write to %s failed", s->cfg->servers.v[s->cur]);
+        return SL_OK;
+    }
+    atomic_fetch_add_explicit(&s->cc->metrics->sent_bytes, s->out.len, memory_order_relaxed);
+    if (!s->cfg->require_ack) {
+        free(runs);
+        res->status = SL_SEND_OK;
+        return SL_OK;
+    }
+    /* Acks come back in order; a missing one fails that run and every later one. */
+    size_t acked = 0;
+    int64_t deadline = sl_mono_ms() + s->cfg->ack_timeout_ms;
+    while (acked < nruns) {
+        const uint8_t *p;
+        size_t len;
+        if (io_read_obj(s, &p, &len, deadline) != SL_OK)
+            break;
+        mp_reader r = {p, p + len};
+        mp_obj m, k, v;
+        if (mp_read(&r, &m) != MP_OK || m.type != MP_MAP || m.len < 1 || mp_read(&r, &k) != MP_OK ||
+            !obj_str(&k, "ack") || mp_read(&r, &v) != MP_OK || !obj_str(&v, runs[acked].chunk))
+            break;
+        acked++;
+    }
+    if (acked == nruns) {
+        free(runs);
+        res->status = SL_SEND_OK;
+        return SL_OK;
+    }
+    disconnect(s);
+    if (acked == 0) {
+        res->status = SL_SEND_RETRY;
+    } else {
+        res->status = SL_SEND_PARTIAL;
+        for (size_t i = 0; i < nruns; i++)
+            for (size_t e = runs[i].start; e < runs[i].end; e++)
+                res->item_status[e] = i < acked ? SL_ITEM_OK : SL_ITEM_RETRY;
+    }
+    snprintf(res->reason, sizeof res->reason, "no ack from %s within ack_timeout",
+             s->cfg->servers.v[s->cur]);
+    free(runs);
+    return SL_OK;
+}
+
+static void fsink_destroy(void *self)
+{
+    fsink *s = self;
+    if (!s)
+        return;
+    disconnect(s);
+    if (s->tls)
+        SSL_CTX_free(s->tls);
+    buf_free(&s->out);
+    buf_free(&s->entries);
+    buf_free(&s->rbuf);
+    free(s);
+}
+
+const sl_sink_vtable sl_sink_forward = {
+    .type = "forward",
+    .help = "Fluent Forward protocol client (PackedForward, gzip, acks, shared key, TLS, "
+            "failover) to Fluentd, Fluent Bit or sluice",
+    .options = fsink_options,
+    .config_size = sizeof(fsink_config),
+    .init = fsink_init,
+    .send = fsink_send,
+    .destroy = fsink_destroy,
+    .serial = true,
+};
