@@ -867,6 +867,16 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
             break;
         }
     }
+    /* Between turns a file keeps only its unfinished line: a full read buffer per file
+     * would dominate memory with a thousand files (one allocation per turn at most). */
+    if (f->blen == 0) {
+        free(f->buf);
+        f->buf = NULL;
+        f->bcap = 0;
+    } else if (f->bcap > 2 * f->blen + 4096) {
+        f->bcap = (f->blen + 4095) & ~(size_t)4095;
+        f->buf = sl_xrealloc(f->buf, f->bcap);
+    }
     if (delivered && done) {
         tailer_file_info info;
         tf_info(f, &info);

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# k8s.sh - kubernetes_logs -> blackhole over a kubelet-style tree: events per CPU-second
+# (whole process, all threads), MB/s and peak RSS, for 100 pods and for 1,000 files.
+#
+#   SLUICE=build/sluice bash bench/k8s.sh
+#
+# Environment: K8S_MB (total size, default 1000), K8S_LAYOUTS (default "100x1 100x10":
+# pods x containers per pod), BENCH_DIR (kept if set), BENCH_TIMEOUT (default 120 s).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+SLUICE="${SLUICE:-$repo/build/sluice}"
+K8S_MB="${K8S_MB:-1000}"
+K8S_LAYOUTS="${K8S_LAYOUTS:-100x1 100x10}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-120}"
+PY=/usr/bin/python3
+CLK_TCK="$(getconf CLK_TCK)"
+own_dir=0
+if [ -z "${BENCH_DIR:-}" ]; then BENCH_DIR="$(mktemp -d /tmp/sluice-k8s.XXXXXX)"; own_dir=1; fi
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ "$own_dir" = 1 ]; then rm -rf "$BENCH_DIR"; fi
+}
+trap cleanup EXIT
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+sent() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
+}
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+printf '%-10s %6s %7s %10s %8s %8s %7s %12s %8s %s\n' layout files MB events wall_s MB/s cpu_s events/cpu_s peak_MB check
+for layout in $K8S_LAYOUTS; do
+  pods="${layout%x*}"; ctrs="${layout#*x}"
+  tree="$BENCH_DIR/tree-$layout-$K8S_MB"
+  if [ ! -s "$tree.summary" ]; then
+    rm -rf "$tree"
+    "$PY" "$here/gen_pods.py" --out "$tree" --pods "$pods" --containers "$ctrs" --mb "$K8S_MB" >"$tree.summary"
+  fi
+  lines="$(sed -n 's/.*lines=\([0-9]*\).*/\1/p' "$tree.summary")"
+  bytes="$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' "$tree.summary")"
+  files="$(sed -n 's/.*files=\([0-9]*\).*/\1/p' "$tree.summary")"
+  w="$BENCH_DIR/run-$layout"; rm -rf "$w"; mkdir -p "$w/data"
+  port="$(free_port)"
+  cat >"$w/run.yaml" <<YAML
+data_dir: $w/data
+api: { address: "127.0.0.1:$port" }
+sources:
+  in: { type: kubernetes_logs, path: "$tree", read_from: head, exclude_self: false }
+sinks:
+  out: { type: blackhole, inputs: [in] }
+YAML
+  t0="$(date +%s.%N)"
+  "$SLUICE" run -c "$w/run.yaml" >"$w/run.log" 2>&1 &
+  pid=$!
+  last=-1; last_change="$(date +%s)"; n=0
+  while :; do
+    n="$(sent "$port")"; n="${n:-0}"
+    [ "$n" -ge "$lines" ] && break
+    now="$(date +%s)"
+    if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi
+    if [ $((now - last_change)) -ge "$BENCH_TIMEOUT" ]; then echo "k8s bench: stuck at $n/$lines" >&2; break; fi
+    kill -0 "$pid" 2>/dev/null || { echo "k8s bench: sluice exited (see $w/run.log)" >&2; break; }
+    sleep 0.05
+  done
+  t1="$(date +%s.%N)"
+  ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"
+  kill -TERM "$pid"; wait "$pid" || true; pid=""
+  check=ok; [ "$n" -ge "$lines" ] || check="INCOMPLETE($n)"
+  "$PY" - "$layout" "$files" "$lines" "$bytes" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$check" <<'PYEOF'
+import sys
+layout, files, lines, nbytes, t0, t1, ticks, hz, peak, check = sys.argv[1:]
+wall = max(float(t1) - float(t0), 1e-9); cpu = int(ticks) / int(hz); ev = int(lines)
+print("%-10s %6s %7.0f %10d %8.2f %8.1f %7.2f %12.0f %8.1f %s" % (layout, files, int(nbytes) / 1e6, ev, wall,
+      int(nbytes) / 1e6 / wall, cpu, ev / cpu if cpu else float("nan"), int(peak or 0) / 1024, check))
+PYEOF
+done
