@@ -28,18 +28,35 @@ static bool digits(const char *s, size_t n, unsigned *out)
     return true;
 }
 
+/* Lines of one minute share "YYYY-MM-DDTHH:MM:": its value is remembered per thread, so
+ * the common case converts only seconds and fraction. */
+static _Thread_local char tcache_prefix[17];
+static _Thread_local int64_t tcache_secs;
+static _Thread_local bool tcache_valid;
+
 int cri_parse_time(const char *s, size_t n, int64_t *ns)
 {
     /* YYYY-MM-DDTHH:MM:SS = 19 bytes, then [.fraction], then Z or +hh:mm */
     unsigned y, mo, d, h, mi, se;
-    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        s[13] != ':' || s[16] != ':')
+    if (n < 20 || !digits(s + 17, 2, &se) || se > 60)
         return -1;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-        !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return -1;
+    int64_t base;
+    if (tcache_valid && memcmp(s, tcache_prefix, 17) == 0) {
+        base = tcache_secs;
+    } else {
+        if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+            s[13] != ':' || s[16] != ':')
+            return -1;
+        if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
+            !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi))
+            return -1;
+        if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59)
+            return -1;
+        base = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60;
+        memcpy(tcache_prefix, s, 17);
+        tcache_secs = base;
+        tcache_valid = true;
+    }
     size_t i = 19;
     int64_t frac = 0;
     if (s[i] == '.') {
@@ -71,7 +88,7 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
     }
     if (i != n)
         return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    int64_t secs = base + se - off;
     *ns = secs * 1000000000LL + frac;
     return 0;
 }

@@ -28,6 +28,11 @@ static void test_time(void **state)
     assert_int_equal(t("2024-01-15T08:20:30.000000001-02:00"), 1705314030000000001LL);
     assert_int_equal(t("2000-02-29T00:00:00Z"), 951782400000000000LL); /* leap day */
     int64_t ns;
+    /* the per-minute cache never accepts what the full parse rejects */
+    assert_int_equal(cri_parse_time("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\000000Z", 20, &ns), -1);
+    assert_int_equal(t("2024-01-15T10:20:59Z"), 1705314059000000000LL);
+    assert_int_equal(t("2024-01-15T10:20:00Z"), 1705314000000000000LL);
+    assert_int_equal(cri_parse_time("2024-01-15T10:20:6xZ", 20, &ns), -1);
     const char *bad[] = {"", "2024-01-15", "2024-01-15T10:20:30", "2024-13-15T10:20:30Z",
                          "2024-01-15T25:20:30Z", "2024-01-15T10:20:30.Z", "2024-01-15T10:20:30Zx",
                          "2024-01-15T10:20:30+0200", "2O24-01-15T10:20:30Z", "2024-01-15T10:20:30+02:0x"};
