@@ -62,12 +62,12 @@ YAML
     now="$(date +%s)"
     if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi
     if [ $((now - last_change)) -ge "$BENCH_TIMEOUT" ]; then echo "k8s bench: stuck at $n/$lines" >&2; break; fi
-    kill -0 "$pid" 2>/dev/null || { echo "k8s bench: sluice exited (see $w/run.log)" >&2; break; }
+    kill -0 "$pid" 2>/dev/null || { echo "k8s bench: sluice exited:" >&2; tail -20 "$w/run.log" >&2; break; }
     sleep 0.05
   done
   t1="$(date +%s.%N)"
-  ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"
-  kill -TERM "$pid"; wait "$pid" || true; pid=""
+  ticks="$(cpu_ticks "$pid" 2>/dev/null || echo 0)"; peak_kb="$(status_kb "$pid" VmHWM)"
+  kill -TERM "$pid" 2>/dev/null || true; wait "$pid" || true; pid=""
   check=ok; [ "$n" -ge "$lines" ] || check="INCOMPLETE($n)"
   "$PY" - "$layout" "$files" "$lines" "$bytes" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$check" <<'PYEOF'
 import sys
