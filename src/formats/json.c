@@ -11,6 +11,10 @@
 
 #include "../core/common.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* ---- Escaping ------------------------------------------------------------------------ */
 
 /* 1 for bytes that are copied verbatim: printable ASCII except '"' and '\\'. */
@@ -65,6 +69,22 @@ void json_escape(sl_buf *out, const char *str, size_t n)
     buf_reserve(out, n + 2);
     while (i < n) {
         size_t start = i;
+#ifdef __SSE2__
+        /* 16 bytes at a time while none needs escaping: signed compare < 0x20 also
+         * catches bytes >= 0x80 (negative), which take the UTF-8 path below. */
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad);
+            if (mask) {
+                i += (size_t)__builtin_ctz((unsigned)mask);
+                break;
+            }
+            i += 16;
+        }
+#endif
         while (i < n && json_safe[s[i]])
             i++;
         if (i > start)

@@ -144,7 +144,7 @@ class State:
         self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0,
                           item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
                           status_413=0, status_401=0, failed_requests=0, resets=0,
-                          bad_requests=0, body_bytes=0, count_only_docs=0, stalled=0,
+                          bad_requests=0, body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0)
         self.attempts = {}
 
@@ -378,6 +378,7 @@ class Handler(BaseHTTPRequestHandler):
         if st.count_only:
             n = len(lines) // 2
             with st.lock:
+                st.stats["decoded_bytes"] += len(raw)
                 st.stats["count_only_docs"] += n
                 st.stats["items"] += n
             body = b'{"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * n) + b"]}"

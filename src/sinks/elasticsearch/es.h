@@ -65,6 +65,7 @@ typedef struct es_name_tmpl {
     es_name_part *parts;
     size_t n;
     bool dynamic; /* has date or field parts */
+    bool fields;  /* has field parts (else the name depends on the hour only) */
     char prefix[256]; /* literal text before the first dynamic part (for templates) */
 } es_name_tmpl;
 

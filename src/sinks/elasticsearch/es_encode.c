@@ -27,6 +27,8 @@ static void name_add(es_name_tmpl *t, int kind, const char *s, size_t len)
     p->len = len;
     if (kind != 0)
         t->dynamic = true;
+    if (kind == 2)
+        t->fields = true;
 }
 
 int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen)

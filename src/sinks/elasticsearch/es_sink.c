@@ -408,15 +408,19 @@ static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n
                              ? "{\"create\":{\"_index\":\""
                              : "{\"index\":{\"_index\":\"";
     size_t alen = strlen(action);
+    int64_t last_hour = 0;
     buf_reset(&r->body);
     buf_reserve(&r->body, n * 384);
     for (size_t i = 0; i < n; i++) {
         const sl_event *e = events[i];
         r->offs[i] = r->body.len;
         buf_append(&r->body, action, alen);
-        if (s->name.dynamic || i == 0) {
+        /* Without {{ field }} parts the name only changes with the event's hour. */
+        int64_t hour = e->ts_ns / 3600000000000LL - (e->ts_ns < 0);
+        if (i == 0 || s->name.fields || (s->name.dynamic && hour != last_hour)) {
             buf_reset(&r->name);
             es_name_render(&s->name, e, &r->name);
+            last_hour = hour;
         }
         buf_append(&r->body, r->name.p, r->name.len);
         buf_putc(&r->body, '"');
