@@ -390,6 +390,10 @@ void metrics_render_prometheus(sl_buf *out)
     render_errors(out);
     render_simple(out, SINKS, "sluice_sink_retries_total", "counter",
                   "Sink request retries.", FIELD(retries), U64);
+    render_simple(out, SINKS, "sluice_sink_payload_bytes_total", "counter",
+                  "Request body bytes before compression.", FIELD(payload_bytes), U64);
+    render_simple(out, SINKS, "sluice_sink_wire_bytes_total", "counter",
+                  "Request body bytes as sent (after compression).", FIELD(wire_bytes), U64);
     render_simple(out, SINKS, "sluice_dlq_events_total", "counter",
                   "Events written to the dead-letter queue.", FIELD(dlq_events), U64);
     render_simple(out, SINKS, "sluice_buffer_bytes", "gauge",

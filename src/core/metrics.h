@@ -29,6 +29,8 @@ typedef struct sl_metrics {
     atomic_uint_fast64_t dropped_events; /* by policy: when_full: drop_newest */
     atomic_uint_fast64_t dlq_events;
     atomic_uint_fast64_t retries;
+    /* sinks that encode requests: body bytes before and after compression */
+    atomic_uint_fast64_t payload_bytes, wire_bytes;
     sl_metric_reason errors[SL_METRICS_MAX_REASONS];
     /* sinks */
     atomic_int_fast64_t buffer_bytes, buffer_events;

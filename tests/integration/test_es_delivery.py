@@ -74,6 +74,14 @@ try:
     wait_until(lambda: es.count(index="logs-sluice-test")["count"] == N, 60, "all events in the data stream")
     stats = json.loads(ctl("/_emulator/stats"))
     log("emulator:", stats)
+    # bytes before / after compression: gzip shrinks, none does not
+    pay, wire = (s.metric("sluice_sink_payload_bytes_total", component_id="es"),
+                 s.metric("sluice_sink_wire_bytes_total", component_id="es"))
+    assert pay and wire and wire * 2 < pay, (pay, wire)
+    pay, wire = (s.metric("sluice_sink_payload_bytes_total", component_id="ds"),
+                 s.metric("sluice_sink_wire_bytes_total", component_id="ds"))
+    assert pay and pay == wire, (pay, wire)
+    assert s.metric("sluice_sink_request_duration_seconds_count", component_id="es") > 0
 finally:
     assert s.stop() == 0
 

@@ -529,6 +529,9 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         body = r->gz.p;
         blen = r->gz.len;
     }
+    atomic_fetch_add_explicit(&m->payload_bytes, r->offs[lo + n] - r->offs[lo],
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->wire_bytes, blen, memory_order_relaxed);
     es_endpoint *ep = ep_pick(s);
     http_mreq req = {
         .method = "POST",
