@@ -1,0 +1,55 @@
+/* fuzz_forward.c - libFuzzer target for the Forward decoder: the input is a stream of
+ * msgpack messages as a connection would deliver it. Decoded events must re-encode as
+ * PackedForward and decode back to the same count. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "formats/msgpack.h"
+#include "net/forward.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A private copy so any read past the end is caught. */
+    uint8_t *p = malloc(size ? size : 1);
+    if (size)
+        memcpy(p, data, size);
+    static const fwd_limits lim = {1 << 20, 32};
+    fwd_scratch sc = {SL_BUF_INIT, SL_BUF_INIT};
+    char err[256];
+    size_t off = 0;
+    while (off < size) {
+        mp_reader r = {p + off, p + size};
+        if (mp_skip(&r, 32, 1 << 20) != MP_OK)
+            break;
+        size_t len = (size_t)(r.p - (p + off));
+        sl_batch *b = batch_new(4);
+        fwd_msg_info info;
+        if (fwd_decode(p + off, len, b, &info, &sc, &lim, err, sizeof err) == SL_OK) {
+            if (info.events != b->n)
+                abort();
+            sl_buf entries = SL_BUF_INIT, msg = SL_BUF_INIT;
+            for (uint32_t i = 0; i < b->n; i++)
+                fwd_encode_entry(&entries, &b->events[i]);
+            if (fwd_encode_packed(&msg, "t", 1, &entries, b->n, "c", (size & 1) != 0) != SL_OK)
+                abort();
+            sl_batch *b2 = batch_new(4);
+            fwd_msg_info info2;
+            if (fwd_decode((const uint8_t *)msg.p, msg.len, b2, &info2, &sc, &lim, err, sizeof err) != SL_OK ||
+                b2->n != b->n)
+                abort();
+            batch_release(b2);
+            buf_free(&entries);
+            buf_free(&msg);
+        } else if (b->n != 0) {
+            abort(); /* a failed decode appends nothing */
+        }
+        batch_release(b);
+        off += len;
+    }
+    fwd_scratch_free(&sc);
+    free(p);
+    return 0;
+}
