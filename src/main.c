@@ -135,6 +135,7 @@ static void *signal_thread(void *arg)
 
 static bool api_ready(void *arg) { return topology_ready(arg); }
 static void api_status(void *arg, sl_buf *out) { topology_status_json(arg, out); }
+static void api_plugins(void *arg, sl_buf *out) { topology_plugins_json(arg, out); }
 
 static const char run_usage[] =
     "usage: sluice run [-c FILE]\n"
@@ -187,7 +188,8 @@ static int cmd_run(int argc, char **argv)
         topology_request_stop(t);
         status = 1;
     } else if (g->api.enabled) {
-        sl_api_handlers h = {.ready = api_ready, .status_json = api_status, .arg = t};
+        sl_api_handlers h = {.ready = api_ready, .status_json = api_status, .arg = t,
+                             .plugins_json = api_plugins};
         if (api_start(&api, g->api.address, &h, err, sizeof err) != SL_OK) {
             log_error("sluice", "cannot start the API: %s", err);
             topology_request_stop(t);

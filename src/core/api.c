@@ -219,6 +219,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         metrics_render_prometheus(&b);
         return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
     }
+    if (strcmp(url, "/api/plugins.json") == 0 && a->h.plugins_json) {
+        sl_buf b = SL_BUF_INIT;
+        a->h.plugins_json(a->h.arg, &b);
+        return reply(c, MHD_HTTP_OK, "application/json", b.p, b.len);
+    }
     if (strcmp(url, "/api/v1/status") == 0) {
         sl_buf b = SL_BUF_INIT;
         if (a->h.status_json)

@@ -17,6 +17,8 @@ typedef struct sl_api_handlers {
     /* Appends one JSON document to `out` (owned by the API, freed after sending). */
     void (*status_json)(void *arg, sl_buf *out);
     void *arg;
+    /* Optional: GET /api/plugins.json, the Fluentd monitor_agent document (NULL: 404). */
+    void (*plugins_json)(void *arg, sl_buf *out);
 } sl_api_handlers;
 
 /* Parses "host:port", "[v6]:port" or ":port" (all interfaces) and listens there.

@@ -890,3 +890,45 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
     pthread_mutex_unlock(&t->mu);
     buf_puts(out, "]}");
 }
+
+void topology_plugins_json(const sl_topology *ct, sl_buf *out)
+{
+    sl_topology *t = (sl_topology *)ct;
+    static const char *const category[] = {"input", "filter", "output"};
+    buf_puts(out, "{\"plugins\":[");
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = &t->nodes[i];
+        sl_metrics *m = n->m;
+        uint64_t errors = 0;
+        for (int r = 0; r < SL_METRICS_MAX_REASONS; r++)
+            errors += atomic_load(&m->errors[r].count);
+        buf_printf(out,
+                   "%s{\"plugin_id\":\"%s\",\"plugin_category\":\"%s\",\"type\":\"%s\","
+                   "\"config\":{\"@type\":\"%s\",\"@id\":\"%s\"},\"output_plugin\":%s,"
+                   "\"emit_records\":%llu,\"emit_count\":%llu,\"error_count\":%llu",
+                   i ? "," : "", n->id, category[n->kind], n->type, n->type, n->id,
+                   n->kind == NODE_SINK ? "true" : "false",
+                   (unsigned long long)atomic_load(&m->sent_events),
+                   (unsigned long long)atomic_load(&m->received_events), (unsigned long long)errors);
+        if (n->kind == NODE_SINK) {
+            uint64_t cap = n->common.buffer.type == SL_BUFFER_DISK ? n->common.buffer.max_size
+                                                                   : n->common.buffer.max_bytes;
+            int64_t bytes = atomic_load(&m->buffer_bytes);
+            double avail = cap ? 100.0 * (1.0 - (double)bytes / (double)cap) : 100.0;
+            buf_printf(out,
+                       ",\"buffer_queue_length\":%lld,\"buffer_total_queued_size\":%lld,"
+                       "\"buffer_available_buffer_space_ratios\":%.2f,\"retry_count\":%llu,"
+                       "\"write_count\":%llu,\"circuit\":\"%s\"",
+                       (long long)atomic_load(&m->buffer_events), (long long)bytes,
+                       avail < 0 ? 0.0 : avail, (unsigned long long)atomic_load(&m->retries),
+                       (unsigned long long)atomic_load(&m->duration_count),
+                       circuit_name(atomic_load(&m->circuit_state)));
+        } else {
+            buf_puts(out, ",\"retry_count\":null");
+        }
+        buf_puts(out, "}");
+    }
+    pthread_mutex_unlock(&t->mu);
+    buf_puts(out, "]}");
+}

@@ -48,6 +48,9 @@ void topology_free(sl_topology *t);
 bool topology_ready(const sl_topology *t);
 /* Appends the /api/v1/status JSON document. */
 void topology_status_json(const sl_topology *t, sl_buf *out);
+/* Appends a Fluentd monitor_agent style {"plugins":[...]} document (GET /api/plugins.json):
+ * every component with its category and, for sinks, buffer and retry state. */
+void topology_plugins_json(const sl_topology *t, sl_buf *out);
 
 
 

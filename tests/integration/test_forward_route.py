@@ -1,5 +1,5 @@
 """Tag routing: a forward source feeds `route` transforms (Fluentd `*` / `**` patterns and
-an inverted catch-all) and each sink gets exactly the events of its tags."""
+an inverted catch-all) and each sink gets exactly the events of its tags. Also GET /api/plugins.json."""
 import json
 import os
 
@@ -45,4 +45,13 @@ for k in outs:
     got = {e["tag"] for e in read(k)}
     want = {t for t, d in tags.items() if d == k}
     assert got == want, (k, got, want)
+# Fluentd-style monitor document for load balancers and dashboards.
+code, body = s.get("/api/plugins.json")
+assert code == 200, code
+plugins = {p["plugin_id"]: p for p in json.loads(body)["plugins"]}
+assert plugins["fwd"]["plugin_category"] == "input" and plugins["fwd"]["type"] == "forward"
+assert plugins["app"]["plugin_category"] == "filter"
+out = plugins["app_out"]
+assert out["output_plugin"] is True and out["buffer_queue_length"] >= 0 and "retry_count" in out
+assert plugins["fwd"]["emit_records"] == 5 * len(tags)
 assert s.stop() == 0
