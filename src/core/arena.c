@@ -42,7 +42,12 @@ void *arena_alloc(sl_arena *a, size_t n)
             a->head->next = c;
             return (char *)c + CHUNK_HDR;
         }
-        sl_arena_chunk *c = chunk_new(a, n > a->chunk_size ? n : a->chunk_size);
+        /* Regular chunks grow geometrically from 4 KiB up to chunk_size, so a batch of
+         * a few events does not pin a whole large chunk. */
+        size_t next = a->head ? a->head->size * 2 : 4096;
+        if (next > a->chunk_size)
+            next = a->chunk_size;
+        sl_arena_chunk *c = chunk_new(a, n > next ? n : next);
         c->next = a->head;
         a->head = c;
         a->pos = (char *)c + CHUNK_HDR;
@@ -78,13 +83,15 @@ void arena_reset(sl_arena *a)
 {
     if (!a->head)
         return;
-    /* Keep the oldest regular chunk (the last in the list), free the rest. */
+    /* Keep the largest regular chunk for reuse (it is where the arena settled), free the rest. */
     sl_arena_chunk *keep = NULL, *c = a->head;
+    for (; c; c = c->next)
+        if (c->size <= a->chunk_size && (!keep || c->size > keep->size))
+            keep = c;
+    c = a->head;
     while (c) {
         sl_arena_chunk *next = c->next;
-        if (!next && c->size == a->chunk_size)
-            keep = c;
-        else
+        if (c != keep)
             free(c);
         c = next;
     }

@@ -170,7 +170,7 @@ static void test_mem_bound_blocks(void **state)
 {
     fixture *f = *state;
     sl_batch *a = mk(1, 3), *c = mk(2, 3);
-    sl_buffer *b = open_buf(f, mem_cfg(a->bytes + c->bytes - 1, SL_WHEN_FULL_BLOCK));
+    sl_buffer *b = open_buf(f, mem_cfg(batch_mem_size(a) + batch_mem_size(c) - 1, SL_WHEN_FULL_BLOCK));
     assert_int_equal(buffer_push(b, a), SL_OK);
     pusher p = {.b = b, .batch = c};
     pthread_t th;
@@ -221,7 +221,7 @@ static void test_mem_drop_newest(void **state)
 {
     fixture *f = *state;
     sl_batch *a = mk(1, 3), *c = mk(2, 4);
-    sl_buffer *b = open_buf(f, mem_cfg(a->bytes, SL_WHEN_FULL_DROP_NEWEST));
+    sl_buffer *b = open_buf(f, mem_cfg(batch_mem_size(a), SL_WHEN_FULL_DROP_NEWEST));
     assert_int_equal(buffer_push(b, a), SL_OK);
     assert_int_equal(buffer_push(b, c), SL_ERR_FULL);
     assert_int_equal(buffer_push(b, c), SL_ERR_FULL);
@@ -669,7 +669,7 @@ static void test_options_table(void **state)
     memset(&c, 0xab, sizeof c);
     config_defaults(sl_buffer_options, &c);
     assert_int_equal(c.type, SL_BUFFER_MEMORY);
-    assert_int_equal(c.max_bytes, 64ull << 20);
+    assert_int_equal(c.max_bytes, 8ull << 20);
     assert_int_equal(c.max_size, 1ull << 30);
     assert_int_equal(c.fsync, SL_FSYNC_INTERVAL);
     assert_int_equal(c.fsync_interval_ms, 1000);
