@@ -1,5 +1,6 @@
 """harness.py - helpers for integration tests: start the real sluice binary, talk to its
 API, start emulators, count and digest NDJSON output. Standard library only."""
+import atexit
 import hashlib
 import json
 import os
@@ -15,6 +16,16 @@ WORK = os.environ.get("WORK") or os.path.abspath("tmp-it")
 ROOT = os.environ.get("ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 PYTHON = "/usr/bin/python3"
 os.makedirs(WORK, exist_ok=True)
+_started = []
+
+
+@atexit.register
+def _stop_leftovers():
+    """A failed test must not leave its processes behind: kill what it started, by pid."""
+    for p in _started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def log(*a):
@@ -61,6 +72,7 @@ class Sluice:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SLUICE, "run", "-c", self.config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env)
+        _started.append(self.proc)
         if self.api:
             wait_until(self.ready, 30, "sluice API to answer")
         return self
@@ -134,6 +146,7 @@ class Emulator:
     def __init__(self, script, *args):
         self.proc = subprocess.Popen([PYTHON, os.path.join(ROOT, "tests", "emulators", script)] + list(args),
                                      stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+        _started.append(self.proc)
         line = self.proc.stdout.readline()
         if not line:
             raise AssertionError("emulator %s did not start" % script)
