@@ -15,6 +15,7 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"max_body": BYTES}        413 for request bodies above this size (as received)
   {"password": "x"}          change the basic-auth password (401 until the client matches)
   {"count_only": true}       benchmark mode: count documents, store nothing
+--api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS.
 GET /_emulator/stats: counters; GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent.
 """
@@ -131,6 +132,8 @@ class State:
         self.indices = {}
         self.templates = {}
         self.user = a.user
+        self.api_key = a.api_key
+        self.bearer = a.bearer
         self.password = a.password
         self.item_429 = a.item_429
         self.fail = 0
@@ -214,9 +217,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def authorized(self):
         st = self.server.st
+        h = self.headers.get("Authorization", "")
+        if st.api_key or st.bearer:
+            return h in ("ApiKey %s" % st.api_key, "Bearer %s" % st.bearer)
         if not st.user:
             return True
-        h = self.headers.get("Authorization", "")
         if not h.startswith("Basic "):
             return False
         try:
@@ -551,8 +556,17 @@ def main():
     ap.add_argument("--max-body", dest="max_body", type=int, default=0)
     ap.add_argument("--count-only", dest="count_only", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--api-key", dest="api_key")
+    ap.add_argument("--bearer")
+    ap.add_argument("--tls-cert", dest="tls_cert")
+    ap.add_argument("--tls-key", dest="tls_key")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.st = State(a)
     print("port %d" % srv.server_address[1], flush=True)
