@@ -501,9 +501,9 @@ static void test_many_components_parse(void **state)
     }
     char *t = render();
     int samples = check_exposition(t);
-    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 7 gauges/counters
+    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 9 gauges/counters
      * + 14 histogram lines) + source families (4 sources x 2) + 4 process lines */
-    assert_int_equal(samples, 5 * 12 + 12 + 4 * (7 + 14) + 4 * 2 + 4);
+    assert_int_equal(samples, 5 * 12 + 12 + 4 * (9 + 14) + 4 * 2 + 4);
     free(t);
 }
 
