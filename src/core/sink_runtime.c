@@ -572,6 +572,13 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
         bool failed = status == SL_SEND_RETRY || (status == SL_SEND_PARTIAL && nok == 0 &&
                                                   nretry == n);
         gate_release(w, probe, failed ? OUT_FAILURE : OUT_SUCCESS, secs * 1000.0);
+        if (rt && res.throttled && !failed && rt->adaptive) {
+            pthread_mutex_lock(&rt->mu);
+            rt->limit = SL_MAX(1, rt->limit / 2);
+            rt->streak = 0;
+            atomic_store(&rt->m->concurrency_limit, rt->limit);
+            pthread_mutex_unlock(&rt->mu);
+        }
         if (rt && res.open_circuit && status == SL_SEND_RETRY &&
             rt->cfg->circuit_breaker.failures > 0) {
             /* The sink says no retry can succeed until someone fixes credentials. */

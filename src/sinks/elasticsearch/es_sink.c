@@ -502,6 +502,7 @@ typedef struct es_outcome {
     size_t ok, retry, reject;
     bool whole_reject; /* a whole-request 4xx: let the runtime bisect */
     bool open_circuit;
+    bool throttled; /* some items got 429 */
     int64_t retry_after_ms;
     char reason[256];
 } es_outcome;
@@ -597,6 +598,8 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             int code = atoi(rs);
             const char *sp = strchr(rs, ' ');
             metrics_error(m, item_metric(code, sp ? sp + 1 : ""));
+            if (code == 429)
+                o->throttled = true;
             if (r->st[i] == SL_ITEM_RETRY)
                 o->retry++;
             else
@@ -765,6 +768,7 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
 
     res->retry_after_ms = o.retry_after_ms;
     res->open_circuit = o.open_circuit;
+    res->throttled = o.throttled;
     ES_FMT(res->reason, sizeof res->reason, "%s", o.reason);
     if (o.ok == n) {
         res->status = SL_SEND_OK;
