@@ -122,13 +122,9 @@ sl_str batch_str(sl_batch *b, const char *s, size_t len)
     return (sl_str){arena_strndup(&b->arena, s, len), (uint32_t)len};
 }
 
-sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen)
+/* Makes room for one more field (arrays live in the arena and grow by doubling). */
+static sl_field *field_slot(sl_batch *b, sl_event *e)
 {
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        sl_field *f = &e->fields[i];
-        if (f->key.len == keylen && memcmp(f->key.ptr, key, keylen) == 0)
-            return f;
-    }
     if (e->nfields == e->cap_fields) {
         uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 4;
         sl_field *nf = arena_alloc(&b->arena, sizeof(sl_field) * cap);
@@ -139,7 +135,33 @@ sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keyl
     }
     sl_field *f = &e->fields[e->nfields++];
     memset(f, 0, sizeof *f);
+    return f;
+}
+
+static sl_field *find_field(sl_event *e, const char *key, size_t keylen)
+{
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        sl_field *f = &e->fields[i];
+        if (f->key.len == keylen && memcmp(f->key.ptr, key, keylen) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen)
+{
+    sl_field *f = find_field(e, key, keylen);
+    if (f)
+        return f;
+    f = field_slot(b, e);
     f->key = batch_str(b, key, keylen);
+    return f;
+}
+
+sl_field *event_push_field(sl_batch *b, sl_event *e, sl_str key)
+{
+    sl_field *f = field_slot(b, e);
+    f->key = key;
     return f;
 }
 
@@ -152,24 +174,11 @@ void event_set_str(sl_batch *b, sl_event *e, const char *key, const char *val, s
 
 void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val)
 {
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        sl_field *f = &e->fields[i];
-        if (f->key.len == key.len && memcmp(f->key.ptr, key.ptr, key.len) == 0) {
-            f->type = SL_VAL_STR;
-            f->v.s = val;
-            return;
-        }
+    sl_field *f = find_field(e, key.ptr, key.len);
+    if (!f) {
+        f = field_slot(b, e);
+        f->key = key;
     }
-    if (e->nfields == e->cap_fields) {
-        uint32_t cap = e->cap_fields ? e->cap_fields * 2 : 4;
-        sl_field *nf = arena_alloc(&b->arena, sizeof(sl_field) * cap);
-        if (e->nfields)
-            memcpy(nf, e->fields, sizeof(sl_field) * e->nfields);
-        e->fields = nf;
-        e->cap_fields = cap;
-    }
-    sl_field *f = &e->fields[e->nfields++];
-    f->key = key;
     f->type = SL_VAL_STR;
     f->v.s = val;
 }

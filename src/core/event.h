@@ -92,6 +92,9 @@ sl_str batch_str(sl_batch *b, const char *s, size_t len);
 /* Field helpers; the key and value are copied into the arena unless noted. */
 sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen);
 void event_set_str(sl_batch *b, sl_event *e, const char *key, const char *val, size_t len);
+/* Appends a field without looking for an existing one and without copying `key`, which
+ * must outlive the batch: the fast path for sources filling fresh events. */
+sl_field *event_push_field(sl_batch *b, sl_event *e, sl_str key);
 /* Like event_set_str but `key` and `val` must outlive the batch (static strings). */
 void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val);
 void event_set_int(sl_batch *b, sl_event *e, const char *key, int64_t val);

@@ -59,14 +59,22 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* Second byte of the short escapes; 'u' means \u00XX. */
+static const char json_esc_char[32] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+};
+
 void json_escape(sl_buf *out, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
-    /* Worst case is 6 output bytes per input byte; reserve for the common case and
-     * grow on demand for the rest. */
-    buf_reserve(out, n + 2);
+    /* Write straight into the buffer. Invariant: at the top of the loop there is room
+     * for the rest of the input copied verbatim plus one escape (6 bytes); each escape
+     * or replacement re-checks it, so the common case does no capacity test per byte. */
+    buf_reserve(out, n + 8);
+    char *d = out->p + out->len;
     while (i < n) {
         size_t start = i;
 #ifdef __SSE2__
@@ -87,46 +95,49 @@ void json_escape(sl_buf *out, const char *str, size_t n)
 #endif
         while (i < n && json_safe[s[i]])
             i++;
-        if (i > start)
-            buf_append(out, s + start, i - start);
+        if (i > start) {
+            memcpy(d, s + start, i - start);
+            d += i - start;
+        }
         if (i >= n)
             break;
+        /* Room for the rest verbatim + the worst single expansion (6 bytes). */
+        size_t used = (size_t)(d - out->p);
+        if (out->cap - used < (n - i) + 8) {
+            out->len = used;
+            buf_reserve(out, (n - i) * 2 + 8);
+            d = out->p + out->len;
+        }
         unsigned char c = s[i];
         if (c >= 0x80) {
-            /* Copy a whole run of valid multi-byte sequences at once. */
-            size_t run = i, l;
-            while (run < n && s[run] >= 0x80 && (l = utf8_seq_len(s + run, n - run)) > 0)
-                run += l;
-            if (run > i) {
-                buf_append(out, s + i, run - i);
-                i = run;
+            size_t l = utf8_seq_len(s + i, n - i);
+            if (l) {
+                memcpy(d, s + i, l);
+                d += l;
+                i += l;
             } else {
-                buf_append(out, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
+                memcpy(d, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
+                d += 3;
                 i++;
             }
             continue;
         }
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t elen = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
+        *d++ = '\\';
+        if (c == '"' || c == '\\') {
+            *d++ = (char)c;
+        } else {
+            char e = json_esc_char[c];
+            *d++ = e;
+            if (e == 'u') {
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = hex[c >> 4];
+                *d++ = hex[c & 15];
+            }
         }
-        buf_append(out, esc, elen);
         i++;
     }
+    out->len = (size_t)(d - out->p);
 }
 
 /* ---- Time ---------------------------------------------------------------------------- */

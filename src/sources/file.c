@@ -69,6 +69,8 @@ typedef struct file_source {
     sl_batch *b;
     uint64_t b_key, b_end;
     sl_str b_path;
+    int64_t b_now;
+    uint64_t b_in_bytes; /* input bytes of the batch's lines, counted at flush */
     bool stopping;
 } file_source;
 
@@ -82,6 +84,9 @@ static void file_flush(file_source *s)
     s->b = NULL;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, s->b_end);
     b->origin = s->cc->id;
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, s->b_in_bytes, memory_order_relaxed);
+    s->b_in_bytes = 0;
     if (source_emit(s->ctx, b) != SL_OK)
         s->stopping = true;
 }
@@ -102,24 +107,28 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
         s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 256));
         s->b_key = f->key;
         s->b_path = batch_str(s->b, f->path, strlen(f->path)); /* once per batch */
+        s->b_now = sl_now_ns(); /* read time: one clock read per batch, not per line */
     }
     sl_batch *b = s->b;
     sl_event *e = batch_add(b);
-    e->ts_ns = sl_now_ns();
+    e->ts_ns = s->b_now;
     e->message = batch_str(b, ln->data, ln->len);
     e->id_stream = f->stream_id;
     e->id_seq = ln->offset;
-    event_set_static(b, e, SL_STR("log.file.path"), s->b_path);
-    event_set_int(b, e, "log.offset", (int64_t)ln->offset);
+    sl_field *fp = event_push_field(b, e, SL_STR("log.file.path"));
+    fp->type = SL_VAL_STR;
+    fp->v.s = s->b_path;
+    sl_field *fo = event_push_field(b, e, SL_STR("log.offset"));
+    fo->type = SL_VAL_INT;
+    fo->v.i = (int64_t)ln->offset;
     if (ln->truncated) {
-        sl_field *fl = event_add_field(b, e, "log.truncated", 13);
+        sl_field *fl = event_push_field(b, e, SL_STR("log.truncated"));
         fl->type = SL_VAL_BOOL;
         fl->v.b = true;
     }
     b->bytes += event_size(e);
     s->b_end = ln->end;
-    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
+    s->b_in_bytes += ln->len + 1;
     return true;
 }
 
