@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The command line: --help everywhere, version, usage errors, `checkpoints show|reset`,
+# SIGHUP reopening a JSON log file, SIGTERM draining with exit status 0.
+set -u
+fail() { echo "FAIL: $*"; exit 1; }
+for c in "" run validate dlq checkpoints components; do
+  "$SLUICE" $c --help >"$WORK/help.txt" 2>&1 || fail "'$c --help' exited non-zero"
+  grep -qi usage "$WORK/help.txt" || fail "'$c --help' prints no usage"
+done
+"$SLUICE" version | grep -Eq '^sluice [0-9]+\.[0-9]+\.[0-9]+' || fail version
+"$SLUICE" nonsense >/dev/null 2>&1; [ $? = 2 ] || fail "unknown command must exit 2"
+"$SLUICE" validate >/dev/null 2>&1; [ $? = 2 ] || fail "validate without -c must exit 2"
+"$SLUICE" validate -c "$WORK/missing.yaml" >"$WORK/err.txt" 2>&1 && fail "missing config validated"
+grep -q "missing.yaml" "$WORK/err.txt" || fail "missing config error does not name the file"
+"$SLUICE" components file | grep -q include || fail "components file lists no options"
+
+mkdir -p "$WORK/logs"
+seq 1 1000 | sed 's/^/line /' >"$WORK/logs/a.log"
+cat >"$WORK/c.yaml" <<YAML
+data_dir: $WORK/data
+shutdown_timeout: 10s
+api: { enabled: false }
+log: { level: info, format: json, file: "$WORK/sluice.log" }
+sources:
+  in: { type: file, include: ["$WORK/logs/*.log"] }
+sinks:
+  out: { type: file, inputs: [in], path: "$WORK/out.ndjson" }
+YAML
+"$SLUICE" run -c "$WORK/c.yaml" & pid=$!
+for _ in $(seq 1 200); do [ "$(wc -l <"$WORK/out.ndjson" 2>/dev/null || echo 0)" = 1000 ] && break; sleep 0.1; done
+[ "$(wc -l <"$WORK/out.ndjson")" = 1000 ] || { kill -9 $pid; fail "not delivered"; }
+mv "$WORK/sluice.log" "$WORK/sluice.log.1"
+kill -HUP $pid
+for _ in $(seq 1 100); do [ -s "$WORK/sluice.log" ] && break; sleep 0.1; done
+grep -q SIGHUP "$WORK/sluice.log" || { kill -9 $pid; fail "log not reopened on SIGHUP"; }
+# a busy checkpoint cannot be reset while the daemon holds it
+"$SLUICE" checkpoints reset -c "$WORK/c.yaml" >/dev/null 2>&1 && { kill -9 $pid; fail "reset allowed while running"; }
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc = 0 ] || fail "SIGTERM exit status $rc"
+/usr/bin/python3 -c '
+import json,sys
+for f in sys.argv[1:]:
+    for l in open(f):
+        d=json.loads(l); assert {"time","level","component","message"} <= set(d), d
+' "$WORK/sluice.log" "$WORK/sluice.log.1" || fail "self log is not JSON lines"
+"$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" || fail "checkpoints show"
+"$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "8893" || fail "checkpoint offset is not the end of the file"
+"$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source in || fail "checkpoints reset"
+"$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" && fail "reset kept the entry"
+# after a reset, the file is read again from its head
+"$SLUICE" run -c "$WORK/c.yaml" & pid=$!
+for _ in $(seq 1 200); do [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] && break; sleep 0.1; done
+kill -TERM $pid; wait $pid
+[ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] || fail "reset did not re-read the file"
+echo ok
