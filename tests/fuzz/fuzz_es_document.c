@@ -1,0 +1,62 @@
+/* fuzz_es_document.c - libFuzzer target for the elasticsearch document encoder: events
+ * with arbitrary keys (dots, empty segments, invalid UTF-8, conflicts), values and raw JSON
+ * fields must always encode to one valid JSON object, nested or flattened. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/common.h"
+#include "formats/json.h"
+#include "sinks/elasticsearch/es.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* Lines "<type><key>\x01<value>"; type byte picks the value kind. */
+    sl_batch *b = batch_new(1);
+    sl_event *e = batch_add(b);
+    e->message = batch_str(b, (const char *)data, SL_MIN(size, (size_t)64));
+    size_t i = 0;
+    int nf = 0;
+    while (i < size && nf < 40) {
+        size_t j = i;
+        while (j < size && data[j] != '\n')
+            j++;
+        if (j > i) {
+            const char *line = (const char *)data + i + 1;
+            size_t len = j - i - 1;
+            const char *sep = memchr(line, 1, len);
+            size_t klen = sep ? (size_t)(sep - line) : len;
+            const char *v = sep ? sep + 1 : "";
+            size_t vlen = sep ? len - klen - 1 : 0;
+            sl_field *f = event_add_field(b, e, line, klen);
+            switch (data[i] % 5) {
+            case 0: f->type = SL_VAL_STR; f->v.s = batch_str(b, v, vlen); break;
+            case 1: f->type = SL_VAL_INT; f->v.i = (int64_t)vlen * 977 - 5000; break;
+            case 2: f->type = SL_VAL_FLOAT; f->v.f = vlen ? 1.0 / (double)(vlen - 1) : -0.0; break;
+            case 3: f->type = SL_VAL_JSON; f->v.s = batch_str(b, v, vlen); break;
+            default: f->type = SL_VAL_BOOL; f->v.b = vlen & 1; break;
+            }
+            nf++;
+        }
+        i = j + 1;
+    }
+    es_scratch *sc = es_scratch_new();
+    sl_buf out = SL_BUF_INIT;
+    for (int flat = 0; flat < 2; flat++) {
+        es_doc_opts o = {.flatten = flat != 0, .timestamp = true};
+        buf_reset(&out);
+        es_encode_doc(&out, e, &o, sc);
+        sl_arena a;
+        arena_init(&a, 4096);
+        char err[128];
+        if (!json_parse(&a, out.p, out.len, err, sizeof err))
+            abort();
+        arena_free(&a);
+    }
+    buf_free(&out);
+    es_scratch_free(sc);
+    batch_release(b);
+    return 0;
+}
