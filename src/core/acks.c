@@ -13,6 +13,7 @@ struct sl_ack_token {
     sl_ack_token *next;
     sl_ack_ledger *ledger;
     uint64_t key, value;
+    int64_t opened_ms;
     atomic_int refs;
     atomic_bool done;
     atomic_bool abandoned;
@@ -52,6 +53,7 @@ sl_ack_token *ack_token_open(sl_ack_ledger *l, uint64_t key, uint64_t value)
     t->ledger = l;
     t->key = key;
     t->value = value;
+    t->opened_ms = sl_mono_ms();
     atomic_init(&t->refs, 1);
     atomic_init(&t->done, false);
     atomic_init(&t->abandoned, false);
@@ -100,6 +102,14 @@ size_t ack_ledger_collect(sl_ack_ledger *l, sl_ack_commit_fn fn, void *arg)
         free(t);
         n++;
     }
+}
+
+int64_t ack_ledger_oldest_ms(sl_ack_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t ms = l->head ? l->head->opened_ms : 0;
+    pthread_mutex_unlock(&l->mu);
+    return ms;
 }
 
 size_t ack_ledger_pending(sl_ack_ledger *l)

@@ -36,6 +36,9 @@ void ack_token_abandon(sl_ack_token *t);
 /* Calls fn for each done token at the head of the ledger, in order, and removes
  * it. Returns how many were committed. */
 size_t ack_ledger_collect(sl_ack_ledger *l, sl_ack_commit_fn fn, void *arg);
+/* Monotonic ms at which the oldest uncollected token was opened; 0 if none. The age of
+ * that token is how far commits lag behind reading (sluice_source_lag_seconds). */
+int64_t ack_ledger_oldest_ms(sl_ack_ledger *l);
 /* Tokens opened and not yet collected. */
 size_t ack_ledger_pending(sl_ack_ledger *l);
 

@@ -250,7 +250,7 @@ static void render_lag(sl_buf *out)
     if (!any_selected(SOURCES))
         return;
     const char *name = "sluice_source_lag_seconds";
-    put_family(out, name, "gauge", "Age of the newest event a source has read, in seconds.");
+    put_family(out, name, "gauge", "Age of the oldest batch a source has read whose position is not yet committed (0 when all are), in seconds.");
     for (const sl_metrics *m = reg_head; m; m = m->next) {
         if (!selected(m, SOURCES))
             continue;

@@ -594,7 +594,10 @@ int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
 
 size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
-    return ack_ledger_collect(ctx->ledger, fn, arg);
+    size_t n = ack_ledger_collect(ctx->ledger, fn, arg);
+    int64_t oldest = ack_ledger_oldest_ms(ctx->ledger);
+    atomic_store_explicit(&ctx->n->m->lag_ms, oldest ? sl_mono_ms() - oldest : 0, memory_order_relaxed);
+    return n;
 }
 
 void source_sleep(sl_source_ctx *ctx, int ms)

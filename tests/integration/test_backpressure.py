@@ -46,6 +46,8 @@ try:
     rss2 = s.metric("process_resident_memory_bytes")
     assert s.component("in")["sent_events"] == sent_paused, "source kept reading while the sink was down"
     assert sent_paused < N, "source read everything: no backpressure (%d of %d)" % (sent_paused, N)
+    assert s.component("in")["lag_seconds"] > 0, "commit lag not reported while the sink is down"
+    assert s.metric("sluice_source_lag_seconds", component_id="in") > 0
     assert rss2 - rss1 < 8 << 20, "memory grows while paused: %d -> %d" % (rss1, rss2)
     log("paused at %d of %d events, RSS %.1f MiB" % (sent_paused, N, rss2 / 1048576))
     req = urllib.request.Request("http://127.0.0.1:%d/control" % emu.port, data=b'{"fail": 0}', method="POST")
