@@ -177,7 +177,7 @@ typedef struct es_keep {
 typedef struct es_sink {
     const es_config *cfg;
     const sl_component_ctx *cc;
-    http_multi *http;
+    _Atomic(http_multi *) http; /* started by the first send */
     es_endpoint *eps;
     size_t neps;
     atomic_uint rr;
@@ -209,7 +209,7 @@ static void es_destroy(void *self)
     es_sink *s = self;
     if (!s)
         return;
-    http_multi_free(s->http);
+    http_multi_free(atomic_load(&s->http));
     for (size_t i = 0; i < s->neps; i++) {
         free(s->eps[i].base);
         free(s->eps[i].bulk_url);
@@ -315,11 +315,6 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
         }
     s->doc.flatten = c->flatten;
     s->doc.timestamp = true;
-    s->http = http_multi_new(err, errlen);
-    if (!s->http) {
-        rc = SL_ERR_IO;
-        goto fail;
-    }
     atomic_store(&s->templates_ok, !c->manage_templates);
     *self = s;
     return SL_OK;
@@ -559,7 +554,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     r->n = n;
     r->mismatch = false;
     r->nretry_items = r->nreject_items = r->nconflict = 0;
-    int rc = http_multi_do(s->http, &req, &resp);
+    int rc = http_multi_do(atomic_load(&s->http), &req, &resp);
     buf_free(&resp.body);
     long st = resp.status;
     char ex[161];
@@ -698,7 +693,7 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
     req.nheaders = nh;
     http_mresp resp;
     memset(&resp, 0, sizeof resp);
-    int rc = http_multi_do(s->http, &req, &resp);
+    int rc = http_multi_do(atomic_load(&s->http), &req, &resp);
     int out = SL_OK;
     if (rc != SL_OK) {
         ep_fail(s, ep, resp.error);
@@ -741,9 +736,29 @@ static void keep_set(es_sink *s, char *p)
     free(old);
 }
 
+/* The loop thread starts with the first request (init must not start threads). */
+static http_multi *es_http(es_sink *s, char *err, size_t errlen)
+{
+    http_multi *h = atomic_load(&s->http);
+    if (h)
+        return h;
+    pthread_mutex_lock(&s->mu);
+    h = atomic_load(&s->http);
+    if (!h) {
+        h = http_multi_new(err, errlen);
+        atomic_store(&s->http, h);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
 static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     es_sink *s = self;
+    if (!es_http(s, res->reason, sizeof res->reason)) {
+        res->status = SL_SEND_RETRY;
+        return SL_OK;
+    }
     if (!atomic_load(&s->templates_ok)) {
         pthread_mutex_lock(&s->mu);
         int rc = SL_OK;
