@@ -13,7 +13,11 @@
  *  2. Kubelet rotation renames N.log to N.log.<time>: the renamed file is still offered
  *     (same inode, so the tailer keeps its position) and read to its end; it is released
  *     when kubelet compresses and deletes it. Files of a deleted pod are read to their end
- *     by the tailer (DRAINING) before they are closed.
+ *     by the tailer (DRAINING) before they are closed. A rotated name we do not follow yet
+ *     (a copytruncate copy) is offered only once its ctime is 250 ms old: a copy still
+ *     being written would not match the original's position yet and would be read again
+ *     from its start. The first scan after a start offers everything at once (saved
+ *     positions are claimed there).
  *  3. Per file (the tailer's user slot) we keep the metadata parsed once from the path and
  *     one partial-line accumulator per stream, so CRI P parts (and Docker entries without a
  *     trailing newline) join per stream and stdout and stderr never mix. A joined message
@@ -44,6 +48,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/checkpoint.h"
@@ -140,6 +145,8 @@ typedef struct k8s_source {
     sl_ckpt_store *ck;
     int ino_fd;
     bool watch_full_logged, running, stopping;
+    bool rescan_soon; /* a file was deferred: scan again shortly */
+    bool scanned;     /* the first scan (which claims saved positions) is done */
     char *root;        /* cfg->path without trailing '/' */
     char self_pod[256], self_ns[256];
     char *scratch;     /* Docker unescape buffer, tailer max line + 1 */
@@ -679,6 +686,28 @@ static bool is_dir(int dfd, const struct dirent *de)
     return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A rotated name (<N>.log.<suffix>) we do not follow yet may be a copytruncate copy still
+ * being written: it is offered once unchanged for 250 ms (ctime), so its first bytes and
+ * size are final and it resumes where the original was instead of being read again. */
+static void offer_rotated(k8s_source *s, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return;
+    /* Not in the first scan: saved positions are claimed there or dropped. */
+    if (s->scanned && !tailer_tracks(s->t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t age_ms = (int64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000 +
+                         (now.tv_nsec - st.st_ctim.tv_nsec) / 1000000;
+        if (age_ms < 250) {
+            s->rescan_soon = true;
+            return;
+        }
+    }
+    tailer_offer(s->t, path);
+}
+
 static void scan_container(k8s_source *s, const char *dir)
 {
     DIR *d = opendir(dir);
@@ -690,7 +719,11 @@ static void scan_container(k8s_source *s, const char *dir)
     while ((de = readdir(d)) != NULL) {
         if (!k8s_log_name(de->d_name))
             continue;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
+            continue;
+        if (strchr(de->d_name + 1, '.') != strrchr(de->d_name, '.'))
+            offer_rotated(s, path); /* <N>.log.<suffix> */
+        else
             tailer_offer(s->t, path);
     }
     closedir(d);
@@ -723,16 +756,32 @@ static void scan_link(k8s_source *s, const char *name, const char *path)
         !pod_allowed(s, ns, nsl, pod, podl) ||
         !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, ctr, ctrl))
         return;
-    /* Writes land in the link target's directory: watch it to wake up on them. */
-    char real[PATH_MAX];
-    if (realpath(path, real)) {
-        char *slash = strrchr(real, '/');
-        if (slash && slash != real) {
-            *slash = '\0';
-            k8s_watch(s, real);
-        }
-    }
     tailer_offer(s->t, path);
+    /* Writes land in the link target's directory: watch it to wake up on them. Its rotated
+     * siblings (<N>.log.<time>) are offered too, so a renamed file is read to its end and a
+     * copytruncate copy resumes where the original was (note 2). */
+    char real[PATH_MAX], sib[PATH_MAX];
+    if (!realpath(path, real))
+        return;
+    char *slash = strrchr(real, '/');
+    if (!slash || slash == real)
+        return;
+    *slash = '\0';
+    const char *base = slash + 1;
+    size_t bl = strlen(base);
+    k8s_watch(s, real);
+    DIR *d = opendir(real);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, base, bl) != 0 || de->d_name[bl] != '.' ||
+            !k8s_log_name(de->d_name))
+            continue;
+        if ((size_t)snprintf(sib, sizeof sib, "%s/%s", real, de->d_name) < sizeof sib)
+            offer_rotated(s, sib);
+    }
+    closedir(d);
 }
 
 static void k8s_scan(k8s_source *s)
@@ -764,6 +813,7 @@ static void k8s_scan(k8s_source *s)
         closedir(d);
     }
     tailer_scan_end(s->t);
+    s->scanned = true;
 }
 
 /* Drains inotify events; returns true if one asks for a rescan. */
@@ -869,10 +919,12 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         k8s_flush(s);
         int64_t now = sl_mono_ms();
         if (rescan || now >= next_scan) {
+            s->rescan_soon = false;
             k8s_scan(s);
             k8s_flush(s);
             rescan = false;
-            next_scan = now + s->cfg->rescan_interval_ms;
+            next_scan = now + (s->rescan_soon ? SL_MIN(s->cfg->rescan_interval_ms, 250)
+                                              : s->cfg->rescan_interval_ms);
         }
         if (now >= next_ckpt) {
             source_collect_acks(ctx, k8s_on_commit, s);

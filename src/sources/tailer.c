@@ -87,12 +87,14 @@ typedef struct tfile {
 } tfile;
 
 /* A position no tracked file has claimed: restored from a checkpoint, or the identity a
- * file had before it was truncated (a "ghost", kept one scan for copytruncate copies). */
+ * file had before it was truncated (a "ghost", kept for copytruncate copies until claimed,
+ * or for rotate_wait_ms (at least 1 s): a copy may show up some scans later). */
 typedef struct saved_pos {
     tailer_position p; /* p.path owned */
     uint64_t committed;
     bool ghost;
     bool claimed;
+    int64_t expire_ms; /* ghosts: dropped at the first scan end after this */
 } saved_pos;
 
 typedef struct offer {
@@ -285,6 +287,7 @@ static void tf_restart(tailer *t, tfile *f, const char *why)
         s->p.path = sl_xstrdup(f->path);
         s->committed = f->committed;
         s->ghost = true;
+        s->expire_ms = sl_mono_ms() + SL_MAX(t->o.rotate_wait_ms, (int64_t)1000);
     }
     f->gen++;
     f->read_off = f->line_off = f->committed = 0;
@@ -469,6 +472,14 @@ void tailer_commit(tailer *t, uint64_t key, uint64_t value)
             f->committed = value;
         return;
     }
+}
+
+bool tailer_tracks(const tailer *t, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->files[i]->dev == dev && t->files[i]->ino == ino)
+            return true;
+    return false;
 }
 
 size_t tailer_count(const tailer *t) { return t->n; }
@@ -704,9 +715,10 @@ void tailer_scan_end(tailer *t)
             if (strcmp(t->offers[k].path, f->path) == 0)
                 f->replaced = true;
     }
-    /* Ghosts live one scan; restored positions until the first scan is over. */
+    /* Ghosts live until claimed or expired; restored positions until the first scan ends. */
     for (size_t i = t->nsaved; i-- > 0;)
-        if (t->saved[i].claimed || t->saved[i].ghost || t->first_scan_done)
+        if (t->saved[i].claimed ||
+            (t->saved[i].ghost ? sl_mono_ms() >= t->saved[i].expire_ms : t->first_scan_done))
             saved_free(t, i);
     for (size_t i = t->nbad; i-- > 0;)
         if (!t->bad[i].seen) {

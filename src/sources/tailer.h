@@ -99,6 +99,10 @@ void tailer_scan_end(tailer *t);
  * caller sleeps (inotify, timer) when it returns 0. */
 size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_done, void *arg);
 
+/* True if the file (dev, inode) is tracked now (a discovery that defers new files, e.g.
+ * copies still being written, must not defer the ones it already follows). */
+bool tailer_tracks(const tailer *t, uint64_t dev, uint64_t ino);
+
 /* Files tracked (open or waiting to be reopened), and of those open. */
 size_t tailer_count(const tailer *t);
 size_t tailer_open_count(const tailer *t);

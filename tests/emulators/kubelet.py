@@ -75,11 +75,19 @@ class Container:
 
     def rotate(self):
         """kubelet: rename N.log to N.log.<time>, the runtime reopens N.log; older rotated files
-        are gzipped (to .gz.tmp, renamed .gz, original removed); at most max_files kept."""
+        are gzipped (to .gz.tmp, renamed .gz, original removed); at most max_files kept.
+        With copytruncate (logrotate-style tools), N.log is copied, then truncated in place."""
         k = self.kub
         self.rotations += 1
         ts = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + ".%03d" % self.rotations
         rotated = self.path() + "." + ts
+        if k.copytruncate:
+            shutil.copyfile(self.path(), rotated)
+            self.f.truncate(0)
+            self.size = 0
+            k.rotations += 1
+            self.compress_old(rotated)
+            return
         os.rename(self.path(), rotated)
         # the runtime may still write a line through its old fd before it reopens
         if k.rnd.random() < 0.5:
@@ -89,6 +97,10 @@ class Container:
         self.f.close()
         self.open()
         k.rotations += 1
+        self.compress_old(rotated)
+
+    def compress_old(self, rotated):
+        k = self.kub
         olds = sorted(p for p in os.listdir(self.dir)
                       if p.startswith("%d.log." % self.restart) and not p.endswith(".gz") and p != os.path.basename(rotated))
         for p in olds:
@@ -137,11 +149,12 @@ class Pod:
 
 class Kubelet:
     def __init__(self, root, seed=1, fmt="cri", containers=1, rotate_bytes=1 << 20, split=16384,
-                 long_every=50, long_len=3000, max_files=3, links=None, manifest=None):
+                 long_every=50, long_len=3000, max_files=3, links=None, manifest=None, copytruncate=False):
         self.root, self.fmt, self.containers = root, fmt, containers
         self.rnd = random.Random(seed)
         self.rotate_bytes, self.split, self.long_every, self.long_len = rotate_bytes, split, long_every, long_len
         self.max_files = max_files
+        self.copytruncate = copytruncate
         self.links = links
         if links:
             os.makedirs(links, exist_ok=True)
@@ -201,6 +214,7 @@ def main():
     ap.add_argument("--split", type=int, default=16384)
     ap.add_argument("--long-every", type=int, default=50)
     ap.add_argument("--long-len", type=int, default=3000)
+    ap.add_argument("--copytruncate", action="store_true", help="rotate by copy + truncate")
     ap.add_argument("--restarts", type=int, default=0, help="container restarts during the run")
     ap.add_argument("--delete-pods", type=int, default=0, help="pods deleted during the run")
     ap.add_argument("--new-pods", type=int, default=0, help="pods created during the run")
@@ -209,7 +223,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     k = Kubelet(a.root, a.seed, a.format, a.containers, a.rotate_bytes, a.split, a.long_every, a.long_len,
-                links=a.links, manifest=a.manifest)
+                links=a.links, manifest=a.manifest, copytruncate=a.copytruncate)
     for _ in range(a.pods):
         k.add_pod()
     print("kubelet 0", flush=True)

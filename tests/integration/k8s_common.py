@@ -90,3 +90,12 @@ def match(expected, got, exact=True):
     if exact:
         assert dups == 0, "%d duplicates" % dups
     return dups
+
+
+def delivered_all(out, want):
+    """True once every expected message is in the output (counting lines alone would be
+    fooled by duplicates)."""
+    if count_lines(out) < len(want):
+        return False
+    have = {g["message"] for g in output(out)}
+    return all(w["message"] in have for w in want)

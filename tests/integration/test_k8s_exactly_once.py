@@ -5,7 +5,7 @@ file sink, matched by content and pod metadata. K8S_LINES scales the run."""
 import os
 
 from harness import Sluice, WORK, free_port, log, wait_until
-from k8s_common import config, count_lines, finish_kubelet, manifest, match, output, start_kubelet
+from k8s_common import config, delivered_all, finish_kubelet, manifest, match, output, start_kubelet
 
 LINES = int(os.environ.get("K8S_LINES", "6000"))
 root = os.path.join(WORK, "pods")
@@ -20,7 +20,7 @@ k = start_kubelet("--root", root, "--manifest", man, "--pods", 50, "--lines", LI
 finish_kubelet(k)
 want = manifest(man)
 log("expecting", len(want), "events")
-wait_until(lambda: count_lines(out) >= len(want), 120, "every event delivered", interval=0.2)
+wait_until(lambda: delivered_all(out, want), 120, "every event delivered", interval=0.3)
 assert s.stop() == 0, s.log_text()[-2000:]
 got = output(out)
 match(want, got, exact=True)
