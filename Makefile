@@ -17,7 +17,8 @@ CFLAGS_OPT  := -O2
 LDFLAGS_SAN :=
 endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+# libcurl is not linked: src/net/curl_lazy.c loads it on first use (see there why).
+LDLIBS  := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -lm -pthread
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS     := $(shell find src -name '*.c' | sort)
