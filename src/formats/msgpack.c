@@ -34,7 +34,8 @@ int mp_read(mp_reader *r, mp_obj *o)
     if (avail < 1)
         return MP_NEED_MORE;
     uint8_t c = p[0];
-    memset(o, 0, sizeof *o);
+    o->len = 0;
+    o->p = NULL;
     if (c <= 0x7f) {
         o->type = MP_INT, o->i = c, r->p++;
         return MP_OK;

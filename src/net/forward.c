@@ -59,39 +59,55 @@ static int read_time(dec *d, mp_reader *r, int64_t *ts)
     return bad(d, r, "time is not an integer, float or EventTime");
 }
 
-/* One record map into e. Keys `message` (else `log`) become the body. */
+static inline sl_str view(const mp_obj *o) { return (sl_str){(const char *)o->p, o->len}; }
+
+/* One record map into e. Keys `message` (else `log`) become the body. Strings point into
+ * the message, which fwd_decode copied into the batch arena (no copy per string). */
 static int read_record(dec *d, mp_reader *r, sl_event *e)
 {
     mp_obj m;
     if (mp_read(r, &m) != MP_OK || m.type != MP_MAP)
         return bad(d, r, "record is not a map");
+    if (m.len > (uint32_t)(r->end - r->p) / 2)
+        return bad(d, r, "record map larger than the message");
     sl_batch *b = d->b;
+    /* Room for every key plus the tag, so no field array is reallocated. */
+    uint32_t cap = m.len + e->nfields + 1;
+    sl_field *fields = arena_alloc(&b->arena, sizeof(sl_field) * cap);
+    if (e->nfields)
+        memcpy(fields, e->fields, sizeof(sl_field) * e->nfields);
+    e->fields = fields;
+    e->cap_fields = cap;
     bool from_log = false;
     for (uint32_t i = 0; i < m.len; i++) {
         mp_obj k, v;
         if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
             return bad(d, r, "record key is not a string");
-        const char *key = (const char *)k.p;
         const uint8_t *vstart = r->p;
         if (mp_read(r, &v) != MP_OK)
             return bad(d, r, "truncated record value");
         if (v.type == MP_STR || v.type == MP_BIN) {
-            bool is_msg = k.len == 7 && memcmp(key, "message", 7) == 0;
-            bool is_log = k.len == 3 && memcmp(key, "log", 3) == 0;
+            bool is_msg = k.len == 7 && memcmp(k.p, "message", 7) == 0;
+            bool is_log = k.len == 3 && memcmp(k.p, "log", 3) == 0;
             if (is_msg || (is_log && e->message.len == 0 && !from_log)) {
-                if (is_msg && from_log) /* keep the earlier `log` as a field */
-                    event_set_static(b, e, SL_STR("log"), e->message);
-                e->message = batch_str(b, (const char *)v.p, v.len);
+                if (is_msg && from_log) { /* keep the earlier `log` as a field */
+                    sl_field *lf = &e->fields[e->nfields++];
+                    lf->key = SL_STR("log");
+                    lf->type = SL_VAL_STR;
+                    lf->v.s = e->message;
+                }
+                e->message = view(&v);
                 from_log = is_log;
                 continue;
             }
-            sl_field *f = event_add_field(b, e, key, k.len);
-            f->type = SL_VAL_STR;
-            f->v.s = batch_str(b, (const char *)v.p, v.len);
-            continue;
         }
-        sl_field *f = event_add_field(b, e, key, k.len);
+        if (e->nfields == e->cap_fields) /* only after a `log` moved aside */
+            return bad(d, r, "too many fields");
+        sl_field *f = &e->fields[e->nfields++];
+        f->key = view(&k);
         switch (v.type) {
+        case MP_STR:
+        case MP_BIN: f->type = SL_VAL_STR, f->v.s = view(&v); break;
         case MP_NIL: f->type = SL_VAL_NULL; break;
         case MP_BOOL: f->type = SL_VAL_BOOL, f->v.b = v.b; break;
         case MP_INT: f->type = SL_VAL_INT, f->v.i = v.i; break;
@@ -119,6 +135,24 @@ static int read_record(dec *d, mp_reader *r, sl_event *e)
     return SL_OK;
 }
 
+/* A new event with its time and the tag field. */
+static sl_event *new_event(dec *d, int64_t ts)
+{
+    sl_event *e = batch_add(d->b);
+    e->ts_ns = ts;
+    return e;
+}
+
+static void finish_event(dec *d, sl_event *e)
+{
+    sl_field *f = &e->fields[e->nfields++];
+    f->key = SL_STR("tag");
+    f->type = SL_VAL_STR;
+    f->v.s = d->tag;
+    /* Accounting as event_size() would count it, without walking the fields again. */
+    d->b->bytes += 64 + e->message.len + 24 * e->nfields;
+}
+
 /* [time, record] */
 static int read_entry(dec *d, mp_reader *r)
 {
@@ -129,12 +163,10 @@ static int read_entry(dec *d, mp_reader *r)
     int rc = read_time(d, r, &ts);
     if (rc != SL_OK)
         return rc;
-    sl_event *e = batch_add(d->b);
-    e->ts_ns = ts;
-    event_set_static(d->b, e, SL_STR("tag"), d->tag);
+    sl_event *e = new_event(d, ts);
     if ((rc = read_record(d, r, e)) != SL_OK)
         return rc;
-    d->b->bytes += event_size(e);
+    finish_event(d, e);
     return SL_OK;
 }
 
@@ -190,7 +222,7 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
     if (mp_read(&r, &t) != MP_OK || (t.type != MP_STR && t.type != MP_BIN) || t.len == 0)
         return bad(d, &r, "tag is not a non-empty string");
     info->tag = (const char *)t.p, info->tag_len = t.len;
-    d->tag = batch_str(d->b, (const char *)t.p, t.len);
+    d->tag = view(&t);
     const uint8_t *second = r.p;
     mp_obj s;
     if (mp_read(&r, &s) != MP_OK)
@@ -204,12 +236,10 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
         int64_t ts;
         if ((rc = read_time(d, &r, &ts)) != SL_OK)
             return rc;
-        sl_event *e = batch_add(d->b);
-        e->ts_ns = ts;
-        event_set_static(d->b, e, SL_STR("tag"), d->tag);
+        sl_event *e = new_event(d, ts);
         if ((rc = read_record(d, &r, e)) != SL_OK)
             return rc;
-        d->b->bytes += event_size(e);
+        finish_event(d, e);
         if (a.len == 4 && (rc = read_options(d, &r, info)) != SL_OK)
             return rc;
         return SL_OK;
@@ -245,7 +275,10 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
                              "compressed entries inflate beyond %zu bytes", d->lim->max_inflated);
         if (rc != SL_OK)
             return bad(d, &r, "bad gzip stream");
-        ep = (const uint8_t *)z->p, elen = z->len;
+        /* Events point into the entries: they must live in the batch arena. */
+        uint8_t *copy = arena_alloc(&d->b->arena, z->len ? z->len : 1);
+        memcpy(copy, z->p, z->len);
+        ep = copy, elen = z->len;
         d->base = ep;
     }
     mp_reader er = {ep, ep + elen};
@@ -260,10 +293,13 @@ int fwd_decode(const uint8_t *p, size_t len, sl_batch *b, fwd_msg_info *info, fw
 {
     memset(info, 0, sizeof *info);
     info->size = -1;
-    dec d = {.b = b, .scratch = scratch, .lim = lim, .base = p, .err = err, .errlen = errlen};
+    /* One copy of the whole message into the arena; every string points into it. */
+    uint8_t *copy = arena_alloc(&b->arena, len ? len : 1);
+    memcpy(copy, p, len);
+    dec d = {.b = b, .scratch = scratch, .lim = lim, .base = copy, .err = err, .errlen = errlen};
     uint32_t n0 = b->n;
     size_t bytes0 = b->bytes;
-    int rc = decode(&d, p, len, info);
+    int rc = decode(&d, copy, len, info);
     if (rc != SL_OK) {
         b->n = n0; /* the arena keeps the bytes until the batch goes; nothing leaks */
         b->bytes = bytes0;

@@ -11,7 +11,12 @@
  *     connection not READY within handshake_timeout, or silent for idle_timeout, is closed.
  *  4. A paused connection is not polled for input, so level-triggered epoll does not spin.
  *  5. OpenSSL may hold decrypted bytes the socket no longer signals; such connections are
- *     read again on the next turn without waiting. */
+ *     read again on the next turn without waiting.
+ *  6. Memory: a turn reads up to 512 KiB of one connection into one scratch buffer shared by
+ *     all connections, behind that connection's leftover, and the protocol parses it all
+ *     at once. Only the new leftover (an incomplete message) is copied back into the
+ *     connection's own buffer, so an idle connection costs no buffer and an active one
+ *     only its partial message. */
 #include "server.h"
 
 #include <errno.h>
@@ -73,10 +78,11 @@ struct net_server {
     size_t nslots, nconns;
     int64_t last_sweep_ms, last_log_ms;
     uint64_t suppressed;
+    sl_buf scratch; /* shared read buffer (note 6) */
 };
 
-#define READ_CHUNK (64 * 1024)
-#define READS_PER_TURN 16
+#define READ_CHUNK (128 * 1024)
+#define TURN_BYTES (512 * 1024) /* read per connection per turn, then parse */
 
 /* At most one line a second per server; repeats are counted into the next line. */
 void net_server_warn(net_server *s, const char *fmt, ...)
@@ -285,10 +291,6 @@ void net_conn_consume(net_conn *c, size_t n)
 {
     if (n >= c->in.len) {
         c->in.len = 0;
-        /* Give back a big buffer left by a large message. */
-        if (c->in.cap > 4u * READ_CHUNK) {
-            buf_free(&c->in);
-        }
         return;
     }
     memmove(c->in.p, c->in.p + n, c->in.len - n);
@@ -405,15 +407,24 @@ static void tls_step(net_server *s, conn *c)
 }
 
 /* Reads what is there (bounded per turn) and hands it to the protocol. */
+/* Reads what is there (up to TURN_BYTES) into the server's shared scratch buffer behind
+ * the connection's leftover, hands it all to the protocol at once, and keeps only the new
+ * leftover (an incomplete message) in the connection's own buffer (note 6). */
 static void read_conn(net_server *s, conn *c)
 {
     bool eof = false, broken = false;
+    size_t got = 0;
     c->more = false;
-    for (int i = 0; i < READS_PER_TURN && !c->pub.paused && c->state != ST_CLOSING; i++) {
+    sl_buf own = c->pub.in;
+    sl_buf *sc = &s->scratch;
+    sc->len = 0;
+    buf_append(sc, own.p, own.len);
+    c->pub.in = *sc;
+    while (got < TURN_BYTES && !c->pub.paused && c->state != ST_CLOSING) {
         if (c->pub.in.cap - c->pub.in.len < READ_CHUNK)
             buf_reserve(&c->pub.in, READ_CHUNK);
         char *dst = c->pub.in.p + c->pub.in.len;
-        size_t room = c->pub.in.cap - c->pub.in.len;
+        size_t room = SL_MIN(c->pub.in.cap - c->pub.in.len, TURN_BYTES - got + READ_CHUNK);
         ssize_t n;
         if (c->ssl) {
             int r = SSL_read(c->ssl, dst, (int)SL_MIN(room, (size_t)INT32_MAX));
@@ -444,14 +455,31 @@ static void read_conn(net_server *s, conn *c)
             }
         }
         c->pub.in.len += (size_t)n;
-        c->active_ms = sl_mono_ms();
-        if (s->cb->on_data(s->arg, &c->pub) < 0) {
-            c->state = ST_CLOSING;
-            break;
-        }
-        if (i == READS_PER_TURN - 1 && c->ssl && SSL_pending(c->ssl) > 0)
-            c->more = true;
+        got += (size_t)n;
     }
+    if (got)
+        c->active_ms = sl_mono_ms();
+    if (got && !c->pub.paused && c->state != ST_CLOSING && s->cb->on_data(s->arg, &c->pub) < 0)
+        c->state = ST_CLOSING;
+    if (c->ssl && SSL_pending(c->ssl) > 0)
+        c->more = true;
+    /* Take the scratch back; keep the leftover in the connection's own buffer. */
+    *sc = c->pub.in;
+    c->pub.in = own;
+    c->pub.in.len = 0;
+    if (sc->len) {
+        /* Exactly the leftover's size: many connections may each hold one. */
+        if (c->pub.in.cap < sc->len || c->pub.in.cap > 2 * sc->len + 4096) {
+            c->pub.in.p = sl_xrealloc(c->pub.in.p, sc->len);
+            c->pub.in.cap = sc->len;
+        }
+        memcpy(c->pub.in.p, sc->p, sc->len);
+        c->pub.in.len = sc->len;
+    } else if (c->pub.in.cap > 4096) {
+        buf_free(&c->pub.in);
+    }
+    if (sc->cap > 4 * TURN_BYTES) /* after a huge message: give the memory back */
+        buf_free(sc);
     if (eof || broken) {
         /* Flush what we still owe (acks), then close. */
         if (broken || !flush_out(s, c) || c->out.len == c->out_off) {
@@ -571,5 +599,6 @@ void net_server_free(net_server *s)
         close(s->lfd);
     if (s->tls)
         SSL_CTX_free(s->tls);
+    buf_free(&s->scratch);
     free(s);
 }

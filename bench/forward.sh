@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# forward.sh - network source benchmark: a Forward load generator (PackedForward, 1,000
+# events per message, several connections) -> forward source -> blackhole, and HTTP NDJSON
+# -> http source -> blackhole. Prints events/s, events per sluice CPU-second and peak RSS.
+#
+#   bash bench/forward.sh
+#
+# Environment:
+#   SLUICE          binary (default: build/sluice of this repo)
+#   FWD_CONNS       Forward connections (default 8)       FWD_MESSAGES  per connection (default 400)
+#   FWD_ACK         1: chunk acks, 8 in flight per connection (default 0)
+#   HTTP_CONNS      HTTP connections (default 4)          HTTP_MESSAGES per connection (default 100)
+#   IDLE_CONNS      extra idle Forward connections held open during the run (default 0)
+#   BENCH_MODES     subset of: forward http (default both)
+#   SINK_BUFFER     memory buffer bound of the blackhole sink (default: the 64MiB default)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+SLUICE="${SLUICE:-$repo/build/sluice}"
+PY=/usr/bin/python3
+FWD_CONNS="${FWD_CONNS:-8}" FWD_MESSAGES="${FWD_MESSAGES:-400}" FWD_ACK="${FWD_ACK:-0}"
+HTTP_CONNS="${HTTP_CONNS:-4}" HTTP_MESSAGES="${HTTP_MESSAGES:-100}" IDLE_CONNS="${IDLE_CONNS:-0}"
+BENCH_MODES="${BENCH_MODES:-forward http}"
+CLK_TCK="$(getconf CLK_TCK)"
+work="$(mktemp -d /tmp/sluice-fwdbench.XXXXXX)"
+pid=""
+idle_pid=""
+cleanup() {
+  [ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null || true
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+sent() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
+}
+cpu_s() { awk -v t="$CLK_TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
+hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+printf "%-8s %6s %10s %8s %10s %12s %10s\n" mode conns events wall_s events/s events/cpu_s peak_MiB
+for mode in $BENCH_MODES; do
+  api=$(free_port) port=$(free_port)
+  if [ "$mode" = forward ]; then
+    src="{ type: forward, address: \"127.0.0.1:$port\" }"
+    conns=$FWD_CONNS msgs=$FWD_MESSAGES
+    extra=""; [ "$FWD_ACK" = 1 ] && extra="--ack"
+  else
+    src="{ type: http, address: \"127.0.0.1:$port\" }"
+    conns=$HTTP_CONNS msgs=$HTTP_MESSAGES extra=""
+  fi
+  cat >"$work/$mode.yaml" <<EOF
+data_dir: $work/data-$mode
+api: { address: "127.0.0.1:$api" }
+sources:
+  in: $src
+sinks:
+  out: { type: blackhole, inputs: [in]${SINK_BUFFER:+, buffer: { max_bytes: $SINK_BUFFER \}} }
+EOF
+  "$SLUICE" run -c "$work/$mode.yaml" >"$work/$mode.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+  if [ "$IDLE_CONNS" -gt 0 ] && [ "$mode" = forward ]; then
+    "$PY" -c "
+import socket, sys, time
+s = [socket.create_connection(('127.0.0.1', $port)) for _ in range($IDLE_CONNS)]
+print('idle', len(s), flush=True); time.sleep(3600)" >"$work/idle.out" &
+    idle_pid=$!
+    for _ in $(seq 1 100); do grep -q idle "$work/idle.out" 2>/dev/null && break; sleep 0.1; done
+  fi
+  cpu0=$(cpu_s $pid)
+  t0=$(date +%s.%N)
+  total=$("$PY" "$here/forward_load.py" "$mode" "$port" --connections "$conns" --messages "$msgs" $extra)
+  while [ "$(sent $api)" != "$total" ]; do sleep 0.05; done
+  t1=$(date +%s.%N)
+  cpu1=$(cpu_s $pid)
+  hwm=$(hwm_mib $pid)
+  kill -TERM $pid; wait $pid || true; pid=""
+  [ -n "$idle_pid" ] && { kill "$idle_pid" 2>/dev/null || true; wait "$idle_pid" 2>/dev/null || true; idle_pid=""; }
+  awk -v m="$mode" -v c="$conns" -v n="$total" -v a="$t0" -v b="$t1" -v c0="$cpu0" -v c1="$cpu1" -v h="$hwm" \
+    'BEGIN { w = b - a; cpu = c1 - c0; if (cpu <= 0) cpu = 0.01;
+             printf "%-8s %6d %10d %8.2f %10.0f %12.0f %10s\n", m, c, n, w, n / w, n / cpu, h }'
+done
