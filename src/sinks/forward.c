@@ -463,8 +463,38 @@ static int ensure_connected(fsink *s)
     return SL_ERR_IO;
 }
 
-static void new_chunk(char out[32])
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint64_t event_id_hash(uint64_t h, const sl_event *e)
+{
+    if (e->id_str.len)
+        return fnv(h, e->id_str.ptr, e->id_str.len);
+    h = fnv(h, &e->id_stream, sizeof e->id_stream);
+    return fnv(h, &e->id_seq, sizeof e->id_seq);
+}
+
+/* The chunk id of events[start, end): derived from their stable ids when they have them,
+ * so a retransmission carries the same chunk id (and the receiver the same event ids);
+ * random otherwise. */
+static void new_chunk(char out[32], sl_event *const *events, size_t start, size_t end)
+{
+    const sl_event *a = events[start], *z = events[end - 1];
+    if (a->id_str.len || a->id_stream || a->id_seq) {
+        uint64_t n = end - start;
+        uint64_t h1 = event_id_hash(fnv(1469598103934665603ull, &n, sizeof n), a);
+        uint64_t h2 = event_id_hash(fnv(h1 ^ 0x9e3779b97f4a7c15ull, &n, sizeof n), z);
+        unsigned char r[16];
+        memcpy(r, &h1, 8);
+        memcpy(r + 8, &h2, 8);
+        EVP_EncodeBlock((unsigned char *)out, r, sizeof r);
+        return;
+    }
     unsigned char r[16];
     RAND_bytes(r, sizeof r);
     EVP_EncodeBlock((unsigned char *)out, r, sizeof r); /* 24 chars + NUL */
@@ -511,7 +541,7 @@ static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         run *r = &runs[nruns++];
         r->start = i, r->end = j;
         if (s->cfg->require_ack)
-            new_chunk(r->chunk);
+            new_chunk(r->chunk, events, i, j);
         if (fwd_encode_packed(&s->out, tag.ptr, tag.len, &s->entries, (uint32_t)(j - i),
                               s->cfg->require_ack ? r->chunk : NULL, s->cfg->compression == 1) != SL_OK) {
             rc = SL_ERR_NOMEM;

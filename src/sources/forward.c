@@ -13,8 +13,10 @@
  *     holding its events is committed by the ledger (every sink delivered it or buffered
  *     it durably). If the connection has gone by then, nothing is sent: the client did not
  *     see the ack and retransmits, so nothing is lost (duplicates are possible).
- *  4. Strings from the connection's buffer are copied into the batch arena while decoding;
- *     the buffer is then consumed, so nothing in a batch points into a connection. */
+ *  4. Each message is copied once into the batch arena and its strings point into that
+ *     copy; the connection's buffer is then consumed, so nothing points into a connection.
+ *  5. Events of a message with a chunk id get a stable id (hash of the chunk, index), so a
+ *     chunk retransmitted after a lost ack is recognisable by idempotent sinks. */
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -342,6 +344,16 @@ static int fwd_on_data(void *arg, net_conn *c)
         if (info.chunk) {
             add_pending(f, &info);
             chunks = true;
+            /* Stable ids from the chunk id: a retransmitted chunk (the client saw no ack)
+             * carries the same ids, so sinks with idempotent writes drop the repeat. */
+            uint64_t h = 1469598103934665603ull;
+            for (uint32_t k = 0; k < info.chunk_len; k++)
+                h = (h ^ (uint8_t)info.chunk[k]) * 1099511628211ull;
+            for (uint32_t k = 0; k < info.events; k++) {
+                sl_event *e = &b->events[b->n - info.events + k];
+                e->id_stream = h | 1;
+                e->id_seq = k;
+            }
         }
         off += mlen;
         if (b->n >= (uint32_t)s->cfg->batch_max_events) {

@@ -1,7 +1,7 @@
 """sluice forward sink -> sluice forward source with chunk acks, shared key, TLS (certificate
 made with `openssl req` here), gzip and failover (the first server is down). The receiver is
 killed with SIGKILL twice mid-stream and restarted: the sender retransmits what was not acked
-and every event arrives (duplicates allowed, none lost)."""
+and every event arrives (duplicates allowed, none lost; a duplicate carries the same id)."""
 import json
 import os
 import subprocess
@@ -33,7 +33,7 @@ sources:
   fwd: { type: forward, address: "127.0.0.1:%d", shared_key: "k3y",
          tls: { cert_file: "%s", key_file: "%s" } }
 sinks:
-  out: { type: file, inputs: [fwd], path: "%s", batch: { timeout_ms: 20 } }
+  out: { type: file, inputs: [fwd], path: "%s", id_key: _id, batch: { timeout_ms: 20 } }
 """ % (WORK, api_r, port, cert, key, out)
 
 sender = Sluice("""
@@ -91,6 +91,14 @@ msgs = {e["message"] for e in ev}
 assert msgs == {"event %06d %s" % (i, "p" * (i % 40)) for i in range(N)}
 assert {e["tag"] for e in ev} == {"relay.app"}
 log("received %d lines, %d unique, %d duplicates" % (len(ev), len(msgs), len(ev) - len(msgs)))
+# Chunk ids derive from the sender's stable event ids, and the receiver's ids from the chunk:
+# a retransmitted event arrives with the same id, so an idempotent sink drops the repeat.
+ids = {}
+for e in ev:
+    assert e.get("_id"), e
+    ids.setdefault(e["message"], set()).add(e["_id"])
+assert all(len(v) == 1 for v in ids.values()), [v for v in ids.values() if len(v) > 1][:3]
+assert len({next(iter(v)) for v in ids.values()}) == N
 # The sender committed its file positions only for acked events: all of them by now.
 wait_until(lambda: sender.component("app")["pending_acks"] == 0, 30, "sender acks")
 assert sender.stop() == 0
