@@ -190,7 +190,7 @@ typedef struct es_sink {
     es_keep *keeps; /* per-thread item reasons (see keep_set) */
     atomic_bool templates_ok;
     atomic_bool auth_failed; /* a 401/403 episode was logged */
-    int64_t log_parse_ms;
+    _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
 } es_sink;
 
 /* ---- Setup ------------------------------------------------------------------------------ */
@@ -577,11 +577,10 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             o->retry += n;
             ES_FMT(o->reason, sizeof o->reason, "unparseable _bulk response (%zu of %zu items): %s",
                      r->parser.nitems, n, ex);
-            int64_t now = sl_mono_ms();
-            if (now - s->log_parse_ms > 10000) {
-                s->log_parse_ms = now;
+            int64_t now = sl_mono_ms(), last = atomic_load(&s->log_parse_ms);
+            if ((last == 0 || now - last > 10000) &&
+                atomic_compare_exchange_strong(&s->log_parse_ms, &last, now))
                 log_warn(s->cc->id, "%s", o->reason);
-            }
             return;
         }
         for (size_t i = lo; i < lo + n; i++) {
