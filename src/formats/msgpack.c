@@ -216,26 +216,27 @@ int mp_to_json(mp_reader *r, sl_buf *out, int max_depth)
                 buf_putc(out, ',');
             if (map) {
                 mp_obj k;
-                const uint8_t *kp = r->p;
                 if ((rc = mp_read(r, &k)) != MP_OK)
                     return rc;
                 if (k.type == MP_STR || k.type == MP_BIN) {
                     buf_putc(out, '"');
                     json_escape(out, (const char *)k.p, k.len);
                     buf_putc(out, '"');
+                } else if (k.type == MP_INT || k.type == MP_UINT || k.type == MP_BOOL ||
+                           k.type == MP_NIL) {
+                    /* A scalar key: its text, quoted. */
+                    buf_putc(out, '"');
+                    if (k.type == MP_INT)
+                        buf_printf(out, "%" PRId64, k.i);
+                    else if (k.type == MP_UINT)
+                        buf_printf(out, "%" PRIu64, k.u);
+                    else
+                        buf_puts(out, k.type == MP_NIL ? "null" : k.b ? "true" : "false");
+                    buf_putc(out, '"');
                 } else {
-                    /* Non-string key: its JSON text, quoted. */
-                    r->p = kp;
-                    sl_buf tmp = SL_BUF_INIT;
-                    rc = mp_to_json(r, &tmp, max_depth - 1);
-                    if (rc == MP_OK) {
-                        buf_putc(out, '"');
-                        json_escape(out, tmp.p ? tmp.p : "", tmp.len);
-                        buf_putc(out, '"');
-                    }
-                    buf_free(&tmp);
-                    if (rc != MP_OK)
-                        return rc;
+                    /* A container (or float/ext) as a key has no JSON form; quoting its
+                     * text would also grow exponentially with nesting. */
+                    return MP_BAD;
                 }
                 buf_putc(out, ':');
             }

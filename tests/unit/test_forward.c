@@ -103,6 +103,15 @@ static void test_msgpack_bounds(void **state)
     memset(deep, 0x91, sizeof deep);
     mp_reader r4 = {deep, deep + sizeof deep};
     assert_int_equal(mp_skip(&r4, 32, 1 << 20), MP_BAD);
+    /* Maps as map keys have no JSON form (and quoting them nests escapes exponentially). */
+    uint8_t keys[64];
+    for (size_t i = 0; i < sizeof keys; i++)
+        keys[i] = 0x81;
+    sl_buf j = SL_BUF_INIT;
+    mp_reader r6 = {keys, keys + sizeof keys};
+    assert_int_equal(mp_to_json(&r6, &j, 32), MP_BAD);
+    assert_true(j.len < 64);
+    buf_free(&j);
     const uint8_t never[] = {0xc1};
     mp_reader r5 = {never, never + 1};
     assert_int_equal(mp_skip(&r5, 8, 100), MP_BAD);
