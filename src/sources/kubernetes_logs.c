@@ -536,20 +536,27 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, false);
         return !s->stopping;
     }
-    if (p->active && p->len + cl.len > s->cfg->max_line_bytes) {
+    bool over = p->active && p->len + cl.len > s->cfg->max_line_bytes;
+    if (over) {
         /* note 3: bounded; what was gathered goes out, this part starts a new message */
         metrics_error(s->cc->metrics, "line_too_long");
         part_emit(s, kf, f, cl.stream, ln->offset, true);
+    }
+    if (cl.len > s->cfg->max_line_bytes) {
+        /* One part beyond the bound by itself (the tailer bounds lines): delivered whole. */
+        if (!over)
+            metrics_error(s->cc->metrics, "line_too_long");
+        k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
+        return !s->stopping;
     }
     if (!p->active) {
         p->active = true;
         p->first_off = ln->offset;
         p->ts_ns = cl.ts_ns;
     }
-    size_t room = s->cfg->max_line_bytes - SL_MIN(p->len, s->cfg->max_line_bytes);
-    part_append(p, cl.msg, SL_MIN(cl.len, room));
+    part_append(p, cl.msg, cl.len);
     if (!cl.partial)
-        part_emit(s, kf, f, cl.stream, ln->end, cl.len > room);
+        part_emit(s, kf, f, cl.stream, ln->end, false);
     return !s->stopping;
 }
 

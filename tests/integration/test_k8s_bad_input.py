@@ -28,6 +28,8 @@ with open(os.path.join(a_dir, "0.log"), "wb") as f:
         f.write((T + " stderr P " + chr(65 + i) * 300 + "\n").encode())
     f.write((T + " stderr F end-of-long\n").encode())
     f.write((T + " stdout F good-3\n").encode())
+    f.write((T + " stdout P " + "Z" * 1200 + "\n").encode())  # one part beyond the bound
+    f.write((T + " stdout F tail-of-big\n").encode())
     f.write((T + " stderr P never-ends\n").encode())
     f.write((T + " stdout F good-4\n").encode())
 with open(os.path.join(b_dir, "0.log"), "wb") as f:
@@ -75,10 +77,12 @@ assert "2024-05-01T25:61:00Z stdout F broken-time" in by_msg
 assert '{"log":"not json at all' in by_msg
 # the over-long joined message: what fits went out truncated, the rest joined to its F
 trunc = [g for g in got if g.get("log.truncated")]
-assert trunc and all(g["stream"] == "stderr" for g in trunc), trunc
+trunc = [g for g in trunc if g["stream"] == "stderr"]
+assert trunc, trunc
 rest = [m for m in by_msg if m.endswith("end-of-long")][0]
 assert sum(len(g["message"]) for g in trunc) + len(rest) == 6 * 300 + len("end-of-long")
 assert rest.startswith("D" * 300) and by_msg[rest]["log.offset"] > trunc[0]["log.offset"]
+assert by_msg["Z" * 1200].get("log.truncated") and by_msg["tail-of-big"]["stream"] == "stdout"
 assert by_msg["good-4"]["timestamp"] == "2024-05-01T12:00:00.500000000Z"
 # symlink mode: names from the link, uid and restart from its target
 l1 = by_msg["linked-1"]
