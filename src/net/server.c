@@ -79,6 +79,7 @@ struct net_server {
     int64_t last_sweep_ms, last_log_ms;
     uint64_t suppressed;
     sl_buf scratch; /* shared read buffer (note 6) */
+    int64_t accept_paused_until; /* 0, or when to poll the listener again (EMFILE) */
 };
 
 #define READ_CHUNK (128 * 1024)
@@ -338,6 +339,13 @@ static void do_accept(net_server *s)
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 metrics_error(s->cfg->metrics, "accept");
                 net_server_warn(s, "accept: %s", strerror(errno));
+                if (errno == EMFILE || errno == ENFILE) {
+                    /* Out of descriptors: stop polling the listener for a moment rather
+                     * than spin on a connection we cannot take. */
+                    struct epoll_event ev = {.events = 0, .data.u64 = 0};
+                    epoll_ctl(s->efd, EPOLL_CTL_MOD, s->lfd, &ev);
+                    s->accept_paused_until = sl_mono_ms() + 100;
+                }
             }
             return;
         }
@@ -574,6 +582,11 @@ void net_server_run(net_server *s, int stop_fd)
         if (s->cb->on_tick)
             s->cb->on_tick(s->arg);
         int64_t now = sl_mono_ms();
+        if (s->accept_paused_until && now >= s->accept_paused_until) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+            epoll_ctl(s->efd, EPOLL_CTL_MOD, s->lfd, &ev);
+            s->accept_paused_until = 0;
+        }
         if (now - s->last_sweep_ms >= 250) {
             sweep(s, now);
             s->last_sweep_ms = now;

@@ -22,7 +22,7 @@ data_dir: %s/data
 api: { address: "127.0.0.1:%d" }
 sources:
   fwd:  { type: forward, address: "127.0.0.1:%d", max_message_bytes: 1MiB,
-          handshake_timeout: 1s, idle_timeout: 60s, max_connections: 800 }
+          handshake_timeout: 1s, idle_timeout: 60s, max_connections: 2100 }
   sec:  { type: forward, address: "127.0.0.1:%d", shared_key: "s3cret",
           self_hostname: "agg.test", users: { alice: wonderland }, handshake_timeout: 2s }
 sinks:
@@ -185,14 +185,14 @@ h = socket.create_connection(("127.0.0.1", p_auth), timeout=20)
 assert closed_by_server(h), "handshake never timed out"
 h.close()
 
-# Hundreds of idle connections (max_connections 800): good traffic keeps flowing.
+# Thousands of idle connections (max_connections 2100): good traffic keeps flowing.
 log("idle connections")
 idle = []
-for i in range(600):
+for i in range(2000):
     idle.append(socket.create_connection(("127.0.0.1", p_plain)))
 good_send("idle1")
 # Beyond max_connections: refused (closed at once), counted.
-extra = [socket.create_connection(("127.0.0.1", p_plain)) for _ in range(250)]
+extra = [socket.create_connection(("127.0.0.1", p_plain)) for _ in range(300)]
 wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="fwd", reason="max_connections") or 0) > 0,
            20, "max_connections refusals counted")
 for x in idle + extra:
