@@ -562,7 +562,6 @@ static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         snprintf(res->reason, sizeof res->reason, "write to %s failed", s->cfg->servers.v[s->cur]);
         return SL_OK;
     }
-    atomic_fetch_add_explicit(&s->cc->metrics->sent_bytes, s->out.len, memory_order_relaxed);
     if (!s->cfg->require_ack) {
         free(runs);
         res->status = SL_SEND_OK;
