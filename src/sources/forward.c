@@ -50,8 +50,9 @@ static const sl_option fwd_options[] = {
       "hostname sent in PONG"),
     O("users", SL_OPT_STRMAP, users, NULL, 0, 0,
       "username: password pairs; with shared_key, clients must also log in"),
-    O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "64MiB", 256, 1LL << 31,
-      "a larger message (or inflated PackedForward) closes the connection"),
+    O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "8MiB", 256, 1LL << 31,
+      "a larger message (or inflated PackedForward) closes the connection; memory for "
+      "partial messages is at most max_connections x this"),
     O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
       "connections beyond this are refused"),
     O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "300s", 0, 86400000,
