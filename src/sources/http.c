@@ -51,7 +51,7 @@ static const sl_option http_src_auth_options[] = {
 static const sl_option http_src_options[] = {
     O("address", SL_OPT_STR, address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
     O("tag", SL_OPT_STR, tag, "http", 0, 0, "tag of requests to / (else the path is the tag)"),
-    O("max_body_bytes", SL_OPT_SIZE, max_body_bytes, "16MiB", 64, 1LL << 31,
+    O("max_body_bytes", SL_OPT_SIZE, max_body_bytes, "8MiB", 64, 1LL << 31,
       "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
     O("max_header_bytes", SL_OPT_SIZE, max_header_bytes, "16KiB", 256, 1 << 20,
       "request line + headers at most"),
