@@ -280,6 +280,13 @@ void net_conn_send(net_server *s, net_conn *pc, const void *p, size_t n)
     conn *c = impl(pc);
     if (c->state == ST_CLOSING && c->out.len == c->out_off)
         return;
+    if (c->out.len - c->out_off > 4u << 20) {
+        /* A peer that never reads its acks/answers: do not queue for it forever. */
+        metrics_error(s->cfg->metrics, "slow_reader");
+        net_server_warn(s, "closing %s: it does not read what it is sent", c->pub.peer);
+        net_conn_close(s, pc, true);
+        return;
+    }
     buf_append(&c->out, p, n);
     if (!flush_out(s, c)) {
         c->state = ST_CLOSING;
