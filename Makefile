@@ -60,11 +60,13 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/sluice
 	@SLUICE=$(abspath $(BUILD)/sluice) bash tests/integration/run.sh
 
-# Every test, then the whole suite again under ASan+UBSan.
+# Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target
+# for a short run (FUZZ_SECONDS each; `make fuzz FUZZ_SECONDS=600` for a real session).
 test: setup
 	@$(MAKE) --no-print-directory all unit integration
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit integration
-	@echo "all tests passed (plain and ASan+UBSan)"
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} bash tests/fuzz/run.sh
+	@echo "all tests passed (plain, ASan+UBSan, fuzz smoke)"
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit integration
