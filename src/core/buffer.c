@@ -60,29 +60,6 @@ static void mem_publish(sl_buffer *b)
     }
 }
 
-/* Absolute CLOCK_MONOTONIC deadline for pthread_cond_timedwait. */
-static struct timespec deadline_in(int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static void cond_init_mono(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
-
 int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, sl_metrics *m,
                 char *err, size_t errlen)
 {
@@ -111,8 +88,8 @@ int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, s
     if (b->cfg.max_bytes == 0)
         b->cfg.max_bytes = 8u << 20;
     pthread_mutex_init(&b->mu, NULL);
-    cond_init_mono(&b->not_empty);
-    cond_init_mono(&b->not_full);
+    sl_cond_init_mono(&b->not_empty);
+    sl_cond_init_mono(&b->not_full);
     b->cap = 64;
     b->ring = sl_xmalloc(sizeof(sl_batch *) * b->cap);
     mem_publish(b);
@@ -175,7 +152,7 @@ int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms)
     item->token = NULL;
     if (b->disk)
         return disk_buffer_pop(b->disk, item, timeout_ms);
-    struct timespec dl = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec dl = sl_deadline_mono(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&b->mu);
     while (b->count == 0) {
         if (b->closed) {

@@ -155,28 +155,6 @@ static void publish(sl_disk_buffer *d)
     }
 }
 
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static void cond_init_mono(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
-
 static seg *seg_find(sl_disk_buffer *d, uint64_t id)
 {
     for (size_t i = 0; i < d->nsegs; i++)
@@ -605,7 +583,7 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
             return SL_ERR_FULL;
         }
         /* Timed so dones collected by nobody else still free space. */
-        struct timespec dl = deadline_in(100);
+        struct timespec dl = sl_deadline_mono(100);
         pthread_cond_timedwait(&d->space_cv, &d->mu, &dl);
     }
     d->full_logged = false;
@@ -673,7 +651,7 @@ int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms)
 {
     item->batch = NULL;
     item->token = NULL;
-    struct timespec dl = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec dl = sl_deadline_mono(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&d->mu);
     for (;;) {
         sl_batch *b;
@@ -737,7 +715,7 @@ static void *ticker_main(void *arg)
         period = d->cfg.fsync_interval_ms;
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {
-        struct timespec dl = deadline_in(period);
+        struct timespec dl = sl_deadline_mono(period);
         pthread_cond_timedwait(&d->tick_cv, &d->mu, &dl);
         if (d->stop)
             break;
@@ -881,9 +859,9 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
     d->rfd = d->wfd = -1;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->wmu, NULL);
-    cond_init_mono(&d->data_cv);
-    cond_init_mono(&d->space_cv);
-    cond_init_mono(&d->tick_cv);
+    sl_cond_init_mono(&d->data_cv);
+    sl_cond_init_mono(&d->space_cv);
+    sl_cond_init_mono(&d->tick_cv);
     d->ledger = ack_ledger_new();
     metrics_set_state(m, "ok");
 

@@ -50,6 +50,28 @@ int64_t sl_mono_ns(void)
 
 int64_t sl_mono_ms(void) { return sl_mono_ns() / 1000000LL; }
 
+void sl_cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+struct timespec sl_deadline_mono(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 static void oom(size_t n)
 {
     fprintf(stderr, "sluice: out of memory allocating %zu bytes\n", n);

@@ -3,6 +3,7 @@
 #ifndef SL_COMMON_H
 #define SL_COMMON_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +48,12 @@ int64_t sl_now_ns(void);
 int64_t sl_mono_ms(void);
 /* Monotonic time in nanoseconds, for durations. */
 int64_t sl_mono_ns(void);
+
+/* Condition variables here wait on CLOCK_MONOTONIC, so a wall-clock jump neither
+ * stretches nor cuts a timeout. sl_deadline_mono gives the absolute time `ms` from now
+ * for pthread_cond_timedwait on such a variable. */
+void sl_cond_init_mono(pthread_cond_t *c);
+struct timespec sl_deadline_mono(int64_t ms);
 
 /* Allocation that never returns NULL: aborts the process with a message on
  * exhaustion (the only place the daemon dies on its own; OOM is not outside input). */

@@ -221,17 +221,6 @@ static bool rt_aborted(sl_sink_runtime *rt)
     return false;
 }
 
-static void abs_deadline(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Sleeps ms; returns false (early) once the runtime must abort. Without a runtime it is a
  * plain sleep. */
 static bool rt_sleep(sl_sink_runtime *rt, int64_t ms)
@@ -253,7 +242,7 @@ static bool rt_sleep(sl_sink_runtime *rt, int64_t ms)
         if (now >= until)
             break;
         struct timespec ts;
-        abs_deadline(&ts, SL_MIN(until - now, 100));
+        ts = sl_deadline_mono(SL_MIN(until - now, 100));
         pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
     }
     pthread_mutex_unlock(&rt->mu);
@@ -444,7 +433,7 @@ static int gate_acquire(rt_worker *w, bool *probe)
         if (rt->cstate == SL_CIRCUIT_OPEN)
             wait = SL_MAX(1, SL_MIN(wait, rt->open_until - now));
         struct timespec ts;
-        abs_deadline(&ts, wait);
+        ts = sl_deadline_mono(wait);
         pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
     }
 }
@@ -853,7 +842,7 @@ static void *hk_main(void *arg)
         pthread_mutex_lock(&rt->mu);
         if (!atomic_load(&rt->hk_stop)) {
             struct timespec ts;
-            abs_deadline(&ts, 20);
+            ts = sl_deadline_mono(20);
             pthread_cond_timedwait(&rt->hk_cv, &rt->mu, &ts);
         }
         pthread_mutex_unlock(&rt->mu);
@@ -896,12 +885,8 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
             return rc;
         }
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rt->cv, &ca);
-    pthread_cond_init(&rt->hk_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    sl_cond_init_mono(&rt->cv);
+    sl_cond_init_mono(&rt->hk_cv);
     pthread_mutex_init(&rt->mu, NULL);
     pthread_mutex_init(&rt->serial_mu, NULL);
     atomic_init(&rt->stopping, false);

@@ -451,7 +451,7 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
     t->path = doc->path;
     t->stop_efd = -1;
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
+    sl_cond_init_mono(&t->cv);
     *out = NULL;
     const sl_cnode *root = doc->root;
     static const char *const ignore[] = {"sources", "transforms", "sinks", NULL};
@@ -725,13 +725,7 @@ int topology_run_until_stopped(sl_topology *t)
 {
     pthread_mutex_lock(&t->mu);
     while (!atomic_load(&t->stopping) && atomic_load(&t->sources_running) > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = sl_deadline_mono(100);
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
     }
     pthread_mutex_unlock(&t->mu);
