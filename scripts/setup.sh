@@ -10,6 +10,7 @@ PKGS=(
   libisal-dev python3-elasticsearch
   python3 curl prometheus
   python3-msgpack python3-fluent-logger openssl
+  python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
 )
 
 missing=()
