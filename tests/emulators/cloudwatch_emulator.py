@@ -1,0 +1,448 @@
+#!/usr/bin/python3
+"""cloudwatch_emulator.py - a CloudWatch Logs endpoint for tests, written from the public API
+reference: the JSON 1.1 protocol (POST /, X-Amz-Target: Logs_20140328.<Action>), error bodies
+with __type, SigV4 verification against known credentials, pagination tokens, throttling and
+ingestion delay. Prints the port on its first stdout line.
+
+Actions: DescribeLogGroups, DescribeLogStreams, FilterLogEvents, GetLogEvents, CreateLogGroup,
+CreateLogStream, PutLogEvents.
+Credentials: --access-key/--secret (default AKIDSLUICETEST / sluice-test-secret); --token
+requires that X-Amz-Security-Token. A wrong signature gets InvalidSignatureException (403).
+Control (unsigned, under /_emulator/):
+  POST control {"throttle": N}        the next N API calls get ThrottlingException
+               {"fail5xx": N}         the next N get ServiceUnavailableException (503)
+               {"rps": R}             per-action rate limit (calls/s), beyond it throttling
+               {"page_size": N}       events per page at most (default --page-size)
+               {"delay_ms": D}        wait D ms before each answer
+  POST generate {"groups":[...], "streams":S, "days":D, "per_hour":K, "end_ms":T}
+               history: for every group and stream, K events per hour over D days before T
+  POST put     {"group","stream","events":[{"timestamp","message"}], "ingest_delay_ms":X}
+               events that become visible X ms from now (ingestion delay)
+  POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
+  GET stats    counters; GET events?group=G -> NDJSON {"group","stream","id","timestamp"}
+"""
+import argparse
+import hashlib
+import hmac
+import json
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PREFIX = "Logs_20140328."
+
+
+class ApiError(Exception):
+    def __init__(self, status, typ, msg):
+        super().__init__(msg)
+        self.status, self.typ, self.msg = status, typ, msg
+
+
+class Stream:
+    def __init__(self, name, created):
+        self.name = name
+        self.created = created
+        self.events = []   # (timestamp, id, message, ingestion_ms), kept sorted
+        self.dirty = False
+
+    def sorted_events(self):
+        if self.dirty:
+            self.events.sort()
+            self.dirty = False
+        return self.events
+
+
+class State:
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.groups = {}   # name -> {stream name -> Stream}
+        self.created = {}
+        self.seq = 0
+        self.page_size = args.page_size
+        self.throttle = 0
+        self.fail5xx = 0
+        self.rps = args.rps
+        self.delay_ms = 0
+        self.calls = {}    # action -> [timestamps in the last second]
+        self.stats = {"requests": 0, "throttled": 0, "failed": 0, "bad_signature": 0,
+                      "events_returned": 0}
+        self.per_action = {}
+
+    def next_id(self, ts):
+        self.seq += 1
+        # real ids are long decimal strings; these are unique and sort like real ones
+        return "%020d%016d%020d" % (ts, self.seq, 0)
+
+    def group(self, name):
+        g = self.groups.get(name)
+        if g is None:
+            raise ApiError(400, "ResourceNotFoundException", "The specified log group does not exist.")
+        return g
+
+    def add(self, group, stream, ts, msg, ingest):
+        g = self.groups.setdefault(group, {})
+        self.created.setdefault(group, int(time.time() * 1000))
+        s = g.get(stream)
+        if s is None:
+            s = g[stream] = Stream(stream, int(time.time() * 1000))
+        eid = self.next_id(ts)
+        s.events.append((ts, eid, msg, ingest))
+        s.dirty = True
+        return eid
+
+
+def b64tok(obj):
+    import base64
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode()
+
+
+def untok(t):
+    import base64
+    try:
+        return json.loads(base64.urlsafe_b64decode(t.encode()))
+    except Exception:
+        raise ApiError(400, "InvalidParameterException", "The specified nextToken is invalid.")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send(self, status, obj, ctype="application/x-amz-json-1.1"):
+        body = (json.dumps(obj) if not isinstance(obj, (bytes, str)) else obj)
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", "%032x" % random.getrandbits(128))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    # ---- SigV4 -------------------------------------------------------------------------
+    def verify(self, raw):
+        a = self.headers.get("Authorization") or ""
+        if not a.startswith("AWS4-HMAC-SHA256 "):
+            raise ApiError(400, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        parts = dict(p.strip().split("=", 1) for p in a[len("AWS4-HMAC-SHA256 "):].split(",") if "=" in p)
+        try:
+            ak, date, region, service, term = parts["Credential"].split("/")
+            signed = parts["SignedHeaders"].split(";")
+            sig = parts["Signature"]
+        except (KeyError, ValueError):
+            raise ApiError(400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
+        if ak != ARGS.access_key:
+            raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        if ARGS.token and self.headers.get("X-Amz-Security-Token") != ARGS.token:
+            raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        amz_date = self.headers.get("X-Amz-Date") or ""
+        if "host" not in signed or "x-amz-date" not in signed or amz_date[:8] != date:
+            raise ApiError(403, "InvalidSignatureException", "Signature missing required headers.")
+        try:
+            t = time.mktime(time.strptime(amz_date, "%Y%m%dT%H%M%SZ")) - time.timezone
+        except ValueError:
+            raise ApiError(403, "InvalidSignatureException", "Invalid X-Amz-Date.")
+        if abs(time.time() - t) > 900:
+            raise ApiError(403, "InvalidSignatureException", "Signature expired: %s is now earlier than allowed." % amz_date)
+        u = urlsplit(self.path)
+        lines = []
+        for h in signed:
+            vals = self.headers.get_all(h) or []
+            lines.append(h + ":" + ",".join(" ".join(v.split()) for v in vals))
+        creq = "\n".join([self.command, u.path or "/", "&".join(sorted(u.query.split("&"))) if u.query else "",
+                          "\n".join(lines) + "\n", ";".join(signed), hashlib.sha256(raw).hexdigest()])
+        scope = "/".join([date, region, service, term])
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+        k = ("AWS4" + ARGS.secret).encode()
+        for m in (date, region, service, term):
+            k = hmac.new(k, m.encode(), hashlib.sha256).digest()
+        want = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, sig):
+            raise ApiError(403, "InvalidSignatureException",
+                           "The request signature we calculated does not match the signature you provided. "
+                           "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+
+    # ---- API ---------------------------------------------------------------------------
+    def do_POST(self):
+        raw = self.body()
+        u = urlsplit(self.path)
+        if u.path.startswith("/_emulator/"):
+            return self.control(u.path[len("/_emulator/"):], raw)
+        st = STATE
+        target = self.headers.get("X-Amz-Target") or ""
+        try:
+            if not target.startswith(PREFIX):
+                raise ApiError(400, "UnknownOperationException", "")
+            action = target[len(PREFIX):]
+            self.verify(raw)
+            with st.lock:
+                st.stats["requests"] += 1
+                st.per_action[action] = st.per_action.get(action, 0) + 1
+                if st.throttle > 0:
+                    st.throttle -= 1
+                    st.stats["throttled"] += 1
+                    raise ApiError(400, "ThrottlingException", "Rate exceeded")
+                if st.fail5xx > 0:
+                    st.fail5xx -= 1
+                    st.stats["failed"] += 1
+                    raise ApiError(503, "ServiceUnavailableException", "The service is unavailable")
+                if st.rps:
+                    t = time.monotonic()
+                    c = [x for x in st.calls.get(action, []) if t - x < 1.0]
+                    if len(c) >= st.rps:
+                        st.calls[action] = c
+                        st.stats["throttled"] += 1
+                        raise ApiError(400, "ThrottlingException", "Rate exceeded")
+                    c.append(t)
+                    st.calls[action] = c
+                delay = st.delay_ms
+            if delay:
+                time.sleep(delay / 1000.0)
+            try:
+                req = json.loads(raw or b"{}")
+                if not isinstance(req, dict):
+                    raise ValueError
+            except ValueError:
+                raise ApiError(400, "SerializationException", "Start of structure or map found where not expected.")
+            fn = getattr(self, "api_" + action, None)
+            if fn is None:
+                raise ApiError(400, "UnknownOperationException", "")
+            with st.lock:
+                out = fn(st, req)
+            return self.send(200, out)
+        except ApiError as e:
+            if e.typ == "InvalidSignatureException":
+                st.stats["bad_signature"] += 1
+            return self.send(e.status, {"__type": e.typ, "message": e.msg})
+
+    def page_size(self, st, req, maxv):
+        lim = req.get("limit", maxv)
+        if not isinstance(lim, int) or lim < 1 or lim > maxv:
+            raise ApiError(400, "InvalidParameterException", "1 validation error detected: Value at 'limit' failed to satisfy constraint")
+        return min(lim, st.page_size)
+
+    def api_DescribeLogGroups(self, st, req):
+        prefix = req.get("logGroupNamePrefix", "")
+        names = sorted(n for n in st.groups if n.startswith(prefix))
+        start = untok(req["nextToken"])["i"] if req.get("nextToken") else 0
+        lim = self.page_size(st, req, 50)
+        page = names[start:start + lim]
+        out = {"logGroups": [{"logGroupName": n, "creationTime": st.created.get(n, 0), "storedBytes": 0,
+                              "arn": "arn:aws:logs:us-east-1:123456789012:log-group:%s:*" % n} for n in page]}
+        if start + lim < len(names):
+            out["nextToken"] = b64tok({"i": start + lim})
+        return out
+
+    def api_DescribeLogStreams(self, st, req):
+        g = st.group(req.get("logGroupName", ""))
+        prefix = req.get("logStreamNamePrefix", "")
+        order = req.get("orderBy", "LogStreamName")
+        ss = [s for s in g.values() if s.name.startswith(prefix)]
+        if order == "LastEventTime":
+            if prefix:
+                raise ApiError(400, "InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")
+            ss.sort(key=lambda s: (s.sorted_events()[-1][0] if s.events else 0, s.name))
+        else:
+            ss.sort(key=lambda s: s.name)
+        if req.get("descending"):
+            ss.reverse()
+        start = untok(req["nextToken"])["i"] if req.get("nextToken") else 0
+        lim = self.page_size(st, req, 50)
+        page = ss[start:start + lim]
+        out = {"logStreams": []}
+        t = now_ms()
+        for s in page:
+            ev = [e for e in s.sorted_events() if e[3] <= t]
+            d = {"logStreamName": s.name, "creationTime": s.created, "storedBytes": 0,
+                 "arn": "arn:aws:logs:us-east-1:123456789012:log-group:%s:log-stream:%s" % (req["logGroupName"], s.name)}
+            if ev:
+                d.update(firstEventTimestamp=ev[0][0], lastEventTimestamp=ev[-1][0],
+                         lastIngestionTime=max(e[3] for e in ev), uploadSequenceToken="1")
+            out["logStreams"].append(d)
+        if start + lim < len(ss):
+            out["nextToken"] = b64tok({"i": start + lim})
+        return out
+
+    def api_FilterLogEvents(self, st, req):
+        name = req.get("logGroupName", "")
+        g = st.group(name)
+        names = req.get("logStreamNames")
+        lo = req.get("startTime", 0)
+        hi = req.get("endTime", 2 ** 62)
+        if not isinstance(lo, int) or not isinstance(hi, int):
+            raise ApiError(400, "InvalidParameterException", "startTime and endTime must be numbers")
+        lim = self.page_size(st, req, 10000)
+        after = None
+        if req.get("nextToken"):
+            tk = untok(req["nextToken"])
+            after = (tk["t"], tk["id"])
+        t = now_ms()
+        evs = []
+        for s in g.values():
+            if names and s.name not in names:
+                continue
+            for e in s.sorted_events():
+                if lo <= e[0] <= hi and e[3] <= t and (after is None or (e[0], e[1]) > after):
+                    evs.append((e[0], e[1], s.name, e[2], e[3]))
+        evs.sort()
+        page = evs[:lim]
+        out = {"events": [{"logStreamName": e[2], "timestamp": e[0], "message": e[3],
+                           "ingestionTime": e[4], "eventId": e[1]} for e in page],
+               "searchedLogStreams": []}
+        st.stats["events_returned"] += len(page)
+        if len(evs) > lim:
+            out["nextToken"] = b64tok({"t": page[-1][0], "id": page[-1][1]})
+        return out
+
+    def api_GetLogEvents(self, st, req):
+        g = st.group(req.get("logGroupName", ""))
+        s = g.get(req.get("logStreamName", ""))
+        if s is None:
+            raise ApiError(400, "ResourceNotFoundException", "The specified log stream does not exist.")
+        lo = req.get("startTime", 0)
+        hi = req.get("endTime", 2 ** 62)
+        lim = self.page_size(st, req, 10000)
+        t = now_ms()
+        evs = [e for e in s.sorted_events() if lo <= e[0] < hi and e[3] <= t]
+        pos = 0
+        if req.get("nextToken"):
+            tok = req["nextToken"]
+            if not tok.startswith("f/"):
+                raise ApiError(400, "InvalidParameterException", "The specified nextToken is invalid.")
+            pos = untok(tok[2:])["i"]
+        elif req.get("startFromHead") is not True:
+            pos = max(0, len(evs) - lim)
+        page = evs[pos:pos + lim]
+        st.stats["events_returned"] += len(page)
+        nxt = pos + len(page)
+        return {"events": [{"timestamp": e[0], "message": e[2], "ingestionTime": e[3]} for e in page],
+                "nextForwardToken": "f/" + b64tok({"i": nxt}),
+                "nextBackwardToken": "b/" + b64tok({"i": pos})}
+
+    def api_CreateLogGroup(self, st, req):
+        n = req.get("logGroupName", "")
+        if n in st.groups:
+            raise ApiError(400, "ResourceAlreadyExistsException", "The specified log group already exists")
+        st.groups[n] = {}
+        st.created[n] = now_ms()
+        return {}
+
+    def api_CreateLogStream(self, st, req):
+        g = st.group(req.get("logGroupName", ""))
+        n = req.get("logStreamName", "")
+        if n in g:
+            raise ApiError(400, "ResourceAlreadyExistsException", "The specified log stream already exists")
+        g[n] = Stream(n, now_ms())
+        return {}
+
+    def api_PutLogEvents(self, st, req):
+        g = st.group(req.get("logGroupName", ""))
+        if req.get("logStreamName", "") not in g:
+            raise ApiError(400, "ResourceNotFoundException", "The specified log stream does not exist.")
+        t = now_ms()
+        for e in req.get("logEvents", []):
+            st.add(req["logGroupName"], req["logStreamName"], int(e["timestamp"]), str(e["message"]), t)
+        return {"nextSequenceToken": "1"}
+
+    # ---- Control -----------------------------------------------------------------------
+    def control(self, what, raw):
+        st = STATE
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError:
+            return self.send(400, {"error": "bad json"}, "application/json")
+        with st.lock:
+            if what == "control":
+                for k in ("throttle", "fail5xx", "rps", "page_size", "delay_ms"):
+                    if k in req:
+                        setattr(st, k, req[k])
+                return self.send(200, {"ok": True}, "application/json")
+            if what == "generate":
+                end = int(req.get("end_ms", now_ms()))
+                per_hour = int(req.get("per_hour", 1))
+                hours = int(req.get("days", 1) * 24)
+                rnd = random.Random(req.get("seed", 1))
+                n = 0
+                for gname in req["groups"]:
+                    for si in range(int(req.get("streams", 1))):
+                        sname = "stream-%03d" % si
+                        for h in range(hours):
+                            base = end - (h + 1) * 3600000
+                            for k in range(per_hour):
+                                ts = base + rnd.randrange(3600000)
+                                msg = req.get("json") and json.dumps({"level": "info", "n": n, "g": gname}) \
+                                    or "%s %s event %d" % (gname, sname, n)
+                                st.add(gname, sname, ts, msg, ts + rnd.randrange(1000))
+                                n += 1
+                return self.send(200, {"events": n}, "application/json")
+            if what == "put":
+                vis = now_ms() + int(req.get("ingest_delay_ms", 0))
+                ids = [st.add(req["group"], req["stream"], int(e["timestamp"]), e["message"], vis)
+                       for e in req["events"]]
+                return self.send(200, {"ids": ids}, "application/json")
+            if what == "delete":
+                g = st.groups.get(req["group"], {})
+                n = 0
+                for s in g.values():
+                    keep = [e for e in s.events if not (req["start"] <= e[0] < req["end"])]
+                    n += len(s.events) - len(keep)
+                    s.events = keep
+                return self.send(200, {"deleted": n}, "application/json")
+        return self.send(404, {"error": "unknown"}, "application/json")
+
+    def do_GET(self):
+        u = urlsplit(self.path)
+        q = parse_qs(u.query)
+        st = STATE
+        with st.lock:
+            if u.path == "/_emulator/stats":
+                d = dict(st.stats, per_action=st.per_action,
+                         events=sum(len(s.events) for g in st.groups.values() for s in g.values()))
+                return self.send(200, d, "application/json")
+            if u.path == "/_emulator/events":
+                want = q.get("group", [None])[0]
+                t = now_ms()
+                out = []
+                for gname, g in st.groups.items():
+                    if want and gname != want:
+                        continue
+                    for s in g.values():
+                        for e in s.events:
+                            if e[3] <= t:
+                                out.append(json.dumps({"group": gname, "stream": s.name, "id": e[1], "timestamp": e[0]}))
+                return self.send(200, "\n".join(out) + ("\n" if out else ""), "application/x-ndjson")
+        return self.send(404, {"__type": "UnknownOperationException"})
+
+
+def main():
+    global ARGS, STATE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--access-key", default="AKIDSLUICETEST")
+    ap.add_argument("--secret", default="sluice-test-secret")
+    ap.add_argument("--token", default="")
+    ap.add_argument("--page-size", type=int, default=10000)
+    ap.add_argument("--rps", type=int, default=0)
+    ARGS = ap.parse_args()
+    STATE = State(ARGS)
+    srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
+    srv.daemon_threads = True
+    print("listening on port %d" % srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
