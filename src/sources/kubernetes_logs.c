@@ -56,6 +56,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/cri.h"
+#include "sources/k8s_path.h"
 #include "sources/tailer.h"
 
 typedef struct k8s_config {
@@ -172,113 +173,16 @@ static void kf_set(kfile *kf, int i, const char *s, size_t n)
     kf->meta_len[i] = (uint32_t)n;
 }
 
-/* "<N>.log" or "<N>.log.<suffix>" -> N; -1 if the name is not a kubelet log name. */
-static int64_t restart_of(const char *name)
-{
-    int64_t n = 0;
-    const char *p = name;
-    if (*p < '0' || *p > '9')
-        return -1;
-    while (*p >= '0' && *p <= '9') {
-        n = n * 10 + (*p - '0');
-        if (n > INT32_MAX)
-            return -1;
-        p++;
-    }
-    if (strncmp(p, ".log", 4) != 0 || (p[4] != '\0' && p[4] != '.'))
-        return -1;
-    return n;
-}
-
-/* A kubelet file we read: <N>.log or a rotated <N>.log.<time>, never .gz or .tmp. */
-static bool k8s_log_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (restart_of(name) < 0)
-        return false;
-    return !(n > 3 && strcmp(name + n - 3, ".gz") == 0) &&
-           !(n > 4 && strcmp(name + n - 4, ".tmp") == 0);
-}
-
-/* "<namespace>_<pod>_<uid>": Kubernetes names cannot hold '_', so the split is exact. */
-static bool split_pod_dir(const char *s, size_t n, const char **ns, size_t *nsl, const char **pod,
-                          size_t *podl, const char **uid, size_t *uidl)
-{
-    const char *u1 = memchr(s, '_', n);
-    if (!u1)
-        return false;
-    const char *u2 = memchr(u1 + 1, '_', (size_t)(s + n - u1 - 1));
-    if (!u2 || u1 == s || u2 == u1 + 1 || u2 + 1 == s + n)
-        return false;
-    *ns = s, *nsl = (size_t)(u1 - s);
-    *pod = u1 + 1, *podl = (size_t)(u2 - u1 - 1);
-    *uid = u2 + 1, *uidl = (size_t)(s + n - u2 - 1);
-    return true;
-}
-
-/* Parses ".../<ns>_<pod>_<uid>/<container>/<N>.log*" into kf. Returns false if it is not. */
-static bool parse_pods_path(kfile *kf, const char *path)
-{
-    const char *end = path + strlen(path);
-    const char *c[3] = {NULL, NULL, NULL}; /* starts of the last three components */
-    const char *p = end;
-    for (int i = 0; i < 3; i++) {
-        const char *stop = i == 0 ? end : c[i - 1] - 1;
-        p = stop;
-        while (p > path && p[-1] != '/')
-            p--;
-        if (p == stop)
-            return false;
-        c[i] = p;
-        if (p == path && i < 2)
-            return false;
-    }
-    int64_t restart = restart_of(c[0]);
-    const char *ns, *pod, *uid;
-    size_t nsl, podl, uidl;
-    if (restart < 0 || !split_pod_dir(c[2], (size_t)(c[1] - 1 - c[2]), &ns, &nsl, &pod, &podl,
-                                      &uid, &uidl))
-        return false;
-    kf_set(kf, KM_NS, ns, nsl);
-    kf_set(kf, KM_POD, pod, podl);
-    kf_set(kf, KM_UID, uid, uidl);
-    kf_set(kf, KM_CTR, c[1], (size_t)(c[0] - 1 - c[1]));
-    kf->restart = restart;
-    return true;
-}
-
-/* "<pod>_<namespace>_<container>-<id>.log" (the /var/log/containers symlink name). */
-static bool parse_containers_name(const char *name, const char **pod, size_t *podl,
-                                  const char **ns, size_t *nsl, const char **ctr, size_t *ctrl,
-                                  const char **cid, size_t *cidl)
-{
-    size_t n = strlen(name);
-    if (n < 5 || strcmp(name + n - 4, ".log") != 0)
-        return false;
-    n -= 4;
-    const char *u1 = memchr(name, '_', n);
-    if (!u1 || u1 == name)
-        return false;
-    const char *u2 = memchr(u1 + 1, '_', (size_t)(name + n - u1 - 1));
-    if (!u2 || u2 == u1 + 1)
-        return false;
-    const char *rest = u2 + 1, *dash = NULL;
-    for (const char *q = rest; q < name + n; q++)
-        if (*q == '-')
-            dash = q;
-    if (!dash || dash == rest || dash + 1 == name + n)
-        return false;
-    *pod = name, *podl = (size_t)(u1 - name);
-    *ns = u1 + 1, *nsl = (size_t)(u2 - u1 - 1);
-    *ctr = rest, *ctrl = (size_t)(dash - rest);
-    *cid = dash + 1, *cidl = (size_t)(name + n - dash - 1);
-    return true;
-}
-
 static bool in_root(const k8s_source *s, const char *path)
 {
     size_t rl = strlen(s->root);
     return strncmp(path, s->root, rl) == 0 && path[rl] == '/' && !strchr(path + rl + 1, '/');
+}
+
+static void kf_set_span(kfile *kf, int i, k8s_span v)
+{
+    if (v.p)
+        kf_set(kf, i, v.p, v.n);
 }
 
 static kfile *kfile_new(k8s_source *s, const char *path)
@@ -288,36 +192,32 @@ static kfile *kfile_new(k8s_source *s, const char *path)
     kf->chunk_next = UINT64_MAX;
     for (int i = 0; i < KM_N; i++)
         kf_set(kf, i, "", 0);
+    k8s_meta m = {.restart = -1};
     bool ok;
     if (in_root(s, path)) {
-        const char *name = strrchr(path, '/') + 1, *pod, *ns, *ctr, *cid;
-        size_t podl, nsl, ctrl, cidl;
-        ok = parse_containers_name(name, &pod, &podl, &ns, &nsl, &ctr, &ctrl, &cid, &cidl);
-        if (ok) {
-            kf_set(kf, KM_NS, ns, nsl);
-            kf_set(kf, KM_POD, pod, podl);
-            kf_set(kf, KM_CTR, ctr, ctrl);
-            kf_set(kf, KM_CID, cid, cidl);
-            /* The link's target names the pod uid and restart count. */
-            char target[PATH_MAX];
-            ssize_t tl = readlink(path, target, sizeof target - 1);
-            if (tl > 0) {
-                target[tl] = '\0';
-                kfile tmp = {.restart = -1};
-                for (int i = 0; i < KM_N; i++)
-                    tmp.meta[i] = NULL;
-                if (parse_pods_path(&tmp, target)) {
-                    kf_set(kf, KM_UID, tmp.meta[KM_UID], tmp.meta_len[KM_UID]);
-                    kf->restart = tmp.restart;
-                }
-                for (int i = 0; i < KM_N; i++)
-                    free(tmp.meta[i]);
+        ok = k8s_parse_link_name(strrchr(path, '/') + 1, &m);
+        /* The link's target names the pod uid and restart count. */
+        char target[PATH_MAX];
+        ssize_t tl = ok ? readlink(path, target, sizeof target - 1) : -1;
+        k8s_meta t = {.restart = -1};
+        if (tl > 0) {
+            target[tl] = '\0';
+            if (k8s_parse_pods_path(target, &t)) {
+                kf_set_span(kf, KM_UID, t.uid);
+                kf->restart = t.restart;
             }
         }
     } else {
-        ok = parse_pods_path(kf, path);
+        ok = k8s_parse_pods_path(path, &m);
+        kf->restart = m.restart;
+        kf_set_span(kf, KM_UID, m.uid);
     }
-    if (!ok) {
+    if (ok) {
+        kf_set_span(kf, KM_NS, m.ns);
+        kf_set_span(kf, KM_POD, m.pod);
+        kf_set_span(kf, KM_CTR, m.container);
+        kf_set_span(kf, KM_CID, m.container_id);
+    } else {
         log_warn(s->cc->id, "%s: path does not follow the kubelet layout; metadata left empty",
                  path);
         metrics_error(s->cc->metrics, "metadata");
@@ -587,6 +487,19 @@ static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
     *f->user = NULL;
 }
 
+/* A truncated file (copytruncate): its copy must resume at the first part of a message
+ * still being joined, or those parts would be lost (replayed lines keep their ids). */
+static uint64_t k8s_on_hold(void *arg, const tailer_file_info *f)
+{
+    kfile *kf = *f->user;
+    uint64_t hold = UINT64_MAX;
+    if (kf && kf->key == f->key)
+        for (int i = 0; i < 2; i++)
+            if (kf->part[i].active && kf->part[i].first_off < hold)
+                hold = kf->part[i].first_off;
+    return hold;
+}
+
 static void k8s_on_commit(void *arg, uint64_t key, uint64_t value)
 {
     k8s_source *s = arg;
@@ -724,12 +637,12 @@ static void scan_container(k8s_source *s, const char *dir)
     char path[PATH_MAX];
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (!k8s_log_name(de->d_name))
+        if (!k8s_is_log_name(de->d_name))
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
             continue;
-        if (strchr(de->d_name + 1, '.') != strrchr(de->d_name, '.'))
-            offer_rotated(s, path); /* <N>.log.<suffix> */
+        if (k8s_is_rotated_name(de->d_name))
+            offer_rotated(s, path);
         else
             tailer_offer(s->t, path);
     }
@@ -757,11 +670,9 @@ static void scan_pod(k8s_source *s, const char *dir)
 
 static void scan_link(k8s_source *s, const char *name, const char *path)
 {
-    const char *pod, *ns, *ctr, *cid;
-    size_t podl, nsl, ctrl, cidl;
-    if (!parse_containers_name(name, &pod, &podl, &ns, &nsl, &ctr, &ctrl, &cid, &cidl) ||
-        !pod_allowed(s, ns, nsl, pod, podl) ||
-        !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, ctr, ctrl))
+    k8s_meta m = {.restart = -1};
+    if (!k8s_parse_link_name(name, &m) || !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
+        !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, m.container.p, m.container.n))
         return;
     tailer_offer(s->t, path);
     /* Writes land in the link target's directory: watch it to wake up on them. Its rotated
@@ -783,7 +694,7 @@ static void scan_link(k8s_source *s, const char *name, const char *path)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, base, bl) != 0 || de->d_name[bl] != '.' ||
-            !k8s_log_name(de->d_name))
+            !k8s_is_log_name(de->d_name))
             continue;
         if ((size_t)snprintf(sib, sizeof sib, "%s/%s", real, de->d_name) < sizeof sib)
             offer_rotated(s, sib);
@@ -810,10 +721,9 @@ static void k8s_scan(k8s_source *s)
                 scan_link(s, name, path);
                 continue;
             }
-            const char *ns, *pod, *uid;
-            size_t nsl, podl, uidl;
-            if (!split_pod_dir(name, nl, &ns, &nsl, &pod, &podl, &uid, &uidl) ||
-                !pod_allowed(s, ns, nsl, pod, podl) || !is_dir(dirfd(d), de))
+            k8s_meta m = {.restart = -1};
+            if (!k8s_split_pod_dir(name, nl, &m) || !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
+                !is_dir(dirfd(d), de))
                 continue;
             scan_pod(s, path);
         }
@@ -880,6 +790,7 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     s->scratch = sl_xmalloc(o.max_line_bytes + 1);
     s->t = tailer_new(&o, cc->id, cc->metrics);
     tailer_set_close_hook(s->t, k8s_on_close, s);
+    tailer_set_hold_hook(s->t, k8s_on_hold, s);
     *self = s;
     return SL_OK;
 }

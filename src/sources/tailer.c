@@ -41,8 +41,11 @@
  *  6. A new file whose first bytes match a known identity (a truncated file's old identity,
  *     a saved position, or a live file with another inode) is the same stream copied
  *     (copytruncate, or a rename while stopped): it resumes at that position instead of
- *     re-reading. Known limit: two unrelated files with identical first fingerprint_bytes
- *     are treated as one stream; raise fingerprint_bytes for files with long common headers.
+ *     re-reading, from the caller's hold (tailer_set_hold_hook) when it has one, and with
+ *     the original's stream id, so replayed lines keep their event ids (a copy found only
+ *     after a restart gets its own). Known limit: two unrelated files with identical first
+ *     fingerprint_bytes are treated as one stream; raise fingerprint_bytes for files with
+ *     long common headers.
  *  7. Every outside-input problem (directory instead of file, permission denied, dangling
  *     symlink, read error) is logged once per path until it clears, and counted.
  */
@@ -95,6 +98,7 @@ typedef struct saved_pos {
     bool ghost;
     bool claimed;
     int64_t expire_ms; /* ghosts: dropped at the first scan end after this */
+    uint64_t stream_id; /* ghosts: the truncated file's event id stream, for its copy */
 } saved_pos;
 
 typedef struct offer {
@@ -127,6 +131,8 @@ struct tailer {
     unsigned char *scratch; /* fingerprint_bytes */
     tailer_close_fn close_fn;
     void *close_arg;
+    tailer_hold_fn hold_fn;
+    void *hold_arg;
 };
 
 void tailer_opts_default(tailer_opts *o)
@@ -269,6 +275,21 @@ static void tf_set_path(tfile *f, const char *path)
     }
 }
 
+/* Where a copy of f should resume: its line position, lowered to what the caller still
+ * holds (tailer_set_hold_hook). */
+static uint64_t tf_hold(tailer *t, tfile *f)
+{
+    uint64_t pos = f->line_off;
+    if (t->hold_fn) {
+        tailer_file_info info;
+        tf_info(f, &info);
+        uint64_t hold = t->hold_fn(t->hold_arg, &info);
+        if (hold < pos)
+            pos = hold;
+    }
+    return pos;
+}
+
 /* Starts a file over at offset 0 as a new generation (truncated or rewritten). The old
  * identity is kept as a ghost so a copy made by copytruncate resumes where we were. */
 static void tf_restart(tailer *t, tfile *f, const char *why)
@@ -284,8 +305,10 @@ static void tf_restart(tailer *t, tfile *f, const char *why)
         s->p.fp_crc = f->fp_crc;
         s->p.fp_len = f->fp_len;
         s->p.offset = f->line_off;
+        s->p.offset = tf_hold(t, f);
         s->p.path = sl_xstrdup(f->path);
         s->committed = f->committed;
+        s->stream_id = f->stream_id;
         s->ghost = true;
         s->expire_ms = sl_mono_ms() + SL_MAX(t->o.rotate_wait_ms, (int64_t)1000);
     }
@@ -447,6 +470,12 @@ void tailer_set_close_hook(tailer *t, tailer_close_fn fn, void *arg)
     t->close_arg = arg;
 }
 
+void tailer_set_hold_hook(tailer *t, tailer_hold_fn fn, void *arg)
+{
+    t->hold_fn = fn;
+    t->hold_arg = arg;
+}
+
 void tailer_positions(tailer *t, void (*fn)(void *arg, const tailer_position *p), void *arg)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -601,7 +630,8 @@ static saved_pos *saved_exact(tailer *t, uint64_t dev, uint64_t ino, size_t have
 }
 
 /* A known identity this new file's first bytes copy (invariant 6). */
-static bool match_copy(tailer *t, size_t have, uint64_t size, uint64_t *start, uint64_t *committed)
+static bool match_copy(tailer *t, size_t have, uint64_t size, uint64_t *start, uint64_t *committed,
+                       uint64_t *stream_id)
 {
     for (size_t i = 0; i < t->nsaved; i++) {
         saved_pos *s = &t->saved[i];
@@ -611,6 +641,7 @@ static bool match_copy(tailer *t, size_t have, uint64_t size, uint64_t *start, u
             s->claimed = true;
             *start = s->p.offset;
             *committed = SL_MIN(s->committed, s->p.offset);
+            *stream_id = s->stream_id;
             return true;
         }
     }
@@ -619,8 +650,9 @@ static bool match_copy(tailer *t, size_t have, uint64_t size, uint64_t *start, u
         if (f->fp_len == 0 || f->fp_len > have || f->line_off > size)
             continue;
         if (crc32c(0, t->scratch, f->fp_len) == f->fp_crc) {
-            *start = f->line_off;
-            *committed = SL_MIN(f->committed, f->line_off);
+            *start = tf_hold(t, f);
+            *committed = SL_MIN(f->committed, *start);
+            *stream_id = f->stream_id;
             return true;
         }
     }
@@ -652,7 +684,7 @@ static void scan_new(tailer *t, offer *o, bool exact_only)
         return;
     }
     size_t have = fp_read(t, fd, size);
-    uint64_t start = 0, committed = 0;
+    uint64_t start = 0, committed = 0, stream_id = 0;
     saved_pos *s = saved_exact(t, dev, ino, have);
     if (s) {
         s->claimed = true;
@@ -660,7 +692,7 @@ static void scan_new(tailer *t, offer *o, bool exact_only)
     } else if (exact_only) {
         close(fd);
         return; /* second pass decides */
-    } else if (match_copy(t, have, size, &start, &committed)) {
+    } else if (match_copy(t, have, size, &start, &committed, &stream_id)) {
         log_info(t->comp, "%s: same first bytes as a file already read (copy or rename); "
                  "resuming at offset %llu", o->path, (unsigned long long)start);
     } else if (t->first_start && !t->first_scan_done && t->o.read_from_tail) {
@@ -674,6 +706,7 @@ static void scan_new(tailer *t, offer *o, bool exact_only)
     f->read_off = f->line_off = start;
     f->committed = committed;
     f->last_size = size;
+    f->stream_id = stream_id; /* a copy keeps its original's event ids (0: computed later) */
     /* Resuming mid-line (a chunked long line was committed partly): the rest is a chunk. */
     if (start > 0) {
         char prev;

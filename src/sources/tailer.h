@@ -34,7 +34,8 @@ typedef struct tailer_line {
 /* What the tailer tells the caller about the file a line comes from. Borrowed. */
 typedef struct tailer_file_info {
     uint64_t key;       /* ack key: stable while the process runs (changes on truncation) */
-    uint64_t stream_id; /* hash of (dev, inode, fingerprint of the first line) */
+    uint64_t stream_id; /* hash of (dev, inode, fingerprint of the first line); a copy found
+                           while running (copytruncate) keeps its original's */
     const char *path;   /* last path the file was seen at */
     void **user;        /* the caller's per-file slot (NULL at first); the caller owns what it
                            stores there and frees it in its close hook */
@@ -60,6 +61,12 @@ void tailer_free(tailer *t);
  * (no longer found while closed, inode reused, tailer_free). Frees *f->user. */
 typedef void (*tailer_close_fn)(void *arg, const tailer_file_info *f, bool drained);
 void tailer_set_close_hook(tailer *t, tailer_close_fn fn, void *arg);
+
+/* Optional: asked when a file turns out truncated: the lowest offset (a line start) whose
+ * lines the caller has taken but not finished with (e.g. parts of a message being joined),
+ * or UINT64_MAX. A copy made by copytruncate then resumes there, not after those lines. */
+typedef uint64_t (*tailer_hold_fn)(void *arg, const tailer_file_info *f);
+void tailer_set_hold_hook(tailer *t, tailer_hold_fn fn, void *arg);
 
 /* ---- Positions (checkpoints) ----
  * A saved position, as the file source stores it. `fp_len` bytes starting the file had
