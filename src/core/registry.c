@@ -14,6 +14,7 @@ extern const sl_transform_vtable sl_transform_route;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
 extern const sl_sink_vtable sl_sink_forward;
 extern const sl_sink_vtable sl_sink_elasticsearch;
+extern const sl_sink_vtable sl_sink_otlp;
 
 const sl_source_vtable *const sl_sources[] = {
     &sl_source_file,
@@ -38,6 +39,7 @@ const sl_sink_vtable *const sl_sinks[] = {
     &sl_sink_http,
     &sl_sink_forward,
     &sl_sink_elasticsearch,
+    &sl_sink_otlp,
     NULL,
 };
 

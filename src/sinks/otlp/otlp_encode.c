@@ -1,0 +1,924 @@
+/* otlp_encode.c - sluice events to an OTLP ExportLogsServiceRequest, written by hand from
+ * the public field numbers of opentelemetry/proto (logs/v1, common/v1, resource/v1).
+ *
+ * Notes on the design:
+ *  1. Every field of an event gets one role: resource attribute, severity, trace id, span
+ *     id, W3C traceparent, body, or (the rest) log record attribute. Roles live in one
+ *     scratch array per request, so the event itself is never changed (the batch may be
+ *     retried or dead-lettered as it came).
+ *  2. Events are grouped by their resource attributes (an order-independent hash, then
+ *     an exact comparison) and each group becomes one ResourceLogs with one ScopeLogs;
+ *     the order of events inside a group is kept.
+ *  3. Protobuf needs every length before the bytes it covers. A nested message reserves
+ *     5 bytes for its length, and when it ends the real varint is written and the body
+ *     moved down over the unused bytes: one small memmove per message, no size pass.
+ *  4. Nested values (SL_VAL_JSON raw text, e.g. objects kept by the parse transform)
+ *     become kvlist / array AnyValues. Numbers without a fraction or exponent that fit
+ *     in int64 are intValue, others doubleValue.
+ *  5. trace_id / span_id move to traceId / spanId only when they are hex of the right
+ *     length and not all zero; otherwise they stay attributes, never lost. */
+#include "sinks/otlp/otlp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/common.h"
+#include "core/version.h"
+#include "formats/json.h"
+#include "formats/severity.h"
+
+enum { ROLE_ATTR = 0, ROLE_RESOURCE, ROLE_SEVERITY, ROLE_TRACE, ROLE_SPAN, ROLE_PARENT,
+       ROLE_BODY };
+
+/* Event fields that describe where a log comes from rather than the log itself. The
+ * kubernetes_logs source's own names map to the semantic conventions. */
+static const struct {
+    sl_str from;
+    sl_str to;
+} otlp_resource_keys[] = {
+    {SL_STR("service.name"), SL_STR("service.name")},
+    {SL_STR("service.namespace"), SL_STR("service.namespace")},
+    {SL_STR("service.version"), SL_STR("service.version")},
+    {SL_STR("service.instance.id"), SL_STR("service.instance.id")},
+    {SL_STR("deployment.environment"), SL_STR("deployment.environment")},
+    {SL_STR("deployment.environment.name"), SL_STR("deployment.environment.name")},
+    {SL_STR("host.name"), SL_STR("host.name")},
+    {SL_STR("k8s.cluster.name"), SL_STR("k8s.cluster.name")},
+    {SL_STR("k8s.namespace.name"), SL_STR("k8s.namespace.name")},
+    {SL_STR("k8s.node.name"), SL_STR("k8s.node.name")},
+    {SL_STR("k8s.pod.name"), SL_STR("k8s.pod.name")},
+    {SL_STR("k8s.pod.uid"), SL_STR("k8s.pod.uid")},
+    {SL_STR("k8s.container.name"), SL_STR("k8s.container.name")},
+    {SL_STR("k8s.deployment.name"), SL_STR("k8s.deployment.name")},
+    {SL_STR("container.id"), SL_STR("container.id")},
+    {SL_STR("cloud.provider"), SL_STR("cloud.provider")},
+    {SL_STR("cloud.region"), SL_STR("cloud.region")},
+    {SL_STR("cloud.account.id"), SL_STR("cloud.account.id")},
+    {SL_STR("aws.log.group.names"), SL_STR("aws.log.group.names")},
+    {SL_STR("aws.log.stream.names"), SL_STR("aws.log.stream.names")},
+    {SL_STR("kubernetes.namespace"), SL_STR("k8s.namespace.name")},
+    {SL_STR("kubernetes.pod_name"), SL_STR("k8s.pod.name")},
+    {SL_STR("kubernetes.pod_uid"), SL_STR("k8s.pod.uid")},
+    {SL_STR("kubernetes.container_name"), SL_STR("k8s.container.name")},
+    {SL_STR("kubernetes.container_id"), SL_STR("container.id")},
+};
+#define OTLP_NKEYS SL_ARRAY_LEN(otlp_resource_keys)
+
+static const sl_str otlp_level_keys[] = {SL_STR("level"), SL_STR("severity"),
+                                         SL_STR("log.level"), SL_STR("lvl")};
+
+/* One request's scratch; freed at the end of otlp_encode. */
+typedef struct enc {
+    sl_buf *out;
+    bool json;
+    const otlp_map *m;
+    sl_buf tmp;       /* UTF-8 repair */
+    sl_arena arena;   /* parsed JSON values */
+    uint8_t **roles;  /* per event, per field */
+    uint8_t *rmap;    /* per event, per field: index into the resource table (+extra) */
+} enc;
+
+static bool str_eq(sl_str a, const char *b, size_t blen)
+{
+    return a.len == blen && memcmp(a.ptr, b, blen) == 0;
+}
+
+/* ---- protobuf primitives ---------------------------------------------------------- */
+
+static void pb_varint(sl_buf *b, uint64_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (char)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (char)v;
+    buf_append(b, tmp, n);
+}
+
+static void pb_tag(sl_buf *b, unsigned field, unsigned wire)
+{
+    pb_varint(b, (uint64_t)field << 3 | wire);
+}
+
+static void pb_fixed64(sl_buf *b, unsigned field, uint64_t v)
+{
+    char tmp[8];
+    pb_tag(b, field, 1);
+    for (int i = 0; i < 8; i++)
+        tmp[i] = (char)(v >> (8 * i));
+    buf_append(b, tmp, 8);
+}
+
+static void pb_fixed32(sl_buf *b, unsigned field, uint32_t v)
+{
+    char tmp[4];
+    pb_tag(b, field, 5);
+    for (int i = 0; i < 4; i++)
+        tmp[i] = (char)(v >> (8 * i));
+    buf_append(b, tmp, 4);
+}
+
+static void pb_bytes(sl_buf *b, unsigned field, const void *p, size_t n)
+{
+    pb_tag(b, field, 2);
+    pb_varint(b, n);
+    buf_append(b, p, n);
+}
+
+/* Returns the offset of the reserved length (see note 3). */
+static size_t pb_begin(sl_buf *b, unsigned field)
+{
+    pb_tag(b, field, 2);
+    buf_reserve(b, 5);
+    size_t mark = b->len;
+    b->len += 5;
+    return mark;
+}
+
+static void pb_end(sl_buf *b, size_t mark)
+{
+    size_t body = b->len - mark - 5;
+    char tmp[10];
+    size_t n = 0;
+    uint64_t v = body;
+    while (v >= 0x80) {
+        tmp[n++] = (char)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (char)v;
+    memcpy(b->p + mark, tmp, n);
+    if (n < 5)
+        memmove(b->p + mark + n, b->p + mark + 5, body);
+    b->len -= 5 - n;
+}
+
+/* Length of the valid UTF-8 prefix (all of it when valid). */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            len = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            len = 4, cp = c & 0x07;
+        else
+            return i;
+        if (i + len > n)
+            return i;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* A protobuf string must be valid UTF-8: bad bytes become U+FFFD. */
+static void pb_string(enc *e, unsigned field, const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t ok = utf8_valid_prefix(s, n);
+    if (SL_LIKELY(ok == n)) {
+        pb_bytes(e->out, field, p, n);
+        return;
+    }
+    buf_reset(&e->tmp);
+    while (n) {
+        buf_append(&e->tmp, s, ok);
+        s += ok, n -= ok;
+        if (n) {
+            buf_append(&e->tmp, "\xEF\xBF\xBD", 3);
+            s++, n--;
+        }
+        ok = utf8_valid_prefix(s, n);
+    }
+    pb_bytes(e->out, field, e->tmp.p, e->tmp.len);
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+
+static void json_str(sl_buf *b, const char *p, size_t n)
+{
+    buf_putc(b, '"');
+    json_escape(b, p, n);
+    buf_putc(b, '"');
+}
+
+static void any_string(enc *e, const char *p, size_t n)
+{
+    if (e->json) {
+        buf_puts(e->out, "{\"stringValue\":");
+        json_str(e->out, p, n);
+        buf_putc(e->out, '}');
+    } else {
+        pb_string(e, 1, p, n);
+    }
+}
+
+static void any_int(enc *e, int64_t v)
+{
+    if (e->json) {
+        buf_puts(e->out, "{\"intValue\":\"");
+        json_write_int(e->out, v);
+        buf_append(e->out, "\"}", 2);
+    } else {
+        pb_tag(e->out, 3, 0);
+        pb_varint(e->out, (uint64_t)v);
+    }
+}
+
+static void any_double(enc *e, double v)
+{
+    if (e->json) {
+        buf_puts(e->out, "{\"doubleValue\":");
+        json_write_double(e->out, v);
+        buf_putc(e->out, '}');
+    } else {
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        pb_fixed64(e->out, 4, bits);
+    }
+}
+
+static void any_bool(enc *e, bool v)
+{
+    if (e->json) {
+        buf_puts(e->out, v ? "{\"boolValue\":true}" : "{\"boolValue\":false}");
+    } else {
+        pb_tag(e->out, 2, 0);
+        pb_varint(e->out, v);
+    }
+}
+
+static void any_json(enc *e, const json_value *v, int depth);
+
+/* A JSON number: intValue when written as an integer that fits, else doubleValue. */
+static void any_number(enc *e, const json_value *v)
+{
+    if (v->raw_len < 21 && !memchr(v->raw, '.', v->raw_len) && !memchr(v->raw, 'e', v->raw_len) &&
+        !memchr(v->raw, 'E', v->raw_len)) {
+        char tmp[24];
+        memcpy(tmp, v->raw, v->raw_len);
+        tmp[v->raw_len] = '\0';
+        errno = 0;
+        char *end;
+        long long ll = strtoll(tmp, &end, 10);
+        if (errno == 0 && *end == '\0') {
+            any_int(e, ll);
+            return;
+        }
+    }
+    any_double(e, v->num);
+}
+
+/* KeyValue: key + AnyValue produced by fn. */
+static void kv_json_value(enc *e, const char *k, size_t klen, const json_value *v, int depth)
+{
+    if (e->json) {
+        buf_puts(e->out, "{\"key\":");
+        json_str(e->out, k, klen);
+        buf_puts(e->out, ",\"value\":");
+        any_json(e, v, depth);
+        buf_putc(e->out, '}');
+    } else {
+        pb_string(e, 1, k, klen);
+        size_t mv = pb_begin(e->out, 2);
+        any_json(e, v, depth);
+        pb_end(e->out, mv);
+    }
+}
+
+/* Writes the AnyValue content (JSON object, or protobuf message body). Depth is bounded by
+ * the JSON parser (64). */
+static void any_json(enc *e, const json_value *v, int depth)
+{
+    switch (v->type) {
+    case JSON_NULL:
+        if (e->json)
+            buf_append(e->out, "{}", 2);
+        return;
+    case JSON_BOOL:
+        any_bool(e, v->b);
+        return;
+    case JSON_NUM:
+        any_number(e, v);
+        return;
+    case JSON_STR:
+        any_string(e, v->str, v->len);
+        return;
+    case JSON_ARR:
+        if (e->json) {
+            buf_puts(e->out, "{\"arrayValue\":{\"values\":[");
+            for (size_t i = 0; i < v->n; i++) {
+                if (i)
+                    buf_putc(e->out, ',');
+                any_json(e, v->items[i], depth + 1);
+            }
+            buf_puts(e->out, "]}}");
+        } else {
+            size_t ma = pb_begin(e->out, 5);
+            for (size_t i = 0; i < v->n; i++) {
+                size_t mi = pb_begin(e->out, 1);
+                any_json(e, v->items[i], depth + 1);
+                pb_end(e->out, mi);
+            }
+            pb_end(e->out, ma);
+        }
+        return;
+    case JSON_OBJ:
+        if (e->json) {
+            buf_puts(e->out, "{\"kvlistValue\":{\"values\":[");
+            for (size_t i = 0; i < v->n; i++) {
+                if (i)
+                    buf_putc(e->out, ',');
+                kv_json_value(e, v->keys[i], strlen(v->keys[i]), v->items[i], depth + 1);
+            }
+            buf_puts(e->out, "]}}");
+        } else {
+            size_t mk = pb_begin(e->out, 6);
+            for (size_t i = 0; i < v->n; i++) {
+                size_t mi = pb_begin(e->out, 1);
+                kv_json_value(e, v->keys[i], strlen(v->keys[i]), v->items[i], depth + 1);
+                pb_end(e->out, mi);
+            }
+            pb_end(e->out, mk);
+        }
+        return;
+    }
+}
+
+/* AnyValue content for one event field. */
+static void any_field(enc *e, const sl_field *f)
+{
+    switch (f->type) {
+    case SL_VAL_STR:
+        any_string(e, f->v.s.ptr, f->v.s.len);
+        break;
+    case SL_VAL_INT:
+        any_int(e, f->v.i);
+        break;
+    case SL_VAL_FLOAT:
+        any_double(e, f->v.f);
+        break;
+    case SL_VAL_BOOL:
+        any_bool(e, f->v.b);
+        break;
+    case SL_VAL_JSON: {
+        char err[8];
+        json_value *v = json_parse(&e->arena, f->v.s.ptr, f->v.s.len, err, sizeof err);
+        if (v)
+            any_json(e, v, 0);
+        else
+            any_string(e, f->v.s.ptr, f->v.s.len);
+        break;
+    }
+    default: /* null: an empty AnyValue */
+        if (e->json)
+            buf_append(e->out, "{}", 2);
+        break;
+    }
+}
+
+/* One KeyValue (JSON object, or a protobuf KeyValue message as field `field`). */
+static void keyvalue(enc *e, unsigned field, bool *first, sl_str key, const sl_field *f,
+                     const char *sval)
+{
+    if (e->json) {
+        if (!*first)
+            buf_putc(e->out, ',');
+        buf_puts(e->out, "{\"key\":");
+        json_str(e->out, key.ptr, key.len);
+        buf_puts(e->out, ",\"value\":");
+        if (f)
+            any_field(e, f);
+        else
+            any_string(e, sval, strlen(sval));
+        buf_putc(e->out, '}');
+    } else {
+        size_t mk = pb_begin(e->out, field);
+        pb_string(e, 1, key.ptr, key.len);
+        size_t mv = pb_begin(e->out, 2);
+        if (f)
+            any_field(e, f);
+        else
+            any_string(e, sval, strlen(sval));
+        pb_end(e->out, mv);
+        pb_end(e->out, mk);
+    }
+    *first = false;
+}
+
+/* ---- roles and grouping ------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Valid id: `n` hex digits, not all zero. Writes n/2 bytes to out when given. */
+static bool hex_id(const char *p, size_t len, size_t n, uint8_t *out)
+{
+    if (len != n)
+        return false;
+    bool nonzero = false;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval(p[i]), lo = hexval(p[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        uint8_t v = (uint8_t)(hi << 4 | lo);
+        nonzero |= v != 0;
+        if (out)
+            out[i / 2] = v;
+    }
+    return nonzero;
+}
+
+static bool field_hex(const sl_field *f, size_t n)
+{
+    return f->type == SL_VAL_STR && hex_id(f->v.s.ptr, f->v.s.len, n, NULL);
+}
+
+/* W3C traceparent: 2-hex version, 32-hex trace id, 16-hex span id, 2-hex flags. */
+static bool traceparent_ok(const sl_field *f)
+{
+    if (f->type != SL_VAL_STR || f->v.s.len < 55)
+        return false;
+    const char *p = f->v.s.ptr;
+    return hexval(p[0]) >= 0 && hexval(p[1]) >= 0 && p[2] == '-' && hex_id(p + 3, 32, 32, NULL) &&
+           p[35] == '-' && hex_id(p + 36, 16, 16, NULL) && p[52] == '-' && hexval(p[53]) >= 0 &&
+           hexval(p[54]) >= 0 && (f->v.s.len == 55 || p[55] == '-');
+}
+
+/* Resource table index for a key (config extras after the built-ins), or -1. */
+static int resource_index(const otlp_map *m, sl_str key)
+{
+    for (size_t i = 0; i < OTLP_NKEYS; i++)
+        if (otlp_resource_keys[i].from.len == key.len &&
+            memcmp(otlp_resource_keys[i].from.ptr, key.ptr, key.len) == 0)
+            return (int)i;
+    if (m->resource_keys)
+        for (size_t i = 0; i < m->resource_keys->n && i < 200; i++)
+            if (str_eq(key, m->resource_keys->v[i], strlen(m->resource_keys->v[i])))
+                return (int)(OTLP_NKEYS + i);
+    return -1;
+}
+
+static sl_str resource_name(const otlp_map *m, int idx)
+{
+    if ((size_t)idx < OTLP_NKEYS)
+        return otlp_resource_keys[idx].to;
+    const char *k = m->resource_keys->v[(size_t)idx - OTLP_NKEYS];
+    return (sl_str){k, (uint32_t)strlen(k)};
+}
+
+static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
+{
+    const otlp_map *m = c->m;
+    int sev = -1, body = -1;
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        const sl_field *f = &ev->fields[i];
+        roles[i] = ROLE_ATTR;
+        rmap[i] = 0;
+        int r = resource_index(m, f->key);
+        if (r >= 0 && f->type != SL_VAL_JSON) {
+            roles[i] = ROLE_RESOURCE;
+            rmap[i] = (uint8_t)r;
+            continue;
+        }
+        if (m->severity_field) {
+            if (sev < 0 && str_eq(f->key, m->severity_field, strlen(m->severity_field)) &&
+                severity_from_field(f).number)
+                sev = (int)i;
+        } else if (sev < 0) {
+            for (size_t k = 0; k < SL_ARRAY_LEN(otlp_level_keys); k++)
+                if (str_eq(f->key, otlp_level_keys[k].ptr, otlp_level_keys[k].len) &&
+                    severity_from_field(f).number)
+                    sev = (int)i;
+        }
+        if (str_eq(f->key, "trace_id", 8) && field_hex(f, 32))
+            roles[i] = ROLE_TRACE;
+        else if (str_eq(f->key, "span_id", 7) && field_hex(f, 16))
+            roles[i] = ROLE_SPAN;
+        else if (str_eq(f->key, "traceparent", 11) && traceparent_ok(f))
+            roles[i] = ROLE_PARENT;
+        else if (ev->message.len == 0 && body < 0 && m->body_field &&
+                 str_eq(f->key, m->body_field, strlen(m->body_field)))
+            body = (int)i;
+    }
+    if (sev >= 0)
+        roles[sev] = ROLE_SEVERITY;
+    if (body >= 0)
+        roles[body] = ROLE_BODY;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t field_value_hash(const sl_field *f)
+{
+    uint64_t h = 14695981039346656037ULL ^ f->type;
+    if (f->type == SL_VAL_STR || f->type == SL_VAL_JSON)
+        return hash_bytes(f->v.s.ptr, f->v.s.len, h);
+    return hash_bytes((const char *)&f->v.i, 8, h);
+}
+
+static bool field_value_eq(const sl_field *a, const sl_field *b)
+{
+    if (a->type != b->type)
+        return false;
+    if (a->type == SL_VAL_STR || a->type == SL_VAL_JSON)
+        return a->v.s.len == b->v.s.len && memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0;
+    if (a->type == SL_VAL_NULL)
+        return true;
+    return memcmp(&a->v, &b->v, sizeof a->v) == 0;
+}
+
+static uint64_t resource_hash(const sl_event *ev, const uint8_t *roles, const uint8_t *rmap)
+{
+    uint64_t h = 0;
+    for (uint32_t i = 0; i < ev->nfields; i++)
+        if (roles[i] == ROLE_RESOURCE)
+            h += (field_value_hash(&ev->fields[i]) ^ rmap[i]) * 0x9E3779B97F4A7C15ULL;
+    return h;
+}
+
+/* Same resource: every resource field of one has an equal one in the other. */
+static bool resource_eq(const sl_event *a, const uint8_t *ra, const uint8_t *ma,
+                        const sl_event *b, const uint8_t *rb, const uint8_t *mb)
+{
+    size_t na = 0, nb = 0;
+    for (uint32_t i = 0; i < a->nfields; i++)
+        na += ra[i] == ROLE_RESOURCE;
+    for (uint32_t j = 0; j < b->nfields; j++)
+        nb += rb[j] == ROLE_RESOURCE;
+    if (na != nb)
+        return false;
+    for (uint32_t i = 0; i < a->nfields; i++) {
+        if (ra[i] != ROLE_RESOURCE)
+            continue;
+        bool found = false;
+        for (uint32_t j = 0; j < b->nfields && !found; j++)
+            found = rb[j] == ROLE_RESOURCE && mb[j] == ma[i] &&
+                    field_value_eq(&a->fields[i], &b->fields[j]);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* ---- records ----------------------------------------------------------------------- */
+
+static void json_u64_str(sl_buf *b, const char *key, uint64_t v)
+{
+    buf_printf(b, "\"%s\":\"%llu\"", key, (unsigned long long)v);
+}
+
+static void json_hex(sl_buf *b, const char *key, const char *p, size_t n)
+{
+    buf_printf(b, ",\"%s\":\"", key);
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        buf_putc(b, c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c);
+    }
+    buf_putc(b, '"');
+}
+
+static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, int64_t observed_ns)
+{
+    sl_buf *out = c->out;
+    const sl_field *sevf = NULL, *trace = NULL, *span = NULL, *parent = NULL, *bodyf = NULL;
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        switch (roles[i]) {
+        case ROLE_SEVERITY: sevf = &ev->fields[i]; break;
+        case ROLE_TRACE: trace = &ev->fields[i]; break;
+        case ROLE_SPAN: span = &ev->fields[i]; break;
+        case ROLE_PARENT: parent = &ev->fields[i]; break;
+        case ROLE_BODY: bodyf = &ev->fields[i]; break;
+        default: break;
+        }
+    }
+    sl_severity sev = severity_from_field(sevf);
+    /* explicit trace_id / span_id win over a traceparent */
+    const char *tid = trace ? trace->v.s.ptr : parent ? parent->v.s.ptr + 3 : NULL;
+    const char *sid = span ? span->v.s.ptr : parent && !trace ? parent->v.s.ptr + 36 : NULL;
+    uint32_t flags = 0;
+    if (parent)
+        flags = (uint32_t)(hexval(parent->v.s.ptr[53]) << 4 | hexval(parent->v.s.ptr[54]));
+
+    if (c->json) {
+        buf_putc(out, '{');
+        if (ev->ts_ns > 0) {
+            json_u64_str(out, "timeUnixNano", (uint64_t)ev->ts_ns);
+            buf_putc(out, ',');
+        }
+        json_u64_str(out, "observedTimeUnixNano", (uint64_t)observed_ns);
+        if (sev.number)
+            buf_printf(out, ",\"severityNumber\":%d,\"severityText\":\"%s\"", sev.number,
+                       sev.text);
+        buf_puts(out, ",\"body\":");
+        if (bodyf)
+            any_field(c, bodyf);
+        else
+            any_string(c, ev->message.ptr, ev->message.len);
+        buf_puts(out, ",\"attributes\":[");
+        bool first = true;
+        for (uint32_t i = 0; i < ev->nfields; i++)
+            if (roles[i] == ROLE_ATTR)
+                keyvalue(c, 6, &first, ev->fields[i].key, &ev->fields[i], NULL);
+        buf_putc(out, ']');
+        if (flags)
+            buf_printf(out, ",\"flags\":%u", flags);
+        if (tid)
+            json_hex(out, "traceId", tid, 32);
+        if (sid)
+            json_hex(out, "spanId", sid, 16);
+        buf_putc(out, '}');
+        return;
+    }
+    size_t mr = pb_begin(out, 2); /* ScopeLogs.log_records */
+    if (ev->ts_ns > 0)
+        pb_fixed64(out, 1, (uint64_t)ev->ts_ns);
+    if (sev.number) {
+        pb_tag(out, 2, 0);
+        pb_varint(out, (uint64_t)sev.number);
+        pb_bytes(out, 3, sev.text, strlen(sev.text));
+    }
+    size_t mb = pb_begin(out, 5);
+    if (bodyf)
+        any_field(c, bodyf);
+    else
+        any_string(c, ev->message.ptr, ev->message.len);
+    pb_end(out, mb);
+    bool first = true;
+    for (uint32_t i = 0; i < ev->nfields; i++)
+        if (roles[i] == ROLE_ATTR)
+            keyvalue(c, 6, &first, ev->fields[i].key, &ev->fields[i], NULL);
+    if (flags)
+        pb_fixed32(out, 8, flags);
+    uint8_t id[16];
+    if (tid && hex_id(tid, 32, 32, id))
+        pb_bytes(out, 9, id, 16);
+    if (sid && hex_id(sid, 16, 16, id))
+        pb_bytes(out, 10, id, 8);
+    pb_fixed64(out, 11, (uint64_t)observed_ns);
+    pb_end(out, mr);
+}
+
+/* Resource attributes of a group: config first, then the first event's resource fields
+ * (an event field overrides a config key of the same name). */
+static void write_resource(enc *c, const sl_event *ev, const uint8_t *roles,
+                           const uint8_t *rmap)
+{
+    const otlp_map *m = c->m;
+    bool first = true;
+    size_t nres = m->resource ? m->resource->n : 0;
+    for (size_t k = 0; k < nres; k++) {
+        const char *key = m->resource->keys[k];
+        sl_str ks = {key, (uint32_t)strlen(key)};
+        bool shadowed = false;
+        for (uint32_t i = 0; i < ev->nfields && !shadowed; i++)
+            shadowed = roles[i] == ROLE_RESOURCE && str_eq(resource_name(m, rmap[i]), key, ks.len);
+        if (!shadowed)
+            keyvalue(c, 1, &first, ks, NULL, m->resource->vals[k]);
+    }
+    for (uint32_t i = 0; i < ev->nfields; i++)
+        if (roles[i] == ROLE_RESOURCE)
+            keyvalue(c, 1, &first, resource_name(m, rmap[i]), &ev->fields[i], NULL);
+}
+
+void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
+                 int64_t observed_ns)
+{
+    enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT};
+    arena_init(&c.arena, 16384);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += events[i]->nfields;
+    uint8_t *roles = sl_xmalloc(total * 2 + 1);
+    uint8_t **er = sl_xmalloc((n + 1) * sizeof *er);
+    uint64_t *hash = sl_xmalloc((n + 1) * sizeof *hash);
+    uint32_t *group = sl_xmalloc((n + 1) * sizeof *group);
+    uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
+    size_t tsize = 16;
+    while (tsize < n * 2)
+        tsize <<= 1;
+    uint32_t *table = sl_xmalloc(tsize * sizeof *table); /* group id + 1, 0 = empty */
+    memset(table, 0, tsize * sizeof *table);
+
+    size_t off = 0, ngroups = 0;
+    for (size_t i = 0; i < n; i++) {
+        er[i] = roles + off;
+        uint8_t *rm = er[i] + total;
+        classify(&c, events[i], er[i], rm);
+        off += events[i]->nfields;
+        hash[i] = resource_hash(events[i], er[i], rm);
+        size_t slot = hash[i] & (tsize - 1);
+        for (;;) {
+            uint32_t g = table[slot];
+            if (g == 0) {
+                first[ngroups] = (uint32_t)i;
+                table[slot] = (uint32_t)++ngroups;
+                group[i] = (uint32_t)(ngroups - 1);
+                break;
+            }
+            size_t f = first[g - 1];
+            if (hash[f] == hash[i] &&
+                resource_eq(events[f], er[f], er[f] + total, events[i], er[i], rm)) {
+                group[i] = g - 1;
+                break;
+            }
+            slot = (slot + 1) & (tsize - 1);
+        }
+    }
+
+    if (json)
+        buf_puts(out, "{\"resourceLogs\":[");
+    for (size_t g = 0; g < ngroups; g++) {
+        size_t f = first[g];
+        if (json) {
+            if (g)
+                buf_putc(out, ',');
+            buf_puts(out, "{\"resource\":{\"attributes\":[");
+            write_resource(&c, events[f], er[f], er[f] + total);
+            buf_puts(out, "]},\"scopeLogs\":[{\"scope\":{\"name\":\"sluice\",\"version\":\""
+                          SLUICE_VERSION "\"},\"logRecords\":[");
+            bool any = false;
+            for (size_t i = f; i < n; i++) {
+                if (group[i] != g)
+                    continue;
+                if (any)
+                    buf_putc(out, ',');
+                any = true;
+                write_record(&c, events[i], er[i], observed_ns);
+            }
+            buf_puts(out, "]}]}");
+        } else {
+            size_t mrl = pb_begin(out, 1);
+            size_t mres = pb_begin(out, 1);
+            write_resource(&c, events[f], er[f], er[f] + total);
+            pb_end(out, mres);
+            size_t msl = pb_begin(out, 2);
+            size_t msc = pb_begin(out, 1);
+            pb_bytes(out, 1, "sluice", 6);
+            pb_bytes(out, 2, SLUICE_VERSION, sizeof SLUICE_VERSION - 1);
+            pb_end(out, msc);
+            for (size_t i = f; i < n; i++)
+                if (group[i] == g)
+                    write_record(&c, events[i], er[i], observed_ns);
+            pb_end(out, msl);
+            pb_end(out, mrl);
+        }
+    }
+    if (json)
+        buf_puts(out, "]}");
+    free(table);
+    free(first);
+    free(group);
+    free(hash);
+    free(er);
+    free(roles);
+    buf_free(&c.tmp);
+    arena_free(&c.arena);
+}
+
+/* ---- response ---------------------------------------------------------------------- */
+
+static int pb_read_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return SL_ERR_CORRUPT;
+        unsigned char b = *(*p)++;
+        r |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return SL_OK;
+        }
+    }
+    return SL_ERR_CORRUPT;
+}
+
+/* Skips or reads fields of one message; calls back for the ones we want. */
+static int pb_walk(const unsigned char *p, const unsigned char *end, int depth, int64_t *rejected,
+                   char *msg, size_t msglen)
+{
+    while (p < end) {
+        uint64_t key, v;
+        if (pb_read_varint(&p, end, &key))
+            return SL_ERR_CORRUPT;
+        unsigned field = (unsigned)(key >> 3), wire = (unsigned)(key & 7);
+        if (field == 0)
+            return SL_ERR_CORRUPT;
+        switch (wire) {
+        case 0:
+            if (pb_read_varint(&p, end, &v))
+                return SL_ERR_CORRUPT;
+            if (depth == 1 && field == 1)
+                *rejected = (int64_t)v;
+            break;
+        case 1:
+            if (end - p < 8)
+                return SL_ERR_CORRUPT;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return SL_ERR_CORRUPT;
+            p += 4;
+            break;
+        case 2:
+            if (pb_read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return SL_ERR_CORRUPT;
+            if (depth == 0 && field == 1) {
+                if (pb_walk(p, p + v, 1, rejected, msg, msglen))
+                    return SL_ERR_CORRUPT;
+            } else if (depth == 1 && field == 2 && msglen) {
+                size_t k = SL_MIN((size_t)v, msglen - 1);
+                for (size_t i = 0; i < k; i++)
+                    msg[i] = p[i] < 0x20 ? ' ' : (char)p[i];
+                msg[k] = '\0';
+            }
+            p += v;
+            break;
+        default:
+            return SL_ERR_CORRUPT;
+        }
+    }
+    return SL_OK;
+}
+
+int otlp_parse_response(const char *p, size_t n, bool json, int64_t *rejected, char *msg,
+                        size_t msglen)
+{
+    *rejected = 0;
+    if (msglen)
+        msg[0] = '\0';
+    if (n == 0)
+        return SL_OK;
+    if (!json)
+        return pb_walk((const unsigned char *)p, (const unsigned char *)p + n, 0, rejected, msg,
+                       msglen);
+    sl_arena a;
+    arena_init(&a, 4096);
+    char err[64];
+    json_value *root = json_parse(&a, p, n, err, sizeof err);
+    int rc = SL_OK;
+    if (!root || root->type != JSON_OBJ) {
+        rc = SL_ERR_CORRUPT;
+    } else {
+        const json_value *ps = json_get(root, "partialSuccess");
+        if (!ps)
+            ps = json_get(root, "partial_success");
+        if (ps && ps->type == JSON_OBJ) {
+            const json_value *r = json_get(ps, "rejectedLogRecords");
+            if (!r)
+                r = json_get(ps, "rejected_log_records");
+            if (r && r->type == JSON_NUM && r->num >= 0 && r->num < 9e18)
+                *rejected = (int64_t)r->num;
+            else if (r && r->type == JSON_STR)
+                *rejected = strtoll(r->str, NULL, 10);
+            const json_value *em = json_get(ps, "errorMessage");
+            if (!em)
+                em = json_get(ps, "error_message");
+            if (em && em->type == JSON_STR && msglen) {
+                size_t k = SL_MIN(em->len, msglen - 1);
+                for (size_t i = 0; i < k; i++)
+                    msg[i] = (unsigned char)em->str[i] < 0x20 ? ' ' : em->str[i];
+                msg[k] = '\0';
+            }
+        }
+    }
+    arena_free(&a);
+    if (*rejected < 0)
+        *rejected = 0;
+    return rc;
+}

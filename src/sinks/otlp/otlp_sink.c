@@ -1,0 +1,307 @@
+/* otlp_sink.c - the `otlp` sink: OpenTelemetry logs over OTLP/HTTP (protobuf or JSON,
+ * gzip, custom headers such as an API key and a dataset), for collectors and vendors.
+ *
+ * Notes on the design:
+ *  1. One http_multi loop (started by the first send) carries every request, so runtime
+ *     workers share keep-alive connections; the runtime owns batching and retries.
+ *  2. Answers: 2xx = delivered; a partial_success with rejected_log_records > 0 is logged
+ *     (rate-limited), counted as dropped and as error "partial_success" - the collector
+ *     does not say which records, and resending would not help. 429/502/503/504 and
+ *     transport errors retry, honouring Retry-After; 401/403 retry with the circuit
+ *     opened at once (credentials); other 4xx (400 bad data, 413 ...) are permanent.
+ *  3. The endpoint is used as given when it has a path, else /v1/logs is appended
+ *     (the OTLP convention for a base URL). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "net/gz.h"
+#include "net/http_multi.h"
+#include "sinks/otlp/otlp.h"
+
+enum { OTLP_PROTOBUF = 0, OTLP_JSON = 1 };
+enum { OTLP_COMP_GZIP = 0, OTLP_COMP_NONE = 1 };
+
+typedef struct otlp_tls_config {
+    char *ca_file, *cert_file, *key_file;
+    bool insecure;
+} otlp_tls_config;
+
+typedef struct otlp_config {
+    char *endpoint;
+    int encoding;
+    int compression;
+    int64_t compression_level;
+    sl_strmap headers;
+    sl_strmap resource;
+    sl_strlist resource_keys;
+    char *severity_field;
+    char *body_field;
+    int64_t timeout_ms;
+    otlp_tls_config tls;
+} otlp_config;
+
+static const char *const otlp_encodings[] = {"protobuf", "json", NULL};
+static const char *const otlp_compressions[] = {"gzip", "none", NULL};
+
+static const sl_option otlp_tls_options[] = {
+    {"ca_file", SL_OPT_STR, offsetof(otlp_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
+     "trust store (PEM) instead of the system one"},
+    {"cert_file", SL_OPT_STR, offsetof(otlp_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
+     "client certificate (PEM)"},
+    {"key_file", SL_OPT_STR, offsetof(otlp_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
+     "client key (PEM)"},
+    {"insecure", SL_OPT_BOOL, offsetof(otlp_tls_config, insecure), "false", 0, NULL, NULL, 0, 0,
+     "skip certificate verification (tests only)"},
+    SL_OPT_END,
+};
+
+static const sl_option otlp_options[] = {
+    {"endpoint", SL_OPT_STR, offsetof(otlp_config, endpoint), NULL, SL_OPT_REQUIRED, NULL, NULL,
+     0, 0, "OTLP/HTTP URL; a base URL without a path gets /v1/logs"},
+    {"encoding", SL_OPT_ENUM, offsetof(otlp_config, encoding), "protobuf", 0, otlp_encodings,
+     NULL, 0, 0, "request body encoding"},
+    {"compression", SL_OPT_ENUM, offsetof(otlp_config, compression), "gzip", 0,
+     otlp_compressions, NULL, 0, 0, "request body compression"},
+    {"compression_level", SL_OPT_INT, offsetof(otlp_config, compression_level), "1", 0, NULL,
+     NULL, 1, 9, "gzip level"},
+    {"headers", SL_OPT_STRMAP, offsetof(otlp_config, headers), NULL, 0, NULL, NULL, 0, 0,
+     "extra request headers (Authorization: Bearer ${API_KEY}, Dash0-Dataset: ...)"},
+    {"resource", SL_OPT_STRMAP, offsetof(otlp_config, resource), NULL, 0, NULL, NULL, 0, 0,
+     "static resource attributes (service.name, deployment.environment ...)"},
+    {"resource_keys", SL_OPT_STRLIST, offsetof(otlp_config, resource_keys), NULL, 0, NULL, NULL,
+     0, 0, "event fields that go to the resource besides service.*, k8s.*, cloud.* ..."},
+    {"severity_field", SL_OPT_STR, offsetof(otlp_config, severity_field), NULL, 0, NULL, NULL, 0,
+     0, "level field (default: the first of level, severity, log.level, lvl)"},
+    {"body_field", SL_OPT_STR, offsetof(otlp_config, body_field), "body", 0, NULL, NULL, 0, 0,
+     "field used as a structured body when the event has no message"},
+    {"timeout_ms", SL_OPT_DURATION, offsetof(otlp_config, timeout_ms), "30000", 0, NULL, NULL, 1,
+     3600000, "whole-request timeout"},
+    {"tls", SL_OPT_OBJECT, offsetof(otlp_config, tls), NULL, 0, NULL, otlp_tls_options, 0, 0,
+     "TLS options for https endpoints"},
+    SL_OPT_END,
+};
+
+typedef struct otlp_sink {
+    const otlp_config *cfg; /* borrowed */
+    const sl_component_ctx *cc;
+    otlp_map map;
+    char *url;              /* owned */
+    char **headers;         /* owned "Name: value" lines */
+    size_t nheaders;
+    pthread_mutex_t mu;
+    _Atomic(http_multi *) http; /* owned; started by the first send */
+    atomic_int_fast64_t last_warn_ms;
+} otlp_sink;
+
+static void add_header(otlp_sink *s, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *h = sl_xmalloc(len);
+    snprintf(h, len, "%s: %s", name, value);
+    s->headers = sl_xrealloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
+    s->headers[s->nheaders++] = h;
+}
+
+static void otlp_destroy(void *self)
+{
+    otlp_sink *s = self;
+    if (!s)
+        return;
+    http_multi_free(atomic_load(&s->http));
+    for (size_t i = 0; i < s->nheaders; i++)
+        free(s->headers[i]);
+    free(s->headers);
+    free(s->url);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int otlp_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const otlp_config *cfg = config;
+    const char *u = cfg->endpoint ? cfg->endpoint : "";
+    size_t skip = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
+    if (!skip || !u[skip])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: endpoint must start with http:// or https:// (got \"%s\")", cc->id, u);
+    for (size_t i = 0; i < cfg->headers.n; i++) {
+        const char *k = cfg->headers.keys[i], *v = cfg->headers.vals[i];
+        if (!k[0] || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n"))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: invalid header \"%s\"", cc->id, k);
+    }
+    if (cfg->resource_keys.n > 200)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: at most 200 resource_keys", cc->id);
+    otlp_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    pthread_mutex_init(&s->mu, NULL);
+    const char *path = strchr(u + skip, '/');
+    size_t ulen = strlen(u);
+    if (!path || path[1] == '\0') {
+        s->url = sl_xmalloc(ulen + 9);
+        snprintf(s->url, ulen + 9, "%.*s/v1/logs", (int)(path ? ulen - 1 : ulen), u);
+    } else {
+        s->url = sl_xstrdup(u);
+    }
+    bool has_ct = false;
+    for (size_t i = 0; i < cfg->headers.n; i++) {
+        has_ct |= strcasecmp(cfg->headers.keys[i], "Content-Type") == 0;
+        add_header(s, cfg->headers.keys[i], cfg->headers.vals[i]);
+    }
+    if (!has_ct)
+        add_header(s, "Content-Type",
+                   cfg->encoding == OTLP_JSON ? "application/json" : "application/x-protobuf");
+    if (cfg->compression == OTLP_COMP_GZIP)
+        add_header(s, "Content-Encoding", "gzip");
+    s->map = (otlp_map){
+        .resource = &cfg->resource,
+        .resource_keys = &cfg->resource_keys,
+        .severity_field = cfg->severity_field,
+        .body_field = cfg->body_field,
+    };
+    *self = s;
+    return SL_OK;
+}
+
+static http_multi *otlp_http(otlp_sink *s, char *err, size_t errlen)
+{
+    http_multi *h = atomic_load(&s->http);
+    if (h)
+        return h;
+    pthread_mutex_lock(&s->mu);
+    h = atomic_load(&s->http);
+    if (!h) {
+        h = http_multi_new(err, errlen);
+        atomic_store(&s->http, h);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
+/* At most one warning per 10 s per sink for answers that can repeat every request. */
+static bool otlp_may_warn(otlp_sink *s)
+{
+    int64_t now = sl_mono_ms(), last = atomic_load(&s->last_warn_ms);
+    return (last == 0 || now - last >= 10000) &&
+           atomic_compare_exchange_strong(&s->last_warn_ms, &last, now);
+}
+
+static void excerpt(char *dst, size_t dstlen, const sl_buf *body)
+{
+    size_t n = SL_MIN(SL_MIN(body->len, (size_t)200), dstlen - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)body->p[i];
+        dst[i] = c < 0x20 || c >= 0x7F ? ' ' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    otlp_sink *s = self;
+    const otlp_config *cfg = s->cfg;
+    sl_metrics *m = s->cc->metrics;
+    http_multi *h = otlp_http(s, res->reason, sizeof res->reason);
+    if (!h) {
+        res->status = SL_SEND_RETRY;
+        return SL_OK;
+    }
+    bool json = cfg->encoding == OTLP_JSON;
+    sl_buf body = SL_BUF_INIT, gz = SL_BUF_INIT;
+    buf_reserve(&body, n * 192 + 256);
+    otlp_encode(&body, json, events, n, &s->map, sl_now_ns());
+    const char *wire = body.p;
+    size_t wire_len = body.len;
+    if (cfg->compression == OTLP_COMP_GZIP) {
+        if (gz_compress(GZ_AUTO, (int)cfg->compression_level, body.p, body.len, &gz) != SL_OK) {
+            buf_free(&body);
+            buf_free(&gz);
+            res->status = SL_SEND_RETRY;
+            snprintf(res->reason, sizeof res->reason, "gzip failed");
+            return SL_OK;
+        }
+        wire = gz.p;
+        wire_len = gz.len;
+    }
+    atomic_fetch_add_explicit(&m->payload_bytes, body.len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->wire_bytes, wire_len, memory_order_relaxed);
+
+    http_mreq req = {
+        .method = "POST",
+        .url = s->url,
+        .headers = (const char *const *)s->headers,
+        .nheaders = s->nheaders,
+        .body = wire,
+        .body_len = wire_len,
+        .timeout_ms = cfg->timeout_ms,
+        .ca_file = cfg->tls.ca_file,
+        .cert_file = cfg->tls.cert_file,
+        .key_file = cfg->tls.key_file,
+        .insecure = cfg->tls.insecure,
+    };
+    http_mresp resp = {.body = SL_BUF_INIT};
+    int rc = http_multi_do(h, &req, &resp);
+    buf_free(&body);
+    buf_free(&gz);
+
+    long st = resp.status;
+    if (rc != SL_OK) {
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "%s", resp.error);
+        metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
+    } else if (st >= 200 && st < 300) {
+        res->status = SL_SEND_OK;
+        int64_t rejected = 0;
+        char msg[160];
+        /* a JSON request gets a JSON answer; some servers answer {} with either */
+        bool rjson = json || (resp.body.len && resp.body.p[0] == '{');
+        if (otlp_parse_response(resp.body.p, resp.body.len, rjson, &rejected, msg, sizeof msg)) {
+            metrics_error(m, "bad_response");
+            if (otlp_may_warn(s))
+                log_warn(s->cc->id, "unreadable success answer (%zu bytes) ignored",
+                         resp.body.len);
+        } else if (rejected > 0) {
+            metrics_error(m, "partial_success");
+            atomic_fetch_add_explicit(&m->dropped_events, (uint64_t)rejected,
+                                      memory_order_relaxed);
+            if (otlp_may_warn(s))
+                log_warn(s->cc->id, "collector rejected %lld of %zu log records: %s",
+                         (long long)rejected, n, msg);
+        }
+    } else if (st == 408 || st == 429 || st >= 500 || st == 401 || st == 403) {
+        res->status = SL_SEND_RETRY;
+        res->retry_after_ms = resp.retry_after_ms;
+        res->open_circuit = st == 401 || st == 403;
+        char ex[201];
+        excerpt(ex, sizeof ex, &resp.body);
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
+        metrics_error(m, st == 429 ? "http_429" : res->open_circuit ? "http_auth" : "http_retry");
+    } else {
+        char ex[201];
+        excerpt(ex, sizeof ex, &resp.body);
+        res->status = SL_SEND_REJECT;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
+        metrics_error(m, "http_reject");
+    }
+    buf_free(&resp.body);
+    return SL_OK;
+}
+
+const sl_sink_vtable sl_sink_otlp = {
+    .type = "otlp",
+    .help = "Sends OpenTelemetry logs over OTLP/HTTP (protobuf or JSON, gzip)",
+    .options = otlp_options,
+    .config_size = sizeof(otlp_config),
+    .init = otlp_init,
+    .send = otlp_send,
+    .destroy = otlp_destroy,
+    .serial = false,
+};
