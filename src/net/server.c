@@ -543,7 +543,8 @@ void net_server_run(net_server *s, int stop_fd)
     struct epoll_event evs[64];
     bool more = false;
     for (;;) {
-        int n = epoll_wait(s->efd, evs, 64, more ? 0 : 100);
+        int timeout = more ? 0 : (s->cb->waiting && s->cb->waiting(s->arg)) ? 2 : 100;
+        int n = epoll_wait(s->efd, evs, 64, timeout);
         if (n < 0 && errno != EINTR)
             break;
         bool stop = false;

@@ -2,15 +2,17 @@
  * another sluice, with chunk acks, the shared-key handshake, TLS and failover.
  *
  * Notes on the design
- *  1. One connection, used by one send at a time (serial); the runtime's retries are the
- *     retransmits. States: DOWN -> (connect, TLS, HELO/PING/PONG) -> UP -> DOWN on any
- *     error or missing ack; the next send reconnects, trying `servers` in order from the
- *     one that worked last (failover).
+ *  1. A pool of connections, one per concurrent send (the runtime's concurrency), each
+ *     used by one send at a time; the runtime's retries are the retransmits. Per
+ *     connection: DOWN -> (connect, TLS, HELO/PING/PONG) -> UP -> DOWN on any error or
+ *     missing ack; the next send reconnects, trying `servers` in order from the one that
+ *     worked last (failover).
  *  2. Events are grouped into runs of one tag (field `tag`, else the `tag` option); each
  *     run is one message with its own chunk id. With require_ack, a run counts as
  *     delivered only when {"ack": chunk} comes back within ack_timeout; runs without an
  *     ack are reported RETRY per event (PARTIAL), so acked runs are not sent twice.
- *  3. Blocking I/O with socket timeouts: the sink runtime thread is the only user. */
+ *  3. Blocking I/O with socket timeouts: a connection's only user is the runtime thread
+ *     that took it from the pool. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -23,6 +25,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,16 +97,30 @@ static const sl_option fsink_options[] = {
 };
 #undef O
 
-typedef struct fsink {
+/* One connection; used by one send at a time. */
+typedef struct fconn {
     const fsink_config *cfg;
     const sl_component_ctx *cc;
-    SSL_CTX *tls;
+    SSL_CTX *tls; /* borrowed from the sink */
     int fd;
     SSL *ssl;
     size_t cur; /* index in servers of the current / last good server */
     sl_buf out, entries, rbuf;
     size_t roff;
     char err[256];
+} fconn;
+
+#define FSINK_POOL 64
+
+/* The sink: a pool of connections, one per concurrent send (note 1). */
+typedef struct fsink {
+    const fsink_config *cfg;
+    const sl_component_ctx *cc;
+    SSL_CTX *tls;
+    pthread_mutex_t mu;
+    fconn *pool[FSINK_POOL];
+    bool busy[FSINK_POOL];
+    size_t npool;
 } fsink;
 
 static int fsink_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -112,7 +129,7 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
     fsink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = config;
     s->cc = cc;
-    s->fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
     const fsink_tls *t = &s->cfg->tls;
     for (size_t i = 0; i < s->cfg->servers.n; i++) {
         char host[256];
@@ -148,7 +165,7 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
     return SL_OK;
 }
 
-static void disconnect(fsink *s)
+static void disconnect(fconn *s)
 {
     if (s->ssl) {
         SSL_free(s->ssl);
@@ -161,7 +178,7 @@ static void disconnect(fsink *s)
     s->roff = 0;
 }
 
-static int io_write(fsink *s, const void *p, size_t n)
+static int io_write(fconn *s, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -187,7 +204,7 @@ static int io_write(fsink *s, const void *p, size_t n)
 }
 
 /* Reads the next complete msgpack object; *o points into rbuf until the next read. */
-static int io_read_obj(fsink *s, const uint8_t **op, size_t *olen, int64_t deadline_ms)
+static int io_read_obj(fconn *s, const uint8_t **op, size_t *olen, int64_t deadline_ms)
 {
     for (;;) {
         if (s->rbuf.len > s->roff) {
@@ -240,7 +257,7 @@ static int io_read_obj(fsink *s, const uint8_t **op, size_t *olen, int64_t deadl
     }
 }
 
-static int tcp_connect(fsink *s, const char *host, int port, int64_t deadline)
+static int tcp_connect(fconn *s, const char *host, int port, int64_t deadline)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
@@ -298,7 +315,7 @@ static bool obj_str(const mp_obj *o, const char *want)
 }
 
 /* HELO -> PING -> PONG as a client. */
-static int handshake(fsink *s, int64_t deadline)
+static int handshake(fconn *s, int64_t deadline)
 {
     const uint8_t *p;
     size_t n;
@@ -394,7 +411,7 @@ bad:
     return SL_ERR_CORRUPT;
 }
 
-static int connect_one(fsink *s, const char *addr)
+static int connect_one(fconn *s, const char *addr)
 {
     char host[256];
     int port;
@@ -440,7 +457,7 @@ static int connect_one(fsink *s, const char *addr)
 }
 
 /* Connected and not closed by the peer? Reconnects (with failover) when needed. */
-static int ensure_connected(fsink *s)
+static int ensure_connected(fconn *s)
 {
     if (s->fd >= 0) {
         struct pollfd p = {s->fd, POLLIN, 0};
@@ -500,7 +517,7 @@ static void new_chunk(char out[32], sl_event *const *events, size_t start, size_
     EVP_EncodeBlock((unsigned char *)out, r, sizeof r); /* 24 chars + NUL */
 }
 
-static sl_str event_tag(const fsink *s, const sl_event *e)
+static sl_str event_tag(const fconn *s, const sl_event *e)
 {
     const sl_field *f = event_get(e, "tag", 3);
     if (f && f->type == SL_VAL_STR && f->v.s.len)
@@ -508,9 +525,8 @@ static sl_str event_tag(const fsink *s, const sl_event *e)
     return (sl_str){s->cfg->tag, (uint32_t)strlen(s->cfg->tag)};
 }
 
-static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+static int conn_send(fconn *s, sl_event *const *events, size_t n, sl_send_result *res)
 {
-    fsink *s = self;
     if (ensure_connected(s) != SL_OK) {
         res->status = SL_SEND_RETRY;
         snprintf(res->reason, sizeof res->reason, "no server reachable: %.200s", s->err);
@@ -602,17 +618,55 @@ static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
     return SL_OK;
 }
 
+/* Takes a free connection from the pool (a new one when all are busy), sends, gives it
+ * back. Connections stay open between sends. */
+static int fsink_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    fsink *s = self;
+    size_t slot = FSINK_POOL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->npool; i++)
+        if (!s->busy[i]) {
+            slot = i;
+            break;
+        }
+    if (slot == FSINK_POOL && s->npool < FSINK_POOL) {
+        fconn *c = sl_xcalloc(1, sizeof *c);
+        c->cfg = s->cfg, c->cc = s->cc, c->tls = s->tls, c->fd = -1;
+        slot = s->npool;
+        s->pool[s->npool++] = c;
+    }
+    if (slot != FSINK_POOL)
+        s->busy[slot] = true;
+    pthread_mutex_unlock(&s->mu);
+    if (slot == FSINK_POOL) { /* more concurrent sends than connections: try later */
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "all %d connections busy", FSINK_POOL);
+        return SL_OK;
+    }
+    int rc = conn_send(s->pool[slot], events, n, res);
+    pthread_mutex_lock(&s->mu);
+    s->busy[slot] = false;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static void fsink_destroy(void *self)
 {
     fsink *s = self;
     if (!s)
         return;
-    disconnect(s);
+    for (size_t i = 0; i < s->npool; i++) {
+        fconn *c = s->pool[i];
+        disconnect(c);
+        buf_free(&c->out);
+        buf_free(&c->entries);
+        buf_free(&c->rbuf);
+        free(c);
+    }
     if (s->tls)
         SSL_CTX_free(s->tls);
-    buf_free(&s->out);
-    buf_free(&s->entries);
-    buf_free(&s->rbuf);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -625,5 +679,4 @@ const sl_sink_vtable sl_sink_forward = {
     .init = fsink_init,
     .send = fsink_send,
     .destroy = fsink_destroy,
-    .serial = true,
 };

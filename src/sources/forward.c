@@ -403,11 +403,17 @@ static void fwd_on_tick(void *arg)
     source_collect_acks(s->ctx, fwd_commit, s);
 }
 
+static bool fwd_waiting(void *arg)
+{
+    return ack_ledger_pending(source_ledger(((fwd_source *)arg)->ctx)) > 0;
+}
+
 static const net_server_cb fwd_cb = {
     .on_open = fwd_on_open,
     .on_data = fwd_on_data,
     .on_close = fwd_on_close,
     .on_tick = fwd_on_tick,
+    .waiting = fwd_waiting,
 };
 
 static int fwd_run(void *self, sl_source_ctx *ctx)

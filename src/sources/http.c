@@ -433,11 +433,17 @@ static void hs_on_tick(void *arg)
     source_collect_acks(s->ctx, hs_commit, s);
 }
 
+static bool hs_waiting(void *arg)
+{
+    return ack_ledger_pending(source_ledger(((http_source *)arg)->ctx)) > 0;
+}
+
 static const net_server_cb hs_cb = {
     .on_open = hs_on_open,
     .on_data = hs_on_data,
     .on_close = hs_on_close,
     .on_tick = hs_on_tick,
+    .waiting = hs_waiting,
 };
 
 static int hs_run(void *self, sl_source_ctx *ctx)
