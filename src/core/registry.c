@@ -11,6 +11,7 @@ extern const sl_source_vtable sl_source_http;
 extern const sl_source_vtable sl_source_kubernetes_logs;
 extern const sl_transform_vtable sl_transform_add_fields;
 extern const sl_transform_vtable sl_transform_route;
+extern const sl_transform_vtable sl_transform_parse, sl_transform_severity;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
 extern const sl_sink_vtable sl_sink_forward;
 extern const sl_sink_vtable sl_sink_elasticsearch;
@@ -29,6 +30,8 @@ const sl_source_vtable *const sl_sources[] = {
 const sl_transform_vtable *const sl_transforms[] = {
     &sl_transform_add_fields,
     &sl_transform_route,
+    &sl_transform_parse,
+    &sl_transform_severity,
     NULL,
 };
 

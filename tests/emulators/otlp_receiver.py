@@ -193,7 +193,18 @@ class Handler(BaseHTTPRequestHandler):
                 m.ParseFromString(body)
                 enc = "protobuf"
             elif ctype == "application/json":
-                m = json_format.Parse(body.decode(), Request())
+                doc = json.loads(body.decode())
+                # OTLP JSON carries ids as hex where proto3 JSON expects base64
+                for rl in doc.get("resourceLogs", []):
+                    for sl in rl.get("scopeLogs", []):
+                        for r in sl.get("logRecords", []):
+                            for k, n in (("traceId", 16), ("spanId", 8)):
+                                if k in r:
+                                    b = bytes.fromhex(r[k])
+                                    if len(b) != n:
+                                        raise ValueError("%s of %d bytes" % (k, len(b)))
+                                    r[k] = base64.b64encode(b).decode()
+                m = json_format.ParseDict(doc, Request())
                 enc = "json"
             else:
                 raise ValueError("content type " + ctype)

@@ -1,0 +1,551 @@
+/* parse.c - the `parse` transform: turns a raw line (the message or a field) into typed
+ * fields with JSON, logfmt, a PCRE2 regex with named groups, or `auto`.
+ *
+ * Notes on the design:
+ *  1. Top-level JSON keys become fields; nested objects and arrays stay SL_VAL_JSON raw
+ *     text (sinks that understand structure, such as otlp, expand them; `flatten` makes
+ *     dotted keys). Numbers without fraction/exponent that fit int64 are INT.
+ *  2. When the line was the message, a parsed "message"/"msg" string becomes the message
+ *     and a parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339 or epoch s/ms/us/ns)
+ *     becomes the event time; otherwise the original line stays the message, so nothing
+ *     is lost. Existing fields (correlation ids included) are only replaced by a parsed
+ *     key of the same name.
+ *  3. Everything a parse adds lives in the batch arena: the JSON DOM, unescaped strings,
+ *     prefixed keys. No malloc per event; PCRE2 match data is one per thread.
+ *  4. on_error: keep (event unchanged, counted), drop (removed, counted), dlq (written to
+ *     <data_dir>/dlq/<id>.ndjson, then removed). `auto` never fails: prose stays prose. */
+#include "transforms/parse.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/dlq.h"
+#include "core/log.h"
+#include "formats/cri.h"
+#include "formats/json.h"
+
+enum { PF_JSON = 0, PF_LOGFMT, PF_REGEX, PF_AUTO };
+enum { PE_KEEP = 0, PE_DROP, PE_DLQ };
+
+typedef struct parse_config {
+    char *field;
+    int format;
+    char *pattern;
+    int on_error;
+    char *target;
+} parse_config;
+
+static const char *const parse_formats[] = {"json", "logfmt", "regex", "auto", NULL};
+static const char *const parse_on_error[] = {"keep", "drop", "dlq", NULL};
+
+static const sl_option parse_options[] = {
+    {"field", SL_OPT_STR, offsetof(parse_config, field), "message", 0, NULL, NULL, 0, 0,
+     "what to parse: message, or a string field"},
+    {"format", SL_OPT_ENUM, offsetof(parse_config, format), "auto", 0, parse_formats, NULL, 0, 0,
+     "auto tries JSON, then logfmt, then keeps plain text"},
+    {"pattern", SL_OPT_STR, offsetof(parse_config, pattern), NULL, 0, NULL, NULL, 0, 0,
+     "format regex: PCRE2 pattern with named groups, (?<name>...)"},
+    {"on_error", SL_OPT_ENUM, offsetof(parse_config, on_error), "keep", 0, parse_on_error, NULL,
+     0, 0, "unparsable events: keep unchanged, drop, or dlq (dead-letter file)"},
+    {"target", SL_OPT_STR, offsetof(parse_config, target), NULL, 0, NULL, NULL, 0, 0,
+     "prefix for the parsed keys (\"http\" -> http.status)"},
+    SL_OPT_END,
+};
+
+typedef struct parse_group {
+    uint32_t num;
+    sl_str name; /* owned by the transform; outlives every batch */
+} parse_group;
+
+typedef struct parse_tf {
+    const parse_config *cfg;
+    const sl_component_ctx *cc;
+    bool from_message;
+    pcre2_code *re;
+    parse_group *groups;
+    size_t ngroups;
+    pthread_key_t md_key; /* per-thread pcre2_match_data */
+    bool have_key;
+    sl_dlq *dlq;
+    atomic_int_fast64_t last_log_ms;
+} parse_tf;
+
+/* ---- logfmt ------------------------------------------------------------------------ */
+
+static bool lf_keychar(unsigned char c)
+{
+    return c > ' ' && c != '=' && c != '"' && c != 0x7F;
+}
+
+int logfmt_parse(const char *s, size_t n, bool strict, sl_arena *a, logfmt_fn fn, void *arg)
+{
+    logfmt_pair pairs[256];
+    int np = 0, with_eq = 0;
+    size_t i = 0;
+    for (;;) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i >= n)
+            break;
+        if (np == (int)SL_ARRAY_LEN(pairs))
+            return -1;
+        logfmt_pair *p = &pairs[np];
+        memset(p, 0, sizeof *p);
+        size_t k = i;
+        while (i < n && lf_keychar((unsigned char)s[i]))
+            i++;
+        if (i == k)
+            return -1;
+        p->key = s + k;
+        p->keylen = i - k;
+        if (i >= n || s[i] == ' ' || s[i] == '\t') {
+            if (strict)
+                return -1;
+            p->bare = true;
+            np++;
+            continue;
+        }
+        if (s[i] != '=')
+            return -1;
+        i++;
+        with_eq++;
+        if (i < n && s[i] == '"') {
+            i++;
+            size_t v = i;
+            bool esc = false;
+            while (i < n && s[i] != '"') {
+                if (s[i] == '\\') {
+                    esc = true;
+                    if (++i >= n)
+                        return -1;
+                }
+                i++;
+            }
+            if (i >= n)
+                return -1;
+            p->quoted = true;
+            if (!esc) {
+                p->val = s + v;
+                p->vallen = i - v;
+            } else {
+                char *d = arena_alloc(a, i - v + 1);
+                size_t dn = 0;
+                for (size_t j = v; j < i; j++) {
+                    if (s[j] == '\\') {
+                        j++;
+                        d[dn++] = s[j] == 'n' ? '\n' : s[j] == 't' ? '\t' : s[j] == 'r' ? '\r' : s[j];
+                    } else {
+                        d[dn++] = s[j];
+                    }
+                }
+                d[dn] = '\0';
+                p->val = d;
+                p->vallen = dn;
+            }
+            i++;
+            if (i < n && s[i] != ' ' && s[i] != '\t')
+                return -1;
+        } else {
+            size_t v = i;
+            while (i < n && s[i] != ' ' && s[i] != '\t') {
+                if (s[i] == '"' || s[i] == '=')
+                    return -1;
+                i++;
+            }
+            p->val = s + v;
+            p->vallen = i - v;
+        }
+        np++;
+    }
+    if (np == 0 || with_eq == 0)
+        return -1;
+    for (int j = 0; j < np; j++)
+        fn(arg, &pairs[j]);
+    return np;
+}
+
+/* ---- applying parsed values ---------------------------------------------------------- */
+
+typedef struct apply_ctx {
+    parse_tf *t;
+    sl_batch *b;
+    sl_event *e;
+} apply_ctx;
+
+static sl_field *set_field(apply_ctx *c, const char *key, size_t keylen)
+{
+    const char *prefix = c->t->cfg->target;
+    sl_str k;
+    if (prefix && prefix[0]) {
+        size_t pl = strlen(prefix);
+        char *d = arena_alloc(&c->b->arena, pl + 1 + keylen + 1);
+        memcpy(d, prefix, pl);
+        d[pl] = '.';
+        memcpy(d + pl + 1, key, keylen);
+        d[pl + 1 + keylen] = '\0';
+        k = (sl_str){d, (uint32_t)(pl + 1 + keylen)};
+    } else {
+        k = (sl_str){key, (uint32_t)keylen};
+    }
+    sl_event *e = c->e;
+    for (uint32_t i = 0; i < e->nfields; i++)
+        if (e->fields[i].key.len == k.len && memcmp(e->fields[i].key.ptr, k.ptr, k.len) == 0)
+            return &e->fields[i];
+    c->b->bytes += k.len + 16;
+    return event_push_field(c->b, e, k);
+}
+
+static bool is_key(const char *k, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(k, lit, n) == 0;
+}
+
+/* Epoch numbers by magnitude: seconds, ms, us or ns. */
+static int64_t epoch_to_ns(double v)
+{
+    if (v < 0 || v > 9.2e18)
+        return 0;
+    if (v < 1e11)
+        return (int64_t)(v * 1e9);
+    if (v < 1e14)
+        return (int64_t)(v * 1e6);
+    if (v < 1e17)
+        return (int64_t)(v * 1e3);
+    return (int64_t)v;
+}
+
+/* Message and time keys (note 2). Returns true when the value was consumed. */
+static bool special_key(apply_ctx *c, const char *k, size_t kl, const json_value *v,
+                        const char *str, size_t slen)
+{
+    if (!c->t->from_message || (c->t->cfg->target && c->t->cfg->target[0]))
+        return false;
+    if ((is_key(k, kl, "message") || is_key(k, kl, "msg")) && (!v || v->type == JSON_STR)) {
+        c->e->message = (sl_str){str, (uint32_t)slen};
+        return true;
+    }
+    if (is_key(k, kl, "timestamp") || is_key(k, kl, "time") || is_key(k, kl, "ts") ||
+        is_key(k, kl, "@timestamp")) {
+        int64_t ns = 0;
+        if (v && v->type == JSON_NUM)
+            ns = epoch_to_ns(v->num);
+        else if (str && cri_parse_time(str, slen, &ns) != 0)
+            ns = 0;
+        if (ns > 0) {
+            c->e->ts_ns = ns;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void apply_json_value(apply_ctx *c, const char *k, size_t kl, const json_value *v)
+{
+    if (v->type == JSON_STR && special_key(c, k, kl, v, v->str, v->len))
+        return;
+    if (v->type == JSON_NUM && special_key(c, k, kl, v, NULL, 0))
+        return;
+    sl_field *f = set_field(c, k, kl);
+    switch (v->type) {
+    case JSON_STR:
+        f->type = SL_VAL_STR;
+        f->v.s = (sl_str){v->str, (uint32_t)v->len};
+        break;
+    case JSON_BOOL:
+        f->type = SL_VAL_BOOL;
+        f->v.b = v->b;
+        break;
+    case JSON_NULL:
+        f->type = SL_VAL_NULL;
+        break;
+    case JSON_NUM: {
+        bool integral = v->raw_len < 21 && !memchr(v->raw, '.', v->raw_len) &&
+                        !memchr(v->raw, 'e', v->raw_len) && !memchr(v->raw, 'E', v->raw_len);
+        if (integral) {
+            char tmp[24];
+            memcpy(tmp, v->raw, v->raw_len);
+            tmp[v->raw_len] = '\0';
+            errno = 0;
+            char *end;
+            long long ll = strtoll(tmp, &end, 10);
+            if (errno == 0 && *end == '\0') {
+                f->type = SL_VAL_INT;
+                f->v.i = ll;
+                break;
+            }
+        }
+        f->type = SL_VAL_FLOAT;
+        f->v.f = v->num;
+        break;
+    }
+    default: /* object or array: raw text (note 1) */
+        f->type = SL_VAL_JSON;
+        f->v.s = (sl_str){v->raw, (uint32_t)v->raw_len};
+        break;
+    }
+    c->b->bytes += v->raw_len;
+}
+
+static bool parse_json(apply_ctx *c, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i >= n || s[i] != '{')
+        return false;
+    char err[8];
+    json_value *root = json_parse(&c->b->arena, s + i, n - i, err, sizeof err);
+    if (!root || root->type != JSON_OBJ)
+        return false;
+    for (size_t k = 0; k < root->n; k++)
+        apply_json_value(c, root->keys[k], strlen(root->keys[k]), root->items[k]);
+    return true;
+}
+
+static void apply_logfmt(void *arg, const logfmt_pair *p)
+{
+    apply_ctx *c = arg;
+    if (!p->bare && special_key(c, p->key, p->keylen, NULL, p->val, p->vallen))
+        return;
+    sl_field *f = set_field(c, p->key, p->keylen);
+    c->b->bytes += p->vallen;
+    if (p->bare) {
+        f->type = SL_VAL_BOOL;
+        f->v.b = true;
+        return;
+    }
+    f->type = SL_VAL_STR;
+    f->v.s = (sl_str){p->val, (uint32_t)p->vallen};
+    if (p->quoted || p->vallen == 0 || p->vallen > 20)
+        return;
+    /* unquoted numbers and booleans get their type */
+    char tmp[24];
+    memcpy(tmp, p->val, p->vallen);
+    tmp[p->vallen] = '\0';
+    if (strcmp(tmp, "true") == 0 || strcmp(tmp, "false") == 0) {
+        f->type = SL_VAL_BOOL;
+        f->v.b = tmp[0] == 't';
+        return;
+    }
+    char *end;
+    errno = 0;
+    long long ll = strtoll(tmp, &end, 10);
+    if (errno == 0 && *end == '\0' && (tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9'))) {
+        f->type = SL_VAL_INT;
+        f->v.i = ll;
+        return;
+    }
+    errno = 0;
+    double d = strtod(tmp, &end);
+    if (errno == 0 && *end == '\0' && (tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9'))) {
+        f->type = SL_VAL_FLOAT;
+        f->v.f = d;
+    }
+}
+
+static void md_free(void *p)
+{
+    pcre2_match_data_free(p);
+}
+
+static bool parse_regex(parse_tf *t, apply_ctx *c, const char *s, size_t n)
+{
+    pcre2_match_data *md = pthread_getspecific(t->md_key);
+    if (!md) {
+        md = pcre2_match_data_create_from_pattern(t->re, NULL);
+        if (!md)
+            return false;
+        pthread_setspecific(t->md_key, md);
+    }
+    int rc = pcre2_match(t->re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+    if (rc < 0)
+        return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    for (size_t g = 0; g < t->ngroups; g++) {
+        uint32_t num = t->groups[g].num;
+        if ((int)num >= rc || ov[2 * num] == PCRE2_UNSET)
+            continue;
+        const char *v = s + ov[2 * num];
+        size_t vl = ov[2 * num + 1] - ov[2 * num];
+        sl_str name = t->groups[g].name;
+        if (special_key(c, name.ptr, name.len, NULL, v, vl))
+            continue;
+        sl_field *f = set_field(c, name.ptr, name.len);
+        f->type = SL_VAL_STR;
+        f->v.s = (sl_str){v, (uint32_t)vl};
+        c->b->bytes += vl;
+    }
+    return true;
+}
+
+/* ---- transform ---------------------------------------------------------------------- */
+
+static void parse_destroy(void *self)
+{
+    parse_tf *t = self;
+    if (!t)
+        return;
+    if (t->have_key) {
+        /* the calling thread's match data; other threads' go with their exit */
+        md_free(pthread_getspecific(t->md_key));
+        pthread_key_delete(t->md_key);
+    }
+    for (size_t i = 0; i < t->ngroups; i++)
+        free((char *)t->groups[i].name.ptr);
+    free(t->groups);
+    pcre2_code_free(t->re);
+    if (t->dlq)
+        dlq_close(t->dlq);
+    free(t);
+}
+
+static int parse_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                      size_t errlen)
+{
+    const parse_config *cfg = config;
+    if (cfg->format == PF_REGEX && (!cfg->pattern || !cfg->pattern[0]))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: format regex needs 'pattern'", cc->id);
+    if (cfg->pattern && cfg->format != PF_REGEX)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: 'pattern' is only for format regex",
+                         cc->id);
+    parse_tf *t = sl_xcalloc(1, sizeof *t);
+    t->cfg = cfg;
+    t->cc = cc;
+    t->from_message = !cfg->field || strcmp(cfg->field, "message") == 0;
+    if (cfg->format == PF_REGEX) {
+        int ec;
+        PCRE2_SIZE eo;
+        t->re = pcre2_compile((PCRE2_SPTR)cfg->pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
+                              &ec, &eo, NULL);
+        if (!t->re) {
+            char msg[160];
+            pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
+            parse_destroy(t);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: bad pattern at offset %zu: %s",
+                             cc->id, (size_t)eo, msg);
+        }
+        pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
+        uint32_t count = 0, esize = 0;
+        PCRE2_SPTR table = NULL;
+        pcre2_pattern_info(t->re, PCRE2_INFO_NAMECOUNT, &count);
+        pcre2_pattern_info(t->re, PCRE2_INFO_NAMEENTRYSIZE, &esize);
+        pcre2_pattern_info(t->re, PCRE2_INFO_NAMETABLE, &table);
+        if (count == 0) {
+            parse_destroy(t);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "%s: pattern has no named group (?<name>...)", cc->id);
+        }
+        t->groups = sl_xcalloc(count, sizeof *t->groups);
+        for (uint32_t i = 0; i < count; i++) {
+            const unsigned char *ent = table + (size_t)i * esize;
+            const char *name = (const char *)ent + 2;
+            t->groups[i].num = (uint32_t)(ent[0] << 8 | ent[1]);
+            t->groups[i].name = (sl_str){sl_xstrdup(name), (uint32_t)strlen(name)};
+        }
+        t->ngroups = count;
+        if (pthread_key_create(&t->md_key, md_free) != 0) {
+            parse_destroy(t);
+            return sl_seterr(err, errlen, SL_ERR_NOMEM, "%s: pthread_key_create failed", cc->id);
+        }
+        t->have_key = true;
+    }
+    if (cfg->on_error == PE_DLQ) {
+        int rc = dlq_open(&t->dlq, cc->data_dir, cc->id, err, errlen);
+        if (rc != SL_OK) {
+            parse_destroy(t);
+            return rc;
+        }
+    }
+    *self = t;
+    return SL_OK;
+}
+
+static void parse_failed(parse_tf *t, const sl_event *e, const char *why)
+{
+    metrics_error(t->cc->metrics, "parse");
+    int64_t now = sl_mono_ms(), last = atomic_load(&t->last_log_ms);
+    if ((last == 0 || now - last >= 10000) &&
+        atomic_compare_exchange_strong(&t->last_log_ms, &last, now))
+        log_warn(t->cc->id, "cannot parse event (%s; %s); further failures for 10 s not logged",
+                 why, t->cfg->on_error == PE_KEEP ? "kept" : t->cfg->on_error == PE_DROP ? "dropped" : "dead-lettered");
+    if (t->dlq) {
+        int64_t ns = sl_now_ns();
+        if (dlq_write(t->dlq, e, why, 0, ns, ns) != SL_OK)
+            metrics_error(t->cc->metrics, "dlq_write");
+        else
+            atomic_fetch_add_explicit(&t->cc->metrics->dlq_events, 1, memory_order_relaxed);
+    }
+}
+
+static int parse_process(void *self, sl_batch *b)
+{
+    parse_tf *t = self;
+    const parse_config *cfg = t->cfg;
+    bool *keep = NULL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        sl_event *e = &b->events[i];
+        sl_str src;
+        if (t->from_message) {
+            src = e->message;
+        } else {
+            const sl_field *f = event_get(e, cfg->field, strlen(cfg->field));
+            if (!f || f->type != SL_VAL_STR) {
+                if (cfg->format == PF_AUTO)
+                    continue;
+                src = (sl_str){NULL, 0};
+                goto failed;
+            }
+            src = f->v.s;
+        }
+        apply_ctx c = {t, b, e};
+        bool ok;
+        switch (cfg->format) {
+        case PF_JSON:
+            ok = parse_json(&c, src.ptr, src.len);
+            break;
+        case PF_LOGFMT:
+            ok = logfmt_parse(src.ptr, src.len, false, &b->arena, apply_logfmt, &c) > 0;
+            break;
+        case PF_REGEX:
+            ok = parse_regex(t, &c, src.ptr, src.len);
+            break;
+        default:
+            if (!parse_json(&c, src.ptr, src.len))
+                logfmt_parse(src.ptr, src.len, true, &b->arena, apply_logfmt, &c);
+            ok = true;
+            break;
+        }
+        if (ok)
+            continue;
+    failed:
+        parse_failed(t, e, cfg->format == PF_JSON ? "not a JSON object" :
+                           cfg->format == PF_LOGFMT ? "not logfmt" : "pattern does not match");
+        if (cfg->on_error != PE_KEEP) {
+            if (!keep) {
+                keep = arena_alloc(&b->arena, b->n * sizeof *keep);
+                memset(keep, 1, b->n * sizeof *keep);
+            }
+            keep[i] = false;
+        }
+    }
+    if (keep)
+        batch_compact(b, keep);
+    return SL_OK;
+}
+
+const sl_transform_vtable sl_transform_parse = {
+    .type = "parse",
+    .help = "Parse the message (or a field) as JSON, logfmt, a regex with named groups, or auto",
+    .options = parse_options,
+    .config_size = sizeof(parse_config),
+    .init = parse_init,
+    .process = parse_process,
+    .destroy = parse_destroy,
+};
