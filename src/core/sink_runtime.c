@@ -84,8 +84,10 @@ static const sl_option breaker_options[] = {
 const sl_option sl_sink_common_options[] = {
     {.name = "type", .type = SL_OPT_STR, .offset = offsetof(sl_sink_common, type),
      .flags = SL_OPT_REQUIRED, .help = "sink type"},
+    /* not SL_OPT_REQUIRED: a sink that is only another sink's fallback has none; the
+     * topology checks the rest */
     {.name = "inputs", .type = SL_OPT_STRLIST, .offset = offsetof(sl_sink_common, inputs),
-     .flags = SL_OPT_REQUIRED, .help = "ids of the sources/transforms feeding this sink"},
+     .help = "ids of the sources/transforms feeding this sink (none for a fallback-only sink)"},
     {.name = "buffer", .type = SL_OPT_OBJECT, .offset = offsetof(sl_sink_common, buffer),
      .sub = sl_buffer_options, .help = "buffer in front of the sink (memory or disk)"},
     {.name = "batch", .type = SL_OPT_OBJECT, .offset = offsetof(sl_sink_common, batch),

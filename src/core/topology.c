@@ -271,6 +271,18 @@ static const sl_cnode *input_at(const node *n, size_t i)
     return in ? in : n->cn;
 }
 
+/* True when another sink names n as its fallback. */
+static bool is_fallback(const sl_topology *t, const node *n)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        const node *o = &t->nodes[i];
+        if (o != n && o->kind == NODE_SINK && o->common.fallback &&
+            strcmp(o->common.fallback, n->id) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int wire_inputs(sl_topology *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
@@ -278,9 +290,11 @@ static int wire_inputs(sl_topology *t, char *err, size_t errlen)
         if (n->kind == NODE_SOURCE)
             continue;
         const sl_strlist *in = node_inputs(n);
+        if (in->n == 0 && n->kind == NODE_SINK && is_fallback(t, n))
+            continue; /* a sink that is only another sink's fallback */
         if (in->n == 0)
-            return node_err(t, n->cn, err, errlen, "%s: 'inputs' must name at least one source or transform",
-                            n->where);
+            return node_err(t, n->cn, err, errlen, "%s: 'inputs' must name at least one source or transform%s",
+                            n->where, n->kind == NODE_SINK ? " (or be another sink's fallback)" : "");
         for (size_t j = 0; j < in->n; j++) {
             node *up = find_node(t, in->v[j]);
             if (!up || up->kind == NODE_SINK) {

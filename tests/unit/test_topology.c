@@ -62,10 +62,37 @@ static void test_graph_errors(void **state)
     expect_error("sources: { a: { type: demo } }\n"
                  "sinks: { o: { type: blackhole, inputs: [a], fallback: o } }\n",
                  "fallback 'o' must be another sink");
+    /* a sink without inputs must be some sink's fallback */
+    expect_error("sources: { a: { type: demo } }\n"
+                 "sinks: { o: { type: blackhole, inputs: [a] }, spare: { type: blackhole } }\n",
+                 "sinks.spare: 'inputs' must name at least one source or transform (or be another sink's fallback)");
+    expect_error("sources: { a: { type: demo } }\n"
+                 "sinks: { o: { type: blackhole, inputs: [a], fallback: nope }, spare: { type: blackhole } }\n",
+                 "'inputs' must name at least one");
     expect_error("sources: { a: { type: demo } }\nsinks: { o: { type: blackhole, inputs: [a], colour: red } }\n",
                  "sinks.o: unknown option 'colour'");
     expect_error("data_dir: 3\nbogus: 1\nsources: { a: { type: demo } }\nsinks: { o: { type: blackhole, inputs: [a] } }\n",
                  "unknown option 'bogus'");
+}
+
+/* A sink that is only another sink's fallback needs no inputs. */
+static void test_fallback_only_sink(void **state)
+{
+    sl_config_doc *doc = NULL;
+    sl_topology *t = NULL;
+    char err[1024] = "";
+    int rc = build("sources: { a: { type: demo } }\n"
+                   "sinks:\n"
+                   "  o: { type: blackhole, inputs: [a], fallback: spill }\n"
+                   "  spill: { type: blackhole }\n",
+                   &doc, &t, err, sizeof err);
+    if (rc)
+        print_error("%s\n", err);
+    assert_int_equal(rc, SL_OK);
+    assert_non_null(t);
+    topology_free(t);
+    config_doc_free(doc);
+    metrics_reset();
 }
 
 static size_t count_lines(const char *path, const char *needle, size_t *with)
@@ -139,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph_errors),
+        cmocka_unit_test(test_fallback_only_sink),
         cmocka_unit_test(test_run_fans_out_to_transform_branches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
