@@ -11,7 +11,9 @@
 #   FWD_ACK         1: chunk acks, 8 in flight per connection (default 0)
 #   HTTP_CONNS      HTTP connections (default 4)          HTTP_MESSAGES per connection (default 100)
 #   IDLE_CONNS      extra idle Forward connections held open during the run (default 0)
-#   BENCH_MODES     subset of: forward http (default both)
+#   BENCH_MODES     subset of: forward http relay (default: forward http)
+#                   relay: file (RELAY_MB of bench/gen_logs.py lines) -> forward sink (acks,
+#                   RELAY_CONCURRENCY requests in flight) -> forward source -> blackhole
 #   SINK_BUFFER     memory buffer bound of the blackhole sink (default: the 64MiB default)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,11 +23,14 @@ PY=/usr/bin/python3
 FWD_CONNS="${FWD_CONNS:-8}" FWD_MESSAGES="${FWD_MESSAGES:-400}" FWD_ACK="${FWD_ACK:-0}"
 HTTP_CONNS="${HTTP_CONNS:-4}" HTTP_MESSAGES="${HTTP_MESSAGES:-100}" IDLE_CONNS="${IDLE_CONNS:-0}"
 BENCH_MODES="${BENCH_MODES:-forward http}"
+RELAY_MB="${RELAY_MB:-200}" RELAY_CONCURRENCY="${RELAY_CONCURRENCY:-4}"
 CLK_TCK="$(getconf CLK_TCK)"
 work="$(mktemp -d /tmp/sluice-fwdbench.XXXXXX)"
 pid=""
 idle_pid=""
+spid=""
 cleanup() {
+  [ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null || true
   [ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null || true
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   rm -rf "$work"
@@ -43,6 +48,30 @@ hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 printf "%-8s %6s %10s %8s %10s %12s %10s\n" mode conns events wall_s events/s events/cpu_s peak_MiB
 for mode in $BENCH_MODES; do
   api=$(free_port) port=$(free_port)
+  if [ "$mode" = relay ]; then
+    "$PY" "$here/gen_logs.py" --mb "$RELAY_MB" --out "$work/relay.log" >/dev/null
+    total=$(wc -l <"$work/relay.log")
+    printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  in: { type: forward, address: "127.0.0.1:%s" }\nsinks:\n  out: { type: blackhole, inputs: [in] }\n' \
+      "$work/data-recv" "$api" "$port" >"$work/recv.yaml"
+    sapi=$(free_port)
+    printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  app: { type: file, include: ["%s"] }\nsinks:\n  fwd: { type: forward, inputs: [app], servers: ["127.0.0.1:%s"], concurrency: %s, batch: { max_events: 2000 } }\n' \
+      "$work/data-send" "$sapi" "$work/relay.log" "$port" "$RELAY_CONCURRENCY" >"$work/send.yaml"
+    "$SLUICE" run -c "$work/recv.yaml" >"$work/recv.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    t0=$(date +%s.%N)
+    "$SLUICE" run -c "$work/send.yaml" >"$work/send.log" 2>&1 &
+    spid=$!
+    while [ "$(sent $api)" != "$total" ]; do sleep 0.05; done
+    t1=$(date +%s.%N)
+    cpu=$(awk -v a="$(cpu_s $pid)" -v b="$(cpu_s $spid)" 'BEGIN { printf "%.2f", a + b }')
+    hwm="$(hwm_mib $spid)+$(hwm_mib $pid)"
+    kill -TERM $spid $pid; wait $spid $pid || true; spid="" pid=""
+    awk -v c="$RELAY_CONCURRENCY" -v n="$total" -v a="$t0" -v b="$t1" -v cpu="$cpu" -v h="$hwm" \
+      'BEGIN { w = b - a; if (cpu <= 0) cpu = 0.01;
+               printf "%-8s %6d %10d %8.2f %10.0f %12.0f %10s\n", "relay", c, n, w, n / w, n / cpu, h }'
+    continue
+  fi
   if [ "$mode" = forward ]; then
     src="{ type: forward, address: \"127.0.0.1:$port\" }"
     conns=$FWD_CONNS msgs=$FWD_MESSAGES
