@@ -5,6 +5,7 @@ and every event arrives (duplicates allowed, none lost; a duplicate carries the 
 import json
 import os
 import subprocess
+import threading
 import time
 
 from harness import Sluice, WORK, free_port, log, wait_until
@@ -18,9 +19,17 @@ subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-ke
 
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-with open(os.path.join(logs, "app.log"), "w") as f:
-    for i in range(N):
-        f.write("event %06d %s\n" % (i, "p" * (i % 40)))
+open(os.path.join(logs, "app.log"), "w").close()
+
+
+def writer():
+    # The stream is paced so that the kills below land in the middle of it.
+    with open(os.path.join(logs, "app.log"), "a") as f:
+        for i in range(N):
+            f.write("event %06d %s\n" % (i, "p" * (i % 40)))
+            if i % 200 == 199:
+                f.flush()
+                time.sleep(0.02)
 
 api_s, api_r, port, dead = free_port(), free_port(), free_port(), free_port()
 out = os.path.join(WORK, "received.ndjson")
@@ -53,6 +62,7 @@ sinks:
     ack_timeout: 2s
     connect_timeout: 1s
     tls: { enabled: true, ca_file: "%s" }
+    concurrency: 3
     batch: { max_events: 500, timeout_ms: 20 }
     retry: { initial_ms: 50, max_ms: 300 }
     circuit_breaker: { failures: 0 }
@@ -76,16 +86,21 @@ def received():
 
 recv = Sluice(receiver_cfg, name="recv").start()
 sender.start()
+w = threading.Thread(target=writer)
+w.start()
 for round_ in range(2):
     # Let part of the stream through, then kill the receiver mid-stream.
     target = N * (round_ + 1) // 3
     wait_until(lambda: len(received()) >= target, 60, "events reaching the receiver")
+    assert len(received()) < N, "the stream ended before the kill"
     recv.kill9()
     log("receiver killed at", len(received()), "events")
     time.sleep(0.3)
     recv = Sluice(receiver_cfg, name="recv%d" % round_).start()
 
+w.join()
 wait_until(lambda: len({e["message"] for e in received()}) == N, 90, "every event after the kills")
+assert (sender.metric("sluice_sink_retries_total", component_id="fwd") or 0) > 0, "no retransmission happened"
 ev = received()
 msgs = {e["message"] for e in ev}
 assert msgs == {"event %06d %s" % (i, "p" * (i % 40)) for i in range(N)}
