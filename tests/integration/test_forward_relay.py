@@ -1,4 +1,4 @@
-"""sluice forward sink -> sluice forward source with chunk acks, shared key, TLS (certificate
+"""sluice forward sink -> sluice forward source with chunk acks, shared key + user, TLS (certificate
 made with `openssl req` here), gzip and failover (the first server is down). The receiver is
 killed with SIGKILL twice mid-stream and restarted: the sender retransmits what was not acked
 and every event arrives (duplicates allowed, none lost; a duplicate carries the same id)."""
@@ -39,7 +39,7 @@ data_dir: %s/recv
 shutdown_timeout: 5s
 api: { address: "127.0.0.1:%d" }
 sources:
-  fwd: { type: forward, address: "127.0.0.1:%d", shared_key: "k3y",
+  fwd: { type: forward, address: "127.0.0.1:%d", shared_key: "k3y", users: { relay: "pw0" },
          tls: { cert_file: "%s", key_file: "%s" } }
 sinks:
   out: { type: file, inputs: [fwd], path: "%s", id_key: _id, batch: { timeout_ms: 20 } }
@@ -57,6 +57,8 @@ sinks:
     inputs: [app]
     servers: ["127.0.0.1:%d", "127.0.0.1:%d"]
     shared_key: "k3y"
+    username: relay
+    password: "pw0"
     compression: gzip
     tag: relay.app
     ack_timeout: 2s
