@@ -170,7 +170,9 @@ class Handler(BaseHTTPRequestHandler):
         for m in (date, region, service, term):
             k = hmac.new(k, m.encode(), hashlib.sha256).digest()
         want = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(want, sig):
+        if not hmac.compare_digest(want.encode(), sig.encode(errors="replace")):
+            if ARGS.debug:
+                sys.stderr.write("signature mismatch; canonical request:\n%s\nbody: %r\nheaders: %s\n" % (creq, raw, self.headers))
             raise ApiError(403, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you provided. "
                            "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
@@ -436,6 +438,7 @@ def main():
     ap.add_argument("--token", default="")
     ap.add_argument("--page-size", type=int, default=10000)
     ap.add_argument("--rps", type=int, default=0)
+    ap.add_argument("--debug", action="store_true")
     ARGS = ap.parse_args()
     STATE = State(ARGS)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -1,0 +1,508 @@
+/* cwl_api.c - CloudWatch Logs calls for the cloudwatch_logs source: credential providers,
+ * SigV4-signed JSON 1.1 requests, error classification and response parsing (fuzzed). */
+#include "sources/cloudwatch/cwl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/common.h"
+#include "formats/json.h"
+#include "net/sigv4.h"
+
+/* ---- Credentials ----------------------------------------------------------------- */
+
+static void cwl_copy(char *dst, size_t n, const char *s, size_t len)
+{
+    len = SL_MIN(len, n - 1);
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+bool cwl_creds_stale(const cwl_creds *c, int64_t now_ms)
+{
+    return c->expires_ms && now_ms + 5 * 60 * 1000 >= c->expires_ms;
+}
+
+/* "2026-11-21T06:00:00Z" -> ms since the epoch; 0 when unparseable. */
+static int64_t cwl_parse_iso8601(const char *s, size_t len)
+{
+    char tmp[64];
+    cwl_copy(tmp, sizeof tmp, s, len);
+    struct tm tm = {0};
+    const char *e = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!e)
+        return 0;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static int cwl_creds_env(cwl_creds *c)
+{
+    const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
+    if (!ak || !*ak || !sk || !*sk)
+        return SL_ERR_NOTFOUND;
+    const char *tok = getenv("AWS_SESSION_TOKEN");
+    cwl_copy(c->access_key, sizeof c->access_key, ak, strlen(ak));
+    cwl_copy(c->secret_key, sizeof c->secret_key, sk, strlen(sk));
+    cwl_copy(c->token, sizeof c->token, tok ? tok : "", tok ? strlen(tok) : 0);
+    c->expires_ms = 0;
+    c->from = "env";
+    return SL_OK;
+}
+
+static char *cwl_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int cwl_creds_file(cwl_creds *c, const char *profile, const char *file)
+{
+    char path[1024];
+    if (!file || !*file)
+        file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+    if (!file || !*file) {
+        const char *home = getenv("HOME");
+        if (!home)
+            return SL_ERR_NOTFOUND;
+        snprintf(path, sizeof path, "%s/.aws/credentials", home);
+        file = path;
+    }
+    if (!profile || !*profile)
+        profile = getenv("AWS_PROFILE");
+    if (!profile || !*profile)
+        profile = "default";
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return SL_ERR_NOTFOUND;
+    char line[4096];
+    bool in = false;
+    cwl_creds t = {0};
+    while (fgets(line, sizeof line, f)) {
+        char *l = cwl_trim(line);
+        if (*l == '#' || *l == ';' || !*l)
+            continue;
+        if (*l == '[') {
+            char *e = strchr(l, ']');
+            if (e)
+                *e = '\0';
+            char *name = cwl_trim(l + 1);
+            if (strncmp(name, "profile ", 8) == 0) /* the config file's spelling */
+                name = cwl_trim(name + 8);
+            in = strcmp(name, profile) == 0;
+            continue;
+        }
+        char *eq = strchr(l, '=');
+        if (!in || !eq)
+            continue;
+        *eq = '\0';
+        char *k = cwl_trim(l), *v = cwl_trim(eq + 1);
+        if (strcmp(k, "aws_access_key_id") == 0)
+            cwl_copy(t.access_key, sizeof t.access_key, v, strlen(v));
+        else if (strcmp(k, "aws_secret_access_key") == 0)
+            cwl_copy(t.secret_key, sizeof t.secret_key, v, strlen(v));
+        else if (strcmp(k, "aws_session_token") == 0)
+            cwl_copy(t.token, sizeof t.token, v, strlen(v));
+    }
+    fclose(f);
+    if (!t.access_key[0] || !t.secret_key[0])
+        return SL_ERR_NOTFOUND;
+    t.from = "file";
+    *c = t;
+    return SL_OK;
+}
+
+/* {"AccessKeyId","SecretAccessKey","Token","Expiration"}: the ECS and IMDS answer. */
+static int cwl_creds_json(cwl_creds *c, const char *body, size_t len, const char *from)
+{
+    sl_arena a;
+    arena_init(&a, 4096);
+    char err[128];
+    json_value *v = json_parse(&a, body, len, err, sizeof err);
+    const json_value *ak = v ? json_get(v, "AccessKeyId") : NULL;
+    const json_value *sk = v ? json_get(v, "SecretAccessKey") : NULL;
+    const json_value *tk = v ? json_get(v, "Token") : NULL;
+    const json_value *ex = v ? json_get(v, "Expiration") : NULL;
+    int rc = SL_ERR_CORRUPT;
+    if (ak && ak->type == JSON_STR && sk && sk->type == JSON_STR) {
+        cwl_copy(c->access_key, sizeof c->access_key, ak->str, ak->len);
+        cwl_copy(c->secret_key, sizeof c->secret_key, sk->str, sk->len);
+        if (tk && tk->type == JSON_STR)
+            cwl_copy(c->token, sizeof c->token, tk->str, tk->len);
+        else
+            c->token[0] = '\0';
+        c->expires_ms = ex && ex->type == JSON_STR ? cwl_parse_iso8601(ex->str, ex->len) : 0;
+        c->from = from;
+        rc = SL_OK;
+    }
+    arena_free(&a);
+    return rc;
+}
+
+static int cwl_http_get(http_client *hc, const char *method, const char *url,
+                        const char *const *hdrs, size_t nh, int64_t timeout_ms, http_response *r)
+{
+    http_request q = {.method = method, .url = url, .headers = hdrs, .nheaders = nh,
+                      .timeout_ms = timeout_ms};
+    if (http_client_do(hc, &q, r) != SL_OK || r->status != 200)
+        return SL_ERR_IO;
+    return SL_OK;
+}
+
+static int cwl_creds_ecs(cwl_creds *c, http_client *hc)
+{
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    char url[1024], auth[2048];
+    if (rel && *rel)
+        snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
+    else if (full && *full)
+        snprintf(url, sizeof url, "%s", full);
+    else
+        return SL_ERR_NOTFOUND;
+    const char *h[1];
+    size_t nh = 0;
+    if (tok && *tok) {
+        snprintf(auth, sizeof auth, "Authorization: %s", tok);
+        h[nh++] = auth;
+    }
+    http_response r = {0};
+    int rc = cwl_http_get(hc, "GET", url, h, nh, 2000, &r);
+    if (rc == SL_OK)
+        rc = cwl_creds_json(c, r.body.p, r.body.len, "ecs");
+    buf_free(&r.body);
+    return rc;
+}
+
+static int cwl_creds_imds(cwl_creds *c, http_client *hc)
+{
+    const char *dis = getenv("AWS_EC2_METADATA_DISABLED");
+    if (dis && strcasecmp(dis, "true") == 0)
+        return SL_ERR_NOTFOUND;
+    const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    if (!ep || !*ep)
+        ep = "http://169.254.169.254";
+    size_t el = strlen(ep);
+    while (el && ep[el - 1] == '/')
+        el--;
+    char url[1024], hdr[512];
+    http_response r = {0};
+    int rc = SL_ERR_IO;
+    /* IMDSv2: a session token first (PUT), then the role name, then its credentials. */
+    snprintf(url, sizeof url, "%.*s/latest/api/token", (int)el, ep);
+    const char *th[] = {"X-aws-ec2-metadata-token-ttl-seconds: 21600"};
+    if (cwl_http_get(hc, "PUT", url, th, 1, 1000, &r) != SL_OK || r.body.len == 0 ||
+        r.body.len > 400)
+        goto out;
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.*s", (int)r.body.len, r.body.p);
+    const char *gh[] = {hdr};
+    snprintf(url, sizeof url, "%.*s/latest/meta-data/iam/security-credentials/", (int)el, ep);
+    if (cwl_http_get(hc, "GET", url, gh, 1, 1000, &r) != SL_OK || r.body.len == 0)
+        goto out;
+    size_t rl = 0;
+    while (rl < r.body.len && rl < 200 && r.body.p[rl] != '\n' && r.body.p[rl] != '\r')
+        rl++;
+    char role[256];
+    cwl_copy(role, sizeof role, r.body.p, rl);
+    snprintf(url, sizeof url, "%.*s/latest/meta-data/iam/security-credentials/%s", (int)el, ep,
+             role);
+    if (cwl_http_get(hc, "GET", url, gh, 1, 1000, &r) != SL_OK)
+        goto out;
+    rc = cwl_creds_json(c, r.body.p, r.body.len, "imds");
+out:
+    buf_free(&r.body);
+    return rc;
+}
+
+int cwl_creds_load(cwl_creds *c, http_client *hc, const char *profile, const char *file,
+                   char *err, size_t errlen)
+{
+    if (cwl_creds_env(c) == SL_OK || cwl_creds_file(c, profile, file) == SL_OK ||
+        (hc && cwl_creds_ecs(c, hc) == SL_OK) || (hc && cwl_creds_imds(c, hc) == SL_OK))
+        return SL_OK;
+    return sl_seterr(err, errlen, SL_ERR_NOTFOUND,
+                     "no AWS credentials: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the "
+                     "shared credentials file (profile %s), the ECS endpoint and IMDSv2",
+                     profile && *profile ? profile : "default");
+}
+
+/* ---- Calls ----------------------------------------------------------------------- */
+
+void cwl_client_init(cwl_client *c, http_client *hc, const char *endpoint, const char *region,
+                     int64_t timeout_ms)
+{
+    memset(c, 0, sizeof *c);
+    c->hc = hc;
+    c->region = region;
+    c->timeout_ms = timeout_ms;
+    if (!endpoint || !*endpoint) {
+        char defurl[256];
+        snprintf(defurl, sizeof defurl, "https://logs.%s.amazonaws.com", region);
+        c->owned_url = sl_xstrdup(defurl);
+        endpoint = c->owned_url;
+    }
+    c->url = endpoint;
+    const char *h = strstr(endpoint, "://");
+    h = h ? h + 3 : endpoint;
+    size_t n = strcspn(h, "/?");
+    cwl_copy(c->host, sizeof c->host, h, n);
+}
+
+void cwl_client_free(cwl_client *c)
+{
+    free(c->owned_url);
+    buf_free(&c->authz);
+    memset(&c->creds, 0, sizeof c->creds);
+}
+
+cwl_status cwl_classify(long status, const char *body, size_t len, char *etype, size_t etypelen)
+{
+    if (etypelen)
+        etype[0] = '\0';
+    if (status == 200)
+        return CWL_OK;
+    /* The error type: {"__type":"ThrottlingException"} or "...#ThrottlingException". */
+    const char *t = body ? memmem(body, len, "\"__type\"", 8) : NULL;
+    if (t && etypelen) {
+        const char *e = body + len;
+        t += 8;
+        while (t < e && (*t == ' ' || *t == ':'))
+            t++;
+        if (t < e && *t == '"') {
+            const char *s = ++t;
+            while (t < e && *t != '"')
+                t++;
+            const char *hash = memchr(s, '#', (size_t)(t - s));
+            if (hash)
+                s = hash + 1;
+            cwl_copy(etype, etypelen, s, (size_t)(t - s));
+        }
+    }
+    if (status == 429 || (etypelen && (strcmp(etype, "ThrottlingException") == 0 ||
+                                       strcmp(etype, "LimitExceededException") == 0 ||
+                                       strcmp(etype, "TooManyRequestsException") == 0 ||
+                                       strcmp(etype, "RequestLimitExceeded") == 0)))
+        return CWL_THROTTLED;
+    if (status == 0 || status >= 500)
+        return CWL_RETRY;
+    if (etypelen && (strcmp(etype, "ExpiredTokenException") == 0 ||
+                     strcmp(etype, "ExpiredToken") == 0 ||
+                     strcmp(etype, "InvalidSignatureException") == 0 ||
+                     strcmp(etype, "UnrecognizedClientException") == 0 ||
+                     strcmp(etype, "IncompleteSignatureException") == 0))
+        return CWL_AUTH;
+    return CWL_FAILED;
+}
+
+cwl_status cwl_call(cwl_client *c, const char *action, const char *body, size_t len,
+                    http_response *resp, char *etype, size_t etypelen, char *err, size_t errlen)
+{
+    char date[17], target[96], hdr_date[48], hdr_target[128], hdr_host[300];
+    sigv4_format_date(sl_now_ns() / 1000000000, date);
+    snprintf(target, sizeof target, "Logs_20140328.%s", action);
+    sigv4_header sh[] = {{"Content-Type", "application/x-amz-json-1.1"},
+                         {"Host", c->host},
+                         {"X-Amz-Date", date},
+                         {"X-Amz-Target", target}};
+    sigv4_request rq = {"POST", "/", NULL, sh, SL_ARRAY_LEN(sh), body, len};
+    sigv4_credentials cr = {c->creds.access_key, c->creds.secret_key, c->creds.token};
+    sigv4_sign(&rq, &cr, c->region, "logs", date, &c->authz, NULL, NULL);
+    buf_putc(&c->authz, '\0');
+    snprintf(hdr_date, sizeof hdr_date, "X-Amz-Date: %s", date);
+    snprintf(hdr_target, sizeof hdr_target, "X-Amz-Target: %s", target);
+    snprintf(hdr_host, sizeof hdr_host, "Host: %s", c->host);
+    sl_buf tokh = SL_BUF_INIT, authh = SL_BUF_INIT;
+    buf_printf(&authh, "Authorization: %s", c->authz.p);
+    buf_putc(&authh, '\0'); /* buf_printf does not always terminate */
+    const char *hdrs[7] = {"Content-Type: application/x-amz-json-1.1", hdr_host, hdr_date,
+                           hdr_target, authh.p, "Expect:", NULL};
+    size_t nh = 6;
+    if (c->creds.token[0]) {
+        buf_printf(&tokh, "X-Amz-Security-Token: %s", c->creds.token);
+        buf_putc(&tokh, '\0');
+        hdrs[nh++] = tokh.p;
+    }
+    http_request q = {.method = "POST", .url = c->url, .headers = hdrs, .nheaders = nh,
+                      .body = body, .body_len = len, .timeout_ms = c->timeout_ms};
+    c->requests++;
+    int rc = http_client_do(c->hc, &q, resp);
+    buf_free(&tokh);
+    buf_free(&authh);
+    if (rc != SL_OK) {
+        if (etypelen)
+            etype[0] = '\0';
+        sl_seterr(err, errlen, rc, "%s: %s", action, resp->error);
+        return CWL_RETRY;
+    }
+    cwl_status st = cwl_classify(resp->status, resp->body.p, resp->body.len, etype, etypelen);
+    if (st != CWL_OK)
+        sl_seterr(err, errlen, SL_ERR_IO, "%s: HTTP %ld %s", action, resp->status,
+                  etypelen && etype[0] ? etype : "");
+    return st;
+}
+
+/* ---- Parsing ----------------------------------------------------------------------- */
+
+size_t cwl_slug(const char *group, char *out, size_t outlen)
+{
+    size_t n = 0;
+    bool dash = false;
+    for (const char *p = group; *p && n + 1 < outlen; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (isalnum(ch) || ch == '_' || ch == '.') {
+            if (dash && n > 0 && n + 2 < outlen)
+                out[n++] = '-';
+            dash = false;
+            out[n++] = (char)tolower(ch);
+        } else {
+            dash = true;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static char *cwl_token(const json_value *root)
+{
+    const json_value *t = json_get(root, "nextToken");
+    if (t && t->type == JSON_STR && t->len)
+        return sl_xstrdup(t->str);
+    return NULL;
+}
+
+/* Top-level members of a JSON message become fields (skipping the event's own names). */
+static void cwl_json_fields(sl_batch *b, sl_event *e, const json_value *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        const char *k = o->keys[i];
+        size_t kl = strlen(k);
+        const json_value *v = o->items[i];
+        if (kl == 0 || strcmp(k, "message") == 0 || strcmp(k, "@timestamp") == 0 ||
+            strncmp(k, "cloudwatch.", 11) == 0 || strcmp(k, "cloudwatch") == 0)
+            continue;
+        sl_field *f = event_add_field(b, e, k, kl);
+        switch (v->type) {
+        case JSON_STR:
+            f->type = SL_VAL_STR;
+            f->v.s = batch_str(b, v->str, v->len);
+            break;
+        case JSON_NUM:
+            if (v->num == (double)(int64_t)v->num && v->num > -9e15 && v->num < 9e15 &&
+                !memchr(v->raw, '.', v->raw_len) && !memchr(v->raw, 'e', v->raw_len) &&
+                !memchr(v->raw, 'E', v->raw_len)) {
+                f->type = SL_VAL_INT;
+                f->v.i = (int64_t)v->num;
+            } else {
+                f->type = SL_VAL_FLOAT;
+                f->v.f = v->num;
+            }
+            break;
+        case JSON_BOOL:
+            f->type = SL_VAL_BOOL;
+            f->v.b = v->b;
+            break;
+        case JSON_NULL:
+            f->type = SL_VAL_NULL;
+            break;
+        default:
+            f->type = SL_VAL_JSON;
+            f->v.s = batch_str(b, v->raw, v->raw_len);
+            break;
+        }
+    }
+}
+
+int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_strs *g,
+                     bool parse_json, sl_arena *tmp, cwl_page *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *evs = json_get(root, "events");
+    if (root->type != JSON_OBJ || (evs && evs->type != JSON_ARR))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "FilterLogEvents: unexpected shape");
+    for (size_t i = 0; evs && i < evs->n; i++) {
+        const json_value *ev = evs->items[i];
+        const json_value *ts = ev->type == JSON_OBJ ? json_get(ev, "timestamp") : NULL;
+        const json_value *msg = ev->type == JSON_OBJ ? json_get(ev, "message") : NULL;
+        const json_value *id = ev->type == JSON_OBJ ? json_get(ev, "eventId") : NULL;
+        const json_value *st = ev->type == JSON_OBJ ? json_get(ev, "logStreamName") : NULL;
+        const json_value *it = ev->type == JSON_OBJ ? json_get(ev, "ingestionTime") : NULL;
+        if (!ts || ts->type != JSON_NUM || !msg || msg->type != JSON_STR || !id ||
+            id->type != JSON_STR || id->len == 0 || !(ts->num > -1e15 && ts->num < 1e15)) {
+            out->skipped++;
+            continue;
+        }
+        sl_event *e = batch_add(b);
+        e->ts_ns = (int64_t)ts->num * 1000000;
+        e->message = batch_str(b, msg->str, msg->len);
+        e->id_str = batch_str(b, id->str, id->len);
+        if (parse_json) {
+            const char *p = msg->str;
+            size_t n = msg->len;
+            while (n && isspace((unsigned char)*p)) {
+                p++;
+                n--;
+            }
+            if (n && *p == '{') {
+                char jerr[64];
+                json_value *o = json_parse(tmp, p, n, jerr, sizeof jerr);
+                if (o && o->type == JSON_OBJ)
+                    cwl_json_fields(b, e, o);
+            }
+        }
+        sl_field *f = event_push_field(b, e, SL_STR("cloudwatch.log_group"));
+        f->type = SL_VAL_STR;
+        f->v.s = g->group;
+        f = event_push_field(b, e, SL_STR("cloudwatch.log_group_slug"));
+        f->type = SL_VAL_STR;
+        f->v.s = g->slug;
+        if (st && st->type == JSON_STR) {
+            f = event_push_field(b, e, SL_STR("cloudwatch.log_stream"));
+            f->type = SL_VAL_STR;
+            f->v.s = batch_str(b, st->str, st->len);
+        }
+        f = event_push_field(b, e, SL_STR("cloudwatch.event_id"));
+        f->type = SL_VAL_STR;
+        f->v.s = e->id_str;
+        if (it && it->type == JSON_NUM && it->num > -1e15 && it->num < 1e15) {
+            f = event_push_field(b, e, SL_STR("cloudwatch.ingestion_time"));
+            f->type = SL_VAL_INT;
+            f->v.i = (int64_t)it->num;
+        }
+        b->bytes += event_size(e);
+        out->n++;
+    }
+    out->next_token = cwl_token(root);
+    return SL_OK;
+}
+
+int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
+                     void (*fn)(void *arg, const char *name), void *arg, char **next_token,
+                     char *err, size_t errlen)
+{
+    *next_token = NULL;
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *gs = json_get(root, "logGroups");
+    if (root->type != JSON_OBJ || (gs && gs->type != JSON_ARR))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "DescribeLogGroups: unexpected shape");
+    for (size_t i = 0; gs && i < gs->n; i++) {
+        const json_value *n = gs->items[i]->type == JSON_OBJ ? json_get(gs->items[i], "logGroupName") : NULL;
+        if (n && n->type == JSON_STR && n->len && n->len < 512 && !memchr(n->str, 0, n->len))
+            fn(arg, n->str);
+    }
+    *next_token = cwl_token(root);
+    return SL_OK;
+}

@@ -1,0 +1,674 @@
+/* cwl_source.c - the `cloudwatch_logs` source: live tail and backfill of CloudWatch Logs
+ * groups with FilterLogEvents, priorities, a token bucket, and checkpoints after acks.
+ *
+ * Notes on the design
+ *  1. Work is a set of time windows per log group, read with FilterLogEvents (one page per
+ *     step, one batch per page). The live tail of each group is a window
+ *     [cursor - overlap, now) read every poll_interval_secs; the trailing overlap re-reads
+ *     recent time so late (ingestion delay) and out-of-order events are picked up.
+ *  2. Backfill: the first time a group is seen, [now - backfill_days, now) is split into
+ *     windows of window_minutes, stored as pending windows. A restart that finds the live
+ *     cursor further behind than two windows turns the gap into pending windows too
+ *     (repairs), so the live tail stays at "now".
+ *  3. Priority: a due live tail always goes first. Pending windows go newest first, so
+ *     recent backfill and repairs (last recent_days) come before older backfill and deep
+ *     history (older than deep_days) comes last. Pages of live and backfill interleave, so
+ *     a long window never delays the live tail by more than one page.
+ *  4. Requests: a token bucket caps calls at max_requests_per_sec; backfill leaves one
+ *     token of headroom for the live tail. Throttling (ThrottlingException,
+ *     LimitExceededException, 429) and 5xx back off exponentially with jitter; a throttle
+ *     pauses backfill first (longer for older classes), the live tail only briefly.
+ *  5. Acknowledgements: every page batch carries a token; when a window is read to its last
+ *     page, a marker token (no batch) is opened and released at once. The ledger commits in
+ *     order, so the marker commits only after every batch of the window is delivered; then
+ *     the window's checkpoint entry is removed (backfill) or the live cursor advances.
+ *  6. Checkpoint entries: "live\t<group>" -> cursor ms; "win\t<group>\t<start>" -> end ms
+ *     for each pending window. A window interrupted by a restart is read again from its
+ *     start: the eventId is the event's stable id, so the elasticsearch sink's _id makes
+ *     the replay harmless (exactly once in the destination).
+ *  7. What is not guaranteed: events ingested later than overlap_secs after their
+ *     timestamp, while the live tail has moved past them, are not re-read (raise
+ *     overlap_secs for sources with long ingestion delays). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/checkpoint.h"
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/json.h"
+#include "sources/cloudwatch/cwl.h"
+
+typedef struct cwl_config {
+    sl_strlist log_groups;
+    char *log_group_prefix, *region, *endpoint, *profile, *credentials_file;
+    int64_t poll_interval_secs, backfill_days, window_minutes, overlap_secs;
+    int64_t recent_days, deep_days, max_requests_per_sec, page_limit, http_timeout_secs;
+    int64_t backoff_base_ms, backoff_max_ms, checkpoint_interval_ms, discover_interval_secs;
+    bool parse_json;
+} cwl_config;
+
+#define O(name, type, field, def, flags, min, max, help) \
+    {name, type, offsetof(cwl_config, field), def, flags, NULL, NULL, min, max, help}
+static const sl_option cwl_options[] = {
+    O("log_groups", SL_OPT_STRLIST, log_groups, NULL, 0, 0, 0, "log group names to read"),
+    O("log_group_prefix", SL_OPT_STR, log_group_prefix, NULL, 0, 0, 0,
+      "also read every group whose name starts with this (DescribeLogGroups)"),
+    O("region", SL_OPT_STR, region, NULL, 0, 0, 0,
+      "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)"),
+    O("endpoint", SL_OPT_STR, endpoint, NULL, 0, 0, 0,
+      "API URL for compatible servers and tests (default https://logs.<region>.amazonaws.com)"),
+    O("profile", SL_OPT_STR, profile, NULL, 0, 0, 0,
+      "shared credentials file profile (default: AWS_PROFILE, default)"),
+    O("credentials_file", SL_OPT_STR, credentials_file, NULL, 0, 0, 0,
+      "shared credentials file (default: AWS_SHARED_CREDENTIALS_FILE, ~/.aws/credentials)"),
+    O("poll_interval_secs", SL_OPT_INT, poll_interval_secs, "10", 0, 1, 86400,
+      "how often each group's live tail is read"),
+    O("backfill_days", SL_OPT_INT, backfill_days, "0", 0, 0, 3650,
+      "history read the first time a group is seen"),
+    O("window_minutes", SL_OPT_INT, window_minutes, "60", 0, 1, 1440,
+      "backfill window size (the unit of checkpointing and of re-reading after a restart)"),
+    O("overlap_secs", SL_OPT_INT, overlap_secs, "120", 0, 0, 86400,
+      "the live tail re-reads this much time before its cursor (late events)"),
+    O("recent_days", SL_OPT_INT, recent_days, "7", 0, 0, 3650,
+      "backfill newer than this is 'recent' (slowed last under throttling)"),
+    O("deep_days", SL_OPT_INT, deep_days, "30", 0, 0, 3650,
+      "backfill older than this is deep history (slowed first)"),
+    O("max_requests_per_sec", SL_OPT_INT, max_requests_per_sec, "5", 0, 1, 10000,
+      "token bucket over every API call of this source (one account and region)"),
+    O("page_limit", SL_OPT_INT, page_limit, "1000", 0, 1, 10000,
+      "events per FilterLogEvents page (one batch per page)"),
+    O("http_timeout_secs", SL_OPT_INT, http_timeout_secs, "30", 0, 1, 3600, "per request"),
+    O("backoff_base_ms", SL_OPT_INT, backoff_base_ms, "200", 0, 1, 3600000,
+      "first delay after throttling or a 5xx"),
+    O("backoff_max_ms", SL_OPT_INT, backoff_max_ms, "30000", 0, 1, 3600000,
+      "longest delay between retries"),
+    O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, 10,
+      3600000, "how often committed positions are written"),
+    O("discover_interval_secs", SL_OPT_INT, discover_interval_secs, "300", 0, 1, 86400,
+      "how often log_group_prefix is listed again"),
+    O("parse_json", SL_OPT_BOOL, parse_json, "true", 0, 0, 0,
+      "JSON object messages become fields"),
+    SL_OPT_END,
+};
+#undef O
+
+enum { CWL_KIND_DATA = 0, CWL_KIND_LIVE = 1, CWL_KIND_WIN = 2 };
+
+typedef struct cwl_group {
+    char *name;
+    char slug[256];
+    int64_t cursor;       /* live: read up to here (wall ms) */
+    int64_t next_poll;    /* mono ms */
+    bool missing_logged;
+} cwl_group;
+
+/* One window being read, page by page. */
+typedef struct cwl_job {
+    bool active;
+    uint32_t gi;
+    int64_t start, end; /* [start, end) wall ms */
+    char *token;        /* nextToken for the next page, owned */
+    uint32_t fails;
+    int64_t retry_at;   /* mono ms */
+} cwl_job;
+
+typedef struct cwl_window {
+    uint32_t gi;
+    int64_t start, end;
+} cwl_window;
+
+typedef struct cwl_source {
+    const cwl_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    sl_ckpt_store *ck;
+    http_client *hc;
+    cwl_client api;
+    char region[64];
+    cwl_group *groups;
+    uint32_t ngroups, capgroups;
+    cwl_window *wins; /* pending windows, sorted by end, oldest first (pop from the back) */
+    size_t nwins, capwins;
+    cwl_job live, bf;
+    /* token bucket */
+    double tokens;
+    int64_t tokens_at;
+    int64_t bf_pause_until;
+    uint32_t bf_throttles;
+    int64_t next_discover;
+    bool dirty;
+    sl_arena tmp;
+    sl_buf req;
+    int64_t log_at; /* rate limit of repeated warnings */
+    uint64_t log_suppressed;
+    uint64_t rng;
+} cwl_source;
+
+/* ---- Small helpers ------------------------------------------------------------------ */
+
+static uint64_t cwl_rand(cwl_source *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+/* Exponential backoff with full jitter in [d/2, d]. */
+static int64_t cwl_backoff(cwl_source *s, uint32_t fails)
+{
+    int64_t d = s->cfg->backoff_base_ms << SL_MIN(fails, 20u);
+    d = SL_MIN(d, s->cfg->backoff_max_ms);
+    return d / 2 + (int64_t)(cwl_rand(s) % (uint64_t)(d / 2 + 1));
+}
+
+/* One warning line per 5 s at most; the others are counted and summarised. */
+#define cwl_warn(s, ...)                                                                   \
+    do {                                                                                   \
+        int64_t now_ = sl_mono_ms();                                                       \
+        if (now_ >= (s)->log_at) {                                                         \
+            if ((s)->log_suppressed)                                                       \
+                log_warn((s)->cc->id, "(%" PRIu64 " similar warnings suppressed)",       \
+                         (s)->log_suppressed);                                             \
+            log_warn((s)->cc->id, __VA_ARGS__);                                            \
+            (s)->log_at = now_ + 5000;                                                     \
+            (s)->log_suppressed = 0;                                                       \
+        } else {                                                                           \
+            (s)->log_suppressed++;                                                         \
+        }                                                                                  \
+    } while (0)
+
+static int64_t cwl_wall_ms(void) { return sl_now_ns() / 1000000; }
+
+static void cwl_win_key(char *out, size_t n, const char *group, int64_t start)
+{
+    snprintf(out, n, "win\t%s\t%" PRId64, group, start);
+}
+
+static void cwl_add_window(cwl_source *s, uint32_t gi, int64_t start, int64_t end, bool persist)
+{
+    if (s->nwins == s->capwins) {
+        s->capwins = s->capwins ? s->capwins * 2 : 64;
+        s->wins = sl_xrealloc(s->wins, s->capwins * sizeof *s->wins);
+    }
+    s->wins[s->nwins++] = (cwl_window){gi, start, end};
+    if (persist) {
+        char key[700];
+        cwl_win_key(key, sizeof key, s->groups[gi].name, start);
+        ckpt_set(s->ck, key, (uint64_t)end, NULL);
+        s->dirty = true;
+    }
+}
+
+static int cwl_win_cmp(const void *a, const void *b)
+{
+    const cwl_window *x = a, *y = b;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return x->gi < y->gi ? -1 : x->gi > y->gi;
+}
+
+/* Splits [from, to) into aligned windows and queues them as pending. */
+static void cwl_add_range(cwl_source *s, uint32_t gi, int64_t from, int64_t to)
+{
+    int64_t w = s->cfg->window_minutes * 60000;
+    for (int64_t a = from; a < to;) {
+        int64_t b = (a / w + 1) * w;
+        if (b > to)
+            b = to;
+        cwl_add_window(s, gi, a, b, true);
+        a = b;
+    }
+}
+
+static uint32_t cwl_group_find(cwl_source *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        if (strcmp(s->groups[i].name, name) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+/* Adds a group; a group without a live cursor is new: its backfill is queued. */
+static void cwl_group_add(cwl_source *s, const char *name)
+{
+    if (cwl_group_find(s, name) != UINT32_MAX)
+        return;
+    if (s->ngroups == s->capgroups) {
+        s->capgroups = s->capgroups ? s->capgroups * 2 : 8;
+        s->groups = sl_xrealloc(s->groups, s->capgroups * sizeof *s->groups);
+    }
+    uint32_t gi = s->ngroups++;
+    cwl_group *g = &s->groups[gi];
+    memset(g, 0, sizeof *g);
+    g->name = sl_xstrdup(name);
+    cwl_slug(name, g->slug, sizeof g->slug);
+    char key[600];
+    snprintf(key, sizeof key, "live\t%s", name);
+    const sl_ckpt_entry *e = ckpt_get(s->ck, key);
+    int64_t now = cwl_wall_ms();
+    int64_t overlap = s->cfg->overlap_secs * 1000;
+    if (!e) {
+        g->cursor = now;
+        if (s->cfg->backfill_days > 0)
+            cwl_add_range(s, gi, now - s->cfg->backfill_days * 86400000, now);
+        ckpt_set(s->ck, key, (uint64_t)now, NULL);
+        s->dirty = true;
+        log_info(s->cc->id, "log group %s: new; backfilling %" PRId64 " days", name,
+                 s->cfg->backfill_days);
+    } else {
+        g->cursor = (int64_t)e->pos;
+        /* A long stop: the gap becomes repair windows, the live tail starts at now. */
+        if (now - (g->cursor - overlap) > 2 * s->cfg->window_minutes * 60000) {
+            cwl_add_range(s, gi, g->cursor - overlap, now);
+            g->cursor = now;
+            ckpt_set(s->ck, key, (uint64_t)now, NULL);
+            s->dirty = true;
+        }
+    }
+    /* windows persisted for this group by an earlier run */
+    char pfx[600];
+    int pl = snprintf(pfx, sizeof pfx, "win\t%s\t", name);
+    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
+        const sl_ckpt_entry *w = ckpt_at(s->ck, i);
+        if (strncmp(w->key, pfx, (size_t)pl) != 0)
+            continue;
+        char *endp;
+        long long st = strtoll(w->key + pl, &endp, 10);
+        if (*endp || (int64_t)w->pos <= st) {
+            log_warn(s->cc->id, "checkpoint entry '%s' not understood; ignored", w->key);
+            metrics_error(s->cc->metrics, "corrupt_checkpoint");
+            continue;
+        }
+        bool queued = false; /* just added by cwl_add_range above */
+        for (size_t j = 0; j < s->nwins && !queued; j++)
+            queued = s->wins[j].gi == gi && s->wins[j].start == st;
+        if (!queued)
+            cwl_add_window(s, gi, st, (int64_t)w->pos, false);
+    }
+    qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
+    g->next_poll = 0;
+}
+
+/* ---- Acks and checkpoints ----------------------------------------------------------- */
+
+static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
+{
+    cwl_source *s = arg;
+    uint32_t kind = (uint32_t)(key >> 32), gi = (uint32_t)key;
+    if (kind == CWL_KIND_DATA || gi >= s->ngroups)
+        return;
+    char k[700];
+    if (kind == CWL_KIND_LIVE) {
+        snprintf(k, sizeof k, "live\t%s", s->groups[gi].name);
+        const sl_ckpt_entry *e = ckpt_get(s->ck, k);
+        if (!e || e->pos < value)
+            ckpt_set(s->ck, k, value, NULL);
+    } else {
+        cwl_win_key(k, sizeof k, s->groups[gi].name, (int64_t)value);
+        ckpt_remove(s->ck, k);
+    }
+    s->dirty = true;
+}
+
+static void cwl_persist(cwl_source *s)
+{
+    char err[256];
+    if (!s->dirty)
+        return;
+    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
+        log_error(s->cc->id, "saving checkpoint: %s", err);
+        metrics_error(s->cc->metrics, "checkpoint_write");
+        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
+    } else {
+        s->dirty = false;
+        metrics_set_state(s->cc->metrics, "ok");
+    }
+}
+
+/* A token without a batch: commits once everything emitted before it has. */
+static void cwl_marker(cwl_source *s, uint32_t kind, uint32_t gi, uint64_t value)
+{
+    sl_ack_token *t =
+        ack_token_open(source_ledger(s->ctx), ((uint64_t)kind << 32) | gi, value);
+    ack_token_release(t);
+}
+
+/* ---- Requests ----------------------------------------------------------------------- */
+
+static void cwl_refill(cwl_source *s)
+{
+    int64_t now = sl_mono_ms();
+    double rate = (double)s->cfg->max_requests_per_sec;
+    s->tokens += (double)(now - s->tokens_at) * rate / 1000.0;
+    if (s->tokens > rate)
+        s->tokens = rate;
+    s->tokens_at = now;
+}
+
+static void cwl_reload_creds(cwl_source *s)
+{
+    char err[512];
+    cwl_creds c;
+    if (cwl_creds_load(&c, s->hc, s->cfg->profile, s->cfg->credentials_file, err, sizeof err) ==
+        SL_OK) {
+        s->api.creds = c;
+    } else {
+        cwl_warn(s, "%s", err);
+        metrics_error(s->cc->metrics, "credentials");
+    }
+}
+
+/* Reads one page of `j`. Returns the classification; on CWL_OK the job advanced (and
+ * may have finished: j->active false). */
+static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
+{
+    cwl_group *g = &s->groups[j->gi];
+    if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
+        cwl_reload_creds(s);
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"logGroupName\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_printf(&s->req, "\",\"startTime\":%" PRId64 ",\"endTime\":%" PRId64 ",\"limit\":%" PRId64,
+               j->start, j->end - 1, s->cfg->page_limit);
+    if (j->token) {
+        buf_puts(&s->req, ",\"nextToken\":\"");
+        json_escape(&s->req, j->token, strlen(j->token));
+        buf_putc(&s->req, '"');
+    }
+    buf_putc(&s->req, '}');
+    http_response r = {0};
+    char etype[96], err[512];
+    s->tokens -= 1.0;
+    cwl_status st = cwl_call(&s->api, "FilterLogEvents", s->req.p, s->req.len, &r, etype,
+                             sizeof etype, err, sizeof err);
+    if (st == CWL_OK) {
+        sl_batch *b = batch_new((uint32_t)SL_MIN(s->cfg->page_limit, 1024));
+        cwl_group_strs gs = {batch_str(b, g->name, strlen(g->name)),
+                             batch_str(b, g->slug, strlen(g->slug))};
+        cwl_page pg;
+        if (cwl_parse_filter(r.body.p, r.body.len, b, &gs, s->cfg->parse_json, &s->tmp, &pg, err,
+                             sizeof err) != SL_OK) {
+            batch_release(b);
+            cwl_warn(s, "log group %s: bad FilterLogEvents answer (%s); retrying", g->name, err);
+            metrics_error(s->cc->metrics, "bad_response");
+            buf_free(&r.body);
+            return CWL_RETRY;
+        }
+        if (pg.skipped) {
+            cwl_warn(s, "log group %s: %u malformed events skipped", g->name, pg.skipped);
+            metrics_error(s->cc->metrics, "bad_event");
+        }
+        if (b->n) {
+            b->ack = ack_token_open(source_ledger(s->ctx), 0, 0);
+            b->origin = s->cc->id;
+            atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, r.body.len,
+                                      memory_order_relaxed);
+            source_emit(s->ctx, b);
+        } else {
+            batch_release(b);
+        }
+        free(j->token);
+        j->token = pg.next_token;
+        j->fails = 0;
+        if (!j->token) { /* last page: the window is complete once this commits */
+            j->active = false;
+            if (live) {
+                g->cursor = j->end;
+                cwl_marker(s, CWL_KIND_LIVE, j->gi, (uint64_t)j->end);
+            } else {
+                cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
+                log_debug(s->cc->id, "log group %s: window %" PRId64 "..%" PRId64 " read",
+                          g->name, j->start, j->end);
+            }
+        }
+    } else if (st == CWL_FAILED && strcmp(etype, "ResourceNotFoundException") == 0) {
+        if (!g->missing_logged)
+            log_warn(s->cc->id, "log group %s does not exist (yet)", g->name);
+        g->missing_logged = true;
+        metrics_error(s->cc->metrics, "group_not_found");
+        free(j->token);
+        j->token = NULL;
+        j->active = false;
+        if (!live) /* nothing to read in that window */
+            cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
+    } else {
+        if (st == CWL_AUTH)
+            cwl_reload_creds(s);
+        cwl_warn(s, "log group %s: %s", g->name, err);
+        metrics_error(s->cc->metrics, st == CWL_THROTTLED ? "throttled"
+                                      : st == CWL_AUTH    ? "auth"
+                                      : st == CWL_RETRY   ? "unavailable"
+                                                          : "request_failed");
+        atomic_fetch_add_explicit(&s->cc->metrics->retries, 1, memory_order_relaxed);
+        j->retry_at = sl_mono_ms() + cwl_backoff(s, j->fails++);
+    }
+    buf_free(&r.body);
+    return st;
+}
+
+static void cwl_discover_cb(void *arg, const char *name) { cwl_group_add(arg, name); }
+
+static void cwl_discover(cwl_source *s)
+{
+    char *tok = NULL;
+    for (int pages = 0; pages < 1000 && !source_should_stop(s->ctx); pages++) {
+        buf_reset(&s->req);
+        buf_puts(&s->req, "{\"logGroupNamePrefix\":\"");
+        json_escape(&s->req, s->cfg->log_group_prefix, strlen(s->cfg->log_group_prefix));
+        buf_putc(&s->req, '"');
+        if (tok) {
+            buf_puts(&s->req, ",\"nextToken\":\"");
+            json_escape(&s->req, tok, strlen(tok));
+            buf_putc(&s->req, '"');
+        }
+        buf_putc(&s->req, '}');
+        free(tok);
+        tok = NULL;
+        http_response r = {0};
+        char etype[96], err[512];
+        cwl_refill(s);
+        s->tokens -= 1.0;
+        cwl_status st = cwl_call(&s->api, "DescribeLogGroups", s->req.p, s->req.len, &r, etype,
+                                 sizeof etype, err, sizeof err);
+        if (st == CWL_OK &&
+            cwl_parse_groups(r.body.p, r.body.len, &s->tmp, cwl_discover_cb, s, &tok, err,
+                             sizeof err) != SL_OK) {
+            metrics_error(s->cc->metrics, "bad_response");
+            st = CWL_RETRY;
+        }
+        buf_free(&r.body);
+        if (st != CWL_OK) {
+            cwl_warn(s, "listing log groups: %s", err);
+            if (st == CWL_AUTH)
+                cwl_reload_creds(s);
+            s->next_discover = sl_mono_ms() + cwl_backoff(s, 3);
+            free(tok);
+            return;
+        }
+        if (!tok)
+            break;
+    }
+    free(tok);
+    s->next_discover = sl_mono_ms() + s->cfg->discover_interval_secs * 1000;
+}
+
+/* ---- Scheduling --------------------------------------------------------------------- */
+
+/* Picks and performs one request. Returns ms to sleep when nothing was due (0 = busy). */
+static int64_t cwl_schedule(cwl_source *s)
+{
+    int64_t now = sl_mono_ms();
+    cwl_refill(s);
+    if (s->cfg->log_group_prefix && *s->cfg->log_group_prefix && now >= s->next_discover &&
+        s->tokens >= 1.0)
+        cwl_discover(s);
+    /* 1. The live tail: continue the current one, else start the most overdue group. */
+    if (!s->live.active) {
+        uint32_t best = UINT32_MAX;
+        for (uint32_t i = 0; i < s->ngroups; i++)
+            if (s->groups[i].next_poll <= now &&
+                (best == UINT32_MAX || s->groups[i].next_poll < s->groups[best].next_poll))
+                best = i;
+        if (best != UINT32_MAX) {
+            cwl_group *g = &s->groups[best];
+            int64_t wall = cwl_wall_ms();
+            s->live = (cwl_job){.active = true, .gi = best,
+                                .start = g->cursor - s->cfg->overlap_secs * 1000, .end = wall};
+            g->next_poll = now + s->cfg->poll_interval_secs * 1000;
+        }
+    }
+    if (s->live.active && now >= s->live.retry_at) {
+        if (s->tokens < 1.0)
+            return SL_MAX(1, (int64_t)((1.0 - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+        cwl_status st = cwl_step(s, &s->live, true);
+        if (st == CWL_THROTTLED) /* slow the lower priorities first */
+            s->bf_pause_until = sl_mono_ms() + cwl_backoff(s, ++s->bf_throttles);
+        return 0;
+    }
+    /* 2. Backfill and repairs, newest first, with one token of headroom for the tail. */
+    if (!s->bf.active && s->nwins && now >= s->bf_pause_until) {
+        cwl_window w = s->wins[--s->nwins];
+        s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
+    }
+    if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
+        double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
+        if (s->tokens < reserve)
+            return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+        cwl_status st = cwl_step(s, &s->bf, false);
+        if (st == CWL_THROTTLED) {
+            /* older classes pause longer: deep history 4x, older 2x */
+            int64_t age = cwl_wall_ms() - s->bf.end;
+            int64_t mult = age > s->cfg->deep_days * 86400000 ? 4
+                           : age > s->cfg->recent_days * 86400000 ? 2 : 1;
+            s->bf_pause_until = sl_mono_ms() + mult * cwl_backoff(s, ++s->bf_throttles);
+        } else if (st == CWL_OK) {
+            s->bf_throttles = 0;
+        }
+        return 0;
+    }
+    /* Idle until the next due thing. */
+    int64_t next = now + 1000;
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        next = SL_MIN(next, s->groups[i].next_poll);
+    if (s->live.active)
+        next = SL_MIN(next, s->live.retry_at);
+    if (s->bf.active)
+        next = SL_MIN(next, SL_MAX(s->bf.retry_at, s->bf_pause_until));
+    else if (s->nwins)
+        next = SL_MIN(next, s->bf_pause_until);
+    return SL_MAX(1, next - now);
+}
+
+/* ---- Vtable ------------------------------------------------------------------------- */
+
+static int cwl_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                    size_t errlen)
+{
+    const cwl_config *cfg = config;
+    if (cfg->log_groups.n == 0 && (!cfg->log_group_prefix || !*cfg->log_group_prefix))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "log_groups or log_group_prefix: at least one is needed");
+    for (size_t i = 0; i < cfg->log_groups.n; i++)
+        if (!*cfg->log_groups.v[i] || strlen(cfg->log_groups.v[i]) > 512)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "log_groups: bad name '%s'",
+                             cfg->log_groups.v[i]);
+    cwl_source *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    const char *region = cfg->region && *cfg->region ? cfg->region : getenv("AWS_REGION");
+    if (!region || !*region)
+        region = getenv("AWS_DEFAULT_REGION");
+    if (!region || !*region)
+        region = "us-east-1";
+    snprintf(s->region, sizeof s->region, "%s", region);
+    s->rng = (uint64_t)sl_now_ns() | 1;
+    arena_init(&s->tmp, 64 * 1024);
+    *self = s;
+    return SL_OK;
+}
+
+static int cwl_run(void *self, sl_source_ctx *ctx)
+{
+    cwl_source *s = self;
+    char err[512];
+    s->ctx = ctx;
+    int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(s->cc->id, "%s", err);
+        return rc;
+    }
+    s->hc = http_client_new();
+    cwl_client_init(&s->api, s->hc, s->cfg->endpoint, s->region, s->cfg->http_timeout_secs * 1000);
+    while (cwl_creds_load(&s->api.creds, s->hc, s->cfg->profile, s->cfg->credentials_file, err,
+                          sizeof err) != SL_OK) {
+        cwl_warn(s, "%s; retrying", err);
+        metrics_error(s->cc->metrics, "credentials");
+        source_sleep(ctx, 5000);
+        if (source_should_stop(ctx))
+            goto out;
+    }
+    log_info(s->cc->id, "credentials from %s; endpoint %s", s->api.creds.from, s->api.url);
+    for (size_t i = 0; i < s->cfg->log_groups.n; i++)
+        cwl_group_add(s, s->cfg->log_groups.v[i]);
+    cwl_persist(s);
+    s->tokens = 1.0;
+    s->tokens_at = sl_mono_ms();
+    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    while (!source_should_stop(ctx)) {
+        source_collect_acks(ctx, cwl_on_commit, s);
+        int64_t wait = cwl_schedule(s);
+        if (sl_mono_ms() >= next_ckpt) {
+            source_collect_acks(ctx, cwl_on_commit, s);
+            cwl_persist(s);
+            next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+        }
+        if (wait > 0)
+            source_sleep(ctx, (int)SL_MIN(wait, SL_MAX(10, next_ckpt - sl_mono_ms())));
+    }
+    size_t left = source_drain_acks(ctx, cwl_on_commit, s);
+    if (left)
+        log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
+                 left);
+    cwl_persist(s);
+out:
+    cwl_client_free(&s->api);
+    http_client_free(s->hc);
+    s->hc = NULL;
+    ckpt_close(s->ck);
+    s->ck = NULL;
+    return SL_OK;
+}
+
+static void cwl_destroy(void *self)
+{
+    cwl_source *s = self;
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        free(s->groups[i].name);
+    free(s->groups);
+    free(s->wins);
+    free(s->live.token);
+    free(s->bf.token);
+    buf_free(&s->req);
+    arena_free(&s->tmp);
+    ckpt_close(s->ck);
+    free(s);
+}
+
+const sl_source_vtable sl_source_cloudwatch_logs = {
+    .type = "cloudwatch_logs",
+    .help = "Streams and backfills AWS CloudWatch Logs groups (FilterLogEvents), with "
+            "priorities, throttling backoff and checkpoints after delivery",
+    .options = cwl_options,
+    .config_size = sizeof(cwl_config),
+    .init = cwl_init,
+    .run = cwl_run,
+    .destroy = cwl_destroy,
+};

@@ -1,0 +1,163 @@
+"""cloudwatch_logs -> elasticsearch end to end: 3 groups x 20 streams x CW_DAYS days of history
+backfilled (paginated, SigV4-verified by the emulator) while new events arrive, some of them
+late (ingestion delay); sluice is SIGKILLed three times during the backfill. Every event the
+emulator holds must be in the destination exactly once (the eventId is the _id), each group
+in its own index. Then throttling is injected: the live tail keeps delivering while backfill
+of a newly added group waits."""
+import json
+import os
+import threading
+import time
+import urllib.request
+
+from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+
+DAYS = int(os.environ.get("CW_DAYS", "30"))
+PER_HOUR = int(os.environ.get("CW_PER_HOUR", "1"))
+GROUPS = ["/aws/lambda/orders", "/aws/lambda/payments", "/ecs/web"]
+
+cw = Emulator("cloudwatch_emulator.py", "--page-size", "300")
+es = Emulator("es_emulator.py")
+cwb = "http://127.0.0.1:%d" % cw.port
+esb = "http://127.0.0.1:%d" % es.port
+
+
+def post(url, obj):
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return r.read().decode()
+
+
+def es_docs():
+    return [json.loads(l) for l in get(esb + "/_emulator/docs").splitlines() if l.strip()]
+
+
+def es_count():
+    return json.loads(get(esb + "/_emulator/stats"))["docs"]
+
+
+def cw_events():
+    return [json.loads(l) for l in get(cwb + "/_emulator/events").splitlines() if l.strip()]
+
+
+now_ms = int(time.time() * 1000)
+gen = post(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 20, "days": DAYS,
+                                         "per_hour": PER_HOUR, "end_ms": now_ms - 60000, "json": True})
+log("history:", gen)
+
+# live writer: a few events a second with current timestamps; every third arrives late
+stop = threading.Event()
+live_sent = [0]
+
+
+def writer():
+    i = 0
+    while not stop.is_set():
+        t = int(time.time() * 1000)
+        post(cwb + "/_emulator/put", {"group": GROUPS[i % 3], "stream": "stream-%03d" % (i % 20),
+                                      "events": [{"timestamp": t, "message": "live %d" % i}],
+                                      "ingest_delay_ms": 1500 if i % 3 == 0 else 0})
+        i += 1
+        live_sent[0] = i
+        time.sleep(0.05)
+
+
+wt = threading.Thread(target=writer, daemon=True)
+wt.start()
+
+port = free_port()
+creds = os.path.join(WORK, "credentials")
+with open(creds, "w") as f:
+    f.write("[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n"
+            "[cw]\naws_access_key_id = AKIDSLUICETEST\naws_secret_access_key = sluice-test-secret\n")
+cfg = """
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  cw:
+    type: cloudwatch_logs
+    log_groups: %s
+    region: us-east-1
+    endpoint: "%s"
+    credentials_file: "%s"
+    profile: cw
+    backfill_days: %d
+    window_minutes: 1440
+    poll_interval_secs: 1
+    overlap_secs: 5
+    max_requests_per_sec: 40
+    page_limit: 500
+    backoff_base_ms: 50
+    backoff_max_ms: 1000
+sinks:
+  es:
+    type: elasticsearch
+    inputs: [cw]
+    endpoint: "%s"
+    index: "cwl-{{ cloudwatch.log_group_slug }}"
+    batch: { max_events: 500, timeout_ms: 50 }
+    retry: { initial_ms: 10, max_ms: 200 }
+""" % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, esb)
+env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
+env["AWS_EC2_METADATA_DISABLED"] = "true"
+total = gen["events"]
+try:
+    for k in (1, 2, 3):
+        s = Sluice(cfg, name="sluice%d" % k, env=env).start()
+        target = total * k // 4
+        wait_until(lambda: es_count() >= target, 120, "backfill progress %d" % k, interval=0.02)
+        s.kill9()
+        log("kill %d with %d docs stored" % (k, es_count()))
+    s = Sluice(cfg, name="sluice4", env=env).start()
+    wait_until(lambda: es_count() >= total, 120, "backfill complete")
+    stop.set()
+    wt.join()
+    time.sleep(2)  # the late events become visible
+    want = cw_events()
+    wait_until(lambda: es_count() >= len(want), 60, "live events delivered (%d)" % len(want))
+    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 30, "commits")
+    docs = es_docs()
+    ids = [d["_id"] for d in docs]
+    assert len(ids) == len(set(ids))
+    want_ids = {e["id"] for e in want}
+    missing = want_ids - set(ids)
+    extra = set(ids) - want_ids
+    assert not missing, "missing %d events, e.g. %s" % (len(missing), sorted(missing)[:3])
+    assert not extra, "unexpected docs %s" % sorted(extra)[:3]
+    by_id = {e["id"]: e for e in want}
+    for d in docs[:2000]:
+        e = by_id[d["_id"]]
+        src = d["_source"]
+        assert d["_index"] == "cwl-" + e["group"].strip("/").replace("/", "-"), d["_index"]
+        assert src["cloudwatch"]["log_group"] == e["group"], src
+        assert src["cloudwatch"]["log_stream"] == e["stream"], src
+        assert src["cloudwatch"]["event_id"] == e["id"]
+    parsed = [d for d in docs if d["_source"].get("level") == "info"]
+    assert len(parsed) == total, "JSON messages parsed into fields: %d of %d" % (len(parsed), total)
+    log("exactly once: %d events (%d live), %d kills" % (len(ids), live_sent[0], 3))
+
+    # Throttling: every other call is refused; new live events still arrive.
+    post(cwb + "/_emulator/control", {"rps": 2})
+    before = json.loads(get(cwb + "/_emulator/stats"))["throttled"]
+    t = int(time.time() * 1000)
+    post(cwb + "/_emulator/put", {"group": GROUPS[0], "stream": "stream-000",
+                                  "events": [{"timestamp": t, "message": "under throttling"}]})
+    wait_until(lambda: any(d["_source"]["message"] == "under throttling" for d in es_docs()), 60,
+               "live event under throttling")
+    wait_until(lambda: json.loads(get(cwb + "/_emulator/stats"))["throttled"] > before, 30,
+               "throttling reached sluice")
+    post(cwb + "/_emulator/control", {"rps": 0})
+    assert (s.metric("sluice_component_errors_total", component_id="cw", reason="throttled") or 0) >= 1
+    st = json.loads(get(cwb + "/_emulator/stats"))
+    log("emulator:", {k: v for k, v in st.items() if k != "per_action"}, st["per_action"])
+    assert st["bad_signature"] == 0
+    assert s.stop() == 0
+finally:
+    stop.set()
+    cw.stop()
+    es.stop()
