@@ -1,0 +1,182 @@
+/* test_cloudwatch.c - unit tests for the cloudwatch_logs API helpers: FilterLogEvents and
+ * DescribeLogGroups parsing, error classification, group slugs, credential providers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "sources/cloudwatch/cwl.h"
+
+static const sl_field *get(const sl_event *e, const char *k)
+{
+    return event_get(e, k, strlen(k));
+}
+
+static void test_parse_filter(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"events\":[{\"logStreamName\":\"s1\",\"timestamp\":1700000000123,"
+        "\"message\":\"{\\\"level\\\":\\\"warn\\\",\\\"n\\\":3,\\\"f\\\":1.5,\\\"o\\\":{\\\"a\\\":1},"
+        "\\\"message\\\":\\\"inner\\\"}\",\"ingestionTime\":1700000000200,\"eventId\":\"e1\"},"
+        "{\"timestamp\":5,\"message\":\"no id\"},"
+        "{\"logStreamName\":\"s2\",\"timestamp\":1700000000124,\"message\":\"plain\",\"eventId\":\"e2\"}],"
+        "\"nextToken\":\"tok/1\"}";
+    sl_arena tmp;
+    arena_init(&tmp, 1024);
+    sl_batch *b = batch_new(4);
+    cwl_group_strs g = {SL_STR("/aws/lambda/x"), SL_STR("aws-lambda-x")};
+    cwl_page pg;
+    char err[128];
+    assert_int_equal(cwl_parse_filter(body, strlen(body), b, &g, true, &tmp, &pg, err, sizeof err), SL_OK);
+    assert_int_equal(pg.n, 2);
+    assert_int_equal(pg.skipped, 1);
+    assert_string_equal(pg.next_token, "tok/1");
+    free(pg.next_token);
+    const sl_event *e = &b->events[0];
+    assert_int_equal(e->ts_ns, 1700000000123LL * 1000000);
+    assert_int_equal(e->id_str.len, 2);
+    assert_memory_equal(e->id_str.ptr, "e1", 2);
+    assert_int_equal(get(e, "level")->type, SL_VAL_STR);
+    assert_int_equal(get(e, "n")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "n")->v.i, 3);
+    assert_int_equal(get(e, "f")->type, SL_VAL_FLOAT);
+    assert_int_equal(get(e, "o")->type, SL_VAL_JSON);
+    assert_null(get(e, "message")); /* the body stays the whole message */
+    assert_int_equal(get(e, "cloudwatch.ingestion_time")->v.i, 1700000000200LL);
+    assert_memory_equal(get(e, "cloudwatch.log_stream")->v.s.ptr, "s1", 2);
+    assert_memory_equal(get(e, "cloudwatch.log_group")->v.s.ptr, "/aws/lambda/x", 13);
+    assert_null(get(&b->events[1], "level"));
+    assert_null(get(&b->events[1], "cloudwatch.ingestion_time"));
+    batch_release(b);
+
+    /* parse_json: false keeps JSON messages as text only */
+    b = batch_new(4);
+    assert_int_equal(cwl_parse_filter(body, strlen(body), b, &g, false, &tmp, &pg, err, sizeof err), SL_OK);
+    assert_null(get(&b->events[0], "level"));
+    free(pg.next_token);
+    batch_release(b);
+
+    /* not JSON, wrong shape: rejected, nothing appended */
+    b = batch_new(4);
+    assert_int_equal(cwl_parse_filter("<html>", 6, b, &g, true, &tmp, &pg, err, sizeof err), SL_ERR_CORRUPT);
+    assert_int_equal(cwl_parse_filter("{\"events\":3}", 12, b, &g, true, &tmp, &pg, err, sizeof err), SL_ERR_CORRUPT);
+    assert_int_equal(b->n, 0);
+    /* an empty last page */
+    assert_int_equal(cwl_parse_filter("{\"events\":[]}", 13, b, &g, true, &tmp, &pg, err, sizeof err), SL_OK);
+    assert_null(pg.next_token);
+    batch_release(b);
+    arena_free(&tmp);
+}
+
+static void on_group(void *arg, const char *name)
+{
+    sl_buf *b = arg;
+    buf_puts(b, name);
+    buf_putc(b, ';');
+}
+
+static void test_parse_groups(void **state)
+{
+    (void)state;
+    const char *body = "{\"logGroups\":[{\"logGroupName\":\"/a\"},{\"x\":1},{\"logGroupName\":\"/b\"}]}";
+    sl_arena tmp;
+    arena_init(&tmp, 1024);
+    sl_buf names = SL_BUF_INIT;
+    char *tok = (char *)1, err[64];
+    assert_int_equal(cwl_parse_groups(body, strlen(body), &tmp, on_group, &names, &tok, err, sizeof err), SL_OK);
+    assert_null(tok);
+    buf_putc(&names, '\0');
+    assert_string_equal(names.p, "/a;/b;");
+    buf_free(&names);
+    arena_free(&tmp);
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    char t[64];
+    const char *thr = "{\"__type\":\"com.amazonaws.logs#ThrottlingException\",\"message\":\"Rate exceeded\"}";
+    assert_int_equal(cwl_classify(400, thr, strlen(thr), t, sizeof t), CWL_THROTTLED);
+    assert_string_equal(t, "ThrottlingException");
+    const char *lim = "{\"__type\":\"LimitExceededException\"}";
+    assert_int_equal(cwl_classify(400, lim, strlen(lim), t, sizeof t), CWL_THROTTLED);
+    assert_int_equal(cwl_classify(503, "", 0, t, sizeof t), CWL_RETRY);
+    assert_int_equal(cwl_classify(0, NULL, 0, t, sizeof t), CWL_RETRY);
+    const char *exp = "{\"__type\":\"ExpiredTokenException\"}";
+    assert_int_equal(cwl_classify(400, exp, strlen(exp), t, sizeof t), CWL_AUTH);
+    const char *nf = "{\"__type\":\"ResourceNotFoundException\"}";
+    assert_int_equal(cwl_classify(400, nf, strlen(nf), t, sizeof t), CWL_FAILED);
+    assert_string_equal(t, "ResourceNotFoundException");
+    assert_int_equal(cwl_classify(200, "{}", 2, t, sizeof t), CWL_OK);
+    const char *cut = "{\"__type\":\"Thrott";
+    cwl_classify(400, cut, strlen(cut), t, sizeof t); /* a cut body never reads past its end */
+}
+
+static void test_slug(void **state)
+{
+    (void)state;
+    char out[64];
+    cwl_slug("/aws/lambda/x", out, sizeof out);
+    assert_string_equal(out, "aws-lambda-x");
+    cwl_slug("/ECS//My Service_1.v2/", out, sizeof out);
+    assert_string_equal(out, "ecs-my-service_1.v2");
+    cwl_slug("/aws/lambda/long", out, 8);
+    assert_true(strlen(out) < 8);
+}
+
+static void test_creds(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-cwl-credsXXXXXX", err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "[default]\naws_access_key_id = AKD\naws_secret_access_key = SKD\n"
+                       "# comment\n[prod]\n aws_access_key_id=AKP \naws_secret_access_key= SKP\n"
+                       "aws_session_token = TOK\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    cwl_creds c;
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, path, err, sizeof err), SL_OK);
+    assert_string_equal(c.access_key, "AKD");
+    assert_string_equal(c.from, "file");
+    assert_int_equal(cwl_creds_load(&c, NULL, "prod", path, err, sizeof err), SL_OK);
+    assert_string_equal(c.access_key, "AKP");
+    assert_string_equal(c.secret_key, "SKP");
+    assert_string_equal(c.token, "TOK");
+    assert_false(cwl_creds_stale(&c, 0));
+    assert_int_equal(cwl_creds_load(&c, NULL, "missing", path, err, sizeof err), SL_ERR_NOTFOUND);
+    setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
+    assert_int_equal(cwl_creds_load(&c, NULL, "prod", path, err, sizeof err), SL_OK);
+    assert_string_equal(c.access_key, "AKE");
+    assert_string_equal(c.from, "env");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    c.expires_ms = 1000000;
+    assert_true(cwl_creds_stale(&c, 1000000 - 60000));
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_filter), cmocka_unit_test(test_parse_groups),
+        cmocka_unit_test(test_classify),     cmocka_unit_test(test_slug),
+        cmocka_unit_test(test_creds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
