@@ -5,6 +5,7 @@ JSON, checks headers and gzip, stores every log record, and fails on demand. Pri
 port on its first stdout line.
 
   --require-header "Name: value"   answer 401 unless the request has it (repeatable)
+  --count-only                     accept without decoding (benchmarks): counts bytes only
 Control with POST /control and a JSON object:
   {"fail": N, "status": 503, "retry_after": 1}  fail the next N requests with that status
   {"reject_marker": "poison"}     400 for any request whose records contain it
@@ -117,6 +118,7 @@ class State:
     def __init__(self, args):
         self.lock = threading.Lock()
         self.required = [h.split(":", 1) for h in args.require_header]
+        self.count_only = args.count_only
         self.reset()
 
     def reset(self):
@@ -127,7 +129,7 @@ class State:
         self.reject_marker = ""
         self.partial = 0
         self.counts = {"requests": 0, "accepted": 0, "failed": 0, "rejected": 0, "records": 0,
-                       "unauthorized": 0, "bad": 0}
+                       "unauthorized": 0, "bad": 0, "wire_bytes": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -185,6 +187,11 @@ class Handler(BaseHTTPRequestHandler):
                 extra = {"Retry-After": str(st.retry_after)} if st.retry_after is not None else None
                 return self.answer(st.fail_status, b'{"message":"failing on demand"}', extra=extra)
         gz = self.headers.get("Content-Encoding") == "gzip"
+        if st.count_only:
+            with st.lock:
+                st.counts["accepted"] += 1
+                st.counts["wire_bytes"] += len(raw)
+            return self.answer(200, b"", "application/x-protobuf")
         ctype = self.headers.get("Content-Type", "")
         try:
             body = gzip.decompress(raw) if gz else raw
@@ -239,6 +246,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--require-header", action="append", default=[])
+    ap.add_argument("--count-only", action="store_true")
     args = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

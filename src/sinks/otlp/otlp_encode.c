@@ -78,6 +78,7 @@ typedef struct enc {
     sl_arena arena;   /* parsed JSON values */
     uint8_t **roles;  /* per event, per field */
     uint8_t *rmap;    /* per event, per field: index into the resource table (+extra) */
+    size_t sev_len, body_len; /* strlen of m->severity_field, m->body_field */
 } enc;
 
 static bool str_eq(sl_str a, const char *b, size_t blen)
@@ -161,6 +162,16 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII fast path, eight bytes at a time */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -428,15 +439,16 @@ static void keyvalue(enc *e, unsigned field, bool *first, sl_str key, const sl_f
 
 /* ---- roles and grouping ------------------------------------------------------------ */
 
+static const int8_t hex_table[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* 0-15, or -1 (the table stores value + 1 so that 0 means "not hex") */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return hex_table[(unsigned char)c] - 1;
 }
 
 /* Valid id: `n` hex digits, not all zero. Writes n/2 bytes to out when given. */
@@ -476,7 +488,10 @@ static bool traceparent_ok(const sl_field *f)
 /* Resource table index for a key (config extras after the built-ins), or -1. */
 static int resource_index(const otlp_map *m, sl_str key)
 {
-    for (size_t i = 0; i < OTLP_NKEYS; i++)
+    /* every built-in key starts with one of these letters: skip the table for the rest */
+    char c0 = key.len ? key.ptr[0] : 0;
+    bool maybe = c0 == 's' || c0 == 'd' || c0 == 'h' || c0 == 'k' || c0 == 'c' || c0 == 'a';
+    for (size_t i = 0; maybe && i < OTLP_NKEYS; i++)
         if (otlp_resource_keys[i].from.len == key.len &&
             memcmp(otlp_resource_keys[i].from.ptr, key.ptr, key.len) == 0)
             return (int)i;
@@ -510,7 +525,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
             continue;
         }
         if (m->severity_field) {
-            if (sev < 0 && str_eq(f->key, m->severity_field, strlen(m->severity_field)) &&
+            if (sev < 0 && str_eq(f->key, m->severity_field, c->sev_len) &&
                 severity_from_field(f).number)
                 sev = (int)i;
         } else if (sev < 0) {
@@ -526,7 +541,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
         else if (str_eq(f->key, "traceparent", 11) && traceparent_ok(f))
             roles[i] = ROLE_PARENT;
         else if (ev->message.len == 0 && body < 0 && m->body_field &&
-                 str_eq(f->key, m->body_field, strlen(m->body_field)))
+                 str_eq(f->key, m->body_field, c->body_len))
             body = (int)i;
     }
     if (sev >= 0)
@@ -717,7 +732,9 @@ static void write_resource(enc *c, const sl_event *ev, const uint8_t *roles,
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
                  int64_t observed_ns)
 {
-    enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT};
+    enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT,
+             .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
+             .body_len = m->body_field ? strlen(m->body_field) : 0};
     arena_init(&c.arena, 16384);
     size_t total = 0;
     for (size_t i = 0; i < n; i++)

@@ -1,0 +1,148 @@
+/* test_otlp.c - severity spellings, the logfmt tokenizer, OTLP JSON encoding of one event
+ * (structure, ids, nested values, UTF-8 repair) and the partial_success reader. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "formats/json.h"
+#include "formats/severity.h"
+#include "sinks/otlp/otlp.h"
+#include "transforms/parse.h"
+
+static void test_severity(void **state)
+{
+    static const struct { const char *s; int n; } cases[] = {
+        {"trace", 1}, {"DEBUG", 5}, {"dbg", 5}, {"Info", 9}, {" informational ", 9}, {"I", 9},
+        {"notice", 10}, {"WARNING", 13}, {"w", 13}, {"err", 17}, {"Error", 17},
+        {"fatal", 21}, {"CRIT", 21}, {"emerg", 21}, {"3", 17}, {"7", 5}, {"30", 9},
+        {"60", 21}, {"loud", 0}, {"", 0}, {"8", 0}, {"123456789012345678901", 0},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        sl_severity s = severity_from_text(cases[i].s, strlen(cases[i].s));
+        if (s.number != cases[i].n)
+            print_error("%s -> %d\n", cases[i].s, s.number);
+        assert_int_equal(s.number, cases[i].n);
+    }
+    assert_string_equal(severity_text(13), "WARN");
+    assert_null(severity_text(0));
+}
+
+typedef struct { int n; char out[512]; } lf_acc;
+
+static void lf_collect(void *arg, const logfmt_pair *p)
+{
+    lf_acc *a = arg;
+    size_t l = strlen(a->out);
+    snprintf(a->out + l, sizeof a->out - l, "[%.*s|%.*s|%d%d]", (int)p->keylen, p->key,
+             (int)p->vallen, p->val ? p->val : "", p->quoted, p->bare);
+    a->n++;
+}
+
+static void test_logfmt(void **state)
+{
+    sl_arena ar;
+    arena_init(&ar, 1024);
+    lf_acc a = {0};
+    const char *s = "level=info msg=\"a \\\"b\\\" c\" n=3 flag empty=";
+    assert_int_equal(logfmt_parse(s, strlen(s), false, &ar, lf_collect, &a), 5);
+    assert_string_equal(a.out, "[level|info|00][msg|a \"b\" c|10][n|3|00][flag||01][empty||00]");
+    memset(&a, 0, sizeof a);
+    /* strict (auto): prose and bare words are not logfmt, nothing is reported */
+    assert_int_equal(logfmt_parse(s, strlen(s), true, &ar, lf_collect, &a), -1);
+    assert_int_equal(a.n, 0);
+    const char *bad[] = {"hello world", "", "a=\"open", "a=b\"c", "=x", "a=\"x\"y"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++)
+        assert_int_equal(logfmt_parse(bad[i], strlen(bad[i]), false, &ar, lf_collect, &a), -1);
+    arena_free(&ar);
+}
+
+static void test_encode_json(void **state)
+{
+    sl_batch *b = batch_new(2);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1705314645123000000LL;
+    e->message = batch_str(b, "bad \xff byte", 10);
+    event_set_str(b, e, "level", "warning", 7);
+    event_set_str(b, e, "trace_id", "0AF7651916CD43DD8448EB211C80319C", 32);
+    event_set_str(b, e, "span_id", "short", 5);
+    event_set_str(b, e, "service.name", "api", 3);
+    sl_field *f = event_add_field(b, e, "http", 4);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"status\":500,\"t\":[1.5,null]}", 29);
+    event_set_int(b, e, "n", -7);
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res, .body_field = "body"};
+    sl_event *evs[1] = {e};
+    sl_buf out = SL_BUF_INIT;
+    otlp_encode(&out, true, evs, 1, &m, 42);
+    buf_putc(&out, '\0');
+    const char *want =
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+        "{\"stringValue\":\"api\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"sluice\",\"version\":\"";
+    assert_memory_equal(out.p, want, strlen(want));
+    assert_non_null(strstr(out.p, "\"timeUnixNano\":\"1705314645123000000\",\"observedTimeUnixNano\":\"42\""));
+    assert_non_null(strstr(out.p, "\"severityNumber\":13,\"severityText\":\"WARN\""));
+    assert_non_null(strstr(out.p, "\"body\":{\"stringValue\":\"bad \\ufffd byte\"}") ||
+                    strstr(out.p, "\"body\":{\"stringValue\":\"bad \xef\xbf\xbd byte\"}"));
+    assert_non_null(strstr(out.p, "{\"key\":\"span_id\",\"value\":{\"stringValue\":\"short\"}}"));
+    assert_non_null(strstr(out.p, "{\"key\":\"http\",\"value\":{\"kvlistValue\":{\"values\":["
+                                  "{\"key\":\"status\",\"value\":{\"intValue\":\"500\"}},"
+                                  "{\"key\":\"t\",\"value\":{\"arrayValue\":{\"values\":["
+                                  "{\"doubleValue\":1.5},{}]}}}]}}}"));
+    assert_non_null(strstr(out.p, "{\"key\":\"n\",\"value\":{\"intValue\":\"-7\"}}"));
+    assert_non_null(strstr(out.p, "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""));
+    assert_null(strstr(out.p, "spanId"));
+    assert_null(strstr(out.p, "\"key\":\"level\""));
+    sl_arena a;
+    arena_init(&a, 4096);
+    char err[128];
+    assert_non_null(json_parse(&a, out.p, out.len - 1, err, sizeof err));
+    arena_free(&a);
+    /* protobuf: starts with field 1 (resource_logs), length-delimited */
+    buf_reset(&out);
+    otlp_encode(&out, false, evs, 1, &m, 42);
+    assert_true(out.len > 20);
+    assert_int_equal((unsigned char)out.p[0], 0x0A);
+    buf_free(&out);
+    batch_release(b);
+}
+
+static void test_response(void **state)
+{
+    int64_t rej;
+    char msg[64];
+    /* partial_success { rejected_log_records: 3, error_message: "bad" } */
+    const char pb[] = {0x0A, 0x07, 0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'};
+    assert_int_equal(otlp_parse_response(pb, sizeof pb, false, &rej, msg, sizeof msg), SL_OK);
+    assert_int_equal(rej, 3);
+    assert_string_equal(msg, "bad");
+    assert_int_equal(otlp_parse_response("", 0, false, &rej, msg, sizeof msg), SL_OK);
+    assert_int_equal(rej, 0);
+    const char trunc[] = {0x0A, 0x09, 0x08};
+    assert_int_equal(otlp_parse_response(trunc, sizeof trunc, false, &rej, msg, sizeof msg),
+                     SL_ERR_CORRUPT);
+    const char *js = "{\"partialSuccess\":{\"rejectedLogRecords\":\"5\",\"errorMessage\":\"x\"}}";
+    assert_int_equal(otlp_parse_response(js, strlen(js), true, &rej, msg, sizeof msg), SL_OK);
+    assert_int_equal(rej, 5);
+    assert_string_equal(msg, "x");
+    assert_int_equal(otlp_parse_response("{}", 2, true, &rej, msg, sizeof msg), SL_OK);
+    assert_int_equal(rej, 0);
+    assert_int_equal(otlp_parse_response("[", 1, true, &rej, msg, sizeof msg), SL_ERR_CORRUPT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_severity),
+        cmocka_unit_test(test_logfmt),
+        cmocka_unit_test(test_encode_json),
+        cmocka_unit_test(test_response),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
