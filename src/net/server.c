@@ -331,6 +331,8 @@ void net_conn_pause(net_server *s, net_conn *pc, bool paused)
     if (pc->paused == paused)
         return;
     pc->paused = paused;
+    if (!paused && c->ssl)
+        c->more = true; /* OpenSSL may hold bytes that arrived while paused */
     set_events(s, c);
     if (!paused && c->state != ST_CLOSING && pc->in.len && s->cb->on_data(s->arg, pc) < 0)
         c->state = ST_CLOSING;
