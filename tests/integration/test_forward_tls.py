@@ -65,7 +65,17 @@ r = subprocess.run(["curl", "-sS", "--cacert", cert, "-H", "Content-Type: applic
                     "https://localhost:%d/tls.web" % ph, "--resolve", "localhost:%d:127.0.0.1" % ph],
                    capture_output=True, timeout=30)
 assert json.loads(r.stdout) == {"accepted": 2}, (r.stdout, r.stderr)
+# Two requests on one kept-alive TLS connection (the second waits while the first commits).
+r = subprocess.run(["curl", "-sS", "--cacert", cert, "-H", "Content-Type: application/x-ndjson",
+                    "--data-binary", '{"message":"k1"}\n{"message":"k2"}\n',
+                    "https://localhost:%d/tls.web" % ph, "https://localhost:%d/tls.web" % ph,
+                    "--resolve", "localhost:%d:127.0.0.1" % ph], capture_output=True, timeout=30)
+assert r.stdout.count(b'{"accepted":2}') == 2, (r.stdout, r.stderr)
+assert b"Re-using existing connection" in subprocess.run(
+    ["curl", "-sSv", "-o", "/dev/null", "--cacert", cert, "-H", "Content-Type: text/plain", "--data-binary", "v",
+     "https://localhost:%d/tls.web" % ph, "https://localhost:%d/tls.web" % ph,
+     "--resolve", "localhost:%d:127.0.0.1" % ph], capture_output=True, timeout=30).stderr
 
-wait_until(lambda: len(outputs()) == 102, 30, "TLS events")
+wait_until(lambda: len(outputs()) == 108, 30, "TLS events")
 assert {e["tag"] for e in outputs()} == {"tls.app", "tls.web"}
 assert s.stop() == 0
