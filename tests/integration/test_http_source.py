@@ -64,6 +64,7 @@ ok(2, "/app.ndj", b'{"message":"j0"}\n{"message":"j1"}\n', "application/json")
 ok(1, "/app.mp", msgpack.packb({"message": "mp0", "k": [1, 2]}), "application/msgpack")
 ok(3, "/app.mpa", msgpack.packb([{"message": "mpa%d" % i} for i in range(3)]), "application/x-msgpack")
 ok(2, "/app.txt", b"text one\ntext two\n", "text/plain")
+ok(1, "/app.form", b'{"message":"curl -d"}', "application/x-www-form-urlencoded")
 ok(500, "/app.gz", gzip.compress(b"".join(b'{"message":"gz%d"}\n' % i for i in range(500))),
    "application/x-ndjson", extra=["-H", "Content-Encoding: gzip"])
 # A body big enough for curl to use Expect: 100-continue.
