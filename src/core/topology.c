@@ -561,8 +561,10 @@ static bool route(sl_topology *t, node *from, sl_batch *b)
         atomic_fetch_add_explicit(&d->m->received_events, tb->n, memory_order_relaxed);
         d->vt.tr->process(d->self, tb);
         atomic_fetch_add_explicit(&d->m->sent_events, tb->n, memory_order_relaxed);
-        ok &= route(t, d, tb);
-        if (ok)
+        /* A transform that dropped every event ends this branch; releasing is the ack. */
+        bool branch_ok = tb->n == 0 || route(t, d, tb);
+        ok &= branch_ok;
+        if (branch_ok)
             batch_release(tb);
         else
             batch_abandon(tb);
