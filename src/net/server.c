@@ -64,6 +64,7 @@ typedef struct conn {
     sl_buf out;
     size_t out_off;
     int64_t active_ms;
+    int64_t deadline_ms; /* net_conn_set_deadline, 0 = none */
     bool more; /* TLS bytes buffered inside OpenSSL */
 } conn;
 
@@ -325,6 +326,11 @@ void net_conn_set_ready(net_server *s, net_conn *pc)
 
 static void read_conn(net_server *s, conn *c);
 
+void net_conn_set_deadline(net_server *s, net_conn *pc, int64_t deadline_ms)
+{
+    impl(pc)->deadline_ms = deadline_ms;
+}
+
 void net_conn_pause(net_server *s, net_conn *pc, bool paused)
 {
     conn *c = impl(pc);
@@ -526,6 +532,12 @@ static void sweep(net_server *s, int64_t now)
             now - c->pub.opened_ms > s->cfg->handshake_timeout_ms) {
             metrics_error(s->cfg->metrics, "handshake_timeout");
             net_server_warn(s, "closing %s: handshake not finished in time", c->pub.peer);
+            conn_free(s, c);
+            continue;
+        }
+        if (c->deadline_ms && now > c->deadline_ms && !c->pub.paused) {
+            metrics_error(s->cfg->metrics, "request_timeout");
+            net_server_warn(s, "closing %s: request not complete in time", c->pub.peer);
             conn_free(s, c);
             continue;
         }

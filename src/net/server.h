@@ -79,6 +79,9 @@ void net_conn_close(net_server *s, net_conn *c, bool now);
 void net_conn_pause(net_server *s, net_conn *c, bool paused);
 /* The handshake of the protocol is done: the handshake timeout no longer applies. */
 void net_conn_set_ready(net_server *s, net_conn *c);
+/* Closes the connection (counted as "request_timeout") if it is still there at
+ * deadline_ms (monotonic); 0 clears it. For slow senders of a request. */
+void net_conn_set_deadline(net_server *s, net_conn *c, int64_t deadline_ms);
 /* The live connection with this id, or NULL if it has gone. */
 net_conn *net_server_find(net_server *s, uint64_t id);
 /* A warning about outside input, at most one line a second (repeats are counted). */

@@ -35,7 +35,7 @@ typedef struct http_src_auth {
 typedef struct http_src_config {
     char *address, *tag;
     uint64_t max_body_bytes, max_header_bytes;
-    int64_t max_connections, idle_timeout_ms, retry_after_s;
+    int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
     http_src_auth auth;
     net_tls_config tls;
 } http_src_config;
@@ -59,6 +59,8 @@ static const sl_option http_src_options[] = {
       "connections beyond this are refused"),
     O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "60s", 0, 86400000,
       "close keep-alive connections silent this long (0: never)"),
+    O("request_timeout", SL_OPT_DURATION, request_timeout_ms, "30s", 100, 3600000,
+      "a request (headers and body) must arrive within this once it starts"),
     O("retry_after", SL_OPT_INT, retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 answers"),
     {"auth", SL_OPT_OBJECT, offsetof(http_src_config, auth), NULL, 0, NULL, http_src_auth_options,
@@ -75,7 +77,7 @@ typedef struct hconn {
     int state;
     size_t head_len, body_len;
     int kind;
-    bool gzip, keep_alive, continued;
+    bool gzip, keep_alive, continued, timed;
     uint64_t seq, wait_seq;
     uint32_t wait_events;
     char tag[256];
@@ -379,6 +381,11 @@ static int hs_on_data(void *arg, net_conn *c)
     http_source *s = arg;
     hconn *h = c->user;
     while (h->state != HS_WAIT && c->in.len && !c->paused) {
+        if (h->state == HS_HEAD && !h->timed) {
+            /* A request has started: it must be complete in request_timeout (slow senders). */
+            net_conn_set_deadline(s->srv, c, sl_mono_ms() + s->cfg->request_timeout_ms);
+            h->timed = true;
+        }
         if (h->state == HS_HEAD) {
             const char *e = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
             if (!e) {
@@ -405,6 +412,8 @@ static int hs_on_data(void *arg, net_conn *c)
         if (h->state == HS_BODY) {
             if (c->in.len < h->head_len + h->body_len)
                 return 0;
+            net_conn_set_deadline(s->srv, c, 0);
+            h->timed = false;
             handle_request(s, c, h);
         }
     }

@@ -1,5 +1,6 @@
 """http source with curl: every content type (JSON object, array, NDJSON, msgpack, text),
-gzip bodies, bearer auth, 400 with the error position, 401, 405, 413, 415, and 429 with
+gzip bodies, bearer auth, 400 with the error position, 401, 405, 413, 415, a slow sender
+closed after request_timeout, and 429 with
 Retry-After when the sink's buffer is full. Every accepted event is counted in the output."""
 import gzip
 import json
@@ -17,7 +18,7 @@ s = Sluice("""
 data_dir: %s/data
 api: { address: "127.0.0.1:%d" }
 sources:
-  web:  { type: http, address: "127.0.0.1:%d", max_body_bytes: 512KiB }
+  web:  { type: http, address: "127.0.0.1:%d", max_body_bytes: 512KiB, request_timeout: 1s }
   priv: { type: http, address: "127.0.0.1:%d", auth: { bearer_token: "tok123" }, tag: private }
 sinks:
   out: { type: file, inputs: [web, priv], path: "%s", batch: { timeout_ms: 20 } }
@@ -97,6 +98,14 @@ assert code == 415, (code, body)
 # A gzip bomb: inflates beyond 8 x max_body_bytes.
 code, body = curl("/bomb", gzip.compress(b" " * (5 << 20)), "text/plain", extra=["-H", "Content-Encoding: gzip"])
 assert code == 413, (code, body)
+
+# A slow sender (half a request, then nothing) is closed after request_timeout.
+import socket  # noqa: E402
+slow = socket.create_connection(("127.0.0.1", port), timeout=20)
+slow.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mess")
+assert slow.recv(100) == b"", "slow request not closed"
+slow.close()
+assert (s.metric("sluice_component_errors_total", component_id="web", reason="request_timeout") or 0) == 1
 
 wait_until(lambda: len(outputs()) == expected, 30, "every accepted event in the output")
 ev = outputs()
