@@ -20,6 +20,9 @@ Control (unsigned, under /_emulator/):
                events that become visible X ms from now (ingestion delay)
   POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
   GET stats    counters; GET events?group=G -> NDJSON {"group","stream","id","timestamp"}
+Credential endpoints serving the known credentials (with --token as session token):
+  GET /ecs-credentials (ECS container endpoint; checks Authorization when --ecs-auth is set)
+  PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[role] (IMDSv2)
 """
 import argparse
 import hashlib
@@ -405,10 +408,36 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {"deleted": n}, "application/json")
         return self.send(404, {"error": "unknown"}, "application/json")
 
+    def creds_json(self):
+        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        return {"AccessKeyId": ARGS.access_key, "SecretAccessKey": ARGS.secret, "Token": ARGS.token,
+                "Expiration": exp, "Code": "Success", "Type": "AWS-HMAC"}
+
+    def do_PUT(self):
+        self.body()
+        if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            STATE.stats["imds_tokens"] = STATE.stats.get("imds_tokens", 0) + 1
+            return self.send(200, "imds-session-token", "text/plain")
+        return self.send(403, "", "text/plain")
+
     def do_GET(self):
         u = urlsplit(self.path)
         q = parse_qs(u.query)
         st = STATE
+        if u.path == "/ecs-credentials":
+            if ARGS.ecs_auth and self.headers.get("Authorization") != ARGS.ecs_auth:
+                return self.send(401, "", "text/plain")
+            st.stats["ecs_calls"] = st.stats.get("ecs_calls", 0) + 1
+            return self.send(200, self.creds_json(), "application/json")
+        if u.path.startswith("/latest/meta-data/iam/security-credentials/"):
+            if self.headers.get("X-aws-ec2-metadata-token") != "imds-session-token":
+                return self.send(401, "", "text/plain")  # IMDSv2 only
+            if u.path.endswith("/"):
+                return self.send(200, "sluice-role\n", "text/plain")
+            if u.path.endswith("/sluice-role"):
+                st.stats["imds_calls"] = st.stats.get("imds_calls", 0) + 1
+                return self.send(200, self.creds_json(), "application/json")
+            return self.send(404, "", "text/plain")
         with st.lock:
             if u.path == "/_emulator/stats":
                 d = dict(st.stats, per_action=st.per_action,
@@ -439,6 +468,7 @@ def main():
     ap.add_argument("--page-size", type=int, default=10000)
     ap.add_argument("--rps", type=int, default=0)
     ap.add_argument("--debug", action="store_true")
+    ap.add_argument("--ecs-auth", default="")
     ARGS = ap.parse_args()
     STATE = State(ARGS)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
