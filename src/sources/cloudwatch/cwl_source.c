@@ -26,6 +26,9 @@
  *     for each pending window. A window interrupted by a restart is read again from its
  *     start: the eventId is the event's stable id, so the elasticsearch sink's _id makes
  *     the replay harmless (exactly once in the destination).
+ *     The live tail remembers the eventIds it emitted inside the overlap and skips them
+ *     when the overlap is read again, so a running source sends each live event once;
+ *     after a restart the first overlap is sent again (folded by the sink's _id).
  *  7. What is not guaranteed: events ingested later than overlap_secs after their
  *     timestamp, while the live tail has moved past them, are not re-read (raise
  *     overlap_secs for sources with long ingestion delays). */
@@ -97,8 +100,19 @@ static const sl_option cwl_options[] = {
 
 enum { CWL_KIND_DATA = 0, CWL_KIND_LIVE = 1, CWL_KIND_WIN = 2 };
 
+/* An eventId (hashed) emitted by the live tail, with its timestamp. */
+typedef struct cwl_seen {
+    uint64_t h;
+    int64_t ts;
+} cwl_seen;
+
 typedef struct cwl_group {
     char *name;
+    /* ids the live tail emitted within the overlap: re-reads skip them (note 1) */
+    cwl_seen *seen;
+    size_t nseen, capseen;
+    uint64_t *tab; /* open addressing over seen[].h of earlier polls; 0 = empty */
+    size_t tabcap;
     char slug[256];
     int64_t cursor;       /* live: read up to here (wall ms) */
     int64_t next_poll;    /* mono ms */
@@ -293,6 +307,76 @@ static void cwl_group_add(cwl_source *s, const char *name)
     g->next_poll = 0;
 }
 
+/* ---- Overlap de-duplication of the live tail ---------------------------------------- */
+
+static uint64_t cwl_hash(sl_str id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (uint32_t i = 0; i < id.len; i++)
+        h = (h ^ (unsigned char)id.ptr[i]) * 1099511628211ULL;
+    return h | 1; /* never 0, the empty slot */
+}
+
+static bool cwl_seen_has(const cwl_group *g, uint64_t h)
+{
+    if (!g->tabcap)
+        return false;
+    for (size_t i = h & (g->tabcap - 1);; i = (i + 1) & (g->tabcap - 1)) {
+        if (g->tab[i] == h)
+            return true;
+        if (g->tab[i] == 0)
+            return false;
+    }
+}
+
+/* Drops the events of a live page that an earlier poll already emitted; remembers the rest. */
+static void cwl_dedupe(cwl_group *g, sl_batch *b)
+{
+    bool *keep = sl_xmalloc(b->n * sizeof *keep);
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint64_t h = cwl_hash(b->events[i].id_str);
+        keep[i] = !cwl_seen_has(g, h);
+        if (!keep[i]) {
+            dropped++;
+            continue;
+        }
+        if (g->nseen == g->capseen) {
+            g->capseen = g->capseen ? g->capseen * 2 : 256;
+            g->seen = sl_xrealloc(g->seen, g->capseen * sizeof *g->seen);
+        }
+        g->seen[g->nseen++] = (cwl_seen){h, b->events[i].ts_ns / 1000000};
+    }
+    if (dropped)
+        batch_compact(b, keep);
+    free(keep);
+}
+
+/* After a live poll: forget ids older than the next poll's start and rebuild the table. */
+static void cwl_seen_trim(cwl_group *g, int64_t cutoff_ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->nseen; i++)
+        if (g->seen[i].ts >= cutoff_ms)
+            g->seen[n++] = g->seen[i];
+    g->nseen = n;
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    if (cap != g->tabcap) {
+        free(g->tab);
+        g->tab = sl_xmalloc(cap * sizeof *g->tab);
+        g->tabcap = cap;
+    }
+    memset(g->tab, 0, cap * sizeof *g->tab);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = g->seen[i].h & (cap - 1);
+        while (g->tab[j] && g->tab[j] != g->seen[i].h)
+            j = (j + 1) & (cap - 1);
+        g->tab[j] = g->seen[i].h;
+    }
+}
+
 /* ---- Acks and checkpoints ----------------------------------------------------------- */
 
 static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
@@ -398,6 +482,8 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
             buf_free(&r.body);
             return CWL_RETRY;
         }
+        if (live && b->n)
+            cwl_dedupe(g, b);
         if (pg.skipped) {
             cwl_warn(s, "log group %s: %u malformed events skipped", g->name, pg.skipped);
             metrics_error(s->cc->metrics, "bad_event");
@@ -420,6 +506,7 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
             j->active = false;
             if (live) {
                 g->cursor = j->end;
+                cwl_seen_trim(g, j->end - s->cfg->overlap_secs * 1000);
                 cwl_marker(s, CWL_KIND_LIVE, j->gi, (uint64_t)j->end);
             } else {
                 cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
@@ -650,8 +737,11 @@ static void cwl_destroy(void *self)
     cwl_source *s = self;
     if (!s)
         return;
-    for (uint32_t i = 0; i < s->ngroups; i++)
+    for (uint32_t i = 0; i < s->ngroups; i++) {
         free(s->groups[i].name);
+        free(s->groups[i].seen);
+        free(s->groups[i].tab);
+    }
     free(s->groups);
     free(s->wins);
     free(s->live.token);
