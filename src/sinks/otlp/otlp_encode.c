@@ -859,8 +859,8 @@ static int pb_walk(const unsigned char *p, const unsigned char *end, int depth, 
         case 0:
             if (pb_read_varint(&p, end, &v))
                 return SL_ERR_CORRUPT;
-            if (depth == 1 && field == 1)
-                *rejected = (int64_t)v;
+            if (depth == 1 && field == 1) /* int64: a negative count means none */
+                *rejected = v > (uint64_t)INT64_MAX ? 0 : (int64_t)v;
             break;
         case 1:
             if (end - p < 8)
