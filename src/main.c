@@ -163,6 +163,9 @@ static int cmd_run(int argc, char **argv)
     sigaddset(&sc.set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must surface as EFBIG on the write (handled: buffer and sink retry),
+     * not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
 
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;

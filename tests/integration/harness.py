@@ -68,10 +68,10 @@ class Sluice:
             if "address:" in line and "api" in line:
                 self.api = line.split('address:')[1].strip().strip('{} "\'')
 
-    def start(self):
+    def start(self, preexec_fn=None):
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SLUICE, "run", "-c", self.config], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec_fn)
         _started.append(self.proc)
         if self.api:
             wait_until(self.ready, 30, "sluice API to answer")
