@@ -37,7 +37,9 @@
  *     key, so a late ack from before the truncation never moves the new position.
  *  5. Data is never dropped by closing: an fd is closed only at EOF (DRAINING, after one
  *     last read, flushing any unterminated last line), on eviction of an idle file (state
- *     and buffer kept, reopened by position), or after an I/O error (kept, retried).
+ *     and buffer kept, reopened by position), or after an I/O error (kept, retried). A
+ *     drained file that still exists is remembered (dev, inode, first bytes, end) for
+ *     rotate_wait_ms, so offered again under a new name it resumes at its end.
  *  6. A new file whose first bytes match a known identity (a truncated file's old identity,
  *     a saved position, or a live file with another inode) is the same stream copied
  *     (copytruncate, or a rename while stopped): it resumes at that position instead of
@@ -97,7 +99,8 @@ typedef struct saved_pos {
     uint64_t committed;
     bool ghost;
     bool claimed;
-    int64_t expire_ms; /* ghosts: dropped at the first scan end after this */
+    int64_t expire_ms; /* ghosts and closed files: dropped at the first scan end after
+                          this; 0 (restored) at the end of the first scan */
     uint64_t stream_id; /* ghosts: the truncated file's event id stream, for its copy */
 } saved_pos;
 
@@ -688,7 +691,8 @@ static void scan_new(tailer *t, offer *o, bool exact_only)
     saved_pos *s = saved_exact(t, dev, ino, have);
     if (s) {
         s->claimed = true;
-        start = committed = SL_MIN(s->p.offset, size);
+        start = SL_MIN(s->p.offset, size);
+        committed = SL_MIN(s->committed, start);
     } else if (exact_only) {
         close(fd);
         return; /* second pass decides */
@@ -751,7 +755,7 @@ void tailer_scan_end(tailer *t)
     /* Ghosts live until claimed or expired; restored positions until the first scan ends. */
     for (size_t i = t->nsaved; i-- > 0;)
         if (t->saved[i].claimed ||
-            (t->saved[i].ghost ? sl_mono_ms() >= t->saved[i].expire_ms : t->first_scan_done))
+            (t->saved[i].expire_ms ? sl_mono_ms() >= t->saved[i].expire_ms : t->first_scan_done))
             saved_free(t, i);
     for (size_t i = t->nbad; i-- > 0;)
         if (!t->bad[i].seen) {
@@ -953,6 +957,30 @@ static bool drained(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done_fn 
     return true;
 }
 
+/* A drained file that still exists (renamed away, or its path now holds another file) may be
+ * offered again under another name after we closed it: it then resumes at its end instead
+ * of being read again (a lookup by dev, inode and first bytes, for rotate_wait_ms). */
+static void remember_closed(tailer *t, tfile *f)
+{
+    if (f->deleted || f->fp_len == 0)
+        return;
+    if (t->nsaved == t->capsaved) {
+        t->capsaved = t->capsaved ? t->capsaved * 2 : 8;
+        t->saved = sl_xrealloc(t->saved, t->capsaved * sizeof *t->saved);
+    }
+    saved_pos *s = &t->saved[t->nsaved++];
+    memset(s, 0, sizeof *s);
+    s->p.dev = f->dev;
+    s->p.ino = f->ino;
+    s->p.fp_crc = f->fp_crc;
+    s->p.fp_len = f->fp_len;
+    s->p.offset = f->read_off;
+    s->p.path = sl_xstrdup(f->path);
+    s->committed = f->committed;
+    s->stream_id = f->stream_id;
+    s->expire_ms = sl_mono_ms() + SL_MAX(t->o.rotate_wait_ms, (int64_t)1000);
+}
+
 size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_done, void *arg)
 {
     size_t total = 0;
@@ -976,8 +1004,10 @@ size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_don
         total += read_file(t, f, on_line, on_done, arg, &stop);
     }
     for (size_t i = t->n; i-- > 0 && !stop;) {
-        if (drained(t, t->files[i], on_line, on_done, arg))
+        if (drained(t, t->files[i], on_line, on_done, arg)) {
+            remember_closed(t, t->files[i]);
             tf_remove_ex(t, i, true);
+        }
     }
     if (t->m)
         atomic_store(&t->m->files_tracked, (int_fast64_t)t->n);

@@ -98,10 +98,53 @@ static void test_slot_and_hook(void **state)
     rmdir(dir);
 }
 
+/* A renamed file closed at its end (its path holds a new file) and offered again later under
+ * its new name resumes at its end: nothing is read twice. */
+static void test_closed_then_offered(void **state)
+{
+    char dir[] = "/tmp/sl-tailer-closed.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[64], a1[64];
+    snprintf(a, sizeof a, "%s/0.log", dir);
+    snprintf(a1, sizeof a1, "%s/0.log.1", dir);
+    FILE *f = fopen(a, "w");
+    fputs("one\ntwo\n", f);
+    fclose(f);
+    tailer_opts o;
+    tailer_opts_default(&o);
+    tailer *t = tailer_new(&o, "test", NULL);
+    hook_state h = {0};
+    tailer_set_close_hook(t, on_close, &h);
+    scan(t, a, true);
+    tailer_poll(t, on_line, NULL, &h);
+    assert_int_equal(h.lines, 2);
+    assert_int_equal(rename(a, a1), 0);
+    f = fopen(a, "w");
+    fputs("new\n", f);
+    fclose(f);
+    scan(t, a, true); /* the renamed file is not offered: drained and closed */
+    for (int i = 0; i < 3; i++)
+        tailer_poll(t, on_line, NULL, &h);
+    assert_int_equal(h.closes, 1);
+    assert_int_equal(h.lines, 3);
+    tailer_scan_begin(t); /* now found under its new name */
+    tailer_offer(t, a);
+    tailer_offer(t, a1);
+    tailer_scan_end(t);
+    for (int i = 0; i < 3; i++)
+        tailer_poll(t, on_line, NULL, &h);
+    assert_int_equal(h.lines, 3);
+    tailer_free(t);
+    unlink(a);
+    unlink(a1);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slot_and_hook),
+        cmocka_unit_test(test_closed_then_offered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
