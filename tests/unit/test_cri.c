@@ -27,12 +27,21 @@ static void test_time(void **state)
     assert_int_equal(t("2024-01-15T12:20:30+02:00"), 1705314030000000000LL);
     assert_int_equal(t("2024-01-15T08:20:30.000000001-02:00"), 1705314030000000001LL);
     assert_int_equal(t("2000-02-29T00:00:00Z"), 951782400000000000LL); /* leap day */
+    /* fractions of every length around the 8-digit fast path */
+    assert_int_equal(t("1970-01-01T00:00:00.98765432Z"), 987654320LL);
+    assert_int_equal(t("1970-01-01T00:00:00.9876543Z"), 987654300LL);
+    assert_int_equal(t("1970-01-01T00:00:00.000000090Z"), 90LL);
+    assert_int_equal(t("1970-01-01T00:00:00.099999999Z"), 99999999LL);
+    assert_int_equal(t("1970-01-01T00:00:00.12345678912345Z"), 123456789LL);
+    assert_int_equal(t("1970-01-01T00:00:00.12345678+01:00"), -3600000000000LL + 123456780LL);
     int64_t ns;
     /* the per-minute cache never accepts what the full parse rejects */
     assert_int_equal(cri_parse_time("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\000000Z", 20, &ns), -1);
     assert_int_equal(t("2024-01-15T10:20:59Z"), 1705314059000000000LL);
     assert_int_equal(t("2024-01-15T10:20:00Z"), 1705314000000000000LL);
     assert_int_equal(cri_parse_time("2024-01-15T10:20:6xZ", 20, &ns), -1);
+    assert_int_equal(cri_parse_time("2024-01-15T10:20:00.1234:678Z", 29, &ns), -1);
+    assert_int_equal(cri_parse_time("2024-01-15T10:20:00.1234/678Z", 29, &ns), -1);
     const char *bad[] = {"", "2024-01-15", "2024-01-15T10:20:30", "2024-13-15T10:20:30Z",
                          "2024-01-15T25:20:30Z", "2024-01-15T10:20:30.Z", "2024-01-15T10:20:30Zx",
                          "2024-01-15T10:20:30+0200", "2O24-01-15T10:20:30Z", "2024-01-15T10:20:30+02:0x"};
