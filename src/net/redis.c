@@ -222,3 +222,62 @@ bool redis_decode_value(sl_batch *b, const char *s, size_t n)
     b->bytes += event_size(e);
     return false;
 }
+
+/* ---- Stream entries ------------------------------------------------------------------ */
+
+static bool is_str(const redisReply *r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) && r->str;
+}
+
+size_t redis_stream_walk(const redisReply *entries, redis_entry_fn fn, void *arg)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+        return 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !is_str(e->element[0])) {
+            bad++;
+            continue;
+        }
+        const redisReply *f = e->element[1];
+        if (f && f->type == REDIS_REPLY_NIL)
+            f = NULL;
+        else if (!f || f->type != REDIS_REPLY_ARRAY) {
+            bad++;
+            continue;
+        }
+        fn(arg, e->element[0]->str, e->element[0]->len, f);
+    }
+    return bad;
+}
+
+bool redis_decode_fields(sl_batch *b, const redisReply *fields)
+{
+    size_t n = fields ? fields->elements / 2 : 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = fields->element[2 * i], *v = fields->element[2 * i + 1];
+        if (is_str(k) && is_str(v) && k->len == sizeof REDIS_STREAM_FIELD - 1 &&
+            memcmp(k->str, REDIS_STREAM_FIELD, k->len) == 0)
+            return redis_decode_value(b, v->str, v->len);
+    }
+    sl_event *e = batch_add(b);
+    e->ts_ns = sl_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *k = fields->element[2 * i], *v = fields->element[2 * i + 1];
+        if (!is_str(k) || !is_str(v) || k->len == 0 || k->len > 1024)
+            continue;
+        if (k->len == 7 && memcmp(k->str, "message", 7) == 0 && !e->message.ptr) {
+            e->message = batch_str(b, v->str, SL_MIN(v->len, (size_t)UINT32_MAX));
+            continue;
+        }
+        sl_field *f = event_add_field(b, e, k->str, k->len);
+        f->type = SL_VAL_STR;
+        f->v.s = batch_str(b, v->str, SL_MIN(v->len, (size_t)UINT32_MAX));
+    }
+    if (!e->message.ptr)
+        e->message = batch_str(b, "", 0);
+    b->bytes += event_size(e);
+    return false;
+}

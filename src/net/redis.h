@@ -57,4 +57,15 @@ void redis_key_render(const redis_key_tmpl *t, const sl_event *e, sl_buf *out);
  * false then, so the caller can count it). Never fails. */
 bool redis_decode_value(sl_batch *b, const char *s, size_t n);
 
+/* Stream entries. `entries` is the array of [id, [field, value, ...]] pairs inside an
+ * XREADGROUP or XAUTOCLAIM reply. fn is called for each well-formed entry with its id and
+ * its field array (NULL when the entry was deleted meanwhile). Malformed entries are
+ * skipped; returns how many. */
+typedef void (*redis_entry_fn)(void *arg, const char *id, size_t idlen, const redisReply *fields);
+size_t redis_stream_walk(const redisReply *entries, redis_entry_fn fn, void *arg);
+/* Appends the event of one stream entry: the REDIS_STREAM_FIELD value decoded as by
+ * redis_decode_value; an entry written by someone else becomes an event with its "message"
+ * field (if any) as message and the other fields as string fields (returns false). */
+bool redis_decode_fields(sl_batch *b, const redisReply *fields);
+
 #endif

@@ -1,0 +1,588 @@
+/* redis.c - the `redis` source: events taken from a Redis list or stream so that an item
+ * leaves Redis only once every sink downstream has acknowledged its batch.
+ *
+ * Notes on the design
+ *  1. List mode: BLMOVE key processing LEFT RIGHT <block> waits for the first item, then
+ *     one pipeline of LMOVEs takes up to batch_max_events - 1 more. Items sit in the
+ *     processing list (default "<key>:processing") while in flight; when a batch's ack
+ *     token commits, one pipeline of `LREM processing 1 <value>` removes them.
+ *  2. At start the processing list is what a previous run left in flight (it crashed
+ *     before the acks): its items are re-emitted first. Delivery is at-least-once; the
+ *     duplicates are at most what was in flight.
+ *  3. Stream mode: a consumer group (created at "0" with MKSTREAM, so entries written
+ *     before the first start are read). At start, entries idle longer than claim_idle in
+ *     other consumers' pending lists are XAUTOCLAIMed, then this consumer's own pending
+ *     entries are re-read (XREADGROUP ... 0); then XREADGROUP ... > with BLOCK. A
+ *     committed batch is XACKed (and XDELed when `delete` is set). The entry id becomes
+ *     the event's stable id.
+ *  4. Every batch in flight is remembered (values or ids, one buffer per batch) in open
+ *     order; commits arrive in that order. Removals that fail (connection lost) stay
+ *     queued and are sent again after reconnecting.
+ *  5. A lost connection is rebuilt with backoff. A BLMOVE whose reply was lost leaves its
+ *     item in the processing list unseen: the next start recovers it (note 2).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "net/redis.h"
+
+typedef struct rsrc_config {
+    char *address, *password, *key, *processing_key, *group, *consumer;
+    int64_t db;
+    int mode;
+    int64_t batch_max_events;
+    int64_t block_ms, timeout_ms, claim_idle_ms;
+    bool del;
+} rsrc_config;
+
+static const sl_option rsrc_options[] = {
+    {"address", SL_OPT_STR, offsetof(rsrc_config, address), "127.0.0.1:6379", 0, NULL, NULL, 0,
+     0, "Redis server as host:port"},
+    {"password", SL_OPT_STR, offsetof(rsrc_config, password), NULL, 0, NULL, NULL, 0, 0,
+     "AUTH password"},
+    {"db", SL_OPT_INT, offsetof(rsrc_config, db), "0", 0, NULL, NULL, 0, 1 << 20,
+     "database number (SELECT)"},
+    {"key", SL_OPT_STR, offsetof(rsrc_config, key), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
+     "list or stream key to read"},
+    {"mode", SL_OPT_ENUM, offsetof(rsrc_config, mode), "list", 0, redis_modes, NULL, 0, 0,
+     "list: BLMOVE into a processing list; stream: consumer group with XACK"},
+    {"processing_key", SL_OPT_STR, offsetof(rsrc_config, processing_key), NULL, 0, NULL, NULL, 0,
+     0, "list mode: where in-flight items wait for their ack (default <key>:processing); "
+        "one per reader"},
+    {"group", SL_OPT_STR, offsetof(rsrc_config, group), "sluice", 0, NULL, NULL, 0, 0,
+     "stream mode: consumer group"},
+    {"consumer", SL_OPT_STR, offsetof(rsrc_config, consumer), NULL, 0, NULL, NULL, 0, 0,
+     "stream mode: consumer name (default: host name)"},
+    {"claim_idle", SL_OPT_DURATION, offsetof(rsrc_config, claim_idle_ms), "5m", 0, NULL, NULL, 0,
+     0, "stream mode: at start, claim other consumers' entries pending longer than this"},
+    {"delete", SL_OPT_BOOL, offsetof(rsrc_config, del), "true", 0, NULL, NULL, 0, 0,
+     "stream mode: XDEL entries once acknowledged (a spill stream does not grow forever)"},
+    {"batch_max_events", SL_OPT_INT, offsetof(rsrc_config, batch_max_events), "500", 0, NULL,
+     NULL, 1, 100000, "items per batch at most"},
+    {"block", SL_OPT_DURATION, offsetof(rsrc_config, block_ms), "1s", 0, NULL, NULL, 10, 60000,
+     "how long one blocking read waits for new items"},
+    {"timeout", SL_OPT_DURATION, offsetof(rsrc_config, timeout_ms), "5s", 0, NULL, NULL, 1,
+     3600000, "connect and reply timeout (beyond `block`)"},
+    SL_OPT_END,
+};
+
+/* One emitted batch: its values (list) or entry ids (stream), length-prefixed. */
+typedef struct rsrc_flight {
+    uint64_t seq;
+    sl_buf items;
+    size_t n;
+    bool done;
+    struct rsrc_flight *next;
+} rsrc_flight;
+
+typedef struct rsrc {
+    const rsrc_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    redis_endpoint ep;
+    char *proc_key; /* owned */
+    char *consumer; /* owned */
+    redisContext *conn;
+    rsrc_flight *head, *tail;
+    uint64_t seq;
+    sl_batch *b;         /* batch being filled */
+    rsrc_flight *bf;     /* its flight record */
+    int64_t last_log_ms, foreign_log_ms;
+    int backoff_ms;
+} rsrc;
+
+static int rsrc_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const rsrc_config *cfg = config;
+    if (redis_address_check(cfg->address, err, errlen) != 0)
+        return SL_ERR_CONFIG;
+    if (!cfg->key[0])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "key must not be empty");
+    rsrc *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    s->ep = (redis_endpoint){cfg->address, cfg->password, cfg->db,
+                             cfg->timeout_ms + cfg->block_ms};
+    if (cfg->processing_key && cfg->processing_key[0]) {
+        s->proc_key = sl_xstrdup(cfg->processing_key);
+    } else {
+        size_t n = strlen(cfg->key) + sizeof ":processing";
+        s->proc_key = sl_xmalloc(n);
+        snprintf(s->proc_key, n, "%s:processing", cfg->key);
+    }
+    if (cfg->consumer && cfg->consumer[0]) {
+        s->consumer = sl_xstrdup(cfg->consumer);
+    } else {
+        char host[256] = "sluice";
+        if (gethostname(host, sizeof host) != 0 || !host[0])
+            snprintf(host, sizeof host, "sluice");
+        host[sizeof host - 1] = '\0';
+        s->consumer = sl_xstrdup(host);
+    }
+    *self = s;
+    return SL_OK;
+}
+
+static void rsrc_warn(rsrc *s, int64_t *last, const char *fmt, const char *what)
+{
+    int64_t now = sl_mono_ms();
+    if (now - *last >= 5000) {
+        log_warn(s->cc->id, fmt, what);
+        *last = now;
+    }
+}
+
+static void rsrc_drop_conn(rsrc *s, const char *why)
+{
+    rsrc_warn(s, &s->last_log_ms, "redis: %s", why);
+    metrics_error(s->cc->metrics, "connection");
+    if (s->conn)
+        redisFree(s->conn);
+    s->conn = NULL;
+}
+
+/* Runs one command; NULL = the connection broke (and was dropped). Error replies are
+ * returned as replies. */
+static redisReply *rsrc_cmd(rsrc *s, int argc, const char **argv)
+{
+    if (!s->conn)
+        return NULL;
+    redisReply *r = redisCommandArgv(s->conn, argc, argv, NULL);
+    if (!r)
+        rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+    return r;
+}
+
+/* ---- Batches ------------------------------------------------------------------------- */
+
+static void rsrc_start_batch(rsrc *s)
+{
+    if (s->b)
+        return;
+    s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 512));
+    s->bf = sl_xcalloc(1, sizeof *s->bf);
+}
+
+/* Adds one item: `item` is the list value or the stream id remembered for removal,
+ * stored as a 4-byte length and the bytes (values may hold NULs). */
+static void rsrc_remember(rsrc *s, const char *item, size_t len)
+{
+    uint32_t l = (uint32_t)SL_MIN(len, (size_t)UINT32_MAX);
+    buf_append(&s->bf->items, &l, sizeof l);
+    buf_append(&s->bf->items, item, l);
+    s->bf->n++;
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, len, memory_order_relaxed);
+}
+
+static void rsrc_foreign(rsrc *s)
+{
+    metrics_error(s->cc->metrics, "foreign_value");
+    rsrc_warn(s, &s->foreign_log_ms, "%s", "an item that is not sluice's JSON: kept as message");
+}
+
+static void rsrc_add_value(rsrc *s, const char *v, size_t len)
+{
+    rsrc_start_batch(s);
+    if (!redis_decode_value(s->b, v, len))
+        rsrc_foreign(s);
+    rsrc_remember(s, v, len);
+}
+
+static int rsrc_flush(rsrc *s)
+{
+    if (!s->b)
+        return SL_OK;
+    sl_batch *b = s->b;
+    rsrc_flight *f = s->bf;
+    s->b = NULL;
+    s->bf = NULL;
+    f->seq = ++s->seq;
+    if (s->tail)
+        s->tail->next = f;
+    else
+        s->head = f;
+    s->tail = f;
+    b->ack = ack_token_open(source_ledger(s->ctx), f->seq, f->n);
+    b->origin = s->cc->id;
+    return source_emit(s->ctx, b);
+}
+
+/* Reads one remembered item at p; returns the next. */
+static const char *rsrc_item(const char *p, const char **item, size_t *len)
+{
+    uint32_t l;
+    memcpy(&l, p, sizeof l);
+    *item = p + sizeof l;
+    *len = l;
+    return p + sizeof l + l;
+}
+
+/* ---- Commits (note 4) ---------------------------------------------------------------- */
+
+static void rsrc_commit(void *arg, uint64_t key, uint64_t value)
+{
+    rsrc *s = arg;
+    for (rsrc_flight *f = s->head; f; f = f->next)
+        if (f->seq == key) {
+            f->done = true;
+            return;
+        }
+}
+
+/* Removes the items of committed batches at the head from Redis. */
+static void rsrc_remove_done(rsrc *s)
+{
+    while (s->head && s->head->done && s->conn) {
+        rsrc_flight *f = s->head;
+        bool stream = s->cfg->mode == REDIS_MODE_STREAM;
+        size_t ncmd = 0;
+        const char *p = f->items.p;
+        if (stream && f->n) {
+            /* XACK key group id... then XDEL key id... from the same array. */
+            size_t argc = 3 + f->n;
+            const char **argv = sl_xmalloc(argc * sizeof *argv);
+            size_t *lens = sl_xmalloc(argc * sizeof *lens);
+            argv[0] = "XACK";
+            argv[1] = s->cfg->key;
+            argv[2] = s->cfg->group;
+            lens[0] = 4;
+            lens[1] = strlen(s->cfg->key);
+            lens[2] = strlen(s->cfg->group);
+            for (size_t i = 0; i < f->n; i++)
+                p = rsrc_item(p, &argv[3 + i], &lens[3 + i]);
+            redisAppendCommandArgv(s->conn, (int)argc, argv, lens);
+            ncmd++;
+            if (s->cfg->del) {
+                argv[1] = "XDEL";
+                lens[1] = 4;
+                argv[2] = s->cfg->key;
+                lens[2] = strlen(s->cfg->key);
+                redisAppendCommandArgv(s->conn, (int)(argc - 1), argv + 1, lens + 1);
+                ncmd++;
+            }
+            free(argv);
+            free(lens);
+        } else if (!stream) {
+            for (size_t i = 0; i < f->n; i++) {
+                const char *argv[4] = {"LREM", s->proc_key, "1", NULL};
+                size_t lens[4] = {4, strlen(s->proc_key), 1, 0};
+                p = rsrc_item(p, &argv[3], &lens[3]);
+                redisAppendCommandArgv(s->conn, 4, argv, lens);
+                ncmd++;
+            }
+        }
+        bool ok = true;
+        for (size_t i = 0; i < ncmd; i++) {
+            void *rv = NULL;
+            if (redisGetReply(s->conn, &rv) != REDIS_OK || !rv) {
+                rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+                ok = false;
+                break;
+            }
+            freeReplyObject(rv);
+        }
+        if (!ok)
+            return; /* stays queued; sent again after reconnecting */
+        s->head = f->next;
+        if (!s->head)
+            s->tail = NULL;
+        buf_free(&f->items);
+        free(f);
+    }
+}
+
+/* ---- Reading ------------------------------------------------------------------------- */
+
+static void rsrc_reply_error(rsrc *s, const redisReply *r)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%.*s", (int)SL_MIN(r->len, (size_t)200), r->str ? r->str : "");
+    rsrc_warn(s, &s->last_log_ms, "redis error: %s", why);
+    metrics_error(s->cc->metrics, "reply_error");
+}
+
+/* Note 1. Returns SL_OK, SL_ERR_IO (connection gone or error reply: back off) or
+ * SL_ERR_CLOSED (engine stopping). */
+static int rsrc_read_list(rsrc *s)
+{
+    char block[32];
+    snprintf(block, sizeof block, "%.3f", (double)s->cfg->block_ms / 1000.0);
+    const char *argv[6] = {"BLMOVE", s->cfg->key, s->proc_key, "LEFT", "RIGHT", block};
+    redisReply *r = rsrc_cmd(s, 6, argv);
+    if (!r)
+        return SL_ERR_IO;
+    int rc = SL_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rsrc_reply_error(s, r);
+        rc = SL_ERR_IO;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        rsrc_add_value(s, r->str, r->len);
+        size_t more = (size_t)s->cfg->batch_max_events - 1;
+        for (size_t i = 0; i < more; i++)
+            redisAppendCommandArgv(s->conn, 5, argv, NULL);
+        bool empty = false;
+        for (size_t i = 0; i < more; i++) {
+            void *rv = NULL;
+            if (redisGetReply(s->conn, &rv) != REDIS_OK || !rv) {
+                rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+                break;
+            }
+            redisReply *m = rv;
+            if (m->type == REDIS_REPLY_STRING && !empty)
+                rsrc_add_value(s, m->str, m->len);
+            else
+                empty = true;
+            freeReplyObject(m);
+        }
+    }
+    freeReplyObject(r);
+    if (rsrc_flush(s) != SL_OK)
+        return SL_ERR_CLOSED;
+    return rc;
+}
+
+/* Note 2: re-emits what a previous run left in the processing list. */
+static int rsrc_recover_list(rsrc *s)
+{
+    const char *argv[2] = {"LLEN", s->proc_key};
+    redisReply *r = rsrc_cmd(s, 2, argv);
+    if (!r)
+        return SL_ERR_IO;
+    long long total = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    freeReplyObject(r);
+    if (total > 0)
+        log_info(s->cc->id, "re-emitting %lld items left in flight in %s", total, s->proc_key);
+    for (long long off = 0; off < total; off += s->cfg->batch_max_events) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, "%lld", off);
+        snprintf(b, sizeof b, "%lld", SL_MIN(off + s->cfg->batch_max_events, total) - 1);
+        const char *lr[4] = {"LRANGE", s->proc_key, a, b};
+        r = rsrc_cmd(s, 4, lr);
+        if (!r)
+            return SL_ERR_IO;
+        if (r->type == REDIS_REPLY_ARRAY)
+            for (size_t i = 0; i < r->elements; i++)
+                if (r->element[i]->type == REDIS_REPLY_STRING)
+                    rsrc_add_value(s, r->element[i]->str, r->element[i]->len);
+        freeReplyObject(r);
+        if (rsrc_flush(s) != SL_OK)
+            return SL_ERR_CLOSED;
+    }
+    return SL_OK;
+}
+
+/* One stream entry into the batch (deleted entries are acknowledged at once). */
+static void rsrc_entry(void *arg, const char *id, size_t idlen, const redisReply *fields)
+{
+    rsrc *s = arg;
+    if (!fields) {
+        const char *argv[4] = {"XACK", s->cfg->key, s->cfg->group, id};
+        size_t lens[4] = {4, strlen(s->cfg->key), strlen(s->cfg->group), idlen};
+        if (s->conn) {
+            redisReply *r = redisCommandArgv(s->conn, 4, argv, lens);
+            if (r)
+                freeReplyObject(r);
+        }
+        return;
+    }
+    rsrc_start_batch(s);
+    if (!redis_decode_fields(s->b, fields))
+        rsrc_foreign(s);
+    s->b->events[s->b->n - 1].id_str = batch_str(s->b, id, idlen);
+    rsrc_remember(s, id, idlen);
+}
+
+/* The entries array of an XREADGROUP reply for our one key, or NULL. */
+static const redisReply *xread_entries(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return NULL;
+    const redisReply *k = r->element[0];
+    if (!k || k->type != REDIS_REPLY_ARRAY || k->elements != 2)
+        return NULL;
+    return k->element[1];
+}
+
+static int rsrc_xread(rsrc *s, const char *from, bool block, char *last, size_t lastlen,
+                      size_t *got)
+{
+    char count[24], ms[24];
+    snprintf(count, sizeof count, "%lld", (long long)s->cfg->batch_max_events);
+    snprintf(ms, sizeof ms, "%lld", (long long)s->cfg->block_ms);
+    const char *argv[10] = {"XREADGROUP", "GROUP", s->cfg->group, s->consumer, "COUNT", count};
+    int argc = 6;
+    if (block) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = ms;
+    }
+    argv[argc++] = "STREAMS";
+    argv[argc++] = s->cfg->key;
+    argv[argc++] = from;
+    redisReply *r = rsrc_cmd(s, argc, argv);
+    *got = 0;
+    if (!r)
+        return SL_ERR_IO;
+    int rc = SL_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rsrc_reply_error(s, r);
+        rc = SL_ERR_IO;
+        /* The key was deleted (group gone): make it again on the next connection. */
+        rsrc_drop_conn(s, "consumer group lost");
+    } else {
+        const redisReply *entries = xread_entries(r);
+        if (entries && entries->type == REDIS_REPLY_ARRAY && entries->elements) {
+            *got = entries->elements;
+            const redisReply *le = entries->element[entries->elements - 1];
+            if (last && le && le->type == REDIS_REPLY_ARRAY && le->elements >= 1 &&
+                le->element[0]->type == REDIS_REPLY_STRING)
+                snprintf(last, lastlen, "%s", le->element[0]->str);
+            if (redis_stream_walk(entries, rsrc_entry, s))
+                metrics_error(s->cc->metrics, "malformed_entry");
+        }
+    }
+    freeReplyObject(r);
+    if (rsrc_flush(s) != SL_OK)
+        return SL_ERR_CLOSED;
+    return rc;
+}
+
+/* Note 3: group, claims, then our own pending entries. */
+static int rsrc_recover_stream(rsrc *s)
+{
+    const char *cg[6] = {"XGROUP", "CREATE", s->cfg->key, s->cfg->group, "0", "MKSTREAM"};
+    redisReply *r = rsrc_cmd(s, 6, cg);
+    if (!r)
+        return SL_ERR_IO;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+        rsrc_reply_error(s, r);
+        freeReplyObject(r);
+        return SL_ERR_IO;
+    }
+    freeReplyObject(r);
+    char idle[24], cursor[64] = "0-0";
+    snprintf(idle, sizeof idle, "%lld", (long long)s->cfg->claim_idle_ms);
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        const char *ac[9] = {"XAUTOCLAIM", s->cfg->key, s->cfg->group, s->consumer, idle,
+                             cursor, "COUNT", "1000", "JUSTID"};
+        r = rsrc_cmd(s, 9, ac);
+        if (!r)
+            return SL_ERR_IO;
+        bool more = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                    r->element[0]->type == REDIS_REPLY_STRING &&
+                    strcmp(r->element[0]->str, "0-0") != 0;
+        if (more)
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        if (r->type == REDIS_REPLY_ERROR)
+            rsrc_reply_error(s, r);
+        freeReplyObject(r);
+        if (!more)
+            break;
+    }
+    char last[64] = "0";
+    for (;;) {
+        size_t got;
+        char from[64];
+        snprintf(from, sizeof from, "%s", last);
+        int rc = rsrc_xread(s, from, false, last, sizeof last, &got);
+        if (rc != SL_OK)
+            return rc;
+        if (got == 0)
+            return SL_OK;
+    }
+}
+
+static int rsrc_run(void *self, sl_source_ctx *ctx)
+{
+    rsrc *s = self;
+    s->ctx = ctx;
+    bool stream = s->cfg->mode == REDIS_MODE_STREAM, recovered = false;
+    while (!source_should_stop(ctx)) {
+        if (!s->conn) {
+            char err[256];
+            s->conn = redis_connect(&s->ep, err, sizeof err);
+            if (!s->conn) {
+                rsrc_warn(s, &s->last_log_ms, "redis: %s", err);
+                metrics_error(s->cc->metrics, "connect");
+                s->backoff_ms = s->backoff_ms ? SL_MIN(s->backoff_ms * 2, 5000) : 100;
+                source_sleep(ctx, s->backoff_ms);
+                continue;
+            }
+            s->backoff_ms = 0;
+            recovered = recovered && !stream; /* a stream's group may be gone: recheck */
+        }
+        source_collect_acks(ctx, rsrc_commit, s);
+        rsrc_remove_done(s);
+        if (!s->conn)
+            continue;
+        int rc;
+        if (!recovered) {
+            rc = stream ? rsrc_recover_stream(s) : rsrc_recover_list(s);
+            if (rc == SL_OK)
+                recovered = true;
+        } else if (stream) {
+            size_t got;
+            rc = rsrc_xread(s, ">", true, NULL, 0, &got);
+        } else {
+            rc = rsrc_read_list(s);
+        }
+        if (rc == SL_ERR_CLOSED)
+            break;
+        if (rc != SL_OK)
+            source_sleep(ctx, 500);
+    }
+    if (s->b && rsrc_flush(s) != SL_OK) {
+        /* engine stopping: the items stay in Redis for the next start */
+    }
+    source_drain_acks(ctx, rsrc_commit, s);
+    if (!s->conn) {
+        char err[256];
+        s->conn = redis_connect(&s->ep, err, sizeof err);
+    }
+    rsrc_remove_done(s);
+    if (s->head)
+        log_warn(s->cc->id, "stopping with items still in flight; they are read again at "
+                            "the next start");
+    return SL_OK;
+}
+
+static void rsrc_destroy(void *self)
+{
+    rsrc *s = self;
+    if (!s)
+        return;
+    if (s->conn)
+        redisFree(s->conn);
+    if (s->b)
+        batch_release(s->b);
+    if (s->bf) {
+        buf_free(&s->bf->items);
+        free(s->bf);
+    }
+    while (s->head) {
+        rsrc_flight *f = s->head;
+        s->head = f->next;
+        buf_free(&f->items);
+        free(f);
+    }
+    free(s->proc_key);
+    free(s->consumer);
+    free(s);
+}
+
+const sl_source_vtable sl_source_redis = {
+    .type = "redis",
+    .help = "Reads events from a Redis list (BLMOVE into a processing list) or stream "
+            "(consumer group); items leave Redis only once acknowledged downstream",
+    .options = rsrc_options,
+    .config_size = sizeof(rsrc_config),
+    .init = rsrc_init,
+    .run = rsrc_run,
+    .destroy = rsrc_destroy,
+};
