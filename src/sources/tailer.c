@@ -959,7 +959,8 @@ static bool drained(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done_fn 
 
 /* A drained file that still exists (renamed away, or its path now holds another file) may be
  * offered again under another name after we closed it: it then resumes at its end instead
- * of being read again (a lookup by dev, inode and first bytes, for rotate_wait_ms). */
+ * of being read again (a lookup by dev, inode and first bytes). Remembered for a minute at
+ * least: a slow or busy scan must not turn a late rename into a full re-read. */
 static void remember_closed(tailer *t, tfile *f)
 {
     if (f->deleted || f->fp_len == 0)
@@ -978,7 +979,7 @@ static void remember_closed(tailer *t, tfile *f)
     s->p.path = sl_xstrdup(f->path);
     s->committed = f->committed;
     s->stream_id = f->stream_id;
-    s->expire_ms = sl_mono_ms() + SL_MAX(t->o.rotate_wait_ms, (int64_t)1000);
+    s->expire_ms = sl_mono_ms() + SL_MAX(t->o.rotate_wait_ms * 12, (int64_t)60000);
 }
 
 size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_done, void *arg)
