@@ -25,6 +25,7 @@ Credential endpoints serving the known credentials (with --token as session toke
   PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[role] (IMDSv2)
 """
 import argparse
+import bisect
 import hashlib
 import hmac
 import json
@@ -296,12 +297,22 @@ class Handler(BaseHTTPRequestHandler):
             after = (tk["t"], tk["id"])
         t = now_ms()
         evs = []
+        # per stream: bisect to the first candidate, take at most lim + 1 visible events
         for s in g.values():
             if names and s.name not in names:
                 continue
-            for e in s.sorted_events():
-                if lo <= e[0] <= hi and e[3] <= t and (after is None or (e[0], e[1]) > after):
+            ev = s.sorted_events()
+            i = bisect.bisect_right(ev, (after[0], after[1], "\U0010ffff")) if after else 0
+            i = max(i, bisect.bisect_left(ev, (lo,)))
+            taken = 0
+            while i < len(ev) and taken <= lim:
+                e = ev[i]
+                i += 1
+                if e[0] > hi:
+                    break
+                if e[3] <= t and (after is None or (e[0], e[1]) > after):
                     evs.append((e[0], e[1], s.name, e[2], e[3]))
+                    taken += 1
         evs.sort()
         page = evs[:lim]
         out = {"events": [{"logStreamName": e[2], "timestamp": e[0], "message": e[3],
