@@ -146,52 +146,6 @@ static void file_on_commit(void *arg, uint64_t key, uint64_t value)
     tailer_commit(s->t, key, value);
 }
 
-/* ---- Checkpoints: key "dev:ino", meta "fpcrc fplen path" ---------------------------- */
-
-static void file_restore(file_source *s)
-{
-    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
-        const sl_ckpt_entry *e = ckpt_at(s->ck, i);
-        tailer_position p = {0};
-        int used = 0;
-        if (sscanf(e->key, "%" SCNu64 ":%" SCNu64, &p.dev, &p.ino) != 2 ||
-            sscanf(e->meta, "%" SCNx32 " %" SCNu32 " %n", &p.fp_crc, &p.fp_len, &used) != 2) {
-            log_warn(s->cc->id, "checkpoint entry '%s' not understood; ignored", e->key);
-            metrics_error(s->cc->metrics, "corrupt_checkpoint");
-            continue;
-        }
-        p.offset = e->pos;
-        p.path = e->meta + used;
-        tailer_restore(s->t, &p);
-    }
-}
-
-static void file_position(void *arg, const tailer_position *p)
-{
-    file_source *s = arg;
-    char key[64];
-    snprintf(key, sizeof key, "%" PRIu64 ":%" PRIu64, p->dev, p->ino);
-    size_t ml = strlen(p->path) + 32;
-    char *meta = sl_xmalloc(ml);
-    snprintf(meta, ml, "%08" PRIx32 " %" PRIu32 " %s", p->fp_crc, p->fp_len, p->path);
-    ckpt_set(s->ck, key, p->offset, meta);
-    free(meta);
-}
-
-static void file_persist(file_source *s)
-{
-    char err[256];
-    ckpt_clear(s->ck);
-    tailer_positions(s->t, file_position, s);
-    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
-        log_error(s->cc->id, "saving checkpoint: %s", err);
-        metrics_error(s->cc->metrics, "checkpoint_write");
-        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
-    } else {
-        metrics_set_state(s->cc->metrics, "ok");
-    }
-}
-
 /* ---- Discovery --------------------------------------------------------------------- */
 
 static void file_offer(void *arg, const char *path)
@@ -281,7 +235,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
         return rc;
     }
     tailer_set_first_start(s->t, !ckpt_existed(s->ck));
-    file_restore(s);
+    tailer_load_checkpoint(s->t, s->ck, s->cc);
 
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (s->ino_fd < 0)
@@ -298,7 +252,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
     }
 
     file_scan(s);
-    file_persist(s); /* from now on a checkpoint exists: read_from applies no more */
+    tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
     int64_t next_scan = sl_mono_ms() + s->cfg->glob_interval_ms;
     int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
     bool rescan = false;
@@ -314,7 +268,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
         }
         if (now >= next_ckpt) {
             source_collect_acks(ctx, file_on_commit, s);
-            file_persist(s);
+            tailer_save_checkpoint(s->t, s->ck, s->cc);
             next_ckpt = now + s->cfg->checkpoint_interval_ms;
         }
         /* Idle: sleep until inotify, stop, the next scan or checkpoint, or 250 ms (the
@@ -340,7 +294,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
     if (left)
         log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);
-    file_persist(s);
+    tailer_save_checkpoint(s->t, s->ck, s->cc);
     if (ep >= 0)
         close(ep);
     if (s->ino_fd >= 0)

@@ -506,52 +506,6 @@ static void k8s_on_commit(void *arg, uint64_t key, uint64_t value)
     tailer_commit(s->t, key, value);
 }
 
-/* ---- Checkpoints: key "dev:ino", meta "fpcrc fplen path" (as the file source) -------- */
-
-static void k8s_restore(k8s_source *s)
-{
-    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
-        const sl_ckpt_entry *e = ckpt_at(s->ck, i);
-        tailer_position p = {0};
-        int used = 0;
-        if (sscanf(e->key, "%" SCNu64 ":%" SCNu64, &p.dev, &p.ino) != 2 ||
-            sscanf(e->meta, "%" SCNx32 " %" SCNu32 " %n", &p.fp_crc, &p.fp_len, &used) != 2) {
-            log_warn(s->cc->id, "checkpoint entry '%s' not understood; ignored", e->key);
-            metrics_error(s->cc->metrics, "corrupt_checkpoint");
-            continue;
-        }
-        p.offset = e->pos;
-        p.path = e->meta + used;
-        tailer_restore(s->t, &p);
-    }
-}
-
-static void k8s_position(void *arg, const tailer_position *p)
-{
-    k8s_source *s = arg;
-    char key[64];
-    snprintf(key, sizeof key, "%" PRIu64 ":%" PRIu64, p->dev, p->ino);
-    size_t ml = strlen(p->path) + 32;
-    char *meta = sl_xmalloc(ml);
-    snprintf(meta, ml, "%08" PRIx32 " %" PRIu32 " %s", p->fp_crc, p->fp_len, p->path);
-    ckpt_set(s->ck, key, p->offset, meta);
-    free(meta);
-}
-
-static void k8s_persist(k8s_source *s)
-{
-    char err[256];
-    ckpt_clear(s->ck);
-    tailer_positions(s->t, k8s_position, s);
-    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
-        log_error(s->cc->id, "saving checkpoint: %s", err);
-        metrics_error(s->cc->metrics, "checkpoint_write");
-        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
-    } else {
-        metrics_set_state(s->cc->metrics, "ok");
-    }
-}
-
 /* ---- Discovery (note 1) --------------------------------------------------------------- */
 
 static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char *s, size_t n)
@@ -806,7 +760,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         return rc;
     }
     tailer_set_first_start(s->t, !ckpt_existed(s->ck));
-    k8s_restore(s);
+    tailer_load_checkpoint(s->t, s->ck, s->cc);
     s->running = true;
 
     s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -827,7 +781,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
 
     k8s_scan(s);
-    k8s_persist(s); /* from now on a checkpoint exists: read_from applies no more */
+    tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
     int64_t next_scan = sl_mono_ms() + s->cfg->rescan_interval_ms;
     int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
     bool rescan = false;
@@ -846,7 +800,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         }
         if (now >= next_ckpt) {
             source_collect_acks(ctx, k8s_on_commit, s);
-            k8s_persist(s);
+            tailer_save_checkpoint(s->t, s->ck, s->cc);
             next_ckpt = now + s->cfg->checkpoint_interval_ms;
         }
         int timeout = 0;
@@ -872,7 +826,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
     if (left)
         log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);
-    k8s_persist(s);
+    tailer_save_checkpoint(s->t, s->ck, s->cc);
     if (ep >= 0)
         close(ep);
     if (s->ino_fd >= 0)

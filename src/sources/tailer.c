@@ -55,6 +55,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1013,4 +1014,52 @@ size_t tailer_poll(tailer *t, tailer_line_fn on_line, tailer_file_done_fn on_don
     if (t->m)
         atomic_store(&t->m->files_tracked, (int_fast64_t)t->n);
     return total;
+}
+
+/* ---- Checkpoints ------------------------------------------------------------------------- */
+
+void tailer_load_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc)
+{
+    for (size_t i = 0; i < ckpt_count(ck); i++) {
+        const sl_ckpt_entry *e = ckpt_at(ck, i);
+        tailer_position p = {0};
+        int used = 0;
+        if (sscanf(e->key, "%" SCNu64 ":%" SCNu64, &p.dev, &p.ino) != 2 ||
+            sscanf(e->meta, "%" SCNx32 " %" SCNu32 " %n", &p.fp_crc, &p.fp_len, &used) != 2) {
+            log_warn(cc->id, "checkpoint entry '%s' not understood; ignored", e->key);
+            metrics_error(cc->metrics, "corrupt_checkpoint");
+            continue;
+        }
+        p.offset = e->pos;
+        p.path = e->meta + used;
+        tailer_restore(t, &p);
+    }
+}
+
+static void ckpt_put_position(void *arg, const tailer_position *p)
+{
+    sl_ckpt_store *ck = arg;
+    char key[64];
+    snprintf(key, sizeof key, "%" PRIu64 ":%" PRIu64, p->dev, p->ino);
+    size_t ml = strlen(p->path) + 32;
+    char *meta = sl_xmalloc(ml);
+    snprintf(meta, ml, "%08" PRIx32 " %" PRIu32 " %s", p->fp_crc, p->fp_len, p->path);
+    ckpt_set(ck, key, p->offset, meta);
+    free(meta);
+}
+
+int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc)
+{
+    char err[256];
+    ckpt_clear(ck);
+    tailer_positions(t, ckpt_put_position, ck);
+    int rc = ckpt_save(ck, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(cc->id, "saving checkpoint: %s", err);
+        metrics_error(cc->metrics, "checkpoint_write");
+        metrics_set_state(cc->metrics, "checkpoint_write_failed");
+    } else {
+        metrics_set_state(cc->metrics, "ok");
+    }
+    return rc;
 }

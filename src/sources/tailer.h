@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/checkpoint.h"
+#include "core/component.h"
 #include "core/metrics.h"
 
 typedef struct tailer_opts {
@@ -113,5 +115,14 @@ bool tailer_tracks(const tailer *t, uint64_t dev, uint64_t ino);
 /* Files tracked (open or waiting to be reopened), and of those open. */
 size_t tailer_count(const tailer *t);
 size_t tailer_open_count(const tailer *t);
+
+/* ---- Checkpoints ----
+ * The checkpoint entries of a tailing source: key "dev:ino", meta "fpcrc fplen path",
+ * position = committed offset. Load restores every entry into the tailer (a malformed one
+ * is logged, counted as corrupt_checkpoint and skipped); save replaces the store's entries
+ * with the tailer's committed positions and writes it, reporting a failure in the log, the
+ * metrics and the component's state. Both are called from the source's own thread. */
+void tailer_load_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc);
+int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc);
 
 #endif
