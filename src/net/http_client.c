@@ -280,3 +280,49 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
     resp->status = status;
     return SL_OK;
 }
+
+/* ---- Shared option table and header lists ------------------------------------------------ */
+
+const sl_option http_tls_options[] = {
+    {"ca_file", SL_OPT_STR, offsetof(http_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
+     "PEM file of CAs to trust instead of the system store"},
+    {"cert_file", SL_OPT_STR, offsetof(http_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
+     "client certificate (PEM)"},
+    {"key_file", SL_OPT_STR, offsetof(http_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
+     "client private key (PEM)"},
+    {"verify", SL_OPT_BOOL, offsetof(http_tls_config, verify), "true", 0, NULL, NULL, 0, 0,
+     "verify the server certificate and host name (false: tests only)"},
+    SL_OPT_END,
+};
+
+void http_headers_add(http_headers *h, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = sl_xmalloc(len);
+    snprintf(line, len, "%s: %s", name, value);
+    h->v = sl_xrealloc(h->v, (h->n + 1) * sizeof *h->v);
+    h->v[h->n++] = line;
+}
+
+void http_headers_free(http_headers *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->v[i]);
+    free(h->v);
+    h->v = NULL;
+    h->n = 0;
+}
+
+int http_headers_from_options(http_headers *h, const sl_strmap *m, bool *has_content_type,
+                              char *err, size_t errlen)
+{
+    *has_content_type = false;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *k = m->keys[i], *v = m->vals[i];
+        if (!k[0] || strpbrk(k, ": \t\r\n") || strpbrk(v, "\r\n"))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "invalid header \"%s\"", k);
+        *has_content_type |= strcasecmp(k, "Content-Type") == 0;
+        http_headers_add(h, k, v);
+    }
+    return SL_OK;
+}

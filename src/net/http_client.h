@@ -8,6 +8,31 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/config.h"
+
+/* The `tls:` option every HTTP sink takes, declared once: ca_file, cert_file, key_file,
+ * verify (default true). */
+typedef struct http_tls_config {
+    char *ca_file, *cert_file, *key_file;
+    bool verify;
+} http_tls_config;
+
+extern const sl_option http_tls_options[];
+
+/* A list of "Name: value" header lines owned by the list. */
+typedef struct http_headers {
+    char **v;
+    size_t n;
+} http_headers;
+
+/* Appends "name: value". */
+void http_headers_add(http_headers *h, const char *name, const char *value);
+void http_headers_free(http_headers *h);
+/* Adds the `headers:` option's entries after checking them (no empty names, no ':' or
+ * whitespace in names, no line breaks anywhere). *has_content_type tells whether the user
+ * set one. Returns SL_OK or SL_ERR_CONFIG naming the bad header. */
+int http_headers_from_options(http_headers *h, const sl_strmap *m, bool *has_content_type,
+                              char *err, size_t errlen);
 
 typedef struct http_client http_client;
 

@@ -66,18 +66,8 @@ typedef struct http_sink {
     const http_config *cfg; /* borrowed */
     const sl_component_ctx *cc;
     http_client *client;    /* owned */
-    char **headers;         /* owned "Name: value" lines */
-    size_t nheaders;
+    http_headers headers;   /* owned */
 } http_sink;
-
-static void add_header(http_sink *s, const char *name, const char *value)
-{
-    size_t len = strlen(name) + strlen(value) + 3;
-    char *h = sl_xmalloc(len);
-    snprintf(h, len, "%s: %s", name, value);
-    s->headers = sl_xrealloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
-    s->headers[s->nheaders++] = h;
-}
 
 static void http_destroy(void *self)
 {
@@ -85,9 +75,7 @@ static void http_destroy(void *self)
     if (!s)
         return;
     http_client_free(s->client);
-    for (size_t i = 0; i < s->nheaders; i++)
-        free(s->headers[i]);
-    free(s->headers);
+    http_headers_free(&s->headers);
     free(s);
 }
 
@@ -105,11 +93,6 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
                          "%s: auth takes either user/password or bearer, not both", cc->id);
     if (cfg->auth.password && !cfg->auth.user)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
-    for (size_t i = 0; i < cfg->headers.n; i++) {
-        const char *k = cfg->headers.keys[i], *v = cfg->headers.vals[i];
-        if (!k[0] || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n"))
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: invalid header \"%s\"", cc->id, k);
-    }
     http_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
@@ -119,18 +102,19 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_NOMEM, "%s: cannot create HTTP client", cc->id);
     }
     bool has_ct = false;
-    for (size_t i = 0; i < cfg->headers.n; i++) {
-        has_ct |= strcasecmp(cfg->headers.keys[i], "Content-Type") == 0;
-        add_header(s, cfg->headers.keys[i], cfg->headers.vals[i]);
+    char msg[256];
+    if (http_headers_from_options(&s->headers, &cfg->headers, &has_ct, msg, sizeof msg) != SL_OK) {
+        http_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, msg);
     }
     if (!has_ct)
-        add_header(s, "Content-Type",
+        http_headers_add(&s->headers, "Content-Type",
                    cfg->encoding == HTTP_ENC_NDJSON ? "application/x-ndjson" : "application/json");
     if (cfg->auth.bearer) {
         size_t len = strlen(cfg->auth.bearer) + 8;
         char *v = sl_xmalloc(len);
         snprintf(v, len, "Bearer %s", cfg->auth.bearer);
-        add_header(s, "Authorization", v);
+        http_headers_add(&s->headers, "Authorization", v);
         free(v);
     }
     *self = s;
@@ -171,8 +155,8 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     http_request req = {
         .method = cfg->method == HTTP_PUT ? "PUT" : "POST",
         .url = cfg->uri,
-        .headers = (const char *const *)s->headers,
-        .nheaders = s->nheaders,
+        .headers = (const char *const *)s->headers.v,
+        .nheaders = s->headers.n,
         .body = body.p,
         .body_len = body.len,
         .gzip = cfg->compression == HTTP_COMP_GZIP,

@@ -34,6 +34,7 @@
 #include "es.h"
 #include "formats/json.h"
 #include "net/gz.h"
+#include "net/http_client.h"
 #include "net/http_multi.h"
 
 /* snprintf whose truncation is intended (reasons and log excerpts are bounded). */
@@ -52,11 +53,6 @@ typedef struct es_auth_config {
     char *user, *password, *api_key, *bearer;
 } es_auth_config;
 
-typedef struct es_tls_config {
-    char *ca_file, *cert_file, *key_file;
-    bool verify;
-} es_tls_config;
-
 typedef struct es_config {
     sl_strlist endpoints;
     char *endpoint;
@@ -69,7 +65,7 @@ typedef struct es_config {
     int gzip_engine;
     int64_t timeout_ms;
     es_auth_config auth;
-    es_tls_config tls;
+    http_tls_config tls;
     bool flatten;
     bool manage_templates;
     char *template_name;
@@ -91,18 +87,6 @@ static const sl_option es_auth_options[] = {
      "API key, base64 id:key (Authorization: ApiKey ...)"},
     {"bearer", SL_OPT_STR, offsetof(es_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
      "bearer token (Authorization: Bearer ...)"},
-    SL_OPT_END,
-};
-
-static const sl_option es_tls_options[] = {
-    {"ca_file", SL_OPT_STR, offsetof(es_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
-     "PEM file of CAs to trust instead of the system store"},
-    {"cert_file", SL_OPT_STR, offsetof(es_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
-     "client certificate (PEM)"},
-    {"key_file", SL_OPT_STR, offsetof(es_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
-     "client private key (PEM)"},
-    {"verify", SL_OPT_BOOL, offsetof(es_tls_config, verify), "true", 0, NULL, NULL, 0, 0,
-     "verify the server certificate and host name"},
     SL_OPT_END,
 };
 
@@ -132,7 +116,7 @@ static const sl_option es_options[] = {
      3600000, "whole-request timeout"},
     {"auth", SL_OPT_OBJECT, offsetof(es_config, auth), NULL, 0, NULL, es_auth_options, 0, 0,
      "user + password (basic), api_key, or bearer"},
-    {"tls", SL_OPT_OBJECT, offsetof(es_config, tls), NULL, 0, NULL, es_tls_options, 0, 0,
+    {"tls", SL_OPT_OBJECT, offsetof(es_config, tls), NULL, 0, NULL, http_tls_options, 0, 0,
      "TLS client options for https:// endpoints"},
     {"flatten", SL_OPT_BOOL, offsetof(es_config, flatten), "false", 0, NULL, NULL, 0, 0,
      "write every field at the top level with dots replaced by '_' (no objects)"},

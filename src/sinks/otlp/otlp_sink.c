@@ -22,16 +22,12 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "net/gz.h"
+#include "net/http_client.h"
 #include "net/http_multi.h"
 #include "sinks/otlp/otlp.h"
 
 enum { OTLP_PROTOBUF = 0, OTLP_JSON = 1 };
 enum { OTLP_COMP_GZIP = 0, OTLP_COMP_NONE = 1 };
-
-typedef struct otlp_tls_config {
-    char *ca_file, *cert_file, *key_file;
-    bool insecure;
-} otlp_tls_config;
 
 typedef struct otlp_config {
     char *endpoint;
@@ -44,23 +40,11 @@ typedef struct otlp_config {
     char *severity_field;
     char *body_field;
     int64_t timeout_ms;
-    otlp_tls_config tls;
+    http_tls_config tls;
 } otlp_config;
 
 static const char *const otlp_encodings[] = {"protobuf", "json", NULL};
 static const char *const otlp_compressions[] = {"gzip", "none", NULL};
-
-static const sl_option otlp_tls_options[] = {
-    {"ca_file", SL_OPT_STR, offsetof(otlp_tls_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
-     "trust store (PEM) instead of the system one"},
-    {"cert_file", SL_OPT_STR, offsetof(otlp_tls_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
-     "client certificate (PEM)"},
-    {"key_file", SL_OPT_STR, offsetof(otlp_tls_config, key_file), NULL, 0, NULL, NULL, 0, 0,
-     "client key (PEM)"},
-    {"insecure", SL_OPT_BOOL, offsetof(otlp_tls_config, insecure), "false", 0, NULL, NULL, 0, 0,
-     "skip certificate verification (tests only)"},
-    SL_OPT_END,
-};
 
 static const sl_option otlp_options[] = {
     {"endpoint", SL_OPT_STR, offsetof(otlp_config, endpoint), NULL, SL_OPT_REQUIRED, NULL, NULL,
@@ -83,7 +67,7 @@ static const sl_option otlp_options[] = {
      "field used as a structured body when the event has no message"},
     {"timeout_ms", SL_OPT_DURATION, offsetof(otlp_config, timeout_ms), "30000", 0, NULL, NULL, 1,
      3600000, "whole-request timeout"},
-    {"tls", SL_OPT_OBJECT, offsetof(otlp_config, tls), NULL, 0, NULL, otlp_tls_options, 0, 0,
+    {"tls", SL_OPT_OBJECT, offsetof(otlp_config, tls), NULL, 0, NULL, http_tls_options, 0, 0,
      "TLS options for https endpoints"},
     SL_OPT_END,
 };
@@ -93,21 +77,11 @@ typedef struct otlp_sink {
     const sl_component_ctx *cc;
     otlp_map map;
     char *url;              /* owned */
-    char **headers;         /* owned "Name: value" lines */
-    size_t nheaders;
+    http_headers headers;   /* owned */
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
     atomic_int_fast64_t last_warn_ms;
 } otlp_sink;
-
-static void add_header(otlp_sink *s, const char *name, const char *value)
-{
-    size_t len = strlen(name) + strlen(value) + 3;
-    char *h = sl_xmalloc(len);
-    snprintf(h, len, "%s: %s", name, value);
-    s->headers = sl_xrealloc(s->headers, (s->nheaders + 1) * sizeof *s->headers);
-    s->headers[s->nheaders++] = h;
-}
 
 static void otlp_destroy(void *self)
 {
@@ -115,9 +89,7 @@ static void otlp_destroy(void *self)
     if (!s)
         return;
     http_multi_free(atomic_load(&s->http));
-    for (size_t i = 0; i < s->nheaders; i++)
-        free(s->headers[i]);
-    free(s->headers);
+    http_headers_free(&s->headers);
     free(s->url);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -132,11 +104,6 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
     if (!skip || !u[skip])
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "%s: endpoint must start with http:// or https:// (got \"%s\")", cc->id, u);
-    for (size_t i = 0; i < cfg->headers.n; i++) {
-        const char *k = cfg->headers.keys[i], *v = cfg->headers.vals[i];
-        if (!k[0] || strpbrk(k, ": \r\n") || strpbrk(v, "\r\n"))
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: invalid header \"%s\"", cc->id, k);
-    }
     if (cfg->resource_keys.n > 200)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: at most 200 resource_keys", cc->id);
     otlp_sink *s = sl_xcalloc(1, sizeof *s);
@@ -152,15 +119,16 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
         s->url = sl_xstrdup(u);
     }
     bool has_ct = false;
-    for (size_t i = 0; i < cfg->headers.n; i++) {
-        has_ct |= strcasecmp(cfg->headers.keys[i], "Content-Type") == 0;
-        add_header(s, cfg->headers.keys[i], cfg->headers.vals[i]);
+    char msg[256];
+    if (http_headers_from_options(&s->headers, &cfg->headers, &has_ct, msg, sizeof msg) != SL_OK) {
+        otlp_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, msg);
     }
     if (!has_ct)
-        add_header(s, "Content-Type",
+        http_headers_add(&s->headers, "Content-Type",
                    cfg->encoding == OTLP_JSON ? "application/json" : "application/x-protobuf");
     if (cfg->compression == OTLP_COMP_GZIP)
-        add_header(s, "Content-Encoding", "gzip");
+        http_headers_add(&s->headers, "Content-Encoding", "gzip");
     s->map = (otlp_map){
         .resource = &cfg->resource,
         .resource_keys = &cfg->resource_keys,
@@ -237,15 +205,15 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     http_mreq req = {
         .method = "POST",
         .url = s->url,
-        .headers = (const char *const *)s->headers,
-        .nheaders = s->nheaders,
+        .headers = (const char *const *)s->headers.v,
+        .nheaders = s->headers.n,
         .body = wire,
         .body_len = wire_len,
         .timeout_ms = cfg->timeout_ms,
         .ca_file = cfg->tls.ca_file,
         .cert_file = cfg->tls.cert_file,
         .key_file = cfg->tls.key_file,
-        .insecure = cfg->tls.insecure,
+        .insecure = !cfg->tls.verify,
     };
     http_mresp resp = {.body = SL_BUF_INIT};
     int rc = http_multi_do(h, &req, &resp);
