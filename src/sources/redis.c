@@ -32,7 +32,7 @@
 #include "net/redis.h"
 
 typedef struct rsrc_config {
-    char *address, *password, *key, *processing_key, *group, *consumer;
+    char *address, *password, *key, *processing_key, *group, *consumer, *pause_while_open;
     int64_t db;
     int mode;
     int64_t batch_max_events;
@@ -62,6 +62,10 @@ static const sl_option rsrc_options[] = {
      0, "stream mode: at start, claim other consumers' entries pending longer than this"},
     {"delete", SL_OPT_BOOL, offsetof(rsrc_config, del), "true", 0, NULL, NULL, 0, 0,
      "stream mode: XDEL entries once acknowledged (a spill stream does not grow forever)"},
+    {"pause_while_open", SL_OPT_STR, offsetof(rsrc_config, pause_while_open), NULL, 0, NULL,
+     NULL, 0, 0, "id of a sink: while its circuit is not closed, read one item a second "
+                 "(enough to probe it) instead of draining (a spill is not read back into "
+                 "the sink that spilled it)"},
     {"batch_max_events", SL_OPT_INT, offsetof(rsrc_config, batch_max_events), "500", 0, NULL,
      NULL, 1, 100000, "items per batch at most"},
     {"block", SL_OPT_DURATION, offsetof(rsrc_config, block_ms), "1s", 0, NULL, NULL, 10, 60000,
@@ -93,6 +97,8 @@ typedef struct rsrc {
     sl_batch *b;         /* batch being filled */
     rsrc_flight *bf;     /* its flight record */
     int64_t last_log_ms, foreign_log_ms;
+    sl_metrics *watch; /* pause_while_open's metrics block, found at run */
+    size_t limit;      /* items per read now: batch_max_events, or 1 while paused */
     int backoff_ms;
 } rsrc;
 
@@ -324,7 +330,7 @@ static int rsrc_read_list(rsrc *s)
         rc = SL_ERR_IO;
     } else if (r->type == REDIS_REPLY_STRING) {
         rsrc_add_value(s, r->str, r->len);
-        size_t more = (size_t)s->cfg->batch_max_events - 1;
+        size_t more = s->limit - 1;
         for (size_t i = 0; i < more; i++)
             redisAppendCommandArgv(s->conn, 5, argv, NULL);
         bool empty = false;
@@ -414,7 +420,7 @@ static int rsrc_xread(rsrc *s, const char *from, bool block, char *last, size_t 
                       size_t *got)
 {
     char count[24], ms[24];
-    snprintf(count, sizeof count, "%lld", (long long)s->cfg->batch_max_events);
+    snprintf(count, sizeof count, "%zu", s->limit);
     snprintf(ms, sizeof ms, "%lld", (long long)s->cfg->block_ms);
     const char *argv[10] = {"XREADGROUP", "GROUP", s->cfg->group, s->consumer, "COUNT", count};
     int argc = 6;
@@ -503,6 +509,15 @@ static int rsrc_run(void *self, sl_source_ctx *ctx)
     rsrc *s = self;
     s->ctx = ctx;
     bool stream = s->cfg->mode == REDIS_MODE_STREAM, recovered = false;
+    s->limit = (size_t)s->cfg->batch_max_events;
+    if (s->cfg->pause_while_open && s->cfg->pause_while_open[0]) {
+        for (sl_metrics *m = metrics_first(); m; m = m->next)
+            if (strcmp(m->kind, "sink") == 0 && strcmp(m->id, s->cfg->pause_while_open) == 0)
+                s->watch = m;
+        if (!s->watch)
+            log_warn(s->cc->id, "pause_while_open: no sink \"%s\"; never pausing",
+                     s->cfg->pause_while_open);
+    }
     while (!source_should_stop(ctx)) {
         if (!s->conn) {
             char err[256];
@@ -526,6 +541,14 @@ static int rsrc_run(void *self, sl_source_ctx *ctx)
             rc = stream ? rsrc_recover_stream(s) : rsrc_recover_list(s);
             if (rc == SL_OK)
                 recovered = true;
+        } else if (s->watch && atomic_load(&s->watch->circuit_state) != SL_CIRCUIT_CLOSED) {
+            /* Spilling: a trickle lets the sink probe; draining would only cycle. */
+            s->limit = 1;
+            size_t got;
+            rc = stream ? rsrc_xread(s, ">", true, NULL, 0, &got) : rsrc_read_list(s);
+            s->limit = (size_t)s->cfg->batch_max_events;
+            if (rc == SL_OK)
+                source_sleep(ctx, 1000);
         } else if (stream) {
             size_t got;
             rc = rsrc_xread(s, ">", true, NULL, 0, &got);
