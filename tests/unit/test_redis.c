@@ -1,0 +1,173 @@
+/* test_redis.c - the redis sink and source encodings: key templates, values that come back
+ * as the event they were (and foreign ones as messages), stream entries, addresses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "formats/json.h"
+#include "net/redis.h"
+
+static void test_address(void **state)
+{
+    char err[128];
+    assert_int_equal(redis_address_check("127.0.0.1:6379", err, sizeof err), 0);
+    assert_int_equal(redis_address_check("[::1]:6379", err, sizeof err), 0);
+    assert_int_not_equal(redis_address_check("localhost", err, sizeof err), 0);
+    assert_int_not_equal(redis_address_check("h:0", err, sizeof err), 0);
+    assert_int_not_equal(redis_address_check("h:70000", err, sizeof err), 0);
+    assert_int_not_equal(redis_address_check(":6379", err, sizeof err), 0);
+}
+
+static void test_key_template(void **state)
+{
+    char err[128];
+    redis_key_tmpl t;
+    assert_int_equal(redis_key_compile(&t, "logs:{{ app }}:%Y-%m-%d:{{n}}", err, sizeof err), 0);
+    assert_true(t.dynamic);
+    sl_batch *b = batch_new(2);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1700000000LL * 1000000000LL; /* 2023-11-14T22:13:20Z */
+    event_set_str(b, e, "app", "api", 3);
+    event_set_int(b, e, "n", 7);
+    sl_buf out = SL_BUF_INIT;
+    redis_key_render(&t, e, &out);
+    assert_int_equal(out.len, strlen("logs:api:2023-11-14:7"));
+    assert_memory_equal(out.p, "logs:api:2023-11-14:7", out.len);
+    /* A missing field renders as "unknown". */
+    sl_event *e2 = batch_add(b);
+    e2->ts_ns = e->ts_ns;
+    buf_reset(&out);
+    redis_key_render(&t, e2, &out);
+    assert_memory_equal(out.p, "logs:unknown:2023-11-14:unknown", out.len);
+    redis_key_free(&t);
+    assert_int_equal(redis_key_compile(&t, "static", err, sizeof err), 0);
+    assert_false(t.dynamic);
+    redis_key_free(&t);
+    assert_int_not_equal(redis_key_compile(&t, "a{{b", err, sizeof err), 0);
+    assert_int_not_equal(redis_key_compile(&t, "a{{ }}", err, sizeof err), 0);
+    assert_int_not_equal(redis_key_compile(&t, "", err, sizeof err), 0);
+    buf_free(&out);
+    batch_release(b);
+}
+
+/* What the sink stores comes back through the source as the same event. */
+static void test_round_trip(void **state)
+{
+    sl_batch *b = batch_new(4);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1700000000123456789LL;
+    e->message = batch_str(b, "hello \"world\"\n", 14);
+    event_set_str(b, e, "trace_id", "abc", 3);
+    event_set_int(b, e, "job_id", 42);
+    sl_field *f = event_add_field(b, e, "http", 4);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"status\":500}", 14);
+    sl_buf out = SL_BUF_INIT;
+    json_encode_event(&out, e);
+
+    sl_batch *d = batch_new(4);
+    assert_true(redis_decode_value(d, out.p, out.len));
+    assert_int_equal(d->n, 1);
+    sl_event *g = &d->events[0];
+    assert_int_equal(g->ts_ns, e->ts_ns);
+    assert_int_equal(g->message.len, 14);
+    assert_memory_equal(g->message.ptr, "hello \"world\"\n", 14);
+    const sl_field *t = event_get(g, "trace_id", 8);
+    assert_non_null(t);
+    assert_int_equal(t->type, SL_VAL_STR);
+    const sl_field *j = event_get(g, "job_id", 6);
+    assert_non_null(j);
+    assert_int_equal(j->type, SL_VAL_INT);
+    assert_int_equal(j->v.i, 42);
+    sl_buf again = SL_BUF_INIT;
+    json_encode_event(&again, g);
+    assert_int_equal(again.len, out.len);
+    assert_memory_equal(again.p, out.p, out.len);
+
+    /* Someone else's values: text and foreign JSON become messages. */
+    assert_false(redis_decode_value(d, "plain line", 10));
+    assert_false(redis_decode_value(d, "{\"a\":1}", 7));
+    assert_false(redis_decode_value(d, "{\"timestamp\":\"garbage\"}", 23));
+    assert_false(redis_decode_value(d, "", 0));
+    assert_int_equal(d->n, 5);
+    assert_memory_equal(d->events[1].message.ptr, "plain line", 10);
+    assert_memory_equal(d->events[2].message.ptr, "{\"a\":1}", 7);
+    assert_int_equal(d->events[4].message.len, 0);
+    buf_free(&out);
+    buf_free(&again);
+    batch_release(b);
+    batch_release(d);
+}
+
+typedef struct { sl_batch *b; int calls, deleted; char ids[128]; } walk_acc;
+
+static void on_entry(void *arg, const char *id, size_t idlen, const redisReply *fields)
+{
+    walk_acc *a = arg;
+    a->calls++;
+    strncat(a->ids, id, idlen);
+    strcat(a->ids, ";");
+    if (!fields) {
+        a->deleted++;
+        return;
+    }
+    redis_decode_fields(a->b, fields);
+}
+
+static redisReply *parse_resp(const char *s)
+{
+    redisReader *r = redisReaderCreate();
+    redisReaderFeed(r, s, strlen(s));
+    void *reply = NULL;
+    assert_int_equal(redisReaderGetReply(r, &reply), REDIS_OK);
+    redisReaderFree(r);
+    assert_non_null(reply);
+    return reply;
+}
+
+static void test_stream_entries(void **state)
+{
+    /* [[1-1, [event, <json>]], [1-2, nil], [1-3, [message, hi, lvl, 3]], 7, [x]] */
+    const char *json = "{\"timestamp\":\"2023-11-14T22:13:20Z\",\"message\":\"m\",\"job_id\":\"j\"}";
+    char resp[512];
+    snprintf(resp, sizeof resp,
+             "*5\r\n"
+             "*2\r\n$3\r\n1-1\r\n*2\r\n$5\r\nevent\r\n$%zu\r\n%s\r\n"
+             "*2\r\n$3\r\n1-2\r\n*-1\r\n"
+             "*2\r\n$3\r\n1-3\r\n*4\r\n$7\r\nmessage\r\n$2\r\nhi\r\n$3\r\nlvl\r\n$1\r\n3\r\n"
+             ":7\r\n"
+             "*1\r\n$1\r\nx\r\n",
+             strlen(json), json);
+    redisReply *r = parse_resp(resp);
+    walk_acc a = {.b = batch_new(4)};
+    assert_int_equal(redis_stream_walk(r, on_entry, &a), 2); /* two malformed */
+    assert_int_equal(a.calls, 3);
+    assert_int_equal(a.deleted, 1);
+    assert_string_equal(a.ids, "1-1;1-2;1-3;");
+    assert_int_equal(a.b->n, 2);
+    assert_memory_equal(a.b->events[0].message.ptr, "m", 1);
+    assert_int_equal(a.b->events[0].ts_ns, 1700000000LL * 1000000000LL);
+    assert_memory_equal(a.b->events[1].message.ptr, "hi", 2);
+    const sl_field *f = event_get(&a.b->events[1], "lvl", 3);
+    assert_non_null(f);
+    assert_memory_equal(f->v.s.ptr, "3", 1);
+    freeReplyObject(r);
+    batch_release(a.b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_address),
+        cmocka_unit_test(test_key_template),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_stream_entries),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
