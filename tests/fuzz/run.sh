@@ -20,5 +20,5 @@ for t in tests/fuzz/fuzz_*.c; do
   mkdir -p "$out/corpus/$name"
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
   echo "fuzz: $name for ${secs}s"
-  "$out/$name" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3
+  "$out/$name" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3
 done
