@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/from_env.h"
 #include "cli/quickstart.h"
 #include "core/api.h"
 #include "core/checkpoint.h"
@@ -30,6 +32,7 @@ static const char usage_text[] =
     "  dlq list|replay|purge      inspect and replay dead-lettered events (sluice dlq --help)\n"
     "  checkpoints show|reset     inspect or reset source positions (sluice checkpoints --help)\n"
     "  components [TYPE]          list component types, or the options of one type\n"
+    "  config from-env            print the configuration built from LOG_GROUPS, ES_HOST, ...\n"
     "  version                    print the version\n"
     "\n"
     "Every command accepts --help.\n";
@@ -60,12 +63,15 @@ static int parse_config_arg(int argc, char **argv, const char **config, const ch
     return 0;
 }
 
-static int load_topology(const char *config, sl_config_doc **doc, sl_topology **t)
+/* `envcfg`, when set, is the configuration built from LOG_GROUPS & co (from_env.h). */
+static int load_topology(const char *config, const char *envcfg, sl_config_doc **doc,
+                         sl_topology **t)
 {
     char err[2048];
-    int rc = config
-                 ? config_doc_load(doc, config, NULL, err, sizeof err)
-                 : config_doc_load(doc, "<built-in quickstart>", quickstart_config(), err, sizeof err);
+    int rc = config   ? config_doc_load(doc, config, NULL, err, sizeof err)
+             : envcfg ? config_doc_load(doc, "<environment: LOG_GROUPS>", envcfg, err, sizeof err)
+                      : config_doc_load(doc, "<built-in quickstart>", quickstart_config(), err,
+                                        sizeof err);
     if (rc == SL_OK)
         rc = topology_build(t, *doc, err, sizeof err);
     if (rc != SL_OK) {
@@ -90,7 +96,7 @@ static int cmd_validate(int argc, char **argv)
     }
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    int rc = load_topology(config, &doc, &t);
+    int rc = load_topology(config, NULL, &doc, &t);
     topology_free(t);
     config_doc_free(doc);
     metrics_reset();
@@ -150,7 +156,9 @@ static int cmd_run(int argc, char **argv)
     if (arc)
         return arc < 0 ? 0 : 2;
     char err[2048];
-    if (!config && quickstart_prepare(err, sizeof err) != SL_OK) {
+    char *envcfg = config ? NULL : from_env_config(); /* the streamer drop-in */
+    bool quick = !config && !envcfg;
+    if (quick && quickstart_prepare(err, sizeof err) != SL_OK) {
         fprintf(stderr, "sluice: quickstart: %s\n", err);
         return 1;
     }
@@ -169,7 +177,9 @@ static int cmd_run(int argc, char **argv)
 
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    if (load_topology(config, &doc, &t) != SL_OK) {
+    int lrc = load_topology(config, envcfg, &doc, &t);
+    free(envcfg);
+    if (lrc != SL_OK) {
         config_doc_free(doc);
         return 1;
     }
@@ -201,12 +211,12 @@ static int cmd_run(int argc, char **argv)
             log_info("sluice", "API listening on http://%s", g->api.address);
         }
     }
-    if (!config && status == 0) {
+    if (quick && status == 0) {
         quickstart_start_writer();
         quickstart_print_hints(g->api.address);
     }
     int drained = topology_run_until_stopped(t);
-    if (!config)
+    if (quick)
         quickstart_stop();
     if (api)
         api_stop(api);
@@ -277,6 +287,8 @@ int main(int argc, char **argv)
         return dlq_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "checkpoints") == 0)
         return checkpoints_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0)
+        return from_env_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "components") == 0)
         return cmd_components(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -1,0 +1,57 @@
+"""The streamer drop-in: `sluice run` without -c and with LOG_GROUPS set configures the
+cloudwatch_logs -> elasticsearch pipeline from the seed's environment variables; `sluice
+config from-env` prints the same configuration, which validates. Every event arrives in
+<INDEX_PREFIX>-<group slug>."""
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+
+from harness import SLUICE, Emulator, WORK, log, wait_until
+
+cw = Emulator("cloudwatch_emulator.py")
+es = Emulator("es_emulator.py")
+cwb, esb = "http://127.0.0.1:%d" % cw.port, "http://127.0.0.1:%d" % es.port
+req = urllib.request.Request(cwb + "/_emulator/generate", method="POST",
+                             data=json.dumps({"groups": ["/aws/lambda/drop-in"], "streams": 3, "days": 2,
+                                              "per_hour": 2}).encode())
+n = json.loads(urllib.request.urlopen(req, timeout=30).read())["events"]
+env = dict(os.environ, LOG_GROUPS="/aws/lambda/drop-in", AWS_REGION="us-east-1", ES_HOST=esb,
+           ES_USER="elastic", ES_PASS="changeme", INDEX_PREFIX="cwtest", BATCH_SIZE="50",
+           MAX_IN_FLIGHT="2", POLL_INTERVAL_SECS="1", BACKFILL_DAYS="3",
+           CHECKPOINT_PATH=os.path.join(WORK, "state", "checkpoints.json"), HTTP_TIMEOUT_SECS="10",
+           BACKOFF_BASE_MS="50", BACKOFF_MAX_MS="500", AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwb,
+           AWS_ACCESS_KEY_ID="AKIDSLUICETEST", AWS_SECRET_ACCESS_KEY="sluice-test-secret",
+           AWS_EC2_METADATA_DISABLED="true")
+os.makedirs(os.path.join(WORK, "state"))
+try:
+    out = subprocess.run([SLUICE, "config", "from-env"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "type: cloudwatch_logs" in out.stdout and "cwtest-{{ cloudwatch.log_group_slug }}" in out.stdout
+    with open(os.path.join(WORK, "from-env.yaml"), "w") as f:
+        f.write(out.stdout)
+    v = subprocess.run([SLUICE, "validate", "-c", os.path.join(WORK, "from-env.yaml")], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert v.returncode == 0, v.stdout + v.stderr
+    logf = open(os.path.join(WORK, "sluice.log"), "wb")
+    p = subprocess.Popen([SLUICE, "run"], env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=WORK)
+
+    def docs():
+        with urllib.request.urlopen(esb + "/_emulator/docs", timeout=30) as r:
+            return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
+
+    try:
+        wait_until(lambda: len(docs()) >= n, 60, "every event from the drop-in")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=60)
+    d = docs()
+    assert len(d) == n and {x["_index"] for x in d} == {"cwtest-aws-lambda-drop-in"}, (len(d), n)
+    assert rc == 0, rc
+    assert os.path.exists(os.path.join(WORK, "state", "checkpoints", "cloudwatch.ckpt"))
+    assert not os.path.exists(os.path.join(WORK, "demo")), "the quickstart must not run"
+    log("drop-in ok: %d events" % n)
+finally:
+    cw.stop()
+    es.stop()
