@@ -422,7 +422,7 @@ static int rsrc_xread(rsrc *s, const char *from, bool block, char *last, size_t 
     char count[24], ms[24];
     snprintf(count, sizeof count, "%zu", s->limit);
     snprintf(ms, sizeof ms, "%lld", (long long)s->cfg->block_ms);
-    const char *argv[10] = {"XREADGROUP", "GROUP", s->cfg->group, s->consumer, "COUNT", count};
+    const char *argv[12] = {"XREADGROUP", "GROUP", s->cfg->group, s->consumer, "COUNT", count};
     int argc = 6;
     if (block) {
         argv[argc++] = "BLOCK";

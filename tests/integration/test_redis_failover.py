@@ -110,6 +110,7 @@ def run_case(mode):
         return [json.loads(v)["message"] for v in items]
 
     def in_redis():
+        assert s.proc.poll() is None, s.log_text()[-3000:]
         return set(redis_items())
 
     s = Sluice("""
