@@ -713,6 +713,364 @@ const json_value *json_get(const json_value *obj, const char *key)
     return NULL;
 }
 
+/* ---- Streaming object reader --------------------------------------------------------- */
+
+/* json_scan_object reads one object's members without building a DOM: strings without
+ * escapes stay in the input, nested values are only validated (their raw text is kept).
+ * It accepts exactly the language of json_parse, including the depth limit. */
+
+typedef struct jscan {
+    const unsigned char *s;
+    size_t n, i;
+} jscan;
+
+static void scan_ws(jscan *p)
+{
+    while (p->i < p->n) {
+        unsigned char c = p->s[p->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->i++;
+    }
+}
+
+/* Validates the string at p->i ('"'): its text is s[*start, *end), *esc when it has
+ * escapes. Leaves p->i after the closing quote. */
+static int scan_string(jscan *p, size_t *start, size_t *end, bool *esc)
+{
+    const unsigned char *s = p->s;
+    size_t n = p->n, i = p->i + 1;
+    bool e = false;
+    *start = i;
+    for (;;) {
+#ifdef __SSE2__
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad);
+            if (mask) {
+                i += (size_t)__builtin_ctz((unsigned)mask);
+                break;
+            }
+            i += 16;
+        }
+#endif
+        if (i >= n)
+            return -1;
+        unsigned char c = s[i];
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return -1;
+            unsigned char x = s[i + 1];
+            unsigned cp;
+            if (x == 'u') {
+                if (i + 6 > n || hex4(s + i + 2, &cp) != 0)
+                    return -1;
+                i += 6;
+            } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
+                       x == 'r' || x == 't') {
+                i += 2;
+            } else {
+                return -1;
+            }
+            e = true;
+            continue;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c >= 0x80) {
+            size_t l = utf8_seq_len(s + i, n - i);
+            if (!l)
+                return -1;
+            i += l;
+            continue;
+        }
+        i++;
+    }
+    *end = i;
+    *esc = e;
+    p->i = i + 1;
+    return 0;
+}
+
+/* Unescapes validated string text s[start, end) into the arena (as parse_string does). */
+static size_t scan_unescape(sl_arena *a, const unsigned char *s, size_t start, size_t end,
+                            const char **out)
+{
+    char *o = arena_alloc(a, end - start + 1);
+    size_t w = 0, i = start;
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c != '\\') {
+            o[w++] = (char)c;
+            i++;
+            continue;
+        }
+        c = s[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            hex4(s + i, &cp);
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && s[i] == '\\' && s[i + 1] == 'u' &&
+                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd;
+            }
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default: /* '"', '\\', '/' */
+            o[w++] = (char)c;
+            break;
+        }
+    }
+    o[w] = '\0';
+    *out = o;
+    return w;
+}
+
+/* The number grammar of parse_number; sets is_int and iv when it is an integer that fits. */
+static int scan_number(jscan *p, bool *is_int, int64_t *iv)
+{
+    const unsigned char *s = p->s;
+    size_t i = p->i, n = p->n;
+    bool neg = false, integral = true;
+    if (i < n && s[i] == '-') {
+        neg = true;
+        i++;
+    }
+    if (i >= n)
+        return -1;
+    uint64_t u = 0;
+    size_t digits = 0;
+    if (s[i] == '0') {
+        i++;
+        digits = 1;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (digits < 19)
+                u = u * 10 + (uint64_t)(s[i] - '0');
+            digits++;
+            i++;
+        }
+    } else {
+        return -1;
+    }
+    if (i < n && s[i] == '.') {
+        integral = false;
+        i++;
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return -1;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        integral = false;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return -1;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    p->i = i;
+    *is_int = false;
+    if (!integral || digits > 19)
+        return 0;
+    if (neg && u <= (uint64_t)INT64_MAX + 1) {
+        *iv = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+        *is_int = true;
+    } else if (!neg && u <= (uint64_t)INT64_MAX) {
+        *iv = (int64_t)u;
+        *is_int = true;
+    }
+    return 0;
+}
+
+static int scan_literal(jscan *p, const char *word, size_t len)
+{
+    if (p->n - p->i < len || memcmp(p->s + p->i, word, len) != 0)
+        return -1;
+    p->i += len;
+    return 0;
+}
+
+/* Validates any value at p->i (after whitespace); depth as in parse_value. */
+static int scan_skip(jscan *p, int depth)
+{
+    scan_ws(p);
+    if (p->i >= p->n)
+        return -1;
+    unsigned char c = p->s[p->i];
+    size_t st, en;
+    bool esc, is_int;
+    int64_t iv;
+    switch (c) {
+    case '"':
+        return scan_string(p, &st, &en, &esc);
+    case 't':
+        return scan_literal(p, "true", 4);
+    case 'f':
+        return scan_literal(p, "false", 5);
+    case 'n':
+        return scan_literal(p, "null", 4);
+    case '{':
+    case '[': {
+        if (depth >= JSON_MAX_DEPTH)
+            return -1;
+        bool obj = c == '{';
+        unsigned char close = obj ? '}' : ']';
+        p->i++;
+        scan_ws(p);
+        if (p->i < p->n && p->s[p->i] == close) {
+            p->i++;
+            return 0;
+        }
+        for (;;) {
+            if (obj) {
+                scan_ws(p);
+                if (p->i >= p->n || p->s[p->i] != '"' || scan_string(p, &st, &en, &esc) != 0)
+                    return -1;
+                scan_ws(p);
+                if (p->i >= p->n || p->s[p->i] != ':')
+                    return -1;
+                p->i++;
+            }
+            if (scan_skip(p, depth + 1) != 0)
+                return -1;
+            scan_ws(p);
+            if (p->i >= p->n)
+                return -1;
+            if (p->s[p->i] == ',') {
+                p->i++;
+                continue;
+            }
+            if (p->s[p->i] == close) {
+                p->i++;
+                return 0;
+            }
+            return -1;
+        }
+    }
+    default:
+        if (c == '-' || (c >= '0' && c <= '9'))
+            return scan_number(p, &is_int, &iv);
+        return -1;
+    }
+}
+
+int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, size_t max)
+{
+    if (!str)
+        return -1;
+    jscan p = {(const unsigned char *)str, n, 0};
+    const unsigned char *s = p.s;
+    scan_ws(&p);
+    if (p.i >= n || s[p.i] != '{')
+        return -1;
+    p.i++;
+    size_t k = 0;
+    scan_ws(&p);
+    if (p.i < n && s[p.i] == '}') {
+        p.i++;
+        goto done;
+    }
+    for (;;) {
+        size_t st, en;
+        bool esc;
+        scan_ws(&p);
+        if (p.i >= n || s[p.i] != '"' || scan_string(&p, &st, &en, &esc) != 0)
+            return -1;
+        if (k == max)
+            return -2;
+        json_member *v = &m[k];
+        memset(v, 0, sizeof *v);
+        if (esc) {
+            const char *key;
+            size_t kl = scan_unescape(a, s, st, en, &key);
+            v->key = key;
+            v->keylen = strnlen(key, kl); /* json_parse keys are C strings */
+        } else {
+            v->key = str + st;
+            v->keylen = en - st;
+        }
+        scan_ws(&p);
+        if (p.i >= n || s[p.i] != ':')
+            return -1;
+        p.i++;
+        scan_ws(&p);
+        if (p.i >= n)
+            return -1;
+        size_t vs = p.i;
+        unsigned char c = s[vs];
+        if (c == '"') {
+            if (scan_string(&p, &st, &en, &esc) != 0)
+                return -1;
+            v->type = JSON_STR;
+            if (esc) {
+                v->len = scan_unescape(a, s, st, en, &v->str);
+            } else {
+                v->str = str + st;
+                v->len = en - st;
+            }
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (scan_number(&p, &v->is_int, &v->i) != 0)
+                return -1;
+            v->type = JSON_NUM;
+            if (v->is_int) {
+                v->num = (double)v->i;
+            } else {
+                char tmp[64];
+                size_t l = p.i - vs;
+                char *num = l < sizeof tmp ? tmp : arena_alloc(a, l + 1);
+                memcpy(num, s + vs, l);
+                num[l] = '\0';
+                v->num = strtod(num, NULL);
+            }
+        } else {
+            if (scan_skip(&p, 1) != 0)
+                return -1;
+            v->type = c == 't' || c == 'f' ? JSON_BOOL : c == 'n' ? JSON_NULL : JSON_OBJ;
+            v->nested = c == '{' || c == '[';
+            if (c == '[')
+                v->type = JSON_ARR;
+            v->b = c == 't';
+        }
+        v->raw = str + vs;
+        v->raw_len = p.i - vs;
+        k++;
+        scan_ws(&p);
+        if (p.i >= n)
+            return -1;
+        if (s[p.i] == ',') {
+            p.i++;
+            continue;
+        }
+        if (s[p.i] == '}') {
+            p.i++;
+            break;
+        }
+        return -1;
+    }
+done:
+    scan_ws(&p);
+    return p.i == n ? (int)k : -1;
+}
+
 /* ---- Decoding ------------------------------------------------------------------------ */
 
 /* An integer is a number without fraction or exponent that fits int64. */

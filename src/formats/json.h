@@ -42,4 +42,22 @@ typedef struct json_value {
 json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen);
 const json_value *json_get(const json_value *obj, const char *key);
 
+/* One member of a JSON object read by json_scan_object, without a DOM. Strings point
+ * into the input when they had no escape, else into the arena; neither is NUL-terminated. */
+typedef struct json_member {
+    const char *key; size_t keylen;  /* unescaped; cut at an escaped NUL as json_parse does */
+    json_type type;
+    bool nested;                     /* JSON_ARR/JSON_OBJ: only raw is set (validated text) */
+    bool b;
+    bool is_int;                     /* NUM without fraction/exponent that fits int64 */
+    int64_t i;
+    double num;
+    const char *str; size_t len;     /* STR: unescaped */
+    const char *raw; size_t raw_len; /* source text of the value */
+} json_member;
+/* Reads the object in s[0..n) (surrounding whitespace allowed) into m[0..max). Accepts
+ * exactly what json_parse accepts. Returns the number of members, -1 when s is not valid
+ * JSON or not an object, -2 when it has more than max members (use json_parse then). */
+int json_scan_object(sl_arena *a, const char *s, size_t n, json_member *m, size_t max);
+
 #endif

@@ -10,8 +10,10 @@
  *     becomes the event time; otherwise the original line stays the message, so nothing
  *     is lost. Existing fields (correlation ids included) are only replaced by a parsed
  *     key of the same name.
- *  3. Everything a parse adds lives in the batch arena: the JSON DOM, unescaped strings,
- *     prefixed keys. No malloc per event; PCRE2 match data is one per thread.
+ *  3. JSON is read without a DOM (json_scan_object): keys and values without escapes
+ *     point into the line itself, which the batch arena already holds; unescaped strings
+ *     and prefixed keys go to the arena. Objects wider than 64 members take the DOM
+ *     path. No malloc per event; PCRE2 match data is one per thread.
  *  4. on_error: keep (event unchanged, counted), drop (removed, counted), dlq (written to
  *     <data_dir>/dlq/<id>.ndjson, then removed). `auto` never fails: prose stays prose. */
 #include "transforms/parse.h"
@@ -222,20 +224,20 @@ static int64_t epoch_to_ns(double v)
 }
 
 /* Message and time keys (note 2). Returns true when the value was consumed. */
-static bool special_key(apply_ctx *c, const char *k, size_t kl, const json_value *v,
+static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, double num,
                         const char *str, size_t slen)
 {
     if (!c->t->from_message || (c->t->cfg->target && c->t->cfg->target[0]))
         return false;
-    if ((is_key(k, kl, "message") || is_key(k, kl, "msg")) && (!v || v->type == JSON_STR)) {
+    if ((is_key(k, kl, "message") || is_key(k, kl, "msg")) && (jtype < 0 || jtype == JSON_STR)) {
         c->e->message = (sl_str){str, (uint32_t)slen};
         return true;
     }
     if (is_key(k, kl, "timestamp") || is_key(k, kl, "time") || is_key(k, kl, "ts") ||
         is_key(k, kl, "@timestamp")) {
         int64_t ns = 0;
-        if (v && v->type == JSON_NUM)
-            ns = epoch_to_ns(v->num);
+        if (jtype == JSON_NUM)
+            ns = epoch_to_ns(num);
         else if (str && cri_parse_time(str, slen, &ns) != 0)
             ns = 0;
         if (ns > 0) {
@@ -246,11 +248,43 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, const json_value
     return false;
 }
 
-static void apply_json_value(apply_ctx *c, const char *k, size_t kl, const json_value *v)
+/* A member as json_scan_object reports it, from a DOM value (objects wider than the
+ * scanner's array). */
+static void member_from_dom(json_member *m, const char *key, const json_value *v)
 {
-    if (v->type == JSON_STR && special_key(c, k, kl, v, v->str, v->len))
+    memset(m, 0, sizeof *m);
+    m->key = key;
+    m->keylen = strlen(key);
+    m->type = v->type;
+    m->nested = v->type == JSON_ARR || v->type == JSON_OBJ;
+    m->b = v->b;
+    m->num = v->num;
+    m->str = v->str;
+    m->len = v->len;
+    m->raw = v->raw;
+    m->raw_len = v->raw_len;
+    if (v->type == JSON_NUM && v->raw_len < 21 && !memchr(v->raw, '.', v->raw_len) &&
+        !memchr(v->raw, 'e', v->raw_len) && !memchr(v->raw, 'E', v->raw_len)) {
+        char tmp[24];
+        memcpy(tmp, v->raw, v->raw_len);
+        tmp[v->raw_len] = '\0';
+        errno = 0;
+        char *end;
+        long long ll = strtoll(tmp, &end, 10);
+        if (errno == 0 && *end == '\0') {
+            m->is_int = true;
+            m->i = ll;
+        }
+    }
+}
+
+static void apply_member(apply_ctx *c, const json_member *v)
+{
+    const char *k = v->key;
+    size_t kl = v->keylen;
+    if (v->type == JSON_STR && special_key(c, k, kl, JSON_STR, 0, v->str, v->len))
         return;
-    if (v->type == JSON_NUM && special_key(c, k, kl, v, NULL, 0))
+    if (v->type == JSON_NUM && special_key(c, k, kl, JSON_NUM, v->num, NULL, 0))
         return;
     sl_field *f = set_field(c, k, kl);
     switch (v->type) {
@@ -265,26 +299,15 @@ static void apply_json_value(apply_ctx *c, const char *k, size_t kl, const json_
     case JSON_NULL:
         f->type = SL_VAL_NULL;
         break;
-    case JSON_NUM: {
-        bool integral = v->raw_len < 21 && !memchr(v->raw, '.', v->raw_len) &&
-                        !memchr(v->raw, 'e', v->raw_len) && !memchr(v->raw, 'E', v->raw_len);
-        if (integral) {
-            char tmp[24];
-            memcpy(tmp, v->raw, v->raw_len);
-            tmp[v->raw_len] = '\0';
-            errno = 0;
-            char *end;
-            long long ll = strtoll(tmp, &end, 10);
-            if (errno == 0 && *end == '\0') {
-                f->type = SL_VAL_INT;
-                f->v.i = ll;
-                break;
-            }
+    case JSON_NUM:
+        if (v->is_int) {
+            f->type = SL_VAL_INT;
+            f->v.i = v->i;
+        } else {
+            f->type = SL_VAL_FLOAT;
+            f->v.f = v->num;
         }
-        f->type = SL_VAL_FLOAT;
-        f->v.f = v->num;
         break;
-    }
     default: /* object or array: raw text (note 1) */
         f->type = SL_VAL_JSON;
         f->v.s = (sl_str){v->raw, (uint32_t)v->raw_len};
@@ -293,6 +316,8 @@ static void apply_json_value(apply_ctx *c, const char *k, size_t kl, const json_
     c->b->bytes += v->raw_len;
 }
 
+/* Note 3: members are read without a DOM into a stack array, and applied only once the
+ * whole object is known to be valid, so a bad line leaves the event untouched. */
 static bool parse_json(apply_ctx *c, const char *s, size_t n)
 {
     size_t i = 0;
@@ -300,19 +325,30 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
         i++;
     if (i >= n || s[i] != '{')
         return false;
+    json_member m[64];
+    int k = json_scan_object(&c->b->arena, s + i, n - i, m, SL_ARRAY_LEN(m));
+    if (k >= 0) {
+        for (int j = 0; j < k; j++)
+            apply_member(c, &m[j]);
+        return true;
+    }
+    if (k == -1)
+        return false;
     char err[8];
     json_value *root = json_parse(&c->b->arena, s + i, n - i, err, sizeof err);
     if (!root || root->type != JSON_OBJ)
         return false;
-    for (size_t k = 0; k < root->n; k++)
-        apply_json_value(c, root->keys[k], strlen(root->keys[k]), root->items[k]);
+    for (size_t j = 0; j < root->n; j++) {
+        member_from_dom(&m[0], root->keys[j], root->items[j]);
+        apply_member(c, &m[0]);
+    }
     return true;
 }
 
 static void apply_logfmt(void *arg, const logfmt_pair *p)
 {
     apply_ctx *c = arg;
-    if (!p->bare && special_key(c, p->key, p->keylen, NULL, p->val, p->vallen))
+    if (!p->bare && special_key(c, p->key, p->keylen, -1, 0, p->val, p->vallen))
         return;
     sl_field *f = set_field(c, p->key, p->keylen);
     c->b->bytes += p->vallen;
@@ -375,7 +411,7 @@ static bool parse_regex(parse_tf *t, apply_ctx *c, const char *s, size_t n)
         const char *v = s + ov[2 * num];
         size_t vl = ov[2 * num + 1] - ov[2 * num];
         sl_str name = t->groups[g].name;
-        if (special_key(c, name.ptr, name.len, NULL, v, vl))
+        if (special_key(c, name.ptr, name.len, -1, 0, v, vl))
             continue;
         sl_field *f = set_field(c, name.ptr, name.len);
         f->type = SL_VAL_STR;
