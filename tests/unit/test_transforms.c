@@ -1,0 +1,334 @@
+/* test_transforms.c - set, rename, copy, remove, add_env, flatten, sanitize_keys and filter,
+ * each built from YAML through the registry as the engine does; correlation fields
+ * (trace_id, job_id, machine_id, worker_id) must come out untouched. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/config.h"
+#include "core/metrics.h"
+
+typedef struct tf {
+    const sl_transform_vtable *vt;
+    sl_config_doc *doc;
+    void *cfg, *self;
+    sl_component_ctx cc;
+} tf;
+
+static tf *tf_new(const char *type, const char *yaml)
+{
+    tf *t = calloc(1, sizeof *t);
+    char err[256];
+    t->vt = registry_transform(type);
+    assert_non_null(t->vt);
+    if (config_doc_load(&t->doc, "test", yaml, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    t->cfg = calloc(1, t->vt->config_size);
+    const sl_option *tabs[] = {t->vt->options};
+    void *bases[] = {t->cfg};
+    if (config_apply(tabs, bases, 1, t->doc->root, NULL, "test", "transforms.t", err, sizeof err))
+        fail_msg("%s", err);
+    t->cc = (sl_component_ctx){"t", type, "/nonexistent", metrics_register("t", "transform", type)};
+    if (t->vt->init(&t->self, t->cfg, &t->cc, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return t;
+}
+
+static int tf_init_fails(const char *type, const char *yaml)
+{
+    const sl_transform_vtable *vt = registry_transform(type);
+    sl_config_doc *doc;
+    char err[256];
+    assert_int_equal(config_doc_load(&doc, "test", yaml, err, sizeof err), 0);
+    void *cfg = calloc(1, vt->config_size);
+    const sl_option *tabs[] = {vt->options};
+    void *bases[] = {cfg};
+    int rc = config_apply(tabs, bases, 1, doc->root, NULL, "test", "t", err, sizeof err);
+    sl_component_ctx cc = {"t", type, "/nonexistent", metrics_register("t2", "transform", type)};
+    void *self = NULL;
+    if (rc == 0)
+        rc = vt->init(&self, cfg, &cc, err, sizeof err);
+    if (rc == 0)
+        vt->destroy(self);
+    config_options_free(vt->options, cfg);
+    free(cfg);
+    config_doc_free(doc);
+    return rc;
+}
+
+static void tf_free(tf *t)
+{
+    t->vt->destroy(t->self);
+    config_options_free(t->vt->options, t->cfg);
+    free(t->cfg);
+    config_doc_free(t->doc);
+    free(t);
+}
+
+/* An event with the four correlation fields plus whatever the test adds. */
+static sl_event *corr_event(sl_batch *b, const char *msg)
+{
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1;
+    e->message = batch_str(b, msg, strlen(msg));
+    event_set_str(b, e, "trace_id", "0af7651916cd43dd8448eb211c80319c", 32);
+    event_set_str(b, e, "job_id", "job-789", 7);
+    event_set_str(b, e, "machine_id", "m-1", 3);
+    event_set_str(b, e, "worker_id", "m-1-w0", 6);
+    return e;
+}
+
+static void assert_corr(const sl_event *e)
+{
+    static const char *const k[] = {"trace_id", "job_id", "machine_id", "worker_id"};
+    static const char *const v[] = {"0af7651916cd43dd8448eb211c80319c", "job-789", "m-1", "m-1-w0"};
+    for (int i = 0; i < 4; i++) {
+        const sl_field *f = event_get(e, k[i], strlen(k[i]));
+        assert_non_null(f);
+        assert_int_equal(f->type, SL_VAL_STR);
+        assert_int_equal(f->v.s.len, strlen(v[i]));
+        assert_memory_equal(f->v.s.ptr, v[i], f->v.s.len);
+    }
+}
+
+static const sl_field *get(const sl_event *e, const char *k)
+{
+    return event_get(e, k, strlen(k));
+}
+
+static void assert_str(const sl_event *e, const char *k, const char *v)
+{
+    const sl_field *f = get(e, k);
+    if (!f)
+        fail_msg("missing %s", k);
+    assert_int_equal(f->type, SL_VAL_STR);
+    assert_int_equal(f->v.s.len, strlen(v));
+    assert_memory_equal(f->v.s.ptr, v, f->v.s.len);
+}
+
+static void test_set(void **state)
+{
+    tf *t = tf_new("set", "fields: {env: prod, n: \"5\", on: \"true\", job_id: other}\noverwrite: false\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "x");
+    event_set_str(b, e, "env", "dev", 3);
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_str(e, "env", "dev"); /* overwrite: false */
+    assert_int_equal(get(e, "n")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "n")->v.i, 5);
+    assert_int_equal(get(e, "on")->type, SL_VAL_BOOL);
+    assert_true(get(e, "on")->v.b);
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+    t = tf_new("set", "fields: {env: prod}\n");
+    b = batch_new(2);
+    e = corr_event(b, "x");
+    event_set_str(b, e, "env", "dev", 3);
+    t->vt->process(t->self, b);
+    assert_str(e, "env", "prod");
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_rename_copy(void **state)
+{
+    tf *t = tf_new("rename", "fields: {lvl: level, msg: message, a: b}\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "raw line");
+    event_set_str(b, e, "lvl", "warn", 4);
+    event_set_str(b, e, "msg", "real message", 12);
+    event_set_str(b, e, "a", "1", 1);
+    event_set_str(b, e, "b", "old", 3);
+    t->vt->process(t->self, b);
+    assert_str(e, "level", "warn");
+    assert_null(get(e, "lvl"));
+    assert_null(get(e, "msg"));
+    assert_null(get(e, "a"));
+    assert_str(e, "b", "1");
+    assert_int_equal(e->message.len, 12);
+    assert_memory_equal(e->message.ptr, "real message", 12);
+    assert_int_equal(e->nfields, 6);
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+
+    t = tf_new("copy", "fields: {trace_id: tid, message: original}\n");
+    b = batch_new(2);
+    e = corr_event(b, "hello");
+    t->vt->process(t->self, b);
+    assert_str(e, "tid", "0af7651916cd43dd8448eb211c80319c");
+    assert_str(e, "original", "hello");
+    assert_int_equal(e->message.len, 5);
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_remove(void **state)
+{
+    tf *t = tf_new("remove", "fields: [a, \"k8s.*\", missing]\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "x");
+    event_set_str(b, e, "a", "1", 1);
+    event_set_str(b, e, "k8s.pod", "p", 1);
+    event_set_str(b, e, "k8s.ns", "n", 1);
+    event_set_str(b, e, "k8sfoo", "keep", 4);
+    t->vt->process(t->self, b);
+    assert_null(get(e, "a"));
+    assert_null(get(e, "k8s.pod"));
+    assert_null(get(e, "k8s.ns"));
+    assert_str(e, "k8sfoo", "keep");
+    assert_int_equal(e->nfields, 5);
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_add_env(void **state)
+{
+    tf *t = tf_new("add_env", "environment: production\nservice: api\nhost_name: h1\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "x");
+    sl_event *e2 = corr_event(b, "y");
+    event_set_str(b, e2, "service.name", "own", 3);
+    t->vt->process(t->self, b);
+    e = &b->events[0];
+    assert_str(e, "deployment.environment", "production");
+    assert_str(e, "service.name", "api");
+    assert_str(e, "host.name", "h1");
+    assert_str(&b->events[1], "service.name", "own");
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+    t = tf_new("add_env", "service: s\n");
+    b = batch_new(1);
+    e = corr_event(b, "x");
+    t->vt->process(t->self, b);
+    assert_non_null(get(e, "host.name")); /* this machine's */
+    batch_release(b);
+    tf_free(t);
+    assert_int_not_equal(tf_init_fails("add_env", "host: false\n"), 0);
+}
+
+static void test_flatten(void **state)
+{
+    tf *t = tf_new("flatten", "{}\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "x");
+    const char *js = "{\"status\":500,\"req\":{\"path\":\"/x\\ty\",\"ok\":true,\"t\":1.5,\"n\":null},"
+                     "\"tags\":[1,2],\"e\":{}}";
+    sl_field *f = event_add_field(b, e, "http", 4);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, js, strlen(js));
+    f = event_add_field(b, e, "arr", 3);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "[1]", 3);
+    t->vt->process(t->self, b);
+    assert_null(get(e, "http"));
+    assert_int_equal(get(e, "http.status")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "http.status")->v.i, 500);
+    assert_str(e, "http.req.path", "/x\ty");
+    assert_int_equal(get(e, "http.req.ok")->type, SL_VAL_BOOL);
+    assert_int_equal(get(e, "http.req.t")->type, SL_VAL_FLOAT);
+    assert_int_equal(get(e, "http.req.n")->type, SL_VAL_NULL);
+    assert_int_equal(get(e, "http.tags")->type, SL_VAL_JSON);
+    assert_int_equal(get(e, "http.tags")->v.s.len, 5);
+    assert_int_equal(get(e, "http.e")->type, SL_VAL_JSON);
+    assert_int_equal(get(e, "arr")->type, SL_VAL_JSON); /* arrays stay */
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+
+    t = tf_new("flatten", "separator: _\nmax_depth: 1\n");
+    b = batch_new(1);
+    e = corr_event(b, "x");
+    f = event_add_field(b, e, "a", 1);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"b\":{\"c\":1},\"d\":\"x\"}", 21);
+    f = event_add_field(b, e, "bad", 3);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"b\":", 5);
+    t->vt->process(t->self, b);
+    assert_int_equal(get(e, "a_b")->type, SL_VAL_JSON);
+    assert_str(e, "a_d", "x");
+    assert_int_equal(get(e, "bad")->type, SL_VAL_JSON); /* invalid JSON: left alone */
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_sanitize(void **state)
+{
+    tf *t = tf_new("sanitize_keys", "lowercase: true\n");
+    sl_batch *b = batch_new(1);
+    sl_event *e = corr_event(b, "x");
+    const char *before = get(e, "trace_id")->key.ptr;
+    event_set_str(b, e, "Bad Key!", "v", 1);
+    event_set_str(b, e, "ok.key-1", "w", 1);
+    t->vt->process(t->self, b);
+    assert_str(e, "bad_key_", "v");
+    assert_str(e, "ok.key-1", "w");
+    assert_ptr_equal(get(e, "trace_id")->key.ptr, before); /* untouched, not copied */
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+    assert_int_not_equal(tf_init_fails("sanitize_keys", "replacement: ab\n"), 0);
+}
+
+static uint32_t run_filter(const char *yaml)
+{
+    tf *t = tf_new("filter", yaml);
+    sl_batch *b = batch_new(8);
+    static const char *const lv[] = {"info", "WARNING", "err", NULL, "debug", "fatal"};
+    for (int i = 0; i < 6; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "event %d %s", i, i % 2 ? "odd" : "even");
+        sl_event *e = corr_event(b, msg);
+        if (lv[i])
+            event_set_str(b, e, "level", lv[i], strlen(lv[i]));
+        event_set_int(b, e, "n", i);
+    }
+    t->vt->process(t->self, b);
+    uint32_t n = b->n;
+    for (uint32_t i = 0; i < b->n; i++)
+        assert_corr(&b->events[i]);
+    batch_release(b);
+    tf_free(t);
+    return n;
+}
+
+static void test_filter(void **state)
+{
+    assert_int_equal(run_filter("field: level\nequals: [info, debug]\n"), 2);
+    assert_int_equal(run_filter("action: drop\nfield: level\nequals: [info, debug]\n"), 4);
+    assert_int_equal(run_filter("field: n\nequals: [\"3\"]\n"), 1);
+    assert_int_equal(run_filter("regex: 'odd$'\n"), 3);
+    assert_int_equal(run_filter("action: drop\nregex: '^event [01] '\n"), 4);
+    assert_int_equal(run_filter("min_level: warn\n"), 3);
+    assert_int_equal(run_filter("min_level: info\n"), 4);
+    assert_int_equal(run_filter("min_level: warn\nregex: 'even$'\n"), 1); /* both: event 2 */
+    assert_int_equal(run_filter("field: job_id\nequals: job-789\n"), 6);
+    assert_int_not_equal(tf_init_fails("filter", "action: keep\n"), 0);
+    assert_int_not_equal(tf_init_fails("filter", "regex: '('\n"), 0);
+    assert_int_not_equal(tf_init_fails("filter", "min_level: loud\n"), 0);
+    assert_int_not_equal(tf_init_fails("filter", "equals: [a]\n"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_set),      cmocka_unit_test(test_rename_copy),
+        cmocka_unit_test(test_remove),   cmocka_unit_test(test_add_env),
+        cmocka_unit_test(test_flatten),  cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_filter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
