@@ -328,6 +328,16 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
     json_member m[64];
     int k = json_scan_object(&c->b->arena, s + i, n - i, m, SL_ARRAY_LEN(m));
     if (k >= 0) {
+        /* room for every member at once: doubling would leave 2-3 dead arrays per event */
+        sl_event *e = c->e;
+        if (e->nfields + (uint32_t)k > e->cap_fields) {
+            uint32_t cap = e->nfields + (uint32_t)k;
+            sl_field *nf = arena_alloc(&c->b->arena, cap * sizeof *nf);
+            if (e->nfields)
+                memcpy(nf, e->fields, e->nfields * sizeof *nf);
+            e->fields = nf;
+            e->cap_fields = cap;
+        }
         for (int j = 0; j < k; j++)
             apply_member(c, &m[j]);
         return true;
