@@ -76,8 +76,11 @@ static void filter_destroy(void *self)
         return;
     if (t->re)
         pcre2_code_free(t->re);
-    if (t->has_md_key)
+    if (t->has_md_key) {
+        /* the calling thread's match data; other threads' go with their exit */
+        pcre2_match_data_free(pthread_getspecific(t->md_key));
         pthread_key_delete(t->md_key);
+    }
     free(t->equals);
     free(t);
 }
