@@ -29,6 +29,10 @@
 #include "formats/json.h"
 #include "formats/severity.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 enum { ROLE_ATTR = 0, ROLE_RESOURCE, ROLE_SEVERITY, ROLE_TRACE, ROLE_SPAN, ROLE_PARENT,
        ROLE_BODY };
 
@@ -88,16 +92,28 @@ static bool str_eq(sl_str a, const char *b, size_t blen)
 
 /* ---- protobuf primitives ---------------------------------------------------------- */
 
-static void pb_varint(sl_buf *b, uint64_t v)
+/* Written in place: these run several times per attribute. */
+static inline void pb_varint(sl_buf *b, uint64_t v)
 {
-    char tmp[10];
-    size_t n = 0;
+    if (b->cap - b->len < 10)
+        buf_reserve(b, 10);
+    unsigned char *p = (unsigned char *)b->p + b->len;
     while (v >= 0x80) {
-        tmp[n++] = (char)(v | 0x80);
+        *p++ = (unsigned char)(v | 0x80);
         v >>= 7;
     }
-    tmp[n++] = (char)v;
-    buf_append(b, tmp, n);
+    *p++ = (unsigned char)v;
+    b->len = (size_t)((char *)p - b->p);
+}
+
+static inline size_t pb_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
 static void pb_tag(sl_buf *b, unsigned field, unsigned wire)
@@ -107,11 +123,13 @@ static void pb_tag(sl_buf *b, unsigned field, unsigned wire)
 
 static void pb_fixed64(sl_buf *b, unsigned field, uint64_t v)
 {
-    char tmp[8];
     pb_tag(b, field, 1);
+    if (b->cap - b->len < 8)
+        buf_reserve(b, 8);
+    unsigned char *p = (unsigned char *)b->p + b->len;
     for (int i = 0; i < 8; i++)
-        tmp[i] = (char)(v >> (8 * i));
-    buf_append(b, tmp, 8);
+        p[i] = (unsigned char)(v >> (8 * i));
+    b->len += 8;
 }
 
 static void pb_fixed32(sl_buf *b, unsigned field, uint32_t v)
@@ -127,6 +145,13 @@ static void pb_bytes(sl_buf *b, unsigned field, const void *p, size_t n)
 {
     pb_tag(b, field, 2);
     pb_varint(b, n);
+    if (n <= 16 && b->cap - b->len >= 16) { /* keys and ids: no memcpy call */
+        char *d = b->p + b->len;
+        for (size_t i = 0; i < n; i++)
+            d[i] = ((const char *)p)[i];
+        b->len += n;
+        return;
+    }
     buf_append(b, p, n);
 }
 
@@ -162,6 +187,13 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+#ifdef __SSE2__
+        while (i + 16 <= n) {
+            if (_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i))))
+                break;
+            i += 16;
+        }
+#endif
         /* ASCII fast path, eight bytes at a time */
         while (i + 8 <= n) {
             uint64_t w;
@@ -408,6 +440,47 @@ static void any_field(enc *e, const sl_field *f)
     }
 }
 
+/* A protobuf KeyValue with a scalar value and valid UTF-8 strings, the common case, with
+ * its lengths computed up front instead of reserved and moved (note 3). Returns false
+ * when the general path must write it. */
+static bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field *f, const char *sval)
+{
+    const char *sp = NULL;
+    size_t sn = 0, asz = 0;
+    if (!f) {
+        sp = sval;
+        sn = strlen(sval);
+    } else {
+        switch (f->type) {
+        case SL_VAL_STR: sp = f->v.s.ptr; sn = f->v.s.len; break;
+        case SL_VAL_INT: asz = 1 + pb_varint_len((uint64_t)f->v.i); break;
+        case SL_VAL_FLOAT: asz = 9; break;
+        case SL_VAL_BOOL: asz = 2; break;
+        case SL_VAL_JSON: return false;
+        default: asz = 0; break; /* null: an empty AnyValue */
+        }
+    }
+    const unsigned char *k = (const unsigned char *)key.ptr;
+    if (utf8_valid_prefix(k, key.len) != key.len)
+        return false;
+    if (sp) {
+        if (utf8_valid_prefix((const unsigned char *)sp, sn) != sn)
+            return false;
+        asz = 1 + pb_varint_len(sn) + sn;
+    }
+    size_t kvsz = 1 + pb_varint_len(key.len) + key.len + 1 + pb_varint_len(asz) + asz;
+    pb_tag(e->out, field, 2);
+    pb_varint(e->out, kvsz);
+    pb_bytes(e->out, 1, key.ptr, key.len);
+    pb_tag(e->out, 2, 2);
+    pb_varint(e->out, asz);
+    if (sp)
+        pb_bytes(e->out, 1, sp, sn);
+    else if (f)
+        any_field(e, f);
+    return true;
+}
+
 /* One KeyValue (JSON object, or a protobuf KeyValue message as field `field`). */
 static void keyvalue(enc *e, unsigned field, bool *first, sl_str key, const sl_field *f,
                      const char *sval)
@@ -423,7 +496,7 @@ static void keyvalue(enc *e, unsigned field, bool *first, sl_str key, const sl_f
         else
             any_string(e, sval, strlen(sval));
         buf_putc(e->out, '}');
-    } else {
+    } else if (!kv_direct(e, field, key, f, sval)) {
         size_t mk = pb_begin(e->out, field);
         pb_string(e, 1, key.ptr, key.len);
         size_t mv = pb_begin(e->out, 2);
@@ -510,10 +583,12 @@ static sl_str resource_name(const otlp_map *m, int idx)
     return (sl_str){k, (uint32_t)strlen(k)};
 }
 
-static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
+static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
+                     sl_severity *sevout)
 {
     const otlp_map *m = c->m;
     int sev = -1, body = -1;
+    sl_severity sv = {0};
     for (uint32_t i = 0; i < ev->nfields; i++) {
         const sl_field *f = &ev->fields[i];
         roles[i] = ROLE_ATTR;
@@ -526,12 +601,12 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
         }
         if (m->severity_field) {
             if (sev < 0 && str_eq(f->key, m->severity_field, c->sev_len) &&
-                severity_from_field(f).number)
+                (sv = severity_from_field(f)).number)
                 sev = (int)i;
         } else if (sev < 0) {
             for (size_t k = 0; k < SL_ARRAY_LEN(otlp_level_keys); k++)
                 if (str_eq(f->key, otlp_level_keys[k].ptr, otlp_level_keys[k].len) &&
-                    severity_from_field(f).number)
+                    (sv = severity_from_field(f)).number)
                     sev = (int)i;
         }
         if (str_eq(f->key, "trace_id", 8) && field_hex(f, 32))
@@ -546,6 +621,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap)
     }
     if (sev >= 0)
         roles[sev] = ROLE_SEVERITY;
+    *sevout = sev >= 0 ? sv : (sl_severity){0};
     if (body >= 0)
         roles[body] = ROLE_BODY;
 }
@@ -626,13 +702,13 @@ static void json_hex(sl_buf *b, const char *key, const char *p, size_t n)
     buf_putc(b, '"');
 }
 
-static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, int64_t observed_ns)
+static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_severity sev,
+                         int64_t observed_ns)
 {
     sl_buf *out = c->out;
-    const sl_field *sevf = NULL, *trace = NULL, *span = NULL, *parent = NULL, *bodyf = NULL;
+    const sl_field *trace = NULL, *span = NULL, *parent = NULL, *bodyf = NULL;
     for (uint32_t i = 0; i < ev->nfields; i++) {
         switch (roles[i]) {
-        case ROLE_SEVERITY: sevf = &ev->fields[i]; break;
         case ROLE_TRACE: trace = &ev->fields[i]; break;
         case ROLE_SPAN: span = &ev->fields[i]; break;
         case ROLE_PARENT: parent = &ev->fields[i]; break;
@@ -640,7 +716,6 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, int64
         default: break;
         }
     }
-    sl_severity sev = severity_from_field(sevf);
     /* explicit trace_id / span_id win over a traceparent */
     const char *tid = trace ? trace->v.s.ptr : parent ? parent->v.s.ptr + 3 : NULL;
     const char *sid = span ? span->v.s.ptr : parent && !trace ? parent->v.s.ptr + 36 : NULL;
@@ -743,6 +818,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     uint8_t **er = sl_xmalloc((n + 1) * sizeof *er);
     uint64_t *hash = sl_xmalloc((n + 1) * sizeof *hash);
     uint32_t *group = sl_xmalloc((n + 1) * sizeof *group);
+    sl_severity *sevs = sl_xmalloc((n + 1) * sizeof *sevs);
     uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
     size_t tsize = 16;
     while (tsize < n * 2)
@@ -754,7 +830,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     for (size_t i = 0; i < n; i++) {
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
-        classify(&c, events[i], er[i], rm);
+        classify(&c, events[i], er[i], rm, &sevs[i]);
         off += events[i]->nfields;
         hash[i] = resource_hash(events[i], er[i], rm);
         size_t slot = hash[i] & (tsize - 1);
@@ -794,7 +870,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
                 if (any)
                     buf_putc(out, ',');
                 any = true;
-                write_record(&c, events[i], er[i], observed_ns);
+                write_record(&c, events[i], er[i], sevs[i], observed_ns);
             }
             buf_puts(out, "]}]}");
         } else {
@@ -809,7 +885,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             pb_end(out, msc);
             for (size_t i = f; i < n; i++)
                 if (group[i] == g)
-                    write_record(&c, events[i], er[i], observed_ns);
+                    write_record(&c, events[i], er[i], sevs[i], observed_ns);
             pb_end(out, msl);
             pb_end(out, mrl);
         }
@@ -819,6 +895,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     free(table);
     free(first);
     free(group);
+    free(sevs);
     free(hash);
     free(er);
     free(roles);
