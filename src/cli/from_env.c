@@ -66,6 +66,12 @@ char *from_env_config(void)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - ck), ck);
     buf_puts(&y, "data_dir: ");
     yaml_str(&y, dir);
+    const char *api = getenv("SLUICE_API_ADDRESS"); /* not the streamer's; ours, optional */
+    if (api && *api) {
+        buf_puts(&y, "\napi: { address: ");
+        yaml_str(&y, api);
+        buf_puts(&y, " }");
+    }
     buf_puts(&y, "\nsources:\n  cloudwatch:\n    type: cloudwatch_logs\n    log_groups: [");
     int n = 0;
     for (const char *p = groups; *p;) {

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import urllib.request
 
-from harness import SLUICE, Emulator, WORK, log, wait_until
+from harness import SLUICE, Emulator, WORK, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py")
 es = Emulator("es_emulator.py")
@@ -23,7 +23,7 @@ env = dict(os.environ, LOG_GROUPS="/aws/lambda/drop-in", AWS_REGION="us-east-1",
            CHECKPOINT_PATH=os.path.join(WORK, "state", "checkpoints.json"), HTTP_TIMEOUT_SECS="10",
            BACKOFF_BASE_MS="50", BACKOFF_MAX_MS="500", AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwb,
            AWS_ACCESS_KEY_ID="AKIDSLUICETEST", AWS_SECRET_ACCESS_KEY="sluice-test-secret",
-           AWS_EC2_METADATA_DISABLED="true")
+           AWS_EC2_METADATA_DISABLED="true", SLUICE_API_ADDRESS="127.0.0.1:%d" % free_port())
 os.makedirs(os.path.join(WORK, "state"))
 try:
     out = subprocess.run([SLUICE, "config", "from-env"], env=env, capture_output=True, text=True, timeout=30)
