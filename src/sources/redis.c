@@ -331,6 +331,7 @@ static int rsrc_read_list(rsrc *s)
     } else if (r->type == REDIS_REPLY_STRING) {
         rsrc_add_value(s, r->str, r->len);
         size_t more = s->limit - 1;
+        argv[0] = "LMOVE"; /* the same move without blocking (and without the timeout) */
         for (size_t i = 0; i < more; i++)
             redisAppendCommandArgv(s->conn, 5, argv, NULL);
         bool empty = false;
@@ -341,10 +342,13 @@ static int rsrc_read_list(rsrc *s)
                 break;
             }
             redisReply *m = rv;
-            if (m->type == REDIS_REPLY_STRING && !empty)
+            if (m->type == REDIS_REPLY_STRING && !empty) {
                 rsrc_add_value(s, m->str, m->len);
-            else
+            } else {
+                if (m->type == REDIS_REPLY_ERROR && !empty)
+                    rsrc_reply_error(s, m);
                 empty = true;
+            }
             freeReplyObject(m);
         }
     }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# redis.sh - the two halves of a Redis spill: file -> parse(json) -> redis sink (RPUSH or
+# XADD, pipelined), then redis source -> blackhole draining what was stored. Reports events
+# per CPU-second of sluice and peak RSS; redis-server runs on a free loopback port.
+#
+#   SLUICE=build/sluice BENCH_EVENTS=500000 BENCH_MODES="list stream" bash bench/redis.sh
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+SLUICE="${SLUICE:-$repo/build/sluice}"
+N="${BENCH_EVENTS:-500000}"
+BENCH_MODES="${BENCH_MODES:-list stream}"
+PY=/usr/bin/python3
+dir="$(mktemp -d /tmp/sluice-redisbench.XXXXXX)"
+pid=""; rpid=""
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  [ -n "$rpid" ] && kill "$rpid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+mkdir -p "$dir/logs" "$dir/empty"
+"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
+import json, random, sys
+r = random.Random(1)
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": "info",
+                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
+                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
+                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31)}) + "\n")
+PYEOF
+echo "input: $N events, $(stat -c %s "$dir/logs/app.log") bytes"
+rport="$(free_port)"
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" >/dev/null &
+rpid=$!
+for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+# run <name> <yaml> <metric component> : waits until `out` sent N events, prints a row.
+run() {
+  local name="$1" port="$2"
+  local t0 t1 n ticks peak_kb
+  t0="$(date +%s.%N)"
+  "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  while :; do
+    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="out"/ {print $2}')"
+    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  t1="$(date +%s.%N)"
+  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
+  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  "$PY" -c "
+n=$N; wall=$t1-$t0; cpu=$ticks/$(getconf CLK_TCK)
+print('%-14s %9d %7.2f %10.0f %6.2f %12.0f %8.1f' % ('$name', n, wall, n/wall, cpu, n/cpu if cpu else 0, $peak_kb/1024))"
+}
+
+printf '%-14s %9s %7s %10s %6s %12s %8s\n' step events wall_s events/s cpu_s events/cpu_s peak_MB
+for mode in $BENCH_MODES; do
+  redis-cli -p "$rport" flushall >/dev/null
+  port="$(free_port)"
+  rm -rf "$dir/data"; mkdir -p "$dir/data"
+  cat >"$dir/run.yaml" <<YAML
+data_dir: $dir/data
+api: { address: "127.0.0.1:$port" }
+sources:
+  in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+  out:
+    type: redis
+    inputs: [p]
+    address: 127.0.0.1:$rport
+    key: spill
+    mode: $mode
+    batch: { max_events: 5000, max_bytes: 8MiB, timeout_ms: 200 }
+YAML
+  run "$mode-sink" "$port"
+  port="$(free_port)"
+  rm -rf "$dir/data"; mkdir -p "$dir/data"
+  cat >"$dir/run.yaml" <<YAML
+data_dir: $dir/data
+api: { address: "127.0.0.1:$port" }
+sources:
+  drain: { type: redis, address: "127.0.0.1:$rport", key: spill, mode: $mode, batch_max_events: 2000 }
+sinks:
+  out: { type: blackhole, inputs: [drain] }
+YAML
+  run "$mode-source" "$port"
+  left="$(redis-cli -p "$rport" eval "return redis.call('exists', KEYS[1]) == 1 and (redis.call('type', KEYS[1]).ok == 'list' and redis.call('llen', KEYS[1]) or redis.call('xlen', KEYS[1])) or 0" 1 spill)"
+  echo "  left in redis after the drain: $left"
+done
