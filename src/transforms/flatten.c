@@ -82,6 +82,9 @@ static void flat_emit(flat_ctx *c, const json_value *v, int depth)
         c->key.len = mark;
         return;
     }
+    /* Never overwrite a field the event already has (trace_id ...): '_' until unique. */
+    for (int tries = 0; tries < 8 && event_get(c->e, c->key.p, c->key.len); tries++)
+        buf_putc(&c->key, '_');
     sl_field *f = event_add_field(c->b, c->e, c->key.p, c->key.len);
     switch (v->type) {
     case JSON_STR:
@@ -222,7 +225,8 @@ static int sanitize_process(void *self, sl_batch *b)
             }
             if (!change)
                 continue; /* the common case: keys stay where they are, no copy */
-            char *nk = arena_alloc(&b->arena, k.len + 1);
+            /* +8: room to make the key unique (below) */
+            char *nk = arena_alloc(&b->arena, k.len + 9);
             uint32_t n = 0;
             for (uint32_t j = 0; j < k.len; j++) {
                 unsigned char ch = (unsigned char)k.ptr[j];
@@ -231,6 +235,10 @@ static int sanitize_process(void *self, sl_batch *b)
                 else if (t->has_repl)
                     nk[n++] = t->repl;
             }
+            /* A cleaned key must not shadow one the event already has (trace_id ...):
+             * it gets '_' appended until it is unique. */
+            for (int tries = 0; tries < 8 && event_get(e, nk, n); tries++)
+                nk[n++] = '_';
             nk[n] = '\0';
             e->fields[f].key = (sl_str){nk, n};
         }

@@ -262,6 +262,16 @@ static void test_flatten(void **state)
     assert_str(e, "a_d", "x");
     assert_int_equal(get(e, "bad")->type, SL_VAL_JSON); /* invalid JSON: left alone */
     batch_release(b);
+    /* A leaf named like an existing field does not overwrite it. */
+    b = batch_new(1);
+    e = corr_event(b, "x");
+    f = event_add_field(b, e, "trace", 5);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"id\":\"other\"}", 14);
+    t->vt->process(t->self, b);
+    assert_str(e, "trace_id_", "other");
+    assert_corr(e);
+    batch_release(b);
     tf_free(t);
 }
 
@@ -277,6 +287,9 @@ static void test_sanitize(void **state)
     assert_str(e, "bad_key_", "v");
     assert_str(e, "ok.key-1", "w");
     assert_ptr_equal(get(e, "trace_id")->key.ptr, before); /* untouched, not copied */
+    event_set_str(b, e, "Trace_ID", "shadow", 6); /* cleans to an existing key */
+    t->vt->process(t->self, b);
+    assert_str(e, "trace_id_", "shadow");
     assert_corr(e);
     batch_release(b);
     tf_free(t);
