@@ -101,6 +101,32 @@ void metrics_error(sl_metrics *m, const char *reason)
     atomic_fetch_add_explicit(&m->errors[OTHER_SLOT].count, 1, memory_order_relaxed);
 }
 
+void metrics_count(sl_metrics *m, const char *name, uint64_t n)
+{
+    if (!m || !name)
+        return;
+    for (int i = 0; i < OTHER_SLOT; i++) {
+        if (slot_take(&m->counters[i], name)) {
+            atomic_fetch_add_explicit(&m->counters[i].count, n, memory_order_relaxed);
+            return;
+        }
+    }
+    slot_take(&m->counters[OTHER_SLOT], other_reason);
+    atomic_fetch_add_explicit(&m->counters[OTHER_SLOT].count, n, memory_order_relaxed);
+}
+
+uint64_t metrics_count_get(const sl_metrics *m, const char *name)
+{
+    if (!m || !name)
+        return 0;
+    for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
+        const char *r = atomic_load_explicit(&m->counters[i].reason, memory_order_acquire);
+        if (r && reason_eq(r, name))
+            return atomic_load_explicit(&m->counters[i].count, memory_order_relaxed);
+    }
+    return 0;
+}
+
 uint64_t metrics_error_count(const sl_metrics *m, const char *reason)
 {
     if (!m || !reason)
@@ -241,6 +267,31 @@ static void render_errors(sl_buf *out)
             buf_puts(out, ",reason=\"");
             put_label_value(out, r);
             buf_printf(out, "\"} %llu\n", (unsigned long long)atomic_load(&m->errors[i].count));
+        }
+    }
+}
+
+static void render_counters(sl_buf *out)
+{
+    bool any = false;
+    for (const sl_metrics *m = reg_head; m && !any; m = m->next)
+        for (int i = 0; i < SL_METRICS_MAX_REASONS; i++)
+            if (atomic_load(&m->counters[i].reason))
+                any = true;
+    if (!any)
+        return;
+    const char *name = "sluice_component_counter_total";
+    put_family(out, name, "counter", "Component-specific counters, by name.");
+    for (const sl_metrics *m = reg_head; m; m = m->next) {
+        for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
+            const char *r = atomic_load(&m->counters[i].reason);
+            if (!r)
+                continue;
+            buf_printf(out, "%s{", name);
+            put_labels(out, m);
+            buf_puts(out, ",name=\"");
+            put_label_value(out, r);
+            buf_printf(out, "\"} %llu\n", (unsigned long long)atomic_load(&m->counters[i].count));
         }
     }
 }
@@ -388,6 +439,7 @@ void metrics_render_prometheus(sl_buf *out)
     render_simple(out, ALL, "sluice_component_dropped_events_total", "counter",
                   "Events dropped on purpose by policy.", FIELD(dropped_events), U64);
     render_errors(out);
+    render_counters(out);
     render_simple(out, SINKS, "sluice_sink_retries_total", "counter",
                   "Sink request retries.", FIELD(retries), U64);
     render_simple(out, SINKS, "sluice_sink_payload_bytes_total", "counter",

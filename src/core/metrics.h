@@ -45,6 +45,8 @@ typedef struct sl_metrics {
     atomic_int_fast64_t lag_ms;
     /* Named state after an I/O failure ("ok" when healthy): shown in /api/v1/status. */
     _Atomic(const char *) state;
+    /* component-specific counters by static name (e.g. reconciliation), see metrics_count */
+    sl_metric_reason counters[SL_METRICS_MAX_REASONS];
     struct sl_metrics *next;
 } sl_metrics;
 
@@ -59,6 +61,10 @@ sl_metrics *metrics_first(void);
 /* Counts one error with a static reason string ("io", "parse", "corrupt_segment"...). */
 void metrics_error(sl_metrics *m, const char *reason);
 uint64_t metrics_error_count(const sl_metrics *m, const char *reason);
+/* Adds n to the component counter `name` (a static string), rendered as
+ * sluice_component_counter_total{name=...}; past the table's size they go to "other". */
+void metrics_count(sl_metrics *m, const char *name, uint64_t n);
+uint64_t metrics_count_get(const sl_metrics *m, const char *name);
 void metrics_observe_duration(sl_metrics *m, double seconds);
 void metrics_set_state(sl_metrics *m, const char *state);
 

@@ -2,7 +2,8 @@
 """es_emulator.py - an Elasticsearch node for tests, written from the public REST API docs:
 _bulk with real per-item results and `errors`, create -> 409 on an existing _id, dynamic
 mapping per index (a field's first type wins; a later mismatched value fails that item with
-mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count, a minimal
+mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
+_delete_by_query with a query (match_all, bool, term, range), a minimal
 _search, _cat/indices, _index_template with data streams, gzip bodies, basic auth.
 Prints the port on its first stdout line.
 
@@ -32,6 +33,65 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+
+
+def field_get(doc, path):
+    """A dotted field of a stored document: nested objects, or a literal dotted key."""
+    if path in doc:
+        return doc[path]
+    cur = doc
+    for p in path.split("."):
+        if not isinstance(cur, dict) or p not in cur:
+            return None
+        cur = cur[p]
+    return cur
+
+
+def as_ms(v):
+    """epoch_millis numbers or ISO-8601 strings -> ms (None when neither)."""
+    if isinstance(v, (int, float)):
+        return v
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            pass
+        try:
+            from datetime import datetime
+            import re
+            v = re.sub(r"(\.\d{6})\d+", r"\1", v.replace("Z", "+00:00"))
+            return datetime.fromisoformat(v).timestamp() * 1000
+        except ValueError:
+            return None
+    return None
+
+
+def query_match(q, doc):
+    """The query DSL subset _count and _delete_by_query need: match_all, bool
+    (filter/must/must_not), term, range (gte/gt/lte/lt; numbers, dates as ISO or ms)."""
+    if not q or "match_all" in q:
+        return True
+    if "bool" in q:
+        b = q["bool"]
+        lst = lambda k: b.get(k) if isinstance(b.get(k), list) else ([b[k]] if k in b else [])
+        return (all(query_match(c, doc) for c in lst("filter") + lst("must")) and
+                not any(query_match(c, doc) for c in lst("must_not")))
+    if "term" in q:
+        (f, v), = q["term"].items()
+        if isinstance(v, dict):
+            v = v.get("value")
+        return field_get(doc, f[:-8] if f.endswith(".keyword") else f) == v
+    if "range" in q:
+        (f, r), = q["range"].items()
+        x = as_ms(field_get(doc, f))
+        if x is None:
+            return False
+        for op, test in (("gte", lambda a, b: a >= b), ("gt", lambda a, b: a > b),
+                         ("lte", lambda a, b: a <= b), ("lt", lambda a, b: a < b)):
+            if op in r and not test(x, as_ms(r[op])):
+                return False
+        return True
+    return False
 
 class Index:
     def __init__(self, name, data_stream=False):
@@ -191,6 +251,7 @@ def bad_request(reason, typ="illegal_argument_exception"):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
     server_version = "es-emulator"
 
     def log_message(self, *a):
@@ -306,9 +367,22 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, rows)
             txt = "".join("%s %s %s %s\n" % (r["health"], r["status"], r["index"], r["docs.count"]) for r in rows)
             return self.send_json(200, txt)
-        if len(parts) == 2 and parts[1] == "_count":
+        if len(parts) == 2 and parts[1] in ("_count", "_delete_by_query"):
+            try:
+                query = json.loads(raw).get("query") if raw else None
+            except (ValueError, AttributeError):
+                return self.send_json(*bad_request("invalid query body", "parse_exception"))
             with st.lock:
-                n = sum(len(ix.docs) for name, ix in st.indices.items() if self.match(parts[0], name))
+                hits = [(ix, i) for name, ix in st.indices.items() if self.match(parts[0], name)
+                        for i, d in ix.docs.items() if query_match(query, d)]
+                if parts[1] == "_delete_by_query":
+                    for ix, i in hits:
+                        del ix.docs[i]
+                    for ix in {id(ix): ix for ix, _ in hits}.values():
+                        ix.order = [i for i in ix.order if i in ix.docs]
+                    return self.send_json(200, {"took": 1, "deleted": len(hits), "total": len(hits),
+                                                "failures": []})
+                n = len(hits)
             return self.send_json(200, {"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
         if parts[-1] == "_search":
             return self.search(parts[0] if len(parts) == 2 else "*", raw, q)

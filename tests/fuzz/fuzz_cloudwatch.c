@@ -1,5 +1,6 @@
 /* fuzz_cloudwatch.c - libFuzzer target for the CloudWatch Logs response parsing: the
- * FilterLogEvents page, the DescribeLogGroups page and error classification. Every appended
+ * FilterLogEvents page (events and reconciliation counts), the DescribeLogGroups page, the
+ * Elasticsearch _count answer and error classification. Every appended
  * event must carry its id and the cloudwatch fields; nothing may read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cwl_group_strs g = {SL_STR("/aws/lambda/x"), SL_STR("aws-lambda-x")};
     cwl_page pg;
     char err[256];
+    uint64_t cnt = 0;
+    char *ctok = NULL;
+    int crc = cwl_parse_count(s, size, &tmp, &cnt, &ctok, err, sizeof err);
+    free(ctok);
     if (cwl_parse_filter(s, size, b, &g, size && (data[0] & 1), &tmp, &pg, err, sizeof err) == 0) {
-        if (pg.n != b->n)
+        if (pg.n != b->n || crc != 0 || cnt != pg.n) /* the count is what would be sent */
             abort();
         for (uint32_t i = 0; i < b->n; i++)
             if (!b->events[i].id_str.len ||
@@ -44,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *tok = NULL;
     if (cwl_parse_groups(s, size, &tmp, on_group, &n, &tok, err, sizeof err) == 0)
         free(tok);
+    cwl_parse_es_count(s, size, &tmp, &cnt, err, sizeof err);
     char etype[64];
     cwl_classify(size ? 400 + data[0] % 200 : 0, s, size, etype, sizeof etype);
     if (strlen(etype) >= sizeof etype)

@@ -89,6 +89,13 @@ int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_
 int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
                      void (*fn)(void *arg, const char *name), void *arg, char **next_token,
                      char *err, size_t errlen);
+/* Counts the events of a FilterLogEvents answer that cwl_parse_filter would append (the
+ * same validity rules), for reconciliation. *next_token as above. */
+int cwl_parse_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char **next_token,
+                    char *err, size_t errlen);
+/* Reads {"count": N} (an Elasticsearch _count answer). */
+int cwl_parse_es_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char *err,
+                       size_t errlen);
 /* "/aws/lambda/x" -> "aws-lambda-x": lower case, [a-z0-9_.] kept, runs of anything else
  * one '-', no leading/trailing '-'. Writes at most outlen-1 bytes; returns the length. */
 size_t cwl_slug(const char *group, char *out, size_t outlen);

@@ -419,6 +419,50 @@ static void cwl_json_fields(sl_batch *b, sl_event *e, const json_value *o)
     }
 }
 
+/* An event the source can emit: numeric timestamp in range, string message, eventId. */
+static bool cwl_event_ok(const json_value *ev)
+{
+    if (ev->type != JSON_OBJ)
+        return false;
+    const json_value *ts = json_get(ev, "timestamp"), *msg = json_get(ev, "message");
+    const json_value *id = json_get(ev, "eventId");
+    return ts && ts->type == JSON_NUM && msg && msg->type == JSON_STR && id &&
+           id->type == JSON_STR && id->len != 0 && ts->num > -1e15 && ts->num < 1e15;
+}
+
+int cwl_parse_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char **next_token,
+                    char *err, size_t errlen)
+{
+    *n = 0;
+    *next_token = NULL;
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *evs = json_get(root, "events");
+    if (root->type != JSON_OBJ || (evs && evs->type != JSON_ARR))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "FilterLogEvents: unexpected shape");
+    for (size_t i = 0; evs && i < evs->n; i++)
+        *n += cwl_event_ok(evs->items[i]);
+    *next_token = cwl_token(root);
+    return SL_OK;
+}
+
+int cwl_parse_es_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char *err,
+                       size_t errlen)
+{
+    *n = 0;
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *c = root->type == JSON_OBJ ? json_get(root, "count") : NULL;
+    if (!c || c->type != JSON_NUM || !(c->num >= 0 && c->num < 1e18))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "_count: no count in the answer");
+    *n = (uint64_t)c->num;
+    return SL_OK;
+}
+
 int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_strs *g,
                      bool parse_json, sl_arena *tmp, cwl_page *out, char *err, size_t errlen)
 {
@@ -437,8 +481,7 @@ int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_
         const json_value *id = ev->type == JSON_OBJ ? json_get(ev, "eventId") : NULL;
         const json_value *st = ev->type == JSON_OBJ ? json_get(ev, "logStreamName") : NULL;
         const json_value *it = ev->type == JSON_OBJ ? json_get(ev, "ingestionTime") : NULL;
-        if (!ts || ts->type != JSON_NUM || !msg || msg->type != JSON_STR || !id ||
-            id->type != JSON_STR || id->len == 0 || !(ts->num > -1e15 && ts->num < 1e15)) {
+        if (!cwl_event_ok(ev)) {
             out->skipped++;
             continue;
         }

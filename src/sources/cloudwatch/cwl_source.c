@@ -31,7 +31,21 @@
  *     after a restart the first overlap is sent again (folded by the sink's _id).
  *  7. What is not guaranteed: events ingested later than overlap_secs after their
  *     timestamp, while the live tail has moved past them, are not re-read (raise
- *     overlap_secs for sources with long ingestion delays). */
+ *     overlap_secs for sources with long ingestion delays) - unless reconciliation (8)
+ *     checks that window.
+ *  8. Reconciliation (reconcile_interval_secs > 0): every interval a round queues, per
+ *     group, the completed windows (window_minutes, aligned) of the last recent_hours and
+ *     the next `sample` older windows (back to backfill_days) of a seeded pseudo-random
+ *     walk that visits every older window once per ceil(older windows / sample) rounds.
+ *     A window is checked only when it is settled: it ends before the committed live
+ *     cursor minus the overlap, and no pending or active backfill window overlaps it. A
+ *     check counts the window's events in CloudWatch (FilterLogEvents pages, same token
+ *     bucket, lowest priority: after the live tail and recent backfill, before older
+ *     backfill) and asks the destination for its count (an Elasticsearch _count with a
+ *     term on the group and a range on @timestamp; configured on this source, so no
+ *     component depends on another). Fewer in the destination: the window is queued as a
+ *     persisted repair window and read again like backfill; the eventId _id makes the
+ *     resend harmless. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +65,35 @@ typedef struct cwl_config {
     int64_t recent_days, deep_days, max_requests_per_sec, page_limit, http_timeout_secs;
     int64_t backoff_base_ms, backoff_max_ms, checkpoint_interval_ms, discover_interval_secs;
     bool parse_json;
+    int64_t reconcile_interval_secs;
+    struct cwl_reconcile_config {
+        char *elasticsearch, *index, *group_field, *user, *password, *api_key, *ca_file;
+        int64_t recent_hours, sample, seed;
+    } reconcile;
 } cwl_config;
+
+#define R(name, type, field, def, min, max, help)                                          \
+    {name, type, offsetof(struct cwl_reconcile_config, field), def, 0, NULL, NULL, min, max, help}
+static const sl_option cwl_reconcile_options[] = {
+    R("elasticsearch", SL_OPT_STR, elasticsearch, NULL, 0, 0,
+      "destination URL whose _count is compared (required when reconciling)"),
+    R("index", SL_OPT_STR, index, "*", 0, 0,
+      "index pattern to count in; {{ cloudwatch.log_group_slug }} and "
+      "{{ cloudwatch.log_group }} are replaced per group (use '*' for date patterns)"),
+    R("group_field", SL_OPT_STR, group_field, "cloudwatch.log_group", 0, 0,
+      "keyword field holding the group name (e.g. cloudwatch.log_group.keyword)"),
+    R("user", SL_OPT_STR, user, NULL, 0, 0, "basic auth user"),
+    R("password", SL_OPT_STR, password, NULL, 0, 0, "basic auth password"),
+    R("api_key", SL_OPT_STR, api_key, NULL, 0, 0, "API key (Authorization: ApiKey ...)"),
+    R("ca_file", SL_OPT_STR, ca_file, NULL, 0, 0, "CA bundle for an https:// destination"),
+    R("recent_hours", SL_OPT_INT, recent_hours, "24", 0, 87600,
+      "every settled window of this many last hours is checked each round"),
+    R("sample", SL_OPT_INT, sample, "4", 0, 100000,
+      "older windows per group drawn at random each round"),
+    R("seed", SL_OPT_INT, seed, "1", 0, INT64_MAX, "seed of the random sample"),
+    SL_OPT_END,
+};
+#undef R
 
 #define O(name, type, field, def, flags, min, max, help) \
     {name, type, offsetof(cwl_config, field), def, flags, NULL, NULL, min, max, help}
@@ -94,6 +136,10 @@ static const sl_option cwl_options[] = {
       "how often log_group_prefix is listed again"),
     O("parse_json", SL_OPT_BOOL, parse_json, "true", 0, 0, 0,
       "JSON object messages become fields"),
+    O("reconcile_interval_secs", SL_OPT_INT, reconcile_interval_secs, "0", 0, 0, 604800,
+      "how often event counts are compared with the destination (0 = off)"),
+    {"reconcile", SL_OPT_OBJECT, offsetof(cwl_config, reconcile), NULL, 0, NULL,
+     cwl_reconcile_options, 0, 0, "the destination reconciliation counts in"},
     SL_OPT_END,
 };
 #undef O
@@ -134,6 +180,17 @@ typedef struct cwl_window {
     int64_t start, end;
 } cwl_window;
 
+/* One reconciliation check: CloudWatch pages counted, then the destination asked. */
+typedef struct cwl_rec {
+    bool active;
+    uint32_t gi;
+    int64_t start, end;
+    char *token; /* owned */
+    uint64_t count;
+    uint32_t fails;
+    int64_t retry_at; /* mono ms */
+} cwl_rec;
+
 typedef struct cwl_source {
     const cwl_config *cfg;
     const sl_component_ctx *cc;
@@ -147,6 +204,12 @@ typedef struct cwl_source {
     cwl_window *wins; /* pending windows, sorted by end, oldest first (pop from the back) */
     size_t nwins, capwins;
     cwl_job live, bf;
+    cwl_rec rec;
+    cwl_window *rq; /* windows this reconciliation round still has to check (pop back) */
+    size_t nrq, caprq;
+    int64_t next_reconcile; /* mono ms */
+    uint64_t rec_pos; /* how far the walk over older windows has come (note 8) */
+    sl_buf rec_url;
     /* token bucket */
     double tokens;
     int64_t tokens_at;
@@ -585,6 +648,261 @@ static void cwl_discover(cwl_source *s)
     s->next_discover = sl_mono_ms() + s->cfg->discover_interval_secs * 1000;
 }
 
+/* ---- Reconciliation (note 8) -------------------------------------------------------- */
+
+static void cwl_rq_push(cwl_source *s, uint32_t gi, int64_t start, int64_t end)
+{
+    if (s->nrq == s->caprq) {
+        s->caprq = s->caprq ? s->caprq * 2 : 64;
+        s->rq = sl_xrealloc(s->rq, s->caprq * sizeof *s->rq);
+    }
+    s->rq[s->nrq++] = (cwl_window){gi, start, end};
+}
+
+static uint64_t cwl_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Queues one round, popped from the back: the recent windows, newest first, then the next
+ * `sample` steps of a seeded pseudo-random walk over the older windows that visits each of
+ * them once per cycle. */
+static void cwl_rec_round(cwl_source *s)
+{
+    const struct cwl_reconcile_config *rc = &s->cfg->reconcile;
+    int64_t w = s->cfg->window_minutes * 60000, now = cwl_wall_ms();
+    int64_t recent_from = (now - rc->recent_hours * 3600000) / w * w;
+    int64_t history_from = now - s->cfg->backfill_days * 86400000;
+    uint64_t nwin = recent_from > history_from ? (uint64_t)((recent_from - history_from) / w) : 0;
+    uint64_t stride = 1, off = 0;
+    if (nwin > 1) { /* a stride coprime with nwin makes i -> off + i*stride a permutation */
+        uint64_t seed = ((uint64_t)rc->seed + 1) * 0x9E3779B97F4A7C15ULL;
+        stride = 1 + (seed >> 7) % (nwin - 1);
+        while (cwl_gcd(stride, nwin) != 1)
+            stride = stride % (nwin - 1) + 1;
+        off = (seed >> 29) % nwin;
+    }
+    for (uint32_t gi = 0; gi < s->ngroups; gi++) {
+        for (uint64_t k = 0; nwin && k < (uint64_t)rc->sample && k < nwin; k++) {
+            uint64_t i = (off + (s->rec_pos + k) % nwin * stride) % nwin;
+            int64_t a = recent_from - (int64_t)(i + 1) * w;
+            cwl_rq_push(s, gi, a, a + w);
+        }
+        for (int64_t a = recent_from; a + w <= now; a += w) /* recent: all, newest first */
+            cwl_rq_push(s, gi, a, a + w);
+    }
+    s->rec_pos += (uint64_t)rc->sample;
+}
+
+/* A window is settled when its events were all read and delivered at least once: it ends
+ * before the committed live cursor (minus the overlap and a margin for the destination's
+ * refresh), and no backfill window overlapping it is still in the checkpoint (pending,
+ * being read, or read but not yet committed). */
+static bool cwl_rec_settled(cwl_source *s, const cwl_window *w)
+{
+    const char *name = s->groups[w->gi].name;
+    char key[600];
+    snprintf(key, sizeof key, "live\t%s", name);
+    const sl_ckpt_entry *e = ckpt_get(s->ck, key);
+    if (!e || (int64_t)e->pos - s->cfg->overlap_secs * 1000 - 5000 < w->end)
+        return false;
+    int pl = snprintf(key, sizeof key, "win\t%s\t", name);
+    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
+        const sl_ckpt_entry *c = ckpt_at(s->ck, i);
+        if (strncmp(c->key, key, (size_t)pl) != 0)
+            continue;
+        long long st = strtoll(c->key + pl, NULL, 10);
+        if (st < w->end && w->start < (int64_t)c->pos)
+            return false;
+    }
+    return true;
+}
+
+/* Appends the index pattern with the group substituted, sanitised as index names are. */
+static void cwl_rec_index(cwl_source *s, const cwl_group *g, sl_buf *out)
+{
+    static const char slug_var[] = "{{ cloudwatch.log_group_slug }}";
+    static const char group_var[] = "{{ cloudwatch.log_group }}";
+    for (const char *p = s->cfg->reconcile.index; *p;) {
+        const char *val = NULL;
+        if (strncmp(p, slug_var, sizeof slug_var - 1) == 0) {
+            val = g->slug;
+            p += sizeof slug_var - 1;
+        } else if (strncmp(p, group_var, sizeof group_var - 1) == 0) {
+            val = g->name;
+            p += sizeof group_var - 1;
+        }
+        if (!val) {
+            buf_putc(out, *p++);
+            continue;
+        }
+        for (; *val; val++) {
+            unsigned char c = (unsigned char)*val;
+            buf_putc(out, c >= 'A' && c <= 'Z' ? (char)(c + 32)
+                          : c < 0x20 || c >= 0x7f || strchr("\\/*?\"<>| ,#:", c) ? '_'
+                                                                                 : (char)c);
+        }
+    }
+}
+
+/* Asks the destination how many events of the group it holds in [start, end). */
+static int cwl_rec_dest_count(cwl_source *s, const cwl_rec *r, uint64_t *n, char *err,
+                              size_t errlen)
+{
+    const struct cwl_reconcile_config *rc = &s->cfg->reconcile;
+    const cwl_group *g = &s->groups[r->gi];
+    buf_reset(&s->rec_url);
+    const char *base = rc->elasticsearch;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    buf_append(&s->rec_url, base, bl);
+    buf_putc(&s->rec_url, '/');
+    cwl_rec_index(s, g, &s->rec_url);
+    buf_puts(&s->rec_url, "/_count?ignore_unavailable=true");
+    buf_putc(&s->rec_url, '\0');
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"query\":{\"bool\":{\"filter\":[{\"term\":{\"");
+    json_escape(&s->req, rc->group_field, strlen(rc->group_field));
+    buf_puts(&s->req, "\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_printf(&s->req,
+               "\"}},{\"range\":{\"@timestamp\":{\"gte\":%" PRId64 ",\"lt\":%" PRId64
+               ",\"format\":\"epoch_millis\"}}}]}}}",
+               r->start, r->end);
+    char authz[600];
+    const char *hdrs[2] = {"Content-Type: application/json", authz};
+    size_t nh = 1;
+    if (rc->api_key && *rc->api_key) {
+        snprintf(authz, sizeof authz, "Authorization: ApiKey %s", rc->api_key);
+        nh = 2;
+    }
+    http_request rq = {.method = "POST", .url = s->rec_url.p, .headers = hdrs, .nheaders = nh,
+                       .body = s->req.p, .body_len = s->req.len,
+                       .timeout_ms = s->cfg->http_timeout_secs * 1000,
+                       .user = rc->user && *rc->user ? rc->user : NULL,
+                       .password = rc->password ? rc->password : "", .ca_file = rc->ca_file};
+    http_response resp = {0};
+    int rcode = http_client_do(s->hc, &rq, &resp);
+    if (rcode != SL_OK) {
+        buf_free(&resp.body);
+        return sl_seterr(err, errlen, SL_ERR_IO, "destination count: %s", resp.error);
+    }
+    if (resp.status != 200) {
+        int bad = sl_seterr(err, errlen, SL_ERR_IO, "destination count: HTTP %ld", resp.status);
+        buf_free(&resp.body);
+        return bad;
+    }
+    rcode = cwl_parse_es_count(resp.body.p, resp.body.len, &s->tmp, n, err, errlen);
+    buf_free(&resp.body);
+    return rcode;
+}
+
+static void cwl_rec_fail(cwl_source *s, cwl_rec *r, const char *what, const char *reason)
+{
+    metrics_error(s->cc->metrics, reason);
+    if (++r->fails > 8) { /* the next round checks it again */
+        cwl_warn(s, "log group %s: reconciliation of %" PRId64 "..%" PRId64 " gave up: %s",
+                 s->groups[r->gi].name, r->start, r->end, what);
+        free(r->token);
+        r->token = NULL;
+        r->active = false;
+        return;
+    }
+    cwl_warn(s, "log group %s: reconciliation: %s", s->groups[r->gi].name, what);
+    r->retry_at = sl_mono_ms() + 2 * cwl_backoff(s, r->fails); /* lowest priority: slower */
+}
+
+/* One step of the check: a CloudWatch page, or, after the last one, the comparison. */
+static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
+{
+    cwl_group *g = &s->groups[r->gi];
+    if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
+        cwl_reload_creds(s);
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"logGroupName\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_printf(&s->req, "\",\"startTime\":%" PRId64 ",\"endTime\":%" PRId64 ",\"limit\":10000",
+               r->start, r->end - 1);
+    if (r->token) {
+        buf_puts(&s->req, ",\"nextToken\":\"");
+        json_escape(&s->req, r->token, strlen(r->token));
+        buf_putc(&s->req, '"');
+    }
+    buf_putc(&s->req, '}');
+    http_response resp = {0};
+    char etype[96], err[512];
+    s->tokens -= 1.0;
+    cwl_status st = cwl_call(&s->api, "FilterLogEvents", s->req.p, s->req.len, &resp, etype,
+                             sizeof etype, err, sizeof err);
+    uint64_t n = 0;
+    char *tok = NULL;
+    if (st == CWL_OK && cwl_parse_count(resp.body.p, resp.body.len, &s->tmp, &n, &tok, err,
+                                        sizeof err) != SL_OK)
+        st = CWL_RETRY;
+    buf_free(&resp.body);
+    if (st == CWL_FAILED && strcmp(etype, "ResourceNotFoundException") == 0) {
+        st = CWL_OK; /* no group: no events */
+        n = 0;
+        tok = NULL;
+    }
+    if (st != CWL_OK) {
+        if (st == CWL_AUTH)
+            cwl_reload_creds(s);
+        cwl_rec_fail(s, r, err, st == CWL_THROTTLED ? "throttled" : "reconcile_source");
+        return st;
+    }
+    r->count += n;
+    free(r->token);
+    r->token = tok;
+    if (tok)
+        return st;
+    uint64_t dst;
+    if (cwl_rec_dest_count(s, r, &dst, err, sizeof err) != SL_OK) {
+        r->count = 0; /* count the window again: CloudWatch may have changed meanwhile */
+        cwl_rec_fail(s, r, err, "reconcile_destination");
+        return CWL_OK;
+    }
+    r->active = false;
+    sl_metrics *m = s->cc->metrics;
+    metrics_count(m, "reconcile_windows_checked", 1);
+    if (dst >= r->count) {
+        log_debug(s->cc->id,
+                  "reconcile %s %" PRId64 "..%" PRId64 ": cloudwatch %" PRIu64
+                  ", destination %" PRIu64 ": ok",
+                  g->name, r->start, r->end, r->count, dst);
+        return CWL_OK;
+    }
+    log_info(s->cc->id,
+             "reconcile %s %" PRId64 "..%" PRId64 ": cloudwatch %" PRIu64
+             ", destination %" PRIu64 ": %" PRIu64 " missing, reading the window again",
+             g->name, r->start, r->end, r->count, dst, r->count - dst);
+    metrics_count(m, "reconcile_mismatches", 1);
+    metrics_count(m, "reconcile_events_missing", r->count - dst);
+    metrics_count(m, "reconcile_events_resent", r->count);
+    cwl_add_window(s, r->gi, r->start, r->end, true);
+    qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
+    return CWL_OK;
+}
+
+/* Starts the next settled window of the round; false when there is nothing to check. */
+static bool cwl_rec_next(cwl_source *s)
+{
+    while (s->nrq) {
+        cwl_window w = s->rq[--s->nrq];
+        if (!cwl_rec_settled(s, &w))
+            continue;
+        s->rec = (cwl_rec){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
+        return true;
+    }
+    return false;
+}
+
 /* ---- Scheduling --------------------------------------------------------------------- */
 
 /* Picks and performs one request. Returns ms to sleep when nothing was due (0 = busy). */
@@ -618,7 +936,26 @@ static int64_t cwl_schedule(cwl_source *s)
             s->bf_pause_until = sl_mono_ms() + cwl_backoff(s, ++s->bf_throttles);
         return 0;
     }
-    /* 2. Backfill and repairs, newest first, with one token of headroom for the tail. */
+    /* 2. Backfill and repairs of the last recent_days come before reconciliation (3);
+     * older backfill (4) after it. */
+    int64_t wall = cwl_wall_ms(), recent = s->cfg->recent_days * 86400000;
+    bool bf_recent = s->bf.active ? wall - s->bf.end < recent
+                                  : s->nwins && wall - s->wins[s->nwins - 1].end < recent;
+    if (s->cfg->reconcile_interval_secs > 0 && !bf_recent && now >= s->bf_pause_until) {
+        if (!s->rec.active && !s->nrq && now >= s->next_reconcile) {
+            cwl_rec_round(s);
+            s->next_reconcile = now + s->cfg->reconcile_interval_secs * 1000;
+        }
+        if ((s->rec.active || cwl_rec_next(s)) && now >= s->rec.retry_at) {
+            /* the lowest priority: the most headroom left in the bucket */
+            double reserve = SL_MIN(3.0, (double)s->cfg->max_requests_per_sec);
+            if (s->tokens < reserve)
+                return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+            cwl_rec_step(s, &s->rec);
+            return 0;
+        }
+    }
+    /* Backfill and repairs, newest first, with one token of headroom for the tail. */
     if (!s->bf.active && s->nwins && now >= s->bf_pause_until) {
         cwl_window w = s->wins[--s->nwins];
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
@@ -649,6 +986,8 @@ static int64_t cwl_schedule(cwl_source *s)
         next = SL_MIN(next, SL_MAX(s->bf.retry_at, s->bf_pause_until));
     else if (s->nwins)
         next = SL_MIN(next, s->bf_pause_until);
+    if (s->cfg->reconcile_interval_secs > 0)
+        next = SL_MIN(next, s->rec.active ? s->rec.retry_at : s->next_reconcile);
     return SL_MAX(1, next - now);
 }
 
@@ -665,6 +1004,16 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
         if (!*cfg->log_groups.v[i] || strlen(cfg->log_groups.v[i]) > 512)
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "log_groups: bad name '%s'",
                              cfg->log_groups.v[i]);
+    if (cfg->reconcile_interval_secs > 0 &&
+        (!cfg->reconcile.elasticsearch || !*cfg->reconcile.elasticsearch))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "reconcile_interval_secs: needs reconcile.elasticsearch (the URL "
+                         "whose _count is compared)");
+    if (cfg->reconcile_interval_secs > 0 &&
+        (!cfg->reconcile.index || !*cfg->reconcile.index || !cfg->reconcile.group_field ||
+         !*cfg->reconcile.group_field))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "reconcile: index and group_field must not be empty");
     cwl_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
@@ -706,6 +1055,10 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     cwl_persist(s);
     s->tokens = 1.0;
     s->tokens_at = sl_mono_ms();
+    s->next_reconcile = sl_mono_ms() + s->cfg->reconcile_interval_secs * 1000;
+    if (s->cfg->reconcile_interval_secs > 0)
+        log_info(s->cc->id, "reconciling every %" PRId64 " s against %s", s->cfg->reconcile_interval_secs,
+                 s->cfg->reconcile.elasticsearch);
     int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
     while (!source_should_stop(ctx)) {
         source_collect_acks(ctx, cwl_on_commit, s);
@@ -746,6 +1099,9 @@ static void cwl_destroy(void *self)
     free(s->wins);
     free(s->live.token);
     free(s->bf.token);
+    free(s->rec.token);
+    free(s->rq);
+    buf_free(&s->rec_url);
     buf_free(&s->req);
     arena_free(&s->tmp);
     ckpt_close(s->ck);
