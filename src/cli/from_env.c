@@ -108,8 +108,23 @@ char *from_env_config(void)
                env_num("POLL_INTERVAL_SECS", 15), env_num("BACKFILL_DAYS", 30),
                env_num("HTTP_TIMEOUT_SECS", 30), env_num("BACKOFF_BASE_MS", 200),
                env_num("BACKOFF_MAX_MS", 10000));
-    if (getenv("RECONCILE_INTERVAL_SECS"))
-        buf_puts(&y, "    # RECONCILE_INTERVAL_SECS: reconciliation is not available yet\n");
+    long rec = env_num("RECONCILE_INTERVAL_SECS", 0);
+    if (rec > 0) { /* counts compared in the same indices the sink writes */
+        buf_printf(&y, "    reconcile_interval_secs: %ld\n    reconcile:\n      elasticsearch: ", rec);
+        yaml_str(&y, env_or("ES_HOST", "http://localhost:9200"));
+        sl_buf ri = SL_BUF_INIT;
+        buf_puts(&ri, env_or("INDEX_PREFIX", "cloudwatch"));
+        buf_puts(&ri, "-{{ cloudwatch.log_group_slug }}");
+        buf_putc(&ri, '\0');
+        buf_puts(&y, "\n      index: ");
+        yaml_str(&y, ri.p);
+        buf_free(&ri);
+        buf_puts(&y, "\n      user: ");
+        yaml_str(&y, env_or("ES_USER", "elastic"));
+        buf_puts(&y, "\n      password: ");
+        yaml_str(&y, env_or("ES_PASS", "changeme"));
+        buf_putc(&y, '\n');
+    }
     buf_puts(&y, "sinks:\n  elasticsearch:\n    type: elasticsearch\n    inputs: [cloudwatch]\n"
                  "    endpoint: ");
     yaml_str(&y, env_or("ES_HOST", "http://localhost:9200"));
@@ -138,8 +153,8 @@ int from_env_cli(int argc, char **argv)
               "Prints the configuration that `sluice run` without -c uses when LOG_GROUPS is set\n"
               "(the environment variables of the CloudWatch-to-Elasticsearch streamer: LOG_GROUPS,\n"
               "AWS_REGION, ES_HOST, ES_USER, ES_PASS, INDEX_PREFIX, BATCH_SIZE, MAX_IN_FLIGHT,\n"
-              "POLL_INTERVAL_SECS, BACKFILL_DAYS, CHECKPOINT_PATH, HTTP_TIMEOUT_SECS,\n"
-              "BACKOFF_BASE_MS, BACKOFF_MAX_MS).\n",
+              "POLL_INTERVAL_SECS, BACKFILL_DAYS, CHECKPOINT_PATH, RECONCILE_INTERVAL_SECS,\n"
+              "HTTP_TIMEOUT_SECS, BACKOFF_BASE_MS, BACKOFF_MAX_MS).\n",
               argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? stdout
                                                                                         : stderr);
         return argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? 0 : 2;

@@ -1,7 +1,8 @@
 """The streamer drop-in: `sluice run` without -c and with LOG_GROUPS set configures the
 cloudwatch_logs -> elasticsearch pipeline from the seed's environment variables; `sluice
 config from-env` prints the same configuration, which validates. Every event arrives in
-<INDEX_PREFIX>-<group slug>."""
+<INDEX_PREFIX>-<group slug>; RECONCILE_INTERVAL_SECS turns on reconciliation against the
+same indices (with ES_USER/ES_PASS), which finds nothing missing."""
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import urllib.request
 from harness import SLUICE, Emulator, WORK, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py")
-es = Emulator("es_emulator.py")
+es = Emulator("es_emulator.py", "--user", "elastic", "--password", "changeme")
 cwb, esb = "http://127.0.0.1:%d" % cw.port, "http://127.0.0.1:%d" % es.port
 req = urllib.request.Request(cwb + "/_emulator/generate", method="POST",
                              data=json.dumps({"groups": ["/aws/lambda/drop-in"], "streams": 3, "days": 2,
@@ -21,7 +22,7 @@ env = dict(os.environ, LOG_GROUPS="/aws/lambda/drop-in", AWS_REGION="us-east-1",
            ES_USER="elastic", ES_PASS="changeme", INDEX_PREFIX="cwtest", BATCH_SIZE="50",
            MAX_IN_FLIGHT="2", POLL_INTERVAL_SECS="1", BACKFILL_DAYS="3",
            CHECKPOINT_PATH=os.path.join(WORK, "state", "checkpoints.json"), HTTP_TIMEOUT_SECS="10",
-           BACKOFF_BASE_MS="50", BACKOFF_MAX_MS="500", AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwb,
+           BACKOFF_BASE_MS="50", BACKOFF_MAX_MS="500", RECONCILE_INTERVAL_SECS="1", AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=cwb,
            AWS_ACCESS_KEY_ID="AKIDSLUICETEST", AWS_SECRET_ACCESS_KEY="sluice-test-secret",
            AWS_EC2_METADATA_DISABLED="true", SLUICE_API_ADDRESS="127.0.0.1:%d" % free_port())
 os.makedirs(os.path.join(WORK, "state"))
@@ -29,6 +30,7 @@ try:
     out = subprocess.run([SLUICE, "config", "from-env"], env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "type: cloudwatch_logs" in out.stdout and "cwtest-{{ cloudwatch.log_group_slug }}" in out.stdout
+    assert "reconcile_interval_secs: 1" in out.stdout, out.stdout
     with open(os.path.join(WORK, "from-env.yaml"), "w") as f:
         f.write(out.stdout)
     v = subprocess.run([SLUICE, "validate", "-c", os.path.join(WORK, "from-env.yaml")], env=env,
@@ -43,6 +45,15 @@ try:
 
     try:
         wait_until(lambda: len(docs()) >= n, 60, "every event from the drop-in")
+
+        def counter(name):
+            with urllib.request.urlopen("http://%s/metrics" % env["SLUICE_API_ADDRESS"], timeout=10) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
+                        return float(line.rsplit(" ", 1)[1])
+            return 0
+        wait_until(lambda: counter("reconcile_windows_checked") >= 3, 30, "reconciliation checks")
+        assert counter("reconcile_mismatches") == 0
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
