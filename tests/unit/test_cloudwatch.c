@@ -99,6 +99,41 @@ static void test_parse_groups(void **state)
     arena_free(&tmp);
 }
 
+static void test_parse_counts(void **state)
+{
+    (void)state;
+    /* two valid events; one without an eventId and one with a string timestamp are not */
+    const char *body = "{\"events\":[{\"timestamp\":1,\"message\":\"a\",\"eventId\":\"1\"},"
+                       "{\"timestamp\":2,\"message\":\"b\"},"
+                       "{\"timestamp\":\"3\",\"message\":\"c\",\"eventId\":\"3\"},"
+                       "{\"timestamp\":4,\"message\":\"{}\",\"eventId\":\"4\"}],\"nextToken\":\"t\"}";
+    sl_arena tmp;
+    arena_init(&tmp, 1024);
+    uint64_t n = 0;
+    char *tok = NULL, err[64];
+    assert_int_equal(cwl_parse_count(body, strlen(body), &tmp, &n, &tok, err, sizeof err), SL_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(tok, "t");
+    free(tok);
+    sl_batch *b = batch_new(8); /* the count is what would be sent */
+    cwl_group_strs g = {SL_STR("/g"), SL_STR("g")};
+    cwl_page pg;
+    assert_int_equal(cwl_parse_filter(body, strlen(body), b, &g, true, &tmp, &pg, err, sizeof err), SL_OK);
+    assert_int_equal(pg.n, n);
+    free(pg.next_token);
+    batch_release(b);
+    assert_int_equal(cwl_parse_count("[1]", 3, &tmp, &n, &tok, err, sizeof err), SL_ERR_CORRUPT);
+    assert_null(tok);
+    const char *c = "{\"count\":1234,\"_shards\":{\"total\":1}}";
+    assert_int_equal(cwl_parse_es_count(c, strlen(c), &tmp, &n, err, sizeof err), SL_OK);
+    assert_int_equal(n, 1234);
+    const char *bad[] = {"{\"count\":-1}", "{\"count\":\"5\"}", "{}", "{\"count\":", "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(cwl_parse_es_count(bad[i], strlen(bad[i]), &tmp, &n, err, sizeof err),
+                         SL_ERR_CORRUPT);
+    arena_free(&tmp);
+}
+
 static void test_classify(void **state)
 {
     (void)state;
@@ -175,7 +210,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_filter), cmocka_unit_test(test_parse_groups),
-        cmocka_unit_test(test_classify),     cmocka_unit_test(test_slug),
+        cmocka_unit_test(test_parse_counts), cmocka_unit_test(test_classify),     cmocka_unit_test(test_slug),
         cmocka_unit_test(test_creds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -397,6 +397,26 @@ static void test_reasons(void **state)
     free(t);
 }
 
+static void test_counters(void **state)
+{
+    sl_metrics *m = metrics_register("cw", "source", "cloudwatch_logs");
+    metrics_count(m, "reconcile_windows_checked", 1);
+    metrics_count(m, "reconcile_windows_checked", 2);
+    metrics_count(m, "reconcile_events_missing", 40);
+    metrics_error(m, "io"); /* errors and counters are separate tables */
+    assert_int_equal(metrics_count_get(m, "reconcile_windows_checked"), 3);
+    assert_int_equal(metrics_count_get(m, "reconcile_events_missing"), 40);
+    assert_int_equal(metrics_count_get(m, "io"), 0);
+    assert_int_equal(metrics_error_count(m, "reconcile_windows_checked"), 0);
+    metrics_count(NULL, "x", 1); /* tolerated */
+    char *t = render();
+    assert_line(t, "# TYPE sluice_component_counter_total counter");
+    assert_line(t, "sluice_component_counter_total{component_id=\"cw\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\",name=\"reconcile_windows_checked\"} 3");
+    check_exposition(t);
+    free(t);
+}
+
 static void test_reason_overflow_counts_as_other(void **state)
 {
     sl_metrics *m = metrics_register("s", "sink", "http");
@@ -572,6 +592,7 @@ int main(void)
         cmocka_unit_test_teardown(test_exact_lines_sink, teardown),
         cmocka_unit_test_teardown(test_source_and_transform_families, teardown),
         cmocka_unit_test_teardown(test_reasons, teardown),
+        cmocka_unit_test_teardown(test_counters, teardown),
         cmocka_unit_test_teardown(test_reason_overflow_counts_as_other, teardown),
         cmocka_unit_test_teardown(test_reason_claims_race, teardown),
         cmocka_unit_test_teardown(test_histogram_cumulative, teardown),
