@@ -1,0 +1,162 @@
+/* test_core.c - the small core modules: common (errors, atomic files, mkdirs), buf, event
+ * field helpers, and log (levels, JSON lines, reopen). */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/common.h"
+#include "core/event.h"
+#include "core/log.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/sluice-core.XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_errors(void **state)
+{
+    assert_string_equal(sl_strerror(SL_OK), "ok");
+    assert_string_equal(sl_strerror(SL_ERR_CORRUPT), "corrupt data");
+    assert_string_equal(sl_strerror(-999), "unknown error");
+    char err[8];
+    assert_int_equal(sl_seterr(err, sizeof err, SL_ERR_IO, "%s", "a long message"), SL_ERR_IO);
+    assert_string_equal(err, "a long "); /* truncated, always terminated */
+}
+
+static void test_atomic_write_and_read(void **state)
+{
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/a/b/c", dir);
+    assert_int_equal(sl_mkdirs(path, err, sizeof err), SL_OK);
+    assert_int_equal(sl_mkdirs(path, err, sizeof err), SL_OK); /* idempotent */
+    snprintf(path, sizeof path, "%s/a/b/c/state", dir);
+    assert_int_equal(sl_write_file_atomic(path, "one", 3, err, sizeof err), SL_OK);
+    struct stat st1;
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(sl_write_file_atomic(path, "second", 6, err, sizeof err), SL_OK);
+    struct stat st2;
+    assert_int_equal(stat(path, &st2), 0);
+    assert_int_not_equal(st1.st_ino, st2.st_ino); /* replaced by rename, never rewritten */
+    char *data;
+    size_t len;
+    assert_int_equal(sl_read_file(path, &data, &len, err, sizeof err), SL_OK);
+    assert_int_equal(len, 6);
+    assert_string_equal(data, "second");
+    free(data);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    /* A directory where a file is expected, and a file where a directory is. */
+    snprintf(path, sizeof path, "%s/a", dir);
+    assert_int_equal(sl_read_file(path, &data, &len, err, sizeof err), SL_ERR_IO);
+    snprintf(path, sizeof path, "%s/a/b/c/state/x", dir);
+    assert_int_not_equal(sl_mkdirs(path, err, sizeof err), SL_OK);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_int_equal(sl_read_file(path, &data, &len, err, sizeof err), SL_ERR_NOTFOUND);
+}
+
+static void test_buf(void **state)
+{
+    sl_buf b = SL_BUF_INIT;
+    buf_append(&b, "", 0);
+    assert_int_equal(b.len, 0);
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&b, "%d,", i);
+    buf_putc(&b, '\0');
+    assert_int_equal(strncmp(b.p, "0,1,2,", 6), 0);
+    assert_non_null(strstr(b.p, "998,999,"));
+    char big[600];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    buf_reset(&b);
+    buf_printf(&b, "[%s]", big); /* longer than the stack fast path */
+    assert_int_equal(b.len, sizeof big + 1);
+    buf_free(&b);
+    assert_null(b.p);
+}
+
+static void test_event_fields(void **state)
+{
+    sl_batch *b = batch_new(2);
+    sl_event *e = batch_add(b);
+    event_set_str(b, e, "k", "v1", 2);
+    event_set_str(b, e, "k", "v2", 2); /* replaces */
+    event_set_int(b, e, "n", 42);
+    for (int i = 0; i < 20; i++) { /* grows the field array */
+        char key[16];
+        snprintf(key, sizeof key, "f%d", i);
+        event_set_str(b, e, key, "x", 1);
+    }
+    event_set_static(b, e, SL_STR("s"), SL_STR("static"));
+    assert_int_equal(e->nfields, 23);
+    const sl_field *f = event_get(e, "k", 1);
+    assert_non_null(f);
+    assert_int_equal(f->v.s.len, 2);
+    assert_memory_equal(f->v.s.ptr, "v2", 2);
+    assert_int_equal(event_get(e, "n", 1)->v.i, 42);
+    assert_null(event_get(e, "nope", 4));
+    bool keep[1] = {false};
+    batch_compact(b, keep);
+    assert_int_equal(b->n, 0);
+    assert_int_equal(b->bytes, 0);
+    assert_true(batch_mem_size(b) > sizeof *b);
+    batch_release(b);
+}
+
+static void test_log_json_and_reopen(void **state)
+{
+    char path[128], moved[160], err[256];
+    snprintf(path, sizeof path, "%s/sluice.log", dir);
+    assert_int_equal(log_configure(SL_LOG_INFO, true, path, err, sizeof err), SL_OK);
+    log_debug("t", "hidden");
+    log_info("t", "quote \" and\nnewline");
+    snprintf(moved, sizeof moved, "%s.1", path);
+    assert_int_equal(rename(path, moved), 0);
+    log_reopen();
+    log_warn("t", "after reopen");
+    char *a, *c;
+    size_t al, cl;
+    assert_int_equal(sl_read_file(moved, &a, &al, err, sizeof err), SL_OK);
+    assert_int_equal(sl_read_file(path, &c, &cl, err, sizeof err), SL_OK);
+    assert_null(strstr(a, "hidden"));
+    assert_non_null(strstr(a, "\"level\":\"info\""));
+    assert_non_null(strstr(a, "quote \\\" and\\u000anewline")); /* one JSON line */
+    assert_non_null(strstr(c, "after reopen"));
+    assert_int_equal(log_level_parse("warning"), SL_LOG_WARN);
+    assert_int_equal(log_level_parse("loud"), -1);
+    free(a);
+    free(c);
+    log_configure(SL_LOG_INFO, false, NULL, err, sizeof err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_atomic_write_and_read),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_event_fields),
+        cmocka_unit_test(test_log_json_and_reopen),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
