@@ -179,3 +179,21 @@ def digest(lines):
         h.update(l.encode() if isinstance(l, str) else l)
         h.update(b"\n")
     return h.hexdigest()
+
+
+def post_json(url, obj, timeout=30):
+    """POSTs obj as JSON and returns the decoded JSON answer."""
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def get_text(url, timeout=60):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def get_ndjson(url, timeout=60):
+    """The JSON lines an emulator serves at url (its stored documents or events)."""
+    return [json.loads(l) for l in get_text(url, timeout).splitlines() if l.strip()]

@@ -8,9 +8,8 @@ import json
 import os
 import threading
 import time
-import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
 
 DAYS = int(os.environ.get("CW_DAYS", "30"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "1"))
@@ -22,31 +21,20 @@ cwb = "http://127.0.0.1:%d" % cw.port
 esb = "http://127.0.0.1:%d" % es.port
 
 
-def post(url, obj):
-    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST")
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=60) as r:
-        return r.read().decode()
-
-
 def es_docs():
-    return [json.loads(l) for l in get(esb + "/_emulator/docs").splitlines() if l.strip()]
+    return get_ndjson(esb + "/_emulator/docs")
 
 
 def es_count():
-    return json.loads(get(esb + "/_emulator/stats"))["docs"]
+    return json.loads(get_text(esb + "/_emulator/stats"))["docs"]
 
 
 def cw_events():
-    return [json.loads(l) for l in get(cwb + "/_emulator/events").splitlines() if l.strip()]
+    return get_ndjson(cwb + "/_emulator/events")
 
 
 now_ms = int(time.time() * 1000)
-gen = post(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 20, "days": DAYS,
+gen = post_json(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 20, "days": DAYS,
                                          "per_hour": PER_HOUR, "end_ms": now_ms - 60000, "json": True})
 log("history:", gen)
 
@@ -59,7 +47,7 @@ def writer():
     i = 0
     while not stop.is_set():
         t = int(time.time() * 1000)
-        post(cwb + "/_emulator/put", {"group": GROUPS[i % 3], "stream": "stream-%03d" % (i % 20),
+        post_json(cwb + "/_emulator/put", {"group": GROUPS[i % 3], "stream": "stream-%03d" % (i % 20),
                                       "events": [{"timestamp": t, "message": "live %d" % i}],
                                       "ingest_delay_ms": 1500 if i % 3 == 0 else 0})
         i += 1
@@ -142,18 +130,18 @@ try:
     log("exactly once: %d events (%d live), %d kills" % (len(ids), live_sent[0], 3))
 
     # Throttling: every other call is refused; new live events still arrive.
-    post(cwb + "/_emulator/control", {"rps": 2})
-    before = json.loads(get(cwb + "/_emulator/stats"))["throttled"]
+    post_json(cwb + "/_emulator/control", {"rps": 2})
+    before = json.loads(get_text(cwb + "/_emulator/stats"))["throttled"]
     t = int(time.time() * 1000)
-    post(cwb + "/_emulator/put", {"group": GROUPS[0], "stream": "stream-000",
+    post_json(cwb + "/_emulator/put", {"group": GROUPS[0], "stream": "stream-000",
                                   "events": [{"timestamp": t, "message": "under throttling"}]})
     wait_until(lambda: any(d["_source"]["message"] == "under throttling" for d in es_docs()), 60,
                "live event under throttling")
-    wait_until(lambda: json.loads(get(cwb + "/_emulator/stats"))["throttled"] > before, 30,
+    wait_until(lambda: json.loads(get_text(cwb + "/_emulator/stats"))["throttled"] > before, 30,
                "throttling reached sluice")
-    post(cwb + "/_emulator/control", {"rps": 0})
+    post_json(cwb + "/_emulator/control", {"rps": 0})
     assert (s.metric("sluice_component_errors_total", component_id="cw", reason="throttled") or 0) >= 1
-    st = json.loads(get(cwb + "/_emulator/stats"))
+    st = json.loads(get_text(cwb + "/_emulator/stats"))
     log("emulator:", {k: v for k, v in st.items() if k != "per_action"}, st["per_action"])
     assert st["bad_signature"] == 0
     assert s.stop() == 0

@@ -9,7 +9,7 @@ import os
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
 
 DAYS = int(os.environ.get("CW_RECONCILE_DAYS", "4"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "2"))
@@ -22,24 +22,12 @@ cwb = "http://127.0.0.1:%d" % cw.port
 esb = "http://127.0.0.1:%d" % es.port
 
 
-def post(url, obj):
-    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def get(url):
-    with urllib.request.urlopen(url, timeout=60) as r:
-        return r.read().decode()
-
-
 def es_docs():
-    return [json.loads(l) for l in get(esb + "/_emulator/docs").splitlines() if l.strip()]
+    return get_ndjson(esb + "/_emulator/docs")
 
 
 def es_count():
-    return json.loads(get(esb + "/_emulator/stats"))["docs"]
+    return json.loads(get_text(esb + "/_emulator/stats"))["docs"]
 
 
 def group_query(group, start, end):
@@ -49,7 +37,7 @@ def group_query(group, start, end):
 
 
 now_ms = int(time.time() * 1000)
-gen = post(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 5, "days": DAYS,
+gen = post_json(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 5, "days": DAYS,
                                          "per_hour": PER_HOUR, "end_ms": now_ms - 60000})
 total = gen["events"]
 log("history:", gen)
@@ -124,7 +112,7 @@ try:
         cnt = json.loads(urllib.request.urlopen(urllib.request.Request(
             esb + "/" + index + "/_count", data=json.dumps(group_query(group, a, b)).encode(),
             method="POST"), timeout=30).read())["count"]
-        r = post(esb + "/" + index + "/_delete_by_query", group_query(group, a, b))
+        r = post_json(esb + "/" + index + "/_delete_by_query", group_query(group, a, b))
         assert r["deleted"] == cnt > 0, (r, cnt)
         deleted += r["deleted"]
     log("deleted %d documents; %d windows checked so far" % (deleted, counter("reconcile_windows_checked")))
