@@ -235,7 +235,10 @@ static int cmd_run(int argc, char **argv)
 static void describe(const char *kind, const char *type, const char *help, const sl_option *opts)
 {
     char buf[16384];
-    printf("%s %s: %s\n", kind, type, help ? help : "");
+    if (*type)
+        printf("%s %s: %s\n", kind, type, help ? help : "");
+    else
+        printf("%s:\n", kind);
     if (opts) {
         config_options_describe(opts, "  ", buf, sizeof buf);
         fputs(buf, stdout);

@@ -18,13 +18,10 @@
 
 typedef struct file_config {
     sl_strlist include, exclude;
-    int read_from;
-    uint64_t max_line_bytes, fingerprint_bytes, read_budget_bytes, batch_max_bytes;
-    int64_t glob_interval_ms, rotate_wait_ms, checkpoint_interval_ms;
-    int64_t batch_max_events, max_open_files;
+    uint64_t max_line_bytes;
+    int64_t glob_interval_ms;
+    tailer_config tail;
 } file_config;
-
-static const char *const read_from_choices[] = {"head", "tail", NULL};
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
     {name, type, offsetof(file_config, field), def, flags, choices, NULL, min, max, help}
@@ -33,26 +30,11 @@ static const sl_option file_options[] = {
       "glob patterns of files to read (*, ?, [...], ** for any depth)"),
     O("exclude", SL_OPT_STRLIST, exclude, NULL, 0, NULL, 0, 0,
       "glob patterns to skip (a pattern without '/' matches the file name)"),
-    O("read_from", SL_OPT_ENUM, read_from, "head", 0, read_from_choices, 0, 0,
-      "where files present at the very first start are read from; later files: head"),
     O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 16, INT32_MAX,
       "longer lines are emitted in chunks with log.truncated: true"),
-    O("fingerprint_bytes", SL_OPT_SIZE, fingerprint_bytes, "256", 0, NULL, 16, 1 << 20,
-      "first bytes checksummed to recognise a file across rotation and inode reuse"),
-    O("read_budget_bytes", SL_OPT_SIZE, read_budget_bytes, "256KiB", 0, NULL, 4096, 1LL << 32,
-      "bytes read from one file per turn, so a busy file cannot starve the others"),
     O("glob_interval_ms", SL_OPT_DURATION, glob_interval_ms, "1000", 0, NULL, 10, 3600000,
       "periodic rescan of the include patterns (inotify catches most changes sooner)"),
-    O("rotate_wait_ms", SL_OPT_DURATION, rotate_wait_ms, "5000", 0, NULL, 0, 86400000,
-      "a renamed-away file that stops growing is closed after this long"),
-    O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, NULL, 10,
-      3600000, "how often committed positions are written to disk"),
-    O("batch_max_events", SL_OPT_INT, batch_max_events, "1024", 0, NULL, 1, 1 << 20,
-      "events per batch at most"),
-    O("batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", 0, NULL, 1024, 1LL << 30,
-      "bytes per batch at most"),
-    O("max_open_files", SL_OPT_INT, max_open_files, "1024", 0, NULL, 1, 1 << 20,
-      "beyond it, the least recently active idle files are closed and reopened later"),
+    TAILER_CONFIG_OPTIONS(file_config, tail),
     SL_OPT_END,
 };
 #undef O
@@ -99,13 +81,13 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
         s->stopping = true;
         return false;
     }
-    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->batch_max_events ||
-                 s->b->bytes >= s->cfg->batch_max_bytes))
+    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->tail.batch_max_events ||
+                 s->b->bytes >= s->cfg->tail.batch_max_bytes))
         file_flush(s);
     if (s->stopping)
         return false;
     if (!s->b) {
-        s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 256));
+        s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, 256));
         s->b_key = f->key;
         s->b_path = batch_str(s->b, f->path, strlen(f->path)); /* once per batch */
         s->b_now = sl_now_ns(); /* read time: one clock read per batch, not per line */
@@ -213,12 +195,8 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
     s->ino_fd = -1;
     tailer_opts o;
     tailer_opts_default(&o);
+    tailer_opts_from_config(&o, &cfg->tail);
     o.max_line_bytes = cfg->max_line_bytes;
-    o.fingerprint_bytes = cfg->fingerprint_bytes;
-    o.read_budget_bytes = cfg->read_budget_bytes;
-    o.rotate_wait_ms = cfg->rotate_wait_ms;
-    o.max_open_files = (int)cfg->max_open_files;
-    o.read_from_tail = cfg->read_from == 1;
     s->t = tailer_new(&o, cc->id, cc->metrics);
     *self = s;
     return SL_OK;
@@ -254,7 +232,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
     file_scan(s);
     tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
     int64_t next_scan = sl_mono_ms() + s->cfg->glob_interval_ms;
-    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    int64_t next_ckpt = sl_mono_ms() + s->cfg->tail.checkpoint_interval_ms;
     bool rescan = false;
     while (!s->stopping && !source_should_stop(ctx)) {
         source_collect_acks(ctx, file_on_commit, s);
@@ -269,7 +247,7 @@ static int file_run(void *self, sl_source_ctx *ctx)
         if (now >= next_ckpt) {
             source_collect_acks(ctx, file_on_commit, s);
             tailer_save_checkpoint(s->t, s->ck, s->cc);
-            next_ckpt = now + s->cfg->checkpoint_interval_ms;
+            next_ckpt = now + s->cfg->tail.checkpoint_interval_ms;
         }
         /* Idle: sleep until inotify, stop, the next scan or checkpoint, or 250 ms (the
          * fallback for filesystems without inotify). */

@@ -61,23 +61,18 @@
 
 typedef struct k8s_config {
     char *path;
-    int read_from;
     sl_strlist inc_ns, exc_ns, inc_pod, exc_pod, inc_ctr, exc_ctr;
     bool exclude_self;
-    uint64_t max_line_bytes, fingerprint_bytes, read_budget_bytes, batch_max_bytes;
-    int64_t rescan_interval_ms, rotate_wait_ms, checkpoint_interval_ms;
-    int64_t batch_max_events, max_open_files;
+    uint64_t max_line_bytes;
+    int64_t rescan_interval_ms;
+    tailer_config tail;
 } k8s_config;
-
-static const char *const read_from_choices[] = {"head", "tail", NULL};
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
     {name, type, offsetof(k8s_config, field), def, flags, choices, NULL, min, max, help}
 static const sl_option k8s_options[] = {
     O("path", SL_OPT_STR, path, "/var/log/pods", 0, NULL, 0, 0,
       "kubelet's pod log directory, or /var/log/containers (symlinks)"),
-    O("read_from", SL_OPT_ENUM, read_from, "head", 0, read_from_choices, 0, 0,
-      "where files present at the very first start are read from; later files: head"),
     O("include_namespaces", SL_OPT_STRLIST, inc_ns, NULL, 0, NULL, 0, 0,
       "glob patterns of namespaces to read (empty: all)"),
     O("exclude_namespaces", SL_OPT_STRLIST, exc_ns, NULL, 0, NULL, 0, 0,
@@ -94,22 +89,9 @@ static const sl_option k8s_options[] = {
       "skip sluice's own pod ($POD_NAME / $POD_NAMESPACE, else the host name)"),
     O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 64, INT32_MAX,
       "bound on a message, joined partial lines included (beyond: log.truncated)"),
-    O("fingerprint_bytes", SL_OPT_SIZE, fingerprint_bytes, "256", 0, NULL, 16, 1 << 20,
-      "first bytes checksummed to recognise a file across rotation and inode reuse"),
-    O("read_budget_bytes", SL_OPT_SIZE, read_budget_bytes, "256KiB", 0, NULL, 4096, 1LL << 32,
-      "bytes read from one file per turn, so a noisy pod cannot starve the others"),
     O("rescan_interval_ms", SL_OPT_DURATION, rescan_interval_ms, "5000", 0, NULL, 10, 3600000,
       "periodic walk of the tree (inotify catches most changes sooner)"),
-    O("rotate_wait_ms", SL_OPT_DURATION, rotate_wait_ms, "5000", 0, NULL, 0, 86400000,
-      "a file no longer found that stops growing is closed after this long"),
-    O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, NULL, 10,
-      3600000, "how often committed positions are written to disk"),
-    O("batch_max_events", SL_OPT_INT, batch_max_events, "1024", 0, NULL, 1, 1 << 20,
-      "events per batch at most"),
-    O("batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", 0, NULL, 1024, 1LL << 30,
-      "bytes per batch at most"),
-    O("max_open_files", SL_OPT_INT, max_open_files, "1024", 0, NULL, 1, 1 << 20,
-      "beyond it, the least recently active idle files are closed and reopened later"),
+    TAILER_CONFIG_OPTIONS(k8s_config, tail),
     SL_OPT_END,
 };
 #undef O
@@ -270,7 +252,7 @@ static void tmpl_add(k8s_source *s, sl_str key, uint8_t type, sl_str v, int64_t 
 /* Opens a batch for kf's lines: metadata copied into its arena once (note 6). */
 static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
 {
-    sl_batch *b = s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 256));
+    sl_batch *b = s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, 256));
     s->b_kf = kf;
     s->b_key = f->key;
     s->ntmpl = 0;
@@ -295,8 +277,8 @@ static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
 static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_t ts, int stream,
                      const char *msg, size_t len, uint64_t off, uint64_t end, bool truncated)
 {
-    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->batch_max_events ||
-                 s->b->bytes >= s->cfg->batch_max_bytes))
+    if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->tail.batch_max_events ||
+                 s->b->bytes >= s->cfg->tail.batch_max_bytes))
         k8s_flush(s);
     if (!s->b)
         k8s_begin(s, kf, f);
@@ -734,13 +716,9 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
         snprintf(s->self_ns, sizeof s->self_ns, "%s", ns);
     tailer_opts o;
     tailer_opts_default(&o);
+    tailer_opts_from_config(&o, &cfg->tail);
     /* room for the CRI prefix (time, stream, tag) or the Docker JSON around a message */
     o.max_line_bytes = cfg->max_line_bytes + cfg->max_line_bytes / 4 + 128;
-    o.fingerprint_bytes = cfg->fingerprint_bytes;
-    o.read_budget_bytes = cfg->read_budget_bytes;
-    o.rotate_wait_ms = cfg->rotate_wait_ms;
-    o.max_open_files = (int)cfg->max_open_files;
-    o.read_from_tail = cfg->read_from == 1;
     s->scratch = sl_xmalloc(o.max_line_bytes + 1);
     s->t = tailer_new(&o, cc->id, cc->metrics);
     tailer_set_close_hook(s->t, k8s_on_close, s);
@@ -783,7 +761,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
     k8s_scan(s);
     tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
     int64_t next_scan = sl_mono_ms() + s->cfg->rescan_interval_ms;
-    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    int64_t next_ckpt = sl_mono_ms() + s->cfg->tail.checkpoint_interval_ms;
     bool rescan = false;
     while (!s->stopping && !source_should_stop(ctx)) {
         source_collect_acks(ctx, k8s_on_commit, s);
@@ -801,7 +779,7 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         if (now >= next_ckpt) {
             source_collect_acks(ctx, k8s_on_commit, s);
             tailer_save_checkpoint(s->t, s->ck, s->cc);
-            next_ckpt = now + s->cfg->checkpoint_interval_ms;
+            next_ckpt = now + s->cfg->tail.checkpoint_interval_ms;
         }
         int timeout = 0;
         if (n == 0) {

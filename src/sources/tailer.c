@@ -149,6 +149,17 @@ void tailer_opts_default(tailer_opts *o)
     o->read_from_tail = false;
 }
 
+const char *const tailer_read_from_choices[] = {"head", "tail", NULL};
+
+void tailer_opts_from_config(tailer_opts *o, const tailer_config *c)
+{
+    o->fingerprint_bytes = c->fingerprint_bytes;
+    o->read_budget_bytes = c->read_budget_bytes;
+    o->rotate_wait_ms = c->rotate_wait_ms;
+    o->max_open_files = (int)c->max_open_files;
+    o->read_from_tail = c->read_from == 1;
+}
+
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;

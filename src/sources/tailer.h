@@ -24,6 +24,47 @@ typedef struct tailer_opts {
 
 void tailer_opts_default(tailer_opts *o);
 
+/* What every tailing source (file, kubernetes_logs) takes from its config in the same
+ * words: a source embeds one in its config and lists TAILER_CONFIG_OPTIONS in its table. */
+typedef struct tailer_config {
+    int read_from; /* index in tailer_read_from_choices: 0 head, 1 tail */
+    uint64_t fingerprint_bytes, read_budget_bytes, batch_max_bytes;
+    int64_t rotate_wait_ms, checkpoint_interval_ms, batch_max_events, max_open_files;
+} tailer_config;
+
+extern const char *const tailer_read_from_choices[]; /* "head", "tail", NULL */
+
+#define TAILER_OPT_(T, m, name, type, field, def, choices, min, max, help)                   \
+    {name, type, offsetof(T, m) + offsetof(tailer_config, field), def, 0, choices, NULL, min, \
+     max, help}
+/* Option-table entries for a tailer_config at member `m` of config struct `T`. */
+#define TAILER_CONFIG_OPTIONS(T, m)                                                            \
+    TAILER_OPT_(T, m, "read_from", SL_OPT_ENUM, read_from, "head", tailer_read_from_choices,  \
+                0, 0, "where files present at the very first start are read from; later "     \
+                      "files: head"),                                                          \
+    TAILER_OPT_(T, m, "fingerprint_bytes", SL_OPT_SIZE, fingerprint_bytes, "256", NULL, 16,   \
+                1 << 20, "first bytes checksummed to recognise a file across rotation and "   \
+                         "inode reuse"),                                                       \
+    TAILER_OPT_(T, m, "read_budget_bytes", SL_OPT_SIZE, read_budget_bytes, "256KiB", NULL,    \
+                4096, 1LL << 32, "bytes read from one file per turn, so a busy file cannot "  \
+                                 "starve the others"),                                         \
+    TAILER_OPT_(T, m, "rotate_wait_ms", SL_OPT_DURATION, rotate_wait_ms, "5000", NULL, 0,     \
+                86400000, "a rotated-away or vanished file that stops growing is closed "     \
+                          "after this long"),                                                  \
+    TAILER_OPT_(T, m, "checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms,      \
+                "1000", NULL, 10, 3600000, "how often committed positions are written to "    \
+                                           "disk"),                                            \
+    TAILER_OPT_(T, m, "batch_max_events", SL_OPT_INT, batch_max_events, "1024", NULL, 1,      \
+                1 << 20, "events per batch at most"),                                          \
+    TAILER_OPT_(T, m, "batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", NULL, 1024,    \
+                1LL << 30, "bytes per batch at most"),                                         \
+    TAILER_OPT_(T, m, "max_open_files", SL_OPT_INT, max_open_files, "1024", NULL, 1, 1 << 20, \
+                "beyond it, the least recently active idle files are closed and reopened "    \
+                "later")
+
+/* Sets the fields of o that come from c (max_line_bytes stays the caller's). */
+void tailer_opts_from_config(tailer_opts *o, const tailer_config *c);
+
 /* One line (or chunk of a long line). Borrowed: valid only during the callback. */
 typedef struct tailer_line {
     const char *data;
