@@ -36,6 +36,7 @@ typedef struct hm_job {
     struct curl_slist *hdrs;
     int rc;
     bool done;
+    char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail (e.g. the TLS alert) */
     pthread_cond_t cv;
     struct hm_job *next;          /* submit queue */
     struct hm_job *rprev, *rnext; /* running list (loop thread only) */
@@ -52,6 +53,25 @@ struct http_multi {
     int npool;
     hm_job *running;            /* added to the multi handle (loop thread only) */
 };
+
+/* A transfer that failed because of TLS: the handshake, the server's certificate, or an
+ * alert the server sent after it (e.g. a client certificate it requires or refuses). */
+static bool hm_tls_failure(CURLcode res, const char *detail)
+{
+    switch (res) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+        return true;
+    default:
+        return strstr(detail, "SSL") != NULL || strstr(detail, "alert") != NULL;
+    }
+}
 
 static pthread_once_t hm_once = PTHREAD_ONCE_INIT;
 static void hm_global(void) { curl_global_init(CURL_GLOBAL_ALL); }
@@ -121,6 +141,8 @@ static int hm_setup(http_multi *m, hm_job *j)
     j->easy = h;
     curl_easy_setopt(h, CURLOPT_URL, r->url);
     curl_easy_setopt(h, CURLOPT_PRIVATE, j);
+    j->errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, j->errbuf);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(r->timeout_ms > 0 ? r->timeout_ms : 30000));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
@@ -214,7 +236,12 @@ static void *hm_loop(void *arg)
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &j->resp->status);
             } else {
                 j->resp->status = 0;
-                snprintf(j->resp->error, sizeof j->resp->error, "%s", curl_easy_strerror(res));
+                /* The detail names the cause (a TLS alert, a refused certificate). */
+                if (j->errbuf[0])
+                    snprintf(j->resp->error, sizeof j->resp->error, "%s", j->errbuf);
+                else
+                    snprintf(j->resp->error, sizeof j->resp->error, "%s", curl_easy_strerror(res));
+                j->resp->tls = hm_tls_failure(res, j->errbuf);
                 rc = res == CURLE_OPERATION_TIMEDOUT ? SL_ERR_TIMEOUT : SL_ERR_IO;
             }
             hm_finish(m, j, rc);
@@ -291,6 +318,7 @@ int http_multi_do(http_multi *m, const http_mreq *req, http_mresp *resp)
     resp->status = 0;
     resp->retry_after_ms = 0;
     resp->error[0] = '\0';
+    resp->tls = false;
     buf_reset(&resp->body);
     pthread_cond_init(&j.cv, NULL);
     pthread_mutex_lock(&m->mu);

@@ -36,6 +36,7 @@ typedef struct http_mresp {
     sl_buf body;            /* when on_data is NULL: up to 64 MiB; caller frees (buf_free) */
     int64_t retry_after_ms; /* Retry-After in ms, 0 = none */
     char error[256];        /* transport error when status == 0 */
+    bool tls;               /* ... and it was a TLS failure (handshake, certificate, alert) */
 } http_mresp;
 
 /* Starts the loop thread. Returns an owned handle (http_multi_free) or NULL + err. */

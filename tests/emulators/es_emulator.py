@@ -16,7 +16,8 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"max_body": BYTES}        413 for request bodies above this size (as received)
   {"password": "x"}          change the basic-auth password (401 until the client matches)
   {"count_only": true}       benchmark mode: count documents, store nothing
---api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS.
+--api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
+--tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
 GET /_emulator/stats: counters; GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent.
 """
@@ -634,12 +635,17 @@ def main():
     ap.add_argument("--bearer")
     ap.add_argument("--tls-cert", dest="tls_cert")
     ap.add_argument("--tls-key", dest="tls_key")
+    ap.add_argument("--tls-client-ca", dest="tls_client_ca",
+                    help="require a client certificate signed by this CA (mutual TLS)")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     if a.tls_cert:
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile=a.tls_client_ca)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.st = State(a)

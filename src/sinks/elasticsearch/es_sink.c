@@ -21,12 +21,14 @@
  *     503 is skipped for a backoff (0.5 s doubling to 30 s) unless every node is down.
  *  5. Templates (manage_templates) are installed before the first bulk request; until
  *     that succeeds every send is a RETRY. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "core/component.h"
@@ -174,6 +176,7 @@ typedef struct es_sink {
     es_keep *keeps; /* per-thread item reasons (see keep_set) */
     atomic_bool templates_ok;
     atomic_bool auth_failed; /* a 401/403 episode was logged */
+    atomic_bool tls_failed;  /* a TLS failure episode was logged */
     _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
 } es_sink;
 
@@ -297,6 +300,21 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
             rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: line break in a header value", cc->id);
             goto fail;
         }
+    /* A missing or unreadable TLS file is a configuration error, said at start. */
+    const char *files[3][2] = {{"tls.ca_file", c->tls.ca_file},
+                               {"tls.cert_file", c->tls.cert_file},
+                               {"tls.key_file", c->tls.key_file}};
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) != 0) {
+            rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s \"%s\": %s", cc->id, files[i][0],
+                           files[i][1], strerror(errno));
+            goto fail;
+        }
+    if (!c->tls.cert_file != !c->tls.key_file && c->tls.key_file) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: tls.key_file needs tls.cert_file",
+                       cc->id);
+        goto fail;
+    }
     s->doc.flatten = c->flatten;
     s->doc.timestamp = true;
     atomic_store(&s->templates_ok, !c->manage_templates);
@@ -377,6 +395,17 @@ static void ep_ok(es_endpoint *e)
         atomic_store(&e->fails, 0);
         atomic_store(&e->down_until, 0);
     }
+}
+
+/* One loud line per episode of TLS failures (refused client certificate, untrusted
+ * server); the episode ends with the next successful request. */
+static void tls_failed(es_sink *s, const char *why)
+{
+    metrics_error(s->cc->metrics, "tls");
+    if (!atomic_exchange(&s->tls_failed, true))
+        log_error(s->cc->id, "TLS FAILED: %s; check tls.ca_file, tls.cert_file, tls.key_file "
+                  "and tls.verify; opening the circuit, the sink resumes at the next probe "
+                  "once the handshake succeeds", why);
 }
 
 /* Encodes the whole request body once; offs[i] marks event i's action line. */
@@ -543,16 +572,23 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     long st = resp.status;
     char ex[161];
     if (rc != SL_OK) {
-        ep_fail(s, ep, resp.error);
-        metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
         mark_range(r, lo, n, SL_ITEM_RETRY);
         o->retry += n;
         ES_FMT(o->reason, sizeof o->reason, "%s: %s", ep->base, resp.error);
+        if (resp.tls) {
+            /* Certificates do not fix themselves: hold everything behind the circuit. */
+            tls_failed(s, o->reason);
+            o->open_circuit = true;
+            return;
+        }
+        ep_fail(s, ep, resp.error);
+        metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
         return;
     }
     if (st == 200) {
         ep_ok(ep);
         atomic_store(&s->auth_failed, false);
+        atomic_store(&s->tls_failed, false);
         if (es_bulk_finish(&r->parser) != 0 || r->mismatch || r->parser.nitems != n) {
             /* Not understood: every item again (creates with stable ids make it safe). */
             metrics_error(m, "bad_response");
@@ -679,8 +715,11 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
     int rc = http_multi_do(atomic_load(&s->http), &req, &resp);
     int out = SL_OK;
     if (rc != SL_OK) {
-        ep_fail(s, ep, resp.error);
-        ES_FMT(why, whylen, "installing template %s: %s", name, resp.error);
+        ES_FMT(why, whylen, "installing template %s: %s: %s", name, ep->base, resp.error);
+        if (resp.tls)
+            tls_failed(s, why);
+        else
+            ep_fail(s, ep, resp.error);
         out = SL_ERR_IO;
     } else if (resp.status < 200 || resp.status >= 300) {
         char ex[161];
@@ -754,6 +793,7 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
         if (rc != SL_OK) {
             metrics_error(s->cc->metrics, "template");
             res->status = SL_SEND_RETRY;
+            res->open_circuit = atomic_load(&s->tls_failed);
             return SL_OK;
         }
     }
