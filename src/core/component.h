@@ -63,6 +63,9 @@ typedef struct sl_source_vtable {
     /* Runs on the source's own thread until it ends (EOF) or source_should_stop(). */
     int (*run)(void *self, sl_source_ctx *ctx);
     void (*destroy)(void *self);
+    /* Optional: appends ",\"member\":value..." to the source's object in the status API.
+     * Called from the API thread while the source runs: the source locks its own state. */
+    void (*status_json)(void *self, sl_buf *out);
 } sl_source_vtable;
 
 /* ---- Transforms ----------------------------------------------------------------------

@@ -897,6 +897,8 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                        (long long)atomic_load(&m->files_tracked),
                        (double)atomic_load(&m->lag_ms) / 1000.0,
                        n->sctx ? ack_ledger_pending(n->sctx->ledger) : (size_t)0);
+            if (n->inited && n->self && n->vt.src->status_json)
+                n->vt.src->status_json(n->self, out);
         }
         buf_puts(out, "}");
     }

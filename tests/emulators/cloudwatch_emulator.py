@@ -14,13 +14,23 @@ Control (unsigned, under /_emulator/):
                {"rps": R}             per-action rate limit (calls/s), beyond it throttling
                {"page_size": N}       events per page at most (default --page-size)
                {"delay_ms": D}        wait D ms before each answer
+               {"stream_stats_lag_ms": L}  DescribeLogStreams' lastEventTimestamp and
+                                      lastIngestionTime see only events ingested L ms ago or
+                                      earlier (the real fields are updated lazily)
   POST generate {"groups":[...], "streams":S, "days":D, "per_hour":K, "end_ms":T}
                history: for every group and stream, K events per hour over D days before T
   POST put     {"group","stream","events":[{"timestamp","message"}], "ingest_delay_ms":X}
                events that become visible X ms from now (ingestion delay)
   POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
   GET stats    counters; GET events?group=G -> NDJSON {"group","stream","id","timestamp"}
-Credential endpoints serving the known credentials (with --token as session token):
+  GET requests NDJSON, in order, one line per signed FilterLogEvents / DescribeLogStreams call
+               {"seq","action","group","start","end","token","names","prefix","throttled",
+               "status","live_ids"} (live_ids: returned events that came in through put) and
+               one per put {"seq","action":"put","ids"}
+Credential endpoints serving the known credentials (with --token as session token; with
+--creds-ttl T every fetch issues a new session token whose Expiration is T s away, and the API
+refuses a token with ExpiredTokenException once it is older than --creds-valid V s: a client
+that refreshes 5 minutes before Expiration never sees that when V > T - 300):
   GET /ecs-credentials (ECS container endpoint; checks Authorization when --ecs-auth is set)
   PUT /latest/api/token, GET /latest/meta-data/iam/security-credentials/[role] (IMDSv2)
 """
@@ -71,6 +81,10 @@ class State:
         self.rps = args.rps
         self.delay_ms = 0
         self.calls = {}    # action -> [timestamps in the last second]
+        self.stream_stats_lag_ms = 0
+        self.reqlog = []   # see GET requests
+        self.live_ids = set()
+        self.issued = {}   # rotating session token -> issue time (--creds-ttl)
         self.stats = {"requests": 0, "throttled": 0, "failed": 0, "bad_signature": 0,
                       "events_returned": 0}
         self.per_action = {}
@@ -151,7 +165,17 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
         if ak != ARGS.access_key:
             raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        if ARGS.token and self.headers.get("X-Amz-Security-Token") != ARGS.token:
+        if ARGS.creds_ttl:
+            tok = self.headers.get("X-Amz-Security-Token") or ""
+            with STATE.lock:
+                issued = STATE.issued.get(tok)
+            if issued is None:
+                raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+            if time.time() - issued > ARGS.creds_valid:
+                STATE.stats["expired_token"] = STATE.stats.get("expired_token", 0) + 1
+                raise ApiError(400, "ExpiredTokenException", "The security token included in the request is expired")
+            STATE.stats.setdefault("tokens_used", {})[tok] = 1
+        elif ARGS.token and self.headers.get("X-Amz-Security-Token") != ARGS.token:
             raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
         amz_date = self.headers.get("X-Amz-Date") or ""
         if "host" not in signed or "x-amz-date" not in signed or amz_date[:8] != date:
@@ -184,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- API ---------------------------------------------------------------------------
     def do_POST(self):
+        self.entry = None
         raw = self.body()
         u = urlsplit(self.path)
         if u.path.startswith("/_emulator/"):
@@ -195,9 +220,22 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "UnknownOperationException", "")
             action = target[len(PREFIX):]
             self.verify(raw)
+            try:
+                peek = json.loads(raw or b"{}")
+            except ValueError:
+                peek = {}
+            entry = None
             with st.lock:
                 st.stats["requests"] += 1
                 st.per_action[action] = st.per_action.get(action, 0) + 1
+                if action in ("FilterLogEvents", "DescribeLogStreams") and isinstance(peek, dict):
+                    entry = {"seq": len(st.reqlog), "action": action, "group": peek.get("logGroupName"),
+                             "start": peek.get("startTime"), "end": peek.get("endTime"),
+                             "token": bool(peek.get("nextToken")), "names": len(peek.get("logStreamNames") or []),
+                             "prefix": peek.get("logStreamNamePrefix"), "throttled": False, "status": 200,
+                             "live_ids": []}
+                    st.reqlog.append(entry)
+                    self.entry = entry
                 if st.throttle > 0:
                     st.throttle -= 1
                     st.stats["throttled"] += 1
@@ -229,10 +267,19 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "UnknownOperationException", "")
             with st.lock:
                 out = fn(st, req)
+                ent = getattr(self, "entry", None)
+                if ent is not None and action == "FilterLogEvents" and st.live_ids:
+                    ent["live_ids"] = [e["eventId"] for e in out["events"] if e["eventId"] in st.live_ids]
+                self.entry = None
             return self.send(200, out)
         except ApiError as e:
             if e.typ == "InvalidSignatureException":
                 st.stats["bad_signature"] += 1
+            ent = getattr(self, "entry", None)
+            if ent is not None:
+                ent["status"] = e.status
+                ent["throttled"] = e.typ == "ThrottlingException"
+                self.entry = None
             return self.send(e.status, {"__type": e.typ, "message": e.msg})
 
     def page_size(self, st, req, maxv):
@@ -258,10 +305,15 @@ class Handler(BaseHTTPRequestHandler):
         prefix = req.get("logStreamNamePrefix", "")
         order = req.get("orderBy", "LogStreamName")
         ss = [s for s in g.values() if s.name.startswith(prefix)]
+        seen_by = now_ms() - st.stream_stats_lag_ms  # lazily updated fields see up to here
+
+        def last_seen(s):
+            ev = [e for e in s.sorted_events() if e[3] <= seen_by]
+            return ev[-1][0] if ev else 0
         if order == "LastEventTime":
             if prefix:
                 raise ApiError(400, "InvalidParameterException", "Cannot order by LastEventTime with a logStreamNamePrefix.")
-            ss.sort(key=lambda s: (s.sorted_events()[-1][0] if s.events else 0, s.name))
+            ss.sort(key=lambda s: (last_seen(s), s.name))
         else:
             ss.sort(key=lambda s: s.name)
         if req.get("descending"):
@@ -270,9 +322,8 @@ class Handler(BaseHTTPRequestHandler):
         lim = self.page_size(st, req, 50)
         page = ss[start:start + lim]
         out = {"logStreams": []}
-        t = now_ms()
         for s in page:
-            ev = [e for e in s.sorted_events() if e[3] <= t]
+            ev = [e for e in s.sorted_events() if e[3] <= seen_by]
             d = {"logStreamName": s.name, "creationTime": s.created, "storedBytes": 0,
                  "arn": "arn:aws:logs:us-east-1:123456789012:log-group:%s:log-stream:%s" % (req["logGroupName"], s.name)}
             if ev:
@@ -287,6 +338,11 @@ class Handler(BaseHTTPRequestHandler):
         name = req.get("logGroupName", "")
         g = st.group(name)
         names = req.get("logStreamNames")
+        sprefix = req.get("logStreamNamePrefix")
+        if names is not None and sprefix is not None:
+            raise ApiError(400, "InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually exclusive")
+        if names is not None and (not isinstance(names, list) or not 1 <= len(names) <= 100):
+            raise ApiError(400, "InvalidParameterException", "1 validation error detected: Value at 'logStreamNames' failed to satisfy constraint: Member must have length less than or equal to 100")
         lo = req.get("startTime", 0)
         hi = req.get("endTime", 2 ** 62)
         if not isinstance(lo, int) or not isinstance(hi, int):
@@ -301,6 +357,8 @@ class Handler(BaseHTTPRequestHandler):
         # per stream: bisect to the first candidate, take at most lim + 1 visible events
         for s in g.values():
             if names and s.name not in names:
+                continue
+            if sprefix and not s.name.startswith(sprefix):
                 continue
             ev = s.sorted_events()
             i = bisect.bisect_right(ev, (after[0], after[1], "\U0010ffff")) if after else 0
@@ -383,7 +441,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(400, {"error": "bad json"}, "application/json")
         with st.lock:
             if what == "control":
-                for k in ("throttle", "fail5xx", "rps", "page_size", "delay_ms"):
+                for k in ("throttle", "fail5xx", "rps", "page_size", "delay_ms", "stream_stats_lag_ms"):
                     if k in req:
                         setattr(st, k, req[k])
                 return self.send(200, {"ok": True}, "application/json")
@@ -409,6 +467,8 @@ class Handler(BaseHTTPRequestHandler):
                 vis = now_ms() + int(req.get("ingest_delay_ms", 0))
                 ids = [st.add(req["group"], req["stream"], int(e["timestamp"]), e["message"], vis)
                        for e in req["events"]]
+                st.live_ids.update(ids)
+                st.reqlog.append({"seq": len(st.reqlog), "action": "put", "ids": ids})
                 return self.send(200, {"ids": ids}, "application/json")
             if what == "delete":
                 g = st.groups.get(req["group"], {})
@@ -421,8 +481,15 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, {"error": "unknown"}, "application/json")
 
     def creds_json(self):
-        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-        return {"AccessKeyId": ARGS.access_key, "SecretAccessKey": ARGS.secret, "Token": ARGS.token,
+        token = ARGS.token
+        ttl = 3600
+        if ARGS.creds_ttl:
+            with STATE.lock:
+                token = "ROT-%d" % (len(STATE.issued) + 1)
+                STATE.issued[token] = time.time()
+            ttl = ARGS.creds_ttl
+        exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl))
+        return {"AccessKeyId": ARGS.access_key, "SecretAccessKey": ARGS.secret, "Token": token,
                 "Expiration": exp, "Code": "Success", "Type": "AWS-HMAC"}
 
     def do_PUT(self):
@@ -455,6 +522,9 @@ class Handler(BaseHTTPRequestHandler):
                 d = dict(st.stats, per_action=st.per_action,
                          events=sum(len(s.events) for g in st.groups.values() for s in g.values()))
                 return self.send(200, d, "application/json")
+            if u.path == "/_emulator/requests":
+                out = "".join(json.dumps(e) + "\n" for e in st.reqlog)
+                return self.send(200, out, "application/x-ndjson")
             if u.path == "/_emulator/events":
                 want = q.get("group", [None])[0]
                 t = now_ms()
@@ -481,6 +551,8 @@ def main():
     ap.add_argument("--rps", type=int, default=0)
     ap.add_argument("--debug", action="store_true")
     ap.add_argument("--ecs-auth", default="")
+    ap.add_argument("--creds-ttl", type=int, default=0)
+    ap.add_argument("--creds-valid", type=float, default=0)
     ARGS = ap.parse_args()
     STATE = State(ARGS)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -17,6 +17,13 @@ static void on_group(void *arg, const char *name)
     (*n)++;
 }
 
+static void on_stream(void *arg, const cwl_stream_info *si)
+{
+    if (!si->name[0] || strlen(si->name) > 512 || si->last_event_ms < 0 || si->last_ingestion_ms < 0)
+        abort();
+    ++*(size_t *)arg;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = malloc(size ? size : 1);
@@ -48,6 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 0;
     char *tok = NULL;
     if (cwl_parse_groups(s, size, &tmp, on_group, &n, &tok, err, sizeof err) == 0)
+        free(tok);
+    if (cwl_parse_streams(s, size, &tmp, on_stream, &n, &tok, err, sizeof err) == 0)
         free(tok);
     cwl_parse_es_count(s, size, &tmp, &cnt, err, sizeof err);
     char etype[64];

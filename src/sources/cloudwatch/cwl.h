@@ -89,6 +89,16 @@ int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_
 int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
                      void (*fn)(void *arg, const char *name), void *arg, char **next_token,
                      char *err, size_t errlen);
+/* What DescribeLogStreams says of one stream. The two times are 0 when absent; both are
+ * updated lazily by the service (an hour or more late), so they are for display only. */
+typedef struct cwl_stream_info {
+    const char *name; /* in `tmp`, valid during the callback */
+    int64_t last_event_ms, last_ingestion_ms;
+} cwl_stream_info;
+/* Calls fn for each stream of a DescribeLogStreams answer; *next_token as above. */
+int cwl_parse_streams(const char *body, size_t len, sl_arena *tmp,
+                      void (*fn)(void *arg, const cwl_stream_info *si), void *arg,
+                      char **next_token, char *err, size_t errlen);
 /* Counts the events of a FilterLogEvents answer that cwl_parse_filter would append (the
  * same validity rules), for reconciliation. *next_token as above. */
 int cwl_parse_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char **next_token,

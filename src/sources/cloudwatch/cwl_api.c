@@ -549,3 +549,34 @@ int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
     *next_token = cwl_token(root);
     return SL_OK;
 }
+
+static int64_t cwl_num_ms(const json_value *o, const char *key)
+{
+    const json_value *v = json_get(o, key);
+    return v && v->type == JSON_NUM && v->num > 0 && v->num < 1e15 ? (int64_t)v->num : 0;
+}
+
+int cwl_parse_streams(const char *body, size_t len, sl_arena *tmp,
+                      void (*fn)(void *arg, const cwl_stream_info *si), void *arg,
+                      char **next_token, char *err, size_t errlen)
+{
+    *next_token = NULL;
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *ss = json_get(root, "logStreams");
+    if (root->type != JSON_OBJ || (ss && ss->type != JSON_ARR))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "DescribeLogStreams: unexpected shape");
+    for (size_t i = 0; ss && i < ss->n; i++) {
+        const json_value *o = ss->items[i];
+        const json_value *n = o->type == JSON_OBJ ? json_get(o, "logStreamName") : NULL;
+        if (!n || n->type != JSON_STR || !n->len || n->len > 512 || memchr(n->str, 0, n->len))
+            continue;
+        cwl_stream_info si = {n->str, cwl_num_ms(o, "lastEventTimestamp"),
+                              cwl_num_ms(o, "lastIngestionTime")};
+        fn(arg, &si);
+    }
+    *next_token = cwl_token(root);
+    return SL_OK;
+}

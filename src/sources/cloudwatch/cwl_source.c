@@ -45,11 +45,28 @@
  *     term on the group and a range on @timestamp; configured on this source, so no
  *     component depends on another). Fewer in the destination: the window is queued as a
  *     persisted repair window and read again like backfill; the eventId _id makes the
- *     resend harmless. */
+ *     resend harmless.
+ *  9. Streams: every stream_discover_interval_secs each group's streams are listed with
+ *     DescribeLogStreams (50 a page, nextToken to the end, orderBy LastEventTime descending
+ *     so the first page names the active streams; by name when log_stream_prefix is set, as
+ *     the API refuses a prefix with that order). A page is one request from the same token
+ *     bucket, below the live tail and paused with backfill under throttling. What the
+ *     listing earns: per-group stream counts and the newest lastEventTimestamp /
+ *     lastIngestionTime in the status API, and a group listed with no (matching) stream at
+ *     all is neither polled nor backfilled until a later listing finds one; its live cursor
+ *     stays put meanwhile, so the first poll after that reads everything since. The
+ *     listing never lets a window be skipped because a stream looks idle:
+ *     lastEventTimestamp and lastIngestionTime are updated lazily by the service (typically
+ *     within an hour, sometimes later), so a stream whose fields say "idle since
+ *     yesterday" may hold events from a minute ago. Only "no stream exists" gates reads.
+ *     log_stream_prefix / log_streams narrow FilterLogEvents (logStreamNamePrefix, or
+ *     logStreamNames 100 at a time: a window is then read once per chunk of 100 names). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <pthread.h>
 
 #include "core/checkpoint.h"
 #include "core/common.h"
@@ -59,11 +76,12 @@
 #include "sources/cloudwatch/cwl.h"
 
 typedef struct cwl_config {
-    sl_strlist log_groups;
-    char *log_group_prefix, *region, *endpoint, *profile, *credentials_file;
+    sl_strlist log_groups, log_streams;
+    char *log_group_prefix, *log_stream_prefix, *region, *endpoint, *profile, *credentials_file;
     int64_t poll_interval_secs, backfill_days, window_minutes, overlap_secs;
     int64_t recent_days, deep_days, max_requests_per_sec, page_limit, http_timeout_secs;
     int64_t backoff_base_ms, backoff_max_ms, checkpoint_interval_ms, discover_interval_secs;
+    int64_t stream_discover_interval_secs;
     bool parse_json;
     int64_t reconcile_interval_secs;
     struct cwl_reconcile_config {
@@ -101,6 +119,10 @@ static const sl_option cwl_options[] = {
     O("log_groups", SL_OPT_STRLIST, log_groups, NULL, 0, 0, 0, "log group names to read"),
     O("log_group_prefix", SL_OPT_STR, log_group_prefix, NULL, 0, 0, 0,
       "also read every group whose name starts with this (DescribeLogGroups)"),
+    O("log_stream_prefix", SL_OPT_STR, log_stream_prefix, NULL, 0, 0, 0,
+      "read only streams whose name starts with this (FilterLogEvents logStreamNamePrefix)"),
+    O("log_streams", SL_OPT_STRLIST, log_streams, NULL, 0, 0, 0,
+      "read only these streams (FilterLogEvents logStreamNames, 100 per request)"),
     O("region", SL_OPT_STR, region, NULL, 0, 0, 0,
       "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)"),
     O("endpoint", SL_OPT_STR, endpoint, NULL, 0, 0, 0,
@@ -134,6 +156,8 @@ static const sl_option cwl_options[] = {
       3600000, "how often committed positions are written"),
     O("discover_interval_secs", SL_OPT_INT, discover_interval_secs, "300", 0, 1, 86400,
       "how often log_group_prefix is listed again"),
+    O("stream_discover_interval_secs", SL_OPT_INT, stream_discover_interval_secs, "60", 0, 0,
+      86400, "how often each group's streams are listed (DescribeLogStreams; 0 = never)"),
     O("parse_json", SL_OPT_BOOL, parse_json, "true", 0, 0, 0,
       "JSON object messages become fields"),
     O("reconcile_interval_secs", SL_OPT_INT, reconcile_interval_secs, "0", 0, 0, 604800,
@@ -163,13 +187,20 @@ typedef struct cwl_group {
     int64_t cursor;       /* live: read up to here (wall ms) */
     int64_t next_poll;    /* mono ms */
     bool missing_logged;
+    /* note 9: -1 = not listed yet (polled); 0 = no stream (not polled) */
+    int64_t nstreams, newest_event, newest_ingest;
+    int64_t next_streams; /* mono ms */
 } cwl_group;
+
+/* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
+#define CWL_MAX_NAMES 100
 
 /* One window being read, page by page. */
 typedef struct cwl_job {
     bool active;
     uint32_t gi;
     int64_t start, end; /* [start, end) wall ms */
+    uint32_t chunk;     /* which CWL_MAX_NAMES of log_streams (note 9) */
     char *token;        /* nextToken for the next page, owned */
     uint32_t fails;
     int64_t retry_at;   /* mono ms */
@@ -185,11 +216,22 @@ typedef struct cwl_rec {
     bool active;
     uint32_t gi;
     int64_t start, end;
+    uint32_t chunk;
     char *token; /* owned */
     uint64_t count;
     uint32_t fails;
     int64_t retry_at; /* mono ms */
 } cwl_rec;
+
+/* One DescribeLogStreams pass over a group (note 9). */
+typedef struct cwl_sjob {
+    bool active;
+    uint32_t gi;
+    char *token; /* owned */
+    uint32_t fails;
+    int64_t retry_at; /* mono ms */
+    int64_t n, newest_event, newest_ingest;
+} cwl_sjob;
 
 typedef struct cwl_source {
     const cwl_config *cfg;
@@ -205,6 +247,10 @@ typedef struct cwl_source {
     size_t nwins, capwins;
     cwl_job live, bf;
     cwl_rec rec;
+    cwl_sjob disc;
+    /* groups[] (its address and the fields shown in the status) is read by the API thread */
+    pthread_mutex_t mu;
+    int64_t live_delay_max; /* ms from ingestion to a live read, the largest seen */
     cwl_window *rq; /* windows this reconciliation round still has to check (pop back) */
     size_t nrq, caprq;
     int64_t next_reconcile; /* mono ms */
@@ -314,6 +360,7 @@ static void cwl_group_add(cwl_source *s, const char *name)
 {
     if (cwl_group_find(s, name) != UINT32_MAX)
         return;
+    pthread_mutex_lock(&s->mu);
     if (s->ngroups == s->capgroups) {
         s->capgroups = s->capgroups ? s->capgroups * 2 : 8;
         s->groups = sl_xrealloc(s->groups, s->capgroups * sizeof *s->groups);
@@ -321,7 +368,9 @@ static void cwl_group_add(cwl_source *s, const char *name)
     uint32_t gi = s->ngroups++;
     cwl_group *g = &s->groups[gi];
     memset(g, 0, sizeof *g);
+    g->nstreams = -1;
     g->name = sl_xstrdup(name);
+    pthread_mutex_unlock(&s->mu);
     cwl_slug(name, g->slug, sizeof g->slug);
     char key[600];
     snprintf(key, sizeof key, "live\t%s", name);
@@ -496,6 +545,56 @@ static void cwl_refill(cwl_source *s)
     s->tokens_at = now;
 }
 
+/* Appends the configured stream filter to the request body (note 9). */
+static void cwl_put_streams(cwl_source *s, uint32_t chunk)
+{
+    const cwl_config *c = s->cfg;
+    if (c->log_stream_prefix && *c->log_stream_prefix) {
+        buf_puts(&s->req, ",\"logStreamNamePrefix\":\"");
+        json_escape(&s->req, c->log_stream_prefix, strlen(c->log_stream_prefix));
+        buf_putc(&s->req, '"');
+    } else if (c->log_streams.n) {
+        size_t a = (size_t)chunk * CWL_MAX_NAMES, b = SL_MIN(a + CWL_MAX_NAMES, c->log_streams.n);
+        buf_puts(&s->req, ",\"logStreamNames\":[");
+        for (size_t i = a; i < b; i++) {
+            buf_puts(&s->req, i > a ? ",\"" : "\"");
+            json_escape(&s->req, c->log_streams.v[i], strlen(c->log_streams.v[i]));
+            buf_putc(&s->req, '"');
+        }
+        buf_putc(&s->req, ']');
+    }
+}
+
+/* How many FilterLogEvents passes one window takes: one per CWL_MAX_NAMES names. */
+static uint32_t cwl_nchunks(const cwl_source *s)
+{
+    const cwl_config *c = s->cfg;
+    if ((c->log_stream_prefix && *c->log_stream_prefix) || !c->log_streams.n)
+        return 1;
+    return (uint32_t)((c->log_streams.n + CWL_MAX_NAMES - 1) / CWL_MAX_NAMES);
+}
+
+/* Live events: how long after ingestion they were read (the live tail's own lag). */
+static void cwl_live_delay(cwl_source *s, const sl_batch *b)
+{
+    int64_t now = cwl_wall_ms(), sum = 0, mx = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const sl_field *f = event_get(&b->events[i], "cloudwatch.ingestion_time", 25);
+        if (!f || f->type != SL_VAL_INT)
+            continue;
+        int64_t d = SL_MAX(0, now - f->v.i);
+        sum += d;
+        mx = SL_MAX(mx, d);
+    }
+    metrics_count(s->cc->metrics, "live_events", b->n);
+    metrics_count(s->cc->metrics, "live_delay_ms", (uint64_t)sum);
+    if (mx > s->live_delay_max) {
+        pthread_mutex_lock(&s->mu);
+        s->live_delay_max = mx;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 static void cwl_reload_creds(cwl_source *s)
 {
     char err[512];
@@ -521,6 +620,7 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
     json_escape(&s->req, g->name, strlen(g->name));
     buf_printf(&s->req, "\",\"startTime\":%" PRId64 ",\"endTime\":%" PRId64 ",\"limit\":%" PRId64,
                j->start, j->end - 1, s->cfg->page_limit);
+    cwl_put_streams(s, j->chunk);
     if (j->token) {
         buf_puts(&s->req, ",\"nextToken\":\"");
         json_escape(&s->req, j->token, strlen(j->token));
@@ -547,6 +647,8 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
         }
         if (live && b->n)
             cwl_dedupe(g, b);
+        if (live && b->n)
+            cwl_live_delay(s, b);
         if (pg.skipped) {
             cwl_warn(s, "log group %s: %u malformed events skipped", g->name, pg.skipped);
             metrics_error(s->cc->metrics, "bad_event");
@@ -565,10 +667,14 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
         free(j->token);
         j->token = pg.next_token;
         j->fails = 0;
-        if (!j->token) { /* last page: the window is complete once this commits */
+        if (!j->token && j->chunk + 1 < cwl_nchunks(s)) {
+            j->chunk++; /* the same window for the next names of log_streams */
+        } else if (!j->token) { /* last page: the window is complete once this commits */
             j->active = false;
             if (live) {
+                pthread_mutex_lock(&s->mu);
                 g->cursor = j->end;
+                pthread_mutex_unlock(&s->mu);
                 cwl_seen_trim(g, j->end - s->cfg->overlap_secs * 1000);
                 cwl_marker(s, CWL_KIND_LIVE, j->gi, (uint64_t)j->end);
             } else {
@@ -646,6 +752,171 @@ static void cwl_discover(cwl_source *s)
     }
     free(tok);
     s->next_discover = sl_mono_ms() + s->cfg->discover_interval_secs * 1000;
+}
+
+/* ---- Stream discovery (note 9) ------------------------------------------------------ */
+
+static bool cwl_stream_wanted(const cwl_source *s, const char *name)
+{
+    const sl_strlist *l = &s->cfg->log_streams;
+    if (!l->n)
+        return true;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void cwl_streams_cb(void *arg, const cwl_stream_info *si)
+{
+    cwl_source *s = arg;
+    cwl_sjob *d = &s->disc;
+    if (!cwl_stream_wanted(s, si->name))
+        return;
+    d->n++;
+    d->newest_event = SL_MAX(d->newest_event, si->last_event_ms);
+    d->newest_ingest = SL_MAX(d->newest_ingest, si->last_ingestion_ms);
+}
+
+/* The listing of d's group is complete: publish it and gate the group on it. */
+static void cwl_streams_done(cwl_source *s, cwl_sjob *d)
+{
+    cwl_group *g = &s->groups[d->gi];
+    int64_t was = g->nstreams;
+    pthread_mutex_lock(&s->mu);
+    g->nstreams = d->n;
+    g->newest_event = d->newest_event;
+    g->newest_ingest = d->newest_ingest;
+    pthread_mutex_unlock(&s->mu);
+    if (d->n && was == 0) {
+        log_info(s->cc->id, "log group %s: %" PRId64 " streams now; reading it again", g->name,
+                 d->n);
+        g->next_poll = 0;
+    } else if (!d->n && was != 0) {
+        log_info(s->cc->id, "log group %s has no %sstreams; not read until one appears", g->name,
+                 s->cfg->log_streams.n || (s->cfg->log_stream_prefix && *s->cfg->log_stream_prefix)
+                     ? "matching "
+                     : "");
+    }
+    metrics_count(s->cc->metrics, "stream_listings", 1);
+    free(d->token);
+    d->token = NULL;
+    d->active = false;
+    g->next_streams = sl_mono_ms() + s->cfg->stream_discover_interval_secs * 1000;
+}
+
+/* One DescribeLogStreams page of the pass under way. */
+static cwl_status cwl_streams_step(cwl_source *s)
+{
+    cwl_sjob *d = &s->disc;
+    cwl_group *g = &s->groups[d->gi];
+    const char *pfx = s->cfg->log_stream_prefix;
+    if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
+        cwl_reload_creds(s);
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"logGroupName\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_puts(&s->req, "\",\"limit\":50");
+    if (pfx && *pfx) { /* the API refuses a prefix ordered by LastEventTime */
+        buf_puts(&s->req, ",\"logStreamNamePrefix\":\"");
+        json_escape(&s->req, pfx, strlen(pfx));
+        buf_putc(&s->req, '"');
+    } else {
+        buf_puts(&s->req, ",\"orderBy\":\"LastEventTime\",\"descending\":true");
+    }
+    if (d->token) {
+        buf_puts(&s->req, ",\"nextToken\":\"");
+        json_escape(&s->req, d->token, strlen(d->token));
+        buf_putc(&s->req, '"');
+    }
+    buf_putc(&s->req, '}');
+    http_response r = {0};
+    char etype[96], err[512];
+    s->tokens -= 1.0;
+    cwl_status st = cwl_call(&s->api, "DescribeLogStreams", s->req.p, s->req.len, &r, etype,
+                             sizeof etype, err, sizeof err);
+    char *tok = NULL;
+    if (st == CWL_OK && cwl_parse_streams(r.body.p, r.body.len, &s->tmp, cwl_streams_cb, s, &tok,
+                                          err, sizeof err) != SL_OK) {
+        metrics_error(s->cc->metrics, "bad_response");
+        st = CWL_RETRY;
+    }
+    buf_free(&r.body);
+    if (st == CWL_OK) {
+        free(d->token);
+        d->token = tok;
+        d->fails = 0;
+        if (!tok)
+            cwl_streams_done(s, d);
+        return st;
+    }
+    if (st == CWL_FAILED && strcmp(etype, "ResourceNotFoundException") == 0) {
+        d->n = 0; /* no group: nothing to read until it exists with a stream */
+        cwl_streams_done(s, d);
+        return CWL_OK;
+    }
+    if (st == CWL_AUTH)
+        cwl_reload_creds(s);
+    if (st == CWL_THROTTLED)
+        metrics_count(s->cc->metrics, "throttled_discovery", 1);
+    cwl_warn(s, "log group %s: listing streams: %s", g->name, err);
+    metrics_error(s->cc->metrics, st == CWL_THROTTLED ? "throttled" : "stream_listing");
+    if (++d->fails > 5) { /* give this pass up; the group keeps what it had */
+        free(d->token);
+        d->token = NULL;
+        d->active = false;
+        g->next_streams = sl_mono_ms() + s->cfg->stream_discover_interval_secs * 1000;
+        return st;
+    }
+    d->retry_at = sl_mono_ms() + 2 * cwl_backoff(s, d->fails); /* low priority: slower */
+    return st;
+}
+
+/* The newest pending window of a group that is read (note 9), removed from the queue. */
+static bool cwl_pop_window(cwl_source *s, cwl_window *out)
+{
+    for (size_t i = s->nwins; i-- > 0;) {
+        if (s->groups[s->wins[i].gi].nstreams == 0)
+            continue;
+        *out = s->wins[i];
+        memmove(&s->wins[i], &s->wins[i + 1], (s->nwins - i - 1) * sizeof *s->wins);
+        s->nwins--;
+        return true;
+    }
+    return false;
+}
+
+static bool cwl_has_window(const cwl_source *s)
+{
+    for (size_t i = s->nwins; i-- > 0;)
+        if (s->groups[s->wins[i].gi].nstreams != 0)
+            return true;
+    return false;
+}
+
+/* Status API: what the listings said, per group (called from the API thread). */
+static void cwl_status_json(void *self, sl_buf *out)
+{
+    cwl_source *s = self;
+    int64_t now = cwl_wall_ms();
+    pthread_mutex_lock(&s->mu);
+    buf_printf(out, ",\"live_delay_max_ms\":%" PRId64 ",\"log_groups\":[", s->live_delay_max);
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        const cwl_group *g = &s->groups[i];
+        buf_puts(out, i ? ",{\"name\":\"" : "{\"name\":\"");
+        json_escape(out, g->name, strlen(g->name));
+        if (g->nstreams < 0)
+            buf_puts(out, "\",\"streams\":null");
+        else
+            buf_printf(out, "\",\"streams\":%" PRId64, g->nstreams);
+        buf_printf(out,
+                   ",\"newest_event_ms\":%" PRId64 ",\"newest_ingestion_ms\":%" PRId64
+                   ",\"live_cursor_ms\":%" PRId64 ",\"live_lag_seconds\":%.3f,\"read\":%s}",
+                   g->newest_event, g->newest_ingest, g->cursor,
+                   (double)(now - g->cursor) / 1000.0, g->nstreams != 0 ? "true" : "false");
+    }
+    buf_putc(out, ']');
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- Reconciliation (note 8) -------------------------------------------------------- */
@@ -829,6 +1100,7 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     json_escape(&s->req, g->name, strlen(g->name));
     buf_printf(&s->req, "\",\"startTime\":%" PRId64 ",\"endTime\":%" PRId64 ",\"limit\":10000",
                r->start, r->end - 1);
+    cwl_put_streams(s, r->chunk);
     if (r->token) {
         buf_puts(&s->req, ",\"nextToken\":\"");
         json_escape(&s->req, r->token, strlen(r->token));
@@ -862,6 +1134,10 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     r->token = tok;
     if (tok)
         return st;
+    if (r->chunk + 1 < cwl_nchunks(s)) {
+        r->chunk++;
+        return st;
+    }
     uint64_t dst;
     if (cwl_rec_dest_count(s, r, &dst, err, sizeof err) != SL_OK) {
         r->count = 0; /* count the window again: CloudWatch may have changed meanwhile */
@@ -895,8 +1171,8 @@ static bool cwl_rec_next(cwl_source *s)
 {
     while (s->nrq) {
         cwl_window w = s->rq[--s->nrq];
-        if (!cwl_rec_settled(s, &w))
-            continue;
+        if (s->groups[w.gi].nstreams == 0 || !cwl_rec_settled(s, &w))
+            continue; /* no stream: nothing to count */
         s->rec = (cwl_rec){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
         return true;
     }
@@ -917,7 +1193,7 @@ static int64_t cwl_schedule(cwl_source *s)
     if (!s->live.active) {
         uint32_t best = UINT32_MAX;
         for (uint32_t i = 0; i < s->ngroups; i++)
-            if (s->groups[i].next_poll <= now &&
+            if (s->groups[i].next_poll <= now && s->groups[i].nstreams != 0 &&
                 (best == UINT32_MAX || s->groups[i].next_poll < s->groups[best].next_poll))
                 best = i;
         if (best != UINT32_MAX) {
@@ -932,15 +1208,40 @@ static int64_t cwl_schedule(cwl_source *s)
         if (s->tokens < 1.0)
             return SL_MAX(1, (int64_t)((1.0 - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
         cwl_status st = cwl_step(s, &s->live, true);
-        if (st == CWL_THROTTLED) /* slow the lower priorities first */
-            s->bf_pause_until = sl_mono_ms() + cwl_backoff(s, ++s->bf_throttles);
+        if (st == CWL_THROTTLED) { /* slow the lower priorities first */
+            int64_t t = sl_mono_ms();
+            s->bf_pause_until = t + cwl_backoff(s, ++s->bf_throttles);
+            metrics_count(s->cc->metrics, "throttled_live", 1);
+            metrics_count(s->cc->metrics, "backoff_ms_live", (uint64_t)SL_MAX(0, s->live.retry_at - t));
+        }
         return 0;
+    }
+    /* Stream listings (note 9): below the live tail, with backfill's headroom and pause. */
+    if (s->cfg->stream_discover_interval_secs > 0 && now >= s->bf_pause_until) {
+        if (!s->disc.active) {
+            uint32_t best = UINT32_MAX;
+            for (uint32_t i = 0; i < s->ngroups; i++)
+                if (s->groups[i].next_streams <= now &&
+                    (best == UINT32_MAX ||
+                     s->groups[i].next_streams < s->groups[best].next_streams))
+                    best = i;
+            if (best != UINT32_MAX)
+                s->disc = (cwl_sjob){.active = true, .gi = best};
+        }
+        if (s->disc.active && now >= s->disc.retry_at) {
+            double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
+            if (s->tokens < reserve)
+                return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 /
+                                           (double)s->cfg->max_requests_per_sec));
+            cwl_streams_step(s);
+            return 0;
+        }
     }
     /* 2. Backfill and repairs of the last recent_days come before reconciliation (3);
      * older backfill (4) after it. */
     int64_t wall = cwl_wall_ms(), recent = s->cfg->recent_days * 86400000;
     bool bf_recent = s->bf.active ? wall - s->bf.end < recent
-                                  : s->nwins && wall - s->wins[s->nwins - 1].end < recent;
+                                  : cwl_has_window(s) && wall - s->wins[s->nwins - 1].end < recent;
     if (s->cfg->reconcile_interval_secs > 0 && !bf_recent && now >= s->bf_pause_until) {
         if (!s->rec.active && !s->nrq && now >= s->next_reconcile) {
             cwl_rec_round(s);
@@ -956,10 +1257,9 @@ static int64_t cwl_schedule(cwl_source *s)
         }
     }
     /* Backfill and repairs, newest first, with one token of headroom for the tail. */
-    if (!s->bf.active && s->nwins && now >= s->bf_pause_until) {
-        cwl_window w = s->wins[--s->nwins];
+    cwl_window w;
+    if (!s->bf.active && now >= s->bf_pause_until && cwl_pop_window(s, &w))
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
-    }
     if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
         double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
         if (s->tokens < reserve)
@@ -970,7 +1270,11 @@ static int64_t cwl_schedule(cwl_source *s)
             int64_t age = cwl_wall_ms() - s->bf.end;
             int64_t mult = age > s->cfg->deep_days * 86400000 ? 4
                            : age > s->cfg->recent_days * 86400000 ? 2 : 1;
-            s->bf_pause_until = sl_mono_ms() + mult * cwl_backoff(s, ++s->bf_throttles);
+            int64_t t = sl_mono_ms();
+            s->bf_pause_until = t + mult * cwl_backoff(s, ++s->bf_throttles);
+            metrics_count(s->cc->metrics, "throttled_backfill", 1);
+            metrics_count(s->cc->metrics, "backoff_ms_backfill",
+                          (uint64_t)SL_MAX(0, SL_MAX(s->bf.retry_at, s->bf_pause_until) - t));
         } else if (st == CWL_OK) {
             s->bf_throttles = 0;
         }
@@ -978,13 +1282,19 @@ static int64_t cwl_schedule(cwl_source *s)
     }
     /* Idle until the next due thing. */
     int64_t next = now + 1000;
-    for (uint32_t i = 0; i < s->ngroups; i++)
-        next = SL_MIN(next, s->groups[i].next_poll);
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        if (s->groups[i].nstreams != 0)
+            next = SL_MIN(next, s->groups[i].next_poll);
+        if (s->cfg->stream_discover_interval_secs > 0)
+            next = SL_MIN(next, SL_MAX(s->groups[i].next_streams, s->bf_pause_until));
+    }
+    if (s->disc.active)
+        next = SL_MIN(next, SL_MAX(s->disc.retry_at, s->bf_pause_until));
     if (s->live.active)
         next = SL_MIN(next, s->live.retry_at);
     if (s->bf.active)
         next = SL_MIN(next, SL_MAX(s->bf.retry_at, s->bf_pause_until));
-    else if (s->nwins)
+    else if (cwl_has_window(s))
         next = SL_MIN(next, s->bf_pause_until);
     if (s->cfg->reconcile_interval_secs > 0)
         next = SL_MIN(next, s->rec.active ? s->rec.retry_at : s->next_reconcile);
@@ -1004,6 +1314,13 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
         if (!*cfg->log_groups.v[i] || strlen(cfg->log_groups.v[i]) > 512)
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "log_groups: bad name '%s'",
                              cfg->log_groups.v[i]);
+    if (cfg->log_streams.n && cfg->log_stream_prefix && *cfg->log_stream_prefix)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "log_streams and log_stream_prefix: set one (the API refuses both)");
+    for (size_t i = 0; i < cfg->log_streams.n; i++)
+        if (!*cfg->log_streams.v[i] || strlen(cfg->log_streams.v[i]) > 512)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "log_streams: bad name '%s'",
+                             cfg->log_streams.v[i]);
     if (cfg->reconcile_interval_secs > 0 &&
         (!cfg->reconcile.elasticsearch || !*cfg->reconcile.elasticsearch))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
@@ -1017,6 +1334,7 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
     cwl_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
+    pthread_mutex_init(&s->mu, NULL);
     const char *region = cfg->region && *cfg->region ? cfg->region : getenv("AWS_REGION");
     if (!region || !*region)
         region = getenv("AWS_DEFAULT_REGION");
@@ -1100,21 +1418,25 @@ static void cwl_destroy(void *self)
     free(s->live.token);
     free(s->bf.token);
     free(s->rec.token);
+    free(s->disc.token);
     free(s->rq);
     buf_free(&s->rec_url);
     buf_free(&s->req);
     arena_free(&s->tmp);
     ckpt_close(s->ck);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
 const sl_source_vtable sl_source_cloudwatch_logs = {
     .type = "cloudwatch_logs",
-    .help = "Streams and backfills AWS CloudWatch Logs groups (FilterLogEvents), with "
+    .help = "Streams and backfills AWS CloudWatch Logs groups (FilterLogEvents, streams listed "
+            "with DescribeLogStreams), with "
             "priorities, throttling backoff and checkpoints after delivery",
     .options = cwl_options,
     .config_size = sizeof(cwl_config),
     .init = cwl_init,
     .run = cwl_run,
     .destroy = cwl_destroy,
+    .status_json = cwl_status_json,
 };
