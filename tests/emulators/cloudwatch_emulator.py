@@ -232,7 +232,8 @@ class Handler(BaseHTTPRequestHandler):
                     entry = {"seq": len(st.reqlog), "action": action, "group": peek.get("logGroupName"),
                              "start": peek.get("startTime"), "end": peek.get("endTime"),
                              "token": bool(peek.get("nextToken")), "names": len(peek.get("logStreamNames") or []),
-                             "prefix": peek.get("logStreamNamePrefix"), "throttled": False, "status": 200,
+                             "prefix": peek.get("logStreamNamePrefix"), "order": peek.get("orderBy"),
+                             "descending": peek.get("descending"), "throttled": False, "status": 200,
                              "live_ids": []}
                     st.reqlog.append(entry)
                     self.entry = entry
@@ -452,6 +453,8 @@ class Handler(BaseHTTPRequestHandler):
                 rnd = random.Random(req.get("seed", 1))
                 n = 0
                 for gname in req["groups"]:
+                    st.groups.setdefault(gname, {})  # streams: 0 makes an empty group
+                    st.created.setdefault(gname, now_ms())
                     for si in range(int(req.get("streams", 1))):
                         sname = "stream-%03d" % si
                         for h in range(hours):
