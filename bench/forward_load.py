@@ -4,6 +4,7 @@ bodies of N lines, as fast as the server takes them. Prints the number of events
 
   python3 bench/forward_load.py forward PORT --connections 8 --messages 500 --events 1000
   python3 bench/forward_load.py http PORT --connections 4 --messages 200 --events 1000
+  python3 bench/forward_load.py forward PORT --log-json    # records as Fluent Bit tails them
 """
 import argparse
 import http.client
@@ -35,16 +36,34 @@ def records(n, seed):
     return out
 
 
-def packed_message(n, seed, ack):
+def log_json_records(n, seed):
+    # What Fluent Bit forwards from a container log: the application's JSON line as one
+    # `log` string, plus the stream.
+    rnd = random.Random(seed)
+    levels = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
+    out = []
+    for i in range(n):
+        app = {"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": rnd.choice(levels),
+               "msg": "job %d processed in %d ms" % (i, rnd.randint(1, 900)),
+               "trace_id": "%032x" % rnd.getrandbits(128), "span_id": "%016x" % rnd.getrandbits(64),
+               "job_id": "job-%d-%d" % (seed, i), "machine_id": "m-%d" % (i % 7),
+               "worker_id": "w-%d" % (i % 31), "duration_ms": rnd.randint(1, 900),
+               "ok": rnd.random() < 0.9}
+        out.append({"log": json.dumps(app, separators=(",", ":")), "stream": "stdout"})
+    return out
+
+
+def packed_message(n, seed, ack, log_json=False):
     t = int(time.time())
+    recs = log_json_records(n, seed) if log_json else records(n, seed)
     entries = b"".join(msgpack.packb([msgpack.ExtType(0, struct.pack(">II", t, i)), r], use_bin_type=True)
-                       for i, r in enumerate(records(n, seed)))
+                       for i, r in enumerate(recs))
     opt = {"size": n}
     return entries, opt
 
 
-def forward_worker(port, messages, events, seed, ack, q):
-    entries, opt = packed_message(events, seed, ack)
+def forward_worker(port, messages, events, seed, ack, q, log_json=False):
+    entries, opt = packed_message(events, seed, ack, log_json)
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     up = msgpack.Unpacker(raw=False)
@@ -75,7 +94,7 @@ def forward_worker(port, messages, events, seed, ack, q):
     q.put(messages * events)
 
 
-def http_worker(port, messages, events, seed, ack, q):
+def http_worker(port, messages, events, seed, ack, q, log_json=False):
     body = "".join(json.dumps(r) + "\n" for r in records(events, seed)).encode()
     c = http.client.HTTPConnection("127.0.0.1", port)
     sent = 0
@@ -101,10 +120,12 @@ def main():
     ap.add_argument("--messages", type=int, default=500, help="per connection")
     ap.add_argument("--events", type=int, default=1000, help="per message")
     ap.add_argument("--ack", action="store_true")
+    ap.add_argument("--log-json", action="store_true",
+                    help="forward: records {log: <JSON line>, stream} as Fluent Bit sends them")
     a = ap.parse_args()
     q = multiprocessing.Queue()
     fn = forward_worker if a.mode == "forward" else http_worker
-    ps = [multiprocessing.Process(target=fn, args=(a.port, a.messages, a.events, i, a.ack, q))
+    ps = [multiprocessing.Process(target=fn, args=(a.port, a.messages, a.events, i, a.ack, q, a.log_json))
           for i in range(a.connections)]
     for p in ps:
         p.start()

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# otlp.sh - file -> parse(json) -> severity -> otlp sink (protobuf + gzip, and JSON) against
-# the OTLP receiver in count-only mode. Reports events per CPU-second of sluice and peak RSS.
+# otlp.sh - the OTLP pipeline benchmark against the OTLP receiver in count-only mode:
+#   BENCH_SOURCE=forward (default): Forward load generator (PackedForward, records
+#     {"log": "<JSON line>", "stream"} as Fluent Bit sends them) -> forward source ->
+#     parse(json) -> otlp sink;
+#   BENCH_SOURCE=file: file -> parse(json) -> severity -> otlp sink.
+# First measures the receiver alone (RECEIVER_ALONE=0 skips it), then each encoding in
+# BENCH_MODES (protobuf json). Reports events per CPU-second of sluice and peak RSS.
 #
 #   SLUICE=build/sluice BENCH_EVENTS=1000000 bash bench/otlp.sh
+#   BENCH_SOURCE=file BENCH_MODES=protobuf bash bench/otlp.sh
+#   OTLP_CONCURRENCY=4 OTLP_MAX_EVENTS=2000: the sink's concurrency and batch.max_events
+#   BENCH_WRAP="valgrind --tool=massif --massif-out-file=/tmp/m.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
 N="${BENCH_EVENTS:-1000000}"
 BENCH_MODES="${BENCH_MODES:-protobuf json}"
+BENCH_SOURCE="${BENCH_SOURCE:-forward}"
+FWD_CONNS="${FWD_CONNS:-4}"
+RECEIVER_ALONE="${RECEIVER_ALONE:-1}"
 PY=/usr/bin/python3
 CLK_TCK="$(getconf CLK_TCK)"
 dir="$(mktemp -d /tmp/sluice-otlpbench.XXXXXX)"
-pid=""; emu=""
+pid=""; emu=""; gen=""
 cleanup() {
+  [ -n "$gen" ] && kill "$gen" 2>/dev/null || true
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   [ -n "$emu" ] && kill "$emu" 2>/dev/null || true
   rm -rf "$dir"
@@ -21,8 +33,40 @@ cleanup() {
 trap cleanup EXIT
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
-mkdir -p "$dir/logs"
-"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
+start_receiver() {
+  "$PY" "$repo/tests/emulators/otlp_receiver.py" --count-only >"$dir/emu.out" 2>"$dir/emu.err" &
+  emu=$!
+  for _ in $(seq 1 100); do [ -s "$dir/emu.out" ] && break; sleep 0.05; done
+  eport="$(awk '{print $2; exit}' "$dir/emu.out")"
+}
+stop_receiver() { kill "$emu"; wait "$emu" 2>/dev/null || true; emu=""; }
+
+if [ "$RECEIVER_ALONE" = 1 ]; then
+  # The receiver alone: 4 keep-alive connections post a 250 kB body (the wire size of 5,000
+  # gzip'd protobuf records here) 400 times; events/s assumes 5,000 records per request.
+  start_receiver
+  "$PY" - "$eport" <<'PYEOF'
+import http.client, os, sys, threading, time
+port, body, per = int(sys.argv[1]), os.urandom(250_000), 100
+def post():
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(per):
+        c.request("POST", "/v1/logs", body, {"Content-Type": "application/x-protobuf",
+                                             "Content-Encoding": "gzip"})
+        r = c.getresponse(); r.read(); assert r.status == 200
+t0 = time.time()
+ts = [threading.Thread(target=post) for _ in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+w = time.time() - t0
+print("receiver alone: %d requests of 250 kB in %.2f s = %.0f requests/s = %.0f events/s at 5,000 per request"
+      % (4 * per, w, 4 * per / w, 4 * per * 5000 / w))
+PYEOF
+  stop_receiver
+fi
+
+if [ "$BENCH_SOURCE" = file ]; then
+  mkdir -p "$dir/logs"
+  "$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
 import json, random, sys
 r = random.Random(1)
 lv = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
@@ -34,38 +78,62 @@ with open(sys.argv[1], "w") as f:
                             "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31),
                             "duration_ms": r.randint(1, 900), "ok": r.random() < 0.9}) + "\n")
 PYEOF
-bytes="$(stat -c %s "$dir/logs/app.log")"
-echo "input: $N events, $bytes bytes"
+  bytes="$(stat -c %s "$dir/logs/app.log")"
+  echo "input: $N events, $bytes bytes"
+else
+  per_conn=$(( (N + FWD_CONNS * 1000 - 1) / (FWD_CONNS * 1000) ))
+  N=$(( per_conn * FWD_CONNS * 1000 ))
+  echo "input: $N events over $FWD_CONNS Forward connections (PackedForward, 1,000 per message)"
+fi
 printf '%-9s %9s %7s %10s %6s %12s %8s %s\n' mode events wall_s events/s cpu_s events/cpu_s peak_MB wire_MB
 for mode in $BENCH_MODES; do
-  "$PY" "$repo/tests/emulators/otlp_receiver.py" --count-only >"$dir/emu.out" 2>"$dir/emu.err" &
-  emu=$!
-  for _ in $(seq 1 100); do [ -s "$dir/emu.out" ] && break; sleep 0.05; done
-  eport="$(awk '{print $2; exit}' "$dir/emu.out")"
+  start_receiver
   port="$(free_port)"
   rm -rf "$dir/data"; mkdir -p "$dir/data"
   cat >"$dir/run.yaml" <<YAML
 data_dir: $dir/data
 api: { address: "127.0.0.1:$port" }
+YAML
+  if [ "$BENCH_SOURCE" = file ]; then
+    fport=""
+    cat >>"$dir/run.yaml" <<YAML
 sources:
   in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
 transforms:
   p: { type: parse, inputs: [in], format: json }
   sev: { type: severity, inputs: [p] }
+YAML
+    last=sev
+  else
+    fport="$(free_port)"
+    cat >>"$dir/run.yaml" <<YAML
+sources:
+  in: { type: forward, address: "127.0.0.1:$fport" }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+YAML
+    last=p
+  fi
+  cat >>"$dir/run.yaml" <<YAML
 sinks:
   out:
     type: otlp
-    inputs: [sev]
+    inputs: [$last]
     endpoint: "http://127.0.0.1:$eport"
     encoding: $mode
     resource: { service.name: bench }
-    concurrency: 4
-    batch: { max_events: 5000, max_bytes: 8MiB, timeout_ms: 200 }
+    concurrency: ${OTLP_CONCURRENCY:-4}
+    batch: { max_events: ${OTLP_MAX_EVENTS:-2000}, max_bytes: 8MiB, timeout_ms: 200 }
 YAML
   t0="$(date +%s.%N)"
   ${BENCH_WRAP:-} "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  if [ -n "$fport" ]; then
+    "$PY" "$here/forward_load.py" forward "$fport" --log-json --connections "$FWD_CONNS" \
+      --messages "$per_conn" --events 1000 >"$dir/gen.out" &
+    gen=$!
+  fi
   while :; do
     n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="out"/ {print $2}')"
     [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
@@ -76,8 +144,9 @@ YAML
   ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
   peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
   wire="$(curl -fsS "http://127.0.0.1:$eport/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["wire_bytes"])')"
+  [ -n "$gen" ] && { wait "$gen"; gen=""; }
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  kill "$emu"; wait "$emu" 2>/dev/null || true; emu=""
+  stop_receiver
   "$PY" -c "
 import sys
 mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]
