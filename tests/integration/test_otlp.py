@@ -1,8 +1,8 @@
 """otlp sink end to end: file -> parse(auto) -> severity -> otlp, protobuf+gzip and JSON at
 once, against the OTLP receiver (which decodes protobuf with python3-protobuf). Checks field
 by field what arrives for JSON, logfmt and plain lines, severity for every spelling, trace
-ids valid and invalid, nested values, resource grouping, headers; then 503 + Retry-After
-(retried, nothing lost), partial_success (counted) and 400 (dead-lettered)."""
+ids valid and invalid, nested values, resource grouping, headers; then 503 and 429 with
+Retry-After (retried, nothing lost), partial_success (counted) and 400 (dead-lettered)."""
 import json
 import os
 import urllib.request
@@ -189,6 +189,17 @@ with open(os.path.join(logs, "a.log"), "a") as f:
 wait_until(lambda: get("/stats")["records"] == before + 100, 30, "records after 503s")
 assert get("/stats")["failed"] == 2
 assert s.metric("sluice_component_sent_events_total", component_id="pb") == len(lines) + 50
+
+# 429 with Retry-After: retried as well, nothing lost, counted as http_429
+control(fail=2, status=429, retry_after=1)
+with open(os.path.join(logs, "a.log"), "a") as f:
+    for i in range(20):
+        f.write(json.dumps({"message": "throttled %d" % i}) + "\n")
+wait_until(lambda: get("/stats")["records"] == before + 140, 30, "records after 429s")
+assert get("/stats")["failed"] == 4
+assert (s.metric("sluice_component_errors_total", component_id="pb", reason="http_429") or 0) + \
+    (s.metric("sluice_component_errors_total", component_id="js", reason="http_429") or 0) == 2
+before += 40
 
 control(partial=3)
 with open(os.path.join(logs, "a.log"), "a") as f:

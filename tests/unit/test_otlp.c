@@ -113,6 +113,58 @@ static void test_encode_json(void **state)
     batch_release(b);
 }
 
+/* A structured body (no message, a `body` object), and resource grouping: events of one
+ * resource share one ResourceLogs; resource_keys and the well-known keys go there. */
+static void test_body_and_resources(void **state)
+{
+    sl_batch *b = batch_new(4);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1;
+    sl_field *f = event_add_field(b, e, "body", 4);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, "{\"k\":[true,2.5]}", 16);
+    event_set_str(b, e, "cloud.provider", "aws", 3);
+    event_set_str(b, e, "aws.log.group.names", "/ecs/api", 8);
+    e = batch_add(b);
+    e->message = batch_str(b, "two", 3);
+    event_set_str(b, e, "team", "core", 4);
+    event_set_str(b, e, "kubernetes.pod_name", "p1", 2);
+    e = batch_add(b);
+    e->message = batch_str(b, "three", 5);
+    event_set_str(b, e, "cloud.provider", "aws", 3);
+    event_set_str(b, e, "aws.log.group.names", "/ecs/api", 8);
+    sl_strmap res = {0};
+    char *rk[] = {"team"};
+    sl_strlist keys = {.v = rk, .n = 1};
+    otlp_map m = {.resource = &res, .resource_keys = &keys, .body_field = "body"};
+    sl_event *evs[3] = {&b->events[0], &b->events[1], &b->events[2]};
+    sl_buf out = SL_BUF_INIT;
+    otlp_encode(&out, true, evs, 3, &m, 42);
+    buf_putc(&out, '\0');
+    assert_non_null(strstr(out.p, "\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":"
+                                  "{\"arrayValue\":{\"values\":[{\"boolValue\":true},{\"doubleValue\":2.5}]}}}]}}"));
+    /* two resources: the aws one holds events 1 and 3 */
+    const char *r1 = strstr(out.p, "{\"key\":\"cloud.provider\",\"value\":{\"stringValue\":\"aws\"}}");
+    assert_non_null(r1);
+    assert_non_null(strstr(out.p, "{\"key\":\"aws.log.group.names\",\"value\":{\"stringValue\":\"/ecs/api\"}}"));
+    assert_null(strstr(r1 + 10, "\"key\":\"cloud.provider\""));
+    assert_non_null(strstr(out.p, "{\"key\":\"team\",\"value\":{\"stringValue\":\"core\"}},"
+                                  "{\"key\":\"k8s.pod.name\",\"value\":{\"stringValue\":\"p1\"}}") ||
+                    strstr(out.p, "{\"key\":\"k8s.pod.name\",\"value\":{\"stringValue\":\"p1\"}},"
+                                  "{\"key\":\"team\",\"value\":{\"stringValue\":\"core\"}}"));
+    int nres = 0;
+    for (const char *p = out.p; (p = strstr(p, "\"resource\":")); p++)
+        nres++;
+    assert_int_equal(nres, 2);
+    const char *three = strstr(out.p, "\"stringValue\":\"three\"");
+    const char *two = strstr(out.p, "\"stringValue\":\"two\"");
+    assert_non_null(three);
+    assert_non_null(two);
+    assert_true(three < strstr(out.p, "\"key\":\"team\"")); /* grouped with event 1 */
+    buf_free(&out);
+    batch_release(b);
+}
+
 static void test_response(void **state)
 {
     int64_t rej;
@@ -142,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_severity),
         cmocka_unit_test(test_logfmt),
         cmocka_unit_test(test_encode_json),
+        cmocka_unit_test(test_body_and_resources),
         cmocka_unit_test(test_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

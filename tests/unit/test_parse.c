@@ -1,0 +1,380 @@
+/* test_parse.c - the transforms that structure raw lines: parse (json, logfmt, regex, auto;
+ * field, target; on_error keep, drop, dlq), severity (every spelling, number, default) and
+ * route (by tag or any field). Correlation fields must come out untouched. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/config.h"
+#include "core/metrics.h"
+
+static char data_dir[] = "/tmp/sluice-test-parse.XXXXXX";
+
+typedef struct tf {
+    const sl_transform_vtable *vt;
+    sl_config_doc *doc;
+    void *cfg, *self;
+    sl_component_ctx cc;
+} tf;
+
+static tf *tf_new(const char *type, const char *yaml)
+{
+    tf *t = calloc(1, sizeof *t);
+    char err[256];
+    t->vt = registry_transform(type);
+    assert_non_null(t->vt);
+    if (config_doc_load(&t->doc, "test", yaml, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    t->cfg = calloc(1, t->vt->config_size);
+    const sl_option *tabs[] = {t->vt->options};
+    void *bases[] = {t->cfg};
+    if (config_apply(tabs, bases, 1, t->doc->root, NULL, "test", "transforms.t", err, sizeof err))
+        fail_msg("%s", err);
+    t->cc = (sl_component_ctx){"t", type, data_dir, metrics_register("t", "transform", type)};
+    if (t->vt->init(&t->self, t->cfg, &t->cc, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return t;
+}
+
+static void tf_free(tf *t)
+{
+    t->vt->destroy(t->self);
+    config_options_free(t->vt->options, t->cfg);
+    free(t->cfg);
+    config_doc_free(t->doc);
+    free(t);
+}
+
+static sl_event *corr_event(sl_batch *b, const char *msg)
+{
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1;
+    e->message = batch_str(b, msg, strlen(msg));
+    event_set_str(b, e, "trace_id", "0af7651916cd43dd8448eb211c80319c", 32);
+    event_set_str(b, e, "job_id", "job-789", 7);
+    event_set_str(b, e, "machine_id", "m-1", 3);
+    event_set_str(b, e, "worker_id", "m-1-w0", 6);
+    return e;
+}
+
+static void assert_corr(const sl_event *e)
+{
+    static const char *const k[] = {"trace_id", "job_id", "machine_id", "worker_id"};
+    static const char *const v[] = {"0af7651916cd43dd8448eb211c80319c", "job-789", "m-1", "m-1-w0"};
+    for (int i = 0; i < 4; i++) {
+        const sl_field *f = event_get(e, k[i], strlen(k[i]));
+        assert_non_null(f);
+        assert_int_equal(f->type, SL_VAL_STR);
+        assert_int_equal(f->v.s.len, strlen(v[i]));
+        assert_memory_equal(f->v.s.ptr, v[i], f->v.s.len);
+    }
+}
+
+static const sl_field *get(const sl_event *e, const char *k)
+{
+    return event_get(e, k, strlen(k));
+}
+
+static void assert_str(const sl_event *e, const char *k, const char *v)
+{
+    const sl_field *f = get(e, k);
+    if (!f)
+        fail_msg("missing %s", k);
+    assert_int_equal(f->type, SL_VAL_STR);
+    assert_int_equal(f->v.s.len, strlen(v));
+    assert_memory_equal(f->v.s.ptr, v, f->v.s.len);
+}
+
+static void assert_msg(const sl_event *e, const char *v)
+{
+    assert_int_equal(e->message.len, strlen(v));
+    assert_memory_equal(e->message.ptr, v, e->message.len);
+}
+
+static uint64_t errors(const tf *t)
+{
+    return metrics_error_count(t->cc.metrics, "parse");
+}
+
+static void test_json(void **state)
+{
+    tf *t = tf_new("parse", "format: json\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b,
+        "{\"timestamp\":\"2024-01-15T10:30:45.123Z\",\"level\":\"info\",\"message\":\"Job "
+        "processing started\",\"job_id\":\"job-789\",\"n\":5,\"f\":1.5,\"ok\":true,\"nul\":null,"
+        "\"http\":{\"status\":500},\"tags\":[\"a\",2],\"s\":\"tab\\there\"}");
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_int_equal(b->n, 1);
+    assert_msg(e, "Job processing started");
+    assert_int_equal(e->ts_ns, 1705314645123000000LL);
+    assert_null(get(e, "timestamp"));
+    assert_null(get(e, "message"));
+    assert_str(e, "level", "info");
+    assert_int_equal(get(e, "n")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "n")->v.i, 5);
+    assert_int_equal(get(e, "f")->type, SL_VAL_FLOAT);
+    assert_true(get(e, "f")->v.f == 1.5);
+    assert_int_equal(get(e, "ok")->type, SL_VAL_BOOL);
+    assert_int_equal(get(e, "nul")->type, SL_VAL_NULL);
+    assert_int_equal(get(e, "http")->type, SL_VAL_JSON);
+    assert_int_equal(get(e, "tags")->type, SL_VAL_JSON);
+    assert_str(e, "s", "tab\there");
+    /* 4 correlation fields (job_id replaced by the same value) + 8 parsed ones, and the
+     * field array holds exactly those: message and time are not fields */
+    assert_int_equal(e->nfields, 12);
+    assert_true(e->cap_fields <= 13);
+    assert_corr(e);
+
+    /* not JSON, on_error keep: unchanged and counted */
+    uint64_t before = errors(t);
+    e = corr_event(b, "{\"broken\": ");
+    sl_event *e2 = batch_add(b);
+    e2->message = batch_str(b, "plain words", 11);
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_int_equal(b->n, 3);
+    assert_msg(&b->events[1], "{\"broken\": ");
+    assert_int_equal(b->events[1].nfields, 4);
+    assert_corr(&b->events[1]);
+    assert_int_equal(errors(t), before + 3); /* the first event is JSON no more */
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_on_error(void **state)
+{
+    tf *t = tf_new("parse", "format: json\non_error: drop\n");
+    sl_batch *b = batch_new(4);
+    corr_event(b, "{\"a\":1}");
+    corr_event(b, "not json");
+    corr_event(b, "{\"b\":2}");
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_int_equal(b->n, 2);
+    assert_non_null(get(&b->events[0], "a"));
+    assert_non_null(get(&b->events[1], "b"));
+    assert_corr(&b->events[1]);
+    batch_release(b);
+    tf_free(t);
+
+    t = tf_new("parse", "format: json\non_error: dlq\n");
+    b = batch_new(4);
+    corr_event(b, "{\"a\":1}");
+    corr_event(b, "dead letter line");
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_int_equal(b->n, 1);
+    batch_release(b);
+    tf_free(t);
+    char path[256], line[4096];
+    snprintf(path, sizeof path, "%s/dlq/t.ndjson", data_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "dead letter line"));
+    assert_non_null(strstr(line, "job-789"));
+}
+
+static void test_logfmt_regex(void **state)
+{
+    tf *t = tf_new("parse", "format: logfmt\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "ts=2024-01-15T10:30:46Z level=WARNING msg=\"disk almost full\" "
+                                "pct=93.5 count=3 ok=true debug");
+    t->vt->process(t->self, b);
+    assert_msg(e, "disk almost full");
+    assert_int_equal(e->ts_ns, 1705314646000000000LL);
+    assert_str(e, "level", "WARNING");
+    assert_int_equal(get(e, "pct")->type, SL_VAL_FLOAT);
+    assert_int_equal(get(e, "count")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "count")->v.i, 3);
+    assert_int_equal(get(e, "ok")->type, SL_VAL_BOOL);
+    assert_int_equal(get(e, "debug")->type, SL_VAL_BOOL); /* a bare key */
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+
+    t = tf_new("parse", "format: regex\non_error: drop\n"
+                        "pattern: '^(?<ts>\\S+) (?<level>[A-Z]+) (?<message>.*)$'\n");
+    b = batch_new(2);
+    e = corr_event(b, "2024-01-15T10:30:46Z ERROR boom happened");
+    corr_event(b, "no match here");
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 1);
+    e = &b->events[0];
+    assert_msg(e, "boom happened");
+    assert_int_equal(e->ts_ns, 1705314646000000000LL);
+    assert_str(e, "level", "ERROR");
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+    char err[256];
+    sl_config_doc *doc;
+    const sl_transform_vtable *vt = registry_transform("parse");
+    static const char *const bad[] = {"format: regex\n", "format: regex\npattern: '('\n",
+                                      "format: regex\npattern: 'no groups'\n",
+                                      "format: json\npattern: '(?<a>x)'\n"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        assert_int_equal(config_doc_load(&doc, "test", bad[i], err, sizeof err), 0);
+        void *cfg = calloc(1, vt->config_size), *self = NULL;
+        const sl_option *tabs[] = {vt->options};
+        void *bases[] = {cfg};
+        int rc = config_apply(tabs, bases, 1, doc->root, NULL, "test", "t", err, sizeof err);
+        sl_component_ctx cc = {"t", "parse", data_dir, metrics_register("t", "transform", "parse")};
+        if (rc == 0)
+            rc = vt->init(&self, cfg, &cc, err, sizeof err);
+        assert_int_not_equal(rc, 0);
+        config_options_free(vt->options, cfg);
+        free(cfg);
+        config_doc_free(doc);
+    }
+}
+
+static void test_auto_field_target(void **state)
+{
+    tf *t = tf_new("parse", "format: auto\n");
+    sl_batch *b = batch_new(4);
+    corr_event(b, "{\"level\":\"info\",\"msg\":\"json\"}");
+    corr_event(b, "level=info msg=logfmt");
+    corr_event(b, "just some plain text = not logfmt");
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 3);
+    assert_msg(&b->events[0], "json");
+    assert_msg(&b->events[1], "logfmt");
+    assert_str(&b->events[1], "level", "info");
+    assert_msg(&b->events[2], "just some plain text = not logfmt");
+    assert_int_equal(b->events[2].nfields, 4);
+    for (int i = 0; i < 3; i++)
+        assert_corr(&b->events[i]);
+    batch_release(b);
+    tf_free(t);
+
+    /* a field, into a prefix: the message stays, msg is an ordinary key there */
+    t = tf_new("parse", "format: json\nfield: raw\ntarget: http\n");
+    b = batch_new(2);
+    sl_event *e = corr_event(b, "line");
+    event_set_str(b, e, "raw", "{\"status\":404,\"msg\":\"nf\"}", 25);
+    sl_event *none = corr_event(b, "no raw field");
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 2); /* keep */
+    assert_msg(e, "line");
+    assert_int_equal(get(e, "http.status")->v.i, 404);
+    assert_str(e, "http.msg", "nf");
+    assert_corr(e);
+    assert_int_equal(none->nfields, 4);
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_severity(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *word;
+        int num;
+    } cases[] = {
+        {"trace", "trace", 1}, {"TRACE", "trace", 1}, {"verbose", "trace", 1},
+        {"debug", "debug", 5}, {"DBG", "debug", 5},   {"7", "debug", 5},
+        {"info", "info", 9},   {"Information", "info", 9}, {"I", "info", 9},
+        {"notice", "info", 10}, {"6", "info", 9},     {"30", "info", 9},
+        {"warn", "warn", 13},  {"WARNING", "warn", 13}, {"W", "warn", 13}, {"4", "warn", 13},
+        {"error", "error", 17}, {"Err", "error", 17}, {"E", "error", 17}, {"3", "error", 17},
+        {"50", "error", 17},   {"fatal", "fatal", 21}, {"CRITICAL", "fatal", 21},
+        {"panic", "fatal", 21}, {"emerg", "fatal", 21}, {"0", "fatal", 21},
+    };
+    tf *t = tf_new("severity", "field: lvl\nnumber_field: sevnum\n");
+    sl_batch *b = batch_new(SL_ARRAY_LEN(cases));
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        sl_event *e = corr_event(b, "x");
+        event_set_str(b, e, "lvl", cases[i].in, strlen(cases[i].in));
+    }
+    t->vt->process(t->self, b);
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        const sl_event *e = &b->events[i];
+        const sl_field *f = get(e, "level");
+        if (!f)
+            fail_msg("no level for %s", cases[i].in);
+        if (f->v.s.len != strlen(cases[i].word) || memcmp(f->v.s.ptr, cases[i].word, f->v.s.len))
+            fail_msg("%s -> %.*s, want %s", cases[i].in, (int)f->v.s.len, f->v.s.ptr, cases[i].word);
+        /* notice is INFO2 (10) */
+        if (get(e, "sevnum")->v.i != cases[i].num && !(cases[i].num == 10 && get(e, "sevnum")->v.i == 9))
+            fail_msg("%s -> %lld, want %d", cases[i].in, (long long)get(e, "sevnum")->v.i, cases[i].num);
+        assert_corr(e);
+    }
+    batch_release(b);
+    tf_free(t);
+
+    /* default field list, integer levels (pino), default for the rest */
+    t = tf_new("severity", "default: info\n");
+    b = batch_new(3);
+    sl_event *e = corr_event(b, "x");
+    event_set_int(b, e, "severity", 50);
+    sl_event *none = corr_event(b, "y");
+    t->vt->process(t->self, b);
+    assert_str(e, "level", "error");
+    assert_str(none, "level", "info");
+    assert_corr(none);
+    batch_release(b);
+    tf_free(t);
+}
+
+static void test_route(void **state)
+{
+    static const char *const tags[] = {"app", "app.api", "web.front", "web.front.x", "db"};
+    tf *t = tf_new("route", "match: [\"app.**\", \"web.*\"]\n");
+    sl_batch *b = batch_new(5);
+    for (size_t i = 0; i < SL_ARRAY_LEN(tags); i++)
+        event_set_str(b, corr_event(b, tags[i]), "tag", tags[i], strlen(tags[i]));
+    corr_event(b, "no tag");
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 3);
+    assert_msg(&b->events[0], "app");
+    assert_msg(&b->events[1], "app.api");
+    assert_msg(&b->events[2], "web.front");
+    assert_corr(&b->events[2]);
+    batch_release(b);
+    tf_free(t);
+
+    /* by another field, inverted */
+    t = tf_new("route", "field: service\nmatch: \"{billing,auth}\"\ninvert: true\n");
+    b = batch_new(3);
+    event_set_str(b, corr_event(b, "a"), "service", "billing", 7);
+    event_set_str(b, corr_event(b, "b"), "service", "search", 6);
+    event_set_str(b, corr_event(b, "c"), "service", "auth", 4);
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 1);
+    assert_msg(&b->events[0], "b");
+    assert_corr(&b->events[0]);
+    batch_release(b);
+    tf_free(t);
+}
+
+static int setup(void **state)
+{
+    return mkdtemp(data_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", data_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json),         cmocka_unit_test(test_on_error),
+        cmocka_unit_test(test_logfmt_regex), cmocka_unit_test(test_auto_field_target),
+        cmocka_unit_test(test_severity),     cmocka_unit_test(test_route),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
