@@ -1,8 +1,22 @@
 """cloudwatch_logs under throttling: the emulator refuses FilterLogEvents beyond 3 calls a
-second while sluice is allowed 40, and a 10-day backfill in 3-hour windows (264
-calls) is pending. New events written meanwhile must all reach the destination long before
-the backfill gets half way (the live tail goes first and backfill yields on throttling),
-throttles are counted, and nothing is lost once the limit is lifted."""
+second while sluice is allowed 40, and a 10-day backfill in 3-hour windows (264 calls) is
+pending. Live events are written meanwhile. The emulator logs every request in order
+(action, group, window, throttled or not, which live events it returned), and from that log:
+
+- each live event is returned by a live-tail request after at most K backfill requests were
+  served following its insertion. K = 9 follows from the design, not from a clock: the
+  event's group is due for a live poll at most poll_interval_secs (2 s) after the event
+  arrives; from then on the due live tail goes before any backfill page, and a refused live
+  request pauses backfill until after the live retry plus a longer backoff, so no backfill
+  is served until the live request is. Before that, in those 2 s, the emulator serves at
+  most 3 FilterLogEvents per sliding second: at most 3 x (2 + 1) = 9. (Without priorities
+  the event would wait behind the remaining backfill: hundreds of pages.)
+- backfill backs off harder than the live tail: both are throttled, sluice's own counters of
+  throttled requests per priority match the log's, and the backoff chosen per throttled
+  backfill request is longer on average than per throttled live request;
+- sluice's live-tail lag metrics count exactly the live events;
+- the backfill got less than half way while the live events flowed, and after the limit is
+  lifted everything arrives exactly once."""
 import json
 import os
 import time
@@ -41,7 +55,7 @@ api: { address: "127.0.0.1:%d" }
 sources:
   cw: { type: cloudwatch_logs, log_groups: %s, endpoint: "%s", backfill_days: %d, window_minutes: 180,
         poll_interval_secs: 2, overlap_secs: 5, max_requests_per_sec: 40, backoff_base_ms: 100,
-        backoff_max_ms: 2000 }
+        backoff_max_ms: 2000, stream_discover_interval_secs: 5 }
 sinks:
   es: { type: elasticsearch, inputs: [cw], endpoint: "%s", index: "thr", batch: { max_events: 200, timeout_ms: 50 } }
 """ % (WORK, port, json.dumps(GROUPS), cwb, DAYS + 1, esb)
@@ -63,12 +77,51 @@ try:
     st = json.loads(get(cwb + "/_emulator/stats"))
     assert st["throttled"] > 0, st
     assert (s.metric("sluice_component_errors_total", component_id="cw", reason="throttled") or 0) > 0
+
     # lift the limit: everything arrives, exactly once
     post(cwb + "/_emulator/control", {"rps": 0})
     want = {json.loads(l)["id"] for l in get(cwb + "/_emulator/events").splitlines() if l.strip()}
     wait_until(lambda: len(docs()) >= len(want), 120, "backfill after the limit is lifted")
     ids = [d["_id"] for d in docs()]
     assert len(ids) == len(set(ids)) and set(ids) == want, (len(ids), len(want))
+    # the request log, complete now that nothing is throttled any more
+    W = 180 * 60000
+    reqlog = [json.loads(l) for l in get(cwb + "/_emulator/requests").splitlines() if l.strip()]
+
+    def backfill(e):  # backfill windows are aligned to window_minutes at one end at least
+        return e["start"] % W == 0 or (e["end"] + 1) % W == 0
+
+    fle = [e for e in reqlog if e["action"] == "FilterLogEvents"]
+    worst = 0
+    for p in (e for e in reqlog if e["action"] == "put"):
+        eid = p["ids"][0]
+        q = next(e for e in fle if e["seq"] > p["seq"] and eid in e["live_ids"])
+        assert not backfill(q), ("a live event came through backfill", q)
+        served = [e for e in fle if p["seq"] < e["seq"] < q["seq"] and backfill(e) and e["status"] == 200]
+        worst = max(worst, len(served))
+        assert len(served) <= 9, "live event %s waited for %d backfill requests" % (eid, len(served))
+    thr_live = len([e for e in fle if e["throttled"] and not backfill(e)])
+    thr_bf = len([e for e in fle if e["throttled"] and backfill(e)])
+    log("worst wait: %d backfill requests; throttled live %d, backfill %d" % (worst, thr_live, thr_bf))
+
+    def counter(name):
+        for line in s.get("/metrics")[1].splitlines():
+            if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0
+    assert thr_bf > 0 and thr_live > 0, (thr_live, thr_bf)
+    assert counter("throttled_live") == thr_live, (counter("throttled_live"), thr_live)
+    assert counter("throttled_backfill") == thr_bf, (counter("throttled_backfill"), thr_bf)
+    per_live = counter("backoff_ms_live") / thr_live
+    per_bf = counter("backoff_ms_backfill") / thr_bf
+    log("backoff per throttled request: live %.0f ms, backfill %.0f ms" % (per_live, per_bf))
+    assert per_bf > per_live, (per_bf, per_live)
+    # the live tail's own lag metrics: every live event counted once, with its delay
+    assert counter("live_events") == len(live), counter("live_events")
+    assert counter("live_delay_ms") > 0
+    cw_status = s.component("cw")
+    assert cw_status["live_delay_max_ms"] >= counter("live_delay_ms") / len(live), cw_status
+    assert len(cw_status["log_groups"]) == 3, cw_status
     assert s.stop() == 0
     log("throttling ok:", {k: st[k] for k in ("requests", "throttled")})
 finally:

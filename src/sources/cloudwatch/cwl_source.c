@@ -17,7 +17,12 @@
  *  4. Requests: a token bucket caps calls at max_requests_per_sec; backfill leaves one
  *     token of headroom for the live tail. Throttling (ThrottlingException,
  *     LimitExceededException, 429) and 5xx back off exponentially with jitter; a throttle
- *     pauses backfill first (longer for older classes), the live tail only briefly.
+ *     pauses backfill first (longer for older classes), the live tail only briefly: a
+ *     refused live request pauses backfill, stream listings and reconciliation until after
+ *     the live retry plus a backoff one step longer than the live one, so while the tail
+ *     is refused no request of a lower priority is sent. Hence, once a group's live poll is
+ *     due (at most poll_interval_secs after an event arrives), no backfill page is served
+ *     before the live request that returns the event.
  *  5. Acknowledgements: every page batch carries a token; when a window is read to its last
  *     page, a marker token (no batch) is opened and released at once. The ledger commits in
  *     order, so the marker commits only after every batch of the window is delivered; then
@@ -1209,8 +1214,10 @@ static int64_t cwl_schedule(cwl_source *s)
             return SL_MAX(1, (int64_t)((1.0 - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
         cwl_status st = cwl_step(s, &s->live, true);
         if (st == CWL_THROTTLED) { /* slow the lower priorities first */
+            /* backfill waits for the live retry and then its own, longer backoff: nothing
+             * of lower priority is served while the live tail is being refused */
             int64_t t = sl_mono_ms();
-            s->bf_pause_until = t + cwl_backoff(s, ++s->bf_throttles);
+            s->bf_pause_until = SL_MAX(t, s->live.retry_at) + cwl_backoff(s, ++s->bf_throttles);
             metrics_count(s->cc->metrics, "throttled_live", 1);
             metrics_count(s->cc->metrics, "backoff_ms_live", (uint64_t)SL_MAX(0, s->live.retry_at - t));
         }
