@@ -1,5 +1,5 @@
-/* redis.h - what the redis sink and source share: connecting (address, AUTH, SELECT),
- * key templates, and turning a stored value back into an event. */
+/* redis.h - what the redis sink and source share: connections (TCP or TLS, AUTH, SELECT,
+ * pipelines), key templates, and turning a stored value back into an event. */
 #ifndef SL_REDIS_H
 #define SL_REDIS_H
 
@@ -11,6 +11,7 @@
 
 #include "../core/buf.h"
 #include "../core/event.h"
+#include "tls_client.h"
 
 enum { REDIS_MODE_LIST = 0, REDIS_MODE_STREAM = 1 };
 extern const char *const redis_modes[]; /* "list", "stream", NULL */
@@ -18,19 +19,45 @@ extern const char *const redis_modes[]; /* "list", "stream", NULL */
 /* The stream entry field that holds an event's JSON. */
 #define REDIS_STREAM_FIELD "event"
 
-/* Connection settings, borrowed from a component's config. */
+/* Connection settings, borrowed from a component's config (tls too); ssl_ctx is made by
+ * redis_endpoint_init and owned by the endpoint. */
 typedef struct redis_endpoint {
     const char *address; /* host:port */
     const char *password; /* NULL or "" = no AUTH */
     int64_t db;
-    int64_t timeout_ms;  /* connect and per-reply timeout */
+    int64_t timeout_ms;  /* connect, and no progress on a read or write for this long */
+    const tls_client_config *tls; /* NULL = plain TCP */
+    SSL_CTX *ssl_ctx;             /* NULL = plain TCP */
 } redis_endpoint;
 
 /* Checks "host:port". Returns 0, or -1 with a message in err. */
 int redis_address_check(const char *address, char *err, size_t errlen);
-/* Connects, authenticates and selects the database. Returns an owned context
- * (redisFree), or NULL with a message in err. */
-redisContext *redis_connect(const redis_endpoint *ep, char *err, size_t errlen);
+/* Checks the address and builds the TLS context when ep->tls is enabled. Returns SL_OK or
+ * SL_ERR_CONFIG with a message in err. */
+int redis_endpoint_init(redis_endpoint *ep, char *err, size_t errlen);
+void redis_endpoint_free(redis_endpoint *ep);
+
+/* ---- Connections ---------------------------------------------------------------------
+ * One connection, plain TCP or TLS alike: our own sockets and OpenSSL for the I/O, hiredis
+ * only to encode commands (redisFormatCommandArgv) and parse replies (redisReader). Used
+ * by one thread at a time. Once an I/O or protocol error happened the connection is
+ * broken: every later call fails and the caller closes it. */
+typedef struct redis_conn redis_conn;
+
+/* Connects (with the endpoint's timeout), runs the TLS handshake, AUTH and SELECT.
+ * Returns an owned connection (redis_conn_close), or NULL with a message in err. */
+redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen);
+void redis_conn_close(redis_conn *c);
+/* Appends one command to the pipeline (lens NULL = strlen of each). Nothing is sent
+ * until a reply is read. Returns 0, or -1 (out of memory: the connection is broken). */
+int redis_conn_append(redis_conn *c, int argc, const char **argv, const size_t *lens);
+/* Sends what the pipeline holds, then reads the next reply. Returns 0 with an owned reply
+ * (freeReplyObject; error replies are replies), or -1 when the connection broke. */
+int redis_conn_reply(redis_conn *c, redisReply **out);
+/* One command and its reply; NULL when the connection broke. */
+redisReply *redis_conn_command(redis_conn *c, int argc, const char **argv, const size_t *lens);
+/* Why the connection broke ("" while it works). */
+const char *redis_conn_error(const redis_conn *c);
 
 /* A compiled key: literal text with strftime conversions of the event's time (UTC) and
  * {{ field }} substitutions (a missing field renders as "unknown"). */

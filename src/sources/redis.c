@@ -20,6 +20,8 @@
  *     queued and are sent again after reconnecting.
  *  5. A lost connection is rebuilt with backoff. A BLMOVE whose reply was lost leaves its
  *     item in the processing list unseen: the next start recovers it (note 2).
+ *  6. `tls:` makes the connection TLS (redis_conn in net/redis.c, the sink's code path);
+ *     a failed handshake is a connect error, retried with the same backoff.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@ typedef struct rsrc_config {
     int64_t batch_max_events;
     int64_t block_ms, timeout_ms, claim_idle_ms;
     bool del;
+    tls_client_config tls;
 } rsrc_config;
 
 static const sl_option rsrc_options[] = {
@@ -72,6 +75,8 @@ static const sl_option rsrc_options[] = {
      "how long one blocking read waits for new items"},
     {"timeout", SL_OPT_DURATION, offsetof(rsrc_config, timeout_ms), "5s", 0, NULL, NULL, 1,
      3600000, "connect and reply timeout (beyond `block`)"},
+    {"tls", SL_OPT_OBJECT, offsetof(rsrc_config, tls), NULL, 0, NULL, tls_client_options, 0, 0,
+     "TLS: enabled, verify, ca_file, cert_file, key_file, server_name"},
     SL_OPT_END,
 };
 
@@ -91,7 +96,7 @@ typedef struct rsrc {
     redis_endpoint ep;
     char *proc_key; /* owned */
     char *consumer; /* owned */
-    redisContext *conn;
+    redis_conn *conn;
     rsrc_flight *head, *tail;
     uint64_t seq;
     sl_batch *b;         /* batch being filled */
@@ -106,15 +111,17 @@ static int rsrc_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const rsrc_config *cfg = config;
-    if (redis_address_check(cfg->address, err, errlen) != 0)
-        return SL_ERR_CONFIG;
     if (!cfg->key[0])
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "key must not be empty");
     rsrc *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
     s->ep = (redis_endpoint){cfg->address, cfg->password, cfg->db,
-                             cfg->timeout_ms + cfg->block_ms};
+                             cfg->timeout_ms + cfg->block_ms, &cfg->tls, NULL};
+    if (redis_endpoint_init(&s->ep, err, errlen) != SL_OK) {
+        free(s);
+        return SL_ERR_CONFIG;
+    }
     if (cfg->processing_key && cfg->processing_key[0]) {
         s->proc_key = sl_xstrdup(cfg->processing_key);
     } else {
@@ -148,8 +155,7 @@ static void rsrc_drop_conn(rsrc *s, const char *why)
 {
     rsrc_warn(s, &s->last_log_ms, "redis: %s", why);
     metrics_error(s->cc->metrics, "connection");
-    if (s->conn)
-        redisFree(s->conn);
+    redis_conn_close(s->conn);
     s->conn = NULL;
 }
 
@@ -159,9 +165,9 @@ static redisReply *rsrc_cmd(rsrc *s, int argc, const char **argv)
 {
     if (!s->conn)
         return NULL;
-    redisReply *r = redisCommandArgv(s->conn, argc, argv, NULL);
+    redisReply *r = redis_conn_command(s->conn, argc, argv, NULL);
     if (!r)
-        rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+        rsrc_drop_conn(s, redis_conn_error(s->conn));
     return r;
 }
 
@@ -263,14 +269,14 @@ static void rsrc_remove_done(rsrc *s)
             lens[2] = strlen(s->cfg->group);
             for (size_t i = 0; i < f->n; i++)
                 p = rsrc_item(p, &argv[3 + i], &lens[3 + i]);
-            redisAppendCommandArgv(s->conn, (int)argc, argv, lens);
+            redis_conn_append(s->conn, (int)argc, argv, lens);
             ncmd++;
             if (s->cfg->del) {
                 argv[1] = "XDEL";
                 lens[1] = 4;
                 argv[2] = s->cfg->key;
                 lens[2] = strlen(s->cfg->key);
-                redisAppendCommandArgv(s->conn, (int)(argc - 1), argv + 1, lens + 1);
+                redis_conn_append(s->conn, (int)(argc - 1), argv + 1, lens + 1);
                 ncmd++;
             }
             free(argv);
@@ -280,15 +286,15 @@ static void rsrc_remove_done(rsrc *s)
                 const char *argv[4] = {"LREM", s->proc_key, "1", NULL};
                 size_t lens[4] = {4, strlen(s->proc_key), 1, 0};
                 p = rsrc_item(p, &argv[3], &lens[3]);
-                redisAppendCommandArgv(s->conn, 4, argv, lens);
+                redis_conn_append(s->conn, 4, argv, lens);
                 ncmd++;
             }
         }
         bool ok = true;
         for (size_t i = 0; i < ncmd; i++) {
-            void *rv = NULL;
-            if (redisGetReply(s->conn, &rv) != REDIS_OK || !rv) {
-                rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+            redisReply *rv = NULL;
+            if (redis_conn_reply(s->conn, &rv) != 0) {
+                rsrc_drop_conn(s, redis_conn_error(s->conn));
                 ok = false;
                 break;
             }
@@ -333,15 +339,14 @@ static int rsrc_read_list(rsrc *s)
         size_t more = s->limit - 1;
         argv[0] = "LMOVE"; /* the same move without blocking (and without the timeout) */
         for (size_t i = 0; i < more; i++)
-            redisAppendCommandArgv(s->conn, 5, argv, NULL);
+            redis_conn_append(s->conn, 5, argv, NULL);
         bool empty = false;
         for (size_t i = 0; i < more; i++) {
-            void *rv = NULL;
-            if (redisGetReply(s->conn, &rv) != REDIS_OK || !rv) {
-                rsrc_drop_conn(s, s->conn->errstr[0] ? s->conn->errstr : "connection lost");
+            redisReply *m = NULL;
+            if (redis_conn_reply(s->conn, &m) != 0) {
+                rsrc_drop_conn(s, redis_conn_error(s->conn));
                 break;
             }
-            redisReply *m = rv;
             if (m->type == REDIS_REPLY_STRING && !empty) {
                 rsrc_add_value(s, m->str, m->len);
             } else {
@@ -396,7 +401,7 @@ static void rsrc_entry(void *arg, const char *id, size_t idlen, const redisReply
         const char *argv[4] = {"XACK", s->cfg->key, s->cfg->group, id};
         size_t lens[4] = {4, strlen(s->cfg->key), strlen(s->cfg->group), idlen};
         if (s->conn) {
-            redisReply *r = redisCommandArgv(s->conn, 4, argv, lens);
+            redisReply *r = redis_conn_command(s->conn, 4, argv, lens);
             if (r)
                 freeReplyObject(r);
         }
@@ -525,7 +530,7 @@ static int rsrc_run(void *self, sl_source_ctx *ctx)
     while (!source_should_stop(ctx)) {
         if (!s->conn) {
             char err[256];
-            s->conn = redis_connect(&s->ep, err, sizeof err);
+            s->conn = redis_conn_open(&s->ep, err, sizeof err);
             if (!s->conn) {
                 rsrc_warn(s, &s->last_log_ms, "redis: %s", err);
                 metrics_error(s->cc->metrics, "connect");
@@ -570,7 +575,7 @@ static int rsrc_run(void *self, sl_source_ctx *ctx)
     source_drain_acks(ctx, rsrc_commit, s);
     if (!s->conn) {
         char err[256];
-        s->conn = redis_connect(&s->ep, err, sizeof err);
+        s->conn = redis_conn_open(&s->ep, err, sizeof err);
     }
     rsrc_remove_done(s);
     if (s->head)
@@ -584,8 +589,8 @@ static void rsrc_destroy(void *self)
     rsrc *s = self;
     if (!s)
         return;
-    if (s->conn)
-        redisFree(s->conn);
+    redis_conn_close(s->conn);
+    redis_endpoint_free(&s->ep);
     if (s->b)
         batch_release(s->b);
     if (s->bf) {
