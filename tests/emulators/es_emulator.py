@@ -4,8 +4,16 @@ _bulk with real per-item results and `errors`, create -> 409 on an existing _id,
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
-_search, _cat/indices, _index_template with data streams, gzip bodies, basic auth.
+_search, _cat/indices, _index_template with data streams, legacy _template, filter_path on
+_bulk, strict Content-Type checking (--strict-content-type), gzip bodies, basic auth.
 Prints the port on its first stdout line.
+
+--flavor es7|es8|opensearch1|opensearch2 (default es8) reproduces what differs between them
+(see FLAVORS): the GET / answer (version.number, version.distribution "opensearch",
+tagline, X-Elastic-Product), `_type: "_doc"` in bulk items (ES 7, OpenSearch 1), `_type` in
+an action accepted (ES 7, OpenSearch 1) or refused (ES 8, OpenSearch 2), the mapping error
+type (ES 8: document_parsing_exception), ES 8's versioned media types; --version 7.7.1
+emulates an Elasticsearch without composable templates (< 7.8) or data streams (< 7.9).
 
 Faults, by flags or POST /_emulator/control with a JSON object:
   {"item_429": 0.3}          fail that fraction of bulk items with 429 (seeded, per item)
@@ -33,6 +41,50 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+# What differs between the servers the sink supports, from their public docs. `version`
+# can be overridden (--version) to emulate an older minor release: composable
+# _index_template needs Elasticsearch >= 7.8, data streams >= 7.9 (OpenSearch: any).
+FLAVORS = {
+    "es7": dict(product="Elasticsearch", version="7.17.15", lucene="8.11.1",
+                tagline="You Know, for Search", item_type=True, accepts_type=True,
+                mapping_error="mapper_parsing_exception", vnd_media=False),
+    "es8": dict(product="Elasticsearch", version="8.11.0", lucene="9.8.0",
+                tagline="You Know, for Search", item_type=False, accepts_type=False,
+                mapping_error="document_parsing_exception", vnd_media=True),
+    "opensearch1": dict(product="OpenSearch", version="1.3.13", lucene="8.10.1",
+                        tagline="The OpenSearch Project: https://opensearch.org/", item_type=True,
+                        accepts_type=True, mapping_error="mapper_parsing_exception", vnd_media=False),
+    "opensearch2": dict(product="OpenSearch", version="2.11.0", lucene="9.7.0",
+                        tagline="The OpenSearch Project: https://opensearch.org/", item_type=False,
+                        accepts_type=False, mapping_error="mapper_parsing_exception", vnd_media=False),
+}
+
+
+def vtuple(v):
+    return tuple(int(x) for x in v.split("-")[0].split(".")[:3])
+
+
+def filter_path(obj, paths):
+    """The response filter of ?filter_path=a,b.*.c (`*` matches any one key; arrays are
+    walked through). Returns None when nothing is left."""
+    def keep(o, pats):
+        if isinstance(o, list):
+            out = [x for x in (keep(e, pats) for e in o) if x is not None]
+            return out or None
+        if not isinstance(o, dict):
+            return o if [] in pats else None
+        if [] in pats:
+            return o
+        out = {}
+        for k, v in o.items():
+            sub = [p[1:] for p in pats if p and (p[0] == "*" or fnmatch.fnmatchcase(k, p[0]))]
+            if sub:
+                x = keep(v, sub)
+                if x is not None:
+                    out[k] = x
+        return out or None
+    return keep(obj, [p.split(".") for p in paths if p]) or {}
 
 
 
@@ -211,14 +263,36 @@ class State:
                           bad_requests=0, body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0)
         self.attempts = {}
+        self.flavor = dict(FLAVORS[a.flavor], name=a.flavor)
+        if a.version:
+            self.flavor["version"] = a.version
+        v = vtuple(self.flavor["version"])
+        es = self.flavor["product"] == "Elasticsearch"
+        self.composable = not es or v >= (7, 8)
+        self.data_streams = not es or v >= (7, 9)
+        self.legacy_templates = {}
+        self.strict_media = a.strict_media
+        self.stats.update(type_seen=0, legacy_templates=0, composable_templates=0,
+                          media_type_errors=0)
 
     def template_for(self, name):
+        """The composable template with the highest priority, else the legacy one with the
+        highest order (composable ones win, as in Elasticsearch >= 7.8 / OpenSearch)."""
         best = None
         for tname, t in self.templates.items():
             for pat in t.get("index_patterns", []):
                 if fnmatch.fnmatchcase(name, pat):
                     if best is None or t.get("priority", 0) > best.get("priority", 0):
                         best = t
+        if best is not None:
+            return best
+        order = None
+        for tname, t in self.legacy_templates.items():
+            for pat in t.get("index_patterns", []):
+                if fnmatch.fnmatchcase(name, pat):
+                    if order is None or t.get("order", 0) > order:
+                        order = t.get("order", 0)
+                        best = {"template": {"mappings": t.get("mappings", {})}}
         return best
 
     def get_index(self, name, create=True):
@@ -264,7 +338,9 @@ class Handler(BaseHTTPRequestHandler):
             body = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("X-Elastic-Product", "Elasticsearch")
+        fl = self.server.st.flavor
+        if fl["product"] == "Elasticsearch" and vtuple(fl["version"]) >= (7, 14):
+            self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
@@ -334,11 +410,45 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(*bad_request("request body is not valid gzip"))
         parts = [p for p in path.split("/") if p]
         m = self.command
+        bad_media = self.media_error(raw)
+        if bad_media:
+            with st.lock:
+                st.stats["media_type_errors"] += 1
+            return self.send_json(*bad_media)
+        fl = st.flavor
         if not parts:
+            v = {"number": fl["version"], "build_type": "deb", "lucene_version": fl["lucene"],
+                 "minimum_wire_compatibility_version": "7.10.0",
+                 "minimum_index_compatibility_version": "7.0.0"}
+            if fl["product"] == "OpenSearch":
+                v["distribution"] = "opensearch"
+            else:
+                v["build_flavor"] = "default"
             return self.send_json(200, {"name": "emulator", "cluster_name": "sluice-test",
-                                        "cluster_uuid": "emulator", "version": {
-                                            "number": "8.11.0", "build_flavor": "default",
-                                            "lucene_version": "9.8.0"}, "tagline": "You Know, for Search"})
+                                        "cluster_uuid": "emulator", "version": v,
+                                        "tagline": fl["tagline"]})
+        if parts[0] == "_template" and len(parts) == 2:
+            if m == "PUT":
+                try:
+                    t = json.loads(raw)
+                except ValueError:
+                    return self.send_json(*bad_request("invalid template body", "parse_exception"))
+                if "data_stream" in t or "template" in t:
+                    return self.send_json(*bad_request("unknown key [%s] in the template" %
+                                                       ("data_stream" if "data_stream" in t else "template"),
+                                                       "x_content_parse_exception"))
+                with st.lock:
+                    st.legacy_templates[parts[1]] = t
+                    st.stats["legacy_templates"] += 1
+                return self.send_json(200, {"acknowledged": True})
+            with st.lock:
+                t = st.legacy_templates.get(parts[1])
+            if t is None:
+                return self.send_json(404, {})
+            return self.send_json(200, {parts[1]: t})
+        if parts[0] in ("_index_template", "_data_stream") and not st.composable:
+            return self.send_json(*bad_request("Invalid index name [%s], must not start with '_'." % parts[0],
+                                               "invalid_index_name_exception"))
         if parts[-1] == "_bulk" and m in ("POST", "PUT"):
             return self.bulk(parts[0] if len(parts) == 2 else None, raw, q)
         if parts[0] == "_index_template" and len(parts) == 2:
@@ -347,8 +457,12 @@ class Handler(BaseHTTPRequestHandler):
                     t = json.loads(raw)
                 except ValueError:
                     return self.send_json(*bad_request("invalid template body", "parse_exception"))
+                if "data_stream" in t and not st.data_streams:
+                    return self.send_json(*bad_request("[index_template] unknown field [data_stream]",
+                                                       "x_content_parse_exception"))
                 with st.lock:
                     st.templates[parts[1]] = t
+                    st.stats["composable_templates"] += 1
                 return self.send_json(200, {"acknowledged": True})
             with st.lock:
                 t = st.templates.get(parts[1])
@@ -422,6 +536,32 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"acknowledged": True, "index": parts[0]})
         return self.send_json(404, {"error": {"type": "no_handler", "reason": "no handler for %s %s" % (m, path)}, "status": 404})
 
+    def media_error(self, raw):
+        """Strict content-type checking (Elasticsearch >= 6, OpenSearch): a body needs JSON
+        or NDJSON. Elasticsearch 8 also takes its versioned media types (REST API
+        compatibility, compatible-with=7 or 8, Accept and Content-Type agreeing);
+        OpenSearch and Elasticsearch 7 do not know them. Returns an answer, or None."""
+        if not raw or not self.server.st.strict_media:
+            return None
+        ct = self.headers.get("Content-Type", "")
+        base = ct.split(";")[0].strip().lower()
+        if base in ("application/json", "application/x-ndjson"):
+            return None
+        if base in ("application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson") \
+                and self.server.st.flavor["vnd_media"]:
+            cw = [p.split("=", 1)[1].strip() for p in ct.split(";")[1:] if p.strip().startswith("compatible-with=")]
+            acc = self.headers.get("Accept", "")
+            acw = [p.split("=", 1)[1].strip() for p in acc.split(";")[1:] if p.strip().startswith("compatible-with=")]
+            if cw and cw[0] in ("7", "8") and (not acw or acw == cw):
+                return None
+            reason = ("A compatible version is required on both Content-Type and Accept headers if either "
+                      "one has requested a compatible version and the compatible versions must match. "
+                      "Accept=%s, Content-Type=%s" % (acc or "null", ct))
+            return 400, {"error": {"root_cause": [{"type": "media_type_header_exception", "reason": reason}],
+                                   "type": "media_type_header_exception", "reason": "Invalid media-type value on headers [Content-Type, Accept]"},
+                         "status": 400}
+        return 406, {"error": "Content-Type header [%s] is not supported" % ct, "status": 406}
+
     def match(self, pat, name):
         return any(fnmatch.fnmatchcase(name, p) for p in pat.split(","))
 
@@ -484,8 +624,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(*bad_request("Malformed action/metadata line [%d], expected "
                                                    "one of [create, delete, index, update] but found [%s]" % (i + 1, op)))
             if "_type" in meta:
-                return self.send_json(*bad_request("Action/metadata line [%d] contains an unknown "
-                                                   "parameter [_type]" % (i + 1)))
+                with st.lock:
+                    st.stats["type_seen"] += 1
+                if not st.flavor["accepts_type"]:
+                    return self.send_json(*bad_request("Action/metadata line [%d] contains an unknown "
+                                                       "parameter [_type]" % (i + 1)))
             src = None
             if op != "delete":
                 if i + 1 >= len(lines):
@@ -508,6 +651,8 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     st.stats["ids_missing"] += 1
                 r = {"_index": index, "_id": doc_id}
+                if st.flavor["item_type"]:
+                    r["_type"] = "_doc"  # Elasticsearch 7.x and OpenSearch 1.x still say it
                 if st.item_429 and st.rng.random() < st.item_429:
                     st.stats["item_429"] += 1
                     r.update(status=429, error={"type": "es_rejected_execution_exception",
@@ -546,7 +691,7 @@ class Handler(BaseHTTPRequestHandler):
                             check_and_map(ix, src, doc_id)
                         except MappingError as e:
                             st.stats["mapping_errors"] += 1
-                            r.update(status=400, error={"type": "mapper_parsing_exception", "reason": str(e)})
+                            r.update(status=400, error={"type": st.flavor["mapping_error"], "reason": str(e)})
                         else:
                             existed = doc_id in ix.docs
                             ix.docs[doc_id] = src
@@ -566,7 +711,10 @@ class Handler(BaseHTTPRequestHandler):
             if reset:
                 st.reset -= 1
                 st.stats["resets"] += 1
-        body = json.dumps({"took": 3, "errors": errors, "items": items}).encode()
+        resp = {"took": 3, "errors": errors, "items": items}
+        if "filter_path" in q:
+            resp = filter_path(resp, ",".join(q["filter_path"]).split(","))
+        body = json.dumps(resp).encode()
         if reset:
             # Headers and half the body, then the connection goes away.
             self.send_response(200)
@@ -635,6 +783,12 @@ def main():
     ap.add_argument("--bearer")
     ap.add_argument("--tls-cert", dest="tls_cert")
     ap.add_argument("--tls-key", dest="tls_key")
+    ap.add_argument("--flavor", choices=sorted(FLAVORS), default="es8",
+                    help="which server to behave like (GET /, bulk items, templates, media types)")
+    ap.add_argument("--strict-content-type", dest="strict_media", action="store_true",
+                    help="refuse bodies without a JSON/NDJSON Content-Type, as the servers do "
+                         "(off by default: tests post with urllib's default type)")
+    ap.add_argument("--version", help="override the flavor's version number (e.g. 7.7.1)")
     ap.add_argument("--tls-client-ca", dest="tls_client_ca",
                     help="require a client certificate signed by this CA (mutual TLS)")
     a = ap.parse_args()

@@ -19,8 +19,14 @@
  *     whose item count differs -> RETRY (creates make that safe).
  *  4. Endpoints are tried round-robin; a node that failed at the transport level or with
  *     503 is skipped for a backoff (0.5 s doubling to 30 s) unless every node is down.
- *  5. Templates (manage_templates) are installed before the first bulk request; until
- *     that succeeds every send is a RETRY. */
+ *  5. Setup before the first bulk request, when it matters (manage_templates or
+ *     mode: data_stream): GET / names the server and version; then the template is
+ *     installed - composable `_index_template` on Elasticsearch >= 7.8 and OpenSearch,
+ *     legacy `_template` before. Data streams need Elasticsearch >= 7.9 or OpenSearch:
+ *     on an older node the sink holds its events (RETRY with open_circuit, one loud
+ *     line) and asks again at each probe. Until setup succeeds every send is a RETRY.
+ *     A GET / that is refused (a writer without the monitor privilege) is taken as a
+ *     current release. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +36,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
@@ -174,7 +181,12 @@ typedef struct es_sink {
     pthread_mutex_t mu; /* free list, templates */
     es_req *free_reqs;
     es_keep *keeps; /* per-thread item reasons (see keep_set) */
-    atomic_bool templates_ok;
+    atomic_bool templates_ok; /* setup (note 5) done */
+    bool vknown;              /* under mu: the server's version was read */
+    bool opensearch;
+    int vmajor, vminor;
+    char product[64];         /* "Elasticsearch 8.11.0", for log lines */
+    bool ds_logged;           /* under mu: "no data streams" was said */
     atomic_bool auth_failed; /* a 401/403 episode was logged */
     atomic_bool tls_failed;  /* a TLS failure episode was logged */
     _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
@@ -317,7 +329,7 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     }
     s->doc.flatten = c->flatten;
     s->doc.timestamp = true;
-    atomic_store(&s->templates_ok, !c->manage_templates);
+    atomic_store(&s->templates_ok, !c->manage_templates && c->mode != ES_MODE_DATA_STREAM);
     *self = s;
     return SL_OK;
 fail:
@@ -676,6 +688,103 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
 
 /* ---- Templates -------------------------------------------------------------------------- */
 
+/* A request of the setup (note 5): auth and TLS as for bulk requests. The body of the
+ * answer lands in resp->body (caller frees). Returns http_multi_do's code. */
+static int setup_do(es_sink *s, es_endpoint *ep, const char *method, const char *url,
+                    const sl_buf *body, http_mresp *resp)
+{
+    const es_config *c = s->cfg;
+    const char *h[4];
+    size_t nh = 0;
+    h[nh++] = "Content-Type: application/json";
+    /* API key / bearer ride in the common header list; add them here too. */
+    for (size_t i = 0; i < s->nheaders; i++)
+        if (strncmp(s->headers[i], "Authorization:", 14) == 0 && nh < 4)
+            h[nh++] = s->headers[i];
+    http_mreq req = {
+        .method = method, .url = url, .headers = h, .nheaders = nh,
+        .body = body ? body->p : NULL, .body_len = body ? body->len : 0,
+        .timeout_ms = c->timeout_ms, .user = c->auth.user, .password = c->auth.password,
+        .ca_file = c->tls.ca_file, .cert_file = c->tls.cert_file, .key_file = c->tls.key_file,
+        .insecure = !c->tls.verify,
+    };
+    memset(resp, 0, sizeof *resp);
+    int rc = http_multi_do(atomic_load(&s->http), &req, resp);
+    if (rc != SL_OK) {
+        if (resp->tls)
+            tls_failed(s, resp->error);
+        else
+            ep_fail(s, ep, resp->error);
+    }
+    return rc;
+}
+
+/* Reads the server's product and version from GET / (caller holds mu). */
+static int detect_version(es_sink *s, char *why, size_t whylen)
+{
+    es_endpoint *ep = ep_pick(s);
+    sl_buf url = SL_BUF_INIT;
+    buf_printf(&url, "%s/", ep->base);
+    buf_putc(&url, '\0');
+    http_mresp resp;
+    int rc = setup_do(s, ep, "GET", url.p, NULL, &resp);
+    buf_free(&url);
+    if (rc != SL_OK) {
+        ES_FMT(why, whylen, "reading the server version: %s: %s", ep->base, resp.error);
+        buf_free(&resp.body);
+        return SL_ERR_IO;
+    }
+    if (resp.status == 401 || resp.status == 403 || resp.status >= 500) {
+        char ex[161];
+        excerpt(ex, sizeof ex, &resp.body);
+        buf_free(&resp.body);
+        if (resp.status >= 500) {
+            ES_FMT(why, whylen, "reading the server version: http %ld: %s", resp.status, ex);
+            return SL_ERR_IO;
+        }
+        log_warn(s->cc->id, "%s refused GET / (http %ld); assuming a current Elasticsearch or "
+                 "OpenSearch release", ep->base, resp.status);
+        s->vmajor = 8;
+        snprintf(s->product, sizeof s->product, "unknown server");
+        s->vknown = true;
+        return SL_OK;
+    }
+    sl_arena a;
+    arena_init(&a, 4096);
+    char perr[64];
+    const json_value *root = resp.status == 200 ? json_parse(&a, resp.body.p, resp.body.len, perr,
+                                                             sizeof perr) : NULL;
+    const json_value *v = root ? json_get(root, "version") : NULL;
+    const json_value *num = v ? json_get(v, "number") : NULL;
+    const json_value *dist = v ? json_get(v, "distribution") : NULL;
+    int out = SL_OK;
+    if (!num || num->type != JSON_STR) {
+        char ex[161];
+        excerpt(ex, sizeof ex, &resp.body);
+        ES_FMT(why, whylen, "reading the server version: http %ld, no version.number: %s",
+               resp.status, ex);
+        out = SL_ERR_IO;
+    } else {
+        s->opensearch = dist && dist->type == JSON_STR && strcmp(dist->str, "opensearch") == 0;
+        s->vmajor = s->vminor = 0;
+        if (sscanf(num->str, "%d.%d", &s->vmajor, &s->vminor) < 1)
+            s->vmajor = 8;
+        ES_FMT(s->product, sizeof s->product, "%s %.40s",
+               s->opensearch ? "OpenSearch" : "Elasticsearch", num->str);
+        s->vknown = true;
+        log_info(s->cc->id, "%s is %s", ep->base, s->product);
+    }
+    arena_free(&a);
+    buf_free(&resp.body);
+    return out;
+}
+
+/* Elasticsearch at least major.minor (any OpenSearch qualifies: it forked from 7.10). */
+static bool es_at_least(const es_sink *s, int major, int minor)
+{
+    return s->opensearch || s->vmajor > major || (s->vmajor == major && s->vminor >= minor);
+}
+
 static int install_templates(es_sink *s, char *why, size_t whylen)
 {
     const es_config *c = s->cfg;
@@ -683,43 +792,29 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
     snprintf(name, sizeof name, "%s", c->template_name ? c->template_name : "");
     if (!name[0])
         snprintf(name, sizeof name, "sluice-%s", s->cc->id);
+    bool composable = es_at_least(s, 7, 8);
     sl_buf body = SL_BUF_INIT, url = SL_BUF_INIT;
     buf_puts(&body, "{\"index_patterns\":[\"");
     json_escape(&body, s->name.prefix, strlen(s->name.prefix));
     buf_puts(&body, s->name.dynamic ? "*\"]," : "\"],");
-    if (c->mode == ES_MODE_DATA_STREAM)
-        buf_puts(&body, "\"data_stream\":{},");
-    buf_puts(&body, "\"priority\":200,\"template\":{\"mappings\":{\"properties\":{"
-                    "\"@timestamp\":{\"type\":\"date_nanos\"},\"message\":{\"type\":\"text\"}}}}}");
+    const char *mappings = "\"mappings\":{\"properties\":{\"@timestamp\":{\"type\":\"date_nanos\"},"
+                           "\"message\":{\"type\":\"text\"}}}";
+    if (composable) {
+        if (c->mode == ES_MODE_DATA_STREAM)
+            buf_puts(&body, "\"data_stream\":{},");
+        buf_printf(&body, "\"priority\":200,\"template\":{%s}}", mappings);
+    } else {
+        /* legacy template: no priority, no data_stream, mappings at the top */
+        buf_printf(&body, "\"order\":200,%s}", mappings);
+    }
     es_endpoint *ep = ep_pick(s);
-    buf_printf(&url, "%s/_index_template/%s", ep->base, name);
+    buf_printf(&url, "%s/%s/%s", ep->base, composable ? "_index_template" : "_template", name);
     buf_putc(&url, '\0');
-    const char *hdrs[1] = {"Content-Type: application/json"};
-    http_mreq req = {
-        .method = "PUT", .url = url.p, .headers = hdrs, .nheaders = 1, .body = body.p,
-        .body_len = body.len, .timeout_ms = c->timeout_ms, .user = c->auth.user,
-        .password = c->auth.password, .ca_file = c->tls.ca_file, .cert_file = c->tls.cert_file,
-        .key_file = c->tls.key_file, .insecure = !c->tls.verify,
-    };
-    /* API key / bearer ride in the common header list; add them here too. */
-    const char *h2[3];
-    size_t nh = 0;
-    h2[nh++] = hdrs[0];
-    for (size_t i = 0; i < s->nheaders; i++)
-        if (strncmp(s->headers[i], "Authorization:", 14) == 0 && nh < 3)
-            h2[nh++] = s->headers[i];
-    req.headers = h2;
-    req.nheaders = nh;
     http_mresp resp;
-    memset(&resp, 0, sizeof resp);
-    int rc = http_multi_do(atomic_load(&s->http), &req, &resp);
+    int rc = setup_do(s, ep, "PUT", url.p, &body, &resp);
     int out = SL_OK;
     if (rc != SL_OK) {
         ES_FMT(why, whylen, "installing template %s: %s: %s", name, ep->base, resp.error);
-        if (resp.tls)
-            tls_failed(s, why);
-        else
-            ep_fail(s, ep, resp.error);
         out = SL_ERR_IO;
     } else if (resp.status < 200 || resp.status >= 300) {
         char ex[161];
@@ -727,13 +822,41 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
         ES_FMT(why, whylen, "installing template %s: http %ld: %s", name, resp.status, ex);
         out = SL_ERR_IO;
     } else {
-        log_info(s->cc->id, "index template %s installed for %s%s", name, s->name.prefix,
-                 s->name.dynamic ? "*" : "");
+        atomic_store(&s->tls_failed, false);
+        log_info(s->cc->id, "%s template %s installed for %s%s (%s)",
+                 composable ? "index" : "legacy", name, s->name.prefix,
+                 s->name.dynamic ? "*" : "", s->product);
     }
     buf_free(&resp.body);
     buf_free(&body);
     buf_free(&url);
     return out;
+}
+
+/* Note 5. Caller holds mu. Returns SL_OK when bulk requests may go; otherwise a reason
+ * in why, and *hold when the circuit should open (nothing will change soon). */
+static int es_setup(es_sink *s, char *why, size_t whylen, bool *hold)
+{
+    const es_config *c = s->cfg;
+    if (!s->vknown && detect_version(s, why, whylen) != SL_OK) {
+        *hold = atomic_load(&s->tls_failed);
+        return SL_ERR_IO;
+    }
+    if (c->mode == ES_MODE_DATA_STREAM && !es_at_least(s, 7, 9)) {
+        ES_FMT(why, whylen, "data streams need Elasticsearch >= 7.9 or OpenSearch; the node "
+               "is %s: events are held (use mode: index, or upgrade)", s->product);
+        if (!s->ds_logged)
+            log_error(s->cc->id, "%s", why);
+        s->ds_logged = true;
+        s->vknown = false; /* ask again at the next probe: the node may be upgraded */
+        *hold = true;
+        return SL_ERR_CONFIG;
+    }
+    if (c->manage_templates && install_templates(s, why, whylen) != SL_OK) {
+        *hold = atomic_load(&s->tls_failed);
+        return SL_ERR_IO;
+    }
+    return SL_OK;
 }
 
 /* ---- Send ------------------------------------------------------------------------------- */
@@ -784,16 +907,17 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     if (!atomic_load(&s->templates_ok)) {
         pthread_mutex_lock(&s->mu);
         int rc = SL_OK;
+        bool hold = false;
         if (!atomic_load(&s->templates_ok)) {
-            rc = install_templates(s, res->reason, sizeof res->reason);
+            rc = es_setup(s, res->reason, sizeof res->reason, &hold);
             if (rc == SL_OK)
                 atomic_store(&s->templates_ok, true);
         }
         pthread_mutex_unlock(&s->mu);
         if (rc != SL_OK) {
-            metrics_error(s->cc->metrics, "template");
+            metrics_error(s->cc->metrics, rc == SL_ERR_CONFIG ? "unsupported" : "template");
             res->status = SL_SEND_RETRY;
-            res->open_circuit = atomic_load(&s->tls_failed);
+            res->open_circuit = hold;
             return SL_OK;
         }
     }
@@ -804,6 +928,10 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     memset(&o, 0, sizeof o);
     send_range(s, r, 0, n, &o, 0);
 
+    if (o.retry)
+        metrics_count(s->cc->metrics, "documents_retried", o.retry);
+    if (o.reject)
+        metrics_count(s->cc->metrics, "documents_rejected", o.reject);
     res->retry_after_ms = o.retry_after_ms;
     res->open_circuit = o.open_circuit;
     res->throttled = o.throttled;
