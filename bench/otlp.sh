@@ -10,7 +10,7 @@
 #   SLUICE=build/sluice BENCH_EVENTS=1000000 bash bench/otlp.sh
 #   BENCH_SOURCE=file BENCH_MODES=protobuf bash bench/otlp.sh
 #   OTLP_CONCURRENCY=4 OTLP_MAX_EVENTS=2000: the sink's concurrency and batch.max_events
-#   BENCH_WRAP="valgrind --tool=massif --massif-out-file=/tmp/m.out" BENCH_EVENTS=100000 ...
+#   BENCH_WRAP="valgrind --tool=massif --massif-out-file=massif.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
