@@ -2,12 +2,16 @@
 backfilled (paginated, SigV4-verified by the emulator) while new events arrive, some of them
 late (ingestion delay); sluice is SIGKILLed three times during the backfill. Every event the
 emulator holds must be in the destination exactly once (the eventId is the _id), each group
-in its own index. Then throttling is injected: the live tail keeps delivering while backfill
-of a newly added group waits."""
+in its own index. Then one whole day of one group is deleted from the destination and sluice
+is restarted with reconciliation on: the day is found (a sampled older window) and refilled,
+every event again exactly once, the missing-event counter equal to what was deleted. Then
+throttling is injected and the live tail keeps delivering (test_cloudwatch_throttle bounds
+its delay)."""
 import json
 import os
 import threading
 import time
+import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
 
@@ -81,7 +85,7 @@ sources:
     max_requests_per_sec: 40
     page_limit: 500
     backoff_base_ms: 50
-    backoff_max_ms: 1000
+    backoff_max_ms: 1000%s
 sinks:
   es:
     type: elasticsearch
@@ -90,7 +94,17 @@ sinks:
     index: "cwl-{{ cloudwatch.log_group_slug }}"
     batch: { max_events: 500, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, esb)
+"""
+RECONCILE = """
+    reconcile_interval_secs: 1
+    reconcile:
+      elasticsearch: "%s"
+      index: "cwl-{{ cloudwatch.log_group_slug }}"
+      recent_hours: 24
+      sample: %d
+      seed: 3""" % (esb, DAYS + 1)
+base_cfg = cfg
+cfg = base_cfg % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, "", esb)
 env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
 env["AWS_EC2_METADATA_DISABLED"] = "true"
 total = gen["events"]
@@ -128,6 +142,36 @@ try:
     parsed = [d for d in docs if d["_source"].get("level") == "info"]
     assert len(parsed) == total, "JSON messages parsed into fields: %d of %d" % (len(parsed), total)
     log("exactly once: %d events (%d live), %d kills" % (len(ids), live_sent[0], 3))
+
+    # A deleted day: one UTC day (one window) of one group, 10 days back, goes missing in
+    # the destination; sluice restarted with reconciliation finds it and sends it again.
+    assert s.stop() == 0
+    DAY = 86400 * 1000
+    day = (now_ms - 10 * DAY) // DAY * DAY
+    q = {"query": {"bool": {"filter": [{"term": {"cloudwatch.log_group": GROUPS[1]}},
+                                       {"range": {"@timestamp": {"gte": day, "lt": day + DAY,
+                                                                 "format": "epoch_millis"}}}]}}}
+    deleted = post_json(esb + "/cwl-aws-lambda-payments/_delete_by_query", q)["deleted"]
+    assert deleted == len([e for e in want if e["group"] == GROUPS[1] and day <= e["timestamp"] < day + DAY]) > 0
+    assert es_count() == len(want) - deleted
+    # whole windows per answer from here: each check counts a day in one request
+    post_json(cwb + "/_emulator/control", {"page_size": 10000})
+    s = Sluice(base_cfg % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, RECONCILE, esb),
+               name="sluice5", env=env).start()
+
+    def counter(name):
+        for line in s.get("/metrics")[1].splitlines():
+            if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0
+    wait_until(lambda: es_count() >= len(want), 60, "reconciliation refills the deleted day")
+    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 30, "commits")
+    ids = [d["_id"] for d in es_docs()]
+    assert len(ids) == len(set(ids)) and set(ids) == want_ids, (len(ids), len(want_ids))
+    assert counter("reconcile_events_missing") == deleted, (counter("reconcile_events_missing"), deleted)
+    found = [l for l in s.log_text().splitlines() if "reading the window again" in l]
+    assert len(found) == 1 and GROUPS[1] in found[0] and " %d.." % day in found[0], found
+    log("deleted day (%d events) found by reconciliation and refilled" % deleted)
 
     # Throttling: every other call is refused; new live events still arrive.
     post_json(cwb + "/_emulator/control", {"rps": 2})

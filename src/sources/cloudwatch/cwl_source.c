@@ -49,8 +49,8 @@
  *     backfill) and asks the destination for its count (an Elasticsearch _count with a
  *     term on the group and a range on @timestamp; configured on this source, so no
  *     component depends on another). Fewer in the destination: the window is queued as a
- *     persisted repair window and read again like backfill; the eventId _id makes the
- *     resend harmless.
+ *     persisted repair window and read again like backfill, before any further check
+ *     (however old the window); the eventId _id makes the resend harmless.
  *  9. Streams: every stream_discover_interval_secs each group's streams are listed with
  *     DescribeLogStreams (50 a page, nextToken to the end, orderBy LastEventTime descending
  *     so the first page names the active streams; by name when log_stream_prefix is set, as
@@ -206,6 +206,7 @@ typedef struct cwl_job {
     uint32_t gi;
     int64_t start, end; /* [start, end) wall ms */
     uint32_t chunk;     /* which CWL_MAX_NAMES of log_streams (note 9) */
+    bool repair;        /* a reconciliation repair (note 8) */
     char *token;        /* nextToken for the next page, owned */
     uint32_t fails;
     int64_t retry_at;   /* mono ms */
@@ -214,6 +215,7 @@ typedef struct cwl_job {
 typedef struct cwl_window {
     uint32_t gi;
     int64_t start, end;
+    bool repair; /* queued by reconciliation (note 8) */
 } cwl_window;
 
 /* One reconciliation check: CloudWatch pages counted, then the destination asked. */
@@ -250,6 +252,7 @@ typedef struct cwl_source {
     uint32_t ngroups, capgroups;
     cwl_window *wins; /* pending windows, sorted by end, oldest first (pop from the back) */
     size_t nwins, capwins;
+    size_t nrepairs; /* pending windows that are repairs */
     cwl_job live, bf;
     cwl_rec rec;
     cwl_sjob disc;
@@ -322,7 +325,7 @@ static void cwl_add_window(cwl_source *s, uint32_t gi, int64_t start, int64_t en
         s->capwins = s->capwins ? s->capwins * 2 : 64;
         s->wins = sl_xrealloc(s->wins, s->capwins * sizeof *s->wins);
     }
-    s->wins[s->nwins++] = (cwl_window){gi, start, end};
+    s->wins[s->nwins++] = (cwl_window){gi, start, end, false};
     if (persist) {
         char key[700];
         cwl_win_key(key, sizeof key, s->groups[gi].name, start);
@@ -884,6 +887,7 @@ static bool cwl_pop_window(cwl_source *s, cwl_window *out)
         if (s->groups[s->wins[i].gi].nstreams == 0)
             continue;
         *out = s->wins[i];
+        s->nrepairs -= out->repair;
         memmove(&s->wins[i], &s->wins[i + 1], (s->nwins - i - 1) * sizeof *s->wins);
         s->nwins--;
         return true;
@@ -932,7 +936,7 @@ static void cwl_rq_push(cwl_source *s, uint32_t gi, int64_t start, int64_t end)
         s->caprq = s->caprq ? s->caprq * 2 : 64;
         s->rq = sl_xrealloc(s->rq, s->caprq * sizeof *s->rq);
     }
-    s->rq[s->nrq++] = (cwl_window){gi, start, end};
+    s->rq[s->nrq++] = (cwl_window){gi, start, end, false};
 }
 
 static uint64_t cwl_gcd(uint64_t a, uint64_t b)
@@ -1167,6 +1171,8 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     metrics_count(m, "reconcile_events_missing", r->count - dst);
     metrics_count(m, "reconcile_events_resent", r->count);
     cwl_add_window(s, r->gi, r->start, r->end, true);
+    s->wins[s->nwins - 1].repair = true;
+    s->nrepairs++;
     qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     return CWL_OK;
 }
@@ -1249,6 +1255,10 @@ static int64_t cwl_schedule(cwl_source *s)
     int64_t wall = cwl_wall_ms(), recent = s->cfg->recent_days * 86400000;
     bool bf_recent = s->bf.active ? wall - s->bf.end < recent
                                   : cwl_has_window(s) && wall - s->wins[s->nwins - 1].end < recent;
+    /* a repair found by reconciliation is read before further checks, however old: the
+     * checks would otherwise run round after round and the gap would wait behind them */
+    if (s->nrepairs || (s->bf.active && s->bf.repair))
+        bf_recent = true;
     if (s->cfg->reconcile_interval_secs > 0 && !bf_recent && now >= s->bf_pause_until) {
         if (!s->rec.active && !s->nrq && now >= s->next_reconcile) {
             cwl_rec_round(s);
@@ -1266,7 +1276,8 @@ static int64_t cwl_schedule(cwl_source *s)
     /* Backfill and repairs, newest first, with one token of headroom for the tail. */
     cwl_window w;
     if (!s->bf.active && now >= s->bf_pause_until && cwl_pop_window(s, &w))
-        s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
+        s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end,
+                          .repair = w.repair};
     if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
         double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
         if (s->tokens < reserve)
