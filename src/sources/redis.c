@@ -340,19 +340,20 @@ static int rsrc_read_list(rsrc *s)
         argv[0] = "LMOVE"; /* the same move without blocking (and without the timeout) */
         for (size_t i = 0; i < more; i++)
             redis_conn_append(s->conn, 5, argv, NULL);
-        bool empty = false;
+        bool logged = false;
         for (size_t i = 0; i < more; i++) {
             redisReply *m = NULL;
             if (redis_conn_reply(s->conn, &m) != 0) {
                 rsrc_drop_conn(s, redis_conn_error(s->conn));
                 break;
             }
-            if (m->type == REDIS_REPLY_STRING && !empty) {
+            /* Every string is an item now in the processing list, even after a nil: a
+             * writer may push between two moves of the pipeline. */
+            if (m->type == REDIS_REPLY_STRING) {
                 rsrc_add_value(s, m->str, m->len);
-            } else {
-                if (m->type == REDIS_REPLY_ERROR && !empty)
-                    rsrc_reply_error(s, m);
-                empty = true;
+            } else if (m->type == REDIS_REPLY_ERROR && !logged) {
+                rsrc_reply_error(s, m);
+                logged = true;
             }
             freeReplyObject(m);
         }
