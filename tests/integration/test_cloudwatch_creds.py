@@ -1,7 +1,13 @@
 """cloudwatch_logs credentials from the ECS container endpoint (with its authorization token)
 and from EC2 IMDSv2 (session token first), both temporary credentials with a session token
 that the emulator requires; then a wrong static secret: nothing read, errors counted, no
-crash. Every event of the group arrives each time."""
+crash. Every event of the group arrives each time. Then refresh before expiry: a second
+emulator hands out a new session token on every ECS / IMDSv2 fetch, each with an Expiration
+301 s away, and refuses a token 6 s after it was issued (ExpiredTokenException). sluice
+treats credentials as stale 5 minutes before their Expiration, so it must fetch new ones
+about every second and never send an expired token; a client that waited for the refusal
+would show ExpiredTokenException here. Env vars and the shared credentials file + profile
+are covered by test_cloudwatch.c and by the other cloudwatch tests' configurations."""
 import json
 import os
 import urllib.request
@@ -10,6 +16,8 @@ from harness import Emulator, Sluice, WORK, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py", "--token", "SESSION-TOKEN-1", "--ecs-auth", "ecs-secret")
 cwb = "http://127.0.0.1:%d" % cw.port
+rot = Emulator("cloudwatch_emulator.py", "--creds-ttl", "301", "--creds-valid", "6")
+rotb = "http://127.0.0.1:%d" % rot.port
 
 
 def post(path, obj):
@@ -18,8 +26,8 @@ def post(path, obj):
         return json.loads(r.read())
 
 
-def stats():
-    with urllib.request.urlopen(cwb + "/_emulator/stats", timeout=10) as r:
+def stats(base=cwb):
+    with urllib.request.urlopen(base + "/_emulator/stats", timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -30,7 +38,7 @@ base_env["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(WORK, "none")
 base_env["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
-def run(name, env):
+def run(name, env, base=cwb):
     port = free_port()
     out = os.path.join(WORK, name + ".ndjson")
     cfg = """
@@ -41,7 +49,7 @@ sources:
         window_minutes: 720, poll_interval_secs: 1, backoff_base_ms: 20, backoff_max_ms: 200 }
 sinks:
   out: { type: file, inputs: [cw], path: "%s" }
-""" % (WORK, name, port, cwb, out)
+""" % (WORK, name, port, base, out)
     s = Sluice(cfg, name=name, env=dict(base_env, **env)).start()
     return s, out
 
@@ -85,5 +93,28 @@ try:
     assert lines(out) == []
     assert s.stop() == 0
     log("credentials ok:", {k: st[k] for k in ("ecs_calls", "imds_calls", "imds_tokens")})
+    # refresh before expiry, from both temporary-credential providers
+    req = urllib.request.Request(rotb + "/_emulator/generate", method="POST",
+                                 data=json.dumps({"groups": ["/creds/test"], "streams": 2, "days": 1,
+                                                  "per_hour": 3}).encode())
+    assert json.loads(urllib.request.urlopen(req, timeout=30).read())["events"] == n
+    for name, env, key in (("ecs-rotate", {"AWS_CONTAINER_CREDENTIALS_FULL_URI": rotb + "/ecs-credentials"},
+                            "ecs_calls"),
+                           ("imds-rotate", {"AWS_EC2_METADATA_DISABLED": "",
+                                            "AWS_EC2_METADATA_SERVICE_ENDPOINT": rotb}, "imds_calls")):
+        before = stats(rotb).get(key, 0)
+        s, out = run(name, env, rotb)
+        wait_until(lambda: len(ids(out)) == n, 60, "events with rotating credentials (%s)" % name)
+        # four fetches: three refreshes while polling goes on, each more than 6 s before the
+        # old token would have been refused had it been kept
+        wait_until(lambda: stats(rotb).get(key, 0) >= before + 4, 60, "refreshes (%s)" % name)
+        r0 = stats(rotb)["requests"]
+        wait_until(lambda: stats(rotb)["requests"] >= r0 + 3, 60, "requests with refreshed tokens")
+        assert (s.metric("sluice_component_errors_total", component_id="cw", reason="auth") or 0) == 0
+        assert s.stop() == 0
+        st = stats(rotb)
+        assert st.get("expired_token", 0) == 0, "an expired token was sent (%s): %s" % (name, st)
+        log("%s: %d fetches, %d tokens used, none expired" % (name, st[key] - before, len(st["tokens_used"])))
 finally:
     cw.stop()
+    rot.stop()
