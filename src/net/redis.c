@@ -122,6 +122,24 @@ static void conn_timed_out(redis_conn *c, const char *what)
     conn_fail(c, "%s: timed out after %lld ms", what, (long long)c->timeout_ms);
 }
 
+/* After a failed TLS write: the server may have said why before it closed (an alert such
+ * as "certificate required", which TLS 1.3 sends only after the handshake, racing our
+ * first write). Reads it when it is already there; true when it explained the failure. */
+static bool conn_alert(redis_conn *c)
+{
+    char b;
+    if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        return false;
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, c->in, REDIS_CONN_READ);
+    if (r > 0 || SSL_get_error(c->ssl, r) != SSL_ERROR_SSL)
+        return false;
+    char why[200];
+    tls_client_error(c->ssl, r, why, sizeof why);
+    conn_fail(c, "write: %s", why);
+    return true;
+}
+
 /* Writes all of `out` (note 3). */
 static int conn_send(redis_conn *c)
 {
@@ -142,6 +160,8 @@ static int conn_send(redis_conn *c)
             }
             char why[200];
             tls_client_error(c->ssl, w, why, sizeof why);
+            if (conn_alert(c))
+                return -1;
             conn_fail(c, "write: %s", why);
             return -1;
         }
@@ -414,7 +434,7 @@ redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen)
     }
     return c;
 fail:
-    snprintf(err, errlen, "%s: %s", ep->address, tmp);
+    snprintf(err, errlen, "connect %s: %s", ep->address, tmp);
     redis_conn_close(c);
     return NULL;
 }

@@ -118,11 +118,15 @@ static bool reply_transient(const char *str, size_t len)
     return false;
 }
 
-static void rsink_drop_conn(rsink *s, const char *why)
+/* Logs why (rate-limited; `named`: the text already names the address) and closes. */
+static void rsink_drop_conn(rsink *s, const char *why, bool named)
 {
     int64_t now = sl_mono_ms();
     if (now - s->last_log_ms >= 5000) {
-        log_warn(s->cc->id, "redis %s: %s", s->cfg->address, why);
+        if (named)
+            log_warn(s->cc->id, "redis %s", why);
+        else
+            log_warn(s->cc->id, "redis %s: %s", s->cfg->address, why);
         s->last_log_ms = now;
     }
     redis_conn_close(s->conn);
@@ -138,7 +142,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         char err[256];
         s->conn = redis_conn_open(&s->ep, err, sizeof err);
         if (!s->conn) {
-            rsink_drop_conn(s, err);
+            rsink_drop_conn(s, err, true);
             metrics_error(s->cc->metrics, "connect");
             res->status = SL_SEND_RETRY;
             snprintf(res->reason, sizeof res->reason, "%s", err);
@@ -183,7 +187,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
             s->argvlen[argc++] = s->voff[e + 1] - s->voff[e];
         }
         if (redis_conn_append(s->conn, argc, s->argv, s->argvlen) != 0) {
-            rsink_drop_conn(s, "out of memory building a pipeline");
+            rsink_drop_conn(s, "out of memory building a pipeline", false);
             res->status = SL_SEND_RETRY;
             snprintf(res->reason, sizeof res->reason, "out of memory");
             return SL_OK;
@@ -202,7 +206,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
             if (s->conn) {
                 char why[192];
                 snprintf(why, sizeof why, "%s", redis_conn_error(s->conn));
-                rsink_drop_conn(s, why);
+                rsink_drop_conn(s, why, false);
                 metrics_error(s->cc->metrics, "connection");
                 if (!s->reason[0])
                     snprintf(s->reason, sizeof s->reason, "%s", why);
