@@ -13,7 +13,8 @@ pending. Live events are written meanwhile. The emulator logs every request in o
   the event would wait behind the remaining backfill: hundreds of pages.)
 - backfill backs off harder than the live tail: both are throttled, sluice's own counters of
   throttled requests per priority match the log's, and the backoff chosen per throttled
-  backfill request is longer on average than per throttled live request;
+  backfill request is longer on average than per throttled live request (by design a live
+  retry waits at most 4 x backoff_base_ms and a throttled backfill page at least that);
 - sluice's live-tail lag metrics count exactly the live events;
 - the backfill got less than half way while the live events flowed, and after the limit is
   lifted everything arrives exactly once."""

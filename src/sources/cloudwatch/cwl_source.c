@@ -18,6 +18,8 @@
  *     token of headroom for the live tail. Throttling (ThrottlingException,
  *     LimitExceededException, 429) and 5xx back off exponentially with jitter; a throttle
  *     pauses backfill first (longer for older classes), the live tail only briefly: a
+ *     live retry waits at most 4 x backoff_base_ms, a throttled backfill page at least
+ *     that (and twice or four times more for older and deep history); a
  *     refused live request pauses backfill, stream listings and reconciliation until after
  *     the live retry plus a backoff one step longer than the live one, so while the tail
  *     is refused no request of a lower priority is sent. Hence, once a group's live poll is
@@ -423,7 +425,8 @@ static void cwl_group_add(cwl_source *s, const char *name)
         if (!queued)
             cwl_add_window(s, gi, st, (int64_t)w->pos, false);
     }
-    qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
+    if (s->nwins > 1)
+        qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     g->next_poll = 0;
 }
 
@@ -710,7 +713,10 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
                                       : st == CWL_RETRY   ? "unavailable"
                                                           : "request_failed");
         atomic_fetch_add_explicit(&s->cc->metrics->retries, 1, memory_order_relaxed);
-        j->retry_at = sl_mono_ms() + cwl_backoff(s, j->fails++);
+        /* the live tail retries briefly (at most 4 x backoff_base_ms); backfill's own pause
+         * after a throttle starts where that ends (cwl_schedule) */
+        j->retry_at = sl_mono_ms() + cwl_backoff(s, live ? SL_MIN(j->fails, 2u) : j->fails);
+        j->fails++;
     }
     buf_free(&r.body);
     return st;
@@ -1289,7 +1295,7 @@ static int64_t cwl_schedule(cwl_source *s)
             int64_t mult = age > s->cfg->deep_days * 86400000 ? 4
                            : age > s->cfg->recent_days * 86400000 ? 2 : 1;
             int64_t t = sl_mono_ms();
-            s->bf_pause_until = t + mult * cwl_backoff(s, ++s->bf_throttles);
+            s->bf_pause_until = t + mult * cwl_backoff(s, ++s->bf_throttles + 2);
             metrics_count(s->cc->metrics, "throttled_backfill", 1);
             metrics_count(s->cc->metrics, "backoff_ms_backfill",
                           (uint64_t)SL_MAX(0, SL_MAX(s->bf.retry_at, s->bf_pause_until) - t));
