@@ -99,6 +99,41 @@ static void test_parse_groups(void **state)
     arena_free(&tmp);
 }
 
+static void on_stream(void *arg, const cwl_stream_info *si)
+{
+    sl_buf *b = arg;
+    buf_printf(b, "%s:%lld:%lld;", si->name, (long long)si->last_event_ms,
+               (long long)si->last_ingestion_ms);
+}
+
+static void test_parse_streams(void **state)
+{
+    (void)state;
+    const char *body = "{\"logStreams\":[{\"logStreamName\":\"s1\",\"lastEventTimestamp\":5,"
+                       "\"lastIngestionTime\":7},{\"logStreamName\":\"\"},{\"logStreamName\":3},"
+                       "{\"logStreamName\":\"new\",\"lastEventTimestamp\":-4},7],"
+                       "\"nextToken\":\"t2\"}";
+    sl_arena tmp;
+    arena_init(&tmp, 1024);
+    sl_buf out = SL_BUF_INIT;
+    char *tok = NULL, err[64];
+    assert_int_equal(cwl_parse_streams(body, strlen(body), &tmp, on_stream, &out, &tok, err, sizeof err),
+                     SL_OK);
+    assert_string_equal(tok, "t2");
+    free(tok);
+    buf_putc(&out, '\0');
+    /* unnamed and non-object entries skipped; absent or negative times are 0 */
+    assert_string_equal(out.p, "s1:5:7;new:0:0;");
+    const char *bad = "{\"logStreams\":{}}";
+    assert_int_equal(cwl_parse_streams(bad, strlen(bad), &tmp, on_stream, &out, &tok, err, sizeof err),
+                     SL_ERR_CORRUPT);
+    assert_null(tok);
+    assert_int_equal(cwl_parse_streams("{", 1, &tmp, on_stream, &out, &tok, err, sizeof err),
+                     SL_ERR_CORRUPT);
+    buf_free(&out);
+    arena_free(&tmp);
+}
+
 static void test_parse_counts(void **state)
 {
     (void)state;
@@ -210,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_filter), cmocka_unit_test(test_parse_groups),
+        cmocka_unit_test(test_parse_streams),
         cmocka_unit_test(test_parse_counts), cmocka_unit_test(test_classify),     cmocka_unit_test(test_slug),
         cmocka_unit_test(test_creds),
     };
