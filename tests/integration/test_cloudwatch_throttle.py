@@ -11,6 +11,7 @@ pending. Live events are written meanwhile. The emulator logs every request in o
   is served until the live request is. Before that, in those 2 s, the emulator serves at
   most 3 FilterLogEvents per sliding second: at most 3 x (2 + 1) = 9. (Without priorities
   the event would wait behind the remaining backfill: hundreds of pages.)
+- backfill windows are first requested newest first (recent history before older, deep last);
 - backfill backs off harder than the live tail: both are throttled, sluice's own counters of
   throttled requests per priority match the log's, and the backoff chosen per throttled
   backfill request is longer on average than per throttled live request (by design a live
@@ -101,6 +102,14 @@ try:
         served = [e for e in fle if p["seq"] < e["seq"] < q["seq"] and backfill(e) and e["status"] == 200]
         worst = max(worst, len(served))
         assert len(served) <= 9, "live event %s waited for %d backfill requests" % (eid, len(served))
+    # backfill windows are first asked for newest first: recent history before older, deep last
+    firsts = [e["end"] for e in fle if backfill(e) and not e["token"] and e["status"] == 200]
+    seen, order = set(), []
+    for end in firsts:
+        if end not in seen:
+            seen.add(end)
+            order.append(end)
+    assert order == sorted(order, reverse=True), "backfill windows not newest first"
     thr_live = len([e for e in fle if e["throttled"] and not backfill(e)])
     thr_bf = len([e for e in fle if e["throttled"] and backfill(e)])
     log("worst wait: %d backfill requests; throttled live %d, backfill %d" % (worst, thr_live, thr_bf))
