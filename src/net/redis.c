@@ -92,7 +92,10 @@ void redis_endpoint_free(redis_endpoint *ep)
  *  4. States: OPEN -> (I/O error, timeout, protocol error, out of memory) -> BROKEN with
  *     the reason in err; BROKEN is final, the caller closes and reconnects. */
 
+/* Socket reads are 64 KiB, but the reply parser gets 4 KiB at a time: hiredis' reader
+ * memmoves its unread rest after each 1 KiB consumed, so a big feed costs copying. */
 #define REDIS_CONN_READ (64 * 1024)
+#define REDIS_CONN_FEED 4096
 
 struct redis_conn {
     int fd;
@@ -100,6 +103,7 @@ struct redis_conn {
     redisReader *reader;
     sl_buf out; /* encoded commands not yet written */
     char *in;   /* REDIS_CONN_READ bytes */
+    size_t in_off, in_len; /* in[in_off, in_len) read but not yet fed to the reader */
     int64_t timeout_ms;
     char err[256]; /* non-empty = BROKEN (note 4) */
 };
@@ -182,9 +186,19 @@ static int conn_send(redis_conn *c)
     return 0;
 }
 
-/* Reads what has arrived (waiting up to the timeout for something) into the parser. */
+/* Gives the reply parser its next piece: from what was read, else from the socket
+ * (waiting up to the timeout for something). */
 static int conn_fill(redis_conn *c)
 {
+    if (c->in_off < c->in_len) {
+        size_t n = SL_MIN(c->in_len - c->in_off, (size_t)REDIS_CONN_FEED);
+        if (redisReaderFeed(c->reader, c->in + c->in_off, n) != REDIS_OK) {
+            conn_fail(c, "protocol error: %s", c->reader->errstr);
+            return -1;
+        }
+        c->in_off += n;
+        return 0;
+    }
     ssize_t got;
     if (c->ssl) {
         ERR_clear_error();
@@ -217,11 +231,9 @@ static int conn_fill(redis_conn *c)
             return -1;
         }
     }
-    if (redisReaderFeed(c->reader, c->in, (size_t)got) != REDIS_OK) {
-        conn_fail(c, "protocol error: %s", c->reader->errstr);
-        return -1;
-    }
-    return 0;
+    c->in_off = 0;
+    c->in_len = (size_t)got;
+    return conn_fill(c);
 }
 
 int redis_conn_append(redis_conn *c, int argc, const char **argv, const size_t *lens)

@@ -1,5 +1,6 @@
 /* test_redis.c - the redis sink and source encodings: key templates, values that come back
- * as the event they were (and foreign ones as messages), stream entries, addresses. */
+ * as the event they were (and foreign ones as messages), stream entries, addresses; the
+ * connection module against a scripted server (pipelines, bad replies, close, timeout). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "formats/json.h"
@@ -161,6 +167,147 @@ static void test_stream_entries(void **state)
     batch_release(a.b);
 }
 
+/* ---- Connections against a scripted server --------------------------------------------- */
+
+typedef struct script {
+    int lfd;
+    const char *answer; /* written after the first bytes arrive; NULL = never answer */
+    bool close_at_once;
+    char got[256]; /* what the client sent first */
+} script;
+
+static void *script_serve(void *arg)
+{
+    script *sc = arg;
+    int fd = accept(sc->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    if (!sc->close_at_once) {
+        ssize_t n = recv(fd, sc->got, sizeof sc->got - 1, 0);
+        if (n > 0 && sc->answer)
+            (void)!send(fd, sc->answer, strlen(sc->answer), MSG_NOSIGNAL);
+        char b[256];
+        while (recv(fd, b, sizeof b, 0) > 0) { /* until the client closes */
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Starts a one-connection server; the address goes to addr. */
+static void script_start(script *sc, pthread_t *th, char *addr, size_t addrlen)
+{
+    sc->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(sc->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(sc->lfd, 1), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(sc->lfd, (struct sockaddr *)&sa, &sl);
+    snprintf(addr, addrlen, "127.0.0.1:%d", ntohs(sa.sin_port));
+    pthread_create(th, NULL, script_serve, sc);
+}
+
+static redis_conn *script_conn(script *sc, pthread_t *th, char *addr)
+{
+    script_start(sc, th, addr, 64);
+    redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL};
+    char err[256];
+    redis_conn *c = redis_conn_open(&ep, err, sizeof err);
+    assert_non_null(c);
+    return c;
+}
+
+static void script_end(script *sc, pthread_t th, redis_conn *c)
+{
+    redis_conn_close(c);
+    pthread_join(th, NULL);
+    close(sc->lfd);
+}
+
+static void test_conn_pipeline(void **state)
+{
+    script sc = {.answer = ":1\r\n$2\r\nok\r\n-ERR no\r\n"};
+    pthread_t th;
+    char addr[64];
+    redis_conn *c = script_conn(&sc, &th, addr);
+    const char *a1[] = {"RPUSH", "k", "v"};
+    const size_t l1[] = {5, 1, 1};
+    assert_int_equal(redis_conn_append(c, 3, a1, l1), 0);
+    const char *a2[] = {"GET", "k"};
+    assert_int_equal(redis_conn_append(c, 2, a2, NULL), 0);
+    assert_int_equal(redis_conn_append(c, 2, a2, NULL), 0);
+    redisReply *r;
+    assert_int_equal(redis_conn_reply(c, &r), 0);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    assert_int_equal(redis_conn_reply(c, &r), 0);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "ok");
+    freeReplyObject(r);
+    assert_int_equal(redis_conn_reply(c, &r), 0);
+    assert_int_equal(r->type, REDIS_REPLY_ERROR); /* a reply, not a broken connection */
+    freeReplyObject(r);
+    assert_string_equal(redis_conn_error(c), "");
+    /* The whole pipeline went out in one write, encoded as RESP. */
+    assert_true(strncmp(sc.got, "*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET", 40) == 0);
+    script_end(&sc, th, c);
+}
+
+static void test_conn_failures(void **state)
+{
+    const char *a[] = {"PING"};
+    redisReply *r;
+    char addr[64];
+    pthread_t th;
+    /* Not RESP: a protocol error breaks the connection, and it stays broken. */
+    script bad = {.answer = "?what\r\n"};
+    redis_conn *c = script_conn(&bad, &th, addr);
+    assert_null(redis_conn_command(c, 1, a, NULL));
+    assert_non_null(strstr(redis_conn_error(c), "protocol error"));
+    assert_int_equal(redis_conn_append(c, 1, a, NULL), -1);
+    assert_int_equal(redis_conn_reply(c, &r), -1);
+    script_end(&bad, th, c);
+    /* The server closes. */
+    script gone = {.close_at_once = true};
+    c = script_conn(&gone, &th, addr);
+    assert_null(redis_conn_command(c, 1, a, NULL));
+    assert_true(strstr(redis_conn_error(c), "closed") || strstr(redis_conn_error(c), "reset"));
+    script_end(&gone, th, c);
+    /* The server never answers: the read times out. */
+    script mute = {.answer = NULL};
+    c = script_conn(&mute, &th, addr);
+    assert_null(redis_conn_command(c, 1, a, NULL));
+    assert_non_null(strstr(redis_conn_error(c), "timed out"));
+    script_end(&mute, th, c);
+    /* Nobody listens (the port of the finished server). */
+    redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL};
+    char err[256];
+    assert_null(redis_conn_open(&ep, err, sizeof err));
+    assert_non_null(strstr(err, "connect"));
+}
+
+static void test_tls_options(void **state)
+{
+    char err[256];
+    tls_client_config t = {.enabled = false};
+    assert_null(tls_client_ctx_new(&t, err, sizeof err));
+    assert_string_equal(err, ""); /* plain TCP */
+    t.ca_file = "ca.pem";
+    assert_null(tls_client_ctx_new(&t, err, sizeof err));
+    assert_non_null(strstr(err, "enabled")); /* options without enabled: refused */
+    t.enabled = true;
+    t.verify = true;
+    t.ca_file = "/nonexistent/ca.pem";
+    assert_null(tls_client_ctx_new(&t, err, sizeof err));
+    assert_non_null(strstr(err, "ca_file"));
+    t.ca_file = NULL;
+    t.verify = false;
+    SSL_CTX *ctx = tls_client_ctx_new(&t, err, sizeof err);
+    assert_non_null(ctx);
+    SSL_CTX_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +315,9 @@ int main(void)
         cmocka_unit_test(test_key_template),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_stream_entries),
+        cmocka_unit_test(test_conn_pipeline),
+        cmocka_unit_test(test_conn_failures),
+        cmocka_unit_test(test_tls_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
