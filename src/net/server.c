@@ -16,7 +16,15 @@
  *     all connections, behind that connection's leftover, and the protocol parses it all
  *     at once. Only the new leftover (an incomplete message) is copied back into the
  *     connection's own buffer, so an idle connection costs no buffer and an active one
- *     only its partial message. */
+ *     only its partial message.
+ *  7. Framed reads keep even that partial message out of the process when the protocol
+ *     can size its messages (frame_size) and they are large: the server peeks the
+ *     header, and reads a message only once the kernel holds all of it, waiting for it
+ *     with SO_RCVLOWAT (the kernel grows the socket buffer to fit, and TCP pushes back
+ *     on the sender meanwhile). So 100 busy connections cost 100 socket buffers, not 100
+ *     half messages on the heap. Small messages, TLS, a peer that closes mid-message, a
+ *     low-water mark the kernel caps, or a wait that stalls (sweep) fall back to the
+ *     reads of note 6 until the message is complete. */
 #include "server.h"
 
 #include <errno.h>
@@ -31,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +75,12 @@ typedef struct conn {
     int64_t active_ms;
     int64_t deadline_ms; /* net_conn_set_deadline, 0 = none */
     bool more; /* TLS bytes buffered inside OpenSSL */
+    /* Framed reads (note 7): the socket's low-water mark (0 = the kernel's default 1),
+     * what the kernel held at the last sweep while waiting, and `greedy` until the
+     * current message is complete after a fallback. */
+    int lowat;
+    int lowat_avail;
+    bool greedy;
 } conn;
 
 struct net_server {
@@ -85,6 +100,10 @@ struct net_server {
 
 #define READ_CHUNK (128 * 1024)
 #define TURN_BYTES (512 * 1024) /* read per connection per turn, then parse */
+#define FRAMED_MIN (32 * 1024)  /* smaller messages are read greedily (note 7) */
+#define FRAMED_MAX (16 << 20)
+#define FRAMED_RCVBUF (1 << 20) /* the kernel doubles it; the window is about half */
+#define FRAMED_PEEK 512         /* header bytes peeked to size a message */
 
 /* At most one line a second per server; repeats are counted into the next line. */
 void net_server_warn(net_server *s, const char *fmt, ...)
@@ -201,7 +220,7 @@ static void set_events(net_server *s, conn *c)
 {
     uint32_t ev = 0;
     if (!c->pub.paused && c->state != ST_CLOSING)
-        ev |= EPOLLIN;
+        ev |= EPOLLIN | EPOLLRDHUP;
     if (c->out.len > c->out_off)
         ev |= EPOLLOUT;
     if (ev == c->epoll_events)
@@ -324,7 +343,7 @@ void net_conn_set_ready(net_server *s, net_conn *pc)
         c->state = ST_READY;
 }
 
-static void read_conn(net_server *s, conn *c);
+static void read_conn(net_server *s, conn *c, uint32_t events);
 
 void net_conn_set_deadline(net_server *s, net_conn *pc, int64_t deadline_ms)
 {
@@ -390,10 +409,15 @@ static void do_accept(net_server *s)
         snprintf(c->pub.peer, sizeof c->pub.peer, "%s:%d", host, port);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (s->cb->frame_size && !s->tls) {
+            /* Room for a whole large message while it waits in the kernel (note 7). */
+            int rcv = FRAMED_RCVBUF;
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        }
         s->slots[slot] = c;
         s->nconns++;
-        c->epoll_events = EPOLLIN;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = slot + 1};
+        c->epoll_events = EPOLLIN | EPOLLRDHUP;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = slot + 1};
         epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &ev);
         if (s->tls) {
             c->ssl = SSL_new(s->tls);
@@ -429,11 +453,95 @@ static void tls_step(net_server *s, conn *c)
     conn_free(s, c);
 }
 
-/* Reads what is there (bounded per turn) and hands it to the protocol. */
+/* Sets the socket's receive low-water mark (note 7); 0 = back to the default. Returns
+ * false if the kernel capped it below v (its buffer cannot grow that far). */
+static bool set_lowat(conn *c, int v)
+{
+    if (c->lowat == v)
+        return true;
+    int one = v ? v : 1, got = 0;
+    socklen_t gl = sizeof got;
+    c->lowat = v;
+    c->lowat_avail = -1;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) != 0 ||
+        getsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &got, &gl) != 0 || got < one) {
+        one = 1;
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+        c->lowat = 0;
+        return false;
+    }
+    return true;
+}
+
+/* Reads exactly n bytes the kernel already holds into in. False if it held fewer. */
+static bool recv_exact(conn *c, sl_buf *in, size_t n)
+{
+    buf_reserve(in, n + FRAMED_PEEK);
+    while (n) {
+        ssize_t r = recv(c->fd, in->p + in->len, n, 0);
+        if (r <= 0)
+            return false;
+        in->len += (size_t)r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* Framed reads (note 7): appends whole large messages to c->pub.in (which starts at a
+ * message boundary), each once the kernel holds all of it; when the next one is not all
+ * there, arms SO_RCVLOWAT for the rest. Returns true when the turn is done that way, false
+ * to read greedily instead (small or unsized messages, a capped low-water mark, a short
+ * read): what was appended stays, the greedy reads continue behind it. */
+static bool read_framed(net_server *s, conn *c, size_t *got)
+{
+    sl_buf *in = &c->pub.in;
+    size_t frame = 0; /* where the current message starts in `in` */
+    while (*got < TURN_BYTES) {
+        int avail = 0;
+        if (ioctl(c->fd, FIONREAD, &avail) != 0 || avail <= 0)
+            return *got > 0 && set_lowat(c, 0); /* nothing more, or EOF: recv tells */
+        size_t have = in->len - frame;
+        size_t want = SL_MIN(have < FRAMED_PEEK ? FRAMED_PEEK - have : 0, (size_t)avail);
+        buf_reserve(in, FRAMED_PEEK);
+        ssize_t pk = want ? recv(c->fd, in->p + in->len, want, MSG_PEEK) : 0;
+        if (pk < 0)
+            return false;
+        bool exact = false;
+        size_t lb = s->cb->frame_size(s->arg, in->p + frame, have + (size_t)pk, &exact);
+        if (lb < FRAMED_MIN || lb > FRAMED_MAX || lb < have)
+            return false;
+        size_t rest = lb - have, need = rest + !exact;
+        if ((size_t)avail < need) {
+            if (c->lowat == (int)need) { /* woken short of it: the kernel cannot queue more */
+                c->greedy = true;
+                return false;
+            }
+            return set_lowat(c, (int)need); /* wait in the kernel, not on the heap */
+        }
+        if (!recv_exact(c, in, rest))
+            return false;
+        *got += rest;
+        if (!exact) {
+            /* The option map after the entries: peek it and read exactly to its end. */
+            size_t tail = SL_MIN((size_t)avail - rest, (size_t)FRAMED_PEEK);
+            pk = recv(c->fd, in->p + in->len, tail, MSG_PEEK);
+            if (pk <= 0)
+                return false;
+            size_t t = s->cb->frame_size(s->arg, in->p + frame, lb + (size_t)pk, &exact);
+            if (!exact || t < lb || !recv_exact(c, in, t - lb))
+                return false;
+            *got += t - lb;
+            lb = t;
+        }
+        frame += lb;
+    }
+    return set_lowat(c, 0); /* the turn's budget is used: come back at once */
+}
+
 /* Reads what is there (up to TURN_BYTES) into the server's shared scratch buffer behind
  * the connection's leftover, hands it all to the protocol at once, and keeps only the new
  * leftover (an incomplete message) in the connection's own buffer (note 6). */
-static void read_conn(net_server *s, conn *c)
+static void read_conn(net_server *s, conn *c, uint32_t events)
 {
     bool eof = false, broken = false;
     size_t got = 0;
@@ -443,7 +551,12 @@ static void read_conn(net_server *s, conn *c)
     sc->len = 0;
     buf_append(sc, own.p, own.len);
     c->pub.in = *sc;
-    while (got < TURN_BYTES && !c->pub.paused && c->state != ST_CLOSING) {
+    bool hup = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    bool framed = !c->ssl && s->cb->frame_size && !c->greedy && !hup && !c->pub.paused &&
+                  c->state != ST_CLOSING && read_framed(s, c, &got);
+    if (!framed)
+        set_lowat(c, 0);
+    while (!framed && got < TURN_BYTES && !c->pub.paused && c->state != ST_CLOSING) {
         if (c->pub.in.cap - c->pub.in.len < READ_CHUNK)
             buf_reserve(&c->pub.in, READ_CHUNK);
         char *dst = c->pub.in.p + c->pub.in.len;
@@ -490,6 +603,8 @@ static void read_conn(net_server *s, conn *c)
     *sc = c->pub.in;
     c->pub.in = own;
     c->pub.in.len = 0;
+    if (!sc->len)
+        c->greedy = false; /* at a message boundary again: framed reads may resume */
     if (sc->len) {
         /* Exactly the leftover's size: many connections may each hold one. */
         if (c->pub.in.cap < sc->len || c->pub.in.cap > 2 * sc->len + 4096) {
@@ -534,6 +649,19 @@ static void sweep(net_server *s, int64_t now)
             net_server_warn(s, "closing %s: handshake not finished in time", c->pub.peer);
             conn_free(s, c);
             continue;
+        }
+        if (c->lowat) {
+            /* A framed wait (note 7): bytes arriving count as activity; a kernel queue
+             * that stopped growing short of the message falls back to plain reads. */
+            int avail = 0;
+            if (ioctl(c->fd, FIONREAD, &avail) == 0 && avail != c->lowat_avail) {
+                if (c->lowat_avail >= 0)
+                    c->active_ms = now;
+                c->lowat_avail = avail;
+            } else if (avail > 0 && now - c->active_ms > 1000) {
+                c->greedy = true;
+                set_lowat(c, 0);
+            }
         }
         if (c->deadline_ms && now > c->deadline_ms && !c->pub.paused) {
             metrics_error(s->cfg->metrics, "request_timeout");
@@ -589,14 +717,14 @@ void net_server_run(net_server *s, int stop_fd)
                     continue;
                 }
             }
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                read_conn(s, c);
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                read_conn(s, c, evs[i].events);
         }
         more = false;
         for (size_t i = 0; i < s->nslots; i++) {
             conn *c = s->slots[i];
             if (c && c->more && !c->pub.paused) {
-                read_conn(s, c);
+                read_conn(s, c, 0);
                 if (s->slots[i] && s->slots[i]->more)
                     more = true;
             }

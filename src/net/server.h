@@ -46,6 +46,11 @@ typedef struct net_server_cb {
     /* Optional: true while answers wait on something outside the loop (acks not yet
      * committed); the loop then ticks every 2 ms instead of 100 ms. */
     bool (*waiting)(void *arg);
+    /* Optional: the size of the message that starts at p, from its first n bytes: exact
+     * (*exact set) when the whole message is within them, else a lower bound once its
+     * header says (a PackedForward's entries length), else 0. With it the server reads a
+     * large message only when the kernel holds all of it (server.c note 7). */
+    size_t (*frame_size)(void *arg, const char *p, size_t n, bool *exact);
 } net_server_cb;
 
 typedef struct net_server_config {
