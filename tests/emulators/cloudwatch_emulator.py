@@ -14,6 +14,9 @@ Control (unsigned, under /_emulator/):
                {"rps": R}             per-action rate limit (calls/s), beyond it throttling
                {"page_size": N}       events per page at most (default --page-size)
                {"delay_ms": D}        wait D ms before each answer
+               {"throttle_live": N, "grid_ms": W}  the next N FilterLogEvents whose window is
+                                      on the W grid at neither end (a live tail's; backfill
+                                      windows are aligned) get ThrottlingException
                {"stream_stats_lag_ms": L}  DescribeLogStreams' lastEventTimestamp and
                                       lastIngestionTime see only events ingested L ms ago or
                                       earlier (the real fields are updated lazily)
@@ -82,6 +85,8 @@ class State:
         self.delay_ms = 0
         self.calls = {}    # action -> [timestamps in the last second]
         self.stream_stats_lag_ms = 0
+        self.throttle_live = 0
+        self.grid_ms = 3600000
         self.reqlog = []   # see GET requests
         self.live_ids = set()
         self.issued = {}   # rotating session token -> issue time (--creds-ttl)
@@ -241,6 +246,12 @@ class Handler(BaseHTTPRequestHandler):
                     st.throttle -= 1
                     st.stats["throttled"] += 1
                     raise ApiError(400, "ThrottlingException", "Rate exceeded")
+                if st.throttle_live > 0 and action == "FilterLogEvents" and entry is not None:
+                    a, b = entry["start"], entry["end"]
+                    if isinstance(a, int) and isinstance(b, int) and a % st.grid_ms and (b + 1) % st.grid_ms:
+                        st.throttle_live -= 1
+                        st.stats["throttled"] += 1
+                        raise ApiError(400, "ThrottlingException", "Rate exceeded")
                 if st.fail5xx > 0:
                     st.fail5xx -= 1
                     st.stats["failed"] += 1
@@ -442,7 +453,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(400, {"error": "bad json"}, "application/json")
         with st.lock:
             if what == "control":
-                for k in ("throttle", "fail5xx", "rps", "page_size", "delay_ms", "stream_stats_lag_ms"):
+                for k in ("throttle", "fail5xx", "rps", "page_size", "delay_ms", "stream_stats_lag_ms",
+                          "throttle_live", "grid_ms"):
                     if k in req:
                         setattr(st, k, req[k])
                 return self.send(200, {"ok": True}, "application/json")
