@@ -153,6 +153,19 @@ static void finish_event(dec *d, sl_event *e)
     d->b->bytes += 64 + e->message.len + 24 * e->nfields;
 }
 
+/* Room for `want` more events at once. `want` comes from outside (the `size` option, an
+ * array count), so it is only a hint: bounded by what `bytes` could hold (an entry is at
+ * least 3 bytes) and by a fixed ceiling; the array still doubles past it if it lied. */
+static void reserve_events(sl_batch *b, uint64_t want, size_t bytes)
+{
+    want = SL_MIN(want, (uint64_t)bytes / 3);
+    want = SL_MIN(want, (uint64_t)65536);
+    if (b->n + want > b->cap) {
+        b->cap = b->n + (uint32_t)want;
+        b->events = sl_xrealloc(b->events, sizeof(sl_event) * b->cap);
+    }
+}
+
 /* [time, record] */
 static int read_entry(dec *d, mp_reader *r)
 {
@@ -254,6 +267,7 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
         mp_reader opt = {skip.p, r.end};
         if (a.len == 3 && (rc = read_options(d, &opt, info)) != SL_OK)
             return rc;
+        reserve_events(d->b, s.len, (size_t)(skip.p - r.p));
         for (uint32_t i = 0; i < s.len; i++)
             if ((rc = read_entry(d, &r)) != SL_OK)
                 return rc;
@@ -281,6 +295,9 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
         ep = copy, elen = z->len;
         d->base = ep;
     }
+    /* Fluentd and Fluent Bit put the entry count in `size`: one allocation for all. */
+    if (info->size > 0)
+        reserve_events(d->b, (uint64_t)info->size, elen);
     mp_reader er = {ep, ep + elen};
     while (er.p < er.end)
         if ((rc = read_entry(d, &er)) != SL_OK)

@@ -15,7 +15,8 @@
 typedef struct fwd_msg_info {
     const char *chunk;
     uint32_t chunk_len;
-    int64_t size;      /* the `size` option, -1 when absent */
+    int64_t size;      /* the `size` option (the entry count), -1 when absent; a hint
+                          for the event array, checked against `events` by the caller */
     bool compressed;   /* gzip */
     uint32_t events;   /* events appended */
     const char *tag;   /* points into the message (borrowed) */

@@ -340,8 +340,13 @@ static int fwd_on_data(void *arg, net_conn *c)
         atomic_fetch_add_explicit(&s->cc->metrics->received_events, info.events,
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, mlen, memory_order_relaxed);
-        if (info.size >= 0 && !info.compressed && (uint64_t)info.size != info.events)
+        if (info.size >= 0 && (uint64_t)info.size != info.events) {
+            /* As Fluentd: the count is only advisory; the events are kept. */
             metrics_error(s->cc->metrics, "size_mismatch");
+            net_server_warn(s->srv, "%s: tag %.*s: size option says %lld events, the message "
+                            "holds %u; accepted", c->peer, (int)SL_MIN(info.tag_len, 64u),
+                            info.tag, (long long)info.size, info.events);
+        }
         if (info.chunk) {
             add_pending(f, &info);
             chunks = true;

@@ -65,7 +65,17 @@ two = gzip_entries([{"message": "m%d" % i} for i in range(5)]) + gzip_entries([{
 c.send(["app.gz2", two, {"chunk": "c5", "compressed": "gzip"}])
 c.wait_ack("c5")
 expected += 9
+# `size` is the entry count (Fluentd): a wrong one is a counted warning, the events stay.
+mism0 = s.metric("sluice_component_errors_total", component_id="fwd", reason="size_mismatch") or 0
+c.send(["app.size", packed_entries([{"message": "sz%d" % i} for i in range(3)]), {"chunk": "c6", "size": 7}])
+c.wait_ack("c6")
+c.send(["app.size", gzip_entries([{"message": "sy%d" % i} for i in range(4)]),
+        {"chunk": "c7", "size": 1, "compressed": "gzip"}])
+c.wait_ack("c7")
+expected += 7
 c.close()
+wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="fwd", reason="size_mismatch") or 0) - mism0 == 2,
+           20, "size mismatches counted")
 
 wait_until(lambda: len(outputs()) == expected, 30, "first events in the output")
 ev = outputs()
@@ -75,6 +85,7 @@ assert byid["hello ns"]["timestamp"].endswith(".987654321Z"), byid["hello ns"]
 assert byid["hello ns"]["nested"] == {"a": [1, 2]}, byid["hello ns"]
 assert byid["p99"]["tag"] == "app.packed" and byid["z5"]["tag"] == "app.gz"
 assert byid["m8"]["tag"] == "app.gz2"
+assert byid["sz2"]["tag"] == "app.size" and byid["sy3"]["tag"] == "app.size"
 log("all modes ok:", expected)
 
 # 6. A real client: fluent-logger (Message mode, EventTime with nanosecond precision).
@@ -93,14 +104,15 @@ c.send(["sec.app", packed_entries([{"message": "sec%d" % i} for i in range(20)])
 c.wait_ack("k1")
 c.close()
 expected += 20
-for key, pw in (("wrong", "wonderland"), ("s3cret", "nope")):
+for key, user, pw in (("wrong", "alice", "wonderland"), ("s3cret", "alice", "nope"),
+                      ("s3cret", "bob", "wonderland"), ("s3cret", "", "")):
     c = Client(p_auth)
     helo = c.read_obj()
     assert helo[0] == "HELO"
     c.close()
     bad = Client(p_auth, shared_key=None)
     try:
-        ok = bad.handshake(key, "h", "alice", pw)
+        ok = bad.handshake(key, "h", user, pw)
         assert ok is False, "bad credentials accepted"
         try:
             bad.read_obj()
@@ -109,6 +121,33 @@ for key, pw in (("wrong", "wonderland"), ("s3cret", "nope")):
             pass
     finally:
         bad.close()
+# A PING with wrong types in each position: closed, counted, nothing else disturbed.
+def ping_items():
+    return ["PING", "h", b"salt", "0" * 128, "alice", "0" * 128]
+
+
+for pos, wrong in ((0, 1), (1, 7), (2, None), (3, [1]), (4, {"u": 1}), (5, True)):
+    items = ping_items()
+    items[pos] = wrong
+    c = Client(p_auth)
+    c.read_obj()
+    c.send(items)
+    try:
+        while True:
+            c.read_obj()
+    except (ConnectionError, OSError):
+        pass
+    c.close()
+for bad_ping in (["PING", "h"], {"PING": 1}, "PING"):
+    c = Client(p_auth)
+    c.read_obj()
+    c.send(bad_ping)
+    try:
+        while True:
+            c.read_obj()
+    except (ConnectionError, OSError):
+        pass
+    c.close()
 # A message before the handshake closes the connection.
 c = Client(p_auth)
 c.read_obj()
@@ -156,6 +195,22 @@ bad_inputs = [
     msgpack.packb(["t", b"\x00" * 10, {"compressed": "gzip"}]),  # not gzip
     msgpack.packb(["t", 1700000000, {"m": 1}, {"chunk": 5}]),     # chunk not a string
     msgpack.packb(["t", 1700000000, {1: "int key"}]),     # non-string key
+    msgpack.packb(["", 1700000000, {"m": 1}]),            # empty tag
+    msgpack.packb(["t", True, {"m": 1}]),                 # second item neither time, array nor bin
+    msgpack.packb(["t", None]),                           # nil entries
+    msgpack.packb(["t", 1700000000, {"m": 1}, {}, 5]),    # five items
+    msgpack.packb(["t", [[1700000000, "not a map"]]]),    # forward-mode record not a map
+    msgpack.packb(["t", [[True, {"m": 1}]]]),             # forward-mode time a bool
+    msgpack.packb(["t", [[msgpack.ExtType(0, b"\x00" * 4), {"m": 1}]]]),  # EventTime of 4 bytes
+    msgpack.packb(["t", [[msgpack.ExtType(0, struct.pack(">II", 1, 2000000000)), {"m": 1}]]]),  # nsec >= 1e9
+    msgpack.packb(["t", packed_entries([{"m": 1}]), 5]),  # option not a map
+    msgpack.packb(["t", packed_entries([{"m": 1}]), {"size": "three"}]),   # size not a count
+    msgpack.packb(["t", packed_entries([{"m": 1}]), {"size": -1}]),        # negative size
+    msgpack.packb(["t", packed_entries([{"m": 1}]), {"compressed": 1}]),   # compressed not a string
+    msgpack.packb(["t", packed_entries([{"m": 1}]), {"compressed": "lz4"}]),  # unknown compression
+    msgpack.packb(["t", packed_entries([{"m": 1}]), {5: "key"}]),          # option key not a string
+    msgpack.packb(["t", b"\x92\xce\x00\x00\x00\x01\x81\x01\xa1x"]),  # packed record key an int
+    msgpack.packb(["t", gzip_entries([{"m": 1}])[:-6], {"compressed": "gzip"}]),  # truncated gzip
     b"\xdb\x7f\xff\xff\xff",                               # a 2 GB string claim
     b"\xdd\x7f\xff\xff\xff",                               # a 2 G element array claim
     b"\x93\xa1t" + b"\xdb\x7f\xff\xff\xff",                # 2 GB claim inside a message

@@ -195,6 +195,44 @@ static void test_modes(void **state)
     batch_release(b);
 }
 
+/* `size` is Fluentd's entry count: a capacity hint, never trusted for an allocation, and a
+ * wrong count keeps the events (the source counts a size_mismatch). */
+static void test_size_option(void **state)
+{
+    (void)state;
+    sl_buf entries = SL_BUF_INIT, m = SL_BUF_INIT;
+    sl_batch *src = batch_new(3);
+    for (int i = 0; i < 3; i++) {
+        sl_event *e = batch_add(src);
+        e->ts_ns = 1000000000LL * (i + 1);
+        e->message = batch_str(src, "sized", 5);
+        fwd_encode_entry(&entries, e);
+    }
+    const uint32_t claims[] = {3, 5, 1, 2000000000u};
+    for (size_t k = 0; k < SL_ARRAY_LEN(claims); k++) {
+        for (int gz = 0; gz < 2; gz++) {
+            sl_batch *b = batch_new(1);
+            fwd_msg_info info;
+            buf_reset(&m);
+            assert_int_equal(fwd_encode_packed(&m, "app.s", 5, &entries, claims[k], NULL, gz),
+                             SL_OK);
+            decode_ok(&m, b, &info);
+            assert_int_equal(info.events, 3);
+            assert_int_equal(info.size, claims[k]);
+            assert_int_equal(b->n, 3);
+            /* The hint sized the array once (3 entries), a huge claim is bounded by the
+             * bytes: no 2e9-event allocation. */
+            assert_true(b->cap >= 3 && b->cap <= m.len);
+            if (claims[k] == 3)
+                assert_int_equal(b->cap, 3);
+            batch_release(b);
+        }
+    }
+    batch_release(src);
+    buf_free(&entries);
+    buf_free(&m);
+}
+
 static void test_errors(void **state)
 {
     sl_batch *b = batch_new(8);
@@ -304,7 +342,7 @@ int main(void)
         cmocka_unit_test(test_msgpack_round_trip), cmocka_unit_test(test_msgpack_bounds),
         cmocka_unit_test(test_modes),              cmocka_unit_test(test_errors),
         cmocka_unit_test(test_digest),             cmocka_unit_test(test_http_bodies),
-        cmocka_unit_test(test_route_patterns),
+        cmocka_unit_test(test_route_patterns),     cmocka_unit_test(test_size_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
