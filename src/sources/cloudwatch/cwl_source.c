@@ -380,7 +380,6 @@ static void cwl_group_add(cwl_source *s, const char *name)
     memset(g, 0, sizeof *g);
     g->nstreams = -1;
     g->name = sl_xstrdup(name);
-    pthread_mutex_unlock(&s->mu);
     cwl_slug(name, g->slug, sizeof g->slug);
     char key[600];
     snprintf(key, sizeof key, "live\t%s", name);
@@ -428,6 +427,7 @@ static void cwl_group_add(cwl_source *s, const char *name)
     if (s->nwins > 1)
         qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     g->next_poll = 0;
+    pthread_mutex_unlock(&s->mu); /* the status reads the group from here on */
 }
 
 /* ---- Overlap de-duplication of the live tail ---------------------------------------- */
