@@ -3,18 +3,25 @@
  *
  * Notes on the design
  *  1. Per connection: HEAD (waiting for the header block) -> BODY (waiting for
- *     Content-Length bytes) -> WAIT (events emitted; reading paused until the batch's
+ *     Content-Length bytes, or decoding chunks until the last one) -> WAIT (events emitted; reading paused until the batch's
  *     token is committed) -> HEAD again (keep-alive) or closed.
  *  2. Answers: 200 {"accepted":N} after the commit; 400 with the parse error's position;
- *     401 without the bearer token; 405 for other methods; 411 for chunked bodies; 413
- *     above max_body_bytes (said before reading the body, so a huge claim costs nothing);
+ *     401 without the bearer token; 405 for other methods; 411 without a length; 413
+ *     above max_body_bytes (said before reading the body, so a huge claim costs nothing;
+ *     for a chunked body as soon as a chunk's size line would pass it); 400 and the
+ *     connection closed for bad chunk framing; 501 for transfer codings other than chunked;
  *     415 for unknown content types; 429 + Retry-After when a downstream buffer is full
  *     (source_would_block), so clients back off instead of piling up; 503 when stopping.
  *  3. One request = one batch = one ack token keyed (connection id, sequence). A token
  *     committed after the client left is simply dropped: the client saw no 2xx and will
  *     retry, so nothing is lost.
  *  4. The HTTP parser is deliberately small: HTTP/1.0 and 1.1, Content-Length bodies,
- *     keep-alive, Expect: 100-continue (curl sends it for larger bodies). */
+ *     keep-alive, Expect: 100-continue (curl sends it for larger bodies).
+ *  5. Chunked bodies are decoded in place as they arrive (formats/http_chunked.h): the
+ *     connection's buffer holds [head][decoded body][undecoded rest], so once the last
+ *     chunk is in, the request looks exactly like a Content-Length one of the decoded
+ *     size, and memory is bounded by max_body_bytes as for those. Content-Length together
+ *     with Transfer-Encoding is refused (400): one body, one framing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/http_body.h"
+#include "formats/http_chunked.h"
 #include "formats/json.h"
 #include "net/forward.h"
 #include "net/server.h"
@@ -71,13 +79,14 @@ static const sl_option http_src_options[] = {
 };
 #undef O
 
-enum { HS_HEAD = 0, HS_BODY, HS_WAIT };
+enum { HS_HEAD = 0, HS_BODY, HS_WAIT, HS_CLOSED };
 
 typedef struct hconn {
     int state;
     size_t head_len, body_len;
     int kind;
-    bool gzip, keep_alive, continued, timed;
+    bool gzip, keep_alive, continued, timed, chunked;
+    http_chunked dc; /* chunked body decoder (note 5) */
     uint64_t seq, wait_seq;
     uint32_t wait_events;
     char tag[256];
@@ -127,6 +136,7 @@ static const char *reason_of(int code)
     case 405: return "Method Not Allowed";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
+    case 501: return "Not Implemented";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -263,7 +273,11 @@ static int parse_head(http_source *s, net_conn *c, hconn *h, const char **msg)
                     return 415;
                 }
             } else if (hdr_is(l, nlen, "transfer-encoding")) {
-                chunked = val_has(v, vlen, "chunked");
+                if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
+                    *msg = "unsupported Transfer-Encoding (only chunked)";
+                    return 501;
+                }
+                chunked = true;
             } else if (hdr_is(l, nlen, "connection")) {
                 if (val_has(v, vlen, "close"))
                     h->keep_alive = false;
@@ -288,11 +302,11 @@ static int parse_head(http_source *s, net_conn *c, hconn *h, const char **msg)
         *msg = "missing or wrong bearer token";
         return 401;
     }
-    if (chunked) {
-        *msg = "chunked bodies are not supported: send Content-Length";
-        return 411;
+    if (chunked && have_len) {
+        *msg = "both Content-Length and Transfer-Encoding";
+        return 400;
     }
-    if (!have_len) {
+    if (!have_len && !chunked) {
         *msg = "Content-Length required";
         return 411;
     }
@@ -305,7 +319,10 @@ static int parse_head(http_source *s, net_conn *c, hconn *h, const char **msg)
         return 415;
     }
     h->kind = kind;
-    h->body_len = (size_t)clen;
+    h->chunked = chunked;
+    h->body_len = chunked ? 0 : (size_t)clen;
+    if (chunked)
+        http_chunked_init(&h->dc, s->cfg->max_body_bytes);
     if (expect && !h->continued) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         net_conn_send(s->srv, c, cont, sizeof cont - 1);
@@ -376,11 +393,35 @@ static int handle_request(http_source *s, net_conn *c, hconn *h)
     return 0;
 }
 
+/* Decodes the chunks that arrived, in place (note 5). True once the body is complete
+ * (h->body_len bytes behind the head); false while it goes on, or after answering a
+ * framing error (400) or a body past max_body_bytes (413), both closing the connection. */
+static bool dechunk(http_source *s, net_conn *c, hconn *h)
+{
+    size_t at = h->head_len + h->body_len, used = 0, wrote = 0;
+    char err[256];
+    int rc = http_chunked_decode(&h->dc, c->in.p + at, c->in.len - at, c->in.p + at, &used,
+                                 &wrote, err, sizeof err);
+    memmove(c->in.p + at + wrote, c->in.p + at + used, c->in.len - at - used);
+    c->in.len -= used - wrote;
+    h->body_len += wrote;
+    if (rc == HTTP_CHUNKED_DONE)
+        return true;
+    if (rc == HTTP_CHUNKED_MORE)
+        return false;
+    bool big = rc == HTTP_CHUNKED_TOOBIG;
+    metrics_error(s->cc->metrics, big ? "body_too_large" : "bad_chunked");
+    net_server_warn(s->srv, "%s: %d: %s", c->peer, big ? 413 : 400, err);
+    h->state = HS_CLOSED; /* nothing more is read from this connection */
+    respond_error(s, c, big ? 413 : 400, err, true);
+    return false;
+}
+
 static int hs_on_data(void *arg, net_conn *c)
 {
     http_source *s = arg;
     hconn *h = c->user;
-    while (h->state != HS_WAIT && c->in.len && !c->paused) {
+    while (h->state < HS_WAIT && c->in.len && !c->paused) {
         if (h->state == HS_HEAD && !h->timed) {
             /* A request has started: it must be complete in request_timeout (slow senders). */
             net_conn_set_deadline(s->srv, c, sl_mono_ms() + s->cfg->request_timeout_ms);
@@ -410,7 +451,7 @@ static int hs_on_data(void *arg, net_conn *c)
             h->state = HS_BODY;
         }
         if (h->state == HS_BODY) {
-            if (c->in.len < h->head_len + h->body_len)
+            if (h->chunked ? !dechunk(s, c, h) : c->in.len < h->head_len + h->body_len)
                 return 0;
             net_conn_set_deadline(s->srv, c, 0);
             h->timed = false;
