@@ -96,7 +96,15 @@ struct net_server {
     uint64_t suppressed;
     sl_buf scratch; /* shared read buffer (note 6) */
     int64_t accept_paused_until; /* 0, or when to poll the listener again (EMFILE) */
+    struct {
+        int fd;
+        void (*fn)(void *arg, int fd);
+        void *arg;
+    } watch[4]; /* net_server_watch; epoll ids WATCH_ID - i */
+    size_t nwatch;
 };
+
+#define WATCH_ID (UINT64_MAX - 1)
 
 #define READ_CHUNK (128 * 1024)
 #define TURN_BYTES (512 * 1024) /* read per connection per turn, then parse */
@@ -214,6 +222,20 @@ int net_server_open(net_server **out, const net_server_config *cfg, const net_se
 }
 
 int net_server_port(const net_server *s) { return s->port; }
+
+int net_server_watch(net_server *s, int fd, void (*fn)(void *arg, int fd), void *arg)
+{
+    if (s->nwatch == SL_ARRAY_LEN(s->watch))
+        return SL_ERR_FULL;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WATCH_ID - s->nwatch};
+    if (epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return SL_ERR_IO;
+    s->watch[s->nwatch].fd = fd;
+    s->watch[s->nwatch].fn = fn;
+    s->watch[s->nwatch].arg = arg;
+    s->nwatch++;
+    return SL_OK;
+}
 size_t net_server_connections(const net_server *s) { return s->nconns; }
 
 static void set_events(net_server *s, conn *c)
@@ -698,6 +720,11 @@ void net_server_run(net_server *s, int stop_fd)
             }
             if (id == 0) {
                 do_accept(s);
+                continue;
+            }
+            if (id > WATCH_ID - SL_ARRAY_LEN(s->watch)) {
+                size_t w = (size_t)(WATCH_ID - id);
+                s->watch[w].fn(s->watch[w].arg, s->watch[w].fd);
                 continue;
             }
             conn *c = s->slots[id - 1];

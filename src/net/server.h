@@ -91,6 +91,10 @@ void net_conn_set_deadline(net_server *s, net_conn *c, int64_t deadline_ms);
 net_conn *net_server_find(net_server *s, uint64_t id);
 /* A warning about outside input, at most one line a second (repeats are counted). */
 void net_server_warn(net_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Watches another descriptor on the server's loop (a UDP socket beside the listener, say):
+ * fn(arg, fd) runs on the server's thread while it is readable. At most 4; borrows fd,
+ * which must stay open until net_server_free. Returns SL_OK or SL_ERR_FULL. */
+int net_server_watch(net_server *s, int fd, void (*fn)(void *arg, int fd), void *arg);
 /* Number of open connections. */
 size_t net_server_connections(const net_server *s);
 

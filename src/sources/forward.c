@@ -16,14 +16,22 @@
  *  4. Each message is copied once into the batch arena and its strings point into that
  *     copy; the connection's buffer is then consumed, so nothing points into a connection.
  *  5. Events of a message with a chunk id get a stable id (hash of the chunk, index), so a
- *     chunk retransmitted after a lost ack is recognisable by idempotent sinks. */
+ *     chunk retransmitted after a lost ack is recognisable by idempotent sinks.
+ *  6. Heartbeats: as Fluentd's in_forward, a UDP socket on the same address and port
+ *     answers every datagram with one NUL byte, so out_forward with `heartbeat_type udp`
+ *     sees the node alive. It runs on the same loop; each turn reads at most 64
+ *     datagrams (64 bytes of each), and at most HB_PER_SEC answers go out a second: the
+ *     rest are dropped and counted, so the port cannot be used to amplify or to flood. */
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
@@ -36,6 +44,7 @@ typedef struct fwd_config {
     sl_strmap users;
     uint64_t max_message_bytes;
     int64_t max_connections, idle_timeout_ms, handshake_timeout_ms, batch_max_events;
+    bool heartbeat;
     net_tls_config tls;
 } fwd_config;
 
@@ -61,6 +70,8 @@ static const sl_option fwd_options[] = {
       "TLS and shared-key handshakes must finish within this"),
     O("batch_max_events", SL_OPT_INT, batch_max_events, "8192", 1, 1 << 20,
       "events per batch at most (a message is never split)"),
+    O("heartbeat", SL_OPT_BOOL, heartbeat, "true", 0, 0,
+      "answer Fluentd's UDP heartbeats (heartbeat_type udp) on the same port"),
     {"tls", SL_OPT_OBJECT, offsetof(fwd_config, tls), NULL, 0, NULL, net_tls_server_options, 0, 0,
      "TLS: cert_file, key_file, ca_file, client_auth"},
     SL_OPT_END,
@@ -93,12 +104,19 @@ typedef struct fwd_source {
     fwd_scratch scratch;
     fwd_limits lim;
     bool closed;
+    int udp;              /* heartbeat socket (note 6), -1 when off */
+    int64_t hb_second;    /* the second the answer budget is for */
+    uint32_t hb_answers;  /* answers sent in it */
 } fwd_source;
+
+#define HB_PER_SEC 256
+#define HB_PER_TURN 64
 
 static int fwd_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                     size_t errlen)
 {
     fwd_source *s = sl_xcalloc(1, sizeof *s);
+    s->udp = -1;
     s->cfg = config;
     s->cc = cc;
     const fwd_config *c = s->cfg;
@@ -458,6 +476,64 @@ static const net_server_cb fwd_cb = {
     .frame_size = fwd_frame_size,
 };
 
+/* Readable heartbeat socket: one NUL byte back to each sender, within the budget. */
+static void fwd_heartbeat(void *arg, int fd)
+{
+    fwd_source *s = arg;
+    for (int i = 0; i < HB_PER_TURN; i++) {
+        char buf[64];
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            return; /* EAGAIN, or an ICMP error of an earlier answer: nothing to do */
+        int64_t sec = sl_mono_ms() / 1000;
+        if (sec != s->hb_second)
+            s->hb_second = sec, s->hb_answers = 0;
+        if (s->hb_answers >= HB_PER_SEC) {
+            metrics_error(s->cc->metrics, "heartbeat_rate");
+            net_server_warn(s->srv, "more than %d UDP heartbeats a second: dropping",
+                            HB_PER_SEC);
+            continue;
+        }
+        s->hb_answers++;
+        if (sendto(fd, "", 1, MSG_DONTWAIT, (struct sockaddr *)&from, fl) == 1)
+            metrics_count(s->cc->metrics, "heartbeats", 1);
+    }
+}
+
+/* Binds the heartbeat socket to the listener's host and (actual) port. */
+static int heartbeat_open(fwd_source *s, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    int p = 0;
+    int rc = api_parse_address(s->address, host, sizeof host, &p, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    snprintf(port, sizeof port, "%d", net_server_port(s->srv));
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (gai != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "heartbeat: %s", gai_strerror(gai));
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return sl_seterr(err, errlen, SL_ERR_IO, "heartbeat: UDP port %s: %s", port, strerror(e));
+    }
+    freeaddrinfo(ai);
+    if ((rc = net_server_watch(s->srv, fd, fwd_heartbeat, s)) != SL_OK) {
+        close(fd);
+        return sl_seterr(err, errlen, rc, "heartbeat: cannot watch the UDP socket");
+    }
+    s->udp = fd;
+    return SL_OK;
+}
+
 static int fwd_run(void *self, sl_source_ctx *ctx)
 {
     fwd_source *s = self;
@@ -469,13 +545,22 @@ static int fwd_run(void *self, sl_source_ctx *ctx)
         metrics_set_state(s->cc->metrics, "listen_failed");
         return rc;
     }
-    log_info(s->cc->id, "listening on %s (port %d%s%s)", s->address, net_server_port(s->srv),
-             s->cfg->tls.cert_file ? ", tls" : "", s->cfg->shared_key ? ", shared key" : "");
+    if (s->cfg->heartbeat && heartbeat_open(s, err, sizeof err) != SL_OK) {
+        /* The data port works without it; out_forward's TCP heartbeats still do. */
+        metrics_error(s->cc->metrics, "heartbeat_listen");
+        log_warn(s->cc->id, "%s", err);
+    }
+    log_info(s->cc->id, "listening on %s (port %d%s%s%s)", s->address, net_server_port(s->srv),
+             s->cfg->tls.cert_file ? ", tls" : "", s->cfg->shared_key ? ", shared key" : "",
+             s->udp >= 0 ? ", udp heartbeat" : "");
     net_server_run(s->srv, source_stop_fd(ctx));
     /* Let in-flight batches commit so their acks still reach connected clients. */
     source_drain_acks(ctx, fwd_commit, s);
     net_server_free(s->srv);
     s->srv = NULL;
+    if (s->udp >= 0)
+        close(s->udp);
+    s->udp = -1;
     return SL_OK;
 }
 
@@ -485,6 +570,8 @@ static void fwd_destroy(void *self)
     if (!s)
         return;
     net_server_free(s->srv);
+    if (s->udp >= 0)
+        close(s->udp);
     fwd_scratch_free(&s->scratch);
     free(s);
 }
