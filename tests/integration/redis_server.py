@@ -42,6 +42,7 @@ class Redis:
     def __init__(self, port=None, tls=None):
         self.port = port or free_port()
         self.tls = tls
+        self.password = None  # set before start(): --requirepass, and AUTH in cmd()
         self.start()
 
     def start(self):
@@ -56,7 +57,8 @@ class Redis:
             listen = ["--port", str(self.port)]
         self.proc = subprocess.Popen(
             ["redis-server"] + listen + ["--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
+             "--appendonly", "no", "--dir", self.dir] +
+            (["--requirepass", self.password] if self.password else []), stdout=subprocess.DEVNULL)
         _started.append(self.proc)  # killed at exit if the test fails first
         wait_until(self.up, 30, "redis-server to answer")
 
@@ -66,15 +68,22 @@ class Redis:
         except OSError:
             return False
 
-    def cmd(self, *args):
-        """One command over RESP; returns the decoded reply."""
+    def cmd(self, *args, db=0):
+        """One command over RESP (after AUTH and SELECT db when needed); returns the decoded
+        reply."""
+        cmds = ([("AUTH", self.password)] if self.password else []) + \
+            ([("SELECT", db)] if db else []) + [args]
         with self._connect() as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            out = b""
+            for c in cmds:
+                out += b"*%d\r\n" % len(c)
+                for a in c:
+                    a = a if isinstance(a, bytes) else str(a).encode()
+                    out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
+            for _ in cmds[:-1]:
+                self._read(f)
             return self._read(f)
 
     def _connect(self):

@@ -2,8 +2,9 @@
 made by `openssl req` here: file -> redis sink (list and stream, the name checked as an IP
 and as server_name) -> redis source -> file, every event exactly once. Then the server
 requires client certificates: without one, each component logs a clear error and holds
-its events; with one (restart after the fix), everything arrives exactly once. A wrong CA
-and a wrong server_name fail verification with a clear error and deliver nothing."""
+its events; with one (restart after the fix), everything arrives exactly once. AUTH and
+SELECT run over the TLS connection (a wrong password: WRONGPASS in the log). A wrong CA and
+a wrong server_name fail verification with a clear error and deliver nothing."""
 import json
 import os
 import subprocess
@@ -144,6 +145,44 @@ got = lines(out_m)
 assert sorted(got) == sorted("queued %d" % i for i in range(K)), (len(got), got[:3])
 assert redis.cmd("LLEN", "m-src") == 0
 print("2: with the certificate: %d + %d events, exactly once" % (N, K))
+
+# ---- 2b. AUTH and SELECT over the same TLS connection; a wrong password is a clear error
+redis.stop()
+redis.password = "s3cret"
+redis.start()
+redis.cmd("RPUSH", "a-src", *["db3 item %d" % i for i in range(K)], db=3)
+logs4 = os.path.join(WORK, "logs4")
+out_a = os.path.join(WORK, "out-a.ndjson")
+write_log(logs4, "d.log", ["auth event %d" % i for i in range(K)])
+api4 = free_port()
+s4 = Sluice("""
+data_dir: %(w)s/data4
+api: { address: "127.0.0.1:%(api)d" }
+shutdown_timeout: 2s
+sources:
+  in: { type: file, include: ["%(logs)s/*.log"] }
+  a_back: { type: redis, address: "%(addr)s", password: s3cret, db: 3, key: a-src, block: 200ms,
+            tls: %(tls)s }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+  a_sink: { type: redis, inputs: [p], address: "%(addr)s", password: s3cret, db: 3, key: a-dst,
+            tls: %(tls)s }
+  a_wrong: { type: redis, inputs: [p], address: "%(addr)s", password: nope, key: a-wrong,
+             retry: { initial_ms: 50, max_ms: 300 }, tls: %(tls)s }
+  a_out: { type: file, inputs: [a_back], path: "%(out)s" }
+""" % dict(w=WORK, api=api4, logs=logs4, addr=addr, tls=tls_cert, out=out_a), name="sluice-auth").start()
+wait_until(lambda: redis.cmd("LLEN", "a-dst", db=3) >= K and len(lines(out_a)) >= K, 60,
+           "AUTH + SELECT over TLS")
+wait_until(lambda: "WRONGPASS" in s4.log_text(), 60, "the wrong password's error")
+assert s4.stop() == 0, s4.log_text()[-3000:]
+assert redis.cmd("LLEN", "a-dst") == 0 and redis.cmd("EXISTS", "a-wrong") == 0
+dst = [json.loads(v)["message"] for v in redis.cmd("LRANGE", "a-dst", 0, -1, db=3)]
+assert sorted(dst) == sorted("auth event %d" % i for i in range(K)), len(dst)
+assert sorted(lines(out_a)) == sorted("db3 item %d" % i for i in range(K))
+assert redis.cmd("LLEN", "a-src", db=3) == 0
+wrong = [l for l in s4.log_text().splitlines() if "a_wrong: redis" in l][0]
+print("2b: AUTH + SELECT 3 over TLS: %d + %d events exactly once; %r" % (K, K, wrong[-120:]))
 
 # ---- 3. wrong CA, wrong name: verification errors, nothing delivered --------------------
 logs3 = os.path.join(WORK, "logs3")
