@@ -133,6 +133,11 @@ try:
     assert counter("reconcile_mismatches") >= 2
     lines = [l for l in s.log_text().splitlines() if "reading the window again" in l]
     assert len(lines) == counter("reconcile_mismatches"), lines
+    checked = [l for l in s.log_text().splitlines() if "reconcile " in l and
+               (l.endswith(": ok") or "reading the window again" in l)]
+    assert len(checked) == counter("reconcile_windows_checked"), (
+        "one log line per window checked: %d lines, %d windows" % (
+            len(checked), counter("reconcile_windows_checked")))
     log("refilled %d events in %d windows; %d windows checked" % (
         deleted, len(lines), counter("reconcile_windows_checked")))
     assert s.stop() == 0

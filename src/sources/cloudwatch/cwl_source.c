@@ -1162,14 +1162,15 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     r->active = false;
     sl_metrics *m = s->cc->metrics;
     metrics_count(m, "reconcile_windows_checked", 1);
+    /* One line per window checked, at info: the audit trail of what was verified. */
     if (dst >= r->count) {
-        log_debug(s->cc->id,
+        log_info(s->cc->id,
                   "reconcile %s %" PRId64 "..%" PRId64 ": cloudwatch %" PRIu64
                   ", destination %" PRIu64 ": ok",
                   g->name, r->start, r->end, r->count, dst);
         return CWL_OK;
     }
-    log_info(s->cc->id,
+    log_warn(s->cc->id,
              "reconcile %s %" PRId64 "..%" PRId64 ": cloudwatch %" PRIu64
              ", destination %" PRIu64 ": %" PRIu64 " missing, reading the window again",
              g->name, r->start, r->end, r->count, dst, r->count - dst);
