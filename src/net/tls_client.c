@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -144,6 +145,9 @@ SSL *tls_client_handshake(SSL_CTX *ctx, const tls_client_config *t, int fd, cons
             return NULL;
         }
     }
+    /* A blocking socket with SO_RCVTIMEO/SO_SNDTIMEO reports WANT_* only once it timed out. */
+    int fl = fcntl(fd, F_GETFL);
+    bool blocking = fl >= 0 && !(fl & O_NONBLOCK);
     for (;;) {
         ERR_clear_error();
         int r = SSL_connect(ssl);
@@ -152,6 +156,11 @@ SSL *tls_client_handshake(SSL_CTX *ctx, const tls_client_config *t, int fd, cons
         int e = SSL_get_error(ssl, r);
         if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
             tls_client_error(ssl, r, err, errlen);
+            SSL_free(ssl);
+            return NULL;
+        }
+        if (blocking) {
+            snprintf(err, errlen, "TLS: handshake timed out");
             SSL_free(ssl);
             return NULL;
         }

@@ -280,9 +280,20 @@ static void test_conn_failures(void **state)
     assert_null(redis_conn_command(c, 1, a, NULL));
     assert_non_null(strstr(redis_conn_error(c), "timed out"));
     script_end(&mute, th, c);
+    /* A TLS client whose server never answers the handshake: a timeout, said as such. */
+    script silent = {.answer = NULL};
+    script_start(&silent, &th, addr, sizeof addr);
+    tls_client_config t = {.enabled = true, .verify = false};
+    char err[256];
+    redis_endpoint tep = {addr, NULL, 0, 200, &t, NULL};
+    assert_int_equal(redis_endpoint_init(&tep, err, sizeof err), SL_OK);
+    assert_non_null(tep.ssl_ctx);
+    assert_null(redis_conn_open(&tep, err, sizeof err));
+    assert_non_null(strstr(err, "handshake timed out"));
+    redis_endpoint_free(&tep);
+    script_end(&silent, th, NULL);
     /* Nobody listens (the port of the finished server). */
     redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL};
-    char err[256];
     assert_null(redis_conn_open(&ep, err, sizeof err));
     assert_non_null(strstr(err, "connect"));
 }
