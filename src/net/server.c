@@ -23,7 +23,7 @@
  *     with SO_RCVLOWAT (the kernel grows the socket buffer to fit, and TCP pushes back
  *     on the sender meanwhile). So 100 busy connections cost 100 socket buffers, not 100
  *     half messages on the heap. Small messages, TLS, a peer that closes mid-message, a
- *     low-water mark the kernel caps, or a wait that stalls (sweep) fall back to the
+ *     low-water mark the kernel caps, or a wait that stalls for 2 s (sweep) fall back to the
  *     reads of note 6 until the message is complete. */
 #include "server.h"
 
@@ -511,10 +511,11 @@ static bool recv_exact(conn *c, sl_buf *in, size_t n)
 
 /* Framed reads (note 7): appends whole large messages to c->pub.in (which starts at a
  * message boundary), each once the kernel holds all of it; when the next one is not all
- * there, arms SO_RCVLOWAT for the rest. Returns true when the turn is done that way, false
+ * there, arms SO_RCVLOWAT for the rest (unless `hup`: the peer closed, so the rest of a
+ * message is never coming and plain reads find the end). Returns true when the turn is done that way, false
  * to read greedily instead (small or unsized messages, a capped low-water mark, a short
  * read): what was appended stays, the greedy reads continue behind it. */
-static bool read_framed(net_server *s, conn *c, size_t *got)
+static bool read_framed(net_server *s, conn *c, size_t *got, bool hup)
 {
     sl_buf *in = &c->pub.in;
     size_t frame = 0; /* where the current message starts in `in` */
@@ -534,6 +535,8 @@ static bool read_framed(net_server *s, conn *c, size_t *got)
             return false;
         size_t rest = lb - have, need = rest + !exact;
         if ((size_t)avail < need) {
+            if (hup) /* the peer has closed (or failed): this message stays incomplete */
+                return false;
             if (c->lowat == (int)need) { /* woken short of it: the kernel cannot queue more */
                 c->greedy = true;
                 return false;
@@ -574,8 +577,8 @@ static void read_conn(net_server *s, conn *c, uint32_t events)
     buf_append(sc, own.p, own.len);
     c->pub.in = *sc;
     bool hup = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-    bool framed = !c->ssl && s->cb->frame_size && !c->greedy && !hup && !c->pub.paused &&
-                  c->state != ST_CLOSING && read_framed(s, c, &got);
+    bool framed = !c->ssl && s->cb->frame_size && !c->greedy && !c->pub.paused &&
+                  c->state != ST_CLOSING && read_framed(s, c, &got, hup);
     if (!framed)
         set_lowat(c, 0);
     while (!framed && got < TURN_BYTES && !c->pub.paused && c->state != ST_CLOSING) {
@@ -617,16 +620,17 @@ static void read_conn(net_server *s, conn *c, uint32_t events)
     }
     if (got)
         c->active_ms = sl_mono_ms();
+    size_t before = c->pub.in.len;
     if (got && !c->pub.paused && c->state != ST_CLOSING && s->cb->on_data(s->arg, &c->pub) < 0)
         c->state = ST_CLOSING;
+    if (c->pub.in.len < before)
+        c->greedy = false; /* the message that fell back is done: framed reads resume */
     if (c->ssl && SSL_pending(c->ssl) > 0)
         c->more = true;
     /* Take the scratch back; keep the leftover in the connection's own buffer. */
     *sc = c->pub.in;
     c->pub.in = own;
     c->pub.in.len = 0;
-    if (!sc->len)
-        c->greedy = false; /* at a message boundary again: framed reads may resume */
     if (sc->len) {
         /* Exactly the leftover's size: many connections may each hold one. */
         if (c->pub.in.cap < sc->len || c->pub.in.cap > 2 * sc->len + 4096) {
@@ -674,13 +678,14 @@ static void sweep(net_server *s, int64_t now)
         }
         if (c->lowat) {
             /* A framed wait (note 7): bytes arriving count as activity; a kernel queue
-             * that stopped growing short of the message falls back to plain reads. */
+             * that stopped growing short of the message for 2 s falls back to plain
+             * reads (a kernel that cannot queue it all, or a sender pausing mid-way). */
             int avail = 0;
             if (ioctl(c->fd, FIONREAD, &avail) == 0 && avail != c->lowat_avail) {
                 if (c->lowat_avail >= 0)
                     c->active_ms = now;
                 c->lowat_avail = avail;
-            } else if (avail > 0 && now - c->active_ms > 1000) {
+            } else if (avail > 0 && avail < c->lowat && now - c->active_ms > 2000) {
                 c->greedy = true;
                 set_lowat(c, 0);
             }
