@@ -15,7 +15,7 @@ from fluent import sender
 from fwdclient import Client, event_time, gzip_entries, packed_entries
 from harness import Sluice, WORK, free_port, log, wait_until
 
-api, p_plain, p_auth = free_port(), free_port(), free_port()
+api, p_plain, p_auth, p_idle = free_port(), free_port(), free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
 s = Sluice("""
 data_dir: %s/data
@@ -25,9 +25,10 @@ sources:
           handshake_timeout: 1s, idle_timeout: 60s, max_connections: 2100 }
   sec:  { type: forward, address: "127.0.0.1:%d", shared_key: "s3cret",
           self_hostname: "agg.test", users: { alice: wonderland }, handshake_timeout: 2s }
+  idl:  { type: forward, address: "127.0.0.1:%d", idle_timeout: 1s }
 sinks:
-  out: { type: file, inputs: [fwd, sec], path: "%s", batch: { timeout_ms: 20 } }
-""" % (WORK, api, p_plain, p_auth, out)).start()
+  out: { type: file, inputs: [fwd, sec, idl], path: "%s", batch: { timeout_ms: 20 } }
+""" % (WORK, api, p_plain, p_auth, p_idle, out)).start()
 
 expected = 0
 
@@ -239,6 +240,24 @@ log("handshake timeout")
 h = socket.create_connection(("127.0.0.1", p_auth), timeout=20)
 assert closed_by_server(h), "handshake never timed out"
 h.close()
+
+# idle_timeout: a connection silent for longer is closed and counted; one that keeps sending
+# is not (its data arrives).
+log("idle timeout")
+quiet = socket.create_connection(("127.0.0.1", p_idle), timeout=20)
+busy = Client(p_idle)
+for k in range(8):
+    busy.send(["idle.busy", packed_entries([{"message": "busy%d" % k}]), {"chunk": "bz%d" % k}])
+    busy.wait_ack("bz%d" % k)
+    expected += 1
+    time.sleep(0.3)
+assert closed_by_server(quiet), "silent connection not closed"
+quiet.close()
+busy.send(["idle.busy", packed_entries([{"message": "busy-last"}]), {"chunk": "bzl"}])
+busy.wait_ack("bzl")
+expected += 1
+busy.close()
+assert (s.metric("sluice_component_errors_total", component_id="idl", reason="idle_timeout") or 0) >= 1
 
 # Thousands of idle connections (max_connections 2100): good traffic keeps flowing.
 log("idle connections")
