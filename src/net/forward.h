@@ -66,4 +66,10 @@ int fwd_gzip(sl_buf *out, const void *p, size_t n);
  * bytes. Returns SL_OK, SL_ERR_TOOBIG or SL_ERR_CORRUPT. */
 int fwd_gunzip(sl_buf *out, const void *p, size_t n, size_t max);
 
+/* How long the message starting at b is, from its first n bytes: exact (*exact) once it is
+ * all there; for a PackedForward still arriving, a lower bound read from its entries'
+ * length prefix; 0 when unknown, malformed, or over max_message_bytes. Never larger than
+ * the message. */
+size_t fwd_frame_size(const uint8_t *b, size_t n, uint64_t max_message_bytes, bool *exact);
+
 #endif

@@ -431,40 +431,11 @@ static bool fwd_waiting(void *arg)
     return ack_ledger_pending(source_ledger(((fwd_source *)arg)->ctx)) > 0;
 }
 
-/* The size of the message at p from its first n bytes, for the server's framed reads
- * (server.c note 7): exact once it is all there; else, for PackedForward, a lower bound
- * ending just after the entries (the small option map follows); else 0. Sizes beyond
- * max_message_bytes say 0, so the plain path rejects them before they are read. */
-static size_t fwd_frame_size(void *arg, const char *p, size_t n, bool *exact)
+/* Framed reads (server.c note 7): the protocol module sizes a message from its header. */
+static size_t fwd_frame_size_cb(void *arg, const char *p, size_t n, bool *exact)
 {
     const fwd_source *s = arg;
-    const uint8_t *b = (const uint8_t *)p;
-    mp_reader r = {b, b + n};
-    *exact = false;
-    int rc = mp_skip(&r, 32, s->cfg->max_message_bytes);
-    if (rc == MP_OK) {
-        *exact = true;
-        return (size_t)(r.p - b);
-    }
-    if (rc != MP_NEED_MORE)
-        return 0;
-    r.p = b;
-    mp_obj a, t;
-    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len < 2 || a.len > 3 ||
-        mp_read(&r, &t) != MP_OK || r.p >= r.end)
-        return 0;
-    static const uint8_t hdr_len[] = {[0xc4] = 2, [0xc5] = 3, [0xc6] = 5,
-                                      [0xd9] = 2, [0xda] = 3, [0xdb] = 5};
-    uint8_t c = r.p[0];
-    size_t h = (c & 0xe0) == 0xa0 ? 1 : c < sizeof hdr_len ? hdr_len[c] : 0, len = 0;
-    if (!h || (size_t)(r.end - r.p) < h)
-        return 0;
-    if (h == 1)
-        len = c & 0x1f;
-    for (size_t i = 1; i < h; i++)
-        len = len << 8 | r.p[i];
-    size_t lb = (size_t)(r.p - b) + h + len + (a.len - 2); /* an option map is >= 1 byte */
-    return lb > s->cfg->max_message_bytes ? 0 : lb;
+    return fwd_frame_size((const uint8_t *)p, n, s->cfg->max_message_bytes, exact);
 }
 
 static const net_server_cb fwd_cb = {
@@ -473,7 +444,7 @@ static const net_server_cb fwd_cb = {
     .on_close = fwd_on_close,
     .on_tick = fwd_on_tick,
     .waiting = fwd_waiting,
-    .frame_size = fwd_frame_size,
+    .frame_size = fwd_frame_size_cb,
 };
 
 /* Readable heartbeat socket: one NUL byte back to each sender, within the budget. */

@@ -1,6 +1,7 @@
 /* fuzz_forward.c - libFuzzer target for the Forward decoder: the input is a stream of
  * msgpack messages as a connection would deliver it. Decoded events must re-encode as
- * PackedForward and decode back to the same count. */
+ * PackedForward and decode back to the same count; the framed-read size of every prefix
+ * of a message is never more than the message. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (mp_skip(&r, 32, 1 << 20) != MP_OK)
             break;
         size_t len = (size_t)(r.p - (p + off));
+        for (size_t k = 0; k <= len; k += 1 + k / 8) {
+            bool exact;
+            size_t fs = fwd_frame_size(p + off, k, 1 << 20, &exact);
+            if (fs > len || (exact && (k < len || fs != len)))
+                abort();
+        }
         sl_batch *b = batch_new(4);
         fwd_msg_info info;
         if (fwd_decode(p + off, len, b, &info, &sc, &lim, err, sizeof err) == SL_OK) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (tests/fuzz/fuzz_*.c) against the library and runs each for
-# FUZZ_SECONDS (default 30). Corpora live in build-fuzz/corpus/<target>.
+# FUZZ_SECONDS (default 30); ONLY=<substring> picks targets. Corpora live in build-fuzz/corpus/<target>.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
@@ -16,6 +16,7 @@ for src in $(find src -name '*.c' ! -path src/main.c | sort); do
 done
 for t in tests/fuzz/fuzz_*.c; do
   name=$(basename "$t" .c)
+  [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] || continue
   clang $cflags -fsanitize=fuzzer "$t" "${objs[@]}" -o "$out/$name" $(pkg-config --libs $pkgs) -lm -pthread
   mkdir -p "$out/corpus/$name"
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
