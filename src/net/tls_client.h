@@ -1,4 +1,4 @@
-/* tls_client.h - the `tls:` option of clients that open their own sockets (redis) and the
+/* tls_client.h - the `tls:` option of clients that open their own sockets (redis, forward) and the
  * OpenSSL client side they share: a context from the options, a timed handshake with SNI
  * and host-name verification, and readable OpenSSL error text. */
 #ifndef SL_NET_TLS_CLIENT_H
@@ -13,7 +13,7 @@
 #include "core/config.h"
 
 /* `tls:` of a client: enabled, verify (default true), ca_file, cert_file, key_file,
- * server_name. The same keys as the forward sink's `tls:`. */
+ * server_name. */
 typedef struct tls_client_config {
     bool enabled, verify;
     char *ca_file, *cert_file, *key_file, *server_name;

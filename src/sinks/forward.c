@@ -18,7 +18,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -38,11 +37,7 @@
 #include "core/log.h"
 #include "formats/msgpack.h"
 #include "net/forward.h"
-
-typedef struct fsink_tls {
-    bool enabled, verify;
-    char *ca_file, *cert_file, *key_file, *server_name;
-} fsink_tls;
+#include "net/tls_client.h"
 
 typedef struct fsink_config {
     sl_strlist servers;
@@ -50,26 +45,10 @@ typedef struct fsink_config {
     int compression;
     bool require_ack;
     int64_t ack_timeout_ms, connect_timeout_ms;
-    fsink_tls tls;
+    tls_client_config tls;
 } fsink_config;
 
 static const char *const fsink_compressions[] = {"none", "gzip", NULL};
-
-static const sl_option fsink_tls_options[] = {
-    {"enabled", SL_OPT_BOOL, offsetof(fsink_tls, enabled), "false", 0, NULL, NULL, 0, 0,
-     "connect with TLS"},
-    {"verify", SL_OPT_BOOL, offsetof(fsink_tls, verify), "true", 0, NULL, NULL, 0, 0,
-     "verify the server certificate (and its name, see server_name)"},
-    {"ca_file", SL_OPT_STR, offsetof(fsink_tls, ca_file), NULL, 0, NULL, NULL, 0, 0,
-     "CA bundle for the server certificate (default: the system's)"},
-    {"cert_file", SL_OPT_STR, offsetof(fsink_tls, cert_file), NULL, 0, NULL, NULL, 0, 0,
-     "client certificate (PEM), for servers with client_auth"},
-    {"key_file", SL_OPT_STR, offsetof(fsink_tls, key_file), NULL, 0, NULL, NULL, 0, 0,
-     "client private key (PEM)"},
-    {"server_name", SL_OPT_STR, offsetof(fsink_tls, server_name), NULL, 0, NULL, NULL, 0, 0,
-     "name checked in the certificate and sent as SNI (default: the server's host)"},
-    SL_OPT_END,
-};
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
     {name, type, offsetof(fsink_config, field), def, flags, choices, NULL, min, max, help}
@@ -91,7 +70,7 @@ static const sl_option fsink_options[] = {
       "hostname sent in PING"),
     O("username", SL_OPT_STR, username, NULL, 0, NULL, 0, 0, "user for servers with users"),
     O("password", SL_OPT_STR, password, NULL, 0, NULL, 0, 0, "password for servers with users"),
-    {"tls", SL_OPT_OBJECT, offsetof(fsink_config, tls), NULL, 0, NULL, fsink_tls_options, 0, 0,
+    {"tls", SL_OPT_OBJECT, offsetof(fsink_config, tls), NULL, 0, NULL, tls_client_options, 0, 0,
      "TLS client: enabled, verify, ca_file, cert_file, key_file, server_name"},
     SL_OPT_END,
 };
@@ -130,7 +109,6 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
     s->cfg = config;
     s->cc = cc;
     pthread_mutex_init(&s->mu, NULL);
-    const fsink_tls *t = &s->cfg->tls;
     for (size_t i = 0; i < s->cfg->servers.n; i++) {
         char host[256];
         int port;
@@ -139,27 +117,10 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
             return SL_ERR_CONFIG;
         }
     }
-    if (t->enabled) {
-        s->tls = SSL_CTX_new(TLS_client_method());
-        SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
-        if (t->verify) {
-            SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
-            if (t->ca_file ? SSL_CTX_load_verify_locations(s->tls, t->ca_file, NULL) != 1
-                           : SSL_CTX_set_default_verify_paths(s->tls) != 1) {
-                SSL_CTX_free(s->tls);
-                free(s);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cannot load ca_file %s",
-                                 t->ca_file ? t->ca_file : "(system)");
-            }
-        }
-        if (t->cert_file &&
-            (SSL_CTX_use_certificate_chain_file(s->tls, t->cert_file) != 1 ||
-             SSL_CTX_use_PrivateKey_file(s->tls, t->key_file ? t->key_file : t->cert_file,
-                                         SSL_FILETYPE_PEM) != 1)) {
-            SSL_CTX_free(s->tls);
-            free(s);
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cannot load cert_file/key_file");
-        }
+    s->tls = tls_client_ctx_new(&s->cfg->tls, err, errlen);
+    if (!s->tls && err[0]) {
+        free(s);
+        return SL_ERR_CONFIG;
     }
     *self = s;
     return SL_OK;
@@ -423,25 +384,11 @@ static int connect_one(fconn *s, const char *addr)
     if (s->fd < 0)
         return SL_ERR_IO;
     if (s->tls) {
-        s->ssl = SSL_new(s->tls);
-        SSL_set_fd(s->ssl, s->fd);
-        const char *name = s->cfg->tls.server_name ? s->cfg->tls.server_name
-                                                   : host[0] ? host : "localhost";
-        unsigned char ip[16];
-        bool is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
-        if (!is_ip)
-            SSL_set_tlsext_host_name(s->ssl, name);
-        if (s->cfg->tls.verify) {
-            if (is_ip)
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), name);
-            else
-                SSL_set1_host(s->ssl, name);
-        }
-        if (SSL_connect(s->ssl) != 1) {
-            char b[160];
-            ERR_error_string_n(ERR_get_error(), b, sizeof b);
-            ERR_clear_error();
-            snprintf(s->err, sizeof s->err, "TLS to %.80s: %.160s", addr, b);
+        char e2[256];
+        s->ssl = tls_client_handshake(s->tls, &s->cfg->tls, s->fd, host,
+                                      SL_MAX(deadline - sl_mono_ms(), 1), e2, sizeof e2);
+        if (!s->ssl) {
+            snprintf(s->err, sizeof s->err, "TLS to %.80s: %.160s", addr, e2);
             disconnect(s);
             return SL_ERR_IO;
         }
