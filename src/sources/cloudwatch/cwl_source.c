@@ -81,6 +81,7 @@
 #include "core/log.h"
 #include "formats/json.h"
 #include "sources/cloudwatch/cwl.h"
+#include "sources/cloudwatch/cwl_bucket.h"
 
 typedef struct cwl_config {
     sl_strlist log_groups, log_streams;
@@ -151,7 +152,8 @@ static const sl_option cwl_options[] = {
     O("deep_days", SL_OPT_INT, deep_days, "30", 0, 0, 3650,
       "backfill older than this is deep history (slowed first)"),
     O("max_requests_per_sec", SL_OPT_INT, max_requests_per_sec, "5", 0, 1, 10000,
-      "token bucket over every API call of this source (one account and region)"),
+      "token bucket over every API call; sources of one account and region (same region, "
+      "endpoint and access key id) share one bucket at the smallest of their limits"),
     O("page_limit", SL_OPT_INT, page_limit, "1000", 0, 1, 10000,
       "events per FilterLogEvents page (one batch per page)"),
     O("http_timeout_secs", SL_OPT_INT, http_timeout_secs, "30", 0, 1, 3600, "per request"),
@@ -266,9 +268,9 @@ typedef struct cwl_source {
     int64_t next_reconcile; /* mono ms */
     uint64_t rec_pos; /* how far the walk over older windows has come (note 8) */
     sl_buf rec_url;
-    /* token bucket */
-    double tokens;
-    int64_t tokens_at;
+    /* the account's token bucket (cwl_bucket.c), shared with other sources of the same
+     * account and region; set and cleared under mu (the status reads it) */
+    cwl_bucket *bucket;
     int64_t bf_pause_until;
     uint32_t bf_throttles;
     int64_t next_discover;
@@ -546,16 +548,6 @@ static void cwl_marker(cwl_source *s, uint32_t kind, uint32_t gi, uint64_t value
 
 /* ---- Requests ----------------------------------------------------------------------- */
 
-static void cwl_refill(cwl_source *s)
-{
-    int64_t now = sl_mono_ms();
-    double rate = (double)s->cfg->max_requests_per_sec;
-    s->tokens += (double)(now - s->tokens_at) * rate / 1000.0;
-    if (s->tokens > rate)
-        s->tokens = rate;
-    s->tokens_at = now;
-}
-
 /* Appends the configured stream filter to the request body (note 9). */
 static void cwl_put_streams(cwl_source *s, uint32_t chunk)
 {
@@ -639,8 +631,7 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
     }
     buf_putc(&s->req, '}');
     http_response r = {0};
-    char etype[96], err[512];
-    s->tokens -= 1.0;
+    char etype[96], err[512]; /* the token was taken by the scheduler (cwl_bucket_try) */
     cwl_status st = cwl_call(&s->api, "FilterLogEvents", s->req.p, s->req.len, &r, etype,
                              sizeof etype, err, sizeof err);
     if (st == CWL_OK) {
@@ -742,8 +733,8 @@ static void cwl_discover(cwl_source *s)
         tok = NULL;
         http_response r = {0};
         char etype[96], err[512];
-        cwl_refill(s);
-        s->tokens -= 1.0;
+        if (pages > 0) /* the first page's token was taken by the scheduler */
+            cwl_bucket_take(s->bucket, sl_mono_ms());
         cwl_status st = cwl_call(&s->api, "DescribeLogGroups", s->req.p, s->req.len, &r, etype,
                                  sizeof etype, err, sizeof err);
         if (st == CWL_OK &&
@@ -846,7 +837,6 @@ static cwl_status cwl_streams_step(cwl_source *s)
     buf_putc(&s->req, '}');
     http_response r = {0};
     char etype[96], err[512];
-    s->tokens -= 1.0;
     cwl_status st = cwl_call(&s->api, "DescribeLogStreams", s->req.p, s->req.len, &r, etype,
                              sizeof etype, err, sizeof err);
     char *tok = NULL;
@@ -915,7 +905,11 @@ static void cwl_status_json(void *self, sl_buf *out)
     cwl_source *s = self;
     int64_t now = cwl_wall_ms();
     pthread_mutex_lock(&s->mu);
-    buf_printf(out, ",\"live_delay_max_ms\":%" PRId64 ",\"log_groups\":[", s->live_delay_max);
+    buf_printf(out, ",\"live_delay_max_ms\":%" PRId64, s->live_delay_max);
+    if (s->bucket)
+        buf_printf(out, ",\"rate_limit\":{\"requests_per_sec\":%" PRId64 ",\"sharers\":%" PRIu32 "}",
+                   cwl_bucket_rate(s->bucket), cwl_bucket_sharers(s->bucket));
+    buf_puts(out, ",\"log_groups\":[");
     for (uint32_t i = 0; i < s->ngroups; i++) {
         const cwl_group *g = &s->groups[i];
         buf_puts(out, i ? ",{\"name\":\"" : "{\"name\":\"");
@@ -1124,7 +1118,6 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     buf_putc(&s->req, '}');
     http_response resp = {0};
     char etype[96], err[512];
-    s->tokens -= 1.0;
     cwl_status st = cwl_call(&s->api, "FilterLogEvents", s->req.p, s->req.len, &resp, etype,
                              sizeof etype, err, sizeof err);
     uint64_t n = 0;
@@ -1203,9 +1196,15 @@ static bool cwl_rec_next(cwl_source *s)
 static int64_t cwl_schedule(cwl_source *s)
 {
     int64_t now = sl_mono_ms();
-    cwl_refill(s);
+    /* Each priority takes its token with cwl_bucket_try(reserve): the check and the take are
+     * one step, as the bucket may be shared with other sources of the account. Headroom:
+     * the live tail needs one token, stream listings and backfill two (when the rate allows),
+     * reconciliation three, so lower priorities (of any sharing source) leave tokens for a
+     * live tail. The reserves follow the bucket's rate (the smallest of its sharers). */
+    int64_t rate = cwl_bucket_rate(s->bucket);
+    double reserve2 = rate > 1 ? 2.0 : 1.0, reserve3 = SL_MIN(3.0, (double)rate);
     if (s->cfg->log_group_prefix && *s->cfg->log_group_prefix && now >= s->next_discover &&
-        s->tokens >= 1.0)
+        cwl_bucket_try(s->bucket, 1.0, now) == 0)
         cwl_discover(s);
     /* 1. The live tail: continue the current one, else start the most overdue group. */
     if (!s->live.active) {
@@ -1223,8 +1222,9 @@ static int64_t cwl_schedule(cwl_source *s)
         }
     }
     if (s->live.active && now >= s->live.retry_at) {
-        if (s->tokens < 1.0)
-            return SL_MAX(1, (int64_t)((1.0 - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+        int64_t wt = cwl_bucket_try(s->bucket, 1.0, sl_mono_ms());
+        if (wt > 0)
+            return wt;
         cwl_status st = cwl_step(s, &s->live, true);
         if (st == CWL_THROTTLED) { /* slow the lower priorities first */
             /* backfill waits for the live retry and then its own, longer backoff: nothing
@@ -1249,10 +1249,9 @@ static int64_t cwl_schedule(cwl_source *s)
                 s->disc = (cwl_sjob){.active = true, .gi = best};
         }
         if (s->disc.active && now >= s->disc.retry_at) {
-            double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
-            if (s->tokens < reserve)
-                return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 /
-                                           (double)s->cfg->max_requests_per_sec));
+            int64_t wt = cwl_bucket_try(s->bucket, reserve2, sl_mono_ms());
+            if (wt > 0)
+                return wt;
             cwl_streams_step(s);
             return 0;
         }
@@ -1273,9 +1272,9 @@ static int64_t cwl_schedule(cwl_source *s)
         }
         if ((s->rec.active || cwl_rec_next(s)) && now >= s->rec.retry_at) {
             /* the lowest priority: the most headroom left in the bucket */
-            double reserve = SL_MIN(3.0, (double)s->cfg->max_requests_per_sec);
-            if (s->tokens < reserve)
-                return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+            int64_t wt = cwl_bucket_try(s->bucket, reserve3, sl_mono_ms());
+            if (wt > 0)
+                return wt;
             cwl_rec_step(s, &s->rec);
             return 0;
         }
@@ -1286,9 +1285,9 @@ static int64_t cwl_schedule(cwl_source *s)
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end,
                           .repair = w.repair};
     if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
-        double reserve = s->cfg->max_requests_per_sec > 1 ? 2.0 : 1.0;
-        if (s->tokens < reserve)
-            return SL_MAX(1, (int64_t)((reserve - s->tokens) * 1000.0 / (double)s->cfg->max_requests_per_sec));
+        int64_t wt = cwl_bucket_try(s->bucket, reserve2, sl_mono_ms());
+        if (wt > 0)
+            return wt;
         cwl_status st = cwl_step(s, &s->bf, false);
         if (st == CWL_THROTTLED) {
             /* older classes pause longer: deep history 4x, older 2x */
@@ -1376,6 +1375,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
 {
     cwl_source *s = self;
     char err[512];
+    cwl_bucket *bk = NULL;
     s->ctx = ctx;
     int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
     if (rc != SL_OK) {
@@ -1396,8 +1396,13 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     for (size_t i = 0; i < s->cfg->log_groups.n; i++)
         cwl_group_add(s, s->cfg->log_groups.v[i]);
     cwl_persist(s);
-    s->tokens = 1.0;
-    s->tokens_at = sl_mono_ms();
+    /* the account's bucket, keyed by the credentials it started with (cwl_bucket.c note 1) */
+    char key[512];
+    cwl_bucket_key(key, sizeof key, s->region, s->api.url, &s->api.creds);
+    bk = cwl_bucket_get(key, s->cc->id, s->cfg->max_requests_per_sec, sl_mono_ms(), NULL);
+    pthread_mutex_lock(&s->mu);
+    s->bucket = bk;
+    pthread_mutex_unlock(&s->mu);
     s->next_reconcile = sl_mono_ms() + s->cfg->reconcile_interval_secs * 1000;
     if (s->cfg->reconcile_interval_secs > 0)
         log_info(s->cc->id, "reconciling every %" PRId64 " s against %s", s->cfg->reconcile_interval_secs,
@@ -1420,6 +1425,11 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
                  left);
     cwl_persist(s);
 out:
+    pthread_mutex_lock(&s->mu);
+    bk = s->bucket;
+    s->bucket = NULL;
+    pthread_mutex_unlock(&s->mu);
+    cwl_bucket_put(bk, s->cc->id);
     cwl_client_free(&s->api);
     http_client_free(s->hc);
     s->hc = NULL;
