@@ -88,25 +88,25 @@ static void test_level(void **state)
     cwl_bucket *b = cwl_bucket_get("lvl", "s", 4, 10000, NULL);
     /* one token at start */
     assert_true(cwl_bucket_level(b, 10000) == 1.0);
-    assert_int_equal(cwl_bucket_try(b, 1.0, 10000), 0);
+    assert_int_equal(cwl_bucket_try(b, "s", 1.0, 10000), 0);
     assert_true(cwl_bucket_level(b, 10000) == 0.0);
     /* 4/s: the next token in 250 ms; nothing is taken while waiting */
-    assert_int_equal(cwl_bucket_try(b, 1.0, 10000), 250);
+    assert_int_equal(cwl_bucket_try(b, "s", 1.0, 10000), 250);
     assert_int_equal(cwl_bucket_wait_ms(b, 1.0, 10000), 250);
-    assert_int_equal(cwl_bucket_try(b, 1.0, 10100), 150);
-    assert_int_equal(cwl_bucket_try(b, 1.0, 10250), 0);
+    assert_int_equal(cwl_bucket_try(b, "s", 1.0, 10100), 150);
+    assert_int_equal(cwl_bucket_try(b, "s", 1.0, 10250), 0);
     /* a clock that goes back adds nothing */
     assert_true(cwl_bucket_level(b, 9000) == 0.0);
     /* capacity is one second of the rate */
     assert_true(cwl_bucket_level(b, 60000) == 4.0);
     /* a reserve above capacity is clamped (never unreachable) */
-    assert_int_equal(cwl_bucket_try(b, 9.0, 60000), 0);
+    assert_int_equal(cwl_bucket_try(b, "s", 9.0, 60000), 0);
     assert_true(cwl_bucket_level(b, 60000) == 3.0);
     /* reserve 2 with one token: wait for one more */
     cwl_bucket_take(b, 60000);
     cwl_bucket_take(b, 60000);
-    assert_int_equal(cwl_bucket_try(b, 2.0, 60000), 250);
-    assert_int_equal(cwl_bucket_try(b, 1.0, 60000), 0);
+    assert_int_equal(cwl_bucket_try(b, "s", 2.0, 60000), 250);
+    assert_int_equal(cwl_bucket_try(b, "s", 1.0, 60000), 0);
     /* debt: take overdraws, and everyone waits until it is repaid */
     cwl_bucket_take(b, 60000);
     cwl_bucket_take(b, 60000);
@@ -116,10 +116,39 @@ static void test_level(void **state)
     /* a sharer with a lower rate lowers the capacity at once */
     cwl_bucket *b2 = cwl_bucket_get("lvl", "t", 2, 70000, NULL);
     assert_true(cwl_bucket_level(b, 70000) == 2.0);
-    assert_int_equal(cwl_bucket_try(b2, 3.0, 70000), 0); /* clamped to 2 */
-    assert_int_equal(cwl_bucket_try(b, 2.0, 70000), 500);
+    assert_int_equal(cwl_bucket_try(b2, "t", 3.0, 70000), 0); /* clamped to 2 */
+    assert_int_equal(cwl_bucket_try(b, "s", 2.0, 70000), 500);
     cwl_bucket_put(b2, "t");
     cwl_bucket_put(b, "s");
+}
+
+/* A sharer refused first gets the next token, unless the other's request is of a higher
+ * priority (a smaller reserve); a claimant that does not come back loses its claim. */
+static void test_fair(void **state)
+{
+    (void)state;
+    cwl_bucket *b = cwl_bucket_get("fair", "x", 4, 0, NULL);
+    (void)cwl_bucket_get("fair", "y", 4, 0, NULL);
+    assert_int_equal(cwl_bucket_try(b, "x", 1.0, 0), 0);
+    assert_int_equal(cwl_bucket_try(b, "y", 1.0, 0), 250); /* y claims the next token */
+    /* x comes back first (its wait was shorter): held back briefly, y gets it */
+    assert_true(cwl_bucket_try(b, "x", 1.0, 250) > 0);
+    assert_int_equal(cwl_bucket_try(b, "y", 1.0, 260), 0);
+    /* a backfill's claim (reserve 2) never holds back a live tail (reserve 1) */
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 260), 490); /* level 0.04 */
+    assert_int_equal(cwl_bucket_try(b, "x", 1.0, 600), 0);
+    /* but it does hold back the other's backfill */
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 790), 210); /* level 1.16 */
+    assert_true(cwl_bucket_try(b, "x", 2.0, 1010) > 0);
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 1020), 0);
+    /* a claimant that does not come back loses its claim */
+    assert_int_equal(cwl_bucket_try(b, "y", 3.0, 1020), 480);
+    assert_int_equal(cwl_bucket_try(b, "x", 3.0, 5000), 0);
+    /* a member that leaves takes its claim with it */
+    assert_true(cwl_bucket_try(b, "y", 4.0, 5000) > 0);
+    cwl_bucket_put(b, "y");
+    assert_int_equal(cwl_bucket_try(b, "x", 3.0, 5010), 0);
+    cwl_bucket_put(b, "x");
 }
 
 /* Sharers race for tokens on a frozen clock: exactly the bucket's level is handed out. */
@@ -130,7 +159,7 @@ static void *racer(void *arg)
 {
     int *got = arg;
     for (int i = 0; i < 20000; i++)
-        if (cwl_bucket_try(race_b, 1.0, 5000) == 0)
+        if (cwl_bucket_try(race_b, "r", 1.0, 5000) == 0)
             (*got)++;
     return NULL;
 }
@@ -155,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_sharing),
         cmocka_unit_test(test_level),
+        cmocka_unit_test(test_fair),
         cmocka_unit_test(test_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,14 @@
  *     checks and takes under the lock, so over any interval T the members together take at
  *     most capacity + rate x T tokens (cwl_bucket_take may overdraw: the debt is paid back
  *     before anyone's next try succeeds).
- *  4. Cost: one process-wide mutex held for a few arithmetic operations; requests are a few
+ *  4. Fairness: sharers wake when the token they wait for is due, and the one that just
+ *     finished a request would win every race (its wait is shorter by the request's
+ *     duration), starving the other. So a refused try leaves a claim (who, reserve, until
+ *     the token is due + CWL_CLAIM_GRACE_MS); while it holds, a try by another member with
+ *     the same or a larger reserve (the same or a lower priority) is refused too, so the
+ *     claimant gets the token. A smaller reserve (a live tail against backfill) is never
+ *     held back, and a claimant that does not come back loses its claim at `until`.
+ *  5. Cost: one process-wide mutex held for a few arithmetic operations; requests are a few
  *     per second, so it is never contended for long. Buckets live in a short list. */
 #include "sources/cloudwatch/cwl_bucket.h"
 
@@ -45,7 +52,13 @@ struct cwl_bucket {
     int64_t rate;
     double level;
     int64_t at; /* ms of the last refill */
+    /* note 4: the oldest refused try of the highest priority */
+    char *claim_who; /* a member's `who` (owned by the member), NULL = none */
+    double claim_reserve;
+    int64_t claim_until;
 };
+
+#define CWL_CLAIM_GRACE_MS 50
 
 static pthread_mutex_t cwl_bucket_mu = PTHREAD_MUTEX_INITIALIZER;
 static cwl_bucket *cwl_buckets; /* guarded by cwl_bucket_mu, as is every bucket's state */
@@ -140,6 +153,8 @@ void cwl_bucket_put(cwl_bucket *b, const char *who)
     pthread_mutex_lock(&cwl_bucket_mu);
     for (uint32_t i = 0; i < b->nmem; i++)
         if (strcmp(b->mem[i].who, who) == 0) {
+            if (b->claim_who == b->mem[i].who)
+                b->claim_who = NULL;
             free(b->mem[i].who);
             b->mem[i] = b->mem[--b->nmem];
             break;
@@ -177,14 +192,30 @@ double cwl_bucket_level(cwl_bucket *b, int64_t now_ms)
     return l;
 }
 
-int64_t cwl_bucket_try(cwl_bucket *b, double reserve, int64_t now_ms)
+int64_t cwl_bucket_try(cwl_bucket *b, const char *who, double reserve, int64_t now_ms)
 {
     pthread_mutex_lock(&cwl_bucket_mu);
     cwl_bucket_refill(b, now_ms);
     reserve = SL_MAX(1.0, SL_MIN(reserve, (double)b->rate));
+    if (b->claim_who && now_ms > b->claim_until)
+        b->claim_who = NULL; /* the claimant did not come back */
+    bool mine = b->claim_who && strcmp(b->claim_who, who) == 0;
     int64_t w = cwl_bucket_wait_locked(b, reserve);
-    if (w == 0)
+    if (w == 0 && b->claim_who && !mine && b->claim_reserve <= reserve) /* note 4 */
+        w = SL_MAX(1, SL_MIN(b->claim_until - now_ms, CWL_CLAIM_GRACE_MS));
+    if (w == 0) {
         b->level -= 1.0;
+        if (mine)
+            b->claim_who = NULL;
+    } else if (!b->claim_who || mine || reserve < b->claim_reserve) {
+        for (uint32_t i = 0; i < b->nmem; i++)
+            if (strcmp(b->mem[i].who, who) == 0) {
+                b->claim_who = b->mem[i].who;
+                b->claim_reserve = reserve;
+                b->claim_until = now_ms + w + CWL_CLAIM_GRACE_MS;
+                break;
+            }
+    }
     pthread_mutex_unlock(&cwl_bucket_mu);
     return w;
 }

@@ -27,10 +27,11 @@ void cwl_bucket_put(cwl_bucket *b, const char *who);
 
 /* Tokens available now (refilled first; may be negative after cwl_bucket_take). */
 double cwl_bucket_level(cwl_bucket *b, int64_t now_ms);
-/* Takes one token if at least `reserve` are available (reserve is clamped to [1, capacity]):
- * returns 0. Otherwise takes nothing and returns the ms until there will be (>= 1). The
- * check and the take are one step, so sharers never both spend the last token. */
-int64_t cwl_bucket_try(cwl_bucket *b, double reserve, int64_t now_ms);
+/* Member `who` takes one token if at least `reserve` are available (reserve is clamped to
+ * [1, capacity]) and no other member of the same or a higher priority (a reserve no larger)
+ * was refused first: returns 0. Otherwise takes nothing and returns the ms to wait (>= 1).
+ * The check and the take are one step, so sharers never both spend the last token. */
+int64_t cwl_bucket_try(cwl_bucket *b, const char *who, double reserve, int64_t now_ms);
 /* Takes one token whatever the level (the debt delays every sharer). */
 void cwl_bucket_take(cwl_bucket *b, int64_t now_ms);
 /* Ms until `level` tokens are available (0 when they are now). */

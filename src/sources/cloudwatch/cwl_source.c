@@ -1204,7 +1204,7 @@ static int64_t cwl_schedule(cwl_source *s)
     int64_t rate = cwl_bucket_rate(s->bucket);
     double reserve2 = rate > 1 ? 2.0 : 1.0, reserve3 = SL_MIN(3.0, (double)rate);
     if (s->cfg->log_group_prefix && *s->cfg->log_group_prefix && now >= s->next_discover &&
-        cwl_bucket_try(s->bucket, 1.0, now) == 0)
+        cwl_bucket_try(s->bucket, s->cc->id, 1.0, now) == 0)
         cwl_discover(s);
     /* 1. The live tail: continue the current one, else start the most overdue group. */
     if (!s->live.active) {
@@ -1222,7 +1222,7 @@ static int64_t cwl_schedule(cwl_source *s)
         }
     }
     if (s->live.active && now >= s->live.retry_at) {
-        int64_t wt = cwl_bucket_try(s->bucket, 1.0, sl_mono_ms());
+        int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, 1.0, sl_mono_ms());
         if (wt > 0)
             return wt;
         cwl_status st = cwl_step(s, &s->live, true);
@@ -1249,7 +1249,7 @@ static int64_t cwl_schedule(cwl_source *s)
                 s->disc = (cwl_sjob){.active = true, .gi = best};
         }
         if (s->disc.active && now >= s->disc.retry_at) {
-            int64_t wt = cwl_bucket_try(s->bucket, reserve2, sl_mono_ms());
+            int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve2, sl_mono_ms());
             if (wt > 0)
                 return wt;
             cwl_streams_step(s);
@@ -1272,7 +1272,7 @@ static int64_t cwl_schedule(cwl_source *s)
         }
         if ((s->rec.active || cwl_rec_next(s)) && now >= s->rec.retry_at) {
             /* the lowest priority: the most headroom left in the bucket */
-            int64_t wt = cwl_bucket_try(s->bucket, reserve3, sl_mono_ms());
+            int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve3, sl_mono_ms());
             if (wt > 0)
                 return wt;
             cwl_rec_step(s, &s->rec);
@@ -1285,7 +1285,7 @@ static int64_t cwl_schedule(cwl_source *s)
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end,
                           .repair = w.repair};
     if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
-        int64_t wt = cwl_bucket_try(s->bucket, reserve2, sl_mono_ms());
+        int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve2, sl_mono_ms());
         if (wt > 0)
             return wt;
         cwl_status st = cwl_step(s, &s->bf, false);
