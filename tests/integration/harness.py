@@ -189,6 +189,23 @@ def post_json(url, obj, timeout=30):
         return json.loads(r.read())
 
 
+def http_json(url, body=None, method=None, headers=None, timeout=10):
+    """Sends body as JSON (POST when there is one, else GET, unless method says) and returns
+    the decoded JSON answer, None when it is empty. Emulators' control and query calls."""
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                 method=method or ("POST" if body is not None else "GET"), headers=h)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read().decode() or "null")
+
+
+def append_lines(path, lines):
+    """Appends each string of lines plus a newline to the file at path."""
+    with open(path, "a") as f:
+        f.write("".join(l + "\n" for l in lines))
+
+
 def get_text(url, timeout=60):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()

@@ -2,11 +2,9 @@
 quickly and is at least halved once answers become far slower than the moving average
 (here: the node starts taking 400 ms per request). Every event is stored exactly once.
 (Halving on 429s is in test_es_faults.)"""
-import json
 import os
-import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "12000"))
 M = 1500
@@ -16,9 +14,7 @@ path = os.path.join(logs, "a.log")
 
 
 def write(lo, hi):
-    with open(path, "a") as f:
-        for i in range(lo, hi):
-            f.write("adaptive %06d\n" % i)
+    append_lines(path, ("adaptive %06d" % i for i in range(lo, hi)))
 
 
 emu = Emulator("es_emulator.py")
@@ -26,10 +22,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def call(method, p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body, method)
 
 
 stats = lambda: call("GET", "/_emulator/stats")

@@ -2,12 +2,10 @@
 loud log line, stays open while the credentials are wrong and closes once they match.
 503 on every request: the circuit opens after `failures` attempts and closes when the node
 recovers. Nothing is lost either way."""
-import json
 import os
 import time
-import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "1000"))
 logs = os.path.join(WORK, "logs")
@@ -16,9 +14,7 @@ path = os.path.join(logs, "a.log")
 
 
 def write(lo, hi):
-    with open(path, "a") as f:
-        for i in range(lo, hi):
-            f.write("circuit %05d\n" % i)
+    append_lines(path, ("circuit %05d" % i for i in range(lo, hi)))
 
 
 emu = Emulator("es_emulator.py", "--user", "elastic", "--password", "other")
@@ -26,10 +22,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def ctl(p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body)
 
 
 port = free_port()

@@ -6,9 +6,8 @@ with the error type and reason; their neighbours are indexed. After the mapping 
 import json
 import os
 import subprocess
-import urllib.request
 
-from harness import SLUICE, Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, SLUICE, Sluice, WORK, free_port, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "2000"))
 BAD = {i for i in range(N) if i % 97 == 3}
@@ -23,10 +22,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def call(method, p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body, method)
 
 
 call("PUT", "/numbers", {"mappings": {"properties": {"message": {"type": "long"}}}})

@@ -5,9 +5,8 @@ Elasticsearch again (after the next half-open probe). Every event ends up exactl
 one of the two places."""
 import json
 import os
-import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, get_ndjson, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, free_port, get_ndjson, http_json, wait_until
 
 N = int(os.environ.get("ES_N", "1000"))
 logs = os.path.join(WORK, "logs")
@@ -17,9 +16,7 @@ spill = os.path.join(WORK, "spill.ndjson")
 
 
 def write(lo, hi):
-    with open(path, "a") as f:
-        for i in range(lo, hi):
-            f.write("fallback %05d\n" % i)
+    append_lines(path, ("fallback %05d" % i for i in range(lo, hi)))
 
 
 emu = Emulator("es_emulator.py", "--user", "elastic", "--password", "other")
@@ -27,10 +24,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def ctl(p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body)
 
 
 def in_es():

@@ -7,7 +7,7 @@ import json
 import os
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "4000"))
 logs = os.path.join(WORK, "logs")
@@ -16,9 +16,7 @@ path = os.path.join(logs, "a.log")
 
 
 def write(lo, hi):
-    with open(path, "a") as f:
-        for i in range(lo, hi):
-            f.write("event %06d %s\n" % (i, "x" * (i % 50)))
+    append_lines(path, ("event %06d %s" % (i, "x" * (i % 50)) for i in range(lo, hi)))
 
 
 emu = Emulator("es_emulator.py", "--item-429", "0.3", "--seed", "7")
@@ -26,10 +24,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def ctl(p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body)
 
 
 def docs():

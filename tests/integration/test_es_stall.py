@@ -1,12 +1,10 @@
 """elasticsearch sink against a node that stops answering: the sink's memory buffer fills,
 the file source pauses (stops emitting), sluice's RSS stays flat while the stall lasts,
 and once the node answers again every event is delivered exactly once."""
-import json
 import os
 import time
-import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "200000"))
 logs = os.path.join(WORK, "logs")
@@ -20,10 +18,7 @@ base = "http://127.0.0.1:%d" % emu.port
 
 
 def ctl(p, body=None):
-    req = urllib.request.Request(base + p, data=json.dumps(body).encode() if body is not None else None,
-                                 method="POST" if body is not None else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read().decode() or "null")
+    return http_json(base + p, body)
 
 
 ctl("/_emulator/control", {"stall": True})
