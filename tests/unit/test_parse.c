@@ -19,80 +19,7 @@
 
 static char data_dir[] = "/tmp/sluice-test-parse.XXXXXX";
 
-typedef struct tf {
-    const sl_transform_vtable *vt;
-    sl_config_doc *doc;
-    void *cfg, *self;
-    sl_component_ctx cc;
-} tf;
-
-static tf *tf_new(const char *type, const char *yaml)
-{
-    tf *t = calloc(1, sizeof *t);
-    char err[256];
-    t->vt = registry_transform(type);
-    assert_non_null(t->vt);
-    if (config_doc_load(&t->doc, "test", yaml, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    t->cfg = calloc(1, t->vt->config_size);
-    const sl_option *tabs[] = {t->vt->options};
-    void *bases[] = {t->cfg};
-    if (config_apply(tabs, bases, 1, t->doc->root, NULL, "test", "transforms.t", err, sizeof err))
-        fail_msg("%s", err);
-    t->cc = (sl_component_ctx){"t", type, data_dir, metrics_register("t", "transform", type)};
-    if (t->vt->init(&t->self, t->cfg, &t->cc, err, sizeof err) != 0)
-        fail_msg("%s", err);
-    return t;
-}
-
-static void tf_free(tf *t)
-{
-    t->vt->destroy(t->self);
-    config_options_free(t->vt->options, t->cfg);
-    free(t->cfg);
-    config_doc_free(t->doc);
-    free(t);
-}
-
-static sl_event *corr_event(sl_batch *b, const char *msg)
-{
-    sl_event *e = batch_add(b);
-    e->ts_ns = 1;
-    e->message = batch_str(b, msg, strlen(msg));
-    event_set_str(b, e, "trace_id", "0af7651916cd43dd8448eb211c80319c", 32);
-    event_set_str(b, e, "job_id", "job-789", 7);
-    event_set_str(b, e, "machine_id", "m-1", 3);
-    event_set_str(b, e, "worker_id", "m-1-w0", 6);
-    return e;
-}
-
-static void assert_corr(const sl_event *e)
-{
-    static const char *const k[] = {"trace_id", "job_id", "machine_id", "worker_id"};
-    static const char *const v[] = {"0af7651916cd43dd8448eb211c80319c", "job-789", "m-1", "m-1-w0"};
-    for (int i = 0; i < 4; i++) {
-        const sl_field *f = event_get(e, k[i], strlen(k[i]));
-        assert_non_null(f);
-        assert_int_equal(f->type, SL_VAL_STR);
-        assert_int_equal(f->v.s.len, strlen(v[i]));
-        assert_memory_equal(f->v.s.ptr, v[i], f->v.s.len);
-    }
-}
-
-static const sl_field *get(const sl_event *e, const char *k)
-{
-    return event_get(e, k, strlen(k));
-}
-
-static void assert_str(const sl_event *e, const char *k, const char *v)
-{
-    const sl_field *f = get(e, k);
-    if (!f)
-        fail_msg("missing %s", k);
-    assert_int_equal(f->type, SL_VAL_STR);
-    assert_int_equal(f->v.s.len, strlen(v));
-    assert_memory_equal(f->v.s.ptr, v, f->v.s.len);
-}
+#include "tf_harness.h"
 
 static void assert_msg(const sl_event *e, const char *v)
 {
@@ -359,7 +286,10 @@ static void test_route(void **state)
 
 static int setup(void **state)
 {
-    return mkdtemp(data_dir) ? 0 : -1;
+    if (!mkdtemp(data_dir))
+        return -1;
+    tf_data_dir = data_dir;
+    return 0;
 }
 
 static int teardown(void **state)
