@@ -7,7 +7,8 @@ ingestion delay. Prints the port on its first stdout line.
 Actions: DescribeLogGroups, DescribeLogStreams, FilterLogEvents, GetLogEvents, CreateLogGroup,
 CreateLogStream, PutLogEvents.
 Credentials: --access-key/--secret (default AKIDSLUICETEST / sluice-test-secret); --token
-requires that X-Amz-Security-Token. A wrong signature gets InvalidSignatureException (403).
+requires that X-Amz-Security-Token; --also-key AKID:SECRET (repeatable) accepts another
+account's long-term key too. A wrong signature gets InvalidSignatureException (403).
 Control (unsigned, under /_emulator/):
   POST control {"throttle": N}        the next N API calls get ThrottlingException
                {"fail5xx": N}         the next N get ServiceUnavailableException (503)
@@ -27,8 +28,9 @@ Control (unsigned, under /_emulator/):
   POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
   GET stats    counters; GET events?group=G -> NDJSON {"group","stream","id","timestamp"}
   GET requests NDJSON, in order, one line per signed FilterLogEvents / DescribeLogStreams call
-               {"seq","action","group","start","end","token","names","prefix","throttled",
-               "status","live_ids"} (live_ids: returned events that came in through put) and
+               {"seq","t","key","action","group","start","end","token","names","prefix",
+               "throttled","status","live_ids"} (t: monotonic seconds at arrival; key: the
+               access key id) (live_ids: returned events that came in through put) and
                one per put {"seq","action":"put","ids"}
 Credential endpoints serving the known credentials (with --token as session token; with
 --creds-ttl T every fetch issues a new session token whose Expiration is T s away, and the API
@@ -50,6 +52,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PREFIX = "Logs_20140328."
+ALSO_KEYS = {}  # --also-key: access key id -> secret
 
 
 class ApiError(Exception):
@@ -168,7 +171,8 @@ class Handler(BaseHTTPRequestHandler):
             sig = parts["Signature"]
         except (KeyError, ValueError):
             raise ApiError(400, "IncompleteSignatureException", "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'.")
-        if ak != ARGS.access_key:
+        secret = ARGS.secret if ak == ARGS.access_key else ALSO_KEYS.get(ak)
+        if secret is None:
             raise ApiError(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
         if ARGS.creds_ttl:
             tok = self.headers.get("X-Amz-Security-Token") or ""
@@ -200,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
                           "\n".join(lines) + "\n", ";".join(signed), hashlib.sha256(raw).hexdigest()])
         scope = "/".join([date, region, service, term])
         sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
-        k = ("AWS4" + ARGS.secret).encode()
+        k = ("AWS4" + secret).encode()
         for m in (date, region, service, term):
             k = hmac.new(k, m.encode(), hashlib.sha256).digest()
         want = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
@@ -210,6 +214,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(403, "InvalidSignatureException",
                            "The request signature we calculated does not match the signature you provided. "
                            "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+        return ak
 
     # ---- API ---------------------------------------------------------------------------
     def do_POST(self):
@@ -224,7 +229,7 @@ class Handler(BaseHTTPRequestHandler):
             if not target.startswith(PREFIX):
                 raise ApiError(400, "UnknownOperationException", "")
             action = target[len(PREFIX):]
-            self.verify(raw)
+            ak = self.verify(raw)
             try:
                 peek = json.loads(raw or b"{}")
             except ValueError:
@@ -234,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.stats["requests"] += 1
                 st.per_action[action] = st.per_action.get(action, 0) + 1
                 if action in ("FilterLogEvents", "DescribeLogStreams") and isinstance(peek, dict):
-                    entry = {"seq": len(st.reqlog), "action": action, "group": peek.get("logGroupName"),
+                    entry = {"seq": len(st.reqlog), "t": time.monotonic(), "key": ak, "action": action, "group": peek.get("logGroupName"),
                              "start": peek.get("startTime"), "end": peek.get("endTime"),
                              "token": bool(peek.get("nextToken")), "names": len(peek.get("logStreamNames") or []),
                              "prefix": peek.get("logStreamNamePrefix"), "order": peek.get("orderBy"),
@@ -556,7 +561,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global ARGS, STATE
+    global ARGS, STATE, ALSO_KEYS
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--access-key", default="AKIDSLUICETEST")
@@ -565,10 +570,12 @@ def main():
     ap.add_argument("--page-size", type=int, default=10000)
     ap.add_argument("--rps", type=int, default=0)
     ap.add_argument("--debug", action="store_true")
+    ap.add_argument("--also-key", action="append", default=[])
     ap.add_argument("--ecs-auth", default="")
     ap.add_argument("--creds-ttl", type=int, default=0)
     ap.add_argument("--creds-valid", type=float, default=0)
     ARGS = ap.parse_args()
+    ALSO_KEYS = dict(k.split(":", 1) for k in ARGS.also_key)
     STATE = State(ARGS)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
