@@ -14,8 +14,10 @@
  *     recent backfill and repairs (last recent_days) come before older backfill and deep
  *     history (older than deep_days) comes last. Pages of live and backfill interleave, so
  *     a long window never delays the live tail by more than one page.
- *  4. Requests: a token bucket caps calls at max_requests_per_sec; backfill leaves one
- *     token of headroom for the live tail. Throttling (ThrottlingException,
+ *  4. Requests: the account's token bucket (cwl_bucket.c: shared by the sources of one
+ *     account and region, at the smallest max_requests_per_sec among them) caps calls;
+ *     each priority checks and takes its token in one step, and backfill leaves one token
+ *     of headroom for a live tail (its own or a sharer's). Throttling (ThrottlingException,
  *     LimitExceededException, 429) and 5xx back off exponentially with jitter; a throttle
  *     pauses backfill first (longer for older classes), the live tail only briefly: a
  *     live retry waits at most 4 x backoff_base_ms, a throttled backfill page at least
