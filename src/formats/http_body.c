@@ -46,22 +46,6 @@ typedef struct ctx {
     const char *body;
 } ctx;
 
-static bool is_int(const json_value *v, int64_t *out)
-{
-    char tmp[32];
-    if (v->raw_len == 0 || v->raw_len >= sizeof tmp || memchr(v->raw, '.', v->raw_len) ||
-        memchr(v->raw, 'e', v->raw_len) || memchr(v->raw, 'E', v->raw_len))
-        return false;
-    memcpy(tmp, v->raw, v->raw_len);
-    tmp[v->raw_len] = '\0';
-    errno = 0;
-    long long x = strtoll(tmp, NULL, 10);
-    if (errno == ERANGE)
-        return false;
-    *out = x;
-    return true;
-}
-
 static sl_event *new_event(ctx *c)
 {
     sl_event *e = batch_add(c->b);
@@ -90,21 +74,7 @@ static void json_object_event(ctx *c, const json_value *o)
                 continue;
             }
         }
-        sl_field *f = event_add_field(b, e, key, klen);
-        switch (v->type) {
-        case JSON_STR: f->type = SL_VAL_STR, f->v.s = batch_str(b, v->str, v->len); break;
-        case JSON_NUM:
-            if (is_int(v, &f->v.i))
-                f->type = SL_VAL_INT;
-            else if (isfinite(v->num))
-                f->type = SL_VAL_FLOAT, f->v.f = v->num;
-            else
-                f->type = SL_VAL_NULL;
-            break;
-        case JSON_BOOL: f->type = SL_VAL_BOOL, f->v.b = v->b; break;
-        case JSON_NULL: f->type = SL_VAL_NULL; break;
-        default: f->type = SL_VAL_JSON, f->v.s = batch_str(b, v->raw, v->raw_len); break;
-        }
+        json_value_to_field(b, event_add_field(b, e, key, klen), v, true);
     }
     b->bytes += event_size(e);
 }

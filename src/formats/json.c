@@ -1083,11 +1083,42 @@ static bool number_is_int(const json_value *v, int64_t *out)
     memcpy(tmp, v->raw, v->raw_len);
     tmp[v->raw_len] = '\0';
     errno = 0;
-    long long x = strtoll(tmp, NULL, 10);
-    if (errno == ERANGE)
+    char *end;
+    long long x = strtoll(tmp, &end, 10);
+    if (errno == ERANGE || *end)
         return false;
     *out = x;
     return true;
+}
+
+void json_value_to_field(sl_batch *b, sl_field *f, const json_value *v, bool copy)
+{
+    switch (v->type) {
+    case JSON_STR:
+        f->type = SL_VAL_STR;
+        f->v.s = copy ? batch_str(b, v->str, v->len) : (sl_str){v->str, (uint32_t)v->len};
+        break;
+    case JSON_NUM:
+        if (number_is_int(v, &f->v.i)) {
+            f->type = SL_VAL_INT;
+        } else if (isfinite(v->num)) {
+            f->type = SL_VAL_FLOAT;
+            f->v.f = v->num;
+        } else {
+            f->type = SL_VAL_NULL; /* 1e999: no sink can carry it */
+        }
+        break;
+    case JSON_BOOL:
+        f->type = SL_VAL_BOOL;
+        f->v.b = v->b;
+        break;
+    case JSON_NULL:
+        f->type = SL_VAL_NULL;
+        break;
+    default: /* arrays and objects: their JSON text */
+        f->type = SL_VAL_JSON;
+        f->v.s = copy ? batch_str(b, v->raw, v->raw_len) : (sl_str){v->raw, (uint32_t)v->raw_len};
+    }
 }
 
 int json_decode_event(sl_batch *b, const char *s, size_t n)
@@ -1122,31 +1153,7 @@ int json_decode_event(sl_batch *b, const char *s, size_t n)
                 e->message = batch_str(b, "", 0);
             continue;
         }
-        sl_field *f = event_add_field(b, e, key, strlen(key));
-        switch (v->type) {
-        case JSON_STR:
-            f->type = SL_VAL_STR;
-            f->v.s = batch_str(b, v->str, v->len);
-            break;
-        case JSON_NUM:
-            if (number_is_int(v, &f->v.i)) {
-                f->type = SL_VAL_INT;
-            } else {
-                f->type = SL_VAL_FLOAT;
-                f->v.f = v->num;
-            }
-            break;
-        case JSON_BOOL:
-            f->type = SL_VAL_BOOL;
-            f->v.b = v->b;
-            break;
-        case JSON_NULL:
-            f->type = SL_VAL_NULL;
-            break;
-        default:
-            f->type = SL_VAL_JSON;
-            f->v.s = batch_str(b, v->raw, v->raw_len);
-        }
+        json_value_to_field(b, event_add_field(b, e, key, strlen(key)), v, true);
     }
     if (!e->message.ptr)
         e->message = batch_str(b, "", 0);

@@ -41,6 +41,11 @@ typedef struct json_value {
 /* Returns NULL (and a message in err) on invalid JSON or nesting deeper than 64. */
 json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen);
 const json_value *json_get(const json_value *obj, const char *key);
+/* Sets f's type and value from v: strings; numbers without fraction or exponent that fit
+ * int64 as integers, other finite ones as floats, non-finite as null; booleans; null;
+ * arrays and objects as their JSON text. With copy the bytes are copied into b's arena;
+ * without, v must already live there (parsed into it) or outlive the batch. */
+void json_value_to_field(sl_batch *b, sl_field *f, const json_value *v, bool copy);
 
 /* One member of a JSON object read by json_scan_object, without a DOM. Strings point
  * into the input when they had no escape, else into the arena; neither is NUL-terminated. */

@@ -44,23 +44,6 @@ static int flatten_init(void **self, const void *config, const sl_component_ctx 
     return SL_OK;
 }
 
-static bool raw_int(const json_value *v, int64_t *out)
-{
-    if (v->raw_len == 0 || v->raw_len > 20 || memchr(v->raw, '.', v->raw_len) ||
-        memchr(v->raw, 'e', v->raw_len) || memchr(v->raw, 'E', v->raw_len))
-        return false;
-    char tmp[24];
-    memcpy(tmp, v->raw, v->raw_len);
-    tmp[v->raw_len] = '\0';
-    errno = 0;
-    char *end;
-    long long x = strtoll(tmp, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = x;
-    return true;
-}
-
 typedef struct flat_ctx {
     flatten_tf *t;
     sl_batch *b;
@@ -85,31 +68,8 @@ static void flat_emit(flat_ctx *c, const json_value *v, int depth)
     /* Never overwrite a field the event already has (trace_id ...): '_' until unique. */
     for (int tries = 0; tries < 8 && event_get(c->e, c->key.p, c->key.len); tries++)
         buf_putc(&c->key, '_');
-    sl_field *f = event_add_field(c->b, c->e, c->key.p, c->key.len);
-    switch (v->type) {
-    case JSON_STR:
-        f->type = SL_VAL_STR;
-        f->v.s = (sl_str){v->str, (uint32_t)v->len}; /* parsed into the batch arena */
-        break;
-    case JSON_NUM:
-        if (raw_int(v, &f->v.i)) {
-            f->type = SL_VAL_INT;
-        } else {
-            f->type = SL_VAL_FLOAT;
-            f->v.f = v->num;
-        }
-        break;
-    case JSON_BOOL:
-        f->type = SL_VAL_BOOL;
-        f->v.b = v->b;
-        break;
-    case JSON_NULL:
-        f->type = SL_VAL_NULL;
-        break;
-    default: /* arrays, empty or too deep objects */
-        f->type = SL_VAL_JSON;
-        f->v.s = (sl_str){v->raw, (uint32_t)v->raw_len};
-    }
+    /* strings, arrays and empty or too deep objects were parsed into the batch arena */
+    json_value_to_field(c->b, event_add_field(c->b, c->e, c->key.p, c->key.len), v, false);
     c->b->bytes += c->key.len + 16;
 }
 

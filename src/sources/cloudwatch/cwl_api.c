@@ -387,35 +387,7 @@ static void cwl_json_fields(sl_batch *b, sl_event *e, const json_value *o)
         if (kl == 0 || strcmp(k, "message") == 0 || strcmp(k, "@timestamp") == 0 ||
             strncmp(k, "cloudwatch.", 11) == 0 || strcmp(k, "cloudwatch") == 0)
             continue;
-        sl_field *f = event_add_field(b, e, k, kl);
-        switch (v->type) {
-        case JSON_STR:
-            f->type = SL_VAL_STR;
-            f->v.s = batch_str(b, v->str, v->len);
-            break;
-        case JSON_NUM:
-            if (v->num == (double)(int64_t)v->num && v->num > -9e15 && v->num < 9e15 &&
-                !memchr(v->raw, '.', v->raw_len) && !memchr(v->raw, 'e', v->raw_len) &&
-                !memchr(v->raw, 'E', v->raw_len)) {
-                f->type = SL_VAL_INT;
-                f->v.i = (int64_t)v->num;
-            } else {
-                f->type = SL_VAL_FLOAT;
-                f->v.f = v->num;
-            }
-            break;
-        case JSON_BOOL:
-            f->type = SL_VAL_BOOL;
-            f->v.b = v->b;
-            break;
-        case JSON_NULL:
-            f->type = SL_VAL_NULL;
-            break;
-        default:
-            f->type = SL_VAL_JSON;
-            f->v.s = batch_str(b, v->raw, v->raw_len);
-            break;
-        }
+        json_value_to_field(b, event_add_field(b, e, k, kl), v, true);
     }
 }
 
