@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "sources/glob.h"
+#include "sources/tail_loop.h"
 #include "sources/tailer.h"
 
 typedef struct file_config {
@@ -162,25 +162,6 @@ static void file_scan(file_source *s)
     tailer_scan_end(s->t);
 }
 
-/* Drains inotify events; returns true if one asks for a rescan (a file came or went). */
-static bool file_drain_inotify(file_source *s)
-{
-    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool rescan = false;
-    for (;;) {
-        ssize_t r = read(s->ino_fd, buf, sizeof buf);
-        if (r <= 0)
-            break;
-        for (char *p = buf; p < buf + r;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->mask & ~(uint32_t)IN_MODIFY)
-                rescan = true; /* create, move, delete, attrib, overflow */
-            p += sizeof *ev + ev->len;
-        }
-    }
-    return rescan;
-}
-
 /* ---- Vtable ------------------------------------------------------------------------ */
 
 static int file_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -202,85 +183,40 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
     return SL_OK;
 }
 
-static int file_run(void *self, sl_source_ctx *ctx)
+static void file_flush_hook(void *arg) { file_flush(arg); }
+
+static int64_t file_scan_hook(void *arg)
 {
-    file_source *s = self;
-    char err[512];
-    s->ctx = ctx;
-    int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(s->cc->id, "%s", err);
-        return rc;
-    }
-    tailer_set_first_start(s->t, !ckpt_existed(s->ck));
-    tailer_load_checkpoint(s->t, s->ck, s->cc);
-
-    s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (s->ino_fd < 0)
-        log_warn(s->cc->id, "inotify unavailable (%s); polling only", strerror(errno));
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (ep >= 0) {
-        ev.data.fd = source_stop_fd(ctx);
-        epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
-        if (s->ino_fd >= 0) {
-            ev.data.fd = s->ino_fd;
-            epoll_ctl(ep, EPOLL_CTL_ADD, s->ino_fd, &ev);
-        }
-    }
-
+    file_source *s = arg;
     file_scan(s);
-    tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
-    int64_t next_scan = sl_mono_ms() + s->cfg->glob_interval_ms;
-    int64_t next_ckpt = sl_mono_ms() + s->cfg->tail.checkpoint_interval_ms;
-    bool rescan = false;
-    while (!s->stopping && !source_should_stop(ctx)) {
-        source_collect_acks(ctx, file_on_commit, s);
-        size_t n = tailer_poll(s->t, file_on_line, file_on_done, s);
-        file_flush(s);
-        int64_t now = sl_mono_ms();
-        if (rescan || now >= next_scan) {
-            file_scan(s);
-            rescan = false;
-            next_scan = now + s->cfg->glob_interval_ms;
-        }
-        if (now >= next_ckpt) {
-            source_collect_acks(ctx, file_on_commit, s);
-            tailer_save_checkpoint(s->t, s->ck, s->cc);
-            next_ckpt = now + s->cfg->tail.checkpoint_interval_ms;
-        }
-        /* Idle: sleep until inotify, stop, the next scan or checkpoint, or 250 ms (the
-         * fallback for filesystems without inotify). */
-        int timeout = 0;
-        if (n == 0) {
-            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
-            timeout = (int)SL_MAX(0, SL_MIN(until, 250));
-        }
-        if (ep >= 0) {
-            struct epoll_event evs[4];
-            if (epoll_wait(ep, evs, 4, timeout) > 0 && s->ino_fd >= 0)
-                rescan |= file_drain_inotify(s);
-        } else if (timeout) {
-            source_sleep(ctx, timeout);
-        }
-    }
-    if (s->b) { /* read but never emitted: not acked, so read again after restart */
+    return s->cfg->glob_interval_ms;
+}
+
+static void file_discard(void *arg)
+{
+    file_source *s = arg;
+    if (s->b) {
         batch_release(s->b);
         s->b = NULL;
     }
-    size_t left = source_drain_acks(ctx, file_on_commit, s);
-    if (left)
-        log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
-                 left);
-    tailer_save_checkpoint(s->t, s->ck, s->cc);
-    if (ep >= 0)
-        close(ep);
-    if (s->ino_fd >= 0)
-        close(s->ino_fd);
-    s->ino_fd = -1;
-    ckpt_close(s->ck);
-    s->ck = NULL;
-    return SL_OK;
+}
+
+static const tail_loop_ops file_loop_ops = {
+    .on_line = file_on_line,
+    .on_done = file_on_done,
+    .on_commit = file_on_commit,
+    .flush = file_flush_hook,
+    .scan = file_scan_hook,
+    .discard = file_discard,
+};
+
+static int file_run(void *self, sl_source_ctx *ctx)
+{
+    file_source *s = self;
+    s->ctx = ctx;
+    return tail_loop_run(&(tail_loop){
+        .t = s->t, .ctx = ctx, .cc = s->cc, .checkpoint_interval_ms = s->cfg->tail.checkpoint_interval_ms,
+        .ck = &s->ck, .ino_fd = &s->ino_fd, .stopping = &s->stopping, .ops = &file_loop_ops, .arg = s});
 }
 
 static void file_destroy(void *self)

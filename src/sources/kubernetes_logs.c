@@ -45,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -57,6 +56,7 @@
 #include "core/log.h"
 #include "formats/cri.h"
 #include "sources/k8s_path.h"
+#include "sources/tail_loop.h"
 #include "sources/tailer.h"
 
 typedef struct k8s_config {
@@ -669,29 +669,6 @@ static void k8s_scan(k8s_source *s)
     s->scanned = true;
 }
 
-/* Drains inotify events; returns true if one asks for a rescan. */
-static bool k8s_drain_inotify(k8s_source *s)
-{
-    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool rescan = false;
-    for (;;) {
-        ssize_t r = read(s->ino_fd, buf, sizeof buf);
-        if (r <= 0)
-            break;
-        for (char *p = buf; p < buf + r;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->mask & IN_Q_OVERFLOW) {
-                log_info(s->cc->id, "inotify queue overflowed; rescanning %s", s->root);
-                metrics_error(s->cc->metrics, "inotify_overflow");
-            }
-            if (ev->mask & ~(uint32_t)IN_MODIFY)
-                rescan = true;
-            p += sizeof *ev + ev->len;
-        }
-    }
-    return rescan;
-}
-
 /* ---- Vtable --------------------------------------------------------------------------- */
 
 static int k8s_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -727,92 +704,51 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     return SL_OK;
 }
 
-static int k8s_run(void *self, sl_source_ctx *ctx)
+static void k8s_flush_hook(void *arg) { k8s_flush(arg); }
+
+/* A walk; a file deferred by it (rescan_soon) brings the next one forward. */
+static int64_t k8s_scan_hook(void *arg)
 {
-    k8s_source *s = self;
-    char err[512];
-    s->ctx = ctx;
-    int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(s->cc->id, "%s", err);
-        return rc;
-    }
-    tailer_set_first_start(s->t, !ckpt_existed(s->ck));
-    tailer_load_checkpoint(s->t, s->ck, s->cc);
-    s->running = true;
-
-    s->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (s->ino_fd < 0)
-        log_warn(s->cc->id, "inotify unavailable (%s); polling only", strerror(errno));
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (ep >= 0) {
-        ev.data.fd = source_stop_fd(ctx);
-        epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
-        if (s->ino_fd >= 0) {
-            ev.data.fd = s->ino_fd;
-            epoll_ctl(ep, EPOLL_CTL_ADD, s->ino_fd, &ev);
-        }
-    }
-    struct stat st;
-    if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode))
-        log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
-
+    k8s_source *s = arg;
+    s->rescan_soon = false;
     k8s_scan(s);
-    tailer_save_checkpoint(s->t, s->ck, s->cc); /* from now on a checkpoint exists: read_from applies no more */
-    int64_t next_scan = sl_mono_ms() + s->cfg->rescan_interval_ms;
-    int64_t next_ckpt = sl_mono_ms() + s->cfg->tail.checkpoint_interval_ms;
-    bool rescan = false;
-    while (!s->stopping && !source_should_stop(ctx)) {
-        source_collect_acks(ctx, k8s_on_commit, s);
-        size_t n = tailer_poll(s->t, k8s_on_line, k8s_on_done, s);
-        k8s_flush(s);
-        int64_t now = sl_mono_ms();
-        if (rescan || now >= next_scan) {
-            s->rescan_soon = false;
-            k8s_scan(s);
-            k8s_flush(s);
-            rescan = false;
-            next_scan = now + (s->rescan_soon ? SL_MIN(s->cfg->rescan_interval_ms, 250)
-                                              : s->cfg->rescan_interval_ms);
-        }
-        if (now >= next_ckpt) {
-            source_collect_acks(ctx, k8s_on_commit, s);
-            tailer_save_checkpoint(s->t, s->ck, s->cc);
-            next_ckpt = now + s->cfg->tail.checkpoint_interval_ms;
-        }
-        int timeout = 0;
-        if (n == 0) {
-            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
-            timeout = (int)SL_MAX(0, SL_MIN(until, 250));
-        }
-        if (ep >= 0) {
-            struct epoll_event evs[4];
-            if (epoll_wait(ep, evs, 4, timeout) > 0 && s->ino_fd >= 0)
-                rescan |= k8s_drain_inotify(s);
-        } else if (timeout) {
-            source_sleep(ctx, timeout);
-        }
-    }
-    s->running = false;
-    if (s->b) { /* read but never emitted: not acked, so read again after restart */
+    k8s_flush(s);
+    return s->rescan_soon ? SL_MIN(s->cfg->rescan_interval_ms, 250) : s->cfg->rescan_interval_ms;
+}
+
+static void k8s_discard(void *arg)
+{
+    k8s_source *s = arg;
+    s->running = false; /* from here on, closing files emits nothing */
+    if (s->b) {
         batch_release(s->b);
         s->b = NULL;
         s->b_kf = NULL;
     }
-    size_t left = source_drain_acks(ctx, k8s_on_commit, s);
-    if (left)
-        log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
-                 left);
-    tailer_save_checkpoint(s->t, s->ck, s->cc);
-    if (ep >= 0)
-        close(ep);
-    if (s->ino_fd >= 0)
-        close(s->ino_fd);
-    s->ino_fd = -1;
-    ckpt_close(s->ck);
-    s->ck = NULL;
-    return SL_OK;
+}
+
+static const tail_loop_ops k8s_loop_ops = {
+    .on_line = k8s_on_line,
+    .on_done = k8s_on_done,
+    .on_commit = k8s_on_commit,
+    .flush = k8s_flush_hook,
+    .scan = k8s_scan_hook,
+    .discard = k8s_discard,
+};
+
+static int k8s_run(void *self, sl_source_ctx *ctx)
+{
+    k8s_source *s = self;
+    s->ctx = ctx;
+    struct stat st;
+    if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode))
+        log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
+    s->running = true;
+    int rc = tail_loop_run(&(tail_loop){
+        .t = s->t, .ctx = ctx, .cc = s->cc, .checkpoint_interval_ms = s->cfg->tail.checkpoint_interval_ms,
+        .ck = &s->ck, .ino_fd = &s->ino_fd, .stopping = &s->stopping, .ops = &k8s_loop_ops, .arg = s});
+    s->running = false;
+    return rc;
 }
 
 static void k8s_destroy(void *self)

@@ -1,0 +1,112 @@
+/* tail_loop.c - the run loop of the tailing sources: see tail_loop.h. The sources differ in
+ * what they walk and how lines become events; waiting, timing and shutdown are the same. */
+#include "tail_loop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+/* Reads every pending inotify event; true when one asks for a walk (a file came, went or
+ * moved, or the queue overflowed and events were lost). Writes alone are left to polling. */
+static bool drain_inotify(const tail_loop *l)
+{
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool rescan = false;
+    for (;;) {
+        ssize_t r = read(*l->ino_fd, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        for (char *p = buf; p < buf + r;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                log_info(l->cc->id, "inotify queue overflowed; walking the files again");
+                metrics_error(l->cc->metrics, "inotify_overflow");
+            }
+            if (ev->mask & ~(uint32_t)IN_MODIFY)
+                rescan = true;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return rescan;
+}
+
+int tail_loop_run(const tail_loop *l)
+{
+    const tail_loop_ops *o = l->ops;
+    const sl_component_ctx *cc = l->cc;
+    char err[512];
+    int rc = ckpt_open(l->ck, cc->data_dir, cc->id, cc->metrics, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(cc->id, "%s", err);
+        return rc;
+    }
+    tailer_set_first_start(l->t, !ckpt_existed(*l->ck));
+    tailer_load_checkpoint(l->t, *l->ck, cc);
+
+    *l->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (*l->ino_fd < 0)
+        log_warn(cc->id, "inotify unavailable (%s); polling only", strerror(errno));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = source_stop_fd(l->ctx)};
+        epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        if (*l->ino_fd >= 0) {
+            ev.data.fd = *l->ino_fd;
+            epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+        }
+    }
+
+    int64_t next_scan = sl_mono_ms() + o->scan(l->arg);
+    tailer_save_checkpoint(l->t, *l->ck, cc); /* from now on a checkpoint exists: read_from applies no more */
+    int64_t next_ckpt = sl_mono_ms() + l->checkpoint_interval_ms;
+    bool rescan = false;
+    while (!*l->stopping && !source_should_stop(l->ctx)) {
+        source_collect_acks(l->ctx, o->on_commit, l->arg);
+        size_t n = tailer_poll(l->t, o->on_line, o->on_done, l->arg);
+        o->flush(l->arg);
+        int64_t now = sl_mono_ms();
+        if (rescan || now >= next_scan) {
+            next_scan = now + o->scan(l->arg);
+            rescan = false;
+        }
+        if (now >= next_ckpt) {
+            source_collect_acks(l->ctx, o->on_commit, l->arg);
+            tailer_save_checkpoint(l->t, *l->ck, cc);
+            next_ckpt = now + l->checkpoint_interval_ms;
+        }
+        /* Idle: sleep until inotify, stop, the next walk or checkpoint, or 250 ms (the
+         * fallback for filesystems without inotify). */
+        int timeout = 0;
+        if (n == 0) {
+            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
+            timeout = (int)SL_MAX(0, SL_MIN(until, 250));
+        }
+        if (ep >= 0) {
+            struct epoll_event evs[4];
+            if (epoll_wait(ep, evs, 4, timeout) > 0 && *l->ino_fd >= 0)
+                rescan |= drain_inotify(l);
+        } else if (timeout) {
+            source_sleep(l->ctx, timeout);
+        }
+    }
+    o->discard(l->arg); /* read but never emitted: not acked, so read again after restart */
+    size_t left = source_drain_acks(l->ctx, o->on_commit, l->arg);
+    if (left)
+        log_warn(cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
+                 left);
+    tailer_save_checkpoint(l->t, *l->ck, cc);
+    if (ep >= 0)
+        close(ep);
+    if (*l->ino_fd >= 0)
+        close(*l->ino_fd);
+    *l->ino_fd = -1;
+    ckpt_close(*l->ck);
+    *l->ck = NULL;
+    return SL_OK;
+}
