@@ -83,61 +83,52 @@ static bool slot_take(sl_metric_reason *slot, const char *reason)
     return reason_eq(cur, reason);
 }
 
-void metrics_error(sl_metrics *m, const char *reason)
+/* Adds n to the slot of `name` in slots (a free one if it has none; the last slot, "other",
+ * once all are taken). Lock-free: slots are claimed with a compare-and-swap. */
+static void slots_add(sl_metric_reason *slots, const char *name, uint64_t n)
 {
-    if (!m)
-        return;
-    if (!reason || !*reason)
-        reason = "unknown";
-    if (strcmp(reason, other_reason) != 0) {
+    if (strcmp(name, other_reason) != 0) {
         for (int i = 0; i < OTHER_SLOT; i++) {
-            if (slot_take(&m->errors[i], reason)) {
-                atomic_fetch_add_explicit(&m->errors[i].count, 1, memory_order_relaxed);
+            if (slot_take(&slots[i], name)) {
+                atomic_fetch_add_explicit(&slots[i].count, n, memory_order_relaxed);
                 return;
             }
         }
     }
-    slot_take(&m->errors[OTHER_SLOT], other_reason);
-    atomic_fetch_add_explicit(&m->errors[OTHER_SLOT].count, 1, memory_order_relaxed);
+    slot_take(&slots[OTHER_SLOT], other_reason);
+    atomic_fetch_add_explicit(&slots[OTHER_SLOT].count, n, memory_order_relaxed);
+}
+
+void metrics_error(sl_metrics *m, const char *reason)
+{
+    if (m)
+        slots_add(m->errors, reason && *reason ? reason : "unknown", 1);
 }
 
 void metrics_count(sl_metrics *m, const char *name, uint64_t n)
 {
-    if (!m || !name)
-        return;
-    for (int i = 0; i < OTHER_SLOT; i++) {
-        if (slot_take(&m->counters[i], name)) {
-            atomic_fetch_add_explicit(&m->counters[i].count, n, memory_order_relaxed);
-            return;
-        }
-    }
-    slot_take(&m->counters[OTHER_SLOT], other_reason);
-    atomic_fetch_add_explicit(&m->counters[OTHER_SLOT].count, n, memory_order_relaxed);
+    if (m && name)
+        slots_add(m->counters, name, n);
 }
 
-uint64_t metrics_count_get(const sl_metrics *m, const char *name)
+static uint64_t slots_get(const sl_metric_reason *slots, const char *name)
 {
-    if (!m || !name)
-        return 0;
     for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
-        const char *r = atomic_load_explicit(&m->counters[i].reason, memory_order_acquire);
+        const char *r = atomic_load_explicit(&slots[i].reason, memory_order_acquire);
         if (r && reason_eq(r, name))
-            return atomic_load_explicit(&m->counters[i].count, memory_order_relaxed);
+            return atomic_load_explicit(&slots[i].count, memory_order_relaxed);
     }
     return 0;
 }
 
+uint64_t metrics_count_get(const sl_metrics *m, const char *name)
+{
+    return m && name ? slots_get(m->counters, name) : 0;
+}
+
 uint64_t metrics_error_count(const sl_metrics *m, const char *reason)
 {
-    if (!m || !reason)
-        return 0;
-    uint64_t n = 0;
-    for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
-        const char *r = atomic_load_explicit(&m->errors[i].reason, memory_order_acquire);
-        if (r && reason_eq(r, reason))
-            n += atomic_load_explicit(&m->errors[i].count, memory_order_relaxed);
-    }
-    return n;
+    return m && reason ? slots_get(m->errors, reason) : 0;
 }
 
 void metrics_observe_duration(sl_metrics *m, double seconds)
@@ -246,54 +237,33 @@ static void render_simple(sl_buf *out, enum which w, const char *name, const cha
 #define INT 2
 #define FIELD(f) offsetof(sl_metrics, f)
 
-static void render_errors(sl_buf *out)
+/* One family of per-name slots (errors or counters: the array at `field` of each
+ * sl_metrics), labelled label="name"; nothing when no component has any. */
+static void render_slots(sl_buf *out, size_t field, const char *name, const char *help,
+                         const char *label)
 {
+#define SLOTS(m) ((const sl_metric_reason *)((const char *)(m) + field))
     bool any = false;
     for (const sl_metrics *m = reg_head; m && !any; m = m->next)
         for (int i = 0; i < SL_METRICS_MAX_REASONS; i++)
-            if (atomic_load(&m->errors[i].reason))
+            if (atomic_load(&SLOTS(m)[i].reason))
                 any = true;
     if (!any)
         return;
-    const char *name = "sluice_component_errors_total";
-    put_family(out, name, "counter", "Errors seen by a component, by reason.");
+    put_family(out, name, "counter", help);
     for (const sl_metrics *m = reg_head; m; m = m->next) {
         for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
-            const char *r = atomic_load(&m->errors[i].reason);
+            const char *r = atomic_load(&SLOTS(m)[i].reason);
             if (!r)
                 continue;
             buf_printf(out, "%s{", name);
             put_labels(out, m);
-            buf_puts(out, ",reason=\"");
+            buf_printf(out, ",%s=\"", label);
             put_label_value(out, r);
-            buf_printf(out, "\"} %llu\n", (unsigned long long)atomic_load(&m->errors[i].count));
+            buf_printf(out, "\"} %llu\n", (unsigned long long)atomic_load(&SLOTS(m)[i].count));
         }
     }
-}
-
-static void render_counters(sl_buf *out)
-{
-    bool any = false;
-    for (const sl_metrics *m = reg_head; m && !any; m = m->next)
-        for (int i = 0; i < SL_METRICS_MAX_REASONS; i++)
-            if (atomic_load(&m->counters[i].reason))
-                any = true;
-    if (!any)
-        return;
-    const char *name = "sluice_component_counter_total";
-    put_family(out, name, "counter", "Component-specific counters, by name.");
-    for (const sl_metrics *m = reg_head; m; m = m->next) {
-        for (int i = 0; i < SL_METRICS_MAX_REASONS; i++) {
-            const char *r = atomic_load(&m->counters[i].reason);
-            if (!r)
-                continue;
-            buf_printf(out, "%s{", name);
-            put_labels(out, m);
-            buf_puts(out, ",name=\"");
-            put_label_value(out, r);
-            buf_printf(out, "\"} %llu\n", (unsigned long long)atomic_load(&m->counters[i].count));
-        }
-    }
+#undef SLOTS
 }
 
 static void render_lag(sl_buf *out)
@@ -438,8 +408,10 @@ void metrics_render_prometheus(sl_buf *out)
                   "Bytes sent on (delivered, for sinks) by a component.", FIELD(sent_bytes), U64);
     render_simple(out, ALL, "sluice_component_dropped_events_total", "counter",
                   "Events dropped on purpose by policy.", FIELD(dropped_events), U64);
-    render_errors(out);
-    render_counters(out);
+    render_slots(out, FIELD(errors), "sluice_component_errors_total",
+                 "Errors seen by a component, by reason.", "reason");
+    render_slots(out, FIELD(counters), "sluice_component_counter_total",
+                 "Component-specific counters, by name.", "name");
     render_simple(out, SINKS, "sluice_sink_retries_total", "counter",
                   "Sink request retries.", FIELD(retries), U64);
     render_simple(out, SINKS, "sluice_sink_payload_bytes_total", "counter",
