@@ -402,18 +402,34 @@ static bool cwl_event_ok(const json_value *ev)
            id->type == JSON_STR && id->len != 0 && ts->num > -1e15 && ts->num < 1e15;
 }
 
+/* Parses an answer (into tmp, reset first) whose part of interest is the array `member`
+ * (absent means empty). Returns the root object with *list set to the array or NULL, or
+ * NULL with a message naming `action` in err. */
+static const json_value *cwl_answer(const char *body, size_t len, sl_arena *tmp,
+                                    const char *action, const char *member,
+                                    const json_value **list, char *err, size_t errlen)
+{
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return NULL;
+    *list = json_get(root, member);
+    if (root->type != JSON_OBJ || (*list && (*list)->type != JSON_ARR)) {
+        sl_seterr(err, errlen, SL_ERR_CORRUPT, "%s: unexpected shape", action);
+        return NULL;
+    }
+    return root;
+}
+
 int cwl_parse_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char **next_token,
                     char *err, size_t errlen)
 {
     *n = 0;
     *next_token = NULL;
-    arena_reset(tmp);
-    json_value *root = json_parse(tmp, body, len, err, errlen);
+    const json_value *evs;
+    const json_value *root = cwl_answer(body, len, tmp, "FilterLogEvents", "events", &evs, err, errlen);
     if (!root)
         return SL_ERR_CORRUPT;
-    const json_value *evs = json_get(root, "events");
-    if (root->type != JSON_OBJ || (evs && evs->type != JSON_ARR))
-        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "FilterLogEvents: unexpected shape");
     for (size_t i = 0; evs && i < evs->n; i++)
         *n += cwl_event_ok(evs->items[i]);
     *next_token = cwl_token(root);
@@ -439,13 +455,10 @@ int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_
                      bool parse_json, sl_arena *tmp, cwl_page *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    arena_reset(tmp);
-    json_value *root = json_parse(tmp, body, len, err, errlen);
+    const json_value *evs;
+    const json_value *root = cwl_answer(body, len, tmp, "FilterLogEvents", "events", &evs, err, errlen);
     if (!root)
         return SL_ERR_CORRUPT;
-    const json_value *evs = json_get(root, "events");
-    if (root->type != JSON_OBJ || (evs && evs->type != JSON_ARR))
-        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "FilterLogEvents: unexpected shape");
     for (size_t i = 0; evs && i < evs->n; i++) {
         const json_value *ev = evs->items[i];
         const json_value *ts = ev->type == JSON_OBJ ? json_get(ev, "timestamp") : NULL;
@@ -506,13 +519,10 @@ int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
                      char *err, size_t errlen)
 {
     *next_token = NULL;
-    arena_reset(tmp);
-    json_value *root = json_parse(tmp, body, len, err, errlen);
+    const json_value *gs;
+    const json_value *root = cwl_answer(body, len, tmp, "DescribeLogGroups", "logGroups", &gs, err, errlen);
     if (!root)
         return SL_ERR_CORRUPT;
-    const json_value *gs = json_get(root, "logGroups");
-    if (root->type != JSON_OBJ || (gs && gs->type != JSON_ARR))
-        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "DescribeLogGroups: unexpected shape");
     for (size_t i = 0; gs && i < gs->n; i++) {
         const json_value *n = gs->items[i]->type == JSON_OBJ ? json_get(gs->items[i], "logGroupName") : NULL;
         if (n && n->type == JSON_STR && n->len && n->len < 512 && !memchr(n->str, 0, n->len))
@@ -533,13 +543,10 @@ int cwl_parse_streams(const char *body, size_t len, sl_arena *tmp,
                       char **next_token, char *err, size_t errlen)
 {
     *next_token = NULL;
-    arena_reset(tmp);
-    json_value *root = json_parse(tmp, body, len, err, errlen);
+    const json_value *ss;
+    const json_value *root = cwl_answer(body, len, tmp, "DescribeLogStreams", "logStreams", &ss, err, errlen);
     if (!root)
         return SL_ERR_CORRUPT;
-    const json_value *ss = json_get(root, "logStreams");
-    if (root->type != JSON_OBJ || (ss && ss->type != JSON_ARR))
-        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "DescribeLogStreams: unexpected shape");
     for (size_t i = 0; ss && i < ss->n; i++) {
         const json_value *o = ss->items[i];
         const json_value *n = o->type == JSON_OBJ ? json_get(o, "logStreamName") : NULL;
