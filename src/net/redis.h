@@ -21,6 +21,28 @@ extern const char *const redis_modes[]; /* "list", "stream", NULL */
 
 /* Connection settings, borrowed from a component's config (tls too); ssl_ctx is made by
  * redis_endpoint_init and owned by the endpoint. */
+/* The connection settings of every redis component, in the same words: a component embeds
+ * one in its config and lists REDIS_CONN_OPTIONS(config type, member, timeout help). */
+typedef struct redis_conn_config {
+    char *address, *password;
+    int64_t db, timeout_ms;
+    tls_client_config tls;
+} redis_conn_config;
+
+#define REDIS_OPT_(T, m, name, type, field, def, flags, sub, min, max, help)                   \
+    {name, type, offsetof(T, m) + offsetof(redis_conn_config, field), def, flags, NULL, sub,  \
+     min, max, help}
+#define REDIS_CONN_OPTIONS(T, m, timeout_help)                                                 \
+    REDIS_OPT_(T, m, "address", SL_OPT_STR, address, "127.0.0.1:6379", 0, NULL, 0, 0,          \
+               "Redis server as host:port"),                                                   \
+    REDIS_OPT_(T, m, "password", SL_OPT_STR, password, NULL, 0, NULL, 0, 0, "AUTH password"),  \
+    REDIS_OPT_(T, m, "db", SL_OPT_INT, db, "0", 0, NULL, 0, 1 << 20,                           \
+               "database number (SELECT)"),                                                    \
+    REDIS_OPT_(T, m, "timeout", SL_OPT_DURATION, timeout_ms, "5s", 0, NULL, 1, 3600000,        \
+               timeout_help),                                                                  \
+    REDIS_OPT_(T, m, "tls", SL_OPT_OBJECT, tls, NULL, 0, tls_client_options, 0, 0,             \
+               "TLS: enabled, verify, ca_file, cert_file, key_file, server_name")
+
 typedef struct redis_endpoint {
     const char *address; /* host:port */
     const char *password; /* NULL or "" = no AUTH */

@@ -30,28 +30,17 @@
 #define REDIS_RUN 1000
 
 typedef struct rsink_config {
-    char *address, *password, *key;
-    int64_t db;
+    redis_conn_config conn;
+    char *key;
     int mode;
-    int64_t timeout_ms;
-    tls_client_config tls;
 } rsink_config;
 
 static const sl_option rsink_options[] = {
-    {"address", SL_OPT_STR, offsetof(rsink_config, address), "127.0.0.1:6379", 0, NULL, NULL, 0,
-     0, "Redis server as host:port"},
-    {"password", SL_OPT_STR, offsetof(rsink_config, password), NULL, 0, NULL, NULL, 0, 0,
-     "AUTH password"},
-    {"db", SL_OPT_INT, offsetof(rsink_config, db), "0", 0, NULL, NULL, 0, 1 << 20,
-     "database number (SELECT)"},
+    REDIS_CONN_OPTIONS(rsink_config, conn, "connect and reply timeout"),
     {"key", SL_OPT_STR, offsetof(rsink_config, key), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
      "list or stream key; {{ field }} and strftime fields (%Y %m %d %H) of the event's time"},
     {"mode", SL_OPT_ENUM, offsetof(rsink_config, mode), "list", 0, redis_modes, NULL, 0, 0,
      "list: RPUSH the event's JSON; stream: XADD key * event <json>"},
-    {"timeout", SL_OPT_DURATION, offsetof(rsink_config, timeout_ms), "5s", 0, NULL, NULL, 1,
-     3600000, "connect and reply timeout"},
-    {"tls", SL_OPT_OBJECT, offsetof(rsink_config, tls), NULL, 0, NULL, tls_client_options, 0, 0,
-     "TLS: enabled, verify, ca_file, cert_file, key_file, server_name"},
     SL_OPT_END,
 };
 
@@ -88,7 +77,7 @@ static int rsink_init(void **self, const void *config, const sl_component_ctx *c
     rsink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
-    s->ep = (redis_endpoint){cfg->address, cfg->password, cfg->db, cfg->timeout_ms, &cfg->tls,
+    s->ep = (redis_endpoint){cfg->conn.address, cfg->conn.password, cfg->conn.db, cfg->conn.timeout_ms, &cfg->conn.tls,
                              NULL};
     if (redis_endpoint_init(&s->ep, err, errlen) != SL_OK) {
         free(s);
@@ -126,7 +115,7 @@ static void rsink_drop_conn(rsink *s, const char *why, bool named)
         if (named)
             log_warn(s->cc->id, "redis %s", why);
         else
-            log_warn(s->cc->id, "redis %s: %s", s->cfg->address, why);
+            log_warn(s->cc->id, "redis %s: %s", s->cfg->conn.address, why);
         s->last_log_ms = now;
     }
     redis_conn_close(s->conn);

@@ -34,22 +34,16 @@
 #include "net/redis.h"
 
 typedef struct rsrc_config {
-    char *address, *password, *key, *processing_key, *group, *consumer, *pause_while_open;
-    int64_t db;
+    redis_conn_config conn;
+    char *key, *processing_key, *group, *consumer, *pause_while_open;
     int mode;
     int64_t batch_max_events;
-    int64_t block_ms, timeout_ms, claim_idle_ms;
+    int64_t block_ms, claim_idle_ms;
     bool del;
-    tls_client_config tls;
 } rsrc_config;
 
 static const sl_option rsrc_options[] = {
-    {"address", SL_OPT_STR, offsetof(rsrc_config, address), "127.0.0.1:6379", 0, NULL, NULL, 0,
-     0, "Redis server as host:port"},
-    {"password", SL_OPT_STR, offsetof(rsrc_config, password), NULL, 0, NULL, NULL, 0, 0,
-     "AUTH password"},
-    {"db", SL_OPT_INT, offsetof(rsrc_config, db), "0", 0, NULL, NULL, 0, 1 << 20,
-     "database number (SELECT)"},
+    REDIS_CONN_OPTIONS(rsrc_config, conn, "connect and reply timeout (beyond `block`)"),
     {"key", SL_OPT_STR, offsetof(rsrc_config, key), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
      "list or stream key to read"},
     {"mode", SL_OPT_ENUM, offsetof(rsrc_config, mode), "list", 0, redis_modes, NULL, 0, 0,
@@ -73,10 +67,6 @@ static const sl_option rsrc_options[] = {
      NULL, 1, 100000, "items per batch at most"},
     {"block", SL_OPT_DURATION, offsetof(rsrc_config, block_ms), "1s", 0, NULL, NULL, 10, 60000,
      "how long one blocking read waits for new items"},
-    {"timeout", SL_OPT_DURATION, offsetof(rsrc_config, timeout_ms), "5s", 0, NULL, NULL, 1,
-     3600000, "connect and reply timeout (beyond `block`)"},
-    {"tls", SL_OPT_OBJECT, offsetof(rsrc_config, tls), NULL, 0, NULL, tls_client_options, 0, 0,
-     "TLS: enabled, verify, ca_file, cert_file, key_file, server_name"},
     SL_OPT_END,
 };
 
@@ -116,8 +106,8 @@ static int rsrc_init(void **self, const void *config, const sl_component_ctx *cc
     rsrc *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
-    s->ep = (redis_endpoint){cfg->address, cfg->password, cfg->db,
-                             cfg->timeout_ms + cfg->block_ms, &cfg->tls, NULL};
+    s->ep = (redis_endpoint){cfg->conn.address, cfg->conn.password, cfg->conn.db,
+                             cfg->conn.timeout_ms + cfg->block_ms, &cfg->conn.tls, NULL};
     if (redis_endpoint_init(&s->ep, err, errlen) != SL_OK) {
         free(s);
         return SL_ERR_CONFIG;
