@@ -351,3 +351,19 @@ int http_multi_inflight(http_multi *m)
     pthread_mutex_unlock(&m->mu);
     return n;
 }
+
+http_multi *http_multi_lazy(_Atomic(http_multi *) *slot, pthread_mutex_t *mu, char *err,
+                            size_t errlen)
+{
+    http_multi *h = atomic_load(slot);
+    if (h)
+        return h;
+    pthread_mutex_lock(mu);
+    h = atomic_load(slot);
+    if (!h) {
+        h = http_multi_new(err, errlen);
+        atomic_store(slot, h);
+    }
+    pthread_mutex_unlock(mu);
+    return h;
+}

@@ -3,6 +3,8 @@
 #ifndef SL_HTTP_MULTI_H
 #define SL_HTTP_MULTI_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +43,11 @@ typedef struct http_mresp {
 
 /* Starts the loop thread. Returns an owned handle (http_multi_free) or NULL + err. */
 http_multi *http_multi_new(char *err, size_t errlen);
+/* The handle in *slot, started on first use (a component's init must not start threads);
+ * mu guards the start. Returns it, or NULL + err when it cannot start (tried again on the
+ * next call). The caller frees *slot at the end. */
+http_multi *http_multi_lazy(_Atomic(http_multi *) *slot, pthread_mutex_t *mu, char *err,
+                            size_t errlen);
 /* Stops the loop; requests still in flight fail with SL_ERR_CLOSED. No thread may be
  * inside http_multi_do once this returns. */
 void http_multi_free(http_multi *m);

@@ -881,26 +881,10 @@ static void keep_set(es_sink *s, char *p)
     free(old);
 }
 
-/* The loop thread starts with the first request (init must not start threads). */
-static http_multi *es_http(es_sink *s, char *err, size_t errlen)
-{
-    http_multi *h = atomic_load(&s->http);
-    if (h)
-        return h;
-    pthread_mutex_lock(&s->mu);
-    h = atomic_load(&s->http);
-    if (!h) {
-        h = http_multi_new(err, errlen);
-        atomic_store(&s->http, h);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return h;
-}
-
 static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     es_sink *s = self;
-    if (!es_http(s, res->reason, sizeof res->reason)) {
+    if (!http_multi_lazy(&s->http, &s->mu, res->reason, sizeof res->reason)) {
         res->status = SL_SEND_RETRY;
         return SL_OK;
     }

@@ -139,21 +139,6 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
     return SL_OK;
 }
 
-static http_multi *otlp_http(otlp_sink *s, char *err, size_t errlen)
-{
-    http_multi *h = atomic_load(&s->http);
-    if (h)
-        return h;
-    pthread_mutex_lock(&s->mu);
-    h = atomic_load(&s->http);
-    if (!h) {
-        h = http_multi_new(err, errlen);
-        atomic_store(&s->http, h);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return h;
-}
-
 /* At most one warning per 10 s per sink for answers that can repeat every request. */
 static bool otlp_may_warn(otlp_sink *s)
 {
@@ -196,7 +181,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     otlp_sink *s = self;
     const otlp_config *cfg = s->cfg;
     sl_metrics *m = s->cc->metrics;
-    http_multi *h = otlp_http(s, res->reason, sizeof res->reason);
+    http_multi *h = http_multi_lazy(&s->http, &s->mu, res->reason, sizeof res->reason);
     if (!h) {
         res->status = SL_SEND_RETRY;
         return SL_OK;
