@@ -111,8 +111,11 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
     }
     if (i != n)
         return -1;
-    int64_t secs = base + se - off;
-    *ns = secs * 1000000000LL + frac;
+    int64_t secs = base + se - off, t;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &t) ||
+        __builtin_add_overflow(t, frac, &t))
+        return -1; /* outside 1677..2262: not representable in ns */
+    *ns = t;
     return 0;
 }
 

@@ -21,7 +21,8 @@ typedef struct cri_line {
 } cri_line;
 
 /* Parses "2024-01-15T10:20:30.123456789Z" or with a "+hh:mm"/"-hh:mm" offset; fraction
- * optional, up to 9 digits. The whole of s[0..n) must be the time. Returns 0 or -1. */
+ * optional, up to 9 digits. The whole of s[0..n) must be the time, between the years 1677
+ * and 2262 (nanoseconds in int64). Returns 0 or -1. The one RFC 3339 parser of the project. */
 int cri_parse_time(const char *s, size_t n, int64_t *ns);
 
 /* Parses one CRI line (without its '\n'). Returns 0, or -1 with a static reason in *why. */

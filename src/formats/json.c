@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../core/common.h"
+#include "cri.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -188,80 +189,6 @@ void json_format_time(sl_buf *out, int64_t ts_ns)
     put_digits(tmp + 20, (unsigned)ns, 9);
     tmp[29] = 'Z';
     buf_append(out, tmp, 30);
-}
-
-/* Parses RFC 3339 ("2026-11-21T04:58:29.123Z", fraction optional, "Z" or +hh:mm). */
-static int parse_time(const char *s, size_t n, int64_t *out)
-{
-    int v[6];
-    static const int pos[6] = {0, 5, 8, 11, 14, 17};
-    static const int wid[6] = {4, 2, 2, 2, 2, 2};
-    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        s[13] != ':' || s[16] != ':')
-        return -1;
-    for (int k = 0; k < 6; k++) {
-        v[k] = 0;
-        for (int d = 0; d < wid[k]; d++) {
-            char c = s[pos[k] + d];
-            if (c < '0' || c > '9')
-                return -1;
-            v[k] = v[k] * 10 + (c - '0');
-        }
-    }
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
-        return -1;
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < n && s[i] == '.') {
-        i++;
-        int digits = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (digits < 9) {
-                frac = frac * 10 + (s[i] - '0');
-                digits++;
-            }
-            i++;
-        }
-        if (digits == 0)
-            return -1;
-        for (; digits < 9; digits++)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int hh = 0, mm = 0;
-        for (int d = 1; d <= 5; d++) {
-            if (d == 3)
-                continue;
-            if (s[i + d] < '0' || s[i + d] > '9')
-                return -1;
-        }
-        hh = (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
-        mm = (s[i + 4] - '0') * 10 + (s[i + 5] - '0');
-        off = (int64_t)(hh * 3600 + mm * 60) * (s[i] == '+' ? 1 : -1);
-        i += 6;
-    } else {
-        return -1;
-    }
-    if (i != n)
-        return -1;
-    /* Days from civil date (proleptic Gregorian), avoids timegm's global state. */
-    int y = v[0], m = v[1], d = v[2];
-    y -= m <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = (int64_t)era * 146097 + doe - 719468;
-    int64_t secs = days * 86400 + v[3] * 3600 + v[4] * 60 + v[5] - off;
-    int64_t ns;
-    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) ||
-        __builtin_add_overflow(ns, frac, &ns))
-        return -1; /* outside 1677..2262: not representable in ns */
-    *out = ns;
-    return 0;
 }
 
 /* ---- Encoding ------------------------------------------------------------------------ */
@@ -1133,7 +1060,7 @@ int json_decode_event(sl_batch *b, const char *s, size_t n)
     }
     int64_t ts = 0;
     const json_value *tv = json_get(root, "timestamp");
-    if (tv && (tv->type != JSON_STR || parse_time(tv->str, tv->len, &ts) != 0)) {
+    if (tv && (tv->type != JSON_STR || cri_parse_time(tv->str, tv->len, &ts) != 0)) {
         arena_free(&tmp);
         return SL_ERR_CORRUPT;
     }

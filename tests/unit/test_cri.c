@@ -42,6 +42,12 @@ static void test_time(void **state)
     assert_int_equal(cri_parse_time("2024-01-15T10:20:6xZ", 20, &ns), -1);
     assert_int_equal(cri_parse_time("2024-01-15T10:20:00.1234:678Z", 29, &ns), -1);
     assert_int_equal(cri_parse_time("2024-01-15T10:20:00.1234/678Z", 29, &ns), -1);
+    /* nanoseconds in int64 reach from 1677-09-21 to 2262-04-11: beyond is refused */
+    assert_int_equal(t("2262-04-11T23:47:16.854775807Z"), INT64_MAX);
+    assert_int_equal(t("1677-09-22T00:00:00Z"), -9223286400LL * 1000000000LL);
+    assert_int_equal(cri_parse_time("2262-04-11T23:47:16.854775808Z", 30, &ns), -1);
+    assert_int_equal(cri_parse_time("9999-12-31T23:59:59Z", 20, &ns), -1);
+    assert_int_equal(cri_parse_time("0001-01-01T00:00:00Z", 20, &ns), -1);
     const char *bad[] = {"", "2024-01-15", "2024-01-15T10:20:30", "2024-13-15T10:20:30Z",
                          "2024-01-15T25:20:30Z", "2024-01-15T10:20:30.Z", "2024-01-15T10:20:30Zx",
                          "2024-01-15T10:20:30+0200", "2O24-01-15T10:20:30Z", "2024-01-15T10:20:30+02:0x"};
