@@ -27,7 +27,15 @@ Faults, by flags or POST /_emulator/control with a JSON object:
 --api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
 --tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
 GET /_emulator/stats: counters; GET /_emulator/docs: every stored doc as NDJSON
-({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent.
+({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
+GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
+
+--prefix /insert/elasticsearch serves the API only under that path, as an
+Elasticsearch-compatible store mounted below its root does (VictoriaLogs' /insert/elasticsearch/)
+or a proxy routing by path: anything else is 404. --require-param k=v (repeatable) answers
+400 to any API request whose query string lacks that parameter (a tenant or field-mapping
+parameter the store reads from every request). Paths are percent-decoded per segment, as
+the servers do. /_emulator/ stays at the root.
 """
 import argparse
 import base64
@@ -40,7 +48,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 # What differs between the servers the sink supports, from their public docs. `version`
 # can be overridden (--version) to emulate an older minor release: composable
@@ -272,6 +280,9 @@ class State:
         self.data_streams = not es or v >= (7, 9)
         self.legacy_templates = {}
         self.strict_media = a.strict_media
+        self.prefix = (a.prefix or "").rstrip("/")
+        self.require = [kv.split("=", 1) for kv in a.require_param or []]
+        self.request_lines = []
         self.stats.update(type_seen=0, legacy_templates=0, composable_templates=0,
                           media_type_errors=0)
 
@@ -377,6 +388,18 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_emulator/"):
             return self.control(path, raw)
         with st.lock:
+            st.request_lines.append("%s %s" % (self.command, self.path))
+        if st.prefix:
+            if path != st.prefix and not path.startswith(st.prefix + "/"):
+                return self.send_json(404, {"error": {"type": "no_handler", "reason": "%s is served under %s"
+                                                      % (path, st.prefix)}, "status": 404})
+            path = path[len(st.prefix):] or "/"
+        for k, v in st.require:
+            if v not in q.get(k, []):
+                with st.lock:
+                    st.stats["bad_requests"] += 1
+                return self.send_json(*bad_request("missing query parameter %s=%s" % (k, v)))
+        with st.lock:
             st.stats["requests"] += 1
             st.stats["body_bytes"] += len(raw)
             while st.stall:
@@ -408,7 +431,7 @@ class Handler(BaseHTTPRequestHandler):
                 raw = gzip.decompress(raw)
             except Exception:
                 return self.send_json(*bad_request("request body is not valid gzip"))
-        parts = [p for p in path.split("/") if p]
+        parts = [unquote(p) for p in path.split("/") if p]
         m = self.command
         bad_media = self.media_error(raw)
         if bad_media:
@@ -753,6 +776,9 @@ class Handler(BaseHTTPRequestHandler):
                 s["docs"] = sum(len(ix.docs) for ix in st.indices.values())
                 s["indices"] = sorted(st.indices)
             return self.send_json(200, s)
+        if path == "/_emulator/requests":
+            with st.lock:
+                return self.send_json(200, list(st.request_lines))
         if path == "/_emulator/attempts":
             with st.lock:
                 return self.send_json(200, dict(st.attempts))
@@ -789,6 +815,9 @@ def main():
                     help="refuse bodies without a JSON/NDJSON Content-Type, as the servers do "
                          "(off by default: tests post with urllib's default type)")
     ap.add_argument("--version", help="override the flavor's version number (e.g. 7.7.1)")
+    ap.add_argument("--prefix", help="serve the API only under this path (e.g. /insert/elasticsearch)")
+    ap.add_argument("--require-param", dest="require_param", action="append",
+                    help="k=v: answer 400 to API requests without this query parameter")
     ap.add_argument("--tls-client-ca", dest="tls_client_ca",
                     help="require a client certificate signed by this CA (mutual TLS)")
     a = ap.parse_args()

@@ -262,6 +262,59 @@ static void test_bulk_rejects_garbage(void **state)
     assert_int_equal(p.errors, 0);
 }
 
+/* Every request keeps the endpoint's prefix and query; then the `query:` option (encoded),
+ * then the request's own parameters. */
+static void test_request_urls(void **state)
+{
+    (void)state;
+    char *keys[] = {"AccountID", "x y", "_stream_fields"}, *vals[] = {"12", "a&b=c", "host,app"};
+    sl_strmap q = {keys, vals, 3};
+    sl_buf params = SL_BUF_INIT, extra = SL_BUF_INIT, out = SL_BUF_INIT;
+    char err[200];
+    assert_int_equal(es_query_params(&params, &q, false, err, sizeof err), SL_OK);
+    assert_string_equal(params.p, "AccountID=12&x%20y=a%26b%3Dc&_stream_fields=host%2Capp");
+    url_endpoint ep;
+    assert_int_equal(url_endpoint_parse(&ep, "http://h:9428/insert/elasticsearch/?_msg_field=message"
+                                        "&_time_field=@timestamp", err, sizeof err), SL_OK);
+    es_bulk_params(&extra, "my pipe");
+    es_request_url(&out, &ep, "_bulk", params.p, extra.p);
+    assert_string_equal(out.p, "http://h:9428/insert/elasticsearch/_bulk?_msg_field=message"
+                               "&_time_field=@timestamp&AccountID=12&x%20y=a%26b%3Dc"
+                               "&_stream_fields=host%2Capp&filter_path=errors,items.*.status,"
+                               "items.*.error.type,items.*.error.reason&pipeline=my%20pipe");
+    es_request_url(&out, &ep, "", params.p, NULL);
+    assert_string_equal(out.p, "http://h:9428/insert/elasticsearch/?_msg_field=message"
+                               "&_time_field=@timestamp&AccountID=12&x%20y=a%26b%3Dc"
+                               "&_stream_fields=host%2Capp");
+    url_endpoint_free(&ep);
+    /* no query anywhere: the plain URLs of before */
+    sl_strmap none = {NULL, NULL, 0};
+    assert_int_equal(es_query_params(&params, &none, false, err, sizeof err), SL_OK);
+    assert_string_equal(params.p, "");
+    assert_int_equal(url_endpoint_parse(&ep, "https://es:9200/", err, sizeof err), SL_OK);
+    es_bulk_params(&extra, NULL);
+    es_request_url(&out, &ep, "_bulk", params.p, extra.p);
+    assert_string_equal(out.p, "https://es:9200/_bulk?filter_path=errors,items.*.status,"
+                               "items.*.error.type,items.*.error.reason");
+    es_request_url(&out, &ep, "_index_template/t", params.p, NULL);
+    assert_string_equal(out.p, "https://es:9200/_index_template/t");
+    es_request_url(&out, &ep, "", params.p, NULL);
+    assert_string_equal(out.p, "https://es:9200/");
+    url_endpoint_free(&ep);
+    /* keys the sink sets itself are refused */
+    char *k2[] = {"filter_path"}, *v2[] = {"x"}, *k3[] = {"pipeline"}, *k4[] = {""};
+    sl_strmap fp = {k2, v2, 1}, pl = {k3, v2, 1}, empty = {k4, v2, 1};
+    assert_int_equal(es_query_params(&params, &fp, false, err, sizeof err), SL_ERR_CONFIG);
+    assert_non_null(strstr(err, "filter_path"));
+    assert_int_equal(es_query_params(&params, &pl, true, err, sizeof err), SL_ERR_CONFIG);
+    assert_int_equal(es_query_params(&params, &pl, false, err, sizeof err), SL_OK);
+    assert_string_equal(params.p, "pipeline=x");
+    assert_int_equal(es_query_params(&params, &empty, false, err, sizeof err), SL_ERR_CONFIG);
+    buf_free(&params);
+    buf_free(&extra);
+    buf_free(&out);
+}
+
 static void test_gzip_engines(void **state)
 {
     char in[5000];
@@ -290,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_bulk_every_split),
         cmocka_unit_test(test_bulk_rejects_garbage),
         cmocka_unit_test(test_gzip_engines),
+        cmocka_unit_test(test_request_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

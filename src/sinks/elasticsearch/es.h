@@ -1,5 +1,6 @@
 /* es.h - internals of the `elasticsearch` sink, shared by its files: the streaming parser
- * of _bulk responses (es_bulk.c), document and index-name encoding (es_encode.c). */
+ * of _bulk responses (es_bulk.c), document, index-name and request-URL encoding
+ * (es_encode.c). */
 #ifndef SL_ES_H
 #define SL_ES_H
 
@@ -8,7 +9,9 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/event.h"
+#include "net/url.h"
 
 /* ---- _bulk response parser (es_bulk.c) ------------------------------------------------
  * Incremental: feed the body in any chunks as it arrives; each item of `items` is
@@ -95,5 +98,22 @@ void es_scratch_free(es_scratch *s);
 void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s);
 /* Appends the event's stable id (hex id_stream-id_seq, or id_str escaped for JSON). */
 void es_encode_id(sl_buf *out, const sl_event *e);
+
+/* ---- Request URLs (es_encode.c) ---------------------------------------------------------
+ * Every request keeps its endpoint's path prefix and query string (url.h), then carries
+ * the `query:` option's parameters, then its own. */
+
+/* The `query:` option's pairs as one encoded string into out (reset, NUL-terminated).
+ * A key the sink sets itself (filter_path, and pipeline when the `pipeline` option is
+ * set) is refused. Returns SL_OK or SL_ERR_CONFIG with a message in err. */
+int es_query_params(sl_buf *out, const sl_strmap *query, bool has_pipeline, char *err,
+                    size_t errlen);
+/* The URL of `api` ("_bulk", "_index_template/<name>", "" for GET /; already encoded, see
+ * url_encode) on endpoint ep into out (reset, NUL-terminated): `params` (from
+ * es_query_params) then `extra` (encoded; NULL for none) after the endpoint's query. */
+void es_request_url(sl_buf *out, const url_endpoint *ep, const char *api, const char *params,
+                    const char *extra);
+/* The parameters of a _bulk request (filter_path, pipeline) into out (reset). */
+void es_bulk_params(sl_buf *out, const char *pipeline);
 
 #endif

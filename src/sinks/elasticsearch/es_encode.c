@@ -545,3 +545,51 @@ void es_encode_id(sl_buf *out, const sl_event *e)
         put_hex64(out, e->id_seq);
     }
 }
+
+/* ---- Request URLs ------------------------------------------------------------------------ */
+
+int es_query_params(sl_buf *out, const sl_strmap *query, bool has_pipeline, char *err,
+                    size_t errlen)
+{
+    buf_reset(out);
+    buf_putc(out, '\0');
+    out->len = 0;
+    for (size_t i = 0; i < query->n; i++) {
+        const char *k = query->keys[i];
+        if (strcmp(k, "filter_path") == 0 || (has_pipeline && strcmp(k, "pipeline") == 0))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "query: the sink sets \"%s\" itself%s", k,
+                             has_pipeline && k[0] == 'p' ? " (from the pipeline option)" : "");
+        if (!k[0])
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "query: an empty parameter name");
+        url_query_add(out, k, query->vals[i] ? query->vals[i] : "");
+    }
+    return SL_OK;
+}
+
+void es_request_url(sl_buf *out, const url_endpoint *ep, const char *api, const char *params,
+                    const char *extra)
+{
+    bool p = params && params[0], x = extra && extra[0];
+    if (!p || !x) {
+        url_build(out, ep, api, p ? params : extra);
+        return;
+    }
+    sl_buf q = SL_BUF_INIT;
+    buf_printf(&q, "%s&%s", params, extra);
+    buf_putc(&q, '\0');
+    url_build(out, ep, api, q.p);
+    buf_free(&q);
+}
+
+void es_bulk_params(sl_buf *out, const char *pipeline)
+{
+    buf_reset(out);
+    /* filter_path keeps the response to what per-item handling needs (ES 7/8, OpenSearch);
+     * its commas and stars are legal in a query and every server reads them as written */
+    buf_puts(out, "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason");
+    if (pipeline)
+        url_query_add(out, "pipeline", pipeline);
+    buf_putc(out, '\0');
+    out->len--;
+}

@@ -79,6 +79,7 @@ typedef struct es_config {
     bool manage_templates;
     char *template_name;
     char *pipeline;
+    sl_strmap query;
 } es_config;
 
 static const char *const es_modes[] = {"index", "data_stream", NULL};
@@ -101,7 +102,8 @@ static const sl_option es_auth_options[] = {
 
 static const sl_option es_options[] = {
     {"endpoints", SL_OPT_STRLIST, offsetof(es_config, endpoints), NULL, 0, NULL, NULL, 0, 0,
-     "node URLs (http:// or https://), used round-robin with health marking"},
+     "node URLs (http:// or https://), used round-robin with health marking; a path prefix "
+     "and query string are kept on every request"},
     {"endpoint", SL_OPT_STR, offsetof(es_config, endpoint), NULL, 0, NULL, NULL, 0, 0,
      "a single node URL (same as endpoints: [url])"},
     {"mode", SL_OPT_ENUM, offsetof(es_config, mode), "index", 0, es_modes, NULL, 0, 0,
@@ -135,11 +137,15 @@ static const sl_option es_options[] = {
      0, "name of the managed template (default sluice-<sink id>)"},
     {"pipeline", SL_OPT_STR, offsetof(es_config, pipeline), NULL, 0, NULL, NULL, 0, 0,
      "ingest pipeline for every document"},
+    {"query", SL_OPT_STRMAP, offsetof(es_config, query), NULL, 0, NULL, NULL, 0, 0,
+     "parameters added (URL-encoded) to the query string of every request, after the "
+     "endpoint's own (e.g. _msg_field for VictoriaLogs)"},
     SL_OPT_END,
 };
 
 typedef struct es_endpoint {
-    char *base; /* without trailing '/' */
+    url_endpoint u;   /* prefix and query kept for every request (url.h) */
+    const char *base; /* u.shown: origin and prefix, for log lines */
     char *bulk_url;
     _Atomic int64_t down_until; /* monotonic ms */
     atomic_int fails;
@@ -175,6 +181,7 @@ typedef struct es_sink {
     size_t neps;
     atomic_uint rr;
     es_name_tmpl name;
+    char *params; /* the `query:` option, encoded (es_query_params) */
     char **headers;
     size_t nheaders;
     es_doc_opts doc;
@@ -210,10 +217,11 @@ static void es_destroy(void *self)
         return;
     http_multi_free(atomic_load(&s->http));
     for (size_t i = 0; i < s->neps; i++) {
-        free(s->eps[i].base);
+        url_endpoint_free(&s->eps[i].u);
         free(s->eps[i].bulk_url);
     }
     free(s->eps);
+    free(s->params);
     for (size_t i = 0; i < s->nheaders; i++)
         free(s->headers[i]);
     free(s->headers);
@@ -243,24 +251,18 @@ static void es_destroy(void *self)
 
 static int add_endpoint(es_sink *s, const char *url, char *err, size_t errlen)
 {
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "%s: endpoint must start with http:// or https:// (got \"%s\")",
-                         s->cc->id, url);
-    size_t len = strlen(url);
-    while (len > 0 && url[len - 1] == '/')
-        len--;
-    es_endpoint *e = &s->eps[s->neps++];
-    e->base = sl_xmalloc(len + 1);
-    memcpy(e->base, url, len);
-    e->base[len] = '\0';
-    const es_config *c = s->cfg;
-    size_t ul = len + 200 + (c->pipeline ? strlen(c->pipeline) : 0);
-    e->bulk_url = sl_xmalloc(ul);
-    /* filter_path keeps the response to what per-item handling needs (ES 7/8, OpenSearch) */
-    snprintf(e->bulk_url, ul, "%s/_bulk?filter_path=errors,items.*.status,items.*.error.type,"
-             "items.*.error.reason%s%s", e->base, c->pipeline ? "&pipeline=" : "",
-             c->pipeline ? c->pipeline : "");
+    char e2[300];
+    es_endpoint *e = &s->eps[s->neps];
+    if (url_endpoint_parse(&e->u, url, e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", s->cc->id, e2);
+    s->neps++;
+    e->base = e->u.shown;
+    sl_buf extra = SL_BUF_INIT, u = SL_BUF_INIT;
+    es_bulk_params(&extra, s->cfg->pipeline);
+    es_request_url(&u, &e->u, "_bulk", s->params, extra.p);
+    e->bulk_url = sl_xstrdup(u.p);
+    buf_free(&extra);
+    buf_free(&u);
     return SL_OK;
 }
 
@@ -276,6 +278,15 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     size_t n = c->endpoints.n + (c->endpoint ? 1 : 0);
     if (n == 0) {
         rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: set endpoints (or endpoint)", cc->id);
+        goto fail;
+    }
+    sl_buf params = SL_BUF_INIT;
+    char e1[200];
+    rc = es_query_params(&params, &c->query, c->pipeline != NULL, e1, sizeof e1);
+    s->params = sl_xstrdup(params.p);
+    buf_free(&params);
+    if (rc != SL_OK) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, e1);
         goto fail;
     }
     s->eps = sl_xcalloc(n, sizeof *s->eps);
@@ -724,8 +735,7 @@ static int detect_version(es_sink *s, char *why, size_t whylen)
 {
     es_endpoint *ep = ep_pick(s);
     sl_buf url = SL_BUF_INIT;
-    buf_printf(&url, "%s/", ep->base);
-    buf_putc(&url, '\0');
+    es_request_url(&url, &ep->u, "", s->params, NULL);
     http_mresp resp;
     int rc = setup_do(s, ep, "GET", url.p, NULL, &resp);
     buf_free(&url);
@@ -808,8 +818,12 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
         buf_printf(&body, "\"order\":200,%s}", mappings);
     }
     es_endpoint *ep = ep_pick(s);
-    buf_printf(&url, "%s/%s/%s", ep->base, composable ? "_index_template" : "_template", name);
-    buf_putc(&url, '\0');
+    sl_buf api = SL_BUF_INIT;
+    buf_puts(&api, composable ? "_index_template/" : "_template/");
+    url_encode(&api, name, strlen(name), URL_SEGMENT);
+    buf_putc(&api, '\0');
+    es_request_url(&url, &ep->u, api.p, s->params, NULL);
+    buf_free(&api);
     http_mresp resp;
     int rc = setup_do(s, ep, "PUT", url.p, &body, &resp);
     int out = SL_OK;

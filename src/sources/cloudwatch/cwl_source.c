@@ -82,6 +82,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/json.h"
+#include "net/url.h"
 #include "sources/cloudwatch/cwl.h"
 #include "sources/cloudwatch/cwl_bucket.h"
 
@@ -269,6 +270,7 @@ typedef struct cwl_source {
     size_t nrq, caprq;
     int64_t next_reconcile; /* mono ms */
     uint64_t rec_pos; /* how far the walk over older windows has come (note 8) */
+    url_endpoint rec_ep; /* reconcile.elasticsearch: its prefix and query are kept */
     sl_buf rec_url;
     /* the account's token bucket (cwl_bucket.c), shared with other sources of the same
      * account and region; set and cleared under mu (the status reads it) */
@@ -1038,16 +1040,14 @@ static int cwl_rec_dest_count(cwl_source *s, const cwl_rec *r, uint64_t *n, char
 {
     const struct cwl_reconcile_config *rc = &s->cfg->reconcile;
     const cwl_group *g = &s->groups[r->gi];
-    buf_reset(&s->rec_url);
-    const char *base = rc->elasticsearch;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/')
-        bl--;
-    buf_append(&s->rec_url, base, bl);
-    buf_putc(&s->rec_url, '/');
-    cwl_rec_index(s, g, &s->rec_url);
-    buf_puts(&s->rec_url, "/_count?ignore_unavailable=true");
-    buf_putc(&s->rec_url, '\0');
+    sl_buf ix = SL_BUF_INIT, api = SL_BUF_INIT;
+    cwl_rec_index(s, g, &ix);
+    url_encode(&api, ix.p, ix.len, URL_SEGMENT);
+    buf_puts(&api, "/_count");
+    buf_putc(&api, '\0');
+    url_build(&s->rec_url, &s->rec_ep, api.p, "ignore_unavailable=true");
+    buf_free(&ix);
+    buf_free(&api);
     buf_reset(&s->req);
     buf_puts(&s->req, "{\"query\":{\"bool\":{\"filter\":[{\"term\":{\"");
     json_escape(&s->req, rc->group_field, strlen(rc->group_field));
@@ -1358,6 +1358,13 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "reconcile: index and group_field must not be empty");
     cwl_source *s = sl_xcalloc(1, sizeof *s);
+    if (cfg->reconcile_interval_secs > 0) {
+        char e2[300];
+        if (url_endpoint_parse(&s->rec_ep, cfg->reconcile.elasticsearch, e2, sizeof e2) != SL_OK) {
+            free(s);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "reconcile.elasticsearch: %s", e2);
+        }
+    }
     s->cfg = cfg;
     s->cc = cc;
     pthread_mutex_init(&s->mu, NULL);
@@ -1408,7 +1415,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     s->next_reconcile = sl_mono_ms() + s->cfg->reconcile_interval_secs * 1000;
     if (s->cfg->reconcile_interval_secs > 0)
         log_info(s->cc->id, "reconciling every %" PRId64 " s against %s", s->cfg->reconcile_interval_secs,
-                 s->cfg->reconcile.elasticsearch);
+                 s->rec_ep.shown);
     int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
     while (!source_should_stop(ctx)) {
         source_collect_acks(ctx, cwl_on_commit, s);
@@ -1458,6 +1465,7 @@ static void cwl_destroy(void *self)
     free(s->disc.token);
     free(s->rq);
     buf_free(&s->rec_url);
+    url_endpoint_free(&s->rec_ep);
     buf_free(&s->req);
     arena_free(&s->tmp);
     ckpt_close(s->ck);

@@ -1,0 +1,112 @@
+/* url.c - endpoint URLs split into origin, path prefix and query; request URLs built from
+ * them; RFC 3986 percent-encoding. See url.h. */
+#include "url.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/common.h"
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = sl_xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+int url_endpoint_parse(url_endpoint *u, const char *url, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof *u);
+    size_t skip = strncasecmp(url, "http://", 7) == 0    ? 7
+                  : strncasecmp(url, "https://", 8) == 0 ? 8
+                                                         : 0;
+    if (!skip)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "\"%s\" must start with http:// or https://", url);
+    for (const char *p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c == 0x7f)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "\"%s\": a space or control character at byte %zu (encode it "
+                             "as %%XX)", url, (size_t)(p - url));
+        if (c == '#')
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "\"%s\": a fragment (#...) is never sent to the server", url);
+    }
+    const char *auth = url + skip;
+    size_t alen = strcspn(auth, "/?");
+    if (alen == 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "\"%s\": no host", url);
+    const char *path = auth + alen;
+    size_t plen = strcspn(path, "?");
+    const char *q = path[plen] == '?' ? path + plen + 1 : path + plen;
+    size_t qlen = strlen(q);
+    while (plen && path[plen - 1] == '/')
+        plen--;
+    while (qlen && q[qlen - 1] == '&')
+        qlen--;
+    u->origin = dup_n(url, skip + alen);
+    u->path = dup_n(path, plen);
+    u->query = dup_n(q, qlen);
+    u->shown = dup_n(url, skip + alen + plen);
+    return SL_OK;
+}
+
+void url_endpoint_free(url_endpoint *u)
+{
+    free(u->origin);
+    free(u->path);
+    free(u->query);
+    free(u->shown);
+    memset(u, 0, sizeof *u);
+}
+
+void url_build(sl_buf *out, const url_endpoint *u, const char *path, const char *params)
+{
+    buf_reset(out);
+    buf_puts(out, u->origin);
+    buf_puts(out, u->path);
+    buf_putc(out, '/');
+    buf_puts(out, path ? path : "");
+    bool q = u->query[0] != '\0', p = params && params[0];
+    if (q || p)
+        buf_putc(out, '?');
+    buf_puts(out, u->query);
+    if (q && p)
+        buf_putc(out, '&');
+    if (p)
+        buf_puts(out, params);
+    buf_putc(out, '\0');
+    out->len--; /* the NUL stays but does not count */
+}
+
+void url_encode(sl_buf *out, const char *s, size_t n, int where)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~' ||
+                    (where == URL_SEGMENT && c && strchr("!$&'()*+,;=:@", c));
+        if (keep) {
+            buf_putc(out, (char)c);
+        } else {
+            buf_putc(out, '%');
+            buf_putc(out, hx[c >> 4]);
+            buf_putc(out, hx[c & 15]);
+        }
+    }
+}
+
+void url_query_add(sl_buf *out, const char *key, const char *value)
+{
+    if (out->len)
+        buf_putc(out, '&');
+    url_encode(out, key, strlen(key), URL_QUERY);
+    buf_putc(out, '=');
+    url_encode(out, value, strlen(value), URL_QUERY);
+    buf_putc(out, '\0');
+    out->len--;
+}
