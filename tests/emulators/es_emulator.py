@@ -20,13 +20,17 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"fail": N, "status": 503} answer the next N requests with that status
   {"delay_ms": 500}          wait before each answer
   {"stall": true}            hold every request until stall is set false
+  {"answer": N}              answer the next N requests, then stall (hold) every later one
   {"reset": N}               send headers and half a body, then close, for N bulk requests
   {"max_body": BYTES}        413 for request bodies above this size (as received)
   {"password": "x"}          change the basic-auth password (401 until the client matches)
   {"count_only": true}       benchmark mode: count documents, store nothing
 --api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
 --tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
-GET /_emulator/stats: counters; GET /_emulator/docs: every stored doc as NDJSON
+GET /_emulator/stats: counters, and `inflight` / `max_inflight`: requests being answered now
+and the most at once (POST {"max_inflight": 0} to start counting again), `tls_refused`:
+handshakes refused (client certificate missing or not trusted), by OpenSSL reason in
+`tls_refused_reasons`; GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
 
@@ -43,6 +47,7 @@ import fnmatch
 import gzip
 import json
 import random
+import ssl
 import sys
 import threading
 import time
@@ -261,6 +266,7 @@ class State:
         self.fail_status = 503
         self.delay_ms = a.delay_ms
         self.stall = False
+        self.answer = None  # answer this many more requests, then stall (None: no limit)
         self.reset = 0
         self.max_body = a.max_body
         self.count_only = a.count_only
@@ -269,7 +275,8 @@ class State:
                           item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
                           status_413=0, status_401=0, failed_requests=0, resets=0,
                           bad_requests=0, body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
-                          ids_missing=0)
+                          ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
+                          tls_refused_reasons={})
         self.attempts = {}
         self.flavor = dict(FLAVORS[a.flavor], name=a.flavor)
         if a.version:
@@ -381,12 +388,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle_any(self):
         st = self.server.st
+        if urlsplit(self.path).path.startswith("/_emulator/"):
+            return self.control(urlsplit(self.path).path, self.read_body())
+        with st.lock:
+            st.stats["inflight"] += 1
+            st.stats["max_inflight"] = max(st.stats["max_inflight"], st.stats["inflight"])
+        try:
+            return self.handle_node()
+        finally:
+            with st.lock:
+                st.stats["inflight"] -= 1
+
+    def handle_node(self):
+        st = self.server.st
         raw = self.read_body()
         url = urlsplit(self.path)
         path = url.path
         q = parse_qs(url.query)
-        if path.startswith("/_emulator/"):
-            return self.control(path, raw)
         with st.lock:
             st.request_lines.append("%s %s" % (self.command, self.path))
         if st.prefix:
@@ -402,6 +420,11 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.stats["requests"] += 1
             st.stats["body_bytes"] += len(raw)
+            if st.answer == 0:
+                st.stall = True  # the requests to answer were answered: hold the rest
+                st.answer = None
+            elif st.answer is not None:
+                st.answer -= 1
             while st.stall:
                 st.stats["stalled"] += 1
                 st.cv.wait(0.2)
@@ -769,10 +792,14 @@ class Handler(BaseHTTPRequestHandler):
                 if "stall" in c:
                     st.stall = c["stall"]
                     st.cv.notify_all()
+                if "answer" in c:
+                    st.answer = c["answer"]
+                if "max_inflight" in c:
+                    st.stats["max_inflight"] = c["max_inflight"]
             return self.send_json(200, {"ok": True})
         if path == "/_emulator/stats":
             with st.lock:
-                s = dict(st.stats)
+                s = dict(st.stats, tls_refused_reasons=dict(st.stats["tls_refused_reasons"]))
                 s["docs"] = sum(len(ix.docs) for ix in st.indices.values())
                 s["indices"] = sorted(st.indices)
             return self.send_json(200, s)
@@ -793,6 +820,31 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(404, {"error": "unknown control"})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS with the handshake on the connection's own thread: a slow or refused client
+    never holds up the accept loop, and each refusal is counted."""
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        sock.settimeout(30)
+        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except ssl.SSLError as e:
+            st = self.st
+            with st.lock:
+                st.stats["tls_refused"] += 1
+                r = st.stats["tls_refused_reasons"]
+                r[e.reason or "unknown"] = r.get(e.reason or "unknown", 0) + 1
+            return
+        except OSError:
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
 
 
 def main():
@@ -821,15 +873,13 @@ def main():
     ap.add_argument("--tls-client-ca", dest="tls_client_ca",
                     help="require a client certificate signed by this CA (mutual TLS)")
     a = ap.parse_args()
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv = (TLSServer if a.tls_cert else ThreadingHTTPServer)(("127.0.0.1", a.port), Handler)
     if a.tls_cert:
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        srv.ctx.load_cert_chain(a.tls_cert, a.tls_key)
         if a.tls_client_ca:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(cafile=a.tls_client_ca)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+            srv.ctx.verify_mode = ssl.CERT_REQUIRED
+            srv.ctx.load_verify_locations(cafile=a.tls_client_ca)
     srv.daemon_threads = True
     srv.st = State(a)
     print("port %d" % srv.server_address[1], flush=True)

@@ -113,6 +113,10 @@ class Sluice:
                 found = True
         return total if found else None
 
+    def counter(self, name, **labels):
+        """A counter's value; 0 before its series exists (e.g. no error of that reason yet)."""
+        return self.metric(name, **labels) or 0
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

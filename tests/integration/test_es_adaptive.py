@@ -1,20 +1,24 @@
-"""elasticsearch sink with `concurrency: adaptive`: the limit rises while the node answers
-quickly and is at least halved once answers become far slower than the moving average
-(here: the node starts taking 400 ms per request). Every event is stored exactly once.
-(Halving on 429s is in test_es_faults.)"""
+"""elasticsearch sink with `concurrency: adaptive` (AIMD): the limit rises while the node
+answers quickly; one answer far slower than the moving average halves it, and so does one
+answer that throttles some of its items (429 inside a 200). Each halving is read on a
+frozen pipeline: the emulator answers exactly one request and holds every later one, so
+nothing else can move the limit while the test reads it. Every event is stored once."""
 import os
 
 from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
 
-N = int(os.environ.get("ES_N", "12000"))
-M = 1500
+R = int(os.environ.get("ES_N", "2000"))  # events per round of quick answers (50 requests)
+M = 400
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
 path = os.path.join(logs, "a.log")
+written = 0
 
 
-def write(lo, hi):
-    append_lines(path, ("adaptive %06d" % i for i in range(lo, hi)))
+def write(k):
+    global written
+    append_lines(path, ("adaptive %06d" % i for i in range(written, written + k)))
+    written += k
 
 
 emu = Emulator("es_emulator.py")
@@ -26,6 +30,7 @@ def call(method, p, body=None):
 
 
 stats = lambda: call("GET", "/_emulator/stats")
+control = lambda body: call("POST", "/_emulator/control", body)
 port = free_port()
 cfg = """
 data_dir: %s/data
@@ -39,30 +44,61 @@ sinks:
     endpoint: "%s"
     index: adaptive
     concurrency: adaptive
-    timeout_ms: 10000
+    timeout_ms: 120000
     batch: { max_events: 40, timeout_ms: 20 }
 """ % (WORK, port, logs, base)
-write(0, N)
 s = Sluice(cfg).start()
-limit = lambda: s.metric("sluice_sink_concurrency_limit", component_id="es")
+limit = lambda: s.component("es")["concurrency_limit"]
+
+
+def quiet_limit():
+    """The limit once every event written is stored and no request is in flight: with
+    nothing left to send it cannot change."""
+    wait_until(lambda: stats()["docs"] == written, 60, "%d events stored" % written)
+    wait_until(lambda: s.component("es")["inflight"] == 0, 30, "no request in flight")
+    return limit()
+
+
+def rise(target, rounds=30):
+    """Quick answers until the quiet limit is at least target (it started at 1). A rare
+    slow answer on a loaded machine halves it on the way; another round then takes it up."""
+    got = []
+    for _ in range(rounds):
+        write(R)
+        got.append(quiet_limit())
+        if got[-1] >= target:
+            return got[-1]
+    raise AssertionError("the limit never rose to %d on quick answers: %s" % (target, got))
+
+
 try:
-    peak = 0
-    def fast_done():
-        global peak
-        peak = max(peak, limit() or 0)
-        return stats()["docs"] == N
-    wait_until(fast_done, 60, "fast phase delivered")
-    peak = max(peak, limit())
-    assert peak >= 3, peak  # it rose from 1 while answers were quick
-    call("POST", "/_emulator/control", {"delay_ms": 400})
-    write(N, N + M)
-    wait_until(lambda: limit() <= peak // 2, 60, "limit halved on slow answers")
-    call("POST", "/_emulator/control", {"delay_ms": 0})
-    wait_until(lambda: stats()["docs"] == N + M, 60, "everything delivered")
+    peak = rise(3)
+
+    # One answer 2 s late (the moving average is a few ms): halved. The later requests
+    # are held, so the limit read is the one that answer left.
+    L = peak
+    control({"delay_ms": 2000, "answer": 1})
+    write(M)
+    wait_until(lambda: limit() <= L // 2, 60, "limit halved by one slow answer (from %d)" % L)
+    slow_to = limit()
+    control({"delay_ms": 0, "stall": False})
+
+    # One answer with some items refused by 429: the sink takes it as push-back. (That
+    # answer's success may first add one, so at most (L + 1) // 2.)
+    L = rise(3)
+    before = stats()
+    control({"item_429": 0.5, "answer": 1})
+    write(M)
+    wait_until(lambda: stats()["stalled"] > before["stalled"], 60, "the next request held")
+    wait_until(lambda: limit() <= (L + 1) // 2, 60, "limit halved by item 429s (from %d)" % L)
     st = stats()
-    assert st["created"] == N + M and st["conflicts"] == 0, st
+    assert st["item_429"] > 0 and st["created"] > before["created"], st  # a partial success
+    control({"item_429": 0, "stall": False})
+    quiet_limit()
+    st = stats()
+    assert st["created"] == written and st["conflicts"] == 0, st
 finally:
     s.stop()
-log("ok: adaptive concurrency rose to %d on quick answers and fell to %d or less when slow"
-    % (peak, peak // 2))
+log("ok: adaptive concurrency rose to %d on quick answers, fell to %d after one slow answer"
+    " and to at most %d after one throttled answer" % (peak, slow_to, (L + 1) // 2))
 emu.stop()

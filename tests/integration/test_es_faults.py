@@ -2,7 +2,8 @@
 are sent again (attempts = events + 429s, never a whole batch). Phase 2: whole-request
 503s, connections reset mid-response and 413 above a size: every event still ends up
 stored exactly once (resends after a reset hit 409 on their stable id and count as done).
-Concurrency is adaptive and item-level 429s keep it low. Also: a second, dead node in `endpoints` is marked down and skipped."""
+Concurrency is adaptive (that item-level 429s halve its limit is in test_es_adaptive). Also:
+a second, dead node in `endpoints` is marked down and skipped."""
 import json
 import os
 import urllib.request
@@ -46,7 +47,7 @@ sinks:
     endpoints: ["%s", "http://127.0.0.1:%d"]
     index: "faults"
     concurrency: adaptive
-    timeout_ms: 5000
+    timeout_ms: 60000
     batch: { max_events: 400, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 200 }
     circuit_breaker: { failures: 0 }
@@ -63,9 +64,6 @@ try:
     assert sum(attempts.values()) == N + st["item_429"], (sum(attempts.values()), st)
     assert st["conflicts"] == 0, st
     assert "marked down" in s.log_text(), "the dead node was never marked down"
-    # item-level 429s count as push-back: the adaptive limit was kept down
-    lim = s.metric("sluice_sink_concurrency_limit", component_id="es")
-    assert lim is not None and lim <= 2, lim
 
     # Phase 2: whole-request faults.
     ctl("/_emulator/control", {"item_429": 0, "fail": 3, "status": 503, "reset": 3, "max_body": 1500})
