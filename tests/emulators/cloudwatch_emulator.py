@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """cloudwatch_emulator.py - a CloudWatch Logs endpoint for tests, written from the public API
 reference: the JSON 1.1 protocol (POST /, X-Amz-Target: Logs_20140328.<Action>), error bodies
-with __type, SigV4 verification against known credentials, pagination tokens, throttling and
+with __type (in turn "X", "com.amazonaws.logs#X" and "X:<url>", every spelling the protocol
+allows, and the X-Amzn-ErrorType header), SigV4 verification against known credentials, pagination tokens, throttling and
 ingestion delay. Prints the port on its first stdout line.
 
 Actions: DescribeLogGroups, DescribeLogStreams, FilterLogEvents, GetLogEvents, CreateLogGroup,
@@ -144,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def send(self, status, obj, ctype="application/x-amz-json-1.1"):
+    def send(self, status, obj, ctype="application/x-amz-json-1.1", extra=None):
         body = (json.dumps(obj) if not isinstance(obj, (bytes, str)) else obj)
         if isinstance(body, str):
             body = body.encode()
@@ -152,6 +153,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", "%032x" % random.getrandbits(128))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
 
@@ -297,7 +300,16 @@ class Handler(BaseHTTPRequestHandler):
                 ent["status"] = e.status
                 ent["throttled"] = e.typ == "ThrottlingException"
                 self.entry = None
-            return self.send(e.status, {"__type": e.typ, "message": e.msg})
+            # The AWS JSON protocol lets a server spell the type as "X", "namespace#X" or
+            # either with a ":<url>" suffix (clients sanitize it); the header carries the
+            # suffixed form. Every spelling in turn, so a client that knows one fails here.
+            with st.lock:
+                st.error_seq = getattr(st, "error_seq", 0) + 1
+                form = st.error_seq % 3
+            coral = ":http://internal.amazon.com/coral/com.amazonaws.logs/"
+            typ = (e.typ, "com.amazonaws.logs#" + e.typ, e.typ + coral)[form]
+            return self.send(e.status, {"__type": typ, "message": e.msg},
+                             extra={"X-Amzn-ErrorType": e.typ + coral})
 
     def page_size(self, st, req, maxv):
         lim = req.get("limit", maxv)

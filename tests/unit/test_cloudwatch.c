@@ -186,6 +186,14 @@ static void test_classify(void **state)
     assert_int_equal(cwl_classify(400, nf, strlen(nf), t, sizeof t), CWL_FAILED);
     assert_string_equal(t, "ResourceNotFoundException");
     assert_int_equal(cwl_classify(200, "{}", 2, t, sizeof t), CWL_OK);
+    /* the AWS JSON protocol's other spellings: a ":<url>" suffix, with or without a namespace */
+    const char *url = "{\"__type\":\"ThrottlingException:http://internal.amazon.com/coral/"
+                      "com.amazon.coral.availability/\",\"message\":\"Rate exceeded\"}";
+    assert_int_equal(cwl_classify(400, url, strlen(url), t, sizeof t), CWL_THROTTLED);
+    assert_string_equal(t, "ThrottlingException");
+    const char *both = "{\"__type\":\"com.amazon.coral.service#ExpiredTokenException:http://x/\"}";
+    assert_int_equal(cwl_classify(400, both, strlen(both), t, sizeof t), CWL_AUTH);
+    assert_string_equal(t, "ExpiredTokenException");
     const char *cut = "{\"__type\":\"Thrott";
     cwl_classify(400, cut, strlen(cut), t, sizeof t); /* a cut body never reads past its end */
 }

@@ -268,7 +268,9 @@ cwl_status cwl_classify(long status, const char *body, size_t len, char *etype, 
         etype[0] = '\0';
     if (status == 200)
         return CWL_OK;
-    /* The error type: {"__type":"ThrottlingException"} or "...#ThrottlingException". */
+    /* The error type, as the AWS JSON protocol allows it: "ThrottlingException",
+     * "namespace#ThrottlingException", or either followed by ":<url>" (clients cut at the
+     * first ':' and then after the '#', as the SDKs' SanitizeErrorCode does). */
     const char *t = body ? memmem(body, len, "\"__type\"", 8) : NULL;
     if (t && etypelen) {
         const char *e = body + len;
@@ -279,6 +281,9 @@ cwl_status cwl_classify(long status, const char *body, size_t len, char *etype, 
             const char *s = ++t;
             while (t < e && *t != '"')
                 t++;
+            const char *colon = memchr(s, ':', (size_t)(t - s));
+            if (colon)
+                t = colon;
             const char *hash = memchr(s, '#', (size_t)(t - s));
             if (hash)
                 s = hash + 1;
