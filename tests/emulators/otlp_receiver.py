@@ -11,8 +11,14 @@ Control with POST /control and a JSON object:
   {"reject_marker": "poison"}     400 for any request whose records contain it
   {"partial": N}                  accept, but answer rejected_log_records = N (next request)
   {"reset": true}
-GET /records: every stored request as {"encoding", "gzip", "headers", "body"} where body is
-the request as a dict (protobuf converted with MessageToDict, so both encodings compare).
+GET /records: every stored request as {"encoding", "gzip", "headers", "query", "body"} where
+body is the request as a dict (protobuf converted with MessageToDict, so both encodings
+compare). The path must be /v1/logs (any query string is kept in "query").
+
+OTLP JSON is held to the OpenTelemetry Collector's reader (pdata's JSON unmarshaler), not
+only to proto3 JSON: traceId/spanId are hex of 16/8 bytes (not base64); intValue and the
+*UnixNano times are a number or a decimal string; doubleValue is a number or a string Go's
+ParseFloat reads ("NaN", "Infinity", "-Infinity") - null is refused; boolValue is a bool.
 GET /stats: counters.
 """
 import argparse
@@ -20,8 +26,10 @@ import base64
 import gzip
 import json
 import sys
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
@@ -114,6 +122,45 @@ def to_dict(m):
     return d
 
 
+def collector_checks(node):
+    """Raises ValueError where the collector's JSON reader would refuse the value."""
+    if isinstance(node, list):
+        for x in node:
+            collector_checks(x)
+        return
+    if not isinstance(node, dict):
+        return
+    for k, v in node.items():
+        if k == "doubleValue":
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise ValueError("doubleValue %r: a number or a numeric string" % (v,))
+            if isinstance(v, str):
+                try:
+                    float(v)
+                except ValueError:
+                    raise ValueError("doubleValue %r is not a number" % v)
+        elif k in ("intValue", "timeUnixNano", "observedTimeUnixNano"):
+            if isinstance(v, bool) or not (isinstance(v, int) or
+                                           (isinstance(v, str) and v.lstrip("-").isdigit())):
+                raise ValueError("%s %r: a number or a decimal string" % (k, v))
+        elif k == "boolValue" and not isinstance(v, bool):
+            raise ValueError("boolValue %r is not a bool" % (v,))
+        else:
+            collector_checks(v)
+
+
+def nonfinite_to_str(d):
+    """MessageToDict already writes NaN/Infinity as strings; nothing else to do but keep
+    floats JSON-safe for /records."""
+    if isinstance(d, list):
+        return [nonfinite_to_str(x) for x in d]
+    if isinstance(d, dict):
+        return {k: nonfinite_to_str(v) for k, v in d.items()}
+    if isinstance(d, float) and not math.isfinite(d):
+        return "NaN" if math.isnan(d) else ("Infinity" if d > 0 else "-Infinity")
+    return d
+
+
 class State:
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -173,7 +220,8 @@ class Handler(BaseHTTPRequestHandler):
                 if "partial" in c:
                     st.partial = c["partial"]
             return self.answer(200, b"{}")
-        if self.path != "/v1/logs":
+        url = urlsplit(self.path)
+        if url.path != "/v1/logs":
             return self.answer(404)
         with st.lock:
             st.counts["requests"] += 1
@@ -201,6 +249,7 @@ class Handler(BaseHTTPRequestHandler):
                 enc = "protobuf"
             elif ctype == "application/json":
                 doc = json.loads(body.decode())
+                collector_checks(doc)
                 # OTLP JSON carries ids as hex where proto3 JSON expects base64
                 for rl in doc.get("resourceLogs", []):
                     for sl in rl.get("scopeLogs", []):
@@ -215,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
                 enc = "json"
             else:
                 raise ValueError("content type " + ctype)
-            d = to_dict(m)
+            d = nonfinite_to_str(to_dict(m))
         except Exception as e:  # a bad request is the sink's bug: answer 400 and count it
             with st.lock:
                 st.counts["bad"] += 1
@@ -230,7 +279,7 @@ class Handler(BaseHTTPRequestHandler):
             st.counts["accepted"] += 1
             st.counts["records"] += n
             st.requests.append({"encoding": enc, "gzip": gz, "headers": dict(self.headers),
-                                "body": d})
+                                "query": url.query, "body": d})
             partial, st.partial = st.partial, 0
         resp = Response()
         if partial:

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -76,6 +77,13 @@ static void test_encode_json(void **state)
     f->type = SL_VAL_JSON;
     f->v.s = batch_str(b, "{\"status\":500,\"t\":[1.5,null]}", 29);
     event_set_int(b, e, "n", -7);
+    const char *nf[3] = {"inf", "ninf", "nan"};
+    double nfv[3] = {INFINITY, -INFINITY, NAN};
+    for (int i = 0; i < 3; i++) {
+        f = event_add_field(b, e, nf[i], strlen(nf[i]));
+        f->type = SL_VAL_FLOAT;
+        f->v.f = nfv[i];
+    }
     sl_strmap res = {0};
     otlp_map m = {.resource = &res, .body_field = "body"};
     sl_event *evs[1] = {e};
@@ -96,6 +104,10 @@ static void test_encode_json(void **state)
                                   "{\"key\":\"t\",\"value\":{\"arrayValue\":{\"values\":["
                                   "{\"doubleValue\":1.5},{}]}}}]}}}"));
     assert_non_null(strstr(out.p, "{\"key\":\"n\",\"value\":{\"intValue\":\"-7\"}}"));
+    /* non-finite doubles as proto3 JSON strings (the collector refuses null) */
+    assert_non_null(strstr(out.p, "{\"key\":\"inf\",\"value\":{\"doubleValue\":\"Infinity\"}}"));
+    assert_non_null(strstr(out.p, "{\"key\":\"ninf\",\"value\":{\"doubleValue\":\"-Infinity\"}}"));
+    assert_non_null(strstr(out.p, "{\"key\":\"nan\",\"value\":{\"doubleValue\":\"NaN\"}}"));
     assert_non_null(strstr(out.p, "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""));
     assert_null(strstr(out.p, "spanId"));
     assert_null(strstr(out.p, "\"key\":\"level\""));

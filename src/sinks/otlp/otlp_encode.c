@@ -20,6 +20,7 @@
 #include "sinks/otlp/otlp.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,8 +292,15 @@ static void any_int(enc *e, int64_t v)
 static void any_double(enc *e, double v)
 {
     if (e->json) {
+        /* proto3 JSON spells non-finite doubles as strings; the collector's reader takes
+         * a number or a string and refuses null (the whole request would be a 400) */
         buf_puts(e->out, "{\"doubleValue\":");
-        json_write_double(e->out, v);
+        if (isnan(v))
+            buf_puts(e->out, "\"NaN\"");
+        else if (isinf(v))
+            buf_puts(e->out, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+        else
+            json_write_double(e->out, v);
         buf_putc(e->out, '}');
     } else {
         uint64_t bits;

@@ -10,13 +10,12 @@
  *     transport errors retry, honouring Retry-After; 401/403 retry with the circuit
  *     opened at once (credentials); other 4xx (400 bad data, 413 ...) are permanent.
  *  3. The endpoint is used as given when it has a path, else /v1/logs is appended
- *     (the OTLP convention for a base URL). */
+ *     (the OTLP convention for a base URL), before its query string if it has one. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/common.h"
 #include "core/component.h"
@@ -24,6 +23,7 @@
 #include "net/gz.h"
 #include "net/http_client.h"
 #include "net/http_multi.h"
+#include "net/url.h"
 #include "sinks/otlp/otlp.h"
 
 enum { OTLP_PROTOBUF = 0, OTLP_JSON = 1 };
@@ -99,25 +99,27 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const otlp_config *cfg = config;
-    const char *u = cfg->endpoint ? cfg->endpoint : "";
-    size_t skip = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
-    if (!skip || !u[skip])
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "%s: endpoint must start with http:// or https:// (got \"%s\")", cc->id, u);
-    if (cfg->resource_keys.n > 200)
+    url_endpoint ue;
+    char e2[300];
+    if (url_endpoint_parse(&ue, cfg->endpoint ? cfg->endpoint : "", e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
+    if (cfg->resource_keys.n > 200) {
+        url_endpoint_free(&ue);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: at most 200 resource_keys", cc->id);
+    }
     otlp_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
     pthread_mutex_init(&s->mu, NULL);
-    const char *path = strchr(u + skip, '/');
-    size_t ulen = strlen(u);
-    if (!path || path[1] == '\0') {
-        s->url = sl_xmalloc(ulen + 9);
-        snprintf(s->url, ulen + 9, "%.*s/v1/logs", (int)(path ? ulen - 1 : ulen), u);
+    if (!ue.path[0]) {
+        sl_buf b = SL_BUF_INIT;
+        url_build(&b, &ue, "v1/logs", NULL);
+        s->url = sl_xstrdup(b.p);
+        buf_free(&b);
     } else {
-        s->url = sl_xstrdup(u);
+        s->url = sl_xstrdup(cfg->endpoint);
     }
+    url_endpoint_free(&ue);
     bool has_ct = false;
     char msg[256];
     if (http_headers_from_options(&s->headers, &cfg->headers, &has_ct, msg, sizeof msg) != SL_OK) {
