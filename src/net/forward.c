@@ -1,5 +1,7 @@
 /* forward.c - Fluent Forward protocol v1 codec: every message mode to events, events to
- * PackedForward, gzip both ways, SHA-512 digests for the shared-key handshake. */
+ * PackedForward, gzip both ways, and both sides of the shared-key handshake. What peers
+ * really send (Fluent Bit 5.1.1 recorded, Fluentd's source) decides the shapes accepted:
+ * see tests/data/fluent-bit-forward. */
 #include "forward.h"
 
 #include <inttypes.h>
@@ -19,6 +21,8 @@ typedef struct dec {
     const fwd_limits *lim;
     const uint8_t *base; /* start of the message, for error positions */
     sl_str tag;
+    const uint8_t *opt_meta; /* Message mode's `metadata` option (a map), or NULL */
+    uint32_t markers;        /* Fluent Bit group markers skipped */
     char *err;
     size_t errlen;
 } dec;
@@ -30,15 +34,19 @@ static int bad(dec *d, const mp_reader *r, const char *what)
     return SL_ERR_CORRUPT;
 }
 
-/* Event time: integer seconds, float seconds, or EventTime (ext 0: sec, nsec). */
-static int read_time(dec *d, mp_reader *r, int64_t *ts)
+/* Event time: integer seconds, float seconds, or EventTime (ext 0: sec, nsec). Fluent Bit
+ * marks the start and end of a group of records (its OTLP inputs) with the times -1 and
+ * -2, as integers or as EventTime seconds read as int32: *marker says so. */
+static int read_time(dec *d, mp_reader *r, int64_t *ts, bool *marker)
 {
     mp_obj o;
+    *marker = false;
     if (mp_read(r, &o) != MP_OK)
         return bad(d, r, "truncated time");
     if (o.type == MP_INT) {
         if (o.i > INT64_MAX / 1000000000 || o.i < INT64_MIN / 1000000000)
             return bad(d, r, "time out of range");
+        *marker = o.i == -1 || o.i == -2;
         *ts = o.i * 1000000000;
         return SL_OK;
     }
@@ -47,7 +55,8 @@ static int read_time(dec *d, mp_reader *r, int64_t *ts)
                        ((uint32_t)o.p[2] << 8) | o.p[3];
         uint32_t nsec = ((uint32_t)o.p[4] << 24) | ((uint32_t)o.p[5] << 16) |
                         ((uint32_t)o.p[6] << 8) | o.p[7];
-        if (nsec >= 1000000000u)
+        *marker = sec == 0xffffffffu || sec == 0xfffffffeu;
+        if (nsec >= 1000000000u && !*marker)
             return bad(d, r, "EventTime nanoseconds out of range");
         *ts = (int64_t)sec * 1000000000 + nsec;
         return SL_OK;
@@ -61,32 +70,34 @@ static int read_time(dec *d, mp_reader *r, int64_t *ts)
 
 static inline sl_str view(const mp_obj *o) { return (sl_str){(const char *)o->p, o->len}; }
 
-/* One record map into e. Keys `message` (else `log`) become the body. Strings point into
- * the message, which fwd_decode copied into the batch arena (no copy per string). */
-static int read_record(dec *d, mp_reader *r, sl_event *e)
+#define META_PREFIX "fluentbit.metadata."
+
+/* `npairs` key/value pairs of a map into fields of e (the map header already read). For a
+ * record (`meta` false) the key `message` (else `log`) becomes the body; metadata keys are
+ * prefixed with META_PREFIX. Strings point into the message, which fwd_decode copied into
+ * the batch arena (no copy per string; only prefixed keys are built there). */
+static int read_pairs(dec *d, mp_reader *r, sl_event *e, uint32_t npairs, bool meta)
 {
-    mp_obj m;
-    if (mp_read(r, &m) != MP_OK || m.type != MP_MAP)
-        return bad(d, r, "record is not a map");
-    if (m.len > (uint32_t)(r->end - r->p) / 2)
-        return bad(d, r, "record map larger than the message");
+    if (npairs > (uint32_t)(r->end - r->p) / 2)
+        return bad(d, r, meta ? "metadata map larger than the message"
+                              : "record map larger than the message");
     sl_batch *b = d->b;
     /* Room for every key plus the tag, so no field array is reallocated. */
-    uint32_t cap = m.len + e->nfields + 1;
+    uint32_t cap = npairs + e->nfields + 1;
     sl_field *fields = arena_alloc(&b->arena, sizeof(sl_field) * cap);
     if (e->nfields)
         memcpy(fields, e->fields, sizeof(sl_field) * e->nfields);
     e->fields = fields;
     e->cap_fields = cap;
     bool from_log = false;
-    for (uint32_t i = 0; i < m.len; i++) {
+    for (uint32_t i = 0; i < npairs; i++) {
         mp_obj k, v;
         if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
-            return bad(d, r, "record key is not a string");
+            return bad(d, r, meta ? "metadata key is not a string" : "record key is not a string");
         const uint8_t *vstart = r->p;
         if (mp_read(r, &v) != MP_OK)
-            return bad(d, r, "truncated record value");
-        if (v.type == MP_STR || v.type == MP_BIN) {
+            return bad(d, r, meta ? "truncated metadata value" : "truncated record value");
+        if (!meta && (v.type == MP_STR || v.type == MP_BIN)) {
             bool is_msg = k.len == 7 && memcmp(k.p, "message", 7) == 0;
             bool is_log = k.len == 3 && memcmp(k.p, "log", 3) == 0;
             if (is_msg || (is_log && e->message.len == 0 && !from_log)) {
@@ -104,7 +115,15 @@ static int read_record(dec *d, mp_reader *r, sl_event *e)
         if (e->nfields == e->cap_fields) /* only after a `log` moved aside */
             return bad(d, r, "too many fields");
         sl_field *f = &e->fields[e->nfields++];
-        f->key = view(&k);
+        if (meta) {
+            size_t pl = sizeof META_PREFIX - 1;
+            char *key = arena_alloc(&b->arena, pl + k.len);
+            memcpy(key, META_PREFIX, pl);
+            memcpy(key + pl, k.p, k.len);
+            f->key = (sl_str){key, (uint32_t)(pl + k.len)};
+        } else {
+            f->key = view(&k);
+        }
         switch (v.type) {
         case MP_STR:
         case MP_BIN: f->type = SL_VAL_STR, f->v.s = view(&v); break;
@@ -124,7 +143,7 @@ static int read_record(dec *d, mp_reader *r, sl_event *e)
             sl_buf *j = &d->scratch->json;
             buf_reset(j);
             if (mp_to_json(&sub, j, d->lim->max_depth) != MP_OK)
-                return bad(d, r, "bad nested value");
+                return bad(d, r, meta ? "bad nested metadata value" : "bad nested value");
             r->p = sub.p;
             f->type = SL_VAL_JSON;
             f->v.s = batch_str(b, j->p, j->len);
@@ -135,7 +154,26 @@ static int read_record(dec *d, mp_reader *r, sl_event *e)
     return SL_OK;
 }
 
-/* A new event with its time and the tag field. */
+static int read_record(dec *d, mp_reader *r, sl_event *e)
+{
+    mp_obj m;
+    if (mp_read(r, &m) != MP_OK || m.type != MP_MAP)
+        return bad(d, r, "record is not a map");
+    return read_pairs(d, r, e, m.len, false);
+}
+
+/* Fluent Bit's metadata map: nil or an empty map add nothing. */
+static int read_metadata(dec *d, mp_reader *r, sl_event *e)
+{
+    mp_obj m;
+    if (mp_read(r, &m) != MP_OK || (m.type != MP_MAP && m.type != MP_NIL))
+        return bad(d, r, "metadata is not a map");
+    if (m.type == MP_NIL || m.len == 0)
+        return SL_OK;
+    return read_pairs(d, r, e, m.len, true);
+}
+
+/* A new event with its time. */
 static sl_event *new_event(dec *d, int64_t ts)
 {
     sl_event *e = batch_add(d->b);
@@ -145,6 +183,13 @@ static sl_event *new_event(dec *d, int64_t ts)
 
 static void finish_event(dec *d, sl_event *e)
 {
+    if (e->nfields == e->cap_fields) { /* no map gave room yet (an empty record) */
+        sl_field *fields = arena_alloc(&d->b->arena, sizeof(sl_field) * (e->nfields + 1));
+        if (e->nfields)
+            memcpy(fields, e->fields, sizeof(sl_field) * e->nfields);
+        e->fields = fields;
+        e->cap_fields = e->nfields + 1;
+    }
     sl_field *f = &e->fields[e->nfields++];
     f->key = SL_STR("tag");
     f->type = SL_VAL_STR;
@@ -166,23 +211,62 @@ static void reserve_events(sl_batch *b, uint64_t want, size_t bytes)
     }
 }
 
-/* [time, record] */
+/* The time-and-record part of an entry or of a Message-mode message: `time, record` or, as
+ * Fluent Bit 2.1 and later send it, `[time, metadata], record`. *ep is the new event, not
+ * finished (the caller adds the tag), or NULL for a Fluent Bit group marker, skipped. */
+static int read_event(dec *d, mp_reader *r, sl_event **ep)
+{
+    *ep = NULL;
+    mp_reader peek = *r;
+    mp_obj h;
+    bool with_meta = false;
+    if (mp_read(&peek, &h) == MP_OK && h.type == MP_ARRAY) {
+        if (h.len != 2)
+            return bad(d, r, "entry header is not [time, metadata]");
+        r->p = peek.p;
+        with_meta = true;
+    }
+    int64_t ts;
+    bool marker;
+    int rc = read_time(d, r, &ts, &marker);
+    if (rc != SL_OK)
+        return rc;
+    if (marker) { /* group start/end: its metadata and record describe the group */
+        for (int i = with_meta ? 2 : 1; i > 0; i--)
+            if (mp_skip(r, d->lim->max_depth, (size_t)(r->end - r->p)) != MP_OK)
+                return bad(d, r, "bad group marker");
+        d->markers++;
+        return SL_OK;
+    }
+    sl_event *e = new_event(d, ts);
+    if (with_meta && (rc = read_metadata(d, r, e)) != SL_OK)
+        return rc;
+    if ((rc = read_record(d, r, e)) != SL_OK)
+        return rc;
+    *ep = e;
+    return SL_OK;
+}
+
+/* [time, record] or [[time, metadata], record] */
 static int read_entry(dec *d, mp_reader *r)
 {
     mp_obj a;
     if (mp_read(r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 2)
         return bad(d, r, "entry is not [time, record]");
-    int64_t ts;
-    int rc = read_time(d, r, &ts);
-    if (rc != SL_OK)
-        return rc;
-    sl_event *e = new_event(d, ts);
-    if ((rc = read_record(d, r, e)) != SL_OK)
-        return rc;
-    finish_event(d, e);
-    return SL_OK;
+    sl_event *e;
+    int rc = read_event(d, r, &e);
+    if (rc == SL_OK && e)
+        finish_event(d, e);
+    return rc;
 }
 
+static bool key_is(const mp_obj *k, const char *s, size_t n)
+{
+    return k->len == n && memcmp(k->p, s, n) == 0;
+}
+
+/* The option map. Unknown keys (Fluent Bit's `fluent_signal` beyond logs aside) are
+ * ignored, so options a newer client adds do not break the connection. */
 static int read_options(dec *d, mp_reader *r, fwd_msg_info *info)
 {
     mp_obj m;
@@ -204,26 +288,42 @@ static int read_options(dec *d, mp_reader *r, fwd_msg_info *info)
             if (mp_skip(&sk, d->lim->max_depth, (size_t)(r->end - vs)) != MP_OK)
                 return bad(d, r, "bad option value");
             r->p = sk.p;
+            if (v.type == MP_MAP && key_is(&k, "metadata", 8))
+                d->opt_meta = vs; /* Fluent Bit's Message mode metadata */
             continue;
         }
-        if (k.len == 5 && memcmp(k.p, "chunk", 5) == 0) {
+        if (key_is(&k, "chunk", 5)) {
             if (v.type != MP_STR && v.type != MP_BIN)
                 return bad(d, r, "chunk is not a string");
             info->chunk = (const char *)v.p, info->chunk_len = v.len;
-        } else if (k.len == 4 && memcmp(k.p, "size", 4) == 0) {
+        } else if (key_is(&k, "size", 4)) {
             if (v.type != MP_INT || v.i < 0)
                 return bad(d, r, "size is not a count");
             info->size = v.i;
-        } else if (k.len == 10 && memcmp(k.p, "compressed", 10) == 0) {
+        } else if (key_is(&k, "compressed", 10)) {
             if (v.type != MP_STR)
                 return bad(d, r, "compressed is not a string");
             if (v.len == 4 && memcmp(v.p, "gzip", 4) == 0)
                 info->compressed = true;
             else if (!(v.len == 4 && memcmp(v.p, "text", 4) == 0))
                 return bad(d, r, "unknown compression");
+        } else if (key_is(&k, "fluent_signal", 13) && v.type == MP_INT) {
+            info->signal = v.i; /* 0 logs; 1 metrics and 2 traces (PackedForward) are not */
         }
     }
     return SL_OK;
+}
+
+/* Is the array `s` (header read, its items at r) a Message mode [time, metadata] header
+ * rather than Forward mode's entries? Entries are arrays; a time never is. */
+static bool is_time_header(const mp_obj *s, const mp_reader *r)
+{
+    if (s->len != 2)
+        return false;
+    mp_reader peek = *r;
+    mp_obj t;
+    return mp_read(&peek, &t) == MP_OK &&
+           (t.type == MP_INT || t.type == MP_EXT || t.type == MP_FLOAT);
 }
 
 static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
@@ -241,32 +341,39 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
     if (mp_read(&r, &s) != MP_OK)
         return bad(d, &r, "truncated message");
     int rc;
-    if (s.type == MP_INT || s.type == MP_EXT || s.type == MP_FLOAT) {
-        /* Message mode: [tag, time, record, option?] */
+    if (s.type == MP_INT || s.type == MP_EXT || s.type == MP_FLOAT ||
+        (s.type == MP_ARRAY && a.len >= 3 && is_time_header(&s, &r))) {
+        /* Message mode: [tag, time, record, option?] or [tag, [time, metadata], record,
+         * option?]; Fluent Bit may also put the metadata in the option's `metadata`. */
         if (a.len < 3)
             return bad(d, &r, "message mode without a record");
         r.p = second;
-        int64_t ts;
-        if ((rc = read_time(d, &r, &ts)) != SL_OK)
+        sl_event *e;
+        if ((rc = read_event(d, &r, &e)) != SL_OK)
             return rc;
-        sl_event *e = new_event(d, ts);
-        if ((rc = read_record(d, &r, e)) != SL_OK)
-            return rc;
-        finish_event(d, e);
         if (a.len == 4 && (rc = read_options(d, &r, info)) != SL_OK)
             return rc;
+        info->signal = 0; /* one log record, whatever the option says (as Fluent Bit) */
+        if (e && d->opt_meta) {
+            mp_reader mr = {d->opt_meta, r.end};
+            if ((rc = read_metadata(d, &mr, e)) != SL_OK)
+                return rc;
+        }
+        if (e)
+            finish_event(d, e);
         return SL_OK;
     }
     if (a.len == 4)
         return bad(d, &r, "four items but not message mode");
     if (s.type == MP_ARRAY) {
-        /* Forward mode: [tag, [[time, record], ...], option?]; options after the entries. */
+        /* Forward mode: [tag, [entry, ...], option?]; options after the entries. */
         mp_reader skip = {second, r.end};
         if (mp_skip(&skip, d->lim->max_depth, len) != MP_OK)
             return bad(d, &r, "bad entries");
         mp_reader opt = {skip.p, r.end};
         if (a.len == 3 && (rc = read_options(d, &opt, info)) != SL_OK)
             return rc;
+        info->signal = 0; /* entries are log records (Fluent Bit reads it in PackedForward only) */
         reserve_events(d->b, s.len, (size_t)(skip.p - r.p));
         for (uint32_t i = 0; i < s.len; i++)
             if ((rc = read_entry(d, &r)) != SL_OK)
@@ -275,9 +382,11 @@ static int decode(dec *d, const uint8_t *p, size_t len, fwd_msg_info *info)
     }
     if (s.type != MP_STR && s.type != MP_BIN)
         return bad(d, &r, "second item is not a time, an array or a packed stream");
-    /* PackedForward: entries are a stream of [time, record] arrays, maybe gzipped. */
+    /* PackedForward: entries are a stream of entries, maybe gzipped. */
     if (a.len == 3 && (rc = read_options(d, &r, info)) != SL_OK)
         return rc;
+    if (info->signal != 0)
+        return SL_OK; /* Fluent Bit's metrics or traces (cmetrics/ctraces), not entries */
     const uint8_t *ep = s.p;
     size_t elen = s.len;
     if (info->compressed) {
@@ -323,6 +432,7 @@ int fwd_decode(const uint8_t *p, size_t len, sl_batch *b, fwd_msg_info *info, fw
         return rc;
     }
     info->events = b->n - n0;
+    info->markers = d.markers;
     return SL_OK;
 }
 
@@ -386,6 +496,13 @@ int fwd_encode_packed(sl_buf *out, const char *tag, size_t taglen, const sl_buf 
     return SL_OK;
 }
 
+void fwd_encode_ack(sl_buf *out, const char *chunk, size_t len)
+{
+    mp_put_map(out, 1);
+    mp_put_str(out, "ack", 3);
+    mp_put_str(out, chunk, len);
+}
+
 void fwd_sha512_hex(char out[129], const void *const *parts, const size_t *lens, size_t n)
 {
     unsigned char md[64];
@@ -402,6 +519,163 @@ void fwd_sha512_hex(char out[129], const void *const *parts, const size_t *lens,
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[128] = '\0';
+}
+
+/* ---- Shared-key handshake ----------------------------------------------------------------- */
+
+static bool is_text(const mp_obj *o) { return o->type == MP_STR || o->type == MP_BIN; }
+
+static bool text_eq(const mp_obj *o, const char *s, size_t n)
+{
+    return is_text(o) && o->len == n && memcmp(o->p, s, n) == 0;
+}
+
+void fwd_encode_helo(sl_buf *out, const uint8_t nonce[16], const uint8_t *auth, size_t auth_len)
+{
+    mp_put_array(out, 2);
+    mp_put_cstr(out, "HELO");
+    mp_put_map(out, 3);
+    mp_put_cstr(out, "nonce");
+    mp_put_bin(out, nonce, 16);
+    mp_put_cstr(out, "auth");
+    mp_put_bin(out, auth, auth_len);
+    mp_put_cstr(out, "keepalive");
+    mp_put_bool(out, true);
+}
+
+int fwd_parse_helo(const uint8_t *p, size_t len, fwd_helo *h)
+{
+    memset(h, 0, sizeof *h);
+    mp_reader r = {p, p + len};
+    mp_obj a, o, m, k, v;
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 2 ||
+        mp_read(&r, &o) != MP_OK || !text_eq(&o, "HELO", 4) || mp_read(&r, &m) != MP_OK ||
+        m.type != MP_MAP)
+        return SL_ERR_CORRUPT;
+    for (uint32_t i = 0; i < m.len; i++) {
+        if (mp_read(&r, &k) != MP_OK)
+            return SL_ERR_CORRUPT;
+        const uint8_t *vs = r.p;
+        if (mp_read(&r, &v) != MP_OK)
+            return SL_ERR_CORRUPT;
+        if (v.type == MP_ARRAY || v.type == MP_MAP) {
+            mp_reader sk = {vs, r.end};
+            if (mp_skip(&sk, 8, len) != MP_OK)
+                return SL_ERR_CORRUPT;
+            r.p = sk.p;
+            continue;
+        }
+        if (text_eq(&k, "nonce", 5) && is_text(&v))
+            h->nonce = v.p, h->nonce_len = v.len;
+        else if (text_eq(&k, "auth", 4) && is_text(&v))
+            h->auth = v.p, h->auth_len = v.len;
+    }
+    return h->nonce ? SL_OK : SL_ERR_CORRUPT;
+}
+
+void fwd_encode_ping(sl_buf *out, const fwd_helo *h, const char *hostname, const uint8_t *salt,
+                     size_t salt_len, const char *key, const char *user, const char *password)
+{
+    char digest[129], pw[129] = "";
+    const void *parts[] = {salt, hostname, h->nonce, key};
+    size_t lens[] = {salt_len, strlen(hostname), h->nonce_len, strlen(key)};
+    fwd_sha512_hex(digest, parts, lens, 4);
+    bool login = h->auth_len > 0;
+    if (login) {
+        const void *up[] = {h->auth, user, password};
+        size_t ul[] = {h->auth_len, strlen(user), strlen(password)};
+        fwd_sha512_hex(pw, up, ul, 3);
+    }
+    mp_put_array(out, 6);
+    mp_put_cstr(out, "PING");
+    mp_put_cstr(out, hostname);
+    mp_put_str(out, (const char *)salt, salt_len); /* str, never bin: Fluent Bit insists */
+    mp_put_str(out, digest, 128);
+    mp_put_cstr(out, login ? user : "");
+    mp_put_cstr(out, pw);
+}
+
+int fwd_check_ping(const uint8_t *p, size_t len, const uint8_t *nonce, size_t nonce_len,
+                   const uint8_t *auth, size_t auth_len, const char *key,
+                   char *const *names, char *const *passwords, size_t nusers, fwd_ping *ping)
+{
+    mp_reader r = {p, p + len};
+    mp_obj a, o[6];
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 6)
+        return FWD_PING_MALFORMED;
+    for (int i = 0; i < 6; i++)
+        if (mp_read(&r, &o[i]) != MP_OK || !is_text(&o[i]))
+            return FWD_PING_MALFORMED;
+    if (!text_eq(&o[0], "PING", 4))
+        return FWD_PING_MALFORMED;
+    *ping = (fwd_ping){o[1].p, o[2].p, o[4].p, o[1].len, o[2].len, o[4].len};
+    char hex[129];
+    const void *parts[] = {o[2].p, o[1].p, nonce, key};
+    size_t lens[] = {o[2].len, o[1].len, nonce_len, strlen(key)};
+    fwd_sha512_hex(hex, parts, lens, 4);
+    if (!text_eq(&o[3], hex, 128))
+        return FWD_PING_KEY;
+    if (nusers == 0)
+        return FWD_PING_OK;
+    for (size_t i = 0; i < nusers; i++) {
+        if (!text_eq(&o[4], names[i], strlen(names[i])))
+            continue;
+        const void *up[] = {auth, o[4].p, passwords[i]};
+        size_t ul[] = {auth_len, o[4].len, strlen(passwords[i])};
+        fwd_sha512_hex(hex, up, ul, 3);
+        if (text_eq(&o[5], hex, 128))
+            return FWD_PING_OK;
+    }
+    return FWD_PING_USER;
+}
+
+void fwd_encode_pong(sl_buf *out, bool ok, const char *reason, const char *hostname,
+                     const fwd_ping *ping, const uint8_t *nonce, size_t nonce_len,
+                     const char *key)
+{
+    mp_put_array(out, 5);
+    mp_put_cstr(out, "PONG");
+    mp_put_bool(out, ok);
+    if (!ok) {
+        mp_put_cstr(out, reason);
+        mp_put_cstr(out, "");
+        mp_put_cstr(out, "");
+        return;
+    }
+    const void *parts[] = {ping->salt, hostname, nonce, key};
+    size_t lens[] = {ping->salt_len, strlen(hostname), nonce_len, strlen(key)};
+    char hex[129];
+    fwd_sha512_hex(hex, parts, lens, 4);
+    mp_put_cstr(out, "");
+    mp_put_cstr(out, hostname);
+    mp_put_str(out, hex, 128);
+}
+
+int fwd_check_pong(const uint8_t *p, size_t len, const uint8_t *salt, size_t salt_len,
+                   const uint8_t *nonce, size_t nonce_len, const char *key, char *err,
+                   size_t errlen)
+{
+    mp_reader r = {p, p + len};
+    mp_obj a, o, ok, reason, host, dig;
+    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 5 || mp_read(&r, &o) != MP_OK ||
+        !text_eq(&o, "PONG", 4) || mp_read(&r, &ok) != MP_OK || ok.type != MP_BOOL ||
+        mp_read(&r, &reason) != MP_OK || mp_read(&r, &host) != MP_OK ||
+        mp_read(&r, &dig) != MP_OK)
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "malformed PONG from the server");
+    if (!ok.b)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "handshake refused: %.*s",
+                         is_text(&reason) ? (int)SL_MIN(reason.len, 200u) : 0,
+                         is_text(&reason) ? (const char *)reason.p : "");
+    if (!is_text(&host))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "malformed PONG from the server");
+    const void *parts[] = {salt, host.p, nonce, key};
+    size_t lens[] = {salt_len, host.len, nonce_len, strlen(key)};
+    char hex[129];
+    fwd_sha512_hex(hex, parts, lens, 4);
+    if (!text_eq(&dig, hex, 128))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "server digest mismatch (wrong shared key on the server?)");
+    return SL_OK;
 }
 
 int fwd_gzip(sl_buf *out, const void *p, size_t n)

@@ -275,7 +275,9 @@ static bool obj_str(const mp_obj *o, const char *want)
     return (o->type == MP_STR || o->type == MP_BIN) && o->len == n && memcmp(o->p, want, n) == 0;
 }
 
-/* HELO -> PING -> PONG as a client. */
+/* HELO -> PING -> PONG as a client (net/forward.h). The salt is 16 random bytes written as
+ * 32 hex digits, as Fluentd's out_forward does: a msgpack str that is also valid UTF-8, so
+ * Fluent Bit (str only) and strict decoders alike take it. */
 static int handshake(fconn *s, int64_t deadline)
 {
     const uint8_t *p;
@@ -284,92 +286,32 @@ static int handshake(fconn *s, int64_t deadline)
         snprintf(s->err, sizeof s->err, "no HELO from the server");
         return SL_ERR_IO;
     }
-    mp_reader r = {p, p + n};
-    mp_obj a, o, m, k, v;
-    const uint8_t *nonce = NULL, *salt = NULL;
-    uint32_t nonce_len = 0, salt_len = 0;
-    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 2 ||
-        mp_read(&r, &o) != MP_OK || !obj_str(&o, "HELO") || mp_read(&r, &m) != MP_OK ||
-        m.type != MP_MAP)
-        goto bad;
-    for (uint32_t i = 0; i < m.len; i++) {
-        if (mp_read(&r, &k) != MP_OK)
-            goto bad;
-        const uint8_t *vs = r.p;
-        if (mp_read(&r, &v) != MP_OK)
-            goto bad;
-        if (v.type == MP_ARRAY || v.type == MP_MAP) {
-            mp_reader sk = {vs, r.end};
-            if (mp_skip(&sk, 8, n) != MP_OK)
-                goto bad;
-            r.p = sk.p;
-            continue;
-        }
-        if (obj_str(&k, "nonce") && (v.type == MP_STR || v.type == MP_BIN))
-            nonce = v.p, nonce_len = v.len;
-        else if (obj_str(&k, "auth") && (v.type == MP_STR || v.type == MP_BIN))
-            salt = v.p, salt_len = v.len;
+    fwd_helo h;
+    if (fwd_parse_helo(p, n, &h) != SL_OK) {
+        snprintf(s->err, sizeof s->err, "malformed HELO from the server");
+        return SL_ERR_CORRUPT;
     }
-    if (!nonce)
-        goto bad;
-    uint8_t my_salt[16];
-    RAND_bytes(my_salt, sizeof my_salt);
-    const char *host = s->cfg->self_hostname, *key = s->cfg->shared_key;
-    const void *parts[] = {my_salt, host, nonce, key};
-    size_t lens[] = {sizeof my_salt, strlen(host), nonce_len, strlen(key)};
-    char digest[129], pw[129] = "";
-    fwd_sha512_hex(digest, parts, lens, 4);
-    const char *user = s->cfg->username ? s->cfg->username : "";
-    if (salt_len && s->cfg->username) {
-        const char *pass = s->cfg->password ? s->cfg->password : "";
-        const void *up[] = {salt, user, pass};
-        size_t ul[] = {salt_len, strlen(user), strlen(pass)};
-        fwd_sha512_hex(pw, up, ul, 3);
-    }
-    /* Keep the nonce: it lives in rbuf, which the next read may move. */
-    uint8_t nonce_copy[256];
-    size_t nl = SL_MIN(nonce_len, sizeof nonce_copy);
-    memcpy(nonce_copy, nonce, nl);
+    uint8_t rnd[16], salt[32];
+    RAND_bytes(rnd, sizeof rnd);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof rnd; i++)
+        salt[2 * i] = (uint8_t)hex[rnd[i] >> 4], salt[2 * i + 1] = (uint8_t)hex[rnd[i] & 15];
+    const fsink_config *c = s->cfg;
     sl_buf b = SL_BUF_INIT;
-    mp_put_array(&b, 6);
-    mp_put_cstr(&b, "PING");
-    mp_put_cstr(&b, host);
-    mp_put_bin(&b, my_salt, sizeof my_salt);
-    mp_put_str(&b, digest, 128);
-    mp_put_cstr(&b, user);
-    mp_put_cstr(&b, pw);
+    fwd_encode_ping(&b, &h, c->self_hostname, salt, sizeof salt, c->shared_key,
+                    c->username ? c->username : "", c->password ? c->password : "");
+    /* Keep the nonce: it lives in rbuf, which the next read may move. */
+    uint8_t nonce[256];
+    size_t nl = SL_MIN(h.nonce_len, sizeof nonce);
+    memcpy(nonce, h.nonce, nl);
     int rc = io_write(s, b.p, b.len);
     buf_free(&b);
     if (rc != SL_OK || io_read_obj(s, &p, &n, deadline) != SL_OK) {
         snprintf(s->err, sizeof s->err, "no PONG from the server");
         return SL_ERR_IO;
     }
-    r = (mp_reader){p, p + n};
-    mp_obj ok, reason, shost, sdig;
-    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 5 || mp_read(&r, &o) != MP_OK ||
-        !obj_str(&o, "PONG") || mp_read(&r, &ok) != MP_OK || ok.type != MP_BOOL ||
-        mp_read(&r, &reason) != MP_OK || mp_read(&r, &shost) != MP_OK ||
-        mp_read(&r, &sdig) != MP_OK)
-        goto bad;
-    if (!ok.b) {
-        snprintf(s->err, sizeof s->err, "handshake refused: %.*s",
-                 reason.type == MP_STR ? (int)SL_MIN(reason.len, 200u) : 0,
-                 reason.type == MP_STR ? (const char *)reason.p : "");
-        return SL_ERR_CONFIG;
-    }
-    if (shost.type != MP_STR && shost.type != MP_BIN)
-        goto bad;
-    const void *sp[] = {my_salt, shost.p, nonce_copy, key};
-    size_t sl[] = {sizeof my_salt, shost.len, nl, strlen(key)};
-    fwd_sha512_hex(digest, sp, sl, 4);
-    if (!obj_str(&sdig, digest)) {
-        snprintf(s->err, sizeof s->err, "server digest mismatch (wrong shared key on the server?)");
-        return SL_ERR_CONFIG;
-    }
-    return SL_OK;
-bad:
-    snprintf(s->err, sizeof s->err, "malformed handshake from the server");
-    return SL_ERR_CORRUPT;
+    return fwd_check_pong(p, n, salt, sizeof salt, nonce, nl, c->shared_key, s->err,
+                          sizeof s->err);
 }
 
 static int connect_one(fconn *s, const char *addr)

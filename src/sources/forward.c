@@ -148,100 +148,52 @@ static int fwd_init(void **self, const void *config, const sl_component_ctx *cc,
 static void send_helo(fwd_source *s, net_conn *c, fconn *f)
 {
     sl_buf b = SL_BUF_INIT;
-    mp_put_array(&b, 2);
-    mp_put_cstr(&b, "HELO");
-    mp_put_map(&b, 3);
-    mp_put_cstr(&b, "nonce");
-    mp_put_bin(&b, f->nonce, sizeof f->nonce);
-    mp_put_cstr(&b, "auth");
-    mp_put_bin(&b, f->auth_salt, s->cfg->users.n ? sizeof f->auth_salt : 0);
-    mp_put_cstr(&b, "keepalive");
-    mp_put_bool(&b, true);
+    fwd_encode_helo(&b, f->nonce, f->auth_salt, s->cfg->users.n ? sizeof f->auth_salt : 0);
     net_conn_send(s->srv, c, b.p, b.len);
     buf_free(&b);
 }
 
-static void send_pong(fwd_source *s, net_conn *c, bool ok, const char *reason, const mp_obj *salt)
+static void send_pong(fwd_source *s, net_conn *c, bool ok, const char *reason, const fwd_ping *ping)
 {
+    fconn *f = c->user;
     sl_buf b = SL_BUF_INIT;
-    mp_put_array(&b, 5);
-    mp_put_cstr(&b, "PONG");
-    mp_put_bool(&b, ok);
-    mp_put_cstr(&b, reason);
-    if (ok) {
-        fconn *f = c->user;
-        const char *host = s->cfg->self_hostname;
-        const void *parts[] = {salt->p, host, f->nonce, s->cfg->shared_key};
-        size_t lens[] = {salt->len, strlen(host), sizeof f->nonce, strlen(s->cfg->shared_key)};
-        char hex[129];
-        fwd_sha512_hex(hex, parts, lens, 4);
-        mp_put_cstr(&b, host);
-        mp_put_str(&b, hex, 128);
-    } else {
-        mp_put_cstr(&b, "");
-        mp_put_cstr(&b, "");
-    }
+    fwd_encode_pong(&b, ok, reason, s->cfg->self_hostname, ping, f->nonce, sizeof f->nonce,
+                    s->cfg->shared_key);
     net_conn_send(s->srv, c, b.p, b.len);
     buf_free(&b);
 }
 
-static bool str_eq(const mp_obj *o, const char *s, size_t n)
-{
-    return (o->type == MP_STR || o->type == MP_BIN) && o->len == n && memcmp(o->p, s, n) == 0;
-}
-
-/* ["PING", hostname, shared_key_salt, sha512_hex(salt + hostname + nonce + key),
- *  username, sha512_hex(auth_salt + username + password)]. Returns false to close. */
+/* The client's PING (net/forward.h). Items are read as str or bin: Fluent Bit sends str,
+ * older sluice sinks sent the salt as bin, Fluentd reads either. Returns false to close. */
 static bool handle_ping(fwd_source *s, net_conn *c, const uint8_t *p, size_t len)
 {
     fconn *f = c->user;
-    mp_reader r = {p, p + len};
-    mp_obj a, o[6];
-    if (mp_read(&r, &a) != MP_OK || a.type != MP_ARRAY || a.len != 6)
-        goto malformed;
-    for (int i = 0; i < 6; i++)
-        if (mp_read(&r, &o[i]) != MP_OK || (o[i].type != MP_STR && o[i].type != MP_BIN))
-            goto malformed;
-    if (!str_eq(&o[0], "PING", 4))
-        goto malformed;
-    const char *key = s->cfg->shared_key;
-    const void *parts[] = {o[2].p, o[1].p, f->nonce, key};
-    size_t lens[] = {o[2].len, o[1].len, sizeof f->nonce, strlen(key)};
-    char hex[129];
-    fwd_sha512_hex(hex, parts, lens, 4);
-    if (!str_eq(&o[3], hex, 128)) {
+    const fwd_config *cfg = s->cfg;
+    fwd_ping ping;
+    int rc = fwd_check_ping(p, len, f->nonce, sizeof f->nonce, f->auth_salt,
+                            sizeof f->auth_salt, cfg->shared_key, cfg->users.keys,
+                            cfg->users.vals, cfg->users.n, &ping);
+    switch (rc) {
+    case FWD_PING_OK:
+        send_pong(s, c, true, "", &ping);
+        f->ready = true;
+        net_conn_set_ready(s->srv, c);
+        return true;
+    case FWD_PING_KEY:
         metrics_error(s->cc->metrics, "auth");
         net_server_warn(s->srv, "%s: shared key mismatch", c->peer);
         send_pong(s, c, false, "shared_key mismatch", NULL);
         return false;
+    case FWD_PING_USER:
+        metrics_error(s->cc->metrics, "auth");
+        net_server_warn(s->srv, "%s: username/password mismatch", c->peer);
+        send_pong(s, c, false, "username/password mismatch", NULL);
+        return false;
+    default:
+        metrics_error(s->cc->metrics, "handshake");
+        net_server_warn(s->srv, "%s: malformed PING, closing", c->peer);
+        return false;
     }
-    if (s->cfg->users.n) {
-        const char *pw = NULL;
-        for (size_t i = 0; i < s->cfg->users.n; i++)
-            if (str_eq(&o[4], s->cfg->users.keys[i], strlen(s->cfg->users.keys[i])))
-                pw = s->cfg->users.vals[i];
-        bool ok = false;
-        if (pw) {
-            const void *up[] = {f->auth_salt, o[4].p, pw};
-            size_t ul[] = {sizeof f->auth_salt, o[4].len, strlen(pw)};
-            fwd_sha512_hex(hex, up, ul, 3);
-            ok = str_eq(&o[5], hex, 128);
-        }
-        if (!ok) {
-            metrics_error(s->cc->metrics, "auth");
-            net_server_warn(s->srv, "%s: username/password mismatch", c->peer);
-            send_pong(s, c, false, "username/password mismatch", NULL);
-            return false;
-        }
-    }
-    send_pong(s, c, true, "", &o[2]);
-    f->ready = true;
-    net_conn_set_ready(s->srv, c);
-    return true;
-malformed:
-    metrics_error(s->cc->metrics, "handshake");
-    net_server_warn(s->srv, "%s: malformed PING, closing", c->peer);
-    return false;
 }
 
 /* ---- Data ---------------------------------------------------------------------------------- */
@@ -302,9 +254,7 @@ static void add_pending(fconn *f, const fwd_msg_info *info)
             f->pend = sl_xrealloc(f->pend, f->cappend * sizeof *f->pend);
         }
     }
-    mp_put_map(&f->acks, 1);
-    mp_put_str(&f->acks, "ack", 3);
-    mp_put_str(&f->acks, info->chunk, info->chunk_len);
+    fwd_encode_ack(&f->acks, info->chunk, info->chunk_len);
     f->pend[f->npend++] = (pending_ack){f->seq, f->acks.len};
 }
 
@@ -358,7 +308,14 @@ static int fwd_on_data(void *arg, net_conn *c)
         atomic_fetch_add_explicit(&s->cc->metrics->received_events, info.events,
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, mlen, memory_order_relaxed);
-        if (info.size >= 0 && (uint64_t)info.size != info.events) {
+        if (info.signal != 0) {
+            /* Fluent Bit's metrics (1) or traces (2): not log events. Answered and dropped,
+             * so a sender that also forwards them is not stuck retransmitting forever. */
+            metrics_error(s->cc->metrics, "unsupported_signal");
+            net_server_warn(s->srv, "%s: tag %.*s: fluent_signal %lld (metrics or traces) "
+                            "is not logs; dropped", c->peer, (int)SL_MIN(info.tag_len, 64u),
+                            info.tag, (long long)info.signal);
+        } else if (info.size >= 0 && (uint64_t)info.size != info.events + info.markers) {
             /* As Fluentd: the count is only advisory; the events are kept. */
             metrics_error(s->cc->metrics, "size_mismatch");
             net_server_warn(s->srv, "%s: tag %.*s: size option says %lld events, the message "
