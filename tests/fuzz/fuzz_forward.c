@@ -1,7 +1,9 @@
-/* fuzz_forward.c - libFuzzer target for the Forward decoder: the input is a stream of
- * msgpack messages as a connection would deliver it. Decoded events must re-encode as
- * PackedForward and decode back to the same count; the framed-read size of every prefix
- * of a message is never more than the message. */
+/* fuzz_forward.c - libFuzzer target for the Forward decoder and the handshake parsers: the
+ * input is a stream of msgpack messages as a connection would deliver it (seeds include the
+ * bytes a real Fluent Bit 5.1.1 sent and answered: fb511-*). Decoded events must re-encode
+ * as PackedForward and decode back to the same count; the framed-read size of every prefix
+ * of a message is never more than the message; every message also goes through the HELO,
+ * PING and PONG parsers, which must not read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,10 +34,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (fs > len || (exact && (k < len || fs != len)))
                 abort();
         }
+        static const uint8_t nonce[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+        static char *names[] = {"alice", ""}, *pws[] = {"s3cret", ""};
+        fwd_helo helo;
+        fwd_ping ping;
+        if (fwd_parse_helo(p + off, len, &helo) == SL_OK && (!helo.nonce || helo.nonce_len > len))
+            abort();
+        int pr = fwd_check_ping(p + off, len, nonce, 16, nonce, 16, "k", names, pws, 2, &ping);
+        if (pr != FWD_PING_MALFORMED && (ping.salt_len > len || ping.hostname_len > len))
+            abort();
+        (void)fwd_check_pong(p + off, len, nonce, 16, nonce, 16, "k", err, sizeof err);
         sl_batch *b = batch_new(4);
         fwd_msg_info info;
         if (fwd_decode(p + off, len, b, &info, &sc, &lim, err, sizeof err) == SL_OK) {
-            if (info.events != b->n)
+            if (info.events != b->n || (info.signal != 0 && info.events != 0))
                 abort();
             sl_buf entries = SL_BUF_INIT, msg = SL_BUF_INIT;
             for (uint32_t i = 0; i < b->n; i++)
