@@ -113,8 +113,11 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
     if (b->disk)
         return disk_buffer_push(b->disk, batch);
     pthread_mutex_lock(&b->mu);
+    bool blocked = false; /* counted in the buffer_blocked gauge until the loop ends */
     for (;;) {
         if (b->closed) {
+            if (blocked && b->m)
+                atomic_fetch_sub(&b->m->buffer_blocked, 1);
             pthread_mutex_unlock(&b->mu);
             return SL_ERR_CLOSED;
         }
@@ -130,8 +133,13 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
             pthread_mutex_unlock(&b->mu);
             return SL_ERR_FULL;
         }
+        if (!blocked && b->m)
+            atomic_fetch_add(&b->m->buffer_blocked, 1);
+        blocked = true;
         pthread_cond_wait(&b->not_full, &b->mu);
     }
+    if (blocked && b->m)
+        atomic_fetch_sub(&b->m->buffer_blocked, 1);
     b->full_logged = false;
     if (b->count == b->cap)
         mem_grow(b);

@@ -560,8 +560,11 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
     uint64_t need = DISK_RECORD_HEADER + d->wbuf.len;
 
     pthread_mutex_lock(&d->mu);
+    bool blocked = false; /* counted in the buffer_blocked gauge */
     for (;;) {
         if (d->closed) {
+            if (blocked && d->m)
+                atomic_fetch_sub(&d->m->buffer_blocked, 1);
             pthread_mutex_unlock(&d->mu);
             pthread_mutex_unlock(&d->wmu);
             return SL_ERR_CLOSED;
@@ -584,9 +587,14 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
         }
         /* Timed so dones collected by nobody else still free space. */
         struct timespec dl = sl_deadline_mono(100);
+        if (!blocked && d->m)
+            atomic_fetch_add(&d->m->buffer_blocked, 1);
+        blocked = true; /* until the loop ends: the gauge does not flicker between waits */
         pthread_cond_timedwait(&d->space_cv, &d->mu, &dl);
     }
     d->full_logged = false;
+    if (blocked && d->m)
+        atomic_fetch_sub(&d->m->buffer_blocked, 1);
     pthread_mutex_unlock(&d->mu);
 
     if (d->write_end > 0 && d->write_end + need > d->roll_size && roll(d) != SL_OK) {

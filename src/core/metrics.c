@@ -68,6 +68,12 @@ sl_metrics *metrics_first(void)
     return m;
 }
 
+int64_t metrics_lag_ms(const sl_metrics *m)
+{
+    int64_t since = atomic_load(&m->lag_since_ms);
+    return since ? SL_MAX(0, sl_mono_ms() - since) : 0;
+}
+
 static bool reason_eq(const char *a, const char *b) { return a == b || strcmp(a, b) == 0; }
 
 /* Claims or finds slot i for `reason`; true when the slot now holds it. */
@@ -277,7 +283,7 @@ static void render_lag(sl_buf *out)
             continue;
         buf_printf(out, "%s{", name);
         put_labels(out, m);
-        buf_printf(out, "} %.3f\n", (double)atomic_load(&m->lag_ms) / 1000.0);
+        buf_printf(out, "} %.3f\n", (double)metrics_lag_ms(m) / 1000.0);
     }
 }
 
@@ -424,6 +430,9 @@ void metrics_render_prometheus(sl_buf *out)
                   "Bytes waiting in a sink's buffer.", FIELD(buffer_bytes), I64);
     render_simple(out, SINKS, "sluice_buffer_events", "gauge",
                   "Events waiting in a sink's buffer.", FIELD(buffer_events), I64);
+    render_simple(out, SINKS, "sluice_buffer_blocked_pushes", "gauge",
+                  "Pushes (a source, or a sink handing over to this fallback) waiting for room "
+                  "in a sink's buffer: backpressure in effect.", FIELD(buffer_blocked), INT);
     render_simple(out, SINKS, "sluice_sink_inflight", "gauge",
                   "Sink requests in flight.", FIELD(inflight), INT);
     render_simple(out, SINKS, "sluice_sink_concurrency_limit", "gauge",

@@ -34,6 +34,7 @@ typedef struct sl_metrics {
     sl_metric_reason errors[SL_METRICS_MAX_REASONS];
     /* sinks */
     atomic_int_fast64_t buffer_bytes, buffer_events;
+    atomic_int buffer_blocked; /* pushes waiting for room in the buffer (backpressure) */
     atomic_int inflight;
     atomic_int concurrency_limit;
     atomic_int circuit_state; /* sl_circuit_state */
@@ -42,7 +43,10 @@ typedef struct sl_metrics {
     atomic_uint_fast64_t duration_sum_us;
     /* sources */
     atomic_int_fast64_t files_tracked;
-    atomic_int_fast64_t lag_ms;
+    /* monotonic ms at which the oldest batch read but not yet committed was read, 0 when
+     * none: the lag is computed when read (metrics_lag_ms), so it keeps growing while the
+     * source is blocked (backpressure) and does not update it */
+    atomic_int_fast64_t lag_since_ms;
     /* Named state after an I/O failure ("ok" when healthy): shown in /api/v1/status. */
     _Atomic(const char *) state;
     /* component-specific counters by static name (e.g. reconciliation), see metrics_count */
@@ -57,6 +61,8 @@ sl_metrics *metrics_register(const char *id, const char *kind, const char *type)
 void metrics_reset(void);
 /* Head of the registry list, in registration order. */
 sl_metrics *metrics_first(void);
+/* A source's commit lag now, in ms (0 when everything read is committed). */
+int64_t metrics_lag_ms(const sl_metrics *m);
 
 /* Counts one error with a static reason string ("io", "parse", "corrupt_segment"...). */
 void metrics_error(sl_metrics *m, const char *reason);

@@ -612,7 +612,7 @@ size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
     size_t n = ack_ledger_collect(ctx->ledger, fn, arg);
     int64_t oldest = ack_ledger_oldest_ms(ctx->ledger);
-    atomic_store_explicit(&ctx->n->m->lag_ms, oldest ? sl_mono_ms() - oldest : 0, memory_order_relaxed);
+    atomic_store_explicit(&ctx->n->m->lag_since_ms, oldest, memory_order_relaxed);
     return n;
 }
 
@@ -882,12 +882,14 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
             int64_t bytes = atomic_load(&m->buffer_bytes);
             buf_printf(out,
                        ",\"buffer\":{\"type\":\"%s\",\"bytes\":%lld,\"events\":%lld,\"max_bytes\":%llu,"
-                       "\"fill_ratio\":%.4f},\"circuit\":\"%s\",\"inflight\":%d,\"concurrency_limit\":%d,"
+                       "\"fill_ratio\":%.4f,\"blocked_pushes\":%d},\"circuit\":\"%s\",\"inflight\":%d,"
+                       "\"concurrency_limit\":%d,"
                        "\"dropped_events\":%llu,\"dlq_events\":%llu,\"retries\":%llu",
                        n->common.buffer.type == SL_BUFFER_DISK ? "disk" : "memory",
                        (long long)bytes, (long long)atomic_load(&m->buffer_events),
                        (unsigned long long)cap, cap ? (double)bytes / (double)cap : 0.0,
-                       circuit_name(atomic_load(&m->circuit_state)), atomic_load(&m->inflight),
+                       atomic_load(&m->buffer_blocked), circuit_name(atomic_load(&m->circuit_state)),
+                       atomic_load(&m->inflight),
                        atomic_load(&m->concurrency_limit),
                        (unsigned long long)atomic_load(&m->dropped_events),
                        (unsigned long long)atomic_load(&m->dlq_events),
@@ -895,7 +897,7 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
         } else if (n->kind == NODE_SOURCE) {
             buf_printf(out, ",\"files_tracked\":%lld,\"lag_seconds\":%.3f,\"pending_acks\":%zu",
                        (long long)atomic_load(&m->files_tracked),
-                       (double)atomic_load(&m->lag_ms) / 1000.0,
+                       (double)metrics_lag_ms(m) / 1000.0,
                        n->sctx ? ack_ledger_pending(n->sctx->ledger) : (size_t)0);
             if (n->inited && n->self && n->vt.src->status_json)
                 n->vt.src->status_json(n->self, out);

@@ -28,14 +28,14 @@ try:
                what="events through the blackhole")
     text = s.get("/metrics")[1]
     for family in ["sluice_component_received_events_total", "sluice_component_sent_events_total",
-                   "sluice_buffer_bytes", "sluice_circuit_state", "sluice_sink_inflight",
+                   "sluice_buffer_bytes", "sluice_buffer_blocked_pushes", "sluice_circuit_state", "sluice_sink_inflight",
                    "sluice_sink_request_duration_seconds_bucket", "process_resident_memory_bytes"]:
         assert family in text, family
     st = s.status()
     ids = {c["id"]: c for c in st["components"]}
     assert ids["gen"]["kind"] == "source" and ids["null"]["kind"] == "sink"
     assert ids["null"]["circuit"] == "closed"
-    assert "fill_ratio" in ids["null"]["buffer"]
+    assert "fill_ratio" in ids["null"]["buffer"] and "blocked_pushes" in ids["null"]["buffer"]
     assert "lag_seconds" in ids["gen"]
 finally:
     assert s.stop() == 0

@@ -153,14 +153,13 @@ static void test_mem_order(void **state)
 typedef struct pusher {
     sl_buffer *b;
     sl_batch *batch;
-    atomic_int started, finished;
+    atomic_int finished;
     int rc;
 } pusher;
 
 static void *pusher_main(void *arg)
 {
     pusher *p = arg;
-    atomic_store(&p->started, 1);
     p->rc = buffer_push(p->b, p->batch);
     atomic_store(&p->finished, 1);
     return NULL;
@@ -175,11 +174,9 @@ static void test_mem_bound_blocks(void **state)
     pusher p = {.b = b, .batch = c};
     pthread_t th;
     pthread_create(&th, NULL, pusher_main, &p);
-    while (!atomic_load(&p.started))
+    /* Room for only one batch: the producer waits, and says so in the gauge. */
+    while (atomic_load(&f->m->buffer_blocked) == 0)
         sched_yield();
-    for (int i = 0; i < 1000; i++)
-        sched_yield();
-    /* Room for only one batch: the producer cannot have finished. */
     assert_int_equal(atomic_load(&p.finished), 0);
     assert_int_equal(buffer_events(b), 3);
     sl_buffer_item it;
@@ -188,6 +185,7 @@ static void test_mem_bound_blocks(void **state)
     buffer_done(b, &it);
     pthread_join(th, NULL);
     assert_int_equal(p.rc, SL_OK);
+    assert_int_equal(atomic_load(&f->m->buffer_blocked), 0);
     assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
     assert_ptr_equal(it.batch, c);
     buffer_done(b, &it);
@@ -202,11 +200,12 @@ static void test_mem_bound_blocks(void **state)
     assert_int_equal(buffer_push(b, a), SL_OK);
     pusher q = {.b = b, .batch = c};
     pthread_create(&th, NULL, pusher_main, &q);
-    while (!atomic_load(&q.started))
+    while (atomic_load(&f->m->buffer_blocked) == 0)
         sched_yield();
     buffer_close(b);
     pthread_join(th, NULL);
     assert_int_equal(q.rc, SL_ERR_CLOSED);
+    assert_int_equal(atomic_load(&f->m->buffer_blocked), 0);
     /* pop drains what is left after close, then says closed. */
     assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
     buffer_done(b, &it);
@@ -510,9 +509,7 @@ static void test_disk_block_until_drained(void **state)
     pusher p = {.b = b, .batch = x};
     pthread_t th;
     pthread_create(&th, NULL, pusher_main, &p);
-    while (!atomic_load(&p.started))
-        sched_yield();
-    for (int i = 0; i < 1000; i++)
+    while (atomic_load(&f->m->buffer_blocked) == 0)
         sched_yield();
     assert_int_equal(atomic_load(&p.finished), 0);
     for (int i = 0; i < n; i++) {
@@ -523,6 +520,7 @@ static void test_disk_block_until_drained(void **state)
     }
     pthread_join(th, NULL);
     assert_int_equal(p.rc, SL_OK);
+    assert_int_equal(atomic_load(&f->m->buffer_blocked), 0);
     sl_buffer_item it;
     assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
     assert_int_equal(tag_of(it.batch), n);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/common.h"
 #include "core/metrics.h"
 #include "core/version.h"
 
@@ -318,6 +319,7 @@ static void test_exact_lines_sink(void **state)
     atomic_store(&m->dlq_events, 1);
     atomic_store(&m->buffer_bytes, 300);
     atomic_store(&m->buffer_events, 3);
+    atomic_store(&m->buffer_blocked, 1);
     atomic_store(&m->inflight, 2);
     atomic_store(&m->concurrency_limit, 8);
     atomic_store(&m->circuit_state, SL_CIRCUIT_HALF_OPEN);
@@ -335,6 +337,8 @@ static void test_exact_lines_sink(void **state)
     assert_line(t, "# TYPE sluice_buffer_bytes gauge");
     assert_line(t, "sluice_buffer_bytes" L " 300");
     assert_line(t, "sluice_buffer_events" L " 3");
+    assert_line(t, "# TYPE sluice_buffer_blocked_pushes gauge");
+    assert_line(t, "sluice_buffer_blocked_pushes" L " 1");
     assert_line(t, "sluice_sink_inflight" L " 2");
     assert_line(t, "sluice_sink_concurrency_limit" L " 8");
     assert_line(t, "sluice_circuit_state" L " 2");
@@ -357,13 +361,18 @@ static void test_source_and_transform_families(void **state)
     sl_metrics *s = metrics_register("in", "source", "file");
     sl_metrics *x = metrics_register("tx", "transform", "parse");
     atomic_store(&s->files_tracked, 4);
-    atomic_store(&s->lag_ms, 1500);
+    atomic_store(&s->lag_since_ms, sl_mono_ms() - 1500); /* read 1.5 s ago, still pending */
     atomic_store(&x->sent_events, 5);
     char *t = render();
     assert_line(t, "sluice_files_tracked{component_id=\"in\",component_kind=\"source\","
                    "component_type=\"file\"} 4");
-    assert_line(t, "sluice_source_lag_seconds{component_id=\"in\",component_kind=\"source\","
-                   "component_type=\"file\"} 1.500");
+    /* the lag is the age now: 1.5 s, or a little more by the time it was rendered */
+    const char *lag = "sluice_source_lag_seconds{component_id=\"in\",component_kind=\"source\","
+                      "component_type=\"file\"} ";
+    const char *at = strstr(t, lag);
+    assert_non_null(at);
+    double secs = strtod(at + strlen(lag), NULL);
+    assert_true(secs >= 1.5 && secs < 1.5 + 600);
     assert_line(t, "sluice_component_sent_events_total{component_id=\"tx\","
                    "component_kind=\"transform\",component_type=\"parse\"} 5");
     /* neither is a sink */
@@ -521,9 +530,9 @@ static void test_many_components_parse(void **state)
     }
     char *t = render();
     int samples = check_exposition(t);
-    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 9 gauges/counters
+    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 10 gauges/counters
      * + 14 histogram lines) + source families (4 sources x 2) + 4 process lines */
-    assert_int_equal(samples, 5 * 12 + 12 + 4 * (9 + 14) + 4 * 2 + 4);
+    assert_int_equal(samples, 5 * 12 + 12 + 4 * (10 + 14) + 4 * 2 + 4);
     free(t);
 }
 
