@@ -32,6 +32,7 @@ and the most at once (POST {"max_inflight": 0} to start counting again), `tls_re
 handshakes refused (client certificate missing or not trusted), by OpenSSL reason in
 `tls_refused_reasons`; GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
+GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
 
 --prefix /insert/elasticsearch serves the API only under that path, as an
@@ -267,6 +268,7 @@ class State:
         self.delay_ms = a.delay_ms
         self.stall = False
         self.answer = None  # answer this many more requests, then stall (None: no limit)
+        self.answers = []  # [monotonic time, status] of every API answer, in order
         self.reset = 0
         self.max_body = a.max_body
         self.count_only = a.count_only
@@ -351,6 +353,9 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def send_json(self, status, obj, extra=None):
+        if not urlsplit(self.path).path.startswith("/_emulator/"):
+            # no st.lock: some answers are sent holding it (list.append is atomic)
+            self.server.st.answers.append([time.monotonic(), status])
         body = (obj if isinstance(obj, (bytes, str)) else json.dumps(obj))
         if isinstance(body, str):
             body = body.encode()
@@ -806,6 +811,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/requests":
             with st.lock:
                 return self.send_json(200, list(st.request_lines))
+        if path == "/_emulator/answers":
+            with st.lock:
+                return self.send_json(200, list(st.answers))
         if path == "/_emulator/attempts":
             with st.lock:
                 return self.send_json(200, dict(st.attempts))

@@ -96,8 +96,9 @@ sinks:
             wait_until(said, 30, tag + ": data stream refusal said")
             wait_until(lambda: s.metric("sluice_circuit_state", component_id="ds") in (1.0, 2.0), 30,
                        tag + ": ds circuit open")
-            wait_until(lambda: s.metric("sluice_component_errors_total", component_id="ds",
-                                        reason="unsupported") >= 2, 30, tag + ": asked again at a probe")
+            # (counted just after the line is logged: 0 until then, not None)
+            wait_until(lambda: s.counter("sluice_component_errors_total", component_id="ds",
+                                         reason="unsupported") >= 2, 30, tag + ": asked again at a probe")
             assert len(said()) == 1 and product in said()[0], said()
             assert s.metric("sluice_component_sent_events_total", component_id="ds") == 0
             assert s.metric("sluice_dlq_events_total", component_id="ds") in (0, None)

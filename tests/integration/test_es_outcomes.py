@@ -103,9 +103,15 @@ try:
     assert "circuit closed -> open" in s.log_text()
     wait_until(lambda: m("sluice_circuit_state", "forbidden") == 0, 30, "forbidden circuit closed")
     # timeouts: whole batches again; the node's late copies make the resends 409s
-    wait_until(lambda: m("sluice_component_errors_total", "slow", reason="timeout") >= 2, 30, "timeouts")
+    wait_until(lambda: s.counter("sluice_component_errors_total", component_id="slow", reason="timeout") >= 2,
+               30, "timeouts")
     call(slow, "POST", "/_emulator/control", {"delay_ms": 0})
     wait_until(lambda: m("sluice_component_sent_events_total", "slow") == N, 60, "slow delivery")
+    # the copies the sink gave up on may still be on their way in: wait until the node has
+    # taken every request the sink made and answered them all
+    sent = m("sluice_sink_request_duration_seconds_count", "slow")
+    wait_until(lambda: stats(slow)["requests"] == sent and stats(slow)["inflight"] == 0, 30,
+               "the node done with all %d requests" % sent)
     st = stats(slow)
     docs = stored(slow, "slow")
     assert sorted(d["_source"]["message"] for d in docs) == want
