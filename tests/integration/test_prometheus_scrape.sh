@@ -49,9 +49,11 @@ YAML
   --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
 ppid_=$!
 
-# Wait for Prometheus to report the target healthy; print its lastError otherwise.
+# Wait for Prometheus to report the target healthy; print its lastError otherwise. (The
+# deadlines are safety nets: a loaded machine starts Prometheus slowly.)
 health=""
-for _ in $(seq 1 120); do
+end=$((SECONDS + 180))
+while [ "$SECONDS" -lt "$end" ]; do
   health="$(curl -fsS --max-time 2 "http://127.0.0.1:$pport/api/v1/targets" 2>/dev/null | "$PY" -c '
 import json, sys
 t = json.load(sys.stdin)["data"]["activeTargets"]
@@ -71,7 +73,8 @@ query() {
   curl -fsS --max-time 2 -G "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$1" 2>/dev/null
 }
 ok=0
-for _ in $(seq 1 60); do
+end=$((SECONDS + 120))
+while [ "$SECONDS" -lt "$end" ]; do
   if query 'sluice_component_sent_events_total{component_id="out",component_kind="sink"}' | "$PY" -c '
 import json, sys
 r = json.load(sys.stdin)["data"]["result"]

@@ -9,7 +9,7 @@ import os
 import shutil
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, wait_until
+from harness import Emulator, Sluice, WORK, free_port, wait_until
 from redis_server import Redis
 
 N = int(os.environ.get("REDIS_FAILOVER_EVENTS", "3000"))
@@ -61,6 +61,7 @@ def run_case(mode):
 
     s = Sluice("""
 data_dir: %s/data-%s
+api: { address: "127.0.0.1:%d" }
 sources:
   in: { type: file, include: ["%s/*.log"], checkpoint_interval_ms: 20 }
   drain:
@@ -89,7 +90,7 @@ sinks:
     address: 127.0.0.1:%d
     key: %s
     mode: %s
-""" % (WORK, mode, logs, redis.port, key, mode, base, redis.port, key, mode), name="sluice-" + mode)
+""" % (WORK, mode, free_port(), logs, redis.port, key, mode, base, redis.port, key, mode), name="sluice-" + mode)
     s.start()
     half = N // 2
     with open(path, "w") as f:
@@ -118,6 +119,13 @@ sinks:
         return redis.cmd("XLEN", key) == 0 and pending[0] == 0
 
     wait_until(redis_empty, 60, "redis emptied after the drain")
+    # Quiet: both sources have every read event acknowledged (what the file source read
+    # again after the kill may still have been on its way) and the sink holds nothing.
+    def quiet():
+        out = s.component("out")
+        return (s.component("in")["pending_acks"] == 0 and s.component("drain")["pending_acks"] == 0
+                and out["inflight"] == 0 and out["buffer"]["events"] == 0)
+    wait_until(quiet, 60, "every read event acknowledged")
     got = received()
     assert set(got) == set(msgs), "lost: %d" % len(set(msgs) - set(got))
     dups = len(got) - len(set(got))

@@ -37,7 +37,7 @@ sinks:
     inputs: [env]
     address: 127.0.0.1:%d
     key: "k-{{ app }}"
-    timeout: 1s
+    timeout: 10s
     batch: { max_events: 100, timeout_ms: 20 }
     retry: { initial_ms: 20, max_ms: 200 }
 """ % (WORK, api, logs, redis.port)).start()
@@ -70,6 +70,9 @@ wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="out"
                     or 0) >= 2, 60, "connection errors while redis is down")
 redis.start()
 wait_until(lambda: redis.cmd("LLEN", "k-a") == 100, 60, "events written while redis was down")
+# quiet: every event acknowledged, so nothing more can be written (a copy twice would show)
+wait_until(lambda: s.component("in")["pending_acks"] == 0 and s.component("in")["sent_events"] == 400, 60,
+           "every event acknowledged")
 got = [e["message"] for e in stored("k-a")]
 assert sorted(got) == sorted("m%d" % i for i in range(300, 400)), got[:5]
 assert s.stop() == 0, s.log_text()[-2000:]
