@@ -10,8 +10,13 @@
  *   u32 magic "SLR1" | u32 payload length | u32 event count | u32 crc32c(payload)
  *   | u32 crc32c(the 16 header bytes before it)        (all little-endian)
  *
- * The cursor file is u32 magic "SLC1" | u64 segment | u64 offset | u32 crc32c(20 bytes
- * before it): every record before (segment, offset) has been delivered.
+ * The cursor file holds two 32-byte slots, each u32 magic "SLC2" | u64 sequence | u64
+ * segment | u64 offset | u32 crc32c(28 bytes before it): every record before (segment,
+ * offset) has been delivered. The valid slot with the higher sequence counts. Each time the
+ * cursor moves, the next sequence is written over the older slot with one pwrite (in the
+ * page cache: it survives kill -9; a write torn by a power loss leaves the other slot),
+ * and the file is fdatasynced on the ticker's period unless fsync is never. A v1 file (24
+ * bytes, "SLC1" | segment | offset | crc) is read and rewritten as two slots.
  *
  * Invariants:
  *  1. Only the newest segment (the write segment) is ever appended to; a segment is
@@ -24,7 +29,8 @@
  *  4. Records are handed out by pop in file order, each with a ledger token keyed by
  *     (segment, offset after the record). The cursor moves only over the in-order
  *     prefix of done tokens (ack_ledger_collect), so it never passes an undelivered
- *     record: a restart replays (at-least-once), never skips.
+ *     record: a restart replays (at-least-once), never skips. It is written as soon as it
+ *     moves, so after kill -9 the replay is exactly the records popped and not done.
  *  5. A segment is deleted only when the cursor has moved past all of it and it is not
  *     the write segment. Deleting before the cursor file is saved is safe: a stale
  *     cursor naming a missing segment restarts at the oldest existing one.
@@ -71,12 +77,13 @@
 #include "log.h"
 
 #define REC_MAGIC 0x31524c53u    /* "SLR1" */
-#define CUR_MAGIC 0x31434c53u    /* "SLC1" */
-#define CUR_SIZE 24
+#define CUR_MAGIC_V1 0x31434c53u /* "SLC1" */
+#define CUR_SIZE_V1 24
+#define CUR_MAGIC 0x32434c53u    /* "SLC2" */
 #define REC_MAX_PAYLOAD (1u << 30) /* sanity bound on a header's length field */
 #define READ_CHUNK (256 * 1024)
 #define SEG_ROLL_MAX (64ull << 20)
-#define CURSOR_SAVE_MS 1000
+#define CURSOR_SYNC_MS 1000 /* fdatasync of the cursor file at most this far apart */
 
 typedef struct seg {
     uint64_t id, size;
@@ -106,7 +113,10 @@ struct sl_disk_buffer {
     sl_ack_ledger *ledger;
     uint64_t cur_seg, cur_off;     /* done cursor, in memory */
     uint64_t saved_seg, saved_off; /* as last written to the cursor file */
-    int64_t last_save_ms;
+    uint64_t cur_seq;              /* sequence of the newest slot written */
+    int cfd;                       /* the cursor file, open for pwrite; -1 if none */
+    bool cur_unsynced, cur_err_logged;
+    int64_t cur_sync_ms;
 
     /* under wmu (write_seg/write_end also under mu when they change) */
     pthread_mutex_t wmu;
@@ -357,32 +367,88 @@ static void cursor_path(const sl_disk_buffer *d, char *out, size_t n)
     snprintf(out, n, "%s/%s", d->dir, DISK_CURSOR_FILE);
 }
 
+static void cursor_slot(unsigned char c[DISK_CURSOR_SLOT], uint64_t seq, uint64_t segment,
+                        uint64_t off)
+{
+    put32(c, CUR_MAGIC);
+    put64(c + 4, seq);
+    put64(c + 12, segment);
+    put64(c + 20, off);
+    put32(c + 28, crc32c(0, c, 28));
+}
+
+static bool cursor_slot_ok(const unsigned char *c)
+{
+    return get32(c) == CUR_MAGIC && get32(c + 28) == crc32c(0, c, 28);
+}
+
+static void cursor_io_error(sl_disk_buffer *d, const char *what)
+{
+    if (!d->cur_err_logged)
+        log_error(d->comp, "disk buffer %s: cannot %s the read cursor: %s", d->dir, what,
+                  strerror(errno));
+    d->cur_err_logged = true;
+    metrics_error(d->m, "io");
+}
+
+/* Writes the cursor over the older slot (caller holds mu, or is opening). */
 static int cursor_save(sl_disk_buffer *d)
 {
-    unsigned char c[CUR_SIZE];
-    put32(c, CUR_MAGIC);
-    put64(c + 4, d->cur_seg);
-    put64(c + 12, d->cur_off);
-    put32(c + 20, crc32c(0, c, 20));
-    char path[4200], err[256];
-    cursor_path(d, path, sizeof path);
-    int rc = sl_write_file_atomic(path, c, sizeof c, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(d->comp, "disk buffer: cannot save read cursor: %s", err);
-        metrics_error(d->m, "io");
-        return rc;
+    if (d->cfd < 0)
+        return SL_ERR_IO;
+    unsigned char c[DISK_CURSOR_SLOT];
+    uint64_t seq = d->cur_seq + 1;
+    cursor_slot(c, seq, d->cur_seg, d->cur_off);
+    if (pwrite(d->cfd, c, sizeof c, (off_t)((seq & 1) * DISK_CURSOR_SLOT)) != (ssize_t)sizeof c) {
+        cursor_io_error(d, "write");
+        return SL_ERR_IO;
     }
+    d->cur_err_logged = false;
+    d->cur_seq = seq;
     d->saved_seg = d->cur_seg;
     d->saved_off = d->cur_off;
-    d->last_save_ms = sl_mono_ms();
+    d->cur_unsynced = true;
     return SL_OK;
 }
 
-/* Loads the cursor; false when there is none or it cannot be trusted. */
-static bool cursor_load(sl_disk_buffer *d)
+/* fdatasync of the cursor file when it changed (caller holds mu). */
+static void cursor_sync(sl_disk_buffer *d)
+{
+    if (!d->cur_unsynced || d->cfd < 0 || d->cfg.fsync == SL_FSYNC_NEVER)
+        return;
+    if (fdatasync(d->cfd) != 0)
+        cursor_io_error(d, "fdatasync");
+    d->cur_unsynced = false;
+    d->cur_sync_ms = sl_mono_ms();
+}
+
+/* Creates the two-slot cursor file (both slots the current cursor; replacing a v1 file or
+ * a damaged one atomically) and opens it for pwrite. */
+static int cursor_create(sl_disk_buffer *d, char *err, size_t errlen)
+{
+    char path[4200];
+    cursor_path(d, path, sizeof path);
+    unsigned char c[DISK_CURSOR_BYTES];
+    cursor_slot(c, d->cur_seq + 1, d->cur_seg, d->cur_off);
+    cursor_slot(c + DISK_CURSOR_SLOT, d->cur_seq + 2, d->cur_seg, d->cur_off);
+    int rc = sl_write_file_replace(path, c, sizeof c, d->cfg.fsync != SL_FSYNC_NEVER, err,
+                                   errlen);
+    if (rc != SL_OK)
+        return rc;
+    d->cur_seq += 2;
+    d->cfd = open(path, O_RDWR | O_CLOEXEC);
+    if (d->cfd < 0)
+        return sl_seterr(err, errlen, SL_ERR_IO, "open %s: %s", path, strerror(errno));
+    return SL_OK;
+}
+
+/* Loads the cursor; false when there is none or it cannot be trusted. *reuse is set when
+ * the file is a valid two-slot file that can be written in place. */
+static bool cursor_load(sl_disk_buffer *d, bool *reuse)
 {
     char path[4200], err[256];
     cursor_path(d, path, sizeof path);
+    *reuse = false;
     struct stat st;
     if (stat(path, &st) != 0)
         return false;
@@ -395,11 +461,25 @@ static bool cursor_load(sl_disk_buffer *d)
         return false;
     }
     const unsigned char *c = (const unsigned char *)data;
-    bool ok = len == CUR_SIZE && get32(c) == CUR_MAGIC && get32(c + 20) == crc32c(0, c, 20);
-    if (ok) {
+    bool ok = false;
+    if (len == CUR_SIZE_V1 && get32(c) == CUR_MAGIC_V1 && get32(c + 20) == crc32c(0, c, 20)) {
         d->cur_seg = get64(c + 4);
         d->cur_off = get64(c + 12);
-    } else {
+        d->cur_seq = 0;
+        ok = true;
+    } else if (len == DISK_CURSOR_BYTES) {
+        for (int i = 0; i < 2; i++) {
+            const unsigned char *sl = c + i * DISK_CURSOR_SLOT;
+            if (!cursor_slot_ok(sl) || (ok && get64(sl + 4) <= d->cur_seq))
+                continue;
+            d->cur_seq = get64(sl + 4);
+            d->cur_seg = get64(sl + 12);
+            d->cur_off = get64(sl + 20);
+            ok = true;
+        }
+        *reuse = ok;
+    }
+    if (!ok) {
         log_warn(d->comp,
                  "disk buffer %s: corrupt cursor file; replaying from the oldest segment "
                  "(duplicates rather than loss)",
@@ -419,9 +499,9 @@ static void on_commit(void *arg, uint64_t key, uint64_t value)
     }
 }
 
-/* Moves the cursor over done records, deletes segments behind it and saves the cursor
- * file when `force` or a second has passed (caller holds mu). */
-static void commit_locked(sl_disk_buffer *d, bool force)
+/* Moves the cursor over done records, deletes segments behind it and writes the cursor
+ * when it moved; `sync` also makes it durable (caller holds mu). */
+static void commit_locked(sl_disk_buffer *d, bool sync)
 {
     ack_ledger_collect(d->ledger, on_commit, d);
     size_t drop = 0;
@@ -452,9 +532,10 @@ static void commit_locked(sl_disk_buffer *d, bool force)
         publish(d);
         pthread_cond_broadcast(&d->space_cv);
     }
-    bool moved = d->cur_seg != d->saved_seg || d->cur_off != d->saved_off;
-    if (moved && (force || sl_mono_ms() - d->last_save_ms >= CURSOR_SAVE_MS))
+    if (d->cur_seg != d->saved_seg || d->cur_off != d->saved_off)
         cursor_save(d);
+    if (sync)
+        cursor_sync(d);
 }
 
 /* ---- writing (caller holds wmu) ---- */
@@ -712,12 +793,12 @@ void disk_buffer_done(sl_disk_buffer *d, sl_buffer_item *item)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* ---- background: periodic fdatasync (fsync=interval) and cursor saves ---- */
+/* ---- background: periodic fdatasync (fsync=interval) of segments and cursor ---- */
 
 static void *ticker_main(void *arg)
 {
     sl_disk_buffer *d = arg;
-    int64_t period = CURSOR_SAVE_MS;
+    int64_t period = CURSOR_SYNC_MS;
     if (d->cfg.fsync == SL_FSYNC_INTERVAL && d->cfg.fsync_interval_ms > 0 &&
         d->cfg.fsync_interval_ms < period)
         period = d->cfg.fsync_interval_ms;
@@ -728,7 +809,19 @@ static void *ticker_main(void *arg)
         if (d->stop)
             break;
         commit_locked(d, false);
+        /* The cursor's fdatasync runs outside mu, so pops and dones do not wait on it. */
+        bool sync = d->cur_unsynced && d->cfd >= 0 && d->cfg.fsync != SL_FSYNC_NEVER &&
+                    sl_mono_ms() - d->cur_sync_ms >= period;
+        if (sync) {
+            d->cur_unsynced = false;
+            d->cur_sync_ms = sl_mono_ms();
+        }
         pthread_mutex_unlock(&d->mu);
+        if (sync && fdatasync(d->cfd) != 0) {
+            pthread_mutex_lock(&d->mu);
+            cursor_io_error(d, "fdatasync");
+            pthread_mutex_unlock(&d->mu);
+        }
         pthread_mutex_lock(&d->wmu);
         if (d->dirty && d->wfd >= 0 &&
             sl_mono_ms() - d->last_sync_ms >= d->cfg.fsync_interval_ms) {
@@ -829,6 +922,8 @@ static int64_t count_events(sl_disk_buffer *d, uint64_t id, uint64_t off, uint64
 
 static void disk_free_struct(sl_disk_buffer *d)
 {
+    if (d->cfd >= 0)
+        close(d->cfd);
     if (d->rfd >= 0)
         close(d->rfd);
     if (d->wfd >= 0)
@@ -864,7 +959,7 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
     d->roll_size = SL_MIN(d->cfg.max_size / 8, SEG_ROLL_MAX);
     if (d->roll_size < 4096)
         d->roll_size = 4096;
-    d->rfd = d->wfd = -1;
+    d->rfd = d->wfd = d->cfd = -1;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->wmu, NULL);
     sl_cond_init_mono(&d->data_cv);
@@ -878,9 +973,19 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
         disk_free_struct(d);
         return rc;
     }
-    bool have_cursor = cursor_load(d);
+    bool reuse;
+    bool have_cursor = cursor_load(d, &reuse);
     if (!have_cursor)
         d->cur_seg = d->cur_off = 0;
+    if (reuse) {
+        char path[4200];
+        cursor_path(d, path, sizeof path);
+        d->cfd = open(path, O_RDWR | O_CLOEXEC);
+    }
+    if (d->cfd < 0 && (rc = cursor_create(d, err, errlen)) != SL_OK) {
+        disk_free_struct(d);
+        return rc;
+    }
 
     /* Invariant 5 at open: segments wholly behind the cursor are done. */
     size_t drop = 0;
@@ -955,7 +1060,7 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
                                       d->segs[i].size);
     }
     publish(d);
-    d->last_save_ms = d->last_sync_ms = sl_mono_ms();
+    d->cur_sync_ms = d->last_sync_ms = sl_mono_ms();
     if (d->events > 0)
         log_info(d->comp, "disk buffer %s: replaying about %" PRId64 " events from %zu segments",
                  dir, d->events, d->nsegs);

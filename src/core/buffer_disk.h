@@ -17,9 +17,11 @@ void disk_buffer_free(sl_disk_buffer *d);
 size_t disk_buffer_bytes(const sl_disk_buffer *d);
 size_t disk_buffer_events(const sl_disk_buffer *d);
 
-/* Segment records, exposed for tests and fuzzing: header size and the name of the
- * read-cursor file inside the buffer directory. */
+/* Segment records, exposed for tests and fuzzing: header size, and the name and size of
+ * the read-cursor file inside the buffer directory (two slots of 32 bytes). */
 #define DISK_RECORD_HEADER 20
 #define DISK_CURSOR_FILE "cursor.state"
+#define DISK_CURSOR_SLOT 32
+#define DISK_CURSOR_BYTES (2 * DISK_CURSOR_SLOT)
 
 #endif

@@ -5,26 +5,39 @@
  * -------------------
  * File format (text, so an operator can read it):
  *
- *     # sluice checkpoint v1
+ *     # sluice checkpoint v2 <generation>
  *     <key> <pos> <meta>            one line per entry
  *     crc32c <8 hex digits>         CRC-32C of every byte before this line
  *
  * key and meta are escaped: bytes <= 0x20, '%' and 0x7f become %XX; an empty meta is "-"
- * (a literal "-" is written %2D).
+ * (a literal "-" is written %2D). A v1 file (header "# sluice checkpoint v1", no
+ * generation) is read as generation 0.
+ *
+ * Two copies: positions follow acknowledgements, so they are written often, and two
+ * kinds of write share the work:
+ *   - <id>.ckpt.live: written by write + rename, no fsync (ckpt_write, durable false) as
+ *     soon as positions move (paced by sl_ckpt_pace): a rename is atomic for the running
+ *     system, so kill -9 at any instant leaves the old or the new copy; it costs no flush.
+ *   - <id>.ckpt: temp, fsync, rename, fsync dir (durable true) every checkpoint interval
+ *     and at shutdown: after a power loss this one holds.
+ * Every write carries a generation one above the last; ckpt_open loads the valid copy
+ * with the higher generation. A live copy damaged by a power loss (it was never flushed)
+ * fails its checksum and the durable copy is used.
  *
  * Invariants:
- *  1. The file on disk is always a complete, checksummed version: it is only ever replaced
- *     by sl_write_file_atomic (temp file, fsync, rename, fsync dir), so a crash leaves the
- *     old or the new version, never a mix.
+ *  1. Each file on disk is always a complete, checksummed version: it is only ever replaced
+ *     by a rename of a complete temp file, so a crash leaves the old or the new version,
+ *     never a mix.
  *  2. Nothing is trusted that does not verify: a missing trailer, a checksum mismatch, a
- *     malformed line or a duplicate key makes the whole file corrupt. A corrupt file is
- *     logged once, counted ("corrupt_checkpoint"), renamed to <file>.corrupt for a human to
- *     look at, and the store starts empty - the source then re-reads from the start:
- *     duplicates, never loss.
+ *     malformed line or a duplicate key makes the whole file corrupt. A corrupt durable
+ *     file is logged once, counted ("corrupt_checkpoint"), renamed to <file>.corrupt for a
+ *     human to look at; with no valid copy left the store starts empty - the source then
+ *     re-reads from the start: duplicates, never loss.
  *  3. A store opened with ckpt_open holds an exclusive flock on <id>.lock until
  *     ckpt_close, so two daemons cannot share a source's positions and `checkpoints reset`
  *     refuses while a source runs.
  *  4. Keys are unique; the in-memory index always maps every key to its entry.
+ *  5. Generations only grow: a write uses one above every generation loaded or written.
  */
 #include "checkpoint.h"
 
@@ -44,7 +57,9 @@
 #include "crc32c.h"
 #include "log.h"
 
-#define CKPT_HEADER "# sluice checkpoint v1\n"
+#define CKPT_HEADER_V1 "# sluice checkpoint v1\n"
+#define CKPT_HEADER_V2 "# sluice checkpoint v2 "
+#define CKPT_LIVE_SUFFIX ".live"
 #define CKPT_DEFAULT_DATA_DIR "/var/lib/sluice"
 
 struct sl_ckpt_store {
@@ -53,8 +68,10 @@ struct sl_ckpt_store {
     uint32_t *index; /* open addressing: entry index + 1, 0 = empty */
     size_t index_cap; /* power of two, > 2 * n */
     char *path;       /* "" for in-memory stores */
+    char *live_path;  /* path + ".live", "" for in-memory stores */
     int lock_fd;
     bool existed;
+    uint64_t gen;     /* of the version loaded or last written (note 5) */
 };
 
 /* ---- In-memory table ------------------------------------------------------------------ */
@@ -96,6 +113,7 @@ sl_ckpt_store *ckpt_new(void)
 {
     sl_ckpt_store *s = sl_xcalloc(1, sizeof *s);
     s->path = sl_xstrdup("");
+    s->live_path = sl_xstrdup("");
     s->lock_fd = -1;
     index_rebuild(s);
     return s;
@@ -119,12 +137,14 @@ void ckpt_close(sl_ckpt_store *s)
     free(s->v);
     free(s->index);
     free(s->path);
+    free(s->live_path);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* drops the flock */
     free(s);
 }
 
 bool ckpt_existed(const sl_ckpt_store *s) { return s->existed; }
+uint64_t ckpt_generation(const sl_ckpt_store *s) { return s->gen; }
 const char *ckpt_path(const sl_ckpt_store *s) { return s->path; }
 size_t ckpt_count(const sl_ckpt_store *s) { return s->n; }
 const sl_ckpt_entry *ckpt_at(const sl_ckpt_store *s, size_t i) { return i < s->n ? &s->v[i] : NULL; }
@@ -199,7 +219,7 @@ static void put_escaped(sl_buf *out, const char *s)
 void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out)
 {
     size_t start = out->len;
-    buf_puts(out, CKPT_HEADER);
+    buf_printf(out, "%s%llu\n", CKPT_HEADER_V2, (unsigned long long)s->gen);
     for (size_t i = 0; i < s->n; i++) {
         put_escaped(out, s->v[i].key);
         buf_printf(out, " %llu ", (unsigned long long)s->v[i].pos);
@@ -273,9 +293,18 @@ static bool parse_u64(const char *p, const char *end, uint64_t *out)
 int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t errlen)
 {
     ckpt_clear(s);
-    size_t hl = strlen(CKPT_HEADER);
-    if (len < hl || memcmp(buf, CKPT_HEADER, hl) != 0)
+    size_t hl = strlen(CKPT_HEADER_V1), h2 = strlen(CKPT_HEADER_V2);
+    uint64_t gen = 0;
+    if (len >= hl && memcmp(buf, CKPT_HEADER_V1, hl) == 0) {
+        /* v1: generation 0 */
+    } else if (len > h2 && memcmp(buf, CKPT_HEADER_V2, h2) == 0) {
+        const char *nl = memchr(buf + h2, '\n', len - h2);
+        if (!nl || !parse_u64(buf + h2, nl, &gen))
+            return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad header");
+        hl = (size_t)(nl + 1 - buf);
+    } else {
         return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad header");
+    }
     /* The trailer is the last line: "crc32c xxxxxxxx\n" (16 bytes). */
     const size_t tl = 16;
     if (len < hl + tl || memcmp(buf + len - tl, "crc32c ", 7) != 0 || buf[len - 1] != '\n')
@@ -320,6 +349,7 @@ int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t 
         free(meta);
         p = nl + 1;
     }
+    s->gen = gen;
     return SL_OK;
 }
 
@@ -377,15 +407,56 @@ static int load_file(sl_ckpt_store *s, const char *path, char *err, size_t errle
     return rc;
 }
 
+/* Moves the contents (entries, index, generation) of src into dst; src is left empty. */
+static void store_take(sl_ckpt_store *dst, sl_ckpt_store *src)
+{
+    ckpt_clear(dst);
+    free(dst->v);
+    free(dst->index);
+    dst->v = src->v;
+    dst->n = src->n;
+    dst->cap = src->cap;
+    dst->index = src->index;
+    dst->index_cap = src->index_cap;
+    dst->gen = src->gen;
+    src->v = NULL;
+    src->n = src->cap = 0;
+    src->index = NULL;
+    index_rebuild(src);
+}
+
+/* Loads whichever of the durable file and its live copy is valid and newer (design note
+ * "Two copies") into s. *rc_file and *rc_live say how each load went (SL_OK, NOTFOUND,
+ * CORRUPT); why_* hold the reasons. Returns which was taken: 1 durable, 2 live, 0 none. */
+static int load_newest(sl_ckpt_store *s, const char *file, const char *live, int *rc_file,
+                       int *rc_live, char *why_file, char *why_live, size_t whylen)
+{
+    sl_ckpt_store *l = ckpt_new();
+    *rc_file = load_file(s, file, why_file, whylen);
+    *rc_live = load_file(l, live, why_live, whylen);
+    int took = 0;
+    if (*rc_live == SL_OK && (*rc_file != SL_OK || l->gen > s->gen)) {
+        store_take(s, l);
+        took = 2;
+    } else if (*rc_file == SL_OK) {
+        took = 1;
+    } else {
+        ckpt_clear(s);
+    }
+    ckpt_close(l);
+    return took;
+}
+
 int ckpt_open(sl_ckpt_store **out, const char *data_dir, const char *source_id, sl_metrics *m,
               char *err, size_t errlen)
 {
-    char file[4096], lock[4096], dir[4096];
+    char file[4096], lock[4096], dir[4096], live[4200];
     *out = NULL;
     int rc = ckpt_paths(data_dir, source_id, file, lock, sizeof file, err, errlen);
     if (rc != SL_OK)
         return rc;
     snprintf(dir, sizeof dir, "%s/checkpoints", data_dir);
+    snprintf(live, sizeof live, "%s%s", file, CKPT_LIVE_SUFFIX);
     if ((rc = sl_mkdirs(dir, err, errlen)) != SL_OK)
         return rc;
     int lfd = lock_take(lock);
@@ -398,38 +469,88 @@ int ckpt_open(sl_ckpt_store **out, const char *data_dir, const char *source_id, 
     }
     sl_ckpt_store *s = ckpt_new();
     free(s->path);
+    free(s->live_path);
     s->path = sl_xstrdup(file);
+    s->live_path = sl_xstrdup(live);
     s->lock_fd = lfd;
 
-    char why[256];
-    rc = load_file(s, file, why, sizeof why);
-    s->existed = rc != SL_ERR_NOTFOUND;
+    char why[256], why_live[256];
+    int rc_live;
+    int took = load_newest(s, file, live, &rc, &rc_live, why, why_live, sizeof why);
+    s->existed = rc != SL_ERR_NOTFOUND || rc_live != SL_ERR_NOTFOUND;
     if (rc == SL_ERR_CORRUPT) {
         char aside[4200];
         snprintf(aside, sizeof aside, "%s.corrupt", file);
         bool moved = rename(file, aside) == 0;
-        log_error(source_id, "checkpoint %s is corrupt (%s); %s; starting without positions "
-                  "(files are re-read from the start: duplicates, not loss)",
-                  file, why, moved ? "moved aside to .corrupt" : "could not move it aside");
-        if (m)
-            metrics_error(m, "corrupt_checkpoint");
-        ckpt_clear(s);
+        log_error(source_id, "checkpoint %s is corrupt (%s); %s; %s", file, why,
+                  moved ? "moved aside to .corrupt" : "could not move it aside",
+                  took ? "using its live copy" :
+                         "starting without positions (files are re-read from the start: "
+                         "duplicates, not loss)");
+    } else if (rc_live == SL_ERR_CORRUPT) {
+        /* Expected after a power loss: the live copy is never flushed. */
+        log_warn(source_id, "live copy %s of the checkpoint is damaged (%s); %s", live, why_live,
+                 took ? "using the durable one" : "starting without positions");
+        unlink(live);
     }
+    if (m && (rc == SL_ERR_CORRUPT || rc_live == SL_ERR_CORRUPT))
+        metrics_error(m, "corrupt_checkpoint");
     *out = s;
     return SL_OK;
 }
 
-int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen)
+int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen)
 {
     if (!*s->path)
         return sl_seterr(err, errlen, SL_ERR_INVAL, "in-memory checkpoint store has no file");
+    s->gen++;
     sl_buf b = SL_BUF_INIT;
     ckpt_serialize(s, &b);
-    int rc = sl_write_file_atomic(s->path, b.p, b.len, err, errlen);
+    int rc = sl_write_file_replace(durable ? s->path : s->live_path, b.p, b.len, durable, err,
+                                   errlen);
     buf_free(&b);
     if (rc == SL_OK)
         s->existed = true;
     return rc;
+}
+
+int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen) { return ckpt_write(s, true, err, errlen); }
+
+/* ---- Pacing of writes ------------------------------------------------------------------ */
+
+void ckpt_pace_init(sl_ckpt_pace *p, int64_t durable_ms, int64_t now)
+{
+    memset(p, 0, sizeof *p);
+    p->durable_ms = durable_ms;
+    p->next_durable = now + durable_ms;
+}
+
+void ckpt_pace_committed(sl_ckpt_pace *p, size_t batches) { p->unsaved += batches; }
+
+int ckpt_pace_due(const sl_ckpt_pace *p, int64_t now)
+{
+    if (now >= p->next_durable)
+        return SL_CKPT_DURABLE;
+    if (p->unsaved > 0 &&
+        (p->unsaved >= SL_CKPT_LIVE_BATCHES || now - p->last_write >= SL_CKPT_LIVE_MS))
+        return SL_CKPT_LIVE;
+    return SL_CKPT_NONE;
+}
+
+void ckpt_pace_written(sl_ckpt_pace *p, int kind, int64_t now)
+{
+    p->unsaved = 0;
+    p->last_write = now;
+    if (kind == SL_CKPT_DURABLE)
+        p->next_durable = now + p->durable_ms;
+}
+
+int64_t ckpt_pace_wait(const sl_ckpt_pace *p, int64_t now)
+{
+    int64_t until = p->next_durable;
+    if (p->unsaved > 0)
+        until = SL_MIN(until, p->last_write + SL_CKPT_LIVE_MS);
+    return SL_MAX(0, until - now);
 }
 
 /* ---- sluice checkpoints ----------------------------------------------------------------- */
@@ -471,15 +592,21 @@ static int cli_data_dir(const char *config, const char *data_dir, char *out, siz
 
 static void cli_show_one(const char *dir, const char *id)
 {
-    char path[4096], err[256];
+    char path[4096], live[4200], err[256], err_live[256];
     snprintf(path, sizeof path, "%s/%s.ckpt", dir, id);
+    snprintf(live, sizeof live, "%s%s", path, CKPT_LIVE_SUFFIX);
     sl_ckpt_store *s = ckpt_new();
-    int rc = load_file(s, path, err, sizeof err);
-    printf("source %s (%s)\n", id, path);
-    if (rc == SL_ERR_NOTFOUND)
+    int rc, rc_live;
+    int took = load_newest(s, path, live, &rc, &rc_live, err, err_live, sizeof err);
+    printf("source %s (%s)\n", id, took == 2 ? live : path);
+    if (rc == SL_ERR_CORRUPT)
+        printf("  CORRUPT: %s: %s\n", path, err);
+    if (rc_live == SL_ERR_CORRUPT)
+        printf("  CORRUPT: %s: %s\n", live, err_live);
+    if (!took && rc == SL_ERR_NOTFOUND && rc_live == SL_ERR_NOTFOUND)
         printf("  no checkpoint\n");
-    else if (rc != SL_OK)
-        printf("  CORRUPT: %s (the source will start without positions)\n", err);
+    else if (!took)
+        printf("  (the source will start without positions)\n");
     else if (s->n == 0)
         printf("  no entries\n");
     for (size_t i = 0; i < s->n; i++)
@@ -507,7 +634,9 @@ static int cli_reset_one(const char *data_dir, const char *id)
         return 1;
     }
     int rc = 0;
-    if (unlink(file) != 0 && errno != ENOENT) {
+    char live[4200];
+    snprintf(live, sizeof live, "%s%s", file, CKPT_LIVE_SUFFIX);
+    if ((unlink(live) != 0 && errno != ENOENT) || (unlink(file) != 0 && errno != ENOENT)) {
         fprintf(stderr, "sluice checkpoints: unlink %s: %s\n", file, strerror(errno));
         rc = 1;
     } else {
@@ -520,7 +649,7 @@ static int cli_reset_one(const char *data_dir, const char *id)
     return rc;
 }
 
-/* Calls fn for each <id>.ckpt in dir; returns how many. */
+/* Calls fn for each source with a <id>.ckpt or only a <id>.ckpt.live in dir; returns how many. */
 static int cli_each_source(const char *data_dir, const char *only,
                            int (*fn)(const char *data_dir, const char *dir, const char *id))
 {
@@ -535,15 +664,24 @@ static int cli_each_source(const char *data_dir, const char *only,
     }
     int rc = 0, n = 0;
     struct dirent *de;
+    const size_t sl = strlen(".ckpt"), ll = strlen(".ckpt" CKPT_LIVE_SUFFIX);
     while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l <= 5 || strcmp(de->d_name + l - 5, ".ckpt") != 0)
+        size_t l = strlen(de->d_name), cut;
+        if (l > sl && strcmp(de->d_name + l - sl, ".ckpt") == 0)
+            cut = sl;
+        else if (l > ll && strcmp(de->d_name + l - ll, ".ckpt" CKPT_LIVE_SUFFIX) == 0)
+            cut = ll;
+        else
             continue;
-        char id[256];
-        if (l - 5 >= sizeof id)
+        char id[256], durable[4400];
+        if (l - cut >= sizeof id)
             continue;
-        memcpy(id, de->d_name, l - 5);
-        id[l - 5] = '\0';
+        memcpy(id, de->d_name, l - cut);
+        id[l - cut] = '\0';
+        struct stat st;
+        snprintf(durable, sizeof durable, "%s/%s.ckpt", dir, id);
+        if (cut == ll && stat(durable, &st) == 0)
+            continue; /* listed under its durable file */
         rc |= fn(data_dir, dir, id);
         n++;
     }

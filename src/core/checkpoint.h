@@ -1,5 +1,7 @@
 /* checkpoint.h - a keyed position store that sources persist their committed positions in.
- * One file per source, <data_dir>/checkpoints/<id>.ckpt, checksummed and replaced atomically. */
+ * Per source <data_dir>/checkpoints/<id>.ckpt (durable: fsynced on an interval) and its live
+ * copy <id>.ckpt.live (written as positions move; survives kill -9), each checksummed and
+ * replaced atomically; the newer valid one is loaded (checkpoint.c design notes). */
 #ifndef SL_CHECKPOINT_H
 #define SL_CHECKPOINT_H
 
@@ -49,8 +51,39 @@ void ckpt_set(sl_ckpt_store *s, const char *key, uint64_t pos, const char *meta)
 bool ckpt_remove(sl_ckpt_store *s, const char *key);
 void ckpt_clear(sl_ckpt_store *s);
 
-/* Writes the store atomically (temp, fsync, rename, fsync dir). */
+/* Writes the store with the next generation. durable: <id>.ckpt atomically (temp, fsync,
+ * rename, fsync dir; survives power loss). Otherwise the live copy by write + rename
+ * without fsync: survives kill -9 at any instant and costs no disk flush. */
+int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen);
+/* ckpt_write(s, true, ...). */
 int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen);
+/* Generation of the version loaded or last written (0: none, or a v1 file). */
+uint64_t ckpt_generation(const sl_ckpt_store *s);
+
+/* ---- Pacing: positions follow acknowledgements ----
+ * A source reports each ack collection (ckpt_pace_committed with the number of batches
+ * committed) and asks ckpt_pace_due which write is due: the live copy as soon as positions
+ * moved, but at most every SL_CKPT_LIVE_MS unless SL_CKPT_LIVE_BATCHES batches have
+ * committed since the last write; a durable write every durable_ms. So after kill -9 at
+ * most min(SL_CKPT_LIVE_BATCHES batches, SL_CKPT_LIVE_MS of commits) committed positions
+ * are not on disk, besides what was in flight. */
+#define SL_CKPT_LIVE_MS 20
+#define SL_CKPT_LIVE_BATCHES 16
+enum { SL_CKPT_NONE = 0, SL_CKPT_LIVE, SL_CKPT_DURABLE };
+
+typedef struct sl_ckpt_pace {
+    int64_t durable_ms, next_durable, last_write; /* monotonic ms */
+    size_t unsaved; /* batches committed since the last write */
+} sl_ckpt_pace;
+
+void ckpt_pace_init(sl_ckpt_pace *p, int64_t durable_ms, int64_t now);
+void ckpt_pace_committed(sl_ckpt_pace *p, size_t batches);
+/* SL_CKPT_NONE, SL_CKPT_LIVE or SL_CKPT_DURABLE (the interval has passed, moved or not). */
+int ckpt_pace_due(const sl_ckpt_pace *p, int64_t now);
+/* After a write of that kind (or a durable one skipped because nothing changed). */
+void ckpt_pace_written(sl_ckpt_pace *p, int kind, int64_t now);
+/* Milliseconds until ckpt_pace_due will say something other than NONE (0: now). */
+int64_t ckpt_pace_wait(const sl_ckpt_pace *p, int64_t now);
 
 /* The on-disk text: replaces the store's entries with those parsed from buf. On any
  * damage (bad header, bad line, checksum mismatch) returns SL_ERR_CORRUPT and leaves the

@@ -122,6 +122,12 @@ int sl_fsync_dir(const char *path)
 
 int sl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
+    return sl_write_file_replace(path, data, len, true, err, errlen);
+}
+
+int sl_write_file_replace(const char *path, const void *data, size_t len, bool durable,
+                          char *err, size_t errlen)
+{
     char tmp[4096], dir[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return sl_seterr(err, errlen, SL_ERR_INVAL, "path too long: %s", path);
@@ -143,7 +149,7 @@ int sl_write_file_atomic(const char *path, const void *data, size_t len, char *e
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0) {
+    if (durable && fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -155,6 +161,8 @@ int sl_write_file_atomic(const char *path, const void *data, size_t len, char *e
         unlink(tmp);
         return sl_seterr(err, errlen, SL_ERR_IO, "rename %s: %s", tmp, strerror(e));
     }
+    if (!durable)
+        return SL_OK;
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == dir)

@@ -64,6 +64,10 @@ char *sl_xstrdup(const char *s);
 
 /* Write `len` bytes to a path atomically: temp file, fsync, rename, fsync dir. */
 int sl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+/* Same without fsync (durable = false): the new content replaces the old in one rename, so it
+ * survives the process being killed at any instant, but not a power loss. */
+int sl_write_file_replace(const char *path, const void *data, size_t len, bool durable,
+                          char *err, size_t errlen);
 /* Read a whole file into a malloc'd buffer (caller frees *out). */
 int sl_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
 /* mkdir -p */

@@ -63,11 +63,12 @@ int tail_loop_run(const tail_loop *l)
     }
 
     int64_t next_scan = sl_mono_ms() + o->scan(l->arg);
-    tailer_save_checkpoint(l->t, *l->ck, cc); /* from now on a checkpoint exists: read_from applies no more */
-    int64_t next_ckpt = sl_mono_ms() + l->checkpoint_interval_ms;
+    tailer_save_checkpoint(l->t, *l->ck, cc, true); /* from now on a checkpoint exists: read_from applies no more */
+    sl_ckpt_pace pace;
+    ckpt_pace_init(&pace, l->checkpoint_interval_ms, sl_mono_ms());
     bool rescan = false;
     while (!*l->stopping && !source_should_stop(l->ctx)) {
-        source_collect_acks(l->ctx, o->on_commit, l->arg);
+        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, o->on_commit, l->arg));
         size_t n = tailer_poll(l->t, o->on_line, o->on_done, l->arg);
         o->flush(l->arg);
         int64_t now = sl_mono_ms();
@@ -75,16 +76,23 @@ int tail_loop_run(const tail_loop *l)
             next_scan = now + o->scan(l->arg);
             rescan = false;
         }
-        if (now >= next_ckpt) {
-            source_collect_acks(l->ctx, o->on_commit, l->arg);
-            tailer_save_checkpoint(l->t, *l->ck, cc);
-            next_ckpt = now + l->checkpoint_interval_ms;
+        /* Positions follow acknowledgements: the live copy as soon as they moved (paced),
+         * the durable copy every checkpoint_interval_ms. */
+        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, o->on_commit, l->arg));
+        int due = ckpt_pace_due(&pace, now);
+        if (due != SL_CKPT_NONE) {
+            tailer_save_checkpoint(l->t, *l->ck, cc, due == SL_CKPT_DURABLE);
+            ckpt_pace_written(&pace, due, now);
         }
-        /* Idle: sleep until inotify, stop, the next walk or checkpoint, or 250 ms (the
-         * fallback for filesystems without inotify). */
+        /* Idle: sleep until inotify, stop, the next walk or checkpoint write, or 250 ms (the
+         * fallback for filesystems without inotify); while batches are out, 5 ms, so their
+         * acknowledgements are collected (and written) soon after they come. */
         int timeout = 0;
         if (n == 0) {
-            int64_t until = SL_MIN(next_scan, next_ckpt) - sl_mono_ms();
+            now = sl_mono_ms();
+            int64_t until = SL_MIN(next_scan - now, ckpt_pace_wait(&pace, now));
+            if (ack_ledger_pending(source_ledger(l->ctx)) > 0)
+                until = SL_MIN(until, 5);
             timeout = (int)SL_MAX(0, SL_MIN(until, 250));
         }
         if (ep >= 0) {
@@ -100,7 +108,7 @@ int tail_loop_run(const tail_loop *l)
     if (left)
         log_warn(cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);
-    tailer_save_checkpoint(l->t, *l->ck, cc);
+    tailer_save_checkpoint(l->t, *l->ck, cc, true);
     if (ep >= 0)
         close(ep);
     if (*l->ino_fd >= 0)

@@ -35,9 +35,10 @@ typedef struct tail_loop {
 } tail_loop;
 
 /* Runs until the source is told to stop or emitting fails: loads the checkpoint, walks,
- * polls the tailer, walks again on inotify events or every scan interval, saves committed
- * positions every checkpoint_interval_ms and once more at the end. Returns SL_OK, or the
- * error of opening the checkpoint store (logged). */
+ * polls the tailer, walks again on inotify events or every scan interval, writes committed
+ * positions as acknowledgements move them (the live copy, paced by sl_ckpt_pace), durably
+ * every checkpoint_interval_ms and once more at the end. Returns SL_OK, or the error of
+ * opening the checkpoint store (logged). */
 int tail_loop_run(const tail_loop *l);
 
 #endif

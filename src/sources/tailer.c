@@ -1059,12 +1059,13 @@ static void ckpt_put_position(void *arg, const tailer_position *p)
     free(meta);
 }
 
-int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc)
+int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc,
+                           bool durable)
 {
     char err[256];
     ckpt_clear(ck);
     tailer_positions(t, ckpt_put_position, ck);
-    int rc = ckpt_save(ck, err, sizeof err);
+    int rc = ckpt_write(ck, durable, err, sizeof err);
     if (rc != SL_OK) {
         log_error(cc->id, "saving checkpoint: %s", err);
         metrics_error(cc->metrics, "checkpoint_write");

@@ -52,8 +52,9 @@ extern const char *const tailer_read_from_choices[]; /* "head", "tail", NULL */
                 86400000, "a rotated-away or vanished file that stops growing is closed "     \
                           "after this long"),                                                  \
     TAILER_OPT_(T, m, "checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms,      \
-                "1000", NULL, 10, 3600000, "how often committed positions are written to "    \
-                                           "disk"),                                            \
+                "1000", NULL, 10, 3600000, "how often committed positions are made durable "  \
+                "(fsync); they are also written, without fsync, as acknowledgements move "  \
+                "them"),                                                                     \
     TAILER_OPT_(T, m, "batch_max_events", SL_OPT_INT, batch_max_events, "1024", NULL, 1,      \
                 1 << 20, "events per batch at most"),                                          \
     TAILER_OPT_(T, m, "batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", NULL, 1024,    \
@@ -161,9 +162,11 @@ size_t tailer_open_count(const tailer *t);
  * The checkpoint entries of a tailing source: key "dev:ino", meta "fpcrc fplen path",
  * position = committed offset. Load restores every entry into the tailer (a malformed one
  * is logged, counted as corrupt_checkpoint and skipped); save replaces the store's entries
- * with the tailer's committed positions and writes it, reporting a failure in the log, the
- * metrics and the component's state. Both are called from the source's own thread. */
+ * with the tailer's committed positions and writes it (ckpt_write: durable or the live copy),
+ * reporting a failure in the log, the metrics and the component's state. Both are called
+ * from the source's own thread. */
 void tailer_load_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc);
-int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc);
+int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc,
+                           bool durable);
 
 #endif

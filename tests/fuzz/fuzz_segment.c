@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof path, "%s/00000000000000000001.seg", root);
     write_file(path, data, size);
     snprintf(path, sizeof path, "%s/%s", root, DISK_CURSOR_FILE);
-    write_file(path, data, size < 24 ? size : 24);
+    write_file(path, data, size < DISK_CURSOR_BYTES ? size : DISK_CURSOR_BYTES);
     drain(root, false);
 
     clear_dir();

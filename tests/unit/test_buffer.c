@@ -21,6 +21,7 @@
 #include "core/buffer.h"
 #include "core/buffer_disk.h"
 #include "core/common.h"
+#include "core/crc32c.h"
 #include "core/metrics.h"
 
 typedef struct fixture {
@@ -428,23 +429,45 @@ static void test_disk_torn_tail(void **state)
     buffer_free(b);
 }
 
+static uint64_t slot_seq(const char *img, int slot)
+{
+    uint64_t seq;
+    memcpy(&seq, img + slot * DISK_CURSOR_SLOT + 4, 8); /* little-endian, as written */
+    return seq;
+}
+
 static void test_disk_corrupt_cursor(void **state)
 {
     fixture *f = *state;
     sl_buffer_config c = disk_cfg(1 << 20, SL_FSYNC_INTERVAL, SL_WHEN_FULL_BLOCK);
     sl_buffer *b = open_buf(f, c);
     push_n(b, 0, 5);
-    pop_expect(b, 0, 5);
+    pop_expect(b, 0, 5); /* each done moves the cursor: one slot write each */
     buffer_free(b);
 
     char path[256], *img;
     size_t n;
     snprintf(path, sizeof path, "%s/%s", f->dir, DISK_CURSOR_FILE);
     read_whole(path, &img, &n);
-    img[5] ^= 1;
+    assert_int_equal(n, DISK_CURSOR_BYTES);
+    /* The newer slot damaged (a write torn by a power loss): the older one holds, and
+     * only the record between them comes again. */
+    int newer = slot_seq(img, 1) > slot_seq(img, 0);
+    img[newer * DISK_CURSOR_SLOT + 13] ^= 1;
     write_whole(path, img, n);
     free(img);
+    b = open_buf(f, c);
+    assert_int_equal(metrics_error_count(f->m, "corrupt_state"), 0);
+    pop_expect(b, 4, 1);
+    expect_empty(b);
+    buffer_free(b);
 
+    /* Both damaged: replay from the oldest segment. */
+    read_whole(path, &img, &n);
+    img[5] ^= 1;
+    img[DISK_CURSOR_SLOT + 5] ^= 1;
+    write_whole(path, img, n);
+    free(img);
     b = open_buf(f, c);
     assert_int_equal(metrics_error_count(f->m, "corrupt_state"), 1);
     pop_expect(b, 0, 5); /* duplicates rather than loss */
@@ -455,6 +478,43 @@ static void test_disk_corrupt_cursor(void **state)
     write_whole(path, "junk", 4);
     b = open_buf(f, c);
     assert_int_equal(metrics_error_count(f->m, "corrupt_state"), 2);
+    buffer_free(b);
+}
+
+/* A cursor file of the previous format (24 bytes, "SLC1") is read and rewritten as two
+ * slots; the cursor it held is kept. */
+static void test_disk_cursor_v1(void **state)
+{
+    fixture *f = *state;
+    sl_buffer_config c = disk_cfg(1 << 20, SL_FSYNC_INTERVAL, SL_WHEN_FULL_BLOCK);
+    sl_buffer *b = open_buf(f, c);
+    push_n(b, 0, 5);
+    pop_expect(b, 0, 5);
+    buffer_free(b);
+    char path[256], *img;
+    size_t n;
+    snprintf(path, sizeof path, "%s/%s", f->dir, DISK_CURSOR_FILE);
+    read_whole(path, &img, &n);
+    int newer = slot_seq(img, 1) > slot_seq(img, 0);
+    /* v1: "SLC1" | segment | offset | crc32c of the 20 bytes before */
+    unsigned char v1[24];
+    memcpy(v1, "SLC1", 4);
+    memcpy(v1 + 4, img + newer * DISK_CURSOR_SLOT + 12, 16);
+    uint32_t crc = crc32c(0, v1, 20);
+    memcpy(v1 + 20, &crc, 4);
+    free(img);
+    write_whole(path, (const char *)v1, sizeof v1);
+    b = open_buf(f, c);
+    assert_int_equal(metrics_error_count(f->m, "corrupt_state"), 0);
+    expect_empty(b); /* nothing replayed: the v1 cursor was at the end */
+    push_n(b, 5, 6);
+    pop_expect(b, 5, 1);
+    buffer_free(b);
+    read_whole(path, &img, &n);
+    assert_int_equal(n, DISK_CURSOR_BYTES);
+    free(img);
+    b = open_buf(f, c);
+    expect_empty(b);
     buffer_free(b);
 }
 
@@ -686,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_corrupt_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_corrupt_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_cursor_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_drop_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_block_until_drained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_fsync_modes_and_segments, setup, teardown),

@@ -1,5 +1,6 @@
 /* test_checkpoint.c - the checkpoint store: round trip, corruption detected and moved aside,
- * atomic replacement, locking, and the `checkpoints` command. */
+ * atomic replacement, the live copy and generations, pacing, locking, and the
+ * `checkpoints` command. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -213,6 +214,152 @@ static void test_lock_and_cli(void **state)
     assert_int_equal(ckpt_open(&s, d, "../x", NULL, err, sizeof err), SL_ERR_INVAL);
 }
 
+/* Reopens store `id` and returns the position of key "k" (-1 when absent). */
+static long long reopen_pos(const char *d, const char *id, sl_metrics *m)
+{
+    char err[256];
+    sl_ckpt_store *s;
+    assert_int_equal(ckpt_open(&s, d, id, m, err, sizeof err), SL_OK);
+    const sl_ckpt_entry *e = ckpt_get(s, "k");
+    long long pos = e ? (long long)e->pos : -1;
+    ckpt_close(s);
+    return pos;
+}
+
+static void damage(const char *d, const char *name)
+{
+    char p[600], err[256], *img;
+    size_t len;
+    snprintf(p, sizeof p, "%s/checkpoints/%s", d, name);
+    assert_int_equal(sl_read_file(p, &img, &len, err, sizeof err), SL_OK);
+    img[len / 2] ^= 0x20;
+    FILE *f = fopen(p, "wb");
+    assert_int_equal(fwrite(img, 1, len, f), len);
+    fclose(f);
+    free(img);
+}
+
+/* The newer of the durable file and its live copy wins, by generation; a damaged copy
+ * falls back to the other one. */
+static void test_live_copy(void **state)
+{
+    const char *d = *state;
+    char err[256];
+    sl_ckpt_store *s;
+    assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
+    ckpt_set(s, "k", 10, NULL);
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    ckpt_set(s, "k", 20, NULL);
+    assert_int_equal(ckpt_write(s, false, err, sizeof err), SL_OK);
+    assert_true(exists(d, "l.ckpt.live"));
+    assert_false(exists(d, "l.ckpt.live.tmp"));
+    uint64_t gen = ckpt_generation(s);
+    ckpt_close(s);
+    assert_int_equal(reopen_pos(d, "l", NULL), 20); /* live newer: kill -9 after it */
+
+    assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
+    assert_int_equal(ckpt_generation(s), gen);
+    ckpt_set(s, "k", 30, NULL);
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK); /* durable newer now */
+    assert_true(ckpt_generation(s) > gen);
+    ckpt_close(s);
+    assert_int_equal(reopen_pos(d, "l", NULL), 30);
+
+    /* Live newer again, then damaged (never flushed before a power loss): durable used,
+     * counted, and the damaged copy removed. */
+    assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
+    ckpt_set(s, "k", 40, NULL);
+    assert_int_equal(ckpt_write(s, false, err, sizeof err), SL_OK);
+    ckpt_close(s);
+    damage(d, "l.ckpt.live");
+    sl_metrics *m = metrics_register("l", "source", "file");
+    assert_int_equal(reopen_pos(d, "l", m), 30);
+    assert_int_equal(metrics_error_count(m, "corrupt_checkpoint"), 1);
+    assert_false(exists(d, "l.ckpt.live"));
+
+    /* Durable damaged, live good: live used, the durable one moved aside. */
+    assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
+    ckpt_set(s, "k", 50, NULL);
+    assert_int_equal(ckpt_write(s, false, err, sizeof err), SL_OK);
+    ckpt_close(s);
+    damage(d, "l.ckpt");
+    assert_int_equal(reopen_pos(d, "l", m), 50);
+    assert_int_equal(metrics_error_count(m, "corrupt_checkpoint"), 2);
+    assert_true(exists(d, "l.ckpt.corrupt"));
+
+    /* Only a live copy: not a first start; `checkpoints reset` removes it too. */
+    assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
+    assert_true(ckpt_existed(s));
+    ckpt_close(s);
+    char *reset[] = {"checkpoints", "reset", "--data-dir", (char *)d, "--source", "l", NULL};
+    assert_int_equal(checkpoints_cli(6, reset), 0);
+    assert_false(exists(d, "l.ckpt.live"));
+    assert_int_equal(reopen_pos(d, "l", NULL), -1);
+}
+
+/* A v1 file (no generation) still loads, as generation 0; the next write is v2. */
+static void test_v1_file(void **state)
+{
+    const char *d = *state;
+    char p[600], err[256];
+    snprintf(p, sizeof p, "%s/checkpoints", d);
+    assert_int_equal(sl_mkdirs(p, err, sizeof err), SL_OK);
+    sl_buf b = SL_BUF_INIT;
+    buf_puts(&b, "# sluice checkpoint v1\nk 77 -\n");
+    buf_printf(&b, "crc32c %08x\n", crc32c(0, b.p, b.len));
+    snprintf(p, sizeof p, "%s/checkpoints/old.ckpt", d);
+    FILE *f = fopen(p, "wb");
+    assert_int_equal(fwrite(b.p, 1, b.len, f), b.len);
+    fclose(f);
+    buf_free(&b);
+    sl_ckpt_store *s;
+    assert_int_equal(ckpt_open(&s, d, "old", NULL, err, sizeof err), SL_OK);
+    assert_int_equal(ckpt_generation(s), 0);
+    assert_int_equal(ckpt_get(s, "k")->pos, 77);
+    assert_int_equal(ckpt_write(s, false, err, sizeof err), SL_OK);
+    assert_int_equal(ckpt_generation(s), 1);
+    ckpt_close(s);
+    assert_int_equal(reopen_pos(d, "old", NULL), 77);
+    /* A bad generation is damage like any other. */
+    sl_ckpt_store *t = ckpt_new();
+    const char *bad[] = {"# sluice checkpoint v2 \n", "# sluice checkpoint v2 x1\n",
+                         "# sluice checkpoint v2 1"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        sl_buf x = SL_BUF_INIT;
+        buf_puts(&x, bad[i]);
+        buf_printf(&x, "crc32c %08x\n", crc32c(0, x.p, x.len));
+        assert_int_equal(ckpt_parse(t, x.p, x.len, err, sizeof err), SL_ERR_CORRUPT);
+        buf_free(&x);
+    }
+    ckpt_close(t);
+}
+
+/* Pacing: the first commit after a quiet spell is written at once; later ones at most
+ * every SL_CKPT_LIVE_MS unless SL_CKPT_LIVE_BATCHES have piled up; durable on its interval. */
+static void test_pace(void **state)
+{
+    sl_ckpt_pace p;
+    ckpt_pace_init(&p, 1000, 100000);
+    assert_int_equal(ckpt_pace_due(&p, 100000), SL_CKPT_NONE);
+    assert_int_equal(ckpt_pace_wait(&p, 100000), 1000);
+    ckpt_pace_committed(&p, 0);
+    assert_int_equal(ckpt_pace_due(&p, 100001), SL_CKPT_NONE);
+    ckpt_pace_committed(&p, 1);
+    assert_int_equal(ckpt_pace_due(&p, 100001), SL_CKPT_LIVE); /* last write long ago */
+    ckpt_pace_written(&p, SL_CKPT_LIVE, 100001);
+    ckpt_pace_committed(&p, 2);
+    assert_int_equal(ckpt_pace_due(&p, 100005), SL_CKPT_NONE);
+    assert_int_equal(ckpt_pace_wait(&p, 100005), SL_CKPT_LIVE_MS - 4);
+    assert_int_equal(ckpt_pace_due(&p, 100001 + SL_CKPT_LIVE_MS), SL_CKPT_LIVE);
+    ckpt_pace_committed(&p, SL_CKPT_LIVE_BATCHES - 2);
+    assert_int_equal(ckpt_pace_due(&p, 100006), SL_CKPT_LIVE); /* enough piled up */
+    ckpt_pace_written(&p, SL_CKPT_LIVE, 100006);
+    assert_int_equal(ckpt_pace_due(&p, 101000), SL_CKPT_DURABLE); /* moved or not */
+    ckpt_pace_written(&p, SL_CKPT_DURABLE, 101000);
+    assert_int_equal(ckpt_pace_due(&p, 101001), SL_CKPT_NONE);
+    assert_int_equal(ckpt_pace_wait(&p, 101001), 999);
+}
+
 int main(void)
 {
     log_configure(SL_LOG_ERROR, false, NULL, NULL, 0);
@@ -222,6 +369,9 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_lines),
         cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_and_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_file, setup, teardown),
+        cmocka_unit_test(test_pace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

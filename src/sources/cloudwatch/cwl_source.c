@@ -165,7 +165,8 @@ static const sl_option cwl_options[] = {
     O("backoff_max_ms", SL_OPT_INT, backoff_max_ms, "30000", 0, 1, 3600000,
       "longest delay between retries"),
     O("checkpoint_interval_ms", SL_OPT_DURATION, checkpoint_interval_ms, "1000", 0, 10,
-      3600000, "how often committed positions are written"),
+      3600000, "how often committed positions are made durable (fsync); they are also "
+      "written, without fsync, as acknowledgements move them"),
     O("discover_interval_secs", SL_OPT_INT, discover_interval_secs, "300", 0, 1, 86400,
       "how often log_group_prefix is listed again"),
     O("stream_discover_interval_secs", SL_OPT_INT, stream_discover_interval_secs, "60", 0, 0,
@@ -278,7 +279,8 @@ typedef struct cwl_source {
     int64_t bf_pause_until;
     uint32_t bf_throttles;
     int64_t next_discover;
-    bool dirty;
+    bool dirty;    /* the store changed since it was last written */
+    bool unsynced; /* the live copy is newer than the durable one */
     sl_arena tmp;
     sl_buf req;
     int64_t log_at; /* rate limit of repeated warnings */
@@ -527,17 +529,20 @@ static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
     s->dirty = true;
 }
 
-static void cwl_persist(cwl_source *s)
+/* Writes the store if it changed: the live copy, or durably (then also when only the live
+ * copy holds the last change). */
+static void cwl_persist(cwl_source *s, bool durable)
 {
     char err[256];
-    if (!s->dirty)
+    if (!s->dirty && !(durable && s->unsynced))
         return;
-    if (ckpt_save(s->ck, err, sizeof err) != SL_OK) {
+    if (ckpt_write(s->ck, durable, err, sizeof err) != SL_OK) {
         log_error(s->cc->id, "saving checkpoint: %s", err);
         metrics_error(s->cc->metrics, "checkpoint_write");
         metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
     } else {
         s->dirty = false;
+        s->unsynced = !durable;
         metrics_set_state(s->cc->metrics, "ok");
     }
 }
@@ -1404,7 +1409,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     log_info(s->cc->id, "credentials from %s; endpoint %s", s->api.creds.from, s->api.url);
     for (size_t i = 0; i < s->cfg->log_groups.n; i++)
         cwl_group_add(s, s->cfg->log_groups.v[i]);
-    cwl_persist(s);
+    cwl_persist(s, true);
     /* the account's bucket, keyed by the credentials it started with (cwl_bucket.c note 1) */
     char key[512];
     cwl_bucket_key(key, sizeof key, s->region, s->api.url, &s->api.creds);
@@ -1416,23 +1421,33 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     if (s->cfg->reconcile_interval_secs > 0)
         log_info(s->cc->id, "reconciling every %" PRId64 " s against %s", s->cfg->reconcile_interval_secs,
                  s->rec_ep.shown);
-    int64_t next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+    /* Positions follow acknowledgements: the live copy as soon as a commit changed the
+     * store (paced), the durable copy every checkpoint_interval_ms. */
+    sl_ckpt_pace pace;
+    ckpt_pace_init(&pace, s->cfg->checkpoint_interval_ms, sl_mono_ms());
     while (!source_should_stop(ctx)) {
-        source_collect_acks(ctx, cwl_on_commit, s);
+        ckpt_pace_committed(&pace, source_collect_acks(ctx, cwl_on_commit, s));
         int64_t wait = cwl_schedule(s);
-        if (sl_mono_ms() >= next_ckpt) {
-            source_collect_acks(ctx, cwl_on_commit, s);
-            cwl_persist(s);
-            next_ckpt = sl_mono_ms() + s->cfg->checkpoint_interval_ms;
+        ckpt_pace_committed(&pace, source_collect_acks(ctx, cwl_on_commit, s));
+        int64_t now = sl_mono_ms();
+        int due = ckpt_pace_due(&pace, now);
+        if (due != SL_CKPT_NONE) {
+            cwl_persist(s, due == SL_CKPT_DURABLE);
+            ckpt_pace_written(&pace, due, now);
         }
-        if (wait > 0)
-            source_sleep(ctx, (int)SL_MIN(wait, SL_MAX(10, next_ckpt - sl_mono_ms())));
+        if (wait > 0) {
+            now = sl_mono_ms();
+            wait = SL_MIN(wait, SL_MAX(1, ckpt_pace_wait(&pace, now)));
+            if (ack_ledger_pending(source_ledger(ctx)) > 0)
+                wait = SL_MIN(wait, 5); /* collect acknowledgements soon after they come */
+            source_sleep(ctx, (int)wait);
+        }
     }
     size_t left = source_drain_acks(ctx, cwl_on_commit, s);
     if (left)
         log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);
-    cwl_persist(s);
+    cwl_persist(s, true);
 out:
     pthread_mutex_lock(&s->mu);
     bk = s->bucket;
