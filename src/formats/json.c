@@ -618,6 +618,18 @@ static json_value *parse_value(jparser *p, int depth)
 
 json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen)
 {
+    size_t used;
+    json_value *v = json_parse_prefix(a, s, n, &used, err, errlen);
+    if (v && used != n) {
+        jparser p = {a, (const unsigned char *)s, n, used, err, errlen, 0};
+        return jfail(&p, "trailing characters");
+    }
+    return v;
+}
+
+json_value *json_parse_prefix(sl_arena *a, const char *s, size_t n, size_t *used, char *err,
+                              size_t errlen)
+{
     jparser p = {a, (const unsigned char *)s, n, 0, err, errlen, 0};
     if (!s)
         n = p.n = 0;
@@ -625,8 +637,7 @@ json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t e
     if (!v)
         return NULL;
     skip_ws(&p);
-    if (p.i != p.n)
-        return jfail(&p, "trailing characters");
+    *used = p.i;
     return v;
 }
 

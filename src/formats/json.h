@@ -40,6 +40,10 @@ typedef struct json_value {
 } json_value;
 /* Returns NULL (and a message in err) on invalid JSON or nesting deeper than 64. */
 json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t errlen);
+/* Parses the value at the start of s[0..n) and the whitespace after it; *used is where
+ * that ends (the next value of a stream of concatenated ones, or n). */
+json_value *json_parse_prefix(sl_arena *a, const char *s, size_t n, size_t *used, char *err,
+                              size_t errlen);
 const json_value *json_get(const json_value *obj, const char *key);
 /* Sets f's type and value from v: strings; numbers without fraction or exponent that fit
  * int64 as integers, other finite ones as floats, non-finite as null; booleans; null;

@@ -41,7 +41,7 @@ typedef struct http_src_auth {
 } http_src_auth;
 
 typedef struct http_src_config {
-    char *address, *tag;
+    char *address, *tag, *time_key;
     uint64_t max_body_bytes, max_header_bytes;
     int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
     http_src_auth auth;
@@ -59,6 +59,10 @@ static const sl_option http_src_auth_options[] = {
 static const sl_option http_src_options[] = {
     O("address", SL_OPT_STR, address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
     O("tag", SL_OPT_STR, tag, "http", 0, 0, "tag of requests to / (else the path is the tag)"),
+    O("time_key", SL_OPT_STR, time_key, "date", 0, 0,
+      "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "
+      "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; \"\" "
+      "for none"),
     O("max_body_bytes", SL_OPT_SIZE, max_body_bytes, "8MiB", 64, 1LL << 31,
       "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
     O("max_header_bytes", SL_OPT_SIZE, max_header_bytes, "16KiB", 256, 1 << 20,
@@ -361,8 +365,10 @@ static int handle_request(http_source *s, net_conn *c, hconn *h)
     }
     sl_batch *b = batch_new(64);
     sl_str tag = batch_str(b, h->tag, h->tag_len);
-    int rc = http_body_parse(b, (http_body_kind)h->kind, body ? body : "", blen, tag, sl_now_ns(),
-                             &s->scratch, &s->json, err, sizeof err);
+    const char *tk = s->cfg->time_key ? s->cfg->time_key : "";
+    int rc = http_body_parse(b, (http_body_kind)h->kind, body ? body : "", blen, tag,
+                             (sl_str){tk, (uint32_t)strlen(tk)}, sl_now_ns(), &s->scratch,
+                             &s->json, err, sizeof err);
     net_conn_consume(c, total);
     h->state = HS_HEAD;
     if (rc != SL_OK) {

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_init(&a, 4096);
     sl_buf j = SL_BUF_INIT;
     char err[256];
-    int rc = http_body_parse(b, (http_body_kind)kind, p, n, SL_STR("fuzz"), 1, &a, &j, err, sizeof err);
+    int rc = http_body_parse(b, (http_body_kind)kind, p, n, SL_STR("fuzz"), SL_STR("date"), 1,
+                             &a, &j, err, sizeof err);
     if (rc != SL_OK && b->n != 0)
         abort(); /* a rejected body appends nothing */
     for (uint32_t i = 0; i < b->n; i++)

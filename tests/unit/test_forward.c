@@ -292,18 +292,18 @@ static void test_http_bodies(void **state)
     sl_buf j = SL_BUF_INIT;
     char err[256];
     const char *arr = "[{\"message\":\"a\",\"x\":1.5},{\"log\":\"b\",\"o\":{\"k\":[1]}}]";
-    assert_int_equal(http_body_parse(b, HTTP_BODY_JSON, arr, strlen(arr), SL_STR("t"), 1, &a, &j,
-                                     err, sizeof err), SL_OK);
+    assert_int_equal(http_body_parse(b, HTTP_BODY_JSON, arr, strlen(arr), SL_STR("t"), SL_STR(""),
+                                     1, &a, &j, err, sizeof err), SL_OK);
     assert_int_equal(b->n, 2);
     assert_memory_equal(b->events[1].message.ptr, "b", 1);
     assert_int_equal(field(&b->events[1], "o")->type, SL_VAL_JSON);
     const char *nd = "{\"message\":\"c\"}\n\n{\"message\":\"d\"}\n";
-    assert_int_equal(http_body_parse(b, HTTP_BODY_JSON, nd, strlen(nd), SL_STR("t"), 1, &a, &j,
-                                     err, sizeof err), SL_OK);
+    assert_int_equal(http_body_parse(b, HTTP_BODY_JSON, nd, strlen(nd), SL_STR("t"), SL_STR(""),
+                                     1, &a, &j, err, sizeof err), SL_OK);
     assert_int_equal(b->n, 4);
     const char *bad = "{\"message\":\"e\"}\n{\"message\":\n";
-    assert_int_equal(http_body_parse(b, HTTP_BODY_NDJSON, bad, strlen(bad), SL_STR("t"), 1, &a, &j,
-                                     err, sizeof err), SL_ERR_CORRUPT);
+    assert_int_equal(http_body_parse(b, HTTP_BODY_NDJSON, bad, strlen(bad), SL_STR("t"), SL_STR(""),
+                                     1, &a, &j, err, sizeof err), SL_ERR_CORRUPT);
     assert_int_equal(b->n, 4);
     assert_non_null(strstr(err, "line 2"));
     assert_int_equal(http_body_kind_of("application/json; charset=utf-8", 31), HTTP_BODY_JSON);
