@@ -89,6 +89,7 @@ sl_batch *batch_clone(const sl_batch *src)
         batch_append_copy(b, &src->events[i]);
     b->bytes = src->bytes;
     b->origin = src->origin;
+    b->fallback = src->fallback;
     if (src->ack) {
         ack_token_retain(src->ack);
         b->ack = src->ack;

@@ -65,6 +65,7 @@ typedef struct sl_batch {
     atomic_int refs;
     sl_ack_token *ack; /* owned reference, or NULL */
     const char *origin; /* component id that produced it (static lifetime) */
+    bool fallback;      /* a copy of events another sink handed to its fallback */
 } sl_batch;
 
 /* Returns an owned batch with refs == 1. */

@@ -9,13 +9,17 @@
  *     is sent in max_events slices.
  *  2. Every event of a request ends in exactly one state: delivered, dead-lettered (or
  *     dropped when dlq is off, with a log line and a metric), handed to the fallback, or
- *     still pending when the shutdown deadline passes.
+ *     still pending when the shutdown deadline passes. The DLQ takes permanent rejects
+ *     (reason "rejected: ..."), events whose retry.max_attempts ran out on a sink without
+ *     a fallback ("retries_exhausted: ..."), and, in a fallback, events it could not
+ *     deliver either ("fallback_failed: " + one of those).
  *  3. An item is given back with buffer_done only once none of its events is pending, and
  *     every DLQ write is durable (fdatasync) before that. Items with pending events at the
  *     deadline are released with batch_abandon and not done: a memory item's source never
  *     commits them, a disk item stays on disk for the next start.
- *  4. Fallback: while the circuit is open and a fallback buffer is set, each item's pending
- *     events are copied into a new batch pushed to the fallback. That batch carries a token
+ *  4. Fallback: while the circuit is open, or once retry.max_attempts ran out, and a
+ *     fallback buffer is set, each item's pending events are copied into a new batch
+ *     (marked `fallback`) pushed to the fallback. That batch carries a token
  *     of this runtime's private ledger; the original item is parked (not done) until the
  *     token is released, i.e. until the fallback delivered or durably buffered the copy.
  *     The original item therefore keeps its ack semantics whatever kind the buffers are.
@@ -68,7 +72,8 @@ static const sl_option retry_options[] = {
      .def = "30000", .min = 1, .max = 86400000, .help = "backoff ceiling"},
     {.name = "max_attempts", .type = SL_OPT_INT, .offset = offsetof(sl_retry_config, max_attempts),
      .def = "0", .min = 0, .max = 1000000,
-     .help = "attempts before events go to the DLQ; 0 = retry forever"},
+     .help = "attempts before events go to the fallback, or without one to the DLQ; 0 = "
+             "retry forever"},
     SL_OPT_END,
 };
 
@@ -359,15 +364,25 @@ static void dead_log(sl_sink_runtime *rt, int level, const char *what, const cha
         sl_log(level, rt->id, "%s: %s", what, reason);
 }
 
+/* Why an event goes to the DLQ; the record's reason is "<why>: <detail>", prefixed with
+ * "fallback_failed: " when the event was handed over by another sink (its batch is a
+ * fallback copy, or this sink has no inputs of its own, e.g. replayed from its disk
+ * buffer after a restart). */
+#define WHY_REJECTED "rejected"
+#define WHY_EXHAUSTED "retries_exhausted"
+
 /* Dead-letters one event. Returns false if the DLQ write could not be made durable before
  * the shutdown deadline (the event stays pending). */
-static bool resolve_dead(rt_worker *w, size_t pos, const char *reason, int attempts,
-                         int64_t first_ns)
+static bool resolve_dead(rt_worker *w, size_t pos, const char *why, const char *detail,
+                         int attempts, int64_t first_ns)
 {
     uint32_t g = w->gidx[pos];
     if (w->resolved[g] != EV_PENDING)
         return true;
     sl_sink_runtime *rt = w->rt;
+    char reason[400];
+    bool handed = rt && (rt->cfg->inputs.n == 0 || w->items[w->owner[g]].it.batch->fallback);
+    snprintf(reason, sizeof reason, "%s%s: %s", handed ? "fallback_failed: " : "", why, detail);
     if (!rt) {
         if (w->err && !w->err[0])
             sl_seterr(w->err, w->errlen, SL_ERR_IO, "%s", reason);
@@ -508,13 +523,23 @@ static bool backoff_sleep(rt_worker *w, int attempts, int64_t retry_after_ms)
     return rt_sleep(w->rt, ms);
 }
 
-static int dead_range(rt_worker *w, size_t lo, size_t n, const char *reason, int attempts,
-                      int64_t first_ns)
+static int dead_range(rt_worker *w, size_t lo, size_t n, const char *why, const char *detail,
+                      int attempts, int64_t first_ns)
 {
     for (size_t p = lo; p < lo + n; p++)
-        if (!resolve_dead(w, p, reason, attempts, first_ns))
+        if (!resolve_dead(w, p, why, detail, attempts, first_ns))
             return D_ABORT;
     return D_DONE;
+}
+
+static bool has_fallback(sl_sink_runtime *rt)
+{
+    if (!rt)
+        return false;
+    pthread_mutex_lock(&rt->mu);
+    bool fb = rt->fallback != NULL;
+    pthread_mutex_unlock(&rt->mu);
+    return fb;
 }
 
 /* Delivers the events at working positions [lo, lo+n): retries, bisects, dead-letters.
@@ -590,7 +615,7 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             if (rt)
                 metrics_error(rt->m, "reject");
             if (n == 1)
-                return dead_range(w, lo, 1, reason, attempts, first_ns);
+                return dead_range(w, lo, 1, WHY_REJECTED, reason, attempts, first_ns);
             /* Bisect so one poison event cannot take its neighbours with it. */
             size_t half = n / 2;
             int r = deliver_range(w, lo, half, attempts, first_ns);
@@ -608,7 +633,7 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
                     const char *ir = w->rsn[p] && w->rsn[p][0] ? w->rsn[p] : reason;
                     if (rt)
                         metrics_error(rt->m, "reject");
-                    if (!resolve_dead(w, p, ir, attempts, first_ns))
+                    if (!resolve_dead(w, p, WHY_REJECTED, ir, attempts, first_ns))
                         return D_ABORT;
                 }
             }
@@ -631,9 +656,15 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             metrics_error(rt->m, "retry");
         }
         if (w->max_attempts > 0 && attempts >= w->max_attempts) {
-            char why[300];
-            snprintf(why, sizeof why, "retries exhausted: %s", reason);
-            return dead_range(w, lo, n, why, attempts, first_ns);
+            if (has_fallback(rt)) {
+                /* Transient failures are what a fallback is for: the DLQ is the last
+                 * resort (design note 2). request_process hands every pending event over. */
+                metrics_error(rt->m, "retries_exhausted");
+                dead_log(rt, SL_LOG_WARN, "retries exhausted, events handed to the fallback",
+                         reason);
+                return D_FALLBACK;
+            }
+            return dead_range(w, lo, n, WHY_EXHAUSTED, reason, attempts, first_ns);
         }
         if (rt) {
             int64_t now = sl_mono_ms(), last = atomic_load(&rt->retry_log_ms);
@@ -707,6 +738,7 @@ static bool handoff_fallback(rt_worker *w)
             continue;
         sl_batch *fb = batch_new(ri->left);
         fb->origin = ri->it.batch->origin;
+        fb->fallback = true;
         for (uint32_t g = ri->base; g < ri->base + ri->n; g++)
             if (w->resolved[g] == EV_PENDING)
                 batch_append_copy(fb, w->all[g]);

@@ -128,6 +128,8 @@ static void fx_init(fixture *x)
     x->cfg.retry = (sl_retry_config){.initial_ms = 1, .max_ms = 4, .max_attempts = 0};
     x->cfg.circuit_breaker = (sl_breaker_config){.failures = 0, .open_ms = 10};
     x->cfg.dlq = true;
+    static char *in[] = {"in"};
+    x->cfg.inputs = (sl_strlist){in, 1}; /* fed by a source: not only a fallback */
     pthread_mutex_init(&x->f.mu, NULL);
     x->f.m = x->m;
 }
@@ -258,7 +260,7 @@ static void test_max_attempts_to_dlq(void **state)
     fx_push(&x, 0, 5, NULL);
     fx_stop_free(&x, sl_mono_ms() + 60000);
     assert_int_equal(x.f.requests, 3);
-    assert_int_equal(fx_dlq_lines(&x, "retries exhausted: 503 unavailable"), 5);
+    assert_int_equal(fx_dlq_lines(&x, "\"reason\":\"retries_exhausted: 503 unavailable\""), 5);
     assert_once_or_dlq(&x, 5, 5);
     /* Dead-lettered counts as handled: the source may commit. */
     assert_int_equal(fx_commits(&x), 1);
@@ -278,7 +280,7 @@ static void test_bisect_isolates_poison(void **state)
     assert_once_or_dlq(&x, 100, 1);
     assert_int_equal(x.f.delivered[37], 0);
     assert_int_equal(fx_dlq_lines(&x, "\"message\":\"poison-37\""), 1);
-    assert_int_equal(fx_dlq_lines(&x, "400 mapping conflict"), 1);
+    assert_int_equal(fx_dlq_lines(&x, "\"reason\":\"rejected: 400 mapping conflict\""), 1);
     /* Bisection costs about two requests per level, not one per event. */
     assert_true(x.f.requests <= 2 * 8 + 1);
     fx_done(&x);
@@ -418,6 +420,129 @@ static void test_fallback_while_open(void **state)
     assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_OPEN);
     assert_int_equal(fx_commits(&x), 5);
     buffer_free(fb);
+    fx_done(&x);
+}
+
+/* A memory buffer for a fallback, and a drain that counts what reaches it by index. */
+static sl_buffer *fx_fallback(void)
+{
+    sl_metrics *fm = metrics_register("spare", "sink", "fake");
+    sl_buffer_config bc = {.type = SL_BUFFER_MEMORY, .max_bytes = 64u << 20};
+    sl_buffer *fb;
+    char err[256];
+    assert_int_equal(buffer_open(&fb, &bc, NULL, fm, err, sizeof err), SL_OK);
+    return fb;
+}
+
+static int fx_drain_fallback(fixture *x, sl_buffer *fb, int want, int *seen)
+{
+    int got = 0;
+    for (int spins = 0; got < want && spins < 600; spins++) {
+        sl_buffer_item it;
+        if (buffer_pop(fb, &it, 100) != SL_OK)
+            continue;
+        assert_true(it.batch->fallback); /* marked, so the fallback can say so in its DLQ */
+        for (uint32_t i = 0; i < it.batch->n; i++)
+            seen[ev_index(&it.batch->events[i])]++;
+        got += (int)it.batch->n;
+        buffer_done(fb, &it);
+    }
+    return got;
+}
+
+/* retry.max_attempts exhausted with a fallback set: the events go to the fallback, not to
+ * the DLQ (the breaker is off, so this is not the open-circuit path). */
+static void test_max_attempts_to_fallback(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.always_retry = true;
+    x.cfg.retry.max_attempts = 3;
+    sl_buffer *fb = fx_fallback();
+    fx_start(&x);
+    sink_runtime_set_fallback(x.rt, fb);
+    for (int i = 0; i < 4; i++)
+        fx_push(&x, i * 10, 10, NULL);
+    int seen[40] = {0};
+    assert_int_equal(fx_drain_fallback(&x, fb, 40, seen), 40);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(seen[i], 1);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_dlq_lines(&x, NULL), 0);
+    assert_int_equal((int)atomic_load(&x.m->dlq_events), 0);
+    assert_int_equal(x.f.total_delivered, 0);
+    assert_true(metrics_error_count(x.m, "retries_exhausted") >= 1);
+    assert_int_equal(fx_commits(&x), 4); /* committed once the fallback is done */
+    buffer_free(fb);
+    fx_done(&x);
+}
+
+/* With a fallback set, a permanent reject still goes to the DLQ (the fallback would get
+ * the same event it cannot take either), the rest is delivered. */
+static void test_reject_with_fallback_to_dlq(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.retry.max_attempts = 3;
+    sl_buffer *fb = fx_fallback();
+    fx_start(&x);
+    sink_runtime_set_fallback(x.rt, fb);
+    fx_push(&x, 0, 100, poison37);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_once_or_dlq(&x, 100, 1);
+    assert_int_equal(fx_dlq_lines(&x, "\"reason\":\"rejected: 400 mapping conflict\""), 1);
+    assert_int_equal(buffer_events(fb), 0);
+    assert_int_equal(fx_commits(&x), 1);
+    buffer_free(fb);
+    fx_done(&x);
+}
+
+static const char *poison_all(int i) { return "poison"; }
+
+/* A fallback that cannot deliver either: its DLQ says so. A fallback copy (marked) and a
+ * sink with no inputs of its own (everything it gets was handed over) are both that. */
+static void test_fallback_failed_reason(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    fx_start(&x);
+    sl_batch *b = batch_new(3);
+    for (int i = 0; i < 3; i++) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "poison-%d", i);
+        sl_event *e = batch_add(b);
+        e->message = batch_str(b, msg, (size_t)len);
+    }
+    b->fallback = true;
+    b->ack = ack_token_open(x.ledger, 0, 0);
+    assert_int_equal(buffer_push(x.buf, b), SL_OK);
+    batch_release(b);
+    fx_push(&x, 3, 2, poison_all); /* not a copy: plain reject */
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_dlq_lines(&x, NULL), 5);
+    char path[128];
+    snprintf(path, sizeof path, "%s/dlq/out.ndjson", x.dir);
+    FILE *fp = fopen(path, "r");
+    char line[8192];
+    int failed = 0, plain = 0;
+    while (fgets(line, sizeof line, fp)) {
+        failed += strstr(line, "\"reason\":\"fallback_failed: rejected: 400 mapping conflict\"") != NULL;
+        plain += strstr(line, "\"reason\":\"rejected: 400 mapping conflict\"") != NULL;
+    }
+    fclose(fp);
+    assert_int_equal(failed, 3);
+    assert_int_equal(plain, 2);
+    fx_done(&x);
+
+    /* No inputs: a fallback-only sink; its exhausted retries are the fallback failing. */
+    fx_init(&x);
+    x.cfg.inputs = (sl_strlist){NULL, 0};
+    x.f.always_retry = true;
+    x.cfg.retry.max_attempts = 2;
+    fx_start(&x);
+    fx_push(&x, 0, 4, NULL);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_dlq_lines(&x, "\"reason\":\"fallback_failed: retries_exhausted: 503 unavailable\""), 4);
     fx_done(&x);
 }
 
@@ -594,6 +719,9 @@ int main(void)
         cmocka_unit_test(test_circuit_opens_and_closes),
         cmocka_unit_test(test_circuit_probe_failure_reopens),
         cmocka_unit_test(test_fallback_while_open),
+        cmocka_unit_test(test_max_attempts_to_fallback),
+        cmocka_unit_test(test_reject_with_fallback_to_dlq),
+        cmocka_unit_test(test_fallback_failed_reason),
         cmocka_unit_test(test_stop_deadline_abandons),
         cmocka_unit_test(test_stop_deadline_disk_keeps),
         cmocka_unit_test(test_dlq_disabled_drops),
