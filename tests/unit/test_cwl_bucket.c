@@ -151,6 +151,41 @@ static void test_fair(void **state)
     cwl_bucket_put(b, "x");
 }
 
+/* Turns: the member that just got its token and asks again at once goes behind a sharer
+ * refused before it, so two busy backfills alternate instead of one keeping the bucket. */
+static void test_turns(void **state)
+{
+    (void)state;
+    cwl_bucket *b = cwl_bucket_get("turns", "x", 4, 0, NULL);
+    (void)cwl_bucket_get("turns", "y", 4, 0, NULL);
+    assert_int_equal(cwl_bucket_try(b, "x", 2.0, 0), 250);  /* level 1: x waits first */
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 10), 240); /* then y */
+    assert_int_equal(cwl_bucket_try(b, "x", 2.0, 250), 0);
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 251), 249); /* y still waits, since 10 */
+    /* x's next request at once: refused, and now behind y */
+    assert_int_equal(cwl_bucket_try(b, "x", 2.0, 252), 248);
+    /* x wakes first (its wait was shorter): held back, y gets the token */
+    assert_true(cwl_bucket_try(b, "x", 2.0, 500) > 0);
+    assert_int_equal(cwl_bucket_try(b, "y", 2.0, 505), 0);
+    /* Both busy for 10 s: each sends its next request 2 ms after a token and retries when
+     * told; the tokens alternate. */
+    const char *who[2] = {"x", "y"};
+    int64_t at[2] = {550, 507};
+    int got[2] = {0, 0};
+    for (int64_t t = 550; t < 10550; t++)
+        for (int k = 0; k < 2; k++)
+            if (at[k] <= t) {
+                int64_t w = cwl_bucket_try(b, who[k], 2.0, t);
+                if (w == 0)
+                    got[k]++;
+                at[k] = t + (w ? w : 2);
+            }
+    assert_true(got[0] + got[1] >= 38);
+    assert_true(got[0] - got[1] <= 1 && got[1] - got[0] <= 1);
+    cwl_bucket_put(b, "y");
+    cwl_bucket_put(b, "x");
+}
+
 /* Sharers race for tokens on a frozen clock: exactly the bucket's level is handed out. */
 static cwl_bucket *race_b;
 static int race_got[4];
@@ -185,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_sharing),
         cmocka_unit_test(test_level),
         cmocka_unit_test(test_fair),
+        cmocka_unit_test(test_turns),
         cmocka_unit_test(test_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

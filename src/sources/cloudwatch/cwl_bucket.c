@@ -20,11 +20,15 @@
  *     before anyone's next try succeeds).
  *  4. Fairness: sharers wake when the token they wait for is due, and the one that just
  *     finished a request would win every race (its wait is shorter by the request's
- *     duration), starving the other. So a refused try leaves a claim (who, reserve, until
- *     the token is due + CWL_CLAIM_GRACE_MS); while it holds, a try by another member with
- *     the same or a larger reserve (the same or a lower priority) is refused too, so the
- *     claimant gets the token. A smaller reserve (a live tail against backfill) is never
- *     held back, and a claimant that does not come back loses its claim at `until`.
+ *     duration), starving the other. So a refused try leaves its member waiting (its
+ *     reserve, since when, and until the token is due + CWL_CLAIM_GRACE_MS), and a try is
+ *     refused while another member waits with a smaller reserve (a higher priority) or with
+ *     the same one since earlier: members of one priority get tokens in the order they
+ *     were refused, so the one that just got a token and asks again at once goes behind
+ *     the others (a single claim would not do: the winner would claim again before the
+ *     loser woke). A smaller reserve (a live tail against backfill) is never held back by
+ *     a larger one. A member that does not come back by `until` stops holding the others
+ *     back (it keeps its place for when it does); a token taken clears the taker's wait.
  *  5. Cost: one process-wide mutex held for a few arithmetic operations; requests are a few
  *     per second, so it is never contended for long. Buckets live in a short list. */
 #include "sources/cloudwatch/cwl_bucket.h"
@@ -42,6 +46,10 @@
 typedef struct cwl_member {
     char *who; /* owned */
     int64_t rate;
+    /* note 4: refused and not served since */
+    bool waiting;
+    double reserve;
+    int64_t since, until;
 } cwl_member;
 
 struct cwl_bucket {
@@ -52,10 +60,6 @@ struct cwl_bucket {
     int64_t rate;
     double level;
     int64_t at; /* ms of the last refill */
-    /* note 4: the oldest refused try of the highest priority */
-    char *claim_who; /* a member's `who` (owned by the member), NULL = none */
-    double claim_reserve;
-    int64_t claim_until;
 };
 
 #define CWL_CLAIM_GRACE_MS 50
@@ -122,7 +126,7 @@ cwl_bucket *cwl_bucket_get(const char *key, const char *who, int64_t rate, int64
         b->capmem = b->capmem ? 2 * b->capmem : 2;
         b->mem = sl_xrealloc(b->mem, b->capmem * sizeof *b->mem);
     }
-    b->mem[b->nmem++] = (cwl_member){sl_xstrdup(who), rate};
+    b->mem[b->nmem++] = (cwl_member){.who = sl_xstrdup(who), .rate = rate};
     cwl_bucket_rerate(b);
     uint32_t n = b->nmem;
     if (n > 1) {
@@ -153,9 +157,7 @@ void cwl_bucket_put(cwl_bucket *b, const char *who)
     pthread_mutex_lock(&cwl_bucket_mu);
     for (uint32_t i = 0; i < b->nmem; i++)
         if (strcmp(b->mem[i].who, who) == 0) {
-            if (b->claim_who == b->mem[i].who)
-                b->claim_who = NULL;
-            free(b->mem[i].who);
+            free(b->mem[i].who); /* its wait goes with it */
             b->mem[i] = b->mem[--b->nmem];
             break;
         }
@@ -197,24 +199,31 @@ int64_t cwl_bucket_try(cwl_bucket *b, const char *who, double reserve, int64_t n
     pthread_mutex_lock(&cwl_bucket_mu);
     cwl_bucket_refill(b, now_ms);
     reserve = SL_MAX(1.0, SL_MIN(reserve, (double)b->rate));
-    if (b->claim_who && now_ms > b->claim_until)
-        b->claim_who = NULL; /* the claimant did not come back */
-    bool mine = b->claim_who && strcmp(b->claim_who, who) == 0;
+    cwl_member *m = NULL;
+    for (uint32_t i = 0; i < b->nmem && !m; i++)
+        if (strcmp(b->mem[i].who, who) == 0)
+            m = &b->mem[i];
     int64_t w = cwl_bucket_wait_locked(b, reserve);
-    if (w == 0 && b->claim_who && !mine && b->claim_reserve <= reserve) /* note 4 */
-        w = SL_MAX(1, SL_MIN(b->claim_until - now_ms, CWL_CLAIM_GRACE_MS));
+    /* note 4: held back by a member of a higher priority, or of the same one refused
+     * earlier, that is still expected back */
+    int64_t since = m && m->waiting ? m->since : now_ms;
+    for (uint32_t i = 0; i < b->nmem && w == 0; i++) {
+        const cwl_member *c = &b->mem[i];
+        if (c == m || !c->waiting || now_ms > c->until)
+            continue;
+        if (c->reserve < reserve || (c->reserve == reserve && c->since < since))
+            w = SL_MAX(1, SL_MIN(c->until - now_ms, CWL_CLAIM_GRACE_MS));
+    }
     if (w == 0) {
         b->level -= 1.0;
-        if (mine)
-            b->claim_who = NULL;
-    } else if (!b->claim_who || mine || reserve < b->claim_reserve) {
-        for (uint32_t i = 0; i < b->nmem; i++)
-            if (strcmp(b->mem[i].who, who) == 0) {
-                b->claim_who = b->mem[i].who;
-                b->claim_reserve = reserve;
-                b->claim_until = now_ms + w + CWL_CLAIM_GRACE_MS;
-                break;
-            }
+        if (m)
+            m->waiting = false;
+    } else if (m) {
+        if (!m->waiting)
+            m->since = now_ms;
+        m->waiting = true;
+        m->reserve = reserve;
+        m->until = now_ms + w + CWL_CLAIM_GRACE_MS;
     }
     pthread_mutex_unlock(&cwl_bucket_mu);
     return w;

@@ -28,8 +28,9 @@ void cwl_bucket_put(cwl_bucket *b, const char *who);
 /* Tokens available now (refilled first; may be negative after cwl_bucket_take). */
 double cwl_bucket_level(cwl_bucket *b, int64_t now_ms);
 /* Member `who` takes one token if at least `reserve` are available (reserve is clamped to
- * [1, capacity]) and no other member of the same or a higher priority (a reserve no larger)
- * was refused first: returns 0. Otherwise takes nothing and returns the ms to wait (>= 1).
+ * [1, capacity]) and no other member waits for one with a higher priority (a smaller
+ * reserve) or with the same priority since an earlier refusal (cwl_bucket.c note 4): returns
+ * 0. Otherwise takes nothing, records `who` as waiting, and returns the ms to wait (>= 1).
  * The check and the take are one step, so sharers never both spend the last token. */
 int64_t cwl_bucket_try(cwl_bucket *b, const char *who, double reserve, int64_t now_ms);
 /* Takes one token whatever the level (the debt delays every sharer). */
