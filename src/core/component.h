@@ -50,6 +50,9 @@ size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
 void source_sleep(sl_source_ctx *ctx, int ms);
 /* Borrowed: the fd that becomes readable when stop is requested (for epoll loops). */
 int source_stop_fd(const sl_source_ctx *ctx);
+/* The source now accepts input (a listener is bound): for sources whose vtable sets
+ * signals_ready, /readyz waits for this, so a client told "ready" is never refused. */
+void source_ready(sl_source_ctx *ctx);
 
 typedef struct sl_source_vtable {
     const char *type;
@@ -66,6 +69,9 @@ typedef struct sl_source_vtable {
     /* Optional: appends ",\"member\":value..." to the source's object in the status API.
      * Called from the API thread while the source runs: the source locks its own state. */
     void (*status_json)(void *self, sl_buf *out);
+    /* run() calls source_ready() once it accepts input (servers: after binding); the
+     * process is not ready until then. Other sources are ready once started. */
+    bool signals_ready;
 } sl_source_vtable;
 
 /* ---- Transforms ----------------------------------------------------------------------

@@ -77,6 +77,7 @@ struct sl_source_ctx {
     sl_topology *t;
     node *n;
     sl_ack_ledger *ledger;
+    bool ready; /* source_ready() called (source thread only) */
 };
 
 struct sl_topology {
@@ -87,6 +88,7 @@ struct sl_topology {
     atomic_bool stopping;
     atomic_bool started;
     atomic_int sources_running;
+    atomic_int sources_unready; /* signals_ready sources not yet serving (/readyz) */
     int stop_efd;
     _Atomic int64_t deadline_ms; /* monotonic; set when stop begins */
     pthread_mutex_t mu;
@@ -608,6 +610,14 @@ bool source_should_stop(const sl_source_ctx *ctx) { return atomic_load(&ctx->t->
 sl_ack_ledger *source_ledger(sl_source_ctx *ctx) { return ctx->ledger; }
 int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
 
+void source_ready(sl_source_ctx *ctx)
+{
+    if (!ctx->ready && ctx->n->vt.src->signals_ready) {
+        ctx->ready = true;
+        atomic_fetch_sub(&ctx->t->sources_unready, 1);
+    }
+}
+
 size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
     size_t n = ack_ledger_collect(ctx->ledger, fn, arg);
@@ -693,6 +703,8 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
         n->sctx->t = t;
         n->sctx->n = n;
         n->sctx->ledger = ack_ledger_new();
+        if (n->vt.src->signals_ready)
+            atomic_fetch_add(&t->sources_unready, 1);
         atomic_fetch_add(&t->sources_running, 1);
         if (pthread_create(&n->thread, NULL, source_thread, n->sctx) != 0) {
             atomic_fetch_sub(&t->sources_running, 1);
@@ -786,7 +798,11 @@ int topology_run_until_stopped(sl_topology *t)
     return pending ? 1 : 0;
 }
 
-bool topology_ready(const sl_topology *t) { return t && atomic_load(&t->started) && !atomic_load(&t->stopping); }
+bool topology_ready(const sl_topology *t)
+{
+    return t && atomic_load(&t->started) && !atomic_load(&t->stopping) &&
+           atomic_load(&t->sources_unready) == 0;
+}
 
 void topology_free(sl_topology *t)
 {

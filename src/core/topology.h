@@ -44,7 +44,8 @@ void topology_request_stop(sl_topology *t);
 int topology_run_until_stopped(sl_topology *t);
 void topology_free(sl_topology *t);
 
-/* True once started and every sink runtime is running (for /readyz). */
+/* True once started, every sink runtime is running and every source that signals
+ * readiness (a network listener) serves; false again once stopping (for /readyz). */
 bool topology_ready(const sl_topology *t);
 /* Appends the /api/v1/status JSON document. */
 void topology_status_json(const sl_topology *t, sl_buf *out);

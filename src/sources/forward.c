@@ -478,6 +478,7 @@ static int fwd_run(void *self, sl_source_ctx *ctx)
         metrics_error(s->cc->metrics, "heartbeat_listen");
         log_warn(s->cc->id, "%s", err);
     }
+    source_ready(ctx); /* connections now queue in the listener's backlog */
     log_info(s->cc->id, "listening on %s (port %d%s%s%s)", s->address, net_server_port(s->srv),
              s->cfg->tls.cert_file ? ", tls" : "", s->cfg->shared_key ? ", shared key" : "",
              s->udp >= 0 ? ", udp heartbeat" : "");
@@ -512,4 +513,5 @@ const sl_source_vtable sl_source_forward = {
     .init = fwd_init,
     .run = fwd_run,
     .destroy = fwd_destroy,
+    .signals_ready = true,
 };

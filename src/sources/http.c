@@ -513,6 +513,7 @@ static int hs_run(void *self, sl_source_ctx *ctx)
         metrics_set_state(s->cc->metrics, "listen_failed");
         return rc;
     }
+    source_ready(ctx); /* connections now queue in the listener's backlog */
     log_info(s->cc->id, "listening on %s (port %d%s)", s->cfg->address, net_server_port(s->srv),
              s->cfg->tls.cert_file ? ", tls" : "");
     net_server_run(s->srv, source_stop_fd(ctx));
@@ -543,4 +544,5 @@ const sl_source_vtable sl_source_http = {
     .init = hs_init,
     .run = hs_run,
     .destroy = hs_destroy,
+    .signals_ready = true,
 };

@@ -1,5 +1,6 @@
 /* test_topology.c - graph validation and a real run: fan-out to transform branches works
- * on clones, every event reaches every sink, and the run drains and commits. */
+ * on clones, every event reaches every sink, and the run drains and commits; readiness
+ * waits for network sources to listen. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -162,12 +167,93 @@ static void test_run_fans_out_to_transform_branches(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A listening socket on a free loopback port (the caller closes it); *port gets the port. */
+static int listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static bool status_has(sl_topology *t, const char *needle)
+{
+    sl_buf st = SL_BUF_INIT;
+    topology_status_json(t, &st);
+    buf_putc(&st, '\0');
+    bool has = strstr(st.p, needle) != NULL;
+    buf_free(&st);
+    return has;
+}
+
+/* Ready means every network source listens: a source that cannot bind keeps the process
+ * unready, and once ready a client connects. */
+static void test_ready_waits_for_listeners(void **state)
+{
+    char dir[] = "/tmp/sluice-topo.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int taken_port, taken = listener(&taken_port);
+    char yaml[2048], err[1024];
+    log_configure(SL_LOG_ERROR, false, NULL, err, sizeof err);
+    for (int round = 0; round < 2; round++) {
+        int port = taken_port;
+        if (round == 1) { /* a free port: bind, note, close */
+            int fd = listener(&port);
+            close(fd);
+        }
+        snprintf(yaml, sizeof yaml,
+                 "data_dir: %s/data%d\n"
+                 "api: { enabled: false }\n"
+                 "sources:\n"
+                 "  gen: { type: demo, rate: 5 }\n"
+                 "  fwd: { type: forward, address: \"127.0.0.1:%d\", heartbeat: false }\n"
+                 "sinks: { out: { type: blackhole, inputs: [gen, fwd] } }\n",
+                 dir, round, port);
+        sl_config_doc *doc = NULL;
+        sl_topology *t = NULL;
+        assert_int_equal(build(yaml, &doc, &t, err, sizeof err), SL_OK);
+        assert_int_equal(topology_start(t, err, sizeof err), SL_OK);
+        int64_t end = sl_mono_ms() + 60000;
+        if (round == 0) {
+            /* the forward source fails to bind and ends; the demo source runs on */
+            while (!status_has(t, "\"listen_failed\"") && sl_mono_ms() < end)
+                usleep(10000);
+            assert_true(status_has(t, "\"listen_failed\""));
+            assert_false(topology_ready(t));
+        } else {
+            while (!topology_ready(t) && sl_mono_ms() < end)
+                usleep(10000);
+            assert_true(topology_ready(t));
+            int c = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+            close(c);
+        }
+        topology_request_stop(t);
+        topology_run_until_stopped(t);
+        assert_false(topology_ready(t));
+        topology_free(t);
+        config_doc_free(doc);
+        metrics_reset();
+    }
+    close(taken);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_fallback_only_sink),
         cmocka_unit_test(test_run_fans_out_to_transform_branches),
+        cmocka_unit_test(test_ready_waits_for_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
