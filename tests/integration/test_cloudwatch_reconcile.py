@@ -3,7 +3,9 @@ one day of one group (older than recent_hours: found by the seeded walk over old
 recent hours of another group (checked every round) are deleted from the destination.
 Reconciliation must find both gaps and refill them exactly: every id back, none twice, the
 missing-event counter equal to what was deleted, and no mismatch reported before the
-deletion (settled windows only)."""
+deletion (settled windows only). The audit trail (one log line per window checked) is compared
+with the counters once the test has stopped the checks: the destination then refuses every
+count, so nothing moves while both are read."""
 import json
 import os
 import time
@@ -84,8 +86,8 @@ env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSIO
 env["AWS_EC2_METADATA_DISABLED"] = "true"
 s = Sluice(cfg, name="sluice", env=env).start()
 try:
-    wait_until(lambda: es_count() >= total, 60, "backfill complete (%d)" % total)
-    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 30, "commits")
+    wait_until(lambda: es_count() >= total, 180, "backfill complete (%d)" % total)
+    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
     before = {d["_id"]: d for d in es_docs()}
     assert len(before) == total, (len(before), total)
 
@@ -96,9 +98,12 @@ try:
                 return float(line.rsplit(" ", 1)[1])
         return 0
 
+    def errors(reason):
+        return s.metric("sluice_component_errors_total", component_id="cw", reason=reason) or 0
+
     # Settled windows agree: checks happen, and none of them is a false mismatch.
     checked0 = counter("reconcile_windows_checked")
-    wait_until(lambda: counter("reconcile_windows_checked") >= checked0 + 30, 30,
+    wait_until(lambda: counter("reconcile_windows_checked") >= checked0 + 30, 120,
                "reconciliation rounds over a complete destination")
     assert counter("reconcile_mismatches") == 0, s.log_text()[-2000:]
 
@@ -118,8 +123,8 @@ try:
     log("deleted %d documents; %d windows checked so far" % (deleted, counter("reconcile_windows_checked")))
     assert es_count() == total - deleted
 
-    wait_until(lambda: es_count() >= total, 40, "reconciliation refills the destination")
-    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 30, "commits")
+    wait_until(lambda: es_count() >= total, 180, "reconciliation refills the destination")
+    wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
     after = es_docs()
     ids = [d["_id"] for d in after]
     assert len(ids) == len(set(ids)), "duplicates"
@@ -128,6 +133,12 @@ try:
     for d in after:
         assert d["_index"] == before[d["_id"]]["_index"]
         assert d["_source"] == before[d["_id"]]["_source"]
+    # Stop the checks: every destination count is refused from now on. Checks run one at a
+    # time, so once a refusal made after this point is counted, the check that was under way
+    # has ended as well, and the counters and the log stay as they are.
+    post_json(esb + "/_emulator/control", {"fail": 10 ** 9, "status": 503})
+    refused0 = errors("reconcile_destination")
+    wait_until(lambda: errors("reconcile_destination") > refused0, 120, "a refused destination count")
     missing = counter("reconcile_events_missing")
     assert missing == deleted, "reconcile_events_missing %d, deleted %d" % (missing, deleted)
     assert counter("reconcile_mismatches") >= 2

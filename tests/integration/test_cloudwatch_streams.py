@@ -83,8 +83,8 @@ def groups(s, cid):
 s = Sluice(cfg, env=env).start()
 try:
     wait_until(lambda: len(ids("/s/busy")) == busy, 60, "the busy group's history")
-    wait_until(lambda: groups(s, "cw")["/s/busy"]["streams"] == 20, 30, "busy listed")
-    wait_until(lambda: groups(s, "cw")["/s/empty"]["streams"] == 0, 30, "empty listed")
+    wait_until(lambda: groups(s, "cw")["/s/busy"]["streams"] == 20, 60, "busy listed")
+    wait_until(lambda: groups(s, "cw")["/s/empty"]["streams"] == 0, 60, "empty listed")
     st = groups(s, "cw")
     assert st["/s/busy"]["read"] and not st["/s/empty"]["read"], st
     # lastEventTimestamp lags an hour: the newest the listing knows is at least an hour old
@@ -94,27 +94,29 @@ try:
     assert any(e["token"] for e in d_busy), "listing not paginated"
     assert all(e["order"] == "LastEventTime" and e["descending"] for e in d_busy), d_busy[:2]
     # after the first complete listing of the empty group, at most the jobs already under way
-    # (one live, one backfill page) touch it; then nothing while more listings come and go
+    # (one live, one backfill page) touch it, and nothing more while more listings come and
+    # go: a bound on the total that holds at every moment (a job under way may reach the
+    # emulator after any snapshot of its log)
     first = min(e["seq"] for e in r if e["action"] == "DescribeLogStreams" and e["group"] == "/s/empty"
                 and e["status"] == 200)
     n_empty = lambda rr: len([e for e in rr if e["action"] == "FilterLogEvents" and e["group"] == "/s/empty"
                               and e["seq"] > first])
-    base = n_empty(r)
-    assert base <= 2, base
+    assert n_empty(r) <= 2, n_empty(r)
     wait_until(lambda: len([e for e in reqs() if e["action"] == "DescribeLogStreams"
-                            and e["group"] == "/s/empty"]) >= 5, 30, "more listings of the empty group")
-    assert n_empty(reqs()) == base, "an empty group was read"
+                            and e["group"] == "/s/empty" and e["seq"] > first]) >= 5, 60,
+               "more listings of the empty group")
+    assert n_empty(reqs()) <= 2, "an empty group was read (%d requests)" % n_empty(reqs())
     # a stream appears: a live event and one a day old (its backfill window was deferred)
     t = int(time.time() * 1000)
     live_id = put("/s/empty", "late-stream", t, "first live")
     old_id = put("/s/empty", "late-stream", t - 24 * HOUR, "first old")
-    wait_until(lambda: ids("/s/empty") == {live_id, old_id}, 30, "the new stream's events")
-    wait_until(lambda: groups(s, "cw")["/s/empty"]["streams"] == 1, 30, "the new stream listed")
+    wait_until(lambda: ids("/s/empty") == {live_id, old_id}, 60, "the new stream's events")
+    wait_until(lambda: groups(s, "cw")["/s/empty"]["streams"] == 1, 60, "the new stream listed")
     assert groups(s, "cw")["/s/empty"]["newest_event_ms"] == 0  # not yet in the lazy fields
     assert "streams now; reading it again" in s.log_text()
     # prefix and names
-    wait_until(lambda: ids("/s/filtered") == want_filtered, 30, "prefix app- events")
-    wait_until(lambda: ids("/s/many") == want_many, 30, "named streams' events")
+    wait_until(lambda: ids("/s/filtered") == want_filtered, 60, "prefix app- events")
+    wait_until(lambda: ids("/s/many") == want_many, 60, "named streams' events")
     r = reqs()
     fp = [e for e in r if e.get("group") == "/s/filtered"]
     assert fp and all(e["prefix"] == "app-" for e in fp), fp[:3]
