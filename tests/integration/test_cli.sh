@@ -27,11 +27,12 @@ sinks:
   out: { type: file, inputs: [in], path: "$WORK/out.ndjson" }
 YAML
 "$SLUICE" run -c "$WORK/c.yaml" & pid=$!
-for _ in $(seq 1 200); do [ "$(wc -l <"$WORK/out.ndjson" 2>/dev/null || echo 0)" = 1000 ] && break; sleep 0.1; done
+for _ in $(seq 1 1200); do [ "$(wc -l <"$WORK/out.ndjson" 2>/dev/null || echo 0)" = 1000 ] && break; sleep 0.1; done
 [ "$(wc -l <"$WORK/out.ndjson")" = 1000 ] || { kill -9 $pid; fail "not delivered"; }
 mv "$WORK/sluice.log" "$WORK/sluice.log.1"
 kill -HUP $pid
-for _ in $(seq 1 100); do [ -s "$WORK/sluice.log" ] && break; sleep 0.1; done
+# wait for the line itself: another thread may write to the new file first
+for _ in $(seq 1 600); do grep -q SIGHUP "$WORK/sluice.log" 2>/dev/null && break; sleep 0.1; done
 grep -q SIGHUP "$WORK/sluice.log" || { kill -9 $pid; fail "log not reopened on SIGHUP"; }
 # a busy checkpoint cannot be reset while the daemon holds it
 "$SLUICE" checkpoints reset -c "$WORK/c.yaml" >/dev/null 2>&1 && { kill -9 $pid; fail "reset allowed while running"; }
@@ -49,7 +50,7 @@ for f in sys.argv[1:]:
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" && fail "reset kept the entry"
 # after a reset, the file is read again from its head
 "$SLUICE" run -c "$WORK/c.yaml" & pid=$!
-for _ in $(seq 1 200); do [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] && break; sleep 0.1; done
+for _ in $(seq 1 1200); do [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] && break; sleep 0.1; done
 kill -TERM $pid; wait $pid
 [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] || fail "reset did not re-read the file"
 echo ok

@@ -1,7 +1,9 @@
 """sluice forward sink -> sluice forward source with chunk acks, shared key + user, TLS (certificate
 made with `openssl req` here), gzip and failover (the first server is down). The receiver is
 killed with SIGKILL twice mid-stream and restarted: the sender retransmits what was not acked
-and every event arrives (duplicates allowed, none lost; a duplicate carries the same id)."""
+and every event arrives (duplicates allowed, none lost; a duplicate carries the same id).
+The writer is held at a limit the test raises after each kill, so each kill lands while
+events are still to come however fast or slow the pipeline runs."""
 import json
 import os
 import subprocess
@@ -22,14 +24,27 @@ os.makedirs(logs)
 open(os.path.join(logs, "app.log"), "w").close()
 
 
+limit = [N // 2]  # the writer stops here until the test raises it
+limit_cv = threading.Condition()
+
+
 def writer():
-    # The stream is paced so that the kills below land in the middle of it.
     with open(os.path.join(logs, "app.log"), "a") as f:
         for i in range(N):
+            if i == limit[0]:
+                f.flush()
+                with limit_cv:
+                    limit_cv.wait_for(lambda: i < limit[0])
             f.write("event %06d %s\n" % (i, "p" * (i % 40)))
             if i % 200 == 199:
                 f.flush()
                 time.sleep(0.02)
+
+
+def raise_limit(n):
+    with limit_cv:
+        limit[0] = n
+        limit_cv.notify_all()
 
 api_s, api_r, port, dead = free_port(), free_port(), free_port(), free_port()
 out = os.path.join(WORK, "received.ndjson")
@@ -86,22 +101,38 @@ def received():
     return res
 
 
+def received_count():
+    """Lines in the output so far (cheap enough to poll often)."""
+    try:
+        with open(out, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 recv = Sluice(receiver_cfg, name="recv").start()
 sender.start()
-w = threading.Thread(target=writer)
+w = threading.Thread(target=writer, daemon=True)
 w.start()
 for round_ in range(2):
-    # Let part of the stream through, then kill the receiver mid-stream.
+    # Let part of the stream through, then kill the receiver mid-stream. After the first kill
+    # the writer goes on once the receiver is back (so that the second kill finds the stream
+    # flowing), after the second one at once (events come while the receiver is down).
     target = N * (round_ + 1) // 3
-    wait_until(lambda: len(received()) >= target, 60, "events reaching the receiver")
-    assert len(received()) < N, "the stream ended before the kill"
+    wait_until(lambda: received_count() >= target, 120, "events reaching the receiver", interval=0.01)
     recv.kill9()
-    log("receiver killed at", len(received()), "events")
+    n = len(received())
+    log("receiver killed at", n, "events")
+    assert n < N, "the stream ended before the kill"
+    if round_ == 1:
+        raise_limit(N)
     time.sleep(0.3)
     recv = Sluice(receiver_cfg, name="recv%d" % round_).start()
+    if round_ == 0:
+        raise_limit(N * 5 // 6)
 
 w.join()
-wait_until(lambda: len({e["message"] for e in received()}) == N, 90, "every event after the kills")
+wait_until(lambda: len({e["message"] for e in received()}) == N, 180, "every event after the kills")
 assert (sender.metric("sluice_sink_retries_total", component_id="fwd") or 0) > 0, "no retransmission happened"
 ev = received()
 msgs = {e["message"] for e in ev}
@@ -117,6 +148,6 @@ for e in ev:
 assert all(len(v) == 1 for v in ids.values()), [v for v in ids.values() if len(v) > 1][:3]
 assert len({next(iter(v)) for v in ids.values()}) == N
 # The sender committed its file positions only for acked events: all of them by now.
-wait_until(lambda: sender.component("app")["pending_acks"] == 0, 30, "sender acks")
+wait_until(lambda: sender.component("app")["pending_acks"] == 0, 60, "sender acks")
 assert sender.stop() == 0
 assert recv.stop() == 0
