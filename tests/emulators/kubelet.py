@@ -6,13 +6,16 @@ deletion, and optionally /var/log/containers-style symlinks. Standard library on
 
 Run as a program it writes until done, printing "kubelet 0" first (the emulator protocol's
 port line) and "done <events>" last; every logical message is recorded in --manifest as one
-JSON line {ns, pod, uid, container, restart, stream, message} for the test to match."""
+JSON line {ns, pod, uid, container, restart, stream, message} for the test to match. With
+--pause-at it stops itself (SIGSTOP) at those message counts until the test continues it, so
+a test can act at known points of the run whatever the machine's speed."""
 import argparse
 import gzip
 import json
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 
@@ -220,8 +223,12 @@ def main():
     ap.add_argument("--new-pods", type=int, default=0, help="pods created during the run")
     ap.add_argument("--delete-delay", type=float, default=1.0,
                     help="seconds between a pod's last line and the removal of its directory")
+    ap.add_argument("--pause-at", default="",
+                    help="message counts (comma-separated) at which the emulator stops itself "
+                         "(SIGSTOP) until continued (SIGCONT): tests act at known points of the run")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
+    pause_at = {int(x) for x in a.pause_at.split(",") if x}
     k = Kubelet(a.root, a.seed, a.format, a.containers, a.rotate_bytes, a.split, a.long_every, a.long_len,
                 links=a.links, manifest=a.manifest, copytruncate=a.copytruncate)
     for _ in range(a.pods):
@@ -242,6 +249,10 @@ def main():
             p.delete()
 
     for i in range(a.lines):
+        if i in pause_at:
+            stopped = time.monotonic()
+            os.kill(os.getpid(), signal.SIGSTOP)
+            start += time.monotonic() - stopped  # the pace resumes, no catch-up burst
         reap()
         while actions and actions[0][0] <= i:
             _, what = actions.pop(0)

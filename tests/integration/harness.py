@@ -28,6 +28,13 @@ def _stop_leftovers():
             p.wait()
 
 
+def track(proc):
+    """Registers a process the test started itself (an emulator run with Popen), so that a
+    failed test does not leave it behind either. Returns proc."""
+    _started.append(proc)
+    return proc
+
+
 def log(*a):
     print(*a, flush=True)
 

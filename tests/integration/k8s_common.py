@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from harness import PYTHON, ROOT, WORK, log
+from harness import PYTHON, ROOT, WORK, log, track
 
 KUBELET = os.path.join(ROOT, "tests", "emulators", "kubelet.py")
 
@@ -24,8 +24,8 @@ sinks:
 
 
 def start_kubelet(*args):
-    p = subprocess.Popen([PYTHON, KUBELET] + [str(a) for a in args], stdout=subprocess.PIPE,
-                         stderr=sys.stderr, text=True)
+    p = track(subprocess.Popen([PYTHON, KUBELET] + [str(a) for a in args], stdout=subprocess.PIPE,
+                               stderr=sys.stderr, text=True))
     first = p.stdout.readline()
     assert first.startswith("kubelet"), first
     return p

@@ -1,11 +1,14 @@
 """kubernetes_logs: the exactly-once run with sluice SIGKILLed K8S_KILLS (10) times at random
-moments while pods write, rotate and restart. Nothing may be lost; duplicates only within what
+points while pods write, rotate and restart. Nothing may be lost; duplicates only within what
 was in flight; and deduplicating by the event id (the file sink's id_key) leaves zero
-duplicates: every repeated line carries the same id and content as its original."""
+duplicates: every repeated line carries the same id and content as its original.
+The kills are placed by the emulator's progress, not by a clock: it stops itself at K8S_KILLS
+random message counts; the test continues it and kills sluice at once, so every kill lands
+while pods write, however slowly either side runs."""
 import collections
 import os
 import random
-import time
+import signal
 
 from harness import Sluice, WORK, free_port, log, wait_until
 from k8s_common import config, count_lines, finish_kubelet, manifest, match, output, start_kubelet
@@ -18,18 +21,33 @@ os.makedirs(root)
 man = os.path.join(WORK, "manifest.ndjson")
 out = os.path.join(WORK, "out.ndjson")
 
+# K8S_KILLS points, about evenly spread over the run (each about 0.6 to 1.6 s of writing
+# after the one before at 400 lines a second)
+step = LINES // (KILLS + 1)
+pauses = [i * step + rnd.randrange(-step // 3, step // 3) for i in range(1, KILLS + 1)]
+
+
+def stopped(p):
+    """True once the process is in the stopped state (it sent itself SIGSTOP)."""
+    if p.poll() is not None:
+        raise AssertionError("kubelet emulator ended before its pause point")
+    with open("/proc/%d/stat" % p.pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
 s = Sluice(config(root, free_port(), extra=", checkpoint_interval_ms: 250"), "k8s").start()
 k = start_kubelet("--root", root, "--manifest", man, "--pods", 50, "--lines", LINES, "--rate", 400,
                   "--format", "mixed", "--rotate-bytes", 12000, "--split", 1000, "--long-every", 40,
-                  "--long-len", 2500, "--restarts", 5, "--new-pods", 3, "--seed", 12)
+                  "--long-len", 2500, "--restarts", 5, "--new-pods", 3, "--seed", 12,
+                  "--pause-at", ",".join(str(p) for p in pauses))
 kills = 0
-while k.poll() is None and kills < KILLS:
-    time.sleep(rnd.uniform(0.6, 1.6))
+for _ in pauses:
+    wait_until(lambda: stopped(k), 300, "the emulator at its pause point %d" % (kills + 1), interval=0.02)
+    os.kill(k.pid, signal.SIGCONT)
     s.kill9()
     kills += 1
     s.start()
 finish_kubelet(k)
-assert kills >= KILLS // 2, "emulator ended before most kills (%d)" % kills
 want = manifest(man)
 log("expecting", len(want), "events after", kills, "kills")
 
