@@ -4,7 +4,10 @@ was in flight; and deduplicating by the event id (the file sink's id_key) leaves
 duplicates: every repeated line carries the same id and content as its original.
 The kills are placed by the emulator's progress, not by a clock: it stops itself at K8S_KILLS
 random message counts; the test continues it and kills sluice at once, so every kill lands
-while pods write, however slowly either side runs."""
+while pods write, however slowly either side runs. While sluice is down the emulator writes
+DOWN_LINES more messages (a rotation may happen meanwhile) and stops again until sluice is
+back: a slow restart must not let a file be rotated twice, compressed and removed before
+sluice ever saw it (no collector could read that; kubelet keeps files far longer)."""
 import collections
 import os
 import random
@@ -22,9 +25,12 @@ man = os.path.join(WORK, "manifest.ndjson")
 out = os.path.join(WORK, "out.ndjson")
 
 # K8S_KILLS points, about evenly spread over the run (each about 0.6 to 1.6 s of writing
-# after the one before at 400 lines a second)
+# after the one before at 400 lines a second), each followed by the pause that waits for
+# the restart
+DOWN_LINES = 20
 step = LINES // (KILLS + 1)
-pauses = [i * step + rnd.randrange(-step // 3, step // 3) for i in range(1, KILLS + 1)]
+kill_at = [i * step + rnd.randrange(-step // 3, step // 3) for i in range(1, KILLS + 1)]
+pauses = sorted(kill_at + [p + DOWN_LINES for p in kill_at])
 
 
 def stopped(p):
@@ -41,12 +47,14 @@ k = start_kubelet("--root", root, "--manifest", man, "--pods", 50, "--lines", LI
                   "--long-len", 2500, "--restarts", 5, "--new-pods", 3, "--seed", 12,
                   "--pause-at", ",".join(str(p) for p in pauses))
 kills = 0
-for _ in pauses:
-    wait_until(lambda: stopped(k), 300, "the emulator at its pause point %d" % (kills + 1), interval=0.02)
+for _ in kill_at:
+    wait_until(lambda: stopped(k), 300, "the emulator at kill point %d" % (kills + 1), interval=0.02)
     os.kill(k.pid, signal.SIGCONT)
     s.kill9()
     kills += 1
     s.start()
+    wait_until(lambda: stopped(k), 300, "the emulator after kill %d" % kills, interval=0.02)
+    os.kill(k.pid, signal.SIGCONT)
 finish_kubelet(k)
 want = manifest(man)
 log("expecting", len(want), "events after", kills, "kills")
