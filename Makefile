@@ -28,7 +28,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all setup run test unit integration asan fuzz bench clean
+.PHONY: all setup run test unit integration asan fuzz bench chaos clean
 all: $(BUILD)/sluice
 
 setup:
@@ -73,6 +73,10 @@ asan:
 
 fuzz:
 	@bash tests/fuzz/run.sh
+
+# A chaos soak (tests/chaos, docs/CHAOS.md): random seeds and scenarios for CHAOS_MINUTES, then a table.
+chaos: $(BUILD)/sluice
+	@SLUICE=$(abspath $(BUILD)/sluice) /usr/bin/python3 tests/chaos/chaos.py --soak --minutes $${CHAOS_MINUTES:-10}
 
 bench: $(BUILD)/sluice
 	@bash bench/run.sh

@@ -9,7 +9,8 @@ Control, by flags or at run time with POST /control and a JSON object:
   {"drop": N}                                    close the next N connections without answer
   {"delay_ms": 250}                              wait before every answer
   {"reset": true}                                forget counters and stored lines
-GET /stats returns counters as JSON; GET /lines returns the stored lines (NDJSON).
+GET /stats returns counters as JSON; GET /lines returns the stored lines (NDJSON),
+GET /lines?since=N those from the N-th on (a reader polling for new ones).
 """
 import argparse
 import gzip
@@ -93,8 +94,9 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             if self.path == "/stats":
                 return self.reply_json(200, STATE.stats())
-            if self.path == "/lines":
-                body = "".join(l + "\n" for l in STATE.lines).encode()
+            if self.path == "/lines" or self.path.startswith("/lines?since="):
+                since = int(self.path.split("=", 1)[1]) if "=" in self.path else 0
+                body = "".join(l + "\n" for l in STATE.lines[since:]).encode()
                 return self.reply(200, body, {"Content-Type": "application/x-ndjson"})
         self.reply(404, b"not found")
 

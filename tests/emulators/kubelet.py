@@ -8,7 +8,12 @@ Run as a program it writes until done, printing "kubelet 0" first (the emulator 
 port line) and "done <events>" last; every logical message is recorded in --manifest as one
 JSON line {ns, pod, uid, container, restart, stream, message} for the test to match. With
 --pause-at it stops itself (SIGSTOP) at those message counts until the test continues it, so
-a test can act at known points of the run whatever the machine's speed."""
+a test can act at known points of the run whatever the machine's speed.
+
+Used as a module (the chaos harness), `Kubelet(track=True)` also keeps, per file path, the
+messages written to it (`contents`), and `may_remove(path)` (when given) is asked before a
+rotated file is compressed away or a pod's files are removed: a harness that only lets go of
+files whose lines were delivered tells real losses from what deleting unread data loses."""
 import argparse
 import gzip
 import json
@@ -88,14 +93,16 @@ class Container:
             shutil.copyfile(self.path(), rotated)
             self.f.truncate(0)
             self.size = 0
+            k.moved(self.path(), rotated)
             k.rotations += 1
             self.compress_old(rotated)
             return
         os.rename(self.path(), rotated)
+        k.moved(self.path(), rotated)
         # the runtime may still write a line through its old fd before it reopens
         if k.rnd.random() < 0.5:
             m = k.message(self, short=True)
-            k.record(self, "stdout", m)
+            k.record(self, "stdout", m, path=rotated)
             self.f.write(self.encode("stdout", m, True))
         self.f.close()
         self.open()
@@ -108,10 +115,13 @@ class Container:
                       if p.startswith("%d.log." % self.restart) and not p.endswith(".gz") and p != os.path.basename(rotated))
         for p in olds:
             src = os.path.join(self.dir, p)
+            if k.may_remove and not k.may_remove(src):
+                continue  # kept uncompressed until the harness says its lines arrived
             with open(src, "rb") as fi, gzip.open(src + ".gz.tmp", "wb") as fo:
                 shutil.copyfileobj(fi, fo)
             os.rename(src + ".gz.tmp", src + ".gz")
             os.unlink(src)
+            k.contents.pop(src, None)
         gz = sorted(p for p in os.listdir(self.dir) if p.endswith(".gz"))
         for p in gz[:max(0, len(gz) - k.max_files)]:
             os.unlink(os.path.join(self.dir, p))
@@ -152,13 +162,16 @@ class Pod:
 
 class Kubelet:
     def __init__(self, root, seed=1, fmt="cri", containers=1, rotate_bytes=1 << 20, split=16384,
-                 long_every=50, long_len=3000, max_files=3, links=None, manifest=None, copytruncate=False):
+                 long_every=50, long_len=3000, max_files=3, links=None, manifest=None, copytruncate=False,
+                 track=False, may_remove=None):
         self.root, self.fmt, self.containers = root, fmt, containers
         self.rnd = random.Random(seed)
         self.rotate_bytes, self.split, self.long_every, self.long_len = rotate_bytes, split, long_every, long_len
         self.max_files = max_files
         self.copytruncate = copytruncate
         self.links = links
+        self.track, self.may_remove = track, may_remove
+        self.contents = {}  # with track: file path -> messages written to it, in order
         if links:
             os.makedirs(links, exist_ok=True)
         os.makedirs(root, exist_ok=True)
@@ -181,11 +194,18 @@ class Kubelet:
             return json.dumps({"level": "info", "msg": tag, "pad": "p" * self.rnd.randint(20, 300)})
         return tag + " GET /api/v1/items 200 " + "x" * self.rnd.randint(20, 300)
 
-    def record(self, c, stream, message):
+    def record(self, c, stream, message, path=None):
         self.events += 1
+        if self.track:
+            self.contents.setdefault(path or c.path(), []).append(message)
         if self.manifest:
             self.manifest.write(json.dumps({"ns": c.pod.ns, "pod": c.pod.name, "uid": c.pod.uid, "container": c.name,
                                             "restart": c.restart, "stream": stream, "message": message}) + "\n")
+
+    def moved(self, src, dst):
+        """A rotation: dst now holds what src held (copied or renamed); src starts empty."""
+        if self.track:
+            self.contents[dst] = self.contents.pop(src, [])
 
     def write_one(self, pod=None):
         live = [p for p in self.pods if not p.deleted]

@@ -10,10 +10,12 @@ Control with POST /control and a JSON object:
   {"fail": N, "status": 503, "retry_after": 1}  fail the next N requests with that status
   {"reject_marker": "poison"}     400 for any request whose records contain it
   {"partial": N}                  accept, but answer rejected_log_records = N (next request)
+  {"delay_ms": D}                 wait D ms before handling each request (a slow consumer)
   {"reset": true}
 GET /records: every stored request as {"encoding", "gzip", "headers", "query", "body"} where
 body is the request as a dict (protobuf converted with MessageToDict, so both encodings
 compare). The path must be /v1/logs (any query string is kept in "query").
+/records?since=N: the stored requests from the N-th on (a reader polling for new ones).
 
 OTLP JSON is held to the OpenTelemetry Collector's reader (pdata's JSON unmarshaler), not
 only to proto3 JSON: traceId/spanId are hex of 16/8 bytes (not base64); intValue and the
@@ -28,6 +30,7 @@ import json
 import sys
 import math
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -175,6 +178,7 @@ class State:
         self.retry_after = None
         self.reject_marker = ""
         self.partial = 0
+        self.delay_ms = 0
         self.counts = {"requests": 0, "accepted": 0, "failed": 0, "rejected": 0, "records": 0,
                        "unauthorized": 0, "bad": 0, "wire_bytes": 0}
 
@@ -199,6 +203,9 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             if self.path == "/records":
                 return self.answer(200, json.dumps(st.requests).encode())
+            if self.path.startswith("/records?since="):
+                since = int(self.path.split("=", 1)[1])
+                return self.answer(200, json.dumps(st.requests[since:]).encode())
             if self.path == "/stats":
                 return self.answer(200, json.dumps(st.counts).encode())
         self.answer(404)
@@ -219,10 +226,14 @@ class Handler(BaseHTTPRequestHandler):
                     st.reject_marker = c["reject_marker"]
                 if "partial" in c:
                     st.partial = c["partial"]
+                if "delay_ms" in c:
+                    st.delay_ms = int(c["delay_ms"])
             return self.answer(200, b"{}")
         url = urlsplit(self.path)
         if url.path != "/v1/logs":
             return self.answer(404)
+        if st.delay_ms:
+            time.sleep(st.delay_ms / 1000.0)
         with st.lock:
             st.counts["requests"] += 1
             for k, v in st.required:

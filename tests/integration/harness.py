@@ -154,9 +154,9 @@ class Sluice:
 class Emulator:
     """A Python emulator from tests/emulators that prints its port on its first line."""
 
-    def __init__(self, script, *args):
+    def __init__(self, script, *args, stderr=None):
         self.proc = subprocess.Popen([PYTHON, os.path.join(ROOT, "tests", "emulators", script)] + list(args),
-                                     stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+                                     stdout=subprocess.PIPE, stderr=stderr or sys.stderr, text=True)
         _started.append(self.proc)
         line = self.proc.stdout.readline()
         if not line:
