@@ -207,10 +207,12 @@ static void script_start(script *sc, pthread_t *th, char *addr, size_t addrlen)
     pthread_create(th, NULL, script_serve, sc);
 }
 
-static redis_conn *script_conn(script *sc, pthread_t *th, char *addr)
+/* timeout_ms: what the test waits for is a timeout, or a safety net far beyond any
+ * scheduling delay of the script thread (a loaded machine may not run it for a while). */
+static redis_conn *script_conn(script *sc, pthread_t *th, char *addr, int timeout_ms)
 {
     script_start(sc, th, addr, 64);
-    redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL};
+    redis_endpoint ep = {addr, NULL, 0, timeout_ms, NULL, NULL};
     char err[256];
     redis_conn *c = redis_conn_open(&ep, err, sizeof err);
     assert_non_null(c);
@@ -229,7 +231,7 @@ static void test_conn_pipeline(void **state)
     script sc = {.answer = ":1\r\n$2\r\nok\r\n-ERR no\r\n"};
     pthread_t th;
     char addr[64];
-    redis_conn *c = script_conn(&sc, &th, addr);
+    redis_conn *c = script_conn(&sc, &th, addr, 30000);
     const char *a1[] = {"RPUSH", "k", "v"};
     const size_t l1[] = {5, 1, 1};
     assert_int_equal(redis_conn_append(c, 3, a1, l1), 0);
@@ -262,21 +264,23 @@ static void test_conn_failures(void **state)
     pthread_t th;
     /* Not RESP: a protocol error breaks the connection, and it stays broken. */
     script bad = {.answer = "?what\r\n"};
-    redis_conn *c = script_conn(&bad, &th, addr);
+    redis_conn *c = script_conn(&bad, &th, addr, 30000);
     assert_null(redis_conn_command(c, 1, a, NULL));
     assert_non_null(strstr(redis_conn_error(c), "protocol error"));
     assert_int_equal(redis_conn_append(c, 1, a, NULL), -1);
     assert_int_equal(redis_conn_reply(c, &r), -1);
     script_end(&bad, th, c);
-    /* The server closes. */
+    /* The server closes (the command is sent once it has). */
     script gone = {.close_at_once = true};
-    c = script_conn(&gone, &th, addr);
+    c = script_conn(&gone, &th, addr, 30000);
+    pthread_join(th, NULL);
     assert_null(redis_conn_command(c, 1, a, NULL));
     assert_true(strstr(redis_conn_error(c), "closed") || strstr(redis_conn_error(c), "reset"));
-    script_end(&gone, th, c);
+    redis_conn_close(c);
+    close(gone.lfd);
     /* The server never answers: the read times out. */
     script mute = {.answer = NULL};
-    c = script_conn(&mute, &th, addr);
+    c = script_conn(&mute, &th, addr, 300);
     assert_null(redis_conn_command(c, 1, a, NULL));
     assert_non_null(strstr(redis_conn_error(c), "timed out"));
     script_end(&mute, th, c);
