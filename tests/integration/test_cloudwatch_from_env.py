@@ -44,7 +44,7 @@ try:
             return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
 
     try:
-        wait_until(lambda: len(docs()) >= n, 60, "every event from the drop-in")
+        wait_until(lambda: len(docs()) >= n, 120, "every event from the drop-in")
 
         def counter(name):
             with urllib.request.urlopen("http://%s/metrics" % env["SLUICE_API_ADDRESS"], timeout=10) as r:
@@ -52,7 +52,7 @@ try:
                     if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
                         return float(line.rsplit(" ", 1)[1])
             return 0
-        wait_until(lambda: counter("reconcile_windows_checked") >= 3, 30, "reconciliation checks")
+        wait_until(lambda: counter("reconcile_windows_checked") >= 3, 120, "reconciliation checks")
         assert counter("reconcile_mismatches") == 0
     finally:
         p.send_signal(signal.SIGTERM)

@@ -70,6 +70,7 @@ def burst():
 
 wait_until(burst, 120, "dropped heartbeats counted", interval=0)
 answers = 0
+last = t0
 u.settimeout(0.5)
 try:
     while True:
