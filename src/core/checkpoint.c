@@ -72,6 +72,7 @@ struct sl_ckpt_store {
     int lock_fd;
     bool existed;
     uint64_t gen;     /* of the version loaded or last written (note 5) */
+    int64_t loaded_mtime_ns; /* of the file the loaded version came from, 0: none */
 };
 
 /* ---- In-memory table ------------------------------------------------------------------ */
@@ -146,6 +147,8 @@ void ckpt_close(sl_ckpt_store *s)
 bool ckpt_existed(const sl_ckpt_store *s) { return s->existed; }
 uint64_t ckpt_generation(const sl_ckpt_store *s) { return s->gen; }
 const char *ckpt_path(const sl_ckpt_store *s) { return s->path; }
+
+int64_t ckpt_loaded_mtime(const sl_ckpt_store *s) { return s->loaded_mtime_ns; }
 size_t ckpt_count(const sl_ckpt_store *s) { return s->n; }
 const sl_ckpt_entry *ckpt_at(const sl_ckpt_store *s, size_t i) { return i < s->n ? &s->v[i] : NULL; }
 
@@ -444,6 +447,10 @@ static int load_newest(sl_ckpt_store *s, const char *file, const char *live, int
         ckpt_clear(s);
     }
     ckpt_close(l);
+    struct stat st;
+    s->loaded_mtime_ns = took && stat(took == 2 ? live : file, &st) == 0
+                             ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec
+                             : 0;
     return took;
 }
 

@@ -40,6 +40,9 @@ void ckpt_close(sl_ckpt_store *s);
 bool ckpt_existed(const sl_ckpt_store *s);
 /* The file path behind the store ("" for ckpt_new stores). Borrowed. */
 const char *ckpt_path(const sl_ckpt_store *s);
+/* Wall-clock time (ns) the version loaded by ckpt_open was written: the mtime of the copy
+ * it came from; 0 if none was loaded. */
+int64_t ckpt_loaded_mtime(const sl_ckpt_store *s);
 
 size_t ckpt_count(const sl_ckpt_store *s);
 /* Borrowed; valid until the next change to the store. */

@@ -116,6 +116,7 @@ typedef struct kfile {
     kpart part[2];
     uint64_t chunk_next;  /* end of the last chunk of an over-long line */
     int chunk_stream;
+    uint64_t last_end;    /* end of the last line taken: what a drained file commits */
 } kfile;
 
 #define K_NFIELDS 9
@@ -378,7 +379,10 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         part_reset(&kf->part[1]);
         kf->chunk_next = UINT64_MAX;
         kf->key = f->key;
+        kf->last_end = 0;
     }
+    if (ln->end > kf->last_end)
+        kf->last_end = ln->end;
     atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
 
@@ -444,8 +448,9 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
 
 static void k8s_on_done(void *arg, const tailer_file_info *f) { k8s_flush(arg); }
 
-/* A file goes away: what is still being joined is delivered (it will never end), then
- * the per-file state is freed. */
+/* A file goes away: what is still being joined is delivered (it will never end), with the
+ * file's end as its position, so the tailer sees the whole file committed and releases it;
+ * then the per-file state is freed. */
 static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
 {
     k8s_source *s = arg;
@@ -456,7 +461,7 @@ static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
         for (int i = 0; i < 2; i++)
             if (kf->part[i].active) {
                 metrics_error(s->cc->metrics, "partial_unterminated");
-                part_emit(s, kf, f, i, kf->part[i].first_off + kf->part[i].len, true);
+                part_emit(s, kf, f, i, kf->last_end, true);
             }
     }
     if (s->b_kf == kf) {

@@ -119,18 +119,30 @@ typedef struct tailer_position {
     uint64_t dev, ino;
     uint32_t fp_crc, fp_len;
     uint64_t offset;
-    const char *path; /* informative */
+    const char *path; /* where it was last seen: the directory restore looks in */
+    bool away;        /* read outside discovery (found again after it left it): not being
+                         offered at `path` does not mean it is excluded */
 } tailer_position;
 
 /* Before the first scan: a position to resume from. A file found later with the same
  * (dev, inode) and fingerprint resumes there, whatever its path; failing that, a new file
- * whose first fp_len bytes have that checksum (a copytruncate copy) resumes there.
- * Positions no file claims are dropped at the end of the first scan. */
+ * whose first fp_len bytes have that checksum (a copytruncate copy) resumes there. At the
+ * end of the first scan, a position no offer claimed is looked for in the directory of its
+ * path (renamed out of the patterns while stopped or just before a crash): found there
+ * with more bytes than `offset`, the file is read to its end and released. Positions
+ * still unclaimed are kept a minute (in tailer_positions too), then dropped. */
 void tailer_restore(tailer *t, const tailer_position *p);
+/* Optional, before the first scan: the wall-clock time (ns) the restored positions were
+ * saved at. Rotation names of a restored file's name (base.1, base-20240101, ...) that no
+ * position knows, written after that time (less a second), are files created and rotated
+ * out of the patterns after the last checkpoint: they are read from their start. */
+void tailer_set_saved_at(tailer *t, int64_t realtime_ns);
 /* Marks this as the very first start (no checkpoint existed): read_from_tail applies to
  * the files of the first scan only. */
 void tailer_set_first_start(tailer *t, bool first);
-/* Calls fn with the committed position of every file worth remembering. */
+/* Calls fn with the committed position of every file worth remembering: those tracked
+ * (a drained file until all it delivered is committed), and, for a minute, the end of
+ * those released and the restored positions no file claimed. */
 void tailer_positions(tailer *t, void (*fn)(void *arg, const tailer_position *p), void *arg);
 
 /* Acks: `key` and `value` as carried by tailer_file_info.key / tailer_line.end. Stale keys
@@ -159,8 +171,9 @@ size_t tailer_count(const tailer *t);
 size_t tailer_open_count(const tailer *t);
 
 /* ---- Checkpoints ----
- * The checkpoint entries of a tailing source: key "dev:ino", meta "fpcrc fplen path",
- * position = committed offset. Load restores every entry into the tailer (a malformed one
+ * The checkpoint entries of a tailing source: key "dev:ino" (":a" appended when away),
+ * meta "fpcrc fplen path", position = committed offset; the loaded copy's mtime is taken
+ * as tailer_set_saved_at. Load restores every entry into the tailer (a malformed one
  * is logged, counted as corrupt_checkpoint and skipped); save replaces the store's entries
  * with the tailer's committed positions and writes it (ckpt_write: durable or the live copy),
  * reporting a failure in the log, the metrics and the component's state. Both are called

@@ -338,7 +338,7 @@ static void test_inode_reuse_different_fingerprint(void **state)
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
     /* A saved position for this very inode, but of a file whose first bytes differed. */
-    tailer_position old = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, 0, 0, 10, "i.log"};
+    tailer_position old = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, 0, 0, 10, "i.log", false};
     old.fp_len = 5;
     old.fp_crc = 0x12345678;
     tailer *t = new_tailer();
