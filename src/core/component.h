@@ -41,10 +41,14 @@ bool source_would_block(sl_source_ctx *ctx, size_t bytes);
 bool source_should_stop(const sl_source_ctx *ctx);
 /* The ledger for this source's tokens (ack_token_open). */
 sl_ack_ledger *source_ledger(sl_source_ctx *ctx);
-/* Delivers committed positions (in order) to fn; call from the source thread. */
+/* Delivers committed positions (in order) to fn; call from the source thread, at least
+ * every few ms while acks are pending. It also sends on what transforms downstream keep
+ * for this source and is now due (multiline's open groups past their timeout), so it may
+ * block on backpressure like source_emit. */
 size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
-/* At shutdown: waits until every token is collected or the shutdown deadline passes,
- * calling fn for each. Returns the number still pending (0 = all committed). */
+/* At shutdown: sends on everything transforms downstream keep for this source, then waits
+ * until every token is collected or the shutdown deadline passes, calling fn for each.
+ * Returns the number still pending (0 = all committed). */
 size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
 /* Sleeps up to ms, waking early when the engine stops. */
 void source_sleep(sl_source_ctx *ctx, int ms);
@@ -88,6 +92,13 @@ typedef struct sl_transform_vtable {
      * unless the transform's own policy says so. Must be thread-safe (several sources). */
     int (*process)(void *self, sl_batch *b);
     void (*destroy)(void *self);
+    /* Optional, for transforms that keep events past the batch they came in (multiline):
+     * returns an owned batch of the events kept for the source `origin` that are due at
+     * now_ms (monotonic; every one when `all`), or NULL. The engine calls it on that
+     * source's thread each time the source collects its acks, and with `all` when the
+     * source drains at its end, then routes the batch on from this transform. A kept event
+     * keeps the ack tokens of its batch (sl_ack_set) until the batch carrying it is done. */
+    sl_batch *(*flush)(void *self, const char *origin, int64_t now_ms, bool all);
 } sl_transform_vtable;
 
 /* ---- Sinks ---------------------------------------------------------------------------

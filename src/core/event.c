@@ -37,8 +37,13 @@ void batch_release(sl_batch *b)
         return;
     if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
+    /* Its own token first: an older held token seen done then finds the newer one done
+     * too, so both commit in one collect. */
     if (b->ack)
         ack_token_release(b->ack);
+    for (uint32_t i = 0; i < b->nholds; i++)
+        ack_token_release(b->holds[i]);
+    free(b->holds);
     arena_free(&b->arena);
     free(b->events);
     free(b);
@@ -53,6 +58,10 @@ void batch_abandon(sl_batch *b)
          * source must not commit these events. */
         ack_token_retain(b->ack);
         ack_token_abandon(b->ack);
+    }
+    for (uint32_t i = 0; i < b->nholds; i++) {
+        ack_token_retain(b->holds[i]);
+        ack_token_abandon(b->holds[i]);
     }
     batch_release(b);
 }
@@ -94,22 +103,94 @@ sl_batch *batch_clone(const sl_batch *src)
         ack_token_retain(src->ack);
         b->ack = src->ack;
     }
+    b->nheld = src->nheld;
+    if (src->nholds) {
+        b->holds = sl_xmalloc(sizeof(sl_ack_token *) * src->nholds);
+        b->nholds = b->cap_holds = src->nholds;
+        for (uint32_t i = 0; i < src->nholds; i++) {
+            ack_token_retain(src->holds[i]);
+            b->holds[i] = src->holds[i];
+        }
+    }
     return b;
+}
+
+static bool tokens_have(sl_ack_token *const *v, uint32_t n, const sl_ack_token *t)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i] == t)
+            return true;
+    return false;
+}
+
+static void set_add(sl_ack_set *s, sl_ack_token *t)
+{
+    if (!t || tokens_have(s->v, s->n, t))
+        return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 2;
+        s->v = sl_xrealloc(s->v, sizeof(sl_ack_token *) * s->cap);
+    }
+    ack_token_retain(t);
+    s->v[s->n++] = t;
+}
+
+void ack_set_add_event(sl_ack_set *s, const sl_batch *b, uint32_t i)
+{
+    if (i >= b->nheld && b->ack) {
+        set_add(s, b->ack);
+        return;
+    }
+    for (uint32_t k = 0; k < b->nholds; k++)
+        set_add(s, b->holds[k]);
+}
+
+void batch_hold_acks(sl_batch *b, sl_ack_set *s)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        sl_ack_token *t = s->v[i];
+        if (t == b->ack || tokens_have(b->holds, b->nholds, t)) {
+            ack_token_release(t); /* the batch answers for it already */
+            continue;
+        }
+        if (b->nholds == b->cap_holds) {
+            b->cap_holds = b->cap_holds ? b->cap_holds * 2 : 2;
+            b->holds = sl_xrealloc(b->holds, sizeof(sl_ack_token *) * b->cap_holds);
+        }
+        b->holds[b->nholds++] = t;
+    }
+    s->n = 0;
+}
+
+void ack_set_release(sl_ack_set *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        ack_token_release(s->v[i]);
+    ack_set_forget(s);
+}
+
+void ack_set_forget(sl_ack_set *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
 }
 
 void batch_compact(sl_batch *b, const bool *keep)
 {
-    uint32_t w = 0;
+    uint32_t w = 0, held = 0;
     size_t bytes = 0;
     for (uint32_t r = 0; r < b->n; r++) {
         if (!keep[r])
             continue;
+        held += r < b->nheld;
         if (w != r)
             b->events[w] = b->events[r];
         bytes += event_size(&b->events[w]);
         w++;
     }
     b->n = w;
+    b->nheld = held;
     b->bytes = bytes;
 }
 

@@ -64,9 +64,24 @@ typedef struct sl_batch {
     size_t bytes;     /* approximate payload bytes, for byte-bounded queues */
     atomic_int refs;
     sl_ack_token *ack; /* owned reference, or NULL */
+    /* Tokens of earlier batches whose events this one carries on (multiline keeps lines
+     * past their batch): owned references, released or abandoned with the batch. Those
+     * events are the first `nheld`. */
+    sl_ack_token **holds;
+    uint32_t nholds, cap_holds;
+    uint32_t nheld;
     const char *origin; /* component id that produced it (static lifetime) */
     bool fallback;      /* a copy of events another sink handed to its fallback */
 } sl_batch;
+
+/* A set of ack token references kept by whoever holds events past their batch's release
+ * (multiline's open groups): it takes every token the events' batch answers for, and hands
+ * them to the batch that finally carries the events, so no position commits past an event
+ * that has not been delivered. */
+typedef struct sl_ack_set {
+    sl_ack_token **v;
+    uint32_t n, cap;
+} sl_ack_set;
 
 /* Returns an owned batch with refs == 1. */
 sl_batch *batch_new(uint32_t cap_hint);
@@ -82,7 +97,18 @@ void batch_abandon(sl_batch *b);
 sl_event *batch_append_copy(sl_batch *dst, const sl_event *src);
 /* A deep copy sharing the ack token (the token gains a reference). refs == 1. */
 sl_batch *batch_clone(const sl_batch *b);
-/* Removes events for which keep[i] is false, preserving order. */
+/* Adds to `s` a reference to each token that answers for event i of b, once: the holds for
+ * the first nheld events (carried from earlier batches), else the batch's own token (its
+ * holds when it has none). */
+void ack_set_add_event(sl_ack_set *s, const sl_batch *b, uint32_t i);
+/* Moves every reference of `s` into b's holds (s is left empty, its memory kept). */
+void batch_hold_acks(sl_batch *b, sl_ack_set *s);
+/* Drops the references of `s` (as delivered) and frees its memory. */
+void ack_set_release(sl_ack_set *s);
+/* Frees the memory of `s` without touching the tokens: for teardown, when their ledgers
+ * (which own every token) are freed anyway. */
+void ack_set_forget(sl_ack_set *s);
+/* Removes events for which keep[i] is false, preserving order (and nheld's meaning). */
 void batch_compact(sl_batch *b, const bool *keep);
 
 /* Memory the batch really holds (arena chunks, event array, header): what memory

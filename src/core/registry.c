@@ -17,6 +17,7 @@ extern const sl_transform_vtable sl_transform_parse, sl_transform_severity;
 extern const sl_transform_vtable sl_transform_set, sl_transform_rename, sl_transform_remove, sl_transform_copy;
 extern const sl_transform_vtable sl_transform_add_env, sl_transform_flatten, sl_transform_sanitize_keys;
 extern const sl_transform_vtable sl_transform_filter;
+extern const sl_transform_vtable sl_transform_multiline;
 extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_sink_http;
 extern const sl_sink_vtable sl_sink_forward;
 extern const sl_sink_vtable sl_sink_elasticsearch;
@@ -48,6 +49,7 @@ const sl_transform_vtable *const sl_transforms[] = {
     &sl_transform_flatten,
     &sl_transform_sanitize_keys,
     &sl_transform_filter,
+    &sl_transform_multiline,
     NULL,
 };
 

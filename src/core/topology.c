@@ -14,7 +14,11 @@
  *     at the deadline every buffer is closed (unblocking producers), sources commit what
  *     was acknowledged, then sink runtimes drain what is left until the same deadline.
  *  5. When a node feeds several consumers and one of them is a transform, each transform
- *     consumer works on its own clone (transforms modify in place); sinks share. */
+ *     consumer works on its own clone (transforms modify in place); sinks share.
+ *  6. A transform may keep events past their batch (multiline's open groups, with their
+ *     batches' ack tokens). What it keeps for a source is asked for (vtable flush) on that
+ *     source's thread, when the source collects its acks and, all of it, when the source
+ *     drains at its end; it is routed on from that transform as any batch. */
 #include "topology.h"
 
 #include <errno.h>
@@ -59,6 +63,7 @@ typedef struct node {
     struct node **down;  /* consumers */
     size_t ndown;
     bool clone_for_transforms;
+    bool keeps; /* a transform below keeps events across batches (has flush) */
     /* sources */
     pthread_t thread;
     bool thread_started;
@@ -395,6 +400,16 @@ static void mark_clones(sl_topology *t)
     }
 }
 
+static bool reaches_flush(const node *n)
+{
+    for (size_t i = 0; i < n->ndown; i++) {
+        const node *d = n->down[i];
+        if (d->kind == NODE_TRANSFORM && (d->vt.tr->flush || reaches_flush(d)))
+            return true;
+    }
+    return false;
+}
+
 static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t errlen)
 {
     size_t total = 0;
@@ -497,6 +512,8 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
         return rc;
     }
     mark_clones(t);
+    for (size_t i = 0; i < t->nnodes; i++)
+        t->nodes[i].keeps = t->nodes[i].kind == NODE_SOURCE && reaches_flush(&t->nodes[i]);
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i].kind != NODE_SINK && t->nodes[i].ndown == 0)
             log_warn(t->nodes[i].id, "%s has no consumers; its events go nowhere", t->nodes[i].where);
@@ -606,6 +623,29 @@ static bool would_block(node *n, size_t bytes)
 
 bool source_would_block(sl_source_ctx *ctx, size_t bytes) { return would_block(ctx->n, bytes); }
 
+/* Routes on what the transforms below `from` keep for `origin` and is due (design note 6):
+ * each keeping transform's batch goes on from that transform, so the ones below it see it
+ * before their own flush is asked. */
+static void flush_kept(sl_topology *t, node *from, const char *origin, int64_t now_ms, bool all)
+{
+    for (size_t i = 0; i < from->ndown; i++) {
+        node *d = from->down[i];
+        if (d->kind != NODE_TRANSFORM)
+            continue;
+        sl_batch *b = d->vt.tr->flush ? d->vt.tr->flush(d->self, origin, now_ms, all) : NULL;
+        if (b && b->n) {
+            atomic_fetch_add_explicit(&d->m->sent_events, b->n, memory_order_relaxed);
+            if (route(t, d, b))
+                batch_release(b);
+            else
+                batch_abandon(b);
+        } else if (b) {
+            batch_release(b);
+        }
+        flush_kept(t, d, origin, now_ms, all);
+    }
+}
+
 bool source_should_stop(const sl_source_ctx *ctx) { return atomic_load(&ctx->t->stopping); }
 sl_ack_ledger *source_ledger(sl_source_ctx *ctx) { return ctx->ledger; }
 int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
@@ -620,6 +660,8 @@ void source_ready(sl_source_ctx *ctx)
 
 size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
+    if (ctx->n->keeps)
+        flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), false);
     size_t n = ack_ledger_collect(ctx->ledger, fn, arg);
     int64_t oldest = ack_ledger_oldest_ms(ctx->ledger);
     atomic_store_explicit(&ctx->n->m->lag_since_ms, oldest, memory_order_relaxed);
@@ -634,6 +676,8 @@ void source_sleep(sl_source_ctx *ctx, int ms)
 
 size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
+    if (ctx->n->keeps)
+        flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), true);
     for (;;) {
         ack_ledger_collect(ctx->ledger, fn, arg);
         size_t pending = ack_ledger_pending(ctx->ledger);
