@@ -147,7 +147,6 @@ void ckpt_close(sl_ckpt_store *s)
 bool ckpt_existed(const sl_ckpt_store *s) { return s->existed; }
 uint64_t ckpt_generation(const sl_ckpt_store *s) { return s->gen; }
 const char *ckpt_path(const sl_ckpt_store *s) { return s->path; }
-
 int64_t ckpt_loaded_mtime(const sl_ckpt_store *s) { return s->loaded_mtime_ns; }
 size_t ckpt_count(const sl_ckpt_store *s) { return s->n; }
 const sl_ckpt_entry *ckpt_at(const sl_ckpt_store *s, size_t i) { return i < s->n ? &s->v[i] : NULL; }
