@@ -7,7 +7,8 @@
 # Environment:
 #   SLUICE            binary (default: build/sluice next to this script's repo)
 #   BENCH_MB          space-separated sizes in MB (default 1000)
-#   BENCH_PIPELINES   subset of: blackhole file_memory file_disk (default: all three)
+#   BENCH_PIPELINES   subset of: blackhole file_memory file_disk multiline (default: the first
+#                     three; multiline = file -> multiline (java) -> blackhole)
 #   BENCH_FILES       number of input files the data is spread over (default 1)
 #   BENCH_SEED        generator seed (default 1)
 #   BENCH_DIR         work directory (default: a new temp dir, removed at the end)
@@ -53,8 +54,13 @@ write_config() {
     echo "api: { address: \"127.0.0.1:$port\" }"
     echo "sources:"
     echo "  in: { type: file, include: [\"$glob\"], read_from: head }"
+    if [ "$pipe" = multiline ]; then
+      echo "transforms:"
+      echo "  ml: { type: multiline, inputs: [in], mode: java }"
+    fi
     echo "sinks:"
     case "$pipe" in
+      multiline)   echo "  out: { type: blackhole, inputs: [ml] }" ;;
       blackhole)   echo "  out: { type: blackhole, inputs: [in] }" ;;
       file_memory) echo "  out: { type: file, inputs: [in], path: $w/out.ndjson }" ;;
       file_disk)   echo "  out: { type: file, inputs: [in], path: $w/out.ndjson, buffer: { type: disk, max_size: 4GiB } }" ;;
@@ -63,8 +69,14 @@ write_config() {
   } >"$cfg"
 }
 
-# sent PORT -> delivered events of sink "out" (empty if the API does not answer)
+# sent PORT PIPELINE -> delivered events of sink "out" (empty if the API does not answer);
+# for multiline, the lines the transform took (it sends fewer events than lines)
 sent() {
+  if [ "$2" = multiline ]; then
+    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+      awk '/^sluice_component_received_events_total\{/ && /component_id="ml"/ && !done {print $NF; done=1}'  || true
+    return
+  fi
   curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
     awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ && !done {print $NF; done=1}'  || true
 }
@@ -125,7 +137,7 @@ for mb in $BENCH_MB; do
     wait_api "$port" || { echo "bench: sluice did not start (see $w/run.log)" >&2; cat "$w/run.log" >&2; exit 1; }
     last=-1; last_change="$(date +%s)"; n=0
     while :; do
-      n="$(sent "$port")"; n="${n:-0}"
+      n="$(sent "$port" "$pipe")"; n="${n:-0}"
       [ "$n" -ge "$lines" ] && break
       now="$(date +%s)"
       if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi
@@ -143,7 +155,7 @@ for mb in $BENCH_MB; do
 
     check="ok"
     [ "$n" -ge "$lines" ] || check="INCOMPLETE($n)"
-    if [ "$pipe" != blackhole ] && [ "$check" = ok ]; then
+    if [ "$pipe" != blackhole ] && [ "$pipe" != multiline ] && [ "$check" = ok ]; then
       out_lines="$(cat "$w"/out.ndjson* 2>/dev/null | wc -l)"
       [ "$out_lines" -ge "$lines" ] || check="OUTPUT_SHORT($out_lines)"
     fi

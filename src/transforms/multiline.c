@@ -151,6 +151,11 @@ typedef struct ml_rule {
     uint32_t from;
     uint8_t to;
     pcre2_code *re; /* NULL = any line */
+    /* From the compiled pattern, for anchored ones: the bytes a match can start with and
+     * its shortest length, so most lines are turned away without running the matcher. */
+    bool has_first;
+    uint8_t first[32];
+    uint32_t minlen;
 } ml_rule;
 
 struct ml_rules {
@@ -168,11 +173,34 @@ void ml_rules_free(ml_rules *r)
     free(r);
 }
 
+static void learn_prefilter(ml_rule *x)
+{
+    uint32_t opts = 0, type = 0, unit = 0, minlen = 0;
+    const uint8_t *bitmap = NULL;
+    pcre2_pattern_info(x->re, PCRE2_INFO_ALLOPTIONS, &opts);
+    pcre2_pattern_info(x->re, PCRE2_INFO_MINLENGTH, &minlen);
+    x->minlen = minlen;
+    if (!(opts & PCRE2_ANCHORED) || (opts & PCRE2_CASELESS))
+        return; /* the first byte of a match is the line's only when anchored */
+    pcre2_pattern_info(x->re, PCRE2_INFO_FIRSTCODETYPE, &type);
+    if (type == 1) {
+        pcre2_pattern_info(x->re, PCRE2_INFO_FIRSTCODEUNIT, &unit);
+        if (unit > 0xFF)
+            return;
+        memset(x->first, 0, sizeof x->first);
+        x->first[unit >> 3] |= (uint8_t)(1u << (unit & 7));
+        x->has_first = true;
+    } else if (pcre2_pattern_info(x->re, PCRE2_INFO_FIRSTBITMAP, &bitmap) == 0 && bitmap) {
+        memcpy(x->first, bitmap, sizeof x->first);
+        x->has_first = true;
+    }
+}
+
 static int add_rule(ml_rules *r, uint32_t from, uint8_t to, const char *re, uint32_t flags,
                     const char *what, char *err, size_t errlen)
 {
     ml_rule *x = &r->v[r->n];
-    *x = (ml_rule){from, to, NULL};
+    *x = (ml_rule){.from = from, .to = to};
     if (re) {
         int ec;
         PCRE2_SIZE off;
@@ -184,6 +212,7 @@ static int add_rule(ml_rules *r, uint32_t from, uint8_t to, const char *re, uint
                              (size_t)off);
         }
         pcre2_jit_compile(x->re, PCRE2_JIT_COMPLETE); /* optional: the interpreter otherwise */
+        learn_prefilter(x);
     }
     r->n++;
     return SL_OK;
@@ -239,9 +268,16 @@ static int ml_eval(const ml_rules *r, void *md, int state, const char *s, size_t
         const ml_rule *x = &r->v[i];
         if (!(x->from & bit))
             continue;
-        /* rc 0 means "matched, ovector too small": we only ask whether it matched. */
-        if (!x->re || pcre2_match(x->re, (PCRE2_SPTR)(s ? s : ""), n, 0, 0, md, NULL) >= 0)
-            return x->to == ML_BREAK ? -1 : x->to;
+        if (x->re) {
+            if (n < x->minlen)
+                continue;
+            if (x->has_first && n && !(x->first[(uint8_t)s[0] >> 3] & (1u << ((uint8_t)s[0] & 7))))
+                continue;
+            /* rc 0 means "matched, ovector too small": we only ask whether it matched. */
+            if (pcre2_match(x->re, (PCRE2_SPTR)(s ? s : ""), n, 0, 0, md, NULL) < 0)
+                continue;
+        }
+        return x->to == ML_BREAK ? -1 : x->to;
     }
     return -1;
 }
