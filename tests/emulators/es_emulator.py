@@ -30,7 +30,8 @@ Faults, by flags or POST /_emulator/control with a JSON object:
 GET /_emulator/stats: counters, and `inflight` / `max_inflight`: requests being answered now
 and the most at once (POST {"max_inflight": 0} to start counting again), `tls_refused`:
 handshakes refused (client certificate missing or not trusted), by OpenSSL reason in
-`tls_refused_reasons`; GET /_emulator/docs: every stored doc as NDJSON
+`tls_refused_reasons`, `media_refused`: requests refused for their Content-Type (with
+--strict-content-type); GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
 GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
@@ -269,6 +270,7 @@ class State:
         self.stall = False
         self.answer = None  # answer this many more requests, then stall (None: no limit)
         self.answers = []  # [monotonic time, status] of every API answer, in order
+        self.media_refused = []  # requests refused for their media type
         self.reset = 0
         self.max_body = a.max_body
         self.count_only = a.count_only
@@ -465,6 +467,8 @@ class Handler(BaseHTTPRequestHandler):
         if bad_media:
             with st.lock:
                 st.stats["media_type_errors"] += 1
+                st.media_refused.append("%s %s (Content-Type: %s)" % (self.command, self.path,
+                                                                       self.headers.get("Content-Type")))
             return self.send_json(*bad_media)
         fl = st.flavor
         if not parts:
@@ -804,7 +808,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if path == "/_emulator/stats":
             with st.lock:
-                s = dict(st.stats, tls_refused_reasons=dict(st.stats["tls_refused_reasons"]))
+                s = dict(st.stats, tls_refused_reasons=dict(st.stats["tls_refused_reasons"]),
+                         media_refused=list(st.media_refused))
                 s["docs"] = sum(len(ix.docs) for ix in st.indices.values())
                 s["indices"] = sorted(st.indices)
             return self.send_json(200, s)
