@@ -16,7 +16,11 @@ from harness import Emulator, Sluice, WORK, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py", "--token", "SESSION-TOKEN-1", "--ecs-auth", "ecs-secret")
 cwb = "http://127.0.0.1:%d" % cw.port
-rot = Emulator("cloudwatch_emulator.py", "--creds-ttl", "301", "--creds-valid", "6")
+# Tokens expire 301 s after issue, so a client refreshing 5 minutes early refreshes 1 s in; the
+# API refuses a token 60 s after issue: only a client that never refreshes (or keeps using the
+# old token) is refused, while one whose IMDS calls time out now and then on a loaded machine
+# still has a minute of retries.
+rot = Emulator("cloudwatch_emulator.py", "--creds-ttl", "301", "--creds-valid", "60")
 rotb = "http://127.0.0.1:%d" % rot.port
 
 
@@ -105,7 +109,7 @@ try:
         before = stats(rotb).get(key, 0)
         s, out = run(name, env, rotb)
         wait_until(lambda: len(ids(out)) == n, 60, "events with rotating credentials (%s)" % name)
-        # four fetches: three refreshes while polling goes on, each more than 6 s before the
+        # four fetches: three refreshes while polling goes on, each long before the
         # old token would have been refused had it been kept
         wait_until(lambda: stats(rotb).get(key, 0) >= before + 4, 60, "refreshes (%s)" % name)
         r0 = stats(rotb)["requests"]
