@@ -103,8 +103,11 @@ class Scenario:
     source_buffers = 0       # bytes a source may hold by config
     env = None               # extra environment of the sluice process
 
-    def __init__(self, seed, duration, soak, quiet=False):
+    def __init__(self, seed, duration, soak, quiet=False, only=None):
         self.seed, self.duration, self.soak, self.silent = seed, duration, soak, quiet
+        self.only = only
+        if only:
+            self.FAULTS = {k: w for k, w in self.FAULTS.items() if k in only}
         self.tag = "%s-%d" % (self.name, seed)
         self.dir = os.path.join(WORK, self.tag)
         os.makedirs(self.dir, exist_ok=True)
@@ -474,7 +477,8 @@ class Scenario:
         asan = "ASAN_OPTIONS=%s " % os.environ["ASAN_OPTIONS"] if os.environ.get("ASAN_OPTIONS") else ""
         r["replay"] = "%sSLUICE=%s /usr/bin/python3 %s --scenario %s --seed %d --duration %g%s" % (
             asan, SLUICE, os.path.relpath(os.path.abspath(__file__), ROOT), self.name, self.seed,
-            self.duration, " --soak" if self.soak else "")
+            self.duration, " --soak" if self.soak else "") + (
+            " --faults %s" % ",".join(self.only) if self.only else "")
         r["ok"] = not self.failures
         r["log"] = self.sl.log_path if self.sl else ""
         return r
@@ -893,8 +897,8 @@ def table(results):
     return "\n".join(out)
 
 
-def run_one(cls, seed, duration, soak, quiet=False):
-    sc = cls(seed, duration, soak, quiet=quiet)
+def run_one(cls, seed, duration, soak, quiet=False, only=None):
+    sc = cls(seed, duration, soak, quiet=quiet, only=only)
     r = sc.run()
     if r["ok"]:
         print("[%s] ok: %d in, %d delivered, %d duplicates (bound %d), peak RSS %.1f MiB" % (
@@ -918,11 +922,15 @@ def main():
     ap.add_argument("--minutes", type=float, default=0,
                     help="keep running random seeds and scenarios until this many minutes are used (soak)")
     ap.add_argument("--quiet", action="store_true", help="print the timeline of failed runs only")
+    ap.add_argument("--faults", help="comma-separated fault kinds: inject only these (where a scenario has them)")
     a = ap.parse_args()
     names = list(SCENARIOS) if a.scenario == "all" else a.scenario.split(",")
     for n in names:
         if n not in SCENARIOS:
             ap.error("unknown scenario %s" % n)
+    only = a.faults.split(",") if a.faults else None
+    if only and not all(k in Schedule.CLASS for k in only):
+        ap.error("unknown fault kind in %s (kinds: %s)" % (a.faults, ",".join(Schedule.CLASS)))
     if not os.access(SLUICE, os.X_OK):
         ap.error("no sluice binary at %s (set SLUICE)" % SLUICE)
 
@@ -935,18 +943,20 @@ def main():
         end = time.monotonic() + a.minutes * 60
         seeds = random.Random(a.seed if a.seed is not None else int.from_bytes(os.urandom(4), "big"))
         i = 0
-        while time.monotonic() < end - 60:
+        while True:
             left = end - time.monotonic()
-            dur = min(seeds.uniform(120, 480) if a.soak else a.duration, max(30, left - 120))
+            if left < (180 if a.soak else a.duration + 60):
+                break
+            dur = min(seeds.uniform(120, 480), left - 120) if a.soak else a.duration
             seed = seeds.randrange(1, 1 << 31)
             name = names[i % len(names)]
             i += 1
-            results.append(run_one(SCENARIOS[name], seed, round(dur), a.soak, a.quiet))
+            results.append(run_one(SCENARIOS[name], seed, round(dur), a.soak, a.quiet, only))
             print(table(results), flush=True)
     else:
         seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
         for n in names:
-            results.append(run_one(SCENARIOS[n], seed, a.duration, a.soak, a.quiet))
+            results.append(run_one(SCENARIOS[n], seed, a.duration, a.soak, a.quiet, only))
     print("\n" + table(results), flush=True)
     failed = [r for r in results if not r["ok"]]
     for r in failed:

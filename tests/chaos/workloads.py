@@ -144,6 +144,8 @@ class FileWriter(threading.Thread):
     """Appends numbered lines to <dir>/app.log and <dir>/web.log (`rate` lines a second in
     all) and rotates them as logrotate and applications do, chosen by the seeded `rng`:
       rename       app.log -> app.log.N (out of the `*.log` pattern), a new app.log
+      rename_in    app.log -> app.N.log (still in the pattern: followed by identity, not
+                   read again), a new app.log
       copytruncate app.log copied to app.log.N, then truncated in place
       recreate     app.log unlinked, a new app.log (its inode may be reused)
     copytruncate and recreate throw away whatever of the file was not read yet, which no
@@ -222,13 +224,15 @@ class FileWriter(threading.Thread):
         c = self.cur[s]
         if not self.out.has_all(c["lines"][:1]):
             return  # sluice has not seen this file yet: keep writing to it
-        kind = self.rng.choices(["rename", "copytruncate", "recreate"], [6, 2, 2])[0]
-        if kind != "rename" and not self.out.has_all(c["lines"]):
+        kind = self.rng.choices(["rename", "rename_in", "copytruncate", "recreate"], [5, 2, 2, 2])[0]
+        if kind in ("copytruncate", "recreate") and not self.out.has_all(c["lines"]):
             kind = "rename"
         n = self.rotations[s] = self.rotations[s] + 1
         rotated = "%s.%d" % (self.path(s), n)
+        if kind == "rename_in":
+            rotated = os.path.join(self.dir, "%s.%d.log" % (s, n))
         c["f"].close()
-        if kind == "rename":
+        if kind in ("rename", "rename_in"):
             os.rename(self.path(s), rotated)
             self.rotated[rotated] = c["lines"]
             self._open(s)
