@@ -21,10 +21,16 @@ class Delivered:
     """What reached the destination so far: a count per message, the event id seen with each
     message (when the sink writes one), and anything that did not parse. `refresh()` pulls
     what is new; it is called from the driver and from the writers (their guards), hence
-    the lock."""
+    the lock. While `unstable` is set (the output's disk is full, and a moment after), what
+    was read may still be taken back by the sink (the file sink truncates a write that failed
+    part-way), so `has_all` answers no and the guards wait."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.unstable = threading.Event()
+        self.reset()
+
+    def reset(self):
         self.counts = collections.Counter()
         self.ids = {}              # event id -> message
         self.id_conflicts = []     # (id, first message, other message)
@@ -40,6 +46,8 @@ class Delivered:
                 self.id_conflicts.append((eid, first, msg))
 
     def has_all(self, msgs):
+        if self.unstable.is_set():
+            return False
         self.refresh()
         with self.lock:
             return all(m in self.counts for m in msgs)
@@ -53,39 +61,68 @@ class Delivered:
         with self.lock:
             return sum(c - 1 for c in self.counts.values() if c > 1)
 
+    def final(self):
+        """Everything read again from the start, for the checks."""
+        self.refresh()
+
 
 class NdjsonFile(Delivered):
-    """The file sink's NDJSON output, read from where the last call stopped; only complete
-    lines are taken (the sink may be half way through one)."""
+    """The file sink's NDJSON output, read from the end of the last complete line taken (the
+    sink may be half way through one). The file sink cuts a write that failed part-way back
+    to where it started, and writes those lines again later: when the last line taken is no
+    longer where it was, everything is read again from the start."""
 
     def __init__(self, path, id_key=None):
         super().__init__()
         self.path, self.id_key = path, id_key
         self.off = 0
-        self.rest = b""
+        self.last = b""   # the last complete line taken, ending at self.off
+        self.rescans = 0
+
+    def reset(self):
+        super().reset()
+        self.off = 0
+        self.last = b""
 
     def refresh(self):
         with self.lock:
             try:
-                with open(self.path, "rb") as f:
-                    f.seek(self.off)
-                    data = f.read()
+                f = open(self.path, "rb")
             except FileNotFoundError:
                 return
-            self.off += len(data)
-            lines = (self.rest + data).split(b"\n")
-            self.rest = lines.pop()
-            for l in lines:
-                if not l.strip():
-                    continue
-                try:
-                    o = json.loads(l)
-                    msg = o["message"]
-                except (ValueError, KeyError, TypeError):
-                    if len(self.bad) < 20:
-                        self.bad.append(l[:300])
-                    continue
-                self.add(msg, o.get(self.id_key) if self.id_key else None)
+            with f:
+                if self.last:
+                    f.seek(self.off - len(self.last))
+                    if f.read(len(self.last)) != self.last:
+                        self.reset()
+                        self.rescans += 1
+                f.seek(self.off)
+                data = f.read()
+            end = data.rfind(b"\n")
+            if end < 0:
+                return
+            for l in data[:end].split(b"\n"):
+                self.take(l)
+            self.off += end + 1
+            start = data.rfind(b"\n", 0, end) + 1
+            self.last = data[start:end + 1]
+
+    def take(self, l):
+        if not l.strip():
+            return
+        try:
+            o = json.loads(l)
+            msg = o["message"]
+        except (ValueError, KeyError, TypeError):
+            if len(self.bad) < 20:
+                self.bad.append(l[:300])
+            return
+        self.add(msg, o.get(self.id_key) if self.id_key else None)
+
+    def final(self):
+        with self.lock:
+            self.reset()
+        self.refresh()
 
 
 def _get(url, timeout=60):
