@@ -340,17 +340,24 @@ static uint64_t tf_hold(tailer *t, tfile *f)
     return pos;
 }
 
-/* Keeps f's identity as a ghost, so a copy made by copytruncate resumes where we were. */
-static void tf_ghost(tailer *t, tfile *f)
+/* Appends a zeroed saved position to t->saved and returns it (valid until the next push). */
+static saved_pos *saved_push(tailer *t)
 {
-    if (f->fp_len == 0)
-        return;
     if (t->nsaved == t->capsaved) {
         t->capsaved = t->capsaved ? t->capsaved * 2 : 8;
         t->saved = sl_xrealloc(t->saved, t->capsaved * sizeof *t->saved);
     }
     saved_pos *s = &t->saved[t->nsaved++];
     memset(s, 0, sizeof *s);
+    return s;
+}
+
+/* Keeps f's identity as a ghost, so a copy made by copytruncate resumes where we were. */
+static void tf_ghost(tailer *t, tfile *f)
+{
+    if (f->fp_len == 0)
+        return;
+    saved_pos *s = saved_push(t);
     s->p.fp_crc = f->fp_crc;
     s->p.fp_len = f->fp_len;
     s->p.offset = tf_hold(t, f);
@@ -509,12 +516,7 @@ void tailer_free(tailer *t)
 
 void tailer_restore(tailer *t, const tailer_position *p)
 {
-    if (t->nsaved == t->capsaved) {
-        t->capsaved = t->capsaved ? t->capsaved * 2 : 8;
-        t->saved = sl_xrealloc(t->saved, t->capsaved * sizeof *t->saved);
-    }
-    saved_pos *s = &t->saved[t->nsaved++];
-    memset(s, 0, sizeof *s);
+    saved_pos *s = saved_push(t);
     s->p = *p;
     s->p.path = sl_xstrdup(p->path ? p->path : "");
     s->committed = p->offset;
@@ -1446,12 +1448,7 @@ static void remember_closed(tailer *t, tfile *f)
 {
     if (f->deleted || f->fp_len == 0)
         return;
-    if (t->nsaved == t->capsaved) {
-        t->capsaved = t->capsaved ? t->capsaved * 2 : 8;
-        t->saved = sl_xrealloc(t->saved, t->capsaved * sizeof *t->saved);
-    }
-    saved_pos *s = &t->saved[t->nsaved++];
-    memset(s, 0, sizeof *s);
+    saved_pos *s = saved_push(t);
     s->p.dev = f->dev;
     s->p.ino = f->ino;
     s->p.fp_crc = f->fp_crc;
