@@ -1,5 +1,9 @@
 /* file.c - the `file` source: glob discovery + inotify wake-ups around the tailer, batches
- * of one file's lines, acks turned into checkpoints. The tailer does the file logic. */
+ * of one file's lines, acks turned into checkpoints. The tailer does the file logic.
+ * With `multiline:` (tail_ml.h) a file's lines are joined into groups first. The group still
+ * open is in no batch, and every event of its file before it ends at or before its first
+ * line, so no position passes it; it is sent timeout_ms after its last line (the loop's
+ * flush hook) and when its file is drained. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include "core/log.h"
 #include "sources/glob.h"
 #include "sources/tail_loop.h"
+#include "sources/tail_ml.h"
 #include "sources/tailer.h"
 
 typedef struct file_config {
@@ -21,6 +26,7 @@ typedef struct file_config {
     uint64_t max_line_bytes;
     int64_t glob_interval_ms;
     tailer_config tail;
+    tail_ml_config ml;
 } file_config;
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
@@ -35,6 +41,7 @@ static const sl_option file_options[] = {
     O("glob_interval_ms", SL_OPT_DURATION, glob_interval_ms, "1000", 0, NULL, 10, 3600000,
       "periodic rescan of the include patterns (inotify catches most changes sooner)"),
     TAILER_CONFIG_OPTIONS(file_config, tail),
+    TAIL_ML_OPTION(file_config, ml),
     SL_OPT_END,
 };
 #undef O
@@ -55,7 +62,18 @@ typedef struct file_source {
     size_t b_fixed;      /* event_size() of a line's event, less its message */
     uint64_t b_in_bytes; /* input bytes of the batch's lines, counted at flush */
     bool stopping;
+    bool running;        /* until the loop's end: closing a file may still emit */
+    tail_ml *ml;         /* multiline:, NULL when off */
 } file_source;
+
+/* Per file with multiline: (the tailer's user slot): its open group, and what an event sent
+ * outside its lines (timeout) needs to know of it. */
+typedef struct ffile {
+    tail_ml_stream ml;
+    uint64_t key, stream_id;
+    const char *path_seen;
+    char *path; /* owned copy of path_seen */
+} ffile;
 
 /* ---- Batches ----------------------------------------------------------------------- */
 
@@ -67,25 +85,24 @@ static void file_flush(file_source *s)
     s->b = NULL;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, s->b_end);
     b->origin = s->cc->id;
-    atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n, memory_order_relaxed);
+    if (!s->ml) /* with multiline: lines are counted as they come */
+        atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, s->b_in_bytes, memory_order_relaxed);
     s->b_in_bytes = 0;
     if (source_emit(s->ctx, b) != SL_OK)
         s->stopping = true;
 }
 
-static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
+/* Appends one event, a line or a group of lines, to the batch of f's lines (flushing the
+ * batch of another file or a full one first). ts: 0 = the batch's read time. */
+static void file_add(file_source *s, const tailer_file_info *f, const char *data, size_t len,
+                     uint64_t offset, uint64_t end, bool truncated, int64_t ts)
 {
-    file_source *s = arg;
-    if (s->stopping || source_should_stop(s->ctx)) {
-        s->stopping = true;
-        return false;
-    }
     if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->tail.batch_max_events ||
                  s->b->bytes >= s->cfg->tail.batch_max_bytes))
         file_flush(s);
     if (s->stopping)
-        return false;
+        return;
     if (!s->b) {
         s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, 256));
         s->b_key = f->key;
@@ -95,29 +112,108 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
     }
     sl_batch *b = s->b;
     sl_event *e = batch_add(b);
-    e->ts_ns = s->b_now;
-    e->message = batch_str(b, ln->data, ln->len);
+    e->ts_ns = ts ? ts : s->b_now;
+    e->message = batch_str(b, data, len);
     e->id_stream = f->stream_id;
-    e->id_seq = ln->offset;
+    e->id_seq = offset;
     sl_field *fp = event_push_field(b, e, SL_STR("log.file.path"));
     fp->type = SL_VAL_STR;
     fp->v.s = s->b_path;
     sl_field *fo = event_push_field(b, e, SL_STR("log.offset"));
     fo->type = SL_VAL_INT;
-    fo->v.i = (int64_t)ln->offset;
-    if (ln->truncated) {
+    fo->v.i = (int64_t)offset;
+    if (truncated) {
         sl_field *fl = event_push_field(b, e, SL_STR("log.truncated"));
         fl->type = SL_VAL_BOOL;
         fl->v.b = true;
     }
     /* event_size(e) without walking the fields: the two fields are the same for every
      * line of the batch, so only the message length varies. */
-    b->bytes += s->b_fixed + ln->len;
-    if (ln->truncated)
+    b->bytes += s->b_fixed + len;
+    if (truncated)
         b->bytes += 16 + 13 + 8;
-    s->b_end = ln->end;
+    if (end > s->b_end || b->n == 1)
+        s->b_end = end;
+}
+
+/* A group of lines joined by multiline:, sent as one event of its file. */
+static void file_ml_emit(void *arg, tail_ml_stream *st, const tail_ml_group *g)
+{
+    file_source *s = arg;
+    ffile *ff = st->owner;
+    tailer_file_info fi = {.key = ff->key, .stream_id = ff->stream_id, .path = ff->path};
+    file_add(s, &fi, g->text, g->len, g->first_off, g->end, g->cut, g->ts_ns);
+}
+
+static void ffile_free(ffile *ff)
+{
+    if (!ff)
+        return;
+    tail_ml_forget(&ff->ml);
+    free(ff->path);
+    free(ff);
+}
+
+static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
+{
+    file_source *s = arg;
+    if (s->stopping || source_should_stop(s->ctx)) {
+        s->stopping = true;
+        return false;
+    }
     s->b_in_bytes += ln->len + 1;
-    return true;
+    if (!s->ml) {
+        file_add(s, f, ln->data, ln->len, ln->offset, ln->end, ln->truncated, 0);
+        return !s->stopping;
+    }
+    ffile *ff = *f->user;
+    if (SL_UNLIKELY(!ff)) {
+        ff = *f->user = sl_xcalloc(1, sizeof *ff);
+        ff->ml.owner = ff;
+        ff->key = f->key;
+    }
+    if (SL_UNLIKELY(ff->key != f->key)) { /* truncated: the open group's lines are gone */
+        tail_ml_forget(&ff->ml);
+        ff->key = f->key;
+    }
+    if (SL_UNLIKELY(ff->path_seen != f->path)) {
+        free(ff->path);
+        ff->path = sl_xstrdup(f->path);
+        ff->path_seen = f->path;
+        ff->stream_id = f->stream_id;
+    }
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    if (ln->truncated) { /* a chunk of an over-long line cannot join: it ends the group */
+        tail_ml_close(s->ml, &ff->ml, file_ml_emit, s);
+        file_add(s, f, ln->data, ln->len, ln->offset, ln->end, true, 0);
+    } else {
+        tail_ml_line(s->ml, &ff->ml, ln->data, ln->len, ln->offset, ln->end, sl_now_ns(),
+                     file_ml_emit, s);
+    }
+    return !s->stopping;
+}
+
+/* A file goes away: its open group is sent (drained: it will never continue) with the
+ * file's end as position, then the per-file state is freed. */
+static void file_on_close(void *arg, const tailer_file_info *f, bool drained)
+{
+    file_source *s = arg;
+    ffile *ff = *f->user;
+    if (!ff)
+        return;
+    if (drained && s->running && !s->stopping && ff->key == f->key) {
+        tail_ml_close(s->ml, &ff->ml, file_ml_emit, s);
+        file_flush(s);
+    }
+    ffile_free(ff);
+    *f->user = NULL;
+}
+
+/* A truncated file: a copy resumes at the first line of its open group (tailer.h). */
+static uint64_t file_on_hold(void *arg, const tailer_file_info *f)
+{
+    ffile *ff = *f->user;
+    return ff && ff->key == f->key ? tail_ml_hold(&ff->ml) : UINT64_MAX;
 }
 
 static void file_on_done(void *arg, const tailer_file_info *f) { file_flush(arg); }
@@ -170,7 +266,12 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
     const file_config *cfg = config;
     if (cfg->include.n == 0)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "include: at least one pattern needed");
+    tail_ml *ml;
+    int rc = tail_ml_new(&ml, &cfg->ml, err, errlen);
+    if (rc)
+        return rc;
     file_source *s = sl_xcalloc(1, sizeof *s);
+    s->ml = ml;
     s->cfg = cfg;
     s->cc = cc;
     s->ino_fd = -1;
@@ -179,11 +280,22 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
     tailer_opts_from_config(&o, &cfg->tail);
     o.max_line_bytes = cfg->max_line_bytes;
     s->t = tailer_new(&o, cc->id, cc->metrics);
+    if (s->ml) {
+        tailer_set_close_hook(s->t, file_on_close, s);
+        tailer_set_hold_hook(s->t, file_on_hold, s);
+    }
     *self = s;
     return SL_OK;
 }
 
-static void file_flush_hook(void *arg) { file_flush(arg); }
+/* Every turn: the batch being filled goes, after the groups whose time is up. */
+static void file_flush_hook(void *arg)
+{
+    file_source *s = arg;
+    if (s->ml)
+        tail_ml_expire(s->ml, sl_mono_ms(), file_ml_emit, s);
+    file_flush(s);
+}
 
 static int64_t file_scan_hook(void *arg)
 {
@@ -195,6 +307,7 @@ static int64_t file_scan_hook(void *arg)
 static void file_discard(void *arg)
 {
     file_source *s = arg;
+    s->running = false; /* from here on, closing files emits nothing */
     if (s->b) {
         batch_release(s->b);
         s->b = NULL;
@@ -214,9 +327,12 @@ static int file_run(void *self, sl_source_ctx *ctx)
 {
     file_source *s = self;
     s->ctx = ctx;
-    return tail_loop_run(&(tail_loop){
+    s->running = true;
+    int rc = tail_loop_run(&(tail_loop){
         .t = s->t, .ctx = ctx, .cc = s->cc, .checkpoint_interval_ms = s->cfg->tail.checkpoint_interval_ms,
         .ck = &s->ck, .ino_fd = &s->ino_fd, .stopping = &s->stopping, .ops = &file_loop_ops, .arg = s});
+    s->running = false;
+    return rc;
 }
 
 static void file_destroy(void *self)
@@ -224,9 +340,11 @@ static void file_destroy(void *self)
     file_source *s = self;
     if (!s)
         return;
+    s->running = false;
     if (s->b)
         batch_release(s->b);
-    tailer_free(s->t);
+    tailer_free(s->t); /* the close hook frees every ffile */
+    tail_ml_free(s->ml);
     ckpt_close(s->ck);
     if (s->ino_fd >= 0)
         close(s->ino_fd);

@@ -35,6 +35,10 @@
  *  7. Bad input (a line that is neither CRI nor Docker JSON, a broken time) is counted and
  *     logged (rate-limited) and still delivered as a raw message stamped with the read time:
  *     nothing is dropped.
+ *  8. `multiline:` (tail_ml.h): complete messages of a stream are joined into groups before
+ *     they become events; a group still open holds the position back as a partial does
+ *     (note 4), is sent timeout_ms after its last line (the loop's flush hook) and when its
+ *     file is drained.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +61,7 @@
 #include "formats/cri.h"
 #include "sources/k8s_path.h"
 #include "sources/tail_loop.h"
+#include "sources/tail_ml.h"
 #include "sources/tailer.h"
 
 typedef struct k8s_config {
@@ -66,6 +71,7 @@ typedef struct k8s_config {
     uint64_t max_line_bytes;
     int64_t rescan_interval_ms;
     tailer_config tail;
+    tail_ml_config ml;
 } k8s_config;
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
@@ -92,6 +98,7 @@ static const sl_option k8s_options[] = {
     O("rescan_interval_ms", SL_OPT_DURATION, rescan_interval_ms, "5000", 0, NULL, 10, 3600000,
       "periodic walk of the tree (inotify catches most changes sooner)"),
     TAILER_CONFIG_OPTIONS(k8s_config, tail),
+    TAIL_ML_OPTION(k8s_config, ml),
     SL_OPT_END,
 };
 #undef O
@@ -117,6 +124,10 @@ typedef struct kfile {
     uint64_t chunk_next;  /* end of the last chunk of an over-long line */
     int chunk_stream;
     uint64_t last_end;    /* end of the last line taken: what a drained file commits */
+    tail_ml_stream ml[2]; /* note 8: open groups per stream */
+    uint64_t stream_id;   /* the file's, for a group sent outside its lines (timeout) */
+    const char *path_seen;
+    char *path;           /* owned copy of path_seen */
 } kfile;
 
 #define K_NFIELDS 9
@@ -143,6 +154,7 @@ typedef struct k8s_source {
     /* rate limit of bad-input log lines */
     int64_t bad_log_ms;
     uint64_t bad_suppressed;
+    tail_ml *ml; /* note 8, NULL when off */
 } k8s_source;
 
 /* ---- Metadata from paths -------------------------------------------------------------- */
@@ -216,6 +228,9 @@ static void kfile_free(kfile *kf)
         free(kf->meta[i]);
     free(kf->part[0].buf);
     free(kf->part[1].buf);
+    tail_ml_forget(&kf->ml[0]);
+    tail_ml_forget(&kf->ml[1]);
+    free(kf->path);
     free(kf);
 }
 
@@ -227,9 +242,12 @@ static void k8s_flush(k8s_source *s)
         return;
     sl_batch *b = s->b;
     uint64_t end = s->b_end;
-    for (int i = 0; i < 2; i++) /* never commit past a part still being joined (note 4) */
+    for (int i = 0; i < 2; i++) { /* never commit past a part still being joined (note 4) */
         if (s->b_kf && s->b_kf->part[i].active && s->b_kf->part[i].first_off < end)
             end = s->b_kf->part[i].first_off;
+        if (s->b_kf)
+            end = SL_MIN(end, tail_ml_hold(&s->b_kf->ml[i]));
+    }
     s->b = NULL;
     s->b_kf = NULL;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, end);
@@ -317,6 +335,34 @@ static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_
         s->b_end = end;
 }
 
+/* A group of lines joined by multiline: (note 8), sent as one event of its stream. */
+static void k8s_ml_emit(void *arg, tail_ml_stream *st, const tail_ml_group *g)
+{
+    kfile *kf = st->owner;
+    tailer_file_info fi = {.key = kf->key, .stream_id = kf->stream_id, .path = kf->path};
+    k8s_emit(arg, kf, &fi, g->ts_ns, st->id, g->text, g->len, g->first_off, g->end, g->cut);
+}
+
+/* A message of a stream: an event, or a line of its stream's group when multiline: is on.
+ * A truncated one cannot join: it ends the group and goes as it is. */
+static void k8s_out(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_t ts, int stream,
+                    const char *msg, size_t len, uint64_t off, uint64_t end, bool truncated)
+{
+    if (!s->ml || stream < 0) {
+        k8s_emit(s, kf, f, ts, stream, msg, len, off, end, truncated);
+        return;
+    }
+    tail_ml_stream *st = &kf->ml[stream];
+    st->owner = kf;
+    st->id = stream;
+    if (truncated) {
+        tail_ml_close(s->ml, st, k8s_ml_emit, s);
+        k8s_emit(s, kf, f, ts, stream, msg, len, off, end, truncated);
+        return;
+    }
+    tail_ml_line(s->ml, st, msg, len, off, end, ts, k8s_ml_emit, s);
+}
+
 /* ---- Lines ---------------------------------------------------------------------------- */
 
 static void k8s_bad(k8s_source *s, const char *path, uint64_t off, const char *why)
@@ -347,7 +393,7 @@ static void part_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int s
     kpart *p = &kf->part[stream];
     uint64_t first = p->first_off;
     p->active = false; /* before emitting, so the flush position is not held back by it */
-    k8s_emit(s, kf, f, p->ts_ns, stream, p->buf, p->len, first, end, truncated);
+    k8s_out(s, kf, f, p->ts_ns, stream, p->buf, p->len, first, end, truncated);
     p->len = 0;
 }
 
@@ -377,9 +423,17 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
     if (SL_UNLIKELY(kf->key != f->key)) { /* new file or truncated: partials are void */
         part_reset(&kf->part[0]);
         part_reset(&kf->part[1]);
+        tail_ml_forget(&kf->ml[0]);
+        tail_ml_forget(&kf->ml[1]);
         kf->chunk_next = UINT64_MAX;
         kf->key = f->key;
         kf->last_end = 0;
+    }
+    if (SL_UNLIKELY(s->ml && kf->path_seen != f->path)) { /* note 8: for a group sent later */
+        free(kf->path);
+        kf->path = sl_xstrdup(f->path);
+        kf->path_seen = f->path;
+        kf->stream_id = f->stream_id;
     }
     if (ln->end > kf->last_end)
         kf->last_end = ln->end;
@@ -391,15 +445,15 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         bool cont = kf->chunk_next == ln->offset;
         kf->chunk_next = ln->truncated ? ln->end : UINT64_MAX;
         if (cont) {
-            k8s_emit(s, kf, f, sl_now_ns(), kf->chunk_stream, ln->data, ln->len, ln->offset,
-                     ln->end, true);
+            k8s_out(s, kf, f, sl_now_ns(), kf->chunk_stream, ln->data, ln->len, ln->offset,
+                    ln->end, true);
             return !s->stopping;
         }
         cri_line cl;
         const char *why;
         if (ln->len && ln->data[0] != '{' && cri_parse(ln->data, ln->len, &cl, &why) == 0) {
             kf->chunk_stream = cl.stream;
-            k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
+            k8s_out(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
         } else {
             kf->chunk_stream = -1;
             k8s_emit(s, kf, f, sl_now_ns(), -1, ln->data, ln->len, ln->offset, ln->end, true);
@@ -419,7 +473,7 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
     }
     kpart *p = &kf->part[cl.stream];
     if (SL_LIKELY(!cl.partial && !p->active)) {
-        k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, false);
+        k8s_out(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, false);
         return !s->stopping;
     }
     bool over = p->active && p->len + cl.len > s->cfg->max_line_bytes;
@@ -432,7 +486,7 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         /* One part beyond the bound by itself (the tailer bounds lines): delivered whole. */
         if (!over)
             metrics_error(s->cc->metrics, "line_too_long");
-        k8s_emit(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
+        k8s_out(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, true);
         return !s->stopping;
     }
     if (!p->active) {
@@ -463,6 +517,8 @@ static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
                 metrics_error(s->cc->metrics, "partial_unterminated");
                 part_emit(s, kf, f, i, kf->last_end, true);
             }
+        for (int i = 0; s->ml && i < 2; i++)
+            tail_ml_close(s->ml, &kf->ml[i], k8s_ml_emit, s);
     }
     if (s->b_kf == kf) {
         if (s->running && !s->stopping)
@@ -481,9 +537,11 @@ static uint64_t k8s_on_hold(void *arg, const tailer_file_info *f)
     kfile *kf = *f->user;
     uint64_t hold = UINT64_MAX;
     if (kf && kf->key == f->key)
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 2; i++) {
             if (kf->part[i].active && kf->part[i].first_off < hold)
                 hold = kf->part[i].first_off;
+            hold = SL_MIN(hold, tail_ml_hold(&kf->ml[i]));
+        }
     return hold;
 }
 
@@ -682,7 +740,12 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     const k8s_config *cfg = config;
     if (!cfg->path || !cfg->path[0])
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "path: a directory is needed");
+    tail_ml *ml;
+    int rc = tail_ml_new(&ml, &cfg->ml, err, errlen);
+    if (rc)
+        return rc;
     k8s_source *s = sl_xcalloc(1, sizeof *s);
+    s->ml = ml;
     s->cfg = cfg;
     s->cc = cc;
     s->ino_fd = -1;
@@ -709,7 +772,14 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     return SL_OK;
 }
 
-static void k8s_flush_hook(void *arg) { k8s_flush(arg); }
+/* Every turn: the batch being filled goes, after the groups whose time is up (note 8). */
+static void k8s_flush_hook(void *arg)
+{
+    k8s_source *s = arg;
+    if (s->ml)
+        tail_ml_expire(s->ml, sl_mono_ms(), k8s_ml_emit, s);
+    k8s_flush(s);
+}
 
 /* A walk; a file deferred by it (rescan_soon) brings the next one forward. */
 static int64_t k8s_scan_hook(void *arg)
@@ -766,6 +836,7 @@ static void k8s_destroy(void *self)
         batch_release(s->b);
     s->b = NULL;
     tailer_free(s->t); /* the close hook frees every kfile */
+    tail_ml_free(s->ml);
     ckpt_close(s->ck);
     if (s->ino_fd >= 0)
         close(s->ino_fd);

@@ -2,7 +2,9 @@
  * any mode, over several interleaved streams, cut into batches of any size, with timeout
  * flushes at any moment and small limits. Checks what must always hold: every stream's
  * lines come out exactly once and in order (the joined texts split on '\n' give the input
- * back), and every ack token is released once everything is flushed. */
+ * back), and every ack token is released once everything is flushed. The same lines then
+ * go through the tailing sources' multiline: option (tail_ml), with the same check and:
+ * a stream's open group never starts before what it last sent ended. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "core/component.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "sources/tail_ml.h"
 
 static const char *const yamls[] = {
     "{mode: java, max_lines: 7, max_bytes: 300, max_open_groups: 3, timeout_ms: 5}",
@@ -25,6 +28,18 @@ static const char *const yamls[] = {
 };
 #define NMODES (sizeof yamls / sizeof yamls[0])
 #define NSTREAMS 4
+
+static const tail_ml_config tml_cfgs[] = {
+    {.mode = 1, .timeout_ms = 5, .max_lines = 7, .max_bytes = 300},
+    {.mode = 2, .timeout_ms = 5, .max_lines = 7, .max_bytes = 300},
+    {.mode = 3, .timeout_ms = 5, .max_lines = 7, .max_bytes = 300},
+    {.mode = 4, .timeout_ms = 5, .max_lines = 7, .max_bytes = 300},
+    {.mode = 5, .timeout_ms = 5, .max_lines = 7, .max_bytes = 300},
+    {.mode = 6, .start_pattern = "^[A-Z]", .continue_pattern = "^\\s", .timeout_ms = 5,
+     .max_lines = 5, .max_bytes = 1 << 20},
+    {.mode = 6, .start_pattern = "^\\[", .timeout_ms = 5, .max_lines = 1000, .max_bytes = 1 << 20},
+};
+static tail_ml *tmls[NMODES];
 
 static const sl_transform_vtable *vt;
 static void *tf[NMODES];
@@ -48,6 +63,8 @@ static void setup(void)
         void *bases[] = {cfgs[i]};
         if (config_apply(tables, bases, 1, docs[i]->root, NULL, "f.yaml", "t", err, sizeof err) ||
             vt->init(&tf[i], cfgs[i], &cc, err, sizeof err))
+            abort();
+        if (tail_ml_new(&tmls[i], &tml_cfgs[i], err, sizeof err) || !tmls[i])
             abort();
     }
 }
@@ -81,6 +98,24 @@ static void check_event(const sl_event *e)
         n -= len + 1;
         p = nl + 1;
     }
+}
+
+static void check_text(uint64_t s, const char *p, size_t n)
+{
+    sl_event e = {.id_stream = s, .message = {p, (uint32_t)n}};
+    check_event(&e);
+}
+
+/* tail_ml: per stream, the offset where the last group sent ended. */
+static uint64_t sent_end[NSTREAMS];
+
+static void tml_emit(void *arg, tail_ml_stream *st, const tail_ml_group *g)
+{
+    uint64_t s = (uint64_t)st->id;
+    if (g->first_off < sent_end[s] || g->end <= g->first_off)
+        abort(); /* groups overlap or go backwards */
+    sent_end[s] = g->end;
+    check_text(s, g->text, g->len);
 }
 
 static void drain(sl_batch *b)
@@ -143,6 +178,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t s = 0; s < NSTREAMS; s++)
         if (nout[s] != nin[s])
             abort(); /* a line never came out */
+
+    /* The same lines through tail_ml, a line at a time per stream (offsets: their index). */
+    tail_ml *m = tmls[mode];
+    tail_ml_stream st[NSTREAMS];
+    memset(st, 0, sizeof st);
+    memset(nout, 0, sizeof nout);
+    memset(sent_end, 0, sizeof sent_end);
+    size_t next[NSTREAMS] = {0};
+    for (size_t s = 0; s < NSTREAMS; s++)
+        st[s].id = (int)s;
+    for (size_t k = 0, left = 1; left;) {
+        left = 0;
+        for (size_t s = 0; s < NSTREAMS; s++) {
+            if (next[s] >= nin[s])
+                continue;
+            left = 1;
+            const line *ln = &in[s][next[s]];
+            tail_ml_line(m, &st[s], ln->p, ln->n, next[s], next[s] + 1, 0, tml_emit, NULL);
+            next[s]++;
+            if (st[s].active && st[s].first_off < sent_end[s])
+                abort(); /* the open group would let a position pass sent lines */
+            if ((++k & 15) == 0)
+                tail_ml_expire(m, sl_mono_ms() + (int64_t)(k & 7), tml_emit, NULL);
+        }
+    }
+    for (size_t s = 0; s < NSTREAMS; s++) {
+        tail_ml_close(m, &st[s], tml_emit, NULL);
+        tail_ml_forget(&st[s]);
+        if (nout[s] != nin[s])
+            abort();
+    }
     if (ack_ledger_collect(l, NULL, NULL) != batches || ack_ledger_pending(l) != 0)
         abort(); /* a token still held */
     ack_ledger_free(l);

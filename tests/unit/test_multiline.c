@@ -19,6 +19,7 @@
 #include "core/component.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "sources/tail_ml.h"
 #include "transforms/multiline.h"
 
 #include "tf_harness.h"
@@ -718,6 +719,96 @@ static void test_rules_api(void **state)
     assert_non_null(strstr(err, "custom"));
 }
 
+/* ---- the tailing sources' multiline: option ---------------------------------------------- */
+
+typedef struct tml_out {
+    char text[8][256];
+    uint64_t first[8], end[8];
+    bool cut[8];
+    int n;
+} tml_out;
+
+static void tml_take(void *arg, tail_ml_stream *st, const tail_ml_group *g)
+{
+    tml_out *o = arg;
+    assert_true(o->n < 8);
+    assert_true(g->len < sizeof o->text[0]);
+    memcpy(o->text[o->n], g->text, g->len);
+    o->text[o->n][g->len] = '\0';
+    o->first[o->n] = g->first_off;
+    o->end[o->n] = g->end;
+    o->cut[o->n] = g->cut;
+    o->n++;
+}
+
+static void test_tail_ml(void **state)
+{
+    sl_config_doc *doc;
+    char err[256];
+    assert_int_equal(config_doc_load(&doc, "t", "mode: java\nmax_lines: 4\ntimeout_ms: 500\n", err, sizeof err), 0);
+    tail_ml_config c = {0};
+    const sl_option *tabs[] = {tail_ml_options};
+    void *bases[] = {&c};
+    assert_int_equal(config_apply(tabs, bases, 1, doc->root, NULL, "t", "multiline", err, sizeof err), 0);
+    tail_ml *m;
+    assert_int_equal(tail_ml_new(&m, &c, err, sizeof err), SL_OK);
+    assert_non_null(m);
+    tail_ml_stream a = {0}, b = {0};
+    tml_out o = {0};
+    /* offsets as a file would have them: each line at its start, ends after its '\n' */
+    const char *lines[] = {"INFO up", "ERROR down", "java.lang.Error: x", "\tat a.A.a(A.java:1)",
+                           "\tat a.A.b(A.java:2)", "\tat a.A.c(A.java:3)", "INFO again"};
+    uint64_t off = 0;
+    for (size_t i = 0; i < NL(lines); i++) {
+        size_t n = strlen(lines[i]);
+        tail_ml_line(m, &a, lines[i], n, off, off + n + 1, 1000 + (int64_t)i, tml_take, &o);
+        off += n + 1;
+        if (i == 2) /* the open group holds its file back to its first line */
+            assert_int_equal(tail_ml_hold(&a), 8);
+    }
+    assert_int_equal(o.n, 3);
+    assert_string_equal(o.text[0], "INFO up");
+    assert_int_equal(o.first[0], 0);
+    assert_int_equal(o.end[0], 8);
+    /* max_lines 4: the trace goes cut, its last frame as the next event */
+    assert_string_equal(o.text[1], "ERROR down\njava.lang.Error: x\n\tat a.A.a(A.java:1)\n\tat a.A.b(A.java:2)");
+    assert_true(o.cut[1]);
+    assert_string_equal(o.text[2], "\tat a.A.c(A.java:3)");
+    assert_false(o.cut[2]);
+    assert_int_equal(tail_ml_hold(&a), o.end[2]); /* "INFO again" is open */
+    /* Timeout, on the caller's clock: nothing before it, then both streams, oldest first. */
+    tail_ml_line(m, &b, "ERROR other", 11, 500, 512, 7, tml_take, &o);
+    int64_t now = sl_mono_ms();
+    tail_ml_expire(m, now - 1000, tml_take, &o);
+    assert_int_equal(o.n, 3);
+    tail_ml_expire(m, now + 500, tml_take, &o);
+    assert_int_equal(o.n, 5);
+    assert_string_equal(o.text[3], "INFO again");
+    assert_string_equal(o.text[4], "ERROR other");
+    assert_false(a.active);
+    assert_false(b.active);
+    assert_int_equal(tail_ml_hold(&a), UINT64_MAX);
+    /* forget: no emission, memory freed; close of an idle stream: nothing */
+    tail_ml_line(m, &a, "x", 1, 0, 2, 0, tml_take, &o);
+    tail_ml_forget(&a);
+    tail_ml_close(m, &a, tml_take, &o);
+    assert_int_equal(o.n, 5);
+    tail_ml_forget(&b);
+    tail_ml_free(m);
+    config_options_free(tail_ml_options, &c);
+    config_doc_free(doc);
+
+    /* off: nothing to build; patterns without custom: refused */
+    tail_ml_config none = {0};
+    assert_int_equal(tail_ml_new(&m, &none, err, sizeof err), SL_OK);
+    assert_null(m);
+    tail_ml_config bad = {.mode = 1, .start_pattern = "x"};
+    assert_int_not_equal(tail_ml_new(&m, &bad, err, sizeof err), SL_OK);
+    tail_ml_config badre = {.mode = ML_MODE_CUSTOM + 1, .start_pattern = "(["};
+    assert_int_not_equal(tail_ml_new(&m, &badre, err, sizeof err), SL_OK);
+    assert_non_null(strstr(err, "start_pattern"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_acks_held_until_delivered),
         cmocka_unit_test(test_acks_chained_transforms),
         cmocka_unit_test(test_rules_api),
+        cmocka_unit_test(test_tail_ml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
