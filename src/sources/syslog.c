@@ -1,0 +1,525 @@
+/* syslog.c - the `syslog` source: RFC 5424 and RFC 3164 messages over UDP, TCP or TLS
+ * (rsyslog, syslog-ng, logger, network devices).
+ *
+ * Notes on the design
+ *  1. mode udp: one datagram is one message, read on the source's own poll loop (no TCP
+ *     listener). A datagram over max_message_bytes is dropped and counted (MSG_TRUNC).
+ *     Each turn reads at most batch_max_events datagrams into one batch.
+ *  2. mode tcp / tls: the epoll server of src/net/server.c. Each frame is octet-counted or
+ *     LF-terminated, told apart per frame as rsyslog's imtcp does (formats/syslog.h). Each
+ *     on_data turn turns every complete frame of one connection into one batch (split at
+ *     batch_max_events). An oversize frame is discarded, counted and logged, and the
+ *     connection goes on with the next frame; so a connection never holds more than
+ *     max_message_bytes plus a frame header, and memory is bounded by max_connections x that.
+ *  3. Syslog has no application-level acknowledgement: a message is accepted once its batch
+ *     is in every downstream buffer (for a disk buffer: written to it), which is when
+ *     source_emit returns. Backpressure stops reading the sockets, so TCP pushes back on
+ *     senders; UDP datagrams beyond the socket buffer are dropped by the kernel. The ack
+ *     tokens are still opened and collected (status, lag), but commit nothing.
+ *  4. Each frame is copied once into the batch arena and parsed there; every field points
+ *     into that copy (structured-data values are unescaped in place), except the static
+ *     facility/severity names.
+ *  5. Event ids: (hash of a per-process random nonce and the connection id, index of the
+ *     message on the connection); UDP is one stream. A batch replayed from a disk buffer
+ *     keeps them, so sinks that take ids drop replays; a message a sender sends again after
+ *     a reconnect is a new message to sluice (syslog carries no id). */
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/api.h"
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "formats/syslog.h"
+#include "net/server.h"
+
+enum { MODE_UDP = 0, MODE_TCP, MODE_TLS };
+static const char *const mode_choices[] = {"udp", "tcp", "tls", NULL};
+
+typedef struct sys_config {
+    char *address;
+    int mode;
+    uint64_t max_message_bytes, receive_buffer_bytes;
+    int64_t max_connections, idle_timeout_ms, batch_max_events;
+    net_tls_config tls;
+} sys_config;
+
+#define O(name, type, field, def, min, max, help) \
+    {name, type, offsetof(sys_config, field), def, 0, NULL, NULL, min, max, help}
+static const sl_option sys_options[] = {
+    O("address", SL_OPT_STR, address, NULL, 0, 0,
+      "host:port to listen on (default 0.0.0.0:514, or 0.0.0.0:6514 with mode tls)"),
+    {"mode", SL_OPT_ENUM, offsetof(sys_config, mode), "tcp", 0, mode_choices, NULL, 0, 0,
+     "udp (one datagram, one message), tcp (octet counting or LF frames), tls (tcp in TLS)"},
+    O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "64KiB", 64, 16 << 20,
+      "a larger message (frame or datagram) is discarded and counted; memory for partial "
+      "messages is at most max_connections x this"),
+    O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
+      "tcp/tls connections beyond this are refused"),
+    O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "0", 0, 86400000,
+      "close tcp/tls connections silent this long (0: never, as rsyslog keeps them open)"),
+    O("batch_max_events", SL_OPT_INT, batch_max_events, "4096", 1, 1 << 20,
+      "events per batch at most"),
+    O("receive_buffer_bytes", SL_OPT_SIZE, receive_buffer_bytes, "0", 0, 1LL << 30,
+      "udp: SO_RCVBUF of the socket (0: the system default); the kernel drops what does not "
+      "fit while sluice is busy"),
+    {"tls", SL_OPT_OBJECT, offsetof(sys_config, tls), NULL, 0, NULL, net_tls_server_options, 0, 0,
+     "TLS for mode tls: cert_file, key_file, ca_file, client_auth"},
+    SL_OPT_END,
+};
+#undef O
+
+typedef struct sconn {
+    syslog_framer fr;
+    uint64_t stream; /* id_stream of its events (note 5) */
+    uint64_t seq;    /* messages so far: the next id_seq */
+    uint64_t tokens; /* ack tokens opened */
+    sl_str ip;       /* peer address without the port, for the current batch */
+} sconn;
+
+typedef struct sys_source {
+    const sys_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    net_server_config scfg;
+    net_server *srv;
+    char address[300];
+    uint64_t nonce;
+    bool closed;
+    /* mode udp */
+    int udp;
+    char *dgram;        /* max_message_bytes + 1 */
+    uint64_t udp_seq, udp_tokens;
+    int64_t warn_second;
+    uint64_t warn_dropped;
+} sys_source;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static int sys_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                    size_t errlen)
+{
+    const sys_config *c = config;
+    bool tls = c->mode == MODE_TLS;
+    if (tls && !c->tls.cert_file)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "mode tls needs tls.cert_file and tls.key_file");
+    if (!tls && c->tls.cert_file)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: is set but mode is %s (use mode: tls)",
+                         mode_choices[c->mode]);
+    sys_source *s = sl_xcalloc(1, sizeof *s);
+    s->udp = -1;
+    s->cfg = c;
+    s->cc = cc;
+    snprintf(s->address, sizeof s->address, "%s",
+             c->address ? c->address : tls ? "0.0.0.0:6514" : "0.0.0.0:514");
+    s->scfg = (net_server_config){
+        .address = s->address,
+        .default_port = tls ? 6514 : 514,
+        .max_connections = c->max_connections,
+        .idle_timeout_ms = c->idle_timeout_ms,
+        .handshake_timeout_ms = 10000,
+        .tls = &c->tls,
+        .component = cc->id,
+        .metrics = cc->metrics,
+    };
+    if (RAND_bytes((unsigned char *)&s->nonce, sizeof s->nonce) != 1)
+        s->nonce = (uint64_t)sl_now_ns() ^ (uint64_t)getpid() << 32;
+    *self = s;
+    return SL_OK;
+}
+
+/* ---- Events --------------------------------------------------------------------------- */
+
+static void push_str(sl_batch *b, sl_event *e, sl_str key, const char *v, size_t n)
+{
+    if (!v || !n)
+        return;
+    sl_field *f = event_push_field(b, e, key);
+    f->type = SL_VAL_STR;
+    f->v.s = (sl_str){v, (uint32_t)n};
+}
+
+static void push_int(sl_batch *b, sl_event *e, sl_str key, int64_t v)
+{
+    sl_field *f = event_push_field(b, e, key);
+    f->type = SL_VAL_INT;
+    f->v.i = v;
+}
+
+/* Structured data as fields "<SD-ID>.<PARAM-NAME>" (the last of repeated names wins); an
+ * element without parameters as "<SD-ID>": {}. */
+static void add_sd(sl_batch *b, sl_event *e, const syslog_msg *m)
+{
+    syslog_sd_iter it;
+    syslog_sd_param p;
+    syslog_sd_begin(&it, m->sd, m->sd_len);
+    while (syslog_sd_next(&it, &p)) {
+        char key[80];
+        if (p.no_params) {
+            sl_field *f = event_add_field(b, e, p.id, p.id_len);
+            f->type = SL_VAL_JSON;
+            f->v.s = SL_STR("{}");
+            continue;
+        }
+        int kl = snprintf(key, sizeof key, "%.*s.%.*s", (int)p.id_len, p.id, (int)p.name_len,
+                          p.name);
+        sl_field *f = event_add_field(b, e, key, (size_t)kl);
+        f->type = SL_VAL_STR;
+        /* The value lies in this event's own copy of the frame: unescaped in place. */
+        size_t n = p.value_len;
+        if (memchr(p.value, '\\', n))
+            n = syslog_sd_unescape(p.value, n, (char *)p.value);
+        f->v.s = (sl_str){p.value, (uint32_t)n};
+    }
+}
+
+/* One message (a frame or a datagram) as an event of b (note 4). */
+static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len, sl_str ip,
+                        uint64_t stream, uint64_t seq, int64_t now)
+{
+    char *p = arena_alloc(&b->arena, len ? len : 1);
+    memcpy(p, raw, len);
+    syslog_msg m;
+    syslog_parse(p, len, now, &m);
+    if (!m.has_pri)
+        metrics_error(s->cc->metrics, "no_pri");
+    else if (m.fallback)
+        metrics_error(s->cc->metrics, "rfc5424_invalid");
+    sl_event *e = batch_add(b);
+    e->ts_ns = m.ts_ns ? m.ts_ns : now;
+    e->message = (sl_str){m.msg ? m.msg : "", (uint32_t)m.msg_len};
+    e->id_stream = stream;
+    e->id_seq = seq;
+    const char *sev = syslog_severity_name(m.severity), *fac = syslog_facility_name(m.facility);
+    push_str(b, e, SL_STR("severity"), sev, strlen(sev));
+    push_str(b, e, SL_STR("facility"), fac, strlen(fac));
+    push_int(b, e, SL_STR("syslog.severity"), m.severity);
+    push_int(b, e, SL_STR("syslog.facility"), m.facility);
+    if (m.version)
+        push_int(b, e, SL_STR("syslog.version"), m.version);
+    push_str(b, e, SL_STR("hostname"), m.hostname, m.hostname_len);
+    push_str(b, e, SL_STR("appname"), m.appname, m.appname_len);
+    push_str(b, e, SL_STR("procid"), m.procid, m.procid_len);
+    push_str(b, e, SL_STR("msgid"), m.msgid, m.msgid_len);
+    push_str(b, e, SL_STR("source_ip"), ip.ptr, ip.len);
+    if (m.sd_len)
+        add_sd(b, e, &m);
+    b->bytes += event_size(e);
+}
+
+/* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1", copied into b. */
+static sl_str peer_ip(sl_batch *b, const char *peer)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']')
+        peer++, n -= 2;
+    return batch_str(b, peer, n);
+}
+
+static void emit(sys_source *s, sl_batch **bp, uint64_t key, uint64_t seq)
+{
+    sl_batch *b = *bp;
+    *bp = NULL;
+    if (!b)
+        return;
+    if (b->n == 0) {
+        batch_release(b);
+        return;
+    }
+    b->ack = ack_token_open(source_ledger(s->ctx), key, seq);
+    b->origin = s->cc->id;
+    if (source_emit(s->ctx, b) != SL_OK)
+        s->closed = true;
+}
+
+/* ---- TCP / TLS ------------------------------------------------------------------------ */
+
+static int sys_on_open(void *arg, net_conn *c)
+{
+    sys_source *s = arg;
+    sconn *sc = sl_xcalloc(1, sizeof *sc);
+    sc->stream = mix64(s->nonce ^ mix64(c->id)) | 1;
+    c->user = sc;
+    net_conn_set_ready(s->srv, c);
+    return 0;
+}
+
+static void too_big(sys_source *s, const char *peer)
+{
+    metrics_error(s->cc->metrics, "message_too_large");
+    net_server_warn(s->srv, "%s: message larger than max_message_bytes (%llu): discarded", peer,
+                    (unsigned long long)s->cfg->max_message_bytes);
+}
+
+/* Every complete frame in c->in (all of it at eof) to events; returns the bytes used. */
+static size_t consume_frames(sys_source *s, net_conn *c, bool eof)
+{
+    sconn *sc = c->user;
+    size_t off = 0, max = (size_t)s->cfg->max_message_bytes;
+    sl_batch *b = NULL;
+    int64_t now = sl_now_ns();
+    while (!s->closed) {
+        const char *msg;
+        size_t len, used;
+        int r = syslog_frame_next(&sc->fr, c->in.p + off, c->in.len - off, max, eof, &msg, &len,
+                                  &used);
+        off += used;
+        if (r == SYSLOG_NEED_MORE) {
+            if (used == 0)
+                break;
+            continue;
+        }
+        if (r == SYSLOG_TOO_BIG) {
+            too_big(s, c->peer);
+            continue;
+        }
+        if (r == SYSLOG_EMPTY) {
+            metrics_count(s->cc->metrics, "empty_frames", 1);
+            continue;
+        }
+        if (!b) {
+            b = batch_new(64);
+            sc->ip = peer_ip(b, c->peer);
+        }
+        add_message(s, b, msg, len, sc->ip, sc->stream, sc->seq++, now);
+        atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, used, memory_order_relaxed);
+        if (b->n >= (uint32_t)s->cfg->batch_max_events)
+            emit(s, &b, c->id, sc->tokens++);
+    }
+    if (b)
+        emit(s, &b, c->id, sc->tokens++);
+    return off;
+}
+
+static int sys_on_data(void *arg, net_conn *c)
+{
+    sys_source *s = arg;
+    net_conn_consume(c, consume_frames(s, c, false));
+    return 0;
+}
+
+static void sys_on_close(void *arg, net_conn *c)
+{
+    sys_source *s = arg;
+    sconn *sc = c->user;
+    if (!sc)
+        return;
+    /* A last LF frame without its LF is a message (as rsyslog); an octet-counted frame cut
+     * short is not. Not while stopping: no new batch once the acks are drained. */
+    if (c->in.len && !source_should_stop(s->ctx)) {
+        size_t used = consume_frames(s, c, true);
+        if (used < c->in.len && !sc->fr.skip && !sc->fr.skip_line) {
+            metrics_error(s->cc->metrics, "truncated_frame");
+            net_server_warn(s->srv, "%s: closed in the middle of an octet-counted frame "
+                            "(%zu bytes): discarded", c->peer, c->in.len - used);
+        }
+    }
+    free(sc);
+    c->user = NULL;
+}
+
+static void no_commit(void *arg, uint64_t key, uint64_t value)
+{
+    (void)arg, (void)key, (void)value; /* note 3: nothing to answer */
+}
+
+static void sys_on_tick(void *arg)
+{
+    sys_source *s = arg;
+    source_collect_acks(s->ctx, no_commit, s);
+}
+
+static const net_server_cb sys_cb = {
+    .on_open = sys_on_open,
+    .on_data = sys_on_data,
+    .on_close = sys_on_close,
+    .on_tick = sys_on_tick,
+};
+
+/* ---- UDP ------------------------------------------------------------------------------ */
+
+static void udp_warn(sys_source *s, const char *what)
+{
+    int64_t sec = sl_mono_ms() / 1000;
+    if (sec == s->warn_second) {
+        s->warn_dropped++;
+        return;
+    }
+    if (s->warn_dropped)
+        log_warn(s->cc->id, "%s (and %llu more warnings)", what,
+                 (unsigned long long)s->warn_dropped);
+    else
+        log_warn(s->cc->id, "%s", what);
+    s->warn_second = sec;
+    s->warn_dropped = 0;
+}
+
+static int udp_open(sys_source *s, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    int p = 0;
+    int rc = api_parse_address(s->address, host, sizeof host, &p, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    snprintf(port, sizeof port, "%d", p ? p : 514);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (gai != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", s->address, gai_strerror(gai));
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd >= 0 && s->cfg->receive_buffer_bytes) {
+        int sz = (int)SL_MIN(s->cfg->receive_buffer_bytes, (uint64_t)INT32_MAX);
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return sl_seterr(err, errlen, SL_ERR_IO, "udp %s: %s", s->address, strerror(e));
+    }
+    freeaddrinfo(ai);
+    s->udp = fd;
+    s->dgram = sl_xmalloc(s->cfg->max_message_bytes + 1);
+    return SL_OK;
+}
+
+/* Reads what the socket holds, up to one batch; returns the datagrams read. */
+static int udp_read(sys_source *s)
+{
+    sl_batch *b = NULL;
+    uint64_t stream = mix64(s->nonce ^ 0x756470) | 1; /* "udp" */
+    size_t max = (size_t)s->cfg->max_message_bytes;
+    int64_t now = sl_now_ns();
+    int got = 0;
+    while (got < s->cfg->batch_max_events) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(s->udp, s->dgram, max + 1, MSG_DONTWAIT | MSG_TRUNC,
+                             (struct sockaddr *)&from, &fl);
+        if (n < 0)
+            break;
+        got++;
+        if ((size_t)n > max) {
+            metrics_error(s->cc->metrics, "message_too_large");
+            udp_warn(s, "datagram larger than max_message_bytes: dropped");
+            continue;
+        }
+        size_t len = (size_t)n;
+        while (len && (s->dgram[len - 1] == '\n' || s->dgram[len - 1] == '\0' ||
+                       s->dgram[len - 1] == '\r'))
+            len--;
+        if (len == 0) {
+            metrics_count(s->cc->metrics, "empty_frames", 1);
+            continue;
+        }
+        if (!b)
+            b = batch_new(64);
+        char host[INET6_ADDRSTRLEN + 1] = "";
+        getnameinfo((struct sockaddr *)&from, fl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        sl_str ip = batch_str(b, host, strlen(host));
+        add_message(s, b, s->dgram, len, ip, stream, s->udp_seq++, now);
+        atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, (uint64_t)n,
+                                  memory_order_relaxed);
+    }
+    if (b)
+        emit(s, &b, 0, s->udp_tokens++);
+    return got;
+}
+
+static void udp_run(sys_source *s)
+{
+    int stop = source_stop_fd(s->ctx);
+    while (!s->closed && !source_should_stop(s->ctx)) {
+        struct pollfd pf[2] = {{.fd = s->udp, .events = POLLIN}, {.fd = stop, .events = POLLIN}};
+        int wait = ack_ledger_pending(source_ledger(s->ctx)) ? 2 : 100;
+        if (poll(pf, 2, wait) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents)
+            break;
+        if (pf[0].revents & POLLIN)
+            udp_read(s);
+        source_collect_acks(s->ctx, no_commit, s);
+    }
+}
+
+/* ---- Run ------------------------------------------------------------------------------ */
+
+static int sys_run(void *self, sl_source_ctx *ctx)
+{
+    sys_source *s = self;
+    s->ctx = ctx;
+    char err[512];
+    int rc;
+    if (s->cfg->mode == MODE_UDP) {
+        if ((rc = udp_open(s, err, sizeof err)) != SL_OK) {
+            log_error(s->cc->id, "%s", err);
+            metrics_set_state(s->cc->metrics, "listen_failed");
+            return rc;
+        }
+        source_ready(ctx);
+        log_info(s->cc->id, "listening on %s (udp)", s->address);
+        udp_run(s);
+        source_drain_acks(ctx, no_commit, s);
+        return SL_OK;
+    }
+    if ((rc = net_server_open(&s->srv, &s->scfg, &sys_cb, s, err, sizeof err)) != SL_OK) {
+        log_error(s->cc->id, "%s", err);
+        metrics_set_state(s->cc->metrics, "listen_failed");
+        return rc;
+    }
+    source_ready(ctx);
+    log_info(s->cc->id, "listening on %s (port %d, %s)", s->address, net_server_port(s->srv),
+             mode_choices[s->cfg->mode]);
+    net_server_run(s->srv, source_stop_fd(ctx));
+    source_drain_acks(ctx, no_commit, s);
+    net_server_free(s->srv);
+    s->srv = NULL;
+    return SL_OK;
+}
+
+static void sys_destroy(void *self)
+{
+    sys_source *s = self;
+    if (!s)
+        return;
+    net_server_free(s->srv);
+    if (s->udp >= 0)
+        close(s->udp);
+    free(s->dgram);
+    free(s);
+}
+
+const sl_source_vtable sl_source_syslog = {
+    .type = "syslog",
+    .help = "syslog server: RFC 5424 and RFC 3164 over UDP, TCP (octet counting or LF) or TLS",
+    .options = sys_options,
+    .config_size = sizeof(sys_config),
+    .init = sys_init,
+    .run = sys_run,
+    .destroy = sys_destroy,
+    .signals_ready = true,
+};
