@@ -521,9 +521,10 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
     size_t look = n < max + 2 ? n : max + 2; /* the message, a CR and the LF */
     const char *lf = memchr(p, '\n', look);
     if (!lf) {
-        if (n > max + 1) {
-            f->skip_line = true;
-            *used = n;
+        if (n > max + 1) { /* discard up to its LF, or all and the rest later */
+            const char *e = memchr(p + look, '\n', n - look);
+            f->skip_line = !e;
+            *used = e ? (size_t)(e + 1 - p) : n;
             return SYSLOG_TOO_BIG;
         }
         if (!eof)

@@ -192,6 +192,8 @@ static void add_sd(sl_batch *b, sl_event *e, const syslog_msg *m)
 static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len, sl_str ip,
                         uint64_t stream, uint64_t seq, int64_t now)
 {
+    while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
+        len--; /* rsyslog's templates end octet-counted frames with one (it drops them too) */
     char *p = arena_alloc(&b->arena, len ? len : 1);
     memcpy(p, raw, len);
     syslog_msg m;
