@@ -13,6 +13,7 @@ resends the message whose send failed), and must form one contiguous run after t
 accepted ones; every line rsyslog sends after it reconnects is delivered."""
 import json
 import os
+import urllib.request
 import re
 import signal
 import socket
@@ -218,6 +219,11 @@ rs = track(subprocess.Popen(["rsyslogd", "-n", "-f", os.path.join(rsdir, "k.conf
                             stdout=open(os.path.join(WORK, "rsyslogd-k.log"), "ab"), stderr=subprocess.STDOUT))
 wait_until(lambda: os.path.exists(sock2), 30, "rsyslogd's socket")
 
+def http_json_lines():
+    body = urllib.request.urlopen("http://127.0.0.1:%d/lines" % emu.port, timeout=60).read().decode()
+    return [json.loads(l) for l in body.splitlines() if l.strip()]
+
+
 killed = threading.Event()
 written = [0]
 AFTER = 5000  # lines written after the kill
@@ -251,6 +257,8 @@ K = int(accepted())  # a lower bound of what was accepted when the kill lands
 k.kill9()
 killed.set()
 log("killed with at least", K, "lines accepted,", written[0], "written to rsyslog")
+# The sink refused everything so far: what was accepted is in the disk buffer alone.
+assert not http_json_lines()
 http_json("http://127.0.0.1:%d/control" % emu.port, {"fail": 0})
 k = Sluice(cfg, name="sluice-k").start()
 w.join(timeout=300)
@@ -266,12 +274,6 @@ def delivered():
             i = int(m.group(1))
             got[i] = got.get(i, 0) + 1
     return got
-
-
-def http_json_lines():
-    import urllib.request
-    body = urllib.request.urlopen("http://127.0.0.1:%d/lines" % emu.port, timeout=60).read().decode()
-    return [json.loads(l) for l in body.splitlines() if l.strip()]
 
 
 wait_until(lambda: N - 1 in delivered(), 300, "the last line after the restart")
