@@ -162,23 +162,33 @@ static void push_int(sl_batch *b, sl_event *e, sl_str key, int64_t v)
 }
 
 /* Structured data as fields "<SD-ID>.<PARAM-NAME>" (the last of repeated names wins); an
- * element without parameters as "<SD-ID>": {}. */
+ * element without parameters as "<SD-ID>": {}. Keys are built in the arena and pushed
+ * without a lookup: only the fields added here can share a key. */
 static void add_sd(sl_batch *b, sl_event *e, const syslog_msg *m)
 {
     syslog_sd_iter it;
     syslog_sd_param p;
+    uint32_t first = e->nfields;
     syslog_sd_begin(&it, m->sd, m->sd_len);
     while (syslog_sd_next(&it, &p)) {
-        char key[80];
+        size_t kl = p.no_params ? p.id_len : p.id_len + 1 + p.name_len;
+        char *key = arena_alloc(&b->arena, kl);
+        memcpy(key, p.id, p.id_len);
+        if (!p.no_params) {
+            key[p.id_len] = '.';
+            memcpy(key + p.id_len + 1, p.name, p.name_len);
+        }
+        sl_field *f = NULL;
+        for (uint32_t i = first; i < e->nfields && !f; i++)
+            if (e->fields[i].key.len == kl && memcmp(e->fields[i].key.ptr, key, kl) == 0)
+                f = &e->fields[i];
+        if (!f)
+            f = event_push_field(b, e, (sl_str){key, (uint32_t)kl});
         if (p.no_params) {
-            sl_field *f = event_add_field(b, e, p.id, p.id_len);
             f->type = SL_VAL_JSON;
             f->v.s = SL_STR("{}");
             continue;
         }
-        int kl = snprintf(key, sizeof key, "%.*s.%.*s", (int)p.id_len, p.id, (int)p.name_len,
-                          p.name);
-        sl_field *f = event_add_field(b, e, key, (size_t)kl);
         f->type = SL_VAL_STR;
         /* The value lies in this event's own copy of the frame: unescaped in place. */
         size_t n = p.value_len;
@@ -203,6 +213,9 @@ static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len,
     else if (m.fallback)
         metrics_error(s->cc->metrics, "rfc5424_invalid");
     sl_event *e = batch_add(b);
+    /* Room for the header fields and a few SD parameters in one allocation. */
+    e->cap_fields = 16;
+    e->fields = arena_alloc(&b->arena, e->cap_fields * sizeof(sl_field));
     e->ts_ns = m.ts_ns ? m.ts_ns : now;
     e->message = (sl_str){m.msg ? m.msg : "", (uint32_t)m.msg_len};
     e->id_stream = stream;
@@ -221,7 +234,7 @@ static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len,
     push_str(b, e, SL_STR("source_ip"), ip.ptr, ip.len);
     if (m.sd_len)
         add_sd(b, e, &m);
-    b->bytes += event_size(e);
+    b->bytes += 48 + len + (size_t)e->nfields * 24; /* strings lie in the frame copy */
 }
 
 /* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1", copied into b. */
