@@ -88,6 +88,18 @@ check bad_fallback "bad_fallback.yaml:4:51: sinks.out: fallback 'nope' must be a
 sinks:
   out: { type: blackhole, inputs: [in], fallback: nope }'
 
+check syslog_tls_no_cert "syslog_tls_no_cert.yaml:2:3: sources.s: mode tls needs tls.cert_file and tls.key_file" \
+'sources:
+  s: { type: syslog, mode: tls, address: "127.0.0.1:6514" }
+sinks:
+  out: { type: blackhole, inputs: [s] }'
+
+check syslog_bad_mode "syslog_bad_mode.yaml:2:" \
+'sources:
+  s: { type: syslog, mode: relp }
+sinks:
+  out: { type: blackhole, inputs: [s] }'
+
 check sink_as_input "sink_as_input.yaml:5:34: sinks.b: unknown input 'a' (a sink cannot be an input)" \
 'sources:
   in: { type: demo }
