@@ -11,7 +11,7 @@ PKGS=(
   python3 curl prometheus
   python3-msgpack python3-fluent-logger openssl
   python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
-  rsyslog
+  rsyslog rsyslog-openssl
 )
 
 missing=()

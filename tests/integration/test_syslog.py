@@ -1,6 +1,6 @@
 """syslog source with real senders: util-linux logger over UDP and TCP (RFC 5424 and RFC
 3164, octet counting and LF frames), rsyslogd forwarding (omfwd over TCP octet-counted and
-LF-framed, and UDP) what `logger -u` writes to its socket, TLS from a Python client, bad
+LF-framed, UDP, and TLS) what `logger -u` writes to its socket, TLS from a Python client, bad
 input (oversize frames and datagrams, no PRI, broken RFC 5424, a frame cut by a close,
 connections beyond max_connections) counted while good frames keep flowing, and a kill -9
 of sluice in the middle of a TCP stream from rsyslog into a disk buffer.
@@ -85,13 +85,14 @@ assert (e["severity"], e["facility"], e["appname"]) == ("info", "mail", "app3"),
 log("logger: udp and tcp, 5424 and 3164 ok")
 
 # 2. rsyslogd as a real relay: logger -u writes to its socket; it forwards each line over
-# TCP octet-counted (RFC 5424 template), TCP LF-framed (traditional format) and UDP.
+# TCP octet-counted (RFC 5424 template), TCP LF-framed (traditional format), UDP, and TLS
+# (the ossl driver, verifying sluice's certificate and name) octet-counted.
 rsdir = os.path.join(WORK, "rsyslog")
 os.makedirs(rsdir)
 sock = os.path.join(rsdir, "in.sock")
 with open(os.path.join(rsdir, "rsyslog.conf"), "w") as f:
     f.write("""
-global(workDirectory="%s")
+global(workDirectory="%s" DefaultNetstreamDriverCAFile="%s")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="%s" RateLimit.Interval="0" ruleset="fwd")
 ruleset(name="fwd") {
@@ -100,8 +101,12 @@ ruleset(name="fwd") {
   action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
          action.resumeRetryCount="-1" action.resumeInterval="1")
   action(type="omfwd" target="127.0.0.1" port="%d" protocol="udp")
+  action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp" TCP_Framing="octet-counted"
+         StreamDriver="ossl" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+         StreamDriverPermittedPeers="localhost" template="RSYSLOG_SyslogProtocol23Format"
+         action.resumeRetryCount="-1" action.resumeInterval="1")
 }
-""" % (rsdir, sock, p_tcp, p_tcp, p_udp))
+""" % (rsdir, cert, sock, p_tcp, p_tcp, p_udp, p_tls))
 rs = track(subprocess.Popen(["rsyslogd", "-n", "-f", os.path.join(rsdir, "rsyslog.conf"),
                              "-i", os.path.join(rsdir, "rsyslogd.pid")],
                             stdout=open(os.path.join(WORK, "rsyslogd.log"), "ab"), stderr=subprocess.STDOUT))
@@ -120,16 +125,16 @@ def relayed(path):
     return got
 
 
-wait_until(lambda: sum(len(v) for v in relayed(out).values()) == 2 * R and len(relayed(outu)) == R,
-           60, "rsyslog's relayed lines (tcp octet-counted, tcp LF, udp)")
+wait_until(lambda: sum(len(v) for v in relayed(out).values()) == 3 * R and len(relayed(outu)) == R,
+           60, "rsyslog's relayed lines (tcp octet-counted, tcp LF, tls, udp)")
 for i, evs in relayed(out).items():
-    assert sorted(ev.get("syslog.version", 0) for ev in evs) == [0, 1], (i, evs)
+    assert sorted(ev.get("syslog.version", 0) for ev in evs) == [0, 1, 1], (i, evs)
     for ev in evs:
         assert (ev["appname"], ev["facility"], ev["severity"]) == ("rsapp", "local1", "notice"), ev
 assert sorted(relayed(outu)) == list(range(R))
 rs.send_signal(signal.SIGTERM)
 rs.wait(timeout=60)
-log("rsyslog relay ok:", R, "lines x 3 paths")
+log("rsyslog relay ok:", R, "lines x 4 paths")
 
 # 3. TLS: octet-counted and LF frames from a Python client.
 ctx = ssl.create_default_context(cafile=cert)
