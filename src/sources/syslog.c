@@ -24,6 +24,7 @@
  *     keeps them, so sinks that take ids drop replays; a message a sender sends again after
  *     a reconnect is a new message to sluice (syslog carries no id). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -93,6 +94,7 @@ typedef struct sys_source {
     char address[300];
     uint64_t nonce;
     bool closed;
+    atomic_uint conns;  /* open tcp/tls connections, for the status API */
     /* mode udp */
     int udp;
     char *dgram;        /* max_message_bytes + 1 */
@@ -274,6 +276,7 @@ static int sys_on_open(void *arg, net_conn *c)
     sconn *sc = sl_xcalloc(1, sizeof *sc);
     sc->stream = mix64(s->nonce ^ mix64(c->id)) | 1;
     c->user = sc;
+    atomic_fetch_add_explicit(&s->conns, 1, memory_order_relaxed);
     net_conn_set_ready(s->srv, c);
     return 0;
 }
@@ -351,6 +354,7 @@ static void sys_on_close(void *arg, net_conn *c)
     }
     free(sc);
     c->user = NULL;
+    atomic_fetch_sub_explicit(&s->conns, 1, memory_order_relaxed);
 }
 
 static void no_commit(void *arg, uint64_t key, uint64_t value)
@@ -519,6 +523,14 @@ static int sys_run(void *self, sl_source_ctx *ctx)
     return SL_OK;
 }
 
+/* Status API (the API thread): the open connections and the mode. */
+static void sys_status_json(void *self, sl_buf *out)
+{
+    sys_source *s = self;
+    buf_printf(out, ",\"mode\":\"%s\",\"connections\":%u", mode_choices[s->cfg->mode],
+               atomic_load_explicit(&s->conns, memory_order_relaxed));
+}
+
 static void sys_destroy(void *self)
 {
     sys_source *s = self;
@@ -539,5 +551,6 @@ const sl_source_vtable sl_source_syslog = {
     .init = sys_init,
     .run = sys_run,
     .destroy = sys_destroy,
+    .status_json = sys_status_json,
     .signals_ready = true,
 };

@@ -171,10 +171,12 @@ e = [ev for ev in events(out) if "broken 5424" in ev["message"]][0]
 assert e["severity"] == "notice" and "syslog.version" not in e, e
 assert not [ev for ev in events(out) if "cut short" in ev["message"] or "LLLL" in ev["message"]]
 # max_connections: 4 open, the 5th is refused and counted, the 4 still deliver.
+wait_until(lambda: s.component("tcp")["connections"] == 0, 30, "earlier connections closed")
 conns = [socket.create_connection(("127.0.0.1", p_tcp), timeout=60) for _ in range(4)]
 for i, c in enumerate(conns):
     c.sendall(b"<13>held %d\n" % i)
 wait_until(lambda: all(by_message(out, "held %d" % i) for i in range(4)), 30, "the four connections")
+assert s.component("tcp")["connections"] == 4 and s.component("tcp")["mode"] == "tcp"
 extra = socket.create_connection(("127.0.0.1", p_tcp), timeout=60)
 wait_until(lambda: errors("tcp", "max_connections") == 1, 30, "the fifth connection refused")
 try:
