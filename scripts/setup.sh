@@ -12,6 +12,7 @@ PKGS=(
   python3-msgpack python3-fluent-logger openssl
   python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
   rsyslog rsyslog-openssl
+  libsnappy-dev
 )
 
 missing=()

@@ -23,6 +23,7 @@ extern const sl_sink_vtable sl_sink_file, sl_sink_stdout, sl_sink_blackhole, sl_
 extern const sl_sink_vtable sl_sink_forward;
 extern const sl_sink_vtable sl_sink_elasticsearch;
 extern const sl_sink_vtable sl_sink_otlp;
+extern const sl_sink_vtable sl_sink_loki;
 extern const sl_sink_vtable sl_sink_redis;
 
 const sl_source_vtable *const sl_sources[] = {
@@ -63,6 +64,7 @@ const sl_sink_vtable *const sl_sinks[] = {
     &sl_sink_forward,
     &sl_sink_elasticsearch,
     &sl_sink_otlp,
+    &sl_sink_loki,
     &sl_sink_redis,
     NULL,
 };

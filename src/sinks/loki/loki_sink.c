@@ -1,0 +1,302 @@
+/* loki_sink.c - the `loki` sink: Grafana Loki's push API (POST /loki/api/v1/push), protobuf
+ * with snappy block compression or JSON, labels and structured metadata from event fields,
+ * a tenant header, basic or bearer auth, TLS.
+ *
+ * Notes on the design:
+ *  1. Ordering: Loki refuses, per stream, entries older than what it already holds (with
+ *     unordered writes off; with them on, entries too far behind). Entries of a stream are
+ *     sorted by time inside a request (loki_encode), and the sink is `ordered`: the runtime
+ *     runs it with one request at a time, retried in place before the next is cut, so a
+ *     stream's requests reach Loki in buffer order.
+ *  2. Answers: 2xx = delivered. 429, 408, 5xx and transport errors retry (Retry-After
+ *     honoured); 401/403 retry with the circuit opened at once (credentials); other 4xx
+ *     ("entry out of order", "too old", "greater than max", line too long, bad labels) are
+ *     permanent: the runtime bisects and dead-letters what Loki still refuses, with Loki's
+ *     text as the reason. Loki keeps the entries of a refused request it found valid; a
+ *     resent one is dropped by Loki as a duplicate (same stream, time and line) or, with
+ *     unordered writes off and a newer entry stored since, refused again: the DLQ then
+ *     holds an event Loki also has (never one fewer).
+ *  3. Cardinality: see loki_encode.c; every event that went over the cap is counted
+ *     (loki_label_overflow) and a warning is logged at most every 10 s. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <snappy-c.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "net/http_client.h"
+#include "net/http_multi.h"
+#include "net/url.h"
+#include "sinks/loki/loki.h"
+
+enum { LOKI_PROTOBUF = 0, LOKI_JSON = 1 };
+enum { LOKI_LINE_MESSAGE = 0, LOKI_LINE_JSON = 1 };
+
+typedef struct loki_auth_config {
+    char *user, *password, *bearer;
+} loki_auth_config;
+
+typedef struct loki_config {
+    char *endpoint;
+    int encoding;
+    int line;
+    sl_strmap labels;
+    sl_strmap structured_metadata;
+    int64_t max_label_sets;
+    char *tenant_id;
+    sl_strmap headers;
+    loki_auth_config auth;
+    int64_t timeout_ms;
+    http_tls_config tls;
+} loki_config;
+
+static const char *const loki_encodings[] = {"protobuf", "json", NULL};
+static const char *const loki_lines[] = {"message", "json", NULL};
+
+static const sl_option loki_auth_options[] = {
+    {"user", SL_OPT_STR, offsetof(loki_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth user"},
+    {"password", SL_OPT_STR, offsetof(loki_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth password"},
+    {"bearer", SL_OPT_STR, offsetof(loki_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
+     "bearer token (Authorization: Bearer ...)"},
+    SL_OPT_END,
+};
+
+static const sl_option loki_options[] = {
+    {"endpoint", SL_OPT_STR, offsetof(loki_config, endpoint), NULL, SL_OPT_REQUIRED, NULL, NULL,
+     0, 0, "Loki URL; a base URL without a path gets /loki/api/v1/push"},
+    {"encoding", SL_OPT_ENUM, offsetof(loki_config, encoding), "protobuf", 0, loki_encodings,
+     NULL, 0, 0, "protobuf (snappy-compressed) or json"},
+    {"line", SL_OPT_ENUM, offsetof(loki_config, line), "message", 0, loki_lines, NULL, 0, 0,
+     "the log line: the event's message (the event as JSON when it has none), or json"},
+    {"labels", SL_OPT_STRMAP, offsetof(loki_config, labels), NULL, 0, NULL, NULL, 0, 0,
+     "label name -> value template ({{ field }} parts); empty values are left out"},
+    {"structured_metadata", SL_OPT_STRMAP, offsetof(loki_config, structured_metadata), NULL, 0,
+     NULL, NULL, 0, 0, "name -> value template, sent as Loki 3 structured metadata"},
+    {"max_label_sets", SL_OPT_INT, offsetof(loki_config, max_label_sets), "10000", 0, NULL,
+     NULL, 1, 1 << 24, "distinct label sets; past it field-derived values become __overflow__"},
+    {"tenant_id", SL_OPT_STR, offsetof(loki_config, tenant_id), NULL, 0, NULL, NULL, 0, 0,
+     "sent as X-Scope-OrgID (multi-tenant Loki)"},
+    {"headers", SL_OPT_STRMAP, offsetof(loki_config, headers), NULL, 0, NULL, NULL, 0, 0,
+     "extra request headers"},
+    {"auth", SL_OPT_OBJECT, offsetof(loki_config, auth), NULL, 0, NULL, loki_auth_options, 0, 0,
+     "user + password (basic) or bearer"},
+    {"timeout_ms", SL_OPT_DURATION, offsetof(loki_config, timeout_ms), "30000", 0, NULL, NULL, 1,
+     3600000, "whole-request timeout"},
+    {"tls", SL_OPT_OBJECT, offsetof(loki_config, tls), NULL, 0, NULL, http_tls_options, 0, 0,
+     "TLS options for https endpoints"},
+    SL_OPT_END,
+};
+
+typedef struct loki_sink {
+    const loki_config *cfg; /* borrowed */
+    const sl_component_ctx *cc;
+    loki_enc *enc;          /* owned */
+    char *url;              /* owned */
+    http_headers headers;   /* owned */
+    pthread_mutex_t mu;
+    _Atomic(http_multi *) http; /* owned; started by the first send */
+    atomic_int_fast64_t last_warn_ms;
+} loki_sink;
+
+static void loki_destroy(void *self)
+{
+    loki_sink *s = self;
+    if (!s)
+        return;
+    http_multi_free(atomic_load(&s->http));
+    http_headers_free(&s->headers);
+    loki_enc_free(s->enc);
+    free(s->url);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int loki_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const loki_config *cfg = config;
+    if (cfg->auth.bearer && cfg->auth.user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: auth takes either user/password or bearer, not both", cc->id);
+    if (cfg->auth.password && !cfg->auth.user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
+    url_endpoint ue;
+    char e2[300];
+    if (url_endpoint_parse(&ue, cfg->endpoint ? cfg->endpoint : "", e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
+    loki_sink *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    pthread_mutex_init(&s->mu, NULL);
+    if (!ue.path[0]) {
+        sl_buf b = SL_BUF_INIT;
+        url_build(&b, &ue, "loki/api/v1/push", NULL);
+        s->url = sl_xstrdup(b.p);
+        buf_free(&b);
+    } else {
+        s->url = sl_xstrdup(cfg->endpoint);
+    }
+    url_endpoint_free(&ue);
+    s->enc = loki_enc_new(&cfg->labels, &cfg->structured_metadata, cfg->line == LOKI_LINE_JSON,
+                          (uint64_t)cfg->max_label_sets, e2, sizeof e2);
+    if (!s->enc) {
+        loki_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, e2);
+    }
+    bool has_ct = false;
+    if (http_headers_from_options(&s->headers, &cfg->headers, &has_ct, e2, sizeof e2) != SL_OK) {
+        loki_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, e2);
+    }
+    if (has_ct) {
+        loki_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: Content-Type follows the encoding and cannot be set", cc->id);
+    }
+    http_headers_add(&s->headers, "Content-Type",
+                     cfg->encoding == LOKI_JSON ? "application/json" : "application/x-protobuf");
+    if (cfg->tenant_id && cfg->tenant_id[0])
+        http_headers_add(&s->headers, "X-Scope-OrgID", cfg->tenant_id);
+    if (cfg->auth.bearer) {
+        size_t len = strlen(cfg->auth.bearer) + 8;
+        char *v = sl_xmalloc(len);
+        snprintf(v, len, "Bearer %s", cfg->auth.bearer);
+        http_headers_add(&s->headers, "Authorization", v);
+        free(v);
+    }
+    *self = s;
+    return SL_OK;
+}
+
+/* At most one warning per 10 s per sink for conditions that can repeat every request. */
+static bool loki_may_warn(loki_sink *s)
+{
+    int64_t now = sl_mono_ms(), last = atomic_load(&s->last_warn_ms);
+    return (last == 0 || now - last >= 10000) &&
+           atomic_compare_exchange_strong(&s->last_warn_ms, &last, now);
+}
+
+static void excerpt(char *dst, size_t dstlen, const sl_buf *body)
+{
+    size_t n = SL_MIN(SL_MIN(body->len, (size_t)200), dstlen - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)body->p[i];
+        dst[i] = c < 0x20 || c >= 0x7F ? ' ' : (char)c;
+    }
+    dst[n] = '\0';
+}
+
+static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    loki_sink *s = self;
+    const loki_config *cfg = s->cfg;
+    sl_metrics *m = s->cc->metrics;
+    http_multi *h = http_multi_lazy(&s->http, &s->mu, res->reason, sizeof res->reason);
+    if (!h) {
+        res->status = SL_SEND_RETRY;
+        return SL_OK;
+    }
+    bool json = cfg->encoding == LOKI_JSON;
+    sl_buf body = SL_BUF_INIT, wire = SL_BUF_INIT;
+    loki_stats st;
+    loki_encode(s->enc, &body, json, events, n, sl_now_ns(), &st);
+    if (st.overflowed) {
+        metrics_count(m, "loki_label_overflow", st.overflowed);
+        if (loki_may_warn(s))
+            log_warn(s->cc->id,
+                     "max_label_sets (%lld) reached: %llu event(s) sent with field-derived "
+                     "label values set to " LOKI_OVERFLOW_VALUE,
+                     (long long)cfg->max_label_sets, (unsigned long long)st.overflowed);
+    }
+    const char *data = body.p;
+    size_t data_len = body.len;
+    if (!json) {
+        /* Loki reads protobuf pushes as one raw snappy block (not the framed format). */
+        size_t cap = snappy_max_compressed_length(body.len);
+        buf_reserve(&wire, cap);
+        size_t out_len = cap;
+        if (snappy_compress(body.p, body.len, wire.p, &out_len) != SNAPPY_OK) {
+            buf_free(&body);
+            buf_free(&wire);
+            res->status = SL_SEND_RETRY;
+            snprintf(res->reason, sizeof res->reason, "snappy compression failed");
+            return SL_OK;
+        }
+        wire.len = out_len;
+        data = wire.p;
+        data_len = wire.len;
+    }
+    atomic_fetch_add_explicit(&m->payload_bytes, body.len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->wire_bytes, data_len, memory_order_relaxed);
+
+    http_mreq req = {
+        .method = "POST",
+        .url = s->url,
+        .headers = (const char *const *)s->headers.v,
+        .nheaders = s->headers.n,
+        .body = data,
+        .body_len = data_len,
+        .timeout_ms = cfg->timeout_ms,
+        .user = cfg->auth.user,
+        .password = cfg->auth.password,
+        .ca_file = cfg->tls.ca_file,
+        .cert_file = cfg->tls.cert_file,
+        .key_file = cfg->tls.key_file,
+        .insecure = !cfg->tls.verify,
+    };
+    http_mresp resp = {.body = SL_BUF_INIT};
+    int rc = http_multi_do(h, &req, &resp);
+    buf_free(&body);
+    buf_free(&wire);
+
+    if (rc != SL_OK) {
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason, "%s", resp.error);
+        metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
+        buf_free(&resp.body);
+        return SL_OK;
+    }
+    const char *kind;
+    loki_outcome out = loki_classify(resp.status, resp.body.p, resp.body.len, &kind);
+    char ex[201];
+    excerpt(ex, sizeof ex, &resp.body);
+    switch (out) {
+    case LOKI_OK:
+        res->status = SL_SEND_OK;
+        break;
+    case LOKI_RETRY:
+    case LOKI_AUTH:
+        res->status = SL_SEND_RETRY;
+        res->retry_after_ms = resp.retry_after_ms;
+        res->open_circuit = out == LOKI_AUTH;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, ex);
+        metrics_error(m, kind);
+        break;
+    case LOKI_REJECT:
+        res->status = SL_SEND_REJECT;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, ex);
+        metrics_error(m, kind);
+        break;
+    }
+    buf_free(&resp.body);
+    return SL_OK;
+}
+
+const sl_sink_vtable sl_sink_loki = {
+    .type = "loki",
+    .help = "Sends logs to Grafana Loki's push API (protobuf+snappy or JSON)",
+    .options = loki_options,
+    .config_size = sizeof(loki_config),
+    .init = loki_init,
+    .send = loki_send,
+    .destroy = loki_destroy,
+    .serial = true,
+    .ordered = true,
+};
