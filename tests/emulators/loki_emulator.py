@@ -20,6 +20,7 @@ What it enforces, like Loki:
     400 with the reasons (as Loki does).
   - --multi-tenant: X-Scope-OrgID is required (401 "no org id"); --basic user:pass and
     --bearer TOKEN: 401 without them.
+  --count-only (benchmarks): every push is accepted without being read; /stats counts bytes.
 
 Control: POST /control {"fail": N, "status": 429, "retry_after": 1} fails the next N pushes;
 {"delay_ms": D} waits D ms before each push; {"reset": true}. GET /stats: counters and
@@ -435,6 +436,11 @@ class Handler(BaseHTTPRequestHandler):
                 extra = {"Retry-After": str(st.retry_after)} if st.retry_after is not None else None
                 code = st.fail_status
                 return self.answer(code, "injected failure %d\n" % code, extra=extra)
+        if a.count_only:  # benchmarks: accepted unread, so sluice is what is measured
+            with st.lock:
+                st.stats["pushes_ok"] += 1
+                st.stats["wire_bytes"] = st.stats.get("wire_bytes", 0) + len(body)
+            return self.answer(204)
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         try:
             if ctype == "application/json":
@@ -520,6 +526,7 @@ def main():
     ap.add_argument("--basic", help="user:password required")
     ap.add_argument("--bearer", help="token required")
     ap.add_argument("--unordered", action="store_true")
+    ap.add_argument("--count-only", action="store_true")
     ap.add_argument("--max-behind-s", type=int, default=3600)
     ap.add_argument("--reject-old-s", type=int, default=7 * 24 * 3600)
     args = ap.parse_args()
