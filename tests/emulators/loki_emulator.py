@@ -20,6 +20,7 @@ What it enforces, like Loki:
     400 with the reasons (as Loki does).
   - --multi-tenant: X-Scope-OrgID is required (401 "no org id"); --basic user:pass and
     --bearer TOKEN: 401 without them.
+  --tls-cert/--tls-key: serve HTTPS.
   --count-only (benchmarks): every push is accepted without being read; /stats counts bytes.
 
 Control: POST /control {"fail": N, "status": 429, "retry_after": 1} fails the next N pushes;
@@ -33,6 +34,7 @@ import base64
 import gzip
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -519,6 +521,24 @@ class Server(ThreadingHTTPServer):
         pass  # a client killed mid-request (the kill -9 tests) is not the emulator's error
 
 
+class TLSServer(Server):
+    """HTTPS; the handshake runs on the connection's thread, so a refused client never
+    holds up the accept loop."""
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        sock.settimeout(30)
+        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
@@ -527,10 +547,15 @@ def main():
     ap.add_argument("--bearer", help="token required")
     ap.add_argument("--unordered", action="store_true")
     ap.add_argument("--count-only", action="store_true")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     ap.add_argument("--max-behind-s", type=int, default=3600)
     ap.add_argument("--reject-old-s", type=int, default=7 * 24 * 3600)
     args = ap.parse_args()
-    srv = Server(("127.0.0.1", args.port), Handler)
+    srv = (TLSServer if args.tls_cert else Server)(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        srv.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        srv.ctx.load_cert_chain(args.tls_cert, args.tls_key)
     srv.state = State(args)
     print("port %d" % srv.server_address[1], flush=True)
     try:

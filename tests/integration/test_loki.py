@@ -3,19 +3,45 @@ bearer auth): protobuf+snappy and JSON at once, each to its own tenant. Checks l
 structured metadata, lines and times entry by entry (a first chunk written newest first
 arrives sorted); 429 and 500 answers retried with nothing lost and nothing twice; entries
 out of order and too old dead-lettered with Loki's reason; the label set cap (overflow
-stream, warning, counter); a concurrency other than 1 refused. Then a pipeline with a disk
+stream, warning, counter); TLS with a private CA and basic auth; a concurrency other than 1
+refused; the emulator's own refusals (tenant, Content-Type, framed snappy, labels, wire
+types). Then a pipeline with a disk
 buffer is SIGKILLed twice mid-stream against a Loki 3 (unordered writes) emulator: every
 event stored exactly once in the end (resends dropped by Loki as duplicates, counted)."""
 import json
 import os
+import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from harness import SLUICE, Emulator, Sluice, WORK, free_port, log, wait_until
 
 emu = Emulator("loki_emulator.py", "--multi-tenant", "--bearer", "t0ken")
 base = "http://127.0.0.1:%d" % emu.port
+
+# a Loki behind TLS (a private CA) with basic auth
+pki = os.path.join(WORK, "pki")
+os.makedirs(pki)
+
+
+def sh(*args):
+    subprocess.run(args, check=True, cwd=pki, capture_output=True)
+
+
+sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+   "-keyout", "ca.key", "-out", "ca.pem")
+sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+   "-keyout", "node.key", "-out", "node.csr")
+with open(os.path.join(pki, "ext.cnf"), "w") as f:
+    f.write("subjectAltName=IP:127.0.0.1\n")
+sh("openssl", "x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+   "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "node.pem")
+ca, cert, key = (os.path.join(pki, n) for n in ("ca.pem", "node.pem", "node.key"))
+emut = Emulator("loki_emulator.py", "--tls-cert", cert, "--tls-key", key, "--basic", "loki:s3cret")
+baset = "https://127.0.0.1:%d" % emut.port
+tctx = ssl.create_default_context(cafile=ca)
 
 
 def control(**kw):
@@ -24,11 +50,15 @@ def control(**kw):
 
 
 def stats(b=None):
-    return json.loads(urllib.request.urlopen((b or base) + "/stats", timeout=10).read())
+    b = b or base
+    ctx = tctx if b.startswith("https") else None
+    return json.loads(urllib.request.urlopen(b + "/stats", timeout=10, context=ctx).read())
 
 
 def entries(b=None):
-    with urllib.request.urlopen((b or base) + "/entries", timeout=60) as r:
+    b = b or base
+    ctx = tctx if b.startswith("https") else None
+    with urllib.request.urlopen(b + "/entries", timeout=60, context=ctx) as r:
         return [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
 
 
@@ -63,7 +93,9 @@ body = [line("api" if i % 2 else "web", "error" if i % 5 == 0 else "info", user=
 body.append(line('we"ird\\app', "info", msg="escaped label"))
 with open(os.path.join(logs, "a.log"), "w") as f:
     f.write("\n".join(first + body) + "\n")
-with open(os.path.join(logs, "c.log"), "w") as f:  # cardinality: 10 users, a cap of 3
+clogs = os.path.join(WORK, "clogs")  # its own directory: each source tails only its file
+os.makedirs(clogs)
+with open(os.path.join(clogs, "c.log"), "w") as f:  # cardinality: 10 users, a cap of 3
     for i in range(10):
         f.write(json.dumps({"message": "card %d" % i, "user": "user%d" % i,
                             "timestamp": T0 + i * 1000}) + "\n")
@@ -102,7 +134,14 @@ sinks:
     labels: { job: cards, user: "{{ user }}" }
     max_label_sets: 3
     auth: { bearer: t0ken }
-""" % (WORK, api, logs, logs, sink % base, sink % base, base)
+  tls:
+    type: loki
+    inputs: [cp]
+    endpoint: "%s"
+    labels: { job: tls }
+    auth: { user: loki, password: s3cret }
+    tls: { ca_file: "%s" }
+""" % (WORK, api, logs, clogs, sink % base, sink % base, base, baset, ca)
 
 # an ordered sink refuses concurrency > 1 before starting anything
 bad = cfg.replace("    tenant_id: team-pb\n", "    tenant_id: team-pb\n    concurrency: 2\n")
@@ -159,6 +198,13 @@ wait_until(lambda: overflow_count() == 7, 30, "overflow counter")
 assert "max_label_sets (3) reached" in s.log_text(), s.log_text()[-2000:]
 log("cardinality: streams", sorted(streams))
 
+# TLS with a private CA and basic auth
+wait_until(lambda: stats(baset)["entries"] == 10, 30, "entries over TLS")
+te = entries(baset)
+assert sorted(e["line"] for e in te) == sorted("card %d" % i for i in range(10)), te
+assert all(e["labels"] == {"job": "tls"} and e["tenant"] == "" for e in te), te
+assert stats(baset)["unauthorized"] == 0, stats(baset)
+
 # 429 (with Retry-After) then 500: retried, nothing lost, nothing twice
 before = stats()["entries"]
 control(fail=3, status=429, retry_after=0)
@@ -204,6 +250,64 @@ for sid in ("pb", "js"):
     assert s.counter("sluice_component_errors_total", component_id=sid, reason="too_old") >= 1
 assert stats()["entries"] == before, stats()
 assert s.stop() == 0
+
+
+# the emulator refuses what Loki refuses (so the checks above could fail)
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def snappy_literal(b):  # a valid raw snappy block made of literals only
+    out = varint(len(b))
+    for i in range(0, len(b), 60):
+        c = b[i:i + 60]
+        out += bytes([(len(c) - 1) << 2]) + c
+    return out
+
+
+def pb(field, payload):
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def push(body, ctype="application/x-protobuf", tenant="t", b=None):
+    h = {"Content-Type": ctype, "Authorization": "Bearer t0ken"}
+    if tenant:
+        h["X-Scope-OrgID"] = tenant
+    req = urllib.request.Request((b or base) + "/loki/api/v1/push", data=body, headers=h, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+entry = pb(1, varint(1 << 3) + varint(int(time.time()))) + pb(2, b"x")
+good = pb(1, pb(1, b'{app="neg"}') + pb(2, entry))
+assert push(snappy_literal(good))[0] == 204
+assert push(snappy_literal(good), tenant=None) == (401, "no org id\n")
+assert push(snappy_literal(good), ctype="text/plain")[0] == 415
+assert push(good)[0] == 400  # not snappy
+assert push(b"\xff\x06\x00\x00sNaPpY" + snappy_literal(good))[0] == 400  # framed format
+code, text = push(snappy_literal(pb(1, pb(1, b"{}") + pb(2, entry))))
+assert code == 400 and "at least one label" in text, (code, text)
+assert push(snappy_literal(pb(1, pb(1, b'{1a="x"}') + pb(2, entry))))[0] == 400
+assert push(snappy_literal(pb(1, pb(1, b'{a="x",a="y"}') + pb(2, entry))))[0] == 400
+assert push(snappy_literal(pb(1, varint(1 << 3) + varint(5))))[0] == 400  # wire type
+assert push(snappy_literal(pb(1, pb(1, b'{a="x"}') + pb(2, pb(2, b"no time")))))[0] == 400
+assert push(b'{"streams":[{"stream":{},"values":[["1","x"]]}]}', ctype="application/json")[0] == 400
+assert stats()["bad"] == 8 and stats()["bad_content_type"] == 1, stats()
+req = urllib.request.Request(baset + "/loki/api/v1/push", data=snappy_literal(good), method="POST",
+                             headers={"Content-Type": "application/x-protobuf"})
+try:
+    urllib.request.urlopen(req, timeout=10, context=tctx)
+    raise AssertionError("no basic auth accepted")
+except urllib.error.HTTPError as e:
+    assert e.code == 401
 log("429/500 retried without loss or duplicate; out of order and too old dead-lettered")
 
 # ---- kill -9 with a disk buffer, Loki 3 (unordered writes) --------------------------------
@@ -263,5 +367,6 @@ bound = 2 * (15 * 50 + 4096 // 60 + 50 + 50)
 assert st["dups"] <= bound, (st, bound)
 log("kill -9 x2: %d events stored once each, %d resends dropped as duplicates" % (K, st["dups"]))
 emu3.stop()
+emut.stop()
 emu.stop()
 print("ok")
