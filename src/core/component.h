@@ -141,7 +141,7 @@ typedef struct sl_sink_vtable {
     void (*tick)(void *self);
     void (*destroy)(void *self);
     bool serial; /* send must not run concurrently with itself */
-    /* Requests must reach the peer in buffer order (Loki's per-stream order): the runtime
+    /* Requests must reach the peer in buffer order (Loki's per-stream order): the config
      * refuses a concurrency other than 1, so one worker sends and retries each request
      * before cutting the next. */
     bool ordered;

@@ -903,7 +903,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     if (cfg->concurrency == 0 || cfg->concurrency < -1)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "sinks.%s.concurrency: must be a positive "
                          "number or adaptive", id);
-    if (vt->ordered && cfg->concurrency != 1)
+    if (vt->ordered && cfg->concurrency != 1) /* topology_build refuses it first */
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "sinks.%s.concurrency: a %s sink sends "
                          "one request at a time, in order (concurrency 1)", id, vt->type);
     sl_sink_runtime *rt = sl_xcalloc(1, sizeof *rt);

@@ -258,6 +258,13 @@ static int parse_node_options(sl_topology *t, node *n, char *err, size_t errlen)
         const sl_option *tables[] = {sl_sink_common_options, own};
         void *bases[] = {&n->common, n->config};
         rc = config_apply(tables, bases, 2, n->cn, ignore_type, t->path, n->where, err, errlen);
+        if (rc == SL_OK && n->vt.sink && n->vt.sink->ordered && n->common.concurrency != 1) {
+            const sl_cnode *at = cnode_get(n->cn, "concurrency");
+            const sl_cnode pos = {.line = at ? at->line : n->cn->line,
+                                  .col = at ? at->col : n->cn->col};
+            rc = node_err(t, &pos, err, errlen, "%s.concurrency: a %s sink sends one request at "
+                          "a time, in order (concurrency 1)", n->where, n->vt.sink->type);
+        }
         break;
     }
     }

@@ -147,9 +147,11 @@ sinks:
 bad = cfg.replace("    tenant_id: team-pb\n", "    tenant_id: team-pb\n    concurrency: 2\n")
 with open(os.path.join(WORK, "bad.yaml"), "w") as f:
     f.write(bad)
-r = subprocess.run([SLUICE, "run", "-c", os.path.join(WORK, "bad.yaml")], capture_output=True,
-                   text=True, timeout=60)
-assert r.returncode != 0 and "concurrency" in r.stdout + r.stderr, (r.returncode, r.stdout, r.stderr)
+for cmd in ("validate", "run"):
+    r = subprocess.run([SLUICE, cmd, "-c", os.path.join(WORK, "bad.yaml")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "sinks.pb.concurrency: a loki sink sends one request at a time" \
+        in r.stdout + r.stderr, (cmd, r.returncode, r.stdout, r.stderr)
 
 s = Sluice(cfg).start()
 N = len(first) + len(body)
