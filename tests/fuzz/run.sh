@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every libFuzzer target (tests/fuzz/fuzz_*.c) against the library and runs each for
-# FUZZ_SECONDS (default 30); ONLY=<substring> picks targets. Corpora live in build-fuzz/corpus/<target>.
+# FUZZ_SECONDS (default 30); ONLY=<substring> picks targets, FUZZ_BUILD_ONLY=1 only builds them
+# (tests/fuzz/campaign.sh runs long sessions). Corpora live in build-fuzz/corpus/<target>.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
@@ -19,6 +20,7 @@ for t in tests/fuzz/fuzz_*.c; do
   [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] || continue
   clang $cflags -fsanitize=fuzzer "$t" "${objs[@]}" -o "$out/$name" $(pkg-config --libs $pkgs) -lm -pthread
   mkdir -p "$out/corpus/$name"
+  [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
   echo "fuzz: $name for ${secs}s"
   "$out/$name" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3
