@@ -25,11 +25,14 @@ typedef struct glob_walk {
 
 static bool has_magic(const char *s) { return strpbrk(s, "*?[") != NULL; }
 
-/* Splits a copy of `s` on '/', dropping empty components. Returns the count. */
+/* Splits a copy of `s` on '/', dropping empty components. Returns the count. strtok_r:
+ * every source scans on its own thread, and strtok's hidden state would let one source's
+ * walk continue another's pattern (and offer it that source's files). */
 static int split(char *s, char **out, int max)
 {
     int n = 0;
-    for (char *tok = strtok(s, "/"); tok && n < max; tok = strtok(NULL, "/"))
+    char *save = NULL;
+    for (char *tok = strtok_r(s, "/", &save); tok && n < max; tok = strtok_r(NULL, "/", &save))
         out[n++] = tok;
     return n;
 }

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +420,62 @@ static void test_exclude_and_double_star(void **state)
     assert_false(glob_match("./d/[ab]?.log", "d/c1.log"));
 }
 
+/* Sources scan on their own threads: two patterns expanded and matched at the same time must
+ * each give only their own files (strtok's hidden state once handed one source's walk the
+ * rest of the other's pattern, and with it the other source's file). */
+typedef struct glob_job {
+    char pattern[1024], want[1024], other[1024];
+    atomic_int wrong, found;
+} glob_job;
+
+static void glob_job_offer(void *arg, const char *path)
+{
+    glob_job *j = arg;
+    if (strcmp(path, j->want) == 0)
+        atomic_fetch_add(&j->found, 1);
+    else
+        atomic_fetch_add(&j->wrong, 1);
+}
+
+static void *glob_job_run(void *arg)
+{
+    glob_job *j = arg;
+    for (int i = 0; i < 20000; i++) {
+        glob_expand(j->pattern, glob_job_offer, NULL, j);
+        if (!glob_match(j->pattern, j->want) || glob_match(j->pattern, j->other))
+            atomic_fetch_add(&j->wrong, 1);
+    }
+    return NULL;
+}
+
+static void test_glob_concurrent_sources(void **state)
+{
+    const char *d = *state;
+    char logs[1024];
+    snprintf(logs, sizeof logs, "%s/logs", d);
+    assert_int_equal(mkdir(logs, 0755), 0);
+    append(d, "logs/a.log", "a\n");
+    append(d, "logs/c.log", "c\n");
+    static glob_job jobs[2];
+    const char *names[2] = {"a.log", "c.log"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(jobs[k].pattern, sizeof jobs[k].pattern, "%s/logs/%s", d, names[k]);
+        snprintf(jobs[k].want, sizeof jobs[k].want, "%s/logs/%s", d, names[k]);
+        snprintf(jobs[k].other, sizeof jobs[k].other, "%s/logs/%s", d, names[1 - k]);
+        atomic_init(&jobs[k].wrong, 0);
+        atomic_init(&jobs[k].found, 0);
+    }
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&th[k], NULL, glob_job_run, &jobs[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(atomic_load(&jobs[k].wrong), 0);
+        assert_int_equal(atomic_load(&jobs[k].found), 20000);
+    }
+}
+
 static void test_unreadable_inputs(void **state)
 {
     const char *d = *state;
@@ -601,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_from_tail_first_start_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exclude_and_double_star, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_glob_concurrent_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_random, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
