@@ -4,7 +4,7 @@
 BUILD ?= build
 SAN   ?= 0
 CC    ?= gcc
-PKGS  := yaml-0.1 libmicrohttpd libcurl zlib libisal openssl libpcre2-8 hiredis snappy
+PKGS  := yaml-0.1 libmicrohttpd libcurl zlib libisal openssl libpcre2-8 hiredis snappy libsystemd
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

@@ -789,21 +789,39 @@ static int set_value(const apply_ctx *ac, const sl_option *o, char *base, const 
         if (v->kind != SL_CNODE_MAP)
             return cfg_err(ac, v, false, opath, "expected a map of strings, got %s",
                            got_word(v, tmp, sizeof tmp));
+        /* With SL_OPT_MULTI a value may be a list of strings: one entry per element. */
+        bool multi = (o->flags & SL_OPT_MULTI) != 0;
+        size_t total = 0;
         for (size_t i = 0; i < v->n; i++) {
-            if (v->items[i]->kind != SL_CNODE_SCALAR) {
+            const sl_cnode *it = v->items[i];
+            bool list_ok = multi && it->kind == SL_CNODE_SEQ;
+            for (size_t k = 0; list_ok && k < it->n; k++)
+                list_ok = it->items[k]->kind == SL_CNODE_SCALAR;
+            if (it->kind != SL_CNODE_SCALAR && !list_ok) {
                 char ipath[512];
-                join_path(ipath, sizeof ipath, opath, v->items[i]->key);
-                return cfg_err(ac, v->items[i], false, ipath, "expected a string, got %s",
-                               node_kind_word(v->items[i]));
+                join_path(ipath, sizeof ipath, opath, it->key);
+                return cfg_err(ac, it, false, ipath,
+                               multi ? "expected a string or a list of strings, got %s"
+                                     : "expected a string, got %s",
+                               node_kind_word(it));
+            }
+            total += it->kind == SL_CNODE_SEQ ? it->n : 1;
+        }
+        m->keys = sl_xcalloc(total ? total : 1, sizeof *m->keys);
+        m->vals = sl_xcalloc(total ? total : 1, sizeof *m->vals);
+        m->n = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const sl_cnode *it = v->items[i];
+            if (it->kind == SL_CNODE_SCALAR) {
+                m->keys[m->n] = sl_xstrdup(it->key);
+                m->vals[m->n++] = sl_xstrdup(it->scalar);
+                continue;
+            }
+            for (size_t k = 0; k < it->n; k++) {
+                m->keys[m->n] = sl_xstrdup(it->key);
+                m->vals[m->n++] = sl_xstrdup(it->items[k]->scalar);
             }
         }
-        m->keys = sl_xcalloc(v->n ? v->n : 1, sizeof *m->keys);
-        m->vals = sl_xcalloc(v->n ? v->n : 1, sizeof *m->vals);
-        for (size_t i = 0; i < v->n; i++) {
-            m->keys[i] = sl_xstrdup(v->items[i]->key);
-            m->vals[i] = sl_xstrdup(v->items[i]->scalar);
-        }
-        m->n = v->n;
         return SL_OK;
     }
     case SL_OPT_OBJECT: {

@@ -64,6 +64,9 @@ typedef enum sl_opt_type {
 } sl_opt_type;
 
 #define SL_OPT_REQUIRED 1u
+/* STRMAP: a value may also be a list of strings, stored as one entry per element (the key
+ * repeated, in order). */
+#define SL_OPT_MULTI 2u
 
 typedef struct sl_option {
     const char *name;
