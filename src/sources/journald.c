@@ -297,6 +297,11 @@ static int jd_open(jd_source *s, char *err, size_t errlen)
             metrics_error(s->cc->metrics, "cursor_not_found");
             free(s->start_cursor);
             s->start_cursor = NULL;
+        } else {
+            pthread_mutex_lock(&s->lock);
+            s->committed = sl_xstrdup(s->start_cursor);
+            s->committed_seq = ce->pos;
+            pthread_mutex_unlock(&s->lock);
         }
     }
     int rc = add_matches(s, err, errlen);
