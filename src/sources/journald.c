@@ -172,31 +172,44 @@ static bool is_journal_name(const char *n)
            (l > 9 && strcmp(n + l - 9, ".journal~") == 0);
 }
 
-static void check_files(jd_source *s)
+static bool is_machine_id(const char *n)
 {
-    if (!s->cfg->directory)
-        return;
-    DIR *d = opendir(s->cfg->directory);
+    size_t i = 0;
+    for (; n[i]; i++)
+        if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+            return false;
+    return i == 32;
+}
+
+/* Checks the journal files of dir (and, as sd-journal reads them, of its <machine-id>
+ * subdirectories, as in /var/log/journal); returns how many there are. */
+static size_t check_dir(jd_source *s, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
     if (!d)
-        return;
+        return 0;
     size_t total = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (depth == 0 && is_machine_id(de->d_name)) {
+            total += check_dir(s, path, 1);
+            continue;
+        }
         if (!is_journal_name(de->d_name))
             continue;
         total++;
         bool known = false;
         for (size_t i = 0; i < s->nseen && !known; i++)
-            known = strcmp(s->seen[i], de->d_name) == 0;
+            known = strcmp(s->seen[i], path) == 0;
         if (known)
             continue;
         if (s->nseen == s->capseen) {
             s->capseen = s->capseen ? s->capseen * 2 : 16;
             s->seen = sl_xrealloc(s->seen, s->capseen * sizeof *s->seen);
         }
-        s->seen[s->nseen++] = sl_xstrdup(de->d_name);
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", s->cfg->directory, de->d_name);
+        s->seen[s->nseen++] = sl_xstrdup(path);
         const char *paths[2] = {path, NULL};
         sd_journal *one = NULL;
         int r = sd_journal_open_files(&one, paths, 0);
@@ -219,7 +232,14 @@ static void check_files(jd_source *s)
         }
     }
     closedir(d);
-    if (total == 0 && s->nseen == 0)
+    return total;
+}
+
+static void check_files(jd_source *s)
+{
+    if (!s->cfg->directory)
+        return;
+    if (check_dir(s, s->cfg->directory, 0) == 0 && s->nseen == 0)
         log_warn(s->cc->id, "no journal files in %s yet (*.journal); waiting for some",
                  s->cfg->directory);
 }

@@ -11,7 +11,8 @@ files hold. Checks, in order:
     and in a new file of the directory;
  3. a checkpointed cursor that is no longer in the journal (files vacuumed): warned, counted
     (cursor_not_found), read from the head;
- 4. a corrupt journal file in the directory: warned and counted, the others read;
+ 4. a corrupt journal file in the directory: warned and counted, the others (in a
+    <machine-id> subdirectory) read;
  5. kill -9 while a writer appends entries: after a restart every entry is delivered, nothing
     at or before the checkpointed cursor again, duplicates only from the entries delivered
     past it before the kill."""
@@ -215,7 +216,8 @@ log("3. vacuumed cursor: warned, counted, read from the head")
 # ---- 4. a corrupt file among good ones ----------------------------------------------------------
 d4 = os.path.join(WORK, "j4")
 os.makedirs(d4)
-write_journal(os.path.join(d4, "good.journal"), [entry("good %d" % i) for i in range(3)])
+os.makedirs(os.path.join(d4, BOOT))  # a <machine-id> subdirectory, as in /var/log/journal
+write_journal(os.path.join(d4, BOOT, "good.journal"), [entry("good %d" % i) for i in range(3)])
 with open(os.path.join(d4, "bad.journal"), "wb") as f:
     f.write(b"LPKSHHRH" + os.urandom(4096))
 api = free_port()
@@ -251,6 +253,7 @@ def writer():
 w = threading.Thread(target=writer)
 w.start()
 wait_until(lambda: len(events(out("k", "j"))) >= 1500 or not w.is_alive(), 120, "some entries delivered")
+writing = w.is_alive()
 s.kill9()
 before = [e["message"] for e in events(out("k", "j"), cut_ok=True)]
 
@@ -293,6 +296,6 @@ first_again = [m for m in redelivered if m in set(before)]
 # nothing at or before the committed cursor came again; only entries delivered past it
 assert all(order[m] > c_idx for m in first_again), (c_idx, first_again[:5])
 assert dups == len(first_again) <= len(before) - (c_idx + 1), (dups, len(before), c_idx)
-log("5. kill -9: %d entries, %d delivered before the kill, cursor at #%d, %d duplicates" % (
-    len(ref), len(before), c_idx, dups))
+log("5. kill -9 (writer %s): %d entries, %d delivered before the kill, cursor at #%d, %d duplicates" % (
+    "still writing" if writing else "done", len(ref), len(before), c_idx, dups))
 log("ok")
