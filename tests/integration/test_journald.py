@@ -15,7 +15,10 @@ files hold. Checks, in order:
     <machine-id> subdirectory) read;
  5. kill -9 while a writer appends entries: after a restart every entry is delivered, nothing
     at or before the checkpointed cursor again, duplicates only from the entries delivered
-    past it before the kill."""
+    past it before the kill;
+ 6. backpressure: while the sink fails, the bounded buffer fills, the source stops reading
+    (well short of the journal) and commits no cursor; once the sink recovers every entry
+    arrives exactly once and the cursor reaches the last entry."""
 import json
 import os
 import shutil
@@ -23,7 +26,7 @@ import struct
 import subprocess
 import threading
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, get_ndjson, http_json, log, wait_until
 
 REMOTE = "/lib/systemd/systemd-journal-remote"
 BOOT = "0123456789abcdef0123456789abcdef"
@@ -298,4 +301,42 @@ assert all(order[m] > c_idx for m in first_again), (c_idx, first_again[:5])
 assert dups == len(first_again) <= len(before) - (c_idx + 1), (dups, len(before), c_idx)
 log("5. kill -9 (writer %s): %d entries, %d delivered before the kill, cursor at #%d, %d duplicates" % (
     "still writing" if writing else "done", len(ref), len(before), c_idx, dups))
+
+# ---- 6. backpressure ----------------------------------------------------------------------------
+d6 = os.path.join(WORK, "j6")
+os.makedirs(d6)
+N = 20000
+write_journal(os.path.join(d6, "bp.journal"), [entry("bp%06d %s" % (i, "q" * 120), _SYSTEMD_UNIT="bp.service")
+                                               for i in range(N)])
+emu = Emulator("http_sink_server.py", "--fail", "100000000", "--fail-status", "503")
+api = free_port()
+s = Sluice("""
+data_dir: %s/bp-data
+api: { address: "127.0.0.1:%d" }
+sources:
+  j: { type: journald, directory: "%s", batch_max_events: 500 }
+sinks:
+  out:
+    type: http
+    inputs: [j]
+    uri: "http://127.0.0.1:%d/ingest"
+    buffer: { type: memory, max_bytes: 256KiB }
+    batch: { max_events: 1000, timeout_ms: 50 }
+    retry: { initial_ms: 20, max_ms: 200 }
+    circuit_breaker: { failures: 0 }
+""" % (WORK, api, d6, emu.port), name="bp").start()
+wait_until(lambda: s.component("out")["retries"] > 0, 60, "the first failed request")
+wait_until(lambda: s.component("out")["buffer"]["blocked_pushes"] > 0, 60, "the source blocked")
+read = s.counter("sluice_component_received_events_total", component_id="j")
+assert read < N // 2, "the source read on while the sink was down: %d of %d" % (read, N)
+assert s.component("j")["cursor"] is None, s.component("j")
+http_json("http://127.0.0.1:%d/control" % emu.port, {"fail": 0})
+ref = journalctl(d6)
+wait_until(lambda: s.component("j").get("cursor") == ref[-1]["__CURSOR"], 180, "every entry committed")
+st = http_json("http://127.0.0.1:%d/stats" % emu.port)
+assert st["lines"] == N, st
+assert len({e["message"] for e in get_ndjson("http://127.0.0.1:%d/lines" % emu.port)}) == N
+assert s.stop() == 0
+emu.stop()
+log("6. backpressure: the source paused at %d of %d entries; all %d delivered once" % (read, N, st["lines"]))
 log("ok")
