@@ -16,7 +16,12 @@
  *     become kvlist / array AnyValues. Numbers without a fraction or exponent that fit
  *     in int64 are intValue, others doubleValue.
  *  5. trace_id / span_id move to traceId / spanId only when they are hex of the right
- *     length and not all zero; otherwise they stay attributes, never lost. */
+ *     length and not all zero; otherwise they stay attributes, never lost.
+ *  6. The fields the otlp source writes go back where they came from, so a record crossing
+ *     otlp source -> otlp sink keeps its shape: severity_number (int 1-24, with the
+ *     severity string kept verbatim as severityText), trace_flags, observed_time_unix_nano,
+ *     event.name, and otel.scope.name / otel.scope.version / otel.scope.attributes.* (the
+ *     scope; events are grouped by resource and scope). */
 #include "sinks/otlp/otlp.h"
 
 #include <errno.h>
@@ -35,7 +40,12 @@
 #endif
 
 enum { ROLE_ATTR = 0, ROLE_RESOURCE, ROLE_SEVERITY, ROLE_TRACE, ROLE_SPAN, ROLE_PARENT,
-       ROLE_BODY };
+       ROLE_BODY, ROLE_SEVNUM, ROLE_FLAGS, ROLE_OBSERVED, ROLE_EVENT, ROLE_SCOPE };
+
+/* rmap values of ROLE_SCOPE fields (resource indexes stay below 226) */
+enum { SCOPE_NAME = 250, SCOPE_VERSION, SCOPE_ATTR };
+#define SCOPE_ATTR_PREFIX "otel.scope.attributes."
+#define SCOPE_ATTR_PLEN (sizeof SCOPE_ATTR_PREFIX - 1)
 
 /* Event fields that describe where a log comes from rather than the log itself. The
  * kubernetes_logs source's own names map to the semantic conventions. */
@@ -595,7 +605,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
                      sl_severity *sevout)
 {
     const otlp_map *m = c->m;
-    int sev = -1, body = -1;
+    int sev = -1, body = -1, sevnum = -1;
     sl_severity sv = {0};
     for (uint32_t i = 0; i < ev->nfields; i++) {
         const sl_field *f = &ev->fields[i];
@@ -605,6 +615,41 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
         if (r >= 0 && f->type != SL_VAL_JSON) {
             roles[i] = ROLE_RESOURCE;
             rmap[i] = (uint8_t)r;
+            continue;
+        }
+        if (f->type == SL_VAL_INT) {
+            if (str_eq(f->key, "severity_number", 15) && f->v.i >= 1 && f->v.i <= 24) {
+                roles[i] = ROLE_SEVNUM;
+                sevnum = (int)i;
+                continue;
+            }
+            if (str_eq(f->key, "trace_flags", 11) && f->v.i > 0 && f->v.i <= (int64_t)UINT32_MAX) {
+                roles[i] = ROLE_FLAGS;
+                continue;
+            }
+            if (str_eq(f->key, "observed_time_unix_nano", 23) && f->v.i > 0) {
+                roles[i] = ROLE_OBSERVED;
+                continue;
+            }
+        }
+        if (f->type == SL_VAL_STR && f->key.len >= 10 && memcmp(f->key.ptr, "otel.scope.", 10) == 0) {
+            if (str_eq(f->key, "otel.scope.name", 15))
+                rmap[i] = SCOPE_NAME;
+            else if (str_eq(f->key, "otel.scope.version", 18))
+                rmap[i] = SCOPE_VERSION;
+            if (rmap[i]) {
+                roles[i] = ROLE_SCOPE;
+                continue;
+            }
+        }
+        if (f->key.len > SCOPE_ATTR_PLEN &&
+            memcmp(f->key.ptr, SCOPE_ATTR_PREFIX, SCOPE_ATTR_PLEN) == 0) {
+            roles[i] = ROLE_SCOPE;
+            rmap[i] = SCOPE_ATTR;
+            continue;
+        }
+        if (f->type == SL_VAL_STR && str_eq(f->key, "event.name", 10)) {
+            roles[i] = ROLE_EVENT;
             continue;
         }
         if (m->severity_field) {
@@ -627,9 +672,20 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
                  str_eq(f->key, m->body_field, c->body_len))
             body = (int)i;
     }
+    if (sevnum >= 0) {
+        /* an explicit number: the level field is its text, verbatim, known word or not */
+        const char *lk = m->severity_field ? m->severity_field : "severity";
+        size_t ll = strlen(lk);
+        for (uint32_t i = 0; i < ev->nfields && sev < 0; i++)
+            if (roles[i] == ROLE_ATTR && ev->fields[i].type == SL_VAL_STR &&
+                str_eq(ev->fields[i].key, lk, ll))
+                sev = (int)i;
+        sv.number = (int)ev->fields[sevnum].v.i;
+        sv.text = NULL;
+    }
     if (sev >= 0)
         roles[sev] = ROLE_SEVERITY;
-    *sevout = sev >= 0 ? sv : (sl_severity){0};
+    *sevout = sev >= 0 || sevnum >= 0 ? sv : (sl_severity){0};
     if (body >= 0)
         roles[body] = ROLE_BODY;
 }
@@ -664,28 +720,32 @@ static uint64_t resource_hash(const sl_event *ev, const uint8_t *roles, const ui
 {
     uint64_t h = 0;
     for (uint32_t i = 0; i < ev->nfields; i++)
-        if (roles[i] == ROLE_RESOURCE)
-            h += (field_value_hash(&ev->fields[i]) ^ rmap[i]) * 0x9E3779B97F4A7C15ULL;
+        if (roles[i] == ROLE_RESOURCE || roles[i] == ROLE_SCOPE)
+            h += (field_value_hash(&ev->fields[i]) ^ rmap[i] ^
+                  hash_bytes(ev->fields[i].key.ptr, ev->fields[i].key.len, 0)) *
+                 0x9E3779B97F4A7C15ULL;
     return h;
 }
 
-/* Same resource: every resource field of one has an equal one in the other. */
+/* Same resource and scope: every such field of one has an equal one in the other. */
 static bool resource_eq(const sl_event *a, const uint8_t *ra, const uint8_t *ma,
                         const sl_event *b, const uint8_t *rb, const uint8_t *mb)
 {
     size_t na = 0, nb = 0;
     for (uint32_t i = 0; i < a->nfields; i++)
-        na += ra[i] == ROLE_RESOURCE;
+        na += ra[i] == ROLE_RESOURCE || ra[i] == ROLE_SCOPE;
     for (uint32_t j = 0; j < b->nfields; j++)
-        nb += rb[j] == ROLE_RESOURCE;
+        nb += rb[j] == ROLE_RESOURCE || rb[j] == ROLE_SCOPE;
     if (na != nb)
         return false;
     for (uint32_t i = 0; i < a->nfields; i++) {
-        if (ra[i] != ROLE_RESOURCE)
+        if (ra[i] != ROLE_RESOURCE && ra[i] != ROLE_SCOPE)
             continue;
         bool found = false;
         for (uint32_t j = 0; j < b->nfields && !found; j++)
-            found = rb[j] == ROLE_RESOURCE && mb[j] == ma[i] &&
+            found = rb[j] == ra[i] && mb[j] == ma[i] &&
+                    (ra[i] == ROLE_RESOURCE ||
+                     str_eq(b->fields[j].key, a->fields[i].key.ptr, a->fields[i].key.len)) &&
                     field_value_eq(&a->fields[i], &b->fields[j]);
         if (!found)
             return false;
@@ -715,8 +775,13 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
 {
     sl_buf *out = c->out;
     const sl_field *trace = NULL, *span = NULL, *parent = NULL, *bodyf = NULL;
+    const sl_field *flagsf = NULL, *obsf = NULL, *eventf = NULL, *sevf = NULL;
     for (uint32_t i = 0; i < ev->nfields; i++) {
         switch (roles[i]) {
+        case ROLE_FLAGS: flagsf = &ev->fields[i]; break;
+        case ROLE_OBSERVED: obsf = &ev->fields[i]; break;
+        case ROLE_EVENT: eventf = &ev->fields[i]; break;
+        case ROLE_SEVERITY: sevf = &ev->fields[i]; break;
         case ROLE_TRACE: trace = &ev->fields[i]; break;
         case ROLE_SPAN: span = &ev->fields[i]; break;
         case ROLE_PARENT: parent = &ev->fields[i]; break;
@@ -730,6 +795,15 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     uint32_t flags = 0;
     if (parent)
         flags = (uint32_t)(hexval(parent->v.s.ptr[53]) << 4 | hexval(parent->v.s.ptr[54]));
+    if (flagsf)
+        flags = (uint32_t)flagsf->v.i;
+    if (obsf)
+        observed_ns = obsf->v.i;
+    /* severity text: the canonical word, or with an explicit number the field verbatim */
+    const char *stext = sev.text;
+    size_t slen = stext ? strlen(stext) : 0;
+    if (!stext && sevf && sevf->type == SL_VAL_STR)
+        stext = sevf->v.s.ptr, slen = sevf->v.s.len;
 
     if (c->json) {
         buf_putc(out, '{');
@@ -739,8 +813,15 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
         }
         json_u64_str(out, "observedTimeUnixNano", (uint64_t)observed_ns);
         if (sev.number)
-            buf_printf(out, ",\"severityNumber\":%d,\"severityText\":\"%s\"", sev.number,
-                       sev.text);
+            buf_printf(out, ",\"severityNumber\":%d", sev.number);
+        if (sev.number && stext) {
+            buf_puts(out, ",\"severityText\":");
+            json_str(out, stext, slen);
+        }
+        if (eventf) {
+            buf_puts(out, ",\"eventName\":");
+            json_str(out, eventf->v.s.ptr, eventf->v.s.len);
+        }
         buf_puts(out, ",\"body\":");
         if (bodyf)
             any_field(c, bodyf);
@@ -767,7 +848,8 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     if (sev.number) {
         pb_tag(out, 2, 0);
         pb_varint(out, (uint64_t)sev.number);
-        pb_bytes(out, 3, sev.text, strlen(sev.text));
+        if (stext)
+            pb_string(c, 3, stext, slen);
     }
     size_t mb = pb_begin(out, 5);
     if (bodyf)
@@ -787,6 +869,8 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     if (sid && hex_id(sid, 16, 16, id))
         pb_bytes(out, 10, id, 8);
     pb_fixed64(out, 11, (uint64_t)observed_ns);
+    if (eventf)
+        pb_string(c, 12, eventf->v.s.ptr, eventf->v.s.len);
     pb_end(out, mr);
 }
 
@@ -810,6 +894,47 @@ static void write_resource(enc *c, const sl_event *ev, const uint8_t *roles,
     for (uint32_t i = 0; i < ev->nfields; i++)
         if (roles[i] == ROLE_RESOURCE)
             keyvalue(c, 1, &first, resource_name(m, rmap[i]), &ev->fields[i], NULL);
+}
+
+/* The InstrumentationScope of a group (its content; a whole JSON object): the event's
+ * otel.scope.* fields (note 6), else sluice itself. */
+static void write_scope(enc *c, const sl_event *ev, const uint8_t *roles, const uint8_t *rmap)
+{
+    const sl_field *name = NULL, *version = NULL;
+    bool any = false;
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        if (roles[i] != ROLE_SCOPE)
+            continue;
+        any = true;
+        if (rmap[i] == SCOPE_NAME)
+            name = &ev->fields[i];
+        else if (rmap[i] == SCOPE_VERSION)
+            version = &ev->fields[i];
+    }
+    sl_str nm = any ? (name ? name->v.s : (sl_str){"", 0}) : SL_STR("sluice");
+    sl_str vs = any ? (version ? version->v.s : (sl_str){"", 0}) : SL_STR(SLUICE_VERSION);
+    if (c->json) {
+        buf_puts(c->out, "{\"name\":");
+        json_str(c->out, nm.ptr, nm.len);
+        buf_puts(c->out, ",\"version\":");
+        json_str(c->out, vs.ptr, vs.len);
+        buf_puts(c->out, ",\"attributes\":[");
+    } else {
+        if (nm.len)
+            pb_string(c, 1, nm.ptr, nm.len);
+        if (vs.len)
+            pb_string(c, 2, vs.ptr, vs.len);
+    }
+    bool first = true;
+    for (uint32_t i = 0; i < ev->nfields; i++)
+        if (roles[i] == ROLE_SCOPE && rmap[i] == SCOPE_ATTR) {
+            sl_str k = ev->fields[i].key;
+            keyvalue(c, 3, &first,
+                     (sl_str){k.ptr + SCOPE_ATTR_PLEN, (uint32_t)(k.len - SCOPE_ATTR_PLEN)},
+                     &ev->fields[i], NULL);
+        }
+    if (c->json)
+        buf_puts(c->out, "]}");
 }
 
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
@@ -869,8 +994,9 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
                 buf_putc(out, ',');
             buf_puts(out, "{\"resource\":{\"attributes\":[");
             write_resource(&c, events[f], er[f], er[f] + total);
-            buf_puts(out, "]},\"scopeLogs\":[{\"scope\":{\"name\":\"sluice\",\"version\":\""
-                          SLUICE_VERSION "\"},\"logRecords\":[");
+            buf_puts(out, "]},\"scopeLogs\":[{\"scope\":");
+            write_scope(&c, events[f], er[f], er[f] + total);
+            buf_puts(out, ",\"logRecords\":[");
             bool any = false;
             for (size_t i = f; i < n; i++) {
                 if (group[i] != g)
@@ -888,8 +1014,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             pb_end(out, mres);
             size_t msl = pb_begin(out, 2);
             size_t msc = pb_begin(out, 1);
-            pb_bytes(out, 1, "sluice", 6);
-            pb_bytes(out, 2, SLUICE_VERSION, sizeof SLUICE_VERSION - 1);
+            write_scope(&c, events[f], er[f], er[f] + total);
             pb_end(out, msc);
             for (size_t i = f; i < n; i++)
                 if (group[i] == g)
