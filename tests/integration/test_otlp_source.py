@@ -80,7 +80,7 @@ api: { address: "127.0.0.1:%d" }
 sources:
   otel: { type: otlp, address: "127.0.0.1:%d", max_body_bytes: 256KiB, max_record_bytes: 4KiB }
 sinks:
-  out: { type: file, inputs: [otel], path: "%s", batch: { timeout_ms: 20 } }
+  out: { type: file, inputs: [otel], path: "%s", id_key: _id, batch: { timeout_ms: 20 } }
 """ % (WORK, api, port, out)).start()
 
 expected = 0
@@ -99,6 +99,13 @@ for tag, ctype, gz, enc in [("pb", PB, False, otlp_pb.encode_request),
 st, _, body = post(port, otlp_pb.encode_request(request("kv", 1, body_kind="kvlist")))
 assert st == 200, (st, body)
 expected += 1
+
+# A client's retry of the same request: the same bytes, the same event ids.
+dup = otlp_pb.encode_request(request("dup", 2))
+for _ in range(2):
+    st, _, body = post(port, dup)
+    assert st == 200, (st, body)
+expected += 4
 
 # Partial success: one record over max_record_bytes among two.
 big = request("part", 2)
@@ -134,6 +141,9 @@ st, _, body = post(port, b"", JS, method="GET")
 assert st in (404, 405), st
 st, _, body = post(port, b"x" * (300 * 1024), PB)
 assert st == 413, (st, body)
+# A gzip bomb: 3 MiB inflated from a small body, past 8 x max_body_bytes.
+st, _, body = post(port, b"\x00" * (3 << 20), PB, gz=True)
+assert st == 413, (st, body)
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 c.request("POST", "/v1/logs", body=b"\x1f\x8b garbage", headers={"Content-Type": PB, "Content-Encoding": "gzip"})
 r = c.getresponse()
@@ -144,6 +154,14 @@ c.close()
 wait_until(lambda: len(read_out(out)) == expected, 60, "every accepted record in the output")
 ev = read_out(out)
 assert len(ev) == expected, (len(ev), expected)
+dups = [e for e in ev if e.get("message", "").startswith("dup ")]
+assert len(dups) == 4, dups
+ids = {}
+for e in dups:
+    ids.setdefault(e["message"], set()).add(e["_id"])
+assert all(len(v) == 1 for v in ids.values()), ids  # both copies of a record: one id
+assert ids["dup 0"] != ids["dup 1"] and all(e["_id"] for e in ev)
+assert len({e["_id"] for e in ev}) == len(ev) - 2, "ids repeat only for the resent request"
 by = {e["message"]: e for e in ev if e.get("message")}
 for tag in ("pb", "pbgz", "js", "jsgz"):
     e = by["%s 1" % tag]
@@ -162,7 +180,6 @@ assert len(kvs) == 1 and kvs[0]["body"] == {"msg": "kv 0"}, kvs
 assert by["part 0"] and "part 1" not in by
 assert s.counter("sluice_component_errors_total", component_id="otel", reason="record_too_large") == 2
 assert s.counter("sluice_component_received_events_total", component_id="otel") == expected
-# The same request twice gives the same event ids; another request other ids.
 assert s.stop() == 0
 log("fields and answers ok,", expected, "records")
 
