@@ -934,6 +934,28 @@ static int j_uint_varint(dec *d, sl_buf *b, unsigned field, const json_value *v,
             return rc_;           \
     } while (0)
 
+/* An enum written by name, as proto3 JSON allows: SEVERITY_NUMBER_WARN2 -> 14; -1 if not. */
+static int severity_enum(const char *s, size_t n)
+{
+    static const char pre[] = "SEVERITY_NUMBER_";
+    static const char *const words[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+    if (n < sizeof pre - 1 || memcmp(s, pre, sizeof pre - 1) != 0)
+        return -1;
+    s += sizeof pre - 1, n -= sizeof pre - 1;
+    if (n == 11 && memcmp(s, "UNSPECIFIED", 11) == 0)
+        return 0;
+    for (int w = 0; w < 6; w++) {
+        size_t wl = strlen(words[w]);
+        if (n < wl || memcmp(s, words[w], wl) != 0)
+            continue;
+        if (n == wl)
+            return 4 * w + 1;
+        if (n == wl + 1 && s[wl] >= '2' && s[wl] <= '4')
+            return 4 * w + (s[wl] - '0');
+    }
+    return -1;
+}
+
 static int j_record(dec *d, sl_buf *b, const json_value *v)
 {
     if (v->type != JSON_OBJ)
@@ -950,7 +972,13 @@ static int j_record(dec *d, sl_buf *b, const json_value *v)
                 return fail(d, "LogRecord.%s: want a uint64 (number or string)", k);
             w_fixed(b, k[0] == 't' ? 1 : 11, u, 8);
         } else if (jk(k, "severityNumber", "severity_number")) {
-            J(j_uint_varint(d, b, 2, x, "LogRecord.severityNumber"));
+            int sn = x->type == JSON_STR ? severity_enum(x->str, x->len) : -1;
+            if (sn >= 0) {
+                w_tag(b, 2, WT_VARINT);
+                w_varint(b, (uint64_t)sn);
+            } else {
+                J(j_uint_varint(d, b, 2, x, "LogRecord.severityNumber"));
+            }
         } else if (jk(k, "severityText", "severity_text")) {
             J(j_string(d, b, 3, x, "LogRecord.severityText"));
         } else if (jk(k, "body", NULL)) {

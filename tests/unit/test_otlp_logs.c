@@ -236,7 +236,8 @@ static void test_body_kinds_and_defaults(void **state)
                     "\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"a\",\"value\":{\"kvlistValue\":"
                     "{\"values\":[{\"key\":\"b\",\"value\":{\"doubleValue\":\"NaN\"}}]}}}]}},"
                     "\"traceId\":\"00000000000000000000000000000000\",\"spanId\":\"\"},"
-                    "{\"body\":{\"intValue\":\"9007199254740993\"}},{}]}]}]}";
+                    "{\"body\":{\"intValue\":\"9007199254740993\"},"
+                    "\"severityNumber\":\"SEVERITY_NUMBER_ERROR3\"},{}]}]}]}";
     sl_batch *b = batch_new(4);
     otlp_logs_result r;
     char err[256];
@@ -252,6 +253,8 @@ static void test_body_kinds_and_defaults(void **state)
     assert_null(event_get(e, "trace_id", 8));
     assert_null(event_get(e, "span_id", 7));
     assert_int_field(&b->events[1], "body", 9007199254740993LL);
+    assert_int_field(&b->events[1], "severity_number", 19); /* an enum by name */
+    assert_str(&b->events[1], "severity", "ERROR");
     assert_int_equal(b->events[2].nfields, 0);
     batch_release(b);
 }
