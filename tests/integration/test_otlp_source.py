@@ -100,6 +100,16 @@ st, _, body = post(port, otlp_pb.encode_request(request("kv", 1, body_kind="kvli
 assert st == 200, (st, body)
 expected += 1
 
+# A chunked body (no Content-Length), as some clients stream it.
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+ck = otlp_pb.encode_request(request("chunked", 2))
+c.request("POST", "/v1/logs", body=iter([ck[:7], ck[7:]]), encode_chunked=True,
+          headers={"Content-Type": PB, "Transfer-Encoding": "chunked"})
+r = c.getresponse()
+assert r.status == 200 and r.read() == b"", r.status
+c.close()
+expected += 2
+
 # A client's retry of the same request: the same bytes, the same event ids.
 dup = otlp_pb.encode_request(request("dup", 2))
 for _ in range(2):
@@ -163,7 +173,7 @@ assert all(len(v) == 1 for v in ids.values()), ids  # both copies of a record: o
 assert ids["dup 0"] != ids["dup 1"] and all(e["_id"] for e in ev)
 assert len({e["_id"] for e in ev}) == len(ev) - 2, "ids repeat only for the resent request"
 by = {e["message"]: e for e in ev if e.get("message")}
-for tag in ("pb", "pbgz", "js", "jsgz"):
+for tag in ("pb", "pbgz", "js", "jsgz", "chunked"):
     e = by["%s 1" % tag]
     want = {"message": "%s 1" % tag, "service.name": "checkout", "host.name": "node-1",
             "otel.scope.name": "io.example.log", "otel.scope.version": "1.2.0",
