@@ -2,9 +2,9 @@
  * allowed), answered 200 only once the events are in every downstream buffer.
  *
  * Notes on the design
- *  1. Per connection: HEAD -> BODY (Content-Length bytes, or chunks decoded in place as the
- *     http source does) -> WAIT (events emitted, reading paused until the request's ack
- *     token commits) -> HEAD again (keep-alive) or closed.
+ *  1. The HTTP/1.1 request handling (framing, keep-alive, 100-continue, gzip, 429 under
+ *     backpressure, ack tokens, the connection's states) is net/http_request.c, shared with
+ *     the http source; this file keeps the path, content types, decoding and answers.
  *  2. Answers follow the OTLP/HTTP specification: 200 with an ExportLogsServiceResponse in
  *     the request's encoding (partial_success when records were refused); 400 for a body
  *     that does not decode; 404 for other paths; 405 for other methods; 411 without a
@@ -12,8 +12,8 @@
  *     Retry-After when a downstream buffer is full (source_would_block), 503 with
  *     Retry-After when stopping. Error bodies are a google.rpc.Status. 429 and 503 are the
  *     codes OTLP clients retry, the 4xx others they drop.
- *  3. One request = one batch = one ack token keyed (connection id, sequence); a token
- *     committed after the client left is dropped: the client saw no 200 and will retry.
+ *  3. One request = one batch = one ack token (net/http_request.h); a token committed
+ *     after the client left is dropped: the client saw no 200 and will retry.
  *  4. Event ids are (hash of the decoded body, record index): a retried request yields the
  *     same ids, so downstream deduplication by id sees repeats as repeats.
  *  5. gRPC is not served: a gRPC server needs HTTP/2 framing (libnghttp2 does that part),
@@ -22,15 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
-#include "formats/http_chunked.h"
 #include "formats/otlp_logs.h"
-#include "net/forward.h"
-#include "net/server.h"
+#include "net/http_request.h"
 
 typedef struct otlp_src_config {
     char *address, *path;
@@ -64,14 +61,10 @@ static const sl_option otlp_src_options[] = {
 };
 #undef O
 
-enum { OS_HEAD = 0, OS_BODY, OS_WAIT, OS_CLOSED };
-
 typedef struct oconn {
-    int state;
-    size_t head_len, body_len;
-    bool json, gzip, keep_alive, continued, timed, chunked;
-    http_chunked dc;
-    uint64_t seq, wait_seq;
+    http_req r; /* first: the request layer's state */
+    bool json, type_ok;
+    const char *bad_enc;
     uint32_t wait_rejected;
     char wait_msg[160];
 } oconn;
@@ -79,12 +72,13 @@ typedef struct oconn {
 typedef struct otlp_source {
     const otlp_src_config *cfg;
     const sl_component_ctx *cc;
-    sl_source_ctx *ctx;
     net_server_config scfg;
-    net_server *srv;
+    http_req_layer req;
     sl_arena scratch;
-    sl_buf inflated, out;
+    sl_buf out;
 } otlp_source;
+
+static const http_req_handler os_handler;
 
 static int os_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                    size_t errlen)
@@ -102,210 +96,37 @@ static int os_init(void **self, const void *config, const sl_component_ctx *cc, 
         .component = cc->id,
         .metrics = cc->metrics,
     };
+    s->req = (http_req_layer){
+        .cc = cc,
+        .h = &os_handler,
+        .arg = s,
+        .max_body_bytes = s->cfg->max_body_bytes,
+        .max_header_bytes = s->cfg->max_header_bytes,
+        .request_timeout_ms = s->cfg->request_timeout_ms,
+        .conn_size = sizeof(oconn),
+    };
     arena_init(&s->scratch, 64 * 1024);
     *self = s;
     return SL_OK;
 }
 
-static const char *reason_of(int code)
-{
-    switch (code) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    default: return "Service Unavailable";
-    }
-}
-
-/* Sends the answer whose body is s->out; `close` ends the connection after it. */
+/* Sends the answer whose body is s->out, in the request's encoding. */
 static void respond(otlp_source *s, net_conn *c, int code, bool close)
 {
-    oconn *h = c->user;
-    if (!h->keep_alive)
-        close = true;
-    char head[512], retry[48] = "";
-    if (code == 429 || code == 503)
-        snprintf(retry, sizeof retry, "Retry-After: %lld\r\n", (long long)s->cfg->retry_after_s);
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                     code, reason_of(code), h->json ? "application/json" : "application/x-protobuf",
-                     s->out.len, retry, close ? "Connection: close\r\n" : "");
-    net_conn_send(s->srv, c, head, (size_t)n);
-    if (s->out.len)
-        net_conn_send(s->srv, c, s->out.p, s->out.len);
-    if (close)
-        net_conn_close(s->srv, c, false);
+    bool json = ((oconn *)c->user)->json;
+    http_req_answer(&s->req, c, code, json ? "application/json" : "application/x-protobuf",
+                    code == 429 || code == 503 ? s->cfg->retry_after_s : -1, s->out.p,
+                    s->out.len, close);
 }
 
 /* An error answer: a google.rpc.Status with the gRPC code that matches the HTTP one. */
-static void respond_error(otlp_source *s, net_conn *c, int code, const char *msg, bool close)
+static void os_error(void *arg, net_conn *c, int code, const char *msg, bool close)
 {
+    otlp_source *s = arg;
     int grpc = code == 429 ? 8 : code == 503 ? 14 : code == 404 || code == 405 ? 12 : 3;
     buf_reset(&s->out);
     otlp_logs_status(&s->out, ((oconn *)c->user)->json, grpc, msg);
     respond(s, c, code, close);
-}
-
-static int os_on_open(void *arg, net_conn *c)
-{
-    otlp_source *s = arg;
-    c->user = sl_xcalloc(1, sizeof(oconn));
-    net_conn_set_ready(s->srv, c);
-    return 0;
-}
-
-static void os_on_close(void *arg, net_conn *c)
-{
-    free(c->user);
-    c->user = NULL;
-}
-
-static bool hdr_is(const char *name, size_t nlen, const char *want)
-{
-    return nlen == strlen(want) && strncasecmp(name, want, nlen) == 0;
-}
-
-static bool val_has(const char *v, size_t vlen, const char *word)
-{
-    size_t wl = strlen(word);
-    for (size_t i = 0; i + wl <= vlen; i++)
-        if (strncasecmp(v + i, word, wl) == 0)
-            return true;
-    return false;
-}
-
-/* The media type before any parameters, compared without case. */
-static bool type_is(const char *v, size_t vlen, const char *want)
-{
-    size_t n = 0;
-    while (n < vlen && v[n] != ';' && v[n] != ' ')
-        n++;
-    return hdr_is(v, n, want);
-}
-
-/* Parses the header block [0, head_len). Returns 0, or an HTTP status to answer. */
-static int parse_head(otlp_source *s, net_conn *c, oconn *h, const char **msg)
-{
-    const char *p = c->in.p, *end = c->in.p + h->head_len;
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
-    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    h->json = false;
-    if (!sp1 || !sp2) {
-        *msg = "malformed request line";
-        return 400;
-    }
-    bool post = sp1 - p == 4 && memcmp(p, "POST", 4) == 0;
-    h->keep_alive = !((size_t)(eol - sp2) >= 9 && memcmp(sp2 + 1, "HTTP/1.0", 8) == 0);
-    const char *target = sp1 + 1;
-    size_t tlen = (size_t)(sp2 - target);
-    const char *q = memchr(target, '?', tlen);
-    if (q)
-        tlen = (size_t)(q - target);
-    bool path_ok = tlen == strlen(s->cfg->path) && memcmp(target, s->cfg->path, tlen) == 0;
-    bool have_len = false, chunked = false, expect = false, type_ok = false;
-    int64_t clen = 0;
-    h->gzip = false;
-    const char *bad_enc = NULL;
-    for (const char *l = eol + 1; l < end;) {
-        const char *le = memchr(l, '\n', (size_t)(end - l));
-        if (!le)
-            break;
-        const char *colon = memchr(l, ':', (size_t)(le - l));
-        if (colon) {
-            size_t nlen = (size_t)(colon - l);
-            const char *v = colon + 1;
-            while (v < le && (*v == ' ' || *v == '\t'))
-                v++;
-            size_t vlen = (size_t)(le - v);
-            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
-                vlen--;
-            if (hdr_is(l, nlen, "content-length")) {
-                char num[24];
-                if (vlen == 0 || vlen >= sizeof num) {
-                    *msg = "bad Content-Length";
-                    return vlen >= sizeof num ? 413 : 400;
-                }
-                memcpy(num, v, vlen);
-                num[vlen] = '\0';
-                char *ep;
-                clen = strtoll(num, &ep, 10);
-                if (*ep || clen < 0) {
-                    *msg = "bad Content-Length";
-                    return 400;
-                }
-                have_len = true;
-            } else if (hdr_is(l, nlen, "content-type")) {
-                h->json = type_is(v, vlen, "application/json");
-                type_ok = h->json || type_is(v, vlen, "application/x-protobuf");
-            } else if (hdr_is(l, nlen, "content-encoding")) {
-                if (val_has(v, vlen, "gzip"))
-                    h->gzip = true;
-                else if (!val_has(v, vlen, "identity"))
-                    bad_enc = "unsupported Content-Encoding (gzip or identity)";
-            } else if (hdr_is(l, nlen, "transfer-encoding")) {
-                if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
-                    *msg = "unsupported Transfer-Encoding (only chunked)";
-                    return 501;
-                }
-                chunked = true;
-            } else if (hdr_is(l, nlen, "connection")) {
-                if (val_has(v, vlen, "close"))
-                    h->keep_alive = false;
-                else if (val_has(v, vlen, "keep-alive"))
-                    h->keep_alive = true;
-            } else if (hdr_is(l, nlen, "expect")) {
-                expect = val_has(v, vlen, "100-continue");
-            }
-        }
-        l = le + 1;
-    }
-    if (!path_ok) {
-        *msg = "not found: logs are exported to the configured path (/v1/logs)";
-        return 404;
-    }
-    if (!post) {
-        *msg = "only POST is served";
-        return 405;
-    }
-    if (!type_ok) {
-        *msg = "unsupported Content-Type (application/x-protobuf or application/json)";
-        return 415;
-    }
-    if (bad_enc) {
-        *msg = bad_enc;
-        return 415;
-    }
-    if (chunked && have_len) {
-        *msg = "both Content-Length and Transfer-Encoding";
-        return 400;
-    }
-    if (!have_len && !chunked) {
-        *msg = "Content-Length required";
-        return 411;
-    }
-    if ((uint64_t)clen > s->cfg->max_body_bytes) {
-        *msg = "body larger than max_body_bytes";
-        return 413;
-    }
-    h->chunked = chunked;
-    h->body_len = chunked ? 0 : (size_t)clen;
-    if (chunked)
-        http_chunked_init(&h->dc, s->cfg->max_body_bytes);
-    if (expect && !h->continued) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        net_conn_send(s->srv, c, cont, sizeof cont - 1);
-        h->continued = true;
-    }
-    return 0;
 }
 
 /* Answers 200 with the request's partial success (none when nothing was refused). */
@@ -316,56 +137,77 @@ static void respond_ok(otlp_source *s, net_conn *c, uint32_t rejected, const cha
     respond(s, c, 200, false);
 }
 
-/* The whole request is in c->in. */
-static void handle_request(otlp_source *s, net_conn *c, oconn *h)
+static void os_begin(void *arg, net_conn *c)
 {
-    const char *body = c->in.p + h->head_len;
-    size_t blen = h->body_len;
-    size_t total = h->head_len + h->body_len;
+    oconn *h = c->user;
+    h->json = h->type_ok = false;
+    h->bad_enc = NULL;
+}
+
+static int os_header(void *arg, net_conn *c, const char *name, size_t nlen, const char *v,
+                     size_t vlen, const char **msg)
+{
+    oconn *h = c->user;
+    if (http_req_name_is(name, nlen, "content-type")) {
+        h->json = http_req_type_is(v, vlen, "application/json");
+        h->type_ok = h->json || http_req_type_is(v, vlen, "application/x-protobuf");
+    } else if (http_req_name_is(name, nlen, "content-encoding")) {
+        if (!http_req_encoding(&h->r, v, vlen))
+            h->bad_enc = "unsupported Content-Encoding (gzip or identity)";
+    }
+    return 0;
+}
+
+/* Path, method, type and encoding are refused before the framing is. */
+static int os_head(void *arg, net_conn *c, const http_req_head *hd, const char **msg)
+{
+    otlp_source *s = arg;
+    oconn *h = c->user;
+    if (hd->target_len != strlen(s->cfg->path) ||
+        memcmp(hd->target, s->cfg->path, hd->target_len) != 0) {
+        *msg = "not found: logs are exported to the configured path (/v1/logs)";
+        return 404;
+    }
+    if (!hd->post) {
+        *msg = "only POST is served";
+        return 405;
+    }
+    if (!h->type_ok) {
+        *msg = "unsupported Content-Type (application/x-protobuf or application/json)";
+        return 415;
+    }
+    if (h->bad_enc) {
+        *msg = h->bad_enc;
+        return 415;
+    }
+    return 0;
+}
+
+/* The whole body is in (inflated); it decodes into one batch. */
+static void os_body(void *arg, net_conn *c, const char *body, size_t blen, size_t total)
+{
+    otlp_source *s = arg;
+    oconn *h = c->user;
     char err[256];
-    if (h->gzip && blen) {
-        buf_reset(&s->inflated);
-        int rc = fwd_gunzip(&s->inflated, body, blen, s->cfg->max_body_bytes * 8);
-        if (rc != SL_OK) {
-            bool big = rc == SL_ERR_TOOBIG;
-            metrics_error(s->cc->metrics, big ? "body_too_large" : "bad_gzip");
-            net_conn_consume(c, total);
-            h->state = OS_HEAD;
-            respond_error(s, c, big ? 413 : 400,
-                          big ? "inflated body larger than 8 x max_body_bytes" : "bad gzip body",
-                          false);
-            return;
-        }
-        body = s->inflated.p, blen = s->inflated.len;
-    }
-    if (source_would_block(s->ctx, blen)) {
-        metrics_error(s->cc->metrics, "backpressure");
-        net_conn_consume(c, total);
-        h->state = OS_HEAD;
-        respond_error(s, c, 429, "buffers are full, retry later", false);
-        return;
-    }
     sl_batch *b = batch_new(64);
     otlp_logs_opts o = {.max_record_bytes = s->cfg->max_record_bytes,
                         .now_ns = sl_now_ns(),
-                        .id_stream = otlp_logs_hash(body ? body : "", blen)};
+                        .id_stream = otlp_logs_hash(body, blen)};
     otlp_logs_result r;
     arena_reset(&s->scratch);
-    int rc = otlp_logs_decode(b, body ? body : "", blen, h->json, &s->scratch, &o, &r, err,
-                              sizeof err);
-    net_conn_consume(c, total);
-    h->state = OS_HEAD;
+    int rc = otlp_logs_decode(b, body, blen, h->json, &s->scratch, &o, &r, err, sizeof err);
+    http_req_consume(c, total);
     if (rc != SL_OK) {
         batch_release(b);
         metrics_error(s->cc->metrics, "parse");
-        net_server_warn(s->srv, "%s: bad body: %s", c->peer, err);
-        respond_error(s, c, 400, err, false);
+        net_server_warn(s->req.srv, "%s: bad body: %s", c->peer, err);
+        os_error(s, c, 400, err, false);
         return;
     }
     if (r.rejected) {
         for (uint32_t i = 0; i < r.rejected; i++)
             metrics_error(s->cc->metrics, "record_too_large");
-        net_server_warn(s->srv, "%s: %u of %u records refused: %s", c->peer, r.rejected,
+        net_server_warn(s->req.srv, "%s: %u of %u records refused: %s", c->peer, r.rejected,
                         r.records, r.reject_msg);
     }
     atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n, memory_order_relaxed);
@@ -375,106 +217,51 @@ static void handle_request(otlp_source *s, net_conn *c, oconn *h)
         respond_ok(s, c, r.rejected, r.reject_msg);
         return;
     }
-    h->wait_seq = h->seq++;
     h->wait_rejected = r.rejected;
     snprintf(h->wait_msg, sizeof h->wait_msg, "%s", r.reject_msg);
-    b->ack = ack_token_open(source_ledger(s->ctx), c->id, h->wait_seq);
-    b->origin = s->cc->id;
-    h->state = OS_WAIT;
-    net_conn_pause(s->srv, c, true);
-    if (source_emit(s->ctx, b) != SL_OK) {
-        h->state = OS_HEAD;
-        respond_error(s, c, 503, "shutting down", true);
-    }
+    if (http_req_emit(&s->req, c, b) != SL_OK)
+        os_error(s, c, 503, "shutting down", true);
 }
 
-/* Decodes the chunks that arrived, in place. True once the body is complete. */
-static bool dechunk(otlp_source *s, net_conn *c, oconn *h)
+static void os_committed(void *arg, net_conn *c)
 {
-    size_t at = h->head_len + h->body_len, used = 0, wrote = 0;
-    char err[256];
-    int rc = http_chunked_decode(&h->dc, c->in.p + at, c->in.len - at, c->in.p + at, &used,
-                                 &wrote, err, sizeof err);
-    memmove(c->in.p + at + wrote, c->in.p + at + used, c->in.len - at - used);
-    c->in.len -= used - wrote;
-    h->body_len += wrote;
-    if (rc == HTTP_CHUNKED_DONE)
-        return true;
-    if (rc == HTTP_CHUNKED_MORE)
-        return false;
-    bool big = rc == HTTP_CHUNKED_TOOBIG;
-    metrics_error(s->cc->metrics, big ? "body_too_large" : "bad_chunked");
-    net_server_warn(s->srv, "%s: %d: %s", c->peer, big ? 413 : 400, err);
-    h->state = OS_CLOSED;
-    respond_error(s, c, big ? 413 : 400, err, true);
-    return false;
+    oconn *h = c->user;
+    respond_ok(arg, c, h->wait_rejected, h->wait_msg);
+}
+
+static const http_req_handler os_handler = {
+    .begin = os_begin,
+    .header = os_header,
+    .head = os_head,
+    .body = os_body,
+    .error = os_error,
+    .committed = os_committed,
+};
+
+static int os_on_open(void *arg, net_conn *c)
+{
+    return http_req_open(&((otlp_source *)arg)->req, c);
+}
+
+static void os_on_close(void *arg, net_conn *c)
+{
+    http_req_close(c);
 }
 
 static int os_on_data(void *arg, net_conn *c)
 {
-    otlp_source *s = arg;
-    oconn *h = c->user;
-    while (h->state < OS_WAIT && c->in.len && !c->paused) {
-        if (h->state == OS_HEAD && !h->timed) {
-            net_conn_set_deadline(s->srv, c, sl_mono_ms() + s->cfg->request_timeout_ms);
-            h->timed = true;
-        }
-        if (h->state == OS_HEAD) {
-            const char *e = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
-            if (!e) {
-                if (c->in.len > s->cfg->max_header_bytes) {
-                    metrics_error(s->cc->metrics, "header_too_large");
-                    respond_error(s, c, 431, "header block too large", true);
-                }
-                return 0;
-            }
-            h->head_len = (size_t)(e - c->in.p) + 4;
-            h->continued = false;
-            const char *msg = NULL;
-            int code = parse_head(s, c, h, &msg);
-            if (code) {
-                metrics_error(s->cc->metrics, code == 413 ? "body_too_large" : "bad_request");
-                net_server_warn(s->srv, "%s: %d: %s", c->peer, code, msg);
-                h->state = OS_CLOSED; /* the body is not read: close after the answer */
-                respond_error(s, c, code, msg, true);
-                return 0;
-            }
-            h->state = OS_BODY;
-        }
-        if (h->state == OS_BODY) {
-            if (h->chunked ? !dechunk(s, c, h) : c->in.len < h->head_len + h->body_len)
-                return 0;
-            net_conn_set_deadline(s->srv, c, 0);
-            h->timed = false;
-            handle_request(s, c, h);
-        }
-    }
-    return 0;
-}
-
-static void os_commit(void *arg, uint64_t key, uint64_t value)
-{
-    otlp_source *s = arg;
-    net_conn *c = net_server_find(s->srv, key);
-    if (!c || !c->user)
-        return;
-    oconn *h = c->user;
-    if (h->state != OS_WAIT || h->wait_seq != value)
-        return;
-    h->state = OS_HEAD;
-    respond_ok(s, c, h->wait_rejected, h->wait_msg);
-    net_conn_pause(s->srv, c, false);
+    return http_req_data(&((otlp_source *)arg)->req, c);
 }
 
 static void os_on_tick(void *arg)
 {
     otlp_source *s = arg;
-    source_collect_acks(s->ctx, os_commit, s);
+    source_collect_acks(s->req.ctx, http_req_commit, &s->req);
 }
 
 static bool os_waiting(void *arg)
 {
-    return ack_ledger_pending(source_ledger(((otlp_source *)arg)->ctx)) > 0;
+    return ack_ledger_pending(source_ledger(((otlp_source *)arg)->req.ctx)) > 0;
 }
 
 static const net_server_cb os_cb = {
@@ -488,9 +275,9 @@ static const net_server_cb os_cb = {
 static int os_run(void *self, sl_source_ctx *ctx)
 {
     otlp_source *s = self;
-    s->ctx = ctx;
+    s->req.ctx = ctx;
     char err[512];
-    int rc = net_server_open(&s->srv, &s->scfg, &os_cb, s, err, sizeof err);
+    int rc = net_server_open(&s->req.srv, &s->scfg, &os_cb, s, err, sizeof err);
     if (rc != SL_OK) {
         log_error(s->cc->id, "%s", err);
         metrics_set_state(s->cc->metrics, "listen_failed");
@@ -498,11 +285,11 @@ static int os_run(void *self, sl_source_ctx *ctx)
     }
     source_ready(ctx);
     log_info(s->cc->id, "listening on %s (port %d%s), OTLP/HTTP logs at %s", s->cfg->address,
-             net_server_port(s->srv), s->cfg->tls.cert_file ? ", tls" : "", s->cfg->path);
-    net_server_run(s->srv, source_stop_fd(ctx));
-    source_drain_acks(ctx, os_commit, s);
-    net_server_free(s->srv);
-    s->srv = NULL;
+             net_server_port(s->req.srv), s->cfg->tls.cert_file ? ", tls" : "", s->cfg->path);
+    net_server_run(s->req.srv, source_stop_fd(ctx));
+    source_drain_acks(ctx, http_req_commit, &s->req);
+    net_server_free(s->req.srv);
+    s->req.srv = NULL;
     return SL_OK;
 }
 
@@ -511,9 +298,9 @@ static void os_destroy(void *self)
     otlp_source *s = self;
     if (!s)
         return;
-    net_server_free(s->srv);
+    net_server_free(s->req.srv);
+    http_req_free(&s->req);
     arena_free(&s->scratch);
-    buf_free(&s->inflated);
     buf_free(&s->out);
     free(s);
 }

@@ -1,0 +1,335 @@
+/* http_request.c - the HTTP/1.1 request layer of the http and otlp sources (see the header
+ * for the state machine and the split of work with the source).
+ *
+ * Notes on the design
+ *  1. The parser is deliberately small: HTTP/1.0 and 1.1, Content-Length or chunked bodies,
+ *     keep-alive, Expect: 100-continue (curl sends it for larger bodies). A Content-Length
+ *     claim above max_body_bytes is answered 413 before the body is read, so it costs nothing.
+ *  2. Chunked bodies are decoded in place as they arrive (formats/http_chunked.h): c->in holds
+ *     [head][decoded body][undecoded rest], so once the last chunk is in, the request looks
+ *     exactly like a Content-Length one of the decoded size, and memory is bounded by
+ *     max_body_bytes as for those. Content-Length with Transfer-Encoding is refused (400).
+ *  3. One request = one batch = one ack token keyed (connection id, sequence). A token
+ *     committed after the client left is dropped: the client saw no 2xx and will retry.
+ *  4. A refused head closes the connection after the answer: its body is not read, so the
+ *     next request's start is unknown. */
+#include "net/http_request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/common.h"
+#include "core/log.h"
+#include "net/forward.h"
+
+static const char *reason_of(int code)
+{
+    switch (code) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    default: return "Service Unavailable";
+    }
+}
+
+void http_req_answer(http_req_layer *l, net_conn *c, int code, const char *ctype,
+                     int64_t retry_after_s, const char *body, size_t len, bool close)
+{
+    http_req *r = c->user;
+    if (!r->keep_alive)
+        close = true;
+    char head[512], retry[48] = "";
+    if (retry_after_s >= 0)
+        snprintf(retry, sizeof retry, "Retry-After: %lld\r\n", (long long)retry_after_s);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                     code, reason_of(code), ctype, len, retry,
+                     close ? "Connection: close\r\n" : "");
+    net_conn_send(l->srv, c, head, (size_t)n);
+    if (len)
+        net_conn_send(l->srv, c, body, len);
+    if (close)
+        net_conn_close(l->srv, c, false);
+}
+
+bool http_req_name_is(const char *name, size_t nlen, const char *want)
+{
+    return nlen == strlen(want) && strncasecmp(name, want, nlen) == 0;
+}
+
+bool http_req_value_has(const char *v, size_t vlen, const char *word)
+{
+    size_t wl = strlen(word);
+    for (size_t i = 0; i + wl <= vlen; i++)
+        if (strncasecmp(v + i, word, wl) == 0)
+            return true;
+    return false;
+}
+
+bool http_req_type_is(const char *v, size_t vlen, const char *want)
+{
+    size_t n = 0;
+    while (n < vlen && v[n] != ';' && v[n] != ' ')
+        n++;
+    return http_req_name_is(v, n, want);
+}
+
+bool http_req_encoding(http_req *r, const char *v, size_t vlen)
+{
+    if (http_req_value_has(v, vlen, "gzip"))
+        return r->gzip = true;
+    return http_req_value_has(v, vlen, "identity");
+}
+
+int http_req_open(http_req_layer *l, net_conn *c)
+{
+    c->user = sl_xcalloc(1, l->conn_size);
+    net_conn_set_ready(l->srv, c);
+    return 0;
+}
+
+void http_req_close(net_conn *c)
+{
+    free(c->user);
+    c->user = NULL;
+}
+
+/* Parses the header block [0, head_len). Returns 0, or an HTTP status to answer. */
+static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg)
+{
+    const char *p = c->in.p, *end = c->in.p + r->head_len;
+    l->h->begin(l->arg, c);
+    r->gzip = false;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (!sp1 || !sp2) {
+        *msg = "malformed request line";
+        return 400;
+    }
+    http_req_head hd = {.post = sp1 - p == 4 && memcmp(p, "POST", 4) == 0};
+    r->keep_alive = !((size_t)(eol - sp2) >= 9 && memcmp(sp2 + 1, "HTTP/1.0", 8) == 0);
+    hd.target = sp1 + 1;
+    hd.target_len = (size_t)(sp2 - hd.target);
+    const char *q = memchr(hd.target, '?', hd.target_len);
+    if (q)
+        hd.target_len = (size_t)(q - hd.target);
+    bool have_len = false, chunked = false, expect = false;
+    int64_t clen = 0;
+    for (const char *h = eol + 1; h < end;) {
+        const char *he = memchr(h, '\n', (size_t)(end - h));
+        if (!he)
+            break;
+        const char *colon = memchr(h, ':', (size_t)(he - h));
+        if (colon) {
+            size_t nlen = (size_t)(colon - h);
+            const char *v = colon + 1;
+            while (v < he && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t vlen = (size_t)(he - v);
+            while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            if (http_req_name_is(h, nlen, "content-length")) {
+                char num[24];
+                if (vlen == 0 || vlen >= sizeof num) {
+                    *msg = "bad Content-Length";
+                    return vlen >= sizeof num ? 413 : 400;
+                }
+                memcpy(num, v, vlen);
+                num[vlen] = '\0';
+                char *ep;
+                clen = strtoll(num, &ep, 10);
+                if (*ep || clen < 0) {
+                    *msg = "bad Content-Length";
+                    return 400;
+                }
+                have_len = true;
+            } else if (http_req_name_is(h, nlen, "transfer-encoding")) {
+                if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
+                    *msg = "unsupported Transfer-Encoding (only chunked)";
+                    return 501;
+                }
+                chunked = true;
+            } else if (http_req_name_is(h, nlen, "connection")) {
+                if (http_req_value_has(v, vlen, "close"))
+                    r->keep_alive = false;
+                else if (http_req_value_has(v, vlen, "keep-alive"))
+                    r->keep_alive = true;
+            } else if (http_req_name_is(h, nlen, "expect")) {
+                expect = http_req_value_has(v, vlen, "100-continue");
+            } else {
+                int code = l->h->header(l->arg, c, h, nlen, v, vlen, msg);
+                if (code)
+                    return code;
+            }
+        }
+        h = he + 1;
+    }
+    if (chunked && have_len)
+        hd.status = 400, hd.msg = "both Content-Length and Transfer-Encoding";
+    else if (!have_len && !chunked)
+        hd.status = 411, hd.msg = "Content-Length required";
+    else if ((uint64_t)clen > l->max_body_bytes)
+        hd.status = 413, hd.msg = "body larger than max_body_bytes";
+    int code = l->h->head(l->arg, c, &hd, msg);
+    if (!code && hd.status)
+        code = hd.status, *msg = hd.msg;
+    if (code)
+        return code;
+    r->chunked = chunked;
+    r->body_len = chunked ? 0 : (size_t)clen;
+    if (chunked)
+        http_chunked_init(&r->dc, l->max_body_bytes);
+    if (expect && !r->continued) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        net_conn_send(l->srv, c, cont, sizeof cont - 1);
+        r->continued = true;
+    }
+    return 0;
+}
+
+/* Decodes the chunks that arrived, in place (note 2). True once the body is complete
+ * (r->body_len bytes behind the head); false while it goes on, or after answering a
+ * framing error (400) or a body past max_body_bytes (413), both closing the connection. */
+static bool dechunk(http_req_layer *l, net_conn *c, http_req *r)
+{
+    size_t at = r->head_len + r->body_len, used = 0, wrote = 0;
+    char err[256];
+    int rc = http_chunked_decode(&r->dc, c->in.p + at, c->in.len - at, c->in.p + at, &used,
+                                 &wrote, err, sizeof err);
+    memmove(c->in.p + at + wrote, c->in.p + at + used, c->in.len - at - used);
+    c->in.len -= used - wrote;
+    r->body_len += wrote;
+    if (rc == HTTP_CHUNKED_DONE)
+        return true;
+    if (rc == HTTP_CHUNKED_MORE)
+        return false;
+    bool big = rc == HTTP_CHUNKED_TOOBIG;
+    metrics_error(l->cc->metrics, big ? "body_too_large" : "bad_chunked");
+    net_server_warn(l->srv, "%s: %d: %s", c->peer, big ? 413 : 400, err);
+    r->state = HTTP_REQ_CLOSED;
+    l->h->error(l->arg, c, big ? 413 : 400, err, true);
+    return false;
+}
+
+void http_req_consume(net_conn *c, size_t total)
+{
+    net_conn_consume(c, total);
+    ((http_req *)c->user)->state = HTTP_REQ_HEAD;
+}
+
+/* The whole request is in c->in: inflate, check room downstream, hand to the source. */
+static void take_body(http_req_layer *l, net_conn *c, http_req *r)
+{
+    const char *body = c->in.p + r->head_len;
+    size_t blen = r->body_len;
+    size_t total = r->head_len + r->body_len;
+    if (r->gzip && blen) {
+        buf_reset(&l->inflated);
+        int rc = fwd_gunzip(&l->inflated, body, blen, l->max_body_bytes * 8);
+        if (rc != SL_OK) {
+            bool big = rc == SL_ERR_TOOBIG;
+            metrics_error(l->cc->metrics, big ? "body_too_large" : "bad_gzip");
+            http_req_consume(c, total);
+            l->h->error(l->arg, c, big ? 413 : 400,
+                        big ? "inflated body larger than 8 x max_body_bytes" : "bad gzip body",
+                        false);
+            return;
+        }
+        body = l->inflated.p, blen = l->inflated.len;
+    }
+    /* A full downstream buffer is answered 429 so that clients back off instead of piling up. */
+    if (source_would_block(l->ctx, blen)) {
+        metrics_error(l->cc->metrics, "backpressure");
+        http_req_consume(c, total);
+        l->h->error(l->arg, c, 429, "buffers are full, retry later", false);
+        return;
+    }
+    l->h->body(l->arg, c, body ? body : "", blen, total);
+}
+
+int http_req_data(http_req_layer *l, net_conn *c)
+{
+    http_req *r = c->user;
+    while (r->state < HTTP_REQ_WAIT && c->in.len && !c->paused) {
+        if (r->state == HTTP_REQ_HEAD && !r->timed) {
+            /* A request has started: it must be complete in request_timeout (slow senders). */
+            net_conn_set_deadline(l->srv, c, sl_mono_ms() + l->request_timeout_ms);
+            r->timed = true;
+        }
+        if (r->state == HTTP_REQ_HEAD) {
+            const char *e = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
+            if (!e) {
+                if (c->in.len > l->max_header_bytes) {
+                    metrics_error(l->cc->metrics, "header_too_large");
+                    l->h->error(l->arg, c, 431, "header block too large", true);
+                }
+                return 0;
+            }
+            r->head_len = (size_t)(e - c->in.p) + 4;
+            r->continued = false;
+            const char *msg = NULL;
+            int code = parse_head(l, c, r, &msg);
+            if (code) {
+                metrics_error(l->cc->metrics, code == 413 ? "body_too_large" : "bad_request");
+                net_server_warn(l->srv, "%s: %d: %s", c->peer, code, msg);
+                r->state = HTTP_REQ_CLOSED; /* note 4 */
+                l->h->error(l->arg, c, code, msg, true);
+                return 0;
+            }
+            r->state = HTTP_REQ_BODY;
+        }
+        if (r->state == HTTP_REQ_BODY) {
+            if (r->chunked ? !dechunk(l, c, r) : c->in.len < r->head_len + r->body_len)
+                return 0;
+            net_conn_set_deadline(l->srv, c, 0);
+            r->timed = false;
+            take_body(l, c, r);
+        }
+    }
+    return 0;
+}
+
+int http_req_emit(http_req_layer *l, net_conn *c, sl_batch *b)
+{
+    http_req *r = c->user;
+    r->wait_seq = r->seq++;
+    b->ack = ack_token_open(source_ledger(l->ctx), c->id, r->wait_seq);
+    b->origin = l->cc->id;
+    r->state = HTTP_REQ_WAIT;
+    net_conn_pause(l->srv, c, true);
+    int rc = source_emit(l->ctx, b);
+    if (rc != SL_OK)
+        r->state = HTTP_REQ_HEAD;
+    return rc;
+}
+
+void http_req_commit(void *layer, uint64_t key, uint64_t value)
+{
+    http_req_layer *l = layer;
+    net_conn *c = net_server_find(l->srv, key);
+    if (!c || !c->user)
+        return;
+    http_req *r = c->user;
+    if (r->state != HTTP_REQ_WAIT || r->wait_seq != value)
+        return;
+    r->state = HTTP_REQ_HEAD;
+    l->h->committed(l->arg, c);
+    net_conn_pause(l->srv, c, false);
+}
+
+void http_req_free(http_req_layer *l)
+{
+    buf_free(&l->inflated);
+}

@@ -1,0 +1,105 @@
+/* http_request.h - the HTTP/1.1 request layer of the sources that take POSTed bodies
+ * (`http`, `otlp`): request line and headers, Content-Length or chunked bodies, keep-alive,
+ * Expect: 100-continue, gzip, backpressure (429), ack tokens and the answer's head.
+ *
+ * The layer owns framing; the source owns meaning. It sees each header the layer does not
+ * interpret, judges the parsed head (path, method, content type, auth), decodes the body and
+ * writes the answers' bodies. Per connection: HEAD (waiting for the header block) -> BODY
+ * (Content-Length bytes, or chunks decoded in place until the last) -> WAIT (events emitted,
+ * reading paused until the request's ack token commits) -> HEAD again (keep-alive) or
+ * CLOSED (nothing more is read; the answer is on its way and the connection closes). */
+#ifndef SL_HTTP_REQUEST_H
+#define SL_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/component.h"
+#include "formats/http_chunked.h"
+#include "net/server.h"
+
+enum { HTTP_REQ_HEAD = 0, HTTP_REQ_BODY, HTTP_REQ_WAIT, HTTP_REQ_CLOSED };
+
+/* Per-connection request state: the first member of the source's connection struct, which
+ * the layer allocates (zeroed) on open and frees on close. */
+typedef struct http_req {
+    int state;
+    size_t head_len, body_len; /* c->in holds [head][body] once the body is complete */
+    bool gzip, keep_alive, continued, timed, chunked;
+    http_chunked dc; /* chunked body decoder: decodes in place, so memory stays bounded */
+    uint64_t seq, wait_seq; /* ack token value of the next request, of the awaited one */
+} http_req;
+
+/* What the layer read of a request's head, for the source to judge. */
+typedef struct http_req_head {
+    const char *target; /* request target without the query; not NUL-terminated */
+    size_t target_len;
+    bool post;
+    int status;      /* 0, or the framing's verdict (400 both lengths, 411, 413) ... */
+    const char *msg; /* ... and why */
+} http_req_head;
+
+typedef struct http_req_handler {
+    /* A new head is about to be read: reset the source's per-request fields. */
+    void (*begin)(void *arg, net_conn *c);
+    /* A header other than Content-Length, Transfer-Encoding, Connection and Expect (name
+     * and value trimmed, not NUL-terminated). Returns 0, or an HTTP status to answer now. */
+    int (*header)(void *arg, net_conn *c, const char *name, size_t nlen, const char *v,
+                  size_t vlen, const char **msg);
+    /* The whole head is read. Returns 0 or a status; returning 0 leaves hd->status, if any,
+     * to be answered, so the source decides which of its refusals come before framing's. */
+    int (*head)(void *arg, net_conn *c, const http_req_head *hd, const char **msg);
+    /* The whole body is in, inflated if gzip, and fits downstream: decode it, then
+     * http_req_consume(c, total) before answering or http_req_emit. `body` is valid until
+     * then (it points into c->in or into the layer's inflation buffer). */
+    void (*body)(void *arg, net_conn *c, const char *body, size_t len, size_t total);
+    /* Answer an error (the source writes the body); `close` ends the connection after it. */
+    void (*error)(void *arg, net_conn *c, int code, const char *msg, bool close);
+    /* The awaited request's ack token committed: answer 200 (reading resumes after). */
+    void (*committed)(void *arg, net_conn *c);
+} http_req_handler;
+
+/* One per source. The source sets the fields above `inflated` (srv and ctx once it runs);
+ * http_req_free releases what the layer owns. */
+typedef struct http_req_layer {
+    net_server *srv;
+    sl_source_ctx *ctx;
+    const sl_component_ctx *cc;
+    const http_req_handler *h;
+    void *arg;
+    uint64_t max_body_bytes, max_header_bytes;
+    int64_t request_timeout_ms;
+    size_t conn_size; /* sizeof the source's connection struct, >= sizeof(http_req) */
+    sl_buf inflated;  /* owned: the inflated gzip body of the current request */
+} http_req_layer;
+
+/* net_server callbacks' bodies. */
+int http_req_open(http_req_layer *l, net_conn *c);
+void http_req_close(net_conn *c);
+int http_req_data(http_req_layer *l, net_conn *c);
+/* source_collect_acks / source_drain_acks callback; arg is the layer. */
+void http_req_commit(void *layer, uint64_t key, uint64_t value);
+void http_req_free(http_req_layer *l);
+
+/* The request's bytes are used: drop them from c->in, back to HEAD. */
+void http_req_consume(net_conn *c, size_t total);
+/* Emits b with an ack token for this request and pauses reading until it commits (then
+ * handler->committed answers). Returns source_emit's code; on failure the request is back
+ * in HEAD and the source answers 503. Takes b. */
+int http_req_emit(http_req_layer *l, net_conn *c, sl_batch *b);
+
+/* Sends an answer: head with Content-Type `ctype`, Retry-After when retry_after_s >= 0,
+ * then `len` bytes of body. `close` (forced when the client did not keep alive) closes the
+ * connection after it. */
+void http_req_answer(http_req_layer *l, net_conn *c, int code, const char *ctype,
+                     int64_t retry_after_s, const char *body, size_t len, bool close);
+
+/* Header value helpers: exact name without case; word anywhere in the value; media type
+ * before its parameters; Content-Encoding gzip (sets r->gzip) or identity, else false. */
+bool http_req_name_is(const char *name, size_t nlen, const char *want);
+bool http_req_value_has(const char *v, size_t vlen, const char *word);
+bool http_req_type_is(const char *v, size_t vlen, const char *want);
+bool http_req_encoding(http_req *r, const char *v, size_t vlen);
+
+#endif
