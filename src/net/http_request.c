@@ -92,14 +92,15 @@ bool http_req_encoding(http_req *r, const char *v, size_t vlen)
     return http_req_value_has(v, vlen, "identity");
 }
 
-int http_req_open(http_req_layer *l, net_conn *c)
+static int on_open(void *arg, net_conn *c)
 {
+    http_req_layer *l = arg;
     c->user = sl_xcalloc(1, l->conn_size);
     net_conn_set_ready(l->srv, c);
     return 0;
 }
 
-void http_req_close(net_conn *c)
+static void on_close(void *arg, net_conn *c)
 {
     free(c->user);
     c->user = NULL;
@@ -180,7 +181,7 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
         hd.status = 400, hd.msg = "both Content-Length and Transfer-Encoding";
     else if (!have_len && !chunked)
         hd.status = 411, hd.msg = "Content-Length required";
-    else if ((uint64_t)clen > l->max_body_bytes)
+    else if ((uint64_t)clen > l->opt->max_body_bytes)
         hd.status = 413, hd.msg = "body larger than max_body_bytes";
     int code = l->h->head(l->arg, c, &hd, msg);
     if (!code && hd.status)
@@ -190,7 +191,7 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
     r->chunked = chunked;
     r->body_len = chunked ? 0 : (size_t)clen;
     if (chunked)
-        http_chunked_init(&r->dc, l->max_body_bytes);
+        http_chunked_init(&r->dc, l->opt->max_body_bytes);
     if (expect && !r->continued) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         net_conn_send(l->srv, c, cont, sizeof cont - 1);
@@ -237,7 +238,7 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     size_t total = r->head_len + r->body_len;
     if (r->gzip && blen) {
         buf_reset(&l->inflated);
-        int rc = fwd_gunzip(&l->inflated, body, blen, l->max_body_bytes * 8);
+        int rc = fwd_gunzip(&l->inflated, body, blen, l->opt->max_body_bytes * 8);
         if (rc != SL_OK) {
             bool big = rc == SL_ERR_TOOBIG;
             metrics_error(l->cc->metrics, big ? "body_too_large" : "bad_gzip");
@@ -259,19 +260,20 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     l->h->body(l->arg, c, body ? body : "", blen, total);
 }
 
-int http_req_data(http_req_layer *l, net_conn *c)
+static int on_data(void *arg, net_conn *c)
 {
+    http_req_layer *l = arg;
     http_req *r = c->user;
     while (r->state < HTTP_REQ_WAIT && c->in.len && !c->paused) {
         if (r->state == HTTP_REQ_HEAD && !r->timed) {
             /* A request has started: it must be complete in request_timeout (slow senders). */
-            net_conn_set_deadline(l->srv, c, sl_mono_ms() + l->request_timeout_ms);
+            net_conn_set_deadline(l->srv, c, sl_mono_ms() + l->opt->request_timeout_ms);
             r->timed = true;
         }
         if (r->state == HTTP_REQ_HEAD) {
             const char *e = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
             if (!e) {
-                if (c->in.len > l->max_header_bytes) {
+                if (c->in.len > l->opt->max_header_bytes) {
                     metrics_error(l->cc->metrics, "header_too_large");
                     l->h->error(l->arg, c, 431, "header block too large", true);
                 }
@@ -315,9 +317,10 @@ int http_req_emit(http_req_layer *l, net_conn *c, sl_batch *b)
     return rc;
 }
 
-void http_req_commit(void *layer, uint64_t key, uint64_t value)
+/* An ack token committed: answer its request, read the connection again. */
+static void commit(void *arg, uint64_t key, uint64_t value)
 {
-    http_req_layer *l = layer;
+    http_req_layer *l = arg;
     net_conn *c = net_server_find(l->srv, key);
     if (!c || !c->user)
         return;
@@ -329,7 +332,71 @@ void http_req_commit(void *layer, uint64_t key, uint64_t value)
     net_conn_pause(l->srv, c, false);
 }
 
+static void on_tick(void *arg)
+{
+    http_req_layer *l = arg;
+    source_collect_acks(l->ctx, commit, l);
+}
+
+static bool waiting(void *arg)
+{
+    return ack_ledger_pending(source_ledger(((http_req_layer *)arg)->ctx)) > 0;
+}
+
+static const net_server_cb server_cb = {
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_close = on_close,
+    .on_tick = on_tick,
+    .waiting = waiting,
+};
+
+void http_req_init(http_req_layer *l, const http_req_options *opt, int default_port,
+                   const sl_component_ctx *cc, const http_req_handler *h, void *arg,
+                   size_t conn_size)
+{
+    *l = (http_req_layer){
+        .opt = opt,
+        .cc = cc,
+        .h = h,
+        .arg = arg,
+        .conn_size = conn_size,
+        .scfg = {
+            .address = opt->address,
+            .default_port = default_port,
+            .max_connections = opt->max_connections,
+            .idle_timeout_ms = opt->idle_timeout_ms,
+            .handshake_timeout_ms = 30000,
+            .tls = &opt->tls,
+            .component = cc->id,
+            .metrics = cc->metrics,
+        },
+    };
+}
+
+int http_req_run(http_req_layer *l, sl_source_ctx *ctx, const char *what)
+{
+    l->ctx = ctx;
+    char err[512];
+    int rc = net_server_open(&l->srv, &l->scfg, &server_cb, l, err, sizeof err);
+    if (rc != SL_OK) {
+        log_error(l->cc->id, "%s", err);
+        metrics_set_state(l->cc->metrics, "listen_failed");
+        return rc;
+    }
+    source_ready(ctx); /* connections now queue in the listener's backlog */
+    log_info(l->cc->id, "listening on %s (port %d%s)%s", l->opt->address,
+             net_server_port(l->srv), l->opt->tls.cert_file ? ", tls" : "", what);
+    net_server_run(l->srv, source_stop_fd(ctx));
+    source_drain_acks(ctx, commit, l);
+    net_server_free(l->srv);
+    l->srv = NULL;
+    return SL_OK;
+}
+
 void http_req_free(http_req_layer *l)
 {
+    net_server_free(l->srv);
+    l->srv = NULL;
     buf_free(&l->inflated);
 }

@@ -60,26 +60,35 @@ typedef struct http_req_handler {
     void (*committed)(void *arg, net_conn *c);
 } http_req_handler;
 
-/* One per source. The source sets the fields above `inflated` (srv and ctx once it runs);
- * http_req_free releases what the layer owns. */
+/* The listening options both sources have (same names and meaning): a member of each
+ * source's config, filled by the source's option table. */
+typedef struct http_req_options {
+    char *address;
+    uint64_t max_body_bytes, max_header_bytes;
+    int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
+    net_tls_config tls;
+} http_req_options;
+
+/* One per source, set up by http_req_init; http_req_free releases what the layer owns. */
 typedef struct http_req_layer {
-    net_server *srv;
-    sl_source_ctx *ctx;
+    const http_req_options *opt; /* the source's config, which outlives the layer */
     const sl_component_ctx *cc;
     const http_req_handler *h;
     void *arg;
-    uint64_t max_body_bytes, max_header_bytes;
-    int64_t request_timeout_ms;
     size_t conn_size; /* sizeof the source's connection struct, >= sizeof(http_req) */
-    sl_buf inflated;  /* owned: the inflated gzip body of the current request */
+    net_server_config scfg;
+    net_server *srv;    /* owned, while running */
+    sl_source_ctx *ctx; /* while running */
+    sl_buf inflated;    /* owned: the inflated gzip body of the current request */
 } http_req_layer;
 
-/* net_server callbacks' bodies. */
-int http_req_open(http_req_layer *l, net_conn *c);
-void http_req_close(net_conn *c);
-int http_req_data(http_req_layer *l, net_conn *c);
-/* source_collect_acks / source_drain_acks callback; arg is the layer. */
-void http_req_commit(void *layer, uint64_t key, uint64_t value);
+/* Handler h gets arg; each connection's struct (conn_size bytes) begins with an http_req. */
+void http_req_init(http_req_layer *l, const http_req_options *opt, int default_port,
+                   const sl_component_ctx *cc, const http_req_handler *h, void *arg,
+                   size_t conn_size);
+/* A source's run: listens, serves requests until the source is stopped, then answers the
+ * acks still due. `what` ends the "listening" log line (may be ""). */
+int http_req_run(http_req_layer *l, sl_source_ctx *ctx, const char *what);
 void http_req_free(http_req_layer *l);
 
 /* The request's bytes are used: drop them from c->in, back to HEAD. */

@@ -22,7 +22,6 @@
 
 #include "core/common.h"
 #include "core/component.h"
-#include "core/log.h"
 #include "formats/http_body.h"
 #include "formats/json.h"
 #include "net/http_request.h"
@@ -32,11 +31,9 @@ typedef struct http_src_auth {
 } http_src_auth;
 
 typedef struct http_src_config {
-    char *address, *tag, *time_key;
-    uint64_t max_body_bytes, max_header_bytes;
-    int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
+    http_req_options req; /* address, limits, tls */
+    char *tag, *time_key;
     http_src_auth auth;
-    net_tls_config tls;
 } http_src_config;
 
 static const sl_option http_src_auth_options[] = {
@@ -48,28 +45,28 @@ static const sl_option http_src_auth_options[] = {
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(http_src_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option http_src_options[] = {
-    O("address", SL_OPT_STR, address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
+    O("address", SL_OPT_STR, req.address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
     O("tag", SL_OPT_STR, tag, "http", 0, 0, "tag of requests to / (else the path is the tag)"),
     O("time_key", SL_OPT_STR, time_key, "date", 0, 0,
       "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "
       "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; \"\" "
       "for none"),
-    O("max_body_bytes", SL_OPT_SIZE, max_body_bytes, "8MiB", 64, 1LL << 31,
+    O("max_body_bytes", SL_OPT_SIZE, req.max_body_bytes, "8MiB", 64, 1LL << 31,
       "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
-    O("max_header_bytes", SL_OPT_SIZE, max_header_bytes, "16KiB", 256, 1 << 20,
+    O("max_header_bytes", SL_OPT_SIZE, req.max_header_bytes, "16KiB", 256, 1 << 20,
       "request line + headers at most"),
-    O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
+    O("max_connections", SL_OPT_INT, req.max_connections, "1024", 1, 1 << 20,
       "connections beyond this are refused"),
-    O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "60s", 0, 86400000,
+    O("idle_timeout", SL_OPT_DURATION, req.idle_timeout_ms, "60s", 0, 86400000,
       "close keep-alive connections silent this long (0: never)"),
-    O("request_timeout", SL_OPT_DURATION, request_timeout_ms, "30s", 100, 3600000,
+    O("request_timeout", SL_OPT_DURATION, req.request_timeout_ms, "30s", 100, 3600000,
       "a request (headers and body) must arrive within this once it starts"),
-    O("retry_after", SL_OPT_INT, retry_after_s, "1", 0, 3600,
+    O("retry_after", SL_OPT_INT, req.retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 answers"),
     {"auth", SL_OPT_OBJECT, offsetof(http_src_config, auth), NULL, 0, NULL, http_src_auth_options,
      0, 0, "bearer_token"},
-    {"tls", SL_OPT_OBJECT, offsetof(http_src_config, tls), NULL, 0, NULL, net_tls_server_options,
-     0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
+    {"tls", SL_OPT_OBJECT, offsetof(http_src_config, req.tls), NULL, 0, NULL,
+     net_tls_server_options, 0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
     SL_OPT_END,
 };
 #undef O
@@ -86,7 +83,6 @@ typedef struct hconn {
 typedef struct http_source {
     const http_src_config *cfg;
     const sl_component_ctx *cc;
-    net_server_config scfg;
     http_req_layer req;
     sl_arena scratch;
     sl_buf json, body;
@@ -101,25 +97,7 @@ static int hs_init(void **self, const void *config, const sl_component_ctx *cc, 
     http_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = config;
     s->cc = cc;
-    s->scfg = (net_server_config){
-        .address = s->cfg->address,
-        .default_port = 8888,
-        .max_connections = s->cfg->max_connections,
-        .idle_timeout_ms = s->cfg->idle_timeout_ms,
-        .handshake_timeout_ms = 30000,
-        .tls = &s->cfg->tls,
-        .component = cc->id,
-        .metrics = cc->metrics,
-    };
-    s->req = (http_req_layer){
-        .cc = cc,
-        .h = &hs_handler,
-        .arg = s,
-        .max_body_bytes = s->cfg->max_body_bytes,
-        .max_header_bytes = s->cfg->max_header_bytes,
-        .request_timeout_ms = s->cfg->request_timeout_ms,
-        .conn_size = sizeof(hconn),
-    };
+    http_req_init(&s->req, &s->cfg->req, 8888, cc, &hs_handler, s, sizeof(hconn));
     arena_init(&s->scratch, 64 * 1024);
     *self = s;
     return SL_OK;
@@ -128,8 +106,9 @@ static int hs_init(void **self, const void *config, const sl_component_ctx *cc, 
 /* Sends a response with a small JSON body; `close` ends the connection after it. */
 static void respond(http_source *s, net_conn *c, int code, const char *json_body, bool close)
 {
-    http_req_answer(&s->req, c, code, "application/json", code == 429 ? s->cfg->retry_after_s : -1,
-                    json_body, strlen(json_body), close);
+    int64_t retry = code == 429 ? s->cfg->req.retry_after_s : -1;
+    http_req_answer(&s->req, c, code, "application/json", retry, json_body, strlen(json_body),
+                    close);
 }
 
 static void hs_error(void *arg, net_conn *c, int code, const char *msg, bool close)
@@ -257,59 +236,10 @@ static const http_req_handler hs_handler = {
     .committed = hs_committed,
 };
 
-static int hs_on_open(void *arg, net_conn *c)
-{
-    return http_req_open(&((http_source *)arg)->req, c);
-}
-
-static void hs_on_close(void *arg, net_conn *c)
-{
-    http_req_close(c);
-}
-
-static int hs_on_data(void *arg, net_conn *c)
-{
-    return http_req_data(&((http_source *)arg)->req, c);
-}
-
-static void hs_on_tick(void *arg)
-{
-    http_source *s = arg;
-    source_collect_acks(s->req.ctx, http_req_commit, &s->req);
-}
-
-static bool hs_waiting(void *arg)
-{
-    return ack_ledger_pending(source_ledger(((http_source *)arg)->req.ctx)) > 0;
-}
-
-static const net_server_cb hs_cb = {
-    .on_open = hs_on_open,
-    .on_data = hs_on_data,
-    .on_close = hs_on_close,
-    .on_tick = hs_on_tick,
-    .waiting = hs_waiting,
-};
-
 static int hs_run(void *self, sl_source_ctx *ctx)
 {
     http_source *s = self;
-    s->req.ctx = ctx;
-    char err[512];
-    int rc = net_server_open(&s->req.srv, &s->scfg, &hs_cb, s, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(s->cc->id, "%s", err);
-        metrics_set_state(s->cc->metrics, "listen_failed");
-        return rc;
-    }
-    source_ready(ctx); /* connections now queue in the listener's backlog */
-    log_info(s->cc->id, "listening on %s (port %d%s)", s->cfg->address,
-             net_server_port(s->req.srv), s->cfg->tls.cert_file ? ", tls" : "");
-    net_server_run(s->req.srv, source_stop_fd(ctx));
-    source_drain_acks(ctx, http_req_commit, &s->req);
-    net_server_free(s->req.srv);
-    s->req.srv = NULL;
-    return SL_OK;
+    return http_req_run(&s->req, ctx, "");
 }
 
 static void hs_destroy(void *self)
@@ -317,7 +247,6 @@ static void hs_destroy(void *self)
     http_source *s = self;
     if (!s)
         return;
-    net_server_free(s->req.srv);
     http_req_free(&s->req);
     arena_free(&s->scratch);
     buf_free(&s->json);

@@ -25,38 +25,36 @@
 
 #include "core/common.h"
 #include "core/component.h"
-#include "core/log.h"
 #include "formats/otlp_logs.h"
 #include "net/http_request.h"
 
 typedef struct otlp_src_config {
-    char *address, *path;
-    uint64_t max_body_bytes, max_header_bytes, max_record_bytes;
-    int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
-    net_tls_config tls;
+    http_req_options req; /* address, limits, tls */
+    char *path;
+    uint64_t max_record_bytes;
 } otlp_src_config;
 
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(otlp_src_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option otlp_src_options[] = {
-    O("address", SL_OPT_STR, address, "0.0.0.0:4318", 0, 0, "host:port to listen on"),
+    O("address", SL_OPT_STR, req.address, "0.0.0.0:4318", 0, 0, "host:port to listen on"),
     O("path", SL_OPT_STR, path, "/v1/logs", 0, 0, "the request path of log exports"),
-    O("max_body_bytes", SL_OPT_SIZE, max_body_bytes, "8MiB", 64, 1LL << 31,
+    O("max_body_bytes", SL_OPT_SIZE, req.max_body_bytes, "8MiB", 64, 1LL << 31,
       "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
-    O("max_header_bytes", SL_OPT_SIZE, max_header_bytes, "16KiB", 256, 1 << 20,
+    O("max_header_bytes", SL_OPT_SIZE, req.max_header_bytes, "16KiB", 256, 1 << 20,
       "request line + headers at most"),
     O("max_record_bytes", SL_OPT_SIZE, max_record_bytes, "1MiB", 16, 1LL << 31,
       "a log record larger than this (encoded) is refused alone, as a partial success"),
-    O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
+    O("max_connections", SL_OPT_INT, req.max_connections, "1024", 1, 1 << 20,
       "connections beyond this are refused"),
-    O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "60s", 0, 86400000,
+    O("idle_timeout", SL_OPT_DURATION, req.idle_timeout_ms, "60s", 0, 86400000,
       "close keep-alive connections silent this long (0: never)"),
-    O("request_timeout", SL_OPT_DURATION, request_timeout_ms, "30s", 100, 3600000,
+    O("request_timeout", SL_OPT_DURATION, req.request_timeout_ms, "30s", 100, 3600000,
       "a request (headers and body) must arrive within this once it starts"),
-    O("retry_after", SL_OPT_INT, retry_after_s, "1", 0, 3600,
+    O("retry_after", SL_OPT_INT, req.retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 and 503 answers"),
-    {"tls", SL_OPT_OBJECT, offsetof(otlp_src_config, tls), NULL, 0, NULL, net_tls_server_options,
-     0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
+    {"tls", SL_OPT_OBJECT, offsetof(otlp_src_config, req.tls), NULL, 0, NULL,
+     net_tls_server_options, 0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
     SL_OPT_END,
 };
 #undef O
@@ -72,7 +70,6 @@ typedef struct oconn {
 typedef struct otlp_source {
     const otlp_src_config *cfg;
     const sl_component_ctx *cc;
-    net_server_config scfg;
     http_req_layer req;
     sl_arena scratch;
     sl_buf out;
@@ -86,25 +83,7 @@ static int os_init(void **self, const void *config, const sl_component_ctx *cc, 
     otlp_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = config;
     s->cc = cc;
-    s->scfg = (net_server_config){
-        .address = s->cfg->address,
-        .default_port = 4318,
-        .max_connections = s->cfg->max_connections,
-        .idle_timeout_ms = s->cfg->idle_timeout_ms,
-        .handshake_timeout_ms = 30000,
-        .tls = &s->cfg->tls,
-        .component = cc->id,
-        .metrics = cc->metrics,
-    };
-    s->req = (http_req_layer){
-        .cc = cc,
-        .h = &os_handler,
-        .arg = s,
-        .max_body_bytes = s->cfg->max_body_bytes,
-        .max_header_bytes = s->cfg->max_header_bytes,
-        .request_timeout_ms = s->cfg->request_timeout_ms,
-        .conn_size = sizeof(oconn),
-    };
+    http_req_init(&s->req, &s->cfg->req, 4318, cc, &os_handler, s, sizeof(oconn));
     arena_init(&s->scratch, 64 * 1024);
     *self = s;
     return SL_OK;
@@ -115,7 +94,7 @@ static void respond(otlp_source *s, net_conn *c, int code, bool close)
 {
     bool json = ((oconn *)c->user)->json;
     http_req_answer(&s->req, c, code, json ? "application/json" : "application/x-protobuf",
-                    code == 429 || code == 503 ? s->cfg->retry_after_s : -1, s->out.p,
+                    code == 429 || code == 503 ? s->cfg->req.retry_after_s : -1, s->out.p,
                     s->out.len, close);
 }
 
@@ -238,59 +217,12 @@ static const http_req_handler os_handler = {
     .committed = os_committed,
 };
 
-static int os_on_open(void *arg, net_conn *c)
-{
-    return http_req_open(&((otlp_source *)arg)->req, c);
-}
-
-static void os_on_close(void *arg, net_conn *c)
-{
-    http_req_close(c);
-}
-
-static int os_on_data(void *arg, net_conn *c)
-{
-    return http_req_data(&((otlp_source *)arg)->req, c);
-}
-
-static void os_on_tick(void *arg)
-{
-    otlp_source *s = arg;
-    source_collect_acks(s->req.ctx, http_req_commit, &s->req);
-}
-
-static bool os_waiting(void *arg)
-{
-    return ack_ledger_pending(source_ledger(((otlp_source *)arg)->req.ctx)) > 0;
-}
-
-static const net_server_cb os_cb = {
-    .on_open = os_on_open,
-    .on_data = os_on_data,
-    .on_close = os_on_close,
-    .on_tick = os_on_tick,
-    .waiting = os_waiting,
-};
-
 static int os_run(void *self, sl_source_ctx *ctx)
 {
     otlp_source *s = self;
-    s->req.ctx = ctx;
-    char err[512];
-    int rc = net_server_open(&s->req.srv, &s->scfg, &os_cb, s, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(s->cc->id, "%s", err);
-        metrics_set_state(s->cc->metrics, "listen_failed");
-        return rc;
-    }
-    source_ready(ctx);
-    log_info(s->cc->id, "listening on %s (port %d%s), OTLP/HTTP logs at %s", s->cfg->address,
-             net_server_port(s->req.srv), s->cfg->tls.cert_file ? ", tls" : "", s->cfg->path);
-    net_server_run(s->req.srv, source_stop_fd(ctx));
-    source_drain_acks(ctx, http_req_commit, &s->req);
-    net_server_free(s->req.srv);
-    s->req.srv = NULL;
-    return SL_OK;
+    char what[300];
+    snprintf(what, sizeof what, ", OTLP/HTTP logs at %s", s->cfg->path);
+    return http_req_run(&s->req, ctx, what);
 }
 
 static void os_destroy(void *self)
@@ -298,7 +230,6 @@ static void os_destroy(void *self)
     otlp_source *s = self;
     if (!s)
         return;
-    net_server_free(s->req.srv);
     http_req_free(&s->req);
     arena_free(&s->scratch);
     buf_free(&s->out);
