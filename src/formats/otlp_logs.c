@@ -529,27 +529,39 @@ static int record(dec *d, sl_event *e, const uint8_t *p, size_t n)
     return SL_OK;
 }
 
+/* ResourceLogs and ScopeLogs have one shape: field 1 a message (resource, scope), 2 the
+ * repeated children (scope_logs, log_records), 3 schema_url. This first pass checks the
+ * wire types and finds field 1, which the children need and which may come after them. */
+static int level_first(dec *d, const uint8_t *p, size_t n, const char *msg, const char *one,
+                       const char *many, const uint8_t **first, size_t *firstlen)
+{
+    pbr r = {p, p + n};
+    pbf f;
+    int rc;
+    *first = NULL, *firstlen = 0;
+    while ((rc = pb_next(d, &r, msg, &f)) == 1) {
+        if (f.num == 1) {
+            WANT(msg, one, &f, WT_LEN);
+            *first = f.d, *firstlen = f.len;
+        } else if (f.num == 2) {
+            WANT(msg, many, &f, WT_LEN);
+        } else if (f.num == 3) {
+            WANT(msg, "schema_url", &f, WT_LEN);
+        }
+    }
+    return rc < 0 ? rc : SL_OK;
+}
+
 /* One ScopeLogs under a resource (note 4). */
 static int scope_logs(dec *d, const uint8_t *res, size_t reslen, const uint8_t *p, size_t n)
 {
     pbr r = {p, p + n};
     pbf f;
-    int rc;
-    const uint8_t *scope = NULL;
-    size_t scopelen = 0;
-    while ((rc = pb_next(d, &r, "ScopeLogs", &f)) == 1) {
-        if (f.num == 1) {
-            WANT("ScopeLogs", "scope", &f, WT_LEN);
-            scope = f.d, scopelen = f.len;
-        } else if (f.num == 2) {
-            WANT("ScopeLogs", "log_records", &f, WT_LEN);
-        } else if (f.num == 3) {
-            WANT("ScopeLogs", "schema_url", &f, WT_LEN);
-        }
-    }
-    if (rc < 0)
+    const uint8_t *scope;
+    size_t scopelen;
+    int rc = level_first(d, p, n, "ScopeLogs", "scope", "log_records", &scope, &scopelen);
+    if (rc != SL_OK)
         return rc;
-    r = (pbr){p, p + n};
     int64_t tmpl = -1; /* index of the event holding the resource and scope fields */
     uint32_t nbase = 0;
     while ((rc = pb_next(d, &r, "ScopeLogs", &f)) == 1) {
@@ -597,22 +609,11 @@ static int resource_logs(dec *d, const uint8_t *p, size_t n)
 {
     pbr r = {p, p + n};
     pbf f;
-    int rc;
-    const uint8_t *res = NULL;
-    size_t reslen = 0;
-    while ((rc = pb_next(d, &r, "ResourceLogs", &f)) == 1) {
-        if (f.num == 1) {
-            WANT("ResourceLogs", "resource", &f, WT_LEN);
-            res = f.d, reslen = f.len;
-        } else if (f.num == 2) {
-            WANT("ResourceLogs", "scope_logs", &f, WT_LEN);
-        } else if (f.num == 3) {
-            WANT("ResourceLogs", "schema_url", &f, WT_LEN);
-        }
-    }
-    if (rc < 0)
+    const uint8_t *res;
+    size_t reslen;
+    int rc = level_first(d, p, n, "ResourceLogs", "resource", "scope_logs", &res, &reslen);
+    if (rc != SL_OK)
         return rc;
-    r = (pbr){p, p + n};
     while ((rc = pb_next(d, &r, "ResourceLogs", &f)) == 1)
         if (f.num == 2 && (rc = scope_logs(d, res, reslen, f.d, f.len)) != SL_OK)
             return rc;
@@ -1038,24 +1039,41 @@ static int j_array_of(dec *d, sl_buf *b, unsigned field, const json_value *x, co
     return SL_OK;
 }
 
-static int j_scope_logs(dec *d, sl_buf *b, const json_value *v)
+/* ResourceLogs and ScopeLogs have one shape: a message in field 1 (resource, scope) and
+ * repeated messages in field 2 (scopeLogs, logRecords). */
+typedef struct j_level {
+    const char *what;                          /* the message's name, for errors */
+    const char *one;                           /* JSON key of field 1 */
+    int (*one_fn)(dec *, sl_buf *, const json_value *);
+    const char *many, *many_snake, *many_what; /* JSON keys of field 2, its name for errors */
+    int (*many_fn)(dec *, sl_buf *, const json_value *);
+} j_level;
+
+static int j_level_of(dec *d, sl_buf *b, const json_value *v, const j_level *l)
 {
     if (v->type != JSON_OBJ)
-        return fail(d, "ScopeLogs: want an object");
+        return fail(d, "%s: want an object", l->what);
     for (size_t i = 0; i < v->n; i++) {
         const char *k = v->keys[i];
         const json_value *x = v->items[i];
         if (x->type == JSON_NULL)
             continue;
-        if (jk(k, "scope", NULL)) {
+        if (jk(k, l->one, NULL)) {
             size_t m = w_begin(b, 1);
-            J(j_scope(d, b, x));
+            J(l->one_fn(d, b, x));
             w_end(b, m);
-        } else if (jk(k, "logRecords", "log_records")) {
-            J(j_array_of(d, b, 2, x, "ScopeLogs.logRecords", j_record));
+        } else if (jk(k, l->many, l->many_snake)) {
+            J(j_array_of(d, b, 2, x, l->many_what, l->many_fn));
         }
     }
     return SL_OK;
+}
+
+static int j_scope_logs(dec *d, sl_buf *b, const json_value *v)
+{
+    static const j_level l = {"ScopeLogs", "scope", j_scope, "logRecords", "log_records",
+                              "ScopeLogs.logRecords", j_record};
+    return j_level_of(d, b, v, &l);
 }
 
 static int j_resource(dec *d, sl_buf *b, const json_value *v)
@@ -1077,22 +1095,9 @@ static int j_resource(dec *d, sl_buf *b, const json_value *v)
 
 static int j_resource_logs(dec *d, sl_buf *b, const json_value *v)
 {
-    if (v->type != JSON_OBJ)
-        return fail(d, "ResourceLogs: want an object");
-    for (size_t i = 0; i < v->n; i++) {
-        const char *k = v->keys[i];
-        const json_value *x = v->items[i];
-        if (x->type == JSON_NULL)
-            continue;
-        if (jk(k, "resource", NULL)) {
-            size_t m = w_begin(b, 1);
-            J(j_resource(d, b, x));
-            w_end(b, m);
-        } else if (jk(k, "scopeLogs", "scope_logs")) {
-            J(j_array_of(d, b, 2, x, "ResourceLogs.scopeLogs", j_scope_logs));
-        }
-    }
-    return SL_OK;
+    static const j_level l = {"ResourceLogs", "resource", j_resource, "scopeLogs", "scope_logs",
+                              "ResourceLogs.scopeLogs", j_scope_logs};
+    return j_level_of(d, b, v, &l);
 }
 
 static int j_request(dec *d, sl_buf *b, const json_value *v)
