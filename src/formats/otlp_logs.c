@@ -1005,25 +1005,37 @@ static int j_record(dec *d, sl_buf *b, const json_value *v)
     return SL_OK;
 }
 
-static int j_scope(dec *d, sl_buf *b, const json_value *v)
+/* Calls fn(d, b, key, value, arg) for each member of the object v that is not null (a null
+ * member is an absent one to proto3 JSON readers); `what` names v in errors. */
+typedef int (*j_member_fn)(dec *, sl_buf *, const char *, const json_value *, const void *);
+
+static int j_members(dec *d, sl_buf *b, const json_value *v, const char *what, j_member_fn fn,
+                     const void *arg)
 {
     if (v->type != JSON_OBJ)
-        return fail(d, "InstrumentationScope: want an object");
-    for (size_t i = 0; i < v->n; i++) {
-        const char *k = v->keys[i];
-        const json_value *x = v->items[i];
-        if (x->type == JSON_NULL)
-            continue;
-        if (jk(k, "name", NULL))
-            J(j_string(d, b, 1, x, "InstrumentationScope.name"));
-        else if (jk(k, "version", NULL))
-            J(j_string(d, b, 2, x, "InstrumentationScope.version"));
-        else if (jk(k, "attributes", NULL))
-            J(j_attrs(d, b, 3, x, "InstrumentationScope"));
-        else if (jk(k, "droppedAttributesCount", "dropped_attributes_count"))
-            J(j_uint_varint(d, b, 4, x, "InstrumentationScope.droppedAttributesCount"));
-    }
+        return fail(d, "%s: want an object", what);
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i]->type != JSON_NULL)
+            J(fn(d, b, v->keys[i], v->items[i], arg));
     return SL_OK;
+}
+
+static int j_scope_member(dec *d, sl_buf *b, const char *k, const json_value *x, const void *arg)
+{
+    if (jk(k, "name", NULL))
+        return j_string(d, b, 1, x, "InstrumentationScope.name");
+    if (jk(k, "version", NULL))
+        return j_string(d, b, 2, x, "InstrumentationScope.version");
+    if (jk(k, "attributes", NULL))
+        return j_attrs(d, b, 3, x, "InstrumentationScope");
+    if (jk(k, "droppedAttributesCount", "dropped_attributes_count"))
+        return j_uint_varint(d, b, 4, x, "InstrumentationScope.droppedAttributesCount");
+    return SL_OK;
+}
+
+static int j_scope(dec *d, sl_buf *b, const json_value *v)
+{
+    return j_members(d, b, v, "InstrumentationScope", j_scope_member, NULL);
 }
 
 static int j_array_of(dec *d, sl_buf *b, unsigned field, const json_value *x, const char *what,
@@ -1049,24 +1061,23 @@ typedef struct j_level {
     int (*many_fn)(dec *, sl_buf *, const json_value *);
 } j_level;
 
-static int j_level_of(dec *d, sl_buf *b, const json_value *v, const j_level *l)
+static int j_level_member(dec *d, sl_buf *b, const char *k, const json_value *x,
+                          const void *arg)
 {
-    if (v->type != JSON_OBJ)
-        return fail(d, "%s: want an object", l->what);
-    for (size_t i = 0; i < v->n; i++) {
-        const char *k = v->keys[i];
-        const json_value *x = v->items[i];
-        if (x->type == JSON_NULL)
-            continue;
-        if (jk(k, l->one, NULL)) {
-            size_t m = w_begin(b, 1);
-            J(l->one_fn(d, b, x));
-            w_end(b, m);
-        } else if (jk(k, l->many, l->many_snake)) {
-            J(j_array_of(d, b, 2, x, l->many_what, l->many_fn));
-        }
+    const j_level *l = arg;
+    if (jk(k, l->one, NULL)) {
+        size_t m = w_begin(b, 1);
+        J(l->one_fn(d, b, x));
+        w_end(b, m);
+    } else if (jk(k, l->many, l->many_snake)) {
+        J(j_array_of(d, b, 2, x, l->many_what, l->many_fn));
     }
     return SL_OK;
+}
+
+static int j_level_of(dec *d, sl_buf *b, const json_value *v, const j_level *l)
+{
+    return j_members(d, b, v, l->what, j_level_member, l);
 }
 
 static int j_scope_logs(dec *d, sl_buf *b, const json_value *v)
@@ -1076,21 +1087,19 @@ static int j_scope_logs(dec *d, sl_buf *b, const json_value *v)
     return j_level_of(d, b, v, &l);
 }
 
+static int j_resource_member(dec *d, sl_buf *b, const char *k, const json_value *x,
+                             const void *arg)
+{
+    if (jk(k, "attributes", NULL))
+        return j_attrs(d, b, 1, x, "Resource");
+    if (jk(k, "droppedAttributesCount", "dropped_attributes_count"))
+        return j_uint_varint(d, b, 2, x, "Resource.droppedAttributesCount");
+    return SL_OK;
+}
+
 static int j_resource(dec *d, sl_buf *b, const json_value *v)
 {
-    if (v->type != JSON_OBJ)
-        return fail(d, "Resource: want an object");
-    for (size_t i = 0; i < v->n; i++) {
-        const char *k = v->keys[i];
-        const json_value *x = v->items[i];
-        if (x->type == JSON_NULL)
-            continue;
-        if (jk(k, "attributes", NULL))
-            J(j_attrs(d, b, 1, x, "Resource"));
-        else if (jk(k, "droppedAttributesCount", "dropped_attributes_count"))
-            J(j_uint_varint(d, b, 2, x, "Resource.droppedAttributesCount"));
-    }
-    return SL_OK;
+    return j_members(d, b, v, "Resource", j_resource_member, NULL);
 }
 
 static int j_resource_logs(dec *d, sl_buf *b, const json_value *v)
