@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/component.h"
+#include "core/config.h"
 #include "formats/http_chunked.h"
 #include "net/server.h"
 
@@ -68,6 +69,22 @@ typedef struct http_req_options {
     int64_t max_connections, idle_timeout_ms, request_timeout_ms, retry_after_s;
     net_tls_config tls;
 } http_req_options;
+
+/* The option table entries of the limits in http_req_options, for a source config type T
+ * whose member `req` it is; address and retry_after (default port, help) are the source's. */
+#define HTTP_REQ_LIMIT_OPTIONS(T)                                                            \
+    {"max_body_bytes", SL_OPT_SIZE, offsetof(T, req.max_body_bytes), "8MiB", 0, NULL, NULL,  \
+     64, 1LL << 31, "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"}, \
+    {"max_header_bytes", SL_OPT_SIZE, offsetof(T, req.max_header_bytes), "16KiB", 0, NULL,    \
+     NULL, 256, 1 << 20, "request line + headers at most"},                                  \
+    {"max_connections", SL_OPT_INT, offsetof(T, req.max_connections), "1024", 0, NULL, NULL, \
+     1, 1 << 20, "connections beyond this are refused"},                                     \
+    {"idle_timeout", SL_OPT_DURATION, offsetof(T, req.idle_timeout_ms), "60s", 0, NULL, NULL, \
+     0, 86400000, "close keep-alive connections silent this long (0: never)"},               \
+    {"request_timeout", SL_OPT_DURATION, offsetof(T, req.request_timeout_ms), "30s", 0, NULL, \
+     NULL, 100, 3600000, "a request (headers and body) must arrive within this once it starts"}, \
+    {"tls", SL_OPT_OBJECT, offsetof(T, req.tls), NULL, 0, NULL, net_tls_server_options, 0, 0, \
+     "TLS: cert_file, key_file, ca_file, client_auth"}
 
 /* One per source, set up by http_req_init; http_req_free releases what the layer owns. */
 typedef struct http_req_layer {

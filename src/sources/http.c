@@ -51,22 +51,11 @@ static const sl_option http_src_options[] = {
       "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "
       "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; \"\" "
       "for none"),
-    O("max_body_bytes", SL_OPT_SIZE, req.max_body_bytes, "8MiB", 64, 1LL << 31,
-      "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
-    O("max_header_bytes", SL_OPT_SIZE, req.max_header_bytes, "16KiB", 256, 1 << 20,
-      "request line + headers at most"),
-    O("max_connections", SL_OPT_INT, req.max_connections, "1024", 1, 1 << 20,
-      "connections beyond this are refused"),
-    O("idle_timeout", SL_OPT_DURATION, req.idle_timeout_ms, "60s", 0, 86400000,
-      "close keep-alive connections silent this long (0: never)"),
-    O("request_timeout", SL_OPT_DURATION, req.request_timeout_ms, "30s", 100, 3600000,
-      "a request (headers and body) must arrive within this once it starts"),
     O("retry_after", SL_OPT_INT, req.retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 answers"),
     {"auth", SL_OPT_OBJECT, offsetof(http_src_config, auth), NULL, 0, NULL, http_src_auth_options,
      0, 0, "bearer_token"},
-    {"tls", SL_OPT_OBJECT, offsetof(http_src_config, req.tls), NULL, 0, NULL,
-     net_tls_server_options, 0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
+    HTTP_REQ_LIMIT_OPTIONS(http_src_config),
     SL_OPT_END,
 };
 #undef O

@@ -39,22 +39,11 @@ typedef struct otlp_src_config {
 static const sl_option otlp_src_options[] = {
     O("address", SL_OPT_STR, req.address, "0.0.0.0:4318", 0, 0, "host:port to listen on"),
     O("path", SL_OPT_STR, path, "/v1/logs", 0, 0, "the request path of log exports"),
-    O("max_body_bytes", SL_OPT_SIZE, req.max_body_bytes, "8MiB", 64, 1LL << 31,
-      "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"),
-    O("max_header_bytes", SL_OPT_SIZE, req.max_header_bytes, "16KiB", 256, 1 << 20,
-      "request line + headers at most"),
     O("max_record_bytes", SL_OPT_SIZE, max_record_bytes, "1MiB", 16, 1LL << 31,
       "a log record larger than this (encoded) is refused alone, as a partial success"),
-    O("max_connections", SL_OPT_INT, req.max_connections, "1024", 1, 1 << 20,
-      "connections beyond this are refused"),
-    O("idle_timeout", SL_OPT_DURATION, req.idle_timeout_ms, "60s", 0, 86400000,
-      "close keep-alive connections silent this long (0: never)"),
-    O("request_timeout", SL_OPT_DURATION, req.request_timeout_ms, "30s", 100, 3600000,
-      "a request (headers and body) must arrive within this once it starts"),
     O("retry_after", SL_OPT_INT, req.retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 and 503 answers"),
-    {"tls", SL_OPT_OBJECT, offsetof(otlp_src_config, req.tls), NULL, 0, NULL,
-     net_tls_server_options, 0, 0, "TLS: cert_file, key_file, ca_file, client_auth"},
+    HTTP_REQ_LIMIT_OPTIONS(otlp_src_config),
     SL_OPT_END,
 };
 #undef O
