@@ -382,6 +382,14 @@ static void hex_field(dec *d, sl_event *e, sl_str key, const uint8_t *p, size_t 
     f->v.s = (sl_str){h, (uint32_t)(2 * n)};
 }
 
+/* v's bytes must live as long as the batch (batch_str, or a literal). */
+static void str_field(dec *d, sl_event *e, sl_str key, sl_str v)
+{
+    sl_field *f = event_push_field(d->b, e, key);
+    f->type = SL_VAL_STR;
+    f->v.s = v;
+}
+
 static void int_field(dec *d, sl_event *e, sl_str key, int64_t v)
 {
     sl_field *f = event_push_field(d->b, e, key);
@@ -414,12 +422,10 @@ static int scope_fields(dec *d, sl_event *e, const uint8_t *p, size_t n)
     while ((rc = pb_next(d, &r, "InstrumentationScope", &f)) == 1) {
         if (f.num == 1 || f.num == 2) {
             WANT("InstrumentationScope", f.num == 1 ? "name" : "version", &f, WT_LEN);
-            if (f.len) {
-                sl_field *x = event_push_field(
-                    d->b, e, f.num == 1 ? SL_STR("otel.scope.name") : SL_STR("otel.scope.version"));
-                x->type = SL_VAL_STR;
-                x->v.s = batch_str(d->b, (const char *)f.d, f.len);
-            }
+            if (f.len)
+                str_field(d, e,
+                          f.num == 1 ? SL_STR("otel.scope.name") : SL_STR("otel.scope.version"),
+                          batch_str(d->b, (const char *)f.d, f.len));
         } else if (f.num == 3) {
             WANT("InstrumentationScope", "attributes", &f, WT_LEN);
             if ((rc = add_kv(d, e, "otel.scope.attributes.", f.d, f.len)) != SL_OK)
@@ -499,11 +505,8 @@ static int record(dec *d, sl_event *e, const uint8_t *p, size_t n)
         }
         case 12:
             WANT("LogRecord", "event_name", &f, WT_LEN);
-            if (f.len) {
-                sl_field *x = event_push_field(d->b, e, SL_STR("event.name"));
-                x->type = SL_VAL_STR;
-                x->v.s = batch_str(d->b, (const char *)f.d, f.len);
-            }
+            if (f.len)
+                str_field(d, e, SL_STR("event.name"), batch_str(d->b, (const char *)f.d, f.len));
             break;
         default:
             break;
