@@ -153,25 +153,26 @@ def fields(b):
         yield f, wt, v
 
 
+def _count_and_message(b):
+    """Field 1 a varint, field 2 a string: the shape of both answers below."""
+    n, msg = 0, ""
+    for f, _, v in fields(b):
+        if f == 1:
+            n = v
+        elif f == 2:
+            msg = v.decode()
+    return n, msg
+
+
 def decode_response(b):
     """ExportLogsServiceResponse -> (rejected_log_records, error_message)."""
     rejected, msg = 0, ""
     for f, _, v in fields(b):
         if f == 1:
-            for g, _, w in fields(v):
-                if g == 1:
-                    rejected = w
-                elif g == 2:
-                    msg = w.decode()
+            rejected, msg = _count_and_message(v)
     return rejected, msg
 
 
 def decode_status(b):
     """google.rpc.Status -> (code, message)."""
-    code, msg = 0, ""
-    for f, _, v in fields(b):
-        if f == 1:
-            code = v
-        elif f == 2:
-            msg = v.decode()
-    return code, msg
+    return _count_and_message(b)
