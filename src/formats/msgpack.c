@@ -363,6 +363,10 @@ void mp_put_map(sl_buf *b, uint32_t n)
 
 void mp_put_event_time(sl_buf *b, int64_t ts_ns)
 {
+    /* The seconds are unsigned: a time before the epoch goes out as the epoch, else its -1 or
+     * -2 would read back as a Fluent Bit group marker and the event would be skipped. */
+    if (ts_ns < 0)
+        ts_ns = 0;
     int64_t sec = ts_ns / 1000000000, nsec = ts_ns % 1000000000;
     if (nsec < 0)
         sec--, nsec += 1000000000;

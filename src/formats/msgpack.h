@@ -64,7 +64,8 @@ void mp_put_str(sl_buf *b, const char *s, size_t len);
 void mp_put_bin(sl_buf *b, const void *s, size_t len);
 void mp_put_array(sl_buf *b, uint32_t n);
 void mp_put_map(sl_buf *b, uint32_t n);
-/* Forward's EventTime: ext type 0, seconds and nanoseconds as big-endian uint32. */
+/* Forward's EventTime: ext type 0, seconds and nanoseconds as big-endian uint32; a time
+ * before the epoch is written as the epoch. */
 void mp_put_event_time(sl_buf *b, int64_t ts_ns);
 /* Writes a 32-bit array/bin/str header of a fixed size at `at` (for back-patching). */
 void mp_patch_u32(sl_buf *b, size_t at, uint32_t v);

@@ -76,6 +76,39 @@ static void test_msgpack_round_trip(void **state)
     buf_free(&b);
 }
 
+/* A time before the epoch (a float time a little under 0 floors to -1 s) must not go out
+ * as -1 or -2 seconds: those are Fluent Bit's group markers, and the event would be skipped
+ * when read back (found by fuzz_forward). It goes out as the epoch. */
+static void test_time_before_epoch(void **state)
+{
+    sl_batch *b = batch_new(2);
+    const int64_t times[] = {-160000, -1500000000LL};
+    for (int i = 0; i < 2; i++) {
+        sl_event *e = batch_add(b);
+        e->ts_ns = times[i];
+        e->message = batch_str(b, "m", 1);
+        event_set_str(b, e, "fluentbit.metadata.k", "v", 1);
+    }
+    sl_buf entries = SL_BUF_INIT, msg = SL_BUF_INIT;
+    for (uint32_t i = 0; i < b->n; i++)
+        fwd_encode_entry(&entries, &b->events[i]);
+    assert_int_equal(fwd_encode_packed(&msg, "t", 1, &entries, b->n, NULL, false), SL_OK);
+    fwd_scratch sc = {SL_BUF_INIT, SL_BUF_INIT};
+    sl_batch *b2 = batch_new(2);
+    fwd_msg_info info;
+    char err[256];
+    assert_int_equal(fwd_decode((const uint8_t *)msg.p, msg.len, b2, &info, &sc, &lim, err,
+                                sizeof err), SL_OK);
+    assert_int_equal(b2->n, 2);
+    for (uint32_t i = 0; i < b2->n; i++)
+        assert_int_equal(b2->events[i].ts_ns, 0);
+    fwd_scratch_free(&sc);
+    buf_free(&entries);
+    buf_free(&msg);
+    batch_release(b2);
+    batch_release(b);
+}
+
 static void test_msgpack_bounds(void **state)
 {
     /* Every prefix of a value is NEED_MORE, never a read past the end. */
@@ -340,6 +373,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_msgpack_round_trip), cmocka_unit_test(test_msgpack_bounds),
+        cmocka_unit_test(test_time_before_epoch),
         cmocka_unit_test(test_modes),              cmocka_unit_test(test_errors),
         cmocka_unit_test(test_digest),             cmocka_unit_test(test_http_bodies),
         cmocka_unit_test(test_route_patterns),     cmocka_unit_test(test_size_option),
