@@ -4,7 +4,8 @@
 BUILD ?= build
 SAN   ?= 0
 CC    ?= gcc
-PKGS  := yaml-0.1 libmicrohttpd libcurl zlib libisal openssl libpcre2-8 hiredis snappy libsystemd
+PKGS  := yaml-0.1 libmicrohttpd libcurl zlib libisal openssl libpcre2-8 hiredis snappy libsystemd \
+         rdkafka
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -29,7 +30,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
 .PHONY: all setup run test unit integration asan fuzz bench chaos clean
-all: $(BUILD)/sluice
+all: $(BUILD)/sluice $(BUILD)/kafka_mock
 
 setup:
 	@bash scripts/setup.sh
@@ -49,6 +50,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
 
+# The Kafka peer of the integration tests and benchmarks: librdkafka's mock cluster.
+$(BUILD)/kafka_mock: tests/emulators/kafka_mock.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs rdkafka 2>/dev/null) -pthread
+
 # The built-in quickstart: sample pod logs under ./demo, NDJSON out, API on :2020.
 run: setup
 	@$(MAKE) --no-print-directory all
@@ -57,7 +63,7 @@ run: setup
 unit: $(UNIT_BINS)
 	@bash tests/unit/run.sh $(BUILD)
 
-integration: $(BUILD)/sluice
+integration: $(BUILD)/sluice $(BUILD)/kafka_mock
 	@SLUICE=$(abspath $(BUILD)/sluice) bash tests/integration/run.sh
 
 # Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target
@@ -78,7 +84,7 @@ fuzz:
 chaos: $(BUILD)/sluice
 	@SLUICE=$(abspath $(BUILD)/sluice) /usr/bin/python3 tests/chaos/chaos.py --soak --minutes $${CHAOS_MINUTES:-10}
 
-bench: $(BUILD)/sluice
+bench: $(BUILD)/sluice $(BUILD)/kafka_mock
 	@bash bench/run.sh
 
 clean:

@@ -14,6 +14,7 @@ PKGS=(
   rsyslog rsyslog-openssl
   libsnappy-dev
   libsystemd-dev systemd-journal-remote
+  librdkafka-dev kcat
 )
 
 missing=()
