@@ -66,12 +66,13 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/sluice $(BUILD)/kafka_mock
 	@SLUICE=$(abspath $(BUILD)/sluice) bash tests/integration/run.sh
 
-# Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target
-# for a short run (FUZZ_SECONDS each; `make fuzz FUZZ_SECONDS=600` for a real session).
+# Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target for a
+# repeatable smoke run (FUZZ_RUNS inputs from a fixed seed; `make fuzz FUZZ_SECONDS=600` or
+# tests/fuzz/campaign.sh search for real).
 test: setup
 	@$(MAKE) --no-print-directory all unit integration
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit integration
-	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} bash tests/fuzz/run.sh
+	@FUZZ_RUNS=$${FUZZ_RUNS:-50000} bash tests/fuzz/run.sh
 	@echo "all tests passed (plain, ASan+UBSan, fuzz smoke)"
 
 asan:

@@ -2,6 +2,9 @@
 # Builds every libFuzzer target (tests/fuzz/fuzz_*.c) against the library and runs each for
 # FUZZ_SECONDS (default 30); ONLY=<substring> picks targets, FUZZ_BUILD_ONLY=1 only builds them
 # (tests/fuzz/campaign.sh runs long sessions). Corpora live in build-fuzz/corpus/<target>.
+# FUZZ_RUNS=N is the repeatable smoke run of `make test`: N inputs with a fixed seed from the
+# seed corpus alone, so the same commit mutates the same inputs every time and a red run
+# can be replayed; open-ended search belongs to `make fuzz` and campaign.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
@@ -22,6 +25,12 @@ for t in tests/fuzz/fuzz_*.c; do
   mkdir -p "$out/corpus/$name"
   [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
-  echo "fuzz: $name for ${secs}s"
-  "$out/$name" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    smoke="$out/smoke/$name"; rm -rf "$smoke"; mkdir -p "$smoke"
+    echo "fuzz: $name, ${FUZZ_RUNS} inputs from seed 1"
+    "$out/$name" -artifact_prefix="$out/" -runs="$FUZZ_RUNS" -seed=1 -rss_limit_mb=2048 "$smoke" $seeds 2>&1 | tail -3
+  else
+    echo "fuzz: $name for ${secs}s"
+    "$out/$name" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3
+  fi
 done
