@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
 out=build-fuzz
 mkdir -p "$out/obj" "$out/corpus"
-pkgs="$(sed -n 's/^PKGS *:= *//p' Makefile)"  # the same libraries as the build
+pkgs="$(sed -n '/^PKGS *:=/{:a;/\\$/{N;ba};s/^PKGS *:= *//;s/\\\n/ /g;p}' Makefile)"  # the build's libraries
 cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined $(pkg-config --cflags $pkgs)"
 objs=()
 for src in $(find src -name '*.c' ! -path src/main.c | sort); do
