@@ -38,6 +38,7 @@ typedef struct http_mresp {
     sl_buf body;            /* when on_data is NULL: up to 64 MiB; caller frees (buf_free) */
     int64_t retry_after_ms; /* Retry-After in ms, 0 = none */
     char error[256];        /* transport error when status == 0 */
+    char etag[160];         /* the ETag header as sent (quotes kept), "" when none */
     bool tls;               /* ... and it was a TLS failure (handshake, certificate, alert) */
 } http_mresp;
 
