@@ -8,7 +8,7 @@ PKGS=(
   libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libcmocka-dev
   libisal-dev python3-elasticsearch
-  python3 curl prometheus
+  python3 python3-yaml curl prometheus
   python3-msgpack python3-fluent-logger openssl
   python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
   rsyslog rsyslog-openssl
