@@ -39,6 +39,13 @@
  *     they become events; a group still open holds the position back as a partial does
  *     (note 4), is sent timeout_ms after its last line (the loop's flush hook) and when its
  *     file is drained.
+ *  9. API metadata (k8s_meta.h, when there is an API server to ask): each file looks its
+ *     pod up again only when the cache's generation moved, so the tail never waits on the
+ *     API; until the API answers events carry path metadata alone. Labels, annotations,
+ *     node, owner and namespace labels join the per-batch template (note 6). A pod
+ *     annotated sluice.io/exclude: "true" is not offered when known at a scan, and lines of
+ *     a file already open are skipped but still committed; sluice.io/parser: json adds the
+ *     members of a JSON message as fields.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +66,8 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/cri.h"
+#include "formats/json.h"
+#include "sources/k8s_meta.h"
 #include "sources/k8s_path.h"
 #include "sources/tail_loop.h"
 #include "sources/tail_ml.h"
@@ -72,6 +81,8 @@ typedef struct k8s_config {
     int64_t rescan_interval_ms;
     tailer_config tail;
     tail_ml_config ml;
+    bool metadata, annotations;
+    k8s_meta_config meta;
 } k8s_config;
 
 #define O(name, type, field, def, flags, choices, min, max, help) \
@@ -97,6 +108,32 @@ static const sl_option k8s_options[] = {
       "bound on a message, joined partial lines included (beyond: log.truncated)"),
     O("rescan_interval_ms", SL_OPT_DURATION, rescan_interval_ms, "5000", 0, NULL, 10, 3600000,
       "periodic walk of the tree (inotify catches most changes sooner)"),
+    O("metadata", SL_OPT_BOOL, metadata, "true", 0, NULL, 0, 0,
+      "pod labels, annotations, owner and namespace labels from the Kubernetes API (in a "
+      "cluster, or with api_url)"),
+    O("api_url", SL_OPT_STR, meta.api_url, NULL, 0, NULL, 0, 0,
+      "API server URL (default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)"),
+    O("token_file", SL_OPT_STR, meta.token_file,
+      "/var/run/secrets/kubernetes.io/serviceaccount/token", 0, NULL, 0, 0,
+      "bearer token, read again when it changes (rotation)"),
+    O("ca_file", SL_OPT_STR, meta.ca_file, NULL, 0, NULL, 0, 0,
+      "CA of the API server (default in a cluster: the service account's ca.crt)"),
+    O("node_name", SL_OPT_STR, meta.node_name, NULL, 0, NULL, 0, 0,
+      "this node's name, to watch only its pods (default: $NODE_NAME)"),
+    O("namespace_labels", SL_OPT_BOOL, meta.namespace_labels, "true", 0, NULL, 0, 0,
+      "watch namespaces too, for kubernetes.namespace_labels.*"),
+    O("annotations", SL_OPT_BOOL, annotations, "true", 0, NULL, 0, 0,
+      "add kubernetes.annotations.* (sluice.io/* hints apply either way)"),
+    O("max_pods", SL_OPT_INT, meta.max_pods, "5000", 0, NULL, 1, 1000000,
+      "bound on the pods (and namespaces) the metadata cache holds"),
+    O("deleted_pod_grace_ms", SL_OPT_DURATION, meta.deleted_grace_ms, "60000", 0, NULL, 0,
+      86400000, "how long a deleted pod's metadata is kept for its last lines"),
+    O("api_timeout_ms", SL_OPT_DURATION, meta.timeout_ms, "10000", 0, NULL, 100, 600000,
+      "bound on a list request and on connecting"),
+    O("watch_timeout_ms", SL_OPT_DURATION, meta.watch_timeout_ms, "300000", 0, NULL, 1000,
+      3600000, "the server ends a watch after this (timeoutSeconds); it is then resumed"),
+    O("api_backoff_max_ms", SL_OPT_DURATION, meta.backoff_max_ms, "30000", 0, NULL, 250,
+      600000, "longest wait between failed API requests (doubling from 250 ms)"),
     TAILER_CONFIG_OPTIONS(k8s_config, tail),
     TAIL_ML_OPTION(k8s_config, ml),
     SL_OPT_END,
@@ -128,9 +165,10 @@ typedef struct kfile {
     uint64_t stream_id;   /* the file's, for a group sent outside its lines (timeout) */
     const char *path_seen;
     char *path;           /* owned copy of path_seen */
+    /* note 9: the API's view of the pod and its namespace (references, may be NULL) */
+    k8s_obj *pod, *nsobj;
+    uint64_t meta_gen;    /* generation they were looked up at; 0 = never */
 } kfile;
-
-#define K_NFIELDS 9
 
 typedef struct k8s_source {
     const k8s_config *cfg;
@@ -149,8 +187,10 @@ typedef struct k8s_source {
     sl_batch *b;
     kfile *b_kf;
     uint64_t b_key, b_end;
-    sl_field tmpl[K_NFIELDS]; /* metadata fields, values in b's arena */
-    uint32_t ntmpl, tmpl_bytes;
+    sl_field *tmpl; /* metadata fields, values in b's arena (owned array) */
+    uint32_t ntmpl, tmpl_cap, tmpl_bytes;
+    k8s_meta *meta; /* note 9, NULL when off */
+    k8s_meta_config meta_cfg;
     /* rate limit of bad-input log lines */
     int64_t bad_log_ms;
     uint64_t bad_suppressed;
@@ -231,7 +271,23 @@ static void kfile_free(kfile *kf)
     tail_ml_forget(&kf->ml[0]);
     tail_ml_forget(&kf->ml[1]);
     free(kf->path);
+    k8s_obj_release(kf->pod);
+    k8s_obj_release(kf->nsobj);
     free(kf);
+}
+
+/* Note 9: looks the pod up again when the cache changed since the last look. */
+static void kf_meta(k8s_source *s, kfile *kf)
+{
+    uint64_t g = k8s_meta_generation(s->meta);
+    if (SL_LIKELY(g == kf->meta_gen))
+        return;
+    kf->meta_gen = g;
+    k8s_obj_release(kf->pod);
+    k8s_obj_release(kf->nsobj);
+    k8s_meta_lookup(s->meta, kf->meta[KM_NS], kf->meta_len[KM_NS], kf->meta[KM_POD],
+                    kf->meta_len[KM_POD], kf->meta[KM_UID], kf->meta_len[KM_UID], &kf->pod,
+                    &kf->nsobj);
 }
 
 /* ---- Batches -------------------------------------------------------------------------- */
@@ -258,6 +314,10 @@ static void k8s_flush(k8s_source *s)
 
 static void tmpl_add(k8s_source *s, sl_str key, uint8_t type, sl_str v, int64_t iv)
 {
+    if (s->ntmpl == s->tmpl_cap) {
+        s->tmpl_cap = s->tmpl_cap ? s->tmpl_cap * 2 : 16;
+        s->tmpl = sl_xrealloc(s->tmpl, s->tmpl_cap * sizeof *s->tmpl);
+    }
     sl_field *f = &s->tmpl[s->ntmpl++];
     f->key = key;
     f->type = type;
@@ -266,6 +326,80 @@ static void tmpl_add(k8s_source *s, sl_str key, uint8_t type, sl_str v, int64_t 
     else
         f->v.s = v;
     s->tmpl_bytes += 16 + key.len + (type == SL_VAL_INT ? 8 : v.len);
+}
+
+/* "<prefix><k>" in b's arena, as a field key. */
+static sl_str arena_key(sl_batch *b, const char *prefix, size_t pl, const char *k, size_t kl)
+{
+    char *p = arena_alloc(&b->arena, pl + kl);
+    memcpy(p, prefix, pl);
+    memcpy(p + pl, k, kl);
+    return (sl_str){p, (uint32_t)(pl + kl)};
+}
+
+static void tmpl_kv(k8s_source *s, sl_batch *b, const char *prefix, const k8s_kv *kv, uint32_t n)
+{
+    size_t pl = strlen(prefix);
+    for (uint32_t i = 0; i < n; i++)
+        tmpl_add(s, arena_key(b, prefix, pl, kv[i].k, kv[i].kl), SL_VAL_STR,
+                 batch_str(b, kv[i].v, kv[i].vl), 0);
+}
+
+/* Note 9: the API's metadata, named as Fluent Bit's kubernetes filter does (flat keys). */
+static void tmpl_api(k8s_source *s, sl_batch *b, kfile *kf)
+{
+    kf_meta(s, kf);
+    const k8s_obj *p = kf->pod;
+    if (p) {
+        if (p->node[0])
+            tmpl_add(s, SL_STR("kubernetes.host"), SL_VAL_STR, batch_str(b, p->node, strlen(p->node)), 0);
+        if (p->owner_kind[0]) {
+            tmpl_add(s, SL_STR("kubernetes.owner.kind"), SL_VAL_STR,
+                     batch_str(b, p->owner_kind, strlen(p->owner_kind)), 0);
+            tmpl_add(s, SL_STR("kubernetes.owner.name"), SL_VAL_STR,
+                     batch_str(b, p->owner_name, strlen(p->owner_name)), 0);
+        }
+        tmpl_kv(s, b, "kubernetes.labels.", p->labels, p->nlabels);
+        if (s->cfg->annotations)
+            tmpl_kv(s, b, "kubernetes.annotations.", p->annotations, p->nannotations);
+    }
+    if (kf->nsobj)
+        tmpl_kv(s, b, "kubernetes.namespace_labels.", kf->nsobj->labels, kf->nsobj->nlabels);
+}
+
+/* sluice.io/parser: json (note 9): the members of a JSON object message become fields;
+ * anything else leaves the event as it is. */
+static void parse_json_message(sl_batch *b, sl_event *e)
+{
+    const char *m = e->message.ptr;
+    size_t n = e->message.len, i = 0;
+    while (i < n && (m[i] == ' ' || m[i] == '\t'))
+        i++;
+    if (i >= n || m[i] != '{')
+        return;
+    json_member mb[64];
+    int k = json_scan_object(&b->arena, m + i, n - i, mb, SL_ARRAY_LEN(mb));
+    for (int j = 0; j < k; j++) {
+        sl_field *f = event_push_field(b, e, (sl_str){mb[j].key, (uint32_t)mb[j].keylen});
+        switch (mb[j].type) {
+        case JSON_STR: f->type = SL_VAL_STR; f->v.s = (sl_str){mb[j].str, (uint32_t)mb[j].len}; break;
+        case JSON_BOOL: f->type = SL_VAL_BOOL; f->v.b = mb[j].b; break;
+        case JSON_NULL: f->type = SL_VAL_NULL; break;
+        case JSON_NUM:
+            if (mb[j].is_int) {
+                f->type = SL_VAL_INT;
+                f->v.i = mb[j].i;
+            } else {
+                f->type = SL_VAL_FLOAT;
+                f->v.f = mb[j].num;
+            }
+            break;
+        default: f->type = SL_VAL_JSON; f->v.s = (sl_str){mb[j].raw, (uint32_t)mb[j].raw_len}; break;
+        }
+    }
+    if (k < 0)
+        return;
+    b->bytes += (size_t)k * 48;
 }
 
 /* Opens a batch for kf's lines: metadata copied into its arena once (note 6). */
@@ -289,6 +423,8 @@ static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
             tmpl_add(s, SL_STR("kubernetes.restart_count"), SL_VAL_INT, (sl_str){0}, kf->restart);
     }
     tmpl_add(s, SL_STR("log.file.path"), SL_VAL_STR, batch_str(b, f->path, strlen(f->path)), 0);
+    if (s->meta)
+        tmpl_api(s, b, kf);
 }
 
 /* Appends one event to the batch of kf (opening or flushing batches as needed). `msg` is
@@ -331,6 +467,8 @@ static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_
     e->nfields = k;
     e->cap_fields = nf;
     b->bytes += 48 + len + s->tmpl_bytes + 64;
+    if (SL_UNLIKELY(kf->pod && kf->pod->parser == K8S_PARSER_JSON && stream >= 0))
+        parse_json_message(b, e);
     if (end > s->b_end || b->n == 1)
         s->b_end = end;
 }
@@ -439,6 +577,20 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         kf->last_end = ln->end;
     atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
+    if (s->meta) {
+        kf_meta(s, kf);
+        if (SL_UNLIKELY(kf->pod && kf->pod->exclude)) {
+            /* note 9: skipped, but its position still commits with the batch */
+            metrics_count(s->cc->metrics, "excluded_lines", 1);
+            if (s->b && s->b_key != f->key)
+                k8s_flush(s);
+            if (!s->b)
+                k8s_begin(s, kf, f);
+            if (ln->end > s->b_end)
+                s->b_end = ln->end;
+            return !s->stopping;
+        }
+    }
 
     /* The rest of a line longer than the tailer's bound: delivered raw, in chunks. */
     if (SL_UNLIKELY(ln->truncated || kf->chunk_next == ln->offset)) {
@@ -573,6 +725,15 @@ static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char
 
 static bool pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl)
 {
+    if (s->meta) { /* note 9 */
+        k8s_obj *p, *n;
+        k8s_meta_lookup(s->meta, ns, nsl, pod, podl, "", 0, &p, &n);
+        bool ex = p && p->exclude;
+        k8s_obj_release(p);
+        k8s_obj_release(n);
+        if (ex)
+            return false;
+    }
     if (s->cfg->exclude_self && s->self_pod[0] && strlen(s->self_pod) == podl &&
         memcmp(s->self_pod, pod, podl) == 0 &&
         (!s->self_ns[0] || (strlen(s->self_ns) == nsl && memcmp(s->self_ns, ns, nsl) == 0)))
@@ -768,6 +929,16 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     s->t = tailer_new(&o, cc->id, cc->metrics);
     tailer_set_close_hook(s->t, k8s_on_close, s);
     tailer_set_hold_hook(s->t, k8s_on_hold, s);
+    if (cfg->metadata) {
+        s->meta_cfg = cfg->meta;
+        if (!cfg->meta.api_url && !cfg->meta.ca_file &&
+            access("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", R_OK) == 0)
+            s->meta_cfg.ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+        char merr[256];
+        s->meta = k8s_meta_new(&s->meta_cfg, cc->id, cc->metrics, merr, sizeof merr);
+        if (!s->meta)
+            log_info(cc->id, "metadata from the Kubernetes API is off: %s", merr);
+    }
     *self = s;
     return SL_OK;
 }
@@ -819,6 +990,8 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
     if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode))
         log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
     s->running = true;
+    if (s->meta && k8s_meta_start(s->meta) != SL_OK)
+        log_warn(s->cc->id, "cannot start the Kubernetes API watch; path metadata alone");
     int rc = tail_loop_run(&(tail_loop){
         .t = s->t, .ctx = ctx, .cc = s->cc, .checkpoint_interval_ms = s->cfg->tail.checkpoint_interval_ms,
         .ck = &s->ck, .ino_fd = &s->ino_fd, .stopping = &s->stopping, .ops = &k8s_loop_ops, .arg = s});
@@ -836,6 +1009,8 @@ static void k8s_destroy(void *self)
         batch_release(s->b);
     s->b = NULL;
     tailer_free(s->t); /* the close hook frees every kfile */
+    k8s_meta_free(s->meta);
+    free(s->tmpl);
     tail_ml_free(s->ml);
     ckpt_close(s->ck);
     if (s->ino_fd >= 0)
@@ -843,6 +1018,13 @@ static void k8s_destroy(void *self)
     free(s->scratch);
     free(s->root);
     free(s);
+}
+
+static void k8s_status_json(void *self, sl_buf *out)
+{
+    k8s_source *s = self;
+    if (s->meta)
+        k8s_meta_status_json(s->meta, out);
 }
 
 const sl_source_vtable sl_source_kubernetes_logs = {
@@ -854,4 +1036,5 @@ const sl_source_vtable sl_source_kubernetes_logs = {
     .init = k8s_init,
     .run = k8s_run,
     .destroy = k8s_destroy,
+    .status_json = k8s_status_json,
 };
