@@ -125,8 +125,14 @@ hp = {v["name"]: v for v in pod["volumes"]}[logs["name"]]["hostPath"]
 assert hp["path"] == "/var/log/pods", hp
 # uid 0 with no capability but DAC_READ_SEARCH (reads root:root 0640 logs), nothing else
 assert sc.get("runAsUser") == 0 and set(sc["capabilities"].get("add", [])) <= {"DAC_READ_SEARCH"}, sc
-for e in ("POD_NAME", "POD_NAMESPACE"):  # exclude_self
+for e in ("POD_NAME", "POD_NAMESPACE", "NODE_NAME"):  # exclude_self, this node's pods
     assert any(v["name"] == e and "fieldRef" in v.get("valueFrom", {}) for v in c["env"]), e
+# API metadata: the token is mounted, and the role may read pods and namespaces
+assert pod.get("automountServiceAccountToken") is True, pod
+role = one(na, "ClusterRole", "sluice")
+assert any({"pods", "namespaces"} <= set(r["resources"]) and set(r["verbs"]) == {"get", "list", "watch"}
+           for r in role["rules"]), role
+one(na, "ClusterRoleBinding", "sluice")
 for o in na:  # RBAC, when present, binds the agent's ServiceAccount and can change nothing
     if o["kind"] == "ClusterRoleBinding":
         assert {"kind": "ServiceAccount", "name": pod["serviceAccountName"],
