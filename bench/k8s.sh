@@ -6,6 +6,10 @@
 #
 # Environment: K8S_MB (total size, default 1000), K8S_LAYOUTS (default "100x1 100x10":
 # pods x containers per pod), BENCH_DIR (kept if set), BENCH_TIMEOUT (default 120 s).
+# K8S_API=1: every pod is also known to the Kubernetes API emulator
+# (tests/emulators/k8s_api_emulator.py) with 6 labels, 3 annotations, a ReplicaSet owner and
+# namespace labels, and sluice enriches every event from it: the cost of API metadata.
+# Run it in a network namespace of its own (unshare -n) like the tests.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
@@ -18,8 +22,10 @@ CLK_TCK="$(getconf CLK_TCK)"
 own_dir=0
 if [ -z "${BENCH_DIR:-}" ]; then BENCH_DIR="$(mktemp -d /tmp/sluice-k8s.XXXXXX)"; own_dir=1; fi
 pid=""
+api_pid=""
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ -n "$api_pid" ] && kill -0 "$api_pid" 2>/dev/null; then kill -TERM "$api_pid" 2>/dev/null || true; fi
   if [ "$own_dir" = 1 ]; then rm -rf "$BENCH_DIR"; fi
 }
 trap cleanup EXIT
@@ -44,11 +50,45 @@ for layout in $K8S_LAYOUTS; do
   files="$(sed -n 's/.*files=\([0-9]*\).*/\1/p' "$tree.summary")"
   w="$BENCH_DIR/run-$layout"; rm -rf "$w"; mkdir -p "$w/data"
   port="$(free_port)"
+  api_opts=""
+  if [ "${K8S_API:-0}" = 1 ]; then
+    "$PY" "$repo/tests/emulators/k8s_api_emulator.py" --token bench >"$w/api.out" 2>"$w/api.err" &
+    api_pid=$!
+    while ! grep -q listening "$w/api.out" 2>/dev/null; do kill -0 "$api_pid" || exit 1; sleep 0.05; done
+    api_port="$(awk '{print $NF; exit}' "$w/api.out")"
+    echo bench >"$w/token"
+    "$PY" - "$tree" "$api_port" <<'PYEOF'
+import json, os, sys, urllib.request
+tree, port = sys.argv[1], int(sys.argv[2])
+def ctl(what, body):
+    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%d/_ctl/%s" % (port, what),
+                           data=json.dumps(body).encode(), method="POST"), timeout=30).read()
+nss = set()
+for d in sorted(os.listdir(tree)):
+    parts = d.split("_")
+    if len(parts) != 3:
+        continue
+    ns, pod, uid = parts
+    if ns not in nss:
+        nss.add(ns)
+        ctl("namespace", {"op": "add", "namespace": {"metadata": {"name": ns, "labels": {
+            "team": "team-" + ns, "kubernetes.io/metadata.name": ns}}}})
+    ctl("pod", {"op": "add", "pod": {"metadata": {
+        "name": pod, "namespace": ns, "uid": uid,
+        "labels": {"app": pod, "app.kubernetes.io/name": pod, "app.kubernetes.io/part-of": "shop",
+                   "tier": "backend", "version": "v1.2.3", "pod-template-hash": "7d9f8c6b5d"},
+        "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8080",
+                        "kubectl.kubernetes.io/default-container": "app"},
+        "ownerReferences": [{"kind": "ReplicaSet", "name": pod + "-7d9f8c6b5d", "controller": True}]},
+        "spec": {"nodeName": "bench-node"}}})
+PYEOF
+    api_opts=", api_url: \"http://127.0.0.1:$api_port\", token_file: \"$w/token\", node_name: bench-node"
+  fi
   cat >"$w/run.yaml" <<YAML
 data_dir: $w/data
 api: { address: "127.0.0.1:$port" }
 sources:
-  in: { type: kubernetes_logs, path: "$tree", read_from: head, exclude_self: false }
+  in: { type: kubernetes_logs, path: "$tree", read_from: head, exclude_self: false$api_opts }
 sinks:
   out: { type: blackhole, inputs: [in] }
 YAML
@@ -68,6 +108,9 @@ YAML
   t1="$(date +%s.%N)"
   ticks="$(cpu_ticks "$pid" 2>/dev/null || echo 0)"; peak_kb="$(status_kb "$pid" VmHWM)"
   kill -TERM "$pid" 2>/dev/null || true; wait "$pid" || true; pid=""
+  if [ -n "$api_pid" ]; then
+    kill -TERM "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; api_pid=""
+  fi
   check=ok; [ "$n" -ge "$lines" ] || check="INCOMPLETE($n)"
   "$PY" - "$layout" "$files" "$lines" "$bytes" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$check" <<'PYEOF'
 import sys
