@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -48,6 +49,7 @@ struct sl_buffer {
     sl_batch **ring;
     size_t cap, head, count;
     size_t bytes, events;
+    atomic_uint_fast64_t wakes; /* buffer_wake calls (written under mu) */
     bool closed;
     bool full_logged;
 };
@@ -156,10 +158,20 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
 
 int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms)
 {
+    return buffer_pop_since(b, item, timeout_ms, buffer_wakes(b));
+}
+
+uint64_t buffer_wakes(sl_buffer *b)
+{
+    return b->disk ? disk_buffer_wakes(b->disk) : atomic_load(&b->wakes);
+}
+
+int buffer_pop_since(sl_buffer *b, sl_buffer_item *item, int timeout_ms, uint64_t wakes)
+{
     item->batch = NULL;
     item->token = NULL;
     if (b->disk)
-        return disk_buffer_pop(b->disk, item, timeout_ms);
+        return disk_buffer_pop(b->disk, item, timeout_ms, wakes);
     struct timespec dl = sl_deadline_mono(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&b->mu);
     while (b->count == 0) {
@@ -167,7 +179,8 @@ int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms)
             pthread_mutex_unlock(&b->mu);
             return SL_ERR_CLOSED;
         }
-        if (timeout_ms <= 0 || pthread_cond_timedwait(&b->not_empty, &b->mu, &dl) == ETIMEDOUT) {
+        if (timeout_ms <= 0 || b->wakes != wakes ||
+            pthread_cond_timedwait(&b->not_empty, &b->mu, &dl) == ETIMEDOUT) {
             if (b->count)
                 break;
             int rc = b->closed ? SL_ERR_CLOSED : SL_ERR_TIMEOUT;
@@ -197,6 +210,18 @@ void buffer_done(sl_buffer *b, sl_buffer_item *item)
     batch_release(item->batch);
     item->batch = NULL;
     item->token = NULL;
+}
+
+void buffer_wake(sl_buffer *b)
+{
+    if (b->disk) {
+        disk_buffer_wake(b->disk);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    atomic_fetch_add(&b->wakes, 1);
+    pthread_cond_broadcast(&b->not_empty);
+    pthread_mutex_unlock(&b->mu);
 }
 
 void buffer_close(sl_buffer *b)

@@ -55,6 +55,14 @@ int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms);
 /* The item's events were delivered or dead-lettered: releases the batch; for disk
  * buffers the persisted read cursor may now pass it (items may be done out of order). */
 void buffer_done(sl_buffer *b, sl_buffer_item *item);
+/* Ends every pop waiting now, with SL_ERR_TIMEOUT if it has nothing (the sink runtime's
+ * signal that a request returned, so a waiting request may go out). */
+void buffer_wake(sl_buffer *b);
+/* How many buffer_wake calls so far; buffer_pop_since returns SL_ERR_TIMEOUT at once
+ * (having nothing) if there were more than `wakes`, so a wake between reading this and
+ * popping is not lost. buffer_pop is buffer_pop_since(buffer_wakes()). */
+uint64_t buffer_wakes(sl_buffer *b);
+int buffer_pop_since(sl_buffer *b, sl_buffer_item *item, int timeout_ms, uint64_t wakes);
 
 /* Stops producers (push returns SL_ERR_CLOSED) and wakes waiters; pop drains what is
  * left. For disk buffers, everything not done stays on disk for the next start. */

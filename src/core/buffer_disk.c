@@ -63,6 +63,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ struct sl_disk_buffer {
     size_t nsegs, capsegs;
     uint64_t total_bytes;
     int64_t events; /* events in records not yet popped (approximate after a restart) */
+    atomic_uint_fast64_t wakes; /* disk_buffer_wake calls (written under mu) */
     bool closed, stop;
     uint64_t rseg, roff; /* reader: next record */
     int rfd;
@@ -736,7 +738,7 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
 
 /* ---- consumer side ---- */
 
-int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms)
+int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms, uint64_t wakes)
 {
     item->batch = NULL;
     item->token = NULL;
@@ -766,7 +768,8 @@ int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms)
             pthread_mutex_unlock(&d->mu);
             return SL_ERR_CLOSED;
         }
-        if (timeout_ms <= 0 || pthread_cond_timedwait(&d->data_cv, &d->mu, &dl) == ETIMEDOUT) {
+        if (timeout_ms <= 0 || d->wakes != wakes ||
+            pthread_cond_timedwait(&d->data_cv, &d->mu, &dl) == ETIMEDOUT) {
             if (r == RD_NONE && reader_next(d, &b, &sid, &after) == RD_GOT) {
                 item->batch = b;
                 item->token = ack_token_open(d->ledger, sid, after);
@@ -1069,6 +1072,19 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
         d->has_ticker = true;
     *out = d;
     return SL_OK;
+}
+
+void disk_buffer_wake(sl_disk_buffer *d)
+{
+    pthread_mutex_lock(&d->mu);
+    atomic_fetch_add(&d->wakes, 1);
+    pthread_cond_broadcast(&d->data_cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t disk_buffer_wakes(sl_disk_buffer *d)
+{
+    return atomic_load(&d->wakes);
 }
 
 void disk_buffer_close(sl_disk_buffer *d)

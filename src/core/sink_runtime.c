@@ -36,7 +36,13 @@
  *     RETRY (429, timeouts) or on a response far slower than the moving average. Fixed
  *     concurrency simply has as many slots as workers.
  *  7. The housekeeping thread (tick, fallback commits) waits on its own condition so the
- *     per-request broadcasts of rt->cv do not wake it. */
+ *     per-request broadcasts of rt->cv do not wake it.
+ *  8. Batching is Nagle-like: a worker takes what is queued without waiting, and sends at
+ *     once when no request of this sink is in flight (waiting could only add latency).
+ *     Only while others are in flight does it wait for more, until the request is full,
+ *     batch.timeout_ms after its first item, or the last request in flight returns
+ *     (gate_release wakes the buffer's waiters). So batches are as large as the load makes
+ *     them: one event at a trickle, max_events when the sink is the bottleneck. */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -504,8 +510,11 @@ static void gate_release(rt_worker *w, bool probe, int outcome, double ms)
         }
     }
     atomic_store(&rt->m->concurrency_limit, rt->limit);
+    bool idle = rt->slots_used == 0;
     pthread_cond_broadcast(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
+    if (idle)
+        buffer_wake(rt->buf); /* note 8: a request waiting to grow may go now */
 }
 
 /* ---- Delivery --------------------------------------------------------------------------- */
@@ -829,14 +838,20 @@ static void *worker_main(void *arg)
                 break; /* closed and drained */
             request_add(w, &it);
         }
+        /* Note 8: take what is queued; wait for more only while another request is out. */
         int64_t first = sl_mono_ms();
         while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt)) {
-            int64_t left = bc->timeout_ms - (sl_mono_ms() - first);
-            if (left <= 0)
-                break;
-            int rc = buffer_pop(rt->buf, &it, (int)SL_MIN(left, 100));
-            if (rc == SL_ERR_TIMEOUT)
-                continue;
+            int wait = 0;
+            uint64_t wakes = buffer_wakes(rt->buf); /* before looking at inflight */
+            if (atomic_load(&rt->m->inflight) > 0) {
+                int64_t left = bc->timeout_ms - (sl_mono_ms() - first);
+                if (left <= 0)
+                    break;
+                wait = (int)SL_MIN(left, 100);
+            }
+            int rc = buffer_pop_since(rt->buf, &it, wait, wakes);
+            if (rc == SL_ERR_TIMEOUT && wait > 0)
+                continue; /* a request returned, or time to look at the clock again */
             if (rc != SL_OK)
                 break;
             uint32_t n = it.batch ? it.batch->n : 0;

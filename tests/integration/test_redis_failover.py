@@ -10,6 +10,7 @@ import shutil
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, wait_until
+from ml_common import committed_to_end
 from redis_server import Redis
 
 N = int(os.environ.get("REDIS_FAILOVER_EVENTS", "3000"))
@@ -95,8 +96,13 @@ sinks:
     half = N // 2
     with open(path, "w") as f:
         f.write("".join(m + "\n" for m in msgs[:half]))
-    # Receiver down: the first half ends up in Redis.
+    # Receiver down: the first half ends up in Redis. The kill comes once the file source
+    # has committed past it: a kill between the spill and the checkpoint write re-reads
+    # the whole batch (legitimately in flight, but all 1,500 lines are one batch), which
+    # would make the duplicate bound below a matter of timing. The kill during the drain
+    # is the one with events in flight.
     wait_until(lambda: in_redis() >= set(msgs[:half]), 120, "first half spilled to redis")
+    wait_until(lambda: committed_to_end("in", [path], "data-" + mode), 60, "the spill committed")
     s.kill9()
     s.start()
     with open(path, "a") as f:

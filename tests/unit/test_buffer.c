@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <setjmp.h>
@@ -720,6 +721,53 @@ static void test_concurrent_consumers(void **state)
     buffer_free(b);
 }
 
+typedef struct waiter {
+    sl_buffer *b;
+    uint64_t wakes;
+    atomic_int rc, returned;
+} waiter;
+
+static void *wait_main(void *arg)
+{
+    waiter *w = arg;
+    sl_buffer_item it;
+    atomic_store(&w->rc, buffer_pop_since(w->b, &it, 60000, w->wakes));
+    atomic_store(&w->returned, 1);
+    return NULL;
+}
+
+/* buffer_wake ends a pop that took its count of wakes before the wake (SL_ERR_TIMEOUT,
+ * nothing taken), whether it was already waiting or not yet: long before its timeout. A
+ * pop with something queued still takes it. */
+static void run_wake(fixture *f, sl_buffer_config c)
+{
+    sl_buffer *b = open_buf(f, c);
+    waiter w = {.b = b, .wakes = buffer_wakes(b)};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, wait_main, &w), 0);
+    buffer_wake(b); /* before or while it waits: either way it must return */
+    int64_t deadline = sl_mono_ms() + 30000;
+    while (!atomic_load(&w.returned) && sl_mono_ms() < deadline)
+        usleep(1000);
+    assert_int_equal(atomic_load(&w.returned), 1);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&w.rc), SL_ERR_TIMEOUT);
+
+    sl_buffer_item it;
+    push_n(b, 0, 1);
+    assert_int_equal(buffer_pop_since(b, &it, 0, buffer_wakes(b) - 1), SL_OK);
+    assert_int_equal(tag_of(it.batch), 0);
+    buffer_done(b, &it);
+    buffer_free(b);
+}
+
+static void test_wake(void **state)
+{
+    fixture *f = *state;
+    run_wake(f, mem_cfg(4096, SL_WHEN_FULL_BLOCK));
+    run_wake(f, disk_cfg(65536, SL_FSYNC_NEVER, SL_WHEN_FULL_BLOCK));
+}
+
 static void test_options_table(void **state)
 {
     (void)state;
@@ -752,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disk_fsync_modes_and_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_write_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
         cmocka_unit_test(test_options_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,9 @@ typedef struct fake {
     sl_metrics *m;
     int states[64];    /* circuit state seen by the first requests */
     int sends_while_open;
+    size_t sizes[64];  /* events in each of the first requests */
+    bool hold;         /* sends wait until the test clears it */
+    pthread_cond_t held;
 } fake;
 
 static int ev_index(const sl_event *e)
@@ -56,6 +59,10 @@ static int fake_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     fake *f = self;
     pthread_mutex_lock(&f->mu);
     int req = f->requests++;
+    if (req < 64)
+        f->sizes[req] = n;
+    while (f->hold)
+        pthread_cond_wait(&f->held, &f->mu);
     int st = f->m ? atomic_load(&f->m->circuit_state) : 0;
     if (req < 64)
         f->states[req] = st;
@@ -131,6 +138,7 @@ static void fx_init(fixture *x)
     static char *in[] = {"in"};
     x->cfg.inputs = (sl_strlist){in, 1}; /* fed by a source: not only a fallback */
     pthread_mutex_init(&x->f.mu, NULL);
+    pthread_cond_init(&x->f.held, NULL);
     x->f.m = x->m;
 }
 
@@ -193,6 +201,7 @@ static void fx_done(fixture *x)
     buffer_free(x->buf);
     ack_ledger_free(x->ledger);
     pthread_mutex_destroy(&x->f.mu);
+    pthread_cond_destroy(&x->f.held);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", x->dir);
     assert_int_equal(system(cmd), 0);
@@ -231,6 +240,71 @@ static void test_delivers_all_once(void **state)
     assert_int_equal((int)atomic_load(&x.m->sent_events), 1000);
     assert_true(x.f.max_n <= 50);
     assert_int_equal((int)atomic_load(&x.m->inflight), 0);
+    fx_done(&x);
+}
+
+/* Reads an int of the fake under its lock. */
+static int fake_get(fake *f, const int *v)
+{
+    pthread_mutex_lock(&f->mu);
+    int r = *v;
+    pthread_mutex_unlock(&f->mu);
+    return r;
+}
+
+/* Waits (bounded, generously) until *v reaches want; the test fails if it never does. */
+static void wait_for(fake *f, const int *v, int want)
+{
+    int64_t deadline = sl_mono_ms() + 30000;
+    while (fake_get(f, v) < want && sl_mono_ms() < deadline)
+        usleep(1000);
+    assert_int_equal(fake_get(f, v), want);
+}
+
+/* Nothing in flight: a lone event goes out without waiting for the batch to fill. The
+ * batch timeout is an hour, so with the old fill-then-send batching this never passes. */
+static void test_trickle_sent_at_once(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.timeout_ms = 3600000;
+    fx_start(&x);
+    for (int i = 0; i < 3; i++) {
+        fx_push(&x, i, 1, NULL);
+        wait_for(&x.f, &x.f.total_delivered, i + 1);
+    }
+    assert_int_equal(x.f.requests, 3);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    fx_done(&x);
+}
+
+/* While a request is in flight, a second worker's request grows with what arrives, and
+ * goes out as soon as the one in flight returns (not after the hour-long timeout). */
+static void test_batch_grows_while_in_flight(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.timeout_ms = 3600000;
+    x.cfg.concurrency = 2;
+    x.f.hold = true;
+    fx_start(&x);
+    fx_push(&x, 0, 1, NULL);
+    wait_for(&x.f, &x.f.requests, 1); /* held in send */
+    fx_push(&x, 1, 1, NULL);
+    fx_push(&x, 2, 1, NULL);
+    int64_t deadline = sl_mono_ms() + 30000;
+    while (buffer_events(x.buf) > 0 && sl_mono_ms() < deadline)
+        usleep(1000); /* both taken by the other worker, which waits while one is out */
+    assert_int_equal((int)buffer_events(x.buf), 0);
+    assert_int_equal(fake_get(&x.f, &x.f.requests), 1);
+    pthread_mutex_lock(&x.f.mu);
+    x.f.hold = false;
+    pthread_cond_broadcast(&x.f.held);
+    pthread_mutex_unlock(&x.f.mu);
+    wait_for(&x.f, &x.f.total_delivered, 3);
+    assert_int_equal(x.f.requests, 2);
+    assert_int_equal((int)x.f.sizes[1], 2);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
     fx_done(&x);
 }
 
@@ -720,6 +794,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivers_all_once),
+        cmocka_unit_test(test_trickle_sent_at_once),
+        cmocka_unit_test(test_batch_grows_while_in_flight),
         cmocka_unit_test(test_retries_then_delivers),
         cmocka_unit_test(test_max_attempts_to_dlq),
         cmocka_unit_test(test_bisect_isolates_poison),
