@@ -30,7 +30,8 @@ Control (no signature needed), under /_emu/:
     "CompleteMultipartUpload", "CreateMultipartUpload"; all when absent) with that answer;
     {"list_delay": N}; {"deny": "AccessDenied"} refuses every write with 403 that code
     ({"deny": null} stops); {"delay_ms": D} before each S3 answer.
-  GET /_emu/stats: counters by operation and answer, objects, open uploads, aborts.
+  GET /_emu/stats: counters by operation and answer, objects, open uploads, aborts, and
+    overwrites of an existing key (overwrites_changed: with other bytes).
   GET /_emu/objects: [{"bucket","key","size","etag","parts","meta"}] of every object.
   GET /_emu/object?bucket=B&key=K: the object's bytes.
 --count-only (benchmarks): object bodies are counted, not kept. Prints the port on its first
@@ -64,7 +65,7 @@ lock = threading.Lock()
 buckets = {b: {} for b in args.bucket}   # bucket -> key -> object dict
 uploads = {}                              # upload id -> {"bucket","key","parts":{n:(etag,data)},"meta"}
 stats = {"ops": {}, "answers": {}, "sig_fail": 0, "injected": 0, "aborted": 0, "completed": 0,
-         "bytes_in": 0}
+         "bytes_in": 0, "overwrites": 0, "overwrites_changed": 0}
 ctl = {"fail": 0, "status": 503, "code": "SlowDown", "ops": None, "list_delay": args.list_delay,
        "deny": None, "delay_ms": 0}
 seq = [0]
@@ -446,6 +447,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def store(self, objs, key, data, etag, parts, meta, size=None):
         with lock:
+            old = objs.get(key)
+            if old:  # what a writer that reuses keys would lose
+                stats["overwrites"] += 1
+                if old["etag"] != etag:
+                    stats["overwrites_changed"] += 1
             objs[key] = {"data": None if args.count_only else data,
                          "size": size if size is not None else len(data or b""),
                          "etag": etag, "parts": parts, "meta": meta, "mtime": time.time(),
