@@ -203,31 +203,36 @@ static int cmd_run(int argc, char **argv)
     pthread_create(&sig_th, NULL, signal_thread, &sc);
 
     int status = 0;
-    sl_api *api = NULL;
+    sl_api *apis[SL_API_MAX_LISTENERS] = {0};
+    size_t napis = 0;
     if (topology_start(t, err, sizeof err) != SL_OK) {
         log_error("sluice", "cannot start: %s", err);
         topology_request_stop(t);
         status = 1;
     } else if (g->api.enabled) {
         sl_api_handlers h = {.ready = api_ready, .status_json = api_status, .arg = t,
-                             .plugins_json = api_plugins};
-        if (api_start(&api, g->api.address, &h, err, sizeof err) != SL_OK) {
-            log_error("sluice", "cannot start the API: %s", err);
-            topology_request_stop(t);
-            status = 1;
-        } else {
-            log_info("sluice", "API listening on http://%s", g->api.address);
+                             .plugins_json = api_plugins, .metrics_path = g->api.metrics_path};
+        for (size_t i = 0; i < g->api.address.n && status == 0; i++) {
+            const char *addr = g->api.address.v[i];
+            if (api_start(&apis[napis], addr, &h, err, sizeof err) != SL_OK) {
+                log_error("sluice", "cannot start the API: %s", err);
+                topology_request_stop(t);
+                status = 1;
+            } else {
+                napis++;
+                log_info("sluice", "API listening on http://%s", addr);
+            }
         }
     }
     if (quick && status == 0) {
         quickstart_start_writer();
-        quickstart_print_hints(g->api.address);
+        quickstart_print_hints(g->api.address.n ? g->api.address.v[0] : "(api disabled)");
     }
     int drained = topology_run_until_stopped(t);
     if (quick)
         quickstart_stop();
-    if (api)
-        api_stop(api);
+    for (size_t i = 0; i < napis; i++)
+        api_stop(apis[i]);
     pthread_kill(sig_th, SIGUSR1);
     pthread_join(sig_th, NULL);
     topology_free(t);

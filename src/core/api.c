@@ -214,7 +214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ok ? reply_text(c, MHD_HTTP_OK, "ready\n")
                   : reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
     }
-    if (strcmp(url, "/metrics") == 0) {
+    if (strcmp(url, a->h.metrics_path ? a->h.metrics_path : "/metrics") == 0) {
         sl_buf b = SL_BUF_INIT;
         metrics_render_prometheus(&b);
         return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);

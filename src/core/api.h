@@ -19,7 +19,12 @@ typedef struct sl_api_handlers {
     void *arg;
     /* Optional: GET /api/plugins.json, the Fluentd monitor_agent document (NULL: 404). */
     void (*plugins_json)(void *arg, sl_buf *out);
+    /* Path of the Prometheus exposition (NULL: "/metrics"); must outlive the API. */
+    const char *metrics_path;
 } sl_api_handlers;
+
+/* `api.address` may list several listeners (e.g. a health port and a metrics port). */
+#define SL_API_MAX_LISTENERS 8
 
 /* Parses "host:port", "[v6]:port" or ":port" (all interfaces) and listens there.
  * Port 0 picks a free port (see api_port). `h` is copied. On success *out is owned

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "buffer.h"
 #include "common.h"
 #include "component.h"
@@ -107,8 +108,12 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"text", "json", NULL};
 
 static const sl_option api_options[] = {
-    {"address", SL_OPT_STR, offsetof(sl_global_config, api.address) - offsetof(sl_global_config, api),
-     "127.0.0.1:2020", 0, NULL, NULL, 0, 0, "host:port the HTTP API listens on"},
+    {"address", SL_OPT_STRLIST, offsetof(sl_global_config, api.address) - offsetof(sl_global_config, api),
+     "127.0.0.1:2020", 0, NULL, NULL, 0, 0,
+     "host:port the HTTP API listens on, or a list of them (every route on each)"},
+    {"metrics_path", SL_OPT_STR,
+     offsetof(sl_global_config, api.metrics_path) - offsetof(sl_global_config, api), "/metrics", 0,
+     NULL, NULL, 0, 0, "path of the Prometheus exposition"},
     {"enabled", SL_OPT_BOOL, offsetof(sl_global_config, api.enabled) - offsetof(sl_global_config, api),
      "true", 0, NULL, NULL, 0, 0, "serve /healthz, /readyz, /metrics, /api/v1/status"},
     SL_OPT_END,
@@ -483,6 +488,34 @@ static int init_nodes(sl_topology *t, char *err, size_t errlen)
     return SL_OK;
 }
 
+/* The API's listeners are opened by main after the pipeline starts; what can be wrong with
+ * them short of a busy port is said here, so `validate` says it too. */
+static int check_api(sl_topology *t, const sl_cnode *root, char *err, size_t errlen)
+{
+    const sl_cnode *api = cnode_get(root, "api");
+    const sl_strlist *a = &t->g.api.address;
+    if (t->g.api.enabled && a->n == 0)
+        return node_err(t, cnode_get(api, "address"), err, errlen,
+                        "api.address: give at least one host:port (or api.enabled: false)");
+    if (a->n > SL_API_MAX_LISTENERS)
+        return node_err(t, cnode_get(api, "address"), err, errlen,
+                        "api.address: at most %d listeners", SL_API_MAX_LISTENERS);
+    for (size_t i = 0; i < a->n; i++) {
+        char host[256], msg[512];
+        int port;
+        if (api_parse_address(a->v[i], host, sizeof host, &port, msg, sizeof msg) != SL_OK)
+            return node_err(t, cnode_get(api, "address"), err, errlen, "%s", msg);
+        for (size_t j = 0; j < i; j++)
+            if (port != 0 && strcmp(a->v[i], a->v[j]) == 0)
+                return node_err(t, cnode_get(api, "address"), err, errlen,
+                                "api.address: \"%s\" is listed twice", a->v[i]);
+    }
+    if (t->g.api.metrics_path[0] != '/')
+        return node_err(t, cnode_get(api, "metrics_path"), err, errlen,
+                        "api.metrics_path \"%s\" must start with '/'", t->g.api.metrics_path);
+    return SL_OK;
+}
+
 int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
 {
     sl_topology *t = sl_xcalloc(1, sizeof *t);
@@ -500,6 +533,8 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
         rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:1:1: expected a map at the top level", t->path);
     if (!rc)
         rc = config_apply(tables, bases, 1, root, ignore, t->path, "config", err, errlen);
+    if (!rc)
+        rc = check_api(t, root, err, errlen);
     if (!rc)
         rc = collect_nodes(t, root, err, errlen);
     for (size_t i = 0; !rc && i < t->nnodes; i++)

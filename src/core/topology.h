@@ -18,7 +18,8 @@ typedef struct sl_global_config {
     char *data_dir;
     int64_t shutdown_timeout_ms;
     struct {
-        char *address;
+        sl_strlist address; /* one listener per entry, each serving every route */
+        char *metrics_path;
         bool enabled;
     } api;
     struct {

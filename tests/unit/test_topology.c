@@ -81,6 +81,41 @@ static void test_graph_errors(void **state)
 }
 
 /* A sink that is only another sink's fallback needs no inputs. */
+/* api.address takes one listener or a list; what is wrong with one is said at build time. */
+static void test_api_listeners(void **state)
+{
+    (void)state;
+#define PIPE "sources: { a: { type: demo } }\nsinks: { o: { type: blackhole, inputs: [a] } }\n"
+    expect_error("api: { address: [] }\n" PIPE, "t.yaml:1:8: api.address: give at least one host:port");
+    expect_error("api: { address: [\"127.0.0.1:1\", \"127.0.0.1:x\"] }\n" PIPE,
+                 "port must be a number");
+    expect_error("api: { address: [\"127.0.0.1:7\", \"127.0.0.1:7\"] }\n" PIPE,
+                 "\"127.0.0.1:7\" is listed twice");
+    expect_error("api: { address: [\":1\", \":2\", \":3\", \":4\", \":5\", \":6\", \":7\", \":8\", "
+                 "\":9\"] }\n" PIPE, "at most 8 listeners");
+    expect_error("api: { metrics_path: metrics }\n" PIPE, "api.metrics_path \"metrics\" must start with '/'");
+    sl_config_doc *doc = NULL;
+    sl_topology *t = NULL;
+    char err[1024] = "";
+    assert_int_equal(build("api: { address: [\"127.0.0.1:0\", \"[::1]:0\"], metrics_path: /prom }\n" PIPE,
+                           &doc, &t, err, sizeof err), SL_OK);
+    const sl_global_config *g = topology_globals(t);
+    assert_int_equal(g->api.address.n, 2);
+    assert_string_equal(g->api.address.v[1], "[::1]:0");
+    assert_string_equal(g->api.metrics_path, "/prom");
+    topology_free(t);
+    config_doc_free(doc);
+    assert_int_equal(build(PIPE, &doc, &t, err, sizeof err), SL_OK); /* the default: one */
+    g = topology_globals(t);
+    assert_int_equal(g->api.address.n, 1);
+    assert_string_equal(g->api.address.v[0], "127.0.0.1:2020");
+    assert_string_equal(g->api.metrics_path, "/metrics");
+    topology_free(t);
+    config_doc_free(doc);
+    metrics_reset();
+#undef PIPE
+}
+
 static void test_fallback_only_sink(void **state)
 {
     sl_config_doc *doc = NULL;
@@ -251,6 +286,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_graph_errors),
+        cmocka_unit_test(test_api_listeners),
         cmocka_unit_test(test_fallback_only_sink),
         cmocka_unit_test(test_run_fans_out_to_transform_branches),
         cmocka_unit_test(test_ready_waits_for_listeners),
