@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/from_env.h"
+#include "cli/logfowd.h"
 #include "cli/quickstart.h"
 #include "core/api.h"
 #include "core/checkpoint.h"
@@ -28,12 +29,14 @@ static const char usage_text[] =
     "usage: sluice <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run [-c FILE]              run the pipeline in FILE; without -c, the built-in quickstart\n"
+    "  run [-c FILE]              run the pipeline in FILE (or logfowd2's config.json); without\n"
+    "                             -c, a drop-in from the environment (sluice config --help)\n"
+    "                             or the built-in quickstart\n"
     "  validate -c FILE           check FILE (syntax, options, graph) and exit non-zero on error\n"
     "  dlq list|replay|purge      inspect and replay dead-lettered events (sluice dlq --help)\n"
     "  checkpoints show|reset     inspect or reset source positions (sluice checkpoints --help)\n"
     "  components [TYPE]          list component types, or the options of one type\n"
-    "  config from-env            print the configuration built from LOG_GROUPS, ES_HOST, ...\n"
+    "  config from-env|convert    print the configuration a drop-in builds (sluice config --help)\n"
     "  version                    print the version\n"
     "\n"
     "Every command accepts --help.\n";
@@ -64,13 +67,65 @@ static int parse_config_arg(int argc, char **argv, const char **config, const ch
     return 0;
 }
 
-/* `envcfg`, when set, is the configuration built from LOG_GROUPS & co (from_env.h). */
-static int load_topology(const char *config, const char *envcfg, sl_config_doc **doc,
-                         sl_topology **t)
+/* A -c file that is logfowd2's config.json is translated (logfowd.h); anything else is
+ * read by the config loader itself. Returns SL_OK with *text NULL for the latter. */
+static int translate_config(const char *config, char **text, sl_buf *notes, char *err,
+                            size_t errlen)
+{
+    *text = NULL;
+    FILE *f = fopen(config, "rb");
+    if (!f)
+        return SL_OK; /* the loader says why */
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    size_t i = 0;
+    while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r'))
+        i++;
+    size_t l = strlen(config);
+    bool json = (i < n && head[i] == '{') || (l > 5 && strcmp(config + l - 5, ".json") == 0);
+    if (!json)
+        return SL_OK;
+    sl_buf b = SL_BUF_INIT;
+    f = fopen(config, "rb");
+    if (f) {
+        size_t r;
+        while ((r = fread(head, 1, sizeof head, f)) > 0 && b.len < (1u << 20))
+            buf_append(&b, head, r);
+        fclose(f);
+    }
+    int rc = SL_OK;
+    if (b.len && logfowd_detect(b.p, b.len))
+        rc = logfowd_translate(b.p, b.len, config, text, notes, err, errlen);
+    buf_free(&b);
+    return rc;
+}
+
+/* Logs translate_config's notes, each at its level. */
+static void log_notes(const sl_buf *notes)
+{
+    if (!notes->len)
+        return;
+    const char *p = notes->p, *end = notes->p + notes->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (l > 6 && strncmp(p, "warn: ", 6) == 0)
+            log_warn("config", "%.*s", (int)(l - 6), p + 6);
+        else if (l > 6 && strncmp(p, "info: ", 6) == 0)
+            log_info("config", "%.*s", (int)(l - 6), p + 6);
+        p += l + 1;
+    }
+}
+
+/* `envcfg`, when set, is a configuration built by a drop-in (from_env.h, logfowd.h) and
+ * `what` names it in messages. */
+static int load_topology(const char *config, const char *envcfg, const char *what,
+                         sl_config_doc **doc, sl_topology **t)
 {
     char err[2048];
-    int rc = config   ? config_doc_load(doc, config, NULL, err, sizeof err)
-             : envcfg ? config_doc_load(doc, "<environment: LOG_GROUPS>", envcfg, err, sizeof err)
+    int rc = envcfg   ? config_doc_load(doc, what, envcfg, err, sizeof err)
+             : config ? config_doc_load(doc, config, NULL, err, sizeof err)
                       : config_doc_load(doc, "<built-in quickstart>", quickstart_config(), err,
                                         sizeof err);
     if (rc == SL_OK)
@@ -97,7 +152,17 @@ static int cmd_validate(int argc, char **argv)
     }
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    int rc = load_topology(config, NULL, &doc, &t);
+    char err[2048], *text = NULL;
+    sl_buf notes = SL_BUF_INIT;
+    int rc = translate_config(config, &text, &notes, err, sizeof err);
+    if (rc != SL_OK)
+        fprintf(stderr, "sluice: %s\n", err);
+    else
+        rc = load_topology(config, text, config, &doc, &t);
+    if (rc == SL_OK && notes.len)
+        fwrite(notes.p, 1, notes.len, stderr);
+    free(text);
+    buf_free(&notes);
     topology_free(t);
     config_doc_free(doc);
     metrics_reset();
@@ -146,8 +211,11 @@ static void api_plugins(void *arg, sl_buf *out) { topology_plugins_json(arg, out
 
 static const char run_usage[] =
     "usage: sluice run [-c FILE]\n"
-    "Runs the pipeline described in FILE. Without -c, runs the built-in quickstart: sample pod\n"
-    "logs under ./demo/pods are tailed into ./demo/out, with the API on 127.0.0.1:2020.\n"
+    "Runs the pipeline described in FILE; a FILE that is logfowd2's config.json (JSON with\n"
+    "log_path, es, ...) runs the equivalent pipeline. Without -c: the drop-in whose variables\n"
+    "are set (LOG_GROUPS, FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT, CFG_PATH; see sluice config\n"
+    "--help), else the built-in quickstart: sample pod logs under ./demo/pods are tailed into\n"
+    "./demo/out, with the API on 127.0.0.1:2020.\n"
     "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions; SIGHUP reopens the log.\n";
 
 static int cmd_run(int argc, char **argv)
@@ -157,7 +225,16 @@ static int cmd_run(int argc, char **argv)
     if (arc)
         return arc < 0 ? 0 : 2;
     char err[2048];
-    char *envcfg = config ? NULL : from_env_config(); /* the streamer drop-in */
+    const char *what = config;
+    char *envcfg = NULL; /* a drop-in's configuration */
+    sl_buf notes = SL_BUF_INIT;
+    int trc = config ? translate_config(config, &envcfg, &notes, err, sizeof err)
+                     : (envcfg = from_env_config(&what, &notes, err, sizeof err), *err ? 1 : 0);
+    if (trc != SL_OK) {
+        fprintf(stderr, "sluice: %s\n", err);
+        buf_free(&notes);
+        return 1;
+    }
     bool quick = !config && !envcfg;
     if (quick && quickstart_prepare(err, sizeof err) != SL_OK) {
         fprintf(stderr, "sluice: quickstart: %s\n", err);
@@ -185,19 +262,23 @@ static int cmd_run(int argc, char **argv)
 
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    int lrc = load_topology(config, envcfg, &doc, &t);
+    int lrc = load_topology(config, envcfg, what, &doc, &t);
     free(envcfg);
     if (lrc != SL_OK) {
+        buf_free(&notes);
         config_doc_free(doc);
         return 1;
     }
     const sl_global_config *g = topology_globals(t);
     if (log_configure(g->log.level, g->log.format == 1, g->log.file, err, sizeof err) != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err);
+        buf_free(&notes);
         topology_free(t);
         config_doc_free(doc);
         return 1;
     }
+    log_notes(&notes);
+    buf_free(&notes);
     sc.t = t;
     pthread_t sig_th;
     pthread_create(&sig_th, NULL, signal_thread, &sc);

@@ -1,13 +1,19 @@
-/* from_env.c - builds the cloudwatch_logs -> elasticsearch pipeline from the environment
- * variables of the streamer sluice replaces, for `sluice run` without -c and for
- * `sluice config from-env`. */
+/* from_env.c - builds a pipeline from the environment variables of a system sluice
+ * replaces, for `sluice run` without -c and for `sluice config from-env`:
+ *   LOG_GROUPS set: the CloudWatch-to-Elasticsearch streamer (cloudwatch_logs -> elasticsearch);
+ *   FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (forward and http
+ *   -> disk buffer -> otlp to Dash0, Redis failover);
+ *   CFG_PATH set: logfowd2's config.json (logfowd.h).
+ * Each is YAML text handed to the ordinary config loader, so what runs is what prints. */
 #include "cli/from_env.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "cli/logfowd.h"
 #include "core/common.h"
 
 static const char *env_or(const char *name, const char *def)
@@ -47,11 +53,9 @@ static long env_num(const char *name, long def)
     return *end || n < 0 ? def : n;
 }
 
-char *from_env_config(void)
+/* The CloudWatch-to-Elasticsearch streamer (LOG_GROUPS set). */
+static char *cloudwatch_config(const char *groups)
 {
-    const char *groups = getenv("LOG_GROUPS");
-    if (!groups || !*groups)
-        return NULL;
     sl_buf y = SL_BUF_INIT;
     buf_puts(&y, "# sluice configuration equivalent to the streamer's environment variables\n");
     /* CHECKPOINT_PATH named a file; its directory becomes the data_dir. */
@@ -146,24 +150,170 @@ char *from_env_config(void)
     return y.p;
 }
 
+/* The Fluentd aggregator: its ports are fixed (the Fluent Bit senders, the load balancer
+ * and the Prometheus scrape know them), so only what the seed reads from the environment
+ * is read here. The Redis failover exists only with REDIS_HOST: a spill list the otlp sink
+ * falls back to while Dash0 is down, read back into it once its circuit closes. */
+static char *fluentd_config(void)
+{
+    sl_buf y = SL_BUF_INIT;
+    buf_puts(&y, "# sluice configuration equivalent to the Fluentd aggregator's environment variables\n"
+                 "data_dir: ");
+    yaml_str(&y, env_or("SLUICE_DATA_DIR", "/var/lib/sluice"));
+    buf_puts(&y, "\n# 24220: Fluentd's monitor_agent (/api/plugins.json); 9880: Prometheus (/metrics)\n"
+                 "api: { address: [\"0.0.0.0:24220\", \"0.0.0.0:9880\"] }\nsources:\n");
+    const char *key = getenv("FLUENTD_SHARED_KEY"), *host = getenv("HOSTNAME");
+    const char *cert = getenv("TLS_CERT_PATH"), *pkey = getenv("TLS_KEY_PATH");
+    const char *ca = getenv("TLS_CA_PATH");
+    bool tls = cert && *cert && pkey && *pkey;
+    for (int t = 0; t < 2; t++) {
+        if (t == 1 && !tls) {
+            buf_puts(&y, "  # no TLS_CERT_PATH and TLS_KEY_PATH: no TLS listener on 24225\n");
+            break;
+        }
+        buf_printf(&y, "  %s:\n    type: forward\n    address: \"0.0.0.0:%d\"\n",
+                   t ? "forward_tls" : "forward", t ? 24225 : 24224);
+        if (key && *key) {
+            buf_puts(&y, "    shared_key: ");
+            yaml_str(&y, key);
+            buf_putc(&y, '\n');
+        }
+        if (host && *host) {
+            buf_puts(&y, "    self_hostname: ");
+            yaml_str(&y, host);
+            buf_putc(&y, '\n');
+        }
+        if (t == 1) {
+            buf_puts(&y, "    tls:\n      cert_file: ");
+            yaml_str(&y, cert);
+            buf_puts(&y, "\n      key_file: ");
+            yaml_str(&y, pkey);
+            if (ca && *ca) {
+                buf_puts(&y, "\n      ca_file: ");
+                yaml_str(&y, ca);
+            }
+            buf_putc(&y, '\n');
+        }
+    }
+    buf_puts(&y, "  http:\n    type: http\n    address: \"0.0.0.0:8888\"\n");
+    const char *rhost = getenv("REDIS_HOST"), *rpass = getenv("REDIS_PASSWORD");
+    bool redis = rhost && *rhost;
+    char raddr[600];
+    if (redis) {
+        const char *rport = env_or("REDIS_PORT", "6379");
+        snprintf(raddr, sizeof raddr, strchr(rhost, ':') ? "[%s]:%s" : "%s:%s", rhost, rport);
+        buf_puts(&y, "  redis_retry: # the failover list, read back into dash0 once it takes events again\n"
+                     "    type: redis\n    address: ");
+        yaml_str(&y, raddr);
+        if (rpass && *rpass) {
+            buf_puts(&y, "\n    password: ");
+            yaml_str(&y, rpass);
+        }
+        buf_puts(&y, "\n    key: \"" FROM_ENV_REDIS_KEY "\"\n    pause_while_open: dash0\n");
+    }
+    buf_printf(&y, "sinks:\n  dash0:\n    type: otlp\n    inputs: [forward%s, http%s]\n"
+                   "    endpoint: ", tls ? ", forward_tls" : "", redis ? ", redis_retry" : "");
+    yaml_str(&y, env_or("DASH0_LOGS_ENDPOINT", "https://ingress.us-west-2.aws.dash0.com/v1/logs"));
+    buf_puts(&y, "\n    headers:\n");
+    const char *apikey = getenv("DASH0_API_KEY");
+    if (apikey && *apikey) {
+        sl_buf b = SL_BUF_INIT;
+        buf_printf(&b, "Bearer %s", apikey);
+        buf_putc(&b, '\0');
+        buf_puts(&y, "      Authorization: ");
+        yaml_str(&y, b.p);
+        buf_putc(&y, '\n');
+        buf_free(&b);
+    }
+    buf_puts(&y, "      Dash0-Dataset: ");
+    yaml_str(&y, env_or("DASH0_DATASET", "default"));
+    buf_puts(&y, "\n    resource:\n      service.name: ");
+    yaml_str(&y, env_or("SERVICE_NAME", "emp-job-queue"));
+    buf_puts(&y, "\n      deployment.environment: ");
+    yaml_str(&y, env_or("NODE_ENV", "development"));
+    buf_puts(&y, "\n    buffer: { type: disk }\n");
+    if (redis) {
+        buf_puts(&y, "    fallback: redis_failover\n  redis_failover:\n    type: redis\n    address: ");
+        yaml_str(&y, raddr);
+        if (rpass && *rpass) {
+            buf_puts(&y, "\n    password: ");
+            yaml_str(&y, rpass);
+        }
+        buf_puts(&y, "\n    key: \"" FROM_ENV_REDIS_KEY "\"\n");
+    }
+    buf_putc(&y, '\0');
+    return y.p;
+}
+
+char *from_env_config(const char **what, sl_buf *notes, char *err, size_t errlen)
+{
+    const char *v = getenv("LOG_GROUPS");
+    *err = '\0';
+    if (v && *v) {
+        *what = "<environment: LOG_GROUPS>";
+        return cloudwatch_config(v);
+    }
+    const char *k = getenv("FLUENTD_SHARED_KEY"), *e = getenv("DASH0_LOGS_ENDPOINT");
+    if ((k && *k) || (e && *e)) {
+        *what = k && *k ? "<environment: FLUENTD_SHARED_KEY>" : "<environment: DASH0_LOGS_ENDPOINT>";
+        return fluentd_config();
+    }
+    v = getenv("CFG_PATH");
+    if (v && *v) {
+        *what = v;
+        char *y = NULL;
+        if (logfowd_translate_file(v, &y, notes, err, errlen) != SL_OK)
+            return NULL;
+        return y;
+    }
+    return NULL;
+}
+
 int from_env_cli(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "from-env") != 0 || argc > 1) {
+    bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+    bool convert = argc == 2 && strcmp(argv[0], "convert") == 0;
+    if (!convert && (argc != 1 || strcmp(argv[0], "from-env") != 0)) {
         fputs("usage: sluice config from-env\n"
-              "Prints the configuration that `sluice run` without -c uses when LOG_GROUPS is set\n"
-              "(the environment variables of the CloudWatch-to-Elasticsearch streamer: LOG_GROUPS,\n"
-              "AWS_REGION, ES_HOST, ES_USER, ES_PASS, INDEX_PREFIX, BATCH_SIZE, MAX_IN_FLIGHT,\n"
-              "POLL_INTERVAL_SECS, BACKFILL_DAYS, CHECKPOINT_PATH, RECONCILE_INTERVAL_SECS,\n"
-              "HTTP_TIMEOUT_SECS, BACKOFF_BASE_MS, BACKOFF_MAX_MS).\n",
-              argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? stdout
-                                                                                        : stderr);
-        return argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) ? 0 : 2;
+              "       sluice config convert FILE\n"
+              "from-env prints the configuration that `sluice run` without -c builds from the\n"
+              "environment, the first of:\n"
+              "  LOG_GROUPS set: the CloudWatch-to-Elasticsearch streamer (AWS_REGION, ES_HOST,\n"
+              "    ES_USER, ES_PASS, INDEX_PREFIX, BATCH_SIZE, MAX_IN_FLIGHT, POLL_INTERVAL_SECS,\n"
+              "    BACKFILL_DAYS, CHECKPOINT_PATH, RECONCILE_INTERVAL_SECS, HTTP_TIMEOUT_SECS,\n"
+              "    BACKOFF_BASE_MS, BACKOFF_MAX_MS);\n"
+              "  FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (DASH0_API_KEY,\n"
+              "    DASH0_DATASET, SERVICE_NAME, NODE_ENV, HOSTNAME, TLS_CERT_PATH, TLS_KEY_PATH,\n"
+              "    TLS_CA_PATH, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, SLUICE_DATA_DIR);\n"
+              "  CFG_PATH set: logfowd2's config.json.\n"
+              "convert prints the configuration equivalent to logfowd2's config.json FILE\n"
+              "(`sluice run -c FILE` runs it directly).\n",
+              help ? stdout : stderr);
+        return help ? 0 : 2;
     }
-    char *y = from_env_config();
-    if (!y) {
-        fputs("sluice: LOG_GROUPS is not set\n", stderr);
-        return 1;
+    char err[1024];
+    const char *what = NULL;
+    char *y = NULL;
+    sl_buf notes = SL_BUF_INIT; /* the translation's remarks go to stderr, the YAML to stdout */
+    if (convert) {
+        if (logfowd_translate_file(argv[1], &y, &notes, err, sizeof err) != SL_OK) {
+            fprintf(stderr, "sluice: %s\n", err);
+            buf_free(&notes);
+            return 1;
+        }
+    } else {
+        y = from_env_config(&what, &notes, err, sizeof err);
+        if (!y) {
+            buf_free(&notes);
+            fprintf(stderr, "sluice: %s\n",
+                    *err ? err : "none of LOG_GROUPS, FLUENTD_SHARED_KEY, DASH0_LOGS_ENDPOINT, "
+                                 "CFG_PATH is set");
+            return 1;
+        }
     }
+    if (notes.len)
+        fwrite(notes.p, 1, notes.len, stderr);
+    buf_free(&notes);
     fputs(y, stdout);
     free(y);
     return 0;
