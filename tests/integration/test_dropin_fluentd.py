@@ -23,8 +23,12 @@ from redis_server import Redis
 PORTS = (24224, 24225, 8888, 24220, 9880)
 for port in PORTS:
     probe = socket.socket()
+    # SO_REUSEADDR as sluice binds: a closed connection in TIME_WAIT (a previous run's) does
+    # not hold the port, a listener does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind(("0.0.0.0", port))
+        probe.listen(1)
     except OSError as e:
         raise AssertionError("port %d is taken on this machine (%s): the drop-in's fixed ports "
                              "cannot be tested here (run it inside `unshare -n`)" % (port, e))
