@@ -18,8 +18,12 @@ CFLAGS_OPT  := -O2
 LDFLAGS_SAN :=
 endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
-# libcurl is not linked: src/net/curl_lazy.c loads it on first use (see there why).
-LDLIBS  := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -lm -pthread
+# Libraries only one component needs are not linked but loaded on first use, so a pipeline
+# without that component never maps them (src/core/lazylib.h; their headers still come from
+# PKGS). Unit tests link them too: a test may call one directly (test_loki decompresses).
+LAZY_PKGS := libcurl snappy libsystemd
+LDLIBS  := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null) -lm -pthread
+LAZY_LDLIBS := $(shell pkg-config --libs $(LAZY_PKGS) 2>/dev/null)
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS     := $(shell find src -name '*.c' | sort)
@@ -48,7 +52,7 @@ $(BUILD)/sluice: $(BUILD)/src/main.o $(BUILD)/libsluice.a
 
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS) $(LAZY_LDLIBS) $(CMOCKA_LIBS)
 
 # The Kafka peer of the integration tests and benchmarks: librdkafka's mock cluster.
 $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c

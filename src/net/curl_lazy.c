@@ -1,84 +1,64 @@
 /* curl_lazy.c - libcurl, loaded on first use instead of at process start.
  * libcurl drags in a TLS, Kerberos and LDAP stack (about 6 MB of RSS); a pipeline with no
  * HTTP component never pays for it. These definitions stand in for libcurl's own and
- * forward to the library once dlopen has found it. */
+ * forward to the library once core/lazylib.c has loaded it. */
 #include <curl/curl.h>
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdio.h>
 
-#include "core/log.h"
+#include "core/lazylib.h"
 
 static struct {
-    CURLcode (*global_init)(long);
-    void (*global_cleanup)(void);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_perform)(CURL *);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    void (*easy_cleanup)(CURL *);
-    void (*easy_reset)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-    time_t (*getdate)(const char *, const time_t *);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_perform)(CURLM *, int *);
-    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
-    CURLMcode (*multi_wakeup)(CURLM *);
-    CURLMsg *(*multi_info_read)(CURLM *, int *);
-    CURLMcode (*multi_cleanup)(CURLM *);
+    __typeof__(curl_global_init) *global_init;
+    __typeof__(curl_global_cleanup) *global_cleanup;
+    __typeof__(curl_easy_init) *easy_init;
+    __typeof__(curl_easy_setopt) *easy_setopt;
+    __typeof__(curl_easy_perform) *easy_perform;
+    __typeof__(curl_easy_getinfo) *easy_getinfo;
+    __typeof__(curl_easy_cleanup) *easy_cleanup;
+    __typeof__(curl_easy_reset) *easy_reset;
+    __typeof__(curl_easy_strerror) *easy_strerror;
+    __typeof__(curl_slist_append) *slist_append;
+    __typeof__(curl_slist_free_all) *slist_free_all;
+    __typeof__(curl_getdate) *getdate;
+    __typeof__(curl_multi_init) *multi_init;
+    __typeof__(curl_multi_setopt) *multi_setopt;
+    __typeof__(curl_multi_add_handle) *multi_add_handle;
+    __typeof__(curl_multi_remove_handle) *multi_remove_handle;
+    __typeof__(curl_multi_perform) *multi_perform;
+    __typeof__(curl_multi_poll) *multi_poll;
+    __typeof__(curl_multi_wakeup) *multi_wakeup;
+    __typeof__(curl_multi_info_read) *multi_info_read;
+    __typeof__(curl_multi_cleanup) *multi_cleanup;
 } fn;
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static int loaded;
+static const lazy_sym syms[] = {
+    {"curl_global_init", &fn.global_init},
+    {"curl_global_cleanup", &fn.global_cleanup},
+    {"curl_easy_init", &fn.easy_init},
+    {"curl_easy_setopt", &fn.easy_setopt},
+    {"curl_easy_perform", &fn.easy_perform},
+    {"curl_easy_getinfo", &fn.easy_getinfo},
+    {"curl_easy_cleanup", &fn.easy_cleanup},
+    {"curl_easy_reset", &fn.easy_reset},
+    {"curl_easy_strerror", &fn.easy_strerror},
+    {"curl_slist_append", &fn.slist_append},
+    {"curl_slist_free_all", &fn.slist_free_all},
+    {"curl_getdate", &fn.getdate},
+    {"curl_multi_init", &fn.multi_init},
+    {"curl_multi_setopt", &fn.multi_setopt},
+    {"curl_multi_add_handle", &fn.multi_add_handle},
+    {"curl_multi_remove_handle", &fn.multi_remove_handle},
+    {"curl_multi_perform", &fn.multi_perform},
+    {"curl_multi_poll", &fn.multi_poll},
+    {"curl_multi_wakeup", &fn.multi_wakeup},
+    {"curl_multi_info_read", &fn.multi_info_read},
+    {"curl_multi_cleanup", &fn.multi_cleanup},
+    {NULL, NULL},
+};
 
-static void curl_load(void)
-{
-    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        log_error("http", "cannot load libcurl: %s", dlerror());
-        return;
-    }
-#define SYM(field, name)                                                           \
-    if (!(*(void **)&fn.field = dlsym(h, name))) {                                  \
-        log_error("http", "libcurl has no %s: %s", name, dlerror());               \
-        return;                                                                    \
-    }
-    SYM(global_init, "curl_global_init")
-    SYM(global_cleanup, "curl_global_cleanup")
-    SYM(easy_init, "curl_easy_init")
-    SYM(easy_setopt, "curl_easy_setopt")
-    SYM(easy_perform, "curl_easy_perform")
-    SYM(easy_getinfo, "curl_easy_getinfo")
-    SYM(easy_cleanup, "curl_easy_cleanup")
-    SYM(easy_reset, "curl_easy_reset")
-    SYM(easy_strerror, "curl_easy_strerror")
-    SYM(slist_append, "curl_slist_append")
-    SYM(slist_free_all, "curl_slist_free_all")
-    SYM(getdate, "curl_getdate")
-    SYM(multi_init, "curl_multi_init")
-    SYM(multi_setopt, "curl_multi_setopt")
-    SYM(multi_add_handle, "curl_multi_add_handle")
-    SYM(multi_remove_handle, "curl_multi_remove_handle")
-    SYM(multi_perform, "curl_multi_perform")
-    SYM(multi_poll, "curl_multi_poll")
-    SYM(multi_wakeup, "curl_multi_wakeup")
-    SYM(multi_info_read, "curl_multi_info_read")
-    SYM(multi_cleanup, "curl_multi_cleanup")
-#undef SYM
-    loaded = 1;
-}
+lazylib lazy_curl = LAZYLIB_INIT("libcurl.so.4", syms);
 
-static int ready(void)
-{
-    pthread_once(&load_once, curl_load);
-    return loaded;
-}
+static int ready(void) { return lazylib_ready(&lazy_curl); }
 
 CURLcode (curl_global_init)(long flags) { return ready() ? fn.global_init(flags) : CURLE_FAILED_INIT; }
 void (curl_global_cleanup)(void) { if (ready()) fn.global_cleanup(); }

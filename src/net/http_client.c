@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "core/common.h"
+#include "core/lazylib.h"
 
 #define HTTP_MAX_BODY (64u << 20)
 
@@ -207,8 +208,11 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
     resp->error[0] = '\0';
     buf_reset(&resp->body);
     http_thread *t = thread_get(c);
-    if (!t)
+    if (!t) {
+        if (lazylib_load(&lazy_curl, resp->error, sizeof resp->error) != SL_OK)
+            return SL_ERR_NOTFOUND; /* libcurl is not linked and could not be loaded */
         return sl_seterr(resp->error, sizeof resp->error, SL_ERR_NOMEM, "curl_easy_init failed");
+    }
     CURL *h = t->h;
     /* reset keeps the connection cache: the next request reuses the socket */
     curl_easy_reset(h);

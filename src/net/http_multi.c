@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "core/common.h"
+#include "core/lazylib.h"
 #include "net/http_client.h"
 
 #define HM_MAX_BODY (64u << 20)
@@ -272,6 +273,8 @@ static void *hm_loop(void *arg)
 
 http_multi *http_multi_new(char *err, size_t errlen)
 {
+    if (lazylib_load(&lazy_curl, err, errlen) != SL_OK) /* libcurl is not linked */
+        return NULL;
     pthread_once(&hm_once, hm_global);
     http_multi *m = sl_xcalloc(1, sizeof *m);
     m->cm = curl_multi_init();

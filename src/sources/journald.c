@@ -42,6 +42,7 @@
 #include "core/checkpoint.h"
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "formats/journald.h"
 
@@ -498,6 +499,10 @@ static int jd_init(void **self, const void *config, const sl_component_ctx *cc, 
                              cfg->matches.keys[i]);
     if (cfg->directory && !*cfg->directory)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "directory: empty");
+    /* libsystemd is loaded here, not linked (systemd_lazy.c) */
+    char e2[300];
+    if (lazylib_load(&lazy_systemd, e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_NOTFOUND, "needs libsystemd: %s", e2);
     jd_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;

@@ -28,6 +28,7 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "net/http_client.h"
 #include "net/http_multi.h"
@@ -129,6 +130,12 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
     url_endpoint ue;
     char e2[300];
+    /* libsnappy is loaded here, not linked (snappy_lazy.c): without it, protobuf cannot be
+     * sent at all, so the sink does not start. */
+    if (cfg->encoding == LOKI_PROTOBUF && lazylib_load(&lazy_snappy, e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_NOTFOUND,
+                         "%s: encoding protobuf needs libsnappy (encoding: json does not): %s",
+                         cc->id, e2);
     if (url_endpoint_parse(&ue, cfg->endpoint ? cfg->endpoint : "", e2, sizeof e2) != SL_OK)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
     loki_sink *s = sl_xcalloc(1, sizeof *s);
