@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# idle_rss.sh - idle memory of the smallest pipeline (file source on an empty directory ->
+# blackhole, the idle_MB of bench/run.sh), and where it goes: the resident kilobytes of each
+# mapped file and of anonymous memory, from /proc/<pid>/smaps, largest first.
+#
+#   SLUICE=build/sluice IDLE_RUNS=5 bash bench/idle_rss.sh
+#
+# Each run starts sluice, waits for /healthz, waits one second and reads VmRSS; the table is
+# of the last run. IDLE_SINK=loki (or journald as IDLE_SOURCE) shows what a component that
+# loads a library on first use adds.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+SLUICE="${SLUICE:-$repo/build/sluice}"
+IDLE_RUNS="${IDLE_RUNS:-5}"
+IDLE_SOURCE="${IDLE_SOURCE:-file}"
+IDLE_SINK="${IDLE_SINK:-blackhole}"
+PY=/usr/bin/python3
+
+[ -x "$SLUICE" ] || { echo "idle_rss: no sluice binary at $SLUICE" >&2; exit 2; }
+w="$(mktemp -d /tmp/sluice-idle.XXXXXX)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -rf "$w"
+}
+trap cleanup EXIT
+
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+rss=()
+for i in $(seq 1 "$IDLE_RUNS"); do
+  rm -rf "$w/data" "$w/empty"; mkdir -p "$w/data" "$w/empty"
+  port="$(free_port)"
+  {
+    echo "data_dir: $w/data"
+    echo "api: { address: \"127.0.0.1:$port\" }"
+    echo "sources:"
+    case "$IDLE_SOURCE" in
+      file)     echo "  in: { type: file, include: [\"$w/empty/*.log\"], read_from: head }" ;;
+      journald) echo "  in: { type: journald, directory: $w/empty }" ;;
+      *) echo "idle_rss: unknown source $IDLE_SOURCE" >&2; exit 2 ;;
+    esac
+    echo "sinks:"
+    case "$IDLE_SINK" in
+      blackhole) echo "  out: { type: blackhole, inputs: [in] }" ;;
+      loki)      echo "  out: { type: loki, inputs: [in], endpoint: \"http://127.0.0.1:9/\" }" ;;
+      *) echo "idle_rss: unknown sink $IDLE_SINK" >&2; exit 2 ;;
+    esac
+  } >"$w/idle.yaml"
+  "$SLUICE" run -c "$w/idle.yaml" >"$w/idle.log" 2>&1 &
+  pid=$!
+  up=0
+  for _ in $(seq 1 200); do
+    if curl -fsS --max-time 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ "$up" = 1 ] || { echo "idle_rss: sluice did not start" >&2; cat "$w/idle.log" >&2; exit 1; }
+  sleep 1
+  kb="$(awk '$1=="VmRSS:" {print $2}' "/proc/$pid/status")"
+  rss+=("$kb")
+  [ "$i" -lt "$IDLE_RUNS" ] || cp "/proc/$pid/smaps" "$w/smaps"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+done
+
+printf 'idle VmRSS (MB):'
+for kb in "${rss[@]}"; do awk -v k="$kb" 'BEGIN { printf " %.1f", k / 1024 }'; done
+printf '  median %s\n' "$(printf '%s\n' "${rss[@]}" | sort -n |
+  awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1024 }')"
+# A mapping's header line has an address range first; its Rss line follows.
+awk '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ { n = split($6, p, "/"); name = NF >= 6 ? p[n] : "[anon]" }
+     $1 == "Rss:" { kb[name] += $2; total += $2 }
+     END { for (k in kb) if (kb[k]) printf "%8d kB  %s\n", kb[k], k; printf "%8d kB  total\n", total }' \
+  "$w/smaps" | sort -rn
