@@ -15,8 +15,12 @@ from harness import Sluice, WORK, free_port, wait_until
 
 for port in (24224, 24225):
     probe = socket.socket()
+    # SO_REUSEADDR as sluice binds: a closed connection in TIME_WAIT (a previous run's) does
+    # not hold the port, a listener does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind(("0.0.0.0", port))
+        probe.listen(1)
     except OSError as e:
         raise AssertionError("port %d is taken on this machine (%s): the default listeners "
                              "cannot be tested" % (port, e))
