@@ -77,31 +77,35 @@ void json_escape(sl_buf *out, const char *str, size_t n)
     buf_reserve(out, n + 8);
     char *d = out->p + out->len;
     while (i < n) {
-        size_t start = i;
 #ifdef __SSE2__
-        /* 16 bytes at a time while none needs escaping: signed compare < 0x20 also
-         * catches bytes >= 0x80 (negative), which take the UTF-8 path below. */
+        /* 16 bytes at a time: each block is stored whole (it fits: i + 16 <= n and there
+         * is room for n - i bytes) and the output advances to the first byte needing care.
+         * Signed compare < 0x20 also catches bytes >= 0x80 (negative), which take the
+         * UTF-8 path below. No call per run: JSON-in-JSON messages escape every few bytes. */
         while (i + 16 <= n) {
             __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            _mm_storeu_si128((__m128i *)d, v);
             __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                                        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
             int mask = _mm_movemask_epi8(bad);
             if (mask) {
-                i += (size_t)__builtin_ctz((unsigned)mask);
-                break;
+                size_t k = (size_t)__builtin_ctz((unsigned)mask);
+                i += k;
+                d += k;
+                goto special;
             }
             i += 16;
+            d += 16;
         }
 #endif
         while (i < n && json_safe[s[i]])
-            i++;
-        if (i > start) {
-            memcpy(d, s + start, i - start);
-            d += i - start;
-        }
+            *d++ = (char)s[i++];
         if (i >= n)
             break;
+#ifdef __SSE2__
+    special:;
+#endif
         /* Room for the rest verbatim + the worst single expansion (6 bytes). */
         size_t used = (size_t)(d - out->p);
         if (out->cap - used < (n - i) + 8) {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,93 @@ static void test_escape(void **state)
     assert_escape("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* surrogate */
     assert_escape("\xf4\x90\x80\x80", 4,
                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* > U+10FFFF */
+}
+
+/* The escaper's definition, a byte at a time: the vector path must write the same bytes. */
+static void escape_ref(sl_buf *out, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            buf_putc(out, '\\');
+            buf_putc(out, (char)c);
+            i++;
+        } else if (c < 0x20) {
+            const char *sh = c == '\b' ? "\\b" : c == '\t' ? "\\t" : c == '\n' ? "\\n"
+                           : c == '\f' ? "\\f" : c == '\r' ? "\\r" : NULL;
+            if (sh) {
+                buf_append(out, sh, 2);
+            } else {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                buf_append(out, u, 6);
+            }
+            i++;
+        } else if (c < 0x80) {
+            buf_putc(out, (char)c);
+            i++;
+        } else {
+            /* a valid sequence is copied, one bad byte becomes U+FFFD */
+            size_t l = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+            bool ok = l && i + l <= n;
+            for (size_t k = 1; ok && k < l; k++)
+                ok = (s[i + k] & 0xc0) == 0x80;
+            if (ok && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) ||
+                       (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90)))
+                ok = false;
+            if (ok) {
+                buf_append(out, s + i, l);
+                i += l;
+            } else {
+                buf_append(out, "\xef\xbf\xbd", 3);
+                i++;
+            }
+        }
+    }
+}
+
+static void test_escape_matches_reference(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"plain text ", "\"", "\\", "\n", "\x01", "\x1f", "\x7f",
+                                         "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff",
+                                         "\xc3", "\xe0\x80\x80", "\xed\xa0\x80", "{\"k\":\"v\"}",
+                                         "0123456789abcdef", "\t"};
+    uint64_t r = 3;
+    unsigned char in[700];
+    sl_buf got = SL_BUF_INIT, want = SL_BUF_INIT;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 0;
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        size_t target = (size_t)(r >> 33) % 600;
+        while (n < target) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            const char *pc = pieces[(r >> 33) % SL_ARRAY_LEN(pieces)];
+            size_t pl = strlen(pc);
+            if (n + pl > sizeof in)
+                break;
+            memcpy(in + n, pc, pl);
+            n += pl;
+        }
+        /* append after some bytes into buffers of many capacities (exact fits included) */
+        sl_buf fresh = SL_BUF_INIT;
+        size_t pre = (size_t)(r >> 40) % 40;
+        buf_reserve(&fresh, pre + (size_t)(r >> 20) % (2 * n + 16));
+        memset(fresh.p, 'p', pre);
+        fresh.len = pre;
+        json_escape(&fresh, (const char *)in, n);
+        buf_reset(&want);
+        buf_append(&want, fresh.p, pre);
+        escape_ref(&want, in, n);
+        if (fresh.len != want.len || memcmp(fresh.p, want.p, want.len) != 0)
+            fail_msg("round %d: escape differs from the reference (%zu vs %zu bytes)", round,
+                     fresh.len, want.len);
+        buf_free(&fresh);
+    }
+    buf_free(&got);
+    buf_free(&want);
 }
 
 static void test_escape_output_parses(void **state)
@@ -277,6 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),       cmocka_unit_test(test_escape_output_parses),
+        cmocka_unit_test(test_escape_matches_reference),
         cmocka_unit_test(test_format_time),  cmocka_unit_test(test_encode),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_dom),
