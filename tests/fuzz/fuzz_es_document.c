@@ -1,6 +1,7 @@
 /* fuzz_es_document.c - libFuzzer target for the elasticsearch document encoder: events
  * with arbitrary keys (dots, empty segments, invalid UTF-8, conflicts), values and raw JSON
- * fields must always encode to one valid JSON object, nested or flattened. */
+ * fields must always encode to one valid JSON object, nested or flattened, and the same
+ * bytes again from the encoder's layout cache (a second event with the same keys). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,11 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         i = j + 1;
     }
     es_scratch *sc = es_scratch_new();
-    sl_buf out = SL_BUF_INIT;
+    sl_buf out = SL_BUF_INIT, again = SL_BUF_INIT;
     for (int flat = 0; flat < 2; flat++) {
         es_doc_opts o = {.flatten = flat != 0, .timestamp = true};
         buf_reset(&out);
         es_encode_doc(&out, e, &o, sc);
+        buf_reset(&again);
+        es_encode_doc(&again, e, &o, sc); /* replayed from the cache when cacheable */
+        if (again.len != out.len || memcmp(again.p, out.p, out.len) != 0)
+            abort();
         sl_arena a;
         arena_init(&a, 4096);
         char err[128];
@@ -56,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         arena_free(&a);
     }
     buf_free(&out);
+    buf_free(&again);
     es_scratch_free(sc);
     batch_release(b);
     return 0;

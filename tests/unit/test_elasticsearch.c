@@ -122,6 +122,103 @@ static void test_sanitise_and_conflicts(void **state)
     batch_release(b);
 }
 
+static unsigned lcg_next(uint64_t *r)
+{
+    *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)(*r >> 33);
+}
+
+/* The layout cache replays the structure of the last document for an event with the
+ * same keys: output must be byte for byte what a fresh encoder writes, over a varied
+ * corpus (nesting, conflicts, duplicates, sanitised and shadowing keys, every value kind,
+ * raw JSON fields that must not be cached, and layouts that change between events). */
+static void test_layout_cache_same_bytes(void **state)
+{
+    static const char *const keys[] = {
+        "kubernetes.namespace", "kubernetes.pod_name", "kubernetes.labels.app", "a", "a.b",
+        "a.b.c", "dup", "message", "@timestamp.x", "", ".lead.", "x..y", "stream",
+        "log.offset", "log.file.path", "k\xff", "kubernetes_labels_app", "z"};
+    const size_t nk = sizeof keys / sizeof keys[0];
+    uint64_t rnd = 12345;
+#define RND() lcg_next(&rnd)
+    es_scratch *warm = es_scratch_new();
+    sl_buf got = SL_BUF_INIT, want = SL_BUF_INIT;
+    int cached_layouts = 0;
+    for (int layout = 0; layout < 300; layout++) {
+        size_t nf = RND() % 9;
+        size_t pick[8];
+        int kind[8];
+        for (size_t i = 0; i < nf; i++) {
+            pick[i] = RND() % nk;
+            kind[i] = (int)(RND() % 12); /* 11: raw JSON */
+        }
+        bool flatten = RND() % 4 == 0;
+        int reps = 1 + (int)(RND() % 4);
+        bool has_json = false;
+        for (int r = 0; r < reps; r++) {
+            sl_batch *b = batch_new(1);
+            sl_event *e = batch_add(b);
+            e->ts_ns = TS_2026 + (int64_t)RND() * 1000;
+            char msg[64];
+            int ml = snprintf(msg, sizeof msg, "m%u \"q\" \\ %u\n", RND(), (unsigned)r);
+            e->message = batch_str(b, msg, (size_t)ml);
+            /* now and then one key differs in one byte only (same length) */
+            size_t alter = r > 0 && nf && RND() % 3 == 0 ? RND() % nf : SIZE_MAX;
+            for (size_t i = 0; i < nf; i++) {
+                char kbuf[32];
+                size_t kl = strlen(keys[pick[i]]);
+                memcpy(kbuf, keys[pick[i]], kl);
+                if (i == alter && kl) {
+                    size_t at = RND() % kl;
+                    kbuf[at] = ".q_"[RND() % 3];
+                }
+                sl_field *f = event_add_field(b, e, kbuf, kl);
+                char v[32];
+                int vl = snprintf(v, sizeof v, "v%u\t\"%d", RND() % 1000, r);
+                /* the value kind may change between events of one layout */
+                switch ((kind[i] + (r & (int)(RND() % 2))) % 12) {
+                case 0: case 1: case 2: case 3: case 4:
+                    f->type = SL_VAL_STR;
+                    f->v.s = batch_str(b, v, (size_t)vl);
+                    break;
+                case 5: case 6: f->type = SL_VAL_INT; f->v.i = (int64_t)RND() - 99999; break;
+                case 7: f->type = SL_VAL_FLOAT; f->v.f = RND() % 3 ? (double)RND() / 7.0 : NAN; break;
+                case 8: f->type = SL_VAL_BOOL; f->v.b = RND() & 1; break;
+                case 9: f->type = SL_VAL_NULL; break;
+                default: {
+                    const char *j = RND() % 2 ? "{\"u\":{\"id\":7},\"t\":[1]}" : "[1,\"x\"]";
+                    f->type = SL_VAL_JSON;
+                    f->v.s = batch_str(b, j, strlen(j));
+                    has_json = true;
+                }
+                }
+            }
+            es_doc_opts o = {.flatten = flatten ^ (r > 0 && RND() % 5 == 0), .timestamp = true};
+            es_scratch *fresh = es_scratch_new();
+            buf_reset(&got);
+            buf_reset(&want);
+            buf_append(&got, "prefix", 6); /* documents are appended to a body */
+            buf_append(&want, "prefix", 6);
+            es_encode_doc(&got, e, &o, warm);
+            es_encode_doc(&want, e, &o, fresh);
+            es_scratch_free(fresh);
+            if (got.len != want.len || memcmp(got.p, want.p, got.len) != 0)
+                fail_msg("layout %d rep %d:\n got %.*s\nwant %.*s", layout, r, (int)got.len,
+                         got.p, (int)want.len, want.p);
+            buf_putc(&got, '\0');
+            assert_json(got.p + 6);
+            batch_release(b);
+        }
+        if (reps > 1 && !has_json)
+            cached_layouts++;
+    }
+    assert_true(cached_layouts > 50); /* the corpus does exercise the replay */
+#undef RND
+    buf_free(&got);
+    buf_free(&want);
+    es_scratch_free(warm);
+}
+
 static void test_json_field_merged(void **state)
 {
     sl_batch *b = batch_new(1);
@@ -233,6 +330,87 @@ static void test_bulk_every_split(void **state)
     }
 }
 
+/* Items recorded as a hash chain, for responses of any length. */
+typedef struct items_sum {
+    size_t n;
+    uint64_t sum;
+} items_sum;
+
+static void on_item_sum(void *arg, size_t idx, int status, const char *type, const char *reason)
+{
+    items_sum *it = arg;
+    assert_int_equal(idx, it->n);
+    it->n++;
+    it->sum = it->sum * 1000003u + (uint64_t)status;
+    for (const char *q = type; *q; q++)
+        it->sum = it->sum * 31 + (unsigned char)*q;
+    for (const char *q = reason; *q; q++)
+        it->sum = it->sum * 37 + (unsigned char)*q;
+}
+
+/* The whole-item fast path (common compact items) and the byte-level path must report
+ * the same items and verdict: fed whole, the fast path takes what it can; fed a byte at a
+ * time it never sees a whole item. Items near the common shape but not it: spaces, other
+ * digit counts, a float, extra members, upper case, an error item. */
+static void test_bulk_fast_items_same_report(void **state)
+{
+    static const char *const shapes[] = {
+        "{\"create\":{\"status\":201}}", "{\"index\":{\"status\":200}}",
+        "{\"create\": {\"status\":201}}", "{\"create\":{\"status\":2010}}",
+        "{\"create\":{\"status\":20}}", "{\"create\":{\"status\":201.0}}",
+        "{\"create\":{\"status\":201,\"x\":1}}", "{\"Create\":{\"status\":201}}",
+        "{\"create\":{\"status\":429,\"error\":{\"type\":\"t\",\"reason\":\"busy\"}}}",
+        "{\"create\":{\"status\":099}}", "{\"create\":{\"status\":201} }",
+        "{\"abcdefghijklmnopq\":{\"status\":201}}", "{\"create\":{\"status\":-201}}",
+        "{\"create\":{\"status\":201}}}", "{\"create\":{\"status\":201]", "{}"};
+    uint64_t rnd = 99;
+    sl_buf body = SL_BUF_INIT;
+    for (int round = 0; round < 400; round++) {
+        buf_reset(&body);
+        buf_puts(&body, round % 2 ? "{\"errors\":false,\"items\":[" : "{\"took\":1,\"items\":[");
+        int nitems = (int)(lcg_next(&rnd) % 12);
+        for (int k = 0; k < nitems; k++) {
+            if (k)
+                buf_puts(&body, lcg_next(&rnd) % 8 ? "," : " , ");
+            unsigned pick = lcg_next(&rnd) % 40;
+            buf_puts(&body, shapes[pick < SL_ARRAY_LEN(shapes) ? pick : 0]);
+        }
+        buf_puts(&body, "]}");
+        size_t len = body.len;
+        if (round % 7 == 3)
+            len = lcg_next(&rnd) % (len + 1); /* truncated */
+        es_bulk_parser p1, p2;
+        items_sum a = {0, 0}, b = {0, 0};
+        es_bulk_init(&p1, on_item_sum, &a);
+        int r1 = es_bulk_feed(&p1, body.p, len);
+        int f1 = es_bulk_finish(&p1);
+        es_bulk_init(&p2, on_item_sum, &b);
+        int r2 = 0;
+        for (size_t i = 0; i < len && r2 == 0; i++)
+            r2 = es_bulk_feed(&p2, body.p + i, 1);
+        int f2 = es_bulk_finish(&p2);
+        if (r1 != r2 || f1 != f2 || a.n != b.n || a.sum != b.sum || p1.nitems != p2.nitems)
+            fail_msg("round %d: %d/%d %d/%d items %zu/%zu: %.*s", round, r1, r2, f1, f2, a.n, b.n,
+                     (int)len, body.p);
+    }
+    buf_free(&body);
+    /* and a large all-success response (the common case) is counted exactly */
+    buf_reset(&body);
+    buf_puts(&body, "{\"errors\":false,\"items\":[");
+    for (int k = 0; k < 5000; k++)
+        buf_puts(&body, k ? ",{\"create\":{\"status\":201}}" : "{\"create\":{\"status\":201}}");
+    buf_puts(&body, "]}");
+    es_bulk_parser p;
+    items_sum it = {0, 0};
+    es_bulk_init(&p, on_item_sum, &it);
+    assert_int_equal(es_bulk_feed(&p, body.p, body.len / 3), 0);
+    assert_int_equal(es_bulk_feed(&p, body.p + body.len / 3, body.len - body.len / 3), 0);
+    assert_int_equal(es_bulk_finish(&p), 0);
+    assert_int_equal(it.n, 5000);
+    assert_int_equal(p.errors, 0);
+    buf_free(&body);
+}
+
 static void test_bulk_rejects_garbage(void **state)
 {
     const char *bad[] = {"", "<html>", "{\"items\":[", "{\"a\":1}}", "{\"a\":tru}", "[1,]",
@@ -339,8 +517,10 @@ int main(void)
         cmocka_unit_test(test_nested_and_sorted),
         cmocka_unit_test(test_sanitise_and_conflicts),
         cmocka_unit_test(test_json_field_merged),
+        cmocka_unit_test(test_layout_cache_same_bytes),
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_bulk_every_split),
+        cmocka_unit_test(test_bulk_fast_items_same_report),
         cmocka_unit_test(test_bulk_rejects_garbage),
         cmocka_unit_test(test_gzip_engines),
         cmocka_unit_test(test_request_urls),

@@ -15,7 +15,13 @@
  *        depth 5 keys "type" / "reason" under "error" -> type / reason
  *  3. Strings longer than the token buffer are truncated, never rejected; \u escapes are
  *     decoded to UTF-8 (lone surrogates to U+FFFD). Anything not JSON makes the parser
- *     fail for good; the caller then treats the whole request as not understood. */
+ *     fail for good; the caller then treats the whole request as not understood.
+ *  4. Fast path: where an item may start, the common item of a compact (filter_path)
+ *     response, {"<action>":{"status":NNN}}, is matched whole when it lies in the chunk
+ *     and reported exactly as the byte-level path would (same status, empty type and
+ *     reason, same state after it); anything else, an error item or an item cut by a
+ *     chunk boundary, takes the byte-level path. A response of 5,000 successes costs
+ *     a few dozen instructions an item instead of a lexer step per byte. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,6 +194,33 @@ static int start_value(es_bulk_parser *p, unsigned char c)
     return 0;
 }
 
+/* Note 4: returns the bytes of s taken by one whole common item, or 0. Called only where
+ * the byte-level path would start a value inside `items` (depth 2). */
+static size_t fast_item(es_bulk_parser *p, const unsigned char *s, size_t n)
+{
+    static const char mid[] = "\":{\"status\":";
+    const size_t midlen = sizeof mid - 1;
+    size_t i = 2;
+    if (n < 2 || s[0] != '{' || s[1] != '"')
+        return 0;
+    while (i < n && i < 2 + 15 && s[i] >= 'a' && s[i] <= 'z')
+        i++;
+    if (i == 2 || n - i < midlen + 5 || memcmp(s + i, mid, midlen) != 0)
+        return 0;
+    i += midlen;
+    const unsigned char *d = s + i;
+    if (d[0] < '1' || d[0] > '9' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9' ||
+        d[3] != '}' || d[4] != '}')
+        return 0;
+    p->status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    p->type[0] = p->reason[0] = '\0';
+    if (p->fn)
+        p->fn(p->arg, p->nitems, p->status, p->type, p->reason);
+    p->nitems++;
+    p->state = S_AFTER; /* back at depth 2, as after the item's closing brace */
+    return i + 5;
+}
+
 static void value_done(es_bulk_parser *p)
 {
     p->state = p->depth == 0 ? S_DONE : S_AFTER;
@@ -302,6 +335,14 @@ int es_bulk_feed(es_bulk_parser *p, const char *data, size_t n)
         if (is_ws(c)) {
             i++;
             continue;
+        }
+        if (c == '{' && p->depth == 2 && p->in_items &&
+            (p->state == S_VALUE || p->state == S_VALUE_OR_END)) {
+            size_t k = fast_item(p, s + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
         }
         switch (p->state) {
         case S_VALUE:

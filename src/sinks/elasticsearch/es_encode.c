@@ -169,10 +169,21 @@ void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
     }
 }
 
-/* ---- Documents -------------------------------------------------------------------------- */
+/* ---- Documents --------------------------------------------------------------------------
+ *
+ * Layout cache: a document's structure (sanitised keys, braces, commas, key order) depends
+ * on the event's keys alone, never on its values. So the encoder keeps the structure of
+ * the last document it built the long way as literal runs between field values, and
+ * replays it for the next event whose keys are the same bytes in the same order (every
+ * event of one kubernetes_logs file, of one parser's output...): one key comparison per
+ * field instead of sanitising, sorting and nesting. An event with a raw JSON field is
+ * never cached (its keys come from the value) and leaves the cache as it was. Output is
+ * byte-for-byte the same either way (tests/unit/test_elasticsearch.c and
+ * tests/fuzz/fuzz_es_document.c compare the two). */
 
 typedef struct es_leaf {
     uint32_t koff, klen; /* sanitised key in scratch->keys */
+    uint32_t field;      /* index in e->fields */
     uint8_t type;        /* sl_val_type, or ES_LEAF_DOM */
     union {
         sl_str s;
@@ -183,6 +194,11 @@ typedef struct es_leaf {
     } v;
 } es_leaf;
 
+typedef struct es_step {
+    uint32_t toff, tlen; /* literal text before the value, in lay_text */
+    uint32_t field;      /* index in e->fields of the value */
+} es_step;
+
 struct es_scratch {
     sl_buf keys;
     es_leaf *leaves;
@@ -191,6 +207,17 @@ struct es_scratch {
     size_t n;
     sl_arena arena; /* parsed JSON field values, reset per event */
     bool arena_used;
+    /* Layout cache (see above): valid when lay_ok, for lay_nf fields whose raw keys are
+     * lay_keys (lengths lay_klen) and for lay_flatten. */
+    bool lay_ok, lay_flatten;
+    uint32_t lay_nf;
+    sl_buf lay_keys;
+    uint32_t *lay_klen;
+    size_t lay_kcap;
+    sl_buf lay_text; /* literal runs */
+    es_step *steps;  /* one per written value, in output order */
+    size_t nsteps, steps_cap;
+    uint32_t tail_off, tail_len; /* closing braces after the last value */
 };
 
 es_scratch *es_scratch_new(void)
@@ -205,6 +232,10 @@ void es_scratch_free(es_scratch *s)
     if (!s)
         return;
     buf_free(&s->keys);
+    buf_free(&s->lay_keys);
+    buf_free(&s->lay_text);
+    free(s->lay_klen);
+    free(s->steps);
     free(s->leaves);
     free(s->order);
     arena_free(&s->arena);
@@ -294,6 +325,7 @@ static void add_dom(es_scratch *s, const char *pre, size_t prelen, const json_va
         es_leaf *l = leaf_new(s);
         l->koff = (uint32_t)ko;
         l->klen = kl;
+        l->field = UINT32_MAX;
         l->type = ES_LEAF_DOM;
         l->v.dom = c;
     }
@@ -392,8 +424,98 @@ static int split_segs(const char *k, size_t n, uint32_t *off, uint32_t *len)
     return c;
 }
 
+/* Keys and value kinds of e as the layout cache holds them? */
+static bool lay_match(const es_scratch *s, const sl_event *e, bool flatten)
+{
+    if (!s->lay_ok || s->lay_nf != e->nfields || s->lay_flatten != flatten)
+        return false;
+    const char *k = s->lay_keys.p;
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        const sl_field *f = &e->fields[i];
+        uint32_t kl = s->lay_klen[i];
+        if (f->type == SL_VAL_JSON || f->key.len != kl || (kl && memcmp(f->key.ptr, k, kl) != 0))
+            return false;
+        k += kl;
+    }
+    return true;
+}
+
+static bool cacheable(const sl_event *e)
+{
+    for (uint32_t i = 0; i < e->nfields; i++)
+        if (e->fields[i].type == SL_VAL_JSON)
+            return false;
+    return true;
+}
+
+/* Starts recording the layout of e (cacheable). */
+static void lay_begin(es_scratch *s, const sl_event *e, bool flatten)
+{
+    s->lay_ok = false;
+    s->lay_flatten = flatten;
+    s->lay_nf = e->nfields;
+    s->nsteps = 0;
+    buf_reset(&s->lay_keys);
+    buf_reset(&s->lay_text);
+    if (s->lay_kcap < e->nfields) {
+        s->lay_kcap = e->nfields;
+        s->lay_klen = sl_xrealloc(s->lay_klen, s->lay_kcap * sizeof *s->lay_klen);
+    }
+    for (uint32_t i = 0; i < e->nfields; i++) {
+        s->lay_klen[i] = e->fields[i].key.len;
+        buf_append(&s->lay_keys, e->fields[i].key.ptr, e->fields[i].key.len);
+    }
+}
+
+/* Records out[*mark, out->len) as the literal before the value of field `field`. */
+static void lay_step(es_scratch *s, const sl_buf *out, size_t *mark, uint32_t field)
+{
+    if (s->nsteps == s->steps_cap) {
+        s->steps_cap = s->steps_cap ? s->steps_cap * 2 : 32;
+        s->steps = sl_xrealloc(s->steps, s->steps_cap * sizeof *s->steps);
+    }
+    es_step *st = &s->steps[s->nsteps++];
+    st->toff = (uint32_t)s->lay_text.len;
+    st->tlen = (uint32_t)(out->len - *mark);
+    st->field = field;
+    buf_append(&s->lay_text, out->p + *mark, out->len - *mark);
+}
+
+static void put_field(sl_buf *out, const sl_field *f)
+{
+    switch (f->type) {
+    case SL_VAL_STR: put_str(out, f->v.s.ptr, f->v.s.len); break;
+    case SL_VAL_INT: json_write_int(out, f->v.i); break;
+    case SL_VAL_FLOAT: json_write_double(out, f->v.f); break;
+    case SL_VAL_BOOL: f->v.b ? buf_append(out, "true", 4) : buf_append(out, "false", 5); break;
+    default: buf_append(out, "null", 4);
+    }
+}
+
+static void put_head(sl_buf *out, const sl_event *e)
+{
+    buf_append(out, "{\"@timestamp\":\"", 15);
+    json_format_time(out, e->ts_ns);
+    buf_append(out, "\",\"message\":", 12);
+    put_str(out, e->message.ptr, e->message.len);
+}
+
 void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s)
 {
+    if (lay_match(s, e, o->flatten)) {
+        put_head(out, e);
+        const char *t = s->lay_text.p;
+        for (size_t i = 0; i < s->nsteps; i++) {
+            const es_step *st = &s->steps[i];
+            buf_append(out, t + st->toff, st->tlen);
+            put_field(out, &e->fields[st->field]);
+        }
+        buf_append(out, t + s->tail_off, s->tail_len);
+        return;
+    }
+    bool rec = cacheable(e);
+    if (rec)
+        lay_begin(s, e, o->flatten);
     s->n = 0;
     buf_reset(&s->keys);
     if (s->arena_used) {
@@ -417,6 +539,7 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
             es_leaf *l = leaf_new(s);
             l->koff = (uint32_t)ko;
             l->klen = kl;
+            l->field = i;
             if (v) {
                 l->type = ES_LEAF_DOM;
                 l->v.dom = v;
@@ -431,6 +554,7 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
         es_leaf *l = leaf_new(s);
         l->koff = (uint32_t)ko;
         l->klen = kl;
+        l->field = i;
         l->type = f->type == SL_VAL_JSON ? SL_VAL_NULL : f->type;
         if (f->type == SL_VAL_STR)
             l->v.s = f->v.s;
@@ -444,10 +568,8 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
     if (s->n > 1)
         sort_leaves(s);
 
-    buf_append(out, "{\"@timestamp\":\"", 15);
-    json_format_time(out, e->ts_ns);
-    buf_append(out, "\",\"message\":", 12);
-    put_str(out, e->message.ptr, e->message.len);
+    put_head(out, e);
+    size_t mark = out->len; /* start of the literal run being recorded */
 
     const char *kb = s->keys.p;
     /* Open objects: segments of the key that opened them (offsets into kb). */
@@ -475,7 +597,10 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
         if (o->flatten) {
             buf_putc(out, ',');
             put_key(out, k, l->klen);
+            if (rec)
+                lay_step(s, out, &mark, l->field);
             put_leaf(out, l);
+            mark = out->len;
             continue;
         }
         uint32_t soff[ES_MAX_SEGS], slen[ES_MAX_SEGS];
@@ -504,11 +629,20 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
             put_key(out, "value", 5);
         else
             put_key(out, k + soff[ns - 1], slen[ns - 1]);
+        if (rec)
+            lay_step(s, out, &mark, l->field);
         put_leaf(out, l);
+        mark = out->len;
     }
     for (; nopen > 0; nopen--)
         buf_putc(out, '}');
     buf_putc(out, '}');
+    if (rec) {
+        s->tail_off = (uint32_t)s->lay_text.len;
+        s->tail_len = (uint32_t)(out->len - mark);
+        buf_append(&s->lay_text, out->p + mark, out->len - mark);
+        s->lay_ok = true;
+    }
 }
 
 static uint64_t fnv64(const char *p, size_t n)
