@@ -21,6 +21,7 @@
 #include "core/dlq.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/notify.h"
 #include "core/sink_runtime.h"
 #include "core/topology.h"
 #include "core/version.h"
@@ -206,6 +207,12 @@ static void *signal_thread(void *arg)
 }
 
 static bool api_ready(void *arg) { return topology_ready(arg); }
+/* What the service manager is told (Type=notify): the same readiness as /readyz. */
+static sl_notify_phase notify_phase(void *arg)
+{
+    return topology_ready(arg) ? SL_NOTIFY_READY
+           : topology_stopping(arg) ? SL_NOTIFY_STOPPING : SL_NOTIFY_STARTING;
+}
 static void api_status(void *arg, sl_buf *out) { topology_status_json(arg, out); }
 static void api_plugins(void *arg, sl_buf *out) { topology_plugins_json(arg, out); }
 
@@ -309,7 +316,16 @@ static int cmd_run(int argc, char **argv)
         quickstart_start_writer();
         quickstart_print_hints(g->api.address.n ? g->api.address.v[0] : "(api disabled)");
     }
+    sl_notifier *notifier = NULL;
+    if (status == 0) {
+        char desc[300];
+        snprintf(desc, sizeof desc, "%s, API %s",
+                 config ? config : quick ? "quickstart" : "config from the environment",
+                 g->api.enabled && g->api.address.n ? g->api.address.v[0] : "off");
+        notifier = notifier_start(notify_phase, t, desc);
+    }
     int drained = topology_run_until_stopped(t);
+    notifier_stop(notifier); /* STOPPING=1 went when the drain began; this ends the pings */
     if (quick)
         quickstart_stop();
     for (size_t i = 0; i < napis; i++)

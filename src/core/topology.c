@@ -890,6 +890,8 @@ bool topology_ready(const sl_topology *t)
            atomic_load(&t->sources_unready) == 0;
 }
 
+bool topology_stopping(const sl_topology *t) { return t && atomic_load(&t->stopping); }
+
 void topology_free(sl_topology *t)
 {
     if (!t)

@@ -48,6 +48,8 @@ void topology_free(sl_topology *t);
 /* True once started, every sink runtime is running and every source that signals
  * readiness (a network listener) serves; false again once stopping (for /readyz). */
 bool topology_ready(const sl_topology *t);
+/* True once a stop was requested (or every source ended): the drain has begun. */
+bool topology_stopping(const sl_topology *t);
 /* Appends the /api/v1/status JSON document. */
 void topology_status_json(const sl_topology *t, sl_buf *out);
 /* Appends a Fluentd monitor_agent style {"plugins":[...]} document (GET /api/plugins.json):
