@@ -145,6 +145,10 @@ typedef struct sl_sink_vtable {
      * refuses a concurrency other than 1, so one worker sends and retries each request
      * before cutting the next. */
     bool ordered;
+    /* A request is what the sink stores as one unit (an S3 object): the runtime fills it
+     * until batch.max_events / max_bytes or batch.timeout_ms, even when no other request is
+     * in flight, instead of sending what is queued at once. */
+    bool fill;
 } sl_sink_vtable;
 
 /* ---- Registry (registry.c) ------------------------------------------------------------ */

@@ -42,7 +42,8 @@
  *     Only while others are in flight does it wait for more, until the request is full,
  *     batch.timeout_ms after its first item, or the last request in flight returns
  *     (gate_release wakes the buffer's waiters). So batches are as large as the load makes
- *     them: one event at a trickle, max_events when the sink is the bottleneck. */
+ *     them: one event at a trickle, max_events when the sink is the bottleneck. A sink
+ *     whose request is a stored unit (`fill`: an S3 object) always waits, as before. */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -838,12 +839,13 @@ static void *worker_main(void *arg)
                 break; /* closed and drained */
             request_add(w, &it);
         }
-        /* Note 8: take what is queued; wait for more only while another request is out. */
+        /* Note 8: take what is queued; wait for more only while another request is out (or
+         * always for a `fill` sink). */
         int64_t first = sl_mono_ms();
         while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt)) {
             int wait = 0;
             uint64_t wakes = buffer_wakes(rt->buf); /* before looking at inflight */
-            if (atomic_load(&rt->m->inflight) > 0) {
+            if (rt->vt->fill || atomic_load(&rt->m->inflight) > 0) {
                 int64_t left = bc->timeout_ms - (sl_mono_ms() - first);
                 if (left <= 0)
                     break;

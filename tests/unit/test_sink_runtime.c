@@ -142,6 +142,16 @@ static void fx_init(fixture *x)
     x->f.m = x->m;
 }
 
+static const sl_sink_vtable fake_fill_vt = {.type = "fake", .send = fake_send, .fill = true};
+
+static void fx_start_vt(fixture *x, const sl_sink_vtable *vt)
+{
+    char err[256];
+    int rc = sink_runtime_start(&x->rt, vt, &x->f, &x->cfg, "out", x->buf, x->dir, x->m, err,
+                                sizeof err);
+    assert_int_equal(rc, SL_OK);
+}
+
 static void fx_start(fixture *x)
 {
     char err[256];
@@ -274,6 +284,31 @@ static void test_trickle_sent_at_once(void **state)
         wait_for(&x.f, &x.f.total_delivered, i + 1);
     }
     assert_int_equal(x.f.requests, 3);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    fx_done(&x);
+}
+
+/* A `fill` sink (its request is a stored unit, an S3 object) gets full requests even with
+ * nothing in flight: three lone events arrive as one request of max_events 3, never sooner
+ * (the batch timeout is an hour). */
+static void test_fill_sink_waits_for_full_request(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.timeout_ms = 3600000;
+    x.cfg.batch.max_events = 3;
+    fx_start_vt(&x, &fake_fill_vt);
+    for (int i = 0; i < 3; i++) {
+        fx_push(&x, i, 1, NULL);
+        /* the worker took it (and, not being Nagle-like here, keeps it) before the next */
+        int64_t deadline = sl_mono_ms() + 30000;
+        while (buffer_events(x.buf) > 0 && sl_mono_ms() < deadline)
+            usleep(1000);
+        assert_int_equal(buffer_events(x.buf), 0);
+    }
+    wait_for(&x.f, &x.f.total_delivered, 3);
+    assert_int_equal(fake_get(&x.f, &x.f.requests), 1);
+    assert_int_equal(x.f.sizes[0], 3);
     fx_stop_free(&x, sl_mono_ms() + 60000);
     fx_done(&x);
 }
@@ -795,6 +830,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivers_all_once),
         cmocka_unit_test(test_trickle_sent_at_once),
+        cmocka_unit_test(test_fill_sink_waits_for_full_request),
         cmocka_unit_test(test_batch_grows_while_in_flight),
         cmocka_unit_test(test_retries_then_delivers),
         cmocka_unit_test(test_max_attempts_to_dlq),

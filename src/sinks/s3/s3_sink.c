@@ -4,7 +4,8 @@
  *
  * Notes on the design
  *  1. An object is made of one request's events: the runtime's batch (batch.max_bytes,
- *     batch.max_events, batch.timeout_ms) is the object buffer, so an object's events stay
+ *     batch.max_events, batch.timeout_ms; the sink is `fill`, so a request waits for them
+ *     even when none is in flight) is the object buffer, so an object's events stay
  *     in the sink's buffer, unacknowledged, until the object is complete. A request is cut
  *     into objects by rendered key_prefix, by max_object_bytes and by max_object_age (the
  *     span of event time in one object); see s3_plan_build.
@@ -655,4 +656,5 @@ const sl_sink_vtable sl_sink_s3 = {
     .init = s3_init,
     .send = s3_send,
     .destroy = s3_destroy,
+    .fill = true, /* a request is an object: fill it, do not send what is queued at once */
 };
