@@ -108,6 +108,16 @@ try:
     # every event exactly once (nothing generated lies in the live tail's overlap)
     got = [e["cloudwatch.event_id"] for e in lines()]
     assert len(got) == len(set(got)) == total and set(got) == want, (len(got), len(set(got)), total)
+    # backfill progress: every window queued is committed once everything is delivered
+    def windows(c, what):  # (a label called name: the harness's helpers take that word)
+        want = 'component_id="%s",' % c, 'name="backfill_windows_%s"' % what
+        for line in s.get("/metrics")[1].splitlines():
+            if line.startswith("sluice_component_counter_total{") and all(w in line for w in want):
+                return float(line.rsplit(" ", 1)[1])
+        return 0
+    for c in "abc":
+        wait_until(lambda: windows(c, "queued") > 0 and windows(c, "done") == windows(c, "queued"),
+                   120, "backfill windows of %s committed" % c)
     assert s.stop() == 0
 finally:
     s.stop()

@@ -336,6 +336,7 @@ static void cwl_add_window(cwl_source *s, uint32_t gi, int64_t start, int64_t en
         s->wins = sl_xrealloc(s->wins, s->capwins * sizeof *s->wins);
     }
     s->wins[s->nwins++] = (cwl_window){gi, start, end, false};
+    metrics_count(s->cc->metrics, "backfill_windows_queued", 1);
     if (persist) {
         char key[700];
         cwl_win_key(key, sizeof key, s->groups[gi].name, start);
@@ -525,6 +526,7 @@ static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
     } else {
         cwl_win_key(k, sizeof k, s->groups[gi].name, (int64_t)value);
         ckpt_remove(s->ck, k);
+        metrics_count(s->cc->metrics, "backfill_windows_done", 1);
     }
     s->dirty = true;
 }
@@ -1391,6 +1393,10 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     char err[512];
     cwl_bucket *bk = NULL;
     s->ctx = ctx;
+    /* Backfill progress (windows queued by this process, loaded ones included, and windows
+     * committed): both series exist from the start, so queued - done reads as what is left. */
+    metrics_count(s->cc->metrics, "backfill_windows_queued", 0);
+    metrics_count(s->cc->metrics, "backfill_windows_done", 0);
     int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
     if (rc != SL_OK) {
         log_error(s->cc->id, "%s", err);
