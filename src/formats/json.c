@@ -666,7 +666,7 @@ typedef struct jscan {
     size_t n, i;
 } jscan;
 
-static void scan_ws(jscan *p)
+static void scan_ws_run(jscan *p)
 {
     while (p->i < p->n) {
         unsigned char c = p->s[p->i];
@@ -674,6 +674,14 @@ static void scan_ws(jscan *p)
             break;
         p->i++;
     }
+}
+
+/* Most calls find no whitespace (compact JSON): that check is inlined. */
+static inline void scan_ws(jscan *p)
+{
+    if (p->i < p->n && p->s[p->i] > ' ')
+        return;
+    scan_ws_run(p);
 }
 
 /* Validates the string at p->i ('"'): its text is s[*start, *end), *esc when it has

@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/common.h"
 
@@ -26,24 +25,27 @@ static sl_severity sev(int number)
 }
 
 /* Spellings seen in the wild: language loggers, syslog names, klog/glog letters. */
+#define W(w, n) {w, sizeof w - 1, n}
 static const struct {
     const char *word;
-    int number;
+    unsigned char len;
+    unsigned char number;
 } sev_words[] = {
-    {"trace", SEV_TRACE},     {"trc", SEV_TRACE},        {"verbose", SEV_TRACE},
-    {"finest", SEV_TRACE},    {"finer", SEV_TRACE},      {"t", SEV_TRACE},
-    {"debug", SEV_DEBUG},     {"dbg", SEV_DEBUG},        {"debu", SEV_DEBUG},
-    {"fine", SEV_DEBUG},      {"config", SEV_DEBUG},     {"d", SEV_DEBUG},
-    {"info", SEV_INFO},       {"information", SEV_INFO}, {"informational", SEV_INFO},
-    {"inf", SEV_INFO},        {"i", SEV_INFO},           {"notice", SEV_INFO2},
-    {"n", SEV_INFO2},         {"warn", SEV_WARN},        {"warning", SEV_WARN},
-    {"wrn", SEV_WARN},        {"w", SEV_WARN},           {"error", SEV_ERROR},
-    {"err", SEV_ERROR},       {"eror", SEV_ERROR},       {"severe", SEV_ERROR},
-    {"e", SEV_ERROR},         {"fatal", SEV_FATAL},      {"critical", SEV_FATAL},
-    {"crit", SEV_FATAL},      {"crt", SEV_FATAL},        {"alert", SEV_FATAL},
-    {"emerg", SEV_FATAL},     {"emergency", SEV_FATAL},  {"panic", SEV_FATAL},
-    {"f", SEV_FATAL},         {"c", SEV_FATAL},
+    W("trace", SEV_TRACE),     W("trc", SEV_TRACE),        W("verbose", SEV_TRACE),
+    W("finest", SEV_TRACE),    W("finer", SEV_TRACE),      W("t", SEV_TRACE),
+    W("debug", SEV_DEBUG),     W("dbg", SEV_DEBUG),        W("debu", SEV_DEBUG),
+    W("fine", SEV_DEBUG),      W("config", SEV_DEBUG),     W("d", SEV_DEBUG),
+    W("info", SEV_INFO),       W("information", SEV_INFO), W("informational", SEV_INFO),
+    W("inf", SEV_INFO),        W("i", SEV_INFO),           W("notice", SEV_INFO2),
+    W("n", SEV_INFO2),         W("warn", SEV_WARN),        W("warning", SEV_WARN),
+    W("wrn", SEV_WARN),        W("w", SEV_WARN),           W("error", SEV_ERROR),
+    W("err", SEV_ERROR),       W("eror", SEV_ERROR),       W("severe", SEV_ERROR),
+    W("e", SEV_ERROR),         W("fatal", SEV_FATAL),      W("critical", SEV_FATAL),
+    W("crit", SEV_FATAL),      W("crt", SEV_FATAL),        W("alert", SEV_FATAL),
+    W("emerg", SEV_FATAL),     W("emergency", SEV_FATAL),  W("panic", SEV_FATAL),
+    W("f", SEV_FATAL),         W("c", SEV_FATAL),
 };
+#undef W
 
 sl_severity severity_from_int(int64_t v)
 {
@@ -79,8 +81,12 @@ sl_severity severity_from_text(const char *s, size_t n)
         }
         return severity_from_int(v);
     }
+    /* ASCII case folding once, then exact compares (the words are lowercase ASCII) */
+    char low[16];
+    for (size_t i = 0; i < n; i++)
+        low[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
     for (size_t i = 0; i < SL_ARRAY_LEN(sev_words); i++)
-        if (strlen(sev_words[i].word) == n && strncasecmp(sev_words[i].word, s, n) == 0)
+        if (sev_words[i].len == n && memcmp(sev_words[i].word, low, n) == 0)
             return sev(sev_words[i].number);
     return (sl_severity){0, NULL};
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -23,6 +24,7 @@ static void test_severity(void **state)
         {"notice", 10}, {"WARNING", 13}, {"w", 13}, {"err", 17}, {"Error", 17},
         {"fatal", 21}, {"CRIT", 21}, {"emerg", 21}, {"3", 17}, {"7", 5}, {"30", 9},
         {"60", 21}, {"loud", 0}, {"", 0}, {"8", 0}, {"123456789012345678901", 0},
+        {"wArNiNg", 13}, {"INFORMATIONAL", 9}, {"PANIC", 21}, {"inf\xc3\xa9", 0}, {"[info]", 0},
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
         sl_severity s = severity_from_text(cases[i].s, strlen(cases[i].s));
@@ -177,6 +179,94 @@ static void test_body_and_resources(void **state)
     batch_release(b);
 }
 
+static unsigned lcg(uint64_t *r)
+{
+    *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)(*r >> 33);
+}
+
+/* Encoder output over a varied corpus, pinned by a hash of every byte: the protobuf
+ * length placement, id decoding and UTF-8 checks are tuned for speed and must not change
+ * a byte. Ids valid, upper case, zero, short, non-hex; bodies and values across the
+ * 1- / 2- / 3-byte length boundaries (127, 128, 16383, 16384); invalid UTF-8; numbers,
+ * booleans, raw JSON; several resources per request. */
+static void test_encode_golden_corpus(void **state)
+{
+    (void)state;
+    static const char *const hexes[] = {
+        "0af7651916cd43dd8448eb211c80319c", "0AF7651916CD43DD8448EB211C80319C",
+        "00000000000000000000000000000000", "0af7651916cd43dd8448eb211c80319", "0af7651916cd43dd8448eb211c80319g",
+        "b7ad6b7169203331", "B7AD6B71692033FF", "0000000000000000", "b7ad6b716920333", "b7ad6b71692033:1",
+        "00f067aa0ba902b7", "0af7651916cd43dd8448eb211c80319c0", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"};
+    static const char *const keys[] = {"level", "trace_id", "span_id", "job_id", "machine_id",
+                                       "caf\xc3\xa9", "bad\xff", "k8s.pod.name", "cloud.provider",
+                                       "duration_ms", "ok", "ratio", "payload", "traceparent"};
+    static const size_t lens[] = {0, 1, 7, 8, 15, 16, 17, 100, 126, 127, 128, 129, 300,
+                                  16370, 16383, 16384, 16400, 20000};
+    uint64_t rnd = 7, h = 1469598103934665603ull;
+    char *big = malloc(20001);
+    for (size_t i = 0; i < 20000; i++)
+        big[i] = (char)('a' + i % 26);
+    big[20000] = '\0';
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res, .body_field = "body"};
+    sl_buf out = SL_BUF_INIT;
+    for (int round = 0; round < 120; round++) {
+        size_t n = 1 + lcg(&rnd) % 12;
+        sl_batch *b = batch_new((uint32_t)n);
+        sl_event *evs[12];
+        for (size_t i = 0; i < n; i++) {
+            sl_event *e = batch_add(b);
+            e->ts_ns = lcg(&rnd) % 4 ? (int64_t)lcg(&rnd) * 1000003 : 0;
+            size_t ml = lens[lcg(&rnd) % SL_ARRAY_LEN(lens)];
+            e->message = batch_str(b, big, ml);
+            if (lcg(&rnd) % 9 == 0 && ml > 3)
+                ((char *)e->message.ptr)[ml / 2] = (char)0xc3; /* invalid UTF-8 */
+            size_t nf = lcg(&rnd) % 8;
+            for (size_t k = 0; k < nf; k++) {
+                const char *key = keys[lcg(&rnd) % SL_ARRAY_LEN(keys)];
+                sl_field *f = event_add_field(b, e, key, strlen(key));
+                unsigned kind = lcg(&rnd) % 7;
+                if (kind <= 2) {
+                    const char *v = hexes[lcg(&rnd) % SL_ARRAY_LEN(hexes)];
+                    f->type = SL_VAL_STR;
+                    f->v.s = batch_str(b, v, strlen(v));
+                } else if (kind == 3) {
+                    f->type = SL_VAL_STR;
+                    f->v.s = batch_str(b, big + k, lens[lcg(&rnd) % 13]);
+                } else if (kind == 4) {
+                    f->type = SL_VAL_INT;
+                    f->v.i = (int64_t)lcg(&rnd) - 77777;
+                } else if (kind == 5 && lcg(&rnd) % 2) {
+                    f->type = SL_VAL_BOOL;
+                    f->v.b = lcg(&rnd) % 2;
+                } else if (kind == 5) {
+                    f->type = SL_VAL_FLOAT;
+                    f->v.f = (double)lcg(&rnd) / 3.0;
+                } else {
+                    f->type = SL_VAL_JSON;
+                    f->v.s = SL_STR("{\"a\":[1,\"x\",{\"b\":null}],\"c\":2.5}");
+                }
+            }
+            if (lcg(&rnd) % 5 == 0)
+                event_set_str(b, e, "traceparent",
+                              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 55);
+            evs[i] = e;
+        }
+        for (int json = 0; json < 2; json++) {
+            buf_reset(&out);
+            otlp_encode(&out, json != 0, evs, n, &m, 42);
+            for (size_t i = 0; i < out.len; i++)
+                h = (h ^ (unsigned char)out.p[i]) * 1099511628211ull;
+        }
+        batch_release(b);
+    }
+    buf_free(&out);
+    free(big);
+    if (h != 0xdd2445015be70bf9ull)
+        fail_msg("output changed: corpus hash %016llx", (unsigned long long)h);
+}
+
 static void test_response(void **state)
 {
     int64_t rej;
@@ -207,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_logfmt),
         cmocka_unit_test(test_encode_json),
         cmocka_unit_test(test_body_and_resources),
+        cmocka_unit_test(test_encode_golden_corpus),
         cmocka_unit_test(test_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,8 +10,12 @@
  *     an exact comparison) and each group becomes one ResourceLogs with one ScopeLogs;
  *     the order of events inside a group is kept.
  *  3. Protobuf needs every length before the bytes it covers. A nested message reserves
- *     5 bytes for its length, and when it ends the real varint is written and the body
- *     moved down over the unused bytes: one small memmove per message, no size pass.
+ *     bytes for its length, and when it ends the real varint is written there and the
+ *     body moved only if its length took more or fewer bytes: 5 (room for any length) for
+ *     small messages, 2 for a log record and its body (usually 128 B to 16 KiB), and for
+ *     ResourceLogs / ScopeLogs the varint length of an estimate of the group's size, as
+ *     moving a whole request costs more than the estimate. Scalar KeyValues, the common
+ *     case, compute their lengths up front instead. No size pass.
  *  4. Nested values (SL_VAL_JSON raw text, e.g. objects kept by the parse transform)
  *     become kvlist / array AnyValues. Numbers without a fraction or exponent that fit
  *     in int64 are intValue, others doubleValue.
@@ -27,6 +31,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -152,33 +157,74 @@ static void pb_fixed32(sl_buf *b, unsigned field, uint32_t v)
     buf_append(b, tmp, 4);
 }
 
-static void pb_bytes(sl_buf *b, unsigned field, const void *p, size_t n)
+static inline unsigned char *put_varint(unsigned char *d, uint64_t v)
 {
-    pb_tag(b, field, 2);
-    pb_varint(b, n);
-    if (n <= 16 && b->cap - b->len >= 16) { /* keys and ids: no memcpy call */
-        char *d = b->p + b->len;
-        for (size_t i = 0; i < n; i++)
-            d[i] = ((const char *)p)[i];
-        b->len += n;
-        return;
+    while (v >= 0x80) {
+        *d++ = (unsigned char)(v | 0x80);
+        v >>= 7;
     }
-    buf_append(b, p, n);
+    *d++ = (unsigned char)v;
+    return d;
 }
 
-/* Returns the offset of the reserved length (see note 3). */
-static size_t pb_begin(sl_buf *b, unsigned field)
+/* Copies n bytes to d and returns d + n; short strings (keys, ids, most values) as two
+ * overlapping words instead of a memcpy call. */
+static inline unsigned char *put_bytes(unsigned char *d, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &z, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &z, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+    return d + n;
+}
+
+/* Tag, length and bytes with one capacity check; short strings (keys, ids, most values)
+ * are copied as two overlapping words instead of a memcpy call. */
+static void pb_bytes(sl_buf *b, unsigned field, const void *p, size_t n)
+{
+    if (b->cap - b->len < n + 24)
+        buf_reserve(b, n + 24);
+    unsigned char *d = (unsigned char *)b->p + b->len;
+    d = put_varint(d, (uint64_t)field << 3 | 2);
+    d = put_varint(d, n);
+    d = put_bytes(d, p, n);
+    b->len = (size_t)((char *)d - b->p);
+}
+
+/* Begins a length-delimited field with `reserved` bytes (1..5) for its length, to be
+ * closed by pb_end_n with the same count; returns the offset of the reservation. */
+static size_t pb_begin_n(sl_buf *b, unsigned field, size_t reserved)
 {
     pb_tag(b, field, 2);
-    buf_reserve(b, 5);
+    buf_reserve(b, reserved);
     size_t mark = b->len;
-    b->len += 5;
+    b->len += reserved;
     return mark;
 }
 
-static void pb_end(sl_buf *b, size_t mark)
+/* Returns the offset of the reserved length (see note 3): 5 bytes, room for any length. */
+static size_t pb_begin(sl_buf *b, unsigned field) { return pb_begin_n(b, field, 5); }
+
+/* Ends the message begun at mark with `reserved` bytes for its length: the length is
+ * written there and the body moved only when its varint is not exactly that long. */
+static void pb_end_n(sl_buf *b, size_t mark, size_t reserved)
 {
-    size_t body = b->len - mark - 5;
+    size_t body = b->len - mark - reserved;
     char tmp[10];
     size_t n = 0;
     uint64_t v = body;
@@ -187,11 +233,23 @@ static void pb_end(sl_buf *b, size_t mark)
         v >>= 7;
     }
     tmp[n++] = (char)v;
+    if (n > reserved) {
+        buf_reserve(b, n - reserved);
+        memmove(b->p + mark + n, b->p + mark + reserved, body);
+    } else if (n < reserved) {
+        memmove(b->p + mark + n, b->p + mark + reserved, body);
+    }
     memcpy(b->p + mark, tmp, n);
-    if (n < 5)
-        memmove(b->p + mark + n, b->p + mark + 5, body);
-    b->len -= 5 - n;
+    b->len = mark + n + body;
 }
+
+static void pb_end(sl_buf *b, size_t mark) { pb_end_n(b, mark, 5); }
+
+/* A message that is usually 128 bytes to 16 KiB (a log record, its body): two bytes for
+ * the length, so the common case moves nothing. */
+static size_t pb_begin2(sl_buf *b, unsigned field) { return pb_begin_n(b, field, 2); }
+
+static void pb_end2(sl_buf *b, size_t mark) { pb_end_n(b, mark, 2); }
 
 /* Length of the valid UTF-8 prefix (all of it when valid). */
 static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
@@ -215,6 +273,18 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
         }
         if (i >= n)
             break;
+        if (n - i < 8) { /* a short key or value, or the tail: all ASCII? */
+            uint32_t a = 0, z = 0;
+            if (n - i >= 4) {
+                memcpy(&a, s + i, 4);
+                memcpy(&z, s + n - 4, 4);
+            } else {
+                for (size_t k = i; k < n; k++)
+                    a |= s[k];
+            }
+            if (!((a | z) & 0x80808080u))
+                return n;
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -487,6 +557,24 @@ static bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field *f, con
         asz = 1 + pb_varint_len(sn) + sn;
     }
     size_t kvsz = 1 + pb_varint_len(key.len) + key.len + 1 + pb_varint_len(asz) + asz;
+    if (sp) { /* a string value: the whole KeyValue with one capacity check */
+        sl_buf *b = e->out;
+        if (b->cap - b->len < kvsz + 16)
+            buf_reserve(b, kvsz + 16);
+        unsigned char *d = (unsigned char *)b->p + b->len;
+        d = put_varint(d, (uint64_t)field << 3 | 2);
+        d = put_varint(d, kvsz);
+        *d++ = 1 << 3 | 2; /* KeyValue.key */
+        d = put_varint(d, key.len);
+        d = put_bytes(d, key.ptr, key.len);
+        *d++ = 2 << 3 | 2; /* KeyValue.value */
+        d = put_varint(d, asz);
+        *d++ = 1 << 3 | 2; /* AnyValue.string_value */
+        d = put_varint(d, sn);
+        d = put_bytes(d, sp, sn);
+        b->len = (size_t)((char *)d - b->p);
+        return true;
+    }
     pb_tag(e->out, field, 2);
     pb_varint(e->out, kvsz);
     pb_bytes(e->out, 1, key.ptr, key.len);
@@ -548,7 +636,31 @@ static bool hex_id(const char *p, size_t len, size_t n, uint8_t *out)
     if (len != n)
         return false;
     bool nonzero = false;
-    for (size_t i = 0; i < n; i += 2) {
+    size_t i = 0;
+#ifdef __SSE2__
+    /* 16 digits at a time (trace and span ids are 32 and 16): validate, convert, and
+     * pack nibble pairs, high nibble first. */
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* 'A'-'F' -> 'a'-'f' */
+        __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                    _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        __m128i alp = _mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)),
+                                    _mm_cmplt_epi8(lo, _mm_set1_epi8('f' + 1)));
+        if (_mm_movemask_epi8(_mm_or_si128(dig, alp)) != 0xffff)
+            return false;
+        __m128i val = _mm_or_si128(_mm_and_si128(dig, _mm_sub_epi8(v, _mm_set1_epi8('0'))),
+                                   _mm_andnot_si128(dig, _mm_sub_epi8(lo, _mm_set1_epi8('a' - 10))));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(val, _mm_setzero_si128())) != 0xffff)
+            nonzero = true;
+        if (out) {
+            __m128i hi = _mm_slli_epi16(_mm_and_si128(val, _mm_set1_epi16(0x00ff)), 4);
+            __m128i pair = _mm_or_si128(hi, _mm_srli_epi16(val, 8));
+            _mm_storel_epi64((__m128i *)(out + i / 2), _mm_packus_epi16(pair, pair));
+        }
+    }
+#endif
+    for (; i < n; i += 2) {
         int hi = hexval(p[i]), lo = hexval(p[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
@@ -582,6 +694,15 @@ static int resource_index(const otlp_map *m, sl_str key)
     /* every built-in key starts with one of these letters: skip the table for the rest */
     char c0 = key.len ? key.ptr[0] : 0;
     bool maybe = c0 == 's' || c0 == 'd' || c0 == 'h' || c0 == 'k' || c0 == 'c' || c0 == 'a';
+    /* ... and has one of their lengths (9 to 27) */
+    static _Atomic uint32_t lens_cache;
+    uint32_t lens = atomic_load_explicit(&lens_cache, memory_order_relaxed);
+    if (!lens) { /* computed once; any thread computes the same value */
+        for (size_t i = 0; i < OTLP_NKEYS; i++)
+            lens |= 1u << otlp_resource_keys[i].from.len;
+        atomic_store_explicit(&lens_cache, lens, memory_order_relaxed);
+    }
+    maybe = maybe && key.len < 32 && (lens >> key.len & 1);
     for (size_t i = 0; maybe && i < OTLP_NKEYS; i++)
         if (otlp_resource_keys[i].from.len == key.len &&
             memcmp(otlp_resource_keys[i].from.ptr, key.ptr, key.len) == 0)
@@ -842,7 +963,7 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
         buf_putc(out, '}');
         return;
     }
-    size_t mr = pb_begin(out, 2); /* ScopeLogs.log_records */
+    size_t mr = pb_begin2(out, 2); /* ScopeLogs.log_records */
     if (ev->ts_ns > 0)
         pb_fixed64(out, 1, (uint64_t)ev->ts_ns);
     if (sev.number) {
@@ -851,12 +972,12 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
         if (stext)
             pb_string(c, 3, stext, slen);
     }
-    size_t mb = pb_begin(out, 5);
+    size_t mb = pb_begin2(out, 5);
     if (bodyf)
         any_field(c, bodyf);
     else
         any_string(c, ev->message.ptr, ev->message.len);
-    pb_end(out, mb);
+    pb_end2(out, mb);
     bool first = true;
     for (uint32_t i = 0; i < ev->nfields; i++)
         if (roles[i] == ROLE_ATTR)
@@ -871,7 +992,7 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     pb_fixed64(out, 11, (uint64_t)observed_ns);
     if (eventf)
         pb_string(c, 12, eventf->v.s.ptr, eventf->v.s.len);
-    pb_end(out, mr);
+    pb_end2(out, mr);
 }
 
 /* Resource attributes of a group: config first, then the first event's resource fields
@@ -935,6 +1056,17 @@ static void write_scope(enc *c, const sl_event *ev, const uint8_t *roles, const 
         }
     if (c->json)
         buf_puts(c->out, "]}");
+}
+
+/* Rough size of an event's LogRecord in protobuf: only picks a length reservation. */
+static size_t record_estimate(const sl_event *ev)
+{
+    size_t s = 64 + ev->message.len;
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        const sl_field *f = &ev->fields[i];
+        s += 8 + f->key.len + (f->type == SL_VAL_STR || f->type == SL_VAL_JSON ? f->v.s.len : 9);
+    }
+    return s;
 }
 
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
@@ -1008,19 +1140,27 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             }
             buf_puts(out, "]}]}");
         } else {
-            size_t mrl = pb_begin(out, 1);
+            /* ResourceLogs and ScopeLogs hold the whole group: reserve the length of an
+             * estimate of their size, so that they are usually not moved when closed (a
+             * wrong guess costs a move, never a different byte) */
+            size_t est = 256;
+            for (size_t i = f; i < n; i++)
+                if (group[i] == g)
+                    est += record_estimate(events[i]);
+            size_t rl = pb_varint_len(est);
+            size_t mrl = pb_begin_n(out, 1, rl);
             size_t mres = pb_begin(out, 1);
             write_resource(&c, events[f], er[f], er[f] + total);
             pb_end(out, mres);
-            size_t msl = pb_begin(out, 2);
+            size_t msl = pb_begin_n(out, 2, rl);
             size_t msc = pb_begin(out, 1);
             write_scope(&c, events[f], er[f], er[f] + total);
             pb_end(out, msc);
             for (size_t i = f; i < n; i++)
                 if (group[i] == g)
                     write_record(&c, events[i], er[i], sevs[i], observed_ns);
-            pb_end(out, msl);
-            pb_end(out, mrl);
+            pb_end_n(out, msl, rl);
+            pb_end_n(out, mrl, rl);
         }
     }
     if (json)
