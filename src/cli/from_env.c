@@ -14,32 +14,13 @@
 
 #include "core/buf.h"
 #include "cli/logfowd.h"
+#include "cli/yaml_quote.h"
 #include "core/common.h"
 
 static const char *env_or(const char *name, const char *def)
 {
     const char *v = getenv(name);
     return v && *v ? v : def;
-}
-
-/* A double-quoted YAML scalar; '$' doubled so ${...} expansion leaves it alone. */
-static void yaml_str(sl_buf *out, const char *s)
-{
-    buf_putc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf_putc(out, '\\');
-            buf_putc(out, (char)c);
-        } else if (c == '$') {
-            buf_puts(out, "$$");
-        } else if (c < 0x20) {
-            buf_printf(out, "\\x%02x", c);
-        } else {
-            buf_putc(out, (char)c);
-        }
-    }
-    buf_putc(out, '"');
 }
 
 /* A whole number from the environment, or the default when unset or not a number. */
@@ -69,11 +50,11 @@ static char *cloudwatch_config(const char *groups)
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - ck), ck);
     buf_puts(&y, "data_dir: ");
-    yaml_str(&y, dir);
+    yaml_quote(&y, dir);
     const char *api = getenv("SLUICE_API_ADDRESS"); /* not the streamer's; ours, optional */
     if (api && *api) {
         buf_puts(&y, "\napi: { address: ");
-        yaml_str(&y, api);
+        yaml_quote(&y, api);
         buf_puts(&y, " }");
     }
     buf_puts(&y, "\nsources:\n  cloudwatch:\n    type: cloudwatch_logs\n    log_groups: [");
@@ -92,19 +73,19 @@ static char *cloudwatch_config(const char *groups)
             snprintf(g, sizeof g, "%.*s", (int)SL_MIN(t, sizeof g - 1), p);
             if (n++)
                 buf_puts(&y, ", ");
-            yaml_str(&y, g);
+            yaml_quote(&y, g);
         }
         p += l;
         if (*p == ',')
             p++;
     }
     buf_puts(&y, "]\n    region: ");
-    yaml_str(&y, env_or("AWS_REGION", env_or("AWS_DEFAULT_REGION", "us-east-1")));
+    yaml_quote(&y, env_or("AWS_REGION", env_or("AWS_DEFAULT_REGION", "us-east-1")));
     /* the SDKs' endpoint override, for compatible servers and tests */
     const char *ep = env_or("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", env_or("AWS_ENDPOINT_URL", NULL));
     if (ep) {
         buf_puts(&y, "\n    endpoint: ");
-        yaml_str(&y, ep);
+        yaml_quote(&y, ep);
     }
     buf_printf(&y,
                "\n    poll_interval_secs: %ld\n    backfill_days: %ld\n"
@@ -115,34 +96,34 @@ static char *cloudwatch_config(const char *groups)
     long rec = env_num("RECONCILE_INTERVAL_SECS", 0);
     if (rec > 0) { /* counts compared in the same indices the sink writes */
         buf_printf(&y, "    reconcile_interval_secs: %ld\n    reconcile:\n      elasticsearch: ", rec);
-        yaml_str(&y, env_or("ES_HOST", "http://localhost:9200"));
+        yaml_quote(&y, env_or("ES_HOST", "http://localhost:9200"));
         sl_buf ri = SL_BUF_INIT;
         buf_puts(&ri, env_or("INDEX_PREFIX", "cloudwatch"));
         buf_puts(&ri, "-{{ cloudwatch.log_group_slug }}");
         buf_putc(&ri, '\0');
         buf_puts(&y, "\n      index: ");
-        yaml_str(&y, ri.p);
+        yaml_quote(&y, ri.p);
         buf_free(&ri);
         buf_puts(&y, "\n      user: ");
-        yaml_str(&y, env_or("ES_USER", "elastic"));
+        yaml_quote(&y, env_or("ES_USER", "elastic"));
         buf_puts(&y, "\n      password: ");
-        yaml_str(&y, env_or("ES_PASS", "changeme"));
+        yaml_quote(&y, env_or("ES_PASS", "changeme"));
         buf_putc(&y, '\n');
     }
     buf_puts(&y, "sinks:\n  elasticsearch:\n    type: elasticsearch\n    inputs: [cloudwatch]\n"
                  "    endpoint: ");
-    yaml_str(&y, env_or("ES_HOST", "http://localhost:9200"));
+    yaml_quote(&y, env_or("ES_HOST", "http://localhost:9200"));
     buf_puts(&y, "\n    index: ");
     sl_buf idx = SL_BUF_INIT;
     buf_puts(&idx, env_or("INDEX_PREFIX", "cloudwatch"));
     buf_puts(&idx, "-{{ cloudwatch.log_group_slug }}");
     buf_putc(&idx, '\0');
-    yaml_str(&y, idx.p);
+    yaml_quote(&y, idx.p);
     buf_free(&idx);
     buf_puts(&y, "\n    auth: { user: ");
-    yaml_str(&y, env_or("ES_USER", "elastic"));
+    yaml_quote(&y, env_or("ES_USER", "elastic"));
     buf_puts(&y, ", password: ");
-    yaml_str(&y, env_or("ES_PASS", "changeme"));
+    yaml_quote(&y, env_or("ES_PASS", "changeme"));
     long bs = env_num("BATCH_SIZE", 100), mif = env_num("MAX_IN_FLIGHT", 2);
     buf_printf(&y, " }\n    batch: { max_events: %ld }\n    concurrency: %ld\n", bs ? bs : 100,
                mif ? mif : 2);
@@ -159,7 +140,7 @@ static char *fluentd_config(void)
     sl_buf y = SL_BUF_INIT;
     buf_puts(&y, "# sluice configuration equivalent to the Fluentd aggregator's environment variables\n"
                  "data_dir: ");
-    yaml_str(&y, env_or("SLUICE_DATA_DIR", "/var/lib/sluice"));
+    yaml_quote(&y, env_or("SLUICE_DATA_DIR", "/var/lib/sluice"));
     buf_puts(&y, "\n# 24220: Fluentd's monitor_agent (/api/plugins.json); 9880: Prometheus (/metrics)\n"
                  "api: { address: [\"0.0.0.0:24220\", \"0.0.0.0:9880\"] }\nsources:\n");
     const char *key = getenv("FLUENTD_SHARED_KEY"), *host = getenv("HOSTNAME");
@@ -175,22 +156,22 @@ static char *fluentd_config(void)
                    t ? "forward_tls" : "forward", t ? 24225 : 24224);
         if (key && *key) {
             buf_puts(&y, "    shared_key: ");
-            yaml_str(&y, key);
+            yaml_quote(&y, key);
             buf_putc(&y, '\n');
         }
         if (host && *host) {
             buf_puts(&y, "    self_hostname: ");
-            yaml_str(&y, host);
+            yaml_quote(&y, host);
             buf_putc(&y, '\n');
         }
         if (t == 1) {
             buf_puts(&y, "    tls:\n      cert_file: ");
-            yaml_str(&y, cert);
+            yaml_quote(&y, cert);
             buf_puts(&y, "\n      key_file: ");
-            yaml_str(&y, pkey);
+            yaml_quote(&y, pkey);
             if (ca && *ca) {
                 buf_puts(&y, "\n      ca_file: ");
-                yaml_str(&y, ca);
+                yaml_quote(&y, ca);
             }
             buf_putc(&y, '\n');
         }
@@ -204,16 +185,16 @@ static char *fluentd_config(void)
         snprintf(raddr, sizeof raddr, strchr(rhost, ':') ? "[%s]:%s" : "%s:%s", rhost, rport);
         buf_puts(&y, "  redis_retry: # the failover list, read back into dash0 once it takes events again\n"
                      "    type: redis\n    address: ");
-        yaml_str(&y, raddr);
+        yaml_quote(&y, raddr);
         if (rpass && *rpass) {
             buf_puts(&y, "\n    password: ");
-            yaml_str(&y, rpass);
+            yaml_quote(&y, rpass);
         }
         buf_puts(&y, "\n    key: \"" FROM_ENV_REDIS_KEY "\"\n    pause_while_open: dash0\n");
     }
     buf_printf(&y, "sinks:\n  dash0:\n    type: otlp\n    inputs: [forward%s, http%s]\n"
                    "    endpoint: ", tls ? ", forward_tls" : "", redis ? ", redis_retry" : "");
-    yaml_str(&y, env_or("DASH0_LOGS_ENDPOINT", "https://ingress.us-west-2.aws.dash0.com/v1/logs"));
+    yaml_quote(&y, env_or("DASH0_LOGS_ENDPOINT", "https://ingress.us-west-2.aws.dash0.com/v1/logs"));
     buf_puts(&y, "\n    headers:\n");
     const char *apikey = getenv("DASH0_API_KEY");
     if (apikey && *apikey) {
@@ -221,23 +202,23 @@ static char *fluentd_config(void)
         buf_printf(&b, "Bearer %s", apikey);
         buf_putc(&b, '\0');
         buf_puts(&y, "      Authorization: ");
-        yaml_str(&y, b.p);
+        yaml_quote(&y, b.p);
         buf_putc(&y, '\n');
         buf_free(&b);
     }
     buf_puts(&y, "      Dash0-Dataset: ");
-    yaml_str(&y, env_or("DASH0_DATASET", "default"));
+    yaml_quote(&y, env_or("DASH0_DATASET", "default"));
     buf_puts(&y, "\n    resource:\n      service.name: ");
-    yaml_str(&y, env_or("SERVICE_NAME", "emp-job-queue"));
+    yaml_quote(&y, env_or("SERVICE_NAME", "emp-job-queue"));
     buf_puts(&y, "\n      deployment.environment: ");
-    yaml_str(&y, env_or("NODE_ENV", "development"));
+    yaml_quote(&y, env_or("NODE_ENV", "development"));
     buf_puts(&y, "\n    buffer: { type: disk }\n");
     if (redis) {
         buf_puts(&y, "    fallback: redis_failover\n  redis_failover:\n    type: redis\n    address: ");
-        yaml_str(&y, raddr);
+        yaml_quote(&y, raddr);
         if (rpass && *rpass) {
             buf_puts(&y, "\n    password: ");
-            yaml_str(&y, rpass);
+            yaml_quote(&y, rpass);
         }
         buf_puts(&y, "\n    key: \"" FROM_ENV_REDIS_KEY "\"\n");
     }

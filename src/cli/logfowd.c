@@ -11,11 +11,11 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/yaml_quote.h"
 #include "core/arena.h"
 #include "core/common.h"
 #include "formats/json.h"
@@ -122,36 +122,6 @@ static bool type_ok(lf_kind k, const json_value *v)
     return false;
 }
 
-/* Length of the UTF-8 sequence at s (NUL-terminated) and its code point, or 0 when it is
- * not one (overlong forms, surrogates and values past U+10FFFF are not). */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
-{
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!n)
-        return 0;
-    uint32_t c = n == 1 ? s[0] : s[0] & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (s[i] & 0x3f);
-    }
-    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
-static bool utf8_valid(const char *s)
-{
-    uint32_t cp;
-    for (size_t n; *s; s += n)
-        if (!(n = utf8_seq((const unsigned char *)s, &cp)))
-            return false;
-    return true;
-}
-
 /* Checks every member of `obj` against `keys` (recursively), writing notes. */
 static int check_object(const json_value *obj, const lf_key *keys, const char *prefix,
                         const char *path, sl_buf *notes, char *err, size_t errlen)
@@ -177,7 +147,7 @@ static int check_object(const json_value *obj, const lf_key *keys, const char *p
                              path, full, kind_word(d->kind), type_word(v->type),
                              v->type == JSON_NUM ? " " : "",
                              v->type == JSON_NUM ? (int)SL_MIN(v->raw_len, 40) : 0, v->raw);
-        if (d->kind == LF_STR && !utf8_valid(v->str))
+        if (d->kind == LF_STR && !yaml_utf8_valid(v->str))
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s: not valid UTF-8", path, full);
         if (d->kind == LF_OBJ) {
             char sub[sizeof full + 1];
@@ -217,33 +187,6 @@ static bool bool_or(const json_value *root, const char *obj, const char *key, bo
 {
     const json_value *v = get2(root, obj, key);
     return v ? v->b : def;
-}
-
-/* A double-quoted YAML scalar of valid UTF-8; '$' doubled so ${...} expansion leaves it
- * alone; what YAML does not allow as printable (C0 and C1 controls, DEL, BOM,
- * non-characters) is escaped. */
-static void yaml_str(sl_buf *out, const char *s)
-{
-    buf_putc(out, '"');
-    uint32_t cp;
-    for (size_t n; *s; s += n) {
-        n = utf8_seq((const unsigned char *)s, &cp);
-        if (!n) { /* not reached for checked input; keep the scalar well formed */
-            buf_puts(out, "\\ufffd");
-            n = 1;
-        } else if (cp == '"' || cp == '\\') {
-            buf_putc(out, '\\');
-            buf_putc(out, (char)cp);
-        } else if (cp == '$') {
-            buf_puts(out, "$$");
-        } else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xfeff || cp == 0xfffe ||
-                   cp == 0xffff) {
-            buf_printf(out, "\\u%04x", (unsigned)cp);
-        } else {
-            buf_append(out, s, n);
-        }
-    }
-    buf_putc(out, '"');
 }
 
 bool logfowd_detect(const char *text, size_t n)
@@ -359,18 +302,18 @@ int logfowd_translate(const char *text, size_t n, const char *path, char **yaml,
         buf_printf(&s, "%.*s", (int)(slash - state), state);
     buf_putc(&s, '\0');
     buf_puts(&y, "data_dir: ");
-    yaml_str(&y, s.p);
+    yaml_quote(&y, s.p);
     buf_printf(&y, "\nlog: { level: %s, format: %s }\n", level, format);
     if (bool_or(root, "metrics", "enabled", false)) {
         buf_printf(&y, "api: { address: \"0.0.0.0:%lld\", metrics_path: ", mport);
-        yaml_str(&y, mpath);
+        yaml_quote(&y, mpath);
         buf_puts(&y, " }\n");
     } else if (notes) {
         buf_printf(notes, "info: %s: metrics.enabled is false: /metrics and the health "
                           "endpoints stay on sluice's API at 127.0.0.1:2020\n", path);
     }
     buf_puts(&y, "sources:\n  pods:\n    type: kubernetes_logs\n    path: ");
-    yaml_str(&y, str_or(root, NULL, "log_path", "/var/log/pods"));
+    yaml_quote(&y, str_or(root, NULL, "log_path", "/var/log/pods"));
     buf_printf(&y, "\n    read_from: %s\n    max_line_bytes: %lld\n    batch_max_events: %lld\n",
                bool_or(root, NULL, "read_existing_on_startup", false) ? "head" : "tail",
                SL_MAX(num_or(root, NULL, "max_line_size", 1048576), 1LL),
@@ -390,12 +333,12 @@ int logfowd_translate(const char *text, size_t n, const char *path, char **yaml,
     else
         buf_printf(&s, "%.*s:%lld%s", (int)(auth - host + hl), host, port, auth + hl);
     buf_putc(&s, '\0');
-    yaml_str(&y, s.p);
+    yaml_quote(&y, s.p);
     buf_reset(&s);
     buf_printf(&s, "%s-%%Y.%%m.%%d", index);
     buf_putc(&s, '\0');
     buf_puts(&y, "\n    index: ");
-    yaml_str(&y, s.p);
+    yaml_quote(&y, s.p);
     buf_printf(&y,
                "\n    batch: { max_events: %lld, timeout_ms: %lld }\n    concurrency: %lld\n"
                "    # logfowd2's exponential backoff (500 ms to 30 s) and circuit breaker (10\n"
