@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """s3_emulator.py - an S3 API subset for tests, holding requests to what S3 enforces, with
-its error codes. Standard library only. Path-style addressing (http://host:port/bucket/key).
+its error codes. Standard library only. Path-style addressing (http://host:port/bucket/key),
+or virtual-hosted style with the bucket in a name under localhost
+(http://bucket.localhost:port/key, which curl resolves to loopback).
 
 What it does, like S3:
   - Every S3 request must carry a valid SigV4 Authorization header (service s3) for the
@@ -268,7 +270,11 @@ class Handler(BaseHTTPRequestHandler):
             seq[0] += 1
             stats["bytes_in"] += len(body)
         path = unquote(raw_path)
-        bucket, _, key = path.lstrip("/").partition("/")
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        if host.endswith(".localhost"):  # virtual-hosted style: <bucket>.localhost:<port>/<key>
+            bucket, key = host[:-len(".localhost")], path.lstrip("/")
+        else:
+            bucket, _, key = path.lstrip("/").partition("/")
         q = dict(parse_query(raw_query))
         op = operation(method, key, q) if bucket else "ListBuckets"
         try:

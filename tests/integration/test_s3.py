@@ -1,5 +1,6 @@
 """s3 sink end to end against the S3 emulator (SigV4 checked on every request): gzip and
-plain objects keyed by event time and a field, with SSE-KMS and storage class headers;
+plain objects keyed by event time and a field, with SSE-KMS and storage class headers, and
+the bucket addressed in the path or in the host name;
 every event in exactly one object, each object's key prefix matching its events; a 503
 SlowDown storm retried with nothing lost or twice; multipart uploads for large objects
 (parts >= 5 MiB, an UploadPart failure aborts the upload and the object is written again, no
@@ -62,12 +63,20 @@ sinks:
     batch: { max_events: 1000, timeout_ms: 100 }
     retry: { initial_ms: 20, max_ms: 200 }
     circuit_breaker: { failures: 0 }
-""" % (WORK, api, logs, emu.base, emu.base)
+  vhost:
+    type: s3
+    inputs: [p]
+    bucket: logs
+    endpoint: "http://localhost:%d"
+    key_prefix: "vhost/"
+    batch: { max_events: 1000, timeout_ms: 100 }
+""" % (WORK, api, logs, emu.base, emu.base, emu.emu.port)
 s = Sluice(cfg, env=aws_env()).start()
-wait_until(lambda: emu.count("gz/") >= N and emu.count("plain/") >= N, 60, "every event in S3")
+wait_until(lambda: emu.count("gz/") >= N and emu.count("plain/") >= N and
+           emu.count("vhost/") >= N, 60, "every event in S3")
 wait_until(lambda: s.component("in")["pending_acks"] == 0, 60, "source commits everything")
 want = ["event %05d" % i for i in range(N)]
-for prefix in ("gz/", "plain/"):
+for prefix in ("gz/", "plain/", "vhost/"):  # vhost: the bucket in the host name
     got = emu.messages(prefix)
     assert sorted(got) == want, (prefix, len(got), len(set(got)))
 hours = set()
@@ -96,16 +105,16 @@ emu.control(fail=25, status=503, code="SlowDown")
 write(os.path.join(logs, "a.log"), N, 2 * N, "a")
 want = ["event %05d" % i for i in range(2 * N)]
 wait_until(lambda: emu.stats()["fail_left"] == 0, 60, "the storm to pass")
-wait_until(lambda: emu.count("gz/") >= 2 * N and emu.count("plain/") >= 2 * N, 60,
-           "every event after the storm")
+wait_until(lambda: emu.count("gz/") >= 2 * N and emu.count("plain/") >= 2 * N and
+           emu.count("vhost/") >= 2 * N, 60, "every event after the storm")
 wait_until(lambda: s.component("in")["pending_acks"] == 0, 60, "source commits everything")
-for prefix in ("gz/", "plain/"):
+for prefix in ("gz/", "plain/", "vhost/"):
     got = emu.messages(prefix)
     assert sorted(got) == want, (prefix, len(got), len(set(got)))
 st = emu.stats()
 assert st["injected"] == 25 and st["answers"].get("PutObject 503", 0) == 25, st
-assert s.counter("sluice_component_errors_total", component_id="gz", reason="slowdown") + \
-    s.counter("sluice_component_errors_total", component_id="plain", reason="slowdown") == 25
+assert sum(s.counter("sluice_component_errors_total", component_id=c, reason="slowdown")
+           for c in ("gz", "plain", "vhost")) == 25
 assert s.stop() == 0
 log("503 SlowDown x25 retried: every event once")
 
