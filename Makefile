@@ -33,7 +33,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all setup run test unit integration asan fuzz bench chaos clean
+.PHONY: all setup run test unit integration asan fuzz bench chaos image clean
 all: $(BUILD)/sluice $(BUILD)/kafka_mock
 
 setup:
@@ -88,6 +88,11 @@ fuzz:
 # A chaos soak (tests/chaos, docs/CHAOS.md): random seeds and scenarios for CHAOS_MINUTES, then a table.
 chaos: $(BUILD)/sluice
 	@SLUICE=$(abspath $(BUILD)/sluice) /usr/bin/python3 tests/chaos/chaos.py --soak --minutes $${CHAOS_MINUTES:-10}
+
+# The container image (deploy/image): debootstrap + podman, then its filesystem tested with
+# chroot. Slow and downloads Debian packages: not part of `make test`.
+image: $(BUILD)/sluice
+	@SLUICE=$(abspath $(BUILD)/sluice) IMAGE_WORK=$(abspath $(BUILD))/image bash deploy/image/test.sh
 
 bench: $(BUILD)/sluice $(BUILD)/kafka_mock
 	@bash bench/run.sh
