@@ -43,6 +43,15 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The status page served at / is one self-contained HTML file, embedded as a C string.
+$(BUILD)/gen/status_page.h: src/core/status_page.html
+	@mkdir -p $(dir $@)
+	{ echo 'static const char sl_status_page[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/src/core/api.o: $(BUILD)/gen/status_page.h
+$(BUILD)/src/core/api.o: CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/libsluice.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^

@@ -15,6 +15,7 @@ PKGS=(
   libsnappy-dev
   libsystemd-dev systemd-journal-remote
   librdkafka-dev kcat
+  chromium chromium-driver tmux
 )
 
 missing=()

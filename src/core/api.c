@@ -16,6 +16,7 @@
 #include "common.h"
 #include "log.h"
 #include "metrics.h"
+#include "status_page.h" /* generated from status_page.html by the Makefile */
 
 /* Limits that keep a misbehaving client from holding the API: idle or slow
  * connections are dropped, header memory is bounded (MHD answers 431 beyond it). */
@@ -206,6 +207,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size != 0) { /* a GET with a body: ignore the body */
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (strcmp(url, "/") == 0) { /* the live status page; it polls /api/v1/status */
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            sizeof sl_status_page - 1, (void *)sl_status_page, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; style-src 'unsafe-inline'; "
+                                "script-src 'unsafe-inline'; connect-src 'self'");
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
     }
     if (strcmp(url, "/healthz") == 0)
         return reply_text(c, MHD_HTTP_OK, "ok\n");

@@ -23,6 +23,65 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+/* The last LOG_RECENT warnings and errors, for the status API. A fixed ring of fixed-size
+ * entries under its own lock: bounded memory, and a slow reader never blocks a writer long. */
+#define LOG_RECENT 16
+typedef struct recent_entry {
+    char when[32], component[64], msg[240];
+    int level;
+} recent_entry;
+static recent_entry g_recent[LOG_RECENT];
+static unsigned g_recent_next, g_recent_n;
+static pthread_mutex_t g_recent_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t json_escape_into(char *dst, size_t cap, const char *s);
+
+/* Copies s into dst (cap bytes), cut at a UTF-8 character boundary. */
+static void copy_utf8(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static void remember(int level, const char *when, const char *component, const char *msg)
+{
+    pthread_mutex_lock(&g_recent_mu);
+    recent_entry *e = &g_recent[g_recent_next];
+    g_recent_next = (g_recent_next + 1) % LOG_RECENT;
+    if (g_recent_n < LOG_RECENT)
+        g_recent_n++;
+    e->level = level;
+    copy_utf8(e->when, sizeof e->when, when);
+    copy_utf8(e->component, sizeof e->component, component);
+    copy_utf8(e->msg, sizeof e->msg, msg);
+    pthread_mutex_unlock(&g_recent_mu);
+}
+
+void log_recent_json(sl_buf *out)
+{
+    char esc[sizeof g_recent[0].msg * 6 + 1];
+    buf_puts(out, "[");
+    pthread_mutex_lock(&g_recent_mu);
+    for (unsigned i = 0; i < g_recent_n; i++) {
+        const recent_entry *e =
+            &g_recent[(g_recent_next + LOG_RECENT - g_recent_n + i) % LOG_RECENT];
+        buf_printf(out, "%s{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", i ? "," : "",
+                   e->when, level_names[e->level]);
+        buf_append(out, esc, json_escape_into(esc, sizeof esc, e->component));
+        buf_puts(out, "\",\"message\":\"");
+        buf_append(out, esc, json_escape_into(esc, sizeof esc, e->msg));
+        buf_puts(out, "\"}");
+    }
+    pthread_mutex_unlock(&g_recent_mu);
+    buf_puts(out, "]");
+}
+
 int log_level_parse(const char *s)
 {
     for (int i = 0; i < 4; i++)
@@ -103,6 +162,8 @@ void sl_log(int level, const char *component, const char *fmt, ...)
     char when[96];
     snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (level >= SL_LOG_WARN)
+        remember(level, when, component ? component : "sluice", msg);
     size_t n;
     if (g_json) {
         n = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"",

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
+
 enum sl_log_level { SL_LOG_DEBUG = 0, SL_LOG_INFO, SL_LOG_WARN, SL_LOG_ERROR };
 
 /* `file` NULL means stderr. Returns SL_OK or an error with a message in err. */
@@ -14,6 +16,10 @@ void log_reopen(void);
 /* Parses "debug|info|warn|error"; -1 if unknown. */
 int log_level_parse(const char *s);
 bool log_enabled(int level);
+
+/* Appends a JSON array of the last 16 warnings and errors logged (oldest first), each
+ * {time, level, component, message}; messages are cut at 239 bytes. */
+void log_recent_json(sl_buf *out);
 
 void sl_log(int level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

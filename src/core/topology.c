@@ -979,7 +979,24 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                        (unsigned long long)atomic_load(&m->errors[r].count));
             first = false;
         }
-        buf_puts(out, "]");
+        buf_puts(out, "],\"counters\":{");
+        first = true;
+        for (int r = 0; r < SL_METRICS_MAX_REASONS; r++) {
+            const char *name = atomic_load(&m->counters[r].reason);
+            if (!name)
+                continue;
+            buf_printf(out, "%s\"%s\":%llu", first ? "" : ",", name,
+                       (unsigned long long)atomic_load(&m->counters[r].count));
+            first = false;
+        }
+        buf_puts(out, "}");
+        if (n->kind != NODE_SOURCE) { /* the graph's edges, as configured */
+            const sl_strlist *in = node_inputs(n);
+            buf_puts(out, ",\"inputs\":[");
+            for (size_t k = 0; k < in->n; k++)
+                buf_printf(out, "%s\"%s\"", k ? "," : "", in->v[k]);
+            buf_puts(out, "]");
+        }
         if (n->kind == NODE_SINK) {
             uint64_t cap = n->common.buffer.type == SL_BUFFER_DISK ? n->common.buffer.max_size
                                                                    : n->common.buffer.max_bytes;
@@ -1009,7 +1026,9 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
         buf_puts(out, "}");
     }
     pthread_mutex_unlock(&t->mu);
-    buf_puts(out, "]}");
+    buf_puts(out, "],\"recent_errors\":");
+    log_recent_json(out);
+    buf_puts(out, "}");
 }
 
 void topology_plugins_json(const sl_topology *ct, sl_buf *out)

@@ -239,7 +239,14 @@ static void test_routes(void **state)
     assert_int_equal(r.body.len, 0);
     buf_free(&r.body);
 
-    const char *missing[] = {"/", "/nope", "/metrics/", "/healthz/x", "/api/v1/status/"};
+    http(port, "GET", "/", &r); /* the status page */
+    assert_int_equal(r.status, 200);
+    buf_append(&r.body, "", 1);
+    assert_non_null(strstr(r.body.p, "<!doctype html>"));
+    assert_non_null(strstr(r.body.p, "api/v1/status"));
+    buf_free(&r.body);
+
+    const char *missing[] = {"/index.html", "/nope", "/metrics/", "/healthz/x", "/api/v1/status/"};
     for (size_t i = 0; i < SL_ARRAY_LEN(missing); i++) {
         http(port, "GET", missing[i], &r);
         assert_int_equal(r.status, 404);

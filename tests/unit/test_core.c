@@ -149,6 +149,38 @@ static void test_log_json_and_reopen(void **state)
     log_configure(SL_LOG_INFO, false, NULL, err, sizeof err);
 }
 
+/* The ring behind the status API's recent_errors: warnings and errors only, the last 16,
+ * oldest first, escaped, long messages cut at a character boundary. */
+static void test_log_recent(void **state)
+{
+    char path[128], err[256], big[400];
+    snprintf(path, sizeof path, "%s/recent.log", dir);
+    assert_int_equal(log_configure(SL_LOG_INFO, false, path, err, sizeof err), SL_OK);
+    log_info("t", "not kept");
+    for (int i = 0; i < 20; i++)
+        log_warn("t", "warn %d", i);
+    log_error("c\"q", "quote \" and\nnewline");
+    memset(big, 'x', sizeof big);
+    memcpy(big + 237, "\xc3\xa9", 2); /* a 2-byte character across the cut */
+    big[sizeof big - 1] = '\0';
+    log_error("t", "%s", big);
+    sl_buf b = SL_BUF_INIT;
+    log_recent_json(&b);
+    buf_append(&b, "", 1);
+    assert_null(strstr(b.p, "not kept"));
+    assert_null(strstr(b.p, "\"warn 5\"")); /* 22 logged, 16 kept */
+    assert_non_null(strstr(b.p, "[{\"time\":"));
+    char *w6 = strstr(b.p, "\"warn 6\""), *w19 = strstr(b.p, "\"warn 19\"");
+    assert_non_null(w6);
+    assert_non_null(w19);
+    assert_true(w6 < w19);
+    assert_non_null(strstr(b.p, "\"component\":\"c\\\"q\",\"message\":\"quote \\\" and\\u000anewline\""));
+    assert_non_null(strstr(b.p, "\"level\":\"error\""));
+    assert_null(strstr(b.p, "\xc3\"")); /* no half character before the closing quote */
+    buf_free(&b);
+    log_configure(SL_LOG_INFO, false, NULL, err, sizeof err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_event_fields),
         cmocka_unit_test(test_log_json_and_reopen),
+        cmocka_unit_test(test_log_recent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
