@@ -13,7 +13,7 @@ PKGS=(
   python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
   rsyslog rsyslog-openssl
   libsnappy-dev
-  libsystemd-dev systemd-journal-remote
+  libsystemd-dev systemd systemd-journal-remote
   librdkafka-dev kcat
   chromium chromium-driver tmux
 )

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,9 +49,12 @@ int notify_send(const char *state, char *err, size_t errlen)
         sl_seterr(err, errlen, SL_ERR_IO, "NOTIFY_SOCKET: socket: %s", strerror(errno));
         return -1;
     }
-    /* Never blocks: a manager that stops reading costs a message, not a stuck thread. */
-    ssize_t w = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
-                       (struct sockaddr *)&sa, salen);
+    /* The manager's queue is short (net.unix.max_dgram_qlen, 10 by default): wait for room,
+     * but at most a second, so a manager that stops reading costs a message, never a stuck
+     * thread. */
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    ssize_t w = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
     int e = errno;
     close(fd);
     if (w < 0 || (size_t)w != strlen(state)) {

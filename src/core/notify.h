@@ -13,8 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sends `state` (e.g. "READY=1\nSTATUS=ready") to $NOTIFY_SOCKET. Returns 1 when sent,
- * 0 when $NOTIFY_SOCKET is unset or empty (nothing to do), -1 with a message in err. */
+/* Sends `state` (e.g. "READY=1\nSTATUS=ready") to $NOTIFY_SOCKET, waiting at most 1 s for
+ * room in the manager's queue. Returns 1 when sent, 0 when $NOTIFY_SOCKET is unset or empty
+ * (nothing to do), -1 with a message in err. */
 int notify_send(const char *state, char *err, size_t errlen);
 
 /* The watchdog period the manager asked for, in microseconds: WATCHDOG_USEC when set and
