@@ -66,6 +66,29 @@ static const char json_esc_char[32] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
 };
 
+#ifdef __SSE2__
+/* Copies k < 16 bytes with at most two overlapping moves each way. */
+static inline void copy_short(char *d, const unsigned char *s, size_t k)
+{
+    if (k >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + k - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + k - 8, &z, 8);
+    } else if (k >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + k - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + k - 4, &z, 4);
+    } else {
+        for (size_t j = 0; j < k; j++)
+            d[j] = (char)s[j];
+    }
+}
+#endif
+
 void json_escape(sl_buf *out, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -74,7 +97,8 @@ void json_escape(sl_buf *out, const char *str, size_t n)
     /* Write straight into the buffer. Invariant: at the top of the loop there is room
      * for the rest of the input copied verbatim plus one escape (6 bytes); each escape
      * or replacement re-checks it, so the common case does no capacity test per byte. */
-    buf_reserve(out, n + 8);
+    if (out->cap - out->len < n + 8)
+        buf_reserve(out, n + 8);
     char *d = out->p + out->len;
     while (i < n) {
 #ifdef __SSE2__
@@ -98,7 +122,37 @@ void json_escape(sl_buf *out, const char *str, size_t n)
             i += 16;
             d += 16;
         }
+        if (i < n && n >= 16) {
+            /* The tail (under 16 bytes) of a long input: one block ending at n, its lanes
+             * before i ignored; the safe run is copied in at most two moves. */
+            size_t back = i + 16 - n;
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + n - 16));
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            unsigned mask = (unsigned)_mm_movemask_epi8(bad) >> back;
+            size_t k = mask ? (size_t)__builtin_ctz(mask) : n - i;
+            copy_short(d, s + i, k);
+            i += k;
+            d += k;
+            if (!mask)
+                break;
+            goto special;
+        }
 #endif
+        /* 8 bytes at a time (SWAR): any byte < 0x20 or >= 0x80, '"' or '\\'? */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            uint64_t bad = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w;
+            if (bad & high)
+                break;
+            memcpy(d, &w, 8);
+            i += 8;
+            d += 8;
+        }
         while (i < n && json_safe[s[i]])
             *d++ = (char)s[i++];
         if (i >= n)

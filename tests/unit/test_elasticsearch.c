@@ -249,6 +249,22 @@ static void test_ids_and_names(void **state)
     es_encode_id(&out, e);
     buf_putc(&out, '\0');
     assert_string_equal(out.p, "0000000000000abc000000000000002a");
+    /* ids across the whole range, against printf */
+    uint64_t r = 1;
+    for (int k = 0; k < 2000; k++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        e->id_stream = k < 64 ? 1ull << k : r;
+        e->id_seq = k < 64 ? ~(1ull << k) : r * 31 + (uint64_t)k;
+        char want[40];
+        snprintf(want, sizeof want, "%016llx%016llx", (unsigned long long)e->id_stream,
+                 (unsigned long long)e->id_seq);
+        buf_reset(&out);
+        es_encode_id(&out, e);
+        buf_putc(&out, '\0');
+        assert_string_equal(out.p, want);
+    }
+    e->id_stream = 0xabc;
+    e->id_seq = 42;
     buf_reset(&out);
     e->id_str = batch_str(b, "cw-\"1\"", 6);
     es_encode_id(&out, e);
