@@ -13,6 +13,7 @@
 #include "cli/from_env.h"
 #include "cli/logfowd.h"
 #include "cli/quickstart.h"
+#include "cli/top.h"
 #include "core/api.h"
 #include "core/checkpoint.h"
 #include "core/common.h"
@@ -38,6 +39,7 @@ static const char usage_text[] =
     "  checkpoints show|reset     inspect or reset source positions (sluice checkpoints --help)\n"
     "  components [TYPE]          list component types, or the options of one type\n"
     "  config from-env|convert    print the configuration a drop-in builds (sluice config --help)\n"
+    "  top [--api HOST:PORT]      a live terminal view of a running sluice (sluice top --help)\n"
     "  version                    print the version\n"
     "\n"
     "Every command accepts --help.\n";
@@ -340,6 +342,58 @@ static int cmd_run(int argc, char **argv)
     return status;
 }
 
+/* ---- top, tap: clients of a running sluice's API ------------------------------------------ */
+
+/* Takes `-c FILE` out of argv: the API address to use is then that configuration's first
+ * (else the default, 127.0.0.1:2020). The other arguments go to `fn`. */
+static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int argc, char **argv))
+{
+    const char *config = NULL;
+    char **rest = sl_xcalloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+            config = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config = argv[i] + 9;
+        else
+            rest[nrest++] = argv[i];
+    }
+    char api[256] = "127.0.0.1:2020";
+    if (config) {
+        sl_config_doc *doc = NULL;
+        sl_topology *t = NULL;
+        char err[2048], *text = NULL;
+        sl_buf notes = SL_BUF_INIT;
+        int rc = translate_config(config, &text, &notes, err, sizeof err);
+        if (rc != SL_OK)
+            fprintf(stderr, "sluice: %s\n", err);
+        else
+            rc = load_topology(config, text, config, &doc, &t);
+        if (rc == SL_OK) {
+            const sl_global_config *g = topology_globals(t);
+            if (g->api.enabled && g->api.address.n)
+                snprintf(api, sizeof api, "%s", g->api.address.v[0]);
+            else {
+                fprintf(stderr, "sluice: %s has the API turned off\n", config);
+                rc = SL_ERR_CONFIG;
+            }
+        }
+        free(text);
+        buf_free(&notes);
+        topology_free(t);
+        config_doc_free(doc);
+        metrics_reset();
+        if (rc != SL_OK) {
+            free(rest);
+            return 2;
+        }
+    }
+    int status = fn(api, nrest, rest);
+    free(rest);
+    return status;
+}
+
 /* ---- components ----------------------------------------------------------------------------- */
 
 static void describe(const char *kind, const char *type, const char *help, const sl_option *opts)
@@ -402,6 +456,8 @@ int main(int argc, char **argv)
         return checkpoints_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return from_env_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "top") == 0)
+        return cmd_api_client(argc - 2, argv + 2, top_cli);
     if (strcmp(cmd, "components") == 0)
         return cmd_components(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

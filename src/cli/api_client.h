@@ -1,0 +1,26 @@
+/* api_client.h - the HTTP/1.1 GET that `sluice top` and `sluice tap` make to a running
+ * sluice's API: one request per connection, Content-Length or chunked bodies. */
+#ifndef SL_API_CLIENT_H
+#define SL_API_CLIENT_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+/* The address a client should dial for an `api.address` value: a wildcard host
+ * (":2020", "0.0.0.0:2020", "[::]:2020") becomes loopback. Writes "host:port" to out. */
+int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
+                            size_t errlen);
+
+/* Called with each piece of the body as it arrives; a nonzero return stops reading. */
+typedef int (*api_client_body_fn)(void *arg, const char *p, size_t n);
+
+/* GETs `path` from `address` ("host:port"). *status gets the HTTP status. The body goes
+ * to `on_body` when set (streamed, for endless responses), else into `body` (whole).
+ * `timeout_ms` bounds connecting and each wait for data (0: wait for ever once connected).
+ * Returns SL_OK, or SL_ERR_IO / SL_ERR_CORRUPT with a message in err. */
+int api_client_get(const char *address, const char *path, int timeout_ms, int *status,
+                   sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
+                   size_t errlen);
+
+#endif

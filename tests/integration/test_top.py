@@ -1,0 +1,80 @@
+"""`sluice top` in a detached tmux session against a running sluice: the component ids and
+a nonzero rate appear on the screen (capture-pane), a resize redraws at the new width, `q`
+quits and restores the terminal. Without a terminal it prints one frame and exits; an API
+that is not there is an error exit naming the address."""
+import os
+import re
+import subprocess
+
+from harness import SLUICE, Sluice, WORK, free_port, wait_until
+
+port = free_port()
+s = Sluice("""
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  gen: { type: demo, rate: 2000 }
+transforms:
+  tag: { type: add_fields, inputs: [gen], fields: { env: test } }
+sinks:
+  null: { type: blackhole, inputs: [tag] }
+""" % (WORK, port)).start()
+sock = os.path.join(WORK, "tmux.sock")
+tmux = ["tmux", "-S", sock]
+
+
+def pane():
+    return subprocess.run(tmux + ["capture-pane", "-p", "-t", "top"], capture_output=True,
+                          text=True).stdout
+
+
+def alive():
+    return subprocess.run(tmux + ["has-session", "-t", "top"], capture_output=True).returncode == 0
+
+
+def row_rate(text, cid):
+    for l in text.splitlines():
+        f = l.split()
+        if len(f) > 3 and f[0] == cid:
+            try:
+                return float(f[3].rstrip("kMG"))
+            except ValueError:
+                return None
+    return None
+
+
+try:
+    # One frame without a terminal (-c gives the API address).
+    out = subprocess.run([SLUICE, "top", "-c", s.config, "--interval", "200"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for cid in ("gen", "tag", "null"):
+        assert re.search(r"^%s\s" % cid, out.stdout, re.M), out.stdout
+    assert "\033" not in out.stdout
+    bad = subprocess.run([SLUICE, "top", "--once", "--api", "127.0.0.1:%d" % free_port()],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "unreachable" in bad.stdout, (bad.returncode, bad.stdout)
+
+    # Live, in a terminal. remain-on-exit keeps the pane so its exit status can be read.
+    subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-s", "top", "-x", "150", "-y", "30",
+                           "exec %s top --api 127.0.0.1:%d --interval 300 2>%s"
+                           % (SLUICE, port, os.path.join(WORK, "top.err"))], check=True)
+    subprocess.run(tmux + ["set-option", "-t", "top", "remain-on-exit", "on"], check=True)
+    wait_until(lambda: all(row_rate(pane(), c) for c in ("gen", "tag", "null")), 60,
+               "the ids and nonzero rates on the screen")
+    assert "q quits" in pane()
+    subprocess.run(tmux + ["resize-window", "-t", "top", "-x", "60", "-y", "20"], check=True)
+    wait_until(lambda: all(len(l) <= 60 for l in pane().splitlines()) and "null" in pane(), 60,
+               "a redraw at the new width")
+    subprocess.run(tmux + ["send-keys", "-t", "top", "q"], check=True)
+    # tmux may mark the pane dead at the terminal's EOF, before it has the exit status.
+    def exit_status():
+        v = subprocess.run(tmux + ["display-message", "-p", "-t", "top",
+                                   "#{pane_dead}:#{pane_dead_status}/#{pane_dead_signal}"],
+                           capture_output=True, text=True).stdout.strip()
+        return v if v.startswith("1:") and v != "1:/" else None
+    st = wait_until(exit_status, 60, "top to exit on q")
+    assert st == "1:0/", (st, open(os.path.join(WORK, "top.err")).read())
+finally:
+    subprocess.run(tmux + ["kill-server"], capture_output=True)
+    assert s.stop() == 0
