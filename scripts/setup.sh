@@ -24,6 +24,9 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# kubectl (kustomize rendering, the API emulator's cross-check): Debian's kubernetes-client,
+# unless a kubectl from elsewhere is already installed (both ship /usr/bin/kubectl).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""
