@@ -12,7 +12,7 @@ PKGS=(
   python3-msgpack python3-fluent-logger openssl
   python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
   rsyslog rsyslog-openssl
-  libsnappy-dev
+  libsnappy-dev libzstd-dev zstd
   libsystemd-dev systemd systemd-journal-remote
   librdkafka-dev kcat
   chromium chromium-driver tmux

@@ -3,6 +3,7 @@ reading (gzip objects decoded, lines parsed)."""
 import gzip
 import json
 import os
+import subprocess
 import urllib.parse
 import urllib.request
 
@@ -47,10 +48,13 @@ class S3Emu:
         return urllib.request.urlopen(self.base + "/_emu/object?" + q, timeout=60).read()
 
     def lines(self, key):
-        """The parsed NDJSON lines of an object (gzip decoded when its key says so)."""
+        """The parsed NDJSON lines of an object (gzip or zstd decoded when its key says so;
+        zstd by the zstd command)."""
         b = self.body(key)
         if key.endswith(".gz"):
             b = gzip.decompress(b)
+        elif key.endswith(".zst"):
+            b = subprocess.run(["zstd", "-dc"], input=b, capture_output=True, check=True).stdout
         assert b == b"" or b.endswith(b"\n"), key
         return [json.loads(l) for l in b.split(b"\n") if l]
 

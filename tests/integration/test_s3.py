@@ -1,5 +1,5 @@
-"""s3 sink end to end against the S3 emulator (SigV4 checked on every request): gzip and
-plain objects keyed by event time and a field, with SSE-KMS and storage class headers, and
+"""s3 sink end to end against the S3 emulator (SigV4 checked on every request): gzip, zstd
+and plain objects keyed by event time and a field, with SSE-KMS and storage class headers, and
 the bucket addressed in the path or in the host name;
 every event in exactly one object, each object's key prefix matching its events; a 503
 SlowDown storm retried with nothing lost or twice; multipart uploads for large objects
@@ -69,6 +69,7 @@ sinks:
     bucket: logs
     endpoint: "http://localhost:%d"
     key_prefix: "vhost/"
+    compression: zstd
     batch: { max_events: 1000, timeout_ms: 100 }
 """ % (WORK, api, logs, emu.base, emu.base, emu.emu.port)
 s = Sluice(cfg, env=aws_env()).start()
@@ -76,7 +77,7 @@ wait_until(lambda: emu.count("gz/") >= N and emu.count("plain/") >= N and
            emu.count("vhost/") >= N, 60, "every event in S3")
 wait_until(lambda: s.component("in")["pending_acks"] == 0, 60, "source commits everything")
 want = ["event %05d" % i for i in range(N)]
-for prefix in ("gz/", "plain/", "vhost/"):  # vhost: the bucket in the host name
+for prefix in ("gz/", "plain/", "vhost/"):  # vhost: the bucket in the host name, zstd
     got = emu.messages(prefix)
     assert sorted(got) == want, (prefix, len(got), len(set(got)))
 hours = set()
@@ -94,11 +95,13 @@ for o in emu.objects("gz/"):
         assert len(l["_id"]) == 32, l
         hours.add(want_prefix)
 assert len(hours) >= 6, hours  # 2-3 hours x 3 apps
+for o in emu.objects("vhost/"):
+    assert o["key"].endswith(".ndjson.zst") and o["meta"]["content-encoding"] == "zstd", o
 for o in emu.objects("plain/"):
     assert o["key"].endswith(".ndjson") and "content-encoding" not in o["meta"], o
     assert "x-amz-server-side-encryption" not in o["meta"], o
 assert emu.stats()["sig_fail"] == 0, emu.stats()
-log("%d events in gzip and plain objects, keys by hour and app" % N)
+log("%d events in gzip, zstd and plain objects, keys by hour and app" % N)
 
 # ---- 503 SlowDown storm -----------------------------------------------------------------
 emu.control(fail=25, status=503, code="SlowDown")

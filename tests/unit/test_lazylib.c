@@ -1,8 +1,8 @@
 /* test_lazylib.c - libraries loaded on first use: a missing library or symbol is an error
  * that stays (no crash, slots untouched), a loaded one is loaded once from any number of
  * threads, the components that need a missing library refuse to start with its name, and
- * every stand-in table (libcurl, libsnappy, libsystemd) resolves against the installed
- * library. */
+ * every stand-in table (libcurl, libsnappy, libsystemd, libzstd) resolves against the
+ * installed library. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -131,17 +131,36 @@ static void test_components_refuse_to_start_without_their_library(void **state)
     print_message("%s\n", err);
     assert_non_null(strstr(err, "needs libsystemd: cannot load " MISSING));
 
+    /* the s3 sink needs libzstd for zstd only */
+    const char *zstd = lazy_zstd.soname;
+    assert_int_equal(atomic_load(&lazy_zstd.state), LAZYLIB_UNTRIED);
+    lazy_zstd.soname = MISSING;
+    err[0] = '\0';
+    assert_int_not_equal(build("sources: { a: { type: demo } }\n"
+                               "sinks: { o: { type: s3, inputs: [a], bucket: logs, compression: zstd } }\n",
+                               &t, err, sizeof err),
+                         SL_OK);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "compression zstd needs libzstd: cannot load " MISSING));
+    err[0] = '\0';
+    assert_int_equal(build("sources: { a: { type: demo } }\n"
+                           "sinks: { o: { type: s3, inputs: [a], bucket: logs } }\n",
+                           &t, err, sizeof err),
+                     SL_OK);
+
     lazy_snappy.soname = snappy;
     lazy_systemd.soname = systemd;
+    lazy_zstd.soname = zstd;
     atomic_store(&lazy_snappy.state, LAZYLIB_UNTRIED);
     atomic_store(&lazy_systemd.state, LAZYLIB_UNTRIED);
+    atomic_store(&lazy_zstd.state, LAZYLIB_UNTRIED);
 }
 
 /* Every function a stand-in forwards to exists in the library the build's headers are of. */
 static void test_stand_in_tables_resolve(void **state)
 {
     (void)state;
-    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd};
+    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd, &lazy_zstd};
     for (size_t i = 0; i < SL_ARRAY_LEN(libs); i++) {
         char err[256] = "";
         int rc = lazylib_load(libs[i], err, sizeof err);

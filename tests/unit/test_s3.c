@@ -1,7 +1,7 @@
 /* test_s3.c - the s3 sink's pieces that need no network: key templates (date parts, field
  * values made key-safe, no empty or dot segments), object names (deterministic, different
  * for any other list of events), the plan that cuts a request into objects, NDJSON bodies
- * (plain, and gzip as a series of members that decodes to the same lines), S3's XML answers
+ * (plain, gzip members and zstd frames that decode to the same lines), S3's XML answers
  * and their classification, and the signer against the S3 example of the SigV4 docs. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "core/common.h"
 #include "net/sigv4.h"
@@ -190,16 +191,28 @@ static void test_body(void **state)
         snprintf(msg, sizeof msg, "message number %d", i);
         ev(b, T1 + i, msg, "app");
     }
-    s3_body plain, gz;
+    s3_body plain, gz, zs;
     s3_body_init(&plain, S3_COMP_NONE, 1, 0, "_id");
     s3_body_init(&gz, S3_COMP_GZIP, 1, 4096, "_id"); /* small chunks: many members */
+    s3_body_init(&zs, S3_COMP_ZSTD, 3, 4096, "_id"); /* and many frames */
     for (uint32_t i = 0; i < b->n; i++) {
         assert_int_equal(s3_body_add(&plain, &b->events[i]), SL_OK);
         assert_int_equal(s3_body_add(&gz, &b->events[i]), SL_OK);
+        assert_int_equal(s3_body_add(&zs, &b->events[i]), SL_OK);
         assert_true(gz.raw.len < 4096 + 200); /* raw never holds more than a chunk */
     }
     assert_int_equal(s3_body_flush(&plain), SL_OK);
     assert_int_equal(s3_body_flush(&gz), SL_OK);
+    assert_int_equal(s3_body_flush(&zs), SL_OK);
+    /* a series of zstd frames decodes in one call, to the plain body */
+    assert_true(zs.part.len < plain.part.len / 3);
+    char *dz = malloc(plain.part.len + 1);
+    size_t dn = ZSTD_decompress(dz, plain.part.len + 1, zs.part.p, zs.part.len);
+    assert_false(ZSTD_isError(dn));
+    assert_int_equal(dn, plain.part.len);
+    assert_memory_equal(dz, plain.part.p, dn);
+    free(dz);
+    s3_body_free(&zs);
     assert_int_equal(plain.raw_bytes, plain.part.len);
     assert_int_equal(gz.raw_bytes, plain.part.len);
     assert_true(gz.part.len < plain.part.len / 3);

@@ -62,9 +62,10 @@ void s3_plan_free(s3_plan *p);
 /* ---- Body ----------------------------------------------------------------------------------
  * NDJSON lines (one JSON object per event, optionally with the id under id_key) are
  * gathered in `raw` and moved to `part` in chunks: as is, or each chunk as one gzip member
- * (a series of members is one valid gzip file, so parts can be cut at member boundaries
- * and never hold more than part_size plus one chunk). */
-enum { S3_COMP_NONE = 0, S3_COMP_GZIP = 1 };
+ * or zstd frame (a series of members is one valid gzip file, a series of frames one zstd
+ * file, so parts can be cut at their boundaries and never hold more than part_size plus
+ * one chunk). zstd needs lazy_zstd loaded (the sink's init loads it). */
+enum { S3_COMP_NONE = 0, S3_COMP_GZIP = 1, S3_COMP_ZSTD = 2 };
 
 typedef struct s3_body {
     int compression;

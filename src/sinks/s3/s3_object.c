@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <zstd.h>
+
 #include "core/common.h"
 #include "core/crc32c.h"
 #include "formats/json.h"
@@ -300,6 +302,15 @@ int s3_body_flush(s3_body *b)
         return SL_OK;
     if (b->compression == S3_COMP_NONE) {
         buf_append(&b->part, b->raw.p, b->raw.len);
+    } else if (b->compression == S3_COMP_ZSTD) {
+        size_t cap = ZSTD_compressBound(b->raw.len);
+        if (!cap)
+            return SL_ERR_NOMEM;
+        buf_reserve(&b->part, cap);
+        size_t n = ZSTD_compress(b->part.p + b->part.len, cap, b->raw.p, b->raw.len, b->level);
+        if (ZSTD_isError(n))
+            return SL_ERR_NOMEM;
+        b->part.len += n;
     } else {
         int rc = gz_compress(GZ_AUTO, b->level, b->raw.p, b->raw.len, &b->tmp);
         if (rc != SL_OK)

@@ -1,4 +1,4 @@
-/* s3_sink.c - the `s3` sink: archives events as NDJSON objects (plain or gzip) in an S3
+/* s3_sink.c - the `s3` sink: archives events as NDJSON objects (plain, gzip or zstd) in an S3
  * bucket or an S3-compatible store, signed with SigV4, with server-side encryption and
  * storage class headers.
  *
@@ -37,6 +37,7 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "net/http_client.h"
 #include "net/http_multi.h"
@@ -56,7 +57,7 @@ typedef struct s3_config {
     char *profile, *credentials_file;
     char *key_prefix;
     int compression;
-    int64_t gzip_level;
+    int64_t gzip_level, zstd_level;
     uint64_t max_object_bytes;
     int64_t max_object_age_ms;
     uint64_t part_size;
@@ -68,7 +69,7 @@ typedef struct s3_config {
     http_tls_config tls;
 } s3_config;
 
-static const char *const s3_compressions[] = {"none", "gzip", NULL};
+static const char *const s3_compressions[] = {"none", "gzip", "zstd", NULL};
 static const char *const s3_sses[] = {"none", "AES256", "aws:kms", NULL};
 
 #define O(name, type, field, def, flags, choices, min, max, help)                             \
@@ -87,8 +88,9 @@ static const sl_option s3_options[] = {
     O("key_prefix", SL_OPT_STR, key_prefix, "%Y/%m/%d/%H/", 0, NULL, 0, 0,
       "key prefix template: %Y %m %d %H %M %j of the event's time (UTC), {{ field }}"),
     O("compression", SL_OPT_ENUM, compression, "gzip", 0, s3_compressions, 0, 0,
-      "gzip (objects end in .ndjson.gz) or none"),
+      "gzip (objects end in .ndjson.gz), zstd (.ndjson.zst) or none"),
     O("gzip_level", SL_OPT_INT, gzip_level, "1", 0, NULL, 1, 9, "gzip level"),
+    O("zstd_level", SL_OPT_INT, zstd_level, "3", 0, NULL, 1, 19, "zstd level"),
     O("max_object_bytes", SL_OPT_SIZE, max_object_bytes, "256MiB", 0, NULL, 1024,
       (int64_t)5 << 40, "start a new object past about this many event bytes"),
     O("max_object_age", SL_OPT_DURATION, max_object_age_ms, "0", 0, NULL, 0, 86400000LL * 366,
@@ -222,7 +224,14 @@ static int s3_init(void **self, const void *config, const sl_component_ctx *cc, 
         s3_destroy(s);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, e2);
     }
-    s->ext = cfg->compression == S3_COMP_GZIP ? ".ndjson.gz" : ".ndjson";
+    s->ext = cfg->compression == S3_COMP_GZIP   ? ".ndjson.gz"
+             : cfg->compression == S3_COMP_ZSTD ? ".ndjson.zst"
+                                                : ".ndjson";
+    if (cfg->compression == S3_COMP_ZSTD && lazylib_load(&lazy_zstd, e2, sizeof e2) != SL_OK) {
+        s3_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: compression zstd needs libzstd: %s", cc->id,
+                         e2);
+    }
     s->hc = http_client_new();
     if (!s->hc) {
         s3_destroy(s);
@@ -402,6 +411,8 @@ static size_t s3_object_headers(const s3_sink *s, s3_hdr *h)
     h[n++] = (s3_hdr){"Content-Type", "application/x-ndjson"};
     if (cfg->compression == S3_COMP_GZIP)
         h[n++] = (s3_hdr){"Content-Encoding", "gzip"};
+    else if (cfg->compression == S3_COMP_ZSTD)
+        h[n++] = (s3_hdr){"Content-Encoding", "zstd"};
     if (cfg->sse == SSE_AES256)
         h[n++] = (s3_hdr){"X-Amz-Server-Side-Encryption", "AES256"};
     else if (cfg->sse == SSE_KMS)
@@ -522,7 +533,8 @@ static s3_outcome s3_write_object(s3_sink *s, http_multi *h, sl_event *const *ev
     buf_puts(&key, prefix);
     s3_key_name(&key, evs, n, s->ext);
     s3_body b;
-    s3_body_init(&b, cfg->compression, (int)cfg->gzip_level, (size_t)1 << 20, cfg->id_key);
+    int level = (int)(cfg->compression == S3_COMP_ZSTD ? cfg->zstd_level : cfg->gzip_level);
+    s3_body_init(&b, cfg->compression, level, (size_t)1 << 20, cfg->id_key);
     s3_upload u;
     memset(&u, 0, sizeof u);
     s3_outcome out = S3_OK;
@@ -650,7 +662,7 @@ static int s3_send(void *self, sl_event *const *events, size_t n, sl_send_result
 
 const sl_sink_vtable sl_sink_s3 = {
     .type = "s3",
-    .help = "Archives events as NDJSON objects (gzip or plain) in S3 or an S3-compatible store",
+    .help = "Archives events as NDJSON objects (gzip, zstd or plain) in S3 or an S3-compatible store",
     .options = s3_options,
     .config_size = sizeof(s3_config),
     .init = s3_init,
