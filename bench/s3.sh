@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # s3.sh - the S3 archive benchmark: file -> parse(json) -> s3 sink (key prefix from the
-# event's hour, NDJSON objects gzip or plain, SigV4) -> tests/emulators/
+# event's hour, NDJSON objects gzip, zstd or plain, SigV4) -> tests/emulators/
 # s3_emulator.py in count-only mode (it checks every signature and body hash, and counts the
 # bytes instead of keeping them). Objects of S3_MAX_EVENTS events; with compression none they
 # exceed part_size (5 MiB) and go up in multipart uploads. Events per CPU-second of sluice and
@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
 N="${BENCH_EVENTS:-500000}"
-BENCH_MODES="${BENCH_MODES:-gzip none}"
+BENCH_MODES="${BENCH_MODES:-gzip zstd none}"
 PY=/usr/bin/python3
 CLK_TCK="$(getconf CLK_TCK)"
 dir="$(mktemp -d /tmp/sluice-s3bench.XXXXXX)"
