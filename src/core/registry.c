@@ -28,6 +28,7 @@ extern const sl_sink_vtable sl_sink_otlp;
 extern const sl_sink_vtable sl_sink_loki;
 extern const sl_sink_vtable sl_sink_redis;
 extern const sl_sink_vtable sl_sink_s3;
+extern const sl_sink_vtable sl_sink_kafka;
 
 const sl_source_vtable *const sl_sources[] = {
     &sl_source_file,
@@ -72,6 +73,7 @@ const sl_sink_vtable *const sl_sinks[] = {
     &sl_sink_loki,
     &sl_sink_redis,
     &sl_sink_s3,
+    &sl_sink_kafka,
     NULL,
 };
 

@@ -107,6 +107,24 @@ sinks:
   a: { type: blackhole, inputs: [in] }
   b: { type: blackhole, inputs: [a] }'
 
+check kafka_acks "kafka_acks.yaml:4:3: sinks.out: acks: an idempotent producer needs acks: all" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: kafka, inputs: [in], brokers: "k:9092", topic: t, acks: "1" }'
+
+check kafka_brokers "kafka_brokers.yaml:4:3: sinks.out: brokers: \"k\" is not host:port" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: kafka, inputs: [in], brokers: ["k:1", k], topic: t }'
+
+check kafka_property "kafka_property.yaml:4:3: sinks.out: librdkafka: librdkafka property linger.mss: No such configuration property" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: kafka, inputs: [in], brokers: [k:1], topic: t, librdkafka: { linger.mss: 5 } }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
