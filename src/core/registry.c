@@ -14,6 +14,7 @@ extern const sl_source_vtable sl_source_redis;
 extern const sl_source_vtable sl_source_syslog;
 extern const sl_source_vtable sl_source_journald;
 extern const sl_source_vtable sl_source_otlp;
+extern const sl_source_vtable sl_source_kafka;
 extern const sl_transform_vtable sl_transform_add_fields;
 extern const sl_transform_vtable sl_transform_route;
 extern const sl_transform_vtable sl_transform_parse, sl_transform_severity;
@@ -42,6 +43,7 @@ const sl_source_vtable *const sl_sources[] = {
     &sl_source_syslog,
     &sl_source_journald,
     &sl_source_otlp,
+    &sl_source_kafka,
     NULL,
 };
 

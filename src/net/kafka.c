@@ -9,7 +9,9 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "formats/msgpack.h"
 #include "kafka.h"
+#include "redis.h"
 
 const char *const kafka_sasl_mechanisms[] = {"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512",
                                              NULL};
@@ -194,4 +196,71 @@ void kafka_format_stream_key(sl_buf *out, const sl_event *e)
     char hex[17];
     int n = snprintf(hex, sizeof hex, "%016" PRIx64, e->id_stream);
     buf_append(out, hex, (size_t)n);
+}
+
+/* ---- Decoding -------------------------------------------------------------------------- */
+
+const char *const kafka_decodings[] = {"json", "raw", "forward", NULL};
+
+static void text_event(sl_batch *b, const kafka_msg_view *m)
+{
+    sl_event *e = batch_add(b);
+    e->ts_ns = m->ts_ms > 0 ? m->ts_ms * 1000000 : sl_now_ns();
+    e->message = batch_str(b, m->payload ? m->payload : "", SL_MIN(m->len, (size_t)UINT32_MAX));
+    b->bytes += event_size(e);
+}
+
+/* A Forward message is one msgpack value that fills the payload. */
+static bool forward_events(sl_batch *b, const kafka_msg_view *m, fwd_scratch *scratch)
+{
+    if (!m->len)
+        return false;
+    mp_reader r = {(const uint8_t *)m->payload, (const uint8_t *)m->payload + m->len};
+    if (mp_skip(&r, 32, m->len) != MP_OK || r.p != r.end)
+        return false;
+    fwd_msg_info info;
+    fwd_limits lim = {.max_inflated = 64u << 20, .max_depth = 32};
+    char err[128];
+    uint32_t before = b->n;
+    if (fwd_decode(m->payload, m->len, b, &info, scratch, &lim, err, sizeof err) != SL_OK)
+        return false;
+    return b->n > before || info.markers > 0;
+}
+
+uint32_t kafka_decode(sl_batch *b, const kafka_msg_view *m, int decoding, fwd_scratch *scratch,
+                      bool *bad)
+{
+    uint32_t first = b->n;
+    *bad = false;
+    if (decoding == KAFKA_DEC_FORWARD) {
+        if (!forward_events(b, m, scratch)) {
+            *bad = true;
+            text_event(b, m);
+        }
+    } else if (decoding == KAFKA_DEC_JSON) {
+        redis_decode_value(b, m->payload ? m->payload : "", m->len);
+    } else {
+        text_event(b, m);
+    }
+    uint32_t n = b->n - first;
+    char idb[64];
+    for (uint32_t i = 0; i < n; i++) {
+        sl_event *e = &b->events[first + i];
+        sl_buf id = {0};
+        if (m->id)
+            buf_append(&id, m->id, m->idlen);
+        else
+            buf_printf(&id, "%s/%d/%lld", m->topic, (int)m->partition, (long long)m->offset);
+        if (n > 1) {
+            int k = snprintf(idb, sizeof idb, "/%u", i);
+            buf_append(&id, idb, (size_t)k);
+        }
+        e->id_str = batch_str(b, id.p, SL_MIN(id.len, (size_t)UINT32_MAX));
+        e->id_stream = e->id_seq = 0;
+        buf_free(&id);
+        event_set_str(b, e, "kafka.topic", m->topic, strlen(m->topic));
+        event_set_int(b, e, "kafka.partition", m->partition);
+        event_set_int(b, e, "kafka.offset", m->offset);
+    }
+    return n;
 }

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/event.h"
+#include "net/forward.h"
 #include "net/tls_client.h"
 
 /* The header every message the sink produces carries: the event's stable id, so a
@@ -80,5 +81,34 @@ void kafka_format_stream_key(sl_buf *out, const sl_event *e);
 /* Appends the event's stable id: id_str when set, else id_stream and id_seq as 32 hex
  * digits (the same text as the file sink's id_key). */
 void kafka_format_id(sl_buf *out, const sl_event *e);
+
+/* ---- Decoding what the source reads --------------------------------------------------- */
+enum { KAFKA_DEC_JSON = 0, KAFKA_DEC_RAW = 1, KAFKA_DEC_FORWARD = 2 };
+extern const char *const kafka_decodings[]; /* "json", "raw", "forward", NULL */
+
+/* One consumed message, borrowed. `id` is the KAFKA_ID_HEADER value (NULL when absent). */
+typedef struct kafka_msg_view {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms; /* the message's timestamp, <= 0 when unknown */
+    const void *payload;
+    size_t len;
+    const char *id;
+    size_t idlen;
+} kafka_msg_view;
+
+/* Appends the events of one message to b and returns how many (one, or for forward as
+ * many as the message holds, 0 for one without entries):
+ *   json: sluice's own JSON (what the sink writes) becomes the event it was; any other
+ *         payload becomes an event with the payload as message;
+ *   raw: the payload is the message;
+ *   forward: a Fluent Forward message (msgpack, any mode) becomes its events.
+ * A payload that does not decode is kept as the message of one event and *bad is set.
+ * Every event gets fields kafka.topic, kafka.partition and kafka.offset, and its stable id:
+ * the id header when present (the event produced upstream keeps its id across Kafka),
+ * else "topic/partition/offset"; a message of several events suffixes "/i". */
+uint32_t kafka_decode(sl_batch *b, const kafka_msg_view *m, int decoding, fwd_scratch *scratch,
+                      bool *bad);
 
 #endif

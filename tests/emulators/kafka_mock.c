@@ -14,6 +14,8 @@
  *   down ID | up ID                broker ID (1..BROKERS) goes down / comes back
  *   rtt ID MS                      broker ID answers MS ms late
  *   leader NAME PARTITION ID       move a partition's leader
+ *   committed GROUP NAME PARTITIONS  answers "ok O0 O1 ..." : the group's committed offsets
+ *                                  (-1 none), fetched as any client would (OffsetFetch)
  *
  * API is a name (produce, fetch, offsetcommit, offsetfetch, metadata, joingroup,
  * heartbeat, syncgroup, findcoordinator, initproducerid) or the numeric ApiKey; ERR a
@@ -87,6 +89,41 @@ static int parse_err(const char *s, rd_kafka_resp_err_t *out)
     return -1;
 }
 
+/* The committed offsets of a group, read with a consumer that never joins it. */
+static void committed(rd_kafka_mock_cluster_t *mc, const char *group, const char *topic, int n,
+                      char *ans, size_t anslen)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(ans, anslen, "error %s", errstr);
+        return;
+    }
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!c) {
+        snprintf(ans, anslen, "error %s", errstr);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c, l, 10000);
+    if (err) {
+        snprintf(ans, anslen, "error %s", rd_kafka_err2str(err));
+    } else {
+        size_t len = (size_t)snprintf(ans, anslen, "ok");
+        for (int i = 0; i < l->cnt && len < anslen; i++)
+            len += (size_t)snprintf(ans + len, anslen - len, " %lld",
+                                    l->elems[i].offset < 0 ? -1LL : (long long)l->elems[i].offset);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(c);
+}
+
 /* Runs one command line; writes the answer into ans. */
 static void command(rd_kafka_mock_cluster_t *mc, int nbrokers, char *line, char *ans, size_t anslen)
 {
@@ -130,6 +167,9 @@ static void command(rd_kafka_mock_cluster_t *mc, int nbrokers, char *line, char 
         err = rd_kafka_mock_broker_set_up(mc, atoi(argv[1]));
     } else if (strcmp(cmd, "rtt") == 0 && argc == 3) {
         err = rd_kafka_mock_broker_set_rtt(mc, atoi(argv[1]), atoi(argv[2]));
+    } else if (strcmp(cmd, "committed") == 0 && argc == 4) {
+        committed(mc, argv[1], argv[2], atoi(argv[3]), ans, anslen);
+        return;
     } else if (strcmp(cmd, "leader") == 0 && argc == 4) {
         err = rd_kafka_mock_partition_set_leader(mc, argv[1], atoi(argv[2]), atoi(argv[3]));
     } else {
@@ -171,7 +211,7 @@ int main(int argc, char **argv)
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
 
-    char line[1024], ans[512];
+    char line[1024], ans[4096];
     size_t len = 0;
     while (!stop) {
         struct pollfd p = {.fd = 0, .events = POLLIN};

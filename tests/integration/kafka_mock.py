@@ -22,11 +22,17 @@ class KafkaMock:
             raise AssertionError("kafka_mock did not start")
 
     def cmd(self, line):
-        """Runs one command (see the emulator's header); fails the test on an error answer."""
+        """Runs one command (see the emulator's header); fails the test on an error answer.
+        Returns what followed "ok"."""
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         ans = self.proc.stdout.readline().strip()
-        assert ans == "ok", "kafka_mock %r: %r" % (line, ans)
+        assert ans == "ok" or ans.startswith("ok "), "kafka_mock %r: %r" % (line, ans)
+        return ans[3:]
+
+    def committed(self, group, topic, partitions):
+        """The group's committed offset per partition (-1: none), as a client reads them."""
+        return [int(x) for x in self.cmd("committed %s %s %d" % (group, topic, partitions)).split()]
 
     def stop(self):
         if self.proc.poll() is None:

@@ -134,6 +134,67 @@ static void test_ids(void **state)
     buf_free(&b);
 }
 
+static const char *field_str(const sl_event *e, const char *k, char *tmp, size_t n)
+{
+    const sl_field *f = event_get(e, k, strlen(k));
+    if (!f)
+        return "(none)";
+    if (f->type == SL_VAL_INT)
+        snprintf(tmp, n, "%lld", (long long)f->v.i);
+    else
+        snprintf(tmp, n, "%.*s", (int)f->v.s.len, f->v.s.ptr);
+    return tmp;
+}
+
+static void test_decode(void **state)
+{
+    char t[64];
+    fwd_scratch scr = {0};
+    bool bad;
+    sl_batch *b = batch_new(4);
+    /* raw: the payload is the message; id topic/partition/offset */
+    kafka_msg_view m = {.topic = "logs", .partition = 2, .offset = 77, .ts_ms = 1000,
+                        .payload = "hello", .len = 5};
+    assert_int_equal(kafka_decode(b, &m, KAFKA_DEC_RAW, &scr, &bad), 1);
+    assert_false(bad);
+    assert_memory_equal(b->events[0].message.ptr, "hello", 5);
+    assert_memory_equal(b->events[0].id_str.ptr, "logs/2/77", b->events[0].id_str.len);
+    assert_int_equal(b->events[0].ts_ns, 1000 * 1000000LL);
+    assert_string_equal(field_str(&b->events[0], "kafka.topic", t, sizeof t), "logs");
+    assert_string_equal(field_str(&b->events[0], "kafka.partition", t, sizeof t), "2");
+    assert_string_equal(field_str(&b->events[0], "kafka.offset", t, sizeof t), "77");
+    /* json: sluice's JSON back to the event; the id header wins */
+    const char *js = "{\"timestamp\":\"2026-01-02T03:04:05Z\",\"message\":\"m1\",\"app\":\"a\"}";
+    m.payload = js;
+    m.len = strlen(js);
+    m.id = "0000000000000abc000000000000002a";
+    m.idlen = 32;
+    assert_int_equal(kafka_decode(b, &m, KAFKA_DEC_JSON, &scr, &bad), 1);
+    assert_memory_equal(b->events[1].message.ptr, "m1", 2);
+    assert_string_equal(field_str(&b->events[1], "app", t, sizeof t), "a");
+    assert_int_equal(b->events[1].id_str.len, 32);
+    assert_memory_equal(b->events[1].id_str.ptr, m.id, 32);
+    /* forward: not msgpack -> the payload kept as message, flagged */
+    m.id = NULL;
+    m.payload = "\xc1junk";
+    m.len = 5;
+    assert_int_equal(kafka_decode(b, &m, KAFKA_DEC_FORWARD, &scr, &bad), 1);
+    assert_true(bad);
+    assert_int_equal(b->events[2].message.len, 5);
+    /* forward: ["t", [[1, {"message":"x"}], [2, {"message":"y"}]]] -> two events, /0 /1 */
+    static const uint8_t fw[] = {0x92, 0xa1, 't', 0x92, 0x92, 0x01, 0x81, 0xa7, 'm', 'e', 's', 's',
+                                 'a', 'g', 'e', 0xa1, 'x', 0x92, 0x02, 0x81, 0xa7, 'm', 'e', 's',
+                                 's', 'a', 'g', 'e', 0xa1, 'y'};
+    m.payload = fw;
+    m.len = sizeof fw;
+    assert_int_equal(kafka_decode(b, &m, KAFKA_DEC_FORWARD, &scr, &bad), 2);
+    assert_false(bad);
+    assert_memory_equal(b->events[3].message.ptr, "x", 1);
+    assert_memory_equal(b->events[4].id_str.ptr, "logs/2/77/1", b->events[4].id_str.len);
+    batch_release(b);
+    fwd_scratch_free(&scr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_err_classes),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,540 @@
+/* kafka.c - the `kafka` source: a consumer group member (librdkafka) whose offsets are
+ * committed only behind acknowledgements.
+ *
+ * Notes on the design
+ *  1. Offsets never auto-commit. Every batch holds messages of one partition and opens one
+ *     ack token whose key is (ownership generation << 32 | partition slot) and whose value
+ *     is the offset after its last message. The ledger hands tokens back in open order
+ *     once every sink has delivered or durably buffered their batches; only then does the
+ *     partition's `acked` offset move, and only `acked` is ever committed (async, every
+ *     `commit_interval`; sync on revoke and at stop). So a committed offset is never
+ *     ahead of delivery; a crash re-reads what was read and not yet committed.
+ *  2. Rebalancing is cooperative-sticky (incremental). On revoke: the batch being built is
+ *     emitted, then the source waits (at most `revoke_timeout`) until the revoked
+ *     partitions' tokens are collected, commits what was acked, and only then gives them
+ *     up. What was not acked by then is read again by the next owner. The partition's
+ *     generation moves, so a late ack of the old ownership never commits anything.
+ *     A lost assignment (session timed out) commits nothing.
+ *  3. Stable ids: the sluice-id header when the message has one (the id the event had
+ *     before the producing sluice, so dedupe holds across tiers), else
+ *     "topic/partition/offset" (kafka_decode in net/kafka.c).
+ *  4. Memory: librdkafka's prefetch queue is bounded by `max_fetch_queue_bytes`; when a
+ *     downstream buffer is full, source_emit blocks and nothing more is polled
+ *     (backpressure). A block longer than max.poll.interval.ms makes the member leave the
+ *     group (its partitions move; nothing acked is lost, the rest is read again).
+ *  5. Per partition lag (high watermark - acked offset) is in the status API, refreshed
+ *     from librdkafka's cached watermarks about twice a second.
+ *
+ * State: `parts` (slots, never removed: a slot keeps its index for token keys) is written
+ * by the source thread only, under `lock` so the status API can read it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/common.h"
+#include "core/component.h"
+#include "core/log.h"
+#include "net/kafka.h"
+
+static const char *const ksrc_starts[] = {"earliest", "latest", NULL};
+
+typedef struct ksrc_config {
+    kafka_conn_config conn;
+    char *group_id;
+    sl_strlist topics;
+    int start_offset, decoding;
+    int64_t batch_max_events, commit_interval_ms, revoke_timeout_ms;
+    uint64_t max_fetch_queue_bytes;
+} ksrc_config;
+
+static const sl_option ksrc_options[] = {
+    KAFKA_CONN_OPTIONS(ksrc_config, conn),
+    {"group_id", SL_OPT_STR, offsetof(ksrc_config, group_id), NULL, SL_OPT_REQUIRED, NULL, NULL,
+     0, 0, "consumer group"},
+    {"topics", SL_OPT_STRLIST, offsetof(ksrc_config, topics), NULL, SL_OPT_REQUIRED, NULL, NULL,
+     0, 0, "topic names, or regexes starting with ^"},
+    {"start_offset", SL_OPT_ENUM, offsetof(ksrc_config, start_offset), "earliest", 0, ksrc_starts,
+     NULL, 0, 0, "where a partition without a committed offset starts: earliest or latest"},
+    {"decoding", SL_OPT_ENUM, offsetof(ksrc_config, decoding), "json", 0, kafka_decodings, NULL,
+     0, 0, "json (sluice's JSON back to the event, else the payload as message), raw, or "
+           "forward (a Fluent Forward message in msgpack)"},
+    {"batch_max_events", SL_OPT_INT, offsetof(ksrc_config, batch_max_events), "1000", 0, NULL,
+     NULL, 1, 100000, "messages per batch at most (a batch holds one partition)"},
+    {"commit_interval", SL_OPT_DURATION, offsetof(ksrc_config, commit_interval_ms), "200ms", 0,
+     NULL, NULL, 1, 60000, "how often acknowledged offsets are committed"},
+    {"revoke_timeout", SL_OPT_DURATION, offsetof(ksrc_config, revoke_timeout_ms), "10s", 0, NULL,
+     NULL, 0, 600000, "on revoke, how long to wait for the partitions' acks before giving them up"},
+    {"max_fetch_queue_bytes", SL_OPT_SIZE, offsetof(ksrc_config, max_fetch_queue_bytes), "16MiB",
+     0, NULL, NULL, 1 << 20, (int64_t)1 << 31, "librdkafka's prefetch bound"},
+    SL_OPT_END,
+};
+
+typedef struct kpart {
+    char *topic;
+    int32_t partition;
+    bool owned;
+    uint32_t gen;
+    int64_t read;      /* offset after the last message read, -1 none */
+    int64_t acked;     /* offset after the last acknowledged message, -1 none */
+    int64_t committed; /* last committed by us, -1 none */
+    int64_t high;      /* high watermark, -1 unknown */
+    size_t inflight;   /* tokens opened and not collected */
+} kpart;
+
+typedef struct ksrc {
+    const ksrc_config *cfg;
+    const sl_component_ctx *cc;
+    sl_source_ctx *ctx;
+    rd_kafka_t *rk;
+    pthread_mutex_t lock; /* parts, for the status API */
+    kpart *parts;
+    size_t nparts, cap;
+    sl_batch *b; /* being built, for parts[bslot] */
+    size_t bslot;
+    int64_t blast; /* offset of the batch's last message */
+    fwd_scratch scratch;
+    bool dirty, draining_failed;
+    int64_t last_commit_ms, last_high_ms, last_log_ms, bad_log_ms;
+} ksrc;
+
+static void ksrc_warn(ksrc *s, int64_t *last, const char *fmt, const char *arg)
+{
+    int64_t now = sl_mono_ms();
+    if (now - *last >= 5000) {
+        *last = now;
+        log_warn(s->cc->id, fmt, arg);
+    }
+}
+
+static size_t ksrc_slot(ksrc *s, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < s->nparts; i++)
+        if (s->parts[i].partition == partition && strcmp(s->parts[i].topic, topic) == 0)
+            return i;
+    pthread_mutex_lock(&s->lock);
+    if (s->nparts == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->parts = sl_xrealloc(s->parts, s->cap * sizeof *s->parts);
+    }
+    s->parts[s->nparts] = (kpart){sl_xstrdup(topic), partition, false, 0, -1, -1, -1, -1, 0};
+    pthread_mutex_unlock(&s->lock);
+    return s->nparts++;
+}
+
+/* ---- Acks and commits (note 1) -------------------------------------------------------- */
+
+static void ksrc_ack(void *arg, uint64_t key, uint64_t value)
+{
+    ksrc *s = arg;
+    size_t slot = (size_t)(key & 0xffffffffu);
+    uint32_t gen = (uint32_t)(key >> 32);
+    if (slot >= s->nparts)
+        return;
+    kpart *p = &s->parts[slot];
+    if (p->inflight)
+        p->inflight--;
+    if (p->owned && p->gen == gen && (int64_t)value > p->acked) {
+        pthread_mutex_lock(&s->lock);
+        p->acked = (int64_t)value;
+        pthread_mutex_unlock(&s->lock);
+        s->dirty = true;
+    }
+}
+
+/* Commits the acked offsets of owned partitions (those in `only` when given). */
+static void ksrc_commit(ksrc *s, const rd_kafka_topic_partition_list_t *only, bool sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < s->nparts; i++) {
+        kpart *p = &s->parts[i];
+        if (!p->owned || p->acked < 0 || p->acked <= p->committed)
+            continue;
+        if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+            continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->acked;
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, l, sync ? 0 : 1);
+        if (err) {
+            metrics_error(s->cc->metrics, "commit");
+            ksrc_warn(s, &s->last_log_ms, "kafka commit: %s", rd_kafka_err2str(err));
+        } else {
+            pthread_mutex_lock(&s->lock);
+            for (int i = 0; i < l->cnt; i++) {
+                size_t k = ksrc_slot(s, l->elems[i].topic, l->elems[i].partition);
+                s->parts[k].committed = l->elems[i].offset;
+            }
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    s->dirty = false;
+    s->last_commit_ms = sl_mono_ms();
+}
+
+static void ksrc_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                  rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    ksrc *s = opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        metrics_error(s->cc->metrics, "commit");
+        ksrc_warn(s, &s->last_log_ms, "kafka commit: %s", rd_kafka_err2str(err));
+    }
+}
+
+static int ksrc_flush(ksrc *s)
+{
+    if (!s->b)
+        return SL_OK;
+    sl_batch *b = s->b;
+    s->b = NULL;
+    kpart *p = &s->parts[s->bslot];
+    p->inflight++;
+    b->ack = ack_token_open(source_ledger(s->ctx), ((uint64_t)p->gen << 32) | s->bslot,
+                            (uint64_t)(s->blast + 1));
+    b->origin = s->cc->id;
+    return source_emit(s->ctx, b);
+}
+
+static void ksrc_collect(ksrc *s)
+{
+    source_collect_acks(s->ctx, ksrc_ack, s);
+    if (s->dirty && sl_mono_ms() - s->last_commit_ms >= s->cfg->commit_interval_ms)
+        ksrc_commit(s, NULL, false);
+}
+
+/* ---- Rebalancing (note 2) ------------------------------------------------------------- */
+
+static bool ksrc_revoked_inflight(ksrc *s, const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        size_t k = ksrc_slot(s, parts->elems[i].topic, parts->elems[i].partition);
+        if (s->parts[k].owned && s->parts[k].inflight)
+            return true;
+    }
+    return false;
+}
+
+static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    ksrc *s = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (!s->ctx) { /* closing outside run(): nothing of ours is in flight */
+        if (coop)
+            rd_kafka_error_destroy(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                                       ? rd_kafka_incremental_assign(rk, parts)
+                                       : rd_kafka_incremental_unassign(rk, parts));
+        else
+            rd_kafka_assign(rk, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? parts : NULL);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            size_t k = ksrc_slot(s, parts->elems[i].topic, parts->elems[i].partition);
+            pthread_mutex_lock(&s->lock);
+            kpart *p = &s->parts[k];
+            p->owned = true;
+            p->gen++;
+            p->read = p->acked = p->committed = -1;
+            pthread_mutex_unlock(&s->lock);
+        }
+        log_info(s->cc->id, "kafka: %d partition(s) assigned", parts->cnt);
+        if (coop) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e) {
+                log_warn(s->cc->id, "kafka assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        return;
+    }
+    /* Revoke (or lost): emit what was read, wait for its acks, commit, release. */
+    bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
+    if (ksrc_flush(s) != SL_OK)
+        s->draining_failed = true;
+    if (!lost && !s->draining_failed) {
+        int64_t deadline = sl_mono_ms() + s->cfg->revoke_timeout_ms;
+        while (ksrc_revoked_inflight(s, parts) && sl_mono_ms() < deadline &&
+               !source_should_stop(s->ctx)) {
+            source_collect_acks(s->ctx, ksrc_ack, s);
+            if (ksrc_revoked_inflight(s, parts))
+                source_sleep(s->ctx, 2);
+        }
+        ksrc_commit(s, parts, true);
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        size_t k = ksrc_slot(s, parts->elems[i].topic, parts->elems[i].partition);
+        pthread_mutex_lock(&s->lock);
+        s->parts[k].owned = false;
+        s->parts[k].gen++;
+        pthread_mutex_unlock(&s->lock);
+    }
+    log_info(s->cc->id, "kafka: %d partition(s) %s", parts->cnt, lost ? "lost" : "revoked");
+    if (coop) {
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+        if (e) {
+            log_warn(s->cc->id, "kafka unassign: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- Setup ---------------------------------------------------------------------------- */
+
+static void ksrc_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+    ksrc *s = rd_kafka_opaque(rk);
+    if (level <= 3)
+        log_warn(s->cc->id, "librdkafka %s: %s", fac, msg);
+    else if (level <= 5)
+        log_info(s->cc->id, "librdkafka %s: %s", fac, msg);
+    else
+        log_debug(s->cc->id, "librdkafka %s: %s", fac, msg);
+}
+
+static void ksrc_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    ksrc *s = opaque;
+    metrics_error(s->cc->metrics, "connection");
+    char line[512];
+    snprintf(line, sizeof line, "%s: %s", rd_kafka_err2name(err), reason);
+    ksrc_warn(s, &s->last_log_ms, "kafka: %s", line);
+}
+
+static void ksrc_destroy(void *self);
+
+static int ksrc_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
+                     size_t errlen)
+{
+    const ksrc_config *cfg = config;
+    for (size_t i = 0; i < cfg->conn.librdkafka.n; i++) {
+        const char *k = cfg->conn.librdkafka.keys[i];
+        if (strcmp(k, "enable.auto.commit") == 0 || strcmp(k, "enable.auto.offset.store") == 0 ||
+            strcmp(k, "group.id") == 0)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "librdkafka: %s is the source's own (offsets commit only behind "
+                             "acknowledgements; group_id names the group)", k);
+    }
+    if (!cfg->group_id[0])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "group_id: must not be empty");
+    for (size_t i = 0; i < cfg->topics.n; i++)
+        if (!cfg->topics.v[i][0])
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "topics: an empty name");
+    if (!cfg->topics.n)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "topics: at least one");
+    ksrc *s = sl_xcalloc(1, sizeof *s);
+    s->cfg = cfg;
+    s->cc = cc;
+    pthread_mutex_init(&s->lock, NULL);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char v[64];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)(cfg->max_fetch_queue_bytes / 1024));
+    int rc = kafka_conf_set(conf, "client.id", "sluice", err, errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "group.id", cfg->group_id, err, errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
+                            errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "auto.offset.reset", ksrc_starts[cfg->start_offset], err,
+                            errlen);
+    if (!rc)
+        rc = kafka_conf_set(conf, "queued.max.messages.kbytes", v, err, errlen);
+    if (!rc)
+        rc = kafka_conf_apply(conf, &cfg->conn, err, errlen);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        ksrc_destroy(s);
+        return SL_ERR_CONFIG;
+    }
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_conf_set_log_cb(conf, ksrc_log);
+    rd_kafka_conf_set_error_cb(conf, ksrc_error);
+    rd_kafka_conf_set_rebalance_cb(conf, ksrc_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, ksrc_offset_commit_cb);
+    char why[512];
+    s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf);
+        ksrc_destroy(s);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s", why);
+    }
+    rd_kafka_poll_set_consumer(s->rk);
+    *self = s;
+    return SL_OK;
+}
+
+/* ---- Reading -------------------------------------------------------------------------- */
+
+static void ksrc_refresh_high(ksrc *s)
+{
+    s->last_high_ms = sl_mono_ms();
+    for (size_t i = 0; i < s->nparts; i++) {
+        kpart *p = &s->parts[i];
+        int64_t lo, hi;
+        if (p->owned &&
+            rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi) == 0 &&
+            hi >= 0) {
+            pthread_mutex_lock(&s->lock);
+            p->high = hi;
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+}
+
+/* Adds one message to the batch; returns SL_OK or SL_ERR_CLOSED (engine stopping). */
+static int ksrc_add(ksrc *s, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    size_t slot = ksrc_slot(s, topic, m->partition);
+    if (!s->parts[slot].owned)
+        return SL_OK; /* fetched before a revoke: the next owner reads it */
+    if (s->b && (s->bslot != slot || s->b->n >= (uint32_t)s->cfg->batch_max_events)) {
+        int rc = ksrc_flush(s);
+        if (rc != SL_OK)
+            return rc;
+    }
+    if (!s->b) {
+        s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 512));
+        s->bslot = slot;
+    }
+    kafka_msg_view v = {.topic = topic, .partition = m->partition, .offset = m->offset,
+                        .payload = m->payload, .len = m->len};
+    rd_kafka_timestamp_type_t tt;
+    v.ts_ms = rd_kafka_message_timestamp(m, &tt);
+    rd_kafka_headers_t *h = NULL;
+    const void *idv;
+    size_t idl;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, KAFKA_ID_HEADER, &idv, &idl) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        idv && idl) {
+        v.id = idv;
+        v.idlen = idl;
+    }
+    bool bad;
+    kafka_decode(s->b, &v, s->cfg->decoding, &s->scratch, &bad);
+    if (bad) {
+        metrics_error(s->cc->metrics, "decode");
+        ksrc_warn(s, &s->bad_log_ms, "%s", "a message that does not decode: kept as message");
+    }
+    s->blast = m->offset;
+    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, m->len, memory_order_relaxed);
+    pthread_mutex_lock(&s->lock);
+    s->parts[slot].read = m->offset + 1;
+    pthread_mutex_unlock(&s->lock);
+    return SL_OK;
+}
+
+static int ksrc_run(void *self, sl_source_ctx *ctx)
+{
+    ksrc *s = self;
+    s->ctx = ctx;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)s->cfg->topics.n);
+    for (size_t i = 0; i < s->cfg->topics.n; i++)
+        rd_kafka_topic_partition_list_add(topics, s->cfg->topics.v[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(s->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        log_error(s->cc->id, "kafka subscribe: %s", rd_kafka_err2str(err));
+        return SL_ERR_CONFIG;
+    }
+    while (!source_should_stop(ctx)) {
+        /* A batch open: take what is already fetched, flush at the first gap. */
+        int wait = s->b ? 0 : (ack_ledger_pending(source_ledger(ctx)) ? 5 : 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
+        int rc = SL_OK;
+        if (!m) {
+            rc = ksrc_flush(s);
+        } else if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                metrics_error(s->cc->metrics, "consume");
+                ksrc_warn(s, &s->last_log_ms, "kafka: %s", rd_kafka_message_errstr(m));
+            }
+        } else {
+            rc = ksrc_add(s, m);
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (rc == SL_ERR_CLOSED)
+            break;
+        ksrc_collect(s);
+        if (sl_mono_ms() - s->last_high_ms >= 500)
+            ksrc_refresh_high(s);
+    }
+    /* Stop: what was read goes out, the acks are awaited, the acked offsets committed. */
+    if (ksrc_flush(s) != SL_OK)
+        s->draining_failed = true;
+    if (source_drain_acks(ctx, ksrc_ack, s) > 0)
+        s->draining_failed = true; /* the rest is read again: do not wait on revoke */
+    ksrc_commit(s, NULL, true);
+    rd_kafka_consumer_close(s->rk);
+    s->ctx = NULL;
+    return SL_OK;
+}
+
+static void ksrc_status(void *self, sl_buf *out)
+{
+    ksrc *s = self;
+    buf_puts(out, ",\"partitions\":[");
+    pthread_mutex_lock(&s->lock);
+    bool first = true;
+    for (size_t i = 0; i < s->nparts; i++) {
+        const kpart *p = &s->parts[i];
+        if (!p->owned)
+            continue;
+        int64_t at = p->acked >= 0 ? p->acked : p->read;
+        int64_t lag = p->high >= 0 && at >= 0 ? SL_MAX(p->high - at, (int64_t)0) : -1;
+        buf_printf(out, "%s{\"topic\":\"", first ? "" : ",");
+        for (const char *c = p->topic; *c; c++) /* topic names are [A-Za-z0-9._-] */
+            if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
+                buf_putc(out, *c);
+        buf_printf(out, "\",\"partition\":%d,\"read\":%lld,\"acked\":%lld,\"committed\":%lld,"
+                        "\"high_watermark\":%lld,\"lag\":%lld}",
+                   (int)p->partition, (long long)p->read, (long long)p->acked,
+                   (long long)p->committed, (long long)p->high, (long long)lag);
+        first = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    buf_putc(out, ']');
+}
+
+static void ksrc_destroy(void *self)
+{
+    ksrc *s = self;
+    if (!s)
+        return;
+    if (s->rk)
+        rd_kafka_destroy(s->rk);
+    if (s->b)
+        batch_release(s->b);
+    for (size_t i = 0; i < s->nparts; i++)
+        free(s->parts[i].topic);
+    free(s->parts);
+    fwd_scratch_free(&s->scratch);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+const sl_source_vtable sl_source_kafka = {
+    .type = "kafka",
+    .help = "Consumes Kafka topics in a consumer group (cooperative-sticky); offsets are "
+            "committed only once every sink has acknowledged the events before them",
+    .options = ksrc_options,
+    .config_size = sizeof(ksrc_config),
+    .init = ksrc_init,
+    .run = ksrc_run,
+    .destroy = ksrc_destroy,
+    .status_json = ksrc_status,
+};

@@ -1,0 +1,140 @@
+"""kafka source: kcat produces into the mock cluster (4 partitions), sluice consumes into a file
+sink. Checked: every message arrives with the stable id topic/partition/offset, or the
+sluice-id header's when the message carries one; sluice's own JSON comes back as the event it
+was. Then, while kcat keeps producing, sluice is killed with SIGKILL KILLS times and
+restarted: after each kill the group's committed offsets (read from the cluster as any
+client would) are never ahead of what the file holds, and at the end every message is in the
+file, the duplicates being exactly offsets at or past the committed offset of some kill."""
+import collections
+import json
+import os
+import random
+import threading
+import time
+
+from harness import Sluice, WORK, free_port, log, wait_until
+from kafka_mock import KafkaMock, kcat
+
+KILLS = int(os.environ.get("IT_KILLS", "2"))
+rnd = random.Random(int(os.environ.get("IT_SEED", "5")))
+P = 4
+kafka = KafkaMock(3)
+kafka.cmd("topic in-a %d" % P)
+out = os.path.join(WORK, "out")
+os.makedirs(out)
+outfile = os.path.join(out, "out.ndjson")
+
+
+def produce(lo, hi, header=False):
+    data = "".join("k%d:%s\n" % (i % 16, json.dumps({"n": i, "text": "line %d" % i})) for i in range(lo, hi))
+    args = ["-P", "-t", "in-a", "-K:"]
+    if header:
+        args += ["-H", "sluice-id=upstream-%d" % lo]
+    kcat(kafka.bootstrap, *args, input=data)
+
+
+api = free_port()
+s = Sluice("""
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  in:
+    type: kafka
+    brokers: ["%s"]
+    group_id: aggregators
+    topics: ["^in-.*"]
+    decoding: raw
+    batch_max_events: 200
+    librdkafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500", topic.metadata.refresh.interval.ms: "1000" }
+sinks:
+  out:
+    type: file
+    inputs: [in]
+    path: %s
+    id_key: _id
+    batch: { max_events: 200, timeout_ms: 20 }
+""" % (WORK, api, kafka.bootstrap, outfile)).start()
+
+
+def lines():
+    res = []
+    try:
+        with open(outfile) as f:
+            for l in f:
+                if l.endswith("\n"):
+                    res.append(json.loads(l))
+    except FileNotFoundError:
+        pass
+    return res
+
+
+# 1. ids and decoding
+produce(0, 1000)
+produce(1000, 1001, header=True)
+wait_until(lambda: len(lines()) == 1001, 120, "the first messages")
+got = lines()
+for e in got:
+    n = json.loads(e["message"])["n"]
+    if n == 1000:
+        assert e["_id"] == "upstream-1000", e
+    else:
+        assert e["_id"] == "in-a/%d/%d" % (e["kafka.partition"], e["kafka.offset"]), e
+    assert e["kafka.topic"] == "in-a"
+assert sorted(json.loads(e["message"])["n"] for e in got) == list(range(1001))
+wait_until(lambda: sum(kafka.committed("aggregators", "in-a", P)) == 1001, 60, "offsets committed")
+# quiet (nothing produced): every partition's lag comes to 0 and stays there
+wait_until(lambda: [p["lag"] for p in s.component("in")["partitions"]] == [0] * P, 60,
+           "lag 0 on every partition")
+
+# 2. kill -9 while kcat produces
+state = {"n": 1001, "run": True}
+
+
+def producer():
+    while state["run"]:
+        produce(state["n"], state["n"] + 200)
+        state["n"] += 200
+        time.sleep(0.05)
+
+
+t = threading.Thread(target=producer)
+t.start()
+windows = []  # per kill: the committed offsets, and what the file held then
+for k in range(KILLS):
+    # the restarted member owns every partition once the killed one's session expired
+    wait_until(lambda: len(s.component("in")["partitions"]) == P, 60, "partitions assigned")
+    time.sleep(rnd.uniform(0.5, 2.0))
+    s.kill9()
+    committed = kafka.committed("aggregators", "in-a", P)
+    held = collections.defaultdict(set)
+    for e in lines():
+        held[e["kafka.partition"]].add(e["kafka.offset"])
+    for p in range(P):
+        ahead = [o for o in range(max(committed[p], 0)) if o not in held[p]]
+        assert not ahead, "kill %d: partition %d committed %d but offsets %s not delivered" % (
+            k + 1, p, committed[p], ahead[:5])
+    windows.append((committed, held))
+    log("kill %d: committed %s, delivered %d" % (k + 1, committed, sum(len(h) for h in held.values())))
+    s.start()
+state["run"] = False
+t.join()
+total = state["n"]
+wait_until(lambda: len({e["_id"] for e in lines()}) == total, 180, "every message after the kills")
+wait_until(lambda: sum(kafka.committed("aggregators", "in-a", P)) == total - 0, 60, "all committed")
+assert s.stop() == 0, s.log_text()[-2000:]
+
+got = lines()
+ns = collections.Counter(json.loads(e["message"])["n"] for e in got)
+assert set(ns) == set(range(total)), "lost: %s" % sorted(set(range(total)) - set(ns))[:10]
+pos = collections.Counter((e["kafka.partition"], e["kafka.offset"]) for e in got)
+dups = {k: c for k, c in pos.items() if c > 1}
+window = 0
+for committed, held in windows:
+    window += sum(1 for p in range(P) for o in held[p] if o >= max(committed[p], 0))
+for (p, o), c in dups.items():
+    assert any(o >= max(cm[p], 0) for cm, _ in windows), ("duplicate below every committed offset", p, o)
+ndup = sum(c - 1 for c in dups.values())
+log("messages %d, duplicates %d, unacked windows at the kills %d" % (total, ndup, window))
+assert ndup <= window, (ndup, window)
+kafka.stop()
+print("ok")
