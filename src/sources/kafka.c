@@ -495,7 +495,8 @@ static void ksrc_status(void *self, sl_buf *out)
         if (!p->owned)
             continue;
         int64_t at = p->acked >= 0 ? p->acked : p->read;
-        int64_t lag = p->high >= 0 && at >= 0 ? SL_MAX(p->high - at, (int64_t)0) : -1;
+        /* nothing read yet: the high watermark (what was deleted counts too) */
+        int64_t lag = p->high >= 0 ? SL_MAX(p->high - SL_MAX(at, (int64_t)0), (int64_t)0) : -1;
         buf_printf(out, "%s{\"topic\":\"", first ? "" : ",");
         for (const char *c = p->topic; *c; c++) /* topic names are [A-Za-z0-9._-] */
             if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)

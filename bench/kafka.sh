@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# kafka.sh - the two tiers of a Kafka deployment against librdkafka's mock cluster
+# (tests/emulators/kafka_mock, 3 brokers on loopback): file -> parse(json) -> kafka sink
+# (idempotent, acks=all), then kafka source (consumer group, offsets committed behind acks)
+# -> blackhole reading back what the sink produced. Reports events per CPU-second of sluice
+# and its peak RSS. The mock shares the CPUs (it is the broker: it stores every message).
+# The mock keeps about 5 MB per partition (older batches are deleted, as by retention), so
+# the topic has BENCH_PARTITIONS (64) partitions and keyless messages spread over them: the
+# source must find every event the sink produced (~370 bytes each as JSON).
+#
+#   SLUICE=build/sluice BENCH_EVENTS=200000 BENCH_COMPRESSION="none lz4" bash bench/kafka.sh
+# Binds loopback ports: run it in its own network namespace where others share the machine.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+SLUICE="${SLUICE:-$repo/build/sluice}"
+MOCK="${KAFKA_MOCK:-$(dirname "$SLUICE")/kafka_mock}"
+N="${BENCH_EVENTS:-200000}"
+P="${BENCH_PARTITIONS:-64}"
+BENCH_COMPRESSION="${BENCH_COMPRESSION:-none lz4}"
+PY=/usr/bin/python3
+dir="$(mktemp -d /tmp/sluice-kafkabench.XXXXXX)"
+pid=""; mpid=""
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  exec 3>&- 2>/dev/null || true
+  [ -n "$mpid" ] && kill "$mpid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+[ -x "$MOCK" ] || { echo "bench: no kafka_mock at $MOCK (make all builds it)" >&2; exit 2; }
+
+mkdir -p "$dir/logs"
+"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
+import json, random, sys
+r = random.Random(1)
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": "info",
+                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
+                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
+                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31)}) + "\n")
+PYEOF
+echo "input: $N events, $(stat -c %s "$dir/logs/app.log") bytes"
+mkfifo "$dir/ctl"
+"$MOCK" 3 <"$dir/ctl" >"$dir/mock.out" 2>"$dir/mock.err" &
+mpid=$!
+exec 3>"$dir/ctl"
+for _ in $(seq 1 100); do [ -s "$dir/mock.out" ] && break; sleep 0.05; done
+bs="$(head -1 "$dir/mock.out")"
+
+# run <name> <port> <component>: waits until <component> sent N events, prints a row.
+run() {
+  local name="$1" port="$2" comp="$3"
+  local t0 t1 n ticks peak_kb
+  t0="$(date +%s.%N)"
+  "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  local last=-1 since
+  since="$(date +%s)"
+  while :; do
+    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="'"$comp"'"/ {print $2}')"
+    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
+    # the source: done once every partition is read to its end (what the mock kept)
+    if [ "$name" != "${name#source}" ] && [ "${n%.*}" -gt 0 ] 2>/dev/null &&
+       curl -fsS "http://127.0.0.1:$port/api/v1/status" | "$PY" -c "
+import json, sys
+c = [c for c in json.load(sys.stdin)['components'] if c['id'] == 'in'][0]
+ok = len(c['partitions']) == $P and all(p['lag'] == 0 for p in c['partitions']) and c['pending_acks'] == 0
+sys.exit(0 if ok and c['sent_events'] == $n else 1)"; then
+      break
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
+    if [ "${n%.*}" != "$last" ]; then last="${n%.*}"; since="$(date +%s)"; fi
+    if [ $(( $(date +%s) - since )) -ge "${BENCH_TIMEOUT:-60}" ]; then
+      echo "bench: $name stuck at $n of $N events" >&2; curl -fsS "http://127.0.0.1:$port/api/v1/status" | head -c 1200 >&2; exit 1
+    fi
+    sleep 0.05
+  done
+  t1="$(date +%s.%N)"
+  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
+  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  "$PY" -c "
+n=${n%.*}; wall=$t1-$t0; cpu=$ticks/$(getconf CLK_TCK)
+print('%-18s %9d %7.2f %10.0f %6.2f %12.0f %8.1f' % ('$name', n, wall, n/wall, cpu, n/cpu if cpu else 0, $peak_kb/1024))"
+}
+
+printf '%-18s %9s %7s %10s %6s %12s %8s\n' step events wall_s events/s cpu_s events/cpu_s peak_MB
+for c in $BENCH_COMPRESSION; do
+  echo "topic bench-$c $P" >&3
+  port="$(free_port)"
+  rm -rf "$dir/data"; mkdir -p "$dir/data"
+  cat >"$dir/run.yaml" <<YAML
+data_dir: $dir/data
+api: { address: "127.0.0.1:$port" }
+sources:
+  in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+  out:
+    type: kafka
+    inputs: [p]
+    brokers: "$bs"
+    topic: bench-$c
+    key: ""
+    compression: $c
+    concurrency: 4
+    batch: { max_events: 5000, max_bytes: 8MiB, timeout_ms: 200 }
+YAML
+  run "sink-$c" "$port" out
+  port="$(free_port)"
+  rm -rf "$dir/data"; mkdir -p "$dir/data"
+  cat >"$dir/run.yaml" <<YAML
+data_dir: $dir/data
+api: { address: "127.0.0.1:$port" }
+sources:
+  in: { type: kafka, brokers: "$bs", group_id: bench-$c, topics: [bench-$c], batch_max_events: 2000 }
+sinks:
+  out: { type: blackhole, inputs: [in] }
+YAML
+  run "source-$c" "$port" out
+done
