@@ -30,6 +30,20 @@ static const char other_reason[] = "other";
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static sl_metrics *reg_head, *reg_tail;
 
+/* Component gauges (metrics_gauges_set): set rarely (a source's progress tick), so one lock
+ * for all of them; taken after reg_lock when rendering. */
+static pthread_mutex_t gauge_lock = PTHREAD_MUTEX_INITIALIZER;
+typedef struct sl_metric_gauge {
+    const char *family, *help, *label; /* static */
+    char value[128];
+    bool has_value;
+    double v;
+} sl_metric_gauge;
+struct sl_metric_gauges {
+    sl_metric_gauge g[SL_METRICS_MAX_GAUGES];
+    size_t n;
+};
+
 sl_metrics *metrics_register(const char *id, const char *kind, const char *type)
 {
     sl_metrics *m = sl_xcalloc(1, sizeof *m);
@@ -55,6 +69,7 @@ void metrics_reset(void)
     pthread_mutex_unlock(&reg_lock);
     while (m) {
         sl_metrics *next = m->next;
+        free(m->gauges);
         free(m);
         m = next;
     }
@@ -157,6 +172,32 @@ void metrics_set_state(sl_metrics *m, const char *state)
 {
     if (m)
         atomic_store(&m->state, state ? state : "ok");
+}
+
+void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
+                        const sl_gauge_sample *v, size_t n)
+{
+    if (!m || !family)
+        return;
+    pthread_mutex_lock(&gauge_lock);
+    if (!m->gauges)
+        m->gauges = sl_xcalloc(1, sizeof *m->gauges);
+    struct sl_metric_gauges *t = m->gauges;
+    size_t k = 0; /* drop the family's old series, keeping the order of the others */
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->g[i].family, family) != 0)
+            t->g[k++] = t->g[i];
+    t->n = k;
+    for (size_t i = 0; i < n && t->n < SL_METRICS_MAX_GAUGES; i++) {
+        sl_metric_gauge *g = &t->g[t->n++];
+        g->family = family;
+        g->help = help ? help : "";
+        g->label = label ? label : "label";
+        g->has_value = v[i].label_value != NULL;
+        snprintf(g->value, sizeof g->value, "%s", v[i].label_value ? v[i].label_value : "");
+        g->v = v[i].value;
+    }
+    pthread_mutex_unlock(&gauge_lock);
 }
 
 /* ---- rendering ---- */
@@ -270,6 +311,41 @@ static void render_slots(sl_buf *out, size_t field, const char *name, const char
         }
     }
 #undef SLOTS
+}
+
+/* Every family of component gauges, each once with all its series (the families in order
+ * of first appearance). */
+static void render_gauges(sl_buf *out)
+{
+    pthread_mutex_lock(&gauge_lock);
+    for (const sl_metrics *m = reg_head; m; m = m->next) {
+        for (size_t i = 0; m->gauges && i < m->gauges->n; i++) {
+            const char *fam = m->gauges->g[i].family;
+            bool seen = false; /* rendered with an earlier component or series */
+            for (const sl_metrics *p = reg_head; p != m->next && !seen; p = p->next)
+                for (size_t j = 0; p->gauges && j < (p == m ? i : p->gauges->n) && !seen; j++)
+                    seen = strcmp(p->gauges->g[j].family, fam) == 0;
+            if (seen)
+                continue;
+            put_family(out, fam, "gauge", m->gauges->g[i].help);
+            for (const sl_metrics *q = m; q; q = q->next) {
+                for (size_t j = 0; q->gauges && j < q->gauges->n; j++) {
+                    const sl_metric_gauge *g = &q->gauges->g[j];
+                    if (strcmp(g->family, fam) != 0)
+                        continue;
+                    buf_printf(out, "%s{", fam);
+                    put_labels(out, q);
+                    if (g->has_value) {
+                        buf_printf(out, ",%s=\"", g->label);
+                        put_label_value(out, g->value);
+                        buf_putc(out, '"');
+                    }
+                    buf_printf(out, "} %.15g\n", g->v);
+                }
+            }
+        }
+    }
+    pthread_mutex_unlock(&gauge_lock);
 }
 
 static void render_lag(sl_buf *out)
@@ -444,6 +520,7 @@ void metrics_render_prometheus(sl_buf *out)
     render_simple(out, SOURCES, "sluice_files_tracked", "gauge",
                   "Files a source is tracking.", FIELD(files_tracked), I64);
     render_lag(out);
+    render_gauges(out);
     pthread_mutex_unlock(&reg_lock);
     render_process(out);
 }

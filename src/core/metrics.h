@@ -51,6 +51,8 @@ typedef struct sl_metrics {
     _Atomic(const char *) state;
     /* component-specific counters by static name (e.g. reconciliation), see metrics_count */
     sl_metric_reason counters[SL_METRICS_MAX_REASONS];
+    /* component gauges with one extra label (metrics_gauges_set); under the gauge lock */
+    struct sl_metric_gauges *gauges;
     struct sl_metrics *next;
 } sl_metrics;
 
@@ -73,6 +75,19 @@ void metrics_count(sl_metrics *m, const char *name, uint64_t n);
 uint64_t metrics_count_get(const sl_metrics *m, const char *name);
 void metrics_observe_duration(sl_metrics *m, double seconds);
 void metrics_set_state(sl_metrics *m, const char *state);
+
+/* Component gauges: families of series with one label beyond the component's (e.g.
+ * sluice_backfill_remaining_windows{group=...}). A family's series are replaced as a whole,
+ * so series that end simply disappear; at most SL_METRICS_MAX_GAUGES series per component
+ * over all its families (the rest are not kept: callers bound their own cardinality). */
+#define SL_METRICS_MAX_GAUGES 64
+typedef struct sl_gauge_sample {
+    const char *label_value; /* copied (at most 127 bytes); NULL = the series has no label */
+    double value;
+} sl_gauge_sample;
+/* Replaces the series of `family` (name and help static) of m; n == 0 removes them. */
+void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
+                        const sl_gauge_sample *v, size_t n);
 
 /* Appends the Prometheus text exposition of every registered component. */
 void metrics_render_prometheus(sl_buf *out);

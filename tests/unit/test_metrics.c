@@ -426,6 +426,55 @@ static void test_counters(void **state)
     free(t);
 }
 
+/* Component gauges: one family header however many components carry it, a family's
+ * series replaced as a whole, a series without the extra label, and the per-component cap. */
+static void test_component_gauges(void **state)
+{
+    sl_metrics *a = metrics_register("a", "source", "cloudwatch_logs");
+    sl_metrics *b = metrics_register("b", "source", "cloudwatch_logs");
+    const char *fam = "sluice_backfill_remaining_windows";
+    sl_gauge_sample v[] = {{NULL, 7}, {"/g/1", 5}, {"/g/\"2", 2.5}};
+    metrics_gauges_set(a, fam, "Windows left.", "group", v, 3);
+    metrics_gauges_set(b, fam, "Windows left.", "group", v, 1);
+    metrics_gauges_set(a, "sluice_backfill_eta_seconds", "ETA.", "group", v, 2);
+    v[0].value = 6;
+    metrics_gauges_set(a, fam, "Windows left.", "group", v, 2); /* /g/"2 ends */
+    char *t = render();
+    const char *p = strstr(t, "# TYPE sluice_backfill_remaining_windows gauge");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "# TYPE sluice_backfill_remaining_windows gauge"));
+    assert_line(t, "sluice_backfill_remaining_windows{component_id=\"a\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\"} 6");
+    assert_line(t, "sluice_backfill_remaining_windows{component_id=\"a\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\",group=\"/g/1\"} 5");
+    assert_line(t, "sluice_backfill_remaining_windows{component_id=\"b\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\"} 7");
+    assert_line(t, "sluice_backfill_eta_seconds{component_id=\"a\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\",group=\"/g/1\"} 5");
+    assert_null(strstr(t, "/g/\\\"2"));
+    check_exposition(t);
+    free(t);
+    /* the cap: series past SL_METRICS_MAX_GAUGES are not kept */
+    sl_gauge_sample many[SL_METRICS_MAX_GAUGES + 10];
+    static char names[SL_METRICS_MAX_GAUGES + 10][16];
+    for (int i = 0; i < SL_METRICS_MAX_GAUGES + 10; i++) {
+        snprintf(names[i], sizeof names[i], "g%d", i);
+        many[i] = (sl_gauge_sample){names[i], i};
+    }
+    metrics_gauges_set(b, "x_many", "Many.", "group", many, SL_METRICS_MAX_GAUGES + 10);
+    t = render();
+    int n = 0;
+    for (const char *q = t; (q = strstr(q, "\nx_many{")); q++)
+        n++;
+    assert_int_equal(n, SL_METRICS_MAX_GAUGES - 1); /* b's remaining series has one slot */
+    check_exposition(t);
+    free(t);
+    metrics_gauges_set(b, "x_many", "Many.", "group", NULL, 0);
+    t = render();
+    assert_null(strstr(t, "x_many"));
+    free(t);
+}
+
 static void test_reason_overflow_counts_as_other(void **state)
 {
     sl_metrics *m = metrics_register("s", "sink", "http");
@@ -602,6 +651,7 @@ int main(void)
         cmocka_unit_test_teardown(test_source_and_transform_families, teardown),
         cmocka_unit_test_teardown(test_reasons, teardown),
         cmocka_unit_test_teardown(test_counters, teardown),
+        cmocka_unit_test_teardown(test_component_gauges, teardown),
         cmocka_unit_test_teardown(test_reason_overflow_counts_as_other, teardown),
         cmocka_unit_test_teardown(test_reason_claims_race, teardown),
         cmocka_unit_test_teardown(test_histogram_cumulative, teardown),

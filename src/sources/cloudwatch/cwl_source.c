@@ -69,7 +69,17 @@
  *     within an hour, sometimes later), so a stream whose fields say "idle since
  *     yesterday" may hold events from a minute ago. Only "no stream exists" gates reads.
  *     log_stream_prefix / log_streams narrow FilterLogEvents (logStreamNamePrefix, or
- *     logStreamNames 100 at a time: a window is then read once per chunk of 100 names). */
+ *     logStreamNames 100 at a time: a window is then read once per chunk of 100 names).
+ * 10. Backfill progress: per group, windows queued by this process (new groups, restart
+ *     gaps, repairs, and those a restart found in the checkpoint), windows committed, and
+ *     backfill events read. Once a second a tick takes rates over its last 30 ticks (a
+ *     moving average) and an ETA: the windows still to be committed before the group's
+ *     oldest pending window (the queue is read newest first over all groups) divided by
+ *     the source's window rate; unknown (null) until a window was committed within the
+ *     span, 0 when nothing is left. The snapshot feeds the status API and /metrics (the
+ *     total and the CWL_PROGRESS_SERIES groups with most left, the rest as "(other)");
+ *     an info line per busy group every progress_log_interval_secs, one when a group's
+ *     queue empties. Windows of a group with no stream wait (note 9) and hold its ETA. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +102,7 @@ typedef struct cwl_config {
     int64_t poll_interval_secs, backfill_days, window_minutes, overlap_secs;
     int64_t recent_days, deep_days, max_requests_per_sec, page_limit, http_timeout_secs;
     int64_t backoff_base_ms, backoff_max_ms, checkpoint_interval_ms, discover_interval_secs;
-    int64_t stream_discover_interval_secs;
+    int64_t stream_discover_interval_secs, progress_log_interval_secs;
     bool parse_json;
     int64_t reconcile_interval_secs;
     struct cwl_reconcile_config {
@@ -171,6 +181,8 @@ static const sl_option cwl_options[] = {
       "how often log_group_prefix is listed again"),
     O("stream_discover_interval_secs", SL_OPT_INT, stream_discover_interval_secs, "60", 0, 0,
       86400, "how often each group's streams are listed (DescribeLogStreams; 0 = never)"),
+    O("progress_log_interval_secs", SL_OPT_INT, progress_log_interval_secs, "60", 0, 0, 86400,
+      "how often backfill progress is logged while windows are left (0 = never)"),
     O("parse_json", SL_OPT_BOOL, parse_json, "true", 0, 0, 0,
       "JSON object messages become fields"),
     O("reconcile_interval_secs", SL_OPT_INT, reconcile_interval_secs, "0", 0, 0, 604800,
@@ -189,6 +201,17 @@ typedef struct cwl_seen {
     int64_t ts;
 } cwl_seen;
 
+/* Backfill progress (note 10): rates are moving averages over the last CWL_RING ticks. */
+#define CWL_RING 30
+#define CWL_TICK_MS 1000
+#define CWL_PROGRESS_SERIES 16 /* groups with their own /metrics series; the rest "(other)" */
+
+typedef struct cwl_progress {
+    uint64_t total, done, events;
+    double events_per_sec, windows_per_sec;
+    double eta_secs; /* < 0: not known yet (nothing done in the averaging span) */
+} cwl_progress;
+
 typedef struct cwl_group {
     char *name;
     /* ids the live tail emitted within the overlap: re-reads skip them (note 1) */
@@ -203,6 +226,11 @@ typedef struct cwl_group {
     /* note 9: -1 = not listed yet (polled); 0 = no stream (not polled) */
     int64_t nstreams, newest_event, newest_ingest;
     int64_t next_streams; /* mono ms */
+    /* note 10, the source thread's: windows queued / committed, backfill events read */
+    uint64_t bf_total, bf_done, bf_events;
+    uint64_t ring_ev[CWL_RING]; /* bf_events at the last CWL_RING progress ticks */
+    bool bf_complete_logged;
+    cwl_progress snap; /* what the status shows, under mu */
 } cwl_group;
 
 /* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
@@ -283,6 +311,12 @@ typedef struct cwl_source {
     bool unsynced; /* the live copy is newer than the durable one */
     sl_arena tmp;
     sl_buf req;
+    /* note 10: progress ticks; ring_* hold the values of the last CWL_RING ticks */
+    int64_t next_tick, next_progress_log;
+    int64_t ring_t[CWL_RING];
+    uint64_t ring_done[CWL_RING], ring_ev[CWL_RING];
+    uint32_t ring_n, ring_pos; /* ticks recorded (at most CWL_RING); the next slot */
+    cwl_progress snap; /* the source's total, under mu */
     int64_t log_at; /* rate limit of repeated warnings */
     uint64_t log_suppressed;
     uint64_t rng;
@@ -336,6 +370,7 @@ static void cwl_add_window(cwl_source *s, uint32_t gi, int64_t start, int64_t en
         s->wins = sl_xrealloc(s->wins, s->capwins * sizeof *s->wins);
     }
     s->wins[s->nwins++] = (cwl_window){gi, start, end, false};
+    s->groups[gi].bf_total++;
     metrics_count(s->cc->metrics, "backfill_windows_queued", 1);
     if (persist) {
         char key[700];
@@ -526,6 +561,7 @@ static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
     } else {
         cwl_win_key(k, sizeof k, s->groups[gi].name, (int64_t)value);
         ckpt_remove(s->ck, k);
+        s->groups[gi].bf_done++;
         metrics_count(s->cc->metrics, "backfill_windows_done", 1);
     }
     s->dirty = true;
@@ -662,6 +698,8 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
             cwl_dedupe(g, b);
         if (live && b->n)
             cwl_live_delay(s, b);
+        if (!live)
+            g->bf_events += b->n;
         if (pg.skipped) {
             cwl_warn(s, "log group %s: %u malformed events skipped", g->name, pg.skipped);
             metrics_error(s->cc->metrics, "bad_event");
@@ -910,6 +948,206 @@ static bool cwl_has_window(const cwl_source *s)
     return false;
 }
 
+/* ---- Backfill progress (note 10) ------------------------------------------------------ */
+
+static uint64_t cwl_remaining(const cwl_progress *p) { return p->total > p->done ? p->total - p->done : 0; }
+
+/* 3400 -> "3,400" */
+static void cwl_fmt_count(char *out, size_t n, uint64_t v)
+{
+    char d[32];
+    int len = snprintf(d, sizeof d, "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < len && o + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = d[i];
+    }
+    out[o] = '\0';
+}
+
+/* 130 -> "2m10s"; also "45s", "1h05m", "3d04h"; "unknown" when negative */
+static void cwl_fmt_eta(char *out, size_t n, double secs)
+{
+    if (secs < 0) {
+        snprintf(out, n, "unknown");
+        return;
+    }
+    uint64_t t = (uint64_t)(secs + 0.5);
+    if (t >= 86400)
+        snprintf(out, n, "%" PRIu64 "d%02" PRIu64 "h", t / 86400, t % 86400 / 3600);
+    else if (t >= 3600)
+        snprintf(out, n, "%" PRIu64 "h%02" PRIu64 "m", t / 3600, t % 3600 / 60);
+    else if (t >= 60)
+        snprintf(out, n, "%" PRIu64 "m%02" PRIu64 "s", t / 60, t % 60);
+    else
+        snprintf(out, n, "%" PRIu64 "s", t);
+}
+
+static void cwl_progress_json(sl_buf *out, const cwl_progress *p)
+{
+    buf_printf(out,
+               "\"backfill\":{\"windows_total\":%" PRIu64 ",\"windows_done\":%" PRIu64
+               ",\"remaining_windows\":%" PRIu64 ",\"events_read\":%" PRIu64
+               ",\"events_per_sec\":%.1f,\"windows_per_sec\":%.3f,\"eta_seconds\":",
+               p->total, p->done, cwl_remaining(p), p->events, p->events_per_sec,
+               p->windows_per_sec);
+    if (p->eta_secs < 0)
+        buf_puts(out, "null}");
+    else
+        buf_printf(out, "%.1f}", p->eta_secs);
+}
+
+static void cwl_progress_line(cwl_source *s, const char *what, const char *name,
+                              const cwl_progress *p)
+{
+    char rate[32], eta[32];
+    cwl_fmt_count(rate, sizeof rate, (uint64_t)(p->events_per_sec + 0.5));
+    cwl_fmt_eta(eta, sizeof eta, p->eta_secs);
+    log_info(s->cc->id, "backfill: %s%s %" PRIu64 "/%" PRIu64 " windows, %s events/s, eta %s", what,
+             name, p->done, p->total, rate, eta);
+}
+
+/* A group and its windows left, sorted most first (then by index, for a stable order). */
+typedef struct cwl_rank {
+    uint64_t left;
+    uint32_t gi;
+} cwl_rank;
+
+static int cwl_by_remaining(const void *a, const void *b)
+{
+    const cwl_rank *x = a, *y = b;
+    if (x->left != y->left)
+        return x->left > y->left ? -1 : 1;
+    return x->gi < y->gi ? -1 : x->gi > y->gi;
+}
+
+/* /metrics: the total (no group label) and up to CWL_PROGRESS_SERIES groups with the most
+ * windows left, the rest summed as group "(other)" (a name CloudWatch does not allow), so
+ * the series stay bounded however many groups a prefix finds. `order` is sorted. */
+static void cwl_progress_metrics(cwl_source *s, const cwl_rank *order, uint32_t n)
+{
+    sl_gauge_sample rem[CWL_PROGRESS_SERIES + 2], eta[CWL_PROGRESS_SERIES + 2];
+    size_t nr = 0, ne = 0;
+    rem[nr++] = (sl_gauge_sample){NULL, (double)cwl_remaining(&s->snap)};
+    if (s->snap.eta_secs >= 0)
+        eta[ne++] = (sl_gauge_sample){NULL, s->snap.eta_secs};
+    uint64_t other_rem = 0;
+    double other_eta = 0;
+    bool others = false;
+    for (uint32_t k = 0; k < n; k++) {
+        const cwl_group *g = &s->groups[order[k].gi];
+        if (k < CWL_PROGRESS_SERIES) {
+            rem[nr++] = (sl_gauge_sample){g->name, (double)cwl_remaining(&g->snap)};
+            if (g->snap.eta_secs >= 0)
+                eta[ne++] = (sl_gauge_sample){g->name, g->snap.eta_secs};
+            continue;
+        }
+        others = true;
+        other_rem += cwl_remaining(&g->snap);
+        if (other_eta >= 0)
+            other_eta = g->snap.eta_secs < 0 ? -1 : SL_MAX(other_eta, g->snap.eta_secs);
+    }
+    if (others) {
+        rem[nr++] = (sl_gauge_sample){"(other)", (double)other_rem};
+        if (other_eta >= 0)
+            eta[ne++] = (sl_gauge_sample){"(other)", other_eta};
+    }
+    metrics_gauges_set(s->cc->metrics, "sluice_backfill_remaining_windows",
+                       "Backfill and repair windows queued but not yet committed (no group "
+                       "label: the source's total).", "group", rem, nr);
+    metrics_gauges_set(s->cc->metrics, "sluice_backfill_eta_seconds",
+                       "Estimated seconds until a group's (no group label: every) queued window "
+                       "is committed, at the recent window rate; absent while not known.",
+                       "group", eta, ne);
+}
+
+/* Once a second: rates over the last CWL_RING ticks, ETAs, the status snapshot, /metrics,
+ * and (every progress_log_interval_secs while windows are left) the info lines. */
+static void cwl_progress_tick(cwl_source *s, int64_t now)
+{
+    if (now < s->next_tick)
+        return;
+    s->next_tick = now + CWL_TICK_MS;
+    uint32_t old = s->ring_n < CWL_RING ? 0 : s->ring_pos; /* the oldest sample */
+    double span = s->ring_n ? (double)(now - s->ring_t[old]) / 1000.0 : 0;
+    cwl_progress tot = {0};
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        tot.total += s->groups[i].bf_total;
+        tot.done += s->groups[i].bf_done;
+        tot.events += s->groups[i].bf_events;
+    }
+    if (span > 0) {
+        tot.windows_per_sec = (double)(tot.done - s->ring_done[old]) / span;
+        tot.events_per_sec = (double)(tot.events - s->ring_ev[old]) / span;
+    }
+    uint64_t left = cwl_remaining(&tot);
+    tot.eta_secs = left == 0 ? 0 : tot.windows_per_sec > 0 ? (double)left / tot.windows_per_sec : -1;
+    /* Windows are read newest first over all groups, so a group is done when the queue has
+     * reached its oldest pending window: what it waits for is everything left except the
+     * pending windows queued behind that one (lower indexes of wins[]). */
+    size_t *behind = sl_xmalloc((s->ngroups + 1) * sizeof *behind);
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        behind[i] = SIZE_MAX;
+    for (size_t i = 0; i < s->nwins; i++)
+        if (behind[s->wins[i].gi] == SIZE_MAX)
+            behind[s->wins[i].gi] = i;
+    cwl_rank *order = sl_xmalloc((s->ngroups + 1) * sizeof *order);
+    uint32_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        cwl_group *g = &s->groups[i];
+        cwl_progress p = {.total = g->bf_total, .done = g->bf_done, .events = g->bf_events};
+        if (span > 0)
+            p.events_per_sec = (double)(g->bf_events - g->ring_ev[old]) / span;
+        size_t b = behind[i] == SIZE_MAX ? s->nwins : behind[i];
+        uint64_t wait = left > b ? left - b : 0;
+        p.windows_per_sec = tot.windows_per_sec;
+        p.eta_secs = cwl_remaining(&p) == 0 ? 0 : tot.windows_per_sec > 0 ? (double)wait / tot.windows_per_sec : -1;
+        g->snap = p;
+        g->ring_ev[s->ring_pos] = g->bf_events;
+        if (g->bf_total)
+            order[n++] = (cwl_rank){cwl_remaining(&p), i};
+    }
+    s->snap = tot;
+    pthread_mutex_unlock(&s->mu);
+    free(behind);
+    s->ring_t[s->ring_pos] = now;
+    s->ring_done[s->ring_pos] = tot.done;
+    s->ring_ev[s->ring_pos] = tot.events;
+    s->ring_pos = (s->ring_pos + 1) % CWL_RING;
+    s->ring_n = SL_MIN(s->ring_n + 1, (uint32_t)CWL_RING);
+
+    qsort(order, n, sizeof *order, cwl_by_remaining);
+    cwl_progress_metrics(s, order, n);
+    for (uint32_t k = 0; k < n; k++) { /* one line when a group's queue empties */
+        cwl_group *g = &s->groups[order[k].gi];
+        if (cwl_remaining(&g->snap) > 0) {
+            g->bf_complete_logged = false;
+        } else if (!g->bf_complete_logged) {
+            char ev[32];
+            cwl_fmt_count(ev, sizeof ev, g->bf_events);
+            log_info(s->cc->id, "backfill: group %s complete, %" PRIu64 " windows, %s events",
+                     g->name, g->bf_done, ev);
+            g->bf_complete_logged = true;
+        }
+    }
+    int64_t every = s->cfg->progress_log_interval_secs * 1000;
+    if (every > 0 && left > 0 && now >= s->next_progress_log) {
+        s->next_progress_log = now + every;
+        uint32_t busy = 0;
+        for (uint32_t k = 0; k < n && busy < CWL_PROGRESS_SERIES; k++)
+            if (order[k].left > 0) {
+                cwl_progress_line(s, "group ", s->groups[order[k].gi].name,
+                                  &s->groups[order[k].gi].snap);
+                busy++;
+            }
+        if (busy != 1)
+            cwl_progress_line(s, "total", "", &tot);
+    }
+    free(order);
+}
+
 /* Status API: what the listings said, per group (called from the API thread). */
 static void cwl_status_json(void *self, sl_buf *out)
 {
@@ -934,8 +1172,14 @@ static void cwl_status_json(void *self, sl_buf *out)
                    ",\"live_cursor_ms\":%" PRId64 ",\"live_lag_seconds\":%.3f,\"read\":%s}",
                    g->newest_event, g->newest_ingest, g->cursor,
                    (double)(now - g->cursor) / 1000.0, g->nstreams != 0 ? "true" : "false");
+        out->len--; /* the closing brace */
+        buf_putc(out, ',');
+        cwl_progress_json(out, &g->snap);
+        buf_putc(out, '}');
     }
     buf_putc(out, ']');
+    buf_putc(out, ',');
+    cwl_progress_json(out, &s->snap);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -1436,6 +1680,8 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
         int64_t wait = cwl_schedule(s);
         ckpt_pace_committed(&pace, source_collect_acks(ctx, cwl_on_commit, s));
         int64_t now = sl_mono_ms();
+        cwl_progress_tick(s, now);
+        wait = SL_MIN(wait, SL_MAX(1, s->next_tick - now));
         int due = ckpt_pace_due(&pace, now);
         if (due != SL_CKPT_NONE) {
             cwl_persist(s, due == SL_CKPT_DURABLE);
