@@ -13,6 +13,7 @@
 #include "cli/from_env.h"
 #include "cli/logfowd.h"
 #include "cli/quickstart.h"
+#include "cli/tap.h"
 #include "cli/top.h"
 #include "core/api.h"
 #include "core/checkpoint.h"
@@ -40,6 +41,7 @@ static const char usage_text[] =
     "  components [TYPE]          list component types, or the options of one type\n"
     "  config from-env|convert    print the configuration a drop-in builds (sluice config --help)\n"
     "  top [--api HOST:PORT]      a live terminal view of a running sluice (sluice top --help)\n"
+    "  tap COMPONENT [-n COUNT]   print the events passing a component as NDJSON (sluice tap --help)\n"
     "  version                    print the version\n"
     "\n"
     "Every command accepts --help.\n";
@@ -217,6 +219,13 @@ static sl_notify_phase notify_phase(void *arg)
 }
 static void api_status(void *arg, sl_buf *out) { topology_status_json(arg, out); }
 static void api_plugins(void *arg, sl_buf *out) { topology_plugins_json(arg, out); }
+static struct sl_tap *api_tap(void *arg, const char *id, sl_buf *ids)
+{
+    struct sl_tap *tap = topology_tap(arg, id);
+    if (!tap)
+        topology_component_ids(arg, ids);
+    return tap;
+}
 
 static const char run_usage[] =
     "usage: sluice run [-c FILE]\n"
@@ -301,7 +310,7 @@ static int cmd_run(int argc, char **argv)
         status = 1;
     } else if (g->api.enabled) {
         sl_api_handlers h = {.ready = api_ready, .status_json = api_status, .arg = t,
-                             .plugins_json = api_plugins, .metrics_path = g->api.metrics_path};
+                             .plugins_json = api_plugins, .tap = api_tap, .metrics_path = g->api.metrics_path};
         for (size_t i = 0; i < g->api.address.n && status == 0; i++) {
             const char *addr = g->api.address.v[i];
             if (api_start(&apis[napis], addr, &h, err, sizeof err) != SL_OK) {
@@ -456,6 +465,8 @@ int main(int argc, char **argv)
         return checkpoints_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "config") == 0)
         return from_env_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "tap") == 0)
+        return cmd_api_client(argc - 2, argv + 2, tap_cli);
     if (strcmp(cmd, "top") == 0)
         return cmd_api_client(argc - 2, argv + 2, top_cli);
     if (strcmp(cmd, "components") == 0)

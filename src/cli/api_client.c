@@ -113,6 +113,8 @@ static int deliver(sl_buf *body, api_client_body_fn on_body, void *arg, const ch
         *stop = on_body(arg, p, n);
         return SL_OK;
     }
+    if (!body)
+        return SL_OK;
     if (body->len + n > MAX_BODY)
         return SL_ERR_CORRUPT;
     buf_append(body, p, n);
@@ -166,6 +168,8 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
         else if (strncasecmp(line, "Content-Length:", 15) == 0)
             clen = atoll(line + 15);
     }
+    if (*status != 200)
+        on_body = NULL; /* an error's text goes to `body` */
     http_chunked dec;
     http_chunked_init(&dec, UINT64_MAX);
     int stop = 0;

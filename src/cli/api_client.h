@@ -15,8 +15,9 @@ int api_client_dial_address(const char *listen, char *out, size_t outlen, char *
 /* Called with each piece of the body as it arrives; a nonzero return stops reading. */
 typedef int (*api_client_body_fn)(void *arg, const char *p, size_t n);
 
-/* GETs `path` from `address` ("host:port"). *status gets the HTTP status. The body goes
- * to `on_body` when set (streamed, for endless responses), else into `body` (whole).
+/* GETs `path` from `address` ("host:port"). *status gets the HTTP status. The body of a
+ * 200 goes to `on_body` when set (streamed, for endless responses); any other body, or
+ * every body without on_body, into `body` (whole) unless that is NULL.
  * `timeout_ms` bounds connecting and each wait for data (0: wait for ever once connected).
  * Returns SL_OK, or SL_ERR_IO / SL_ERR_CORRUPT with a message in err. */
 int api_client_get(const char *address, const char *path, int timeout_ms, int *status,

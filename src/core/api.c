@@ -17,12 +17,21 @@
 #include "log.h"
 #include "metrics.h"
 #include "status_page.h" /* generated from status_page.html by the Makefile */
+#include "tap.h"
 
 /* Limits that keep a misbehaving client from holding the API: idle or slow
  * connections are dropped, header memory is bounded (MHD answers 431 beyond it). */
 #define API_CONN_TIMEOUT_S 10
 #define API_CONN_LIMIT 64
 #define API_CONN_MEMORY (32 * 1024)
+/* A tap stream: how long one read waits for events (the API thread serves other requests
+ * between reads, so this bounds their extra latency while a tap runs), the newline sent
+ * after this long without events (it finds a client that left), the block size. */
+#define TAP_WAIT_MS 20
+#define TAP_HEARTBEAT_MS 2000
+#define TAP_BLOCK (8 * 1024)
+#define TAP_DEFAULT_RATE 100
+#define TAP_MAX_RATE 100000
 
 struct sl_api {
     struct MHD_Daemon *mhd;
@@ -187,6 +196,101 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, con
     return reply(c, status, "text/plain; charset=utf-8", sl_xstrdup(text), strlen(text));
 }
 
+typedef struct tap_stream {
+    sl_tap *tap;
+    int64_t quiet_since_ms;
+} tap_stream;
+
+/* MHD's content reader for a tap: events as they come, the end once the limit is
+ * reached. Returning 0 makes MHD call again; tap_take's short wait paces that. */
+static ssize_t tap_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    tap_stream *s = cls;
+    bool done = false;
+    size_t n = tap_take(s->tap, out, max, TAP_WAIT_MS, &done);
+    int64_t now = sl_mono_ms();
+    if (n) {
+        s->quiet_since_ms = now;
+        return (ssize_t)n;
+    }
+    if (done)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (now - s->quiet_since_ms >= TAP_HEARTBEAT_MS && max > 0) {
+        s->quiet_since_ms = now;
+        out[0] = '\n';
+        return 1;
+    }
+    return 0;
+}
+
+static void tap_free(void *cls)
+{
+    tap_stream *s = cls;
+    tap_detach(s->tap);
+    free(s);
+}
+
+/* Parses a non-negative decimal query parameter; false if present and not one. */
+static bool query_uint(struct MHD_Connection *c, const char *name, uint64_t *v)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    if (!s)
+        return true;
+    uint64_t r = 0;
+    if (!*s || strlen(s) > 12)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        r = r * 10 + (uint64_t)(*s - '0');
+    }
+    *v = r;
+    return true;
+}
+
+/* GET /api/v1/tap?component=ID[&limit=N][&rate=R]: chunked NDJSON of the events the
+ * component outputs (tap.h), at most R a second (default 100), ending after N (0 or
+ * absent: until the client leaves). */
+static enum MHD_Result serve_tap(sl_api *a, struct MHD_Connection *c)
+{
+    char msg[1024];
+    const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "component");
+    uint64_t limit = 0, rate = TAP_DEFAULT_RATE;
+    if (!id || !*id)
+        return reply_text(c, MHD_HTTP_BAD_REQUEST, "tap: the component parameter is required\n");
+    if (!query_uint(c, "limit", &limit) || !query_uint(c, "rate", &rate) || rate == 0 ||
+        rate > TAP_MAX_RATE)
+        return reply_text(c, MHD_HTTP_BAD_REQUEST,
+                          "tap: limit must be a number >= 0 and rate one of 1-100000\n");
+    sl_buf ids = SL_BUF_INIT;
+    sl_tap *tap = a->h.tap(a->h.arg, id, &ids);
+    if (!tap) {
+        snprintf(msg, sizeof msg, "tap: no component '%.200s' (components: %.*s)\n", id,
+                 (int)(ids.len < 700 ? ids.len : 700), ids.p ? ids.p : "");
+        buf_free(&ids);
+        return reply_text(c, MHD_HTTP_NOT_FOUND, msg);
+    }
+    buf_free(&ids);
+    if (tap_attach(tap, (int)rate, limit) != SL_OK) {
+        snprintf(msg, sizeof msg, "tap: component '%.200s' is already tapped by another client\n", id);
+        return reply_text(c, MHD_HTTP_CONFLICT, msg);
+    }
+    tap_stream *s = sl_xcalloc(1, sizeof *s);
+    s->tap = tap;
+    s->quiet_since_ms = sl_mono_ms();
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, TAP_BLOCK, tap_read, s, tap_free);
+    if (!r) {
+        tap_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r); /* the connection keeps it; tap_free runs when it is done */
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -247,6 +351,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             buf_puts(&b, "{}");
         return reply(c, MHD_HTTP_OK, "application/json", b.p, b.len);
     }
+    if (strcmp(url, "/api/v1/tap") == 0 && a->h.tap)
+        return serve_tap(a, c);
     metrics_error(a->m, "not_found");
     return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }

@@ -1,4 +1,4 @@
-/* api.h - the HTTP API: /healthz, /readyz, /metrics, /api/v1/status.
+/* api.h - the HTTP API: /, /healthz, /readyz, /metrics, /api/v1/status, /api/v1/tap.
  * Serves from its own thread; knows the pipeline only through callbacks. */
 #ifndef SL_API_H
 #define SL_API_H
@@ -9,6 +9,7 @@
 #include "buf.h"
 
 typedef struct sl_api sl_api;
+struct sl_tap;
 
 /* Callbacks run on the API thread; `arg` is passed back untouched. Either may be
  * NULL: no `ready` means always ready, no `status_json` serves "{}". */
@@ -19,6 +20,9 @@ typedef struct sl_api_handlers {
     void *arg;
     /* Optional: GET /api/plugins.json, the Fluentd monitor_agent document (NULL: 404). */
     void (*plugins_json)(void *arg, sl_buf *out);
+    /* Optional: GET /api/v1/tap. The tap (tap.h) of component `id`, or NULL with the
+     * known ids appended to `ids` for the message; the tap must outlive the API. */
+    struct sl_tap *(*tap)(void *arg, const char *id, sl_buf *ids);
     /* Path of the Prometheus exposition (NULL: "/metrics"); must outlive the API. */
     const char *metrics_path;
 } sl_api_handlers;

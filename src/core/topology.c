@@ -39,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sink_runtime.h"
+#include "tap.h"
 
 enum node_kind { NODE_SOURCE, NODE_TRANSFORM, NODE_SINK };
 static const char *const kind_names[] = {"source", "transform", "sink"};
@@ -61,6 +62,7 @@ typedef struct node {
     sl_metrics *m;
     sl_component_ctx cc;
     sl_strlist inputs;   /* transforms (sinks keep theirs in common.inputs) */
+    sl_tap tap;          /* copies of what the component outputs (sinks: takes in) */
     struct node **down;  /* consumers */
     size_t ndown;
     bool clone_for_transforms;
@@ -441,6 +443,7 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
                 return node_err(t, c, err, errlen, "%s.%s: the id '%s' is already used by another component",
                                 section_names[k], c->key, c->key);
             node *n = &t->nodes[t->nnodes++];
+            tap_init(&n->tap);
             n->kind = (enum node_kind)k;
             n->id = sl_xstrdup(c->key);
             n->cn = c;
@@ -581,6 +584,7 @@ int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_
 
 static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 {
+    tap_hook(&sink->tap, b);
     atomic_fetch_add_explicit(&sink->m->received_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&sink->m->received_bytes, b->bytes, memory_order_relaxed);
     bool logged = false;
@@ -607,6 +611,7 @@ static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
  * sink could not take it. */
 static bool route(sl_topology *t, node *from, sl_batch *b)
 {
+    tap_hook(&from->tap, b);
     bool ok = true;
     for (size_t i = 0; i < from->ndown; i++) {
         node *d = from->down[i];
@@ -929,6 +934,7 @@ void topology_free(sl_topology *t)
         free(n->down);
         free(n->id);
         free(n->type);
+        tap_destroy(&n->tap);
     }
     free(t->nodes);
     config_options_free(sl_global_options, &t->g);
@@ -937,6 +943,18 @@ void topology_free(sl_topology *t)
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t);
+}
+
+sl_tap *topology_tap(sl_topology *t, const char *id)
+{
+    node *n = find_node(t, id);
+    return n ? &n->tap : NULL;
+}
+
+void topology_component_ids(const sl_topology *t, sl_buf *out)
+{
+    for (size_t i = 0; i < t->nnodes; i++)
+        buf_printf(out, "%s%s", i ? ", " : "", t->nodes[i].id);
 }
 
 /* ---- Status ----------------------------------------------------------------------------- */

@@ -50,6 +50,11 @@ void topology_free(sl_topology *t);
 bool topology_ready(const sl_topology *t);
 /* True once a stop was requested (or every source ended): the drain has begun. */
 bool topology_stopping(const sl_topology *t);
+/* The tap of component `id` (tap.h), or NULL if there is none by that name. The
+ * topology owns it; it lives until topology_free. */
+struct sl_tap *topology_tap(sl_topology *t, const char *id);
+/* Appends "a, b, c": every component id, for messages. */
+void topology_component_ids(const sl_topology *t, sl_buf *out);
 /* Appends the /api/v1/status JSON document. */
 void topology_status_json(const sl_topology *t, sl_buf *out);
 /* Appends a Fluentd monitor_agent style {"plugins":[...]} document (GET /api/plugins.json):
