@@ -15,7 +15,7 @@ PKGS=(
   libsnappy-dev libzstd-dev zstd
   libsystemd-dev systemd systemd-journal-remote
   librdkafka-dev kcat
-  chromium chromium-driver tmux
+  chromium chromium-driver tmux nodejs
 )
 
 missing=()

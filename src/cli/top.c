@@ -171,9 +171,21 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
                      str(c, "kind"), str(c, "type"), r, in, out, buf, bad ? "\033[31m" : "",
                      circuit, bad ? "\033[0m" : "", lag, dlq, errors);
             used++;
-            const json_value *q = json_get(c, "counters");
+            const json_value *q = json_get(c, "counters"), *bf = json_get(c, "backfill");
             double queued = num(q, "backfill_windows_queued"), done = num(q, "backfill_windows_done");
-            if (queued > 0)
+            if (bf && num(bf, "windows_total") > 0) { /* cloudwatch_logs' own progress */
+                double total = num(bf, "windows_total"), d = num(bf, "windows_done");
+                const json_value *eta = json_get(bf, "eta_seconds");
+                char e[32] = "done";
+                if (num(bf, "remaining_windows") > 0) {
+                    if (eta && eta->type == JSON_NUM)
+                        snprintf(e, sizeof e, "eta %.0fs", eta->num);
+                    else
+                        snprintf(e, sizeof e, "eta ?");
+                }
+                buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%), %.0f events/s, %s\n",
+                           id, d, total, 100 * d / total, num(bf, "events_per_sec"), e);
+            } else if (queued > 0)
                 buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%)\n", id, done, queued,
                            100 * done / queued);
         }

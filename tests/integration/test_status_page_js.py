@@ -1,0 +1,56 @@
+"""The status page's script on its own, under node with a stub DOM, fed status documents a
+demo pipeline cannot produce: a cloudwatch_logs backfill (progress and ETA), an open circuit,
+a DLQ, errors, and a recent error whose text must be escaped. Rates come from sent_events
+between two renders (test_status_page.py runs the page in Chromium against sluice)."""
+import json
+import os
+import re
+import subprocess
+
+from harness import ROOT, WORK
+
+html = open(os.path.join(ROOT, "src/core/status_page.html")).read()
+script = re.search(r"<script>(.*)</script>", html, re.S).group(1)
+assert script.rstrip().endswith("poll();")
+script = script.rstrip()[:-len("poll();")]
+
+
+def status(sent):
+    return {"ready": True, "stopping": False, "uptime_seconds": 75, "recent_errors": [
+        {"time": "2026-01-01T00:00:00.000Z", "level": "error", "component": "out",
+         "message": "<img src=x onerror=alert(1)> failed"}],
+        "components": [
+            {"id": "cw", "kind": "source", "type": "cloudwatch_logs", "state": "ok",
+             "received_events": 0, "sent_events": sent, "errors": [], "lag_seconds": 12.5,
+             "counters": {"backfill_windows_queued": 40, "backfill_windows_done": 10},
+             "backfill": {"windows_total": 40, "windows_done": 10, "remaining_windows": 30,
+                          "events_read": 900, "events_per_sec": 55.5, "windows_per_sec": 0.5,
+                          "eta_seconds": 125}},
+            {"id": "out", "kind": "sink", "type": "elasticsearch", "inputs": ["cw"], "state": "ok",
+             "received_events": sent, "sent_events": sent, "counters": {},
+             "errors": [{"reason": "http_5xx", "count": 7}], "circuit": "open",
+             "buffer": {"fill_ratio": 0.25}, "dlq_events": 3}]}
+
+
+prog = """var els = {};
+var document = {getElementById: function (i) {
+  return els[i] || (els[i] = {innerHTML: "", textContent: "", setAttribute: function () {}}); }};
+%s
+render(%s, 1000);
+render(%s, 3000);
+console.log(JSON.stringify({bf: els.bf.innerHTML, errs: els.errs.innerHTML, rows: els.rows.innerHTML,
+  graph: els.graph.innerHTML, st: els.st.innerHTML, up: els.up.textContent}));
+""" % (script, json.dumps(status(1000)), json.dumps(status(2000)))
+path = os.path.join(WORK, "page.js")
+with open(path, "w") as f:
+    f.write(prog)
+r = subprocess.run(["node", path], capture_output=True, text=True, timeout=60)
+assert r.returncode == 0, r.stderr
+out = json.loads(r.stdout)
+assert "cw: backfill 10/40 windows (25%), 55.5 events/s, ETA 2m5s" in out["bf"], out["bf"]
+assert "<img" not in out["errs"] and "&#60;img" in out["errs"], out["errs"]
+assert 'data-rate="500.0"' in out["rows"], out["rows"]  # 1000 events in 2 s
+assert '<td class="bad">open</td>' in out["rows"] and '<td class="bad">7</td>' in out["rows"]
+assert "<td>3</td>" in out["rows"] and "25.0%" in out["rows"] and "<td>12.5</td>" in out["rows"]
+assert out["graph"].count("<path") == 1 and 'id="node-cw"' in out["graph"]
+assert "ready" in out["st"] and out["up"] == "up 1m15s", out
