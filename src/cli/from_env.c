@@ -127,6 +127,14 @@ static char *cloudwatch_config(const char *groups)
     long bs = env_num("BATCH_SIZE", 100), mif = env_num("MAX_IN_FLIGHT", 2);
     buf_printf(&y, " }\n    batch: { max_events: %ld }\n    concurrency: %ld\n", bs ? bs : 100,
                mif ? mif : 2);
+    /* the streamer's refresh policy (on by default there; ES_REFRESH_TUNE_INTERVAL_SECS=0
+     * turns it off) */
+    buf_printf(&y, "    refresh_tuning: { every: %lds, cold_age_days: %ld, hot_interval: ",
+               env_num("ES_REFRESH_TUNE_INTERVAL_SECS", 3600), env_num("ES_COLD_AGE_DAYS", 7));
+    yaml_quote(&y, env_or("ES_HOT_REFRESH_INTERVAL", "1s"));
+    buf_puts(&y, ", cold_interval: ");
+    yaml_quote(&y, env_or("ES_COLD_REFRESH_INTERVAL", "30s"));
+    buf_puts(&y, " }\n");
     buf_putc(&y, '\0');
     return y.p;
 }
@@ -262,7 +270,8 @@ int from_env_cli(int argc, char **argv)
               "  LOG_GROUPS set: the CloudWatch-to-Elasticsearch streamer (AWS_REGION, ES_HOST,\n"
               "    ES_USER, ES_PASS, INDEX_PREFIX, BATCH_SIZE, MAX_IN_FLIGHT, POLL_INTERVAL_SECS,\n"
               "    BACKFILL_DAYS, CHECKPOINT_PATH, RECONCILE_INTERVAL_SECS, HTTP_TIMEOUT_SECS,\n"
-              "    BACKOFF_BASE_MS, BACKOFF_MAX_MS);\n"
+              "    BACKOFF_BASE_MS, BACKOFF_MAX_MS, ES_HOT_REFRESH_INTERVAL, ES_COLD_REFRESH_INTERVAL,\n"
+              "    ES_COLD_AGE_DAYS, ES_REFRESH_TUNE_INTERVAL_SECS);\n"
               "  FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (DASH0_API_KEY,\n"
               "    DASH0_DATASET, SERVICE_NAME, NODE_ENV, HOSTNAME, TLS_CERT_PATH, TLS_KEY_PATH,\n"
               "    TLS_CA_PATH, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, SLUICE_DATA_DIR);\n"

@@ -140,6 +140,9 @@ typedef struct sl_sink_vtable {
     /* Optional: called about once a second from a runtime thread (flush, rotate). */
     void (*tick)(void *self);
     void (*destroy)(void *self);
+    /* Optional: appends ,"key":value members to the sink's entry in the status API
+     * (called from the API thread). */
+    void (*status_json)(void *self, sl_buf *out);
     bool serial; /* send must not run concurrently with itself */
     /* Requests must reach the peer in buffer order (Loki's per-stream order): the config
      * refuses a concurrency other than 1, so one worker sends and retries each request

@@ -1033,6 +1033,8 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                        (unsigned long long)atomic_load(&m->dropped_events),
                        (unsigned long long)atomic_load(&m->dlq_events),
                        (unsigned long long)atomic_load(&m->retries));
+            if (n->inited && n->self && n->vt.sink->status_json)
+                n->vt.sink->status_json(n->self, out);
         } else if (n->kind == NODE_SOURCE) {
             buf_printf(out, ",\"files_tracked\":%lld,\"lag_seconds\":%.3f,\"pending_acks\":%zu",
                        (long long)atomic_load(&m->files_tracked),

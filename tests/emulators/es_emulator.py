@@ -4,7 +4,8 @@ _bulk with real per-item results and `errors`, create -> 409 on an existing _id,
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
-_search, _cat/indices, _index_template with data streams, legacy _template, filter_path on
+_search (max and terms-on-_index aggregations), GET/PUT _settings (index.refresh_interval,
+checked as a time value), _cat/indices, _index_template with data streams, legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies, basic auth.
 Prints the port on its first stdout line.
 
@@ -33,7 +34,8 @@ handshakes refused (client certificate missing or not trusted), by OpenSSL reaso
 `tls_refused_reasons`, `media_refused`: requests refused for their Content-Type (with
 --strict-content-type); GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
-GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
+GET /_emulator/settings: each index's dynamic settings and their change log
+([time.monotonic(), setting, value]); GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
 
 --prefix /insert/elasticsearch serves the API only under that path, as an
@@ -168,6 +170,36 @@ class Index:
         self.order = []
         self.mapping = {}   # dotted path -> {"type": t, "ignore_malformed": bool}
         self.data_stream = data_stream
+        self.settings = {}  # dynamic index settings set with PUT _settings ("refresh_interval")
+        self.settings_log = []  # [time.monotonic(), setting, value] of every change
+
+
+TIME_UNITS = ("nanos", "micros", "ms", "s", "m", "h", "d")
+
+
+def time_value_ok(v):
+    """Elasticsearch's TimeValue as index settings take it: whole digits and a unit, or -1 /
+    0 alone (fractions are refused: "fractional time values are not supported")."""
+    if not isinstance(v, str):
+        return False
+    if v in ("-1", "0"):
+        return True
+    for u in sorted(TIME_UNITS, key=len, reverse=True):
+        if v.endswith(u):
+            n = v[:-len(u)]
+            return n.isascii() and n.isdigit()
+    return False
+
+
+def flat_settings(obj, prefix=""):
+    """{"index": {"refresh_interval": "1s"}} and {"index.refresh_interval": "1s"} alike."""
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            out.update(flat_settings(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
 
 
 def jtype(v):
@@ -280,7 +312,7 @@ class State:
                           status_413=0, status_401=0, failed_requests=0, resets=0,
                           bad_requests=0, body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
-                          tls_refused_reasons={})
+                          tls_refused_reasons={}, settings_updates=0)
         self.attempts = {}
         self.flavor = dict(FLAVORS[a.flavor], name=a.flavor)
         if a.version:
@@ -556,6 +588,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
         if parts[-1] == "_search":
             return self.search(parts[0] if len(parts) == 2 else "*", raw, q)
+        if len(parts) in (1, 2, 3) and "_settings" in parts[:2] and m in ("GET", "PUT"):
+            return self.settings(parts, raw, q)
         if len(parts) == 2 and parts[1] == "_mapping" and m == "PUT":
             try:
                 body = json.loads(raw)
@@ -620,14 +654,113 @@ class Handler(BaseHTTPRequestHandler):
     def match(self, pat, name):
         return any(fnmatch.fnmatchcase(name, p) for p in pat.split(","))
 
+    def settings(self, parts, raw, q):
+        """GET [<pattern>/]_settings[/<name>] and PUT [<pattern>/]_settings: the dynamic
+        setting index.refresh_interval, whose value must be a time value (with a unit), as
+        Elasticsearch checks it; unknown settings are refused (index.* only, like a real node
+        refuses a typo)."""
+        st = self.server.st
+        pat = parts[0] if parts[0] != "_settings" else "*"
+        with st.lock:
+            names = [n for n in sorted(st.indices) if self.match(pat, n)]
+        if not names and "*" not in pat:
+            return self.send_json(404, {"error": {"type": "index_not_found_exception",
+                                                  "reason": "no such index [%s]" % pat}, "status": 404})
+        if self.command == "GET":
+            flat = q.get("flat_settings", ["false"])[0] == "true"
+            want = parts[2] if len(parts) == 3 else (parts[1] if parts[0] == "_settings" and len(parts) == 2 else None)
+            out = {}
+            with st.lock:
+                for n in names:
+                    kv = dict({"provided_name": n, "number_of_shards": "1"}, **st.indices[n].settings)
+                    kv = {"index." + k: v for k, v in kv.items()}
+                    if want:
+                        kv = {k: v for k, v in kv.items() if fnmatch.fnmatchcase(k, want)}
+                    if not flat:
+                        kv = {"index": {k[6:]: v for k, v in kv.items()}} if kv else {}
+                    out[n] = {"settings": kv}
+            return self.send_json(200, out)
+        try:
+            body = flat_settings(json.loads(raw))
+        except (ValueError, AttributeError):
+            return self.send_json(*bad_request("request body is required", "parse_exception"))
+        upd = {}
+        for k, v in body.items():
+            key = k if k.startswith("index.") else "index." + k
+            if key != "index.refresh_interval":
+                return self.send_json(*bad_request("unknown setting [%s] please check that any required "
+                                                   "plugins are installed, or check the breaking changes "
+                                                   "documentation for removed settings" % key))
+            if v is not None and not time_value_ok(v):
+                return self.send_json(*bad_request(
+                    "failed to parse setting [index.refresh_interval] with value [%s] as a time value: "
+                    "unit is missing or unrecognized" % v))
+            upd["refresh_interval"] = v
+        with st.lock:
+            for n in names:
+                ix = st.indices[n]
+                for k, v in upd.items():
+                    if v is None:
+                        ix.settings.pop(k, None)
+                    else:
+                        ix.settings[k] = v
+                    ix.settings_log.append([time.monotonic(), k, v])
+                st.stats["settings_updates"] += 1
+        return self.send_json(200, {"acknowledged": True})
+
+    def aggregate(self, aggs, docs_by_index):
+        """The aggregations the sink asks for: max of a field, and terms on _index with
+        sub-aggregations (per backing index)."""
+        out = {}
+        for name, a in (aggs or {}).items():
+            if "max" in a:
+                vals = [as_ms(field_get(d, a["max"]["field"])) for docs in docs_by_index.values() for d in docs]
+                vals = [v for v in vals if v is not None]
+                v = max(vals) if vals else None
+                r = {"value": v}
+                if v is not None:
+                    r["value_as_string"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(v / 1000.0)) + \
+                        ".%03dZ" % (int(v) % 1000)
+                out[name] = r
+            elif "terms" in a and a["terms"].get("field") == "_index":
+                size = int(a["terms"].get("size", 10))
+                keys = sorted(docs_by_index, key=lambda n: (-len(docs_by_index[n]), n))
+                buckets = []
+                for n in keys[:size]:
+                    if not docs_by_index[n]:
+                        continue
+                    b = {"key": n, "doc_count": len(docs_by_index[n])}
+                    b.update(self.aggregate(a.get("aggs") or a.get("aggregations"), {n: docs_by_index[n]}))
+                    buckets.append(b)
+                out[name] = {"doc_count_error_upper_bound": 0,
+                             "sum_other_doc_count": sum(len(docs_by_index[n]) for n in keys[size:]),
+                             "buckets": buckets}
+            else:
+                raise ValueError("aggregation %s not emulated" % json.dumps(a))
+        return out
+
     def search(self, pat, raw, q):
         st = self.server.st
         size = int(q.get("size", ["10"])[0])
+        aggs = None
         if raw:
             try:
-                size = int(json.loads(raw).get("size", size))
+                body = json.loads(raw)
+                size = int(body.get("size", size))
+                aggs = body.get("aggs") or body.get("aggregations")
             except (ValueError, AttributeError):
                 pass
+        if aggs:
+            with st.lock:
+                by = {n: list(ix.docs.values()) for n, ix in st.indices.items() if self.match(pat, n)}
+            try:
+                res = self.aggregate(aggs, by)
+            except (ValueError, KeyError, TypeError) as e:
+                return self.send_json(*bad_request(str(e)))
+            total = sum(len(d) for d in by.values())
+            return self.send_json(200, {"took": 1, "timed_out": False, "hits": {
+                "total": {"value": total, "relation": "eq"}, "max_score": None, "hits": []},
+                "aggregations": res})
         hits = []
         with st.lock:
             total = 0
@@ -806,6 +939,10 @@ class Handler(BaseHTTPRequestHandler):
                 if "max_inflight" in c:
                     st.stats["max_inflight"] = c["max_inflight"]
             return self.send_json(200, {"ok": True})
+        if path == "/_emulator/settings":
+            with st.lock:
+                return self.send_json(200, {n: {"settings": dict(ix.settings), "log": list(ix.settings_log)}
+                                            for n, ix in sorted(st.indices.items())})
         if path == "/_emulator/stats":
             with st.lock:
                 s = dict(st.stats, tls_refused_reasons=dict(st.stats["tls_refused_reasons"]),

@@ -19,7 +19,8 @@ check() {  # $1 = golden name, rest = command
 }
 check cloudwatch.yaml "${base[@]}" LOG_GROUPS="/aws/lambda/a, /aws/lambda/b" AWS_REGION=eu-west-1 \
   ES_HOST=http://es:9200 ES_USER=u ES_PASS='p$w' INDEX_PREFIX=cw BATCH_SIZE=200 MAX_IN_FLIGHT=4 \
-  CHECKPOINT_PATH=/state/cp.json RECONCILE_INTERVAL_SECS=600 "$SLUICE" config from-env
+  CHECKPOINT_PATH=/state/cp.json RECONCILE_INTERVAL_SECS=600 ES_COLD_AGE_DAYS=3 ES_HOT_REFRESH_INTERVAL=2s \
+  ES_COLD_REFRESH_INTERVAL=1m ES_REFRESH_TUNE_INTERVAL_SECS=600 "$SLUICE" config from-env
 check fluentd-full.yaml "${base[@]}" NODE_ENV=production SERVICE_NAME=fluentd-aggregator \
   HOSTNAME=fluentd-central DASH0_API_KEY=auth_w8VowQspnZ8whZHWp1pe6azIIehBAAvL DASH0_DATASET=production \
   DASH0_LOGS_ENDPOINT=https://ingress.us-west-2.aws.dash0.com/v1/logs REDIS_HOST=your-redis-host \

@@ -527,6 +527,21 @@ static void test_gzip_engines(void **state)
     buf_free(&b);
 }
 
+/* refresh_tuning values are checked as Elasticsearch checks index time settings. */
+static void test_time_values(void **state)
+{
+    (void)state;
+    const char *good[] = {"1s", "30s", "500ms", "5m", "1h", "2d", "100micros", "7nanos", "-1", "0"};
+    const char *bad[] = {"", "30", "s", "1.5s", "1 s", "-2s", "1S", "1sec", "1s ", "9999999999999s", "1w"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!es_time_value_ok(good[i]))
+            fail_msg("refused '%s'", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (es_time_value_ok(bad[i]))
+            fail_msg("accepted '%s'", bad[i]);
+    assert_false(es_time_value_ok(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_bulk_rejects_garbage),
         cmocka_unit_test(test_gzip_engines),
         cmocka_unit_test(test_request_urls),
+        cmocka_unit_test(test_time_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* es.h - internals of the `elasticsearch` sink, shared by its files: the streaming parser
  * of _bulk responses (es_bulk.c), document, index-name and request-URL encoding
- * (es_encode.c). */
+ * (es_encode.c), index administration beside the bulk path (es_admin.c). */
 #ifndef SL_ES_H
 #define SL_ES_H
 
@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/event.h"
+#include "core/metrics.h"
 #include "net/url.h"
 
 /* ---- _bulk response parser (es_bulk.c) ------------------------------------------------
@@ -115,5 +116,42 @@ void es_request_url(sl_buf *out, const url_endpoint *ep, const char *api, const 
                     const char *extra);
 /* The parameters of a _bulk request (filter_path, pipeline) into out (reset). */
 void es_bulk_params(sl_buf *out, const char *pipeline);
+
+/* ---- Index administration (es_admin.c) ----------------------------------------------- */
+
+/* The `refresh_tuning` option of the sink: hot/cold refresh_interval by newest @timestamp. */
+typedef struct es_refresh_config {
+    int64_t every_ms; /* 0 = off */
+    int64_t cold_age_days;
+    char *hot_interval, *cold_interval;
+} es_refresh_config;
+extern const sl_option es_refresh_options[];
+
+/* True for an Elasticsearch time value as index settings take it: digits and a unit
+ * (nanos, micros, ms, s, m, h, d), or "-1" / "0". */
+bool es_time_value_ok(const char *v);
+
+/* What the tuner needs of its sink; every string is copied by es_admin_start. */
+typedef struct es_admin_params {
+    const char *id;                /* component id, for log lines */
+    sl_metrics *metrics;           /* borrowed: outlives the tuner */
+    const char *url;               /* one endpoint URL (prefix and query kept) */
+    const char *params;            /* the `query:` option, encoded */
+    const char *const *headers;    /* Authorization lines */
+    size_t nheaders;
+    const char *user, *password, *ca_file;
+    bool insecure;
+    int64_t timeout_ms;
+    const char *pattern;           /* index pattern tuned, e.g. "cloudwatch-*" */
+    const es_refresh_config *cfg;  /* borrowed: outlives the tuner */
+} es_admin_params;
+
+typedef struct es_admin es_admin;
+/* Starts the tuner thread (a pass at once, then every cfg->every_ms). NULL on failure. */
+es_admin *es_admin_start(const es_admin_params *p);
+/* Stops and joins the thread, frees everything; NULL is fine. */
+void es_admin_stop(es_admin *a);
+/* Appends ,"refresh_tuning":{...} (passes, changes, hot/cold counts, last error). */
+void es_admin_status_json(es_admin *a, sl_buf *out);
 
 #endif

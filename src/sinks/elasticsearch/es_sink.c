@@ -26,7 +26,10 @@
  *     on an older node the sink holds its events (RETRY with open_circuit, one loud
  *     line) and asks again at each probe. Until setup succeeds every send is a RETRY.
  *     A GET / that is refused (a writer without the monitor privilege) is taken as a
- *     current release. */
+ *     current release.
+ *  6. refresh_tuning (es_admin.c): a thread of its own, started by the first tick, sets
+ *     refresh_interval per backing index (hot or cold by its newest @timestamp) on the
+ *     indices the `index` name's literal prefix matches; the bulk path never waits for it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -80,6 +83,7 @@ typedef struct es_config {
     char *template_name;
     char *pipeline;
     sl_strmap query;
+    es_refresh_config refresh_tuning;
 } es_config;
 
 static const char *const es_modes[] = {"index", "data_stream", NULL};
@@ -140,6 +144,10 @@ static const sl_option es_options[] = {
     {"query", SL_OPT_STRMAP, offsetof(es_config, query), NULL, 0, NULL, NULL, 0, 0,
      "parameters added (URL-encoded) to the query string of every request, after the "
      "endpoint's own (e.g. _msg_field for VictoriaLogs)"},
+    {"refresh_tuning", SL_OPT_OBJECT, offsetof(es_config, refresh_tuning), NULL, 0, NULL,
+     es_refresh_options, 0, 0,
+     "hot/cold refresh_interval of the written indices by their newest @timestamp (on when "
+     "`every` is set)"},
     SL_OPT_END,
 };
 
@@ -197,6 +205,10 @@ typedef struct es_sink {
     atomic_bool auth_failed; /* a 401/403 episode was logged */
     atomic_bool tls_failed;  /* a TLS failure episode was logged */
     _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
+    pthread_mutex_t admin_mu;     /* admin, admin_started (tick, status and destroy) */
+    es_admin *admin;              /* note 6 */
+    bool admin_started;
+    char admin_pattern[260];
 } es_sink;
 
 /* ---- Setup ------------------------------------------------------------------------------ */
@@ -215,6 +227,8 @@ static void es_destroy(void *self)
     es_sink *s = self;
     if (!s)
         return;
+    es_admin_stop(s->admin); /* before anything it borrows */
+    pthread_mutex_destroy(&s->admin_mu);
     http_multi_free(atomic_load(&s->http));
     for (size_t i = 0; i < s->neps; i++) {
         url_endpoint_free(&s->eps[i].u);
@@ -274,6 +288,7 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     s->cfg = c;
     s->cc = cc;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->admin_mu, NULL);
     int rc = SL_OK;
     size_t n = c->endpoints.n + (c->endpoint ? 1 : 0);
     if (n == 0) {
@@ -337,6 +352,24 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
         rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: tls.key_file needs tls.cert_file",
                        cc->id);
         goto fail;
+    }
+    const es_refresh_config *rt = &c->refresh_tuning;
+    if (rt->every_ms > 0) {
+        const char *bad = !es_time_value_ok(rt->hot_interval) ? rt->hot_interval
+                          : !es_time_value_ok(rt->cold_interval) ? rt->cold_interval : NULL;
+        if (bad) {
+            rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: refresh_tuning: '%s' is not a time "
+                           "value (digits and a unit: 500ms, 1s, 30s, 5m; or -1)", cc->id,
+                           bad ? bad : "");
+            goto fail;
+        }
+        if (!s->name.prefix[0]) {
+            rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: refresh_tuning needs an index name "
+                           "that starts with literal text (the pattern it tunes)", cc->id);
+            goto fail;
+        }
+        snprintf(s->admin_pattern, sizeof s->admin_pattern, "%s%s", s->name.prefix,
+                 s->name.dynamic ? "*" : "");
     }
     s->doc.flatten = c->flatten;
     s->doc.timestamp = true;
@@ -964,6 +997,42 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     return SL_OK;
 }
 
+/* Starts the refresh tuner (note 6) on the first tick: not at init, so `validate` and
+ * a failed start make no request. */
+static void es_tick(void *self)
+{
+    es_sink *s = self;
+    const es_config *c = s->cfg;
+    if (c->refresh_tuning.every_ms <= 0)
+        return;
+    pthread_mutex_lock(&s->admin_mu);
+    if (!s->admin_started) {
+        s->admin_started = true;
+        const char *hdr[4];
+        size_t nh = 0;
+        for (size_t i = 0; i < s->nheaders && nh < 4; i++)
+            if (strncmp(s->headers[i], "Authorization:", 14) == 0)
+                hdr[nh++] = s->headers[i];
+        es_admin_params p = {
+            .id = s->cc->id, .metrics = s->cc->metrics,
+            .url = c->endpoints.n ? c->endpoints.v[0] : c->endpoint, .params = s->params,
+            .headers = hdr, .nheaders = nh, .user = c->auth.user, .password = c->auth.password,
+            .ca_file = c->tls.ca_file, .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
+            .pattern = s->admin_pattern, .cfg = &c->refresh_tuning,
+        };
+        s->admin = es_admin_start(&p);
+    }
+    pthread_mutex_unlock(&s->admin_mu);
+}
+
+static void es_status_json(void *self, sl_buf *out)
+{
+    es_sink *s = self;
+    pthread_mutex_lock(&s->admin_mu);
+    es_admin_status_json(s->admin, out);
+    pthread_mutex_unlock(&s->admin_mu);
+}
+
 const sl_sink_vtable sl_sink_elasticsearch = {
     .type = "elasticsearch",
     .help = "Indexes events into Elasticsearch 7/8 or OpenSearch 1/2 with the _bulk API "
@@ -972,6 +1041,8 @@ const sl_sink_vtable sl_sink_elasticsearch = {
     .config_size = sizeof(es_config),
     .init = es_init,
     .send = es_send,
+    .tick = es_tick,
     .destroy = es_destroy,
+    .status_json = es_status_json,
     .serial = false,
 };
