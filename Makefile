@@ -21,7 +21,7 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # Libraries only one component needs are not linked but loaded on first use, so a pipeline
 # without that component never maps them (src/core/lazylib.h; their headers still come from
 # PKGS). Unit tests link them too: a test may call one directly (test_loki decompresses).
-LAZY_PKGS := libcurl snappy libsystemd libzstd
+LAZY_PKGS := libcurl snappy libsystemd libzstd rdkafka
 LDLIBS  := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null) -lm -pthread
 LAZY_LDLIBS := $(shell pkg-config --libs $(LAZY_PKGS) 2>/dev/null)
 LDFLAGS += $(LDFLAGS_SAN)

@@ -115,7 +115,10 @@ def pct(sorted_vals, p):
 def run_rate(sluice, work, rate, seconds, sink_extra):
     rx = Receiver()
     threading.Thread(target=rx.serve_forever, daemon=True).start()
-    api, fport = free_port(), free_port()
+    api = free_port()
+    fport = free_port()
+    while fport == api:  # two binds in a row may get the same ephemeral port
+        fport = free_port()
     data = os.path.join(work, "data-%d" % rate)
     shutil.rmtree(data, ignore_errors=True)
     cfg = os.path.join(work, "latency-%d.yaml" % rate)

@@ -2,7 +2,7 @@
 # build.sh - builds sluice's OCI image with podman, without pulling any base image:
 #   1. debootstrap makes a minimal Debian root (bookworm, minbase) with the packages that hold
 #      the libraries sluice loads: those `ldd build/sluice` lists, the ones it loads on first
-#      use (libcurl, libsnappy, libsystemd, libzstd), CA certificates, and curl for the
+#      use (libcurl, libsnappy, libsystemd, libzstd, librdkafka), CA certificates, and curl for the
 #      healthcheck;
 #   2. the runtime root keeps only what runs: sluice's shared-library closure (resolved by the
 #      dynamic loader inside the Debian root), curl, the CA bundle, /etc/passwd with the
@@ -50,7 +50,7 @@ mkdir -p "$WORKDIR"
 # ---- 1. the Debian root ------------------------------------------------------------------
 # The libraries sluice loads, by the packages that ship them (on this build machine).
 libs=$(ldd "$SLUICE" | awk '$3 ~ /^\// {print $3}')
-lazy="libcurl.so.4 libsnappy.so.1 libsystemd.so.0 libzstd.so.1"  # dlopen'ed on first use (core/lazylib)
+lazy="libcurl.so.4 libsnappy.so.1 libsystemd.so.0 libzstd.so.1 librdkafka.so.1"  # dlopen'ed on first use (core/lazylib)
 pkgs="ca-certificates curl"
 for l in $libs $(for n in $lazy; do echo "/usr/lib/x86_64-linux-gnu/$n"; done); do
   r=$(realpath "$l")  # dpkg knows a file by the path its package gave (/lib or /usr/lib)

@@ -6,7 +6,7 @@
  * component is configured or not. Such a library is left off the link line (the Makefile's
  * LAZY_PKGS; its headers are still used) and a stand-in file defines, under the library's
  * own names, the functions sluice calls (src/net/curl_lazy.c, src/sinks/loki/snappy_lazy.c,
- * src/sources/systemd_lazy.c, src/sinks/s3/zstd_lazy.c).
+ * src/sources/systemd_lazy.c, src/sinks/s3/zstd_lazy.c, src/net/rdkafka_lazy.c).
  * Each stand-in forwards through a function pointer that lazylib_load fills from
  * dlopen/dlsym the first time it is needed.
  *
@@ -54,6 +54,6 @@ static inline bool lazylib_ready(lazylib *l)
 }
 
 /* The libraries sluice loads on first use, defined by their stand-in files. */
-extern lazylib lazy_curl, lazy_snappy, lazy_systemd, lazy_zstd;
+extern lazylib lazy_curl, lazy_snappy, lazy_systemd, lazy_zstd, lazy_rdkafka;
 
 #endif

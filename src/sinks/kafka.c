@@ -29,6 +29,7 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "formats/json.h"
 #include "net/kafka.h"
@@ -178,6 +179,10 @@ static int ksink_init(void **self, const void *config, const sl_component_ctx *c
                       size_t errlen)
 {
     const ksink_config *cfg = config;
+    /* librdkafka is loaded here, not linked (rdkafka_lazy.c) */
+    char e2[300];
+    if (lazylib_load(&lazy_rdkafka, e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_NOTFOUND, "needs librdkafka: %s", e2);
     ksink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
@@ -304,12 +309,22 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         int64_t ts_ms = e->ts_ns > 0 ? e->ts_ns / 1000000 : 0;
         rd_kafka_resp_err_t perr;
         for (;;) {
-            perr = rd_kafka_producev(s->rk, RD_KAFKA_V_TOPIC(topic.p),
-                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                     RD_KAFKA_V_VALUE(val.p, val.len),
-                                     RD_KAFKA_V_KEY(s->has_key ? k->p : NULL, s->has_key ? k->len : 0),
-                                     RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(ts_ms),
-                                     RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
+            /* The array form of rd_kafka_producev: the library is loaded on first use
+             * (rdkafka_lazy.c), and a variadic call cannot be forwarded. */
+            rd_kafka_vu_t vu[] = {
+                {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic.p},
+                {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+                {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {val.p, val.len}},
+                {.vtype = RD_KAFKA_VTYPE_KEY,
+                 .u.mem = {s->has_key ? (void *)k->p : NULL, s->has_key ? k->len : 0}},
+                {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = h},
+                {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = ts_ms},
+                {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = &slots[i]},
+            };
+            rd_kafka_error_t *pe = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof vu[0]);
+            perr = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (pe)
+                rd_kafka_error_destroy(pe);
             if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
             rd_kafka_poll(s->rk, 10); /* note 4: wait for room */

@@ -35,6 +35,7 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "net/kafka.h"
 
@@ -329,6 +330,10 @@ static int ksrc_init(void **self, const void *config, const sl_component_ctx *cc
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "topics: an empty name");
     if (!cfg->topics.n)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "topics: at least one");
+    /* librdkafka is loaded here, not linked (rdkafka_lazy.c) */
+    char e2[300];
+    if (lazylib_load(&lazy_rdkafka, e2, sizeof e2) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_NOTFOUND, "needs librdkafka: %s", e2);
     ksrc *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;

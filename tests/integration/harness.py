@@ -39,12 +39,21 @@ def log(*a):
     print(*a, flush=True)
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nothing listens on now, never one this test was given before: the
+    kernel may hand the same ephemeral port to two binds in a row once the first socket
+    is closed, and two listeners of one test (the API and a source) must differ."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_until(pred, timeout=60.0, what="condition", interval=0.05):

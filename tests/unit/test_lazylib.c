@@ -148,9 +148,30 @@ static void test_components_refuse_to_start_without_their_library(void **state)
                            &t, err, sizeof err),
                      SL_OK);
 
+    /* the kafka sink and source need librdkafka */
+    const char *rdkafka = lazy_rdkafka.soname;
+    assert_int_equal(atomic_load(&lazy_rdkafka.state), LAZYLIB_UNTRIED);
+    lazy_rdkafka.soname = MISSING;
+    err[0] = '\0';
+    assert_int_not_equal(build("sources: { a: { type: demo } }\n"
+                               "sinks: { o: { type: kafka, inputs: [a], brokers: \"127.0.0.1:9\", topic: t } }\n",
+                               &t, err, sizeof err),
+                         SL_OK);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "needs librdkafka: cannot load " MISSING));
+    err[0] = '\0';
+    assert_int_not_equal(build("sources: { k: { type: kafka, brokers: \"127.0.0.1:9\", group_id: g, topics: [t] } }\n"
+                               "sinks: { o: { type: blackhole, inputs: [k] } }\n",
+                               &t, err, sizeof err),
+                         SL_OK);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "needs librdkafka: cannot load " MISSING));
+
     lazy_snappy.soname = snappy;
     lazy_systemd.soname = systemd;
     lazy_zstd.soname = zstd;
+    lazy_rdkafka.soname = rdkafka;
+    atomic_store(&lazy_rdkafka.state, LAZYLIB_UNTRIED);
     atomic_store(&lazy_snappy.state, LAZYLIB_UNTRIED);
     atomic_store(&lazy_systemd.state, LAZYLIB_UNTRIED);
     atomic_store(&lazy_zstd.state, LAZYLIB_UNTRIED);
@@ -160,7 +181,7 @@ static void test_components_refuse_to_start_without_their_library(void **state)
 static void test_stand_in_tables_resolve(void **state)
 {
     (void)state;
-    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd, &lazy_zstd};
+    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd, &lazy_zstd, &lazy_rdkafka};
     for (size_t i = 0; i < SL_ARRAY_LEN(libs); i++) {
         char err[256] = "";
         int rc = lazylib_load(libs[i], err, sizeof err);
