@@ -4,7 +4,9 @@ _bulk with real per-item results and `errors`, create -> 409 on an existing _id,
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
-_search (max and terms-on-_index aggregations), GET/PUT _settings (index.refresh_interval,
+_search (max and terms-on-_index aggregations), aliases (POST _aliases applied atomically,
+GET _alias, index and data stream aliases resolved by every pattern, bulk writes to an
+alias's write index), PUT _data_stream/<name> (needs a data stream template), GET/PUT _settings (index.refresh_interval,
 checked as a time value), _cat/indices, _index_template with data streams, legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies, basic auth.
 Prints the port on its first stdout line.
@@ -326,7 +328,8 @@ class State:
         self.prefix = (a.prefix or "").rstrip("/")
         self.require = [kv.split("=", 1) for kv in a.require_param or []]
         self.request_lines = []
-        self.stats.update(type_seen=0, legacy_templates=0, composable_templates=0,
+        self.aliases = {}  # alias -> {index or data stream: {"is_write_index": bool}}
+        self.stats.update(alias_updates=0, type_seen=0, legacy_templates=0, composable_templates=0,
                           media_type_errors=0)
 
     def template_for(self, name):
@@ -348,6 +351,17 @@ class State:
                         order = t.get("order", 0)
                         best = {"template": {"mappings": t.get("mappings", {})}}
         return best
+
+    def write_target(self, name):
+        """An alias's write index (its is_write_index one, or its only member); None when it
+        has none. A name that is not an alias is itself."""
+        a = self.aliases.get(name)
+        if a is None:
+            return name
+        w = [i for i, o in a.items() if o.get("is_write_index")]
+        if w:
+            return w[0]
+        return next(iter(a)) if len(a) == 1 and list(a.values())[0].get("is_write_index") is None else None
 
     def get_index(self, name, create=True):
         ix = self.indices.get(name)
@@ -556,6 +570,33 @@ class Handler(BaseHTTPRequestHandler):
             if t is None:
                 return self.send_json(404, {"error": "not found", "status": 404})
             return self.send_json(200, {"index_templates": [{"name": parts[1], "index_template": t}]})
+        if parts[0] == "_data_stream" and len(parts) == 2 and m == "PUT":
+            with st.lock:
+                if parts[1] in st.indices or parts[1] in st.aliases:
+                    return self.send_json(*bad_request("data_stream [%s] already exists" % parts[1],
+                                                       "resource_already_exists_exception"))
+                t = st.template_for(parts[1])
+                if not t or "data_stream" not in t:
+                    return self.send_json(*bad_request("no matching index template found for data stream [%s]"
+                                                       % parts[1]))
+                st.get_index(parts[1])
+            return self.send_json(200, {"acknowledged": True})
+        if parts == ["_aliases"] and m == "POST":
+            return self.update_aliases(raw)
+        if (parts[0] == "_alias" or (len(parts) == 2 and parts[1] == "_alias")) and m == "GET":
+            with st.lock:
+                out = {}
+                want = parts[1] if parts[0] == "_alias" and len(parts) == 2 else "*"
+                ipat = parts[0] if parts[0] != "_alias" else "*"
+                for a, members in st.aliases.items():
+                    if not self.match(want, a, aliases=False):
+                        continue
+                    for i, o in members.items():
+                        if fnmatch.fnmatchcase(i, ipat):
+                            out.setdefault(i, {"aliases": {}})["aliases"][a] = dict(o)
+            if not out and "*" not in want:
+                return self.send_json(404, {"error": "alias [%s] missing" % want, "status": 404})
+            return self.send_json(200, out)
         if parts[0] == "_data_stream":
             with st.lock:
                 ds = [{"name": n, "timestamp_field": {"name": "@timestamp"}}
@@ -651,8 +692,73 @@ class Handler(BaseHTTPRequestHandler):
                          "status": 400}
         return 406, {"error": "Content-Type header [%s] is not supported" % ct, "status": 406}
 
-    def match(self, pat, name):
-        return any(fnmatch.fnmatchcase(name, p) for p in pat.split(","))
+    def match(self, pat, name, aliases=True):
+        """Does index `name` belong to the expression `pat` (comma-separated, wildcards): by
+        its own name or, as in Elasticsearch, through an alias the expression names. Each
+        index counts once however many ways it matches."""
+        st = self.server.st
+        for p in pat.split(","):
+            if fnmatch.fnmatchcase(name, p):
+                return True
+            if aliases:
+                for a, members in st.aliases.items():
+                    if name in members and fnmatch.fnmatchcase(a, p):
+                        return True
+        return False
+
+    def update_aliases(self, raw):
+        """POST _aliases: every action checked first, then all applied at once under the
+        lock, so a reader never sees half of a swap (remove + add in one call). add: the index
+        (or data stream) must exist and not be named like the alias; a data stream alias
+        points to data streams only; is_write_index true takes the flag from the others.
+        remove: the alias must be on that index."""
+        st = self.server.st
+        try:
+            acts = json.loads(raw)["actions"]
+            assert isinstance(acts, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            return self.send_json(*bad_request("[aliases] failed to parse field [actions]", "x_content_parse_exception"))
+        with st.lock:
+            new = {a: {i: dict(o) for i, o in m.items()} for a, m in st.aliases.items()}
+            for act in acts:
+                if not isinstance(act, dict) or len(act) != 1:
+                    return self.send_json(*bad_request("an action needs exactly one of add, remove"))
+                (op, a), = act.items()
+                idx = [a["index"]] if "index" in a else list(a.get("indices", []))
+                als = [a["alias"]] if "alias" in a else list(a.get("aliases", []))
+                if op not in ("add", "remove") or not idx or not als:
+                    return self.send_json(*bad_request("unsupported alias action [%s]" % op))
+                for i in idx:
+                    if i not in st.indices:
+                        return self.send_json(404, {"error": {"type": "index_not_found_exception",
+                                              "reason": "no such index [%s]" % i, "index": i}, "status": 404})
+                    for al in als:
+                        if op == "remove":
+                            if i not in new.get(al, {}):
+                                return self.send_json(404, {"error": {"type": "aliases_not_found_exception",
+                                                      "reason": "aliases [%s] missing" % al}, "status": 404})
+                            del new[al][i]
+                            if not new[al]:
+                                del new[al]
+                            continue
+                        if al in st.indices:
+                            return self.send_json(*bad_request("an index or data stream exists with the same "
+                                                               "name as the alias [%s]" % al, "invalid_alias_name_exception"))
+                        members = new.setdefault(al, {})
+                        kinds = {st.indices[x].data_stream for x in members if x in st.indices}
+                        if kinds and kinds != {st.indices[i].data_stream}:
+                            return self.send_json(*bad_request("alias [%s] cannot point to both data streams and "
+                                                               "indices" % al))
+                        o = {}
+                        if "is_write_index" in a:
+                            o["is_write_index"] = bool(a["is_write_index"])
+                            if o["is_write_index"]:
+                                for x in members.values():
+                                    x["is_write_index"] = False
+                        members[i] = o
+            st.aliases = new
+            st.stats["alias_updates"] += 1
+        return self.send_json(200, {"acknowledged": True, "errors": False})
 
     def settings(self, parts, raw, q):
         """GET [<pattern>/]_settings[/<name>] and PUT [<pattern>/]_settings: the dynamic
@@ -855,7 +961,14 @@ class Handler(BaseHTTPRequestHandler):
                     st.stats["mapping_errors"] += 1
                     r.update(status=400, error={"type": "document_parsing_exception",
                                                 "reason": "failed to parse: %s" % src})
+                elif st.write_target(index) is None:
+                    r.update(status=400, error={"type": "illegal_argument_exception",
+                             "reason": "no write index is defined for alias [%s]. The write index may be "
+                                       "explicitly disabled using is_write_index=false or the alias points "
+                                       "to multiple indices without one being designated as a write index" % index})
                 else:
+                    index = st.write_target(index)
+                    r["_index"] = index
                     ix = st.get_index(index)
                     if doc_id is None:
                         doc_id = uuid.uuid4().hex[:20]
