@@ -137,6 +137,17 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
         close(fd);
         return sl_seterr(err, errlen, SL_ERR_IO, "API at %s: cannot send the request", address);
     }
+    int rc = api_client_read_response(fd, address, timeout_ms, status, body, on_body, arg, err,
+                                      errlen);
+    close(fd);
+    return rc;
+}
+
+int api_client_read_response(int fd, const char *address, int timeout_ms, int *status,
+                             sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
+                             size_t errlen)
+{
+    *status = 0;
     /* Header first: up to the blank line. */
     char *h = malloc(MAX_HEADER + 1);
     size_t hl = 0;
@@ -153,21 +164,27 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
         }
         hl += (size_t)r;
         h[hl] = '\0';
-        eoh = strstr(h, "\r\n\r\n");
+        eoh = memmem(h, hl, "\r\n\r\n", 4);
     }
-    if (sscanf(h, "HTTP/1.%*d %d", status) != 1) {
+    *eoh = '\0'; /* the header is read as a string from here on */
+    if (memchr(h, '\0', (size_t)(eoh - h)) || sscanf(h, "HTTP/1.%*d %d", status) != 1) {
         rc = sl_seterr(err, errlen, SL_ERR_CORRUPT, "API at %s: not an HTTP response", address);
         goto out;
     }
     bool chunked = false;
     long long clen = -1;
-    for (char *line = strstr(h, "\r\n") + 2; line < eoh; line = strstr(line, "\r\n") + 2) {
-        if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line, "chunked") &&
-            strstr(line, "chunked") < strstr(line, "\r\n"))
+    for (char *line = h; line;) {
+        char *next = strstr(line, "\r\n");
+        if (next)
+            *next = '\0';
+        if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line, "chunked"))
             chunked = true;
         else if (strncasecmp(line, "Content-Length:", 15) == 0)
             clen = atoll(line + 15);
+        line = next ? next + 2 : NULL;
     }
+    if (clen < -1)
+        clen = -1;
     if (*status != 200)
         on_body = NULL; /* an error's text goes to `body` */
     http_chunked dec;
@@ -217,6 +234,5 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
     }
 out:
     free(h);
-    close(fd);
     return rc;
 }

@@ -24,4 +24,10 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
                    sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
                    size_t errlen);
 
+/* Reads one response from fd (the request already sent) as api_client_get does; `address`
+ * names the peer in messages. Does not close fd. Exposed for the fuzz target. */
+int api_client_read_response(int fd, const char *address, int timeout_ms, int *status,
+                             sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
+                             size_t errlen);
+
 #endif

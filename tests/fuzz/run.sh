@@ -11,11 +11,12 @@ secs="${FUZZ_SECONDS:-30}"
 out=build-fuzz
 mkdir -p "$out/obj" "$out/corpus"
 pkgs="$(sed -n '/^PKGS *:=/{:a;/\\$/{N;ba};s/^PKGS *:= *//;s/\\\n/ /g;p}' Makefile)"  # the build's libraries
-cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer-no-link,address,undefined $(pkg-config --cflags $pkgs)"
+make -s BUILD="$out" "$out/gen/status_page.h"  # generated sources (the status page) first
+cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$out/gen -fsanitize=fuzzer-no-link,address,undefined $(pkg-config --cflags $pkgs)"
 objs=()
 for src in $(find src -name '*.c' ! -path src/main.c | sort); do
   obj="$out/obj/${src//\//_}.o"
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then clang $cflags -c "$src" -o "$obj"; fi
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$out/gen/status_page.h" -nt "$obj" -a "$src" = src/core/api.c ]; then clang $cflags -c "$src" -o "$obj"; fi
   objs+=("$obj")
 done
 for t in tests/fuzz/fuzz_*.c; do
