@@ -16,7 +16,11 @@ cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$out/gen -fsanitize=fuzzer-no-link
 objs=()
 for src in $(find src -name '*.c' ! -path src/main.c | sort); do
   obj="$out/obj/${src//\//_}.o"
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$out/gen/status_page.h" -nt "$obj" -a "$src" = src/core/api.c ]; then clang $cflags -c "$src" -o "$obj"; fi
+  # rebuilt when its source or any header changed (a header can change a struct's layout)
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
+     [ -n "$(find src "$out/gen" -name '*.h' -newer "$obj" -print -quit)" ]; then
+    clang $cflags -c "$src" -o "$obj"
+  fi
   objs+=("$obj")
 done
 for t in tests/fuzz/fuzz_*.c; do

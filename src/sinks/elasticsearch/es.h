@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/event.h"
 #include "core/metrics.h"
+#include "formats/name_tmpl.h"
 #include "net/url.h"
 
 /* ---- _bulk response parser (es_bulk.c) ------------------------------------------------
@@ -59,15 +60,8 @@ int es_bulk_finish(es_bulk_parser *p);
 
 /* A compiled index / data stream name: literal text, strftime-style date parts of the
  * event's own timestamp (UTC: %Y %m %d %H %y %j %%) and {{ field }} substitutions. */
-typedef struct es_name_part {
-    int kind; /* 0 literal, 1 date conversion, 2 field */
-    char *text;
-    size_t len;
-} es_name_part;
-
 typedef struct es_name_tmpl {
-    es_name_part *parts;
-    size_t n;
+    name_tmpl t;
     bool dynamic; /* has date or field parts */
     bool fields;  /* has field parts (else the name depends on the hour only) */
     char prefix[256]; /* literal text before the first dynamic part (for templates) */

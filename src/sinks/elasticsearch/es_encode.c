@@ -20,91 +20,31 @@
 
 /* ---- Index names ------------------------------------------------------------------------ */
 
-static void name_add(es_name_tmpl *t, int kind, const char *s, size_t len)
-{
-    t->parts = sl_xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
-    es_name_part *p = &t->parts[t->n++];
-    p->kind = kind;
-    p->text = sl_xmalloc(len + 1);
-    memcpy(p->text, s, len);
-    p->text[len] = '\0';
-    p->len = len;
-    if (kind != 0)
-        t->dynamic = true;
-    if (kind == 2)
-        t->fields = true;
-}
+static const name_rules index_rules = {.what = "index", .dates = "YmdHyj%"};
 
 int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
-    size_t lit = 0, i = 0, n = strlen(s);
-    char litbuf[512];
-    while (i < n) {
-        if (s[i] == '%') {
-            if (i + 1 >= n || !strchr("YmdHyj%", s[i + 1])) {
-                es_name_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                                 "index \"%s\": unsupported date conversion at %zu (use %%Y %%m "
-                                 "%%d %%H %%y %%j %%%%)", s, i);
-            }
-            if (s[i + 1] == '%') {
-                if (lit < sizeof litbuf)
-                    litbuf[lit++] = '%';
-            } else {
-                if (lit)
-                    name_add(t, 0, litbuf, lit);
-                lit = 0;
-                name_add(t, 1, s + i + 1, 1);
-            }
-            i += 2;
-        } else if (s[i] == '{' && i + 1 < n && s[i + 1] == '{') {
-            const char *end = strstr(s + i + 2, "}}");
-            if (!end) {
-                es_name_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": unclosed {{", s);
-            }
-            const char *a = s + i + 2, *b = end;
-            while (a < b && *a == ' ')
-                a++;
-            while (b > a && b[-1] == ' ')
-                b--;
-            if (a == b) {
-                es_name_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": empty {{ }}", s);
-            }
-            if (lit)
-                name_add(t, 0, litbuf, lit);
-            lit = 0;
-            name_add(t, 2, a, (size_t)(b - a));
-            i = (size_t)(end - s) + 2;
-        } else {
-            if (lit >= sizeof litbuf) {
-                es_name_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%s\": too long", s);
-            }
-            litbuf[lit++] = s[i++];
-        }
-    }
-    if (lit)
-        name_add(t, 0, litbuf, lit);
-    if (t->n == 0) {
+    int rc = name_tmpl_compile(&t->t, s, &index_rules, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    if (t->t.n == 0) {
         es_name_free(t);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "index name is empty");
     }
+    t->dynamic = t->t.dynamic;
+    t->fields = t->t.fields;
     size_t plen = 0;
-    if (t->parts[0].kind == 0)
-        plen = SL_MIN(t->parts[0].len, sizeof t->prefix - 1);
-    memcpy(t->prefix, t->n ? t->parts[0].text : "", plen);
+    if (t->t.parts[0].kind == NAME_LIT)
+        plen = SL_MIN(t->t.parts[0].len, sizeof t->prefix - 1);
+    memcpy(t->prefix, t->t.parts[0].text, plen);
     t->prefix[plen] = '\0';
     return SL_OK;
 }
 
 void es_name_free(es_name_tmpl *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->parts[i].text);
-    free(t->parts);
+    name_tmpl_free(&t->t);
     memset(t, 0, sizeof *t);
 }
 
@@ -120,52 +60,26 @@ static char name_char(unsigned char c)
 
 void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
 {
+    /* Batches share hours: the broken-down time is cached per hour and thread. */
     static _Thread_local int64_t cached_hour = INT64_MIN;
     static _Thread_local struct tm ctm;
-    for (size_t i = 0; i < t->n; i++) {
-        const es_name_part *p = &t->parts[i];
-        if (p->kind == 0) {
+    for (size_t i = 0; i < t->t.n; i++) {
+        const name_part *p = &t->t.parts[i];
+        if (p->kind == NAME_LIT) {
             buf_append(out, p->text, p->len);
-        } else if (p->kind == 1) {
-            int64_t sec = e->ts_ns / 1000000000;
-            if (e->ts_ns < 0 && e->ts_ns % 1000000000)
-                sec--;
+        } else if (p->kind == NAME_DATE) {
+            int64_t sec = name_event_sec(e);
             int64_t hour = sec >= 0 ? sec / 3600 : (sec - 3599) / 3600;
             if (hour != cached_hour) {
-                time_t tt = (time_t)(hour * 3600);
-                if (!gmtime_r(&tt, &ctm)) {
-                    memset(&ctm, 0, sizeof ctm);
-                    ctm.tm_year = 70;
-                    ctm.tm_mday = 1;
-                }
+                name_gmtime(hour * 3600, &ctm);
                 cached_hour = hour;
             }
-            char tmp[16];
-            int len = 0;
-            switch (p->text[0]) {
-            case 'Y': len = snprintf(tmp, sizeof tmp, "%04d", (ctm.tm_year + 1900) % 10000); break;
-            case 'y': len = snprintf(tmp, sizeof tmp, "%02d", (ctm.tm_year + 1900) % 100); break;
-            case 'm': len = snprintf(tmp, sizeof tmp, "%02d", (ctm.tm_mon + 1) % 100); break;
-            case 'd': len = snprintf(tmp, sizeof tmp, "%02d", ctm.tm_mday % 100); break;
-            case 'H': len = snprintf(tmp, sizeof tmp, "%02d", ctm.tm_hour % 100); break;
-            case 'j': len = snprintf(tmp, sizeof tmp, "%03d", (ctm.tm_yday + 1) % 1000); break;
-            }
-            buf_append(out, tmp, (size_t)len);
+            char tmp[8];
+            buf_append(out, tmp, (size_t)name_date_digits(p->text[0], &ctm, tmp));
         } else {
-            const sl_field *f = event_get(e, p->text, p->len);
             char num[32];
-            const char *v = "unknown";
-            size_t vlen = 7;
-            if (f && f->type == SL_VAL_STR && f->v.s.len) {
-                v = f->v.s.ptr;
-                vlen = SL_MIN(f->v.s.len, (uint32_t)100);
-            } else if (f && f->type == SL_VAL_INT) {
-                vlen = (size_t)snprintf(num, sizeof num, "%lld", (long long)f->v.i);
-                v = num;
-            } else if (f && f->type == SL_VAL_BOOL) {
-                v = f->v.b ? "true" : "false";
-                vlen = strlen(v);
-            }
+            const char *v;
+            size_t vlen = name_field_value(p, e, 100, num, &v);
             buf_reserve(out, vlen);
             for (size_t k = 0; k < vlen; k++)
                 out->p[out->len++] = name_char((unsigned char)v[k]);

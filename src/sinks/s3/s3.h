@@ -10,22 +10,14 @@
 
 #include "core/buf.h"
 #include "core/event.h"
+#include "formats/name_tmpl.h"
 
 /* ---- Key template ------------------------------------------------------------------------
  * Literal text, strftime-style parts of the event's own time (UTC: %Y %m %d %H %M %j %%)
  * and {{ field }} substitutions. Rendered keys use only [A-Za-z0-9._-/=]: anything else in
  * a field value becomes '_', a missing field is "unknown", and no segment is empty, "." or
  * ".." (S3 keeps such keys, but signers and clients normalise them differently). */
-typedef struct s3_key_part {
-    int kind; /* 0 literal, 1 date conversion, 2 field */
-    char *text;
-    size_t len;
-} s3_key_part;
-
-typedef struct s3_key_tmpl {
-    s3_key_part *parts;
-    size_t n;
-} s3_key_tmpl;
+typedef name_tmpl s3_key_tmpl; /* formats/name_tmpl.h, with the rules above */
 
 /* Compiles `s` (may be ""). Returns SL_OK, or SL_ERR_CONFIG with a message in err. */
 int s3_key_compile(s3_key_tmpl *t, const char *s, char *err, size_t errlen);

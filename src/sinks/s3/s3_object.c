@@ -16,86 +16,23 @@
 
 /* ---- Key template ---------------------------------------------------------------------- */
 
-static void key_add(s3_key_tmpl *t, int kind, const char *s, size_t len)
-{
-    t->parts = sl_xrealloc(t->parts, (t->n + 1) * sizeof *t->parts);
-    s3_key_part *p = &t->parts[t->n++];
-    p->kind = kind;
-    p->text = sl_xmalloc(len + 1);
-    memcpy(p->text, s, len);
-    p->text[len] = '\0';
-    p->len = len;
-}
-
 static bool key_char_ok(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == '-' || c == '/' || c == '=';
 }
 
+static const name_rules key_rules = {.what = "key_prefix", .dates = "YmdHMj%",
+                                     .lit_ok = key_char_ok, .lit_desc = "[A-Za-z0-9._-/=]"};
+
 int s3_key_compile(s3_key_tmpl *t, const char *s, char *err, size_t errlen)
 {
-    memset(t, 0, sizeof *t);
-    size_t i = 0, n = strlen(s), lit = 0;
-    char litbuf[512];
-    while (i < n) {
-        if (s[i] == '%') {
-            if (i + 1 >= n || !strchr("YmdHMj%", s[i + 1])) {
-                s3_key_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                                 "key_prefix \"%s\": unsupported date conversion at %zu (use "
-                                 "%%Y %%m %%d %%H %%M %%j %%%%)", s, i);
-            }
-            if (lit)
-                key_add(t, 0, litbuf, lit);
-            lit = 0;
-            key_add(t, 1, s + i + 1, 1);
-            i += 2;
-        } else if (s[i] == '{' && i + 1 < n && s[i + 1] == '{') {
-            const char *end = strstr(s + i + 2, "}}");
-            if (!end) {
-                s3_key_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "key_prefix \"%s\": unclosed {{", s);
-            }
-            const char *a = s + i + 2, *b = end;
-            while (a < b && *a == ' ')
-                a++;
-            while (b > a && b[-1] == ' ')
-                b--;
-            if (a == b) {
-                s3_key_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "key_prefix \"%s\": empty {{ }}", s);
-            }
-            if (lit)
-                key_add(t, 0, litbuf, lit);
-            lit = 0;
-            key_add(t, 2, a, (size_t)(b - a));
-            i = (size_t)(end - s) + 2;
-        } else {
-            if (!key_char_ok((unsigned char)s[i])) {
-                s3_key_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                                 "key_prefix \"%s\": character at %zu not in [A-Za-z0-9._-/=]",
-                                 s, i);
-            }
-            if (lit >= sizeof litbuf) {
-                s3_key_free(t);
-                return sl_seterr(err, errlen, SL_ERR_CONFIG, "key_prefix \"%s\": too long", s);
-            }
-            litbuf[lit++] = s[i++];
-        }
-    }
-    if (lit)
-        key_add(t, 0, litbuf, lit);
-    return SL_OK;
+    return name_tmpl_compile(t, s, &key_rules, err, errlen);
 }
 
 void s3_key_free(s3_key_tmpl *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->parts[i].text);
-    free(t->parts);
-    memset(t, 0, sizeof *t);
+    name_tmpl_free(t);
 }
 
 /* Appends c unless it would start an empty segment (a '/' after '/' or at the start). */
@@ -123,53 +60,27 @@ static void key_fix_dots(sl_buf *out)
 void s3_key_render(const s3_key_tmpl *t, const sl_event *e, sl_buf *out)
 {
     buf_reset(out);
-    int64_t sec = e->ts_ns / 1000000000;
-    if (e->ts_ns < 0 && e->ts_ns % 1000000000)
-        sec--;
     struct tm tm;
     bool have_tm = false;
     for (size_t i = 0; i < t->n; i++) {
-        const s3_key_part *p = &t->parts[i];
-        if (p->kind == 0) {
+        const name_part *p = &t->parts[i];
+        if (p->kind == NAME_LIT) {
             for (size_t k = 0; k < p->len; k++)
                 key_putc(out, p->text[k]);
-        } else if (p->kind == 1) {
+        } else if (p->kind == NAME_DATE) {
             if (!have_tm) {
-                time_t tt = (time_t)sec;
-                if (!gmtime_r(&tt, &tm)) {
-                    memset(&tm, 0, sizeof tm);
-                    tm.tm_year = 70;
-                    tm.tm_mday = 1;
-                }
+                name_gmtime(name_event_sec(e), &tm);
                 have_tm = true;
             }
-            char tmp[16];
-            int len = 0;
-            switch (p->text[0]) {
-            case 'Y': len = snprintf(tmp, sizeof tmp, "%04d", (tm.tm_year + 1900) % 10000); break;
-            case 'm': len = snprintf(tmp, sizeof tmp, "%02d", (tm.tm_mon + 1) % 100); break;
-            case 'd': len = snprintf(tmp, sizeof tmp, "%02d", tm.tm_mday % 100); break;
-            case 'H': len = snprintf(tmp, sizeof tmp, "%02d", tm.tm_hour % 100); break;
-            case 'M': len = snprintf(tmp, sizeof tmp, "%02d", tm.tm_min % 100); break;
-            case 'j': len = snprintf(tmp, sizeof tmp, "%03d", (tm.tm_yday + 1) % 1000); break;
-            case '%': len = snprintf(tmp, sizeof tmp, "_"); break; /* '%' is not key-safe */
-            }
-            buf_append(out, tmp, (size_t)len);
+            char tmp[8];
+            if (p->text[0] == '%')
+                buf_putc(out, '_'); /* '%' is not key-safe */
+            else
+                buf_append(out, tmp, (size_t)name_date_digits(p->text[0], &tm, tmp));
         } else {
-            const sl_field *f = event_get(e, p->text, p->len);
             char num[32];
-            const char *v = "unknown";
-            size_t vlen = 7;
-            if (f && f->type == SL_VAL_STR && f->v.s.len) {
-                v = f->v.s.ptr;
-                vlen = SL_MIN(f->v.s.len, (uint32_t)128);
-            } else if (f && f->type == SL_VAL_INT) {
-                vlen = (size_t)snprintf(num, sizeof num, "%lld", (long long)f->v.i);
-                v = num;
-            } else if (f && f->type == SL_VAL_BOOL) {
-                v = f->v.b ? "true" : "false";
-                vlen = strlen(v);
-            }
+            const char *v;
+            size_t vlen = name_field_value(p, e, 128, num, &v);
             /* A value never adds segments: its '/' become '_' too. */
             for (size_t k = 0; k < vlen; k++) {
                 unsigned char c = (unsigned char)v[k];
