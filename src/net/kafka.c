@@ -9,6 +9,7 @@
 
 #include "core/common.h"
 #include "core/component.h"
+#include "core/log.h"
 #include "formats/msgpack.h"
 #include "kafka.h"
 #include "redis.h"
@@ -25,6 +26,16 @@ const sl_option kafka_sasl_options[] = {
      "SASL password"},
     SL_OPT_END,
 };
+
+void kafka_log(const char *id, int level, const char *fac, const char *msg)
+{
+    if (level <= 3)
+        log_warn(id, "librdkafka %s: %s", fac, msg);
+    else if (level <= 5)
+        log_info(id, "librdkafka %s: %s", fac, msg);
+    else
+        log_debug(id, "librdkafka %s: %s", fac, msg);
+}
 
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                    size_t errlen)

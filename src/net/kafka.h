@@ -56,6 +56,11 @@ typedef struct kafka_conn_config {
     KAFKA_OPT_(T, m, "librdkafka", SL_OPT_STRMAP, librdkafka, NULL, 0, NULL,                  \
                "any other librdkafka property, as name: value (applied last)")
 
+/* Writes one of librdkafka's log lines (syslog levels) into sluice's log as component `id`:
+ * errors and worse as warn, warnings and notices as info (librdkafka warns of what it
+ * retries), info and debug as debug. */
+void kafka_log(const char *id, int level, const char *fac, const char *msg);
+
 /* Sets one property; on failure writes "<what>: <librdkafka's reason>" into err. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
                    size_t errlen);

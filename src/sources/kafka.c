@@ -292,12 +292,7 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void ksrc_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     ksrc *s = rd_kafka_opaque(rk);
-    if (level <= 3)
-        log_warn(s->cc->id, "librdkafka %s: %s", fac, msg);
-    else if (level <= 5)
-        log_info(s->cc->id, "librdkafka %s: %s", fac, msg);
-    else
-        log_debug(s->cc->id, "librdkafka %s: %s", fac, msg);
+    kafka_log(s->cc->id, level, fac, msg);
 }
 
 static void ksrc_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
