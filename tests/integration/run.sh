@@ -3,6 +3,11 @@
 # Each test gets its own temporary directory in $WORK and must clean up its processes.
 # ONLY=name runs the tests whose file name contains it; REPEAT=N runs each selected test
 # N times, each in a fresh $WORK (a flakiness hunt: `REPEAT=20 ONLY=test_es_faults`).
+#
+# JOBS=N runs N tests at a time (default 2). Each test then runs in its own network
+# namespace (`unshare -n`, loopback only), so fixed ports (24224, 8888, ...) and ephemeral
+# ones can never collide between tests. Where a namespace cannot be made (not root, no
+# unshare), tests run one at a time in the host's namespace, as JOBS=1 always does.
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${SLUICE:?set SLUICE to the sluice binary}"
@@ -10,38 +15,72 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # growth in the memory-bound tests; a small quarantine keeps those tests meaningful.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=16}"
 export SLUICE PYTHON=/usr/bin/python3 ROOT="$(cd "$here/../.." && pwd)"
-fail=0; n=0; failed=()
 only="${ONLY:-}"
 repeat="${REPEAT:-1}"
+jobs="${JOBS:-2}"
+netns=0
+if [ "$jobs" -gt 1 ] && unshare -n sh -c 'ip link set lo up' 2>/dev/null; then
+  netns=1
+else
+  jobs=1
+fi
+results=$(mktemp -d /tmp/sluice-it-results.XXXXXX)
 
-run_one() {  # $1 = test file, $2 = name to print
-  local t="$1" name="$2" start cmd
-  n=$((n+1))
-  WORK=$(mktemp -d /tmp/sluice-it.XXXXXX); export WORK
+run_one() {  # $1 = test file, $2 = name to print, $3 = result file
+  local t="$1" name="$2" res="$3" start cmd work
+  work=$(mktemp -d /tmp/sluice-it.XXXXXX)
   start=$(date +%s)
   case "$t" in
     *.py) cmd=("$PYTHON" "$t");;
     *) cmd=(bash "$t");;
   esac
-  if timeout 600 "${cmd[@]}" >"$WORK/test.log" 2>&1; then
-    echo "ok   $name ($(( $(date +%s) - start ))s)"
-    rm -rf "$WORK"
+  if [ "$netns" -eq 1 ]; then
+    # "$@" keeps the command's words intact through sh -c.
+    cmd=(unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}")
+  fi
+  if WORK="$work" timeout 600 "${cmd[@]}" >"$work/test.log" 2>&1; then
+    echo "ok   $name ($(( $(date +%s) - start ))s)" >"$res.tmp"
+    rm -rf "$work"
+    mv "$res.tmp" "$res"
   else
-    echo "FAIL $name (log: $WORK/test.log)"; tail -30 "$WORK/test.log"
-    fail=$((fail+1)); failed+=("$name")
+    { echo "FAIL $name (log: $work/test.log)"; tail -30 "$work/test.log"; } >"$res.tmp"
+    mv "$res.tmp" "$res.fail"  # renamed when complete: report() never reads half a file
   fi
 }
 
-for t in "$here"/test_*.sh "$here"/test_*.py; do
+# The longest tests first, so the last ones to finish are short.
+tests=()
+for t in "$here"/test_chaos_*.py "$here"/test_*.sh "$here"/test_*.py; do
   [ -e "$t" ] || continue
+  case " ${tests[*]-} " in *" $t "*) continue;; esac
   name=$(basename "$t")
   [ -n "$only" ] && [[ "$name" != *"$only"* ]] && continue
-  if [ "$repeat" -gt 1 ]; then
-    for ((r = 1; r <= repeat; r++)); do run_one "$t" "$name #$r"; done
-  else
-    run_one "$t" "$name"
-  fi
+  tests+=("$t")
 done
-echo "integration: $((n-fail))/$n passed"
-[ "$fail" -gt 0 ] && printf 'failed: %s\n' "${failed[@]}"
-[ "$fail" -eq 0 ]
+
+n=0
+report() {  # print the results that are in, each once
+  local f
+  for f in "$results"/*; do
+    [ -e "$f" ] || continue
+    case "$f" in *.shown|*.tmp) continue;; esac
+    cat "$f"; mv "$f" "$f.shown"
+  done
+}
+for t in "${tests[@]}"; do
+  for ((r = 1; r <= repeat; r++)); do
+    name=$(basename "$t"); [ "$repeat" -gt 1 ] && name="$name #$r"
+    n=$((n+1))
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; report; done
+    run_one "$t" "$name" "$results/$(printf '%04d' "$n")" &
+  done
+done
+wait
+report
+fails=$(ls "$results" | grep -c '\.fail\.shown$')
+echo "integration: $((n-fails))/$n passed"
+if [ "$fails" -gt 0 ]; then
+  for f in "$results"/*.fail.shown; do head -1 "$f" | sed 's/^FAIL \(.*\) (log: .*/failed: \1/'; done
+fi
+rm -rf "$results"
+[ "$fails" -eq 0 ]

@@ -70,6 +70,11 @@ try:
         c = s.component("cw")
         groups = {g["name"]: g["backfill"] for g in c["log_groups"]}
         cur = dict(groups, _total=c["backfill"])
+        # A group's windows are planned once its streams are listed; until then (and the
+        # total until every group is planned) its count is 0 and may still grow.
+        planned = {k for k, p in groups.items() if p["windows_total"] > 0}
+        if planned == set(GROUPS):
+            planned.add("_total")
         for k, p in cur.items():
             check(p, k)
             if k in last:
@@ -80,7 +85,7 @@ try:
         t = c["backfill"]
         if t["remaining_windows"] > 0 and t["eta_seconds"] is not None and t["eta_seconds"] > 0:
             seen_eta[0] = True
-        last.update(cur)
+        last.update({k: p for k, p in cur.items() if k in planned})
         nsamples[0] += 1
         return set(groups) == set(GROUPS) and t["windows_total"] > 0 and t["remaining_windows"] == 0 \
             and len(lines()) >= total_events
