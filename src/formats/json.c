@@ -209,6 +209,28 @@ static void put_digits(char *p, unsigned v, int width)
     }
 }
 
+/* "00" .. "99": two digits per division (times and integers are on every event). */
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+static inline void put_pair(char *p, unsigned v) { memcpy(p, digit_pairs + 2 * v, 2); }
+
+/* v < 10^9 as exactly 9 digits. */
+static inline void put_9digits(char *p, unsigned v)
+{
+    unsigned hi = v / 100000000u;
+    v -= hi * 100000000u;
+    p[0] = (char)('0' + hi);
+    unsigned a = v / 10000u, b = v % 10000u;
+    put_pair(p + 1, a / 100u);
+    put_pair(p + 3, a % 100u);
+    put_pair(p + 5, b / 100u);
+    put_pair(p + 7, b % 100u);
+}
+
 void json_format_time(sl_buf *out, int64_t ts_ns)
 {
     /* Events of one batch share their second; remember the last formatted prefix
@@ -242,11 +264,13 @@ void json_format_time(sl_buf *out, int64_t ts_ns)
         cached[19] = '.';
         cached_sec = sec;
     }
-    char tmp[30];
-    memcpy(tmp, cached, 20);
-    put_digits(tmp + 20, (unsigned)ns, 9);
-    tmp[29] = 'Z';
-    buf_append(out, tmp, 30);
+    if (out->cap - out->len < 30)
+        buf_reserve(out, 30);
+    char *p = out->p + out->len;
+    memcpy(p, cached, 20);
+    put_9digits(p + 20, (unsigned)ns);
+    p[29] = 'Z';
+    out->len += 30;
 }
 
 /* ---- Encoding ------------------------------------------------------------------------ */
@@ -282,10 +306,18 @@ static void put_int(sl_buf *out, int64_t v)
     char tmp[24];
     char *p = tmp + sizeof tmp;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned q = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        put_pair(p, q);
+    }
+    if (u >= 10) {
+        p -= 2;
+        put_pair(p, (unsigned)u);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     buf_append(out, p, (size_t)(tmp + sizeof tmp - p));

@@ -53,6 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         es_encode_doc(&again, e, &o, sc); /* replayed from the cache when cacheable */
         if (again.len != out.len || memcmp(again.p, out.p, out.len) != 0)
             abort();
+        /* and with the value cache: the third and fourth copies replay cached values */
+        es_scratch_begin(sc);
+        for (int k = 0; k < 3; k++) {
+            buf_reset(&again);
+            es_encode_doc(&again, e, &o, sc);
+            if (again.len != out.len || memcmp(again.p, out.p, out.len) != 0)
+                abort();
+        }
         sl_arena a;
         arena_init(&a, 4096);
         char err[128];

@@ -219,6 +219,79 @@ static void test_layout_cache_same_bytes(void **state)
     es_scratch_free(warm);
 }
 
+/* The value cache (es_scratch_begin): events of one run whose fields point at the same
+ * template strings, as a kubernetes_logs batch's do, with values that change now and then
+ * (another file's template, a stream that flips, an offset per event, a value of the same
+ * length at another pointer, a key order that changes the layout): every document is byte
+ * for byte what a fresh encoder writes, across several runs that reuse the scratch. */
+static void test_value_cache_same_bytes(void **state)
+{
+    (void)state;
+    uint64_t rnd = 777;
+#define RND() lcg_next(&rnd)
+    es_scratch *warm = es_scratch_new();
+    sl_buf got = SL_BUF_INIT, want = SL_BUF_INIT;
+    for (int run = 0; run < 20; run++) {
+        es_scratch_begin(warm);
+        sl_batch *b = batch_new(64);
+        /* templates: per "file", namespace, pod, path (a quote and a tab to escape) */
+        sl_str tmpl[4][3];
+        for (int t = 0; t < 4; t++)
+            for (int k = 0; k < 3; k++) {
+                char v[48];
+                int vl = snprintf(v, sizeof v, "v\"%d\t%d-%d", run, t, k % 2 ? t : 0);
+                tmpl[t][k] = batch_str(b, v, (size_t)vl);
+            }
+        static const char *const keys[] = {"kubernetes.namespace", "kubernetes.pod_name",
+                                           "log.file.path", "stream", "log.offset",
+                                           "kubernetes.restart_count"};
+        int file = 0;
+        for (int i = 0; i < 200; i++) {
+            if (RND() % 17 == 0)
+                file = (int)(RND() % 4);
+            sl_event *e = batch_add(b);
+            e->ts_ns = TS_2026 + (int64_t)i * 1000;
+            e->message = batch_str(b, "m \"x\"", 5);
+            bool swap = RND() % 29 == 0; /* another key order: another layout */
+            for (int k = 0; k < 6; k++) {
+                int kk = swap && k < 2 ? 1 - k : k;
+                sl_field *f = event_push_field(b, e, (sl_str){keys[kk], (uint32_t)strlen(keys[kk])});
+                if (kk < 3) {
+                    f->type = SL_VAL_STR;
+                    f->v.s = tmpl[file][kk];
+                    if (RND() % 23 == 0) /* same bytes at another pointer */
+                        f->v.s = batch_str(b, f->v.s.ptr, f->v.s.len);
+                } else if (kk == 3) {
+                    f->type = SL_VAL_STR;
+                    f->v.s = RND() % 5 ? SL_STR("stdout") : SL_STR("stderr");
+                } else if (kk == 4) {
+                    f->type = SL_VAL_INT;
+                    f->v.i = i * 100;
+                } else {
+                    f->type = RND() % 31 ? SL_VAL_INT : SL_VAL_BOOL;
+                    f->v.i = 2;
+                }
+            }
+            es_doc_opts o = {.flatten = run % 5 == 4, .timestamp = true};
+            es_scratch *fresh = es_scratch_new();
+            buf_reset(&want);
+            es_encode_doc(&want, e, &o, fresh);
+            es_scratch_free(fresh);
+            size_t at = got.len;
+            es_encode_doc(&got, e, &o, warm); /* appended, as to a body */
+            if (got.len - at != want.len || memcmp(got.p + at, want.p, want.len) != 0)
+                fail_msg("run %d event %d:\n got %.*s\nwant %.*s", run, i, (int)(got.len - at),
+                         got.p + at, (int)want.len, want.p);
+        }
+        batch_release(b);
+        buf_reset(&got);
+    }
+#undef RND
+    buf_free(&got);
+    buf_free(&want);
+    es_scratch_free(warm);
+}
+
 static void test_json_field_merged(void **state)
 {
     sl_batch *b = batch_new(1);
@@ -549,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_sanitise_and_conflicts),
         cmocka_unit_test(test_json_field_merged),
         cmocka_unit_test(test_layout_cache_same_bytes),
+        cmocka_unit_test(test_value_cache_same_bytes),
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_bulk_every_split),
         cmocka_unit_test(test_bulk_fast_items_same_report),

@@ -165,6 +165,39 @@ static void test_format_time(void **state)
     assert_time(1795237109000000001LL, "2026-11-21T04:58:29.000000001Z");
     assert_time(951782400000000000LL, "2000-02-29T00:00:00.000000000Z");
     assert_time(-1, "1969-12-31T23:59:59.999999999Z");
+    assert_time(1795237109100000000LL, "2026-11-21T04:58:29.100000000Z");
+    assert_time(1795237109099999999LL, "2026-11-21T04:58:29.099999999Z");
+    assert_time(1795237109000010900LL, "2026-11-21T04:58:29.000010900Z");
+}
+
+/* Integers two digits at a time: every length and sign, against printf. */
+static void test_write_int(void **state)
+{
+    (void)state;
+    int64_t v[80];
+    size_t n = 0;
+    v[n++] = 0;
+    v[n++] = INT64_MIN;
+    v[n++] = INT64_MAX;
+    int64_t p = 1;
+    for (int k = 0; k < 19; k++) { /* 10^0 .. 10^18 */
+        if (k)
+            p *= 10;
+        v[n++] = p - 1;
+        v[n++] = p;
+        v[n++] = -p;
+        v[n++] = p + 7 * (p / 10);
+    }
+    sl_buf b = SL_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        buf_reset(&b);
+        json_write_int(&b, v[i]);
+        buf_putc(&b, '\0');
+        assert_string_equal(b.p, want);
+    }
+    buf_free(&b);
 }
 
 static sl_event *make_event(sl_batch *b)
@@ -366,7 +399,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),       cmocka_unit_test(test_escape_output_parses),
         cmocka_unit_test(test_escape_matches_reference),
-        cmocka_unit_test(test_format_time),  cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_write_int),  cmocka_unit_test(test_encode),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_dom),
         cmocka_unit_test(test_parse_depth),

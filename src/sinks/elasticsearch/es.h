@@ -84,6 +84,10 @@ typedef struct es_doc_opts {
 typedef struct es_scratch es_scratch;
 es_scratch *es_scratch_new(void);
 void es_scratch_free(es_scratch *s);
+/* Starts a run of documents whose values keep their bytes while the run lasts (one request
+ * body: its events' batches are held): equal values are then recognised by their pointer
+ * and rendered once. Call it again before events of an earlier run may have been freed. */
+void es_scratch_begin(es_scratch *s);
 
 /* Appends one document: {"@timestamp":..., "message":..., fields...}. Dotted keys become
  * nested objects (or flat keys with '_' when flatten), keys are sanitised (empty

@@ -117,6 +117,20 @@ typedef struct es_step {
     uint32_t field;      /* index in e->fields of the value */
 } es_step;
 
+/* Value cache of one step (see "Value cache" below): the value the step saw last, by
+ * identity (a string's pointer and length, an integer or boolean itself), and, once the
+ * same value came twice in a row, the step's literal and rendered value in s->vals. */
+typedef struct es_vcache {
+    const char *ptr;
+    int64_t i;
+    uint32_t len;
+    uint32_t roff, rlen; /* in s->vals, when cached */
+    uint8_t type;
+    bool seen, cached;
+} es_vcache;
+
+#define ES_VC_MAX 1024 /* longest literal + value kept rendered */
+
 struct es_scratch {
     sl_buf keys;
     es_leaf *leaves;
@@ -131,11 +145,17 @@ struct es_scratch {
     uint32_t lay_nf;
     sl_buf lay_keys;
     uint32_t *lay_klen;
+    const char **lay_kptr; /* a pointer each key was seen at in this run, or NULL */
     size_t lay_kcap;
     sl_buf lay_text; /* literal runs */
     es_step *steps;  /* one per written value, in output order */
+    es_vcache *vc;   /* one per step (steps_cap of them) */
     size_t nsteps, steps_cap;
     uint32_t tail_off, tail_len; /* closing braces after the last value */
+    /* Value cache: on between es_scratch_begin calls (the caller's promise that values
+     * keep their bytes while their pointers can reach the encoder). */
+    bool vc_on, vc_dirty;
+    sl_buf vals, vals2; /* rendered steps; vals2 is the spare of vc_relayout */
 };
 
 es_scratch *es_scratch_new(void)
@@ -153,11 +173,31 @@ void es_scratch_free(es_scratch *s)
     buf_free(&s->lay_keys);
     buf_free(&s->lay_text);
     free(s->lay_klen);
+    free(s->lay_kptr);
     free(s->steps);
+    free(s->vc);
+    buf_free(&s->vals);
+    buf_free(&s->vals2);
     free(s->leaves);
     free(s->order);
     arena_free(&s->arena);
     free(s);
+}
+
+static void vc_clear(es_scratch *s)
+{
+    if (s->vc)
+        memset(s->vc, 0, s->steps_cap * sizeof *s->vc);
+    buf_reset(&s->vals);
+    s->vc_dirty = false;
+}
+
+void es_scratch_begin(es_scratch *s)
+{
+    s->vc_on = true;
+    vc_clear(s);
+    if (s->lay_kptr) /* key pointers of an earlier run may have been freed */
+        memset(s->lay_kptr, 0, s->lay_kcap * sizeof *s->lay_kptr);
 }
 
 static es_leaf *leaf_new(es_scratch *s)
@@ -351,8 +391,15 @@ static bool lay_match(const es_scratch *s, const sl_event *e, bool flatten)
     for (uint32_t i = 0; i < e->nfields; i++) {
         const sl_field *f = &e->fields[i];
         uint32_t kl = s->lay_klen[i];
-        if (f->type == SL_VAL_JSON || f->key.len != kl || (kl && memcmp(f->key.ptr, k, kl) != 0))
+        if (f->type == SL_VAL_JSON || f->key.len != kl)
             return false;
+        /* the same key pointer as a match of this run: the same bytes (value cache) */
+        if (f->key.ptr != s->lay_kptr[i]) {
+            if (kl && memcmp(f->key.ptr, k, kl) != 0)
+                return false;
+            if (s->vc_on)
+                s->lay_kptr[i] = f->key.ptr;
+        }
         k += kl;
     }
     return true;
@@ -373,14 +420,17 @@ static void lay_begin(es_scratch *s, const sl_event *e, bool flatten)
     s->lay_flatten = flatten;
     s->lay_nf = e->nfields;
     s->nsteps = 0;
+    vc_clear(s);
     buf_reset(&s->lay_keys);
     buf_reset(&s->lay_text);
     if (s->lay_kcap < e->nfields) {
         s->lay_kcap = e->nfields;
         s->lay_klen = sl_xrealloc(s->lay_klen, s->lay_kcap * sizeof *s->lay_klen);
+        s->lay_kptr = sl_xrealloc(s->lay_kptr, s->lay_kcap * sizeof *s->lay_kptr);
     }
     for (uint32_t i = 0; i < e->nfields; i++) {
         s->lay_klen[i] = e->fields[i].key.len;
+        s->lay_kptr[i] = s->vc_on ? e->fields[i].key.ptr : NULL;
         buf_append(&s->lay_keys, e->fields[i].key.ptr, e->fields[i].key.len);
     }
 }
@@ -391,6 +441,8 @@ static void lay_step(es_scratch *s, const sl_buf *out, size_t *mark, uint32_t fi
     if (s->nsteps == s->steps_cap) {
         s->steps_cap = s->steps_cap ? s->steps_cap * 2 : 32;
         s->steps = sl_xrealloc(s->steps, s->steps_cap * sizeof *s->steps);
+        s->vc = sl_xrealloc(s->vc, s->steps_cap * sizeof *s->vc);
+        memset(s->vc + s->nsteps, 0, (s->steps_cap - s->nsteps) * sizeof *s->vc);
     }
     es_step *st = &s->steps[s->nsteps++];
     st->toff = (uint32_t)s->lay_text.len;
@@ -418,10 +470,108 @@ static void put_head(sl_buf *out, const sl_event *e)
     put_str(out, e->message.ptr, e->message.len);
 }
 
+/* ---- Value cache -----------------------------------------------------------------------
+ *
+ * Most values of a replayed layout are the same from one event to the next: a
+ * kubernetes_logs file's namespace, pod, uid, container, restart count and path are
+ * copied per event from its batch's template, so they point at the same bytes. A step
+ * whose value is identical (same string pointer and length, same integer) to the last
+ * event's twice in a row keeps its literal and rendered value in s->vals; then a run of
+ * consecutive steps that are cached, unchanged and laid out one after the other in vals
+ * is one copy. vals is laid out again in step order whenever a step becomes cached.
+ * Pointer identity is sound only while the values cannot change under the same pointer:
+ * the cache is on after es_scratch_begin, which clears it, and the caller calls it
+ * whenever events seen before may have been freed (each request body). */
+
+static inline bool vc_same(const es_vcache *c, const sl_field *f)
+{
+    if (!c->seen || c->type != f->type)
+        return false;
+    switch (f->type) {
+    case SL_VAL_STR: return f->v.s.ptr == c->ptr && f->v.s.len == c->len;
+    case SL_VAL_INT: return f->v.i == c->i;
+    case SL_VAL_BOOL: return (int64_t)f->v.b == c->i;
+    default: return false;
+    }
+}
+
+static void vc_note(es_vcache *c, const sl_field *f)
+{
+    c->cached = false;
+    c->type = f->type;
+    c->seen = f->type == SL_VAL_STR || f->type == SL_VAL_INT || f->type == SL_VAL_BOOL;
+    c->ptr = f->type == SL_VAL_STR ? f->v.s.ptr : NULL;
+    c->len = f->type == SL_VAL_STR ? f->v.s.len : 0;
+    c->i = f->type == SL_VAL_INT ? f->v.i : f->type == SL_VAL_BOOL ? (int64_t)f->v.b : 0;
+}
+
+/* Rewrites vals with the cached steps in step order, so runs of them are contiguous. */
+static void vc_relayout(es_scratch *s)
+{
+    buf_reset(&s->vals2);
+    for (size_t i = 0; i < s->nsteps; i++) {
+        es_vcache *c = &s->vc[i];
+        if (!c->cached)
+            continue;
+        uint32_t off = (uint32_t)s->vals2.len;
+        buf_append(&s->vals2, s->vals.p + c->roff, c->rlen);
+        c->roff = off;
+    }
+    sl_buf t = s->vals;
+    s->vals = s->vals2;
+    s->vals2 = t;
+    s->vc_dirty = false;
+}
+
+static void replay_cached(sl_buf *out, const sl_event *e, es_scratch *s)
+{
+    const char *t = s->lay_text.p;
+    size_t i = 0;
+    while (i < s->nsteps) {
+        es_vcache *c = &s->vc[i];
+        const sl_field *f = &e->fields[s->steps[i].field];
+        if (c->cached && vc_same(c, f)) {
+            uint32_t start = c->roff, end = c->roff + c->rlen;
+            size_t j = i + 1;
+            while (j < s->nsteps) {
+                const es_vcache *d = &s->vc[j];
+                if (!d->cached || d->roff != end || !vc_same(d, &e->fields[s->steps[j].field]))
+                    break;
+                end += d->rlen;
+                j++;
+            }
+            buf_append(out, s->vals.p + start, end - start);
+            i = j;
+            continue;
+        }
+        const es_step *st = &s->steps[i];
+        size_t m = out->len;
+        buf_append(out, t + st->toff, st->tlen);
+        put_field(out, f);
+        if (vc_same(c, f) && out->len - m <= ES_VC_MAX) {
+            c->roff = (uint32_t)s->vals.len;
+            c->rlen = (uint32_t)(out->len - m);
+            buf_append(&s->vals, out->p + m, c->rlen);
+            c->cached = true;
+            s->vc_dirty = true;
+        } else {
+            vc_note(c, f);
+        }
+        i++;
+    }
+    buf_append(out, t + s->tail_off, s->tail_len);
+    if (s->vc_dirty)
+        vc_relayout(s);
+}
+
 void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s)
 {
     if (lay_match(s, e, o->flatten)) {
         put_head(out, e);
+        if (s->vc_on) {
+            replay_cached(out, e, s);
+            return;
+        }
         const char *t = s->lay_text.p;
         for (size_t i = 0; i < s->nsteps; i++) {
             const es_step *st = &s->steps[i];

@@ -474,6 +474,7 @@ static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n
     size_t alen = strlen(action);
     int64_t last_hour = 0;
     buf_reset(&r->body);
+    es_scratch_begin(r->enc); /* the events stay held until the request is done */
     buf_reserve(&r->body, n * 384);
     for (size_t i = 0; i < n; i++) {
         const sl_event *e = events[i];
