@@ -182,7 +182,51 @@ static int cmd_validate(int argc, char **argv)
 typedef struct signal_ctx {
     sigset_t set;
     sl_topology *t;
+    /* SIGHUP's reload runs on its own thread, so a second signal (SIGTERM) is seen at once */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int reloads_asked;
+    bool done;
 } signal_ctx;
+
+static void *reload_thread(void *arg)
+{
+    signal_ctx *sc = arg;
+    pthread_mutex_lock(&sc->mu);
+    for (;;) {
+        while (!sc->done && sc->reloads_asked == 0)
+            pthread_cond_wait(&sc->cv, &sc->mu);
+        if (sc->done)
+            break;
+        sc->reloads_asked = 0; /* several SIGHUPs while one runs: one more reload */
+        pthread_mutex_unlock(&sc->mu);
+        topology_reload(sc->t, NULL);
+        pthread_mutex_lock(&sc->mu);
+    }
+    pthread_mutex_unlock(&sc->mu);
+    return NULL;
+}
+
+/* What a reload reads: the -c file again (translated as at start). */
+typedef struct reload_src {
+    const char *config;
+} reload_src;
+
+static int reload_load(void *arg, sl_config_doc **out, char *err, size_t errlen)
+{
+    reload_src *r = arg;
+    char *text = NULL;
+    sl_buf notes = SL_BUF_INIT;
+    int rc = translate_config(r->config, &text, &notes, err, errlen);
+    if (rc == SL_OK)
+        rc = text ? config_doc_load(out, r->config, text, err, errlen)
+                  : config_doc_load(out, r->config, NULL, err, errlen);
+    if (rc == SL_OK)
+        log_notes(&notes);
+    free(text);
+    buf_free(&notes);
+    return rc;
+}
 
 static void *signal_thread(void *arg)
 {
@@ -194,7 +238,11 @@ static void *signal_thread(void *arg)
             continue;
         if (sig == SIGHUP) {
             log_reopen();
-            log_info("sluice", "SIGHUP: log file reopened");
+            log_info("sluice", "SIGHUP: log file reopened; reloading the configuration");
+            pthread_mutex_lock(&sc->mu);
+            sc->reloads_asked++;
+            pthread_cond_signal(&sc->cv);
+            pthread_mutex_unlock(&sc->mu);
         } else if (sig == SIGUSR1) {
             return NULL; /* main is done */
         } else {
@@ -219,6 +267,7 @@ static sl_notify_phase notify_phase(void *arg)
 }
 static void api_status(void *arg, sl_buf *out) { topology_status_json(arg, out); }
 static void api_plugins(void *arg, sl_buf *out) { topology_plugins_json(arg, out); }
+static int api_reload(void *arg, sl_buf *out) { return topology_reload(arg, out); }
 static struct sl_tap *api_tap(void *arg, const char *id, sl_buf *ids)
 {
     struct sl_tap *tap = topology_tap(arg, id);
@@ -234,7 +283,9 @@ static const char run_usage[] =
     "are set (LOG_GROUPS, FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT, CFG_PATH; see sluice config\n"
     "--help), else the built-in quickstart: sample pod logs under ./demo/pods are tailed into\n"
     "./demo/out, with the API on 127.0.0.1:2020.\n"
-    "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions; SIGHUP reopens the log.\n";
+    "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions; SIGHUP reopens the log\n"
+    "and reloads FILE (as POST /api/v1/reload and `sluice reload` do): only the components whose\n"
+    "configuration changed restart.\n";
 
 static int cmd_run(int argc, char **argv)
 {
@@ -298,8 +349,16 @@ static int cmd_run(int argc, char **argv)
     log_notes(&notes);
     buf_free(&notes);
     sc.t = t;
-    pthread_t sig_th;
+    pthread_mutex_init(&sc.mu, NULL);
+    pthread_cond_init(&sc.cv, NULL);
+    sc.reloads_asked = 0;
+    sc.done = false;
+    reload_src rsrc = {.config = config};
+    if (config)
+        topology_set_reloader(t, reload_load, &rsrc);
+    pthread_t sig_th, reload_th;
     pthread_create(&sig_th, NULL, signal_thread, &sc);
+    pthread_create(&reload_th, NULL, reload_thread, &sc);
 
     int status = 0;
     sl_api *apis[SL_API_MAX_LISTENERS] = {0};
@@ -310,7 +369,8 @@ static int cmd_run(int argc, char **argv)
         status = 1;
     } else if (g->api.enabled) {
         sl_api_handlers h = {.ready = api_ready, .status_json = api_status, .arg = t,
-                             .plugins_json = api_plugins, .tap = api_tap, .metrics_path = g->api.metrics_path};
+                             .plugins_json = api_plugins, .tap = api_tap, .reload = api_reload,
+                             .metrics_path = g->api.metrics_path};
         for (size_t i = 0; i < g->api.address.n && status == 0; i++) {
             const char *addr = g->api.address.v[i];
             if (api_start(&apis[napis], addr, &h, err, sizeof err) != SL_OK) {
@@ -343,6 +403,11 @@ static int cmd_run(int argc, char **argv)
         api_stop(apis[i]);
     pthread_kill(sig_th, SIGUSR1);
     pthread_join(sig_th, NULL);
+    pthread_mutex_lock(&sc.mu);
+    sc.done = true;
+    pthread_cond_signal(&sc.cv);
+    pthread_mutex_unlock(&sc.mu);
+    pthread_join(reload_th, NULL);
     topology_free(t);
     config_doc_free(doc);
     metrics_reset();

@@ -302,6 +302,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *req_cls = &seen;
         atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
     }
+    /* A reload is a POST (any body is ignored); answered at once, as below. */
+    if (strcmp(url, "/api/v1/reload") == 0 && a->h.reload) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+            metrics_error(a->m, "method_not_allowed");
+            return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST to reload\n");
+        }
+        sl_buf b = SL_BUF_INIT;
+        int status = a->h.reload(a->h.arg, &b);
+        buf_putc(&b, '\n');
+        return reply(c, (unsigned)status, "application/json", b.p, b.len);
+    }
     /* Anything but GET/HEAD is answered at once, before any body is read;
      * MHD then closes the connection. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {

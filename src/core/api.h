@@ -1,4 +1,5 @@
-/* api.h - the HTTP API: /, /healthz, /readyz, /metrics, /api/v1/status, /api/v1/tap.
+/* api.h - the HTTP API: /, /healthz, /readyz, /metrics, /api/v1/status, /api/v1/tap,
+ * POST /api/v1/reload.
  * Serves from its own thread; knows the pipeline only through callbacks. */
 #ifndef SL_API_H
 #define SL_API_H
@@ -23,6 +24,9 @@ typedef struct sl_api_handlers {
     /* Optional: GET /api/v1/tap. The tap (tap.h) of component `id`, or NULL with the
      * known ids appended to `ids` for the message; the tap must outlive the API. */
     struct sl_tap *(*tap)(void *arg, const char *id, sl_buf *ids);
+    /* Optional: POST /api/v1/reload. Appends the JSON answer and returns the HTTP status
+     * (NULL: 404). Runs on the API thread until the reload is done. */
+    int (*reload)(void *arg, sl_buf *out);
     /* Path of the Prometheus exposition (NULL: "/metrics"); must outlive the API. */
     const char *metrics_path;
 } sl_api_handlers;

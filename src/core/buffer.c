@@ -212,6 +212,36 @@ void buffer_done(sl_buffer *b, sl_buffer_item *item)
     item->token = NULL;
 }
 
+int buffer_requeue(sl_buffer *b, sl_buffer_item *item)
+{
+    if (b->disk) {
+        /* The record stays where it is until done; a copy goes to the end. */
+        int rc = item->batch ? disk_buffer_push_force(b->disk, item->batch) : SL_OK;
+        if (rc != SL_OK)
+            return rc;
+        disk_buffer_done(b->disk, item);
+        return SL_OK;
+    }
+    /* Back at the head, in front of what came later: the order is kept and the reference
+     * the item held is the queue's again (invariant 1; the bound may be passed). */
+    if (!item->batch)
+        return SL_OK;
+    pthread_mutex_lock(&b->mu);
+    if (b->count == b->cap)
+        mem_grow(b);
+    b->head = (b->head + b->cap - 1) % b->cap;
+    b->ring[b->head] = item->batch;
+    b->count++;
+    b->bytes += batch_mem_size(item->batch);
+    b->events += item->batch->n;
+    mem_publish(b);
+    pthread_cond_signal(&b->not_empty);
+    pthread_mutex_unlock(&b->mu);
+    item->batch = NULL;
+    item->token = NULL;
+    return SL_OK;
+}
+
 void buffer_wake(sl_buffer *b)
 {
     if (b->disk) {

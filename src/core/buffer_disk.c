@@ -626,7 +626,14 @@ static bool drained_locked(sl_disk_buffer *d)
            ack_ledger_pending(d->ledger) == 0;
 }
 
-int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
+static int disk_push(sl_disk_buffer *d, sl_batch *batch, bool force);
+
+int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch) { return disk_push(d, batch, false); }
+
+int disk_buffer_push_force(sl_disk_buffer *d, sl_batch *batch) { return disk_push(d, batch, true); }
+
+/* `force`: past max_size and when_full, and even once closed (a sink's requeue). */
+static int disk_push(sl_disk_buffer *d, sl_batch *batch, bool force)
 {
     if (batch->n == 0)
         return SL_OK; /* nothing to keep */
@@ -645,14 +652,14 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
     pthread_mutex_lock(&d->mu);
     bool blocked = false; /* counted in the buffer_blocked gauge */
     for (;;) {
-        if (d->closed) {
+        if (d->closed && !force) {
             if (blocked && d->m)
                 atomic_fetch_sub(&d->m->buffer_blocked, 1);
             pthread_mutex_unlock(&d->mu);
             pthread_mutex_unlock(&d->wmu);
             return SL_ERR_CLOSED;
         }
-        if (d->total_bytes + need <= d->cfg.max_size)
+        if (force || d->total_bytes + need <= d->cfg.max_size)
             break;
         commit_locked(d, false);
         if (d->total_bytes + need <= d->cfg.max_size || drained_locked(d))

@@ -29,6 +29,14 @@ static const char other_reason[] = "other";
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static sl_metrics *reg_head, *reg_tail;
+/* Blocks of components a reload removed: out of the list (not rendered), freed at reset,
+ * since a lock-free walker (metrics_first) may still be on one. */
+static sl_metrics *retired;
+
+/* Configuration reloads (metrics_config_reload). */
+static atomic_uint_fast64_t reloads_ok, reloads_failed;
+static _Atomic double reload_last_unix;
+static atomic_int reload_last_ok = 1;
 
 /* Component gauges (metrics_gauges_set): set rarely (a source's progress tick), so one lock
  * for all of them; taken after reg_lock when rendering. */
@@ -47,9 +55,9 @@ struct sl_metric_gauges {
 sl_metrics *metrics_register(const char *id, const char *kind, const char *type)
 {
     sl_metrics *m = sl_xcalloc(1, sizeof *m);
-    m->id = id ? id : "";
-    m->kind = kind ? kind : "";
-    m->type = type ? type : "";
+    m->id = sl_xstrdup(id ? id : "");
+    m->kind = sl_xstrdup(kind ? kind : "");
+    m->type = sl_xstrdup(type ? type : "");
     atomic_store(&m->state, "ok");
     pthread_mutex_lock(&reg_lock);
     if (reg_tail)
@@ -61,18 +69,71 @@ sl_metrics *metrics_register(const char *id, const char *kind, const char *type)
     return m;
 }
 
-void metrics_reset(void)
+static void metrics_free_list(sl_metrics *m, bool retired_list)
 {
-    pthread_mutex_lock(&reg_lock);
-    sl_metrics *m = reg_head;
-    reg_head = reg_tail = NULL;
-    pthread_mutex_unlock(&reg_lock);
     while (m) {
-        sl_metrics *next = m->next;
+        sl_metrics *next = retired_list ? m->retired_next : m->next;
         free(m->gauges);
+        free((char *)m->id);
+        free((char *)m->kind);
+        free((char *)m->type);
         free(m);
         m = next;
     }
+}
+
+void metrics_reset(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    sl_metrics *m = reg_head, *r = retired;
+    reg_head = reg_tail = retired = NULL;
+    atomic_store(&reloads_ok, 0);
+    atomic_store(&reloads_failed, 0);
+    atomic_store(&reload_last_unix, 0.0);
+    atomic_store(&reload_last_ok, 1);
+    pthread_mutex_unlock(&reg_lock);
+    metrics_free_list(m, false);
+    metrics_free_list(r, true);
+}
+
+void metrics_set_type(sl_metrics *m, const char *type)
+{
+    char *t = sl_xstrdup(type ? type : "");
+    pthread_mutex_lock(&reg_lock);
+    char *old = (char *)m->type;
+    m->type = t;
+    pthread_mutex_unlock(&reg_lock);
+    free(old);
+}
+
+void metrics_config_reload(bool ok)
+{
+    atomic_fetch_add(ok ? &reloads_ok : &reloads_failed, 1);
+    atomic_store(&reload_last_ok, ok ? 1 : 0);
+    atomic_store(&reload_last_unix, (double)sl_now_ns() / 1e9);
+}
+
+void metrics_unregister(sl_metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    sl_metrics *prev = NULL;
+    for (sl_metrics *p = reg_head; p; prev = p, p = p->next) {
+        if (p != m)
+            continue;
+        if (prev)
+            prev->next = m->next;
+        else
+            reg_head = m->next;
+        if (reg_tail == m)
+            reg_tail = prev;
+        /* m->next still leads into the list for a walker standing on m. */
+        m->retired_next = retired;
+        retired = m;
+        break;
+    }
+    pthread_mutex_unlock(&reg_lock);
 }
 
 sl_metrics *metrics_first(void)
@@ -522,5 +583,18 @@ void metrics_render_prometheus(sl_buf *out)
     render_lag(out);
     render_gauges(out);
     pthread_mutex_unlock(&reg_lock);
+    put_family(out, "sluice_config_reloads_total", "counter",
+               "Configuration reloads (SIGHUP, POST /api/v1/reload), by result.");
+    buf_printf(out, "sluice_config_reloads_total{result=\"ok\"} %llu\n",
+               (unsigned long long)atomic_load(&reloads_ok));
+    buf_printf(out, "sluice_config_reloads_total{result=\"failed\"} %llu\n",
+               (unsigned long long)atomic_load(&reloads_failed));
+    put_family(out, "sluice_config_last_reload_successful", "gauge",
+               "1 if the last reload (or none yet) succeeded, 0 if it failed.");
+    buf_printf(out, "sluice_config_last_reload_successful %d\n", atomic_load(&reload_last_ok));
+    put_family(out, "sluice_config_last_reload_timestamp_seconds", "gauge",
+               "Unix time of the last reload attempt, 0 if none.");
+    buf_printf(out, "sluice_config_last_reload_timestamp_seconds %.3f\n",
+               atomic_load(&reload_last_unix));
     render_process(out);
 }

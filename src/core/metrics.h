@@ -4,6 +4,7 @@
 #define SL_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,11 +55,19 @@ typedef struct sl_metrics {
     /* component gauges with one extra label (metrics_gauges_set); under the gauge lock */
     struct sl_metric_gauges *gauges;
     struct sl_metrics *next;
+    struct sl_metrics *retired_next; /* metrics_unregister's list */
 } sl_metrics;
 
-/* Returns a registered, zeroed metrics block (owned by the registry). Strings must
- * outlive the registry (component ids are owned by the topology). */
+/* Returns a registered, zeroed metrics block (owned by the registry, which copies the
+ * strings). */
 sl_metrics *metrics_register(const char *id, const char *kind, const char *type);
+/* A reload removed the component: its block leaves the exposition (the memory stays
+ * until metrics_reset, as a walker may stand on it). */
+void metrics_unregister(sl_metrics *m);
+/* A reload changed the component's type; the block (and its counters) carries on. */
+void metrics_set_type(sl_metrics *m, const char *type);
+/* Counts one configuration reload (sluice_config_reloads_total{result}) and stamps it. */
+void metrics_config_reload(bool ok);
 /* Frees every registered block (at exit, or between tests). */
 void metrics_reset(void);
 /* Head of the registry list, in registration order. */

@@ -182,6 +182,7 @@ struct sl_sink_runtime {
     pthread_cond_t cv;
     pthread_mutex_t serial_mu;
     atomic_bool stopping, abort_now;
+    atomic_bool pausing; /* sink_runtime_pause: unfinished items go back to the buffer */
     atomic_size_t abandoned; /* events left undelivered at the deadline */
     _Atomic int64_t dead_log_ms; /* rate limit for per-event reject lines */
     atomic_size_t dead_quiet;    /* rejects not logged since the last line */
@@ -793,7 +794,9 @@ static void request_finish(rt_worker *w)
             continue;
         if (ri->left == 0)
             buffer_done(w->rt->buf, &ri->it);
-        else {
+        else if (atomic_load(&w->rt->pausing) && buffer_requeue(w->rt->buf, &ri->it) == SL_OK) {
+            /* kept for the sink's next runtime; events of it already delivered go again */
+        } else {
             atomic_fetch_add(&w->rt->abandoned, ri->left);
             batch_abandon(ri->it.batch);
         }
@@ -825,7 +828,7 @@ static void *worker_main(void *arg)
     const sl_batch_config *bc = &rt->cfg->batch;
     uint64_t max_bytes = bc->max_bytes ? bc->max_bytes : 1u << 20;
     for (;;) {
-        if (rt_aborted(rt))
+        if (rt_aborted(rt) || atomic_load(&rt->pausing))
             break;
         sl_buffer_item it;
         if (w->has_carry) {
@@ -842,7 +845,8 @@ static void *worker_main(void *arg)
         /* Note 8: take what is queued; wait for more only while another request is out (or
          * always for a `fill` sink). */
         int64_t first = sl_mono_ms();
-        while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt)) {
+        while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt) &&
+               !atomic_load(&rt->pausing)) {
             int wait = 0;
             uint64_t wakes = buffer_wakes(rt->buf); /* before looking at inflight */
             if (rt->vt->fill || atomic_load(&rt->m->inflight) > 0) {
@@ -868,8 +872,10 @@ static void *worker_main(void *arg)
         request_process(w);
     }
     if (w->has_carry) {
-        atomic_fetch_add(&rt->abandoned, w->carry.batch ? w->carry.batch->n : 0);
-        batch_abandon(w->carry.batch);
+        if (!atomic_load(&rt->pausing) || buffer_requeue(rt->buf, &w->carry) != SL_OK) {
+            atomic_fetch_add(&rt->abandoned, w->carry.batch ? w->carry.batch->n : 0);
+            batch_abandon(w->carry.batch);
+        }
         w->has_carry = false;
     }
     return NULL;
@@ -945,6 +951,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     pthread_mutex_init(&rt->serial_mu, NULL);
     atomic_init(&rt->stopping, false);
     atomic_init(&rt->abort_now, false);
+    atomic_init(&rt->pausing, false);
     atomic_init(&rt->deadline, INT64_MAX);
     atomic_init(&rt->hk_stop, false);
     rt->fb_ledger = ack_ledger_new();
@@ -1009,6 +1016,53 @@ void sink_runtime_set_fallback(sl_sink_runtime *rt, sl_buffer *fallback)
     rt->fallback = fallback;
     pthread_cond_broadcast(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
+}
+
+void sink_runtime_pause(sl_sink_runtime *rt, int64_t deadline_ms)
+{
+    if (!rt || !rt->workers)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    atomic_store(&rt->pausing, true);
+    atomic_store(&rt->deadline, deadline_ms);
+    atomic_store(&rt->stopping, true); /* with the deadline: retries end there */
+    pthread_cond_broadcast(&rt->cv);
+    pthread_mutex_unlock(&rt->mu);
+    buffer_wake(rt->buf);
+    rt_join(rt, rt->nworkers);
+    for (int i = 0; i < rt->nworkers; i++)
+        worker_free_arrays(&rt->workers[i]);
+    free(rt->workers);
+    rt->workers = NULL;
+    while (ack_ledger_pending(rt->fb_ledger) > 0 && sl_mono_ms() < deadline_ms) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rt->hk_started) {
+        pthread_mutex_lock(&rt->mu);
+        atomic_store(&rt->hk_stop, true);
+        pthread_cond_broadcast(&rt->hk_cv);
+        pthread_mutex_unlock(&rt->mu);
+        pthread_join(rt->hk, NULL);
+        rt->hk_started = false;
+    }
+    size_t left = atomic_load(&rt->abandoned);
+    pthread_mutex_lock(&rt->mu);
+    for (rt_park *p = rt->parks; p; p = p->next) {
+        if (p->cancelled)
+            continue;
+        if (buffer_requeue(rt->buf, &p->item) != SL_OK) {
+            left += p->item.batch ? p->item.batch->n : 0;
+            batch_abandon(p->item.batch);
+        }
+        p->item.batch = NULL;
+        p->cancelled = true; /* a late release must not touch the item again */
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (left)
+        log_warn(rt->id, "restart: %zu event(s) could not be given back to the buffer", left);
+    else
+        log_info(rt->id, "sink runtime stopped for a restart; its buffer is kept");
 }
 
 void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms)

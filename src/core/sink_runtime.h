@@ -52,6 +52,11 @@ void sink_runtime_set_fallback(sl_sink_runtime *rt, sl_buffer *fallback);
 /* Drains: keeps delivering until the buffer is empty or deadline_ms (monotonic) passes,
  * then stops the threads. Undelivered events stay unacknowledged (memory) or on disk. */
 void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms);
+/* For a restart (config reload): stops the threads without closing the buffer. Requests in
+ * flight finish (their retries end at deadline_ms); what is not delivered by then goes
+ * back into the buffer (buffer_requeue), so a new runtime on the same buffer carries on
+ * with it. Then only sink_runtime_free is valid. */
+void sink_runtime_pause(sl_sink_runtime *rt, int64_t deadline_ms);
 void sink_runtime_free(sl_sink_runtime *rt);
 
 /* Delivers events outside the daemon (dlq replay): one synchronous request with the

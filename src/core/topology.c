@@ -39,70 +39,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "sink_runtime.h"
+#include "formats/json.h"
 #include "tap.h"
+#include "topology_int.h"
 
-enum node_kind { NODE_SOURCE, NODE_TRANSFORM, NODE_SINK };
-static const char *const kind_names[] = {"source", "transform", "sink"};
+const char *const topo_kind_names[] = {"source", "transform", "sink"};
+#define kind_names topo_kind_names
 static const char *const section_names[] = {"sources", "transforms", "sinks"};
-
-typedef struct node {
-    enum node_kind kind;
-    char *id, *type;
-    char where[256]; /* "sinks.out", for messages */
-    const sl_cnode *cn;
-    const sl_option *options; /* the component's own table */
-    void *config;             /* its parsed options (config_size bytes) */
-    union {
-        const sl_source_vtable *src;
-        const sl_transform_vtable *tr;
-        const sl_sink_vtable *sink;
-    } vt;
-    void *self;
-    bool inited;
-    sl_metrics *m;
-    sl_component_ctx cc;
-    sl_strlist inputs;   /* transforms (sinks keep theirs in common.inputs) */
-    sl_tap tap;          /* copies of what the component outputs (sinks: takes in) */
-    struct node **down;  /* consumers */
-    size_t ndown;
-    bool clone_for_transforms;
-    bool keeps; /* a transform below keeps events across batches (has flush) */
-    /* sources */
-    pthread_t thread;
-    bool thread_started;
-    struct sl_source_ctx *sctx;
-    /* sinks */
-    sl_sink_common common;
-    sl_buffer *buf;
-    sl_sink_runtime *rt;
-    struct node *fallback;
-    /* status rates */
-    int64_t rate_prev_ms;
-    uint64_t rate_prev_events;
-} node;
-
-struct sl_source_ctx {
-    sl_topology *t;
-    node *n;
-    sl_ack_ledger *ledger;
-    bool ready; /* source_ready() called (source thread only) */
-};
-
-struct sl_topology {
-    sl_global_config g;
-    node *nodes;
-    size_t nnodes;
-    const char *path;
-    atomic_bool stopping;
-    atomic_bool started;
-    atomic_int sources_running;
-    atomic_int sources_unready; /* signals_ready sources not yet serving (/readyz) */
-    int stop_efd;
-    _Atomic int64_t deadline_ms; /* monotonic; set when stop begins */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int64_t start_ns;
-};
 
 /* ---- Global options ------------------------------------------------------------------ */
 
@@ -166,8 +109,8 @@ static const sl_option transform_common_options[] = {
 static node *find_node(sl_topology *t, const char *id)
 {
     for (size_t i = 0; i < t->nnodes; i++)
-        if (strcmp(t->nodes[i].id, id) == 0)
-            return &t->nodes[i];
+        if (strcmp(t->nodes[i]->id, id) == 0)
+            return t->nodes[i];
     return NULL;
 }
 
@@ -191,10 +134,10 @@ static void list_ids(sl_topology *t, bool want_sink, char *out, size_t outlen)
     size_t n = 0;
     out[0] = '\0';
     for (size_t i = 0; i < t->nnodes && n < outlen; i++) {
-        bool is_sink = t->nodes[i].kind == NODE_SINK;
+        bool is_sink = t->nodes[i]->kind == NODE_SINK;
         if (is_sink != want_sink)
             continue;
-        n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", t->nodes[i].id);
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", t->nodes[i]->id);
     }
     if (!out[0])
         snprintf(out, outlen, "none defined");
@@ -296,7 +239,7 @@ static const sl_cnode *input_at(const node *n, size_t i)
 static bool is_fallback(const sl_topology *t, const node *n)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
-        const node *o = &t->nodes[i];
+        const node *o = t->nodes[i];
         if (o != n && o->kind == NODE_SINK && o->common.fallback &&
             strcmp(o->common.fallback, n->id) == 0)
             return true;
@@ -307,7 +250,7 @@ static bool is_fallback(const sl_topology *t, const node *n)
 static int wire_inputs(sl_topology *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         if (n->kind == NODE_SOURCE)
             continue;
         const sl_strlist *in = node_inputs(n);
@@ -344,7 +287,7 @@ static int wire_inputs(sl_topology *t, char *err, size_t errlen)
 static int find_cycle(sl_topology *t, node *n, int *colour, node **stack, size_t depth, char *err,
                       size_t errlen)
 {
-    size_t idx = (size_t)(n - t->nodes);
+    size_t idx = n->idx;
     if (colour[idx] == 2)
         return SL_OK;
     stack[depth] = n;
@@ -377,7 +320,7 @@ static int check_cycles(sl_topology *t, char *err, size_t errlen)
     node **stack = sl_xcalloc(t->nnodes + 1, sizeof(node *));
     int rc = SL_OK;
     for (size_t i = 0; i < t->nnodes && rc == SL_OK; i++)
-        rc = find_cycle(t, &t->nodes[i], colour, stack, 0, err, errlen);
+        rc = find_cycle(t, t->nodes[i], colour, stack, 0, err, errlen);
     free(colour);
     free(stack);
     return rc;
@@ -386,7 +329,7 @@ static int check_cycles(sl_topology *t, char *err, size_t errlen)
 static int wire_fallbacks(sl_topology *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         if (n->kind != NODE_SINK || !n->common.fallback)
             continue;
         node *fb = find_node(t, n->common.fallback);
@@ -406,7 +349,7 @@ static int wire_fallbacks(sl_topology *t, char *err, size_t errlen)
 static void mark_clones(sl_topology *t)
 {
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         size_t transforms = 0;
         for (size_t j = 0; j < n->ndown; j++)
             transforms += n->down[j]->kind == NODE_TRANSFORM;
@@ -435,15 +378,18 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
                             section_names[k]);
         total += sec[k] ? sec[k]->n : 0;
     }
-    t->nodes = sl_xcalloc(total ? total : 1, sizeof(node));
+    t->nodes = sl_xcalloc(total ? total : 1, sizeof(node *));
     for (int k = 0; k < 3; k++) {
         for (size_t i = 0; sec[k] && i < sec[k]->n; i++) {
             const sl_cnode *c = sec[k]->items[i];
             if (find_node(t, c->key))
                 return node_err(t, c, err, errlen, "%s.%s: the id '%s' is already used by another component",
                                 section_names[k], c->key, c->key);
-            node *n = &t->nodes[t->nnodes++];
-            tap_init(&n->tap);
+            node *n = sl_xcalloc(1, sizeof *n);
+            n->idx = t->nnodes;
+            t->nodes[t->nnodes++] = n;
+            n->tap = sl_xcalloc(1, sizeof *n->tap);
+            tap_init(n->tap);
             n->kind = (enum node_kind)k;
             n->id = sl_xstrdup(c->key);
             n->cn = c;
@@ -455,8 +401,8 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
     }
     bool any_source = false, any_sink = false;
     for (size_t i = 0; i < t->nnodes; i++) {
-        any_source |= t->nodes[i].kind == NODE_SOURCE;
-        any_sink |= t->nodes[i].kind == NODE_SINK;
+        any_source |= t->nodes[i]->kind == NODE_SOURCE;
+        any_sink |= t->nodes[i]->kind == NODE_SINK;
     }
     if (!any_source || !any_sink)
         return node_err(t, root, err, errlen, "the pipeline needs at least one source and one sink (%s)",
@@ -464,12 +410,12 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
     return SL_OK;
 }
 
-static int init_nodes(sl_topology *t, char *err, size_t errlen)
+int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m, char *err,
+                   size_t errlen)
 {
-    for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        n->m = metrics_register(n->id, kind_names[n->kind], n->type);
-        n->cc = (sl_component_ctx){n->id, n->type, t->g.data_dir, n->m};
+    {
+        n->m = m;
+        n->cc = (sl_component_ctx){n->id, n->type, data_dir, n->m};
         char msg[1024] = "";
         int rc;
         switch (n->kind) {
@@ -487,6 +433,18 @@ static int init_nodes(sl_topology *t, char *err, size_t errlen)
             return node_err(t, n->cn, err, errlen, "%s: %s", n->where,
                             msg[0] ? msg : sl_strerror(rc));
         n->inited = true;
+    }
+    return SL_OK;
+}
+
+static int init_nodes(sl_topology *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = t->nodes[i];
+        int rc = topo_init_node(t, n, t->g.data_dir,
+                                metrics_register(n->id, kind_names[n->kind], n->type), err, errlen);
+        if (rc != SL_OK)
+            return rc;
     }
     return SL_OK;
 }
@@ -521,10 +479,23 @@ static int check_api(sl_topology *t, const sl_cnode *root, char *err, size_t err
 
 int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
 {
+    return topo_build(out, doc, true, err, errlen);
+}
+
+int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err, size_t errlen)
+{
     sl_topology *t = sl_xcalloc(1, sizeof *t);
     t->path = doc->path;
+    t->root = doc->root;
     t->stop_efd = -1;
     pthread_mutex_init(&t->mu, NULL);
+    pthread_mutex_init(&t->reload_mu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&t->graph, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    t->reload_last_ok = true;
     sl_cond_init_mono(&t->cv);
     *out = NULL;
     const sl_cnode *root = doc->root;
@@ -541,16 +512,16 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
     if (!rc)
         rc = collect_nodes(t, root, err, errlen);
     for (size_t i = 0; !rc && i < t->nnodes; i++)
-        rc = resolve_type(t, &t->nodes[i], err, errlen);
+        rc = resolve_type(t, t->nodes[i], err, errlen);
     for (size_t i = 0; !rc && i < t->nnodes; i++)
-        rc = parse_node_options(t, &t->nodes[i], err, errlen);
+        rc = parse_node_options(t, t->nodes[i], err, errlen);
     if (!rc)
         rc = wire_inputs(t, err, errlen);
     if (!rc)
         rc = check_cycles(t, err, errlen);
     if (!rc)
         rc = wire_fallbacks(t, err, errlen);
-    if (!rc)
+    if (!rc && init)
         rc = init_nodes(t, err, errlen);
     if (rc) {
         topology_free(t);
@@ -558,12 +529,31 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
     }
     mark_clones(t);
     for (size_t i = 0; i < t->nnodes; i++)
-        t->nodes[i].keeps = t->nodes[i].kind == NODE_SOURCE && reaches_flush(&t->nodes[i]);
+        t->nodes[i]->keeps = t->nodes[i]->kind == NODE_SOURCE && reaches_flush(t->nodes[i]);
     for (size_t i = 0; i < t->nnodes; i++)
-        if (t->nodes[i].kind != NODE_SINK && t->nodes[i].ndown == 0)
-            log_warn(t->nodes[i].id, "%s has no consumers; its events go nowhere", t->nodes[i].where);
+        if (t->nodes[i]->kind != NODE_SINK && t->nodes[i]->ndown == 0)
+            log_warn(t->nodes[i]->id, "%s has no consumers; its events go nowhere", t->nodes[i]->where);
     *out = t;
     return SL_OK;
+}
+
+void topo_rewire(sl_topology *t)
+{
+    char err[64];
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = t->nodes[i];
+        free(n->down);
+        n->down = NULL;
+        n->ndown = 0;
+        n->fallback = NULL;
+        n->idx = i;
+    }
+    /* The graph was validated when its document was built: these cannot fail here. */
+    (void)wire_inputs(t, err, sizeof err);
+    (void)wire_fallbacks(t, err, sizeof err);
+    mark_clones(t);
+    for (size_t i = 0; i < t->nnodes; i++)
+        t->nodes[i]->keeps = t->nodes[i]->kind == NODE_SOURCE && reaches_flush(t->nodes[i]);
 }
 
 const sl_global_config *topology_globals(const sl_topology *t) { return &t->g; }
@@ -584,7 +574,7 @@ int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_
 
 static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 {
-    tap_hook(&sink->tap, b);
+    tap_hook(sink->tap, b);
     atomic_fetch_add_explicit(&sink->m->received_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&sink->m->received_bytes, b->bytes, memory_order_relaxed);
     bool logged = false;
@@ -609,9 +599,12 @@ static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 
 /* Hands the batch (caller's reference) to every consumer of `from`. Returns false if any
  * sink could not take it. */
+static bool route(sl_topology *t, node *from, sl_batch *b);
+bool topo_route(sl_topology *t, node *from, sl_batch *b) { return route(t, from, b); }
+
 static bool route(sl_topology *t, node *from, sl_batch *b)
 {
-    tap_hook(&from->tap, b);
+    tap_hook(from->tap, b);
     bool ok = true;
     for (size_t i = 0; i < from->ndown; i++) {
         node *d = from->down[i];
@@ -649,7 +642,9 @@ int source_emit(sl_source_ctx *ctx, sl_batch *b)
     }
     atomic_fetch_add_explicit(&n->m->sent_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&n->m->sent_bytes, b->bytes, memory_order_relaxed);
+    pthread_rwlock_rdlock(&ctx->t->graph);
     bool ok = route(ctx->t, n, b);
+    pthread_rwlock_unlock(&ctx->t->graph);
     if (ok) {
         batch_release(b);
         return SL_OK;
@@ -668,7 +663,13 @@ static bool would_block(node *n, size_t bytes)
     return false;
 }
 
-bool source_would_block(sl_source_ctx *ctx, size_t bytes) { return would_block(ctx->n, bytes); }
+bool source_would_block(sl_source_ctx *ctx, size_t bytes)
+{
+    pthread_rwlock_rdlock(&ctx->t->graph);
+    bool r = would_block(ctx->n, bytes);
+    pthread_rwlock_unlock(&ctx->t->graph);
+    return r;
+}
 
 /* Routes on what the transforms below `from` keep for `origin` and is due (design note 6):
  * each keeping transform's batch goes on from that transform, so the ones below it see it
@@ -693,9 +694,21 @@ static void flush_kept(sl_topology *t, node *from, const char *origin, int64_t n
     }
 }
 
-bool source_should_stop(const sl_source_ctx *ctx) { return atomic_load(&ctx->t->stopping); }
+bool source_should_stop(const sl_source_ctx *ctx)
+{
+    return atomic_load(&ctx->t->stopping) || atomic_load(&ctx->stop);
+}
 sl_ack_ledger *source_ledger(sl_source_ctx *ctx) { return ctx->ledger; }
-int source_stop_fd(const sl_source_ctx *ctx) { return ctx->t->stop_efd; }
+int source_stop_fd(const sl_source_ctx *ctx) { return ctx->stop_efd; }
+
+/* The flush of what transforms keep for this source, under the graph lock. */
+static void flush_kept_locked(sl_source_ctx *ctx, bool all)
+{
+    pthread_rwlock_rdlock(&ctx->t->graph);
+    if (ctx->n->keeps)
+        flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), all);
+    pthread_rwlock_unlock(&ctx->t->graph);
+}
 
 void source_ready(sl_source_ctx *ctx)
 {
@@ -707,8 +720,7 @@ void source_ready(sl_source_ctx *ctx)
 
 size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
-    if (ctx->n->keeps)
-        flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), false);
+    flush_kept_locked(ctx, false);
     size_t n = ack_ledger_collect(ctx->ledger, fn, arg);
     int64_t oldest = ack_ledger_oldest_ms(ctx->ledger);
     atomic_store_explicit(&ctx->n->m->lag_since_ms, oldest, memory_order_relaxed);
@@ -717,20 +729,21 @@ size_t source_collect_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 
 void source_sleep(sl_source_ctx *ctx, int ms)
 {
-    struct pollfd p = {.fd = ctx->t->stop_efd, .events = POLLIN};
+    struct pollfd p = {.fd = ctx->stop_efd, .events = POLLIN};
     poll(&p, 1, ms);
 }
 
 size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg)
 {
-    if (ctx->n->keeps)
-        flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), true);
+    flush_kept_locked(ctx, true);
     for (;;) {
         ack_ledger_collect(ctx->ledger, fn, arg);
         size_t pending = ack_ledger_pending(ctx->ledger);
         if (pending == 0)
             return 0;
         if (atomic_load(&ctx->t->stopping) && sl_mono_ms() >= atomic_load(&ctx->t->deadline_ms))
+            return pending;
+        if (atomic_load(&ctx->stop) && sl_mono_ms() >= atomic_load(&ctx->deadline_ms))
             return pending;
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL);
@@ -755,6 +768,96 @@ static void *source_thread(void *arg)
     return NULL;
 }
 
+int topo_open_buffer(sl_topology *t, node *n, char *err, size_t errlen)
+{
+    if (n->buf)
+        return SL_OK;
+    char dir[4096], msg[512];
+    snprintf(dir, sizeof dir, "%s/buffers/%s", t->g.data_dir, n->id);
+    int rc = buffer_open(&n->buf, &n->common.buffer, dir, n->m, msg, sizeof msg);
+    if (rc)
+        return sl_seterr(err, errlen, rc, "%s: buffer: %s", n->where, msg);
+    return SL_OK;
+}
+
+int topo_start_runtime(sl_topology *t, node *n, char *err, size_t errlen)
+{
+    char msg[512];
+    int rc = sink_runtime_start(&n->rt, n->vt.sink, n->self, &n->common, n->id, n->buf,
+                                t->g.data_dir, n->m, msg, sizeof msg);
+    if (rc)
+        return sl_seterr(err, errlen, rc, "%s: %s", n->where, msg);
+    if (n->fallback)
+        sink_runtime_set_fallback(n->rt, n->fallback->buf);
+    return SL_OK;
+}
+
+int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen)
+{
+    sl_source_ctx *c = sl_xcalloc(1, sizeof *c);
+    c->t = t;
+    c->n = n;
+    c->ledger = ack_ledger_new();
+    c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->stop_efd < 0) {
+        ack_ledger_free(c->ledger);
+        free(c);
+        return sl_seterr(err, errlen, SL_ERR_IO, "%s: eventfd: %s", n->where, strerror(errno));
+    }
+    pthread_mutex_lock(&t->mu);
+    n->sctx = c;
+    if (atomic_load(&t->stopping)) { /* a stop that came before this context existed */
+        uint64_t one = 1;
+        ssize_t w = write(c->stop_efd, &one, sizeof one);
+        (void)w;
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (n->vt.src->signals_ready)
+        atomic_fetch_add(&t->sources_unready, 1);
+    atomic_fetch_add(&t->sources_running, 1);
+    if (pthread_create(&n->thread, NULL, source_thread, c) != 0) {
+        atomic_fetch_sub(&t->sources_running, 1);
+        if (n->vt.src->signals_ready)
+            atomic_fetch_sub(&t->sources_unready, 1);
+        return sl_seterr(err, errlen, SL_ERR_IO, "%s: cannot start thread", n->where);
+    }
+    n->thread_started = true;
+    return SL_OK;
+}
+
+static void ctx_free(sl_source_ctx *c)
+{
+    if (!c)
+        return;
+    ack_ledger_free(c->ledger);
+    if (c->stop_efd >= 0)
+        close(c->stop_efd);
+    free(c);
+}
+
+void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
+{
+    sl_source_ctx *c = n->sctx;
+    if (!c)
+        return;
+    atomic_store(&c->deadline_ms, deadline_ms);
+    atomic_store(&c->stop, true);
+    uint64_t one = 1;
+    ssize_t w = write(c->stop_efd, &one, sizeof one);
+    (void)w;
+    if (n->thread_started) {
+        pthread_join(n->thread, NULL);
+        n->thread_started = false;
+    }
+    if (n->vt.src->signals_ready && !c->ready)
+        atomic_fetch_sub(&t->sources_unready, 1);
+    pthread_mutex_lock(&t->mu);
+    n->sctx = NULL;
+    t->dead_ctx = sl_xrealloc(t->dead_ctx, (t->ndead_ctx + 1) * sizeof *t->dead_ctx);
+    t->dead_ctx[t->ndead_ctx++] = c;
+    pthread_mutex_unlock(&t->mu);
+}
+
 int topology_start(sl_topology *t, char *err, size_t errlen)
 {
     t->start_ns = sl_now_ns();
@@ -764,45 +867,15 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
     int rc = sl_mkdirs(t->g.data_dir, err, errlen);
     if (rc)
         return rc;
-    for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        if (n->kind != NODE_SINK)
-            continue;
-        char dir[4096], msg[512];
-        snprintf(dir, sizeof dir, "%s/buffers/%s", t->g.data_dir, n->id);
-        rc = buffer_open(&n->buf, &n->common.buffer, dir, n->m, msg, sizeof msg);
-        if (rc)
-            return sl_seterr(err, errlen, rc, "%s: buffer: %s", n->where, msg);
-    }
-    for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        if (n->kind != NODE_SINK)
-            continue;
-        char msg[512];
-        rc = sink_runtime_start(&n->rt, n->vt.sink, n->self, &n->common, n->id, n->buf,
-                                t->g.data_dir, n->m, msg, sizeof msg);
-        if (rc)
-            return sl_seterr(err, errlen, rc, "%s: %s", n->where, msg);
-        if (n->fallback)
-            sink_runtime_set_fallback(n->rt, n->fallback->buf);
-    }
-    for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        if (n->kind != NODE_SOURCE)
-            continue;
-        n->sctx = sl_xcalloc(1, sizeof *n->sctx);
-        n->sctx->t = t;
-        n->sctx->n = n;
-        n->sctx->ledger = ack_ledger_new();
-        if (n->vt.src->signals_ready)
-            atomic_fetch_add(&t->sources_unready, 1);
-        atomic_fetch_add(&t->sources_running, 1);
-        if (pthread_create(&n->thread, NULL, source_thread, n->sctx) != 0) {
-            atomic_fetch_sub(&t->sources_running, 1);
-            return sl_seterr(err, errlen, SL_ERR_IO, "%s: cannot start thread", n->where);
-        }
-        n->thread_started = true;
-    }
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (t->nodes[i]->kind == NODE_SINK && (rc = topo_open_buffer(t, t->nodes[i], err, errlen)))
+            return rc;
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (t->nodes[i]->kind == NODE_SINK && (rc = topo_start_runtime(t, t->nodes[i], err, errlen)))
+            return rc;
+    for (size_t i = 0; i < t->nnodes; i++)
+        if (t->nodes[i]->kind == NODE_SOURCE && (rc = topo_start_source(t, t->nodes[i], err, errlen)))
+            return rc;
     atomic_store(&t->started, true);
     log_info("sluice", "pipeline started: %zu components", t->nnodes);
     return SL_OK;
@@ -810,7 +883,7 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
 
 void topology_request_stop(sl_topology *t)
 {
-    /* Async-signal-safe: atomics and write(2) only. */
+    /* Called from the signal thread (sigwait) or main, never from a handler. */
     if (!atomic_load(&t->stopping)) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -818,11 +891,19 @@ void topology_request_stop(sl_topology *t)
         atomic_store(&t->deadline_ms, now + t->g.shutdown_timeout_ms);
         atomic_store(&t->stopping, true);
     }
+    uint64_t one = 1;
     if (t->stop_efd >= 0) {
-        uint64_t one = 1;
         ssize_t w = write(t->stop_efd, &one, sizeof one);
         (void)w;
     }
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        if (t->nodes[i]->sctx) {
+            ssize_t w = write(t->nodes[i]->sctx->stop_efd, &one, sizeof one);
+            (void)w;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
 }
 
 static bool join_until(pthread_t th, int64_t deadline_ms)
@@ -854,33 +935,56 @@ int topology_run_until_stopped(sl_topology *t)
     log_info("sluice", "stopping: draining in-flight batches (up to %lld ms)",
              (long long)t->g.shutdown_timeout_ms);
     int64_t deadline = atomic_load(&t->deadline_ms);
+    /* A reload in progress gives up once it sees the stop, and none starts after it. One
+     * stopping a source waits for that source's acks: past the deadline the buffers close
+     * so a source blocked on a full one ends too. */
+    for (bool closed = false;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_mutex_timedlock(&t->reload_mu, &ts) == 0)
+            break;
+        if (!closed && sl_mono_ms() >= deadline) {
+            pthread_mutex_lock(&t->mu);
+            for (size_t j = 0; j < t->nnodes; j++)
+                if (t->nodes[j]->buf)
+                    buffer_close(t->nodes[j]->buf);
+            pthread_mutex_unlock(&t->mu);
+            closed = true;
+        }
+    }
     /* Sources first: they wait for their acks while sinks keep delivering. */
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         if (n->kind != NODE_SOURCE || !n->thread_started)
             continue;
         if (!join_until(n->thread, deadline)) {
             /* Past the deadline: unblock producers stuck on full buffers. */
             for (size_t j = 0; j < t->nnodes; j++)
-                if (t->nodes[j].buf)
-                    buffer_close(t->nodes[j].buf);
+                if (t->nodes[j]->buf)
+                    buffer_close(t->nodes[j]->buf);
             pthread_join(n->thread, NULL);
         }
         n->thread_started = false;
     }
     int pending = 0;
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         if (n->kind == NODE_SINK && n->rt) {
             sink_runtime_stop(n->rt, deadline);
             pending += (int)buffer_events(n->buf);
         }
     }
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         if (n->kind == NODE_SOURCE && n->sctx)
             pending += (int)ack_ledger_pending(n->sctx->ledger);
     }
+    pthread_mutex_unlock(&t->reload_mu);
     if (pending)
         log_warn("sluice", "stopped with %d events not yet delivered; they will be read or replayed again at the next start",
                  pending);
@@ -897,49 +1001,77 @@ bool topology_ready(const sl_topology *t)
 
 bool topology_stopping(const sl_topology *t) { return t && atomic_load(&t->stopping); }
 
+void topo_node_free(node *n)
+{
+    if (n->kind == NODE_SINK && n->rt)
+        sink_runtime_free(n->rt);
+    n->rt = NULL;
+    if (n->inited) {
+        if (n->kind == NODE_SOURCE && n->vt.src->destroy)
+            n->vt.src->destroy(n->self);
+        else if (n->kind == NODE_TRANSFORM && n->vt.tr->destroy)
+            n->vt.tr->destroy(n->self);
+        else if (n->kind == NODE_SINK && n->vt.sink->destroy)
+            n->vt.sink->destroy(n->self);
+    }
+    if (n->buf)
+        buffer_free(n->buf);
+    ctx_free(n->sctx);
+    if (n->config && n->options)
+        config_options_free(n->options, n->config);
+    free(n->config);
+    if (n->kind == NODE_SINK)
+        config_options_free(sl_sink_common_options, &n->common);
+    else if (n->kind == NODE_TRANSFORM) {
+        transform_common tc = {.inputs = n->inputs};
+        config_options_free(transform_common_options, &tc);
+    }
+    free(n->down);
+    free(n->id);
+    free(n->type);
+    if (n->tap) {
+        tap_destroy(n->tap);
+        free(n->tap);
+    }
+    free(n);
+}
+
 void topology_free(sl_topology *t)
 {
     if (!t)
         return;
+    /* Runtimes first: a sink's fallback is another sink's buffer. */
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        if (n->kind == NODE_SINK && n->rt)
+        node *n = t->nodes[i];
+        if (n->kind == NODE_SINK && n->rt) {
             sink_runtime_free(n->rt);
+            n->rt = NULL;
+        }
     }
-    for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
-        if (n->inited) {
-            if (n->kind == NODE_SOURCE && n->vt.src->destroy)
-                n->vt.src->destroy(n->self);
-            else if (n->kind == NODE_TRANSFORM && n->vt.tr->destroy)
-                n->vt.tr->destroy(n->self);
-            else if (n->kind == NODE_SINK && n->vt.sink->destroy)
-                n->vt.sink->destroy(n->self);
+    /* Sinks' buffers before sources' ledgers: a batch still queued releases its token. */
+    for (int k = NODE_SINK; k >= NODE_SOURCE; k--) {
+        for (size_t i = 0; i < t->nnodes; i++) {
+            if (t->nodes[i] && t->nodes[i]->kind == (enum node_kind)k) {
+                topo_node_free(t->nodes[i]);
+                t->nodes[i] = NULL;
+            }
         }
-        if (n->buf)
-            buffer_free(n->buf);
-        if (n->sctx) {
-            ack_ledger_free(n->sctx->ledger);
-            free(n->sctx);
-        }
-        if (n->config && n->options)
-            config_options_free(n->options, n->config);
-        free(n->config);
-        if (n->kind == NODE_SINK)
-            config_options_free(sl_sink_common_options, &n->common);
-        else if (n->kind == NODE_TRANSFORM) {
-            transform_common tc = {.inputs = n->inputs};
-            config_options_free(transform_common_options, &tc);
-        }
-        free(n->down);
-        free(n->id);
-        free(n->type);
-        tap_destroy(&n->tap);
     }
     free(t->nodes);
+    for (size_t i = 0; i < t->ndead_ctx; i++)
+        ctx_free(t->dead_ctx[i]);
+    free(t->dead_ctx);
+    for (size_t i = 0; i < t->ndead_taps; i++) {
+        tap_destroy(t->dead_taps[i]);
+        free(t->dead_taps[i]);
+    }
+    free(t->dead_taps);
     config_options_free(sl_global_options, &t->g);
     if (t->stop_efd >= 0)
         close(t->stop_efd);
+    config_doc_free(t->doc);
+    pthread_rwlock_destroy(&t->graph);
+    pthread_mutex_destroy(&t->reload_mu);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t);
@@ -947,14 +1079,17 @@ void topology_free(sl_topology *t)
 
 sl_tap *topology_tap(sl_topology *t, const char *id)
 {
+    pthread_mutex_lock(&t->mu);
     node *n = find_node(t, id);
-    return n ? &n->tap : NULL;
+    sl_tap *tap = n ? n->tap : NULL;
+    pthread_mutex_unlock(&t->mu);
+    return tap;
 }
 
 void topology_component_ids(const sl_topology *t, sl_buf *out)
 {
     for (size_t i = 0; i < t->nnodes; i++)
-        buf_printf(out, "%s%s", i ? ", " : "", t->nodes[i].id);
+        buf_printf(out, "%s%s", i ? ", " : "", t->nodes[i]->id);
 }
 
 /* ---- Status ----------------------------------------------------------------------------- */
@@ -973,7 +1108,7 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                atomic_load(&t->stopping) ? "true" : "false");
     pthread_mutex_lock(&t->mu);
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         sl_metrics *m = n->m;
         uint64_t recv = atomic_load(&m->received_events), sent = atomic_load(&m->sent_events);
         double rate = 0;
@@ -1045,8 +1180,26 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
         }
         buf_puts(out, "}");
     }
+    buf_printf(out, "],\"reload\":{\"reloads_ok\":%llu,\"reloads_failed\":%llu,\"last_result\":",
+               (unsigned long long)t->reloads_ok, (unsigned long long)t->reloads_failed);
+    if (!t->reload_last_unix_ms) {
+        buf_puts(out, "null,\"last_time\":null,\"last_error\":null}");
+    } else {
+        buf_printf(out, "\"%s\",\"last_time\":\"", t->reload_last_ok ? "ok" : "failed");
+        json_format_time(out, t->reload_last_unix_ms * 1000000);
+        buf_printf(out, "\",\"last_time_unix\":%.3f,\"last_error\":",
+                   (double)t->reload_last_unix_ms / 1000.0);
+        if (t->reload_last_ok) {
+            buf_puts(out, "null");
+        } else {
+            buf_putc(out, '"');
+            json_escape(out, t->reload_last_error, strlen(t->reload_last_error));
+            buf_putc(out, '"');
+        }
+        buf_puts(out, "}");
+    }
     pthread_mutex_unlock(&t->mu);
-    buf_puts(out, "],\"recent_errors\":");
+    buf_puts(out, ",\"recent_errors\":");
     log_recent_json(out);
     buf_puts(out, "}");
 }
@@ -1058,7 +1211,7 @@ void topology_plugins_json(const sl_topology *ct, sl_buf *out)
     buf_puts(out, "{\"plugins\":[");
     pthread_mutex_lock(&t->mu);
     for (size_t i = 0; i < t->nnodes; i++) {
-        node *n = &t->nodes[i];
+        node *n = t->nodes[i];
         sl_metrics *m = n->m;
         uint64_t errors = 0;
         for (int r = 0; r < SL_METRICS_MAX_REASONS; r++)

@@ -63,6 +63,20 @@ void topology_plugins_json(const sl_topology *t, sl_buf *out);
 
 
 
+/* ---- Reload (reload.c) ----------------------------------------------------------------
+ * Reads the configuration again (the loader), validates all of it, and restarts only the
+ * components whose configuration changed or that were added or removed; see the notes at
+ * the top of reload.c. */
+typedef int (*sl_reload_loader)(void *arg, sl_config_doc **out, char *err, size_t errlen);
+/* Where a reload reads its document from; without one a reload fails ("nothing to
+ * reload": a drop-in or the quickstart). `arg` must outlive the topology. */
+void topology_set_reloader(sl_topology *t, sl_reload_loader fn, void *arg);
+/* Runs one reload (SIGHUP, POST /api/v1/reload) and appends the JSON answer to `reply`
+ * (may be NULL): {"reloaded":true,"changed":[..],"added":[..],"removed":[..]} or
+ * {"reloaded":false,"error":"..."}. Returns the HTTP status: 200, 400 (the new
+ * configuration is refused; nothing changed) or 503 (stopping). */
+int topology_reload(sl_topology *t, sl_buf *reply);
+
 /* For `sluice dlq replay`: builds one sink from the config without starting anything.
  * Returns SL_ERR_NOTFOUND if no sink has that id. The instance is owned by t. */
 int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_vtable **vt,

@@ -1,0 +1,73 @@
+"""A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
+unknown input, a changed data_dir and a changed sink buffer are each refused (SIGHUP and
+POST /api/v1/reload answer why, with file:line:col), counted as failed in the metrics and
+the status, and the old pipeline keeps running untouched (nothing restarted, events still
+flow to the old sink). Then a good file reloads."""
+import os
+import re
+
+from harness import Sluice, WORK, free_port, log, wait_until
+from reload_common import Sender, ndjson_messages, post_reload, reloads, sighup_reload, write
+
+out = os.path.join(WORK, "out", "out.ndjson")
+api, port = free_port(), free_port()
+
+GOOD = """
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  fwd: { type: forward, address: "127.0.0.1:%d" }
+sinks:
+  out: { type: file, inputs: [fwd], path: "%s", batch: { max_events: 100 } }
+""" % (WORK, api, port, out)
+
+s = Sluice(GOOD).start()
+BAD = [
+    ("syntax", GOOD.replace("sinks:", "sinks: [unclosed"), r"sluice\.yaml:\d+:\d+: "),
+    ("unknown type", GOOD.replace("type: file", "type: nope"),
+     r"sluice\.yaml:7:\d+: sinks\.out: unknown sink type 'nope'"),
+    ("unknown input", GOOD.replace("inputs: [fwd]", "inputs: [fwdx]"),
+     r"sluice\.yaml:7:\d+: sinks\.out: unknown input 'fwdx'"),
+    ("data_dir", GOOD.replace("/data", "/data2"),
+     r"sluice\.yaml:2:1: 'data_dir' cannot change while sluice runs"),
+    ("buffer", GOOD.replace("batch: { max_events: 100 }", "buffer: { max_bytes: 1MiB }"),
+     r"sluice\.yaml:7:\d+: sinks\.out\.buffer cannot change while sluice runs"),
+]
+
+failed = 0
+for i, (what, text, want) in enumerate(BAD):
+    write(s.config, text)
+    if i % 2 == 0:
+        sighup_reload(s, "failed")
+        err = s.status()["reload"]["last_error"]
+    else:
+        code, body = post_reload(s)
+        assert code == 400 and body["reloaded"] is False, (code, body)
+        err = body["error"]
+    failed += 1
+    log(what, "->", err)
+    assert re.search(want, err), "%s: %r does not match %r" % (what, err, want)
+    st = s.status()["reload"]
+    assert st["last_result"] == "failed" and st["reloads_failed"] == failed and st["reloads_ok"] == 0, st
+    assert reloads(s, "failed") == failed and reloads(s, "ok") == 0
+    # still running the old configuration: events reach the old sink
+    snd = Sender(port, 100, chunk=50, window=2, tag="t%d" % i)
+    snd.start()
+    snd.join(300)
+    assert not snd.error and snd.acked == 100, snd.error
+    wait_until(lambda: len(ndjson_messages(out)) >= 100 * (i + 1), 60, "events after a refused reload")
+
+text = s.log_text()
+assert "stopped for a restart" not in text and "stopped for the reload" not in text, text[-3000:]
+assert text.count("reload failed, still running the previous configuration") == len(BAD)
+assert [c["id"] for c in s.status()["components"]] == ["fwd", "out"]
+
+write(s.config, GOOD.replace("max_events: 100", "max_events: 200"))
+code, body = post_reload(s)
+assert code == 200 and body["changed"] == ["out"], (code, body)
+st = s.status()["reload"]
+assert st["last_result"] == "ok" and st["last_error"] is None and st["reloads_ok"] == 1, st
+assert reloads(s, "ok") == 1 and s.metric("sluice_config_last_reload_successful") == 1
+assert len(ndjson_messages(out)) == 100 * len(BAD)
+assert s.stop() == 0
+log("ok: %d refused reloads changed nothing, then one applied" % len(BAD))
