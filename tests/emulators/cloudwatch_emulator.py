@@ -24,6 +24,10 @@ Control (unsigned, under /_emulator/):
                                       earlier (the real fields are updated lazily)
   POST generate {"groups":[...], "streams":S, "days":D, "per_hour":K, "end_ms":T}
                history: for every group and stream, K events per hour over D days before T
+               seasonal traffic instead of K: "profile": [24 counts] per UTC hour of the day
+               and "weekend": [24 counts] for Saturdays and Sundays (default: profile); the
+               hours are then whole clock hours ending at or before T, so each hour-long
+               window holds exactly its hour's count ("days" may span several weeks)
   POST put     {"group","stream","events":[{"timestamp","message"}], "ingest_delay_ms":X}
                events that become visible X ms from now (ingestion delay)
   POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
@@ -480,6 +484,8 @@ class Handler(BaseHTTPRequestHandler):
                 per_hour = int(req.get("per_hour", 1))
                 hours = int(req.get("days", 1) * 24)
                 rnd = random.Random(req.get("seed", 1))
+                profile = req.get("profile")
+                weekend = req.get("weekend") or profile
                 n = 0
                 for gname in req["groups"]:
                     st.groups.setdefault(gname, {})  # streams: 0 makes an empty group
@@ -488,7 +494,12 @@ class Handler(BaseHTTPRequestHandler):
                         sname = "stream-%03d" % si
                         for h in range(hours):
                             base = end - (h + 1) * 3600000
-                            for k in range(per_hour):
+                            k_hour = per_hour
+                            if profile:
+                                base = (end // 3600000 - h - 1) * 3600000
+                                tm = time.gmtime(base // 1000)
+                                k_hour = int((weekend if tm.tm_wday >= 5 else profile)[tm.tm_hour])
+                            for k in range(k_hour):
                                 ts = base + rnd.randrange(3600000)
                                 msg = req.get("json") and json.dumps({"level": "info", "n": n, "g": gname}) \
                                     or "%s %s event %d" % (gname, sname, n)

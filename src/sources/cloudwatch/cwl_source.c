@@ -79,7 +79,17 @@
  *     span, 0 when nothing is left. The snapshot feeds the status API and /metrics (the
  *     total and the CWL_PROGRESS_SERIES groups with most left, the rest as "(other)");
  *     an info line per busy group every progress_log_interval_secs, one when a group's
- *     queue empties. Windows of a group with no stream wait (note 9) and hold its ETA. */
+ *     queue empties. Windows of a group with no stream wait (note 9) and hold its ETA.
+ * 11. Seasonal plausibility (reconcile.seasonal, on by default; the model is
+ *     cwl_season.c): every whole window whose CloudWatch count is known - a backfill or
+ *     repair window read to its end, a reconciliation count - is learned once into its
+ *     group's model (hour of the week). A check whose bucket has enough history asks the
+ *     destination first: zero there and plausible -> no CloudWatch request (the window is
+ *     learned as 0); implausibly low -> the CloudWatch count follows at once, ahead of
+ *     backfill (with its headroom), and a shortfall becomes a repair as in note 8;
+ *     anything else is counted as in note 8. A bucket without enough history: note 8
+ *     unchanged. The model is saved beside the checkpoint (<id>.season) with its durable
+ *     writes, at most every CWL_SEASON_SAVE_MS, and at shutdown. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +105,7 @@
 #include "net/url.h"
 #include "sources/cloudwatch/cwl.h"
 #include "sources/cloudwatch/cwl_bucket.h"
+#include "sources/cloudwatch/cwl_season.h"
 
 typedef struct cwl_config {
     sl_strlist log_groups, log_streams;
@@ -108,8 +119,32 @@ typedef struct cwl_config {
     struct cwl_reconcile_config {
         char *elasticsearch, *index, *group_field, *user, *password, *api_key, *ca_file;
         int64_t recent_hours, sample, seed;
+        struct cwl_seasonal_config {
+            bool enabled;
+            char *threshold;
+            int64_t min_history, half_life_weeks, change_z, change_runs;
+        } seasonal;
     } reconcile;
 } cwl_config;
+
+#define S(name, type, field, def, min, max, help)                                          \
+    {name, type, offsetof(struct cwl_seasonal_config, field), def, 0, NULL, NULL, min, max, help}
+static const sl_option cwl_seasonal_options[] = {
+    S("enabled", SL_OPT_BOOL, enabled, "true", 0, 0,
+      "learn each group's volume by hour of the week and skip or hurry checks by it"),
+    S("min_history", SL_OPT_INT, min_history, "3", 1, 64,
+      "observations (weeks, for hourly windows) an hour of the week needs before it judges"),
+    S("half_life_weeks", SL_OPT_INT, half_life_weeks, "4", 1, 520,
+      "an observation's weight halves every this many weeks"),
+    S("threshold", SL_OPT_STR, threshold, "0.001", 0, 0,
+      "a destination count c is implausible when P(count <= c) is below this"),
+    S("change_z", SL_OPT_INT, change_z, "4", 1, 100,
+      "a new count this many deviations from the mean is held aside as a possible change"),
+    S("change_runs", SL_OPT_INT, change_runs, "2", 1, 64,
+      "that many such counts in a row, the same way, restart the hour from them"),
+    SL_OPT_END,
+};
+#undef S
 
 #define R(name, type, field, def, min, max, help)                                          \
     {name, type, offsetof(struct cwl_reconcile_config, field), def, 0, NULL, NULL, min, max, help}
@@ -130,6 +165,8 @@ static const sl_option cwl_reconcile_options[] = {
     R("sample", SL_OPT_INT, sample, "4", 0, 100000,
       "older windows per group drawn at random each round"),
     R("seed", SL_OPT_INT, seed, "1", 0, INT64_MAX, "seed of the random sample"),
+    {"seasonal", SL_OPT_OBJECT, offsetof(struct cwl_reconcile_config, seasonal), NULL, 0, NULL,
+     cwl_seasonal_options, 0, 0, "the seasonal plausibility model of zero counts"},
     SL_OPT_END,
 };
 #undef R
@@ -231,6 +268,7 @@ typedef struct cwl_group {
     uint64_t ring_ev[CWL_RING]; /* bf_events at the last CWL_RING progress ticks */
     bool bf_complete_logged;
     cwl_progress snap; /* what the status shows, under mu */
+    cwl_season *season; /* note 11: owned, NULL when off; changed and shown under mu */
 } cwl_group;
 
 /* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
@@ -243,6 +281,7 @@ typedef struct cwl_job {
     int64_t start, end; /* [start, end) wall ms */
     uint32_t chunk;     /* which CWL_MAX_NAMES of log_streams (note 9) */
     bool repair;        /* a reconciliation repair (note 8) */
+    uint64_t nread;     /* events read in the window so far (note 11) */
     char *token;        /* nextToken for the next page, owned */
     uint32_t fails;
     int64_t retry_at;   /* mono ms */
@@ -264,6 +303,9 @@ typedef struct cwl_rec {
     uint64_t count;
     uint32_t fails;
     int64_t retry_at; /* mono ms */
+    bool season;      /* note 11: the destination is asked first */
+    bool have_dst, urgent; /* its count is in dst; implausibly low: re-checked first */
+    uint64_t dst;
 } cwl_rec;
 
 /* One DescribeLogStreams pass over a group (note 9). */
@@ -320,7 +362,15 @@ typedef struct cwl_source {
     int64_t log_at; /* rate limit of repeated warnings */
     uint64_t log_suppressed;
     uint64_t rng;
+    /* note 11: the model's settings, what the file held for groups not added yet */
+    cwl_season_cfg scfg;
+    bool season_on, season_dirty;
+    cwl_season_file sfile;
+    char season_path[4200];
+    int64_t season_saved; /* mono ms */
 } cwl_source;
+
+#define CWL_SEASON_SAVE_MS 10000
 
 /* ---- Small helpers ------------------------------------------------------------------ */
 
@@ -424,6 +474,11 @@ static void cwl_group_add(cwl_source *s, const char *name)
     memset(g, 0, sizeof *g);
     g->nstreams = -1;
     g->name = sl_xstrdup(name);
+    if (s->season_on) { /* note 11: what the file held for it, else a new model */
+        g->season = cwl_season_file_take(&s->sfile, name);
+        if (!g->season)
+            g->season = sl_xcalloc(1, sizeof *g->season);
+    }
     cwl_slug(name, g->slug, sizeof g->slug);
     char key[600];
     snprintf(key, sizeof key, "live\t%s", name);
@@ -542,6 +597,65 @@ static void cwl_seen_trim(cwl_group *g, int64_t cutoff_ms)
             j = (j + 1) & (cap - 1);
         g->tab[j] = g->seen[i].h;
     }
+}
+
+/* ---- Seasonal model (note 11) ----------------------------------------------------------- */
+
+/* A whole window's CloudWatch count (or a skipped window's destination count). */
+static void cwl_season_observe(cwl_source *s, uint32_t gi, int64_t start, int64_t end,
+                               uint64_t n)
+{
+    cwl_group *g = &s->groups[gi];
+    if (!g->season)
+        return;
+    pthread_mutex_lock(&s->mu);
+    uint64_t resets = g->season->resets;
+    bool took = cwl_season_learn(g->season, &s->scfg, start, end, n);
+    bool reset = g->season->resets != resets;
+    pthread_mutex_unlock(&s->mu);
+    if (!took)
+        return;
+    s->season_dirty = true;
+    metrics_count(s->cc->metrics, "season_learned", 1);
+    if (reset) {
+        metrics_count(s->cc->metrics, "season_resets", 1);
+        log_info(s->cc->id, "season: %s hour %u of the week changed its level; learning it anew",
+                 g->name, cwl_season_bucket_of(start));
+    }
+}
+
+/* Writes the models when they changed (with the durable checkpoint, at most every
+ * CWL_SEASON_SAVE_MS) or at shutdown (force). Groups the file held that were not added
+ * (yet: a prefix lists them later) are kept. */
+static void cwl_season_persist(cwl_source *s, bool force)
+{
+    int64_t now = sl_mono_ms();
+    if (!s->season_on || !s->season_dirty || (!force && now - s->season_saved < CWL_SEASON_SAVE_MS))
+        return;
+    size_t n = s->ngroups + s->sfile.n;
+    const char **names = sl_xmalloc((n + 1) * sizeof *names);
+    const cwl_season **models = sl_xmalloc((n + 1) * sizeof *models);
+    for (uint32_t i = 0; i < s->ngroups; i++) {
+        names[i] = s->groups[i].name;
+        models[i] = s->groups[i].season;
+    }
+    for (size_t i = 0; i < s->sfile.n; i++) {
+        names[s->ngroups + i] = s->sfile.names[i];
+        models[s->ngroups + i] = s->sfile.models[i];
+    }
+    char err[512];
+    pthread_mutex_lock(&s->mu); /* the API thread reads the models */
+    int rc = cwl_season_save(s->season_path, s->scfg.window_ms, n, names, models, err, sizeof err);
+    pthread_mutex_unlock(&s->mu);
+    free(names);
+    free(models);
+    s->season_saved = now;
+    if (rc != SL_OK) {
+        cwl_warn(s, "saving the seasonal model: %s", err);
+        metrics_error(s->cc->metrics, "season_model_write");
+        return;
+    }
+    s->season_dirty = false;
 }
 
 /* ---- Acks and checkpoints ----------------------------------------------------------- */
@@ -698,8 +812,10 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
             cwl_dedupe(g, b);
         if (live && b->n)
             cwl_live_delay(s, b);
-        if (!live)
+        if (!live) {
             g->bf_events += b->n;
+            j->nread += b->n;
+        }
         if (pg.skipped) {
             cwl_warn(s, "log group %s: %u malformed events skipped", g->name, pg.skipped);
             metrics_error(s->cc->metrics, "bad_event");
@@ -732,6 +848,7 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
                 cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
                 log_debug(s->cc->id, "log group %s: window %" PRId64 "..%" PRId64 " read",
                           g->name, j->start, j->end);
+                cwl_season_observe(s, j->gi, j->start, j->end, j->nread);
             }
         }
     } else if (st == CWL_FAILED && strcmp(etype, "ResourceNotFoundException") == 0) {
@@ -1175,6 +1292,10 @@ static void cwl_status_json(void *self, sl_buf *out)
         out->len--; /* the closing brace */
         buf_putc(out, ',');
         cwl_progress_json(out, &g->snap);
+        if (g->season) {
+            buf_puts(out, ",\"season\":");
+            cwl_season_status_json(out, g->season, &s->scfg);
+        }
         buf_putc(out, '}');
     }
     buf_putc(out, ']');
@@ -1351,10 +1472,35 @@ static void cwl_rec_fail(cwl_source *s, cwl_rec *r, const char *what, const char
     r->retry_at = sl_mono_ms() + 2 * cwl_backoff(s, r->fails); /* lowest priority: slower */
 }
 
+/* Note 11: the destination's count first, and what the model makes of it. */
+static cwl_status cwl_rec_season(cwl_source *s, cwl_rec *r)
+{
+    cwl_group *g = &s->groups[r->gi];
+    char err[512];
+    if (cwl_rec_dest_count(s, r, &r->dst, err, sizeof err) != SL_OK) {
+        cwl_rec_fail(s, r, err, "reconcile_destination");
+        return CWL_OK;
+    }
+    r->have_dst = true;
+    pthread_mutex_lock(&s->mu);
+    cwl_season_action a = cwl_season_decide(g->season, &s->scfg, s->cc->id, g->name, r->start,
+                                            r->end, r->dst, s->cc->metrics);
+    pthread_mutex_unlock(&s->mu);
+    if (a == CWL_SEASON_SKIP) {
+        r->active = false;
+        cwl_season_observe(s, r->gi, r->start, r->end, r->dst);
+    } else if (a == CWL_SEASON_RECHECK) {
+        r->urgent = true;
+    }
+    return CWL_OK;
+}
+
 /* One step of the check: a CloudWatch page, or, after the last one, the comparison. */
 static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
 {
     cwl_group *g = &s->groups[r->gi];
+    if (r->season && !r->have_dst)
+        return cwl_rec_season(s, r);
     if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
         cwl_reload_creds(s);
     buf_reset(&s->req);
@@ -1399,8 +1545,9 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
         r->chunk++;
         return st;
     }
-    uint64_t dst;
-    if (cwl_rec_dest_count(s, r, &dst, err, sizeof err) != SL_OK) {
+    cwl_season_observe(s, r->gi, r->start, r->end, r->count);
+    uint64_t dst = r->dst;
+    if (!r->have_dst && cwl_rec_dest_count(s, r, &dst, err, sizeof err) != SL_OK) {
         r->count = 0; /* count the window again: CloudWatch may have changed meanwhile */
         cwl_rec_fail(s, r, err, "reconcile_destination");
         return CWL_OK;
@@ -1426,6 +1573,12 @@ static cwl_status cwl_rec_step(cwl_source *s, cwl_rec *r)
     cwl_add_window(s, r->gi, r->start, r->end, true);
     s->wins[s->nwins - 1].repair = true;
     s->nrepairs++;
+    if (r->urgent) {
+        pthread_mutex_lock(&s->mu);
+        g->season->repaired++;
+        pthread_mutex_unlock(&s->mu);
+        metrics_count(m, "season_repaired", 1);
+    }
     qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     return CWL_OK;
 }
@@ -1438,6 +1591,10 @@ static bool cwl_rec_next(cwl_source *s)
         if (s->groups[w.gi].nstreams == 0 || !cwl_rec_settled(s, &w))
             continue; /* no stream: nothing to count */
         s->rec = (cwl_rec){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
+        /* note 11: a bucket with enough history asks the destination first */
+        cwl_group *g = &s->groups[w.gi];
+        s->rec.season = g->season && cwl_season_judge(g->season, &s->scfg, w.start, w.end, 0)
+                                             .verdict != CWL_SEASON_UNKNOWN;
         return true;
     }
     return false;
@@ -1518,6 +1675,14 @@ static int64_t cwl_schedule(cwl_source *s)
      * checks would otherwise run round after round and the gap would wait behind them */
     if (s->nrepairs || (s->bf.active && s->bf.repair))
         bf_recent = true;
+    /* an implausibly low destination count (note 11) is counted before any backfill */
+    if (s->rec.active && s->rec.urgent && now >= s->rec.retry_at && now >= s->bf_pause_until) {
+        int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve2, sl_mono_ms());
+        if (wt > 0)
+            return wt;
+        cwl_rec_step(s, &s->rec);
+        return 0;
+    }
     if (s->cfg->reconcile_interval_secs > 0 && !bf_recent && now >= s->bf_pause_until) {
         if (!s->rec.active && !s->nrq && now >= s->next_reconcile) {
             cwl_rec_round(s);
@@ -1608,7 +1773,25 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
          !*cfg->reconcile.group_field))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "reconcile: index and group_field must not be empty");
+    const struct cwl_seasonal_config *sc = &cfg->reconcile.seasonal;
+    cwl_season_cfg scfg = {.window_ms = cfg->window_minutes * 60000,
+                           .min_history = (uint32_t)sc->min_history,
+                           .half_life_weeks = (double)sc->half_life_weeks,
+                           .change_z = (double)sc->change_z,
+                           .change_runs = (uint32_t)sc->change_runs};
+    if (cfg->reconcile_interval_secs > 0 && sc->enabled) {
+        char *end = NULL;
+        scfg.threshold = sc->threshold ? strtod(sc->threshold, &end) : 0;
+        if (!sc->threshold || end == sc->threshold || *end)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "reconcile.seasonal.threshold: not a number");
+        int rc = cwl_season_cfg_check(&scfg, err, errlen);
+        if (rc != SL_OK)
+            return rc;
+    }
     cwl_source *s = sl_xcalloc(1, sizeof *s);
+    s->scfg = scfg;
+    s->season_on = cfg->reconcile_interval_secs > 0 && sc->enabled;
     if (cfg->reconcile_interval_secs > 0) {
         char e2[300];
         if (url_endpoint_parse(&s->rec_ep, cfg->reconcile.elasticsearch, e2, sizeof e2) != SL_OK) {
@@ -1645,6 +1828,20 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     if (rc != SL_OK) {
         log_error(s->cc->id, "%s", err);
         return rc;
+    }
+    if (s->season_on) { /* note 11: <id>.season beside <id>.ckpt */
+        const char *cp = ckpt_path(s->ck);
+        size_t cl = strlen(cp);
+        if (cl > 5 && strcmp(cp + cl - 5, ".ckpt") == 0)
+            cl -= 5;
+        snprintf(s->season_path, sizeof s->season_path, "%.*s.season", (int)cl, cp);
+        cwl_season_load(&s->sfile, s->season_path, s->scfg.window_ms, s->cc->id, s->cc->metrics);
+        metrics_count(s->cc->metrics, "season_learned", 0);
+        metrics_count(s->cc->metrics, "season_implausible", 0);
+        metrics_count(s->cc->metrics, "season_rereads", 0);
+        metrics_count(s->cc->metrics, "season_repaired", 0);
+        metrics_count(s->cc->metrics, "season_skipped", 0);
+        metrics_count(s->cc->metrics, "season_resets", 0);
     }
     s->hc = http_client_new();
     cwl_client_init(&s->api, s->hc, s->cfg->endpoint, s->region, s->cfg->http_timeout_secs * 1000);
@@ -1685,6 +1882,8 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
         int due = ckpt_pace_due(&pace, now);
         if (due != SL_CKPT_NONE) {
             cwl_persist(s, due == SL_CKPT_DURABLE);
+            if (due == SL_CKPT_DURABLE)
+                cwl_season_persist(s, false);
             ckpt_pace_written(&pace, due, now);
         }
         if (wait > 0) {
@@ -1700,6 +1899,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
         log_warn(s->cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);
     cwl_persist(s, true);
+    cwl_season_persist(s, true);
 out:
     pthread_mutex_lock(&s->mu);
     bk = s->bucket;
@@ -1723,7 +1923,9 @@ static void cwl_destroy(void *self)
         free(s->groups[i].name);
         free(s->groups[i].seen);
         free(s->groups[i].tab);
+        free(s->groups[i].season);
     }
+    cwl_season_file_free(&s->sfile);
     free(s->groups);
     free(s->wins);
     free(s->live.token);
