@@ -313,13 +313,87 @@ static void test_cfg(void **state)
     free(m);
 }
 
+/* The reconciliation walk with the defaults (30 days, 24 recent hours, 4 older windows a
+ * round, hourly windows, seed 1) and a round every 15 minutes while time passes: every
+ * older window is checked once every 173 or 174 rounds (695 windows, 4 a round), and a
+ * missing day is found within 11 rounds from any start - the numbers docs/ARCHITECTURE.md
+ * states. */
+static void test_walk(void **state)
+{
+    (void)state;
+    const int64_t w = H, interval = 900000;
+    const int rounds = 4 * 174;
+    /* visits[r][k]: the window checked by step k of round r */
+    static int64_t visits[4 * 174][4];
+    int64_t t0 = T0 + 7 * 60000 + 1234;
+    uint64_t pos = 0, nwin = 0;
+    for (int r = 0; r < rounds; r++) {
+        int64_t now = t0 + r * interval;
+        cwl_walk wk;
+        cwl_walk_init(&wk, now - 30 * 86400000LL, (now - 24 * H) / w * w, w, 1);
+        assert_true(wk.nwin == 695);
+        nwin = wk.nwin;
+        for (int k = 0; k < 4; k++) {
+            int64_t a = cwl_walk_at(&wk, pos + (uint64_t)k);
+            assert_true(a >= now - 30 * 86400000LL && a + w <= (now - 24 * H) / w * w);
+            assert_int_equal(a % w, 0);
+            visits[r][k] = a;
+        }
+        pos += 4;
+    }
+    (void)nwin;
+    /* gaps between visits of one window, while it stays in range */
+    int64_t lo = (t0 - 30 * 86400000LL) / w * w + w, hi = (t0 - 24 * H) / w * w - w;
+    int checked = 0;
+    for (int64_t a = lo; a < hi; a += w) {
+        int first = -1, last = -1;
+        int64_t leaves = a + 30 * 86400000LL; /* past this, the window is out of range */
+        for (int r = 0; r < rounds && t0 + r * interval < leaves; r++)
+            for (int k = 0; k < 4; k++)
+                if (visits[r][k] == a) {
+                    if (last >= 0)
+                        assert_true(r - last == 173 || r - last == 174);
+                    if (first < 0)
+                        first = r;
+                    last = r;
+                    checked++;
+                }
+        /* visited within the first cycle unless it leaves the range before */
+        if (leaves - t0 > 174 * interval)
+            assert_true(first >= 0 && first < 174);
+    }
+    assert_true(checked > 600);
+    /* a missing day (24 windows) that stays in range: found within 11 rounds of any start */
+    int worst = 0;
+    for (int r0 = 0; r0 < 174; r0++) {
+        int64_t now = t0 + r0 * interval;
+        for (int d = 2; d < 28; d++) {
+            int64_t day = (now / 86400000LL - d) * 86400000LL;
+            int found = -1;
+            for (int r = r0; r < rounds && found < 0; r++)
+                for (int k = 0; k < 4; k++)
+                    if (visits[r][k] >= day && visits[r][k] < day + 86400000LL)
+                        found = r - r0 + 1;
+            assert_true(found > 0);
+            if (found > worst)
+                worst = found;
+        }
+    }
+    assert_true(worst <= 11);
+    /* no range, no window */
+    cwl_walk wk;
+    cwl_walk_init(&wk, T0, T0, H, 1);
+    assert_int_equal(wk.nwin, 0);
+    assert_int_equal(cwl_walk_at(&wk, 5), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weekly_pattern), cmocka_unit_test(test_once_any_order),
         cmocka_unit_test(test_regime_change),  cmocka_unit_test(test_cdf),
         cmocka_unit_test(test_file_roundtrip), cmocka_unit_test(test_file_corrupt),
-        cmocka_unit_test(test_cfg),
+        cmocka_unit_test(test_cfg),            cmocka_unit_test(test_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,6 +304,45 @@ void cwl_season_status_json(sl_buf *out, const cwl_season *m, const cwl_season_c
                m->repaired, m->skipped, m->resets);
 }
 
+/* ---- The walk over older windows ---------------------------------------------------------- */
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+void cwl_walk_init(cwl_walk *wk, int64_t history_from, int64_t recent_from, int64_t w,
+                   uint64_t seed)
+{
+    *wk = (cwl_walk){.w = w, .stride = 1};
+    if (w <= 0 || history_from < 0 || recent_from <= history_from)
+        return;
+    wk->first = (history_from + w - 1) / w;
+    int64_t last = recent_from / w; /* windows first .. last - 1 end by recent_from */
+    wk->nwin = last > wk->first ? (uint64_t)(last - wk->first) : 0;
+    if (wk->nwin > 1) { /* a stride coprime with nwin makes i -> off + i*stride a permutation */
+        uint64_t sd = (seed + 1) * 0x9E3779B97F4A7C15ULL;
+        wk->stride = 1 + (sd >> 7) % (wk->nwin - 1);
+        while (gcd_u64(wk->stride, wk->nwin) != 1)
+            wk->stride = wk->stride % (wk->nwin - 1) + 1;
+        wk->off = (sd >> 29) % wk->nwin;
+    }
+}
+
+int64_t cwl_walk_at(const cwl_walk *wk, uint64_t pos)
+{
+    if (!wk->nwin)
+        return -1;
+    uint64_t r = (wk->off + pos % wk->nwin * wk->stride) % wk->nwin;
+    uint64_t f = (uint64_t)wk->first % wk->nwin;
+    return (wk->first + (int64_t)((r + wk->nwin - f) % wk->nwin)) * wk->w;
+}
+
 /* ---- The file (note 6) ------------------------------------------------------------------ */
 
 static void put_name(sl_buf *out, const char *s)

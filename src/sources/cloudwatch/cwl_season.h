@@ -100,6 +100,23 @@ cwl_season_action cwl_season_decide(cwl_season *m, const cwl_season_cfg *c, cons
  * "repaired":..,"skipped":..,"resets":..} for the status API. */
 void cwl_season_status_json(sl_buf *out, const cwl_season *m, const cwl_season_cfg *c);
 
+/* ---- Which older windows reconciliation samples ------------------------------------------
+ * The windows of w ms wholly inside [history_from, recent_from) are indexed by their absolute
+ * number (start / w) modulo nwin, their count; step pos of the walk names the residue
+ * off + pos * stride (mod nwin), stride coprime with nwin, both drawn from the seed. So while
+ * nwin stays the same (it does as time passes: the range keeps its length), every window is
+ * named exactly once in any nwin consecutive steps, and its turn does not move as the range
+ * slides. */
+typedef struct cwl_walk {
+    int64_t first, w; /* absolute number of the oldest window in range; window length */
+    uint64_t nwin, stride, off;
+} cwl_walk;
+
+void cwl_walk_init(cwl_walk *wk, int64_t history_from, int64_t recent_from, int64_t w,
+                   uint64_t seed);
+/* Start (ms) of the window step pos names; -1 when the range holds no window. */
+int64_t cwl_walk_at(const cwl_walk *wk, uint64_t pos);
+
 /* ---- The file: <data_dir>/checkpoints/<id>.season ---------------------------------------
  * Text, versioned and checksummed like the checkpoint (cwl_season.c has the format). */
 typedef struct cwl_season_file {

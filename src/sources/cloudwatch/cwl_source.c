@@ -1315,38 +1315,21 @@ static void cwl_rq_push(cwl_source *s, uint32_t gi, int64_t start, int64_t end)
     s->rq[s->nrq++] = (cwl_window){gi, start, end, false};
 }
 
-static uint64_t cwl_gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* Queues one round, popped from the back: the recent windows, newest first, then the next
  * `sample` steps of a seeded pseudo-random walk over the older windows that visits each of
- * them once per cycle. */
+ * them once per cycle (cwl_walk: by absolute window, so a window's turn stays put while the
+ * range slides with time). */
 static void cwl_rec_round(cwl_source *s)
 {
     const struct cwl_reconcile_config *rc = &s->cfg->reconcile;
     int64_t w = s->cfg->window_minutes * 60000, now = cwl_wall_ms();
     int64_t recent_from = (now - rc->recent_hours * 3600000) / w * w;
     int64_t history_from = now - s->cfg->backfill_days * 86400000;
-    uint64_t nwin = recent_from > history_from ? (uint64_t)((recent_from - history_from) / w) : 0;
-    uint64_t stride = 1, off = 0;
-    if (nwin > 1) { /* a stride coprime with nwin makes i -> off + i*stride a permutation */
-        uint64_t seed = ((uint64_t)rc->seed + 1) * 0x9E3779B97F4A7C15ULL;
-        stride = 1 + (seed >> 7) % (nwin - 1);
-        while (cwl_gcd(stride, nwin) != 1)
-            stride = stride % (nwin - 1) + 1;
-        off = (seed >> 29) % nwin;
-    }
+    cwl_walk wk;
+    cwl_walk_init(&wk, history_from, recent_from, w, (uint64_t)rc->seed);
     for (uint32_t gi = 0; gi < s->ngroups; gi++) {
-        for (uint64_t k = 0; nwin && k < (uint64_t)rc->sample && k < nwin; k++) {
-            uint64_t i = (off + (s->rec_pos + k) % nwin * stride) % nwin;
-            int64_t a = recent_from - (int64_t)(i + 1) * w;
+        for (uint64_t k = 0; k < (uint64_t)rc->sample && k < wk.nwin; k++) {
+            int64_t a = cwl_walk_at(&wk, s->rec_pos + k);
             cwl_rq_push(s, gi, a, a + w);
         }
         for (int64_t a = recent_from; a + w <= now; a += w) /* recent: all, newest first */
