@@ -122,8 +122,11 @@ typedef struct sl_send_result {
     int64_t retry_after_ms;   /* server's hint (Retry-After), 0 = none */
     bool open_circuit;        /* with RETRY: credentials refused (401/403); open the circuit
                                  now instead of after `failures` attempts */
-    bool throttled;           /* some items were refused with 429 inside an answered request:
-                                 adaptive concurrency halves as for a whole-request 429 */
+    bool throttled;           /* the peer throttled the request (429) or some of its items
+                                 (429 inside an answered request): adaptive concurrency
+                                 halves as for a failed request, the batch target halves */
+    bool too_large;           /* the peer refused the request's size (413), even if the sink
+                                 then delivered it in parts: the batch target halves */
 } sl_send_result;
 
 typedef struct sl_sink_vtable {

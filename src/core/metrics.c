@@ -424,6 +424,21 @@ static void render_lag(sl_buf *out)
     }
 }
 
+static void render_latency_p50(sl_buf *out)
+{
+    if (!any_selected(SINKS))
+        return;
+    const char *name = "sluice_sink_latency_p50_seconds";
+    put_family(out, name, "gauge", "Median latency of a sink's last 32 requests, in seconds.");
+    for (const sl_metrics *m = reg_head; m; m = m->next) {
+        if (!selected(m, SINKS))
+            continue;
+        buf_printf(out, "%s{", name);
+        put_labels(out, m);
+        buf_printf(out, "} %.6f\n", (double)atomic_load(&m->latency_p50_us) / 1e6);
+    }
+}
+
 static void render_histogram(sl_buf *out)
 {
     if (!any_selected(SINKS))
@@ -574,6 +589,13 @@ void metrics_render_prometheus(sl_buf *out)
                   "Sink requests in flight.", FIELD(inflight), INT);
     render_simple(out, SINKS, "sluice_sink_concurrency_limit", "gauge",
                   "Current adaptive concurrency limit of a sink.", FIELD(concurrency_limit), INT);
+    render_simple(out, SINKS, "sluice_sink_batch_target", "gauge",
+                  "Events a sink's next request holds at most (the adaptive batch size, or "
+                  "batch.max_events).", FIELD(batch_target), I64);
+    render_simple(out, SINKS, "sluice_sink_batch_target_bytes", "gauge",
+                  "Payload bytes a sink's next request holds at most.", FIELD(batch_target_bytes),
+                  I64);
+    render_latency_p50(out);
     render_simple(out, SINKS, "sluice_circuit_state", "gauge",
                   "Circuit breaker state: 0 closed, 1 open, 2 half-open.", FIELD(circuit_state),
                   INT);

@@ -38,6 +38,8 @@ typedef struct sl_metrics {
     atomic_int buffer_blocked; /* pushes waiting for room in the buffer (backpressure) */
     atomic_int inflight;
     atomic_int concurrency_limit;
+    atomic_int_fast64_t batch_target, batch_target_bytes; /* adaptive batch size, or the max */
+    atomic_int_fast64_t latency_p50_us; /* of the sink's last 32 requests */
     atomic_int circuit_state; /* sl_circuit_state */
     atomic_uint_fast64_t duration_buckets[SL_METRICS_BUCKETS]; /* cumulative at render */
     atomic_uint_fast64_t duration_count;

@@ -43,7 +43,17 @@
  *     batch.timeout_ms after its first item, or the last request in flight returns
  *     (gate_release wakes the buffer's waiters). So batches are as large as the load makes
  *     them: one event at a trickle, max_events when the sink is the bottleneck. A sink
- *     whose request is a stored unit (`fill`: an S3 object) always waits, as before. */
+ *     whose request is a stored unit (`fill`: an S3 object) always waits, as before.
+ *  9. Adaptive batch size (batch.adaptive, not for `fill` sinks): the target a worker cuts
+ *     its request to (events and bytes) comes from a batch_ctl under rt->mu, fed by
+ *     gate_release with each request's latency, size and push-back (429 or throttled
+ *     items: halve; 413: at most half the refused request; growth by 1/8 after a streak
+ *     of full quick requests). Workers read the target from atomics when they cut a
+ *     request and slice what they popped to it, so a large source batch cannot bypass it.
+ *     The request keeps the gen it was cut under: a burst of 429s answered to requests
+ *     cut together halves the target once. Latencies of the last SL_LAT_RING requests
+ *     give the p50 the housekeeping thread publishes (metrics, status) and logs with the
+ *     target when it changed, at most once a second. */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -55,6 +65,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch_ctl.h"
 #include "common.h"
 #include "dlq.h"
 #include "log.h"
@@ -69,6 +80,10 @@ static const sl_option batch_options[] = {
     {.name = "timeout_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_batch_config, timeout_ms),
      .def = "1000", .min = 0, .max = 3600000,
      .help = "send a partial request this long after its first event"},
+    {.name = "adaptive", .type = SL_OPT_BOOL, .offset = offsetof(sl_batch_config, adaptive),
+     .def = "true",
+     .help = "shrink requests on push-back (429, 413, a far slower answer) and grow them back "
+             "while answers stay quick, between max/32 and max_events / max_bytes"},
     SL_OPT_END,
 };
 
@@ -125,6 +140,7 @@ const sl_option sl_sink_common_options[] = {
 enum { EV_PENDING = 0, EV_DELIVERED, EV_DEAD, EV_HANDED };
 enum { D_DONE = 0, D_FALLBACK, D_ABORT };
 enum { OUT_SUCCESS = 0, OUT_FAILURE };
+#define SL_LAT_RING 32
 
 /* A request's item: its events have global indices [base, base + n). */
 typedef struct rt_item {
@@ -143,6 +159,7 @@ typedef struct rt_park {
 
 typedef struct rt_worker {
     struct sl_sink_runtime *rt; /* NULL inside sink_send_once */
+    uint32_t gen;               /* batch target generation the slice being sent was cut under */
     const sl_sink_vtable *vt;
     void *self;
     sl_retry_config retry;
@@ -199,6 +216,20 @@ struct sl_sink_runtime {
     bool adaptive;
     int streak;
     double ewma_ms;
+
+    /* adaptive batch size (note 9): the controller and latency ring under mu, the target
+     * also in atomics for workers cutting a request */
+    bool badaptive;
+    sl_batch_ctl bctl;
+    _Atomic uint32_t tgt_events, tgt_gen;
+    _Atomic uint64_t tgt_bytes;
+    float lat_ms[SL_LAT_RING];
+    unsigned nlat, lat_pos;
+    bool lat_new;
+    int64_t lat_p50_ms_at; /* housekeeping: when the p50 was last computed */
+    uint32_t logged_events; /* housekeeping: the target the last info line showed */
+    uint64_t logged_bytes;
+    int64_t logged_at;
 
     sl_buffer *fallback;
     sl_ack_ledger *fb_ledger;
@@ -463,12 +494,31 @@ static int gate_acquire(rt_worker *w, bool *probe)
     }
 }
 
-static void gate_release(rt_worker *w, bool probe, int outcome, double ms)
+/* Caller holds rt->mu. Publishes the batch target for workers cutting requests. */
+static void batch_publish(sl_sink_runtime *rt)
+{
+    atomic_store(&rt->tgt_bytes, rt->bctl.bytes);
+    atomic_store(&rt->tgt_events, rt->bctl.events);
+    atomic_store(&rt->tgt_gen, rt->bctl.gen);
+    atomic_store(&rt->m->batch_target, (int64_t)rt->bctl.events);
+    atomic_store(&rt->m->batch_target_bytes, (int64_t)rt->bctl.bytes);
+}
+
+/* bo: what the request teaches the batch size (note 9), NULL when nothing. */
+static void gate_release(rt_worker *w, bool probe, int outcome, double ms,
+                         const sl_batch_obs *bo)
 {
     sl_sink_runtime *rt = w->rt;
     if (!rt)
         return;
     pthread_mutex_lock(&rt->mu);
+    rt->lat_ms[rt->lat_pos] = (float)ms;
+    rt->lat_pos = (rt->lat_pos + 1) % SL_LAT_RING;
+    if (rt->nlat < SL_LAT_RING)
+        rt->nlat++;
+    rt->lat_new = true;
+    if (bo && rt->badaptive && batch_ctl_observe(&rt->bctl, bo))
+        batch_publish(rt);
     rt->slots_used--;
     atomic_fetch_sub(&rt->m->inflight, 1);
     int64_t thr = rt->cfg->circuit_breaker.failures;
@@ -598,7 +648,17 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             }
         bool failed = status == SL_SEND_RETRY || (status == SL_SEND_PARTIAL && nok == 0 &&
                                                   nretry == n);
-        gate_release(w, probe, failed ? OUT_FAILURE : OUT_SUCCESS, secs * 1000.0);
+        sl_batch_obs bo = {
+            .gen = w->gen,
+            .outcome = res.too_large   ? SL_BC_TOO_LARGE
+                       : res.throttled ? SL_BC_THROTTLED
+                       : failed        ? SL_BC_FAILED
+                                       : SL_BC_OK,
+            .ms = secs * 1000.0,
+            .events = (uint32_t)n,
+            .bytes = w->nev ? (uint64_t)((double)w->bytes * (double)n / (double)w->nev) : 0,
+        };
+        gate_release(w, probe, failed ? OUT_FAILURE : OUT_SUCCESS, secs * 1000.0, &bo);
         if (rt && res.throttled && !failed && rt->adaptive) {
             pthread_mutex_lock(&rt->mu);
             rt->limit = SL_MAX(1, rt->limit / 2);
@@ -704,10 +764,20 @@ static int deliver_pending(rt_worker *w, size_t max_events)
             w->gidx[k] = (uint32_t)g;
             k++;
         }
-    for (size_t lo = 0; lo < k; lo += max_events) {
-        int r = deliver_range(w, lo, SL_MIN(max_events, k - lo), 0, 0);
+    for (size_t lo = 0; lo < k;) {
+        size_t slice = max_events;
+        sl_sink_runtime *rt = w->rt;
+        if (rt && rt->badaptive) {
+            /* Note 9: each slice of a large item is cut to the target as it is now, so
+             * a 413 or 429 on one slice shrinks the next. */
+            w->gen = atomic_load(&rt->tgt_gen);
+            slice = SL_MIN(slice, (size_t)atomic_load(&rt->tgt_events));
+        }
+        slice = SL_MIN(slice, k - lo);
+        int r = deliver_range(w, lo, slice, 0, 0);
         if (r != D_DONE)
             return r;
+        lo += slice;
     }
     return D_DONE;
 }
@@ -826,10 +896,17 @@ static void *worker_main(void *arg)
     rt_worker *w = arg;
     sl_sink_runtime *rt = w->rt;
     const sl_batch_config *bc = &rt->cfg->batch;
-    uint64_t max_bytes = bc->max_bytes ? bc->max_bytes : 1u << 20;
+    uint64_t cfg_bytes = bc->max_bytes ? bc->max_bytes : 1u << 20;
     for (;;) {
         if (rt_aborted(rt) || atomic_load(&rt->pausing))
             break;
+        /* Note 9: cut the request to the current target. */
+        size_t max_events = (size_t)rt->max_events;
+        uint64_t max_bytes = cfg_bytes;
+        if (rt->badaptive) {
+            max_events = SL_MIN(max_events, (size_t)atomic_load(&rt->tgt_events));
+            max_bytes = SL_MIN(max_bytes, atomic_load(&rt->tgt_bytes));
+        }
         sl_buffer_item it;
         if (w->has_carry) {
             request_add(w, &w->carry);
@@ -845,7 +922,7 @@ static void *worker_main(void *arg)
         /* Note 8: take what is queued; wait for more only while another request is out (or
          * always for a `fill` sink). */
         int64_t first = sl_mono_ms();
-        while (w->nev < (size_t)rt->max_events && w->bytes < max_bytes && !rt_aborted(rt) &&
+        while (w->nev < max_events && w->bytes < max_bytes && !rt_aborted(rt) &&
                !atomic_load(&rt->pausing)) {
             int wait = 0;
             uint64_t wakes = buffer_wakes(rt->buf); /* before looking at inflight */
@@ -862,7 +939,7 @@ static void *worker_main(void *arg)
                 break;
             uint32_t n = it.batch ? it.batch->n : 0;
             uint64_t nb = it.batch ? it.batch->bytes : 0;
-            if (w->nev + n > (size_t)rt->max_events || w->bytes + nb > max_bytes) {
+            if (w->nev + n > max_events || w->bytes + nb > max_bytes) {
                 w->carry = it; /* never split an item across requests */
                 w->has_carry = true;
                 break;
@@ -881,6 +958,49 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Housekeeping, note 9: publishes the latency p50 (at most every 100 ms, when requests
+ * returned) and logs a changed batch target, at most once a second. */
+static void hk_adaptive(sl_sink_runtime *rt)
+{
+    int64_t now = sl_mono_ms();
+    float v[SL_LAT_RING];
+    unsigned n = 0;
+    bool say = false;
+    uint32_t ev = 0;
+    uint64_t bytes = 0;
+    int limit = 0;
+    pthread_mutex_lock(&rt->mu);
+    if (rt->lat_new && now - rt->lat_p50_ms_at >= 100) {
+        n = rt->nlat;
+        memcpy(v, rt->lat_ms, n * sizeof *v);
+        rt->lat_new = false;
+        rt->lat_p50_ms_at = now;
+    }
+    if (rt->badaptive && (rt->bctl.events != rt->logged_events ||
+                          rt->bctl.bytes != rt->logged_bytes) && now - rt->logged_at >= 1000) {
+        say = true;
+        ev = rt->logged_events = rt->bctl.events;
+        bytes = rt->logged_bytes = rt->bctl.bytes;
+        rt->logged_at = now;
+        limit = rt->limit;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (n) {
+        qsort(v, n, sizeof *v, cmp_float);
+        atomic_store(&rt->m->latency_p50_us, (int64_t)((double)v[n / 2] * 1000.0));
+    }
+    if (say)
+        log_info(rt->id, "adaptive: batch=%u in_flight=%d latency_p50=%lldms max_bytes=%llu",
+                 ev, limit, (long long)(atomic_load(&rt->m->latency_p50_us) / 1000),
+                 (unsigned long long)bytes);
+}
+
 /* Housekeeping: commits fallback releases and ticks the sink about once a second. */
 static void *hk_main(void *arg)
 {
@@ -888,6 +1008,7 @@ static void *hk_main(void *arg)
     int64_t last_tick = sl_mono_ms();
     while (!atomic_load(&rt->hk_stop)) {
         ack_ledger_collect(rt->fb_ledger, park_commit, rt);
+        hk_adaptive(rt);
         if (rt->vt->tick && sl_mono_ms() - last_tick >= 1000) {
             last_tick = sl_mono_ms();
             if (rt->vt->serial)
@@ -966,6 +1087,13 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     }
     rt->max_limit = rt->nworkers;
     atomic_store(&m->concurrency_limit, rt->limit);
+    rt->badaptive = cfg->batch.adaptive && !vt->fill;
+    batch_ctl_init(&rt->bctl, (uint32_t)SL_MIN(rt->max_events, (int64_t)UINT32_MAX),
+                   cfg->batch.max_bytes ? cfg->batch.max_bytes : 1u << 20);
+    rt->logged_events = rt->bctl.events;
+    rt->logged_bytes = rt->bctl.bytes;
+    batch_publish(rt);
+    atomic_store(&m->latency_p50_us, 0);
     atomic_store(&m->circuit_state, SL_CIRCUIT_CLOSED);
     atomic_store(&m->inflight, 0);
 
@@ -1004,8 +1132,9 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
         sink_runtime_free(rt);
         return rc;
     }
-    log_info(id, "sink runtime started: %d worker(s)%s", rt->nworkers,
-             rt->adaptive ? " (adaptive concurrency)" : "");
+    log_info(id, "sink runtime started: %d worker(s)%s%s", rt->nworkers,
+             rt->adaptive ? " (adaptive concurrency)" : "",
+             rt->badaptive ? " (adaptive batch size)" : "");
     *out = rt;
     return SL_OK;
 }

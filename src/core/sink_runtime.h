@@ -3,6 +3,7 @@
 #ifndef SL_SINK_RUNTIME_H
 #define SL_SINK_RUNTIME_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buffer.h"
@@ -13,6 +14,7 @@ typedef struct sl_batch_config {
     int64_t max_events;
     uint64_t max_bytes;
     int64_t timeout_ms;
+    bool adaptive; /* adjust the request size to the peer (batch_ctl.h), within the above */
 } sl_batch_config;
 
 typedef struct sl_retry_config {

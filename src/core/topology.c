@@ -1157,7 +1157,8 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
             buf_printf(out,
                        ",\"buffer\":{\"type\":\"%s\",\"bytes\":%lld,\"events\":%lld,\"max_bytes\":%llu,"
                        "\"fill_ratio\":%.4f,\"blocked_pushes\":%d},\"circuit\":\"%s\",\"inflight\":%d,"
-                       "\"concurrency_limit\":%d,"
+                       "\"concurrency_limit\":%d,\"batch_target\":%lld,\"batch_target_bytes\":%lld,"
+                       "\"latency_p50_ms\":%.3f,"
                        "\"dropped_events\":%llu,\"dlq_events\":%llu,\"retries\":%llu",
                        n->common.buffer.type == SL_BUFFER_DISK ? "disk" : "memory",
                        (long long)bytes, (long long)atomic_load(&m->buffer_events),
@@ -1165,6 +1166,9 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                        atomic_load(&m->buffer_blocked), circuit_name(atomic_load(&m->circuit_state)),
                        atomic_load(&m->inflight),
                        atomic_load(&m->concurrency_limit),
+                       (long long)atomic_load(&m->batch_target),
+                       (long long)atomic_load(&m->batch_target_bytes),
+                       (double)atomic_load(&m->latency_p50_us) / 1000.0,
                        (unsigned long long)atomic_load(&m->dropped_events),
                        (unsigned long long)atomic_load(&m->dlq_events),
                        (unsigned long long)atomic_load(&m->retries));

@@ -180,10 +180,12 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->retry_after_ms = resp.retry_after_ms;
         snprintf(res->reason, sizeof res->reason, "http %ld", resp.status);
         metrics_error(s->cc->metrics, resp.status == 429 ? "http_429" : "http_retry");
+        res->throttled = resp.status == 429;
     } else {
         char excerpt[201];
         body_excerpt(excerpt, sizeof excerpt, &resp.body);
-        res->status = SL_SEND_REJECT;
+        res->status = SL_SEND_REJECT; /* a 413 is bisected by the runtime */
+        res->too_large = resp.status == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, excerpt);
         metrics_error(s->cc->metrics, "http_reject");
     }

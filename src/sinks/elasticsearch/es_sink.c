@@ -567,7 +567,8 @@ typedef struct es_outcome {
     size_t ok, retry, reject;
     bool whole_reject; /* a whole-request 4xx: let the runtime bisect */
     bool open_circuit;
-    bool throttled; /* some items got 429 */
+    bool throttled; /* the request or some items got 429 */
+    bool too_large; /* a 413 split the request */
     int64_t retry_after_ms;
     char reason[256];
 } es_outcome;
@@ -683,6 +684,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     excerpt(ex, sizeof ex, &r->head);
     if (st == 413) {
         metrics_error(m, "http_413");
+        o->too_large = true;
         if (n == 1 || depth > 40) {
             mark_range(r, lo, n, SL_ITEM_REJECT);
             for (size_t i = lo; i < lo + n; i++) {
@@ -715,6 +717,8 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         if (st == 503 || st == 502 || st == 504)
             ep_fail(s, ep, "unavailable");
         metrics_error(m, st == 429 ? "http_429" : "http_5xx");
+        if (st == 429)
+            o->throttled = true;
         ES_FMT(o->reason, sizeof o->reason, "http %ld from %s: %s", st, ep->base, ex);
         o->retry_after_ms = SL_MAX(o->retry_after_ms, resp.retry_after_ms);
         o->retry += n;
@@ -967,6 +971,7 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     res->retry_after_ms = o.retry_after_ms;
     res->open_circuit = o.open_circuit;
     res->throttled = o.throttled;
+    res->too_large = o.too_large;
     ES_FMT(res->reason, sizeof res->reason, "%s", o.reason);
     if (o.ok == n) {
         res->status = SL_SEND_OK;

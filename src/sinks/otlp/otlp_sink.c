@@ -260,10 +260,12 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         excerpt(ex, sizeof ex, &resp.body);
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
         metrics_error(m, st == 429 ? "http_429" : res->open_circuit ? "http_auth" : "http_retry");
+        res->throttled = st == 429;
     } else {
         char ex[201];
         excerpt(ex, sizeof ex, &resp.body);
         res->status = SL_SEND_REJECT;
+        res->too_large = st == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
         metrics_error(m, "http_reject");
     }
