@@ -13,6 +13,7 @@
 #include "cli/from_env.h"
 #include "cli/logfowd.h"
 #include "cli/quickstart.h"
+#include "cli/reload_cli.h"
 #include "cli/tap.h"
 #include "cli/top.h"
 #include "core/api.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "  config from-env|convert    print the configuration a drop-in builds (sluice config --help)\n"
     "  top [--api HOST:PORT]      a live terminal view of a running sluice (sluice top --help)\n"
     "  tap COMPONENT [-n COUNT]   print the events passing a component as NDJSON (sluice tap --help)\n"
+    "  reload [--api HOST:PORT]   make a running sluice reload its configuration (sluice reload --help)\n"
     "  version                    print the version\n"
     "\n"
     "Every command accepts --help.\n";
@@ -534,6 +536,8 @@ int main(int argc, char **argv)
         return cmd_api_client(argc - 2, argv + 2, tap_cli);
     if (strcmp(cmd, "top") == 0)
         return cmd_api_client(argc - 2, argv + 2, top_cli);
+    if (strcmp(cmd, "reload") == 0)
+        return cmd_api_client(argc - 2, argv + 2, reload_cli);
     if (strcmp(cmd, "components") == 0)
         return cmd_components(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

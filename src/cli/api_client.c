@@ -125,14 +125,23 @@ int api_client_get(const char *address, const char *path, int timeout_ms, int *s
                    sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
                    size_t errlen)
 {
+    return api_client_request(address, "GET", path, timeout_ms, status, body, on_body, arg, err,
+                              errlen);
+}
+
+int api_client_request(const char *address, const char *method, const char *path,
+                       int timeout_ms, int *status, sl_buf *body, api_client_body_fn on_body,
+                       void *arg, char *err, size_t errlen)
+{
     *status = 0;
     int fd = dial(address, timeout_ms, err, errlen);
     if (fd < 0)
         return fd;
     char req[2048];
+    bool post = strcmp(method, "POST") == 0;
     int rl = snprintf(req, sizeof req,
-                      "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-                      path, address);
+                      "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n%sConnection: close\r\n\r\n",
+                      method, path, address, post ? "Content-Length: 0\r\n" : "");
     if (rl < 0 || (size_t)rl >= sizeof req || write(fd, req, (size_t)rl) != rl) {
         close(fd);
         return sl_seterr(err, errlen, SL_ERR_IO, "API at %s: cannot send the request", address);

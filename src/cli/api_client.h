@@ -1,5 +1,6 @@
-/* api_client.h - the HTTP/1.1 GET that `sluice top` and `sluice tap` make to a running
- * sluice's API: one request per connection, Content-Length or chunked bodies. */
+/* api_client.h - the HTTP/1.1 requests that `sluice top`, `sluice tap` and `sluice reload`
+ * make to a running sluice's API: one request per connection, Content-Length or chunked
+ * bodies. */
 #ifndef SL_API_CLIENT_H
 #define SL_API_CLIENT_H
 
@@ -23,6 +24,11 @@ typedef int (*api_client_body_fn)(void *arg, const char *p, size_t n);
 int api_client_get(const char *address, const char *path, int timeout_ms, int *status,
                    sl_buf *body, api_client_body_fn on_body, void *arg, char *err,
                    size_t errlen);
+
+/* The same with another method ("POST": sent with an empty body). */
+int api_client_request(const char *address, const char *method, const char *path,
+                       int timeout_ms, int *status, sl_buf *body, api_client_body_fn on_body,
+                       void *arg, char *err, size_t errlen);
 
 /* Reads one response from fd (the request already sent) as api_client_get does; `address`
  * names the peer in messages. Does not close fd. Exposed for the fuzz target. */

@@ -169,9 +169,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         metrics_error(a->m, "http_protocol");
 }
 
-/* Takes `body` (malloc'd, may be NULL when len is 0) and queues it. */
+/* Takes `body` (malloc'd, may be NULL when len is 0) and queues it. A 405 says `allow`. */
+static enum MHD_Result reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                   char *body, size_t len, const char *allow);
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
                              char *body, size_t len)
+{
+    return reply_allow(c, status, ctype, body, len, "GET, HEAD");
+}
+
+static enum MHD_Result reply_allow(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                   char *body, size_t len, const char *allow)
 {
     struct MHD_Response *r;
     if (body)
@@ -185,7 +194,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -306,7 +315,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/api/v1/reload") == 0 && a->h.reload) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
             metrics_error(a->m, "method_not_allowed");
-            return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST to reload\n");
+            static const char msg[] = "use POST to reload\n";
+            return reply_allow(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                               sl_xstrdup(msg), sizeof msg - 1, "POST");
         }
         sl_buf b = SL_BUF_INIT;
         int status = a->h.reload(a->h.arg, &b);

@@ -1,12 +1,16 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
 unknown input, a changed data_dir and a changed sink buffer are each refused (SIGHUP and
-POST /api/v1/reload answer why, with file:line:col), counted as failed in the metrics and
+POST /api/v1/reload and `sluice reload` answer why, with file:line:col), counted as failed in the metrics and
 the status, and the old pipeline keeps running untouched (nothing restarted, events still
 flow to the old sink). Then a good file reloads."""
+import json
 import os
 import re
+import subprocess
+import urllib.error
+import urllib.request
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import SLUICE, Sluice, WORK, free_port, log, wait_until
 from reload_common import Sender, ndjson_messages, post_reload, reloads, sighup_reload, write
 
 out = os.path.join(WORK, "out", "out.ndjson")
@@ -69,5 +73,22 @@ st = s.status()["reload"]
 assert st["last_result"] == "ok" and st["last_error"] is None and st["reloads_ok"] == 1, st
 assert reloads(s, "ok") == 1 and s.metric("sluice_config_last_reload_successful") == 1
 assert len(ndjson_messages(out)) == 100 * len(BAD)
+
+# GET is not a reload.
+try:
+    urllib.request.urlopen("http://%s/api/v1/reload" % s.api, timeout=30)
+    raise AssertionError("GET /api/v1/reload answered 2xx")
+except urllib.error.HTTPError as e:
+    assert e.code == 405 and e.headers["Allow"] == "POST", (e.code, e.headers)
+
+# `sluice reload` posts the same request: 0 and the answer on stdout when applied, 1 and
+# the reason on stderr when refused.
+write(s.config, GOOD.replace("max_events: 100", "max_events: 300"))
+r = subprocess.run([SLUICE, "reload", "--api", s.api], capture_output=True, text=True, timeout=300)
+assert r.returncode == 0 and json.loads(r.stdout)["changed"] == ["out"], (r.returncode, r.stdout, r.stderr)
+write(s.config, GOOD.replace("type: file", "type: nope"))
+r = subprocess.run([SLUICE, "reload", "--api", s.api], capture_output=True, text=True, timeout=300)
+assert r.returncode == 1 and "unknown sink type 'nope'" in r.stderr, (r.returncode, r.stdout, r.stderr)
+assert reloads(s, "ok") == 2 and reloads(s, "failed") == len(BAD) + 1
 assert s.stop() == 0
 log("ok: %d refused reloads changed nothing, then one applied" % len(BAD))

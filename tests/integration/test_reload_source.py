@@ -92,3 +92,42 @@ text = s.log_text()
 assert text.count("source stopped for the reload") == 2, text[-3000:]
 assert "stopped for a restart" not in text, "the unchanged sink was restarted"
 log("ok: %d lines, %d duplicates, source restarted twice" % (len(want), dups))
+
+# ---- A changed network source: the listener moves to the new instance ----------------------
+# The forward source's max_connections changes. Its open connection ends (after its acked
+# chunk), the port is bound again by the new instance and a new connection is served.
+from fwdclient import Client, packed_entries  # noqa: E402
+
+out2 = os.path.join(WORK, "out2", "out.ndjson")
+api2, port = free_port(), free_port()
+
+
+def cfg2(maxconn):
+    return """
+data_dir: %s/data2
+api: { address: "127.0.0.1:%d" }
+sources:
+  fwd: { type: forward, address: "127.0.0.1:%d", max_connections: %d }
+sinks:
+  out: { type: file, inputs: [fwd], path: "%s" }
+""" % (WORK, api2, port, maxconn, out2)
+
+
+s2 = Sluice(cfg2(10), name="fwd").start()
+c1 = Client(port)
+c1.send(["t", packed_entries([{"message": "f%d" % i} for i in range(100)]), {"chunk": "x1"}])
+c1.wait_ack("x1")
+write(s2.config, cfg2(20))
+code, body = post_reload(s2)
+assert code == 200 and body["changed"] == ["fwd"], (code, body)
+assert c1.sock.recv(1) == b"", "the old instance's connection is still open"
+c1.close()
+wait_until(s2.ready, 60, "the new instance ready (listening)")
+c2 = Client(port)
+c2.send(["t", packed_entries([{"message": "f%d" % i} for i in range(100, 200)]), {"chunk": "x2"}])
+c2.wait_ack("x2")
+assert sorted(ndjson_messages(out2)) == sorted("f%d" % i for i in range(200))
+assert "stopped for a restart" not in s2.log_text()
+c2.close()
+assert s2.stop() == 0
+log("ok: forward source restarted on its port")
