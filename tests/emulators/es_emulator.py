@@ -30,7 +30,8 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"count_only": true}       benchmark mode: count documents, store nothing
 --api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
 --tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
-GET /_emulator/stats: counters, and `inflight` / `max_inflight`: requests being answered now
+GET /_emulator/stats: counters (`max_body_bytes`: the largest request body as received), and
+`inflight` / `max_inflight`: requests being answered now
 and the most at once (POST {"max_inflight": 0} to start counting again), `tls_refused`:
 handshakes refused (client certificate missing or not trusted), by OpenSSL reason in
 `tls_refused_reasons`, `media_refused`: requests refused for their Content-Type (with
@@ -312,7 +313,7 @@ class State:
         self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0,
                           item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
                           status_413=0, status_401=0, failed_requests=0, resets=0,
-                          bad_requests=0, body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
+                          bad_requests=0, body_bytes=0, max_body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
                           tls_refused_reasons={}, settings_updates=0)
         self.attempts = {}
@@ -473,6 +474,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.stats["requests"] += 1
             st.stats["body_bytes"] += len(raw)
+            st.stats["max_body_bytes"] = max(st.stats["max_body_bytes"], len(raw))
             if st.answer == 0:
                 st.stall = True  # the requests to answer were answered: hold the rest
                 st.answer = None

@@ -7,9 +7,13 @@
  *     and wait, so `concurrency` requests share keep-alive connections and no thread is
  *     made per request. Per-request scratch (encoder, body, gzip, reasons) comes from a
  *     free list owned by the sink: nothing is allocated per event once warm.
- *  2. The body is encoded once; offs[i] is where event i's action line starts, so a 413
- *     resends the two halves as slices of the same body (recursively, down to one
- *     event, which is then rejected as too large).
+ *  2. A batch is encoded in pieces of about bulk_max_bytes, each sent as one _bulk request
+ *     before the next is encoded, so a worker holds one small body (in cache when libcurl
+ *     copies it out) instead of the whole batch's. A piece that fails as a whole (transport
+ *     error, 429/5xx, 401/403) ends the send: the rest is retried with it, not sent.
+ *     offs[i] is where event i's action line starts in its piece, so a 413 resends the two
+ *     halves as slices of the same body (recursively, down to one event, which is then
+ *     rejected as too large).
  *  3. Each event's outcome: 2xx -> OK; 409 on `create` -> OK (already indexed: the
  *     document id is the event's stable id, so a replayed batch is not a duplicate);
  *     429 / 5xx -> RETRY (only those items go again); other 4xx -> REJECT "type: reason"
@@ -76,6 +80,7 @@ typedef struct es_config {
     int64_t compression_level;
     int gzip_engine;
     int64_t timeout_ms;
+    uint64_t bulk_max_bytes;
     es_auth_config auth;
     http_tls_config tls;
     bool flatten;
@@ -129,6 +134,11 @@ static const sl_option es_options[] = {
      NULL, 0, 0, "auto: ISA-L igzip when built with it, else zlib"},
     {"timeout_ms", SL_OPT_DURATION, offsetof(es_config, timeout_ms), "30000", 0, NULL, NULL, 1,
      3600000, "whole-request timeout"},
+    {"bulk_max_bytes", SL_OPT_SIZE, offsetof(es_config, bulk_max_bytes), "1MiB", 0, NULL, NULL,
+     4096, (int64_t)1 << 30,
+     "bytes of one _bulk body before compression: a larger batch goes as several _bulk "
+     "requests in turn (the last may take half as much again), so encoded bodies in "
+     "flight stay small"},
     {"auth", SL_OPT_OBJECT, offsetof(es_config, auth), NULL, 0, NULL, es_auth_options, 0, 0,
      "user + password (basic), api_key, or bearer"},
     {"tls", SL_OPT_OBJECT, offsetof(es_config, tls), NULL, 0, NULL, http_tls_options, 0, 0,
@@ -464,8 +474,11 @@ static void tls_failed(es_sink *s, const char *why)
                   "once the handshake succeeds", why);
 }
 
-/* Encodes the whole request body once; offs[i] marks event i's action line. */
-static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n)
+/* Encodes events [lo, ...) into the body until it holds bulk_max_bytes (at least one
+ * event), or half as much again when that takes the rest of the batch (so a batch a little
+ * over the bound is not sent as a second, tiny request); returns the end of the piece.
+ * offs[i] marks event i's action line. */
+static size_t encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t lo, size_t n)
 {
     const es_config *c = s->cfg;
     const char *action = c->mode == ES_MODE_DATA_STREAM || c->action == ES_ACTION_CREATE
@@ -473,16 +486,24 @@ static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n
                              : "{\"index\":{\"_index\":\"";
     size_t alen = strlen(action);
     int64_t last_hour = 0;
+    size_t cap = c->bulk_max_bytes ? (size_t)c->bulk_max_bytes : (1u << 20);
     buf_reset(&r->body);
-    es_scratch_begin(r->enc); /* the events stay held until the request is done */
-    buf_reserve(&r->body, n * 384);
-    for (size_t i = 0; i < n; i++) {
+    if (lo == 0)
+        es_scratch_begin(r->enc); /* the events stay held until the send returns */
+    size_t i = lo;
+    for (; i < n; i++) {
+        if (i > lo && r->body.len >= cap) {
+            /* the rest, at this piece's bytes per event, would fit in half a bound more? */
+            size_t per = r->body.len / (i - lo);
+            if (r->body.len >= cap + cap / 2 || (n - i) * per > cap / 2)
+                break;
+        }
         const sl_event *e = events[i];
         r->offs[i] = r->body.len;
         buf_append(&r->body, action, alen);
         /* Without {{ field }} parts the name only changes with the event's hour. */
         int64_t hour = e->ts_ns / 3600000000000LL - (e->ts_ns < 0);
-        if (i == 0 || s->name.fields || (s->name.dynamic && hour != last_hour)) {
+        if (i == lo || s->name.fields || (s->name.dynamic && hour != last_hour)) {
             buf_reset(&r->name);
             es_name_render(&s->name, e, &r->name);
             last_hour = hour;
@@ -498,7 +519,8 @@ static void encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t n
         es_encode_doc(&r->body, e, &s->doc, r->enc);
         buf_putc(&r->body, '\n');
     }
-    r->offs[n] = r->body.len;
+    r->offs[i] = r->body.len;
+    return i;
 }
 
 /* Static metric reasons for item failures. */
@@ -566,6 +588,7 @@ static void excerpt(char *dst, size_t cap, const sl_buf *b)
 typedef struct es_outcome {
     size_t ok, retry, reject;
     bool whole_reject; /* a whole-request 4xx: let the runtime bisect */
+    bool whole_retry;  /* a whole request failed transiently: send no further piece */
     bool open_circuit;
     bool throttled; /* the request or some items got 429 */
     bool too_large; /* a 413 split the request */
@@ -590,6 +613,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
                         body, blen, &r->gz) != SL_OK) {
             mark_range(r, lo, n, SL_ITEM_RETRY);
             o->retry += n;
+            o->whole_retry = true;
             ES_FMT(o->reason, sizeof o->reason, "gzip failed");
             return;
         }
@@ -632,6 +656,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     if (rc != SL_OK) {
         mark_range(r, lo, n, SL_ITEM_RETRY);
         o->retry += n;
+        o->whole_retry = true;
         ES_FMT(o->reason, sizeof o->reason, "%s: %s", ep->base, resp.error);
         if (resp.tls) {
             /* Certificates do not fix themselves: hold everything behind the circuit. */
@@ -711,6 +736,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
                       "the sink resumes at the next probe", o->reason);
         o->open_circuit = true;
         o->retry += n;
+        o->whole_retry = true;
         return;
     }
     if (st == 429 || st == 408 || st >= 500) {
@@ -722,6 +748,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         ES_FMT(o->reason, sizeof o->reason, "http %ld from %s: %s", st, ep->base, ex);
         o->retry_after_ms = SL_MAX(o->retry_after_ms, resp.retry_after_ms);
         o->retry += n;
+        o->whole_retry = true;
         return;
     }
     /* Another status for the whole request: permanent for this content. */
@@ -958,11 +985,32 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
         }
     }
     es_req *r = req_get(s, n);
-    encode_body(s, r, events, n);
     r->st = res->item_status;
     es_outcome o;
     memset(&o, 0, sizeof o);
-    send_range(s, r, 0, n, &o, 0);
+    size_t lo = 0, pieces = 0;
+    while (lo < n) { /* note 2 */
+        size_t hi = encode_body(s, r, events, lo, n);
+        send_range(s, r, lo, hi - lo, &o, 0);
+        pieces++;
+        lo = hi;
+        if (o.whole_retry && lo < n) {
+            mark_range(r, lo, n - lo, SL_ITEM_RETRY);
+            o.retry += n - lo;
+            break;
+        }
+    }
+    if (pieces > 1 && o.whole_reject && o.reject < n) {
+        /* A piece refused as a whole among pieces that were not: the runtime bisects only
+         * a whole rejected send, so that piece goes again on its own (then as one send). */
+        for (size_t i = 0; i < n; i++)
+            if (r->st[i] == SL_ITEM_REJECT && !r->roff[i]) {
+                r->st[i] = SL_ITEM_RETRY;
+                o.reject--;
+                o.retry++;
+            }
+        o.whole_reject = false;
+    }
 
     if (o.retry)
         metrics_count(s->cc->metrics, "documents_retried", o.retry);
