@@ -858,13 +858,24 @@ static bool handoff_fallback(rt_worker *w)
 /* Finishes a request: done items whose events all resolved, abandon the rest (note 3). */
 static void request_finish(rt_worker *w)
 {
-    for (size_t k = 0; k < w->nitems; k++) {
+    /* Pausing: what goes back into a memory buffer goes to its head, so the carry (popped
+     * after these items) goes first and the items last to first, keeping buffer order. */
+    bool pausing = atomic_load(&w->rt->pausing);
+    if (pausing && w->has_carry) {
+        if (buffer_requeue(w->rt->buf, &w->carry) != SL_OK) {
+            atomic_fetch_add(&w->rt->abandoned, w->carry.batch ? w->carry.batch->n : 0);
+            batch_abandon(w->carry.batch);
+        }
+        w->has_carry = false;
+    }
+    for (size_t j = 0; j < w->nitems; j++) {
+        size_t k = pausing ? w->nitems - 1 - j : j;
         rt_item *ri = &w->items[k];
         if (ri->parked)
             continue;
         if (ri->left == 0)
             buffer_done(w->rt->buf, &ri->it);
-        else if (atomic_load(&w->rt->pausing) && buffer_requeue(w->rt->buf, &ri->it) == SL_OK) {
+        else if (pausing && buffer_requeue(w->rt->buf, &ri->it) == SL_OK) {
             /* kept for the sink's next runtime; events of it already delivered go again */
         } else {
             atomic_fetch_add(&w->rt->abandoned, ri->left);

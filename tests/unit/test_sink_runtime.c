@@ -709,6 +709,113 @@ static void test_stop_deadline_disk_keeps(void **state)
     fx_done(&x);
 }
 
+/* Pops everything left in the buffer; returns the events' indices in buffer order (n of
+ * them) and gives each item back as done. */
+static int fx_drain_indices(fixture *x, int *idx, int cap)
+{
+    int n = 0;
+    sl_buffer_item it;
+    while (buffer_pop(x->buf, &it, 0) == SL_OK) {
+        for (uint32_t i = 0; i < it.batch->n && n < cap; i++)
+            idx[n++] = ev_index(&it.batch->events[i]);
+        buffer_done(x->buf, &it);
+    }
+    return n;
+}
+
+/* Waits (a state, not a sleep) until the fake sink got `n` requests. */
+static void fx_wait_requests(fixture *x, int n)
+{
+    for (int spins = 0;; spins++) {
+        pthread_mutex_lock(&x->f.mu);
+        int req = x->f.requests;
+        pthread_mutex_unlock(&x->f.mu);
+        if (req >= n)
+            break;
+        assert_true(spins < 60000); /* a safety net: a minute */
+        usleep(1000);
+    }
+}
+
+/* A reload's restart: the request cut short at the deadline, and the item carried over for
+ * the next request, go back to the head of the memory buffer in their order; nothing is
+ * acknowledged, abandoned or dead-lettered; a new runtime on the buffer delivers all. */
+static void test_pause_requeues_in_order(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.batch.max_events = 8;
+    x.cfg.batch.adaptive = false;
+    x.f.always_retry = true;
+    /* Queued before the start: the first request takes batches 0 and 1 (8 events) and
+     * carries batch 2 over, 3 and 4 stay queued. */
+    for (int i = 0; i < 5; i++)
+        fx_push(&x, i * 4, 4, NULL);
+    fx_start(&x);
+    fx_wait_requests(&x, 3); /* retrying */
+    pthread_mutex_lock(&x.f.mu);
+    assert_int_equal((int)x.f.sizes[0], 8);
+    pthread_mutex_unlock(&x.f.mu);
+    sink_runtime_pause(x.rt, sl_mono_ms() + 30);
+    sink_runtime_free(x.rt);
+    x.rt = NULL;
+    assert_int_equal(fx_commits(&x), 0);
+    assert_int_equal(fx_dlq_lines(&x, NULL), 0);
+    assert_int_equal((int)buffer_events(x.buf), 20);
+    int idx[64];
+    assert_int_equal(fx_drain_indices(&x, idx, 64), 20);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(idx[i], i);
+    assert_int_equal(fx_commits(&x), 5);
+    /* Again, and this time a new runtime delivers what the paused one left. */
+    x.f.always_retry = true;
+    fx_start(&x);
+    for (int i = 5; i < 10; i++)
+        fx_push(&x, i * 4, 4, NULL);
+    fx_wait_requests(&x, 6);
+    sink_runtime_pause(x.rt, sl_mono_ms() + 30);
+    sink_runtime_free(x.rt);
+    x.rt = NULL;
+    x.f.always_retry = false;
+    fx_start(&x);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(fx_commits(&x), 5);
+    for (int i = 20; i < 40; i++)
+        assert_int_equal(x.f.delivered[i], 1);
+    fx_done(&x);
+}
+
+/* The same with a disk buffer: the cut request's records are copied to the end and the
+ * originals done; every event is still there exactly once. */
+static void test_pause_requeues_disk(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    buffer_free(x.buf);
+    char bdir[128], err[256];
+    snprintf(bdir, sizeof bdir, "%s/buf", x.dir);
+    sl_buffer_config bc = {.type = SL_BUFFER_DISK, .max_size = 1u << 30, .fsync = SL_FSYNC_NEVER,
+                           .fsync_interval_ms = 1000};
+    assert_int_equal(buffer_open(&x.buf, &bc, bdir, x.m, err, sizeof err), SL_OK);
+    x.cfg.batch.max_events = 8;
+    x.cfg.batch.adaptive = false;
+    x.f.always_retry = true;
+    fx_start(&x);
+    for (int i = 0; i < 5; i++)
+        fx_push(&x, i * 4, 4, NULL);
+    fx_wait_requests(&x, 3);
+    sink_runtime_pause(x.rt, sl_mono_ms() + 30);
+    sink_runtime_free(x.rt);
+    x.rt = NULL;
+    int idx[64], seen[20] = {0};
+    assert_int_equal(fx_drain_indices(&x, idx, 64), 20);
+    for (int i = 0; i < 20; i++)
+        seen[idx[i]]++;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(seen[i], 1);
+    fx_done(&x);
+}
+
 static void test_dlq_disabled_drops(void **state)
 {
     fixture x;
@@ -846,6 +953,8 @@ int main(void)
         cmocka_unit_test(test_fallback_failed_reason),
         cmocka_unit_test(test_stop_deadline_abandons),
         cmocka_unit_test(test_stop_deadline_disk_keeps),
+        cmocka_unit_test(test_pause_requeues_in_order),
+        cmocka_unit_test(test_pause_requeues_disk),
         cmocka_unit_test(test_dlq_disabled_drops),
         cmocka_unit_test(test_adaptive_concurrency),
         cmocka_unit_test(test_send_once),
