@@ -1672,6 +1672,10 @@ static int64_t cwl_schedule(cwl_source *s)
             s->next_reconcile = now + s->cfg->reconcile_interval_secs * 1000;
         }
         if ((s->rec.active || cwl_rec_next(s)) && now >= s->rec.retry_at) {
+            if (s->rec.season && !s->rec.have_dst) { /* the destination alone (note 11): */
+                cwl_rec_step(s, &s->rec);            /* no CloudWatch token spent */
+                return 0;
+            }
             /* the lowest priority: the most headroom left in the bucket */
             int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve3, sl_mono_ms());
             if (wt > 0)
