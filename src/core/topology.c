@@ -853,9 +853,15 @@ void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
         atomic_fetch_sub(&t->sources_unready, 1);
     pthread_mutex_lock(&t->mu);
     n->sctx = NULL;
-    t->dead_ctx = sl_xrealloc(t->dead_ctx, (t->ndead_ctx + 1) * sizeof *t->dead_ctx);
-    t->dead_ctx[t->ndead_ctx++] = c;
+    /* No token left (all collected): nothing can release into the ledger any more. */
+    bool done = ack_ledger_pending(c->ledger) == 0;
+    if (!done) {
+        t->dead_ctx = sl_xrealloc(t->dead_ctx, (t->ndead_ctx + 1) * sizeof *t->dead_ctx);
+        t->dead_ctx[t->ndead_ctx++] = c;
+    }
     pthread_mutex_unlock(&t->mu);
+    if (done)
+        ctx_free(c);
 }
 
 int topology_start(sl_topology *t, char *err, size_t errlen)

@@ -114,8 +114,8 @@ int topo_start_runtime(sl_topology *t, node *n, char *err, size_t errlen);
 /* Starts a source's thread with a new context and ledger. */
 int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen);
 /* Stops one source: it stops reading, its acks settle until deadline_ms, it writes its
- * position and its thread ends (joined). Its context stays (its ledger may still be
- * released into) and moves to the dead list. */
+ * position and its thread ends (joined). Its context is freed, or, while tokens of its
+ * ledger are still out (they may still be released into it), kept on the dead list. */
 void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms);
 /* Rebuilds every `down`, fallback, clone flag and keeps flag from the nodes' inputs (a
  * validated graph). Caller holds the graph lock for writing (or nothing runs yet). */
