@@ -127,6 +127,11 @@ static char *cloudwatch_config(const char *groups)
     long bs = env_num("BATCH_SIZE", 100), mif = env_num("MAX_IN_FLIGHT", 2);
     buf_printf(&y, " }\n    batch: { max_events: %ld }\n    concurrency: %ld\n", bs ? bs : 100,
                mif ? mif : 2);
+    /* the streamer's layout: the stable name is an alias over versioned data streams,
+     * and mapping conflicts are healed (SCHEMA_HEAL=off|dry_run to change that) */
+    buf_puts(&y, "    versioned: true\n    schema_heal: ");
+    yaml_quote(&y, env_or("SCHEMA_HEAL", "on"));
+    buf_putc(&y, '\n');
     /* the streamer's refresh policy (on by default there; ES_REFRESH_TUNE_INTERVAL_SECS=0
      * turns it off) */
     buf_printf(&y, "    refresh_tuning: { every: %lds, cold_age_days: %ld, hot_interval: ",
@@ -271,7 +276,7 @@ int from_env_cli(int argc, char **argv)
               "    ES_USER, ES_PASS, INDEX_PREFIX, BATCH_SIZE, MAX_IN_FLIGHT, POLL_INTERVAL_SECS,\n"
               "    BACKFILL_DAYS, CHECKPOINT_PATH, RECONCILE_INTERVAL_SECS, HTTP_TIMEOUT_SECS,\n"
               "    BACKOFF_BASE_MS, BACKOFF_MAX_MS, ES_HOT_REFRESH_INTERVAL, ES_COLD_REFRESH_INTERVAL,\n"
-              "    ES_COLD_AGE_DAYS, ES_REFRESH_TUNE_INTERVAL_SECS);\n"
+              "    ES_COLD_AGE_DAYS, ES_REFRESH_TUNE_INTERVAL_SECS, SCHEMA_HEAL);\n"
               "  FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (DASH0_API_KEY,\n"
               "    DASH0_DATASET, SERVICE_NAME, NODE_ENV, HOSTNAME, TLS_CERT_PATH, TLS_KEY_PATH,\n"
               "    TLS_CA_PATH, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, SLUICE_DATA_DIR);\n"

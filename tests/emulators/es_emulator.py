@@ -6,7 +6,11 @@ mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
 _search (max and terms-on-_index aggregations), aliases (POST _aliases applied atomically,
 GET _alias, index and data stream aliases resolved by every pattern, bulk writes to an
-alias's write index), PUT _data_stream/<name> (needs a data stream template), GET/PUT _settings (index.refresh_interval,
+alias's write index), PUT _data_stream/<name> (needs a data stream template) and DELETE,
+data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping; POST
+<stream or alias>/_rollover starts the next; a backing index is addressable by name),
+GET _field_caps (a field's types per backing index, with the indices of each when they
+differ), GET _mapping, scroll searches with a query (exists, term, range, bool), GET/PUT _settings (index.refresh_interval,
 checked as a time value), _cat/indices, _index_template with data streams, legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies, basic auth.
 Prints the port on its first stdout line.
@@ -141,7 +145,7 @@ def as_ms(v):
 
 def query_match(q, doc):
     """The query DSL subset _count and _delete_by_query need: match_all, bool
-    (filter/must/must_not), term, range (gte/gt/lte/lt; numbers, dates as ISO or ms)."""
+    (filter/must/must_not), term, exists, range (gte/gt/lte/lt; numbers, dates as ISO or ms)."""
     if not q or "match_all" in q:
         return True
     if "bool" in q:
@@ -149,6 +153,8 @@ def query_match(q, doc):
         lst = lambda k: b.get(k) if isinstance(b.get(k), list) else ([b[k]] if k in b else [])
         return (all(query_match(c, doc) for c in lst("filter") + lst("must")) and
                 not any(query_match(c, doc) for c in lst("must_not")))
+    if "exists" in q:
+        return field_get(doc, q["exists"].get("field", "")) is not None
     if "term" in q:
         (f, v), = q["term"].items()
         if isinstance(v, dict):
@@ -175,6 +181,24 @@ class Index:
         self.data_stream = data_stream
         self.settings = {}  # dynamic index settings set with PUT _settings ("refresh_interval")
         self.settings_log = []  # [time.monotonic(), setting, value] of every change
+        # A data stream's backing indices, oldest first: {"name", "mapping", "ids"}; the
+        # last one takes the writes and its mapping is self.mapping (POST _rollover adds one).
+        self.gens = []
+        if data_stream:
+            self.rollover({})
+
+    def rollover(self, props):
+        self.mapping = {}
+        put_props(self, props)
+        day = time.strftime("%Y.%m.%d", time.gmtime())
+        self.gens.append({"name": ".ds-%s-%s-%06d" % (self.name, day, len(self.gens) + 1),
+                          "mapping": self.mapping, "ids": set()})
+
+    def backing(self):
+        """(backing index name, mapping, ids or None for all) of each backing index."""
+        if not self.gens:
+            return [(self.name, self.mapping, None)]
+        return [(g["name"], g["mapping"], g["ids"]) for g in self.gens]
 
 
 TIME_UNITS = ("nanos", "micros", "ms", "s", "m", "h", "d")
@@ -373,6 +397,7 @@ class State:
                 props = t.get("template", {}).get("mappings", {}).get("properties", {})
                 put_props(ix, props)
             self.indices[name] = ix
+            self.stats["indices_created"] = self.stats.get("indices_created", 0) + 1
         return ix
 
 
@@ -599,6 +624,19 @@ class Handler(BaseHTTPRequestHandler):
             if not out and "*" not in want:
                 return self.send_json(404, {"error": "alias [%s] missing" % want, "status": 404})
             return self.send_json(200, out)
+        if parts[0] == "_data_stream" and len(parts) == 2 and m == "DELETE":
+            with st.lock:
+                gone = [n for n, ix in st.indices.items() if ix.data_stream and fnmatch.fnmatchcase(n, parts[1])]
+                for n in gone:
+                    del st.indices[n]
+                    for a in list(st.aliases):
+                        st.aliases[a].pop(n, None)
+                        if not st.aliases[a]:
+                            del st.aliases[a]
+            if not gone and "*" not in parts[1]:
+                return self.send_json(404, {"error": {"type": "index_not_found_exception",
+                                                      "reason": "no such index [%s]" % parts[1]}, "status": 404})
+            return self.send_json(200, {"acknowledged": True})
         if parts[0] == "_data_stream":
             with st.lock:
                 ds = [{"name": n, "timestamp_field": {"name": "@timestamp"}}
@@ -618,8 +656,7 @@ class Handler(BaseHTTPRequestHandler):
             except (ValueError, AttributeError):
                 return self.send_json(*bad_request("invalid query body", "parse_exception"))
             with st.lock:
-                hits = [(ix, i) for name, ix in st.indices.items() if self.match(parts[0], name)
-                        for i, d in ix.docs.items() if query_match(query, d)]
+                hits = [(ix, i) for _, ix, i, d in self.docs_of(parts[0]) if query_match(query, d)]
                 if parts[1] == "_delete_by_query":
                     for ix, i in hits:
                         del ix.docs[i]
@@ -629,8 +666,27 @@ class Handler(BaseHTTPRequestHandler):
                                                 "failures": []})
                 n = len(hits)
             return self.send_json(200, {"count": n, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
+        if parts[:2] == ["_search", "scroll"]:
+            return self.scroll(raw, m)
+        if parts[-1] == "_search" and "scroll" in q:
+            return self.scroll_start(parts[0] if len(parts) == 2 else "*", raw, q)
         if parts[-1] == "_search":
             return self.search(parts[0] if len(parts) == 2 else "*", raw, q)
+        if parts[-1] == "_field_caps" and m in ("GET", "POST"):
+            return self.field_caps(parts[0] if len(parts) == 2 else "*", q)
+        if parts[-1] == "_mapping" and m == "GET":
+            return self.get_mapping(parts[0] if len(parts) == 2 else "*")
+        if len(parts) == 2 and parts[1] == "_rollover" and m == "POST":
+            with st.lock:
+                name = st.write_target(parts[0])
+                ix = st.indices.get(name) if name else None
+                if ix is None or not ix.data_stream:
+                    return self.send_json(*bad_request("rollover target [%s] is not a data stream or alias" % parts[0]))
+                old_name = ix.gens[-1]["name"]
+                t = st.template_for(ix.name)
+                ix.rollover(t.get("template", {}).get("mappings", {}).get("properties", {}) if t else {})
+                return self.send_json(200, {"acknowledged": True, "old_index": old_name,
+                                            "new_index": ix.gens[-1]["name"], "rolled_over": True})
         if len(parts) in (1, 2, 3) and "_settings" in parts[:2] and m in ("GET", "PUT"):
             return self.settings(parts, raw, q)
         if len(parts) == 2 and parts[1] == "_mapping" and m == "PUT":
@@ -707,6 +763,135 @@ class Handler(BaseHTTPRequestHandler):
                     if name in members and fnmatch.fnmatchcase(a, p):
                         return True
         return False
+
+    def docs_of(self, pat):
+        """(backing index name, Index, _id, source) of every document the expression
+        reaches (caller holds the lock): indices, data streams and aliases by `match`, and a
+        data stream's backing indices (.ds-...) when named (they are hidden from wildcards
+        that do not start with a dot)."""
+        st = self.server.st
+        out = []
+        for name, ix in st.indices.items():
+            whole = self.match(pat, name)
+            for bname, _, ids in ix.backing():
+                if not whole and not (ids is not None and any(
+                        p.startswith(".") and fnmatch.fnmatchcase(bname, p) for p in pat.split(","))):
+                    continue
+                for i, d in ix.docs.items():
+                    if ids is None or i in ids:
+                        out.append((bname, ix, i, d))
+        return out
+
+    def backing_of(self, pat):
+        """(backing index name, mapping) of every index the expression reaches."""
+        st = self.server.st
+        out = []
+        for name, ix in sorted(st.indices.items()):
+            whole = self.match(pat, name)
+            for bname, mp, ids in ix.backing():
+                if whole or (ids is not None and any(p.startswith(".") and fnmatch.fnmatchcase(bname, p)
+                                                     for p in pat.split(","))):
+                    out.append((bname, mp))
+        return out
+
+    ES_TYPES = {"text": "keyword", "long": "long", "float": "double", "boolean": "boolean",
+                "date": "date", "object": "object"}
+
+    def field_caps(self, pat, q):
+        """GET <pattern>/_field_caps?fields=*: each field's type per backing index; a field
+        with several types lists the indices of each (as Elasticsearch does)."""
+        st = self.server.st
+        want = ",".join(q.get("fields", ["*"])).split(",")
+        with st.lock:
+            backs = self.backing_of(pat)
+        if not backs and "*" not in pat:
+            return self.send_json(404, {"error": {"type": "index_not_found_exception",
+                                                  "reason": "no such index [%s]" % pat}, "status": 404})
+        fields = {}
+        for bname, mp in backs:
+            for path, m in mp.items():
+                if not any(fnmatch.fnmatchcase(path, w) for w in want):
+                    continue
+                t = self.ES_TYPES.get(m["type"], m["type"])
+                fields.setdefault(path, {}).setdefault(t, []).append(bname)
+        out = {}
+        for path, types in fields.items():
+            out[path] = {}
+            for t, ixs in types.items():
+                e = {"type": t, "metadata_field": False, "searchable": t != "object",
+                     "aggregatable": t not in ("object",)}
+                if len(types) > 1:
+                    e["indices"] = ixs
+                out[path][t] = e
+        return self.send_json(200, {"indices": [b for b, _ in backs], "fields": out})
+
+    def get_mapping(self, pat):
+        st = self.server.st
+        with st.lock:
+            backs = self.backing_of(pat)
+        if not backs and "*" not in pat:
+            return self.send_json(404, {"error": {"type": "index_not_found_exception",
+                                                  "reason": "no such index [%s]" % pat}, "status": 404})
+        out = {}
+        for bname, mp in backs:
+            props = {}
+            for path in sorted(mp):
+                cur = props
+                segs = path.split(".")
+                for sgm in segs[:-1]:
+                    cur = cur.setdefault(sgm, {"properties": {}}).setdefault("properties", {})
+                m = mp[path]
+                if m["type"] == "object":
+                    cur.setdefault(segs[-1], {"properties": {}})
+                else:
+                    cur[segs[-1]] = {"type": self.ES_TYPES.get(m["type"], m["type"])}
+            out[bname] = {"mappings": {"properties": props}}
+        return self.send_json(200, out)
+
+    def scroll_start(self, pat, raw, q):
+        """POST <pattern>/_search?scroll=1m: the hits matching the query, snapshotted, served
+        `size` at a time through POST _search/scroll (DELETE _search/scroll ends it)."""
+        st = self.server.st
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return self.send_json(*bad_request("invalid search body", "parse_exception"))
+        size = int(body.get("size", q.get("size", ["10"])[0]))
+        with st.lock:
+            hits = [{"_index": b, "_id": i, "_score": None, "_source": d}
+                    for b, _, i, d in self.docs_of(pat) if query_match(body.get("query"), d)]
+            sid = uuid.uuid4().hex
+            if not hasattr(st, "scrolls"):
+                st.scrolls = {}
+            st.scrolls[sid] = [hits, size]
+        return self.scroll_page(sid, len(hits))
+
+    def scroll_page(self, sid, total):
+        st = self.server.st
+        with st.lock:
+            sc = st.scrolls.get(sid)
+            if sc is None:
+                return self.send_json(404, {"error": {"type": "search_context_missing_exception",
+                                                      "reason": "No search context found for id [%s]" % sid}, "status": 404})
+            page, sc[0] = sc[0][:sc[1]], sc[0][sc[1]:]
+        return self.send_json(200, {"_scroll_id": sid, "took": 1, "timed_out": False,
+                                    "hits": {"total": {"value": total, "relation": "eq"}, "hits": page}})
+
+    def scroll(self, raw, m):
+        st = self.server.st
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return self.send_json(*bad_request("invalid scroll body", "parse_exception"))
+        sid = body.get("scroll_id")
+        if m == "DELETE":
+            with st.lock:
+                found = getattr(st, "scrolls", {}).pop(sid, None) is not None
+            return self.send_json(200 if found else 404, {"succeeded": True, "num_freed": int(found)})
+        with st.lock:
+            sc = getattr(st, "scrolls", {}).get(sid)
+            left = len(sc[0]) if sc else 0
+        return self.scroll_page(sid, left)
 
     def update_aliases(self, raw):
         """POST _aliases: every action checked first, then all applied at once under the
@@ -998,6 +1183,8 @@ class Handler(BaseHTTPRequestHandler):
                         else:
                             existed = doc_id in ix.docs
                             ix.docs[doc_id] = src
+                            if ix.gens:
+                                ix.gens[-1]["ids"].add(doc_id)
                             if not existed:
                                 ix.order.append(doc_id)
                             st.stats["created"] += 1

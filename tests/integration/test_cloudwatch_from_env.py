@@ -1,8 +1,11 @@
 """The streamer drop-in: `sluice run` without -c and with LOG_GROUPS set configures the
 cloudwatch_logs -> elasticsearch pipeline from the seed's environment variables; `sluice
 config from-env` prints the same configuration, which validates. Every event arrives in
-<INDEX_PREFIX>-<group slug>; RECONCILE_INTERVAL_SECS turns on reconciliation against the
-same indices (with ES_USER/ES_PASS), which finds nothing missing."""
+<INDEX_PREFIX>-<group slug>, the streamer's stable name: an alias over the versioned data
+stream sluice-<INDEX_PREFIX>-<group slug>-v1 (versioned: true and schema_heal on, as the
+streamer had them); RECONCILE_INTERVAL_SECS turns on reconciliation against the same
+names (with ES_USER/ES_PASS), which finds nothing missing."""
+import base64
 import json
 import os
 import signal
@@ -31,6 +34,7 @@ try:
     assert out.returncode == 0, out.stderr
     assert "type: cloudwatch_logs" in out.stdout and "cwtest-{{ cloudwatch.log_group_slug }}" in out.stdout
     assert "reconcile_interval_secs: 1" in out.stdout, out.stdout
+    assert "versioned: true" in out.stdout and 'schema_heal: "on"' in out.stdout, out.stdout
     with open(os.path.join(WORK, "from-env.yaml"), "w") as f:
         f.write(out.stdout)
     v = subprocess.run([SLUICE, "validate", "-c", os.path.join(WORK, "from-env.yaml")], env=env,
@@ -58,7 +62,11 @@ try:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
     d = docs()
-    assert len(d) == n and {x["_index"] for x in d} == {"cwtest-aws-lambda-drop-in"}, (len(d), n)
+    assert len(d) == n and {x["_index"] for x in d} == {"sluice-cwtest-aws-lambda-drop-in-v1"}, (len(d), n)
+    areq = urllib.request.Request(esb + "/_alias/cwtest-aws-lambda-drop-in", headers={
+        "Authorization": "Basic " + base64.b64encode(b"elastic:changeme").decode()})
+    with urllib.request.urlopen(areq, timeout=10) as r:
+        assert list(json.loads(r.read())) == ["sluice-cwtest-aws-lambda-drop-in-v1"]
     assert rc == 0, rc
     assert os.path.exists(os.path.join(WORK, "state", "checkpoints", "cloudwatch.ckpt"))
     assert not os.path.exists(os.path.join(WORK, "demo")), "the quickstart must not run"

@@ -615,6 +615,53 @@ static void test_time_values(void **state)
     assert_false(es_time_value_ok(NULL));
 }
 
+static void fix_is(const char *doc, const char *field, const char *want, int rc, const char *out)
+{
+    sl_buf b = SL_BUF_INIT;
+    int r = es_fix_field(doc, strlen(doc), field, want, "_str", &b);
+    buf_putc(&b, '\0');
+    if (r != rc || strcmp(b.p, out) != 0)
+        fail_msg("%s [%s -> %s]: got %d %s, want %d %s", doc, field, want ? want : "rename", r,
+                 b.p, rc, out);
+    buf_free(&b);
+}
+
+static void test_schema_heal_fix(void **state)
+{
+    (void)state;
+    /* renamed: the value becomes a string under <field>_str, at the end of its object */
+    fix_is("{\"statusCode\":\"OK\",\"a\":1}", "statusCode", NULL, 2, "{\"a\":1,\"statusCode_str\":\"OK\"}");
+    fix_is("{\"x\":{\"a\":1}}", "x", NULL, 2, "{\"x_str\":\"{\\\"a\\\":1}\"}");
+    fix_is("{\"s\":200}", "s", "long", 0, "{\"s\":200}");
+    /* converted when the wanted type can hold it */
+    fix_is("{\"s\":\"200\",\"t\":true}", "s", "long", 1, "{\"s\":200,\"t\":true}");
+    fix_is("{\"s\":\"2.5\"}", "s", "double", 1, "{\"s\":2.5}");
+    fix_is("{\"s\":200}", "s", "keyword", 1, "{\"s\":\"200\"}");
+    fix_is("{\"s\":\"true\"}", "s", "boolean", 1, "{\"s\":true}");
+    fix_is("{\"s\":\"-\"}", "s", "long", 2, "{\"s_str\":\"-\"}");
+    fix_is("{\"s\":[1,2]}", "s", "keyword", 2, "{\"s_str\":\"[1,2]\"}");
+    /* nested paths, and a literal dotted key */
+    fix_is("{\"http\":{\"status\":\"x\",\"m\":\"GET\"},\"z\":0}", "http.status", "long", 2,
+           "{\"http\":{\"m\":\"GET\",\"status_str\":\"x\"},\"z\":0}");
+    fix_is("{\"http.status\":\"7\"}", "http.status", "long", 1, "{\"http.status\":7}");
+    /* absent field, not an object */
+    fix_is("{\"a\":1}", "b", NULL, 0, "{\"a\":1}");
+    fix_is("[1]", "a", NULL, -1, "[1]");
+    fix_is("{\"a\":", "a", NULL, -1, "{\"a\":");
+
+    char f[64];
+    assert_true(es_mapping_error_field("[1:15] failed to parse field [statusCode] of type [long] "
+                                       "in document with id 'x'. Preview of field's value: 'OK'",
+                                       f, sizeof f));
+    assert_string_equal(f, "statusCode");
+    assert_true(es_mapping_error_field("object mapping for [a.b] tried to parse field [a.b] as "
+                                       "object, but found a concrete value", f, sizeof f));
+    assert_string_equal(f, "a.b");
+    assert_false(es_mapping_error_field("failed to parse field [] of type", f, sizeof f));
+    assert_false(es_mapping_error_field("failed to parse field [unterminated", f, sizeof f));
+    assert_false(es_mapping_error_field("no field here", f, sizeof f));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_gzip_engines),
         cmocka_unit_test(test_request_urls),
         cmocka_unit_test(test_time_values),
+        cmocka_unit_test(test_schema_heal_fix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* es.h - internals of the `elasticsearch` sink, shared by its files: the streaming parser
  * of _bulk responses (es_bulk.c), document, index-name and request-URL encoding
- * (es_encode.c), index administration beside the bulk path (es_admin.c). */
+ * (es_encode.c), index administration beside the bulk path (es_admin.c), stable names
+ * over versioned data streams and schema healing (es_versions.c). */
 #ifndef SL_ES_H
 #define SL_ES_H
 
@@ -151,5 +152,64 @@ es_admin *es_admin_start(const es_admin_params *p);
 void es_admin_stop(es_admin *a);
 /* Appends ,"refresh_tuning":{...} (passes, changes, hot/cold counts, last error). */
 void es_admin_status_json(es_admin *a, sl_buf *out);
+
+/* ---- Versioned data streams and schema healing (es_versions.c) ------------------------ */
+
+enum { ES_HEAL_OFF = 0, ES_HEAL_ON = 1, ES_HEAL_DRY_RUN = 2 };
+
+/* Rewrites the field `field` (a dotted path, as a mapping error names it) of the JSON
+ * document doc[0..len) into out (reset): with want_type NULL, or when the value cannot be
+ * converted to want_type ("long", "double", "keyword", "boolean"), the value moves to
+ * "<field><suffix>" as a string (JSON text for arrays, objects and numbers); a numeric
+ * string becomes a number, a number or boolean a string, when want_type asks for it.
+ * Returns 0 when the document had no such field (out is a copy), 1 converted, 2 moved,
+ * -1 when doc is not a JSON object. */
+int es_fix_field(const char *doc, size_t len, const char *field, const char *want_type,
+                 const char *suffix, sl_buf *out);
+/* The field a mapping refusal's reason names ("failed to parse field [a.b] of type ...",
+ * "object mapping for [a] tried to parse ..."), into out. Returns false when none. */
+bool es_mapping_error_field(const char *reason, char *out, size_t outlen);
+
+typedef struct es_vers_params {
+    const char *id;                /* component id, for log lines */
+    sl_metrics *metrics;           /* borrowed: outlives the module */
+    const char *url;               /* one endpoint URL (prefix and query kept) */
+    const char *params;            /* the `query:` option, encoded */
+    const char *const *headers;    /* Authorization lines */
+    size_t nheaders;
+    const char *user, *password, *ca_file;
+    bool insecure;
+    int64_t timeout_ms;
+    const char *prefix;            /* versions are <prefix><stable name>-v1 and -v2 */
+    const char *template_base;     /* per-name templates: <template_base>-<stable name> */
+    int heal;                      /* ES_HEAL_* */
+    const char *suffix;            /* renamed fields: <field><suffix> */
+    int64_t every_ms;              /* heal pass interval */
+} es_vers_params;
+
+typedef struct es_vers es_vers;
+/* Every string is copied. NULL on a bad endpoint (checked at init). */
+es_vers *es_vers_new(const es_vers_params *p);
+/* Starts the heal thread (a pass every every_ms) when healing is on or dry_run. */
+void es_vers_start(es_vers *v);
+void es_vers_free(es_vers *v);
+/* A send holds the module shared for its whole duration; a repair holds it exclusively
+ * to turn dual writes on (so every send that started without them has finished) and to
+ * swap the alias (so no send is between its two writes). */
+void es_vers_enter(es_vers *v);
+void es_vers_leave(es_vers *v);
+/* Where events of stable name `name` go: the active version into act, and the standby
+ * into sb while a repair copies into it (else sb is left empty); both reset first. The
+ * first sight of a name sets it up (template, data stream, alias; or learns the alias's
+ * write index after a restart). Caller is entered. Returns SL_OK, or SL_ERR_IO with why. */
+int es_vers_targets(es_vers *v, const char *name, sl_buf *act, sl_buf *sb, char *why,
+                    size_t whylen);
+/* A live document of `name` was written with `field` renamed (schema healing of a refused
+ * item): the next pass pins the field's type in the name's template. */
+void es_vers_renamed(es_vers *v, const char *index, const char *field);
+/* A standby write of a repair was refused: the repair is abandoned (the alias stays). */
+void es_vers_standby_failed(es_vers *v, const char *standby, const char *why);
+/* Appends ,"versions":{...}. */
+void es_vers_status_json(es_vers *v, sl_buf *out);
 
 #endif

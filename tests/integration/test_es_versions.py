@@ -1,0 +1,189 @@
+"""elasticsearch sink, `versioned: true` and `schema_heal`: stable names over versioned
+data streams, and a repair that swaps the alias while a reader counts.
+
+Phase A (schema_heal off): two groups' events (cw-a, cw-b) go through a json parse to
+the sink. Each stable name becomes an alias over sluice-<name>-v1 (a data stream, created
+with its template sluice-es-<name>); cw-* counts every event once (the versions'
+names are outside that pattern). Group a's week 1 has statusCode as a string ("200");
+then its data stream rolls over (as ILM would) and week 2 has it as a number, more of
+them: the two backing indices map statusCode keyword and long, a mapping conflict
+_field_caps shows.
+Phase B (schema_heal on, nothing written meanwhile): a reader thread counts cw-a through
+the alias without pause. The heal pass finds the conflict, decides long (most documents),
+pins it in the template, rebuilds group a into sluice-cw-a-v2 (strings coerced) and swaps
+the alias in one _aliases call: every count the reader saw is exactly N (never a missing
+or a doubled event), and it saw the alias on both versions. One info line per action,
+the status and /metrics say the same. Group b, without a conflict, is left alone.
+Phase C (still on): week 3 of group a brings "-" as statusCode, which the long mapping
+refuses (document_parsing_exception): those documents are sent again with the field
+renamed to statusCode_str, nothing reaches the DLQ, every event is counted once through
+the alias, and the field has one type. Then a conflict is made again (rollover, strings
+only) and healed while events are being written (dual writes to the standby): the alias
+moves back to -v1 and, once the writing stopped, holds every event once."""
+import json
+import os
+import threading
+import time
+
+from harness import Emulator, Sluice, WORK, free_port, http_json, log, wait_until
+
+emu = Emulator("es_emulator.py")
+base = "http://127.0.0.1:%d" % emu.port
+logs = os.path.join(WORK, "logs")
+os.makedirs(logs)
+N1, N2, NB, N3, N4 = 300, 500, 120, 60, 400
+
+
+def call(method, p, body=None):
+    return http_json(base + p, body, method)
+
+
+def count(target, query=None):
+    return call("POST", "/%s/_count" % target, {"query": query or {"match_all": {}}})["count"]
+
+
+def write(name, lines):
+    with open(os.path.join(logs, name), "a") as f:
+        for l in lines:
+            f.write(json.dumps(l) + "\n")
+
+
+def config(heal, interval="300ms"):
+    port = free_port()
+    return """
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  in: { type: file, include: ["%s/*.log"] }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+  es:
+    type: elasticsearch
+    inputs: [p]
+    endpoint: "%s"
+    index: "cw-{{ group }}"
+    versioned: true
+    schema_heal: "%s"
+    schema_heal_interval: %s
+    batch: { max_events: 100, timeout_ms: 20 }
+    retry: { initial_ms: 10, max_ms: 200 }
+""" % (WORK, port, logs, base, heal, interval)
+
+
+def ctr(s, name):
+    """sluice_component_counter_total{component_id="es",name=...}, 0 before it exists."""
+    for line in s.get("/metrics")[1].splitlines():
+        if line.startswith("sluice_component_counter_total{") and 'component_id="es"' in line \
+                and 'name="%s"' % name in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0
+
+
+def alias_target(name):
+    r = call("GET", "/_alias/%s" % name)
+    return sorted(r)
+
+
+# ---- Phase A: versioned names, no healing --------------------------------------------------
+s = Sluice(config("off")).start()
+write("a1.log", [{"group": "a", "week": 1, "statusCode": "200", "i": i} for i in range(N1)])
+write("b.log", [{"group": "b", "statusCode": 200 + i % 3, "i": i} for i in range(NB)])
+wait_until(lambda: count("cw-a") == N1 and count("cw-b") == NB, 60, "week 1 and group b delivered")
+assert alias_target("cw-a") == ["sluice-cw-a-v1"] and alias_target("cw-b") == ["sluice-cw-b-v1"]
+assert call("GET", "/_alias/cw-a")["sluice-cw-a-v1"]["aliases"]["cw-a"]["is_write_index"] is True
+tm = call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]["index_template"]
+assert tm["index_patterns"] == ["sluice-cw-a-v1", "sluice-cw-a-v2"] and "data_stream" in tm, tm
+# readers' pattern: each event once (the versions are not cw-*)
+assert count("cw-*") == N1 + NB
+ro = call("POST", "/cw-a/_rollover")
+assert ro["rolled_over"], ro
+write("a2.log", [{"group": "a", "week": 2, "statusCode": 200 + i % 5, "i": i} for i in range(N2)])
+N = N1 + N2
+wait_until(lambda: count("cw-a") == N, 60, "week 2 delivered")
+wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
+assert sorted(fc) == ["keyword", "long"], fc  # the conflict, as Kibana would see it
+st = s.component("es")
+assert st["versions"]["names"] == 2 and st["versions"]["swaps"] == 0, st["versions"]
+assert s.stop() == 0
+
+# ---- Phase B: healing swaps the alias while a reader counts -------------------------------
+seen, targets, stop = [], set(), threading.Event()
+
+
+def reader():
+    while not stop.is_set():
+        seen.append(count("cw-a"))
+        targets.update(alias_target("cw-a"))
+
+
+th = threading.Thread(target=reader, daemon=True)
+th.start()
+wait_until(lambda: len(seen) >= 5, 30, "reader running")
+s = Sluice(config("on")).start()
+wait_until(lambda: alias_target("cw-a") == ["sluice-cw-a-v2"], 60, "alias swapped to -v2")
+wait_until(lambda: "schema_heal: fixed 1 index with mapping conflicts" in s.log_text(), 30,
+           "the pass's summary line")
+n_after = len(seen)
+wait_until(lambda: len(seen) >= n_after + 5, 30, "reads after the swap")
+stop.set()
+th.join(30)
+bad = [c for c in seen if c != N]
+assert not bad, "reader saw %s (expected %d every time), %d reads" % (sorted(set(bad)), N, len(seen))
+assert targets == {"sluice-cw-a-v1", "sluice-cw-a-v2"}, targets
+log("reader: %d counts through the alias, all %d, across the swap" % (len(seen), N))
+fc = call("GET", "/cw-a/_field_caps?fields=statusCode*")["fields"]
+assert list(fc["statusCode"]) == ["long"], fc
+tm = call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]["index_template"]
+assert tm["template"]["mappings"]["properties"]["statusCode"] == {"type": "long"}, tm
+assert alias_target("cw-b") == ["sluice-cw-b-v1"]  # no conflict: untouched
+assert count("cw-*") == N + NB
+v = s.component("es")["versions"]
+assert v["swaps"] == 1 and v["indices_fixed"] == 1 and v["conflicts"] >= 1, v
+assert v["documents_coerced"] == N1 and v["documents_copied"] == N, v
+assert ctr(s, "alias_swaps") == 1
+assert ctr(s, "schema_heal_indices_fixed") == 1
+lt = s.log_text()
+assert "statusCode: long (keyword in 1 (%d documents), long in 1 (%d documents))" % (N1, N2) in lt, lt[-3000:]
+assert "sluice-cw-a-v2 (%d documents, %d coerced, 0 renamed)" % (N, N1) in lt, lt[-3000:]
+
+# ---- Phase C: refused documents renamed; a heal while events are written -------------------
+write("a3.log", [{"group": "a", "week": 3, "statusCode": "-" if i % 2 else 204, "i": i}
+                 for i in range(N3)])
+N += N3
+wait_until(lambda: count("cw-a") == N, 60, "week 3 delivered")
+assert count("cw-a", {"exists": {"field": "statusCode_str"}}) == N3 // 2
+assert ctr(s, "schema_heal_documents_renamed") == N3 // 2
+assert "schema_heal: renamed statusCode to statusCode_str in" in s.log_text()
+# the next pass pins both names in the template
+wait_until(lambda: call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]
+           ["index_template"]["template"]["mappings"]["properties"].get("statusCode_str")
+           == {"type": "keyword"}, 30, "renamed field pinned")
+
+# a new conflict, healed while events of cw-a keep coming
+tm = call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]["index_template"]
+# make the new backing index map statusCode as keyword: a template without the pin
+props = dict(tm["template"]["mappings"]["properties"])
+props.pop("statusCode")
+tm["template"]["mappings"]["properties"] = props
+# (phase C's conflict is made by hand: an operator's template edit, then a rollover)
+call("PUT", "/_index_template/sluice-es-cw-a", tm)
+call("POST", "/cw-a/_rollover")
+before = s.component("es")["versions"]["swaps"]
+write("a4.log", [{"group": "a", "week": 4, "statusCode": "ok-%d" % i, "i": i} for i in range(N4)])
+N += N4
+wait_until(lambda: s.component("es")["versions"]["swaps"] == before + 1, 90, "second swap")
+wait_until(lambda: count("cw-a") == N, 60, "week 4 delivered")
+wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+assert alias_target("cw-a") == ["sluice-cw-a-v1"]
+assert count("cw-*") == N + NB
+fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
+assert len(fc) == 1, fc
+assert s.counter("sluice_dlq_events_total", component_id="es") == 0
+dlq = os.path.join(WORK, "data", "dlq", "es.ndjson")
+assert not os.path.exists(dlq) or open(dlq).read() == ""
+assert s.stop() == 0
+log("ok: versioned names, a swap under a reader (%d reads), renamed refusals, a heal "
+    "under writes; %d events once through the alias" % (len(seen), N))
+emu.stop()
