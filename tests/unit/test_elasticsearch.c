@@ -268,8 +268,13 @@ static void test_value_cache_same_bytes(void **state)
                     f->type = SL_VAL_INT;
                     f->v.i = i * 100;
                 } else {
-                    f->type = RND() % 31 ? SL_VAL_INT : SL_VAL_BOOL;
-                    f->v.i = 2;
+                    if (RND() % 31) {
+                        f->type = SL_VAL_INT;
+                        f->v.i = 2;
+                    } else { /* another kind at the same step */
+                        f->type = SL_VAL_BOOL;
+                        f->v.b = true;
+                    }
                 }
             }
             es_doc_opts o = {.flatten = run % 5 == 4, .timestamp = true};
