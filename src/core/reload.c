@@ -33,7 +33,14 @@
  *  8. One reload at a time (reload_mu); a stop request makes a reload that waits for the
  *     graph lock give up (the drain at shutdown holds reload_mu), and no reload starts
  *     once stopping. While a reload runs, sources_running holds one extra count so a
- *     restarting source does not look like "every source finished". */
+ *     restarting source does not look like "every source finished".
+ *  9. Batches may point at strings a source or transform owns (add_fields' values are its
+ *     configuration's; a batch's origin is its source's id), and such batches can wait in
+ *     a memory buffer for as long as a sink is down. So a replaced or removed source or
+ *     transform is retired, not freed: its node (configuration, id) stays until the
+ *     topology is freed; a source's instance is destroyed at once only when nothing it
+ *     emitted is alive (its ledger empty), else it stays too. Sinks are freed (batches never
+ *     point into a sink). The cost is a configuration's size per change. */
 #include "reload.h"
 
 #include <errno.h>
@@ -326,8 +333,12 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
         node *o = t->nodes[i];
         if (o->kind != NODE_SOURCE || reload_list_has(&d->same, o->id))
             continue;
-        topo_stop_source(t, o, deadline);
-        destroy_instance(t, o);
+        /* Its instance goes now (files, sockets) unless a batch of it is still alive. */
+        if (topo_stop_source(t, o, deadline))
+            destroy_instance(t, o);
+        else
+            log_warn(o->id, "events of the replaced source are still in flight; its memory "
+                     "is kept until exit");
         log_info(o->id, "source stopped for the reload; its position is saved");
     }
     if (!graph_wrlock(t))
@@ -398,6 +409,19 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
             g->tap = NULL;
         }
     }
+    /* Old sources and transforms are retired rather than freed (topology_int.h); their
+     * metrics blocks are dealt with below like the garbage's. */
+    size_t kept = 0, retired_from = t->nretired;
+    for (size_t i = 0; i < ng; i++) {
+        node *g = garbage[i];
+        if (g->kind != NODE_SINK && find(t->nodes, t->nnodes, g->id) == g) {
+            t->retired = sl_xrealloc(t->retired, (t->nretired + 1) * sizeof *t->retired);
+            t->retired[t->nretired++] = g;
+        } else {
+            garbage[kept++] = g;
+        }
+    }
+    ng = kept;
     free(t->nodes);
     t->nodes = keep;
     t->nnodes = nt->nnodes;
@@ -446,8 +470,8 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
         }
     }
     /* Metrics blocks of what left: out of the exposition. */
-    for (size_t i = 0; i < ng; i++) {
-        node *g = garbage[i];
+    for (size_t i = 0; i < ng + t->nretired - retired_from; i++) {
+        node *g = i < ng ? garbage[i] : t->retired[retired_from + i - ng];
         if (g->m && !find(t->nodes, t->nnodes, g->id))
             metrics_unregister(g->m);
         else if (g->m) {

@@ -835,11 +835,11 @@ static void ctx_free(sl_source_ctx *c)
     free(c);
 }
 
-void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
+bool topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
 {
     sl_source_ctx *c = n->sctx;
     if (!c)
-        return;
+        return true;
     atomic_store(&c->deadline_ms, deadline_ms);
     atomic_store(&c->stop, true);
     uint64_t one = 1;
@@ -862,6 +862,7 @@ void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
     pthread_mutex_unlock(&t->mu);
     if (done)
         ctx_free(c);
+    return done;
 }
 
 int topology_start(sl_topology *t, char *err, size_t errlen)
@@ -1064,6 +1065,9 @@ void topology_free(sl_topology *t)
         }
     }
     free(t->nodes);
+    for (size_t i = 0; i < t->nretired; i++)
+        topo_node_free(t->retired[i]);
+    free(t->retired);
     for (size_t i = 0; i < t->ndead_ctx; i++)
         ctx_free(t->dead_ctx[i]);
     free(t->dead_ctx);

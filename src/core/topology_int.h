@@ -92,6 +92,11 @@ struct sl_topology {
     size_t ndead_ctx;                /* still get late releases; freed last */
     sl_tap **dead_taps;              /* taps of removed components (a client may hold one) */
     size_t ndead_taps;
+    /* Sources and transforms a reload replaced or removed: batches still in buffers may point
+     * at strings their configuration or instance owns (add_fields' values, ids as origins),
+     * so they are freed last, with the topology. */
+    struct node **retired;
+    size_t nretired;
     uint64_t reloads_ok, reloads_failed; /* under reload_mu, read by the status */
     int64_t reload_last_unix_ms;
     bool reload_last_ok;
@@ -115,8 +120,9 @@ int topo_start_runtime(sl_topology *t, node *n, char *err, size_t errlen);
 int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen);
 /* Stops one source: it stops reading, its acks settle until deadline_ms, it writes its
  * position and its thread ends (joined). Its context is freed, or, while tokens of its
- * ledger are still out (they may still be released into it), kept on the dead list. */
-void topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms);
+ * ledger are still out (they may still be released into it), kept on the dead list.
+ * Returns true when nothing it emitted is alive any more (every token collected). */
+bool topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms);
 /* Rebuilds every `down`, fallback, clone flag and keeps flag from the nodes' inputs (a
  * validated graph). Caller holds the graph lock for writing (or nothing runs yet). */
 void topo_rewire(sl_topology *t);
