@@ -64,19 +64,22 @@
 
 int cwl_season_cfg_check(const cwl_season_cfg *c, char *err, size_t errlen)
 {
+    const char *bad = NULL;
     if (c->window_ms <= 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "seasonal: window length must be positive");
-    if (c->min_history < 1 || c->min_history > 64)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "seasonal.min_history: 1..64");
-    if (!(c->half_life_weeks > 0 && c->half_life_weeks <= 520))
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "seasonal.half_life_weeks: 1..520");
-    if (!(c->threshold > 0 && c->threshold < 0.5))
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "seasonal.threshold: a probability above 0 and below 0.5");
-    if (!(c->change_z >= 1 && c->change_z <= 100))
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "seasonal.change_z: 1..100");
-    if (c->change_runs < 1 || c->change_runs > 64)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "seasonal.change_runs: 1..64");
+        bad = "the window length must be positive";
+    else if (c->min_history < 1 || c->min_history > 64)
+        bad = ".min_history: 1..64";
+    else if (!(c->half_life_weeks > 0 && c->half_life_weeks <= 520))
+        bad = ".half_life_weeks: 1..520";
+    else if (!(c->threshold > 0 && c->threshold < 0.5))
+        bad = ".threshold: a probability above 0 and below 0.5";
+    else if (!(c->change_z >= 1 && c->change_z <= 100))
+        bad = ".change_z: 1..100";
+    else if (c->change_runs < 1 || c->change_runs > 64)
+        bad = ".change_runs: 1..64";
+    if (bad)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "reconcile.seasonal%s%s",
+                         *bad == '.' ? "" : ": ", bad);
     return SL_OK;
 }
 
