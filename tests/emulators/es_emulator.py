@@ -32,6 +32,8 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"max_body": BYTES}        413 for request bodies above this size (as received)
   {"password": "x"}          change the basic-auth password (401 until the client matches)
   {"count_only": true}       benchmark mode: count documents, store nothing
+  {"hold_scroll": true}      hold every new scroll search until set false (stats: scrolls_held)
+  {"hold_field_caps": true}  hold every _field_caps request until set false
 --api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
 --tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
 GET /_emulator/stats: counters (`max_body_bytes`: the largest request body as received), and
@@ -803,6 +805,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.st
         want = ",".join(q.get("fields", ["*"])).split(",")
         with st.lock:
+            while getattr(st, "hold_field_caps", False):
+                st.cv.wait(0.2)
             backs = self.backing_of(pat)
         if not backs and "*" not in pat:
             return self.send_json(404, {"error": {"type": "index_not_found_exception",
@@ -858,6 +862,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(*bad_request("invalid search body", "parse_exception"))
         size = int(body.get("size", q.get("size", ["10"])[0]))
         with st.lock:
+            if getattr(st, "hold_scroll", False):
+                st.stats["scrolls_held"] = st.stats.get("scrolls_held", 0) + 1
+            while getattr(st, "hold_scroll", False):
+                st.cv.wait(0.2)
             hits = [{"_index": b, "_id": i, "_score": None, "_source": d}
                     for b, _, i, d in self.docs_of(pat) if query_match(body.get("query"), d)]
             sid = uuid.uuid4().hex
@@ -1238,6 +1246,10 @@ class Handler(BaseHTTPRequestHandler):
                     st.cv.notify_all()
                 if "answer" in c:
                     st.answer = c["answer"]
+                for k in ("hold_scroll", "hold_field_caps"):
+                    if k in c:
+                        setattr(st, k, c[k])
+                        st.cv.notify_all()
                 if "max_inflight" in c:
                     st.stats["max_inflight"] = c["max_inflight"]
             return self.send_json(200, {"ok": True})

@@ -1,13 +1,13 @@
 """elasticsearch sink, `versioned: true` and `schema_heal`: stable names over versioned
-data streams, and a repair that swaps the alias while a reader counts.
+data streams, and repairs that swap the alias while a reader counts.
 
-Phase A (schema_heal off): two groups' events (cw-a, cw-b) go through a json parse to
+Phase A (schema_heal dry_run): two groups' events (cw-a, cw-b) go through a json parse to
 the sink. Each stable name becomes an alias over sluice-<name>-v1 (a data stream, created
-with its template sluice-es-<name>); cw-* counts every event once (the versions'
-names are outside that pattern). Group a's week 1 has statusCode as a string ("200");
-then its data stream rolls over (as ILM would) and week 2 has it as a number, more of
-them: the two backing indices map statusCode keyword and long, a mapping conflict
-_field_caps shows.
+with its template sluice-es-<name>); cw-* counts every event once (the versions' names are
+outside that pattern). Group a's week 1 has statusCode as a string ("200"); then its data
+stream rolls over (as ILM would) and week 2 has it as a number, more of them: the two
+backing indices map statusCode keyword and long, a mapping conflict _field_caps shows.
+dry_run says it would fix 1 index and changes nothing.
 Phase B (schema_heal on, nothing written meanwhile): a reader thread counts cw-a through
 the alias without pause. The heal pass finds the conflict, decides long (most documents),
 pins it in the template, rebuilds group a into sluice-cw-a-v2 (strings coerced) and swaps
@@ -16,10 +16,13 @@ or a doubled event), and it saw the alias on both versions. One info line per ac
 the status and /metrics say the same. Group b, without a conflict, is left alone.
 Phase C (still on): week 3 of group a brings "-" as statusCode, which the long mapping
 refuses (document_parsing_exception): those documents are sent again with the field
-renamed to statusCode_str, nothing reaches the DLQ, every event is counted once through
-the alias, and the field has one type. Then a conflict is made again (rollover, strings
-only) and healed while events are being written (dual writes to the standby): the alias
-moves back to -v1 and, once the writing stopped, holds every event once."""
+renamed to statusCode_str, nothing reaches the DLQ, and the next pass pins the new field.
+Phase D: a second conflict (the pin removed from the template by hand, a rollover, string
+values) is healed while events are written. The emulator holds the repair's copy (its
+scroll) once the repair has turned dual writes on; the events written then are in the
+active version and in the standby, exactly those in the standby (the copy has not run).
+Released, the copy and the swap complete with a reader counting: every count is the total,
+the alias is back on -v1, one type for statusCode, nothing in the DLQ."""
 import json
 import os
 import threading
@@ -31,7 +34,7 @@ emu = Emulator("es_emulator.py")
 base = "http://127.0.0.1:%d" % emu.port
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-N1, N2, NB, N3, N4 = 300, 500, 120, 60, 400
+N1, N2, NB, N3, N4, N5 = 300, 500, 120, 60, 400, 150
 
 
 def call(method, p, body=None):
@@ -85,8 +88,8 @@ def alias_target(name):
     return sorted(r)
 
 
-# ---- Phase A: versioned names, no healing --------------------------------------------------
-s = Sluice(config("off")).start()
+# ---- Phase A: versioned names; healing only reports ------------------------------------------
+s = Sluice(config("dry_run")).start()
 write("a1.log", [{"group": "a", "week": 1, "statusCode": "200", "i": i} for i in range(N1)])
 write("b.log", [{"group": "b", "statusCode": 200 + i % 3, "i": i} for i in range(NB)])
 wait_until(lambda: count("cw-a") == N1 and count("cw-b") == NB, 60, "week 1 and group b delivered")
@@ -104,8 +107,13 @@ wait_until(lambda: count("cw-a") == N, 60, "week 2 delivered")
 wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
 fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
 assert sorted(fc) == ["keyword", "long"], fc  # the conflict, as Kibana would see it
+wait_until(lambda: "schema_heal: dry_run: would fix 1 index with mapping conflicts" in s.log_text(),
+           30, "the dry run's report")
 st = s.component("es")
 assert st["versions"]["names"] == 2 and st["versions"]["swaps"] == 0, st["versions"]
+assert st["versions"]["would_fix"] == 1 and st["versions"]["schema_heal"] == "dry_run", st["versions"]
+assert alias_target("cw-a") == ["sluice-cw-a-v1"] and sorted(
+    call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]) == ["keyword", "long"]
 assert s.stop() == 0
 
 # ---- Phase B: healing swaps the alias while a reader counts -------------------------------
@@ -161,29 +169,58 @@ wait_until(lambda: call("GET", "/_index_template/sluice-es-cw-a")["index_templat
            ["index_template"]["template"]["mappings"]["properties"].get("statusCode_str")
            == {"type": "keyword"}, 30, "renamed field pinned")
 
-# a new conflict, healed while events of cw-a keep coming
+# ---- Phase D: a conflict healed while events are written ---------------------------------------
 tm = call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]["index_template"]
-# make the new backing index map statusCode as keyword: a template without the pin
 props = dict(tm["template"]["mappings"]["properties"])
-props.pop("statusCode")
+props.pop("statusCode")  # an operator's edit: the new backing index maps statusCode by its data
 tm["template"]["mappings"]["properties"] = props
-# (phase C's conflict is made by hand: an operator's template edit, then a rollover)
 call("PUT", "/_index_template/sluice-es-cw-a", tm)
 call("POST", "/cw-a/_rollover")
+# the heal pass waits (its _field_caps held) until week 4 is in; the copy will be held
+call("POST", "/_emulator/control", {"hold_field_caps": True, "hold_scroll": True})
 before = s.component("es")["versions"]["swaps"]
 write("a4.log", [{"group": "a", "week": 4, "statusCode": "ok-%d" % i, "i": i} for i in range(N4)])
 N += N4
-wait_until(lambda: s.component("es")["versions"]["swaps"] == before + 1, 90, "second swap")
 wait_until(lambda: count("cw-a") == N, 60, "week 4 delivered")
 wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+call("POST", "/_emulator/control", {"hold_field_caps": False})
+wait_until(lambda: call("GET", "/_emulator/stats").get("scrolls_held", 0) >= 1, 60,
+           "the repair's copy (dual writes on)")
+assert count("cw-a") == N and alias_target("cw-a") == ["sluice-cw-a-v2"]
+assert count("sluice-cw-a-v1") == 0  # the fresh standby: nothing copied yet
+write("a5.log", [{"group": "a", "week": 5, "statusCode": 300 + i, "i": i} for i in range(N5)])
+N += N5
+wait_until(lambda: count("cw-a") == N, 60, "week 5 delivered to the active version")
+wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+# written during the repair: in the active version and, first, in the standby
+assert count("sluice-cw-a-v1") == N5, count("sluice-cw-a-v1")
+assert count("sluice-cw-a-v1", {"range": {"week": {"gte": 5}}}) == N5
+seen2, stop2 = [], threading.Event()
+
+
+def reader2():
+    while not stop2.is_set():
+        seen2.append(count("cw-a"))
+
+
+th2 = threading.Thread(target=reader2, daemon=True)
+th2.start()
+wait_until(lambda: len(seen2) >= 5, 30, "second reader running")
+call("POST", "/_emulator/control", {"hold_scroll": False})
+wait_until(lambda: s.component("es")["versions"]["swaps"] == before + 1, 90, "second swap")
+n2 = len(seen2)
+wait_until(lambda: len(seen2) >= n2 + 5, 30, "reads after the second swap")
+stop2.set()
+th2.join(30)
+assert set(seen2) == {N}, sorted(set(seen2))
 assert alias_target("cw-a") == ["sluice-cw-a-v1"]
-assert count("cw-*") == N + NB
+assert count("cw-a") == N and count("cw-*") == N + NB
 fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
-assert len(fc) == 1, fc
+assert list(fc) == ["long"], fc
 assert s.counter("sluice_dlq_events_total", component_id="es") == 0
 dlq = os.path.join(WORK, "data", "dlq", "es.ndjson")
 assert not os.path.exists(dlq) or open(dlq).read() == ""
 assert s.stop() == 0
-log("ok: versioned names, a swap under a reader (%d reads), renamed refusals, a heal "
-    "under writes; %d events once through the alias" % (len(seen), N))
+log("ok: versioned names, a dry run, a swap under a reader (%d reads), renamed refusals, a "
+    "heal with dual writes (%d reads); %d events once through the alias" % (len(seen), len(seen2), N))
 emu.stop()
