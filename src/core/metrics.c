@@ -42,9 +42,9 @@ static atomic_int reload_last_ok = 1;
  * for all of them; taken after reg_lock when rendering. */
 static pthread_mutex_t gauge_lock = PTHREAD_MUTEX_INITIALIZER;
 typedef struct sl_metric_gauge {
-    const char *family, *help, *label; /* static */
-    char value[128];
-    bool has_value;
+    const char *family, *help, *label, *label2; /* static; label2 may be NULL */
+    char value[128], value2[128];
+    bool has_value, has_value2;
     double v;
 } sl_metric_gauge;
 struct sl_metric_gauges {
@@ -235,8 +235,9 @@ void metrics_set_state(sl_metrics *m, const char *state)
         atomic_store(&m->state, state ? state : "ok");
 }
 
-void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
-                        const sl_gauge_sample *v, size_t n)
+static void gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
+                       const char *label2, const sl_gauge_sample *v1,
+                       const sl_gauge_sample2 *v2, size_t n)
 {
     if (!m || !family)
         return;
@@ -254,11 +255,28 @@ void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, con
         g->family = family;
         g->help = help ? help : "";
         g->label = label ? label : "label";
-        g->has_value = v[i].label_value != NULL;
-        snprintf(g->value, sizeof g->value, "%s", v[i].label_value ? v[i].label_value : "");
-        g->v = v[i].value;
+        const char *lv = v1 ? v1[i].label_value : v2[i].label_value;
+        const char *lv2 = v1 ? NULL : v2[i].label2_value;
+        g->has_value = lv != NULL;
+        snprintf(g->value, sizeof g->value, "%s", lv ? lv : "");
+        g->label2 = label2;
+        g->has_value2 = label2 && lv2;
+        snprintf(g->value2, sizeof g->value2, "%s", g->has_value2 ? lv2 : "");
+        g->v = v1 ? v1[i].value : v2[i].value;
     }
     pthread_mutex_unlock(&gauge_lock);
+}
+
+void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
+                        const sl_gauge_sample *v, size_t n)
+{
+    gauges_set(m, family, help, label, NULL, v, NULL, n);
+}
+
+void metrics_gauges_set2(sl_metrics *m, const char *family, const char *help, const char *label,
+                         const char *label2, const sl_gauge_sample2 *v, size_t n)
+{
+    gauges_set(m, family, help, label, label2, NULL, v, n);
 }
 
 /* ---- rendering ---- */
@@ -399,6 +417,11 @@ static void render_gauges(sl_buf *out)
                     if (g->has_value) {
                         buf_printf(out, ",%s=\"", g->label);
                         put_label_value(out, g->value);
+                        buf_putc(out, '"');
+                    }
+                    if (g->has_value2) {
+                        buf_printf(out, ",%s=\"", g->label2);
+                        put_label_value(out, g->value2);
                         buf_putc(out, '"');
                     }
                     buf_printf(out, "} %.15g\n", g->v);

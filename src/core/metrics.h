@@ -87,18 +87,26 @@ uint64_t metrics_count_get(const sl_metrics *m, const char *name);
 void metrics_observe_duration(sl_metrics *m, double seconds);
 void metrics_set_state(sl_metrics *m, const char *state);
 
-/* Component gauges: families of series with one label beyond the component's (e.g.
- * sluice_backfill_remaining_windows{group=...}). A family's series are replaced as a whole,
- * so series that end simply disappear; at most SL_METRICS_MAX_GAUGES series per component
- * over all its families (the rest are not kept: callers bound their own cardinality). */
-#define SL_METRICS_MAX_GAUGES 64
+/* Component gauges: families of series with one or two labels beyond the component's (e.g.
+ * sluice_backfill_remaining_windows{group=...}, sluice_kafka_consumer_lag{topic=...,
+ * partition=...}). A family's series are replaced as a whole, so series that end simply
+ * disappear; at most SL_METRICS_MAX_GAUGES series per component over all its families (the
+ * rest are not kept: callers bound their own cardinality). */
+#define SL_METRICS_MAX_GAUGES 256
 typedef struct sl_gauge_sample {
     const char *label_value; /* copied (at most 127 bytes); NULL = the series has no label */
     double value;
 } sl_gauge_sample;
+typedef struct sl_gauge_sample2 {
+    const char *label_value, *label2_value; /* copied as above; NULL = without that label */
+    double value;
+} sl_gauge_sample2;
 /* Replaces the series of `family` (name and help static) of m; n == 0 removes them. */
 void metrics_gauges_set(sl_metrics *m, const char *family, const char *help, const char *label,
                         const sl_gauge_sample *v, size_t n);
+/* The same with a second label (`label2`, static). */
+void metrics_gauges_set2(sl_metrics *m, const char *family, const char *help, const char *label,
+                         const char *label2, const sl_gauge_sample2 *v, size_t n);
 
 /* Appends the Prometheus text exposition of every registered component. */
 void metrics_render_prometheus(sl_buf *out);

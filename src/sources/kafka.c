@@ -23,7 +23,10 @@
  *     (backpressure). A block longer than max.poll.interval.ms makes the member leave the
  *     group (its partitions move; nothing acked is lost, the rest is read again).
  *  5. Per partition lag (high watermark - acked offset) is in the status API, refreshed
- *     from librdkafka's cached watermarks about twice a second.
+ *     from librdkafka's cached watermarks about twice a second; the same refresh sets the
+ *     /metrics gauges sluice_kafka_consumer_lag and sluice_kafka_committed_offset
+ *     {topic, partition} of the owned partitions (KSRC_METRIC_PARTS at most, so the
+ *     component's series stay bounded; a revoked partition's series disappear).
  *
  * State: `parts` (slots, never removed: a slot keeps its index for token keys) is written
  * by the source thread only, under `lock` so the status API can read it.
@@ -377,6 +380,46 @@ static int ksrc_init(void **self, const void *config, const sl_component_ctx *cc
 
 /* ---- Reading -------------------------------------------------------------------------- */
 
+/* Messages behind: the high watermark minus the acked offset (the read one before the first
+ * ack; the whole partition, deleted messages too, before anything was read); -1 while the
+ * high watermark is not known. */
+static int64_t ksrc_lag(const kpart *p)
+{
+    int64_t at = p->acked >= 0 ? p->acked : p->read;
+    return p->high >= 0 ? SL_MAX(p->high - SL_MAX(at, (int64_t)0), (int64_t)0) : -1;
+}
+
+/* Series per family at most (two families share the component's SL_METRICS_MAX_GAUGES). */
+#define KSRC_METRIC_PARTS 120
+
+/* /metrics (note 5): lag and committed offset of each owned partition. Source thread. */
+static void ksrc_publish(ksrc *s)
+{
+    sl_gauge_sample2 lag[KSRC_METRIC_PARTS], com[KSRC_METRIC_PARTS];
+    char pn[KSRC_METRIC_PARTS][12];
+    size_t nl = 0, nc = 0, k = 0;
+    for (size_t i = 0; i < s->nparts && k < KSRC_METRIC_PARTS; i++) {
+        const kpart *p = &s->parts[i];
+        if (!p->owned)
+            continue;
+        snprintf(pn[k], sizeof pn[k], "%d", (int)p->partition);
+        int64_t l = ksrc_lag(p);
+        if (l >= 0)
+            lag[nl++] = (sl_gauge_sample2){p->topic, pn[k], (double)l};
+        if (p->committed >= 0)
+            com[nc++] = (sl_gauge_sample2){p->topic, pn[k], (double)p->committed};
+        k++;
+    }
+    metrics_gauges_set2(s->cc->metrics, "sluice_kafka_consumer_lag",
+                        "Messages of an owned partition not yet acknowledged by every sink "
+                        "(high watermark - acknowledged offset).",
+                        "topic", "partition", lag, nl);
+    metrics_gauges_set2(s->cc->metrics, "sluice_kafka_committed_offset",
+                        "The offset last committed for an owned partition (only ever behind "
+                        "acknowledgements).",
+                        "topic", "partition", com, nc);
+}
+
 static void ksrc_refresh_high(ksrc *s)
 {
     s->last_high_ms = sl_mono_ms();
@@ -391,6 +434,7 @@ static void ksrc_refresh_high(ksrc *s)
             pthread_mutex_unlock(&s->lock);
         }
     }
+    ksrc_publish(s);
 }
 
 /* Adds one message to the batch; returns SL_OK or SL_ERR_CLOSED (engine stopping). */
@@ -494,9 +538,7 @@ static void ksrc_status(void *self, sl_buf *out)
         const kpart *p = &s->parts[i];
         if (!p->owned)
             continue;
-        int64_t at = p->acked >= 0 ? p->acked : p->read;
-        /* nothing read yet: the high watermark (what was deleted counts too) */
-        int64_t lag = p->high >= 0 ? SL_MAX(p->high - SL_MAX(at, (int64_t)0), (int64_t)0) : -1;
+        int64_t lag = ksrc_lag(p);
         buf_printf(out, "%s{\"topic\":\"", first ? "" : ",");
         for (const char *c = p->topic; *c; c++) /* topic names are [A-Za-z0-9._-] */
             if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)

@@ -4,7 +4,10 @@ sluice-id header's when the message carries one; sluice's own JSON comes back as
 was. Then, while kcat keeps producing, sluice is killed with SIGKILL KILLS times and
 restarted: after each kill the group's committed offsets (read from the cluster as any
 client would) are never ahead of what the file holds, and at the end every message is in the
-file, the duplicates being exactly offsets at or past the committed offset of some kill."""
+file, the duplicates being exactly offsets at or past the committed offset of some kill.
+/metrics: sluice_kafka_consumer_lag and sluice_kafka_committed_offset have one series per
+partition, the lag reaching 0 and the committed offsets the partitions' ends after each
+drain."""
 import collections
 import json
 import os
@@ -56,6 +59,28 @@ sinks:
 """ % (WORK, api, kafka.bootstrap, outfile)).start()
 
 
+def partition_gauges(name):
+    """{partition: value} of the source's series of a per-partition gauge."""
+    res = {}
+    for l in s.get("/metrics")[1].splitlines():
+        if l.startswith(name + "{") and 'component_id="in"' in l and 'topic="in-a"' in l:
+            part = int(l.split('partition="')[1].split('"')[0])
+            res[part] = float(l.rsplit(" ", 1)[1])
+    return res
+
+
+def drained_metrics(total):
+    """Quiet and drained: lag 0 on every partition, the committed offsets summing to total."""
+    wait_until(lambda: partition_gauges("sluice_kafka_consumer_lag") == {p: 0.0 for p in range(P)}, 60,
+               "sluice_kafka_consumer_lag 0 on every partition")
+    wait_until(lambda: sorted(partition_gauges("sluice_kafka_committed_offset")) == list(range(P))
+               and sum(partition_gauges("sluice_kafka_committed_offset").values()) == total, 60,
+               "sluice_kafka_committed_offset at the partitions' ends")
+    com = partition_gauges("sluice_kafka_committed_offset")
+    assert [int(com[p]) for p in range(P)] == kafka.committed("aggregators", "in-a", P), (
+        com, kafka.committed("aggregators", "in-a", P))
+
+
 def lines():
     res = []
     try:
@@ -85,6 +110,7 @@ wait_until(lambda: sum(kafka.committed("aggregators", "in-a", P)) == 1001, 60, "
 # quiet (nothing produced): every partition's lag comes to 0 and stays there
 wait_until(lambda: [p["lag"] for p in s.component("in")["partitions"]] == [0] * P, 60,
            "lag 0 on every partition")
+drained_metrics(1001)
 
 # 2. kill -9 while kcat produces
 state = {"n": 1001, "run": True}
@@ -118,9 +144,13 @@ for k in range(KILLS):
     s.start()
 state["run"] = False
 t.join()
+# messages on every partition after the last restart, so each gets a commit of its own
+produce(state["n"], state["n"] + 200)
+state["n"] += 200
 total = state["n"]
 wait_until(lambda: len({e["_id"] for e in lines()}) == total, 180, "every message after the kills")
 wait_until(lambda: sum(kafka.committed("aggregators", "in-a", P)) == total - 0, 60, "all committed")
+drained_metrics(total)
 assert s.stop() == 0, s.log_text()[-2000:]
 
 got = lines()

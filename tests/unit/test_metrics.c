@@ -473,6 +473,16 @@ static void test_component_gauges(void **state)
     t = render();
     assert_null(strstr(t, "x_many"));
     free(t);
+    /* two labels (a kafka partition: topic and partition) */
+    sl_gauge_sample2 two[] = {{"logs", "0", 3}, {"logs", "1", 0}};
+    metrics_gauges_set2(a, "sluice_kafka_consumer_lag", "Lag.", "topic", "partition", two, 2);
+    t = render();
+    assert_line(t, "sluice_kafka_consumer_lag{component_id=\"a\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\",topic=\"logs\",partition=\"0\"} 3");
+    assert_line(t, "sluice_kafka_consumer_lag{component_id=\"a\",component_kind=\"source\","
+                   "component_type=\"cloudwatch_logs\",topic=\"logs\",partition=\"1\"} 0");
+    check_exposition(t);
+    free(t);
 }
 
 static void test_reason_overflow_counts_as_other(void **state)
