@@ -93,9 +93,21 @@ static char *cloudwatch_config(const char *groups)
                env_num("POLL_INTERVAL_SECS", 15), env_num("BACKFILL_DAYS", 30),
                env_num("HTTP_TIMEOUT_SECS", 30), env_num("BACKOFF_BASE_MS", 200),
                env_num("BACKOFF_MAX_MS", 10000));
+    /* SHARD_COUNT (ours): replicas split the groups; the index is SHARD_INDEX, else the
+     * pod name's ordinal (HOSTNAME in a StatefulSet) */
+    long shards = env_num("SHARD_COUNT", 0);
+    if (shards > 0) {
+        buf_puts(&y, "    shard: { index: ");
+        yaml_quote(&y, env_or("SHARD_INDEX", env_or("HOSTNAME", "0")));
+        buf_printf(&y, ", count: %ld }\n", shards);
+    }
     long rec = env_num("RECONCILE_INTERVAL_SECS", 0);
-    if (rec > 0) { /* counts compared in the same indices the sink writes */
-        buf_printf(&y, "    reconcile_interval_secs: %ld\n    reconcile:\n      elasticsearch: ", rec);
+    /* counts compared in the same indices the sink writes; a shard also asks them where a
+     * group it takes over stands */
+    if (rec > 0 || shards > 0) {
+        if (rec > 0)
+            buf_printf(&y, "    reconcile_interval_secs: %ld\n", rec);
+        buf_puts(&y, "    reconcile:\n      elasticsearch: ");
         yaml_quote(&y, env_or("ES_HOST", "http://localhost:9200"));
         sl_buf ri = SL_BUF_INIT;
         buf_puts(&ri, env_or("INDEX_PREFIX", "cloudwatch"));

@@ -4,7 +4,7 @@ _bulk with real per-item results and `errors`, create -> 409 on an existing _id,
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
-_search (max and terms-on-_index aggregations), aliases (POST _aliases applied atomically,
+_search (max and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
 GET _alias, index and data stream aliases resolved by every pattern, bulk writes to an
 alias's write index), PUT _data_stream/<name> (needs a data stream template) and DELETE,
 data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping; POST
@@ -1043,17 +1043,19 @@ class Handler(BaseHTTPRequestHandler):
     def search(self, pat, raw, q):
         st = self.server.st
         size = int(q.get("size", ["10"])[0])
-        aggs = None
+        aggs = query = None
         if raw:
             try:
                 body = json.loads(raw)
                 size = int(body.get("size", size))
                 aggs = body.get("aggs") or body.get("aggregations")
+                query = body.get("query")
             except (ValueError, AttributeError):
                 pass
         if aggs:
             with st.lock:
-                by = {n: list(ix.docs.values()) for n, ix in st.indices.items() if self.match(pat, n)}
+                by = {n: [d for d in ix.docs.values() if query_match(query, d)]
+                      for n, ix in st.indices.items() if self.match(pat, n)}
             try:
                 res = self.aggregate(aggs, by)
             except (ValueError, KeyError, TypeError) as e:

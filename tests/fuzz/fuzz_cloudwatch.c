@@ -1,7 +1,8 @@
 /* fuzz_cloudwatch.c - libFuzzer target for the CloudWatch Logs response parsing: the
  * FilterLogEvents page (events and reconciliation counts), the DescribeLogGroups page, the
- * Elasticsearch _count answer and error classification. Every appended
+ * Elasticsearch _count and newest-@timestamp answers and error classification. Every appended
  * event must carry its id and the cloudwatch fields; nothing may read out of bounds. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cwl_parse_streams(s, size, &tmp, on_stream, &n, &tok, err, sizeof err) == 0)
         free(tok);
     cwl_parse_es_count(s, size, &tmp, &cnt, err, sizeof err);
+    bool found = true;
+    int64_t newest = -1;
+    if (cwl_parse_es_newest(s, size, &tmp, &found, &newest, err, sizeof err) == 0 &&
+        (newest < 0 || (!found && newest != 0)))
+        abort();
     char etype[64];
     cwl_classify(size ? 400 + data[0] % 200 : 0, s, size, etype, sizeof etype);
     if (strlen(etype) >= sizeof etype)

@@ -4,7 +4,8 @@ config from-env` prints the same configuration, which validates. Every event arr
 <INDEX_PREFIX>-<group slug>, the streamer's stable name: an alias over the versioned data
 stream sluice-<INDEX_PREFIX>-<group slug>-v1 (versioned: true and schema_heal on, as the
 streamer had them); RECONCILE_INTERVAL_SECS turns on reconciliation against the same
-names (with ES_USER/ES_PASS), which finds nothing missing."""
+names (with ES_USER/ES_PASS), which finds nothing missing. SHARD_COUNT (with SHARD_INDEX
+or a StatefulSet's HOSTNAME) prints the shard and the destination it asks."""
 import base64
 import json
 import os
@@ -40,6 +41,21 @@ try:
     v = subprocess.run([SLUICE, "validate", "-c", os.path.join(WORK, "from-env.yaml")], env=env,
                        capture_output=True, text=True, timeout=30)
     assert v.returncode == 0, v.stdout + v.stderr
+    # SHARD_COUNT: the shard, its index from SHARD_INDEX or the pod name (HOSTNAME), and the
+    # destination a replica asks about groups it takes over
+    for extra, index in (({"SHARD_COUNT": "3", "HOSTNAME": "sluice-puller-2"}, "sluice-puller-2"),
+                         ({"SHARD_COUNT": "3", "SHARD_INDEX": "1", "RECONCILE_INTERVAL_SECS": ""}, "1")):
+        senv = dict(env, **extra)
+        sh = subprocess.run([SLUICE, "config", "from-env"], env=senv, capture_output=True, text=True, timeout=30)
+        assert sh.returncode == 0, sh.stderr
+        assert 'shard: { index: "%s", count: 3 }' % index in sh.stdout, sh.stdout
+        assert "reconcile:\n      elasticsearch: " in sh.stdout, sh.stdout
+        assert ("reconcile_interval_secs" in sh.stdout) == bool(senv["RECONCILE_INTERVAL_SECS"]), sh.stdout
+        with open(os.path.join(WORK, "from-env-shard.yaml"), "w") as f:
+            f.write(sh.stdout)
+        v = subprocess.run([SLUICE, "validate", "-c", os.path.join(WORK, "from-env-shard.yaml")], env=senv,
+                           capture_output=True, text=True, timeout=30)
+        assert v.returncode == 0, v.stdout + v.stderr
     logf = open(os.path.join(WORK, "sluice.log"), "wb")
     p = subprocess.Popen([SLUICE, "run"], env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=WORK)
 

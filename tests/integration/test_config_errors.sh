@@ -125,6 +125,31 @@ check kafka_property "kafka_property.yaml:4:3: sinks.out: librdkafka: librdkafka
 sinks:
   out: { type: kafka, inputs: [in], brokers: [k:1], topic: t, librdkafka: { linger.mss: 5 } }'
 
+# cloudwatch_logs shard: the index (a number or a pod name's ordinal) below the count
+check shard_index_range "shard_index_range.yaml:2:3: sources.cw: shard.index: 3 (from 'sluice-puller-3') must be below shard.count (3): replicas are numbered 0..2" \
+'sources:
+  cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: "sluice-puller-3", count: 3 } }
+sinks:
+  out: { type: blackhole, inputs: [cw] }'
+
+check shard_index_word "shard_index_word.yaml:2:3: sources.cw: shard.index: 'puller' is neither a number nor a name ending in -<ordinal>" \
+'sources:
+  cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: puller, count: 3 } }
+sinks:
+  out: { type: blackhole, inputs: [cw] }'
+
+check shard_count "shard_count.yaml:2:75: sources.cw.shard.count: must be between 1 and 100000, got 0" \
+'sources:
+  cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: 0, count: 0 } }
+sinks:
+  out: { type: blackhole, inputs: [cw] }'
+
+check shard_alone "shard_alone.yaml:2:3: sources.cw: shard: index and count go together" \
+'sources:
+  cw: { type: cloudwatch_logs, log_groups: [a], shard: { count: 2 } }
+sinks:
+  out: { type: blackhole, inputs: [cw] }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
@@ -137,4 +162,13 @@ sinks:
   out: { type: blackhole, inputs: [tag], batch: { max_events: 100, timeout_ms: 50ms }, buffer: { type: memory, max_bytes: 8MiB } }
 YAML
 if SLUICE_TEST_ENV=prod "$SLUICE" validate -c "$WORK/good.yaml"; then echo "ok   good config validates"; else echo "FAIL good config"; fail=1; fi
+# a StatefulSet pod name from the environment gives the shard index
+cat >"$WORK/shard.yaml" <<'YAML'
+sources:
+  cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: "${HOSTNAME}", count: 3 } }
+sinks:
+  out: { type: blackhole, inputs: [cw] }
+YAML
+if HOSTNAME=sluice-puller-2 "$SLUICE" validate -c "$WORK/shard.yaml" >/dev/null; then echo "ok   shard index from HOSTNAME"; else echo "FAIL shard index from HOSTNAME"; fail=1; fi
+if HOSTNAME=sluice-puller-3 "$SLUICE" validate -c "$WORK/shard.yaml" 2>/dev/null; then echo "FAIL sluice-puller-3 of 3 validated"; fail=1; else echo "ok   shard index 3 of 3 refused"; fi
 exit $fail

@@ -106,6 +106,10 @@ int cwl_parse_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, ch
 /* Reads {"count": N} (an Elasticsearch _count answer). */
 int cwl_parse_es_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n, char *err,
                        size_t errlen);
+/* Reads aggregations.newest.value of an Elasticsearch _search answer (a max aggregation on
+ * @timestamp, epoch ms): *found false when it is null (no document). */
+int cwl_parse_es_newest(const char *body, size_t len, sl_arena *tmp, bool *found,
+                        int64_t *ms, char *err, size_t errlen);
 /* "/aws/lambda/x" -> "aws-lambda-x": lower case, [a-z0-9_.] kept, runs of anything else
  * one '-', no leading/trailing '-'. Writes at most outlen-1 bytes; returns the length. */
 size_t cwl_slug(const char *group, char *out, size_t outlen);

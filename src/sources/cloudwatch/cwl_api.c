@@ -456,6 +456,30 @@ int cwl_parse_es_count(const char *body, size_t len, sl_arena *tmp, uint64_t *n,
     return SL_OK;
 }
 
+int cwl_parse_es_newest(const char *body, size_t len, sl_arena *tmp, bool *found,
+                        int64_t *ms, char *err, size_t errlen)
+{
+    *found = false;
+    *ms = 0;
+    arena_reset(tmp);
+    json_value *root = json_parse(tmp, body, len, err, errlen);
+    if (!root)
+        return SL_ERR_CORRUPT;
+    const json_value *a = root->type == JSON_OBJ ? json_get(root, "aggregations") : NULL;
+    const json_value *nw = a && a->type == JSON_OBJ ? json_get(a, "newest") : NULL;
+    const json_value *v = nw && nw->type == JSON_OBJ ? json_get(nw, "value") : NULL;
+    if (!v || (v->type != JSON_NULL && v->type != JSON_NUM))
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "_search: no aggregations.newest.value");
+    if (v->type == JSON_NULL) /* no document of the group */
+        return SL_OK;
+    if (!(v->num >= 0 && v->num < 1e15)) /* epoch ms, before the year 33658 */
+        return sl_seterr(err, errlen, SL_ERR_CORRUPT, "_search: newest @timestamp %g out of range",
+                         v->num);
+    *found = true;
+    *ms = (int64_t)v->num;
+    return SL_OK;
+}
+
 int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_strs *g,
                      bool parse_json, sl_arena *tmp, cwl_page *out, char *err, size_t errlen)
 {

@@ -89,7 +89,27 @@
  *     backfill (with its headroom), and a shortfall becomes a repair as in note 8;
  *     anything else is counted as in note 8. A bucket without enough history: note 8
  *     unchanged. The model is saved beside the checkpoint (<id>.season) with its durable
- *     writes, at most every CWL_SEASON_SAVE_MS, and at shutdown. */
+ *     writes, at most every CWL_SEASON_SAVE_MS, and at shutdown.
+ * 12. Sharding (shard: {index, count}): replicas split the groups with no coordinator. A
+ *     group (listed or discovered) is read by the replica whose index has the largest
+ *     rendezvous weight for its name (cwl_shard.c), so the N replicas own disjoint sets
+ *     that cover every group, and a change of count moves only the groups whose largest
+ *     weight changed hands. Groups of other shards are only counted (status, metrics).
+ *     Handover: a replica has no checkpoint for a group it just took over (another
+ *     replica read it). With reconcile.elasticsearch set, a group without a checkpoint is
+ *     "pending" (not read) until the destination answered the newest @timestamp it holds
+ *     for the group (a max aggregation, the term on group_field as for _count): none = a
+ *     new group (backfill as usual); else the live cursor starts at the start of the
+ *     window (window_minutes grid) holding that event (the tail re-reads it and the
+ *     overlap before it; a gap longer than two windows becomes repair windows), and every
+ *     window from backfill_days back up to that point is queued once for a reconciliation
+ *     check, held until settled, so what the previous owner left unread (an unfinished
+ *     backfill, batches lost with it) is found by count and read again; the eventId _id
+ *     makes every re-read harmless. Checkpoint entries of groups another shard owns are
+ *     dropped at start (their destination tells the next owner where to start); without
+ *     a destination they are kept, and a taken-over group is read as a new one. Two
+ *     replicas that briefly own one group (while a count change rolls out) both read it:
+ *     duplicates, folded by the _id. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +126,7 @@
 #include "sources/cloudwatch/cwl.h"
 #include "sources/cloudwatch/cwl_bucket.h"
 #include "sources/cloudwatch/cwl_season.h"
+#include "sources/cloudwatch/cwl_shard.h"
 
 typedef struct cwl_config {
     sl_strlist log_groups, log_streams;
@@ -125,6 +146,10 @@ typedef struct cwl_config {
             int64_t min_history, half_life_weeks, change_z, change_runs;
         } seasonal;
     } reconcile;
+    struct cwl_shard_config {
+        char *index;
+        int64_t count; /* 0: not set */
+    } shard;
 } cwl_config;
 
 #define S(name, type, field, def, min, max, help)                                          \
@@ -170,6 +195,17 @@ static const sl_option cwl_reconcile_options[] = {
     SL_OPT_END,
 };
 #undef R
+
+#define S(name, type, field, min, max, help)                                                 \
+    {name, type, offsetof(struct cwl_shard_config, field), NULL, 0, NULL, NULL, min, max, help}
+static const sl_option cwl_shard_options[] = {
+    S("index", SL_OPT_STR, index, 0, 0,
+      "this replica's shard, 0..count-1: a number, or a StatefulSet pod name whose trailing "
+      "ordinal is taken (\"${HOSTNAME}\" in pod sluice-puller-2 gives 2)"),
+    S("count", SL_OPT_INT, count, 1, 100000, "how many replicas share the log groups"),
+    SL_OPT_END,
+};
+#undef S
 
 #define O(name, type, field, def, flags, min, max, help) \
     {name, type, offsetof(cwl_config, field), def, flags, NULL, NULL, min, max, help}
@@ -225,7 +261,10 @@ static const sl_option cwl_options[] = {
     O("reconcile_interval_secs", SL_OPT_INT, reconcile_interval_secs, "0", 0, 0, 604800,
       "how often event counts are compared with the destination (0 = off)"),
     {"reconcile", SL_OPT_OBJECT, offsetof(cwl_config, reconcile), NULL, 0, NULL,
-     cwl_reconcile_options, 0, 0, "the destination reconciliation counts in"},
+     cwl_reconcile_options, 0, 0, "the destination reconciliation counts in (and where a "
+     "sharded replica learns where a group it takes over stands)"},
+    {"shard", SL_OPT_OBJECT, offsetof(cwl_config, shard), NULL, 0, NULL, cwl_shard_options, 0, 0,
+     "read only this replica's share of the groups (rendezvous hashing over count replicas)"},
     SL_OPT_END,
 };
 #undef O
@@ -269,6 +308,12 @@ typedef struct cwl_group {
     bool bf_complete_logged;
     cwl_progress snap; /* what the status shows, under mu */
     cwl_season *season; /* note 11: owned, NULL when off; changed and shown under mu */
+    /* note 12: where the live cursor came from ("checkpoint", "new", "destination"), or
+     * "pending" while the destination is asked (the group is not read meanwhile) */
+    const char *started_from;
+    bool pending;
+    uint32_t ho_fails;
+    int64_t ho_at; /* mono ms: the next question to the destination */
 } cwl_group;
 
 /* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
@@ -290,7 +335,8 @@ typedef struct cwl_job {
 typedef struct cwl_window {
     uint32_t gi;
     int64_t start, end;
-    bool repair; /* queued by reconciliation (note 8) */
+    bool repair; /* queued by reconciliation (note 8); in the reconciliation queue: a
+                    handover's check, held until its window settles (note 12) */
 } cwl_window;
 
 /* One reconciliation check: CloudWatch pages counted, then the destination asked. */
@@ -368,6 +414,14 @@ typedef struct cwl_source {
     cwl_season_file sfile;
     char season_path[4200];
     int64_t season_saved; /* mono ms */
+    /* note 12: this replica's shard (0/1 when not sharded); handover: ask the destination
+     * where a group without a checkpoint stands */
+    bool sharded, handover;
+    uint32_t shard_index, shard_count;
+    uint64_t *others; /* FNV hashes of the groups other shards own, sorted; under mu */
+    size_t nothers, capothers;
+    bool listed; /* every group source named is known (the first listing is done) */
+    uint32_t logged_owned, logged_seen;
 } cwl_source;
 
 #define CWL_SEASON_SAVE_MS 10000
@@ -459,11 +513,72 @@ static uint32_t cwl_group_find(cwl_source *s, const char *name)
     return UINT32_MAX;
 }
 
-/* Adds a group; a group without a live cursor is new: its backfill is queued. */
+static uint64_t cwl_hash(sl_str id);
+
+static bool cwl_owns(const cwl_source *s, const char *name)
+{
+    return !s->sharded || cwl_shard_owner(name, s->shard_count) == s->shard_index;
+}
+
+/* Counts a group another shard owns (once). */
+static void cwl_other_add(cwl_source *s, const char *name)
+{
+    uint64_t h = cwl_hash((sl_str){name, (uint32_t)strlen(name)});
+    size_t lo = 0, hi = s->nothers;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->others[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < s->nothers && s->others[lo] == h)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->nothers == s->capothers) {
+        s->capothers = s->capothers ? s->capothers * 2 : 64;
+        s->others = sl_xrealloc(s->others, s->capothers * sizeof *s->others);
+    }
+    memmove(&s->others[lo + 1], &s->others[lo], (s->nothers - lo) * sizeof *s->others);
+    s->others[lo] = h;
+    s->nothers++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* One info line when what this shard owns changed (note 12). */
+static void cwl_shard_log(cwl_source *s)
+{
+    uint32_t seen = s->ngroups + (uint32_t)s->nothers;
+    if (!s->sharded || !s->listed || (s->logged_owned == s->ngroups && s->logged_seen == seen))
+        return;
+    log_info(s->cc->id, "shard %" PRIu32 "/%" PRIu32 " owns %" PRIu32 " of %" PRIu32 " groups",
+             s->shard_index, s->shard_count, s->ngroups, seen);
+    s->logged_owned = s->ngroups;
+    s->logged_seen = seen;
+}
+
+/* Queues the backfill of a group seen for the first time anywhere. Under mu. */
+static void cwl_group_new(cwl_source *s, uint32_t gi, int64_t now)
+{
+    cwl_group *g = &s->groups[gi];
+    g->cursor = now;
+    g->started_from = "new";
+    if (s->cfg->backfill_days > 0)
+        cwl_add_range(s, gi, now - s->cfg->backfill_days * 86400000, now);
+    log_info(s->cc->id, "log group %s: new; backfilling %" PRId64 " days", g->name,
+             s->cfg->backfill_days);
+}
+
+/* Adds a group this shard owns; a group without a live cursor is new (its backfill is
+ * queued), or, when handing over (note 12), waits for the destination's answer. */
 static void cwl_group_add(cwl_source *s, const char *name)
 {
     if (cwl_group_find(s, name) != UINT32_MAX)
         return;
+    if (!cwl_owns(s, name)) {
+        cwl_other_add(s, name);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     if (s->ngroups == s->capgroups) {
         s->capgroups = s->capgroups ? s->capgroups * 2 : 8;
@@ -485,15 +600,16 @@ static void cwl_group_add(cwl_source *s, const char *name)
     const sl_ckpt_entry *e = ckpt_get(s->ck, key);
     int64_t now = cwl_wall_ms();
     int64_t overlap = s->cfg->overlap_secs * 1000;
-    if (!e) {
+    if (!e && s->handover) {
+        g->started_from = "pending"; /* cwl_handover decides; nothing is read until then */
+        g->pending = true;
         g->cursor = now;
-        if (s->cfg->backfill_days > 0)
-            cwl_add_range(s, gi, now - s->cfg->backfill_days * 86400000, now);
+    } else if (!e) {
+        cwl_group_new(s, gi, now);
         ckpt_set(s->ck, key, (uint64_t)now, NULL);
         s->dirty = true;
-        log_info(s->cc->id, "log group %s: new; backfilling %" PRId64 " days", name,
-                 s->cfg->backfill_days);
     } else {
+        g->started_from = "checkpoint";
         g->cursor = (int64_t)e->pos;
         /* A long stop: the gap becomes repair windows, the live tail starts at now. */
         if (now - (g->cursor - overlap) > 2 * s->cfg->window_minutes * 60000) {
@@ -923,6 +1039,8 @@ static void cwl_discover(cwl_source *s)
     }
     free(tok);
     s->next_discover = sl_mono_ms() + s->cfg->discover_interval_secs * 1000;
+    s->listed = true;
+    cwl_shard_log(s);
 }
 
 /* ---- Stream discovery (note 9) ------------------------------------------------------ */
@@ -1046,7 +1164,7 @@ static cwl_status cwl_streams_step(cwl_source *s)
 static bool cwl_pop_window(cwl_source *s, cwl_window *out)
 {
     for (size_t i = s->nwins; i-- > 0;) {
-        if (s->groups[s->wins[i].gi].nstreams == 0)
+        if (s->groups[s->wins[i].gi].nstreams == 0 || s->groups[s->wins[i].gi].pending)
             continue;
         *out = s->wins[i];
         s->nrepairs -= out->repair;
@@ -1060,7 +1178,7 @@ static bool cwl_pop_window(cwl_source *s, cwl_window *out)
 static bool cwl_has_window(const cwl_source *s)
 {
     for (size_t i = s->nwins; i-- > 0;)
-        if (s->groups[s->wins[i].gi].nstreams != 0)
+        if (s->groups[s->wins[i].gi].nstreams != 0 && !s->groups[s->wins[i].gi].pending)
             return true;
     return false;
 }
@@ -1179,6 +1297,21 @@ static void cwl_progress_metrics(cwl_source *s, const cwl_rank *order, uint32_t 
                        "group", eta, ne);
 }
 
+/* /metrics (note 12): the groups this shard owns and all it has seen, labelled "1/3". */
+static void cwl_shard_metrics(cwl_source *s)
+{
+    char shard[32];
+    snprintf(shard, sizeof shard, "%" PRIu32 "/%" PRIu32, s->shard_index, s->shard_count);
+    sl_gauge_sample owned = {shard, (double)s->ngroups};
+    sl_gauge_sample seen = {shard, (double)(s->ngroups + s->nothers)};
+    metrics_gauges_set(s->cc->metrics, "sluice_cloudwatch_owned_groups",
+                       "Log groups this replica reads (its shard index/count as the label).",
+                       "shard", &owned, 1);
+    metrics_gauges_set(s->cc->metrics, "sluice_cloudwatch_groups_seen",
+                       "Log groups named or discovered, this replica's and other shards'.",
+                       "shard", &seen, 1);
+}
+
 /* Once a second: rates over the last CWL_RING ticks, ETAs, the status snapshot, /metrics,
  * and (every progress_log_interval_secs while windows are left) the info lines. */
 static void cwl_progress_tick(cwl_source *s, int64_t now)
@@ -1237,6 +1370,7 @@ static void cwl_progress_tick(cwl_source *s, int64_t now)
 
     qsort(order, n, sizeof *order, cwl_by_remaining);
     cwl_progress_metrics(s, order, n);
+    cwl_shard_metrics(s);
     for (uint32_t k = 0; k < n; k++) { /* one line when a group's queue empties */
         cwl_group *g = &s->groups[order[k].gi];
         if (cwl_remaining(&g->snap) > 0) {
@@ -1272,6 +1406,9 @@ static void cwl_status_json(void *self, sl_buf *out)
     int64_t now = cwl_wall_ms();
     pthread_mutex_lock(&s->mu);
     buf_printf(out, ",\"live_delay_max_ms\":%" PRId64, s->live_delay_max);
+    buf_printf(out, ",\"shard\":{\"index\":%" PRIu32 ",\"count\":%" PRIu32 ",\"owned_groups\":%" PRIu32
+                    ",\"groups_seen\":%zu}",
+               s->shard_index, s->shard_count, s->ngroups, s->ngroups + s->nothers);
     if (s->bucket)
         buf_printf(out, ",\"rate_limit\":{\"requests_per_sec\":%" PRId64 ",\"sharers\":%" PRIu32 "}",
                    cwl_bucket_rate(s->bucket), cwl_bucket_sharers(s->bucket));
@@ -1286,9 +1423,11 @@ static void cwl_status_json(void *self, sl_buf *out)
             buf_printf(out, "\",\"streams\":%" PRId64, g->nstreams);
         buf_printf(out,
                    ",\"newest_event_ms\":%" PRId64 ",\"newest_ingestion_ms\":%" PRId64
-                   ",\"live_cursor_ms\":%" PRId64 ",\"live_lag_seconds\":%.3f,\"read\":%s}",
+                   ",\"live_cursor_ms\":%" PRId64 ",\"live_lag_seconds\":%.3f,\"read\":%s"
+                   ",\"started_from\":\"%s\"}",
                    g->newest_event, g->newest_ingest, g->cursor,
-                   (double)(now - g->cursor) / 1000.0, g->nstreams != 0 ? "true" : "false");
+                   (double)(now - g->cursor) / 1000.0,
+                   g->nstreams != 0 && !g->pending ? "true" : "false", g->started_from);
         out->len--; /* the closing brace */
         buf_putc(out, ',');
         cwl_progress_json(out, &g->snap);
@@ -1389,29 +1528,21 @@ static void cwl_rec_index(cwl_source *s, const cwl_group *g, sl_buf *out)
     }
 }
 
-/* Asks the destination how many events of the group it holds in [start, end). */
-static int cwl_rec_dest_count(cwl_source *s, const cwl_rec *r, uint64_t *n, char *err,
-                              size_t errlen)
+/* POSTs `body` (in s->req) to <reconcile.elasticsearch>/<index of g>/<api>, with the
+ * configured credentials. Returns SL_OK and a 200 answer in *resp (the caller frees its
+ * body), or an error. */
+static int cwl_dest_post(cwl_source *s, const cwl_group *g, const char *api_name,
+                         http_response *resp, char *err, size_t errlen)
 {
     const struct cwl_reconcile_config *rc = &s->cfg->reconcile;
-    const cwl_group *g = &s->groups[r->gi];
     sl_buf ix = SL_BUF_INIT, api = SL_BUF_INIT;
     cwl_rec_index(s, g, &ix);
     url_encode(&api, ix.p, ix.len, URL_SEGMENT);
-    buf_puts(&api, "/_count");
+    buf_puts(&api, api_name);
     buf_putc(&api, '\0');
     url_build(&s->rec_url, &s->rec_ep, api.p, "ignore_unavailable=true");
     buf_free(&ix);
     buf_free(&api);
-    buf_reset(&s->req);
-    buf_puts(&s->req, "{\"query\":{\"bool\":{\"filter\":[{\"term\":{\"");
-    json_escape(&s->req, rc->group_field, strlen(rc->group_field));
-    buf_puts(&s->req, "\":\"");
-    json_escape(&s->req, g->name, strlen(g->name));
-    buf_printf(&s->req,
-               "\"}},{\"range\":{\"@timestamp\":{\"gte\":%" PRId64 ",\"lt\":%" PRId64
-               ",\"format\":\"epoch_millis\"}}}]}}}",
-               r->start, r->end);
     char authz[600];
     const char *hdrs[2] = {"Content-Type: application/json", authz};
     size_t nh = 1;
@@ -1424,18 +1555,61 @@ static int cwl_rec_dest_count(cwl_source *s, const cwl_rec *r, uint64_t *n, char
                        .timeout_ms = s->cfg->http_timeout_secs * 1000,
                        .user = rc->user && *rc->user ? rc->user : NULL,
                        .password = rc->password ? rc->password : "", .ca_file = rc->ca_file};
-    http_response resp = {0};
-    int rcode = http_client_do(s->hc, &rq, &resp);
-    if (rcode != SL_OK) {
-        buf_free(&resp.body);
-        return sl_seterr(err, errlen, SL_ERR_IO, "destination count: %s", resp.error);
+    *resp = (http_response){0};
+    if (http_client_do(s->hc, &rq, resp) != SL_OK) {
+        buf_free(&resp->body);
+        return sl_seterr(err, errlen, SL_ERR_IO, "destination %s: %s", api_name + 1, resp->error);
     }
-    if (resp.status != 200) {
-        int bad = sl_seterr(err, errlen, SL_ERR_IO, "destination count: HTTP %ld", resp.status);
-        buf_free(&resp.body);
-        return bad;
+    if (resp->status != 200) {
+        buf_free(&resp->body);
+        return sl_seterr(err, errlen, SL_ERR_IO, "destination %s: HTTP %ld", api_name + 1,
+                         resp->status);
     }
+    return SL_OK;
+}
+
+/* Starts a bool query whose filter is the term on the group: the caller adds the rest. */
+static void cwl_dest_query(cwl_source *s, const cwl_group *g)
+{
+    const char *gf = s->cfg->reconcile.group_field;
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"query\":{\"bool\":{\"filter\":[{\"term\":{\"");
+    json_escape(&s->req, gf, strlen(gf));
+    buf_puts(&s->req, "\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_puts(&s->req, "\"}}");
+}
+
+/* Asks the destination how many events of the group it holds in [start, end). */
+static int cwl_rec_dest_count(cwl_source *s, const cwl_rec *r, uint64_t *n, char *err,
+                              size_t errlen)
+{
+    const cwl_group *g = &s->groups[r->gi];
+    cwl_dest_query(s, g);
+    buf_printf(&s->req,
+               ",{\"range\":{\"@timestamp\":{\"gte\":%" PRId64 ",\"lt\":%" PRId64
+               ",\"format\":\"epoch_millis\"}}}]}}}",
+               r->start, r->end);
+    http_response resp;
+    int rcode = cwl_dest_post(s, g, "/_count", &resp, err, errlen);
+    if (rcode != SL_OK)
+        return rcode;
     rcode = cwl_parse_es_count(resp.body.p, resp.body.len, &s->tmp, n, err, errlen);
+    buf_free(&resp.body);
+    return rcode;
+}
+
+/* Asks the destination for the newest @timestamp it holds of the group (note 12). */
+static int cwl_dest_newest(cwl_source *s, const cwl_group *g, bool *found, int64_t *ms,
+                           char *err, size_t errlen)
+{
+    cwl_dest_query(s, g);
+    buf_puts(&s->req, "]}},\"size\":0,\"aggs\":{\"newest\":{\"max\":{\"field\":\"@timestamp\"}}}}");
+    http_response resp;
+    int rcode = cwl_dest_post(s, g, "/_search", &resp, err, errlen);
+    if (rcode != SL_OK)
+        return rcode;
+    rcode = cwl_parse_es_newest(resp.body.p, resp.body.len, &s->tmp, found, ms, err, errlen);
     buf_free(&resp.body);
     return rcode;
 }
@@ -1571,8 +1745,15 @@ static bool cwl_rec_next(cwl_source *s)
 {
     while (s->nrq) {
         cwl_window w = s->rq[--s->nrq];
-        if (s->groups[w.gi].nstreams == 0 || !cwl_rec_settled(s, &w))
+        if (s->groups[w.gi].nstreams == 0)
             continue; /* no stream: nothing to count */
+        if (!cwl_rec_settled(s, &w)) {
+            if (w.repair) { /* a handover's check (note 12): wait until the tail passed it */
+                s->nrq++;
+                return false;
+            }
+            continue;
+        }
         s->rec = (cwl_rec){.active = true, .gi = w.gi, .start = w.start, .end = w.end};
         /* note 11: a bucket with enough history asks the destination first */
         cwl_group *g = &s->groups[w.gi];
@@ -1581,6 +1762,67 @@ static bool cwl_rec_next(cwl_source *s)
         return true;
     }
     return false;
+}
+
+/* ---- Handover of a group another shard read (note 12) ---------------------------------- */
+
+/* Asks the destination where the pending group `gi` stands and starts it from there. */
+static void cwl_handover(cwl_source *s, uint32_t gi)
+{
+    cwl_group *g = &s->groups[gi];
+    bool found;
+    int64_t newest;
+    char err[512];
+    if (cwl_dest_newest(s, g, &found, &newest, err, sizeof err) != SL_OK) {
+        cwl_warn(s, "log group %s: asking the destination where it stands: %s; the group is "
+                 "not read until it answers", g->name, err);
+        metrics_error(s->cc->metrics, "handover_destination");
+        g->ho_at = sl_mono_ms() + cwl_backoff(s, SL_MIN(g->ho_fails + 3, 8u));
+        g->ho_fails++;
+        return;
+    }
+    int64_t now = cwl_wall_ms(), w = s->cfg->window_minutes * 60000;
+    int64_t overlap = s->cfg->overlap_secs * 1000;
+    uint32_t checks = 0;
+    pthread_mutex_lock(&s->mu);
+    g->pending = false;
+    if (!found) {
+        cwl_group_new(s, gi, now);
+    } else {
+        /* events up to `newest` reached the destination: the tail goes on from the start
+         * of the window holding it (re-read: the _id folds it), the overlap before that
+         * too; a long gap is read as repair windows */
+        int64_t cursor = SL_MIN(newest, now) / w * w;
+        g->cursor = cursor;
+        g->started_from = "destination";
+        if (now - (cursor - overlap) > 2 * w) {
+            cwl_add_range(s, gi, cursor - overlap, now);
+            g->cursor = now;
+        }
+        /* one check of every window before that point, once the tail has passed it: what
+         * the previous owner left unread is found by count and read again (popped from the
+         * back: newest first) */
+        int64_t from = SL_MIN(now - s->cfg->backfill_days * 86400000, cursor - w) / w * w;
+        for (int64_t a = from; a < cursor; a += w, checks++) {
+            cwl_rq_push(s, gi, a, a + w);
+            s->rq[s->nrq - 1].repair = true; /* held until settled (cwl_rec_next) */
+        }
+        metrics_count(s->cc->metrics, "groups_taken_over", 1);
+    }
+    char key[600];
+    snprintf(key, sizeof key, "live\t%s", g->name);
+    ckpt_set(s->ck, key, (uint64_t)g->cursor, NULL);
+    s->dirty = true;
+    if (s->nwins > 1)
+        qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
+    g->next_poll = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (found)
+        log_info(s->cc->id,
+                 "log group %s: taken over; the destination holds events up to %" PRId64
+                 " ms, read on from there (%" PRId64 " s overlap); %" PRIu32
+                 " earlier windows to check against it",
+                 g->name, newest, s->cfg->overlap_secs, checks);
 }
 
 /* ---- Scheduling --------------------------------------------------------------------- */
@@ -1604,6 +1846,7 @@ static int64_t cwl_schedule(cwl_source *s)
         uint32_t best = UINT32_MAX;
         for (uint32_t i = 0; i < s->ngroups; i++)
             if (s->groups[i].next_poll <= now && s->groups[i].nstreams != 0 &&
+                !s->groups[i].pending &&
                 (best == UINT32_MAX || s->groups[i].next_poll < s->groups[best].next_poll))
                 best = i;
         if (best != UINT32_MAX) {
@@ -1628,6 +1871,16 @@ static int64_t cwl_schedule(cwl_source *s)
             metrics_count(s->cc->metrics, "backoff_ms_live", (uint64_t)SL_MAX(0, s->live.retry_at - t));
         }
         return 0;
+    }
+    /* A group taken over waits for the destination's answer (note 12): one question a step,
+     * no CloudWatch token needed. */
+    if (s->handover) {
+        for (uint32_t i = 0; i < s->ngroups; i++) {
+            if (s->groups[i].pending && s->groups[i].ho_at <= now) {
+                cwl_handover(s, i);
+                return 0;
+            }
+        }
     }
     /* Stream listings (note 9): below the live tail, with backfill's headroom and pause. */
     if (s->cfg->stream_discover_interval_secs > 0 && now >= s->bf_pause_until) {
@@ -1666,8 +1919,11 @@ static int64_t cwl_schedule(cwl_source *s)
         cwl_rec_step(s, &s->rec);
         return 0;
     }
-    if (s->cfg->reconcile_interval_secs > 0 && !bf_recent && now >= s->bf_pause_until) {
-        if (!s->rec.active && !s->nrq && now >= s->next_reconcile) {
+    /* the checks a handover queued (note 12) run without periodic reconciliation too */
+    if ((s->cfg->reconcile_interval_secs > 0 || s->nrq || s->rec.active) && !bf_recent &&
+        now >= s->bf_pause_until) {
+        if (s->cfg->reconcile_interval_secs > 0 && !s->rec.active && !s->nrq &&
+            now >= s->next_reconcile) {
             cwl_rec_round(s);
             s->next_reconcile = now + s->cfg->reconcile_interval_secs * 1000;
         }
@@ -1712,7 +1968,9 @@ static int64_t cwl_schedule(cwl_source *s)
     /* Idle until the next due thing. */
     int64_t next = now + 1000;
     for (uint32_t i = 0; i < s->ngroups; i++) {
-        if (s->groups[i].nstreams != 0)
+        if (s->groups[i].pending)
+            next = SL_MIN(next, s->groups[i].ho_at);
+        else if (s->groups[i].nstreams != 0)
             next = SL_MIN(next, s->groups[i].next_poll);
         if (s->cfg->stream_discover_interval_secs > 0)
             next = SL_MIN(next, SL_MAX(s->groups[i].next_streams, s->bf_pause_until));
@@ -1727,6 +1985,9 @@ static int64_t cwl_schedule(cwl_source *s)
         next = SL_MIN(next, s->bf_pause_until);
     if (s->cfg->reconcile_interval_secs > 0)
         next = SL_MIN(next, s->rec.active ? s->rec.retry_at : s->next_reconcile);
+    else if (s->rec.active)
+        next = SL_MIN(next, s->rec.retry_at);
+    /* a handover's queued checks are tried again at the latest a second from now */
     return SL_MAX(1, next - now);
 }
 
@@ -1760,6 +2021,28 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
          !*cfg->reconcile.group_field))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "reconcile: index and group_field must not be empty");
+    /* note 12: the shard; index < count is checked here, the range of count by its option */
+    int64_t shard_ix = 0;
+    bool has_ix = cfg->shard.index != NULL, has_n = cfg->shard.count > 0;
+    if (has_ix != has_n)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "shard: index and count go together (e.g. shard: { index: "
+                         "\"${HOSTNAME}\", count: 3 })");
+    if (has_ix && cwl_shard_index(cfg->shard.index, &shard_ix) != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "shard.index: '%s' is neither a number nor a name ending in "
+                         "-<ordinal> (a StatefulSet pod name such as sluice-puller-2)",
+                         cfg->shard.index);
+    if (has_ix && shard_ix >= cfg->shard.count)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "shard.index: %" PRId64 " (from '%s') must be below shard.count (%" PRId64
+                         "): replicas are numbered 0..%" PRId64,
+                         shard_ix, cfg->shard.index, cfg->shard.count, cfg->shard.count - 1);
+    bool handover = has_ix && cfg->reconcile.elasticsearch && *cfg->reconcile.elasticsearch;
+    if (handover && (!cfg->reconcile.index || !*cfg->reconcile.index ||
+                     !cfg->reconcile.group_field || !*cfg->reconcile.group_field))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "reconcile: index and group_field must not be empty");
     const struct cwl_seasonal_config *sc = &cfg->reconcile.seasonal;
     cwl_season_cfg scfg = {.window_ms = cfg->window_minutes * 60000,
                            .min_history = (uint32_t)sc->min_history,
@@ -1779,7 +2062,11 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
     cwl_source *s = sl_xcalloc(1, sizeof *s);
     s->scfg = scfg;
     s->season_on = cfg->reconcile_interval_secs > 0 && sc->enabled;
-    if (cfg->reconcile_interval_secs > 0) {
+    s->sharded = has_ix;
+    s->handover = handover;
+    s->shard_index = (uint32_t)shard_ix;
+    s->shard_count = has_ix ? (uint32_t)cfg->shard.count : 1;
+    if (cfg->reconcile_interval_secs > 0 || handover) {
         char e2[300];
         if (url_endpoint_parse(&s->rec_ep, cfg->reconcile.elasticsearch, e2, sizeof e2) != SL_OK) {
             free(s);
@@ -1799,6 +2086,42 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
     arena_init(&s->tmp, 64 * 1024);
     *self = s;
     return SL_OK;
+}
+
+/* Drops the checkpoint entries of groups another shard owns (note 12): their next owner
+ * learns from the destination where they stand, and should they come back here, so does
+ * this replica (an old cursor would re-read everything since). */
+static void cwl_prune(cwl_source *s)
+{
+    char **drop = NULL;
+    size_t n = 0, groups = 0;
+    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
+        const char *k = ckpt_at(s->ck, i)->key;
+        bool live = strncmp(k, "live\t", 5) == 0;
+        if (!live && strncmp(k, "win\t", 4) != 0)
+            continue;
+        char name[600];
+        const char *a = k + (live ? 5 : 4), *b = live ? a + strlen(a) : strchr(a, '\t');
+        if (!b || (size_t)(b - a) >= sizeof name)
+            continue;
+        memcpy(name, a, (size_t)(b - a));
+        name[b - a] = '\0';
+        if (cwl_owns(s, name))
+            continue;
+        drop = sl_xrealloc(drop, (n + 1) * sizeof *drop);
+        drop[n++] = sl_xstrdup(k);
+        groups += live;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ckpt_remove(s->ck, drop[i]);
+        free(drop[i]);
+    }
+    free(drop);
+    if (n) {
+        s->dirty = true;
+        log_info(s->cc->id, "shard %" PRIu32 "/%" PRIu32 ": dropped the checkpoints of %zu groups "
+                 "other shards own now (%zu entries)", s->shard_index, s->shard_count, groups, n);
+    }
 }
 
 static int cwl_run(void *self, sl_source_ctx *ctx)
@@ -1841,8 +2164,15 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
             goto out;
     }
     log_info(s->cc->id, "credentials from %s; endpoint %s", s->api.creds.from, s->api.url);
+    if (s->handover)
+        cwl_prune(s);
+    else if (s->sharded)
+        log_warn(s->cc->id, "shard: no reconcile.elasticsearch, so a group taken over from "
+                 "another shard starts as a new group (backfill_days again, or from now)");
     for (size_t i = 0; i < s->cfg->log_groups.n; i++)
         cwl_group_add(s, s->cfg->log_groups.v[i]);
+    s->listed = !s->cfg->log_group_prefix || !*s->cfg->log_group_prefix;
+    cwl_shard_log(s);
     cwl_persist(s, true);
     /* the account's bucket, keyed by the credentials it started with (cwl_bucket.c note 1) */
     char key[512];
@@ -1920,6 +2250,7 @@ static void cwl_destroy(void *self)
     free(s->rec.token);
     free(s->disc.token);
     free(s->rq);
+    free(s->others);
     buf_free(&s->rec_url);
     url_endpoint_free(&s->rec_ep);
     buf_free(&s->req);
