@@ -100,7 +100,7 @@ static void test_stable(void **state)
         assert_true(cwl_shard_weight(pinned[i].name, pinned[i].index) == pinned[i].weight);
     static const uint32_t of3[8] = {2, 2, 1, 0, 1, 1, 1, 2}; /* g0..g7 over 3 shards */
     for (int i = 0; i < 8; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "g%d", i);
         assert_int_equal(cwl_shard_owner(name, 3), of3[i]);
     }
