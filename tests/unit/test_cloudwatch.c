@@ -166,6 +166,23 @@ static void test_parse_counts(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(cwl_parse_es_count(bad[i], strlen(bad[i]), &tmp, &n, err, sizeof err),
                          SL_ERR_CORRUPT);
+    /* the newest @timestamp a destination holds of a group (a sharded replica's handover) */
+    bool found = false;
+    int64_t ms = -1;
+    const char *nw = "{\"hits\":{\"hits\":[]},\"aggregations\":{\"newest\":{\"value\":"
+                     "1733356800123.0,\"value_as_string\":\"2024-12-05T00:00:00.123Z\"}}}";
+    assert_int_equal(cwl_parse_es_newest(nw, strlen(nw), &tmp, &found, &ms, err, sizeof err), SL_OK);
+    assert_true(found);
+    assert_true(ms == 1733356800123LL);
+    const char *none = "{\"aggregations\":{\"newest\":{\"value\":null}}}";
+    assert_int_equal(cwl_parse_es_newest(none, strlen(none), &tmp, &found, &ms, err, sizeof err), SL_OK);
+    assert_false(found);
+    assert_true(ms == 0);
+    const char *nbad[] = {"{}", "{\"aggregations\":{}}", "{\"aggregations\":{\"newest\":{\"value\":\"x\"}}}",
+                          "{\"aggregations\":{\"newest\":{\"value\":-5}}}", "[", "null"};
+    for (size_t i = 0; i < sizeof nbad / sizeof *nbad; i++)
+        assert_int_equal(cwl_parse_es_newest(nbad[i], strlen(nbad[i]), &tmp, &found, &ms, err, sizeof err),
+                         SL_ERR_CORRUPT);
     arena_free(&tmp);
 }
 
