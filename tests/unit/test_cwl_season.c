@@ -194,6 +194,10 @@ static void test_file_roundtrip(void **state)
     learn_weeks(ms[1], T0 + 3 * WEEK, 1);
     int64_t t = T0 + 10 * H + 5 * WEEK; /* a run in progress is kept too */
     cwl_season_learn(ms[0], &CFG, t, t + H, 0);
+    /* a deviation held aside after a long silence: the decayed weights sum to less than 1 */
+    t = T0 + 11 * H + 40 * WEEK;
+    assert_true(cwl_season_learn(ms[0], &CFG, t, t + H, 0));
+    assert_true(ms[0]->b[cwl_season_bucket_of(t)].s0 < 1);
     char *text = roundtrip_text(ms, names, 2);
     cwl_season_file f = {0};
     char err[256];

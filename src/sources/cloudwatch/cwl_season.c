@@ -528,7 +528,7 @@ static bool get_bucket(char **f, cwl_season_bucket *b, uint32_t *idx)
         seen = seen << 4 | (uint64_t)h;
     }
     double s0, s1, s2, r1, r2;
-    if (!get_dbl(f[6], 1, 1e6, &s0) || !get_dbl(f[7], 0, 1e24, &s1) ||
+    if (!get_dbl(f[6], 0, 1e6, &s0) || !get_dbl(f[7], 0, 1e24, &s1) ||
         !get_dbl(f[8], 0, 1e44, &s2) || !get_dbl(f[9], 0, 1e24, &r1) ||
         !get_dbl(f[10], 0, 1e44, &r2))
         return false;

@@ -759,10 +759,8 @@ static void cwl_season_persist(cwl_source *s, bool force)
         names[s->ngroups + i] = s->sfile.names[i];
         models[s->ngroups + i] = s->sfile.models[i];
     }
-    char err[512];
-    pthread_mutex_lock(&s->mu); /* the API thread reads the models */
+    char err[512]; /* no lock: only this thread changes the models, the API only reads them */
     int rc = cwl_season_save(s->season_path, s->scfg.window_ms, n, names, models, err, sizeof err);
-    pthread_mutex_unlock(&s->mu);
     free(names);
     free(models);
     s->season_saved = now;
