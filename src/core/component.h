@@ -54,6 +54,14 @@ size_t source_drain_acks(sl_source_ctx *ctx, sl_ack_commit_fn fn, void *arg);
 void source_sleep(sl_source_ctx *ctx, int ms);
 /* Borrowed: the fd that becomes readable when stop is requested (for epoll loops). */
 int source_stop_fd(const sl_source_ctx *ctx);
+/* Memory limit (memlimit.h): the priority class of what this source emits, SL_MEM_LIVE
+ * unless set (SL_MEM_NEVER: a source that loses data when it stops reading). source_emit
+ * waits while its class is paused, and source_would_block answers true. */
+void source_set_mem_class(sl_source_ctx *ctx, int cls);
+/* For a source that reads several classes (cloudwatch_logs: deep history, backfill): true
+ * while class `cls` is paused, in which case the source defers that reading; it counts as
+ * a paused source until a later call answers false. */
+bool source_mem_paused(sl_source_ctx *ctx, int cls);
 /* The source now accepts input (a listener is bound): for sources whose vtable sets
  * signals_ready, /readyz waits for this, so a client told "ready" is never refused. */
 void source_ready(sl_source_ctx *ctx);

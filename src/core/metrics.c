@@ -1,6 +1,7 @@
 /* metrics.c - the metrics registry and its Prometheus text exposition.
  * Registration and rendering take one mutex; counter updates are lock-free atomics. */
 #include "metrics.h"
+#include "memlimit.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -642,4 +643,5 @@ void metrics_render_prometheus(sl_buf *out)
     buf_printf(out, "sluice_config_last_reload_timestamp_seconds %.3f\n",
                atomic_load(&reload_last_unix));
     render_process(out);
+    memlimit_render_prometheus(out);
 }

@@ -37,6 +37,7 @@
 #include "common.h"
 #include "component.h"
 #include "log.h"
+#include "memlimit.h"
 #include "metrics.h"
 #include "sink_runtime.h"
 #include "formats/json.h"
@@ -64,6 +65,14 @@ static const sl_option api_options[] = {
     SL_OPT_END,
 };
 
+static const sl_option limits_options[] = {
+    {"memory", SL_OPT_SIZE, offsetof(sl_global_config, limits.memory) - offsetof(sl_global_config, limits),
+     NULL, 0, NULL, NULL, 0, 0,
+     "pause sources (deep history first, then backfill, live tails last) before the process "
+     "uses this much memory (resident set); default: the cgroup v2 memory.max, if any"},
+    SL_OPT_END,
+};
+
 static const sl_option log_options[] = {
     {"level", SL_OPT_ENUM, offsetof(sl_global_config, log.level) - offsetof(sl_global_config, log),
      "info", 0, log_levels, NULL, 0, 0, "minimum level of sluice's own log"},
@@ -83,6 +92,8 @@ const sl_option sl_global_options[] = {
      "HTTP API"},
     {"log", SL_OPT_OBJECT, offsetof(sl_global_config, log), NULL, 0, NULL, log_options, 0, 0,
      "sluice's own log"},
+    {"limits", SL_OPT_OBJECT, offsetof(sl_global_config, limits), NULL, 0, NULL, limits_options, 0,
+     0, "process-wide resource limits"},
     SL_OPT_END,
 };
 
@@ -631,9 +642,56 @@ static bool route(sl_topology *t, node *from, sl_batch *b)
     return ok;
 }
 
+static void mem_mark(sl_source_ctx *ctx, bool paused)
+{
+    if (atomic_load_explicit(&ctx->mem_paused, memory_order_relaxed) == paused)
+        return;
+    if (atomic_exchange(&ctx->mem_paused, paused) != paused) {
+        memlimit_count_paused(paused ? 1 : -1);
+        if (paused)
+            metrics_count(ctx->n->m, "memory_pauses", 1);
+    }
+}
+
+/* Waits while the memory limit pauses this source's class (memlimit.h): the source stops
+ * reading as it does behind a full buffer. */
+static uint64_t mem_held(void *arg, bool *drainable);
+
+/* Is class cls held back: paused at the governor's last sample, or over its threshold by
+ * what memory buffers gained since (memlimit_over)? One atomic load without a limit. */
+static bool mem_hold(sl_source_ctx *ctx, int cls)
+{
+    if (!memlimit_active() || cls >= SL_MEM_NCLASS)
+        return false;
+    return memlimit_paused(cls) || memlimit_over(cls, mem_held(ctx->t, NULL));
+}
+
+static void mem_wait(sl_source_ctx *ctx)
+{
+    if (!mem_hold(ctx, ctx->mem_class))
+        return;
+    mem_mark(ctx, true);
+    while (mem_hold(ctx, ctx->mem_class) && !atomic_load(&ctx->t->stopping) &&
+           !atomic_load(&ctx->stop)) {
+        struct pollfd p = {.fd = ctx->stop_efd, .events = POLLIN};
+        poll(&p, 1, 20);
+    }
+    mem_mark(ctx, false);
+}
+
+void source_set_mem_class(sl_source_ctx *ctx, int cls) { ctx->mem_class = cls; }
+
+bool source_mem_paused(sl_source_ctx *ctx, int cls)
+{
+    bool p = mem_hold(ctx, cls);
+    mem_mark(ctx, p);
+    return p;
+}
+
 int source_emit(sl_source_ctx *ctx, sl_batch *b)
 {
     node *n = ctx->n;
+    mem_wait(ctx);
     if (!b->origin)
         b->origin = n->id;
     if (b->n == 0) {
@@ -665,10 +723,36 @@ static bool would_block(node *n, size_t bytes)
 
 bool source_would_block(sl_source_ctx *ctx, size_t bytes)
 {
+    if (source_mem_paused(ctx, ctx->mem_class))
+        return true;
     pthread_rwlock_rdlock(&ctx->t->graph);
     bool r = would_block(ctx->n, bytes);
     pthread_rwlock_unlock(&ctx->t->graph);
     return r;
+}
+
+/* For the memory limit (sl_mem_held_fn): the bytes of events in memory buffers, and
+ * whether anything is held that delivery frees (those, requests in flight). Disk buffers
+ * hold nothing in memory. The graph's read lock keeps the node array still. */
+static uint64_t mem_held(void *arg, bool *drainable)
+{
+    sl_topology *t = arg;
+    uint64_t bytes = 0;
+    bool inflight = false;
+    pthread_rwlock_rdlock(&t->graph);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *n = t->nodes[i];
+        if (n->kind != NODE_SINK)
+            continue;
+        inflight |= atomic_load_explicit(&n->m->inflight, memory_order_relaxed) > 0;
+        if (n->common.buffer.type != SL_BUFFER_DISK)
+            bytes += (uint64_t)SL_MAX(0, atomic_load_explicit(&n->m->buffer_bytes,
+                                                              memory_order_relaxed));
+    }
+    pthread_rwlock_unlock(&t->graph);
+    if (drainable)
+        *drainable = inflight || bytes > 0;
+    return bytes;
 }
 
 /* Routes on what the transforms below `from` keep for `origin` and is due (design note 6):
@@ -757,6 +841,7 @@ static void *source_thread(void *arg)
     sl_source_ctx *ctx = arg;
     node *n = ctx->n;
     int rc = n->vt.src->run(n->self, ctx);
+    mem_mark(ctx, false);
     if (rc != SL_OK)
         log_error(n->id, "source stopped: %s", sl_strerror(rc));
     else
@@ -797,6 +882,7 @@ int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen)
     sl_source_ctx *c = sl_xcalloc(1, sizeof *c);
     c->t = t;
     c->n = n;
+    c->mem_class = SL_MEM_LIVE;
     c->ledger = ack_ledger_new();
     c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->stop_efd < 0) {
@@ -880,6 +966,15 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SINK && (rc = topo_start_runtime(t, t->nodes[i], err, errlen)))
             return rc;
+    uint64_t mlimit = t->g.limits.memory;
+    const char *mfrom = "config";
+    if (!mlimit) {
+        mlimit = memlimit_cgroup("/proc/self/cgroup", "/sys/fs/cgroup");
+        mfrom = "cgroup memory.max";
+    }
+    if ((rc = memlimit_start(mlimit, mfrom, mem_held, t, err, errlen)))
+        return rc;
+    t->memlimit_started = true;
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SOURCE && (rc = topo_start_source(t, t->nodes[i], err, errlen)))
             return rc;
@@ -1047,6 +1142,8 @@ void topology_free(sl_topology *t)
 {
     if (!t)
         return;
+    if (t->memlimit_started)
+        memlimit_stop();
     /* Runtimes first: a sink's fallback is another sink's buffer. */
     for (size_t i = 0; i < t->nnodes; i++) {
         node *n = t->nodes[i];
@@ -1213,6 +1310,7 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
         buf_puts(out, "}");
     }
     pthread_mutex_unlock(&t->mu);
+    memlimit_status_json(out);
     buf_puts(out, ",\"recent_errors\":");
     log_recent_json(out);
     buf_puts(out, "}");

@@ -27,6 +27,9 @@ typedef struct sl_global_config {
         int format; /* 0 text, 1 json */
         char *file;
     } log;
+    struct {
+        uint64_t memory; /* bytes; 0 = the cgroup's memory.max, or none (memlimit.h) */
+    } limits;
 } sl_global_config;
 
 extern const sl_option sl_global_options[];

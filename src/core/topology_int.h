@@ -62,6 +62,8 @@ struct sl_source_ctx {
     atomic_bool stop;  /* this source alone must stop (a reload) */
     int stop_efd;      /* readable once the topology or this source stops */
     _Atomic int64_t deadline_ms; /* with stop: how long its acks may take to settle */
+    int mem_class;          /* sl_mem_class of what source_emit carries (memlimit.h) */
+    atomic_bool mem_paused; /* held back by the memory limit (counted in memlimit) */
 };
 
 struct sl_topology {
@@ -79,6 +81,7 @@ struct sl_topology {
     pthread_mutex_t mu;   /* the node array (status, reload's swap) */
     pthread_cond_t cv;
     int64_t start_ns;
+    bool memlimit_started;
     /* Read-held by every thread routing a batch (source_emit, the flush of kept events,
      * source_would_block), write-held by a reload while it changes `down`, transforms and
      * the node array; writers are preferred so a busy source cannot starve a reload. */

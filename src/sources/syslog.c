@@ -38,6 +38,7 @@
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
+#include "core/memlimit.h"
 #include "formats/syslog.h"
 #include "net/server.h"
 
@@ -497,6 +498,8 @@ static int sys_run(void *self, sl_source_ctx *ctx)
     char err[512];
     int rc;
     if (s->cfg->mode == MODE_UDP) {
+        /* a datagram not read in time is dropped by the kernel: never paused for memory */
+        source_set_mem_class(ctx, SL_MEM_NEVER);
         if ((rc = udp_open(s, err, sizeof err)) != SL_OK) {
             log_error(s->cc->id, "%s", err);
             metrics_set_state(s->cc->metrics, "listen_failed");

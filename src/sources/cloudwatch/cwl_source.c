@@ -121,6 +121,7 @@
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
+#include "core/memlimit.h"
 #include "formats/json.h"
 #include "net/url.h"
 #include "sources/cloudwatch/cwl.h"
@@ -236,7 +237,8 @@ static const sl_option cwl_options[] = {
     O("recent_days", SL_OPT_INT, recent_days, "7", 0, 0, 3650,
       "backfill newer than this is 'recent' (slowed last under throttling)"),
     O("deep_days", SL_OPT_INT, deep_days, "30", 0, 0, 3650,
-      "backfill older than this is deep history (slowed first)"),
+      "backfill older than this is deep history (slowed first under throttling, held first "
+      "under limits.memory)"),
     O("max_requests_per_sec", SL_OPT_INT, max_requests_per_sec, "5", 0, 1, 10000,
       "token bucket over every API call; sources of one account and region (same region, "
       "endpoint and access key id) share one bucket at the smallest of their limits"),
@@ -1943,7 +1945,12 @@ static int64_t cwl_schedule(cwl_source *s)
     if (!s->bf.active && now >= s->bf_pause_until && cwl_pop_window(s, &w))
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end,
                           .repair = w.repair};
-    if (s->bf.active && now >= s->bf.retry_at && now >= s->bf_pause_until) {
+    /* The memory limit (memlimit.h) holds deep history first, then the rest of backfill
+     * and repairs; the live tail's pages wait in source_emit only at the last threshold. */
+    bool mem_held = s->bf.active &&
+                    source_mem_paused(s->ctx, wall - s->bf.end > s->cfg->deep_days * 86400000
+                                                  ? SL_MEM_DEEP : SL_MEM_BACKFILL);
+    if (s->bf.active && !mem_held && now >= s->bf.retry_at && now >= s->bf_pause_until) {
         int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, reserve2, sl_mono_ms());
         if (wt > 0)
             return wt;
@@ -1985,6 +1992,8 @@ static int64_t cwl_schedule(cwl_source *s)
         next = SL_MIN(next, s->rec.active ? s->rec.retry_at : s->next_reconcile);
     else if (s->rec.active)
         next = SL_MIN(next, s->rec.retry_at);
+    if (mem_held)
+        next = SL_MIN(next, now + 100); /* look at the memory limit again soon */
     /* a handover's queued checks are tried again at the latest a second from now */
     return SL_MAX(1, next - now);
 }
