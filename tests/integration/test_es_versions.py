@@ -51,10 +51,10 @@ def write(name, lines):
             f.write(json.dumps(l) + "\n")
 
 
-def config(heal, interval="300ms"):
+def config(heal, interval="300ms", es=None, data="data"):
     port = free_port()
     return """
-data_dir: %s/data
+data_dir: %s/%s
 api: { address: "127.0.0.1:%d" }
 sources:
   in: { type: file, include: ["%s/*.log"] }
@@ -71,7 +71,7 @@ sinks:
     schema_heal_interval: %s
     batch: { max_events: 100, timeout_ms: 20 }
     retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, port, logs, base, heal, interval)
+""" % (WORK, data, port, logs, es or base, heal, interval)
 
 
 def ctr(s, name):
@@ -221,6 +221,16 @@ assert s.counter("sluice_dlq_events_total", component_id="es") == 0
 dlq = os.path.join(WORK, "data", "dlq", "es.ndjson")
 assert not os.path.exists(dlq) or open(dlq).read() == ""
 assert s.stop() == 0
+# ---- Phase E: a node without aliases on data streams (Elasticsearch 7.13) ---------------------
+old = Emulator("es_emulator.py", "--flavor", "es7", "--version", "7.13.4")
+s = Sluice("shutdown_timeout: 1s\n" + config("on", es="http://127.0.0.1:%d" % old.port, data="data-old"),
+           name="old").start()
+wait_until(lambda: "versioned needs aliases on data streams, Elasticsearch >= 7.14" in s.log_text(),
+           30, "the refusal")
+st = http_json("http://127.0.0.1:%d/_emulator/stats" % old.port)
+assert st["created"] == 0 and st["alias_updates"] == 0, st
+s.stop()
+old.stop()
 log("ok: versioned names, a dry run, a swap under a reader (%d reads), renamed refusals, a "
     "heal with dual writes (%d reads); %d events once through the alias" % (len(seen), len(seen2), N))
 emu.stop()

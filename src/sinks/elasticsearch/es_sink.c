@@ -1033,6 +1033,16 @@ static int es_setup(es_sink *s, char *why, size_t whylen, bool *hold)
         *hold = true;
         return SL_ERR_CONFIG;
     }
+    if (c->versioned && !s->opensearch && !es_at_least(s, 7, 14)) {
+        ES_FMT(why, whylen, "versioned needs aliases on data streams, Elasticsearch >= 7.14; the "
+               "node is %s: events are held (turn versioned off, or upgrade)", s->product);
+        if (!s->ds_logged)
+            log_error(s->cc->id, "%s", why);
+        s->ds_logged = true;
+        s->vknown = false;
+        *hold = true;
+        return SL_ERR_CONFIG;
+    }
     if (c->manage_templates && install_templates(s, why, whylen) != SL_OK) {
         *hold = atomic_load(&s->tls_failed);
         return SL_ERR_IO;
