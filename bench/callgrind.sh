@@ -4,6 +4,7 @@
 #
 #   SLUICE=build/sluice bash bench/callgrind.sh          # 20 MB by default
 #   CG_MB=5 CG_KEEP=1 bash bench/callgrind.sh            # keep the callgrind.out for kcachegrind
+#   CG_EXTRA='limits: { memory: 1GiB }' bash bench/callgrind.sh   # top-level YAML added
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -32,6 +33,7 @@ port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pri
 cat >"$w/sluice.yaml" <<YAML
 data_dir: $w/data
 api: { address: "127.0.0.1:$port" }
+${CG_EXTRA:-}
 sources:
   in: { type: file, include: ["$w/logs/*.log"], read_from: head }
 sinks:

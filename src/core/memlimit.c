@@ -216,15 +216,19 @@ static void *governor_main(void *arg)
 int memlimit_start(uint64_t limit, const char *from, sl_mem_held_fn held, void *arg, char *err,
                    size_t errlen)
 {
+    pthread_mutex_lock(&g.mu);
+    if (g.running) {
+        /* One governor per process: a second pipeline in the same process (tests) runs
+         * under the first one's. */
+        pthread_mutex_unlock(&g.mu);
+        return SL_ERR_AGAIN;
+    }
     atomic_store(&g_mask, 0);
     atomic_store(&g_paused_sources, 0);
     atomic_store(&g_limit, limit);
-    if (!limit)
-        return SL_OK;
-    pthread_mutex_lock(&g.mu);
-    if (g.running) {
+    if (!limit) {
         pthread_mutex_unlock(&g.mu);
-        return sl_seterr(err, errlen, SL_ERR_INVAL, "memory governor already running");
+        return SL_OK;
     }
     g.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (g.statm_fd < 0) {

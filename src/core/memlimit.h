@@ -44,7 +44,8 @@ typedef uint64_t (*sl_mem_held_fn)(void *arg, bool *drainable);
 
 /* Starts the governor (limit 0: not started). `held` is called from the governor thread
  * at each sample; arg is borrowed until memlimit_stop. `from` names where the limit came
- * from ("config", "cgroup memory.max"). */
+ * from ("config", "cgroup memory.max"). SL_ERR_AGAIN (not an error for the caller) when a
+ * governor already runs in this process: the first one stays. */
 int memlimit_start(uint64_t limit, const char *from, sl_mem_held_fn held, void *arg, char *err,
                    size_t errlen);
 void memlimit_stop(void);

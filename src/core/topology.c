@@ -972,9 +972,10 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
         mlimit = memlimit_cgroup("/proc/self/cgroup", "/sys/fs/cgroup");
         mfrom = "cgroup memory.max";
     }
-    if ((rc = memlimit_start(mlimit, mfrom, mem_held, t, err, errlen)))
+    rc = memlimit_start(mlimit, mfrom, mem_held, t, err, errlen);
+    if (rc != SL_OK && rc != SL_ERR_AGAIN)
         return rc;
-    t->memlimit_started = true;
+    t->memlimit_started = rc == SL_OK;
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SOURCE && (rc = topo_start_source(t, t->nodes[i], err, errlen)))
             return rc;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/common.h"
 #include "core/memlimit.h"
 
 #define MiB (1024ull * 1024ull)
@@ -136,6 +137,8 @@ static void test_estimate(void **state)
     fake_held = 0;
     assert_int_equal(memlimit_start(L, "test", held_fn, NULL, err, sizeof err), 0);
     assert_true(memlimit_active());
+    /* a second pipeline in the process runs under the first one's governor */
+    assert_int_equal(memlimit_start(L / 2, "test", held_fn, NULL, err, sizeof err), SL_ERR_AGAIN);
     /* wait for the first sample (the status shows the resident set) */
     for (int i = 0; i < 500; i++) {
         sl_buf b = SL_BUF_INIT;
