@@ -22,7 +22,13 @@ values) is healed while events are written. The emulator holds the repair's copy
 scroll) once the repair has turned dual writes on; the events written then are in the
 active version and in the standby, exactly those in the standby (the copy has not run).
 Released, the copy and the swap complete with a reader counting: every count is the total,
-the alias is back on -v1, one type for statusCode, nothing in the DLQ."""
+the alias is back on -v1, one type for statusCode.
+Phase F: the same again, but sluice is killed (-9) while the copy is held, after events were
+written to both versions: the alias has not moved and counts every event; restarted, sluice
+learns the name from its alias, finds the conflict again, rebuilds the standby from scratch
+and swaps. Every event once, one type, nothing in the DLQ.
+Phase E: against Elasticsearch 7.13 (no aliases on data streams) the events are held with
+one line, nothing is written."""
 import json
 import os
 import threading
@@ -34,7 +40,7 @@ emu = Emulator("es_emulator.py")
 base = "http://127.0.0.1:%d" % emu.port
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-N1, N2, NB, N3, N4, N5 = 300, 500, 120, 60, 400, 150
+N1, N2, NB, N3, N4, N5, N6, N7 = 300, 500, 120, 60, 400, 150, 200, 80
 
 
 def call(method, p, body=None):
@@ -214,6 +220,36 @@ stop2.set()
 th2.join(30)
 assert set(seen2) == {N}, sorted(set(seen2))
 assert alias_target("cw-a") == ["sluice-cw-a-v1"]
+assert count("cw-a") == N and count("cw-*") == N + NB
+fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
+assert list(fc) == ["long"], fc
+
+# ---- Phase F: kill -9 in the middle of a repair ------------------------------------------------
+tm = call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]["index_template"]
+props = dict(tm["template"]["mappings"]["properties"])
+props.pop("statusCode")
+tm["template"]["mappings"]["properties"] = props
+call("PUT", "/_index_template/sluice-es-cw-a", tm)
+call("POST", "/cw-a/_rollover")
+held = call("GET", "/_emulator/stats").get("scrolls_held", 0)
+call("POST", "/_emulator/control", {"hold_field_caps": True, "hold_scroll": True})
+write("a6.log", [{"group": "a", "week": 6, "statusCode": "x%d" % i, "i": i} for i in range(N6)])
+N += N6
+wait_until(lambda: count("cw-a") == N, 60, "week 6 delivered")
+wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+call("POST", "/_emulator/control", {"hold_field_caps": False})
+wait_until(lambda: call("GET", "/_emulator/stats").get("scrolls_held", 0) > held, 60,
+           "the third repair's copy")
+write("a7.log", [{"group": "a", "week": 7, "statusCode": i, "i": i} for i in range(N7)])
+N += N7
+wait_until(lambda: count("cw-a") == N, 60, "week 7 delivered (and dual written)")
+assert count("sluice-cw-a-v2") == N7
+s.kill9()
+call("POST", "/_emulator/control", {"hold_scroll": False})
+assert alias_target("cw-a") == ["sluice-cw-a-v1"] and count("cw-a") == N  # untouched
+s = Sluice(config("on")).start()
+wait_until(lambda: alias_target("cw-a") == ["sluice-cw-a-v2"], 90, "the repair redone after the kill")
+wait_until(lambda: s.component("es")["versions"]["swaps"] == 1, 30, "the swap counted")
 assert count("cw-a") == N and count("cw-*") == N + NB
 fc = call("GET", "/cw-a/_field_caps?fields=statusCode")["fields"]["statusCode"]
 assert list(fc) == ["long"], fc
