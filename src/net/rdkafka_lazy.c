@@ -14,6 +14,8 @@
 #define RDKAFKA_FUNCS(X, V) \
     X(rd_kafka_resp_err_t, rd_kafka_assign, RD_KAFKA_RESP_ERR__FAIL, \
       (rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions), (rk, partitions)) \
+    X(rd_kafka_resp_err_t, rd_kafka_assignment, RD_KAFKA_RESP_ERR__FAIL, \
+      (rd_kafka_t *rk, rd_kafka_topic_partition_list_t **partitions), (rk, partitions)) \
     X(int, rd_kafka_assignment_lost, 0, (rd_kafka_t *rk), (rk)) \
     X(rd_kafka_resp_err_t, rd_kafka_commit, RD_KAFKA_RESP_ERR__FAIL, \
       (rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *offsets, int async), \
@@ -93,6 +95,8 @@
       (rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr, size_t errstr_size), \
       (type, conf, errstr, errstr_size)) \
     X(void *, rd_kafka_opaque, NULL, (const rd_kafka_t *rk), (rk)) \
+    X(rd_kafka_resp_err_t, rd_kafka_pause_partitions, RD_KAFKA_RESP_ERR__FAIL, \
+      (rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions), (rk, partitions)) \
     X(int, rd_kafka_poll, 0, (rd_kafka_t *rk, int timeout_ms), (rk, timeout_ms)) \
     X(rd_kafka_resp_err_t, rd_kafka_poll_set_consumer, RD_KAFKA_RESP_ERR__FAIL, \
       (rd_kafka_t *rk), (rk)) \
@@ -102,6 +106,8 @@
       (rd_kafka_t *rk, int purge_flags), (rk, purge_flags)) \
     X(const char *, rd_kafka_rebalance_protocol, "librdkafka is not loaded", \
       (rd_kafka_t *rk), (rk)) \
+    X(rd_kafka_resp_err_t, rd_kafka_resume_partitions, RD_KAFKA_RESP_ERR__FAIL, \
+      (rd_kafka_t *rk, rd_kafka_topic_partition_list_t *partitions), (rk, partitions)) \
     X(rd_kafka_resp_err_t, rd_kafka_subscribe, RD_KAFKA_RESP_ERR__FAIL, \
       (rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *topics), (rk, topics)) \
     X(const char *, rd_kafka_topic_name, "librdkafka is not loaded", \

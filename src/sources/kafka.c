@@ -9,19 +9,28 @@
  *     partition's `acked` offset move, and only `acked` is ever committed (async, every
  *     `commit_interval`; sync on revoke and at stop). So a committed offset is never
  *     ahead of delivery; a crash re-reads what was read and not yet committed.
- *  2. Rebalancing is cooperative-sticky (incremental). On revoke: the batch being built is
- *     emitted, then the source waits (at most `revoke_timeout`) until the revoked
- *     partitions' tokens are collected, commits what was acked, and only then gives them
- *     up. What was not acked by then is read again by the next owner. The partition's
- *     generation moves, so a late ack of the old ownership never commits anything.
- *     A lost assignment (session timed out) commits nothing.
+ *  2. Rebalancing is cooperative-sticky (incremental). On revoke the source waits (at
+ *     most `revoke_timeout`) until the revoked partitions' tokens are collected, commits
+ *     what was acked, and only then gives them up. What was not acked by then is read
+ *     again by the next owner. The batch being built, if it is a revoked partition's, is
+ *     dropped rather than emitted: the next owner reads it from the committed offset, so
+ *     it is delivered once, not twice. The partition's generation moves, so a late ack of
+ *     the old ownership never commits anything. A lost assignment (session timed out)
+ *     commits nothing. Commits wait while the group rebalances (ksrc_rebalance_err).
  *  3. Stable ids: the sluice-id header when the message has one (the id the event had
  *     before the producing sluice, so dedupe holds across tiers), else
  *     "topic/partition/offset" (kafka_decode in net/kafka.c).
- *  4. Memory: librdkafka's prefetch queue is bounded by `max_fetch_queue_bytes`; when a
- *     downstream buffer is full, source_emit blocks and nothing more is polled
- *     (backpressure). A block longer than max.poll.interval.ms makes the member leave the
- *     group (its partitions move; nothing acked is lost, the rest is read again).
+ *  4. Memory: librdkafka's prefetch queue is bounded by `max_fetch_queue_bytes`. When a
+ *     downstream buffer is full the source does not block in source_emit: it pauses its
+ *     partitions (librdkafka drops what it prefetched and later resumes after the last
+ *     message handed out) and keeps polling, so group events (rebalances) are served at
+ *     once. A member that stopped polling would hold up every rebalance of the group until
+ *     it rejoined, or be dropped from it and lose its partitions (a broker waits up to
+ *     max.poll.interval.ms for it, librdkafka's mock cluster about session.timeout.ms),
+ *     and the group re-reads what it had not committed. The check is exact: made before
+ *     each emit with the batch's own bytes; the batch (and the message that would have
+ *     started the next one, `held`) wait while paused and go on at resume. A revoke drops
+ *     what it holds of the revoked partitions (the next owner reads it).
  *  5. Per partition lag (high watermark - acked offset) is in the status API, refreshed
  *     from librdkafka's cached watermarks about twice a second; the same refresh sets the
  *     /metrics gauges sluice_kafka_consumer_lag and sluice_kafka_committed_offset
@@ -82,7 +91,8 @@ typedef struct kpart {
     uint32_t gen;
     int64_t read;      /* offset after the last message read, -1 none */
     int64_t acked;     /* offset after the last acknowledged message, -1 none */
-    int64_t committed; /* last committed by us, -1 none */
+    int64_t committed; /* last commit the group confirmed, -1 none */
+    int64_t sent;      /* last offset sent in a commit (confirmed or not), -1 none */
     int64_t high;      /* high watermark, -1 unknown */
     size_t inflight;   /* tokens opened and not collected */
 } kpart;
@@ -98,9 +108,11 @@ typedef struct ksrc {
     sl_batch *b; /* being built, for parts[bslot] */
     size_t bslot;
     int64_t blast; /* offset of the batch's last message */
+    rd_kafka_message_t *held; /* read while the batch could not be emitted (note 4) */
     fwd_scratch scratch;
-    bool dirty, draining_failed;
-    int64_t last_commit_ms, last_high_ms, last_log_ms, bad_log_ms;
+    bool dirty, draining_failed, paused;
+    bool rebalancing; /* a commit was refused for a rebalance: hold commits until it ends */
+    int64_t last_commit_ms, last_high_ms, last_log_ms, bad_log_ms, rebalancing_ms;
 } ksrc;
 
 static void ksrc_warn(ksrc *s, int64_t *last, const char *fmt, const char *arg)
@@ -122,7 +134,7 @@ static size_t ksrc_slot(ksrc *s, const char *topic, int32_t partition)
         s->cap = s->cap ? s->cap * 2 : 16;
         s->parts = sl_xrealloc(s->parts, s->cap * sizeof *s->parts);
     }
-    s->parts[s->nparts] = (kpart){sl_xstrdup(topic), partition, false, 0, -1, -1, -1, -1, 0};
+    s->parts[s->nparts] = (kpart){sl_xstrdup(topic), partition, false, 0, -1, -1, -1, -1, -1, 0};
     pthread_mutex_unlock(&s->lock);
     return s->nparts++;
 }
@@ -147,45 +159,82 @@ static void ksrc_ack(void *arg, uint64_t key, uint64_t value)
     }
 }
 
+/* The group refuses commits while it rebalances (and those of a past generation); a
+ * commit sent then fails, and librdkafka may take the refusal for a lost assignment, the
+ * member rejoins and the rebalance starts over. So after such a refusal commits wait for
+ * the rebalance callback (or 10 s). */
+static bool ksrc_rebalance_err(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+           err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+}
+
+/* The outcome of a commit: confirmed offsets become `committed`; a refused one is sent
+ * again later (a quiet partition would otherwise keep a stale committed offset). */
+static void ksrc_committed(ksrc *s, rd_kafka_resp_err_t err,
+                           const rd_kafka_topic_partition_list_t *offsets)
+{
+    rd_kafka_resp_err_t first = err;
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &offsets->elems[i];
+        size_t k = 0;
+        while (k < s->nparts && (s->parts[k].partition != e->partition ||
+                                 strcmp(s->parts[k].topic, e->topic) != 0))
+            k++;
+        if (k == s->nparts || e->offset < 0)
+            continue;
+        kpart *p = &s->parts[k];
+        if (!err && !e->err) {
+            p->committed = SL_MAX(p->committed, e->offset);
+        } else {
+            if (!first)
+                first = e->err;
+            p->sent = p->committed; /* not committed: send it again */
+            s->dirty = true;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (first && first != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        metrics_error(s->cc->metrics, "commit");
+        ksrc_warn(s, &s->last_log_ms, "kafka commit: %s", rd_kafka_err2str(first));
+        if (ksrc_rebalance_err(first) && !s->rebalancing) {
+            s->rebalancing = true;
+            s->rebalancing_ms = sl_mono_ms();
+        }
+    }
+}
+
 /* Commits the acked offsets of owned partitions (those in `only` when given). */
 static void ksrc_commit(ksrc *s, const rd_kafka_topic_partition_list_t *only, bool sync)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < s->nparts; i++) {
         kpart *p = &s->parts[i];
-        if (!p->owned || p->acked < 0 || p->acked <= p->committed)
+        if (!p->owned || p->acked < 0 || p->acked <= p->sent)
             continue;
         if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
             continue;
         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->acked;
+        p->sent = p->acked;
     }
+    s->dirty = false;
     if (l->cnt) {
+        /* The outcome reaches ksrc_offset_commit_cb, for a sync commit too; a sync success
+         * is taken at once (status), an async call refused locally never went out. */
         rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, l, sync ? 0 : 1);
-        if (err) {
-            metrics_error(s->cc->metrics, "commit");
-            ksrc_warn(s, &s->last_log_ms, "kafka commit: %s", rd_kafka_err2str(err));
-        } else {
-            pthread_mutex_lock(&s->lock);
-            for (int i = 0; i < l->cnt; i++) {
-                size_t k = ksrc_slot(s, l->elems[i].topic, l->elems[i].partition);
-                s->parts[k].committed = l->elems[i].offset;
-            }
-            pthread_mutex_unlock(&s->lock);
-        }
+        if (sync ? !err : err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            ksrc_committed(s, err, l);
     }
     rd_kafka_topic_partition_list_destroy(l);
-    s->dirty = false;
     s->last_commit_ms = sl_mono_ms();
 }
 
 static void ksrc_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                   rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
-    ksrc *s = opaque;
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        metrics_error(s->cc->metrics, "commit");
-        ksrc_warn(s, &s->last_log_ms, "kafka commit: %s", rd_kafka_err2str(err));
-    }
+    ksrc_committed(opaque, err, offsets);
 }
 
 static int ksrc_flush(ksrc *s)
@@ -205,11 +254,72 @@ static int ksrc_flush(ksrc *s)
 static void ksrc_collect(ksrc *s)
 {
     source_collect_acks(s->ctx, ksrc_ack, s);
-    if (s->dirty && sl_mono_ms() - s->last_commit_ms >= s->cfg->commit_interval_ms)
+    int64_t now = sl_mono_ms();
+    if (s->rebalancing && now - s->rebalancing_ms >= 10000)
+        s->rebalancing = false;
+    if (s->dirty && !s->rebalancing && now - s->last_commit_ms >= s->cfg->commit_interval_ms)
         ksrc_commit(s, NULL, false);
 }
 
+/* ---- Backpressure (note 4) ------------------------------------------------------------ */
+
+/* True when emitting the batch being built would block on a full downstream buffer (a
+ * memory buffer counts what the batch takes in memory, not its payload bytes). */
+static bool ksrc_full(ksrc *s)
+{
+    return source_would_block(s->ctx, s->b ? SL_MAX(batch_mem_size(s->b), (size_t)1) : 1);
+}
+
+/* Pauses (or resumes) fetching of the partitions given, or of the whole assignment. */
+static void ksrc_pause(ksrc *s, bool pause, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *all = NULL;
+    if (!parts) {
+        if (rd_kafka_assignment(s->rk, &all) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return;
+        parts = all;
+    }
+    if (parts->cnt) {
+        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(s->rk, parts)
+                                        : rd_kafka_resume_partitions(s->rk, parts);
+        if (err)
+            ksrc_warn(s, &s->last_log_ms, pause ? "kafka pause: %s" : "kafka resume: %s",
+                      rd_kafka_err2str(err));
+    }
+    if (all)
+        rd_kafka_topic_partition_list_destroy(all);
+}
+
+/* Emits the batch being built unless that would block: then pauses and keeps it. */
+static int ksrc_try_flush(ksrc *s)
+{
+    if (s->b && !s->paused && ksrc_full(s)) {
+        ksrc_pause(s, true, NULL);
+        s->paused = true;
+    }
+    return s->paused ? SL_OK : ksrc_flush(s);
+}
+
 /* ---- Rebalancing (note 2) ------------------------------------------------------------- */
+
+/* Logs an assignment change with the partitions it names ("topic/partition ..."), so an
+ * operator (and a test) can tell which partitions moved where. */
+static void ksrc_log_parts(ksrc *s, const char *what, const rd_kafka_topic_partition_list_t *parts)
+{
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < parts->cnt && len < sizeof list; i++) {
+        int n = snprintf(list + len, sizeof list - len, " %s/%d", parts->elems[i].topic,
+                         (int)parts->elems[i].partition);
+        if (n < 0 || (size_t)n >= sizeof list - len) {
+            snprintf(list + len, sizeof list - len, " ...");
+            break;
+        }
+        len += (size_t)n;
+    }
+    log_info(s->cc->id, "kafka: %d partition(s) %s:%s", parts->cnt, what, list);
+}
 
 static bool ksrc_revoked_inflight(ksrc *s, const rd_kafka_topic_partition_list_t *parts)
 {
@@ -226,6 +336,7 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     ksrc *s = opaque;
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    s->rebalancing = false; /* this rebalance is over: commits may go again */
     if (!s->ctx) { /* closing outside run(): nothing of ours is in flight */
         if (coop)
             rd_kafka_error_destroy(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
@@ -242,10 +353,10 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             kpart *p = &s->parts[k];
             p->owned = true;
             p->gen++;
-            p->read = p->acked = p->committed = -1;
+            p->read = p->acked = p->committed = p->sent = -1;
             pthread_mutex_unlock(&s->lock);
         }
-        log_info(s->cc->id, "kafka: %d partition(s) assigned", parts->cnt);
+        ksrc_log_parts(s, "assigned", parts);
         if (coop) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e) {
@@ -255,12 +366,26 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
+        if (s->paused) /* backpressure still holds: the new partitions wait too */
+            ksrc_pause(s, true, coop ? parts : NULL);
         return;
     }
-    /* Revoke (or lost): emit what was read, wait for its acks, commit, release. */
+    /* Revoke (or lost): what was emitted gets acked and committed (bounded wait), then
+     * the partitions go. An unemitted batch of theirs is dropped (note 2); another
+     * partition's is emitted unless backpressure holds it. */
     bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
-    if (ksrc_flush(s) != SL_OK)
+    if (s->held && rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(s->held->rkt),
+                                                      s->held->partition)) {
+        rd_kafka_message_destroy(s->held);
+        s->held = NULL;
+    }
+    if (s->b && rd_kafka_topic_partition_list_find(parts, s->parts[s->bslot].topic,
+                                                   s->parts[s->bslot].partition)) {
+        batch_release(s->b); /* no token opened yet: nothing to ack or abandon */
+        s->b = NULL;
+    } else if (ksrc_try_flush(s) != SL_OK) {
         s->draining_failed = true;
+    }
     if (!lost && !s->draining_failed) {
         int64_t deadline = sl_mono_ms() + s->cfg->revoke_timeout_ms;
         while (ksrc_revoked_inflight(s, parts) && sl_mono_ms() < deadline &&
@@ -278,7 +403,7 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         s->parts[k].gen++;
         pthread_mutex_unlock(&s->lock);
     }
-    log_info(s->cc->id, "kafka: %d partition(s) %s", parts->cnt, lost ? "lost" : "revoked");
+    ksrc_log_parts(s, lost ? "lost" : "revoked", parts);
     if (coop) {
         rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
         if (e) {
@@ -437,7 +562,8 @@ static void ksrc_refresh_high(ksrc *s)
     ksrc_publish(s);
 }
 
-/* Adds one message to the batch; returns SL_OK or SL_ERR_CLOSED (engine stopping). */
+/* Adds one message to the batch; returns SL_OK, SL_ERR_AGAIN (the batch before it cannot
+ * be emitted now: hold the message, note 4) or SL_ERR_CLOSED (engine stopping). */
 static int ksrc_add(ksrc *s, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -445,9 +571,11 @@ static int ksrc_add(ksrc *s, const rd_kafka_message_t *m)
     if (!s->parts[slot].owned)
         return SL_OK; /* fetched before a revoke: the next owner reads it */
     if (s->b && (s->bslot != slot || s->b->n >= (uint32_t)s->cfg->batch_max_events)) {
-        int rc = ksrc_flush(s);
+        int rc = s->held ? ksrc_flush(s) : ksrc_try_flush(s); /* one held message at most */
         if (rc != SL_OK)
             return rc;
+        if (s->b)
+            return SL_ERR_AGAIN;
     }
     if (!s->b) {
         s->b = batch_new((uint32_t)SL_MIN(s->cfg->batch_max_events, 512));
@@ -495,12 +623,31 @@ static int ksrc_run(void *self, sl_source_ctx *ctx)
         return SL_ERR_CONFIG;
     }
     while (!source_should_stop(ctx)) {
-        /* A batch open: take what is already fetched, flush at the first gap. */
-        int wait = s->b ? 0 : (ack_ledger_pending(source_ledger(ctx)) ? 5 : 100);
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
         int rc = SL_OK;
-        if (!m) {
+        /* Paused by backpressure (note 4): resume once the batch fits, then the message
+         * that waited for it. */
+        if (s->paused && !ksrc_full(s)) {
+            ksrc_pause(s, false, NULL);
+            s->paused = false;
             rc = ksrc_flush(s);
+            if (rc == SL_OK && s->held) {
+                rd_kafka_message_t *h = s->held;
+                s->held = NULL;
+                rc = ksrc_add(s, h);
+                if (rc == SL_ERR_AGAIN)
+                    s->held = h; /* paused again */
+                else
+                    rd_kafka_message_destroy(h);
+            }
+            if (rc == SL_ERR_CLOSED)
+                break;
+        }
+        /* A batch open: take what is already fetched, flush at the first gap. */
+        int wait = s->paused ? 10
+                             : s->b ? 0 : (ack_ledger_pending(source_ledger(ctx)) ? 5 : 100);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
+        if (!m) {
+            rc = ksrc_try_flush(s);
         } else if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 metrics_error(s->cc->metrics, "consume");
@@ -508,6 +655,11 @@ static int ksrc_run(void *self, sl_source_ctx *ctx)
             }
         } else {
             rc = ksrc_add(s, m);
+            if (rc == SL_ERR_AGAIN) {
+                s->held = m; /* paused: the batch before it waits for room */
+                m = NULL;
+                rc = SL_OK;
+            }
         }
         if (m)
             rd_kafka_message_destroy(m);
@@ -517,7 +669,12 @@ static int ksrc_run(void *self, sl_source_ctx *ctx)
         if (sl_mono_ms() - s->last_high_ms >= 500)
             ksrc_refresh_high(s);
     }
-    /* Stop: what was read goes out, the acks are awaited, the acked offsets committed. */
+    /* Stop: what was read goes out, the acks are awaited, the acked offsets committed. A
+     * held message is not emitted: it is past the batch, and read again by the next owner. */
+    if (s->held) {
+        rd_kafka_message_destroy(s->held);
+        s->held = NULL;
+    }
     if (ksrc_flush(s) != SL_OK)
         s->draining_failed = true;
     if (source_drain_acks(ctx, ksrc_ack, s) > 0)
@@ -558,6 +715,8 @@ static void ksrc_destroy(void *self)
     ksrc *s = self;
     if (!s)
         return;
+    if (s->held)
+        rd_kafka_message_destroy(s->held);
     if (s->rk)
         rd_kafka_destroy(s->rk);
     if (s->b)
