@@ -43,6 +43,9 @@ handshakes refused (client certificate missing or not trusted), by OpenSSL reaso
 `tls_refused_reasons`, `media_refused`: requests refused for their Content-Type (with
 --strict-content-type); GET /_emulator/docs: every stored doc as NDJSON
 ({"_index","_id","_source"}); GET /_emulator/attempts: how many times each _id was sent;
+GET /_emulator/ids: the _id of every stored doc, in the order they were first stored (a JSON
+list; with one index and no deletes, what `docs` counted earlier is a prefix of it), and
+`overwrites` in the stats: `index` actions on an _id already stored;
 GET /_emulator/settings: each index's dynamic settings and their change log
 ([time.monotonic(), setting, value]); GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
@@ -336,7 +339,7 @@ class State:
         self.max_body = a.max_body
         self.count_only = a.count_only
         self.rng = random.Random(a.seed)
-        self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0,
+        self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0, overwrites=0,
                           item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
                           status_413=0, status_401=0, failed_requests=0, resets=0,
                           bad_requests=0, body_bytes=0, max_body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
@@ -1198,6 +1201,8 @@ class Handler(BaseHTTPRequestHandler):
                             if not existed:
                                 ix.order.append(doc_id)
                             st.stats["created"] += 1
+                            if existed:
+                                st.stats["overwrites"] += 1  # `index` on an existing _id
                             r.update(status=200 if existed else 201,
                                      result="updated" if existed else "created", _version=1,
                                      _shards={"total": 1, "successful": 1, "failed": 0},
@@ -1275,6 +1280,10 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/attempts":
             with st.lock:
                 return self.send_json(200, dict(st.attempts))
+        if path == "/_emulator/ids":
+            with st.lock:
+                return self.send_json(200, [i for _, ix in sorted(st.indices.items())
+                                            for i in ix.order if i in ix.docs])
         if path == "/_emulator/docs":
             with st.lock:
                 out = []
