@@ -1,7 +1,9 @@
 """deploy/kubernetes renders, with `kubectl kustomize`, into what each overlay promises:
 the node agent (DaemonSet), the aggregator (Deployment, Service on 24224/24225/8888,
-PodDisruptionBudget, HPA on CPU) and the CloudWatch puller (StatefulSet of one replica with a
-volumeClaimTemplate). For every workload: /healthz and /readyz probes on the port the config's
+PodDisruptionBudget, HPA on CPU), the CloudWatch puller (StatefulSet of one replica with a
+volumeClaimTemplate), and the two tiers with Kafka: the node agent with a kafka sink
+(acks=all, idempotent, disk buffer) and a Deployment of aggregators reading its topic in one
+consumer group into Elasticsearch with the stable _id. For every workload: /healthz and /readyz probes on the port the config's
 API listens on, requests and limits, mounts that resolve (config, state at data_dir, logs
 read-only), a hardened security context, and a ConfigMap that `sluice validate` accepts."""
 import os
@@ -208,4 +210,62 @@ assert mounts[cfg["data_dir"]]["name"] in claims, mounts
 vct = sts["spec"]["volumeClaimTemplates"][0]["spec"]
 assert vct["accessModes"] == ["ReadWriteOnce"] and vct["resources"]["requests"]["storage"], vct
 print("cloudwatch puller ok")
+
+# ---- two tiers with Kafka (docs/SCALING.md) -------------------------------------------------
+ka = render(os.path.join(KDIR, "overlays", "kafka-agent"))
+assert sorted(o["kind"] for o in ka) == sorted(o["kind"] for o in na), [o["kind"] for o in ka]
+ds = one(ka, "DaemonSet", "sluice")
+pod = ds["spec"]["template"]["spec"]
+acfg = check_config(ka, pod, "kafka-agent")
+c, mounts, sc = check_pod(ka, pod, acfg, "kafka-agent")
+# the node agent's pod (mounts, RBAC, security context), with the brokers added
+na_pod = one(na, "DaemonSet", "sluice")["spec"]["template"]["spec"]
+assert c["securityContext"] == na_pod["containers"][0]["securityContext"], sc
+assert c["volumeMounts"] == na_pod["containers"][0]["volumeMounts"]
+assert pod["serviceAccountName"] == na_pod["serviceAccountName"]
+env = {v["name"]: v.get("value") for v in c["env"]}
+assert env.get("KAFKA_BROKERS") and {"POD_NAME", "POD_NAMESPACE", "NODE_NAME"} <= set(env), env
+assert [s["type"] for s in acfg["sources"].values()] == ["kubernetes_logs"], acfg
+ksinks = [s for s in acfg["sinks"].values() if s["type"] == "kafka"]
+assert len(ksinks) == 1 and len(acfg["sinks"]) == 1, acfg["sinks"]
+ks = ksinks[0]
+assert "${KAFKA_BROKERS" in ks["brokers"], ks
+assert ks.get("acks", "all") == "all" and ks.get("idempotent", True) is True, ks  # delivered = replicated
+assert "key" not in ks, "the default key keeps a stream in one partition"
+assert ks.get("buffer", {}).get("type") == "disk", ks  # a Kafka outage costs disk, not logs
+assert mounts[acfg["data_dir"]]["name"] in {v["name"] for v in pod["volumes"] if "hostPath" in v}
+print("kafka agent ok")
+
+kg = render(os.path.join(KDIR, "overlays", "kafka-aggregator"))
+assert sorted(o["kind"] for o in kg) == sorted(
+    ["Namespace", "ConfigMap", "Deployment", "PodDisruptionBudget"]), [o["kind"] for o in kg]
+assert all(o["metadata"].get("namespace", "logging") == "logging" for o in kg)
+dep = one(kg, "Deployment", "sluice-kafka-aggregator")
+pod = dep["spec"]["template"]["spec"]
+gcfg = check_config(kg, pod, "kafka-aggregator")
+c, mounts, sc = check_pod(kg, pod, gcfg, "kafka-aggregator")
+assert sc["runAsNonRoot"] is True and "add" not in sc["capabilities"], sc
+assert pod["securityContext"]["runAsUser"] != 0, pod["securityContext"]
+assert pod.get("automountServiceAccountToken") is False
+sel = dep["spec"]["selector"]["matchLabels"]
+assert all(dep["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())
+assert [p["name"] for p in c["ports"]] == ["api"], c["ports"]  # nothing connects to it
+env = {v["name"]: v.get("value") for v in c["env"]}
+assert env.get("KAFKA_BROKERS") and env.get("ES_ENDPOINT"), env
+srcs = list(gcfg["sources"].values())
+assert [s["type"] for s in srcs] == ["kafka"], srcs
+src = srcs[0]
+assert "${KAFKA_BROKERS" in src["brokers"] and src["group_id"], src
+assert ks["topic"] in src["topics"], (ks["topic"], src["topics"])  # reads what the agents write
+assert src.get("decoding", "json") == "json" and ks.get("encoding", "json") == "json"
+assert "librdkafka" not in src or not set(src["librdkafka"]) & {"enable.auto.commit", "group.id"}, src
+assert seconds(src.get("revoke_timeout", "10s")) < pod["terminationGracePeriodSeconds"], src
+es_sinks = [s for s in gcfg["sinks"].values() if s["type"] == "elasticsearch"]
+assert len(es_sinks) == 1 and es_sinks[0].get("id", "stable") == "stable", gcfg["sinks"]  # _id = sluice-id
+assert all(s.get("buffer", {}).get("type", "memory") == "memory" for s in gcfg["sinks"].values())
+assert dep["spec"]["replicas"] >= 2, dep["spec"]
+assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 1, dep["spec"]["strategy"]
+pdb = one(kg, "PodDisruptionBudget")
+assert pdb["spec"]["selector"]["matchLabels"] == sel and pdb["spec"].get("maxUnavailable") == 1, pdb
+print("kafka aggregator ok")
 print("deploy kubernetes ok")
