@@ -27,10 +27,12 @@
  *     once. A member that stopped polling would hold up every rebalance of the group until
  *     it rejoined, or be dropped from it and lose its partitions (a broker waits up to
  *     max.poll.interval.ms for it, librdkafka's mock cluster about session.timeout.ms),
- *     and the group re-reads what it had not committed. The check is exact: made before
- *     each emit with the batch's own bytes; the batch (and the message that would have
- *     started the next one, `held`) wait while paused and go on at resume. A revoke drops
- *     what it holds of the revoked partitions (the next owner reads it).
+ *     and the group re-reads what it had not committed. The check is made before each
+ *     emit with what the batch takes in memory (what a memory buffer counts); the batch
+ *     (and the message that would have started the next one, `held`) wait while paused
+ *     and go on at resume. A revoke drops what it holds of the revoked partitions (the
+ *     next owner reads it). Should the check miss (a transform that grows the batch),
+ *     source_emit blocks as before.
  *  5. Per partition lag (high watermark - acked offset) is in the status API, refreshed
  *     from librdkafka's cached watermarks about twice a second; the same refresh sets the
  *     /metrics gauges sluice_kafka_consumer_lag and sluice_kafka_committed_offset
