@@ -1073,8 +1073,8 @@ static void action_index(const char *a, const char *nl, char *out, size_t outlen
 static void heal_items(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o)
 {
     const es_config *c = s->cfg;
-    if (c->schema_heal == ES_HEAL_OFF || o->whole_reject)
-        return;
+    if (c->schema_heal == ES_HEAL_OFF)
+        return; /* (items of a piece refused as a whole have no reason: not touched) */
     const char *suffix = c->schema_heal_suffix ? c->schema_heal_suffix : "_str";
     sl_buf fixed = SL_BUF_INIT;
     es_req *cur = r;
