@@ -14,6 +14,10 @@ found by prefix, 2 days of history, new events arriving throughout.
    "destination"), the others keep their checkpoints; the new owner's one-time check finds
    the deleted day and reads it again (less what its tail already re-read: the day ends
    with an event inside the overlap before the new owner's cursor).
+3. Back to 3 on the same data dirs: replicas 0 and 1 go on from their checkpoints; replica
+   2's checkpoints of its groups are older than what the destination holds (the others read
+   them meanwhile), so it takes them over from the destination, checks included: a day of
+   another moved group, deleted after its count-2 owner checked it, is found and read again.
 At the end every event the emulator holds is in the destination exactly once by id, and
 every doc is an event of the emulator; ids sent more than once were only the re-reads."""
 import json
@@ -26,7 +30,7 @@ from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjs
 GROUPS = ["/aws/lambda/svc-%d" % i for i in range(9)]
 DAYS = 2
 DAY = 86400 * 1000
-KEYS = [("AKIDSHARD%d" % k, "shard-secret-%d" % k) for k in range(5)]
+KEYS = [("AKIDSHARD%d" % k, "shard-secret-%d" % k) for k in range(8)]  # 3 + 2 + 3 replicas
 
 M64 = (1 << 64) - 1
 
@@ -158,6 +162,23 @@ def replica(index, count, key, name):
     return Sluice(cfg, name=name, env=env).start()
 
 
+def newest(group):
+    """The newest @timestamp (ms) the destination holds of a group, 0 when none."""
+    q = {"size": 0, "query": {"bool": {"filter": [{"term": {"cloudwatch.log_group": group}}]}},
+         "aggs": {"newest": {"max": {"field": "@timestamp"}}}}
+    return post_json(esb + "/cwl-*/_search", q)["aggregations"]["newest"]["value"] or 0
+
+
+def delete_day(group):
+    """Deletes yesterday (one window) of a group from the destination; returns how many."""
+    q = {"query": {"bool": {"filter": [{"term": {"cloudwatch.log_group": group}},
+                                       {"range": {"@timestamp": {"gte": day, "lt": day + DAY,
+                                                                 "format": "epoch_millis"}}}]}}}
+    n = post_json(esb + "/cwl-%s/_delete_by_query" % group.strip("/").replace("/", "-"), q)["deleted"]
+    assert n > 0
+    return n
+
+
 def counter(s, name):
     """A component counter of the replica's source (0 before it exists)."""
     for line in s.get("/metrics")[1].splitlines():
@@ -209,12 +230,7 @@ try:
     log("3 shards:", {i: len(v) for i, v in own3.items()}, "each group read by its owner alone")
 
     # 2. the victim's yesterday goes missing; replicas 0 and 1 come back with count 2
-    slug = "cwl-" + victim.strip("/").replace("/", "-")
-    q = {"query": {"bool": {"filter": [{"term": {"cloudwatch.log_group": victim}},
-                                       {"range": {"@timestamp": {"gte": day, "lt": day + DAY,
-                                                                 "format": "epoch_millis"}}}]}}}
-    deleted = post_json(esb + "/%s/_delete_by_query" % slug, q)["deleted"]
-    assert deleted > 0
+    deleted = delete_day(victim)
     for s in r3[:2]:
         assert s.stop() == 0, s.log_text()[-2000:]
     r2 = [replica(i, 2, KEYS[3 + i], "puller2-%d" % i) for i in range(2)]
@@ -223,6 +239,7 @@ try:
         for name, g in owned(s)[1].items():
             assert g["started_from"] == ("destination" if name in moved else "checkpoint"), (name, g)
     assert r3[2].stop() == 0, r3[2].log_text()[-2000:]  # the old owner of the moved groups
+    stopped2 = int(time.time() * 1000)
     takers = [s for i, s in enumerate(r2) if victim in own2[i]]
     # the new owner's tail starts at the start of today's window minus the 5 s overlap, so
     # it may bring back the deleted day's last seconds before the check counts the day
@@ -231,12 +248,40 @@ try:
                "the deleted day found by the new owner's check")
     for s in r2:
         assert counter(s, "groups_taken_over") == len([g for g in moved if g in owned(s)[1]])
+    wait_until(lambda: sorted(readers({k[0] for k in KEYS[3:5]})) == GROUPS, 60, "every group read by 2 shards")
+    for g, keys in readers({k[0] for k in KEYS[3:5]}).items():
+        assert keys == {KEYS[3 + owner(g, 2)][0]}, (g, keys)
+    found = [l for l in takers[0].log_text().splitlines() if "reading the window again" in l]
+    assert len(found) == 1 and victim in found[0] and " %d.." % day in found[0], found
+
+    # 3. back to 3 on the same data dirs: replicas 0 and 1 kept their groups throughout;
+    # replica 2's checkpoints of its groups are older than what the others delivered since
+    # (waited for here), so it takes them over from the destination
+    wait_until(lambda: all(newest(g) > stopped2 for g in moved), 60, "the moved groups read on by 2 shards")
+    # another moved group's yesterday goes missing once its count-2 owner has checked it
+    victim2 = moved[1]
+    owner2 = r2[owner(victim2, 2)]
+    wait_until(lambda: "reconcile %s %d.." % (victim2, day) in owner2.log_text(), 60,
+               "the count-2 owner's check of %s" % victim2)
+    deleted2 = delete_day(victim2)
+    for s in r2:
+        assert s.stop() == 0, s.log_text()[-2000:]
+    r3b = [replica(i, 3, KEYS[5 + i], "puller3b-%d" % i) for i in range(3)]
+    for i, s in enumerate(r3b):
+        check_shard(s, i, 3, own3[i])
+        want_from = "destination" if i == 2 else "checkpoint"
+        assert all(g["started_from"] == want_from for g in owned(s)[1].values()), owned(s)[1]
+    assert "read by another replica since its checkpoint" in r3b[2].log_text()
+    tail2 = len([e for e in cw_events() if e["group"] == victim2 and day + DAY - 5000 <= e["timestamp"] < day + DAY])
+    wait_until(lambda: deleted2 - tail2 <= counter(r3b[2], "reconcile_events_missing") <= deleted2, 120,
+               "the second deleted day found by replica 2's check")
+    wait_until(lambda: sorted(readers({k[0] for k in KEYS[5:]})) == GROUPS, 60, "every group read by 3 shards")
     stop.set()
     wt.join()
     want = {e["id"] for e in cw_events()}
     assert len(want) == HISTORY + sent[0]
     wait_until(lambda: es_count() >= len(want), 120, "every event delivered (%d)" % len(want))
-    for s in r2:
+    for s in r3b:
         wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
     docs = es_docs()
     ids = [d["_id"] for d in docs]
@@ -244,18 +289,15 @@ try:
     assert set(ids) == want, (sorted(want - set(ids))[:3], sorted(set(ids) - want)[:3])
     for d in docs:
         assert d["_index"] == "cwl-" + d["_source"]["cloudwatch"]["log_group"].strip("/").replace("/", "-")
-    by = readers({k[0] for k in KEYS[3:]})
-    for g, keys in by.items():
-        assert keys == {KEYS[3 + owner(g, 2)][0]}, (g, keys)
-    assert sorted(by) == GROUPS, sorted(by)
+    for g, keys in readers({k[0] for k in KEYS[5:]}).items():
+        assert keys == {KEYS[5 + owner(g, 3)][0]}, (g, keys)
     attempts = json.loads(get_text(esb + "/_emulator/attempts"))
     resent = {i: n for i, n in attempts.items() if n > 1}
     assert set(attempts) == want, "a doc id the emulator never held was sent"
-    found = [l for l in takers[0].log_text().splitlines() if "reading the window again" in l]
-    assert len(found) == 1 and victim in found[0] and " %d.." % day in found[0], found
-    log("2 shards: %d events exactly once by id; %d ids sent more than once (re-reads: the "
-        "handover windows, the deleted day %d events, two owners for a while)" % (len(want), len(resent), deleted))
-    for s in r2:
+    log("3 -> 2 -> 3 shards: %d events exactly once by id; %d ids sent more than once (re-reads: the "
+        "handover windows, the deleted day %d events, two owners for a while, old cursors)" % (
+            len(want), len(resent), deleted))
+    for s in r3b:
         assert s.stop() == 0, s.log_text()[-2000:]
 finally:
     stop.set()

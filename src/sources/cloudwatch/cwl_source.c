@@ -95,19 +95,25 @@
  *     rendezvous weight for its name (cwl_shard.c), so the N replicas own disjoint sets
  *     that cover every group, and a change of count moves only the groups whose largest
  *     weight changed hands. Groups of other shards are only counted (status, metrics).
- *     Handover: a replica has no checkpoint for a group it just took over (another
- *     replica read it). With reconcile.elasticsearch set, a group without a checkpoint is
- *     "pending" (not read) until the destination answered the newest @timestamp it holds
- *     for the group (a max aggregation, the term on group_field as for _count): none = a
- *     new group (backfill as usual); else the live cursor starts at the start of the
- *     window (window_minutes grid) holding that event (the tail re-reads it and the
- *     overlap before it; a gap longer than two windows becomes repair windows), and every
- *     window from backfill_days back up to that point is queued once for a reconciliation
- *     check, held until settled, so what the previous owner left unread (an unfinished
- *     backfill, batches lost with it) is found by count and read again; the eventId _id
- *     makes every re-read harmless. Checkpoint entries of groups another shard owns are
- *     dropped at start (their destination tells the next owner where to start); without
- *     a destination they are kept, and a taken-over group is read as a new one. Two
+ *     Handover: a replica has no checkpoint for a group it just took over, or an old one
+ *     (it owned the group before another replica did). With reconcile.elasticsearch set,
+ *     every group is "pending" (not read) at start until the destination answered the
+ *     newest @timestamp it holds for the group (a max aggregation, the term on
+ *     group_field as for _count). Everything this replica delivered of a group has a
+ *     timestamp below its committed live cursor, so a newest event at or past the
+ *     checkpoint's cursor means another replica read the group since (or this one
+ *     crashed with deliveries not yet committed): the group is taken over. Taken over, or
+ *     without a checkpoint and found in the destination: the live cursor starts at the
+ *     start of the window (window_minutes grid) holding that event (the tail re-reads it
+ *     and the overlap before it; a gap longer than two windows becomes repair windows),
+ *     and every window from backfill_days back up to there is queued once for a
+ *     reconciliation check, held until settled, so what the previous owner left unread
+ *     (an unfinished backfill, repairs it had queued, batches lost with it) is found by
+ *     count and read again; the eventId _id makes every re-read harmless. Not in the
+ *     destination: a new group, or its checkpoint. Otherwise: its checkpoint, as
+ *     without sharding. Checkpoint entries of groups another shard owns are kept (read
+ *     again should the group come back, harmless). Without a destination a group
+ *     without a checkpoint is read as a new one and an old checkpoint is trusted. Two
  *     replicas that briefly own one group (while a count change rolls out) both read it:
  *     duplicates, folded by the _id. */
 #include <inttypes.h>
@@ -314,6 +320,7 @@ typedef struct cwl_group {
      * "pending" while the destination is asked (the group is not read meanwhile) */
     const char *started_from;
     bool pending;
+    int64_t ck_cursor; /* while pending: the checkpoint's live cursor, -1 none */
     uint32_t ho_fails;
     int64_t ho_at; /* mono ms: the next question to the destination */
 } cwl_group;
@@ -571,8 +578,25 @@ static void cwl_group_new(cwl_source *s, uint32_t gi, int64_t now)
              s->cfg->backfill_days);
 }
 
-/* Adds a group this shard owns; a group without a live cursor is new (its backfill is
- * queued), or, when handing over (note 12), waits for the destination's answer. */
+/* Goes on from the group's checkpoint cursor. Under mu. */
+static void cwl_group_resume(cwl_source *s, uint32_t gi, int64_t cursor, int64_t now)
+{
+    cwl_group *g = &s->groups[gi];
+    g->started_from = "checkpoint";
+    g->cursor = cursor;
+    /* A long stop: the gap becomes repair windows, the live tail starts at now. */
+    if (now - (cursor - s->cfg->overlap_secs * 1000) > 2 * s->cfg->window_minutes * 60000) {
+        cwl_add_range(s, gi, cursor - s->cfg->overlap_secs * 1000, now);
+        g->cursor = now;
+        char key[600];
+        snprintf(key, sizeof key, "live\t%s", g->name);
+        ckpt_set(s->ck, key, (uint64_t)now, NULL);
+        s->dirty = true;
+    }
+}
+
+/* Adds a group this shard owns: from its checkpoint, or new (its backfill queued); when
+ * handing over (note 12), it waits for the destination's answer first. */
 static void cwl_group_add(cwl_source *s, const char *name)
 {
     if (cwl_group_find(s, name) != UINT32_MAX)
@@ -601,25 +625,19 @@ static void cwl_group_add(cwl_source *s, const char *name)
     snprintf(key, sizeof key, "live\t%s", name);
     const sl_ckpt_entry *e = ckpt_get(s->ck, key);
     int64_t now = cwl_wall_ms();
-    int64_t overlap = s->cfg->overlap_secs * 1000;
-    if (!e && s->handover) {
-        g->started_from = "pending"; /* cwl_handover decides; nothing is read until then */
+    if (s->handover) {
+        /* cwl_handover decides from the destination's newest event whether the checkpoint
+         * (if any) is still this group's truth; nothing is read until then */
+        g->started_from = "pending";
         g->pending = true;
-        g->cursor = now;
+        g->ck_cursor = e ? (int64_t)e->pos : -1;
+        g->cursor = e ? (int64_t)e->pos : now;
     } else if (!e) {
         cwl_group_new(s, gi, now);
         ckpt_set(s->ck, key, (uint64_t)now, NULL);
         s->dirty = true;
     } else {
-        g->started_from = "checkpoint";
-        g->cursor = (int64_t)e->pos;
-        /* A long stop: the gap becomes repair windows, the live tail starts at now. */
-        if (now - (g->cursor - overlap) > 2 * s->cfg->window_minutes * 60000) {
-            cwl_add_range(s, gi, g->cursor - overlap, now);
-            g->cursor = now;
-            ckpt_set(s->ck, key, (uint64_t)now, NULL);
-            s->dirty = true;
-        }
+        cwl_group_resume(s, gi, (int64_t)e->pos, now);
     }
     /* windows persisted for this group by an earlier run */
     char pfx[600];
@@ -1766,7 +1784,8 @@ static bool cwl_rec_next(cwl_source *s)
 
 /* ---- Handover of a group another shard read (note 12) ---------------------------------- */
 
-/* Asks the destination where the pending group `gi` stands and starts it from there. */
+/* Asks the destination where the pending group `gi` stands and starts it: from its own
+ * checkpoint when nothing newer than that reached the destination, else from there. */
 static void cwl_handover(cwl_source *s, uint32_t gi)
 {
     cwl_group *g = &s->groups[gi];
@@ -1784,11 +1803,14 @@ static void cwl_handover(cwl_source *s, uint32_t gi)
     int64_t now = cwl_wall_ms(), w = s->cfg->window_minutes * 60000;
     int64_t overlap = s->cfg->overlap_secs * 1000;
     uint32_t checks = 0;
+    bool mine = g->ck_cursor >= 0 && (!found || newest < g->ck_cursor);
     pthread_mutex_lock(&s->mu);
     g->pending = false;
-    if (!found) {
+    if (mine) { /* nobody delivered anything of it past this replica's cursor */
+        cwl_group_resume(s, gi, g->ck_cursor, now);
+    } else if (!found) {
         cwl_group_new(s, gi, now);
-    } else {
+    } else { /* another replica read it since (or it is new here) */
         /* events up to `newest` reached the destination: the tail goes on from the start
          * of the window holding it (re-read: the _id folds it), the overlap before that
          * too; a long gap is read as repair windows */
@@ -1817,12 +1839,13 @@ static void cwl_handover(cwl_source *s, uint32_t gi)
         qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     g->next_poll = 0;
     pthread_mutex_unlock(&s->mu);
-    if (found)
+    if (found && !mine)
         log_info(s->cc->id,
-                 "log group %s: taken over; the destination holds events up to %" PRId64
+                 "log group %s: taken over%s; the destination holds events up to %" PRId64
                  " ms, read on from there (%" PRId64 " s overlap); %" PRIu32
                  " earlier windows to check against it",
-                 g->name, newest, s->cfg->overlap_secs, checks);
+                 g->name, g->ck_cursor >= 0 ? " (read by another replica since its checkpoint)" : "",
+                 newest, s->cfg->overlap_secs, checks);
 }
 
 /* ---- Scheduling --------------------------------------------------------------------- */
@@ -2095,42 +2118,6 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
     return SL_OK;
 }
 
-/* Drops the checkpoint entries of groups another shard owns (note 12): their next owner
- * learns from the destination where they stand, and should they come back here, so does
- * this replica (an old cursor would re-read everything since). */
-static void cwl_prune(cwl_source *s)
-{
-    char **drop = NULL;
-    size_t n = 0, groups = 0;
-    for (size_t i = 0; i < ckpt_count(s->ck); i++) {
-        const char *k = ckpt_at(s->ck, i)->key;
-        bool live = strncmp(k, "live\t", 5) == 0;
-        if (!live && strncmp(k, "win\t", 4) != 0)
-            continue;
-        char name[600];
-        const char *a = k + (live ? 5 : 4), *b = live ? a + strlen(a) : strchr(a, '\t');
-        if (!b || (size_t)(b - a) >= sizeof name)
-            continue;
-        memcpy(name, a, (size_t)(b - a));
-        name[b - a] = '\0';
-        if (cwl_owns(s, name))
-            continue;
-        drop = sl_xrealloc(drop, (n + 1) * sizeof *drop);
-        drop[n++] = sl_xstrdup(k);
-        groups += live;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ckpt_remove(s->ck, drop[i]);
-        free(drop[i]);
-    }
-    free(drop);
-    if (n) {
-        s->dirty = true;
-        log_info(s->cc->id, "shard %" PRIu32 "/%" PRIu32 ": dropped the checkpoints of %zu groups "
-                 "other shards own now (%zu entries)", s->shard_index, s->shard_count, groups, n);
-    }
-}
-
 static int cwl_run(void *self, sl_source_ctx *ctx)
 {
     cwl_source *s = self;
@@ -2171,9 +2158,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
             goto out;
     }
     log_info(s->cc->id, "credentials from %s; endpoint %s", s->api.creds.from, s->api.url);
-    if (s->handover)
-        cwl_prune(s);
-    else if (s->sharded)
+    if (s->sharded && !s->handover)
         log_warn(s->cc->id, "shard: no reconcile.elasticsearch, so a group taken over from "
                  "another shard starts as a new group (backfill_days again, or from now)");
     for (size_t i = 0; i < s->cfg->log_groups.n; i++)
