@@ -215,11 +215,8 @@ void buffer_done(sl_buffer *b, sl_buffer_item *item)
 int buffer_requeue(sl_buffer *b, sl_buffer_item *item)
 {
     if (b->disk) {
-        /* The record stays where it is until done; a copy goes to the end. */
-        int rc = item->batch ? disk_buffer_push_force(b->disk, item->batch) : SL_OK;
-        if (rc != SL_OK)
-            return rc;
-        disk_buffer_done(b->disk, item);
+        if (item->batch)
+            disk_buffer_requeue(b->disk, item);
         return SL_OK;
     }
     /* Back at the head, in front of what came later: the order is kept and the reference

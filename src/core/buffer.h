@@ -55,10 +55,10 @@ int buffer_pop(sl_buffer *b, sl_buffer_item *item, int timeout_ms);
 /* The item's events were delivered or dead-lettered: releases the batch; for disk
  * buffers the persisted read cursor may now pass it (items may be done out of order). */
 void buffer_done(sl_buffer *b, sl_buffer_item *item);
-/* Gives a popped item back undelivered (a sink restarted by a reload): a memory buffer
- * puts it back at its head, over the bound if need be; a disk buffer appends a copy of
- * the record and marks the original done. Returns SL_OK, or SL_ERR_IO (disk; the item is
- * then still the caller's). */
+/* Gives a popped item back undelivered (a sink restarted by a reload): the next pop
+ * returns it again, before anything else (a memory buffer puts it back at its head, over
+ * the bound if need be; a disk buffer keeps it in memory with its cursor token, and a
+ * close before it is popped again leaves its record to be replayed). Returns SL_OK. */
 int buffer_requeue(sl_buffer *b, sl_buffer_item *item);
 /* Ends every pop waiting now, with SL_ERR_TIMEOUT if it has nothing (the sink runtime's
  * signal that a request returned, so a waiting request may go out). */

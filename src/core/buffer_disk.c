@@ -113,6 +113,10 @@ struct sl_disk_buffer {
     uint64_t rbuf_off; /* file offset of rbuf.p[0] */
     bool read_err_logged;
     sl_ack_ledger *ledger;
+    /* items given back undelivered (disk_buffer_requeue), popped again first, last in
+     * first out: requeueing at the head, as a memory buffer does */
+    sl_buffer_item *redo;
+    size_t nredo, capredo;
     uint64_t cur_seg, cur_off;     /* done cursor, in memory */
     uint64_t saved_seg, saved_off; /* as last written to the cursor file */
     uint64_t cur_seq;              /* sequence of the newest slot written */
@@ -626,14 +630,7 @@ static bool drained_locked(sl_disk_buffer *d)
            ack_ledger_pending(d->ledger) == 0;
 }
 
-static int disk_push(sl_disk_buffer *d, sl_batch *batch, bool force);
-
-int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch) { return disk_push(d, batch, false); }
-
-int disk_buffer_push_force(sl_disk_buffer *d, sl_batch *batch) { return disk_push(d, batch, true); }
-
-/* `force`: past max_size and when_full, and even once closed (a sink's requeue). */
-static int disk_push(sl_disk_buffer *d, sl_batch *batch, bool force)
+int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
 {
     if (batch->n == 0)
         return SL_OK; /* nothing to keep */
@@ -652,14 +649,14 @@ static int disk_push(sl_disk_buffer *d, sl_batch *batch, bool force)
     pthread_mutex_lock(&d->mu);
     bool blocked = false; /* counted in the buffer_blocked gauge */
     for (;;) {
-        if (d->closed && !force) {
+        if (d->closed) {
             if (blocked && d->m)
                 atomic_fetch_sub(&d->m->buffer_blocked, 1);
             pthread_mutex_unlock(&d->mu);
             pthread_mutex_unlock(&d->wmu);
             return SL_ERR_CLOSED;
         }
-        if (force || d->total_bytes + need <= d->cfg.max_size)
+        if (d->total_bytes + need <= d->cfg.max_size)
             break;
         commit_locked(d, false);
         if (d->total_bytes + need <= d->cfg.max_size || drained_locked(d))
@@ -751,6 +748,13 @@ int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms, uin
     item->token = NULL;
     struct timespec dl = sl_deadline_mono(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&d->mu);
+    if (d->nredo) {
+        *item = d->redo[--d->nredo];
+        d->events -= item->batch->n;
+        publish(d);
+        pthread_mutex_unlock(&d->mu);
+        return SL_OK;
+    }
     for (;;) {
         sl_batch *b;
         uint64_t sid, after;
@@ -789,6 +793,22 @@ int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms, uin
             return SL_ERR_TIMEOUT;
         }
     }
+}
+
+void disk_buffer_requeue(sl_disk_buffer *d, sl_buffer_item *item)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->nredo == d->capredo) {
+        d->capredo = d->capredo ? d->capredo * 2 : 16;
+        d->redo = sl_xrealloc(d->redo, d->capredo * sizeof *d->redo);
+    }
+    d->redo[d->nredo++] = *item;
+    d->events += item->batch->n;
+    publish(d);
+    pthread_cond_broadcast(&d->data_cv);
+    pthread_mutex_unlock(&d->mu);
+    item->batch = NULL;
+    item->token = NULL;
 }
 
 void disk_buffer_done(sl_disk_buffer *d, sl_buffer_item *item)
@@ -1124,6 +1144,13 @@ void disk_buffer_free(sl_disk_buffer *d)
         log_error(d->comp, "disk buffer %s: final fdatasync: %s", d->dir, strerror(errno));
     pthread_mutex_unlock(&d->wmu);
     pthread_mutex_lock(&d->mu);
+    /* Given back and never popped again: their tokens stay open, so the cursor stays
+     * before them and they are replayed at the next start. */
+    for (size_t i = 0; i < d->nredo; i++)
+        batch_abandon(d->redo[i].batch);
+    d->nredo = 0;
+    free(d->redo);
+    d->redo = NULL;
     commit_locked(d, true);
     pthread_mutex_unlock(&d->mu);
     disk_free_struct(d);

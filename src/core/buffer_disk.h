@@ -10,10 +10,11 @@ typedef struct sl_disk_buffer sl_disk_buffer;
 int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const char *dir,
                      sl_metrics *m, char *err, size_t errlen);
 int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch);
-/* Appends whatever the bound, the policy or close say (buffer_requeue). */
-int disk_buffer_push_force(sl_disk_buffer *d, sl_batch *batch);
 int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms, uint64_t wakes);
 void disk_buffer_done(sl_disk_buffer *d, sl_buffer_item *item);
+/* Gives a popped item back (buffer_requeue): the next pop returns it again, with its
+ * token (the cursor does not pass it until it is done). */
+void disk_buffer_requeue(sl_disk_buffer *d, sl_buffer_item *item);
 void disk_buffer_wake(sl_disk_buffer *d);
 uint64_t disk_buffer_wakes(sl_disk_buffer *d);
 void disk_buffer_close(sl_disk_buffer *d);

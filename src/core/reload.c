@@ -21,7 +21,8 @@
  *     over). Its old runtime stops taking requests; requests in flight finish, retries end
  *     at shutdown_timeout and what they did not deliver goes back into the buffer
  *     (buffer_requeue); then the new runtime starts on that buffer. Sources keep pushing
- *     into the buffer meanwhile (backpressure when it fills).
+ *     into the buffer meanwhile (backpressure when it fills). This swap needs no graph
+ *     lock and comes first: a source blocked on that full buffer gets room again.
  *  6. Edges (`down`), transforms and the node array change only under the graph lock held
  *     for writing: no batch is being routed then. What a changed or removed transform
  *     keeps (multiline's open groups) is flushed through the old graph first.
@@ -321,6 +322,46 @@ static void retire_sink(node *n, int64_t deadline)
     }
 }
 
+/* The buffer of the sink named `id` once the reload is done: an existing sink's (kept if it
+ * changes), else a new one's, opened by prepare. */
+static sl_buffer *buffer_of(sl_topology *t, sl_topology *nt, const char *id)
+{
+    node *o = find(t->nodes, t->nnodes, id);
+    if (o && o->kind == NODE_SINK)
+        return o->buf;
+    node *n = find(nt->nodes, nt->nnodes, id);
+    return n && n->kind == NODE_SINK ? n->buf : NULL;
+}
+
+/* 5: a changed sink's new runtime takes over its buffer. The graph does not change here
+ * (sources push into the same buffer object), so this comes before the graph lock: a
+ * source blocked on the full buffer of a sink that cannot deliver, which the reload is
+ * there to fix, gets room again rather than holding the lock's reading side for ever. */
+static void swap_sink_runtimes(sl_topology *t, sl_topology *nt, int64_t deadline,
+                               sl_buf *problems)
+{
+    for (size_t i = 0; i < nt->nnodes; i++) {
+        node *n = nt->nodes[i];
+        node *o = find(t->nodes, t->nnodes, n->id);
+        if (n->kind != NODE_SINK || !n->inited || !o || o->kind != NODE_SINK || !o->rt)
+            continue;
+        sink_runtime_pause(o->rt, deadline);
+        sink_runtime_free(o->rt);
+        o->rt = NULL;
+        n->buf = o->buf; /* the same buffer, contents and all; o lets go of it at the swap */
+        node *fb = n->fallback; /* nt's wiring; the buffer is looked up by id */
+        n->fallback = NULL;
+        char err[1024];
+        if (topo_start_runtime(t, n, err, sizeof err) != SL_OK) {
+            log_error(n->id, "cannot start after the reload: %s", err);
+            buf_printf(problems, "%s%s", problems->len ? "; " : "", err);
+        } else if (fb) {
+            sink_runtime_set_fallback(n->rt, buffer_of(t, nt, fb->id));
+        }
+        n->fallback = fb;
+    }
+}
+
 /* The point of no return is passed: invariants 3-7. Returns SL_ERR_CLOSED if a stop
  * came while waiting for the graph lock (sources already stopped stay stopped; the drain
  * of the shutdown takes over). */
@@ -328,7 +369,8 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
                  sl_buf *problems)
 {
     int64_t deadline = sl_mono_ms() + t->g.shutdown_timeout_ms;
-    /* 4: sources that change or go stop first, while every sink still delivers. */
+    swap_sink_runtimes(t, nt, deadline, problems);
+    /* 4: sources that change or go stop, while every sink delivers. */
     for (size_t i = 0; i < t->nnodes; i++) {
         node *o = t->nodes[i];
         if (o->kind != NODE_SOURCE || reload_list_has(&d->same, o->id))
@@ -341,8 +383,20 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
                      "is kept until exit");
         log_info(o->id, "source stopped for the reload; its position is saved");
     }
-    if (!graph_wrlock(t))
+    if (!graph_wrlock(t)) {
+        /* Stopping: the new runtimes end here; the old nodes keep the buffers. */
+        for (size_t i = 0; i < nt->nnodes; i++) {
+            node *n = nt->nodes[i];
+            node *o = find(t->nodes, t->nnodes, n->id);
+            if (n->kind == NODE_SINK && o && o->kind == NODE_SINK && n->buf == o->buf) {
+                sink_runtime_stop(n->rt, atomic_load(&t->deadline_ms));
+                sink_runtime_free(n->rt);
+                n->rt = NULL;
+                n->buf = NULL;
+            }
+        }
         return SL_ERR_CLOSED;
+    }
     /* 6: what a changed or removed transform keeps goes on through the old graph. */
     for (size_t i = 0; i < t->nnodes; i++) {
         node *o = t->nodes[i];
@@ -391,10 +445,8 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
             n->rate_prev_events = o->rate_prev_events;
             if (strcmp(o->type, n->type) != 0)
                 metrics_set_type(n->m, n->type);
-            if (n->kind == NODE_SINK) {
-                n->buf = o->buf; /* 5: the same buffer, contents and all */
-                o->buf = NULL;
-            }
+            if (n->kind == NODE_SINK)
+                o->buf = NULL; /* n has it (swap_sink_runtimes) */
         }
     }
     for (size_t i = 0; i < t->nnodes; i++)
@@ -437,22 +489,10 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
     pthread_mutex_unlock(&t->mu);
     pthread_rwlock_unlock(&t->graph);
 
-    /* 5, 7: old runtimes end; changed sinks first (a removed sink may be a fallback). */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < ng; i++) {
-            node *g = garbage[i];
-            if (g->kind != NODE_SINK || !g->rt)
-                continue;
-            bool carried = g->buf == NULL; /* its buffer went to the new node */
-            if (pass == 0 && carried) {
-                sink_runtime_pause(g->rt, deadline);
-                sink_runtime_free(g->rt);
-                g->rt = NULL;
-            } else if (pass == 1 && !carried) {
-                retire_sink(g, deadline);
-            }
-        }
-    }
+    /* 7: removed sinks' runtimes end (changed ones were swapped before the lock). */
+    for (size_t i = 0; i < ng; i++)
+        if (garbage[i]->kind == NODE_SINK && garbage[i]->rt)
+            retire_sink(garbage[i], deadline);
     for (size_t i = 0; i < t->nnodes; i++) {
         node *n = t->nodes[i];
         char err[1024];

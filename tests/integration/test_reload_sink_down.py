@@ -1,17 +1,18 @@
 """Reload fixes a sink that cannot deliver: the file sink's path is unusable, so events wait
-in its buffer (memory, then disk) and one request keeps retrying; a reload points the sink
-at a good path. The buffer is kept with its contents and the request cut short goes back
-into it, so every event arrives exactly once at the new path and the forward client gets
-every ack on its one connection."""
+in its buffer (memory, then disk) until it is full and the forward source is blocked pushing
+into it (backpressure), and one request keeps retrying; a reload points the sink at a good
+path. The buffer is kept with its contents and the request cut short goes back into it, so
+every event arrives exactly once at the new path and the forward client gets every ack on
+its one connection."""
 import os
 
 from fwdclient import Client, packed_entries
 from harness import Sluice, WORK, free_port, log, wait_until
 from reload_common import ndjson_messages, post_reload, write
 
-N, CHUNK = 1000, 100
+CHUNK = 100
 
-for kind in ("memory", "disk"):
+for kind, bound in (("memory", "max_bytes: 64KiB"), ("disk", "max_size: 16KiB")):
     base = os.path.join(WORK, kind)
     os.makedirs(base)
     blocker = os.path.join(base, "blocked")  # a regular file where a directory should be
@@ -27,25 +28,36 @@ api: { address: "127.0.0.1:%d" }
 sources:
   fwd: { type: forward, address: "127.0.0.1:%d" }
 sinks:
-  out: { type: file, inputs: [fwd], path: "%s", buffer: { type: %s },
+  out: { type: file, inputs: [fwd], path: "%s", buffer: { type: %s, %s },
          batch: { max_events: %d, timeout_ms: 20 },
          retry: { initial_ms: 20, max_ms: 100 }, circuit_breaker: { failures: 0 } }
-""" % (base, api, port, path, kind, CHUNK)
+""" % (base, api, port, path, kind, bound, CHUNK)
 
     s = Sluice(cfg(os.path.join(blocker, "out.ndjson")), name="sluice-" + kind).start()
     c = Client(port, timeout=120)
-    for k in range(N // CHUNK):
-        c.send(["t", packed_entries([{"message": "e%d" % (k * CHUNK + i)} for i in range(CHUNK)]),
-                {"chunk": "c%d" % k}])
-    wait_until(lambda: s.counter("sluice_component_received_events_total", component_id="out") == N,
-               60, "every event in the sink's buffer")
+
+    def received():
+        return s.counter("sluice_component_received_events_total", component_id="out")
+
+    def blocked():
+        return s.metric("sluice_buffer_blocked_pushes", component_id="out") == 1
+
+    # One chunk at a time (each its own batch) until the source is blocked on the full buffer.
+    chunks = 0
+    while not blocked():
+        assert chunks < 200, "the buffer never filled"
+        c.send(["t", packed_entries([{"message": "e%d" % (chunks * CHUNK + i)} for i in range(CHUNK)]),
+                {"chunk": "c%d" % chunks}])
+        chunks += 1
+        wait_until(lambda: received() == chunks * CHUNK or blocked(), 60, "chunk taken or source blocked")
+    N = chunks * CHUNK
     wait_until(lambda: s.counter("sluice_sink_retries_total", component_id="out") >= 3, 60, "retries")
 
     write(s.config, cfg(good))
     code, body = post_reload(s)
     log(kind, "reload:", code, body)
     assert code == 200 and body["changed"] == ["out"], (code, body)
-    for k in range(N // CHUNK):
+    for k in range(chunks):
         c.wait_ack("c%d" % k)
     # (a disk buffer acks once written: wait for the delivery itself)
     wait_until(lambda: len(set(ndjson_messages(good))) >= N, 60, "every event at the new path")
