@@ -147,6 +147,7 @@ typedef struct rt_item {
     sl_buffer_item it;
     uint32_t base, n;
     uint32_t left;  /* events still pending */
+    uint32_t dead;  /* events dead-lettered: the rest of the batch's bytes count as sent */
     bool parked;    /* ownership moved to a park record (fallback) */
 } rt_item;
 
@@ -358,6 +359,7 @@ static void request_add(rt_worker *w, const sl_buffer_item *it)
     ri->base = (uint32_t)w->nev;
     ri->n = n;
     ri->left = n;
+    ri->dead = 0;
     ri->parked = false;
     for (uint32_t i = 0; i < n; i++) {
         w->all[w->nev + i] = &it->batch->events[i];
@@ -371,17 +373,18 @@ static void request_add(rt_worker *w, const sl_buffer_item *it)
 
 /* ---- Event resolution ------------------------------------------------------------------- */
 
-static void resolve_ok(rt_worker *w, size_t pos)
+/* Returns 1 if the event was pending (the caller counts them into sent_events once per
+ * request); its bytes are counted when its item is released (release_items), from the
+ * batch's size, not by walking the delivered event's fields again. */
+static size_t resolve_ok(rt_worker *w, size_t pos)
 {
     uint32_t g = w->gidx[pos];
     if (w->resolved[g] != EV_PENDING)
-        return;
+        return 0;
     w->resolved[g] = EV_DELIVERED;
-    if (w->rt) {
+    if (w->rt)
         w->items[w->owner[g]].left--;
-        atomic_fetch_add(&w->rt->m->sent_events, 1);
-        atomic_fetch_add(&w->rt->m->sent_bytes, event_size(w->all[g]));
-    }
+    return 1;
 }
 
 /* One line per second at most, so a flood of rejects cannot flood the log. */
@@ -449,6 +452,7 @@ static bool resolve_dead(rt_worker *w, size_t pos, const char *why, const char *
     }
     w->resolved[g] = EV_DEAD;
     w->items[w->owner[g]].left--;
+    w->items[w->owner[g]].dead++;
     return true;
 }
 
@@ -678,8 +682,11 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
         snprintf(reason, sizeof reason, "%s", res.reason[0] ? res.reason : "unspecified");
 
         if (status == SL_SEND_OK) {
+            size_t ok = 0;
             for (size_t p = lo; p < lo + n; p++)
-                resolve_ok(w, p);
+                ok += resolve_ok(w, p);
+            if (rt)
+                atomic_fetch_add(&rt->m->sent_events, ok);
             return D_DONE;
         }
         if (status == SL_SEND_REJECT) {
@@ -699,7 +706,9 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             for (size_t i = 0; i < n; i++) {
                 size_t p = lo + i;
                 if (w->st[p] == SL_ITEM_OK) {
-                    resolve_ok(w, p);
+                    size_t ok = resolve_ok(w, p);
+                    if (rt && ok)
+                        atomic_fetch_add(&rt->m->sent_events, ok);
                 } else if (w->st[p] == SL_ITEM_REJECT) {
                     const char *ir = w->rsn[p] && w->rsn[p][0] ? w->rsn[p] : reason;
                     if (rt)
@@ -873,8 +882,13 @@ static void request_finish(rt_worker *w)
         rt_item *ri = &w->items[k];
         if (ri->parked)
             continue;
-        if (ri->left == 0)
+        if (ri->left == 0) {
+            const sl_batch *b = ri->it.batch;
+            if (b && ri->n > ri->dead)
+                atomic_fetch_add(&w->rt->m->sent_bytes,
+                                 ri->dead ? b->bytes / ri->n * (ri->n - ri->dead) : b->bytes);
             buffer_done(w->rt->buf, &ri->it);
+        }
         else if (pausing && buffer_requeue(w->rt->buf, &ri->it) == SL_OK) {
             /* kept for the sink's next runtime; events of it already delivered go again */
         } else {
