@@ -110,14 +110,16 @@ static void mem_grow(sl_buffer *b)
     b->cap *= 2;
 }
 
-int buffer_push(sl_buffer *b, sl_batch *batch)
+int buffer_push(sl_buffer *b, sl_batch *batch) { return buffer_push_cancel(b, batch, NULL); }
+
+int buffer_push_cancel(sl_buffer *b, sl_batch *batch, const atomic_bool *cancel)
 {
     if (b->disk)
-        return disk_buffer_push(b->disk, batch);
+        return disk_buffer_push(b->disk, batch, cancel);
     pthread_mutex_lock(&b->mu);
     bool blocked = false; /* counted in the buffer_blocked gauge until the loop ends */
     for (;;) {
-        if (b->closed) {
+        if (b->closed || (cancel && atomic_load(cancel))) {
             if (blocked && b->m)
                 atomic_fetch_sub(&b->m->buffer_blocked, 1);
             pthread_mutex_unlock(&b->mu);
@@ -138,7 +140,12 @@ int buffer_push(sl_buffer *b, sl_batch *batch)
         if (!blocked && b->m)
             atomic_fetch_add(&b->m->buffer_blocked, 1);
         blocked = true;
-        pthread_cond_wait(&b->not_full, &b->mu);
+        if (cancel) { /* looked at again every 50 ms */
+            struct timespec dl = sl_deadline_mono(50);
+            pthread_cond_timedwait(&b->not_full, &b->mu, &dl);
+        } else {
+            pthread_cond_wait(&b->not_full, &b->mu);
+        }
     }
     if (blocked && b->m)
         atomic_fetch_sub(&b->m->buffer_blocked, 1);

@@ -3,6 +3,7 @@
 #ifndef SL_BUFFER_H
 #define SL_BUFFER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,9 @@ int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, s
  * SL_ERR_CLOSED (closing; nothing kept), or SL_ERR_IO (disk write failed; nothing kept,
  * the caller retries later so nothing is lost). The caller keeps its own reference. */
 int buffer_push(sl_buffer *b, sl_batch *batch);
+/* The same, giving up with SL_ERR_CLOSED (nothing kept) once *cancel is true while it
+ * waits for room: a source stopped by a reload must not wait for a sink that is down. */
+int buffer_push_cancel(sl_buffer *b, sl_batch *batch, const atomic_bool *cancel);
 
 /* Consumer side (sink runtime). Waits up to timeout_ms for the next batch in order.
  * Returns SL_OK, SL_ERR_TIMEOUT, or SL_ERR_CLOSED once closed and empty. */

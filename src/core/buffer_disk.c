@@ -630,7 +630,7 @@ static bool drained_locked(sl_disk_buffer *d)
            ack_ledger_pending(d->ledger) == 0;
 }
 
-int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
+int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch, const atomic_bool *cancel)
 {
     if (batch->n == 0)
         return SL_OK; /* nothing to keep */
@@ -649,7 +649,7 @@ int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch)
     pthread_mutex_lock(&d->mu);
     bool blocked = false; /* counted in the buffer_blocked gauge */
     for (;;) {
-        if (d->closed) {
+        if (d->closed || (cancel && atomic_load(cancel))) {
             if (blocked && d->m)
                 atomic_fetch_sub(&d->m->buffer_blocked, 1);
             pthread_mutex_unlock(&d->mu);

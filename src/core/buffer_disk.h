@@ -9,7 +9,7 @@ typedef struct sl_disk_buffer sl_disk_buffer;
 
 int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const char *dir,
                      sl_metrics *m, char *err, size_t errlen);
-int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch);
+int disk_buffer_push(sl_disk_buffer *d, sl_batch *batch, const atomic_bool *cancel);
 int disk_buffer_pop(sl_disk_buffer *d, sl_buffer_item *item, int timeout_ms, uint64_t wakes);
 void disk_buffer_done(sl_disk_buffer *d, sl_buffer_item *item);
 /* Gives a popped item back (buffer_requeue): the next pop returns it again, with its

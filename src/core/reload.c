@@ -12,7 +12,8 @@
  *     `buffer` cannot change live: the reload is refused and says to restart.
  *  3. An unchanged component keeps its node: its instance, thread, ledger, positions,
  *     connections, buffer, runtime, metrics and tap. Only its `down` edges are rebuilt.
- *  4. A changed or removed source stops reading, its in-flight acks settle (until
+ *  4. A changed or removed source stops reading (a push it is blocked in on a full buffer
+ *     gives up: route_cancel in topology.c), its in-flight acks settle (until
  *     shutdown_timeout), it writes its position and is destroyed; then (changed) the new
  *     instance starts from that position. What was not acknowledged by then is read
  *     again: duplicates only within what was in flight. The old ledger lives on (late

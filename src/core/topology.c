@@ -583,6 +583,11 @@ int topology_sink_instance(sl_topology *t, const char *id, const struct sl_sink_
 
 /* ---- Routing -------------------------------------------------------------------------- */
 
+/* While a source thread routes: its context's stop flag, so a push blocked on a full buffer
+ * gives up when a reload stops that source alone (the batch is abandoned and read again by
+ * the new instance). NULL on other threads. */
+static _Thread_local const atomic_bool *route_cancel;
+
 static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 {
     tap_hook(sink->tap, b);
@@ -590,7 +595,7 @@ static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
     atomic_fetch_add_explicit(&sink->m->received_bytes, b->bytes, memory_order_relaxed);
     bool logged = false;
     for (;;) {
-        int rc = buffer_push(sink->buf, b);
+        int rc = buffer_push_cancel(sink->buf, b, route_cancel);
         if (rc == SL_OK || rc == SL_ERR_FULL)
             return true; /* SL_ERR_FULL: dropped by the sink's own when_full policy */
         if (rc == SL_ERR_CLOSED)
@@ -602,6 +607,8 @@ static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
             logged = true;
         }
         if (atomic_load(&t->stopping) && sl_mono_ms() > atomic_load(&t->deadline_ms))
+            return false;
+        if (route_cancel && atomic_load(route_cancel))
             return false;
         struct timespec ts = {0, 200 * 1000000L};
         nanosleep(&ts, NULL);
@@ -701,7 +708,9 @@ int source_emit(sl_source_ctx *ctx, sl_batch *b)
     atomic_fetch_add_explicit(&n->m->sent_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&n->m->sent_bytes, b->bytes, memory_order_relaxed);
     pthread_rwlock_rdlock(&ctx->t->graph);
+    route_cancel = &ctx->stop;
     bool ok = route(ctx->t, n, b);
+    route_cancel = NULL;
     pthread_rwlock_unlock(&ctx->t->graph);
     if (ok) {
         batch_release(b);
@@ -789,8 +798,10 @@ int source_stop_fd(const sl_source_ctx *ctx) { return ctx->stop_efd; }
 static void flush_kept_locked(sl_source_ctx *ctx, bool all)
 {
     pthread_rwlock_rdlock(&ctx->t->graph);
+    route_cancel = &ctx->stop;
     if (ctx->n->keeps)
         flush_kept(ctx->t, ctx->n, ctx->n->id, sl_mono_ms(), all);
+    route_cancel = NULL;
     pthread_rwlock_unlock(&ctx->t->graph);
 }
 
