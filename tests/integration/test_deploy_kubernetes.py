@@ -209,6 +209,23 @@ assert pod["securityContext"]["runAsUser"] != 0 and pod["securityContext"]["fsGr
 assert mounts[cfg["data_dir"]]["name"] in claims, mounts
 vct = sts["spec"]["volumeClaimTemplates"][0]["spec"]
 assert vct["accessModes"] == ["ReadWriteOnce"] and vct["resources"]["requests"]["storage"], vct
+# shard-ready: the pod's name gives its shard index, SHARD_COUNT equals the replicas, and a
+# group that moves is asked of the index the sink writes
+env = {e["name"]: e for e in c.get("env", [])}
+assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", env
+assert int(env["SHARD_COUNT"]["value"]) == sts["spec"]["replicas"], env
+src = cfg["sources"]["cloudwatch"]
+assert src["shard"] == {"index": "${POD_NAME:-sluice-cloudwatch-0}", "count": "${SHARD_COUNT:-1}"}, src
+assert src["reconcile"]["index"].startswith(cfg["sinks"]["es"]["index"].split("%")[0]), src
+text = one(cw, "ConfigMap", [v for v in pod["volumes"] if v["name"] == "config"][0]["configMap"]["name"])["data"]["sluice.yaml"]
+path = os.path.join(WORK, "cloudwatch-shard.yaml")
+with open(path, "w") as f:
+    f.write(text)
+for ordinal, ok in ((2, True), (3, False)):  # three replicas: sluice-cloudwatch-0..2
+    r = subprocess.run([SLUICE, "validate", "-c", path], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, POD_NAME="sluice-cloudwatch-%d" % ordinal, SHARD_COUNT="3"))
+    assert (r.returncode == 0) == ok, (ordinal, r.stdout, r.stderr)
+    assert ok or "must be below shard.count" in r.stderr, r.stderr
 print("cloudwatch puller ok")
 
 # ---- two tiers with Kafka (docs/SCALING.md) -------------------------------------------------
