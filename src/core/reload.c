@@ -406,16 +406,7 @@ static int apply(sl_topology *t, sl_topology *nt, sl_config_doc *doc, const sl_r
         for (size_t j = 0; j < t->nnodes; j++) {
             if (t->nodes[j]->kind != NODE_SOURCE)
                 continue;
-            sl_batch *b = o->vt.tr->flush(o->self, t->nodes[j]->id, sl_mono_ms(), true);
-            if (b && b->n) {
-                atomic_fetch_add_explicit(&o->m->sent_events, b->n, memory_order_relaxed);
-                if (topo_route(t, o, b))
-                    batch_release(b);
-                else
-                    batch_abandon(b);
-            } else if (b) {
-                batch_release(b);
-            }
+            topo_flush_transform(t, o, t->nodes[j]->id, sl_mono_ms(), true);
         }
     }
     /* 3, 5: the new node array. Garbage (old nodes replaced or removed, and the new

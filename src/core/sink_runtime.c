@@ -1172,17 +1172,34 @@ void sink_runtime_set_fallback(sl_sink_runtime *rt, sl_buffer *fallback)
     pthread_mutex_unlock(&rt->mu);
 }
 
-void sink_runtime_pause(sl_sink_runtime *rt, int64_t deadline_ms)
+static void rt_stop_housekeeping(sl_sink_runtime *rt)
 {
-    if (!rt || !rt->workers)
+    if (!rt->hk_started)
         return;
     pthread_mutex_lock(&rt->mu);
-    atomic_store(&rt->pausing, true);
+    atomic_store(&rt->hk_stop, true);
+    pthread_cond_broadcast(&rt->hk_cv);
+    pthread_mutex_unlock(&rt->mu);
+    pthread_join(rt->hk, NULL);
+    rt->hk_started = false;
+}
+
+/* Stops the workers (retries end at the deadline), gives fallback copies until the deadline
+ * to be released, and stops the housekeeping thread. A pause leaves the buffer open (its
+ * undelivered requests were given back in order); a stop closes it. */
+static void rt_quiesce(sl_sink_runtime *rt, int64_t deadline_ms, bool pausing)
+{
+    pthread_mutex_lock(&rt->mu);
+    if (pausing)
+        atomic_store(&rt->pausing, true);
     atomic_store(&rt->deadline, deadline_ms);
     atomic_store(&rt->stopping, true); /* with the deadline: retries end there */
     pthread_cond_broadcast(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
-    buffer_wake(rt->buf);
+    if (pausing)
+        buffer_wake(rt->buf);
+    else
+        buffer_close(rt->buf);
     rt_join(rt, rt->nworkers);
     for (int i = 0; i < rt->nworkers; i++)
         worker_free_arrays(&rt->workers[i]);
@@ -1192,14 +1209,14 @@ void sink_runtime_pause(sl_sink_runtime *rt, int64_t deadline_ms)
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
-    if (rt->hk_started) {
-        pthread_mutex_lock(&rt->mu);
-        atomic_store(&rt->hk_stop, true);
-        pthread_cond_broadcast(&rt->hk_cv);
-        pthread_mutex_unlock(&rt->mu);
-        pthread_join(rt->hk, NULL);
-        rt->hk_started = false;
-    }
+    rt_stop_housekeeping(rt);
+}
+
+void sink_runtime_pause(sl_sink_runtime *rt, int64_t deadline_ms)
+{
+    if (!rt || !rt->workers)
+        return;
+    rt_quiesce(rt, deadline_ms, true);
     size_t left = atomic_load(&rt->abandoned);
     pthread_mutex_lock(&rt->mu);
     for (rt_park *p = rt->parks; p; p = p->next) {
@@ -1223,31 +1240,7 @@ void sink_runtime_stop(sl_sink_runtime *rt, int64_t deadline_ms)
 {
     if (!rt || !rt->workers)
         return;
-    pthread_mutex_lock(&rt->mu);
-    atomic_store(&rt->deadline, deadline_ms);
-    atomic_store(&rt->stopping, true);
-    pthread_cond_broadcast(&rt->cv);
-    pthread_mutex_unlock(&rt->mu);
-    buffer_close(rt->buf);
-    rt_join(rt, rt->nworkers);
-    for (int i = 0; i < rt->nworkers; i++)
-        worker_free_arrays(&rt->workers[i]);
-    free(rt->workers);
-    rt->workers = NULL;
-
-    /* Give fallback copies until the deadline to be released. */
-    while (ack_ledger_pending(rt->fb_ledger) > 0 && sl_mono_ms() < deadline_ms) {
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    if (rt->hk_started) {
-        pthread_mutex_lock(&rt->mu);
-        atomic_store(&rt->hk_stop, true);
-        pthread_cond_broadcast(&rt->hk_cv);
-        pthread_mutex_unlock(&rt->mu);
-        pthread_join(rt->hk, NULL);
-        rt->hk_started = false;
-    }
+    rt_quiesce(rt, deadline_ms, false);
 
     /* Whatever is left was not delivered in time (note 3). */
     size_t left = atomic_load(&rt->abandoned);
@@ -1279,13 +1272,7 @@ void sink_runtime_free(sl_sink_runtime *rt)
         return;
     if (rt->workers)
         sink_runtime_stop(rt, sl_mono_ms());
-    if (rt->hk_started) {
-        pthread_mutex_lock(&rt->mu);
-        atomic_store(&rt->hk_stop, true);
-        pthread_cond_broadcast(&rt->hk_cv);
-        pthread_mutex_unlock(&rt->mu);
-        pthread_join(rt->hk, NULL);
-    }
+    rt_stop_housekeeping(rt);
     if (ack_ledger_pending(rt->fb_ledger) == 0) {
         ack_ledger_free(rt->fb_ledger);
         rt_park *p = rt->parks;

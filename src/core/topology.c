@@ -617,9 +617,6 @@ static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 
 /* Hands the batch (caller's reference) to every consumer of `from`. Returns false if any
  * sink could not take it. */
-static bool route(sl_topology *t, node *from, sl_batch *b);
-bool topo_route(sl_topology *t, node *from, sl_batch *b) { return route(t, from, b); }
-
 static bool route(sl_topology *t, node *from, sl_batch *b)
 {
     tap_hook(from->tap, b);
@@ -767,22 +764,27 @@ static uint64_t mem_held(void *arg, bool *drainable)
 /* Routes on what the transforms below `from` keep for `origin` and is due (design note 6):
  * each keeping transform's batch goes on from that transform, so the ones below it see it
  * before their own flush is asked. */
+void topo_flush_transform(sl_topology *t, node *d, const char *origin, int64_t now_ms, bool all)
+{
+    sl_batch *b = d->vt.tr->flush ? d->vt.tr->flush(d->self, origin, now_ms, all) : NULL;
+    if (b && b->n) {
+        atomic_fetch_add_explicit(&d->m->sent_events, b->n, memory_order_relaxed);
+        if (route(t, d, b))
+            batch_release(b);
+        else
+            batch_abandon(b);
+    } else if (b) {
+        batch_release(b);
+    }
+}
+
 static void flush_kept(sl_topology *t, node *from, const char *origin, int64_t now_ms, bool all)
 {
     for (size_t i = 0; i < from->ndown; i++) {
         node *d = from->down[i];
         if (d->kind != NODE_TRANSFORM)
             continue;
-        sl_batch *b = d->vt.tr->flush ? d->vt.tr->flush(d->self, origin, now_ms, all) : NULL;
-        if (b && b->n) {
-            atomic_fetch_add_explicit(&d->m->sent_events, b->n, memory_order_relaxed);
-            if (route(t, d, b))
-                batch_release(b);
-            else
-                batch_abandon(b);
-        } else if (b) {
-            batch_release(b);
-        }
+        topo_flush_transform(t, d, origin, now_ms, all);
         flush_kept(t, d, origin, now_ms, all);
     }
 }

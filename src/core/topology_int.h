@@ -129,9 +129,9 @@ bool topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms);
 /* Rebuilds every `down`, fallback, clone flag and keeps flag from the nodes' inputs (a
  * validated graph). Caller holds the graph lock for writing (or nothing runs yet). */
 void topo_rewire(sl_topology *t);
-/* Hands a batch on from `from` (caller's reference stays the caller's). Caller holds the
- * graph lock. Returns false if a sink could not take it. */
-bool topo_route(sl_topology *t, node *from, sl_batch *b);
+/* Flushes what transform `d` keeps for `origin` (all of it when `all`) and routes it on;
+ * what a sink cannot take is abandoned. Caller holds the graph lock. */
+void topo_flush_transform(sl_topology *t, node *d, const char *origin, int64_t now_ms, bool all);
 /* Frees one node (destroying its component when inited; its buffer, runtime, tap). */
 void topo_node_free(node *n);
 
