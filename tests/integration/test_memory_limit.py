@@ -10,22 +10,15 @@ the same pipeline and one event (libcurl loaded), so the test means the same und
 import json
 import os
 import re
-import threading
-import time
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from mem_common import ASAN_ALLOWANCE, MiB, PeakSampler, assert_peak_under, limit_over, vmrss
 
-MiB = 1 << 20
 N = int(os.environ.get("IT_MEM_LINES", "250000"))
 LINE = 300
 ROOM = 32 * MiB     # the limit is the measured footprint plus this
-ALLOWANCE = 4 * MiB  # what a 5 ms sampler may see beyond it: a read turn and a request
-with open(os.environ["SLUICE"], "rb") as f:
-    if b"__asan_init" in f.read():
-        # ASan keeps freed memory (quarantine_size_mb=16 in run.sh) and adds shadow pages,
-        # neither of which the limit can see freed
-        ALLOWANCE += 16 * MiB
+ALLOWANCE = 4 * MiB + ASAN_ALLOWANCE  # what a 5 ms sampler may see beyond it: a read turn and a request
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
 emu = Emulator("http_sink_server.py")
@@ -54,14 +47,6 @@ sinks:
 """ % (WORK, port, "limits: { memory: %d }" % limit if limit else "", logs, emu.port)
 
 
-def vmrss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 # 1. The footprint: one event through the same pipeline.
 with open(os.path.join(logs, "a.log"), "w") as f:
     f.write("warm-up\n")
@@ -69,7 +54,7 @@ s = Sluice(config(free_port(), 0), name="base").start()
 wait_until(lambda: stats()["lines"] == 1, 60, "the warm-up event delivered")
 base = vmrss(s.proc.pid)
 assert s.stop() == 0
-limit = (base + ROOM + MiB - 1) // MiB * MiB
+limit = limit_over(base, ROOM)
 ctl({"reset": True})
 
 # 2. Input more than twice the room: it cannot all sit in memory under the limit.
@@ -81,21 +66,7 @@ assert N * LINE > 2 * ROOM
 ctl({"delay_ms": 40})  # about 25 requests of 1000 events a second: the sink is slow
 
 s = Sluice(config(free_port(), limit)).start()
-peak = [0]
-done = threading.Event()
-
-
-def sample():
-    while not done.is_set():
-        try:
-            peak[0] = max(peak[0], vmrss(s.proc.pid))
-        except OSError:
-            return
-        time.sleep(0.005)
-
-
-sampler = threading.Thread(target=sample, daemon=True)
-sampler.start()
+sampler = PeakSampler(s.proc.pid)
 try:
     st = s.status()["memory"]
     assert st["limit_bytes"] == limit and st["from"] == "config", st
@@ -113,8 +84,7 @@ try:
     wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source commits everything")
     after = vmrss(s.proc.pid)
 finally:
-    done.set()
-    sampler.join()
+    sampler.stop()
     s.stop()
 with urllib.request.urlopen("http://127.0.0.1:%d/lines" % emu.port, timeout=60) as r:
     got = [json.loads(l)["message"] for l in r.read().decode().splitlines() if l.strip()]
@@ -124,8 +94,7 @@ text = s.log_text()
 pauses = len(re.findall(r"pausing .*live", text))
 log("footprint %.1f MiB, limit %.1f MiB, peak RSS sampled %.1f MiB, after drain %.1f MiB, "
     "%d pause(s) of the live class, %d lines delivered once" % (base / MiB, limit / MiB,
-                                                                peak[0] / MiB, after / MiB, pauses, N))
-assert peak[0] <= limit + ALLOWANCE, "peak RSS %.1f MiB over the limit %.1f MiB + %.1f" % (
-    peak[0] / MiB, limit / MiB, ALLOWANCE / MiB)
+                                                                sampler.peak / MiB, after / MiB, pauses, N))
+assert_peak_under(sampler.peak, limit, ALLOWANCE)
 assert after <= limit, (after, limit)
 emu.stop()

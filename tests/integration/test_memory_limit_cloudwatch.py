@@ -8,20 +8,14 @@ is delivered exactly once. The limit is the footprint of the same pipeline on an
 group plus ROOM, so the test means the same under ASan."""
 import json
 import os
-import threading
 import time
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, post_json, wait_until
+from mem_common import ASAN_ALLOWANCE, MiB, PeakSampler, assert_peak_under, limit_over, vmrss
 
-MiB = 1 << 20
 ROOM = 24 * MiB
-ALLOWANCE = 4 * MiB   # a page (page_limit 200 x 1 KB) being parsed, a request in flight
-with open(os.environ["SLUICE"], "rb") as f:
-    if b"__asan_init" in f.read():
-        # ASan keeps freed memory (quarantine_size_mb=16 in run.sh) and adds shadow pages,
-        # neither of which the limit can see freed
-        ALLOWANCE += 16 * MiB
+ALLOWANCE = 4 * MiB + ASAN_ALLOWANCE   # a page (page_limit 200 x 1 KB) being parsed, a request in flight
 DAYS = 3
 PER_STREAM = int(os.environ.get("IT_MEMCW_EVENTS", "30000"))
 GROUP = "/mem/app"
@@ -56,14 +50,6 @@ sinks:
        DAYS + 1, sink.port)
 
 
-def vmrss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 # 1. The footprint: the same pipeline on a group with one event.
 now = int(time.time() * 1000)
 post_json(cwb + "/_emulator/put", {"group": "/mem/empty", "stream": "s", "events": [
@@ -72,7 +58,7 @@ s = Sluice(config("base", "/mem/empty", 0), name="base", env=env).start()
 wait_until(lambda: stats()["lines"] == 1, 60, "the warm-up event delivered")
 base = vmrss(s.proc.pid)
 assert s.stop() == 0
-limit = (base + ROOM + MiB - 1) // MiB * MiB
+limit = limit_over(base, ROOM)
 ctl({"reset": True})
 
 # 2. Three days of 1 KB events in two streams (the last 10 minutes left to the live tail).
@@ -90,21 +76,7 @@ assert total * 1000 > 2 * ROOM
 ctl({"delay_ms": 40})  # about 25 requests of 500 events a second
 
 s = Sluice(config("run", GROUP, limit), env=env).start()
-peak = [0]
-done = threading.Event()
-
-
-def sample():
-    while not done.is_set():
-        try:
-            peak[0] = max(peak[0], vmrss(s.proc.pid))
-        except OSError:
-            return
-        time.sleep(0.005)
-
-
-sampler = threading.Thread(target=sample, daemon=True)
-sampler.start()
+sampler = PeakSampler(s.proc.pid)
 try:
     wait_until(lambda: s.component("cw")["counters"].get("memory_pauses", 0) >= 1, 120,
                "the backfill held for memory")
@@ -116,8 +88,7 @@ try:
     wait_until(lambda: s.metric("sluice_memory_paused_sources") == 0, 30, "no source paused")
     pauses = s.component("cw")["counters"]["memory_pauses"]
 finally:
-    done.set()
-    sampler.join()
+    sampler.stop()
     s.stop()
 with urllib.request.urlopen("http://127.0.0.1:%d/lines" % sink.port, timeout=60) as r:
     got = [json.loads(l) for l in r.read().decode().splitlines() if l.strip()]
@@ -125,8 +96,7 @@ ids = set(g["cloudwatch"]["event_id"] if isinstance(g.get("cloudwatch"), dict)
           else g.get("cloudwatch.event_id") for g in got)
 assert len(got) == total and len(ids) == total, (len(got), len(ids), total)
 log("footprint %.1f MiB, limit %.1f MiB, peak RSS sampled %.1f MiB; backfill held %d time(s);"
-    " %d events delivered once" % (base / MiB, limit / MiB, peak[0] / MiB, pauses, total))
-assert peak[0] <= limit + ALLOWANCE, "peak RSS %.1f MiB over the limit %.1f MiB + %.1f" % (
-    peak[0] / MiB, limit / MiB, ALLOWANCE / MiB)
+    " %d events delivered once" % (base / MiB, limit / MiB, sampler.peak / MiB, pauses, total))
+assert_peak_under(sampler.peak, limit, ALLOWANCE)
 cw.stop()
 sink.stop()

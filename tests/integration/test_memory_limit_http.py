@@ -8,19 +8,15 @@ resident set sampled from /proc/<pid>/status stayed under the limit plus ALLOWAN
 limit is the footprint of the same pipeline after one request plus ROOM."""
 import http.client
 import json
-import os
 import threading
 import time
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, post_json, wait_until
+from mem_common import ASAN_ALLOWANCE, MiB, PeakSampler, assert_peak_under, limit_over, vmrss
 
-MiB = 1 << 20
 ROOM = 16 * MiB
-ALLOWANCE = 4 * MiB  # a body being read and parsed, a request in flight
-with open(os.environ["SLUICE"], "rb") as f:
-    if b"__asan_init" in f.read():
-        ALLOWANCE += 16 * MiB  # ASan: its quarantine (run.sh) and shadow pages
+ALLOWANCE = 4 * MiB + ASAN_ALLOWANCE  # a body being read and parsed, a request in flight
 CLIENTS = 64
 BODIES = 5  # per client
 PER_BODY = 1000
@@ -48,14 +44,6 @@ sinks:
        sink.port)
 
 
-def vmrss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def post(conn, body):
     conn.request("POST", "/t", body, {"Content-Type": "application/x-ndjson"})
     r = conn.getresponse()
@@ -72,28 +60,14 @@ wait_until(lambda: stats()["lines"] == 1, 60, "the warm-up event delivered")
 base = vmrss(s.proc.pid)
 c.close()
 assert s.stop() == 0
-limit = (base + ROOM + MiB - 1) // MiB * MiB
+limit = limit_over(base, ROOM)
 ctl({"reset": True})
 assert CLIENTS * PER_BODY * 300 > ROOM
 
 ctl({"delay_ms": 250})  # about 4 requests of 1000 events a second: slower than the client
 p1 = free_port()
 s = Sluice(config("run", p1, limit)).start()
-peak = [0]
-done = threading.Event()
-
-
-def sample():
-    while not done.is_set():
-        try:
-            peak[0] = max(peak[0], vmrss(s.proc.pid))
-        except OSError:
-            return
-        time.sleep(0.005)
-
-
-sampler = threading.Thread(target=sample, daemon=True)
-sampler.start()
+sampler = PeakSampler(s.proc.pid)
 refused, retry_after, errors = [0], set(), []
 lock = threading.Lock()
 
@@ -134,14 +108,12 @@ try:
     assert s.component("web")["counters"].get("memory_pauses", 0) >= 1
     wait_until(lambda: s.metric("sluice_memory_paused_sources") == 0, 30, "no source paused")
 finally:
-    done.set()
-    sampler.join()
+    sampler.stop()
     s.stop()
 with urllib.request.urlopen("http://127.0.0.1:%d/lines" % sink.port, timeout=60) as r:
     got = [json.loads(l)["message"] for l in r.read().decode().splitlines() if l.strip()]
 assert len(got) == CLIENTS * BODIES * PER_BODY and len(set(got)) == len(got), (len(got), len(set(got)))
 log("footprint %.1f MiB, limit %.1f MiB, peak RSS sampled %.1f MiB; %d bodies refused with 429;"
-    " %d lines delivered once" % (base / MiB, limit / MiB, peak[0] / MiB, refused, len(got)))
-assert peak[0] <= limit + ALLOWANCE, "peak RSS %.1f MiB over the limit %.1f MiB + %.1f" % (
-    peak[0] / MiB, limit / MiB, ALLOWANCE / MiB)
+    " %d lines delivered once" % (base / MiB, limit / MiB, sampler.peak / MiB, refused, len(got)))
+assert_peak_under(sampler.peak, limit, ALLOWANCE)
 sink.stop()
