@@ -13,28 +13,14 @@ import threading
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from harness import Sluice, WORK, free_port, log, wait_until, get_text, post_json
+from cw_common import start_emulators, cw_events, es_count, es_docs, write_credentials
 
 DAYS = int(os.environ.get("CW_DAYS", "30"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "1"))
 GROUPS = ["/aws/lambda/orders", "/aws/lambda/payments", "/ecs/web"]
 
-cw = Emulator("cloudwatch_emulator.py", "--page-size", "300")
-es = Emulator("es_emulator.py")
-cwb = "http://127.0.0.1:%d" % cw.port
-esb = "http://127.0.0.1:%d" % es.port
-
-
-def es_docs():
-    return get_ndjson(esb + "/_emulator/docs")
-
-
-def es_count():
-    return json.loads(get_text(esb + "/_emulator/stats"))["docs"]
-
-
-def cw_events():
-    return get_ndjson(cwb + "/_emulator/events")
+cw, es, cwb, esb = start_emulators("--page-size", "300")
 
 
 now_ms = int(time.time() * 1000)
@@ -63,10 +49,7 @@ wt = threading.Thread(target=writer, daemon=True)
 wt.start()
 
 port = free_port()
-creds = os.path.join(WORK, "credentials")
-with open(creds, "w") as f:
-    f.write("[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n"
-            "[cw]\naws_access_key_id = AKIDSLUICETEST\naws_secret_access_key = sluice-test-secret\n")
+creds = write_credentials("[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n")
 cfg = """
 data_dir: %s/data
 api: { address: "127.0.0.1:%d" }
@@ -112,19 +95,19 @@ try:
     for k in (1, 2, 3):
         s = Sluice(cfg, name="sluice%d" % k, env=env).start()
         target = total * k // 4
-        wait_until(lambda: es_count() >= target, 120, "backfill progress %d" % k, interval=0.02)
+        wait_until(lambda: es_count(esb) >= target, 120, "backfill progress %d" % k, interval=0.02)
         s.kill9()
-        log("kill %d with %d docs stored" % (k, es_count()))
+        log("kill %d with %d docs stored" % (k, es_count(esb)))
     s = Sluice(cfg, name="sluice4", env=env).start()
-    wait_until(lambda: es_count() >= total, 300, "backfill complete")
+    wait_until(lambda: es_count(esb) >= total, 300, "backfill complete")
     stop.set()
     wt.join()
     # the late events become visible (the emulator lists visible events only)
-    wait_until(lambda: len(cw_events()) == total + live_sent[0], 60, "late events visible")
-    want = cw_events()
-    wait_until(lambda: es_count() >= len(want), 120, "live events delivered (%d)" % len(want))
+    wait_until(lambda: len(cw_events(cwb)) == total + live_sent[0], 60, "late events visible")
+    want = cw_events(cwb)
+    wait_until(lambda: es_count(esb) >= len(want), 120, "live events delivered (%d)" % len(want))
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
-    docs = es_docs()
+    docs = es_docs(esb)
     ids = [d["_id"] for d in docs]
     assert len(ids) == len(set(ids))
     want_ids = {e["id"] for e in want}
@@ -154,7 +137,7 @@ try:
                                                                  "format": "epoch_millis"}}}]}}}
     deleted = post_json(esb + "/cwl-aws-lambda-payments/_delete_by_query", q)["deleted"]
     assert deleted == len([e for e in want if e["group"] == GROUPS[1] and day <= e["timestamp"] < day + DAY]) > 0
-    assert es_count() == len(want) - deleted
+    assert es_count(esb) == len(want) - deleted
     # whole windows per answer from here: each check counts a day in one request
     post_json(cwb + "/_emulator/control", {"page_size": 10000})
     s = Sluice(base_cfg % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, RECONCILE, esb),
@@ -165,9 +148,9 @@ try:
             if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0
-    wait_until(lambda: es_count() >= len(want), 180, "reconciliation refills the deleted day")
+    wait_until(lambda: es_count(esb) >= len(want), 180, "reconciliation refills the deleted day")
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
-    ids = [d["_id"] for d in es_docs()]
+    ids = [d["_id"] for d in es_docs(esb)]
     assert len(ids) == len(set(ids)) and set(ids) == want_ids, (len(ids), len(want_ids))
     assert counter("reconcile_events_missing") == deleted, (counter("reconcile_events_missing"), deleted)
     found = [l for l in s.log_text().splitlines() if "reading the window again" in l]
@@ -180,7 +163,7 @@ try:
     t = int(time.time() * 1000)
     post_json(cwb + "/_emulator/put", {"group": GROUPS[0], "stream": "stream-000",
                                   "events": [{"timestamp": t, "message": "under throttling"}]})
-    wait_until(lambda: any(d["_source"]["message"] == "under throttling" for d in es_docs()), 120,
+    wait_until(lambda: any(d["_source"]["message"] == "under throttling" for d in es_docs(esb)), 120,
                "live event under throttling")
     wait_until(lambda: json.loads(get_text(cwb + "/_emulator/stats"))["throttled"] > before, 60,
                "throttling reached sluice")

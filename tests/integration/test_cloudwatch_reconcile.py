@@ -11,25 +11,15 @@ import os
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from harness import Sluice, WORK, free_port, log, wait_until, post_json
+from cw_common import start_emulators, es_count, es_docs, write_credentials
 
 DAYS = int(os.environ.get("CW_RECONCILE_DAYS", "4"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "2"))
 GROUPS = ["/aws/lambda/orders", "/ecs/web"]
 HOUR = 3600 * 1000
 
-cw = Emulator("cloudwatch_emulator.py", "--page-size", "200")
-es = Emulator("es_emulator.py")
-cwb = "http://127.0.0.1:%d" % cw.port
-esb = "http://127.0.0.1:%d" % es.port
-
-
-def es_docs():
-    return get_ndjson(esb + "/_emulator/docs")
-
-
-def es_count():
-    return json.loads(get_text(esb + "/_emulator/stats"))["docs"]
+cw, es, cwb, esb = start_emulators("--page-size", "200")
 
 
 def group_query(group, start, end):
@@ -45,9 +35,7 @@ total = gen["events"]
 log("history:", gen)
 
 port = free_port()
-creds = os.path.join(WORK, "credentials")
-with open(creds, "w") as f:
-    f.write("[cw]\naws_access_key_id = AKIDSLUICETEST\naws_secret_access_key = sluice-test-secret\n")
+creds = write_credentials()
 cfg = """
 data_dir: %s/data
 api: { address: "127.0.0.1:%d" }
@@ -86,9 +74,9 @@ env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSIO
 env["AWS_EC2_METADATA_DISABLED"] = "true"
 s = Sluice(cfg, name="sluice", env=env).start()
 try:
-    wait_until(lambda: es_count() >= total, 180, "backfill complete (%d)" % total)
+    wait_until(lambda: es_count(esb) >= total, 180, "backfill complete (%d)" % total)
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
-    before = {d["_id"]: d for d in es_docs()}
+    before = {d["_id"]: d for d in es_docs(esb)}
     assert len(before) == total, (len(before), total)
 
     def counter(name):
@@ -121,11 +109,11 @@ try:
         assert r["deleted"] == cnt > 0, (r, cnt)
         deleted += r["deleted"]
     log("deleted %d documents; %d windows checked so far" % (deleted, counter("reconcile_windows_checked")))
-    assert es_count() == total - deleted
+    assert es_count(esb) == total - deleted
 
-    wait_until(lambda: es_count() >= total, 180, "reconciliation refills the destination")
+    wait_until(lambda: es_count(esb) >= total, 180, "reconciliation refills the destination")
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
-    after = es_docs()
+    after = es_docs(esb)
     ids = [d["_id"] for d in after]
     assert len(ids) == len(set(ids)), "duplicates"
     assert set(ids) == set(before), "ids differ: missing %d, extra %d" % (

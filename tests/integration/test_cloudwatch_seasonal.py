@@ -15,7 +15,8 @@ import os
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from harness import Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from cw_common import start_emulators, write_credentials
 
 HOUR = 3600 * 1000
 BUSY = 30  # events a busy hour
@@ -23,10 +24,7 @@ PROFILE = [0] * 8 + [BUSY] * 16
 GROUP = "/svc/checkout"
 INDEX = "cwl-svc-checkout"
 
-cw = Emulator("cloudwatch_emulator.py", "--page-size", "500")
-es = Emulator("es_emulator.py")
-cwb = "http://127.0.0.1:%d" % cw.port
-esb = "http://127.0.0.1:%d" % es.port
+cw, es, cwb, esb = start_emulators("--page-size", "500")
 
 now_ms = int(time.time() * 1000)
 gen = post_json(cwb + "/_emulator/generate", {"groups": [GROUP], "streams": 1, "days": 35,
@@ -70,9 +68,7 @@ busy = next(w for w in hours if PROFILE[time.gmtime(w[0] // 1000).tm_hour] == BU
 log("quiet window", iso(quiet[0]), "busy window", iso(busy[0]))
 
 port = free_port()
-creds = os.path.join(WORK, "credentials")
-with open(creds, "w") as f:
-    f.write("[cw]\naws_access_key_id = AKIDSLUICETEST\naws_secret_access_key = sluice-test-secret\n")
+creds = write_credentials()
 cfg = """
 data_dir: %s/data
 api: { address: "127.0.0.1:%d" }

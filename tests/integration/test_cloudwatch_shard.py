@@ -25,7 +25,8 @@ import os
 import threading
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from harness import Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from cw_common import start_emulators, cw_events, es_count, es_docs
 
 GROUPS = ["/aws/lambda/svc-%d" % i for i in range(9)]
 DAYS = 2
@@ -65,23 +66,8 @@ for g in GROUPS:  # rendezvous: 3 -> 2 moves only shard 2's groups
 moved = own3[2]
 victim = moved[0]  # a group shard 2 reads whose day goes missing before the handover
 
-cw = Emulator("cloudwatch_emulator.py", "--page-size", "200",
-              *sum((["--also-key", "%s:%s" % k] for k in KEYS), []))
-es = Emulator("es_emulator.py")
-cwb = "http://127.0.0.1:%d" % cw.port
-esb = "http://127.0.0.1:%d" % es.port
-
-
-def es_docs():
-    return get_ndjson(esb + "/_emulator/docs")
-
-
-def es_count():
-    return json.loads(get_text(esb + "/_emulator/stats"))["docs"]
-
-
-def cw_events():
-    return get_ndjson(cwb + "/_emulator/events")
+cw, es, cwb, esb = start_emulators("--page-size", "200",
+                                   *sum((["--also-key", "%s:%s" % k] for k in KEYS), []))
 
 
 def readers(keys):
@@ -102,7 +88,7 @@ day = (now_ms - DAY) // DAY * DAY
 post_json(cwb + "/_emulator/put", {"group": victim, "stream": "stream-000",
                                    "events": [{"timestamp": day + DAY - 1000, "message": "yesterday's last second"}]})
 HISTORY = gen["events"] + 1
-history = {e["id"] for e in cw_events()}  # before the live writer starts
+history = {e["id"] for e in cw_events(cwb)}  # before the live writer starts
 assert len(history) == HISTORY
 
 stop = threading.Event()
@@ -218,7 +204,7 @@ try:
         assert all(g["started_from"] == "new" for g in owned(s)[1].values()), owned(s)[1]
     # the whole history in the destination (live events have later timestamps), and every
     # replica's backfill committed: nothing of yesterday is still on its way
-    wait_until(lambda: history <= {d["_id"] for d in es_docs()}, 180, "history delivered")
+    wait_until(lambda: history <= {d["_id"] for d in es_docs(esb)}, 180, "history delivered")
     for i, s in enumerate(r3):
         wait_until(lambda: s.component("cw")["backfill"]["windows_total"] > 0
                    and s.component("cw")["backfill"]["remaining_windows"] == 0, 120,
@@ -243,7 +229,7 @@ try:
     takers = [s for i, s in enumerate(r2) if victim in own2[i]]
     # the new owner's tail starts at the start of today's window minus the 5 s overlap, so
     # it may bring back the deleted day's last seconds before the check counts the day
-    tail = len([e for e in cw_events() if e["group"] == victim and day + DAY - 5000 <= e["timestamp"] < day + DAY])
+    tail = len([e for e in cw_events(cwb) if e["group"] == victim and day + DAY - 5000 <= e["timestamp"] < day + DAY])
     wait_until(lambda: deleted - tail <= counter(takers[0], "reconcile_events_missing") <= deleted, 120,
                "the deleted day found by the new owner's check")
     for s in r2:
@@ -272,18 +258,18 @@ try:
         want_from = "destination" if i == 2 else "checkpoint"
         assert all(g["started_from"] == want_from for g in owned(s)[1].values()), owned(s)[1]
     assert "read by another replica since its checkpoint" in r3b[2].log_text()
-    tail2 = len([e for e in cw_events() if e["group"] == victim2 and day + DAY - 5000 <= e["timestamp"] < day + DAY])
+    tail2 = len([e for e in cw_events(cwb) if e["group"] == victim2 and day + DAY - 5000 <= e["timestamp"] < day + DAY])
     wait_until(lambda: deleted2 - tail2 <= counter(r3b[2], "reconcile_events_missing") <= deleted2, 120,
                "the second deleted day found by replica 2's check")
     wait_until(lambda: sorted(readers({k[0] for k in KEYS[5:]})) == GROUPS, 60, "every group read by 3 shards")
     stop.set()
     wt.join()
-    want = {e["id"] for e in cw_events()}
+    want = {e["id"] for e in cw_events(cwb)}
     assert len(want) == HISTORY + sent[0]
-    wait_until(lambda: es_count() >= len(want), 120, "every event delivered (%d)" % len(want))
+    wait_until(lambda: es_count(esb) >= len(want), 120, "every event delivered (%d)" % len(want))
     for s in r3b:
         wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
-    docs = es_docs()
+    docs = es_docs(esb)
     ids = [d["_id"] for d in docs]
     assert len(ids) == len(set(ids)) == len(want), (len(ids), len(set(ids)), len(want))
     assert set(ids) == want, (sorted(want - set(ids))[:3], sorted(set(ids) - want)[:3])

@@ -12,6 +12,7 @@ import re
 import time
 
 from harness import Emulator, Sluice, WORK, free_port, get_ndjson, get_text, log, post_json, wait_until
+from cw_common import write_credentials
 
 N = 300
 PREFIX = "/insert/elasticsearch"
@@ -36,9 +37,7 @@ with open(os.path.join(logs, "a.log"), "w") as f:
 now_ms = int(time.time() * 1000)
 gen = post_json(cwb + "/_emulator/generate", {"groups": ["/ecs/web"], "streams": 2, "days": 1,
                                               "per_hour": 2, "end_ms": now_ms - 60000})
-creds = os.path.join(WORK, "credentials")
-with open(creds, "w") as f:
-    f.write("[cw]\naws_access_key_id = AKIDSLUICETEST\naws_secret_access_key = sluice-test-secret\n")
+creds = write_credentials()
 
 port = free_port()
 cfg = """
