@@ -234,3 +234,20 @@ def get_text(url, timeout=60):
 def get_ndjson(url, timeout=60):
     """The JSON lines an emulator serves at url (its stored documents or events)."""
     return [json.loads(l) for l in get_text(url, timeout).splitlines() if l.strip()]
+
+
+def file_to_es_config(logs, endpoint, sink):
+    """The pipeline most elasticsearch sink tests run: the file source `in` reading
+    logs/*.log into the elasticsearch sink `es` at endpoint, the API on a free port.
+    sink: the sink's further settings (YAML indented four spaces), then any further
+    top-level sections. Returns the config text."""
+    return """data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  in: { type: file, include: ["%s/*.log"] }
+sinks:
+  es:
+    type: elasticsearch
+    inputs: [in]
+    endpoint: "%s"
+""" % (WORK, free_port(), logs, endpoint) + sink

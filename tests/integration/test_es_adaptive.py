@@ -5,7 +5,7 @@ frozen pipeline: the emulator answers exactly one request and holds every later 
 nothing else can move the limit while the test reads it. Every event is stored once."""
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log, wait_until
 
 R = int(os.environ.get("ES_N", "2000"))  # events per round of quick answers (50 requests)
 M = 400
@@ -31,22 +31,12 @@ def call(method, p, body=None):
 
 stats = lambda: call("GET", "/_emulator/stats")
 control = lambda body: call("POST", "/_emulator/control", body)
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: adaptive
     concurrency: adaptive
     timeout_ms: 120000
     batch: { max_events: 40, timeout_ms: 20 }
-""" % (WORK, port, logs, base)
+""")
 s = Sluice(cfg).start()
 limit = lambda: s.component("es")["concurrency_limit"]
 

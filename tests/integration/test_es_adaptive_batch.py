@@ -8,7 +8,7 @@ and the target and latency p50 are in the status and /metrics. Every event writt
 stored once."""
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log, wait_until
 
 MAX = 200
 R = 2000  # events per round
@@ -28,17 +28,7 @@ emu = Emulator("es_emulator.py")
 base = "http://127.0.0.1:%d" % emu.port
 stats = lambda: http_json(base + "/_emulator/stats")
 control = lambda body: http_json(base + "/_emulator/control", body)
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: batch
     compression: none
     concurrency: 4
@@ -46,7 +36,7 @@ sinks:
     batch: { max_events: %d, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 200 }
     circuit_breaker: { failures: 0 }
-""" % (WORK, port, logs, base, MAX)
+""" % MAX)
 s = Sluice(cfg).start()
 target = lambda: s.component("es")["batch_target"]
 

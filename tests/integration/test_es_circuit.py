@@ -4,7 +4,7 @@ loud log line, stays open while the credentials are wrong and closes once they m
 recovers. Nothing is lost either way."""
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "1000"))
 logs = os.path.join(WORK, "logs")
@@ -24,23 +24,13 @@ def ctl(p, body=None):
     return http_json(base + p, body)
 
 
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: circuit
     auth: { user: elastic, password: right }
     batch: { max_events: 200, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 100 }
     circuit_breaker: { failures: 3, open_ms: 400 }
-""" % (WORK, port, logs, base)
+""")
 write(0, N)
 s = Sluice(cfg).start()
 try:

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from harness import Emulator, SLUICE, Sluice, WORK, free_port, http_json, log, wait_until
+from harness import Emulator, SLUICE, Sluice, WORK, file_to_es_config, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "2000"))
 BAD = {i for i in range(N) if i % 97 == 3}
@@ -26,21 +26,11 @@ def call(method, p, body=None):
 
 
 call("PUT", "/numbers", {"mappings": {"properties": {"message": {"type": "long"}}}})
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: numbers
     batch: { max_events: 500, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 100 }
-""" % (WORK, port, logs, base)
+""")
 s = Sluice(cfg).start()
 try:
     wait_until(lambda: s.metric("sluice_dlq_events_total", component_id="es") == len(BAD), 60,

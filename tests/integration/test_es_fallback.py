@@ -6,7 +6,7 @@ one of the two places."""
 import json
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, free_port, get_ndjson, http_json, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, get_ndjson, http_json, wait_until
 
 N = int(os.environ.get("ES_N", "1000"))
 logs = os.path.join(WORK, "logs")
@@ -38,17 +38,7 @@ def in_spill():
         return [json.loads(l)["message"] for l in f if l.strip()]
 
 
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: fb
     auth: { user: elastic, password: right }
     batch: { max_events: 100, timeout_ms: 50 }
@@ -58,7 +48,7 @@ sinks:
   spill:
     type: file
     path: "%s"
-""" % (WORK, port, logs, base, spill)
+""" % spill)
 write(0, N)
 s = Sluice(cfg).start()
 try:

@@ -6,7 +6,7 @@ import json
 import os
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, file_to_es_config, log, wait_until
 
 N = int(os.environ.get("ES_N", "30000"))
 logs = os.path.join(WORK, "logs")
@@ -24,22 +24,12 @@ def stats():
         return json.loads(r.read())
 
 
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: "kill9"
     concurrency: 4
     batch: { max_events: 300, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, port, logs, base)
+""")
 for round_ in (1, 2):
     s = Sluice(cfg, name="sluice%d" % round_).start()
     target = N * round_ // 3

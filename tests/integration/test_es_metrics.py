@@ -7,7 +7,7 @@ import json
 import os
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, file_to_es_config, log, wait_until
 
 N = int(os.environ.get("ES_N", "1500"))
 M = 300  # events written in each later phase
@@ -45,24 +45,14 @@ put_bytes = len(json.dumps(mapping).encode())
 count = lambda: call("GET", "/metrics/_count")["count"]
 ctl = lambda body: call("POST", "/_emulator/control", body)
 
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: metrics
     auth: { user: elastic, password: pw }
     concurrency: 2
     batch: { max_events: 200, timeout_ms: 50 }
     retry: { initial_ms: 10, max_ms: 100 }
     circuit_breaker: { failures: 50, open_ms: 300 }
-""" % (WORK, port, logs, base)
+""")
 write(N, BAD)
 s = Sluice(cfg).start()
 m = lambda fam, **kw: s.metric(fam, component_id="es", **kw)

@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, SLUICE, WORK, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, SLUICE, WORK, http_json, log, wait_until, file_to_es_config
 
 es = Emulator("es_emulator.py")
 esb = "http://127.0.0.1:%d" % es.port
@@ -62,19 +62,10 @@ assert settings()["cw-new"]["settings"] == {"refresh_interval": "30s"}
 
 inp = os.path.join(WORK, "in")
 os.makedirs(inp)
-port = free_port()
-cfg = """data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
-    index: "cw-%%Y.%%m.%%d"
+cfg = file_to_es_config(inp, esb, """\
+    index: "cw-%Y.%m.%d"
     refresh_tuning: { every: 1s, cold_age_days: 7, hot_interval: 1s, cold_interval: 30s }
-""" % (WORK, port, inp, esb)
+""")
 
 # a value without a unit is refused when the config is loaded, naming it
 bad = os.path.join(WORK, "bad.yaml")

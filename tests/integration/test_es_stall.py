@@ -4,7 +4,7 @@ and once the node answers again every event is delivered exactly once."""
 import os
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, WORK, file_to_es_config, http_json, log, wait_until
 
 N = int(os.environ.get("ES_N", "200000"))
 logs = os.path.join(WORK, "logs")
@@ -22,23 +22,13 @@ def ctl(p, body=None):
 
 
 ctl("/_emulator/control", {"stall": True})
-port = free_port()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"] }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "%s"
+cfg = file_to_es_config(logs, base, """\
     index: stall
     timeout_ms: 120000
     concurrency: 2
     buffer: { type: memory, max_bytes: 2MiB }
     batch: { max_events: 1000, timeout_ms: 50 }
-""" % (WORK, port, logs, base)
+""")
 s = Sluice(cfg).start()
 
 
