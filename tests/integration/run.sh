@@ -38,7 +38,12 @@ run_one() {  # $1 = test file, $2 = name to print, $3 = result file
     # "$@" keeps the command's words intact through sh -c.
     cmd=(unshare -n sh -c 'ip link set lo up && exec "$@"' sh "${cmd[@]}")
   fi
-  if WORK="$work" timeout 600 "${cmd[@]}" >"$work/test.log" 2>&1; then
+  WORK="$work" timeout 600 "${cmd[@]}" >"$work/test.log" 2>&1 &
+  local tpid=$! rc=0
+  echo "$tpid" >"$res.pid"  # for the interrupt trap: timeout passes a TERM on to the test
+  wait "$tpid" || rc=$?
+  rm -f "$res.pid"
+  if [ "$rc" -eq 0 ]; then
     echo "ok   $name ($(( $(date +%s) - start ))s)" >"$res.tmp"
     rm -rf "$work"
     mv "$res.tmp" "$res"
@@ -58,12 +63,23 @@ for t in "$here"/test_chaos_*.py "$here"/test_*.sh "$here"/test_*.py; do
   tests+=("$t")
 done
 
+# Interrupted: stop the tests still running (each under its own `timeout`, which relays the
+# signal), so none is left behind.
+stop_running() {
+  local f
+  for f in "$results"/*.pid; do [ -e "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+  wait
+  rm -rf "$results"
+  exit 130
+}
+trap stop_running INT TERM
+
 n=0
 report() {  # print the results that are in, each once
   local f
   for f in "$results"/*; do
     [ -e "$f" ] || continue
-    case "$f" in *.shown|*.tmp) continue;; esac
+    case "$f" in *.shown|*.tmp|*.pid) continue;; esac
     cat "$f"; mv "$f" "$f.shown"
   done
 }
@@ -77,7 +93,7 @@ for t in "${tests[@]}"; do
 done
 wait
 report
-fails=$(ls "$results" | grep -c '\.fail\.shown$')
+fails=$(ls "$results" | grep -c '\.fail\.shown$' || true)
 echo "integration: $((n-fails))/$n passed"
 if [ "$fails" -gt 0 ]; then
   for f in "$results"/*.fail.shown; do head -1 "$f" | sed 's/^FAIL \(.*\) (log: .*/failed: \1/'; done
