@@ -16,7 +16,12 @@ from harness import Emulator, Sluice, WORK, free_port, log, post_json, wait_unti
 from mem_common import ASAN_ALLOWANCE, MiB, PeakSampler, assert_peak_under, limit_over, vmrss
 
 ROOM = 16 * MiB
-ALLOWANCE = 4 * MiB + ASAN_ALLOWANCE  # a body being read and parsed, a request in flight
+# A body being read and parsed, a request in flight. Under ASan twice its usual allowance:
+# every refused body (thousands of 300 KB bodies, read whole before the 429) goes through
+# ASan's allocator, whose redzones, quarantine and shadow pages grow with that churn, not
+# with what sluice holds (one ASan run peaked 21.6 MiB over the limit); the plain build's
+# run is the tight check of the limit.
+ALLOWANCE = 4 * MiB + 2 * ASAN_ALLOWANCE
 CLIENTS = 64
 BODIES = 5  # per client
 PER_BODY = 1000
