@@ -10,6 +10,7 @@
 #   SLUICE=build/sluice BENCH_EVENTS=1000000 bash bench/otlp.sh
 #   BENCH_SOURCE=file BENCH_MODES=protobuf bash bench/otlp.sh
 #   OTLP_CONCURRENCY=4 OTLP_MAX_EVENTS=2000: the sink's concurrency and batch.max_events
+#   OTLP_DEFAULTS=1: the sink's own defaults instead (no concurrency or batch options)
 #   BENCH_WRAP="valgrind --tool=massif --massif-out-file=massif.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -122,9 +123,13 @@ sinks:
     endpoint: "http://127.0.0.1:$eport"
     encoding: $mode
     resource: { service.name: bench }
+YAML
+  if [ "${OTLP_DEFAULTS:-0}" != 1 ]; then
+    cat >>"$dir/run.yaml" <<YAML
     concurrency: ${OTLP_CONCURRENCY:-4}
     batch: { max_events: ${OTLP_MAX_EVENTS:-2000}, max_bytes: 8MiB, timeout_ms: 200 }
 YAML
+  fi
   t0="$(date +%s.%N)"
   ${BENCH_WRAP:-} "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
   pid=$!

@@ -3,6 +3,8 @@
 #include "formats/severity.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/common.h"
@@ -47,6 +49,26 @@ static const struct {
 };
 #undef W
 
+/* The words by length, each as two zero-padded 8-byte words, built once. */
+static struct {
+    uint64_t a, b;
+    unsigned char number;
+} sev_bylen[17][SL_ARRAY_LEN(sev_words)];
+static unsigned char sev_nlen[17];
+static pthread_once_t sev_once = PTHREAD_ONCE_INIT;
+
+static void sev_index(void)
+{
+    for (size_t i = 0; i < SL_ARRAY_LEN(sev_words); i++) {
+        unsigned char w[16] = {0}, n = sev_words[i].len;
+        memcpy(w, sev_words[i].word, n);
+        unsigned k = sev_nlen[n]++;
+        memcpy(&sev_bylen[n][k].a, w, 8);
+        memcpy(&sev_bylen[n][k].b, w + 8, 8);
+        sev_bylen[n][k].number = sev_words[i].number;
+    }
+}
+
 sl_severity severity_from_int(int64_t v)
 {
     static const int syslog_map[8] = {SEV_FATAL, SEV_FATAL, SEV_FATAL, SEV_ERROR,
@@ -81,13 +103,19 @@ sl_severity severity_from_text(const char *s, size_t n)
         }
         return severity_from_int(v);
     }
-    /* ASCII case folding once, then exact compares (the words are lowercase ASCII) */
-    char low[16];
+    /* ASCII case folding once, then exact compares of the words of that length (the
+     * words are lowercase ASCII and distinct, so the order of the compares does not
+     * matter), as two zero-padded 8-byte words */
+    unsigned char low[16] = {0};
     for (size_t i = 0; i < n; i++)
-        low[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 32) : s[i];
-    for (size_t i = 0; i < SL_ARRAY_LEN(sev_words); i++)
-        if (sev_words[i].len == n && memcmp(sev_words[i].word, low, n) == 0)
-            return sev(sev_words[i].number);
+        low[i] = s[i] >= 'A' && s[i] <= 'Z' ? (unsigned char)(s[i] + 32) : (unsigned char)s[i];
+    uint64_t a, b;
+    memcpy(&a, low, 8);
+    memcpy(&b, low + 8, 8);
+    pthread_once(&sev_once, sev_index);
+    for (unsigned i = 0; i < sev_nlen[n]; i++)
+        if (sev_bylen[n][i].a == a && sev_bylen[n][i].b == b)
+            return sev(sev_bylen[n][i].number);
     return (sl_severity){0, NULL};
 }
 

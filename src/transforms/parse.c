@@ -70,6 +70,7 @@ typedef struct parse_tf {
     const parse_config *cfg;
     const sl_component_ctx *cc;
     bool from_message;
+    bool specials; /* message and time keys are applied (note 2): from the message, no target */
     pcre2_code *re;
     parse_group *groups;
     size_t ngroups;
@@ -209,6 +210,16 @@ static bool is_key(const char *k, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(k, lit, n) == 0;
 }
 
+/* One bit of a 64-bit set per key, from its length and end bytes: a member whose bit is
+ * not in the set of the event's keys cannot be one of them, so it is appended without
+ * comparing keys (note 3). */
+static inline uint64_t key_bit(const char *k, size_t n)
+{
+    unsigned h = n ? (unsigned)n * 7u ^ (unsigned char)k[0] ^ (unsigned)(unsigned char)k[n - 1] << 1
+                   : 0;
+    return 1ULL << (h & 63);
+}
+
 /* Epoch numbers by magnitude: seconds, ms, us or ns. */
 static int64_t epoch_to_ns(double v)
 {
@@ -227,14 +238,23 @@ static int64_t epoch_to_ns(double v)
 static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, double num,
                         const char *str, size_t slen)
 {
-    if (!c->t->from_message || (c->t->cfg->target && c->t->cfg->target[0]))
+    if (!c->t->specials)
         return false;
-    if ((is_key(k, kl, "message") || is_key(k, kl, "msg")) && (jtype < 0 || jtype == JSON_STR)) {
+    bool msg = false, time = false;
+    switch (kl) { /* by length first: most keys are neither */
+    case 2: time = is_key(k, kl, "ts"); break;
+    case 3: msg = is_key(k, kl, "msg"); break;
+    case 4: time = is_key(k, kl, "time"); break;
+    case 7: msg = is_key(k, kl, "message"); break;
+    case 9: time = is_key(k, kl, "timestamp"); break;
+    case 10: time = is_key(k, kl, "@timestamp"); break;
+    default: return false;
+    }
+    if (msg && (jtype < 0 || jtype == JSON_STR)) {
         c->e->message = (sl_str){str, (uint32_t)slen};
         return true;
     }
-    if (is_key(k, kl, "timestamp") || is_key(k, kl, "time") || is_key(k, kl, "ts") ||
-        is_key(k, kl, "@timestamp")) {
+    if (time) {
         int64_t ns = 0;
         if (jtype == JSON_NUM)
             ns = epoch_to_ns(num);
@@ -288,12 +308,25 @@ static bool apply_special(apply_ctx *c, const json_member *v)
     return false;
 }
 
-/* A member that is not a special one becomes a field. */
-static void apply_field(apply_ctx *c, const json_member *v)
+/* A member that is not a special one becomes a field. `keys` (may be NULL) is the key_bit
+ * set of the event's fields when the field array has room for this member and there is
+ * no target prefix: a key outside it is appended without a search. */
+static void apply_field(apply_ctx *c, const json_member *v, uint64_t *keys)
 {
     const char *k = v->key;
     size_t kl = v->keylen;
-    sl_field *f = set_field(c, k, kl);
+    sl_field *f;
+    uint64_t bit = keys ? key_bit(k, kl) : 0;
+    if (keys && !(*keys & bit)) {
+        sl_event *e = c->e;
+        f = &e->fields[e->nfields++];
+        *f = (sl_field){.key = {k, (uint32_t)kl}};
+        c->b->bytes += kl + 16;
+    } else {
+        f = set_field(c, k, kl);
+    }
+    if (keys)
+        *keys |= bit;
     switch (v->type) {
     case JSON_STR:
         f->type = SL_VAL_STR;
@@ -355,9 +388,15 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
             e->fields = na;
             e->cap_fields = cap;
         }
+        uint64_t keys = 0, *kp = NULL;
+        if (!(c->t->cfg->target && c->t->cfg->target[0])) {
+            for (uint32_t j = 0; j < e->nfields; j++)
+                keys |= key_bit(e->fields[j].key.ptr, e->fields[j].key.len);
+            kp = &keys;
+        }
         for (int j = 0; j < k; j++)
             if (!(special & (1ULL << j)))
-                apply_field(c, &m[j]);
+                apply_field(c, &m[j], kp);
         return true;
     }
     if (k == -1)
@@ -369,7 +408,7 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
     for (size_t j = 0; j < root->n; j++) {
         member_from_dom(&m[0], root->keys[j], root->items[j]);
         if (!apply_special(c, &m[0]))
-            apply_field(c, &m[0]);
+            apply_field(c, &m[0], NULL);
     }
     return true;
 }
@@ -484,6 +523,7 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
     t->cfg = cfg;
     t->cc = cc;
     t->from_message = !cfg->field || strcmp(cfg->field, "message") == 0;
+    t->specials = t->from_message && !(cfg->target && cfg->target[0]);
     if (cfg->format == PF_REGEX) {
         int ec;
         PCRE2_SIZE eo;

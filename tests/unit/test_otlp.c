@@ -25,6 +25,12 @@ static void test_severity(void **state)
         {"fatal", 21}, {"CRIT", 21}, {"emerg", 21}, {"3", 17}, {"7", 5}, {"30", 9},
         {"60", 21}, {"loud", 0}, {"", 0}, {"8", 0}, {"123456789012345678901", 0},
         {"wArNiNg", 13}, {"INFORMATIONAL", 9}, {"PANIC", 21}, {"inf\xc3\xa9", 0}, {"[info]", 0},
+        /* every length of the word list, and near misses of each */
+        {"t", 1}, {"c", 21}, {"n", 10}, {"x", 0}, {"crt", 21}, {"Eror", 17}, {"debu", 5},
+        {"infx", 0}, {"Finer", 1}, {"alert", 21}, {"errorx", 0}, {"Finest", 1}, {"CONFIG", 5},
+        {"severe", 17}, {"verbose", 1}, {"warnin", 0}, {"critical", 21}, {"criticaL", 21},
+        {"emergency", 21}, {"emergenc", 0}, {"information", 9}, {"informationa", 0},
+        {"informationalx", 0}, {"informationalxyz", 0}, {"info\x01", 0}, {"in", 0},
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
         sl_severity s = severity_from_text(cases[i].s, strlen(cases[i].s));

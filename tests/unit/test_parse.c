@@ -77,6 +77,71 @@ static void test_json(void **state)
     tf_free(t);
 }
 
+/* Keys the event already has, and keys repeated in the object, are set in place (the last
+ * value wins) and never duplicated, whatever the keys: a pool of 40 keys of many lengths
+ * and end bytes against a reference model of the rule, in 300 random objects with up to
+ * 30 members and up to 6 fields already there. */
+static void test_json_existing_and_repeated_keys(void **state)
+{
+    static const char *const pool[] = {
+        "a", "b", "ab", "ba", "aa", "stream", "level", "lvl", "job_id", "jobid", "x1", "x2",
+        "y1", "trace_id", "span_id", "k", "kk", "kkk", "kkkk", "kkkkk", "worker_id", "w",
+        "machine_id", "duration_ms", "ok", "okay", "zz", "za", "az", "host", "hostname",
+        "pod", "p0d", "pad", "n0", "n1", "n2", "n10", "n11", "service"};
+    enum { NPOOL = sizeof pool / sizeof pool[0] };
+    tf *t = tf_new("parse", "format: json\n");
+    uint64_t rnd = 11;
+    for (int round = 0; round < 300; round++) {
+        sl_batch *b = batch_new(1);
+        sl_event *e = batch_add(b);
+        const char *model_key[64];
+        int64_t model_val[64];
+        size_t nm = 0;
+        size_t pre = (rnd = rnd * 6364136223846793005ull + 1442695040888963407ull) >> 33 & 7;
+        for (size_t i = 0; i < pre && i < 6; i++) {
+            const char *k = pool[(rnd = rnd * 6364136223846793005ull + 1) >> 33 & 31];
+            event_set_int(b, e, k, -1 - (int64_t)i);
+            size_t j = 0;
+            while (j < nm && strcmp(model_key[j], k))
+                j++;
+            model_key[j] = k;
+            model_val[j] = -1 - (int64_t)i;
+            nm += j == nm;
+        }
+        char line[2048];
+        size_t len = 0;
+        size_t members = 1 + ((rnd = rnd * 6364136223846793005ull + 1) >> 33) % 30;
+        line[len++] = '{';
+        for (size_t i = 0; i < members; i++) {
+            const char *k = pool[((rnd = rnd * 6364136223846793005ull + 1) >> 33) % NPOOL];
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s\"%s\":%zu",
+                                    i ? "," : "", k, i);
+            size_t j = 0;
+            while (j < nm && strcmp(model_key[j], k))
+                j++;
+            model_key[j] = k;
+            model_val[j] = (int64_t)i;
+            nm += j == nm;
+        }
+        line[len++] = '}';
+        line[len] = '\0';
+        e->message = batch_str(b, line, len);
+        assert_int_equal(t->vt->process(t->self, b), SL_OK);
+        e = &b->events[0];
+        if (e->nfields != nm)
+            fail_msg("%s: %u fields, expected %zu", line, e->nfields, nm);
+        for (size_t j = 0; j < nm; j++) {
+            const sl_field *f = &e->fields[j];
+            assert_int_equal(f->key.len, strlen(model_key[j]));
+            assert_memory_equal(f->key.ptr, model_key[j], f->key.len);
+            assert_int_equal(f->type, SL_VAL_INT);
+            assert_int_equal(f->v.i, model_val[j]);
+        }
+        batch_release(b);
+    }
+    tf_free(t);
+}
+
 static void test_on_error(void **state)
 {
     tf *t = tf_new("parse", "format: json\non_error: drop\n");
@@ -305,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_json),         cmocka_unit_test(test_on_error),
         cmocka_unit_test(test_logfmt_regex), cmocka_unit_test(test_auto_field_target),
         cmocka_unit_test(test_severity),     cmocka_unit_test(test_route),
+        cmocka_unit_test(test_json_existing_and_repeated_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -315,15 +315,42 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
     return n;
 }
 
+/* Valid UTF-8, with short ASCII strings (keys, ids, most values) decided inline by two
+ * overlapping words instead of a call. */
+static inline bool utf8_ok(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        if (!((a | z) & 0x8080808080808080ULL))
+            return true;
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        if (!((a | z) & 0x80808080u))
+            return true;
+    } else if (n < 4) {
+        unsigned a = 0;
+        for (size_t i = 0; i < n; i++)
+            a |= s[i];
+        if (!(a & 0x80))
+            return true;
+    }
+    return utf8_valid_prefix(s, n) == n;
+}
+
 /* A protobuf string must be valid UTF-8: bad bytes become U+FFFD. */
 static void pb_string(enc *e, unsigned field, const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;
-    size_t ok = utf8_valid_prefix(s, n);
-    if (SL_LIKELY(ok == n)) {
+    if (SL_LIKELY(utf8_ok(p, n))) {
         pb_bytes(e->out, field, p, n);
         return;
     }
+    size_t ok = utf8_valid_prefix(s, n);
     buf_reset(&e->tmp);
     while (n) {
         buf_append(&e->tmp, s, ok);
@@ -529,61 +556,70 @@ static void any_field(enc *e, const sl_field *f)
 }
 
 /* A protobuf KeyValue with a scalar value and valid UTF-8 strings, the common case, with
- * its lengths computed up front instead of reserved and moved (note 3). Returns false
- * when the general path must write it. */
+ * its lengths computed up front instead of reserved and moved (note 3), and written with
+ * one capacity check. Returns false when the general path must write it. */
 static bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field *f, const char *sval)
 {
     const char *sp = NULL;
     size_t sn = 0, asz = 0;
+    int type = SL_VAL_STR;
+    uint64_t u = 0;
     if (!f) {
         sp = sval;
         sn = strlen(sval);
     } else {
-        switch (f->type) {
+        type = f->type;
+        switch (type) {
         case SL_VAL_STR: sp = f->v.s.ptr; sn = f->v.s.len; break;
-        case SL_VAL_INT: asz = 1 + pb_varint_len((uint64_t)f->v.i); break;
-        case SL_VAL_FLOAT: asz = 9; break;
-        case SL_VAL_BOOL: asz = 2; break;
+        case SL_VAL_INT: u = (uint64_t)f->v.i; asz = 1 + pb_varint_len(u); break;
+        case SL_VAL_FLOAT: memcpy(&u, &f->v.f, 8); asz = 9; break;
+        case SL_VAL_BOOL: u = f->v.b; asz = 2; break;
         case SL_VAL_JSON: return false;
-        default: asz = 0; break; /* null: an empty AnyValue */
+        default: type = SL_VAL_NULL; break; /* null: an empty AnyValue */
         }
     }
-    const unsigned char *k = (const unsigned char *)key.ptr;
-    if (utf8_valid_prefix(k, key.len) != key.len)
+    if (!utf8_ok(key.ptr, key.len))
         return false;
     if (sp) {
-        if (utf8_valid_prefix((const unsigned char *)sp, sn) != sn)
+        if (!utf8_ok(sp, sn))
             return false;
         asz = 1 + pb_varint_len(sn) + sn;
     }
     size_t kvsz = 1 + pb_varint_len(key.len) + key.len + 1 + pb_varint_len(asz) + asz;
-    if (sp) { /* a string value: the whole KeyValue with one capacity check */
-        sl_buf *b = e->out;
-        if (b->cap - b->len < kvsz + 16)
-            buf_reserve(b, kvsz + 16);
-        unsigned char *d = (unsigned char *)b->p + b->len;
-        d = put_varint(d, (uint64_t)field << 3 | 2);
-        d = put_varint(d, kvsz);
-        *d++ = 1 << 3 | 2; /* KeyValue.key */
-        d = put_varint(d, key.len);
-        d = put_bytes(d, key.ptr, key.len);
-        *d++ = 2 << 3 | 2; /* KeyValue.value */
-        d = put_varint(d, asz);
+    sl_buf *b = e->out;
+    if (b->cap - b->len < kvsz + 16)
+        buf_reserve(b, kvsz + 16);
+    unsigned char *d = (unsigned char *)b->p + b->len;
+    d = put_varint(d, (uint64_t)field << 3 | 2);
+    d = put_varint(d, kvsz);
+    *d++ = 1 << 3 | 2; /* KeyValue.key */
+    d = put_varint(d, key.len);
+    d = put_bytes(d, key.ptr, key.len);
+    *d++ = 2 << 3 | 2; /* KeyValue.value */
+    d = put_varint(d, asz);
+    switch (type) {
+    case SL_VAL_STR:
         *d++ = 1 << 3 | 2; /* AnyValue.string_value */
         d = put_varint(d, sn);
         d = put_bytes(d, sp, sn);
-        b->len = (size_t)((char *)d - b->p);
-        return true;
+        break;
+    case SL_VAL_INT:
+        *d++ = 3 << 3 | 0; /* AnyValue.int_value */
+        d = put_varint(d, u);
+        break;
+    case SL_VAL_FLOAT:
+        *d++ = 4 << 3 | 1; /* AnyValue.double_value, little-endian */
+        for (int i = 0; i < 8; i++)
+            *d++ = (unsigned char)(u >> (8 * i));
+        break;
+    case SL_VAL_BOOL:
+        *d++ = 2 << 3 | 0; /* AnyValue.bool_value */
+        *d++ = (unsigned char)u;
+        break;
+    default:
+        break;
     }
-    pb_tag(e->out, field, 2);
-    pb_varint(e->out, kvsz);
-    pb_bytes(e->out, 1, key.ptr, key.len);
-    pb_tag(e->out, 2, 2);
-    pb_varint(e->out, asz);
-    if (sp)
-        pb_bytes(e->out, 1, sp, sn);
-    else if (f)
-        any_field(e, f);
+    b->len = (size_t)((char *)d - b->p);
     return true;
 }
 
@@ -722,11 +758,13 @@ static sl_str resource_name(const otlp_map *m, int idx)
     return (sl_str){k, (uint32_t)strlen(k)};
 }
 
-static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
-                     sl_severity *sevout)
+/* Gives every field its role (note 1); returns how many are resource or scope fields. */
+static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
+                         sl_severity *sevout)
 {
     const otlp_map *m = c->m;
     int sev = -1, body = -1, sevnum = -1;
+    uint32_t nres = 0;
     sl_severity sv = {0};
     for (uint32_t i = 0; i < ev->nfields; i++) {
         const sl_field *f = &ev->fields[i];
@@ -736,6 +774,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
         if (r >= 0 && f->type != SL_VAL_JSON) {
             roles[i] = ROLE_RESOURCE;
             rmap[i] = (uint8_t)r;
+            nres++;
             continue;
         }
         if (f->type == SL_VAL_INT) {
@@ -760,6 +799,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
                 rmap[i] = SCOPE_VERSION;
             if (rmap[i]) {
                 roles[i] = ROLE_SCOPE;
+                nres++;
                 continue;
             }
         }
@@ -767,6 +807,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
             memcmp(f->key.ptr, SCOPE_ATTR_PREFIX, SCOPE_ATTR_PLEN) == 0) {
             roles[i] = ROLE_SCOPE;
             rmap[i] = SCOPE_ATTR;
+            nres++;
             continue;
         }
         if (f->type == SL_VAL_STR && str_eq(f->key, "event.name", 10)) {
@@ -809,6 +850,7 @@ static void classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
     *sevout = sev >= 0 || sevnum >= 0 ? sv : (sl_severity){0};
     if (body >= 0)
         roles[body] = ROLE_BODY;
+    return nres;
 }
 
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t h)
@@ -1085,6 +1127,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     uint32_t *group = sl_xmalloc((n + 1) * sizeof *group);
     sl_severity *sevs = sl_xmalloc((n + 1) * sizeof *sevs);
     uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
+    uint32_t *nres = sl_xmalloc((n + 1) * sizeof *nres);   /* resource and scope fields */
     size_t tsize = 16;
     while (tsize < n * 2)
         tsize <<= 1;
@@ -1095,9 +1138,10 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     for (size_t i = 0; i < n; i++) {
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
-        classify(&c, events[i], er[i], rm, &sevs[i]);
+        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i]);
         off += events[i]->nfields;
-        hash[i] = resource_hash(events[i], er[i], rm);
+        /* no resource or scope field, the common case: hash 0, equal to any other such */
+        hash[i] = nres[i] ? resource_hash(events[i], er[i], rm) : 0;
         size_t slot = hash[i] & (tsize - 1);
         for (;;) {
             uint32_t g = table[slot];
@@ -1108,8 +1152,9 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
                 break;
             }
             size_t f = first[g - 1];
-            if (hash[f] == hash[i] &&
-                resource_eq(events[f], er[f], er[f] + total, events[i], er[i], rm)) {
+            if (hash[f] == hash[i] && nres[f] == nres[i] &&
+                (nres[i] == 0 ||
+                 resource_eq(events[f], er[f], er[f] + total, events[i], er[i], rm))) {
                 group[i] = g - 1;
                 break;
             }
@@ -1167,6 +1212,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
         buf_puts(out, "]}");
     free(table);
     free(first);
+    free(nres);
     free(group);
     free(sevs);
     free(hash);
