@@ -12,7 +12,16 @@
  *  3. One request = one batch = one ack token keyed (connection id, sequence). A token
  *     committed after the client left is dropped: the client saw no 2xx and will retry.
  *  4. A refused head closes the connection after the answer: its body is not read, so the
- *     next request's start is unknown. */
+ *     next request's start is unknown.
+ *  5. Backpressure (a full buffer downstream, limits.memory reached) is answered 429 as
+ *     soon as the head is in, before the body is read: a refused body would cost its whole
+ *     size in memory only to be thrown away. The body is then drained (DRAIN): discarded as
+ *     it arrives, never held, at most max_body_bytes, within request_timeout, and the
+ *     connection goes on (keep-alive). Clients that send the whole body before reading the
+ *     answer (python, Fluent Bit) so read it; closing with the body unread would reset the
+ *     connection under them. A client that sent Expect: 100-continue gets the 429 instead
+ *     of 100, does not send the body, and the connection closes. A body that passes the
+ *     head's check is checked again once read (its inflated size, a buffer filled since). */
 #include "net/http_request.h"
 
 #include <stdio.h>
@@ -23,6 +32,8 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "net/forward.h"
+
+#define BUSY "buffers are full, retry later"
 
 static const char *reason_of(int code)
 {
@@ -59,7 +70,7 @@ void http_req_answer(http_req_layer *l, net_conn *c, int code, const char *ctype
     net_conn_send(l->srv, c, head, (size_t)n);
     if (len)
         net_conn_send(l->srv, c, body, len);
-    if (close)
+    if (close && r->state != HTTP_REQ_DRAIN) /* a drain closes once the body is gone */
         net_conn_close(l->srv, c, false);
 }
 
@@ -126,7 +137,8 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
     const char *q = memchr(hd.target, '?', hd.target_len);
     if (q)
         hd.target_len = (size_t)(q - hd.target);
-    bool have_len = false, chunked = false, expect = false;
+    bool have_len = false, chunked = false;
+    r->expect = false;
     int64_t clen = 0;
     for (const char *h = eol + 1; h < end;) {
         const char *he = memchr(h, '\n', (size_t)(end - h));
@@ -168,7 +180,7 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
                 else if (http_req_value_has(v, vlen, "keep-alive"))
                     r->keep_alive = true;
             } else if (http_req_name_is(h, nlen, "expect")) {
-                expect = http_req_value_has(v, vlen, "100-continue");
+                r->expect = http_req_value_has(v, vlen, "100-continue");
             } else {
                 int code = l->h->header(l->arg, c, h, nlen, v, vlen, msg);
                 if (code)
@@ -192,12 +204,54 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
     r->body_len = chunked ? 0 : (size_t)clen;
     if (chunked)
         http_chunked_init(&r->dc, l->opt->max_body_bytes);
-    if (expect && !r->continued) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        net_conn_send(l->srv, c, cont, sizeof cont - 1);
-        r->continued = true;
-    }
     return 0;
+}
+
+/* Refuses the request whose head was just read for backpressure, before its body (note 5). */
+static void refuse(http_req_layer *l, net_conn *c, http_req *r)
+{
+    metrics_error(l->cc->metrics, "backpressure");
+    net_conn_consume(c, r->head_len);
+    r->head_len = 0;
+    r->state = r->expect ? HTTP_REQ_CLOSED : HTTP_REQ_DRAIN;
+    l->h->error(l->arg, c, 429, BUSY, r->expect);
+}
+
+/* Discards what arrived of a refused request's body (note 5). True once all of it is gone
+ * and the connection is back in HEAD; false while it goes on, or when the connection closes
+ * (the client did not keep alive, or broke the chunked framing). */
+static bool drain(http_req_layer *l, net_conn *c, http_req *r)
+{
+    bool done;
+    if (r->chunked) {
+        size_t used = 0, wrote = 0;
+        char err[256];
+        int rc = http_chunked_decode(&r->dc, c->in.p, c->in.len, c->in.p, &used, &wrote, err,
+                                     sizeof err);
+        net_conn_consume(c, used);
+        if (rc != HTTP_CHUNKED_DONE && rc != HTTP_CHUNKED_MORE) {
+            r->state = HTTP_REQ_CLOSED; /* the next request's start is unknown */
+            net_conn_close(l->srv, c, false);
+            return false;
+        }
+        done = rc == HTTP_CHUNKED_DONE;
+    } else {
+        size_t n = SL_MIN(c->in.len, r->body_len);
+        net_conn_consume(c, n);
+        r->body_len -= n;
+        done = r->body_len == 0;
+    }
+    if (!done)
+        return false;
+    net_conn_set_deadline(l->srv, c, 0);
+    r->timed = false;
+    if (!r->keep_alive) {
+        r->state = HTTP_REQ_CLOSED;
+        net_conn_close(l->srv, c, false);
+        return false;
+    }
+    r->state = HTTP_REQ_HEAD;
+    return true;
 }
 
 /* Decodes the chunks that arrived, in place (note 2). True once the body is complete
@@ -254,7 +308,7 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     if (source_would_block(l->ctx, blen)) {
         metrics_error(l->cc->metrics, "backpressure");
         http_req_consume(c, total);
-        l->h->error(l->arg, c, 429, "buffers are full, retry later", false);
+        l->h->error(l->arg, c, 429, BUSY, false);
         return;
     }
     l->h->body(l->arg, c, body ? body : "", blen, total);
@@ -280,7 +334,6 @@ static int on_data(void *arg, net_conn *c)
                 return 0;
             }
             r->head_len = (size_t)(e - c->in.p) + 4;
-            r->continued = false;
             const char *msg = NULL;
             int code = parse_head(l, c, r, &msg);
             if (code) {
@@ -290,7 +343,20 @@ static int on_data(void *arg, net_conn *c)
                 l->h->error(l->arg, c, code, msg, true);
                 return 0;
             }
-            r->state = HTTP_REQ_BODY;
+            if (source_would_block(l->ctx, r->chunked ? 0 : r->body_len)) {
+                refuse(l, c, r); /* note 5: to DRAIN, or CLOSED */
+            } else {
+                if (r->expect) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    net_conn_send(l->srv, c, cont, sizeof cont - 1);
+                }
+                r->state = HTTP_REQ_BODY;
+            }
+        }
+        if (r->state == HTTP_REQ_DRAIN) {
+            if (!drain(l, c, r))
+                return 0;
+            continue;
         }
         if (r->state == HTTP_REQ_BODY) {
             if (r->chunked ? !dechunk(l, c, r) : c->in.len < r->head_len + r->body_len)

@@ -7,7 +7,9 @@
  * writes the answers' bodies. Per connection: HEAD (waiting for the header block) -> BODY
  * (Content-Length bytes, or chunks decoded in place until the last) -> WAIT (events emitted,
  * reading paused until the request's ack token commits) -> HEAD again (keep-alive) or
- * CLOSED (nothing more is read; the answer is on its way and the connection closes). */
+ * CLOSED (nothing more is read; the answer is on its way and the connection closes).
+ * A request refused for backpressure at its head goes HEAD -> DRAIN (answered 429; the
+ * body is discarded as it arrives) -> HEAD, or CLOSED when it expected 100-continue. */
 #ifndef SL_HTTP_REQUEST_H
 #define SL_HTTP_REQUEST_H
 
@@ -20,14 +22,15 @@
 #include "formats/http_chunked.h"
 #include "net/server.h"
 
-enum { HTTP_REQ_HEAD = 0, HTTP_REQ_BODY, HTTP_REQ_WAIT, HTTP_REQ_CLOSED };
+enum { HTTP_REQ_HEAD = 0, HTTP_REQ_BODY, HTTP_REQ_DRAIN, HTTP_REQ_WAIT, HTTP_REQ_CLOSED };
 
 /* Per-connection request state: the first member of the source's connection struct, which
  * the layer allocates (zeroed) on open and frees on close. */
 typedef struct http_req {
     int state;
-    size_t head_len, body_len; /* c->in holds [head][body] once the body is complete */
-    bool gzip, keep_alive, continued, timed, chunked;
+    size_t head_len, body_len; /* c->in holds [head][body] once the body is complete; in
+                                * DRAIN, body_len is what is left to discard */
+    bool gzip, keep_alive, expect, timed, chunked;
     http_chunked dc; /* chunked body decoder: decodes in place, so memory stays bounded */
     uint64_t seq, wait_seq; /* ack token value of the next request, of the awaited one */
 } http_req;
