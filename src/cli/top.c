@@ -109,6 +109,20 @@ static void line(sl_buf *f, int cols, bool tty, const char *fmt, ...)
     buf_puts(f, tty ? "\033[K\r\n" : "\n");
 }
 
+/* The last reload (when, its result, why it failed) and the counts since start. */
+static void reload_line(sl_buf *f, int cols, bool tty, const json_value *r)
+{
+    const char *result = str(r, "last_result");
+    if (!*result) {
+        line(f, cols, tty, "reload: none since start");
+        return;
+    }
+    bool failed = strcmp(result, "ok") != 0;
+    line(f, cols, tty, "reload: last %s %s%s%s (%.0f ok, %.0f failed)", str(r, "last_time"),
+         result, failed ? ": " : "", failed ? str(r, "last_error") : "", num(r, "reloads_ok"),
+         num(r, "reloads_failed"));
+}
+
 /* Polls once and renders a frame into f. Returns SL_OK, or an error with err set (the
  * frame then says so). */
 static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *err,
@@ -140,11 +154,12 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
         line(f, cols, tty, "sluice top  %s  %s  up %.0fs%s", st->api,
              stopping && stopping->b ? "stopping" : ready && ready->b ? "ready" : "starting",
              num(doc, "uptime_seconds"), tty ? "   (q quits)" : "");
+        reload_line(f, cols, tty, json_get(doc, "reload"));
         line(f, cols, tty, "%-16s %-9s %-14s %9s %11s %11s %7s %-9s %7s %8s %7s", "ID", "KIND",
              "TYPE", "EV/S", "IN", "OUT", "BUFFER", "CIRCUIT", "LAG_S", "DLQ", "ERRORS");
         const json_value *cs = json_get(doc, "components");
-        int used = 2;
-        sl_buf extra = SL_BUF_INIT; /* backfill lines, shown below the table */
+        int used = 3;
+        sl_buf extra = SL_BUF_INIT; /* backfill and seasonal lines, shown below the table */
         for (size_t i = 0; cs && cs->type == JSON_ARR && i < cs->n; i++) {
             const json_value *c = cs->items[i];
             const char *id = str(c, "id");
@@ -188,6 +203,12 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
             } else if (queued > 0)
                 buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%)\n", id, done, queued,
                            100 * done / queued);
+            if (has(q, "season_skipped")) /* cloudwatch_logs' seasonal model */
+                buf_printf(&extra,
+                           "%s: seasonal model: %.0f windows skipped as plausible, %.0f re-read "
+                           "as implausible (%.0f repaired)\n",
+                           id, num(q, "season_skipped"), num(q, "season_implausible"),
+                           num(q, "season_repaired"));
         }
         const json_value *re = json_get(doc, "recent_errors");
         if (extra.len || (re && re->type == JSON_ARR && re->n))
@@ -248,9 +269,10 @@ static void put(const sl_buf *b)
 static const char top_usage[] =
     "usage: sluice top [-c FILE] [--api HOST:PORT] [--once] [--interval MS]\n"
     "A live terminal view of a running sluice: per component events/s, in and out, buffer\n"
-    "fill, circuit, lag, DLQ and error counts, backfill progress and recent errors, polled\n"
-    "from its API (default: the api address of -c FILE, else 127.0.0.1:2020) every\n"
-    "--interval ms (1000). q quits. Without a terminal, or with --once: one frame and exit.\n";
+    "fill, circuit, lag, DLQ and error counts, backfill progress, the seasonal model's\n"
+    "verdicts, the last reload and recent errors, polled from its API (default: the api\n"
+    "address of -c FILE, else 127.0.0.1:2020) every --interval ms (1000). q quits.\n"
+    "Without a terminal, or with --once: one frame and exit.\n";
 
 int top_cli(const char *api, int argc, char **argv)
 {

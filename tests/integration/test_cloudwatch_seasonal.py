@@ -7,15 +7,18 @@ judged at once) and reconciles the last 24 hours every second:
     CloudWatch again: no FilterLogEvents for its window after its first skip, over several
     rounds;
   - a busy hour deleted from the destination is found implausible, re-read (a count and a
-    repair: FilterLogEvents for exactly that window) and restored exactly.
+    repair: FilterLogEvents for exactly that window) and restored exactly;
+  - `sluice top` shows both verdicts' counts.
 Last, a corrupt model file is moved aside with a warning and learned again, without a
 crash."""
 import json
 import os
+import re
+import subprocess
 import time
 import urllib.request
 
-from harness import Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
+from harness import SLUICE, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
 from cw_common import start_emulators, write_credentials
 
 HOUR = 3600 * 1000
@@ -179,6 +182,13 @@ try:
     for name in ("season_implausible", "season_rereads", "season_repaired"):
         assert comp_counter(s, name) >= 1, name
     assert comp_counter(s, "season_skipped") >= 3
+    # `sluice top` tells the same verdicts (counters that only grow: at least these).
+    r = subprocess.run([SLUICE, "top", "--once", "--interval", "100", "-c", s.config],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"^cw: seasonal model: (\d+) windows skipped as plausible, (\d+) re-read as "
+                  r"implausible \((\d+) repaired\)$", r.stdout, re.M)
+    assert r.returncode == 0 and m, (r.returncode, r.stdout)
+    assert int(m.group(1)) >= 3 and int(m.group(2)) >= 1 and int(m.group(3)) >= 1, m.group(0)
     # exactly what CloudWatch holds, each event once
     docs = get_ndjson(esb + "/_emulator/docs")
     ids = [d["_id"] for d in docs]

@@ -81,7 +81,7 @@ try:
                   % (cid, cid)), cid
         assert cid in text, cid
     assert js("document.querySelectorAll('#graph path').length") == 2  # gen->tag, tag->null
-    assert "ready" in text
+    assert "ready" in text and "no reload yet" in text
     png = base64.b64decode(wd("GET", "/session/%s/screenshot" % sid))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with open(os.path.join(WORK, "status_page.png"), "wb") as f:

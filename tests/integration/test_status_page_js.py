@@ -1,6 +1,7 @@
 """The status page's script on its own, under node with a stub DOM, fed status documents a
 demo pipeline cannot produce: a cloudwatch_logs backfill (progress and ETA), an open circuit,
-a DLQ, errors, and a recent error whose text must be escaped. Rates come from sent_events
+a DLQ, errors, the seasonal model's counters, a failed reload, and a recent error and a
+reload message whose text must be escaped. Rates come from sent_events
 between two renders (test_status_page.py runs the page in Chromium against sluice)."""
 import json
 import os
@@ -15,14 +16,19 @@ assert script.rstrip().endswith("poll();")
 script = script.rstrip()[:-len("poll();")]
 
 
-def status(sent):
-    return {"ready": True, "stopping": False, "uptime_seconds": 75, "recent_errors": [
+def status(sent, reload=None):
+    return {"ready": True, "stopping": False, "uptime_seconds": 75, "reload": reload or {
+        "reloads_ok": 2, "reloads_failed": 1, "last_result": "failed",
+        "last_time": "2026-01-01T00:01:00.000Z", "last_time_unix": 1767225660.0,
+        "last_error": "sinks.out: unknown type <es>"}, "recent_errors": [
         {"time": "2026-01-01T00:00:00.000Z", "level": "error", "component": "out",
          "message": "<img src=x onerror=alert(1)> failed"}],
         "components": [
             {"id": "cw", "kind": "source", "type": "cloudwatch_logs", "state": "ok",
              "received_events": 0, "sent_events": sent, "errors": [], "lag_seconds": 12.5,
-             "counters": {"backfill_windows_queued": 40, "backfill_windows_done": 10},
+             "counters": {"backfill_windows_queued": 40, "backfill_windows_done": 10,
+                          "season_skipped": 6, "season_implausible": 2, "season_rereads": 2,
+                          "season_repaired": 1},
              "backfill": {"windows_total": 40, "windows_done": 10, "remaining_windows": 30,
                           "events_read": 900, "events_per_sec": 55.5, "windows_per_sec": 0.5,
                           "eta_seconds": 125}},
@@ -32,15 +38,20 @@ def status(sent):
              "buffer": {"fill_ratio": 0.25}, "dlq_events": 3}]}
 
 
+none = {"reloads_ok": 0, "reloads_failed": 0, "last_result": None, "last_time": None,
+        "last_error": None}
 prog = """var els = {};
 var document = {getElementById: function (i) {
   return els[i] || (els[i] = {innerHTML: "", textContent: "", setAttribute: function () {}}); }};
 %s
+render(%s, 500);
+var rl0 = els.rl.innerHTML;
 render(%s, 1000);
 render(%s, 3000);
 console.log(JSON.stringify({bf: els.bf.innerHTML, errs: els.errs.innerHTML, rows: els.rows.innerHTML,
-  graph: els.graph.innerHTML, st: els.st.innerHTML, up: els.up.textContent}));
-""" % (script, json.dumps(status(1000)), json.dumps(status(2000)))
+  graph: els.graph.innerHTML, st: els.st.innerHTML, up: els.up.textContent, rl0: rl0,
+  rl: els.rl.innerHTML, sm: els.sm.innerHTML}));
+""" % (script, json.dumps(status(0, none)), json.dumps(status(1000)), json.dumps(status(2000)))
 path = os.path.join(WORK, "page.js")
 with open(path, "w") as f:
     f.write(prog)
@@ -54,3 +65,8 @@ assert '<td class="bad">open</td>' in out["rows"] and '<td class="bad">7</td>' i
 assert "<td>3</td>" in out["rows"] and "25.0%" in out["rows"] and "<td>12.5</td>" in out["rows"]
 assert out["graph"].count("<path") == 1 and 'id="node-cw"' in out["graph"]
 assert "ready" in out["st"] and out["up"] == "up 1m15s", out
+assert out["rl0"] == "no reload yet", out["rl0"]
+assert out["rl"] == ('last reload 2026-01-01T00:01:00.000Z <b class="bad">failed</b>: '
+                     'sinks.out: unknown type &#60;es&#62; (2 ok, 1 failed)'), out["rl"]
+assert out["sm"] == ("<h2>Seasonal model</h2><div>cw: 6 windows skipped as plausible, "
+                     "2 re-read as implausible (1 repaired)</div>"), out["sm"]

@@ -1,10 +1,13 @@
 """`sluice top` in a detached tmux session against a running sluice: the component ids and
 a nonzero rate appear on the screen (capture-pane), a resize redraws at the new width, `q`
 quits and restores the terminal. Without a terminal it prints one frame and exits; an API
-that is not there is an error exit naming the address."""
+that is not there is an error exit naming the address. The line under the title tells the
+last reload: none, a failed one with its time and error, then a good one."""
 import os
 import re
 import subprocess
+import urllib.error
+import urllib.request
 
 from harness import SLUICE, Sluice, WORK, free_port, wait_until
 
@@ -51,6 +54,26 @@ try:
     for cid in ("gen", "tag", "null"):
         assert re.search(r"^%s\s" % cid, out.stdout, re.M), out.stdout
     assert "\033" not in out.stdout
+    assert out.stdout.splitlines()[1] == "reload: none since start", out.stdout
+
+    def reload_and_frame(text):
+        with open(s.config, "w") as f:
+            f.write(text)
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:%d/api/v1/reload" % port, data=b"", method="POST"), timeout=60)
+        except urllib.error.HTTPError:
+            pass  # a refused reload: the status tells
+        r = subprocess.run([SLUICE, "top", "--once", "--interval", "100", "--api",
+                            "127.0.0.1:%d" % port], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return s.status()["reload"], r.stdout.splitlines()[1]
+    good = open(s.config).read()
+    rl, got = reload_and_frame(good.replace("type: blackhole", "type: no_such_sink"))
+    assert rl["last_result"] == "failed" and "no_such_sink" in rl["last_error"], rl
+    assert got == "reload: last %s failed: %s (0 ok, 1 failed)" % (rl["last_time"], rl["last_error"]), got
+    rl, got = reload_and_frame(good)
+    assert got == "reload: last %s ok (1 ok, 1 failed)" % rl["last_time"], (got, rl)
     bad = subprocess.run([SLUICE, "top", "--once", "--api", "127.0.0.1:%d" % free_port()],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "unreachable" in bad.stdout, (bad.returncode, bad.stdout)
