@@ -833,6 +833,38 @@ static int scan_string(jscan *p, size_t *start, size_t *end, bool *esc)
     return 0;
 }
 
+/* scan_string for the common string: printable ASCII without escapes, closed within 32
+ * bytes (keys, levels, ids), decided inline with one or two 16-byte compares; anything
+ * else (a control byte, an escape, a byte >= 0x80, a longer string, the end of the input
+ * near) goes to scan_string, which checks it in full. */
+static inline int scan_string_short(jscan *p, size_t *start, size_t *end, bool *esc)
+{
+#ifdef __SSE2__
+    const unsigned char *s = p->s;
+    size_t i = p->i + 1;
+    if (i + 32 <= p->n) {
+        for (int k = 0; k < 2; k++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+            if (mask) {
+                size_t j = i + (size_t)__builtin_ctz(mask);
+                if (s[j] != '"')
+                    break;
+                *start = p->i + 1;
+                *end = j;
+                *esc = false;
+                p->i = j + 1;
+                return 0;
+            }
+        }
+    }
+#endif
+    return scan_string(p, start, end, esc);
+}
+
 /* Unescapes validated string text s[start, end) into the arena (as parse_string does). */
 static size_t scan_unescape(sl_arena *a, const unsigned char *s, size_t start, size_t end,
                             const char **out)
@@ -1029,7 +1061,7 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
         size_t st, en;
         bool esc;
         scan_ws(&p);
-        if (p.i >= n || s[p.i] != '"' || scan_string(&p, &st, &en, &esc) != 0)
+        if (p.i >= n || s[p.i] != '"' || scan_string_short(&p, &st, &en, &esc) != 0)
             return -1;
         if (k == max)
             return -2;
@@ -1054,7 +1086,7 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
         size_t vs = p.i;
         unsigned char c = s[vs];
         if (c == '"') {
-            if (scan_string(&p, &st, &en, &esc) != 0)
+            if (scan_string_short(&p, &st, &en, &esc) != 0)
                 return -1;
             v->type = JSON_STR;
             if (esc) {

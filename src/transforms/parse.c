@@ -298,6 +298,14 @@ static void member_from_dom(json_member *m, const char *key, const json_value *v
     }
 }
 
+/* Whether a key can be a message or time key (special_key): by length and first byte,
+ * inline, so most members cost no call. */
+static inline bool may_be_special(const parse_tf *t, const char *k, size_t kl)
+{
+    return t->specials && kl <= 10 && (0x69Cu >> kl & 1) && /* lengths 2 3 4 7 9 10 */
+           (k[0] == 't' || k[0] == 'm' || k[0] == '@');
+}
+
 /* Message and time members (note 2); true when consumed. */
 static bool apply_special(apply_ctx *c, const json_member *v)
 {
@@ -374,7 +382,7 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
         uint64_t special = 0;
         uint32_t nf = 0;
         for (int j = 0; j < k; j++) {
-            if (apply_special(c, &m[j]))
+            if (may_be_special(c->t, m[j].key, m[j].keylen) && apply_special(c, &m[j]))
                 special |= 1ULL << j;
             else
                 nf++;

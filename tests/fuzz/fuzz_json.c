@@ -1,5 +1,7 @@
-/* fuzz_json.c - libFuzzer target for the strict JSON parser and the event decoder.
- * Any input must be rejected or accepted cleanly; accepted events must re-encode. */
+/* fuzz_json.c - libFuzzer target for the strict JSON parser, the DOM-free object reader
+ * (against the parser) and the event decoder. Any input must be rejected or accepted
+ * cleanly; accepted events must re-encode. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +27,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (v->raw < s || v->raw + v->raw_len > s + size)
             abort();
     }
+    /* The DOM-free object reader accepts exactly what json_parse accepts, with the same
+     * keys and values (strings, unescaped; numbers; raw text of nested values). */
+    json_member m[64];
+    sl_arena a2;
+    arena_init(&a2, 4096);
+    int k = json_scan_object(&a2, s, size, m, SL_ARRAY_LEN(m));
+    bool obj = v && v->type == JSON_OBJ;
+    if (k == -1 ? obj : !obj)
+        abort();
+    if (k == -2 && v->n <= SL_ARRAY_LEN(m))
+        abort();
+    for (int i = 0; i < k; i++) {
+        const json_value *x = v->items[i];
+        if (strlen(v->keys[i]) != m[i].keylen || memcmp(v->keys[i], m[i].key, m[i].keylen) ||
+            x->type != m[i].type || x->raw_len != m[i].raw_len ||
+            memcmp(x->raw, m[i].raw, x->raw_len))
+            abort();
+        if (x->type == JSON_STR && (x->len != m[i].len || memcmp(x->str, m[i].str, x->len)))
+            abort();
+        if (x->type == JSON_BOOL && x->b != m[i].b)
+            abort();
+        if (x->type == JSON_NUM && !(x->num == m[i].num || (x->num != x->num && m[i].num != m[i].num)) &&
+            !m[i].is_int)
+            abort();
+    }
+    if (k >= 0 && (size_t)k != v->n)
+        abort();
+    arena_free(&a2);
     arena_free(&a);
 
     sl_batch *b = batch_new(2);

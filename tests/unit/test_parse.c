@@ -142,6 +142,33 @@ static void test_json_existing_and_repeated_keys(void **state)
     tf_free(t);
 }
 
+/* Every message and time key, and keys that look like them but are not (note 2). */
+static void test_json_message_time_keys(void **state)
+{
+    tf *t = tf_new("parse", "format: json\n");
+    static const struct { const char *line, *msg; int64_t ts; int nfields; } cases[] = {
+        {"{\"msg\":\"a\",\"ts\":1700000000}", "a", 1700000000000000000LL, 0},
+        {"{\"message\":\"b\",\"time\":\"2024-01-15T10:30:45Z\"}", "b", 1705314645000000000LL, 0},
+        {"{\"@timestamp\":\"2024-01-15T10:30:45.5Z\",\"m\":1}", NULL, 1705314645500000000LL, 1},
+        {"{\"timestamp\":1700000000000,\"mess\":\"x\",\"tsx\":2,\"msgs\":\"y\"}", NULL,
+         1700000000000000000LL, 3},
+        {"{\"message\":5,\"time\":\"soon\",\"ts\":true,\"Msg\":\"z\"}", NULL, 1, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_batch *b = batch_new(1);
+        sl_event *e = batch_add(b);
+        e->ts_ns = 1;
+        e->message = batch_str(b, cases[i].line, strlen(cases[i].line));
+        assert_int_equal(t->vt->process(t->self, b), SL_OK);
+        e = &b->events[0];
+        assert_msg(e, cases[i].msg ? cases[i].msg : cases[i].line);
+        assert_int_equal(e->ts_ns, cases[i].ts);
+        assert_int_equal(e->nfields, cases[i].nfields);
+        batch_release(b);
+    }
+    tf_free(t);
+}
+
 static void test_on_error(void **state)
 {
     tf *t = tf_new("parse", "format: json\non_error: drop\n");
@@ -371,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_logfmt_regex), cmocka_unit_test(test_auto_field_target),
         cmocka_unit_test(test_severity),     cmocka_unit_test(test_route),
         cmocka_unit_test(test_json_existing_and_repeated_keys),
+        cmocka_unit_test(test_json_message_time_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

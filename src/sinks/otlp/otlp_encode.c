@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -137,15 +138,16 @@ static void pb_tag(sl_buf *b, unsigned field, unsigned wire)
     pb_varint(b, (uint64_t)field << 3 | wire);
 }
 
-static void pb_fixed64(sl_buf *b, unsigned field, uint64_t v)
+/* Tag (a field below 16: one byte) and 8 little-endian bytes with one capacity check. */
+static inline void pb_fixed64(sl_buf *b, unsigned field, uint64_t v)
 {
-    pb_tag(b, field, 1);
-    if (b->cap - b->len < 8)
-        buf_reserve(b, 8);
+    if (b->cap - b->len < 9)
+        buf_reserve(b, 9);
     unsigned char *p = (unsigned char *)b->p + b->len;
+    p[0] = (unsigned char)(field << 3 | 1);
     for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    b->len += 8;
+        p[1 + i] = (unsigned char)(v >> (8 * i));
+    b->len += 9;
 }
 
 static void pb_fixed32(sl_buf *b, unsigned field, uint32_t v)
@@ -724,25 +726,31 @@ static bool traceparent_ok(const sl_field *f)
            hexval(p[54]) >= 0 && (f->v.s.len == 55 || p[55] == '-');
 }
 
+/* The built-in resource keys by length (all are shorter than 32), built once. */
+static uint8_t res_bylen[32][OTLP_NKEYS];
+static uint8_t res_nlen[32];
+static pthread_once_t res_once = PTHREAD_ONCE_INIT;
+
+static void res_index(void)
+{
+    for (size_t i = 0; i < OTLP_NKEYS; i++) {
+        size_t l = otlp_resource_keys[i].from.len;
+        res_bylen[l][res_nlen[l]++] = (uint8_t)i;
+    }
+}
+
 /* Resource table index for a key (config extras after the built-ins), or -1. */
 static int resource_index(const otlp_map *m, sl_str key)
 {
-    /* every built-in key starts with one of these letters: skip the table for the rest */
-    char c0 = key.len ? key.ptr[0] : 0;
-    bool maybe = c0 == 's' || c0 == 'd' || c0 == 'h' || c0 == 'k' || c0 == 'c' || c0 == 'a';
-    /* ... and has one of their lengths (9 to 27) */
-    static _Atomic uint32_t lens_cache;
-    uint32_t lens = atomic_load_explicit(&lens_cache, memory_order_relaxed);
-    if (!lens) { /* computed once; any thread computes the same value */
-        for (size_t i = 0; i < OTLP_NKEYS; i++)
-            lens |= 1u << otlp_resource_keys[i].from.len;
-        atomic_store_explicit(&lens_cache, lens, memory_order_relaxed);
+    if (key.len < 32) {
+        /* only the built-ins of that length, first match in table order as before */
+        for (unsigned j = 0; j < res_nlen[key.len]; j++) {
+            size_t i = res_bylen[key.len][j];
+            if (otlp_resource_keys[i].from.ptr[0] == key.ptr[0] &&
+                memcmp(otlp_resource_keys[i].from.ptr, key.ptr, key.len) == 0)
+                return (int)i;
+        }
     }
-    maybe = maybe && key.len < 32 && (lens >> key.len & 1);
-    for (size_t i = 0; maybe && i < OTLP_NKEYS; i++)
-        if (otlp_resource_keys[i].from.len == key.len &&
-            memcmp(otlp_resource_keys[i].from.ptr, key.ptr, key.len) == 0)
-            return (int)i;
     if (m->resource_keys)
         for (size_t i = 0; i < m->resource_keys->n && i < 200; i++)
             if (str_eq(key, m->resource_keys->v[i], strlen(m->resource_keys->v[i])))
@@ -758,16 +766,27 @@ static sl_str resource_name(const otlp_map *m, int idx)
     return (sl_str){k, (uint32_t)strlen(k)};
 }
 
-/* Gives every field its role (note 1); returns how many are resource or scope fields. */
+/* Gives every field its role (note 1); returns how many are resource or scope fields.
+ * Also sizes the event: *est, a rough size of its protobuf LogRecord (it only picks a
+ * length reservation), and *hint, an upper estimate of its encoded size in the request's
+ * encoding (the body is allocated once from their sum). */
 static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
-                         sl_severity *sevout)
+                         sl_severity *sevout, size_t *est, size_t *hint)
 {
     const otlp_map *m = c->m;
     int sev = -1, body = -1, sevnum = -1;
     uint32_t nres = 0;
     sl_severity sv = {0};
+    size_t klen = 0, slen = 0, jlen = 0, nscalar = 0;
     for (uint32_t i = 0; i < ev->nfields; i++) {
         const sl_field *f = &ev->fields[i];
+        klen += f->key.len;
+        if (f->type == SL_VAL_STR || f->type == SL_VAL_JSON) {
+            slen += f->v.s.len;
+            jlen += f->type == SL_VAL_JSON ? f->v.s.len : 0;
+        } else {
+            nscalar++;
+        }
         roles[i] = ROLE_ATTR;
         rmap[i] = 0;
         int r = resource_index(m, f->key);
@@ -850,6 +869,9 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
     *sevout = sev >= 0 || sevnum >= 0 ? sv : (sl_severity){0};
     if (body >= 0)
         roles[body] = ROLE_BODY;
+    size_t nf = ev->nfields;
+    *est = 64 + ev->message.len + 8 * nf + klen + slen + 9 * nscalar;
+    *hint = (c->json ? 192 + 64 * nf : 96 + 24 * nf) + ev->message.len + klen + slen + jlen;
     return nres;
 }
 
@@ -1100,20 +1122,10 @@ static void write_scope(enc *c, const sl_event *ev, const uint8_t *roles, const 
         buf_puts(c->out, "]}");
 }
 
-/* Rough size of an event's LogRecord in protobuf: only picks a length reservation. */
-static size_t record_estimate(const sl_event *ev)
-{
-    size_t s = 64 + ev->message.len;
-    for (uint32_t i = 0; i < ev->nfields; i++) {
-        const sl_field *f = &ev->fields[i];
-        s += 8 + f->key.len + (f->type == SL_VAL_STR || f->type == SL_VAL_JSON ? f->v.s.len : 9);
-    }
-    return s;
-}
-
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
                  int64_t observed_ns)
 {
+    pthread_once(&res_once, res_index);
     enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT,
              .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
              .body_len = m->body_field ? strlen(m->body_field) : 0};
@@ -1128,6 +1140,8 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     sl_severity *sevs = sl_xmalloc((n + 1) * sizeof *sevs);
     uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
     uint32_t *nres = sl_xmalloc((n + 1) * sizeof *nres);   /* resource and scope fields */
+    size_t *est = sl_xmalloc((n + 1) * sizeof *est);         /* LogRecord size estimates */
+    size_t hint = 512;
     size_t tsize = 16;
     while (tsize < n * 2)
         tsize <<= 1;
@@ -1138,7 +1152,9 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     for (size_t i = 0; i < n; i++) {
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
-        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i]);
+        size_t h;
+        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], &est[i], &h);
+        hint += h;
         off += events[i]->nfields;
         /* no resource or scope field, the common case: hash 0, equal to any other such */
         hash[i] = nres[i] ? resource_hash(events[i], er[i], rm) : 0;
@@ -1162,6 +1178,9 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
         }
     }
 
+    /* the body at once, not grown by doubling (which would leave up to twice its size per
+     * request in flight); pages reserved but never written cost no memory */
+    buf_reserve(out, hint);
     if (json)
         buf_puts(out, "{\"resourceLogs\":[");
     for (size_t g = 0; g < ngroups; g++) {
@@ -1188,11 +1207,11 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             /* ResourceLogs and ScopeLogs hold the whole group: reserve the length of an
              * estimate of their size, so that they are usually not moved when closed (a
              * wrong guess costs a move, never a different byte) */
-            size_t est = 256;
+            size_t gest = 256;
             for (size_t i = f; i < n; i++)
                 if (group[i] == g)
-                    est += record_estimate(events[i]);
-            size_t rl = pb_varint_len(est);
+                    gest += est[i];
+            size_t rl = pb_varint_len(gest);
             size_t mrl = pb_begin_n(out, 1, rl);
             size_t mres = pb_begin(out, 1);
             write_resource(&c, events[f], er[f], er[f] + total);
@@ -1213,6 +1232,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     free(table);
     free(first);
     free(nres);
+    free(est);
     free(group);
     free(sevs);
     free(hash);

@@ -159,25 +159,6 @@ static void excerpt(char *dst, size_t dstlen, const sl_buf *body)
     dst[n] = '\0';
 }
 
-/* An upper estimate of the encoded size, so the body is allocated once instead of grown
- * by doubling (which would leave up to twice the size per request in flight). Pages
- * reserved but never written cost no memory. */
-static size_t otlp_size_hint(sl_event *const *events, size_t n, bool json)
-{
-    size_t per_field = json ? 64 : 24, est = 512;
-    for (size_t i = 0; i < n; i++) {
-        const sl_event *e = events[i];
-        est += (json ? 192 : 96) + e->message.len;
-        for (uint32_t k = 0; k < e->nfields; k++) {
-            const sl_field *f = &e->fields[k];
-            est += per_field + f->key.len;
-            if (f->type == SL_VAL_STR || f->type == SL_VAL_JSON)
-                est += f->v.s.len + (f->type == SL_VAL_JSON ? f->v.s.len : 0);
-        }
-    }
-    return est;
-}
-
 static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     otlp_sink *s = self;
@@ -190,7 +171,6 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     }
     bool json = cfg->encoding == OTLP_JSON;
     sl_buf body = SL_BUF_INIT, gz = SL_BUF_INIT;
-    buf_reserve(&body, otlp_size_hint(events, n, json));
     otlp_encode(&body, json, events, n, &s->map, sl_now_ns());
     const char *wire = body.p;
     size_t wire_len = body.len;
