@@ -22,6 +22,12 @@ Control (unsigned, under /_emulator/):
                {"stream_stats_lag_ms": L}  DescribeLogStreams' lastEventTimestamp and
                                       lastIngestionTime see only events ingested L ms ago or
                                       earlier (the real fields are updated lazily)
+               {"retention": {"<group>": D}}  the group keeps its events D days (null: for
+                                      ever, the default; also --retention GROUP=D):
+                                      DescribeLogGroups says retentionInDays, and events
+                                      whose timestamp is older than now - D days are
+                                      neither returned (FilterLogEvents, GetLogEvents) nor
+                                      listed or counted (events, stats)
   POST generate {"groups":[...], "streams":S, "days":D, "per_hour":K, "end_ms":T}
                history: for every group and stream, K events per hour over D days before T
                seasonal traffic instead of K: "profile": [24 counts] per UTC hour of the day
@@ -32,7 +38,8 @@ Control (unsigned, under /_emulator/):
                events that become visible X ms from now (ingestion delay)
   POST delete  {"group", "start", "end"}   forget events in [start, end) (tests only)
   GET stats    counters; GET events?group=G -> NDJSON {"group","stream","id","timestamp"}
-  GET requests NDJSON, in order, one line per signed FilterLogEvents / DescribeLogStreams call
+  GET requests NDJSON, in order, one line per signed FilterLogEvents / DescribeLogStreams /
+               DescribeLogGroups call (a DescribeLogGroups line has the prefix in "prefix")
                {"seq","t","key","action","group","start","end","token","names","prefix",
                "throttled","status","live_ids"} (t: monotonic seconds at arrival; key: the
                access key id) (live_ids: returned events that came in through put) and
@@ -96,6 +103,7 @@ class State:
         self.throttle_live = 0
         self.grid_ms = 3600000
         self.reqlog = []   # see GET requests
+        self.retention = {}  # group -> days its events are kept (absent: for ever)
         self.live_ids = set()
         self.issued = {}   # rotating session token -> issue time (--creds-ttl)
         self.stats = {"requests": 0, "throttled": 0, "failed": 0, "bad_signature": 0,
@@ -106,6 +114,11 @@ class State:
         self.seq += 1
         # real ids are long decimal strings; these are unique and sort like real ones
         return "%020d%016d%020d" % (ts, self.seq, 0)
+
+    def kept_from(self, group):
+        """The oldest timestamp the group still holds (its retention), or None."""
+        d = self.retention.get(group)
+        return now_ms() - int(d) * 86400000 if d else None
 
     def group(self, name):
         g = self.groups.get(name)
@@ -245,11 +258,12 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.stats["requests"] += 1
                 st.per_action[action] = st.per_action.get(action, 0) + 1
-                if action in ("FilterLogEvents", "DescribeLogStreams") and isinstance(peek, dict):
+                if action in ("FilterLogEvents", "DescribeLogStreams", "DescribeLogGroups") and isinstance(peek, dict):
                     entry = {"seq": len(st.reqlog), "t": time.monotonic(), "key": ak, "action": action, "group": peek.get("logGroupName"),
                              "start": peek.get("startTime"), "end": peek.get("endTime"),
                              "token": bool(peek.get("nextToken")), "names": len(peek.get("logStreamNames") or []),
-                             "prefix": peek.get("logStreamNamePrefix"), "order": peek.get("orderBy"),
+                             "prefix": peek.get("logGroupNamePrefix") if action == "DescribeLogGroups"
+                             else peek.get("logStreamNamePrefix"), "order": peek.get("orderBy"),
                              "descending": peek.get("descending"), "throttled": False, "status": 200,
                              "live_ids": []}
                     st.reqlog.append(entry)
@@ -329,6 +343,9 @@ class Handler(BaseHTTPRequestHandler):
         page = names[start:start + lim]
         out = {"logGroups": [{"logGroupName": n, "creationTime": st.created.get(n, 0), "storedBytes": 0,
                               "arn": "arn:aws:logs:us-east-1:123456789012:log-group:%s:*" % n} for n in page]}
+        for g in out["logGroups"]:
+            if st.retention.get(g["logGroupName"]):
+                g["retentionInDays"] = int(st.retention[g["logGroupName"]])
         if start + lim < len(names):
             out["nextToken"] = b64tok({"i": start + lim})
         return out
@@ -386,6 +403,9 @@ class Handler(BaseHTTPRequestHandler):
             tk = untok(req["nextToken"])
             after = (tk["t"], tk["id"])
         t = now_ms()
+        kept = st.kept_from(name)
+        if kept is not None:
+            lo = max(lo, kept)  # expired events are gone
         evs = []
         # per stream: bisect to the first candidate, take at most lim + 1 visible events
         for s in g.values():
@@ -424,6 +444,9 @@ class Handler(BaseHTTPRequestHandler):
         hi = req.get("endTime", 2 ** 62)
         lim = self.page_size(st, req, 10000)
         t = now_ms()
+        kept = st.kept_from(req.get("logGroupName", ""))
+        if kept is not None:
+            lo = max(lo, kept)
         evs = [e for e in s.sorted_events() if lo <= e[0] < hi and e[3] <= t]
         pos = 0
         if req.get("nextToken"):
@@ -478,6 +501,11 @@ class Handler(BaseHTTPRequestHandler):
                           "throttle_live", "grid_ms"):
                     if k in req:
                         setattr(st, k, req[k])
+                for g, d in (req.get("retention") or {}).items():
+                    if d:
+                        st.retention[g] = int(d)
+                    else:
+                        st.retention.pop(g, None)
                 return self.send(200, {"ok": True}, "application/json")
             if what == "generate":
                 end = int(req.get("end_ms", now_ms()))
@@ -562,8 +590,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(404, "", "text/plain")
         with st.lock:
             if u.path == "/_emulator/stats":
+                kept = {g: st.kept_from(g) for g in st.groups}
                 d = dict(st.stats, per_action=st.per_action,
-                         events=sum(len(s.events) for g in st.groups.values() for s in g.values()))
+                         events=sum(1 for gn, g in st.groups.items() for s in g.values()
+                                    for e in s.events if kept[gn] is None or e[0] >= kept[gn]))
                 return self.send(200, d, "application/json")
             if u.path == "/_emulator/requests":
                 out = "".join(json.dumps(e) + "\n" for e in st.reqlog)
@@ -575,9 +605,10 @@ class Handler(BaseHTTPRequestHandler):
                 for gname, g in st.groups.items():
                     if want and gname != want:
                         continue
+                    kept = st.kept_from(gname)
                     for s in g.values():
                         for e in s.events:
-                            if e[3] <= t:
+                            if e[3] <= t and (kept is None or e[0] >= kept):
                                 out.append(json.dumps({"group": gname, "stream": s.name, "id": e[1], "timestamp": e[0]}))
                 return self.send(200, "\n".join(out) + ("\n" if out else ""), "application/x-ndjson")
         return self.send(404, {"__type": "UnknownOperationException"})
@@ -597,9 +628,13 @@ def main():
     ap.add_argument("--ecs-auth", default="")
     ap.add_argument("--creds-ttl", type=int, default=0)
     ap.add_argument("--creds-valid", type=float, default=0)
+    ap.add_argument("--retention", action="append", default=[], help="GROUP=DAYS (repeatable)")
     ARGS = ap.parse_args()
     ALSO_KEYS = dict(k.split(":", 1) for k in ARGS.also_key)
     STATE = State(ARGS)
+    for r in ARGS.retention:
+        g, d = r.rsplit("=", 1)
+        STATE.retention[g] = int(d)
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
     print("listening on port %d" % srv.server_address[1], flush=True)

@@ -4,7 +4,7 @@ _bulk with real per-item results and `errors`, create -> 409 on an existing _id,
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
-_search (max and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
+_search (max, min and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
 GET _alias, index and data stream aliases resolved by every pattern, bulk writes to an
 alias's write index), PUT _data_stream/<name> (needs a data stream template) and DELETE,
 data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping; POST
@@ -665,6 +665,8 @@ class Handler(BaseHTTPRequestHandler):
                 if parts[1] == "_delete_by_query":
                     for ix, i in hits:
                         del ix.docs[i]
+                        for g in ix.gens:  # gone from its backing index too
+                            g["ids"].discard(i)
                     for ix in {id(ix): ix for ix, _ in hits}.values():
                         ix.order = [i for i in ix.order if i in ix.docs]
                     return self.send_json(200, {"took": 1, "deleted": len(hits), "total": len(hits),
@@ -1013,14 +1015,15 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, {"acknowledged": True})
 
     def aggregate(self, aggs, docs_by_index):
-        """The aggregations the sink asks for: max of a field, and terms on _index with
-        sub-aggregations (per backing index)."""
+        """The aggregations the sink asks for: max and min of a field, and terms on _index
+        with sub-aggregations (per backing index)."""
         out = {}
         for name, a in (aggs or {}).items():
-            if "max" in a:
-                vals = [as_ms(field_get(d, a["max"]["field"])) for docs in docs_by_index.values() for d in docs]
+            if "max" in a or "min" in a:
+                kind = "max" if "max" in a else "min"
+                vals = [as_ms(field_get(d, a[kind]["field"])) for docs in docs_by_index.values() for d in docs]
                 vals = [v for v in vals if v is not None]
-                v = max(vals) if vals else None
+                v = (max if kind == "max" else min)(vals) if vals else None
                 r = {"value": v}
                 if v is not None:
                     r["value_as_string"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(v / 1000.0)) + \
@@ -1186,6 +1189,8 @@ class Handler(BaseHTTPRequestHandler):
                                  "reason": "[%s]: version conflict, document already exists (current version [1])" % doc_id})
                     elif op == "delete":
                         found = ix.docs.pop(doc_id, None) is not None
+                        for g in ix.gens:
+                            g["ids"].discard(doc_id)
                         r.update(status=200 if found else 404, result="deleted" if found else "not_found")
                     else:
                         try:

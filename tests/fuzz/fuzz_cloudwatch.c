@@ -10,10 +10,10 @@
 
 #include "sources/cloudwatch/cwl.h"
 
-static void on_group(void *arg, const char *name)
+static void on_group(void *arg, const char *name, int64_t retention_days)
 {
     size_t *n = arg;
-    if (!name[0])
+    if (!name[0] || retention_days < 0 || retention_days > 36500)
         abort();
     (*n)++;
 }

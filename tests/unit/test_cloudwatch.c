@@ -76,17 +76,21 @@ static void test_parse_filter(void **state)
     arena_free(&tmp);
 }
 
-static void on_group(void *arg, const char *name)
+static void on_group(void *arg, const char *name, int64_t retention_days)
 {
     sl_buf *b = arg;
     buf_puts(b, name);
+    if (retention_days)
+        buf_printf(b, "=%lld", (long long)retention_days);
     buf_putc(b, ';');
 }
 
 static void test_parse_groups(void **state)
 {
     (void)state;
-    const char *body = "{\"logGroups\":[{\"logGroupName\":\"/a\"},{\"x\":1},{\"logGroupName\":\"/b\"}]}";
+    const char *body = "{\"logGroups\":[{\"logGroupName\":\"/a\"},{\"x\":1},{\"logGroupName\":"
+                       "\"/b\",\"retentionInDays\":14},{\"logGroupName\":\"/c\",\"retentionInDays\":"
+                       "\"x\"},{\"logGroupName\":\"/d\",\"retentionInDays\":-3}]}";
     sl_arena tmp;
     arena_init(&tmp, 1024);
     sl_buf names = SL_BUF_INIT;
@@ -94,7 +98,7 @@ static void test_parse_groups(void **state)
     assert_int_equal(cwl_parse_groups(body, strlen(body), &tmp, on_group, &names, &tok, err, sizeof err), SL_OK);
     assert_null(tok);
     buf_putc(&names, '\0');
-    assert_string_equal(names.p, "/a;/b;");
+    assert_string_equal(names.p, "/a;/b=14;/c;/d;"); /* absent or malformed: never expires */
     buf_free(&names);
     arena_free(&tmp);
 }

@@ -185,6 +185,8 @@ typedef struct es_vers_params {
     int heal;                      /* ES_HEAL_* */
     const char *suffix;            /* renamed fields: <field><suffix> */
     int64_t every_ms;              /* heal pass interval */
+    const es_name_tmpl *name;      /* borrowed: the `index` option, which tells the log groups
+                                      a stable name holds (re-reads; NULL: copy only) */
 } es_vers_params;
 
 typedef struct es_vers es_vers;

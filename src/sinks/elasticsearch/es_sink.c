@@ -448,7 +448,7 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
             .ca_file = c->tls.ca_file, .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
             .prefix = c->versioned_prefix, .template_base = tb, .heal = c->schema_heal,
             .suffix = c->schema_heal_suffix ? c->schema_heal_suffix : "_str",
-            .every_ms = c->schema_heal_interval_ms,
+            .every_ms = c->schema_heal_interval_ms, .name = &s->name,
         };
         s->vers = es_vers_new(&vp);
         if (!s->vers) {

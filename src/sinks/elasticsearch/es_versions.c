@@ -23,8 +23,21 @@
  *        PUT the template with the decided types, PUT _data_stream/<standby>.
  *     2. Exclusively (no send in flight): dual = true. From here every send writes its
  *        events of N to the standby first, then to the active version.
- *     3. Copy the active version into the standby (scroll, _bulk create with the same
- *        _id), each document's disagreeing fields coerced or renamed (es_fix_field).
+ *     3. Re-read: the log groups whose events render to N (the groups a source serves in
+ *        core/reread.h, each rendered through the `index` option with the fields its
+ *        reader gave) are asked to read the active version's span [oldest, newest]
+ *        @timestamp again. Each source reads the part its group still holds: from
+ *        now - retention - 1 h (rounded up to its window grid; the whole span when the
+ *        group never expires) to the newest event. Those events come back through the
+ *        pipeline and, dual writes being on, reach the standby (and, as creates with the
+ *        same _id, the active version: 409, or a document the active one had lost).
+ *        Meanwhile: copy the active version into the standby (scroll, _bulk create with
+ *        the same _id), each document's disagreeing fields coerced or renamed
+ *        (es_fix_field). The copy keeps what the source no longer holds (older than its
+ *        retention); the re-read brings back what the active version lacks. Then wait
+ *        until every re-read is delivered (the source's windows committed) or has failed
+ *        (its source stopped; not claimed within a minute): a failed re-read leaves the
+ *        repair a copy, as without a source.
  *     4. Exclusively: refresh both, count both; standby >= active: ONE POST _aliases
  *        (remove N from active, add N to standby as write index); active and standby
  *        change places; dual = false                                   --> READY
@@ -36,9 +49,10 @@
  *      call, and only to a standby holding at least every document of the active one.
  *   2. Nothing is deleted that exists nowhere else: the only delete is of the standby,
  *      which after a swap is the previous version (its documents were copied, and
- *      counted, into the active one) and otherwise a half-built copy. So no retention
- *      check of the source is needed: a rebuild reads the destination, not the source,
- *      and never loses what the source no longer holds.
+ *      counted, into the active one) and otherwise a half-built copy. A rebuild copies
+ *      the whole active version, so it never depends on the source still holding a
+ *      range: the re-read (step 3) only adds what the active version lacks, and asks the
+ *      source for nothing older than its retention (minus the margin) allows.
  *   3. A send that began before dual writes were on has finished before the copy starts
  *      (step 2 is exclusive), so the copy sees its documents; a send after step 2 writes
  *      both. A send's standby write precedes its active write, so whatever a reader can
@@ -53,7 +67,10 @@
  * document_parsing_exception, whose field moved to <field><suffix>) get their type pinned
  * too. The decisions are merged into the name's template (what is there is kept), and a
  * name with a conflict is repaired as above. dry_run logs and reports what would be done
- * and changes nothing. One info line per action; counters and the status say the rest. */
+ * (the re-read too: the sources answer a dry request with their plan, waited for at most
+ * 30 s) and changes nothing. One info line per action (`schema_heal: repair N: re-read
+ * <from>..<to> of <group> from CloudWatch (retention 3d), copied the older range from
+ * <active>`); counters and the status say the rest. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -66,7 +83,9 @@
 
 #include "core/arena.h"
 #include "core/common.h"
+#include "core/event.h"
 #include "core/log.h"
+#include "core/reread.h"
 #include "es.h"
 #include "formats/json.h"
 #include "net/http_client.h"
@@ -280,7 +299,8 @@ struct es_vers {
     /* status (under mu) */
     uint64_t passes, conflicts, indices_fixed, swaps, abandoned, copied, coerced, renamed,
         would_fix;
-    char last_action[400], last_error[400];
+    uint64_t rereads, rereads_failed, reread_windows; /* re-reads asked of sources */
+    char last_action[1024], last_error[400];
 };
 
 static char *dup_or_null(const char *s) { return s ? sl_xstrdup(s) : NULL; }
@@ -330,7 +350,7 @@ static void set_error(es_vers *v, const char *err)
 static void set_action(es_vers *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_action(es_vers *v, const char *fmt, ...)
 {
-    char line[400];
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -866,6 +886,232 @@ static int count_docs(es_vers *v, const char *index, const char *query, uint64_t
     return rc;
 }
 
+/* ---- Re-reads from the source (core/reread.h) ------------------------------------------ */
+
+#define VER_MAX_GROUPS 8
+#define VER_UNCLAIMED_MS 60000 /* a request no reader takes by then is given up */
+#define VER_DRY_WAIT_MS 30000  /* dry_run waits this long for a plan */
+
+typedef struct ver_rr {
+    char group[520];
+    uint64_t id; /* 0: not posted (no reader serves it any more) */
+    sl_reread_state st;
+    sl_reread_plan plan;
+} ver_rr;
+
+typedef struct ver_rrs {
+    ver_rr g[VER_MAX_GROUPS];
+    size_t n;
+    bool more;        /* more groups matched than VER_MAX_GROUPS: those are copied only */
+    int64_t from, to; /* the active version's @timestamp span, [from, to) */
+} ver_rrs;
+
+typedef struct ver_match {
+    const es_name_tmpl *t;
+    const char *stable;
+    ver_rrs *set;
+    sl_buf name;
+} ver_match;
+
+/* A group whose events (identified by the fields its reader gave) render to this name. */
+static void match_group(void *arg, const char *group, const sl_reread_field *f, size_t n)
+{
+    ver_match *m = arg;
+    sl_batch *b = batch_new(1);
+    sl_event *e = batch_add(b);
+    e->ts_ns = sl_now_ns();
+    for (size_t i = 0; i < n; i++)
+        event_set_str(b, e, f[i].key, f[i].value, strlen(f[i].value));
+    buf_reset(&m->name);
+    es_name_render(m->t, e, &m->name);
+    bool same = m->name.len == strlen(m->stable) &&
+                memcmp(m->name.p, m->stable, m->name.len) == 0;
+    batch_release(b);
+    if (!same || strlen(group) >= sizeof m->set->g[0].group)
+        return;
+    for (size_t i = 0; i < m->set->n; i++)
+        if (strcmp(m->set->g[i].group, group) == 0)
+            return; /* served by two readers: asked once */
+    if (m->set->n == VER_MAX_GROUPS) {
+        m->set->more = true;
+        return;
+    }
+    VFMT(m->set->g[m->set->n].group, sizeof m->set->g[0].group, "%s", group);
+    m->set->n++;
+}
+
+/* The oldest and newest @timestamp in `index` (epoch ms); *any false when it is empty. */
+static int version_span(es_vers *v, const char *index, int64_t *from, int64_t *to, bool *any,
+                        char *err, size_t errlen)
+{
+    sl_buf api = SL_BUF_INIT, body = SL_BUF_INIT;
+    api_of(&api, index, "/_search");
+    buf_puts(&body, "{\"size\":0,\"aggs\":{\"oldest\":{\"min\":{\"field\":\"@timestamp\"}},"
+                    "\"newest\":{\"max\":{\"field\":\"@timestamp\"}}}}");
+    http_response r = {0};
+    int rc = vdo(v, "POST", api.p, NULL, &body, NULL, &r, err, errlen);
+    *any = false;
+    if (rc == SL_OK) {
+        sl_arena a;
+        arena_init(&a, 1024);
+        char perr[64];
+        const json_value *root = json_parse(&a, r.body.p, r.body.len, perr, sizeof perr);
+        const json_value *ag = root ? json_get(root, "aggregations") : NULL;
+        const json_value *lo = ag ? json_get(ag, "oldest") : NULL;
+        const json_value *hi = ag ? json_get(ag, "newest") : NULL;
+        lo = lo ? json_get(lo, "value") : NULL;
+        hi = hi ? json_get(hi, "value") : NULL;
+        if (!lo || !hi) {
+            VFMT(err, errlen, "POST %s: no aggregations in the answer", api.p);
+            rc = SL_ERR_IO;
+        } else if (lo->type == JSON_NUM && hi->type == JSON_NUM && lo->num <= hi->num) {
+            *from = (int64_t)floor(lo->num);
+            *to = (int64_t)floor(hi->num) + 1;
+            *any = true;
+        }
+        arena_free(&a);
+    }
+    buf_free(&r.body);
+    buf_free(&api);
+    buf_free(&body);
+    return rc;
+}
+
+/* Asks the sources of the log groups whose events go to n to read the active version's
+ * span again (dry: to say what they would read). No group, an empty version, or a span
+ * that cannot be learned: nothing is asked (set->n == 0), the repair copies only. */
+static void post_rereads(es_vers *v, ver_name *n, const char *active, bool dry, ver_rrs *set)
+{
+    memset(set, 0, sizeof *set);
+    if (!v->p.name)
+        return;
+    ver_match m = {v->p.name, n->stable, set, SL_BUF_INIT};
+    reread_each_group(match_group, &m);
+    buf_free(&m.name);
+    if (!set->n)
+        return;
+    char err[400];
+    bool any = false;
+    if (version_span(v, active, &set->from, &set->to, &any, err, sizeof err) != SL_OK) {
+        log_warn(v->p.id, "schema_heal: %s: its time span: %s; copied only", n->stable, err);
+        set->n = 0;
+        return;
+    }
+    if (!any) {
+        set->n = 0;
+        return;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        set->g[i].id = reread_post(set->g[i].group, set->from, set->to, dry);
+        set->g[i].st = set->g[i].id ? SL_REREAD_POSTED : SL_REREAD_GONE;
+    }
+}
+
+/* Waits until every request has ended (DONE, FAILED, or not claimed within
+ * VER_UNCLAIMED_MS; dry: at most VER_DRY_WAIT_MS in all), then forgets them. Returns
+ * SL_ERR_IO when the module stops meanwhile. */
+static int wait_rereads(es_vers *v, ver_rrs *set, bool dry)
+{
+    int64_t t0 = sl_mono_ms();
+    int rc = SL_OK;
+    for (;;) {
+        bool open = false;
+        int64_t now = sl_mono_ms();
+        for (size_t i = 0; i < set->n; i++) {
+            ver_rr *g = &set->g[i];
+            if (!g->id || g->st == SL_REREAD_DONE || g->st == SL_REREAD_FAILED ||
+                g->st == SL_REREAD_GONE)
+                continue;
+            g->st = reread_poll(g->id, &g->plan);
+            if (g->st == SL_REREAD_GONE)
+                g->st = SL_REREAD_FAILED;
+            bool late = (g->st == SL_REREAD_POSTED && now - t0 > VER_UNCLAIMED_MS) ||
+                        (dry && now - t0 > VER_DRY_WAIT_MS);
+            if (late && g->st != SL_REREAD_DONE)
+                g->st = SL_REREAD_FAILED;
+            open = open || (g->st != SL_REREAD_DONE && g->st != SL_REREAD_FAILED);
+        }
+        if (!open)
+            break;
+        pthread_mutex_lock(&v->mu);
+        if (!v->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&v->cv, &v->mu, &ts);
+        }
+        bool stop = v->stop;
+        pthread_mutex_unlock(&v->mu);
+        if (stop) {
+            rc = SL_ERR_IO;
+            break;
+        }
+    }
+    for (size_t i = 0; i < set->n; i++)
+        if (set->g[i].id)
+            reread_forget(set->g[i].id);
+    return rc;
+}
+
+/* "2025-12-01T13:00Z" */
+static void fmt_ms(char *out, size_t n, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (strftime(out, n, "%Y-%m-%dT%H:%MZ", &tm) == 0 && n)
+        out[0] = '\0';
+}
+
+/* What the repair of a name read again and what it copied, for its info line. */
+static void describe_rereads(const ver_rrs *set, const char *active, bool dry, char *out,
+                             size_t n)
+{
+    size_t len = 0;
+    bool all_read = set->n > 0 && !set->more;
+    out[0] = '\0';
+#define PUT(...)                                                                         \
+    do {                                                                                 \
+        int w_ = snprintf(out + len, n - len, __VA_ARGS__);                              \
+        if (w_ > 0)                                                                      \
+            len = SL_MIN(len + (size_t)w_, n - 1);                                       \
+    } while (0)
+    for (size_t i = 0; i < set->n; i++) {
+        const ver_rr *g = &set->g[i];
+        char a[32], b[32], ret[48];
+        if (g->plan.retention_days)
+            VFMT(ret, sizeof ret, "retention %" PRId64 "d", g->plan.retention_days);
+        else
+            VFMT(ret, sizeof ret, "no retention limit");
+        if (i)
+            PUT("; ");
+        if (g->st != SL_REREAD_DONE) {
+            PUT("%s not re-read (its source did not answer)", g->group);
+            all_read = false;
+        } else if (g->plan.from >= g->plan.to) {
+            PUT("%s: nothing within its %s to re-read", g->group, ret);
+            all_read = false;
+        } else {
+            fmt_ms(a, sizeof a, g->plan.from);
+            fmt_ms(b, sizeof b, g->plan.to);
+            PUT("%s %s..%s of %s from %s (%s)", dry ? "would re-read" : "re-read", a, b,
+                g->group, g->plan.source[0] ? g->plan.source : "its source", ret);
+            all_read = all_read && g->plan.from <= set->from;
+        }
+    }
+    if (!set->n)
+        PUT("%s everything from %s (no source re-reads its events)", dry ? "would copy" : "copied",
+            active);
+    else
+        PUT(", %s %s from %s", dry ? "would copy" : "copied",
+            all_read ? "everything as well" : "the older range", active);
+#undef PUT
+}
+
 static void set_dual(es_vers *v, ver_name *n, bool on)
 {
     pthread_rwlock_wrlock(&v->rw);
@@ -890,6 +1136,9 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
     sl_buf api = SL_BUF_INIT, body = SL_BUF_INIT;
     http_response r = {0};
     uint64_t copied = 0, coerced = 0, renamed = 0, na = 0, ns = 0;
+    ver_rrs rrs;
+    char what[700] = "";
+    memset(&rrs, 0, sizeof rrs);
     /* 1. a fresh standby under the new template */
     buf_puts(&api, "_data_stream/");
     url_encode(&api, standby, strlen(standby), URL_SEGMENT);
@@ -906,8 +1155,16 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         goto out;
     /* 2. dual writes; every send without them has finished */
     set_dual(v, n, true);
-    /* 3. copy */
+    /* 3. the sources read again what they still hold of the version's span (their events
+     * reach the standby through the dual writes), while the copy runs; the swap waits for
+     * both */
+    post_rereads(v, n, active, false, &rrs);
     rc = copy_all(v, active, standby, dec, ndec, &copied, &coerced, &renamed, err, errlen);
+    if (wait_rereads(v, &rrs, false) != SL_OK && rc == SL_OK) {
+        VFMT(err, errlen, "stopping");
+        rc = SL_ERR_IO;
+    }
+    describe_rereads(&rrs, active, false, what, sizeof what);
     /* 4. verify and swap, with no send between its two writes */
     pthread_rwlock_wrlock(&v->rw);
     pthread_mutex_lock(&v->mu);
@@ -944,7 +1201,19 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         rc = vdo(v, "POST", "_aliases", NULL, &body, NULL, &r, err, errlen);
         buf_free(&r.body);
     }
+    uint64_t rr_done = 0, rr_failed = 0, rr_windows = 0;
+    for (size_t i = 0; i < rrs.n; i++) {
+        if (rrs.g[i].st == SL_REREAD_DONE) {
+            rr_done++;
+            rr_windows += rrs.g[i].plan.windows;
+        } else {
+            rr_failed++;
+        }
+    }
     pthread_mutex_lock(&v->mu);
+    v->rereads += rr_done;
+    v->rereads_failed += rr_failed;
+    v->reread_windows += rr_windows;
     if (rc == SL_OK) {
         VFMT(n->active, sizeof n->active, "%s", standby);
         VFMT(n->standby, sizeof n->standby, "%s", active);
@@ -957,7 +1226,11 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
     n->standby_failed = false;
     pthread_mutex_unlock(&v->mu);
     pthread_rwlock_unlock(&v->rw);
+    metrics_count(v->p.metrics, "schema_heal_rereads", rr_done);
+    metrics_count(v->p.metrics, "schema_heal_rereads_failed", rr_failed);
+    metrics_count(v->p.metrics, "schema_heal_reread_windows", rr_windows);
     if (rc == SL_OK) {
+        set_action(v, "schema_heal: repair %s: %s", n->stable, what);
         metrics_count(v->p.metrics, "alias_swaps", 1);
         metrics_count(v->p.metrics, "schema_heal_documents_coerced", coerced);
         metrics_count(v->p.metrics, "schema_heal_documents_renamed", renamed);
@@ -1221,8 +1494,13 @@ static void heal_pass(es_vers *v)
         if (v->p.heal == ES_HEAL_DRY_RUN) {
             if (res.conflict) {
                 would += res.fix;
+                ver_rrs rrs;
+                char what[700];
+                post_rereads(v, n, active, true, &rrs);
+                wait_rereads(v, &rrs, true);
+                describe_rereads(&rrs, active, true, what, sizeof what);
                 set_action(v, "schema_heal: dry_run: %s would be rebuilt into its standby with "
-                           "%s; %zu indices disagree", n->stable, res.what, res.fix);
+                           "%s; %zu indices disagree; %s", n->stable, res.what, res.fix, what);
             }
             continue;
         }
@@ -1411,9 +1689,10 @@ void es_vers_status_json(es_vers *v, sl_buf *out)
                ",\"conflicts\":%" PRIu64 ",\"indices_fixed\":%" PRIu64 ",\"would_fix\":%" PRIu64
                ",\"swaps\":%" PRIu64 ",\"repairs_abandoned\":%" PRIu64 ",\"documents_copied\":%"
                PRIu64 ",\"documents_coerced\":%" PRIu64 ",\"documents_renamed\":%" PRIu64
-               ",\"last_action\":", v->nnames, modes[v->p.heal], v->passes, v->conflicts,
+               ",\"rereads\":%" PRIu64 ",\"rereads_failed\":%" PRIu64 ",\"reread_windows\":%"
+               PRIu64 ",\"last_action\":", v->nnames, modes[v->p.heal], v->passes, v->conflicts,
                v->indices_fixed, v->would_fix, v->swaps, v->abandoned, v->copied, v->coerced,
-               v->renamed);
+               v->renamed, v->rereads, v->rereads_failed, v->reread_windows);
     put_json_str(out, v->last_action);
     buf_puts(out, ",\"last_error\":");
     put_json_str(out, v->last_error);

@@ -85,10 +85,11 @@ typedef struct cwl_group_strs {
  * nothing appended). Never reads past len. */
 int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_strs *g,
                      bool parse_json, sl_arena *tmp, cwl_page *out, char *err, size_t errlen);
-/* Calls fn for each logGroupName of a DescribeLogGroups answer; *next_token as above. */
+/* Calls fn for each logGroupName of a DescribeLogGroups answer, with its retentionInDays
+ * (0 when absent: the events never expire); *next_token as above. */
 int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
-                     void (*fn)(void *arg, const char *name), void *arg, char **next_token,
-                     char *err, size_t errlen);
+                     void (*fn)(void *arg, const char *name, int64_t retention_days),
+                     void *arg, char **next_token, char *err, size_t errlen);
 /* What DescribeLogStreams says of one stream. The two times are 0 when absent; both are
  * updated lazily by the service (an hour or more late), so they are for display only. */
 typedef struct cwl_stream_info {

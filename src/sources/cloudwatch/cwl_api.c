@@ -544,8 +544,8 @@ int cwl_parse_filter(const char *body, size_t len, sl_batch *b, const cwl_group_
 }
 
 int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
-                     void (*fn)(void *arg, const char *name), void *arg, char **next_token,
-                     char *err, size_t errlen)
+                     void (*fn)(void *arg, const char *name, int64_t retention_days),
+                     void *arg, char **next_token, char *err, size_t errlen)
 {
     *next_token = NULL;
     const json_value *gs;
@@ -554,8 +554,14 @@ int cwl_parse_groups(const char *body, size_t len, sl_arena *tmp,
         return SL_ERR_CORRUPT;
     for (size_t i = 0; gs && i < gs->n; i++) {
         const json_value *n = gs->items[i]->type == JSON_OBJ ? json_get(gs->items[i], "logGroupName") : NULL;
-        if (n && n->type == JSON_STR && n->len && n->len < 512 && !memchr(n->str, 0, n->len))
-            fn(arg, n->str);
+        if (!n || n->type != JSON_STR || !n->len || n->len >= 512 || memchr(n->str, 0, n->len))
+            continue;
+        /* absent (or not a day count the API allows): the events never expire */
+        const json_value *r = json_get(gs->items[i], "retentionInDays");
+        int64_t days = r && r->type == JSON_NUM && r->num >= 1 && r->num <= 36500
+                           ? (int64_t)r->num
+                           : 0;
+        fn(arg, n->str, days);
     }
     *next_token = cwl_token(root);
     return SL_OK;

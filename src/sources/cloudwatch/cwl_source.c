@@ -115,7 +115,20 @@
  *     again should the group come back, harmless). Without a destination a group
  *     without a checkpoint is read as a new one and an old checkpoint is trusted. Two
  *     replicas that briefly own one group (while a count change rolls out) both read it:
- *     duplicates, folded by the _id. */
+ *     duplicates, folded by the _id.
+ * 13. Re-reads for a sink's repair (core/reread.h): every group this source reads is
+ *     served there (with the cloudwatch.log_group and cloudwatch.log_group_slug its events
+ *     carry); the elasticsearch sink's schema healing posts {group, from, to} while its
+ *     repair writes to both versions. The scheduler claims posted requests (a cheap
+ *     generation check per loop) and, right after the live tail, asks DescribeLogGroups
+ *     (the group's name as prefix, one request from the bucket) for retentionInDays
+ *     (absent: never expires). The plan is [max(from, now - retention - 1 h rounded up to
+ *     the window grid), to): nothing older is ever requested, as CloudWatch no longer
+ *     holds it (the sink's copy keeps it). Its windows are queued as repairs (not
+ *     persisted: a restart ends the repair too) and popped before every other window; each
+ *     commits with a CWL_KIND_REREAD marker, and the request is done when the last one
+ *     has (every event read delivered). A dry request gets the plan only. At shutdown the
+ *     source stops serving and its open requests fail (the repair copies only). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +141,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "core/memlimit.h"
+#include "core/reread.h"
 #include "formats/json.h"
 #include "net/url.h"
 #include "sources/cloudwatch/cwl.h"
@@ -277,7 +291,7 @@ static const sl_option cwl_options[] = {
 };
 #undef O
 
-enum { CWL_KIND_DATA = 0, CWL_KIND_LIVE = 1, CWL_KIND_WIN = 2 };
+enum { CWL_KIND_DATA = 0, CWL_KIND_LIVE = 1, CWL_KIND_WIN = 2, CWL_KIND_REREAD = 3 };
 
 /* An eventId (hashed) emitted by the live tail, with its timestamp. */
 typedef struct cwl_seen {
@@ -323,6 +337,7 @@ typedef struct cwl_group {
     int64_t ck_cursor; /* while pending: the checkpoint's live cursor, -1 none */
     uint32_t ho_fails;
     int64_t ho_at; /* mono ms: the next question to the destination */
+    int64_t retention_days; /* note 13: -1 not known yet, 0 never expires */
 } cwl_group;
 
 /* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
@@ -335,6 +350,7 @@ typedef struct cwl_job {
     int64_t start, end; /* [start, end) wall ms */
     uint32_t chunk;     /* which CWL_MAX_NAMES of log_streams (note 9) */
     bool repair;        /* a reconciliation repair (note 8) */
+    uint64_t rr;        /* the re-read request it serves (note 13), 0 none */
     uint64_t nread;     /* events read in the window so far (note 11) */
     char *token;        /* nextToken for the next page, owned */
     uint32_t fails;
@@ -346,7 +362,20 @@ typedef struct cwl_window {
     int64_t start, end;
     bool repair; /* queued by reconciliation (note 8); in the reconciliation queue: a
                     handover's check, held until its window settles (note 12) */
+    uint64_t rr; /* a re-read request's window (note 13), 0 none */
 } cwl_window;
+
+/* A re-read request this source claimed (note 13). */
+typedef struct cwl_rr {
+    uint64_t id;
+    uint32_t gi;
+    int64_t from, to;
+    bool dry, planned;
+    int64_t plan_from;
+    uint64_t left; /* windows queued and not yet committed */
+    uint32_t fails;
+    int64_t retry_at; /* mono ms */
+} cwl_rr;
 
 /* One reconciliation check: CloudWatch pages counted, then the destination asked. */
 typedef struct cwl_rec {
@@ -431,6 +460,12 @@ typedef struct cwl_source {
     size_t nothers, capothers;
     bool listed; /* every group source named is known (the first listing is done) */
     uint32_t logged_owned, logged_seen;
+    /* note 13: this instance's name in core/reread.h, the generation last looked at, and
+     * the requests claimed */
+    char rr_reader[200];
+    uint64_t rr_gen;
+    cwl_rr *rrs;
+    size_t nrrs, caprrs;
 } cwl_source;
 
 #define CWL_SEASON_SAVE_MS 10000
@@ -482,7 +517,7 @@ static void cwl_add_window(cwl_source *s, uint32_t gi, int64_t start, int64_t en
         s->capwins = s->capwins ? s->capwins * 2 : 64;
         s->wins = sl_xrealloc(s->wins, s->capwins * sizeof *s->wins);
     }
-    s->wins[s->nwins++] = (cwl_window){gi, start, end, false};
+    s->wins[s->nwins++] = (cwl_window){gi, start, end, false, 0};
     s->groups[gi].bf_total++;
     metrics_count(s->cc->metrics, "backfill_windows_queued", 1);
     if (persist) {
@@ -614,6 +649,7 @@ static void cwl_group_add(cwl_source *s, const char *name)
     cwl_group *g = &s->groups[gi];
     memset(g, 0, sizeof *g);
     g->nstreams = -1;
+    g->retention_days = -1;
     g->name = sl_xstrdup(name);
     if (s->season_on) { /* note 11: what the file held for it, else a new model */
         g->season = cwl_season_file_take(&s->sfile, name);
@@ -663,6 +699,10 @@ static void cwl_group_add(cwl_source *s, const char *name)
         qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
     g->next_poll = 0;
     pthread_mutex_unlock(&s->mu); /* the status reads the group from here on */
+    /* note 13: a sink repairing what this group's events became may ask for a re-read */
+    sl_reread_field rf[2] = {{"cloudwatch.log_group", g->name},
+                             {"cloudwatch.log_group_slug", g->slug}};
+    reread_serve(s->rr_reader, g->name, rf, 2);
 }
 
 /* ---- Overlap de-duplication of the live tail ---------------------------------------- */
@@ -794,12 +834,20 @@ static void cwl_season_persist(cwl_source *s, bool force)
 
 /* ---- Acks and checkpoints ----------------------------------------------------------- */
 
+static void cwl_rr_committed(cwl_source *s, uint32_t gi, uint64_t id);
+
 static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
 {
     cwl_source *s = arg;
     uint32_t kind = (uint32_t)(key >> 32), gi = (uint32_t)key;
     if (kind == CWL_KIND_DATA || gi >= s->ngroups)
         return;
+    if (kind == CWL_KIND_REREAD) { /* not in the checkpoint: nothing to remove */
+        s->groups[gi].bf_done++;
+        metrics_count(s->cc->metrics, "backfill_windows_done", 1);
+        cwl_rr_committed(s, gi, value);
+        return;
+    }
     char k[700];
     if (kind == CWL_KIND_LIVE) {
         snprintf(k, sizeof k, "live\t%s", s->groups[gi].name);
@@ -979,7 +1027,10 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
                 cwl_seen_trim(g, j->end - s->cfg->overlap_secs * 1000);
                 cwl_marker(s, CWL_KIND_LIVE, j->gi, (uint64_t)j->end);
             } else {
-                cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
+                if (j->rr)
+                    cwl_marker(s, CWL_KIND_REREAD, j->gi, j->rr);
+                else
+                    cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
                 log_debug(s->cc->id, "log group %s: window %" PRId64 "..%" PRId64 " read",
                           g->name, j->start, j->end);
                 cwl_season_observe(s, j->gi, j->start, j->end, j->nread);
@@ -993,7 +1044,9 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
         free(j->token);
         j->token = NULL;
         j->active = false;
-        if (!live) /* nothing to read in that window */
+        if (!live && j->rr) /* nothing to read in that window */
+            cwl_marker(s, CWL_KIND_REREAD, j->gi, j->rr);
+        else if (!live)
             cwl_marker(s, CWL_KIND_WIN, j->gi, (uint64_t)j->start);
     } else {
         if (st == CWL_AUTH)
@@ -1013,7 +1066,17 @@ static cwl_status cwl_step(cwl_source *s, cwl_job *j, bool live)
     return st;
 }
 
-static void cwl_discover_cb(void *arg, const char *name) { cwl_group_add(arg, name); }
+static void cwl_discover_cb(void *arg, const char *name, int64_t retention_days)
+{
+    cwl_source *s = arg;
+    cwl_group_add(s, name);
+    uint32_t gi = cwl_group_find(s, name);
+    if (gi != UINT32_MAX) {
+        pthread_mutex_lock(&s->mu);
+        s->groups[gi].retention_days = retention_days;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
 
 static void cwl_discover(cwl_source *s)
 {
@@ -1178,11 +1241,17 @@ static cwl_status cwl_streams_step(cwl_source *s)
     return st;
 }
 
-/* The newest pending window of a group that is read (note 9), removed from the queue. */
+/* The newest pending window of a group that is read (note 9), removed from the queue; a
+ * re-read request's windows (note 13) first. */
 static bool cwl_pop_window(cwl_source *s, cwl_window *out)
 {
+    bool any_rr = false;
+    for (size_t i = 0; i < s->nwins && !any_rr; i++)
+        any_rr = s->wins[i].rr != 0 && s->groups[s->wins[i].gi].nstreams != 0 &&
+                 !s->groups[s->wins[i].gi].pending;
     for (size_t i = s->nwins; i-- > 0;) {
-        if (s->groups[s->wins[i].gi].nstreams == 0 || s->groups[s->wins[i].gi].pending)
+        if (s->groups[s->wins[i].gi].nstreams == 0 || s->groups[s->wins[i].gi].pending ||
+            (any_rr && !s->wins[i].rr))
             continue;
         *out = s->wins[i];
         s->nrepairs -= out->repair;
@@ -1447,7 +1516,10 @@ static void cwl_status_json(void *self, sl_buf *out)
                    (double)(now - g->cursor) / 1000.0,
                    g->nstreams != 0 && !g->pending ? "true" : "false", g->started_from);
         out->len--; /* the closing brace */
-        buf_putc(out, ',');
+        if (g->retention_days < 0) /* note 13: null until DescribeLogGroups said it */
+            buf_puts(out, ",\"retention_days\":null,");
+        else
+            buf_printf(out, ",\"retention_days\":%" PRId64 ",", g->retention_days);
         cwl_progress_json(out, &g->snap);
         if (g->season) {
             buf_puts(out, ",\"season\":");
@@ -1469,7 +1541,7 @@ static void cwl_rq_push(cwl_source *s, uint32_t gi, int64_t start, int64_t end)
         s->caprq = s->caprq ? s->caprq * 2 : 64;
         s->rq = sl_xrealloc(s->rq, s->caprq * sizeof *s->rq);
     }
-    s->rq[s->nrq++] = (cwl_window){gi, start, end, false};
+    s->rq[s->nrq++] = (cwl_window){gi, start, end, false, 0};
 }
 
 /* Queues one round, popped from the back: the recent windows, newest first, then the next
@@ -1848,6 +1920,165 @@ static void cwl_handover(cwl_source *s, uint32_t gi)
                  newest, s->cfg->overlap_secs, checks);
 }
 
+/* ---- Re-reads a sink's repair asks for (note 13) ------------------------------------------ */
+
+/* Takes the requests posted for this source's groups since it last looked. */
+static void cwl_rr_claim(cwl_source *s)
+{
+    uint64_t gen = reread_generation();
+    if (gen == s->rr_gen)
+        return;
+    s->rr_gen = gen;
+    char group[600];
+    int64_t from, to;
+    bool dry;
+    uint64_t id;
+    while ((id = reread_claim(s->rr_reader, group, sizeof group, &from, &to, &dry)) != 0) {
+        uint32_t gi = cwl_group_find(s, group);
+        if (gi == UINT32_MAX) { /* served a moment ago, gone now */
+            reread_finish(id, false);
+            continue;
+        }
+        if (s->nrrs == s->caprrs) {
+            s->caprrs = s->caprrs ? s->caprrs * 2 : 4;
+            s->rrs = sl_xrealloc(s->rrs, s->caprrs * sizeof *s->rrs);
+        }
+        s->rrs[s->nrrs++] = (cwl_rr){.id = id, .gi = gi, .from = from, .to = to, .dry = dry};
+    }
+}
+
+static void cwl_rr_drop(cwl_source *s, size_t i)
+{
+    s->rrs[i] = s->rrs[--s->nrrs];
+}
+
+/* What DescribeLogGroups said of the group a re-read is for. */
+typedef struct cwl_rr_find {
+    const char *name;
+    bool found;
+    int64_t days;
+} cwl_rr_find;
+
+static void cwl_rr_group_cb(void *arg, const char *name, int64_t retention_days)
+{
+    cwl_rr_find *f = arg;
+    if (strcmp(name, f->name) == 0) {
+        f->found = true;
+        f->days = retention_days;
+    }
+}
+
+/* The next claimed request without a plan: DescribeLogGroups for its group's retention (the
+ * scheduler took the token), then the windows inside it are queued ahead of any other
+ * backfill. Returns false when nothing was due. */
+static bool cwl_rr_step(cwl_source *s, int64_t now)
+{
+    cwl_rr *r = NULL;
+    for (size_t i = 0; i < s->nrrs && !r; i++)
+        if (!s->rrs[i].planned && s->rrs[i].retry_at <= now)
+            r = &s->rrs[i];
+    if (!r)
+        return false;
+    cwl_group *g = &s->groups[r->gi];
+    if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
+        cwl_reload_creds(s);
+    /* names come back sorted, so the group itself leads the answer to its own prefix */
+    buf_reset(&s->req);
+    buf_puts(&s->req, "{\"logGroupNamePrefix\":\"");
+    json_escape(&s->req, g->name, strlen(g->name));
+    buf_puts(&s->req, "\",\"limit\":1}");
+    http_response resp = {0};
+    char etype[96], err[512];
+    cwl_rr_find f = {g->name, false, 0};
+    char *tok = NULL;
+    cwl_status st = cwl_call(&s->api, "DescribeLogGroups", s->req.p, s->req.len, &resp, etype,
+                             sizeof etype, err, sizeof err);
+    if (st == CWL_OK && cwl_parse_groups(resp.body.p, resp.body.len, &s->tmp, cwl_rr_group_cb, &f,
+                                         &tok, err, sizeof err) != SL_OK) {
+        metrics_error(s->cc->metrics, "bad_response");
+        st = CWL_RETRY;
+    }
+    free(tok);
+    buf_free(&resp.body);
+    if (st == CWL_OK && !f.found) {
+        log_warn(s->cc->id, "reread: log group %s not found; nothing read again for the repair",
+                 g->name);
+        reread_finish(r->id, false);
+        cwl_rr_drop(s, (size_t)(r - s->rrs));
+        return true;
+    }
+    if (st != CWL_OK) {
+        if (st == CWL_AUTH)
+            cwl_reload_creds(s);
+        cwl_warn(s, "reread: log group %s: its retention: %s", g->name, err);
+        metrics_error(s->cc->metrics, st == CWL_THROTTLED ? "throttled" : "reread");
+        if (++r->fails > 8) {
+            reread_finish(r->id, false);
+            cwl_rr_drop(s, (size_t)(r - s->rrs));
+        } else {
+            r->retry_at = now + cwl_backoff(s, r->fails);
+        }
+        return true;
+    }
+    pthread_mutex_lock(&s->mu);
+    g->retention_days = f.days;
+    pthread_mutex_unlock(&s->mu);
+    int64_t w = s->cfg->window_minutes * 60000;
+    sl_reread_plan p;
+    reread_clip(r->from, r->to, reread_floor(cwl_wall_ms(), f.days, SL_REREAD_MARGIN_MS, w), &p);
+    p.retention_days = f.days;
+    p.windows = 0;
+    snprintf(p.source, sizeof p.source, "CloudWatch");
+    if (!r->dry) {
+        for (int64_t a = p.from; a < p.to;) {
+            int64_t b = SL_MIN((a / w + 1) * w, p.to);
+            cwl_add_window(s, r->gi, a, b, false); /* not persisted: a restart ends the repair */
+            s->wins[s->nwins - 1].rr = r->id;
+            s->wins[s->nwins - 1].repair = true;
+            s->nrepairs++;
+            p.windows++;
+            a = b;
+        }
+        if (s->nwins > 1)
+            qsort(s->wins, s->nwins, sizeof *s->wins, cwl_win_cmp);
+        metrics_count(s->cc->metrics, "reread_windows_queued", p.windows);
+    }
+    char ret[32];
+    if (f.days)
+        snprintf(ret, sizeof ret, "%" PRId64 " days", f.days);
+    else
+        snprintf(ret, sizeof ret, "never expires");
+    log_info(s->cc->id, "reread: log group %s: %s %" PRId64 "..%" PRId64 " again for a repair, %"
+             PRIu64 " windows (retention %s; %" PRId64 "..%" PRId64 " not re-read)",
+             g->name, r->dry ? "would read" : "reading", p.from, p.to, p.windows, ret, r->from,
+             p.from);
+    reread_planned(r->id, &p);
+    r->planned = true;
+    r->left = p.windows;
+    r->plan_from = p.from;
+    if (r->dry || !p.windows)
+        cwl_rr_drop(s, (size_t)(r - s->rrs));
+    return true;
+}
+
+/* A re-read window committed (delivered): the request is done with its last one. */
+static void cwl_rr_committed(cwl_source *s, uint32_t gi, uint64_t id)
+{
+    metrics_count(s->cc->metrics, "reread_windows_done", 1);
+    for (size_t i = 0; i < s->nrrs; i++) {
+        cwl_rr *r = &s->rrs[i];
+        if (r->id != id || r->gi != gi || !r->planned)
+            continue;
+        if (r->left && --r->left == 0) {
+            log_info(s->cc->id, "reread: log group %s: %" PRId64 "..%" PRId64 " read again "
+                     "and delivered", s->groups[gi].name, r->plan_from, r->to);
+            reread_finish(id, true);
+            cwl_rr_drop(s, i);
+        }
+        return;
+    }
+}
+
 /* ---- Scheduling --------------------------------------------------------------------- */
 
 /* Picks and performs one request. Returns ms to sleep when nothing was due (0 = busy). */
@@ -1893,6 +2124,18 @@ static int64_t cwl_schedule(cwl_source *s)
             metrics_count(s->cc->metrics, "throttled_live", 1);
             metrics_count(s->cc->metrics, "backoff_ms_live", (uint64_t)SL_MAX(0, s->live.retry_at - t));
         }
+        return 0;
+    }
+    /* A sink's repair asks for a re-read (note 13): the group's retention first, right after
+     * the live tail; the windows then go ahead of other backfill. */
+    cwl_rr_claim(s);
+    for (size_t i = 0; i < s->nrrs; i++) {
+        if (s->rrs[i].planned || s->rrs[i].retry_at > now)
+            continue;
+        int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, 1.0, sl_mono_ms());
+        if (wt > 0)
+            return wt;
+        cwl_rr_step(s, now);
         return 0;
     }
     /* A group taken over waits for the destination's answer (note 12): one question a step,
@@ -1967,7 +2210,7 @@ static int64_t cwl_schedule(cwl_source *s)
     cwl_window w;
     if (!s->bf.active && now >= s->bf_pause_until && cwl_pop_window(s, &w))
         s->bf = (cwl_job){.active = true, .gi = w.gi, .start = w.start, .end = w.end,
-                          .repair = w.repair};
+                          .repair = w.repair, .rr = w.rr};
     /* The memory limit (memlimit.h) holds deep history first, then the rest of backfill
      * and repairs; the live tail's pages wait in source_emit only at the last threshold. */
     bool mem_held = s->bf.active &&
@@ -2005,6 +2248,9 @@ static int64_t cwl_schedule(cwl_source *s)
     }
     if (s->disc.active)
         next = SL_MIN(next, SL_MAX(s->disc.retry_at, s->bf_pause_until));
+    for (size_t i = 0; i < s->nrrs; i++)
+        if (!s->rrs[i].planned)
+            next = SL_MIN(next, s->rrs[i].retry_at);
     if (s->live.active)
         next = SL_MIN(next, s->live.retry_at);
     if (s->bf.active)
@@ -2113,6 +2359,8 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
         region = "us-east-1";
     snprintf(s->region, sizeof s->region, "%s", region);
     s->rng = (uint64_t)sl_now_ns() | 1;
+    /* unique per instance: a reload's new source may serve before the old one stops */
+    snprintf(s->rr_reader, sizeof s->rr_reader, "%s@%p", cc->id, (void *)s);
     arena_init(&s->tmp, 64 * 1024);
     *self = s;
     return SL_OK;
@@ -2210,6 +2458,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     cwl_persist(s, true);
     cwl_season_persist(s, true);
 out:
+    reread_unserve(s->rr_reader); /* requests still open fail: their repairs copy only */
     pthread_mutex_lock(&s->mu);
     bk = s->bucket;
     s->bucket = NULL;
@@ -2242,6 +2491,7 @@ static void cwl_destroy(void *self)
     free(s->rec.token);
     free(s->disc.token);
     free(s->rq);
+    free(s->rrs);
     free(s->others);
     buf_free(&s->rec_url);
     url_endpoint_free(&s->rec_ep);
