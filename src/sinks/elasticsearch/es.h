@@ -1,7 +1,8 @@
 /* es.h - internals of the `elasticsearch` sink, shared by its files: the streaming parser
  * of _bulk responses (es_bulk.c), document, index-name and request-URL encoding
- * (es_encode.c), index administration beside the bulk path (es_admin.c), stable names
- * over versioned data streams and schema healing (es_versions.c). */
+ * (es_encode.c), the requests beside the bulk path (es_conn.c) of index administration
+ * (es_admin.c) and of stable names over versioned data streams and schema healing
+ * (es_versions.c). */
 #ifndef SL_ES_H
 #define SL_ES_H
 
@@ -14,6 +15,7 @@
 #include "core/event.h"
 #include "core/metrics.h"
 #include "formats/name_tmpl.h"
+#include "net/http_client.h"
 #include "net/url.h"
 
 /* ---- _bulk response parser (es_bulk.c) ------------------------------------------------
@@ -116,6 +118,48 @@ void es_request_url(sl_buf *out, const url_endpoint *ep, const char *api, const 
 /* The parameters of a _bulk request (filter_path, pipeline) into out (reset). */
 void es_bulk_params(sl_buf *out, const char *pipeline);
 
+/* ---- Requests beside the bulk path (es_conn.c) ---------------------------------------- */
+
+#define ES_CONN_MAX_HEADERS 4
+
+/* How the side modules reach the cluster, filled once by the sink. Borrowed: es_conn_open
+ * copies what it keeps. */
+typedef struct es_conn_params {
+    const char *id;             /* component id, for log lines */
+    sl_metrics *metrics;        /* outlives the modules */
+    const char *url;            /* one endpoint URL (prefix and query kept) */
+    const char *params;         /* the `query:` option, encoded */
+    const char *const *headers; /* Authorization lines, at most ES_CONN_MAX_HEADERS */
+    size_t nheaders;
+    const char *user, *password, *ca_file;
+    bool insecure;
+    int64_t timeout_ms;
+} es_conn_params;
+
+/* A module's own copy of es_conn_params and its HTTP client (one thread's at a time). */
+typedef struct es_conn {
+    const char *id;             /* borrowed, as in es_conn_params */
+    sl_metrics *metrics;        /* borrowed */
+    char *user, *password, *ca_file, *params;
+    char *headers[ES_CONN_MAX_HEADERS];
+    size_t nheaders;
+    bool insecure;
+    int64_t timeout_ms;
+    url_endpoint ep;
+    http_client *hc;
+} es_conn;
+
+/* Copies p into c. Returns SL_OK, or SL_ERR_CONFIG for a bad URL with a message in err
+ * (es_conn_close frees what was copied either way). */
+int es_conn_open(es_conn *c, const es_conn_params *p, char *err, size_t errlen);
+void es_conn_close(es_conn *c);
+/* One request to `api` (as es_request_url) with Content-Type ctype (NULL: JSON); the answer
+ * in resp (caller frees its body). Returns SL_OK on a 2xx; any other status is SL_ERR_IO
+ * with resp->status set, a transport error SL_ERR_IO with 0; err says why. */
+int es_conn_do(es_conn *c, const char *method, const char *api, const char *extra,
+               const sl_buf *body, const char *ctype, http_response *resp, char *err,
+               size_t errlen);
+
 /* ---- Index administration (es_admin.c) ----------------------------------------------- */
 
 /* The `refresh_tuning` option of the sink: hot/cold refresh_interval by newest @timestamp. */
@@ -132,15 +176,7 @@ bool es_time_value_ok(const char *v);
 
 /* What the tuner needs of its sink; every string is copied by es_admin_start. */
 typedef struct es_admin_params {
-    const char *id;                /* component id, for log lines */
-    sl_metrics *metrics;           /* borrowed: outlives the tuner */
-    const char *url;               /* one endpoint URL (prefix and query kept) */
-    const char *params;            /* the `query:` option, encoded */
-    const char *const *headers;    /* Authorization lines */
-    size_t nheaders;
-    const char *user, *password, *ca_file;
-    bool insecure;
-    int64_t timeout_ms;
+    es_conn_params conn;
     const char *pattern;           /* index pattern tuned, e.g. "cloudwatch-*" */
     const es_refresh_config *cfg;  /* borrowed: outlives the tuner */
 } es_admin_params;
@@ -171,15 +207,7 @@ int es_fix_field(const char *doc, size_t len, const char *field, const char *wan
 bool es_mapping_error_field(const char *reason, char *out, size_t outlen);
 
 typedef struct es_vers_params {
-    const char *id;                /* component id, for log lines */
-    sl_metrics *metrics;           /* borrowed: outlives the module */
-    const char *url;               /* one endpoint URL (prefix and query kept) */
-    const char *params;            /* the `query:` option, encoded */
-    const char *const *headers;    /* Authorization lines */
-    size_t nheaders;
-    const char *user, *password, *ca_file;
-    bool insecure;
-    int64_t timeout_ms;
+    es_conn_params conn;
     const char *prefix;            /* versions are <prefix><stable name>-v1 and -v2 */
     const char *template_base;     /* per-name templates: <template_base>-<stable name> */
     int heal;                      /* ES_HEAL_* */

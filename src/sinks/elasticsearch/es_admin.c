@@ -60,11 +60,10 @@ bool es_time_value_ok(const char *v)
 }
 
 struct es_admin {
-    es_admin_params p; /* strings copied below */
-    char *pattern, *user, *password, *ca_file, *params;
-    char **headers;
-    url_endpoint ep;
-    http_client *hc;
+    es_conn conn;
+    const es_refresh_config *cfg; /* borrowed: outlives the tuner */
+    char *pattern;
+    bool sync; /* mu and cv set up */
     pthread_t th;
     pthread_mutex_t mu; /* stop, cv, and the status fields */
     pthread_cond_t cv;
@@ -74,39 +73,6 @@ struct es_admin {
     int64_t last_pass_ms; /* wall ms, 0 = none yet */
     char last_error[400];
 };
-
-static char *dup_or_null(const char *s) { return s ? sl_xstrdup(s) : NULL; }
-
-/* One request; the answer body in resp (caller frees). Returns SL_OK on a 2xx. */
-static int admin_do(es_admin *a, const char *method, const char *api, const char *extra,
-                    const sl_buf *body, http_response *resp, char *err, size_t errlen)
-{
-    sl_buf url = SL_BUF_INIT;
-    es_request_url(&url, &a->ep, api, a->params, extra);
-    const char *h[4];
-    size_t nh = 0;
-    h[nh++] = "Content-Type: application/json";
-    for (size_t i = 0; i < a->p.nheaders && nh < 4; i++)
-        h[nh++] = a->headers[i];
-    http_request req = {
-        .method = method, .url = url.p, .headers = h, .nheaders = nh,
-        .body = body ? body->p : NULL, .body_len = body ? body->len : 0,
-        .timeout_ms = a->p.timeout_ms, .user = a->user, .password = a->password,
-        .ca_file = a->ca_file, .insecure = a->p.insecure,
-    };
-    memset(resp, 0, sizeof *resp);
-    int rc = http_client_do(a->hc, &req, resp);
-    if (rc != SL_OK) {
-        snprintf(err, errlen, "%s %s: %s", method, api, resp->error);
-    } else if (resp->status < 200 || resp->status >= 300) {
-        int n = (int)SL_MIN(resp->body.len, (size_t)120);
-        snprintf(err, errlen, "%s %s: http %ld: %.*s", method, api, resp->status, n,
-                 resp->body.p ? resp->body.p : "");
-        rc = SL_ERR_IO;
-    }
-    buf_free(&url);
-    return rc;
-}
 
 /* The API path "<pattern>/<what>", the pattern encoded as one segment. */
 static void admin_api(sl_buf *out, const char *pattern, const char *what)
@@ -119,7 +85,7 @@ static void admin_api(sl_buf *out, const char *pattern, const char *what)
 
 static int admin_pass(es_admin *a, char *err, size_t errlen)
 {
-    const es_refresh_config *c = a->p.cfg;
+    const es_refresh_config *c = a->cfg;
     sl_arena ar;
     arena_init(&ar, 16384);
     sl_buf api = SL_BUF_INIT, body = SL_BUF_INIT;
@@ -131,8 +97,8 @@ static int admin_pass(es_admin *a, char *err, size_t errlen)
     admin_api(&api, a->pattern, "/_search");
     buf_puts(&body, "{\"size\":0,\"aggs\":{\"i\":{\"terms\":{\"field\":\"_index\",\"size\":10000},"
                     "\"aggs\":{\"m\":{\"max\":{\"field\":\"@timestamp\"}}}}}}");
-    if ((rc = admin_do(a, "POST", api.p, "ignore_unavailable=true&allow_no_indices=true", &body,
-                       &r1, err, errlen)) != SL_OK)
+    if ((rc = es_conn_do(&a->conn, "POST", api.p, "ignore_unavailable=true&allow_no_indices=true",
+                         &body, NULL, &r1, err, errlen)) != SL_OK)
         goto out;
     const json_value *root = json_parse(&ar, r1.body.p, r1.body.len, perr, sizeof perr);
     const json_value *aggs = root ? json_get(root, "aggregations") : NULL;
@@ -148,8 +114,9 @@ static int admin_pass(es_admin *a, char *err, size_t errlen)
     }
     /* 2. what is set now */
     admin_api(&api, a->pattern, "/_settings/index.refresh_interval");
-    if ((rc = admin_do(a, "GET", api.p, "flat_settings=true&ignore_unavailable=true&allow_no_indices=true",
-                       NULL, &r2, err, errlen)) != SL_OK)
+    if ((rc = es_conn_do(&a->conn, "GET", api.p,
+                         "flat_settings=true&ignore_unavailable=true&allow_no_indices=true",
+                         NULL, NULL, &r2, err, errlen)) != SL_OK)
         goto out;
     const json_value *cur = json_parse(&ar, r2.body.p, r2.body.len, perr, sizeof perr);
     if (!cur || cur->type != JSON_OBJ) {
@@ -178,13 +145,13 @@ static int admin_pass(es_admin *a, char *err, size_t errlen)
         buf_reset(&body);
         buf_printf(&body, "{\"index\":{\"refresh_interval\":\"%s\"}}", want);
         http_response r3;
-        rc = admin_do(a, "PUT", api.p, NULL, &body, &r3, err, errlen);
+        rc = es_conn_do(&a->conn, "PUT", api.p, NULL, &body, NULL, &r3, err, errlen);
         buf_free(&r3.body);
         if (rc != SL_OK)
             goto out;
         changes++;
-        metrics_count(a->p.metrics, "refresh_changes", 1);
-        log_info(a->p.id, "refresh: %s -> %s (%s)", key->str, want, is_hot ? "hot" : "cold");
+        metrics_count(a->conn.metrics, "refresh_changes", 1);
+        log_info(a->conn.id, "refresh: %s -> %s (%s)", key->str, want, is_hot ? "hot" : "cold");
     }
 done:
     pthread_mutex_lock(&a->mu);
@@ -196,7 +163,7 @@ done:
     a->last_error[0] = '\0';
     pthread_mutex_unlock(&a->mu);
     sl_gauge_sample g[2] = {{"hot", (double)hot}, {"cold", (double)cold}};
-    metrics_gauges_set(a->p.metrics, "sluice_es_refresh_indices",
+    metrics_gauges_set(a->conn.metrics, "sluice_es_refresh_indices",
                        "Indices an elasticsearch sink's refresh tuning found hot and cold at its "
                        "last pass.", "state", g, 2);
 out:
@@ -216,8 +183,9 @@ static void *admin_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         char err[400] = "";
         if (admin_pass(a, err, sizeof err) != SL_OK) {
-            log_warn(a->p.id, "refresh tuning: %s; again in %" PRId64 " ms", err, a->p.cfg->every_ms);
-            metrics_error(a->p.metrics, "refresh_tuning");
+            log_warn(a->conn.id, "refresh tuning: %s; again in %" PRId64 " ms", err,
+                     a->cfg->every_ms);
+            metrics_error(a->conn.metrics, "refresh_tuning");
             pthread_mutex_lock(&a->mu);
             snprintf(a->last_error, sizeof a->last_error, "%s", err);
             pthread_mutex_unlock(&a->mu);
@@ -225,8 +193,8 @@ static void *admin_main(void *arg)
         pthread_mutex_lock(&a->mu);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (a->p.cfg->every_ms % 1000) * 1000000;
-        ts.tv_sec += (time_t)(a->p.cfg->every_ms / 1000 + ns / 1000000000);
+        int64_t ns = (int64_t)ts.tv_nsec + (a->cfg->every_ms % 1000) * 1000000;
+        ts.tv_sec += (time_t)(a->cfg->every_ms / 1000 + ns / 1000000000);
         ts.tv_nsec = (long)(ns % 1000000000);
         while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &ts) == 0) {
         }
@@ -238,33 +206,27 @@ static void *admin_main(void *arg)
 es_admin *es_admin_start(const es_admin_params *p)
 {
     es_admin *a = sl_xcalloc(1, sizeof *a);
-    a->p = *p;
+    a->cfg = p->cfg;
     a->pattern = sl_xstrdup(p->pattern);
-    a->user = dup_or_null(p->user);
-    a->password = dup_or_null(p->password);
-    a->ca_file = dup_or_null(p->ca_file);
-    a->params = sl_xstrdup(p->params ? p->params : "");
-    a->headers = sl_xcalloc(p->nheaders + 1, sizeof *a->headers);
-    for (size_t i = 0; i < p->nheaders; i++)
-        a->headers[i] = sl_xstrdup(p->headers[i]);
     char e[200];
-    if (url_endpoint_parse(&a->ep, p->url, e, sizeof e) != SL_OK) {
-        log_error(p->id, "refresh tuning: %s", e); /* checked at init: not expected */
+    if (es_conn_open(&a->conn, &p->conn, e, sizeof e) != SL_OK) {
+        log_error(p->conn.id, "refresh tuning: %s", e); /* checked at init: not expected */
         es_admin_stop(a);
         return NULL;
     }
-    a->hc = http_client_new();
+    a->sync = true;
     pthread_mutex_init(&a->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
-    log_info(p->id, "refresh tuning of %s every %" PRId64 " ms: newest @timestamp within %" PRId64
+    log_info(p->conn.id,
+             "refresh tuning of %s every %" PRId64 " ms: newest @timestamp within %" PRId64
              " days -> %s, older -> %s", a->pattern, p->cfg->every_ms, p->cfg->cold_age_days,
              p->cfg->hot_interval, p->cfg->cold_interval);
     if (pthread_create(&a->th, NULL, admin_main, a) != 0) {
-        log_error(p->id, "refresh tuning: cannot start a thread");
+        log_error(p->conn.id, "refresh tuning: cannot start a thread");
         a->stop = true;
         a->th = 0;
     }
@@ -275,7 +237,7 @@ void es_admin_stop(es_admin *a)
 {
     if (!a)
         return;
-    if (a->hc) {
+    if (a->sync) {
         pthread_mutex_lock(&a->mu);
         bool running = !a->stop;
         a->stop = true;
@@ -283,19 +245,11 @@ void es_admin_stop(es_admin *a)
         pthread_mutex_unlock(&a->mu);
         if (running)
             pthread_join(a->th, NULL);
-        http_client_free(a->hc);
         pthread_cond_destroy(&a->cv);
         pthread_mutex_destroy(&a->mu);
     }
-    url_endpoint_free(&a->ep);
-    for (size_t i = 0; i < a->p.nheaders; i++)
-        free(a->headers[i]);
-    free(a->headers);
+    es_conn_close(&a->conn);
     free(a->pattern);
-    free(a->user);
-    free(a->password);
-    free(a->ca_file);
-    free(a->params);
     free(a);
 }
 

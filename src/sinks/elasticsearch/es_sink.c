@@ -235,6 +235,10 @@ typedef struct es_sink {
     char *params; /* the `query:` option, encoded (es_query_params) */
     char **headers;
     size_t nheaders;
+    /* How requests beside the bulk path reach the cluster (setup, index administration,
+     * versions): filled once at init; borrows cfg, params and headers. */
+    es_conn_params conn;
+    const char *auth[ES_CONN_MAX_HEADERS]; /* conn's headers: the Authorization lines */
     es_doc_opts doc;
     pthread_mutex_t mu; /* free list, templates */
     es_req *free_reqs;
@@ -387,6 +391,15 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
             rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: line break in a header value", cc->id);
             goto fail;
         }
+    s->conn = (es_conn_params){
+        .id = cc->id, .metrics = cc->metrics, .headers = s->auth,
+        .url = c->endpoints.n ? c->endpoints.v[0] : c->endpoint, .params = s->params,
+        .user = c->auth.user, .password = c->auth.password, .ca_file = c->tls.ca_file,
+        .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
+    };
+    for (size_t i = 0; i < s->nheaders && s->conn.nheaders < ES_CONN_MAX_HEADERS; i++)
+        if (strncmp(s->headers[i], "Authorization:", 14) == 0)
+            s->auth[s->conn.nheaders++] = s->headers[i];
     /* A missing or unreadable TLS file is a configuration error, said at start. */
     const char *files[3][2] = {{"tls.ca_file", c->tls.ca_file},
                                {"tls.cert_file", c->tls.cert_file},
@@ -432,20 +445,12 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
                            "copies documents by _id and a resend must not duplicate)", cc->id);
             goto fail;
         }
-        const char *hdr[4];
-        size_t nh = 0;
-        for (size_t i = 0; i < s->nheaders && nh < 4; i++)
-            if (strncmp(s->headers[i], "Authorization:", 14) == 0)
-                hdr[nh++] = s->headers[i];
         char tb[200];
         snprintf(tb, sizeof tb, "%s", c->template_name ? c->template_name : "");
         if (!tb[0])
             snprintf(tb, sizeof tb, "sluice-%s", cc->id);
         es_vers_params vp = {
-            .id = cc->id, .metrics = cc->metrics,
-            .url = c->endpoints.n ? c->endpoints.v[0] : c->endpoint, .params = s->params,
-            .headers = hdr, .nheaders = nh, .user = c->auth.user, .password = c->auth.password,
-            .ca_file = c->tls.ca_file, .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
+            .conn = s->conn,
             .prefix = c->versioned_prefix, .template_base = tb, .heal = c->schema_heal,
             .suffix = c->schema_heal_suffix ? c->schema_heal_suffix : "_str",
             .every_ms = c->schema_heal_interval_ms, .name = &s->name,
@@ -876,9 +881,8 @@ static int setup_do(es_sink *s, es_endpoint *ep, const char *method, const char 
     size_t nh = 0;
     h[nh++] = "Content-Type: application/json";
     /* API key / bearer ride in the common header list; add them here too. */
-    for (size_t i = 0; i < s->nheaders; i++)
-        if (strncmp(s->headers[i], "Authorization:", 14) == 0 && nh < 4)
-            h[nh++] = s->headers[i];
+    for (size_t i = 0; i < s->conn.nheaders && nh < 4; i++)
+        h[nh++] = s->conn.headers[i];
     http_mreq req = {
         .method = method, .url = url, .headers = h, .nheaders = nh,
         .body = body ? body->p : NULL, .body_len = body ? body->len : 0,
@@ -1382,16 +1386,8 @@ static void es_tick(void *self)
     pthread_mutex_lock(&s->admin_mu);
     if (!s->admin_started) {
         s->admin_started = true;
-        const char *hdr[4];
-        size_t nh = 0;
-        for (size_t i = 0; i < s->nheaders && nh < 4; i++)
-            if (strncmp(s->headers[i], "Authorization:", 14) == 0)
-                hdr[nh++] = s->headers[i];
         es_admin_params p = {
-            .id = s->cc->id, .metrics = s->cc->metrics,
-            .url = c->endpoints.n ? c->endpoints.v[0] : c->endpoint, .params = s->params,
-            .headers = hdr, .nheaders = nh, .user = c->auth.user, .password = c->auth.password,
-            .ca_file = c->tls.ca_file, .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
+            .conn = s->conn,
             .pattern = s->admin_pattern, .cfg = &c->refresh_tuning,
         };
         s->admin = es_admin_start(&p);

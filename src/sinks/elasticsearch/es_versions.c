@@ -283,11 +283,9 @@ typedef struct ver_name {
 } ver_name;
 
 struct es_vers {
-    es_vers_params p; /* strings copied below */
-    char *prefix, *template_base, *suffix, *user, *password, *ca_file, *params;
-    char **headers;
-    url_endpoint ep;
-    http_client *hc;
+    es_vers_params p; /* its strings copied: below, and p.conn's into conn */
+    es_conn conn;
+    char *prefix, *template_base, *suffix;
     pthread_rwlock_t rw;    /* sends shared, repair steps exclusive */
     pthread_mutex_t mu;     /* table, name fields, status */
     pthread_mutex_t setup;  /* one first-sight setup at a time */
@@ -302,8 +300,6 @@ struct es_vers {
     uint64_t rereads, rereads_failed, reread_windows; /* re-reads asked of sources */
     char last_action[1024], last_error[400];
 };
-
-static char *dup_or_null(const char *s) { return s ? sl_xstrdup(s) : NULL; }
 
 static uint64_t hash_str(const char *s)
 {
@@ -355,49 +351,13 @@ static void set_action(es_vers *v, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    log_info(v->p.id, "%s", line);
+    log_info(v->conn.id, "%s", line);
     pthread_mutex_lock(&v->mu);
     VFMT(v->last_action, sizeof v->last_action, "%s", line);
     pthread_mutex_unlock(&v->mu);
 }
 
 /* ---- Requests ------------------------------------------------------------------------ */
-
-/* One request; the answer in resp (caller frees its body). Returns SL_OK on a 2xx; any
- * other status is SL_ERR_IO with resp->status set, a transport error SL_ERR_IO with 0. */
-static int vdo(es_vers *v, const char *method, const char *api, const char *extra,
-               const sl_buf *body, const char *ctype, http_response *resp, char *err,
-               size_t errlen)
-{
-    sl_buf url = SL_BUF_INIT;
-    es_request_url(&url, &v->ep, api, v->params, extra);
-    const char *h[5];
-    size_t nh = 0;
-    char ct[64];
-    VFMT(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
-    h[nh++] = ct;
-    for (size_t i = 0; i < v->p.nheaders && nh < 5; i++)
-        h[nh++] = v->headers[i];
-    http_request req = {
-        .method = method, .url = url.p, .headers = h, .nheaders = nh,
-        .body = body ? body->p : NULL, .body_len = body ? body->len : 0,
-        .timeout_ms = v->p.timeout_ms, .user = v->user, .password = v->password,
-        .ca_file = v->ca_file, .insecure = v->p.insecure,
-    };
-    memset(resp, 0, sizeof *resp);
-    int rc = http_client_do(v->hc, &req, resp);
-    if (rc != SL_OK) {
-        VFMT(err, errlen, "%s %s: %s", method, api, resp->error);
-        rc = SL_ERR_IO;
-    } else if (resp->status < 200 || resp->status >= 300) {
-        int n = (int)SL_MIN(resp->body.len, (size_t)160);
-        VFMT(err, errlen, "%s %s: http %ld: %.*s", method, api, resp->status, n,
-                 resp->body.p ? resp->body.p : "");
-        rc = SL_ERR_IO;
-    }
-    buf_free(&url);
-    return rc;
-}
 
 /* "<name><what>" with the name encoded as one path segment, into out (reset). */
 static void api_of(sl_buf *out, const char *name, const char *what)
@@ -430,7 +390,7 @@ static int put_template(es_vers *v, const char *stable, const ver_pin *pins, siz
     template_name(v, stable, &api);
     const json_value *props = NULL;
     char e0[300];
-    if (vdo(v, "GET", api.p, NULL, NULL, NULL, &r0, e0, sizeof e0) == SL_OK) {
+    if (es_conn_do(&v->conn, "GET", api.p, NULL, NULL, NULL, &r0, e0, sizeof e0) == SL_OK) {
         char perr[64];
         const json_value *root = json_parse(&a, r0.body.p, r0.body.len, perr, sizeof perr);
         const json_value *ts = root ? json_get(root, "index_templates") : NULL;
@@ -468,7 +428,7 @@ static int put_template(es_vers *v, const char *stable, const ver_pin *pins, siz
         buf_printf(&body, "{\"type\":\"%s\"}", pins[j].type);
     }
     buf_puts(&body, "}}}}");
-    int rc = vdo(v, "PUT", api.p, NULL, &body, NULL, &r1, err, errlen);
+    int rc = es_conn_do(&v->conn, "PUT", api.p, NULL, &body, NULL, &r1, err, errlen);
     buf_free(&r0.body);
     buf_free(&r1.body);
     buf_free(&api);
@@ -485,7 +445,7 @@ static int create_stream(es_vers *v, const char *name, char *err, size_t errlen)
     url_encode(&api, name, strlen(name), URL_SEGMENT);
     buf_putc(&api, '\0');
     http_response r = {0};
-    int rc = vdo(v, "PUT", api.p, NULL, NULL, NULL, &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "PUT", api.p, NULL, NULL, NULL, &r, err, errlen);
     if (rc != SL_OK && r.status == 400 && r.body.p &&
         memmem(r.body.p, r.body.len, "already_exists", 14))
         rc = SL_OK;
@@ -506,7 +466,7 @@ static int setup_name(es_vers *v, const char *stable, char *why, size_t whylen)
     buf_puts(&api, "_alias/");
     url_encode(&api, stable, strlen(stable), URL_SEGMENT);
     buf_putc(&api, '\0');
-    int rc = vdo(v, "GET", api.p, NULL, NULL, NULL, &r, why, whylen);
+    int rc = es_conn_do(&v->conn, "GET", api.p, NULL, NULL, NULL, &r, why, whylen);
     bool created = false;
     if (rc == SL_OK) {
         char perr[64];
@@ -535,7 +495,7 @@ static int setup_name(es_vers *v, const char *stable, char *why, size_t whylen)
             json_escape(&body, stable, strlen(stable));
             buf_puts(&body, "\",\"is_write_index\":true}}]}");
             http_response r2 = {0};
-            rc = vdo(v, "POST", "_aliases", NULL, &body, NULL, &r2, why, whylen);
+            rc = es_conn_do(&v->conn, "POST", "_aliases", NULL, &body, NULL, &r2, why, whylen);
             buf_free(&r2.body);
             if (rc == SL_OK) {
                 VFMT(active, sizeof active, "%s", v1);
@@ -548,7 +508,7 @@ static int setup_name(es_vers *v, const char *stable, char *why, size_t whylen)
         if (!find(v, stable))
             insert(v, stable, active);
         pthread_mutex_unlock(&v->mu);
-        log_info(v->p.id, "versions: %s is an alias over %s (%s)", stable, active,
+        log_info(v->conn.id, "versions: %s is an alias over %s (%s)", stable, active,
                  created ? "created" : "found");
     }
     buf_free(&r.body);
@@ -588,7 +548,7 @@ int es_vers_targets(es_vers *v, const char *name, sl_buf *act, sl_buf *sb, char 
         int rc = known ? SL_OK : setup_name(v, name, why, whylen);
         pthread_mutex_unlock(&v->setup);
         if (rc != SL_OK) {
-            metrics_error(v->p.metrics, "versions");
+            metrics_error(v->conn.metrics, "versions");
             return rc;
         }
     }
@@ -633,7 +593,7 @@ void es_vers_standby_failed(es_vers *v, const char *standby, const char *why)
         n->standby_failed = true;
     pthread_mutex_unlock(&v->mu);
     if (first)
-        log_warn(v->p.id, "versions: a write to the standby %s was refused (%s): the repair "
+        log_warn(v->conn.id, "versions: a write to the standby %s was refused (%s): the repair "
                  "will be abandoned", standby, why);
 }
 
@@ -669,8 +629,9 @@ static int copy_bulk(es_vers *v, const sl_buf *body, size_t n, copy_items *c, ch
                      size_t errlen)
 {
     http_response r = {0};
-    int rc = vdo(v, "POST", "_bulk", "filter_path=errors,items.*.status,items.*.error.type,"
-                 "items.*.error.reason", body, "application/x-ndjson", &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "POST", "_bulk",
+                        "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason",
+                        body, "application/x-ndjson", &r, err, errlen);
     if (rc == SL_OK) {
         c->n = n;
         c->first[0] = '\0';
@@ -800,9 +761,9 @@ static int copy_all(es_vers *v, const char *active, const char *standby, const v
     for (;;) {
         http_response r = {0};
         if (first)
-            rc = vdo(v, "POST", api.p, "scroll=5m", &body, NULL, &r, err, errlen);
+            rc = es_conn_do(&v->conn, "POST", api.p, "scroll=5m", &body, NULL, &r, err, errlen);
         else
-            rc = vdo(v, "POST", "_search/scroll", NULL, &body, NULL, &r, err, errlen);
+            rc = es_conn_do(&v->conn, "POST", "_search/scroll", NULL, &body, NULL, &r, err, errlen);
         first = false;
         if (rc != SL_OK) {
             buf_free(&r.body);
@@ -848,7 +809,7 @@ static int copy_all(es_vers *v, const char *active, const char *standby, const v
         buf_puts(&body, "\"}");
         http_response r = {0};
         char e2[200];
-        vdo(v, "DELETE", "_search/scroll", NULL, &body, NULL, &r, e2, sizeof e2);
+        es_conn_do(&v->conn, "DELETE", "_search/scroll", NULL, &body, NULL, &r, e2, sizeof e2);
         buf_free(&r.body);
     }
     buf_free(&api);
@@ -865,7 +826,7 @@ static int count_docs(es_vers *v, const char *index, const char *query, uint64_t
     if (query)
         buf_puts(&body, query);
     http_response r = {0};
-    int rc = vdo(v, "POST", api.p, NULL, query ? &body : NULL, NULL, &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "POST", api.p, NULL, query ? &body : NULL, NULL, &r, err, errlen);
     if (rc == SL_OK) {
         sl_arena a;
         arena_init(&a, 1024);
@@ -949,7 +910,7 @@ static int version_span(es_vers *v, const char *index, int64_t *from, int64_t *t
     buf_puts(&body, "{\"size\":0,\"aggs\":{\"oldest\":{\"min\":{\"field\":\"@timestamp\"}},"
                     "\"newest\":{\"max\":{\"field\":\"@timestamp\"}}}}");
     http_response r = {0};
-    int rc = vdo(v, "POST", api.p, NULL, &body, NULL, &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "POST", api.p, NULL, &body, NULL, &r, err, errlen);
     *any = false;
     if (rc == SL_OK) {
         sl_arena a;
@@ -993,7 +954,7 @@ static void post_rereads(es_vers *v, ver_name *n, const char *active, bool dry, 
     char err[400];
     bool any = false;
     if (version_span(v, active, &set->from, &set->to, &any, err, sizeof err) != SL_OK) {
-        log_warn(v->p.id, "schema_heal: %s: its time span: %s; copied only", n->stable, err);
+        log_warn(v->conn.id, "schema_heal: %s: its time span: %s; copied only", n->stable, err);
         set->n = 0;
         return;
     }
@@ -1143,7 +1104,7 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
     buf_puts(&api, "_data_stream/");
     url_encode(&api, standby, strlen(standby), URL_SEGMENT);
     buf_putc(&api, '\0');
-    int rc = vdo(v, "DELETE", api.p, NULL, NULL, NULL, &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "DELETE", api.p, NULL, NULL, NULL, &r, err, errlen);
     if (rc != SL_OK && r.status == 404)
         rc = SL_OK;
     buf_free(&r.body);
@@ -1178,7 +1139,7 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         char both[620];
         VFMT(both, sizeof both, "%s,%s", active, standby);
         api_of(&api, both, "/_refresh");
-        rc = vdo(v, "POST", api.p, NULL, NULL, NULL, &r, err, errlen);
+        rc = es_conn_do(&v->conn, "POST", api.p, NULL, NULL, NULL, &r, err, errlen);
         buf_free(&r.body);
     }
     if (rc == SL_OK && (rc = count_docs(v, active, NULL, &na, err, errlen)) == SL_OK &&
@@ -1198,7 +1159,7 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         buf_puts(&body, "\",\"alias\":\"");
         json_escape(&body, n->stable, strlen(n->stable));
         buf_puts(&body, "\",\"is_write_index\":true}}]}");
-        rc = vdo(v, "POST", "_aliases", NULL, &body, NULL, &r, err, errlen);
+        rc = es_conn_do(&v->conn, "POST", "_aliases", NULL, &body, NULL, &r, err, errlen);
         buf_free(&r.body);
     }
     uint64_t rr_done = 0, rr_failed = 0, rr_windows = 0;
@@ -1226,14 +1187,14 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
     n->standby_failed = false;
     pthread_mutex_unlock(&v->mu);
     pthread_rwlock_unlock(&v->rw);
-    metrics_count(v->p.metrics, "schema_heal_rereads", rr_done);
-    metrics_count(v->p.metrics, "schema_heal_rereads_failed", rr_failed);
-    metrics_count(v->p.metrics, "schema_heal_reread_windows", rr_windows);
+    metrics_count(v->conn.metrics, "schema_heal_rereads", rr_done);
+    metrics_count(v->conn.metrics, "schema_heal_rereads_failed", rr_failed);
+    metrics_count(v->conn.metrics, "schema_heal_reread_windows", rr_windows);
     if (rc == SL_OK) {
         set_action(v, "schema_heal: repair %s: %s", n->stable, what);
-        metrics_count(v->p.metrics, "alias_swaps", 1);
-        metrics_count(v->p.metrics, "schema_heal_documents_coerced", coerced);
-        metrics_count(v->p.metrics, "schema_heal_documents_renamed", renamed);
+        metrics_count(v->conn.metrics, "alias_swaps", 1);
+        metrics_count(v->conn.metrics, "schema_heal_documents_coerced", coerced);
+        metrics_count(v->conn.metrics, "schema_heal_documents_renamed", renamed);
         set_action(v, "versions: %s rebuilt into %s (%" PRIu64 " documents, %" PRIu64
                    " coerced, %" PRIu64 " renamed) and the alias moved from %s in one call",
                    n->stable, standby, ns, coerced, renamed, active);
@@ -1245,7 +1206,7 @@ out:
         v->abandoned++;
     pthread_mutex_unlock(&v->mu);
     if (rc != SL_OK)
-        metrics_count(v->p.metrics, "repairs_abandoned", 1);
+        metrics_count(v->conn.metrics, "repairs_abandoned", 1);
     buf_free(&api);
     buf_free(&body);
     return rc;
@@ -1297,7 +1258,7 @@ static int examine(es_vers *v, ver_name *n, const char *active, heal_result *res
     arena_init(&a, 16384);
     http_response r = {0};
     api_of(&api, active, "/_field_caps");
-    int rc = vdo(v, "GET", api.p, "fields=*", NULL, NULL, &r, err, errlen);
+    int rc = es_conn_do(&v->conn, "GET", api.p, "fields=*", NULL, NULL, &r, err, errlen);
     char perr[64];
     const json_value *root = rc == SL_OK ? json_parse(&a, r.body.p, r.body.len, perr, sizeof perr)
                                          : NULL;
@@ -1425,7 +1386,7 @@ static void discover(es_vers *v)
     VFMT(pat, sizeof pat, "%s*", v->prefix);
     api_of(&api, pat, "/_alias");
     http_response r = {0};
-    if (vdo(v, "GET", api.p, NULL, NULL, NULL, &r, err, sizeof err) == SL_OK) {
+    if (es_conn_do(&v->conn, "GET", api.p, NULL, NULL, NULL, &r, err, sizeof err) == SL_OK) {
         sl_arena a;
         arena_init(&a, 16384);
         char perr[64];
@@ -1452,7 +1413,7 @@ static void discover(es_vers *v)
         }
         arena_free(&a);
     } else if (r.status != 404) {
-        log_warn(v->p.id, "schema_heal: %s", err);
+        log_warn(v->conn.id, "schema_heal: %s", err);
     }
     buf_free(&r.body);
     buf_free(&api);
@@ -1482,14 +1443,14 @@ static void heal_pass(es_vers *v)
             break;
         heal_result res;
         if (examine(v, n, active, &res, err, sizeof err) != SL_OK) {
-            log_warn(v->p.id, "schema_heal: %s: %s", n->stable, err);
-            metrics_error(v->p.metrics, "schema_heal");
+            log_warn(v->conn.id, "schema_heal: %s: %s", n->stable, err);
+            metrics_error(v->conn.metrics, "schema_heal");
             set_error(v, err);
             continue;
         }
         if (res.conflict) {
             conflicts++;
-            metrics_count(v->p.metrics, "schema_heal_conflicts", 1);
+            metrics_count(v->conn.metrics, "schema_heal_conflicts", 1);
         }
         if (v->p.heal == ES_HEAL_DRY_RUN) {
             if (res.conflict) {
@@ -1505,19 +1466,19 @@ static void heal_pass(es_vers *v)
             continue;
         }
         if (res.conflict) {
-            log_info(v->p.id, "schema_heal: %s: %s; rebuilding into the standby", n->stable,
+            log_info(v->conn.id, "schema_heal: %s: %s; rebuilding into the standby", n->stable,
                      res.what);
             if (repair(v, n, res.dec, res.ndec, err, sizeof err) != SL_OK) {
-                log_warn(v->p.id, "schema_heal: %s: repair abandoned, the alias stays: %s",
+                log_warn(v->conn.id, "schema_heal: %s: repair abandoned, the alias stays: %s",
                          n->stable, err);
-                metrics_error(v->p.metrics, "schema_heal");
+                metrics_error(v->conn.metrics, "schema_heal");
                 set_error(v, err);
                 continue;
             }
             fixed += res.fix;
         } else if (res.ndec && npins) {
             if (put_template(v, n->stable, res.dec, res.ndec, err, sizeof err) != SL_OK) {
-                log_warn(v->p.id, "schema_heal: %s: %s", n->stable, err);
+                log_warn(v->conn.id, "schema_heal: %s: %s", n->stable, err);
                 set_error(v, err);
                 continue;
             }
@@ -1540,7 +1501,7 @@ static void heal_pass(es_vers *v)
     v->would_fix = would;
     pthread_mutex_unlock(&v->mu);
     if (fixed) {
-        metrics_count(v->p.metrics, "schema_heal_indices_fixed", fixed);
+        metrics_count(v->conn.metrics, "schema_heal_indices_fixed", fixed);
         set_action(v, "schema_heal: fixed %zu %s with mapping conflicts", fixed,
                    fixed == 1 ? "index" : "indices");
     }
@@ -1580,13 +1541,6 @@ es_vers *es_vers_new(const es_vers_params *p)
     v->prefix = sl_xstrdup(p->prefix);
     v->template_base = sl_xstrdup(p->template_base);
     v->suffix = sl_xstrdup(p->suffix);
-    v->user = dup_or_null(p->user);
-    v->password = dup_or_null(p->password);
-    v->ca_file = dup_or_null(p->ca_file);
-    v->params = sl_xstrdup(p->params ? p->params : "");
-    v->headers = sl_xcalloc(p->nheaders + 1, sizeof *v->headers);
-    for (size_t i = 0; i < p->nheaders; i++)
-        v->headers[i] = sl_xstrdup(p->headers[i]);
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
     /* a repair waiting for the exclusive hold must not starve behind a stream of sends */
@@ -1600,10 +1554,9 @@ es_vers *es_vers_new(const es_vers_params *p)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&v->cv, &ca);
     pthread_condattr_destroy(&ca);
-    v->hc = http_client_new();
     char e[200];
-    if (url_endpoint_parse(&v->ep, p->url, e, sizeof e) != SL_OK) {
-        log_error(p->id, "versions: %s", e);
+    if (es_conn_open(&v->conn, &p->conn, e, sizeof e) != SL_OK) {
+        log_error(p->conn.id, "versions: %s", e);
         es_vers_free(v);
         return NULL;
     }
@@ -1620,11 +1573,11 @@ void es_vers_start(es_vers *v)
     pthread_mutex_unlock(&v->mu);
     if (!go)
         return;
-    log_info(v->p.id, "schema_heal%s: every %" PRId64 " ms, renamed fields get the suffix %s",
+    log_info(v->conn.id, "schema_heal%s: every %" PRId64 " ms, renamed fields get the suffix %s",
              v->p.heal == ES_HEAL_DRY_RUN ? " (dry_run: reports only)" : "", v->p.every_ms,
              v->suffix);
     if (pthread_create(&v->th, NULL, heal_main, v) != 0) {
-        log_error(v->p.id, "schema_heal: cannot start a thread");
+        log_error(v->conn.id, "schema_heal: cannot start a thread");
         pthread_mutex_lock(&v->mu);
         v->started = false;
         pthread_mutex_unlock(&v->mu);
@@ -1642,8 +1595,7 @@ void es_vers_free(es_vers *v)
     pthread_mutex_unlock(&v->mu);
     if (joined)
         pthread_join(v->th, NULL);
-    http_client_free(v->hc);
-    url_endpoint_free(&v->ep);
+    es_conn_close(&v->conn);
     for (size_t b = 0; b < VER_BUCKETS; b++)
         while (v->tab[b]) {
             ver_name *n = v->tab[b];
@@ -1655,16 +1607,9 @@ void es_vers_free(es_vers *v)
     pthread_mutex_destroy(&v->setup);
     pthread_mutex_destroy(&v->mu);
     pthread_rwlock_destroy(&v->rw);
-    for (size_t i = 0; i < v->p.nheaders; i++)
-        free(v->headers[i]);
-    free(v->headers);
     free(v->prefix);
     free(v->template_base);
     free(v->suffix);
-    free(v->user);
-    free(v->password);
-    free(v->ca_file);
-    free(v->params);
     free(v);
 }
 
