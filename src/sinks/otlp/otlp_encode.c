@@ -8,7 +8,9 @@
  *     retried or dead-lettered as it came).
  *  2. Events are grouped by their resource attributes (an order-independent hash, then
  *     an exact comparison) and each group becomes one ResourceLogs with one ScopeLogs;
- *     the order of events inside a group is kept.
+ *     the order of events inside a group is kept. The events of the first group (usually
+ *     all of them) are written as they are classified, in the same pass, while they are
+ *     in cache; the other groups follow.
  *  3. Protobuf needs every length before the bytes it covers. A nested message reserves
  *     bytes for its length, and when it ends the real varint is written there and the
  *     body moved only if its length took more or fewer bytes: 5 (room for any length) for
@@ -710,9 +712,14 @@ static bool hex_id(const char *p, size_t len, size_t n, uint8_t *out)
     return nonzero;
 }
 
-static bool field_hex(const sl_field *f, size_t n)
+/* A valid id field: its n/2 bytes go to out (untouched otherwise). */
+static bool field_hex(const sl_field *f, size_t n, uint8_t *out)
 {
-    return f->type == SL_VAL_STR && hex_id(f->v.s.ptr, f->v.s.len, n, NULL);
+    uint8_t tmp[16];
+    if (f->type != SL_VAL_STR || !hex_id(f->v.s.ptr, f->v.s.len, n, tmp))
+        return false;
+    memcpy(out, tmp, n / 2);
+    return true;
 }
 
 /* W3C traceparent: 2-hex version, 32-hex trace id, 16-hex span id, 2-hex flags. */
@@ -766,18 +773,13 @@ static sl_str resource_name(const otlp_map *m, int idx)
     return (sl_str){k, (uint32_t)strlen(k)};
 }
 
-/* Gives every field its role (note 1); returns how many are resource or scope fields.
- * Also sizes the event: *est, a rough size of its protobuf LogRecord (it only picks a
- * length reservation), and *hint, an upper estimate of its encoded size in the request's
- * encoding (the body is allocated once from their sum). */
-static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
-                         sl_severity *sevout, size_t *est, size_t *hint)
+/* Sizes an event from its field array alone (no string is read): *est, a rough size of
+ * its protobuf LogRecord (it only picks a length reservation), and *hint, an upper
+ * estimate of its encoded size in the request's encoding (the body is allocated once from
+ * their sum). */
+static void event_sizes(const enc *c, const sl_event *ev, size_t *est, size_t *hint)
 {
-    const otlp_map *m = c->m;
-    int sev = -1, body = -1, sevnum = -1;
-    uint32_t nres = 0;
-    sl_severity sv = {0};
-    size_t klen = 0, slen = 0, jlen = 0, nscalar = 0;
+    size_t klen = 0, slen = 0, jlen = 0, nscalar = 0, nf = ev->nfields;
     for (uint32_t i = 0; i < ev->nfields; i++) {
         const sl_field *f = &ev->fields[i];
         klen += f->key.len;
@@ -787,6 +789,22 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
         } else {
             nscalar++;
         }
+    }
+    *est = 64 + ev->message.len + 8 * nf + klen + slen + 9 * nscalar;
+    *hint = (c->json ? 192 + 64 * nf : 96 + 24 * nf) + ev->message.len + klen + slen + jlen;
+}
+
+/* Gives every field its role (note 1); returns how many are resource or scope fields. The
+ * bytes of the trace_id and span_id fields given those roles go to ids[0..16), [16..24). */
+static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
+                         sl_severity *sevout, uint8_t ids[24])
+{
+    const otlp_map *m = c->m;
+    int sev = -1, body = -1, sevnum = -1;
+    uint32_t nres = 0;
+    sl_severity sv = {0};
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        const sl_field *f = &ev->fields[i];
         roles[i] = ROLE_ATTR;
         rmap[i] = 0;
         int r = resource_index(m, f->key);
@@ -843,9 +861,9 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
                     (sv = severity_from_field(f)).number)
                     sev = (int)i;
         }
-        if (str_eq(f->key, "trace_id", 8) && field_hex(f, 32))
+        if (str_eq(f->key, "trace_id", 8) && field_hex(f, 32, ids))
             roles[i] = ROLE_TRACE;
-        else if (str_eq(f->key, "span_id", 7) && field_hex(f, 16))
+        else if (str_eq(f->key, "span_id", 7) && field_hex(f, 16, ids + 16))
             roles[i] = ROLE_SPAN;
         else if (str_eq(f->key, "traceparent", 11) && traceparent_ok(f))
             roles[i] = ROLE_PARENT;
@@ -869,9 +887,6 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
     *sevout = sev >= 0 || sevnum >= 0 ? sv : (sl_severity){0};
     if (body >= 0)
         roles[body] = ROLE_BODY;
-    size_t nf = ev->nfields;
-    *est = 64 + ev->message.len + 8 * nf + klen + slen + 9 * nscalar;
-    *hint = (c->json ? 192 + 64 * nf : 96 + 24 * nf) + ev->message.len + klen + slen + jlen;
     return nres;
 }
 
@@ -956,7 +971,7 @@ static void json_hex(sl_buf *b, const char *key, const char *p, size_t n)
 }
 
 static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_severity sev,
-                         int64_t observed_ns)
+                         const uint8_t ids[24], int64_t observed_ns)
 {
     sl_buf *out = c->out;
     const sl_field *trace = NULL, *span = NULL, *parent = NULL, *bodyf = NULL;
@@ -1049,9 +1064,14 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     if (flags)
         pb_fixed32(out, 8, flags);
     uint8_t id[16];
-    if (tid && hex_id(tid, 32, 32, id))
+    /* trace_id / span_id fields were decoded by classify; a traceparent is decoded here */
+    if (trace)
+        pb_bytes(out, 9, ids, 16);
+    else if (tid && hex_id(tid, 32, 32, id))
         pb_bytes(out, 9, id, 16);
-    if (sid && hex_id(sid, 16, 16, id))
+    if (span)
+        pb_bytes(out, 10, ids + 16, 8);
+    else if (sid && hex_id(sid, 16, 16, id))
         pb_bytes(out, 10, id, 8);
     pb_fixed64(out, 11, (uint64_t)observed_ns);
     if (eventf)
@@ -1122,6 +1142,49 @@ static void write_scope(enc *c, const sl_event *ev, const uint8_t *roles, const 
         buf_puts(c->out, "]}");
 }
 
+/* Opens the ResourceLogs and ScopeLogs of the group whose first event is f. The protobuf
+ * pair reserve the varint length of gest, an estimate of their size, so that they are
+ * usually not moved when closed (a wrong guess costs a move, never a different byte);
+ * marks[0..1] and *rl are for group_close. */
+static void group_open(enc *c, bool comma, const sl_event *ev, const uint8_t *roles,
+                       const uint8_t *rmap, size_t gest, size_t marks[2], size_t *rl)
+{
+    sl_buf *out = c->out;
+    if (c->json) {
+        if (comma)
+            buf_putc(out, ',');
+        buf_puts(out, "{\"resource\":{\"attributes\":[");
+        write_resource(c, ev, roles, rmap);
+        buf_puts(out, "]},\"scopeLogs\":[{\"scope\":");
+        write_scope(c, ev, roles, rmap);
+        buf_puts(out, ",\"logRecords\":[");
+        return;
+    }
+    *rl = pb_varint_len(gest);
+    marks[0] = pb_begin_n(out, 1, *rl);
+    size_t mres = pb_begin(out, 1);
+    write_resource(c, ev, roles, rmap);
+    pb_end(out, mres);
+    marks[1] = pb_begin_n(out, 2, *rl);
+    size_t msc = pb_begin(out, 1);
+    write_scope(c, ev, roles, rmap);
+    pb_end(out, msc);
+}
+
+static void group_close(enc *c, const size_t marks[2], size_t rl)
+{
+    if (c->json) {
+        buf_puts(c->out, "]}]}");
+        return;
+    }
+    pb_end_n(c->out, marks[1], rl);
+    pb_end_n(c->out, marks[0], rl);
+}
+
+/* Note 2: each event is classified and, when it belongs to the first group (that of the
+ * first event), written at once while its strings are still in cache; the events of other
+ * groups are written after it, group by group, in order: the bytes of writing group by
+ * group. */
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
                  int64_t observed_ns)
 {
@@ -1130,9 +1193,15 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
              .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
              .body_len = m->body_field ? strlen(m->body_field) : 0};
     arena_init(&c.arena, 16384);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t *est = sl_xmalloc((n + 1) * sizeof *est); /* LogRecord size estimates */
+    size_t total = 0, hint = 512, esum = 256;
+    for (size_t i = 0; i < n; i++) {
+        size_t h;
         total += events[i]->nfields;
+        event_sizes(&c, events[i], &est[i], &h);
+        hint += h;
+        esum += est[i];
+    }
     uint8_t *roles = sl_xmalloc(total * 2 + 1);
     uint8_t **er = sl_xmalloc((n + 1) * sizeof *er);
     uint64_t *hash = sl_xmalloc((n + 1) * sizeof *hash);
@@ -1140,21 +1209,24 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     sl_severity *sevs = sl_xmalloc((n + 1) * sizeof *sevs);
     uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
     uint32_t *nres = sl_xmalloc((n + 1) * sizeof *nres);   /* resource and scope fields */
-    size_t *est = sl_xmalloc((n + 1) * sizeof *est);         /* LogRecord size estimates */
-    size_t hint = 512;
+    uint8_t(*ids)[24] = sl_xmalloc((n + 1) * sizeof *ids); /* decoded trace and span ids */
     size_t tsize = 16;
     while (tsize < n * 2)
         tsize <<= 1;
     uint32_t *table = sl_xmalloc(tsize * sizeof *table); /* group id + 1, 0 = empty */
     memset(table, 0, tsize * sizeof *table);
 
-    size_t off = 0, ngroups = 0;
+    /* the body at once, not grown by doubling (which would leave up to twice its size per
+     * request in flight); pages reserved but never written cost no memory */
+    buf_reserve(out, hint);
+    if (json)
+        buf_puts(out, "{\"resourceLogs\":[");
+    size_t off = 0, ngroups = 0, marks[2] = {0, 0}, rl = 0;
+    bool any = false;
     for (size_t i = 0; i < n; i++) {
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
-        size_t h;
-        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], &est[i], &h);
-        hint += h;
+        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], ids[i]);
         off += events[i]->nfields;
         /* no resource or scope field, the common case: hash 0, equal to any other such */
         hash[i] = nres[i] ? resource_hash(events[i], er[i], rm) : 0;
@@ -1176,62 +1248,40 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             }
             slot = (slot + 1) & (tsize - 1);
         }
+        if (group[i] != 0)
+            continue;
+        if (i == 0) /* the first group's size is not known yet: all events bound it */
+            group_open(&c, false, events[0], er[0], er[0] + total, esum, marks, &rl);
+        if (json && any)
+            buf_putc(out, ',');
+        any = true;
+        write_record(&c, events[i], er[i], sevs[i], ids[i], observed_ns);
     }
-
-    /* the body at once, not grown by doubling (which would leave up to twice its size per
-     * request in flight); pages reserved but never written cost no memory */
-    buf_reserve(out, hint);
-    if (json)
-        buf_puts(out, "{\"resourceLogs\":[");
-    for (size_t g = 0; g < ngroups; g++) {
-        size_t f = first[g];
-        if (json) {
-            if (g)
+    if (n)
+        group_close(&c, marks, rl);
+    for (size_t g = 1; g < ngroups; g++) {
+        size_t f = first[g], gest = 256;
+        for (size_t i = f; i < n; i++)
+            if (group[i] == g)
+                gest += est[i];
+        group_open(&c, true, events[f], er[f], er[f] + total, gest, marks, &rl);
+        any = false;
+        for (size_t i = f; i < n; i++) {
+            if (group[i] != g)
+                continue;
+            if (json && any)
                 buf_putc(out, ',');
-            buf_puts(out, "{\"resource\":{\"attributes\":[");
-            write_resource(&c, events[f], er[f], er[f] + total);
-            buf_puts(out, "]},\"scopeLogs\":[{\"scope\":");
-            write_scope(&c, events[f], er[f], er[f] + total);
-            buf_puts(out, ",\"logRecords\":[");
-            bool any = false;
-            for (size_t i = f; i < n; i++) {
-                if (group[i] != g)
-                    continue;
-                if (any)
-                    buf_putc(out, ',');
-                any = true;
-                write_record(&c, events[i], er[i], sevs[i], observed_ns);
-            }
-            buf_puts(out, "]}]}");
-        } else {
-            /* ResourceLogs and ScopeLogs hold the whole group: reserve the length of an
-             * estimate of their size, so that they are usually not moved when closed (a
-             * wrong guess costs a move, never a different byte) */
-            size_t gest = 256;
-            for (size_t i = f; i < n; i++)
-                if (group[i] == g)
-                    gest += est[i];
-            size_t rl = pb_varint_len(gest);
-            size_t mrl = pb_begin_n(out, 1, rl);
-            size_t mres = pb_begin(out, 1);
-            write_resource(&c, events[f], er[f], er[f] + total);
-            pb_end(out, mres);
-            size_t msl = pb_begin_n(out, 2, rl);
-            size_t msc = pb_begin(out, 1);
-            write_scope(&c, events[f], er[f], er[f] + total);
-            pb_end(out, msc);
-            for (size_t i = f; i < n; i++)
-                if (group[i] == g)
-                    write_record(&c, events[i], er[i], sevs[i], observed_ns);
-            pb_end_n(out, msl, rl);
-            pb_end_n(out, mrl, rl);
+            any = true;
+            write_record(&c, events[i], er[i], sevs[i], ids[i], observed_ns);
         }
+        group_close(&c, marks, rl);
     }
     if (json)
         buf_puts(out, "]}");
     free(table);
     free(first);
     free(nres);
+    free(ids);
     free(est);
     free(group);
     free(sevs);
