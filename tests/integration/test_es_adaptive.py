@@ -5,22 +5,13 @@ frozen pipeline: the emulator answers exactly one request and holds every later 
 nothing else can move the limit while the test reads it. Every event is stored once."""
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log, wait_until
+from es_common import Lines
+from harness import Emulator, Sluice, WORK, file_to_es_config, http_json, log, wait_until
 
 R = int(os.environ.get("ES_N", "2000"))  # events per round of quick answers (50 requests)
 M = 400
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-path = os.path.join(logs, "a.log")
-written = 0
-
-
-def write(k):
-    global written
-    append_lines(path, ("adaptive %06d" % i for i in range(written, written + k)))
-    written += k
-
-
 emu = Emulator("es_emulator.py")
 base = "http://127.0.0.1:%d" % emu.port
 
@@ -39,26 +30,16 @@ cfg = file_to_es_config(logs, base, """\
 """)
 s = Sluice(cfg).start()
 limit = lambda: s.component("es")["concurrency_limit"]
+lines = Lines(os.path.join(logs, "a.log"), "adaptive %06d", stats, lambda: s.component("es"))
+write = lines.write
+quiet_limit = lambda: lines.quiet(limit)
 
 
-def quiet_limit():
-    """The limit once every event written is stored and no request is in flight: with
-    nothing left to send it cannot change."""
-    wait_until(lambda: stats()["docs"] == written, 60, "%d events stored" % written)
-    wait_until(lambda: s.component("es")["inflight"] == 0, 30, "no request in flight")
-    return limit()
-
-
-def rise(target, rounds=30):
+def rise(target):
     """Quick answers until the quiet limit is at least target (it started at 1). A rare
     slow answer on a loaded machine halves it on the way; another round then takes it up."""
-    got = []
-    for _ in range(rounds):
-        write(R)
-        got.append(quiet_limit())
-        if got[-1] >= target:
-            return got[-1]
-    raise AssertionError("the limit never rose to %d on quick answers: %s" % (target, got))
+    return lines.rounds(R, limit, lambda l: l >= target, 30,
+                        "the limit never rose to %d on quick answers" % target)[-1]
 
 
 try:
@@ -86,7 +67,7 @@ try:
     control({"item_429": 0, "stall": False})
     quiet_limit()
     st = stats()
-    assert st["created"] == written and st["conflicts"] == 0, st
+    assert st["created"] == lines.written and st["conflicts"] == 0, st
 finally:
     s.stop()
 log("ok: adaptive concurrency rose to %d on quick answers, fell to %d after one slow answer"

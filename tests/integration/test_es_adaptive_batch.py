@@ -8,22 +8,13 @@ and the target and latency p50 are in the status and /metrics. Every event writt
 stored once."""
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log, wait_until
+from es_common import Lines
+from harness import Emulator, Sluice, WORK, file_to_es_config, http_json, log, wait_until
 
 MAX = 200
 R = 2000  # events per round
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-path = os.path.join(logs, "a.log")
-written = 0
-
-
-def write(k):
-    global written
-    append_lines(path, ("adaptive batch %06d %s" % (i, "x" * 150) for i in range(written, written + k)))
-    written += k
-
-
 emu = Emulator("es_emulator.py")
 base = "http://127.0.0.1:%d" % emu.port
 stats = lambda: http_json(base + "/_emulator/stats")
@@ -39,24 +30,12 @@ cfg = file_to_es_config(logs, base, """\
 """ % MAX)
 s = Sluice(cfg).start()
 target = lambda: s.component("es")["batch_target"]
-
-
-def quiet_target():
-    """The target once every event written is stored and no request is in flight: with
-    nothing left to send it cannot change."""
-    wait_until(lambda: stats()["docs"] == written, 90, "%d events stored" % written)
-    wait_until(lambda: s.component("es")["inflight"] == 0, 30, "no request in flight")
-    return target()
-
-
-def regrow(rounds=40):
-    got = []
-    for _ in range(rounds):
-        write(R)
-        got.append(quiet_target())
-        if got[-1] == MAX:
-            return got
-    raise AssertionError("the batch target never grew back to %d: %s" % (MAX, got))
+lines = Lines(os.path.join(logs, "a.log"), "adaptive batch %06d " + "x" * 150, stats,
+              lambda: s.component("es"))
+write = lines.write
+quiet_target = lambda: lines.quiet(target)
+regrow = lambda: lines.rounds(R, target, lambda t: t == MAX, 40,
+                              "the batch target never grew back to %d" % MAX)
 
 
 try:
@@ -108,10 +87,10 @@ try:
     assert es["latency_p50_ms"] > 0 and es["batch_target_bytes"] > 0, es
     assert s.metric("sluice_sink_latency_p50_seconds", component_id="es") > 0
     st = stats()
-    assert st["docs"] == written and st["created"] == written, (st, written)
+    assert st["docs"] == lines.written and st["created"] == lines.written, (st, lines.written)
     wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source commits everything")
 finally:
     s.stop()
 log("ok: %d events stored once; batch target halved to %d by 429s, %s under a 413 limit, "
-    "back to %d" % (written, low, shrunk, MAX))
+    "back to %d" % (lines.written, low, shrunk, MAX))
 emu.stop()
