@@ -18,30 +18,20 @@ MOCK="${KAFKA_MOCK:-$(dirname "$SLUICE")/kafka_mock}"
 N="${BENCH_EVENTS:-200000}"
 P="${BENCH_PARTITIONS:-64}"
 BENCH_COMPRESSION="${BENCH_COMPRESSION:-none lz4}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 dir="$(mktemp -d /tmp/sluice-kafkabench.XXXXXX)"
-pid=""; mpid=""
+mpid=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  bench_kill
   exec 3>&- 2>/dev/null || true
   [ -n "$mpid" ] && kill "$mpid" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 [ -x "$MOCK" ] || { echo "bench: no kafka_mock at $MOCK (make all builds it)" >&2; exit 2; }
 
 mkdir -p "$dir/logs"
-"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
-import json, random, sys
-r = random.Random(1)
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": "info",
-                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
-                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
-                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31)}) + "\n")
-PYEOF
+job_logs "$dir/logs/app.log" "$N" plain
 echo "input: $N events, $(stat -c %s "$dir/logs/app.log") bytes"
 mkfifo "$dir/ctl"
 "$MOCK" 3 <"$dir/ctl" >"$dir/mock.out" 2>"$dir/mock.err" &
@@ -53,11 +43,10 @@ bs="$(head -1 "$dir/mock.out")"
 # run <name> <port> <component>: waits until <component> sent N events, prints a row.
 run() {
   local name="$1" port="$2" comp="$3"
-  local t0 t1 n ticks peak_kb
+  local t0 t1 n
   t0="$(date +%s.%N)"
-  "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  sluice_start "$dir/run.yaml" "$dir/run.log"
+  sluice_ready "$port"
   local last=-1 since
   since="$(date +%s)"
   while :; do
@@ -80,11 +69,10 @@ sys.exit(0 if ok and c['sent_events'] == $n else 1)"; then
     sleep 0.05
   done
   t1="$(date +%s.%N)"
-  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
-  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  sluice_measure
+  sluice_stop
   "$PY" -c "
-n=${n%.*}; wall=$t1-$t0; cpu=$ticks/$(getconf CLK_TCK)
+n=${n%.*}; wall=$t1-$t0; cpu=$ticks/$CLK_TCK
 print('%-18s %9d %7.2f %10.0f %6.2f %12.0f %8.1f' % ('$name', n, wall, n/wall, cpu, n/cpu if cpu else 0, $peak_kb/1024))"
 }
 

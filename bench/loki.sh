@@ -13,38 +13,20 @@ repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
 N="${BENCH_EVENTS:-500000}"
 BENCH_MODES="${BENCH_MODES:-protobuf json}"
-PY=/usr/bin/python3
-CLK_TCK="$(getconf CLK_TCK)"
+. "$here/lib.sh"
 dir="$(mktemp -d /tmp/sluice-lokibench.XXXXXX)"
-pid=""; emu=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-  [ -n "$emu" ] && kill "$emu" 2>/dev/null || true
+  bench_kill
   rm -rf "$dir"
 }
 trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 mkdir -p "$dir/logs"
-"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
-import json, random, sys
-r = random.Random(1)
-lv = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": r.choice(lv),
-                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
-                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
-                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31),
-                            "duration_ms": r.randint(1, 900), "ok": r.random() < 0.9}) + "\n")
-PYEOF
+job_logs "$dir/logs/app.log" "$N"
 echo "input: $N events, $(stat -c %s "$dir/logs/app.log") bytes"
 printf '%-9s %9s %7s %10s %6s %12s %8s %s\n' mode events wall_s events/s cpu_s events/cpu_s peak_MB wire_MB
 for mode in $BENCH_MODES; do
-  "$PY" "$repo/tests/emulators/loki_emulator.py" --count-only >"$dir/emu.out" 2>"$dir/emu.err" &
-  emu=$!
-  for _ in $(seq 1 100); do [ -s "$dir/emu.out" ] && break; sleep 0.05; done
-  eport="$(awk '{print $2; exit}' "$dir/emu.out")"
+  emu_start "$dir" loki_emulator.py --count-only
   port="$(free_port)"
   rm -rf "$dir/data"; mkdir -p "$dir/data"
   cat >"$dir/run.yaml" <<YAML
@@ -65,21 +47,14 @@ sinks:
     batch: { max_events: ${LOKI_MAX_EVENTS:-5000}, max_bytes: 8MiB, timeout_ms: 200 }
 YAML
   t0="$(date +%s.%N)"
-  "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  while :; do
-    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="out"/ {print $2}')" || n=0
-    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
-    sleep 0.05
-  done
+  sluice_start "$dir/run.yaml" "$dir/run.log"
+  sluice_ready "$port"
+  sluice_wait loki 0.05 0 sent_at_least "$port" out "$N"
   t1="$(date +%s.%N)"
-  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
-  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
+  sluice_measure
   wire="$(curl -fsS "http://127.0.0.1:$eport/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("wire_bytes", 0))')"
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  kill "$emu"; wait "$emu" 2>/dev/null || true; emu=""
+  sluice_stop
+  emu_stop
   "$PY" -c "
 import sys
 mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]

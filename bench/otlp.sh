@@ -21,31 +21,20 @@ BENCH_MODES="${BENCH_MODES:-protobuf json}"
 BENCH_SOURCE="${BENCH_SOURCE:-forward}"
 FWD_CONNS="${FWD_CONNS:-4}"
 RECEIVER_ALONE="${RECEIVER_ALONE:-1}"
-PY=/usr/bin/python3
-CLK_TCK="$(getconf CLK_TCK)"
+. "$here/lib.sh"
 dir="$(mktemp -d /tmp/sluice-otlpbench.XXXXXX)"
-pid=""; emu=""; gen=""
+gen=""
 cleanup() {
   [ -n "$gen" ] && kill "$gen" 2>/dev/null || true
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-  [ -n "$emu" ] && kill "$emu" 2>/dev/null || true
+  bench_kill
   rm -rf "$dir"
 }
 trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-start_receiver() {
-  "$PY" "$repo/tests/emulators/otlp_receiver.py" --count-only >"$dir/emu.out" 2>"$dir/emu.err" &
-  emu=$!
-  for _ in $(seq 1 100); do [ -s "$dir/emu.out" ] && break; sleep 0.05; done
-  eport="$(awk '{print $2; exit}' "$dir/emu.out")"
-}
-stop_receiver() { kill "$emu"; wait "$emu" 2>/dev/null || true; emu=""; }
 
 if [ "$RECEIVER_ALONE" = 1 ]; then
   # The receiver alone: 4 keep-alive connections post a 250 kB body (the wire size of 5,000
   # gzip'd protobuf records here) 400 times; events/s assumes 5,000 records per request.
-  start_receiver
+  emu_start "$dir" otlp_receiver.py --count-only
   "$PY" - "$eport" <<'PYEOF'
 import http.client, os, sys, threading, time
 port, body, per = int(sys.argv[1]), os.urandom(250_000), 100
@@ -62,23 +51,12 @@ w = time.time() - t0
 print("receiver alone: %d requests of 250 kB in %.2f s = %.0f requests/s = %.0f events/s at 5,000 per request"
       % (4 * per, w, 4 * per / w, 4 * per * 5000 / w))
 PYEOF
-  stop_receiver
+  emu_stop
 fi
 
 if [ "$BENCH_SOURCE" = file ]; then
   mkdir -p "$dir/logs"
-  "$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
-import json, random, sys
-r = random.Random(1)
-lv = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": r.choice(lv),
-                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
-                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
-                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31),
-                            "duration_ms": r.randint(1, 900), "ok": r.random() < 0.9}) + "\n")
-PYEOF
+  job_logs "$dir/logs/app.log" "$N"
   bytes="$(stat -c %s "$dir/logs/app.log")"
   echo "input: $N events, $bytes bytes"
 else
@@ -88,7 +66,7 @@ else
 fi
 printf '%-9s %9s %7s %10s %6s %12s %8s %s\n' mode events wall_s events/s cpu_s events/cpu_s peak_MB wire_MB
 for mode in $BENCH_MODES; do
-  start_receiver
+  emu_start "$dir" otlp_receiver.py --count-only
   port="$(free_port)"
   rm -rf "$dir/data"; mkdir -p "$dir/data"
   cat >"$dir/run.yaml" <<YAML
@@ -131,27 +109,20 @@ YAML
 YAML
   fi
   t0="$(date +%s.%N)"
-  ${BENCH_WRAP:-} "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  sluice_start "$dir/run.yaml" "$dir/run.log" "${BENCH_WRAP:-}"
+  sluice_ready "$port"
   if [ -n "$fport" ]; then
     "$PY" "$here/forward_load.py" forward "$fport" --log-json --connections "$FWD_CONNS" \
       --messages "$per_conn" --events 1000 >"$dir/gen.out" &
     gen=$!
   fi
-  while :; do
-    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="out"/ {print $2}')"
-    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
-    sleep 0.05
-  done
+  sluice_wait otlp 0.05 0 sent_at_least "$port" out "$N"
   t1="$(date +%s.%N)"
-  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
-  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
+  sluice_measure
   wire="$(curl -fsS "http://127.0.0.1:$eport/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["wire_bytes"])')"
   [ -n "$gen" ] && { wait "$gen"; gen=""; }
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  stop_receiver
+  sluice_stop
+  emu_stop
   "$PY" -c "
 import sys
 mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]

@@ -13,28 +13,18 @@ SLUICE="${SLUICE:-$repo/build/sluice}"
 N="${BENCH_EVENTS:-500000}"
 BENCH_MODES="${BENCH_MODES:-list stream}"
 BENCH_TLS="${BENCH_TLS:-0}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 dir="$(mktemp -d /tmp/sluice-redisbench.XXXXXX)"
-pid=""; rpid=""
+rpid=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  bench_kill
   [ -n "$rpid" ] && kill "$rpid" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 mkdir -p "$dir/logs" "$dir/empty"
-"$PY" - "$dir/logs/app.log" "$N" <<'PYEOF'
-import json, random, sys
-r = random.Random(1)
-with open(sys.argv[1], "w") as f:
-    for i in range(int(sys.argv[2])):
-        f.write(json.dumps({"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": "info",
-                            "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
-                            "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
-                            "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31)}) + "\n")
-PYEOF
+job_logs "$dir/logs/app.log" "$N" plain
 echo "input: $N events, $(stat -c %s "$dir/logs/app.log") bytes"
 rport="$(free_port)"
 listen=(--port "$rport"); rcli=(redis-cli -p "$rport"); tls=""; sfx=""
@@ -58,23 +48,16 @@ for _ in $(seq 1 100); do "${rcli[@]}" ping >/dev/null 2>&1 && break; sleep 0.05
 # run <name> <yaml> <metric component> : waits until `out` sent N events, prints a row.
 run() {
   local name="$1" port="$2"
-  local t0 t1 n ticks peak_kb
+  local t0 t1
   t0="$(date +%s.%N)"
-  "$SLUICE" run -c "$dir/run.yaml" >"$dir/run.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  while :; do
-    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="out"/ {print $2}')"
-    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
-    sleep 0.05
-  done
+  sluice_start "$dir/run.yaml" "$dir/run.log"
+  sluice_ready "$port"
+  sluice_wait redis 0.05 0 sent_at_least "$port" out "$N"
   t1="$(date +%s.%N)"
-  ticks="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")"
-  peak_kb="$(awk '$1=="VmHWM:" {print $2}' "/proc/$pid/status")"
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+  sluice_measure
+  sluice_stop
   "$PY" -c "
-n=$N; wall=$t1-$t0; cpu=$ticks/$(getconf CLK_TCK)
+n=$N; wall=$t1-$t0; cpu=$ticks/$CLK_TCK
 print('%-18s %9d %7.2f %10.0f %6.2f %12.0f %8.1f' % ('$name', n, wall, n/wall, cpu, n/cpu if cpu else 0, $peak_kb/1024))"
 }
 

@@ -1,0 +1,126 @@
+# lib.sh - what the benchmarks share. Sourced after `set -euo pipefail` by a script that has
+# set `repo` (the checkout) and SLUICE:
+#
+#   . "$here/lib.sh"
+#
+# It keeps its state in the script's globals: `pid` and `log` of the sluice it started,
+# `emu` and `eport` of the Elasticsearch emulator; bench_kill (for the script's EXIT trap)
+# ends both if they still run.
+PY=/usr/bin/python3
+CLK_TCK="$(getconf CLK_TCK)"
+pid=""; log=""; emu=""; eport=""
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# utime + stime of process $1, all threads, in clock ticks (CLK_TCK a second).
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# A field of /proc/$1/status in kB (VmHWM: peak RSS), 0 once the process is gone.
+status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+bench_kill() {
+  if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ -n "$emu" ]; then kill "$emu" 2>/dev/null || true; fi
+}
+
+# sluice_start CONFIG LOG [WRAP]: sluice runs CONFIG in the background (behind the command
+# WRAP, split into words: valgrind, perf), its output into LOG; sets pid and log.
+sluice_start() {
+  log="$2"
+  ${3:-} "$SLUICE" run -c "$1" >"$2" 2>&1 &
+  pid=$!
+}
+# sluice_wait WHAT EVERY TIMEOUT CMD...: runs CMD every EVERY seconds until it succeeds.
+# Exits 1 with the log when sluice exits first, or after TIMEOUT seconds (0: no limit).
+sluice_wait() {
+  local what="$1" every="$2" limit="$3" start
+  shift 3
+  start="$(date +%s)"
+  until "$@"; do
+    kill -0 "$pid" 2>/dev/null || { echo "$what: sluice exited early" >&2; cat "$log" >&2; exit 1; }
+    if [ "$limit" -gt 0 ] && [ $(( $(date +%s) - start )) -ge "$limit" ]; then
+      echo "$what: timeout after ${limit}s" >&2; exit 1
+    fi
+    sleep "$every"
+  done
+}
+# sluice_ready PORT: waits (at most 10 s) for the API on PORT to say ready.
+sluice_ready() {
+  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done
+}
+# sent_at_least PORT ID N: component ID of the sluice whose API is on PORT has sent N events.
+sent_at_least() {
+  local n
+  n="$(curl -fsS "http://127.0.0.1:$1/metrics" |
+       awk -v id="component_id=\"$2\"" '/^sluice_component_sent_events_total\{/ && index($0, id) {print $2}')" || return 1
+  [ "${n%.*}" -ge "$3" ] 2>/dev/null
+}
+# sluice_measure: ticks (CPU, as cpu_ticks) and peak_kb (VmHWM) of the running sluice.
+sluice_measure() { ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"; }
+# sluice_stop: TERM, and wait for the exit.
+sluice_stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+# api_up PORT: the API of the sluice on PORT answers /metrics.
+api_up() { curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" >/dev/null 2>&1; }
+
+# emu_start DIR SCRIPT ARGS...: tests/emulators/SCRIPT in the background, its output in DIR
+# (emu.out, emu.err); sets emu and eport (the last word of its first line). emu_stop ends it.
+emu_start() {
+  local d="$1" script="$2"
+  shift 2
+  rm -f "$d/emu.out"
+  "$PY" "$repo/tests/emulators/$script" "$@" >"$d/emu.out" 2>"$d/emu.err" &
+  emu=$!
+  for _ in $(seq 1 100); do [ -s "$d/emu.out" ] && break; sleep 0.05; done
+  eport="$(awk '{print $NF; exit}' "$d/emu.out")"
+}
+emu_stop() { kill "$emu" 2>/dev/null || true; wait "$emu" 2>/dev/null || true; emu=""; }
+
+# es_start DIR: the Elasticsearch emulator in count-only mode (it counts and drops what it
+# is sent). es_stat KEY: one of its stats.
+es_start() { emu_start "$1" es_emulator.py --count-only; }
+es_stat() { curl -fsS "http://127.0.0.1:$eport/_emulator/stats" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+# es_counted N0 N: the emulator has counted at least N documents since it had counted N0.
+es_counted() { local n; n="$(es_stat count_only_docs 2>/dev/null)" || return 1; [ $((n - $1)) -ge "$2" ]; }
+
+# k8s_es_yaml DATA PORT TREE COMP CONC MAX_EVENTS [EXTRA]: the config of es_k8s.sh and
+# es_callgrind.sh, kubernetes_logs of TREE -> elasticsearch at the emulator (eport).
+k8s_es_yaml() {
+  cat <<YAML
+data_dir: $1
+api: { address: "127.0.0.1:$2" }
+sources:
+  in: { type: kubernetes_logs, path: "$3", read_from: head, exclude_self: false }
+sinks:
+  out:
+    type: elasticsearch
+    inputs: [in]
+    endpoint: "http://127.0.0.1:$eport"
+    index: "bench-%Y.%m.%d"
+    compression: $4
+    concurrency: $5
+    batch: { max_events: $6, max_bytes: 8MiB, timeout_ms: 200 }
+YAML
+  if [ -n "${7:-}" ]; then printf '    %s\n' "$7"; fi
+}
+
+# job_logs FILE N [plain]: N lines of JSON job logs into FILE, the same every time (seed 1):
+# timestamp, level, message, trace_id, job_id, machine_id, worker_id, duration_ms, ok;
+# `plain`: every level info, without duration_ms and ok.
+job_logs() {
+  "$PY" - "$1" "$2" "${3:-}" <<'PYEOF'
+import json, random, sys
+r = random.Random(1)
+plain = sys.argv[3] == "plain"
+lv = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        e = {"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000),
+             "level": "info" if plain else r.choice(lv),
+             "message": "job %d processed in %d ms" % (i, r.randint(1, 900)),
+             "trace_id": "%032x" % r.getrandbits(128), "job_id": "job-%d" % i,
+             "machine_id": "m-%d" % (i % 7), "worker_id": "w-%d" % (i % 31)}
+        if not plain:
+            e["duration_ms"] = r.randint(1, 900)
+            e["ok"] = r.random() < 0.9
+        f.write(json.dumps(e) + "\n")
+PYEOF
+}
