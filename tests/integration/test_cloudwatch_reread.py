@@ -145,6 +145,22 @@ try:
     kept_cw = {e["id"] for e in get_ndjson(cwb + "/_emulator/events?group=" + GROUP)}
     assert kept_cw == set(ts_of) - set(expired), "the emulator hides what expired"
 
+    # ---- dry_run: the plan, the re-read's included, and nothing done -------------------------
+    dry_mark = "schema_heal: dry_run: %s would be rebuilt" % STABLE
+    s = Sluice(config("data", "dry_run"), name="run-dry", env=env).start()
+    try:
+        wait_until(lambda: dry_mark in s.log_text(), 60, "the dry run's report")
+        lt = s.log_text()
+    finally:
+        assert s.stop() == 0
+    line = [l for l in lt.splitlines() if dry_mark in l][0]
+    assert ("of %s from CloudWatch (retention %dd), would copy the older range from %s"
+            % (GROUP, RETENTION, V1)) in line and "would re-read " in line, line
+    assert "reread: log group %s: would read" % GROUP in lt, lt[-3000:]
+    assert alias_target(STABLE) == [V1] and count(STABLE) == N - len(gap)
+    assert V2 not in call("GET", "/_alias/%s" % STABLE)
+    seq_dry = len(get_ndjson(cwb + "/_emulator/requests"))
+
     # ---- run C: the repair re-reads what CloudWatch holds and copies the rest ---------------
     s = Sluice(config("data", "on"), name="run-c", env=env).start()
     try:
@@ -179,7 +195,8 @@ try:
     # what CloudWatch was asked: the retention once, then nothing older than it keeps
     reqs = [r for r in get_ndjson(cwb + "/_emulator/requests")[seq0:] if r.get("action") != "put"]
     desc = [r for r in reqs if r["action"] == "DescribeLogGroups"]
-    assert len(desc) == 1 and desc[0]["prefix"] == GROUP and desc[0]["status"] == 200, desc
+    assert len(desc) == 2, desc  # the dry run's and the repair's
+    assert all(r["prefix"] == GROUP and r["status"] == 200 for r in desc), desc
     fle = [r for r in reqs if r["action"] == "FilterLogEvents"]
     floor = t_ret - RETENTION * DAY + HOUR  # the margin: an hour
     too_old = [r for r in fle if r["start"] < floor]
@@ -187,6 +204,7 @@ try:
     # the re-read: aligned windows from the floor (rounded up to the grid, as the source
     # computed it between t_ret and t_end) to the version's newest event
     rr = [r for r in fle if r["start"] % w == 0 and (r["end"] + 1) % w == 0 and not r["token"]]
+    assert not [r for r in rr if r["seq"] < seq_dry], "the dry run read nothing again"
     starts = sorted({r["start"] for r in rr})
     lo, hi = -(-floor // w) * w, -(-(t_end - RETENTION * DAY + HOUR) // w) * w
     assert starts and lo <= starts[0] <= hi, (starts[:3], lo, hi)

@@ -161,6 +161,9 @@ assert ctr(s, "schema_heal_indices_fixed") == 1
 lt = s.log_text()
 assert "statusCode: long (keyword in 1 (%d documents), long in 1 (%d documents))" % (N1, N2) in lt, lt[-3000:]
 assert "sluice-cw-a-v2 (%d documents, %d coerced, 0 renamed)" % (N, N1) in lt, lt[-3000:]
+# no source re-reads these events (a file): the repair is a copy, and says so
+assert "schema_heal: repair cw-a: copied everything from sluice-cw-a-v1 (no source re-reads " \
+    "its events)" in lt, lt[-3000:]
 
 # ---- Phase C: refused documents renamed; a heal while events are written -------------------
 write("a3.log", [{"group": "a", "week": 3, "statusCode": "-" if i % 2 else 204, "i": i}

@@ -118,7 +118,9 @@
  *     duplicates, folded by the _id.
  * 13. Re-reads for a sink's repair (core/reread.h): every group this source reads is
  *     served there (with the cloudwatch.log_group and cloudwatch.log_group_slug its events
- *     carry); the elasticsearch sink's schema healing posts {group, from, to} while its
+ *     carry; the named log_groups from init, so a repair that starts before the source
+ *     runs finds them; discovered ones once listed; a group with no stream (note 9) gets
+ *     an empty plan); the elasticsearch sink's schema healing posts {group, from, to} while its
  *     repair writes to both versions. The scheduler claims posted requests (a cheap
  *     generation check per loop) and, right after the live tail, asks DescribeLogGroups
  *     (the group's name as prefix, one request from the bucket) for retentionInDays
@@ -2029,6 +2031,8 @@ static bool cwl_rr_step(cwl_source *s, int64_t now)
     p.retention_days = f.days;
     p.windows = 0;
     snprintf(p.source, sizeof p.source, "CloudWatch");
+    if (g->nstreams == 0) /* no stream (note 9): nothing to read, and its windows would wait */
+        p.from = p.to;
     if (!r->dry) {
         for (int64_t a = p.from; a < p.to;) {
             int64_t b = SL_MIN((a / w + 1) * w, p.to);
@@ -2361,6 +2365,18 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
     s->rng = (uint64_t)sl_now_ns() | 1;
     /* unique per instance: a reload's new source may serve before the old one stops */
     snprintf(s->rr_reader, sizeof s->rr_reader, "%s@%p", cc->id, (void *)s);
+    /* note 13: the named groups are served from the start, so a repair that begins before
+     * this source runs still finds them (its request waits to be claimed) */
+    for (size_t i = 0; i < cfg->log_groups.n; i++) {
+        const char *name = cfg->log_groups.v[i];
+        char slug[256];
+        if (!cwl_owns(s, name))
+            continue;
+        cwl_slug(name, slug, sizeof slug);
+        sl_reread_field rf[2] = {{"cloudwatch.log_group", name},
+                                 {"cloudwatch.log_group_slug", slug}};
+        reread_serve(s->rr_reader, name, rf, 2);
+    }
     arena_init(&s->tmp, 64 * 1024);
     *self = s;
     return SL_OK;
@@ -2477,6 +2493,7 @@ static void cwl_destroy(void *self)
     cwl_source *s = self;
     if (!s)
         return;
+    reread_unserve(s->rr_reader); /* also when it never ran */
     for (uint32_t i = 0; i < s->ngroups; i++) {
         free(s->groups[i].name);
         free(s->groups[i].seen);
