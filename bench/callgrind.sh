@@ -13,15 +13,14 @@ SLUICE="${SLUICE:-$repo/build/sluice}"
 CG_MB="${CG_MB:-20}"
 CG_SEED="${CG_SEED:-1}"
 CG_TIMEOUT="${CG_TIMEOUT:-600}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 
 [ -x "$SLUICE" ] || { echo "callgrind: no sluice binary at $SLUICE" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "callgrind: valgrind is required" >&2; exit 2; }
 
 w="$(mktemp -d /tmp/sluice-cg.XXXXXX)"
-pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  bench_kill
   if [ -z "${CG_KEEP:-}" ]; then rm -rf "$w"; else echo "callgrind: kept $w"; fi
 }
 trap cleanup EXIT
@@ -29,7 +28,7 @@ trap cleanup EXIT
 mkdir -p "$w/logs" "$w/data"
 summary="$("$PY" "$here/gen_logs.py" --mb "$CG_MB" --seed "$CG_SEED" --out "$w/logs/app.log")"
 lines="$(echo "$summary" | sed -n 's/.*lines=\([0-9]*\).*/\1/p')"
-port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
+port="$(free_port)"
 cat >"$w/sluice.yaml" <<YAML
 data_dir: $w/data
 api: { address: "127.0.0.1:$port" }
@@ -43,25 +42,11 @@ YAML
 # run_cg OUTFILE EXPECTED_EVENTS: runs sluice under callgrind until the sink has
 # delivered EXPECTED_EVENTS (0: until the API answers once), then stops it cleanly.
 run_cg() {
-  local out="$1" expect="$2" n start
+  local out="$1" expect="$2"
   rm -rf "$w/data"; mkdir -p "$w/data"
-  valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$SLUICE" run -c "$w/sluice.yaml" >"$w/sluice.log" 2>&1 &
-  pid=$!
-  start="$(date +%s)"
-  while :; do
-    n="$(curl -fsS --max-time 10 "http://127.0.0.1:$port/metrics" 2>/dev/null |
-         awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ && !done {print $NF; done=1}' || true)"
-    if [ -n "$n" ] && [ "$n" -ge "$expect" ]; then break; fi
-    kill -0 "$pid" 2>/dev/null || { echo "callgrind: sluice exited early" >&2; cat "$w/sluice.log" >&2; exit 1; }
-    if [ $(( $(date +%s) - start )) -ge "$CG_TIMEOUT" ]; then
-      echo "callgrind: only ${n:-0}/$expect events after ${CG_TIMEOUT}s" >&2; exit 1
-    fi
-    sleep 1
-  done
-  kill -TERM "$pid"
-  wait "$pid" || true
-  pid=""
+  sluice_start "$w/sluice.yaml" "$w/sluice.log" "valgrind --tool=callgrind --callgrind-out-file=$out"
+  sluice_wait callgrind 1 "$CG_TIMEOUT" sent_at_least "$port" out "$expect"
+  sluice_stop
 }
 totals() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
 

@@ -55,21 +55,8 @@ for mode in $BENCH_MODES; do
     none) comp="compression: none" ;;
   esac
   rm -rf "$dir/data"; mkdir -p "$dir/data"
-  cat >"$dir/run.yaml" <<YAML
-data_dir: $dir/data
-api: { address: "127.0.0.1:$port" }
-sources:
-  in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
-sinks:
-  out:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "http://127.0.0.1:$eport"
-    index: "bench-%Y.%m.%d"
-    $comp
-    concurrency: 4
-    batch: { max_events: 5000, max_bytes: 8MiB, timeout_ms: 200 }
-YAML
+  es_yaml "$dir/data" "$port" "{ type: file, include: [\"$dir/logs/*.log\"], read_from: head }" "$comp" 4 5000 \
+    >"$dir/run.yaml"
   t0="$(date +%s.%N)"
   sluice_start "$dir/run.yaml" "$dir/run.log"
   sluice_wait es_bench 0.05 0 es_counted 0 "$lines"

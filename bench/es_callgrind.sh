@@ -33,7 +33,8 @@ port="$(free_port)"
 run_cg() {
   local out="$1" tree="$2" expect="$3" n0
   rm -rf "$w/data"; mkdir -p "$w/data"
-  k8s_es_yaml "$w/data" "$port" "$tree" "$CG_COMP" 4 5000 >"$w/run.yaml"
+  es_yaml "$w/data" "$port" "{ type: kubernetes_logs, path: \"$tree\", read_from: head, exclude_self: false }" \
+    "compression: $CG_COMP" 4 5000 >"$w/run.yaml"
   n0="$(es_stat count_only_docs)"
   sluice_start "$w/run.yaml" "$w/sluice.log" "valgrind --tool=callgrind --callgrind-out-file=$out"
   if [ "$expect" -eq 0 ]; then

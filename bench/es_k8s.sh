@@ -46,7 +46,8 @@ printf '%-8s %9s %8s %7s %12s %8s\n' run events wall_s cpu_s events/cpu_s peak_M
 for run in $(seq 1 "$RUNS"); do
   rm -rf "$w/data"; mkdir -p "$w/data"
   port="$(free_port)"
-  k8s_es_yaml "$w/data" "$port" "$tree" "$ES_COMP" "$ES_CONC" "$ES_MAX_EVENTS" "$ES_EXTRA" >"$w/run.yaml"
+  es_yaml "$w/data" "$port" "{ type: kubernetes_logs, path: \"$tree\", read_from: head, exclude_self: false }" \
+    "compression: $ES_COMP" "$ES_CONC" "$ES_MAX_EVENTS" "$ES_EXTRA" >"$w/run.yaml"
   n0="$(es_stat count_only_docs)"
   t0="$(date +%s.%N)"
   sluice_start "$w/run.yaml" "$w/sluice.log" "${ES_WRAP:-}"

@@ -19,31 +19,21 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 FWD_CONNS="${FWD_CONNS:-8}" FWD_MESSAGES="${FWD_MESSAGES:-400}" FWD_ACK="${FWD_ACK:-0}"
 HTTP_CONNS="${HTTP_CONNS:-4}" HTTP_MESSAGES="${HTTP_MESSAGES:-100}" IDLE_CONNS="${IDLE_CONNS:-0}"
 BENCH_MODES="${BENCH_MODES:-forward http}"
 RELAY_MB="${RELAY_MB:-200}" RELAY_CONCURRENCY="${RELAY_CONCURRENCY:-4}"
-CLK_TCK="$(getconf CLK_TCK)"
 work="$(mktemp -d /tmp/sluice-fwdbench.XXXXXX)"
-pid=""
 idle_pid=""
 spid=""
 cleanup() {
   [ -n "$spid" ] && kill -KILL "$spid" 2>/dev/null || true
   [ -n "$idle_pid" ] && kill "$idle_pid" 2>/dev/null || true
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  bench_kill
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sent() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
-}
-cpu_s() { awk -v t="$CLK_TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
-hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 printf "%-8s %6s %10s %8s %10s %12s %10s\n" mode conns events wall_s events/s events/cpu_s peak_MiB
 for mode in $BENCH_MODES; do
@@ -56,13 +46,12 @@ for mode in $BENCH_MODES; do
     sapi=$(free_port)
     printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  app: { type: file, include: ["%s"] }\nsinks:\n  fwd: { type: forward, inputs: [app], servers: ["127.0.0.1:%s"], concurrency: %s, batch: { max_events: 2000 } }\n' \
       "$work/data-send" "$sapi" "$work/relay.log" "$port" "$RELAY_CONCURRENCY" >"$work/send.yaml"
-    "$SLUICE" run -c "$work/recv.yaml" >"$work/recv.log" 2>&1 &
-    pid=$!
+    sluice_start "$work/recv.yaml" "$work/recv.log"
     for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
     t0=$(date +%s.%N)
     "$SLUICE" run -c "$work/send.yaml" >"$work/send.log" 2>&1 &
     spid=$!
-    while [ "$(sent $api)" != "$total" ]; do sleep 0.05; done
+    sluice_wait forward 0.05 0 sent_at_least "$api" out "$total"
     t1=$(date +%s.%N)
     cpu=$(awk -v a="$(cpu_s $pid)" -v b="$(cpu_s $spid)" 'BEGIN { printf "%.2f", a + b }')
     hwm="$(hwm_mib $spid)+$(hwm_mib $pid)"
@@ -88,8 +77,7 @@ sources:
 sinks:
   out: { type: blackhole, inputs: [in]${SINK_BUFFER:+, buffer: { max_bytes: $SINK_BUFFER \}} }
 EOF
-  "$SLUICE" run -c "$work/$mode.yaml" >"$work/$mode.log" 2>&1 &
-  pid=$!
+  sluice_start "$work/$mode.yaml" "$work/$mode.log"
   for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
   if [ "$IDLE_CONNS" -gt 0 ] && [ "$mode" = forward ]; then
     "$PY" -c "
@@ -102,11 +90,11 @@ print('idle', len(s), flush=True); time.sleep(3600)" >"$work/idle.out" &
   cpu0=$(cpu_s $pid)
   t0=$(date +%s.%N)
   total=$("$PY" "$here/forward_load.py" "$mode" "$port" --connections "$conns" --messages "$msgs" $extra)
-  while [ "$(sent $api)" != "$total" ]; do sleep 0.05; done
+  sluice_wait forward 0.05 0 sent_at_least "$api" out "$total"
   t1=$(date +%s.%N)
   cpu1=$(cpu_s $pid)
   hwm=$(hwm_mib $pid)
-  kill -TERM $pid; wait $pid || true; pid=""
+  sluice_stop
   [ -n "$idle_pid" ] && { kill "$idle_pid" 2>/dev/null || true; wait "$idle_pid" 2>/dev/null || true; idle_pid=""; }
   awk -v m="$mode" -v c="$conns" -v n="$total" -v a="$t0" -v b="$t1" -v c0="$cpu0" -v c1="$cpu1" -v h="$hwm" \
     'BEGIN { w = b - a; cpu = c1 - c0; if (cpu <= 0) cpu = 0.01;

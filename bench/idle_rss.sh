@@ -16,20 +16,15 @@ SLUICE="${SLUICE:-$repo/build/sluice}"
 IDLE_RUNS="${IDLE_RUNS:-5}"
 IDLE_SOURCE="${IDLE_SOURCE:-file}"
 IDLE_SINK="${IDLE_SINK:-blackhole}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 
 [ -x "$SLUICE" ] || { echo "idle_rss: no sluice binary at $SLUICE" >&2; exit 2; }
 w="$(mktemp -d /tmp/sluice-idle.XXXXXX)"
-pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  bench_kill
   rm -rf "$w"
 }
 trap cleanup EXIT
-
-free_port() {
-  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 rss=()
 for i in $(seq 1 "$IDLE_RUNS"); do

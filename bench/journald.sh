@@ -12,25 +12,15 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 REMOTE=/lib/systemd/systemd-journal-remote
 FILES="${FILES:-3}" PER="${PER:-100000}"
-CLK_TCK="$(getconf CLK_TCK)"
 work="$(mktemp -d /tmp/sluice-journaldbench.XXXXXX)"
-pid=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  bench_kill
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sent() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
-}
-cpu_s() { awk -v t="$CLK_TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
-hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # sd-journal maps the journal files: most of the RSS is their pages (RssFile), not the heap
 anon_mib() { awk '/RssAnon/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
@@ -44,15 +34,11 @@ api=$(free_port)
 printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  in: { type: journald, directory: "%s" }\nsinks:\n  out: { type: blackhole, inputs: [in] }\n' \
   "$work/data" "$api" "$work/journal" >"$work/j.yaml"
 t0=$(date +%s.%N)
-"$SLUICE" run -c "$work/j.yaml" >"$work/j.log" 2>&1 &
-pid=$!
-while [ "$(sent $api)" != "$total" ]; do
-  kill -0 $pid 2>/dev/null || { cat "$work/j.log"; exit 1; }
-  sleep 0.05
-done
+sluice_start "$work/j.yaml" "$work/j.log"
+sluice_wait journald 0.05 0 sent_at_least "$api" out "$total"
 t1=$(date +%s.%N)
 cpu=$(cpu_s $pid) hwm=$(hwm_mib $pid) anon=$(anon_mib $pid)
-kill -TERM $pid; wait $pid || true; pid=""
+sluice_stop
 printf "%-8s %10s %8s %10s %12s %10s %10s\n" files events wall_s events/s events/cpu_s peak_MiB anon_MiB
 awk -v f="$FILES" -v n="$total" -v a="$t0" -v b="$t1" -v cpu="$cpu" -v h="$hwm" -v an="$anon" \
   'BEGIN { w = b - a; if (cpu <= 0) cpu = 0.01;

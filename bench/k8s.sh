@@ -17,25 +17,16 @@ SLUICE="${SLUICE:-$repo/build/sluice}"
 K8S_MB="${K8S_MB:-1000}"
 K8S_LAYOUTS="${K8S_LAYOUTS:-100x1 100x10}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-120}"
-PY=/usr/bin/python3
-CLK_TCK="$(getconf CLK_TCK)"
+. "$here/lib.sh"
 own_dir=0
 if [ -z "${BENCH_DIR:-}" ]; then BENCH_DIR="$(mktemp -d /tmp/sluice-k8s.XXXXXX)"; own_dir=1; fi
-pid=""
 api_pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  bench_kill
   if [ -n "$api_pid" ] && kill -0 "$api_pid" 2>/dev/null; then kill -TERM "$api_pid" 2>/dev/null || true; fi
   if [ "$own_dir" = 1 ]; then rm -rf "$BENCH_DIR"; fi
 }
 trap cleanup EXIT
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sent() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
-}
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 printf '%-10s %6s %7s %10s %8s %8s %7s %12s %8s %s\n' layout files MB events wall_s MB/s cpu_s events/cpu_s peak_MB check
 for layout in $K8S_LAYOUTS; do
@@ -97,7 +88,7 @@ YAML
   pid=$!
   last=-1; last_change="$(date +%s)"; n=0
   while :; do
-    n="$(sent "$port")"; n="${n:-0}"
+    n="$(sent_events "$port")"; n="${n:-0}"
     [ "$n" -ge "$lines" ] && break
     now="$(date +%s)"
     if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi

@@ -13,6 +13,8 @@ pid=""; log=""; emu=""; eport=""
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 # utime + stime of process $1, all threads, in clock ticks (CLK_TCK a second).
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# The same in seconds, two decimals.
+cpu_s() { awk -v t="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
 # A field of /proc/$1/status in kB (VmHWM: peak RSS), 0 once the process is gone.
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
@@ -47,13 +49,15 @@ sluice_wait() {
 sluice_ready() {
   for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done
 }
-# sent_at_least PORT ID N: component ID of the sluice whose API is on PORT has sent N events.
-sent_at_least() {
-  local n
-  n="$(curl -fsS "http://127.0.0.1:$1/metrics" |
-       awk -v id="component_id=\"$2\"" '/^sluice_component_sent_events_total\{/ && index($0, id) {print $2}')" || return 1
-  [ "${n%.*}" -ge "$3" ] 2>/dev/null
+# sent_events PORT [ID]: the events component ID (default out) of the sluice whose API is on
+# PORT has sent; empty while the API does not answer.
+sent_events() {
+  curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v id="component_id=\"${2:-out}\"" \
+      '/^sluice_component_sent_events_total\{/ && index($0, id) && !done {print $NF; done=1}' || true
 }
+# sent_at_least PORT ID N: component ID has sent at least N events (N 0: the API answers).
+sent_at_least() { local n; n="$(sent_events "$1" "$2")"; [ -n "$n" ] && [ "${n%.*}" -ge "$3" ]; }
 # sluice_measure: ticks (CPU, as cpu_ticks) and peak_kb (VmHWM) of the running sluice.
 sluice_measure() { ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"; }
 # sluice_stop: TERM, and wait for the exit.
@@ -81,21 +85,22 @@ es_stat() { curl -fsS "http://127.0.0.1:$eport/_emulator/stats" | "$PY" -c "impo
 # es_counted N0 N: the emulator has counted at least N documents since it had counted N0.
 es_counted() { local n; n="$(es_stat count_only_docs 2>/dev/null)" || return 1; [ $((n - $1)) -ge "$2" ]; }
 
-# k8s_es_yaml DATA PORT TREE COMP CONC MAX_EVENTS [EXTRA]: the config of es_k8s.sh and
-# es_callgrind.sh, kubernetes_logs of TREE -> elasticsearch at the emulator (eport).
-k8s_es_yaml() {
+# es_yaml DATA PORT SOURCE OPTION CONC MAX_EVENTS [EXTRA]: the config of the elasticsearch
+# benchmarks: source `in` (SOURCE, a YAML flow mapping) -> elasticsearch at the emulator
+# (eport) with OPTION (a line: "compression: none") and EXTRA (more sink options, one line).
+es_yaml() {
   cat <<YAML
 data_dir: $1
 api: { address: "127.0.0.1:$2" }
 sources:
-  in: { type: kubernetes_logs, path: "$3", read_from: head, exclude_self: false }
+  in: $3
 sinks:
   out:
     type: elasticsearch
     inputs: [in]
     endpoint: "http://127.0.0.1:$eport"
     index: "bench-%Y.%m.%d"
-    compression: $4
+    $4
     concurrency: $5
     batch: { max_events: $6, max_bytes: 8MiB, timeout_ms: 200 }
 YAML

@@ -24,8 +24,7 @@ BENCH_PIPELINES="${BENCH_PIPELINES:-blackhole file_memory file_disk}"
 BENCH_FILES="${BENCH_FILES:-1}"
 BENCH_SEED="${BENCH_SEED:-1}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-120}"
-PY=/usr/bin/python3
-CLK_TCK="$(getconf CLK_TCK)"
+. "$here/lib.sh"
 
 [ -x "$SLUICE" ] || { echo "bench: no sluice binary at $SLUICE (build it with make, or set SLUICE)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "bench: curl is required" >&2; exit 2; }
@@ -35,16 +34,11 @@ if [ -z "${BENCH_DIR:-}" ]; then
   BENCH_DIR="$(mktemp -d /tmp/sluice-bench.XXXXXX)"
   own_dir=1
 fi
-pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  bench_kill
   if [ "$own_dir" = 1 ]; then rm -rf "$BENCH_DIR"; fi
 }
 trap cleanup EXIT
-
-free_port() {
-  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # write_config FILE PIPELINE WORKDIR PORT LOGGLOB
 write_config() {
@@ -91,8 +85,6 @@ wait_api() {
   return 1
 }
 
-status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }  # utime+stime
 
 stop_sluice() {
   kill -TERM "$pid" 2>/dev/null || true

@@ -13,39 +13,28 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 SLUICE="${SLUICE:-$repo/build/sluice}"
-PY=/usr/bin/python3
+. "$here/lib.sh"
 CONNS="${CONNS:-4}" BLOCKS="${BLOCKS:-500}" FORMATS="${FORMATS:-5424 3164}"
-CLK_TCK="$(getconf CLK_TCK)"
 work="$(mktemp -d /tmp/sluice-syslogbench.XXXXXX)"
-pid=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  bench_kill
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-sent() {
-  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && !done {print $NF; done=1}' || true
-}
-cpu_s() { awk -v t="$CLK_TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
-hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 printf "%-8s %6s %10s %8s %10s %12s %10s\n" format conns events wall_s events/s events/cpu_s peak_MiB
 for fmt in $FORMATS; do
   api=$(free_port) port=$(free_port)
   printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  in: { type: syslog, mode: tcp, address: "127.0.0.1:%s" }\nsinks:\n  out: { type: blackhole, inputs: [in] }\n' \
     "$work/data-$fmt" "$api" "$port" >"$work/$fmt.yaml"
-  "$SLUICE" run -c "$work/$fmt.yaml" >"$work/$fmt.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  sluice_start "$work/$fmt.yaml" "$work/$fmt.log"
+  sluice_ready "$api"
   t0=$(date +%s.%N)
   total=$("$PY" "$here/syslog_load.py" --port "$port" --conns "$CONNS" --blocks "$BLOCKS" --format "$fmt")
-  while [ "$(sent $api)" != "$total" ]; do sleep 0.05; done
+  sluice_wait syslog 0.05 0 sent_at_least "$api" out "$total"
   t1=$(date +%s.%N)
   cpu=$(cpu_s $pid) hwm=$(hwm_mib $pid)
-  kill -TERM $pid; wait $pid || true; pid=""
+  sluice_stop
   awk -v f="$fmt" -v c="$CONNS" -v n="$total" -v a="$t0" -v b="$t1" -v cpu="$cpu" -v h="$hwm" \
     'BEGIN { w = b - a; if (cpu <= 0) cpu = 0.01;
              printf "%-8s %6d %10d %8.2f %10.0f %12.0f %10s\n", f, c, n, w, n / w, n / cpu, h }'
