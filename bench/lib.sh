@@ -107,6 +107,32 @@ YAML
   if [ -n "${7:-}" ]; then printf '    %s\n' "$7"; fi
 }
 
+# wire_row MODE N T0 T1 WIRE: a row of MODE, N events, wall s (T0 to T1), events/s, CPU s,
+# events per CPU-second, peak MB (ticks and peak_kb of sluice_measure), MB on the wire.
+wire_row() {
+  "$PY" -c "
+import sys
+mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]
+wall = float(t1) - float(t0); cpu = int(ticks) / int(hz); n = int(n)
+print('%-9s %9d %7.2f %10.0f %6.2f %12.0f %8.1f %.1f' % (mode, n, wall, n / wall, cpu, n / cpu,
+      int(peak) / 1024, int(wire) / 1e6))
+" "$1" "$2" "$3" "$4" "$ticks" "$CLK_TCK" "$peak_kb" "$5"
+}
+
+# file_json_yaml DATA PORT GLOB: the head of a config whose source `in` reads GLOB from its
+# start and whose transform `p` parses it as JSON, up to `sinks:` (the script's own follow).
+file_json_yaml() {
+  cat <<YAML
+data_dir: $1
+api: { address: "127.0.0.1:$2" }
+sources:
+  in: { type: file, include: ["$3"], read_from: head }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+YAML
+}
+
 # job_logs FILE N [plain]: N lines of JSON job logs into FILE, the same every time (seed 1):
 # timestamp, level, message, trace_id, job_id, machine_id, worker_id, duration_ms, ok;
 # `plain`: every level info, without duration_ms and ok.

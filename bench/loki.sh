@@ -29,14 +29,7 @@ for mode in $BENCH_MODES; do
   emu_start "$dir" loki_emulator.py --count-only
   port="$(free_port)"
   rm -rf "$dir/data"; mkdir -p "$dir/data"
-  cat >"$dir/run.yaml" <<YAML
-data_dir: $dir/data
-api: { address: "127.0.0.1:$port" }
-sources:
-  in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
-transforms:
-  p: { type: parse, inputs: [in], format: json }
-sinks:
+  { file_json_yaml "$dir/data" "$port" "$dir/logs/*.log"; cat <<YAML; } >"$dir/run.yaml"
   out:
     type: loki
     inputs: [p]
@@ -55,10 +48,5 @@ YAML
   wire="$(curl -fsS "http://127.0.0.1:$eport/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("wire_bytes", 0))')"
   sluice_stop
   emu_stop
-  "$PY" -c "
-import sys
-mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]
-wall = float(t1) - float(t0); cpu = int(ticks) / int(hz); n = int(n)
-print('%-9s %9d %7.2f %10.0f %6.2f %12.0f %8.1f %s' % (mode, n, wall, n / wall, cpu, n / cpu, int(peak) / 1024, '%.1f' % (int(wire) / 1e6)))
-" "$mode" "$N" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$wire"
+  wire_row "$mode" "$N" "$t0" "$t1" "$wire"
 done

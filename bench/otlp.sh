@@ -123,10 +123,5 @@ YAML
   [ -n "$gen" ] && { wait "$gen"; gen=""; }
   sluice_stop
   emu_stop
-  "$PY" -c "
-import sys
-mode, n, t0, t1, ticks, hz, peak, wire = sys.argv[1:]
-wall = float(t1) - float(t0); cpu = int(ticks) / int(hz); n = int(n)
-print('%-9s %9d %7.2f %10.0f %6.2f %12.0f %8.1f %s' % (mode, n, wall, n / wall, cpu, n / cpu, int(peak) / 1024, '%.1f' % (int(wire) / 1e6)))
-" "$mode" "$N" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$wire"
+  wire_row "$mode" "$N" "$t0" "$t1" "$wire"
 done

@@ -66,14 +66,7 @@ for mode in $BENCH_MODES; do
   "${rcli[@]}" flushall >/dev/null
   port="$(free_port)"
   rm -rf "$dir/data"; mkdir -p "$dir/data"
-  cat >"$dir/run.yaml" <<YAML
-data_dir: $dir/data
-api: { address: "127.0.0.1:$port" }
-sources:
-  in: { type: file, include: ["$dir/logs/*.log"], read_from: head }
-transforms:
-  p: { type: parse, inputs: [in], format: json }
-sinks:
+  { file_json_yaml "$dir/data" "$port" "$dir/logs/*.log"; cat <<YAML; } >"$dir/run.yaml"
   out:
     type: redis
     inputs: [p]
