@@ -27,7 +27,7 @@ static int take(mp_reader *r, mp_obj *o, size_t n)
     return MP_OK;
 }
 
-int mp_read(mp_reader *r, mp_obj *o)
+int mp_read_any(mp_reader *r, mp_obj *o)
 {
     const uint8_t *p = r->p;
     size_t avail = (size_t)(r->end - p);

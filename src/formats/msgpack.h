@@ -44,7 +44,41 @@ enum { MP_OK = 0, MP_NEED_MORE = 1, MP_BAD = -1, MP_TOO_BIG = -2 };
 
 /* Reads one header; advances past it (and past the payload for STR/BIN/EXT).
  * Returns MP_OK, MP_NEED_MORE (input ends inside it) or MP_BAD (0xc1). */
-int mp_read(mp_reader *r, mp_obj *o);
+int mp_read_any(mp_reader *r, mp_obj *o);
+
+/* mp_read_any with the most common headers of a Forward record (fixmap, fixarray, fixstr,
+ * str8) read inline; the same result for every input. */
+static inline int mp_read(mp_reader *r, mp_obj *o)
+{
+    const uint8_t *p = r->p;
+    size_t avail = (size_t)(r->end - p);
+    if (avail >= 2) {
+        uint8_t c = p[0];
+        size_t n;
+        if ((c & 0xe0) == 0x80) { /* fixmap 0x80-0x8f, fixarray 0x90-0x9f */
+            o->type = c < 0x90 ? MP_MAP : MP_ARRAY;
+            o->len = c & 0x0f;
+            o->p = NULL;
+            r->p = p + 1;
+            return MP_OK;
+        }
+        if ((c & 0xe0) == 0xa0 && (n = c & 0x1f) < avail) { /* fixstr */
+            o->type = MP_STR;
+            o->p = p + 1;
+            o->len = (uint32_t)n;
+            r->p = p + 1 + n;
+            return MP_OK;
+        }
+        if (c == 0xd9 && (n = p[1]) <= avail - 2) { /* str8 */
+            o->type = MP_STR;
+            o->p = p + 2;
+            o->len = (uint32_t)n;
+            r->p = p + 2 + n;
+            return MP_OK;
+        }
+    }
+    return mp_read_any(r, o);
+}
 /* Skips one whole value, nested at most `max_depth` deep. A length claim that would make
  * the value larger than `limit` bytes returns MP_TOO_BIG before waiting for the bytes.
  * Returns MP_OK, MP_NEED_MORE, MP_BAD or MP_TOO_BIG. */

@@ -220,7 +220,10 @@ static int read_event(dec *d, mp_reader *r, sl_event **ep)
     mp_reader peek = *r;
     mp_obj h;
     bool with_meta = false;
-    if (mp_read(&peek, &h) == MP_OK && h.type == MP_ARRAY) {
+    /* only an array header can start [time, metadata]: other times are not read twice */
+    uint8_t c0 = r->p < r->end ? *r->p : 0;
+    bool arr = (c0 & 0xf0) == 0x90 || c0 == 0xdc || c0 == 0xdd;
+    if (arr && mp_read(&peek, &h) == MP_OK && h.type == MP_ARRAY) {
         if (h.len != 2)
             return bad(d, r, "entry header is not [time, metadata]");
         r->p = peek.p;

@@ -562,7 +562,8 @@ static void any_field(enc *e, const sl_field *f)
 /* A protobuf KeyValue with a scalar value and valid UTF-8 strings, the common case, with
  * its lengths computed up front instead of reserved and moved (note 3), and written with
  * one capacity check. Returns false when the general path must write it. */
-static bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field *f, const char *sval)
+static inline bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field *f,
+                             const char *sval)
 {
     const char *sp = NULL;
     size_t sn = 0, asz = 0;
@@ -1058,8 +1059,8 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
         any_string(c, ev->message.ptr, ev->message.len);
     pb_end2(out, mb);
     bool first = true;
-    for (uint32_t i = 0; i < ev->nfields; i++)
-        if (roles[i] == ROLE_ATTR)
+    for (uint32_t i = 0; i < ev->nfields; i++) /* kv_direct inlined for attributes */
+        if (roles[i] == ROLE_ATTR && !kv_direct(c, 6, ev->fields[i].key, &ev->fields[i], NULL))
             keyvalue(c, 6, &first, ev->fields[i].key, &ev->fields[i], NULL);
     if (flags)
         pb_fixed32(out, 8, flags);
