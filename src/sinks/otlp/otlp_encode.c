@@ -585,13 +585,32 @@ static inline bool kv_direct(enc *e, unsigned field, sl_str key, const sl_field 
     }
     if (!utf8_ok(key.ptr, key.len))
         return false;
+    sl_buf *b = e->out;
     if (sp) {
         if (!utf8_ok(sp, sn))
             return false;
+        if (4 + key.len + 2 + sn < 128 && field < 16) {
+            /* a short string KeyValue: every length is one byte */
+            size_t kv = 4 + key.len + 2 + sn;
+            if (b->cap - b->len < kv + 2)
+                buf_reserve(b, kv + 2);
+            unsigned char *d = (unsigned char *)b->p + b->len;
+            d[0] = (unsigned char)(field << 3 | 2);
+            d[1] = (unsigned char)kv;
+            d[2] = 1 << 3 | 2; /* KeyValue.key */
+            d[3] = (unsigned char)key.len;
+            d = put_bytes(d + 4, key.ptr, key.len);
+            d[0] = 2 << 3 | 2; /* KeyValue.value */
+            d[1] = (unsigned char)(2 + sn);
+            d[2] = 1 << 3 | 2; /* AnyValue.string_value */
+            d[3] = (unsigned char)sn;
+            d = put_bytes(d + 4, sp, sn);
+            b->len = (size_t)((char *)d - b->p);
+            return true;
+        }
         asz = 1 + pb_varint_len(sn) + sn;
     }
     size_t kvsz = 1 + pb_varint_len(key.len) + key.len + 1 + pb_varint_len(asz) + asz;
-    sl_buf *b = e->out;
     if (b->cap - b->len < kvsz + 16)
         buf_reserve(b, kvsz + 16);
     unsigned char *d = (unsigned char *)b->p + b->len;
