@@ -1084,12 +1084,13 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
     if (flags)
         pb_fixed32(out, 8, flags);
     uint8_t id[16];
-    /* trace_id / span_id fields were decoded by classify; a traceparent is decoded here */
-    if (trace)
+    /* trace_id / span_id fields decoded by classify (ids, when given); a traceparent, or
+     * the events of later groups, decoded here */
+    if (trace && ids)
         pb_bytes(out, 9, ids, 16);
     else if (tid && hex_id(tid, 32, 32, id))
         pb_bytes(out, 9, id, 16);
-    if (span)
+    if (span && ids)
         pb_bytes(out, 10, ids + 16, 8);
     else if (sid && hex_id(sid, 16, 16, id))
         pb_bytes(out, 10, id, 8);
@@ -1213,15 +1214,18 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
              .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
              .body_len = m->body_field ? strlen(m->body_field) : 0};
     arena_init(&c.arena, 16384);
-    size_t *est = sl_xmalloc((n + 1) * sizeof *est); /* LogRecord size estimates */
     size_t total = 0, hint = 512, esum = 256;
     for (size_t i = 0; i < n; i++) {
-        size_t h;
+        size_t h, e;
         total += events[i]->nfields;
-        event_sizes(&c, events[i], &est[i], &h);
+        event_sizes(&c, events[i], &e, &h);
         hint += h;
-        esum += est[i];
+        esum += e;
     }
+    /* the body at once, before the scratch below, not grown by doubling (which would leave
+     * up to twice its size per request in flight); pages reserved but never written cost
+     * no memory */
+    buf_reserve(out, hint);
     uint8_t *roles = sl_xmalloc(total * 2 + 1);
     uint8_t **er = sl_xmalloc((n + 1) * sizeof *er);
     uint64_t *hash = sl_xmalloc((n + 1) * sizeof *hash);
@@ -1229,16 +1233,12 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     sl_severity *sevs = sl_xmalloc((n + 1) * sizeof *sevs);
     uint32_t *first = sl_xmalloc((n + 1) * sizeof *first); /* first event of each group */
     uint32_t *nres = sl_xmalloc((n + 1) * sizeof *nres);   /* resource and scope fields */
-    uint8_t(*ids)[24] = sl_xmalloc((n + 1) * sizeof *ids); /* decoded trace and span ids */
     size_t tsize = 16;
     while (tsize < n * 2)
         tsize <<= 1;
     uint32_t *table = sl_xmalloc(tsize * sizeof *table); /* group id + 1, 0 = empty */
     memset(table, 0, tsize * sizeof *table);
 
-    /* the body at once, not grown by doubling (which would leave up to twice its size per
-     * request in flight); pages reserved but never written cost no memory */
-    buf_reserve(out, hint);
     if (json)
         buf_puts(out, "{\"resourceLogs\":[");
     size_t off = 0, ngroups = 0, marks[2] = {0, 0}, rl = 0;
@@ -1246,7 +1246,8 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     for (size_t i = 0; i < n; i++) {
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
-        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], ids[i]);
+        uint8_t ids[24]; /* for the first group, written at once; the others decode again */
+        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], ids);
         off += events[i]->nfields;
         /* no resource or scope field, the common case: hash 0, equal to any other such */
         hash[i] = nres[i] ? resource_hash(events[i], er[i], rm) : 0;
@@ -1275,15 +1276,19 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
         if (json && any)
             buf_putc(out, ',');
         any = true;
-        write_record(&c, events[i], er[i], sevs[i], ids[i], observed_ns);
+        write_record(&c, events[i], er[i], sevs[i], ids, observed_ns);
     }
     if (n)
         group_close(&c, marks, rl);
     for (size_t g = 1; g < ngroups; g++) {
         size_t f = first[g], gest = 256;
-        for (size_t i = f; i < n; i++)
-            if (group[i] == g)
-                gest += est[i];
+        for (size_t i = f; i < n; i++) {
+            size_t e, h;
+            if (group[i] == g) {
+                event_sizes(&c, events[i], &e, &h);
+                gest += e;
+            }
+        }
         group_open(&c, true, events[f], er[f], er[f] + total, gest, marks, &rl);
         any = false;
         for (size_t i = f; i < n; i++) {
@@ -1292,7 +1297,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
             if (json && any)
                 buf_putc(out, ',');
             any = true;
-            write_record(&c, events[i], er[i], sevs[i], ids[i], observed_ns);
+            write_record(&c, events[i], er[i], sevs[i], NULL, observed_ns);
         }
         group_close(&c, marks, rl);
     }
@@ -1301,8 +1306,6 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     free(table);
     free(first);
     free(nres);
-    free(ids);
-    free(est);
     free(group);
     free(sevs);
     free(hash);
