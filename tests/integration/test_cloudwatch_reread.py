@@ -8,15 +8,20 @@ conflict across backing indices. Then a few hours of recent documents are delete
 active version on purpose (a gap), and the group's retention becomes 3 days: what is older
 is no longer in CloudWatch (the emulator neither returns nor lists it).
 
+A dry run first reports the plan (the re-read's part and the copied part) and changes
+nothing: no re-read window is requested, the alias stays.
+
 Run C (the run B source's checkpoint, both streams, schema_heal on): the heal pass decides
-long, turns dual writes on, asks the source to re-read the active version's span; the
-source learns the retention (DescribeLogGroups) and reads only the part inside it (minus
-an hour, on the window grid), ahead of any other backfill, while the repair copies the
-active version into the standby. The swap waits for both. At the end: the alias points at
--v2, one type for statusCode, every CloudWatch event exactly once through the alias - the
-gap refilled from CloudWatch, the events beyond the retention kept by the copy - nothing in
-the DLQ; the emulator's request log shows the re-read of the range inside the retention
-and no request for anything older; the status, /metrics and the info line say the same."""
+long, copies the active version into the standby (coerced) and swaps the alias, then asks
+the source to re-read the version's span; the source learns the retention
+(DescribeLogGroups) and reads only the part inside it (minus an hour, on the window grid),
+ahead of any other backfill, into the rebuilt version. At the end: the alias points at -v2,
+one type for statusCode, every CloudWatch event exactly once through the alias - the gap
+refilled from CloudWatch, the events beyond the retention kept by the copy - nothing in the
+DLQ, and the old version untouched by the re-read (in Elasticsearch a create there would
+double an event whose document sits in another backing index); the emulator's request log
+shows the re-read of the range inside the retention and no request for anything older; the
+status, /metrics and the info line say the same."""
 import json
 import os
 import time
@@ -188,6 +193,8 @@ try:
     v2 = sorted(d["_id"] for d in docs if d["_index"] == V2)
     assert v2 == sorted(ts_of), (len(v2), N, sorted(set(ts_of) - set(v2))[:5])
     assert set(gap) <= set(v2) and set(expired) <= set(v2)
+    v1 = [d["_id"] for d in docs if d["_index"] == V1]  # the old version: no re-read write
+    assert len(v1) == N - len(gap) and not set(gap) & set(v1), (len(v1), N, len(gap))
     old = {"range": {"@timestamp": {"lt": t_ret - RETENTION * DAY, "format": "epoch_millis"}}}
     assert count(STABLE, old) == len(expired)
     dlq = os.path.join(WORK, "data", "dlq", "es.ndjson")

@@ -23,26 +23,31 @@
  *        PUT the template with the decided types, PUT _data_stream/<standby>.
  *     2. Exclusively (no send in flight): dual = true. From here every send writes its
  *        events of N to the standby first, then to the active version.
- *     3. Re-read: the log groups whose events render to N (the groups a source serves in
- *        core/reread.h, each rendered through the `index` option with the fields its
- *        reader gave) are asked to read the active version's span [oldest, newest]
- *        @timestamp again. Each source reads the part its group still holds: from
- *        now - retention - 1 h (rounded up to its window grid; the whole span when the
- *        group never expires) to the newest event. Those events come back through the
- *        pipeline and, dual writes being on, reach the standby (and, as creates with the
- *        same _id, the active version: 409, or a document the active one had lost).
- *        Meanwhile: copy the active version into the standby (scroll, _bulk create with
- *        the same _id), each document's disagreeing fields coerced or renamed
- *        (es_fix_field). The copy keeps what the source no longer holds (older than its
- *        retention); the re-read brings back what the active version lacks. Then wait
- *        until every re-read is delivered (the source's windows committed) or has failed
- *        (its source stopped; not claimed within a minute): a failed re-read leaves the
- *        repair a copy, as without a source.
+ *     3. Copy the active version into the standby (scroll, _bulk create with the same
+ *        _id), each document's disagreeing fields coerced or renamed (es_fix_field). The
+ *        copy keeps everything, what the source no longer holds included.
  *     4. Exclusively: refresh both, count both; standby >= active: ONE POST _aliases
  *        (remove N from active, add N to standby as write index); active and standby
- *        change places; dual = false                                   --> READY
+ *        change places; dual = false
  *        Anything failed (a request, a refused copy, a refused standby write, fewer
  *        documents): dual = false, the alias is not touched           --> READY
+ *     5. After a swap, re-read: the log groups whose events render to N (the groups a
+ *        source serves in core/reread.h, each rendered through the `index` option with
+ *        the fields its reader gave) are asked to read the version's span [oldest,
+ *        newest] @timestamp again. Each source reads the part its group still holds: from
+ *        now - retention - 1 h (rounded up to its window grid; the whole span when the
+ *        group never expires) to the newest event. Those events come back through the
+ *        pipeline into the rebuilt version, now active: a create of an event it holds is
+ *        a 409 (it has one backing index, the standby's, so _id uniqueness covers all of
+ *        it), one it lacks (lost from the old version) is written. Wait until every
+ *        re-read is delivered (the source's windows committed) or has failed (its source
+ *        stopped; not claimed within a minute): a failed re-read leaves the repair a
+ *        copy, as without a source.                                   --> READY
+ *        Why after the swap and not into the standby under dual writes: the dual writes'
+ *        second create would go to the old version's write index, and Elasticsearch
+ *        checks _id only within a backing index, so every re-read event whose document
+ *        sits in an older backing index (all of them, after the rollover that made the
+ *        conflict) would be there twice, seen through the alias until the swap.
  *
  * Invariants.
  *   1. The alias always names exactly one complete version: it moves in one _aliases
@@ -51,7 +56,7 @@
  *      which after a swap is the previous version (its documents were copied, and
  *      counted, into the active one) and otherwise a half-built copy. A rebuild copies
  *      the whole active version, so it never depends on the source still holding a
- *      range: the re-read (step 3) only adds what the active version lacks, and asks the
+ *      range: the re-read (step 5) only adds what the version lacks, and asks the
  *      source for nothing older than its retention (minus the margin) allows.
  *   3. A send that began before dual writes were on has finished before the copy starts
  *      (step 2 is exclusive), so the copy sees its documents; a send after step 2 writes
@@ -1116,16 +1121,8 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         goto out;
     /* 2. dual writes; every send without them has finished */
     set_dual(v, n, true);
-    /* 3. the sources read again what they still hold of the version's span (their events
-     * reach the standby through the dual writes), while the copy runs; the swap waits for
-     * both */
-    post_rereads(v, n, active, false, &rrs);
+    /* 3. copy */
     rc = copy_all(v, active, standby, dec, ndec, &copied, &coerced, &renamed, err, errlen);
-    if (wait_rereads(v, &rrs, false) != SL_OK && rc == SL_OK) {
-        VFMT(err, errlen, "stopping");
-        rc = SL_ERR_IO;
-    }
-    describe_rereads(&rrs, active, false, what, sizeof what);
     /* 4. verify and swap, with no send between its two writes */
     pthread_rwlock_wrlock(&v->rw);
     pthread_mutex_lock(&v->mu);
@@ -1162,19 +1159,7 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
         rc = es_conn_do(&v->conn, "POST", "_aliases", NULL, &body, NULL, &r, err, errlen);
         buf_free(&r.body);
     }
-    uint64_t rr_done = 0, rr_failed = 0, rr_windows = 0;
-    for (size_t i = 0; i < rrs.n; i++) {
-        if (rrs.g[i].st == SL_REREAD_DONE) {
-            rr_done++;
-            rr_windows += rrs.g[i].plan.windows;
-        } else {
-            rr_failed++;
-        }
-    }
     pthread_mutex_lock(&v->mu);
-    v->rereads += rr_done;
-    v->rereads_failed += rr_failed;
-    v->reread_windows += rr_windows;
     if (rc == SL_OK) {
         VFMT(n->active, sizeof n->active, "%s", standby);
         VFMT(n->standby, sizeof n->standby, "%s", active);
@@ -1187,17 +1172,36 @@ static int repair(es_vers *v, ver_name *n, const ver_pin *dec, size_t ndec, char
     n->standby_failed = false;
     pthread_mutex_unlock(&v->mu);
     pthread_rwlock_unlock(&v->rw);
-    metrics_count(v->conn.metrics, "schema_heal_rereads", rr_done);
-    metrics_count(v->conn.metrics, "schema_heal_rereads_failed", rr_failed);
-    metrics_count(v->conn.metrics, "schema_heal_reread_windows", rr_windows);
     if (rc == SL_OK) {
-        set_action(v, "schema_heal: repair %s: %s", n->stable, what);
         metrics_count(v->conn.metrics, "alias_swaps", 1);
         metrics_count(v->conn.metrics, "schema_heal_documents_coerced", coerced);
         metrics_count(v->conn.metrics, "schema_heal_documents_renamed", renamed);
         set_action(v, "versions: %s rebuilt into %s (%" PRIu64 " documents, %" PRIu64
                    " coerced, %" PRIu64 " renamed) and the alias moved from %s in one call",
                    n->stable, standby, ns, coerced, renamed, active);
+        /* 5. the sources read again what they still hold of the span, into the rebuilt
+         * version, now active (one backing index: a create of an event it holds is a 409) */
+        post_rereads(v, n, standby, false, &rrs);
+        wait_rereads(v, &rrs, false);
+        describe_rereads(&rrs, active, false, what, sizeof what);
+        uint64_t rr_done = 0, rr_failed = 0, rr_windows = 0;
+        for (size_t i = 0; i < rrs.n; i++) {
+            if (rrs.g[i].st == SL_REREAD_DONE) {
+                rr_done++;
+                rr_windows += rrs.g[i].plan.windows;
+            } else {
+                rr_failed++;
+            }
+        }
+        pthread_mutex_lock(&v->mu);
+        v->rereads += rr_done;
+        v->rereads_failed += rr_failed;
+        v->reread_windows += rr_windows;
+        pthread_mutex_unlock(&v->mu);
+        metrics_count(v->conn.metrics, "schema_heal_rereads", rr_done);
+        metrics_count(v->conn.metrics, "schema_heal_rereads_failed", rr_failed);
+        metrics_count(v->conn.metrics, "schema_heal_reread_windows", rr_windows);
+        set_action(v, "schema_heal: repair %s: %s", n->stable, what);
     }
 out:
     pthread_mutex_lock(&v->mu);

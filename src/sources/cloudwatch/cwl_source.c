@@ -120,8 +120,8 @@
  *     served there (with the cloudwatch.log_group and cloudwatch.log_group_slug its events
  *     carry; the named log_groups from init, so a repair that starts before the source
  *     runs finds them; discovered ones once listed; a group with no stream (note 9) gets
- *     an empty plan); the elasticsearch sink's schema healing posts {group, from, to} while its
- *     repair writes to both versions. The scheduler claims posted requests (a cheap
+ *     an empty plan); the elasticsearch sink's schema healing posts {group, from, to} once its
+ *     repair has swapped the alias to the rebuilt version. The scheduler claims posted requests (a cheap
  *     generation check per loop) and, right after the live tail, asks DescribeLogGroups
  *     (the group's name as prefix, one request from the bucket) for retentionInDays
  *     (absent: never expires). The plan is [max(from, now - retention - 1 h rounded up to
