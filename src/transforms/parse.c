@@ -13,7 +13,10 @@
  *  3. JSON is read without a DOM (json_scan_object): keys and values without escapes
  *     point into the line itself, which the batch arena already holds; unescaped strings
  *     and prefixed keys go to the arena. Objects wider than 64 members take the DOM
- *     path. No malloc per event; PCRE2 match data is one per thread.
+ *     path. A member whose key is not in a 64-bit set of the event's keys (key_bit) is
+ *     appended without comparing keys; one that may be there is looked for, so a repeated
+ *     or existing key is still set in place. No malloc per event; PCRE2 match data is one
+ *     per thread.
  *  4. on_error: keep (event unchanged, counted), drop (removed, counted), dlq (written to
  *     <data_dir>/dlq/<id>.ndjson, then removed). `auto` never fails: prose stays prose. */
 #include "transforms/parse.h"
