@@ -321,8 +321,10 @@ static bool apply_special(apply_ctx *c, const json_member *v)
 
 /* A member that is not a special one becomes a field. `keys` (may be NULL) is the key_bit
  * set of the event's fields when the field array has room for this member and there is
- * no target prefix: a key outside it is appended without a search. */
-static void apply_field(apply_ctx *c, const json_member *v, uint64_t *keys)
+ * no target prefix: a key outside it is appended without a search. Always inlined (it runs
+ * for nearly every member; the call cost a quarter of it). */
+static inline __attribute__((always_inline)) void apply_field(apply_ctx *c, const json_member *v,
+                                                           uint64_t *keys)
 {
     const char *k = v->key;
     size_t kl = v->keylen;
