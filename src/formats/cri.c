@@ -94,8 +94,9 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
         }
         if (nd == 0)
             return -1;
-        for (; nd < 9; nd++)
-            frac *= 10;
+        static const int64_t scale[10] = {1000000000, 100000000, 10000000, 1000000, 100000,
+                                          10000,      1000,      100,      10,      1};
+        frac *= scale[nd]; /* to nanoseconds: nd is 1 to 9 */
     }
     int64_t off = 0;
     if (i < n && (s[i] == 'Z' || s[i] == 'z')) {

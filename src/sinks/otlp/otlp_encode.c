@@ -213,7 +213,7 @@ static void pb_bytes(sl_buf *b, unsigned field, const void *p, size_t n)
 
 /* Begins a length-delimited field with `reserved` bytes (1..5) for its length, to be
  * closed by pb_end_n with the same count; returns the offset of the reservation. */
-static size_t pb_begin_n(sl_buf *b, unsigned field, size_t reserved)
+static inline size_t pb_begin_n(sl_buf *b, unsigned field, size_t reserved)
 {
     pb_tag(b, field, 2);
     buf_reserve(b, reserved);
@@ -227,7 +227,7 @@ static size_t pb_begin(sl_buf *b, unsigned field) { return pb_begin_n(b, field, 
 
 /* Ends the message begun at mark with `reserved` bytes for its length: the length is
  * written there and the body moved only when its varint is not exactly that long. */
-static void pb_end_n(sl_buf *b, size_t mark, size_t reserved)
+static inline void pb_end_n(sl_buf *b, size_t mark, size_t reserved)
 {
     size_t body = b->len - mark - reserved;
     char tmp[10];
@@ -320,15 +320,20 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
     return n;
 }
 
-/* Valid UTF-8, with short ASCII strings (keys, ids, most values) decided inline by two
- * overlapping words instead of a call. */
+/* Valid UTF-8, with ASCII strings of up to 32 bytes (keys, ids, most values, short
+ * messages) decided inline by overlapping words instead of a call. */
 static inline bool utf8_ok(const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;
-    if (n >= 8 && n <= 16) {
-        uint64_t a, z;
+    if (n >= 8 && n <= 32) { /* four overlapping words cover 17 to 32 bytes */
+        uint64_t a, b, y, z;
         memcpy(&a, s, 8);
         memcpy(&z, s + n - 8, 8);
+        if (n > 16) {
+            memcpy(&b, s + 8, 8);
+            memcpy(&y, s + n - 16, 8);
+            a |= b | y;
+        }
         if (!((a | z) & 0x8080808080808080ULL))
             return true;
     } else if (n >= 4 && n < 8) {
