@@ -1057,10 +1057,13 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
         p.i++;
         goto done;
     }
+    /* Compact JSON has no whitespace between tokens: each token is looked for first and
+     * whitespace skipped only when it is not there (the same language either way). */
     for (;;) {
         size_t st, en;
         bool esc;
-        scan_ws(&p);
+        if (p.i >= n || s[p.i] != '"')
+            scan_ws(&p);
         if (p.i >= n || s[p.i] != '"' || scan_string_short(&p, &st, &en, &esc) != 0)
             return -1;
         if (k == max)
@@ -1076,7 +1079,8 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
             v->key = str + st;
             v->keylen = en - st;
         }
-        scan_ws(&p);
+        if (p.i >= n || s[p.i] != ':')
+            scan_ws(&p);
         if (p.i >= n || s[p.i] != ':')
             return -1;
         p.i++;
@@ -1121,6 +1125,10 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
         v->raw = str + vs;
         v->raw_len = p.i - vs;
         k++;
+        if (p.i < n && s[p.i] == ',') {
+            p.i++;
+            continue;
+        }
         scan_ws(&p);
         if (p.i >= n)
             return -1;
