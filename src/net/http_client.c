@@ -259,6 +259,10 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
     }
     if (req->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, req->ca_file);
+    if (req->cert_file)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, req->cert_file);
+    if (req->key_file)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, req->key_file);
     if (req->insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);

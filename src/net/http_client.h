@@ -48,6 +48,8 @@ typedef struct http_request {
     int64_t timeout_ms;           /* whole request; 0 = 30 s */
     const char *user, *password;  /* basic auth when user != NULL */
     const char *ca_file;          /* TLS trust store override, or NULL */
+    const char *cert_file;        /* TLS client certificate (PEM), or NULL */
+    const char *key_file;         /* its private key (PEM), or NULL */
     bool insecure;                /* skip TLS verification (tests only) */
 } http_request;
 

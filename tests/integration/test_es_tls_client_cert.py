@@ -5,7 +5,11 @@ private CA signs the node's and a client's certificate; another CA signs a stran
 TLS FAILED line, opens its circuit and holds its events. The stranger's files are then
 replaced by the right ones on disk and `swap` delivers everything; `nocert` gets its
 certificate by a config change and a restart and delivers everything too. Nothing is
-lost and nothing is stored twice. Also: a missing tls.cert_file is refused at start."""
+lost and nothing is stored twice. Also: a missing tls.cert_file is refused at start.
+The sink's requests beside the bulk path carry the same certificate: `tuned` (refresh
+tuning) sets its index's refresh_interval, and `vers` (versioned: true, schema_heal
+dry_run) sets up its template, data stream and alias, delivers every event through the
+alias and runs its heal passes, with no handshake refused."""
 import json
 import os
 import shutil
@@ -184,6 +188,61 @@ try:
     assert st["created"] == 3 * N, st  # nothing stored twice (replays end in 409s)
 finally:
     s.stop()
+
+# Refresh tuning and versioned data streams (their own requests, es_conn.c) against the
+# same node: each request must carry the client certificate, or the handshake is refused.
+refused0 = stats()["tls_refused_reasons"]
+tls_all = '{ ca_file: "%s", cert_file: "%s", key_file: "%s" }' % (P("ca.pem"), P("client.pem"),
+                                                                   P("client.key"))
+s = Sluice("""
+data_dir: %s/data-admin
+shutdown_timeout: 2s
+api: { address: "127.0.0.1:%d" }
+sources:
+  in: { type: file, include: ["%s/*.log"] }
+sinks:
+  tuned:
+    type: elasticsearch
+    inputs: [in]
+    endpoint: "https://127.0.0.1:%d"
+    index: "tuned-%%Y.%%m.%%d"
+    tls: %s
+    batch: { max_events: 300, timeout_ms: 50 }
+    refresh_tuning: { every: 1s, cold_age_days: 7, hot_interval: 2s, cold_interval: 30s }
+  vers:
+    type: elasticsearch
+    inputs: [in]
+    endpoint: "https://127.0.0.1:%d"
+    index: vers
+    tls: %s
+    batch: { max_events: 300, timeout_ms: 50 }
+    versioned: true
+    schema_heal: dry_run
+    schema_heal_interval: 300ms
+""" % (WORK, free_port(), logs, emu.port, tls_all, emu.port, tls_all), name="admin").start()
+try:
+    tuned = lambda: [i for i in per_index() if i.startswith("tuned-")]
+    wait_until(lambda: tuned() and sum(per_index()[i] for i in tuned()) == N, 30, "tuned delivery")
+    # events of today: the tuner's pass makes each index hot (GET _stats, _settings; PUT)
+    wait_until(lambda: all(json.loads(get("/_emulator/settings"))[i]["settings"].get("refresh_interval")
+                           == "2s" for i in tuned()), 30, "refresh_interval set by the tuner")
+    tuning = lambda: s.component("tuned").get("refresh_tuning") or {}
+    wait_until(lambda: tuning().get("passes", 0) >= 2, 30, "two tuning passes")
+    assert tuning()["last_error"] is None and tuning()["hot_indices"] == len(tuned()), tuning()
+    # versioned: template, data stream and alias set up, every event through the alias
+    count = lambda t: json.loads(get("/%s/_count" % t))["count"]
+    wait_until(lambda: "sluice-vers-v1" in per_index() and count("vers") == N, 30,
+               "vers delivery through its alias")
+    assert sorted(json.loads(get("/_alias/vers"))) == ["sluice-vers-v1"]
+    assert sorted(stored("sluice-vers-v1")) == sorted(want)
+    vs = lambda: s.component("vers")["versions"]
+    wait_until(lambda: vs()["passes"] >= 2, 30, "two heal passes")
+    assert vs()["names"] == 1 and vs()["last_error"] is None, vs()
+    assert "TLS FAILED" not in s.log_text(), s.log_text()[-3000:]
+finally:
+    s.stop()
+assert stats()["tls_refused_reasons"] == refused0, (refused0, stats()["tls_refused_reasons"])
 log("ok: mutual TLS - right client certificate delivers; stranger's or none: one TLS FAILED line,"
-    " circuit open, held; fixed on disk or by config: all %d events, no duplicates" % N)
+    " circuit open, held; fixed on disk or by config: all %d events, no duplicates; refresh"
+    " tuning and a versioned sink carry the certificate too" % N)
 emu.stop()

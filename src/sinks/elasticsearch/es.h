@@ -131,8 +131,9 @@ typedef struct es_conn_params {
     const char *params;         /* the `query:` option, encoded */
     const char *const *headers; /* Authorization lines, at most ES_CONN_MAX_HEADERS */
     size_t nheaders;
-    const char *user, *password, *ca_file;
-    bool insecure;
+    const char *user, *password;
+    const char *ca_file, *cert_file, *key_file; /* tls: as the bulk requests send them */
+    bool insecure;              /* !tls.verify */
     int64_t timeout_ms;
 } es_conn_params;
 
@@ -140,7 +141,7 @@ typedef struct es_conn_params {
 typedef struct es_conn {
     const char *id;             /* borrowed, as in es_conn_params */
     sl_metrics *metrics;        /* borrowed */
-    char *user, *password, *ca_file, *params;
+    char *user, *password, *ca_file, *cert_file, *key_file, *params;
     char *headers[ES_CONN_MAX_HEADERS];
     size_t nheaders;
     bool insecure;

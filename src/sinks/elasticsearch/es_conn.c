@@ -1,6 +1,7 @@
 /* es_conn.c - the requests of the elasticsearch sink's side modules (index administration,
  * versioned data streams): one owned copy of how to reach the cluster, and one request
- * with the sink's `query:` parameters, Authorization lines, basic auth and TLS. */
+ * with the sink's `query:` parameters, Authorization lines, basic auth and TLS (CA, client
+ * certificate and key, verification: the same as the bulk requests). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ int es_conn_open(es_conn *c, const es_conn_params *p, char *err, size_t errlen)
         .user = dup_or_null(p->user),
         .password = dup_or_null(p->password),
         .ca_file = dup_or_null(p->ca_file),
+        .cert_file = dup_or_null(p->cert_file),
+        .key_file = dup_or_null(p->key_file),
         .params = sl_xstrdup(p->params ? p->params : ""),
         .nheaders = SL_MIN(p->nheaders, (size_t)ES_CONN_MAX_HEADERS),
         .insecure = p->insecure,
@@ -42,8 +45,10 @@ void es_conn_close(es_conn *c)
     free(c->user);
     free(c->password);
     free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
     free(c->params);
-    c->user = c->password = c->ca_file = c->params = NULL;
+    c->user = c->password = c->ca_file = c->cert_file = c->key_file = c->params = NULL;
 }
 
 int es_conn_do(es_conn *c, const char *method, const char *api, const char *extra,
@@ -63,7 +68,8 @@ int es_conn_do(es_conn *c, const char *method, const char *api, const char *extr
         .method = method, .url = url.p, .headers = h, .nheaders = nh,
         .body = body ? body->p : NULL, .body_len = body ? body->len : 0,
         .timeout_ms = c->timeout_ms, .user = c->user, .password = c->password,
-        .ca_file = c->ca_file, .insecure = c->insecure,
+        .ca_file = c->ca_file, .cert_file = c->cert_file, .key_file = c->key_file,
+        .insecure = c->insecure,
     };
     memset(resp, 0, sizeof *resp);
     int rc = http_client_do(c->hc, &req, resp);

@@ -395,6 +395,7 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
         .id = cc->id, .metrics = cc->metrics, .headers = s->auth,
         .url = c->endpoints.n ? c->endpoints.v[0] : c->endpoint, .params = s->params,
         .user = c->auth.user, .password = c->auth.password, .ca_file = c->tls.ca_file,
+        .cert_file = c->tls.cert_file, .key_file = c->tls.key_file,
         .insecure = !c->tls.verify, .timeout_ms = c->timeout_ms,
     };
     for (size_t i = 0; i < s->nheaders && s->conn.nheaders < ES_CONN_MAX_HEADERS; i++)
