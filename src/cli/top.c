@@ -123,6 +123,27 @@ static void reload_line(sl_buf *f, int cols, bool tty, const json_value *r)
          num(r, "reloads_failed"));
 }
 
+/* "cw: retention: /a 3d, /b never, /c ? (+2 more)": the first TOP_RETENTION_GROUPS
+ * groups' retentionInDays, "?" while the source has not asked. */
+#define TOP_RETENTION_GROUPS 3
+static void retention_line(sl_buf *extra, const char *id, const json_value *lg)
+{
+    buf_printf(extra, "%s: retention:", id);
+    for (size_t i = 0; i < lg->n && i < TOP_RETENTION_GROUPS; i++) {
+        const json_value *d = json_get(lg->items[i], "retention_days");
+        buf_printf(extra, "%s %s ", i ? "," : "", str(lg->items[i], "name"));
+        if (!d || d->type != JSON_NUM)
+            buf_puts(extra, "?");
+        else if (d->num <= 0)
+            buf_puts(extra, "never");
+        else
+            buf_printf(extra, "%.0fd", d->num);
+    }
+    if (lg->n > TOP_RETENTION_GROUPS)
+        buf_printf(extra, " (+%zu more)", lg->n - TOP_RETENTION_GROUPS);
+    buf_putc(extra, '\n');
+}
+
 /* Polls once and renders a frame into f. Returns SL_OK, or an error with err set (the
  * frame then says so). */
 static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *err,
@@ -159,7 +180,8 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
              "TYPE", "EV/S", "IN", "OUT", "BUFFER", "CIRCUIT", "LAG_S", "DLQ", "ERRORS");
         const json_value *cs = json_get(doc, "components");
         int used = 3;
-        sl_buf extra = SL_BUF_INIT; /* backfill and seasonal lines, shown below the table */
+        sl_buf extra = SL_BUF_INIT; /* backfill, retention, schema healing and seasonal
+                                       lines, shown below the table */
         for (size_t i = 0; cs && cs->type == JSON_ARR && i < cs->n; i++) {
             const json_value *c = cs->items[i];
             const char *id = str(c, "id");
@@ -203,6 +225,16 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
             } else if (queued > 0)
                 buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%)\n", id, done, queued,
                            100 * done / queued);
+            const json_value *lg = json_get(c, "log_groups"), *v = json_get(c, "versions");
+            if (lg && lg->type == JSON_ARR && lg->n) /* cloudwatch_logs: each group's retention */
+                retention_line(&extra, id, lg);
+            if (v && v->type == JSON_OBJ) /* elasticsearch: schema healing and its re-reads */
+                buf_printf(&extra,
+                           "%s: schema healing %s: %.0f conflicts, %.0f indices fixed, %.0f swaps; "
+                           "%.0f re-reads from the source (%.0f failed, %.0f windows)\n",
+                           id, str(v, "schema_heal"), num(v, "conflicts"), num(v, "indices_fixed"),
+                           num(v, "swaps"), num(v, "rereads"), num(v, "rereads_failed"),
+                           num(v, "reread_windows"));
             if (has(q, "season_skipped")) /* cloudwatch_logs' seasonal model */
                 buf_printf(&extra,
                            "%s: seasonal model: %.0f windows skipped as plausible, %.0f re-read "
@@ -269,8 +301,9 @@ static void put(const sl_buf *b)
 static const char top_usage[] =
     "usage: sluice top [-c FILE] [--api HOST:PORT] [--once] [--interval MS]\n"
     "A live terminal view of a running sluice: per component events/s, in and out, buffer\n"
-    "fill, circuit, lag, DLQ and error counts, backfill progress, the seasonal model's\n"
-    "verdicts, the last reload and recent errors, polled from its API (default: the api\n"
+    "fill, circuit, lag, DLQ and error counts, backfill progress, log groups' retention,\n"
+    "schema healing and its re-reads, the seasonal model's verdicts, the last reload and\n"
+    "recent errors, polled from its API (default: the api\n"
     "address of -c FILE, else 127.0.0.1:2020) every --interval ms (1000). q quits.\n"
     "Without a terminal, or with --once: one frame and exit.\n";
 

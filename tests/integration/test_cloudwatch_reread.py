@@ -21,12 +21,13 @@ refilled from CloudWatch, the events beyond the retention kept by the copy - not
 DLQ, and the old version untouched by the re-read (in Elasticsearch a create there would
 double an event whose document sits in another backing index); the emulator's request log
 shows the re-read of the range inside the retention and no request for anything older; the
-status, /metrics and the info line say the same."""
+status, /metrics, the info line and `sluice top` say the same."""
 import json
 import os
+import subprocess
 import time
 
-from harness import Sluice, WORK, free_port, get_ndjson, http_json, log, post_json, wait_until
+from harness import SLUICE, Sluice, WORK, free_port, get_ndjson, http_json, log, post_json, wait_until
 from cw_common import start_emulators, write_credentials
 
 GROUP, STABLE = "/aws/lambda/reread", "cw-aws-lambda-reread"
@@ -180,6 +181,14 @@ try:
         assert ctr(s, "schema_heal_rereads") == 1
         grp = s.component("cw")["log_groups"][0]
         assert grp["retention_days"] == RETENTION, grp
+        # `sluice top` tells the same (quiet now: the repair is done, nothing else heals)
+        r = subprocess.run([SLUICE, "top", "--once", "--interval", "100", "-c", s.config],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "cw: retention: %s %dd\n" % (GROUP, RETENTION) in r.stdout, r.stdout
+        want = ("es: schema healing on: %d conflicts, 1 indices fixed, 1 swaps; 1 re-reads from the "
+                "source (0 failed, %d windows)\n" % (v["conflicts"], v["reread_windows"]))
+        assert want in r.stdout, (want, r.stdout)
         lt = s.log_text()
     finally:
         assert s.stop() == 0

@@ -1,6 +1,7 @@
 """The status page's script on its own, under node with a stub DOM, fed status documents a
 demo pipeline cannot produce: a cloudwatch_logs backfill (progress and ETA), an open circuit,
-a DLQ, errors, the seasonal model's counters, a failed reload, and a recent error and a
+a DLQ, errors, the seasonal model's counters, log groups' retention, schema healing and
+its re-reads, a failed reload, and a recent error and a
 reload message whose text must be escaped. Rates come from sent_events
 between two renders (test_status_page.py runs the page in Chromium against sluice)."""
 import json
@@ -29,13 +30,19 @@ def status(sent, reload=None):
              "counters": {"backfill_windows_queued": 40, "backfill_windows_done": 10,
                           "season_skipped": 6, "season_implausible": 2, "season_rereads": 2,
                           "season_repaired": 1},
+             "log_groups": [{"name": "/a", "retention_days": 3}, {"name": "/b<x>", "retention_days": 0},
+                            {"name": "/c", "retention_days": None}],
              "backfill": {"windows_total": 40, "windows_done": 10, "remaining_windows": 30,
                           "events_read": 900, "events_per_sec": 55.5, "windows_per_sec": 0.5,
                           "eta_seconds": 125}},
             {"id": "out", "kind": "sink", "type": "elasticsearch", "inputs": ["cw"], "state": "ok",
              "received_events": sent, "sent_events": sent, "counters": {},
              "errors": [{"reason": "http_5xx", "count": 7}], "circuit": "open",
-             "buffer": {"fill_ratio": 0.25}, "dlq_events": 3}]}
+             "buffer": {"fill_ratio": 0.25}, "dlq_events": 3,
+             "versions": {"names": 2, "schema_heal": "on", "passes": 9, "conflicts": 2,
+                          "indices_fixed": 1, "would_fix": 0, "swaps": 1, "rereads": 3,
+                          "rereads_failed": 1, "reread_windows": 14, "last_action": None,
+                          "last_error": None, "streams": []}}]}
 
 
 none = {"reloads_ok": 0, "reloads_failed": 0, "last_result": None, "last_time": None,
@@ -50,7 +57,7 @@ render(%s, 1000);
 render(%s, 3000);
 console.log(JSON.stringify({bf: els.bf.innerHTML, errs: els.errs.innerHTML, rows: els.rows.innerHTML,
   graph: els.graph.innerHTML, st: els.st.innerHTML, up: els.up.textContent, rl0: rl0,
-  rl: els.rl.innerHTML, sm: els.sm.innerHTML}));
+  rl: els.rl.innerHTML, sm: els.sm.innerHTML, rt: els.rt.innerHTML, sh: els.sh.innerHTML}));
 """ % (script, json.dumps(status(0, none)), json.dumps(status(1000)), json.dumps(status(2000)))
 path = os.path.join(WORK, "page.js")
 with open(path, "w") as f:
@@ -70,3 +77,6 @@ assert out["rl"] == ('last reload 2026-01-01T00:01:00.000Z <b class="bad">failed
                      'sinks.out: unknown type &#60;es&#62; (2 ok, 1 failed)'), out["rl"]
 assert out["sm"] == ("<h2>Seasonal model</h2><div>cw: 6 windows skipped as plausible, "
                      "2 re-read as implausible (1 repaired)</div>"), out["sm"]
+assert out["rt"] == "<h2>Retention</h2><div>cw: /a 3d, /b&#60;x&#62; never, /c ?</div>", out["rt"]
+assert out["sh"] == ("<h2>Schema healing</h2><div>out: on, 2 conflicts, 1 indices fixed, 1 swaps; "
+                     "3 re-reads from the source (1 failed, 14 windows)</div>"), out["sh"]
