@@ -38,11 +38,19 @@
  *     /metrics gauges sluice_kafka_consumer_lag and sluice_kafka_committed_offset
  *     {topic, partition} of the owned partitions (KSRC_METRIC_PARTS at most, so the
  *     component's series stay bounded; a revoked partition's series disappear).
+ *  6. Retention: when the offset to fetch is no longer on the broker (retention deleted it
+ *     before it was read, so the committed offset fell behind the log start), librdkafka
+ *     resets to `start_offset` and says so only in its log. The source takes that log line
+ *     (any librdkafka thread: into `resets`, under `rlock`), and at the partition's next
+ *     message warns and counts the messages it skipped (the offsets in between) in
+ *     kafka_skipped_messages: they are lost to this group, and an operator must know.
  *
  * State: `parts` (slots, never removed: a slot keeps its index for token keys) is written
  * by the source thread only, under `lock` so the status API can read it.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +105,17 @@ typedef struct kpart {
     int64_t sent;      /* last offset sent in a commit (confirmed or not), -1 none */
     int64_t high;      /* high watermark, -1 unknown */
     size_t inflight;   /* tokens opened and not collected */
+    int64_t reset_at;  /* note 6: the offset librdkafka found out of range, -1 none */
 } kpart;
+
+/* An offset reset librdkafka logged, not yet matched to a partition slot (note 6). */
+typedef struct kreset {
+    char topic[256];
+    int32_t partition;
+    int64_t at;
+} kreset;
+
+#define KSRC_RESETS 16
 
 typedef struct ksrc {
     const ksrc_config *cfg;
@@ -115,6 +133,10 @@ typedef struct ksrc {
     bool dirty, draining_failed, paused;
     bool rebalancing; /* a commit was refused for a rebalance: hold commits until it ends */
     int64_t last_commit_ms, last_high_ms, last_log_ms, bad_log_ms, rebalancing_ms;
+    pthread_mutex_t rlock; /* resets: written by librdkafka's threads (its log callback) */
+    kreset resets[KSRC_RESETS];
+    size_t nresets;
+    atomic_bool has_resets;
 } ksrc;
 
 static void ksrc_warn(ksrc *s, int64_t *last, const char *fmt, const char *arg)
@@ -136,7 +158,8 @@ static size_t ksrc_slot(ksrc *s, const char *topic, int32_t partition)
         s->cap = s->cap ? s->cap * 2 : 16;
         s->parts = sl_xrealloc(s->parts, s->cap * sizeof *s->parts);
     }
-    s->parts[s->nparts] = (kpart){sl_xstrdup(topic), partition, false, 0, -1, -1, -1, -1, -1, 0};
+    s->parts[s->nparts] =
+        (kpart){sl_xstrdup(topic), partition, false, 0, -1, -1, -1, -1, -1, 0, -1};
     pthread_mutex_unlock(&s->lock);
     return s->nparts++;
 }
@@ -355,7 +378,7 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             kpart *p = &s->parts[k];
             p->owned = true;
             p->gen++;
-            p->read = p->acked = p->committed = p->sent = -1;
+            p->read = p->acked = p->committed = p->sent = p->reset_at = -1;
             pthread_mutex_unlock(&s->lock);
         }
         ksrc_log_parts(s, "assigned", parts);
@@ -419,10 +442,79 @@ static void ksrc_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- Setup ---------------------------------------------------------------------------- */
 
+/* Note 6: librdkafka's "[thrd:...]: TOPIC [PARTITION]: offset reset (at offset N, ..."
+ * (logged as a warning when a fetch found its offset out of range) becomes a pending reset.
+ * Topic names have no spaces ([A-Za-z0-9._-]). */
+static void ksrc_note_reset(ksrc *s, const char *msg)
+{
+    static const char mark[] = "]: offset reset (at offset ";
+    const char *r = strstr(msg, mark), *b = r;
+    while (b && b > msg && b[-1] != '[')
+        b--;
+    if (!r || b < msg + 3 || b[-2] != ' ')
+        return;
+    const char *t = b - 2; /* the topic is [t, b - 2) */
+    while (t > msg && t[-1] != ' ')
+        t--;
+    size_t tlen = (size_t)(b - 2 - t);
+    const char *o = r + sizeof mark - 1;
+    char *end;
+    long long part = strtoll(b, &end, 10), at = strtoll(o, NULL, 10);
+    if (!tlen || tlen >= sizeof s->resets[0].topic || end != r || part < 0 || part > INT32_MAX ||
+        !(*o >= '0' && *o <= '9'))
+        return; /* not an offset (INVALID, END...): nothing read was skipped */
+    metrics_error(s->cc->metrics, "offset_reset");
+    pthread_mutex_lock(&s->rlock);
+    if (s->nresets < KSRC_RESETS) {
+        kreset *k = &s->resets[s->nresets++];
+        memcpy(k->topic, t, tlen);
+        k->topic[tlen] = '\0';
+        k->partition = (int32_t)part;
+        k->at = at;
+        atomic_store(&s->has_resets, true);
+    }
+    pthread_mutex_unlock(&s->rlock);
+}
+
 static void ksrc_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     ksrc *s = rd_kafka_opaque(rk);
+    if (level <= 4 && strcmp(fac, "OFFSET") == 0) /* LOG_WARNING */
+        ksrc_note_reset(s, msg);
     kafka_log(s->cc->id, level, fac, msg);
+}
+
+/* Source thread: the pending resets go to their partitions' slots; a message of a
+ * partition with a reset says how many were skipped before it (note 6). */
+static void ksrc_check_reset(ksrc *s, size_t slot, int64_t offset)
+{
+    if (atomic_load(&s->has_resets)) {
+        kreset r[KSRC_RESETS];
+        pthread_mutex_lock(&s->rlock);
+        size_t n = s->nresets;
+        memcpy(r, s->resets, n * sizeof r[0]);
+        s->nresets = 0;
+        atomic_store(&s->has_resets, false);
+        pthread_mutex_unlock(&s->rlock);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = ksrc_slot(s, r[i].topic, r[i].partition);
+            if (s->parts[k].owned)
+                s->parts[k].reset_at = r[i].at;
+        }
+    }
+    kpart *p = &s->parts[slot];
+    if (p->reset_at < 0 || offset < p->reset_at)
+        return; /* no reset, or a message fetched before it */
+    int64_t skipped = offset - p->reset_at;
+    if (skipped > 0) {
+        metrics_count(s->cc->metrics, "kafka_skipped_messages", (uint64_t)skipped);
+        log_warn(s->cc->id,
+                 "kafka: %s/%d: offset %lld is no longer on the broker (deleted by retention?), "
+                 "reading on at %lld: %lld message(s) skipped",
+                 p->topic, (int)p->partition, (long long)p->reset_at, (long long)offset,
+                 (long long)skipped);
+    }
+    p->reset_at = -1;
 }
 
 static void ksrc_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -463,6 +555,7 @@ static int ksrc_init(void **self, const void *config, const sl_component_ctx *cc
     s->cfg = cfg;
     s->cc = cc;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->rlock, NULL);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char v[64];
     snprintf(v, sizeof v, "%llu", (unsigned long long)(cfg->max_fetch_queue_bytes / 1024));
@@ -572,6 +665,7 @@ static int ksrc_add(ksrc *s, const rd_kafka_message_t *m)
     size_t slot = ksrc_slot(s, topic, m->partition);
     if (!s->parts[slot].owned)
         return SL_OK; /* fetched before a revoke: the next owner reads it */
+    ksrc_check_reset(s, slot, m->offset);
     if (s->b && (s->bslot != slot || s->b->n >= (uint32_t)s->cfg->batch_max_events)) {
         int rc = s->held ? ksrc_flush(s) : ksrc_try_flush(s); /* one held message at most */
         if (rc != SL_OK)
@@ -728,6 +822,7 @@ static void ksrc_destroy(void *self)
     free(s->parts);
     fwd_scratch_free(&s->scratch);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->rlock);
     free(s);
 }
 

@@ -16,6 +16,10 @@
  *   leader NAME PARTITION ID       move a partition's leader
  *   committed GROUP NAME PARTITIONS  answers "ok O0 O1 ..." : the group's committed offsets
  *                                  (-1 none), fetched as any client would (OffsetFetch)
+ *   watermarks NAME PARTITIONS     answers "ok L0:H0 L1:H1 ...": each partition's log start
+ *                                  and end offsets (ListOffsets). The mock keeps about 5 MB
+ *                                  per partition and deletes the oldest batches beyond it
+ *                                  (as retention would): a log start above 0 says so.
  *
  * API is a name (produce, fetch, offsetcommit, offsetfetch, metadata, joingroup,
  * heartbeat, syncgroup, findcoordinator, initproducerid) or the numeric ApiKey; ERR a
@@ -124,6 +128,37 @@ static void committed(rd_kafka_mock_cluster_t *mc, const char *group, const char
     rd_kafka_destroy(c);
 }
 
+/* The log start and end offsets of a topic's partitions, queried as any client would. */
+static void watermarks(rd_kafka_mock_cluster_t *mc, const char *topic, int n, char *ans,
+                       size_t anslen)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(ans, anslen, "error %s", errstr);
+        return;
+    }
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!c) {
+        snprintf(ans, anslen, "error %s", errstr);
+        return;
+    }
+    size_t len = (size_t)snprintf(ans, anslen, "ok");
+    for (int i = 0; i < n && len < anslen; i++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c, topic, i, &lo, &hi, 10000);
+        if (err) {
+            snprintf(ans, anslen, "error partition %d: %s", i, rd_kafka_err2str(err));
+            break;
+        }
+        len += (size_t)snprintf(ans + len, anslen - len, " %lld:%lld", (long long)lo, (long long)hi);
+    }
+    rd_kafka_destroy(c);
+}
+
 /* Runs one command line; writes the answer into ans. */
 static void command(rd_kafka_mock_cluster_t *mc, int nbrokers, char *line, char *ans, size_t anslen)
 {
@@ -170,6 +205,9 @@ static void command(rd_kafka_mock_cluster_t *mc, int nbrokers, char *line, char 
     } else if (strcmp(cmd, "committed") == 0 && argc == 4) {
         committed(mc, argv[1], argv[2], atoi(argv[3]), ans, anslen);
         return;
+    } else if (strcmp(cmd, "watermarks") == 0 && argc == 3) {
+        watermarks(mc, argv[1], atoi(argv[2]), ans, anslen);
+        return;
     } else if (strcmp(cmd, "leader") == 0 && argc == 4) {
         err = rd_kafka_mock_partition_set_leader(mc, argv[1], atoi(argv[2]), atoi(argv[3]));
     } else {
@@ -211,7 +249,7 @@ int main(int argc, char **argv)
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
 
-    char line[1024], ans[4096];
+    char line[1024], ans[16384];
     size_t len = 0;
     while (!stop) {
         struct pollfd p = {.fd = 0, .events = POLLIN};
