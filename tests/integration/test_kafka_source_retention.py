@@ -67,6 +67,7 @@ sources:
     topics: [ret]
     decoding: raw
     batch_max_events: 50
+    librdkafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500" }
 sinks:
   out:
     type: file
