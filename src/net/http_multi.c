@@ -140,6 +140,12 @@ static void hm_finish(http_multi *m, hm_job *j, int rc)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* libcurl copies a body into its upload buffer (64 KiB by default) and sends it one buffer
+ * at a time: a 1 MiB bulk piece took 16 send calls, each a trip through the loopback or
+ * network stack. A bigger body gets a buffer that takes it in one or two sends. */
+#define HM_UPLOAD_SMALL (64 * 1024)
+#define HM_UPLOAD_BIG (2L * 1024 * 1024)
+
 /* Builds the easy handle for a job; loop thread. */
 static int hm_setup(http_multi *m, hm_job *j)
 {
@@ -171,6 +177,8 @@ static int hm_setup(http_multi *m, hm_job *j)
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body ? r->body : "");
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        if (r->body_len > HM_UPLOAD_SMALL)
+            curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)HM_UPLOAD_BIG);
         if (strcmp(method, "POST") != 0)
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     }
