@@ -115,6 +115,8 @@ def output(path=None):
             data = f.read()
     except FileNotFoundError:
         return []
+    # Complete lines only: the file sink may be writing the last one as it is read.
+    data = data[: data.rfind(b"\n") + 1]
     return [json.loads(l) for l in data.split(b"\n") if l.strip()]
 
 
