@@ -220,8 +220,13 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
                     else
                         snprintf(e, sizeof e, "eta ?");
                 }
-                buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%), %.0f events/s, %s\n",
-                           id, d, total, 100 * d / total, num(bf, "events_per_sec"), e);
+                /* windows older than the group's retention are skipped, not read */
+                double x = num(bf, "windows_expired");
+                char xs[48] = "";
+                if (x > 0)
+                    snprintf(xs, sizeof xs, ", %.0f expired", x);
+                buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%)%s, %.0f events/s, %s\n",
+                           id, d, total, 100 * (d + x) / total, xs, num(bf, "events_per_sec"), e);
             } else if (queued > 0)
                 buf_printf(&extra, "%s: backfill %.0f/%.0f windows (%.0f%%)\n", id, done, queued,
                            100 * done / queued);

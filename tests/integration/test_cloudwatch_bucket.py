@@ -88,8 +88,11 @@ try:
     shared = [e for e in reqs if e.get("key") == KEY_A]
     other = [e for e in reqs if e.get("key") == KEY_C]
     assert shared and other and len(shared) + len(other) == len(reqs)
-    assert {e["group"] for e in shared} == {GROUPS["a"], GROUPS["b"]}
-    assert {e["group"] for e in other} == {GROUPS["c"]}
+    # each source also asks its group's retention (DescribeLogGroups, the group as prefix)
+    grp = lambda e: e["prefix"] if e["action"] == "DescribeLogGroups" else e["group"]
+    assert {grp(e) for e in shared} == {GROUPS["a"], GROUPS["b"]}
+    assert {grp(e) for e in other} == {GROUPS["c"]}
+    assert sorted(grp(e) for e in reqs if e["action"] == "DescribeLogGroups") == sorted(GROUPS.values())
     span = shared[-1]["t"] - shared[0]["t"]
     log("a+b: %d requests in %.1f s (%.2f/s, limit %d/s); c: %d requests in %.1f s" % (
         len(shared), span, len(shared) / max(span, 1e-3), RATE, len(other), other[-1]["t"] - other[0]["t"]))
@@ -99,11 +102,11 @@ try:
     log("largest burst above rate x interval: %.2f requests (capacity %d)" % (w, RATE))
     # both made progress from the start: a fair share each of the first half, counted from
     # the first request of the source that came up last (until then the other one is alone)
-    both = max(next(i for i, e in enumerate(shared) if e["group"] == GROUPS[x]) for x in "ab")
+    both = max(next(i for i, e in enumerate(shared) if grp(e) == GROUPS[x]) for x in "ab")
     half = shared[both:both + (len(shared) - both) // 2]
-    na = len([e for e in half if e["group"] == GROUPS["a"]])
+    na = len([e for e in half if grp(e) == GROUPS["a"]])
     assert len(half) // 4 <= na <= len(half) - len(half) // 4, (
-        na, len(half), both, " ".join("%s%s%.2f" % ("a" if e["group"] == GROUPS["a"] else "b",
+        na, len(half), both, " ".join("%s%s%.2f" % ("a" if grp(e) == GROUPS["a"] else "b",
                                                     e["action"][0], e["t"] - shared[0]["t"]) for e in shared))
     # every event exactly once (nothing generated lies in the live tail's overlap)
     got = [e["cloudwatch.event_id"] for e in lines()]

@@ -211,7 +211,9 @@ try:
     # what CloudWatch was asked: the retention once, then nothing older than it keeps
     reqs = [r for r in get_ndjson(cwb + "/_emulator/requests")[seq0:] if r.get("action") != "put"]
     desc = [r for r in reqs if r["action"] == "DescribeLogGroups"]
-    assert len(desc) == 2, desc  # the dry run's and the repair's
+    # one per run (the dry run's and run C's): each source asks its group's retention once at
+    # start (note 14) and plans the re-read from that answer, no request of its own
+    assert len(desc) == 2, desc
     assert all(r["prefix"] == GROUP and r["status"] == 200 for r in desc), desc
     fle = [r for r in reqs if r["action"] == "FilterLogEvents"]
     floor = t_ret - RETENTION * DAY + HOUR  # the margin: an hour

@@ -8,7 +8,7 @@ judged at once) and reconciles the last 24 hours every second:
     rounds;
   - a busy hour deleted from the destination is found implausible, re-read (a count and a
     repair: FilterLogEvents for exactly that window) and restored exactly;
-  - `sluice top` shows both verdicts' counts.
+  - `sluice top` shows both verdicts' counts and the group's retention.
 Last, a corrupt model file is moved aside with a warning and learned again, without a
 crash."""
 import json
@@ -189,6 +189,8 @@ try:
                   r"implausible \((\d+) repaired\)$", r.stdout, re.M)
     assert r.returncode == 0 and m, (r.returncode, r.stdout)
     assert int(m.group(1)) >= 3 and int(m.group(2)) >= 1 and int(m.group(3)) >= 1, m.group(0)
+    # and the group's retention, asked at start (the emulator's groups keep everything)
+    assert "\ncw: retention: %s never\n" % GROUP in r.stdout, r.stdout
     # exactly what CloudWatch holds, each event once
     docs = get_ndjson(esb + "/_emulator/docs")
     ids = [d["_id"] for d in docs]

@@ -1,5 +1,5 @@
 """The status page's script on its own, under node with a stub DOM, fed status documents a
-demo pipeline cannot produce: a cloudwatch_logs backfill (progress and ETA), an open circuit,
+demo pipeline cannot produce: a cloudwatch_logs backfill (progress, expired windows and ETA), an open circuit,
 a DLQ, errors, the seasonal model's counters, log groups' retention, schema healing and
 its re-reads, a failed reload, and a recent error and a
 reload message whose text must be escaped. Rates come from sent_events
@@ -32,7 +32,8 @@ def status(sent, reload=None):
                           "season_repaired": 1},
              "log_groups": [{"name": "/a", "retention_days": 3}, {"name": "/b<x>", "retention_days": 0},
                             {"name": "/c", "retention_days": None}],
-             "backfill": {"windows_total": 40, "windows_done": 10, "remaining_windows": 30,
+             "backfill": {"windows_total": 40, "windows_done": 10, "windows_expired": 6,
+                          "remaining_windows": 24,
                           "events_read": 900, "events_per_sec": 55.5, "windows_per_sec": 0.5,
                           "eta_seconds": 125}},
             {"id": "out", "kind": "sink", "type": "elasticsearch", "inputs": ["cw"], "state": "ok",
@@ -65,7 +66,8 @@ with open(path, "w") as f:
 r = subprocess.run(["node", path], capture_output=True, text=True, timeout=60)
 assert r.returncode == 0, r.stderr
 out = json.loads(r.stdout)
-assert "cw: backfill 10/40 windows (25%), 55.5 events/s, ETA 2m5s" in out["bf"], out["bf"]
+# windows older than the group's retention are expired: skipped, counted as settled
+assert "cw: backfill 10/40 windows (40%), 6 expired, 55.5 events/s, ETA 2m5s" in out["bf"], out["bf"]
 assert "<img" not in out["errs"] and "&#60;img" in out["errs"], out["errs"]
 assert 'data-rate="500.0"' in out["rows"], out["rows"]  # 1000 events in 2 s
 assert '<td class="bad">open</td>' in out["rows"] and '<td class="bad">7</td>' in out["rows"]

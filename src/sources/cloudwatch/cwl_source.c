@@ -130,11 +130,26 @@
  *     persisted: a restart ends the repair too) and popped before every other window; each
  *     commits with a CWL_KIND_REREAD marker, and the request is done when the last one
  *     has (every event read delivered). A dry request gets the plan only. At shutdown the
- *     source stops serving and its open requests fail (the repair copies only). */
+ *     source stops serving and its open requests fail (the repair copies only). The
+ *     retention is the group's, learned as note 14 says; a request waits for it.
+ * 14. Retention: every group's retentionInDays comes from one DescribeLogGroups (its name
+ *     as prefix, limit 1; a log_group_prefix listing tells it for the groups it finds),
+ *     below the live tail and before stream listings and backfill, refreshed every
+ *     CWL_RET_REFRESH_MS (absent: never expires). Until the first answer the group's
+ *     backfill and reconciliation wait (after CWL_RET_HOLD_FAILS failed asks they go on as
+ *     if it never expired; a group the answer does not list is asked again every
+ *     CWL_RET_MISSING_MS). A window that ends at or before now - retention - an hour
+ *     (SL_REREAD_MARGIN_MS: CloudWatch deletes lazily, clocks differ) is never requested:
+ *     pending backfill and repair windows are dropped (their checkpoint entries too) and
+ *     counted as expired in the progress (windows_expired, not remaining; one info line
+ *     per group the first time), reconciliation checks of such windows are skipped
+ *     (counter reconcile_windows_expired). A window is aligned at its end, so one that
+ *     starts before the floor and ends after it is read whole. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <pthread.h>
 
@@ -307,7 +322,7 @@ typedef struct cwl_seen {
 #define CWL_PROGRESS_SERIES 16 /* groups with their own /metrics series; the rest "(other)" */
 
 typedef struct cwl_progress {
-    uint64_t total, done, events;
+    uint64_t total, done, expired, events; /* windows queued, committed, dropped (note 14) */
     double events_per_sec, windows_per_sec;
     double eta_secs; /* < 0: not known yet (nothing done in the averaging span) */
 } cwl_progress;
@@ -339,8 +354,18 @@ typedef struct cwl_group {
     int64_t ck_cursor; /* while pending: the checkpoint's live cursor, -1 none */
     uint32_t ho_fails;
     int64_t ho_at; /* mono ms: the next question to the destination */
-    int64_t retention_days; /* note 13: -1 not known yet, 0 never expires */
+    int64_t retention_days; /* note 14: -1 not known yet, 0 never expires */
+    int64_t ret_at;         /* mono ms: the next DescribeLogGroups for it */
+    uint32_t ret_fails;     /* asks failed in a row */
+    bool ret_missing;       /* the last answer did not list the group */
+    bool ret_logged;        /* its first expired windows were logged */
+    uint64_t bf_expired;    /* windows dropped as older than the retention */
 } cwl_group;
+
+/* note 14 */
+#define CWL_RET_REFRESH_MS 3600000
+#define CWL_RET_MISSING_MS 60000
+#define CWL_RET_HOLD_FAILS 3
 
 /* At most this many names go into one FilterLogEvents logStreamNames (an API limit). */
 #define CWL_MAX_NAMES 100
@@ -548,6 +573,66 @@ static void cwl_add_range(cwl_source *s, uint32_t gi, int64_t from, int64_t to)
             b = to;
         cwl_add_window(s, gi, a, b, true);
         a = b;
+    }
+}
+
+/* note 14: whether the group's backfill and checks may go on (its retention was told, or
+ * asking failed CWL_RET_HOLD_FAILS times, or it is not listed), and the time a window must
+ * end after to be requested (INT64_MIN: nothing expires). */
+static bool cwl_ret_settled(const cwl_group *g)
+{
+    return g->retention_days >= 0 || g->ret_missing || g->ret_fails >= CWL_RET_HOLD_FAILS;
+}
+
+static int64_t cwl_ret_floor(const cwl_group *g, int64_t wall)
+{
+    return g->retention_days > 0 ? wall - g->retention_days * 86400000 - SL_REREAD_MARGIN_MS
+                                 : INT64_MIN;
+}
+
+/* Drops pending window i (wholly older than its group's retention): its checkpoint entry
+ * too, counted as expired. */
+static void cwl_drop_expired(cwl_source *s, size_t i)
+{
+    cwl_window *w = &s->wins[i];
+    cwl_group *g = &s->groups[w->gi];
+    char key[700];
+    cwl_win_key(key, sizeof key, g->name, w->start);
+    if (ckpt_get(s->ck, key)) {
+        ckpt_remove(s->ck, key);
+        s->dirty = true;
+    }
+    s->nrepairs -= w->repair;
+    g->bf_expired++;
+    metrics_count(s->cc->metrics, "backfill_windows_expired", 1);
+    memmove(&s->wins[i], &s->wins[i + 1], (s->nwins - i - 1) * sizeof *s->wins);
+    s->nwins--;
+}
+
+/* After the group's retention was told: drops its pending windows that expired, with one
+ * info line the first time. Re-read windows (note 13) are clipped by their own plan. */
+static void cwl_expire(cwl_source *s, uint32_t gi)
+{
+    cwl_group *g = &s->groups[gi];
+    int64_t floor = cwl_ret_floor(g, cwl_wall_ms());
+    if (floor == INT64_MIN)
+        return;
+    uint64_t n = 0;
+    for (size_t i = s->nwins; i-- > 0;)
+        if (s->wins[i].gi == gi && !s->wins[i].rr && s->wins[i].end <= floor) {
+            cwl_drop_expired(s, i);
+            n++;
+        }
+    if (n && !g->ret_logged) {
+        char when[32];
+        time_t t = (time_t)(floor / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%MZ", &tm);
+        log_info(s->cc->id, "log group %s: retention %" PRId64 " days; %" PRIu64 " backfill "
+                 "windows before %s skipped as expired (CloudWatch no longer holds them)",
+                 g->name, g->retention_days, n, when);
+        g->ret_logged = true;
     }
 }
 
@@ -1073,10 +1158,15 @@ static void cwl_discover_cb(void *arg, const char *name, int64_t retention_days)
     cwl_source *s = arg;
     cwl_group_add(s, name);
     uint32_t gi = cwl_group_find(s, name);
-    if (gi != UINT32_MAX) {
+    if (gi != UINT32_MAX) { /* the listing tells its retention (note 14) */
+        cwl_group *g = &s->groups[gi];
         pthread_mutex_lock(&s->mu);
-        s->groups[gi].retention_days = retention_days;
+        g->retention_days = retention_days;
         pthread_mutex_unlock(&s->mu);
+        g->ret_at = sl_mono_ms() + CWL_RET_REFRESH_MS;
+        g->ret_fails = 0;
+        g->ret_missing = false;
+        cwl_expire(s, gi);
     }
 }
 
@@ -1245,16 +1335,25 @@ static cwl_status cwl_streams_step(cwl_source *s)
 
 /* The newest pending window of a group that is read (note 9), removed from the queue; a
  * re-read request's windows (note 13) first. */
+static bool cwl_window_ready(const cwl_source *s, const cwl_window *w)
+{
+    const cwl_group *g = &s->groups[w->gi];
+    return g->nstreams != 0 && !g->pending && cwl_ret_settled(g); /* notes 9, 12, 14 */
+}
+
 static bool cwl_pop_window(cwl_source *s, cwl_window *out)
 {
     bool any_rr = false;
     for (size_t i = 0; i < s->nwins && !any_rr; i++)
-        any_rr = s->wins[i].rr != 0 && s->groups[s->wins[i].gi].nstreams != 0 &&
-                 !s->groups[s->wins[i].gi].pending;
+        any_rr = s->wins[i].rr != 0 && cwl_window_ready(s, &s->wins[i]);
+    int64_t wall = cwl_wall_ms();
     for (size_t i = s->nwins; i-- > 0;) {
-        if (s->groups[s->wins[i].gi].nstreams == 0 || s->groups[s->wins[i].gi].pending ||
-            (any_rr && !s->wins[i].rr))
+        if (!cwl_window_ready(s, &s->wins[i]) || (any_rr && !s->wins[i].rr))
             continue;
+        if (!s->wins[i].rr && s->wins[i].end <= cwl_ret_floor(&s->groups[s->wins[i].gi], wall)) {
+            cwl_drop_expired(s, i); /* expired since the group's retention was told */
+            continue;
+        }
         *out = s->wins[i];
         s->nrepairs -= out->repair;
         memmove(&s->wins[i], &s->wins[i + 1], (s->nwins - i - 1) * sizeof *s->wins);
@@ -1267,14 +1366,17 @@ static bool cwl_pop_window(cwl_source *s, cwl_window *out)
 static bool cwl_has_window(const cwl_source *s)
 {
     for (size_t i = s->nwins; i-- > 0;)
-        if (s->groups[s->wins[i].gi].nstreams != 0 && !s->groups[s->wins[i].gi].pending)
+        if (cwl_window_ready(s, &s->wins[i]))
             return true;
     return false;
 }
 
 /* ---- Backfill progress (note 10) ------------------------------------------------------ */
 
-static uint64_t cwl_remaining(const cwl_progress *p) { return p->total > p->done ? p->total - p->done : 0; }
+static uint64_t cwl_remaining(const cwl_progress *p)
+{
+    return p->total > p->done + p->expired ? p->total - p->done - p->expired : 0;
+}
 
 /* 3400 -> "3,400" */
 static void cwl_fmt_count(char *out, size_t n, uint64_t v)
@@ -1312,9 +1414,10 @@ static void cwl_progress_json(sl_buf *out, const cwl_progress *p)
 {
     buf_printf(out,
                "\"backfill\":{\"windows_total\":%" PRIu64 ",\"windows_done\":%" PRIu64
-               ",\"remaining_windows\":%" PRIu64 ",\"events_read\":%" PRIu64
+               ",\"windows_expired\":%" PRIu64 ",\"remaining_windows\":%" PRIu64
+               ",\"events_read\":%" PRIu64
                ",\"events_per_sec\":%.1f,\"windows_per_sec\":%.3f,\"eta_seconds\":",
-               p->total, p->done, cwl_remaining(p), p->events, p->events_per_sec,
+               p->total, p->done, p->expired, cwl_remaining(p), p->events, p->events_per_sec,
                p->windows_per_sec);
     if (p->eta_secs < 0)
         buf_puts(out, "null}");
@@ -1414,6 +1517,7 @@ static void cwl_progress_tick(cwl_source *s, int64_t now)
     for (uint32_t i = 0; i < s->ngroups; i++) {
         tot.total += s->groups[i].bf_total;
         tot.done += s->groups[i].bf_done;
+        tot.expired += s->groups[i].bf_expired;
         tot.events += s->groups[i].bf_events;
     }
     if (span > 0) {
@@ -1436,7 +1540,8 @@ static void cwl_progress_tick(cwl_source *s, int64_t now)
     pthread_mutex_lock(&s->mu);
     for (uint32_t i = 0; i < s->ngroups; i++) {
         cwl_group *g = &s->groups[i];
-        cwl_progress p = {.total = g->bf_total, .done = g->bf_done, .events = g->bf_events};
+        cwl_progress p = {.total = g->bf_total, .done = g->bf_done, .expired = g->bf_expired,
+                          .events = g->bf_events};
         if (span > 0)
             p.events_per_sec = (double)(g->bf_events - g->ring_ev[old]) / span;
         size_t b = behind[i] == SIZE_MAX ? s->nwins : behind[i];
@@ -1467,8 +1572,11 @@ static void cwl_progress_tick(cwl_source *s, int64_t now)
         } else if (!g->bf_complete_logged) {
             char ev[32];
             cwl_fmt_count(ev, sizeof ev, g->bf_events);
-            log_info(s->cc->id, "backfill: group %s complete, %" PRIu64 " windows, %s events",
-                     g->name, g->bf_done, ev);
+            char exp[48] = "";
+            if (g->bf_expired) /* note 14 */
+                snprintf(exp, sizeof exp, ", %" PRIu64 " expired", g->bf_expired);
+            log_info(s->cc->id, "backfill: group %s complete, %" PRIu64 " windows, %s events%s",
+                     g->name, g->bf_done, ev, exp);
             g->bf_complete_logged = true;
         }
     }
@@ -1839,6 +1947,14 @@ static bool cwl_rec_next(cwl_source *s)
         cwl_window w = s->rq[--s->nrq];
         if (s->groups[w.gi].nstreams == 0)
             continue; /* no stream: nothing to count */
+        if (!cwl_ret_settled(&s->groups[w.gi])) { /* note 14: its retention first */
+            s->nrq++;
+            return false;
+        }
+        if (w.end <= cwl_ret_floor(&s->groups[w.gi], cwl_wall_ms())) {
+            metrics_count(s->cc->metrics, "reconcile_windows_expired", 1);
+            continue; /* CloudWatch no longer holds it: a count would say 0 */
+        }
         if (!cwl_rec_settled(s, &w)) {
             if (w.repair) { /* a handover's check (note 12): wait until the tail passed it */
                 s->nrq++;
@@ -1954,34 +2070,29 @@ static void cwl_rr_drop(cwl_source *s, size_t i)
     s->rrs[i] = s->rrs[--s->nrrs];
 }
 
-/* What DescribeLogGroups said of the group a re-read is for. */
-typedef struct cwl_rr_find {
+/* ---- Retention (note 14) ------------------------------------------------------------ */
+
+/* What DescribeLogGroups said of one group. */
+typedef struct cwl_ret_find {
     const char *name;
     bool found;
     int64_t days;
-} cwl_rr_find;
+} cwl_ret_find;
 
-static void cwl_rr_group_cb(void *arg, const char *name, int64_t retention_days)
+static void cwl_ret_cb(void *arg, const char *name, int64_t retention_days)
 {
-    cwl_rr_find *f = arg;
+    cwl_ret_find *f = arg;
     if (strcmp(name, f->name) == 0) {
         f->found = true;
         f->days = retention_days;
     }
 }
 
-/* The next claimed request without a plan: DescribeLogGroups for its group's retention (the
- * scheduler took the token), then the windows inside it are queued ahead of any other
- * backfill. Returns false when nothing was due. */
-static bool cwl_rr_step(cwl_source *s, int64_t now)
+/* DescribeLogGroups for group gi's retention (the scheduler took the token); on an answer
+ * its expired windows are dropped. */
+static void cwl_ret_ask(cwl_source *s, uint32_t gi, int64_t now)
 {
-    cwl_rr *r = NULL;
-    for (size_t i = 0; i < s->nrrs && !r; i++)
-        if (!s->rrs[i].planned && s->rrs[i].retry_at <= now)
-            r = &s->rrs[i];
-    if (!r)
-        return false;
-    cwl_group *g = &s->groups[r->gi];
+    cwl_group *g = &s->groups[gi];
     if (cwl_creds_stale(&s->api.creds, cwl_wall_ms()))
         cwl_reload_creds(s);
     /* names come back sorted, so the group itself leads the answer to its own prefix */
@@ -1991,44 +2102,85 @@ static bool cwl_rr_step(cwl_source *s, int64_t now)
     buf_puts(&s->req, "\",\"limit\":1}");
     http_response resp = {0};
     char etype[96], err[512];
-    cwl_rr_find f = {g->name, false, 0};
+    cwl_ret_find f = {g->name, false, 0};
     char *tok = NULL;
     cwl_status st = cwl_call(&s->api, "DescribeLogGroups", s->req.p, s->req.len, &resp, etype,
                              sizeof etype, err, sizeof err);
-    if (st == CWL_OK && cwl_parse_groups(resp.body.p, resp.body.len, &s->tmp, cwl_rr_group_cb, &f,
+    if (st == CWL_OK && cwl_parse_groups(resp.body.p, resp.body.len, &s->tmp, cwl_ret_cb, &f,
                                          &tok, err, sizeof err) != SL_OK) {
         metrics_error(s->cc->metrics, "bad_response");
         st = CWL_RETRY;
     }
     free(tok);
     buf_free(&resp.body);
-    if (st == CWL_OK && !f.found) {
+    if (st != CWL_OK) {
+        if (st == CWL_AUTH)
+            cwl_reload_creds(s);
+        g->ret_fails++;
+        cwl_warn(s, "log group %s: its retention: %s%s", g->name, err,
+                 g->ret_fails == CWL_RET_HOLD_FAILS && g->retention_days < 0
+                     ? " (its backfill goes on as if it never expired)" : "");
+        metrics_error(s->cc->metrics, st == CWL_THROTTLED ? "throttled" : "retention");
+        g->ret_at = now + cwl_backoff(s, g->ret_fails);
+        return;
+    }
+    g->ret_fails = 0;
+    g->ret_missing = !f.found;
+    if (!f.found) { /* not there (yet): its reads say so; asked again soon */
+        g->ret_at = now + CWL_RET_MISSING_MS;
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    g->retention_days = f.days;
+    pthread_mutex_unlock(&s->mu);
+    g->ret_at = now + CWL_RET_REFRESH_MS;
+    cwl_expire(s, gi);
+}
+
+/* The group whose retention is due to be asked, UINT32_MAX none. */
+static uint32_t cwl_ret_due(const cwl_source *s, int64_t now)
+{
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        if (s->groups[i].ret_at <= now)
+            return i;
+    return UINT32_MAX;
+}
+
+/* The next claimed request without a plan, once its group's retention is known (note 14):
+ * the windows inside it are queued ahead of any other backfill. Returns false when
+ * nothing was due. */
+static bool cwl_rr_step(cwl_source *s, int64_t now)
+{
+    cwl_rr *r = NULL;
+    for (size_t i = 0; i < s->nrrs && !r; i++)
+        if (!s->rrs[i].planned && s->rrs[i].retry_at <= now)
+            r = &s->rrs[i];
+    if (!r)
+        return false;
+    cwl_group *g = &s->groups[r->gi];
+    if (g->ret_missing) {
         log_warn(s->cc->id, "reread: log group %s not found; nothing read again for the repair",
                  g->name);
         reread_finish(r->id, false);
         cwl_rr_drop(s, (size_t)(r - s->rrs));
         return true;
     }
-    if (st != CWL_OK) {
-        if (st == CWL_AUTH)
-            cwl_reload_creds(s);
-        cwl_warn(s, "reread: log group %s: its retention: %s", g->name, err);
-        metrics_error(s->cc->metrics, st == CWL_THROTTLED ? "throttled" : "reread");
-        if (++r->fails > 8) {
+    if (g->retention_days < 0) { /* not told yet: asked with priority; give up when it fails */
+        if (g->ret_fails > 8) {
+            log_warn(s->cc->id, "reread: log group %s: its retention is not known; nothing "
+                     "read again for the repair", g->name);
             reread_finish(r->id, false);
             cwl_rr_drop(s, (size_t)(r - s->rrs));
-        } else {
-            r->retry_at = now + cwl_backoff(s, r->fails);
+            return true;
         }
-        return true;
+        r->retry_at = SL_MAX(now + 100, g->ret_at);
+        return false;
     }
-    pthread_mutex_lock(&s->mu);
-    g->retention_days = f.days;
-    pthread_mutex_unlock(&s->mu);
+    int64_t days = g->retention_days;
     int64_t w = s->cfg->window_minutes * 60000;
     sl_reread_plan p;
-    reread_clip(r->from, r->to, reread_floor(cwl_wall_ms(), f.days, SL_REREAD_MARGIN_MS, w), &p);
-    p.retention_days = f.days;
+    reread_clip(r->from, r->to, reread_floor(cwl_wall_ms(), days, SL_REREAD_MARGIN_MS, w), &p);
+    p.retention_days = days;
     p.windows = 0;
     snprintf(p.source, sizeof p.source, "CloudWatch");
     if (g->nstreams == 0) /* no stream (note 9): nothing to read, and its windows would wait */
@@ -2048,8 +2200,8 @@ static bool cwl_rr_step(cwl_source *s, int64_t now)
         metrics_count(s->cc->metrics, "reread_windows_queued", p.windows);
     }
     char ret[32];
-    if (f.days)
-        snprintf(ret, sizeof ret, "%" PRId64 " days", f.days);
+    if (days)
+        snprintf(ret, sizeof ret, "%" PRId64 " days", days);
     else
         snprintf(ret, sizeof ret, "never expires");
     log_info(s->cc->id, "reread: log group %s: %s %" PRId64 "..%" PRId64 " again for a repair, %"
@@ -2130,16 +2282,19 @@ static int64_t cwl_schedule(cwl_source *s)
         }
         return 0;
     }
-    /* A sink's repair asks for a re-read (note 13): the group's retention first, right after
-     * the live tail; the windows then go ahead of other backfill. */
+    /* A sink's repair asks for a re-read (note 13): planned once the group's retention is
+     * known (no request of its own); the windows then go ahead of other backfill. */
     cwl_rr_claim(s);
-    for (size_t i = 0; i < s->nrrs; i++) {
-        if (s->rrs[i].planned || s->rrs[i].retry_at > now)
-            continue;
+    if (cwl_rr_step(s, now))
+        return 0;
+    /* Retention (note 14): right after the live tail, with backfill's pause (under
+     * throttling nothing of lower priority than the tail is sent). */
+    uint32_t rg = now >= s->bf_pause_until ? cwl_ret_due(s, now) : UINT32_MAX;
+    if (rg != UINT32_MAX) {
         int64_t wt = cwl_bucket_try(s->bucket, s->cc->id, 1.0, sl_mono_ms());
         if (wt > 0)
             return wt;
-        cwl_rr_step(s, now);
+        cwl_ret_ask(s, rg, now);
         return 0;
     }
     /* A group taken over waits for the destination's answer (note 12): one question a step,
@@ -2255,6 +2410,8 @@ static int64_t cwl_schedule(cwl_source *s)
     for (size_t i = 0; i < s->nrrs; i++)
         if (!s->rrs[i].planned)
             next = SL_MIN(next, s->rrs[i].retry_at);
+    for (uint32_t i = 0; i < s->ngroups; i++)
+        next = SL_MIN(next, SL_MAX(s->groups[i].ret_at, s->bf_pause_until));
     if (s->live.active)
         next = SL_MIN(next, s->live.retry_at);
     if (s->bf.active)
@@ -2392,6 +2549,7 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
      * committed): both series exist from the start, so queued - done reads as what is left. */
     metrics_count(s->cc->metrics, "backfill_windows_queued", 0);
     metrics_count(s->cc->metrics, "backfill_windows_done", 0);
+    metrics_count(s->cc->metrics, "backfill_windows_expired", 0); /* note 14 */
     int rc = ckpt_open(&s->ck, s->cc->data_dir, s->cc->id, s->cc->metrics, err, sizeof err);
     if (rc != SL_OK) {
         log_error(s->cc->id, "%s", err);
