@@ -95,10 +95,11 @@ void json_escape(sl_buf *out, const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     /* Write straight into the buffer. Invariant: at the top of the loop there is room
-     * for the rest of the input copied verbatim plus one escape (6 bytes); each escape
-     * or replacement re-checks it, so the common case does no capacity test per byte. */
-    if (out->cap - out->len < n + 8)
-        buf_reserve(out, n + 8);
+     * for the rest of the input escaped as '"' and '\\' are (two bytes each) plus one
+     * longer escape (6 bytes); a quote or backslash keeps it by itself, anything longer
+     * re-checks it, so neither a byte nor a quote tests capacity. */
+    if (out->cap - out->len < 2 * n + 8)
+        buf_reserve(out, 2 * n + 8);
     char *d = out->p + out->len;
     while (i < n) {
 #ifdef __SSE2__
@@ -117,6 +118,14 @@ void json_escape(sl_buf *out, const char *str, size_t n)
                 size_t k = (size_t)__builtin_ctz((unsigned)mask);
                 i += k;
                 d += k;
+                unsigned char c = s[i];
+                if (c == '"' || c == '\\') { /* JSON in a message: one every few bytes */
+                    d[0] = '\\';
+                    d[1] = (char)c;
+                    d += 2;
+                    i++;
+                    continue;
+                }
                 goto special;
             }
             i += 16;
@@ -160,9 +169,9 @@ void json_escape(sl_buf *out, const char *str, size_t n)
 #ifdef __SSE2__
     special:;
 #endif
-        /* Room for the rest verbatim + the worst single expansion (6 bytes). */
+        /* Room for the rest at two bytes each + the worst single expansion (6 bytes). */
         size_t used = (size_t)(d - out->p);
-        if (out->cap - used < (n - i) + 8) {
+        if (out->cap - used < 2 * (n - i) + 8) {
             out->len = used;
             buf_reserve(out, (n - i) * 2 + 8);
             d = out->p + out->len;
