@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,48 @@ static int setup_command(redis_conn *c, char *err, size_t errlen, const char *wh
     return rc;
 }
 
+/* hiredis 0.14 allocates an array reply's element pointers as soon as its header arrives,
+ * so "*1333333333\r\n" from a broken or hostile server would reserve 10 GB before one
+ * element came. No command of ours gets more than REDIS_MAX_ELEMENTS back (batches are at
+ * most 100,000 items), so a larger header is refused: the reader fails with an error and
+ * the connection is reset like any protocol error. */
+#define REDIS_MAX_ELEMENTS (1 << 20)
+
+static redisReplyObjectFunctions bounded_fns;
+static void *(*default_create_array)(const redisReadTask *, int);
+
+static void *bounded_create_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > REDIS_MAX_ELEMENTS)
+        return NULL;
+    return default_create_array(task, elements);
+}
+
+static void bounded_fns_init(void)
+{
+    redisReader *r = redisReaderCreate();
+    if (!r)
+        return;
+    bounded_fns = *r->fn;
+    default_create_array = bounded_fns.createArray;
+    bounded_fns.createArray = bounded_create_array;
+    redisReaderFree(r);
+}
+
+redisReader *redis_reader_new(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bounded_fns_init);
+    redisReader *r = redisReaderCreate();
+    if (r && default_create_array)
+        r->fn = &bounded_fns;
+    else if (r) { /* the template could not be made: refuse rather than run unbounded */
+        redisReaderFree(r);
+        r = NULL;
+    }
+    return r;
+}
+
 redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen)
 {
     char host[256];
@@ -407,7 +450,7 @@ redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen)
     c->fd = fd;
     c->timeout_ms = ms;
     c->in = sl_xmalloc(REDIS_CONN_READ);
-    c->reader = redisReaderCreate();
+    c->reader = redis_reader_new();
     if (!c->reader) {
         snprintf(err, errlen, "connect %s: out of memory", ep->address);
         redis_conn_close(c);

@@ -68,6 +68,10 @@ typedef struct redis_conn redis_conn;
 
 /* Connects (with the endpoint's timeout), runs the TLS handshake, AUTH and SELECT.
  * Returns an owned connection (redis_conn_close), or NULL with a message in err. */
+/* A reply reader that refuses array headers larger than any reply of ours (NULL: out of
+ * memory). The caller owns it (redisReaderFree). */
+redisReader *redis_reader_new(void);
+
 redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen);
 void redis_conn_close(redis_conn *c);
 /* Appends one command to the pipeline (lens NULL = strlen of each). Nothing is sent

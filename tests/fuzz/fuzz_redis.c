@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The raw bytes as a list value. */
     redis_decode_value(b, (const char *)data, size);
     /* The bytes as a RESP reply: an entries array, or a list of values. */
-    redisReader *r = redisReaderCreate();
+    redisReader *r = redis_reader_new();
     redisReaderFeed(r, (const char *)data, size);
     void *reply = NULL;
     if (redisReaderGetReply(r, &reply) == REDIS_OK && reply) {
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * does): as many replies, and the same error, as from the whole. */
     size_t nw = 0, nc = 0;
     bool ew = false, ec = false;
-    redisReader *whole = redisReaderCreate(), *cut = redisReaderCreate();
+    redisReader *whole = redis_reader_new(), *cut = redis_reader_new();
     redisReaderFeed(whole, (const char *)data, size);
     for (void *x = NULL; nw < 4096; nw++, freeReplyObject(x), x = NULL)
         if (redisReaderGetReply(whole, &x) != REDIS_OK ? (ew = true) : !x)

@@ -302,6 +302,32 @@ static void test_conn_failures(void **state)
     assert_non_null(strstr(err, "connect"));
 }
 
+/* An array header larger than any reply of ours is refused before anything is reserved
+ * (hiredis would calloc its element pointers at once: 10 GB here); a normal one parses. */
+static void test_reader_bounded(void **state)
+{
+    (void)state;
+    static const char huge[] = "*1333333333\r\n:1\r\n";
+    redisReader *r = redis_reader_new();
+    assert_non_null(r);
+    assert_int_equal(redisReaderFeed(r, huge, sizeof huge - 1), REDIS_OK);
+    void *reply = NULL;
+    assert_int_equal(redisReaderGetReply(r, &reply), REDIS_ERR);
+    assert_null(reply);
+    redisReaderFree(r);
+
+    static const char ok[] = "*3\r\n:1\r\n$1\r\nx\r\n*0\r\n";
+    r = redis_reader_new();
+    assert_int_equal(redisReaderFeed(r, ok, sizeof ok - 1), REDIS_OK);
+    assert_int_equal(redisReaderGetReply(r, &reply), REDIS_OK);
+    assert_non_null(reply);
+    const redisReply *rep = reply;
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 3);
+    freeReplyObject(reply);
+    redisReaderFree(r);
+}
+
 static void test_tls_options(void **state)
 {
     char err[256];
@@ -333,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_conn_pipeline),
         cmocka_unit_test(test_conn_failures),
         cmocka_unit_test(test_tls_options),
+        cmocka_unit_test(test_reader_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
