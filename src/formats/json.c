@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -748,6 +749,16 @@ const json_value *json_get(const json_value *obj, const char *key)
         if (strcmp(obj->keys[i], key) == 0)
             return obj->items[i];
     return NULL;
+}
+
+const json_value *json_get_path(const json_value *v, ...)
+{
+    va_list ap;
+    va_start(ap, v);
+    for (const char *key; v && (key = va_arg(ap, const char *)) != NULL;)
+        v = json_get(v, key);
+    va_end(ap);
+    return v;
 }
 
 /* ---- Streaming object reader --------------------------------------------------------- */

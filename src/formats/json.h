@@ -44,7 +44,13 @@ json_value *json_parse(sl_arena *a, const char *s, size_t n, char *err, size_t e
  * that ends (the next value of a stream of concatenated ones, or n). */
 json_value *json_parse_prefix(sl_arena *a, const char *s, size_t n, size_t *used, char *err,
                               size_t errlen);
+/* The member key of obj; NULL when obj is NULL, not an object or has no such member. */
 const json_value *json_get(const json_value *obj, const char *key);
+/* Walks a fixed path of object members from v, one key a step, the list ended by NULL:
+ * json_get_path(root, "hits", "hits", NULL) is root.hits.hits. A key is one whole member
+ * name, dots included ("index.refresh_interval" is one step). NULL when v is NULL or a
+ * step is missing or not an object; with no key, v itself. */
+const json_value *json_get_path(const json_value *v, ...) __attribute__((sentinel));
 /* Sets f's type and value from v: strings; numbers without fraction or exponent that fit
  * int64 as integers, other finite ones as floats, non-finite as null; booleans; null;
  * arrays and objects as their JSON text. With copy the bytes are copied into b's arena;

@@ -376,6 +376,31 @@ static void test_parse_dom(void **state)
     arena_free(&a);
 }
 
+static void test_get_path(void **state)
+{
+    sl_arena a;
+    arena_init(&a, 1024);
+    char err[128];
+    const char *t = "{\"hits\":{\"hits\":[1],\"n\":2},\"ix\":{\"settings\":"
+                    "{\"index.refresh_interval\":\"5s\"}},\"arr\":[{\"k\":1}]}";
+    json_value *v = json_parse(&a, t, strlen(t), err, sizeof err);
+    assert_non_null(v);
+    const json_value *h = json_get_path(v, "hits", "hits", NULL);
+    assert_non_null(h);
+    assert_int_equal(h->type, JSON_ARR);
+    assert_ptr_equal(h, json_get(json_get(v, "hits"), "hits"));
+    const json_value *ri = json_get_path(v, "ix", "settings", "index.refresh_interval", NULL);
+    assert_non_null(ri);
+    assert_string_equal(ri->str, "5s");
+    assert_ptr_equal(json_get_path(v, NULL), v);             /* no step: v itself */
+    assert_null(json_get_path(NULL, "hits", NULL));          /* no root */
+    assert_null(json_get_path(v, "hits", "missing", NULL));  /* a step missing */
+    assert_null(json_get_path(v, "hits", "n", "x", NULL));   /* through a number */
+    assert_null(json_get_path(v, "arr", "k", NULL));         /* through an array */
+    assert_null(json_get_path(v, "ix", "settings", "index", "refresh_interval", NULL));
+    arena_free(&a);
+}
+
 static void test_parse_depth(void **state)
 {
     char deep[200];
@@ -404,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_dom),
         cmocka_unit_test(test_parse_depth),
+        cmocka_unit_test(test_get_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,9 +101,8 @@ static int admin_pass(es_admin *a, char *err, size_t errlen)
                          &body, NULL, &r1, err, errlen)) != SL_OK)
         goto out;
     const json_value *root = json_parse(&ar, r1.body.p, r1.body.len, perr, sizeof perr);
-    const json_value *aggs = root ? json_get(root, "aggregations") : NULL;
-    const json_value *ia = aggs ? json_get(aggs, "i") : NULL;
-    const json_value *buckets = ia ? json_get(ia, "buckets") : NULL;
+    const json_value *aggs = json_get(root, "aggregations");
+    const json_value *buckets = json_get_path(aggs, "i", "buckets", NULL);
     if (root && !aggs && root->type == JSON_OBJ) {
         goto done; /* no index matches yet: nothing to tune */
     }
@@ -128,17 +127,16 @@ static int admin_pass(es_admin *a, char *err, size_t errlen)
     int64_t now = sl_now_ns() / 1000000, cold_ms = c->cold_age_days * 86400000;
     for (size_t i = 0; i < buckets->n; i++) {
         const json_value *b = buckets->items[i];
-        const json_value *key = json_get(b, "key"), *m = json_get(b, "m");
-        const json_value *v = m ? json_get(m, "value") : NULL;
+        const json_value *key = json_get(b, "key");
+        const json_value *v = json_get_path(b, "m", "value", NULL);
         if (!key || key->type != JSON_STR || !v || v->type != JSON_NUM)
             continue; /* no @timestamp in that index */
         bool is_hot = now - (int64_t)v->num <= cold_ms;
         const char *want = is_hot ? c->hot_interval : c->cold_interval;
         hot += is_hot;
         cold += !is_hot;
-        const json_value *ix = json_get(cur, key->str);
-        const json_value *st = ix ? json_get(ix, "settings") : NULL;
-        const json_value *ri = st ? json_get(st, "index.refresh_interval") : NULL;
+        const json_value *ri = json_get_path(cur, key->str, "settings", "index.refresh_interval",
+                                             NULL);
         if (ri && ri->type == JSON_STR && strcmp(ri->str, want) == 0)
             continue;
         admin_api(&api, key->str, "/_settings");

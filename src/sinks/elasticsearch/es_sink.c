@@ -936,9 +936,8 @@ static int detect_version(es_sink *s, char *why, size_t whylen)
     char perr[64];
     const json_value *root = resp.status == 200 ? json_parse(&a, resp.body.p, resp.body.len, perr,
                                                              sizeof perr) : NULL;
-    const json_value *v = root ? json_get(root, "version") : NULL;
-    const json_value *num = v ? json_get(v, "number") : NULL;
-    const json_value *dist = v ? json_get(v, "distribution") : NULL;
+    const json_value *num = json_get_path(root, "version", "number", NULL);
+    const json_value *dist = json_get_path(root, "version", "distribution", NULL);
     int out = SL_OK;
     if (!num || num->type != JSON_STR) {
         char ex[161];

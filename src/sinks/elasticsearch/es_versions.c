@@ -398,12 +398,9 @@ static int put_template(es_vers *v, const char *stable, const ver_pin *pins, siz
     if (es_conn_do(&v->conn, "GET", api.p, NULL, NULL, NULL, &r0, e0, sizeof e0) == SL_OK) {
         char perr[64];
         const json_value *root = json_parse(&a, r0.body.p, r0.body.len, perr, sizeof perr);
-        const json_value *ts = root ? json_get(root, "index_templates") : NULL;
+        const json_value *ts = json_get(root, "index_templates");
         const json_value *t0 = ts && ts->type == JSON_ARR && ts->n ? ts->items[0] : NULL;
-        const json_value *it = t0 ? json_get(t0, "index_template") : NULL;
-        const json_value *tt = it ? json_get(it, "template") : NULL;
-        const json_value *mp = tt ? json_get(tt, "mappings") : NULL;
-        props = mp ? json_get(mp, "properties") : NULL;
+        props = json_get_path(t0, "index_template", "template", "mappings", "properties", NULL);
         if (props && props->type != JSON_OBJ)
             props = NULL;
     }
@@ -477,9 +474,8 @@ static int setup_name(es_vers *v, const char *stable, char *why, size_t whylen)
         char perr[64];
         const json_value *root = json_parse(&a, r.body.p, r.body.len, perr, sizeof perr);
         for (size_t i = 0; root && root->type == JSON_OBJ && i < root->n; i++) {
-            const json_value *al = json_get(root->items[i], "aliases");
-            const json_value *me = al ? json_get(al, stable) : NULL;
-            const json_value *w = me ? json_get(me, "is_write_index") : NULL;
+            const json_value *me = json_get_path(root->items[i], "aliases", stable, NULL);
+            const json_value *w = json_get(me, "is_write_index");
             if (!me)
                 continue;
             if (!active[0] || (w && w->type == JSON_BOOL && w->b))
@@ -778,9 +774,8 @@ static int copy_all(es_vers *v, const char *active, const char *standby, const v
         arena_init(&a, 65536);
         char perr[64];
         const json_value *root = json_parse(&a, r.body.p, r.body.len, perr, sizeof perr);
-        const json_value *s = root ? json_get(root, "_scroll_id") : NULL;
-        const json_value *h = root ? json_get(root, "hits") : NULL;
-        const json_value *hits = h ? json_get(h, "hits") : NULL;
+        const json_value *s = json_get(root, "_scroll_id");
+        const json_value *hits = json_get_path(root, "hits", "hits", NULL);
         if (!s || s->type != JSON_STR || s->len >= sizeof sid || !hits || hits->type != JSON_ARR) {
             VFMT(err, errlen, "scroll of %s: unexpected answer", active);
             rc = SL_ERR_IO;
@@ -922,11 +917,8 @@ static int version_span(es_vers *v, const char *index, int64_t *from, int64_t *t
         arena_init(&a, 1024);
         char perr[64];
         const json_value *root = json_parse(&a, r.body.p, r.body.len, perr, sizeof perr);
-        const json_value *ag = root ? json_get(root, "aggregations") : NULL;
-        const json_value *lo = ag ? json_get(ag, "oldest") : NULL;
-        const json_value *hi = ag ? json_get(ag, "newest") : NULL;
-        lo = lo ? json_get(lo, "value") : NULL;
-        hi = hi ? json_get(hi, "value") : NULL;
+        const json_value *lo = json_get_path(root, "aggregations", "oldest", "value", NULL);
+        const json_value *hi = json_get_path(root, "aggregations", "newest", "value", NULL);
         if (!lo || !hi) {
             VFMT(err, errlen, "POST %s: no aggregations in the answer", api.p);
             rc = SL_ERR_IO;
