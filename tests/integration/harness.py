@@ -133,6 +133,15 @@ class Sluice:
         """A counter's value; 0 before its series exists (e.g. no error of that reason yet)."""
         return self.metric(name, **labels) or 0
 
+    def component_counter(self, cid, name):
+        """sluice_component_counter_total{component_id=cid,name=name}; 0 before it exists.
+        (Its label `name` cannot be passed to counter.)"""
+        want = ('component_id="%s"' % cid, 'name="%s"' % name)
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith("sluice_component_counter_total{") and all(w in line for w in want):
+                return float(line.rsplit(" ", 1)[1])
+        return 0
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)

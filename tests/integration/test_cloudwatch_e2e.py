@@ -13,8 +13,9 @@ import threading
 import time
 import urllib.request
 
-from harness import Sluice, WORK, free_port, log, wait_until, get_text, post_json
-from cw_common import start_emulators, cw_events, es_count, es_docs, write_credentials
+from harness import Sluice, free_port, log, wait_until, get_text, post_json
+from cw_common import aws_env, counter, cw_es_config, cw_events, es_count, es_docs, start_emulators, \
+    write_credentials
 
 DAYS = int(os.environ.get("CW_DAYS", "30"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "1"))
@@ -50,46 +51,9 @@ wt.start()
 
 port = free_port()
 creds = write_credentials("[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n")
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  cw:
-    type: cloudwatch_logs
-    log_groups: %s
-    region: us-east-1
-    endpoint: "%s"
-    credentials_file: "%s"
-    profile: cw
-    backfill_days: %d
-    window_minutes: 1440
-    poll_interval_secs: 1
-    overlap_secs: 5
-    max_requests_per_sec: 40
-    page_limit: 500
-    backoff_base_ms: 50
-    backoff_max_ms: 1000%s
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [cw]
-    endpoint: "%s"
-    index: "cwl-{{ cloudwatch.log_group_slug }}"
-    batch: { max_events: 500, timeout_ms: 50 }
-    retry: { initial_ms: 10, max_ms: 200 }
-"""
-RECONCILE = """
-    reconcile_interval_secs: 1
-    reconcile:
-      elasticsearch: "%s"
-      index: "cwl-{{ cloudwatch.log_group_slug }}"
-      recent_hours: 24
-      sample: %d
-      seed: 3""" % (esb, DAYS + 1)
-base_cfg = cfg
-cfg = base_cfg % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, "", esb)
-env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-env["AWS_EC2_METADATA_DISABLED"] = "true"
+SOURCE = {"window_minutes": 1440, "overlap_secs": 5, "max_requests_per_sec": 40, "page_limit": 500}
+cfg = cw_es_config(cwb, esb, creds, GROUPS, DAYS + 1, source=SOURCE, port=port)
+env = aws_env()
 total = gen["events"]
 try:
     for k in (1, 2, 3):
@@ -140,19 +104,15 @@ try:
     assert es_count(esb) == len(want) - deleted
     # whole windows per answer from here: each check counts a day in one request
     post_json(cwb + "/_emulator/control", {"page_size": 10000})
-    s = Sluice(base_cfg % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, RECONCILE, esb),
+    s = Sluice(cw_es_config(cwb, esb, creds, GROUPS, DAYS + 1, port=port,
+                            source=dict(SOURCE, reconcile_interval_secs=1),
+                            reconcile={"recent_hours": 24, "sample": DAYS + 1, "seed": 3}),
                name="sluice5", env=env).start()
-
-    def counter(name):
-        for line in s.get("/metrics")[1].splitlines():
-            if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
-                return float(line.rsplit(" ", 1)[1])
-        return 0
     wait_until(lambda: es_count(esb) >= len(want), 180, "reconciliation refills the deleted day")
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
     ids = [d["_id"] for d in es_docs(esb)]
     assert len(ids) == len(set(ids)) and set(ids) == want_ids, (len(ids), len(want_ids))
-    assert counter("reconcile_events_missing") == deleted, (counter("reconcile_events_missing"), deleted)
+    assert counter(s, "reconcile_events_missing") == deleted, (counter(s, "reconcile_events_missing"), deleted)
     found = [l for l in s.log_text().splitlines() if "reading the window again" in l]
     assert len(found) == 1 and GROUPS[1] in found[0] and " %d.." % day in found[0], found
     log("deleted day (%d events) found by reconciliation and refilled" % deleted)

@@ -11,8 +11,9 @@ import os
 import time
 import urllib.request
 
-from harness import Sluice, WORK, free_port, log, wait_until, post_json
-from cw_common import start_emulators, es_count, es_docs, write_credentials
+from harness import Sluice, log, wait_until, post_json
+from cw_common import aws_env, counter, cw_es_config, es_count, es_docs, start_emulators, \
+    write_credentials
 
 DAYS = int(os.environ.get("CW_RECONCILE_DAYS", "4"))
 PER_HOUR = int(os.environ.get("CW_PER_HOUR", "2"))
@@ -34,66 +35,24 @@ gen = post_json(cwb + "/_emulator/generate", {"groups": GROUPS, "streams": 5, "d
 total = gen["events"]
 log("history:", gen)
 
-port = free_port()
-creds = write_credentials()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  cw:
-    type: cloudwatch_logs
-    log_groups: %s
-    region: us-east-1
-    endpoint: "%s"
-    credentials_file: "%s"
-    profile: cw
-    backfill_days: %d
-    window_minutes: 60
-    poll_interval_secs: 1
-    overlap_secs: 2
-    max_requests_per_sec: 100
-    backoff_base_ms: 50
-    backoff_max_ms: 1000
-    reconcile_interval_secs: 1
-    reconcile:
-      elasticsearch: "%s"
-      index: "cwl-{{ cloudwatch.log_group_slug }}"
-      recent_hours: 12
-      sample: 50
-      seed: 7
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [cw]
-    endpoint: "%s"
-    index: "cwl-{{ cloudwatch.log_group_slug }}"
-    batch: { max_events: 500, timeout_ms: 50 }
-    retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, port, json.dumps(GROUPS), cwb, creds, DAYS + 1, esb, esb)
-env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-env["AWS_EC2_METADATA_DISABLED"] = "true"
-s = Sluice(cfg, name="sluice", env=env).start()
+cfg = cw_es_config(cwb, esb, write_credentials(), GROUPS, DAYS + 1,
+                   source={"reconcile_interval_secs": 1},
+                   reconcile={"recent_hours": 12, "sample": 50, "seed": 7})
+s = Sluice(cfg, name="sluice", env=aws_env()).start()
 try:
     wait_until(lambda: es_count(esb) >= total, 180, "backfill complete (%d)" % total)
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "commits")
     before = {d["_id"]: d for d in es_docs(esb)}
     assert len(before) == total, (len(before), total)
 
-    def counter(name):
-        want = 'name="%s"' % name
-        for line in s.get("/metrics")[1].splitlines():
-            if line.startswith("sluice_component_counter_total{") and want in line and '"cw"' in line:
-                return float(line.rsplit(" ", 1)[1])
-        return 0
-
     def errors(reason):
         return s.metric("sluice_component_errors_total", component_id="cw", reason=reason) or 0
 
     # Settled windows agree: checks happen, and none of them is a false mismatch.
-    checked0 = counter("reconcile_windows_checked")
-    wait_until(lambda: counter("reconcile_windows_checked") >= checked0 + 30, 120,
+    checked0 = counter(s, "reconcile_windows_checked")
+    wait_until(lambda: counter(s, "reconcile_windows_checked") >= checked0 + 30, 120,
                "reconciliation rounds over a complete destination")
-    assert counter("reconcile_mismatches") == 0, s.log_text()[-2000:]
+    assert counter(s, "reconcile_mismatches") == 0, s.log_text()[-2000:]
 
     # An older day of one group (sampled) and three recent hours of the other (always checked).
     day = (now_ms - 3 * 86400 * 1000) // HOUR * HOUR
@@ -108,7 +67,7 @@ try:
         r = post_json(esb + "/" + index + "/_delete_by_query", group_query(group, a, b))
         assert r["deleted"] == cnt > 0, (r, cnt)
         deleted += r["deleted"]
-    log("deleted %d documents; %d windows checked so far" % (deleted, counter("reconcile_windows_checked")))
+    log("deleted %d documents; %d windows checked so far" % (deleted, counter(s, "reconcile_windows_checked")))
     assert es_count(esb) == total - deleted
 
     wait_until(lambda: es_count(esb) >= total, 180, "reconciliation refills the destination")
@@ -127,18 +86,18 @@ try:
     post_json(esb + "/_emulator/control", {"fail": 10 ** 9, "status": 503})
     refused0 = errors("reconcile_destination")
     wait_until(lambda: errors("reconcile_destination") > refused0, 120, "a refused destination count")
-    missing = counter("reconcile_events_missing")
+    missing = counter(s, "reconcile_events_missing")
     assert missing == deleted, "reconcile_events_missing %d, deleted %d" % (missing, deleted)
-    assert counter("reconcile_mismatches") >= 2
+    assert counter(s, "reconcile_mismatches") >= 2
     lines = [l for l in s.log_text().splitlines() if "reading the window again" in l]
-    assert len(lines) == counter("reconcile_mismatches"), lines
+    assert len(lines) == counter(s, "reconcile_mismatches"), lines
     checked = [l for l in s.log_text().splitlines() if "reconcile " in l and
                (l.endswith(": ok") or "reading the window again" in l)]
-    assert len(checked) == counter("reconcile_windows_checked"), (
+    assert len(checked) == counter(s, "reconcile_windows_checked"), (
         "one log line per window checked: %d lines, %d windows" % (
-            len(checked), counter("reconcile_windows_checked")))
+            len(checked), counter(s, "reconcile_windows_checked")))
     log("refilled %d events in %d windows; %d windows checked" % (
-        deleted, len(lines), counter("reconcile_windows_checked")))
+        deleted, len(lines), counter(s, "reconcile_windows_checked")))
     assert s.stop() == 0
 finally:
     s.kill9()

@@ -27,8 +27,8 @@ import os
 import subprocess
 import time
 
-from harness import SLUICE, Sluice, WORK, free_port, get_ndjson, http_json, log, post_json, wait_until
-from cw_common import start_emulators, write_credentials
+from harness import SLUICE, Sluice, WORK, get_ndjson, http_json, log, post_json, wait_until
+from cw_common import aws_env, counter, cw_es_config, cw_groups, start_emulators, write_credentials
 
 GROUP, STABLE = "/aws/lambda/reread", "cw-aws-lambda-reread"
 V1, V2 = "sluice-%s-v1" % STABLE, "sluice-%s-v2" % STABLE
@@ -68,44 +68,17 @@ ids_str, ids_num = put("s-str", strs), put("s-num", nums)
 ts_of = {i: e["timestamp"] for i, e in zip(ids_str + ids_num, strs + nums)}
 N = len(ts_of)
 creds = write_credentials()
-env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-env["AWS_EC2_METADATA_DISABLED"] = "true"
+env = aws_env()
 
 
 def config(data, heal, streams=None):
-    return """
-data_dir: %s/%s
-api: { address: "127.0.0.1:%d" }
-sources:
-  cw:
-    type: cloudwatch_logs
-    log_groups: ["%s"]
-    %s
-    region: us-east-1
-    endpoint: "%s"
-    credentials_file: "%s"
-    profile: cw
-    backfill_days: 7
-    window_minutes: %d
-    poll_interval_secs: 1
-    overlap_secs: 2
-    stream_discover_interval_secs: 0
-    max_requests_per_sec: 100
-    backoff_base_ms: 50
-    backoff_max_ms: 1000
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [cw]
-    endpoint: "%s"
-    index: "cw-{{ cloudwatch.log_group_slug }}"
-    versioned: true
-    schema_heal: "%s"
-    schema_heal_interval: 300ms
-    batch: { max_events: 200, timeout_ms: 20 }
-    retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, data, free_port(), GROUP, "log_streams: [%s]" % streams if streams else "", cwb,
-       creds, WINDOW_MIN, esb, heal)
+    source = {"window_minutes": WINDOW_MIN, "stream_discover_interval_secs": 0}
+    if streams:
+        source["log_streams"] = [streams]
+    return cw_es_config(cwb, esb, creds, [GROUP], 7, source=source, data=data,
+                        sink={"index": "cw-{{ cloudwatch.log_group_slug }}", "versioned": True,
+                              "schema_heal": heal, "schema_heal_interval": "300ms",
+                              "batch": {"max_events": 200, "timeout_ms": 20}})
 
 
 def run_to(data, streams, want, name):
@@ -115,15 +88,6 @@ def run_to(data, streams, want, name):
                "%s: every backfill window committed" % name)
     wait_until(lambda: s.component("cw")["pending_acks"] == 0, 60, "%s: committed" % name)
     assert s.stop() == 0
-
-
-def ctr(s, name):
-    """sluice_component_counter_total{component_id="es",name=...}, 0 before it exists."""
-    for line in s.get("/metrics")[1].splitlines():
-        if line.startswith("sluice_component_counter_total{") and 'component_id="es"' in line \
-                and 'name="%s"' % name in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
 
 
 try:
@@ -177,9 +141,9 @@ try:
         v = s.component("es")["versions"]
         assert v["swaps"] == 1 and v["rereads"] == 1 and v["rereads_failed"] == 0, v
         assert v["reread_windows"] > 0 and v["repairs_abandoned"] == 0, v
-        assert ctr(s, "schema_heal_reread_windows") == v["reread_windows"]
-        assert ctr(s, "schema_heal_rereads") == 1
-        grp = s.component("cw")["log_groups"][0]
+        assert counter(s, "schema_heal_reread_windows", "es") == v["reread_windows"]
+        assert counter(s, "schema_heal_rereads", "es") == 1
+        grp = cw_groups(s)[GROUP]
         assert grp["retention_days"] == RETENTION, grp
         # `sluice top` tells the same (quiet now: the repair is done, nothing else heals)
         r = subprocess.run([SLUICE, "top", "--once", "--interval", "100", "-c", s.config],

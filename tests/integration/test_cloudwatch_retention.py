@@ -14,8 +14,8 @@ import re
 import subprocess
 import time
 
-from harness import SLUICE, Sluice, WORK, free_port, get_ndjson, log, post_json, wait_until
-from cw_common import es_docs, start_emulators, write_credentials
+from harness import SLUICE, Sluice, get_ndjson, log, post_json, wait_until
+from cw_common import aws_env, counter, cw_es_config, cw_groups, es_docs, start_emulators, write_credentials
 
 HOUR, DAY = 3600000, 86400000
 SHORT, FOREVER = "/ret/short", "/ret/forever"
@@ -32,59 +32,11 @@ post_json(cwb + "/_emulator/control", {"retention": {SHORT: RETENTION}})
 held = {g: {e["id"] for e in get_ndjson(cwb + "/_emulator/events?group=" + g)} for g in (SHORT, FOREVER)}
 assert held[SHORT] and len(held[FOREVER]) > len(held[SHORT]), {g: len(v) for g, v in held.items()}
 
-creds = write_credentials()
-env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-env["AWS_EC2_METADATA_DISABLED"] = "true"
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  cw:
-    type: cloudwatch_logs
-    log_groups: ["%s", "%s"]
-    region: us-east-1
-    endpoint: "%s"
-    credentials_file: "%s"
-    profile: cw
-    backfill_days: %d
-    window_minutes: %d
-    poll_interval_secs: 1
-    overlap_secs: 2
-    stream_discover_interval_secs: 0
-    max_requests_per_sec: 100
-    backoff_base_ms: 50
-    backoff_max_ms: 1000
-    reconcile_interval_secs: 1
-    reconcile:
-      elasticsearch: "%s"
-      index: "cwl-{{ cloudwatch.log_group_slug }}"
-      recent_hours: 6
-      sample: 64
-      seasonal: { enabled: false }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [cw]
-    endpoint: "%s"
-    index: "cwl-{{ cloudwatch.log_group_slug }}"
-    batch: { max_events: 500, timeout_ms: 50 }
-    retry: { initial_ms: 10, max_ms: 200 }
-""" % (WORK, free_port(), SHORT, FOREVER, cwb, creds, DAYS, WINDOW_MIN, esb, esb)
-
-
-def counter(s, name):
-    for line in s.get("/metrics")[1].splitlines():
-        if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line \
-                and 'component_id="cw"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
-
-
-def groups(s):
-    return {g["name"]: g for g in s.component("cw")["log_groups"]}
-
-
-s = Sluice(cfg, name="retention", env=env).start()
+cfg = cw_es_config(cwb, esb, write_credentials(), [SHORT, FOREVER], DAYS,
+                   source={"window_minutes": WINDOW_MIN, "stream_discover_interval_secs": 0,
+                           "reconcile_interval_secs": 1},
+                   reconcile={"recent_hours": 6, "sample": 64, "seasonal": {"enabled": False}})
+s = Sluice(cfg, name="retention", env=aws_env()).start()
 try:
     want = held[SHORT] | held[FOREVER]
     wait_until(lambda: len(es_docs(esb)) >= len(want), 180, "every held event delivered")
@@ -94,7 +46,7 @@ try:
     c0 = counter(s, "reconcile_windows_expired")
     wait_until(lambda: counter(s, "reconcile_windows_expired") >= c0 + 2 * 20, 120,
                "two rounds skipping the expired checks")
-    gs = groups(s)
+    gs = cw_groups(s)
     short, forever = gs[SHORT]["backfill"], gs[FOREVER]["backfill"]
     assert gs[SHORT]["retention_days"] == RETENTION and gs[FOREVER]["retention_days"] == 0, gs
     # [t - 6 d, t) in 3-hour windows, those ending before t - 3 d - 1 h expired: 23 or 24

@@ -18,8 +18,8 @@ import subprocess
 import time
 import urllib.request
 
-from harness import SLUICE, Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
-from cw_common import start_emulators, write_credentials
+from harness import SLUICE, Sluice, WORK, free_port, log, wait_until, get_ndjson, post_json
+from cw_common import aws_env, counter, cw_es_config, cw_groups, start_emulators, write_credentials
 
 HOUR = 3600 * 1000
 BUSY = 30  # events a busy hour
@@ -72,65 +72,25 @@ log("quiet window", iso(quiet[0]), "busy window", iso(busy[0]))
 
 port = free_port()
 creds = write_credentials()
-cfg = """
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  cw:
-    type: cloudwatch_logs
-    log_groups: ["%s"]
-    region: us-east-1
-    endpoint: "%s"
-    credentials_file: "%s"
-    profile: cw
-    backfill_days: 28
-    window_minutes: 60
-    poll_interval_secs: 1
-    overlap_secs: 2
-    max_requests_per_sec: 200
-    backoff_base_ms: 50
-    backoff_max_ms: 1000
-    reconcile_interval_secs: %d
-    reconcile:
-      elasticsearch: "%s"
-      index: "cwl-{{ cloudwatch.log_group_slug }}"
-      recent_hours: 24
-      sample: 2
-      seasonal: { min_history: 3, threshold: "0.001" }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [cw]
-    endpoint: "%s"
-    index: "cwl-{{ cloudwatch.log_group_slug }}"
-    batch: { max_events: 500, timeout_ms: 50 }
-    retry: { initial_ms: 10, max_ms: 200 }
-"""
 
 
 def config(interval):
-    return cfg % (WORK, port, GROUP, cwb, creds, interval, esb, esb)
+    return cw_es_config(cwb, esb, creds, [GROUP], 28, port=port,
+                        source={"max_requests_per_sec": 200, "reconcile_interval_secs": interval},
+                        reconcile={"recent_hours": 24, "sample": 2,
+                                   "seasonal": {"min_history": 3, "threshold": "0.001"}})
 
-env = {k: "" for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
-env["AWS_EC2_METADATA_DISABLED"] = "true"
+
+env = aws_env()
 
 
 def group(s):
-    gs = s.component("cw")["log_groups"]
-    return gs[0] if gs else {"backfill": {"windows_total": 0, "remaining_windows": -1},
-                              "season": {"buckets_learned": -1}}
+    return cw_groups(s).get(GROUP) or {"backfill": {"windows_total": 0, "remaining_windows": -1},
+                                       "season": {"buckets_learned": -1}}
 
 
 def season(s):
     return group(s)["season"]
-
-
-def comp_counter(s, name):
-    want = 'name="%s"' % name
-    for line in s.get("/metrics")[1].splitlines():
-        if line.startswith("sluice_component_counter_total{") and want in line and '"cw"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
 
 
 def lines(s, text):
@@ -150,7 +110,7 @@ try:
     assert season(s)["observations"] >= 4 * 168 - 2, season(s)  # the partial ends are not
     assert es_window_count(*busy) == BUSY and es_window_count(*quiet) == 0
     assert lines(s, "season:") == []  # no round yet
-    assert comp_counter(s, "season_learned") == season(s)["observations"]
+    assert counter(s, "season_learned") == season(s)["observations"]
     assert s.stop() == 0
     model = os.path.join(WORK, "data", "checkpoints", "cw.season")
     assert os.path.exists(model)
@@ -180,8 +140,8 @@ try:
     assert st["implausible"] >= 1 and st["rereads"] >= 1 and st["repaired"] >= 1, st
     assert st["skipped"] >= 3, st
     for name in ("season_implausible", "season_rereads", "season_repaired"):
-        assert comp_counter(s, name) >= 1, name
-    assert comp_counter(s, "season_skipped") >= 3
+        assert counter(s, name) >= 1, name
+    assert counter(s, "season_skipped") >= 3
     # `sluice top` tells the same verdicts (counters that only grow: at least these).
     r = subprocess.run([SLUICE, "top", "--once", "--interval", "100", "-c", s.config],
                        capture_output=True, text=True, timeout=60)
