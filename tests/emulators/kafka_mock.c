@@ -93,25 +93,35 @@ static int parse_err(const char *s, rd_kafka_resp_err_t *out)
     return -1;
 }
 
-/* The committed offsets of a group, read with a consumer that never joins it. */
-static void committed(rd_kafka_mock_cluster_t *mc, const char *group, const char *topic, int n,
-                      char *ans, size_t anslen)
+/* A client of the cluster that asks what any client would (a consumer in group when group
+ * is set, else a producer). NULL with "error <why>" in ans. The caller destroys it. */
+static rd_kafka_t *client(rd_kafka_mock_cluster_t *mc, const char *group, char *ans, size_t anslen)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr,
                           sizeof errstr) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        (group && rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) !=
+                      RD_KAFKA_CONF_OK)) {
         rd_kafka_conf_destroy(conf);
         snprintf(ans, anslen, "error %s", errstr);
-        return;
+        return NULL;
     }
     rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!c) {
+    rd_kafka_t *c = rd_kafka_new(group ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, errstr,
+                                 sizeof errstr);
+    if (!c)
         snprintf(ans, anslen, "error %s", errstr);
+    return c;
+}
+
+/* The committed offsets of a group, read with a consumer that never joins it. */
+static void committed(rd_kafka_mock_cluster_t *mc, const char *group, const char *topic, int n,
+                      char *ans, size_t anslen)
+{
+    rd_kafka_t *c = client(mc, group, ans, anslen);
+    if (!c)
         return;
-    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(l, topic, i);
@@ -132,20 +142,9 @@ static void committed(rd_kafka_mock_cluster_t *mc, const char *group, const char
 static void watermarks(rd_kafka_mock_cluster_t *mc, const char *topic, int n, char *ans,
                        size_t anslen)
 {
-    char errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), errstr,
-                          sizeof errstr) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(ans, anslen, "error %s", errstr);
+    rd_kafka_t *c = client(mc, NULL, ans, anslen);
+    if (!c)
         return;
-    }
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!c) {
-        snprintf(ans, anslen, "error %s", errstr);
-        return;
-    }
     size_t len = (size_t)snprintf(ans, anslen, "ok");
     for (int i = 0; i < n && len < anslen; i++) {
         int64_t lo, hi;

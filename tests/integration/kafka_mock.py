@@ -1,11 +1,12 @@
 """kafka_mock.py - the Kafka cluster of the kafka tests: tests/emulators/kafka_mock (librdkafka's
 mock cluster, built next to sluice) driven over its stdin, and kcat, the independent client
-that reads back what sluice produced (and produces what sluice reads)."""
+that reads back what sluice produced (and produces what sluice reads); the config of a kafka
+source consuming into a file sink, and what that file holds."""
 import json
 import os
 import subprocess
 
-from harness import SLUICE, WORK, track
+from harness import SLUICE, WORK, free_port, track
 
 MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(os.path.dirname(os.path.abspath(SLUICE)), "kafka_mock")
 
@@ -71,3 +72,44 @@ def consume(bootstrap, *topics, debug=False):
             if "fetch queue" in line and "msgsets" in line:
                 codecs.add(line.rstrip(")").rsplit(",", 1)[1].strip())
     return (out, codecs) if debug else out
+
+
+def consumer_config(bootstrap, group, topics, path, batch, librdkafka="", file_opts=""):
+    """The config of a kafka source `in` (group `group`, the topics list `topics`, raw
+    decoding, a short session) consuming into a file sink `out` at path, both batching
+    `batch` events. librdkafka: more `name: "value"` pairs for the consumer; file_opts: more
+    lines of the sink's options (indented by four)."""
+    return """
+data_dir: %s/data
+api: { address: "127.0.0.1:%d" }
+sources:
+  in:
+    type: kafka
+    brokers: ["%s"]
+    group_id: %s
+    topics: %s
+    decoding: raw
+    batch_max_events: %d
+    librdkafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500"%s }
+sinks:
+  out:
+    type: file
+    inputs: [in]
+    path: %s
+%s    batch: { max_events: %d, timeout_ms: 20 }
+""" % (WORK, free_port(), bootstrap, group, json.dumps(topics), batch,
+       ", " + librdkafka if librdkafka else "", path, file_opts, batch)
+
+
+def file_lines(path):
+    """The events of the NDJSON file at path, complete lines only (the sink may be writing
+    one); [] before the file exists."""
+    res = []
+    try:
+        with open(path) as f:
+            for l in f:
+                if l.endswith("\n"):
+                    res.append(json.loads(l))
+    except FileNotFoundError:
+        pass
+    return res

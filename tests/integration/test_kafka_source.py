@@ -15,8 +15,8 @@ import random
 import threading
 import time
 
-from harness import Sluice, WORK, free_port, log, wait_until
-from kafka_mock import KafkaMock, kcat
+from harness import Sluice, WORK, log, wait_until
+from kafka_mock import KafkaMock, consumer_config, file_lines, kcat
 
 KILLS = int(os.environ.get("IT_KILLS", "2"))
 rnd = random.Random(int(os.environ.get("IT_SEED", "5")))
@@ -36,27 +36,9 @@ def produce(lo, hi, header=False):
     kcat(kafka.bootstrap, *args, input=data)
 
 
-api = free_port()
-s = Sluice("""
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in:
-    type: kafka
-    brokers: ["%s"]
-    group_id: aggregators
-    topics: ["^in-.*"]
-    decoding: raw
-    batch_max_events: 200
-    librdkafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500", topic.metadata.refresh.interval.ms: "1000" }
-sinks:
-  out:
-    type: file
-    inputs: [in]
-    path: %s
-    id_key: _id
-    batch: { max_events: 200, timeout_ms: 20 }
-""" % (WORK, api, kafka.bootstrap, outfile)).start()
+s = Sluice(consumer_config(kafka.bootstrap, "aggregators", ["^in-.*"], outfile, 200,
+                           librdkafka='topic.metadata.refresh.interval.ms: "1000"',
+                           file_opts="    id_key: _id\n")).start()
 
 
 def partition_gauges(name):
@@ -82,15 +64,7 @@ def drained_metrics(total):
 
 
 def lines():
-    res = []
-    try:
-        with open(outfile) as f:
-            for l in f:
-                if l.endswith("\n"):
-                    res.append(json.loads(l))
-    except FileNotFoundError:
-        pass
-    return res
+    return file_lines(outfile)
 
 
 # 1. ids and decoding

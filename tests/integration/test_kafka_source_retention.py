@@ -12,8 +12,8 @@ after."""
 import json
 import os
 
-from harness import Sluice, WORK, free_port, log, wait_until
-from kafka_mock import KafkaMock, kcat
+from harness import Sluice, WORK, log, wait_until
+from kafka_mock import KafkaMock, consumer_config, file_lines, kcat
 
 kafka = KafkaMock(3)
 kafka.cmd("topic ret 1")
@@ -36,45 +36,14 @@ def watermarks():
 
 def skipped():
     """sluice_component_counter_total{component_id="in", name="kafka_skipped_messages"}."""
-    for l in s.get("/metrics")[1].splitlines():
-        if l.startswith("sluice_component_counter_total{") and 'component_id="in"' in l \
-                and 'name="kafka_skipped_messages"' in l:
-            return int(float(l.rsplit(" ", 1)[1]))
-    return 0
+    return int(s.component_counter("in", "kafka_skipped_messages"))
 
 
 def lines():
-    res = []
-    try:
-        with open(outfile) as f:
-            for l in f:
-                if l.endswith("\n"):
-                    res.append(json.loads(l))
-    except FileNotFoundError:
-        pass
-    return res
+    return file_lines(outfile)
 
 
-api = free_port()
-s = Sluice("""
-data_dir: %s/data
-api: { address: "127.0.0.1:%d" }
-sources:
-  in:
-    type: kafka
-    brokers: ["%s"]
-    group_id: readers
-    topics: [ret]
-    decoding: raw
-    batch_max_events: 50
-    librdkafka: { session.timeout.ms: "6000", heartbeat.interval.ms: "500" }
-sinks:
-  out:
-    type: file
-    inputs: [in]
-    path: %s
-    batch: { max_events: 50, timeout_ms: 20 }
-""" % (WORK, api, kafka.bootstrap, outfile))
+s = Sluice(consumer_config(kafka.bootstrap, "readers", ["ret"], outfile, 50))
 
 # 1. read and commit the first 100
 produce(0, 100)
