@@ -167,7 +167,20 @@ int64_t http_parse_retry_after(const char *v)
             sec = 86400; /* a server asking for more than a day is not taken literally */
         return (int64_t)sec * 1000;
     }
-    time_t when = curl_getdate(v, NULL);
+    /* An HTTP date (RFC 9110 5.6.7: IMF-fixdate, then the obsolete RFC 850 and asctime
+     * forms), parsed here rather than by curl_getdate: the sinks' own client must not load
+     * libcurl for it. */
+    static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                        "%a %b %e %H:%M:%S %Y"};
+    time_t when = 0;
+    for (size_t i = 0; i < sizeof forms / sizeof *forms && when <= 0; i++) {
+        struct tm tm = {0};
+        const char *end = strptime(v, forms[i], &tm);
+        while (end && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end && !*end)
+            when = timegm(&tm);
+    }
     if (when <= 0)
         return 0;
     int64_t ms = ((int64_t)when * 1000) - sl_now_ns() / 1000000;
