@@ -1,8 +1,14 @@
-/* http_multi.c - a libcurl multi handle on one loop thread. Workers submit jobs through a
- * locked queue and curl_multi_wakeup; the loop adds them, drives every transfer and signals
- * each job's condition when it completes.
+/* http_multi.c - HTTP requests for every HTTP sink: run on the calling thread by the
+ * client of net/http_conn.h, or, for what that client leaves to libcurl (a proxy applies,
+ * user information in the URL), by a libcurl multi handle on one loop thread. Workers
+ * submit those jobs through a locked queue and curl_multi_wakeup; the loop adds them,
+ * drives every transfer and signals each job's condition when it completes.
  *
  * Notes on the design
+ *  0. The loop thread, and libcurl itself, start with the first request that needs them:
+ *     a pipeline whose requests all go straight to the socket never loads libcurl. The
+ *     own client saves what the loop cost per request (libcurl's copy of the body into its
+ *     upload buffer, two context switches, libcurl's own bookkeeping).
  *
  *  1. A job lives on the submitting thread's stack; the loop only touches it between
  *     submission and `done`, and the submitter waits for `done` before returning, so a job
@@ -26,6 +32,7 @@
 #include "core/common.h"
 #include "core/lazylib.h"
 #include "net/http_client.h"
+#include "net/http_conn.h"
 
 #define HM_MAX_BODY (64u << 20)
 #define HM_POOL_MAX 64
@@ -44,7 +51,8 @@ typedef struct hm_job {
 } hm_job;
 
 struct http_multi {
-    CURLM *cm;
+    http_conn_pool *conns;      /* requests on the caller's thread */
+    CURLM *cm;                  /* NULL until the loop started (under mu) */
     pthread_t th;
     pthread_mutex_t mu;
     hm_job *queue, *queue_tail; /* submitted, not yet added (under mu) */
@@ -281,26 +289,30 @@ static void *hm_loop(void *arg)
 
 http_multi *http_multi_new(char *err, size_t errlen)
 {
-    if (lazylib_load(&lazy_curl, err, errlen) != SL_OK) /* libcurl is not linked */
-        return NULL;
-    pthread_once(&hm_once, hm_global);
     http_multi *m = sl_xcalloc(1, sizeof *m);
-    m->cm = curl_multi_init();
-    if (!m->cm) {
-        free(m);
-        sl_seterr(err, errlen, SL_ERR_NOMEM, "cannot create a curl multi handle");
-        return NULL;
-    }
-    curl_multi_setopt(m->cm, CURLMOPT_MAXCONNECTS, 64L);
+    m->conns = http_conn_pool_new();
     pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+/* Loads libcurl and starts the loop thread, once; under m->mu. */
+static int hm_start_loop(http_multi *m, char *err, size_t errlen)
+{
+    if (m->cm)
+        return SL_OK;
+    if (lazylib_load(&lazy_curl, err, errlen) != SL_OK) /* libcurl is not linked */
+        return SL_ERR_IO;
+    pthread_once(&hm_once, hm_global);
+    m->cm = curl_multi_init();
+    if (!m->cm)
+        return sl_seterr(err, errlen, SL_ERR_NOMEM, "cannot create a curl multi handle");
+    curl_multi_setopt(m->cm, CURLMOPT_MAXCONNECTS, 64L);
     if (pthread_create(&m->th, NULL, hm_loop, m) != 0) {
         curl_multi_cleanup(m->cm);
-        pthread_mutex_destroy(&m->mu);
-        free(m);
-        sl_seterr(err, errlen, SL_ERR_IO, "cannot start the HTTP loop thread");
-        return NULL;
+        m->cm = NULL;
+        return sl_seterr(err, errlen, SL_ERR_IO, "cannot start the HTTP loop thread");
     }
-    return m;
+    return SL_OK;
 }
 
 void http_multi_free(http_multi *m)
@@ -309,52 +321,67 @@ void http_multi_free(http_multi *m)
         return;
     pthread_mutex_lock(&m->mu);
     m->stop = true;
+    bool loop = m->cm != NULL;
     pthread_mutex_unlock(&m->mu);
-    curl_multi_wakeup(m->cm);
-    pthread_join(m->th, NULL);
-    /* Jobs submitted after the loop ended are completed here. */
-    pthread_mutex_lock(&m->mu);
-    hm_job *q = m->queue;
-    m->queue = m->queue_tail = NULL;
-    pthread_mutex_unlock(&m->mu);
-    for (hm_job *j = q, *next; j; j = next) {
-        next = j->next;
-        snprintf(j->resp->error, sizeof j->resp->error, "client stopped");
-        hm_finish(m, j, SL_ERR_CLOSED);
+    if (loop) {
+        curl_multi_wakeup(m->cm);
+        pthread_join(m->th, NULL);
+        /* Jobs submitted after the loop ended are completed here. */
+        pthread_mutex_lock(&m->mu);
+        hm_job *q = m->queue;
+        m->queue = m->queue_tail = NULL;
+        pthread_mutex_unlock(&m->mu);
+        for (hm_job *j = q, *next; j; j = next) {
+            next = j->next;
+            snprintf(j->resp->error, sizeof j->resp->error, "client stopped");
+            hm_finish(m, j, SL_ERR_CLOSED);
+        }
+        for (int i = 0; i < m->npool; i++)
+            curl_easy_cleanup(m->pool[i]);
+        curl_multi_cleanup(m->cm);
     }
-    for (int i = 0; i < m->npool; i++)
-        curl_easy_cleanup(m->pool[i]);
-    curl_multi_cleanup(m->cm);
+    http_conn_pool_free(m->conns);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
 int http_multi_do(http_multi *m, const http_mreq *req, http_mresp *resp)
 {
-    hm_job j;
-    memset(&j, 0, sizeof j);
-    j.req = req;
-    j.resp = resp;
     resp->status = 0;
     resp->retry_after_ms = 0;
     resp->error[0] = '\0';
     resp->etag[0] = '\0';
     resp->tls = false;
     buf_reset(&resp->body);
+    bool own = http_conn_handles(m->conns, req->url);
+    pthread_mutex_lock(&m->mu);
+    int rc = m->stop ? SL_ERR_CLOSED : own ? SL_OK : hm_start_loop(m, resp->error, sizeof resp->error);
+    if (rc != SL_OK) {
+        pthread_mutex_unlock(&m->mu);
+        if (rc == SL_ERR_CLOSED)
+            snprintf(resp->error, sizeof resp->error, "client stopped");
+        return rc;
+    }
+    m->inflight++;
+    pthread_mutex_unlock(&m->mu);
+    if (own) {
+        rc = http_conn_do(m->conns, req, resp);
+        pthread_mutex_lock(&m->mu);
+        m->inflight--;
+        pthread_mutex_unlock(&m->mu);
+        return rc;
+    }
+    hm_job j;
+    memset(&j, 0, sizeof j);
+    j.req = req;
+    j.resp = resp;
     pthread_cond_init(&j.cv, NULL);
     pthread_mutex_lock(&m->mu);
-    if (m->stop) {
-        pthread_mutex_unlock(&m->mu);
-        pthread_cond_destroy(&j.cv);
-        snprintf(resp->error, sizeof resp->error, "client stopped");
-        return SL_ERR_CLOSED;
-    }
     if (m->queue_tail)
         m->queue_tail->next = &j;
     else
         m->queue = &j;
     m->queue_tail = &j;
-    m->inflight++;
     pthread_mutex_unlock(&m->mu);
     curl_multi_wakeup(m->cm);
     pthread_mutex_lock(&m->mu);

@@ -1,5 +1,10 @@
-/* http_multi.h - one libcurl multi handle driven by its own event-loop thread: callers on
- * any thread submit a request and wait; connections persist and many requests share them. */
+/* http_multi.h - the HTTP requests of the sinks: callers on any thread run a request and
+ * wait for its answer; connections persist and many requests share them. A request runs on
+ * the calling thread through the client of net/http_conn.h (its own HTTP/1.1 over a
+ * keep-alive pool, the body written to the socket without a copy); one a proxy applies to
+ * (http_proxy, https_proxy, all_proxy, no_proxy) or whose URL holds user information goes
+ * to a libcurl multi handle driven by a loop thread of its own, which starts, and loads
+ * libcurl, with the first such request. */
 #ifndef SL_HTTP_MULTI_H
 #define SL_HTTP_MULTI_H
 
@@ -13,7 +18,8 @@
 
 typedef struct http_multi http_multi;
 
-/* Receives response body bytes on the loop thread as they arrive. Returns 0 to go on,
+/* Receives response body bytes as they arrive (on the calling thread, or on the loop
+ * thread for a libcurl request). Returns 0 to go on,
  * non-zero to abort the transfer (reported as an I/O error). */
 typedef int (*http_multi_data_fn)(void *arg, const char *p, size_t n);
 
@@ -42,21 +48,25 @@ typedef struct http_mresp {
     bool tls;               /* ... and it was a TLS failure (handshake, certificate, alert) */
 } http_mresp;
 
-/* Starts the loop thread. Returns an owned handle (http_multi_free) or NULL + err. */
+/* Returns an owned handle (http_multi_free); starts no thread. NULL + err is kept for
+ * callers' sake (it does not happen today). */
 http_multi *http_multi_new(char *err, size_t errlen);
 /* The handle in *slot, started on first use (a component's init must not start threads);
  * mu guards the start. Returns it, or NULL + err when it cannot start (tried again on the
  * next call). The caller frees *slot at the end. */
 http_multi *http_multi_lazy(_Atomic(http_multi *) *slot, pthread_mutex_t *mu, char *err,
                             size_t errlen);
-/* Stops the loop; requests still in flight fail with SL_ERR_CLOSED. No thread may be
- * inside http_multi_do once this returns. */
+/* Stops the loop thread if it started: libcurl requests still in flight fail with
+ * SL_ERR_CLOSED. Requests on callers' threads are not interrupted: no thread may be inside
+ * http_multi_do when this is called (a sink frees it after joining its workers). Closes
+ * the idle connections. */
 void http_multi_free(http_multi *m);
-/* Submits the request to the loop and blocks until it completes. Returns SL_OK when a
- * response arrived (any status), SL_ERR_IO / SL_ERR_TIMEOUT / SL_ERR_CLOSED with
- * resp->error set when none did. Thread-safe. */
+/* Runs the request (on this thread, or through the loop) and blocks until it completes.
+ * Returns SL_OK when a response arrived (any status), SL_ERR_IO / SL_ERR_TIMEOUT /
+ * SL_ERR_CLOSED with resp->error set when none did (a libcurl that cannot be loaded is
+ * SL_ERR_IO). Thread-safe. */
 int http_multi_do(http_multi *m, const http_mreq *req, http_mresp *resp);
-/* Requests currently submitted and not finished. */
+/* Requests currently running, on either path. */
 int http_multi_inflight(http_multi *m);
 
 #endif

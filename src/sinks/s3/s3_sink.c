@@ -351,7 +351,7 @@ static void s3_call(s3_sink *s, http_multi *h, const char *method, const char *k
     http_headers hl = {0};
     for (size_t i = 0; i < nh; i++) {
         if (strcmp(sh[i].name, "Host") == 0)
-            continue; /* libcurl sends the same Host from the URL */
+            continue; /* the HTTP client sends the same Host from the URL */
         http_headers_add(&hl, sh[i].name, sh[i].value);
     }
     http_headers_add(&hl, "Authorization", authz.p);
