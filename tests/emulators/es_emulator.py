@@ -34,6 +34,11 @@ Faults, by flags or POST /_emulator/control with a JSON object:
   {"count_only": true}       benchmark mode: count documents, store nothing
   {"hold_scroll": true}      hold every new scroll search until set false (stats: scrolls_held)
   {"hold_field_caps": true}  hold every _field_caps request until set false
+  {"drop_reused": N}         for the next N API requests that come on a connection which
+                             already carried one, read the request and close without an
+                             answer (a server that closed an idle connection as it was reused)
+  {"idle_close_ms": MS}      close a connection that stays idle that long between requests
+                             (0: never), as servers with a keep-alive timeout do
 --api-key / --bearer accept only that Authorization; --tls-cert/--tls-key serve HTTPS;
 --tls-client-ca also requires a client certificate signed by that CA (mutual TLS).
 GET /_emulator/stats: counters (`max_body_bytes`: the largest request body as received), and
@@ -49,6 +54,8 @@ list; with one index and no deletes, what `docs` counted earlier is a prefix of 
 GET /_emulator/settings: each index's dynamic settings and their change log
 ([time.monotonic(), setting, value]); GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
+Connections: `connections` counts those that carried an API request, `dropped_reused` and
+`idle_closed` what the two faults above did.
 
 --prefix /insert/elasticsearch serves the API only under that path, as an
 Elasticsearch-compatible store mounted below its root does (VictoriaLogs' /insert/elasticsearch/)
@@ -63,6 +70,7 @@ import fnmatch
 import gzip
 import json
 import random
+import select
 import ssl
 import sys
 import threading
@@ -344,7 +352,10 @@ class State:
                           status_413=0, status_401=0, failed_requests=0, resets=0,
                           bad_requests=0, body_bytes=0, max_body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
-                          tls_refused_reasons={}, settings_updates=0)
+                          tls_refused_reasons={}, settings_updates=0, connections=0,
+                          dropped_reused=0, idle_closed=0)
+        self.drop_reused = 0
+        self.idle_close_ms = 0
         self.attempts = {}
         self.flavor = dict(FLAVORS[a.flavor], name=a.flavor)
         if a.version:
@@ -470,10 +481,47 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return u == st.user and p == st.password
 
+    def handle(self):
+        """BaseHTTPRequestHandler's loop, with the idle_close_ms fault between requests."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection and self.wait_next():
+            self.handle_one_request()
+
+    def wait_next(self):
+        st = self.server.st
+        t0 = time.monotonic()
+        while True:
+            if getattr(self.connection, "pending", lambda: 0)():
+                return True
+            try:
+                r, _, _ = select.select([self.connection], [], [], 0.05)
+            except (OSError, ValueError):
+                return False
+            if r:
+                return True
+            idle = st.idle_close_ms
+            if idle and time.monotonic() - t0 >= idle / 1000.0:
+                with st.lock:
+                    st.stats["idle_closed"] += 1
+                return False
+
     def handle_any(self):
         st = self.server.st
         if urlsplit(self.path).path.startswith("/_emulator/"):
             return self.control(urlsplit(self.path).path, self.read_body())
+        self.api_seen = getattr(self, "api_seen", 0) + 1
+        with st.lock:
+            if self.api_seen == 1:
+                st.stats["connections"] += 1
+            drop = self.api_seen > 1 and st.drop_reused > 0
+            if drop:
+                st.drop_reused -= 1
+                st.stats["dropped_reused"] += 1
+        if drop:
+            self.read_body()
+            self.close_connection = True
+            return
         with st.lock:
             st.stats["inflight"] += 1
             st.stats["max_inflight"] = max(st.stats["max_inflight"], st.stats["inflight"])
@@ -1247,7 +1295,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/control":
             c = json.loads(raw or b"{}")
             with st.lock:
-                for k in ("item_429", "delay_ms", "reset", "max_body", "password", "count_only", "user"):
+                for k in ("item_429", "delay_ms", "reset", "max_body", "password", "count_only", "user",
+                          "drop_reused", "idle_close_ms"):
                     if k in c:
                         setattr(st, k, c[k])
                 if "fail" in c:
