@@ -41,8 +41,8 @@
 
 #define HC_MAX_BODY (64u << 20)     /* collected body, as the libcurl path */
 #define HC_RBUF (32 * 1024)         /* read buffer per connection */
-#define HC_IDLE_PER_KEY 4           /* idle connections kept per destination */
-#define HC_IDLE_MAX 32              /* ... and in all */
+#define HC_IDLE_PER_KEY 16          /* idle connections kept per destination */
+#define HC_IDLE_MAX 64              /* ... and in all (libcurl kept 64 too) */
 #define HC_IDLE_MAX_NS (118 * 1000000000LL) /* libcurl's default maximum idle age */
 #define HC_CONNECT_MAX_MS 10000     /* connect + handshake, within the request's timeout */
 #define HC_TLS_MERGE (16 * 1024)
