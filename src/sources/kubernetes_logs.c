@@ -187,6 +187,7 @@ typedef struct k8s_source {
     sl_batch *b;
     kfile *b_kf;
     uint64_t b_key, b_end;
+    uint32_t b_last_n; /* events in the last batch: the next one's array is sized for it */
     sl_field *tmpl; /* metadata fields, values in b's arena (owned array) */
     uint32_t ntmpl, tmpl_cap, tmpl_bytes;
     k8s_meta *meta; /* note 9, NULL when off */
@@ -306,6 +307,7 @@ static void k8s_flush(k8s_source *s)
     }
     s->b = NULL;
     s->b_kf = NULL;
+    s->b_last_n = b->n;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, end);
     b->origin = s->cc->id;
     if (source_emit(s->ctx, b) != SL_OK)
@@ -405,7 +407,10 @@ static void parse_json_message(sl_batch *b, sl_event *e)
 /* Opens a batch for kf's lines: metadata copied into its arena once (note 6). */
 static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
 {
-    sl_batch *b = s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, 256));
+    /* Batches of a busy file end alike (a read turn, max_events, max_bytes): sized as the
+     * last one, the event array is not grown (copied) once or twice per batch. */
+    uint32_t hint = SL_MAX(s->b_last_n, 256u);
+    sl_batch *b = s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, (int64_t)hint));
     s->b_kf = kf;
     s->b_key = f->key;
     s->ntmpl = 0;

@@ -90,6 +90,7 @@
 #include "core/log.h"
 
 #define TAILER_CHUNK (64 * 1024)
+#define SPARE_MAX (4 * TAILER_CHUNK) /* a bigger read buffer (a long line) is freed */
 
 typedef enum tf_state { TF_PENDING, TF_READING, TF_DRAINING, TF_ERROR, TF_DONE } tf_state;
 
@@ -163,6 +164,11 @@ struct tailer {
     bool starved;           /* a file waits for room under max_open_files */
     int64_t saved_at_ns;    /* when the restored positions were saved (0: unknown) */
     unsigned char *scratch; /* fingerprint_bytes */
+    /* A read buffer a file gave up at the end of its turn (it keeps only its unfinished
+     * line between turns), taken by the next file to read: not grown and shrunk by
+     * realloc, which copies, in every turn. At most one, at most SPARE_MAX bytes. */
+    char *spare;
+    size_t spare_cap;
     tailer_close_fn close_fn;
     void *close_arg;
     tailer_hold_fn hold_fn;
@@ -511,6 +517,7 @@ void tailer_free(tailer *t)
     free(t->offers);
     free(t->bad);
     free(t->scratch);
+    free(t->spare);
     free(t);
 }
 
@@ -1371,8 +1378,18 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
     while (budget > 0) {
         if (f->bcap - f->blen < TAILER_CHUNK && f->bcap < cap_max) {
             size_t ncap = f->bcap ? f->bcap * 2 : TAILER_CHUNK;
-            f->bcap = SL_MIN(SL_MAX(ncap, f->blen + TAILER_CHUNK), cap_max);
-            f->buf = sl_xrealloc(f->buf, f->bcap);
+            ncap = SL_MIN(SL_MAX(ncap, f->blen + TAILER_CHUNK), cap_max);
+            if (t->spare && t->spare_cap >= ncap && t->spare_cap <= cap_max) {
+                if (f->blen)
+                    memcpy(t->spare, f->buf, f->blen);
+                free(f->buf);
+                f->buf = t->spare;
+                f->bcap = t->spare_cap;
+                t->spare = NULL;
+            } else {
+                f->bcap = ncap;
+                f->buf = sl_xrealloc(f->buf, f->bcap);
+            }
         }
         size_t want = SL_MIN(SL_MIN(f->bcap - f->blen, budget), (size_t)TAILER_CHUNK);
         ssize_t r = pread(f->fd, f->buf + f->blen, want, (off_t)f->read_off);
@@ -1399,13 +1416,22 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
     }
     /* Between turns a file keeps only its unfinished line: a full read buffer per file
      * would dominate memory with a thousand files (one allocation per turn at most). */
-    if (f->blen == 0) {
-        free(f->buf);
-        f->buf = NULL;
-        f->bcap = 0;
-    } else if (f->bcap > 2 * f->blen + 4096) {
-        f->bcap = (f->blen + 4095) & ~(size_t)4095;
-        f->buf = sl_xrealloc(f->buf, f->bcap);
+    if (f->blen == 0 || f->bcap > 2 * f->blen + 4096) {
+        char *small = NULL;
+        size_t scap = 0;
+        if (f->blen) {
+            scap = (f->blen + 4095) & ~(size_t)4095;
+            small = sl_xmalloc(scap);
+            memcpy(small, f->buf, f->blen);
+        }
+        if (!t->spare && f->bcap <= SPARE_MAX) {
+            t->spare = f->buf;
+            t->spare_cap = f->bcap;
+        } else {
+            free(f->buf);
+        }
+        f->buf = small;
+        f->bcap = scap;
     }
     if (delivered && done) {
         tailer_file_info info;
