@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -57,6 +61,19 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
     unsigned y, mo, d, h, mi, se;
     if (n < 20 || !digits(s + 17, 2, &se) || se > 60)
         return -1;
+    /* What CRI runtimes write, nanoseconds in UTC, in a minute seen before: seconds and
+     * the nine fraction digits only (the general path below gives the same value). */
+    uint32_t eight;
+    if (n == 30 && s[19] == '.' && s[29] == 'Z' && tcache_valid &&
+        memcmp(s, tcache_prefix, 17) == 0 && (unsigned)(s[28] - '0') <= 9 &&
+        eight_digits(s + 20, &eight)) {
+        int64_t t;
+        if (__builtin_mul_overflow(tcache_secs + se, (int64_t)1000000000, &t) ||
+            __builtin_add_overflow(t, (int64_t)eight * 10 + (s[28] - '0'), &t))
+            return -1;
+        *ns = t;
+        return 0;
+    }
     int64_t base;
     if (tcache_valid && memcmp(s, tcache_prefix, 17) == 0) {
         base = tcache_secs;
@@ -79,7 +96,6 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
     if (s[i] == '.') {
         i++;
         size_t nd = 0;
-        uint32_t eight;
         if (n - i >= 8 && eight_digits(s + i, &eight)) { /* the usual 9-digit fraction */
             frac = eight;
             nd = 8;
@@ -120,10 +136,26 @@ int cri_parse_time(const char *s, size_t n, int64_t *ns)
     return 0;
 }
 
+/* The first space of the line. The usual one ends a 30-byte time: two compares instead
+ * of a call per line. */
+static inline const char *first_space(const char *s, size_t n)
+{
+#ifdef __SSE2__
+    if (n > 30 && s[30] == ' ') {
+        const __m128i sp = _mm_set1_epi8(' ');
+        __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), sp);
+        __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + 14)), sp);
+        if (!_mm_movemask_epi8(_mm_or_si128(a, b)))
+            return s + 30;
+    }
+#endif
+    return memchr(s, ' ', n);
+}
+
 int cri_parse(const char *s, size_t n, cri_line *out, const char **why)
 {
     const char *end = s + n;
-    const char *sp = memchr(s, ' ', n);
+    const char *sp = first_space(s, n);
     if (!sp) {
         *why = "cri_parse";
         return -1;

@@ -55,6 +55,32 @@ static void test_time(void **state)
         assert_int_equal(cri_parse_time(bad[i], strlen(bad[i]), &ns), -1);
 }
 
+/* The 30-byte nanosecond form of a cached minute takes a short path: every value and every
+ * refusal must be those of the general parse (seen with the cache cold, other minute). */
+static void test_time_cached_minute(void **state)
+{
+    static const char *const in[] = {
+        "2024-01-15T10:20:30.123456789Z", "2024-01-15T10:20:00.000000000Z",
+        "2024-01-15T10:20:59.999999999Z", "2024-01-15T10:20:60.000000001Z",
+        "2024-01-15T10:20:61.000000001Z", "2024-01-15T10:20:30.12345678xZ",
+        "2024-01-15T10:20:30.1234567x9Z", "2024-01-15T10:20:30.123456789z",
+        "2024-01-15T10:20:30,123456789Z", "2024-01-15T10:20:3x.123456789Z",
+        "2262-04-11T23:47:16.854775807Z", "2262-04-11T23:47:16.854775808Z",
+        "2262-04-11T23:47:59.999999999Z",
+    };
+    for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+        int64_t cold = 0, warm = 0, other;
+        cri_parse_time("1999-09-09T09:09:09Z", 20, &other); /* another minute */
+        int rc_cold = cri_parse_time(in[i], 30, &cold);
+        int rc_warm = cri_parse_time(in[i], 30, &warm); /* the same minute: cached */
+        assert_int_equal(rc_cold, rc_warm);
+        if (rc_cold == 0)
+            assert_int_equal(cold, warm);
+    }
+    assert_int_equal(t("2024-01-15T10:20:30.123456789Z"), 1705314030123456789LL);
+    assert_int_equal(t("2024-01-15T10:20:31.000000007Z"), 1705314031000000007LL);
+}
+
 static void cri_ok(const char *s, int stream, bool partial, const char *msg)
 {
     cri_line l;
@@ -76,6 +102,12 @@ static void cri_bad(const char *s, const char *reason)
 
 static void test_cri(void **state)
 {
+    /* the first space ends the time, also when byte 30 is a space too */
+    cri_ok("2024-01-15T10:20:30.123456789Z stdout F hello world", CRI_STDOUT, false,
+           "hello world");
+    cri_ok("2024-01-15T10:20:30Z stdout F 0 hello", CRI_STDOUT, false, "0 hello");
+    cri_ok("2024-01-15T10:20:30.12Z stdout F 0123456 x", CRI_STDOUT, false, "0123456 x");
+    cri_bad("2024-01-15 10:20:30.12345678Z stdout F x", "cri_timestamp");
     cri_ok("2024-01-15T10:20:30.1Z stdout F hello world", CRI_STDOUT, false, "hello world");
     cri_ok("2024-01-15T10:20:30.1Z stderr P part ", CRI_STDERR, true, "part ");
     cri_ok("2024-01-15T10:20:30.1Z stdout F ", CRI_STDOUT, false, "");
@@ -144,6 +176,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_time_cached_minute),
         cmocka_unit_test(test_cri),
         cmocka_unit_test(test_docker),
     };
