@@ -594,11 +594,13 @@ static int encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t lo
         }
         const sl_event *e = events[i];
         r->offs[i] = r->body.len;
-        buf_append(&r->body, action, alen);
-        /* Without {{ field }} parts the name only changes with the event's hour. */
+        /* Without {{ field }} parts the name only changes with the event's hour. Without
+         * versioned targets r->name holds the action line up to the id, copied at once. */
         int64_t hour = e->ts_ns / 3600000000000LL - (e->ts_ns < 0);
         if (i == lo || s->name.fields || (s->name.dynamic && hour != last_hour)) {
             buf_reset(&r->name);
+            if (!s->vers)
+                buf_append(&r->name, action, alen);
             es_name_render(&s->name, e, &r->name);
             last_hour = hour;
             if (s->vers) {
@@ -606,23 +608,27 @@ static int encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t lo
                 r->name.len--;
                 if (es_vers_targets(s->vers, r->name.p, &r->vact, &r->vsb, why, whylen) != SL_OK)
                     return SL_ERR_IO;
+            } else {
+                buf_putc(&r->name, '"');
             }
         }
         if (s->vers) {
             const sl_buf *t = standby ? &r->vsb : &r->vact;
+            buf_append(&r->body, action, alen);
             buf_append(&r->body, t->p, t->len);
+            buf_putc(&r->body, '"');
             r->dual[i] = r->vsb.len > 0;
         } else {
             buf_append(&r->body, r->name.p, r->name.len);
             r->dual[i] = 0;
         }
-        buf_putc(&r->body, '"');
         if (c->id == ES_ID_STABLE && (e->id_str.len || e->id_stream || e->id_seq)) {
             buf_append(&r->body, ",\"_id\":\"", 8);
             es_encode_id(&r->body, e);
-            buf_putc(&r->body, '"');
+            buf_append(&r->body, "\"}}\n", 4);
+        } else {
+            buf_append(&r->body, "}}\n", 3);
         }
-        buf_append(&r->body, "}}\n", 3);
         es_encode_doc(&r->body, e, &s->doc, r->enc);
         buf_putc(&r->body, '\n');
     }
