@@ -165,8 +165,7 @@ static int check_object(const json_value *obj, const lf_key *keys, const char *p
 
 static const json_value *get2(const json_value *root, const char *obj, const char *key)
 {
-    const json_value *o = obj ? json_get(root, obj) : root;
-    const json_value *v = o && o->type == JSON_OBJ ? json_get(o, key) : NULL;
+    const json_value *v = obj ? json_get_path(root, obj, key, NULL) : json_get(root, key);
     return v && v->type != JSON_NULL ? v : NULL;
 }
 

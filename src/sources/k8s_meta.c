@@ -162,8 +162,8 @@ void k8s_owner(const char *kind, const char *name, const char *template_hash, ch
 
 k8s_obj *k8s_obj_from_json(const json_value *v)
 {
-    const json_value *md = v && v->type == JSON_OBJ ? json_get(v, "metadata") : NULL;
-    const json_value *name = md && md->type == JSON_OBJ ? json_get(md, "name") : NULL;
+    const json_value *md = json_get(v, "metadata");
+    const json_value *name = json_get(md, "name");
     if (!name || name->type != JSON_STR || name->len == 0)
         return NULL;
     k8s_obj *o = sl_xcalloc(1, sizeof *o);
@@ -171,8 +171,7 @@ k8s_obj *k8s_obj_from_json(const json_value *v)
     o->name = str_of(name);
     o->ns = str_of(json_get(md, "namespace"));
     o->uid = str_of(json_get(md, "uid"));
-    const json_value *spec = json_get(v, "spec");
-    o->node = str_of(spec && spec->type == JSON_OBJ ? json_get(spec, "nodeName") : NULL);
+    o->node = str_of(json_get_path(v, "spec", "nodeName", NULL));
     o->labels = kv_from(json_get(md, "labels"), &o->nlabels);
     o->annotations = kv_from(json_get(md, "annotations"), &o->nannotations);
     /* the controller reference, else the first one */
@@ -211,8 +210,7 @@ k8s_obj *k8s_obj_from_json(const json_value *v)
 
 static void rv_of(const json_value *obj, char *rv, size_t rvlen)
 {
-    const json_value *md = obj && obj->type == JSON_OBJ ? json_get(obj, "metadata") : NULL;
-    const json_value *v = md && md->type == JSON_OBJ ? json_get(md, "resourceVersion") : NULL;
+    const json_value *v = json_get_path(obj, "metadata", "resourceVersion", NULL);
     rv[0] = '\0';
     if (v && v->type == JSON_STR && v->len < rvlen)
         memcpy(rv, v->str, v->len + 1);

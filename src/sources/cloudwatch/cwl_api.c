@@ -465,9 +465,7 @@ int cwl_parse_es_newest(const char *body, size_t len, sl_arena *tmp, bool *found
     json_value *root = json_parse(tmp, body, len, err, errlen);
     if (!root)
         return SL_ERR_CORRUPT;
-    const json_value *a = root->type == JSON_OBJ ? json_get(root, "aggregations") : NULL;
-    const json_value *nw = a && a->type == JSON_OBJ ? json_get(a, "newest") : NULL;
-    const json_value *v = nw && nw->type == JSON_OBJ ? json_get(nw, "value") : NULL;
+    const json_value *v = json_get_path(root, "aggregations", "newest", "value", NULL);
     if (!v || (v->type != JSON_NULL && v->type != JSON_NUM))
         return sl_seterr(err, errlen, SL_ERR_CORRUPT, "_search: no aggregations.newest.value");
     if (v->type == JSON_NULL) /* no document of the group */
