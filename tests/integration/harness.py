@@ -68,6 +68,26 @@ def wait_until(pred, timeout=60.0, what="condition", interval=0.05):
     raise AssertionError("timed out waiting for " + what)
 
 
+def api_get(api, path):
+    """GET path of the sluice API at api (host:port): (status, body), an error status too."""
+    try:
+        with urllib.request.urlopen("http://%s%s" % (api, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def component_counter(api, cid, name):
+    """sluice_component_counter_total{component_id=cid,name=name} of the sluice API at api;
+    0 before it exists. For a sluice the test runs itself (`sluice run` from the
+    environment); else Sluice.component_counter."""
+    want = ('component_id="%s"' % cid, 'name="%s"' % name)
+    for line in api_get(api, "/metrics")[1].splitlines():
+        if line.startswith("sluice_component_counter_total{") and all(w in line for w in want):
+            return float(line.rsplit(" ", 1)[1])
+    return 0
+
+
 class Sluice:
     """One sluice process with a config written to WORK."""
 
@@ -102,11 +122,7 @@ class Sluice:
             return False
 
     def get(self, path):
-        try:
-            with urllib.request.urlopen("http://%s%s" % (self.api, path), timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return api_get(self.api, path)
 
     def status(self):
         return json.loads(self.get("/api/v1/status")[1])
@@ -136,11 +152,7 @@ class Sluice:
     def component_counter(self, cid, name):
         """sluice_component_counter_total{component_id=cid,name=name}; 0 before it exists.
         (Its label `name` cannot be passed to counter.)"""
-        want = ('component_id="%s"' % cid, 'name="%s"' % name)
-        for line in self.get("/metrics")[1].splitlines():
-            if line.startswith("sluice_component_counter_total{") and all(w in line for w in want):
-                return float(line.rsplit(" ", 1)[1])
-        return 0
+        return component_counter(self.api, cid, name)
 
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if self.proc and self.proc.poll() is None:

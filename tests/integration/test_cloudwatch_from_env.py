@@ -13,7 +13,7 @@ import signal
 import subprocess
 import urllib.request
 
-from harness import SLUICE, Emulator, WORK, free_port, log, wait_until
+from harness import SLUICE, Emulator, WORK, component_counter, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py")
 es = Emulator("es_emulator.py", "--user", "elastic", "--password", "changeme")
@@ -66,12 +66,7 @@ try:
     try:
         wait_until(lambda: len(docs()) >= n, 120, "every event from the drop-in")
 
-        def counter(name):
-            with urllib.request.urlopen("http://%s/metrics" % env["SLUICE_API_ADDRESS"], timeout=10) as r:
-                for line in r.read().decode().splitlines():
-                    if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
-                        return float(line.rsplit(" ", 1)[1])
-            return 0
+        counter = lambda name: component_counter(env["SLUICE_API_ADDRESS"], "cloudwatch", name)
         wait_until(lambda: counter("reconcile_windows_checked") >= 3, 120, "reconciliation checks")
         assert counter("reconcile_mismatches") == 0
     finally:

@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import SLUICE, Emulator, WORK, free_port, log, wait_until
+from harness import SLUICE, Emulator, WORK, component_counter, free_port, log, wait_until
 
 cw = Emulator("cloudwatch_emulator.py")
 es = Emulator("es_emulator.py", "--user", "elastic", "--password", "changeme")
@@ -67,19 +67,6 @@ os.makedirs(os.path.join(WORK, "state"))
 api = env["SLUICE_API_ADDRESS"]
 
 
-def metrics():
-    with urllib.request.urlopen("http://%s/metrics" % api, timeout=10) as r:
-        return r.read().decode().splitlines()
-
-
-def counter(name, cid):
-    for line in metrics():
-        if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line \
-                and 'component_id="%s"' % cid in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
-
-
 def count(target, query=None):
     return es_call("POST", "/%s/_count" % target, {"query": query or {"match_all": {}}})["count"]
 
@@ -97,7 +84,7 @@ try:
             except OSError:
                 return False
         wait_until(delivered, 180, "every event through the alias")
-        assert counter("schema_heal_documents_renamed", "elasticsearch") == dash
+        assert component_counter(api, "elasticsearch", "schema_heal_documents_renamed") == dash
         with urllib.request.urlopen("http://%s/api/v1/status" % api, timeout=10) as r:
             comps = {c["id"]: c for c in json.loads(r.read())["components"]}
         v = comps["elasticsearch"]["versions"]

@@ -26,7 +26,7 @@ import threading
 import time
 
 from harness import Sluice, WORK, free_port, log, wait_until, get_ndjson, get_text, post_json
-from cw_common import start_emulators, cw_events, es_count, es_docs
+from cw_common import counter, start_emulators, cw_events, es_count, es_docs
 
 GROUPS = ["/aws/lambda/svc-%d" % i for i in range(9)]
 DAYS = 2
@@ -163,15 +163,6 @@ def delete_day(group):
     n = post_json(esb + "/cwl-%s/_delete_by_query" % group.strip("/").replace("/", "-"), q)["deleted"]
     assert n > 0
     return n
-
-
-def counter(s, name):
-    """A component counter of the replica's source (0 before it exists)."""
-    for line in s.get("/metrics")[1].splitlines():
-        if (line.startswith("sluice_component_counter_total{") and 'component_id="cw"' in line
-                and 'name="%s"' % name in line):
-            return float(line.rsplit(" ", 1)[1])
-    return 0
 
 
 def owned(s):

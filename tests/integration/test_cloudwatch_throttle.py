@@ -116,11 +116,7 @@ try:
     thr_bf = len([e for e in fle if e["throttled"] and backfill(e)])
     log("worst wait: %d backfill requests; throttled live %d, backfill %d" % (worst, thr_live, thr_bf))
 
-    def counter(name):
-        for line in s.get("/metrics")[1].splitlines():
-            if line.startswith("sluice_component_counter_total{") and 'name="%s"' % name in line:
-                return float(line.rsplit(" ", 1)[1])
-        return 0
+    counter = lambda name: s.component_counter("cw", name)
     assert thr_bf > 0 and thr_live > 0, (thr_live, thr_bf)
     assert counter("throttled_live") == thr_live, (counter("throttled_live"), thr_live)
     assert counter("throttled_backfill") == thr_bf, (counter("throttled_backfill"), thr_bf)

@@ -58,13 +58,7 @@ s = Sluice(cfg).start()
 m = lambda fam, **kw: s.metric(fam, component_id="es", **kw)
 
 
-def counter(cname):
-    """sluice_component_counter_total{component_id="es",name=cname} (a `name` label)."""
-    for l in s.get("/metrics")[1].splitlines():
-        if l.startswith("sluice_component_counter_total{") and 'component_id="es"' in l \
-                and 'name="%s"' % cname in l:
-            return float(l.rsplit(" ", 1)[1])
-    return None
+counter = lambda cname: s.component_counter("es", cname)
 try:
     wait_until(lambda: count() == N - len(BAD), 60, "first phase delivered")
     wait_until(lambda: m("sluice_dlq_events_total") == len(BAD), 30, "conflicts dead-lettered")

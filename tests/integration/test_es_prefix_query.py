@@ -12,7 +12,7 @@ import re
 import time
 
 from harness import Emulator, Sluice, WORK, free_port, get_ndjson, get_text, log, post_json, wait_until
-from cw_common import write_credentials
+from cw_common import counter, write_credentials
 
 N = 300
 PREFIX = "/insert/elasticsearch"
@@ -91,14 +91,6 @@ def stats():
 
 def requests():
     return json.loads(get_text(root + "/_emulator/requests"))
-
-
-def counter(s, name):
-    want = 'name="%s"' % name
-    for line in s.get("/metrics")[1].splitlines():
-        if line.startswith("sluice_component_counter_total{") and want in line and '"cw"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
 
 
 s = Sluice(cfg, name="sluice", env=env).start()

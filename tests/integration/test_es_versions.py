@@ -80,15 +80,6 @@ sinks:
 """ % (WORK, data, port, logs, es or base, heal, interval)
 
 
-def ctr(s, name):
-    """sluice_component_counter_total{component_id="es",name=...}, 0 before it exists."""
-    for line in s.get("/metrics")[1].splitlines():
-        if line.startswith("sluice_component_counter_total{") and 'component_id="es"' in line \
-                and 'name="%s"' % name in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0
-
-
 def alias_target(name):
     r = call("GET", "/_alias/%s" % name)
     return sorted(r)
@@ -156,8 +147,8 @@ assert count("cw-*") == N + NB
 v = s.component("es")["versions"]
 assert v["swaps"] == 1 and v["indices_fixed"] == 1 and v["conflicts"] >= 1, v
 assert v["documents_coerced"] == N1 and v["documents_copied"] == N, v
-assert ctr(s, "alias_swaps") == 1
-assert ctr(s, "schema_heal_indices_fixed") == 1
+assert s.component_counter("es", "alias_swaps") == 1
+assert s.component_counter("es", "schema_heal_indices_fixed") == 1
 lt = s.log_text()
 assert "statusCode: long (keyword in 1 (%d documents), long in 1 (%d documents))" % (N1, N2) in lt, lt[-3000:]
 assert "sluice-cw-a-v2 (%d documents, %d coerced, 0 renamed)" % (N, N1) in lt, lt[-3000:]
@@ -171,7 +162,7 @@ write("a3.log", [{"group": "a", "week": 3, "statusCode": "-" if i % 2 else 204, 
 N += N3
 wait_until(lambda: count("cw-a") == N, 60, "week 3 delivered")
 assert count("cw-a", {"exists": {"field": "statusCode_str"}}) == N3 // 2
-assert ctr(s, "schema_heal_documents_renamed") == N3 // 2
+assert s.component_counter("es", "schema_heal_documents_renamed") == N3 // 2
 assert "schema_heal: renamed statusCode to statusCode_str in" in s.log_text()
 # the next pass pins both names in the template
 wait_until(lambda: call("GET", "/_index_template/sluice-es-cw-a")["index_templates"][0]
