@@ -717,47 +717,43 @@ static void build_head(sl_buf *h, const hc_url *u, const http_mreq *r, const cha
     buf_puts(h, "\r\n");
 }
 
-/* One exchange on c. *retry when invariant 3 allows another try; *keep when c may go back
- * to the pool. */
+/* One exchange on c; 0 when a response arrived. On failure *kind and io say why (an
+ * IO_EOF, or an IO_ERR with io->err, before any response byte is what invariant 3 retries).
+ * *keep when c may go back to the pool. */
 static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, bool no_body,
                     const http_mreq *req, http_mresp *resp, int64_t deadline, int *kind,
                     hc_io *io, bool *keep)
 {
     *keep = false;
-    int k = send_request(c, head, body, blen, deadline, io);
-    if (k != IO_OK) {
-        if (c->ssl && k == IO_ERR) {
-            /* the server may have said why before it closed (an alert) */
-            size_t n;
-            hc_io alert = {0};
-            if (recv_some(c, sl_mono_ns(), &n, &alert) == IO_TLS) {
-                *io = alert;
-                k = IO_TLS;
-            }
-        }
-        *kind = k;
+    int sent = send_request(c, head, body, blen, deadline, io);
+    if (sent == IO_TIMEOUT || sent == IO_TLS) {
+        *kind = sent;
         return -1;
     }
+    /* A failed send may still have an answer waiting (a server that refused the body
+     * early, e.g. 413, and closed; a TLS alert): read what is there, without waiting. */
+    hc_io rio = {0}, *rd = sent == IO_OK ? io : &rio;
+    int64_t rdl = sent == IO_OK ? deadline : sl_mono_ns();
     hc_body hb = {req, resp};
     http_resp hr = {0};
     http_resp_init(&hr, no_body, on_body, &hb);
-    int rc = HTTP_RESP_MORE;
+    int rc = HTTP_RESP_MORE, k = IO_OK;
     while (rc == HTTP_RESP_MORE) {
         size_t n = 0, used = 0;
-        k = recv_some(c, deadline, &n, io);
+        k = recv_some(c, rdl, &n, rd);
         if (k == IO_EOF) {
             rc = http_resp_eof(&hr);
             if (rc == HTTP_RESP_BAD)
-                snprintf(io->why, sizeof io->why, "%s", hr.err);
+                snprintf(rd->why, sizeof rd->why, "%s", hr.err);
             break;
         }
         if (k != IO_OK)
             break;
         rc = http_resp_feed(&hr, c->rbuf, n, &used);
         if (rc == HTTP_RESP_BAD || rc == HTTP_RESP_ABORT)
-            snprintf(io->why, sizeof io->why, "%s", hr.err);
+            snprintf(rd->why, sizeof rd->why, "%s", hr.err);
         else if (rc == HTTP_RESP_DONE)
-            *keep = hr.keep_alive && used == n && k == IO_OK &&
+            *keep = sent == IO_OK && hr.keep_alive && used == n &&
                     !(c->ssl && SSL_pending(c->ssl) > 0);
     }
     if (rc == HTTP_RESP_DONE) {
@@ -766,6 +762,18 @@ static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, boo
         memcpy(resp->etag, hr.etag, sizeof resp->etag);
         http_resp_free(&hr);
         return 0;
+    }
+    if (sent != IO_OK) {
+        if (k == IO_TLS) { /* the alert explains the failed send */
+            *io = rio;
+            *kind = IO_TLS;
+        } else {
+            *kind = IO_ERR; /* the send's error (io) */
+            if (hr.seen)
+                io->err = 0;
+        }
+        http_resp_free(&hr);
+        return -1;
     }
     /* nothing arrived: an idle connection the server had closed (invariant 3) */
     *kind = k == IO_OK || k == IO_EOF ? (hr.seen == 0 && k == IO_EOF ? IO_EOF : IO_ERR) : k;
