@@ -1,0 +1,338 @@
+/* test_http_conn.c - unit tests for the sinks' own HTTP client (net/http_conn.c through
+ * http_multi_do) against a small in-process server on an ephemeral loopback port: the
+ * request head (method, target, Host, Content-Length, basic auth, caller headers, a
+ * suppressed header), keep-alive reuse, a connection the server closed while idle, one it
+ * closed under a reused request (sent again on a fresh one), chunked answers streamed to
+ * on_data, HEAD, Retry-After and ETag, the timeout, a refused connection's message, and
+ * http_multi_inflight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/common.h"
+#include "net/http_multi.h"
+
+enum {
+    M_KEEP = 0,     /* answer 200 with a body, keep the connection */
+    M_CLOSE_AFTER,  /* answer, then close without saying so */
+    M_DROP_REUSED,  /* a second request on a connection: close without an answer */
+    M_CHUNKED,      /* a chunked 200 */
+    M_SILENT,       /* never answer */
+    M_HEAD,         /* Content-Length: 100, no body (an answer to HEAD) */
+    M_RETRY,        /* 429 with Retry-After and an ETag */
+};
+
+static struct {
+    int lfd, port, mode;
+    int conns, reqs;
+    char last_head[4096];
+    size_t last_body;
+    pthread_mutex_t mu;
+    pthread_t th;
+} srv;
+
+static void answer(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
+
+/* Reads one request head and its body; -1 at EOF. */
+static int read_request(int fd, char *head, size_t cap, size_t *body)
+{
+    size_t n = 0;
+    char *end = NULL;
+    while (!(end = n ? strstr(head, "\r\n\r\n") : NULL)) {
+        if (n + 1 >= cap)
+            return -1;
+        ssize_t r = read(fd, head + n, 1); /* byte by byte: never read past the head */
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+        head[n] = '\0';
+    }
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0, got = 0;
+    char buf[65536];
+    while (got < want) {
+        ssize_t r = read(fd, buf, SL_MIN(sizeof buf, want - got));
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    *body = got;
+    return 0;
+}
+
+static void *server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(srv.lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        pthread_mutex_lock(&srv.mu);
+        srv.conns++;
+        pthread_mutex_unlock(&srv.mu);
+        int on_conn = 0;
+        char head[4096];
+        size_t body;
+        while (read_request(fd, head, sizeof head, &body) == 0) {
+            on_conn++;
+            pthread_mutex_lock(&srv.mu);
+            srv.reqs++;
+            snprintf(srv.last_head, sizeof srv.last_head, "%s", head);
+            srv.last_body = body;
+            int mode = srv.mode;
+            pthread_mutex_unlock(&srv.mu);
+            if (mode == M_DROP_REUSED && on_conn > 1)
+                break;
+            if (mode == M_SILENT) {
+                char b;
+                while (read(fd, &b, 1) > 0) /* until the client gives up */
+                    ;
+                break;
+            }
+            if (mode == M_CHUNKED)
+                answer(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
+            else if (mode == M_HEAD)
+                answer(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            else if (mode == M_RETRY)
+                answer(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Slow Down\r\n"
+                           "Retry-After: 7\r\nETag: \"v1\"\r\nContent-Length: 4\r\n\r\nslow");
+            else
+                answer(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                           "Content-Length: 2\r\n\r\nok");
+            if (mode == M_CLOSE_AFTER)
+                break;
+        }
+        close(fd);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    pthread_mutex_init(&srv.mu, NULL);
+    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (bind(srv.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(srv.lfd, 16) != 0 ||
+        getsockname(srv.lfd, (struct sockaddr *)&a, &al) != 0)
+        return -1;
+    srv.port = ntohs(a.sin_port);
+    return pthread_create(&srv.th, NULL, server, NULL);
+}
+
+static void reset(int mode)
+{
+    pthread_mutex_lock(&srv.mu);
+    srv.mode = mode;
+    srv.conns = srv.reqs = 0;
+    srv.last_head[0] = '\0';
+    pthread_mutex_unlock(&srv.mu);
+}
+
+static int do_req(http_multi *m, const char *method, const char *path, const char *body,
+                  http_mresp *resp, int64_t timeout_ms)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", srv.port, path);
+    const char *hdrs[] = {"Content-Type: application/x-ndjson", "Expect:", "X-Empty;"};
+    http_mreq r = {
+        .method = method,
+        .url = url,
+        .headers = hdrs,
+        .nheaders = 3,
+        .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_ms = timeout_ms,
+    };
+    return http_multi_do(m, &r, resp);
+}
+
+static void test_head_and_reuse(void **state)
+{
+    (void)state;
+    char err[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    reset(M_KEEP);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/p/_bulk?refresh=false", srv.port);
+    const char *hdrs[] = {"Content-Type: application/x-ndjson", "Expect:", "X-Empty;"};
+    http_mreq r = {.url = url, .headers = hdrs, .nheaders = 3, .body = "{}\n", .body_len = 3,
+                   .user = "user", .password = "pw"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http_multi_do(m, &r, &resp), SL_OK);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.body.len, 2);
+        assert_memory_equal(resp.body.p, "ok", 2);
+    }
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.conns, 1); /* one connection for all three */
+    assert_int_equal(srv.reqs, 3);
+    const char *h = srv.last_head;
+    assert_true(strncmp(h, "POST /p/_bulk?refresh=false HTTP/1.1\r\n", 38) == 0);
+    char host[64];
+    snprintf(host, sizeof host, "\r\nHost: 127.0.0.1:%d\r\n", srv.port);
+    assert_non_null(strstr(h, host));
+    assert_non_null(strstr(h, "\r\nContent-Length: 3\r\n"));
+    assert_non_null(strstr(h, "\r\nAuthorization: Basic dXNlcjpwdw==\r\n"));
+    assert_non_null(strstr(h, "\r\nContent-Type: application/x-ndjson\r\n"));
+    assert_non_null(strstr(h, "\r\nX-Empty:\r\n"));
+    assert_null(strcasestr(h, "Expect"));
+    assert_int_equal(srv.last_body, 3);
+    pthread_mutex_unlock(&srv.mu);
+
+    /* GET: no body, no Content-Length; an empty POST says Content-Length: 0 */
+    assert_int_equal(do_req(m, "GET", "", "ignored", &resp, 0), SL_OK);
+    pthread_mutex_lock(&srv.mu);
+    assert_true(strncmp(srv.last_head, "GET / HTTP/1.1\r\n", 16) == 0);
+    assert_null(strstr(srv.last_head, "Content-Length"));
+    pthread_mutex_unlock(&srv.mu);
+    assert_int_equal(do_req(m, NULL, "/x", NULL, &resp, 0), SL_OK);
+    pthread_mutex_lock(&srv.mu);
+    assert_non_null(strstr(srv.last_head, "\r\nContent-Length: 0\r\n"));
+    pthread_mutex_unlock(&srv.mu);
+    assert_int_equal(http_multi_inflight(m), 0);
+    buf_free(&resp.body);
+    http_multi_free(m);
+}
+
+static void test_stale_connections(void **state)
+{
+    (void)state;
+    char err[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    /* closed after each answer: seen before reuse (or on the retry), never an error */
+    reset(M_CLOSE_AFTER);
+    for (int i = 0; i < 4; i++) {
+        if (i)
+            usleep(20000); /* let the close arrive */
+        assert_int_equal(do_req(m, "POST", "/a", "x", &resp, 0), SL_OK);
+        assert_int_equal(resp.status, 200);
+    }
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.conns, 4);
+    pthread_mutex_unlock(&srv.mu);
+    /* closed under the reused request: sent again on a fresh connection */
+    reset(M_KEEP);
+    assert_int_equal(do_req(m, "POST", "/b", "y", &resp, 0), SL_OK);
+    pthread_mutex_lock(&srv.mu);
+    srv.mode = M_DROP_REUSED;
+    pthread_mutex_unlock(&srv.mu);
+    assert_int_equal(do_req(m, "POST", "/b", "z", &resp, 0), SL_OK);
+    assert_int_equal(resp.status, 200);
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.conns, 2);
+    assert_int_equal(srv.reqs, 3); /* the dropped one and its resend */
+    pthread_mutex_unlock(&srv.mu);
+    buf_free(&resp.body);
+    http_multi_free(m);
+}
+
+typedef struct streamed {
+    char buf[64];
+    size_t len;
+} streamed;
+
+static int on_data(void *arg, const char *p, size_t n)
+{
+    streamed *s = arg;
+    assert_true(s->len + n < sizeof s->buf);
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    return 0;
+}
+
+static void test_answers(void **state)
+{
+    (void)state;
+    char err[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    reset(M_CHUNKED);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/c", srv.port);
+    streamed st = {0};
+    http_mreq r = {.url = url, .body = "b", .body_len = 1, .on_data = on_data, .arg = &st};
+    assert_int_equal(http_multi_do(m, &r, &resp), SL_OK);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(st.len, 11);
+    assert_memory_equal(st.buf, "hello world", 11);
+    assert_int_equal(resp.body.len, 0);
+    /* the connection is kept after a chunked answer */
+    assert_int_equal(do_req(m, "POST", "/c", "x", &resp, 0), SL_OK);
+    assert_memory_equal(resp.body.p, "hello world", 11);
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.conns, 1);
+    pthread_mutex_unlock(&srv.mu);
+
+    reset(M_HEAD);
+    assert_int_equal(do_req(m, "HEAD", "/h", NULL, &resp, 0), SL_OK);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body.len, 0);
+
+    reset(M_RETRY);
+    assert_int_equal(do_req(m, "POST", "/r", "x", &resp, 0), SL_OK);
+    assert_int_equal(resp.status, 429);
+    assert_int_equal(resp.retry_after_ms, 7000);
+    assert_string_equal(resp.etag, "\"v1\"");
+    assert_memory_equal(resp.body.p, "slow", 4);
+    buf_free(&resp.body);
+    http_multi_free(m);
+}
+
+static void test_failures(void **state)
+{
+    (void)state;
+    char err[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    reset(M_SILENT);
+    assert_int_equal(do_req(m, "POST", "/t", "x", &resp, 200), SL_ERR_TIMEOUT);
+    assert_int_equal(resp.status, 0);
+    assert_non_null(strstr(resp.error, "timed out after 200 ms"));
+    assert_int_equal(http_multi_inflight(m), 0);
+
+    /* a port nobody listens on: the listener of a socket bound and closed */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);
+    char url[128], want[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    snprintf(want, sizeof want, "connect to 127.0.0.1:%d: Connection refused", ntohs(a.sin_port));
+    http_mreq r = {.url = url, .body = "x", .body_len = 1};
+    assert_int_equal(http_multi_do(m, &r, &resp), SL_ERR_IO);
+    assert_string_equal(resp.error, want);
+    assert_false(resp.tls);
+    buf_free(&resp.body);
+    http_multi_free(m);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_head_and_reuse),
+        cmocka_unit_test(test_stale_connections),
+        cmocka_unit_test(test_answers),
+        cmocka_unit_test(test_failures),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
