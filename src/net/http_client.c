@@ -1,5 +1,11 @@
-/* http_client.c - libcurl easy handles cached per thread (so connections stay alive
- * between requests of one sink worker), gzip bodies via zlib and Retry-After parsing. */
+/* http_client.c - blocking requests for the http sink, the elasticsearch sink's
+ * administration, the cloudwatch_logs source and credential providers: run on the calling
+ * thread by the client of net/http_conn.h (a keep-alive pool per client), or, when a proxy
+ * applies or the URL holds user information, by a libcurl easy handle cached per thread;
+ * gzip bodies via zlib and Retry-After parsing.
+ *
+ * The own client asks for no content coding (no Accept-Encoding: the server answers in
+ * identity); libcurl's path still accepts and decodes any coding the library knows. */
 #include "http_client.h"
 
 #include <ctype.h>
@@ -15,6 +21,7 @@
 
 #include "core/common.h"
 #include "core/lazylib.h"
+#include "net/http_conn.h"
 
 #define HTTP_MAX_BODY (64u << 20)
 
@@ -27,6 +34,7 @@ typedef struct http_thread {
 } http_thread;
 
 struct http_client {
+    http_conn_pool *pool; /* requests that need no libcurl */
     pthread_key_t key;
     pthread_mutex_t lock;
     http_thread *threads;
@@ -62,7 +70,6 @@ static void thread_dtor(void *p)
 
 http_client *http_client_new(void)
 {
-    pthread_once(&curl_once, curl_global);
     http_client *c = sl_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
     if (pthread_key_create(&c->key, thread_dtor) != 0) {
@@ -70,6 +77,7 @@ http_client *http_client_new(void)
         free(c);
         return NULL;
     }
+    c->pool = http_conn_pool_new();
     return c;
 }
 
@@ -88,6 +96,7 @@ void http_client_free(http_client *c)
         thread_free(t);
         t = next;
     }
+    http_conn_pool_free(c->pool);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -97,6 +106,7 @@ static http_thread *thread_get(http_client *c)
     http_thread *t = pthread_getspecific(c->key);
     if (t)
         return t;
+    pthread_once(&curl_once, curl_global); /* loads libcurl: only on its path */
     t = sl_xcalloc(1, sizeof *t);
     t->c = c;
     t->h = curl_easy_init();
@@ -214,12 +224,61 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* The request through net/http_conn.h; same results as the libcurl path. */
+static int own_do(http_client *c, const http_request *req, http_response *resp)
+{
+    sl_buf gz = {0};
+    const char **hdrs = sl_xmalloc((req->nheaders + 1) * sizeof *hdrs);
+    size_t nh = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        hdrs[nh++] = req->headers[i];
+    bool get = req->method && strcmp(req->method, "GET") == 0;
+    http_mreq mr = {
+        .method = req->method,
+        .url = req->url,
+        .body = req->body,
+        .body_len = req->body_len,
+        .timeout_ms = req->timeout_ms,
+        .user = req->user,
+        .password = req->password,
+        .ca_file = req->ca_file,
+        .cert_file = req->cert_file,
+        .key_file = req->key_file,
+        .insecure = req->insecure,
+    };
+    if (req->gzip && !get) {
+        if (http_gzip(req->body, req->body_len, 1, &gz) != SL_OK) {
+            free(hdrs);
+            buf_free(&gz);
+            return sl_seterr(resp->error, sizeof resp->error, SL_ERR_IO, "gzip failed");
+        }
+        mr.body = gz.p;
+        mr.body_len = gz.len;
+        hdrs[nh++] = "Content-Encoding: gzip";
+    }
+    mr.headers = hdrs;
+    mr.nheaders = nh;
+    http_mresp mresp;
+    memset(&mresp, 0, sizeof mresp);
+    mresp.body = resp->body; /* lent for the call, handed back below */
+    int rc = http_conn_do(c->pool, &mr, &mresp);
+    resp->body = mresp.body;
+    resp->status = mresp.status;
+    resp->retry_after_ms = mresp.retry_after_ms;
+    snprintf(resp->error, sizeof resp->error, "%s", mresp.error);
+    free(hdrs);
+    buf_free(&gz);
+    return rc;
+}
+
 int http_client_do(http_client *c, const http_request *req, http_response *resp)
 {
     resp->status = 0;
     resp->retry_after_ms = 0;
     resp->error[0] = '\0';
     buf_reset(&resp->body);
+    if (http_conn_handles(c->pool, req->url))
+        return own_do(c, req, resp);
     http_thread *t = thread_get(c);
     if (!t) {
         if (lazylib_load(&lazy_curl, resp->error, sizeof resp->error) != SL_OK)
