@@ -456,7 +456,9 @@ static void test_bulk_fast_items_same_report(void **state)
         "{\"create\":{\"status\":429,\"error\":{\"type\":\"t\",\"reason\":\"busy\"}}}",
         "{\"create\":{\"status\":099}}", "{\"create\":{\"status\":201} }",
         "{\"abcdefghijklmnopq\":{\"status\":201}}", "{\"create\":{\"status\":-201}}",
-        "{\"create\":{\"status\":201}}}", "{\"create\":{\"status\":201]", "{}"};
+        "{\"create\":{\"status\":201}}}", "{\"create\":{\"status\":201]", "{}",
+        "{\"createx\":{\"status\":201}}", "{\"creat\":{\"status\":201}}",
+        "{\"indexx\":{\"status\":200}}", "{\"index\":{\"status\":200}", "{\"delete\":{\"status\":200}}"};
     uint64_t rnd = 99;
     sl_buf body = SL_BUF_INIT;
     for (int round = 0; round < 400; round++) {
@@ -466,7 +468,7 @@ static void test_bulk_fast_items_same_report(void **state)
         for (int k = 0; k < nitems; k++) {
             if (k)
                 buf_puts(&body, lcg_next(&rnd) % 8 ? "," : " , ");
-            unsigned pick = lcg_next(&rnd) % 40;
+            unsigned pick = lcg_next(&rnd) % 48;
             buf_puts(&body, shapes[pick < SL_ARRAY_LEN(shapes) ? pick : 0]);
         }
         buf_puts(&body, "]}");
