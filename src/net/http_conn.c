@@ -458,7 +458,7 @@ static hc_conn *conn_open(http_conn_pool *p, const hc_url *u, const http_mreq *r
         ctx = tls_ctx(p, r, err, sizeof err);
         if (!ctx) {
             *kind = IO_TLS;
-            snprintf(io->why, sizeof io->why, "SSL: %.180s", err);
+            snprintf(io->why, sizeof io->why, "%.200s", err); /* "tls: cannot load ..." */
             return NULL;
         }
     }
@@ -479,8 +479,7 @@ static hc_conn *conn_open(http_conn_pool *p, const hc_url *u, const http_mreq *r
         if (!c->ssl) {
             bool timeout = !ms || strstr(err, "timed out");
             *kind = timeout ? IO_TIMEOUT : IO_TLS;
-            /* "SSL" marks a TLS failure for readers of the message, as libcurl's did */
-            snprintf(io->why, sizeof io->why, "SSL connect to %.80s: %.150s", u->where,
+            snprintf(io->why, sizeof io->why, "handshake with %.80s: %.150s", u->where,
                      ms ? err : "TLS: handshake timed out");
             conn_close(c);
             return NULL;
@@ -501,7 +500,7 @@ static int tls_fail(hc_conn *c, int r, hc_io *io)
     int saved = errno;
     char why[180];
     tls_client_error(c->ssl, r, why, sizeof why);
-    snprintf(io->why, sizeof io->why, "SSL: %.180s", why);
+    snprintf(io->why, sizeof io->why, "%.200s", why); /* "TLS: ..." */
     if (e == SSL_ERROR_SYSCALL) {
         io->err = saved;
         return IO_ERR;
@@ -837,7 +836,7 @@ int http_conn_do(http_conn_pool *p, const http_mreq *req, http_mresp *resp)
                      (long long)tmo);
             rc = SL_ERR_TIMEOUT;
         } else if (strncmp(io.why, "connect to ", 11) == 0 ||
-                   strncmp(io.why, "SSL connect to ", 15) == 0 ||
+                   strncmp(io.why, "handshake with ", 15) == 0 ||
                    strncmp(io.why, "cannot resolve", 14) == 0) {
             snprintf(resp->error, sizeof resp->error, "%s", io.why);
         } else {
