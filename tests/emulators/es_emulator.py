@@ -54,8 +54,8 @@ list; with one index and no deletes, what `docs` counted earlier is a prefix of 
 GET /_emulator/settings: each index's dynamic settings and their change log
 ([time.monotonic(), setting, value]); GET /_emulator/answers: [time.monotonic(), status] of every API answer as it was sent;
 GET /_emulator/requests: the request line ("METHOD target") of every API request, in order.
-Connections: `connections` counts those that carried an API request, `dropped_reused` and
-`idle_closed` what the two faults above did.
+Connections: `connections` counts those that carried an API request (`open_connections`:
+those still open), `dropped_reused` and `idle_closed` what the two faults above did.
 
 --prefix /insert/elasticsearch serves the API only under that path, as an
 Elasticsearch-compatible store mounted below its root does (VictoriaLogs' /insert/elasticsearch/)
@@ -353,7 +353,7 @@ class State:
                           bad_requests=0, body_bytes=0, max_body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
                           tls_refused_reasons={}, settings_updates=0, connections=0,
-                          dropped_reused=0, idle_closed=0)
+                          dropped_reused=0, idle_closed=0, open_connections=0)
         self.drop_reused = 0
         self.idle_close_ms = 0
         self.attempts = {}
@@ -484,9 +484,14 @@ class Handler(BaseHTTPRequestHandler):
     def handle(self):
         """BaseHTTPRequestHandler's loop, with the idle_close_ms fault between requests."""
         self.close_connection = True
-        self.handle_one_request()
-        while not self.close_connection and self.wait_next():
+        try:
             self.handle_one_request()
+            while not self.close_connection and self.wait_next():
+                self.handle_one_request()
+        finally:
+            if getattr(self, "api_seen", 0):
+                with self.server.st.lock:
+                    self.server.st.stats["open_connections"] -= 1
 
     def wait_next(self):
         st = self.server.st
@@ -514,6 +519,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             if self.api_seen == 1:
                 st.stats["connections"] += 1
+                st.stats["open_connections"] += 1
             drop = self.api_seen > 1 and st.drop_reused > 0
             if drop:
                 st.drop_reused -= 1

@@ -73,7 +73,8 @@ try:
     # Phase 3: idle connections closed by the server
     conns = st["connections"]
     http_json(base + "/_emulator/control", {"idle_close_ms": 100})
-    wait_until(lambda: stats()["idle_closed"] >= 1, 30, "the idle connection closed by the server")
+    wait_until(lambda: stats()["idle_closed"] >= 1 and stats()["open_connections"] == 0, 30,
+               "every idle connection closed by the server")
     write(3)
     settle(3 * N)
     st = stats()
