@@ -60,6 +60,7 @@ typedef struct hc_conn {
     char *key;         /* destination and TLS settings (owned) */
     int64_t idle_ns;   /* when it went idle (monotonic) */
     char *rbuf;        /* HC_RBUF bytes */
+    bool early;        /* answered before the request was all sent: not reusable */
     struct hc_conn *next;
 } hc_conn;
 
@@ -366,7 +367,8 @@ static int64_t ms_left(int64_t deadline)
     return left <= 0 ? 0 : (left + 999999) / 1000000;
 }
 
-/* Waits until fd is ready for ev or the deadline passes: 1 ready, 0 timed out. */
+/* Waits until fd is ready for ev or the deadline passes: the poll revents (non-zero), or 0
+ * when it timed out. */
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
     for (;;) {
@@ -375,13 +377,16 @@ static int wait_fd(int fd, short ev, int64_t deadline)
             return 0;
         struct pollfd pf = {fd, ev, 0};
         int r = poll(&pf, 1, (int)SL_MIN(ms, (int64_t)INT32_MAX));
-        if (r > 0 || (r < 0 && errno != EINTR))
-            return 1; /* an error shows in the next read or write */
+        if (r > 0)
+            return pf.revents;
+        if (r < 0 && errno != EINTR)
+            return POLLERR; /* an error shows in the next read or write */
     }
 }
 
-/* Outcome of one step of I/O. */
-enum { IO_OK = 0, IO_EOF, IO_TIMEOUT, IO_ERR, IO_TLS };
+/* Outcome of one step of I/O. IO_EARLY: the server spoke (or closed) before the request
+ * was all sent. */
+enum { IO_OK = 0, IO_EOF, IO_TIMEOUT, IO_ERR, IO_TLS, IO_EARLY };
 
 typedef struct hc_io {
     int err;         /* errno of IO_ERR */
@@ -556,8 +561,13 @@ static int send_request(hc_conn *c, sl_buf *head, const char *body, size_t blen,
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!wait_fd(c->fd, POLLOUT, deadline))
+                /* a server that answers before it read the body (413, 401) stops the
+                 * send: the answer is read, the connection not reused */
+                int ev = wait_fd(c->fd, POLLOUT | POLLIN, deadline);
+                if (!ev)
                     return IO_TIMEOUT;
+                if ((ev & POLLIN) && !(ev & POLLOUT))
+                    return IO_EARLY;
                 continue;
             }
             io->err = errno;
@@ -730,7 +740,10 @@ static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, boo
         return -1;
     }
     /* A failed send may still have an answer waiting (a server that refused the body
-     * early, e.g. 413, and closed; a TLS alert): read what is there, without waiting. */
+     * early, e.g. 413, and closed; a TLS alert): read what is there, without waiting. An
+     * early answer is read as any other. */
+    if (sent == IO_EARLY)
+        sent = IO_OK, c->early = true;
     hc_io rio = {0}, *rd = sent == IO_OK ? io : &rio;
     int64_t rdl = sent == IO_OK ? deadline : sl_mono_ns();
     hc_body hb = {req, resp};
@@ -752,7 +765,7 @@ static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, boo
         if (rc == HTTP_RESP_BAD || rc == HTTP_RESP_ABORT)
             snprintf(rd->why, sizeof rd->why, "%s", hr.err);
         else if (rc == HTTP_RESP_DONE)
-            *keep = sent == IO_OK && hr.keep_alive && used == n &&
+            *keep = sent == IO_OK && !c->early && hr.keep_alive && used == n &&
                     !(c->ssl && SSL_pending(c->ssl) > 0);
     }
     if (rc == HTTP_RESP_DONE) {

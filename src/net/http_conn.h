@@ -6,6 +6,8 @@
  * A connection is in one of these states:
  *
  *   (connect + TLS handshake) -> WRITING -> READING HEAD -> READING BODY -> IDLE | CLOSED
+ *   WRITING -> (the server answers before it read the body: 413, 401) -> READING HEAD,
+ *              and CLOSED after the answer
  *   IDLE -> (taken, still quiet and younger than HC_IDLE_MAX_S) -> WRITING
  *   IDLE -> (readable, hung up, or too old when looked at) -> CLOSED
  *
@@ -14,7 +16,8 @@
  *     and belongs to no thread; a connection in any other state belongs to the one thread
  *     running a request on it and is in no list. The pool's lock guards only its lists.
  *  2. A connection goes back to IDLE only after a complete response that allows reuse
- *     (HTTP/1.1 without Connection: close, or 1.0 with keep-alive), with no byte after it.
+ *     (HTTP/1.1 without Connection: close, or 1.0 with keep-alive) to a request sent
+ *     whole, with no byte after it.
  *     Any error, timeout or refusal of the body by its reader closes it.
  *  3. A REUSED connection that fails with EOF, EPIPE or ECONNRESET before any response
  *     byte arrived (the server closed it while idle) is replaced by a fresh one and the
