@@ -3,8 +3,8 @@
  * request head (method, target, Host, Content-Length, basic auth, caller headers, a
  * suppressed header), keep-alive reuse, a connection the server closed while idle, one it
  * closed under a reused request (sent again on a fresh one), chunked answers streamed to
- * on_data, HEAD, Retry-After and ETag, the timeout, a refused connection's message, and
- * http_multi_inflight. */
+ * on_data, HEAD, Retry-After and ETag, an answer that comes before the body was read, the
+ * timeout, a refused connection's message, and http_multi_inflight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,11 +33,13 @@ enum {
     M_SILENT,       /* never answer */
     M_HEAD,         /* Content-Length: 100, no body (an answer to HEAD) */
     M_RETRY,        /* 429 with Retry-After and an ETag */
+    M_EARLY,        /* 413 as soon as the head is in, the body left unread */
 };
 
 static struct {
     int lfd, port, mode;
     int conns, reqs;
+    bool early_done; /* M_EARLY: the client has its answer (and closed) */
     char last_head[4096];
     size_t last_body;
     pthread_mutex_t mu;
@@ -46,7 +48,8 @@ static struct {
 
 static void answer(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
 
-/* Reads one request head and its body; -1 at EOF. */
+/* Reads one request head and its body (not with M_EARLY, as set when the head is in); -1
+ * at EOF. */
 static int read_request(int fd, char *head, size_t cap, size_t *body)
 {
     size_t n = 0;
@@ -60,8 +63,11 @@ static int read_request(int fd, char *head, size_t cap, size_t *body)
         n += (size_t)r;
         head[n] = '\0';
     }
+    pthread_mutex_lock(&srv.mu);
+    bool skip_body = srv.mode == M_EARLY;
+    pthread_mutex_unlock(&srv.mu);
     const char *cl = strcasestr(head, "\r\nContent-Length:");
-    size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0, got = 0;
+    size_t want = cl && !skip_body ? strtoul(cl + 17, NULL, 10) : 0, got = 0;
     char buf[65536];
     while (got < want) {
         ssize_t r = read(fd, buf, SL_MIN(sizeof buf, want - got));
@@ -107,6 +113,8 @@ static void *server(void *arg)
                            "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
             else if (mode == M_HEAD)
                 answer(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            else if (mode == M_EARLY)
+                answer(fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big");
             else if (mode == M_RETRY)
                 answer(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Slow Down\r\n"
                            "Retry-After: 7\r\nETag: \"v1\"\r\nContent-Length: 4\r\n\r\nslow");
@@ -115,6 +123,22 @@ static void *server(void *arg)
                            "Content-Length: 2\r\n\r\nok");
             if (mode == M_CLOSE_AFTER)
                 break;
+            if (mode == M_EARLY) {
+                /* read nothing until the client has its answer, then drain to its close
+                 * (closing with unread bytes would reset the connection under it) */
+                for (;;) {
+                    pthread_mutex_lock(&srv.mu);
+                    bool done = srv.early_done;
+                    pthread_mutex_unlock(&srv.mu);
+                    if (done)
+                        break;
+                    usleep(1000);
+                }
+                char drain[65536];
+                while (read(fd, drain, sizeof drain) > 0)
+                    ;
+                break;
+            }
         }
         close(fd);
     }
@@ -139,6 +163,8 @@ static void reset(int mode)
     pthread_mutex_lock(&srv.mu);
     srv.mode = mode;
     srv.conns = srv.reqs = 0;
+    if (mode == M_EARLY)
+        srv.early_done = false; /* set again once the client has its answer */
     srv.last_head[0] = '\0';
     pthread_mutex_unlock(&srv.mu);
 }
@@ -291,6 +317,29 @@ static void test_answers(void **state)
     assert_int_equal(resp.retry_after_ms, 7000);
     assert_string_equal(resp.etag, "\"v1\"");
     assert_memory_equal(resp.body.p, "slow", 4);
+
+    /* an answer before the body was read stops the send; that connection is not reused */
+    reset(M_EARLY);
+    size_t big = 64u << 20;
+    char *body = malloc(big + 1);
+    memset(body, 'x', big);
+    body[big] = '\0';
+    int rc = do_req(m, "POST", "/big", body, &resp, 10000);
+    pthread_mutex_lock(&srv.mu);
+    srv.early_done = true;
+    pthread_mutex_unlock(&srv.mu);
+    if (rc != SL_OK)
+        fprintf(stderr, "early answer: %s\n", resp.error);
+    assert_int_equal(rc, SL_OK);
+    assert_int_equal(resp.status, 413);
+    assert_memory_equal(resp.body.p, "too big", 7);
+    free(body);
+    reset(M_KEEP);
+    assert_int_equal(do_req(m, "POST", "/after", "x", &resp, 0), SL_OK);
+    assert_int_equal(resp.status, 200);
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.conns, 1); /* a fresh one */
+    pthread_mutex_unlock(&srv.mu);
     buf_free(&resp.body);
     http_multi_free(m);
 }
