@@ -8,7 +8,7 @@
  *   (connect + TLS handshake) -> WRITING -> READING HEAD -> READING BODY -> IDLE | CLOSED
  *   WRITING -> (the server answers before it read the body: 413, 401) -> READING HEAD,
  *              and CLOSED after the answer
- *   IDLE -> (taken, still quiet and younger than HC_IDLE_MAX_S) -> WRITING
+ *   IDLE -> (taken, still quiet and idle for less than 118 s) -> WRITING
  *   IDLE -> (readable, hung up, or too old when looked at) -> CLOSED
  *
  * Invariants

@@ -320,7 +320,7 @@ static void test_answers(void **state)
 
     /* an answer before the body was read stops the send; that connection is not reused */
     reset(M_EARLY);
-    size_t big = 64u << 20;
+    size_t big = 24u << 20; /* more than loopback buffers hold */
     char *body = malloc(big + 1);
     memset(body, 'x', big);
     body[big] = '\0';
