@@ -188,6 +188,9 @@ typedef struct k8s_source {
     kfile *b_kf;
     uint64_t b_key, b_end;
     uint32_t b_last_n; /* events in the last batch: the next one's array is sized for it */
+    /* Lines read since the counters were last published: added to the shared metrics once
+     * per batch, as a locked add per line stalls the thread behind the line's own stores. */
+    uint64_t in_lines, in_bytes;
     sl_field *tmpl; /* metadata fields, values in b's arena (owned array) */
     uint32_t ntmpl, tmpl_cap, tmpl_bytes;
     k8s_meta *meta; /* note 9, NULL when off */
@@ -295,6 +298,12 @@ static void kf_meta(k8s_source *s, kfile *kf)
 
 static void k8s_flush(k8s_source *s)
 {
+    if (s->in_lines) {
+        sl_metrics *m = s->cc->metrics;
+        atomic_fetch_add_explicit(&m->received_events, s->in_lines, memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->received_bytes, s->in_bytes, memory_order_relaxed);
+        s->in_lines = s->in_bytes = 0;
+    }
     if (!s->b)
         return;
     sl_batch *b = s->b;
@@ -580,8 +589,8 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
     }
     if (ln->end > kf->last_end)
         kf->last_end = ln->end;
-    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, ln->len + 1, memory_order_relaxed);
+    s->in_lines++;
+    s->in_bytes += ln->len + 1;
     if (s->meta) {
         kf_meta(s, kf);
         if (SL_UNLIKELY(kf->pod && kf->pod->exclude)) {
