@@ -435,26 +435,47 @@ static void put_double(sl_buf *out, double f)
     buf_append(out, tmp, (size_t)len);
 }
 
+/* Decimal digits of u (1..20): the bit length gives the digit count or one more. u | 1
+ * has as many digits as u (a power of ten is even) and is never 0. */
+static inline unsigned dec_digits(uint64_t u)
+{
+    u |= 1;
+    static const uint64_t pow10[20] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+        10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+    unsigned t = ((64u - (unsigned)__builtin_clzll(u)) * 1233u) >> 12; /* ~log10(2^bits) */
+    return t + (u >= pow10[t]);
+}
+
+/* Written in place, two digits at a time from the end; 32-bit division once it fits (an
+ * offset or a count nearly always does from the start). */
 static void put_int(sl_buf *out, int64_t v)
 {
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    while (u >= 100) {
-        unsigned q = (unsigned)(u % 100);
-        u /= 100;
-        p -= 2;
-        put_pair(p, q);
-    }
-    if (u >= 10) {
-        p -= 2;
-        put_pair(p, (unsigned)u);
-    } else {
-        *--p = (char)('0' + u);
-    }
+    unsigned n = dec_digits(u) + (v < 0);
+    if (out->cap - out->len < n)
+        buf_reserve(out, n);
+    char *p = out->p + out->len + n;
     if (v < 0)
-        *--p = '-';
-    buf_append(out, p, (size_t)(tmp + sizeof tmp - p));
+        out->p[out->len] = '-';
+    out->len += n;
+    while (u > UINT32_MAX) {
+        p -= 2;
+        put_pair(p, (unsigned)(u % 100));
+        u /= 100;
+    }
+    unsigned w = (unsigned)u;
+    while (w >= 100) {
+        p -= 2;
+        put_pair(p, w % 100);
+        w /= 100;
+    }
+    if (w >= 10)
+        put_pair(p - 2, w);
+    else
+        p[-1] = (char)('0' + w);
 }
 
 void json_write_double(sl_buf *out, double f) { put_double(out, f); }

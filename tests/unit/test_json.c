@@ -184,7 +184,7 @@ static void test_format_time(void **state)
 static void test_write_int(void **state)
 {
     (void)state;
-    int64_t v[80];
+    int64_t v[600];
     size_t n = 0;
     v[n++] = 0;
     v[n++] = INT64_MIN;
@@ -198,6 +198,18 @@ static void test_write_int(void **state)
         v[n++] = -p;
         v[n++] = p + 7 * (p / 10);
     }
+    for (int k = 0; k < 64; k++) { /* every bit length: 2^k - 1, 2^k, and negated */
+        uint64_t q = 1ull << k;
+        v[n++] = (int64_t)(q - 1);
+        v[n++] = k < 63 ? (int64_t)q : INT64_MIN + 1;
+        v[n++] = -(int64_t)(q - 1);
+    }
+    uint64_t x = 88172645463325252ull; /* xorshift: values of every size */
+    for (int k = 0; k < 300; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        v[n++] = (int64_t)(x >> (k % 64));
+    }
+    assert_true(n <= sizeof v / sizeof *v);
     sl_buf b = SL_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         char want[32];
