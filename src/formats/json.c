@@ -910,7 +910,14 @@ const json_value *json_get_path(const json_value *v, ...)
 
 /* json_scan_object reads one object's members without building a DOM: strings without
  * escapes stay in the input, nested values are only validated (their raw text is kept).
- * It accepts exactly the language of json_parse, including the depth limit. */
+ * It accepts exactly the language of json_parse, including the depth limit.
+ *
+ * The members' strings are found through a bit mask of the bytes that need care inside a
+ * string ('"', '\\', controls and bytes >= 0x80), built for up to 1 KiB of input at a
+ * time by one vector pass (jmask): a string costs one bit search per 57 bytes, plus a
+ * check of each escape and non-ASCII sequence where the mask finds it, and each byte of
+ * the input is compared once, not once per string. Nested values go through scan_skip,
+ * byte by byte with 16-byte compares for their strings. */
 
 typedef struct jscan {
     const unsigned char *s;
@@ -933,6 +940,38 @@ static inline void scan_ws(jscan *p)
     if (p->i < p->n && p->s[p->i] > ' ')
         return;
     scan_ws_run(p);
+}
+
+/* scan_ws on a position: the first non-whitespace at or after i, or n. */
+static inline size_t skip_ws_at(const unsigned char *s, size_t n, size_t i)
+{
+    if (i < n && s[i] > ' ')
+        return i;
+    jscan p = {s, n, i};
+    scan_ws_run(&p);
+    return p.i;
+}
+
+/* The byte at s[i] inside a string is '\\', a control or >= 0x80: the length of the
+ * escape or UTF-8 sequence it starts, 0 when that is invalid. */
+static size_t scan_special(const unsigned char *s, size_t n, size_t i)
+{
+    unsigned char c = s[i];
+    if (c == '\\') {
+        if (i + 1 >= n)
+            return 0;
+        unsigned char x = s[i + 1];
+        unsigned cp;
+        if (x == 'u')
+            return i + 6 <= n && hex4(s + i + 2, &cp) == 0 ? 6 : 0;
+        return x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
+                       x == 'r' || x == 't'
+                   ? 2
+                   : 0;
+    }
+    if (c < 0x20)
+        return 0;
+    return utf8_seq_len(s + i, n - i);
 }
 
 /* Validates the string at p->i ('"'): its text is s[*start, *end), *esc when it has
@@ -963,34 +1002,15 @@ static int scan_string(jscan *p, size_t *start, size_t *end, bool *esc)
         unsigned char c = s[i];
         if (c == '"')
             break;
-        if (c == '\\') {
-            if (i + 1 >= n)
-                return -1;
-            unsigned char x = s[i + 1];
-            unsigned cp;
-            if (x == 'u') {
-                if (i + 6 > n || hex4(s + i + 2, &cp) != 0)
-                    return -1;
-                i += 6;
-            } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
-                       x == 'r' || x == 't') {
-                i += 2;
-            } else {
-                return -1;
-            }
-            e = true;
+        if (json_safe[c]) {
+            i++;
             continue;
         }
-        if (c < 0x20)
+        size_t l = scan_special(s, n, i);
+        if (!l)
             return -1;
-        if (c >= 0x80) {
-            size_t l = utf8_seq_len(s + i, n - i);
-            if (!l)
-                return -1;
-            i += l;
-            continue;
-        }
-        i++;
+        e |= c == '\\';
+        i += l;
     }
     *end = i;
     *esc = e;
@@ -998,115 +1018,213 @@ static int scan_string(jscan *p, size_t *start, size_t *end, bool *esc)
     return 0;
 }
 
-/* scan_string for the common string: printable ASCII without escapes, closed within 32
- * bytes (keys, levels, ids), decided inline with one or two 16-byte compares; anything
- * else (a control byte, an escape, a byte >= 0x80, a longer string, the end of the input
- * near) goes to scan_string, which checks it in full. */
-static inline int scan_string_short(jscan *p, size_t *start, size_t *end, bool *esc)
+/* The mask of the bytes needing care in a string, for s[base, end) (end - base at most
+ * JMASK_BYTES): bit k of byte j of bits (little-endian words) is s[base + 8 j + k]; bits
+ * at or past end are clear, and so is the word after the last, so that 64 bits can be
+ * read from any byte below end. fill rebuilds it from a position (jmask_fill_sse2 or
+ * jmask_fill_avx2). */
+#define JMASK_BYTES 1024
+typedef struct jmask {
+    const unsigned char *s;
+    size_t n, base, end;
+    void (*fill)(struct jmask *m, size_t from);
+    uint64_t bits[JMASK_BYTES / 64 + 1];
+} jmask;
+
+static inline uint64_t le64(uint64_t v)
 {
-#ifdef __SSE2__
-    const unsigned char *s = p->s;
-    size_t i = p->i + 1;
-    if (i + 32 <= p->n) {
-        for (int k = 0; k < 2; k++, i += 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            unsigned mask = (unsigned)_mm_movemask_epi8(bad);
-            if (mask) {
-                size_t j = i + (size_t)__builtin_ctz(mask);
-                if (s[j] != '"')
-                    break;
-                *start = p->i + 1;
-                *end = j;
-                *esc = false;
-                p->i = j + 1;
-                return 0;
-            }
-        }
-    }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(v);
+#else
+    return v;
 #endif
-    return scan_string(p, start, end, esc);
 }
 
-/* Unescapes validated string text s[start, end) into the arena (as parse_string does). */
-static size_t scan_unescape(sl_arena *a, const unsigned char *s, size_t start, size_t end,
-                            const char **out)
+/* Bits of the 64 bytes at s (all readable): 16-byte compares (SSE2), or the escaper's
+ * table without them. */
+static inline uint64_t special64_sse2(const unsigned char *s)
 {
-    char *o = arena_alloc(a, end - start + 1);
-    size_t w = 0, i = start;
-    while (i < end) {
-        unsigned char c = s[i];
-        if (c != '\\') {
-            o[w++] = (char)c;
-            i++;
+    uint64_t m = 0;
+#ifdef __SSE2__
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + 16 * k));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(bad) << (16 * k);
+    }
+#else
+    for (int k = 0; k < 64; k++)
+        m |= (uint64_t)(json_safe[s[k]] ^ 1) << k;
+#endif
+    return m;
+}
+
+/* The body of a fill: masks s[from, from + JMASK_BYTES) or to the end of the input with
+ * special64, 64 bytes at a time; the last part of the input (under 64 bytes) by the 64
+ * bytes that end it, those before it shifted out, or, for an input under 64 bytes, from a
+ * copy padded with spaces (which need no care). */
+#define JMASK_FILL(m, from, special64)                                                      \
+    do {                                                                                   \
+        size_t len_ = (m)->n - (from) < JMASK_BYTES ? (m)->n - (from) : JMASK_BYTES;        \
+        const unsigned char *at_ = (m)->s + (from);                                        \
+        size_t k_ = 0;                                                                     \
+        for (; k_ + 64 <= len_; k_ += 64)                                                  \
+            (m)->bits[k_ / 64] = le64(special64(at_ + k_));                                \
+        if (k_ < len_) {                                                                   \
+            size_t r_ = len_ - k_; /* 1..63 bytes, ending the input */                     \
+            uint64_t w_;                                                                   \
+            if ((m)->n >= 64) {                                                            \
+                w_ = special64((m)->s + (m)->n - 64) >> (64 - r_);                          \
+            } else {                                                                       \
+                unsigned char pad_[64];                                                    \
+                memset(pad_, ' ', sizeof pad_);                                            \
+                memcpy(pad_, at_ + k_, r_);                                                \
+                w_ = special64(pad_);                                                      \
+            }                                                                              \
+            (m)->bits[k_ / 64] = le64(w_);                                                 \
+        }                                                                                  \
+        (m)->bits[(len_ + 63) / 64] = 0;                                                   \
+        (m)->base = (from);                                                                \
+        (m)->end = (from) + len_;                                                          \
+    } while (0)
+
+static void jmask_fill_sse2(jmask *m, size_t from) { JMASK_FILL(m, from, special64_sse2); }
+
+#ifdef SL_JSON_AVX2
+/* special64_sse2 in two 32-byte compares. */
+__attribute__((target("avx2"))) static inline uint64_t special64_avx2(const unsigned char *s)
+{
+    __m256i ctl = _mm256_set1_epi8(0x20), quote = _mm256_set1_epi8('"'),
+            bslash = _mm256_set1_epi8('\\');
+    __m256i a = _mm256_loadu_si256((const __m256i *)s);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(s + 32));
+    /* '"', '\\', and lanes signed < 0x20: controls and bytes >= 0x80 */
+#define SPECIAL32(v)                                                                       \
+    (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(                                        \
+        _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)),       \
+        _mm256_cmpgt_epi8(ctl, v)))
+    uint64_t m = SPECIAL32(a) | (uint64_t)SPECIAL32(b) << 32;
+#undef SPECIAL32
+    return m;
+}
+
+__attribute__((target("avx2"))) static void jmask_fill_avx2(jmask *m, size_t from)
+{
+    JMASK_FILL(m, from, special64_avx2);
+}
+#endif
+
+/* The mask from i (base <= i < end) in the low bits: at least the 57 bits of s[i, i + 57),
+ * read at i's byte of bits and shifted; the bits above those read are clear. */
+static inline uint64_t mask_at(const jmask *m, size_t i, unsigned *got)
+{
+    size_t off = i - m->base;
+    uint64_t w;
+    memcpy(&w, (const unsigned char *)m->bits + off / 8, 8);
+    *got = 64 - (unsigned)(off % 8);
+    return le64(w) >> (off % 8);
+}
+
+/* The first position >= i (i >= m->base) of a byte needing care in a string, or n. */
+static size_t next_special(jmask *m, size_t i)
+{
+    for (;;) {
+        if (i < m->end) {
+            unsigned got;
+            uint64_t w = mask_at(m, i, &got);
+            if (w)
+                return i + (size_t)__builtin_ctzll(w);
+            i += got;
+            if (i > m->end)
+                i = m->end;
             continue;
         }
-        c = s[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            hex4(s + i, &cp);
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && s[i] == '\\' && s[i + 1] == 'u' &&
-                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                i += 6;
-            } else if (cp >= 0xd800 && cp <= 0xdfff) {
-                cp = 0xfffd;
-            }
-            w += put_utf8(o + w, cp);
-            break;
-        }
-        default: /* '"', '\\', '/' */
-            o[w++] = (char)c;
-            break;
-        }
+        if (i >= m->n)
+            return m->n;
+        m->fill(m, i);
     }
-    o[w] = '\0';
-    *out = o;
-    return w;
 }
 
-/* The number grammar of parse_number; sets is_int and iv when it is an integer that fits. */
-static int scan_number(jscan *p, bool *is_int, int64_t *iv)
+/* What scan_string_m returns for a string with escapes: its closing quote's position
+ * with this bit set. */
+#define JSTR_ESC ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
+/* scan_string_m from i, a position in the string: continues the search through escapes
+ * and UTF-8 sequences (each checked as scan_string does) and new windows. */
+static size_t scan_string_rest(jmask *m, size_t i)
 {
-    const unsigned char *s = p->s;
-    size_t i = p->i, n = p->n;
+    const unsigned char *s = m->s;
+    size_t esc = 0;
+    for (;;) {
+        i = next_special(m, i);
+        if (i >= m->n)
+            return 0;
+        unsigned char c = s[i];
+        if (c == '"')
+            return i | esc;
+        size_t l = scan_special(s, m->n, i);
+        if (!l)
+            return 0;
+        if (c == '\\')
+            esc = JSTR_ESC;
+        i += l;
+    }
+}
+
+/* scan_string by the mask, for the string whose opening quote is at i: the position of
+ * its closing quote (| JSTR_ESC when it has escapes), or 0 when it is invalid. The common
+ * string, whose first byte needing care is its closing quote within 57 bytes, is one bit
+ * search; an escaped quote is passed over with its escape (scan_string_rest), so runs of
+ * backslashes need no parity pass. */
+static inline size_t scan_string_m(jmask *m, const unsigned char *s, size_t i)
+{
+    i++;
+    if (i < m->end) {
+        unsigned got;
+        uint64_t w = mask_at(m, i, &got);
+        if (w) {
+            i += (size_t)__builtin_ctzll(w);
+            if (s[i] == '"')
+                return i;
+        }
+    }
+    return scan_string_rest(m, i);
+}
+
+/* The number grammar of parse_number at s[i]; sets is_int and iv when it is an integer
+ * that fits. Returns the position after the number (never 0), 0 when it is invalid. */
+static inline __attribute__((always_inline)) size_t
+scan_number_at(const unsigned char *s, size_t n, size_t i, bool *is_int, int64_t *iv)
+{
     bool neg = false, integral = true;
     if (i < n && s[i] == '-') {
         neg = true;
         i++;
     }
     if (i >= n)
-        return -1;
+        return 0;
     uint64_t u = 0;
     size_t digits = 0;
     if (s[i] == '0') {
         i++;
         digits = 1;
     } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (digits < 19)
-                u = u * 10 + (uint64_t)(s[i] - '0');
-            digits++;
+        /* u is exact up to 19 digits and unused past them (it may wrap there) */
+        size_t d0 = i;
+        while (i < n && (unsigned)(s[i] - '0') <= 9) {
+            u = u * 10 + (uint64_t)(s[i] - '0');
             i++;
         }
+        digits = i - d0;
     } else {
-        return -1;
+        return 0;
     }
     if (i < n && s[i] == '.') {
         integral = false;
         i++;
         if (i >= n || s[i] < '0' || s[i] > '9')
-            return -1;
+            return 0;
         while (i < n && s[i] >= '0' && s[i] <= '9')
             i++;
     }
@@ -1116,14 +1234,13 @@ static int scan_number(jscan *p, bool *is_int, int64_t *iv)
         if (i < n && (s[i] == '+' || s[i] == '-'))
             i++;
         if (i >= n || s[i] < '0' || s[i] > '9')
-            return -1;
+            return 0;
         while (i < n && s[i] >= '0' && s[i] <= '9')
             i++;
     }
-    p->i = i;
     *is_int = false;
     if (!integral || digits > 19)
-        return 0;
+        return i;
     if (neg && u <= (uint64_t)INT64_MAX + 1) {
         *iv = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
         *is_int = true;
@@ -1131,6 +1248,15 @@ static int scan_number(jscan *p, bool *is_int, int64_t *iv)
         *iv = (int64_t)u;
         *is_int = true;
     }
+    return i;
+}
+
+static int scan_number(jscan *p, bool *is_int, int64_t *iv)
+{
+    size_t e = scan_number_at(p->s, p->n, p->i, is_int, iv);
+    if (!e)
+        return -1;
+    p->i = e;
     return 0;
 }
 
@@ -1206,36 +1332,107 @@ static int scan_skip(jscan *p, int depth)
     }
 }
 
-int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, size_t max)
+/* Unescapes validated string text s[start, end) into the arena (as parse_string does). */
+static size_t scan_unescape(sl_arena *a, const unsigned char *s, size_t start, size_t end,
+                            const char **out)
+{
+    char *o = arena_alloc(a, end - start + 1);
+    size_t w = 0, i = start;
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c != '\\') {
+            o[w++] = (char)c;
+            i++;
+            continue;
+        }
+        c = s[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            hex4(s + i, &cp);
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && s[i] == '\\' && s[i + 1] == 'u' &&
+                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd;
+            }
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default: /* '"', '\\', '/' */
+            o[w++] = (char)c;
+            break;
+        }
+    }
+    o[w] = '\0';
+    *out = o;
+    return w;
+}
+
+/* The two bytes a, b as they are in memory, to compare with a 16-bit load. */
+static inline uint16_t byte_pair(char a, char b)
+{
+    const unsigned char t[2] = {(unsigned char)a, (unsigned char)b};
+    uint16_t v;
+    memcpy(&v, t, 2);
+    return v;
+}
+
+static inline bool at_pair(const unsigned char *s, size_t n, size_t i, uint16_t pair)
+{
+    uint16_t v;
+    if (n - i < 2) /* i <= n */
+        return false;
+    memcpy(&v, s + i, 2);
+    return v == pair;
+}
+
+/* json_scan_object with the given fill. Positions are kept in locals, not in a jscan, so
+ * they stay in registers; a jscan is made only for a nested value. Compact JSON has no
+ * whitespace between tokens: `:"` before a string value and `,"` before the next key are
+ * checked as pairs, and anything else (whitespace, other values, the end) takes the
+ * general path, which accepts the same language. */
+static int scan_object(sl_arena *a, const char *str, size_t n, json_member *m, size_t max,
+                       void (*fill)(jmask *, size_t))
 {
     if (!str)
         return -1;
-    jscan p = {(const unsigned char *)str, n, 0};
-    const unsigned char *s = p.s;
-    scan_ws(&p);
-    if (p.i >= n || s[p.i] != '{')
+    const unsigned char *s = (const unsigned char *)str;
+    jmask mk;
+    mk.s = s;
+    mk.n = n;
+    mk.fill = fill;
+    size_t i = skip_ws_at(s, n, 0);
+    if (i >= n || s[i] != '{')
         return -1;
-    p.i++;
     size_t k = 0;
-    scan_ws(&p);
-    if (p.i < n && s[p.i] == '}') {
-        p.i++;
+    i = skip_ws_at(s, n, i + 1);
+    if (i < n && s[i] == '}') {
+        i++;
         goto done;
     }
-    /* Compact JSON has no whitespace between tokens: each token is looked for first and
-     * whitespace skipped only when it is not there (the same language either way). */
+    if (i >= n || s[i] != '"')
+        return -1;
+    fill(&mk, i + 1); /* here rather than through the first search's slow path */
     for (;;) {
-        size_t st, en;
-        bool esc;
-        if (p.i >= n || s[p.i] != '"')
-            scan_ws(&p);
-        if (p.i >= n || s[p.i] != '"' || scan_string_short(&p, &st, &en, &esc) != 0)
+        /* s[i] is the key's opening quote */
+        size_t st = i + 1, en = scan_string_m(&mk, s, i);
+        if (!en)
             return -1;
         if (k == max)
             return -2;
         json_member *v = &m[k];
         memset(v, 0, sizeof *v);
-        if (esc) {
+        if (en & JSTR_ESC) {
+            en &= ~JSTR_ESC;
             const char *key;
             size_t kl = scan_unescape(a, s, st, en, &key);
             v->key = key;
@@ -1244,72 +1441,121 @@ int json_scan_object(sl_arena *a, const char *str, size_t n, json_member *m, siz
             v->key = str + st;
             v->keylen = en - st;
         }
-        if (p.i >= n || s[p.i] != ':')
-            scan_ws(&p);
-        if (p.i >= n || s[p.i] != ':')
-            return -1;
-        p.i++;
-        scan_ws(&p);
-        if (p.i >= n)
-            return -1;
-        size_t vs = p.i;
-        unsigned char c = s[vs];
+        i = en + 1;
+        unsigned char c = '"';
+        if (!at_pair(s, n, i, byte_pair(':', '"'))) {
+            i = skip_ws_at(s, n, i);
+            if (i >= n || s[i] != ':')
+                return -1;
+            i = skip_ws_at(s, n, i + 1);
+            if (i >= n)
+                return -1;
+            c = s[i];
+        } else {
+            i++;
+        }
+        size_t vs = i;
         if (c == '"') {
-            if (scan_string_short(&p, &st, &en, &esc) != 0)
+            st = i + 1;
+            if ((en = scan_string_m(&mk, s, i)) == 0)
                 return -1;
             v->type = JSON_STR;
-            if (esc) {
+            if (en & JSTR_ESC) {
+                en &= ~JSTR_ESC;
                 v->len = scan_unescape(a, s, st, en, &v->str);
             } else {
                 v->str = str + st;
                 v->len = en - st;
             }
+            i = en + 1;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
-            if (scan_number(&p, &v->is_int, &v->i) != 0)
+            if ((i = scan_number_at(s, n, i, &v->is_int, &v->i)) == 0)
                 return -1;
             v->type = JSON_NUM;
             if (v->is_int) {
                 v->num = (double)v->i;
             } else {
                 char tmp[64];
-                size_t l = p.i - vs;
+                size_t l = i - vs;
                 char *num = l < sizeof tmp ? tmp : arena_alloc(a, l + 1);
                 memcpy(num, s + vs, l);
                 num[l] = '\0';
                 v->num = strtod(num, NULL);
             }
-        } else {
+        } else if (c == 't' && n - i >= 4 && memcmp(s + i, "true", 4) == 0) {
+            v->type = JSON_BOOL;
+            v->b = true;
+            i += 4;
+        } else if (c == 'f' && n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+            v->type = JSON_BOOL;
+            i += 5;
+        } else if (c == 'n' && n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+            v->type = JSON_NULL;
+            i += 4;
+        } else if (c == '{' || c == '[') {
+            jscan p = {s, n, i};
             if (scan_skip(&p, 1) != 0)
                 return -1;
-            v->type = c == 't' || c == 'f' ? JSON_BOOL : c == 'n' ? JSON_NULL : JSON_OBJ;
-            v->nested = c == '{' || c == '[';
-            if (c == '[')
-                v->type = JSON_ARR;
-            v->b = c == 't';
+            i = p.i;
+            v->type = c == '{' ? JSON_OBJ : JSON_ARR;
+            v->nested = true;
+        } else {
+            return -1;
         }
         v->raw = str + vs;
-        v->raw_len = p.i - vs;
+        v->raw_len = i - vs;
         k++;
-        if (p.i < n && s[p.i] == ',') {
-            p.i++;
+        if (at_pair(s, n, i, byte_pair(',', '"'))) {
+            i++;
             continue;
         }
-        scan_ws(&p);
-        if (p.i >= n)
+        i = skip_ws_at(s, n, i);
+        if (i >= n)
             return -1;
-        if (s[p.i] == ',') {
-            p.i++;
-            continue;
-        }
-        if (s[p.i] == '}') {
-            p.i++;
+        if (s[i] == '}') {
+            i++;
             break;
         }
-        return -1;
+        if (s[i] != ',')
+            return -1;
+        i = skip_ws_at(s, n, i + 1);
+        if (i >= n || s[i] != '"')
+            return -1;
     }
 done:
-    scan_ws(&p);
-    return p.i == n ? (int)k : -1;
+    return skip_ws_at(s, n, i) == n ? (int)k : -1;
+}
+
+int json_scan_object_sse2(sl_arena *a, const char *s, size_t n, json_member *m, size_t max)
+{
+    return scan_object(a, s, n, m, max, jmask_fill_sse2);
+}
+
+#ifdef SL_JSON_AVX2
+bool json_scan_object_avx2(sl_arena *a, const char *s, size_t n, json_member *m, size_t max,
+                           int *ret)
+{
+    if (!__builtin_cpu_supports("avx2"))
+        return false;
+    *ret = scan_object(a, s, n, m, max, jmask_fill_avx2);
+    return true;
+}
+#else
+bool json_scan_object_avx2(sl_arena *a, const char *s, size_t n, json_member *m, size_t max,
+                           int *ret)
+{
+    (void)a, (void)s, (void)n, (void)m, (void)max, (void)ret;
+    return false;
+}
+#endif
+
+int json_scan_object(sl_arena *a, const char *s, size_t n, json_member *m, size_t max)
+{
+#ifdef SL_JSON_AVX2
+    if (__builtin_cpu_supports("avx2"))
+        return scan_object(a, s, n, m, max, jmask_fill_avx2);
+#endif
+    return scan_object(a, s, n, m, max, jmask_fill_sse2);
 }
 
 /* ---- Decoding ------------------------------------------------------------------------ */

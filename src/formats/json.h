@@ -77,7 +77,14 @@ typedef struct json_member {
 } json_member;
 /* Reads the object in s[0..n) (surrounding whitespace allowed) into m[0..max). Accepts
  * exactly what json_parse accepts. Returns the number of members, -1 when s is not valid
- * JSON or not an object, -2 when it has more than max members (use json_parse then). */
+ * JSON or not an object, -2 when it has more than max members (use json_parse then; said
+ * as soon as a key past max is read, before the rest is checked). */
 int json_scan_object(sl_arena *a, const char *s, size_t n, json_member *m, size_t max);
+/* The two ways json_scan_object finds the bytes of strings, for tests comparing them:
+ * 16-byte compares (SSE2, or a table without it) and 32-byte ones (AVX2, chosen at run
+ * time). The second returns false, setting nothing, where the CPU or build has no AVX2. */
+int json_scan_object_sse2(sl_arena *a, const char *s, size_t n, json_member *m, size_t max);
+bool json_scan_object_avx2(sl_arena *a, const char *s, size_t n, json_member *m, size_t max,
+                           int *ret);
 
 #endif

@@ -1,5 +1,6 @@
-/* test_json.c - unit tests for the JSON encoder, the event decoder and the strict parser.
- * Covers escaping of controls and invalid UTF-8, time formatting and round trips. */
+/* test_json.c - unit tests for the JSON encoder, the event decoder, the strict parser and
+ * the DOM-free object scanner (each of its scans against the parser). Covers escaping of
+ * controls and invalid UTF-8, time formatting and round trips. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/common.h"
@@ -441,6 +443,242 @@ static void test_parse_depth(void **state)
     }
 }
 
+/* ---- json_scan_object against json_parse, by each of its scans ---------------------- */
+
+/* Checks every scan of json_scan_object on s[0..n) (copied to a block of exactly n bytes,
+ * so that a read past the end is caught under ASan) against json_parse: the same accepted
+ * language (-2 only past max members), the same keys, types,
+ * raw text, strings, booleans and numbers. Returns json_scan_object's result. */
+static int check_scan(const char *src, size_t n, size_t max, const char *what)
+{
+    char *s = malloc(n ? n : 1);
+    assert_non_null(s);
+    memcpy(s, src, n);
+    sl_arena pa;
+    arena_init(&pa, 1024);
+    char err[128];
+    json_value *v = json_parse(&pa, s, n, err, sizeof err);
+    bool obj = v && v->type == JSON_OBJ;
+    int first = 0;
+    for (int path = 0; path < 3; path++) {
+        json_member m[64];
+        sl_arena a;
+        arena_init(&a, 1024);
+        int k = -3;
+        if (path == 0)
+            k = json_scan_object(&a, s, n, m, max);
+        else if (path == 1)
+            k = json_scan_object_sse2(&a, s, n, m, max);
+        else if (!json_scan_object_avx2(&a, s, n, m, max, &k))
+            k = first; /* no AVX2 here: nothing to compare */
+        if (path == 0)
+            first = k;
+        if (k != first)
+            fail_msg("%s, scan %d: %d members, the dispatched scan %d", what, path, k, first);
+        /* -2 is said as soon as a member past max has a valid key, so also for an
+         * input that turns out invalid further on */
+        if (k == -1 ? obj : !obj && k != -2)
+            fail_msg("%s, scan %d: returns %d, json_parse %s it (%s)", what, path, k,
+                     obj ? "accepts" : "rejects", err);
+        if (k == -2 && obj && v->n <= max)
+            fail_msg("%s, scan %d: -2 for %zu members", what, path, v->n);
+        if (k >= 0 && (size_t)k != v->n)
+            fail_msg("%s, scan %d: %d members, json_parse %zu", what, path, k, v->n);
+        for (int i = 0; i < k; i++) {
+            const json_value *x = v->items[i];
+            if (strlen(v->keys[i]) != m[i].keylen ||
+                memcmp(v->keys[i], m[i].key, m[i].keylen) != 0)
+                fail_msg("%s, scan %d: key %d differs", what, path, i);
+            if (x->type != m[i].type || x->raw_len != m[i].raw_len ||
+                memcmp(x->raw, m[i].raw, x->raw_len) != 0)
+                fail_msg("%s, scan %d: member %d differs in type or raw text", what, path, i);
+            if (x->type == JSON_STR && (x->len != m[i].len || memcmp(x->str, m[i].str, x->len)))
+                fail_msg("%s, scan %d: string %d differs", what, path, i);
+            if (x->type == JSON_BOOL && x->b != m[i].b)
+                fail_msg("%s, scan %d: boolean %d differs", what, path, i);
+            if (x->type == JSON_NUM && !(x->num == m[i].num || (isnan(x->num) && isnan(m[i].num))))
+                fail_msg("%s, scan %d: number %d differs", what, path, i);
+            if (m[i].nested != (x->type == JSON_ARR || x->type == JSON_OBJ))
+                fail_msg("%s, scan %d: member %d nested flag", what, path, i);
+        }
+        arena_free(&a);
+    }
+    arena_free(&pa);
+    free(s);
+    return first;
+}
+
+static int check_scan_str(const char *s, const char *what)
+{
+    return check_scan(s, strlen(s), 64, what);
+}
+
+/* Known answers: what the scan returns, on short inputs (the padded copy) and long ones. */
+static void test_scan_object_cases(void **state)
+{
+    (void)state;
+    sl_arena a;
+    arena_init(&a, 1024);
+    json_member m[64];
+    const char *t = "{\"k\":\"a\\\"b\\\\\",\"e\\u00e9\":\"\xc3\xa9\\u20ac\",\"n\":-12,\"f\":1.5e1,"
+                    "\"t\":true,\"z\":null,\"o\":{\"x\":[1,\"]\"]}}";
+    assert_int_equal(check_scan_str(t, "known"), 7);
+    assert_int_equal(json_scan_object(&a, t, strlen(t), m, 64), 7);
+    assert_int_equal(m[0].len, 4);
+    assert_memory_equal(m[0].str, "a\"b\\", 4);
+    assert_int_equal(m[1].keylen, 3);
+    assert_memory_equal(m[1].key, "e\xc3\xa9", 3);
+    assert_int_equal(m[1].len, 5);
+    assert_memory_equal(m[1].str, "\xc3\xa9\xe2\x82\xac", 5);
+    assert_true(m[2].is_int && m[2].i == -12);
+    assert_true(!m[3].is_int && m[3].num == 15.0);
+    assert_true(m[4].type == JSON_BOOL && m[4].b);
+    assert_int_equal(m[5].type, JSON_NULL);
+    assert_true(m[6].nested && m[6].raw_len == 13);
+    /* too many members: -2 by every scan */
+    assert_int_equal(check_scan(t, strlen(t), 3, "max 3"), -2);
+    static const char *const bad[] = {
+        "{\"a\":\"\x01\"}",          /* control in a string */
+        "{\"a\":\"\\x\"}",            /* bad escape */
+        "{\"a\":\"\\u12g4\"}",        /* bad \u */
+        "{\"a\":\"\xff\"}",           /* invalid UTF-8 */
+        "{\"a\":\"\xc3\"}",           /* truncated UTF-8 sequence */
+        "{\"a\":\"\xed\xa0\x80\"}",   /* surrogate */
+        "{\"a\":\"x\\\"}",            /* the closing quote escaped */
+        "{\"a\":\"x\\",               /* a backslash at the end */
+        "{\"a\":tru}", "{\"a\":nul", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}",
+        "{\"a\":1}x", "[1]", "\"s\"", "{", "",
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++)
+        assert_int_equal(check_scan_str(bad[i], bad[i]), -1);
+    arena_free(&a);
+}
+
+/* Strings starting and ending on each side of the 16-, 32- and 64-byte blocks and of the
+ * 1 KiB window, with an escape, a run of backslashes, a non-ASCII character or a control
+ * at each place; objects under and over 64 bytes; every prefix of each (truncated input). */
+static void test_scan_object_boundaries(void **state)
+{
+    (void)state;
+    static const char *const inserts[] = {
+        "",   "\\\"", "\\\\", "\\\\\\\"", "\\\\\\\\", "\\\\\\\\\\\"", "\\n", "\\u00e9",
+        "\\ud83d\\ude00", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\x1f",
+        "\\", "\x7f", "/",
+    };
+    char buf[2200], what[64];
+    static const size_t lens[] = {0, 1, 15, 16, 17, 30, 31, 32, 33, 55, 56, 57, 62, 63, 64,
+                                  65, 66, 127, 128, 129, 1000, 1030};
+    for (size_t pre = 0; pre < 70; pre += 3) {
+        for (size_t li = 0; li < SL_ARRAY_LEN(lens); li++) {
+            for (size_t ii = 0; ii < SL_ARRAY_LEN(inserts); ii++) {
+                size_t len = lens[li], ins = strlen(inserts[ii]);
+                /* {"<pre x's>":"<len bytes: the insert at len - 1 - its length>","z":1} */
+                size_t n = 0;
+                buf[n++] = '{';
+                buf[n++] = '"';
+                memset(buf + n, 'x', pre);
+                n += pre;
+                memcpy(buf + n, "\":\"", 3);
+                n += 3;
+                size_t at = len > ins ? len - ins : 0;
+                for (size_t j = 0; j < at; j++)
+                    buf[n++] = (char)('a' + j % 26);
+                memcpy(buf + n, inserts[ii], ins);
+                n += ins;
+                memcpy(buf + n, "\",\"z\":1}", 8);
+                n += 8;
+                snprintf(what, sizeof what, "pre %zu len %zu insert %zu", pre, len, ii);
+                check_scan(buf, n, 64, what);
+                /* the insert at the start of the string, too */
+                if (ins && len > ins) {
+                    memmove(buf + 2 + pre + 3 + ins, buf + 2 + pre + 3, at);
+                    memcpy(buf + 2 + pre + 3, inserts[ii], ins);
+                    check_scan(buf, n, 64, what);
+                }
+                if (len <= 66 && pre % 9 == 0)
+                    for (size_t cut = 0; cut < n; cut++)
+                        if (check_scan(buf, cut, 64, what) != -1)
+                            fail_msg("%s: a prefix of %zu bytes accepted", what, cut);
+            }
+        }
+    }
+}
+
+static size_t next_rand(uint64_t *r)
+{
+    *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+    return (size_t)(*r >> 33);
+}
+
+/* Random objects of strings with escapes, non-ASCII and bad bytes, numbers, literals,
+ * nested values and whitespace, some cut short or with a byte changed. */
+static void test_scan_object_random(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {
+        "plain text ", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\u0041", "\\u0000", "\\ud800",
+        "\\udc00x", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "0123456789abcdef",
+        "{\\\"k\\\":1}", "\xff", "\x01", "\\q", "\\u12", "\"",
+    };
+    static const char *const values[] = {
+        "1", "-0", "12345678901234567890", "-9223372036854775808", "9223372036854775807",
+        "1.5", "2e-3", "-1E+2", "01", "1.", "true", "false", "null", "[1,\"a\",{\"b\":[]}]",
+        "{}", "[]", "{\"x\":{\"y\":\"z\"}}", "tru", "-",
+    };
+    uint64_t r = 7;
+#define NEXT() next_rand(&r)
+    char buf[4096], what[32];
+    for (int round = 0; round < 4000; round++) {
+        size_t n = 0, members = NEXT() % 12;
+        bool spaces = NEXT() % 4 == 0;
+        buf[n++] = '{';
+        for (size_t k = 0; k < members && n < 3000; k++) {
+            if (k)
+                buf[n++] = ',';
+            if (spaces && NEXT() % 2)
+                buf[n++] = ' ';
+            buf[n++] = '"';
+            for (size_t p = NEXT() % 3; p > 0; p--) {
+                const char *pc = pieces[NEXT() % (SL_ARRAY_LEN(pieces) - 4)];
+                memcpy(buf + n, pc, strlen(pc));
+                n += strlen(pc);
+            }
+            buf[n++] = '"';
+            if (spaces && NEXT() % 2)
+                buf[n++] = '\n';
+            buf[n++] = ':';
+            if (NEXT() % 2) {
+                buf[n++] = '"';
+                for (size_t p = NEXT() % 12; p > 0; p--) {
+                    /* the last 4 pieces (invalid in a string) in one string of 8 */
+                    size_t bad = NEXT() % 8 ? 4 : 0;
+                    const char *pc = pieces[NEXT() % (SL_ARRAY_LEN(pieces) - bad)];
+                    memcpy(buf + n, pc, strlen(pc));
+                    n += strlen(pc);
+                }
+                buf[n++] = '"';
+            } else {
+                const char *vl = values[NEXT() % SL_ARRAY_LEN(values)];
+                memcpy(buf + n, vl, strlen(vl));
+                n += strlen(vl);
+            }
+        }
+        buf[n++] = '}';
+        if (spaces)
+            buf[n++] = '\t';
+        if (NEXT() % 8 == 0)
+            n = NEXT() % n;
+        if (NEXT() % 8 == 0 && n) {
+            size_t at = NEXT() % n;
+            buf[at] = (char)NEXT();
+        }
+        snprintf(what, sizeof what, "round %d", round);
+        check_scan(buf, n, 64, what);
+        check_scan(buf, n, members / 2, what);
+    }
+#undef NEXT
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +690,9 @@ int main(void)
         cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_dom),
         cmocka_unit_test(test_parse_depth),
         cmocka_unit_test(test_get_path),
+        cmocka_unit_test(test_scan_object_cases),
+        cmocka_unit_test(test_scan_object_boundaries),
+        cmocka_unit_test(test_scan_object_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
