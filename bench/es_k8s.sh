@@ -56,6 +56,6 @@ for run in $(seq 1 "$RUNS"); do
   sluice_measure
   sluice_stop
   "$PY" -c "import sys; r,ev,t0,t1,tk,hz,pk=sys.argv[1:]; cpu=int(tk)/int(hz); ev=int(ev)
-print('%-8s %9d %8.2f %7.2f %12.0f %8.1f' % (r, ev, float(t1)-float(t0), cpu, ev/cpu, int(pk)/1024))" \
+print('%-8s %9d %8.2f %7.3f %12.0f %8.1f' % (r, ev, float(t1)-float(t0), cpu, ev/cpu, int(pk)/1024))" \
     "$run" "$lines" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb"
 done
