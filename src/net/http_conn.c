@@ -3,7 +3,8 @@
  *
  * Notes on the design
  *  1. Sockets stay non-blocking; every wait is a poll() bounded by the request's deadline,
- *     so one timeout covers connect, handshake, send and receive, as libcurl's did.
+ *     so one timeout covers the name lookup (net/dial.h), connect, handshake, send and
+ *     receive, as libcurl's did.
  *  2. Plain TCP sends head and body with one sendmsg of two iovecs: the body is never
  *     copied. TLS sends them with SSL_write (a body up to HC_TLS_MERGE is appended to the
  *     head so that a small request is one record).
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/common.h"
+#include "net/dial.h"
 #include "net/http_resp.h"
 #include "net/tls_client.h"
 
@@ -396,60 +398,17 @@ typedef struct hc_io {
 /* Connects within the deadline (note 1); the fd or -1 with io set. */
 static int tcp_connect(const hc_url *u, int64_t deadline, int *kind, hc_io *io)
 {
-    char port[8];
-    snprintf(port, sizeof port, "%d", u->port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    /* RFC 6761: names under .localhost are loopback (libcurl resolves them so, and S3
-     * virtual-hosted buckets on a local endpoint depend on it) */
-    const char *name = u->host;
-    size_t hl = strlen(name);
-    if (hl > 10 && strcasecmp(name + hl - 10, ".localhost") == 0)
-        name = "localhost";
-    int g = getaddrinfo(name, port, &hints, &res);
-    *kind = IO_ERR;
-    if (g != 0) {
-        snprintf(io->why, sizeof io->why, "cannot resolve %.100s: %s", u->host, gai_strerror(g));
+    dial_fail fail;
+    int fd = net_dial(u->host, u->port, deadline, &fail, io->why, sizeof io->why);
+    if (fd < 0) {
+        *kind = fail == DIAL_ERR_TIMEOUT ? IO_TIMEOUT : IO_ERR;
         return -1;
     }
-    int fd = -1;
-    snprintf(io->why, sizeof io->why, "connect to %.100s: no address", u->where);
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            snprintf(io->why, sizeof io->why, "socket: %s", strerror(errno));
-            continue;
-        }
-        int e = 0;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            e = errno;
-            if (e == EINPROGRESS) {
-                socklen_t sl = sizeof e;
-                if (!wait_fd(fd, POLLOUT, deadline))
-                    e = ETIMEDOUT;
-                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) != 0)
-                    e = errno;
-            }
-        }
-        if (e) {
-            if (e == ETIMEDOUT)
-                *kind = IO_TIMEOUT;
-            snprintf(io->why, sizeof io->why, "connect to %.100s: %s", u->where,
-                     e == ETIMEDOUT ? "timed out" : strerror(e));
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1, idle = 60;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
-    }
+    int one = 1, idle = 60;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
     return fd;
 }
 
@@ -844,7 +803,11 @@ int http_conn_do(http_conn_pool *p, const http_mreq *req, http_mresp *resp)
             continue; /* invariant 3 */
         resp->status = 0;
         resp->tls = kind == IO_TLS;
-        if (kind == IO_TIMEOUT) {
+        if (kind == IO_TIMEOUT && strncmp(io.why, "resolving ", 10) == 0) {
+            snprintf(resp->error, sizeof resp->error, "%.200s after %lld ms", io.why,
+                     (long long)tmo);
+            rc = SL_ERR_TIMEOUT;
+        } else if (kind == IO_TIMEOUT) {
             snprintf(resp->error, sizeof resp->error, "%.100s: timed out after %lld ms", u.where,
                      (long long)tmo);
             rc = SL_ERR_TIMEOUT;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "dial.h"
 #include "../formats/json.h"
 
 const char *const redis_modes[] = {"list", "stream", NULL};
@@ -305,55 +306,11 @@ void redis_conn_close(redis_conn *c)
     free(c);
 }
 
-/* Connects a non-blocking socket to host:port within timeout_ms; -1 with err set. */
+/* Connects to host:port within timeout_ms (the lookup included); -1 with err set. */
 static int tcp_connect(const char *host, int port, int64_t timeout_ms, char *err, size_t errlen)
 {
-    char ports[16];
-    snprintf(ports, sizeof ports, "%d", port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    int g = getaddrinfo(host, ports, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errlen, "%.100s: %s", host, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1;
-    snprintf(err, errlen, "no address");
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            snprintf(err, errlen, "socket: %s", strerror(errno));
-            continue;
-        }
-        int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            int pr;
-            do
-                pr = poll(&p, 1, (int)SL_MIN(timeout_ms, (int64_t)INT32_MAX));
-            while (pr < 0 && errno == EINTR);
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (pr == 0) {
-                soerr = ETIMEDOUT;
-            } else if (pr < 0) {
-                soerr = errno;
-            } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) {
-                soerr = errno;
-            }
-            rc = soerr ? -1 : 0;
-            errno = soerr;
-        }
-        if (rc != 0) {
-            snprintf(err, errlen, "%s", errno == ETIMEDOUT ? "connection timed out"
-                                                           : strerror(errno));
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
+    dial_fail fail;
+    int fd = net_dial(host, port, sl_mono_ns() + timeout_ms * 1000000LL, &fail, err, errlen);
     if (fd >= 0) {
         /* Note 1: blocking from here on, with timeouts. */
         int one = 1;
@@ -442,8 +399,8 @@ redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen)
     int64_t ms = ep->timeout_ms > 0 ? ep->timeout_ms : 5000;
     char tmp[320];
     int fd = tcp_connect(host, port, ms, tmp, sizeof tmp);
-    if (fd < 0) {
-        snprintf(err, errlen, "connect %s: %s", ep->address, tmp);
+    if (fd < 0) { /* "connect to <address>: ...", "cannot resolve <host>: ..." */
+        snprintf(err, errlen, "%s", tmp);
         return NULL;
     }
     redis_conn *c = sl_xcalloc(1, sizeof *c);

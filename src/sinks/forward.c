@@ -36,6 +36,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/msgpack.h"
+#include "net/dial.h"
 #include "net/forward.h"
 #include "net/tls_client.h"
 
@@ -220,42 +221,9 @@ static int io_read_obj(fconn *s, const uint8_t **op, size_t *olen, int64_t deadl
 
 static int tcp_connect(fconn *s, const char *host, int port, int64_t deadline)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int gai = getaddrinfo(host[0] ? host : "127.0.0.1", ps, &hints, &ai);
-    if (gai != 0) {
-        snprintf(s->err, sizeof s->err, "resolve %.100s: %.100s", host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
-        int rc = connect(fd, a->ai_addr, a->ai_addrlen);
-        if (rc != 0 && errno == EINPROGRESS) {
-            struct pollfd p = {fd, POLLOUT, 0};
-            int64_t left = deadline - sl_mono_ms();
-            if (left > 0 && poll(&p, 1, (int)left) == 1) {
-                int e = 0;
-                socklen_t el = sizeof e;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
-                rc = e ? -1 : 0;
-                errno = e ? e : ETIMEDOUT;
-            } else {
-                errno = ETIMEDOUT;
-            }
-        }
-        if (rc == 0)
-            break;
-        snprintf(s->err, sizeof s->err, "connect %.100s:%d: %.100s", host, port, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
+    dial_fail fail;
+    int fd = net_dial(host[0] ? host : "127.0.0.1", port, deadline * 1000000LL, &fail, s->err,
+                      sizeof s->err);
     if (fd >= 0) {
         /* Back to blocking, with timeouts for the TLS handshake and writes. */
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
