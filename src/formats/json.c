@@ -608,6 +608,60 @@ static size_t put_utf8(char *o, unsigned cp)
 /* Parses a string at p->i (which is at '"'); the unescaped text goes to the arena.
  * Unescaped output is never longer than the escaped input, so one allocation of the
  * raw length suffices. */
+/* Unescapes JSON string text s[start, end) (its quotes excluded) into o, which has room
+ * for end - start + 1 bytes, and ends it with a NUL; a lone surrogate becomes U+FFFD, so the
+ * output is valid UTF-8. Returns the length, or -1 with *bad at the offending escape and
+ * *why set. */
+static ptrdiff_t unescape(const unsigned char *s, size_t start, size_t end, char *o,
+                          size_t *bad, const char **why)
+{
+    size_t w = 0, i = start;
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c != '\\') {
+            o[w++] = (char)c;
+            i++;
+            continue;
+        }
+        i++;
+        c = s[i++];
+        switch (c) {
+        case '"': o[w++] = '"'; break;
+        case '\\': o[w++] = '\\'; break;
+        case '/': o[w++] = '/'; break;
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (i + 4 > end || hex4(s + i, &cp) != 0) {
+                *bad = i;
+                *why = "bad \\u escape";
+                return -1;
+            }
+            i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && s[i] == '\\' && s[i + 1] == 'u' &&
+                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd; /* lone surrogate: keep the output valid UTF-8 */
+            }
+            w += put_utf8(o + w, cp);
+            break;
+        }
+        default:
+            *bad = i - 1;
+            *why = "bad escape";
+            return -1;
+        }
+    }
+    o[w] = '\0';
+    return (ptrdiff_t)w;
+}
+
 static int parse_string(jparser *p, const char **out, size_t *outlen)
 {
     size_t start = ++p->i; /* skip '"' */
@@ -649,54 +703,16 @@ static int parse_string(jparser *p, const char **out, size_t *outlen)
         return 0;
     }
     char *o = arena_alloc(p->a, end - start + 1);
-    size_t w = 0;
-    size_t i = start;
-    while (i < end) {
-        unsigned char c = p->s[i];
-        if (c != '\\') {
-            o[w++] = (char)c;
-            i++;
-            continue;
-        }
-        i++;
-        c = p->s[i++];
-        switch (c) {
-        case '"': o[w++] = '"'; break;
-        case '\\': o[w++] = '\\'; break;
-        case '/': o[w++] = '/'; break;
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (i + 4 > end || hex4(p->s + i, &cp) != 0) {
-                p->i = i;
-                jfail(p, "bad \\u escape");
-                return -1;
-            }
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && p->s[i] == '\\' &&
-                p->s[i + 1] == 'u' && hex4(p->s + i + 2, &lo) == 0 && lo >= 0xdc00 &&
-                lo <= 0xdfff) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                i += 6;
-            } else if (cp >= 0xd800 && cp <= 0xdfff) {
-                cp = 0xfffd; /* lone surrogate: keep the output valid UTF-8 */
-            }
-            w += put_utf8(o + w, cp);
-            break;
-        }
-        default:
-            p->i = i - 1;
-            jfail(p, "bad escape");
-            return -1;
-        }
+    size_t bad;
+    const char *why;
+    ptrdiff_t w = unescape(p->s, start, end, o, &bad, &why);
+    if (w < 0) {
+        p->i = bad;
+        jfail(p, why);
+        return -1;
     }
-    o[w] = '\0';
     *out = o;
-    *outlen = w;
+    *outlen = (size_t)w;
     p->i = end + 1;
     return 0;
 }
@@ -1337,44 +1353,11 @@ static size_t scan_unescape(sl_arena *a, const unsigned char *s, size_t start, s
                             const char **out)
 {
     char *o = arena_alloc(a, end - start + 1);
-    size_t w = 0, i = start;
-    while (i < end) {
-        unsigned char c = s[i];
-        if (c != '\\') {
-            o[w++] = (char)c;
-            i++;
-            continue;
-        }
-        c = s[i + 1];
-        i += 2;
-        switch (c) {
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            hex4(s + i, &cp);
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff && i + 6 <= end && s[i] == '\\' && s[i + 1] == 'u' &&
-                hex4(s + i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                i += 6;
-            } else if (cp >= 0xd800 && cp <= 0xdfff) {
-                cp = 0xfffd;
-            }
-            w += put_utf8(o + w, cp);
-            break;
-        }
-        default: /* '"', '\\', '/' */
-            o[w++] = (char)c;
-            break;
-        }
-    }
-    o[w] = '\0';
+    size_t bad;
+    const char *why;
+    ptrdiff_t w = unescape(s, start, end, o, &bad, &why);
     *out = o;
-    return w;
+    return w < 0 ? 0 : (size_t)w; /* the scan let no bad escape through */
 }
 
 /* The two bytes a, b as they are in memory, to compare with a 16-bit load. */

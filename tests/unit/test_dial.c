@@ -80,6 +80,14 @@ static void gate_open_and_wait(int returned)
     pthread_mutex_unlock(&gate.mu);
 }
 
+/* A listener, with lookups going through the closed gate. */
+static int gated_listener(int *port)
+{
+    gate_reset();
+    net_dial_set_resolver(gated_resolver);
+    return listener(port);
+}
+
 static int noname_resolver(const char *host, const char *port, const struct addrinfo *hints,
                            struct addrinfo **res)
 {
@@ -133,11 +141,9 @@ static void test_lookup_errors(void **state)
 static void test_lookup_deadline(void **state)
 {
     (void)state;
-    int port, lfd = listener(&port);
+    int port, lfd = gated_listener(&port);
     dial_fail fail = 0;
     char err[256] = "";
-    gate_reset();
-    net_dial_set_resolver(gated_resolver);
     assert_int_equal(net_dial("slow.example", port, in_ms(50), &fail, err, sizeof err), -1);
     assert_int_equal(fail, DIAL_ERR_TIMEOUT);
     assert_string_equal(err, "resolving slow.example timed out");
@@ -157,11 +163,9 @@ static void test_lookup_deadline(void **state)
 static void test_lookups_bounded(void **state)
 {
     (void)state;
-    int port, lfd = listener(&port);
+    int port, lfd = gated_listener(&port);
     dial_fail fail = 0;
     char err[256] = "";
-    gate_reset();
-    net_dial_set_resolver(gated_resolver);
     int held = 0;
     for (;;) {
         int fd = net_dial("held.example", port, in_ms(1), &fail, err, sizeof err);
