@@ -203,15 +203,24 @@ class Emulator:
                 self.proc.wait()
 
 
-def read_ndjson_messages(paths):
-    """Returns the list of `message` values in the NDJSON files, in file order."""
-    out = []
-    for p in paths:
-        with open(p, "rb") as f:
+def ndjson_file(path):
+    """The objects of the NDJSON file at path, complete lines only: sluice may be in the
+    middle of writing the last one. [] before the file exists."""
+    res = []
+    try:
+        with open(path, "rb") as f:
             for line in f:
-                if line.strip():
-                    out.append(json.loads(line)["message"])
-    return out
+                if line.endswith(b"\n") and line.strip():
+                    res.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return res
+
+
+def read_ndjson_messages(paths):
+    """Returns the list of `message` values in the NDJSON files, in file order (complete
+    lines only, as ndjson_file)."""
+    return [o["message"] for p in paths for o in ndjson_file(p)]
 
 
 def digest(lines):

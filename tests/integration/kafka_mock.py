@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from harness import SLUICE, WORK, free_port, track
+from harness import SLUICE, WORK, free_port, ndjson_file, track
 
 MOCK = os.environ.get("KAFKA_MOCK") or os.path.join(os.path.dirname(os.path.abspath(SLUICE)), "kafka_mock")
 
@@ -102,14 +102,5 @@ sinks:
 
 
 def file_lines(path):
-    """The events of the NDJSON file at path, complete lines only (the sink may be writing
-    one); [] before the file exists."""
-    res = []
-    try:
-        with open(path) as f:
-            for l in f:
-                if l.endswith("\n"):
-                    res.append(json.loads(l))
-    except FileNotFoundError:
-        pass
-    return res
+    """The events of the NDJSON file at path (harness.ndjson_file)."""
+    return ndjson_file(path)

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from fwdclient import Client, packed_entries
-from harness import wait_until
+from harness import ndjson_file, wait_until
 
 
 class Sender(threading.Thread):
@@ -77,7 +77,5 @@ def post_reload(s):
 
 
 def ndjson_messages(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(l)["message"] for l in f if l.strip()]
+    """The messages of the NDJSON file sluice writes at path, complete lines only."""
+    return [o["message"] for o in ndjson_file(path)]

@@ -14,11 +14,10 @@ DescribeLogStreams call, in order, with its arrival time and access key id):
 - c's requests obey the same bound for c alone, and the status API shows a and b in one
   bucket of 2 members and c in its own;
 - every event arrived exactly once."""
-import json
 import os
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, post_json, wait_until
+from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, ndjson_file, post_json, wait_until
 
 RATE = 4
 DAYS = int(os.environ.get("CW_BUCKET_DAYS", "1"))
@@ -50,11 +49,7 @@ env = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET
 
 
 def lines():
-    try:
-        with open(out) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except OSError:
-        return []
+    return ndjson_file(out)
 
 
 def check_rate(reqs, members, what):

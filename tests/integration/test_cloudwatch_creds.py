@@ -12,7 +12,7 @@ import json
 import os
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 cw = Emulator("cloudwatch_emulator.py", "--token", "SESSION-TOKEN-1", "--ecs-auth", "ecs-secret")
 cwb = "http://127.0.0.1:%d" % cw.port
@@ -65,11 +65,7 @@ def ids(p):
 
 
 def lines(p):
-    try:
-        with open(p) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except OSError:
-        return []
+    return ndjson_file(p)
 
 
 try:

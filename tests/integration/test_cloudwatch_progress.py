@@ -18,7 +18,7 @@ import os
 import re
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, post_json, wait_until
+from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, ndjson_file, post_json, wait_until
 
 GROUPS = ["/progress/a", "/progress/b"]
 cw = Emulator("cloudwatch_emulator.py")
@@ -46,11 +46,7 @@ env = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "AKIDSLUICETEST
 
 
 def lines():
-    try:
-        with open(out) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except OSError:
-        return []
+    return ndjson_file(out)
 
 
 def check(p, what):

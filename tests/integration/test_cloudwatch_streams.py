@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until, get_ndjson, post_json
+from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, ndjson_file, post_json, wait_until
 
 cw = Emulator("cloudwatch_emulator.py", "--page-size", "7")
 cwb = "http://127.0.0.1:%d" % cw.port
@@ -61,11 +61,7 @@ env = {"AWS_ACCESS_KEY_ID": "AKIDSLUICETEST", "AWS_SECRET_ACCESS_KEY": "sluice-t
 
 
 def lines():
-    try:
-        with open(out) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except OSError:
-        return []
+    return ndjson_file(out)
 
 
 def ids(group):

@@ -3,10 +3,9 @@ password: 401 opens the circuit), batches go to the fallback sink (a file sink w
 inputs of its own) instead of waiting; once the password matches, new events go to
 Elasticsearch again (after the next half-open probe). Every event ends up exactly once in
 one of the two places."""
-import json
 import os
 
-from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, get_ndjson, http_json, wait_until
+from harness import Emulator, Sluice, WORK, append_lines, file_to_es_config, get_ndjson, http_json, ndjson_file, wait_until
 
 N = int(os.environ.get("ES_N", "1000"))
 logs = os.path.join(WORK, "logs")
@@ -32,10 +31,7 @@ def in_es():
 
 
 def in_spill():
-    if not os.path.exists(spill):
-        return []
-    with open(spill) as f:
-        return [json.loads(l)["message"] for l in f if l.strip()]
+    return [o["message"] for o in ndjson_file(spill)]
 
 
 cfg = file_to_es_config(logs, base, """\

@@ -8,10 +8,9 @@ counted in and out in each case:
   B. no fallback: all N in the primary's DLQ, reason "retries_exhausted: 503 ..."
   C. a fallback failing too (503, max_attempts 2): all N in the fallback's DLQ, reason
      "fallback_failed: retries_exhausted: 503 ...", none in the primary's"""
-import json
 import os
 
-from harness import Emulator, Sluice, WORK, free_port, http_json, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, http_json, log, ndjson_file, wait_until
 
 N = 4000
 
@@ -26,11 +25,7 @@ def write_logs(name):
 
 
 def ndjson(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
+    return ndjson_file(path)
 
 
 def run_case(name, sinks_extra, fail_spare=False):

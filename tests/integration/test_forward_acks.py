@@ -2,12 +2,11 @@
 sink to deliver (it is blocked, so no ack until it is unblocked); with a disk buffer the
 ack comes once the batch is written, and survives kill -9: after a restart with the sink
 unblocked, the acked events are delivered from the buffer."""
-import json
 import os
 import select
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 blocker = os.path.join(WORK, "blocked")  # a regular file where the output directory should be
 out = os.path.join(blocker, "out.ndjson")
@@ -27,10 +26,7 @@ sinks:
 
 
 def delivered():
-    if not os.path.isfile(out):
-        return []
-    with open(out) as f:
-        return [json.loads(l)["message"] for l in f if l.strip()]
+    return [o["message"] for o in ndjson_file(out)]
 
 
 def pending(c):

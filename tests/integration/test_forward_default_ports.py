@@ -1,7 +1,6 @@
 """The forward source's default listeners are the seed's: 24224 plain and 24225 with TLS,
 when no address is given. fluent-logger sends to the plain one, a TLS Forward client to
 the other; both arrive. The test needs those two ports free on this machine."""
-import json
 import os
 import socket
 import ssl
@@ -11,7 +10,7 @@ import msgpack
 from fluent import sender
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, wait_until
+from harness import Sluice, WORK, free_port, ndjson_file, wait_until
 
 for port in (24224, 24225):
     probe = socket.socket()
@@ -45,10 +44,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(out)
 
 
 try:

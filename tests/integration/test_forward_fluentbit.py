@@ -29,7 +29,7 @@ import time
 import msgpack
 
 from fwdclient import Client, event_time, fluent_bit_ping, raw, unpacker
-from harness import ROOT, Sluice, WORK, free_port, log, wait_until
+from harness import ROOT, Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 DATA = os.path.join(ROOT, "tests", "data", "fluent-bit-forward")
 CASES = json.load(open(os.path.join(DATA, "cases.json")))
@@ -60,10 +60,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(out)
 
 
 def rfc3339(ns):

@@ -3,7 +3,6 @@ messages above the framing threshold sent in small pieces, split just before the
 map, stalled half way for longer than the stall fallback, interleaved with small messages
 in one write, from several connections at once; a peer that closes mid-message; a size
 claim beyond max_message_bytes. Every event of every complete message is delivered once."""
-import json
 import os
 import socket
 import threading
@@ -12,7 +11,7 @@ import time
 import msgpack
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 api, port = free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -27,10 +26,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(out)
 
 
 def big(prefix, n=600, chunk=None):

@@ -2,13 +2,12 @@
 forward port is answered with one NUL byte from that same port (what out_forward with
 heartbeat_type udp waits for); a flood is rate-limited and counted while Forward data on
 the TCP side keeps flowing and every event is delivered; `heartbeat: false` turns it off."""
-import json
 import os
 import socket
 import time
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 api, port, port_off = free_port(), free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -24,10 +23,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(out)
 
 
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

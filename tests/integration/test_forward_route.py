@@ -4,7 +4,7 @@ import json
 import os
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, wait_until
+from harness import Sluice, WORK, free_port, ndjson_file, wait_until
 
 api, port = free_port(), free_port()
 outs = {k: os.path.join(WORK, k + ".ndjson") for k in ("app", "web", "rest")}
@@ -34,10 +34,7 @@ c.close()
 
 
 def read(k):
-    if not os.path.exists(outs[k]):
-        return []
-    with open(outs[k]) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(outs[k])
 
 
 wait_until(lambda: sum(len(read(k)) for k in outs) == 5 * len(tags), 30, "routed events")

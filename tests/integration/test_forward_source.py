@@ -3,7 +3,6 @@ EventTime, Forward, PackedForward, CompressedPackedForward), chunk acks, a real 
 (fluent-logger), the shared-key + users handshake, and bad input that must close only the
 offending connection while good ones keep flowing. Every event sent is counted in the
 output."""
-import json
 import os
 import select
 import socket
@@ -14,7 +13,7 @@ import msgpack
 from fluent import sender
 
 from fwdclient import Client, event_time, gzip_entries, packed_entries
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 api, p_plain, p_auth, p_idle = free_port(), free_port(), free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -35,10 +34,7 @@ expected = 0
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(out)
 
 
 # 1. Message mode, integer time, no chunk.

@@ -10,7 +10,7 @@ import ssl
 import subprocess
 
 from fwdclient import Client, packed_entries
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 cert, key = os.path.join(WORK, "cert.pem"), os.path.join(WORK, "key.pem")
 subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -31,10 +31,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(out)
 
 
 # Without a client certificate: the handshake fails and nothing is accepted.

@@ -28,7 +28,7 @@ import urllib.request
 import msgpack
 
 from fwdclient import event_time
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 KILLS = int(os.environ.get("IT_KILLS", "6"))
 rnd = random.Random(int(os.environ.get("IT_SEED", "11")))
@@ -132,11 +132,7 @@ def caught_up():
 
 
 def delivered():
-    try:
-        with open(out, "rb") as f:
-            return [json.loads(l)["message"] for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
+    return [o["message"] for o in ndjson_file(out)]
 
 
 cfg = """
