@@ -1,5 +1,9 @@
 """harness.py - helpers for integration tests: start the real sluice binary, talk to its
-API, start emulators, count and digest NDJSON output. Standard library only."""
+API, start emulators, count and digest NDJSON output. Standard library only.
+
+Rules the tests keep, so that they pass on a loaded machine: wait on a state (wait_until on
+a metric, a count, a file's content), never on a sleep; read a file sluice is still writing
+by complete lines (ndjson_file), since a read can land between two of its writes."""
 import atexit
 import hashlib
 import json
