@@ -61,6 +61,7 @@ typedef struct file_source {
     int64_t b_now;
     size_t b_fixed;      /* event_size() of a line's event, less its message */
     uint64_t b_in_bytes; /* input bytes of the batch's lines, counted at flush */
+    uint64_t b_in_lines; /* with multiline: lines read since the last flush */
     bool stopping;
     bool running;        /* until the loop's end: closing a file may still emit */
     tail_ml *ml;         /* multiline:, NULL when off */
@@ -77,18 +78,29 @@ typedef struct ffile {
 
 /* ---- Batches ----------------------------------------------------------------------- */
 
+/* Publishes what was read since the last call: once per batch or read pass, not per line.
+ * With multiline: lines are counted (a group may still be open), otherwise events. */
+static void file_count_received(file_source *s)
+{
+    uint64_t n = s->ml ? s->b_in_lines : s->b ? s->b->n : 0;
+    if (n)
+        atomic_fetch_add_explicit(&s->cc->metrics->received_events, n, memory_order_relaxed);
+    if (s->b_in_bytes)
+        atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, s->b_in_bytes,
+                                  memory_order_relaxed);
+    s->b_in_lines = 0;
+    s->b_in_bytes = 0;
+}
+
 static void file_flush(file_source *s)
 {
+    file_count_received(s);
     if (!s->b)
         return;
     sl_batch *b = s->b;
     s->b = NULL;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, s->b_end);
     b->origin = s->cc->id;
-    if (!s->ml) /* with multiline: lines are counted as they come */
-        atomic_fetch_add_explicit(&s->cc->metrics->received_events, b->n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, s->b_in_bytes, memory_order_relaxed);
-    s->b_in_bytes = 0;
     if (source_emit(s->ctx, b) != SL_OK)
         s->stopping = true;
 }
@@ -182,7 +194,7 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
         ff->path_seen = f->path;
         ff->stream_id = f->stream_id;
     }
-    atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
+    s->b_in_lines++;
     if (ln->truncated) { /* a chunk of an over-long line cannot join: it ends the group */
         tail_ml_close(s->ml, &ff->ml, file_ml_emit, s);
         file_add(s, f, ln->data, ln->len, ln->offset, ln->end, true, 0);

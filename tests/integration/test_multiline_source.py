@@ -100,6 +100,12 @@ s = Sluice(cfg1, name="file").start()
 wait_until(quiet1, 180, "file: every group out and committed", 0.2)
 got = g1.check([e["message"] for e in read_out(out1)], tails_ok=False)
 assert len(got) == sum(len(gs) for gs in g1.by.values()), "file: not every group exactly once"
+# With multiline: the source counts lines read (published per read pass, not per line).
+lines_in = s.counter("sluice_component_received_events_total", component_id="in")
+assert lines_in == len(g1.where), "file: %s lines counted, %d read" % (lines_in, len(g1.where))
+bytes_in = s.counter("sluice_component_received_bytes_total", component_id="in")
+size = sum(os.path.getsize(os.path.join(logs, f + ".log")) for f in FILES)
+assert bytes_in == size, "file: %s bytes counted, %d in the files" % (bytes_in, size)
 kill_twice_while(s, lambda: write_files(lambda: rnd.randint(1, 30)))
 wait_until(quiet1, 180, "file: every group out and committed after the kills", 0.2)
 assert s.stop() == 0, s.log_text()[-2000:]
