@@ -1,5 +1,6 @@
 /* test_dial.c - net_dial: connects to a loopback listener (by address and by name), says
- * "Connection refused" where nobody listens, and gives up on a name lookup at its deadline
+ * "Connection refused" where nobody listens, names a name too long to look up and a lookup
+ * that answered with no address, and gives up on a name lookup at its deadline
  * while the lookup itself is still blocked (a stand-in resolver that waits on a gate), with
  * lookups pending at once bounded and usable again once they finish. No assertion depends
  * on how long anything took: the lookups are held by the gate until the test opens it. */
@@ -95,6 +96,15 @@ static int noname_resolver(const char *host, const char *port, const struct addr
     return EAI_NONAME;
 }
 
+/* Success with an empty list: nothing to connect to. */
+static int empty_resolver(const char *host, const char *port, const struct addrinfo *hints,
+                          struct addrinfo **res)
+{
+    (void)host, (void)port, (void)hints;
+    *res = NULL;
+    return 0;
+}
+
 static void test_connect_and_refused(void **state)
 {
     (void)state;
@@ -128,6 +138,20 @@ static void test_lookup_errors(void **state)
     assert_int_equal(net_dial("nowhere.example", 80, in_ms(30000), &fail, err, sizeof err), -1);
     assert_int_equal(fail, DIAL_ERR_RESOLVE);
     assert_true(strncmp(err, "cannot resolve nowhere.example: ", 32) == 0);
+    /* a name longer than DNS allows: refused before any lookup, the message cut short */
+    char name[300];
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    assert_int_equal(net_dial(name, 80, in_ms(30000), &fail, err, sizeof err), -1);
+    assert_int_equal(fail, DIAL_ERR_RESOLVE);
+    char want[160];
+    snprintf(want, sizeof want, "cannot resolve %.100s...: name too long", name);
+    assert_string_equal(err, want);
+    /* a resolver that answers with no address */
+    net_dial_set_resolver(empty_resolver);
+    assert_int_equal(net_dial("empty.example", 80, in_ms(30000), &fail, err, sizeof err), -1);
+    assert_int_equal(fail, DIAL_ERR_CONNECT);
+    assert_string_equal(err, "connect to empty.example:80: no address");
     /* an address is taken as it is: the resolver is asked only to convert it */
     int port, lfd = listener(&port);
     net_dial_set_resolver(NULL);
