@@ -40,7 +40,11 @@
  *  3. A line is consumed only after the callback accepted it; a refused line stays in buf.
  *  4. Positions only move forward within one generation. Truncation (size < read_off) or
  *     changed first bytes start a new generation at 0; acks carry the generation in the
- *     key, so a late ack from before the truncation never moves the new position.
+ *     key, so a late ack from before the truncation never moves the new position. The
+ *     first bytes are checked before each turn and again after each read, before its
+ *     lines go out: a truncation and rewrite past read_off between the two would otherwise
+ *     pass new bytes off as the rest of the old content, and its copy would resume past
+ *     old lines never read.
  *  5. Data is never dropped by closing: an fd is closed only at EOF (DRAINING, after one
  *     last read, flushing any unterminated last line), on eviction of an idle file (state
  *     and buffer kept, reopened by position), or after an I/O error (kept, retried). A
@@ -1307,6 +1311,18 @@ static bool split_lines(tailer *t, tfile *f, tailer_line_fn fn, void *arg, bool 
     return ok;
 }
 
+/* Still f's first bytes? Checked after each read, before its lines go out: a file
+ * truncated and written again past read_off between check_file and the read gives new
+ * bytes at an old offset, and only the first bytes tell. Bytes read before a check that
+ * passes were written before any truncation, so every line sent is the old content's. */
+static bool first_bytes_hold(tailer *t, tfile *f)
+{
+    if (f->fp_len == 0)
+        return true;
+    size_t have = fp_read(t, f->fd, f->fp_len);
+    return have == f->fp_len && crc32c(0, t->scratch, have) == f->fp_crc;
+}
+
 /* Checks size, deletion and first bytes. Returns false on an error (already handled). */
 static bool check_file(tailer *t, tfile *f)
 {
@@ -1401,6 +1417,19 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
         }
         if (r == 0) {
             f->at_eof = true;
+            break;
+        }
+        if (!first_bytes_hold(t, f)) {
+            /* Truncated and written again past read_off since check_file: these bytes are
+             * the new content, not the rest of the old (invariant 4). They are dropped
+             * before any line of them goes out, so the old identity's ghost keeps the
+             * position of the last line read from the old content. */
+            if (t->m)
+                metrics_error(t->m, "truncated");
+            tf_restart(t, f, "first bytes changed while reading (truncated and rewritten)");
+            size_t have = fp_read(t, f->fd, UINT64_MAX);
+            f->fp_len = (uint32_t)have;
+            f->fp_crc = crc32c(0, t->scratch, have);
             break;
         }
         f->at_eof = false;

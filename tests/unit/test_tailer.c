@@ -261,6 +261,83 @@ static void test_copytruncate(void **state)
     tailer_free(t);
 }
 
+/* copytruncate, then the file written again past the offset being read, between the turn's
+ * size check and its next read (here: from the callback of the turn's first line, while
+ * more of the old content is still to be read). The next read gets new bytes at an old
+ * offset; they must not go out as old lines, and the copy must resume where the old
+ * content was last read, so no old line is lost and no fragment invented. */
+typedef struct race_ctx {
+    got g;
+    const char *dir;
+    bool done;
+} race_ctx;
+
+static void race_lines(char *buf, size_t cap, char tag, int from, int n)
+{
+    size_t len = 0;
+    for (int i = from; i < from + n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%c%06d %s\n", tag, i,
+                                "............................................");
+}
+
+static bool race_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
+{
+    race_ctx *c = arg;
+    if (!c->done) {
+        c->done = true;
+        char p[1024], cmd[2400];
+        path_of(p, sizeof p, c->dir, "app.log");
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s.1'", p, p);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(truncate(p, 0), 0);
+        static char buf[3000 * 64];
+        race_lines(buf, sizeof buf, 'N', 0, 3000);
+        int fd = open(p, O_WRONLY | O_APPEND);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
+        close(fd);
+    }
+    return on_line(&c->g, f, ln);
+}
+
+static void test_copytruncate_rewritten_during_read(void **state)
+{
+    const char *d = *state;
+    tailer *t = new_tailer();
+    race_ctx c = {.dir = d};
+    static char buf[3000 * 64];
+    race_lines(buf, sizeof buf, 'O', 0, 3000); /* 3000 x 53 bytes: three read chunks */
+    char p[1024];
+    path_of(p, sizeof p, d, "app.log");
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
+    close(fd);
+    scan(t, d, "app.log*", NULL);
+    tailer_poll(t, race_on_line, NULL, &c); /* the rotation happens inside this turn */
+    assert_true(c.done);
+    drain(t, &c.g);
+    scan(t, d, "app.log*", NULL); /* finds the copy */
+    drain(t, &c.g);
+    int seen_o[3000] = {0}, seen_n[3000] = {0};
+    for (size_t i = 0; i < c.g.n; i++) {
+        const char *l = c.g.v[i].text;
+        int k = -1;
+        if (strlen(l) != 52 || (l[0] != 'O' && l[0] != 'N') || sscanf(l + 1, "%6d", &k) != 1 ||
+            k < 0 || k >= 3000)
+            fail_msg("a line never written: '%s'", l);
+        (l[0] == 'O' ? seen_o : seen_n)[k]++;
+    }
+    for (int k = 0; k < 3000; k++) {
+        if (!seen_o[k])
+            fail_msg("old line %d lost", k);
+        if (!seen_n[k])
+            fail_msg("new line %d lost", k);
+    }
+    got_free(&c.g);
+    tailer_free(t);
+}
+
 static void test_delete_while_open(void **state)
 {
     const char *d = *state;
@@ -653,6 +730,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_line_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_rotation_read_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copytruncate_rewritten_during_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_at_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inode_reuse_different_fingerprint, setup, teardown),
