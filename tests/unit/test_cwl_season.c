@@ -175,6 +175,16 @@ static void test_cdf(void **state)
     double a = cwl_season_cdf(1e6, 1e8, 900000), b = cwl_season_cdf(1e6, 1e8, 990000);
     assert_true(a > 0 && a < b && b < 0.5);
     assert_true(cwl_season_cdf(1e7, 1e7, 0) == 0.0);
+    /* a variance far above mean^2 (q rounds to 1): nearly all the mass at 0, never NaN (a
+     * fuzzed model file gave NaN, which judged a window plausible and skipped it) */
+    double v[][3] = {{100, 1e25, 0}, {100, 1e25, 2}, {1e10, 1e40, 1}, {1e15, 1e300, 50}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        double p = cwl_season_cdf(v[i][0], v[i][1], (uint64_t)v[i][2]);
+        assert_true(p > 0.999 && p <= 1);
+    }
+    /* P(0) = (r / (r + mean))^r for a wide spread, against the closed form */
+    double m = 50, var = 50 + 50.0 * 50 / 0.01, r = 0.01;
+    assert_true(fabs(cwl_season_cdf(m, var, 0) - pow(r / (r + m), r)) < 1e-12);
 }
 
 static char *roundtrip_text(cwl_season **ms, const char **names, size_t n)

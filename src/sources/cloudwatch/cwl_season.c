@@ -213,15 +213,21 @@ double cwl_season_cdf(double mean, double var, uint64_t x)
         lt = -mean;
     } else {
         r = mean * mean / (var - mean);
-        double q = mean / (r + mean);
-        lq = log(q);
-        lt = r * log1p(-q);
+        if (!(r > 0))
+            return 1.0; /* r -> 0: the mass is all at 0 */
+        /* q = mean / (r + mean) and 1 - q = r / (r + mean), each from its own ratio: with a
+         * variance far above mean^2, q rounds to 1 and log1p(-q) would be -inf, P(0) 0
+         * where it is close to 1 */
+        lq = log(mean) - log(r + mean);
+        lt = r * (log(r) - log(r + mean));
     }
     ls = lt;
     for (uint64_t k = 0; k < x; k++) {
         lt += poisson ? log(mean) - log((double)(k + 1))
                       : log(((double)k + r) / (double)(k + 1)) + lq;
         double hi = fmax(ls, lt);
+        if (hi == -INFINITY)
+            continue; /* every term so far underflowed (q rounds to 1): nothing to add yet */
         ls = hi + log(exp(ls - hi) + exp(lt - hi));
     }
     double p = exp(ls);
@@ -244,8 +250,11 @@ cwl_season_judgement cwl_season_judge(const cwl_season *m, const cwl_season_cfg 
         return j;
     j.mean = mean;
     j.sd = sqrt(var);
-    j.p = cwl_season_cdf(mean, var, observed);
-    j.verdict = j.p < c->threshold ? CWL_SEASON_IMPLAUSIBLE : CWL_SEASON_PLAUSIBLE;
+    double p = cwl_season_cdf(mean, var, observed);
+    if (!(p >= 0 && p <= 1)) /* no verdict rather than "plausible": that would skip a window */
+        return j;
+    j.p = p;
+    j.verdict = p < c->threshold ? CWL_SEASON_IMPLAUSIBLE : CWL_SEASON_PLAUSIBLE;
     return j;
 }
 
