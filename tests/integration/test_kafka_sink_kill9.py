@@ -35,12 +35,12 @@ kafka.cmd("topic k 4")
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
 path = os.path.join(logs, "app.log")
-state = {"n": 0, "run": True}
+state = {"n": 0}
 
 
 def writer():
     with open(path, "a") as f:
-        while state["run"] and state["n"] < LINES:
+        while state["n"] < LINES:
             for _ in range(100):
                 i = state["n"]
                 line = "seq=%08d " % i
