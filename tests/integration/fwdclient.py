@@ -120,10 +120,9 @@ def fluent_bit_ping(hostname, salt, nonce, auth, key, username, password):
 
 
 def packed_entries(records, t0=1700000000):
-    out = b""
-    for i, r in enumerate(records):
-        out += msgpack.packb([event_time(t0 + i, 123456789), r], use_bin_type=True)
-    return out
+    # joined once: adding to a bytes object copies it whole each time (quadratic)
+    return b"".join(msgpack.packb([event_time(t0 + i, 123456789), r], use_bin_type=True)
+                    for i, r in enumerate(records))
 
 
 def gzip_entries(records, t0=1700000000):

@@ -157,8 +157,8 @@ except (ConnectionError, OSError):
     pass
 c.close()
 
-# 8. Bad input while a good connection keeps streaming.
-good = Client(p_plain)
+# 8. Bad input while a good connection keeps streaming (opened once the inputs are built:
+# it must not sit idle past idle_timeout meanwhile).
 good_sent = 0
 
 
@@ -216,6 +216,7 @@ bad_inputs = [
     msgpack.packb(["t", gzip_entries([{"message": "x" * 1000}] * 3000), {"compressed": "gzip"}]),
 ]
 errors_before = s.metric("sluice_component_errors_total", component_id="fwd") or 0
+good = Client(p_plain)
 log("bad inputs")
 for i, data in enumerate(bad_inputs):
     b = socket.create_connection(("127.0.0.1", p_plain), timeout=20)
