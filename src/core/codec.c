@@ -44,8 +44,8 @@ static size_t encoded_size(const sl_batch *b)
     for (uint32_t i = 0; i < b->n; i++) {
         const sl_event *e = &b->events[i];
         n += 24 + str_size(e->message) + str_size(e->id_str) + 4;
-        for (uint32_t j = 0; j < e->nfields; j++) {
-            const sl_field *f = &e->fields[j];
+        for (uint32_t j = 0, nf = event_nfields(e); j < nf; j++) {
+            const sl_field *f = event_field(e, j);
             n += str_size(f->key) + 1;
             switch (f->type) {
             case SL_VAL_STR:
@@ -86,10 +86,11 @@ void codec_encode_batch(sl_buf *out, const sl_batch *b)
         put_u64(p + 16, e->id_seq);
         p = put_str(p + 24, e->message);
         p = put_str(p, e->id_str);
-        put_u32(p, e->nfields);
+        uint32_t nf = event_nfields(e); /* shared fields are written as the event's own */
+        put_u32(p, nf);
         p += 4;
-        for (uint32_t j = 0; j < e->nfields; j++) {
-            const sl_field *f = &e->fields[j];
+        for (uint32_t j = 0; j < nf; j++) {
+            const sl_field *f = event_field(e, j);
             p = put_str(p, f->key);
             /* Unknown types are written as NULL so the record stays decodable. */
             uint8_t t = f->type <= SL_VAL_JSON ? f->type : SL_VAL_NULL;

@@ -88,7 +88,8 @@ typedef struct sl_source_vtable {
 
 /* ---- Transforms ----------------------------------------------------------------------
  * Run on the emitting source's thread, in place: they may change events, add fields
- * (allocating from the batch arena) and drop events with batch_compact. */
+ * (allocating from the batch arena) and drop events with batch_compact. Their events
+ * have no shared fields (event.h): the router makes them each event's own first. */
 typedef struct sl_transform_vtable {
     const char *type;
     const char *help;
@@ -111,7 +112,9 @@ typedef struct sl_transform_vtable {
 
 /* ---- Sinks ---------------------------------------------------------------------------
  * A sink only sends. The sink runtime owns batching, buffering, retries, backoff,
- * circuit breaking, dead-lettering and fallback. */
+ * circuit breaking, dead-lettering and fallback. Events may have shared fields (event.h):
+ * a sink reads fields through event_nfields / event_field, event_get or
+ * json_encode_event. */
 typedef enum sl_send_status {
     SL_SEND_OK = 0,   /* every event delivered */
     SL_SEND_RETRY,    /* transient: the whole request may be retried */

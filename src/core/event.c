@@ -79,16 +79,52 @@ sl_event *batch_append_copy(sl_batch *b, const sl_event *se)
     *e = *se;
     e->message = copy_str(b, se->message);
     e->id_str = copy_str(b, se->id_str);
-    e->cap_fields = se->nfields;
-    e->fields = se->nfields ? arena_alloc(&b->arena, sizeof(sl_field) * se->nfields) : NULL;
-    for (uint32_t j = 0; j < se->nfields; j++) {
-        e->fields[j] = se->fields[j];
-        e->fields[j].key = copy_str(b, se->fields[j].key);
-        if (se->fields[j].type == SL_VAL_STR || se->fields[j].type == SL_VAL_JSON)
-            e->fields[j].v.s = copy_str(b, se->fields[j].v.s);
+    uint32_t nf = event_nfields(se);
+    e->shared = NULL;
+    e->nshared = 0;
+    e->nfields = e->cap_fields = nf;
+    e->fields = nf ? arena_alloc(&b->arena, sizeof(sl_field) * nf) : NULL;
+    for (uint32_t j = 0; j < nf; j++) {
+        const sl_field *sf = event_field(se, j);
+        e->fields[j] = *sf;
+        e->fields[j].key = copy_str(b, sf->key);
+        if (sf->type == SL_VAL_STR || sf->type == SL_VAL_JSON)
+            e->fields[j].v.s = copy_str(b, sf->v.s);
     }
     b->bytes += event_size(e);
     return e;
+}
+
+sl_field *event_fields_flat(sl_arena *a, const sl_event *e, uint32_t cap)
+{
+    sl_field *f = arena_alloc(a, sizeof(sl_field) * cap);
+    if (e->nshared)
+        memcpy(f, e->shared, sizeof(sl_field) * e->nshared);
+    if (e->nfields)
+        memcpy(f + e->nshared, e->fields, sizeof(sl_field) * e->nfields);
+    return f;
+}
+
+void event_unshare(sl_batch *b, sl_event *e)
+{
+    if (!e->nshared)
+        return;
+    /* Strings stay where they are: shared fields point into this batch's arena too. */
+    uint32_t nf = e->nshared + e->nfields, cap = nf + 2;
+    e->fields = event_fields_flat(&b->arena, e, cap);
+    e->nfields = nf;
+    e->cap_fields = cap;
+    e->shared = NULL;
+    e->nshared = 0;
+}
+
+void batch_unshare(sl_batch *b)
+{
+    if (!b->shared_fields)
+        return;
+    for (uint32_t i = 0; i < b->n; i++)
+        event_unshare(b, &b->events[i]);
+    b->shared_fields = false;
 }
 
 sl_batch *batch_clone(const sl_batch *src)
@@ -232,6 +268,7 @@ static sl_field *find_field(sl_event *e, const char *key, size_t keylen)
 
 sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen)
 {
+    event_unshare(b, e);
     sl_field *f = find_field(e, key, keylen);
     if (f)
         return f;
@@ -256,6 +293,7 @@ void event_set_str(sl_batch *b, sl_event *e, const char *key, const char *val, s
 
 void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val)
 {
+    event_unshare(b, e);
     sl_field *f = find_field(e, key.ptr, key.len);
     if (!f) {
         f = field_slot(b, e);
@@ -274,8 +312,8 @@ void event_set_int(sl_batch *b, sl_event *e, const char *key, int64_t val)
 
 const sl_field *event_get(const sl_event *e, const char *key, size_t keylen)
 {
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    for (uint32_t i = 0, n = event_nfields(e); i < n; i++) {
+        const sl_field *f = event_field(e, i);
         if (f->key.len == keylen && memcmp(f->key.ptr, key, keylen) == 0)
             return f;
     }
@@ -285,8 +323,8 @@ const sl_field *event_get(const sl_event *e, const char *key, size_t keylen)
 size_t event_size(const sl_event *e)
 {
     size_t n = 48 + e->message.len;
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
+        const sl_field *f = event_field(e, i);
         n += 16 + f->key.len;
         if (f->type == SL_VAL_STR || f->type == SL_VAL_JSON)
             n += f->v.s.len;

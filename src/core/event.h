@@ -39,11 +39,19 @@ typedef struct sl_field {
     } v;
 } sl_field;
 
+/* An event's fields are `shared` (nshared of them) followed by `fields` (nfields): the
+ * shared ones are one read-only array that several events of a batch point at (a file's
+ * metadata), set only by sources, and only in batches marked `shared_fields`. Code that
+ * reads fields goes through event_nfields / event_field (or event_get); code that changes
+ * them calls event_unshare first (the field helpers below do). Transforms never see them:
+ * the router makes them each event's own first. */
 typedef struct sl_event {
     int64_t ts_ns;     /* event time, ns since epoch (from the line when known) */
     sl_str message;    /* body */
-    sl_field *fields;  /* arena-owned array */
+    sl_field *fields;  /* arena-owned array, the event's own */
     uint32_t nfields, cap_fields;
+    const sl_field *shared; /* in the batch's arena, or NULL */
+    uint32_t nshared;
     /* Stable id derived from the source position: `id_stream` names the stream
      * (file identity hash, ...), `id_seq` the position in it (byte offset).
      * `id_str`, when non-empty, overrides both (e.g. a CloudWatch event id). */
@@ -72,6 +80,7 @@ typedef struct sl_batch {
     uint32_t nheld;
     const char *origin; /* component id that produced it (static lifetime) */
     bool fallback;      /* a copy of events another sink handed to its fallback */
+    bool shared_fields; /* some events have shared fields (see sl_event) */
 } sl_batch;
 
 /* A set of ack token references kept by whoever holds events past their batch's release
@@ -93,9 +102,26 @@ void batch_release(sl_batch *b);
 /* Releases a reference whose events were NOT delivered (shutdown deadline): the batch's
  * ack token is abandoned so the source never commits past it. */
 void batch_abandon(sl_batch *b);
-/* Appends a deep copy of `src` (from any batch) to `dst`; returns the copy. */
+/* Every field of e, shared ones first: i < event_nfields(e). */
+static inline uint32_t event_nfields(const sl_event *e) { return e->nshared + e->nfields; }
+static inline const sl_field *event_field(const sl_event *e, uint32_t i)
+{
+    return i < e->nshared ? &e->shared[i] : &e->fields[i - e->nshared];
+}
+/* Every field of e in one array from `a`, shared ones first, with room for `cap` fields
+ * (cap >= event_nfields(e)). The strings are not copied. */
+sl_field *event_fields_flat(sl_arena *a, const sl_event *e, uint32_t cap);
+/* Makes e's shared fields its own (copied, in order, before the others), so they can be
+ * changed; nothing when it has none. */
+void event_unshare(sl_batch *b, sl_event *e);
+/* event_unshare for every event; clears b->shared_fields. Only for a batch nobody else
+ * reads at the same time. */
+void batch_unshare(sl_batch *b);
+/* Appends a deep copy of `src` (from any batch) to `dst`; returns the copy. Its fields
+ * are all its own. */
 sl_event *batch_append_copy(sl_batch *dst, const sl_event *src);
-/* A deep copy sharing the ack token (the token gains a reference). refs == 1. */
+/* A deep copy sharing the ack token (the token gains a reference). refs == 1. Its events
+ * have no shared fields. */
 sl_batch *batch_clone(const sl_batch *b);
 /* Adds to `s` a reference to each token that answers for event i of b, once: the holds for
  * the first nheld events (carried from earlier batches), else the batch's own token (its

@@ -628,10 +628,12 @@ static bool route(sl_topology *t, node *from, sl_batch *b)
             continue;
         }
         sl_batch *tb = b;
-        if (from->clone_for_transforms)
+        if (from->clone_for_transforms) {
             tb = batch_clone(b);
-        else
+        } else {
             batch_retain(b);
+            batch_unshare(b); /* the transform's alone (one consumer): changed in place */
+        }
         atomic_fetch_add_explicit(&d->m->received_events, tb->n, memory_order_relaxed);
         d->vt.tr->process(d->self, tb);
         atomic_fetch_add_explicit(&d->m->sent_events, tb->n, memory_order_relaxed);

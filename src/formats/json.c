@@ -488,8 +488,8 @@ void json_encode_event(sl_buf *out, const sl_event *e)
     json_format_time(out, e->ts_ns);
     buf_append(out, "\",\"message\":", 12);
     put_string(out, e->message.ptr, e->message.len);
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
+        const sl_field *f = event_field(e, i);
         buf_putc(out, ',');
         put_string(out, f->key.ptr, f->key.len);
         buf_putc(out, ':');

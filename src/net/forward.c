@@ -446,14 +446,16 @@ void fwd_encode_entry(sl_buf *out, const sl_event *e)
     mp_put_array(out, 2);
     mp_put_event_time(out, e->ts_ns);
     uint32_t n = 1;
-    for (uint32_t i = 0; i < e->nfields; i++)
-        if (!(e->fields[i].key.len == 3 && memcmp(e->fields[i].key.ptr, "tag", 3) == 0))
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
+        const sl_field *f = event_field(e, i);
+        if (!(f->key.len == 3 && memcmp(f->key.ptr, "tag", 3) == 0))
             n++;
+    }
     mp_put_map(out, n);
     mp_put_str(out, "message", 7);
     mp_put_str(out, e->message.ptr ? e->message.ptr : "", e->message.len);
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
+        const sl_field *f = event_field(e, i);
         if (f->key.len == 3 && memcmp(f->key.ptr, "tag", 3) == 0)
             continue;
         mp_put_str(out, f->key.ptr, f->key.len);

@@ -30,8 +30,10 @@
  *  5. Event id: id_stream = the tailer's file identity hash, id_seq = the offset of the line
  *     (of its first part when joined). Re-reading after a crash yields the same ids, so a
  *     sink that deduplicates by id ends with no duplicates.
- *  6. Hot path: metadata strings are copied into the batch arena once per batch and a
- *     template of fields is copied per event; keys are static. No malloc per event.
+ *  6. Hot path: metadata strings and their fields are copied into the batch arena once per
+ *     batch, and every event of the batch points at them as its shared fields (event.h);
+ *     an event's own fields are its stream, offset and truncation. Keys are static. No
+ *     malloc per event.
  *  7. Bad input (a line that is neither CRI nor Docker JSON, a broken time) is counted and
  *     logged (rate-limited) and still delivered as a raw message stamped with the read time:
  *     nothing is dropped.
@@ -193,6 +195,7 @@ typedef struct k8s_source {
     uint64_t in_lines, in_bytes;
     sl_field *tmpl; /* metadata fields, values in b's arena (owned array) */
     uint32_t ntmpl, tmpl_cap, tmpl_bytes;
+    const sl_field *b_tmpl; /* tmpl copied into b's arena: the shared fields of its events */
     k8s_meta *meta; /* note 9, NULL when off */
     k8s_meta_config meta_cfg;
     /* rate limit of bad-input log lines */
@@ -439,6 +442,10 @@ static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
     tmpl_add(s, SL_STR("log.file.path"), SL_VAL_STR, batch_str(b, f->path, strlen(f->path)), 0);
     if (s->meta)
         tmpl_api(s, b, kf);
+    sl_field *shared = arena_alloc(&b->arena, sizeof(sl_field) * s->ntmpl);
+    memcpy(shared, s->tmpl, sizeof(sl_field) * s->ntmpl);
+    s->b_tmpl = shared;
+    b->shared_fields = true;
 }
 
 /* Appends one event to the batch of kf (opening or flushing batches as needed). `msg` is
@@ -457,10 +464,10 @@ static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_
     e->message = batch_str(b, msg, len);
     e->id_stream = f->stream_id;
     e->id_seq = off;
-    uint32_t nf = s->ntmpl + 3;
-    sl_field *fl = arena_alloc(&b->arena, sizeof(sl_field) * nf);
-    memcpy(fl, s->tmpl, sizeof(sl_field) * s->ntmpl);
-    uint32_t k = s->ntmpl;
+    e->shared = s->b_tmpl;
+    e->nshared = s->ntmpl;
+    sl_field *fl = arena_alloc(&b->arena, sizeof(sl_field) * 3);
+    uint32_t k = 0;
     if (stream >= 0) {
         fl[k].key = SL_STR("stream");
         fl[k].type = SL_VAL_STR;
@@ -479,7 +486,7 @@ static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_
     }
     e->fields = fl;
     e->nfields = k;
-    e->cap_fields = nf;
+    e->cap_fields = 3;
     b->bytes += 48 + len + s->tmpl_bytes + 64;
     if (SL_UNLIKELY(kf->pod && kf->pod->parser == K8S_PARSER_JSON && stream >= 0))
         parse_json_message(b, e);

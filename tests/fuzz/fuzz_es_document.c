@@ -1,7 +1,8 @@
 /* fuzz_es_document.c - libFuzzer target for the elasticsearch document encoder: events
  * with arbitrary keys (dots, empty segments, invalid UTF-8, conflicts), values and raw JSON
  * fields must always encode to one valid JSON object, nested or flattened, and the same
- * bytes again from the encoder's layout cache (a second event with the same keys). */
+ * bytes again from the encoder's layout cache (a second event with the same keys), and
+ * from an event with the same fields, some of them shared (event.h). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Lines "<type><key>\x01<value>"; type byte picks the value kind. */
-    sl_batch *b = batch_new(1);
+    sl_batch *b = batch_new(2); /* room for se: e stays where it is */
     sl_event *e = batch_add(b);
     e->message = batch_str(b, (const char *)data, SL_MIN(size, (size_t)64));
     size_t i = 0;
@@ -43,6 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         i = j + 1;
     }
+    /* se: e's fields, the first ns of them shared (its array), the others its own */
+    sl_event *se = batch_add(b);
+    *se = *e;
+    se->shared = e->fields;
+    se->nshared = size ? data[size - 1] % (e->nfields + 1) : 0;
+    se->fields = NULL;
+    se->nfields = se->cap_fields = 0;
+    for (uint32_t k = se->nshared; k < e->nfields; k++)
+        *event_push_field(b, se, e->fields[k].key) = e->fields[k];
     es_scratch *sc = es_scratch_new();
     sl_buf out = SL_BUF_INIT, again = SL_BUF_INIT;
     for (int flat = 0; flat < 2; flat++) {
@@ -55,9 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         /* and with the value cache: the third and fourth copies replay cached values */
         es_scratch_begin(sc);
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 6; k++) {
             buf_reset(&again);
-            es_encode_doc(&again, e, &o, sc);
+            es_encode_doc(&again, k < 3 || k % 2 ? e : se, &o, sc);
             if (again.len != out.len || memcmp(again.p, out.p, out.len) != 0)
                 abort();
         }

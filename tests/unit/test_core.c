@@ -14,8 +14,10 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/codec.h"
 #include "core/common.h"
 #include "core/event.h"
+#include "formats/json.h"
 #include "core/log.h"
 
 static char dir[64];
@@ -123,6 +125,79 @@ static void test_event_fields(void **state)
     batch_release(b);
 }
 
+/* Shared fields (event.h): two events point at one array of a batch. Readers see them
+ * before the event's own; a change to one event copies them out for it alone; copies,
+ * the JSON form and the disk buffer's codec carry them as ordinary fields. */
+static void test_event_shared_fields(void **state)
+{
+    (void)state;
+    sl_batch *b = batch_new(2);
+    sl_field *sh = arena_alloc(&b->arena, 2 * sizeof *sh);
+    sh[0] = (sl_field){.key = SL_STR("pod"), .type = SL_VAL_STR, .v.s = SL_STR("web-1")};
+    sh[1] = (sl_field){.key = SL_STR("restart"), .type = SL_VAL_INT, .v.i = 3};
+    b->shared_fields = true;
+    sl_event *e[2];
+    for (int i = 0; i < 2; i++) {
+        e[i] = batch_add(b);
+        e[i]->ts_ns = 1000000000LL * (i + 1);
+        e[i]->message = SL_STR("m");
+        e[i]->shared = sh;
+        e[i]->nshared = 2;
+        sl_field *f = event_push_field(b, e[i], SL_STR("offset"));
+        f->type = SL_VAL_INT;
+        f->v.i = 10 * i;
+    }
+    assert_int_equal(event_nfields(e[0]), 3);
+    assert_ptr_equal(event_field(e[0], 1), &sh[1]);
+    assert_int_equal(event_field(e[1], 2)->v.i, 10);
+    assert_int_equal(event_get(e[1], "restart", 7)->v.i, 3);
+    assert_int_equal(event_get(e[1], "offset", 6)->v.i, 10);
+
+    sl_buf j = SL_BUF_INIT;
+    json_encode_event(&j, e[0]);
+    buf_putc(&j, '\0');
+    assert_non_null(strstr(j.p, "\"message\":\"m\",\"pod\":\"web-1\",\"restart\":3,\"offset\":0}"));
+
+    /* the disk buffer's record, read back: the same fields, all the event's own */
+    sl_buf rec = SL_BUF_INIT;
+    codec_encode_batch(&rec, b);
+    sl_batch *back = NULL;
+    char err[128];
+    assert_int_equal(codec_decode_batch(rec.p, rec.len, &back, err, sizeof err), SL_OK);
+    assert_int_equal(back->events[1].nshared, 0);
+    assert_int_equal(back->events[1].nfields, 3);
+    buf_reset(&rec);
+    json_encode_event(&rec, &back->events[0]);
+    buf_putc(&rec, '\0');
+    assert_string_equal(rec.p, j.p);
+    batch_release(back);
+
+    sl_batch *c = batch_clone(b);
+    assert_false(c->shared_fields);
+    assert_int_equal(c->events[0].nshared, 0);
+    assert_int_equal(c->events[0].nfields, 3);
+    assert_int_equal(event_get(&c->events[0], "restart", 7)->v.i, 3);
+    batch_release(c);
+
+    /* changing a shared field of one event leaves the other as it was */
+    event_set_str(b, e[0], "pod", "web-2", 5);
+    assert_int_equal(e[0]->nshared, 0);
+    assert_int_equal(e[0]->nfields, 3);
+    assert_memory_equal(event_get(e[0], "pod", 3)->v.s.ptr, "web-2", 5);
+    assert_memory_equal(event_get(e[1], "pod", 3)->v.s.ptr, "web-1", 5);
+    assert_memory_equal(sh[0].v.s.ptr, "web-1", 5);
+    assert_int_equal(event_get(e[0], "offset", 6)->v.i, 0);
+    batch_unshare(b);
+    assert_false(b->shared_fields);
+    assert_int_equal(e[1]->nshared, 0);
+    assert_int_equal(e[1]->nfields, 3);
+    assert_ptr_not_equal(event_get(e[1], "pod", 3), &sh[0]);
+    assert_int_equal(event_get(e[1], "offset", 6)->v.i, 10);
+    buf_free(&j);
+    buf_free(&rec);
+    batch_release(b);
+}
+
 static void test_log_json_and_reopen(void **state)
 {
     char path[128], moved[160], err[256];
@@ -188,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_atomic_write_and_read),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_event_fields),
+        cmocka_unit_test(test_event_shared_fields),
         cmocka_unit_test(test_log_json_and_reopen),
         cmocka_unit_test(test_log_recent),
     };

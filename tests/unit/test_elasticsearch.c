@@ -297,6 +297,92 @@ static void test_value_cache_same_bytes(void **state)
     es_scratch_free(warm);
 }
 
+/* Shared fields (event.h), as kubernetes_logs sends them: events of a run point at their
+ * file's array of metadata fields and have their own stream and offset. Files change, a
+ * file's array comes again at another address (its next batch), with fewer fields shared
+ * (the rest its own, under the same keys or others), or not shared at all: every document is byte for byte what a fresh
+ * encoder writes for a copy whose fields are all its own. */
+static void test_shared_fields_same_bytes(void **state)
+{
+    (void)state;
+    uint64_t rnd = 4242;
+#define RND() lcg_next(&rnd)
+    static const char *const keys[] = {"kubernetes.namespace", "kubernetes.pod_name",
+                                       "kubernetes.restart_count", "log.file.path",
+                                       "stream", "log.offset"};
+    es_scratch *warm = es_scratch_new();
+    sl_buf got = SL_BUF_INIT, want = SL_BUF_INIT;
+    for (int run = 0; run < 20; run++) {
+        es_scratch_begin(warm);
+        sl_batch *b = batch_new(64), *own = batch_new(64);
+        sl_field *files[3][2] = {{NULL}}; /* per file, two copies of its array */
+        for (int fl = 0; fl < 3; fl++)
+            for (int c = 0; c < 2; c++) {
+                sl_field *a = arena_alloc(&b->arena, 4 * sizeof *a);
+                for (int k = 0; k < 4; k++) {
+                    a[k] = (sl_field){.key = {keys[k], (uint32_t)strlen(keys[k])}};
+                    if (k == 2) {
+                        a[k].type = SL_VAL_INT;
+                        a[k].v.i = fl;
+                    } else {
+                        char v[32];
+                        int vl = snprintf(v, sizeof v, "f\"%d-%d", fl, k);
+                        a[k].type = SL_VAL_STR;
+                        a[k].v.s = batch_str(b, v, (size_t)vl);
+                    }
+                }
+                files[fl][c] = a;
+            }
+        b->shared_fields = true;
+        int file = 0, copy = 0;
+        for (int i = 0; i < 200; i++) {
+            if (RND() % 13 == 0)
+                file = (int)(RND() % 3);
+            if (RND() % 11 == 0)
+                copy = (int)(RND() % 2);
+            sl_event *e = batch_add(b);
+            e->ts_ns = TS_2026 + (int64_t)i * 1000;
+            e->message = batch_str(b, "m", 1);
+            uint32_t ns = RND() % 9 == 0 ? (uint32_t)(RND() % 5) : 4;
+            e->shared = ns ? files[file][copy] : NULL;
+            e->nshared = ns;
+            for (uint32_t k = ns; k < 6; k++) {
+                sl_field *f = event_push_field(b, e, (sl_str){keys[k], (uint32_t)strlen(keys[k])});
+                if (k < 4) {
+                    *f = files[file][copy][k];
+                    if (RND() % 3 == 0) /* another key where the array has its own */
+                        f->key = SL_STR("kubernetes.other");
+                } else if (k == 4) {
+                    f->type = SL_VAL_STR;
+                    f->v.s = RND() % 4 ? SL_STR("stdout") : SL_STR("stderr");
+                } else {
+                    f->type = SL_VAL_INT;
+                    f->v.i = i * 100;
+                }
+            }
+            const sl_event *oe = batch_append_copy(own, e);
+            assert_int_equal(oe->nshared, 0);
+            es_doc_opts o = {.flatten = run % 5 == 4, .timestamp = true};
+            es_scratch *fresh = es_scratch_new();
+            buf_reset(&want);
+            es_encode_doc(&want, oe, &o, fresh);
+            es_scratch_free(fresh);
+            size_t at = got.len;
+            es_encode_doc(&got, e, &o, warm);
+            if (got.len - at != want.len || memcmp(got.p + at, want.p, want.len) != 0)
+                fail_msg("run %d event %d:\n got %.*s\nwant %.*s", run, i, (int)(got.len - at),
+                         got.p + at, (int)want.len, want.p);
+        }
+        batch_release(own);
+        batch_release(b);
+        buf_reset(&got);
+    }
+#undef RND
+    buf_free(&got);
+    buf_free(&want);
+    es_scratch_free(warm);
+}
+
 static void test_json_field_merged(void **state)
 {
     sl_batch *b = batch_new(1);
@@ -677,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_json_field_merged),
         cmocka_unit_test(test_layout_cache_same_bytes),
         cmocka_unit_test(test_value_cache_same_bytes),
+        cmocka_unit_test(test_shared_fields_same_bytes),
         cmocka_unit_test(test_ids_and_names),
         cmocka_unit_test(test_bulk_every_split),
         cmocka_unit_test(test_bulk_fast_items_same_report),

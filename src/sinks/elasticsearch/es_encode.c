@@ -101,7 +101,7 @@ void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
 
 typedef struct es_leaf {
     uint32_t koff, klen; /* sanitised key in scratch->keys */
-    uint32_t field;      /* index in e->fields */
+    uint32_t field;      /* index in the event's fields (event_field) */
     uint8_t type;        /* sl_val_type, or ES_LEAF_DOM */
     union {
         sl_str s;
@@ -114,7 +114,7 @@ typedef struct es_leaf {
 
 typedef struct es_step {
     uint32_t toff, tlen; /* literal text before the value, in lay_text */
-    uint32_t field;      /* index in e->fields of the value */
+    uint32_t field;      /* index in the event's fields (event_field) of the value */
 } es_step;
 
 /* Value cache of one step (see "Value cache" below): the value the step saw last, by
@@ -156,6 +156,20 @@ struct es_scratch {
      * keep their bytes while their pointers can reach the encoder). */
     bool vc_on, vc_dirty;
     sl_buf vals, vals2; /* rendered steps; vals2 is the spare of vc_relayout */
+    /* Shared fields (event.h), with the value cache on: lay_shared (lay_nshared of them,
+     * their keys lay_shared_klen bytes of lay_keys) matched the layout in this run, so
+     * another event pointing at them needs no check of those keys; the value cache holds
+     * the values of prev_shared (prev_nshared), those of the event replayed last, so a
+     * step of a field in them needs no check of its value either. */
+    const sl_field *lay_shared, *prev_shared;
+    uint32_t lay_nshared, lay_shared_klen, prev_nshared;
+    /* Runs of such steps: run_end[i] ends the run of cached steps of the first runs_nshared
+     * fields from step i whose rendered values follow each other in vals (i itself when
+     * step i is not one). Valid while runs_ok: anything that changes which steps are
+     * cached or where vals keeps them clears it. */
+    uint32_t *run_end;
+    uint32_t runs_nshared;
+    bool runs_ok;
 };
 
 es_scratch *es_scratch_new(void)
@@ -176,6 +190,7 @@ void es_scratch_free(es_scratch *s)
     free(s->lay_kptr);
     free(s->steps);
     free(s->vc);
+    free(s->run_end);
     buf_free(&s->vals);
     buf_free(&s->vals2);
     free(s->leaves);
@@ -190,12 +205,15 @@ static void vc_clear(es_scratch *s)
         memset(s->vc, 0, s->steps_cap * sizeof *s->vc);
     buf_reset(&s->vals);
     s->vc_dirty = false;
+    s->prev_shared = NULL;
+    s->runs_ok = false;
 }
 
 void es_scratch_begin(es_scratch *s)
 {
     s->vc_on = true;
     vc_clear(s);
+    s->lay_shared = s->prev_shared = NULL;
     if (s->lay_kptr) /* key pointers of an earlier run may have been freed */
         memset(s->lay_kptr, 0, s->lay_kcap * sizeof *s->lay_kptr);
 }
@@ -382,33 +400,60 @@ static int split_segs(const char *k, size_t n, uint32_t *off, uint32_t *len)
     return c;
 }
 
-/* Keys and value kinds of e as the layout cache holds them? */
-static bool lay_match(const es_scratch *s, const sl_event *e, bool flatten)
+/* Notes that e's shared fields, if any, match the layout (their keys need no check). */
+static void lay_note_shared(es_scratch *s, const sl_event *e)
 {
-    if (!s->lay_ok || s->lay_nf != e->nfields || s->lay_flatten != flatten)
-        return false;
-    const char *k = s->lay_keys.p;
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    if (!s->vc_on || !e->nshared || (e->shared == s->lay_shared && e->nshared == s->lay_nshared))
+        return;
+    uint32_t kb = 0;
+    for (uint32_t i = 0; i < e->nshared; i++)
+        kb += s->lay_klen[i];
+    s->lay_shared = e->shared;
+    s->lay_nshared = e->nshared;
+    s->lay_shared_klen = kb;
+}
+
+/* Do n fields f, at layout position i on and key bytes *k on, have the layout's keys and
+ * cacheable kinds? Advances *k. */
+static inline bool lay_keys_match(es_scratch *s, const sl_field *f, uint32_t n, uint32_t i,
+                                  const char **k)
+{
+    for (uint32_t j = 0; j < n; j++, f++, i++) {
         uint32_t kl = s->lay_klen[i];
         if (f->type == SL_VAL_JSON || f->key.len != kl)
             return false;
         /* the same key pointer as a match of this run: the same bytes (value cache) */
         if (f->key.ptr != s->lay_kptr[i]) {
-            if (kl && memcmp(f->key.ptr, k, kl) != 0)
+            if (kl && memcmp(f->key.ptr, *k, kl) != 0)
                 return false;
             if (s->vc_on)
                 s->lay_kptr[i] = f->key.ptr;
         }
-        k += kl;
+        *k += kl;
     }
     return true;
 }
 
+/* Keys and value kinds of e as the layout cache holds them? */
+static bool lay_match(es_scratch *s, const sl_event *e, bool flatten)
+{
+    if (!s->lay_ok || s->lay_nf != event_nfields(e) || s->lay_flatten != flatten)
+        return false;
+    const char *k = s->lay_keys.p;
+    if (e->nshared && e->shared == s->lay_shared && e->nshared == s->lay_nshared) {
+        k += s->lay_shared_klen; /* matched before in this run: the same keys */
+    } else {
+        if (!lay_keys_match(s, e->shared, e->nshared, 0, &k))
+            return false;
+        lay_note_shared(s, e);
+    }
+    return lay_keys_match(s, e->fields, e->nfields, e->nshared, &k);
+}
+
 static bool cacheable(const sl_event *e)
 {
-    for (uint32_t i = 0; i < e->nfields; i++)
-        if (e->fields[i].type == SL_VAL_JSON)
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++)
+        if (event_field(e, i)->type == SL_VAL_JSON)
             return false;
     return true;
 }
@@ -416,23 +461,27 @@ static bool cacheable(const sl_event *e)
 /* Starts recording the layout of e (cacheable). */
 static void lay_begin(es_scratch *s, const sl_event *e, bool flatten)
 {
+    uint32_t nf = event_nfields(e);
     s->lay_ok = false;
     s->lay_flatten = flatten;
-    s->lay_nf = e->nfields;
+    s->lay_nf = nf;
     s->nsteps = 0;
     vc_clear(s);
+    s->lay_shared = NULL;
     buf_reset(&s->lay_keys);
     buf_reset(&s->lay_text);
-    if (s->lay_kcap < e->nfields) {
-        s->lay_kcap = e->nfields;
+    if (s->lay_kcap < nf) {
+        s->lay_kcap = nf;
         s->lay_klen = sl_xrealloc(s->lay_klen, s->lay_kcap * sizeof *s->lay_klen);
         s->lay_kptr = sl_xrealloc(s->lay_kptr, s->lay_kcap * sizeof *s->lay_kptr);
     }
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        s->lay_klen[i] = e->fields[i].key.len;
-        s->lay_kptr[i] = s->vc_on ? e->fields[i].key.ptr : NULL;
-        buf_append(&s->lay_keys, e->fields[i].key.ptr, e->fields[i].key.len);
+    for (uint32_t i = 0; i < nf; i++) {
+        const sl_field *f = event_field(e, i);
+        s->lay_klen[i] = f->key.len;
+        s->lay_kptr[i] = s->vc_on ? f->key.ptr : NULL;
+        buf_append(&s->lay_keys, f->key.ptr, f->key.len);
     }
+    lay_note_shared(s, e);
 }
 
 /* Records out[*mark, out->len) as the literal before the value of field `field`. */
@@ -442,6 +491,7 @@ static void lay_step(es_scratch *s, const sl_buf *out, size_t *mark, uint32_t fi
         s->steps_cap = s->steps_cap ? s->steps_cap * 2 : 32;
         s->steps = sl_xrealloc(s->steps, s->steps_cap * sizeof *s->steps);
         s->vc = sl_xrealloc(s->vc, s->steps_cap * sizeof *s->vc);
+        s->run_end = sl_xrealloc(s->run_end, s->steps_cap * sizeof *s->run_end);
         memset(s->vc + s->nsteps, 0, (s->steps_cap - s->nsteps) * sizeof *s->vc);
     }
     es_step *st = &s->steps[s->nsteps++];
@@ -521,21 +571,55 @@ static void vc_relayout(es_scratch *s)
     s->vals = s->vals2;
     s->vals2 = t;
     s->vc_dirty = false;
+    s->runs_ok = false;
+}
+
+/* Computes run_end for steps of the first nshared fields (see es_scratch). */
+static void runs_build(es_scratch *s, uint32_t nshared)
+{
+    for (size_t i = s->nsteps; i-- > 0;) {
+        const es_vcache *c = &s->vc[i];
+        uint32_t end = (uint32_t)i;
+        if (c->cached && s->steps[i].field < nshared) {
+            end = (uint32_t)i + 1;
+            if (i + 1 < s->nsteps && s->run_end[i + 1] > i + 1 &&
+                s->vc[i + 1].roff == c->roff + c->rlen)
+                end = s->run_end[i + 1];
+        }
+        s->run_end[i] = end;
+    }
+    s->runs_nshared = nshared;
+    s->runs_ok = true;
 }
 
 static void replay_cached(sl_buf *out, const sl_event *e, es_scratch *s)
 {
     const char *t = s->lay_text.p;
+    /* Steps of fields below `same` hold the value the last replayed event had: the same
+     * shared array. A cached one of them is the same (vc_note kept it). */
+    uint32_t same = e->nshared && e->shared == s->prev_shared && e->nshared == s->prev_nshared
+                        ? e->nshared
+                        : 0;
+#define STEP_SAME(c, fi) ((fi) < same ? (c)->seen : vc_same((c), event_field(e, (fi))))
+    if (same && (!s->runs_ok || s->runs_nshared != same))
+        runs_build(s, same);
     size_t i = 0;
     while (i < s->nsteps) {
         es_vcache *c = &s->vc[i];
-        const sl_field *f = &e->fields[s->steps[i].field];
-        if (c->cached && vc_same(c, f)) {
+        uint32_t fi = s->steps[i].field;
+        if (same && s->run_end[i] > i) { /* a run of unchanged shared values: one copy */
+            const es_vcache *last = &s->vc[s->run_end[i] - 1];
+            buf_append(out, s->vals.p + c->roff, last->roff + last->rlen - c->roff);
+            i = s->run_end[i];
+            continue;
+        }
+        if (c->cached && STEP_SAME(c, fi)) {
             uint32_t start = c->roff, end = c->roff + c->rlen;
             size_t j = i + 1;
             while (j < s->nsteps) {
                 const es_vcache *d = &s->vc[j];
-                if (!d->cached || d->roff != end || !vc_same(d, &e->fields[s->steps[j].field]))
+                uint32_t fj = s->steps[j].field;
+                if (!d->cached || d->roff != end || !STEP_SAME(d, fj))
                     break;
                 end += d->rlen;
                 j++;
@@ -545,23 +629,29 @@ static void replay_cached(sl_buf *out, const sl_event *e, es_scratch *s)
             continue;
         }
         const es_step *st = &s->steps[i];
+        const sl_field *f = event_field(e, fi);
         size_t m = out->len;
         buf_append(out, t + st->toff, st->tlen);
         put_field(out, f);
-        if (vc_same(c, f) && out->len - m <= ES_VC_MAX) {
+        if (STEP_SAME(c, fi) && out->len - m <= ES_VC_MAX) {
             c->roff = (uint32_t)s->vals.len;
             c->rlen = (uint32_t)(out->len - m);
             buf_append(&s->vals, out->p + m, c->rlen);
             c->cached = true;
             s->vc_dirty = true;
         } else {
+            if (c->cached)
+                s->runs_ok = false;
             vc_note(c, f);
         }
         i++;
     }
+#undef STEP_SAME
     buf_append(out, t + s->tail_off, s->tail_len);
     if (s->vc_dirty)
         vc_relayout(s);
+    s->prev_shared = e->shared;
+    s->prev_nshared = e->nshared;
 }
 
 void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scratch *s)
@@ -576,7 +666,7 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
         for (size_t i = 0; i < s->nsteps; i++) {
             const es_step *st = &s->steps[i];
             buf_append(out, t + st->toff, st->tlen);
-            put_field(out, &e->fields[st->field]);
+            put_field(out, event_field(e, st->field));
         }
         buf_append(out, t + s->tail_off, s->tail_len);
         return;
@@ -590,8 +680,8 @@ void es_encode_doc(sl_buf *out, const sl_event *e, const es_doc_opts *o, es_scra
         arena_reset(&s->arena);
         s->arena_used = false;
     }
-    for (uint32_t i = 0; i < e->nfields; i++) {
-        const sl_field *f = &e->fields[i];
+    for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
+        const sl_field *f = event_field(e, i);
         if (f->type == SL_VAL_JSON && f->v.s.len) {
             char err[8];
             s->arena_used = true;

@@ -1211,10 +1211,9 @@ static void group_close(enc *c, const size_t marks[2], size_t rl)
  * first event), written at once while its strings are still in cache; the events of other
  * groups are written after it, group by group, in order: the bytes of writing group by
  * group. */
-void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
-                 int64_t observed_ns)
+static void encode_request(sl_buf *out, bool json, sl_event *const *events, size_t n,
+                           const otlp_map *m, int64_t observed_ns)
 {
-    pthread_once(&res_once, res_index);
     enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT,
              .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
              .body_len = m->body_field ? strlen(m->body_field) : 0};
@@ -1318,6 +1317,42 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     free(roles);
     buf_free(&c.tmp);
     arena_free(&c.arena);
+}
+
+void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
+                 int64_t observed_ns)
+{
+    pthread_once(&res_once, res_index);
+    size_t k = 0;
+    while (k < n && !events[k]->nshared)
+        k++;
+    if (k == n) {
+        encode_request(out, json, events, n, m, observed_ns);
+        return;
+    }
+    /* The encoder walks each event's fields several times, as one array: events with shared
+     * fields (event.h; kubernetes_logs' metadata) are encoded from copies whose fields are
+     * all their own (the strings stay where they are: the batch outlives the call). */
+    sl_event **evs = sl_xmalloc(n * sizeof *evs), *copies = sl_xmalloc(n * sizeof *copies);
+    sl_arena a;
+    arena_init(&a, 16384);
+    for (size_t i = 0; i < n; i++) {
+        const sl_event *e = events[i];
+        evs[i] = events[i];
+        if (!e->nshared)
+            continue;
+        uint32_t nf = event_nfields(e);
+        copies[i] = *e;
+        copies[i].fields = event_fields_flat(&a, e, nf);
+        copies[i].nfields = copies[i].cap_fields = nf;
+        copies[i].shared = NULL;
+        copies[i].nshared = 0;
+        evs[i] = &copies[i];
+    }
+    encode_request(out, json, evs, n, m, observed_ns);
+    arena_free(&a);
+    free(copies);
+    free(evs);
 }
 
 /* ---- response ---------------------------------------------------------------------- */
