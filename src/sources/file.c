@@ -62,6 +62,7 @@ typedef struct file_source {
     size_t b_fixed;      /* event_size() of a line's event, less its message */
     uint64_t b_in_bytes; /* input bytes of the batch's lines, counted at flush */
     uint64_t b_in_lines; /* with multiline: lines read since the last flush */
+    uint32_t b_last_n;   /* events in the last batch: the next one's array is sized for it */
     bool stopping;
     bool running;        /* until the loop's end: closing a file may still emit */
     tail_ml *ml;         /* multiline:, NULL when off */
@@ -99,6 +100,7 @@ static void file_flush(file_source *s)
         return;
     sl_batch *b = s->b;
     s->b = NULL;
+    s->b_last_n = b->n;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, s->b_end);
     b->origin = s->cc->id;
     if (source_emit(s->ctx, b) != SL_OK)
@@ -116,7 +118,10 @@ static void file_add(file_source *s, const tailer_file_info *f, const char *data
     if (s->stopping)
         return;
     if (!s->b) {
-        s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, 256));
+        /* sized as the last batch: a busy file's batches end alike, and an array grown by
+         * doubling is copied once or twice per batch */
+        uint32_t hint = SL_MAX(s->b_last_n, 256u);
+        s->b = batch_new((uint32_t)SL_MIN(s->cfg->tail.batch_max_events, (int64_t)hint));
         s->b_key = f->key;
         s->b_path = batch_str(s->b, f->path, strlen(f->path)); /* once per batch */
         s->b_now = sl_now_ns(); /* read time: one clock read per batch, not per line */
