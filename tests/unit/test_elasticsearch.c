@@ -219,6 +219,22 @@ static void test_layout_cache_same_bytes(void **state)
     es_scratch_free(warm);
 }
 
+/* Appends e's document, encoded with the warm scratch, to got (as to a body), and fails
+ * unless it is byte for byte what a fresh encoder writes for ref. */
+static void expect_same_doc(sl_buf *got, sl_buf *want, const sl_event *e, const sl_event *ref,
+                            const es_doc_opts *o, es_scratch *warm, int run, int i)
+{
+    es_scratch *fresh = es_scratch_new();
+    buf_reset(want);
+    es_encode_doc(want, ref, o, fresh);
+    es_scratch_free(fresh);
+    size_t at = got->len;
+    es_encode_doc(got, e, o, warm);
+    if (got->len - at != want->len || memcmp(got->p + at, want->p, want->len) != 0)
+        fail_msg("run %d event %d:\n got %.*s\nwant %.*s", run, i, (int)(got->len - at),
+                 got->p + at, (int)want->len, want->p);
+}
+
 /* The value cache (es_scratch_begin): events of one run whose fields point at the same
  * template strings, as a kubernetes_logs batch's do, with values that change now and then
  * (another file's template, a stream that flips, an offset per event, a value of the same
@@ -278,15 +294,7 @@ static void test_value_cache_same_bytes(void **state)
                 }
             }
             es_doc_opts o = {.flatten = run % 5 == 4, .timestamp = true};
-            es_scratch *fresh = es_scratch_new();
-            buf_reset(&want);
-            es_encode_doc(&want, e, &o, fresh);
-            es_scratch_free(fresh);
-            size_t at = got.len;
-            es_encode_doc(&got, e, &o, warm); /* appended, as to a body */
-            if (got.len - at != want.len || memcmp(got.p + at, want.p, want.len) != 0)
-                fail_msg("run %d event %d:\n got %.*s\nwant %.*s", run, i, (int)(got.len - at),
-                         got.p + at, (int)want.len, want.p);
+            expect_same_doc(&got, &want, e, e, &o, warm, run, i);
         }
         batch_release(b);
         buf_reset(&got);
@@ -363,15 +371,7 @@ static void test_shared_fields_same_bytes(void **state)
             const sl_event *oe = batch_append_copy(own, e);
             assert_int_equal(oe->nshared, 0);
             es_doc_opts o = {.flatten = run % 5 == 4, .timestamp = true};
-            es_scratch *fresh = es_scratch_new();
-            buf_reset(&want);
-            es_encode_doc(&want, oe, &o, fresh);
-            es_scratch_free(fresh);
-            size_t at = got.len;
-            es_encode_doc(&got, e, &o, warm);
-            if (got.len - at != want.len || memcmp(got.p + at, want.p, want.len) != 0)
-                fail_msg("run %d event %d:\n got %.*s\nwant %.*s", run, i, (int)(got.len - at),
-                         got.p + at, (int)want.len, want.p);
+            expect_same_doc(&got, &want, e, oe, &o, warm, run, i);
         }
         batch_release(own);
         batch_release(b);
