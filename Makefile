@@ -62,6 +62,8 @@ $(BUILD)/sluice: $(BUILD)/src/main.o $(BUILD)/libsluice.a
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS) $(LAZY_LDLIBS) $(CMOCKA_LIBS)
+# test_dial makes pthread_create fail on demand (net_dial's lookup without a thread).
+$(BUILD)/unit/test_dial: LDFLAGS += -Wl,--wrap=pthread_create
 
 # The Kafka peer of the integration tests and benchmarks: librdkafka's mock cluster.
 $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c

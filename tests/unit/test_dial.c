@@ -2,8 +2,10 @@
  * "Connection refused" where nobody listens, names a name too long to look up and a lookup
  * that answered with no address, and gives up on a name lookup at its deadline
  * while the lookup itself is still blocked (a stand-in resolver that waits on a gate), with
- * lookups pending at once bounded and usable again once they finish. No assertion depends
- * on how long anything took: the lookups are held by the gate until the test opens it. */
+ * lookups pending at once bounded and usable again once they finish, and looks a name up
+ * on the caller's own thread when no thread can be started (pthread_create is wrapped by
+ * the link, see the Makefile). No assertion depends on how long anything took: the lookups
+ * are held by the gate until the test opens it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +38,21 @@ static int listener(int *port)
 }
 
 static int64_t in_ms(int64_t ms) { return sl_mono_ns() + ms * 1000000LL; }
+
+/* The link wraps pthread_create (-Wl,--wrap): while no_threads is set, it fails as it does
+ * when the process is out of threads or memory. */
+int __real_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg);
+int __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg);
+static _Atomic bool no_threads;
+int __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg)
+{
+    if (no_threads)
+        return EAGAIN;
+    return __real_pthread_create(th, attr, fn, arg);
+}
 
 /* ---- A resolver that holds every lookup until the gate opens ---- */
 static struct {
@@ -218,6 +235,53 @@ static void test_lookups_bounded(void **state)
     close(lfd);
 }
 
+/* A resolver that says which thread asked it, then answers loopback. */
+static pthread_t asked_on;
+static int asked;
+static int where_resolver(const char *host, const char *port, const struct addrinfo *hints,
+                          struct addrinfo **res)
+{
+    (void)host;
+    asked_on = pthread_self();
+    asked++;
+    return getaddrinfo("127.0.0.1", port, hints, res);
+}
+
+/* No thread to spare: the name is looked up on the caller's thread, errors are the usual
+ * ones, and the lookup gives its slot back (more of them than the bound still work). */
+static void test_lookup_without_thread(void **state)
+{
+    (void)state;
+    int port, lfd = listener(&port);
+    dial_fail fail = 0;
+    char err[256] = "";
+    net_dial_set_resolver(where_resolver);
+    no_threads = true;
+    for (int i = 0; i < 100; i++) {
+        asked = 0;
+        int fd = net_dial("nothread.example", port, in_ms(30000), &fail, err, sizeof err);
+        assert_true(fd >= 0);
+        close(fd);
+        close(accept(lfd, NULL, NULL)); /* the listener's queue stays short */
+        assert_int_equal(asked, 1);
+        assert_true(pthread_equal(asked_on, pthread_self()));
+    }
+    net_dial_set_resolver(noname_resolver);
+    assert_int_equal(net_dial("nothread.example", port, in_ms(30000), &fail, err, sizeof err), -1);
+    assert_int_equal(fail, DIAL_ERR_RESOLVE);
+    assert_true(strncmp(err, "cannot resolve nothread.example: ", 33) == 0);
+    no_threads = false; /* threads again: the lookup is not the caller's */
+    net_dial_set_resolver(where_resolver);
+    asked = 0;
+    int fd = net_dial("thread.example", port, in_ms(30000), &fail, err, sizeof err);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(asked, 1);
+    assert_false(pthread_equal(asked_on, pthread_self()));
+    net_dial_set_resolver(NULL);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_lookup_errors),
         cmocka_unit_test(test_lookup_deadline),
         cmocka_unit_test(test_lookups_bounded),
+        cmocka_unit_test(test_lookup_without_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
