@@ -369,14 +369,24 @@ static int64_t ms_left(int64_t deadline)
     return left <= 0 ? 0 : (left + 999999) / 1000000;
 }
 
+/* The cancel flag of the request this thread runs (http_mreq.cancel), NULL for none: a
+ * request runs on its caller's thread from start to end (invariant 1), so every wait of it
+ * sees it without each step passing it on. */
+static _Thread_local const atomic_bool *hc_cancel;
+#define HC_CANCEL_POLL_MS 100
+
+static bool cancelled(void) { return hc_cancel && atomic_load(hc_cancel); }
+
 /* Waits until fd is ready for ev or the deadline passes: the poll revents (non-zero), or 0
- * when it timed out. */
+ * when it timed out or the request was cancelled. */
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
     for (;;) {
         int64_t ms = ms_left(deadline);
-        if (ms == 0)
+        if (ms == 0 || cancelled())
             return 0;
+        if (hc_cancel)
+            ms = SL_MIN(ms, (int64_t)HC_CANCEL_POLL_MS);
         struct pollfd pf = {fd, ev, 0};
         int r = poll(&pf, 1, (int)SL_MIN(ms, (int64_t)INT32_MAX));
         if (r > 0)
@@ -590,13 +600,16 @@ static int recv_some(hc_conn *c, int64_t deadline, size_t *n, hc_io *io)
 typedef struct hc_body {
     const http_mreq *req;
     http_mresp *resp;
+    const http_resp *hr;
 } hc_body;
 
 static int on_body(void *arg, const char *p, size_t n)
 {
     hc_body *b = arg;
-    if (b->req->on_data)
+    if (b->req->on_data) {
+        b->resp->status = b->hr->status; /* the caller's reader may want it (http_multi.h) */
         return b->req->on_data(b->req->arg, p, n);
+    }
     size_t room = HC_MAX_BODY > b->resp->body.len ? HC_MAX_BODY - b->resp->body.len : 0;
     buf_append(&b->resp->body, p, SL_MIN(n, room));
     return 0;
@@ -705,8 +718,8 @@ static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, boo
         sent = IO_OK, c->early = true;
     hc_io rio = {0}, *rd = sent == IO_OK ? io : &rio;
     int64_t rdl = sent == IO_OK ? deadline : sl_mono_ns();
-    hc_body hb = {req, resp};
     http_resp hr = {0};
+    hc_body hb = {req, resp, &hr};
     http_resp_init(&hr, no_body, on_body, &hb);
     int rc = HTTP_RESP_MORE, k = IO_OK;
     while (rc == HTTP_RESP_MORE) {
@@ -778,6 +791,7 @@ int http_conn_do(http_conn_pool *p, const http_mreq *req, http_mresp *resp)
     const char *body = has_body && req->body ? req->body : "";
     size_t blen = has_body ? req->body_len : 0;
     int rc = SL_ERR_IO;
+    hc_cancel = req->cancel;
     for (int attempt = 0; attempt < 2; attempt++) {
         int kind = IO_OK;
         hc_io io = {0};
@@ -798,6 +812,12 @@ int http_conn_do(http_conn_pool *p, const http_mreq *req, http_mresp *resp)
         }
         conn_close(c);
         buf_reset(&resp->body);
+        if (cancelled()) {
+            resp->status = 0;
+            snprintf(resp->error, sizeof resp->error, "%.100s: cancelled", u.where);
+            rc = SL_ERR_CLOSED;
+            break;
+        }
         if (reused && (kind == IO_EOF || (kind == IO_ERR && (io.err == EPIPE ||
                                                               io.err == ECONNRESET))))
             continue; /* invariant 3 */
@@ -821,6 +841,7 @@ int http_conn_do(http_conn_pool *p, const http_mreq *req, http_mresp *resp)
         }
         break;
     }
+    hc_cancel = NULL;
     buf_free(&head);
     return rc;
 }

@@ -89,11 +89,21 @@ static size_t hm_write(char *p, size_t sz, size_t nm, void *ud)
 {
     hm_job *j = ud;
     size_t n = sz * nm;
-    if (j->req->on_data)
+    if (j->req->on_data) {
+        curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->resp->status);
         return j->req->on_data(j->req->arg, p, n) == 0 ? n : 0;
+    }
     size_t room = HM_MAX_BODY > j->resp->body.len ? HM_MAX_BODY - j->resp->body.len : 0;
     buf_append(&j->resp->body, p, SL_MIN(n, room));
     return n;
+}
+
+/* libcurl calls it about once a second, and on every transfer step: non-zero aborts. */
+static int hm_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    const hm_job *j = ud;
+    return atomic_load(j->req->cancel) ? 1 : 0;
 }
 
 static size_t hm_header(char *p, size_t sz, size_t nm, void *ud)
@@ -176,6 +186,11 @@ static int hm_setup(http_multi *m, hm_job *j)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, hm_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r->cancel) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, hm_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, j);
+    }
     const char *method = r->method ? r->method : "POST";
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -269,6 +284,9 @@ static void *hm_loop(void *arg)
                     snprintf(j->resp->error, sizeof j->resp->error, "%s", curl_easy_strerror(res));
                 j->resp->tls = hm_tls_failure(res, j->errbuf);
                 rc = res == CURLE_OPERATION_TIMEDOUT ? SL_ERR_TIMEOUT : SL_ERR_IO;
+                if (res == CURLE_ABORTED_BY_CALLBACK && j->req->cancel &&
+                    atomic_load(j->req->cancel))
+                    rc = SL_ERR_CLOSED;
             }
             hm_finish(m, j, rc);
         }

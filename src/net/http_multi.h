@@ -19,8 +19,8 @@
 typedef struct http_multi http_multi;
 
 /* Receives response body bytes as they arrive (on the calling thread, or on the loop
- * thread for a libcurl request). Returns 0 to go on,
- * non-zero to abort the transfer (reported as an I/O error). */
+ * thread for a libcurl request); the response's status is already in resp->status.
+ * Returns 0 to go on, non-zero to abort the transfer (reported as an I/O error). */
 typedef int (*http_multi_data_fn)(void *arg, const char *p, size_t n);
 
 /* One request. Everything is borrowed until http_multi_do returns. */
@@ -37,6 +37,9 @@ typedef struct http_mreq {
     bool insecure;              /* skip TLS peer and host verification */
     http_multi_data_fn on_data; /* NULL: the body is collected into resp->body */
     void *arg;
+    /* When set and it turns true, the request ends with SL_ERR_CLOSED within about 100 ms
+     * (a second through libcurl): a long watch stream its owner stops. NULL: none. */
+    const atomic_bool *cancel;
 } http_mreq;
 
 typedef struct http_mresp {

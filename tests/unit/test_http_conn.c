@@ -4,7 +4,8 @@
  * suppressed header), keep-alive reuse, a connection the server closed while idle, one it
  * closed under a reused request (sent again on a fresh one), chunked answers streamed to
  * on_data, HEAD, Retry-After and ETag, an answer that comes before the body was read, the
- * timeout, a refused connection's message, and http_multi_inflight. */
+ * timeout, a refused connection's message, http_multi_inflight, and a stream that never
+ * ends, given up by its cancel flag (the status known to on_data before the body). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +35,7 @@ enum {
     M_HEAD,         /* Content-Length: 100, no body (an answer to HEAD) */
     M_RETRY,        /* 429 with Retry-After and an ETag */
     M_EARLY,        /* 413 as soon as the head is in, the body left unread */
+    M_STREAM,       /* a chunked 200 with one chunk, then nothing, never ended */
 };
 
 static struct {
@@ -102,7 +104,10 @@ static void *server(void *arg)
             pthread_mutex_unlock(&srv.mu);
             if (mode == M_DROP_REUSED && on_conn > 1)
                 break;
-            if (mode == M_SILENT) {
+            if (mode == M_STREAM)
+                answer(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "6\r\nevent\n\r\n");
+            if (mode == M_SILENT || mode == M_STREAM) {
                 char b;
                 while (read(fd, &b, 1) > 0) /* until the client gives up */
                     ;
@@ -393,6 +398,53 @@ static void test_failures(void **state)
     http_multi_free(m);
 }
 
+typedef struct watching {
+    http_mresp *resp;
+    atomic_bool cancel;
+    long status_seen;
+    size_t bytes;
+} watching;
+
+static int on_stream(void *arg, const char *p, size_t n)
+{
+    (void)p;
+    watching *w = arg;
+    w->status_seen = w->resp->status;
+    w->bytes += n;
+    atomic_store(&w->cancel, true); /* its owner stops while the stream waits */
+    return 0;
+}
+
+/* A stream that never ends: only the cancel flag ends it with SL_ERR_CLOSED (were the flag
+ * not seen, the request's deadline would, with SL_ERR_TIMEOUT). */
+static void test_cancel(void **state)
+{
+    (void)state;
+    char err[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    reset(M_STREAM);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/watch", srv.port);
+    watching w = {.resp = &resp};
+    http_mreq r = {.method = "GET", .url = url, .timeout_ms = 30000, .on_data = on_stream,
+                   .arg = &w, .cancel = &w.cancel};
+    assert_int_equal(http_multi_do(m, &r, &resp), SL_ERR_CLOSED);
+    assert_int_equal(w.status_seen, 200);
+    assert_int_equal(w.bytes, 6);
+    assert_non_null(strstr(resp.error, "cancelled"));
+    assert_int_equal(resp.status, 0);
+    /* a flag that stays false changes nothing */
+    reset(M_KEEP);
+    atomic_store(&w.cancel, false);
+    http_mreq k = {.url = url, .body = "x", .body_len = 1, .cancel = &w.cancel};
+    assert_int_equal(http_multi_do(m, &k, &resp), SL_OK);
+    assert_int_equal(resp.status, 200);
+    assert_memory_equal(resp.body.p, "ok", 2);
+    buf_free(&resp.body);
+    http_multi_free(m);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -401,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_stale_connections),
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
