@@ -20,11 +20,14 @@
  *    after the pod went away still get its metadata.
  *  - The bearer token is read again whenever its file changes (kubelet rotates projected
  *    tokens) and after a 401.
- *  - Stopping abandons the request in flight (curl's progress callback) and wakes a backoff.
+ *  - Stopping abandons the request in flight (the request's cancel flag, net/http_multi.h)
+ *    and wakes a backoff.
+ *  - Requests go through the sinks' HTTP client (net/http_multi.h): its own HTTP/1.1 on the
+ *    watcher's thread, so a node agent with metadata loads no libcurl unless a proxy
+ *    applies to the API server.
  */
 #include "sources/k8s_meta.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +39,7 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "core/log.h"
+#include "net/http_multi.h"
 
 #define K8S_MAX_KV 128
 #define K8S_MAX_VALUE (16u << 10)
@@ -416,10 +420,10 @@ typedef struct watcher {
     bool synced;        /* a list has been applied (under km->mu) */
     char rv[64];
     /* the answer being read */
-    CURL *h;
+    http_mresp resp;
     sl_buf body;
+    long status;        /* of the answer whose body arrived (kept when a stream breaks) */
     bool streaming;     /* a watch: events are applied line by line */
-    long status;
     int gone;           /* an ERROR 410 arrived */
     uint64_t events;
 } watcher;
@@ -434,6 +438,7 @@ struct k8s_meta {
     pthread_cond_t cv;
     atomic_bool stop;
     atomic_uint_fast64_t gen;
+    http_multi *http; /* both watchers' requests */
     watcher pods, nss;
     /* token: read again when the file changes (guarded by mu) */
     char *token;
@@ -552,25 +557,19 @@ static void auth_header(k8s_meta *km, bool force, char *out, size_t outlen)
     pthread_mutex_unlock(&km->mu);
 }
 
-static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    watcher *w = arg;
-    return atomic_load(&w->km->stop) ? 1 : 0;
-}
-
 static void apply_event(watcher *w, const char *s, size_t n);
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+static int on_data(void *arg, const char *p, size_t n)
 {
     watcher *w = arg;
-    size_t n = size * nmemb;
-    if (!w->status)
-        curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &w->status);
+    if (atomic_load(&w->km->stop))
+        return 1;
+    w->status = w->resp.status; /* set before the body's first bytes (http_multi.h) */
     if (!w->streaming || w->status != 200) {
         if (w->body.len + n > K8S_MAX_BODY)
-            return 0; /* abandons the answer */
+            return 1; /* abandons the answer */
         buf_append(&w->body, p, n);
-        return n;
+        return 0;
     }
     buf_append(&w->body, p, n);
     size_t start = 0;
@@ -584,7 +583,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
         memmove(w->body.p, w->body.p + start, w->body.len - start);
         w->body.len -= start;
     }
-    return w->body.len > K8S_MAX_LINE ? 0 : n;
+    return w->body.len > K8S_MAX_LINE ? 1 : 0;
 }
 
 /* GET base+path. Returns the HTTP status, 0 when no answer (err set), -1 when stopping. */
@@ -595,49 +594,32 @@ static long api_get(watcher *w, const char *path, bool streaming, bool force_tok
     char url[2048], auth[16500];
     snprintf(url, sizeof url, "%s%s", km->base, path);
     auth_header(km, force_token, auth, sizeof auth);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-    if (auth[0])
-        hdrs = curl_slist_append(hdrs, auth);
-    CURL *h = w->h;
-    curl_easy_reset(h);
-    char ebuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)km->cfg->timeout_ms);
-    if (streaming) {
-        /* the server ends a watch after timeoutSeconds; a stream silent for longer than
-         * that and a margin (bookmarks arrive about every minute) is dead */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(km->cfg->watch_timeout_ms / 1000 + 30));
-    } else {
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)km->cfg->timeout_ms);
-    }
-    if (km->cfg->ca_file && km->cfg->ca_file[0])
-        curl_easy_setopt(h, CURLOPT_CAINFO, km->cfg->ca_file);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, w);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    const char *hdrs[2] = {"Accept: application/json", auth};
+    http_mreq req = {
+        .method = "GET",
+        .url = url,
+        .headers = hdrs,
+        .nheaders = auth[0] ? 2 : 1,
+        /* The server ends a watch after timeoutSeconds; one that lasts longer than that
+         * and a margin (bookmarks arrive about every minute) is dead. */
+        .timeout_ms = streaming ? km->cfg->watch_timeout_ms + 30000 : km->cfg->timeout_ms,
+        .ca_file = km->cfg->ca_file && km->cfg->ca_file[0] ? km->cfg->ca_file : NULL,
+        .on_data = on_data,
+        .arg = w,
+        .cancel = &km->stop,
+    };
     buf_reset(&w->body);
     w->streaming = streaming;
     w->status = 0;
     w->gone = 0;
-    CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hdrs);
+    int rc = http_multi_do(km->http, &req, &w->resp);
     if (atomic_load(&km->stop))
         return -1;
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s%s%s", curl_easy_strerror(rc), ebuf[0] ? ": " : "", ebuf);
+    if (rc != SL_OK) {
+        snprintf(err, errlen, "%s", w->resp.error);
         return 0; /* a watch cut after its 200 too: w->status says so */
     }
-    return status;
+    return w->resp.status;
 }
 
 static void put_obj(watcher *w, k8s_obj *o)
@@ -780,13 +762,13 @@ static void *watch_main(void *arg)
 int k8s_meta_start(k8s_meta *km)
 {
     watcher *ws[2] = {&km->pods, km->cfg->namespace_labels ? &km->nss : NULL};
+    char err[256];
+    if (!km->http && !(km->http = http_multi_new(err, sizeof err)))
+        return SL_ERR_NOMEM;
     for (int i = 0; i < 2; i++) {
         watcher *w = ws[i];
         if (!w)
             continue;
-        w->h = curl_easy_init();
-        if (!w->h)
-            return SL_ERR_NOMEM;
         if (pthread_create(&w->th, NULL, watch_main, w) != 0)
             return SL_ERR_IO;
         w->started = true;
@@ -806,11 +788,12 @@ void k8s_meta_free(k8s_meta *km)
     for (int i = 0; i < 2; i++) {
         if (ws[i]->started)
             pthread_join(ws[i]->th, NULL);
-        if (ws[i]->h)
-            curl_easy_cleanup(ws[i]->h);
+        buf_free(&ws[i]->resp.body);
         buf_free(&ws[i]->body);
         k8s_cache_free(ws[i]->cache);
     }
+    if (km->http)
+        http_multi_free(km->http); /* after the watchers: none is inside a request */
     pthread_cond_destroy(&km->cv);
     pthread_mutex_destroy(&km->mu);
     free(km->token);
