@@ -560,6 +560,10 @@ static int send_request(hc_conn *c, sl_buf *head, const char *body, size_t blen,
 /* Reads what is there into c->rbuf, waiting until the deadline; *n bytes on IO_OK. */
 static int recv_some(hc_conn *c, int64_t deadline, size_t *n, hc_io *io)
 {
+    /* A plain read waits first (wait_fd sees the flag); a TLS read tries SSL_read first,
+     * so a TLS stream that never pauses would never wait. */
+    if (cancelled())
+        return IO_TIMEOUT;
     for (;;) {
         if (c->ssl) {
             ERR_clear_error();

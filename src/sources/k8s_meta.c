@@ -562,8 +562,6 @@ static void apply_event(watcher *w, const char *s, size_t n);
 static int on_data(void *arg, const char *p, size_t n)
 {
     watcher *w = arg;
-    if (atomic_load(&w->km->stop))
-        return 1;
     w->status = w->resp.status; /* set before the body's first bytes (http_multi.h) */
     if (!w->streaming || w->status != 200) {
         if (w->body.len + n > K8S_MAX_BODY)
