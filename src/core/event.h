@@ -147,8 +147,7 @@ sl_str batch_str(sl_batch *b, const char *s, size_t len);
  * from now on. Copied as by batch_str when blk is NULL or s is not inside it. */
 static inline sl_str batch_str_in(sl_batch *b, sl_block *blk, const char *s, size_t len)
 {
-    uintptr_t at = (uintptr_t)s, lo = blk ? (uintptr_t)blk->data : 0;
-    if (blk && at >= lo && at - lo <= blk->cap && len <= blk->cap - (at - lo)) {
+    if (blk && s >= blk->data && len <= (size_t)(blk->data + blk->cap - s)) {
         arena_hold(&b->arena, blk);
         return (sl_str){s, (uint32_t)len};
     }

@@ -38,9 +38,6 @@
  *     incomplete last line (at most max_line_bytes) is kept, not emitted, until its '\n'.
  *     Memory per file is bounded by max_line_bytes + one read chunk.
  *  3. A line is consumed only after the callback accepted it; a refused line stays in buf.
- *     buf is a block (sl_block) whose lines may be lent: once anyone else holds it, the
- *     tailer never writes into it again (the unfinished line moves to a new block, and a
- *     read goes into a new one); the holders' batches free it.
  *  4. Positions only move forward within one generation. Truncation (size < read_off) or
  *     changed first bytes start a new generation at 0; acks carry the generation in the
  *     key, so a late ack from before the truncation never moves the new position. The

@@ -125,37 +125,6 @@ static void test_event_fields(void **state)
     batch_release(b);
 }
 
-/* batch_str_in keeps a string of a block in place (the batch holds the block) and copies
- * anything else: before the block, after it, or running past its end. */
-static void test_batch_str_in(void **state)
-{
-    sl_block *blk = block_new(1000);
-    memset(blk->data, 'x', 1000);
-    blk->cap = 100; /* bytes past cap stay readable here, as the copies below read them */
-    sl_batch *b = batch_new(1);
-    size_t mem0 = batch_mem_size(b);
-    sl_str in = batch_str_in(b, blk, blk->data + 2, 5);
-    assert_ptr_equal(in.ptr, blk->data + 2);
-    assert_true(block_shared(blk));
-    assert_true(batch_mem_size(b) >= mem0 + 100);
-    assert_ptr_equal(batch_str_in(b, blk, blk->data + 90, 10).ptr, blk->data + 90);
-    assert_ptr_equal(batch_str_in(b, blk, blk->data + 100, 0).ptr, blk->data + 100);
-    const char *outside[] = {blk->data - 1, blk->data + 95, blk->data + 101, blk->data + 500};
-    size_t lens[] = {1, 10, 1, 5};
-    for (size_t k = 0; k < SL_ARRAY_LEN(outside); k++) {
-        sl_str c = batch_str_in(b, blk, outside[k], lens[k]);
-        assert_ptr_not_equal(c.ptr, outside[k]);
-        assert_int_equal(c.len, lens[k]);
-        assert_memory_equal(c.ptr, outside[k], lens[k]);
-    }
-    char local[4] = "abc";
-    assert_ptr_not_equal(batch_str_in(b, NULL, local, 3).ptr, local);
-    assert_int_equal(atomic_load(&blk->refs), 2); /* held once */
-    block_release(blk); /* the batch still holds it */
-    assert_memory_equal(in.ptr, "xxxxx", 5);
-    batch_release(b); /* ASan: the block is freed with the batch */
-}
-
 /* Shared fields (event.h): two events point at one array of a batch. Readers see them
  * before the event's own; a change to one event copies them out for it alone; copies,
  * the JSON form and the disk buffer's codec carry them as ordinary fields. */
@@ -295,7 +264,6 @@ int main(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_event_fields),
         cmocka_unit_test(test_event_shared_fields),
-        cmocka_unit_test(test_batch_str_in),
         cmocka_unit_test(test_log_json_and_reopen),
         cmocka_unit_test(test_log_recent),
     };
