@@ -13,11 +13,6 @@ struct sl_arena_chunk {
     /* data follows, 16-byte aligned */
 };
 
-struct sl_arena_held {
-    sl_arena_held *next;
-    sl_block *block;
-};
-
 #define CHUNK_HDR ((sizeof(sl_arena_chunk) + 15) & ~(size_t)15)
 
 void arena_init(sl_arena *a, size_t chunk_size)
@@ -26,8 +21,6 @@ void arena_init(sl_arena *a, size_t chunk_size)
     a->pos = a->end = NULL;
     a->chunk_size = chunk_size ? chunk_size : 64 * 1024;
     a->total = 0;
-    a->held = NULL;
-    a->last_held = NULL;
 }
 
 static sl_arena_chunk *chunk_new(sl_arena *a, size_t size)
@@ -73,45 +66,8 @@ char *arena_strndup(sl_arena *a, const char *s, size_t len)
     return d;
 }
 
-sl_block *block_new(size_t cap)
-{
-    sl_block *b = sl_xmalloc(sizeof *b + cap);
-    atomic_init(&b->refs, 1);
-    b->cap = cap;
-    return b;
-}
-
-void block_release(sl_block *b)
-{
-    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
-        free(b);
-}
-
-void arena_hold_slow(sl_arena *a, sl_block *b)
-{
-    sl_arena_held *h = arena_alloc(a, sizeof *h);
-    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
-    h->block = b;
-    h->next = a->held;
-    a->held = h;
-    a->last_held = b;
-    a->total += b->cap;
-}
-
-/* Before the chunks go: the list lives in them. */
-static void release_held(sl_arena *a)
-{
-    for (sl_arena_held *h = a->held; h; h = h->next) {
-        a->total -= h->block->cap;
-        block_release(h->block);
-    }
-    a->held = NULL;
-    a->last_held = NULL;
-}
-
 void arena_free(sl_arena *a)
 {
-    release_held(a);
     sl_arena_chunk *c = a->head;
     while (c) {
         sl_arena_chunk *next = c->next;
@@ -125,7 +81,6 @@ void arena_free(sl_arena *a)
 
 void arena_reset(sl_arena *a)
 {
-    release_held(a);
     if (!a->head)
         return;
     /* Keep the largest regular chunk for reuse (it is where the arena settled), free the rest. */

@@ -1,6 +1,5 @@
 /* event.h - the one in-memory form of a log event, and the batch that owns it.
- * Every string an event points at lives in its batch's arena, or in a block the arena holds
- * (batch_str_in); nothing is freed per event. Strings are (pointer, length), not C strings. */
+ * Every string an event points at lives in its batch's arena; nothing is freed per event. */
 #ifndef SL_EVENT_H
 #define SL_EVENT_H
 
@@ -141,18 +140,8 @@ void batch_compact(sl_batch *b, const bool *keep);
 /* Memory the batch really holds (arena chunks, event array, header): what memory
  * buffers count against their bound, so max_bytes bounds RSS, not an estimate. */
 size_t batch_mem_size(const sl_batch *b);
-/* Copies a string into the batch arena (NUL-terminated, though no reader relies on it). */
+/* Copies a string into the batch arena. */
 sl_str batch_str(sl_batch *b, const char *s, size_t len);
-/* A string lying in `blk` (a source's read buffer) without a copy: the batch holds blk
- * from now on. Copied as by batch_str when blk is NULL or s is not inside it. */
-static inline sl_str batch_str_in(sl_batch *b, sl_block *blk, const char *s, size_t len)
-{
-    if (blk && s >= blk->data && len <= (size_t)(blk->data + blk->cap - s)) {
-        arena_hold(&b->arena, blk);
-        return (sl_str){s, (uint32_t)len};
-    }
-    return batch_str(b, s, len);
-}
 /* Field helpers; the key and value are copied into the arena unless noted. */
 sl_field *event_add_field(sl_batch *b, sl_event *e, const char *key, size_t keylen);
 void event_set_str(sl_batch *b, sl_event *e, const char *key, const char *val, size_t len);

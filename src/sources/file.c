@@ -108,10 +108,9 @@ static void file_flush(file_source *s)
 }
 
 /* Appends one event, a line or a group of lines, to the batch of f's lines (flushing the
- * batch of another file or a full one first). ts: 0 = the batch's read time. blk: the
- * tailer's block data lies in (kept, not copied), or NULL. */
-static void file_add(file_source *s, const tailer_file_info *f, sl_block *blk, const char *data,
-                     size_t len, uint64_t offset, uint64_t end, bool truncated, int64_t ts)
+ * batch of another file or a full one first). ts: 0 = the batch's read time. */
+static void file_add(file_source *s, const tailer_file_info *f, const char *data, size_t len,
+                     uint64_t offset, uint64_t end, bool truncated, int64_t ts)
 {
     if (s->b && (s->b_key != f->key || s->b->n >= (uint32_t)s->cfg->tail.batch_max_events ||
                  s->b->bytes >= s->cfg->tail.batch_max_bytes))
@@ -131,7 +130,7 @@ static void file_add(file_source *s, const tailer_file_info *f, sl_block *blk, c
     sl_batch *b = s->b;
     sl_event *e = batch_add(b);
     e->ts_ns = ts ? ts : s->b_now;
-    e->message = batch_str_in(b, blk, data, len);
+    e->message = batch_str(b, data, len);
     e->id_stream = f->stream_id;
     e->id_seq = offset;
     sl_field *fp = event_push_field(b, e, SL_STR("log.file.path"));
@@ -160,7 +159,7 @@ static void file_ml_emit(void *arg, tail_ml_stream *st, const tail_ml_group *g)
     file_source *s = arg;
     ffile *ff = st->owner;
     tailer_file_info fi = {.key = ff->key, .stream_id = ff->stream_id, .path = ff->path};
-    file_add(s, &fi, NULL, g->text, g->len, g->first_off, g->end, g->cut, g->ts_ns);
+    file_add(s, &fi, g->text, g->len, g->first_off, g->end, g->cut, g->ts_ns);
 }
 
 static void ffile_free(ffile *ff)
@@ -181,7 +180,7 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
     }
     s->b_in_bytes += ln->len + 1;
     if (!s->ml) {
-        file_add(s, f, ln->block, ln->data, ln->len, ln->offset, ln->end, ln->truncated, 0);
+        file_add(s, f, ln->data, ln->len, ln->offset, ln->end, ln->truncated, 0);
         return !s->stopping;
     }
     ffile *ff = *f->user;
@@ -203,7 +202,7 @@ static bool file_on_line(void *arg, const tailer_file_info *f, const tailer_line
     s->b_in_lines++;
     if (ln->truncated) { /* a chunk of an over-long line cannot join: it ends the group */
         tail_ml_close(s->ml, &ff->ml, file_ml_emit, s);
-        file_add(s, f, ln->block, ln->data, ln->len, ln->offset, ln->end, true, 0);
+        file_add(s, f, ln->data, ln->len, ln->offset, ln->end, true, 0);
     } else {
         tail_ml_line(s->ml, &ff->ml, ln->data, ln->len, ln->offset, ln->end, sl_now_ns(),
                      file_ml_emit, s);

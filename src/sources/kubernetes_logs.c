@@ -187,7 +187,6 @@ typedef struct k8s_source {
     char *scratch;     /* Docker unescape buffer, tailer max line + 1 */
     /* the batch being filled: lines of one file */
     sl_batch *b;
-    sl_block *lend; /* the tailer's block of the line being delivered, or NULL */
     kfile *b_kf;
     uint64_t b_key, b_end;
     uint32_t b_last_n; /* events in the last batch: the next one's array is sized for it */
@@ -462,7 +461,7 @@ static void k8s_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int64_
     sl_batch *b = s->b;
     sl_event *e = batch_add(b);
     e->ts_ns = ts;
-    e->message = batch_str_in(b, s->lend, msg, len); /* a line's own bytes: not copied */
+    e->message = batch_str(b, msg, len);
     e->id_stream = f->stream_id;
     e->id_seq = off;
     e->shared = s->b_tmpl;
@@ -570,8 +569,9 @@ static void part_append(kpart *p, const char *m, size_t n)
     p->len += n;
 }
 
-static bool k8s_line(k8s_source *s, const tailer_file_info *f, const tailer_line *ln)
+static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
 {
+    k8s_source *s = arg;
     if (s->stopping || source_should_stop(s->ctx)) {
         s->stopping = true;
         return false;
@@ -671,15 +671,6 @@ static bool k8s_line(k8s_source *s, const tailer_file_info *f, const tailer_line
     if (!cl.partial)
         part_emit(s, kf, f, cl.stream, ln->end, false);
     return !s->stopping;
-}
-
-static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
-{
-    k8s_source *s = arg;
-    s->lend = ln->block; /* only while ln is valid: a message inside it is kept in place */
-    bool ok = k8s_line(s, f, ln);
-    s->lend = NULL;
-    return ok;
 }
 
 static void k8s_on_done(void *arg, const tailer_file_info *f) { k8s_flush(arg); }

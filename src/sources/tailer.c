@@ -109,7 +109,6 @@ typedef struct tfile {
     tf_state state;
     uint64_t read_off, line_off, committed, last_size;
     int64_t last_mtime_ns; /* with last_size: the file has not changed since the last look */
-    sl_block *blk;   /* read buffer (may be NULL): buf and bcap are its data and cap */
     char *buf;
     size_t blen, bcap;
     bool long_line;  /* inside a line emitted in chunks */
@@ -172,7 +171,8 @@ struct tailer {
     /* A read buffer a file gave up at the end of its turn (it keeps only its unfinished
      * line between turns), taken by the next file to read: not grown and shrunk by
      * realloc, which copies, in every turn. At most one, at most SPARE_MAX bytes. */
-    sl_block *spare;
+    char *spare;
+    size_t spare_cap;
     tailer_close_fn close_fn;
     void *close_arg;
     tailer_hold_fn hold_fn;
@@ -309,40 +309,6 @@ static void tf_close_fd(tailer *t, tfile *f)
     }
 }
 
-/* f's read buffer becomes nb (NULL: none) with its first blen bytes copied over. The old
- * one goes to the spare slot when nobody else holds it and it fits, else is released (a
- * batch holding lines of it frees it with itself). */
-static void buf_set(tailer *t, tfile *f, sl_block *nb)
-{
-    if (nb && f->blen)
-        memcpy(nb->data, f->buf, f->blen);
-    sl_block *old = f->blk;
-    if (old && !t->spare && old->cap <= SPARE_MAX && !block_shared(old))
-        t->spare = old;
-    else
-        block_release(old);
-    f->blk = nb;
-    f->buf = nb ? nb->data : NULL;
-    f->bcap = nb ? nb->cap : 0;
-}
-
-/* The first pos bytes of buf were delivered: the rest moves to the front (invariant 2),
- * into a new block when a batch holds lines of this one. */
-static void buf_consume(tailer *t, tfile *f, size_t pos)
-{
-    size_t rest = f->blen - pos;
-    if (f->blk && block_shared(f->blk)) {
-        sl_block *nb = block_new((rest + TAILER_CHUNK + 4095) & ~(size_t)4095);
-        memcpy(nb->data, f->buf + pos, rest);
-        f->blen = 0;
-        buf_set(t, f, nb);
-    } else {
-        memmove(f->buf, f->buf + pos, rest);
-    }
-    f->blen = rest;
-    f->line_off += pos;
-}
-
 static void tf_remove_ex(tailer *t, size_t i, bool drained)
 {
     tfile *f = t->files[i];
@@ -353,7 +319,7 @@ static void tf_remove_ex(tailer *t, size_t i, bool drained)
     }
     tf_close_fd(t, f);
     free(f->path);
-    buf_set(t, f, NULL);
+    free(f->buf);
     free(f);
     memmove(&t->files[i], &t->files[i + 1], (t->n - i - 1) * sizeof *t->files);
     t->n--;
@@ -467,8 +433,11 @@ static bool tf_evict(tailer *t)
     tf_close_fd(t, victim);
     victim->state = TF_PENDING;
     victim->want_open = false;
-    if (victim->blen == 0)
-        buf_set(t, victim, NULL);
+    if (victim->blen == 0) {
+        free(victim->buf);
+        victim->buf = NULL;
+        victim->bcap = 0;
+    }
     return true;
 }
 
@@ -552,7 +521,7 @@ void tailer_free(tailer *t)
     free(t->offers);
     free(t->bad);
     free(t->scratch);
-    block_release(t->spare);
+    free(t->spare);
     free(t);
 }
 
@@ -1293,10 +1262,7 @@ static bool emit(tailer *t, tfile *f, const char *data, size_t len, uint64_t off
         len--;
     if (!f->stream_id)
         f->stream_id = stream_id_of(t, f);
-    /* Lines of a big read may be kept without a copy (their batch holds the block); those
-     * of a trickle are copied, so a batch of a few lines does not pin a whole block. */
-    sl_block *lend = f->blen >= TAILER_CHUNK / 2 ? f->blk : NULL;
-    tailer_line ln = {data, len, offset, end, truncated, lend};
+    tailer_line ln = {data, len, offset, end, truncated};
     tailer_file_info info;
     tf_info(f, &info);
     return fn(arg, &info, &ln);
@@ -1337,8 +1303,11 @@ static bool split_lines(tailer *t, tfile *f, tailer_line_fn fn, void *arg, bool 
         f->long_line = false;
         pos += avail + 1;
     }
-    if (pos)
-        buf_consume(t, f, pos);
+    if (pos) {
+        memmove(f->buf, f->buf + pos, f->blen - pos);
+        f->blen -= pos;
+        f->line_off += pos;
+    }
     return ok;
 }
 
@@ -1426,19 +1395,17 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
         if (f->bcap - f->blen < TAILER_CHUNK && f->bcap < cap_max) {
             size_t ncap = f->bcap ? f->bcap * 2 : TAILER_CHUNK;
             ncap = SL_MIN(SL_MAX(ncap, f->blen + TAILER_CHUNK), cap_max);
-            if (t->spare && t->spare->cap >= ncap && t->spare->cap <= cap_max) {
-                sl_block *nb = t->spare;
+            if (t->spare && t->spare_cap >= ncap && t->spare_cap <= cap_max) {
+                if (f->blen)
+                    memcpy(t->spare, f->buf, f->blen);
+                free(f->buf);
+                f->buf = t->spare;
+                f->bcap = t->spare_cap;
                 t->spare = NULL;
-                buf_set(t, f, nb);
-            } else if (f->blk && !block_shared(f->blk)) {
-                f->blk = sl_xrealloc(f->blk, sizeof *f->blk + ncap);
-                f->blk->cap = f->bcap = ncap;
-                f->buf = f->blk->data;
             } else {
-                buf_set(t, f, block_new(ncap));
+                f->bcap = ncap;
+                f->buf = sl_xrealloc(f->buf, f->bcap);
             }
-        } else if (f->blk && block_shared(f->blk)) {
-            buf_set(t, f, block_new(f->bcap)); /* lent lines are read-only (tf_restart) */
         }
         size_t want = SL_MIN(SL_MIN(f->bcap - f->blen, budget), (size_t)TAILER_CHUNK);
         ssize_t r = pread(f->fd, f->buf + f->blen, want, (off_t)f->read_off);
@@ -1478,8 +1445,23 @@ static size_t read_file(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done
     }
     /* Between turns a file keeps only its unfinished line: a full read buffer per file
      * would dominate memory with a thousand files (one allocation per turn at most). */
-    if (f->blen == 0 || f->bcap > 2 * f->blen + 4096)
-        buf_set(t, f, f->blen ? block_new((f->blen + 4095) & ~(size_t)4095) : NULL);
+    if (f->blen == 0 || f->bcap > 2 * f->blen + 4096) {
+        char *small = NULL;
+        size_t scap = 0;
+        if (f->blen) {
+            scap = (f->blen + 4095) & ~(size_t)4095;
+            small = sl_xmalloc(scap);
+            memcpy(small, f->buf, f->blen);
+        }
+        if (!t->spare && f->bcap <= SPARE_MAX) {
+            t->spare = f->buf;
+            t->spare_cap = f->bcap;
+        } else {
+            free(f->buf);
+        }
+        f->buf = small;
+        f->bcap = scap;
+    }
     if (delivered && done) {
         tailer_file_info info;
         tf_info(f, &info);
@@ -1501,7 +1483,8 @@ static bool drained(tailer *t, tfile *f, tailer_line_fn fn, tailer_file_done_fn 
     if (f->blen) {
         if (!emit(t, f, f->buf, f->blen, f->line_off, f->read_off, f->long_line, false, fn, arg))
             return false;
-        buf_consume(t, f, f->blen);
+        f->line_off = f->read_off;
+        f->blen = 0;
         if (done) {
             tailer_file_info info;
             tf_info(f, &info);
@@ -1543,8 +1526,9 @@ static void tf_finish(tailer *t, tfile *f)
         t->close_fn(t->close_arg, &info, true);
     }
     tf_close_fd(t, f);
-    f->blen = 0;
-    buf_set(t, f, NULL);
+    free(f->buf);
+    f->buf = NULL;
+    f->blen = f->bcap = 0;
     f->state = TF_DONE; /* away stays: a crash before the commit looks for it again */
 }
 

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/arena.h"
 #include "core/checkpoint.h"
 #include "core/component.h"
 #include "core/metrics.h"
@@ -74,9 +73,6 @@ typedef struct tailer_line {
     uint64_t offset;   /* byte offset of the line's start */
     uint64_t end;      /* offset just after it: the position to commit once delivered */
     bool truncated;    /* a chunk of a line longer than max_line_bytes */
-    sl_block *block;   /* the read buffer data lies in, or NULL: a caller may keep the
-                          bytes past the callback by holding it (batch_str_in), never
-                          change them */
 } tailer_line;
 
 /* What the tailer tells the caller about the file a line comes from. Borrowed. */

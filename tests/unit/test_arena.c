@@ -1,6 +1,5 @@
-/* test_arena.c - the batch arena: alignment, growth, large allocations, reset, held blocks. */
+/* test_arena.c - the batch arena: alignment, growth, large allocations, reset. */
 #include <setjmp.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,41 +69,6 @@ static void test_strndup_and_reset(void **state)
     arena_free(&a);
 }
 
-static void test_held_blocks(void **state)
-{
-    sl_block *b1 = block_new(1000), *b2 = block_new(3000);
-    assert_false(block_shared(b1));
-    sl_arena a, c;
-    arena_init(&a, 4096);
-    arena_init(&c, 4096);
-    arena_alloc(&a, 10);
-    size_t base = a.total;
-    arena_hold(&a, b1);
-    arena_hold(&a, b1); /* once per block in a row */
-    assert_int_equal(atomic_load(&b1->refs), 2);
-    assert_true(block_shared(b1));
-    assert_int_equal(a.total, base + 1000);
-    arena_hold(&a, b2);
-    arena_hold(&a, b1); /* again after another: a second reference, released as well */
-    arena_hold(&c, b2);
-    assert_int_equal(atomic_load(&b1->refs), 3);
-    assert_int_equal(atomic_load(&b2->refs), 3);
-    assert_int_equal(a.total, base + 5000);
-    arena_reset(&a);
-    assert_int_equal(atomic_load(&b1->refs), 1);
-    assert_int_equal(atomic_load(&b2->refs), 2);
-    assert_true(a.total <= 4096 + 64);
-    arena_hold(&a, b1); /* held again after the reset */
-    assert_int_equal(atomic_load(&b1->refs), 2);
-    block_release(b1); /* the creator lets go first: the arena frees it */
-    block_release(b2);
-    arena_free(&a);
-    arena_free(&c); /* ASan: both blocks freed, once */
-    assert_int_equal(a.total, 0);
-    assert_int_equal(c.total, 0);
-    block_release(NULL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,7 +76,6 @@ int main(void)
         cmocka_unit_test(test_small_batches_stay_small),
         cmocka_unit_test(test_large_allocation_keeps_head),
         cmocka_unit_test(test_strndup_and_reset),
-        cmocka_unit_test(test_held_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

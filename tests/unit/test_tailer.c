@@ -202,121 +202,6 @@ static void test_long_line_chunks(void **state)
     tailer_free(t);
 }
 
-/* Lines lent with their read buffer (tailer_line.block) and kept past the callback, as a
- * batch keeps them (arena_hold), must never change: later reads, the leftover's move to
- * the front, a refused line and a truncation all write into the tailer's buffer. */
-typedef struct kept {
-    sl_arena arena;
-    const char **ptr;
-    char **copy;
-    size_t *len;
-    size_t n, cap, lent, copied;
-    size_t refuse_at; /* the nth line (1-based) is held, then refused once */
-} kept;
-
-static bool keep_line(void *arg, const tailer_file_info *f, const tailer_line *ln)
-{
-    kept *k = arg;
-    if (!ln->block) {
-        k->copied++;
-        return true;
-    }
-    assert_true(ln->data >= ln->block->data && ln->data + ln->len <= ln->block->data + ln->block->cap);
-    arena_hold(&k->arena, ln->block);
-    if (k->n == k->cap) {
-        k->cap = k->cap ? 2 * k->cap : 256;
-        k->ptr = realloc(k->ptr, k->cap * sizeof *k->ptr);
-        k->copy = realloc(k->copy, k->cap * sizeof *k->copy);
-        k->len = realloc(k->len, k->cap * sizeof *k->len);
-    }
-    k->ptr[k->n] = ln->data;
-    k->copy[k->n] = malloc(ln->len + 1);
-    memcpy(k->copy[k->n], ln->data, ln->len);
-    k->len[k->n++] = ln->len;
-    k->lent++;
-    if (k->n == k->refuse_at) {
-        k->refuse_at = 0;
-        return false; /* comes again: this delivery is only held */
-    }
-    return true;
-}
-
-static void kept_check(const kept *k)
-{
-    for (size_t i = 0; i < k->n; i++)
-        assert_memory_equal(k->ptr[i], k->copy[i], k->len[i]);
-}
-
-static void test_lent_lines_stay_intact(void **state)
-{
-    const char *d = *state;
-    char p[1024];
-    path_of(p, sizeof p, d, "a.log");
-    FILE *fp = fopen(p, "w");
-    assert_non_null(fp);
-    uint64_t x = 7;
-    for (int i = 0; i < 6000; i++) { /* ~1.3 MB: many 64 KiB reads, lines across them */
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        int n = (int)(x >> 58) * 13;
-        fprintf(fp, "line %d %.*s\n", i, n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
-    }
-    fclose(fp);
-    tailer *t = new_tailer();
-    kept k = {.refuse_at = 3};
-    arena_init(&k.arena, 0);
-    scan(t, d, "a.log", NULL);
-    for (int i = 0; i < 1000 && tailer_poll(t, keep_line, NULL, &k) > 0; i++)
-        kept_check(&k);
-    assert_int_equal(k.lent + k.copied, 6001); /* the refused line came twice */
-    assert_true(k.lent >= 5000);               /* the last read, a short one, is copied */
-    /* The same file truncated and written again, twice: the second time while the tailer
-     * holds a refused line (still in its buffer, lent), so it reads from 0 into a buffer
-     * a batch holds unless it takes a new one. */
-    size_t lent = k.lent;
-    for (int round = 0; round < 2; round++) {
-        fp = fopen(p, "w");
-        for (int i = 0; i < (round ? 300 : 800); i++)
-            fprintf(fp, "round %d line %d %0100d\n", round, i, i);
-        fclose(fp);
-        if (round == 0) {
-            k.refuse_at = k.n + 1;
-            tailer_poll(t, keep_line, NULL, &k);
-            assert_int_equal(k.refuse_at, 0);
-            continue;
-        }
-        for (int i = 0; i < 100 && tailer_poll(t, keep_line, NULL, &k) > 0; i++)
-            kept_check(&k);
-    }
-    assert_true(k.lent > lent + 300);
-    /* A trickle (a small read) is not lent: a batch would pin a whole block for it. */
-    size_t copied = k.copied;
-    append(d, "a.log", "one more\n");
-    tailer_poll(t, keep_line, NULL, &k);
-    assert_int_equal(k.copied, copied + 1);
-    kept_check(&k);
-    tailer_free(t);
-    kept_check(&k); /* still held after the tailer is gone */
-    arena_free(&k.arena);
-    for (size_t i = 0; i < k.n; i++)
-        free(k.copy[i]);
-    free(k.ptr);
-    free(k.copy);
-    free(k.len);
-}
-
 static void test_rename_rotation_read_to_end(void **state)
 {
     const char *d = *state;
@@ -843,7 +728,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_and_partial_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_line_chunks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lent_lines_stay_intact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_rotation_read_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copytruncate_rewritten_during_read, setup, teardown),
