@@ -5,7 +5,8 @@
  * closed under a reused request (sent again on a fresh one), chunked answers streamed to
  * on_data, HEAD, Retry-After and ETag, an answer that comes before the body was read, the
  * timeout, a refused connection's message, http_multi_inflight, and a stream that never
- * ends, given up by its cancel flag (the status known to on_data before the body). */
+ * ends, given up by its cancel flag (the status known to on_data before the body), and the
+ * same over TLS when every byte of the stream is already there (no read ever waits). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,15 +14,22 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "core/common.h"
 #include "net/http_multi.h"
@@ -445,6 +453,153 @@ static void test_cancel(void **state)
     http_multi_free(m);
 }
 
+/* ---- TLS: a stream whose bytes are all there ---------------------------------------------
+ * A TLS read tries SSL_read before it waits on the socket, so a stream that never pauses
+ * never waits: the cancel flag must be looked at before each read. The server sends the
+ * head and one chunk, then (while on_data holds the client, the flag already set) the rest
+ * of the answer, complete, into the socket buffers. Were the flag seen only by a wait, the
+ * client would read it all and return SL_OK. */
+
+static struct {
+    int lfd, port;
+    SSL_CTX *ctx;
+    atomic_bool rest_written;
+    pthread_t th;
+} tls_srv;
+
+static int ssl_write_all(SSL *ssl, const char *p, size_t n)
+{
+    while (n > 0) {
+        int w = SSL_write(ssl, p, (int)n);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void *tls_server(void *arg)
+{
+    (void)arg;
+    int fd = accept(tls_srv.lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    int one = 1; /* no Nagle: the last small record goes out at once */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL *ssl = SSL_new(tls_srv.ctx);
+    SSL_set_fd(ssl, fd);
+    char head[4096];
+    size_t n = 0;
+    if (SSL_accept(ssl) == 1) {
+        while (n + 1 < sizeof head) { /* the request head */
+            int r = SSL_read(ssl, head + n, (int)(sizeof head - 1 - n));
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            head[n] = '\0';
+            if (strstr(head, "\r\n\r\n"))
+                break;
+        }
+        const char *first = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nevent\n\r\n";
+        char chunk[1024 + 16];
+        int hl = snprintf(chunk, sizeof chunk, "400\r\n");
+        memset(chunk + hl, 'x', 1024);
+        memcpy(chunk + hl + 1024, "\r\n", 2);
+        int ok = ssl_write_all(ssl, first, strlen(first));
+        for (int i = 0; ok == 0 && i < 32; i++) /* 32 KiB: well within the socket buffers */
+            ok = ssl_write_all(ssl, chunk, (size_t)hl + 1026);
+        if (ok == 0)
+            ok = ssl_write_all(ssl, "0\r\n\r\n", 5);
+        /* written is not there yet: wait until the client's kernel has acknowledged it all */
+        for (int i = 0; ok == 0 && i < 20000; i++) {
+            int q = 0;
+            if (ioctl(fd, SIOCOUTQ, &q) != 0 || q == 0)
+                break;
+            usleep(1000);
+        }
+        atomic_store(&tls_srv.rest_written, true);
+        char b;
+        while (SSL_read(ssl, &b, 1) > 0) /* until the client goes */
+            ;
+    }
+    SSL_free(ssl);
+    close(fd);
+    return NULL;
+}
+
+/* A self-signed certificate made here: the client runs with `insecure`. */
+static SSL_CTX *tls_server_ctx(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(key);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, name);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_int_equal(SSL_CTX_use_certificate(ctx, x), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ctx;
+}
+
+static int on_tls_stream(void *arg, const char *p, size_t n)
+{
+    (void)p;
+    watching *w = arg;
+    w->bytes += n;
+    if (atomic_load(&w->cancel))
+        return 0;
+    atomic_store(&w->cancel, true);
+    /* Hold the client here until the whole answer is in its socket (a state, bounded). */
+    for (int i = 0; i < 20000 && !atomic_load(&tls_srv.rest_written); i++)
+        usleep(1000);
+    assert_true(atomic_load(&tls_srv.rest_written));
+    return 0;
+}
+
+static void test_cancel_tls(void **state)
+{
+    (void)state;
+    tls_srv.ctx = tls_server_ctx();
+    tls_srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(tls_srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(tls_srv.lfd, 4), 0);
+    assert_int_equal(getsockname(tls_srv.lfd, (struct sockaddr *)&a, &al), 0);
+    assert_int_equal(pthread_create(&tls_srv.th, NULL, tls_server, NULL), 0);
+    char err[128], url[128];
+    http_multi *m = http_multi_new(err, sizeof err);
+    http_mresp resp = {0};
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/watch", ntohs(a.sin_port));
+    watching w = {.resp = &resp};
+    http_mreq r = {.method = "GET", .url = url, .timeout_ms = 30000, .insecure = true,
+                   .on_data = on_tls_stream, .arg = &w, .cancel = &w.cancel};
+    int rc = http_multi_do(m, &r, &resp);
+    if (rc != SL_ERR_CLOSED)
+        fprintf(stderr, "rc %d status %ld error %s bytes %zu\n", rc, resp.status, resp.error,
+                w.bytes);
+    assert_int_equal(rc, SL_ERR_CLOSED);
+    assert_non_null(strstr(resp.error, "cancelled"));
+    assert_true(w.bytes < 6 + 32 * 1024); /* the rest, all there, was never read */
+    http_multi_free(m); /* closes the connection: the server's read ends */
+    pthread_join(tls_srv.th, NULL);
+    close(tls_srv.lfd);
+    SSL_CTX_free(tls_srv.ctx);
+    buf_free(&resp.body);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -454,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_answers),
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cancel_tls),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
