@@ -144,6 +144,30 @@ static int load_topology(const char *config, const char *envcfg, const char *wha
     return SL_OK;
 }
 
+/* Loads the file `config` (translated when it is logfowd2's) for a command that reads it
+ * and runs nothing (validate, top, tap): on SL_OK the caller owns *doc and *t and frees
+ * them with unload_config; the translation's notes are appended to notes. Errors go to
+ * stderr. */
+static int load_config_file(const char *config, sl_config_doc **doc, sl_topology **t,
+                            sl_buf *notes)
+{
+    char err[2048], *text = NULL;
+    int rc = translate_config(config, &text, notes, err, sizeof err);
+    if (rc != SL_OK)
+        fprintf(stderr, "sluice: %s\n", err);
+    else
+        rc = load_topology(config, text, config, doc, t);
+    free(text);
+    return rc;
+}
+
+static void unload_config(sl_config_doc *doc, sl_topology *t)
+{
+    topology_free(t);
+    config_doc_free(doc);
+    metrics_reset();
+}
+
 static const char validate_usage[] = "usage: sluice validate -c FILE\n"
                                      "Checks syntax, every option and the component graph.\n";
 
@@ -159,20 +183,12 @@ static int cmd_validate(int argc, char **argv)
     }
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    char err[2048], *text = NULL;
     sl_buf notes = SL_BUF_INIT;
-    int rc = translate_config(config, &text, &notes, err, sizeof err);
-    if (rc != SL_OK)
-        fprintf(stderr, "sluice: %s\n", err);
-    else
-        rc = load_topology(config, text, config, &doc, &t);
+    int rc = load_config_file(config, &doc, &t, &notes);
     if (rc == SL_OK && notes.len)
         fwrite(notes.p, 1, notes.len, stderr);
-    free(text);
     buf_free(&notes);
-    topology_free(t);
-    config_doc_free(doc);
-    metrics_reset();
+    unload_config(doc, t);
     if (rc != SL_OK)
         return 1;
     printf("%s: ok\n", config);
@@ -439,13 +455,8 @@ static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int 
     if (config) {
         sl_config_doc *doc = NULL;
         sl_topology *t = NULL;
-        char err[2048], *text = NULL;
         sl_buf notes = SL_BUF_INIT;
-        int rc = translate_config(config, &text, &notes, err, sizeof err);
-        if (rc != SL_OK)
-            fprintf(stderr, "sluice: %s\n", err);
-        else
-            rc = load_topology(config, text, config, &doc, &t);
+        int rc = load_config_file(config, &doc, &t, &notes);
         if (rc == SL_OK) {
             const sl_global_config *g = topology_globals(t);
             if (g->api.enabled && g->api.address.n)
@@ -455,11 +466,8 @@ static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int 
                 rc = SL_ERR_CONFIG;
             }
         }
-        free(text);
         buf_free(&notes);
-        topology_free(t);
-        config_doc_free(doc);
-        metrics_reset();
+        unload_config(doc, t);
         if (rc != SL_OK) {
             free(rest);
             return 2;

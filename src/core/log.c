@@ -94,6 +94,23 @@ int log_level_parse(const char *s)
 
 bool log_enabled(int level) { return level >= atomic_load_explicit(&g_level, memory_order_relaxed); }
 
+bool log_gate(_Atomic int64_t *last_ms, int64_t every_ms)
+{
+    int64_t now = sl_mono_ms(), last = atomic_load(last_ms);
+    /* of threads that find the gate open, the one whose exchange succeeds logs */
+    return (last == 0 || now - last >= every_ms) &&
+           atomic_compare_exchange_strong(last_ms, &last, now);
+}
+
+void log_excerpt(char *dst, size_t dstlen, const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    size_t n = SL_MIN(len, dstlen - 1);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s[i] < 0x20 || s[i] >= 0x7F ? ' ' : (char)s[i];
+    dst[n] = '\0';
+}
+
 int log_configure(int level, bool json, const char *file, char *err, unsigned errlen)
 {
     pthread_mutex_lock(&g_mu);

@@ -4,6 +4,8 @@
 #define SL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -16,6 +18,14 @@ void log_reopen(void);
 /* Parses "debug|info|warn|error"; -1 if unknown. */
 int log_level_parse(const char *s);
 bool log_enabled(int level);
+/* A gate for warnings that can repeat on every event or request: true at most once per
+ * every_ms for one gate, its first call included, so one line stands for a burst.
+ * Thread-safe; a gate is an int64_t that starts at 0. */
+bool log_gate(_Atomic int64_t *last_ms, int64_t every_ms);
+/* Copies at most dstlen - 1 bytes of text from outside (a peer's answer) into dst as one
+ * printable ASCII line, for a log line or a send result's reason: control bytes and bytes
+ * >= 0x7F become spaces (a cut UTF-8 sequence never reaches the log). dstlen > 0. */
+void log_excerpt(char *dst, size_t dstlen, const void *p, size_t len);
 
 /* Appends a JSON array of the last 16 warnings and errors logged (oldest first), each
  * {time, level, component, message}; messages are cut at 239 bytes. */

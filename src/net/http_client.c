@@ -375,6 +375,26 @@ const sl_option http_tls_options[] = {
     SL_OPT_END,
 };
 
+const sl_option http_auth_options[] = {
+    {"user", SL_OPT_STR, offsetof(http_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth user"},
+    {"password", SL_OPT_STR, offsetof(http_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
+     "basic auth password"},
+    {"bearer", SL_OPT_STR, offsetof(http_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
+     "bearer token (Authorization: Bearer ...)"},
+    SL_OPT_END,
+};
+
+int http_auth_check(const http_auth_config *a, const char *id, char *err, size_t errlen)
+{
+    if (a->bearer && a->user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: auth takes either user/password or bearer, not both", id);
+    if (a->password && !a->user)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", id);
+    return SL_OK;
+}
+
 void http_headers_add(http_headers *h, const char *name, const char *value)
 {
     size_t len = strlen(name) + strlen(value) + 3;
@@ -382,6 +402,15 @@ void http_headers_add(http_headers *h, const char *name, const char *value)
     snprintf(line, len, "%s: %s", name, value);
     h->v = sl_xrealloc(h->v, (h->n + 1) * sizeof *h->v);
     h->v[h->n++] = line;
+}
+
+void http_headers_add_bearer(http_headers *h, const char *token)
+{
+    size_t len = strlen(token) + 8;
+    char *v = sl_xmalloc(len);
+    snprintf(v, len, "Bearer %s", token);
+    http_headers_add(h, "Authorization", v);
+    free(v);
 }
 
 void http_headers_free(http_headers *h)

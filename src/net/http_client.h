@@ -19,6 +19,16 @@ typedef struct http_tls_config {
 
 extern const sl_option http_tls_options[];
 
+/* The `auth:` option of the plain HTTP sinks (http, loki): user + password (basic auth,
+ * done by the transfer) or a bearer token (a header: http_headers_add_bearer). */
+typedef struct http_auth_config {
+    char *user, *password, *bearer;
+} http_auth_config;
+
+extern const sl_option http_auth_options[];
+/* Refuses bearer with user, and password without user: SL_ERR_CONFIG, "<id>: why". */
+int http_auth_check(const http_auth_config *a, const char *id, char *err, size_t errlen);
+
 /* A list of "Name: value" header lines owned by the list. */
 typedef struct http_headers {
     char **v;
@@ -27,6 +37,8 @@ typedef struct http_headers {
 
 /* Appends "name: value". */
 void http_headers_add(http_headers *h, const char *name, const char *value);
+/* Appends "Authorization: Bearer token". */
+void http_headers_add_bearer(http_headers *h, const char *token);
 void http_headers_free(http_headers *h);
 /* Adds the `headers:` option's entries after checking them (no empty names, no ':' or
  * whitespace in names, no line breaks anywhere). *has_content_type tells whether the user

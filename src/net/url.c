@@ -63,6 +63,25 @@ void url_endpoint_free(url_endpoint *u)
     memset(u, 0, sizeof *u);
 }
 
+char *url_with_default_path(const char *endpoint, const char *default_path, char *err,
+                            size_t errlen)
+{
+    url_endpoint ue;
+    if (url_endpoint_parse(&ue, endpoint ? endpoint : "", err, errlen) != SL_OK)
+        return NULL;
+    char *url;
+    if (!ue.path[0]) {
+        sl_buf b = SL_BUF_INIT;
+        url_build(&b, &ue, default_path, NULL);
+        url = sl_xstrdup(b.p);
+        buf_free(&b);
+    } else {
+        url = sl_xstrdup(endpoint);
+    }
+    url_endpoint_free(&ue);
+    return url;
+}
+
 void url_build(sl_buf *out, const url_endpoint *u, const char *path, const char *params)
 {
     buf_reset(out);

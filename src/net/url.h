@@ -35,6 +35,12 @@ void url_endpoint_free(url_endpoint *u);
  * No '?' when both are empty. */
 void url_build(sl_buf *out, const url_endpoint *u, const char *path, const char *params);
 
+/* The URL a sink posts to for its `endpoint` option: the endpoint as written when it has a
+ * path, else the endpoint with default_path (a base URL of a Loki, a collector). Returns
+ * the URL (owned by the caller), or NULL with err saying why the endpoint is no URL. */
+char *url_with_default_path(const char *endpoint, const char *default_path, char *err,
+                            size_t errlen);
+
 enum {
     URL_QUERY = 0,   /* a query key or value: only unreserved characters stay */
     URL_SEGMENT = 1, /* one path segment: sub-delims, ':' and '@' stay too ('/' does not) */

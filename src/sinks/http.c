@@ -16,10 +16,6 @@ enum { HTTP_POST = 0, HTTP_PUT = 1 };
 enum { HTTP_ENC_NDJSON = 0, HTTP_ENC_ARRAY = 1 };
 enum { HTTP_COMP_NONE = 0, HTTP_COMP_GZIP = 1 };
 
-typedef struct http_auth_config {
-    char *user, *password, *bearer;
-} http_auth_config;
-
 typedef struct http_config {
     char *uri;
     int method;
@@ -33,16 +29,6 @@ typedef struct http_config {
 static const char *const http_methods[] = {"post", "put", NULL};
 static const char *const http_encodings[] = {"ndjson", "json_array", NULL};
 static const char *const http_compressions[] = {"none", "gzip", NULL};
-
-static const sl_option http_auth_options[] = {
-    {"user", SL_OPT_STR, offsetof(http_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
-     "basic auth user"},
-    {"password", SL_OPT_STR, offsetof(http_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
-     "basic auth password"},
-    {"bearer", SL_OPT_STR, offsetof(http_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
-     "bearer token (Authorization: Bearer ...)"},
-    SL_OPT_END,
-};
 
 static const sl_option http_options[] = {
     {"uri", SL_OPT_STR, offsetof(http_config, uri), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
@@ -88,11 +74,8 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "%s: uri must start with http:// or https:// (got \"%s\")", cc->id,
                          cfg->uri ? cfg->uri : "");
-    if (cfg->auth.bearer && cfg->auth.user)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "%s: auth takes either user/password or bearer, not both", cc->id);
-    if (cfg->auth.password && !cfg->auth.user)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
+    if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     http_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
@@ -110,28 +93,10 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
     if (!has_ct)
         http_headers_add(&s->headers, "Content-Type",
                    cfg->encoding == HTTP_ENC_NDJSON ? "application/x-ndjson" : "application/json");
-    if (cfg->auth.bearer) {
-        size_t len = strlen(cfg->auth.bearer) + 8;
-        char *v = sl_xmalloc(len);
-        snprintf(v, len, "Bearer %s", cfg->auth.bearer);
-        http_headers_add(&s->headers, "Authorization", v);
-        free(v);
-    }
+    if (cfg->auth.bearer)
+        http_headers_add_bearer(&s->headers, cfg->auth.bearer);
     *self = s;
     return SL_OK;
-}
-
-/* Copies up to 200 bytes of a response body into dst, flattening control characters
- * so the reason stays one log line. */
-static void body_excerpt(char *dst, size_t dstlen, const sl_buf *body)
-{
-    size_t n = SL_MIN(body->len, (size_t)200);
-    n = SL_MIN(n, dstlen - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)body->p[i];
-        dst[i] = c < 0x20 ? ' ' : (char)c;
-    }
-    dst[n] = '\0';
 }
 
 static int http_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
@@ -183,7 +148,7 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->throttled = resp.status == 429;
     } else {
         char excerpt[201];
-        body_excerpt(excerpt, sizeof excerpt, &resp.body);
+        log_excerpt(excerpt, sizeof excerpt, resp.body.p, resp.body.len);
         res->status = SL_SEND_REJECT; /* a 413 is bisected by the runtime */
         res->too_large = resp.status == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, excerpt);

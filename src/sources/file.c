@@ -235,12 +235,6 @@ static uint64_t file_on_hold(void *arg, const tailer_file_info *f)
 
 static void file_on_done(void *arg, const tailer_file_info *f) { file_flush(arg); }
 
-static void file_on_commit(void *arg, uint64_t key, uint64_t value)
-{
-    file_source *s = arg;
-    tailer_commit(s->t, key, value);
-}
-
 /* ---- Discovery --------------------------------------------------------------------- */
 
 static void file_offer(void *arg, const char *path)
@@ -334,7 +328,6 @@ static void file_discard(void *arg)
 static const tail_loop_ops file_loop_ops = {
     .on_line = file_on_line,
     .on_done = file_on_done,
-    .on_commit = file_on_commit,
     .flush = file_flush_hook,
     .scan = file_scan_hook,
     .discard = file_discard,

@@ -132,20 +132,18 @@ typedef struct ksrc {
     fwd_scratch scratch;
     bool dirty, draining_failed, paused;
     bool rebalancing; /* a commit was refused for a rebalance: hold commits until it ends */
-    int64_t last_commit_ms, last_high_ms, last_log_ms, bad_log_ms, rebalancing_ms;
+    int64_t last_commit_ms, last_high_ms, rebalancing_ms;
+    _Atomic int64_t last_log_ms, bad_log_ms; /* log_gate */
     pthread_mutex_t rlock; /* resets: written by librdkafka's threads (its log callback) */
     kreset resets[KSRC_RESETS];
     size_t nresets;
     atomic_bool has_resets;
 } ksrc;
 
-static void ksrc_warn(ksrc *s, int64_t *last, const char *fmt, const char *arg)
+static void ksrc_warn(ksrc *s, _Atomic int64_t *gate, const char *fmt, const char *arg)
 {
-    int64_t now = sl_mono_ms();
-    if (now - *last >= 5000) {
-        *last = now;
+    if (log_gate(gate, 5000))
         log_warn(s->cc->id, fmt, arg);
-    }
 }
 
 static size_t ksrc_slot(ksrc *s, const char *topic, int32_t partition)

@@ -718,12 +718,6 @@ static uint64_t k8s_on_hold(void *arg, const tailer_file_info *f)
     return hold;
 }
 
-static void k8s_on_commit(void *arg, uint64_t key, uint64_t value)
-{
-    k8s_source *s = arg;
-    tailer_commit(s->t, key, value);
-}
-
 /* ---- Discovery (note 1) --------------------------------------------------------------- */
 
 static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char *s, size_t n)
@@ -997,7 +991,6 @@ static void k8s_discard(void *arg)
 static const tail_loop_ops k8s_loop_ops = {
     .on_line = k8s_on_line,
     .on_done = k8s_on_done,
-    .on_commit = k8s_on_commit,
     .flush = k8s_flush_hook,
     .scan = k8s_scan_hook,
     .discard = k8s_discard,

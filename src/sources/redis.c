@@ -91,7 +91,7 @@ typedef struct rsrc {
     uint64_t seq;
     sl_batch *b;         /* batch being filled */
     rsrc_flight *bf;     /* its flight record */
-    int64_t last_log_ms, foreign_log_ms;
+    _Atomic int64_t last_log_ms, foreign_log_ms; /* log_gate */
     sl_metrics *watch; /* pause_while_open's metrics block, found at run */
     size_t limit;      /* items per read now: batch_max_events, or 1 while paused */
     int backoff_ms;
@@ -132,13 +132,10 @@ static int rsrc_init(void **self, const void *config, const sl_component_ctx *cc
     return SL_OK;
 }
 
-static void rsrc_warn(rsrc *s, int64_t *last, const char *fmt, const char *what)
+static void rsrc_warn(rsrc *s, _Atomic int64_t *gate, const char *fmt, const char *what)
 {
-    int64_t now = sl_mono_ms();
-    if (now - *last >= 5000) {
+    if (log_gate(gate, 5000))
         log_warn(s->cc->id, fmt, what);
-        *last = now;
-    }
 }
 
 static void rsrc_drop_conn(rsrc *s, const char *why)

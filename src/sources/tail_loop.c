@@ -36,6 +36,9 @@ static bool drain_inotify(const tail_loop *l)
     return rescan;
 }
 
+/* An acknowledged position: arg is the tailer. */
+static void commit(void *arg, uint64_t key, uint64_t value) { tailer_commit(arg, key, value); }
+
 int tail_loop_run(const tail_loop *l)
 {
     const tail_loop_ops *o = l->ops;
@@ -68,7 +71,7 @@ int tail_loop_run(const tail_loop *l)
     ckpt_pace_init(&pace, l->checkpoint_interval_ms, sl_mono_ms());
     bool rescan = false;
     while (!*l->stopping && !source_should_stop(l->ctx)) {
-        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, o->on_commit, l->arg));
+        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, commit, l->t));
         size_t n = tailer_poll(l->t, o->on_line, o->on_done, l->arg);
         o->flush(l->arg);
         int64_t now = sl_mono_ms();
@@ -78,7 +81,7 @@ int tail_loop_run(const tail_loop *l)
         }
         /* Positions follow acknowledgements: the live copy as soon as they moved (paced),
          * the durable copy every checkpoint_interval_ms. */
-        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, o->on_commit, l->arg));
+        ckpt_pace_committed(&pace, source_collect_acks(l->ctx, commit, l->t));
         int due = ckpt_pace_due(&pace, now);
         if (due != SL_CKPT_NONE) {
             tailer_save_checkpoint(l->t, *l->ck, cc, due == SL_CKPT_DURABLE);
@@ -104,7 +107,7 @@ int tail_loop_run(const tail_loop *l)
         }
     }
     o->discard(l->arg); /* read but never emitted: not acked, so read again after restart */
-    size_t left = source_drain_acks(l->ctx, o->on_commit, l->arg);
+    size_t left = source_drain_acks(l->ctx, commit, l->t);
     if (left)
         log_warn(cc->id, "%zu batches not acknowledged at shutdown; they will be read again",
                  left);

@@ -10,11 +10,11 @@
 #include "core/component.h"
 #include "sources/tailer.h"
 
-/* What the source plugs in. Every hook gets tail_loop.arg. */
+/* What the source plugs in. Every hook gets tail_loop.arg. Acknowledged positions go to
+ * the tailer's commit by the loop itself (the source's ack tokens carry tailer keys). */
 typedef struct tail_loop_ops {
     tailer_line_fn on_line;         /* as for tailer_poll */
     tailer_file_done_fn on_done;
-    sl_ack_commit_fn on_commit;     /* a committed position, as for source_collect_acks */
     void (*flush)(void *arg);       /* emit the batch being filled */
     /* Walks the patterns or the tree (watches go on *tail_loop.ino_fd when >= 0); returns
      * the ms until the next periodic walk. */

@@ -80,7 +80,7 @@ typedef struct parse_tf {
     pthread_key_t md_key; /* per-thread pcre2_match_data */
     bool have_key;
     sl_dlq *dlq;
-    atomic_int_fast64_t last_log_ms;
+    _Atomic int64_t last_log_ms; /* log_gate of parse failures */
 } parse_tf;
 
 /* ---- logfmt ------------------------------------------------------------------------ */
@@ -588,9 +588,7 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
 static void parse_failed(parse_tf *t, const sl_event *e, const char *why)
 {
     metrics_error(t->cc->metrics, "parse");
-    int64_t now = sl_mono_ms(), last = atomic_load(&t->last_log_ms);
-    if ((last == 0 || now - last >= 10000) &&
-        atomic_compare_exchange_strong(&t->last_log_ms, &last, now))
+    if (log_gate(&t->last_log_ms, 10000))
         log_warn(t->cc->id, "cannot parse event (%s; %s); further failures for 10 s not logged",
                  why, t->cfg->on_error == PE_KEEP ? "kept" : t->cfg->on_error == PE_DROP ? "dropped" : "dead-lettered");
     if (t->dlq) {

@@ -1,6 +1,8 @@
 /* test_core.c - the small core modules: common (errors, atomic files, mkdirs), buf, event
- * field helpers, and log (levels, JSON lines, reopen). */
+ * field helpers, and log (levels, JSON lines, reopen, the warning gate, excerpts). */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -256,6 +258,50 @@ static void test_log_recent(void **state)
     log_configure(SL_LOG_INFO, false, NULL, err, sizeof err);
 }
 
+/* One gate shared by threads that all find it open: exactly one of them logs. */
+static _Atomic int64_t race_gate;
+static _Atomic int race_open;
+
+static void *race_gate_thread(void *arg)
+{
+    for (int i = 0; i < 1000; i++)
+        if (log_gate(&race_gate, 3600000))
+            atomic_fetch_add(&race_open, 1);
+    return NULL;
+}
+
+static void test_log_gate(void **state)
+{
+    _Atomic int64_t gate = 0;
+    assert_true(log_gate(&gate, 3600000)); /* the first call opens it */
+    assert_false(log_gate(&gate, 3600000));
+    assert_false(log_gate(&gate, 3600000));
+    assert_true(log_gate(&gate, 0));       /* the interval has passed */
+    atomic_store(&gate, sl_mono_ms() - 7200000);
+    assert_true(log_gate(&gate, 3600000));
+    assert_false(log_gate(&gate, 3600000));
+
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, race_gate_thread, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&race_open), 1);
+}
+
+static void test_log_excerpt(void **state)
+{
+    char out[8];
+    log_excerpt(out, sizeof out, "a\tb\r\nc\x7f\xc3\xa9z", 10);
+    assert_string_equal(out, "a b  c "); /* cut at 7 bytes; controls and DEL flattened */
+    log_excerpt(out, sizeof out, "ok\xc3\xa9", 4);
+    assert_string_equal(out, "ok  ");    /* no UTF-8 byte, whole or cut, reaches a log line */
+    log_excerpt(out, 1, "abc", 3);
+    assert_string_equal(out, "");
+    log_excerpt(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +312,8 @@ int main(void)
         cmocka_unit_test(test_event_shared_fields),
         cmocka_unit_test(test_log_json_and_reopen),
         cmocka_unit_test(test_log_recent),
+        cmocka_unit_test(test_log_gate),
+        cmocka_unit_test(test_log_excerpt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -160,17 +160,31 @@ static void *server(void *arg)
     }
 }
 
+/* A TCP socket bound to 127.0.0.1 on a port the kernel chooses, listening when backlog > 0;
+ * *port is that port. -1 on failure. */
+static int loopback_socket(int backlog, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        (backlog > 0 && listen(fd, backlog) != 0) ||
+        getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
 static int setup(void **state)
 {
     (void)state;
     pthread_mutex_init(&srv.mu, NULL);
-    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    if (bind(srv.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(srv.lfd, 16) != 0 ||
-        getsockname(srv.lfd, (struct sockaddr *)&a, &al) != 0)
+    srv.lfd = loopback_socket(16, &srv.port);
+    if (srv.lfd < 0)
         return -1;
-    srv.port = ntohs(a.sin_port);
     return pthread_create(&srv.th, NULL, server, NULL);
 }
 
@@ -389,15 +403,13 @@ static void test_failures(void **state)
     assert_int_equal(http_multi_inflight(m), 0);
 
     /* a port nobody listens on: the listener of a socket bound and closed */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    int port;
+    int fd = loopback_socket(0, &port);
+    assert_true(fd >= 0);
     close(fd);
     char url[128], want[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    snprintf(want, sizeof want, "connect to 127.0.0.1:%d: Connection refused", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    snprintf(want, sizeof want, "connect to 127.0.0.1:%d: Connection refused", port);
     http_mreq r = {.url = url, .body = "x", .body_len = 1};
     assert_int_equal(http_multi_do(m, &r, &resp), SL_ERR_IO);
     assert_string_equal(resp.error, want);
@@ -572,17 +584,14 @@ static void test_cancel_tls(void **state)
 {
     (void)state;
     tls_srv.ctx = tls_server_ctx();
-    tls_srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(tls_srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(tls_srv.lfd, 4), 0);
-    assert_int_equal(getsockname(tls_srv.lfd, (struct sockaddr *)&a, &al), 0);
+    int port;
+    tls_srv.lfd = loopback_socket(4, &port);
+    assert_true(tls_srv.lfd >= 0);
     assert_int_equal(pthread_create(&tls_srv.th, NULL, tls_server, NULL), 0);
     char err[128], url[128];
     http_multi *m = http_multi_new(err, sizeof err);
     http_mresp resp = {0};
-    snprintf(url, sizeof url, "https://127.0.0.1:%d/watch", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/watch", port);
     watching w = {.resp = &resp};
     http_mreq r = {.method = "GET", .url = url, .timeout_ms = 30000, .insecure = true,
                    .on_data = on_tls_stream, .arg = &w, .cancel = &w.cancel};

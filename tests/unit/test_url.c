@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include <string.h>
@@ -103,6 +104,24 @@ static void test_encode(void **state)
     buf_free(&b);
 }
 
+static void test_default_path(void **state)
+{
+    char err[256];
+    char *u = url_with_default_path("http://loki:3100", "loki/api/v1/push", err, sizeof err);
+    assert_string_equal(u, "http://loki:3100/loki/api/v1/push");
+    free(u);
+    u = url_with_default_path("https://c.example/?tenant=a", "v1/logs", err, sizeof err);
+    assert_string_equal(u, "https://c.example/v1/logs?tenant=a");
+    free(u);
+    /* a path as written is kept, query and all */
+    u = url_with_default_path("http://gw/otlp/v1/logs?k=v", "v1/logs", err, sizeof err);
+    assert_string_equal(u, "http://gw/otlp/v1/logs?k=v");
+    free(u);
+    assert_null(url_with_default_path("ftp://x", "v1/logs", err, sizeof err));
+    assert_true(err[0]);
+    assert_null(url_with_default_path(NULL, "v1/logs", err, sizeof err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +129,7 @@ int main(void)
         cmocka_unit_test(test_shown),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_default_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

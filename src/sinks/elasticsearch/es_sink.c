@@ -689,16 +689,6 @@ static int on_data(void *arg, const char *p, size_t n)
     return 0;
 }
 
-static void excerpt(char *dst, size_t cap, const sl_buf *b)
-{
-    size_t n = SL_MIN(b->len, cap - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)b->p[i];
-        dst[i] = c < 0x20 || c >= 0x7f ? ' ' : (char)c;
-    }
-    dst[n] = '\0';
-}
-
 typedef struct es_outcome {
     size_t ok, retry, reject;
     bool whole_reject; /* a whole-request 4xx: let the runtime bisect */
@@ -789,7 +779,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         if (es_bulk_finish(&r->parser) != 0 || r->mismatch || r->parser.nitems != n) {
             /* Not understood: every item again (creates with stable ids make it safe). */
             metrics_error(m, "bad_response");
-            excerpt(ex, sizeof ex, &r->head);
+            log_excerpt(ex, sizeof ex, r->head.p, r->head.len);
             mark_range(r, lo, n, SL_ITEM_RETRY);
             o->retry += n;
             ES_FMT(o->reason, sizeof o->reason, "unparseable _bulk response (%zu of %zu items): %s",
@@ -820,7 +810,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             metrics_error(m, "duplicate");
         return;
     }
-    excerpt(ex, sizeof ex, &r->head);
+    log_excerpt(ex, sizeof ex, r->head.p, r->head.len);
     if (st == 413) {
         metrics_error(m, "http_413");
         o->too_large = true;
@@ -924,7 +914,7 @@ static int detect_version(es_sink *s, char *why, size_t whylen)
     }
     if (resp.status == 401 || resp.status == 403 || resp.status >= 500) {
         char ex[161];
-        excerpt(ex, sizeof ex, &resp.body);
+        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
         buf_free(&resp.body);
         if (resp.status >= 500) {
             ES_FMT(why, whylen, "reading the server version: http %ld: %s", resp.status, ex);
@@ -947,7 +937,7 @@ static int detect_version(es_sink *s, char *why, size_t whylen)
     int out = SL_OK;
     if (!num || num->type != JSON_STR) {
         char ex[161];
-        excerpt(ex, sizeof ex, &resp.body);
+        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
         ES_FMT(why, whylen, "reading the server version: http %ld, no version.number: %s",
                resp.status, ex);
         out = SL_ERR_IO;
@@ -1009,7 +999,7 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
         out = SL_ERR_IO;
     } else if (resp.status < 200 || resp.status >= 300) {
         char ex[161];
-        excerpt(ex, sizeof ex, &resp.body);
+        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
         ES_FMT(why, whylen, "installing template %s: http %ld: %s", name, resp.status, ex);
         out = SL_ERR_IO;
     } else {
@@ -1184,9 +1174,7 @@ static void heal_items(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         return;
     if (renamed)
         metrics_count(s->cc->metrics, "schema_heal_documents_renamed", renamed);
-    int64_t now = sl_mono_ms(), last = atomic_load(&s->heal_log_ms);
-    if ((last == 0 || now - last >= 10000) &&
-        atomic_compare_exchange_strong(&s->heal_log_ms, &last, now)) {
+    if (log_gate(&s->heal_log_ms, 10000)) {
         if (renamed)
             log_info(s->cc->id, "schema_heal: renamed %s to %s%s in %" PRIu64 " documents "
                      "refused by %s for a mapping conflict (logged at most every 10 s)", first_field,

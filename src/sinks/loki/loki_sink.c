@@ -38,10 +38,6 @@
 enum { LOKI_PROTOBUF = 0, LOKI_JSON = 1 };
 enum { LOKI_LINE_MESSAGE = 0, LOKI_LINE_JSON = 1 };
 
-typedef struct loki_auth_config {
-    char *user, *password, *bearer;
-} loki_auth_config;
-
 typedef struct loki_config {
     char *endpoint;
     int encoding;
@@ -51,23 +47,13 @@ typedef struct loki_config {
     int64_t max_label_sets;
     char *tenant_id;
     sl_strmap headers;
-    loki_auth_config auth;
+    http_auth_config auth;
     int64_t timeout_ms;
     http_tls_config tls;
 } loki_config;
 
 static const char *const loki_encodings[] = {"protobuf", "json", NULL};
 static const char *const loki_lines[] = {"message", "json", NULL};
-
-static const sl_option loki_auth_options[] = {
-    {"user", SL_OPT_STR, offsetof(loki_auth_config, user), NULL, 0, NULL, NULL, 0, 0,
-     "basic auth user"},
-    {"password", SL_OPT_STR, offsetof(loki_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
-     "basic auth password"},
-    {"bearer", SL_OPT_STR, offsetof(loki_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
-     "bearer token (Authorization: Bearer ...)"},
-    SL_OPT_END,
-};
 
 static const sl_option loki_options[] = {
     {"endpoint", SL_OPT_STR, offsetof(loki_config, endpoint), NULL, SL_OPT_REQUIRED, NULL, NULL,
@@ -86,7 +72,7 @@ static const sl_option loki_options[] = {
      "sent as X-Scope-OrgID (multi-tenant Loki)"},
     {"headers", SL_OPT_STRMAP, offsetof(loki_config, headers), NULL, 0, NULL, NULL, 0, 0,
      "extra request headers"},
-    {"auth", SL_OPT_OBJECT, offsetof(loki_config, auth), NULL, 0, NULL, loki_auth_options, 0, 0,
+    {"auth", SL_OPT_OBJECT, offsetof(loki_config, auth), NULL, 0, NULL, http_auth_options, 0, 0,
      "user + password (basic) or bearer"},
     {"timeout_ms", SL_OPT_DURATION, offsetof(loki_config, timeout_ms), "30000", 0, NULL, NULL, 1,
      3600000, "whole-request timeout"},
@@ -103,7 +89,7 @@ typedef struct loki_sink {
     http_headers headers;   /* owned */
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
-    atomic_int_fast64_t last_warn_ms;
+    _Atomic int64_t last_warn_ms; /* log_gate: conditions that can repeat every request */
 } loki_sink;
 
 static void loki_destroy(void *self)
@@ -123,12 +109,8 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const loki_config *cfg = config;
-    if (cfg->auth.bearer && cfg->auth.user)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "%s: auth takes either user/password or bearer, not both", cc->id);
-    if (cfg->auth.password && !cfg->auth.user)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: auth.password needs auth.user", cc->id);
-    url_endpoint ue;
+    if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     char e2[300];
     /* libsnappy is loaded here, not linked (snappy_lazy.c): without it, protobuf cannot be
      * sent at all, so the sink does not start. */
@@ -136,21 +118,14 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_NOTFOUND,
                          "%s: encoding protobuf needs libsnappy (encoding: json does not): %s",
                          cc->id, e2);
-    if (url_endpoint_parse(&ue, cfg->endpoint ? cfg->endpoint : "", e2, sizeof e2) != SL_OK)
+    char *url = url_with_default_path(cfg->endpoint, "loki/api/v1/push", e2, sizeof e2);
+    if (!url)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
     loki_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
+    s->url = url;
     pthread_mutex_init(&s->mu, NULL);
-    if (!ue.path[0]) {
-        sl_buf b = SL_BUF_INIT;
-        url_build(&b, &ue, "loki/api/v1/push", NULL);
-        s->url = sl_xstrdup(b.p);
-        buf_free(&b);
-    } else {
-        s->url = sl_xstrdup(cfg->endpoint);
-    }
-    url_endpoint_free(&ue);
     s->enc = loki_enc_new(&cfg->labels, &cfg->structured_metadata, cfg->line == LOKI_LINE_JSON,
                           (uint64_t)cfg->max_label_sets, e2, sizeof e2);
     if (!s->enc) {
@@ -171,33 +146,10 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
                      cfg->encoding == LOKI_JSON ? "application/json" : "application/x-protobuf");
     if (cfg->tenant_id && cfg->tenant_id[0])
         http_headers_add(&s->headers, "X-Scope-OrgID", cfg->tenant_id);
-    if (cfg->auth.bearer) {
-        size_t len = strlen(cfg->auth.bearer) + 8;
-        char *v = sl_xmalloc(len);
-        snprintf(v, len, "Bearer %s", cfg->auth.bearer);
-        http_headers_add(&s->headers, "Authorization", v);
-        free(v);
-    }
+    if (cfg->auth.bearer)
+        http_headers_add_bearer(&s->headers, cfg->auth.bearer);
     *self = s;
     return SL_OK;
-}
-
-/* At most one warning per 10 s per sink for conditions that can repeat every request. */
-static bool loki_may_warn(loki_sink *s)
-{
-    int64_t now = sl_mono_ms(), last = atomic_load(&s->last_warn_ms);
-    return (last == 0 || now - last >= 10000) &&
-           atomic_compare_exchange_strong(&s->last_warn_ms, &last, now);
-}
-
-static void excerpt(char *dst, size_t dstlen, const sl_buf *body)
-{
-    size_t n = SL_MIN(SL_MIN(body->len, (size_t)200), dstlen - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)body->p[i];
-        dst[i] = c < 0x20 || c >= 0x7F ? ' ' : (char)c;
-    }
-    dst[n] = '\0';
 }
 
 static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
@@ -216,7 +168,7 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     loki_encode(s->enc, &body, json, events, n, sl_now_ns(), &st);
     if (st.overflowed) {
         metrics_count(m, "loki_label_overflow", st.overflowed);
-        if (loki_may_warn(s))
+        if (log_gate(&s->last_warn_ms, 10000))
             log_warn(s->cc->id,
                      "max_label_sets (%lld) reached: %llu event(s) sent with field-derived "
                      "label values set to " LOKI_OVERFLOW_VALUE,
@@ -273,7 +225,7 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     const char *kind;
     loki_outcome out = loki_classify(resp.status, resp.body.p, resp.body.len, &kind);
     char ex[201];
-    excerpt(ex, sizeof ex, &resp.body);
+    log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
     switch (out) {
     case LOKI_OK:
         res->status = SL_SEND_OK;

@@ -39,6 +39,7 @@
 
 #include "core/arena.h"
 #include "core/common.h"
+#include "core/log.h"
 #include "core/version.h"
 #include "formats/json.h"
 #include "formats/severity.h"
@@ -1408,10 +1409,7 @@ static int pb_walk(const unsigned char *p, const unsigned char *end, int depth, 
                 if (pb_walk(p, p + v, 1, rejected, msg, msglen))
                     return SL_ERR_CORRUPT;
             } else if (depth == 1 && field == 2 && msglen) {
-                size_t k = SL_MIN((size_t)v, msglen - 1);
-                for (size_t i = 0; i < k; i++)
-                    msg[i] = p[i] < 0x20 ? ' ' : (char)p[i];
-                msg[k] = '\0';
+                log_excerpt(msg, msglen, p, (size_t)v);
             }
             p += v;
             break;
@@ -1456,10 +1454,7 @@ int otlp_parse_response(const char *p, size_t n, bool json, int64_t *rejected, c
             if (!em)
                 em = json_get(ps, "error_message");
             if (em && em->type == JSON_STR && msglen) {
-                size_t k = SL_MIN(em->len, msglen - 1);
-                for (size_t i = 0; i < k; i++)
-                    msg[i] = (unsigned char)em->str[i] < 0x20 ? ' ' : em->str[i];
-                msg[k] = '\0';
+                log_excerpt(msg, msglen, em->str, em->len);
             }
         }
     }

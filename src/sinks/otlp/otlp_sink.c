@@ -80,7 +80,7 @@ typedef struct otlp_sink {
     http_headers headers;   /* owned */
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
-    atomic_int_fast64_t last_warn_ms;
+    _Atomic int64_t last_warn_ms; /* log_gate: answers that can repeat every request */
 } otlp_sink;
 
 static void otlp_destroy(void *self)
@@ -99,27 +99,17 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const otlp_config *cfg = config;
-    url_endpoint ue;
-    char e2[300];
-    if (url_endpoint_parse(&ue, cfg->endpoint ? cfg->endpoint : "", e2, sizeof e2) != SL_OK)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
-    if (cfg->resource_keys.n > 200) {
-        url_endpoint_free(&ue);
+    if (cfg->resource_keys.n > 200)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: at most 200 resource_keys", cc->id);
-    }
+    char e2[300];
+    char *url = url_with_default_path(cfg->endpoint, "v1/logs", e2, sizeof e2);
+    if (!url)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
     otlp_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
+    s->url = url;
     pthread_mutex_init(&s->mu, NULL);
-    if (!ue.path[0]) {
-        sl_buf b = SL_BUF_INIT;
-        url_build(&b, &ue, "v1/logs", NULL);
-        s->url = sl_xstrdup(b.p);
-        buf_free(&b);
-    } else {
-        s->url = sl_xstrdup(cfg->endpoint);
-    }
-    url_endpoint_free(&ue);
     bool has_ct = false;
     char msg[256];
     if (http_headers_from_options(&s->headers, &cfg->headers, &has_ct, msg, sizeof msg) != SL_OK) {
@@ -139,24 +129,6 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
     };
     *self = s;
     return SL_OK;
-}
-
-/* At most one warning per 10 s per sink for answers that can repeat every request. */
-static bool otlp_may_warn(otlp_sink *s)
-{
-    int64_t now = sl_mono_ms(), last = atomic_load(&s->last_warn_ms);
-    return (last == 0 || now - last >= 10000) &&
-           atomic_compare_exchange_strong(&s->last_warn_ms, &last, now);
-}
-
-static void excerpt(char *dst, size_t dstlen, const sl_buf *body)
-{
-    size_t n = SL_MIN(SL_MIN(body->len, (size_t)200), dstlen - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)body->p[i];
-        dst[i] = c < 0x20 || c >= 0x7F ? ' ' : (char)c;
-    }
-    dst[n] = '\0';
 }
 
 static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
@@ -221,14 +193,14 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         bool rjson = json || (resp.body.len && resp.body.p[0] == '{');
         if (otlp_parse_response(resp.body.p, resp.body.len, rjson, &rejected, msg, sizeof msg)) {
             metrics_error(m, "bad_response");
-            if (otlp_may_warn(s))
+            if (log_gate(&s->last_warn_ms, 10000))
                 log_warn(s->cc->id, "unreadable success answer (%zu bytes) ignored",
                          resp.body.len);
         } else if (rejected > 0) {
             metrics_error(m, "partial_success");
             atomic_fetch_add_explicit(&m->dropped_events, (uint64_t)rejected,
                                       memory_order_relaxed);
-            if (otlp_may_warn(s))
+            if (log_gate(&s->last_warn_ms, 10000))
                 log_warn(s->cc->id, "collector rejected %lld of %zu log records: %s",
                          (long long)rejected, n, msg);
         }
@@ -237,13 +209,13 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->retry_after_ms = resp.retry_after_ms;
         res->open_circuit = st == 401 || st == 403;
         char ex[201];
-        excerpt(ex, sizeof ex, &resp.body);
+        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
         metrics_error(m, st == 429 ? "http_429" : res->open_circuit ? "http_auth" : "http_retry");
         res->throttled = st == 429;
     } else {
         char ex[201];
-        excerpt(ex, sizeof ex, &resp.body);
+        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
         res->status = SL_SEND_REJECT;
         res->too_large = st == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);

@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include "core/common.h"
+#include "core/log.h"
 #include "core/crc32c.h"
 #include "formats/json.h"
 #include "net/gz.h"
@@ -274,12 +275,7 @@ void s3_xml_get(const char *xml, size_t len, const char *tag, char *out, size_t 
     const char *b = memmem(a, len - (size_t)(a - xml), close, tl + 3);
     if (!b)
         return;
-    size_t n = SL_MIN((size_t)(b - a), outlen - 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)a[i];
-        out[i] = c < 0x20 || c >= 0x7F ? ' ' : (char)c;
-    }
-    out[n] = '\0';
+    log_excerpt(out, outlen, a, (size_t)(b - a));
 }
 
 s3_outcome s3_classify(long status, const char *code)
