@@ -232,17 +232,6 @@ void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out)
     buf_printf(out, "crc32c %08x\n", crc);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes one escaped token [p, end) into a malloc'd string; NULL if malformed. */
 static char *unescape(const char *p, const char *end)
 {
@@ -253,11 +242,11 @@ static char *unescape(const char *p, const char *end)
     char *out = sl_xmalloc((size_t)(end - p) + 1), *o = out;
     while (p < end) {
         if (*p == '%') {
-            if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0) {
+            if (end - p < 3 || sl_hexval(p[1]) < 0 || sl_hexval(p[2]) < 0) {
                 free(out);
                 return NULL;
             }
-            int c = hexval(p[1]) * 16 + hexval(p[2]);
+            int c = sl_hexval(p[1]) * 16 + sl_hexval(p[2]);
             if (c == 0) { /* keys and metas are C strings */
                 free(out);
                 return NULL;
@@ -313,7 +302,7 @@ int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t 
         return sl_seterr(err, errlen, SL_ERR_CORRUPT, "missing checksum trailer (truncated?)");
     uint32_t want = 0;
     for (size_t i = len - tl + 7; i < len - 1; i++) {
-        int h = hexval(buf[i]);
+        int h = sl_hexval(buf[i]);
         if (h < 0)
             return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad checksum trailer");
         want = want << 4 | (uint32_t)h;

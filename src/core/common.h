@@ -42,6 +42,15 @@ int sl_seterr(char *err, size_t errlen, int code, const char *fmt, ...)
 #define SL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* The value of a hex digit of either case, -1 for any other byte. */
+static inline int sl_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20; /* ASCII letters to lower case; no other byte lands on a-f */
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Wall-clock time in nanoseconds since the epoch. */
 int64_t sl_now_ns(void);
 /* Monotonic time in milliseconds, for timeouts. */

@@ -32,17 +32,6 @@ void http_chunked_init(http_chunked *d, uint64_t max)
     d->max = max;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int http_chunked_decode(http_chunked *d, const char *in, size_t n, char *out, size_t *used,
                         size_t *wrote, char *err, size_t errlen)
 {
@@ -63,7 +52,7 @@ int http_chunked_decode(http_chunked *d, const char *in, size_t n, char *out, si
         char ch = in[i];
         switch (d->state) {
         case ST_SIZE: {
-            int v = hexval(ch);
+            int v = sl_hexval(ch);
             if (v >= 0) {
                 if (d->digits == 16) {
                     what = "chunk size has more than 16 hex digits";

@@ -566,16 +566,10 @@ static int hex4(const unsigned char *s, unsigned *out)
 {
     unsigned v = 0;
     for (int k = 0; k < 4; k++) {
-        unsigned char c = s[k];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
+        int d = sl_hexval(s[k]);
+        if (d < 0)
             return -1;
+        v = v << 4 | (unsigned)d;
     }
     *out = v;
     return 0;

@@ -743,9 +743,7 @@ static int j_hex(dec *d, sl_buf *b, unsigned field, const json_value *v, size_t 
     for (size_t i = 0; i < w; i++) {
         int hv[2];
         for (int k = 0; k < 2; k++) {
-            char c = v->str[2 * i + (size_t)k];
-            hv[k] = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            hv[k] = sl_hexval((unsigned char)v->str[2 * i + (size_t)k]);
             if (hv[k] < 0)
                 return fail(d, "LogRecord.%s: not hex", name);
         }

@@ -64,21 +64,13 @@ static void sigv4_uri_encode(sl_buf *out, const char *s, size_t n, bool keep_sla
     }
 }
 
-static int sigv4_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes s[0..n) into out (reset first); bad escapes are kept as they are. */
 static void sigv4_uri_decode(sl_buf *out, const char *s, size_t n)
 {
     buf_reset(out);
     for (size_t i = 0; i < n; i++) {
         int h, l;
-        if (s[i] == '%' && i + 2 < n && (h = sigv4_hexval(s[i + 1])) >= 0 && (l = sigv4_hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (h = sl_hexval(s[i + 1])) >= 0 && (l = sl_hexval(s[i + 2])) >= 0) {
             buf_putc(out, (char)(h * 16 + l));
             i += 2;
         } else {

@@ -289,6 +289,16 @@ static void test_log_gate(void **state)
     assert_int_equal(atomic_load(&race_open), 1);
 }
 
+static void test_hexval(void **state)
+{
+    for (int c = -128; c < 256; c++) {
+        const char *digits = "0123456789abcdef", *up = "0123456789ABCDEF";
+        const char *at = c > 0 ? strchr(digits, c) : NULL, *atu = c > 0 ? strchr(up, c) : NULL;
+        int want = at ? (int)(at - digits) : atu ? (int)(atu - up) : -1;
+        assert_int_equal(sl_hexval(c), want);
+    }
+}
+
 static void test_log_excerpt(void **state)
 {
     char out[8];
@@ -314,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_log_recent),
         cmocka_unit_test(test_log_gate),
         cmocka_unit_test(test_log_excerpt),
+        cmocka_unit_test(test_hexval),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/common.h"
 #include "es.h"
 
 enum {
@@ -309,16 +310,10 @@ int es_bulk_feed(es_bulk_parser *p, const char *data, size_t n)
             continue;
         }
         case S_UHEX: {
-            unsigned v;
-            if (c >= '0' && c <= '9')
-                v = c - '0';
-            else if (c >= 'a' && c <= 'f')
-                v = c - 'a' + 10;
-            else if (c >= 'A' && c <= 'F')
-                v = c - 'A' + 10;
-            else
+            int v = sl_hexval(c);
+            if (v < 0)
                 return fail(p);
-            p->uhex = p->uhex * 16 + v;
+            p->uhex = p->uhex * 16 + (unsigned)v;
             if (--p->uleft == 0) {
                 tok_utf8(p, p->uhex);
                 p->state = S_STRING;

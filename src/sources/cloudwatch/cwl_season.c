@@ -436,17 +436,6 @@ cwl_season *cwl_season_file_take(cwl_season_file *f, const char *name)
     return NULL;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
 /* The escaped name of a "group" line; NULL if malformed. */
 static char *get_name(const char *s, size_t len)
 {
@@ -457,7 +446,7 @@ static char *get_name(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
-            int hi = i + 2 < len ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < len ? sl_hexval(s[i + 1]) : -1, lo = hi >= 0 ? sl_hexval(s[i + 2]) : -1;
             if (lo < 0 || hi * 16 + lo == 0) {
                 free(out);
                 return NULL;
@@ -531,7 +520,7 @@ static bool get_bucket(char **f, cwl_season_bucket *b, uint32_t *idx)
         return false;
     uint64_t seen = 0;
     for (int i = 0; i < 16; i++) {
-        int h = hexval(f[3][i]);
+        int h = sl_hexval(f[3][i]);
         if (h < 0)
             return false;
         seen = seen << 4 | (uint64_t)h;
@@ -561,7 +550,7 @@ int cwl_season_parse(cwl_season_file *f, const char *buf, size_t len, char *err,
         return sl_seterr(err, errlen, SL_ERR_CORRUPT, "no checksum trailer");
     uint32_t want = 0;
     for (size_t i = 0; i < 8; i++) {
-        int h = hexval(buf[len - tl + 7 + i]);
+        int h = sl_hexval(buf[len - tl + 7 + i]);
         if (h < 0 || (buf[len - tl + 7 + i] >= 'A' && buf[len - tl + 7 + i] <= 'F'))
             return sl_seterr(err, errlen, SL_ERR_CORRUPT, "bad checksum trailer");
         want = want << 4 | (uint32_t)h;
