@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mins="${FUZZ_MINUTES:-30}"
 jobs="${JOBS:-$(nproc)}"
+# Checked before any fuzzer starts: a budget that fails to compute would leave one running.
+[[ "$mins" =~ ^[1-9][0-9]*$ ]] || { echo "campaign: FUZZ_MINUTES must be a whole number of minutes (got '$mins')" >&2; exit 2; }
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "campaign: JOBS must be a positive whole number (got '$jobs')" >&2; exit 2; }
 out=build-fuzz
 FUZZ_BUILD_ONLY=1 bash tests/fuzz/run.sh >/dev/null
 mkdir -p "$out/campaign"
@@ -19,9 +22,10 @@ run_one() { # target: fuzz it, then print its row
   local name=$1 dir="$out/campaign/$1" rc=0
   mkdir -p "$dir"
   local seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
+  local ticks budget=$((mins * 60 * $(getconf CLK_TCK))) used=0
   "$out/$name" -artifact_prefix="$dir/" -rss_limit_mb=2048 -print_final_stats=1 \
       "$out/corpus/$name" $seeds >"$dir/log" 2>&1 &
-  local pid=$! ticks budget=$((mins * 60 * $(getconf CLK_TCK))) used=0
+  local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     # Fields 14 and 15 of /proc/<pid>/stat: user and system time in clock ticks.
     ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || break
