@@ -363,13 +363,15 @@ void mp_put_map(sl_buf *b, uint32_t n)
 
 void mp_put_event_time(sl_buf *b, int64_t ts_ns)
 {
-    /* The seconds are unsigned: a time before the epoch goes out as the epoch, else its -1 or
-     * -2 would read back as a Fluent Bit group marker and the event would be skipped. */
+    /* The seconds are an unsigned 32-bit count whose last two values, as -1 and -2, are Fluent
+     * Bit's group markers: a time outside [0, 2^32 - 2 s) would wrap or read back as a marker
+     * and the event would be skipped. It goes out as the nearest time that fits. */
+    const int64_t last = (int64_t)0xfffffffd * 1000000000 + 999999999;
     if (ts_ns < 0)
         ts_ns = 0;
+    if (ts_ns > last)
+        ts_ns = last;
     int64_t sec = ts_ns / 1000000000, nsec = ts_ns % 1000000000;
-    if (nsec < 0)
-        sec--, nsec += 1000000000;
     uint8_t x[10] = {0xd7, 0x00};
     uint32_t s32 = (uint32_t)sec, n32 = (uint32_t)nsec;
     for (int i = 0; i < 4; i++) {

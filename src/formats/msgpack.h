@@ -99,7 +99,8 @@ void mp_put_bin(sl_buf *b, const void *s, size_t len);
 void mp_put_array(sl_buf *b, uint32_t n);
 void mp_put_map(sl_buf *b, uint32_t n);
 /* Forward's EventTime: ext type 0, seconds and nanoseconds as big-endian uint32; a time
- * before the epoch is written as the epoch. */
+ * before the epoch is written as the epoch, one after 2106-02-07 06:28:13 as that second
+ * (the two seconds after it are Fluent Bit's group markers). */
 void mp_put_event_time(sl_buf *b, int64_t ts_ns);
 /* Writes a 32-bit array/bin/str header of a fixed size at `at` (for back-patching). */
 void mp_patch_u32(sl_buf *b, size_t at, uint32_t v);

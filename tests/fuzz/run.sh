@@ -2,9 +2,11 @@
 # Builds every libFuzzer target (tests/fuzz/fuzz_*.c) against the library and runs each for
 # FUZZ_SECONDS (default 30); ONLY=<substring> picks targets, FUZZ_BUILD_ONLY=1 only builds them
 # (tests/fuzz/campaign.sh runs long sessions). Corpora live in build-fuzz/corpus/<target>.
-# FUZZ_RUNS=N is the repeatable smoke run of `make test`: N inputs with a fixed seed from the
-# seed corpus alone, so the same commit mutates the same inputs every time and a red run
-# can be replayed; open-ended search belongs to `make fuzz` and campaign.sh.
+# FUZZ_RUNS=N is the bounded smoke run of `make test`: N inputs from the seed corpus alone,
+# with a fixed seed. The inputs mutated still differ from run to run (the fuzzer learns from
+# the comparisons the code makes, addresses among them), so a failing input is printed in
+# base64 for replay: `base64 -d > crash; build-fuzz/<target> crash`. Open-ended search
+# belongs to `make fuzz` and campaign.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${FUZZ_SECONDS:-30}"
@@ -31,9 +33,20 @@ for t in tests/fuzz/fuzz_*.c; do
   [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
   if [ -n "${FUZZ_RUNS:-}" ]; then
-    smoke="$out/smoke/$name"; rm -rf "$smoke"; mkdir -p "$smoke"
+    smoke="$out/smoke/$name"; rm -rf "$smoke" "$smoke"-*; mkdir -p "$smoke"
     echo "fuzz: $name, ${FUZZ_RUNS} inputs from seed 1"
-    "$out/$name" -artifact_prefix="$out/" -runs="$FUZZ_RUNS" -seed=1 -rss_limit_mb=2048 "$smoke" $seeds 2>&1 | tail -3
+    log="$out/smoke/$name.log"
+    if ! "$out/$name" -artifact_prefix="$out/smoke/$name-" -runs="$FUZZ_RUNS" -seed=1 \
+        -rss_limit_mb=2048 "$smoke" $seeds >"$log" 2>&1; then
+      grep -v '^#[0-9]' "$log" | tail -40
+      for a in "$out/smoke/$name"-*; do
+        [ -f "$a" ] || continue
+        echo "fuzz: $name failed on $a ($(stat -c %s "$a") bytes), in base64:"
+        head -c 65536 "$a" | base64 -w 0; echo  # the first 64 KiB of a larger one
+      done
+      exit 1
+    fi
+    tail -3 "$log"
   else
     echo "fuzz: $name for ${secs}s"
     "$out/$name" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 "$out/corpus/$name" $seeds 2>&1 | tail -3

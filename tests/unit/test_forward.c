@@ -78,12 +78,18 @@ static void test_msgpack_round_trip(void **state)
 
 /* A time before the epoch (a float time a little under 0 floors to -1 s) must not go out
  * as -1 or -2 seconds: those are Fluent Bit's group markers, and the event would be skipped
- * when read back (found by fuzz_forward). It goes out as the epoch. */
+ * when read back (found by fuzz_forward). It goes out as the epoch. Nor may a time of 2^32 - 1
+ * or 2^32 - 2 seconds (an integer time a peer may send; found by fuzz_forward too), nor wrap
+ * past 2^32: those go out as the last second that is not a marker. */
 static void test_time_before_epoch(void **state)
 {
-    sl_batch *b = batch_new(2);
-    const int64_t times[] = {-160000, -1500000000LL};
-    for (int i = 0; i < 2; i++) {
+    const int64_t last = 4294967293LL * 1000000000 + 999999999;
+    const int64_t times[] = {-160000, -1500000000LL, 4294967295LL * 1000000000,
+                             4294967294LL * 1000000000 + 5, 5000000000LL * 1000000000, last};
+    const int64_t want[] = {0, 0, last, last, last, last};
+    enum { N = sizeof times / sizeof times[0] };
+    sl_batch *b = batch_new(N);
+    for (int i = 0; i < N; i++) {
         sl_event *e = batch_add(b);
         e->ts_ns = times[i];
         e->message = batch_str(b, "m", 1);
@@ -94,14 +100,15 @@ static void test_time_before_epoch(void **state)
         fwd_encode_entry(&entries, &b->events[i]);
     assert_int_equal(fwd_encode_packed(&msg, "t", 1, &entries, b->n, NULL, false), SL_OK);
     fwd_scratch sc = {SL_BUF_INIT, SL_BUF_INIT};
-    sl_batch *b2 = batch_new(2);
+    sl_batch *b2 = batch_new(N);
     fwd_msg_info info;
     char err[256];
     assert_int_equal(fwd_decode((const uint8_t *)msg.p, msg.len, b2, &info, &sc, &lim, err,
                                 sizeof err), SL_OK);
-    assert_int_equal(b2->n, 2);
+    assert_int_equal(b2->n, N);
+    assert_int_equal(info.markers, 0);
     for (uint32_t i = 0; i < b2->n; i++)
-        assert_int_equal(b2->events[i].ts_ns, 0);
+        assert_int_equal(b2->events[i].ts_ns, want[i]);
     fwd_scratch_free(&sc);
     buf_free(&entries);
     buf_free(&msg);
