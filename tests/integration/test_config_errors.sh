@@ -150,6 +150,19 @@ check shard_alone "shard_alone.yaml:2:3: sources.cw: shard: index and count go t
 sinks:
   out: { type: blackhole, inputs: [cw] }'
 
+# auth: user/password or a bearer token, never both; a password needs its user (http, loki)
+check auth_both "auth_both.yaml:4:3: sinks.out: out: auth takes either user/password or bearer, not both" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: http, inputs: [in], uri: "http://127.0.0.1:9/x", auth: { user: a, password: p, bearer: t } }'
+
+check auth_password_alone "auth_password_alone.yaml:4:3: sinks.out: out: auth.password needs auth.user" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: loki, inputs: [in], endpoint: "http://127.0.0.1:9", auth: { password: p } }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
