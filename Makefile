@@ -32,8 +32,9 @@ OBJS     := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup run test unit integration asan fuzz bench chaos image clean
+.PHONY: all setup run test unit unit-bins integration asan fuzz bench chaos image clean
 all: $(BUILD)/sluice $(BUILD)/kafka_mock
 
 setup:
@@ -75,6 +76,8 @@ run: setup
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/sluice run
 
+unit-bins: $(UNIT_BINS)
+
 unit: $(UNIT_BINS)
 	@bash tests/unit/run.sh $(BUILD)
 
@@ -84,9 +87,12 @@ integration: $(BUILD)/sluice $(BUILD)/kafka_mock
 # Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target for a
 # repeatable smoke run (FUZZ_RUNS inputs from a fixed seed; `make fuzz FUZZ_SECONDS=600` or
 # tests/fuzz/campaign.sh search for real).
+# Builds use every core; the integration runner keeps its own count of tests at a time.
 test: setup
-	@$(MAKE) --no-print-directory all unit integration
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit integration
+	@$(MAKE) --no-print-directory -j$(NPROC) all unit-bins
+	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build-asan SAN=1 all unit-bins
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 unit integration
 	@FUZZ_RUNS=$${FUZZ_RUNS:-50000} bash tests/fuzz/run.sh
 	@echo "all tests passed (plain, ASan+UBSan, fuzz smoke)"
 

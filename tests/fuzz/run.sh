@@ -15,28 +15,42 @@ mkdir -p "$out/obj" "$out/corpus"
 pkgs="$(sed -n '/^PKGS *:=/{:a;/\\$/{N;ba};s/^PKGS *:= *//;s/\\\n/ /g;p}' Makefile)"  # the build's libraries
 make -s BUILD="$out" "$out/gen/status_page.h"  # generated sources (the status page) first
 cflags="-std=c17 -D_GNU_SOURCE -g -O1 -Isrc -I$out/gen -fsanitize=fuzzer-no-link,address,undefined $(pkg-config --cflags $pkgs)"
-objs=()
+# Objects and targets are built on every core; the runs then go one at a time.
+objs=() stale=()
 for src in $(find src -name '*.c' ! -path src/main.c | sort); do
   obj="$out/obj/${src//\//_}.o"
   # rebuilt when its source or any header changed (a header can change a struct's layout)
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] ||
      [ -n "$(find src "$out/gen" -name '*.h' -newer "$obj" -print -quit)" ]; then
-    clang $cflags -c "$src" -o "$obj"
+    stale+=("$src")
   fi
   objs+=("$obj")
 done
+names=()
 for t in tests/fuzz/fuzz_*.c; do
   name=$(basename "$t" .c)
-  [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] || continue
-  clang $cflags -fsanitize=fuzzer "$t" "${objs[@]}" -o "$out/$name" $(pkg-config --libs $pkgs) -lm -pthread
+  [[ -z "${ONLY:-}" || "$name" == *"$ONLY"* ]] && names+=("$name")
+done
+export out cflags OBJS="${objs[*]}" LIBS="$(pkg-config --libs $pkgs) -lm -pthread"
+compile_one() { clang $cflags -c "$1" -o "$out/obj/${1//\//_}.o"; }
+link_one() { clang $cflags -fsanitize=fuzzer "tests/fuzz/$1.c" $OBJS -o "$out/$1" $LIBS; }
+export -f compile_one link_one
+cores=$(nproc 2>/dev/null || echo 2)
+# A target whose every input costs milliseconds runs a share of FUZZ_RUNS in the smoke run:
+# fuzz_segment opens a disk buffer twice per input (its thread and a dozen files each).
+declare -A smoke_share=([fuzz_segment]=5)
+printf '%s\0' ${stale[@]+"${stale[@]}"} | xargs -0 -r -n1 -P "$cores" bash -c 'compile_one "$1"' _
+printf '%s\0' ${names[@]+"${names[@]}"} | xargs -0 -r -n1 -P "$cores" bash -c 'link_one "$1"' _
+for name in ${names[@]+"${names[@]}"}; do
   mkdir -p "$out/corpus/$name"
   [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
   seeds="tests/fuzz/seeds/$name"; [ -d "$seeds" ] || seeds=""
   if [ -n "${FUZZ_RUNS:-}" ]; then
     smoke="$out/smoke/$name"; rm -rf "$smoke" "$smoke"-*; mkdir -p "$smoke"
-    echo "fuzz: $name, ${FUZZ_RUNS} inputs from seed 1"
+    runs=$((FUZZ_RUNS / ${smoke_share[$name]:-1}))
+    echo "fuzz: $name, $runs inputs from seed 1"
     log="$out/smoke/$name.log"
-    if ! "$out/$name" -artifact_prefix="$out/smoke/$name-" -runs="$FUZZ_RUNS" -seed=1 \
+    if ! "$out/$name" -artifact_prefix="$out/smoke/$name-" -runs="$runs" -seed=1 \
         -rss_limit_mb=2048 "$smoke" $seeds >"$log" 2>&1; then
       grep -v '^#[0-9]' "$log" | tail -40
       for a in "$out/smoke/$name"-*; do
