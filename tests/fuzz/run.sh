@@ -39,8 +39,12 @@ cores=$(nproc 2>/dev/null || echo 2)
 # A target whose every input costs milliseconds runs a share of FUZZ_RUNS in the smoke run:
 # fuzz_segment opens a disk buffer twice per input (its thread and a dozen files each).
 declare -A smoke_share=([fuzz_segment]=5)
-printf '%s\0' ${stale[@]+"${stale[@]}"} | xargs -0 -r -n1 -P "$cores" bash -c 'compile_one "$1"' _
-printf '%s\0' ${names[@]+"${names[@]}"} | xargs -0 -r -n1 -P "$cores" bash -c 'link_one "$1"' _
+on_every_core() { # function, items...: one call per item, as many at a time as cores
+  local fn=$1; shift
+  [ $# -eq 0 ] || printf '%s\0' "$@" | xargs -0 -n1 -P "$cores" bash -c "$fn"' "$1"' _
+}
+on_every_core compile_one ${stale[@]+"${stale[@]}"}
+on_every_core link_one ${names[@]+"${names[@]}"}
 for name in ${names[@]+"${names[@]}"}; do
   mkdir -p "$out/corpus/$name"
   [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
