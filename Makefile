@@ -85,9 +85,9 @@ integration: $(BUILD)/sluice $(BUILD)/kafka_mock
 	@SLUICE=$(abspath $(BUILD)/sluice) bash tests/integration/run.sh
 
 # Every test, then the whole suite again under ASan+UBSan, then each libFuzzer target for a
-# repeatable smoke run (FUZZ_RUNS inputs from a fixed seed; `make fuzz FUZZ_SECONDS=600` or
-# tests/fuzz/campaign.sh search for real).
-# Builds use every core; the integration runner keeps its own count of tests at a time.
+# bounded smoke run (FUZZ_RUNS inputs from the seed corpus; `make fuzz FUZZ_SECONDS=600` or
+# tests/fuzz/campaign.sh search for real). Builds use every core; the integration runner
+# keeps its own count of tests at a time.
 test: setup
 	@$(MAKE) --no-print-directory -j$(NPROC) all unit-bins
 	@$(MAKE) --no-print-directory unit integration

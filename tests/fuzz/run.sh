@@ -36,15 +36,15 @@ compile_one() { clang $cflags -c "$1" -o "$out/obj/${1//\//_}.o"; }
 link_one() { clang $cflags -fsanitize=fuzzer "tests/fuzz/$1.c" $OBJS -o "$out/$1" $LIBS; }
 export -f compile_one link_one
 cores=$(nproc 2>/dev/null || echo 2)
-# A target whose every input costs milliseconds runs a share of FUZZ_RUNS in the smoke run:
-# fuzz_segment opens a disk buffer twice per input (its thread and a dozen files each).
-declare -A smoke_share=([fuzz_segment]=5)
 on_every_core() { # function, items...: one call per item, as many at a time as cores
   local fn=$1; shift
   [ $# -eq 0 ] || printf '%s\0' "$@" | xargs -0 -n1 -P "$cores" bash -c "$fn"' "$1"' _
 }
 on_every_core compile_one ${stale[@]+"${stale[@]}"}
 on_every_core link_one ${names[@]+"${names[@]}"}
+# A target whose every input costs milliseconds runs a share of FUZZ_RUNS in the smoke run:
+# fuzz_segment opens a disk buffer twice per input (its thread and a dozen files each).
+declare -A smoke_share=([fuzz_segment]=5)
 for name in ${names[@]+"${names[@]}"}; do
   mkdir -p "$out/corpus/$name"
   [ -z "${FUZZ_BUILD_ONLY:-}" ] || continue
