@@ -71,6 +71,11 @@ $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs rdkafka 2>/dev/null) -pthread
 
+# bench/es_ceiling.sh's reference point: kubernetes_logs -> elasticsearch's documents in one
+# thread, without a pipeline.
+$(BUILD)/es_ceiling: bench/es_ceiling.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
+
 # The built-in quickstart: sample pod logs under ./demo, NDJSON out, API on :2020.
 run: setup
 	@$(MAKE) --no-print-directory all

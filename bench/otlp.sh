@@ -11,6 +11,7 @@
 #   BENCH_SOURCE=file BENCH_MODES=protobuf bash bench/otlp.sh
 #   OTLP_CONCURRENCY=4 OTLP_MAX_EVENTS=2000: the sink's concurrency and batch.max_events
 #   OTLP_DEFAULTS=1: the sink's own defaults instead (no concurrency or batch options)
+#   OTLP_EXTRA="buffer: { max_bytes: 2MiB }": more sink options, one line of YAML flow members
 #   BENCH_WRAP="valgrind --tool=massif --massif-out-file=massif.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -108,6 +109,7 @@ YAML
     batch: { max_events: ${OTLP_MAX_EVENTS:-2000}, max_bytes: 8MiB, timeout_ms: 200 }
 YAML
   fi
+  if [ -n "${OTLP_EXTRA:-}" ]; then printf '    %s\n' "$OTLP_EXTRA" >>"$dir/run.yaml"; fi
   t0="$(date +%s.%N)"
   sluice_start "$dir/run.yaml" "$dir/run.log" "${BENCH_WRAP:-}"
   sluice_ready "$port"

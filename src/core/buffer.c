@@ -25,7 +25,7 @@ static const char *const when_full_choices[] = {"block", "drop_newest", NULL};
 const sl_option sl_buffer_options[] = {
     {"type", SL_OPT_ENUM, offsetof(sl_buffer_config, type), "memory", 0, type_choices, NULL, 0, 0,
      "where events wait for the sink: memory (lost on crash, acks wait) or disk (durable)"},
-    {"max_bytes", SL_OPT_SIZE, offsetof(sl_buffer_config, max_bytes), "8MiB", 0, NULL, NULL, 1,
+    {"max_bytes", SL_OPT_SIZE, offsetof(sl_buffer_config, max_bytes), "2MiB", 0, NULL, NULL, 1,
      INT64_MAX, "memory buffer bound in bytes"},
     {"max_size", SL_OPT_SIZE, offsetof(sl_buffer_config, max_size), "1GiB", 0, NULL, NULL, 4096,
      INT64_MAX, "disk buffer bound on segment bytes"},

@@ -775,7 +775,7 @@ static void test_options_table(void **state)
     memset(&c, 0xab, sizeof c);
     config_defaults(sl_buffer_options, &c);
     assert_int_equal(c.type, SL_BUFFER_MEMORY);
-    assert_int_equal(c.max_bytes, 8ull << 20);
+    assert_int_equal(c.max_bytes, 2ull << 20);
     assert_int_equal(c.max_size, 1ull << 30);
     assert_int_equal(c.fsync, SL_FSYNC_INTERVAL);
     assert_int_equal(c.fsync_interval_ms, 1000);
