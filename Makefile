@@ -21,7 +21,7 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # Libraries only one component needs are not linked but loaded on first use, so a pipeline
 # without that component never maps them (src/core/lazylib.h; their headers still come from
 # PKGS). Unit tests link them too: a test may call one directly (test_loki decompresses).
-LAZY_PKGS := libcurl snappy libsystemd libzstd rdkafka
+LAZY_PKGS := libcurl snappy libsystemd libzstd rdkafka openssl
 LDLIBS  := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null) -lm -pthread
 LAZY_LDLIBS := $(shell pkg-config --libs $(LAZY_PKGS) 2>/dev/null)
 LDFLAGS += $(LDFLAGS_SAN)
@@ -71,7 +71,7 @@ $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs rdkafka 2>/dev/null) -pthread
 
-# bench/es_ceiling.sh's reference point: kubernetes_logs -> elasticsearch's documents in one
+# bench/es_k8s.sh's reference point (ES_CEILING=1): kubernetes_logs -> elasticsearch's documents in one
 # thread, without a pipeline.
 $(BUILD)/es_ceiling: bench/es_ceiling.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)

@@ -1,7 +1,7 @@
 /* es_ceiling.c - the least work of kubernetes_logs -> elasticsearch, in one thread: what
  * the same documents cost without a pipeline (no buffer, no threads, no events, no acks).
  *
- *   es_ceiling TREE PORT [MAX_EVENTS]
+ *   es_ceiling TREE PORT [MAX_EVENTS]        (ES_CEILING=1 bash bench/es_k8s.sh runs it)
  *
  * Reads every *.log under TREE (ns_pod_uid/container/N.log, CRI lines) 32 KiB at a time,
  * splits lines, parses each CRI header and time, and writes the `_bulk` action and the

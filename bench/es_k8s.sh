@@ -11,6 +11,9 @@
 # ES_WRAP (a command in front of sluice, e.g. "perf record -e cpu-clock -o perf.data":
 # then cpu_s and peak RSS are the wrapper's), RUNS (1), BENCH_DIR (kept if set; the tree
 # is generated once per size).
+# ES_CEILING=1: the reference point instead of sluice, build/es_ceiling (make
+# build/es_ceiling; bench/es_ceiling.c): the same documents written in one thread without a
+# pipeline, ES_MAX_EVENTS a request; its CPU is its own (CLOCK_PROCESS_CPUTIME_ID), no RSS.
 # Run it in a network namespace of its own (unshare -n) like the tests.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,6 +28,10 @@ ES_EXTRA="${ES_EXTRA:-}"
 RUNS="${RUNS:-1}"
 . "$here/lib.sh"
 [ -x "$SLUICE" ] || { echo "es_k8s: no sluice binary at $SLUICE" >&2; exit 2; }
+CEILING="${CEILING:-$repo/build/es_ceiling}"
+if [ "${ES_CEILING:-0}" = 1 ] && [ ! -x "$CEILING" ]; then
+  echo "es_k8s: no $CEILING (make build/es_ceiling)" >&2; exit 2
+fi
 own_dir=0
 if [ -z "${BENCH_DIR:-}" ]; then BENCH_DIR="$(mktemp -d /tmp/sluice-esk8s.XXXXXX)"; own_dir=1; fi
 cleanup() {
@@ -44,6 +51,19 @@ es_start "$w"
 
 printf '%-8s %9s %8s %7s %12s %8s\n' run events wall_s cpu_s events/cpu_s peak_MB
 for run in $(seq 1 "$RUNS"); do
+  if [ "${ES_CEILING:-0}" = 1 ]; then
+    n0="$(es_stat count_only_docs)"
+    t0="$(date +%s.%N)"
+    out="$("$CEILING" "$tree" "$eport" "$ES_MAX_EVENTS")"
+    t1="$(date +%s.%N)"
+    n1="$(es_stat count_only_docs)"
+    [ $((n1 - n0)) -eq "$lines" ] || { echo "es_k8s: the emulator counted $((n1 - n0)) of $lines" >&2; exit 1; }
+    cpu="$(echo "$out" | sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p')"
+    "$PY" -c "import sys; r,ev,t0,t1,cpu=sys.argv[1:]; ev=int(ev)
+print('%-8s %9d %8.2f %7.3f %12.0f %8s' % (r + 'c', ev, float(t1)-float(t0), float(cpu), ev/float(cpu), '-'))" \
+      "$run" "$lines" "$t0" "$t1" "$cpu"
+    continue
+  fi
   rm -rf "$w/data"; mkdir -p "$w/data"
   port="$(free_port)"
   es_yaml "$w/data" "$port" "{ type: kubernetes_logs, path: \"$tree\", read_from: head, exclude_self: false }" \

@@ -38,4 +38,9 @@ static inline void buf_putc(sl_buf *b, char c)
 
 static inline void buf_puts(sl_buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
+/* Base64 (RFC 4648, with padding) of n bytes: base64_encode writes 4 * ((n + 2) / 3)
+ * characters and a NUL to out; buf_base64 appends them (no NUL). */
+void base64_encode(char *out, const void *in, size_t n);
+void buf_base64(sl_buf *b, const void *in, size_t n);
+
 #endif

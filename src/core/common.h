@@ -87,4 +87,7 @@ int sl_fsync_dir(const char *path);
 /* Number of online CPUs, at least 1. */
 int sl_ncpu(void);
 
+/* n bytes from the kernel's random source (getrandom). Returns SL_OK or SL_ERR_IO. */
+int sl_random_bytes(void *p, size_t n);
+
 #endif

@@ -61,3 +61,10 @@ int lazylib_load(lazylib *l, char *err, size_t errlen)
         return SL_OK;
     return sl_seterr(err, errlen, SL_ERR_NOTFOUND, "%s", l->err);
 }
+
+int lazylib_need(lazylib *l, const char *what, char *err, size_t errlen)
+{
+    if (lazylib_load(l, NULL, 0) == SL_OK)
+        return SL_OK;
+    return sl_seterr(err, errlen, SL_ERR_NOTFOUND, "%s needs %s: %s", what, l->soname, l->err);
+}

@@ -1,12 +1,14 @@
 /* lazylib.h - shared libraries loaded on first use instead of at process start.
  *
  * A library that only some components need (libcurl for the HTTP clients, libsnappy for the
- * loki sink, libsystemd for the journald source, libzstd for the s3 sink's zstd) would,
+ * loki sink, libsystemd for the journald source, libzstd for the s3 sink's zstd, OpenSSL
+ * for TLS, SigV4 and Forward's shared key) would,
  * linked, cost every process its resident pages and those of all it drags in, whether that
  * component is configured or not. Such a library is left off the link line (the Makefile's
  * LAZY_PKGS; its headers are still used) and a stand-in file defines, under the library's
  * own names, the functions sluice calls (src/net/curl_lazy.c, src/sinks/loki/snappy_lazy.c,
- * src/sources/systemd_lazy.c, src/sinks/s3/zstd_lazy.c, src/net/rdkafka_lazy.c).
+ * src/sources/systemd_lazy.c, src/sinks/s3/zstd_lazy.c, src/net/rdkafka_lazy.c,
+ * src/net/openssl_lazy.c).
  * Each stand-in forwards through a function pointer that lazylib_load fills from
  * dlopen/dlsym the first time it is needed.
  *
@@ -46,6 +48,10 @@ enum { LAZYLIB_UNTRIED = 0, LAZYLIB_LOADED, LAZYLIB_FAILED };
  * SL_ERR_NOTFOUND with "cannot load <soname>: <why>" in err (err may be NULL). */
 int lazylib_load(lazylib *l, char *err, size_t errlen);
 
+/* lazylib_load for a component's init: on failure "<what> needs <soname>: cannot load
+ * <soname>: <why>" in err (what: the feature, "tls", "shared_key"). */
+int lazylib_need(lazylib *l, const char *what, char *err, size_t errlen);
+
 /* For stand-ins: true once loaded (one atomic read), else tries lazylib_load. */
 static inline bool lazylib_ready(lazylib *l)
 {
@@ -54,6 +60,6 @@ static inline bool lazylib_ready(lazylib *l)
 }
 
 /* The libraries sluice loads on first use, defined by their stand-in files. */
-extern lazylib lazy_curl, lazy_snappy, lazy_systemd, lazy_zstd, lazy_rdkafka;
+extern lazylib lazy_curl, lazy_snappy, lazy_systemd, lazy_zstd, lazy_rdkafka, lazy_openssl;
 
 #endif

@@ -619,23 +619,6 @@ static int on_body(void *arg, const char *p, size_t n)
     return 0;
 }
 
-static void base64(sl_buf *out, const char *s, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)u[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)u[i + 1] << 8;
-        if (i + 2 < n)
-            v |= u[i + 2];
-        buf_putc(out, tab[v >> 18]);
-        buf_putc(out, tab[(v >> 12) & 63]);
-        buf_putc(out, i + 1 < n ? tab[(v >> 6) & 63] : '=');
-        buf_putc(out, i + 2 < n ? tab[v & 63] : '=');
-    }
-}
-
 /* Whether the caller's header line h names `name` (followed by ':' or ';'). */
 static bool header_is(const char *h, const char *name)
 {
@@ -671,7 +654,7 @@ static void build_head(sl_buf *h, const hc_url *u, const http_mreq *r, const cha
         sl_buf up = {0};
         buf_printf(&up, "%s:%s", r->user, r->password ? r->password : "");
         buf_puts(h, "Authorization: Basic ");
-        base64(h, up.p, up.len);
+        buf_base64(h, up.p, up.len);
         buf_puts(h, "\r\n");
         buf_free(&up);
     }

@@ -45,6 +45,7 @@
 
 #include "core/api.h"
 #include "core/common.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 
 static const char *const client_auth_choices[] = {"none", "optional", "required", NULL};
@@ -139,6 +140,8 @@ static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t
 {
     if (!t->key_file)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file is required with cert_file");
+    if (lazylib_need(&lazy_openssl, "tls", err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return sl_seterr(err, errlen, SL_ERR_NOMEM, "tls: cannot create context");

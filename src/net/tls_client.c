@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/common.h"
+#include "core/lazylib.h"
 
 const sl_option tls_client_options[] = {
     {"enabled", SL_OPT_BOOL, offsetof(tls_client_config, enabled), "false", 0, NULL, NULL, 0, 0,
@@ -56,6 +57,8 @@ SSL_CTX *tls_client_ctx_new(const tls_client_config *t, char *err, size_t errlen
         sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file needs cert_file");
         return NULL;
     }
+    if (lazylib_need(&lazy_openssl, "tls", err, errlen) != SL_OK)
+        return NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
         sl_seterr(err, errlen, SL_ERR_NOMEM, "tls: cannot create a context");

@@ -19,12 +19,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 #include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "formats/msgpack.h"
 #include "net/dial.h"
@@ -117,6 +117,10 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
             free(s);
             return SL_ERR_CONFIG;
         }
+    }
+    if (s->cfg->shared_key && lazylib_need(&lazy_openssl, "shared_key", err, errlen) != SL_OK) {
+        free(s);
+        return SL_ERR_CONFIG;
     }
     s->tls = tls_client_ctx_new(&s->cfg->tls, err, errlen);
     if (!s->tls && err[0]) {
@@ -260,7 +264,10 @@ static int handshake(fconn *s, int64_t deadline)
         return SL_ERR_CORRUPT;
     }
     uint8_t rnd[16], salt[32];
-    RAND_bytes(rnd, sizeof rnd);
+    if (sl_random_bytes(rnd, sizeof rnd) != SL_OK) {
+        snprintf(s->err, sizeof s->err, "no random bytes for the PING's salt");
+        return SL_ERR_IO;
+    }
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < sizeof rnd; i++)
         salt[2 * i] = (uint8_t)hex[rnd[i] >> 4], salt[2 * i + 1] = (uint8_t)hex[rnd[i] & 15];
@@ -366,12 +373,17 @@ static void new_chunk(char out[32], sl_event *const *events, size_t start, size_
         unsigned char r[16];
         memcpy(r, &h1, 8);
         memcpy(r + 8, &h2, 8);
-        EVP_EncodeBlock((unsigned char *)out, r, sizeof r);
+        base64_encode(out, r, sizeof r);
         return;
     }
     unsigned char r[16];
-    RAND_bytes(r, sizeof r);
-    EVP_EncodeBlock((unsigned char *)out, r, sizeof r); /* 24 chars + NUL */
+    if (sl_random_bytes(r, sizeof r) != SL_OK) { /* unique enough: time and a counter */
+        static atomic_uint_fast64_t seq;
+        uint64_t now = (uint64_t)sl_now_ns(), n = atomic_fetch_add(&seq, 1);
+        memcpy(r, &now, 8);
+        memcpy(r + 8, &n, 8);
+    }
+    base64_encode(out, r, sizeof r); /* 24 chars + NUL */
 }
 
 static sl_str event_tag(const fconn *s, const sl_event *e)

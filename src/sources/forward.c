@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <sys/socket.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 #include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "formats/msgpack.h"
 #include "net/forward.h"
@@ -127,6 +127,10 @@ static int fwd_init(void **self, const void *config, const sl_component_ctx *cc,
         free(s);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "users needs shared_key (the handshake)");
     }
+    if (c->shared_key && lazylib_need(&lazy_openssl, "shared_key", err, errlen) != SL_OK) {
+        free(s);
+        return SL_ERR_CONFIG;
+    }
     s->scfg = (net_server_config){
         .address = s->address,
         .default_port = tls ? 24225 : 24224,
@@ -208,8 +212,8 @@ static int fwd_on_open(void *arg, net_conn *c)
         net_conn_set_ready(s->srv, c);
         return 0;
     }
-    if (RAND_bytes(f->nonce, sizeof f->nonce) != 1 ||
-        RAND_bytes(f->auth_salt, sizeof f->auth_salt) != 1) {
+    if (sl_random_bytes(f->nonce, sizeof f->nonce) != SL_OK ||
+        sl_random_bytes(f->auth_salt, sizeof f->auth_salt) != SL_OK) {
         metrics_error(s->cc->metrics, "random");
         return -1;
     }

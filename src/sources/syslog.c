@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <netdb.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,7 +139,7 @@ static int sys_init(void **self, const void *config, const sl_component_ctx *cc,
         .component = cc->id,
         .metrics = cc->metrics,
     };
-    if (RAND_bytes((unsigned char *)&s->nonce, sizeof s->nonce) != 1)
+    if (sl_random_bytes(&s->nonce, sizeof s->nonce) != SL_OK)
         s->nonce = (uint64_t)sl_now_ns() ^ (uint64_t)getpid() << 32;
     *self = s;
     return SL_OK;

@@ -99,6 +99,34 @@ static void test_buf(void **state)
     assert_null(b.p);
 }
 
+/* RFC 4648's test vectors, each length's padding, and bytes over 0x7f; random bytes. */
+static void test_base64_and_random(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                       "Zm9vYmFy"};
+    char out[64];
+    for (size_t n = 0; n < 7; n++) {
+        memset(out, 'x', sizeof out);
+        base64_encode(out, "foobar", n);
+        assert_string_equal(out, want[n]);
+    }
+    base64_encode(out, "\xff\xfe\xfd\x00", 4);
+    assert_string_equal(out, "//79AA==");
+    sl_buf b = SL_BUF_INIT;
+    buf_append(&b, "a:", 2);
+    buf_base64(&b, "foob", 4);
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.p, "a:Zm9vYg==", 10);
+    buf_free(&b);
+
+    unsigned char r1[32] = {0}, r2[32] = {0};
+    assert_int_equal(sl_random_bytes(r1, sizeof r1), SL_OK);
+    assert_int_equal(sl_random_bytes(r2, sizeof r2), SL_OK);
+    assert_memory_not_equal(r1, r2, sizeof r1);
+    assert_int_equal(sl_random_bytes(r1, 0), SL_OK);
+}
+
 static void test_event_fields(void **state)
 {
     sl_batch *b = batch_new(2);
@@ -318,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_atomic_write_and_read),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_base64_and_random),
         cmocka_unit_test(test_event_fields),
         cmocka_unit_test(test_event_shared_fields),
         cmocka_unit_test(test_log_json_and_reopen),

@@ -1,7 +1,7 @@
 /* test_lazylib.c - libraries loaded on first use: a missing library or symbol is an error
  * that stays (no crash, slots untouched), a loaded one is loaded once from any number of
  * threads, the components that need a missing library refuse to start with its name, and
- * every stand-in table (libcurl, libsnappy, libsystemd, libzstd) resolves against the
+ * every stand-in table (libcurl, libsnappy, libsystemd, libzstd, librdkafka, libssl) resolves against the
  * installed library. */
 #include <math.h>
 #include <pthread.h>
@@ -167,6 +167,44 @@ static void test_components_refuse_to_start_without_their_library(void **state)
     print_message("%s\n", err);
     assert_non_null(strstr(err, "needs librdkafka: cannot load " MISSING));
 
+    /* OpenSSL: TLS, SigV4 (s3, cloudwatch_logs) and Forward's shared key need it; a plain
+     * Forward or syslog listener does not. Earlier builds loaded it (s3): start over. The
+     * HTTP sinks make their TLS context on first use and report this as a request's error,
+     * as they do for libcurl; a TLS listener, as its certificate's errors, when it opens. */
+    const char *openssl = lazy_openssl.soname;
+    atomic_store(&lazy_openssl.state, LAZYLIB_UNTRIED);
+    lazy_openssl.soname = MISSING;
+    const char *const needs_openssl[] = {
+        "sources: { a: { type: demo } }\n"
+        "sinks: { o: { type: s3, inputs: [a], bucket: logs } }\n",
+        "sources: { c: { type: cloudwatch_logs, log_groups: [g] } }\n"
+        "sinks: { o: { type: blackhole, inputs: [c] } }\n",
+        "sources: { a: { type: demo } }\n"
+        "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], tls: { enabled: true } } }\n",
+        "sources: { f: { type: forward, address: \"127.0.0.1:0\", shared_key: k } }\n"
+        "sinks: { o: { type: blackhole, inputs: [f] } }\n",
+        "sources: { a: { type: demo } }\n"
+        "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], shared_key: k } }\n",
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(needs_openssl); i++) {
+        err[0] = '\0';
+        assert_int_not_equal(build(needs_openssl[i], &t, err, sizeof err), SL_OK);
+        print_message("%s\n", err);
+        assert_non_null(strstr(err, "needs " MISSING ": cannot load " MISSING));
+    }
+    const char *const plain[] = {
+        "sources: { f: { type: forward, address: \"127.0.0.1:0\" } }\n"
+        "sinks: { o: { type: forward, inputs: [f], servers: [\"127.0.0.1:9\"] } }\n",
+        "sources: { s: { type: syslog, address: \"127.0.0.1:0\" } }\n"
+        "sinks: { o: { type: blackhole, inputs: [s] } }\n",
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(plain); i++) {
+        err[0] = '\0';
+        assert_int_equal(build(plain[i], &t, err, sizeof err), SL_OK);
+    }
+
+    lazy_openssl.soname = openssl;
+    atomic_store(&lazy_openssl.state, LAZYLIB_UNTRIED);
     lazy_snappy.soname = snappy;
     lazy_systemd.soname = systemd;
     lazy_zstd.soname = zstd;
@@ -181,7 +219,8 @@ static void test_components_refuse_to_start_without_their_library(void **state)
 static void test_stand_in_tables_resolve(void **state)
 {
     (void)state;
-    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd, &lazy_zstd, &lazy_rdkafka};
+    lazylib *libs[] = {&lazy_curl, &lazy_snappy, &lazy_systemd, &lazy_zstd, &lazy_rdkafka,
+                       &lazy_openssl};
     for (size_t i = 0; i < SL_ARRAY_LEN(libs); i++) {
         char err[256] = "";
         int rc = lazylib_load(libs[i], err, sizeof err);

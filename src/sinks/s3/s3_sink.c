@@ -227,6 +227,10 @@ static int s3_init(void **self, const void *config, const sl_component_ctx *cc, 
     s->ext = cfg->compression == S3_COMP_GZIP   ? ".ndjson.gz"
              : cfg->compression == S3_COMP_ZSTD ? ".ndjson.zst"
                                                 : ".ndjson";
+    if (lazylib_need(&lazy_openssl, "SigV4", err, errlen) != SL_OK) {
+        s3_destroy(s);
+        return SL_ERR_CONFIG;
+    }
     if (cfg->compression == S3_COMP_ZSTD && lazylib_load(&lazy_zstd, e2, sizeof e2) != SL_OK) {
         s3_destroy(s);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: compression zstd needs libzstd: %s", cc->id,

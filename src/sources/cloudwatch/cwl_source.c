@@ -156,6 +156,7 @@
 #include "core/checkpoint.h"
 #include "core/common.h"
 #include "core/component.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "core/memlimit.h"
 #include "core/reread.h"
@@ -2434,6 +2435,8 @@ static int cwl_init(void **self, const void *config, const sl_component_ctx *cc,
                     size_t errlen)
 {
     const cwl_config *cfg = config;
+    if (lazylib_need(&lazy_openssl, "SigV4", err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     if (cfg->log_groups.n == 0 && (!cfg->log_group_prefix || !*cfg->log_group_prefix))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "log_groups or log_group_prefix: at least one is needed");
