@@ -59,6 +59,23 @@ static inline bool lazylib_ready(lazylib *l)
            lazylib_load(l, NULL, 0) == SL_OK;
 }
 
+/* For a stand-in file whose functions are an X-macro FUNCS(X, V), X(return type, name,
+ * value when unloaded, parameters, arguments) and V(name, parameters, arguments) for a
+ * void one, with `#define LAZYLIB_SELF lazy_x` before:
+ *   static struct { FUNCS(LAZY_FN_PTR, LAZY_FN_VPTR) } fn;
+ *   static const lazy_sym syms[] = { FUNCS(LAZY_FN_SYM, LAZY_FN_VSYM) {NULL, NULL} };
+ *   lazylib lazy_x = LAZYLIB_INIT("libx.so.1", syms);
+ *   FUNCS(LAZY_FN_DEF, LAZY_FN_VDEF)
+ * gives one pointer, one symbol to resolve and one definition per row. */
+#define LAZY_FN_PTR(ret, name, fail, params, args) __typeof__(name) *name;
+#define LAZY_FN_VPTR(name, params, args) __typeof__(name) *name;
+#define LAZY_FN_SYM(ret, name, fail, params, args) {#name, &fn.name},
+#define LAZY_FN_VSYM(name, params, args) {#name, &fn.name},
+#define LAZY_FN_DEF(ret, name, fail, params, args) \
+    ret name params { return lazylib_ready(&LAZYLIB_SELF) ? fn.name args : (fail); }
+#define LAZY_FN_VDEF(name, params, args) \
+    void name params { if (lazylib_ready(&LAZYLIB_SELF)) fn.name args; }
+
 /* The libraries sluice loads on first use, defined by their stand-in files. */
 extern lazylib lazy_curl, lazy_snappy, lazy_systemd, lazy_zstd, lazy_rdkafka, lazy_openssl;
 

@@ -78,23 +78,16 @@
       (param, ipasc)) \
     X(const char *, X509_verify_cert_error_string, "libssl.so.3 is not loaded", (long n), (n))
 
+#define LAZYLIB_SELF lazy_openssl
 static struct {
-#define PTR(ret, name, fail, params, args) __typeof__(name) *name;
-#define VPTR(name, params, args) __typeof__(name) *name;
-    OPENSSL_FUNCS(PTR, VPTR)
+    OPENSSL_FUNCS(LAZY_FN_PTR, LAZY_FN_VPTR)
 } fn;
 
 static const lazy_sym syms[] = {
-#define SYM(ret, name, fail, params, args) {#name, &fn.name},
-#define VSYM(name, params, args) {#name, &fn.name},
-    OPENSSL_FUNCS(SYM, VSYM)
+    OPENSSL_FUNCS(LAZY_FN_SYM, LAZY_FN_VSYM)
     {NULL, NULL},
 };
 
 lazylib lazy_openssl = LAZYLIB_INIT("libssl.so.3", syms);
 
-#define DEF(ret, name, fail, params, args) \
-    ret name params { return lazylib_ready(&lazy_openssl) ? fn.name args : (fail); }
-#define VDEF(name, params, args) \
-    void name params { if (lazylib_ready(&lazy_openssl)) fn.name args; }
-OPENSSL_FUNCS(DEF, VDEF)
+OPENSSL_FUNCS(LAZY_FN_DEF, LAZY_FN_VDEF)

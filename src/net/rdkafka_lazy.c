@@ -123,23 +123,16 @@
     X(rd_kafka_topic_partition_list_t *, rd_kafka_topic_partition_list_new, NULL, \
       (int size), (size))
 
+#define LAZYLIB_SELF lazy_rdkafka
 static struct {
-#define PTR(ret, name, fail, params, args) __typeof__(name) *name;
-#define VPTR(name, params, args) __typeof__(name) *name;
-    RDKAFKA_FUNCS(PTR, VPTR)
+    RDKAFKA_FUNCS(LAZY_FN_PTR, LAZY_FN_VPTR)
 } fn;
 
 static const lazy_sym syms[] = {
-#define SYM(ret, name, fail, params, args) {#name, &fn.name},
-#define VSYM(name, params, args) {#name, &fn.name},
-    RDKAFKA_FUNCS(SYM, VSYM)
+    RDKAFKA_FUNCS(LAZY_FN_SYM, LAZY_FN_VSYM)
     {NULL, NULL},
 };
 
 lazylib lazy_rdkafka = LAZYLIB_INIT("librdkafka.so.1", syms);
 
-#define DEF(ret, name, fail, params, args) \
-    ret name params { return lazylib_ready(&lazy_rdkafka) ? fn.name args : (fail); }
-#define VDEF(name, params, args) \
-    void name params { if (lazylib_ready(&lazy_rdkafka)) fn.name args; }
-RDKAFKA_FUNCS(DEF, VDEF)
+RDKAFKA_FUNCS(LAZY_FN_DEF, LAZY_FN_VDEF)
