@@ -12,6 +12,7 @@
  * CPU-second. A benchmark's reference point, not a product: errors end it. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,20 +34,29 @@ static size_t max_events = 1000;
 static size_t docs_in_body, events_total;
 static sl_buf body;
 
-static void die(const char *what)
+/* Errors are printed here and end the run: every function returns 0 or -1. */
+static int fail_errno(const char *what)
 {
-    perror(what);
-    exit(1);
+    fprintf(stderr, "es_ceiling: %s: %s\n", what, strerror(errno));
+    return -1;
 }
 
-static void full_write(const struct iovec *iov, int n)
+static int fail(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "es_ceiling: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return -1;
+}
+
+static int full_write(const struct iovec *iov, int n)
 {
     struct iovec v[2];
     memcpy(v, iov, sizeof v[0] * (size_t)n);
     while (n > 0) {
         ssize_t w = writev(sock, v, n);
         if (w < 0)
-            die("writev");
+            return fail_errno("writev");
         while (n > 0 && (size_t)w >= v[0].iov_len) {
             w -= (ssize_t)v[0].iov_len;
             memmove(v, v + 1, sizeof v[0] * (size_t)--n);
@@ -56,26 +66,28 @@ static void full_write(const struct iovec *iov, int n)
             v[0].iov_len -= (size_t)w;
         }
     }
+    return 0;
 }
 
 /* POST the body and read the answer: headers, Content-Length, "errors":false. */
-static void flush_body(void)
+static int flush_body(void)
 {
     if (docs_in_body == 0)
-        return;
+        return 0;
     char head[256];
     int hn = snprintf(head, sizeof head,
                       "POST /_bulk HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Content-Type: application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
                       body.len);
     struct iovec iov[2] = {{head, (size_t)hn}, {body.p, body.len}};
-    full_write(iov, 2);
+    if (full_write(iov, 2) != 0)
+        return -1;
     static char ans[1 << 20];
     size_t got = 0, need = 0, hdr_end = 0;
     for (;;) {
         ssize_t r = read(sock, ans + got, sizeof ans - 1 - got);
         if (r <= 0)
-            die("read answer");
+            return r < 0 ? fail_errno("read answer") : fail("%s", "the emulator closed");
         got += (size_t)r;
         ans[got] = '\0';
         if (hdr_end == 0) {
@@ -84,22 +96,19 @@ static void flush_body(void)
                 continue;
             hdr_end = (size_t)(e - ans) + 4;
             char *cl = strcasestr(ans, "content-length:");
-            if (!cl || strncmp(ans, "HTTP/1.1 200", 12) != 0) {
-                fprintf(stderr, "es_ceiling: bad answer: %.200s\n", ans);
-                exit(1);
-            }
+            if (!cl || strncmp(ans, "HTTP/1.1 200", 12) != 0)
+                return fail("bad answer: %.200s", ans);
             need = hdr_end + strtoul(cl + 15, NULL, 10);
         }
         if (got >= need)
             break;
     }
-    if (!memmem(ans + hdr_end, got - hdr_end, "\"errors\":false", 14)) {
-        fprintf(stderr, "es_ceiling: bulk errors: %.200s\n", ans + hdr_end);
-        exit(1);
-    }
+    if (!memmem(ans + hdr_end, got - hdr_end, "\"errors\":false", 14))
+        return fail("bulk errors: %.200s", ans + hdr_end);
     events_total += docs_in_body;
     docs_in_body = 0;
     body.len = 0;
+    return 0;
 }
 
 /* One file's constant part of a document, and its `_id` prefix. */
@@ -110,36 +119,33 @@ typedef struct {
     uint64_t partial_off[2];
 } file_ctx;
 
-static void put_lit(sl_buf *b, const char *s) { buf_append(b, s, strlen(s)); }
-
-static void file_meta(file_ctx *f, const char *path, const char *pod_dir, const char *container,
+static int file_meta(file_ctx *f, const char *path, const char *pod_dir, const char *container,
                       const char *restart)
 {
     /* pod_dir is namespace_pod_uid */
     const char *u1 = strchr(pod_dir, '_');
     const char *u2 = u1 ? strchr(u1 + 1, '_') : NULL;
-    if (!u2) {
-        fprintf(stderr, "es_ceiling: not a pod directory: %s\n", pod_dir);
-        exit(1);
-    }
+    if (!u2)
+        return fail("not a pod directory: %s", pod_dir);
     sl_buf *m = &f->meta;
-    put_lit(m, "\",\"kubernetes\":{\"container_name\":\"");
+    buf_puts(m, "\",\"kubernetes\":{\"container_name\":\"");
     json_escape(m, container, strlen(container));
-    put_lit(m, "\",\"namespace\":\"");
+    buf_puts(m, "\",\"namespace\":\"");
     json_escape(m, pod_dir, (size_t)(u1 - pod_dir));
-    put_lit(m, "\",\"pod_name\":\"");
+    buf_puts(m, "\",\"pod_name\":\"");
     json_escape(m, u1 + 1, (size_t)(u2 - u1 - 1));
-    put_lit(m, "\",\"pod_uid\":\"");
+    buf_puts(m, "\",\"pod_uid\":\"");
     json_escape(m, u2 + 1, strlen(u2 + 1));
-    put_lit(m, "\",\"restart_count\":");
-    put_lit(m, restart);
-    put_lit(m, "},\"log\":{\"file\":{\"path\":\"");
+    buf_puts(m, "\",\"restart_count\":");
+    buf_puts(m, restart);
+    buf_puts(m, "},\"log\":{\"file\":{\"path\":\"");
     json_escape(m, path, strlen(path));
-    put_lit(m, "\"},\"offset\":");
+    buf_puts(m, "\"},\"offset\":");
     uint64_t h = 1469598103934665603ull;
     for (const char *p = path; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     snprintf(f->id16, sizeof f->id16, "%016llx", (unsigned long long)h);
+    return 0;
 }
 
 static void put_u64(sl_buf *b, uint64_t v)
@@ -161,21 +167,19 @@ static void put_hex16(sl_buf *b, uint64_t v)
     buf_append(b, t, 16);
 }
 
-static void on_line(file_ctx *f, const char *s, size_t n, uint64_t offset)
+static int on_line(file_ctx *f, const char *s, size_t n, uint64_t offset)
 {
     cri_line c;
     const char *why;
-    if (cri_parse(s, n, &c, &why) != 0) {
-        fprintf(stderr, "es_ceiling: not a CRI line (%s)\n", why);
-        exit(1);
-    }
+    if (cri_parse(s, n, &c, &why) != 0)
+        return fail("not a CRI line (%s)", why);
     /* P lines join the next line of their stream (sluice's default) */
     sl_buf *pend = &f->partial[c.stream == CRI_STDERR];
     if (c.partial) {
         if (pend->len == 0)
             f->partial_off[c.stream == CRI_STDERR] = offset;
         buf_append(pend, c.msg, c.len);
-        return;
+        return 0;
     }
     if (pend->len > 0) {
         buf_append(pend, c.msg, c.len);
@@ -199,70 +203,68 @@ static void on_line(file_ctx *f, const char *s, size_t n, uint64_t offset)
         stamp_sec = secs;
     }
     sl_buf *b = &body;
-    put_lit(b, "{\"create\":{\"_index\":\"bench-");
-    put_lit(b, day);
-    put_lit(b, "\",\"_id\":\"");
+    buf_puts(b, "{\"create\":{\"_index\":\"bench-");
+    buf_puts(b, day);
+    buf_puts(b, "\",\"_id\":\"");
     buf_append(b, f->id16, 16);
     put_hex16(b, offset);
-    put_lit(b, "\"}}\n{\"@timestamp\":\"");
-    put_lit(b, stamp_prefix);
+    buf_puts(b, "\"}}\n{\"@timestamp\":\"");
+    buf_puts(b, stamp_prefix);
     char frac[11];
     frac[0] = '.';
     frac[10] = 'Z';
     for (int i = 9; i >= 1; i--, nsec /= 10)
         frac[i] = (char)('0' + nsec % 10);
     buf_append(b, frac, 11);
-    put_lit(b, "\",\"message\":\"");
+    buf_puts(b, "\",\"message\":\"");
     json_escape(b, c.msg, c.len);
     buf_append(b, f->meta.p, f->meta.len);
     put_u64(b, offset);
-    put_lit(b, c.stream == CRI_STDERR ? "},\"stream\":\"stderr\"}\n" : "},\"stream\":\"stdout\"}\n");
+    buf_puts(b, c.stream == CRI_STDERR ? "},\"stream\":\"stderr\"}\n" : "},\"stream\":\"stdout\"}\n");
     pend->len = 0;
-    if (++docs_in_body >= max_events)
-        flush_body();
+    return ++docs_in_body >= max_events ? flush_body() : 0;
 }
 
-static void read_file(const char *path, const char *pod_dir, const char *container,
-                      const char *restart)
+static int read_file(const char *path, const char *pod_dir, const char *container,
+                     const char *restart)
 {
     file_ctx f;
     memset(&f, 0, sizeof f);
-    file_meta(&f, path, pod_dir, container, restart);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        die(path);
+    int fd = -1, rc = file_meta(&f, path, pod_dir, container, restart);
+    if (rc == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = fail_errno(path);
     static char buf[64 * 1024];
     size_t have = 0;
     uint64_t file_off = 0, line_off = 0;
-    for (;;) {
+    while (rc == 0) {
         ssize_t r = pread(fd, buf + have, 32 * 1024, (off_t)file_off);
         if (r < 0)
-            die("pread");
-        if (r == 0)
+            rc = fail_errno("pread");
+        if (r <= 0)
             break;
         file_off += (uint64_t)r;
         have += (size_t)r;
         size_t start = 0;
-        for (;;) {
+        while (rc == 0) {
             char *nl = memchr(buf + start, '\n', have - start);
             if (!nl)
                 break;
             size_t len = (size_t)(nl - (buf + start));
-            on_line(&f, buf + start, len, line_off);
+            rc = on_line(&f, buf + start, len, line_off);
             line_off += len + 1;
             start += len + 1;
         }
         memmove(buf, buf + start, have - start);
         have -= start;
-        if (have > 32 * 1024) {
-            fprintf(stderr, "es_ceiling: a line over 32 KiB in %s\n", path);
-            exit(1);
-        }
+        if (rc == 0 && have > 32 * 1024)
+            rc = fail("a line over 32 KiB in %s", path);
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     buf_free(&f.meta);
     buf_free(&f.partial[0]);
     buf_free(&f.partial[1]);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -276,8 +278,10 @@ int main(int argc, char **argv)
     sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (sock < 0 || connect(sock, (struct sockaddr *)&a, sizeof a) != 0)
-        die("connect");
+    if (sock < 0 || connect(sock, (struct sockaddr *)&a, sizeof a) != 0) {
+        fail_errno("connect");
+        return 1;
+    }
     int one = 1;
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
@@ -285,10 +289,13 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     /* TREE/<pod dir>/<container>/<restart>.log, in directory order */
     DIR *top = opendir(argv[1]);
-    if (!top)
-        die(argv[1]);
+    if (!top) {
+        fail_errno(argv[1]);
+        return 1;
+    }
+    int rc = 0;
     struct dirent *pe;
-    while ((pe = readdir(top)) != NULL) {
+    while (rc == 0 && (pe = readdir(top)) != NULL) {
         if (pe->d_name[0] == '.')
             continue;
         char pdir[4096];
@@ -297,7 +304,7 @@ int main(int argc, char **argv)
         if (!pd)
             continue;
         struct dirent *ce;
-        while ((ce = readdir(pd)) != NULL) {
+        while (rc == 0 && (ce = readdir(pd)) != NULL) {
             if (ce->d_name[0] == '.')
                 continue;
             char cdir[4096 + 256];
@@ -306,26 +313,28 @@ int main(int argc, char **argv)
             if (!cd)
                 continue;
             struct dirent *le;
-            while ((le = readdir(cd)) != NULL) {
+            while (rc == 0 && (le = readdir(cd)) != NULL) {
                 size_t ln = strlen(le->d_name);
                 if (ln < 5 || strcmp(le->d_name + ln - 4, ".log") != 0)
                     continue;
                 char path[4096 + 512], restart[256];
                 snprintf(path, sizeof path, "%s/%s", cdir, le->d_name);
                 snprintf(restart, sizeof restart, "%.*s", (int)(ln - 4), le->d_name);
-                read_file(path, pe->d_name, ce->d_name, restart);
+                rc = read_file(path, pe->d_name, ce->d_name, restart);
             }
             closedir(cd);
         }
         closedir(pd);
     }
     closedir(top);
-    flush_body();
+    if (rc == 0)
+        rc = flush_body();
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-    printf("events=%zu cpu_s=%.3f events_per_cpu_s=%.0f\n", events_total, cpu,
-           (double)events_total / cpu);
+    if (rc == 0)
+        printf("events=%zu cpu_s=%.3f events_per_cpu_s=%.0f\n", events_total, cpu,
+               (double)events_total / cpu);
     buf_free(&body);
     close(sock);
-    return 0;
+    return rc == 0 ? 0 : 1;
 }
