@@ -360,6 +360,16 @@ static uint64_t event_id_hash(uint64_t h, const sl_event *e)
     return fnv(h, &e->id_seq, sizeof e->id_seq);
 }
 
+static pthread_once_t chunk_prefix_once = PTHREAD_ONCE_INIT;
+static uint64_t chunk_prefix;
+static atomic_uint_fast64_t chunk_seq;
+
+static void chunk_prefix_init(void)
+{
+    if (sl_random_bytes(&chunk_prefix, sizeof chunk_prefix) != SL_OK)
+        chunk_prefix = (uint64_t)sl_now_ns() ^ (uint64_t)getpid() << 32;
+}
+
 /* The chunk id of events[start, end): derived from their stable ids when they have them,
  * so a retransmission carries the same chunk id (and the receiver the same event ids);
  * random otherwise. */
@@ -376,13 +386,13 @@ static void new_chunk(char out[32], sl_event *const *events, size_t start, size_
         base64_encode(out, r, sizeof r);
         return;
     }
+    /* a random prefix drawn once per process, then a counter: unique without a system
+     * call per message */
+    pthread_once(&chunk_prefix_once, chunk_prefix_init);
+    uint64_t n = atomic_fetch_add(&chunk_seq, 1);
     unsigned char r[16];
-    if (sl_random_bytes(r, sizeof r) != SL_OK) { /* unique enough: time and a counter */
-        static atomic_uint_fast64_t seq;
-        uint64_t now = (uint64_t)sl_now_ns(), n = atomic_fetch_add(&seq, 1);
-        memcpy(r, &now, 8);
-        memcpy(r + 8, &n, 8);
-    }
+    memcpy(r, &chunk_prefix, 8);
+    memcpy(r + 8, &n, 8);
     base64_encode(out, r, sizeof r); /* 24 chars + NUL */
 }
 

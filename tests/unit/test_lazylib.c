@@ -174,33 +174,37 @@ static void test_components_refuse_to_start_without_their_library(void **state)
     const char *openssl = lazy_openssl.soname;
     atomic_store(&lazy_openssl.state, LAZYLIB_UNTRIED);
     lazy_openssl.soname = MISSING;
-    const char *const needs_openssl[] = {
-        "sources: { a: { type: demo } }\n"
-        "sinks: { o: { type: s3, inputs: [a], bucket: logs } }\n",
-        "sources: { c: { type: cloudwatch_logs, log_groups: [g] } }\n"
-        "sinks: { o: { type: blackhole, inputs: [c] } }\n",
-        "sources: { a: { type: demo } }\n"
-        "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], tls: { enabled: true } } }\n",
-        "sources: { f: { type: forward, address: \"127.0.0.1:0\", shared_key: k } }\n"
-        "sinks: { o: { type: blackhole, inputs: [f] } }\n",
-        "sources: { a: { type: demo } }\n"
-        "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], shared_key: k } }\n",
+    static const struct {
+        const char *yaml;
+        bool refused;
+    } cases[] = {
+        {"sources: { a: { type: demo } }\n"
+         "sinks: { o: { type: s3, inputs: [a], bucket: logs } }\n", true},
+        {"sources: { c: { type: cloudwatch_logs, log_groups: [g] } }\n"
+         "sinks: { o: { type: blackhole, inputs: [c] } }\n", true},
+        {"sources: { a: { type: demo } }\n"
+         "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], tls: { enabled: true } } }\n",
+         true},
+        {"sources: { f: { type: forward, address: \"127.0.0.1:0\", shared_key: k } }\n"
+         "sinks: { o: { type: blackhole, inputs: [f] } }\n", true},
+        {"sources: { a: { type: demo } }\n"
+         "sinks: { o: { type: forward, inputs: [a], servers: [\"127.0.0.1:9\"], shared_key: k } }\n",
+         true},
+        {"sources: { f: { type: forward, address: \"127.0.0.1:0\" } }\n"
+         "sinks: { o: { type: forward, inputs: [f], servers: [\"127.0.0.1:9\"] } }\n", false},
+        {"sources: { s: { type: syslog, address: \"127.0.0.1:0\" } }\n"
+         "sinks: { o: { type: blackhole, inputs: [s] } }\n", false},
     };
-    for (size_t i = 0; i < SL_ARRAY_LEN(needs_openssl); i++) {
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
         err[0] = '\0';
-        assert_int_not_equal(build(needs_openssl[i], &t, err, sizeof err), SL_OK);
+        int rc = build(cases[i].yaml, &t, err, sizeof err);
         print_message("%s\n", err);
-        assert_non_null(strstr(err, "needs " MISSING ": cannot load " MISSING));
-    }
-    const char *const plain[] = {
-        "sources: { f: { type: forward, address: \"127.0.0.1:0\" } }\n"
-        "sinks: { o: { type: forward, inputs: [f], servers: [\"127.0.0.1:9\"] } }\n",
-        "sources: { s: { type: syslog, address: \"127.0.0.1:0\" } }\n"
-        "sinks: { o: { type: blackhole, inputs: [s] } }\n",
-    };
-    for (size_t i = 0; i < SL_ARRAY_LEN(plain); i++) {
-        err[0] = '\0';
-        assert_int_equal(build(plain[i], &t, err, sizeof err), SL_OK);
+        if (cases[i].refused) {
+            assert_int_not_equal(rc, SL_OK);
+            assert_non_null(strstr(err, "needs " MISSING ": cannot load " MISSING));
+        } else {
+            assert_int_equal(rc, SL_OK);
+        }
     }
 
     lazy_openssl.soname = openssl;
