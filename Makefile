@@ -4,7 +4,7 @@
 BUILD ?= build
 SAN   ?= 0
 CC    ?= gcc
-PKGS  := yaml-0.1 libmicrohttpd libcurl zlib libisal openssl libpcre2-8 hiredis snappy libsystemd \
+PKGS  := yaml-0.1 libcurl zlib libisal openssl libpcre2-8 hiredis snappy libsystemd \
          rdkafka libzstd
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config clang
-  libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libyaml-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
   libcmocka-dev
   libisal-dev python3-elasticsearch
   python3 python3-yaml curl prometheus

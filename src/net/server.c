@@ -173,6 +173,54 @@ static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t
     return SL_OK;
 }
 
+int net_listen(const char *address, const char *host, int port, int backlog, int *bound,
+               char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (gai != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address \"%s\": cannot resolve host: %s",
+                         address, gai_strerror(gai));
+    int fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        const char *why = saved == EADDRINUSE      ? "port already in use"
+                          : saved == EADDRNOTAVAIL ? "no such local address on this host"
+                          : saved == EACCES ? "permission denied (ports below 1024 need privileges)"
+                                            : NULL;
+        if (why)
+            return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": %s", address, why);
+        return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": cannot listen: %s", address,
+                         strerror(saved));
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    *bound = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
 int net_server_open(net_server **out, const net_server_config *cfg, const net_server_cb *cb,
                     void *arg, char *err, size_t errlen)
 {
@@ -187,33 +235,12 @@ int net_server_open(net_server **out, const net_server_config *cfg, const net_se
         free(s);
         return rc;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
-    if (gai != 0) {
+    s->lfd = net_listen(cfg->address, host, port, 1024, &s->port, err, errlen);
+    if (s->lfd < 0) {
+        rc = s->lfd;
         net_server_free(s);
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address %s: %s", cfg->address,
-                         gai_strerror(gai));
+        return rc;
     }
-    s->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (s->lfd >= 0)
-        setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (s->lfd < 0 || bind(s->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(s->lfd, 1024) != 0) {
-        int e = errno;
-        freeaddrinfo(ai);
-        net_server_free(s);
-        return sl_seterr(err, errlen, SL_ERR_IO, "listen on %s: %s", cfg->address, strerror(e));
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(s->lfd, (struct sockaddr *)&ss, &sl);
-    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
     s->efd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
     epoll_ctl(s->efd, EPOLL_CTL_ADD, s->lfd, &ev);
@@ -338,6 +365,12 @@ void net_conn_send(net_server *s, net_conn *pc, const void *p, size_t n)
         buf_reset(&c->out);
         c->out_off = 0;
     }
+}
+
+size_t net_conn_queued(net_conn *pc)
+{
+    conn *c = impl(pc);
+    return c->out.len - c->out_off;
 }
 
 void net_conn_consume(net_conn *c, size_t n)

@@ -74,8 +74,17 @@ void net_server_run(net_server *s, int stop_fd);
 void net_server_free(net_server *s);
 int net_server_port(const net_server *s);
 
+/* Binds a non-blocking listening socket to host:port (host "" = all interfaces; `address`
+ * names it in messages), trying each address the host resolves to. Sets *bound to the port
+ * bound (port 0 picks one). Returns the socket, or a negative SL_ERR_* with err set: the
+ * host does not resolve (SL_ERR_CONFIG), the port is in use, the address is not local... */
+int net_listen(const char *address, const char *host, int port, int backlog, int *bound,
+               char *err, size_t errlen);
+
 /* Queues bytes for the peer (copied) and writes what the socket takes now. */
 void net_conn_send(net_server *s, net_conn *c, const void *p, size_t n);
+/* Bytes queued for the peer and not yet taken by the socket. */
+size_t net_conn_queued(net_conn *c);
 /* Drops the first n bytes of c->in. */
 void net_conn_consume(net_conn *c, size_t n);
 /* Closes after the queued bytes are written (or at once when `now`). */
