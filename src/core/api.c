@@ -66,14 +66,6 @@ struct sl_api {
     api_conn *taps;
 };
 
-/* What parse_head read of a request; pointers into the connection's input. */
-typedef struct api_req {
-    const char *method, *path, *query; /* query: after '?', or NULL */
-    size_t method_len, path_len, query_len;
-    bool http10, close, keep_alive, chunked;
-    uint64_t content_length;
-} api_req;
-
 int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
                       size_t errlen)
 {
@@ -126,9 +118,7 @@ static bool token_is(const char *p, size_t n, const char *word)
     return strlen(word) == n && memcmp(p, word, n) == 0;
 }
 
-/* Parses the head p[0, n) (ending with the empty line). Returns 0, or the status to answer:
- * 400 for a malformed line, 505 for a version other than HTTP/1.0 and 1.1. */
-static int parse_head(const char *p, size_t n, api_req *r)
+int api_parse_head(const char *p, size_t n, api_req *r)
 {
     memset(r, 0, sizeof *r);
     const char *end = p + n;
@@ -261,8 +251,7 @@ static void reply_buf(sl_api *a, api_conn *ac, const api_answer *an, int status,
     buf_free(b);
 }
 
-/* The value of query parameter `name`, percent-decoded into out; false if absent. */
-static bool query_param(const api_req *r, const char *name, char *out, size_t outlen)
+bool api_query_param(const api_req *r, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
     const char *p = r->query, *end = r->query ? r->query + r->query_len : NULL;
@@ -295,7 +284,7 @@ static bool query_param(const api_req *r, const char *name, char *out, size_t ou
 static bool query_uint(const api_req *r, const char *name, uint64_t *v)
 {
     char s[32];
-    if (!query_param(r, name, s, sizeof s))
+    if (!api_query_param(r, name, s, sizeof s))
         return true;
     uint64_t n = 0;
     if (!*s || strlen(s) > 12)
@@ -376,7 +365,7 @@ static void serve_tap(sl_api *a, api_conn *ac, const api_req *r, const api_answe
 {
     char msg[1024], id[256];
     uint64_t limit = 0, rate = TAP_DEFAULT_RATE;
-    if (!query_param(r, "component", id, sizeof id) || !*id) {
+    if (!api_query_param(r, "component", id, sizeof id) || !*id) {
         reply_text(a, ac, an, 400, "tap: the component parameter is required\n");
         return;
     }
@@ -564,7 +553,7 @@ static int on_data(void *arg, net_conn *c)
             ac->deadline = false;
         }
         api_req r;
-        int bad = parse_head(c->in.p, head_len, &r);
+        int bad = api_parse_head(c->in.p, head_len, &r);
         if (bad) {
             refuse(a, ac, bad, bad == 505 ? "HTTP version not supported\n" : "bad request\n");
             break;

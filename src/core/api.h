@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "buf.h"
 
 typedef struct sl_api sl_api;
@@ -51,5 +53,22 @@ void api_stop(sl_api *a);
  * Exposed for tests. Returns SL_OK or SL_ERR_CONFIG with a message. */
 int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
                       size_t errlen);
+
+/* What api_parse_head read of a request; the pointers are into its input. */
+typedef struct api_req {
+    const char *method, *path, *query; /* query: after '?', or NULL */
+    size_t method_len, path_len, query_len;
+    bool http10, close, keep_alive, chunked;
+    uint64_t content_length;
+} api_req;
+
+/* Parses a request head p[0, n): the request line and header lines, each ending in CRLF,
+ * then the empty line. Returns 0, or the status to answer: 400 for a malformed line (or
+ * both Content-Length and Transfer-Encoding), 505 for a version other than HTTP/1.0 and
+ * 1.1. Exposed for tests and the fuzzer. */
+int api_parse_head(const char *p, size_t n, api_req *r);
+/* The value of the query parameter `name` in r's query, percent-decoded ('+' is a space)
+ * and cut to fit outlen (which must be > 0) with a NUL; false if it is absent. */
+bool api_query_param(const api_req *r, const char *name, char *out, size_t outlen);
 
 #endif

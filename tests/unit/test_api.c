@@ -1,5 +1,6 @@
-/* test_api.c - unit tests for the HTTP API: routes, errors, bad addresses,
- * and malformed requests over raw sockets that must not take the server down. */
+/* test_api.c - unit tests for the HTTP API: routes, errors, bad addresses, the request
+ * parser, keep-alive, and malformed requests over raw sockets that must not take the server
+ * down. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -435,6 +436,151 @@ static void test_malformed_requests(void **state)
     api_stop(a);
 }
 
+static void test_parse_head(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        const char *path, *query;
+        bool http10, close, keep_alive, chunked;
+        uint64_t length;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\n\r\n", 0, "/", NULL, false, false, false, false, 0},
+        {"GET /api/v1/tap?component=x&rate=5 HTTP/1.1\r\nHost: a\r\n\r\n", 0, "/api/v1/tap",
+         "component=x&rate=5", false, false, false, false, 0},
+        {"HEAD /healthz HTTP/1.0\r\nConnection:  Keep-Alive \r\n\r\n", 0, "/healthz", NULL, true,
+         false, true, false, 0},
+        {"POST /x HTTP/1.1\r\nconnection: close\r\ncontent-length: 12\r\n\r\n", 0, "/x", NULL,
+         false, true, false, false, 12},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, "/x", NULL, false, false,
+         false, true, 0},
+        {"GET /? HTTP/1.1\r\n\r\n", 0, "/", "", false, false, false, false, 0},
+        {.in = "GET /healthz HTTP/9.9\r\n\r\n", .rc = 505},
+        {.in = "GET /healthz HTTP/2.0\r\n\r\n", .rc = 505},
+        {.in = "GET /healthz\r\n\r\n", .rc = 400},
+        {.in = "GET\r\n\r\n", .rc = 400},
+        {.in = "\r\n\r\n", .rc = 400},
+        {.in = "get /healthz HTTP/1.1\r\n\r\n", .rc = 400},
+        {.in = "GET healthz HTTP/1.1\r\n\r\n", .rc = 400},
+        {.in = "GET  /healthz HTTP/1.1\r\n\r\n", .rc = 400},
+        {.in = "GET /a b HTTP/1.1\r\n\r\n", .rc = 400},
+        {.in = "GET /healthz HTTP/1.1\r\nbad\r\n\r\n", .rc = 400},
+        {.in = "GET /healthz HTTP/1.1\r\n folded: x\r\n\r\n", .rc = 400},
+        {.in = "GET /healthz HTTP/1.1\nHost: x\n\n", .rc = 400},
+        {.in = "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", .rc = 400},
+        {.in = "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", .rc = 400},
+        {.in = "GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", .rc = 400},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(cases); i++) {
+        api_req r;
+        int rc = api_parse_head(cases[i].in, strlen(cases[i].in), &r);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s): %d, want %d", i, cases[i].in, rc, cases[i].rc);
+        if (rc)
+            continue;
+        assert_int_equal(r.path_len, strlen(cases[i].path));
+        assert_memory_equal(r.path, cases[i].path, r.path_len);
+        if (cases[i].query) {
+            assert_non_null(r.query);
+            assert_int_equal(r.query_len, strlen(cases[i].query));
+            assert_memory_equal(r.query, cases[i].query, r.query_len);
+        } else {
+            assert_null(r.query);
+        }
+        assert_int_equal(r.http10, cases[i].http10);
+        assert_int_equal(r.close, cases[i].close);
+        assert_int_equal(r.keep_alive, cases[i].keep_alive);
+        assert_int_equal(r.chunked, cases[i].chunked);
+        assert_int_equal(r.content_length, cases[i].length);
+    }
+    /* the query: percent-decoding, '+', the first of repeated names, cut to the room */
+    const char *q = "GET /t?component=a%2Fb+c&limit=&rate=5&rate=6&x%41=1&bad=%zz%4 HTTP/1.1\r\n\r\n";
+    api_req r;
+    assert_int_equal(api_parse_head(q, strlen(q), &r), 0);
+    char v[16];
+    assert_true(api_query_param(&r, "component", v, sizeof v));
+    assert_string_equal(v, "a/b c");
+    assert_true(api_query_param(&r, "limit", v, sizeof v));
+    assert_string_equal(v, "");
+    assert_true(api_query_param(&r, "rate", v, sizeof v));
+    assert_string_equal(v, "5");
+    assert_false(api_query_param(&r, "xA", v, sizeof v)); /* names are not decoded */
+    assert_true(api_query_param(&r, "bad", v, sizeof v));
+    assert_string_equal(v, "%zz%4");
+    assert_true(api_query_param(&r, "component", v, 3));
+    assert_string_equal(v, "a/");
+    assert_false(api_query_param(&r, "nope", v, sizeof v));
+}
+
+/* Counts non-overlapping occurrences of needle in s. */
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_keep_alive_and_bodies(void **state)
+{
+    sl_api *a = start_local(NULL);
+    int port = api_port(a);
+    static char out[65536];
+
+    /* Pipelined on one connection: a refused POST whose body is dropped, two GETs, the
+     * last asking to close; the server answers all three in order and closes. */
+    const char three[] = "POST /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde"
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n";
+    raw_exchange(port, three, sizeof three - 1, out, sizeof out);
+    assert_int_equal(count_of(out, "HTTP/1.1 "), 3);
+    const char *p405 = strstr(out, "HTTP/1.1 405"), *pok = strstr(out, "\r\n\r\nok\n"),
+               *pready = strstr(out, "\r\n\r\nready\n");
+    assert_non_null(p405);
+    assert_non_null(pok);
+    assert_non_null(pready);
+    assert_true(p405 < pok && pok < pready);
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+
+    /* A head arriving a byte at a time is answered once whole. */
+    int fd = raw_connect(port);
+    const char slow[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (size_t i = 0; i < sizeof slow - 1; i++)
+        assert_int_equal(send(fd, slow + i, 1, MSG_NOSIGNAL), 1);
+    size_t got = 0;
+    for (;;) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 20000) <= 0)
+            break;
+        ssize_t n = recv(fd, out + got, sizeof out - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(fd);
+    assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_non_null(strstr(out, "Content-Length: 3\r\n"));
+
+    /* Bad requests get their status, are counted, and close the connection. */
+    sl_metrics *am = NULL;
+    for (sl_metrics *x = metrics_first(); x; x = x->next)
+        if (strcmp(x->id, "api") == 0)
+            am = x;
+    assert_non_null(am);
+    uint64_t before = metrics_error_count(am, "http_protocol");
+    const char v2[] = "GET /healthz HTTP/2.0\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n";
+    raw_exchange(port, v2, sizeof v2 - 1, out, sizeof out);
+    assert_true(strncmp(out, "HTTP/1.1 505", 12) == 0);
+    assert_int_equal(count_of(out, "HTTP/1.1 "), 1);
+    const char bad[] = "GET /healthz HTTP/1.1\r\nno colon\r\n\r\n";
+    raw_exchange(port, bad, sizeof bad - 1, out, sizeof out);
+    assert_true(strncmp(out, "HTTP/1.1 400", 12) == 0);
+    assert_int_equal(metrics_error_count(am, "http_protocol"), before + 2);
+    assert_healthy(port);
+    api_stop(a);
+}
+
 static int teardown(void **state)
 {
     metrics_reset();
@@ -452,6 +598,8 @@ int main(void)
         cmocka_unit_test_teardown(test_busy_port_and_bad_addresses, teardown),
         cmocka_unit_test_teardown(test_ipv6_loopback, teardown),
         cmocka_unit_test_teardown(test_malformed_requests, teardown),
+        cmocka_unit_test(test_parse_head),
+        cmocka_unit_test_teardown(test_keep_alive_and_bodies, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
