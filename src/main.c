@@ -377,6 +377,8 @@ static int cmd_run(int argc, char **argv)
     pthread_t sig_th, reload_th;
     pthread_create(&sig_th, NULL, signal_thread, &sc);
     pthread_create(&reload_th, NULL, reload_thread, &sc);
+    sl_thread_name(sig_th, "signals", NULL);
+    sl_thread_name(reload_th, "reload", NULL);
 
     int status = 0;
     sl_api *apis[SL_API_MAX_LISTENERS] = {0};

@@ -639,7 +639,7 @@ int api_start(sl_api **out, const char *address, const sl_api_handlers *h, char 
         return sl_seterr(err, errlen, SL_ERR_IO, "api address \"%s\": cannot start: %s", address,
                          strerror(saved));
     }
-    pthread_setname_np(a->thread, "api");
+    sl_thread_name(a->thread, "api", NULL);
     log_info("api", "listening on %s (port %d)", address, a->port);
     *out = a;
     return SL_OK;

@@ -1095,8 +1095,10 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
         log_info(d->comp, "disk buffer %s: replaying about %" PRId64 " events from %zu segments",
                  dir, d->events, d->nsegs);
 
-    if (pthread_create(&d->ticker, NULL, ticker_main, d) == 0)
+    if (pthread_create(&d->ticker, NULL, ticker_main, d) == 0) {
+        sl_thread_name(d->ticker, "disk", d->comp);
         d->has_ticker = true;
+    }
     *out = d;
     return SL_OK;
 }

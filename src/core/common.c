@@ -241,6 +241,13 @@ int sl_ncpu(void)
     return n < 1 ? 1 : (int)n;
 }
 
+void sl_thread_name(pthread_t th, const char *role, const char *id)
+{
+    char name[16];
+    snprintf(name, sizeof name, "%s%s%s", role, id ? ":" : "", id ? id : "");
+    pthread_setname_np(th, name);
+}
+
 int sl_random_bytes(void *p, size_t n)
 {
     unsigned char *b = p;

@@ -90,4 +90,8 @@ int sl_ncpu(void);
 /* n bytes from the kernel's random source (getrandom). Returns SL_OK or SL_ERR_IO. */
 int sl_random_bytes(void *p, size_t n);
 
+/* Names thread th "role:id" (id may be NULL), cut to the kernel's 15 bytes, so that top -H,
+ * ps -L and perf tell the threads apart. */
+void sl_thread_name(pthread_t th, const char *role, const char *id);
+
 #endif

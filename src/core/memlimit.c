@@ -246,7 +246,9 @@ int memlimit_start(uint64_t limit, const char *from, sl_mem_held_fn held, void *
     atomic_store(&g_rss, 0); /* no estimate before the first sample */
     g.stop = false;
     sl_cond_init_mono(&g.cv);
-    if (pthread_create(&g.th, NULL, governor_main, NULL) != 0) {
+    if (pthread_create(&g.th, NULL, governor_main, NULL) == 0) {
+        sl_thread_name(g.th, "memlimit", NULL);
+    } else {
         close(g.statm_fd);
         g.statm_fd = -1;
         pthread_cond_destroy(&g.cv);

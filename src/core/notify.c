@@ -160,7 +160,9 @@ sl_notifier *notifier_start(sl_notify_phase_fn phase, void *arg, const char *wha
     n->sent = SL_NOTIFY_STARTING;
     uint64_t us = notify_watchdog_usec();
     n->wd_ms = us ? SL_MAX(us / 2000, 1) : 0;
-    if (pthread_create(&n->th, NULL, notifier_thread, n) != 0) {
+    if (pthread_create(&n->th, NULL, notifier_thread, n) == 0) {
+        sl_thread_name(n->th, "notify", NULL);
+    } else {
         log_warn("sluice", "service manager notification: cannot start its thread");
         pthread_cond_destroy(&n->cv);
         pthread_mutex_destroy(&n->mu);

@@ -1135,6 +1135,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
         w->rng = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(started + 1);
         if (pthread_create(&w->th, NULL, worker_main, w) != 0)
             break;
+        sl_thread_name(w->th, "sink", id);
     }
     int rc = SL_OK;
     if (started < rt->nworkers) {
@@ -1142,6 +1143,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     } else if (pthread_create(&rt->hk, NULL, hk_main, rt) != 0) {
         rc = sl_seterr(err, errlen, SL_ERR_NOMEM, "sink %s: cannot start a thread", id);
     } else {
+        sl_thread_name(rt->hk, "hk", id);
         rt->hk_started = true;
     }
     if (rc != SL_OK) {

@@ -922,6 +922,7 @@ int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen)
             atomic_fetch_sub(&t->sources_unready, 1);
         return sl_seterr(err, errlen, SL_ERR_IO, "%s: cannot start thread", n->where);
     }
+    sl_thread_name(n->thread, "src", n->id);
     n->thread_started = true;
     return SL_OK;
 }

@@ -330,6 +330,7 @@ static int hm_start_loop(http_multi *m, char *err, size_t errlen)
         m->cm = NULL;
         return sl_seterr(err, errlen, SL_ERR_IO, "cannot start the HTTP loop thread");
     }
+    sl_thread_name(m->th, "http", NULL);
     return SL_OK;
 }
 

@@ -769,6 +769,7 @@ int k8s_meta_start(k8s_meta *km)
             continue;
         if (pthread_create(&w->th, NULL, watch_main, w) != 0)
             return SL_ERR_IO;
+        sl_thread_name(w->th, "k8s-watch", NULL);
         w->started = true;
     }
     return SL_OK;

@@ -1,6 +1,8 @@
 """The API: /healthz, /readyz, /metrics (Prometheus text, per component), /api/v1/status
-(JSON with components, rates, buffer fill, circuit states, lag); 404 and 405 otherwise."""
+(JSON with components, rates, buffer fill, circuit states, lag); 404 and 405 otherwise;
+threads named after their role and component."""
 import json
+import os
 import urllib.request
 
 from harness import Sluice, WORK, free_port, wait_until
@@ -37,5 +39,12 @@ try:
     assert ids["null"]["circuit"] == "closed"
     assert "fill_ratio" in ids["null"]["buffer"] and "blocked_pushes" in ids["null"]["buffer"]
     assert "lag_seconds" in ids["gen"]
+    # threads are named after their role and component (top -H, ps -L, perf)
+    names = set()
+    for t in os.listdir("/proc/%d/task" % s.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (s.proc.pid, t)) as f:
+            names.add(f.read().strip())
+    for want in ["src:gen", "sink:null", "hk:null", "api", "signals", "reload"]:
+        assert want in names, (want, names)
 finally:
     assert s.stop() == 0

@@ -223,7 +223,9 @@ es_admin *es_admin_start(const es_admin_params *p)
              "refresh tuning of %s every %" PRId64 " ms: newest @timestamp within %" PRId64
              " days -> %s, older -> %s", a->pattern, p->cfg->every_ms, p->cfg->cold_age_days,
              p->cfg->hot_interval, p->cfg->cold_interval);
-    if (pthread_create(&a->th, NULL, admin_main, a) != 0) {
+    if (pthread_create(&a->th, NULL, admin_main, a) == 0) {
+        sl_thread_name(a->th, "es-admin", p->conn.id);
+    } else {
         log_error(p->conn.id, "refresh tuning: cannot start a thread");
         a->stop = true;
         a->th = 0;

@@ -1572,7 +1572,9 @@ void es_vers_start(es_vers *v)
     log_info(v->conn.id, "schema_heal%s: every %" PRId64 " ms, renamed fields get the suffix %s",
              v->p.heal == ES_HEAL_DRY_RUN ? " (dry_run: reports only)" : "", v->p.every_ms,
              v->suffix);
-    if (pthread_create(&v->th, NULL, heal_main, v) != 0) {
+    if (pthread_create(&v->th, NULL, heal_main, v) == 0) {
+        sl_thread_name(v->th, "es-heal", v->conn.id);
+    } else {
         log_error(v->conn.id, "schema_heal: cannot start a thread");
         pthread_mutex_lock(&v->mu);
         v->started = false;
