@@ -212,9 +212,15 @@ static const char *reason_phrase(int status)
     }
 }
 
+/* How a request is answered: without the body (HEAD); closing the connection after it;
+ * saying "Connection: keep-alive" (an HTTP/1.0 client that asked for it). */
+typedef struct api_answer {
+    bool head_only, close, keep_alive_10;
+} api_answer;
+
 /* Answers with a whole body (not sent for HEAD). `extra` is more header lines, each ending
- * in CRLF (may be NULL). `close` closes the connection once the answer is written. */
-static void reply_full(sl_api *a, api_conn *ac, bool head_only, bool close, int status,
+ * in CRLF (may be NULL). */
+static void reply_full(sl_api *a, api_conn *ac, const api_answer *an, int status,
                        const char *ctype, const char *body, size_t len, const char *extra)
 {
     char head[768];
@@ -222,24 +228,22 @@ static void reply_full(sl_api *a, api_conn *ac, bool head_only, bool close, int 
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
                       "Content-Length: %zu\r\n%s%s\r\n",
                       status, reason_phrase(status), ctype, len, extra ? extra : "",
-                      close ? "Connection: close\r\n" : "");
+                      an->close           ? "Connection: close\r\n"
+                      : an->keep_alive_10 ? "Connection: keep-alive\r\n"
+                                          : "");
     net_conn_send(a->srv, ac->c, head, (size_t)SL_MIN((size_t)hn, sizeof head - 1));
-    if (!head_only && len)
+    if (!an->head_only && len)
         net_conn_send(a->srv, ac->c, body, len);
-    if (close) {
+    if (an->close) {
         ac->state = API_CLOSED;
         net_conn_close(a->srv, ac->c, false);
     }
 }
 
-typedef struct api_answer {
-    bool head_only, close;
-} api_answer;
-
 static void reply_text(sl_api *a, api_conn *ac, const api_answer *an, int status,
                        const char *text)
 {
-    reply_full(a, ac, an->head_only, an->close, status, "text/plain; charset=utf-8", text,
+    reply_full(a, ac, an, status, "text/plain; charset=utf-8", text,
                strlen(text), NULL);
 }
 
@@ -247,7 +251,7 @@ static void reply_text(sl_api *a, api_conn *ac, const api_answer *an, int status
 static void reply_buf(sl_api *a, api_conn *ac, const api_answer *an, int status,
                       const char *ctype, sl_buf *b)
 {
-    reply_full(a, ac, an->head_only, an->close, status, ctype, b->p ? b->p : "", b->len, NULL);
+    reply_full(a, ac, an, status, ctype, b->p ? b->p : "", b->len, NULL);
     buf_free(b);
 }
 
@@ -385,7 +389,7 @@ static void serve_tap(sl_api *a, api_conn *ac, const api_req *r, const api_answe
     }
     buf_free(&ids);
     if (an->head_only) {
-        reply_full(a, ac, true, an->close, 200, "application/x-ndjson", "", 0, NULL);
+        reply_full(a, ac, an, 200, "application/x-ndjson", "", 0, NULL);
         return;
     }
     if (tap_attach(tap, (int)rate, limit) != SL_OK) {
@@ -427,12 +431,13 @@ static void serve(sl_api *a, api_conn *ac, const api_req *r)
         /* A chunked body cannot be skipped without decoding it: close after the answer. */
         .close = r->close || (r->http10 && !r->keep_alive) || r->chunked,
     };
+    an.keep_alive_10 = r->http10 && !an.close;
     atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
     /* A reload is a POST (any body is ignored); answered at once, as below. */
     if (path_is(r, "/api/v1/reload") && a->h.reload) {
         if (!token_is(r->method, r->method_len, "POST")) {
             metrics_error(a->m, "method_not_allowed");
-            reply_full(a, ac, an.head_only, an.close, 405, "text/plain; charset=utf-8",
+            reply_full(a, ac, &an, 405, "text/plain; charset=utf-8",
                        "use POST to reload\n", 19, "Allow: POST\r\n");
             return;
         }
@@ -445,12 +450,13 @@ static void serve(sl_api *a, api_conn *ac, const api_req *r)
     /* Anything but GET/HEAD is answered at once; its body is dropped as it arrives. */
     if (!an.head_only && !token_is(r->method, r->method_len, "GET")) {
         metrics_error(a->m, "method_not_allowed");
-        reply_full(a, ac, false, an.close, 405, "text/plain; charset=utf-8",
+        an.head_only = false;
+        reply_full(a, ac, &an, 405, "text/plain; charset=utf-8",
                    "method not allowed\n", 19, "Allow: GET, HEAD\r\n");
         return;
     }
     if (path_is(r, "/")) { /* the live status page; it polls /api/v1/status */
-        reply_full(a, ac, an.head_only, an.close, 200, "text/html; charset=utf-8",
+        reply_full(a, ac, &an, 200, "text/html; charset=utf-8",
                    sl_status_page, sizeof sl_status_page - 1,
                    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
                    "script-src 'unsafe-inline'; connect-src 'self'\r\n");
@@ -499,7 +505,8 @@ static void refuse(sl_api *a, api_conn *ac, int status, const char *text)
 {
     metrics_error(a->m, "http_protocol");
     log_debug("api", "bad request from %s: %s", ac->c->peer, text);
-    reply_full(a, ac, false, true, status, "text/plain; charset=utf-8", text, strlen(text),
+    static const api_answer an = {.close = true};
+    reply_full(a, ac, &an, status, "text/plain; charset=utf-8", text, strlen(text),
                NULL);
 }
 

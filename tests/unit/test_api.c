@@ -542,6 +542,17 @@ static void test_keep_alive_and_bodies(void **state)
     assert_true(p405 < pok && pok < pready);
     assert_non_null(strstr(out, "Connection: close\r\n"));
 
+    /* HTTP/1.0 keeps the connection only when asked to, and says so. */
+    const char ten[] = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                       "GET /readyz HTTP/1.0\r\n\r\n"
+                       "GET /healthz HTTP/1.0\r\n\r\n";
+    raw_exchange(port, ten, sizeof ten - 1, out, sizeof out);
+    assert_int_equal(count_of(out, "HTTP/1.1 200 OK\r\n"), 2);
+    const char *ka = strstr(out, "Connection: keep-alive\r\n"), *cl = strstr(out, "Connection: close\r\n");
+    assert_non_null(ka);
+    assert_non_null(cl);
+    assert_true(ka < cl && cl < strstr(out, "ready\n"));
+
     /* A head arriving a byte at a time is answered once whole. */
     int fd = raw_connect(port);
     const char slow[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
