@@ -621,6 +621,7 @@ int api_start(sl_api **out, const char *address, const sl_api_handlers *h, char 
         .idle_timeout_ms = API_CONN_TIMEOUT_MS,
         .component = "api",
         .metrics = a->m,
+        .quiet_when_idle = true,
     };
     a->cb = (net_server_cb){
         .on_open = on_open,

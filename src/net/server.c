@@ -748,7 +748,11 @@ void net_server_run(net_server *s, int stop_fd)
     struct epoll_event evs[64];
     bool more = false;
     for (;;) {
-        int timeout = more ? 0 : (s->cb->waiting && s->cb->waiting(s->arg)) ? 2 : 100;
+        int timeout = more                                           ? 0
+                      : (s->cb->waiting && s->cb->waiting(s->arg)) ? 2
+                      : (s->cfg->quiet_when_idle && s->nconns == 0 && !s->accept_paused_until)
+                          ? -1
+                          : 100;
         int n = epoll_wait(s->efd, evs, 64, timeout);
         if (n < 0 && errno != EINTR)
             break;

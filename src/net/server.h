@@ -61,6 +61,9 @@ typedef struct net_server_config {
     int64_t handshake_timeout_ms; /* TLS + protocol handshake must finish within this */
     const net_tls_config *tls;    /* may be NULL */
     const char *component;        /* for log lines */
+    /* No open connection and nothing waiting: the loop sleeps until one arrives instead of
+     * ticking every 100 ms (a listener whose on_tick has work only for its connections). */
+    bool quiet_when_idle;
     sl_metrics *metrics;
 } net_server_config;
 
