@@ -938,7 +938,9 @@ static void *worker_main(void *arg)
             request_add(w, &w->carry);
             w->has_carry = false;
         } else {
-            int rc = buffer_pop(rt->buf, &it, 100);
+            /* A pause wakes the buffer and a stop closes it, so the timeout only bounds how
+             * long an idle worker sleeps. */
+            int rc = buffer_pop(rt->buf, &it, 1000);
             if (rc == SL_ERR_TIMEOUT)
                 continue;
             if (rc != SL_OK)
@@ -1152,6 +1154,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     if (rc != SL_OK) {
         atomic_store(&rt->abort_now, true);
         pthread_cond_broadcast(&rt->cv);
+        buffer_wake(rt->buf);
         rt_join(rt, started);
         rt->nworkers = started; /* joined already */
         for (int i = 0; i < started; i++)

@@ -1022,6 +1022,7 @@ void topology_request_stop(sl_topology *t)
             (void)w;
         }
     }
+    pthread_cond_broadcast(&t->cv); /* topology_run_until_stopped */
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -1043,8 +1044,9 @@ static bool join_until(pthread_t th, int64_t deadline_ms)
 int topology_run_until_stopped(sl_topology *t)
 {
     pthread_mutex_lock(&t->mu);
+    /* A stop request and the last source's end both broadcast cv; the timeout is a guard. */
     while (!atomic_load(&t->stopping) && atomic_load(&t->sources_running) > 0) {
-        struct timespec ts = sl_deadline_mono(100);
+        struct timespec ts = sl_deadline_mono(1000);
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
     }
     pthread_mutex_unlock(&t->mu);
