@@ -6,7 +6,9 @@
 #   SLUICE=build/sluice IDLE_RUNS=5 bash bench/idle_rss.sh
 #
 # Each run starts sluice, waits for /healthz, waits one second and reads VmRSS; the table is
-# of the last run. IDLE_SINK=loki (or journald as IDLE_SOURCE) shows what a component that
+# of the last run. Then the idle CPU of the last run: each thread's time on CPU
+# (/proc/<pid>/task/*/schedstat) over IDLE_CPU_SECS seconds (default 5; 0 skips it), in ms
+# per second, by thread name. IDLE_SINK=loki (or journald as IDLE_SOURCE) shows what a component that
 # loads a library on first use adds.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ SLUICE="${SLUICE:-$repo/build/sluice}"
 IDLE_RUNS="${IDLE_RUNS:-5}"
 IDLE_SOURCE="${IDLE_SOURCE:-file}"
 IDLE_SINK="${IDLE_SINK:-blackhole}"
+IDLE_CPU_SECS="${IDLE_CPU_SECS:-5}"
 . "$here/lib.sh"
 
 [ -x "$SLUICE" ] || { echo "idle_rss: no sluice binary at $SLUICE" >&2; exit 2; }
@@ -58,7 +61,13 @@ for i in $(seq 1 "$IDLE_RUNS"); do
   sleep 1
   kb="$(awk '$1=="VmRSS:" {print $2}' "/proc/$pid/status")"
   rss+=("$kb")
-  [ "$i" -lt "$IDLE_RUNS" ] || cp "/proc/$pid/smaps" "$w/smaps"
+  if [ "$i" -eq "$IDLE_RUNS" ]; then
+    cp "/proc/$pid/smaps" "$w/smaps"
+    if [ "$IDLE_CPU_SECS" != 0 ]; then
+      snap() { for t in /proc/"$pid"/task/*; do echo "$(basename "$t") $(cut -d' ' -f1 "$t/schedstat") $(cat "$t/comm")"; done; }
+      snap >"$w/cpu0"; sleep "$IDLE_CPU_SECS"; snap >"$w/cpu1"
+    fi
+  fi
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done
 
@@ -66,6 +75,12 @@ printf 'idle VmRSS (MB):'
 for kb in "${rss[@]}"; do awk -v k="$kb" 'BEGIN { printf " %.1f", k / 1024 }'; done
 printf '  median %s\n' "$(printf '%s\n' "${rss[@]}" | sort -n |
   awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1024 }')"
+if [ -s "$w/cpu1" ]; then
+  awk -v secs="$IDLE_CPU_SECS" 'NR == FNR { t0[$1] = $2; next }
+       { ms = ($2 - t0[$1]) / 1e6 / secs; total += ms; printf " %s %.2f", $3, ms }
+       END { printf "; total %.2f\n", total }' "$w/cpu0" "$w/cpu1" |
+    sed "s/^/idle CPU (ms per second, over $IDLE_CPU_SECS s):/"
+fi
 # A mapping's header line has an address range first; its Rss line follows.
 awk '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ { n = split($6, p, "/"); name = NF >= 6 ? p[n] : "[anon]" }
      $1 == "Rss:" { kb[name] += $2; total += $2 }
