@@ -55,8 +55,11 @@ sinks:
 """ % (WORK, port, WORK, WORK), env={"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "x",
                                      "AWS_EC2_METADATA_DISABLED": "true"}).start()
 try:
-    wait_until(lambda: 'name="backfill_windows_done"' in s.get("/metrics")[1], 60,
-               "the cloudwatch source's counters")
+    # the cloudwatch source's counters, and an error series (its refused requests) for the
+    # `reason` label the dashboards group by
+    wait_until(lambda: all(w in s.get("/metrics")[1] for w in
+                           ('name="backfill_windows_done"', "sluice_component_errors_total{")),
+               60, "the cloudwatch source's counters and errors")
     text = s.get("/metrics")[1]
 finally:
     s.stop()
