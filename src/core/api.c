@@ -3,8 +3,9 @@
  *
  * Per connection: HEAD (reading a request's head; it must be whole within
  * API_CONN_TIMEOUT_MS of its first byte and API_HEAD_MAX bytes) -> answered, the body (if
- * any) discarded as it arrives -> HEAD again (keep-alive), or CLOSED (a bad request, or the
- * client asked to close: nothing more is read and the answer is flushed before the close),
+ * any) dropped as it arrives -> HEAD again (keep-alive), or CLOSED (a bad request, a
+ * chunked body or one over API_BODY_DROP_MAX, or the client asked to close: nothing more is
+ * read and the answer is flushed before the close),
  * or TAP (GET /api/v1/tap: a chunked stream of events pumped on every loop tick until the
  * tap's limit is reached or the client leaves; then HEAD or CLOSED). Connections silent for
  * API_CONN_TIMEOUT_MS are closed, at most API_CONN_LIMIT are open. A tap stream takes events
@@ -31,6 +32,7 @@
 #define API_CONN_TIMEOUT_MS 10000
 #define API_CONN_LIMIT 64
 #define API_HEAD_MAX (32 * 1024) /* request line + headers; beyond it: 431 */
+#define API_BODY_DROP_MAX (1 << 20) /* a larger body is not read: the connection closes */
 /* A tap stream: the newline sent after this long without events (it finds a client that
  * left), the block taken from the tap at a time, the most queued for a client. */
 #define TAP_HEARTBEAT_MS 2000
@@ -428,8 +430,10 @@ static void serve(sl_api *a, api_conn *ac, const api_req *r)
 {
     api_answer an = {
         .head_only = token_is(r->method, r->method_len, "HEAD"),
-        /* A chunked body cannot be skipped without decoding it: close after the answer. */
-        .close = r->close || (r->http10 && !r->keep_alive) || r->chunked,
+        /* A chunked body cannot be skipped without decoding it, nor is a large one worth
+         * reading only to drop it: close after the answer. */
+        .close = r->close || (r->http10 && !r->keep_alive) || r->chunked ||
+                 r->content_length > API_BODY_DROP_MAX,
     };
     an.keep_alive_10 = r->http10 && !an.close;
     atomic_fetch_add_explicit(&a->m->received_events, 1, memory_order_relaxed);
@@ -567,7 +571,7 @@ static int on_data(void *arg, net_conn *c)
         }
         serve(a, ac, &r);
         net_conn_consume(c, head_len);
-        ac->discard = r.chunked ? 0 : r.content_length;
+        ac->discard = ac->state == API_HEAD ? r.content_length : 0;
     }
     return 0;
 }

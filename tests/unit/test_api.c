@@ -542,6 +542,15 @@ static void test_keep_alive_and_bodies(void **state)
     assert_true(p405 < pok && pok < pready);
     assert_non_null(strstr(out, "Connection: close\r\n"));
 
+    /* A body too large to be worth dropping, or chunked: answered, then the close. */
+    const char *closers[] = {"POST /healthz HTTP/1.1\r\nContent-Length: 2097152\r\n\r\n",
+                             "POST /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(closers); i++) {
+        raw_exchange(port, closers[i], strlen(closers[i]), out, sizeof out);
+        assert_true(strncmp(out, "HTTP/1.1 405", 12) == 0);
+        assert_non_null(strstr(out, "Connection: close\r\n"));
+    }
+
     /* HTTP/1.0 keeps the connection only when asked to, and says so. */
     const char ten[] = "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
                        "GET /readyz HTTP/1.0\r\n\r\n"
