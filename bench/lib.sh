@@ -26,7 +26,7 @@ status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null ||
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 bench_kill() {
-  if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ -n "$pid" ]; then pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; fi
   if [ -n "$emu" ]; then kill "$emu" 2>/dev/null || true; fi
 }
 
@@ -66,8 +66,14 @@ sent_events() {
 sent_at_least() { local n; n="$(sent_events "$1" "$2")"; [ -n "$n" ] && [ "${n%.*}" -ge "$3" ]; }
 # sluice_measure: ticks (CPU, as cpu_ticks) and peak_kb (VmHWM) of the running sluice.
 sluice_measure() { ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"; }
-# sluice_stop: TERM, and wait for the exit.
-sluice_stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+# sluice_stop: TERM, and wait for the exit. Behind a wrapper that forks it (perf record),
+# sluice is the wrapper's child: it is stopped first, so that it does not outlive the run.
+sluice_stop() {
+  pkill -TERM -P "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
 # api_up PORT: the API of the sluice on PORT answers /metrics.
 api_up() { curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" >/dev/null 2>&1; }
 
