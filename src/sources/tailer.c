@@ -93,7 +93,10 @@
 #include "core/crc32c.h"
 #include "core/log.h"
 
-#define TAILER_CHUNK (64 * 1024)
+/* One read: 128 KiB halves the reads of 64 KiB (each a system call that costs a few
+ * microseconds here besides its copy) and still fits in L2 for the split that follows; 256
+ * KiB gained nothing more (docs/BENCHMARKS.md, round 11). */
+#define TAILER_CHUNK (128 * 1024)
 #define SPARE_MAX (4 * TAILER_CHUNK) /* a bigger read buffer (a long line) is freed */
 
 typedef enum tf_state { TF_PENDING, TF_READING, TF_DRAINING, TF_ERROR, TF_DONE } tf_state;
