@@ -440,9 +440,14 @@ int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m,
             rc = n->vt.sink->init(&n->self, n->config, &n->cc, msg, sizeof msg);
             break;
         }
-        if (rc != SL_OK)
-            return node_err(t, n->cn, err, errlen, "%s: %s", n->where,
-                            msg[0] ? msg : sl_strerror(rc));
+        if (rc != SL_OK) {
+            /* Components name themselves in their messages ("out: ..."); where says it. */
+            const char *why = msg[0] ? msg : sl_strerror(rc);
+            size_t il = strlen(n->id);
+            if (strncmp(why, n->id, il) == 0 && why[il] == ':' && why[il + 1] == ' ')
+                why += il + 2;
+            return node_err(t, n->cn, err, errlen, "%s: %s", n->where, why);
+        }
         n->inited = true;
     }
     return SL_OK;

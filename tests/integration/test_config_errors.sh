@@ -151,13 +151,13 @@ sinks:
   out: { type: blackhole, inputs: [cw] }'
 
 # auth: user/password or a bearer token, never both; a password needs its user (http, loki)
-check auth_both "auth_both.yaml:4:3: sinks.out: out: auth takes either user/password or bearer, not both" \
+check auth_both "auth_both.yaml:4:3: sinks.out: auth takes either user/password or bearer, not both" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: http, inputs: [in], uri: "http://127.0.0.1:9/x", auth: { user: a, password: p, bearer: t } }'
 
-check auth_password_alone "auth_password_alone.yaml:4:3: sinks.out: out: auth.password needs auth.user" \
+check auth_password_alone "auth_password_alone.yaml:4:3: sinks.out: auth.password needs auth.user" \
 'sources:
   in: { type: demo }
 sinks:

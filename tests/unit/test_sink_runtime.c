@@ -509,6 +509,7 @@ static void test_fallback_while_open(void **state)
     for (int i = 0; i < 5; i++)
         fx_push(&x, i * 10, 10, NULL);
     int got = 0, seen[50] = {0};
+    size_t done = 0, committed = 0;
     for (int spins = 0; got < 50 && spins < 600; spins++) {
         sl_buffer_item it;
         if (buffer_pop(fb, &it, 100) != SL_OK)
@@ -516,9 +517,12 @@ static void test_fallback_while_open(void **state)
         for (uint32_t i = 0; i < it.batch->n; i++)
             seen[ev_index(&it.batch->events[i])]++;
         got += (int)it.batch->n;
-        /* Not committed before the fallback is done with its copy. */
-        assert_int_equal(fx_commits(&x), 0);
+        /* Not committed before the fallback is done with its copy: at most the items done
+         * so far (the housekeeping thread commits those when it next looks). */
+        committed += fx_commits(&x);
+        assert_true(committed <= done);
         buffer_done(fb, &it);
+        done++;
     }
     assert_int_equal(got, 50);
     for (int i = 0; i < 50; i++)
@@ -527,7 +531,7 @@ static void test_fallback_while_open(void **state)
     assert_int_equal(x.f.requests, 2);
     assert_int_equal(x.f.total_delivered, 0);
     assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_OPEN);
-    assert_int_equal(fx_commits(&x), 5);
+    assert_int_equal(committed + fx_commits(&x), 5);
     buffer_free(fb);
     fx_done(&x);
 }
