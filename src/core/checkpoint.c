@@ -19,7 +19,11 @@
  *     soon as positions move (paced by sl_ckpt_pace): a rename is atomic for the running
  *     system, so kill -9 at any instant leaves the old or the new copy; it costs no flush.
  *   - <id>.ckpt: temp, fsync, rename, fsync dir (durable true) every checkpoint interval
- *     and at shutdown: after a power loss this one holds.
+ *     and at shutdown: after a power loss this one holds. Its mtime dates the positions
+ *     (the file source's rotation-across-a-crash rule, tailer.c), so entries that have not
+ *     changed are still written until the copy is CKPT_SETTLE_MS younger than the change;
+ *     after that a durable write of the same entries is skipped, and an idle source
+ *     writes nothing.
  * Every write carries a generation one above the last; ckpt_open loads the valid copy
  * with the higher generation. A live copy damaged by a power loss (it was never flushed)
  * fails its checksum and the durable copy is used.
@@ -61,6 +65,7 @@
 #define CKPT_HEADER_V2 "# sluice checkpoint v2 "
 #define CKPT_LIVE_SUFFIX ".live"
 #define CKPT_DEFAULT_DATA_DIR "/var/lib/sluice"
+#define CKPT_SETTLE_MS 2000 /* twice the file source's margin on the positions' date */
 
 struct sl_ckpt_store {
     sl_ckpt_entry *v;
@@ -73,6 +78,10 @@ struct sl_ckpt_store {
     bool existed;
     uint64_t gen;     /* of the version loaded or last written (note 5) */
     int64_t loaded_mtime_ns; /* of the file the loaded version came from, 0: none */
+    /* The entries of the last durable write, when it was written and since when they were
+     * those (wall-clock ns), and how long they must stand before rewrites stop. */
+    sl_buf durable_entries;
+    int64_t durable_at_ns, entries_since_ns, settle_ns;
 };
 
 /* ---- In-memory table ------------------------------------------------------------------ */
@@ -116,6 +125,7 @@ sl_ckpt_store *ckpt_new(void)
     s->path = sl_xstrdup("");
     s->live_path = sl_xstrdup("");
     s->lock_fd = -1;
+    s->settle_ns = (int64_t)CKPT_SETTLE_MS * 1000000;
     index_rebuild(s);
     return s;
 }
@@ -139,6 +149,7 @@ void ckpt_close(sl_ckpt_store *s)
     free(s->index);
     free(s->path);
     free(s->live_path);
+    buf_free(&s->durable_entries);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* drops the flock */
     free(s);
@@ -218,16 +229,21 @@ static void put_escaped(sl_buf *out, const char *s)
     }
 }
 
-void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out)
+static void serialize_entries(const sl_ckpt_store *s, sl_buf *out)
 {
-    size_t start = out->len;
-    buf_printf(out, "%s%llu\n", CKPT_HEADER_V2, (unsigned long long)s->gen);
     for (size_t i = 0; i < s->n; i++) {
         put_escaped(out, s->v[i].key);
         buf_printf(out, " %llu ", (unsigned long long)s->v[i].pos);
         put_escaped(out, s->v[i].meta);
         buf_putc(out, '\n');
     }
+}
+
+void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out)
+{
+    size_t start = out->len;
+    buf_printf(out, "%s%llu\n", CKPT_HEADER_V2, (unsigned long long)s->gen);
+    serialize_entries(s, out);
     uint32_t crc = crc32c(0, out->p + start, out->len - start);
     buf_printf(out, "crc32c %08x\n", crc);
 }
@@ -498,16 +514,40 @@ int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen)
 {
     if (!*s->path)
         return sl_seterr(err, errlen, SL_ERR_INVAL, "in-memory checkpoint store has no file");
+    sl_buf entries = SL_BUF_INIT;
+    bool same = false;
+    if (durable) {
+        serialize_entries(s, &entries);
+        same = s->durable_at_ns && entries.len == s->durable_entries.len &&
+               memcmp(entries.p, s->durable_entries.p, entries.len) == 0;
+        if (same && s->durable_at_ns - s->entries_since_ns >= s->settle_ns) {
+            buf_free(&entries); /* settled: the copy on disk says the same, and dates it */
+            return SL_OK;
+        }
+    }
     s->gen++;
     sl_buf b = SL_BUF_INIT;
     ckpt_serialize(s, &b);
     int rc = sl_write_file_replace(durable ? s->path : s->live_path, b.p, b.len, durable, err,
                                    errlen);
     buf_free(&b);
-    if (rc == SL_OK)
+    if (rc == SL_OK) {
         s->existed = true;
+        if (durable) {
+            int64_t now = sl_now_ns();
+            if (!same) {
+                buf_reset(&s->durable_entries);
+                buf_append(&s->durable_entries, entries.p, entries.len);
+                s->entries_since_ns = now;
+            }
+            s->durable_at_ns = now;
+        }
+    }
+    buf_free(&entries);
     return rc;
 }
+
+void ckpt_set_settle(sl_ckpt_store *s, int64_t ms) { s->settle_ns = ms * 1000000; }
 
 int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen) { return ckpt_write(s, true, err, errlen); }
 

@@ -55,9 +55,13 @@ bool ckpt_remove(sl_ckpt_store *s, const char *key);
 void ckpt_clear(sl_ckpt_store *s);
 
 /* Writes the store with the next generation. durable: <id>.ckpt atomically (temp, fsync,
- * rename, fsync dir; survives power loss). Otherwise the live copy by write + rename
- * without fsync: survives kill -9 at any instant and costs no disk flush. */
+ * rename, fsync dir; survives power loss); skipped (SL_OK) when the entries are those of the
+ * last durable write and were already so for the settle time before it (ckpt_set_settle):
+ * the copy on disk says the same, and its mtime dates them. Otherwise the live copy by
+ * write + rename without fsync: survives kill -9 at any instant and costs no disk flush. */
 int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen);
+/* How long the same entries keep being written durably (default 2000 ms; tests set 0). */
+void ckpt_set_settle(sl_ckpt_store *s, int64_t ms);
 /* ckpt_write(s, true, ...). */
 int ckpt_save(sl_ckpt_store *s, char *err, size_t errlen);
 /* Generation of the version loaded or last written (0: none, or a v1 file). */

@@ -1,5 +1,6 @@
 /* test_checkpoint.c - the checkpoint store: round trip, corruption detected and moved aside,
- * atomic replacement, the live copy and generations, pacing, locking, and the
+ * atomic replacement, the live copy and generations, pacing, durable writes that stop once
+ * the entries have settled, locking, and the
  * `checkpoints` command. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,6 +298,66 @@ static void test_live_copy(void **state)
     assert_int_equal(reopen_pos(d, "l", NULL), -1);
 }
 
+/* The inode of a copy: every write replaces it by a rename, so a new inode is a new write. */
+static ino_t inode_of(const char *dir, const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/checkpoints/%s", dir, name);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_ino;
+}
+
+/* Durable writes of entries that have not changed go on until they have stood for the
+ * settle time, then stop (an idle source writes nothing); a change writes again, and the
+ * live copy is always written. */
+static void test_durable_settles(void **state)
+{
+    const char *d = *state;
+    char err[256];
+    sl_ckpt_store *s;
+    assert_int_equal(ckpt_open(&s, d, "z", NULL, err, sizeof err), SL_OK);
+    ckpt_set(s, "k", 10, "meta");
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    ino_t ino = inode_of(d, "z.ckpt");
+    uint64_t gen = ckpt_generation(s);
+    /* the default settle time (2 s) has not passed: written again, dated anew */
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "z.ckpt") != ino);
+    assert_int_equal(ckpt_generation(s), gen + 1);
+    /* settled: the same entries are not written */
+    ckpt_set_settle(s, 0);
+    ino = inode_of(d, "z.ckpt");
+    gen = ckpt_generation(s);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "z.ckpt") == ino);
+    assert_int_equal(ckpt_generation(s), gen);
+    /* the live copy is not paced by it */
+    assert_int_equal(ckpt_write(s, false, err, sizeof err), SL_OK);
+    assert_int_equal(ckpt_generation(s), gen + 1);
+    /* a changed position, and a changed meta, are written */
+    ckpt_set(s, "k", 11, "meta");
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "z.ckpt") != ino);
+    ino = inode_of(d, "z.ckpt");
+    ckpt_set(s, "k", 11, "other");
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "z.ckpt") != ino);
+    gen = ckpt_generation(s);
+    ckpt_close(s);
+    /* what was skipped was the same: the newest copy loads with the last positions */
+    assert_int_equal(reopen_pos(d, "z", NULL), 11);
+    assert_int_equal(ckpt_open(&s, d, "z", NULL, err, sizeof err), SL_OK);
+    assert_int_equal(ckpt_generation(s), gen);
+    /* a reopened store writes its first durable copy whatever it holds */
+    ino = inode_of(d, "z.ckpt");
+    ckpt_set_settle(s, 0);
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "z.ckpt") != ino);
+    ckpt_close(s);
+}
+
 /* A v1 file (no generation) still loads, as generation 0; the next write is v2. */
 static void test_v1_file(void **state)
 {
@@ -370,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_and_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_settles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_file, setup, teardown),
         cmocka_unit_test(test_pace),
     };
