@@ -39,12 +39,18 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-static bool exists(const char *dir, const char *name)
+/* stat of <dir>/checkpoints/<name>; false if it is not there. */
+static bool stat_copy(const char *dir, const char *name, struct stat *st)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/checkpoints/%s", dir, name);
+    return stat(p, st) == 0;
+}
+
+static bool exists(const char *dir, const char *name)
+{
     struct stat st;
-    return stat(p, &st) == 0;
+    return stat_copy(dir, name, &st);
 }
 
 static void test_round_trip(void **state)
@@ -301,10 +307,8 @@ static void test_live_copy(void **state)
 /* The inode of a copy: every write replaces it by a rename, so a new inode is a new write. */
 static ino_t inode_of(const char *dir, const char *name)
 {
-    char p[600];
-    snprintf(p, sizeof p, "%s/checkpoints/%s", dir, name);
     struct stat st;
-    assert_int_equal(stat(p, &st), 0);
+    assert_true(stat_copy(dir, name, &st));
     return st.st_ino;
 }
 
