@@ -519,7 +519,7 @@ int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen)
     if (durable) {
         serialize_entries(s, &entries);
         same = s->durable_at_ns && entries.len == s->durable_entries.len &&
-               memcmp(entries.p, s->durable_entries.p, entries.len) == 0;
+               (entries.len == 0 || memcmp(entries.p, s->durable_entries.p, entries.len) == 0);
         if (same && s->durable_at_ns - s->entries_since_ns >= s->settle_ns) {
             buf_free(&entries); /* settled: the copy on disk says the same, and dates it */
             return SL_OK;

@@ -360,6 +360,14 @@ static void test_durable_settles(void **state)
     assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
     assert_true(inode_of(d, "z.ckpt") != ino);
     ckpt_close(s);
+    /* no entries at all (a source with nothing to track yet): the same rule */
+    assert_int_equal(ckpt_open(&s, d, "empty", NULL, err, sizeof err), SL_OK);
+    ckpt_set_settle(s, 0);
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    ino = inode_of(d, "empty.ckpt");
+    assert_int_equal(ckpt_write(s, true, err, sizeof err), SL_OK);
+    assert_true(inode_of(d, "empty.ckpt") == ino);
+    ckpt_close(s);
 }
 
 /* A v1 file (no generation) still loads, as generation 0; the next write is v2. */
