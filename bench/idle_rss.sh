@@ -5,8 +5,9 @@
 #
 #   SLUICE=build/sluice IDLE_RUNS=5 bash bench/idle_rss.sh
 #
-# Each run starts sluice, waits for /healthz, waits one second and reads VmRSS; the table is
-# of the last run. Then the idle CPU of the last run: each thread's time on CPU
+# Each run starts sluice, waits for /healthz, reads what the start cost 0.3 s later (CPU
+# of all threads from /proc/<pid>/task/*/schedstat, and minor faults), then reads VmRSS one
+# second after /healthz; the table is of the last run. Then the idle CPU of the last run: each thread's time on CPU
 # (/proc/<pid>/task/*/schedstat) over IDLE_CPU_SECS seconds (default 5; 0 skips it), in ms
 # per second, by thread name. IDLE_SINK=loki (or journald as IDLE_SOURCE) shows what a component that
 # loads a library on first use adds.
@@ -29,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rss=()
+rss=(); start_ms=(); start_flt=()
 for i in $(seq 1 "$IDLE_RUNS"); do
   rm -rf "$w/data" "$w/empty"; mkdir -p "$w/data" "$w/empty"
   port="$(free_port)"
@@ -58,7 +59,10 @@ for i in $(seq 1 "$IDLE_RUNS"); do
     sleep 0.05
   done
   [ "$up" = 1 ] || { echo "idle_rss: sluice did not start" >&2; cat "$w/idle.log" >&2; exit 1; }
-  sleep 1
+  sleep 0.3
+  start_ms+=("$(cat /proc/"$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.1f", s / 1e6 }')")
+  start_flt+=("$(awk '{ print $10 }' "/proc/$pid/stat")")
+  sleep 0.7
   kb="$(awk '$1=="VmRSS:" {print $2}' "/proc/$pid/status")"
   rss+=("$kb")
   if [ "$i" -eq "$IDLE_RUNS" ]; then
@@ -75,6 +79,7 @@ printf 'idle VmRSS (MB):'
 for kb in "${rss[@]}"; do awk -v k="$kb" 'BEGIN { printf " %.1f", k / 1024 }'; done
 printf '  median %s\n' "$(printf '%s\n' "${rss[@]}" | sort -n |
   awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] / 1024 }')"
+echo "start (0.3 s after /healthz): CPU ms ${start_ms[*]}; minor faults ${start_flt[*]}"
 if [ -s "$w/cpu1" ]; then
   awk -v secs="$IDLE_CPU_SECS" 'NR == FNR { t0[$1] = $2; next }
        { ms = ($2 - t0[$1]) / 1e6 / secs; total += ms; printf " %s %.2f", $3, ms }
