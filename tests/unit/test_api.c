@@ -22,7 +22,9 @@
 
 #include "core/api.h"
 #include "core/common.h"
+#include "core/event.h"
 #include "core/metrics.h"
+#include "core/tap.h"
 
 typedef struct fake_topo {
     bool ready;
@@ -601,6 +603,109 @@ static void test_keep_alive_and_bodies(void **state)
     api_stop(a);
 }
 
+static sl_tap the_tap;
+
+static sl_tap *fake_tap(void *arg, const char *id, sl_buf *ids)
+{
+    if (strcmp(id, "c") == 0)
+        return &the_tap;
+    buf_puts(ids, "c");
+    return NULL;
+}
+
+/* Reads fd until `needle` is in what was read, or EOF (needle NULL), or a 20 s safety net.
+ * Returns the bytes read into out (NUL-terminated). */
+static size_t read_until(int fd, char *out, size_t outlen, const char *needle)
+{
+    size_t got = 0;
+    out[0] = '\0';
+    while (!needle || !strstr(out, needle)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20000) <= 0 || got + 1 >= outlen)
+            break;
+        ssize_t n = recv(fd, out + got, outlen - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        out[got] = '\0';
+    }
+    return got;
+}
+
+/* Waits until a client has attached to the tap (a state, not a time). */
+static void wait_attached(void)
+{
+    for (int i = 0; !atomic_load(&the_tap.active); i++) {
+        assert_true(i < 20000); /* a safety net: 20 s */
+        usleep(1000);
+    }
+}
+
+static sl_batch *events_of(int n)
+{
+    sl_batch *b = batch_new((uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        sl_event *e = batch_add(b);
+        e->ts_ns = 1;
+        e->message = SL_STR("tapped");
+        event_set_int(b, e, "i", i);
+    }
+    return b;
+}
+
+/* GET /api/v1/tap: a chunked stream that ends after `limit` events and keeps the
+ * connection (HTTP/1.1), or an unframed one that ends with the close (HTTP/1.0); one client
+ * at a time; an unknown component is a 404 naming the known ones. */
+static void test_tap_stream(void **state)
+{
+    tap_init(&the_tap);
+    sl_api_handlers h = {.tap = fake_tap};
+    sl_api *a = start_local(&h);
+    int port = api_port(a);
+    static char out[65536];
+    sl_batch *b = events_of(5);
+
+    int fd = raw_connect(port);
+    const char get11[] = "GET /api/v1/tap?component=c&limit=3&rate=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, get11, sizeof get11 - 1, MSG_NOSIGNAL), (ssize_t)sizeof get11 - 1);
+    wait_attached();
+    raw_exchange(port, get11, sizeof get11 - 1, out, sizeof out); /* a second client */
+    assert_true(strncmp(out, "HTTP/1.1 409", 12) == 0);
+    tap_hook(&the_tap, b);
+    read_until(fd, out, sizeof out, "\r\n0\r\n\r\n");
+    assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+    assert_int_equal(count_of(out, "\"message\":\"tapped\""), 3);
+    assert_non_null(strstr(out, "\r\n0\r\n\r\n")); /* the last chunk */
+    /* the same connection serves the next request */
+    const char next[] = "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, next, sizeof next - 1, MSG_NOSIGNAL), (ssize_t)sizeof next - 1);
+    read_until(fd, out, sizeof out, NULL);
+    assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_non_null(strstr(out, "\r\n\r\nok\n"));
+    close(fd);
+    assert_false(atomic_load(&the_tap.active)); /* detached when the stream ended */
+
+    fd = raw_connect(port);
+    const char get10[] = "GET /api/v1/tap?component=c&limit=2 HTTP/1.0\r\n\r\n";
+    assert_int_equal(send(fd, get10, sizeof get10 - 1, MSG_NOSIGNAL), (ssize_t)sizeof get10 - 1);
+    wait_attached();
+    tap_hook(&the_tap, b);
+    read_until(fd, out, sizeof out, NULL); /* the server closes at the end */
+    close(fd);
+    assert_null(strstr(out, "chunked"));
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_int_equal(count_of(out, "\"message\":\"tapped\""), 2);
+
+    const char unknown[] = "GET /api/v1/tap?component=x HTTP/1.1\r\nConnection: close\r\n\r\n";
+    raw_exchange(port, unknown, sizeof unknown - 1, out, sizeof out);
+    assert_true(strncmp(out, "HTTP/1.1 404", 12) == 0);
+    assert_non_null(strstr(out, "(components: c)"));
+    api_stop(a);
+    batch_release(b);
+    tap_destroy(&the_tap);
+}
+
 static int teardown(void **state)
 {
     metrics_reset();
@@ -620,6 +725,7 @@ int main(void)
         cmocka_unit_test_teardown(test_malformed_requests, teardown),
         cmocka_unit_test(test_parse_head),
         cmocka_unit_test_teardown(test_keep_alive_and_bodies, teardown),
+        cmocka_unit_test_teardown(test_tap_stream, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
