@@ -44,6 +44,7 @@ void batch_release(sl_batch *b)
     for (uint32_t i = 0; i < b->nholds; i++)
         ack_token_release(b->holds[i]);
     free(b->holds);
+    buf_free(&b->prep);
     arena_free(&b->arena);
     free(b->events);
     free(b);
@@ -77,6 +78,9 @@ sl_event *batch_append_copy(sl_batch *b, const sl_event *se)
 {
     sl_event *e = batch_add(b);
     *e = *se;
+    e->prep_owner = 0; /* another batch: the prepared bytes stay behind */
+    e->prep = NULL;
+    e->prep_len = 0;
     e->message = copy_str(b, se->message);
     e->id_str = copy_str(b, se->id_str);
     uint32_t nf = event_nfields(se);
@@ -232,7 +236,38 @@ void batch_compact(sl_batch *b, const bool *keep)
 
 size_t batch_mem_size(const sl_batch *b)
 {
-    return sizeof *b + b->arena.total + (size_t)b->cap * sizeof(sl_event);
+    return sizeof *b + b->arena.total + (size_t)b->cap * sizeof(sl_event) + b->prep.cap;
+}
+
+uint32_t prep_id_new(void)
+{
+    static atomic_uint next = 1;
+    return atomic_fetch_add(&next, 1);
+}
+
+/* Until batch_prep_done the buffer may still move: prep holds the start as an offset. */
+void batch_prep_event(sl_batch *b, uint32_t i, size_t start)
+{
+    sl_event *e = &b->events[i];
+    e->prep = (const char *)(uintptr_t)start;
+    e->prep_len = (uint32_t)(b->prep.len - start);
+}
+
+void batch_prep_done(sl_batch *b, uint32_t owner)
+{
+    /* Reserved by an estimate: what was not used goes back before a buffer counts it. */
+    if (b->prep.cap - b->prep.len > b->prep.len / 8 + 4096) {
+        b->prep.cap = b->prep.len ? b->prep.len : 1;
+        b->prep.p = sl_xrealloc(b->prep.p, b->prep.cap);
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        sl_event *e = &b->events[i];
+        if (!e->prep_len)
+            continue;
+        e->prep = b->prep.p + (uintptr_t)e->prep;
+        e->prep_owner = owner;
+    }
+    b->prep_owner = owner;
 }
 
 sl_str batch_str(sl_batch *b, const char *s, size_t len)

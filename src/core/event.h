@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "buf.h"
 
 typedef struct sl_str {
     const char *ptr;
@@ -52,6 +53,12 @@ typedef struct sl_event {
     uint32_t nfields, cap_fields;
     const sl_field *shared; /* in the batch's arena, or NULL */
     uint32_t nshared;
+    /* What one sink encoded of this event ahead of sending (batch_prepare): `prep_len`
+     * bytes at `prep`, in the batch's prep buffer, for the sink whose prep id is
+     * `prep_owner` (0: none). Every other sink ignores them; copies do not carry them. */
+    uint32_t prep_len;
+    const char *prep;
+    uint32_t prep_owner;
     /* Stable id derived from the source position: `id_stream` names the stream
      * (file identity hash, ...), `id_seq` the position in it (byte offset).
      * `id_str`, when non-empty, overrides both (e.g. a CloudWatch event id). */
@@ -78,6 +85,8 @@ typedef struct sl_batch {
     sl_ack_token **holds;
     uint32_t nholds, cap_holds;
     uint32_t nheld;
+    sl_buf prep;        /* owns the events' prepared bytes (sl_event.prep), or empty */
+    uint32_t prep_owner; /* the sink that prepared them, 0: not prepared */
     const char *origin; /* component id that produced it (static lifetime) */
     bool fallback;      /* a copy of events another sink handed to its fallback */
     bool shared_fields; /* some events have shared fields (see sl_event) */
@@ -153,6 +162,25 @@ void event_set_static(sl_batch *b, sl_event *e, sl_str key, sl_str val);
 void event_set_int(sl_batch *b, sl_event *e, const char *key, int64_t val);
 /* Returns the field with this key or NULL. */
 const sl_field *event_get(const sl_event *e, const char *key, size_t keylen);
+/* Ahead-of-send encoding (sink vtable `prepare`): a sink that encodes each event alone
+ * (an OTLP LogRecord, an Elasticsearch document) may do it on the thread that routes the
+ * batch, where the batch was just written and is still in that core's cache, instead of
+ * on a sink thread that would read it cold from another core. The sink takes a prep id
+ * once (prep_id_new), appends each event's bytes to b->prep and records where they end
+ * with batch_prep_event; batch_prep_done sets every event's prep once the buffer no
+ * longer moves. A sink finds its own bytes with event_prep. */
+uint32_t prep_id_new(void);
+/* Event i's bytes are b->prep.p[start, b->prep.len): call after appending them. */
+void batch_prep_event(sl_batch *b, uint32_t i, size_t start);
+/* Points the events recorded by batch_prep_event into b->prep and marks them `owner`. */
+void batch_prep_done(sl_batch *b, uint32_t owner);
+/* e's prepared bytes for the sink with prep id `owner`, or an empty string. */
+static inline sl_str event_prep(const sl_event *e, uint32_t owner)
+{
+    if (e->prep_owner != owner || !owner)
+        return (sl_str){NULL, 0};
+    return (sl_str){e->prep, e->prep_len};
+}
 /* Bytes an event adds to its batch's accounting (message + fields, rough). */
 size_t event_size(const sl_event *e);
 

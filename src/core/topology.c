@@ -596,6 +596,11 @@ static _Thread_local const atomic_bool *route_cancel;
 static bool push_to_sink(sl_topology *t, node *sink, sl_batch *b)
 {
     tap_hook(sink->tap, b);
+    /* Encoded here, in this thread's cache, when the batch waits in memory for this sink
+     * alone among those that prepare (a disk buffer keeps only the events). */
+    if (sink->vt.sink->prepare && !b->prep_owner && b->n &&
+        sink->common.buffer.type == SL_BUFFER_MEMORY)
+        sink->vt.sink->prepare(sink->self, b);
     atomic_fetch_add_explicit(&sink->m->received_events, b->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&sink->m->received_bytes, b->bytes, memory_order_relaxed);
     bool logged = false;

@@ -191,6 +191,63 @@ static unsigned lcg(uint64_t *r)
     return (unsigned)(*r >> 33);
 }
 
+/* The request otlp_encode writes from records otlp_prepare wrote ahead (note 7 of
+ * otlp_encode.c) is `want`, the request it writes from the events alone: on a copy of b
+ * prepared for m, and encoded for m. Another sink's map (other resource keys, another
+ * prep id) on the same prepared copy ignores those records and writes what it writes from
+ * the events. A copy of a prepared event carries none of them. */
+static void check_prepared(const sl_batch *b, bool json, const otlp_map *m, const sl_buf *want)
+{
+    sl_batch *c = batch_clone(b);
+    otlp_map mp = *m;
+    mp.prep_id = prep_id_new();
+    otlp_prepare(c, json, &mp, 42);
+    assert_int_equal(c->prep_owner, mp.prep_id);
+    sl_event *evs[64];
+    assert_true(c->n <= 64);
+    uint32_t prepared = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        evs[i] = &c->events[i];
+        prepared += event_prep(evs[i], mp.prep_id).len > 0;
+        assert_int_equal(event_prep(evs[i], mp.prep_id + 1000).len, 0);
+    }
+    sl_buf got = SL_BUF_INIT, other = SL_BUF_INIT, plain = SL_BUF_INIT;
+    otlp_encode(&got, json, evs, c->n, &mp, 42);
+    assert_int_equal(got.len, want->len);
+    assert_memory_equal(got.p, want->p, want->len);
+    /* another sink: job_id belongs to its resource, so its records differ */
+    char *rk[] = {"job_id"};
+    sl_strlist keys = {.v = rk, .n = 1};
+    otlp_map mo = *m;
+    mo.resource_keys = &keys;
+    mo.prep_id = prep_id_new();
+    otlp_encode(&other, json, evs, c->n, &mo, 42);
+    sl_batch *d = batch_clone(b);
+    for (uint32_t i = 0; i < d->n; i++)
+        evs[i] = &d->events[i];
+    otlp_encode(&plain, json, evs, d->n, &mo, 42);
+    assert_int_equal(other.len, plain.len);
+    assert_memory_equal(other.p, plain.p, plain.len);
+    /* copies leave the prepared bytes behind */
+    sl_batch *e = batch_new(1);
+    if (prepared) {
+        for (uint32_t i = 0; i < c->n; i++)
+            if (event_prep(&c->events[i], mp.prep_id).len) {
+                const sl_event *x = batch_append_copy(e, &c->events[i]);
+                assert_int_equal(event_prep(x, mp.prep_id).len, 0);
+                assert_int_equal(x->prep_owner, 0);
+                break;
+            }
+    }
+    assert_true(batch_mem_size(c) >= c->prep.cap + c->arena.total);
+    batch_release(e);
+    batch_release(d);
+    batch_release(c);
+    buf_free(&got);
+    buf_free(&other);
+    buf_free(&plain);
+}
+
 /* Encoder output over a varied corpus, pinned by a hash of every byte: the protobuf
  * length placement, id decoding and UTF-8 checks are tuned for speed and must not change
  * a byte. Ids valid, upper case, zero, short, non-hex; bodies and values across the
@@ -264,6 +321,7 @@ static void test_encode_golden_corpus(void **state)
             otlp_encode(&out, json != 0, evs, n, &m, 42);
             for (size_t i = 0; i < out.len; i++)
                 h = (h ^ (unsigned char)out.p[i]) * 1099511628211ull;
+            check_prepared(b, json != 0, &m, &out);
         }
         batch_release(b);
     }
@@ -271,6 +329,63 @@ static void test_encode_golden_corpus(void **state)
     free(big);
     if (h != 0xdd2445015be70bf9ull)
         fail_msg("output changed: corpus hash %016llx", (unsigned long long)h);
+}
+
+/* Events with shared fields (kubernetes_logs' metadata, event.h): prepared from their
+ * fields as one array, the same bytes as otlp_encode's copies; a shared resource field
+ * (k8s.pod.name) leaves the event to otlp_encode's grouping. */
+static void test_prepared_shared_fields(void **state)
+{
+    (void)state;
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res};
+    for (int variant = 0; variant < 2; variant++) {
+        sl_batch *b = batch_new(8);
+        sl_field *sh = arena_alloc(&b->arena, 2 * sizeof *sh);
+        sh[0] = (sl_field){.key = SL_STR("log.file.name"), .type = SL_VAL_STR,
+                           .v.s = SL_STR("app")};
+        sh[1] = (sl_field){.key = variant ? SL_STR("k8s.pod.name") : SL_STR("log.file.path"),
+                           .type = SL_VAL_STR, .v.s = SL_STR("/var/log/pods/x/app/0.log")};
+        for (int i = 0; i < 6; i++) {
+            sl_event *e = batch_add(b);
+            e->ts_ns = 1000 + i;
+            char msg[32];
+            int ml = snprintf(msg, sizeof msg, "line %d level=warn", i);
+            e->message = batch_str(b, msg, (size_t)ml);
+            e->shared = sh;
+            e->nshared = 2;
+            event_set_str(b, e, "stream", i % 2 ? "stderr" : "stdout", 6);
+            event_set_int(b, e, "log.offset", 100 * i);
+        }
+        b->shared_fields = true;
+        for (int json = 0; json < 2; json++) {
+            sl_event *evs[6];
+            for (int i = 0; i < 6; i++)
+                evs[i] = &b->events[i];
+            sl_buf want = SL_BUF_INIT;
+            otlp_encode(&want, json != 0, evs, 6, &m, 42);
+            sl_batch *c = batch_new(8);
+            for (int i = 0; i < 6; i++) { /* the same events, shared fields kept */
+                sl_event *e = batch_add(c);
+                *e = b->events[i];
+            }
+            otlp_map mp = m;
+            mp.prep_id = prep_id_new();
+            otlp_prepare(c, json != 0, &mp, 42);
+            for (int i = 0; i < 6; i++) {
+                evs[i] = &c->events[i];
+                assert_int_equal(event_prep(evs[i], mp.prep_id).len > 0, variant == 0);
+            }
+            sl_buf got = SL_BUF_INIT;
+            otlp_encode(&got, json != 0, evs, 6, &mp, 42);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.p, want.p, want.len);
+            buf_free(&got);
+            buf_free(&want);
+            batch_release(c);
+        }
+        batch_release(b);
+    }
 }
 
 static void test_response(void **state)
@@ -304,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_encode_json),
         cmocka_unit_test(test_body_and_resources),
         cmocka_unit_test(test_encode_golden_corpus),
+        cmocka_unit_test(test_prepared_shared_fields),
         cmocka_unit_test(test_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

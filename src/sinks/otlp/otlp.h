@@ -17,6 +17,8 @@ typedef struct otlp_map {
     const sl_strlist *resource_keys; /* extra event fields that belong to the resource */
     const char *severity_field;     /* NULL: the first of level, severity, log.level, lvl */
     const char *body_field;         /* used as body when the message is empty ("body") */
+    uint32_t prep_id;               /* records otlp_prepare wrote for this id are copied
+                                       (event_prep); 0: every record is encoded here */
 } otlp_map;
 
 /* Appends one ExportLogsServiceRequest for events[0..n) to out: protobuf when json is
@@ -25,6 +27,12 @@ typedef struct otlp_map {
  * UTF-8 is replaced, unparsable raw JSON values become strings. */
 void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, const otlp_map *m,
                  int64_t observed_ns);
+
+/* Writes the LogRecord (protobuf or JSON, as otlp_encode would) of every event of b that
+ * has no resource or scope field into b's prep buffer, for m->prep_id (event.h,
+ * batch_prepare), with observed_ns as observedTimeUnixNano; otlp_encode copies them.
+ * Events with resource or scope fields are left to otlp_encode, which groups them. */
+void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns);
 
 /* Reads an ExportLogsServiceResponse (protobuf or JSON). Returns SL_OK with *rejected
  * (0 when absent) and the error message (may be empty), or SL_ERR_CORRUPT. An empty

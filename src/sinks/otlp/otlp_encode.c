@@ -27,7 +27,12 @@
  *     otlp source -> otlp sink keeps its shape: severity_number (int 1-24, with the
  *     severity string kept verbatim as severityText), trace_flags, observed_time_unix_nano,
  *     event.name, and otel.scope.name / otel.scope.version / otel.scope.attributes.* (the
- *     scope; events are grouped by resource and scope). */
+ *     scope; events are grouped by resource and scope).
+ *  7. A record does not depend on the request around it, so the sink may write the
+ *     records of events without resource or scope fields ahead, on the thread that routes
+ *     their batch (otlp_prepare; event.h, batch_prepare), where the events are still in
+ *     cache; the request then copies those bytes. Read cold on a sink thread of another
+ *     core, the events cost more than writing them does. */
 #include "sinks/otlp/otlp.h"
 
 #include <errno.h>
@@ -1223,7 +1228,11 @@ static void encode_request(sl_buf *out, bool json, sl_event *const *events, size
     for (size_t i = 0; i < n; i++) {
         size_t h, e;
         total += events[i]->nfields;
-        event_sizes(&c, events[i], &e, &h);
+        sl_str pre = event_prep(events[i], m->prep_id);
+        if (pre.len)
+            e = h = pre.len + 1;
+        else
+            event_sizes(&c, events[i], &e, &h);
         hint += h;
         esum += e;
     }
@@ -1252,7 +1261,14 @@ static void encode_request(sl_buf *out, bool json, sl_event *const *events, size
         er[i] = roles + off;
         uint8_t *rm = er[i] + total;
         uint8_t ids[24]; /* for the first group, written at once; the others decode again */
-        nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], ids);
+        sl_str pre = event_prep(events[i], m->prep_id);
+        if (pre.len) { /* note 7: no resource or scope field; roles only for group_open */
+            memset(er[i], ROLE_ATTR, events[i]->nfields);
+            memset(rm, 0, events[i]->nfields);
+            nres[i] = 0;
+        } else {
+            nres[i] = classify(&c, events[i], er[i], rm, &sevs[i], ids);
+        }
         off += events[i]->nfields;
         /* no resource or scope field, the common case: hash 0, equal to any other such */
         hash[i] = nres[i] ? resource_hash(events[i], er[i], rm) : 0;
@@ -1281,7 +1297,10 @@ static void encode_request(sl_buf *out, bool json, sl_event *const *events, size
         if (json && any)
             buf_putc(out, ',');
         any = true;
-        write_record(&c, events[i], er[i], sevs[i], ids, observed_ns);
+        if (pre.len)
+            buf_append(out, pre.ptr, pre.len);
+        else
+            write_record(&c, events[i], er[i], sevs[i], ids, observed_ns);
     }
     if (n)
         group_close(&c, marks, rl);
@@ -1290,7 +1309,11 @@ static void encode_request(sl_buf *out, bool json, sl_event *const *events, size
         for (size_t i = f; i < n; i++) {
             size_t e, h;
             if (group[i] == g) {
-                event_sizes(&c, events[i], &e, &h);
+                sl_str pre = event_prep(events[i], m->prep_id);
+                if (pre.len)
+                    e = pre.len;
+                else
+                    event_sizes(&c, events[i], &e, &h);
                 gest += e;
             }
         }
@@ -1302,7 +1325,11 @@ static void encode_request(sl_buf *out, bool json, sl_event *const *events, size
             if (json && any)
                 buf_putc(out, ',');
             any = true;
-            write_record(&c, events[i], er[i], sevs[i], NULL, observed_ns);
+            sl_str pre = event_prep(events[i], m->prep_id);
+            if (pre.len)
+                buf_append(out, pre.ptr, pre.len);
+            else
+                write_record(&c, events[i], er[i], sevs[i], NULL, observed_ns);
         }
         group_close(&c, marks, rl);
     }
@@ -1324,8 +1351,8 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
                  int64_t observed_ns)
 {
     pthread_once(&res_once, res_index);
-    size_t k = 0;
-    while (k < n && !events[k]->nshared)
+    size_t k = 0; /* prepared events are not read for their fields (note 7) */
+    while (k < n && (!events[k]->nshared || event_prep(events[k], m->prep_id).len))
         k++;
     if (k == n) {
         encode_request(out, json, events, n, m, observed_ns);
@@ -1340,7 +1367,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     for (size_t i = 0; i < n; i++) {
         const sl_event *e = events[i];
         evs[i] = events[i];
-        if (!e->nshared)
+        if (!e->nshared || event_prep(e, m->prep_id).len)
             continue;
         uint32_t nf = event_nfields(e);
         copies[i] = *e;
@@ -1354,6 +1381,56 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     arena_free(&a);
     free(copies);
     free(evs);
+}
+
+void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns)
+{
+    pthread_once(&res_once, res_index);
+    enc c = {.out = &b->prep, .json = json, .m = m, .tmp = SL_BUF_INIT,
+             .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
+             .body_len = m->body_field ? strlen(m->body_field) : 0};
+    arena_init(&c.arena, 16384);
+    sl_arena flat; /* the fields of one event with shared fields, as one array */
+    arena_init(&flat, 4096);
+    size_t hint = 0, rcap = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t e, h;
+        event_sizes(&c, &b->events[i], &e, &h);
+        hint += h + 16 * b->events[i].nshared;
+    }
+    buf_reserve(&b->prep, hint);
+    uint8_t *roles = NULL;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const sl_event *ev = &b->events[i];
+        sl_event copy;
+        if (ev->nshared) {
+            uint32_t nf = event_nfields(ev);
+            arena_reset(&flat);
+            copy = *ev;
+            copy.fields = event_fields_flat(&flat, ev, nf);
+            copy.nfields = copy.cap_fields = nf;
+            copy.shared = NULL;
+            copy.nshared = 0;
+            ev = &copy;
+        }
+        if (2 * (size_t)ev->nfields + 1 > rcap) {
+            rcap = 2 * (size_t)ev->nfields + 16;
+            free(roles);
+            roles = sl_xmalloc(rcap);
+        }
+        sl_severity sev;
+        uint8_t ids[24];
+        if (classify(&c, ev, roles, roles + ev->nfields, &sev, ids))
+            continue; /* grouped by otlp_encode */
+        size_t start = b->prep.len;
+        write_record(&c, ev, roles, sev, ids, observed_ns);
+        batch_prep_event(b, i, start);
+    }
+    batch_prep_done(b, m->prep_id);
+    free(roles);
+    buf_free(&c.tmp);
+    arena_free(&c.arena);
+    arena_free(&flat);
 }
 
 /* ---- response ---------------------------------------------------------------------- */

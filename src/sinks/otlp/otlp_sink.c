@@ -126,9 +126,17 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
         .resource_keys = &cfg->resource_keys,
         .severity_field = cfg->severity_field,
         .body_field = cfg->body_field,
+        .prep_id = prep_id_new(),
     };
     *self = s;
     return SL_OK;
+}
+
+/* On the routing thread (note 7 of otlp_encode.c). */
+static void otlp_prep(void *self, sl_batch *b)
+{
+    otlp_sink *s = self;
+    otlp_prepare(b, s->cfg->encoding == OTLP_JSON, &s->map, sl_now_ns());
 }
 
 static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
@@ -232,6 +240,7 @@ const sl_sink_vtable sl_sink_otlp = {
     .config_size = sizeof(otlp_config),
     .init = otlp_init,
     .send = otlp_send,
+    .prepare = otlp_prep,
     .destroy = otlp_destroy,
     .serial = false,
 };
