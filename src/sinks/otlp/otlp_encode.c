@@ -1082,12 +1082,21 @@ static void write_record(enc *c, const sl_event *ev, const uint8_t *roles, sl_se
         if (stext)
             pb_string(c, 3, stext, slen);
     }
-    size_t mb = pb_begin2(out, 5);
-    if (bodyf)
-        any_field(c, bodyf);
-    else
-        any_string(c, ev->message.ptr, ev->message.len);
-    pb_end2(out, mb);
+    if (!bodyf && utf8_ok(ev->message.ptr, ev->message.len)) {
+        /* a string body, the common case: its lengths are known, so nothing moves (a
+         * short message would, from the two bytes pb_begin2 reserves) */
+        size_t n = ev->message.len;
+        pb_tag(out, 5, 2);
+        pb_varint(out, 1 + pb_varint_len(n) + n);
+        pb_bytes(out, 1, ev->message.ptr, n);
+    } else {
+        size_t mb = pb_begin2(out, 5);
+        if (bodyf)
+            any_field(c, bodyf);
+        else
+            any_string(c, ev->message.ptr, ev->message.len);
+        pb_end2(out, mb);
+    }
     bool first = true;
     for (uint32_t i = 0; i < ev->nfields; i++) /* kv_direct inlined for attributes */
         if (roles[i] == ROLE_ATTR && !kv_direct(c, 6, ev->fields[i].key, &ev->fields[i], NULL))
