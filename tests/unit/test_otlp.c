@@ -331,6 +331,75 @@ static void test_encode_golden_corpus(void **state)
         fail_msg("output changed: corpus hash %016llx", (unsigned long long)h);
 }
 
+/* Requests whose events share their keys in the same order (as a source's usually do),
+ * with values that change each key's role from event to event: a level word known or not,
+ * ids valid or not, a severity_number in range or not, a resource key holding a raw JSON
+ * value, scope fields, and the config's severity_field, body_field and resource_keys. The
+ * classification is remembered per field position by key (classify); the bytes are pinned
+ * by a hash taken with the encoder from before that. */
+static void test_encode_repeated_shapes(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        "level", "trace_id", "span_id", "traceparent", "severity_number", "trace_flags",
+        "observed_time_unix_nano", "otel.scope.name", "otel.scope.version",
+        "otel.scope.attributes.lib", "event.name", "body", "msg_level", "k8s.pod.name",
+        "service.name", "team", "job", "kubernetes.container_name", "a_key_longer_than_32_bytes_here_x"};
+    static const char *const strs[] = {
+        "info", "WARN", "loud", "", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "zz", "error", "7"};
+    uint64_t rnd = 11, h = 1469598103934665603ull;
+    char *rk[] = {"team", "level"};
+    sl_strlist rkeys = {.v = rk, .n = 2};
+    sl_strmap res = {0};
+    otlp_map maps[3] = {{.resource = &res, .body_field = "body"},
+                        {.resource = &res, .severity_field = "msg_level", .body_field = "team"},
+                        {.resource = &res, .resource_keys = &rkeys}};
+    sl_buf out = SL_BUF_INIT;
+    for (int round = 0; round < 150; round++) {
+        size_t n = 2 + lcg(&rnd) % 10, nf = 1 + lcg(&rnd) % 9;
+        const char *shape[9];
+        for (size_t k = 0; k < nf; k++)
+            shape[k] = keys[lcg(&rnd) % SL_ARRAY_LEN(keys)];
+        sl_batch *b = batch_new((uint32_t)n);
+        sl_event *evs[12];
+        for (size_t i = 0; i < n; i++) {
+            sl_event *e = batch_add(b);
+            e->ts_ns = 1000 + (int64_t)i;
+            if (lcg(&rnd) % 3)
+                e->message = batch_str(b, "hello", 5);
+            for (size_t k = 0; k < nf; k++) {
+                sl_field *f = event_push_field(b, e, (sl_str){shape[k], (uint32_t)strlen(shape[k])});
+                unsigned kind = lcg(&rnd) % 5;
+                if (kind <= 2) {
+                    const char *v = strs[lcg(&rnd) % SL_ARRAY_LEN(strs)];
+                    f->type = SL_VAL_STR;
+                    f->v.s = batch_str(b, v, strlen(v));
+                } else if (kind == 3) {
+                    f->type = SL_VAL_INT;
+                    f->v.i = (int64_t)(lcg(&rnd) % 30) - 2;
+                } else {
+                    f->type = SL_VAL_JSON;
+                    f->v.s = SL_STR("{\"x\":1}");
+                }
+            }
+            evs[i] = e;
+        }
+        for (int mi = 0; mi < 3; mi++)
+            for (int json = 0; json < 2; json++) {
+                buf_reset(&out);
+                otlp_encode(&out, json != 0, evs, n, &maps[mi], 42);
+                for (size_t i = 0; i < out.len; i++)
+                    h = (h ^ (unsigned char)out.p[i]) * 1099511628211ull;
+                check_prepared(b, json != 0, &maps[mi], &out);
+            }
+        batch_release(b);
+    }
+    buf_free(&out);
+    if (h != 0xde2f2e6c7ccafeb3ull)
+        fail_msg("output changed: corpus hash %016llx", (unsigned long long)h);
+}
+
 /* Events with shared fields (kubernetes_logs' metadata, event.h): prepared from their
  * fields as one array, the same bytes as otlp_encode's copies; a shared resource field
  * (k8s.pod.name) leaves the event to otlp_encode's grouping. */
@@ -419,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_encode_json),
         cmocka_unit_test(test_body_and_resources),
         cmocka_unit_test(test_encode_golden_corpus),
+        cmocka_unit_test(test_encode_repeated_shapes),
         cmocka_unit_test(test_prepared_shared_fields),
         cmocka_unit_test(test_response),
     };

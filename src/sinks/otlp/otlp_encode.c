@@ -98,6 +98,25 @@ static const struct {
 static const sl_str otlp_level_keys[] = {SL_STR("level"), SL_STR("severity"),
                                          SL_STR("log.level"), SL_STR("lvl")};
 
+/* What a field's key alone says about its role (classify): bits, as a key may be named
+ * twice (a config resource key that is also a level key). */
+enum {
+    K_RES = 1 << 0, K_SEVNUM = 1 << 1, K_FLAGS = 1 << 2, K_OBSERVED = 1 << 3,
+    K_SCOPE_NAME = 1 << 4, K_SCOPE_VERSION = 1 << 5, K_SCOPE_ATTR = 1 << 6, K_EVENT = 1 << 7,
+    K_LEVEL = 1 << 8, K_TRACE = 1 << 9, K_SPAN = 1 << 10, K_PARENT = 1 << 11, K_BODY = 1 << 12,
+};
+#define KC_SLOTS 32 /* field positions remembered */
+#define KC_KEYMAX 32 /* longest key remembered */
+
+/* The class of the key last seen at a field position: events of one source mostly have
+ * the same keys in the same order, so the next event's key there is usually the same. */
+typedef struct key_class {
+    uint8_t len;     /* 0: empty slot (a key of length 0 is never remembered) */
+    uint8_t rmap;    /* resource index, with K_RES */
+    uint16_t bits;
+    char key[KC_KEYMAX];
+} key_class;
+
 /* One request's scratch; freed at the end of otlp_encode. */
 typedef struct enc {
     sl_buf *out;
@@ -108,6 +127,7 @@ typedef struct enc {
     uint8_t **roles;  /* per event, per field */
     uint8_t *rmap;    /* per event, per field: index into the resource table (+extra) */
     size_t sev_len, body_len; /* strlen of m->severity_field, m->body_field */
+    key_class kc[KC_SLOTS];   /* zeroed with the enc */
 } enc;
 
 static bool str_eq(sl_str a, const char *b, size_t blen)
@@ -825,6 +845,89 @@ static void event_sizes(const enc *c, const sl_event *ev, size_t *est, size_t *h
     *hint = (c->json ? 192 + 64 * nf : 96 + 24 * nf) + ev->message.len + klen + slen + jlen;
 }
 
+/* The key-only part of classify's decisions for key k. */
+static unsigned key_bits(const enc *c, sl_str k, int *res)
+{
+    const otlp_map *m = c->m;
+    unsigned b = 0;
+    *res = resource_index(m, k);
+    if (*res >= 0)
+        b |= K_RES;
+    if (str_eq(k, "severity_number", 15))
+        b |= K_SEVNUM;
+    else if (str_eq(k, "trace_flags", 11))
+        b |= K_FLAGS;
+    else if (str_eq(k, "observed_time_unix_nano", 23))
+        b |= K_OBSERVED;
+    if (str_eq(k, "otel.scope.name", 15))
+        b |= K_SCOPE_NAME;
+    else if (str_eq(k, "otel.scope.version", 18))
+        b |= K_SCOPE_VERSION;
+    if (k.len > SCOPE_ATTR_PLEN && memcmp(k.ptr, SCOPE_ATTR_PREFIX, SCOPE_ATTR_PLEN) == 0)
+        b |= K_SCOPE_ATTR;
+    if (str_eq(k, "event.name", 10))
+        b |= K_EVENT;
+    if (m->severity_field) {
+        if (str_eq(k, m->severity_field, c->sev_len))
+            b |= K_LEVEL;
+    } else {
+        for (size_t i = 0; i < SL_ARRAY_LEN(otlp_level_keys); i++)
+            if (str_eq(k, otlp_level_keys[i].ptr, otlp_level_keys[i].len))
+                b |= K_LEVEL;
+    }
+    if (str_eq(k, "trace_id", 8))
+        b |= K_TRACE;
+    else if (str_eq(k, "span_id", 7))
+        b |= K_SPAN;
+    else if (str_eq(k, "traceparent", 11))
+        b |= K_PARENT;
+    if (m->body_field && str_eq(k, m->body_field, c->body_len))
+        b |= K_BODY;
+    return b;
+}
+
+/* n bytes (1 to KC_KEYMAX) equal; up to 16 as two overlapping words, without a call. */
+static inline bool key_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x0, x1, y0, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + n - 8, 8);
+        memcpy(&y1, b + n - 8, 8);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x0, x1, y0, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+/* key_bits through the slot of field position i (KC_SLOTS of them). */
+static inline unsigned key_class_of(enc *c, uint32_t i, sl_str k, int *res)
+{
+    key_class *kc = i < KC_SLOTS ? &c->kc[i] : NULL;
+    if (kc && kc->len == k.len && k.len && key_eq(kc->key, k.ptr, k.len)) {
+        *res = kc->rmap;
+        return kc->bits;
+    }
+    unsigned b = key_bits(c, k, res);
+    if (kc && k.len && k.len <= KC_KEYMAX && *res < 256) {
+        kc->len = (uint8_t)k.len;
+        kc->bits = (uint16_t)b;
+        kc->rmap = (uint8_t)(*res >= 0 ? *res : 0);
+        memcpy(kc->key, k.ptr, k.len);
+    } else if (kc) {
+        kc->len = 0;
+    }
+    return b;
+}
+
 /* Gives every field its role (note 1); returns how many are resource or scope fields. The
  * bytes of the trace_id and span_id fields given those roles go to ids[0..16), [16..24). */
 static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
@@ -838,68 +941,56 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
         const sl_field *f = &ev->fields[i];
         roles[i] = ROLE_ATTR;
         rmap[i] = 0;
-        int r = resource_index(m, f->key);
-        if (r >= 0 && f->type != SL_VAL_JSON) {
+        int r;
+        unsigned kb = key_class_of(c, i, f->key, &r);
+        if (!kb)
+            continue; /* a plain attribute, the common case */
+        if ((kb & K_RES) && f->type != SL_VAL_JSON) {
             roles[i] = ROLE_RESOURCE;
             rmap[i] = (uint8_t)r;
             nres++;
             continue;
         }
         if (f->type == SL_VAL_INT) {
-            if (str_eq(f->key, "severity_number", 15) && f->v.i >= 1 && f->v.i <= 24) {
+            if ((kb & K_SEVNUM) && f->v.i >= 1 && f->v.i <= 24) {
                 roles[i] = ROLE_SEVNUM;
                 sevnum = (int)i;
                 continue;
             }
-            if (str_eq(f->key, "trace_flags", 11) && f->v.i > 0 && f->v.i <= (int64_t)UINT32_MAX) {
+            if ((kb & K_FLAGS) && f->v.i > 0 && f->v.i <= (int64_t)UINT32_MAX) {
                 roles[i] = ROLE_FLAGS;
                 continue;
             }
-            if (str_eq(f->key, "observed_time_unix_nano", 23) && f->v.i > 0) {
+            if ((kb & K_OBSERVED) && f->v.i > 0) {
                 roles[i] = ROLE_OBSERVED;
                 continue;
             }
         }
-        if (f->type == SL_VAL_STR && f->key.len >= 10 && memcmp(f->key.ptr, "otel.scope.", 10) == 0) {
-            if (str_eq(f->key, "otel.scope.name", 15))
-                rmap[i] = SCOPE_NAME;
-            else if (str_eq(f->key, "otel.scope.version", 18))
-                rmap[i] = SCOPE_VERSION;
-            if (rmap[i]) {
-                roles[i] = ROLE_SCOPE;
-                nres++;
-                continue;
-            }
+        if (f->type == SL_VAL_STR && (kb & (K_SCOPE_NAME | K_SCOPE_VERSION))) {
+            rmap[i] = kb & K_SCOPE_NAME ? SCOPE_NAME : SCOPE_VERSION;
+            roles[i] = ROLE_SCOPE;
+            nres++;
+            continue;
         }
-        if (f->key.len > SCOPE_ATTR_PLEN &&
-            memcmp(f->key.ptr, SCOPE_ATTR_PREFIX, SCOPE_ATTR_PLEN) == 0) {
+        if (kb & K_SCOPE_ATTR) {
             roles[i] = ROLE_SCOPE;
             rmap[i] = SCOPE_ATTR;
             nres++;
             continue;
         }
-        if (f->type == SL_VAL_STR && str_eq(f->key, "event.name", 10)) {
+        if (f->type == SL_VAL_STR && (kb & K_EVENT)) {
             roles[i] = ROLE_EVENT;
             continue;
         }
-        if (m->severity_field) {
-            if (sev < 0 && str_eq(f->key, m->severity_field, c->sev_len) &&
-                (sv = severity_from_field(f)).number)
-                sev = (int)i;
-        } else if (sev < 0) {
-            for (size_t k = 0; k < SL_ARRAY_LEN(otlp_level_keys); k++)
-                if (str_eq(f->key, otlp_level_keys[k].ptr, otlp_level_keys[k].len) &&
-                    (sv = severity_from_field(f)).number)
-                    sev = (int)i;
-        }
-        if (str_eq(f->key, "trace_id", 8) && field_hex(f, 32, ids))
+        if (sev < 0 && (kb & K_LEVEL) && (sv = severity_from_field(f)).number)
+            sev = (int)i;
+        if ((kb & K_TRACE) && field_hex(f, 32, ids))
             roles[i] = ROLE_TRACE;
-        else if (str_eq(f->key, "span_id", 7) && field_hex(f, 16, ids + 16))
+        else if ((kb & K_SPAN) && field_hex(f, 16, ids + 16))
             roles[i] = ROLE_SPAN;
-        else if (str_eq(f->key, "traceparent", 11) && traceparent_ok(f))
+        else if ((kb & K_PARENT) && traceparent_ok(f))
             roles[i] = ROLE_PARENT;
-        else if (ev->message.len == 0 && body < 0 && m->body_field &&
-                 str_eq(f->key, m->body_field, c->body_len))
+        else if ((kb & K_BODY) && ev->message.len == 0 && body < 0)
             body = (int)i;
     }
     if (sevnum >= 0) {
