@@ -1,6 +1,7 @@
 /* fuzz_otlp_logs.c - libFuzzer target for the OTLP logs request decoder, protobuf and JSON:
  * any bytes are decoded or refused with a message, never overrun; what decodes goes through
- * the otlp sink's encoder (both encodings) and must decode again to as many records. */
+ * the otlp sink's encoder (both encodings) and must decode again to as many records; the
+ * records otlp_prepare writes ahead must make the same request, byte for byte. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -40,6 +41,20 @@ static void one(const char *s, size_t size, bool json)
                 b2->n != b->n)
                 abort();
             batch_release(b2);
+            sl_batch *c = batch_clone(b);
+            otlp_map mp = m;
+            mp.prep_id = prep_id_new();
+            otlp_prepare(c, j, &mp, 1);
+            sl_event **cevs = malloc(c->n * sizeof *cevs);
+            for (uint32_t i = 0; i < c->n; i++)
+                cevs[i] = &c->events[i];
+            sl_buf penc = SL_BUF_INIT;
+            otlp_encode(&penc, j, cevs, c->n, &mp, 1);
+            if (penc.len != enc.len || memcmp(penc.p, enc.p, enc.len) != 0)
+                abort();
+            buf_free(&penc);
+            free(cevs);
+            batch_release(c);
             buf_free(&enc);
         }
         free(evs);
