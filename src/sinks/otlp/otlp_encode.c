@@ -845,6 +845,18 @@ static void event_sizes(const enc *c, const sl_event *ev, size_t *est, size_t *h
     *hint = (c->json ? 192 + 64 * nf : 96 + 24 * nf) + ev->message.len + klen + slen + jlen;
 }
 
+/* Keys with a role of their own, whatever the config (their names differ). */
+static const struct {
+    sl_str key;
+    uint16_t bit;
+} otlp_role_keys[] = {
+    {SL_STR("severity_number"), K_SEVNUM},   {SL_STR("trace_flags"), K_FLAGS},
+    {SL_STR("observed_time_unix_nano"), K_OBSERVED}, {SL_STR("otel.scope.name"), K_SCOPE_NAME},
+    {SL_STR("otel.scope.version"), K_SCOPE_VERSION}, {SL_STR("event.name"), K_EVENT},
+    {SL_STR("trace_id"), K_TRACE},           {SL_STR("span_id"), K_SPAN},
+    {SL_STR("traceparent"), K_PARENT},
+};
+
 /* The key-only part of classify's decisions for key k. */
 static unsigned key_bits(const enc *c, sl_str k, int *res)
 {
@@ -853,20 +865,11 @@ static unsigned key_bits(const enc *c, sl_str k, int *res)
     *res = resource_index(m, k);
     if (*res >= 0)
         b |= K_RES;
-    if (str_eq(k, "severity_number", 15))
-        b |= K_SEVNUM;
-    else if (str_eq(k, "trace_flags", 11))
-        b |= K_FLAGS;
-    else if (str_eq(k, "observed_time_unix_nano", 23))
-        b |= K_OBSERVED;
-    if (str_eq(k, "otel.scope.name", 15))
-        b |= K_SCOPE_NAME;
-    else if (str_eq(k, "otel.scope.version", 18))
-        b |= K_SCOPE_VERSION;
+    for (size_t i = 0; i < SL_ARRAY_LEN(otlp_role_keys); i++)
+        if (str_eq(k, otlp_role_keys[i].key.ptr, otlp_role_keys[i].key.len))
+            b |= otlp_role_keys[i].bit;
     if (k.len > SCOPE_ATTR_PLEN && memcmp(k.ptr, SCOPE_ATTR_PREFIX, SCOPE_ATTR_PLEN) == 0)
         b |= K_SCOPE_ATTR;
-    if (str_eq(k, "event.name", 10))
-        b |= K_EVENT;
     if (m->severity_field) {
         if (str_eq(k, m->severity_field, c->sev_len))
             b |= K_LEVEL;
@@ -875,12 +878,6 @@ static unsigned key_bits(const enc *c, sl_str k, int *res)
             if (str_eq(k, otlp_level_keys[i].ptr, otlp_level_keys[i].len))
                 b |= K_LEVEL;
     }
-    if (str_eq(k, "trace_id", 8))
-        b |= K_TRACE;
-    else if (str_eq(k, "span_id", 7))
-        b |= K_SPAN;
-    else if (str_eq(k, "traceparent", 11))
-        b |= K_PARENT;
     if (m->body_field && str_eq(k, m->body_field, c->body_len))
         b |= K_BODY;
     return b;
