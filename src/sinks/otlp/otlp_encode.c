@@ -173,8 +173,12 @@ static inline void pb_fixed64(sl_buf *b, unsigned field, uint64_t v)
         buf_reserve(b, 9);
     unsigned char *p = (unsigned char *)b->p + b->len;
     p[0] = (unsigned char)(field << 3 | 1);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p + 1, &v, 8); /* protobuf's fixed64 is little-endian: one store */
+#else
     for (int i = 0; i < 8; i++)
         p[1 + i] = (unsigned char)(v >> (8 * i));
+#endif
     b->len += 9;
 }
 
@@ -1489,12 +1493,11 @@ void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns
     arena_init(&c.arena, 16384);
     sl_arena flat; /* the fields of one event with shared fields, as one array */
     arena_init(&flat, 4096);
+    /* A rough reservation from the events alone (not their fields): batch_prep_done gives
+     * back what is not used, and a batch of large values grows the buffer. */
     size_t hint = 0, rcap = 0;
-    for (uint32_t i = 0; i < b->n; i++) {
-        size_t e, h;
-        event_sizes(&c, &b->events[i], &e, &h);
-        hint += h + 16 * b->events[i].nshared;
-    }
+    for (uint32_t i = 0; i < b->n; i++)
+        hint += 96 + (json ? 3 : 1) * (b->events[i].message.len + 64 * (size_t)event_nfields(&b->events[i]));
     buf_reserve(&b->prep, hint);
     uint8_t *roles = NULL;
     for (uint32_t i = 0; i < b->n; i++) {
