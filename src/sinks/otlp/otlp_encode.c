@@ -1493,12 +1493,10 @@ void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns
     arena_init(&c.arena, 16384);
     sl_arena flat; /* the fields of one event with shared fields, as one array */
     arena_init(&flat, 4096);
-    /* A rough reservation from the events alone (not their fields): batch_prep_done gives
-     * back what is not used, and a batch of large values grows the buffer. */
-    size_t hint = 0, rcap = 0;
-    for (uint32_t i = 0; i < b->n; i++)
-        hint += 96 + (json ? 3 : 1) * (b->events[i].message.len + 64 * (size_t)event_nfields(&b->events[i]));
-    buf_reserve(&b->prep, hint);
+    /* A first guess of a record's size (a walk of the fields to size them cost more than
+     * growing the buffer now and then); batch_prep_done gives back what is not used. */
+    size_t rcap = 0;
+    buf_reserve(&b->prep, (size_t)b->n * (json ? 768 : 256));
     uint8_t *roles = NULL;
     for (uint32_t i = 0; i < b->n; i++) {
         const sl_event *ev = &b->events[i];
