@@ -151,7 +151,7 @@ typedef struct sl_sink_vtable {
      * threads at once when concurrency > 1, unless `serial` is set. Returns SL_OK or an
      * error code; the outcome is in res. */
     int (*send)(void *self, sl_event *const *events, size_t n, sl_send_result *res);
-    /* Optional: encodes b's events ahead of send (event.h, batch_prepare), on the thread
+    /* Optional: encodes b's events ahead of send (event.h, event_prep), on the thread
      * that routes b to this sink, before b enters its memory buffer; send then copies
      * event_prep's bytes where it would have encoded the event. Called only for a batch no
      * other sink prepared, and from several source threads at once: it may read the

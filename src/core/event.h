@@ -53,7 +53,7 @@ typedef struct sl_event {
     uint32_t nfields, cap_fields;
     const sl_field *shared; /* in the batch's arena, or NULL */
     uint32_t nshared;
-    /* What one sink encoded of this event ahead of sending (batch_prepare): `prep_len`
+    /* What one sink encoded of this event ahead of sending (event_prep, below): `prep_len`
      * bytes at `prep`, in the batch's prep buffer, for the sink whose prep id is
      * `prep_owner` (0: none). Every other sink ignores them; copies do not carry them. */
     uint32_t prep_len;
@@ -163,9 +163,9 @@ void event_set_int(sl_batch *b, sl_event *e, const char *key, int64_t val);
 /* Returns the field with this key or NULL. */
 const sl_field *event_get(const sl_event *e, const char *key, size_t keylen);
 /* Ahead-of-send encoding (sink vtable `prepare`): a sink that encodes each event alone
- * (an OTLP LogRecord, an Elasticsearch document) may do it on the thread that routes the
- * batch, where the batch was just written and is still in that core's cache, instead of
- * on a sink thread that would read it cold from another core. The sink takes a prep id
+ * (an OTLP LogRecord) may do it on the thread that routes the batch, where the batch was
+ * just written and is still in that core's cache, instead of on a sink thread that would
+ * read it cold from another core. The sink takes a prep id
  * once (prep_id_new), appends each event's bytes to b->prep and records where they end
  * with batch_prep_event; batch_prep_done sets every event's prep once the buffer no
  * longer moves. A sink finds its own bytes with event_prep. */

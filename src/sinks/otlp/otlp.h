@@ -30,7 +30,7 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
 
 /* Writes the LogRecord (protobuf or JSON, as otlp_encode would) of every event of b that
  * has no resource or scope field into b's prep buffer, for m->prep_id (event.h,
- * batch_prepare), with observed_ns as observedTimeUnixNano; otlp_encode copies them.
+ * event_prep), with observed_ns as observedTimeUnixNano; otlp_encode copies them.
  * Events with resource or scope fields are left to otlp_encode, which groups them. */
 void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns);
 

@@ -30,7 +30,7 @@
  *     scope; events are grouped by resource and scope).
  *  7. A record does not depend on the request around it, so the sink may write the
  *     records of events without resource or scope fields ahead, on the thread that routes
- *     their batch (otlp_prepare; event.h, batch_prepare), where the events are still in
+ *     their batch (otlp_prepare; event.h, event_prep), where the events are still in
  *     cache; the request then copies those bytes. Read cold on a sink thread of another
  *     core, the events cost more than writing them does. */
 #include "sinks/otlp/otlp.h"
