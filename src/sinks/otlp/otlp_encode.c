@@ -668,8 +668,13 @@ static inline __attribute__((always_inline)) bool kv_direct(enc *e, unsigned fie
         break;
     case SL_VAL_FLOAT:
         *d++ = 4 << 3 | 1; /* AnyValue.double_value, little-endian */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(d, &u, 8);
+        d += 8;
+#else
         for (int i = 0; i < 8; i++)
             *d++ = (unsigned char)(u >> (8 * i));
+#endif
         break;
     case SL_VAL_BOOL:
         *d++ = 2 << 3 | 0; /* AnyValue.bool_value */
