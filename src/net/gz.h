@@ -17,14 +17,4 @@ int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_bu
 /* True when ISA-L was compiled in. */
 bool gz_have_isal(void);
 
-/* Huffman codes learned from a stream of similar bodies (one sink's requests), for
- * gz_compress_learned. Thread-safe; owned by the caller. */
-typedef struct gz_learned gz_learned;
-gz_learned *gz_learned_new(void);
-void gz_learned_free(gz_learned *l);
-/* gz_compress at level 1 in one pass: ISA-L's level 0 with codes learned from this stream's
- * bodies, learned again every GZ_RELEARN calls (gz.c). Plain gzip, like gz_compress; zlib's
- * level 1 without ISA-L. */
-int gz_compress_learned(gz_learned *l, const char *data, size_t len, sl_buf *out);
-
 #endif

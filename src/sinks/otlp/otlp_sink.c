@@ -81,7 +81,6 @@ typedef struct otlp_sink {
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
     _Atomic int64_t last_warn_ms; /* log_gate: answers that can repeat every request */
-    gz_learned *gz;         /* owned: protobuf bodies at level 1 (gz.c, learned codes) */
 } otlp_sink;
 
 static void otlp_destroy(void *self)
@@ -90,7 +89,6 @@ static void otlp_destroy(void *self)
     if (!s)
         return;
     http_multi_free(atomic_load(&s->http));
-    gz_learned_free(s->gz);
     http_headers_free(&s->headers);
     free(s->url);
     pthread_mutex_destroy(&s->mu);
@@ -123,8 +121,6 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
                    cfg->encoding == OTLP_JSON ? "application/json" : "application/x-protobuf");
     if (cfg->compression == OTLP_COMP_GZIP)
         http_headers_add(&s->headers, "Content-Encoding", "gzip");
-    if (cfg->compression == OTLP_COMP_GZIP && cfg->encoding != OTLP_JSON && gz_have_isal())
-        s->gz = gz_learned_new();
     s->map = (otlp_map){
         .resource = &cfg->resource,
         .resource_keys = &cfg->resource_keys,
@@ -159,13 +155,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     const char *wire = body.p;
     size_t wire_len = body.len;
     if (cfg->compression == OTLP_COMP_GZIP) {
-        /* protobuf at level 1: one pass with codes learned from this sink's bodies, which
-         * look alike (gz.c). Measured on protobuf only: on NDJSON (_bulk) level 0's matches
-         * fall short (14% larger), so JSON bodies keep level 1. */
-        int rc = s->gz && cfg->compression_level <= 1
-                     ? gz_compress_learned(s->gz, body.p, body.len, &gz)
-                     : gz_compress(GZ_AUTO, (int)cfg->compression_level, body.p, body.len, &gz);
-        if (rc != SL_OK) {
+        if (gz_compress(GZ_AUTO, (int)cfg->compression_level, body.p, body.len, &gz) != SL_OK) {
             buf_free(&body);
             buf_free(&gz);
             res->status = SL_SEND_RETRY;
