@@ -110,6 +110,25 @@ static int raw_connect(int port)
     return fd;
 }
 
+/* Reads fd until `needle` is in what was read, or EOF (needle NULL), or a 20 s safety net.
+ * Returns the bytes read into out (NUL-terminated). */
+static size_t read_until(int fd, char *out, size_t outlen, const char *needle)
+{
+    size_t got = 0;
+    out[0] = '\0';
+    while (!needle || !strstr(out, needle)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20000) <= 0 || got + 1 >= outlen)
+            break;
+        ssize_t n = recv(fd, out + got, outlen - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        out[got] = '\0';
+    }
+    return got;
+}
+
 /* Sends everything it can (the server may close early) and reads the reply
  * until EOF or a 20 s safety timeout. Returns bytes read into out. */
 static size_t raw_exchange(int port, const char *data, size_t len, char *out, size_t outlen)
@@ -123,19 +142,7 @@ static size_t raw_exchange(int port, const char *data, size_t len, char *out, si
         off += (size_t)n;
     }
     shutdown(fd, SHUT_WR);
-    size_t got = 0;
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20000) <= 0)
-            break;
-        if (got + 1 >= outlen)
-            break;
-        ssize_t n = recv(fd, out + got, outlen - 1 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    out[got] = '\0';
+    size_t got = read_until(fd, out, outlen, NULL);
     close(fd);
     return got;
 }
@@ -611,25 +618,6 @@ static sl_tap *fake_tap(void *arg, const char *id, sl_buf *ids)
         return &the_tap;
     buf_puts(ids, "c");
     return NULL;
-}
-
-/* Reads fd until `needle` is in what was read, or EOF (needle NULL), or a 20 s safety net.
- * Returns the bytes read into out (NUL-terminated). */
-static size_t read_until(int fd, char *out, size_t outlen, const char *needle)
-{
-    size_t got = 0;
-    out[0] = '\0';
-    while (!needle || !strstr(out, needle)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20000) <= 0 || got + 1 >= outlen)
-            break;
-        ssize_t n = recv(fd, out + got, outlen - 1 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        out[got] = '\0';
-    }
-    return got;
 }
 
 /* Waits until a client has attached to the tap (a state, not a time). */
