@@ -19,6 +19,8 @@ typedef struct sl_component_ctx {
     const char *type;
     const char *data_dir; /* global data_dir (state, buffers, dlq live below it) */
     sl_metrics *metrics;
+    uint32_t max_events;  /* sinks: batch.max_events, the most events one request holds
+                             (requests are cut at multiples of it); 0 for the others */
 } sl_component_ctx;
 
 /* ---- Sources -------------------------------------------------------------------------

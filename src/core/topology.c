@@ -426,7 +426,10 @@ int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m,
 {
     {
         n->m = m;
-        n->cc = (sl_component_ctx){n->id, n->type, data_dir, n->m};
+        n->cc = (sl_component_ctx){.id = n->id, .type = n->type, .data_dir = data_dir,
+                                     .metrics = n->m};
+        if (n->kind == NODE_SINK)
+            n->cc.max_events = (uint32_t)SL_MIN(n->common.batch.max_events, (int64_t)UINT32_MAX);
         char msg[1024] = "";
         int rc;
         switch (n->kind) {

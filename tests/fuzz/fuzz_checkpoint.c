@@ -28,7 +28,7 @@ static void as_positions(sl_ckpt_store *s)
         log_configure(SL_LOG_ERROR, false, NULL, NULL, 0);
         m = metrics_register("fuzz", "source", "file");
     }
-    sl_component_ctx cc = {"fuzz", "file", "", m};
+    sl_component_ctx cc = {.id = "fuzz", .type = "file", .data_dir = "", .metrics = m};
     tailer_opts o;
     tailer_opts_default(&o);
     tailer *t = tailer_new(&o, "fuzz", NULL);

@@ -1,15 +1,58 @@
 /* fuzz_otlp_logs.c - libFuzzer target for the OTLP logs request decoder, protobuf and JSON:
  * any bytes are decoded or refused with a message, never overrun; what decodes goes through
  * the otlp sink's encoder (both encodings) and must decode again to as many records; the
- * records otlp_prepare writes ahead must make the same request, byte for byte. */
+ * records otlp_prepare writes ahead must make the same request, byte for byte, and so must
+ * the gzip'd segments of otlp_prepare_segment (2 events each), once inflated, for the whole
+ * batch and for a request cut after its first event. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "core/common.h"
 #include "formats/otlp_logs.h"
 #include "sinks/otlp/otlp.h"
+
+/* Inflates one whole gzip member; aborts on anything else. */
+static void gunzip_one(const sl_buf *gz, sl_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 15 + 16) != Z_OK)
+        abort();
+    zs.next_in = (Bytef *)gz->p;
+    zs.avail_in = (uInt)gz->len;
+    int rc;
+    do {
+        buf_reserve(out, 65536);
+        zs.next_out = (Bytef *)out->p + out->len;
+        zs.avail_out = (uInt)(out->cap - out->len);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out->len = out->cap - zs.avail_out;
+    } while (rc == Z_OK);
+    if (rc != Z_STREAM_END || zs.avail_in != 0)
+        abort();
+    inflateEnd(&zs);
+}
+
+/* evs[lo..n) through segments, against the request written from the events. */
+static void check_segments(sl_event **evs, size_t lo, size_t n, bool json, const otlp_map *ms,
+                           const otlp_map *m)
+{
+    sl_buf gz = SL_BUF_INIT, got = SL_BUF_INIT, want = SL_BUF_INIT;
+    size_t raw = 0;
+    if (!otlp_encode_segments(&gz, json, evs + lo, n - lo, ms, 1, 1, &raw))
+        abort();
+    gunzip_one(&gz, &got);
+    otlp_encode(&want, json, evs + lo, n - lo, m, 1);
+    if (raw != got.len || got.len != want.len || memcmp(got.p, want.p, want.len) != 0)
+        abort();
+    buf_free(&gz);
+    buf_free(&got);
+    buf_free(&want);
+}
 
 static void one(const char *s, size_t size, bool json)
 {
@@ -53,6 +96,17 @@ static void one(const char *s, size_t size, bool json)
             if (penc.len != enc.len || memcmp(penc.p, enc.p, enc.len) != 0)
                 abort();
             buf_free(&penc);
+            batch_release(c);
+            c = batch_clone(b);
+            otlp_map ms = m;
+            ms.seg_id = prep_id_new();
+            if (otlp_prepare_segment(c, j, &ms, 1, 1, 2)) {
+                for (uint32_t i = 0; i < c->n; i++)
+                    cevs[i] = &c->events[i];
+                check_segments(cevs, 0, c->n, j, &ms, &m);
+                if (c->n > 1)
+                    check_segments(cevs, 1, c->n, j, &ms, &m);
+            }
             free(cevs);
             batch_release(c);
             buf_free(&enc);

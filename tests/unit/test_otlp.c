@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "core/common.h"
 #include "formats/json.h"
@@ -191,6 +192,105 @@ static unsigned lcg(uint64_t *r)
     return (unsigned)(*r >> 33);
 }
 
+/* One gzip member, all of it: the bytes it stands for. */
+static void gunzip_one(const sl_buf *gz, sl_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+    buf_reset(out);
+    zs.next_in = (Bytef *)gz->p;
+    zs.avail_in = (uInt)gz->len;
+    int rc;
+    do {
+        buf_reserve(out, 65536);
+        zs.next_out = (Bytef *)out->p + out->len;
+        zs.avail_out = (uInt)(out->cap - out->len);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out->len = out->cap - zs.avail_out;
+    } while (rc == Z_OK);
+    assert_int_equal(rc, Z_STREAM_END);
+    assert_int_equal(zs.avail_in, 0); /* one member: nothing after it */
+    inflateEnd(&zs);
+}
+
+/* Note 8 of otlp_encode.c: requests written from segments prepared `per` events at a
+ * time (0: one per batch) are, uncompressed, the request written from the events, for
+ * a request of the whole batch, of slices cut inside segments, and of two batches. A
+ * batch with an event that has resource or scope fields is not prepared so. */
+static void check_segments(const sl_batch *b, bool json, const otlp_map *m, uint32_t per)
+{
+    sl_batch *c = batch_clone(b), *c2 = batch_clone(b), *d = batch_clone(b);
+    otlp_map ms = *m;
+    ms.seg_id = prep_id_new();
+    bool ok = otlp_prepare_segment(c, json, &ms, 42, 1, per);
+    bool ok2 = otlp_prepare_segment(c2, json, &ms, 42, 1, per);
+    assert_int_equal(ok, ok2);
+    otlp_map mr = *m;
+    mr.prep_id = prep_id_new();
+    otlp_prepare(d, json, &mr, 42);
+    uint32_t alone = 0;
+    for (uint32_t i = 0; i < d->n; i++)
+        alone += event_prep(&d->events[i], mr.prep_id).len > 0;
+    assert_int_equal(ok, b->n > 0 && alone == b->n);
+    size_t n = c->n;
+    sl_event **evs = malloc((2 * n + 1) * sizeof *evs);
+    sl_buf got = SL_BUF_INIT, plain = SL_BUF_INIT, gz = SL_BUF_INIT;
+    if (ok) {
+        assert_int_equal(c->prep_owner, ms.seg_id);
+        const size_t cuts[][2] = {{0, n}, {1, n}, {0, n - 1}, {1, n > 1 ? n - 1 : 1}, {n / 2, n}};
+        for (size_t t = 0; t < SL_ARRAY_LEN(cuts) + 1; t++) {
+            size_t lo = 0, k = 0;
+            if (t < SL_ARRAY_LEN(cuts)) {
+                lo = cuts[t][0];
+                k = cuts[t][1] > lo ? cuts[t][1] - lo : 0;
+                for (size_t i = 0; i < k; i++)
+                    evs[i] = &c->events[lo + i];
+            } else { /* two batches in one request */
+                for (size_t i = 0; i < n; i++) {
+                    evs[i] = &c->events[i];
+                    evs[n + i] = &c2->events[i];
+                }
+                k = 2 * n;
+            }
+            if (k == 0)
+                continue;
+            size_t raw = 0;
+            assert_true(otlp_encode_segments(&gz, json, evs, k, &ms, 1, 42, &raw));
+            gunzip_one(&gz, &got);
+            /* the same events as the sink would see them without segments: this map did
+             * not prepare them, so otlp_encode writes them from their fields */
+            buf_reset(&plain);
+            otlp_encode(&plain, json, evs, k, m, 42);
+            assert_int_equal(raw, got.len);
+            assert_int_equal(got.len, plain.len);
+            assert_memory_equal(got.p, plain.p, plain.len);
+        }
+        /* a map without the segment id sees none of them */
+        for (size_t i = 0; i < n; i++)
+            evs[i] = &c->events[i];
+        otlp_map mo = *m;
+        mo.seg_id = prep_id_new();
+        assert_false(otlp_encode_segments(&gz, json, evs, n, &mo, 1, 42, &(size_t){0}));
+    } else {
+        assert_int_equal(c->prep_owner, 0);
+        assert_int_equal(c->prep.len, 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(c->events[i].prep_len, 0);
+            evs[i] = &c->events[i];
+        }
+        if (n)
+            assert_false(otlp_encode_segments(&gz, json, evs, n, &ms, 1, 42, &(size_t){0}));
+    }
+    free(evs);
+    buf_free(&got);
+    buf_free(&plain);
+    buf_free(&gz);
+    batch_release(c);
+    batch_release(c2);
+    batch_release(d);
+}
+
 /* The request otlp_encode writes from records otlp_prepare wrote ahead (note 7 of
  * otlp_encode.c) is `want`, the request it writes from the events alone: on a copy of b
  * prepared for m, and encoded for m. Another sink's map (other resource keys, another
@@ -239,6 +339,8 @@ static void check_prepared(const sl_batch *b, bool json, const otlp_map *m, cons
             }
     }
     assert_true(batch_mem_size(c) >= c->prep.cap + c->arena.total);
+    for (uint32_t per = 0; per < 4; per++)
+        check_segments(b, json, m, per);
     batch_release(e);
     batch_release(d);
     batch_release(c);

@@ -247,7 +247,8 @@ static void test_logfmt_regex(void **state)
         const sl_option *tabs[] = {vt->options};
         void *bases[] = {cfg};
         int rc = config_apply(tabs, bases, 1, doc->root, NULL, "test", "t", err, sizeof err);
-        sl_component_ctx cc = {"t", "parse", data_dir, metrics_register("t", "transform", "parse")};
+        sl_component_ctx cc = {.id = "t", .type = "parse", .data_dir = data_dir,
+                               .metrics = metrics_register("t", "transform", "parse")};
         if (rc == 0)
             rc = vt->init(&self, cfg, &cc, err, sizeof err);
         assert_int_not_equal(rc, 0);

@@ -34,7 +34,8 @@ static inline tf *tf_new(const char *type, const char *yaml)
     void *bases[] = {t->cfg};
     if (config_apply(tabs, bases, 1, t->doc->root, NULL, "test", "transforms.t", err, sizeof err))
         fail_msg("%s", err);
-    t->cc = (sl_component_ctx){"t", type, tf_data_dir, metrics_register("t", "transform", type)};
+    t->cc = (sl_component_ctx){.id = "t", .type = type, .data_dir = tf_data_dir,
+                               .metrics = metrics_register("t", "transform", type)};
     if (t->vt->init(&t->self, t->cfg, &t->cc, err, sizeof err) != 0)
         fail_msg("%s", err);
     return t;
@@ -50,7 +51,8 @@ static inline int tf_init_fails(const char *type, const char *yaml)
     const sl_option *tabs[] = {vt->options};
     void *bases[] = {cfg};
     int rc = config_apply(tabs, bases, 1, doc->root, NULL, "test", "t", err, sizeof err);
-    sl_component_ctx cc = {"t", type, "/nonexistent", metrics_register("t2", "transform", type)};
+    sl_component_ctx cc = {.id = "t", .type = type, .data_dir = "/nonexistent",
+                           .metrics = metrics_register("t2", "transform", type)};
     void *self = NULL;
     if (rc == 0)
         rc = vt->init(&self, cfg, &cc, err, sizeof err);

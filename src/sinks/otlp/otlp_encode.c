@@ -48,6 +48,7 @@
 #include "core/version.h"
 #include "formats/json.h"
 #include "formats/severity.h"
+#include "net/gz.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -1489,51 +1490,266 @@ void otlp_encode(sl_buf *out, bool json, sl_event *const *events, size_t n, cons
     free(evs);
 }
 
-void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns)
+/* Scratch of record writing outside a request: the fields of one event with shared
+ * fields as one array, and the roles of one event. */
+typedef struct rec_scratch {
+    sl_arena flat;
+    uint8_t *roles;
+    size_t rcap;
+} rec_scratch;
+
+/* Writes ev's record to c->out, unless ev has resource or scope fields: then writes
+ * nothing and returns false (otlp_encode groups it). */
+static bool write_alone(enc *c, rec_scratch *x, const sl_event *ev, int64_t observed_ns)
+{
+    sl_event copy;
+    if (ev->nshared) {
+        uint32_t nf = event_nfields(ev);
+        arena_reset(&x->flat);
+        copy = *ev;
+        copy.fields = event_fields_flat(&x->flat, ev, nf);
+        copy.nfields = copy.cap_fields = nf;
+        copy.shared = NULL;
+        copy.nshared = 0;
+        ev = &copy;
+    }
+    if (2 * (size_t)ev->nfields + 1 > x->rcap) {
+        x->rcap = 2 * (size_t)ev->nfields + 16;
+        free(x->roles);
+        x->roles = sl_xmalloc(x->rcap);
+    }
+    sl_severity sev;
+    uint8_t ids[24];
+    if (classify(c, ev, x->roles, x->roles + ev->nfields, &sev, ids))
+        return false;
+    write_record(c, ev, x->roles, sev, ids, observed_ns);
+    return true;
+}
+
+static enc enc_alone(sl_buf *out, bool json, const otlp_map *m, rec_scratch *x)
 {
     pthread_once(&res_once, res_index);
-    enc c = {.out = &b->prep, .json = json, .m = m, .tmp = SL_BUF_INIT,
+    arena_init(&x->flat, 4096);
+    x->roles = NULL;
+    x->rcap = 0;
+    enc c = {.out = out, .json = json, .m = m, .tmp = SL_BUF_INIT,
              .sev_len = m->severity_field ? strlen(m->severity_field) : 0,
              .body_len = m->body_field ? strlen(m->body_field) : 0};
     arena_init(&c.arena, 16384);
-    sl_arena flat; /* the fields of one event with shared fields, as one array */
-    arena_init(&flat, 4096);
+    return c;
+}
+
+static void enc_alone_free(enc *c, rec_scratch *x)
+{
+    free(x->roles);
+    arena_free(&x->flat);
+    buf_free(&c->tmp);
+    arena_free(&c->arena);
+}
+
+void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns)
+{
+    rec_scratch x;
+    enc c = enc_alone(&b->prep, json, m, &x);
     /* A first guess of a record's size (a walk of the fields to size them cost more than
      * growing the buffer now and then); batch_prep_done gives back what is not used. */
-    size_t rcap = 0;
     buf_reserve(&b->prep, (size_t)b->n * (json ? 768 : 256));
-    uint8_t *roles = NULL;
     for (uint32_t i = 0; i < b->n; i++) {
-        const sl_event *ev = &b->events[i];
-        sl_event copy;
-        if (ev->nshared) {
-            uint32_t nf = event_nfields(ev);
-            arena_reset(&flat);
-            copy = *ev;
-            copy.fields = event_fields_flat(&flat, ev, nf);
-            copy.nfields = copy.cap_fields = nf;
-            copy.shared = NULL;
-            copy.nshared = 0;
-            ev = &copy;
-        }
-        if (2 * (size_t)ev->nfields + 1 > rcap) {
-            rcap = 2 * (size_t)ev->nfields + 16;
-            free(roles);
-            roles = sl_xmalloc(rcap);
-        }
-        sl_severity sev;
-        uint8_t ids[24];
-        if (classify(&c, ev, roles, roles + ev->nfields, &sev, ids))
-            continue; /* grouped by otlp_encode */
         size_t start = b->prep.len;
-        write_record(&c, ev, roles, sev, ids, observed_ns);
-        batch_prep_event(b, i, start);
+        if (write_alone(&c, &x, &b->events[i], observed_ns))
+            batch_prep_event(b, i, start);
     }
     batch_prep_done(b, m->prep_id);
-    free(roles);
+    enc_alone_free(&c, &x);
+}
+
+/* Note 8: what a segment starts with, in the batch's prep buffer (at any offset: read
+ * with memcpy); the deflate bytes follow. The segment is the prepared bytes of its first
+ * event; every event of the batch is marked with m->seg_id. */
+typedef struct otlp_seg {
+    uint32_t n;       /* events, from the one it starts at */
+    uint32_t raw_len; /* the records' bytes, JSON commas between them included */
+    uint32_t crc;
+    uint32_t comp_len;
+} otlp_seg;
+
+/* Compresses raw as one piece into out (after a header when h is not NULL). */
+static bool seg_append(sl_buf *out, const sl_buf *raw, int level, otlp_seg *h)
+{
+    if (raw->len > UINT32_MAX / 2)
+        return false;
+    size_t at = out->len;
+    buf_reserve(out, sizeof *h + raw->len + raw->len / 16384 * 5 + 1024);
+    out->len += sizeof *h;
+    if (gz_segment(level, raw->p, raw->len, out, &h->crc) != SL_OK)
+        return false;
+    h->raw_len = (uint32_t)raw->len;
+    h->comp_len = (uint32_t)(out->len - at - sizeof *h);
+    memcpy(out->p + at, h, sizeof *h);
+    return true;
+}
+
+bool otlp_prepare_segment(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns,
+                          int level, uint32_t per)
+{
+    if (!b->n || b->prep_owner)
+        return false;
+    if (per == 0)
+        per = b->n;
+    sl_buf raw = SL_BUF_INIT;
+    rec_scratch x;
+    enc c = enc_alone(&raw, json, m, &x);
+    buf_reserve(&raw, (size_t)SL_MIN(per, b->n) * (json ? 768 : 256));
+    bool ok = true;
+    for (uint32_t i = 0; i < b->n && ok; i += per) {
+        uint32_t k = SL_MIN(per, b->n - i);
+        buf_reset(&raw);
+        for (uint32_t j = 0; j < k && ok; j++) {
+            if (json && j)
+                buf_putc(&raw, ',');
+            ok = write_alone(&c, &x, &b->events[i + j], observed_ns);
+        }
+        otlp_seg h = {.n = k};
+        size_t start = b->prep.len;
+        ok = ok && seg_append(&b->prep, &raw, level, &h);
+        if (ok)
+            batch_prep_event(b, i, start);
+    }
+    if (ok) {
+        batch_prep_done(b, m->seg_id);
+        for (uint32_t i = 0; i < b->n; i++)
+            b->events[i].prep_owner = m->seg_id;
+    } else {
+        for (uint32_t i = 0; i < b->n; i++)
+            b->events[i].prep_len = 0;
+        buf_free(&b->prep);
+    }
+    buf_free(&raw);
+    enc_alone_free(&c, &x);
+    return ok;
+}
+
+/* The request around records_len bytes of records of events without resource or scope
+ * fields: one ResourceLogs (the configured resource) with one ScopeLogs (sluice), as
+ * group_open and group_close write it, with the lengths known up front. */
+static void frame_request(bool json, const otlp_map *m, size_t records_len, sl_buf *head,
+                          sl_buf *tail)
+{
+    static const sl_event none;
+    uint8_t roles[1] = {0};
+    enc c = {.json = json, .m = m, .tmp = SL_BUF_INIT};
+    arena_init(&c.arena, 1024);
+    if (json) {
+        c.out = head;
+        buf_puts(head, "{\"resourceLogs\":[");
+        group_open(&c, false, &none, roles, roles, 0, NULL, NULL);
+        buf_puts(tail, "]}]}]}");
+    } else {
+        sl_buf res = SL_BUF_INIT, scope = SL_BUF_INIT;
+        c.out = &res;
+        write_resource(&c, &none, roles, roles);
+        c.out = &scope;
+        write_scope(&c, &none, roles, roles);
+        size_t sc = 1 + pb_varint_len(scope.len) + scope.len + records_len;
+        size_t rl = 1 + pb_varint_len(res.len) + res.len + 1 + pb_varint_len(sc) + sc;
+        pb_tag(head, 1, 2); /* ExportLogsServiceRequest.resource_logs */
+        pb_varint(head, rl);
+        pb_tag(head, 1, 2); /* ResourceLogs.resource */
+        pb_varint(head, res.len);
+        buf_append(head, res.p, res.len);
+        pb_tag(head, 2, 2); /* ResourceLogs.scope_logs */
+        pb_varint(head, sc);
+        pb_tag(head, 1, 2); /* ScopeLogs.scope */
+        pb_varint(head, scope.len);
+        buf_append(head, scope.p, scope.len);
+        buf_free(&res);
+        buf_free(&scope);
+    }
     buf_free(&c.tmp);
     arena_free(&c.arena);
-    arena_free(&flat);
+}
+
+/* The events at i that a segment covers whole and in order, with its header; 0 if none. */
+static size_t seg_at(sl_event *const *events, size_t n, size_t i, uint32_t id, otlp_seg *h,
+                     const char **comp)
+{
+    sl_str p = event_prep(events[i], id);
+    if (p.len < sizeof *h)
+        return 0;
+    memcpy(h, p.ptr, sizeof *h);
+    if (h->n > n - i)
+        return 0;
+    for (uint32_t k = 1; k < h->n; k++)
+        if (events[i + k] != events[i] + k)
+            return 0;
+    *comp = p.ptr + sizeof *h;
+    return h->n;
+}
+
+bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_t n,
+                          const otlp_map *m, int level, int64_t observed_ns, size_t *raw_len)
+{
+    if (!m->seg_id || !n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (events[i]->prep_owner != m->seg_id)
+            return false;
+    /* Events no segment covers whole (a request cut inside one) are written here, each
+     * run as a piece of its own, kept in `loose`. */
+    sl_buf loose = SL_BUF_INIT, raw = SL_BUF_INIT;
+    rec_scratch x;
+    enc c = enc_alone(&raw, json, m, &x);
+    size_t records = 0, npieces = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; npieces++) {
+        otlp_seg h;
+        const char *comp;
+        size_t k = seg_at(events, n, i, m->seg_id, &h, &comp);
+        if (k == 0) {
+            buf_reset(&raw);
+            for (; i < n && (k == 0 || !seg_at(events, n, i, m->seg_id, &h, &comp)); i++, k++) {
+                if (json && k)
+                    buf_putc(&raw, ',');
+                ok = ok && write_alone(&c, &x, events[i], observed_ns);
+            }
+            h = (otlp_seg){.n = (uint32_t)k};
+            ok = ok && seg_append(&loose, &raw, level, &h);
+        } else {
+            i += k;
+        }
+        records += h.raw_len + (json && npieces);
+    }
+    if (ok) {
+        sl_buf head = SL_BUF_INIT, tail = SL_BUF_INIT;
+        frame_request(json, m, records, &head, &tail);
+        gz_join j;
+        buf_reset(out);
+        gz_join_begin(&j, out);
+        gz_join_raw(&j, head.p, head.len);
+        size_t lo = 0; /* the next loose piece */
+        for (size_t i = 0, piece = 0; i < n; piece++) {
+            otlp_seg h;
+            const char *comp;
+            if (!seg_at(events, n, i, m->seg_id, &h, &comp)) {
+                memcpy(&h, loose.p + lo, sizeof h);
+                comp = loose.p + lo + sizeof h;
+                lo += sizeof h + h.comp_len;
+            }
+            if (json && piece)
+                gz_join_raw(&j, ",", 1);
+            gz_join_segment(&j, comp, h.comp_len, h.crc, h.raw_len);
+            i += h.n;
+        }
+        gz_join_raw(&j, tail.p, tail.len);
+        gz_join_end(&j);
+        *raw_len = j.len;
+        buf_free(&head);
+        buf_free(&tail);
+    }
+    buf_free(&loose);
+    buf_free(&raw);
+    enc_alone_free(&c, &x);
+    return ok;
 }
 
 /* ---- response ---------------------------------------------------------------------- */

@@ -127,6 +127,7 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
         .severity_field = cfg->severity_field,
         .body_field = cfg->body_field,
         .prep_id = prep_id_new(),
+        .seg_id = cfg->compression == OTLP_COMP_GZIP ? prep_id_new() : 0,
     };
     *self = s;
     return SL_OK;
@@ -136,7 +137,13 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
 static void otlp_prep(void *self, sl_batch *b)
 {
     otlp_sink *s = self;
-    otlp_prepare(b, s->cfg->encoding == OTLP_JSON, &s->map, sl_now_ns());
+    bool json = s->cfg->encoding == OTLP_JSON;
+    int64_t now = sl_now_ns();
+    if (s->map.seg_id &&
+        otlp_prepare_segment(b, json, &s->map, now, (int)s->cfg->compression_level,
+                             s->cc->max_events))
+        return;
+    otlp_prepare(b, json, &s->map, now);
 }
 
 static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
@@ -151,10 +158,16 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     }
     bool json = cfg->encoding == OTLP_JSON;
     sl_buf body = SL_BUF_INIT, gz = SL_BUF_INIT;
-    otlp_encode(&body, json, events, n, &s->map, sl_now_ns());
-    const char *wire = body.p;
-    size_t wire_len = body.len;
-    if (cfg->compression == OTLP_COMP_GZIP) {
+    size_t raw_len = 0;
+    bool segs = otlp_encode_segments(&gz, json, events, n, &s->map,
+                                     (int)cfg->compression_level, sl_now_ns(), &raw_len);
+    if (!segs) {
+        otlp_encode(&body, json, events, n, &s->map, sl_now_ns());
+        raw_len = body.len;
+    }
+    const char *wire = segs ? gz.p : body.p;
+    size_t wire_len = segs ? gz.len : body.len;
+    if (!segs && cfg->compression == OTLP_COMP_GZIP) {
         if (gz_compress(GZ_AUTO, (int)cfg->compression_level, body.p, body.len, &gz) != SL_OK) {
             buf_free(&body);
             buf_free(&gz);
@@ -165,7 +178,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         wire = gz.p;
         wire_len = gz.len;
     }
-    atomic_fetch_add_explicit(&m->payload_bytes, body.len, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->payload_bytes, raw_len, memory_order_relaxed);
     if (wire != body.p)
         buf_free(&body); /* only the compressed copy waits for the answer */
     atomic_fetch_add_explicit(&m->wire_bytes, wire_len, memory_order_relaxed);
