@@ -53,7 +53,13 @@
  *     The request keeps the gen it was cut under: a burst of 429s answered to requests
  *     cut together halves the target once. Latencies of the last SL_LAT_RING requests
  *     give the p50 the housekeeping thread publishes (metrics, status) and logs with the
- *     target when it changed, at most once a second. */
+ *     target when it changed, at most once a second.
+ * 10. A sink that prepares runs of events as one piece (net/gz_prep.h: compressed ahead)
+ *     uses a run whole only when a request holds all of it. A slice of an item therefore
+ *     ends where a run starts (an event with prepared bytes) when one starts inside it:
+ *     never larger than the target, at most one run smaller. Events prepared one by one
+ *     have bytes, and events not prepared no owner: their slices do not change (and cost
+ *     one look). */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -783,6 +789,14 @@ static int deliver_pending(rt_worker *w, size_t max_events)
             slice = SL_MIN(slice, (size_t)atomic_load(&rt->tgt_events));
         }
         slice = SL_MIN(slice, k - lo);
+        if (slice < k - lo) {
+            /* Note 10: end the slice where a run of prepared bytes starts, if one does. */
+            size_t j = lo + slice;
+            while (j > lo && w->evs[j]->prep_owner && !w->evs[j]->prep_len)
+                j--;
+            if (j > lo)
+                slice = j - lo;
+        }
         int r = deliver_range(w, lo, slice, 0, 0);
         if (r != D_DONE)
             return r;

@@ -176,6 +176,31 @@ static void fx_push(fixture *x, int first, int n, const char *(*kind)(int))
     batch_release(b);
 }
 
+/* fx_push of a batch prepared by the sink `owner` in runs of `run` events (gz_prep.h):
+ * every event marked, the first of each run with bytes. owner 0: not prepared. */
+static void fx_push_runs(fixture *x, int first, int n, uint32_t owner, uint32_t run)
+{
+    sl_batch *b = batch_new((uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "ev-%d", first + i);
+        sl_event *e = batch_add(b);
+        e->message = batch_str(b, msg, (size_t)len);
+        b->bytes += event_size(e);
+    }
+    for (int i = 0; owner && i < n; i++) {
+        b->events[i].prep_owner = owner;
+        if (i % run == 0) {
+            b->events[i].prep = b->events[i].message.ptr;
+            b->events[i].prep_len = 1;
+        }
+    }
+    b->prep_owner = owner;
+    b->ack = ack_token_open(x->ledger, 0, (uint64_t)x->nbatches++);
+    assert_int_equal(buffer_push(x->buf, b), SL_OK);
+    batch_release(b);
+}
+
 static size_t fx_commits(fixture *x) { return ack_ledger_collect(x->ledger, NULL, NULL); }
 
 /* Lines in the DLQ file. */
@@ -251,6 +276,38 @@ static void test_delivers_all_once(void **state)
     assert_true(x.f.max_n <= 50);
     assert_int_equal((int)atomic_load(&x.m->inflight), 0);
     fx_done(&x);
+}
+
+/* Note 10: an item larger than max_events goes in slices that end where a run of prepared
+ * bytes starts, when one starts inside; events prepared one by one, or not at all, and a
+ * run longer than a slice keep the plain slices. */
+static void test_slices_end_where_runs_start(void **state)
+{
+    static const struct {
+        uint32_t owner, run;
+        size_t want[5];
+    } cases[] = {
+        {7, 8, {24, 24, 24, 28, 0}},
+        {7, 1, {30, 30, 30, 10, 0}},
+        {0, 0, {30, 30, 30, 10, 0}},
+        {7, 40, {30, 10, 30, 30, 0}},
+    };
+    for (size_t c = 0; c < SL_ARRAY_LEN(cases); c++) {
+        fixture x;
+        fx_init(&x);
+        x.cfg.batch.max_events = 30;
+        fx_start(&x);
+        fx_push_runs(&x, 0, 100, cases[c].owner, cases[c].run);
+        fx_stop_free(&x, sl_mono_ms() + 60000);
+        assert_once_or_dlq(&x, 100, 0);
+        size_t nreq = 0;
+        while (nreq < 5 && cases[c].want[nreq])
+            nreq++;
+        assert_int_equal(x.f.requests, (int)nreq);
+        for (size_t i = 0; i < nreq; i++)
+            assert_int_equal(x.f.sizes[i], cases[c].want[i]);
+        fx_done(&x);
+    }
 }
 
 /* Reads an int of the fake under its lock. */
@@ -940,6 +997,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivers_all_once),
         cmocka_unit_test(test_trickle_sent_at_once),
+        cmocka_unit_test(test_slices_end_where_runs_start),
         cmocka_unit_test(test_fill_sink_waits_for_full_request),
         cmocka_unit_test(test_batch_grows_while_in_flight),
         cmocka_unit_test(test_retries_then_delivers),

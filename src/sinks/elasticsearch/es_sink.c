@@ -42,7 +42,14 @@
  *  8. schema_heal: items refused with mapper_parsing_exception / document_parsing_exception
  *     have the field the reason names moved to <field><suffix> as a string and are sent
  *     again within the same send, right after their piece (up to 4 fields a document), so they do not reach the
- *     DLQ; dry_run only says so. */
+ *     DLQ; dry_run only says so.
+ *  9. Compressed ahead (net/gz_prep.h), with gzip on the default engine and neither
+ *     versioned nor schema_heal (whose requests rewrite lines): `prepare` writes the lines
+ *     of runs of an eighth of batch.max_events events of a batch (requests are cut where
+ *     runs start), cut again at bulk_max_bytes, and compresses each run as a deflate
+ *     segment on the routing thread. A piece of whole segments is sent as they are, joined into one gzip
+ *     member; events of a run the request cuts are encoded here as before. A joined
+ *     piece refused with 413 goes again from encoded bodies, which note 2 splits. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -60,6 +67,7 @@
 #include "es.h"
 #include "formats/json.h"
 #include "net/gz.h"
+#include "net/gz_prep.h"
 #include "net/http_client.h"
 #include "net/http_multi.h"
 
@@ -257,6 +265,7 @@ typedef struct es_sink {
     bool admin_started;
     char admin_pattern[260];
     es_vers *vers;                /* note 7; NULL unless versioned */
+    uint32_t seg_id;              /* note 9: the prep id of segments, 0: none */
     _Atomic int64_t heal_log_ms;  /* last "renamed" log line (note 8) */
 } es_sink;
 
@@ -471,6 +480,11 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     }
     s->doc.flatten = c->flatten;
     s->doc.timestamp = true;
+    /* Note 9: documents compressed ahead, when a request's bodies are its events' lines
+     * as they are (no standby copies, no healed documents) and gzip is the default engine. */
+    if (c->compression == ES_COMP_GZIP && c->gzip_engine == 0 && !c->versioned &&
+        c->schema_heal == ES_HEAL_OFF)
+        s->seg_id = prep_id_new();
     atomic_store(&s->templates_ok, !c->manage_templates && c->mode != ES_MODE_DATA_STREAM &&
                                        !c->versioned);
     *self = s;
@@ -570,17 +584,76 @@ static void tls_failed(es_sink *s, const char *why)
  * offs[i] marks event i's action line. With versions (note 7) an event goes to its name's
  * active version, or with standby to the standby; dual[i] says whether event i also has a
  * standby now. Returns SL_OK, or SL_ERR_IO when a name could not be set up (why). */
+/* The start of an action line: what it is and where the index name follows. */
+static const char *action_of(const es_config *c, size_t *alen)
+{
+    const char *a = c->mode == ES_MODE_DATA_STREAM || c->action == ES_ACTION_CREATE || c->versioned
+                        ? "{\"create\":{\"_index\":\""
+                        : "{\"index\":{\"_index\":\"";
+    *alen = strlen(a);
+    return a;
+}
+
+/* Appends event e's action line and document to r->body. `first`: the first of a run
+ * (its name is rendered; after it, only when it can differ); *last_hour carries the hour
+ * between events of a run. Returns SL_OK, or SL_ERR_IO when a versioned name is not set
+ * up (reason in why). */
+static int encode_event(es_sink *s, es_req *r, const sl_event *e, size_t i, bool standby,
+                        bool first, int64_t *last_hour, char *why, size_t whylen)
+{
+    const es_config *c = s->cfg;
+    size_t alen;
+    const char *action = action_of(c, &alen);
+    /* Without {{ field }} parts the name only changes with the event's hour. Without
+     * versioned targets r->name holds the action line up to the id, copied at once. */
+    int64_t hour = e->ts_ns / 3600000000000LL - (e->ts_ns < 0);
+    if (first || s->name.fields || (s->name.dynamic && hour != *last_hour)) {
+        buf_reset(&r->name);
+        if (!s->vers)
+            buf_append(&r->name, action, alen);
+        es_name_render(&s->name, e, &r->name);
+        *last_hour = hour;
+        if (s->vers) {
+            buf_putc(&r->name, '\0');
+            r->name.len--;
+            if (es_vers_targets(s->vers, r->name.p, &r->vact, &r->vsb, why, whylen) != SL_OK)
+                return SL_ERR_IO;
+        } else {
+            buf_putc(&r->name, '"');
+        }
+    }
+    if (s->vers) {
+        const sl_buf *t = standby ? &r->vsb : &r->vact;
+        buf_append(&r->body, action, alen);
+        buf_append(&r->body, t->p, t->len);
+        buf_putc(&r->body, '"');
+        r->dual[i] = r->vsb.len > 0;
+    } else {
+        buf_append(&r->body, r->name.p, r->name.len);
+        r->dual[i] = 0;
+    }
+    if (c->id == ES_ID_STABLE && (e->id_str.len || e->id_stream || e->id_seq)) {
+        buf_append(&r->body, ",\"_id\":\"", 8);
+        es_encode_id(&r->body, e);
+        buf_append(&r->body, "\"}}\n", 4);
+    } else {
+        buf_append(&r->body, "}}\n", 3);
+    }
+    es_encode_doc(&r->body, e, &s->doc, r->enc);
+    buf_putc(&r->body, '\n');
+    return SL_OK;
+}
+
+static size_t bulk_cap(const es_config *c)
+{
+    return c->bulk_max_bytes ? (size_t)c->bulk_max_bytes : (1u << 20);
+}
+
 static int encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t lo, size_t n,
                        bool standby, size_t *hi, char *why, size_t whylen)
 {
-    const es_config *c = s->cfg;
-    const char *action = c->mode == ES_MODE_DATA_STREAM || c->action == ES_ACTION_CREATE ||
-                                 c->versioned
-                             ? "{\"create\":{\"_index\":\""
-                             : "{\"index\":{\"_index\":\"";
-    size_t alen = strlen(action);
     int64_t last_hour = 0;
-    size_t cap = c->bulk_max_bytes ? (size_t)c->bulk_max_bytes : (1u << 20);
+    size_t cap = bulk_cap(s->cfg);
     buf_reset(&r->body);
     if (lo == 0)
         es_scratch_begin(r->enc); /* the events stay held until the send returns */
@@ -592,49 +665,77 @@ static int encode_body(es_sink *s, es_req *r, sl_event *const *events, size_t lo
             if (r->body.len >= cap + cap / 2 || (n - i) * per > cap / 2)
                 break;
         }
-        const sl_event *e = events[i];
         r->offs[i] = r->body.len;
-        /* Without {{ field }} parts the name only changes with the event's hour. Without
-         * versioned targets r->name holds the action line up to the id, copied at once. */
-        int64_t hour = e->ts_ns / 3600000000000LL - (e->ts_ns < 0);
-        if (i == lo || s->name.fields || (s->name.dynamic && hour != last_hour)) {
-            buf_reset(&r->name);
-            if (!s->vers)
-                buf_append(&r->name, action, alen);
-            es_name_render(&s->name, e, &r->name);
-            last_hour = hour;
-            if (s->vers) {
-                buf_putc(&r->name, '\0');
-                r->name.len--;
-                if (es_vers_targets(s->vers, r->name.p, &r->vact, &r->vsb, why, whylen) != SL_OK)
-                    return SL_ERR_IO;
-            } else {
-                buf_putc(&r->name, '"');
-            }
-        }
-        if (s->vers) {
-            const sl_buf *t = standby ? &r->vsb : &r->vact;
-            buf_append(&r->body, action, alen);
-            buf_append(&r->body, t->p, t->len);
-            buf_putc(&r->body, '"');
-            r->dual[i] = r->vsb.len > 0;
-        } else {
-            buf_append(&r->body, r->name.p, r->name.len);
-            r->dual[i] = 0;
-        }
-        if (c->id == ES_ID_STABLE && (e->id_str.len || e->id_stream || e->id_seq)) {
-            buf_append(&r->body, ",\"_id\":\"", 8);
-            es_encode_id(&r->body, e);
-            buf_append(&r->body, "\"}}\n", 4);
-        } else {
-            buf_append(&r->body, "}}\n", 3);
-        }
-        es_encode_doc(&r->body, e, &s->doc, r->enc);
-        buf_putc(&r->body, '\n');
+        if (encode_event(s, r, events[i], i, standby, i == lo, &last_hour, why, whylen) != SL_OK)
+            return SL_ERR_IO;
     }
     r->offs[i] = r->body.len;
     *hi = i;
     return SL_OK;
+}
+
+/* Note 9, on the routing thread: the lines of runs of b's events (gz_prep_run), cut again
+ * at bulk_max_bytes, each run compressed as a segment. */
+static void es_prep(void *self, sl_batch *b)
+{
+    es_sink *s = self;
+    if (!s->seg_id || !b->n || b->prep_owner)
+        return;
+    uint32_t per = gz_prep_run(s->cc->max_events);
+    size_t cap = bulk_cap(s->cfg);
+    int level = (int)s->cfg->compression_level;
+    es_req *r = req_get(s, b->n);
+    es_scratch_begin(r->enc);
+    bool ok = true;
+    int64_t last_hour = 0;
+    for (uint32_t i = 0; i < b->n && ok;) {
+        uint32_t end = i + SL_MIN(per, b->n - i), k = i;
+        buf_reset(&r->body);
+        for (; k < end && (k == i || r->body.len < cap) && ok; k++)
+            ok = encode_event(s, r, &b->events[k], k, false, k == i, &last_hour, NULL, 0) == SL_OK;
+        ok = ok && gz_prep_add(b, i, k - i, r->body.p, r->body.len, level);
+        i = k;
+    }
+    gz_prep_end(b, s->seg_id, ok);
+    req_put(s, r);
+}
+
+/* Note 9: the piece at lo made of the whole segments there (at least one, then while
+ * they fit in bulk_max_bytes), joined into r->gz; its end in *hi, its size in *raw. False
+ * when no whole segment starts at lo. */
+static bool segment_piece(es_sink *s, es_req *r, sl_event *const *events, size_t lo, size_t n,
+                          size_t *hi, size_t *raw)
+{
+    gz_prep_head h;
+    const char *comp;
+    size_t cap = bulk_cap(s->cfg), i = lo, k;
+    if (!s->seg_id || !gz_prep_at(events, n, lo, s->seg_id, &h, &comp))
+        return false;
+    gz_join j;
+    buf_reset(&r->gz);
+    gz_join_begin(&j, &r->gz);
+    while (i < n && (k = gz_prep_at(events, n, i, s->seg_id, &h, &comp)) > 0 &&
+           (i == lo || j.len + h.raw_len <= cap)) {
+        gz_join_segment(&j, comp, h.comp_len, h.crc, h.raw_len);
+        i += k;
+    }
+    gz_join_end(&j);
+    *hi = i;
+    *raw = (size_t)j.len;
+    return true;
+}
+
+/* Where the events of [lo, n) that no whole segment covers end: the next whole segment. */
+static size_t loose_end(es_sink *s, sl_event *const *events, size_t lo, size_t n)
+{
+    gz_prep_head h;
+    const char *comp;
+    size_t i = lo + 1;
+    if (!s->seg_id || !gz_prep_all(events, n, s->seg_id))
+        return n;
+    while (i < n && !gz_prep_at(events, n, i, s->seg_id, &h, &comp))
+        i++;
+    return i;
 }
 
 /* Static metric reasons for item failures. */
@@ -705,27 +806,31 @@ static void mark_range(es_req *r, size_t lo, size_t n, uint8_t st)
     memset(r->st + lo, st, n);
 }
 
-/* Sends events [lo, lo+n) of the encoded body; fills r->st for them. */
-static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o, int depth)
+/* Sends events [lo, lo+n) of the encoded body, or with `joined` (the size of r->gz's
+ * content uncompressed) those whose body segment_piece joined in r->gz; fills r->st for
+ * them. Returns false only for a joined body refused with 413, with nothing filled: the
+ * caller sends those events again from an encoded body (which a 413 splits). */
+static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o, int depth,
+                       size_t joined)
 {
     const es_config *c = s->cfg;
     sl_metrics *m = s->cc->metrics;
-    const char *body = r->body.p + r->offs[lo];
-    size_t blen = r->offs[lo + n] - r->offs[lo];
-    if (c->compression == ES_COMP_GZIP) {
+    const char *body = joined ? r->gz.p : r->body.p + r->offs[lo];
+    size_t blen = joined ? r->gz.len : r->offs[lo + n] - r->offs[lo];
+    size_t payload = joined ? joined : blen;
+    if (!joined && c->compression == ES_COMP_GZIP) {
         if (gz_compress(c->gzip_engine == 1 ? GZ_ZLIB : GZ_AUTO, (int)c->compression_level,
                         body, blen, &r->gz) != SL_OK) {
             mark_range(r, lo, n, SL_ITEM_RETRY);
             o->retry += n;
             o->whole_retry = true;
             ES_FMT(o->reason, sizeof o->reason, "gzip failed");
-            return;
+            return true;
         }
         body = r->gz.p;
         blen = r->gz.len;
     }
-    atomic_fetch_add_explicit(&m->payload_bytes, r->offs[lo + n] - r->offs[lo],
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->payload_bytes, payload, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->wire_bytes, blen, memory_order_relaxed);
     es_endpoint *ep = ep_pick(s);
     http_mreq req = {
@@ -766,11 +871,11 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             /* Certificates do not fix themselves: hold everything behind the circuit. */
             tls_failed(s, o->reason);
             o->open_circuit = true;
-            return;
+            return true;
         }
         ep_fail(s, ep, resp.error);
         metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
-        return;
+        return true;
     }
     if (st == 200) {
         ep_ok(ep);
@@ -788,7 +893,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             if ((last == 0 || now - last > 10000) &&
                 atomic_compare_exchange_strong(&s->log_parse_ms, &last, now))
                 log_warn(s->cc->id, "%s", o->reason);
-            return;
+            return true;
         }
         for (size_t i = lo; i < lo + n; i++) {
             if (r->st[i] == SL_ITEM_OK) {
@@ -808,12 +913,14 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         }
         if (r->nconflict)
             metrics_error(m, "duplicate");
-        return;
+        return true;
     }
     log_excerpt(ex, sizeof ex, r->head.p, r->head.len);
     if (st == 413) {
         metrics_error(m, "http_413");
         o->too_large = true;
+        if (joined)
+            return false;
         if (n == 1 || depth > 40) {
             mark_range(r, lo, n, SL_ITEM_REJECT);
             for (size_t i = lo; i < lo + n; i++) {
@@ -823,12 +930,12 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
                 buf_putc(&r->reasons, '\0');
             }
             o->reject += n;
-            return;
+            return true;
         }
         size_t half = n / 2;
-        send_range(s, r, lo, half, o, depth + 1);
-        send_range(s, r, lo + half, n - half, o, depth + 1);
-        return;
+        send_range(s, r, lo, half, o, depth + 1, 0);
+        send_range(s, r, lo + half, n - half, o, depth + 1, 0);
+        return true;
     }
     mark_range(r, lo, n, SL_ITEM_RETRY);
     if (st == 401 || st == 403) {
@@ -841,7 +948,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         o->open_circuit = true;
         o->retry += n;
         o->whole_retry = true;
-        return;
+        return true;
     }
     if (st == 429 || st == 408 || st >= 500) {
         if (st == 503 || st == 502 || st == 504)
@@ -853,7 +960,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         o->retry_after_ms = SL_MAX(o->retry_after_ms, resp.retry_after_ms);
         o->retry += n;
         o->whole_retry = true;
-        return;
+        return true;
     }
     /* Another status for the whole request: permanent for this content. */
     ep_ok(ep);
@@ -864,6 +971,7 @@ static void send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     ES_FMT(o->reason, sizeof o->reason, "http %ld: %s", st, ex);
     o->reject += n;
     o->whole_reject = true;
+    return true;
 }
 
 /* ---- Templates -------------------------------------------------------------------------- */
@@ -1135,7 +1243,7 @@ static void heal_items(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         h->offs[k] = h->body.len;
         es_outcome o2;
         memset(&o2, 0, sizeof o2);
-        send_range(s, h, 0, k, &o2, 0);
+        send_range(s, h, 0, k, &o2, 0, 0);
         for (size_t j = 0; j < k; j++) {
             size_t i = map[j];
             o->reject--;
@@ -1237,7 +1345,7 @@ static int standby_first(es_sink *s, es_req *r, sl_event *const *events, size_t 
             break;
         es_outcome ob;
         memset(&ob, 0, sizeof ob);
-        send_range(s, b, blo, bhi - blo, &ob, 0);
+        send_range(s, b, blo, bhi - blo, &ob, 0, 0);
         heal_items(s, b, blo, bhi - blo, &ob);
         for (size_t j = blo; j < bhi && rc == SL_OK; j++) {
             const char *why = b->roff[j] ? b->reasons.p + b->roff[j] - 1 : ob.reason;
@@ -1294,19 +1402,27 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     r->st = res->item_status;
     es_outcome o;
     memset(&o, 0, sizeof o);
-    size_t lo = 0, pieces = 0;
+    size_t lo = 0, pieces = 0, raw = 0, hi = 0, redo = 0;
+    es_scratch_begin(r->enc);
     while (lo < n) { /* note 2 */
-        size_t hi = lo;
-        if (encode_body(s, r, events, lo, n, false, &hi, o.reason, sizeof o.reason) != SL_OK ||
-            (s->vers && standby_first(s, r, events, lo, hi, &o) != SL_OK)) {
-            /* a name not set up, or a standby write not done (note 7): the rest again */
-            mark_range(r, lo, n - lo, SL_ITEM_RETRY);
-            o.retry += n - lo;
-            o.retry_after_ms = SL_MAX(o.retry_after_ms, 100);
-            break;
+        if (lo >= redo && segment_piece(s, r, events, lo, n, &hi, &raw)) { /* note 9 */
+            if (!send_range(s, r, lo, hi - lo, &o, 0, raw)) {
+                redo = hi; /* refused as too large: again from encoded bodies */
+                continue;
+            }
+        } else {
+            size_t end = lo < redo ? redo : loose_end(s, events, lo, n);
+            if (encode_body(s, r, events, lo, end, false, &hi, o.reason, sizeof o.reason) != SL_OK ||
+                (s->vers && standby_first(s, r, events, lo, hi, &o) != SL_OK)) {
+                /* a name not set up, or a standby write not done (note 7): the rest again */
+                mark_range(r, lo, n - lo, SL_ITEM_RETRY);
+                o.retry += n - lo;
+                o.retry_after_ms = SL_MAX(o.retry_after_ms, 100);
+                break;
+            }
+            send_range(s, r, lo, hi - lo, &o, 0, 0);
+            heal_items(s, r, lo, hi - lo, &o);
         }
-        send_range(s, r, lo, hi - lo, &o, 0);
-        heal_items(s, r, lo, hi - lo, &o);
         pieces++;
         lo = hi;
         if (o.whole_retry && lo < n) {
@@ -1406,6 +1522,7 @@ const sl_sink_vtable sl_sink_elasticsearch = {
     .config_size = sizeof(es_config),
     .init = es_init,
     .send = es_send,
+    .prepare = es_prep,
     .tick = es_tick,
     .destroy = es_destroy,
     .status_json = es_status_json,

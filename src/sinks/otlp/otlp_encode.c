@@ -32,7 +32,13 @@
  *     records of events without resource or scope fields ahead, on the thread that routes
  *     their batch (otlp_prepare; event.h, event_prep), where the events are still in
  *     cache; the request then copies those bytes. Read cold on a sink thread of another
- *     core, the events cost more than writing them does. */
+ *     core, the events cost more than writing them does.
+ *  8. With gzip, when no event of a batch has resource or scope fields, the records of
+ *     every `per` events (batch.max_events: requests are cut at its multiples) are also
+ *     compressed there, as a deflate segment (net/gz_prep.h) for m->seg_id. Such events have one ResourceLogs and one
+ *     ScopeLogs, whose lengths follow from the records' length, so a request of whole
+ *     segments is its framing and the segments joined (gz_join), never compressed again;
+ *     the events of a segment the request cuts are written and compressed here. */
 #include "sinks/otlp/otlp.h"
 
 #include <errno.h>
@@ -49,6 +55,7 @@
 #include "formats/json.h"
 #include "formats/severity.h"
 #include "net/gz.h"
+#include "net/gz_prep.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -1563,32 +1570,6 @@ void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns
     enc_alone_free(&c, &x);
 }
 
-/* Note 8: what a segment starts with, in the batch's prep buffer (at any offset: read
- * with memcpy); the deflate bytes follow. The segment is the prepared bytes of its first
- * event; every event of the batch is marked with m->seg_id. */
-typedef struct otlp_seg {
-    uint32_t n;       /* events, from the one it starts at */
-    uint32_t raw_len; /* the records' bytes, JSON commas between them included */
-    uint32_t crc;
-    uint32_t comp_len;
-} otlp_seg;
-
-/* Compresses raw as one piece into out (after a header when h is not NULL). */
-static bool seg_append(sl_buf *out, const sl_buf *raw, int level, otlp_seg *h)
-{
-    if (raw->len > UINT32_MAX / 2)
-        return false;
-    size_t at = out->len;
-    buf_reserve(out, sizeof *h + raw->len + raw->len / 16384 * 5 + 1024);
-    out->len += sizeof *h;
-    if (gz_segment(level, raw->p, raw->len, out, &h->crc) != SL_OK)
-        return false;
-    h->raw_len = (uint32_t)raw->len;
-    h->comp_len = (uint32_t)(out->len - at - sizeof *h);
-    memcpy(out->p + at, h, sizeof *h);
-    return true;
-}
-
 bool otlp_prepare_segment(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns,
                           int level, uint32_t per)
 {
@@ -1609,21 +1590,9 @@ bool otlp_prepare_segment(sl_batch *b, bool json, const otlp_map *m, int64_t obs
                 buf_putc(&raw, ',');
             ok = write_alone(&c, &x, &b->events[i + j], observed_ns);
         }
-        otlp_seg h = {.n = k};
-        size_t start = b->prep.len;
-        ok = ok && seg_append(&b->prep, &raw, level, &h);
-        if (ok)
-            batch_prep_event(b, i, start);
+        ok = ok && gz_prep_add(b, i, k, raw.p, raw.len, level);
     }
-    if (ok) {
-        batch_prep_done(b, m->seg_id);
-        for (uint32_t i = 0; i < b->n; i++)
-            b->events[i].prep_owner = m->seg_id;
-    } else {
-        for (uint32_t i = 0; i < b->n; i++)
-            b->events[i].prep_len = 0;
-        buf_free(&b->prep);
-    }
+    gz_prep_end(b, m->seg_id, ok);
     buf_free(&raw);
     enc_alone_free(&c, &x);
     return ok;
@@ -1669,31 +1638,11 @@ static void frame_request(bool json, const otlp_map *m, size_t records_len, sl_b
     arena_free(&c.arena);
 }
 
-/* The events at i that a segment covers whole and in order, with its header; 0 if none. */
-static size_t seg_at(sl_event *const *events, size_t n, size_t i, uint32_t id, otlp_seg *h,
-                     const char **comp)
-{
-    sl_str p = event_prep(events[i], id);
-    if (p.len < sizeof *h)
-        return 0;
-    memcpy(h, p.ptr, sizeof *h);
-    if (h->n > n - i)
-        return 0;
-    for (uint32_t k = 1; k < h->n; k++)
-        if (events[i + k] != events[i] + k)
-            return 0;
-    *comp = p.ptr + sizeof *h;
-    return h->n;
-}
-
 bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_t n,
                           const otlp_map *m, int level, int64_t observed_ns, size_t *raw_len)
 {
-    if (!m->seg_id || !n)
+    if (!gz_prep_all(events, n, m->seg_id))
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (events[i]->prep_owner != m->seg_id)
-            return false;
     /* Events no segment covers whole (a request cut inside one) are written here, each
      * run as a piece of its own, kept in `loose`. */
     sl_buf loose = SL_BUF_INIT, raw = SL_BUF_INIT;
@@ -1702,18 +1651,19 @@ bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_
     size_t records = 0, npieces = 0;
     bool ok = true;
     for (size_t i = 0; i < n && ok; npieces++) {
-        otlp_seg h;
+        gz_prep_head h;
         const char *comp;
-        size_t k = seg_at(events, n, i, m->seg_id, &h, &comp);
+        size_t k = gz_prep_at(events, n, i, m->seg_id, &h, &comp);
         if (k == 0) {
             buf_reset(&raw);
-            for (; i < n && (k == 0 || !seg_at(events, n, i, m->seg_id, &h, &comp)); i++, k++) {
+            for (; i < n && (k == 0 || !gz_prep_at(events, n, i, m->seg_id, &h, &comp));
+                 i++, k++) {
                 if (json && k)
                     buf_putc(&raw, ',');
                 ok = ok && write_alone(&c, &x, events[i], observed_ns);
             }
-            h = (otlp_seg){.n = (uint32_t)k};
-            ok = ok && seg_append(&loose, &raw, level, &h);
+            ok = ok && gz_prep_piece(&loose, raw.p, raw.len, (uint32_t)k, level);
+            h.raw_len = (uint32_t)raw.len;
         } else {
             i += k;
         }
@@ -1728,9 +1678,9 @@ bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_
         gz_join_raw(&j, head.p, head.len);
         size_t lo = 0; /* the next loose piece */
         for (size_t i = 0, piece = 0; i < n; piece++) {
-            otlp_seg h;
+            gz_prep_head h;
             const char *comp;
-            if (!seg_at(events, n, i, m->seg_id, &h, &comp)) {
+            if (!gz_prep_at(events, n, i, m->seg_id, &h, &comp)) {
                 memcpy(&h, loose.p + lo, sizeof h);
                 comp = loose.p + lo + sizeof h;
                 lo += sizeof h + h.comp_len;

@@ -21,6 +21,7 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "net/gz.h"
+#include "net/gz_prep.h"
 #include "net/http_client.h"
 #include "net/http_multi.h"
 #include "net/url.h"
@@ -141,7 +142,7 @@ static void otlp_prep(void *self, sl_batch *b)
     int64_t now = sl_now_ns();
     if (s->map.seg_id &&
         otlp_prepare_segment(b, json, &s->map, now, (int)s->cfg->compression_level,
-                             s->cc->max_events))
+                             gz_prep_run(s->cc->max_events)))
         return;
     otlp_prepare(b, json, &s->map, now);
 }
