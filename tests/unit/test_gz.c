@@ -1,5 +1,6 @@
 /* test_gz.c - gzip of request bodies: gz_compress at every engine and several levels
- * writes gzip that zlib inflates to the input. */
+ * writes gzip that zlib inflates to the input; segments and raw bytes joined (gz_join)
+ * are one gzip member of the pieces in order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +37,62 @@ static void check_roundtrip(const sl_buf *gz, const char *want, size_t n)
     free(got);
 }
 
+/* Pieces of every kind and size (empty, one byte, over a stored block's 65,535 bytes,
+ * incompressible, repetitive), as segments or raw bytes in every pattern of four, joined:
+ * one member (check_roundtrip: nothing after it) of their concatenation. */
+static void test_join_segments(void **state)
+{
+    (void)state;
+    enum { NP = 5 };
+    size_t lens[NP] = {0, 1, 70000, 3000, 200000};
+    char *pieces[NP];
+    uint64_t r = 7;
+    for (size_t i = 0; i < NP; i++) {
+        pieces[i] = malloc(lens[i] + 1);
+        for (size_t k = 0; k < lens[i]; k++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            pieces[i][k] = i == 3 ? (char)(r >> 56) : (char)('a' + (k / 7 + (r >> 60)) % 5);
+        }
+    }
+    sl_buf segs[NP], gz = SL_BUF_INIT;
+    uint32_t crcs[NP];
+    for (size_t i = 0; i < NP; i++) {
+        segs[i] = (sl_buf)SL_BUF_INIT;
+        buf_append(&segs[i], "head", 4); /* a segment is appended after what out holds */
+        assert_int_equal(gz_segment(1 + (int)i, pieces[i], lens[i], &segs[i], &crcs[i]), SL_OK);
+        assert_int_equal(crcs[i], (uint32_t)crc32(0, (const Bytef *)pieces[i], (uInt)lens[i]));
+    }
+    for (unsigned pat = 0; pat < 256; pat++) {
+        size_t idx[4], total = 0;
+        for (int k = 0; k < 4; k++) {
+            idx[k] = (pat >> (2 * k) & 3) + (k == 3 && pat % 7 == 0);
+            total += lens[idx[k]];
+        }
+        char *want = malloc(total + 1), *w = want;
+        gz_join j;
+        buf_reset(&gz);
+        gz_join_begin(&j, &gz);
+        for (int k = 0; k < 4; k++) {
+            size_t i = idx[k];
+            if (pat >> k & 16 || lens[i] == 0)
+                gz_join_raw(&j, pieces[i], lens[i]);
+            else
+                gz_join_segment(&j, segs[i].p + 4, segs[i].len - 4, crcs[i], lens[i]);
+            memcpy(w, pieces[i], lens[i]);
+            w += lens[i];
+        }
+        gz_join_end(&j);
+        assert_int_equal(j.len, total);
+        check_roundtrip(&gz, want, total);
+        free(want);
+    }
+    for (size_t i = 0; i < NP; i++) {
+        buf_free(&segs[i]);
+        free(pieces[i]);
+    }
+    buf_free(&gz);
+}
+
 static void test_compress_engines(void **state)
 {
     (void)state;
@@ -56,6 +113,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compress_engines),
+        cmocka_unit_test(test_join_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
