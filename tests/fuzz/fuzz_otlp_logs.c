@@ -9,33 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "core/common.h"
 #include "formats/otlp_logs.h"
 #include "sinks/otlp/otlp.h"
-
-/* Inflates one whole gzip member; aborts on anything else. */
-static void gunzip_one(const sl_buf *gz, sl_buf *out)
-{
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 15 + 16) != Z_OK)
-        abort();
-    zs.next_in = (Bytef *)gz->p;
-    zs.avail_in = (uInt)gz->len;
-    int rc;
-    do {
-        buf_reserve(out, 65536);
-        zs.next_out = (Bytef *)out->p + out->len;
-        zs.avail_out = (uInt)(out->cap - out->len);
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out->len = out->cap - zs.avail_out;
-    } while (rc == Z_OK);
-    if (rc != Z_STREAM_END || zs.avail_in != 0)
-        abort();
-    inflateEnd(&zs);
-}
+#include "../unit/gunzip_one.h"
 
 /* evs[lo..n) through segments, against the request written from the events. */
 static void check_segments(sl_event **evs, size_t lo, size_t n, bool json, const otlp_map *ms,
@@ -45,7 +22,8 @@ static void check_segments(sl_event **evs, size_t lo, size_t n, bool json, const
     size_t raw = 0;
     if (!otlp_encode_segments(&gz, json, evs + lo, n - lo, ms, 1, 1, &raw))
         abort();
-    gunzip_one(&gz, &got);
+    if (!gunzip_one(gz.p, gz.len, &got))
+        abort();
     otlp_encode(&want, json, evs + lo, n - lo, m, 1);
     if (raw != got.len || got.len != want.len || memcmp(got.p, want.p, want.len) != 0)
         abort();
