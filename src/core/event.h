@@ -55,7 +55,9 @@ typedef struct sl_event {
     uint32_t nshared;
     /* What one sink encoded of this event ahead of sending (event_prep, below): `prep_len`
      * bytes at `prep`, in the batch's prep buffer, for the sink whose prep id is
-     * `prep_owner` (0: none). Every other sink ignores them; copies do not carry them. */
+     * `prep_owner` (0: none). Every other sink ignores them; copies do not carry them.
+     * Marked with no bytes of its own: the event is in a run whose bytes are those of its
+     * first event (net/gz_prep.h). */
     uint32_t prep_len;
     const char *prep;
     uint32_t prep_owner;
@@ -168,7 +170,8 @@ const sl_field *event_get(const sl_event *e, const char *key, size_t keylen);
  * read it cold from another core. The sink takes a prep id
  * once (prep_id_new), appends each event's bytes to b->prep and records where they end
  * with batch_prep_event; batch_prep_done sets every event's prep once the buffer no
- * longer moves. A sink finds its own bytes with event_prep. */
+ * longer moves. A sink finds its own bytes with event_prep. A sink may also prepare runs
+ * of events as one piece (net/gz_prep.h: compressed ahead). */
 uint32_t prep_id_new(void);
 /* Event i's bytes are b->prep.p[start, b->prep.len): call after appending them. */
 void batch_prep_event(sl_batch *b, uint32_t i, size_t start);
