@@ -201,9 +201,9 @@ void gz_join_raw(gz_join *j, const char *p, size_t n)
     join_crc(j, crc_of(p, n), n);
     while (n) {
         /* a stored block, not the last: BFINAL 0, BTYPE 00, then LEN and its complement */
-        uint16_t k = (uint16_t)SL_MIN(n, (size_t)65535);
-        unsigned char h[5] = {0, (unsigned char)k, (unsigned char)(k >> 8),
-                              (unsigned char)~k, (unsigned char)(~k >> 8)};
+        uint16_t k = (uint16_t)SL_MIN(n, (size_t)65535), nk = (uint16_t)~k;
+        unsigned char h[5] = {0, (unsigned char)k, (unsigned char)(k >> 8), (unsigned char)nk,
+                              (unsigned char)(nk >> 8)};
         buf_append(j->out, (const char *)h, sizeof h);
         buf_append(j->out, p, k);
         p += k;
