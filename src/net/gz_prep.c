@@ -60,11 +60,3 @@ size_t gz_prep_at(sl_event *const *events, size_t n, size_t i, uint32_t id, gz_p
     *comp = p.ptr + sizeof *h;
     return h->n;
 }
-
-bool gz_prep_all(sl_event *const *events, size_t n, uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!id || events[i]->prep_owner != id)
-            return false;
-    return n > 0;
-}

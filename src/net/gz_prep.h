@@ -5,8 +5,9 @@
  *
  * A segment is the prepared bytes (event.h, event_prep) of the first event of its run:
  * a gz_prep_head, then the deflate bytes. Every event of a batch prepared so carries the
- * sink's prep id, with or without bytes of its own, so the request knows the events that
- * no whole segment covers (a request cut inside a run) were prepared and writes those. */
+ * sink's prep id, with or without bytes of its own: the sink runtime ends a request's
+ * slice where a run starts (note 10 of sink_runtime.c), and the sink writes itself the
+ * events of a run that a request cuts. */
 #ifndef SL_GZ_PREP_H
 #define SL_GZ_PREP_H
 
@@ -49,7 +50,5 @@ void gz_prep_end(sl_batch *b, uint32_t id, bool ok);
  * its length, with *h and *comp set; else 0. */
 size_t gz_prep_at(sl_event *const *events, size_t n, size_t i, uint32_t id, gz_prep_head *h,
                   const char **comp);
-/* True when every one of events[0..n) was prepared for id. */
-bool gz_prep_all(sl_event *const *events, size_t n, uint32_t id);
 
 #endif

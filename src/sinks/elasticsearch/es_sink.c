@@ -731,7 +731,7 @@ static size_t loose_end(es_sink *s, sl_event *const *events, size_t lo, size_t n
     gz_prep_head h;
     const char *comp;
     size_t i = lo + 1;
-    if (!s->seg_id || !gz_prep_all(events, n, s->seg_id))
+    if (!s->seg_id)
         return n;
     while (i < n && !gz_prep_at(events, n, i, s->seg_id, &h, &comp))
         i++;

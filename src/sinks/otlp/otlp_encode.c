@@ -1641,10 +1641,13 @@ static void frame_request(bool json, const otlp_map *m, size_t records_len, sl_b
 bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_t n,
                           const otlp_map *m, int level, int64_t observed_ns, size_t *raw_len)
 {
-    if (!gz_prep_all(events, n, m->seg_id))
+    /* Only the first event is looked at before the walk: a sink thread reads no event
+     * that a segment covers but the first of each. */
+    if (!m->seg_id || !n || events[0]->prep_owner != m->seg_id)
         return false;
     /* Events no segment covers whole (a request cut inside one) are written here, each
-     * run as a piece of its own, kept in `loose`. */
+     * run as a piece of its own, kept in `loose`; one with resource or scope fields ends
+     * it (false: otlp_encode groups them). */
     sl_buf loose = SL_BUF_INIT, raw = SL_BUF_INIT;
     rec_scratch x;
     enc c = enc_alone(&raw, json, m, &x);
