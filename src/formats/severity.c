@@ -2,7 +2,6 @@
  * `severity` transform, the `filter` threshold and the otlp sink. */
 #include "formats/severity.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -86,18 +85,22 @@ sl_severity severity_from_int(int64_t v)
     }
 }
 
+/* ASCII only, without the locale's table: this runs once per event. */
+static inline bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
 sl_severity severity_from_text(const char *s, size_t n)
 {
-    while (n && isspace((unsigned char)*s))
+    while (n && is_space(*s))
         s++, n--;
-    while (n && isspace((unsigned char)s[n - 1]))
+    while (n && is_space(s[n - 1]))
         n--;
     if (n == 0 || n > 16)
         return (sl_severity){0, NULL};
-    if (isdigit((unsigned char)s[0])) {
+    if (is_digit(s[0])) {
         int64_t v = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!isdigit((unsigned char)s[i]))
+            if (!is_digit(s[i]))
                 return (sl_severity){0, NULL};
             v = v * 10 + (s[i] - '0');
         }
