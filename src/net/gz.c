@@ -159,7 +159,8 @@ int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_bu
     return gz_zlib(level, data, len, out);
 }
 
-int gz_segment(int level, const char *data, size_t len, sl_buf *out, uint32_t *crc)
+int gz_segment(gz_engine engine, int level, const char *data, size_t len, sl_buf *out,
+               uint32_t *crc)
 {
     if (level < 1 || level > 9)
         level = 1;
@@ -167,10 +168,10 @@ int gz_segment(int level, const char *data, size_t len, sl_buf *out, uint32_t *c
         return SL_ERR_NOMEM;
     *crc = crc_of(data, len);
 #ifdef GZ_ISAL
-    return gz_isal(level, data, len, out, true);
-#else
-    return zlib_segment(level, data, len, out);
+    if (engine != GZ_ZLIB)
+        return gz_isal(level, data, len, out, true);
 #endif
+    return zlib_segment(level, data, len, out);
 }
 
 static void put_le32(sl_buf *b, uint32_t v)

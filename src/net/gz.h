@@ -20,9 +20,10 @@ int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_bu
  * raw deflate ending byte-aligned in a non-final block, so segments, and bytes written as
  * stored blocks, concatenate; the trailer's CRC is combined from the pieces' own.
  *
- * gz_segment appends the segment of data[0..len) to out (its content kept) and gives its
- * CRC-32 in *crc. Returns SL_OK or SL_ERR_NOMEM. */
-int gz_segment(int level, const char *data, size_t len, sl_buf *out, uint32_t *crc);
+ * gz_segment appends the segment of data[0..len) to out (its content kept), with `engine`
+ * as gz_compress, and gives its CRC-32 in *crc. Returns SL_OK or SL_ERR_NOMEM. */
+int gz_segment(gz_engine engine, int level, const char *data, size_t len, sl_buf *out,
+               uint32_t *crc);
 
 /* One gzip member written into out from pieces in order: gz_join_begin (the header),
  * any number of gz_join_raw / gz_join_segment, then gz_join_end (the final block and the

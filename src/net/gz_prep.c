@@ -15,7 +15,7 @@ bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int lev
     /* the worst case at once: one growth, given back by batch_prep_done */
     buf_reserve(out, sizeof h + len + len / 16384 * 5 + 1024);
     out->len += sizeof h;
-    if (gz_segment(level, raw, len, out, &h.crc) != SL_OK)
+    if (gz_segment(GZ_AUTO, level, raw, len, out, &h.crc) != SL_OK)
         return false;
     h.comp_len = (uint32_t)(out->len - at - sizeof h);
     memcpy(out->p + at, &h, sizeof h);
