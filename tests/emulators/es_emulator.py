@@ -12,7 +12,9 @@ data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping;
 GET _field_caps (a field's types per backing index, with the indices of each when they
 differ), GET _mapping, scroll searches with a query (exists, term, range, bool), GET/PUT _settings (index.refresh_interval,
 checked as a time value), _cat/indices, _index_template with data streams, legacy _template, filter_path on
-_bulk, strict Content-Type checking (--strict-content-type), gzip bodies, basic auth.
+_bulk, strict Content-Type checking (--strict-content-type), gzip bodies (the first member
+only, as Elasticsearch's HTTP layer reads them: `gzip_dropped_bytes` counts what followed),
+basic auth.
 Prints the port on its first stdout line.
 
 --flavor es7|es8|opensearch1|opensearch2 (default es8) reproduces what differs between them
@@ -67,7 +69,7 @@ the servers do. /_emulator/ stays at the root.
 import argparse
 import base64
 import fnmatch
-import gzip
+import zlib
 import json
 import random
 import select
@@ -349,6 +351,7 @@ class State:
         self.rng = random.Random(a.seed)
         self.stats = dict(requests=0, bulk_requests=0, items=0, created=0, conflicts=0, overwrites=0,
                           item_429=0, mapping_errors=0, other_errors=0, gzip_requests=0,
+                          gzip_dropped_bytes=0,
                           status_413=0, status_401=0, failed_requests=0, resets=0,
                           bad_requests=0, body_bytes=0, max_body_bytes=0, decoded_bytes=0, count_only_docs=0, stalled=0,
                           ids_missing=0, inflight=0, max_inflight=0, tls_refused=0,
@@ -589,10 +592,20 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding", "") == "gzip":
             with st.lock:
                 st.stats["gzip_requests"] += 1
+            # Elasticsearch inflates request bodies with Netty's HttpContentDecompressor,
+            # whose gzip decoder reads the first member and drops what follows it (Netty's
+            # JdkZlibDecoder without decompressConcatenated): so does this node.
             try:
-                raw = gzip.decompress(raw)
+                z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                body = z.decompress(raw) + z.flush()
+                if not z.eof:
+                    raise ValueError("truncated")
             except Exception:
                 return self.send_json(*bad_request("request body is not valid gzip"))
+            if z.unused_data:
+                with st.lock:
+                    st.stats["gzip_dropped_bytes"] += len(z.unused_data)
+            raw = body
         parts = [unquote(p) for p in path.split("/") if p]
         m = self.command
         bad_media = self.media_error(raw)
