@@ -251,6 +251,17 @@ static void check_segments(const sl_batch *b, bool json, const otlp_map *m, uint
         otlp_map mo = *m;
         mo.seg_id = prep_id_new();
         assert_false(otlp_encode_segments(&gz, json, evs, n, &mo, 1, 42, &(size_t){0}));
+        /* a request whose later event, of no run, has a resource field: written whole by
+         * otlp_encode instead (nothing of the walk's pieces used) */
+        sl_batch *r = batch_new(1);
+        sl_event *e = batch_add(r);
+        e->message = batch_str(r, "other", 5);
+        event_set_str(r, e, "service.name", "api", 3);
+        evs[n] = e;
+        buf_reset(&gz);
+        assert_false(otlp_encode_segments(&gz, json, evs, n + 1, &ms, 1, 42, &(size_t){0}));
+        assert_int_equal(gz.len, 0);
+        batch_release(r);
     } else {
         assert_int_equal(c->prep_owner, 0);
         assert_int_equal(c->prep.len, 0);
