@@ -21,9 +21,12 @@ int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_bu
  * stored blocks, concatenate; the trailer's CRC is combined from the pieces' own.
  *
  * gz_segment appends the segment of data[0..len) to out (its content kept), with `engine`
- * as gz_compress, and gives its CRC-32 in *crc. Returns SL_OK or SL_ERR_NOMEM. */
-int gz_segment(gz_engine engine, int level, const char *data, size_t len, sl_buf *out,
-               uint32_t *crc);
+ * as gz_compress, and gives its CRC-32 in *crc. `stream` names whose segments these are
+ * (a sink): at level 1, ISA-L codes them with codes learned from earlier segments of the
+ * same stream on this thread (note 2 of gz.c); NULL, each on its own. Returns SL_OK or
+ * SL_ERR_NOMEM. */
+int gz_segment(gz_engine engine, int level, const void *stream, const char *data, size_t len,
+               sl_buf *out, uint32_t *crc);
 
 /* One gzip member written into out from pieces in order: gz_join_begin (the header),
  * any number of gz_join_raw / gz_join_segment, then gz_join_end (the final block and the

@@ -6,7 +6,8 @@
 #include "core/common.h"
 #include "net/gz.h"
 
-bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int level)
+bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int level,
+                   const void *stream)
 {
     if (len > UINT32_MAX / 2)
         return false;
@@ -15,7 +16,7 @@ bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int lev
     /* the worst case at once: one growth, given back by batch_prep_done */
     buf_reserve(out, sizeof h + len + len / 16384 * 5 + 1024);
     out->len += sizeof h;
-    if (gz_segment(GZ_AUTO, level, raw, len, out, &h.crc) != SL_OK)
+    if (gz_segment(GZ_AUTO, level, stream, raw, len, out, &h.crc) != SL_OK)
         return false;
     h.comp_len = (uint32_t)(out->len - at - sizeof h);
     memcpy(out->p + at, &h, sizeof h);
@@ -23,10 +24,10 @@ bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int lev
 }
 
 bool gz_prep_add(sl_batch *b, uint32_t first, uint32_t n, const char *raw, size_t len,
-                 int level)
+                 int level, const void *stream)
 {
     size_t start = b->prep.len;
-    if (!gz_prep_piece(&b->prep, raw, len, n, level))
+    if (!gz_prep_piece(&b->prep, raw, len, n, level, stream))
         return false;
     batch_prep_event(b, first, start);
     return true;

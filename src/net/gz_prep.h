@@ -35,13 +35,15 @@ static inline uint32_t gz_prep_run(uint32_t max_events)
     return max_events >= 2 ? max_events / 2 : 1;
 }
 
-/* Appends a head and the segment of raw[0..len) for a run of n events to out. Returns
- * false when it cannot be compressed (out then holds a partial piece: drop it). */
-bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int level);
+/* Appends a head and the segment of raw[0..len) for a run of n events to out, at `level`
+ * for `stream` (gz_segment: the sink). Returns false when it cannot be compressed (out
+ * then holds a partial piece: drop it). */
+bool gz_prep_piece(sl_buf *out, const char *raw, size_t len, uint32_t n, int level,
+                   const void *stream);
 
 /* On the batch being prepared: the segment of events [first, first+n) of b, from raw. */
 bool gz_prep_add(sl_batch *b, uint32_t first, uint32_t n, const char *raw, size_t len,
-                 int level);
+                 int level, const void *stream);
 /* Ends the preparation: `ok`, every event of b is marked `id`; otherwise nothing of it
  * stays. */
 void gz_prep_end(sl_batch *b, uint32_t id, bool ok);

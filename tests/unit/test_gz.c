@@ -57,7 +57,7 @@ static void test_join_segments(void **state)
                 segs[i] = (sl_buf)SL_BUF_INIT;
                 buf_append(&segs[i], "head", 4); /* appended after what out holds */
                 assert_int_equal(
-                    gz_segment(eng, 1 + (int)i, pieces[i], lens[i], &segs[i], &crcs[i]), SL_OK);
+                    gz_segment(eng, 1 + (int)i, NULL, pieces[i], lens[i], &segs[i], &crcs[i]), SL_OK);
                 assert_int_equal(crcs[i],
                                  (uint32_t)crc32(0, (const Bytef *)pieces[i], (uInt)lens[i]));
             }
@@ -92,6 +92,94 @@ static void test_join_segments(void **state)
     buf_free(&gz);
 }
 
+/* A segment of a record-like text (lower case, digits, random hex ids) of about n bytes;
+ * kind 1 is one repeated line, kind 2 random capitals (which that text never has), kind 3
+ * random bytes. */
+static size_t make_piece(char *p, size_t n, int kind, uint64_t *r)
+{
+    size_t k = 0;
+    while (k + 96 < n) {
+        *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+        if (kind == 3) {
+            memcpy(p + k, r, 8);
+            k += 8;
+        } else if (kind == 2) {
+            for (int b = 0; b < 8; b++)
+                p[k++] = (char)('A' + (*r >> (8 * b)) % 26);
+        } else if (kind == 1) {
+            k += (size_t)sprintf(p + k, "{\"index\":{\"_index\":\"logs\"}}\n{\"a\":1}\n");
+        } else {
+            k += (size_t)sprintf(p + k, "job %u done in %u ms trace=%016llx%08x level=%s\n",
+                                 (unsigned)(*r >> 40), (unsigned)(*r >> 54),
+                                 (unsigned long long)(*r * 31), (unsigned)(*r >> 7),
+                                 (*r >> 62) ? "info" : "warn");
+        }
+    }
+    return k;
+}
+
+/* Segments of several streams (more than a thread keeps codes for), whose data changes
+ * kind on the way (record text, random capitals, repeats, random bytes, text again), over more segments
+ * than a lesson lasts, some too short to be a lesson: joined in order, one member of all
+ * of them; the learned codes were used (some segment differs from level 1's alone), and
+ * the whole costs at most 1/32 more bytes than each segment at level 1. A stream that
+ * level 1 writes smaller stays at level 1. */
+static void test_learned_segments(void **state)
+{
+    (void)state;
+    enum { NSEG = 900, NSTREAM = 6 };
+    static const int streams[NSTREAM] = {0};
+    char *piece = malloc(20000);
+    sl_buf seg = SL_BUF_INIT, plain = SL_BUF_INIT, gz = SL_BUF_INIT, want = SL_BUF_INIT;
+    uint64_t r = 11;
+    size_t learned_len = 0, plain_len = 0, differ = 0;
+    gz_join j;
+    gz_join_begin(&j, &gz);
+    for (int i = 0; i < NSEG; i++) {
+        int kind = i < 200 ? 0 : i < 350 ? 2 : i < 500 ? 1 : i < 600 ? 3 : 0;
+        size_t n = make_piece(piece, i % 5 == 4 ? 2000 : 9000 + (size_t)(i % 3) * 3000, kind, &r);
+        /* stream 0 most of the time; the others now and then evict and come back */
+        const void *stream = &streams[i % 7 == 6 ? (size_t)(i / 7) % NSTREAM : 0];
+        uint32_t crc, crc_plain;
+        buf_reset(&seg);
+        buf_reset(&plain);
+        assert_int_equal(gz_segment(GZ_AUTO, 1, stream, piece, n, &seg, &crc), SL_OK);
+        assert_int_equal(gz_segment(GZ_AUTO, 1, NULL, piece, n, &plain, &crc_plain), SL_OK);
+        assert_int_equal(crc, crc_plain);
+        learned_len += seg.len;
+        plain_len += plain.len;
+        differ += seg.len != plain.len || memcmp(seg.p, plain.p, seg.len) != 0;
+        gz_join_segment(&j, seg.p, seg.len, crc, n);
+        buf_append(&want, piece, n);
+        if (i % 11 == 0) {
+            gz_join_raw(&j, "\n", 1);
+            buf_putc(&want, '\n');
+        }
+    }
+    gz_join_end(&j);
+    check_roundtrip(&gz, want.p, want.len);
+    if (gz_have_isal())
+        assert_true(differ > NSEG / 2);
+    assert_true(learned_len <= plain_len + plain_len / 32);
+    /* A stream of repeats, which level 1 writes smaller: every segment is level 1's. */
+    static const int repeats = 0;
+    for (int i = 0; i < 40; i++) {
+        size_t n = make_piece(piece, 12000, 1, &r);
+        uint32_t crc;
+        buf_reset(&seg);
+        buf_reset(&plain);
+        assert_int_equal(gz_segment(GZ_AUTO, 1, &repeats, piece, n, &seg, &crc), SL_OK);
+        assert_int_equal(gz_segment(GZ_AUTO, 1, NULL, piece, n, &plain, &crc), SL_OK);
+        assert_int_equal(seg.len, plain.len);
+        assert_memory_equal(seg.p, plain.p, seg.len);
+    }
+    free(piece);
+    buf_free(&seg);
+    buf_free(&plain);
+    buf_free(&gz);
+    buf_free(&want);
+}
+
 static void test_compress_engines(void **state)
 {
     (void)state;
@@ -113,6 +201,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compress_engines),
         cmocka_unit_test(test_join_segments),
+        cmocka_unit_test(test_learned_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

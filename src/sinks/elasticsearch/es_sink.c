@@ -693,7 +693,7 @@ static void es_prep(void *self, sl_batch *b)
         buf_reset(&r->body);
         for (; k < end && (k == i || r->body.len < cap) && ok; k++)
             ok = encode_event(s, r, &b->events[k], k, false, k == i, &last_hour, NULL, 0) == SL_OK;
-        ok = ok && gz_prep_add(b, i, k - i, r->body.p, r->body.len, level);
+        ok = ok && gz_prep_add(b, i, k - i, r->body.p, r->body.len, level, s);
         i = k;
     }
     gz_prep_end(b, s->seg_id, ok);

@@ -1590,7 +1590,7 @@ bool otlp_prepare_segment(sl_batch *b, bool json, const otlp_map *m, int64_t obs
                 buf_putc(&raw, ',');
             ok = write_alone(&c, &x, &b->events[i + j], observed_ns);
         }
-        ok = ok && gz_prep_add(b, i, k, raw.p, raw.len, level);
+        ok = ok && gz_prep_add(b, i, k, raw.p, raw.len, level, m);
     }
     gz_prep_end(b, m->seg_id, ok);
     buf_free(&raw);
@@ -1665,7 +1665,7 @@ bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_
                     buf_putc(&raw, ',');
                 ok = ok && write_alone(&c, &x, events[i], observed_ns);
             }
-            ok = ok && gz_prep_piece(&loose, raw.p, raw.len, (uint32_t)k, level);
+            ok = ok && gz_prep_piece(&loose, raw.p, raw.len, (uint32_t)k, level, m);
             h.raw_len = (uint32_t)raw.len;
         } else {
             i += k;
