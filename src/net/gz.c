@@ -3,16 +3,15 @@
  *
  * Notes:
  *  1. Segments (gz.h) are raw deflate ending in a full flush: byte-aligned, not final.
- *  2. Learned codes. A stream's segments (a sink's runs of records) are alike, and ISA-L's
+ *  2. Learned codes. A stream's bodies and segments (a sink's records) are alike, and ISA-L's
  *     level 0 with Huffman codes made for the data (isal_create_hufftables, which gives
  *     every symbol a code, so any input can be written) skips level 1's histogram and
  *     codes per block: 15-20% faster on OTLP records at the same size. So each thread
- *     keeps, per stream, codes learned from one segment (a lesson: written at level 1
- *     and with the new codes, the smaller kept) and uses them for the next LEARN_EVERY
- *     segments, but only when they came within 1/32 of level 1 there (the bulk lines of
+ *     keeps, per stream, codes learned from one body (a lesson: written at level 1 and
+ *     with the new codes, the smaller kept) and uses them for the next LEARN_EVERY bodies, but only when they came within 1/32 of level 1 there (the bulk lines of
  *     Elasticsearch, full of repeats, do better at level 1 and stay there) and the data
- *     compressed at all. A segment that comes out an eighth bigger than the lesson's
- *     ratio calls the next lesson early.
+ *     compressed at all. A body that comes out an eighth bigger than the lesson's ratio
+ *     calls the next lesson early.
  *     Codes are per thread (no lock; routing threads compress in parallel); a stream
  *     pointer reused by another sink only costs ratio until the next lesson. */
 #include "gz.h"
@@ -168,12 +167,6 @@ static bool isal_run(int il, const struct isal_hufftables *codes, const char *da
     return true;
 }
 
-static int gz_isal(int level, const char *data, size_t len, sl_buf *out)
-{
-    buf_reset(out);
-    return isal_run(isal_level(level), NULL, data, len, out, false) ? SL_OK
-                                                                    : gz_zlib(level, data, len, out);
-}
 
 /* Learned codes (note 2): per thread, the streams it compresses segments of lately. */
 enum {
@@ -230,12 +223,13 @@ static gz_lesson *lesson_of(const void *stream, gz_learned **lp)
     return s;
 }
 
-/* A lesson: codes from data's own histogram; the segment is written at level 1 and with
+/* A lesson: codes from data's own histogram; the data is written at level 1 and with
  * them, and the smaller kept. */
-static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t len, sl_buf *out)
+static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t len, sl_buf *out,
+                        bool segment)
 {
     size_t at = out->len;
-    if (!isal_run(1, NULL, data, len, out, true))
+    if (!isal_run(1, NULL, data, len, out, segment))
         return false;
     s->since = 0;
     s->fast = false;
@@ -243,7 +237,7 @@ static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t le
     isal_update_histogram((uint8_t *)data, (int)len, &l->hist);
     buf_reset(&l->alt);
     if (isal_create_hufftables(&s->codes, &l->hist) != 0 ||
-        !isal_run(0, &s->codes, data, len, &l->alt, true))
+        !isal_run(0, &s->codes, data, len, &l->alt, segment))
         return true;
     size_t one = out->len - at, zero = l->alt.len;
     s->permille = (uint32_t)((uint64_t)zero * 1000 / len);
@@ -256,21 +250,24 @@ static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t le
     return true;
 }
 
-/* A segment at ISA-L level 1 for `stream` (NULL: none). */
-static bool isal_segment(const void *stream, const char *data, size_t len, sl_buf *out)
+/* ISA-L at `level`, appended to out; at level 1 with the codes learned for `stream`
+ * (NULL: none). */
+static bool isal_learned(int level, const void *stream, const char *data, size_t len,
+                         sl_buf *out, bool segment)
 {
     gz_learned *l;
-    gz_lesson *s = stream ? lesson_of(stream, &l) : NULL;
+    int il = isal_level(level);
+    gz_lesson *s = stream && il == 1 ? lesson_of(stream, &l) : NULL;
     if (!s)
-        return isal_run(1, NULL, data, len, out, true);
+        return isal_run(il, NULL, data, len, out, segment);
     if (s->since >= LEARN_EVERY && len >= LEARN_MIN)
-        return lesson_take(l, s, data, len, out);
+        return lesson_take(l, s, data, len, out, segment);
     if (s->since < LEARN_EVERY)
         s->since++;
     if (!s->fast || s->since >= LEARN_EVERY)
-        return isal_run(1, NULL, data, len, out, true);
+        return isal_run(1, NULL, data, len, out, segment);
     size_t at = out->len;
-    if (!isal_run(0, &s->codes, data, len, out, true))
+    if (!isal_run(0, &s->codes, data, len, out, segment))
         return false;
     /* The data drifted from the lesson's (an eighth more bytes): level 1 until the next. */
     if (len >= LEARN_MIN &&
@@ -280,15 +277,21 @@ static bool isal_segment(const void *stream, const char *data, size_t len, sl_bu
 }
 #endif
 
-int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_buf *out)
+int gz_compress(gz_engine engine, int level, const void *stream, const char *data, size_t len,
+                sl_buf *out)
 {
     if (level < 1 || level > 9)
         level = 1;
     if (len > UINT32_MAX / 2)
         return SL_ERR_NOMEM;
 #ifdef GZ_ISAL
-    if (engine != GZ_ZLIB)
-        return gz_isal(level, data, len, out);
+    if (engine != GZ_ZLIB) {
+        buf_reset(out);
+        return isal_learned(level, stream, data, len, out, false) ? SL_OK
+                                                                 : gz_zlib(level, data, len, out);
+    }
+#else
+    (void)stream;
 #endif
     return gz_zlib(level, data, len, out);
 }
@@ -302,12 +305,9 @@ int gz_segment(gz_engine engine, int level, const void *stream, const char *data
         return SL_ERR_NOMEM;
     *crc = crc_of(data, len);
 #ifdef GZ_ISAL
-    if (engine != GZ_ZLIB) {
-        int il = isal_level(level);
-        bool ok = il == 1 ? isal_segment(stream, data, len, out)
-                          : isal_run(il, NULL, data, len, out, true);
-        return ok ? SL_OK : zlib_segment(level, data, len, out);
-    }
+    if (engine != GZ_ZLIB)
+        return isal_learned(level, stream, data, len, out, true) ? SL_OK
+                                                                : zlib_segment(level, data, len, out);
 #else
     (void)stream;
 #endif

@@ -12,18 +12,19 @@
 typedef enum gz_engine { GZ_AUTO = 0, GZ_ZLIB = 1, GZ_ISAL = 2 } gz_engine;
 
 /* Compresses `len` bytes into out (replacing its content). `level` 1..9 for zlib; ISA-L
- * maps it to its own 0..3 (1 -> 1). Per-thread scratch is kept between calls.
- * Returns SL_OK or SL_ERR_NOMEM. */
-int gz_compress(gz_engine engine, int level, const char *data, size_t len, sl_buf *out);
+ * maps it to its own 0..3 (1 -> 1). `stream` names whose bodies these are (a sink): at
+ * level 1, ISA-L codes them with Huffman codes learned from earlier bodies and segments of
+ * the same stream on this thread (note 2 of gz.c); NULL, each on its own. Per-thread
+ * scratch is kept between calls. Returns SL_OK or SL_ERR_NOMEM. */
+int gz_compress(gz_engine engine, int level, const void *stream, const char *data, size_t len,
+                sl_buf *out);
 /* Deflate segments: pieces of one body compressed apart (ahead of time, on other threads)
  * and joined into one gzip member that any gzip reader reads as one stream. A segment is
  * raw deflate ending byte-aligned in a non-final block, so segments, and bytes written as
  * stored blocks, concatenate; the trailer's CRC is combined from the pieces' own.
  *
  * gz_segment appends the segment of data[0..len) to out (its content kept), with `engine`
- * as gz_compress, and gives its CRC-32 in *crc. `stream` names whose segments these are
- * (a sink): at level 1, ISA-L codes them with codes learned from earlier segments of the
- * same stream on this thread (note 2 of gz.c); NULL, each on its own. Returns SL_OK or
+ * and `stream` as gz_compress, and gives its CRC-32 in *crc. Returns SL_OK or
  * SL_ERR_NOMEM. */
 int gz_segment(gz_engine engine, int level, const void *stream, const char *data, size_t len,
                sl_buf *out, uint32_t *crc);

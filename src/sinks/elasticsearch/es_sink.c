@@ -819,7 +819,7 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     size_t blen = joined ? r->gz.len : r->offs[lo + n] - r->offs[lo];
     size_t payload = joined ? joined : blen;
     if (!joined && c->compression == ES_COMP_GZIP) {
-        if (gz_compress(c->gzip_engine == 1 ? GZ_ZLIB : GZ_AUTO, (int)c->compression_level,
+        if (gz_compress(c->gzip_engine == 1 ? GZ_ZLIB : GZ_AUTO, (int)c->compression_level, s,
                         body, blen, &r->gz) != SL_OK) {
             mark_range(r, lo, n, SL_ITEM_RETRY);
             o->retry += n;

@@ -66,6 +66,7 @@ typedef struct s3_body {
     const char *id_key; /* NULL = no id field */
     sl_buf raw, part, tmp;
     uint64_t raw_bytes; /* every raw byte added (payload) */
+    const void *stream; /* whose objects (gz_compress's learned codes): NULL after init */
 } s3_body;
 
 void s3_body_init(s3_body *b, int compression, int level, size_t chunk, const char *id_key);

@@ -224,7 +224,7 @@ int s3_body_flush(s3_body *b)
             return SL_ERR_NOMEM;
         b->part.len += n;
     } else {
-        int rc = gz_compress(GZ_AUTO, b->level, b->raw.p, b->raw.len, &b->tmp);
+        int rc = gz_compress(GZ_AUTO, b->level, b->stream, b->raw.p, b->raw.len, &b->tmp);
         if (rc != SL_OK)
             return rc;
         buf_append(&b->part, b->tmp.p, b->tmp.len);

@@ -539,6 +539,7 @@ static s3_outcome s3_write_object(s3_sink *s, http_multi *h, sl_event *const *ev
     s3_body b;
     int level = (int)(cfg->compression == S3_COMP_ZSTD ? cfg->zstd_level : cfg->gzip_level);
     s3_body_init(&b, cfg->compression, level, (size_t)1 << 20, cfg->id_key);
+    b.stream = s;
     s3_upload u;
     memset(&u, 0, sizeof u);
     s3_outcome out = S3_OK;
