@@ -583,6 +583,43 @@ static void test_prepared_many_short_records(void **state)
     batch_release(b);
 }
 
+/* otlp_prepare leaves a batch to otlp_encode when its first 8 events all have resource
+ * fields (a source's events look alike); one plain event among them keeps it preparing.
+ * Either way the request is the one written from the events alone (check_prepared). */
+static void test_prepare_gives_up(void **state)
+{
+    (void)state;
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res, .body_field = "body"};
+    for (int plain_at = -1; plain_at < 8; plain_at += 4) {
+        sl_batch *b = batch_new(20);
+        for (int i = 0; i < 20; i++) {
+            sl_event *e = batch_add(b);
+            e->ts_ns = 1000 + i;
+            e->message = batch_str(b, "m", 1);
+            if (i < 8 && i != plain_at)
+                event_set_str(b, e, "service.name", "shop", 4);
+        }
+        sl_event *evs[20];
+        for (int i = 0; i < 20; i++)
+            evs[i] = &b->events[i];
+        sl_buf want = SL_BUF_INIT;
+        otlp_encode(&want, false, evs, 20, &m, 42);
+        sl_batch *c = batch_clone(b);
+        otlp_map mp = m;
+        mp.prep_id = prep_id_new();
+        otlp_prepare(c, false, &mp, 42);
+        uint32_t prepared = 0;
+        for (uint32_t i = 0; i < c->n; i++)
+            prepared += event_prep(&c->events[i], mp.prep_id).len > 0;
+        assert_int_equal(prepared, plain_at < 0 ? 0 : 13);
+        check_prepared(b, false, &m, &want);
+        batch_release(c);
+        batch_release(b);
+        buf_free(&want);
+    }
+}
+
 static void test_response(void **state)
 {
     int64_t rej;
@@ -617,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_encode_repeated_shapes),
         cmocka_unit_test(test_prepared_shared_fields),
         cmocka_unit_test(test_prepared_many_short_records),
+        cmocka_unit_test(test_prepare_gives_up),
         cmocka_unit_test(test_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
