@@ -76,6 +76,10 @@ $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c
 $(BUILD)/es_ceiling: bench/es_ceiling.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
 
+# What the learned gzip codes save on OTLP records (note 2 of src/net/gz.c).
+$(BUILD)/gz_codes: bench/gz_codes.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
+
 # The built-in quickstart: sample pod logs under ./demo, NDJSON out, API on :2020.
 run: setup
 	@$(MAKE) --no-print-directory all
