@@ -3,17 +3,18 @@
  *
  * Notes:
  *  1. Segments (gz.h) are raw deflate ending in a full flush: byte-aligned, not final.
- *  2. Learned codes. A stream's bodies and segments (a sink's records) are alike, and ISA-L's
- *     level 0 with Huffman codes made for the data (isal_create_hufftables, which gives
- *     every symbol a code, so any input can be written) skips level 1's histogram and
- *     codes per block: 15-20% faster on OTLP records at the same size. So each thread
+ *  2. Learned codes. A stream's bodies and segments (a sink's records) are alike, and
+ *     ISA-L's level 0 with Huffman codes made for the data (isal_create_hufftables, which
+ *     gives every symbol a code, so any input can be written) skips level 1's histogram
+ *     and codes per block: 15-20% faster on OTLP records at the same size. So each thread
  *     keeps, per stream, codes learned from one body (a lesson: written at level 1 and
- *     with the new codes, the smaller kept) and uses them for the next LEARN_EVERY bodies, but only when they came within 1/32 of level 1 there (the bulk lines of
+ *     with the new codes, the smaller kept) and uses them for the next LEARN_EVERY
+ *     bodies, but only when they came within 1/32 of level 1 there (the bulk lines of
  *     Elasticsearch, full of repeats, do better at level 1 and stay there) and the data
  *     compressed at all. A body that comes out an eighth bigger than the lesson's ratio
- *     calls the next lesson early.
- *     Codes are per thread (no lock; routing threads compress in parallel); a stream
- *     pointer reused by another sink only costs ratio until the next lesson. */
+ *     calls the next lesson early. Codes are per thread (no lock; routing threads
+ *     compress in parallel); a stream pointer reused by another sink only costs ratio
+ *     until the next lesson. */
 #include "gz.h"
 
 #include <pthread.h>
@@ -167,18 +168,18 @@ static bool isal_run(int il, const struct isal_hufftables *codes, const char *da
     return true;
 }
 
-
-/* Learned codes (note 2): per thread, the streams it compresses segments of lately. */
+/* Learned codes (note 2): per thread, the streams it compressed lately. A body is a
+ * gz_compress input or a segment. */
 enum {
-    LEARN_STREAMS = 4,  /* streams a thread keeps codes for */
-    LEARN_EVERY = 256,  /* segments between two lessons */
-    LEARN_MIN = 8192,   /* bytes a segment needs to be a lesson */
+    LEARN_STREAMS = 4, /* streams a thread keeps codes for */
+    LEARN_EVERY = 256, /* bodies between two lessons */
+    LEARN_MIN = 8192,  /* bytes a body needs to be a lesson */
 };
 
 typedef struct gz_lesson {
     const void *stream;
     struct isal_hufftables codes;
-    uint32_t since;    /* segments since the lesson; LEARN_EVERY: a lesson is due */
+    uint32_t since;    /* bodies since the lesson; LEARN_EVERY: a lesson is due */
     uint32_t permille; /* level 0's output per 1,000 input bytes at the lesson */
     bool fast;         /* level 0 with codes came within 1/32 of level 1 */
 } gz_lesson;
@@ -287,8 +288,8 @@ int gz_compress(gz_engine engine, int level, const void *stream, const char *dat
 #ifdef GZ_ISAL
     if (engine != GZ_ZLIB) {
         buf_reset(out);
-        return isal_learned(level, stream, data, len, out, false) ? SL_OK
-                                                                 : gz_zlib(level, data, len, out);
+        if (isal_learned(level, stream, data, len, out, false))
+            return SL_OK;
     }
 #else
     (void)stream;
@@ -305,9 +306,8 @@ int gz_segment(gz_engine engine, int level, const void *stream, const char *data
         return SL_ERR_NOMEM;
     *crc = crc_of(data, len);
 #ifdef GZ_ISAL
-    if (engine != GZ_ZLIB)
-        return isal_learned(level, stream, data, len, out, true) ? SL_OK
-                                                                : zlib_segment(level, data, len, out);
+    if (engine != GZ_ZLIB && isal_learned(level, stream, data, len, out, true))
+        return SL_OK;
 #else
     (void)stream;
 #endif

@@ -57,8 +57,9 @@ static void test_join_segments(void **state)
                     buf_free(&segs[i]);
                 segs[i] = (sl_buf)SL_BUF_INIT;
                 buf_append(&segs[i], "head", 4); /* appended after what out holds */
-                assert_int_equal(
-                    gz_segment(eng, 1 + (int)i, NULL, pieces[i], lens[i], &segs[i], &crcs[i]), SL_OK);
+                assert_int_equal(gz_segment(eng, 1 + (int)i, NULL, pieces[i], lens[i], &segs[i],
+                                            &crcs[i]),
+                                 SL_OK);
                 assert_int_equal(crcs[i],
                                  (uint32_t)crc32(0, (const Bytef *)pieces[i], (uInt)lens[i]));
             }
@@ -120,11 +121,11 @@ static size_t make_piece(char *p, size_t n, int kind, uint64_t *r)
 }
 
 /* Segments of several streams (more than a thread keeps codes for), whose data changes
- * kind on the way (record text, random capitals, repeats, random bytes, text again), over more segments
- * than a lesson lasts, some too short to be a lesson: joined in order, one member of all
- * of them; the learned codes were used (some segment differs from level 1's alone), and
- * the whole costs at most 1/32 more bytes than each segment at level 1. A stream that
- * level 1 writes smaller stays at level 1. */
+ * kind on the way (record text, random capitals, repeats, random bytes, text again), over
+ * more segments than a lesson lasts, some too short to be a lesson: joined in order, one
+ * member of all of them; the learned codes were used (most segments differ from level 1's
+ * alone), and the whole costs at most 1/32 more bytes than each segment at level 1. A
+ * stream that level 1 writes smaller stays at level 1. */
 static void test_learned_segments(void **state)
 {
     (void)state;
@@ -217,7 +218,8 @@ static void test_compress_engines(void **state)
     for (int engine = 0; engine < 3; engine++)
         for (int level = 1; level <= 9; level += 4) {
             sl_buf out = SL_BUF_INIT;
-            assert_int_equal(gz_compress((gz_engine)engine, level, NULL, in, sizeof in, &out), SL_OK);
+            assert_int_equal(gz_compress((gz_engine)engine, level, NULL, in, sizeof in, &out),
+                             SL_OK);
             assert_true(out.len < sizeof in);
             check_roundtrip(&out, in, sizeof in);
             buf_free(&out);
