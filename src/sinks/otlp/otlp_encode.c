@@ -32,10 +32,13 @@
  *     records of events without resource or scope fields ahead, on the thread that routes
  *     their batch (otlp_prepare; event.h, event_prep), where the events are still in
  *     cache; the request then copies those bytes. Read cold on a sink thread of another
- *     core, the events cost more than writing them does.
+ *     core, the events cost more than writing them does. A batch whose first 8 events
+ *     all have resource or scope fields is left whole to the sink (a source's events look
+ *     alike; classifying them all here would only be done again there).
  *  8. With gzip, when no event of a batch has resource or scope fields, the records of
  *     every `per` events (batch.max_events: requests are cut at its multiples) are also
- *     compressed there, as a deflate segment (net/gz_prep.h) for m->seg_id. Such events have one ResourceLogs and one
+ *     compressed there, as a deflate segment (net/gz_prep.h) for m->seg_id, with the
+ *     sink's learned codes (note 2 of net/gz.c). Such events have one ResourceLogs and one
  *     ScopeLogs, whose lengths follow from the records' length, so a request of whole
  *     segments is its framing and the segments joined (gz_join), never compressed again;
  *     the events of a segment the request cuts are written and compressed here. */
@@ -1563,8 +1566,8 @@ void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns
     buf_reserve(&b->prep, (size_t)b->n * (json ? 768 : 256));
     uint32_t written = 0;
     for (uint32_t i = 0; i < b->n; i++) {
-        /* Events of one source mostly look alike: when the first 8 all have resource
-         * fields, the rest are left to otlp_encode without being classified twice. */
+        /* note 7: the first 8 all have resource or scope fields: the rest are left to
+         * otlp_encode without being classified twice */
         if (i == 8 && written == 0)
             break;
         size_t start = b->prep.len;
