@@ -188,7 +188,7 @@ typedef struct gz_learned {
     gz_lesson lesson[LEARN_STREAMS];
     unsigned next; /* the slot a new stream takes */
     struct isal_huff_histogram hist;
-    sl_buf alt; /* level 0's candidate during a lesson */
+    sl_buf alt; /* level 0's candidate during a lesson; empty between lessons */
 } gz_learned;
 
 static pthread_key_t learned_key;
@@ -236,10 +236,11 @@ static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t le
     s->fast = false;
     memset(&l->hist, 0, sizeof l->hist);
     isal_update_histogram((uint8_t *)data, (int)len, &l->hist);
-    buf_reset(&l->alt);
     if (isal_create_hufftables(&s->codes, &l->hist) != 0 ||
-        !isal_run(0, &s->codes, data, len, &l->alt, segment))
+        !isal_run(0, &s->codes, data, len, &l->alt, segment)) {
+        buf_free(&l->alt);
         return true;
+    }
     size_t one = out->len - at, zero = l->alt.len;
     s->permille = (uint32_t)((uint64_t)zero * 1000 / len);
     /* nothing to learn from incompressible data (stored blocks either way) */
@@ -248,6 +249,7 @@ static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t le
         out->len = at;
         buf_append(out, l->alt.p, l->alt.len);
     }
+    buf_free(&l->alt); /* lessons are rare: no body-sized buffer kept per thread */
     return true;
 }
 
