@@ -12,9 +12,10 @@
  *     bodies, but only when they came within 1/32 of level 1 there (the bulk lines of
  *     Elasticsearch, full of repeats, do better at level 1 and stay there) and the data
  *     compressed at all. A body that comes out an eighth bigger than the lesson's ratio
- *     calls the next lesson early. Codes are per thread (no lock; routing threads
- *     compress in parallel); a stream pointer reused by another sink only costs ratio
- *     until the next lesson. */
+ *     calls the next lesson early, once: drifting again within LEARN_CALM bodies of an
+ *     early lesson means level 1 until the next lesson. Codes are per thread (no lock;
+ *     routing threads compress in parallel); a stream pointer reused by another sink
+ *     only costs ratio until the next lesson. */
 #include "gz.h"
 
 #include <pthread.h>
@@ -174,6 +175,7 @@ enum {
     LEARN_STREAMS = 4, /* streams a thread keeps codes for */
     LEARN_EVERY = 256, /* bodies between two lessons */
     LEARN_MIN = 8192,  /* bytes a body needs to be a lesson */
+    LEARN_CALM = 16,   /* bodies an early lesson must hold before another may be called */
 };
 
 typedef struct gz_lesson {
@@ -182,11 +184,14 @@ typedef struct gz_lesson {
     uint32_t since;    /* bodies since the lesson; LEARN_EVERY: a lesson is due */
     uint32_t permille; /* level 0's output per 1,000 input bytes at the lesson */
     bool fast;         /* level 0 with codes came within 1/32 of level 1 */
+    bool drifted;      /* the next lesson is called early */
+    bool early;        /* this lesson was */
 } gz_lesson;
 
 typedef struct gz_learned {
     gz_lesson lesson[LEARN_STREAMS];
     unsigned next; /* the slot a new stream takes */
+    uint64_t lessons; /* taken on this thread (gz_lessons) */
     struct isal_huff_histogram hist;
     sl_buf alt; /* level 0's candidate during a lesson; empty between lessons */
 } gz_learned;
@@ -234,6 +239,9 @@ static bool lesson_take(gz_learned *l, gz_lesson *s, const char *data, size_t le
         return false;
     s->since = 0;
     s->fast = false;
+    s->early = s->drifted;
+    s->drifted = false;
+    l->lessons++;
     memset(&l->hist, 0, sizeof l->hist);
     isal_update_histogram((uint8_t *)data, (int)len, &l->hist);
     if (isal_create_hufftables(&s->codes, &l->hist) != 0 ||
@@ -272,13 +280,33 @@ static bool isal_learned(int level, const void *stream, const char *data, size_t
     size_t at = out->len;
     if (!isal_run(0, &s->codes, data, len, out, segment))
         return false;
-    /* The data drifted from the lesson's (an eighth more bytes): level 1 until the next. */
+    /* The data drifted from the lesson's (an eighth more bytes): the next body is a
+     * lesson. Drifting again soon after an early lesson is data of two kinds taking turns
+     * (two sources into one sink), which would make every other body a lesson: level 1
+     * until the lesson due in its time instead. */
     if (len >= LEARN_MIN &&
-        (uint64_t)(out->len - at) * 1000 > (uint64_t)len * (s->permille + s->permille / 8 + 8))
-        s->since = LEARN_EVERY;
+        (uint64_t)(out->len - at) * 1000 > (uint64_t)len * (s->permille + s->permille / 8 + 8)) {
+        if (s->early && s->since < LEARN_CALM) {
+            s->fast = false;
+        } else {
+            s->since = LEARN_EVERY;
+            s->drifted = true;
+        }
+    }
     return true;
 }
 #endif
+
+uint64_t gz_lessons(void)
+{
+#ifdef GZ_ISAL
+    pthread_once(&learned_once, learned_init);
+    gz_learned *l = pthread_getspecific(learned_key);
+    return l ? l->lessons : 0;
+#else
+    return 0;
+#endif
+}
 
 int gz_compress(gz_engine engine, int level, const void *stream, const char *data, size_t len,
                 sl_buf *out)

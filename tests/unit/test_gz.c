@@ -209,6 +209,27 @@ static void test_learned_bodies(void **state)
     buf_free(&plain);
 }
 
+/* Bodies of two kinds taking turns in one stream (two sources into one sink), the second
+ * compressing worse: the drift calls one early lesson, not a lesson every other body; each
+ * body is one member of its input. */
+static void test_learned_two_kinds(void **state)
+{
+    (void)state;
+    static const int stream = 0;
+    char *piece = malloc(20000);
+    sl_buf gz = SL_BUF_INIT;
+    uint64_t r = 3, before = gz_lessons();
+    for (int i = 0; i < 200; i++) {
+        size_t n = make_piece(piece, 12000, i % 2 ? 2 : 0, &r);
+        assert_int_equal(gz_compress(GZ_AUTO, 1, &stream, piece, n, &gz), SL_OK);
+        check_roundtrip(&gz, piece, n);
+    }
+    if (gz_have_isal())
+        assert_in_range(gz_lessons() - before, 1, 4);
+    free(piece);
+    buf_free(&gz);
+}
+
 static void test_compress_engines(void **state)
 {
     (void)state;
@@ -233,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_join_segments),
         cmocka_unit_test(test_learned_segments),
         cmocka_unit_test(test_learned_bodies),
+        cmocka_unit_test(test_learned_two_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
