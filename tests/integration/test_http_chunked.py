@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 api, port = free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -25,10 +25,7 @@ sinks:
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(out)  # complete lines: sluice may be writing the last
 
 
 def curl_chunked(path, data, ctype, extra=()):

@@ -9,7 +9,7 @@ import json
 import os
 
 from fbhttp import Record, body, date_ns, post
-from harness import Sluice, WORK, free_port, wait_until
+from harness import Sluice, WORK, free_port, ndjson_file, wait_until
 
 api, port = free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -52,10 +52,7 @@ for c, (fmt, gz, datefmt, grouped) in enumerate(CASES):
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(out)  # complete lines: sluice may be writing the last
 
 
 def ns(rfc3339):

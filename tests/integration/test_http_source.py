@@ -11,7 +11,7 @@ import time
 
 import msgpack
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 
 api, port, port_auth, port_slow = free_port(), free_port(), free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -44,10 +44,7 @@ def curl(path, data, ctype=None, extra=(), p=port, method="POST"):
 
 
 def outputs():
-    if not os.path.exists(out):
-        return []
-    with open(out) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(out)  # complete lines: sluice may be writing the last
 
 
 expected = 0

@@ -22,18 +22,14 @@ import random
 import threading
 import time
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 from ml_common import Groups, committed_to_end
 
 rnd = random.Random(int(os.environ.get("IT_SEED", "23")))
 
 
 def read_out(path):
-    try:
-        with open(path, "rb") as fh:
-            return [json.loads(l) for l in fh if l.strip()]
-    except FileNotFoundError:
-        return []
+    return ndjson_file(path)  # complete lines: sluice may be writing the last
 
 
 def kill_twice_while(s, writer):

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 
-from harness import ROOT, Emulator, Sluice, WORK, free_port, get_text, http_json, log, wait_until
+from harness import (ROOT, Emulator, Sluice, WORK, free_port, get_text, http_json, log, ndjson_file,
+                     wait_until)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulators"))
 import otlp_pb  # noqa: E402
@@ -36,10 +37,7 @@ def post(port, body, ctype=PB, gz=False, path="/v1/logs", method="POST", timeout
 
 
 def read_out(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as fh:
-        return [json.loads(l) for l in fh if l.strip()]
+    return ndjson_file(path)  # complete lines: sluice may be writing the last
 
 
 def kv(k, v):

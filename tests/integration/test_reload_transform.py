@@ -10,7 +10,7 @@
 import json
 import os
 
-from harness import Sluice, WORK, free_port, log, wait_until
+from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
 from reload_common import Sender, post_reload, write
 
 N = int(os.environ.get("IT_EVENTS", "40000"))
@@ -32,10 +32,7 @@ sinks:
 
 
 def records(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(path)  # complete lines: sluice may be writing the last
 
 
 s = Sluice(cfg("one")).start()

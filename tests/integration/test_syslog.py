@@ -21,7 +21,8 @@ import ssl
 import subprocess
 import threading
 
-from harness import Emulator, Sluice, WORK, free_port, http_json, log, track, wait_until
+from harness import (Emulator, Sluice, WORK, free_port, http_json, log, track, ndjson_file,
+                     wait_until)
 
 cert, key = os.path.join(WORK, "cert.pem"), os.path.join(WORK, "key.pem")
 subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -44,10 +45,7 @@ sinks:
 
 
 def events(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return ndjson_file(path)  # complete lines: sluice may be writing the last
 
 
 def errors(src, reason):
