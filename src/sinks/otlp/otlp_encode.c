@@ -1564,17 +1564,15 @@ void otlp_prepare(sl_batch *b, bool json, const otlp_map *m, int64_t observed_ns
     /* A first guess of a record's size (a walk of the fields to size them cost more than
      * growing the buffer now and then); batch_prep_done gives back what is not used. */
     buf_reserve(&b->prep, (size_t)b->n * (json ? 768 : 256));
-    uint32_t written = 0;
+    size_t first = b->prep.len;
     for (uint32_t i = 0; i < b->n; i++) {
-        /* note 7: the first 8 all have resource or scope fields: the rest are left to
-         * otlp_encode without being classified twice */
-        if (i == 8 && written == 0)
+        /* note 7: the first 8 all have resource or scope fields (none written): the rest
+         * are left to otlp_encode without being classified twice */
+        if (i == 8 && b->prep.len == first)
             break;
         size_t start = b->prep.len;
-        if (write_alone(&c, &x, &b->events[i], observed_ns)) {
+        if (write_alone(&c, &x, &b->events[i], observed_ns))
             batch_prep_event(b, i, start);
-            written++;
-        }
     }
     batch_prep_done(b, m->prep_id);
     enc_alone_free(&c, &x);

@@ -169,7 +169,8 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     const char *wire = segs ? gz.p : body.p;
     size_t wire_len = segs ? gz.len : body.len;
     if (!segs && cfg->compression == OTLP_COMP_GZIP) {
-        if (gz_compress(GZ_AUTO, (int)cfg->compression_level, &s->map, body.p, body.len, &gz) != SL_OK) {
+        if (gz_compress(GZ_AUTO, (int)cfg->compression_level, &s->map, body.p, body.len,
+                        &gz) != SL_OK) {
             buf_free(&body);
             buf_free(&gz);
             res->status = SL_SEND_RETRY;
