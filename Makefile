@@ -80,6 +80,10 @@ $(BUILD)/es_ceiling: bench/es_ceiling.c $(BUILD)/libsluice.a
 $(BUILD)/gz_codes: bench/gz_codes.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
 
+# json_escape's scans on CRI messages (src/formats/json.c).
+$(BUILD)/escape_scans: bench/escape_scans.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
+
 # The built-in quickstart: sample pod logs under ./demo, NDJSON out, API on :2020.
 run: setup
 	@$(MAKE) --no-print-directory all

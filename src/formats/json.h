@@ -13,11 +13,13 @@
 /* Appends s as a JSON string body (no quotes), escaping per RFC 8259; invalid UTF-8
  * bytes become U+FFFD so output is always valid JSON. */
 void json_escape(sl_buf *out, const char *s, size_t n);
-/* The two ways json_escape scans, for tests comparing them: 16-byte blocks (SSE2, or
- * 8-byte words without it) and 32-byte blocks (AVX2, chosen at run time). The second
- * returns false, writing nothing, where the CPU or build has no AVX2. */
+/* The ways json_escape scans, for tests comparing them: 16-byte blocks (SSE2, or 8-byte
+ * words without it), 32-byte blocks (AVX2) and 32-byte blocks whose quotes are escaped at
+ * once (AVX-512 VBMI2), chosen at run time. The last two return false, writing nothing,
+ * where the CPU or build lacks them. */
 void json_escape_sse2(sl_buf *out, const char *s, size_t n);
 bool json_escape_avx2(sl_buf *out, const char *s, size_t n);
+bool json_escape_avx512(sl_buf *out, const char *s, size_t n);
 /* Appends "2026-11-21T04:58:29.123456789Z". */
 void json_format_time(sl_buf *out, int64_t ts_ns);
 /* Appends a number: the shortest exact form of f (non-finite values become null). */

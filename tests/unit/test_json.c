@@ -113,13 +113,14 @@ static void test_escape_matches_reference(void **state)
             n += pl;
         }
         /* append after some bytes into buffers of many capacities (exact fits included),
-         * by each scan: json_escape's choice, 16-byte, 32-byte where the CPU has it */
+         * by each scan: json_escape's choice, 16-byte, 32-byte and 32-byte with quotes at once
+         * where the CPU has them */
         size_t pre = (size_t)(r >> 40) % 40, room = pre + (size_t)(r >> 20) % (2 * n + 16);
         buf_reset(&want);
         for (size_t k = 0; k < pre; k++)
             buf_putc(&want, 'p');
         escape_ref(&want, in, n);
-        for (int path = 0; path < 3; path++) {
+        for (int path = 0; path < 4; path++) {
             sl_buf fresh = SL_BUF_INIT;
             buf_reserve(&fresh, room);
             memset(fresh.p, 'p', pre);
@@ -129,8 +130,10 @@ static void test_escape_matches_reference(void **state)
                 json_escape(&fresh, (const char *)in, n);
             else if (path == 1)
                 json_escape_sse2(&fresh, (const char *)in, n);
-            else
+            else if (path == 2)
                 ran = json_escape_avx2(&fresh, (const char *)in, n);
+            else
+                ran = json_escape_avx512(&fresh, (const char *)in, n);
             if (ran && (fresh.len != want.len || memcmp(fresh.p, want.p, want.len) != 0))
                 fail_msg("round %d, scan %d: escape differs from the reference (%zu vs %zu "
                          "bytes)", round, path, fresh.len, want.len);
@@ -139,6 +142,44 @@ static void test_escape_matches_reference(void **state)
     }
     buf_free(&got);
     buf_free(&want);
+}
+
+/* Blocks dense with quotes, the AVX-512 scan's case: every block of 32 quotes or
+ * backslashes, and a control, a UTF-8 sequence or a bad byte at every place among them. */
+static void test_escape_quote_blocks(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {"\n", "\x01", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff",
+                                      "a"};
+    unsigned char in[160];
+    sl_buf want = SL_BUF_INIT, got = SL_BUF_INIT;
+    for (size_t n = 31; n <= 130; n++) {
+        for (size_t at = 0; at <= n; at += (n > 70 ? 7 : 1)) {
+            for (size_t o = 0; o < SL_ARRAY_LEN(odd); o++) {
+                size_t len = 0;
+                for (size_t k = 0; k < n; k++) {
+                    if (k == at) {
+                        size_t l = strlen(odd[o]);
+                        memcpy(in + len, odd[o], l);
+                        len += l;
+                    }
+                    in[len++] = (k % 5 == 3) ? 'q' : (k & 1) ? '\\' : '"';
+                }
+                buf_reset(&want);
+                escape_ref(&want, in, len);
+                buf_reset(&got);
+                bool ran = json_escape_avx512(&got, (const char *)in, len);
+                if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
+                    fail_msg("n %zu, at %zu, kind %zu: the AVX-512 scan differs", n, at, o);
+                buf_reset(&got);
+                json_escape(&got, (const char *)in, len);
+                assert_int_equal(got.len, want.len);
+                assert_memory_equal(got.p, want.p, want.len);
+            }
+        }
+    }
+    buf_free(&want);
+    buf_free(&got);
 }
 
 static void test_escape_output_parses(void **state)
@@ -684,6 +725,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),       cmocka_unit_test(test_escape_output_parses),
         cmocka_unit_test(test_escape_matches_reference),
+        cmocka_unit_test(test_escape_quote_blocks),
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_write_int),  cmocka_unit_test(test_encode),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
