@@ -235,6 +235,31 @@ void json_escape_sse2(sl_buf *out, const char *s, size_t n)
 #define SL_JSON_AVX2 1
 #include <immintrin.h>
 
+/* The tail of a 32-byte scan, under 32 bytes from i (n >= 32): one block ending at n, its
+ * lanes before i ignored. Copies the run needing no care (in at most two moves) to d and
+ * returns its length; *more says whether a byte needing care ends it. */
+__attribute__((target("avx2"))) static inline size_t escape_tail32(const unsigned char *s,
+                                                                   size_t n, size_t i, char *d,
+                                                                   bool *more)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
+    __m256i care = _mm256_andnot_si256(
+        _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
+                        _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))),
+        _mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x1f)));
+    unsigned mask = ~(unsigned)_mm256_movemask_epi8(care) >> (i + 32 - n);
+    size_t k = mask ? (size_t)__builtin_ctz(mask) : n - i;
+    if (k >= 16) {
+        _mm_storeu_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)(s + i)));
+        _mm_storeu_si128((__m128i *)(d + k - 16),
+                         _mm_loadu_si128((const __m128i *)(s + i + k - 16)));
+    } else {
+        copy_short(d, s + i, k);
+    }
+    *more = mask != 0;
+    return k;
+}
+
 /* escape_from's loop over 32-byte blocks (half the compares and branches per byte of a
  * long message); inputs under 32 bytes go to escape_from. The block loop makes no call,
  * so the compare constants stay in registers. */
@@ -283,21 +308,11 @@ __attribute__((target("avx2"))) static void escape_avx2(sl_buf *out, const char 
         }
         if (i >= n)
             break;
-        /* The tail: one block ending at n, its lanes before i ignored; the safe run (under
-         * 32 bytes) copied in at most two moves. */
-        __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
-        mask = BAD32(v) >> (i + 32 - n);
-        k = mask ? (size_t)__builtin_ctz(mask) : n - i;
-        if (k >= 16) {
-            _mm_storeu_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)(s + i)));
-            _mm_storeu_si128((__m128i *)(d + k - 16),
-                             _mm_loadu_si128((const __m128i *)(s + i + k - 16)));
-        } else {
-            copy_short(d, s + i, k);
-        }
+        bool more;
+        k = escape_tail32(s, n, i, d, &more);
         i += k;
         d += k;
-        if (!mask)
+        if (!more)
             break;
     special:
         d = escape_special(out, s, n, &i, d);
@@ -395,23 +410,11 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
         }
         if (i >= n)
             break;
-        /* The tail, under 32 bytes: as escape_avx2 does, to its first byte needing care. */
-        __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
-        mask = ~(unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(
-                   _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)),
-                   _mm256_cmpgt_epi8(v, ctl))) >>
-               (i + 32 - n);
-        k = mask ? (size_t)__builtin_ctz(mask) : n - i;
-        if (k >= 16) {
-            _mm_storeu_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)(s + i)));
-            _mm_storeu_si128((__m128i *)(d + k - 16),
-                             _mm_loadu_si128((const __m128i *)(s + i + k - 16)));
-        } else {
-            copy_short(d, s + i, k);
-        }
+        bool more;
+        k = escape_tail32(s, n, i, d, &more);
         i += k;
         d += k;
-        if (!mask)
+        if (!more)
             break;
         d = escape_special(out, s, n, &i, d);
     }
