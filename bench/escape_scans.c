@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         bytes += (size_t)(le - q);
         p = le + 1;
     }
-    sl_buf out = SL_BUF_INIT, ref = SL_BUF_INIT;
+    sl_buf out = SL_BUF_INIT;
     static const char *names[] = {"16-byte (SSE2)", "32-byte (AVX2)", "AVX-512 quotes"};
     double best[3] = {1e9, 1e9, 1e9}, sum[3] = {0};
     int have = 1;
@@ -113,7 +113,6 @@ int main(int argc, char **argv)
         printf("%-16s best %7.0f MB/s   all %7.0f MB/s\n", names[kind],
                (double)bytes / best[kind] / 1e6, 20.0 * (double)bytes / sum[kind] / 1e6);
     buf_free(&out);
-    buf_free(&ref);
     buf_free(&all);
     free(m);
     return 0;
