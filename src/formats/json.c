@@ -235,13 +235,29 @@ void json_escape_sse2(sl_buf *out, const char *s, size_t n)
 #define SL_JSON_AVX2 1
 #include <immintrin.h>
 
-/* The tail of a 32-byte scan, under 32 bytes from i (n >= 32): one block ending at n, its
- * lanes before i ignored. Copies the run needing no care (in at most two moves) to d and
- * returns its length; *more says whether a byte needing care ends it. */
-__attribute__((target("avx2"))) static inline size_t escape_tail32(const unsigned char *s,
-                                                                   size_t n, size_t i, char *d,
-                                                                   bool *more)
+/* The start of a 32-byte scan: room reserved; an input under 32 bytes is escaped here by
+ * escape_from, and NULL says so. Else where the scan writes. */
+static inline char *scan_begin(sl_buf *out, const unsigned char *s, size_t n)
 {
+    char *d = escape_reserve(out, n);
+    if (n >= 32)
+        return d;
+    escape_from(out, s, n, 0, d);
+    return NULL;
+}
+
+/* The tail of a 32-byte scan, under 32 bytes from *pi (n >= 32): one block ending at n,
+ * its lanes before *pi ignored. Copies the run needing no care (in at most two moves) and
+ * advances *pi and *pd past it. Returns false when that was the end of the input; true
+ * when *pi is at a byte needing care. */
+__attribute__((target("avx2"))) static inline bool escape_tail32(const unsigned char *s,
+                                                                 size_t n, size_t *pi,
+                                                                 char **pd)
+{
+    size_t i = *pi;
+    char *d = *pd;
+    if (i >= n)
+        return false;
     __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
     __m256i care = _mm256_andnot_si256(
         _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
@@ -256,8 +272,9 @@ __attribute__((target("avx2"))) static inline size_t escape_tail32(const unsigne
     } else {
         copy_short(d, s + i, k);
     }
-    *more = mask != 0;
-    return k;
+    *pi = i + k;
+    *pd = d + k;
+    return mask != 0;
 }
 
 /* escape_from's loop over 32-byte blocks (half the compares and branches per byte of a
@@ -267,12 +284,10 @@ __attribute__((target("avx2"))) static void escape_avx2(sl_buf *out, const char 
                                                         size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    char *d = escape_reserve(out, n);
+    char *d = scan_begin(out, s, n);
     size_t i = 0;
-    if (n < 32) {
-        escape_from(out, s, n, 0, d);
+    if (!d)
         return;
-    }
     __m256i ctl = _mm256_set1_epi8(0x1f), quote = _mm256_set1_epi8('"'),
             bslash = _mm256_set1_epi8('\\');
     /* Opaque to the compiler, which would otherwise build them again in every block. */
@@ -306,13 +321,7 @@ __attribute__((target("avx2"))) static void escape_avx2(sl_buf *out, const char 
             d += 2;
             i++;
         }
-        if (i >= n)
-            break;
-        bool more;
-        k = escape_tail32(s, n, i, d, &more);
-        i += k;
-        d += k;
-        if (!more)
+        if (!escape_tail32(s, n, &i, &d))
             break;
     special:
         d = escape_special(out, s, n, &i, d);
@@ -340,12 +349,10 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
                                                                     const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    char *d = escape_reserve(out, n);
+    char *d = scan_begin(out, s, n);
     size_t i = 0;
-    if (n < 32) {
-        escape_from(out, s, n, 0, d);
+    if (!d)
         return;
-    }
     __m256i ctl = _mm256_set1_epi8(0x1f), quote = _mm256_set1_epi8('"'),
             bslash = _mm256_set1_epi8('\\');
     /* Lane 2j + 1 of the spread block takes byte j; even lanes keep a backslash. */
@@ -408,13 +415,7 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
             d = escape_special(out, s, n, &i, d);
             continue;
         }
-        if (i >= n)
-            break;
-        bool more;
-        k = escape_tail32(s, n, i, d, &more);
-        i += k;
-        d += k;
-        if (!more)
+        if (!escape_tail32(s, n, &i, &d))
             break;
         d = escape_special(out, s, n, &i, d);
     }
