@@ -32,7 +32,6 @@ one line, nothing is written."""
 import json
 import os
 import threading
-import time
 
 from harness import Emulator, Sluice, WORK, free_port, http_json, log, wait_until
 

@@ -5,7 +5,6 @@ and without gzip, and every json_date_format. Every record must arrive once with
 time to the precision the format carries, its body and fields, its metadata as
 fluentbit.metadata.* fields, and no `date` field; every flush must get an answer Fluent Bit
 counts as success (a 400 would drop the chunk for good)."""
-import json
 import os
 
 from fbhttp import Record, body, date_ns, post

@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import subprocess
-import time
 
 import msgpack
 

@@ -21,7 +21,6 @@ files hold. Checks, in order:
     arrives exactly once and the cursor reaches the last entry."""
 import json
 import os
-import shutil
 import struct
 import subprocess
 import threading

@@ -16,7 +16,6 @@ streams: resuming at the first line of one stream's open group can fall inside a
 the other stream that was delivered whole already; its tail then comes again (lines
 repeated, never delivered for the first time in a tail). The file source has one stream
 per file: never a tail there."""
-import json
 import os
 import random
 import threading

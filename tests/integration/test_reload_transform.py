@@ -7,7 +7,6 @@
 2. multiline holding an open group (timeout_ms far away): the reload flushes the group
    through the old graph, whole, before the new transform takes over; the next groups go
    through the new one."""
-import json
 import os
 
 from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until
