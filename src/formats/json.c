@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,11 +423,20 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
     out->len = (size_t)(d - out->p);
 }
 
+/* Asked once: five feature tests are not made again for every string escaped. */
 static bool has_avx512_escape(void)
 {
-    return __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx512vbmi") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("bmi2");
+    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes (the same on every thread) */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!k) {
+        k = __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx512vbmi") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("bmi2")
+                ? 2
+                : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
 }
 
 bool json_escape_avx512(sl_buf *out, const char *s, size_t n)
