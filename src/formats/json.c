@@ -278,39 +278,93 @@ __attribute__((target("avx2"))) static inline bool escape_tail32(const unsigned 
     return mask != 0;
 }
 
+/* Shuffles that put a backslash before the bytes of an 8-byte group marked in its mask
+ * (a '"' or '\\'): entry m takes lane j for byte j and lane 8 for a backslash, the
+ * 8 + popcount(m) output bytes first. Built once (quote_lut_get). */
+static uint8_t quote_lut[256][16] __attribute__((aligned(16)));
+static atomic_int quote_lut_state; /* 0: not built, 1: being built, 2: built */
+
+static const uint8_t (*quote_lut_get(void))[16]
+{
+    if (atomic_load_explicit(&quote_lut_state, memory_order_acquire) == 2)
+        return quote_lut;
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&quote_lut_state, &expect, 1)) {
+        for (unsigned m = 0; m < 256; m++) {
+            unsigned p = 0;
+            for (unsigned j = 0; j < 8; j++) {
+                if (m >> j & 1)
+                    quote_lut[m][p++] = 8;
+                quote_lut[m][p++] = (uint8_t)j;
+            }
+            while (p < 16)
+                quote_lut[m][p++] = 0x80; /* a zero byte, overwritten by what follows */
+        }
+        atomic_store_explicit(&quote_lut_state, 2, memory_order_release);
+    }
+    while (atomic_load_explicit(&quote_lut_state, memory_order_acquire) != 2)
+        ; /* another thread is building it: 4 KiB, a few microseconds */
+    return quote_lut;
+}
+
+/* A 32-byte block whose only bytes needing care are '"' and '\\' (marked in qb), escaped
+ * 8 bytes at a time without a branch: one shuffle and one 16-byte store per group. Writes
+ * at most 64 bytes from d (one store's reach past the end included); returns the end. */
+__attribute__((target("avx2,popcnt"))) static inline char *
+quote_groups(char *d, const unsigned char *s, unsigned qb, const uint8_t (*lut)[16],
+             __m128i bs_hi)
+{
+    for (unsigned g = 0; g < 4; g++, qb >>= 8, s += 8) {
+        unsigned m = qb & 0xff;
+        __m128i src = _mm_or_si128(_mm_loadl_epi64((const __m128i *)s), bs_hi);
+        __m128i o = _mm_shuffle_epi8(src, _mm_load_si128((const __m128i *)lut[m]));
+        _mm_storeu_si128((__m128i *)d, o);
+        d += 8 + _mm_popcnt_u32(m);
+    }
+    return d;
+}
+
 /* escape_from's loop over 32-byte blocks (half the compares and branches per byte of a
- * long message); inputs under 32 bytes go to escape_from. The block loop makes no call,
- * so the compare constants stay in registers. */
-__attribute__((target("avx2"))) static void escape_avx2(sl_buf *out, const char *str,
-                                                        size_t n)
+ * long message); inputs under 32 bytes go to escape_from. A block with quotes or
+ * backslashes but no other byte needing care is escaped whole (quote_groups): JSON in a
+ * message has one every few bytes, and leaving the loop at each is a branch mispredicted
+ * each time. The block loop makes no call, so the constants stay in registers. */
+__attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, const char *str,
+                                                               size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
     char *d = scan_begin(out, s, n);
     size_t i = 0;
     if (!d)
         return;
+    const uint8_t (*lut)[16] = quote_lut_get();
     __m256i ctl = _mm256_set1_epi8(0x1f), quote = _mm256_set1_epi8('"'),
             bslash = _mm256_set1_epi8('\\');
+    __m128i bs_hi = _mm_set_epi64x(0x5c5c5c5c5c5c5c5cll, 0);
     /* Opaque to the compiler, which would otherwise build them again in every block. */
-    __asm__("" : "+x"(ctl), "+x"(quote), "+x"(bslash));
-    /* Lanes of v needing care: not signed > 0x1f (controls, and bytes >= 0x80, which are
-     * negative: the UTF-8 path), '"' and '\\', as in escape_from. */
-#define BAD32(v)                                                                           \
-    ~(unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(                                   \
-        _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)),       \
-        _mm256_cmpgt_epi8(v, ctl)))
+    __asm__("" : "+x"(ctl), "+x"(quote), "+x"(bslash), "+x"(bs_hi));
     for (;;) {
         unsigned mask;
         size_t k;
         while (i + 32 <= n) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
             _mm256_storeu_si256((__m256i *)d, v);
-            mask = BAD32(v);
-            if (!mask) {
+            /* Lanes needing care: not signed > 0x1f (controls, and bytes >= 0x80, which
+             * are negative: the UTF-8 path), then '"' and '\\', as in escape_from. */
+            unsigned hard = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpgt_epi8(v, ctl));
+            unsigned qb = (unsigned)_mm256_movemask_epi8(
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)));
+            if (!(hard | qb)) {
                 i += 32;
                 d += 32;
                 continue;
             }
+            if (!hard) { /* room: 2 * (n - i) + 8 >= 72 bytes (escape_from's invariant) */
+                d = quote_groups(d, s + i, qb, lut, bs_hi);
+                i += 32;
+                continue;
+            }
+            mask = hard | qb;
             k = (size_t)__builtin_ctz(mask);
             i += k;
             d += k;
@@ -327,24 +381,23 @@ __attribute__((target("avx2"))) static void escape_avx2(sl_buf *out, const char 
     special:
         d = escape_special(out, s, n, &i, d);
     }
-#undef BAD32
     out->len = (size_t)(d - out->p);
 }
 
 bool json_escape_avx2(sl_buf *out, const char *s, size_t n)
 {
-    if (!__builtin_cpu_supports("avx2"))
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("popcnt"))
         return false;
     escape_avx2(out, s, n);
     return true;
 }
 
-/* escape_avx2 with every '"' and '\\' of a 32-byte block escaped at once: the block is
+/* escape_avx2 with every '"' and '\\' of a 32-byte block escaped in one step: the block is
  * spread to 64 lanes, a backslash before each byte, and compressed (AVX-512 VBMI2) to keep
- * the backslashes of those bytes alone. escape_avx2 leaves its block loop at each of them,
- * and a JSON-in-message line has one every few bytes: a branch mispredicted each time.
- * Controls and bytes >= 0x80 still go through escape_special, one at a time. VBMI2 means
- * Ice Lake or Zen 4 and later, whose clocks hardly drop for 512-bit work. */
+ * the backslashes of those bytes alone (escape_avx2 takes four shuffles, quote_groups), and
+ * 64 bytes needing no care are copied at once. Controls and bytes >= 0x80 still go through
+ * escape_special, one at a time. VBMI2 means Ice Lake or Zen 4 and later, whose clocks
+ * hardly drop for 512-bit work. */
 #define SL_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2,popcnt"
 __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
                                                                     const char *str, size_t n)
@@ -464,7 +517,7 @@ void json_escape(sl_buf *out, const char *s, size_t n)
 {
 #ifdef SL_JSON_AVX2
     /* Messages are mostly long enough for 32-byte blocks; shorter ones gain nothing. */
-    if (n >= 32 && __builtin_cpu_supports("avx2")) {
+    if (n >= 32 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) {
         if (has_avx512_escape())
             escape_avx512(out, s, n);
         else

@@ -144,8 +144,9 @@ static void test_escape_matches_reference(void **state)
     buf_free(&want);
 }
 
-/* Blocks dense with quotes, the AVX-512 scan's case: every block of 32 quotes or
- * backslashes, and a control, a UTF-8 sequence or a bad byte at every place among them. */
+/* Blocks dense with quotes, the case of the AVX-512 scan and of the AVX2 scan's groups:
+ * every block of 32 quotes or backslashes, and a control, a UTF-8 sequence or a bad byte
+ * at every place among them. */
 static void test_escape_quote_blocks(void **state)
 {
     (void)state;
@@ -171,6 +172,10 @@ static void test_escape_quote_blocks(void **state)
                 bool ran = json_escape_avx512(&got, (const char *)in, len);
                 if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
                     fail_msg("n %zu, at %zu, kind %zu: the AVX-512 scan differs", n, at, o);
+                buf_reset(&got);
+                ran = json_escape_avx2(&got, (const char *)in, len);
+                if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
+                    fail_msg("n %zu, at %zu, kind %zu: the AVX2 scan differs", n, at, o);
                 buf_reset(&got);
                 json_escape(&got, (const char *)in, len);
                 assert_int_equal(got.len, want.len);
