@@ -109,15 +109,19 @@ static inline char *escape_special(sl_buf *out, const unsigned char *s, size_t n
     unsigned char c = s[i];
     if (c >= 0x80) {
         size_t l = utf8_seq_len(s + i, n - i);
-        if (l) {
+        if (!l) {
+            memcpy(d, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
+            *pi = i + 1;
+            return d + 3;
+        }
+        /* The run of valid sequences that starts here (text in most scripts is nothing
+         * else), copied as it is: one byte out per byte in keeps the room above. The
+         * first ASCII or bad byte ends it. */
+        do {
             memcpy(d, s + i, l);
             d += l;
             i += l;
-        } else {
-            memcpy(d, "\xef\xbf\xbd", 3); /* U+FFFD for one bad byte */
-            d += 3;
-            i++;
-        }
+        } while (i < n && s[i] >= 0x80 && (l = utf8_seq_len(s + i, n - i)) != 0);
         *pi = i;
         return d;
     }
@@ -247,6 +251,17 @@ static inline char *scan_begin(sl_buf *out, const unsigned char *s, size_t n)
     return NULL;
 }
 
+/* Copies k < 32 bytes in at most two moves each way. */
+static inline void copy_run(char *d, const unsigned char *s, size_t k)
+{
+    if (k >= 16) {
+        _mm_storeu_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)s));
+        _mm_storeu_si128((__m128i *)(d + k - 16), _mm_loadu_si128((const __m128i *)(s + k - 16)));
+    } else {
+        copy_short(d, s, k);
+    }
+}
+
 /* The tail of a 32-byte scan, under 32 bytes from *pi (n >= 32): one block ending at n,
  * its lanes before *pi ignored. Copies the run needing no care (in at most two moves) and
  * advances *pi and *pd past it. Returns false when that was the end of the input; true
@@ -266,13 +281,7 @@ __attribute__((target("avx2"))) static inline bool escape_tail32(const unsigned 
         _mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x1f)));
     unsigned mask = ~(unsigned)_mm256_movemask_epi8(care) >> (i + 32 - n);
     size_t k = mask ? (size_t)__builtin_ctz(mask) : n - i;
-    if (k >= 16) {
-        _mm_storeu_si128((__m128i *)d, _mm_loadu_si128((const __m128i *)(s + i)));
-        _mm_storeu_si128((__m128i *)(d + k - 16),
-                         _mm_loadu_si128((const __m128i *)(s + i + k - 16)));
-    } else {
-        copy_short(d, s + i, k);
-    }
+    copy_run(d, s + i, k);
     *pi = i + k;
     *pd = d + k;
     return mask != 0;
@@ -324,6 +333,62 @@ quote_groups(char *d, const unsigned char *s, unsigned qb, const uint8_t (*lut)[
     return d;
 }
 
+/* How many bytes of block v from lane `skip` on (a character starts there) are whole valid
+ * UTF-8 characters (as utf8_seq_len has them: no overlong form, surrogate or code point
+ * above U+10FFFF) before the first control or byte marked in stop_at; a character that runs
+ * past the block ends the count at its first byte. 0 when an invalid sequence follows lane
+ * skip anywhere in the block: escape_special then takes it a character at a time. Text in
+ * most scripts is nothing but multi-byte characters, which one at a time cost 25 times what
+ * ASCII costs. */
+__attribute__((target("avx2"))) static inline size_t utf8_run32(__m256i v, unsigned stop_at,
+                                                               unsigned skip)
+{
+    __m256i u = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)); /* unsigned order */
+#define GE(c)                                                                              \
+    (unsigned)_mm256_movemask_epi8(_mm256_cmpgt_epi8(u, _mm256_set1_epi8((char)(((c)-1) ^ 0x80))))
+#define EQ(c) (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8((char)(c))))
+    unsigned hi = (unsigned)_mm256_movemask_epi8(v), ctl = ~GE(0x20);
+    unsigned c0 = GE(0xc0), c2 = GE(0xc2), e0 = GE(0xe0), f0 = GE(0xf0), f5 = GE(0xf5);
+    unsigned a0 = GE(0xa0), b90 = GE(0x90);
+    /* Lead bytes before lane skip are not looked at: their characters are behind (or were
+     * bad, and written as U+FFFD), so a continuation byte at skip is a stray one. */
+    unsigned live = ~0u << skip;
+    unsigned cont = hi & ~c0, l2 = c2 & ~e0 & live, l3 = e0 & ~f0 & live, l4 = f0 & ~f5 & live;
+    /* Where continuation bytes must be, and nowhere else; bits past the block dropped. */
+    unsigned need = ((l2 | l3 | l4) << 1) | ((l3 | l4) << 2) | (l4 << 3);
+    unsigned err = (need ^ cont) | (c0 & ~c2) | f5 | (((EQ(0xe0) & live) << 1) & ~a0) |
+                   (((EQ(0xed) & live) << 1) & a0) | (((EQ(0xf0) & live) << 1) & ~b90) |
+                   (((EQ(0xf4) & live) << 1) & b90);
+#undef GE
+#undef EQ
+    if (err >> skip)
+        return 0;
+    unsigned end = (ctl | stop_at | (l2 & 0x80000000u) | (l3 & 0xc0000000u) |
+                    (l4 & 0xe0000000u)) >> skip;
+    return end ? (size_t)__builtin_ctz(end) : 32 - skip;
+}
+
+/* The tail of a 32-byte scan at a byte >= 0x80 (*pi, under 32 bytes from the end n >= 32):
+ * copies the run of whole UTF-8 characters there (utf8_run32 on the block ending at n, up
+ * to a quote or backslash) and advances *pi and *pd past it. False when there is none (an
+ * invalid sequence: escape_special's). */
+__attribute__((target("avx2"))) static inline bool utf8_tail(const unsigned char *s, size_t n,
+                                                             size_t *pi, char **pd)
+{
+    size_t i = *pi;
+    __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
+    unsigned qb = (unsigned)_mm256_movemask_epi8(
+        _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
+                        _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
+    size_t k = utf8_run32(v, qb, (unsigned)(i + 32 - n));
+    if (!k)
+        return false;
+    copy_run(*pd, s + i, k);
+    *pi = i + k;
+    *pd += k;
+    return true;
+}
+
 /* escape_from's loop over 32-byte blocks (half the compares and branches per byte of a
  * long message); inputs under 32 bytes go to escape_from. A block with quotes or
  * backslashes but no other byte needing care is escaped whole (quote_groups): JSON in a
@@ -364,6 +429,12 @@ __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, cons
                 i += 32;
                 continue;
             }
+            size_t run = utf8_run32(v, qb, 0); /* stored already, as it is */
+            if (run) {
+                i += run;
+                d += run;
+                continue;
+            }
             mask = hard | qb;
             k = (size_t)__builtin_ctz(mask);
             i += k;
@@ -378,6 +449,8 @@ __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, cons
         }
         if (!escape_tail32(s, n, &i, &d))
             break;
+        if (s[i] >= 0x80 && utf8_tail(s, n, &i, &d))
+            continue;
     special:
         d = escape_special(out, s, n, &i, d);
     }
@@ -455,22 +528,30 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
             d += 32 + (size_t)__builtin_popcount(qb);
         }
         if (i + 32 <= n) {
-            /* The block holds a control or a byte >= 0x80: what comes before the first
-             * one (quotes included), then that byte. */
-            k = (size_t)__builtin_ctz(mask);
-            qb &= (1u << k) - 1;
+            /* The block holds a control or a byte >= 0x80: the run of whole UTF-8
+             * characters it starts with (utf8_run32), or what comes before its first such
+             * byte and that byte (escape_special); quotes among them escaped here. */
             __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
+            size_t run = utf8_run32(v, 0, 0);
+            k = run ? run : (size_t)__builtin_ctz(mask);
+            if (k < 32)
+                qb &= (1u << k) - 1;
             __m512i w = _mm512_mask_permutexvar_epi8(bs64, odd, spread,
                                                      _mm512_castsi256_si512(v));
-            uint64_t keep = (odd | _pdep_u64(qb, even)) & ((1ull << (2 * k)) - 1);
+            uint64_t keep = odd | _pdep_u64(qb, even);
+            if (k < 32)
+                keep &= (1ull << (2 * k)) - 1;
             _mm512_storeu_si512((void *)d, _mm512_maskz_compress_epi8(keep, w));
             i += k;
             d += k + (size_t)__builtin_popcount(qb);
-            d = escape_special(out, s, n, &i, d);
+            if (!run)
+                d = escape_special(out, s, n, &i, d);
             continue;
         }
         if (!escape_tail32(s, n, &i, &d))
             break;
+        if (s[i] >= 0x80 && utf8_tail(s, n, &i, &d))
+            continue;
         d = escape_special(out, s, n, &i, d);
     }
     out->len = (size_t)(d - out->p);

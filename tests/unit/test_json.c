@@ -187,6 +187,58 @@ static void test_escape_quote_blocks(void **state)
     buf_free(&got);
 }
 
+/* Text of multi-byte characters (2, 3 and 4 bytes, runs crossing every block boundary),
+ * the case of the scans' UTF-8 runs: a bad or edge sequence, a quote or a control at every
+ * place among them, and inputs cut inside a character. */
+static void test_escape_utf8_runs(void **state)
+{
+    (void)state;
+    static const char *const chars[] = {"\xd0\x96", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xe6\x96\x87",
+                                        " "};
+    static const char *const odd[] = {"\"",       "\x01",     "\xc3",     "\xe0\x80\x80", "\xed\xa0\x80",
+                                      "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xc0\xaf", "\x80", "\xff",
+                                      "\xe0\xa0\x80", "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf", "\\"};
+    unsigned char in[200];
+    sl_buf want = SL_BUF_INIT, got = SL_BUF_INIT;
+    for (size_t n = 20; n <= 60; n++) {
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t o = 0; o < SL_ARRAY_LEN(odd); o++) {
+                size_t len = 0;
+                for (size_t k = 0; k < n; k++) {
+                    if (k == at) {
+                        size_t l = strlen(odd[o]);
+                        memcpy(in + len, odd[o], l);
+                        len += l;
+                    }
+                    const char *c = chars[(k * 7 + n) % SL_ARRAY_LEN(chars)];
+                    memcpy(in + len, c, strlen(c));
+                    len += strlen(c);
+                }
+                for (size_t cut = 0; cut < 3; cut++) { /* whole, or 1-2 bytes short */
+                    size_t m = len - cut;
+                    buf_reset(&want);
+                    escape_ref(&want, in, m);
+                    for (int scan = 0; scan < 3; scan++) {
+                        buf_reset(&got);
+                        bool ran = true;
+                        if (scan == 0)
+                            json_escape(&got, (const char *)in, m);
+                        else if (scan == 1)
+                            ran = json_escape_avx2(&got, (const char *)in, m);
+                        else
+                            ran = json_escape_avx512(&got, (const char *)in, m);
+                        if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
+                            fail_msg("n %zu, at %zu, odd %zu, cut %zu: scan %d differs", n, at,
+                                     o, cut, scan);
+                    }
+                }
+            }
+        }
+    }
+    buf_free(&want);
+    buf_free(&got);
+}
+
 static void test_escape_output_parses(void **state)
 {
     /* Every byte value, escaped, must form a string the strict parser accepts. */
@@ -731,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_escape),       cmocka_unit_test(test_escape_output_parses),
         cmocka_unit_test(test_escape_matches_reference),
         cmocka_unit_test(test_escape_quote_blocks),
+        cmocka_unit_test(test_escape_utf8_runs),
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_write_int),  cmocka_unit_test(test_encode),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
