@@ -1,7 +1,8 @@
 /* escape_scans.c - json_escape's scans (src/formats/json.c) on the messages of CRI log
  * files, each timed in this thread's CPU time, alternated.
  *
- *   escape_scans FILE...        (make build/escape_scans; the files of bench/gen_pods.py)
+ *   escape_scans FILE...        (make build/escape_scans; the files of bench/gen_pods.py,
+ *                                or of bench/gen_utf8_lines.py for text in other scripts)
  *
  * Takes each line's message (after the CRI header), then escapes all of them 20 times with
  * each scan the CPU has: 16-byte blocks, 32-byte blocks (AVX2), 32-byte blocks with their

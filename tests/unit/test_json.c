@@ -89,6 +89,21 @@ static void escape_ref(sl_buf *out, const unsigned char *s, size_t n)
     }
 }
 
+/* Escapes in into out with json_escape (scan 0) or one scan: 16-byte, AVX2, AVX-512
+ * (1-3). False when the CPU lacks that scan. */
+static bool run_scan(int scan, sl_buf *out, const unsigned char *in, size_t n)
+{
+    if (scan == 0)
+        json_escape(out, (const char *)in, n);
+    else if (scan == 1)
+        json_escape_sse2(out, (const char *)in, n);
+    else if (scan == 2)
+        return json_escape_avx2(out, (const char *)in, n);
+    else
+        return json_escape_avx512(out, (const char *)in, n);
+    return true;
+}
+
 static void test_escape_matches_reference(void **state)
 {
     (void)state;
@@ -125,15 +140,7 @@ static void test_escape_matches_reference(void **state)
             buf_reserve(&fresh, room);
             memset(fresh.p, 'p', pre);
             fresh.len = pre;
-            bool ran = true;
-            if (path == 0)
-                json_escape(&fresh, (const char *)in, n);
-            else if (path == 1)
-                json_escape_sse2(&fresh, (const char *)in, n);
-            else if (path == 2)
-                ran = json_escape_avx2(&fresh, (const char *)in, n);
-            else
-                ran = json_escape_avx512(&fresh, (const char *)in, n);
+            bool ran = run_scan(path, &fresh, in, n);
             if (ran && (fresh.len != want.len || memcmp(fresh.p, want.p, want.len) != 0))
                 fail_msg("round %d, scan %d: escape differs from the reference (%zu vs %zu "
                          "bytes)", round, path, fresh.len, want.len);
@@ -142,6 +149,46 @@ static void test_escape_matches_reference(void **state)
     }
     buf_free(&got);
     buf_free(&want);
+}
+
+/* Every scan the CPU has, and json_escape, against the reference escaper. */
+static void assert_scans_match(const unsigned char *in, size_t len, const char *what)
+{
+    sl_buf want = SL_BUF_INIT, got = SL_BUF_INIT;
+    escape_ref(&want, in, len);
+    static const char *const names[] = {"json_escape", "the 16-byte scan", "the AVX2 scan",
+                                        "the AVX-512 scan"};
+    for (int scan = 0; scan < 4; scan++) {
+        buf_reset(&got);
+        bool ran = run_scan(scan, &got, in, len);
+        if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
+            fail_msg("%s: %s differs from the reference", what, names[scan]);
+    }
+    buf_free(&want);
+    buf_free(&got);
+}
+
+/* n units unit(k) with `odd` put before unit `at`, into in; returns the length. */
+static size_t units_with_odd(unsigned char *in, size_t n, size_t at, const char *odd,
+                             const char *(*unit)(size_t k, size_t n))
+{
+    size_t len = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == at) {
+            memcpy(in + len, odd, strlen(odd));
+            len += strlen(odd);
+        }
+        const char *u = unit(k, n);
+        memcpy(in + len, u, strlen(u));
+        len += strlen(u);
+    }
+    return len;
+}
+
+static const char *quote_unit(size_t k, size_t n)
+{
+    (void)n;
+    return (k % 5 == 3) ? "q" : (k & 1) ? "\\" : "\"";
 }
 
 /* Blocks dense with quotes, the case of the AVX-512 scan and of the AVX2 scan's groups:
@@ -153,38 +200,20 @@ static void test_escape_quote_blocks(void **state)
     static const char *const odd[] = {"\n", "\x01", "\xc3\xa9", "\xf0\x9f\x98\x80", "\xff",
                                       "a"};
     unsigned char in[160];
-    sl_buf want = SL_BUF_INIT, got = SL_BUF_INIT;
-    for (size_t n = 31; n <= 130; n++) {
-        for (size_t at = 0; at <= n; at += (n > 70 ? 7 : 1)) {
+    for (size_t n = 31; n <= 130; n++)
+        for (size_t at = 0; at <= n; at += (n > 70 ? 7 : 1))
             for (size_t o = 0; o < SL_ARRAY_LEN(odd); o++) {
-                size_t len = 0;
-                for (size_t k = 0; k < n; k++) {
-                    if (k == at) {
-                        size_t l = strlen(odd[o]);
-                        memcpy(in + len, odd[o], l);
-                        len += l;
-                    }
-                    in[len++] = (k % 5 == 3) ? 'q' : (k & 1) ? '\\' : '"';
-                }
-                buf_reset(&want);
-                escape_ref(&want, in, len);
-                buf_reset(&got);
-                bool ran = json_escape_avx512(&got, (const char *)in, len);
-                if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
-                    fail_msg("n %zu, at %zu, kind %zu: the AVX-512 scan differs", n, at, o);
-                buf_reset(&got);
-                ran = json_escape_avx2(&got, (const char *)in, len);
-                if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
-                    fail_msg("n %zu, at %zu, kind %zu: the AVX2 scan differs", n, at, o);
-                buf_reset(&got);
-                json_escape(&got, (const char *)in, len);
-                assert_int_equal(got.len, want.len);
-                assert_memory_equal(got.p, want.p, want.len);
+                char what[64];
+                snprintf(what, sizeof what, "n %zu, at %zu, kind %zu", n, at, o);
+                assert_scans_match(in, units_with_odd(in, n, at, odd[o], quote_unit), what);
             }
-        }
-    }
-    buf_free(&want);
-    buf_free(&got);
+}
+
+static const char *utf8_unit(size_t k, size_t n)
+{
+    static const char *const chars[] = {"\xd0\x96", "\xe4\xb8\xad", "\xf0\x9f\x98\x80",
+                                        "\xe6\x96\x87", " "};
+    return chars[(k * 7 + n) % SL_ARRAY_LEN(chars)];
 }
 
 /* Text of multi-byte characters (2, 3 and 4 bytes, runs crossing every block boundary),
@@ -193,50 +222,22 @@ static void test_escape_quote_blocks(void **state)
 static void test_escape_utf8_runs(void **state)
 {
     (void)state;
-    static const char *const chars[] = {"\xd0\x96", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xe6\x96\x87",
-                                        " "};
-    static const char *const odd[] = {"\"",       "\x01",     "\xc3",     "\xe0\x80\x80", "\xed\xa0\x80",
-                                      "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xc0\xaf", "\x80", "\xff",
-                                      "\xe0\xa0\x80", "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf", "\\"};
+    static const char *const odd[] = {
+        "\"",           "\x01",         "\xc3", "\xe0\x80\x80", "\xed\xa0\x80",
+        "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xc0\xaf", "\x80", "\xff",
+        "\xe0\xa0\x80",     "\xed\x9f\xbf",     "\xf4\x8f\xbf\xbf", "\\"};
     unsigned char in[200];
-    sl_buf want = SL_BUF_INIT, got = SL_BUF_INIT;
-    for (size_t n = 20; n <= 60; n++) {
-        for (size_t at = 0; at <= n; at++) {
+    for (size_t n = 20; n <= 60; n++)
+        for (size_t at = 0; at <= n; at++)
             for (size_t o = 0; o < SL_ARRAY_LEN(odd); o++) {
-                size_t len = 0;
-                for (size_t k = 0; k < n; k++) {
-                    if (k == at) {
-                        size_t l = strlen(odd[o]);
-                        memcpy(in + len, odd[o], l);
-                        len += l;
-                    }
-                    const char *c = chars[(k * 7 + n) % SL_ARRAY_LEN(chars)];
-                    memcpy(in + len, c, strlen(c));
-                    len += strlen(c);
-                }
+                size_t len = units_with_odd(in, n, at, odd[o], utf8_unit);
                 for (size_t cut = 0; cut < 3; cut++) { /* whole, or 1-2 bytes short */
-                    size_t m = len - cut;
-                    buf_reset(&want);
-                    escape_ref(&want, in, m);
-                    for (int scan = 0; scan < 3; scan++) {
-                        buf_reset(&got);
-                        bool ran = true;
-                        if (scan == 0)
-                            json_escape(&got, (const char *)in, m);
-                        else if (scan == 1)
-                            ran = json_escape_avx2(&got, (const char *)in, m);
-                        else
-                            ran = json_escape_avx512(&got, (const char *)in, m);
-                        if (ran && (got.len != want.len || memcmp(got.p, want.p, want.len) != 0))
-                            fail_msg("n %zu, at %zu, odd %zu, cut %zu: scan %d differs", n, at,
-                                     o, cut, scan);
-                    }
+                    char what[64];
+                    snprintf(what, sizeof what, "n %zu, at %zu, odd %zu, cut %zu", n, at, o,
+                             cut);
+                    assert_scans_match(in, len - cut, what);
                 }
             }
-        }
-    }
-    buf_free(&want);
-    buf_free(&got);
 }
 
 static void test_escape_output_parses(void **state)
