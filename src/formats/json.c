@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,10 +92,11 @@ static inline void copy_short(char *d, const unsigned char *s, size_t k)
 }
 #endif
 
-/* One byte that needs care at s[*pi] (a control, '"', '\\' or a UTF-8 lead byte),
- * written at d; returns the new output position. Re-establishes json_escape's room
- * invariant first, since a longer escape uses up more than its share. */
-/* Inlined where it is used (a call on every quote of a scan's tail costs 8% of it). */
+/* The byte that needs care at s[*pi] (a control, '"', '\\' or a UTF-8 lead byte), written
+ * at d, and after a valid UTF-8 character the run of them that follows; returns the new
+ * output position. Re-establishes json_escape's room invariant first, since a longer
+ * escape uses up more than its share. Inlined where it is used: as a call, every quote of
+ * a scan's tail cost 8% of the scan. */
 __attribute__((always_inline)) static inline char *
 escape_special(sl_buf *out, const unsigned char *s, size_t n, size_t *pi, char *d)
 {
@@ -290,31 +292,22 @@ __attribute__((target("avx2"))) static inline bool escape_tail32(const unsigned 
 
 /* Shuffles that put a backslash before the bytes of an 8-byte group marked in its mask
  * (a '"' or '\\'): entry m takes lane j for byte j and lane 8 for a backslash, the
- * 8 + popcount(m) output bytes first. Built once (quote_lut_get). */
+ * 8 + popcount(m) output bytes first. Built once, by the first AVX2 scan. */
 static uint8_t quote_lut[256][16] __attribute__((aligned(16)));
-static atomic_int quote_lut_state; /* 0: not built, 1: being built, 2: built */
+static pthread_once_t quote_lut_once = PTHREAD_ONCE_INIT;
 
-static const uint8_t (*quote_lut_get(void))[16]
+static void quote_lut_build(void)
 {
-    if (atomic_load_explicit(&quote_lut_state, memory_order_acquire) == 2)
-        return quote_lut;
-    int expect = 0;
-    if (atomic_compare_exchange_strong(&quote_lut_state, &expect, 1)) {
-        for (unsigned m = 0; m < 256; m++) {
-            unsigned p = 0;
-            for (unsigned j = 0; j < 8; j++) {
-                if (m >> j & 1)
-                    quote_lut[m][p++] = 8;
-                quote_lut[m][p++] = (uint8_t)j;
-            }
-            while (p < 16)
-                quote_lut[m][p++] = 0x80; /* a zero byte, overwritten by what follows */
+    for (unsigned m = 0; m < 256; m++) {
+        unsigned p = 0;
+        for (unsigned j = 0; j < 8; j++) {
+            if (m >> j & 1)
+                quote_lut[m][p++] = 8;
+            quote_lut[m][p++] = (uint8_t)j;
         }
-        atomic_store_explicit(&quote_lut_state, 2, memory_order_release);
+        while (p < 16)
+            quote_lut[m][p++] = 0x80; /* a zero byte, overwritten by what follows */
     }
-    while (atomic_load_explicit(&quote_lut_state, memory_order_acquire) != 2)
-        ; /* another thread is building it: 4 KiB, a few microseconds */
-    return quote_lut;
 }
 
 /* A 32-byte block whose only bytes needing care are '"' and '\\' (marked in qb), escaped
@@ -403,7 +396,8 @@ __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, cons
     size_t i = 0;
     if (!d)
         return;
-    const uint8_t (*lut)[16] = quote_lut_get();
+    pthread_once(&quote_lut_once, quote_lut_build);
+    const uint8_t (*lut)[16] = quote_lut;
     __m256i ctl = _mm256_set1_epi8(0x1f), quote = _mm256_set1_epi8('"'),
             bslash = _mm256_set1_epi8('\\');
     __m128i bs_hi = _mm_set_epi64x(0x5c5c5c5c5c5c5c5cll, 0);
@@ -469,9 +463,10 @@ bool json_escape_avx2(sl_buf *out, const char *s, size_t n)
 /* escape_avx2 with every '"' and '\\' of a 32-byte block escaped in one step: the block is
  * spread to 64 lanes, a backslash before each byte, and compressed (AVX-512 VBMI2) to keep
  * the backslashes of those bytes alone (escape_avx2 takes four shuffles, quote_groups), and
- * 64 bytes needing no care are copied at once. Controls and bytes >= 0x80 still go through
- * escape_special, one at a time. VBMI2 means Ice Lake or Zen 4 and later, whose clocks
- * hardly drop for 512-bit work. */
+ * 64 bytes needing no care are copied at once. A block with bytes >= 0x80 copies its run of
+ * whole UTF-8 characters (utf8_run32); controls and invalid sequences go through
+ * escape_special. VBMI2 means Ice Lake or Zen 4 and later, whose clocks hardly drop for
+ * 512-bit work. */
 #define SL_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2,popcnt"
 __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
                                                                     const char *str, size_t n)
