@@ -47,7 +47,7 @@ for mode in $BENCH_MODES; do
     printf 'data_dir: %s\napi: { address: "127.0.0.1:%s" }\nsources:\n  app: { type: file, include: ["%s"] }\nsinks:\n  fwd: { type: forward, inputs: [app], servers: ["127.0.0.1:%s"], concurrency: %s, batch: { max_events: 2000 } }\n' \
       "$work/data-send" "$sapi" "$work/relay.log" "$port" "$RELAY_CONCURRENCY" >"$work/send.yaml"
     sluice_start "$work/recv.yaml" "$work/recv.log"
-    for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 1 200); do http_get "$api" /healthz && break; bench_sleep 0.05; done
     t0=$(date +%s.%N)
     "$SLUICE" run -c "$work/send.yaml" >"$work/send.log" 2>&1 &
     spid=$!
@@ -78,7 +78,7 @@ sinks:
   out: { type: blackhole, inputs: [in]${SINK_BUFFER:+, buffer: { max_bytes: $SINK_BUFFER \}} }
 EOF
   sluice_start "$work/$mode.yaml" "$work/$mode.log"
-  for _ in $(seq 1 200); do curl -fsS --max-time 1 "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 1 200); do http_get "$api" /healthz && break; bench_sleep 0.05; done
   if [ "$IDLE_CONNS" -gt 0 ] && [ "$mode" = forward ]; then
     "$PY" -c "
 import socket, sys, time

@@ -86,15 +86,15 @@ YAML
   t0="$(date +%s.%N)"
   "$SLUICE" run -c "$w/run.yaml" >"$w/run.log" 2>&1 &
   pid=$!
-  last=-1; last_change="$(date +%s)"; n=0
+  last=-1; last_change="$EPOCHSECONDS"; n=0
   while :; do
-    n="$(sent_events "$port")"; n="${n:-0}"
+    sent_count "$port"; n="${sent:-0}"
     [ "$n" -ge "$lines" ] && break
-    now="$(date +%s)"
+    now="$EPOCHSECONDS"
     if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi
     if [ $((now - last_change)) -ge "$BENCH_TIMEOUT" ]; then echo "k8s bench: stuck at $n/$lines" >&2; break; fi
     kill -0 "$pid" 2>/dev/null || { echo "k8s bench: sluice exited:" >&2; tail -20 "$w/run.log" >&2; break; }
-    sleep 0.05
+    bench_sleep 0.05
   done
   t1="$(date +%s.%N)"
   ticks="$(cpu_ticks "$pid" 2>/dev/null || echo 0)"; peak_kb="$(status_kb "$pid" VmHWM)"

@@ -61,16 +61,16 @@ run() {
   sluice_start "$dir/run.yaml" "$dir/run.log"
   sluice_ready "$port"
   local last=-1 since
-  since="$(date +%s)"
+  since="$EPOCHSECONDS"
   while :; do
-    n="$(curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^sluice_component_sent_events_total\{.*component_id="'"$comp"'"/ {print $2}')"
-    [ "${n%.*}" -ge "$N" ] 2>/dev/null && break
+    sent_count "$port" "$comp"; n="$sent"
+    [ "$n" -ge "$N" ] 2>/dev/null && break
     kill -0 "$pid" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
-    if [ "${n%.*}" != "$last" ]; then last="${n%.*}"; since="$(date +%s)"; fi
-    if [ $(( $(date +%s) - since )) -ge "${BENCH_TIMEOUT:-60}" ]; then
+    if [ "$n" != "$last" ]; then last="$n"; since="$EPOCHSECONDS"; fi
+    if [ $((EPOCHSECONDS - since)) -ge "${BENCH_TIMEOUT:-60}" ]; then
       echo "bench: $name stuck at $n of $N events" >&2; curl -fsS "http://127.0.0.1:$port/api/v1/status" | head -c 1200 >&2; exit 1
     fi
-    sleep 0.05
+    bench_sleep 0.05
   done
   t1="$(date +%s.%N)"
   sluice_measure

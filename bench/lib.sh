@@ -25,6 +25,35 @@ cpu_s() { local t; t="$(cpu_ticks "$1")" && awk -v t="$t" -v hz="$CLK_TCK" 'BEGI
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
+# http_get PORT PATH: the body of GET http://127.0.0.1:PORT/PATH in the global `reply`
+# (status 1 when nothing answers or the status is not 200), over bash's /dev/tcp. The waits
+# below poll with it and bench_sleep: no process is started, so a wait takes next to nothing
+# from the cores the measured pipeline runs on (a curl piped to python cost about 75 ms of
+# CPU a poll, a fifth of the pipeline's own CPU over a one-second run). Bash reads a socket a
+# byte at a time: meant for short answers (stats, a metrics page).
+http_get() {
+  local fd resp=""
+  reply=""
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&"$fd"
+  IFS= read -r -d '' -u "$fd" resp || true
+  exec {fd}>&-
+  [[ "$resp" == "HTTP/1."?" 200"* ]] || return 1
+  reply="${resp#*$'\r\n\r\n'}"
+}
+# stat_at_least PORT PATH KEY N: the JSON number KEY of GET PORT/PATH is at least N.
+stat_at_least() {
+  http_get "$1" "$2" || return 1
+  [[ "$reply" =~ \"$3\":\ *([0-9]+) ]] || return 1
+  [ "${BASH_REMATCH[1]}" -ge "$4" ]
+}
+# bench_sleep SECONDS: a sleep without a process: a read that times out on a pipe no one
+# writes (opened once).
+bench_sleep() {
+  [ -n "${sleep_fd:-}" ] || exec {sleep_fd}<> <(:)
+  read -r -t "$1" -u "$sleep_fd" _ || true
+}
+
 bench_kill() {
   if [ -n "$pid" ]; then pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; fi
   if [ -n "$emu" ]; then kill "$emu" 2>/dev/null || true; fi
@@ -48,22 +77,26 @@ sluice_wait() {
     if [ "$limit" -gt 0 ] && [ $(( $(date +%s) - start )) -ge "$limit" ]; then
       echo "$what: timeout after ${limit}s" >&2; exit 1
     fi
-    sleep "$every"
+    bench_sleep "$every"
   done
 }
 # sluice_ready PORT: waits (at most 10 s) for the API on PORT to say ready.
 sluice_ready() {
-  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  for _ in $(seq 1 200); do http_get "$1" /readyz && return 0; bench_sleep 0.05; done
 }
-# sent_events PORT [ID]: the events component ID (default out) of the sluice whose API is on
-# PORT has sent; empty while the API does not answer.
-sent_events() {
-  curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk -v id="component_id=\"${2:-out}\"" \
-      '/^sluice_component_sent_events_total\{/ && index($0, id) && !done {print $NF; done=1}' || true
+# sent_count PORT [ID [WHAT]]: the events component ID (default out) of the sluice whose API
+# is on PORT has sent (WHAT received: taken in), in the global `sent` (empty while the API
+# does not answer); no process.
+sent_count() {
+  sent=""
+  http_get "$1" /metrics || return 0
+  local re="sluice_component_${3:-sent}_events_total\\{component_id=\"${2:-out}\"[^}]*\\} ([0-9]+)"
+  if [[ "$reply" =~ $re ]]; then sent="${BASH_REMATCH[1]}"; fi
 }
+# sent_events PORT [ID]: the same, printed.
+sent_events() { sent_count "$@"; echo "$sent"; }
 # sent_at_least PORT ID N: component ID has sent at least N events (N 0: the API answers).
-sent_at_least() { local n; n="$(sent_events "$1" "$2")"; [ -n "$n" ] && [ "${n%.*}" -ge "$3" ]; }
+sent_at_least() { sent_count "$1" "$2"; [ -n "$sent" ] && [ "$sent" -ge "$3" ]; }
 # sluice_measure: ticks (CPU, as cpu_ticks) and peak_kb (VmHWM) of the running sluice.
 sluice_measure() { ticks="$(cpu_ticks "$pid")"; peak_kb="$(status_kb "$pid" VmHWM)"; }
 # sluice_stop: TERM, and wait for the exit. Behind a wrapper that forks it (perf record),
@@ -75,7 +108,7 @@ sluice_stop() {
   pid=""
 }
 # api_up PORT: the API of the sluice on PORT answers /metrics.
-api_up() { curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" >/dev/null 2>&1; }
+api_up() { http_get "$1" /metrics; }
 
 # emu_start DIR SCRIPT ARGS...: tests/emulators/SCRIPT in the background, its output in DIR
 # (emu.out, emu.err); sets emu and eport (the last word of its first line). emu_stop ends it.
@@ -98,9 +131,9 @@ emu_stop() { kill "$emu" 2>/dev/null || true; wait "$emu" 2>/dev/null || true; e
 # es_start DIR: the Elasticsearch emulator in count-only mode (it counts and drops what it
 # is sent). es_stat KEY: one of its stats.
 es_start() { emu_start "$1" es_emulator.py --count-only; }
-es_stat() { curl -fsS "http://127.0.0.1:$eport/_emulator/stats" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+es_stat() { http_get "$eport" /_emulator/stats && [[ "$reply" =~ \"$1\":\ *([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
 # es_counted N0 N: the emulator has counted at least N documents since it had counted N0.
-es_counted() { local n; n="$(es_stat count_only_docs 2>/dev/null)" || return 1; [ $((n - $1)) -ge "$2" ]; }
+es_counted() { stat_at_least "$eport" /_emulator/stats count_only_docs $(($1 + $2)); }
 
 # es_yaml DATA PORT SOURCE OPTION CONC MAX_EVENTS [EXTRA]: the config of the elasticsearch
 # benchmarks: source `in` (SOURCE, a YAML flow mapping) -> elasticsearch at the emulator

@@ -27,7 +27,6 @@ BENCH_TIMEOUT="${BENCH_TIMEOUT:-120}"
 . "$here/lib.sh"
 
 [ -x "$SLUICE" ] || { echo "bench: no sluice binary at $SLUICE (build it with make, or set SLUICE)" >&2; exit 2; }
-command -v curl >/dev/null || { echo "bench: curl is required" >&2; exit 2; }
 
 own_dir=0
 if [ -z "${BENCH_DIR:-}" ]; then
@@ -63,24 +62,16 @@ write_config() {
   } >"$cfg"
 }
 
-# sent PORT PIPELINE -> delivered events of sink "out" (empty if the API does not answer);
-# for multiline, the lines the transform took (it sends fewer events than lines)
-sent() {
-  if [ "$2" = multiline ]; then
-    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-      awk '/^sluice_component_received_events_total\{/ && /component_id="ml"/ && !done {print $NF; done=1}'  || true
-    return
-  fi
-  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk '/^sluice_component_sent_events_total\{/ && /component_id="out"/ && /component_kind="sink"/ && !done {print $NF; done=1}'  || true
-}
+# sent PORT PIPELINE -> delivered events of sink "out" in `sent` (empty if the API does not
+# answer); for multiline, the lines the transform took (it sends fewer events than lines)
+sent() { if [ "$2" = multiline ]; then sent_count "$1" ml received; else sent_count "$1" out; fi; }
 
 wait_api() {
-  local port="$1" i
+  local i
   for i in $(seq 1 200); do
-    if curl -fsS --max-time 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi
+    http_get "$1" /healthz && return 0
     kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.05
+    bench_sleep 0.05
   done
   return 1
 }
@@ -89,7 +80,7 @@ wait_api() {
 stop_sluice() {
   kill -TERM "$pid" 2>/dev/null || true
   local i
-  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; bench_sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=""
@@ -127,18 +118,18 @@ for mb in $BENCH_MB; do
     "$SLUICE" run -c "$w/run.yaml" >"$w/run.log" 2>&1 &
     pid=$!
     wait_api "$port" || { echo "bench: sluice did not start (see $w/run.log)" >&2; cat "$w/run.log" >&2; exit 1; }
-    last=-1; last_change="$(date +%s)"; n=0
+    last=-1; last_change="$EPOCHSECONDS"; n=0
     while :; do
-      n="$(sent "$port" "$pipe")"; n="${n:-0}"
+      sent "$port" "$pipe"; n="${sent:-0}"
       [ "$n" -ge "$lines" ] && break
-      now="$(date +%s)"
+      now="$EPOCHSECONDS"
       if [ "$n" != "$last" ]; then last="$n"; last_change="$now"; fi
       if [ $((now - last_change)) -ge "$BENCH_TIMEOUT" ]; then
         echo "bench: $pipe stuck at $n/$lines events for ${BENCH_TIMEOUT}s (see $w/run.log)" >&2
         break
       fi
       kill -0 "$pid" 2>/dev/null || { echo "bench: sluice exited early (see $w/run.log)" >&2; break; }
-      sleep 0.1
+      bench_sleep 0.1
     done
     t1="$(date +%s.%N)"
     ticks="$(cpu_ticks "$pid" 2>/dev/null || echo 0)"
