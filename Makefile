@@ -35,7 +35,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all setup run test unit unit-bins integration asan fuzz bench chaos image clean
-all: $(BUILD)/sluice $(BUILD)/kafka_mock
+all: $(BUILD)/sluice $(BUILD)/kafka_mock $(BUILD)/es_receiver
 
 setup:
 	@bash scripts/setup.sh
@@ -74,6 +74,10 @@ $(BUILD)/kafka_mock: tests/emulators/kafka_mock.c
 # bench/es_k8s.sh's reference point (ES_CEILING=1): kubernetes_logs -> elasticsearch's documents in one
 # thread, without a pipeline.
 $(BUILD)/es_ceiling: bench/es_ceiling.c $(BUILD)/libsluice.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
+
+# The elasticsearch benchmarks' count-only peer (bench/lib.sh's es_start).
+$(BUILD)/es_receiver: bench/es_receiver.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
 
 # What the learned gzip codes save on OTLP records (note 2 of src/net/gz.c).
@@ -124,7 +128,7 @@ chaos: $(BUILD)/sluice
 image: $(BUILD)/sluice
 	@SLUICE=$(abspath $(BUILD)/sluice) IMAGE_WORK=$(abspath $(BUILD))/image bash deploy/image/test.sh
 
-bench: $(BUILD)/sluice $(BUILD)/kafka_mock
+bench: $(BUILD)/sluice $(BUILD)/kafka_mock $(BUILD)/es_receiver
 	@bash bench/run.sh
 
 clean:

@@ -110,27 +110,43 @@ sluice_stop() {
 # api_up PORT: the API of the sluice on PORT answers /metrics.
 api_up() { http_get "$1" /metrics; }
 
-# emu_start DIR SCRIPT ARGS...: tests/emulators/SCRIPT in the background, its output in DIR
-# (emu.out, emu.err); sets emu and eport (the last word of its first line). emu_stop ends it.
+# peer_start DIR CMD...: the measured pipeline's peer, CMD, in the background, its output in
+# DIR (emu.out, emu.err); sets emu and eport (the last word of its first line). emu_stop
+# ends it.
+peer_start() {
+  local d="$1"
+  shift
+  rm -f "$d/emu.out"
+  "$@" >"$d/emu.out" 2>"$d/emu.err" &
+  emu=$!
+  for _ in $(seq 1 100); do [ -s "$d/emu.out" ] && break; bench_sleep 0.05; done
+  eport="$(awk '{print $NF; exit}' "$d/emu.out")"
+}
+# emu_start DIR SCRIPT ARGS...: tests/emulators/SCRIPT as the peer.
 emu_start() {
   local d="$1" script="$2"
   shift 2
-  rm -f "$d/emu.out"
   # The receiver must keep up, or the pipeline measured idles between requests and its CPU
   # per event rises (cold caches, wake-ups). Python's buffers of bodies over glibc's mmap
   # threshold are fresh mappings each request, faulted in page by page: a gzip'd _bulk
   # of 870 KB cost the emulator 8 ms of CPU, 2 ms with heap memory kept between requests.
-  GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=134217728 \
-    "$PY" "$repo/tests/emulators/$script" "$@" >"$d/emu.out" 2>"$d/emu.err" &
-  emu=$!
-  for _ in $(seq 1 100); do [ -s "$d/emu.out" ] && break; sleep 0.05; done
-  eport="$(awk '{print $NF; exit}' "$d/emu.out")"
+  peer_start "$d" env \
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=134217728 \
+    "$PY" "$repo/tests/emulators/$script" "$@"
 }
 emu_stop() { kill "$emu" 2>/dev/null || true; wait "$emu" 2>/dev/null || true; emu=""; }
 
-# es_start DIR: the Elasticsearch emulator in count-only mode (it counts and drops what it
-# is sent). es_stat KEY: one of its stats.
-es_start() { emu_start "$1" es_emulator.py --count-only; }
+# es_start DIR: the count-only Elasticsearch peer (it counts and drops what it is sent):
+# build/es_receiver (bench/es_receiver.c; make builds it), which takes a fifth of the CPU
+# es_emulator.py --count-only takes on the same cores as the pipeline (round 17 of the
+# elasticsearch section), or that emulator with ES_RECEIVER=python. es_stat KEY: one of its
+# stats (the same names in both).
+es_start() {
+  if [ "${ES_RECEIVER:-c}" = python ]; then emu_start "$1" es_emulator.py --count-only; return; fi
+  local bin="${ES_RECEIVER_BIN:-$repo/build/es_receiver}"
+  [ -x "$bin" ] || { echo "bench: no $bin (make build/es_receiver), or ES_RECEIVER=python" >&2; exit 2; }
+  peer_start "$1" "$bin"
+}
 es_stat() { http_get "$eport" /_emulator/stats && [[ "$reply" =~ \"$1\":\ *([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
 # es_counted N0 N: the emulator has counted at least N documents since it had counted N0.
 es_counted() { stat_at_least "$eport" /_emulator/stats count_only_docs $(($1 + $2)); }
