@@ -1,7 +1,8 @@
 /* es_receiver.c - the elasticsearch benchmarks' peer in C: what es_emulator.py --count-only
- * answers, at a fraction of its CPU. On a two-core machine the peer shares the cores of the
- * pipeline measured, and the Python emulator took as much CPU as sluice itself (0.5 s for the
- * 300 MB tree); sluice's figure moved with it (BENCHMARKS, elasticsearch round 17).
+ * answers, at a sixth of its CPU or less. On a two-core machine the peer shares the cores
+ * of the pipeline measured: over the 300 MB tree the Python emulator took 0.38 s of CPU
+ * (0.77 s inflating gzip bodies) to sluice's 0.31-0.34 s, and held sluice to its pace
+ * (BENCHMARKS, elasticsearch round 17).
  *
  *   es_receiver [PORT]      prints "es_receiver listening on 127.0.0.1 port N", then serves
  *

@@ -137,7 +137,7 @@ emu_start() {
 emu_stop() { kill "$emu" 2>/dev/null || true; wait "$emu" 2>/dev/null || true; emu=""; }
 
 # es_start DIR: the count-only Elasticsearch peer (it counts and drops what it is sent):
-# build/es_receiver (bench/es_receiver.c; make builds it), which takes a fifth of the CPU
+# build/es_receiver (bench/es_receiver.c; make builds it), which takes a sixth of the CPU
 # es_emulator.py --count-only takes on the same cores as the pipeline (round 17 of the
 # elasticsearch section), or that emulator with ES_RECEIVER=python. es_stat KEY: one of its
 # stats (the same names in both).
