@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# es_k8s.sh - kubernetes_logs -> elasticsearch (no compression by default) ->
-# es_emulator.py --count-only without valgrind: sluice's CPU time (utime + stime, all
-# threads) and peak RSS (VmHWM) once the emulator has counted every document. The same
+# es_k8s.sh - kubernetes_logs -> elasticsearch (no compression by default) -> the
+# count-only peer (es_start in lib.sh) without valgrind: sluice's CPU time (utime + stime,
+# all threads) and peak RSS (VmHWM) once the peer has counted every document. The same
 # pipeline and settings as es_callgrind.sh, over a bigger tree.
 #
 #   SLUICE=build/sluice ES_MB=300 RUNS=2 bash bench/es_k8s.sh
