@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# es_bench.sh - file -> elasticsearch sink -> the count-only Elasticsearch peer (es_start in lib.sh).
+# es_bench.sh - file -> elasticsearch sink -> the count-only Elasticsearch peer (es_start
+# in lib.sh).
 # First measures the peer alone (curl posting a prebuilt gzip _bulk body in parallel),
 # then sluice with gzip (ISA-L and zlib) and without compression. Reports events per
 # CPU-second of sluice, MB/s, the compression ratio on the wire and peak RSS.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # es_callgrind.sh - instructions per event of kubernetes_logs -> elasticsearch (no
-# compression) -> the count-only peer (es_start in lib.sh), under valgrind's callgrind. The empty run
-# (same config, empty tree) is subtracted, as in callgrind.sh.
+# compression) -> the count-only peer (es_start in lib.sh), under valgrind's callgrind.
+# The empty run (same config, empty tree) is subtracted, as in callgrind.sh.
 #
 #   SLUICE=build/sluice CG_MB=20 bash bench/es_callgrind.sh
 #   CG_COMP=gzip CG_KEEP=1 bash bench/es_callgrind.sh       # gzip; keep the outputs
