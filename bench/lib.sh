@@ -29,15 +29,16 @@ hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # (status 1 when nothing answers or the status is not 200), over bash's /dev/tcp. The waits
 # below poll with it and bench_sleep: no process is started, so a wait takes next to nothing
 # from the cores the measured pipeline runs on (a curl piped to python cost about 75 ms of
-# CPU a poll: over a one-second run, more than the pipeline's own). Bash reads a socket a
-# byte at a time: meant for short answers (stats, a metrics page). A peer that accepts and
-# never answers fails the call after 10 s.
+# CPU a poll: over a one-second run, more than the pipeline's own). The answer is read
+# with -N, in a few reads: without it, or with a timeout (-t), bash makes one or two system
+# calls a byte (60 ms for a 10 KB metrics page), so a peer that accepts and never answers
+# holds the call. Answers up to 1 MiB.
 http_get() {
   local fd resp=""
   reply=""
   { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
   printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&"$fd"
-  IFS= read -r -d '' -t 10 -u "$fd" resp || true
+  IFS= read -r -N 1048576 -u "$fd" resp || true
   exec {fd}>&-
   [[ "$resp" == "HTTP/1."?" 200"* ]] || return 1
   reply="${resp#*$'\r\n\r\n'}"
