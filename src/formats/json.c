@@ -452,9 +452,28 @@ __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, cons
     out->len = (size_t)(d - out->p);
 }
 
+/* The widest scan this CPU runs, asked once: seven feature tests are not made again for
+ * every string escaped. */
+enum { SCAN_SSE2 = 1, SCAN_AVX2, SCAN_AVX512 };
+static int escape_scan(void)
+{
+    static atomic_int known; /* 0: not asked yet (the same answer on every thread) */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (!k) {
+        k = !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("popcnt") ? SCAN_SSE2
+            : __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx512vbmi") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                    __builtin_cpu_supports("bmi2")
+                ? SCAN_AVX512
+                : SCAN_AVX2;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k;
+}
+
 bool json_escape_avx2(sl_buf *out, const char *s, size_t n)
 {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("popcnt"))
+    if (escape_scan() < SCAN_AVX2)
         return false;
     escape_avx2(out, s, n);
     return true;
@@ -530,13 +549,14 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
             __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
             size_t run = utf8_run32(v, 0, 0);
             k = run ? run : (size_t)__builtin_ctz(mask);
-            if (k < 32)
+            uint64_t lanes = ~0ull; /* the output lanes of the k bytes taken */
+            if (k < 32) {
                 qb &= (1u << k) - 1;
+                lanes = (1ull << (2 * k)) - 1;
+            }
             __m512i w = _mm512_mask_permutexvar_epi8(bs64, odd, spread,
                                                      _mm512_castsi256_si512(v));
-            uint64_t keep = odd | _pdep_u64(qb, even);
-            if (k < 32)
-                keep &= (1ull << (2 * k)) - 1;
+            uint64_t keep = (odd | _pdep_u64(qb, even)) & lanes;
             _mm512_storeu_si512((void *)d, _mm512_maskz_compress_epi8(keep, w));
             i += k;
             d += k + (size_t)__builtin_popcount(qb);
@@ -553,25 +573,9 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
     out->len = (size_t)(d - out->p);
 }
 
-/* Asked once: five feature tests are not made again for every string escaped. */
-static bool has_avx512_escape(void)
-{
-    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes (the same on every thread) */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (!k) {
-        k = __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx512vbmi") &&
-                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                    __builtin_cpu_supports("bmi2")
-                ? 2
-                : 1;
-        atomic_store_explicit(&known, k, memory_order_relaxed);
-    }
-    return k == 2;
-}
-
 bool json_escape_avx512(sl_buf *out, const char *s, size_t n)
 {
-    if (!has_avx512_escape())
+    if (escape_scan() != SCAN_AVX512)
         return false;
     escape_avx512(out, s, n);
     return true;
@@ -594,12 +598,16 @@ void json_escape(sl_buf *out, const char *s, size_t n)
 {
 #ifdef SL_JSON_AVX2
     /* Messages are mostly long enough for 32-byte blocks; shorter ones gain nothing. */
-    if (n >= 32 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) {
-        if (has_avx512_escape())
+    if (n >= 32) {
+        int scan = escape_scan();
+        if (scan == SCAN_AVX512) {
             escape_avx512(out, s, n);
-        else
+            return;
+        }
+        if (scan == SCAN_AVX2) {
             escape_avx2(out, s, n);
-        return;
+            return;
+        }
     }
 #endif
     json_escape_sse2(out, s, n);
