@@ -27,7 +27,7 @@ lines="$(sed -n 's/.*lines=\([0-9]*\).*/\1/p' "$dir/summary")"
 bytes="$(sed -n 's/.*bytes=\([0-9]*\).*/\1/p' "$dir/summary")"
 echo "input: $lines events, $bytes bytes"
 
-# 1. The emulator alone: 400 requests of 5000 documents each, 4 in parallel.
+# 1. The peer alone: 400 requests of 5000 documents each, 4 in parallel.
 es_start "$dir"
 "$PY" - "$dir/body.gz" <<'PYEOF'
 import gzip, json, sys
@@ -43,7 +43,7 @@ curl -fsS --no-progress-meter -Z --parallel-max 4 -H 'Content-Type: application/
   --data-binary @"$dir/body.gz" "${urls[@]}"
 t1="$(date +%s.%N)"
 n="$(es_stat count_only_docs)"
-"$PY" -c "import sys; n=int(sys.argv[1]); w=float(sys.argv[3])-float(sys.argv[2]); print('emulator alone: %d docs in %.2f s = %.0f docs/s' % (n, w, n/w))" "$n" "$t0" "$t1"
+"$PY" -c "import sys; n=int(sys.argv[1]); w=float(sys.argv[3])-float(sys.argv[2]); print('peer alone: %d docs in %.2f s = %.0f docs/s' % (n, w, n/w))" "$n" "$t0" "$t1"
 emu_stop
 
 printf '%-10s %10s %8s %8s %11s %7s %12s %8s %9s %s\n' mode events wall_s MB/s events/s cpu_s events/cpu_s ratio peak_MB check

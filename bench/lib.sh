@@ -43,12 +43,13 @@ http_get() {
   [[ "$resp" == "HTTP/1."?" 200"* ]] || return 1
   reply="${resp#*$'\r\n\r\n'}"
 }
-# stat_at_least PORT PATH KEY N: the JSON number KEY of GET PORT/PATH is at least N.
-stat_at_least() {
-  http_get "$1" "$2" || return 1
-  [[ "$reply" =~ \"$3\":\ *([0-9]+) ]] || return 1
-  [ "${BASH_REMATCH[1]}" -ge "$4" ]
+# stat_get PORT PATH KEY: the JSON number KEY of GET PORT/PATH in the global `stat`.
+stat_get() {
+  stat=""
+  http_get "$1" "$2" && [[ "$reply" =~ \"$3\":\ *([0-9]+) ]] && stat="${BASH_REMATCH[1]}"
 }
+# stat_at_least PORT PATH KEY N: that number is at least N.
+stat_at_least() { stat_get "$1" "$2" "$3" && [ "$stat" -ge "$4" ]; }
 # bench_sleep SECONDS: a sleep without a process: a read that times out on a pipe no one
 # writes (opened once).
 bench_sleep() {
@@ -149,7 +150,7 @@ es_start() {
   [ -x "$bin" ] || { echo "bench: no $bin (make build/es_receiver), or ES_RECEIVER=python" >&2; exit 2; }
   peer_start "$1" "$bin"
 }
-es_stat() { http_get "$eport" /_emulator/stats && [[ "$reply" =~ \"$1\":\ *([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
+es_stat() { stat_get "$eport" /_emulator/stats "$1" && echo "$stat"; }
 # es_counted N0 N: the emulator has counted at least N documents since it had counted N0.
 es_counted() { stat_at_least "$eport" /_emulator/stats count_only_docs $(($1 + $2)); }
 
