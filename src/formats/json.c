@@ -362,19 +362,108 @@ __attribute__((target("avx2"))) static inline size_t utf8_run32(__m256i v, unsig
     return end ? (size_t)__builtin_ctz(end) : 32 - skip;
 }
 
+/* UTF-8 checked by table lookups (the method of Keiser and Lemire, "Validating UTF-8 in
+ * less than one instruction per byte"): a byte and the one before it are wrong together
+ * when the three tables - by the high and the low nibble of the byte before, by the high
+ * nibble of the byte - all hold one of these bits; U8_CONT2 is right only where a 3- or
+ * 4-byte sequence needs a second or third continuation. */
+enum {
+    U8_SHORT = 0x01, /* a lead byte, then no continuation */
+    U8_LONG = 0x02,  /* ASCII, then a continuation */
+    U8_OVER3 = 0x04, /* E0 80..9F */
+    U8_LARGE = 0x08, /* F4 90..BF, F5..FF 90..BF */
+    U8_SURR = 0x10,  /* ED A0..BF */
+    U8_OVER2 = 0x20, /* C0 or C1, then a continuation */
+    U8_OVER4 = 0x40, /* F0 80..8F, F5..FF 80..8F */
+    U8_CONT2 = 0x80, /* two continuations */
+    U8_ANY = U8_SHORT | U8_LONG | U8_CONT2,
+    U8_CONT = U8_LONG | U8_CONT2 | U8_OVER2,
+};
+#define U8_C(x) ((char)(unsigned char)(x))
+#define U8_TABLE(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)                              \
+    _mm256_setr_epi8(U8_C(a), U8_C(b), U8_C(c), U8_C(d), U8_C(e), U8_C(f), U8_C(g), U8_C(h),   \
+                     U8_C(i), U8_C(j), U8_C(k), U8_C(l), U8_C(m), U8_C(n), U8_C(o), U8_C(p),   \
+                     U8_C(a), U8_C(b), U8_C(c), U8_C(d), U8_C(e), U8_C(f), U8_C(g), U8_C(h),   \
+                     U8_C(i), U8_C(j), U8_C(k), U8_C(l), U8_C(m), U8_C(n), U8_C(o), U8_C(p))
+
+/* Block v at s (a character starts there: s[0] is not a continuation byte): how many of
+ * its bytes from lane 0 are whole valid characters - 32 less those of a character running
+ * past the block, controls and quotes counted as any ASCII - or 0 when a sequence in it is
+ * invalid (utf8_run32 then says where). With `back` the three bytes before s are read and
+ * checked with it, else taken as ASCII: they can only make it refuse (a lead byte left
+ * unfinished there), never give a run escape_special would not. */
+__attribute__((target("avx2"))) static inline size_t utf8_lookup32(const unsigned char *s,
+                                                                   __m256i v, bool back)
+{
+    const __m256i by_hi1 = U8_TABLE(U8_LONG, U8_LONG, U8_LONG, U8_LONG, U8_LONG, U8_LONG,
+                                    U8_LONG, U8_LONG, U8_CONT2, U8_CONT2, U8_CONT2, U8_CONT2,
+                                    U8_SHORT | U8_OVER2, U8_SHORT,
+                                    U8_SHORT | U8_OVER3 | U8_SURR,
+                                    U8_SHORT | U8_LARGE | U8_OVER4);
+    const __m256i by_lo1 = U8_TABLE(U8_ANY | U8_OVER2 | U8_OVER3 | U8_OVER4, U8_ANY | U8_OVER2,
+                                    U8_ANY, U8_ANY, U8_ANY | U8_LARGE,
+                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
+                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
+                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
+                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
+                                    U8_ANY | U8_LARGE | U8_OVER4 | U8_SURR,
+                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4);
+    const __m256i by_hi0 = U8_TABLE(U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT,
+                                    U8_SHORT, U8_SHORT, U8_CONT | U8_OVER3 | U8_OVER4,
+                                    U8_CONT | U8_OVER3 | U8_LARGE, U8_CONT | U8_SURR | U8_LARGE,
+                                    U8_CONT | U8_SURR | U8_LARGE, U8_SHORT, U8_SHORT, U8_SHORT,
+                                    U8_SHORT);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i p1, p2, p3;
+    if (back) {
+        p1 = _mm256_loadu_si256((const __m256i *)(s - 1));
+        p2 = _mm256_loadu_si256((const __m256i *)(s - 2));
+        p3 = _mm256_loadu_si256((const __m256i *)(s - 3));
+    } else { /* the block moved up by 1, 2, 3 lanes, zeros in front */
+        __m256i lo_in_hi = _mm256_permute2x128_si256(v, v, 0x08);
+        p1 = _mm256_alignr_epi8(v, lo_in_hi, 15);
+        p2 = _mm256_alignr_epi8(v, lo_in_hi, 14);
+        p3 = _mm256_alignr_epi8(v, lo_in_hi, 13);
+    }
+    __m256i bad = _mm256_and_si256(
+        _mm256_and_si256(
+            _mm256_shuffle_epi8(by_hi1, _mm256_and_si256(_mm256_srli_epi16(p1, 4), nib)),
+            _mm256_shuffle_epi8(by_lo1, _mm256_and_si256(p1, nib))),
+        _mm256_shuffle_epi8(by_hi0, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
+    /* Two or three bytes back a 3- or 4-byte lead: here a second continuation belongs. */
+    __m256i need = _mm256_or_si256(_mm256_subs_epu8(p2, _mm256_set1_epi8((char)(0xe0 - 0x80))),
+                                   _mm256_subs_epu8(p3, _mm256_set1_epi8((char)(0xf0 - 0x80))));
+    bad = _mm256_xor_si256(bad, _mm256_and_si256(need, _mm256_set1_epi8((char)0x80)));
+    if (!_mm256_testz_si256(bad, bad))
+        return 0;
+    return 32 - (s[31] >= 0xc0 ? 1 : s[30] >= 0xe0 ? 2 : s[29] >= 0xf0 ? 3 : 0);
+}
+#undef U8_TABLE
+#undef U8_C
+
 /* The tail of a 32-byte scan at a byte >= 0x80 (*pi, under 32 bytes from the end n >= 32):
- * copies the run of whole UTF-8 characters there (utf8_run32 on the block ending at n, up
- * to a quote or backslash) and advances *pi and *pd past it. False when there is none (an
- * invalid sequence: escape_special's). */
+ * copies the run of whole UTF-8 characters there (utf8_lookup32, or utf8_run32 when it
+ * refuses, on the block ending at n, up to a control, quote or backslash) and advances *pi
+ * and *pd past it. False when there is none (an invalid sequence: escape_special's). */
 __attribute__((target("avx2"))) static inline bool utf8_tail(const unsigned char *s, size_t n,
                                                              size_t *pi, char **pd)
 {
-    size_t i = *pi;
+    size_t i = *pi, k = 0;
+    unsigned skip = (unsigned)(i + 32 - n);
     __m256i v = _mm256_loadu_si256((const __m256i *)(s + n - 32));
     unsigned qb = (unsigned)_mm256_movemask_epi8(
         _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
                         _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
-    size_t k = utf8_run32(v, qb, (unsigned)(i + 32 - n));
+    if ((s[i] & 0xc0) != 0x80) {
+        size_t run = utf8_lookup32(s + n - 32, v, n >= 35);
+        __m256i low = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v); /* and bytes >= 0x80 */
+        unsigned ctl = (unsigned)_mm256_movemask_epi8(low) & ~(unsigned)_mm256_movemask_epi8(v);
+        unsigned stop = (qb | ctl) >> skip;
+        if (run > skip)
+            k = SL_MIN(run - skip, stop ? (size_t)__builtin_ctz(stop) : 32);
+    }
+    if (!k)
+        k = utf8_run32(v, qb, skip);
     if (!k)
         return false;
     copy_run(*pd, s + i, k);
@@ -387,7 +476,9 @@ __attribute__((target("avx2"))) static inline bool utf8_tail(const unsigned char
  * long message); inputs under 32 bytes go to escape_from. A block with quotes or
  * backslashes but no other byte needing care is escaped whole (quote_groups): JSON in a
  * message has one every few bytes, and leaving the loop at each is a branch mispredicted
- * each time. The block loop makes no call, so the constants stay in registers. */
+ * each time; so is a block of valid UTF-8 without controls (utf8_lookup32), but for the
+ * lead bytes of a character it cuts. The block loop makes no call, so the constants stay
+ * in registers. */
 __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, const char *str,
                                                                size_t n)
 {
@@ -423,6 +514,15 @@ __attribute__((target("avx2,popcnt"))) static void escape_avx2(sl_buf *out, cons
                 d = quote_groups(d, s + i, qb, lut, bs_hi);
                 i += 32;
                 continue;
+            }
+            /* Text in other scripts: whole blocks, their quotes escaped as above. */
+            if ((s[i] & 0xc0) != 0x80 && hard == (unsigned)_mm256_movemask_epi8(v)) {
+                size_t run = utf8_lookup32(s + i, v, i >= 3);
+                if (run) { /* no quote among the lead bytes left out */
+                    d = qb ? quote_groups(d, s + i, qb, lut, bs_hi) - (32 - run) : d + run;
+                    i += run;
+                    continue;
+                }
             }
             size_t run = utf8_run32(v, qb, 0); /* stored already, as it is */
             if (run) {
@@ -483,9 +583,9 @@ bool json_escape_avx2(sl_buf *out, const char *s, size_t n)
  * spread to 64 lanes, a backslash before each byte, and compressed (AVX-512 VBMI2) to keep
  * the backslashes of those bytes alone (escape_avx2 takes four shuffles, quote_groups), and
  * 64 bytes needing no care are copied at once. A block with bytes >= 0x80 copies its run of
- * whole UTF-8 characters (utf8_run32); controls and invalid sequences go through
- * escape_special. VBMI2 means Ice Lake or Zen 4 and later, whose clocks hardly drop for
- * 512-bit work. */
+ * whole UTF-8 characters (utf8_lookup32, else utf8_run32); controls and invalid sequences
+ * go through escape_special. VBMI2 means Ice Lake or Zen 4 and later, whose clocks hardly
+ * drop for 512-bit work. */
 #define SL_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2,popcnt"
 __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
                                                                     const char *str, size_t n)
@@ -544,10 +644,15 @@ __attribute__((target(SL_AVX512_TARGET))) static void escape_avx512(sl_buf *out,
         }
         if (i + 32 <= n) {
             /* The block holds a control or a byte >= 0x80: the run of whole UTF-8
-             * characters it starts with (utf8_run32), or what comes before its first such
-             * byte and that byte (escape_special); quotes among them escaped here. */
+             * characters it starts with (utf8_lookup32 when it holds no control, else
+             * utf8_run32), or what comes before its first such byte and that byte
+             * (escape_special); quotes among them escaped here. */
             __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
-            size_t run = utf8_run32(v, 0, 0);
+            size_t run = 0;
+            if ((s[i] & 0xc0) != 0x80 && mask == (unsigned)_mm256_movemask_epi8(v))
+                run = utf8_lookup32(s + i, v, i >= 3);
+            if (!run)
+                run = utf8_run32(v, 0, 0);
             k = run ? run : (size_t)__builtin_ctz(mask);
             uint64_t lanes = ~0ull; /* the output lanes of the k bytes taken */
             if (k < 32) {

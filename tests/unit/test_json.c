@@ -240,6 +240,52 @@ static void test_escape_utf8_runs(void **state)
             }
 }
 
+/* Random text of the same kind - valid characters of every length, quotes, controls and
+ * bad or edge bytes mixed in - seeded, so a failure names its input: the scans' UTF-8
+ * blocks (checked by table lookups, quotes escaped in the block) against the reference. */
+static void test_escape_utf8_random(void **state)
+{
+    (void)state;
+    static const unsigned char edge[] = {0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                         0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf3,
+                                         0xf4, 0xf5, 0xff, '"',  '\\', 0x01, 0x1f, '\n'};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    unsigned char in[300];
+    for (int t = 0; t < 40000; t++) {
+        size_t n = 32 + (size_t)(x % 220), len = 0;
+        while (len + 4 <= n) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            unsigned k = (unsigned)(x >> 32) % 16;
+            uint32_t cp = (uint32_t)(x >> 8);
+            if (k < 6) { /* 3 bytes, no surrogate */
+                cp = 0x800 + cp % 0xf800;
+                if (cp >= 0xd800 && cp < 0xe000)
+                    cp -= 0x800;
+                in[len++] = (unsigned char)(0xe0 | cp >> 12);
+                in[len++] = (unsigned char)(0x80 | (cp >> 6 & 63));
+                in[len++] = (unsigned char)(0x80 | (cp & 63));
+            } else if (k < 8) {
+                cp = 0x10000 + cp % 0x100000;
+                in[len++] = (unsigned char)(0xf0 | cp >> 18);
+                in[len++] = (unsigned char)(0x80 | (cp >> 12 & 63));
+                in[len++] = (unsigned char)(0x80 | (cp >> 6 & 63));
+                in[len++] = (unsigned char)(0x80 | (cp & 63));
+            } else if (k < 10) {
+                cp = 0x80 + cp % 0x780;
+                in[len++] = (unsigned char)(0xc0 | cp >> 6);
+                in[len++] = (unsigned char)(0x80 | (cp & 63));
+            } else if (k < 14) {
+                in[len++] = (unsigned char)('a' + cp % 26);
+            } else {
+                in[len++] = edge[cp % sizeof edge];
+            }
+        }
+        char what[32];
+        snprintf(what, sizeof what, "random input %d", t);
+        assert_scans_match(in, len, what);
+    }
+}
+
 static void test_escape_output_parses(void **state)
 {
     /* Every byte value, escaped, must form a string the strict parser accepts. */
@@ -785,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_escape_matches_reference),
         cmocka_unit_test(test_escape_quote_blocks),
         cmocka_unit_test(test_escape_utf8_runs),
+        cmocka_unit_test(test_escape_utf8_random),
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_write_int),  cmocka_unit_test(test_encode),
         cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
