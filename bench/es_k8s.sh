@@ -6,7 +6,8 @@
 #
 #   SLUICE=build/sluice ES_MB=300 RUNS=2 bash bench/es_k8s.sh
 #
-# Environment: ES_MB (tree size, default 300), ES_PODS (40), ES_COMP (none|gzip),
+# Environment: ES_MB (tree size, default 300), ES_PODS (40), ES_TEXT (ascii: gen_pods.py's
+# tree; utf8: gen_utf8_lines.py's file in each of ES_PODS pods), ES_COMP (none|gzip),
 # ES_CONC (4), ES_MAX_EVENTS (5000), ES_EXTRA (more sink options, YAML flow members),
 # ES_WRAP (a command in front of sluice, e.g. "perf record -e cpu-clock -o perf.data":
 # then cpu_s and peak RSS are the wrapper's), RUNS (1), BENCH_DIR (kept if set; the tree
@@ -41,7 +42,20 @@ cleanup() {
 trap cleanup EXIT
 
 tree="$BENCH_DIR/tree-$ES_PODS-$ES_MB"
-if [ ! -s "$tree.summary" ]; then
+if [ "${ES_TEXT:-ascii}" = utf8 ]; then
+  # Text in other scripts: each pod's one container logs gen_utf8_lines.py's file (100,000
+  # lines, 16 MB of messages; ES_MB is not used).
+  tree="$BENCH_DIR/tree-utf8-$ES_PODS"
+  if [ ! -s "$tree.summary" ]; then
+    rm -rf "$tree"
+    for p in $(seq 0 $((ES_PODS - 1))); do
+      d="$tree/ns$p""_pod-$p""_$(printf '%08d' "$p")-0000-4000-8000-000000000000/app"
+      mkdir -p "$d"
+      "$PY" "$here/gen_utf8_lines.py" --out "$d/0.log"
+    done
+    echo "lines=$((ES_PODS * 100000)) files=$ES_PODS" >"$tree.summary"
+  fi
+elif [ ! -s "$tree.summary" ]; then
   rm -rf "$tree"
   "$PY" "$here/gen_pods.py" --out "$tree" --pods "$ES_PODS" --mb "$ES_MB" >"$tree.summary"
 fi
