@@ -5,6 +5,7 @@ bodies of N lines, as fast as the server takes them. Prints the number of events
   python3 bench/forward_load.py forward PORT --connections 8 --messages 500 --events 1000
   python3 bench/forward_load.py http PORT --connections 4 --messages 200 --events 1000
   python3 bench/forward_load.py forward PORT --log-json    # records as Fluent Bit tails them
+  python3 bench/forward_load.py forward PORT --log-json --utf8   # ... of text in other scripts
 """
 import argparse
 import http.client
@@ -36,34 +37,53 @@ def records(n, seed):
     return out
 
 
-def log_json_records(n, seed):
+HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+WORDS = ["user_id=%d", "耗时 %dms", "status=%d", "请求处理完成", "用户登录成功", "订单",
+         "支付失败：余额不足", "重试第%d次", "Ошибка соединения", "接続がタイムアウトしました"]
+
+
+def utf8_text(rnd):
+    # Text mostly in other scripts, as bench/gen_utf8_lines.py writes it.
+    parts = []
+    for _ in range(rnd.randint(4, 12)):
+        if rnd.random() < 0.4:
+            parts.append("".join(rnd.choice(HAN) for _ in range(rnd.randint(2, 8))))
+        else:
+            w = rnd.choice(WORDS)
+            parts.append(w % rnd.randint(1, 9999) if "%d" in w else w)
+    return " ".join(parts)
+
+
+def log_json_records(n, seed, utf8=False):
     # What Fluent Bit forwards from a container log: the application's JSON line as one
     # `log` string, plus the stream.
     rnd = random.Random(seed)
     levels = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
     out = []
     for i in range(n):
+        msg = utf8_text(rnd) if utf8 else "job %d processed in %d ms" % (i, rnd.randint(1, 900))
         app = {"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": rnd.choice(levels),
-               "msg": "job %d processed in %d ms" % (i, rnd.randint(1, 900)),
+               "msg": msg,
                "trace_id": "%032x" % rnd.getrandbits(128), "span_id": "%016x" % rnd.getrandbits(64),
                "job_id": "job-%d-%d" % (seed, i), "machine_id": "m-%d" % (i % 7),
                "worker_id": "w-%d" % (i % 31), "duration_ms": rnd.randint(1, 900),
                "ok": rnd.random() < 0.9}
-        out.append({"log": json.dumps(app, separators=(",", ":")), "stream": "stdout"})
+        out.append({"log": json.dumps(app, separators=(",", ":"), ensure_ascii=False),
+                    "stream": "stdout"})
     return out
 
 
-def packed_message(n, seed, ack, log_json=False):
+def packed_message(n, seed, ack, log_json=False, utf8=False):
     t = int(time.time())
-    recs = log_json_records(n, seed) if log_json else records(n, seed)
+    recs = log_json_records(n, seed, utf8) if log_json else records(n, seed)
     entries = b"".join(msgpack.packb([msgpack.ExtType(0, struct.pack(">II", t, i)), r], use_bin_type=True)
                        for i, r in enumerate(recs))
     opt = {"size": n}
     return entries, opt
 
 
-def forward_worker(port, messages, events, seed, ack, q, log_json=False):
-    entries, opt = packed_message(events, seed, ack, log_json)
+def forward_worker(port, messages, events, seed, ack, q, log_json=False, utf8=False):
+    entries, opt = packed_message(events, seed, ack, log_json, utf8)
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     up = msgpack.Unpacker(raw=False)
@@ -94,7 +114,7 @@ def forward_worker(port, messages, events, seed, ack, q, log_json=False):
     q.put(messages * events)
 
 
-def http_worker(port, messages, events, seed, ack, q, log_json=False):
+def http_worker(port, messages, events, seed, ack, q, log_json=False, utf8=False):
     body = "".join(json.dumps(r) + "\n" for r in records(events, seed)).encode()
     c = http.client.HTTPConnection("127.0.0.1", port)
     sent = 0
@@ -122,10 +142,13 @@ def main():
     ap.add_argument("--ack", action="store_true")
     ap.add_argument("--log-json", action="store_true",
                     help="forward: records {log: <JSON line>, stream} as Fluent Bit sends them")
+    ap.add_argument("--utf8", action="store_true",
+                    help="with --log-json: msg in other scripts (Chinese, Cyrillic, Japanese)")
     a = ap.parse_args()
     q = multiprocessing.Queue()
     fn = forward_worker if a.mode == "forward" else http_worker
-    ps = [multiprocessing.Process(target=fn, args=(a.port, a.messages, a.events, i, a.ack, q, a.log_json))
+    ps = [multiprocessing.Process(target=fn, args=(a.port, a.messages, a.events, i, a.ack, q,
+                                                   a.log_json, a.utf8))
           for i in range(a.connections)]
     for p in ps:
         p.start()

@@ -12,6 +12,7 @@
 #   OTLP_CONCURRENCY=4 OTLP_MAX_EVENTS=2000: the sink's concurrency and batch.max_events
 #   OTLP_DEFAULTS=1: the sink's own defaults instead (no concurrency or batch options)
 #   OTLP_EXTRA="buffer: { max_bytes: 2MiB }": more sink options, one line of YAML flow members
+#   BENCH_TEXT=utf8: the forward load's messages in other scripts (forward_load.py --utf8)
 #   BENCH_WRAP="valgrind --tool=massif --massif-out-file=massif.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -115,7 +116,7 @@ YAML
   sluice_ready "$port"
   if [ -n "$fport" ]; then
     "$PY" "$here/forward_load.py" forward "$fport" --log-json --connections "$FWD_CONNS" \
-      --messages "$per_conn" --events 1000 >"$dir/gen.out" &
+      --messages "$per_conn" --events 1000 ${BENCH_TEXT:+--$BENCH_TEXT} >"$dir/gen.out" &
     gen=$!
   fi
   sluice_wait otlp 0.05 0 sent_at_least "$port" out "$N"

@@ -14,6 +14,7 @@
 
 #include "../core/common.h"
 #include "cri.h"
+#include "utf8.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -32,36 +33,6 @@ static const unsigned char json_safe[256] = {
     R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* 0x80-0xff */
 #undef R16
 };
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is invalid: overlong
- * forms, surrogates and code points above U+10FFFF are refused. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return (n >= 2 && (s[1] & 0xc0) == 0x80) ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xe0 && s[1] < 0xa0)
-            return 0; /* overlong */
-        if (c == 0xed && s[1] >= 0xa0)
-            return 0; /* UTF-16 surrogate */
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-            return 0;
-        if (c == 0xf0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xf4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
 
 /* Second byte of the short escapes; 'u' means \u00XX. */
 static const char json_esc_char[32] = {
@@ -362,30 +333,6 @@ __attribute__((target("avx2"))) static inline size_t utf8_run32(__m256i v, unsig
     return end ? (size_t)__builtin_ctz(end) : 32 - skip;
 }
 
-/* UTF-8 checked by table lookups (the method of Keiser and Lemire, "Validating UTF-8 in
- * less than one instruction per byte"): a byte and the one before it are wrong together
- * when the three tables - by the high and the low nibble of the byte before, by the high
- * nibble of the byte - all hold one of these bits; U8_CONT2 is right only where a 3- or
- * 4-byte sequence needs a second or third continuation. */
-enum {
-    U8_SHORT = 0x01, /* a lead byte, then no continuation */
-    U8_LONG = 0x02,  /* ASCII, then a continuation */
-    U8_OVER3 = 0x04, /* E0 80..9F */
-    U8_LARGE = 0x08, /* F4 90..BF, F5..FF 90..BF */
-    U8_SURR = 0x10,  /* ED A0..BF */
-    U8_OVER2 = 0x20, /* C0 or C1, then a continuation */
-    U8_OVER4 = 0x40, /* F0 80..8F, F5..FF 80..8F */
-    U8_CONT2 = 0x80, /* two continuations */
-    U8_ANY = U8_SHORT | U8_LONG | U8_CONT2,
-    U8_CONT = U8_LONG | U8_CONT2 | U8_OVER2,
-};
-#define U8_C(x) ((char)(unsigned char)(x))
-#define U8_TABLE(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)                              \
-    _mm256_setr_epi8(U8_C(a), U8_C(b), U8_C(c), U8_C(d), U8_C(e), U8_C(f), U8_C(g), U8_C(h),   \
-                     U8_C(i), U8_C(j), U8_C(k), U8_C(l), U8_C(m), U8_C(n), U8_C(o), U8_C(p),   \
-                     U8_C(a), U8_C(b), U8_C(c), U8_C(d), U8_C(e), U8_C(f), U8_C(g), U8_C(h),   \
-                     U8_C(i), U8_C(j), U8_C(k), U8_C(l), U8_C(m), U8_C(n), U8_C(o), U8_C(p))
-
 /* Block v at s (a character starts there: s[0] is not a continuation byte): how many of
  * its bytes from lane 0 are whole valid characters - 32 less those of a character running
  * past the block, controls and quotes counted as any ASCII - or 0 when a sequence in it is
@@ -395,51 +342,19 @@ enum {
 __attribute__((target("avx2"))) static inline size_t utf8_lookup32(const unsigned char *s,
                                                                    __m256i v, bool back)
 {
-    const __m256i by_hi1 = U8_TABLE(U8_LONG, U8_LONG, U8_LONG, U8_LONG, U8_LONG, U8_LONG,
-                                    U8_LONG, U8_LONG, U8_CONT2, U8_CONT2, U8_CONT2, U8_CONT2,
-                                    U8_SHORT | U8_OVER2, U8_SHORT,
-                                    U8_SHORT | U8_OVER3 | U8_SURR,
-                                    U8_SHORT | U8_LARGE | U8_OVER4);
-    const __m256i by_lo1 = U8_TABLE(U8_ANY | U8_OVER2 | U8_OVER3 | U8_OVER4, U8_ANY | U8_OVER2,
-                                    U8_ANY, U8_ANY, U8_ANY | U8_LARGE,
-                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
-                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
-                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
-                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4,
-                                    U8_ANY | U8_LARGE | U8_OVER4 | U8_SURR,
-                                    U8_ANY | U8_LARGE | U8_OVER4, U8_ANY | U8_LARGE | U8_OVER4);
-    const __m256i by_hi0 = U8_TABLE(U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT, U8_SHORT,
-                                    U8_SHORT, U8_SHORT, U8_CONT | U8_OVER3 | U8_OVER4,
-                                    U8_CONT | U8_OVER3 | U8_LARGE, U8_CONT | U8_SURR | U8_LARGE,
-                                    U8_CONT | U8_SURR | U8_LARGE, U8_SHORT, U8_SHORT, U8_SHORT,
-                                    U8_SHORT);
-    const __m256i nib = _mm256_set1_epi8(0x0f);
     __m256i p1, p2, p3;
     if (back) {
         p1 = _mm256_loadu_si256((const __m256i *)(s - 1));
         p2 = _mm256_loadu_si256((const __m256i *)(s - 2));
         p3 = _mm256_loadu_si256((const __m256i *)(s - 3));
-    } else { /* the block moved up by 1, 2, 3 lanes, zeros in front */
-        __m256i lo_in_hi = _mm256_permute2x128_si256(v, v, 0x08);
-        p1 = _mm256_alignr_epi8(v, lo_in_hi, 15);
-        p2 = _mm256_alignr_epi8(v, lo_in_hi, 14);
-        p3 = _mm256_alignr_epi8(v, lo_in_hi, 13);
+    } else {
+        utf8_before32(v, &p1, &p2, &p3);
     }
-    __m256i bad = _mm256_and_si256(
-        _mm256_and_si256(
-            _mm256_shuffle_epi8(by_hi1, _mm256_and_si256(_mm256_srli_epi16(p1, 4), nib)),
-            _mm256_shuffle_epi8(by_lo1, _mm256_and_si256(p1, nib))),
-        _mm256_shuffle_epi8(by_hi0, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
-    /* Two or three bytes back a 3- or 4-byte lead: here a second continuation belongs. */
-    __m256i need = _mm256_or_si256(_mm256_subs_epu8(p2, _mm256_set1_epi8((char)(0xe0 - 0x80))),
-                                   _mm256_subs_epu8(p3, _mm256_set1_epi8((char)(0xf0 - 0x80))));
-    bad = _mm256_xor_si256(bad, _mm256_and_si256(need, _mm256_set1_epi8((char)0x80)));
+    __m256i bad = utf8_bad32(v, p1, p2, p3);
     if (!_mm256_testz_si256(bad, bad))
         return 0;
     return 32 - (s[31] >= 0xc0 ? 1 : s[30] >= 0xe0 ? 2 : s[29] >= 0xf0 ? 3 : 0);
 }
-#undef U8_TABLE
-#undef U8_C
 
 /* The tail of a 32-byte scan at a byte >= 0x80 (*pi, under 32 bytes from the end n >= 32):
  * copies the run of whole UTF-8 characters there (utf8_lookup32, or utf8_run32 when it
@@ -1545,8 +1460,34 @@ static size_t next_special(jmask *m, size_t i)
  * with this bit set. */
 #define JSTR_ESC ((size_t)1 << (sizeof(size_t) * 8 - 1))
 
+#ifdef SL_JSON_AVX2
+/* From s[i], the first byte of a character in a string, the end of the run of 32-byte
+ * blocks of valid UTF-8 without a quote, backslash or control (utf8_bad32): i when the
+ * block there is not one. The run ends where a character starts. Text in other scripts
+ * is nothing but bytes needing care to the mask, one character a step otherwise. */
+__attribute__((target("avx2"))) static size_t utf8_string_run(const unsigned char *s, size_t i,
+                                                              size_t n)
+{
+    const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\'),
+                  ctl = _mm256_set1_epi8(0x20);
+    size_t run;
+    while (i + 32 <= n) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
+        __m256i qb = _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash));
+        unsigned stop = (unsigned)_mm256_movemask_epi8(qb) |
+                        ((unsigned)_mm256_movemask_epi8(_mm256_cmpgt_epi8(ctl, v)) &
+                         ~(unsigned)_mm256_movemask_epi8(v));
+        if (stop || !(run = utf8_lookup32(s + i, v, i >= 3)))
+            break;
+        i += run;
+    }
+    return i;
+}
+#endif
+
 /* scan_string_m from i, a position in the string: continues the search through escapes
- * and UTF-8 sequences (each checked as scan_string does) and new windows. */
+ * and UTF-8 sequences (each checked as scan_string does, runs of them a block at a time)
+ * and new windows. */
 static size_t scan_string_rest(jmask *m, size_t i)
 {
     const unsigned char *s = m->s;
@@ -1558,6 +1499,15 @@ static size_t scan_string_rest(jmask *m, size_t i)
         unsigned char c = s[i];
         if (c == '"')
             return i | esc;
+#ifdef SL_JSON_AVX2
+        if (c >= 0x80 && escape_scan() >= SCAN_AVX2) {
+            size_t run = utf8_string_run(s, i, m->n);
+            if (run > i) {
+                i = run;
+                continue;
+            }
+        }
+#endif
         size_t l = scan_special(s, m->n, i);
         if (!l)
             return 0;

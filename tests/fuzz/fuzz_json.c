@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/common.h"
 #include "formats/json.h"
+#include "formats/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -101,6 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     buf_free(&e64);
     if (e16.len + 2 != esc.len || memcmp(e16.p, esc.p + 1, e16.len) != 0)
+        abort();
+    /* The valid UTF-8 prefix, 32 bytes at a time, is the one a character at a time. */
+    size_t ok = 0, l;
+    while (ok < size && (l = utf8_seq_len((const unsigned char *)s + ok, size - ok)) != 0)
+        ok += l;
+    if (utf8_valid_prefix(s, size) != ok)
         abort();
     buf_free(&e16);
     buf_free(&e32);

@@ -824,6 +824,34 @@ static void test_scan_object_random(void **state)
 #undef NEXT
 }
 
+/* Strings of multi-byte text (whole blocks of it, which the scan takes a block at a time)
+ * with a bad or edge sequence, an escape, a quote or a control at every place, and cut
+ * inside a character: every scan against json_parse. */
+static void test_scan_object_utf8(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {"\\\"", "\\u00e9", "\x01", "\xc3", "\xe0\x80\x80",
+                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80", "\xff",
+                                      "\xf0\x9f\x98\x80", "\"", "a"};
+    unsigned char text[300];
+    char buf[400], what[64];
+    for (size_t n = 10; n <= 50; n++)
+        for (size_t at = 0; at <= n; at++)
+            for (size_t o = 0; o < SL_ARRAY_LEN(odd); o++)
+                for (size_t cut = 0; cut < 2; cut++) {
+                    size_t len = units_with_odd(text, n, at, odd[o], utf8_unit) - cut;
+                    size_t k = 0;
+                    memcpy(buf, "{\"k\":\"", 6);
+                    k = 6;
+                    memcpy(buf + k, text, len);
+                    k += len;
+                    memcpy(buf + k, "\",\"n\":1}", 8);
+                    k += 8;
+                    snprintf(what, sizeof what, "n %zu, at %zu, odd %zu, cut %zu", n, at, o, cut);
+                    check_scan(buf, k, 64, what);
+                }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_scan_object_cases),
         cmocka_unit_test(test_scan_object_boundaries),
         cmocka_unit_test(test_scan_object_random),
+        cmocka_unit_test(test_scan_object_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

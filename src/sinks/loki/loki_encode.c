@@ -31,6 +31,7 @@
 
 #include "core/common.h"
 #include "formats/json.h"
+#include "formats/utf8.h"
 
 typedef struct tpart {
     bool field;
@@ -238,35 +239,6 @@ uint64_t loki_enc_label_sets(loki_enc *c)
 
 /* ---- Label text ---------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* Appends p with invalid UTF-8 replaced by U+FFFD; in label syntax when quote is set. */
 static void text_clean(sl_buf *out, const char *s, size_t n, bool quote)
 {
@@ -276,7 +248,7 @@ static void text_clean(sl_buf *out, const char *s, size_t n, bool quote)
     while (i < n) {
         unsigned c = p[i];
         if (c >= 0x80) {
-            size_t k = utf8_seq(p + i, n - i);
+            size_t k = utf8_seq_len(p + i, n - i);
             if (k) {
                 buf_append(out, p + i, k);
                 i += k;

@@ -57,6 +57,7 @@
 #include "core/version.h"
 #include "formats/json.h"
 #include "formats/severity.h"
+#include "formats/utf8.h"
 #include "net/gz.h"
 #include "net/gz_prep.h"
 
@@ -297,70 +298,6 @@ static size_t pb_begin2(sl_buf *b, unsigned field) { return pb_begin_n(b, field,
 
 static void pb_end2(sl_buf *b, size_t mark) { pb_end_n(b, mark, 2); }
 
-/* Length of the valid UTF-8 prefix (all of it when valid). */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-#ifdef __SSE2__
-        while (i + 16 <= n) {
-            if (_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(s + i))))
-                break;
-            i += 16;
-        }
-#endif
-        /* ASCII fast path, eight bytes at a time */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        if (n - i < 8) { /* a short key or value, or the tail: all ASCII? */
-            uint32_t a = 0, z = 0;
-            if (n - i >= 4) {
-                memcpy(&a, s + i, 4);
-                memcpy(&z, s + n - 4, 4);
-            } else {
-                for (size_t k = i; k < n; k++)
-                    a |= s[k];
-            }
-            if (!((a | z) & 0x80808080u))
-                return n;
-        }
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF)
-            len = 2, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            len = 3, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            len = 4, cp = c & 0x07;
-        else
-            return i;
-        if (i + len > n)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return i;
-        i += len;
-    }
-    return n;
-}
-
 /* Valid UTF-8, with ASCII strings of up to 32 bytes (keys, ids, most values, short
  * messages) decided inline by overlapping words instead of a call. */
 static inline bool utf8_ok(const char *p, size_t n)
@@ -387,7 +324,7 @@ static inline bool utf8_ok(const char *p, size_t n)
         if (!n || !((s[0] | s[n / 2] | s[n - 1]) & 0x80))
             return true;
     }
-    return utf8_valid_prefix(s, n) == n;
+    return utf8_valid_prefix(p, n) == n;
 }
 
 /* A protobuf string must be valid UTF-8: bad bytes become U+FFFD. */
@@ -398,7 +335,7 @@ static void pb_string(enc *e, unsigned field, const char *p, size_t n)
         pb_bytes(e->out, field, p, n);
         return;
     }
-    size_t ok = utf8_valid_prefix(s, n);
+    size_t ok = utf8_valid_prefix(p, n);
     buf_reset(&e->tmp);
     while (n) {
         buf_append(&e->tmp, s, ok);
@@ -407,7 +344,7 @@ static void pb_string(enc *e, unsigned field, const char *p, size_t n)
             buf_append(&e->tmp, "\xEF\xBF\xBD", 3);
             s++, n--;
         }
-        ok = utf8_valid_prefix(s, n);
+        ok = utf8_valid_prefix((const char *)s, n);
     }
     pb_bytes(e->out, field, e->tmp.p, e->tmp.len);
 }
