@@ -19,6 +19,8 @@ import time
 
 import msgpack
 
+import gen_utf8_lines  # bench/, beside this script
+
 
 def records(n, seed):
     rnd = random.Random(seed)
@@ -37,23 +39,6 @@ def records(n, seed):
     return out
 
 
-HAN = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
-WORDS = ["user_id=%d", "耗时 %dms", "status=%d", "请求处理完成", "用户登录成功", "订单",
-         "支付失败：余额不足", "重试第%d次", "Ошибка соединения", "接続がタイムアウトしました"]
-
-
-def utf8_text(rnd):
-    # Text mostly in other scripts, as bench/gen_utf8_lines.py writes it.
-    parts = []
-    for _ in range(rnd.randint(4, 12)):
-        if rnd.random() < 0.4:
-            parts.append("".join(rnd.choice(HAN) for _ in range(rnd.randint(2, 8))))
-        else:
-            w = rnd.choice(WORDS)
-            parts.append(w % rnd.randint(1, 9999) if "%d" in w else w)
-    return " ".join(parts)
-
-
 def log_json_records(n, seed, utf8=False):
     # What Fluent Bit forwards from a container log: the application's JSON line as one
     # `log` string, plus the stream.
@@ -61,7 +46,7 @@ def log_json_records(n, seed, utf8=False):
     levels = ["info"] * 12 + ["debug"] * 4 + ["warn"] * 3 + ["error"]
     out = []
     for i in range(n):
-        msg = utf8_text(rnd) if utf8 else "job %d processed in %d ms" % (i, rnd.randint(1, 900))
+        msg = gen_utf8_lines.message(rnd) if utf8 else "job %d processed in %d ms" % (i, rnd.randint(1, 900))
         app = {"timestamp": "2026-11-21T10:30:45.%03dZ" % (i % 1000), "level": rnd.choice(levels),
                "msg": msg,
                "trace_id": "%032x" % rnd.getrandbits(128), "span_id": "%016x" % rnd.getrandbits(64),
