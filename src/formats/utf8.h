@@ -59,9 +59,11 @@ enum {
     U8_OVER2 = 0x20, /* C0 or C1, then a continuation */
     U8_OVER4 = 0x40, /* F0 80..8F, F5..FF 80..8F */
     U8_CONT2 = 0x80, /* two continuations */
-    U8_ANY = U8_SHORT | U8_LONG | U8_CONT2,
-    U8_CONT = U8_LONG | U8_CONT2 | U8_OVER2,
-    U8_F = U8_ANY | U8_LARGE | U8_OVER4, /* by the low nibble: F5..FF as F4 and F0 both */
+    U8_ANY = U8_SHORT | U8_LONG | U8_CONT2,  /* by any low nibble: they need none */
+    U8_CONT = U8_LONG | U8_CONT2 | U8_OVER2, /* by the byte, for every continuation */
+    /* A low nibble of 5..F: F5..FF is too large whatever continuation follows (90..BF
+     * under U8_LARGE, 80..8F under U8_OVER4's bit) */
+    U8_F = U8_ANY | U8_LARGE | U8_OVER4,
 };
 #define U8_C(x) ((char)(unsigned char)(x))
 #define U8_TABLE(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)                              \
