@@ -15,7 +15,8 @@
  *                            decoded_bytes, bad_requests: es_emulator.py's names
  * 404 to anything else; 400 to a _bulk body not ending in a newline or not valid gzip, and to
  * chunked bodies (sluice sends Content-Length). It checks no document: a benchmark's peer,
- * not a test's (the tests run against es_emulator.py). */
+ * not a test's (the tests run against es_emulator.py); its count and refusals are checked
+ * by tests/integration/test_es_receiver.py. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
