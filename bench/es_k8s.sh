@@ -48,11 +48,14 @@ if [ "${ES_TEXT:-ascii}" = utf8 ]; then
   tree="$BENCH_DIR/tree-utf8-$ES_PODS"
   if [ ! -s "$tree.summary" ]; then
     rm -rf "$tree"
+    mkdir -p "$tree"
+    "$PY" "$here/gen_utf8_lines.py" --out "$tree/text.log" # the same file for every pod
     for p in $(seq 0 $((ES_PODS - 1))); do
       d="$tree/ns$p""_pod-$p""_$(printf '%08d' "$p")-0000-4000-8000-000000000000/app"
       mkdir -p "$d"
-      "$PY" "$here/gen_utf8_lines.py" --out "$d/0.log"
+      cp "$tree/text.log" "$d/0.log"
     done
+    rm "$tree/text.log"
     echo "lines=$((ES_PODS * 100000)) files=$ES_PODS" >"$tree.summary"
   fi
 elif [ ! -s "$tree.summary" ]; then

@@ -343,17 +343,9 @@ __attribute__((target("avx2"))) static inline size_t utf8_lookup32(const unsigne
                                                                    __m256i v, bool back)
 {
     __m256i p1, p2, p3;
-    if (back) {
-        p1 = _mm256_loadu_si256((const __m256i *)(s - 1));
-        p2 = _mm256_loadu_si256((const __m256i *)(s - 2));
-        p3 = _mm256_loadu_si256((const __m256i *)(s - 3));
-    } else {
-        utf8_before32(v, &p1, &p2, &p3);
-    }
+    utf8_before32(s, v, back, &p1, &p2, &p3);
     __m256i bad = utf8_bad32(v, p1, p2, p3);
-    if (!_mm256_testz_si256(bad, bad))
-        return 0;
-    return 32 - (s[31] >= 0xc0 ? 1 : s[30] >= 0xe0 ? 2 : s[29] >= 0xf0 ? 3 : 0);
+    return _mm256_testz_si256(bad, bad) ? 32 - utf8_open32(s) : 0;
 }
 
 /* The tail of a 32-byte scan at a byte >= 0x80 (*pi, under 32 bytes from the end n >= 32):

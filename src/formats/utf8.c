@@ -1,7 +1,6 @@
 /* utf8.c - the longest valid UTF-8 prefix of a string (utf8.h). */
 #include "utf8.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -49,15 +48,9 @@ __attribute__((target("avx2"))) static bool valid_avx2(const unsigned char *s, s
                 return false;
             continue;
         }
-        if (i) {
-            p1 = _mm256_loadu_si256((const __m256i *)(s + i - 1));
-            p2 = _mm256_loadu_si256((const __m256i *)(s + i - 2));
-            p3 = _mm256_loadu_si256((const __m256i *)(s + i - 3));
-        } else {
-            utf8_before32(v, &p1, &p2, &p3);
-        }
+        utf8_before32(s + i, v, i > 0, &p1, &p2, &p3);
         bad = _mm256_or_si256(bad, utf8_bad32(v, p1, p2, p3));
-        open = s[i + 31] >= 0xc0 || s[i + 30] >= 0xe0 || s[i + 29] >= 0xf0;
+        open = utf8_open32(s + i) != 0;
     }
     /* The rest (under 32 bytes): ASCII, with no character open before it, is valid; else
      * it is checked after the three bytes before it, then zeros. */
@@ -67,23 +60,11 @@ __attribute__((target("avx2"))) static bool valid_avx2(const unsigned char *s, s
     size_t rest = n - i;
     memcpy(t, s + i - 3, 3 + rest);
     __m256i v = _mm256_loadu_si256((const __m256i *)(t + 3));
-    p1 = _mm256_loadu_si256((const __m256i *)(t + 2));
-    p2 = _mm256_loadu_si256((const __m256i *)(t + 1));
-    p3 = _mm256_loadu_si256((const __m256i *)t);
+    utf8_before32(t + 3, v, true, &p1, &p2, &p3);
     bad = _mm256_or_si256(bad, utf8_bad32(v, p1, p2, p3));
     return _mm256_testz_si256(bad, bad);
 }
 
-static bool have_avx2(void)
-{
-    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
-    if (!k) {
-        k = __builtin_cpu_supports("avx2") ? 2 : 1;
-        atomic_store_explicit(&known, k, memory_order_relaxed);
-    }
-    return k == 2;
-}
 #endif
 
 size_t utf8_valid_prefix(const char *p, size_t n)
@@ -91,7 +72,7 @@ size_t utf8_valid_prefix(const char *p, size_t n)
     const unsigned char *s = (const unsigned char *)p;
 #ifdef SL_UTF8_AVX2
     /* Valid text is checked once; only a string that is not looks for where it ends. */
-    if (n >= 32 && have_avx2() && valid_avx2(s, n))
+    if (n >= 32 && __builtin_cpu_supports("avx2") && valid_avx2(s, n))
         return n;
 #endif
     return prefix_scalar(s, n);

@@ -105,16 +105,31 @@ __attribute__((target("avx2"))) static inline __m256i utf8_bad32(__m256i v, __m2
 #undef U8_TABLE
 #undef U8_C
 
-/* p1, p2, p3 of utf8_bad32 for a block with nothing readable before it: zeros (ASCII) in
- * front. */
-__attribute__((target("avx2"))) static inline void utf8_before32(__m256i v, __m256i *p1,
-                                                                 __m256i *p2, __m256i *p3)
+/* p1, p2, p3 of utf8_bad32 for the block v at s: with `back` the bytes before it, read from
+ * s[-3..] (they must be readable), else zeros (ASCII) in front. */
+__attribute__((target("avx2"))) static inline void utf8_before32(const unsigned char *s,
+                                                                 __m256i v, bool back,
+                                                                 __m256i *p1, __m256i *p2,
+                                                                 __m256i *p3)
 {
+    if (back) {
+        *p1 = _mm256_loadu_si256((const __m256i *)(s - 1));
+        *p2 = _mm256_loadu_si256((const __m256i *)(s - 2));
+        *p3 = _mm256_loadu_si256((const __m256i *)(s - 3));
+        return;
+    }
     __m256i lo_in_hi = _mm256_permute2x128_si256(v, v, 0x08);
     *p1 = _mm256_alignr_epi8(v, lo_in_hi, 15);
     *p2 = _mm256_alignr_epi8(v, lo_in_hi, 14);
     *p3 = _mm256_alignr_epi8(v, lo_in_hi, 13);
 }
 #endif
+
+/* Of the 32 bytes at s, valid UTF-8 so far, how many end it inside a character that runs
+ * past them: the lead and continuations of that character, 0 to 3. */
+static inline unsigned utf8_open32(const unsigned char *s)
+{
+    return s[31] >= 0xc0 ? 1 : s[30] >= 0xe0 ? 2 : s[29] >= 0xf0 ? 3 : 0;
+}
 
 #endif

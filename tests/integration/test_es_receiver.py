@@ -8,10 +8,12 @@ import gzip
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 
-from harness import SLUICE, WORK, Sluice, free_port, log, track, wait_until
+from harness import (SLUICE, WORK, Sluice, append_lines, file_to_es_config, log, track,
+                     wait_until)
 
 RECEIVER = os.path.join(os.path.dirname(os.path.abspath(SLUICE)), "es_receiver")
 err = open(os.path.join(WORK, "es_receiver.err"), "wb")
@@ -82,28 +84,20 @@ after = stats()  # bad_requests counts the refused _bulk bodies, as the emulator
 assert after["count_only_docs"] == 10 and after["bad_requests"] == 2, after
 log("by hand: 10 documents counted; two bodies, a chunked request and a path refused")
 
-# sluice's own requests, as the benchmarks send them.
+# sluice's own requests, as the benchmarks send them; each run from a fresh data_dir.
 N = 20000
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
-with open(os.path.join(logs, "app.log"), "w") as f:
-    for i in range(N):
-        f.write('{"level":"info","msg":"event %05d \\"q\\" \u00e9 \u4e2d\u6587 %s"}\n' % (i, "z" * (i % 90)))
+append_lines(os.path.join(logs, "app.log"),
+             ('{"level":"info","msg":"event %05d \\"q\\" \u00e9 \u4e2d\u6587 %s"}'
+              % (i, "z" * (i % 90)) for i in range(N)))
 for comp in ("none", "gzip"):
+    shutil.rmtree(os.path.join(WORK, "data"), ignore_errors=True)
     n0 = stats()["count_only_docs"]
-    s = Sluice("""
-data_dir: %s/data-%s
-api: { address: "127.0.0.1:%d" }
-sources:
-  in: { type: file, include: ["%s/*.log"], read_from: head }
-sinks:
-  es:
-    type: elasticsearch
-    inputs: [in]
-    endpoint: "http://127.0.0.1:%d"
-    compression: %s
-    batch: { max_events: 1000, timeout_ms: 50 }
-""" % (WORK, comp, free_port(), logs, port, comp), name="sluice-" + comp).start()
+    s = Sluice(file_to_es_config(logs, "http://127.0.0.1:%d" % port,
+                                 "    compression: %s\n"
+                                 "    batch: { max_events: 1000, timeout_ms: 50 }\n" % comp),
+               name="sluice-" + comp).start()
     wait_until(lambda: stats()["count_only_docs"] - n0 >= N, 90, comp + " delivery")
     wait_until(lambda: s.metric("sluice_component_sent_events_total", component_id="es") >= N, 30,
                comp + " acknowledged")
