@@ -5,7 +5,12 @@
  *  1. The queue holds one reference to each batch in it; pop hands that reference over.
  *  2. bytes == sum of batch_mem_size() in the queue, <= max_bytes, except that a single
  *     batch larger than the bound is admitted into an empty queue (no deadlock).
- *  3. After close, push fails with SL_ERR_CLOSED and pop drains what is left. */
+ *  3. After close, push fails with SL_ERR_CLOSED and pop drains what is left.
+ *  4. A producer blocked on a full queue is woken when a pop leaves it at most half full
+ *     (or empty), not at every pop: it then fills the space in one run instead of waking
+ *     once per batch the sink takes (a wake-up across cores is the costly part of the
+ *     hand-off). Its wait is timed (WAIT_MS), so a batch that fits while the sink stalls
+ *     above the mark is still admitted. */
 #include "buffer.h"
 
 #include <errno.h>
@@ -17,6 +22,8 @@
 #include "buffer_disk.h"
 #include "common.h"
 #include "log.h"
+
+#define WAIT_MS 50 /* a blocked producer's longest wait before it looks again */
 
 static const char *const type_choices[] = {"memory", "disk", NULL};
 static const char *const fsync_choices[] = {"always", "interval", "never", NULL};
@@ -140,12 +147,9 @@ int buffer_push_cancel(sl_buffer *b, sl_batch *batch, const atomic_bool *cancel)
         if (!blocked && b->m)
             atomic_fetch_add(&b->m->buffer_blocked, 1);
         blocked = true;
-        if (cancel) { /* looked at again every 50 ms */
-            struct timespec dl = sl_deadline_mono(50);
-            pthread_cond_timedwait(&b->not_full, &b->mu, &dl);
-        } else {
-            pthread_cond_wait(&b->not_full, &b->mu);
-        }
+        /* The room and the cancel flag are looked at again every WAIT_MS (invariant 4). */
+        struct timespec dl = sl_deadline_mono(WAIT_MS);
+        pthread_cond_timedwait(&b->not_full, &b->mu, &dl);
     }
     if (blocked && b->m)
         atomic_fetch_sub(&b->m->buffer_blocked, 1);
@@ -201,8 +205,9 @@ int buffer_pop_since(sl_buffer *b, sl_buffer_item *item, int timeout_ms, uint64_
     b->bytes -= batch_mem_size(batch);
     b->events -= batch->n;
     mem_publish(b);
-    /* Several producers may fit in the space just freed. */
-    pthread_cond_broadcast(&b->not_full);
+    /* Several producers may fit in the space freed (invariant 4). */
+    if (b->count == 0 || b->bytes <= b->cfg.max_bytes / 2)
+        pthread_cond_broadcast(&b->not_full);
     pthread_mutex_unlock(&b->mu);
     item->batch = batch;
     return SL_OK;

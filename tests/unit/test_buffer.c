@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -165,6 +166,46 @@ static void *pusher_main(void *arg)
     p->rc = buffer_push(p->b, p->batch);
     atomic_store(&p->finished, 1);
     return NULL;
+}
+
+/* Invariant 4: a pop that leaves the queue more than half full does not wake a blocked
+ * producer, but its timed wait still admits a batch that fits, and in order. */
+static void test_mem_low_water(void **state)
+{
+    fixture *f = *state;
+    sl_batch *bs[5];
+    for (int i = 0; i < 5; i++)
+        bs[i] = mk(10 + i, 3);
+    sl_buffer *b = open_buf(f, mem_cfg(4 * batch_mem_size(bs[0]), SL_WHEN_FULL_BLOCK));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(buffer_push(b, bs[i]), SL_OK);
+    pusher p = {.b = b, .batch = bs[4]};
+    pthread_t th;
+    pthread_create(&th, NULL, pusher_main, &p);
+    while (atomic_load(&f->m->buffer_blocked) == 0)
+        sched_yield();
+    sl_buffer_item it;
+    assert_int_equal(buffer_pop(b, &it, 1000), SL_OK); /* three quarters full: no wake */
+    assert_ptr_equal(it.batch, bs[0]);
+    buffer_done(b, &it);
+    /* Admitted by its own look, not left waiting: a bound for a hang, not a timing. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 60;
+    int joined = pthread_timedjoin_np(th, NULL, &dl);
+    if (joined != 0) {
+        buffer_close(b); /* wakes it, so that the failure below is reported */
+        pthread_join(th, NULL);
+    }
+    assert_int_equal(joined, 0);
+    assert_int_equal(p.rc, SL_OK);
+    assert_int_equal(buffer_events(b), 12);
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
+        assert_ptr_equal(it.batch, bs[i]);
+        buffer_done(b, &it);
+    }
+    buffer_free(b);
 }
 
 static void test_mem_bound_blocks(void **state)
@@ -787,6 +828,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mem_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_bound_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mem_low_water, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_drop_newest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_reopen_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_out_of_order_done, setup, teardown),
