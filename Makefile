@@ -88,6 +88,11 @@ $(BUILD)/gz_codes: bench/gz_codes.c $(BUILD)/libsluice.a
 $(BUILD)/escape_scans: bench/escape_scans.c $(BUILD)/libsluice.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsluice.a $(LDFLAGS) $(LDLIBS)
 
+# What a hand-off between threads costs here: system call, wake-up, cache line (BENCHMARKS).
+$(BUILD)/wake_cost: bench/wake_cost.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -pthread
+
 # The built-in quickstart: sample pod logs under ./demo, NDJSON out, API on :2020.
 run: setup
 	@$(MAKE) --no-print-directory all

@@ -11,7 +11,8 @@
 # ES_CONC (4), ES_MAX_EVENTS (5000), ES_EXTRA (more sink options, YAML flow members),
 # ES_WRAP (a command in front of sluice, e.g. "perf record -e cpu-clock -o perf.data":
 # then cpu_s and peak RSS are the wrapper's), RUNS (1), BENCH_DIR (kept if set; the tree
-# is generated once per size).
+# is generated once per size), ES_THREADS=1 (a line per thread after each run: its CPU per
+# event and context switches, lib.sh's thread_report).
 # ES_CEILING=1: the reference point instead of sluice, build/es_ceiling (make
 # build/es_ceiling; bench/es_ceiling.c): the same documents written in one thread without a
 # pipeline, ES_MAX_EVENTS a request; its CPU is its own (CLOCK_PROCESS_CPUTIME_ID), no RSS.
@@ -94,8 +95,11 @@ print('%-8s %9d %8.2f %7.3f %12.0f %8s' % (r + 'c', ev, float(t1)-float(t0), flo
   sluice_wait es_k8s 0.05 0 es_counted "$n0" "$lines"
   t1="$(date +%s.%N)"
   sluice_measure
+  threads=""
+  if [ "${ES_THREADS:-0}" = 1 ]; then threads="$(thread_report "$pid" "$lines")"; fi
   sluice_stop
   "$PY" -c "import sys; r,ev,t0,t1,tk,hz,pk=sys.argv[1:]; cpu=int(tk)/int(hz); ev=int(ev)
 print('%-8s %9d %8.2f %7.3f %12.0f %8.1f' % (r, ev, float(t1)-float(t0), cpu, ev/cpu, int(pk)/1024))" \
     "$run" "$lines" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb"
+  if [ -n "$threads" ]; then echo "$threads"; fi
 done
