@@ -6,6 +6,9 @@
  *
  * Prints, each the median of 5 rounds:
  *   syscall          CPU of one system call that does nothing (getppid)
+ *   TLB refill       what touching one line in each of 256 pages costs more right after
+ *                    such a call than without it: where the kernel entry empties the TLB
+ *                    (no PCID), user code pays again for every page it touches next
  *   wake, 2 cpus     CPU of the waker (its FUTEX_WAKE) and of the sleeper (its wait
  *                    returning) when a thread on CPU 1 sleeping in futex_wait is woken by
  *                    one on CPU 0: the cost a producer and a consumer on two cores pay per
@@ -18,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -63,6 +67,26 @@ static double median(double *v)
 {
     qsort(v, ROUNDS, sizeof *v, cmp_double);
     return v[ROUNDS / 2];
+}
+
+/* ---- The TLB after a system call ------------------------------------------------------ */
+
+#define PAGES 256
+
+/* ns per round of touching PAGES pages, with or without a system call before each round. */
+static double touch_round(volatile char *mem, bool call)
+{
+    long sum = 0;
+    double t0 = thread_us();
+    for (int r = 0; r < 20000; r++) {
+        if (call)
+            syscall(SYS_getppid);
+        for (int i = 0; i < PAGES; i++)
+            sum += mem[(size_t)i * 4096 + (size_t)(r & 63) * 64];
+    }
+    if (sum == 42)
+        putchar(' ');
+    return (thread_us() - t0) * 1000 / 20000;
 }
 
 /* ---- Wake-ups: the sleeper waits on `word`, the waker sets it and wakes it ---------------- */
@@ -150,18 +174,27 @@ static double bounce_round(void)
 
 int main(void)
 {
-    double sys[ROUNDS], w2[ROUNDS], s2[ROUNDS], w1[ROUNDS], s1[ROUNDS], line_ns[ROUNDS];
+    double sys[ROUNDS], tlb[ROUNDS], w2[ROUNDS], s2[ROUNDS], w1[ROUNDS], s1[ROUNDS],
+        line_ns[ROUNDS];
+    volatile char *mem = calloc(PAGES, 4096);
+    if (!mem)
+        return 1;
+    for (size_t i = 0; i < (size_t)PAGES * 4096; i += 64)
+        mem[i] = 1; /* pages of their own, not the shared zero page */
     pin(0);
     for (int r = 0; r < ROUNDS; r++) {
         double t0 = thread_us();
         for (int i = 0; i < 100000; i++)
             syscall(SYS_getppid);
         sys[r] = (thread_us() - t0) / 100000;
+        tlb[r] = touch_round(mem, true) - touch_round(mem, false) - sys[r] * 1000;
         wake_round(1, &w2[r], &s2[r]);
         wake_round(0, &w1[r], &s1[r]);
         line_ns[r] = bounce_round();
     }
     printf("syscall        %6.2f us CPU\n", median(sys));
+    printf("TLB refill     %6.0f ns more for %d pages touched after a syscall\n", median(tlb),
+           PAGES);
     printf("wake, 2 cpus   %6.2f us CPU of the waker, %6.2f us of the sleeper\n", median(w2),
            median(s2));
     printf("wake, 1 cpu    %6.2f us CPU of the waker, %6.2f us of the sleeper\n", median(w1),
