@@ -13,6 +13,7 @@
 #   OTLP_DEFAULTS=1: the sink's own defaults instead (no concurrency or batch options)
 #   OTLP_EXTRA="buffer: { max_bytes: 2MiB }": more sink options, one line of YAML flow members
 #   BENCH_TEXT=utf8: the forward load's messages in other scripts (forward_load.py --utf8)
+#   BENCH_THREADS=1: a line per thread after each run (lib.sh's thread_report)
 #   BENCH_WRAP="valgrind --tool=massif --massif-out-file=massif.out" BENCH_EVENTS=100000 ...
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -122,9 +123,12 @@ YAML
   sluice_wait otlp 0.05 0 sent_at_least "$port" out "$N"
   t1="$(date +%s.%N)"
   sluice_measure
+  threads=""
+  if [ "${BENCH_THREADS:-0}" = 1 ]; then threads="$(thread_report "$pid" "$N")"; fi
   wire="$(curl -fsS "http://127.0.0.1:$eport/stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["wire_bytes"])')"
   [ -n "$gen" ] && { wait "$gen"; gen=""; }
   sluice_stop
   emu_stop
   wire_row "$mode" "$N" "$t0" "$t1" "$wire"
+  if [ -n "$threads" ]; then echo "$threads"; fi
 done
