@@ -18,7 +18,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 work = tempfile.mkdtemp(prefix="sluice-cwbench.")
 os.environ.setdefault("WORK", work)
-from harness import Emulator, free_port  # noqa: E402
+from harness import Emulator  # noqa: E402
 
 SLUICE = os.environ.get("SLUICE", os.path.join(ROOT, "build", "sluice"))
 N = int(os.environ.get("CW_BENCH_EVENTS", "1000000"))

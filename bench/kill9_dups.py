@@ -14,7 +14,6 @@ Scenarios:
            in flight, unacked chunks resent after a reconnect), 10k events/s, 60k events, 6 kills
 Environment: KILL9_SEED (default 1), KILL9_WORK (default: a new temporary directory)."""
 import collections
-import glob
 import json
 import os
 import random

@@ -5,7 +5,6 @@ memory sampler for the sluice process, and the seeded fault schedule. Standard l
 Every injector has an `on` and an `off` and counts what it did; `off` always brings the
 pipeline back to a state where everything can drain (the invariants are checked only then)."""
 import os
-import random
 import select
 import socket
 import struct

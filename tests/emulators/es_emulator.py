@@ -74,7 +74,6 @@ import json
 import random
 import select
 import ssl
-import sys
 import threading
 import time
 import uuid

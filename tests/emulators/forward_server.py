@@ -24,11 +24,9 @@ Events are kept in memory. Prints the HTTP control port on its first stdout line
                 "compressed", "acks", "closed_bad_data"}
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import socket
 import socketserver
 import ssl
 import struct

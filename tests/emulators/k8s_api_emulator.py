@@ -30,9 +30,7 @@ Usage: k8s_api_emulator.py [--port N] [--token T] [--bookmark-ms N] [--tls CERT 
 Prints "k8s_api_emulator listening on port N" first."""
 import argparse
 import json
-import socket
 import ssl
-import sys
 import threading
 import time
 import urllib.parse

@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import signal
-import sys
 import time
 
 

@@ -44,7 +44,6 @@ import hashlib
 import hmac
 import json
 import re
-import sys
 import threading
 import time
 import uuid

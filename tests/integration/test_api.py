@@ -1,7 +1,6 @@
 """The API: /healthz, /readyz, /metrics (Prometheus text, per component), /api/v1/status
 (JSON with components, rates, buffer fill, circuit states, lag); 404 and 405 otherwise;
 threads named after their role and component."""
-import json
 import os
 import urllib.request
 

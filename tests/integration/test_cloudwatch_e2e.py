@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import time
-import urllib.request
 
 from harness import Sluice, free_port, log, wait_until, get_text, post_json
 from cw_common import aws_env, counter, cw_es_config, cw_events, es_count, es_docs, start_emulators, \

@@ -18,7 +18,7 @@ import os
 import re
 import time
 
-from harness import Emulator, Sluice, WORK, free_port, get_ndjson, log, ndjson_file, post_json, wait_until
+from harness import Emulator, Sluice, WORK, free_port, log, ndjson_file, post_json, wait_until
 
 GROUPS = ["/progress/a", "/progress/b"]
 cw = Emulator("cloudwatch_emulator.py")

@@ -9,7 +9,6 @@ reconciliation), while /ret/forever is read back to the start; every event Cloud
 still holds reaches Elasticsearch exactly once. The status counts the skipped windows as
 expired (not remaining), one info line says so for /ret/short, reconciliation counts the
 checks it skipped, `sluice top` shows the expired windows and the retention."""
-import json
 import re
 import subprocess
 import time

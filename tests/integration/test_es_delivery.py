@@ -2,7 +2,6 @@
 kubernetes.* objects, an index per namespace and day, gzip and basic auth; a data stream
 sink with managed templates. The request bodies are checked against the official Python
 client's own bulk encoding, and what the emulator stored is read back with that client."""
-import gzip
 import json
 import os
 import urllib.request

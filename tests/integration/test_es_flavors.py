@@ -7,7 +7,6 @@ with its template (held with one loud line on 7.7), and a mapping conflict dead-
 with that server's error type. Every event is counted; no `_type` is ever sent."""
 import json
 import os
-import shutil
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, wait_until

@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, SLUICE, WORK, http_json, log, wait_until, file_to_es_config
+from harness import Emulator, Sluice, SLUICE, WORK, log, wait_until, file_to_es_config
 
 es = Emulator("es_emulator.py")
 esb = "http://127.0.0.1:%d" % es.port

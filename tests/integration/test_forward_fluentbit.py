@@ -17,7 +17,6 @@
 3. Seed 001's setup: a client that writes what Fluent Bit's out_forward writes (TLS, shared
    key, user, CompressedPackedForward of [[EventTime, {}], record], acks) delivers every
    record."""
-import calendar
 import gzip
 import json
 import os

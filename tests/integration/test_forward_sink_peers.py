@@ -5,7 +5,6 @@ PONG false on any failure). Every event arrives at both; a wrong password and a 
 are refused as those servers refuse them and deliver nothing. The emulator itself refuses a
 PING whose salt is bin, as Fluent Bit does ("Invalid shared_key_salt type message"), so a
 sink writing one could not pass here."""
-import json
 import os
 import subprocess
 

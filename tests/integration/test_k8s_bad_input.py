@@ -7,7 +7,7 @@ import os
 import shutil
 
 from harness import Sluice, WORK, free_port, log, wait_until
-from k8s_common import count_lines, output
+from k8s_common import output
 
 root = os.path.join(WORK, "pods")
 links = os.path.join(WORK, "containers")

@@ -11,7 +11,6 @@ The mock cluster keeps about 5 MB per partition and drops its oldest messages be
 the duplicate bound keep the topic under it (about 23,000 messages of 170 bytes at most),
 and a moved log start fails the test as the mock's retention, not as a loss."""
 import collections
-import json
 import os
 import random
 import threading

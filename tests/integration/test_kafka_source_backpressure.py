@@ -12,7 +12,6 @@ serves rebalances.
    stall ends: every message is in Elasticsearch once by _id and the committed offsets end
    at the partitions' ends."""
 import json
-import os
 import urllib.request
 
 from harness import Emulator, Sluice, WORK, free_port, log, wait_until
