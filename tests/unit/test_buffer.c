@@ -206,6 +206,8 @@ static void test_mem_low_water(void **state)
         buffer_done(b, &it);
     }
     buffer_free(b);
+    for (int i = 0; i < 5; i++)
+        batch_release(bs[i]);
 }
 
 static void test_mem_bound_blocks(void **state)
