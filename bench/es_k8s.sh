@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # es_k8s.sh - kubernetes_logs -> elasticsearch (no compression by default) -> the
-# count-only peer (es_start in lib.sh) without valgrind: sluice's CPU time (utime + stime,
+# count-only peer (es_start in lib.sh) without valgrind: sluice's CPU time (schedstat,
 # all threads) and peak RSS (VmHWM) once the peer has counted every document. The same
 # pipeline and settings as es_callgrind.sh, over a bigger tree.
 #

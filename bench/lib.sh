@@ -19,6 +19,8 @@ cpu_ticks() {
   cat "/proc/$1/task/"*/schedstat 2>/dev/null |
     awk '{ s += $1 } END { if (NR == 0) exit 1; printf "%d\n", s / 1000 }'
 }
+# The same in seconds, three decimals.
+cpu_s() { local t; t="$(cpu_ticks "$1")" && awk -v t="$t" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }'; }
 # thread_report PID EVENTS: one line per thread of PID (its name, its CPU in ns per event,
 # voluntary and involuntary context switches), for where a run's CPU went: a voluntary
 # switch is a wait that another thread or the peer ended with a wake-up.
@@ -30,8 +32,6 @@ thread_report() {
   done 2>/dev/null | awk -v n="$2" '$2 / n >= 1 {
     printf "  thread %-10s %5.0f ns/event  switches %5d voluntary %5d involuntary\n", $1, $2 / n, $3, $4 }'
 }
-# The same in seconds, three decimals.
-cpu_s() { local t; t="$(cpu_ticks "$1")" && awk -v t="$t" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }'; }
 # A field of /proc/$1/status in kB (VmHWM: peak RSS), 0 once the process is gone.
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
