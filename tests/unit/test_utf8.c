@@ -139,12 +139,38 @@ static void test_valid_prefix_open_blocks(void **state)
         }
 }
 
+/* Multi-byte text with bad bytes here and there, looked at from every place as the otlp
+ * sink does after replacing one: the check that stops at the first bad block agrees with
+ * the reference from each start. */
+static void test_valid_prefix_many_bad(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    unsigned char s[400];
+    for (int t = 0; t < 200; t++) {
+        for (size_t i = 0; i + 3 <= sizeof s; i += 3)
+            memcpy(s + i, "\xe4\xb8\x80", 3);
+        s[sizeof s - 1] = 'a';
+        for (int k = 0; k < 1 + t % 12; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s[x % sizeof s] = (unsigned char)(0x80 + (x >> 16) % 0x80);
+        }
+        for (size_t i = 0; i < sizeof s; i++)
+            if (utf8_valid_prefix((const char *)s + i, sizeof s - i) !=
+                ref_prefix(s + i, sizeof s - i))
+                fail_msg("input %d from %zu: %zu, want %zu", t, i,
+                         utf8_valid_prefix((const char *)s + i, sizeof s - i),
+                         ref_prefix(s + i, sizeof s - i));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_len_table),
         cmocka_unit_test(test_valid_prefix_random),
         cmocka_unit_test(test_valid_prefix_open_blocks),
+        cmocka_unit_test(test_valid_prefix_many_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
