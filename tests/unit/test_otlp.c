@@ -492,6 +492,54 @@ static void test_encode_repeated_shapes(void **state)
         fail_msg("output changed: corpus hash %016llx", (unsigned long long)h);
 }
 
+/* Level words in one request, remembered by the encoder in a small table (level_severity):
+ * words that share a slot (info, INFO, panic; warn, emerg; trace, bogus, severe), spaces,
+ * unknown words and a number, in an order that evicts and brings back each, every record
+ * with the severity severity_from_text gives its word. */
+static void test_level_memo(void **state)
+{
+    (void)state;
+    static const char *const words[] = {"info", "INFO", "panic", "warn", "emerg", "trace",
+                                        "bogus", "severe", "Info", " info ", "eRRor", "error",
+                                        "7", "I", "W", "critical", "notice", "E", "x"};
+    enum { N = 120 };
+    sl_batch *b = batch_new(N);
+    sl_event *evs[N];
+    uint64_t rnd = 5;
+    for (int i = 0; i < N; i++) {
+        sl_event *e = batch_add(b);
+        e->ts_ns = 1000 + i;
+        e->message = batch_str(b, "m", 1);
+        const char *w = words[i < 19 ? (size_t)i : lcg(&rnd) % SL_ARRAY_LEN(words)];
+        event_set_str(b, e, "level", w, strlen(w));
+        evs[i] = e;
+    }
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res};
+    sl_buf out = SL_BUF_INIT;
+    otlp_encode(&out, true, evs, N, &m, 42);
+    buf_putc(&out, '\0');
+    const char *p = out.p;
+    for (int i = 0; i < N; i++) {
+        const char *rec = strstr(p, "{\"timeUnixNano\"");
+        assert_non_null(rec);
+        const char *next = strstr(rec + 1, "{\"timeUnixNano\"");
+        const sl_field *f = &evs[i]->fields[0];
+        sl_severity want = severity_from_text(f->v.s.ptr, f->v.s.len);
+        const char *sn = strstr(rec, "\"severityNumber\":");
+        if (want.number == 0) {
+            assert_true(!sn || (next && sn > next));
+        } else {
+            assert_non_null(sn);
+            assert_true(!next || sn < next);
+            assert_int_equal(atoi(sn + strlen("\"severityNumber\":")), want.number);
+        }
+        p = rec + 1;
+    }
+    buf_free(&out);
+    batch_release(b);
+}
+
 /* Events with shared fields (kubernetes_logs' metadata, event.h): prepared from their
  * fields as one array, the same bytes as otlp_encode's copies; a shared resource field
  * (k8s.pod.name) leaves the event to otlp_encode's grouping. */
@@ -652,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_body_and_resources),
         cmocka_unit_test(test_encode_golden_corpus),
         cmocka_unit_test(test_encode_repeated_shapes),
+        cmocka_unit_test(test_level_memo),
         cmocka_unit_test(test_prepared_shared_fields),
         cmocka_unit_test(test_prepared_many_short_records),
         cmocka_unit_test(test_prepare_gives_up),

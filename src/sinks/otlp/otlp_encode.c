@@ -140,6 +140,14 @@ typedef struct enc {
     uint8_t *rmap;    /* per event, per field: index into the resource table (+extra) */
     size_t sev_len, body_len; /* strlen of m->severity_field, m->body_field */
     key_class kc[KC_SLOTS];   /* zeroed with the enc */
+    /* Level texts read and their severity, by a hash of length and end bytes that keeps
+     * apart the six words of each usual set (trace..fatal, in any one case): a stream
+     * repeats a few words. */
+    struct level_memo {
+        uint8_t len; /* 0: empty */
+        char text[16];
+        sl_severity sev;
+    } lv[16];
 } enc;
 
 static bool str_eq(sl_str a, const char *b, size_t blen)
@@ -882,6 +890,23 @@ static inline unsigned key_class_of(enc *c, uint32_t i, sl_str k, int *res)
     return b;
 }
 
+/* severity_from_field through the memo of the last level text. */
+static inline sl_severity level_severity(enc *c, const sl_field *f)
+{
+    const char *p = f->v.s.ptr;
+    size_t n = f->v.s.len;
+    if (f->type != SL_VAL_STR || n == 0 || n > sizeof c->lv[0].text)
+        return severity_from_field(f);
+    struct level_memo *lm =
+        &c->lv[((unsigned char)p[0] ^ (unsigned char)p[n - 1] * 3u ^ n * 5) & 15];
+    if (lm->len == n && key_eq(lm->text, p, n))
+        return lm->sev;
+    lm->sev = severity_from_field(f);
+    lm->len = (uint8_t)n;
+    memcpy(lm->text, p, n);
+    return lm->sev;
+}
+
 /* Gives every field its role (note 1); returns how many are resource or scope fields. The
  * bytes of the trace_id and span_id fields given those roles go to ids[0..16), [16..24). */
 static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rmap,
@@ -936,7 +961,7 @@ static uint32_t classify(enc *c, const sl_event *ev, uint8_t *roles, uint8_t *rm
             roles[i] = ROLE_EVENT;
             continue;
         }
-        if (sev < 0 && (kb & K_LEVEL) && (sv = severity_from_field(f)).number)
+        if (sev < 0 && (kb & K_LEVEL) && (sv = level_severity(c, f)).number)
             sev = (int)i;
         if ((kb & K_TRACE) && field_hex(f, 32, ids))
             roles[i] = ROLE_TRACE;
