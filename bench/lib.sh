@@ -22,18 +22,21 @@ cpu_ticks() {
 # The same in seconds, three decimals.
 cpu_s() { local t; t="$(cpu_ticks "$1")" && awk -v t="$t" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", t / hz }'; }
 # thread_report PID EVENTS: one line per thread of PID (its name, its CPU in ns per event,
-# voluntary and involuntary context switches), for where a run's CPU went: a voluntary
-# switch is a wait that another thread or the peer ended with a wake-up. Then the process's
+# the kernel's share of it from the tick counts utime and stime, voluntary and involuntary
+# context switches), for where a run's CPU went: a voluntary switch is a wait that another
+# thread or the peer ended with a wake-up. Before them the process's
 # minor page faults (field 10 of /proc/PID/stat) per thousand events: memory first touched.
 thread_report() {
   local t
   awk -v n="$2" '{ printf "  process minor faults %d, %.2f per 1,000 events\n", $10, $10 * 1000 / n }' \
     "/proc/$1/stat" 2>/dev/null
   for t in "/proc/$1/task/"*; do
-    printf '%s %s %s\n' "$(cat "$t/comm")" "$(awk '{print $1}' "$t/schedstat")" \
-      "$(awk '/^(nonvoluntary|voluntary)_ctxt_switches/ {printf "%s ", $2}' "$t/status")"
+    printf '%s %s %s %s\n' "$(cat "$t/comm")" "$(awk '{print $1}' "$t/schedstat")" \
+      "$(awk '/^(nonvoluntary|voluntary)_ctxt_switches/ {printf "%s ", $2}' "$t/status")" \
+      "$(awk '{print $14, $15}' "$t/stat")"
   done 2>/dev/null | awk -v n="$2" '$2 / n >= 1 {
-    printf "  thread %-10s %5.0f ns/event  switches %5d voluntary %5d involuntary\n", $1, $2 / n, $3, $4 }'
+    printf "  thread %-10s %5.0f ns/event  kernel %3.0f%%  switches %5d voluntary %5d involuntary\n",
+      $1, $2 / n, $5 + $6 ? 100 * $6 / ($5 + $6) : 0, $3, $4 }'
 }
 # A field of /proc/$1/status in kB (VmHWM: peak RSS), 0 once the process is gone.
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -416,6 +416,8 @@ static int cmd_run(int argc, char **argv)
         notifier = notifier_start(notify_phase, t, desc);
     }
     int drained = topology_run_until_stopped(t);
+    if (topology_start_failed(t))
+        status = 1;
     notifier_stop(notifier); /* STOPPING=1 went when the drain began; this ends the pings */
     if (quick)
         quickstart_stop();

@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/api.h"
 #include "core/common.h"
 #include "formats/http_chunked.h"
+#include "net/url.h"
 
 #define MAX_HEADER (16 * 1024)
 #define MAX_BODY (64u << 20) /* a status document is KiB; tap streams go to on_body */
@@ -24,7 +24,7 @@ int api_client_dial_address(const char *listen, char *out, size_t outlen, char *
 {
     char host[256];
     int port;
-    int rc = api_parse_address(listen, host, sizeof host, &port, err, errlen);
+    int rc = url_parse_hostport(listen, host, sizeof host, &port, err, errlen);
     if (rc != SL_OK)
         return rc;
     if (!*host || strcmp(host, "0.0.0.0") == 0)
@@ -42,7 +42,7 @@ static int dial(const char *address, int timeout_ms, char *err, size_t errlen)
 {
     char host[256], port[8];
     int p;
-    int rc = api_parse_address(address, host, sizeof host, &p, err, errlen);
+    int rc = url_parse_hostport(address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
     snprintf(port, sizeof port, "%d", p);

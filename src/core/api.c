@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net/server.h"
+#include "net/url.h"
 #include "status_page.h" /* generated from status_page.html by the Makefile */
 #include "tap.h"
 
@@ -67,53 +68,6 @@ struct sl_api {
     sl_metrics *m; /* registry-owned; see api_start */
     api_conn *taps;
 };
-
-int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
-                      size_t errlen)
-{
-    if (!address || !*address)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "api address is empty (want host:port)");
-    const char *hs, *he, *ps;
-    if (address[0] == '[') {
-        hs = address + 1;
-        he = strchr(hs, ']');
-        if (!he || he[1] != ':')
-            return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "api address \"%s\": want [ipv6]:port", address);
-        ps = he + 2;
-    } else {
-        he = strrchr(address, ':');
-        if (!he)
-            return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "api address \"%s\": missing port (want host:port)", address);
-        hs = address;
-        if (memchr(hs, ':', (size_t)(he - hs)))
-            return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "api address \"%s\": IPv6 hosts need brackets, e.g. [::1]:2020",
-                             address);
-        ps = he + 1;
-    }
-    size_t hl = (size_t)(he - hs);
-    if (hl >= hostlen)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "api address \"%s\": host too long",
-                         address);
-    long p = 0;
-    size_t nd = 0;
-    for (const char *c = ps; *c; c++, nd++) {
-        if (*c < '0' || *c > '9' || nd >= 5)
-            return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "api address \"%s\": port must be a number 0-65535", address);
-        p = p * 10 + (*c - '0');
-    }
-    if (nd == 0 || p > 65535)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "api address \"%s\": port must be a number 0-65535", address);
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return SL_OK;
-}
-
 
 static bool token_is(const char *p, size_t n, const char *word)
 {
@@ -611,7 +565,7 @@ int api_start(sl_api **out, const char *address, const sl_api_handlers *h, char 
     *out = NULL;
     char host[256];
     int port;
-    int rc = api_parse_address(address, host, sizeof host, &port, err, errlen);
+    int rc = url_parse_hostport(address, host, sizeof host, &port, err, errlen);
     if (rc != SL_OK)
         return rc;
     sl_api *a = sl_xcalloc(1, sizeof *a);

@@ -49,11 +49,6 @@ int api_port(const sl_api *a);
 /* Stops serving, waits for the API thread, frees `a`. NULL is fine. */
 void api_stop(sl_api *a);
 
-/* Splits an address into host (empty for "all interfaces") and port.
- * Exposed for tests. Returns SL_OK or SL_ERR_CONFIG with a message. */
-int api_parse_address(const char *address, char *host, size_t hostlen, int *port, char *err,
-                      size_t errlen);
-
 /* What api_parse_head read of a request; the pointers are into its input. */
 typedef struct api_req {
     const char *method, *path, *query; /* query: after '?', or NULL */

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "net/url.h"
 
 #define CFG_MAX_DEPTH 64
 #define CFG_MAX_NODES 200000
@@ -580,7 +581,8 @@ static void table_zero(const sl_option *t, char *base)
     for (const sl_option *o = t; o->name; o++) {
         char *f = base + o->offset;
         switch (o->type) {
-        case SL_OPT_STR: *(char **)f = NULL; break;
+        case SL_OPT_STR:
+        case SL_OPT_ADDRESS: *(char **)f = NULL; break;
         case SL_OPT_INT:
         case SL_OPT_DURATION:
         case SL_OPT_CONCURRENCY: *(int64_t *)f = 0; break;
@@ -605,6 +607,7 @@ void config_options_free(const sl_option *table, void *base)
         char *f = (char *)base + o->offset;
         switch (o->type) {
         case SL_OPT_STR:
+        case SL_OPT_ADDRESS:
             free(*(char **)f);
             *(char **)f = NULL;
             break;
@@ -671,6 +674,17 @@ static int set_value(const apply_ctx *ac, const sl_option *o, char *base, const 
         free(*(char **)f);
         *(char **)f = sl_xstrdup(v->scalar);
         return SL_OK;
+    case SL_OPT_ADDRESS: {
+        if ((rc = expect_scalar(ac, v, opath, "a host:port address")) != SL_OK)
+            return rc;
+        char host[256], msg[512];
+        int port;
+        if (url_parse_hostport(v->scalar, host, sizeof host, &port, msg, sizeof msg) != SL_OK)
+            return cfg_err(ac, v, false, opath, "%s", msg);
+        free(*(char **)f);
+        *(char **)f = sl_xstrdup(v->scalar);
+        return SL_OK;
+    }
     case SL_OPT_INT: {
         int64_t x;
         if (v->kind != SL_CNODE_SCALAR || !parse_int64(v->scalar, &x))
@@ -998,6 +1012,7 @@ static void type_word(const sl_option *o, sl_buf *b)
     case SL_OPT_STRMAP: buf_puts(b, "map"); break;
     case SL_OPT_OBJECT: buf_puts(b, "object"); break;
     case SL_OPT_CONCURRENCY: buf_puts(b, "integer|adaptive"); break;
+    case SL_OPT_ADDRESS: buf_puts(b, "host:port"); break;
     }
 }
 

@@ -49,6 +49,8 @@ const sl_cnode *cnode_get(const sl_cnode *map, const char *key);
  *   ENUM -> int (index into `choices`)                    STRLIST -> sl_strlist
  *   STRMAP -> sl_strmap (a map of scalars)                OBJECT -> nested table `sub`
  *   CONCURRENCY -> int64_t (a positive number, or -1 for the word "adaptive")
+ *   ADDRESS -> char* like STR, a `host:port` checked when read (url_parse_hostport), so
+ *              `validate` refuses a listen address the source could not bind
  * STRLIST also accepts a single scalar as a list of one. */
 typedef enum sl_opt_type {
     SL_OPT_STR,
@@ -61,6 +63,7 @@ typedef enum sl_opt_type {
     SL_OPT_STRMAP,
     SL_OPT_OBJECT,
     SL_OPT_CONCURRENCY,
+    SL_OPT_ADDRESS,
 } sl_opt_type;
 
 #define SL_OPT_REQUIRED 1u

@@ -41,6 +41,7 @@
 #include "metrics.h"
 #include "sink_runtime.h"
 #include "formats/json.h"
+#include "net/url.h"
 #include "tap.h"
 #include "topology_int.h"
 
@@ -483,7 +484,7 @@ static int check_api(sl_topology *t, const sl_cnode *root, char *err, size_t err
     for (size_t i = 0; i < a->n; i++) {
         char host[256], msg[512];
         int port;
-        if (api_parse_address(a->v[i], host, sizeof host, &port, msg, sizeof msg) != SL_OK)
+        if (url_parse_hostport(a->v[i], host, sizeof host, &port, msg, sizeof msg) != SL_OK)
             return node_err(t, cnode_get(api, "address"), err, errlen, "%s", msg);
         for (size_t j = 0; j < i; j++)
             if (port != 0 && strcmp(a->v[i], a->v[j]) == 0)
@@ -870,7 +871,17 @@ static void *source_thread(void *arg)
     node *n = ctx->n;
     int rc = n->vt.src->run(n->self, ctx);
     mem_mark(ctx, false);
-    if (rc != SL_OK)
+    /* A network source of the start that ended before it listened (a port in use, an
+     * address not of this host) stops the start, as an API listener does: clients would be
+     * refused with nothing to say so but a log line. One a reload added leaves the rest
+     * running (unready). */
+    bool start_failed = rc != SL_OK && n->vt.src->signals_ready && !ctx->ready &&
+                        ctx->initial && !atomic_load(&ctx->t->stopping) &&
+                        !atomic_load(&ctx->stop);
+    if (start_failed)
+        log_error("sluice", "cannot start: source %s ended before it listened (%s)", n->id,
+                  sl_strerror(rc));
+    else if (rc != SL_OK)
         log_error(n->id, "source stopped: %s", sl_strerror(rc));
     else
         log_debug(n->id, "source finished");
@@ -878,6 +889,10 @@ static void *source_thread(void *arg)
     atomic_fetch_sub(&ctx->t->sources_running, 1);
     pthread_cond_broadcast(&ctx->t->cv);
     pthread_mutex_unlock(&ctx->t->mu);
+    if (start_failed) {
+        atomic_store(&ctx->t->start_failed, true);
+        topology_request_stop(ctx->t);
+    }
     return NULL;
 }
 
@@ -911,6 +926,7 @@ int topo_start_source(sl_topology *t, node *n, char *err, size_t errlen)
     c->t = t;
     c->n = n;
     c->mem_class = SL_MEM_LIVE;
+    c->initial = !atomic_load(&t->started);
     c->ledger = ack_ledger_new();
     c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->stop_efd < 0) {
@@ -1134,6 +1150,8 @@ bool topology_ready(const sl_topology *t)
 }
 
 bool topology_stopping(const sl_topology *t) { return t && atomic_load(&t->stopping); }
+
+bool topology_start_failed(const sl_topology *t) { return t && atomic_load(&t->start_failed); }
 
 void topo_node_free(node *n)
 {

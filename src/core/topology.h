@@ -53,6 +53,9 @@ void topology_free(sl_topology *t);
 bool topology_ready(const sl_topology *t);
 /* True once a stop was requested (or every source ended): the drain has begun. */
 bool topology_stopping(const sl_topology *t);
+/* True when a network source of topology_start ended before it listened (a port in use):
+ * the topology stopped itself, and `run` exits 1. */
+bool topology_start_failed(const sl_topology *t);
 /* The tap of component `id` (tap.h), or NULL if there is none by that name. The
  * topology owns it; it lives until topology_free. */
 struct sl_tap *topology_tap(sl_topology *t, const char *id);

@@ -59,6 +59,7 @@ struct sl_source_ctx {
     node *n;
     sl_ack_ledger *ledger;
     bool ready;        /* source_ready() called (source thread only) */
+    bool initial;      /* started by topology_start, not by a reload */
     atomic_bool stop;  /* this source alone must stop (a reload) */
     int stop_efd;      /* readable once the topology or this source stops */
     _Atomic int64_t deadline_ms; /* with stop: how long its acks may take to settle */
@@ -74,6 +75,7 @@ struct sl_topology {
     const sl_cnode *root; /* of the current document */
     atomic_bool stopping;
     atomic_bool started;
+    atomic_bool start_failed; /* a listening source of the start ended before it listened */
     atomic_int sources_running;
     atomic_int sources_unready; /* signals_ready sources not yet serving (/readyz) */
     int stop_efd;

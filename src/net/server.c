@@ -43,10 +43,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/api.h"
 #include "core/common.h"
 #include "core/lazylib.h"
 #include "core/log.h"
+#include "net/url.h"
 
 static const char *const client_auth_choices[] = {"none", "optional", "required", NULL};
 
@@ -226,7 +226,7 @@ int net_server_open(net_server **out, const net_server_config *cfg, const net_se
 {
     char host[256];
     int port = 0;
-    int rc = api_parse_address(cfg->address, host, sizeof host, &port, err, errlen);
+    int rc = url_parse_hostport(cfg->address, host, sizeof host, &port, err, errlen);
     if (rc != SL_OK)
         return rc;
     net_server *s = sl_xcalloc(1, sizeof *s);

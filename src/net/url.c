@@ -129,3 +129,49 @@ void url_query_add(sl_buf *out, const char *key, const char *value)
     buf_putc(out, '\0');
     out->len--;
 }
+
+int url_parse_hostport(const char *address, char *host, size_t hostlen, int *port, char *err,
+                       size_t errlen)
+{
+    if (!address || !*address)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address is empty (want host:port)");
+    const char *hs, *he, *ps;
+    if (address[0] == '[') {
+        hs = address + 1;
+        he = strchr(hs, ']');
+        if (!he || he[1] != ':')
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "address \"%s\": want [ipv6]:port", address);
+        ps = he + 2;
+    } else {
+        he = strrchr(address, ':');
+        if (!he)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "address \"%s\": missing port (want host:port)", address);
+        hs = address;
+        if (memchr(hs, ':', (size_t)(he - hs)))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "address \"%s\": IPv6 hosts need brackets, e.g. [::1]:2020",
+                             address);
+        ps = he + 1;
+    }
+    size_t hl = (size_t)(he - hs);
+    if (hl >= hostlen)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address \"%s\": host too long",
+                         address);
+    long p = 0;
+    size_t nd = 0;
+    for (const char *c = ps; *c; c++, nd++) {
+        if (*c < '0' || *c > '9' || nd >= 5)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "address \"%s\": port must be a number 0-65535", address);
+        p = p * 10 + (*c - '0');
+    }
+    if (nd == 0 || p > 65535)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "address \"%s\": port must be a number 0-65535", address);
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return SL_OK;
+}

@@ -51,4 +51,9 @@ void url_encode(sl_buf *out, const char *s, size_t n, int where);
  * out stays NUL-terminated (the NUL not counted in len). */
 void url_query_add(sl_buf *out, const char *key, const char *value);
 
+/* Splits a `host:port` address ("[ipv6]:port"; an empty host is every interface) into host
+ * and port (0-65535). Returns SL_OK, or SL_ERR_CONFIG with a message naming the address. */
+int url_parse_hostport(const char *address, char *host, size_t hostlen, int *port, char *err,
+                       size_t errlen);
+
 #endif

@@ -30,7 +30,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
 #include "core/lazylib.h"
@@ -39,6 +38,7 @@
 #include "net/dial.h"
 #include "net/forward.h"
 #include "net/tls_client.h"
+#include "net/url.h"
 
 typedef struct fsink_config {
     sl_strlist servers;
@@ -113,7 +113,7 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
     for (size_t i = 0; i < s->cfg->servers.n; i++) {
         char host[256];
         int port;
-        if (api_parse_address(s->cfg->servers.v[i], host, sizeof host, &port, err, errlen) != SL_OK) {
+        if (url_parse_hostport(s->cfg->servers.v[i], host, sizeof host, &port, err, errlen) != SL_OK) {
             free(s);
             return SL_ERR_CONFIG;
         }
@@ -294,7 +294,7 @@ static int connect_one(fconn *s, const char *addr)
     char host[256];
     int port;
     char e[128];
-    if (api_parse_address(addr, host, sizeof host, &port, e, sizeof e) != SL_OK)
+    if (url_parse_hostport(addr, host, sizeof host, &port, e, sizeof e) != SL_OK)
         return SL_ERR_CONFIG;
     int64_t deadline = sl_mono_ms() + s->cfg->connect_timeout_ms;
     s->fd = tcp_connect(s, host, port, deadline);

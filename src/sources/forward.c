@@ -30,7 +30,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
 #include "core/lazylib.h"
@@ -38,6 +37,7 @@
 #include "formats/msgpack.h"
 #include "net/forward.h"
 #include "net/server.h"
+#include "net/url.h"
 
 typedef struct fwd_config {
     char *address, *shared_key, *self_hostname;
@@ -51,7 +51,7 @@ typedef struct fwd_config {
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(fwd_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option fwd_options[] = {
-    O("address", SL_OPT_STR, address, NULL, 0, 0,
+    O("address", SL_OPT_ADDRESS, address, NULL, 0, 0,
       "host:port to listen on (default 0.0.0.0:24224, or 0.0.0.0:24225 with tls)"),
     O("shared_key", SL_OPT_STR, shared_key, NULL, 0, 0,
       "require the shared-key handshake (HELO/PING/PONG) with this key"),
@@ -439,7 +439,7 @@ static int heartbeat_open(fwd_source *s, char *err, size_t errlen)
 {
     char host[256], port[16];
     int p = 0;
-    int rc = api_parse_address(s->address, host, sizeof host, &p, err, errlen);
+    int rc = url_parse_hostport(s->address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
     snprintf(port, sizeof port, "%d", net_server_port(s->srv));

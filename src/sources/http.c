@@ -45,7 +45,7 @@ static const sl_option http_src_auth_options[] = {
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(http_src_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option http_src_options[] = {
-    O("address", SL_OPT_STR, req.address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
+    O("address", SL_OPT_ADDRESS, req.address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
     O("tag", SL_OPT_STR, tag, "http", 0, 0, "tag of requests to / (else the path is the tag)"),
     O("time_key", SL_OPT_STR, time_key, "date", 0, 0,
       "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "

@@ -37,7 +37,7 @@ typedef struct otlp_src_config {
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(otlp_src_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option otlp_src_options[] = {
-    O("address", SL_OPT_STR, req.address, "0.0.0.0:4318", 0, 0, "host:port to listen on"),
+    O("address", SL_OPT_ADDRESS, req.address, "0.0.0.0:4318", 0, 0, "host:port to listen on"),
     O("path", SL_OPT_STR, path, "/v1/logs", 0, 0, "the request path of log exports"),
     O("max_record_bytes", SL_OPT_SIZE, max_record_bytes, "1MiB", 16, 1LL << 31,
       "a log record larger than this (encoded) is refused alone, as a partial success"),

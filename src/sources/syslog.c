@@ -33,13 +33,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/api.h"
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
 #include "core/memlimit.h"
 #include "formats/syslog.h"
 #include "net/server.h"
+#include "net/url.h"
 
 enum { MODE_UDP = 0, MODE_TCP, MODE_TLS };
 static const char *const mode_choices[] = {"udp", "tcp", "tls", NULL};
@@ -55,7 +55,7 @@ typedef struct sys_config {
 #define O(name, type, field, def, min, max, help) \
     {name, type, offsetof(sys_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option sys_options[] = {
-    O("address", SL_OPT_STR, address, NULL, 0, 0,
+    O("address", SL_OPT_ADDRESS, address, NULL, 0, 0,
       "host:port to listen on (default 0.0.0.0:514, or 0.0.0.0:6514 with mode tls)"),
     {"mode", SL_OPT_ENUM, offsetof(sys_config, mode), "tcp", 0, mode_choices, NULL, 0, 0,
      "udp (one datagram, one message), tcp (octet counting or LF frames), tls (tcp in TLS)"},
@@ -397,7 +397,7 @@ static int udp_open(sys_source *s, char *err, size_t errlen)
 {
     char host[256], port[16];
     int p = 0;
-    int rc = api_parse_address(s->address, host, sizeof host, &p, err, errlen);
+    int rc = url_parse_hostport(s->address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
     snprintf(port, sizeof port, "%d", p ? p : 514);

@@ -151,6 +151,31 @@ sinks:
   out: { type: blackhole, inputs: [cw] }'
 
 # auth: user/password or a bearer token, never both; a password needs its user (http, loki)
+# a listen address the source could not bind is refused here, not when `run` starts it
+check forward_port "forward_port.yaml:2:33: sources.in.address: address \"127.0.0.1:99999\": port must be a number 0-65535" \
+'sources:
+  in: { type: forward, address: "127.0.0.1:99999" }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
+check http_no_port "http_no_port.yaml:2:30: sources.in.address: address \"0.0.0.0\": missing port (want host:port)" \
+'sources:
+  in: { type: http, address: "0.0.0.0" }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
+check otlp_ipv6 "otlp_ipv6.yaml:2:30: sources.in.address: address \"::1:4318\": IPv6 hosts need brackets" \
+'sources:
+  in: { type: otlp, address: "::1:4318" }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
+check syslog_list "syslog_list.yaml:2:32: sources.in.address: expected a host:port address, got a sequence" \
+'sources:
+  in: { type: syslog, address: [a, b] }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
 check auth_both "auth_both.yaml:4:3: sinks.out: auth takes either user/password or bearer, not both" \
 'sources:
   in: { type: demo }

@@ -1,8 +1,9 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
-unknown input, a changed data_dir and a changed sink buffer are each refused (SIGHUP and
-POST /api/v1/reload and `sluice reload` answer why, with file:line:col), counted as failed in the metrics and
-the status, and the old pipeline keeps running untouched (nothing restarted, events still
-flow to the old sink). Then a good file reloads."""
+unknown input, a changed data_dir, a changed sink buffer and a listen address no source
+could bind are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
+why, with file:line:col), counted as failed in the metrics and the status, and the old
+pipeline keeps running untouched (nothing restarted, events still flow to the old sink).
+Then a good file reloads."""
 import json
 import os
 import re
@@ -36,6 +37,8 @@ BAD = [
      r"sluice\.yaml:2:1: 'data_dir' cannot change while sluice runs"),
     ("buffer", GOOD.replace("batch: { max_events: 100 }", "buffer: { max_bytes: 1MiB }"),
      r"sluice\.yaml:7:\d+: sinks\.out\.buffer cannot change while sluice runs"),
+    ("address", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:99999\" }"),
+     r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:99999\": port must be"),
 ]
 
 failed = 0

@@ -170,37 +170,6 @@ static sl_api *start_local(const sl_api_handlers *h)
 
 /* ---- tests ---- */
 
-static void test_parse_address(void **state)
-{
-    char host[64], err[256];
-    int port;
-    assert_int_equal(api_parse_address("127.0.0.1:2020", host, sizeof host, &port, err,
-                                       sizeof err), SL_OK);
-    assert_string_equal(host, "127.0.0.1");
-    assert_int_equal(port, 2020);
-    assert_int_equal(api_parse_address("[::1]:0", host, sizeof host, &port, err, sizeof err),
-                     SL_OK);
-    assert_string_equal(host, "::1");
-    assert_int_equal(port, 0);
-    assert_int_equal(api_parse_address(":8080", host, sizeof host, &port, err, sizeof err),
-                     SL_OK);
-    assert_string_equal(host, "");
-    assert_int_equal(port, 8080);
-    const char *bad[] = {"", "nope", "1.2.3.4:", "1.2.3.4:99999", "::1:80", "[::1]80",
-                         "[::1", "h:12a", "h:-1", "h:123456", "h: 80"};
-    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
-        err[0] = '\0';
-        assert_int_equal(api_parse_address(bad[i], host, sizeof host, &port, err, sizeof err),
-                         SL_ERR_CONFIG);
-        assert_true(strlen(err) > 0);
-    }
-    assert_int_equal(api_parse_address(NULL, host, sizeof host, &port, err, sizeof err),
-                     SL_ERR_CONFIG);
-    char tiny[4];
-    assert_int_equal(api_parse_address("localhost:1", tiny, sizeof tiny, &port, err, sizeof err),
-                     SL_ERR_CONFIG);
-}
-
 static void test_routes(void **state)
 {
     fake_topo t = {.ready = false};
@@ -704,7 +673,6 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_address),
         cmocka_unit_test_teardown(test_routes, teardown),
         cmocka_unit_test_teardown(test_null_handlers, teardown),
         cmocka_unit_test_teardown(test_restart_keeps_one_metrics_block, teardown),

@@ -122,6 +122,38 @@ static void test_default_path(void **state)
     assert_null(url_with_default_path(NULL, "v1/logs", err, sizeof err));
 }
 
+static void test_hostport(void **state)
+{
+    char host[64], err[256];
+    int port;
+    assert_int_equal(url_parse_hostport("127.0.0.1:2020", host, sizeof host, &port, err,
+                                        sizeof err), SL_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 2020);
+    assert_int_equal(url_parse_hostport("[::1]:0", host, sizeof host, &port, err, sizeof err),
+                     SL_OK);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 0);
+    assert_int_equal(url_parse_hostport(":8080", host, sizeof host, &port, err, sizeof err),
+                     SL_OK);
+    assert_string_equal(host, "");
+    assert_int_equal(port, 8080);
+    const char *bad[] = {"", "nope", "1.2.3.4:", "1.2.3.4:99999", "::1:80", "[::1]80",
+                         "[::1", "h:12a", "h:-1", "h:123456", "h: 80"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
+        err[0] = '\0';
+        assert_int_equal(url_parse_hostport(bad[i], host, sizeof host, &port, err, sizeof err),
+                         SL_ERR_CONFIG);
+        assert_non_null(strstr(err, "address")); /* no word of the API: sources use it */
+        assert_null(strstr(err, "api"));
+    }
+    assert_int_equal(url_parse_hostport(NULL, host, sizeof host, &port, err, sizeof err),
+                     SL_ERR_CONFIG);
+    char tiny[4];
+    assert_int_equal(url_parse_hostport("localhost:1", tiny, sizeof tiny, &port, err, sizeof err),
+                     SL_ERR_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_encode),
         cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_hostport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
