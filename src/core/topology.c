@@ -288,6 +288,16 @@ static int wire_inputs(sl_topology *t, char *err, size_t errlen)
                 return node_err(t, &pos, err, errlen, "%s: a component cannot be its own input",
                                 n->where);
             }
+            /* Listed twice, every event of it would arrive twice. */
+            for (size_t k = 0; k < j; k++) {
+                if (strcmp(in->v[k], in->v[j]) == 0) {
+                    const sl_cnode *at = input_at(n, j);
+                    const sl_cnode pos = {.line = at->line, .col = at->col};
+                    return node_err(t, &pos, err, errlen,
+                                    "%s: input '%s' is listed twice (its events would arrive "
+                                    "twice)", n->where, in->v[j]);
+                }
+            }
             up->down = sl_xrealloc(up->down, sizeof(node *) * (up->ndown + 1));
             up->down[up->ndown++] = n;
         }

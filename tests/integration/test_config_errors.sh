@@ -151,6 +151,12 @@ sinks:
   out: { type: blackhole, inputs: [cw] }'
 
 # auth: user/password or a bearer token, never both; a password needs its user (http, loki)
+check input_twice "input_twice.yaml:4:40: sinks.out: input 'in' is listed twice (its events would arrive twice)" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in, in] }'
+
 # a listen address the source could not bind is refused here, not when `run` starts it
 check forward_port "forward_port.yaml:2:33: sources.in.address: address \"127.0.0.1:99999\": port must be a number 0-65535" \
 'sources:
