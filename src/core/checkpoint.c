@@ -603,13 +603,14 @@ static void cli_usage(FILE *f)
             CKPT_DEFAULT_DATA_DIR);
 }
 
-static int cli_data_dir(const char *config, const char *data_dir, char *out, size_t outlen)
+/* The data directory: --data-dir, else the config's, else the default. With a config and
+ * a --source, *named says whether the config has that source, and ids lists the ones it
+ * has ("none" for none). */
+static int cli_data_dir(const char *config, const char *data_dir, const char *source, char *out,
+                        size_t outlen, bool *named, sl_buf *ids)
 {
-    if (data_dir) {
-        snprintf(out, outlen, "%s", data_dir);
-        return 0;
-    }
-    snprintf(out, outlen, "%s", CKPT_DEFAULT_DATA_DIR);
+    snprintf(out, outlen, "%s", data_dir ? data_dir : CKPT_DEFAULT_DATA_DIR);
+    *named = true;
     if (!config)
         return 0;
     sl_config_doc *doc = NULL;
@@ -619,8 +620,17 @@ static int cli_data_dir(const char *config, const char *data_dir, char *out, siz
         return -1;
     }
     const sl_cnode *dd = cnode_get(doc->root, "data_dir");
-    if (dd && dd->kind == SL_CNODE_SCALAR && dd->scalar && *dd->scalar)
+    if (!data_dir && dd && dd->kind == SL_CNODE_SCALAR && dd->scalar && *dd->scalar)
         snprintf(out, outlen, "%s", dd->scalar);
+    const sl_cnode *srcs = cnode_get(doc->root, "sources");
+    bool map = srcs && srcs->kind == SL_CNODE_MAP;
+    if (source)
+        *named = map && cnode_get(srcs, source) != NULL;
+    for (size_t i = 0; map && i < srcs->n; i++)
+        buf_printf(ids, "%s%s", i ? ", " : "", srcs->items[i]->key);
+    if (ids->len == 0)
+        buf_puts(ids, "none");
+    buf_putc(ids, '\0');
     config_doc_free(doc);
     return 0;
 }
@@ -790,13 +800,33 @@ int checkpoints_cli(int argc, char **argv)
         cli_usage(stderr);
         return 2;
     }
-    char dd[4096];
-    if (cli_data_dir(config, data_dir, dd, sizeof dd) != 0)
-        return 1;
     if (source && !valid_source_id(source)) {
         fprintf(stderr, "sluice checkpoints: invalid source id '%s'\n", source);
         return 2;
     }
+    char dd[4096];
+    bool named;
+    sl_buf ids = SL_BUF_INIT;
+    if (cli_data_dir(config, data_dir, source, dd, sizeof dd, &named, &ids) != 0) {
+        buf_free(&ids);
+        return 1;
+    }
+    if (!named) {
+        /* A typo would "reset" nothing; a source gone from the config may still have
+         * positions to show or reset. */
+        char path[4200], live[4300];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/checkpoints/%s.ckpt", dd, source);
+        snprintf(live, sizeof live, "%s%s", path, CKPT_LIVE_SUFFIX);
+        if (stat(path, &st) != 0 && stat(live, &st) != 0) {
+            fprintf(stderr,
+                    "sluice checkpoints: %s has no source '%s' and %s/checkpoints has no "
+                    "positions of it (sources: %s)\n", config, source, dd, ids.p);
+            buf_free(&ids);
+            return 2;
+        }
+    }
+    buf_free(&ids);
     if (strcmp(cmd, "show") == 0)
         return cli_each_source(dd, source, cli_show_cb);
     return cli_each_source(dd, source, cli_reset_cb) ? 1 : 0;

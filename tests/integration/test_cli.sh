@@ -46,6 +46,13 @@ for f in sys.argv[1:]:
 ' "$WORK/sluice.log" "$WORK/sluice.log.1" || fail "self log is not JSON lines"
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" || fail "checkpoints show"
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "8893" || fail "checkpoint offset is not the end of the file"
+# a source the config does not name and with no positions (a typo) is refused, naming the
+# ones it has
+out=$("$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source inn 2>&1); rc=$?
+[ $rc = 2 ] || fail "reset of an unknown source: exit $rc"
+[[ "$out" == *"has no source 'inn' and "*" has no positions of it (sources: in)"* ]] ||
+  fail "reset of an unknown source said: $out"
+"$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" || fail "a refused reset removed the entry"
 "$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source in || fail "checkpoints reset"
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" && fail "reset kept the entry"
 # after a reset, the file is read again from its head

@@ -55,6 +55,13 @@ for r in recs:
     assert "400" in r["reason"] and r["attempts"] >= 1 and r["sink"] == "out", r
 out = subprocess.run([SLUICE, "dlq", "list", "-c", s.config], capture_output=True, text=True)
 assert out.returncode == 0 and "3" in out.stdout, out
+# A sink id the config does not have and with no DLQ file (a typo) is refused, not a success
+# that lists, replays or purges nothing; the records stay.
+for cmd in ("list", "replay", "purge"):
+    out = subprocess.run([SLUICE, "dlq", cmd, "-c", s.config, "--sink", "outt"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "has no sink 'outt'" in out.stderr and "(sinks: out)" in out.stderr, out
+assert len(open(dlq).read().splitlines()) == 3
 
 # Still rejected: replay fails and keeps the records.
 out = subprocess.run([SLUICE, "dlq", "replay", "-c", s.config, "--sink", "out"], capture_output=True, text=True)
