@@ -15,6 +15,10 @@
  *     path -> path.1, and a new file is started.
  *  5. The sink is serial: the fd cache and buffers are touched by one thread at a time
  *     (tick runs on a runtime thread too, so the cache is also guarded by a mutex).
+ *  6. A path someone else renamed or deleted (logrotate without copytruncate) is noticed
+ *     before the next write to it: the cached file is not the path's any more (its device
+ *     and inode differ, or the path is gone), so it is closed and the path opened again.
+ *     What was written before stays in the renamed file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +73,8 @@ static const sl_option file_options[] = {
 typedef struct file_slot {
     char *path; /* owned; NULL = free slot */
     int fd;
+    dev_t dev;  /* of fd, to see the path moved to another file (note 6) */
+    ino_t ino;
     uint64_t size;
     int64_t last_used_ms;
     bool dirty; /* written since last fdatasync */
@@ -177,8 +183,8 @@ static void slot_close(file_slot *sl)
     sl->fd = -1;
 }
 
-static int open_file(file_sink *s, const char *path, int *fdout, uint64_t *size, char *why,
-                     size_t whylen)
+static int open_file(file_sink *s, const char *path, int *fdout, uint64_t *size,
+                     struct stat *stout, char *why, size_t whylen)
 {
     int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ENOENT) {
@@ -203,6 +209,7 @@ static int open_file(file_sink *s, const char *path, int *fdout, uint64_t *size,
         return sl_seterr(why, whylen, SL_ERR_IO, "stat %s: %s", path, strerror(e));
     }
     *size = (uint64_t)st.st_size;
+    *stout = st;
     if (!seen_path(s, path)) {
         if (repair_tail(s, fd, path, size) != SL_OK) {
             int e = errno;
@@ -223,8 +230,15 @@ static file_slot *get_slot(file_sink *s, const char *path, char *why, size_t why
     for (int i = 0; i < FILE_CACHE_SLOTS; i++) {
         file_slot *sl = &s->slots[i];
         if (sl->path && strcmp(sl->path, path) == 0) {
-            sl->last_used_ms = sl_mono_ms();
-            return sl;
+            struct stat st;
+            if (stat(path, &st) == 0 && st.st_dev == sl->dev && st.st_ino == sl->ino) {
+                sl->last_used_ms = sl_mono_ms();
+                return sl;
+            }
+            log_info(s->cc->id, "%s was moved or deleted: opening it again", path);
+            slot_close(sl); /* note 6; this slot is then the one reused */
+            victim = sl;
+            break;
         }
         if (!sl->path)
             victim = sl;
@@ -233,11 +247,14 @@ static file_slot *get_slot(file_sink *s, const char *path, char *why, size_t why
     }
     int fd;
     uint64_t size;
-    if (open_file(s, path, &fd, &size, why, whylen) != SL_OK)
+    struct stat st;
+    if (open_file(s, path, &fd, &size, &st, why, whylen) != SL_OK)
         return NULL;
     slot_close(victim);
     victim->path = sl_xstrdup(path);
     victim->fd = fd;
+    victim->dev = st.st_dev;
+    victim->ino = st.st_ino;
     victim->size = size;
     victim->last_used_ms = sl_mono_ms();
     return victim;
@@ -269,7 +286,8 @@ static int rotate(file_sink *s, file_slot *sl, char *why, size_t whylen)
     }
     int fd;
     uint64_t size;
-    int rc = open_file(s, path, &fd, &size, why, whylen);
+    struct stat st;
+    int rc = open_file(s, path, &fd, &size, &st, why, whylen);
     if (rc != SL_OK) {
         slot_close(sl);
         free(path);
@@ -277,6 +295,8 @@ static int rotate(file_sink *s, file_slot *sl, char *why, size_t whylen)
     }
     sl->path = path;
     sl->fd = fd;
+    sl->dev = st.st_dev;
+    sl->ino = st.st_ino;
     sl->size = size;
     sl->dirty = false;
     sl->last_used_ms = sl_mono_ms();
