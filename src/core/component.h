@@ -21,6 +21,10 @@ typedef struct sl_component_ctx {
     sl_metrics *metrics;
     uint32_t max_events;  /* sinks: batch.max_events, the most events one request holds
                              (requests are cut at multiples of it); 0 for the others */
+    /* Stops the whole pipeline as SIGTERM does, for an output that can never take anything
+     * again (stdout whose reader left). Set by the topology; NULL outside one. */
+    void (*stop_pipeline)(void *arg);
+    void *stop_arg;
 } sl_component_ctx;
 
 /* ---- Sources -------------------------------------------------------------------------
@@ -140,6 +144,9 @@ typedef struct sl_send_result {
                                  halves as for a failed request, the batch target halves */
     bool too_large;           /* the peer refused the request's size (413), even if the sink
                                  then delivered it in parts: the batch target halves */
+    bool gone;                /* with RETRY: the destination can never take anything again
+                                 (a closed stdout): once stopping, retries end at once instead
+                                 of at the deadline (the events stay unacknowledged) */
 } sl_send_result;
 
 typedef struct sl_sink_vtable {

@@ -206,6 +206,7 @@ struct sl_sink_runtime {
     pthread_cond_t cv;
     pthread_mutex_t serial_mu;
     atomic_bool stopping, abort_now;
+    atomic_bool gone; /* a send said the destination can take nothing again (res.gone) */
     atomic_bool pausing; /* sink_runtime_pause: unfinished items go back to the buffer */
     atomic_size_t abandoned; /* events left undelivered at the deadline */
     _Atomic int64_t dead_log_ms; /* rate limit for per-event reject lines */
@@ -267,7 +268,8 @@ static bool rt_aborted(sl_sink_runtime *rt)
         return false;
     if (atomic_load(&rt->abort_now))
         return true;
-    if (atomic_load(&rt->stopping) && sl_mono_ms() >= atomic_load(&rt->deadline)) {
+    if (atomic_load(&rt->stopping) &&
+        (atomic_load(&rt->gone) || sl_mono_ms() >= atomic_load(&rt->deadline))) {
         atomic_store(&rt->abort_now, true);
         return true;
     }
@@ -683,6 +685,8 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             circuit_set(rt, SL_CIRCUIT_OPEN, res.reason[0] ? res.reason : "refused by the sink");
             pthread_mutex_unlock(&rt->mu);
         }
+        if (rt && res.gone && status == SL_SEND_RETRY)
+            atomic_store(&rt->gone, true);
         if (rt)
             metrics_observe_duration(rt->m, secs);
         snprintf(reason, sizeof reason, "%s", res.reason[0] ? res.reason : "unspecified");
@@ -1115,6 +1119,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     pthread_mutex_init(&rt->mu, NULL);
     pthread_mutex_init(&rt->serial_mu, NULL);
     atomic_init(&rt->stopping, false);
+    atomic_init(&rt->gone, false);
     atomic_init(&rt->abort_now, false);
     atomic_init(&rt->pausing, false);
     atomic_init(&rt->deadline, INT64_MAX);

@@ -432,13 +432,18 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
     return SL_OK;
 }
 
+/* sl_component_ctx.stop_pipeline: a sink that can take nothing again holds every source's
+ * acks, so a drain could only wait out shutdown_timeout; the other sinks get a second. */
+static void stop_pipeline(void *arg) { topology_request_stop_within(arg, 1000); }
+
 int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m, char *err,
                    size_t errlen)
 {
     {
         n->m = m;
         n->cc = (sl_component_ctx){.id = n->id, .type = n->type, .data_dir = data_dir,
-                                     .metrics = n->m};
+                                     .metrics = n->m, .stop_pipeline = stop_pipeline,
+                                     .stop_arg = t};
         if (n->kind == NODE_SINK)
             n->cc.max_events = (uint32_t)SL_MIN(n->common.batch.max_events, (int64_t)UINT32_MAX);
         char msg[1024] = "";
@@ -1039,15 +1044,18 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
     return SL_OK;
 }
 
-void topology_request_stop(sl_topology *t)
+void topology_request_stop(sl_topology *t) { topology_request_stop_within(t, -1); }
+
+void topology_request_stop_within(sl_topology *t, int64_t ms)
 {
-    /* Called from the signal thread (sigwait) or main, never from a handler. */
+    /* Called from the signal thread (sigwait), main or a component, never from a handler. */
+    if (ms < 0 || ms > t->g.shutdown_timeout_ms)
+        ms = t->g.shutdown_timeout_ms;
     if (!atomic_load(&t->stopping)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        atomic_store(&t->deadline_ms, now + t->g.shutdown_timeout_ms);
+        atomic_store(&t->deadline_ms, sl_mono_ms() + ms);
         atomic_store(&t->stopping, true);
+    } else if (sl_mono_ms() + ms < atomic_load(&t->deadline_ms)) {
+        atomic_store(&t->deadline_ms, sl_mono_ms() + ms);
     }
     uint64_t one = 1;
     if (t->stop_efd >= 0) {
@@ -1093,7 +1101,7 @@ int topology_run_until_stopped(sl_topology *t)
         log_info("sluice", "every source has finished; draining");
     topology_request_stop(t);
     log_info("sluice", "stopping: draining in-flight batches (up to %lld ms)",
-             (long long)t->g.shutdown_timeout_ms);
+             (long long)SL_MAX(atomic_load(&t->deadline_ms) - sl_mono_ms(), 0));
     int64_t deadline = atomic_load(&t->deadline_ms);
     /* A reload in progress gives up once it sees the stop, and none starts after it. One
      * stopping a source waits for that source's acks: past the deadline the buffers close

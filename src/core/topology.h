@@ -41,8 +41,11 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
 const sl_global_config *topology_globals(const sl_topology *t);
 /* Opens buffers, starts sink runtimes then sources. */
 int topology_start(sl_topology *t, char *err, size_t errlen);
-/* Async-signal-safe: asks for a graceful stop. */
+/* Asks for a graceful stop: sources stop reading, and what is in flight has
+ * shutdown_timeout to be delivered. From any thread, not from a signal handler. */
 void topology_request_stop(sl_topology *t);
+/* The same with at most `ms` for the drain (a shorter one shortens a stop under way). */
+void topology_request_stop_within(sl_topology *t, int64_t ms);
 /* Blocks until stop is requested or every source has ended, then drains within
  * shutdown_timeout and commits positions. Returns 0 when everything drained. */
 int topology_run_until_stopped(sl_topology *t);

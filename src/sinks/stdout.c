@@ -1,5 +1,8 @@
 /* stdout.c - the `stdout` sink: NDJSON (or text) lines on standard output, for demos,
- * debugging and piping. One write per request keeps lines from interleaving. */
+ * debugging and piping. One write per request keeps lines from interleaving. A standard
+ * output whose reader left (`sluice run | head`, a journal stream that broke) can never
+ * take a line again: the sink stops the pipeline, as SIGTERM would, and its events stay
+ * unacknowledged (read again at the next start where the source keeps positions). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@ typedef struct stdout_sink {
     const sl_component_ctx *cc;
     int fd;
     sl_buf out; /* reused between requests (the sink is serial) */
+    bool gone;  /* EPIPE seen: the pipeline was asked to stop */
 } stdout_sink;
 
 static int stdout_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -68,6 +72,14 @@ static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_re
             int e = w < 0 ? errno : EIO;
             metrics_error(s->cc->metrics, "write");
             res->status = SL_SEND_RETRY;
+            if (e == EPIPE) {
+                res->gone = true;
+                if (!s->gone && s->cc->stop_pipeline) {
+                    log_warn(s->cc->id, "standard output was closed by its reader: stopping");
+                    s->cc->stop_pipeline(s->cc->stop_arg);
+                }
+                s->gone = true;
+            }
             /* Part of the request may be out already; a retry repeats those lines. */
             snprintf(res->reason, sizeof res->reason, "write stdout: %s", strerror(e));
             return SL_OK;
