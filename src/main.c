@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -305,6 +306,20 @@ static const char run_usage[] =
     "and reloads FILE (as POST /api/v1/reload and `sluice reload` do): only the components whose\n"
     "configuration changed restart.\n";
 
+
+/* A reason `run` cannot start: logged, and on stderr as well when the log goes to a file,
+ * so whoever started it sees why it exited 1. */
+static void start_error(const sl_global_config *g, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_error("sluice", "cannot start: %s", msg);
+    if (g->log.file)
+        fprintf(stderr, "sluice: cannot start: %s\n", msg);
+}
 static int cmd_run(int argc, char **argv)
 {
     const char *config = NULL;
@@ -384,7 +399,7 @@ static int cmd_run(int argc, char **argv)
     sl_api *apis[SL_API_MAX_LISTENERS] = {0};
     size_t napis = 0;
     if (topology_start(t, err, sizeof err) != SL_OK) {
-        log_error("sluice", "cannot start: %s", err);
+        start_error(g, "%s", err);
         topology_request_stop(t);
         status = 1;
     } else if (g->api.enabled) {
@@ -394,7 +409,7 @@ static int cmd_run(int argc, char **argv)
         for (size_t i = 0; i < g->api.address.n && status == 0; i++) {
             const char *addr = g->api.address.v[i];
             if (api_start(&apis[napis], addr, &h, err, sizeof err) != SL_OK) {
-                log_error("sluice", "cannot start the API: %s", err);
+                start_error(g, "the API: %s", err);
                 topology_request_stop(t);
                 status = 1;
             } else {
@@ -416,8 +431,12 @@ static int cmd_run(int argc, char **argv)
         notifier = notifier_start(notify_phase, t, desc);
     }
     int drained = topology_run_until_stopped(t);
-    if (topology_start_failed(t))
+    if (topology_start_failed(t) && status == 0) {
+        if (g->log.file) /* the source said why in the log */
+            fprintf(stderr, "sluice: cannot start: a network source could not listen (see %s)\n",
+                    g->log.file);
         status = 1;
+    }
     notifier_stop(notifier); /* STOPPING=1 went when the drain began; this ends the pings */
     if (quick)
         quickstart_stop();

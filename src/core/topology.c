@@ -22,6 +22,7 @@
 #include "topology.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -523,6 +525,7 @@ int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err
     t->path = doc->path;
     t->root = doc->root;
     t->stop_efd = -1;
+    t->dir_lock = -1;
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->reload_mu, NULL);
     pthread_rwlockattr_t ra;
@@ -1011,6 +1014,38 @@ bool topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
     return done;
 }
 
+/* One process per data_dir: two would read the same files into the same checkpoints and
+ * disk buffers. An flock on <data_dir>/sluice.pid, which holds the holder's pid for the
+ * message; the kernel drops the lock when the process ends, however it ends. */
+static int lock_data_dir(sl_topology *t, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/sluice.pid", t->g.data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return sl_seterr(err, errlen, SL_ERR_IO,
+                             "data_dir %s is in use by another sluice process%s%s%s: one "
+                             "data_dir per process", t->g.data_dir, pid[0] ? " (pid " : "",
+                             pid, pid[0] ? ")" : "");
+        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        log_warn("sluice", "data_dir: cannot write %s: %s", path, strerror(errno));
+    t->dir_lock = fd;
+    return SL_OK;
+}
+
 int topology_start(sl_topology *t, char *err, size_t errlen)
 {
     t->start_ns = sl_now_ns();
@@ -1019,6 +1054,8 @@ int topology_start(sl_topology *t, char *err, size_t errlen)
         return sl_seterr(err, errlen, SL_ERR_IO, "eventfd: %s", strerror(errno));
     int rc = sl_mkdirs(t->g.data_dir, err, errlen);
     if (rc)
+        return rc;
+    if ((rc = lock_data_dir(t, err, errlen)) != SL_OK)
         return rc;
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SINK && (rc = topo_open_buffer(t, t->nodes[i], err, errlen)))
@@ -1244,6 +1281,8 @@ void topology_free(sl_topology *t)
     config_options_free(sl_global_options, &t->g);
     if (t->stop_efd >= 0)
         close(t->stop_efd);
+    if (t->dir_lock >= 0)
+        close(t->dir_lock); /* the lock goes with the descriptor; the file stays */
     config_doc_free(t->doc);
     pthread_rwlock_destroy(&t->graph);
     pthread_mutex_destroy(&t->reload_mu);

@@ -79,6 +79,7 @@ struct sl_topology {
     atomic_int sources_running;
     atomic_int sources_unready; /* signals_ready sources not yet serving (/readyz) */
     int stop_efd;
+    int dir_lock;  /* flock'd <data_dir>/sluice.pid: one process per data_dir; -1 before */
     _Atomic int64_t deadline_ms; /* monotonic; set when stop begins */
     pthread_mutex_t mu;   /* the node array (status, reload's swap) */
     pthread_cond_t cv;

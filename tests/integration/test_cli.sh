@@ -36,6 +36,13 @@ for _ in $(seq 1 600); do grep -q SIGHUP "$WORK/sluice.log" 2>/dev/null && break
 grep -q SIGHUP "$WORK/sluice.log" || { kill -9 $pid; fail "log not reopened on SIGHUP"; }
 # a busy checkpoint cannot be reset while the daemon holds it
 "$SLUICE" checkpoints reset -c "$WORK/c.yaml" >/dev/null 2>&1 && { kill -9 $pid; fail "reset allowed while running"; }
+# a second sluice on the same data_dir refuses to start (exit 1, naming the first's pid);
+# the first runs on
+out=$("$SLUICE" run -c "$WORK/c.yaml" 2>&1); rc=$?
+[ $rc = 1 ] || { kill -9 $pid; fail "a second sluice on the same data_dir: exit $rc"; }
+[[ "$out" == *"data_dir $WORK/data is in use by another sluice process (pid $pid)"* ]] ||
+  { kill -9 $pid; fail "a second sluice on the same data_dir said: $out"; }
+kill -0 $pid || fail "the first sluice stopped"
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc = 0 ] || fail "SIGTERM exit status $rc"
 /usr/bin/python3 -c '
