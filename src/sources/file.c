@@ -65,6 +65,8 @@ typedef struct file_source {
     uint32_t b_last_n;   /* events in the last batch: the next one's array is sized for it */
     bool stopping;
     bool running;        /* until the loop's end: closing a file may still emit */
+    bool scanned;        /* the first scan is done (it says when nothing matched) */
+    size_t offered;      /* paths the current scan offered the tailer */
     tail_ml *ml;         /* multiline:, NULL when off */
 } file_source;
 
@@ -243,6 +245,7 @@ static void file_offer(void *arg, const char *path)
     for (size_t i = 0; i < s->cfg->exclude.n; i++)
         if (glob_match(s->cfg->exclude.v[i], path))
             return;
+    s->offered++;
     tailer_offer(s->t, path);
 }
 
@@ -263,10 +266,16 @@ static void file_watch_dir(void *arg, const char *dir)
 
 static void file_scan(file_source *s)
 {
+    s->offered = 0;
     tailer_scan_begin(s->t);
     for (size_t i = 0; i < s->cfg->include.n; i++)
         glob_expand(s->cfg->include.v[i], file_offer, file_watch_dir, s);
     tailer_scan_end(s->t);
+    if (!s->scanned && s->offered == 0) /* a typo in a pattern looks like a quiet host */
+        log_info(s->cc->id, "no file matches %s%s yet; looking again every %lld ms",
+                 s->cfg->include.v[0], s->cfg->include.n > 1 ? " or the other patterns" : "",
+                 (long long)s->cfg->glob_interval_ms);
+    s->scanned = true;
 }
 
 /* ---- Vtable ------------------------------------------------------------------------ */
