@@ -10,7 +10,7 @@ import re
 import socket
 import subprocess
 
-from harness import SLUICE, Sluice, WORK, free_port, log, ndjson_file, wait_until
+from harness import SLUICE, Sluice, WORK, free_port, log, ndjson_file, track, wait_until
 from reload_common import post_reload, reloads, write
 
 held = socket.socket()
@@ -41,8 +41,8 @@ sinks:
 """ % (WORK, kind, free_port(), logs, src, out)
     s = Sluice(cfg, name="start-" + kind)
     s.logf = open(s.log_path, "ab")
-    s.proc = subprocess.Popen([SLUICE, "run", "-c", s.config], stdout=s.logf,
-                              stderr=subprocess.STDOUT)
+    s.proc = track(subprocess.Popen([SLUICE, "run", "-c", s.config], stdout=s.logf,
+                                    stderr=subprocess.STDOUT))
     rc = s.wait_exit(60)
     text = s.log_text()
     log(kind, "exit", rc)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import threading
 
-from harness import SLUICE, WORK, log, wait_until
+from harness import SLUICE, WORK, log, track, wait_until
 
 N = 50000  # about 540 KB: more than a pipe holds
 logs = os.path.join(WORK, "logs")
@@ -28,7 +28,7 @@ sinks:
 
 # The reader takes three lines and closes the pipe.
 errlog = open(os.path.join(WORK, "run1.log"), "wb")
-p = subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE, stderr=errlog)
+p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE, stderr=errlog))
 first = [p.stdout.readline().decode() for _ in range(3)]
 p.stdout.close()
 rc = p.wait(timeout=120)  # a bound for a hang, not a time asserted
@@ -39,8 +39,8 @@ assert "standard output was closed by its reader: stopping" in text, text[-2000:
 assert first == ["line 0\n", "line 1\n", "line 2\n"], first
 
 # The next start writes what the first could not, to the last line.
-p = subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
-                     stderr=open(os.path.join(WORK, "run2.log"), "wb"))
+p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
+                           stderr=open(os.path.join(WORK, "run2.log"), "wb")))
 seen = []
 
 
