@@ -113,7 +113,8 @@ static int fsink_init(void **self, const void *config, const sl_component_ctx *c
     for (size_t i = 0; i < s->cfg->servers.n; i++) {
         char host[256];
         int port;
-        if (url_parse_hostport(s->cfg->servers.v[i], host, sizeof host, &port, err, errlen) != SL_OK) {
+        if (url_parse_hostport(s->cfg->servers.v[i], host, sizeof host, &port, err, errlen) !=
+            SL_OK) {
             free(s);
             return SL_ERR_CONFIG;
         }
