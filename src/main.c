@@ -437,6 +437,8 @@ static int cmd_run(int argc, char **argv)
                     g->log.file);
         status = 1;
     }
+    if (topology_output_gone(t) && status == 0)
+        status = 1; /* the sink said why; a service manager restarts on it */
     notifier_stop(notifier); /* STOPPING=1 went when the drain began; this ends the pings */
     if (quick)
         quickstart_stop();

@@ -21,8 +21,8 @@ typedef struct sl_component_ctx {
     sl_metrics *metrics;
     uint32_t max_events;  /* sinks: batch.max_events, the most events one request holds
                              (requests are cut at multiples of it); 0 for the others */
-    /* Stops the whole pipeline as SIGTERM does, for an output that can never take anything
-     * again (stdout whose reader left). Set by the topology; NULL outside one. */
+    /* Stops the whole pipeline, for an output that can never take anything again (stdout
+     * whose reader left): `run` then exits 1. Set by the topology; NULL outside one. */
     void (*stop_pipeline)(void *arg);
     void *stop_arg;
 } sl_component_ctx;

@@ -436,7 +436,12 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
 
 /* sl_component_ctx.stop_pipeline: a sink that can take nothing again holds every source's
  * acks, so a drain could only wait out shutdown_timeout; the other sinks get a second. */
-static void stop_pipeline(void *arg) { topology_request_stop_within(arg, 1000); }
+static void stop_pipeline(void *arg)
+{
+    sl_topology *t = arg;
+    atomic_store(&t->output_gone, true);
+    topology_request_stop_within(t, 1000);
+}
 
 int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m, char *err,
                    size_t errlen)
@@ -1207,6 +1212,8 @@ bool topology_ready(const sl_topology *t)
 bool topology_stopping(const sl_topology *t) { return t && atomic_load(&t->stopping); }
 
 bool topology_start_failed(const sl_topology *t) { return t && atomic_load(&t->start_failed); }
+
+bool topology_output_gone(const sl_topology *t) { return t && atomic_load(&t->output_gone); }
 
 void topo_node_free(node *n)
 {

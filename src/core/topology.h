@@ -59,6 +59,9 @@ bool topology_stopping(const sl_topology *t);
 /* True when a network source of topology_start ended before it listened (a port in use):
  * the topology stopped itself, and `run` exits 1. */
 bool topology_start_failed(const sl_topology *t);
+/* True when a sink stopped the pipeline because its output can take nothing again (stdout
+ * whose reader left): `run` exits 1, so a service manager restarts it. */
+bool topology_output_gone(const sl_topology *t);
 /* The tap of component `id` (tap.h), or NULL if there is none by that name. The
  * topology owns it; it lives until topology_free. */
 struct sl_tap *topology_tap(sl_topology *t, const char *id);

@@ -1,8 +1,9 @@
 /* stdout.c - the `stdout` sink: NDJSON (or text) lines on standard output, for demos,
  * debugging and piping. One write per request keeps lines from interleaving. A standard
  * output whose reader left (`sluice run | head`, a journal stream that broke) can never
- * take a line again: the sink stops the pipeline, as SIGTERM would, and its events stay
- * unacknowledged (read again at the next start where the source keeps positions). */
+ * take a line again: the sink stops the pipeline, and `run` exits 1 (a service manager
+ * restarts it with a new one); its events stay unacknowledged (read again at the next start
+ * where the source keeps positions). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

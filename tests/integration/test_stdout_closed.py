@@ -1,6 +1,6 @@
 """`sluice run | head`: the stdout sink's reader leaves after a few lines. Standard output can
-never take a line again, so sluice stops by itself (exit 0, a line saying why) instead of
-retrying forever, and what it could not write stays unacknowledged: the next start writes
+never take a line again, so sluice stops by itself (exit 1, so that a service manager
+restarts it with a new one, and a line saying why) instead of retrying forever, and what it could not write stays unacknowledged: the next start writes
 the rest, to the end of the file. (Lines written into the pipe before its reader left are
 gone with the pipe, as for any writer: the input is larger than a pipe holds, so the first
 run cannot have written everything.)"""
@@ -34,7 +34,7 @@ p.stdout.close()
 rc = p.wait(timeout=120)  # a bound for a hang, not a time asserted
 text = open(os.path.join(WORK, "run1.log"), "rb").read().decode()
 log("first run: exit", rc, "after", first)
-assert rc == 0, (rc, text[-2000:])
+assert rc == 1, (rc, text[-2000:])
 assert "standard output was closed by its reader: stopping" in text, text[-2000:]
 assert first == ["line 0\n", "line 1\n", "line 2\n"], first
 
