@@ -1195,9 +1195,12 @@ int topology_run_until_stopped(sl_topology *t)
             pending += (int)ack_ledger_pending(n->sctx->ledger);
     }
     pthread_mutex_unlock(&t->reload_mu);
+    /* pending counts the sources' unacknowledged batches (ledger tokens), not events */
     if (pending)
-        log_warn("sluice", "stopped with %d events not yet delivered; they will be read or replayed again at the next start",
-                 pending);
+        log_warn("sluice", "stopped with %d batch%s not yet delivered; they will be read or "
+                 "replayed again at the next start", pending, pending == 1 ? "" : "es");
+    else if (atomic_load(&t->start_failed))
+        log_info("sluice", "stopped after a failed start; every position committed");
     else
         log_info("sluice", "stopped cleanly; every position committed");
     return pending ? 1 : 0;
