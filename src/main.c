@@ -1,6 +1,7 @@
 /* main.c - the `sluice` command line: run, validate, dlq, checkpoints, version, help.
  * Signals are handled on one dedicated thread with sigwait, so no handler runs on a worker. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -548,8 +549,23 @@ static int cmd_components(int argc, char **argv)
     return 0;
 }
 
+/* Standard input, output and error opened on /dev/null where the starter closed them.
+ * Otherwise the next descriptor opened takes their number, and a log line (fd 2) or the
+ * stdout sink (fd 1) writes into an eventfd, a checkpoint file or a sink's socket. */
+static void keep_standard_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY); /* takes the lowest: fd */
+        if (n > 2)
+            close(n); /* cannot happen: fd was free */
+    }
+}
+
 int main(int argc, char **argv)
 {
+    keep_standard_fds();
     if (argc < 2 || is_help(argv[1])) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
