@@ -1142,8 +1142,9 @@ int topology_run_until_stopped(sl_topology *t)
     if (!atomic_load(&t->stopping))
         log_info("sluice", "every source has finished; draining");
     topology_request_stop(t);
+    int64_t left = SL_MAX(atomic_load(&t->deadline_ms) - sl_mono_ms(), 0);
     log_info("sluice", "stopping: draining in-flight batches (up to %lld ms)",
-             (long long)SL_MAX(atomic_load(&t->deadline_ms) - sl_mono_ms(), 0));
+             (long long)((left + 99) / 100 * 100)); /* what is left, to 100 ms */
     int64_t deadline = atomic_load(&t->deadline_ms);
     /* A reload in progress gives up once it sees the stop, and none starts after it. One
      * stopping a source waits for that source's acks: past the deadline the buffers close
