@@ -362,20 +362,10 @@ int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t 
 
 /* ---- Files ---------------------------------------------------------------------------- */
 
-static bool valid_source_id(const char *id)
-{
-    if (!*id || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-        return false;
-    for (; *id; id++)
-        if (*id == '/' || (unsigned char)*id < 0x20)
-            return false;
-    return true;
-}
-
 static int ckpt_paths(const char *data_dir, const char *id, char *file, char *lock, size_t n,
                       char *err, size_t errlen)
 {
-    if (!valid_source_id(id))
+    if (!sl_id_names_file(id))
         return sl_seterr(err, errlen, SL_ERR_INVAL, "source id '%s' cannot name a file", id);
     if ((size_t)snprintf(file, n, "%s/checkpoints/%s.ckpt", data_dir, id) >= n ||
         (size_t)snprintf(lock, n, "%s/checkpoints/%s.lock", data_dir, id) >= n)
@@ -800,7 +790,7 @@ int checkpoints_cli(int argc, char **argv)
         cli_usage(stderr);
         return 2;
     }
-    if (source && !valid_source_id(source)) {
+    if (source && !sl_id_names_file(source)) {
         fprintf(stderr, "sluice checkpoints: invalid source id '%s'\n", source);
         return 2;
     }

@@ -111,6 +111,16 @@ char *sl_xstrdup(const char *s)
     return d;
 }
 
+bool sl_id_names_file(const char *id)
+{
+    if (!id || !id[0] || id[0] == '.' || strlen(id) > SL_ID_MAX)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (*p == '/' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
 int sl_fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -83,6 +83,10 @@ int sl_read_file(const char *path, char **out, size_t *len, char *err, size_t er
 int sl_mkdirs(const char *path, char *err, size_t errlen);
 /* fsync a directory by path. */
 int sl_fsync_dir(const char *path);
+/* Whether a component id can name a file under data_dir (its checkpoints, buffer, DLQ):
+ * 1 to SL_ID_MAX bytes, no '/', '\\' or control character, not starting with '.'. */
+#define SL_ID_MAX 200
+bool sl_id_names_file(const char *id);
 
 /* Number of online CPUs, at least 1. */
 int sl_ncpu(void);

@@ -31,16 +31,6 @@ struct sl_dlq {
 };
 
 /* Component ids become file names: refuse anything that could leave the directory. */
-static bool dlq_id_ok(const char *id)
-{
-    if (!id || !id[0] || id[0] == '.')
-        return false;
-    for (const char *p = id; *p; p++)
-        if (*p == '/' || *p == '\\')
-            return false;
-    return true;
-}
-
 static int dlq_path(char *out, size_t outlen, const char *data_dir, const char *id)
 {
     int n = snprintf(out, outlen, "%s/dlq/%s.ndjson", data_dir, id);
@@ -71,7 +61,7 @@ static int dlq_complete_len(int fd, off_t size, off_t *out)
 int dlq_open(sl_dlq **out, const char *data_dir, const char *sink_id, char *err, size_t errlen)
 {
     *out = NULL;
-    if (!dlq_id_ok(sink_id))
+    if (!sl_id_names_file(sink_id))
         return sl_seterr(err, errlen, SL_ERR_INVAL, "dlq: invalid sink id '%s'",
                          sink_id ? sink_id : "");
     char dir[4096], path[4096];
@@ -268,7 +258,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         fprintf(stderr, "sluice dlq %s: -c FILE is required\n", a->cmd);
         return 2;
     }
-    if (a->sink && !dlq_id_ok(a->sink)) {
+    if (a->sink && !sl_id_names_file(a->sink)) {
         fprintf(stderr, "sluice dlq: invalid sink id '%s'\n", a->sink);
         return 2;
     }

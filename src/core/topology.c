@@ -409,6 +409,15 @@ static int collect_nodes(sl_topology *t, const sl_cnode *root, char *err, size_t
             if (find_node(t, c->key))
                 return node_err(t, c, err, errlen, "%s.%s: the id '%s' is already used by another component",
                                 section_names[k], c->key, c->key);
+            /* ids name files under data_dir: checkpoints, buffers, the DLQ */
+            if (!sl_id_names_file(c->key)) {
+                const sl_cnode pos = {.line = c->key_line, .col = c->key_col};
+                return node_err(t, &pos, err, errlen,
+                                "%s: the id '%.40s%s' cannot name a file under data_dir (at "
+                                "most %d bytes, no '/', '\\' or control character, not "
+                                "starting with '.')", section_names[k], c->key,
+                                strlen(c->key) > 40 ? "..." : "", SL_ID_MAX);
+            }
             node *n = sl_xcalloc(1, sizeof *n);
             n->idx = t->nnodes;
             t->nodes[t->nnodes++] = n;

@@ -157,6 +157,13 @@ check input_twice "input_twice.yaml:4:40: sinks.out: input 'in' is listed twice 
 sinks:
   out: { type: blackhole, inputs: [in, in] }'
 
+# ids name files under data_dir: one that climbs out of it is refused, before any file is made
+check id_escapes "id_escapes.yaml:4:3: sinks: the id '../../out' cannot name a file under data_dir" \
+'sources:
+  in: { type: demo }
+sinks:
+  ../../out: { type: blackhole, inputs: [in], buffer: { type: disk } }'
+
 # a listen address the source could not bind is refused here, not when `run` starts it
 check forward_port "forward_port.yaml:2:33: sources.in.address: address \"127.0.0.1:99999\": port must be a number 0-65535" \
 'sources:
