@@ -559,6 +559,9 @@ int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err
         rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:1:1: expected a map at the top level", t->path);
     if (!rc)
         rc = config_apply(tables, bases, 1, root, ignore, t->path, "config", err, errlen);
+    if (!rc && !t->g.data_dir[0])
+        rc = node_err(t, cnode_get(root, "data_dir"), err, errlen,
+                      "data_dir: give a directory (default /var/lib/sluice)");
     if (!rc)
         rc = check_api(t, root, err, errlen);
     if (!rc)
@@ -1060,7 +1063,17 @@ static int lock_data_dir(sl_topology *t, char *err, size_t errlen)
     return SL_OK;
 }
 
+static int start_topology(sl_topology *t, char *err, size_t errlen);
+
 int topology_start(sl_topology *t, char *err, size_t errlen)
+{
+    int rc = start_topology(t, err, errlen);
+    if (rc != SL_OK)
+        atomic_store(&t->start_failed, true);
+    return rc;
+}
+
+static int start_topology(sl_topology *t, char *err, size_t errlen)
 {
     t->start_ns = sl_now_ns();
     t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

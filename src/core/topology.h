@@ -56,8 +56,8 @@ void topology_free(sl_topology *t);
 bool topology_ready(const sl_topology *t);
 /* True once a stop was requested (or every source ended): the drain has begun. */
 bool topology_stopping(const sl_topology *t);
-/* True when a network source of topology_start ended before it listened (a port in use):
- * the topology stopped itself, and `run` exits 1. */
+/* True when topology_start failed, or a network source it started ended before it
+ * listened (a port in use): the topology stopped itself, and `run` exits 1. */
 bool topology_start_failed(const sl_topology *t);
 /* True when a sink stopped the pipeline because its output can take nothing again (stdout
  * whose reader left): `run` exits 1, so a service manager restarts it. */

@@ -75,7 +75,8 @@ struct sl_topology {
     const sl_cnode *root; /* of the current document */
     atomic_bool stopping;
     atomic_bool started;
-    atomic_bool start_failed; /* a listening source of the start ended before it listened */
+    atomic_bool start_failed; /* topology_start failed, or a listening source of the start
+                                 ended before it listened */
     atomic_bool output_gone;  /* a sink stopped the pipeline: it can take nothing again */
     atomic_int sources_running;
     atomic_int sources_unready; /* signals_ready sources not yet serving (/readyz) */

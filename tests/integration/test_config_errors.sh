@@ -157,6 +157,13 @@ check input_twice "input_twice.yaml:4:40: sinks.out: input 'in' is listed twice 
 sinks:
   out: { type: blackhole, inputs: [in, in] }'
 
+check empty_data_dir "empty_data_dir.yaml:1:1: data_dir: give a directory" \
+'data_dir: ""
+sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
 # ids name files under data_dir: one that climbs out of it is refused, before any file is made
 check id_escapes "id_escapes.yaml:4:3: sinks: the id '../../out' cannot name a file under data_dir" \
 'sources:
