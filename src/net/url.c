@@ -50,7 +50,18 @@ int url_endpoint_parse(url_endpoint *u, const char *url, char *err, size_t errle
     u->origin = dup_n(url, skip + alen);
     u->path = dup_n(path, plen);
     u->query = dup_n(q, qlen);
-    u->shown = dup_n(url, skip + alen + plen);
+    /* user:password@ in the authority is for the server, not for log lines */
+    const char *at = memchr(auth, '@', alen);
+    if (at) {
+        size_t hl = alen - (size_t)(at + 1 - auth);
+        u->shown = sl_xmalloc(skip + 4 + hl + plen + 1);
+        memcpy(u->shown, url, skip);
+        memcpy(u->shown + skip, "***@", 4);
+        memcpy(u->shown + skip + 4, at + 1, hl + plen);
+        u->shown[skip + 4 + hl + plen] = '\0';
+    } else {
+        u->shown = dup_n(url, skip + alen + plen);
+    }
     return SL_OK;
 }
 

@@ -19,7 +19,7 @@ typedef struct url_endpoint {
     char *path;   /* path prefix without trailing '/' ("" for none), as written */
     char *query;  /* query without '?' and without trailing '&' ("" for none) */
     char *shown;  /* origin + path: for log lines, which must not show the query (it may
-                   * hold a token) */
+                   * hold a token) nor a user:password@ (shown as ***@) */
 } url_endpoint;
 
 /* Splits an http:// or https:// URL (scheme case-insensitive). Refuses a missing host,

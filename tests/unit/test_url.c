@@ -60,6 +60,15 @@ static void test_shown(void **state)
     assert_string_equal(u.query, "token=secret");
     assert_string_equal(u.shown, "https://h:1/a/b"); /* no query in log lines */
     url_endpoint_free(&u);
+    /* nor a password: the origin keeps it for the request */
+    assert_int_equal(url_endpoint_parse(&u, "http://elastic:s3cret@h:9200/p?x=1", err,
+                                        sizeof err), SL_OK);
+    assert_string_equal(u.origin, "http://elastic:s3cret@h:9200");
+    assert_string_equal(u.shown, "http://***@h:9200/p");
+    url_endpoint_free(&u);
+    assert_int_equal(url_endpoint_parse(&u, "https://tok@h", err, sizeof err), SL_OK);
+    assert_string_equal(u.shown, "https://***@h");
+    url_endpoint_free(&u);
 }
 
 static void test_refused(void **state)
