@@ -307,7 +307,6 @@ static const char run_usage[] =
     "and reloads FILE (as POST /api/v1/reload and `sluice reload` do): only the components whose\n"
     "configuration changed restart.\n";
 
-
 /* A reason `run` cannot start: logged, and on stderr as well when the log goes to a file,
  * so whoever started it sees why it exited 1. */
 static void start_error(const sl_global_config *g, const char *fmt, ...)
@@ -321,6 +320,7 @@ static void start_error(const sl_global_config *g, const char *fmt, ...)
     if (g->log.file)
         fprintf(stderr, "sluice: cannot start: %s\n", msg);
 }
+
 static int cmd_run(int argc, char **argv)
 {
     const char *config = NULL;
@@ -555,11 +555,8 @@ static int cmd_components(int argc, char **argv)
 static void keep_standard_fds(void)
 {
     for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-            continue;
-        int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY); /* takes the lowest: fd */
-        if (n > 2)
-            close(n); /* cannot happen: fd was free */
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+            (void)open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY); /* the lowest free: fd */
     }
 }
 

@@ -595,7 +595,7 @@ static void cli_usage(FILE *f)
 
 /* The data directory: --data-dir, else the config's, else the default. With a config and
  * a --source, *named says whether the config has that source, and ids lists the ones it
- * has ("none" for none). */
+ * has (cnode_section_has). */
 static int cli_data_dir(const char *config, const char *data_dir, const char *source, char *out,
                         size_t outlen, bool *named, sl_buf *ids)
 {
@@ -612,15 +612,8 @@ static int cli_data_dir(const char *config, const char *data_dir, const char *so
     const sl_cnode *dd = cnode_get(doc->root, "data_dir");
     if (!data_dir && dd && dd->kind == SL_CNODE_SCALAR && dd->scalar && *dd->scalar)
         snprintf(out, outlen, "%s", dd->scalar);
-    const sl_cnode *srcs = cnode_get(doc->root, "sources");
-    bool map = srcs && srcs->kind == SL_CNODE_MAP;
     if (source)
-        *named = map && cnode_get(srcs, source) != NULL;
-    for (size_t i = 0; map && i < srcs->n; i++)
-        buf_printf(ids, "%s%s", i ? ", " : "", srcs->items[i]->key);
-    if (ids->len == 0)
-        buf_puts(ids, "none");
-    buf_putc(ids, '\0');
+        *named = cnode_section_has(doc->root, "sources", source, ids);
     config_doc_free(doc);
     return 0;
 }

@@ -62,6 +62,19 @@ const sl_cnode *cnode_get(const sl_cnode *map, const char *key)
     return NULL;
 }
 
+bool cnode_section_has(const sl_cnode *root, const char *section, const char *id,
+                       sl_buf *ids)
+{
+    const sl_cnode *sec = cnode_get(root, section);
+    size_t n = sec && sec->kind == SL_CNODE_MAP ? sec->n : 0;
+    for (size_t i = 0; i < n; i++)
+        buf_printf(ids, "%s%s", i ? ", " : "", sec->items[i]->key);
+    if (n == 0)
+        buf_puts(ids, "none");
+    buf_putc(ids, '\0');
+    return cnode_get(sec, id) != NULL;
+}
+
 typedef struct load_ctx {
     yaml_document_t *doc;
     const char *path;

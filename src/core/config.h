@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 typedef enum sl_cnode_kind { SL_CNODE_SCALAR, SL_CNODE_MAP, SL_CNODE_SEQ } sl_cnode_kind;
 
 /* One YAML node. Map entries are children that carry `key`. Scalars hold the value
@@ -38,6 +40,11 @@ void config_doc_free(sl_config_doc *doc);
 
 /* Map lookup by key; NULL if absent or `map` is not a map. */
 const sl_cnode *cnode_get(const sl_cnode *map, const char *key);
+/* Whether the map `section` of root (sources, sinks ...) has the key `id`. Its keys, joined
+ * by ", " ("none" when there are none), are appended to `ids` and NUL-terminated: for a
+ * message that names the valid ones. */
+bool cnode_section_has(const sl_cnode *root, const char *section, const char *id,
+                       sl_buf *ids);
 
 /* ---- Declarative options ------------------------------------------------------------
  * A component declares its options once, in a table that drives parsing, defaults,

@@ -30,7 +30,6 @@ struct sl_dlq {
     sl_buf line;  /* reused for each record, under mu */
 };
 
-/* Component ids become file names: refuse anything that could leave the directory. */
 static int dlq_path(char *out, size_t outlen, const char *data_dir, const char *id)
 {
     int n = snprintf(out, outlen, "%s/dlq/%s.ndjson", data_dir, id);
@@ -568,19 +567,17 @@ int dlq_cli(int argc, char **argv)
     if (a.sink) {
         /* A typo would list, replay or purge nothing and say so as a success; a sink gone
          * from the config may still have a DLQ file to deal with. */
-        const sl_cnode *sinks = cnode_get(doc->root, "sinks");
-        bool map = sinks && sinks->kind == SL_CNODE_MAP;
         char path[4400];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s.ndjson", dir, a.sink);
-        if (!(map && cnode_get(sinks, a.sink)) && stat(path, &st) != 0) {
-            sl_buf ids = SL_BUF_INIT;
-            for (size_t i = 0; map && i < sinks->n; i++)
-                buf_printf(&ids, "%s%s", i ? ", " : "", sinks->items[i]->key);
-            buf_putc(&ids, '\0');
+        sl_buf ids = SL_BUF_INIT;
+        bool known = cnode_section_has(doc->root, "sinks", a.sink, &ids) ||
+                     stat(path, &st) == 0;
+        if (!known)
             fprintf(stderr, "sluice dlq: %s has no sink '%s' and %s has no DLQ file of it "
-                            "(sinks: %s)\n", a.config, a.sink, dir, ids.len > 1 ? ids.p : "none");
-            buf_free(&ids);
+                            "(sinks: %s)\n", a.config, a.sink, dir, ids.p);
+        buf_free(&ids);
+        if (!known) {
             config_doc_free(doc);
             return 2;
         }

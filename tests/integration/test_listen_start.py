@@ -50,6 +50,27 @@ sinks:
     assert "port already in use" in text, text[-2000:]
     assert re.search(r"cannot start: source net ended before it listened", text), text[-2000:]
 
+# With the log in a file, whoever started sluice still reads on stderr why it exited 1.
+logfile = os.path.join(WORK, "to-file.log")
+cfg = os.path.join(WORK, "to-file.yaml")
+with open(cfg, "w") as f:
+    f.write("""
+data_dir: %s/data-to-file
+api: { address: "127.0.0.1:%d" }
+log: { file: "%s" }
+sources:
+  net: %s
+sinks:
+  out: { type: file, inputs: [net], path: "%s" }
+""" % (WORK, free_port(), logfile, SOURCES["forward"], out))
+p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE))
+_, err = p.communicate(timeout=60)
+log("log in a file: exit", p.returncode, "stderr", err)
+assert p.returncode == 1
+assert ("sluice: cannot start: a network source could not listen (see %s)" % logfile) in err.decode()
+assert "port already in use" in open(logfile).read()
+
 # A reload that adds a forward source on the busy port: the daemon stays up, and so does
 # what it ran before.
 api = free_port()

@@ -317,6 +317,25 @@ static void test_log_gate(void **state)
     assert_int_equal(atomic_load(&race_open), 1);
 }
 
+/* Ids that name files under data_dir (checkpoints, buffers, the DLQ), and the ones that
+ * cannot: empty, climbing out, hidden, with a separator or a control byte, too long. */
+static void test_id_names_file(void **state)
+{
+    (void)state;
+    char longest[SL_ID_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[SL_ID_MAX] = '\0';
+    const char *good[] = {"in", "out-1", "es.logs_2", "a..b", "x-", longest};
+    for (size_t i = 0; i < SL_ARRAY_LEN(good); i++)
+        assert_true(sl_id_names_file(good[i]));
+    longest[SL_ID_MAX] = 'a';
+    longest[SL_ID_MAX + 1] = '\0';
+    const char *bad[] = {NULL, "", ".", "..", "../x", ".hidden", "a/b", "a\\b", "a\nb",
+                         "tab\there", "del\x7f", longest};
+    for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++)
+        assert_false(sl_id_names_file(bad[i]));
+}
+
 static void test_hexval(void **state)
 {
     for (int c = -128; c < 256; c++) {
@@ -354,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_log_gate),
         cmocka_unit_test(test_log_excerpt),
         cmocka_unit_test(test_hexval),
+        cmocka_unit_test(test_id_names_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

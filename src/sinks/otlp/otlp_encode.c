@@ -890,13 +890,13 @@ static inline unsigned key_class_of(enc *c, uint32_t i, sl_str k, int *res)
     return b;
 }
 
-/* severity_from_field through the memo of the last level text. */
+/* severity_from_field through the table of level words read (enc.lv). */
 static inline sl_severity level_severity(enc *c, const sl_field *f)
 {
+    if (f->type != SL_VAL_STR || f->v.s.len == 0 || f->v.s.len > sizeof c->lv[0].text)
+        return severity_from_field(f);
     const char *p = f->v.s.ptr;
     size_t n = f->v.s.len;
-    if (f->type != SL_VAL_STR || n == 0 || n > sizeof c->lv[0].text)
-        return severity_from_field(f);
     struct level_memo *lm =
         &c->lv[((unsigned char)p[0] ^ (unsigned char)p[n - 1] * 3u ^ n * 5) & 15];
     if (lm->len == n && key_eq(lm->text, p, n))
