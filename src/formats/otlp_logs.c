@@ -160,26 +160,37 @@ static void b64_encode(sl_buf *out, const uint8_t *p, size_t n)
 
 static int any_json(dec *d, sl_buf *out, const uint8_t *p, size_t n, int depth);
 
-static int kv_json(dec *d, sl_buf *out, const uint8_t *p, size_t n, int depth)
+/* The key (empty when absent) and value (NULL when absent) of a KeyValue. */
+static int read_kv(dec *d, const uint8_t *p, size_t n, const uint8_t **key, size_t *klen,
+                   const uint8_t **val, size_t *vlen)
 {
     pbr r = {p, p + n};
     pbf f;
     int rc;
-    const uint8_t *key = NULL, *val = NULL;
-    size_t klen = 0, vlen = 0;
+    *key = (const uint8_t *)"";
+    *val = NULL;
+    *klen = *vlen = 0;
     while ((rc = pb_next(d, &r, "KeyValue", &f)) == 1) {
         if (f.num == 1) {
             WANT("KeyValue", "key", &f, WT_LEN);
-            key = f.d, klen = f.len;
+            *key = f.d, *klen = f.len;
         } else if (f.num == 2) {
             WANT("KeyValue", "value", &f, WT_LEN);
-            val = f.d, vlen = f.len;
+            *val = f.d, *vlen = f.len;
         }
     }
+    return rc;
+}
+
+static int kv_json(dec *d, sl_buf *out, const uint8_t *p, size_t n, int depth)
+{
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    int rc = read_kv(d, p, n, &key, &klen, &val, &vlen);
     if (rc < 0)
         return rc;
     buf_putc(out, '"');
-    json_escape(out, key ? (const char *)key : "", klen);
+    json_escape(out, (const char *)key, klen);
     buf_puts(out, "\":");
     if (!val) {
         buf_puts(out, "null");
@@ -330,20 +341,9 @@ static int any_field(dec *d, sl_field *f, const uint8_t *p, size_t n, sl_str *st
 /* Adds prefix+key = value of one KeyValue to e. */
 static int add_kv(dec *d, sl_event *e, const char *prefix, const uint8_t *p, size_t n)
 {
-    pbr r = {p, p + n};
-    pbf f;
-    int rc;
-    const uint8_t *key = (const uint8_t *)"", *val = NULL;
-    size_t klen = 0, vlen = 0;
-    while ((rc = pb_next(d, &r, "KeyValue", &f)) == 1) {
-        if (f.num == 1) {
-            WANT("KeyValue", "key", &f, WT_LEN);
-            key = f.d, klen = f.len;
-        } else if (f.num == 2) {
-            WANT("KeyValue", "value", &f, WT_LEN);
-            val = f.d, vlen = f.len;
-        }
-    }
+    const uint8_t *key, *val;
+    size_t klen, vlen;
+    int rc = read_kv(d, p, n, &key, &klen, &val, &vlen);
     if (rc < 0)
         return rc;
     sl_str k;
