@@ -72,6 +72,13 @@ bool source_mem_paused(sl_source_ctx *ctx, int cls);
  * signals_ready, /readyz waits for this, so a client told "ready" is never refused. */
 void source_ready(sl_source_ctx *ctx);
 
+/* A port a source will listen on (sl_source_vtable.listens). */
+enum { SL_LISTEN_TCP = 1, SL_LISTEN_UDP = 2, SL_LISTEN_MAX = 2 };
+typedef struct sl_listen {
+    const char *address; /* host:port, its default filled in (static or the config's) */
+    unsigned protos;     /* SL_LISTEN_TCP | SL_LISTEN_UDP */
+} sl_listen;
+
 typedef struct sl_source_vtable {
     const char *type;
     const char *help;
@@ -90,6 +97,10 @@ typedef struct sl_source_vtable {
     /* run() calls source_ready() once it accepts input (servers: after binding); the
      * process is not ready until then. Other sources are ready once started. */
     bool signals_ready;
+    /* Optional, for servers: the ports its parsed config will listen on (at most
+     * SL_LISTEN_MAX; returns how many), so that a config in which two listeners take one
+     * port is refused when it is read (topology.c, check_listeners), not at start. */
+    int (*listens)(const void *config, sl_listen *out);
 } sl_source_vtable;
 
 /* ---- Transforms ----------------------------------------------------------------------

@@ -21,6 +21,7 @@
  *     drains at its end; it is routed on from that transform as any batch. */
 #include "topology.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <time.h>
@@ -528,6 +530,93 @@ static int check_api(sl_topology *t, const sl_cnode *root, char *err, size_t err
     return SL_OK;
 }
 
+/* What a host of a listen address binds, for check_listeners. */
+enum host_kind { HOST_ANY, HOST_ANY4, HOST_ANY6, HOST_IP4, HOST_IP6, HOST_NAME };
+
+static enum host_kind host_kind(const char *h)
+{
+    unsigned char a[16];
+    if (!h[0])
+        return HOST_ANY;
+    if (strcmp(h, "0.0.0.0") == 0)
+        return HOST_ANY4;
+    if (inet_pton(AF_INET6, h, a) == 1)
+        return memcmp(a, (unsigned char[16]){0}, 16) == 0 ? HOST_ANY6 : HOST_IP6;
+    return inet_pton(AF_INET, h, a) == 1 ? HOST_IP4 : HOST_NAME;
+}
+
+/* Whether binding a then b on one port and protocol fails (EADDRINUSE): one host twice, or
+ * an IPv4 address under 0.0.0.0, or any address under [::] (Linux's default is dual-stack).
+ * A name is not resolved here: it collides with itself and with [::] only. */
+static bool hosts_collide(const char *a, const char *b)
+{
+    if (strcasecmp(a, b) == 0)
+        return true;
+    enum host_kind x = host_kind(a), y = host_kind(b);
+    if (x == HOST_ANY6 || y == HOST_ANY6)
+        return true;
+    if (x > y) {
+        enum host_kind t = x;
+        x = y;
+        y = t;
+    }
+    /* x <= y: the wildcards of IPv4 (an empty host binds 0.0.0.0 or [::]) take IPv4's */
+    return (x == HOST_ANY || x == HOST_ANY4) && (y <= HOST_ANY4 || y == HOST_IP4);
+}
+
+typedef struct listener {
+    const char *address, *where;
+    const sl_cnode *at;
+    unsigned protos;
+    char host[256];
+    int port;
+} listener;
+
+/* Two listeners of one config on one port (sources and the API): the second could not
+ * listen, and `run` would fail at start. Said here, so that `validate` and a reload say
+ * it with the place. Port 0 (any free port) never collides. */
+static int check_listeners(sl_topology *t, const sl_cnode *root, char *err, size_t errlen)
+{
+    size_t cap = t->g.api.enabled ? t->g.api.address.n : 0, n = 0;
+    for (size_t i = 0; i < t->nnodes; i++)
+        cap += t->nodes[i]->kind == NODE_SOURCE && t->nodes[i]->vt.src->listens ? SL_LISTEN_MAX
+                                                                                 : 0;
+    listener *l = sl_xcalloc(cap + 1, sizeof *l);
+    const sl_cnode *api = cnode_get(root, "api");
+    for (size_t i = 0; t->g.api.enabled && i < t->g.api.address.n; i++)
+        l[n++] = (listener){.address = t->g.api.address.v[i], .where = "api",
+                            .at = cnode_get(api, "address"), .protos = SL_LISTEN_TCP};
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *nd = t->nodes[i];
+        if (nd->kind != NODE_SOURCE || !nd->vt.src->listens)
+            continue;
+        sl_listen ls[SL_LISTEN_MAX];
+        int k = nd->vt.src->listens(nd->config, ls);
+        const sl_cnode *at = cnode_get(nd->cn, "address");
+        for (int j = 0; j < k; j++)
+            l[n++] = (listener){.address = ls[j].address, .where = nd->where,
+                                .at = at ? at : nd->cn, .protos = ls[j].protos};
+    }
+    int rc = SL_OK;
+    for (size_t i = 0; i < n && rc == SL_OK; i++) {
+        char msg[512];
+        if (url_parse_hostport(l[i].address, l[i].host, sizeof l[i].host, &l[i].port, msg,
+                               sizeof msg) != SL_OK)
+            l[i].port = 0; /* its own check says what is wrong with it */
+        for (size_t j = 0; j < i && rc == SL_OK && l[i].port; j++)
+            if (l[j].port == l[i].port && (l[j].protos & l[i].protos) &&
+                hosts_collide(l[j].host, l[i].host))
+                rc = node_err(t, l[i].at, err, errlen,
+                              "%s: \"%s\" takes port %d%s, as %s does (\"%s\"): one of "
+                              "them could not listen; give it another port",
+                              l[i].where, l[i].address, l[i].port,
+                              l[j].protos & l[i].protos & SL_LISTEN_TCP ? "" : " (udp)",
+                              l[j].where, l[j].address);
+    }
+    free(l);
+    return rc;
+}
+
 int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
 {
     return topo_build(out, doc, true, err, errlen);
@@ -570,6 +659,8 @@ int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err
         rc = resolve_type(t, t->nodes[i], err, errlen);
     for (size_t i = 0; !rc && i < t->nnodes; i++)
         rc = parse_node_options(t, t->nodes[i], err, errlen);
+    if (!rc)
+        rc = check_listeners(t, root, err, errlen);
     if (!rc)
         rc = wire_inputs(t, err, errlen);
     if (!rc)

@@ -112,6 +112,19 @@ typedef struct fwd_source {
 #define HB_PER_SEC 256
 #define HB_PER_TURN 64
 
+/* The address it listens on: the configured one, else the default for TLS or not. */
+static const char *fwd_address(const fwd_config *c)
+{
+    return c->address ? c->address : c->tls.cert_file ? "0.0.0.0:24225" : "0.0.0.0:24224";
+}
+
+static int fwd_listens(const void *config, sl_listen *out)
+{
+    const fwd_config *c = config;
+    out[0] = (sl_listen){fwd_address(c), SL_LISTEN_TCP | (c->heartbeat ? SL_LISTEN_UDP : 0)};
+    return 1;
+}
+
 static int fwd_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                     size_t errlen)
 {
@@ -121,8 +134,7 @@ static int fwd_init(void **self, const void *config, const sl_component_ctx *cc,
     s->cc = cc;
     const fwd_config *c = s->cfg;
     bool tls = c->tls.cert_file != NULL;
-    snprintf(s->address, sizeof s->address, "%s",
-             c->address ? c->address : tls ? "0.0.0.0:24225" : "0.0.0.0:24224");
+    snprintf(s->address, sizeof s->address, "%s", fwd_address(c));
     if (c->users.n && !c->shared_key) {
         free(s);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "users needs shared_key (the handshake)");
@@ -518,4 +530,5 @@ const sl_source_vtable sl_source_forward = {
     .run = fwd_run,
     .destroy = fwd_destroy,
     .signals_ready = true,
+    .listens = fwd_listens,
 };

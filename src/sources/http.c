@@ -243,6 +243,12 @@ static void hs_destroy(void *self)
     free(s);
 }
 
+static int hs_listens(const void *config, sl_listen *out)
+{
+    out[0] = (sl_listen){((const http_src_config *)config)->req.address, SL_LISTEN_TCP};
+    return 1;
+}
+
 const sl_source_vtable sl_source_http = {
     .type = "http",
     .help = "HTTP endpoint: POST /<tag> with JSON, NDJSON, msgpack or text (gzip allowed); "
@@ -253,4 +259,5 @@ const sl_source_vtable sl_source_http = {
     .run = hs_run,
     .destroy = hs_destroy,
     .signals_ready = true,
+    .listens = hs_listens,
 };

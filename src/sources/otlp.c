@@ -225,6 +225,12 @@ static void os_destroy(void *self)
     free(s);
 }
 
+static int os_listens(const void *config, sl_listen *out)
+{
+    out[0] = (sl_listen){((const otlp_src_config *)config)->req.address, SL_LISTEN_TCP};
+    return 1;
+}
+
 const sl_source_vtable sl_source_otlp = {
     .type = "otlp",
     .help = "OpenTelemetry logs over OTLP/HTTP (POST /v1/logs, protobuf or JSON, gzip); 200 "
@@ -235,4 +241,5 @@ const sl_source_vtable sl_source_otlp = {
     .run = os_run,
     .destroy = os_destroy,
     .signals_ready = true,
+    .listens = os_listens,
 };

@@ -113,6 +113,18 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+static const char *sys_address(const sys_config *c)
+{
+    return c->address ? c->address : c->mode == MODE_TLS ? "0.0.0.0:6514" : "0.0.0.0:514";
+}
+
+static int sys_listens(const void *config, sl_listen *out)
+{
+    const sys_config *c = config;
+    out[0] = (sl_listen){sys_address(c), c->mode == MODE_UDP ? SL_LISTEN_UDP : SL_LISTEN_TCP};
+    return 1;
+}
+
 static int sys_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                     size_t errlen)
 {
@@ -127,8 +139,7 @@ static int sys_init(void **self, const void *config, const sl_component_ctx *cc,
     s->udp = -1;
     s->cfg = c;
     s->cc = cc;
-    snprintf(s->address, sizeof s->address, "%s",
-             c->address ? c->address : tls ? "0.0.0.0:6514" : "0.0.0.0:514");
+    snprintf(s->address, sizeof s->address, "%s", sys_address(c));
     s->scfg = (net_server_config){
         .address = s->address,
         .default_port = tls ? 6514 : 514,
@@ -555,4 +566,5 @@ const sl_source_vtable sl_source_syslog = {
     .destroy = sys_destroy,
     .status_json = sys_status_json,
     .signals_ready = true,
+    .listens = sys_listens,
 };

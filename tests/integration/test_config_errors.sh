@@ -208,6 +208,55 @@ check auth_password_alone "auth_password_alone.yaml:4:3: sinks.out: auth.passwor
 sinks:
   out: { type: loki, inputs: [in], endpoint: "http://127.0.0.1:9", auth: { password: p } }'
 
+# two listeners on one port: one of them could not listen (caught here, not at start)
+check port_twice "port_twice.yaml:5:5: sources.b: \"127.0.0.1:9999\" takes port 9999, as sources.a does (\"0.0.0.0:9999\"): one of them could not listen" \
+'sources:
+  a: { type: http, address: "0.0.0.0:9999" }
+  b:
+    type: otlp
+    address: "127.0.0.1:9999"
+sinks:
+  out: { type: blackhole, inputs: [a, b] }'
+
+check port_of_default "port_of_default.yaml:3:20: sources.h: \"[::]:24224\" takes port 24224, as sources.f does (\"0.0.0.0:24224\")" \
+'sources:
+  f: { type: forward }
+  h: { type: http, address: "[::]:24224" }
+sinks:
+  out: { type: blackhole, inputs: [f, h] }'
+
+check port_of_api "port_of_api.yaml:3:20: sources.h: \"0.0.0.0:8686\" takes port 8686, as api does (\"127.0.0.1:8686\")" \
+'api: { address: "127.0.0.1:8686" }
+sources:
+  h: { type: http, address: "0.0.0.0:8686" }
+sinks:
+  out: { type: blackhole, inputs: [h] }'
+
+check port_udp_twice "port_udp_twice.yaml:3:33: sources.s: \"127.0.0.1:24224\" takes port 24224 (udp), as sources.f does" \
+'sources:
+  f: { type: forward }
+  s: { type: syslog, mode: udp, address: "127.0.0.1:24224" }
+sinks:
+  out: { type: blackhole, inputs: [f, s] }'
+
+# ... and listeners that share a port number without colliding validate
+cat >"$WORK/ports_apart.yaml" <<'YAML'
+api: { address: "127.0.0.1:8686" }
+sources:
+  udp: { type: syslog, mode: udp, address: "0.0.0.0:5514" }
+  tcp: { type: syslog, mode: tcp, address: "0.0.0.0:5514" }
+  one: { type: http, address: "127.0.0.1:9000" }
+  two: { type: otlp, address: "127.0.0.2:9000" }
+  v6: { type: http, address: "[::1]:8686" }
+  fwd: { type: forward, address: "127.0.0.1:7000", heartbeat: false }
+  sys: { type: syslog, mode: udp, address: "127.0.0.1:7000" }
+  any1: { type: http, address: "127.0.0.1:0" }
+  any2: { type: otlp, address: "127.0.0.1:0" }
+sinks:
+  out: { type: blackhole, inputs: [udp, tcp, one, two, v6, fwd, sys, any1, any2] }
+YAML
+if "$SLUICE" validate -c "$WORK/ports_apart.yaml"; then echo "ok   ports apart validate"; else echo "FAIL ports apart"; fail=1; fi
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}

@@ -1,6 +1,6 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
-unknown input, a changed data_dir, a changed sink buffer and a listen address no source
-could bind are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
+unknown input, a changed data_dir, a changed sink buffer, a listen address no source
+could bind and a new source on the port of another are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
 why, with file:line:col), counted as failed in the metrics and the status, and the old
 pipeline keeps running untouched (nothing restarted, events still flow to the old sink).
 Then a good file reloads."""
@@ -39,6 +39,8 @@ BAD = [
      r"sluice\.yaml:7:\d+: sinks\.out\.buffer cannot change while sluice runs"),
     ("address", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:99999\" }"),
      r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:99999\": port must be"),
+    ("port taken", GOOD.replace("sinks:", "  h: { type: http, address: \"0.0.0.0:%d\" }\nsinks:" % port),
+     r"sluice\.yaml:6:\d+: sources\.h: \"0\.0\.0\.0:\d+\" takes port \d+, as sources\.fwd does"),
 ]
 
 failed = 0
