@@ -899,24 +899,42 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-static int unknown_key(const apply_ctx *ac, const sl_option *const *tables, size_t ntables,
-                       const sl_cnode *item, const char *where)
+typedef struct near_miss {
+    const char *key;  /* the unknown key */
+    sl_buf valid;     /* every valid name, comma separated */
+    const char *near; /* the closest valid name, if close enough */
+    size_t bestd;
+} near_miss;
+
+static void near_miss_add(near_miss *nm, const char *name)
 {
-    sl_buf valid = SL_BUF_INIT;
-    const char *near = NULL;
-    size_t bestd = 3;
-    bool first = true;
-    for (size_t t = 0; t < ntables; t++) {
-        for (const sl_option *o = tables[t]; o && o->name; o++) {
-            buf_printf(&valid, "%s%s", first ? "" : ", ", o->name);
-            first = false;
-            size_t d = edit_distance(item->key, o->name, 2);
-            if (d < bestd && d < strlen(o->name)) {
-                bestd = d;
-                near = o->name;
-            }
-        }
+    buf_printf(&nm->valid, "%s%s", nm->valid.len ? ", " : "", name);
+    size_t d = edit_distance(nm->key, name, 2);
+    if (d < nm->bestd && d < strlen(name)) {
+        nm->bestd = d;
+        nm->near = name;
     }
+}
+
+/* The keys the caller handles itself (`ignore`: the top level's sources, transforms and
+ * sinks) are valid too: "source:" is pointed at "sources", not at the tables alone. */
+static int unknown_key(const apply_ctx *ac, const sl_option *const *tables, size_t ntables,
+                       const char *const *ignore, const sl_cnode *item, const char *where)
+{
+    near_miss nm = {.key = item->key, .valid = SL_BUF_INIT, .bestd = 3};
+    for (size_t t = 0; t < ntables; t++)
+        for (const sl_option *o = tables[t]; o && o->name; o++)
+            near_miss_add(&nm, o->name);
+    for (size_t i = 0; ignore && ignore[i]; i++) {
+        bool listed = false;
+        for (size_t t = 0; t < ntables && !listed; t++)
+            for (const sl_option *o = tables[t]; o && o->name && !listed; o++)
+                listed = strcmp(o->name, ignore[i]) == 0;
+        if (!listed)
+            near_miss_add(&nm, ignore[i]);
+    }
+    sl_buf valid = nm.valid;
+    const char *near = nm.near;
     buf_putc(&valid, '\0');
     int rc;
     if (near)
@@ -949,7 +967,7 @@ static int apply_tables(const apply_ctx *ac, const sl_option *const *tables,
             for (const sl_option *o = tables[t]; o && o->name && !known; o++)
                 known = strcmp(o->name, item->key) == 0;
         if (!known)
-            return unknown_key(ac, tables, ntables, item, where);
+            return unknown_key(ac, tables, ntables, ignore, item, where);
     }
     for (size_t t = 0; t < ntables; t++) {
         for (const sl_option *o = tables[t]; o && o->name; o++) {

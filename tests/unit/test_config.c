@@ -448,10 +448,11 @@ static void test_err_unknown_option(void **state)
 {
     apply_err("sources:\n  in:\n    path: p\n    pathh: q\n",
               "cfg.yaml:4:5: sources.in: unknown option 'pathh' (did you mean 'path'? valid: id, "
-              "path, count, flag, size, dur, mode, include, labels, buffer, concurrency)");
+              "path, count, flag, size, dur, mode, include, labels, buffer, concurrency, type, "
+              "inputs)");
     apply_err("sources:\n  in:\n    path: p\n    zzzzzzz: q\n",
               "cfg.yaml:4:5: sources.in: unknown option 'zzzzzzz' (valid: id, path, count, flag, "
-              "size, dur, mode, include, labels, buffer, concurrency)");
+              "size, dur, mode, include, labels, buffer, concurrency, type, inputs)");
 }
 
 static void test_err_unknown_option_sink_example(void **state)
@@ -477,7 +478,7 @@ static void test_err_unknown_option_sink_example(void **state)
                           t_ignore, doc->path, "sinks.out", err, sizeof err);
     assert_int_equal(rc, SL_ERR_CONFIG);
     assert_string_equal(err, "cfg.yaml:4:5: sinks.out: unknown option 'pathh' (did you mean "
-                             "'path'? valid: path, encoding, max_file_bytes)");
+                             "'path'? valid: path, encoding, max_file_bytes, type, inputs)");
     config_options_free(s_opts, &c);
     config_doc_free(doc);
 }

@@ -78,6 +78,11 @@ static void test_graph_errors(void **state)
                  "sinks.o: unknown option 'colour'");
     expect_error("data_dir: 3\nbogus: 1\nsources: { a: { type: demo } }\nsinks: { o: { type: blackhole, inputs: [a] } }\n",
                  "unknown option 'bogus'");
+    /* the sections are valid top-level keys too, and the nearest one is suggested */
+    expect_error("source: { a: { type: demo } }\n"
+                 "sinks: { o: { type: blackhole, inputs: [a] } }\n",
+                 "t.yaml:1:1: config: unknown option 'source' (did you mean 'sources'? valid: "
+                 "data_dir, shutdown_timeout, api, log, limits, sources, transforms, sinks)");
 }
 
 /* A sink that is only another sink's fallback needs no inputs. */
