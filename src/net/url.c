@@ -16,6 +16,42 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
+/* The host and port of [user:password@]host[:port]: a port the request could never use
+ * (99999, 0, letters) is a config error now, not a retry loop at the first delivery. */
+static int check_authority(const char *url, const char *auth, size_t alen, char *err,
+                           size_t errlen)
+{
+    const char *h = auth, *end = auth + alen;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            h = p + 1;
+    const char *colon = NULL;
+    if (h < end && *h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(end - h));
+        if (!rb || rb == h + 1 || (rb + 1 < end && rb[1] != ':'))
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "\"%s\": want [ipv6] or [ipv6]:port as the host", url);
+        colon = rb + 1 < end ? rb + 1 : NULL;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        if (colon == h || h == end)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "\"%s\": no host", url);
+    }
+    if (!colon || colon + 1 == end)
+        return SL_OK; /* the scheme's port */
+    long port = 0;
+    for (const char *p = colon + 1; p < end; p++) {
+        if (*p < '0' || *p > '9' || p - colon > 5)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "\"%s\": the port must be a number 1-65535", url);
+        port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "\"%s\": the port must be a number 1-65535", url);
+    return SL_OK;
+}
+
 int url_endpoint_parse(url_endpoint *u, const char *url, char *err, size_t errlen)
 {
     memset(u, 0, sizeof *u);
@@ -39,6 +75,8 @@ int url_endpoint_parse(url_endpoint *u, const char *url, char *err, size_t errle
     size_t alen = strcspn(auth, "/?");
     if (alen == 0)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "\"%s\": no host", url);
+    if (check_authority(url, auth, alen, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     const char *path = auth + alen;
     size_t plen = strcspn(path, "?");
     const char *q = path[plen] == '?' ? path + plen + 1 : path + plen;

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "formats/json.h"
 #include "net/http_client.h"
+#include "net/url.h"
 
 enum { HTTP_POST = 0, HTTP_PUT = 1 };
 enum { HTTP_ENC_NDJSON = 0, HTTP_ENC_ARRAY = 1 };
@@ -74,6 +75,11 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "%s: uri must start with http:// or https:// (got \"%s\")", cc->id,
                          cfg->uri ? cfg->uri : "");
+    url_endpoint ue; /* a host and port the request can use, as the other HTTP sinks check */
+    char why[512];
+    if (url_endpoint_parse(&ue, cfg->uri, why, sizeof why) != SL_OK)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: uri %s", cc->id, why);
+    url_endpoint_free(&ue);
     if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK)
         return SL_ERR_CONFIG;
     http_sink *s = sl_xcalloc(1, sizeof *s);

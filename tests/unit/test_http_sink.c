@@ -422,6 +422,10 @@ static void test_bad_config(void **state)
         "uri: \"ftp://x\"\n",
         "uri: \"http://x\"\nauth: { user: a, bearer: b }\n",
         "uri: \"http://x\"\nauth: { password: p }\n",
+        /* refused here, not retried forever at the first delivery */
+        "uri: \"http://127.0.0.1:92000/in\"\n",
+        "uri: \"http://\"\n",
+        "uri: \"http://:8080/in\"\n",
     };
     for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
         assert_int_equal(config_doc_load(&doc, "t.yaml", bad[i], err, sizeof err), SL_OK);

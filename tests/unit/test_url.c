@@ -66,6 +66,12 @@ static void test_shown(void **state)
     assert_string_equal(u.origin, "http://elastic:s3cret@h:9200");
     assert_string_equal(u.shown, "http://***@h:9200/p");
     url_endpoint_free(&u);
+    const char *fine[] = {"http://h:/x", "http://[::1]:9200", "http://[::1]", "http://h:65535",
+                          "http://u:p@h:1/x"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(fine); i++) {
+        assert_int_equal(url_endpoint_parse(&u, fine[i], err, sizeof err), SL_OK);
+        url_endpoint_free(&u);
+    }
     assert_int_equal(url_endpoint_parse(&u, "https://tok@h", err, sizeof err), SL_OK);
     assert_string_equal(u.shown, "https://***@h");
     url_endpoint_free(&u);
@@ -75,7 +81,11 @@ static void test_refused(void **state)
 {
     (void)state;
     const char *bad[] = {"h:9200", "ftp://h", "http://", "http:///x", "http://h/a b",
-                         "http://h/\tx", "http://h/#frag", "http://h/?a=1#f", ""};
+                         "http://h/\tx", "http://h/#frag", "http://h/?a=1#f", "",
+                         /* a host and port the request could never use */
+                         "http://h:99999", "http://h:0/x", "http://h:92a/x", "http://:9200",
+                         "http://u:p@:9200", "http://u@", "http://[::1", "http://[]:9200",
+                         "http://[::1]x", "http://h:123456"};
     for (size_t i = 0; i < SL_ARRAY_LEN(bad); i++) {
         url_endpoint u;
         char err[200] = "";
