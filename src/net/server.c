@@ -24,7 +24,14 @@
  *     on the sender meanwhile). So 100 busy connections cost 100 socket buffers, not 100
  *     half messages on the heap. Small messages, TLS, a peer that closes mid-message, a
  *     low-water mark the kernel caps, or a wait that stalls for 2 s (sweep) fall back to the
- *     reads of note 6 until the message is complete. */
+ *     reads of note 6 until the message is complete.
+ *  8. A peer that shuts its side of the connection after its requests (a client that
+ *     half-closes, pipelined requests then EOF) while the protocol is paused waiting to
+ *     answer (http: for the ack of the request) keeps the connection: it is not polled for
+ *     input any more, the rest of what it sent is parsed on resume, and it closes once the
+ *     protocol no longer waits and the answers are written. Closing at the EOF dropped the
+ *     answer to a request already accepted (so the client sent it again) and the requests
+ *     behind it. */
 #include "server.h"
 
 #include <errno.h>
@@ -76,6 +83,7 @@ typedef struct conn {
     int64_t active_ms;
     int64_t deadline_ms; /* net_conn_set_deadline, 0 = none */
     bool more; /* TLS bytes buffered inside OpenSSL */
+    bool peer_done; /* the peer shut its side while the protocol was paused (note 8) */
     /* Framed reads (note 7): the socket's low-water mark (0 = the kernel's default 1),
      * what the kernel held at the last sweep while waiting, and `greedy` until the
      * current message is complete after a fallback. */
@@ -271,7 +279,7 @@ size_t net_server_connections(const net_server *s) { return s->nconns; }
 static void set_events(net_server *s, conn *c)
 {
     uint32_t ev = 0;
-    if (!c->pub.paused && c->state != ST_CLOSING)
+    if (!c->pub.paused && c->state != ST_CLOSING && !c->peer_done)
         ev |= EPOLLIN | EPOLLRDHUP;
     if (c->out.len > c->out_off)
         ev |= EPOLLOUT;
@@ -419,6 +427,10 @@ void net_conn_pause(net_server *s, net_conn *pc, bool paused)
     set_events(s, c);
     if (!paused && c->state != ST_CLOSING && pc->in.len && s->cb->on_data(s->arg, pc) < 0)
         c->state = ST_CLOSING;
+    if (c->peer_done && !pc->paused && c->state != ST_CLOSING) {
+        c->state = ST_CLOSING; /* note 8: nothing more will come; close once written */
+        set_events(s, c);
+    }
 }
 
 static void do_accept(net_server *s)
@@ -604,6 +616,10 @@ static bool read_framed(net_server *s, conn *c, size_t *got, bool hup)
  * leftover (an incomplete message) in the connection's own buffer (note 6). */
 static void read_conn(net_server *s, conn *c, uint32_t events)
 {
+    if (c->peer_done && (events & (EPOLLHUP | EPOLLERR))) {
+        conn_free(s, c); /* note 8: it reset too; nobody reads the answers now */
+        return;
+    }
     bool eof = false, broken = false;
     size_t got = 0;
     c->more = false;
@@ -680,6 +696,11 @@ static void read_conn(net_server *s, conn *c, uint32_t events)
     }
     if (sc->cap > 4 * TURN_BYTES) /* after a huge message: give the memory back */
         buf_free(sc);
+    if (eof && !broken && c->pub.paused && c->state != ST_CLOSING) {
+        c->peer_done = true; /* note 8 */
+        set_events(s, c);
+        return;
+    }
     if (eof || broken) {
         /* Flush what we still owe (acks), then close. */
         if (broken || !flush_out(s, c) || c->out.len == c->out_off) {
