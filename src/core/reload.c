@@ -5,8 +5,9 @@
  * what changed. Invariants:
  *
  *  1. Nothing changes until everything is valid. The new document is built (options,
- *     graph) and every changed or added component is initialised, and every added sink's
- *     buffer opened, before the first running thing is touched. Any error: those are freed,
+ *     graph) and every changed or added component is initialised, every added sink's
+ *     buffer opened and every new listening port bound once (probe_listeners), before
+ *     the first running thing is touched. Any error: those are freed,
  *     the running pipeline is as it was, the answer says why (file:line:col).
  *  2. Top-level settings (data_dir, shutdown_timeout, api, log) and an existing sink's
  *     `buffer` cannot change live: the reload is refused and says to restart.
@@ -55,6 +56,8 @@
 #include "formats/json.h"
 #include "log.h"
 #include "metrics.h"
+#include "net/server.h"
+#include "net/url.h"
 #include "topology_int.h"
 
 static const char *const sections[] = {"sources", "transforms", "sinks"};
@@ -242,6 +245,63 @@ static int prepare(sl_topology *t, sl_topology *nt, const sl_reload_diff *d, cha
             rc = topo_open_buffer(t, n, err, errlen);
         if (rc != SL_OK)
             return rc;
+    }
+    return SL_OK;
+}
+
+/* Whether a source this reload stops (changed or removed) listens on `port` with one of
+ * `protos`: it lets the port go before the new one binds. */
+static bool freed_by_reload(sl_topology *t, const sl_reload_diff *d, int port, unsigned protos)
+{
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *o = t->nodes[i];
+        if (o->kind != NODE_SOURCE || !o->vt.src->listens || reload_list_has(&d->same, o->id))
+            continue;
+        sl_listen ls[SL_LISTEN_MAX];
+        int k = o->vt.src->listens(o->config, ls);
+        for (int j = 0; j < k; j++) {
+            char host[256], e[256];
+            int p = 0;
+            if (url_parse_hostport(ls[j].address, host, sizeof host, &p, e, sizeof e) == SL_OK &&
+                p == port && (ls[j].protos & protos))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Invariant 1 for listeners: a changed or added source binds each of its ports now and lets
+ * it go, so that a port another program holds refuses the reload before the running source
+ * stops (it stopped, the new one died on "port already in use", and when it was the only
+ * source sluice drained and exited 0). A port that a source this reload stops holds is
+ * taken as free: that one lets it go first. */
+static int probe_listeners(sl_topology *t, sl_topology *nt, const sl_reload_diff *d,
+                           char *err, size_t errlen)
+{
+    for (size_t i = 0; i < nt->nnodes; i++) {
+        node *n = nt->nodes[i];
+        if (n->kind != NODE_SOURCE || !n->vt.src->listens || reload_list_has(&d->same, n->id))
+            continue;
+        sl_listen ls[SL_LISTEN_MAX];
+        int k = n->vt.src->listens(n->config, ls);
+        for (int j = 0; j < k; j++) {
+            char host[256], msg[512];
+            int port = 0;
+            if (url_parse_hostport(ls[j].address, host, sizeof host, &port, msg,
+                                   sizeof msg) != SL_OK || port == 0)
+                continue; /* said by the option's check; port 0 is any free port */
+            /* UDP beside TCP is forward's heartbeat, which a source runs without (as at
+             * start): only the port it cannot run without is probed. */
+            unsigned proto = ls[j].protos & SL_LISTEN_TCP ? SL_LISTEN_TCP : SL_LISTEN_UDP;
+            if (freed_by_reload(t, d, port, proto) ||
+                net_probe_listen(ls[j].address, proto == SL_LISTEN_UDP, msg, sizeof msg) == SL_OK)
+                continue;
+            const sl_cnode *at = cnode_get(n->cn, "address");
+            if (!at)
+                at = n->cn;
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:%d:%d: %s.address: %s", nt->path,
+                             at->line, at->col, n->where, msg);
+        }
     }
     return SL_OK;
 }
@@ -587,6 +647,8 @@ int topology_reload(sl_topology *t, sl_buf *reply)
         rc = reload_diff(t->root, doc->root, doc->path, &d, err, sizeof err);
     if (rc == SL_OK) {
         rc = prepare(t, nt, &d, err, sizeof err);
+        if (rc == SL_OK)
+            rc = probe_listeners(t, nt, &d, err, sizeof err);
         if (rc != SL_OK)
             unprepare(t, nt);
     }

@@ -229,6 +229,44 @@ int net_listen(const char *address, const char *host, int port, int backlog, int
     return fd;
 }
 
+int net_probe_listen(const char *address, bool udp, char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0, bound = 0;
+    int rc = url_parse_hostport(address, host, sizeof host, &port, err, errlen);
+    if (rc != SL_OK)
+        return rc;
+    if (!udp) {
+        int fd = net_listen(address, host, port, 1, &bound, err, errlen);
+        if (fd < 0)
+            return fd;
+        close(fd);
+        return SL_OK;
+    }
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (gai != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address \"%s\": cannot resolve host: %s",
+                         address, gai_strerror(gai));
+    /* As the udp listeners bind: SO_REUSEADDR, the first address the host resolves to. */
+    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, e = 0;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    if (e)
+        return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": cannot bind udp: %s", address,
+                         strerror(e));
+    return SL_OK;
+}
+
 int net_server_open(net_server **out, const net_server_config *cfg, const net_server_cb *cb,
                     void *arg, char *err, size_t errlen)
 {

@@ -84,6 +84,11 @@ int net_server_port(const net_server *s);
 int net_listen(const char *address, const char *host, int port, int backlog, int *bound,
                char *err, size_t errlen);
 
+/* Binds `address` (host:port) as a listener would, TCP or UDP, and lets it go at once: SL_OK
+ * if it could be bound now, else as net_listen says why (a reload checks a new listening
+ * address this way before it stops anything). */
+int net_probe_listen(const char *address, bool udp, char *err, size_t errlen);
+
 /* Queues bytes for the peer (copied) and writes what the socket takes now. */
 void net_conn_send(net_server *s, net_conn *c, const void *p, size_t n);
 /* Bytes queued for the peer and not yet taken by the socket. */

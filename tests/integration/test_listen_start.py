@@ -1,10 +1,11 @@
 """A network source that cannot listen stops the start, as an API listener does: `sluice run`
 with a forward, http, otlp or syslog source on a port another process holds exits 1 and says
 which source and why, whatever the other sources could do (a file source here), instead of
-running on with clients refused. A reload that adds such a source leaves the running
-pipeline alone: the daemon stays up and its file source still delivers. An address the
-source could never bind is refused before that, by `validate` and by the reload
-(test_config_errors.sh has the messages)."""
+running on with clients refused. A reload that adds such a source is refused (400, the
+port is bound once before anything changes) and leaves the running pipeline alone: the
+daemon stays up and its file source still delivers. An address the source could never
+bind is refused before that, by `validate` and by the reload (test_config_errors.sh has
+the messages)."""
 import os
 import re
 import socket
@@ -71,8 +72,8 @@ assert p.returncode == 1
 assert ("sluice: cannot start: a network source could not listen (see %s)" % logfile) in err.decode()
 assert "port already in use" in open(logfile).read()
 
-# A reload that adds a forward source on the busy port: the daemon stays up, and so does
-# what it ran before.
+# A reload that adds a forward source on the busy port is refused: the daemon stays up, and
+# so does what it ran before.
 api = free_port()
 BASE = """
 data_dir: %s/data-reload
@@ -88,12 +89,13 @@ with open(os.path.join(logs, "a.log"), "w") as f:
     f.write("".join("line %d\n" % i for i in range(100)))
 wait_until(lambda: len(ndjson_file(out)) >= 100, 60, "the first 100 lines delivered")
 write(s.config, BASE % (WORK, api, logs, "  net: " + SOURCES["forward"], "files, net", out))
-before = reloads(s, "ok")
+before = reloads(s, "failed")
 code, body = post_reload(s)
 log("reload with a busy port ->", code, body)
-assert code == 200 and reloads(s, "ok") == before + 1, (code, body)
-wait_until(lambda: s.component("net")["state"] == "listen_failed", 60,
-           "the added source to report listen_failed")
+assert code == 400 and reloads(s, "failed") == before + 1, (code, body)
+assert re.search(r"reload\.yaml:\d+:\d+: sources\.net\.address: address \"127\.0\.0\.1:%d\": "
+                 r"port already in use" % busy, body["error"]), body
+assert [c["id"] for c in s.status()["components"]] == ["files", "out"]
 assert s.proc.poll() is None, "the daemon stopped after a reload:\n" + s.log_text()[-2000:]
 with open(os.path.join(logs, "a.log"), "a") as f:
     f.write("".join("line %d\n" % i for i in range(100, 200)))

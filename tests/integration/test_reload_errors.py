@@ -1,12 +1,14 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
 unknown input, a changed data_dir, a changed sink buffer, a listen address no source
-could bind and a new source on the port of another are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
-why, with file:line:col), counted as failed in the metrics and the status, and the old
-pipeline keeps running untouched (nothing restarted, events still flow to the old sink).
-Then a good file reloads."""
+could bind, a new source on the port of another and a port another program listens on
+are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer why, with
+file:line:col), counted as failed in the metrics and the status, and the old pipeline
+keeps running untouched (nothing restarted, events still flow to the old sink). Then a
+good file reloads."""
 import json
 import os
 import re
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -27,6 +29,10 @@ sinks:
 """ % (WORK, api, port, out)
 
 s = Sluice(GOOD).start()
+busy = socket.socket()  # another program's listener: the new address cannot be bound
+busy.bind(("127.0.0.1", 0))
+busy.listen(1)
+busy_port = busy.getsockname()[1]
 BAD = [
     ("syntax", GOOD.replace("sinks:", "sinks: [unclosed"), r"sluice\.yaml:\d+:\d+: "),
     ("unknown type", GOOD.replace("type: file", "type: nope"),
@@ -41,6 +47,9 @@ BAD = [
      r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:99999\": port must be"),
     ("port taken", GOOD.replace("sinks:", "  h: { type: http, address: \"0.0.0.0:%d\" }\nsinks:" % port),
      r"sluice\.yaml:6:\d+: sources\.h: \"0\.0\.0\.0:\d+\" takes port \d+, as sources\.fwd does"),
+    ("address in use", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:%d\" }" % busy_port),
+     r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:%d\": port already "
+     r"in use" % busy_port),
 ]
 
 failed = 0
