@@ -145,13 +145,15 @@ static int node_err(sl_topology *t, const sl_cnode *at, char *err, size_t errlen
     return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s:%d:%d: %s", t->path, line, col, msg);
 }
 
-static void list_ids(sl_topology *t, bool want_sink, char *out, size_t outlen)
+/* The ids of the sinks (or of the sources and transforms) but `except`, for messages. */
+static void list_ids(sl_topology *t, bool want_sink, const node *except, char *out,
+                     size_t outlen)
 {
     size_t n = 0;
     out[0] = '\0';
     for (size_t i = 0; i < t->nnodes && n < outlen; i++) {
         bool is_sink = t->nodes[i]->kind == NODE_SINK;
-        if (is_sink != want_sink)
+        if (is_sink != want_sink || t->nodes[i] == except)
             continue;
         n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", t->nodes[i]->id);
     }
@@ -279,7 +281,7 @@ static int wire_inputs(sl_topology *t, char *err, size_t errlen)
             node *up = find_node(t, in->v[j]);
             if (!up || up->kind == NODE_SINK) {
                 char valid[1024];
-                list_ids(t, false, valid, sizeof valid);
+                list_ids(t, false, n, valid, sizeof valid);
                 const sl_cnode *at = input_at(n, j);
                 const sl_cnode pos = {.line = at->line, .col = at->col};
                 return node_err(t, &pos, err, errlen, "%s: unknown input '%s'%s (valid: %s)",
@@ -363,7 +365,7 @@ static int wire_fallbacks(sl_topology *t, char *err, size_t errlen)
         const sl_cnode pos = {.line = at ? at->line : n->cn->line, .col = at ? at->col : n->cn->col};
         if (!fb || fb->kind != NODE_SINK || fb == n) {
             char valid[1024];
-            list_ids(t, true, valid, sizeof valid);
+            list_ids(t, true, n, valid, sizeof valid);
             return node_err(t, &pos, err, errlen, "%s: fallback '%s' must be another sink (valid: %s)",
                             n->where, n->common.fallback, valid);
         }

@@ -82,11 +82,19 @@ check yaml_syntax "yaml_syntax.yaml:3:" \
   in: { type: demo
 sinks: [}'
 
-check bad_fallback "bad_fallback.yaml:4:51: sinks.out: fallback 'nope' must be another sink (valid: out)" \
+check bad_fallback "bad_fallback.yaml:4:51: sinks.out: fallback 'nope' must be another sink (valid: none defined)" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: blackhole, inputs: [in], fallback: nope }'
+
+# its own fallback: the sinks it could name are the others
+check self_fallback "self_fallback.yaml:4:51: sinks.out: fallback 'out' must be another sink (valid: spare)" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in], fallback: out }
+  spare: { type: blackhole, inputs: [in] }'
 
 check syslog_tls_no_cert "syslog_tls_no_cert.yaml:2:3: sources.s: mode tls needs tls.cert_file and tls.key_file" \
 'sources:
