@@ -2,9 +2,10 @@
  * for the state machine and the split of work with the source).
  *
  * Notes on the design
- *  1. The parser is deliberately small: HTTP/1.0 and 1.1, Content-Length or chunked bodies,
- *     keep-alive, Expect: 100-continue (curl sends it for larger bodies). A Content-Length
- *     claim above max_body_bytes is answered 413 before the body is read, so it costs nothing.
+ *  1. The parser is deliberately small: HTTP/1.0 and 1.1, lines ending in CRLF or a bare
+ *     LF, Content-Length or chunked bodies, keep-alive, Expect: 100-continue (curl sends it
+ *     for larger bodies). A Content-Length claim above max_body_bytes is answered 413 before
+ *     the body is read, so it costs nothing; two Content-Lengths that differ are a 400.
  *  2. Chunked bodies are decoded in place as they arrive (formats/http_chunked.h): c->in holds
  *     [head][decoded body][undecoded rest], so once the last chunk is in, the request looks
  *     exactly like a Content-Length one of the decoded size, and memory is bounded by
@@ -12,7 +13,8 @@
  *  3. One request = one batch = one ack token keyed (connection id, sequence). A token
  *     committed after the client left is dropped: the client saw no 2xx and will retry.
  *  4. A refused head closes the connection after the answer: its body is not read, so the
- *     next request's start is unknown.
+ *     next request's start is unknown. The server lingers (note 9 of server.c), so a client
+ *     still sending that body reads the answer rather than a reset.
  *  5. Backpressure (a full buffer downstream, limits.memory reached) is answered 429 as
  *     soon as the head is in, before the body is read: a refused body would cost its whole
  *     size in memory only to be thrown away. The body is then drained (DRAIN): discarded as
@@ -162,11 +164,17 @@ static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **
                 memcpy(num, v, vlen);
                 num[vlen] = '\0';
                 char *ep;
-                clen = strtoll(num, &ep, 10);
-                if (*ep || clen < 0) {
+                int64_t len = strtoll(num, &ep, 10);
+                if (*ep || num[0] < '0' || num[0] > '9' || len < 0) {
                     *msg = "bad Content-Length";
                     return 400;
                 }
+                /* two that disagree: which body is meant is a guess (RFC 9112 6.3) */
+                if (have_len && len != clen) {
+                    *msg = "Content-Length given twice with different values";
+                    return 400;
+                }
+                clen = len;
                 have_len = true;
             } else if (http_req_name_is(h, nlen, "transfer-encoding")) {
                 if (vlen != 7 || strncasecmp(v, "chunked", 7) != 0) {
@@ -314,6 +322,22 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     l->h->body(l->arg, c, body ? body : "", blen, total);
 }
 
+/* The length of the header block at p (through its empty line), 0 while incomplete. Lines
+ * end in CRLF or in a bare LF, which RFC 9112 2.2 lets a server take (printf | nc sends
+ * them; such a request waited out request_timeout). */
+static size_t head_end(const char *p, size_t n)
+{
+    for (const char *q = memchr(p, '\n', n); q;) {
+        size_t at = (size_t)(q - p) + 1; /* after a line's LF: an empty line ends the head */
+        if (at < n && p[at] == '\n')
+            return at + 1;
+        if (at + 1 < n && p[at] == '\r' && p[at + 1] == '\n')
+            return at + 2;
+        q = at < n ? memchr(p + at, '\n', n - at) : NULL;
+    }
+    return 0;
+}
+
 static int on_data(void *arg, net_conn *c)
 {
     http_req_layer *l = arg;
@@ -325,15 +349,15 @@ static int on_data(void *arg, net_conn *c)
             r->timed = true;
         }
         if (r->state == HTTP_REQ_HEAD) {
-            const char *e = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
-            if (!e) {
+            size_t head = head_end(c->in.p, c->in.len);
+            if (!head) {
                 if (c->in.len > l->opt->max_header_bytes) {
                     metrics_error(l->cc->metrics, "header_too_large");
                     l->h->error(l->arg, c, 431, "header block too large", true);
                 }
                 return 0;
             }
-            r->head_len = (size_t)(e - c->in.p) + 4;
+            r->head_len = head;
             const char *msg = NULL;
             int code = parse_head(l, c, r, &msg);
             if (code) {

@@ -31,7 +31,14 @@
  *     input any more, the rest of what it sent is parsed on resume, and it closes once the
  *     protocol no longer waits and the answers are written. Closing at the EOF dropped the
  *     answer to a request already accepted (so the client sent it again) and the requests
- *     behind it. */
+ *     behind it.
+ *  9. Closing after an answer (a 413 sent before the body it refuses, a 431, a protocol
+ *     error) lingers: close() on a socket with input unread makes the kernel send a reset,
+ *     which can destroy the answer before the peer has read it (curl then reports "send
+ *     failure" instead of the 413). So the server shuts its side (the peer sees EOF after
+ *     the answer), reads and drops what still comes, and closes at the peer's EOF or after
+ *     LINGER_MS. The protocol is told the connection closed (on_close) when it starts to
+ *     linger, and net_server_find no longer finds it. TLS connections close at once. */
 #include "server.h"
 
 #include <errno.h>
@@ -69,7 +76,8 @@ const sl_option net_tls_server_options[] = {
     SL_OPT_END,
 };
 
-enum { ST_TLS = 0, ST_OPEN, ST_READY, ST_CLOSING };
+enum { ST_TLS = 0, ST_OPEN, ST_READY, ST_CLOSING, ST_LINGER };
+#define LINGER_MS 2000 /* note 9 */
 
 typedef struct conn {
     net_conn pub;
@@ -84,6 +92,7 @@ typedef struct conn {
     int64_t deadline_ms; /* net_conn_set_deadline, 0 = none */
     bool more; /* TLS bytes buffered inside OpenSSL */
     bool peer_done; /* the peer shut its side while the protocol was paused (note 8) */
+    int64_t linger_until; /* ST_LINGER: closed at this time at the latest (note 9) */
     /* Framed reads (note 7): the socket's low-water mark (0 = the kernel's default 1),
      * what the kernel held at the last sweep while waiting, and `greedy` until the
      * current message is complete after a fallback. */
@@ -330,7 +339,7 @@ static void set_events(net_server *s, conn *c)
 
 static void conn_free(net_server *s, conn *c)
 {
-    if (c->state >= ST_OPEN && s->cb->on_close)
+    if (c->state >= ST_OPEN && c->state != ST_LINGER && s->cb->on_close)
         s->cb->on_close(s->arg, &c->pub);
     epoll_ctl(s->efd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl) {
@@ -347,10 +356,43 @@ static void conn_free(net_server *s, conn *c)
     free(c);
 }
 
+/* A connection closing once its answers are written (note 9): lingers, or is freed. */
+static void conn_finish(net_server *s, conn *c)
+{
+    if (c->ssl || c->peer_done || shutdown(c->fd, SHUT_WR) != 0) {
+        conn_free(s, c);
+        return;
+    }
+    if (s->cb->on_close)
+        s->cb->on_close(s->arg, &c->pub);
+    c->state = ST_LINGER;
+    c->linger_until = sl_mono_ms() + LINGER_MS;
+    buf_free(&c->pub.in);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = c->slot + 1};
+    epoll_ctl(s->efd, EPOLL_CTL_MOD, c->fd, &e);
+    c->epoll_events = e.events;
+}
+
+/* Note 9: what a lingering peer still sends is dropped; its EOF (or an error) ends it. */
+static void linger_read(net_server *s, conn *c)
+{
+    char drop[16384];
+    for (int i = 0; i < 32; i++) { /* a turn's budget, as for reads */
+        ssize_t n = recv(c->fd, drop, sizeof drop, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            conn_free(s, c);
+            return;
+        }
+        if (n < 0)
+            return;
+    }
+}
+
 net_conn *net_server_find(net_server *s, uint64_t id)
 {
     uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
-    if (slot >= s->nslots || !s->slots[slot] || s->gens[slot] != gen)
+    if (slot >= s->nslots || !s->slots[slot] || s->gens[slot] != gen ||
+        s->slots[slot]->state == ST_LINGER)
         return NULL;
     return &s->slots[slot]->pub;
 }
@@ -654,6 +696,10 @@ static bool read_framed(net_server *s, conn *c, size_t *got, bool hup)
  * leftover (an incomplete message) in the connection's own buffer (note 6). */
 static void read_conn(net_server *s, conn *c, uint32_t events)
 {
+    if (c->state == ST_LINGER) {
+        linger_read(s, c);
+        return;
+    }
     if (c->peer_done && (events & (EPOLLHUP | EPOLLERR))) {
         conn_free(s, c); /* note 8: it reset too; nobody reads the answers now */
         return;
@@ -748,7 +794,10 @@ static void read_conn(net_server *s, conn *c, uint32_t events)
         c->state = ST_CLOSING;
     }
     if (c->state == ST_CLOSING && c->out.len == c->out_off) {
-        conn_free(s, c);
+        if (eof)
+            conn_free(s, c);
+        else
+            conn_finish(s, c);
         return;
     }
     set_events(s, c);
@@ -760,8 +809,13 @@ static void sweep(net_server *s, int64_t now)
         conn *c = s->slots[i];
         if (!c)
             continue;
+        if (c->state == ST_LINGER) {
+            if (now >= c->linger_until)
+                conn_free(s, c);
+            continue;
+        }
         if (c->state == ST_CLOSING && c->out.len == c->out_off) {
-            conn_free(s, c);
+            conn_finish(s, c);
             continue;
         }
         if (c->state < ST_READY && s->cfg->handshake_timeout_ms > 0 &&
@@ -844,7 +898,7 @@ void net_server_run(net_server *s, int stop_fd)
                     continue;
                 }
                 if (c->state == ST_CLOSING && c->out.len == c->out_off) {
-                    conn_free(s, c);
+                    conn_finish(s, c);
                     continue;
                 }
             }
