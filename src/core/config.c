@@ -736,6 +736,16 @@ static int set_value(const apply_ctx *ac, const sl_option *o, char *base, const 
             return cfg_err(ac, v, false, opath,
                            "expected a duration like 250ms, 5s, 2m or 1h, got %s",
                            got_word(v, tmp, sizeof tmp));
+        /* A number alone is milliseconds, which only a name ending in _ms says: whoever
+         * wrote `idle_timeout: 30` meant seconds (Fluent Bit's times are), and 30 ms
+         * would close every connection. */
+        size_t nl = strlen(o->name);
+        if (x != 0 && !(nl > 3 && strcmp(o->name + nl - 3, "_ms") == 0) &&
+            strspn(v->scalar, " \t0123456789") == strlen(v->scalar))
+            return cfg_err(ac, v, false, opath,
+                           "%s has no unit: write %lldms or %llds (a number alone would be "
+                           "milliseconds)",
+                           got_word(v, tmp, sizeof tmp), (long long)x, (long long)x);
         if (o->max > o->min && (x < o->min || x > o->max))
             return cfg_err(ac, v, false, opath, "must be between %lld and %lld ms, got %s",
                            (long long)o->min, (long long)o->max, got_word(v, tmp, sizeof tmp));

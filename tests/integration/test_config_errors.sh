@@ -265,6 +265,13 @@ sinks:
 YAML
 if "$SLUICE" validate -c "$WORK/ports_apart.yaml"; then echo "ok   ports apart validate"; else echo "FAIL ports apart"; fail=1; fi
 
+# a duration without a unit, where the name does not say milliseconds
+check duration_no_unit "duration_no_unit.yaml:2:38: sources.in.idle_timeout: '30' has no unit: write 30ms or 30s" \
+'sources:
+  in: { type: forward, idle_timeout: 30 }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}

@@ -195,7 +195,7 @@ static const sl_option es_options[] = {
     {"schema_heal_suffix", SL_OPT_STR, offsetof(es_config, schema_heal_suffix), "_str", 0, NULL,
      NULL, 0, 0, "suffix of a renamed field (statusCode -> statusCode_str)"},
     {"schema_heal_interval", SL_OPT_DURATION, offsetof(es_config, schema_heal_interval_ms),
-     "300000", 0, NULL, NULL, 100, 366LL * 86400000,
+     "5m", 0, NULL, NULL, 100, 366LL * 86400000,
      "how often the versions' mappings are checked for conflicts"},
     SL_OPT_END,
 };
