@@ -233,6 +233,14 @@ static int parse_node_options(sl_topology *t, node *n, char *err, size_t errlen)
             rc = node_err(t, &pos, err, errlen, "%s.concurrency: a %s sink sends one request at "
                           "a time, in order (concurrency 1)", n->where, n->vt.sink->type);
         }
+        const sl_retry_config *r = &n->common.retry;
+        if (rc == SL_OK && r->initial_ms > r->max_ms) {
+            const sl_cnode *at = cnode_get(cnode_get(n->cn, "retry"), "initial_ms");
+            rc = node_err(t, at ? at : n->cn, err, errlen,
+                          "%s.retry: initial_ms (%lld ms) is above max_ms (%lld ms): the "
+                          "first backoff would be above its ceiling",
+                          n->where, (long long)r->initial_ms, (long long)r->max_ms);
+        }
         break;
     }
     }

@@ -144,6 +144,20 @@ static int route_init(void **self, const void *config, const sl_component_ctx *c
     const route_config *cfg = config;
     if (cfg->match.n == 0)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "'match' needs at least one pattern");
+    for (size_t i = 0; i < cfg->match.n; i++) {
+        /* as Fluentd refuses them: a brace never closed (or closed, never opened) matched
+         * nothing it meant to; an alternative must fit brace_match's buffer */
+        const char *p = cfg->match.v[i];
+        int depth = 0;
+        for (const char *c = p; *c && depth >= 0; c++)
+            depth += *c == '{' ? 1 : *c == '}' ? -1 : 0;
+        if (depth != 0)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "match pattern \"%s\": '%c' without '%c'",
+                             p, depth > 0 ? '{' : '}', depth > 0 ? '}' : '{');
+        if (strlen(p) >= 512)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "match pattern \"%.40s...\": longer than 511 bytes", p);
+    }
     route *r = sl_xcalloc(1, sizeof *r);
     r->cfg = cfg;
     r->flen = strlen(cfg->field);

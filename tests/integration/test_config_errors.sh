@@ -272,6 +272,20 @@ check duration_no_unit "duration_no_unit.yaml:2:38: sources.in.idle_timeout: '30
 sinks:
   out: { type: blackhole, inputs: [in] }'
 
+check retry_backwards "retry_backwards.yaml:4:50: sinks.out.retry: initial_ms (10000 ms) is above max_ms (1000 ms)" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: blackhole, inputs: [in], retry: { initial_ms: 10s, max_ms: 1s } }'
+
+check route_open_brace "route_open_brace.yaml:4:3: transforms.r: match pattern \"{app,web.*\": '{' without '}'" \
+'sources:
+  in: { type: demo }
+transforms:
+  r: { type: route, inputs: [in], match: ["{app,web.*"] }
+sinks:
+  out: { type: blackhole, inputs: [r] }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
