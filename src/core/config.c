@@ -9,7 +9,9 @@
  *  3. The tree is bounded: at most CFG_MAX_DEPTH levels and CFG_MAX_NODES nodes, so alias
  *     bombs and self-referencing anchors are errors, never a crash or a hang.
  *  4. config_apply zeroes every field it manages before parsing; on error it frees what
- *     it stored, leaving fields zero, so a second config_options_free is harmless. */
+ *     it stored, leaving fields zero, so a second config_options_free is harmless.
+ *  5. Aliases are libyaml's; merge keys (`<<: *defaults`) are resolved here (merge_keys),
+ *     a map's own keys first. Merged nodes count toward CFG_MAX_NODES like any others. */
 #include "config.h"
 
 #include <ctype.h>
@@ -171,6 +173,59 @@ static const char *node_kind_word(const sl_cnode *n)
     return n->kind == SL_CNODE_MAP ? "a map" : n->kind == SL_CNODE_SEQ ? "a sequence" : "a scalar";
 }
 
+static int convert(load_ctx *lc, yaml_node_t *y, int depth, sl_cnode **out);
+
+/* `<<` unquoted: YAML's merge key (`<<: *defaults`), as Kubernetes and compose files use
+ * it to share settings between components. */
+static bool is_merge_key(const yaml_node_t *k)
+{
+    return k->type == YAML_SCALAR_NODE && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           strcmp((const char *)k->data.scalar.value, "<<") == 0;
+}
+
+/* The pairs of the maps a map's merge keys name (a map, or a list of maps: the earlier
+ * wins) join it where it has no such key of its own, as YAML 1.1's merge type says. */
+static int merge_keys(load_ctx *lc, yaml_node_t *y, int depth, sl_cnode *n)
+{
+    for (yaml_node_pair_t *pr = y->data.mapping.pairs.start; pr < y->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(lc->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(lc->doc, pr->value);
+        if (!k || !v || !is_merge_key(k))
+            continue;
+        yaml_node_item_t one = pr->value, *from = &one, *to = &one + 1;
+        if (v->type == YAML_SEQUENCE_NODE)
+            from = v->data.sequence.items.start, to = v->data.sequence.items.top;
+        for (yaml_node_item_t *it = from; it < to; it++) {
+            yaml_node_t *m = yaml_document_get_node(lc->doc, *it);
+            if (!m || m->type != YAML_MAPPING_NODE)
+                return sl_seterr(lc->err, lc->errlen, SL_ERR_CONFIG,
+                                 "%s:%d:%d: '<<' merges maps only (write <<: *name, with "
+                                 "&name on a map)",
+                                 lc->path, (int)k->start_mark.line + 1,
+                                 (int)k->start_mark.column + 1);
+            for (yaml_node_pair_t *q = m->data.mapping.pairs.start;
+                 q < m->data.mapping.pairs.top; q++) {
+                yaml_node_t *mk = yaml_document_get_node(lc->doc, q->key);
+                yaml_node_t *mv = yaml_document_get_node(lc->doc, q->value);
+                if (!mk || !mv || mk->type != YAML_SCALAR_NODE || is_merge_key(mk) ||
+                    cnode_get(n, (const char *)mk->data.scalar.value))
+                    continue;
+                sl_cnode *c = NULL;
+                int rc = convert(lc, mv, depth + 1, &c);
+                if (rc != SL_OK)
+                    return rc;
+                c->key = sl_xstrdup((const char *)mk->data.scalar.value);
+                c->key_line = (int)mk->start_mark.line + 1;
+                c->key_col = (int)mk->start_mark.column + 1;
+                n->items = sl_xrealloc(n->items, (n->n + 1) * sizeof *n->items);
+                n->items[n->n++] = c;
+            }
+        }
+    }
+    return SL_OK;
+}
+
 /* Converts libyaml node `y` into a new sl_cnode in *out (owned by the caller). */
 static int convert(load_ctx *lc, yaml_node_t *y, int depth, sl_cnode **out)
 {
@@ -229,6 +284,8 @@ static int convert(load_ctx *lc, yaml_node_t *y, int depth, sl_cnode **out)
                                "%s:%d:%d: map keys must be plain strings", lc->path, kl, kc);
                 break;
             }
+            if (is_merge_key(k))
+                continue; /* after the map's own keys: merge_keys */
             const char *key = (const char *)k->data.scalar.value;
             const sl_cnode *dup = cnode_get(n, key);
             if (dup) {
@@ -246,6 +303,8 @@ static int convert(load_ctx *lc, yaml_node_t *y, int depth, sl_cnode **out)
             c->key_col = kc;
             n->items[n->n++] = c;
         }
+        if (rc == SL_OK)
+            rc = merge_keys(lc, y, depth, n);
         break;
     }
     default:
@@ -901,11 +960,15 @@ static int set_default(const apply_ctx *ac, const sl_option *o, char *base,
     return set_value(ac, o, base, &n, opath);
 }
 
+/* Whether s is in list; an entry ending in '*' takes every name it starts. */
 static bool in_list(const char *const *list, const char *s)
 {
-    for (size_t i = 0; list && list[i]; i++)
-        if (strcmp(list[i], s) == 0)
+    for (size_t i = 0; list && list[i]; i++) {
+        size_t n = strlen(list[i]);
+        if (n && list[i][n - 1] == '*' ? strncmp(list[i], s, n - 1) == 0
+                                       : strcmp(list[i], s) == 0)
             return true;
+    }
     return false;
 }
 

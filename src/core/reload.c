@@ -151,7 +151,9 @@ static const char *global_change(const sl_cnode *a, const sl_cnode *b, const sl_
         const sl_cnode *x = side ? b : a, *y = side ? a : b;
         for (size_t i = 0; x && x->kind == SL_CNODE_MAP && i < x->n; i++) {
             const char *key = x->items[i]->key;
-            if (is_section(key) || config_node_equal(x->items[i], cnode_get(y, key)))
+            /* x-* keys hold anchors: what changed there shows in the components merging them */
+            if (is_section(key) || strncmp(key, "x-", 2) == 0 ||
+                config_node_equal(x->items[i], cnode_get(y, key)))
                 continue;
             *at = cnode_get(b, key);
             return key;

@@ -650,7 +650,9 @@ int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err
     sl_cond_init_mono(&t->cv);
     *out = NULL;
     const sl_cnode *root = doc->root;
-    static const char *const ignore[] = {"sources", "transforms", "sinks", NULL};
+    /* x-*: free keys for YAML anchors (`x-defaults: &d ...`, then `<<: *d`), as compose
+     * files have them */
+    static const char *const ignore[] = {"sources", "transforms", "sinks", "x-*", NULL};
     const sl_option *tables[] = {sl_global_options};
     void *bases[] = {&t->g};
     int rc = SL_OK;

@@ -286,6 +286,27 @@ transforms:
 sinks:
   out: { type: blackhole, inputs: [r] }'
 
+# YAML merge keys: shared settings under an x- key, merged into components
+cat >"$WORK/merge.yaml" <<'YAML'
+x-sink: &sink
+  type: blackhole
+  batch: { max_events: 100 }
+sources:
+  in: { type: demo, count: 10 }
+sinks:
+  a: { <<: *sink, inputs: [in] }
+  b:
+    <<: *sink
+    inputs: [in]
+    batch: { max_events: lots }
+YAML
+out=$("$SLUICE" validate -c "$WORK/merge.yaml" 2>&1)
+if [[ "$out" == *"merge.yaml:11:26: sinks.b.batch.max_events: expected an integer, got 'lots'"* ]]; then
+  echo "ok   merge keys: the own key wins ($out)"
+else echo "FAIL merge keys: $out"; fail=1; fi
+sed -i 's/max_events: lots/max_events: 5/' "$WORK/merge.yaml"
+if "$SLUICE" validate -c "$WORK/merge.yaml" >/dev/null; then echo "ok   merge keys validate"; else echo "FAIL merge keys"; fail=1; fi
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}

@@ -136,6 +136,31 @@ static void free_cfg(t_cfg *cfg, t_common *common)
 
 /* ---- Loading ---------------------------------------------------------------------- */
 
+/* Merge keys: a map's own keys win, then the merged maps in order; a merged value is its
+ * own node (with the merged key's position); '<<' quoted is a plain key; a scalar to
+ * merge is an error. */
+static void test_load_merge_keys(void **state)
+{
+    (void)state;
+    sl_config_doc *doc = load_ok("x-d: &d\n  a: 1\n  b: { c: 2 }\nx-e: &e\n  a: 9\n  z: 3\n"
+                                 "one:\n  <<: *d\n  b: own\n"
+                                 "two:\n  <<: [*e, *d]\n"
+                                 "three: { \"<<\": 5 }\n");
+    const sl_cnode *one = cnode_get(doc->root, "one"), *two = cnode_get(doc->root, "two");
+    assert_int_equal(one->n, 2);
+    assert_string_equal(cnode_get(one, "a")->scalar, "1");
+    assert_string_equal(cnode_get(one, "b")->scalar, "own");
+    assert_int_equal(cnode_get(one, "a")->key_line, 2); /* where the merged key is */
+    assert_int_equal(two->n, 3);
+    assert_string_equal(cnode_get(two, "a")->scalar, "9"); /* the first merged map wins */
+    assert_string_equal(cnode_get(two, "z")->scalar, "3");
+    assert_string_equal(cnode_get(cnode_get(two, "b"), "c")->scalar, "2");
+    assert_string_equal(cnode_get(cnode_get(doc->root, "three"), "<<")->scalar, "5");
+    config_doc_free(doc);
+    load_err("a: &s x\nb:\n  <<: *s\n",
+             "cfg.yaml:3:3: '<<' merges maps only (write <<: *name, with &name on a map)");
+}
+
 static void test_load_positions(void **state)
 {
     sl_config_doc *doc = load_ok("a: 1\nsources:\n  in:\n    path: \"/x\"\n    list: [p, q]\n");
@@ -702,6 +727,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_positions),
+        cmocka_unit_test(test_load_merge_keys),
         cmocka_unit_test(test_load_empty),
         cmocka_unit_test(test_load_nulls),
         cmocka_unit_test(test_load_syntax_error),

@@ -82,7 +82,7 @@ static void test_graph_errors(void **state)
     expect_error("source: { a: { type: demo } }\n"
                  "sinks: { o: { type: blackhole, inputs: [a] } }\n",
                  "t.yaml:1:1: config: unknown option 'source' (did you mean 'sources'? valid: "
-                 "data_dir, shutdown_timeout, api, log, limits, sources, transforms, sinks)");
+                 "data_dir, shutdown_timeout, api, log, limits, sources, transforms, sinks, x-*)");
 }
 
 /* A sink that is only another sink's fallback needs no inputs. */
