@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -129,6 +130,36 @@ int sl_fsync_dir(const char *path)
     int rc = fsync(fd);
     close(fd);
     return rc == 0 ? SL_OK : SL_ERR_IO;
+}
+
+int sl_data_dir_lock(const char *data_dir, int *fd_out, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/sluice.pid", data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return sl_seterr(err, errlen, SL_ERR_AGAIN,
+                             "data_dir %s is in use by another sluice process%s%s%s", data_dir,
+                             pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: lock %s: %s", path, strerror(e));
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (errlen)
+        err[0] = '\0';
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        sl_seterr(err, errlen, SL_ERR_IO, "data_dir: cannot write %s: %s", path, strerror(errno));
+    *fd_out = fd;
+    return SL_OK;
 }
 
 int sl_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)

@@ -179,8 +179,9 @@ static const char dlq_usage[] =
     "          message); --limit caps the records shown per sink\n"
     "  replay  resends records through the sink as configured in FILE; delivered records\n"
     "          are removed from the file, the others stay. Exit status 0 only if every\n"
-    "          record was replayed. Run it while the daemon is stopped.\n"
-    "  purge   deletes the DLQ file of one sink (--sink) or of every sink (--all)\n"
+    "          record was replayed. Refused while a daemon runs on the data_dir.\n"
+    "  purge   deletes the DLQ file of one sink (--sink) or of every sink (--all); refused\n"
+    "          while a daemon runs on the data_dir\n"
     "options:\n"
     "  -c, --config FILE  configuration (data_dir and sinks are read from it)\n"
     "  --sink ID          only this sink (default: every sink with a DLQ file)\n"
@@ -582,6 +583,20 @@ int dlq_cli(int argc, char **argv)
             return 2;
         }
     }
+    /* A running daemon appends to the DLQ files through descriptors it keeps open: a file
+     * replay rewrote or purge removed would take its later records with the unlinked inode.
+     * Its flock on data_dir says it runs (a data_dir not there has no daemon either). */
+    int lock = -1;
+    struct stat dst;
+    if (strcmp(a.cmd, "list") && stat(data_dir, &dst) == 0) {
+        rc = sl_data_dir_lock(data_dir, &lock, err, sizeof err);
+        if (rc != SL_OK) {
+            fprintf(stderr, "sluice dlq %s: %s%s\n", a.cmd, err,
+                    rc == SL_ERR_AGAIN ? ": stop it first (the records stay)" : "");
+            config_doc_free(doc);
+            return 1;
+        }
+    }
     int status;
     if (!strcmp(a.cmd, "list"))
         status = cmd_list(dir, &a);
@@ -589,6 +604,8 @@ int dlq_cli(int argc, char **argv)
         status = cmd_purge(dir, &a);
     else
         status = cmd_replay(doc, dir, &a);
+    if (lock >= 0)
+        close(lock);
     config_doc_free(doc);
     return status;
 }

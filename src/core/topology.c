@@ -1135,34 +1135,17 @@ bool topo_stop_source(sl_topology *t, node *n, int64_t deadline_ms)
 }
 
 /* One process per data_dir: two would read the same files into the same checkpoints and
- * disk buffers. An flock on <data_dir>/sluice.pid, which holds the holder's pid for the
- * message; the kernel drops the lock when the process ends, however it ends. */
+ * disk buffers (and `sluice dlq replay|purge` rewrites the DLQ files). */
 static int lock_data_dir(sl_topology *t, char *err, size_t errlen)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/sluice.pid", t->g.data_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: %s: %s", path, strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return sl_seterr(err, errlen, SL_ERR_IO,
-                             "data_dir %s is in use by another sluice process%s%s%s: one "
-                             "data_dir per process", t->g.data_dir, pid[0] ? " (pid " : "",
-                             pid, pid[0] ? ")" : "");
-        return sl_seterr(err, errlen, SL_ERR_IO, "data_dir: lock %s: %s", path, strerror(e));
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        log_warn("sluice", "data_dir: cannot write %s: %s", path, strerror(errno));
-    t->dir_lock = fd;
+    char why[4400];
+    int rc = sl_data_dir_lock(t->g.data_dir, &t->dir_lock, why, sizeof why);
+    if (rc == SL_ERR_AGAIN)
+        return sl_seterr(err, errlen, rc, "%s: one data_dir per process", why);
+    if (rc != SL_OK)
+        return sl_seterr(err, errlen, rc, "%s", why);
+    if (why[0])
+        log_warn("sluice", "%s", why);
     return SL_OK;
 }
 

@@ -1,6 +1,8 @@
 """Permanent rejects go to the dead-letter queue (only the poison events: the runtime
 bisects, so their neighbours are delivered), and after the endpoint is fixed
-`sluice dlq replay` delivers them and empties the DLQ."""
+`sluice dlq replay` delivers them and empties the DLQ. While the daemon runs, replay and purge
+are refused: it appends to the DLQ file through a descriptor it keeps open, so a file they
+rewrote or removed would take its later records with the unlinked inode."""
 import json
 import os
 import subprocess
@@ -17,6 +19,12 @@ with open(os.path.join(logs, "a.log"), "w") as f:
         f.write("event %04d%s\n" % (i, " poison" if i in POISON else ""))
 
 emu = Emulator("http_sink_server.py", "--reject-marker", "poison")
+
+
+def control(obj):
+    req = urllib.request.Request("http://127.0.0.1:%d/control" % emu.port,
+                                 data=json.dumps(obj).encode(), method="POST")
+    urllib.request.urlopen(req, timeout=5).read()
 
 
 def lines():
@@ -38,17 +46,26 @@ sinks:
     batch: { max_events: 200, timeout_ms: 100 }
     retry: { initial_ms: 10, max_ms: 100 }
 """ % (WORK, port, logs, emu.port)
+dlq = os.path.join(WORK, "data", "dlq", "out.ndjson")
 s = Sluice(cfg).start()
 try:
     wait_until(lambda: s.metric("sluice_dlq_events_total", component_id="out") == len(POISON),
                what="poison events dead-lettered")
     wait_until(lambda: len(lines()) == N - len(POISON), what="the good events delivered")
     wait_until(lambda: s.component("in")["pending_acks"] == 0, what="source commits past the rejects")
+    # Refused while the daemon runs, even with the endpoint fixed; the records stay.
+    control({"reject_marker": ""})
+    for cmd in (["replay"], ["purge", "--all"]):
+        out = subprocess.run([SLUICE, "dlq"] + cmd + ["-c", s.config], capture_output=True,
+                             text=True)
+        assert out.returncode == 1, out
+        assert "in use by another sluice process (pid %d)" % s.proc.pid in out.stderr, out
+        assert len(open(dlq).read().splitlines()) == len(POISON)
+    control({"reject_marker": "poison"})
 finally:
     assert s.stop() == 0
 got = lines()
 assert not [g for g in got if "poison" in g]
-dlq = os.path.join(WORK, "data", "dlq", "out.ndjson")
 recs = [json.loads(l) for l in open(dlq)]
 assert sorted(r["event"]["message"] for r in recs) == sorted("event %04d poison" % i for i in POISON)
 for r in recs:
@@ -69,8 +86,7 @@ assert out.returncode != 0, out
 assert len(open(dlq).read().splitlines()) == 3
 
 # Endpoint fixed: replay delivers every record and empties the DLQ.
-req = urllib.request.Request("http://127.0.0.1:%d/control" % emu.port, data=b'{"reject_marker": ""}', method="POST")
-urllib.request.urlopen(req, timeout=5).read()
+control({"reject_marker": ""})
 out = subprocess.run([SLUICE, "dlq", "replay", "-c", s.config, "--sink", "out"], capture_output=True, text=True)
 assert out.returncode == 0, out
 assert "replayed 3" in out.stdout, out.stdout
