@@ -689,7 +689,16 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
             atomic_store(&rt->gone, true);
         if (rt)
             metrics_observe_duration(rt->m, secs);
-        snprintf(reason, sizeof reason, "%s", res.reason[0] ? res.reason : "unspecified");
+        const char *why = res.reason[0] ? res.reason : NULL;
+        /* A sink that answers per event (a redis reply, a kafka report) may say why only
+         * there: the first retried event's reason, else the first rejected one's, is the
+         * request's for the retry log and a retries_exhausted record. */
+        for (int pass = 0; !why && status == SL_SEND_PARTIAL && pass < 2; pass++)
+            for (size_t i = 0; i < n && !why; i++)
+                if (w->st[lo + i] == (pass ? SL_ITEM_REJECT : SL_ITEM_RETRY) &&
+                    w->rsn[lo + i] && w->rsn[lo + i][0])
+                    why = w->rsn[lo + i];
+        snprintf(reason, sizeof reason, "%s", why ? why : "unspecified");
 
         if (status == SL_SEND_OK) {
             size_t ok = 0;

@@ -24,7 +24,8 @@
 
 /* ---- The fake sink ---------------------------------------------------------------------
  * Messages are "<kind>-<index>". Kinds: "ev" (fine), "poison" (the request is rejected),
- * "prej" (PARTIAL: item rejected), "pretry" (PARTIAL: item retried the first time). */
+ * "prej" (PARTIAL: item rejected), "pretry" (PARTIAL: item retried the first time),
+ * "pfull" (PARTIAL: item retried every time, with an item reason and no request reason). */
 typedef struct fake {
     pthread_mutex_t mu;
     int fail_first;    /* the first K requests return RETRY */
@@ -92,6 +93,10 @@ static int fake_send(void *self, sl_event *const *events, size_t n, sl_send_resu
             partial = true;
         } else if (has(events[i], "pretry") && f->seen[idx]++ == 0) {
             res->item_status[i] = SL_ITEM_RETRY;
+            partial = true;
+        } else if (has(events[i], "pfull")) {
+            res->item_status[i] = SL_ITEM_RETRY;
+            res->item_reason[i] = "OOM command not allowed";
             partial = true;
         }
     }
@@ -476,6 +481,25 @@ static void test_partial(void **state)
     assert_int_equal(x.f.requests, 2); /* the second one carries only the 3 retried */
     assert_int_equal(x.f.max_n, 20);
     assert_int_equal((int)atomic_load(&x.m->retries), 1);
+    fx_done(&x);
+}
+
+static const char *pfull_odd(int i) { return i % 2 ? "pfull" : "ev"; }
+
+/* A PARTIAL answer whose failed events carry the only reason (the redis sink's error
+ * replies, the kafka sink's reports): the DLQ record says that reason, not "unspecified". */
+static void test_partial_item_reason_exhausted(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.cfg.retry.max_attempts = 2;
+    fx_start(&x);
+    fx_push(&x, 0, 6, pfull_odd);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(x.f.requests, 2);
+    assert_int_equal(fx_dlq_lines(&x, "\"reason\":\"retries_exhausted: OOM command not allowed\""),
+                     3);
+    assert_once_or_dlq(&x, 6, 3);
     fx_done(&x);
 }
 
@@ -1004,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_max_attempts_to_dlq),
         cmocka_unit_test(test_bisect_isolates_poison),
         cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_partial_item_reason_exhausted),
         cmocka_unit_test(test_oversized_item_sliced),
         cmocka_unit_test(test_max_bytes_bounds_request),
         cmocka_unit_test(test_circuit_opens_and_closes),
