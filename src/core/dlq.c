@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,16 @@ int dlq_write(sl_dlq *d, const sl_event *e, const char *reason, int attempts,
     buf_printf(b, "\",\"attempts\":%d", attempts);
     put_time(b, "first_attempt", first_attempt_ns);
     put_time(b, "last_attempt", last_attempt_ns);
+    /* The event's stable id, which the event's JSON does not carry: a replay sends it
+     * under the same id, so a peer that already has it (an answer lost after it stored
+     * it) folds the copy as it would any resend (Elasticsearch's create: 409). */
+    if (e->id_str.len) {
+        buf_puts(b, ",\"id_str\":\"");
+        json_escape(b, e->id_str.ptr, e->id_str.len);
+        buf_putc(b, '"');
+    } else if (e->id_stream || e->id_seq) {
+        buf_printf(b, ",\"id\":\"%016" PRIx64 "%016" PRIx64 "\"", e->id_stream, e->id_seq);
+    }
     buf_puts(b, ",\"event\":");
     json_encode_event(b, e);
     buf_puts(b, "}\n");
@@ -421,6 +432,35 @@ static int cmd_purge(const char *dir, const dlq_args *a)
     return status;
 }
 
+static bool hex64(const char *s, uint64_t *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
+        if (!d)
+            return false;
+        v = v << 4 | (uint64_t)(d - digits);
+    }
+    *out = v;
+    return true;
+}
+
+/* Gives e the stable id its record kept (records written before ids were kept have none:
+ * the event goes without, as it did then). */
+static void restore_id(sl_batch *b, sl_event *e, const json_value *rec)
+{
+    const json_value *s = json_get(rec, "id_str"), *h = json_get(rec, "id");
+    uint64_t st, sq;
+    if (s && s->type == JSON_STR && s->len) {
+        e->id_str = batch_str(b, s->str, s->len);
+    } else if (h && h->type == JSON_STR && h->len == 32 && hex64(h->str, &st) &&
+               hex64(h->str + 16, &sq)) {
+        e->id_stream = st;
+        e->id_seq = sq;
+    }
+}
+
 /* Replays one sink's file. Adds to *replayed / *remaining. Returns 0 or 1. */
 static int replay_sink(sl_topology *t, const char *dir, const char *id, long limit,
                        size_t *replayed, size_t *remaining)
@@ -469,6 +509,7 @@ static int replay_sink(sl_topology *t, const char *dir, const char *id, long lim
                 bad++;
                 continue; /* kept as is: a human has to look at it */
             }
+            restore_id(b, &b->events[b->n - 1], r);
             which[k++] = i;
         }
         for (size_t j = 0; j < k; j++)

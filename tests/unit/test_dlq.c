@@ -86,6 +86,13 @@ static void write_records(fixture *x, int first, int n)
         sl_event *e = batch_add(b);
         e->ts_ns = 1700000000123456789LL;
         e->message = batch_str(b, msg, (size_t)len);
+        /* stable ids: a file position, or (record 2) a string id such as CloudWatch's */
+        if (i == 2) {
+            e->id_str = SL_STR("cw-event-2");
+        } else {
+            e->id_stream = 0xabcdef0123456789ULL;
+            e->id_seq = (uint64_t)i;
+        }
         event_set_str(b, e, "kubernetes.pod_name", "web-1", 5);
         assert_int_equal(dlq_write(d, e, "400 \"bad\" field", 3, 1700000000000000000LL,
                                    1700000001000000000LL),
@@ -137,6 +144,14 @@ static void test_record_format(void **state)
         assert_int_equal(json_get(r, "time")->type, JSON_STR);
         assert_string_equal(json_get(r, "first_attempt")->str, "2023-11-14T22:13:20.000000000Z");
         assert_string_equal(json_get(r, "last_attempt")->str, "2023-11-14T22:13:21.000000000Z");
+        if (n == 2) {
+            assert_string_equal(json_get(r, "id_str")->str, "cw-event-2");
+            assert_null(json_get(r, "id"));
+        } else {
+            char id[40];
+            snprintf(id, sizeof id, "abcdef0123456789%016x", n);
+            assert_string_equal(json_get(r, "id")->str, id);
+        }
         const json_value *ev = json_get(r, "event");
         assert_non_null(ev);
         assert_int_equal(ev->type, JSON_OBJ);
@@ -257,7 +272,8 @@ static void test_cli_replay(void **state)
     snprintf(cfg, sizeof cfg,
              "data_dir: %s\n"
              "sources:\n  in:\n    type: stdin\n"
-             "sinks:\n  out:\n    type: file\n    inputs: [in]\n    path: %s/replayed.ndjson\n",
+             "sinks:\n  out:\n    type: file\n    inputs: [in]\n    path: %s/replayed.ndjson\n"
+             "    id_key: id\n",
              x.dir, x.dir);
     write_text(x.config, cfg);
     write_records(&x, 0, 4);
@@ -275,6 +291,9 @@ static void test_cli_replay(void **state)
     assert_non_null(data);
     assert_non_null(strstr(data, "msg-0"));
     assert_non_null(strstr(data, "msg-3"));
+    /* replayed under the ids they had, so a peer that has them already folds them */
+    assert_non_null(strstr(data, "\"id\":\"abcdef01234567890000000000000003\""));
+    assert_non_null(strstr(data, "\"id\":\"cw-event-2\""));
     free(data);
     write_text(x.path, "");
     assert_int_equal(run_cli(&x, out, sizeof out, 5, replay), 0);
