@@ -21,6 +21,7 @@
 
 #include "core/common.h"
 #include "core/lazylib.h"
+#include "core/log.h"
 #include "net/http_conn.h"
 
 #define HTTP_MAX_BODY (64u << 20)
@@ -160,6 +161,35 @@ int http_gzip(const char *data, size_t len, int level, sl_buf *out)
     return SL_OK;
 }
 
+void http_header_value(char *out, size_t outlen, const char *p, size_t n)
+{
+    size_t a = 0, b = n;
+    while (a < b && (p[a] == ' ' || p[a] == '\t'))
+        a++;
+    while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' ' ||
+                     p[b - 1] == '\t'))
+        b--;
+    if (!outlen)
+        return;
+    size_t k = SL_MIN(b - a, outlen - 1);
+    memcpy(out, p + a, k);
+    out[k] = '\0';
+}
+
+void http_answer_excerpt(char *out, size_t outlen, long status, const char *location,
+                         const char *body, size_t n)
+{
+    /* A redirect's body is usually empty or boilerplate: where it points is what tells a
+     * user that the endpoint wants https, a trailing slash or another host. */
+    if (status >= 300 && status < 400 && location && location[0]) {
+        char loc[200];
+        log_excerpt(loc, sizeof loc, location, strlen(location));
+        snprintf(out, outlen, "redirect to %s, not followed: set the endpoint to it", loc);
+        return;
+    }
+    log_excerpt(out, outlen, body, n);
+}
+
 int64_t http_parse_retry_after(const char *v)
 {
     while (*v == ' ' || *v == '\t')
@@ -214,6 +244,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
     if (n > 5 && memcmp(p, "HTTP/", 5) == 0) {
         r->retry_after_ms = 0; /* a new response (after 100 Continue or a redirect) */
+        r->location[0] = '\0';
+    } else if (n > 9 && strncasecmp(p, "Location:", 9) == 0) {
+        http_header_value(r->location, sizeof r->location, p + 9, n - 9);
     } else if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
         char v[128];
         size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
@@ -265,6 +298,7 @@ static int own_do(http_client *c, const http_request *req, http_response *resp)
     resp->body = mresp.body;
     resp->status = mresp.status;
     resp->retry_after_ms = mresp.retry_after_ms;
+    memcpy(resp->location, mresp.location, sizeof resp->location);
     snprintf(resp->error, sizeof resp->error, "%s", mresp.error);
     free(hdrs);
     buf_free(&gz);
@@ -276,6 +310,7 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
     resp->status = 0;
     resp->retry_after_ms = 0;
     resp->error[0] = '\0';
+    resp->location[0] = '\0';
     buf_reset(&resp->body);
     if (http_conn_handles(c->pool, req->url))
         return own_do(c, req, resp);

@@ -70,6 +70,7 @@ typedef struct http_response {
     sl_buf body;            /* response body (owned by the caller: buf_free) */
     int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date), 0 = none */
     char error[256];        /* transport error text when status == 0 */
+    char location[256];     /* Location of a redirect (not followed), "" when none */
 } http_response;
 
 /* Returns an owned client (http_client_free). Safe to share between threads: each
@@ -83,6 +84,13 @@ void http_client_free(http_client *c);
 int http_client_do(http_client *c, const http_request *req, http_response *resp);
 /* gzip-compresses `len` bytes into out (replacing its content). Returns SL_OK. */
 int http_gzip(const char *data, size_t len, int level, sl_buf *out);
+/* The value of a header line's rest p[0..n) (after "Name:"), blanks and CRLF trimmed, into
+ * out (cut to outlen - 1 bytes). */
+void http_header_value(char *out, size_t outlen, const char *p, size_t n);
+/* What follows "http <status>: " in a sink's reason for a refused request: for a redirect
+ * (not followed) where it points, else the answer's body as one printable line. */
+void http_answer_excerpt(char *out, size_t outlen, long status, const char *location,
+                         const char *body, size_t n);
 /* Parses a Retry-After value ("120" or an HTTP date) into ms from now; 0 if invalid. */
 int64_t http_parse_retry_after(const char *value);
 

@@ -731,6 +731,7 @@ static int exchange(hc_conn *c, sl_buf *head, const char *body, size_t blen, boo
         resp->status = hr.status;
         resp->retry_after_ms = hr.retry_after_ms;
         memcpy(resp->etag, hr.etag, sizeof resp->etag);
+        memcpy(resp->location, hr.location, sizeof resp->location);
         http_resp_free(&hr);
         return 0;
     }

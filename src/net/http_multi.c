@@ -117,14 +117,9 @@ static size_t hm_header(char *p, size_t sz, size_t nm, void *ud)
         v[k] = '\0';
         j->resp->retry_after_ms = http_parse_retry_after(v);
     } else if (n > 5 && strncasecmp(p, "ETag:", 5) == 0) {
-        size_t a = 5, b = n;
-        while (a < b && (p[a] == ' ' || p[a] == '\t'))
-            a++;
-        while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' '))
-            b--;
-        size_t k = SL_MIN(b - a, sizeof j->resp->etag - 1);
-        memcpy(j->resp->etag, p + a, k);
-        j->resp->etag[k] = '\0';
+        http_header_value(j->resp->etag, sizeof j->resp->etag, p + 5, n - 5);
+    } else if (n > 9 && strncasecmp(p, "Location:", 9) == 0) {
+        http_header_value(j->resp->location, sizeof j->resp->location, p + 9, n - 9);
     }
     return n;
 }
@@ -370,6 +365,7 @@ int http_multi_do(http_multi *m, const http_mreq *req, http_mresp *resp)
     resp->retry_after_ms = 0;
     resp->error[0] = '\0';
     resp->etag[0] = '\0';
+    resp->location[0] = '\0';
     resp->tls = false;
     buf_reset(&resp->body);
     bool own = http_conn_handles(m->conns, req->url);

@@ -48,6 +48,7 @@ typedef struct http_mresp {
     int64_t retry_after_ms; /* Retry-After in ms, 0 = none */
     char error[256];        /* transport error when status == 0 */
     char etag[160];         /* the ETag header as sent (quotes kept), "" when none */
+    char location[256];     /* the Location header (redirects are not followed), "" if none */
     bool tls;               /* ... and it was a TLS failure (handshake, certificate, alert) */
 } http_mresp;
 

@@ -98,7 +98,7 @@ static int parse_head(http_resp *r, size_t len)
     bool close = false, ka = false, chunked = false, te = false, have_len = false;
     uint64_t clen = 0;
     int64_t retry = 0;
-    char etag[sizeof r->etag] = "";
+    char etag[sizeof r->etag] = "", location[sizeof r->location] = "";
     for (const char *h = eol + 1; h < end;) {
         const char *he = memchr(h, '\n', (size_t)(end - h));
         const char *colon = memchr(h, ':', (size_t)(he - h));
@@ -144,6 +144,10 @@ static int parse_head(http_resp *r, size_t len)
             size_t k = SL_MIN(vlen, sizeof etag - 1);
             memcpy(etag, v, k);
             etag[k] = '\0';
+        } else if (name_is(h, nlen, "location")) {
+            size_t k = SL_MIN(vlen, sizeof location - 1);
+            memcpy(location, v, k);
+            location[k] = '\0';
         }
         h = next;
     }
@@ -157,6 +161,7 @@ static int parse_head(http_resp *r, size_t len)
     r->status = status;
     r->retry_after_ms = retry;
     memcpy(r->etag, etag, sizeof etag);
+    memcpy(r->location, location, sizeof location);
     r->keep_alive = !close && (v11 || ka);
     buf_reset(&r->head);
     r->scan = 0;

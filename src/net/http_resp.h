@@ -51,6 +51,7 @@ typedef struct http_resp {
     bool keep_alive;       /* the connection may carry another request afterwards */
     int64_t retry_after_ms; /* Retry-After in ms from now, 0 = none */
     char etag[160];        /* ETag as sent (quotes kept), "" when none */
+    char location[256];    /* Location as sent (a redirect is not followed), "" when none */
     uint64_t left;         /* BODY_LEN: bytes still to come */
     uint64_t seen;         /* input bytes consumed so far (0 = nothing arrived) */
     sl_buf head;           /* the head being collected (owned) */

@@ -154,7 +154,8 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->throttled = resp.status == 429;
     } else {
         char excerpt[201];
-        log_excerpt(excerpt, sizeof excerpt, resp.body.p, resp.body.len);
+        http_answer_excerpt(excerpt, sizeof excerpt, resp.status, resp.location, resp.body.p,
+                            resp.body.len);
         res->status = SL_SEND_REJECT; /* a 413 is bisected by the runtime */
         res->too_large = resp.status == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, excerpt);

@@ -8,6 +8,9 @@ Control, by flags or at run time with POST /control and a JSON object:
   {"reject_marker": "poison"}                    400 for any request containing it ("" = off)
   {"drop": N}                                    close the next N connections without answer
   {"delay_ms": 250}                              wait before every answer
+  {"redirect": "https://host/ingest"}            301 to that Location for every request, with
+                                                 nginx's HTML body, as a proxy moving the
+                                                 endpoint does ("" = off)
   {"reset": true}                                forget counters and stored lines
 GET /stats returns counters as JSON; GET /lines returns the stored lines (NDJSON),
 GET /lines?since=N those from the N-th on (a reader polling for new ones).
@@ -29,6 +32,7 @@ class State:
         self.fail_status = args.fail_status
         self.retry_after = args.retry_after
         self.reject_marker = args.reject_marker or ""
+        self.redirect = ""
         self.drop = args.drop
         self.delay_ms = args.delay_ms
         self.reset_counters()
@@ -128,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.drop = int(ctl["drop"])
                 if "delay_ms" in ctl:
                     STATE.delay_ms = int(ctl["delay_ms"])
+                if "redirect" in ctl:
+                    STATE.redirect = ctl["redirect"] or ""
                 return self.reply_json(200, STATE.stats())
         self.ingest()
 
@@ -153,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.failed += 1
                 action = "fail"
                 status, retry_after = STATE.fail_status, STATE.retry_after
+            elif STATE.redirect:
+                action = "redirect"
+                location = STATE.redirect
             elif STATE.reject_marker and STATE.reject_marker.encode() in data:
                 STATE.rejected += 1
                 action = "reject"
@@ -170,6 +179,11 @@ class Handler(BaseHTTPRequestHandler):
             if retry_after is not None and status in (429, 503):
                 headers["Retry-After"] = str(retry_after)
             return self.reply(status, b"temporarily failing", headers)
+        if action == "redirect":
+            body = (b"<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n"
+                    b"<body>\r\n<center><h1>301 Moved Permanently</h1></center>\r\n"
+                    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+            return self.reply(301, body, {"Location": location, "Content-Type": "text/html"})
         if action == "reject":
             return self.reply(400, ("request contains marker %r" % STATE.reject_marker).encode())
         text = data.decode("utf-8", errors="replace")

@@ -273,6 +273,23 @@ static void test_400_reject(void **state)
     sink_close(&f);
 }
 
+/* A redirect is not followed (nor by Fluent Bit or Vector): the reject says where it
+ * points, which tells the user what the endpoint should be, not nginx's HTML. */
+static void test_301_reject_names_location(void **state)
+{
+    control("{\"reset\":true}");
+    control("{\"redirect\":\"https://logs.example.com/ingest\"}");
+    sink_fixture f;
+    sink_open(&f, "", emu_port);
+    const char *msgs[] = {"fine"};
+    sl_send_result res;
+    sink_send(&f, msgs, 1, &res);
+    control("{\"redirect\":\"\"}");
+    assert_int_equal(res.status, SL_SEND_REJECT);
+    assert_non_null(strstr(res.reason, "http 301: redirect to https://logs.example.com/ingest"));
+    sink_close(&f);
+}
+
 static void test_refused_retry(void **state)
 {
     /* A port nobody listens on: bind to get a free one, then close it. */
@@ -453,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_503_retry),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_400_reject),
+        cmocka_unit_test(test_301_reject_names_location),
         cmocka_unit_test(test_refused_retry),
         cmocka_unit_test(test_dropped_connection_retry),
         cmocka_unit_test(test_gzip_array_put_headers),

@@ -915,7 +915,7 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             metrics_error(m, "duplicate");
         return true;
     }
-    log_excerpt(ex, sizeof ex, r->head.p, r->head.len);
+    http_answer_excerpt(ex, sizeof ex, st, resp.location, r->head.p, r->head.len);
     if (st == 413) {
         metrics_error(m, "http_413");
         o->too_large = true;

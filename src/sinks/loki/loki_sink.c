@@ -225,7 +225,7 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     const char *kind;
     loki_outcome out = loki_classify(resp.status, resp.body.p, resp.body.len, &kind);
     char ex[201];
-    log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
+    http_answer_excerpt(ex, sizeof ex, resp.status, resp.location, resp.body.p, resp.body.len);
     switch (out) {
     case LOKI_OK:
         res->status = SL_SEND_OK;

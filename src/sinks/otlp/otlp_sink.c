@@ -238,7 +238,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->throttled = st == 429;
     } else {
         char ex[201];
-        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
+        http_answer_excerpt(ex, sizeof ex, st, resp.location, resp.body.p, resp.body.len);
         res->status = SL_SEND_REJECT;
         res->too_large = st == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
