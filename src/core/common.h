@@ -85,8 +85,9 @@ int sl_mkdirs(const char *path, char *err, size_t errlen);
 int sl_fsync_dir(const char *path);
 /* One process per data_dir: an flock on <data_dir>/sluice.pid, which then holds our pid
  * for the message of the next one. Returns SL_OK with *fd_out holding the lock (closing it
- * drops it; err is "" or says the pid could not be written), SL_ERR_AGAIN when another process holds it (err: "data_dir D is in use by
- * another sluice process (pid N)"), or SL_ERR_IO. */
+ * drops it; err is "" or says the pid could not be written), SL_ERR_AGAIN when another
+ * process holds it (err: "data_dir D is in use by another sluice process (pid N)"), or
+ * SL_ERR_IO. */
 int sl_data_dir_lock(const char *data_dir, int *fd_out, char *err, size_t errlen);
 /* Whether a component id can name a file under data_dir (its checkpoints, buffer, DLQ):
  * 1 to SL_ID_MAX bytes, no '/', '\\' or control character, not starting with '.'. */
