@@ -119,8 +119,7 @@ static void on_close(void *arg, net_conn *c)
     c->user = NULL;
 }
 
-/* Parses the header block [0, head_len). Returns 0, or an HTTP status to answer. */
-static int parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg)
+int http_req_parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg)
 {
     const char *p = c->in.p, *end = c->in.p + r->head_len;
     l->h->begin(l->arg, c);
@@ -322,10 +321,9 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     l->h->body(l->arg, c, body ? body : "", blen, total);
 }
 
-/* The length of the header block at p (through its empty line), 0 while incomplete. Lines
- * end in CRLF or in a bare LF, which RFC 9112 2.2 lets a server take (printf | nc sends
- * them; such a request waited out request_timeout). */
-static size_t head_end(const char *p, size_t n)
+/* Lines end in CRLF or in a bare LF, which RFC 9112 2.2 lets a server take (printf | nc
+ * sends them; such a request waited out request_timeout). */
+size_t http_req_head_end(const char *p, size_t n)
 {
     for (const char *q = memchr(p, '\n', n); q;) {
         size_t at = (size_t)(q - p) + 1; /* after a line's LF: an empty line ends the head */
@@ -349,7 +347,7 @@ static int on_data(void *arg, net_conn *c)
             r->timed = true;
         }
         if (r->state == HTTP_REQ_HEAD) {
-            size_t head = head_end(c->in.p, c->in.len);
+            size_t head = http_req_head_end(c->in.p, c->in.len);
             if (!head) {
                 if (c->in.len > l->opt->max_header_bytes) {
                     metrics_error(l->cc->metrics, "header_too_large");
@@ -359,7 +357,7 @@ static int on_data(void *arg, net_conn *c)
             }
             r->head_len = head;
             const char *msg = NULL;
-            int code = parse_head(l, c, r, &msg);
+            int code = http_req_parse_head(l, c, r, &msg);
             if (code) {
                 metrics_error(l->cc->metrics, code == 413 ? "body_too_large" : "bad_request");
                 net_server_warn(l->srv, "%s: %d: %s", c->peer, code, msg);

@@ -124,6 +124,13 @@ int http_req_emit(http_req_layer *l, net_conn *c, sl_batch *b);
 void http_req_answer(http_req_layer *l, net_conn *c, int code, const char *ctype,
                      int64_t retry_after_s, const char *body, size_t len, bool close);
 
+/* The head's framing, for on_data and the fuzz target: the length of the header block at
+ * p (through its empty line), 0 while incomplete; then the parse of c->in's first
+ * r->head_len bytes, calling h->begin, h->header and h->head. Returns 0, or an HTTP
+ * status to answer with *msg saying why. */
+size_t http_req_head_end(const char *p, size_t n);
+int http_req_parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg);
+
 /* Header value helpers: exact name without case; word anywhere in the value; media type
  * before its parameters; Content-Encoding gzip (sets r->gzip) or identity, else false. */
 bool http_req_name_is(const char *name, size_t nlen, const char *want);
