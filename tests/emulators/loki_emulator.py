@@ -24,10 +24,13 @@ What it enforces, like Loki:
   --count-only (benchmarks): every push is accepted without being read; /stats counts bytes.
 
 Control: POST /control {"fail": N, "status": 429, "retry_after": 1} fails the next N pushes;
-{"delay_ms": D} waits D ms before each push; {"reset": true}. GET /stats: counters and
-entries per stream. GET /entries?since=N: the
-stored entries from the N-th on, as JSON lines {"tenant","stream","labels","ts","line",
-"metadata","encoding"}. Prints the port on its first stdout line.
+{"delay_ms": D} waits D ms before each push; {"max_body": BYTES}: a push whose body (as
+received) is larger is answered 413 before Loki reads it, as a proxy in front of Loki with a
+body limit (nginx's client_max_body_size) does, 0 = no limit; {"reset": true}. GET /stats:
+counters (status_413, body_bytes: the push bodies as received) and entries per stream.
+GET /entries?since=N: the stored entries from the N-th on, as JSON lines
+{"tenant","stream","labels","ts","line","metadata","encoding"}. Prints the port on its first
+stdout line.
 """
 import argparse
 import base64
@@ -338,6 +341,12 @@ def decode_json(b):
     return streams
 
 
+# what nginx answers for a body over client_max_body_size
+NGINX_413 = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+             "<center><h1>413 Request Entity Too Large</h1></center>\r\n"
+             "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
 def fmt_ts(ns):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10 ** 9)) + ".%09dZ" % (ns % 10 ** 9)
 
@@ -356,9 +365,10 @@ class State:
         self.delay_ms = 0
         self.fail_status = 500
         self.retry_after = None
+        self.max_body = 0
         self.stats = {"requests": 0, "pushes_ok": 0, "entries": 0, "dups": 0, "refused": 0,
                       "out_of_order": 0, "too_old": 0, "bad": 0, "unauthorized": 0,
-                      "injected": 0, "bad_content_type": 0}
+                      "injected": 0, "bad_content_type": 0, "status_413": 0, "body_bytes": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -411,13 +421,19 @@ class Handler(BaseHTTPRequestHandler):
                     st.retry_after = c.get("retry_after")
                 if "delay_ms" in c:
                     st.delay_ms = int(c["delay_ms"])
+                if "max_body" in c:
+                    st.max_body = int(c["max_body"])
             return self.answer(200, "{}", "application/json")
         if u.path != "/loki/api/v1/push":
             return self.answer(404, "404 page not found\n")
         a = st.args
         with st.lock:
             st.stats["requests"] += 1
+            st.stats["body_bytes"] += len(body)
             delay = st.delay_ms
+            if st.max_body and len(body) > st.max_body:
+                st.stats["status_413"] += 1
+                return self.answer(413, NGINX_413, "text/html")
         if delay:
             time.sleep(delay / 1000.0)  # a slow Loki: requests stay in flight longer
         tenant = self.headers.get("X-Scope-OrgID") or ""

@@ -343,7 +343,11 @@ static void test_classify(void **state)
         assert_int_equal(loki_classify(400, r[i].body, strlen(r[i].body), &k), LOKI_REJECT);
         assert_string_equal(k, r[i].kind);
     }
-    assert_int_equal(loki_classify(413, "", 0, &k), LOKI_REJECT);
+    /* 413, from Loki or a proxy in front of it: too large, whatever the body says */
+    const char *page = "<html><head><title>413 Request Entity Too Large</title></head></html>";
+    assert_int_equal(loki_classify(413, page, strlen(page), &k), LOKI_TOO_LARGE);
+    assert_string_equal(k, "too_large");
+    assert_int_equal(loki_classify(413, "bad label", 9, &k), LOKI_TOO_LARGE);
 }
 
 int main(void)

@@ -58,11 +58,14 @@ typedef enum loki_outcome {
     LOKI_RETRY,  /* 408, 429, 5xx */
     LOKI_AUTH,   /* 401, 403: retried with the circuit opened (credentials) */
     LOKI_REJECT, /* other 4xx: no retry helps */
+    LOKI_TOO_LARGE, /* 413 (Loki's body limit or a proxy's): the request's size refused;
+                       rejected like other 4xx, and the batch target shrinks */
 } loki_outcome;
 
 /* Classifies an answer from its status and body (any bytes). *kind is a static metric
  * label: "out_of_order", "too_old", "too_new", "line_too_long", "bad_labels",
- * "rate_limited", "stream_limit", "http_reject", "http_retry", "http_auth" or "ok". */
+ * "rate_limited", "stream_limit", "too_large", "http_reject", "http_retry", "http_auth" or
+ * "ok". */
 loki_outcome loki_classify(long status, const char *body, size_t n, const char **kind);
 
 #endif

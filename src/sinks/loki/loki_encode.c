@@ -623,6 +623,10 @@ loki_outcome loki_classify(long status, const char *body, size_t n, const char *
         *kind = "http_auth";
         return LOKI_AUTH;
     }
+    if (status == 413) { /* whatever the body says: a proxy's page is no Loki text */
+        *kind = "too_large";
+        return LOKI_TOO_LARGE;
+    }
     if (has(body, n, "out of order") || has(body, n, "too far behind"))
         *kind = "out_of_order";
     else if (has(body, n, "too old") || has(body, n, "greater than max") ||

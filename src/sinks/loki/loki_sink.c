@@ -10,14 +10,17 @@
  *     stream's requests reach Loki in buffer order.
  *  2. Answers: 2xx = delivered. 429, 408, 5xx and transport errors retry (Retry-After
  *     honoured); 401/403 retry with the circuit opened at once (credentials); other 4xx
- *     ("entry out of order", "too old", "greater than max", line too long, bad labels) are
- *     permanent: the runtime bisects and dead-letters what Loki still refuses, with Loki's
- *     text as the reason. Loki keeps the entries of a refused request it found valid; a
- *     resent one is dropped by Loki as a duplicate (same stream, time and line) or, with
- *     unordered writes off and a newer entry stored since, refused again: the DLQ then
- *     holds an event Loki also has (never one fewer).
+ *     ("entry out of order", "too old", "greater than max", line too long, bad labels; 413:
+ *     note 4) are permanent: the runtime bisects and dead-letters what Loki still refuses,
+ *     with Loki's text as the reason. Loki keeps the entries of a refused request it found
+ *     valid; a resent one is dropped by Loki as a duplicate (same stream, time and line)
+ *     or, with unordered writes off and a newer entry stored since, refused again: the DLQ
+ *     then holds an event Loki also has (never one fewer).
  *  3. Cardinality: see loki_encode.c; every event that went over the cap is counted
- *     (loki_label_overflow) and a warning is logged at most every 10 s. */
+ *     (loki_label_overflow) and a warning is logged at most every 10 s.
+ *  4. Size: a 413 (Loki's own body limit, or a proxy's in front of it, whose answer is no
+ *     Loki text) is a reject flagged too_large: the runtime bisects the request, so its
+ *     events still go, and halves the adaptive batch target so later requests fit. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -239,7 +242,10 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         metrics_error(m, kind);
         break;
     case LOKI_REJECT:
+    case LOKI_TOO_LARGE:
+        /* the runtime bisects a reject; a 413 also halves its batch target (note 4) */
         res->status = SL_SEND_REJECT;
+        res->too_large = out == LOKI_TOO_LARGE;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, ex);
         metrics_error(m, kind);
         break;
