@@ -48,6 +48,13 @@
  *     annotated sluice.io/exclude: "true" is not offered when known at a scan, and lines of
  *     a file already open are skipped but still committed; sluice.io/parser: json adds the
  *     members of a JSON message as fields.
+ * 10. Pod and container directories may be symlinks (some runtimes and CI setups link
+ *     <path>/<ns>_<pod>_<uid> elsewhere): they are followed, as Fluent Bit's and Vector's
+ *     globs follow them, and files are offered under the link's path, whose names give the
+ *     metadata. The walk has a fixed depth (pod, container, file), so a link back up the
+ *     tree cannot loop; a file reached by two paths is one identity (dev, inode) in the
+ *     tailer, read once under the first path offered. A link that cannot be followed is
+ *     logged once and counted (bad_symlink) until it clears.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -781,6 +788,24 @@ static bool is_dir(int dfd, const struct dirent *de)
     return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A pod's or container's directory, or a link to one (note 10). A link that cannot be
+ * followed (dangling, no permission) is reported once at `path`. */
+static bool is_dir_or_link(k8s_source *s, int dfd, const struct dirent *de, const char *path)
+{
+    if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+        return de->d_type == DT_DIR;
+    struct stat st;
+    if (fstatat(dfd, de->d_name, &st, 0) == 0)
+        return S_ISDIR(st.st_mode);
+    int e = errno;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        char what[128];
+        snprintf(what, sizeof what, "directory symlink cannot be followed: %s", strerror(e));
+        tailer_skip(s->t, path, "bad_symlink", what);
+    }
+    return false;
+}
+
 /* A rotated name (<N>.log.<suffix>) we do not follow yet may be a copytruncate copy still
  * being written: it is offered once unchanged for 250 ms (ctime), so its first bytes and
  * size are final and it resumes where the original was instead of being read again. */
@@ -833,11 +858,12 @@ static void scan_pod(k8s_source *s, const char *dir)
     char path[PATH_MAX];
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || !is_dir(dirfd(d), de))
+        if (de->d_name[0] == '.')
             continue;
         if (!globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, de->d_name, strlen(de->d_name)))
             continue;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path)
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path &&
+            is_dir_or_link(s, dirfd(d), de, path))
             scan_container(s, path);
     }
     closedir(d);
@@ -897,8 +923,9 @@ static void k8s_scan(k8s_source *s)
                 continue;
             }
             k8s_meta m = {.restart = -1};
-            if (!k8s_split_pod_dir(name, nl, &m) || !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
-                !is_dir(dirfd(d), de))
+            if (!k8s_split_pod_dir(name, nl, &m) ||
+                !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
+                !is_dir_or_link(s, dirfd(d), de, path))
                 continue;
             scan_pod(s, path);
         }

@@ -62,7 +62,8 @@
  *     identical first fingerprint_bytes are treated as one stream; raise fingerprint_bytes
  *     for files with long common headers.
  *  7. Every outside-input problem (directory instead of file, permission denied, dangling
- *     symlink, read error) is logged once per path until it clears, and counted.
+ *     symlink, read error; a caller's discovery reports its own with tailer_skip) is
+ *     logged once per path until it clears, and counted.
  *  8. A file that left discovery while we could not follow it by fd is looked for again
  *     (relocate) in the directory it was last seen in: a saved position no offer claimed
  *     at the first scan (renamed out of the include patterns while we were down, or just
@@ -252,6 +253,11 @@ static void report(tailer *t, const char *path, const char *reason, const char *
     log_warn(t->comp, "skipping %s: %s", path, what);
     if (t->m)
         metrics_error(t->m, reason);
+}
+
+void tailer_skip(tailer *t, const char *path, const char *reason, const char *what)
+{
+    report(t, path, reason, what);
 }
 
 /* ---- Fingerprints ------------------------------------------------------------------- */

@@ -154,6 +154,11 @@ void tailer_commit(tailer *t, uint64_t key, uint64_t value);
  * have been renamed away or deleted: they are drained, then closed. */
 void tailer_scan_begin(tailer *t);
 void tailer_offer(tailer *t, const char *path);
+/* A path the caller's discovery skips for a fault of outside input (a directory link that
+ * cannot be followed): between scan begin and end, logged as "skipping <path>: <what>" and
+ * counted as error `reason` once per path until a scan no longer reports it (as the
+ * tailer's own problems, invariant 7). */
+void tailer_skip(tailer *t, const char *path, const char *reason, const char *what);
 void tailer_scan_end(tailer *t);
 
 /* ---- Reading ----
