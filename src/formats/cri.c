@@ -155,6 +155,8 @@ static inline const char *first_space(const char *s, size_t n)
 int cri_parse(const char *s, size_t n, cri_line *out, const char **why)
 {
     const char *end = s + n;
+    out->attrs = NULL;
+    out->attrs_len = 0;
     const char *sp = first_space(s, n);
     if (!sp) {
         *why = "cri_parse";
@@ -316,7 +318,7 @@ static int jstring(jcur *c, char *dst, const char **raw, size_t *len)
     return -1;
 }
 
-/* Skips any JSON value (for keys we do not use, e.g. "attrs"). */
+/* Skips any JSON value (for keys we do not use, and to delimit "attrs"). */
 static int jskip(jcur *c, int depth)
 {
     if (depth > 32)
@@ -374,6 +376,8 @@ int docker_json_parse(const char *s, size_t n, char *scratch, cri_line *out, con
     jcur c = {s, s + n};
     bool have_log = false, have_stream = false, have_time = false;
     *why = "json_parse";
+    out->attrs = NULL;
+    out->attrs_len = 0;
     jws(&c);
     if (c.p >= c.end || *c.p++ != '{')
         return -1;
@@ -417,6 +421,15 @@ int docker_json_parse(const char *s, size_t n, char *scratch, cri_line *out, con
                 return -1;
             }
             have_time = true;
+        } else if (klen == 5 && memcmp(key, "attrs", 5) == 0) {
+            /* kept whole for the caller, which reads it only when it changes */
+            const char *v = c.p;
+            if (jskip(&c, 0) != 0)
+                return -1;
+            if (*v == '{') {
+                out->attrs = v;
+                out->attrs_len = (size_t)(c.p - v);
+            }
         } else if (jskip(&c, 0) != 0) {
             return -1;
         }

@@ -18,6 +18,10 @@ typedef struct cri_line {
     bool partial;
     const char *msg;
     size_t len;
+    /* Docker: the raw text of the "attrs" object (docker's --log-opt labels, env, tag) in
+     * the input, NULL when the line has none or it is not an object; CRI: always NULL. */
+    const char *attrs;
+    size_t attrs_len;
 } cri_line;
 
 /* Parses "2024-01-15T10:20:30.123456789Z" or with a "+hh:mm"/"-hh:mm" offset; fraction
@@ -30,8 +34,9 @@ int cri_parse(const char *s, size_t n, cri_line *out, const char **why);
 
 /* Parses one Docker json-file line. The "log" string is unescaped into `scratch`, which
  * must hold at least n bytes (an unescaped JSON string is never longer than its source).
- * A trailing '\n' of "log" is removed; its absence makes the line partial. Unknown keys
- * are skipped. Returns 0, or -1 with a static reason in *why. */
+ * A trailing '\n' of "log" is removed; its absence makes the line partial. "attrs" is
+ * only delimited (cri_line.attrs), other keys are skipped. Returns 0, or -1 with a static
+ * reason in *why. */
 int docker_json_parse(const char *s, size_t n, char *scratch, cri_line *out, const char **why);
 
 #endif

@@ -30,10 +30,10 @@
  *  5. Event id: id_stream = the tailer's file identity hash, id_seq = the offset of the line
  *     (of its first part when joined). Re-reading after a crash yields the same ids, so a
  *     sink that deduplicates by id ends with no duplicates.
- *  6. Hot path: metadata strings and their fields are copied into the batch arena once per
- *     batch, and every event of the batch points at them as its shared fields (event.h);
- *     an event's own fields are its stream, offset and truncation. Keys are static. No
- *     malloc per event.
+ *  6. Hot path: metadata strings and their fields (Docker attrs too, note 11) are copied
+ *     into the batch arena once per batch, and every event of the batch points at them as
+ *     its shared fields (event.h); an event's own fields are its stream, offset and
+ *     truncation. Keys are static. No malloc per event.
  *  7. Bad input (a line that is neither CRI nor Docker JSON, a broken time) is counted and
  *     logged (rate-limited) and still delivered as a raw message stamped with the read time:
  *     nothing is dropped.
@@ -55,6 +55,12 @@
  *     tree cannot loop; a file reached by two paths is one identity (dev, inode) in the
  *     tailer, read once under the first path offered. A link that cannot be followed is
  *     logged once and counted (bad_symlink) until it clears.
+ * 11. Docker's `attrs` (the --log-opt labels, env and tag of a json-file line) become
+ *     fields attrs.<key>, as Fluent Bit's docker parser and Vector keep the object. They
+ *     are fixed when the container is created, so they are the file's, not the line's:
+ *     kept per file as the last line's text and added to the batch's shared fields
+ *     (note 6); a line whose attrs differ ends the open batch first. A message joined
+ *     from parts, or a multiline group, carries the attrs its file had when it went out.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -172,6 +178,8 @@ typedef struct kfile {
     uint64_t last_end;    /* end of the last line taken: what a drained file commits */
     tail_ml_stream ml[2]; /* note 8: open groups per stream */
     uint64_t stream_id;   /* the file's, for a group sent outside its lines (timeout) */
+    char *attrs;          /* note 11: the Docker attrs object of its last line (owned) */
+    size_t attrs_len;     /* 0: none */
     const char *path_seen;
     char *path;           /* owned copy of path_seen */
     /* note 9: the API's view of the pod and its namespace (references, may be NULL) */
@@ -285,6 +293,7 @@ static void kfile_free(kfile *kf)
     tail_ml_forget(&kf->ml[0]);
     tail_ml_forget(&kf->ml[1]);
     free(kf->path);
+    free(kf->attrs);
     k8s_obj_release(kf->pod);
     k8s_obj_release(kf->nsobj);
     free(kf);
@@ -388,6 +397,39 @@ static void tmpl_api(k8s_source *s, sl_batch *b, kfile *kf)
         tmpl_kv(s, b, "kubernetes.namespace_labels.", kf->nsobj->labels, kf->nsobj->nlabels);
 }
 
+/* Note 11: Docker's attrs as attrs.<key>, strings as strings, any other value as its JSON.
+ * An object that is not valid JSON adds nothing (dockerd writes none such). */
+static void tmpl_attrs(k8s_source *s, sl_batch *b, const kfile *kf)
+{
+    char err[64];
+    json_value *v = json_parse(&b->arena, kf->attrs, kf->attrs_len, err, sizeof err);
+    if (!v || v->type != JSON_OBJ)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        const json_value *x = v->items[i];
+        sl_str key = arena_key(b, "attrs.", 6, v->keys[i], strlen(v->keys[i]));
+        if (x->type == JSON_STR)
+            tmpl_add(s, key, SL_VAL_STR, batch_str(b, x->str, x->len), 0);
+        else
+            tmpl_add(s, key, SL_VAL_JSON, batch_str(b, x->raw, x->raw_len), 0);
+    }
+}
+
+/* Note 11: a line's attrs, kept when they differ from the file's last ones. A change ends
+ * the file's open batch, whose shared fields carry the old ones. */
+static void kf_attrs(k8s_source *s, kfile *kf, const char *a, size_t n)
+{
+    if (SL_LIKELY(n == kf->attrs_len && (n == 0 || memcmp(a, kf->attrs, n) == 0)))
+        return;
+    if (s->b && s->b_kf == kf)
+        k8s_flush(s);
+    free(kf->attrs);
+    kf->attrs = n ? sl_xmalloc(n) : NULL;
+    if (n)
+        memcpy(kf->attrs, a, n);
+    kf->attrs_len = n;
+}
+
 /* sluice.io/parser: json (note 9): the members of a JSON object message become fields;
  * anything else leaves the event as it is. */
 static void parse_json_message(sl_batch *b, sl_event *e)
@@ -447,6 +489,8 @@ static void k8s_begin(k8s_source *s, kfile *kf, const tailer_file_info *f)
             tmpl_add(s, SL_STR("kubernetes.restart_count"), SL_VAL_INT, (sl_str){0}, kf->restart);
     }
     tmpl_add(s, SL_STR("log.file.path"), SL_VAL_STR, batch_str(b, f->path, strlen(f->path)), 0);
+    if (kf->attrs_len)
+        tmpl_attrs(s, b, kf);
     if (s->meta)
         tmpl_api(s, b, kf);
     sl_field *shared = arena_alloc(&b->arena, sizeof(sl_field) * s->ntmpl);
@@ -651,6 +695,7 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         k8s_emit(s, kf, f, sl_now_ns(), -1, ln->data, ln->len, ln->offset, ln->end, false);
         return !s->stopping;
     }
+    kf_attrs(s, kf, cl.attrs, cl.attrs_len);
     kpart *p = &kf->part[cl.stream];
     if (SL_LIKELY(!cl.partial && !p->active)) {
         k8s_out(s, kf, f, cl.ts_ns, cl.stream, cl.msg, cl.len, ln->offset, ln->end, false);

@@ -26,6 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (docker_json_parse(s, size, scratch, &l, &why) == 0) {
         if (l.msg != scratch || l.len > size || l.stream < 0 || l.stream > 1)
             abort();
+        /* attrs: an object's text inside the input, or nothing */
+        if (l.attrs ? l.attrs < s || l.attrs_len < 2 || l.attrs_len > size ||
+                          (size_t)(l.attrs - s) > size - l.attrs_len || l.attrs[0] != '{'
+                    : l.attrs_len != 0)
+            abort();
     } else if (!why) {
         abort();
     }

@@ -139,6 +139,25 @@ static void docker_ok(const char *s, int stream, bool partial, const char *msg)
     assert_memory_equal(l.msg, msg, l.len);
 }
 
+/* The "attrs" object of a line (docker's --log-opt labels, env, tag), as its text; NULL
+ * for none. */
+static void docker_attrs(const char *s, const char *attrs)
+{
+    char scratch[512];
+    cri_line l;
+    memset(&l, 0x5a, sizeof l); /* a reused cri_line: nothing of the last line stays */
+    const char *why = NULL;
+    assert_int_equal(docker_json_parse(s, strlen(s), scratch, &l, &why), 0);
+    if (!attrs) {
+        assert_null(l.attrs);
+        assert_int_equal(l.attrs_len, 0);
+        return;
+    }
+    assert_non_null(l.attrs);
+    assert_int_equal(l.attrs_len, strlen(attrs));
+    assert_memory_equal(l.attrs, attrs, l.attrs_len);
+}
+
 static void docker_bad(const char *s, const char *reason)
 {
     char scratch[512];
@@ -170,6 +189,29 @@ static void test_docker(void **state)
                "json_parse");
     docker_bad("{}", "json_parse");
     docker_bad("{\"log\":\"\\u12\"}", "json_parse");
+    docker_bad("{\"log\":\"x\\n\",\"attrs\":{\"a\":},\"stream\":\"stdout\","
+               "\"time\":\"2024-01-15T10:20:30Z\"}", "json_parse");
+}
+
+static void test_docker_attrs(void **state)
+{
+    /* as dockerd writes it with --log-opt labels=...,env=...,tag=... */
+    docker_attrs("{\"log\":\"hi\\n\",\"stream\":\"stdout\",\"attrs\":{\"tag\":\"web\","
+                 "\"com.example.team\":\"pay\\\"ments\",\"ENV\":\"prod\"},"
+                 "\"time\":\"2024-01-15T10:20:30Z\"}",
+                 "{\"tag\":\"web\",\"com.example.team\":\"pay\\\"ments\",\"ENV\":\"prod\"}");
+    docker_attrs("{\"attrs\" : { } ,\"log\":\"hi\\n\",\"stream\":\"stdout\","
+                 "\"time\":\"2024-01-15T10:20:30Z\"}", "{ }");
+    docker_attrs("{\"log\":\"hi\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:20:30Z\"}",
+                 NULL);
+    /* not an object: not docker's, ignored */
+    docker_attrs("{\"log\":\"hi\\n\",\"attrs\":\"x\",\"stream\":\"stdout\","
+                 "\"time\":\"2024-01-15T10:20:30Z\"}", NULL);
+    cri_line l;
+    memset(&l, 0x5a, sizeof l);
+    const char *why;
+    assert_int_equal(cri_parse("2024-01-15T10:20:30.5Z stdout F x", 33, &l, &why), 0);
+    assert_null(l.attrs);
 }
 
 int main(void)
@@ -179,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_time_cached_minute),
         cmocka_unit_test(test_cri),
         cmocka_unit_test(test_docker),
+        cmocka_unit_test(test_docker_attrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
