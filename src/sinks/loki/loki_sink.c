@@ -9,8 +9,9 @@
  *     runs it with one request at a time, retried in place before the next is cut, so a
  *     stream's requests reach Loki in buffer order.
  *  2. Answers: 2xx = delivered. 429, 408, 5xx and transport errors retry (Retry-After
- *     honoured); 401/403 retry with the circuit opened at once (credentials); other 4xx
- *     ("entry out of order", "too old", "greater than max", line too long, bad labels; 413:
+ *     honoured; a 429 is flagged throttled, which halves the adaptive batch target);
+ *     401/403 retry with the circuit opened at once (credentials); other 4xx ("entry out
+ *     of order", "too old", "greater than max", line too long, bad labels; 413:
  *     note 4) are permanent: the runtime bisects and dead-letters what Loki still refuses,
  *     with Loki's text as the reason. Loki keeps the entries of a refused request it found
  *     valid; a resent one is dropped by Loki as a duplicate (same stream, time and line)
@@ -238,6 +239,7 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->status = SL_SEND_RETRY;
         res->retry_after_ms = resp.retry_after_ms;
         res->open_circuit = out == LOKI_AUTH;
+        res->throttled = resp.status == 429; /* halves the batch target, as elsewhere */
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, ex);
         metrics_error(m, kind);
         break;

@@ -1,4 +1,6 @@
-"""loki sink behind a proxy with a body limit (the emulator's max_body: 413 with nginx's page,
+"""loki sink and the adaptive batch size (batch.adaptive, on by default). A push answered 429
+(Loki's ingestion rate limit) halves the batch target, as for the other sinks. Behind a proxy
+with a body limit (the emulator's max_body: 413 with nginx's page,
 as nginx's client_max_body_size answers): a 413 is the request's size refused, so the
 adaptive batch target (batch.adaptive, on by default) shrinks below the limit and stays
 there (few 413s once it has learned), and the refused requests go again in parts (the
@@ -52,10 +54,18 @@ try:
     st0 = stats()
     lines.write(MAX)  # the body bytes of one event's worth, no limit yet
     first = lines.quiet(target)
-    assert first == MAX, first
     st1 = stats()
     per_event = (st1["body_bytes"] - st0["body_bytes"]) // MAX
     assert per_event > 0, per_event
+
+    # A 429: the target halves (the few full requests after it cannot grow it back: that
+    # takes four in a row per eighth).
+    control(fail=1, status=429)
+    lines.write(MAX)
+    throttled = lines.quiet(target)
+    assert stats()["injected"] == 1, stats()
+    assert throttled <= first // 2, ("a 429 did not halve the batch target", first, throttled)
+
     limit_events = 60
     control(max_body=per_event * limit_events)
     shrunk = []
@@ -75,6 +85,6 @@ try:
     assert s.component("loki")["dlq_events"] == 0, s.component("loki")
 finally:
     s.stop()
-log("ok: %d events stored once; batch target %d -> %s under a %d-byte body limit"
-    % (lines.written, MAX, shrunk, per_event * limit_events))
+log("ok: %d events stored once; batch target %d -> %d after a 429, %s under a %d-byte body "
+    "limit" % (lines.written, first, throttled, shrunk, per_event * limit_events))
 emu.stop()
