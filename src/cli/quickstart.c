@@ -2,6 +2,7 @@
  * The sample tree mimics /var/log/pods: <namespace>_<pod>_<uid>/<container>/0.log in CRI format. */
 #include "quickstart.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -134,8 +135,11 @@ void quickstart_print_hints(const char *api_address)
            "  api   : curl http://%s/api/v1/status\n"
            "          curl http://%s/metrics\n"
            "          curl http://%s/healthz\n"
-           "  state : ./demo/data (checkpoints: ./build/sluice checkpoints show --data-dir ./demo/data)\n"
+           "  state : ./demo/data (checkpoints: %s checkpoints show --data-dir ./demo/data)\n"
            "Press Ctrl-C to stop; positions are committed and the next run resumes where this one ended.\n\n",
-           api_address, api_address, api_address);
+           api_address, api_address, api_address,
+           /* the binary as invoked: ./build/sluice from the repository, /usr/bin/sluice in
+            * the image */
+           program_invocation_name);
     fflush(stdout);
 }

@@ -14,6 +14,8 @@ for _ in $(seq 1 300); do
 done
 [ $ok = 1 ] || { echo "quickstart produced no output"; cat run.log; exit 1; }
 grep -q 'sluice quickstart is running' run.log || { echo "no hints printed"; cat run.log; exit 1; }
+# the hint names the binary as it was run, wherever that is
+grep -qF "checkpoints: $SLUICE checkpoints show" run.log || { echo "hint names another binary"; cat run.log; exit 1; }
 curl -sf http://127.0.0.1:2020/api/v1/status | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert any(c["id"]=="out" for c in d["components"]), d'
 curl -sf http://127.0.0.1:2020/metrics | grep -q 'sluice_component_sent_events_total{.*component_id="out"' || { echo "metrics missing"; exit 1; }
 head -1 demo/out/*.ndjson | /usr/bin/python3 -c '
