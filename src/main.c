@@ -496,7 +496,9 @@ static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int 
         unload_config(doc, t);
         if (rc != SL_OK) {
             free(rest);
-            return 2;
+            /* reload: a FILE that does not load is a refused file (exit 1, as the daemon's
+             * refusal), though the running sluice was not asked */
+            return fn == reload_cli ? 1 : 2;
         }
     }
     int status = fn(api, nrest, rest);

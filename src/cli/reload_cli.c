@@ -13,7 +13,8 @@ static const char reload_usage[] =
     "Asks a running sluice to read its configuration file again (as SIGHUP does): the file is\n"
     "validated whole, then only the components whose configuration changed restart. Prints\n"
     "{\"reloaded\":true,\"changed\":[..],\"added\":[..],\"removed\":[..]}; a refused file prints\n"
-    "the reason (file:line:col) and exits 1, leaving the running pipeline as it was.\n"
+    "the reason (file:line:col) and exits 1, leaving the running pipeline as it was (with\n"
+    "-c, a FILE that does not validate is refused before the running sluice is asked).\n"
     "The API is --api, else the first api.address of -c FILE, else 127.0.0.1:2020.\n";
 
 int reload_cli(const char *api, int argc, char **argv)

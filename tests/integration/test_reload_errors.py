@@ -104,5 +104,10 @@ write(s.config, GOOD.replace("type: file", "type: nope"))
 r = subprocess.run([SLUICE, "reload", "--api", s.api], capture_output=True, text=True, timeout=300)
 assert r.returncode == 1 and "unknown sink type 'nope'" in r.stderr, (r.returncode, r.stdout, r.stderr)
 assert reloads(s, "ok") == 2 and reloads(s, "failed") == len(BAD) + 1
+# With -c the file is read here first (for the API address): one that does not load is
+# refused the same way, exit 1 and the reason, and the running sluice is not asked.
+r = subprocess.run([SLUICE, "reload", "-c", s.config], capture_output=True, text=True, timeout=300)
+assert r.returncode == 1 and "unknown sink type 'nope'" in r.stderr, (r.returncode, r.stdout, r.stderr)
+assert reloads(s, "failed") == len(BAD) + 1
 assert s.stop() == 0
 log("ok: %d refused reloads changed nothing, then one applied" % len(BAD))
