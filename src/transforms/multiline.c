@@ -894,7 +894,7 @@ static int ml_init(void **self, const void *config, const sl_component_ctx *cc, 
 
 const sl_transform_vtable sl_transform_multiline = {
     .type = "multiline",
-    .help = "joins the lines of one message (a log line and the stack trace after it) into one "
+    .help = "Joins the lines of one message (a log line and the stack trace after it) into one "
             "event, per stream",
     .options = ml_options,
     .config_size = sizeof(ml_config),
