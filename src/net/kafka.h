@@ -33,6 +33,7 @@ typedef struct kafka_sasl_config {
 } kafka_sasl_config;
 
 extern const sl_option kafka_sasl_options[];
+extern const sl_option kafka_tls_options[];
 
 /* The connection settings of every kafka component: a component embeds one in its config
  * and lists KAFKA_CONN_OPTIONS(config type, member). */
@@ -49,7 +50,7 @@ typedef struct kafka_conn_config {
 #define KAFKA_CONN_OPTIONS(T, m)                                                              \
     KAFKA_OPT_(T, m, "brokers", SL_OPT_STRLIST, brokers, NULL, SL_OPT_REQUIRED, NULL,         \
                "bootstrap brokers: \"host:port,host:port\" or a list of host:port"),          \
-    KAFKA_OPT_(T, m, "tls", SL_OPT_OBJECT, tls, NULL, 0, tls_client_options,                  \
+    KAFKA_OPT_(T, m, "tls", SL_OPT_OBJECT, tls, NULL, 0, kafka_tls_options,                   \
                "TLS: enabled, verify, ca_file, cert_file, key_file"),                         \
     KAFKA_OPT_(T, m, "sasl", SL_OPT_OBJECT, sasl, NULL, 0, kafka_sasl_options,                \
                "SASL: mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), username, password"),  \

@@ -98,6 +98,29 @@ static void test_conf(void **state)
     rd_kafka_conf_destroy(conf);
 }
 
+/* The tls options offered (sluice components kafka) are the TLS client's but server_name,
+ * which librdkafka cannot honour. */
+static void test_tls_options(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const sl_option *o = kafka_tls_options; o->name; o++, n++)
+        assert_string_not_equal(o->name, "server_name");
+    size_t m = 0;
+    for (const sl_option *o = tls_client_options; o->name; o++) {
+        if (strcmp(o->name, "server_name") == 0)
+            continue;
+        m++;
+        bool found = false;
+        for (const sl_option *k = kafka_tls_options; k->name; k++)
+            if (strcmp(k->name, o->name) == 0)
+                found = k->offset == o->offset && k->type == o->type &&
+                        ((!k->def && !o->def) || (k->def && o->def && !strcmp(k->def, o->def)));
+        assert_true(found);
+    }
+    assert_int_equal(n, m);
+}
+
 static void test_err_classes(void **state)
 {
     assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR_NO_ERROR), SL_ITEM_OK);
@@ -200,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_brokers),
         cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_tls_options),
         cmocka_unit_test(test_err_classes),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_decode),
