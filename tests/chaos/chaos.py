@@ -147,6 +147,10 @@ class Scenario:
     def disk(self, key, size_mb):
         d = Disk(os.path.join(self.dir, key), size_mb)
         self.disks[key] = d
+        # without root a full disk is only a file-size limit: say which this run has
+        how = ("tmpfs of %d MiB" % size_mb if d.tmpfs
+               else "no tmpfs (needs root): RLIMIT_FSIZE stands in for a full disk")
+        self.say("disk %s: %s" % (key, how))
         return d.path
 
     def emulator_log(self):
