@@ -213,6 +213,9 @@ typedef struct k8s_source {
     const sl_field *b_tmpl; /* tmpl copied into b's arena: the shared fields of its events */
     k8s_meta *meta; /* note 9, NULL when off */
     k8s_meta_config meta_cfg;
+    /* why the metadata is off, said when the source runs: not at init, which validate,
+     * top and tap run too and which logs before log.format applies */
+    char meta_off[256];
     /* rate limit of bad-input log lines */
     int64_t bad_log_ms;
     uint64_t bad_suppressed;
@@ -1021,10 +1024,10 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
         if (!cfg->meta.api_url && !cfg->meta.ca_file &&
             access("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", R_OK) == 0)
             s->meta_cfg.ca_file = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
-        char merr[256];
-        s->meta = k8s_meta_new(&s->meta_cfg, cc->id, cc->metrics, merr, sizeof merr);
-        if (!s->meta)
-            log_info(cc->id, "metadata from the Kubernetes API is off: %s", merr);
+        s->meta = k8s_meta_new(&s->meta_cfg, cc->id, cc->metrics, s->meta_off,
+                               sizeof s->meta_off);
+        if (s->meta)
+            s->meta_off[0] = '\0';
     }
     *self = s;
     return SL_OK;
@@ -1076,6 +1079,8 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
     if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode))
         log_warn(s->cc->id, "%s is not a readable directory yet; waiting for it", s->root);
     s->running = true;
+    if (!s->meta && s->cfg->metadata)
+        log_info(s->cc->id, "metadata from the Kubernetes API is off: %s", s->meta_off);
     if (s->meta && k8s_meta_start(s->meta) != SL_OK)
         log_warn(s->cc->id, "cannot start the Kubernetes API watch; path metadata alone");
     int rc = tail_loop_run(&(tail_loop){
