@@ -308,8 +308,8 @@ static const char top_usage[] =
     "A live terminal view of a running sluice: per component events/s, in and out, buffer\n"
     "fill, circuit, lag, DLQ and error counts, backfill progress, log groups' retention,\n"
     "schema healing and its re-reads, the seasonal model's verdicts, the last reload and\n"
-    "recent errors, polled from its API (default: the api\n"
-    "address of -c FILE, else 127.0.0.1:2020) every --interval ms (1000). q quits.\n"
+    "recent errors, polled from its API (--api, else the api address of -c FILE, else\n"
+    "127.0.0.1:2020) every --interval ms (1000). q quits.\n"
     "Without a terminal, or with --once: one frame and exit.\n";
 
 int top_cli(const char *api, int argc, char **argv)
