@@ -36,10 +36,17 @@ for round_ in (1, 2):
     wait_until(lambda: stats()["docs"] >= target, 60, "round %d progress" % round_, interval=0.01)
     s.kill9()
     log("round %d: killed with %d docs stored" % (round_, stats()["docs"]))
+before = stats()["conflicts"]
 s = Sluice(cfg, name="sluice3").start()
 try:
     wait_until(lambda: stats()["docs"] == N, 90, "all events after the kills")
     wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source commits everything")
+    # every resend Elasticsearch already had is counted as such, and is no error
+    present = s.component_counter("es", "documents_already_present")
+    assert present == stats()["conflicts"] - before, (present, stats()["conflicts"], before)
+    assert s.counter("sluice_component_errors_total", component_id="es",
+                     reason="duplicate") == 0
+    log("sluice3: %d resends Elasticsearch already had" % present)
 finally:
     assert s.stop() == 0
 st = stats()

@@ -911,8 +911,10 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
             else
                 o->reject++;
         }
+        /* a 409 on create: Elasticsearch had the document (a replay after a crash), which
+         * is delivered, not an error an alert should see */
         if (r->nconflict)
-            metrics_error(m, "duplicate");
+            metrics_count(m, "documents_already_present", r->nconflict);
         return true;
     }
     http_answer_excerpt(ex, sizeof ex, st, resp.location, r->head.p, r->head.len);
