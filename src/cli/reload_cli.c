@@ -15,7 +15,9 @@ static const char reload_usage[] =
     "{\"reloaded\":true,\"changed\":[..],\"added\":[..],\"removed\":[..]}; a refused file prints\n"
     "the reason (file:line:col) and exits 1, leaving the running pipeline as it was (with\n"
     "-c, a FILE that does not validate is refused before the running sluice is asked).\n"
-    "The API is --api, else the first api.address of -c FILE, else 127.0.0.1:2020.\n";
+    "The API is --api, else the first api.address of -c FILE, else 127.0.0.1:2020.\n"
+    "Exit status: 0 reloaded, 1 refused, 2 no running sluice answered there (or a usage\n"
+    "error), so a script can tell a bad file from a daemon that is not up.\n";
 
 int reload_cli(const char *api, int argc, char **argv)
 {

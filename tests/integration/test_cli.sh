@@ -67,4 +67,10 @@ out=$("$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source inn 2>&1); rc=$?
 for _ in $(seq 1 1200); do [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] && break; sleep 0.1; done
 kill -TERM $pid; wait $pid
 [ "$(wc -l <"$WORK/out.ndjson")" = 2000 ] || fail "reset did not re-read the file"
+
+# reload with no sluice at the address: 2 (a refused file is 1), as its help says
+"$SLUICE" reload --api 127.0.0.1:1 2>"$WORK/reload.err"; rc=$?
+[ $rc = 2 ] || fail "reload without a daemon exited $rc"
+grep -q "cannot connect" "$WORK/reload.err" || fail "reload without a daemon: $(cat "$WORK/reload.err")"
+"$SLUICE" reload --help | grep -q "2 no running sluice answered" || fail "reload help: exit statuses"
 echo ok
