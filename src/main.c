@@ -128,9 +128,9 @@ static void log_notes(const sl_buf *notes)
 }
 
 /* `envcfg`, when set, is a configuration built by a drop-in (from_env.h, logfowd.h) and
- * `what` names it in messages. */
+ * `what` names it in messages. `check_only`: for a command that runs nothing. */
 static int load_topology(const char *config, const char *envcfg, const char *what,
-                         sl_config_doc **doc, sl_topology **t)
+                         bool check_only, sl_config_doc **doc, sl_topology **t)
 {
     char err[2048];
     int rc = envcfg   ? config_doc_load(doc, what, envcfg, err, sizeof err)
@@ -138,7 +138,8 @@ static int load_topology(const char *config, const char *envcfg, const char *wha
                       : config_doc_load(doc, "<built-in quickstart>", quickstart_config(), err,
                                         sizeof err);
     if (rc == SL_OK)
-        rc = topology_build(t, *doc, err, sizeof err);
+        rc = check_only ? topology_check(t, *doc, err, sizeof err)
+                        : topology_build(t, *doc, err, sizeof err);
     if (rc != SL_OK) {
         fprintf(stderr, "sluice: %s\n", err);
         return rc;
@@ -158,7 +159,7 @@ static int load_config_file(const char *config, sl_config_doc **doc, sl_topology
     if (rc != SL_OK)
         fprintf(stderr, "sluice: %s\n", err);
     else
-        rc = load_topology(config, text, config, doc, t);
+        rc = load_topology(config, text, config, true, doc, t);
     free(text);
     return rc;
 }
@@ -365,7 +366,7 @@ static int cmd_run(int argc, char **argv)
 
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
-    int lrc = load_topology(config, envcfg, what, &doc, &t);
+    int lrc = load_topology(config, envcfg, what, false, &doc, &t);
     free(envcfg);
     if (lrc != SL_OK) {
         buf_free(&notes);

@@ -25,6 +25,9 @@ typedef struct sl_component_ctx {
      * whose reader left): `run` then exits 1. Set by the topology; NULL outside one. */
     void (*stop_pipeline)(void *arg);
     void *stop_arg;
+    /* The component is built to check its config only (validate, top, tap, reload -c): it
+     * is destroyed without running, so init opens no connection and starts no client. */
+    bool check_only;
 } sl_component_ctx;
 
 /* ---- Sources -------------------------------------------------------------------------

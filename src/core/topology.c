@@ -3,7 +3,9 @@
  *
  * Notes on the design
  *  1. Validation happens entirely in topology_build, before any thread or file exists, so
- *     `sluice validate` and `sluice run` report exactly the same errors.
+ *     `sluice validate` and `sluice run` report exactly the same errors. validate (and
+ *     top, tap, reload -c) build with topology_check: components are built check_only,
+ *     checking what run checks but starting no client (a kafka config's librdkafka).
  *  2. A batch travels: source -> transforms (in place, on the source thread) -> every sink
  *     buffer reachable from it. The router holds one reference while fanning out; each
  *     memory buffer takes its own; a disk buffer writes the batch and keeps none. When
@@ -471,7 +473,7 @@ int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m,
         n->m = m;
         n->cc = (sl_component_ctx){.id = n->id, .type = n->type, .data_dir = data_dir,
                                      .metrics = n->m, .stop_pipeline = stop_pipeline,
-                                     .stop_arg = t};
+                                     .stop_arg = t, .check_only = t->check_only};
         if (n->kind == NODE_SINK)
             n->cc.max_events = (uint32_t)SL_MIN(n->common.batch.max_events, (int64_t)UINT32_MAX);
         char msg[1024] = "";
@@ -632,9 +634,21 @@ int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_
     return topo_build(out, doc, true, err, errlen);
 }
 
+int topology_check(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
+{
+    return topo_build_mode(out, doc, BUILD_CHECK, err, errlen);
+}
+
 int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err, size_t errlen)
 {
+    return topo_build_mode(out, doc, init ? BUILD_RUN : BUILD_GRAPH, err, errlen);
+}
+
+int topo_build_mode(sl_topology **out, const sl_config_doc *doc, enum build_mode mode,
+                    char *err, size_t errlen)
+{
     sl_topology *t = sl_xcalloc(1, sizeof *t);
+    t->check_only = mode == BUILD_CHECK;
     t->path = doc->path;
     t->root = doc->root;
     t->stop_efd = -1;
@@ -679,7 +693,7 @@ int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err
         rc = check_cycles(t, err, errlen);
     if (!rc)
         rc = wire_fallbacks(t, err, errlen);
-    if (!rc && init)
+    if (!rc && mode != BUILD_GRAPH)
         rc = init_nodes(t, err, errlen);
     if (rc) {
         topology_free(t);

@@ -38,6 +38,9 @@ extern const sl_option sl_global_options[];
  * inputs, cycles, unknown types, fallback targets) and instantiates components without
  * starting them. Returns an owned topology, or an error "file:line:col: ...". */
 int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen);
+/* The same for a command that only checks the file (validate, top, tap, reload -c): the
+ * components are built check_only (component.h) and the topology must not be started. */
+int topology_check(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen);
 const sl_global_config *topology_globals(const sl_topology *t);
 /* Opens buffers, starts sink runtimes then sources. */
 int topology_start(sl_topology *t, char *err, size_t errlen);

@@ -69,6 +69,7 @@ struct sl_source_ctx {
 
 struct sl_topology {
     sl_global_config g;
+    bool check_only; /* topology_check: never started */
     node **nodes;
     size_t nnodes;
     const char *path;
@@ -115,6 +116,11 @@ extern const char *const topo_kind_names[];
 
 /* topology_build without the components' init (init = false): a reload validates the
  * document this way, then initialises only what changed. */
+/* BUILD_GRAPH: options and graph only; BUILD_CHECK: components built check_only;
+ * BUILD_RUN: built to run. topo_build(init) is GRAPH or RUN. */
+enum build_mode { BUILD_GRAPH, BUILD_CHECK, BUILD_RUN };
+int topo_build_mode(sl_topology **out, const sl_config_doc *doc, enum build_mode mode,
+                    char *err, size_t errlen);
 int topo_build(sl_topology **out, const sl_config_doc *doc, bool init, char *err,
                size_t errlen);
 /* Initialises one component with the given data_dir and metrics block (borrowed). */

@@ -127,10 +127,12 @@ static void ksink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     atomic_fetch_sub(&slot->r->pending, 1);
 }
 
-/* Builds the producer from the config (checked: every property librdkafka refuses is a
- * config error naming it). */
-static rd_kafka_t *ksink_producer(ksink *s, char *err, size_t errlen)
+/* Builds the producer from the config into *out (checked: every property librdkafka
+ * refuses is a config error naming it); check_only, the properties alone (*out NULL).
+ * Returns SL_OK or SL_ERR_CONFIG. */
+static int ksink_producer(ksink *s, rd_kafka_t **out, char *err, size_t errlen)
 {
+    *out = NULL;
     const ksink_config *c = s->cfg;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char v[64];
@@ -151,21 +153,21 @@ static rd_kafka_t *ksink_producer(ksink *s, char *err, size_t errlen)
         rc = kafka_conf_set(conf, "queue.buffering.max.kbytes", v, err, errlen);
     if (!rc)
         rc = kafka_conf_apply(conf, &c->conn, err, errlen);
-    if (rc) {
+    if (rc || s->cc->check_only) { /* check_only: no client, no connection */
         rd_kafka_conf_destroy(conf);
-        return NULL;
+        return rc ? SL_ERR_CONFIG : SL_OK;
     }
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_log_cb(conf, ksink_log);
     rd_kafka_conf_set_error_cb(conf, ksink_error);
     rd_kafka_conf_set_dr_msg_cb(conf, ksink_dr);
     char why[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!rk) {
+    *out = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!*out) {
         rd_kafka_conf_destroy(conf);
-        sl_seterr(err, errlen, SL_ERR_CONFIG, "%s", why);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s", why);
     }
-    return rk;
+    return SL_OK;
 }
 
 static void ksink_destroy(void *self);
@@ -217,8 +219,7 @@ static int ksink_init(void **self, const void *config, const sl_component_ctx *c
             goto fail;
         }
     }
-    s->rk = ksink_producer(s, err, errlen);
-    if (!s->rk)
+    if (ksink_producer(s, &s->rk, err, errlen) != SL_OK)
         goto fail;
     *self = s;
     return SL_OK;
@@ -244,8 +245,7 @@ static void ksink_maybe_rebuild(ksink *s)
         }
         /* The same config built one at init; only resources can fail here: the sends
          * answer RETRY meanwhile and the next one tries again. */
-        s->rk = ksink_producer(s, why, sizeof why);
-        if (!s->rk) {
+        if (ksink_producer(s, &s->rk, why, sizeof why) != SL_OK) {
             log_warn(s->cc->id, "kafka producer: %s", why);
             atomic_store(&s->rebuild, true);
         }

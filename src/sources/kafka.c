@@ -579,6 +579,11 @@ static int ksrc_init(void **self, const void *config, const sl_component_ctx *cc
         ksrc_destroy(s);
         return SL_ERR_CONFIG;
     }
+    if (cc->check_only) { /* the properties are checked: no consumer, no connection */
+        rd_kafka_conf_destroy(conf);
+        *self = s;
+        return SL_OK;
+    }
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_log_cb(conf, ksrc_log);
     rd_kafka_conf_set_error_cb(conf, ksrc_error);

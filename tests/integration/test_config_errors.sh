@@ -307,6 +307,18 @@ else echo "FAIL merge keys: $out"; fail=1; fi
 sed -i 's/max_events: lots/max_events: 5/' "$WORK/merge.yaml"
 if "$SLUICE" validate -c "$WORK/merge.yaml" >/dev/null; then echo "ok   merge keys validate"; else echo "FAIL merge keys"; fail=1; fi
 
+# validate builds components to check them, but starts no client: a kafka config whose
+# brokers do not resolve validates quietly (librdkafka started and logged its failures)
+cat >"$WORK/kafka_quiet.yaml" <<'YAML'
+sources:
+  k: { type: kafka, brokers: "kafka-0.invalid:9092", topics: [t], group_id: g }
+sinks:
+  out: { type: kafka, inputs: [k], brokers: "kafka-1.invalid:9092", topic: t2 }
+YAML
+out=$("$SLUICE" validate -c "$WORK/kafka_quiet.yaml" 2>&1)
+if [ "$out" = "$WORK/kafka_quiet.yaml: ok" ]; then echo "ok   kafka validates without a client"
+else echo "FAIL kafka validate: $out"; fail=1; fi
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
