@@ -57,7 +57,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "net/server.h"
-#include "net/url.h"
 #include "topology_int.h"
 
 static const char *const sections[] = {"sources", "transforms", "sinks"};
@@ -257,17 +256,11 @@ static bool freed_by_reload(sl_topology *t, const sl_reload_diff *d, int port, u
 {
     for (size_t i = 0; i < t->nnodes; i++) {
         node *o = t->nodes[i];
-        if (o->kind != NODE_SOURCE || !o->vt.src->listens || reload_list_has(&d->same, o->id))
-            continue;
-        sl_listen ls[SL_LISTEN_MAX];
-        int k = o->vt.src->listens(o->config, ls);
-        for (int j = 0; j < k; j++) {
-            char host[256], e[256];
-            int p = 0;
-            if (url_parse_hostport(ls[j].address, host, sizeof host, &p, e, sizeof e) == SL_OK &&
-                p == port && (ls[j].protos & protos))
+        topo_listen tl[SL_LISTEN_MAX];
+        int k = reload_list_has(&d->same, o->id) ? 0 : topo_listens(o, tl);
+        for (int j = 0; j < k; j++)
+            if (tl[j].port == port && (tl[j].l.protos & protos))
                 return true;
-        }
     }
     return false;
 }
@@ -282,21 +275,19 @@ static int probe_listeners(sl_topology *t, sl_topology *nt, const sl_reload_diff
 {
     for (size_t i = 0; i < nt->nnodes; i++) {
         node *n = nt->nodes[i];
-        if (n->kind != NODE_SOURCE || !n->vt.src->listens || reload_list_has(&d->same, n->id))
-            continue;
-        sl_listen ls[SL_LISTEN_MAX];
-        int k = n->vt.src->listens(n->config, ls);
+        topo_listen tl[SL_LISTEN_MAX];
+        int k = reload_list_has(&d->same, n->id) ? 0 : topo_listens(n, tl);
         for (int j = 0; j < k; j++) {
-            char host[256], msg[512];
-            int port = 0;
-            if (url_parse_hostport(ls[j].address, host, sizeof host, &port, msg,
-                                   sizeof msg) != SL_OK || port == 0)
+            const sl_listen *ls = &tl[j].l;
+            int port = tl[j].port;
+            char msg[512];
+            if (port == 0)
                 continue; /* said by the option's check; port 0 is any free port */
             /* UDP beside TCP is forward's heartbeat, which a source runs without (as at
              * start): only the port it cannot run without is probed. */
-            unsigned proto = ls[j].protos & SL_LISTEN_TCP ? SL_LISTEN_TCP : SL_LISTEN_UDP;
+            unsigned proto = ls->protos & SL_LISTEN_TCP ? SL_LISTEN_TCP : SL_LISTEN_UDP;
             if (freed_by_reload(t, d, port, proto) ||
-                net_probe_listen(ls[j].address, proto == SL_LISTEN_UDP, msg, sizeof msg) == SL_OK)
+                net_probe_listen(ls->address, proto == SL_LISTEN_UDP, msg, sizeof msg) == SL_OK)
                 continue;
             const sl_cnode *at = cnode_get(n->cn, "address");
             if (!at)

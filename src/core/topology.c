@@ -576,12 +576,26 @@ static bool hosts_collide(const char *a, const char *b)
     return (x == HOST_ANY || x == HOST_ANY4) && (y <= HOST_ANY4 || y == HOST_IP4);
 }
 
+int topo_listens(const node *n, topo_listen out[SL_LISTEN_MAX])
+{
+    if (n->kind != NODE_SOURCE || !n->vt.src->listens)
+        return 0;
+    sl_listen ls[SL_LISTEN_MAX];
+    int k = n->vt.src->listens(n->config, ls);
+    for (int j = 0; j < k; j++) {
+        char msg[512];
+        out[j].l = ls[j];
+        if (url_parse_hostport(ls[j].address, out[j].host, sizeof out[j].host, &out[j].port,
+                               msg, sizeof msg) != SL_OK)
+            out[j].port = 0;
+    }
+    return k;
+}
+
 typedef struct listener {
-    const char *address, *where;
+    const char *where;
     const sl_cnode *at;
-    unsigned protos;
-    char host[256];
-    int port;
+    topo_listen tl;
 } listener;
 
 /* Two listeners of one config on one port (sources and the API): the second could not
@@ -595,35 +609,38 @@ static int check_listeners(sl_topology *t, const sl_cnode *root, char *err, size
                                                                                  : 0;
     listener *l = sl_xcalloc(cap + 1, sizeof *l);
     const sl_cnode *api = cnode_get(root, "api");
-    for (size_t i = 0; t->g.api.enabled && i < t->g.api.address.n; i++)
-        l[n++] = (listener){.address = t->g.api.address.v[i], .where = "api",
-                            .at = cnode_get(api, "address"), .protos = SL_LISTEN_TCP};
+    for (size_t i = 0; t->g.api.enabled && i < t->g.api.address.n; i++) {
+        topo_listen *a = &l[n].tl;
+        char msg[512];
+        a->l = (sl_listen){t->g.api.address.v[i], SL_LISTEN_TCP};
+        if (url_parse_hostport(a->l.address, a->host, sizeof a->host, &a->port, msg,
+                               sizeof msg) != SL_OK)
+            a->port = 0; /* check_api said why */
+        l[n].where = "api";
+        l[n++].at = cnode_get(api, "address");
+    }
     for (size_t i = 0; i < t->nnodes; i++) {
         node *nd = t->nodes[i];
-        if (nd->kind != NODE_SOURCE || !nd->vt.src->listens)
-            continue;
-        sl_listen ls[SL_LISTEN_MAX];
-        int k = nd->vt.src->listens(nd->config, ls);
+        topo_listen tl[SL_LISTEN_MAX];
+        int k = topo_listens(nd, tl);
         const sl_cnode *at = cnode_get(nd->cn, "address");
         for (int j = 0; j < k; j++)
-            l[n++] = (listener){.address = ls[j].address, .where = nd->where,
-                                .at = at ? at : nd->cn, .protos = ls[j].protos};
+            l[n++] = (listener){.where = nd->where, .at = at ? at : nd->cn, .tl = tl[j]};
     }
     int rc = SL_OK;
     for (size_t i = 0; i < n && rc == SL_OK; i++) {
-        char msg[512];
-        if (url_parse_hostport(l[i].address, l[i].host, sizeof l[i].host, &l[i].port, msg,
-                               sizeof msg) != SL_OK)
-            l[i].port = 0; /* its own check says what is wrong with it */
-        for (size_t j = 0; j < i && rc == SL_OK && l[i].port; j++)
-            if (l[j].port == l[i].port && (l[j].protos & l[i].protos) &&
-                hosts_collide(l[j].host, l[i].host))
+        const topo_listen *a = &l[i].tl;
+        for (size_t j = 0; j < i && rc == SL_OK && a->port; j++) {
+            const topo_listen *b = &l[j].tl;
+            if (b->port == a->port && (b->l.protos & a->l.protos) &&
+                hosts_collide(b->host, a->host))
                 rc = node_err(t, l[i].at, err, errlen,
                               "%s: \"%s\" takes port %d%s, as %s does (\"%s\"): one of "
                               "them could not listen; give it another port",
-                              l[i].where, l[i].address, l[i].port,
-                              l[j].protos & l[i].protos & SL_LISTEN_TCP ? "" : " (udp)",
-                              l[j].where, l[j].address);
+                              l[i].where, a->l.address, a->port,
+                              b->l.protos & a->l.protos & SL_LISTEN_TCP ? "" : " (udp)",
+                              l[j].where, b->l.address);
+        }
     }
     free(l);
     return rc;

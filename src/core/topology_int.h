@@ -116,6 +116,16 @@ extern const char *const topo_kind_names[];
 
 /* topology_build without the components' init (init = false): a reload validates the
  * document this way, then initialises only what changed. */
+/* A port a source will listen on (sl_source_vtable.listens), its address split; port 0
+ * when the address does not parse (its option's check says why) or is "any free port". */
+typedef struct topo_listen {
+    sl_listen l;
+    char host[256];
+    int port;
+} topo_listen;
+/* The ports source n will listen on, into out; how many (0 for other nodes). */
+int topo_listens(const node *n, topo_listen out[SL_LISTEN_MAX]);
+
 /* BUILD_GRAPH: options and graph only; BUILD_CHECK: components built check_only;
  * BUILD_RUN: built to run. topo_build(init) is GRAPH or RUN. */
 enum build_mode { BUILD_GRAPH, BUILD_CHECK, BUILD_RUN };

@@ -30,16 +30,9 @@ const sl_option kafka_sasl_options[] = {
 /* tls_client_options but server_name: librdkafka checks each broker's advertised host name
  * and has no override, so `sluice components kafka` must not offer one. */
 const sl_option kafka_tls_options[] = {
-    {"enabled", SL_OPT_BOOL, offsetof(tls_client_config, enabled), "false", 0, NULL, NULL, 0, 0,
-     "connect with TLS"},
-    {"verify", SL_OPT_BOOL, offsetof(tls_client_config, verify), "true", 0, NULL, NULL, 0, 0,
-     "verify each broker's certificate and its advertised host name (false: tests only)"},
-    {"ca_file", SL_OPT_STR, offsetof(tls_client_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
-     "PEM file of CAs to trust instead of the system store"},
-    {"cert_file", SL_OPT_STR, offsetof(tls_client_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
-     "client certificate (PEM), for brokers that require one"},
-    {"key_file", SL_OPT_STR, offsetof(tls_client_config, key_file), NULL, 0, NULL, NULL, 0, 0,
-     "client private key (PEM; default: cert_file)"},
+    TLS_CLIENT_BASE_OPTIONS(
+        "verify each broker's certificate and its advertised host name (false: tests only)",
+        "client certificate (PEM), for brokers that require one"),
     SL_OPT_END,
 };
 

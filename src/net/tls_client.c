@@ -15,16 +15,8 @@
 #include "core/lazylib.h"
 
 const sl_option tls_client_options[] = {
-    {"enabled", SL_OPT_BOOL, offsetof(tls_client_config, enabled), "false", 0, NULL, NULL, 0, 0,
-     "connect with TLS"},
-    {"verify", SL_OPT_BOOL, offsetof(tls_client_config, verify), "true", 0, NULL, NULL, 0, 0,
-     "verify the server certificate and its name (false: tests only)"},
-    {"ca_file", SL_OPT_STR, offsetof(tls_client_config, ca_file), NULL, 0, NULL, NULL, 0, 0,
-     "PEM file of CAs to trust instead of the system store"},
-    {"cert_file", SL_OPT_STR, offsetof(tls_client_config, cert_file), NULL, 0, NULL, NULL, 0, 0,
-     "client certificate (PEM), for servers that require one"},
-    {"key_file", SL_OPT_STR, offsetof(tls_client_config, key_file), NULL, 0, NULL, NULL, 0, 0,
-     "client private key (PEM; default: cert_file)"},
+    TLS_CLIENT_BASE_OPTIONS("verify the server certificate and its name (false: tests only)",
+                            "client certificate (PEM), for servers that require one"),
     {"server_name", SL_OPT_STR, offsetof(tls_client_config, server_name), NULL, 0, NULL, NULL, 0,
      0, "name checked in the certificate and sent as SNI (default: the address's host)"},
     SL_OPT_END,

@@ -21,6 +21,21 @@ typedef struct tls_client_config {
 
 extern const sl_option tls_client_options[];
 
+/* The entries of tls_client_options but server_name, with the words for the peer that
+ * verify and cert_file's help name: for a client that cannot choose the name it checks
+ * (kafka: librdkafka checks each broker's advertised host name). */
+#define TLS_CLIENT_BASE_OPTIONS(verify_help, cert_help)                                        \
+    {"enabled", SL_OPT_BOOL, offsetof(tls_client_config, enabled), "false", 0, NULL, NULL, 0, \
+     0, "connect with TLS"},                                                                  \
+    {"verify", SL_OPT_BOOL, offsetof(tls_client_config, verify), "true", 0, NULL, NULL, 0, 0,  \
+     verify_help},                                                                            \
+    {"ca_file", SL_OPT_STR, offsetof(tls_client_config, ca_file), NULL, 0, NULL, NULL, 0, 0,   \
+     "PEM file of CAs to trust instead of the system store"},                                 \
+    {"cert_file", SL_OPT_STR, offsetof(tls_client_config, cert_file), NULL, 0, NULL, NULL, 0,  \
+     0, cert_help},                                                                           \
+    {"key_file", SL_OPT_STR, offsetof(tls_client_config, key_file), NULL, 0, NULL, NULL, 0, 0, \
+     "client private key (PEM; default: cert_file)"}
+
 /* Checks the options and builds a client context (TLS 1.2 at least; the system's CAs
  * unless ca_file; the client certificate when cert_file). Returns an owned context
  * (SSL_CTX_free), NULL with *err empty when TLS is not enabled, or NULL with a message in
