@@ -172,7 +172,7 @@ int mp_skip(mp_reader *r, int max_depth, size_t limit)
             if (n == 0)
                 continue;
             if (depth >= max_depth)
-                return MP_BAD;
+                return MP_TOO_DEEP;
             stack[depth++] = pending;
             pending = n;
         }
@@ -208,7 +208,7 @@ int mp_to_json(mp_reader *r, sl_buf *out, int max_depth)
     case MP_ARRAY:
     case MP_MAP: {
         if (max_depth <= 0)
-            return MP_BAD;
+            return MP_TOO_DEEP;
         bool map = o.type == MP_MAP;
         buf_putc(out, map ? '{' : '[');
         for (uint32_t i = 0; i < o.len; i++) {

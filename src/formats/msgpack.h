@@ -40,7 +40,7 @@ typedef struct mp_reader {
     const uint8_t *p, *end;
 } mp_reader;
 
-enum { MP_OK = 0, MP_NEED_MORE = 1, MP_BAD = -1, MP_TOO_BIG = -2 };
+enum { MP_OK = 0, MP_NEED_MORE = 1, MP_BAD = -1, MP_TOO_BIG = -2, MP_TOO_DEEP = -3 };
 
 /* Reads one header; advances past it (and past the payload for STR/BIN/EXT).
  * Returns MP_OK, MP_NEED_MORE (input ends inside it) or MP_BAD (0xc1). */
@@ -79,9 +79,9 @@ static inline int mp_read(mp_reader *r, mp_obj *o)
     }
     return mp_read_any(r, o);
 }
-/* Skips one whole value, nested at most `max_depth` deep. A length claim that would make
- * the value larger than `limit` bytes returns MP_TOO_BIG before waiting for the bytes.
- * Returns MP_OK, MP_NEED_MORE, MP_BAD or MP_TOO_BIG. */
+/* Skips one whole value, nested at most `max_depth` deep (deeper: MP_TOO_DEEP). A length
+ * claim that would make the value larger than `limit` bytes returns MP_TOO_BIG before
+ * waiting for the bytes. Returns MP_OK, MP_NEED_MORE, MP_BAD, MP_TOO_BIG or MP_TOO_DEEP. */
 int mp_skip(mp_reader *r, int max_depth, size_t limit);
 
 /* Appends the value at r as JSON text (maps, arrays, scalars; bin as a string; ext as

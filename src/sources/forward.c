@@ -109,6 +109,9 @@ typedef struct fwd_source {
     uint32_t hb_answers;  /* answers sent in it */
 } fwd_source;
 
+/* A message nested deeper is refused whole: no Forward record nests so deep, and the
+ * decoder recurses by it. */
+#define FWD_MAX_DEPTH 32
 #define HB_PER_SEC 256
 #define HB_PER_TURN 64
 
@@ -286,13 +289,20 @@ static int fwd_on_data(void *arg, net_conn *c)
     char err[256];
     while (off < len && !s->closed) {
         mp_reader r = {base + off, base + len};
-        int rc = mp_skip(&r, 32, s->cfg->max_message_bytes);
+        int rc = mp_skip(&r, FWD_MAX_DEPTH, s->cfg->max_message_bytes);
         if (rc == MP_NEED_MORE)
             break;
         if (rc == MP_TOO_BIG) {
             metrics_error(s->cc->metrics, "message_too_large");
             net_server_warn(s->srv, "%s: message larger than max_message_bytes (%llu), closing",
                      c->peer, (unsigned long long)s->cfg->max_message_bytes);
+            ret = -1;
+            break;
+        }
+        if (rc == MP_TOO_DEEP) { /* well-formed so far, but no record nests so deep */
+            metrics_error(s->cc->metrics, "too_deep");
+            net_server_warn(s->srv, "%s: msgpack nested deeper than %d levels at byte %zu, "
+                            "closing", c->peer, FWD_MAX_DEPTH, off);
             ret = -1;
             break;
         }

@@ -226,6 +226,22 @@ wait_until(lambda: (s.metric("sluice_component_errors_total", component_id="plai
 # (the error text itself, "metadata is not a map", is checked by test_forward_recorded.c:
 # the log line is rate limited to one a second per listener)
 
+# A record nested deeper than the decoder goes is counted as that, not as bytes that are
+# no msgpack (it said "malformed msgpack at byte 0")
+deep = ["fb.deep", [[1800000000, {"m": 1}]]]
+inner = deep[1][0][1]
+for _ in range(40):
+    inner["m"] = [{"m": 1}]
+    inner = inner["m"][0]
+b = socket.create_connection(("127.0.0.1", p_plain), timeout=30)
+b.sendall(msgpack.packb(deep, use_bin_type=True))
+assert b.recv(100) == b"", "a too deep message did not close the connection"
+b.close()
+wait_until(lambda: s.metric("sluice_component_errors_total", component_id="plain",
+                            reason="too_deep") == 1, 20, "too deep counted apart")
+assert (s.metric("sluice_component_errors_total", component_id="plain", reason="malformed")
+        or 0) == bad0 + 3
+
 # ---- 3. Seed 001: TLS, shared key, user, gzip, acks, as Fluent Bit writes them -----------
 N = 40
 c = Client(p_tls, shared_key="emp-log-aggregation-key", hostname="fb-edge", username="fbuser",
