@@ -381,6 +381,14 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: path must not be empty", cc->id);
     if (strlen(cfg->path) >= PATH_MAX)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: path too long", cc->id);
+    /* a directory never opens as the file: every request would fail and retry forever */
+    struct stat st;
+    if (cfg->path[strlen(cfg->path) - 1] == '/' ||
+        (!strchr(cfg->path, '%') && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "%s: path \"%s\" is a directory: name the file to write in it "
+                         "(e.g. %s%sout.ndjson)", cc->id, cfg->path, cfg->path,
+                         cfg->path[strlen(cfg->path) - 1] == '/' ? "" : "/");
     file_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;

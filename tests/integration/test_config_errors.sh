@@ -319,6 +319,12 @@ out=$("$SLUICE" validate -c "$WORK/kafka_quiet.yaml" 2>&1)
 if [ "$out" = "$WORK/kafka_quiet.yaml: ok" ]; then echo "ok   kafka validates without a client"
 else echo "FAIL kafka validate: $out"; fail=1; fi
 
+check file_path_dir "file_path_dir.yaml:4:3: sinks.out: path \"/tmp/\" is a directory: name the file to write in it" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: file, inputs: [in], path: /tmp/ }'
+
 # ${VAR:-default} and ${VAR} expansion make a valid config.
 cat >"$WORK/good.yaml" <<'YAML'
 data_dir: ${SLUICE_TEST_DIR:-/tmp/sluice-test-default}
