@@ -432,15 +432,15 @@ static int cmd_purge(const char *dir, const dlq_args *a)
     return status;
 }
 
+/* 16 hex digits (the halves of a record's "id") into *out. */
 static bool hex64(const char *s, uint64_t *out)
 {
-    static const char digits[] = "0123456789abcdef";
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
-        const char *d = s[i] ? strchr(digits, s[i]) : NULL;
-        if (!d)
+        int d = sl_hexval((unsigned char)s[i]);
+        if (d < 0)
             return false;
-        v = v << 4 | (uint64_t)(d - digits);
+        v = v << 4 | (uint64_t)d;
     }
     *out = v;
     return true;
