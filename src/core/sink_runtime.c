@@ -24,6 +24,10 @@
  *     token is released, i.e. until the fallback delivered or durably buffered the copy.
  *     The original item therefore keeps its ack semantics whatever kind the buffers are.
  *  5. Only RETRY outcomes count as breaker failures (a REJECT says the sink is reachable).
+ *     Requests in flight together that fail count once: a failure counts only when its
+ *     request took its slot after the last failure counted (acq_seq, fail_seq), so four
+ *     workers refused by a peer not up yet are one failure, and the next is their retries.
+ *     Adaptive concurrency halves on counted failures only, for the same reason.
  *     Circuit transitions happen under rt->mu; one log line per transition:
  *
  *        CLOSED --(failures consecutive failures)--> OPEN      gate_release
@@ -108,7 +112,8 @@ static const sl_option retry_options[] = {
 static const sl_option breaker_options[] = {
     {.name = "failures", .type = SL_OPT_INT, .offset = offsetof(sl_breaker_config, failures),
      .def = "5", .min = 0, .max = 1000000,
-     .help = "consecutive failed requests that open the circuit; 0 disables it"},
+     .help = "consecutive failures that open the circuit (requests in flight together count "
+              "once); 0 disables it"},
     {.name = "open_ms", .type = SL_OPT_DURATION, .offset = offsetof(sl_breaker_config, open_ms),
      .def = "30000", .min = 1, .max = 86400000, .help = "how long the circuit stays open"},
     SL_OPT_END,
@@ -167,6 +172,7 @@ typedef struct rt_park {
 typedef struct rt_worker {
     struct sl_sink_runtime *rt; /* NULL inside sink_send_once */
     uint32_t gen;               /* batch target generation the slice being sent was cut under */
+    uint64_t acq;               /* the runtime's acq_seq when this request took its slot */
     const sl_sink_vtable *vt;
     void *self;
     sl_retry_config retry;
@@ -219,6 +225,8 @@ struct sl_sink_runtime {
     int cstate;
     int64_t open_until;
     int64_t consecutive;
+    uint64_t acq_seq;  /* slots taken so far */
+    uint64_t fail_seq; /* acq_seq when the last failure was counted (note 5) */
     bool probe_busy;
     int slots_used, limit, max_limit;
     bool adaptive;
@@ -489,6 +497,7 @@ static int gate_acquire(rt_worker *w, bool *probe)
         }
         if (breaker_ok && rt->slots_used < rt->limit) {
             rt->slots_used++;
+            w->acq = ++rt->acq_seq;
             if (rt->cstate == SL_CIRCUIT_HALF_OPEN) {
                 rt->probe_busy = true;
                 *probe = true;
@@ -535,7 +544,12 @@ static void gate_release(rt_worker *w, bool probe, int outcome, double ms,
     atomic_fetch_sub(&rt->m->inflight, 1);
     int64_t thr = rt->cfg->circuit_breaker.failures;
     if (outcome == OUT_FAILURE) {
-        rt->consecutive++;
+        /* Note 5: one failure for the requests that were in flight together. */
+        bool counted = w->acq > rt->fail_seq;
+        if (counted) {
+            rt->consecutive++;
+            rt->fail_seq = rt->acq_seq;
+        }
         if (probe) {
             rt->probe_busy = false;
             /* Force a fresh open period even if another request reopened it. */
@@ -546,7 +560,7 @@ static void gate_release(rt_worker *w, bool probe, int outcome, double ms,
             snprintf(why, sizeof why, "%lld consecutive failures", (long long)rt->consecutive);
             circuit_set(rt, SL_CIRCUIT_OPEN, why);
         }
-        if (rt->adaptive) {
+        if (rt->adaptive && counted) {
             rt->limit = SL_MAX(1, rt->limit / 2);
             rt->streak = 0;
         }

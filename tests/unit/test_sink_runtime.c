@@ -556,6 +556,41 @@ static void test_circuit_opens_and_closes(void **state)
     fx_done(&x);
 }
 
+/* Note 5: four requests in flight together, refused together (a peer not up yet), are one
+ * failure: with failures = 2 the circuit stays closed and their retries deliver. Counting
+ * each would open it at the second and send the retries into a half-open probe. */
+static void test_circuit_counts_overlapping_failures_once(void **state)
+{
+    fixture x;
+    fx_init(&x);
+    x.f.fail_first = 4;
+    x.f.hold = true;
+    x.cfg.concurrency = 4;
+    x.cfg.batch.max_events = 10;
+    x.cfg.circuit_breaker = (sl_breaker_config){.failures = 2, .open_ms = 10};
+    fx_start(&x);
+    for (int i = 0; i < 4; i++)
+        fx_push(&x, i * 10, 10, NULL);
+    pthread_mutex_lock(&x.f.mu);
+    for (int spins = 0; x.f.requests < 4 && spins < 3000; spins++) {
+        pthread_mutex_unlock(&x.f.mu);
+        usleep(1000);
+        pthread_mutex_lock(&x.f.mu);
+    }
+    assert_int_equal(x.f.requests, 4); /* all four in flight, held */
+    x.f.hold = false;
+    pthread_cond_broadcast(&x.f.held);
+    pthread_mutex_unlock(&x.f.mu);
+    fx_stop_free(&x, sl_mono_ms() + 60000);
+    assert_int_equal(x.f.requests, 8);
+    for (int r = 0; r < 8; r++)
+        assert_int_equal(x.f.states[r], SL_CIRCUIT_CLOSED);
+    assert_int_equal((int)atomic_load(&x.m->circuit_state), SL_CIRCUIT_CLOSED);
+    assert_once_or_dlq(&x, 40, 0);
+    assert_int_equal(fx_commits(&x), 4);
+    fx_done(&x);
+}
+
 static void test_circuit_probe_failure_reopens(void **state)
 {
     fixture x;
@@ -1033,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_max_bytes_bounds_request),
         cmocka_unit_test(test_circuit_opens_and_closes),
         cmocka_unit_test(test_circuit_probe_failure_reopens),
+        cmocka_unit_test(test_circuit_counts_overlapping_failures_once),
         cmocka_unit_test(test_fallback_while_open),
         cmocka_unit_test(test_max_attempts_to_fallback),
         cmocka_unit_test(test_reject_with_fallback_to_dlq),
