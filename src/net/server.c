@@ -190,6 +190,15 @@ static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t
     return SL_OK;
 }
 
+/* Why a bind or listen failed, in words a user acts on; NULL when strerror says it best. */
+static const char *bind_why(int e)
+{
+    return e == EADDRINUSE      ? "port already in use"
+           : e == EADDRNOTAVAIL ? "no such local address on this host"
+           : e == EACCES        ? "permission denied (ports below 1024 need privileges)"
+                                : NULL;
+}
+
 int net_listen(const char *address, const char *host, int port, int backlog, int *bound,
                char *err, size_t errlen)
 {
@@ -220,10 +229,7 @@ int net_listen(const char *address, const char *host, int port, int backlog, int
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        const char *why = saved == EADDRINUSE      ? "port already in use"
-                          : saved == EADDRNOTAVAIL ? "no such local address on this host"
-                          : saved == EACCES ? "permission denied (ports below 1024 need privileges)"
-                                            : NULL;
+        const char *why = bind_why(saved);
         if (why)
             return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": %s", address, why);
         return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": cannot listen: %s", address,
@@ -235,6 +241,37 @@ int net_listen(const char *address, const char *host, int port, int backlog, int
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+int net_bind_udp(const char *address, const char *host, int port, int rcvbuf, char *err,
+                 size_t errlen)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (gai != 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address \"%s\": cannot resolve host: %s",
+                         address, gai_strerror(gai));
+    /* No SO_REUSEADDR: on UDP it would let a second program bind the port beside us and
+     * take part of the datagrams; UDP has no TIME_WAIT for it to help with. */
+    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = 0;
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+    }
+    freeaddrinfo(res);
+    if (e) {
+        const char *why = bind_why(e);
+        return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": %s (udp)", address,
+                         why ? why : strerror(e));
+    }
     return fd;
 }
 
@@ -252,27 +289,10 @@ int net_probe_listen(const char *address, bool udp, char *err, size_t errlen)
         close(fd);
         return SL_OK;
     }
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
-    if (gai != 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "address \"%s\": cannot resolve host: %s",
-                         address, gai_strerror(gai));
-    /* As the udp listeners bind: SO_REUSEADDR, the first address the host resolves to. */
-    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, e = 0;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0)
-        e = errno;
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(res);
-    if (e)
-        return sl_seterr(err, errlen, SL_ERR_IO, "address \"%s\": cannot bind udp: %s", address,
-                         strerror(e));
+    int fd = net_bind_udp(address, host, port, 0, err, errlen);
+    if (fd < 0)
+        return fd;
+    close(fd);
     return SL_OK;
 }
 

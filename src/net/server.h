@@ -84,6 +84,12 @@ int net_server_port(const net_server *s);
 int net_listen(const char *address, const char *host, int port, int backlog, int *bound,
                char *err, size_t errlen);
 
+/* A UDP socket (non-blocking, close-on-exec) bound to the first address host resolves to,
+ * as every datagram listener binds; rcvbuf > 0 sets SO_RCVBUF. Returns the fd, or an SL_ERR
+ * with a message worded as net_listen's. */
+int net_bind_udp(const char *address, const char *host, int port, int rcvbuf, char *err,
+                 size_t errlen);
+
 /* Binds `address` (host:port) as a listener would, TCP or UDP, and lets it go at once: SL_OK
  * if it could be bound now, else as net_listen says why (a reload checks a new listening
  * address this way before it stops anything). */

@@ -459,27 +459,15 @@ static void fwd_heartbeat(void *arg, int fd)
 /* Binds the heartbeat socket to the listener's host and (actual) port. */
 static int heartbeat_open(fwd_source *s, char *err, size_t errlen)
 {
-    char host[256], port[16];
+    char host[256];
     int p = 0;
     int rc = url_parse_hostport(s->address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
-    snprintf(port, sizeof port, "%d", net_server_port(s->srv));
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-    if (gai != 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "heartbeat: %s", gai_strerror(gai));
-    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return sl_seterr(err, errlen, SL_ERR_IO, "heartbeat: UDP port %s: %s", port, strerror(e));
-    }
-    freeaddrinfo(ai);
+    char msg[400];
+    int fd = net_bind_udp(s->address, host, net_server_port(s->srv), 0, msg, sizeof msg);
+    if (fd < 0)
+        return sl_seterr(err, errlen, fd, "heartbeat: %s", msg);
     if ((rc = net_server_watch(s->srv, fd, fwd_heartbeat, s)) != SL_OK) {
         close(fd);
         return sl_seterr(err, errlen, rc, "heartbeat: cannot watch the UDP socket");

@@ -406,34 +406,15 @@ static void udp_warn(sys_source *s, const char *what)
 
 static int udp_open(sys_source *s, char *err, size_t errlen)
 {
-    char host[256], port[16];
+    char host[256];
     int p = 0;
     int rc = url_parse_hostport(s->address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
-    snprintf(port, sizeof port, "%d", p ? p : 514);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-    if (gai != 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", s->address, gai_strerror(gai));
-    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd >= 0 && s->cfg->receive_buffer_bytes) {
-        int sz = (int)SL_MIN(s->cfg->receive_buffer_bytes, (uint64_t)INT32_MAX);
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    }
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return sl_seterr(err, errlen, SL_ERR_IO, "udp %s: %s", s->address, strerror(e));
-    }
-    freeaddrinfo(ai);
+    int sz = (int)SL_MIN(s->cfg->receive_buffer_bytes, (uint64_t)INT32_MAX);
+    int fd = net_bind_udp(s->address, host, p ? p : 514, sz, err, errlen);
+    if (fd < 0)
+        return fd;
     s->udp = fd;
     s->dgram = sl_xmalloc(s->cfg->max_message_bytes + 1);
     return SL_OK;

@@ -1,6 +1,6 @@
 """A network source that cannot listen stops the start, as an API listener does: `sluice run`
-with a forward, http, otlp or syslog source on a port another process holds exits 1 and says
-which source and why, whatever the other sources could do (a file source here), instead of
+with a forward, http, otlp or syslog source (TCP or UDP) on a port another process holds
+exits 1 and says which source and why, whatever the other sources could do (a file source here), instead of
 running on with clients refused. A reload that adds such a source is refused (400, the
 port is bound once before anything changes) and leaves the running pipeline alone: the
 daemon stays up and its file source still delivers. An address the source could never
@@ -18,6 +18,13 @@ held = socket.socket()
 held.bind(("127.0.0.1", 0))
 held.listen()
 busy = held.getsockname()[1]
+# A datagram socket of another program, bound with SO_REUSEADDR as syslog daemons bind
+# theirs: a UDP source must not bind beside it (both with SO_REUSEADDR, Linux lets them
+# share the port and the datagrams go to one or the other).
+held_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+held_udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+held_udp.bind(("127.0.0.1", 0))
+busy_udp = held_udp.getsockname()[1]
 
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs, exist_ok=True)
@@ -28,6 +35,7 @@ SOURCES = {
     "http": '{ type: http, address: "127.0.0.1:%d" }' % busy,
     "otlp": '{ type: otlp, address: "127.0.0.1:%d" }' % busy,
     "syslog": '{ type: syslog, address: "127.0.0.1:%d", mode: tcp }' % busy,
+    "syslog-udp": '{ type: syslog, address: "127.0.0.1:%d", mode: udp }' % busy_udp,
 }
 
 for kind, src in SOURCES.items():
@@ -104,4 +112,5 @@ got = sorted(int(o["message"].split()[1]) for o in ndjson_file(out))
 assert got == list(range(200)), got[:5]
 assert s.stop() == 0
 held.close()
+held_udp.close()
 log("ok")

@@ -1,8 +1,8 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
 unknown input, a changed data_dir, a changed sink buffer, a listen address no source
 could bind, a new source on the port of another and a port another program listens on
-are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer why, with
-file:line:col), counted as failed in the metrics and the status, and the old pipeline
+(TCP or UDP) are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
+why, with file:line:col), counted as failed in the metrics and the status, and the old pipeline
 keeps running untouched (nothing restarted, events still flow to the old sink). Then a
 good file reloads."""
 import json
@@ -33,6 +33,9 @@ busy = socket.socket()  # another program's listener: the new address cannot be 
 busy.bind(("127.0.0.1", 0))
 busy.listen(1)
 busy_port = busy.getsockname()[1]
+busy_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the same for a datagram source
+busy_udp.bind(("127.0.0.1", 0))
+busy_udp_port = busy_udp.getsockname()[1]
 BAD = [
     ("syntax", GOOD.replace("sinks:", "sinks: [unclosed"), r"sluice\.yaml:\d+:\d+: "),
     ("unknown type", GOOD.replace("type: file", "type: nope"),
@@ -50,6 +53,10 @@ BAD = [
     ("address in use", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:%d\" }" % busy_port),
      r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:%d\": port already "
      r"in use" % busy_port),
+    ("udp address in use", GOOD.replace("sinks:", "  sl: { type: syslog, mode: udp, address: "
+                                        "\"127.0.0.1:%d\" }\nsinks:" % busy_udp_port),
+     r"sluice\.yaml:6:\d+: sources\.sl\.address: address \"127\.0\.0\.1:%d\": port already "
+     r"in use" % busy_udp_port),
 ]
 
 failed = 0
