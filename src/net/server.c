@@ -153,10 +153,17 @@ void net_server_warn(net_server *s, const char *fmt, ...)
     s->last_log_ms = now;
 }
 
-static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t errlen)
+static int tls_ctx_new(SSL_CTX **out, const net_tls_config *t, char *err, size_t errlen)
 {
     if (!t->key_file)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file is required with cert_file");
+    /* A file that is not there is said plainly, not in OpenSSL's words. */
+    const char *files[3][2] = {{"cert_file", t->cert_file}, {"key_file", t->key_file},
+                               {"ca_file", t->ca_file}};
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) != 0)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.%s \"%s\": %s", files[i][0],
+                             files[i][1], strerror(errno));
     if (lazylib_need(&lazy_openssl, "tls", err, errlen) != SL_OK)
         return SL_ERR_CONFIG;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -186,8 +193,19 @@ static int tls_ctx_new(net_server *s, const net_tls_config *t, char *err, size_t
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, NULL);
     }
-    s->tls = ctx;
+    *out = ctx;
     return SL_OK;
+}
+
+int net_tls_check(const net_tls_config *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = NULL;
+    if (!t || !t->cert_file)
+        return SL_OK;
+    int rc = tls_ctx_new(&ctx, t, err, errlen);
+    if (ctx)
+        SSL_CTX_free(ctx);
+    return rc;
 }
 
 /* Why a bind or listen failed, in words a user acts on; NULL when strerror says it best. */
@@ -306,7 +324,7 @@ int net_server_open(net_server **out, const net_server_config *cfg, const net_se
         return rc;
     net_server *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg, s->cb = cb, s->arg = arg, s->lfd = -1, s->efd = -1;
-    if (cfg->tls && cfg->tls->cert_file && (rc = tls_ctx_new(s, cfg->tls, err, errlen)) != SL_OK) {
+    if (cfg->tls && cfg->tls->cert_file && (rc = tls_ctx_new(&s->tls, cfg->tls, err, errlen)) != SL_OK) {
         free(s);
         return rc;
     }

@@ -131,6 +131,9 @@ static int fwd_listens(const void *config, sl_listen *out)
 static int fwd_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                     size_t errlen)
 {
+    int rc = net_tls_check(&((const fwd_config *)config)->tls, err, errlen);
+    if (rc != SL_OK)
+        return rc;
     fwd_source *s = sl_xcalloc(1, sizeof *s);
     s->udp = -1;
     s->cfg = config;

@@ -83,6 +83,9 @@ static const http_req_handler hs_handler;
 static int hs_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                    size_t errlen)
 {
+    int rc = net_tls_check(&((const http_src_config *)config)->req.tls, err, errlen);
+    if (rc != SL_OK)
+        return rc;
     http_source *s = sl_xcalloc(1, sizeof *s);
     s->cfg = config;
     s->cc = cc;
