@@ -668,7 +668,10 @@ sinks:
 
     def fault(self, kind, on, params):
         if kind == "sink_500":
-            self.ctl({"fail": 10 ** 9 if on else 0, "status": 500})
+            # an OTLP client must not retry a 500 (the spec's retryable codes are 429 and
+            # 502-504): a collector that is down answers 503 through its proxy
+            st = 503 if self.sink_kind == "otlp" else 500
+            self.ctl({"fail": 10 ** 9 if on else 0, "status": st})
         elif kind == "sink_429":
             self.ctl({"fail": 10 ** 9 if on else 0, "status": 429, "retry_after": 1})
         elif kind == "sink_slow":

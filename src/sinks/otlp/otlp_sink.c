@@ -6,9 +6,12 @@
  *     workers share keep-alive connections; the runtime owns batching and retries.
  *  2. Answers: 2xx = delivered; a partial_success with rejected_log_records > 0 is logged
  *     (rate-limited), counted as dropped and as error "partial_success" - the collector
- *     does not say which records, and resending would not help. 429/502/503/504 and
- *     transport errors retry, honouring Retry-After; 401/403 retry with the circuit
- *     opened at once (credentials); other 4xx (400 bad data, 413 ...) are permanent.
+ *     does not say which records, and resending would not help. As the OTLP/HTTP spec
+ *     says, only 429, 502, 503 and 504 (and a connection lost without an answer) retry,
+ *     honouring Retry-After; every other 4xx and 5xx (400 bad data, 408, 413, 500, 501
+ *     ...) MUST NOT be retried and is permanent: bisected, then dead-lettered, so
+ *     nothing is lost (`sluice dlq replay`). 401/403 retry with the circuit opened at
+ *     once: a key being rotated is fixed without a replay.
  *  3. The endpoint is used as given when it has a path, else /v1/logs is appended
  *     (the OTLP convention for a base URL), before its query string if it has one. */
 #include <pthread.h>
@@ -147,6 +150,13 @@ static void otlp_prep(void *self, sl_batch *b)
     otlp_prepare(b, json, &s->map, now);
 }
 
+/* The OTLP/HTTP spec's retryable codes: a server says "try later" with these, and any
+ * other error status would come back the same for the same request, forever. */
+static bool otlp_retryable(long st)
+{
+    return st == 429 || st == 502 || st == 503 || st == 504;
+}
+
 static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     otlp_sink *s = self;
@@ -227,7 +237,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
                 log_warn(s->cc->id, "collector rejected %lld of %zu log records: %s",
                          (long long)rejected, n, msg);
         }
-    } else if (st == 408 || st == 429 || st >= 500 || st == 401 || st == 403) {
+    } else if (otlp_retryable(st) || st == 401 || st == 403) {
         res->status = SL_SEND_RETRY;
         res->retry_after_ms = resp.retry_after_ms;
         res->open_circuit = st == 401 || st == 403;
