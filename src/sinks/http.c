@@ -1,6 +1,7 @@
 /* http.c - the generic `http` sink: events as NDJSON or a JSON array in the body of a POST
- * or PUT, with headers, basic or bearer auth and optional gzip. Status codes map to
- * OK / RETRY / REJECT; the sink runtime does the rest. */
+ * or PUT, with headers, basic or bearer auth, optional gzip and the HTTP sinks' `tls:`
+ * (a private CA, a client certificate). Status codes map to OK / RETRY / REJECT; the sink
+ * runtime does the rest. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct http_config {
     int compression;
     int64_t timeout_ms;
     http_auth_config auth;
+    http_tls_config tls;
 } http_config;
 
 static const char *const http_methods[] = {"post", "put", NULL};
@@ -46,6 +48,8 @@ static const sl_option http_options[] = {
      3600000, "whole-request timeout"},
     {"auth", SL_OPT_OBJECT, offsetof(http_config, auth), NULL, 0, NULL, http_auth_options, 0, 0,
      "user + password (basic) or bearer"},
+    {"tls", SL_OPT_OBJECT, offsetof(http_config, tls), NULL, 0, NULL, http_tls_options, 0, 0,
+     "TLS options for https endpoints"},
     SL_OPT_END,
 };
 
@@ -134,6 +138,10 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         .timeout_ms = cfg->timeout_ms,
         .user = cfg->auth.user,
         .password = cfg->auth.password,
+        .ca_file = cfg->tls.ca_file,
+        .cert_file = cfg->tls.cert_file,
+        .key_file = cfg->tls.key_file,
+        .insecure = !cfg->tls.verify,
     };
     http_response resp = {.body = SL_BUF_INIT};
     int rc = http_client_do(s->client, &req, &resp);
