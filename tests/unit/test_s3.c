@@ -267,6 +267,23 @@ static void test_answers(void **state)
     assert_int_equal(s3_classify(400, "EntityTooSmall"), S3_REJECT);
 }
 
+/* Virtual-hosted addressing only where a host name can carry the bucket. */
+static void test_addressing(void **state)
+{
+    (void)state;
+    assert_true(s3_virtual_host_ok("logs", "s3.us-east-1.amazonaws.com", true));
+    assert_true(s3_virtual_host_ok("my-logs-2", "localhost:9000", false));
+    assert_true(s3_virtual_host_ok("my.logs", "minio.local:9000", false));
+    assert_false(s3_virtual_host_ok("my.logs", "s3.us-east-1.amazonaws.com", true));
+    assert_false(s3_virtual_host_ok("logs", "127.0.0.1:9000", false));
+    assert_false(s3_virtual_host_ok("logs", "10.1.2.3", true));
+    assert_false(s3_virtual_host_ok("logs", "[::1]:9000", false));
+    assert_false(s3_virtual_host_ok("Logs", "localhost:9000", false));
+    assert_false(s3_virtual_host_ok("old_logs", "localhost:9000", false));
+    assert_false(s3_virtual_host_ok("-logs", "localhost:9000", false));
+    assert_false(s3_virtual_host_ok("", "localhost:9000", false));
+}
+
 /* The GET Object example of the S3 SigV4 documentation ("Signature Calculations for the
  * Authorization Header"): S3's canonical request, unsigned body hash header included. */
 static void test_sigv4_s3_example(void **state)
@@ -298,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_key_template), cmocka_unit_test(test_key_name),
         cmocka_unit_test(test_plan),         cmocka_unit_test(test_body),
         cmocka_unit_test(test_answers),      cmocka_unit_test(test_sigv4_s3_example),
+        cmocka_unit_test(test_addressing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,14 @@ int s3_body_add(s3_body *b, const sl_event *e);
 /* Moves what is left of `raw` to `part` (end of object). */
 int s3_body_flush(s3_body *b);
 
+/* ---- Addressing ---------------------------------------------------------------------------- */
+/* Whether the bucket can be addressed as a host name (<bucket>.<authority>) under the
+ * authority (host[:port]) of an endpoint: not when the host is an IP address (there is no
+ * such name), nor when the bucket is no DNS label of [a-z0-9-], nor, over https, when it
+ * has dots (the endpoint's wildcard certificate matches one level only). The caller then
+ * puts the bucket in the path, as the AWS SDKs do. */
+bool s3_virtual_host_ok(const char *bucket, const char *authority, bool https);
+
 /* ---- Answers -------------------------------------------------------------------------------- */
 /* Copies the text of the first <tag>...</tag> of an XML answer into out (empty when there
  * is none). Never reads past len. */

@@ -278,6 +278,29 @@ void s3_xml_get(const char *xml, size_t len, const char *tag, char *out, size_t 
     log_excerpt(out, outlen, a, (size_t)(b - a));
 }
 
+/* ---- Addressing -------------------------------------------------------------------------- */
+
+bool s3_virtual_host_ok(const char *bucket, const char *authority, bool https)
+{
+    if (authority[0] == '[')
+        return false; /* an IPv6 literal */
+    size_t hl = strcspn(authority, ":");
+    bool ipv4 = hl > 0;
+    for (size_t i = 0; i < hl && ipv4; i++)
+        ipv4 = (authority[i] >= '0' && authority[i] <= '9') || authority[i] == '.';
+    if (ipv4)
+        return false;
+    size_t n = strlen(bucket);
+    if (n == 0 || n > 63 || bucket[0] == '-' || bucket[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = bucket[i];
+        if (c == '.' ? https : !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 s3_outcome s3_classify(long status, const char *code)
 {
     if (status >= 200 && status < 300)

@@ -80,7 +80,8 @@ static const sl_option s3_options[] = {
     O("endpoint", SL_OPT_STR, endpoint, NULL, 0, NULL, 0, 0,
       "S3-compatible endpoint URL (default https://s3.<region>.amazonaws.com)"),
     O("path_style", SL_OPT_BOOL, path_style, "false", 0, NULL, 0, 0,
-      "address the bucket in the path (<endpoint>/<bucket>/<key>), not the host name"),
+      "address the bucket in the path (<endpoint>/<bucket>/<key>), not the host name "
+      "(also done when the endpoint is an IP address or the bucket no DNS name)"),
     O("profile", SL_OPT_STR, profile, NULL, 0, NULL, 0, 0,
       "section of the shared credentials file (else AWS_PROFILE, else default)"),
     O("credentials_file", SL_OPT_STR, credentials_file, NULL, 0, NULL, 0, 0,
@@ -201,7 +202,8 @@ static int s3_init(void **self, const void *config, const sl_component_ctx *cc, 
     const char *auth = strstr(ue.origin, "://") + 3;
     size_t schemelen = (size_t)(auth - ue.origin);
     sl_buf b = SL_BUF_INIT;
-    if (cfg->path_style) {
+    bool https = schemelen == 8; /* "https://" */
+    if (cfg->path_style || !s3_virtual_host_ok(cfg->bucket, auth, https)) {
         s->host = sl_xstrdup(auth);
         s->origin = sl_xstrdup(ue.origin);
         buf_printf(&b, "/%s", cfg->bucket);
