@@ -1,7 +1,9 @@
 /* http.c - the generic `http` sink: events as NDJSON or a JSON array in the body of a POST
  * or PUT, with headers, basic or bearer auth, optional gzip and the HTTP sinks' `tls:`
  * (a private CA, a client certificate). Status codes map to OK / RETRY / REJECT; the sink
- * runtime does the rest. */
+ * runtime does the rest. A 401 or 403 is the credentials', not the events' fault: it is
+ * retried with the circuit opened at once, as in the other HTTP sinks, so a token being
+ * rotated holds the events instead of dead-lettering every one of them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +162,15 @@ static int http_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         snprintf(res->reason, sizeof res->reason, "http %ld", resp.status);
         metrics_error(s->cc->metrics, resp.status == 429 ? "http_429" : "http_retry");
         res->throttled = resp.status == 429;
+    } else if (resp.status == 401 || resp.status == 403) {
+        char excerpt[201];
+        http_answer_excerpt(excerpt, sizeof excerpt, resp.status, resp.location, resp.body.p,
+                            resp.body.len);
+        res->status = SL_SEND_RETRY;
+        res->retry_after_ms = resp.retry_after_ms;
+        res->open_circuit = true;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, excerpt);
+        metrics_error(s->cc->metrics, "http_auth");
     } else {
         char excerpt[201];
         http_answer_excerpt(excerpt, sizeof excerpt, resp.status, resp.location, resp.body.p,

@@ -273,6 +273,36 @@ static void test_400_reject(void **state)
     sink_close(&f);
 }
 
+/* A refused credential is retried with the circuit opened, never dead-lettered: the
+ * events are fine, and the next request with a fixed token delivers them. */
+static void test_401_403_retry_open_circuit(void **state)
+{
+    control("{\"reset\":true}");
+    sink_fixture f;
+    sink_open(&f, "", emu_port);
+    const char *msgs[] = {"a", "b"};
+    sl_send_result res;
+    for (int st = 401; st <= 403; st += 2) {
+        char c[64];
+        snprintf(c, sizeof c, "{\"fail\":1,\"status\":%d}", st);
+        control(c);
+        memset(&res, 0, sizeof res);
+        sink_send(&f, msgs, 2, &res);
+        assert_int_equal(res.status, SL_SEND_RETRY);
+        assert_true(res.open_circuit);
+        char want[16];
+        snprintf(want, sizeof want, "http %d", st);
+        assert_non_null(strstr(res.reason, want));
+    }
+    assert_int_equal(metrics_error_count(f.cc.metrics, "http_auth"), 2);
+    assert_int_equal(stat_num("lines"), 0);
+    memset(&res, 0, sizeof res);
+    sink_send(&f, msgs, 2, &res);
+    assert_int_equal(res.status, SL_SEND_OK);
+    assert_false(res.open_circuit);
+    sink_close(&f);
+}
+
 /* A redirect is not followed (nor by Fluent Bit or Vector): the reject says where it
  * points, which tells the user what the endpoint should be, not nginx's HTML. */
 static void test_301_reject_names_location(void **state)
@@ -470,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_503_retry),
         cmocka_unit_test(test_429_retry_after),
         cmocka_unit_test(test_400_reject),
+        cmocka_unit_test(test_401_403_retry_open_circuit),
         cmocka_unit_test(test_301_reject_names_location),
         cmocka_unit_test(test_refused_retry),
         cmocka_unit_test(test_dropped_connection_retry),
