@@ -691,6 +691,31 @@ static void test_response(void **state)
     assert_int_equal(otlp_parse_response("[", 1, true, &rej, msg, sizeof msg), SL_ERR_CORRUPT);
 }
 
+/* An error answer's text: a google.rpc.Status (protobuf or JSON) gives its message,
+ * anything else is shown as it came. */
+static void test_error_text(void **state)
+{
+    char out[64];
+    /* Status { code: 3, message: "bad data", details: [ 2 bytes ] } */
+    const char st[] = {0x08, 0x03, 0x12, 0x08, 'b', 'a', 'd', ' ', 'd', 'a', 't', 'a',
+                       0x1A, 0x02, 0x0A, 0x00};
+    otlp_error_text(out, sizeof out, st, sizeof st);
+    assert_string_equal(out, "bad data");
+    const char *js = "{\"code\":3,\"message\":\"bad data\"}";
+    otlp_error_text(out, sizeof out, js, strlen(js));
+    assert_string_equal(out, "bad data");
+    const char *other = "{\"error\":\"quota\"}";
+    otlp_error_text(out, sizeof out, other, strlen(other));
+    assert_string_equal(out, other);
+    otlp_error_text(out, sizeof out, "Bad Gateway\n", 12);
+    assert_string_equal(out, "Bad Gateway ");
+    const char cut[] = {0x08, 0x03, 0x12, 0x09, 'b', 'a', 'd'}; /* not a Status: as it came */
+    otlp_error_text(out, sizeof out, cut, sizeof cut);
+    assert_string_equal(out, "    bad");
+    otlp_error_text(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -705,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_prepared_many_short_records),
         cmocka_unit_test(test_prepare_gives_up),
         cmocka_unit_test(test_response),
+        cmocka_unit_test(test_error_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

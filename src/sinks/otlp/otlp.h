@@ -59,4 +59,10 @@ bool otlp_encode_segments(sl_buf *out, bool json, sl_event *const *events, size_
 int otlp_parse_response(const char *p, size_t n, bool json, int64_t *rejected, char *msg,
                         size_t msglen);
 
+/* The text of an error answer for a log line or a reason, as one printable line: a
+ * collector answers an error with a google.rpc.Status in the request's encoding (protobuf
+ * or JSON), whose `message` is taken when the body is one; any other body is shown as it
+ * is. */
+void otlp_error_text(char *out, size_t outlen, const char *p, size_t n);
+
 #endif

@@ -1782,3 +1782,59 @@ int otlp_parse_response(const char *p, size_t n, bool json, int64_t *rejected, c
         *rejected = 0;
     return rc;
 }
+
+/* google.rpc.Status { int32 code = 1; string message = 2; repeated Any details = 3; }:
+ * true when the whole of p..end is one, with its message at *m (m_len bytes). */
+static bool pb_status(const unsigned char *p, const unsigned char *end, const unsigned char **m,
+                      size_t *m_len)
+{
+    *m = NULL;
+    while (p < end) {
+        uint64_t key, v;
+        if (pb_read_varint(&p, end, &key))
+            return false;
+        unsigned field = (unsigned)(key >> 3), wire = (unsigned)(key & 7);
+        if (field == 1 && wire == 0) {
+            if (pb_read_varint(&p, end, &v))
+                return false;
+        } else if ((field == 2 || field == 3) && wire == 2) {
+            if (pb_read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return false;
+            if (field == 2) {
+                *m = p;
+                *m_len = (size_t)v;
+            }
+            p += v;
+        } else {
+            return false;
+        }
+    }
+    return *m != NULL;
+}
+
+void otlp_error_text(char *out, size_t outlen, const char *p, size_t n)
+{
+    const unsigned char *m;
+    size_t mlen;
+    if (!p || !n) {
+        log_excerpt(out, outlen, "", 0);
+        return;
+    }
+    if (p[0] == '{') { /* the Status in OTLP JSON */
+        sl_arena a;
+        arena_init(&a, 1024);
+        char err[64];
+        json_value *root = json_parse(&a, p, n, err, sizeof err);
+        const json_value *msg = root && root->type == JSON_OBJ ? json_get(root, "message") : NULL;
+        bool found = msg && msg->type == JSON_STR;
+        if (found)
+            log_excerpt(out, outlen, msg->str, msg->len);
+        arena_free(&a);
+        if (found)
+            return;
+    } else if (pb_status((const unsigned char *)p, (const unsigned char *)p + n, &m, &mlen)) {
+        log_excerpt(out, outlen, m, mlen);
+        return;
+    }
+    log_excerpt(out, outlen, p, n);
+}

@@ -242,13 +242,16 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->retry_after_ms = resp.retry_after_ms;
         res->open_circuit = st == 401 || st == 403;
         char ex[201];
-        log_excerpt(ex, sizeof ex, resp.body.p, resp.body.len);
+        otlp_error_text(ex, sizeof ex, resp.body.p, resp.body.len);
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
         metrics_error(m, st == 429 ? "http_429" : res->open_circuit ? "http_auth" : "http_retry");
         res->throttled = st == 429;
     } else {
         char ex[201];
-        http_answer_excerpt(ex, sizeof ex, st, resp.location, resp.body.p, resp.body.len);
+        if (resp.location[0])
+            http_answer_excerpt(ex, sizeof ex, st, resp.location, resp.body.p, resp.body.len);
+        else
+            otlp_error_text(ex, sizeof ex, resp.body.p, resp.body.len);
         res->status = SL_SEND_REJECT;
         res->too_large = st == 413;
         snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
