@@ -155,18 +155,40 @@ static int cwl_http_get(http_client *hc, const char *method, const char *url,
     return SL_OK;
 }
 
+/* The token of AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (EKS Pod Identity), read at every
+ * load since the kubelet rotates it, without its trailing line break, into tok. */
+static int cwl_ecs_token_file(const char *path, char *tok, size_t toklen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return SL_ERR_IO;
+    size_t n = fread(tok, 1, toklen - 1, f);
+    fclose(f);
+    while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+        n--;
+    tok[n] = '\0';
+    return n && !strpbrk(tok, "\r\n") ? SL_OK : SL_ERR_CORRUPT;
+}
+
 static int cwl_creds_ecs(cwl_creds *c, http_client *hc)
 {
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-    char url[1024], auth[2048];
+    const char *tokfile = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    char url[1024], auth[4200], ftok[4096];
     if (rel && *rel)
         snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
     else if (full && *full)
         snprintf(url, sizeof url, "%s", full);
     else
         return SL_ERR_NOTFOUND;
+    /* the file wins over the variable, as in the AWS SDKs */
+    if (tokfile && *tokfile) {
+        if (cwl_ecs_token_file(tokfile, ftok, sizeof ftok) != SL_OK)
+            return SL_ERR_IO;
+        tok = ftok;
+    }
     const char *h[1];
     size_t nh = 0;
     if (tok && *tok) {
@@ -229,7 +251,8 @@ int cwl_creds_load(cwl_creds *c, http_client *hc, const char *profile, const cha
         return SL_OK;
     return sl_seterr(err, errlen, SL_ERR_NOTFOUND,
                      "no AWS credentials: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the "
-                     "shared credentials file (profile %s), the ECS endpoint and IMDSv2",
+                     "shared credentials file (profile %s), the container endpoint (ECS, "
+                     "EKS Pod Identity) and IMDSv2",
                      profile && *profile ? profile : "default");
 }
 
