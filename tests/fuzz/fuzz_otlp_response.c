@@ -1,5 +1,6 @@
 /* fuzz_otlp_response.c - libFuzzer target for the reader of OTLP export answers
- * (protobuf and JSON partial_success): any bytes are read or refused, never overrun. */
+ * (protobuf and JSON partial_success) and of error answers (a google.rpc.Status in either
+ * encoding, else the body as text): any bytes are read or refused, never overrun. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rejected < 0 || strlen(msg) >= sizeof msg)
             abort();
     }
+    char text[201];
+    otlp_error_text(text, sizeof text, s, size);
+    if (strlen(text) >= sizeof text)
+        abort();
     free(s);
     return 0;
 }
