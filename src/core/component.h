@@ -30,6 +30,10 @@ typedef struct sl_component_ctx {
     bool check_only;
 } sl_component_ctx;
 
+/* init's error messages: one about an option starts with its path in the component's map
+ * ("pattern: ...", "tls.ca_file: ...", "match[1]: ..."), and the config error then points
+ * at that option's file:line:col; where there is a list of valid values, it names them. */
+
 /* ---- Sources -------------------------------------------------------------------------
  * A source runs on its own thread. It builds batches (batch_new), opens one ack token per
  * batch on its ledger with the position the batch ends at, and emits them. The engine

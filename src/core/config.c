@@ -64,6 +64,49 @@ const sl_cnode *cnode_get(const sl_cnode *map, const char *key)
     return NULL;
 }
 
+const sl_cnode *cnode_find_path(const sl_cnode *n, const char *path, size_t len)
+{
+    while (n && len) {
+        if (path[0] == '[') {
+            size_t i = 1, idx = 0;
+            while (i < len && path[i] >= '0' && path[i] <= '9' && idx < 1000000)
+                idx = idx * 10 + (size_t)(path[i++] - '0');
+            if (i == 1 || i >= len || path[i] != ']')
+                return NULL;
+            if (n->kind == SL_CNODE_SCALAR && idx == 0)
+                ; /* a scalar where a list may be is a list of one */
+            else if (n->kind == SL_CNODE_SEQ && idx < n->n)
+                n = n->items[idx];
+            else
+                return NULL;
+            path += i + 1, len -= i + 1;
+        } else {
+            if (n->kind != SL_CNODE_MAP)
+                return NULL;
+            /* the longest key that is the path or a prefix of it followed by . or [ */
+            const sl_cnode *best = NULL;
+            size_t bl = 0;
+            for (size_t i = 0; i < n->n; i++) {
+                const char *k = n->items[i]->key;
+                size_t kl = k ? strlen(k) : 0;
+                if (kl && kl <= len && kl > bl && memcmp(k, path, kl) == 0 &&
+                    (kl == len || path[kl] == '.' || path[kl] == '['))
+                    best = n->items[i], bl = kl;
+            }
+            if (!best)
+                return NULL;
+            n = best;
+            path += bl, len -= bl;
+        }
+        if (len && path[0] == '.') {
+            if (len == 1)
+                return NULL;
+            path++, len--;
+        }
+    }
+    return len ? NULL : n;
+}
+
 bool cnode_section_has(const sl_cnode *root, const char *section, const char *id,
                        sl_buf *ids)
 {

@@ -40,6 +40,11 @@ void config_doc_free(sl_config_doc *doc);
 
 /* Map lookup by key; NULL if absent or `map` is not a map. */
 const sl_cnode *cnode_get(const sl_cnode *map, const char *key);
+/* The node `path` (len bytes) names below `n`: map keys joined by '.', a list item as
+ * [N] ("tls.ca_file", "match[1]"; [0] of a scalar is the scalar, as a list option takes a
+ * scalar for a list of one); a key holding dots ("service.name") matches whole. NULL when
+ * there is none. */
+const sl_cnode *cnode_find_path(const sl_cnode *n, const char *path, size_t len);
 /* Whether the map `section` of root (sources, sinks ...) has the key `id`. Its keys, joined
  * by ", " ("none" when there are none), are appended to `ids` and NUL-terminated: for a
  * message that names the valid ones. */

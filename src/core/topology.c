@@ -495,6 +495,27 @@ int topo_init_node(sl_topology *t, node *n, const char *data_dir, sl_metrics *m,
             size_t il = strlen(n->id);
             if (strncmp(why, n->id, il) == 0 && why[il] == ':' && why[il + 1] == ' ')
                 why += il + 2;
+            /* A message about one option starts with its path ("pattern: ...", or a wrapped
+             * "multiline: mode: ..."): point at the option, at its value when it is a
+             * scalar, as config_apply's errors do. */
+            const sl_cnode *at = NULL;
+            char path[256] = "";
+            for (;;) {
+                size_t pl = strcspn(why, ": ");
+                const sl_cnode *below = why[pl] == ':' && why[pl + 1] == ' '
+                                            ? cnode_find_path(at ? at : n->cn, why, pl) : NULL;
+                if (!below || strlen(path) + pl + 2 > sizeof path)
+                    break;
+                snprintf(path + strlen(path), sizeof path - strlen(path), ".%.*s", (int)pl, why);
+                at = below;
+                why += pl + 2;
+            }
+            if (at) {
+                bool value = at->kind == SL_CNODE_SCALAR || !at->key;
+                const sl_cnode pos = {.line = value ? at->line : at->key_line,
+                                      .col = value ? at->col : at->key_col};
+                return node_err(t, &pos, err, errlen, "%s%s: %s", n->where, path, why);
+            }
             return node_err(t, n->cn, err, errlen, "%s: %s", n->where, why);
         }
         n->inited = true;

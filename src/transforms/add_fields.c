@@ -29,7 +29,7 @@ static int add_fields_init(void **self, const void *config, const sl_component_c
 {
     const add_fields_config *cfg = config;
     if (cfg->fields.n == 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "'fields' must set at least one field");
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields: set at least one field");
     add_fields *af = sl_xcalloc(1, sizeof *af);
     af->cfg = cfg;
     af->keys = sl_xcalloc(cfg->fields.n, sizeof(sl_str));

@@ -92,7 +92,7 @@ static int set_init(void **self, const void *config, const sl_component_ctx *cc,
 {
     const set_config *cfg = config;
     if (cfg->fields.n == 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: 'fields' is empty", cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields: give at least one field");
     set_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = cfg;
     fields_pairs_init(&t->p, &cfg->fields);
@@ -196,10 +196,14 @@ static int move_init_common(void **self, const void *config, const sl_component_
 {
     const move_config *cfg = config;
     if (cfg->fields.n == 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: 'fields' is empty", cc->id);
-    for (size_t i = 0; i < cfg->fields.n; i++)
-        if (!cfg->fields.vals[i][0] || !cfg->fields.keys[i][0])
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: empty field name", cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields: give at least one field");
+    for (size_t i = 0; i < cfg->fields.n; i++) {
+        if (!cfg->fields.keys[i][0])
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields: empty field name");
+        if (!cfg->fields.vals[i][0])
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields.%s: empty field name",
+                             cfg->fields.keys[i]);
+    }
     move_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = cfg;
     t->copy = copy;
@@ -332,7 +336,7 @@ static int remove_init(void **self, const void *config, const sl_component_ctx *
 {
     const remove_config *cfg = config;
     if (cfg->fields.n == 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: 'fields' is empty", cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "fields: give at least one field");
     remove_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = cfg;
     t->names = sl_xcalloc(cfg->fields.n, sizeof *t->names);

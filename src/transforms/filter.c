@@ -98,7 +98,7 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
     t->level_field = filter_cstr(cfg->level_field);
     if (cfg->equals.n && !cfg->field) {
         filter_destroy(t);
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: `equals` needs `field`", cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "equals: needs `field`, the field compared");
     }
     if (cfg->equals.n) {
         t->equals = sl_xcalloc(cfg->equals.n, sizeof *t->equals);
@@ -114,7 +114,7 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
             char msg[160];
             pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
             filter_destroy(t);
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: regex at offset %zu: %s", cc->id,
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "regex: at offset %zu: %s",
                              (size_t)off, msg);
         }
         pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* optional */
@@ -128,8 +128,8 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
         sl_severity s = severity_from_text(cfg->min_level, strlen(cfg->min_level));
         if (!s.number) {
             filter_destroy(t);
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: unknown level \"%s\"", cc->id,
-                             cfg->min_level);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "min_level: unknown level \"%s\" "
+                             "(valid: %s)", cfg->min_level, SEVERITY_VALID_WORDS);
         }
         /* Compare by band (INFO..INFO4 = info), so "info" keeps every info spelling. */
         t->min_level = ((s.number - 1) / 4) * 4 + 1;

@@ -157,8 +157,9 @@ static int sanitize_init(void **self, const void *config, const sl_component_ctx
 {
     const sanitize_config *cfg = config;
     if (strlen(cfg->replacement) > 1)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: replacement must be one character",
-                         cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "replacement: \"%s\" is not one character (or empty: drop them)",
+                         cfg->replacement);
     sanitize_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = cfg;
     for (int ch = 0; ch < 256; ch++)

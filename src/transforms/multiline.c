@@ -230,7 +230,7 @@ int ml_rules_new(ml_rules **out, int mode, const char *start_pattern,
         if (!has_start && !has_cont) {
             ml_rules_free(r);
             return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "mode custom needs start_pattern, continue_pattern or both");
+                             "mode: custom needs start_pattern, continue_pattern or both");
         }
         /* User patterns see any bytes: UTF-8 where valid, as the other transforms. */
         uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
@@ -874,8 +874,9 @@ static int ml_init(void **self, const void *config, const sl_component_ctx *cc, 
     const ml_config *c = config;
     if (c->mode != ML_MODE_CUSTOM && ((c->start_pattern && c->start_pattern[0]) ||
                                       (c->continue_pattern && c->continue_pattern[0])))
-        return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "start_pattern and continue_pattern are for mode custom (mode is %s)",
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: only for mode custom (mode is %s)",
+                         c->start_pattern && c->start_pattern[0] ? "start_pattern"
+                                                                 : "continue_pattern",
                          ml_mode_names[c->mode]);
     ml_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = c;

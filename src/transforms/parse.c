@@ -528,10 +528,11 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
 {
     const parse_config *cfg = config;
     if (cfg->format == PF_REGEX && (!cfg->pattern || !cfg->pattern[0]))
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: format regex needs 'pattern'", cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "format: regex needs 'pattern', a PCRE2 pattern with named groups");
     if (cfg->pattern && cfg->format != PF_REGEX)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: 'pattern' is only for format regex",
-                         cc->id);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "pattern: only for format regex (format is "
+                         "%s)", parse_formats[cfg->format]);
     parse_tf *t = sl_xcalloc(1, sizeof *t);
     t->cfg = cfg;
     t->cc = cc;
@@ -546,8 +547,8 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
             char msg[160];
             pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);
             parse_destroy(t);
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: bad pattern at offset %zu: %s",
-                             cc->id, (size_t)eo, msg);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "pattern: at offset %zu: %s",
+                             (size_t)eo, msg);
         }
         pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
         uint32_t count = 0, esize = 0;
@@ -558,7 +559,7 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
         if (count == 0) {
             parse_destroy(t);
             return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "%s: pattern has no named group (?<name>...)", cc->id);
+                             "pattern: has no named group (?<name>...) to make a field of");
         }
         t->groups = sl_xcalloc(count, sizeof *t->groups);
         for (uint32_t i = 0; i < count; i++) {

@@ -143,7 +143,7 @@ static int route_init(void **self, const void *config, const sl_component_ctx *c
 {
     const route_config *cfg = config;
     if (cfg->match.n == 0)
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "'match' needs at least one pattern");
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "match: give at least one pattern");
     for (size_t i = 0; i < cfg->match.n; i++) {
         /* as Fluentd refuses them: a brace never closed (or closed, never opened) matched
          * nothing it meant to; an alternative must fit brace_match's buffer */
@@ -152,11 +152,12 @@ static int route_init(void **self, const void *config, const sl_component_ctx *c
         for (const char *c = p; *c && depth >= 0; c++)
             depth += *c == '{' ? 1 : *c == '}' ? -1 : 0;
         if (depth != 0)
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "match pattern \"%s\": '%c' without '%c'",
-                             p, depth > 0 ? '{' : '}', depth > 0 ? '}' : '{');
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "match[%zu]: pattern \"%s\": '%c' without '%c'", i, p,
+                             depth > 0 ? '{' : '}', depth > 0 ? '}' : '{');
         if (strlen(p) >= 512)
             return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "match pattern \"%.40s...\": longer than 511 bytes", p);
+                             "match[%zu]: pattern \"%.40s...\": longer than 511 bytes", i, p);
     }
     route *r = sl_xcalloc(1, sizeof *r);
     r->cfg = cfg;

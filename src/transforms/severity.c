@@ -56,8 +56,9 @@ static int severity_init(void **self, const void *config, const sl_component_ctx
         t->def = severity_from_text(cfg->default_level, strlen(cfg->default_level));
         if (!t->def.number) {
             free(t);
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: unknown default level \"%s\"",
-                             cc->id, cfg->default_level);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                             "default: unknown level \"%s\" (valid: %s)", cfg->default_level,
+                             SEVERITY_VALID_WORDS);
         }
     }
     *self = t;

@@ -149,32 +149,32 @@ sinks:
   a: { type: blackhole, inputs: [in] }
   b: { type: blackhole, inputs: [a] }'
 
-check kafka_acks "kafka_acks.yaml:4:3: sinks.out: acks: an idempotent producer needs acks: all" \
+check kafka_acks "kafka_acks.yaml:4:72: sinks.out.acks: an idempotent producer needs acks: all" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: kafka, inputs: [in], brokers: "k:9092", topic: t, acks: "1" }'
 
-check kafka_brokers "kafka_brokers.yaml:4:3: sinks.out: brokers: \"k\" is not host:port" \
+check kafka_brokers "kafka_brokers.yaml:4:37: sinks.out.brokers: \"k\" is not host:port" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: kafka, inputs: [in], brokers: ["k:1", k], topic: t }'
 
-check kafka_property "kafka_property.yaml:4:3: sinks.out: librdkafka: librdkafka property linger.mss: No such configuration property" \
+check kafka_property "kafka_property.yaml:4:63: sinks.out.librdkafka: librdkafka property linger.mss: No such configuration property" \
 'sources:
   in: { type: demo }
 sinks:
   out: { type: kafka, inputs: [in], brokers: [k:1], topic: t, librdkafka: { linger.mss: 5 } }'
 
 # cloudwatch_logs shard: the index (a number or a pod name's ordinal) below the count
-check shard_index_range "shard_index_range.yaml:2:3: sources.cw: shard.index: 3 (from 'sluice-puller-3') must be below shard.count (3): replicas are numbered 0..2" \
+check shard_index_range "shard_index_range.yaml:2:65: sources.cw.shard.index: 3 (from 'sluice-puller-3') must be below shard.count (3): replicas are numbered 0..2" \
 'sources:
   cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: "sluice-puller-3", count: 3 } }
 sinks:
   out: { type: blackhole, inputs: [cw] }'
 
-check shard_index_word "shard_index_word.yaml:2:3: sources.cw: shard.index: 'puller' is neither a number nor a name ending in -<ordinal>" \
+check shard_index_word "shard_index_word.yaml:2:65: sources.cw.shard.index: 'puller' is neither a number nor a name ending in -<ordinal>" \
 'sources:
   cw: { type: cloudwatch_logs, log_groups: [a], shard: { index: puller, count: 3 } }
 sinks:
@@ -186,7 +186,7 @@ check shard_count "shard_count.yaml:2:75: sources.cw.shard.count: must be betwee
 sinks:
   out: { type: blackhole, inputs: [cw] }'
 
-check shard_alone "shard_alone.yaml:2:3: sources.cw: shard: index and count go together" \
+check shard_alone "shard_alone.yaml:2:49: sources.cw.shard: index and count go together" \
 'sources:
   cw: { type: cloudwatch_logs, log_groups: [a], shard: { count: 2 } }
 sinks:
@@ -312,13 +312,83 @@ check retry_backwards "retry_backwards.yaml:4:50: sinks.out.retry: initial_ms (1
 sinks:
   out: { type: blackhole, inputs: [in], retry: { initial_ms: 10s, max_ms: 1s } }'
 
-check route_open_brace "route_open_brace.yaml:4:3: transforms.r: match pattern \"{app,web.*\": '{' without '}'" \
+check route_open_brace "route_open_brace.yaml:4:50: transforms.r.match[1]: pattern \"{app,web.*\": '{' without '}'" \
 'sources:
   in: { type: demo }
 transforms:
-  r: { type: route, inputs: [in], match: ["{app,web.*"] }
+  r: { type: route, inputs: [in], match: [app.*, "{app,web.*"] }
 sinks:
   out: { type: blackhole, inputs: [r] }'
+
+# A transform's error about one option points at that option (its value), not the component,
+# and names the valid choices where there is a list of them.
+tf() { # name, expected substring, transform options (the transform t reads from in)
+  check "$1" "$2" "sources:
+  in: { type: demo }
+transforms:
+  t:
+    inputs: [in]
+$3
+sinks:
+  out: { type: blackhole, inputs: [t] }"
+}
+tf parse_bad_pattern "parse_bad_pattern.yaml:8:14: transforms.t.pattern: at offset 6: missing terminating ]" \
+'    type: parse
+    format: regex
+    pattern: "(?<a>["'
+tf parse_no_group "parse_no_group.yaml:8:14: transforms.t.pattern: has no named group" \
+'    type: parse
+    format: regex
+    pattern: "^a"'
+tf parse_no_pattern "parse_no_pattern.yaml:7:13: transforms.t.format: regex needs 'pattern'" \
+'    type: parse
+    format: regex'
+tf parse_pattern_json "parse_pattern_json.yaml:8:14: transforms.t.pattern: only for format regex (format is json)" \
+'    type: parse
+    format: json
+    pattern: "(?<a>.)"'
+tf severity_default "severity_default.yaml:7:14: transforms.t.default: unknown level \"bogus\" (valid: trace, debug, info, warn, error, fatal" \
+'    type: severity
+    default: bogus'
+tf filter_level "filter_level.yaml:7:16: transforms.t.min_level: unknown level \"warnx\" (valid: trace," \
+'    type: filter
+    min_level: warnx'
+tf filter_regex "filter_regex.yaml:7:12: transforms.t.regex: at offset 1: missing closing parenthesis" \
+'    type: filter
+    regex: "("'
+tf filter_equals "filter_equals.yaml:7:5: transforms.t.equals: needs \`field\`" \
+'    type: filter
+    equals: [a]'
+tf rename_empty "rename_empty.yaml:9:12: transforms.t.fields.msg: empty field name" \
+'    type: rename
+    fields:
+      lvl: level
+      msg: ""'
+tf add_fields_empty "add_fields_empty.yaml:7:5: transforms.t.fields: set at least one field" \
+'    type: add_fields
+    fields: {}'
+tf remove_empty "remove_empty.yaml:7:5: transforms.t.fields: give at least one field" \
+'    type: remove
+    fields: []'
+tf sanitize_repl "sanitize_repl.yaml:7:18: transforms.t.replacement: \"__\" is not one character" \
+'    type: sanitize_keys
+    replacement: "__"'
+tf ml_pattern_mode "ml_pattern_mode.yaml:8:20: transforms.t.start_pattern: only for mode custom (mode is java)" \
+'    type: multiline
+    mode: java
+    start_pattern: "^\\d"'
+tf ml_custom_bare "ml_custom_bare.yaml:7:11: transforms.t.mode: custom needs start_pattern, continue_pattern or both" \
+'    type: multiline
+    mode: custom'
+tf ml_bad_pattern "ml_bad_pattern.yaml:8:23: transforms.t.continue_pattern: missing closing parenthesis at offset 1" \
+'    type: multiline
+    mode: custom
+    continue_pattern: "("'
+check file_ml_pattern "file_ml_pattern.yaml:2:86: sources.in.multiline.start_pattern: missing closing parenthesis at offset 1" \
+'sources:
+  in: { type: file, include: [/tmp/x.log], multiline: { mode: custom, start_pattern: "(" } }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
 
 # YAML merge keys: shared settings under an x- key, merged into components
 cat >"$WORK/merge.yaml" <<'YAML'

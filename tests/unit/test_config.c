@@ -193,6 +193,30 @@ static void test_load_positions(void **state)
     config_doc_free(doc);
 }
 
+static const sl_cnode *find_path(const sl_cnode *n, const char *path)
+{
+    return cnode_find_path(n, path, strlen(path));
+}
+
+static void test_find_path(void **state)
+{
+    sl_config_doc *doc = load_ok("t:\n  tls: { ca_file: a }\n  match: [x, y]\n  one: z\n"
+                                 "  fields: { service.name: s, service: t }\n");
+    const sl_cnode *t = cnode_get(doc->root, "t");
+    assert_string_equal(find_path(t, "tls.ca_file")->scalar, "a");
+    assert_string_equal(find_path(t, "match[1]")->scalar, "y");
+    assert_string_equal(find_path(t, "one[0]")->scalar, "z"); /* a list of one */
+    assert_string_equal(find_path(t, "fields.service.name")->scalar, "s");
+    assert_string_equal(find_path(t, "fields.service")->scalar, "t");
+    assert_int_equal(find_path(t, "match")->kind, SL_CNODE_SEQ);
+    const char *none[] = {"tls.", "match[2]", "match[", "match[x]", "one[1]", "tls.cert_file",
+                          "nope", "tls..ca_file", "fields.service.nam"};
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+        assert_null(find_path(t, none[i]));
+    assert_ptr_equal(cnode_find_path(t, "tls.ca_file: x", 3), cnode_get(t, "tls"));
+    config_doc_free(doc);
+}
+
 static void test_load_empty(void **state)
 {
     sl_config_doc *doc = load_ok("");
@@ -728,6 +752,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_positions),
         cmocka_unit_test(test_load_merge_keys),
+        cmocka_unit_test(test_find_path),
         cmocka_unit_test(test_load_empty),
         cmocka_unit_test(test_load_nulls),
         cmocka_unit_test(test_load_syntax_error),
