@@ -18,7 +18,8 @@ typedef struct add_fields {
 
 static const sl_option add_fields_options[] = {
     {"fields", SL_OPT_STRMAP, offsetof(add_fields_config, fields), NULL, SL_OPT_REQUIRED, NULL,
-     NULL, 0, 0, "map of field name to value, e.g. {env: prod, service.name: api}"},
+     NULL, 0, 0, "map of field name to value, e.g. {env: prod, service.name: api}; `message` "
+     "sets the event's message"},
     {"overwrite", SL_OPT_BOOL, offsetof(add_fields_config, overwrite), "true", 0, NULL, NULL, 0, 0,
      "replace a field the event already has"},
     SL_OPT_END,
@@ -48,6 +49,12 @@ static int add_fields_process(void *self, sl_batch *b)
     for (uint32_t i = 0; i < b->n; i++) {
         sl_event *e = &b->events[i];
         for (size_t k = 0; k < af->cfg->fields.n; k++) {
+            if (af->keys[k].len == 7 && memcmp(af->keys[k].ptr, "message", 7) == 0) {
+                /* the event's message, not a second "message" beside it */
+                if (af->cfg->overwrite || !e->message.len)
+                    e->message = af->vals[k];
+                continue;
+            }
             if (!af->cfg->overwrite && event_get(e, af->keys[k].ptr, af->keys[k].len))
                 continue;
             event_set_static(b, e, af->keys[k], af->vals[k]);

@@ -29,6 +29,13 @@ static int fields_index(const sl_event *e, sl_str key)
     return -1;
 }
 
+/* `message` names the event's message in every field transform, not a field of that name
+ * (which encoders would write beside the message, a second "message" key). */
+static bool is_message(sl_str k)
+{
+    return k.len == 7 && memcmp(k.ptr, "message", 7) == 0;
+}
+
 /* A map option turned into static key/value pairs (they point into the config, which
  * outlives every batch). */
 typedef struct fields_pairs {
@@ -62,7 +69,8 @@ typedef struct set_config {
 
 static const sl_option set_options[] = {
     {"fields", SL_OPT_STRMAP, offsetof(set_config, fields), NULL, SL_OPT_REQUIRED, NULL, NULL, 0,
-     0, "map of field name to value ({env: prod}); \"true\"/\"false\" and integers are typed"},
+     0, "map of field name to value ({env: prod}); \"true\"/\"false\" and integers are typed; "
+     "`message` sets the event's message"},
     {"overwrite", SL_OPT_BOOL, offsetof(set_config, overwrite), "true", 0, NULL, NULL, 0, 0,
      "replace a field the event already has"},
     SL_OPT_END,
@@ -119,6 +127,11 @@ static int set_process(void *self, sl_batch *b)
     for (uint32_t i = 0; i < b->n; i++) {
         sl_event *e = &b->events[i];
         for (size_t k = 0; k < t->p.n; k++) {
+            if (is_message(t->p.a[k])) {
+                if (t->cfg->overwrite || !e->message.len)
+                    e->message = t->p.b[k];
+                continue;
+            }
             int at = fields_index(e, t->p.a[k]);
             if (at >= 0 && !t->cfg->overwrite)
                 continue;
@@ -224,11 +237,6 @@ static int copy_init(void **self, const void *config, const sl_component_ctx *cc
     return move_init_common(self, config, cc, err, errlen, true);
 }
 
-static bool is_message(sl_str k)
-{
-    return k.len == 7 && memcmp(k.ptr, "message", 7) == 0;
-}
-
 static int move_process(void *self, sl_batch *b)
 {
     move_tf *t = self;
@@ -321,7 +329,8 @@ typedef struct remove_config {
 
 static const sl_option remove_options[] = {
     {"fields", SL_OPT_STRLIST, offsetof(remove_config, fields), NULL, SL_OPT_REQUIRED, NULL,
-     NULL, 0, 0, "field names; a name ending in \".*\" removes every field under that prefix"},
+     NULL, 0, 0, "field names; a name ending in \".*\" removes every field under that prefix; "
+     "`message` empties the event's message (after parse: the raw line)"},
     SL_OPT_END,
 };
 
@@ -329,6 +338,7 @@ typedef struct remove_tf {
     const remove_config *cfg;
     sl_str *names;
     bool *prefix; /* name ended in ".*": names[i] keeps the dot */
+    bool message; /* `message` is one of the names */
 } remove_tf;
 
 static int remove_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -347,6 +357,7 @@ static int remove_init(void **self, const void *config, const sl_component_ctx *
             t->prefix[i] = true;
             t->names[i].len--; /* keep the dot */
         }
+        t->message |= is_message(t->names[i]);
     }
     *self = t;
     return SL_OK;
@@ -357,6 +368,8 @@ static int remove_process(void *self, sl_batch *b)
     remove_tf *t = self;
     for (uint32_t i = 0; i < b->n; i++) {
         sl_event *e = &b->events[i];
+        if (t->message)
+            e->message = (sl_str){"", 0};
         for (uint32_t f = 0; f < e->nfields;) {
             sl_str k = e->fields[f].key;
             bool drop = false;

@@ -97,6 +97,51 @@ static void test_remove(void **state)
     tf_free(t);
 }
 
+static void assert_msg(const sl_event *e, const char *want)
+{
+    assert_int_equal(e->message.len, strlen(want));
+    assert_memory_equal(e->message.ptr, want, e->message.len);
+    assert_null(get(e, "message")); /* never a field beside the message */
+}
+
+/* `message` is the event's message in set, add_fields and remove, as in rename and copy. */
+static void test_message_name(void **state)
+{
+    static const char *const setters[] = {"set", "add_fields"};
+    for (size_t i = 0; i < 2; i++) {
+        tf *t = tf_new(setters[i], "fields: {message: replaced, env: prod}\n");
+        sl_batch *b = batch_new(2);
+        sl_event *e = corr_event(b, "raw line");
+        t->vt->process(t->self, b);
+        assert_msg(e, "replaced");
+        assert_str(e, "env", "prod");
+        assert_corr(e);
+        batch_release(b);
+        tf_free(t);
+        t = tf_new(setters[i], "fields: {message: \"42\"}\noverwrite: false\n");
+        b = batch_new(2);
+        e = corr_event(b, "kept");
+        sl_event *empty = corr_event(b, "");
+        t->vt->process(t->self, b);
+        assert_msg(e, "kept");
+        assert_msg(empty, "42");
+        batch_release(b);
+        tf_free(t);
+    }
+    tf *t = tf_new("remove", "fields: [message, a]\n");
+    sl_batch *b = batch_new(2);
+    sl_event *e = corr_event(b, "{\"a\":1,\"b\":2}");
+    event_set_str(b, e, "a", "1", 1);
+    event_set_str(b, e, "b", "2", 1);
+    t->vt->process(t->self, b);
+    assert_msg(e, "");
+    assert_null(get(e, "a"));
+    assert_str(e, "b", "2");
+    assert_corr(e);
+    batch_release(b);
+    tf_free(t);
+}
+
 static void test_add_env(void **state)
 {
     tf *t = tf_new("add_env", "environment: production\nservice: api\nhost_name: h1\n");
@@ -245,7 +290,7 @@ int main(void)
         cmocka_unit_test(test_set),      cmocka_unit_test(test_rename_copy),
         cmocka_unit_test(test_remove),   cmocka_unit_test(test_add_env),
         cmocka_unit_test(test_flatten),  cmocka_unit_test(test_sanitize),
-        cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_filter),   cmocka_unit_test(test_message_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
