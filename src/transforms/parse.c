@@ -6,7 +6,8 @@
  *     text (sinks that understand structure, such as otlp, expand them; `flatten` makes
  *     dotted keys). Numbers without fraction/exponent that fit int64 are INT.
  *  2. When the line was the message, a parsed "message"/"msg" string becomes the message
- *     and a parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339 or epoch s/ms/us/ns)
+ *     (a "message" of another type too, as its JSON text: never a field of that name) and a
+ *     parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339 or epoch s/ms/us/ns)
  *     becomes the event time; otherwise the original line stays the message, so nothing
  *     is lost. Existing fields (correlation ids included) are only replaced by a parsed
  *     key of the same name.
@@ -314,6 +315,14 @@ static bool apply_special(apply_ctx *c, const json_member *v)
 {
     if (v->type == JSON_STR)
         return special_key(c, v->key, v->keylen, JSON_STR, 0, v->str, v->len);
+    /* A "message" that is not a string is the message as its JSON text: as a field it
+     * would be a second "message" beside the message in every encoding. null says
+     * nothing, and the line stays the message. */
+    if (c->t->specials && is_key(v->key, v->keylen, "message")) {
+        if (v->type != JSON_NULL)
+            c->e->message = (sl_str){v->raw, (uint32_t)v->raw_len};
+        return true;
+    }
     if (v->type == JSON_NUM)
         return special_key(c, v->key, v->keylen, JSON_NUM, v->num, NULL, 0);
     return false;

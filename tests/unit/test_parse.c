@@ -152,7 +152,12 @@ static void test_json_message_time_keys(void **state)
         {"{\"@timestamp\":\"2024-01-15T10:30:45.5Z\",\"m\":1}", NULL, 1705314645500000000LL, 1},
         {"{\"timestamp\":1700000000000,\"mess\":\"x\",\"tsx\":2,\"msgs\":\"y\"}", NULL,
          1700000000000000000LL, 3},
-        {"{\"message\":5,\"time\":\"soon\",\"ts\":true,\"Msg\":\"z\"}", NULL, 1, 4},
+        /* a "message" of another type is the message as its JSON text, never a field
+         * (encoders would write it as a second "message"); null leaves the line */
+        {"{\"message\":5,\"time\":\"soon\",\"ts\":true,\"Msg\":\"z\"}", "5", 1, 3},
+        {"{\"message\": {\"a\": [1, true]},\"k\":1}", "{\"a\": [1, true]}", 1, 1},
+        {"{\"message\":false}", "false", 1, 0},
+        {"{\"message\":null,\"k\":1}", NULL, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sl_batch *b = batch_new(1);
@@ -164,8 +169,24 @@ static void test_json_message_time_keys(void **state)
         assert_msg(e, cases[i].msg ? cases[i].msg : cases[i].line);
         assert_int_equal(e->ts_ns, cases[i].ts);
         assert_int_equal(e->nfields, cases[i].nfields);
+        assert_null(get(e, "message"));
         batch_release(b);
     }
+    /* the same through the DOM, for objects wider than the scanner takes */
+    sl_buf wide = SL_BUF_INIT;
+    buf_puts(&wide, "{\"message\":[7]");
+    for (int i = 0; i < 80; i++)
+        buf_printf(&wide, ",\"k%d\":%d", i, i);
+    buf_putc(&wide, '}');
+    sl_batch *b = batch_new(1);
+    sl_event *e = batch_add(b);
+    e->message = batch_str(b, wide.p, wide.len);
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_msg(&b->events[0], "[7]");
+    assert_int_equal(b->events[0].nfields, 80);
+    assert_null(get(&b->events[0], "message"));
+    batch_release(b);
+    buf_free(&wide);
     tf_free(t);
 }
 
