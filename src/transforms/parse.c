@@ -27,6 +27,7 @@
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,9 @@ typedef struct parse_tf {
     bool have_key;
     sl_dlq *dlq;
     _Atomic int64_t last_log_ms; /* log_gate of parse failures */
+    /* Why an event with nothing to parse failed: said in the log and the DLQ record,
+     * rather than the format's complaint about text it never saw. */
+    char why_missing[160], why_not_string[160];
 } parse_tf;
 
 /* ---- logfmt ------------------------------------------------------------------------ */
@@ -546,6 +550,11 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
     t->cfg = cfg;
     t->cc = cc;
     t->from_message = !cfg->field || strcmp(cfg->field, "message") == 0;
+    if (!t->from_message) {
+        snprintf(t->why_missing, sizeof t->why_missing, "no field %.100s", cfg->field);
+        snprintf(t->why_not_string, sizeof t->why_not_string, "field %.100s is not a string",
+                 cfg->field);
+    }
     t->specials = t->from_message && !(cfg->target && cfg->target[0]);
     if (cfg->format == PF_REGEX) {
         int ec;
@@ -618,6 +627,7 @@ static int parse_process(void *self, sl_batch *b)
     for (uint32_t i = 0; i < b->n; i++) {
         sl_event *e = &b->events[i];
         sl_str src;
+        const char *why;
         if (t->from_message) {
             src = e->message;
         } else {
@@ -625,7 +635,7 @@ static int parse_process(void *self, sl_batch *b)
             if (!f || f->type != SL_VAL_STR) {
                 if (cfg->format == PF_AUTO)
                     continue;
-                src = (sl_str){NULL, 0};
+                why = f ? t->why_not_string : t->why_missing;
                 goto failed;
             }
             src = f->v.s;
@@ -650,9 +660,10 @@ static int parse_process(void *self, sl_batch *b)
         }
         if (ok)
             continue;
+        why = cfg->format == PF_JSON ? "not a JSON object" :
+              cfg->format == PF_LOGFMT ? "not logfmt" : "pattern does not match";
     failed:
-        parse_failed(t, e, cfg->format == PF_JSON ? "not a JSON object" :
-                           cfg->format == PF_LOGFMT ? "not logfmt" : "pattern does not match");
+        parse_failed(t, e, why);
         if (cfg->on_error != PE_KEEP) {
             if (!keep) {
                 keep = arena_alloc(&b->arena, b->n * sizeof *keep);

@@ -221,6 +221,27 @@ static void test_on_error(void **state)
     fclose(f);
     assert_non_null(strstr(line, "dead letter line"));
     assert_non_null(strstr(line, "job-789"));
+
+    /* An event with nothing to parse says so, not what the format thinks of no text. */
+    assert_int_equal(unlink(path), 0);
+    t = tf_new("parse", "format: json\nfield: payload\non_error: dlq\n");
+    b = batch_new(4);
+    corr_event(b, "no payload here");
+    sl_event *e = corr_event(b, "payload of another type");
+    sl_field *pf = event_add_field(b, e, "payload", 7);
+    pf->type = SL_VAL_INT;
+    pf->v.i = 5;
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    assert_int_equal(b->n, 0);
+    batch_release(b);
+    tf_free(t);
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof line, fp));
+    assert_non_null(strstr(line, "\"reason\":\"no field payload\""));
+    assert_non_null(fgets(line, sizeof line, fp));
+    assert_non_null(strstr(line, "\"reason\":\"field payload is not a string\""));
+    fclose(fp);
 }
 
 static void test_logfmt_regex(void **state)
