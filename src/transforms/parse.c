@@ -7,10 +7,11 @@
  *     dotted keys). Numbers without fraction/exponent that fit int64 are INT.
  *  2. When the line was the message, a parsed "message"/"msg" string becomes the message
  *     (a "message" of another type too, as its JSON text: never a field of that name) and a
- *     parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339 or epoch s/ms/us/ns)
- *     becomes the event time; otherwise the original line stays the message, so nothing
- *     is lost. Existing fields (correlation ids included) are only replaced by a parsed
- *     key of the same name.
+ *     parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339, also with a space for the
+ *     T, a comma fraction, +hhmm or no offset, i.e. UTC; or epoch s/ms/us/ns, as a
+ *     number or digits) becomes the event time; otherwise the original line stays the
+ *     message, so nothing is lost. Existing fields (correlation ids included) are only
+ *     replaced by a parsed key of the same name.
  *  3. JSON is read without a DOM (json_scan_object): keys and values without escapes
  *     point into the line itself, which the batch arena already holds; unescaped strings
  *     and prefixed keys go to the arena. Objects wider than 64 members take the DOM
@@ -242,6 +243,67 @@ static int64_t epoch_to_ns(double v)
     return (int64_t)v;
 }
 
+/* A time written as text: RFC 3339 and what loggers write around it (a space for the T,
+ * a comma before the fraction, no offset: UTC, as Fluent Bit's parsers and the http
+ * source take it; +hhmm or +hh), or epoch s/ms/us/ns digits. Returns 0 or -1. */
+static int text_to_ns(const char *s, size_t n, int64_t *ns)
+{
+    if (cri_parse_time(s, n, ns) == 0)
+        return 0;
+    /* epoch digits: whole units by magnitude (s, ms, us, ns), then up to 9 fraction
+     * digits of that unit, in integers (a double would be off by up to 256 ns) */
+    size_t i = 0;
+    uint64_t u = 0; /* 19 digits fit */
+    int64_t frac = 0, scale = 1;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && i < 19)
+        u = u * 10 + (uint64_t)(s[i++] - '0');
+    if (u > INT64_MAX)
+        return -1;
+    int64_t v = (int64_t)u;
+    if (i > 0 && i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            if (scale < 1000000000)
+                frac = frac * 10 + (s[i] - '0'), scale *= 10;
+        if (scale == 1)
+            i = 0; /* "17." */
+    }
+    if (i == n && v > 0) {
+        int64_t unit = v < 100000000000LL ? 1000000000 : v < 100000000000000LL ? 1000000
+                     : v < 100000000000000000LL ? 1000 : 1;
+        if (v >= INT64_MAX / unit)
+            return -1;
+        *ns = v * unit + frac * unit / scale;
+        return 0;
+    }
+    char t[48];
+    if (n < 19 || n + 4 > sizeof t || s[4] != '-' || s[13] != ':')
+        return -1;
+    memcpy(t, s, 19);
+    size_t o = 19;
+    i = 19;
+    if (i < n && (s[i] == '.' || s[i] == ',')) {
+        t[o++] = '.';
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9';)
+            t[o++] = s[i++];
+    }
+    size_t z = n - i; /* the offset, if any */
+    if (z == 5 && (s[i] == '+' || s[i] == '-')) { /* +hhmm */
+        memcpy(t + o, s + i, 3);
+        t[o + 3] = ':';
+        memcpy(t + o + 4, s + i + 3, 2);
+        o += 6;
+    } else if (z == 3 && (s[i] == '+' || s[i] == '-')) { /* +hh */
+        memcpy(t + o, s + i, 3);
+        memcpy(t + o + 3, ":00", 3);
+        o += 6;
+    } else if (z == 0) {
+        t[o++] = 'Z';
+    } else {
+        return -1; /* Z and +hh:mm were cri_parse_time's; anything else is not a time */
+    }
+    return cri_parse_time(t, o, ns);
+}
+
 /* Message and time keys (note 2). Returns true when the value was consumed. */
 static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, double num,
                         const char *str, size_t slen)
@@ -266,7 +328,7 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, doubl
         int64_t ns = 0;
         if (jtype == JSON_NUM)
             ns = epoch_to_ns(num);
-        else if (str && cri_parse_time(str, slen, &ns) != 0)
+        else if (str && text_to_ns(str, slen, &ns) != 0)
             ns = 0;
         if (ns > 0) {
             c->e->ts_ns = ns;

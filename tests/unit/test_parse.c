@@ -190,6 +190,53 @@ static void test_json_message_time_keys(void **state)
     tf_free(t);
 }
 
+/* Times as loggers write them become the event time, with the key consumed: a space for
+ * the T, a comma fraction, +hhmm, no offset (UTC), epoch digits in a string. */
+static void test_time_spellings(void **state)
+{
+    const int64_t t0 = 1704164645LL * 1000000000; /* 2024-01-02T03:04:05Z */
+    static const struct { const char *v; int64_t off_ns; } ok[] = {
+        {"2024-01-02T03:04:05Z", 0},
+        {"2024-01-02 03:04:05", 0},
+        {"2024-01-02 03:04:05,123", 123000000},
+        {"2024-01-02T03:04:05.5+0100", -3600000000000LL + 500000000},
+        {"2024-01-02T03:04:05-05", 5 * 3600000000000LL},
+        {"2024-01-02T03:04:05.000001", 1000},
+        {"1704164645", 0},
+        {"1704164645123", 123000000},
+        {"1704164645123456789", 123456789},
+        {"1704164645.25", 250000000},
+    };
+    static const char *const bad[] = {"17.", "0", "2024-01-02T03:04:05 UTC", "2024-13-02T03:04:05",
+                                      "02/Jan/2024:03:04:05 +0000", "2024-01-02T03:04:05+1",
+                                      "99999999999999999999", "9999999999999999999", "1.2.3"};
+    for (int fmt = 0; fmt < 2; fmt++) {
+        tf *t = tf_new("parse", fmt ? "format: logfmt\n" : "format: json\n");
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0] + sizeof bad / sizeof bad[0]; i++) {
+            bool good = i < sizeof ok / sizeof ok[0];
+            const char *v = good ? ok[i].v : bad[i - sizeof ok / sizeof ok[0]];
+            char line[128];
+            snprintf(line, sizeof line,
+                     fmt ? "timestamp=\"%s\" a=1" : "{\"timestamp\":\"%s\",\"a\":1}", v);
+            sl_batch *b = batch_new(1);
+            sl_event *e = batch_add(b);
+            e->ts_ns = 7;
+            e->message = batch_str(b, line, strlen(line));
+            assert_int_equal(t->vt->process(t->self, b), SL_OK);
+            e = &b->events[0];
+            if (good) {
+                assert_int_equal(e->ts_ns, t0 + ok[i].off_ns);
+                assert_null(get(e, "timestamp"));
+            } else {
+                assert_int_equal(e->ts_ns, 7);
+                assert_non_null(get(e, "timestamp"));
+            }
+            batch_release(b);
+        }
+        tf_free(t);
+    }
+}
+
 static void test_on_error(void **state)
 {
     tf *t = tf_new("parse", "format: json\non_error: drop\n");
@@ -442,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_severity),     cmocka_unit_test(test_route),
         cmocka_unit_test(test_json_existing_and_repeated_keys),
         cmocka_unit_test(test_json_message_time_keys),
+        cmocka_unit_test(test_time_spellings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
