@@ -59,7 +59,8 @@ static const sl_option parse_options[] = {
     {"format", SL_OPT_ENUM, offsetof(parse_config, format), "auto", 0, parse_formats, NULL, 0, 0,
      "auto tries JSON, then logfmt, then keeps plain text"},
     {"pattern", SL_OPT_STR, offsetof(parse_config, pattern), NULL, 0, NULL, NULL, 0, 0,
-     "format regex: PCRE2 pattern with named groups, (?<name>...)"},
+     "format regex: PCRE2 pattern with named groups, (?<name>...); `.` also matches a newline "
+     "(the lines of a multiline event), (?-s) turns that off"},
     {"on_error", SL_OPT_ENUM, offsetof(parse_config, on_error), "keep", 0, parse_on_error, NULL,
      0, 0, "unparsable events: keep unchanged, drop, or dlq (dead-letter file)"},
     {"target", SL_OPT_STR, offsetof(parse_config, target), NULL, 0, NULL, NULL, 0, 0,
@@ -621,8 +622,11 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
     if (cfg->format == PF_REGEX) {
         int ec;
         PCRE2_SIZE eo;
-        t->re = pcre2_compile((PCRE2_SPTR)cfg->pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF,
-                              &ec, &eo, NULL);
+        /* DOTALL: the text may be lines a multiline transform joined, and a group ending
+         * in .* (the message, mostly) must take all of them, not drop the stack trace
+         * after the first (Fluentd's and Fluent Bit's /m); (?-s) turns it off. */
+        t->re = pcre2_compile((PCRE2_SPTR)cfg->pattern, PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOTALL, &ec, &eo, NULL);
         if (!t->re) {
             char msg[160];
             pcre2_get_error_message(ec, (PCRE2_UCHAR *)msg, sizeof msg);

@@ -323,6 +323,23 @@ static void test_logfmt_regex(void **state)
     assert_str(e, "level", "ERROR");
     assert_corr(e);
     batch_release(b);
+    /* Lines a multiline transform joined: the message group takes the stack trace too,
+     * with or without the $ */
+    static const char trace[] = "2024-01-15T10:30:46Z ERROR request failed\n"
+                                "java.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)";
+    b = batch_new(1);
+    e = corr_event(b, trace);
+    t->vt->process(t->self, b);
+    assert_int_equal(b->n, 1);
+    assert_msg(&b->events[0], strchr(trace, 'r'));
+    batch_release(b);
+    tf_free(t);
+    t = tf_new("parse", "format: regex\npattern: '^(?<ts>\\S+) (?<level>[A-Z]+) (?<message>.*)'\n");
+    b = batch_new(1);
+    e = corr_event(b, trace);
+    t->vt->process(t->self, b);
+    assert_msg(&b->events[0], strchr(trace, 'r'));
+    batch_release(b);
     tf_free(t);
     char err[256];
     sl_config_doc *doc;
