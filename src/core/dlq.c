@@ -185,7 +185,8 @@ static const char dlq_usage[] =
     "       sluice dlq replay -c FILE [--sink ID] [--limit N]\n"
     "       sluice dlq purge  -c FILE (--sink ID | --all)\n"
     "\n"
-    "Dead-lettered events live in <data_dir>/dlq/<sink>.ndjson, one JSON record per line.\n"
+    "Dead-lettered events live in <data_dir>/dlq/<sink>.ndjson, one JSON record per line\n"
+    "(a parse transform's with on_error: dlq too, listed and purged by its id, not replayed).\n"
     "  list    per sink: the number of records, then each record (time, reason, attempts,\n"
     "          message); --limit caps the records shown per sink\n"
     "  replay  resends records through the sink as configured in FILE; delivered records\n"
@@ -462,8 +463,8 @@ static void restore_id(sl_batch *b, sl_event *e, const json_value *rec)
 }
 
 /* Replays one sink's file. Adds to *replayed / *remaining. Returns 0 or 1. */
-static int replay_sink(sl_topology *t, const char *dir, const char *id, long limit,
-                       size_t *replayed, size_t *remaining)
+static int replay_sink(sl_topology *t, const sl_cnode *root, const char *dir, const char *id,
+                       long limit, size_t *replayed, size_t *remaining)
 {
     char path[4096], *data;
     size_t len, nlines;
@@ -479,8 +480,18 @@ static int replay_sink(sl_topology *t, const char *dir, const char *id, long lim
     void *self;
     const sl_sink_common *common;
     if (topology_sink_instance(t, id, &vt, &self, &common) != SL_OK) {
-        fprintf(stderr, "sluice dlq replay: no sink '%s' in the configuration; %zu record(s) kept\n",
-                id, nlines);
+        /* A transform's records (parse's on_error: dlq) are events it could not read:
+         * no sink was meant to take them as they are. */
+        sl_buf ids = SL_BUF_INIT;
+        if (cnode_section_has(root, "transforms", id, &ids))
+            fprintf(stderr, "sluice dlq replay: '%s' is a transform: its %zu record(s) are "
+                            "events it could not process, not replayed (dlq list --sink %s "
+                            "shows them, dlq purge --sink %s removes them)\n",
+                    id, nlines, id, id);
+        else
+            fprintf(stderr, "sluice dlq replay: no sink '%s' in the configuration; %zu "
+                            "record(s) kept\n", id, nlines);
+        buf_free(&ids);
         *remaining += nlines;
         free(lines);
         free(data);
@@ -577,7 +588,7 @@ static int cmd_replay(sl_config_doc *doc, const char *dir, const dlq_args *a)
     char **sinks = list_sinks(dir, a->sink, &nsinks);
     int status = 0;
     for (size_t s = 0; s < nsinks; s++)
-        status |= replay_sink(t, dir, sinks[s], a->limit, &replayed, &remaining);
+        status |= replay_sink(t, doc->root, dir, sinks[s], a->limit, &replayed, &remaining);
     printf("replayed %zu, remaining %zu\n", replayed, remaining);
     free_sinks(sinks, nsinks);
     topology_free(t);
