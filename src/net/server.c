@@ -157,12 +157,13 @@ static int tls_ctx_new(SSL_CTX **out, const net_tls_config *t, char *err, size_t
 {
     if (!t->key_file)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file is required with cert_file");
-    /* A file that is not there is said plainly, not in OpenSSL's words. */
+    /* A file that is not there is said plainly, not in OpenSSL's words; each message starts
+     * with the option's path, so a config error points at the option. */
     const char *files[3][2] = {{"cert_file", t->cert_file}, {"key_file", t->key_file},
                                {"ca_file", t->ca_file}};
     for (int i = 0; i < 3; i++)
         if (files[i][1] && access(files[i][1], R_OK) != 0)
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.%s \"%s\": %s", files[i][0],
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.%s: \"%s\": %s", files[i][0],
                              files[i][1], strerror(errno));
     if (lazylib_need(&lazy_openssl, "tls", err, errlen) != SL_OK)
         return SL_ERR_CONFIG;
@@ -174,19 +175,19 @@ static int tls_ctx_new(SSL_CTX **out, const net_tls_config *t, char *err, size_t
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
         ERR_error_string_n(ERR_get_error(), e, sizeof e);
         SSL_CTX_free(ctx);
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: cert_file %s: %s", t->cert_file, e);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.cert_file: \"%s\": %s", t->cert_file, e);
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         ERR_error_string_n(ERR_get_error(), e, sizeof e);
         SSL_CTX_free(ctx);
-        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: key_file %s: %s", t->key_file, e);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.key_file: \"%s\": %s", t->key_file, e);
     }
     if (t->client_auth != NET_CLIENT_AUTH_NONE) {
         if (!t->ca_file || SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
             SSL_CTX_free(ctx);
             return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "tls: client_auth needs a readable ca_file");
+                             "tls.ca_file: client_auth needs a CA bundle it can load");
         }
         int mode = SSL_VERIFY_PEER;
         if (t->client_auth == NET_CLIENT_AUTH_REQUIRED)

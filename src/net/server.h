@@ -23,7 +23,9 @@ typedef struct net_tls_config {
 extern const sl_option net_tls_server_options[];
 /* Loads what a listener's TLS needs (certificate chain, its key, the client CA) and lets it
  * go: SL_OK when there is no cert_file or all of it loads, else SL_ERR_CONFIG and why. The
- * sources call it when they are built, so `validate` says what `run` would. */
+ * sources call it when they are built to run, so a start says at the source's position
+ * why, and a reload is refused before the running source stops; not when built check_only:
+ * `validate` runs where the files are not (a CI job; a Secret mounted at run time). */
 int net_tls_check(const net_tls_config *t, char *err, size_t errlen);
 
 typedef struct net_server net_server;
