@@ -1,10 +1,10 @@
 """A reload with a bad file changes nothing: a syntax error, an unknown sink type, an
 unknown input, a changed data_dir, a changed sink buffer, a listen address no source
-could bind, a new source on the port of another and a port another program listens on
-(TCP or UDP) are each refused (SIGHUP and POST /api/v1/reload and `sluice reload` answer
-why, with file:line:col), counted as failed in the metrics and the status, and the old pipeline
-keeps running untouched (nothing restarted, events still flow to the old sink). Then a
-good file reloads."""
+could bind, a new source on the port of another, a port another program listens on (TCP
+or UDP) and a TLS certificate that cannot be loaded are each refused (SIGHUP and POST
+/api/v1/reload and `sluice reload` answer why, with file:line:col), counted as failed in
+the metrics and the status, and the old pipeline keeps running untouched (nothing
+restarted, events still flow to the old sink). Then a good file reloads."""
 import json
 import os
 import re
@@ -53,6 +53,9 @@ BAD = [
     ("address in use", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:%d\" }" % busy_port),
      r"sluice\.yaml:5:\d+: sources\.fwd\.address: address \"127\.0\.0\.1:%d\": port already "
      r"in use" % busy_port),
+    ("tls file", GOOD.replace("127.0.0.1:%d\" }" % port, "127.0.0.1:%d\", tls: { cert_file: "
+                              "\"%s/none.pem\", key_file: \"%s/none.key\" } }" % (port, WORK, WORK)),
+     r"sluice\.yaml:5:\d+: sources\.fwd\.tls\.cert_file: \".*/none\.pem\": No such file"),
     ("udp address in use", GOOD.replace("sinks:", "  sl: { type: syslog, mode: udp, address: "
                                         "\"127.0.0.1:%d\" }\nsinks:" % busy_udp_port),
      r"sluice\.yaml:6:\d+: sources\.sl\.address: address \"127\.0\.0\.1:%d\": port already "
