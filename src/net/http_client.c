@@ -9,12 +9,14 @@
 #include "http_client.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <zlib.h>
@@ -419,6 +421,21 @@ const sl_option http_auth_options[] = {
      "bearer token (Authorization: Bearer ...)"},
     SL_OPT_END,
 };
+
+int http_tls_check(const http_tls_config *t, bool check_only, char *err, size_t errlen)
+{
+    if (check_only)
+        return SL_OK;
+    const char *files[3][2] = {{"ca_file", t->ca_file}, {"cert_file", t->cert_file},
+                               {"key_file", t->key_file}};
+    for (int i = 0; i < 3; i++)
+        if (files[i][1] && access(files[i][1], R_OK) != 0)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.%s: \"%s\": %s", files[i][0],
+                             files[i][1], strerror(errno));
+    if (t->key_file && !t->cert_file)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls.key_file: needs tls.cert_file");
+    return SL_OK;
+}
 
 int http_auth_check(const http_auth_config *a, const char *id, char *err, size_t errlen)
 {

@@ -18,6 +18,10 @@ typedef struct http_tls_config {
 } http_tls_config;
 
 extern const sl_option http_tls_options[];
+/* A sink built to run (not check_only: `validate` runs where the files are not) refuses TLS
+ * files it cannot read, and key_file without cert_file: SL_ERR_CONFIG, "tls.<option>: why",
+ * so the error points at the option; otherwise each request would fail and retry. */
+int http_tls_check(const http_tls_config *t, bool check_only, char *err, size_t errlen);
 
 /* The `auth:` option of the plain HTTP sinks (http, loki): user + password (basic auth,
  * done by the transfer) or a bearer token (a header: http_headers_add_bearer). */

@@ -76,6 +76,8 @@ static int http_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const http_config *cfg = config;
+    if (http_tls_check(&cfg->tls, cc->check_only, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     if (!cfg->uri || (strncasecmp(cfg->uri, "http://", 7) != 0 &&
                       strncasecmp(cfg->uri, "https://", 8) != 0))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,

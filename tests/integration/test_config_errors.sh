@@ -102,9 +102,10 @@ check syslog_tls_no_cert "syslog_tls_no_cert.yaml:2:3: sources.s: mode tls needs
 sinks:
   out: { type: blackhole, inputs: [s] }'
 
-# A listener's TLS files are loaded when the source is built to run: missing, not PEM, or a
-# key that is not the certificate's stops `run` at once (exit 1) at the source's position,
-# and refuses a reload before the running source stops. `validate` leaves the files alone:
+# TLS files are loaded when a source or sink is built to run (a listener's certificate,
+# key and client CA; a sink's CA and client certificate): missing, not PEM, or a
+# key that is not the certificate's stops `run` at once (exit 1) at the option,
+# and refuses a reload before the running one stops. `validate` leaves the files alone:
 # it runs where they are not (a CI job; a Secret mounted at run time).
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout "$WORK/a.key" \
   -out "$WORK/a.pem" >/dev/null 2>&1
@@ -134,6 +135,11 @@ check_run otlp_tls_no_ca "otlp_tls_no_ca.yaml:4:63: sources.o.tls.ca_file: \"$WO
   o: { type: otlp, address: \"127.0.0.1:4443\", tls: { ca_file: \"$WORK/none-ca.pem\", cert_file: \"$WORK/a.pem\", key_file: \"$WORK/a.key\", client_auth: required } }
 sinks:
   out: { type: blackhole, inputs: [o] }"
+check_run otlp_sink_tls_missing "otlp_sink_tls_missing.yaml:6:50: sinks.o.tls.ca_file: \"$WORK/none-ca.pem\": No such file" \
+"sources:
+  in: { type: demo, count: 1 }
+sinks:
+  o: { type: otlp, inputs: [in], tls: { ca_file: \"$WORK/none-ca.pem\" }, endpoint: \"https://127.0.0.1:4318\" }"
 check_run syslog_tls_not_pem "syslog_tls_not_pem.yaml:4:78: sources.s.tls.cert_file: \"$WORK/a.key\": " \
 "sources:
   s: { type: syslog, mode: tls, address: \"127.0.0.1:6514\", tls: { cert_file: \"$WORK/a.key\", key_file: \"$WORK/a.key\" } }

@@ -410,21 +410,8 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     for (size_t i = 0; i < s->nheaders && s->conn.nheaders < ES_CONN_MAX_HEADERS; i++)
         if (strncmp(s->headers[i], "Authorization:", 14) == 0)
             s->auth[s->conn.nheaders++] = s->headers[i];
-    /* A missing or unreadable TLS file is a configuration error, said at start. */
-    const char *files[3][2] = {{"tls.ca_file", c->tls.ca_file},
-                               {"tls.cert_file", c->tls.cert_file},
-                               {"tls.key_file", c->tls.key_file}};
-    for (int i = 0; i < 3; i++)
-        if (files[i][1] && access(files[i][1], R_OK) != 0) {
-            rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s \"%s\": %s", cc->id, files[i][0],
-                           files[i][1], strerror(errno));
-            goto fail;
-        }
-    if (!c->tls.cert_file != !c->tls.key_file && c->tls.key_file) {
-        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: tls.key_file needs tls.cert_file",
-                       cc->id);
+    if ((rc = http_tls_check(&c->tls, cc->check_only, err, errlen)) != SL_OK)
         goto fail;
-    }
     const es_refresh_config *rt = &c->refresh_tuning;
     if (rt->every_ms > 0) {
         const char *bad = !es_time_value_ok(rt->hot_interval) ? rt->hot_interval

@@ -113,7 +113,8 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const loki_config *cfg = config;
-    if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK)
+    if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK ||
+        http_tls_check(&cfg->tls, cc->check_only, err, errlen) != SL_OK)
         return SL_ERR_CONFIG;
     char e2[300];
     /* libsnappy is loaded here, not linked (snappy_lazy.c): without it, protobuf cannot be

@@ -103,6 +103,8 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
                      size_t errlen)
 {
     const otlp_config *cfg = config;
+    if (http_tls_check(&cfg->tls, cc->check_only, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     if (cfg->resource_keys.n > 200)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: at most 200 resource_keys", cc->id);
     char e2[300];

@@ -164,6 +164,8 @@ static int s3_init(void **self, const void *config, const sl_component_ctx *cc, 
                    size_t errlen)
 {
     const s3_config *cfg = config;
+    if (http_tls_check(&cfg->tls, cc->check_only, err, errlen) != SL_OK)
+        return SL_ERR_CONFIG;
     if (!bucket_ok(cfg->bucket))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "%s: bucket \"%s\": 3-63 characters of [a-z0-9.-]", cc->id, cfg->bucket);
