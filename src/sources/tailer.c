@@ -84,9 +84,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,12 +166,14 @@ struct tailer {
     size_t rr;
     saved_pos *saved;
     size_t nsaved, capsaved;
+    size_t fd_budget; /* fd_budget() when created */
     offer *offers;
     size_t noffers, capoffers;
     bad_path *bad;
     size_t nbad, capbad;
     bool first_start, first_scan_done;
     bool starved;           /* a file waits for room under max_open_files */
+    bool fd_limit_logged;   /* the open files limit, not max_open_files, kept files closed */
     int64_t saved_at_ns;    /* when the restored positions were saved (0: unknown) */
     unsigned char *scratch; /* fingerprint_bytes */
     /* A read buffer a file gave up at the end of its turn (it keeps only its unfinished
@@ -202,6 +206,43 @@ void tailer_opts_from_config(tailer_opts *o, const tailer_config *c)
     o->rotate_wait_ms = c->rotate_wait_ms;
     o->max_open_files = (int)c->max_open_files;
     o->read_from_tail = c->read_from == 1;
+}
+
+/* ---- Descriptors -------------------------------------------------------------------------
+ * Every tailer of the process draws its files' descriptors from one budget below
+ * RLIMIT_NOFILE: max_open_files (1024 by default) is as high as a shell's usual soft limit,
+ * and a tailer that took every descriptor left its sinks unable to open a file or a socket
+ * and the API unable to accept, so nothing it read was delivered. A quarter of the limit
+ * (at least 64) stays for the rest of the process. A tailer may always hold a few
+ * (TAILER_MIN_FDS, from that quarter): another one holding the whole budget with idle files
+ * never needs to close them, and would keep it from reading anything. */
+#define TAILER_MIN_FDS 8
+static atomic_size_t tailer_fds; /* files open in every tailer */
+
+static size_t fd_budget(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur > SIZE_MAX / 2)
+        return SIZE_MAX;
+    size_t lim = (size_t)rl.rlim_cur, reserve = SL_MAX(lim / 4, (size_t)64);
+    return lim > reserve + 16 ? lim - reserve : 16;
+}
+
+/* Says once per tailer that the descriptor budget, not max_open_files, is what keeps files
+ * closed (the files are still read: idle ones are closed to make room). */
+static void fd_limit_reached(tailer *t)
+{
+    if (t->fd_limit_logged)
+        return;
+    t->fd_limit_logged = true;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    log_warn(t->comp, "%zu files open: the open files limit (%llu, ulimit -n or LimitNOFILE) "
+             "leaves no room for more; idle files are closed and reopened as they grow",
+             t->nopen, (unsigned long long)rl.rlim_cur);
+    if (t->m)
+        metrics_error(t->m, "fd_limit");
 }
 
 static uint64_t mix64(uint64_t x)
@@ -315,6 +356,7 @@ static void tf_close_fd(tailer *t, tfile *f)
         close(f->fd);
         f->fd = -1;
         t->nopen--;
+        atomic_fetch_sub_explicit(&tailer_fds, 1, memory_order_relaxed);
     }
 }
 
@@ -452,8 +494,13 @@ static bool tf_evict(tailer *t)
 
 static bool tf_room(tailer *t)
 {
-    if (t->o.max_open_files <= 0 || t->nopen < (size_t)t->o.max_open_files || tf_evict(t))
+    bool under_max = t->o.max_open_files <= 0 || t->nopen < (size_t)t->o.max_open_files;
+    bool under_limit = atomic_load_explicit(&tailer_fds, memory_order_relaxed) < t->fd_budget ||
+                       t->nopen < TAILER_MIN_FDS;
+    if ((under_max && under_limit) || tf_evict(t))
         return true;
+    if (!under_limit)
+        fd_limit_reached(t);
     t->starved = true; /* drained files at their end close sooner (drained) */
     return false;
 }
@@ -465,6 +512,7 @@ static void tf_attach(tailer *t, tfile *f, int fd)
     f->want_open = false;
     f->at_eof = false;
     t->nopen++;
+    atomic_fetch_add_explicit(&tailer_fds, 1, memory_order_relaxed);
 }
 
 /* ---- Tail start ---------------------------------------------------------------------- */
@@ -503,6 +551,7 @@ tailer *tailer_new(const tailer_opts *o, const char *component, sl_metrics *m)
     t->comp = component ? component : "tailer";
     t->m = m;
     t->scratch = sl_xmalloc(t->o.fingerprint_bytes);
+    t->fd_budget = fd_budget();
     return t;
 }
 
@@ -1166,7 +1215,9 @@ static void scan_new(tailer *t, offer *o, bool exact_only)
 {
     int fd = open(o->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == EACCES)
+        if (errno == EMFILE || errno == ENFILE) /* not the file's fault: the next scan */
+            fd_limit_reached(t);
+        else if (errno == EACCES)
             report(t, o->path, "permission_denied", strerror(errno));
         else if (errno != ENOENT)
             report(t, o->path, "open_error", strerror(errno));

@@ -60,8 +60,8 @@ extern const char *const tailer_read_from_choices[]; /* "head", "tail", NULL */
     TAILER_OPT_(T, m, "batch_max_bytes", SL_OPT_SIZE, batch_max_bytes, "1MiB", NULL, 1024,    \
                 1LL << 30, "bytes per batch at most"),                                         \
     TAILER_OPT_(T, m, "max_open_files", SL_OPT_INT, max_open_files, "1024", NULL, 1, 1 << 20, \
-                "beyond it, the least recently active idle files are closed and reopened "    \
-                "later")
+                "beyond it (or 3/4 of ulimit -n), the least recently active idle files are "       \
+                "closed and reopened later")
 
 /* Sets the fields of o that come from c (max_line_bytes stays the caller's). */
 void tailer_opts_from_config(tailer_opts *o, const tailer_config *c);
