@@ -108,6 +108,10 @@ typedef struct sl_source_vtable {
      * SL_LISTEN_MAX; returns how many), so that a config in which two listeners take one
      * port is refused when it is read (topology.c, check_listeners), not at start. */
     int (*listens)(const void *config, sl_listen *out);
+    /* Optional, for sources that read files: true when its parsed config would read the
+     * file at `path` (absolute), so that a config in which it reads what a sink it feeds
+     * writes, or sluice's own files, is refused when it is read (topology.c, check_feedback). */
+    bool (*reads)(const void *config, const char *path);
 } sl_source_vtable;
 
 /* ---- Transforms ----------------------------------------------------------------------
@@ -190,6 +194,10 @@ typedef struct sl_sink_vtable {
     /* Optional: appends ,"key":value members to the sink's entry in the status API
      * (called from the API thread). */
     void (*status_json)(void *self, sl_buf *out);
+    /* Optional, for sinks that write files: writes into out (outlen bytes) the path its
+     * parsed config writes now (a template's fields filled in with the current time) and
+     * returns its length, 0 when it has none (check_feedback). */
+    size_t (*writes)(const void *config, char *out, size_t outlen);
     bool serial; /* send must not run concurrently with itself */
     /* Requests must reach the peer in buffer order (Loki's per-stream order): the config
      * refuses a concurrency other than 1, so one worker sends and retries each request

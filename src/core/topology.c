@@ -667,6 +667,87 @@ static int check_listeners(sl_topology *t, const sl_cnode *root, char *err, size
     return rc;
 }
 
+/* ---- Reading what it writes ------------------------------------------------------------ */
+
+/* Does `n` feed the sink `k`: directly, through transforms, or as the fallback (of the
+ * fallback...) of a sink it feeds? (No input cycles by now; fallbacks may loop.) */
+static bool feeds(const sl_topology *t, const node *n, const node *k)
+{
+    for (size_t i = 0; i < n->ndown; i++) {
+        const node *d = n->down[i];
+        if (d->kind == NODE_TRANSFORM && feeds(t, d, k))
+            return true;
+        for (size_t hop = 0; d && hop <= t->nnodes; d = d->fallback, hop++)
+            if (d == k)
+                return true;
+    }
+    return false;
+}
+
+/* The path of one of sluice's own files under data_dir (absolute): the `i`-th of the pid
+ * file, then per node its checkpoint (sources), DLQ and disk buffer segment (sinks).
+ * Returns false past the last. */
+static bool own_file(sl_topology *t, size_t i, char *out, size_t outlen)
+{
+    char cwd[2048];
+    const char *dd = t->g.data_dir, *sep = "";
+    if (dd[0] != '/' && getcwd(cwd, sizeof cwd))
+        sep = "/";
+    else
+        cwd[0] = '\0';
+    if (i == 0) {
+        snprintf(out, outlen, "%s%s%s/sluice.pid", cwd, sep, dd);
+        return true;
+    }
+    i--;
+    if (i / 2 >= t->nnodes)
+        return false;
+    node *n = t->nodes[i / 2];
+    if (n->kind == NODE_SOURCE)
+        snprintf(out, outlen, "%s%s%s/checkpoints/%s.ckpt", cwd, sep, dd, n->id);
+    else if (n->kind == NODE_SINK && i % 2 == 0)
+        snprintf(out, outlen, "%s%s%s/dlq/%s.ndjson", cwd, sep, dd, n->id);
+    else if (n->kind == NODE_SINK)
+        snprintf(out, outlen, "%s%s%s/buffers/%s/00000000000000000001.seg", cwd, sep, dd, n->id);
+    else
+        out[0] = '\0';
+    return true;
+}
+
+/* A source that reads files must not read what it makes: a file that a sink it feeds
+ * writes, or sluice's own files under data_dir. Every event written would be read again,
+ * without end (a `**` pattern over an archive sink's directory made millions of events a
+ * second from one line). Said with the place, so validate says it. */
+static int check_feedback(sl_topology *t, char *err, size_t errlen)
+{
+    char path[4096];
+    for (size_t i = 0; i < t->nnodes; i++) {
+        node *s = t->nodes[i];
+        if (s->kind != NODE_SOURCE || !s->vt.src->reads)
+            continue;
+        const sl_cnode *at = cnode_get(s->cn, "include");
+        at = at ? at : s->cn;
+        for (size_t k = 0; own_file(t, k, path, sizeof path); k++)
+            if (path[0] && s->vt.src->reads(s->config, path))
+                return node_err(t, at, err, errlen,
+                                "%s: reads %s, sluice's own file under data_dir (%s); add "
+                                "\"%s/**\" to exclude",
+                                s->where, path, t->g.data_dir, t->g.data_dir);
+        for (size_t j = 0; j < t->nnodes; j++) {
+            node *k = t->nodes[j];
+            if (k->kind != NODE_SINK || !k->vt.sink->writes || !feeds(t, s, k) ||
+                !k->vt.sink->writes(k->config, path, sizeof path) ||
+                !s->vt.src->reads(s->config, path))
+                continue;
+            return node_err(t, at, err, errlen,
+                            "%s: reads %s, which %s writes from the events it reads: each "
+                            "would be read and written again, without end; add it to exclude",
+                            s->where, path, k->where);
+        }
+    }
+    return SL_OK;
+}
+
 int topology_build(sl_topology **out, const sl_config_doc *doc, char *err, size_t errlen)
 {
     return topo_build(out, doc, true, err, errlen);
@@ -731,6 +812,8 @@ int topo_build_mode(sl_topology **out, const sl_config_doc *doc, enum build_mode
         rc = check_cycles(t, err, errlen);
     if (!rc)
         rc = wire_fallbacks(t, err, errlen);
+    if (!rc)
+        rc = check_feedback(t, err, errlen);
     if (!rc && mode != BUILD_GRAPH)
         rc = init_nodes(t, err, errlen);
     if (rc) {

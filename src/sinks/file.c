@@ -557,6 +557,22 @@ static void file_destroy(void *self)
     free(s);
 }
 
+/* The vtable's `writes`: the path of an event written now, made absolute. */
+static size_t file_writes(const void *config, char *out, size_t outlen)
+{
+    const file_config *cfg = config;
+    char rendered[PATH_MAX], cwd[PATH_MAX];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t n = gmtime_r(&now, &tm) ? strftime(rendered, sizeof rendered, cfg->path, &tm) : 0;
+    if (n == 0)
+        return 0;
+    int k = rendered[0] == '/' || !getcwd(cwd, sizeof cwd)
+                ? snprintf(out, outlen, "%s", rendered)
+                : snprintf(out, outlen, "%s/%s", cwd, rendered);
+    return k > 0 && (size_t)k < outlen ? (size_t)k : 0;
+}
+
 const sl_sink_vtable sl_sink_file = {
     .type = "file",
     .help = "Appends events as NDJSON (or text) lines to files named by a strftime template",
@@ -566,5 +582,6 @@ const sl_sink_vtable sl_sink_file = {
     .send = file_send,
     .tick = file_tick,
     .destroy = file_destroy,
+    .writes = file_writes,
     .serial = true,
 };

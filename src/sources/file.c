@@ -278,6 +278,34 @@ static void file_scan(file_source *s)
     s->scanned = true;
 }
 
+/* True when `pattern` (a relative one from the working directory, where the walk reads
+ * it) matches the absolute `path`. */
+static bool pattern_takes(const char *pattern, const char *path)
+{
+    if (pattern[0] == '/')
+        return glob_match(pattern, path);
+    char cwd[4096], abs[8192];
+    if (!getcwd(cwd, sizeof cwd))
+        return false;
+    snprintf(abs, sizeof abs, "%s/%s", cwd, pattern);
+    return glob_match(abs, path);
+}
+
+/* The vtable's `reads`: an include pattern takes the path and no exclude pattern skips it
+ * (one without '/' matches the file name, as in file_offer). */
+static bool file_reads(const void *config, const char *path)
+{
+    const file_config *cfg = config;
+    bool in = false;
+    for (size_t i = 0; i < cfg->include.n && !in; i++)
+        in = pattern_takes(cfg->include.v[i], path);
+    for (size_t i = 0; i < cfg->exclude.n && in; i++) {
+        const char *x = cfg->exclude.v[i];
+        in = !(strchr(x, '/') ? pattern_takes(x, path) : glob_match(x, path));
+    }
+    return in;
+}
+
 /* ---- Vtable ------------------------------------------------------------------------ */
 
 static int file_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
@@ -378,4 +406,5 @@ const sl_source_vtable sl_source_file = {
     .init = file_init,
     .run = file_run,
     .destroy = file_destroy,
+    .reads = file_reads,
 };

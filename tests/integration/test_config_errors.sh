@@ -460,4 +460,37 @@ sinks:
 YAML
 if HOSTNAME=sluice-puller-2 "$SLUICE" validate -c "$WORK/shard.yaml" >/dev/null; then echo "ok   shard index from HOSTNAME"; else echo "FAIL shard index from HOSTNAME"; fail=1; fi
 if HOSTNAME=sluice-puller-3 "$SLUICE" validate -c "$WORK/shard.yaml" 2>/dev/null; then echo "FAIL sluice-puller-3 of 3 validated"; fail=1; else echo "ok   shard index 3 of 3 refused"; fi
+# a file source that reads what it makes: every line would be read and written again
+check reads_data_dir "reads_data_dir.yaml:3:20: sources.f: reads $WORK/d/sluice.pid, sluice's own file under data_dir ($WORK/d); add \"$WORK/d/**\" to exclude" \
+"data_dir: $WORK/d
+sources:
+  f: { type: file, include: [\"$WORK/**\"] }
+sinks:
+  out: { type: blackhole, inputs: [f] }"
+check reads_own_sink "reads_own_sink.yaml:3:20: sources.f: reads $WORK/logs/$(date -u +%Y).log, which sinks.out writes from the events it reads" \
+"data_dir: $WORK/d
+sources:
+  f: { type: file, include: [\"$WORK/logs/*.log\"] }
+transforms:
+  t: { type: add_fields, inputs: [f], fields: { x: \"1\" } }
+sinks:
+  out: { type: file, inputs: [t], path: \"$WORK/logs/%Y.log\" }"
+check reads_own_fallback "reads_own_fallback.yaml:3:20: sources.f: reads $WORK/logs/archive.log, which sinks.arch writes" \
+"data_dir: $WORK/d
+sources:
+  f: { type: file, include: [\"$WORK/logs/*.log\"] }
+sinks:
+  h: { type: http, inputs: [f], uri: \"http://127.0.0.1:9/x\", fallback: arch }
+  arch: { type: file, path: \"$WORK/logs/archive.log\" }"
+# ... unless excluded, or written from another source's events
+cat >"$WORK/reads_other.yaml" <<YAML
+data_dir: $WORK/d
+sources:
+  f: { type: file, include: ["$WORK/**"], exclude: ["$WORK/d/**", "own.log"] }
+  sy: { type: syslog, address: "127.0.0.1:0" }
+sinks:
+  own: { type: file, inputs: [f], path: "$WORK/logs/own.log" }
+  remote: { type: file, inputs: [sy], path: "$WORK/logs/remote.log" }
+YAML
+if "$SLUICE" validate -c "$WORK/reads_other.yaml"; then echo "ok   excluded, or another source's"; else echo "FAIL reads_other"; fail=1; fi
 exit $fail
