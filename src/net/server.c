@@ -131,6 +131,27 @@ struct net_server {
 #define FRAMED_RCVBUF (1 << 20) /* the kernel doubles it; the window is about half */
 #define FRAMED_PEEK 512         /* header bytes peeked to size a message */
 
+void net_peer_host(const void *sa, char *host, size_t hostlen, int *port)
+{
+    const struct sockaddr_storage *ss = sa;
+    int p = 0;
+    snprintf(host, hostlen, "?");
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, (socklen_t)hostlen);
+        p = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = sa;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, (socklen_t)hostlen);
+        else
+            inet_ntop(AF_INET6, &a->sin6_addr, host, (socklen_t)hostlen);
+        p = ntohs(a->sin6_port);
+    }
+    if (port)
+        *port = p;
+}
+
 /* At most one line a second per server; repeats are counted into the next line. */
 void net_server_warn(net_server *s, const char *fmt, ...)
 {
@@ -572,15 +593,9 @@ static void do_accept(net_server *s)
             }
             return;
         }
-        char host[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
+        char host[INET6_ADDRSTRLEN];
+        int port;
+        net_peer_host(&ss, host, sizeof host, &port);
         if (s->nconns >= s->nslots) {
             metrics_error(s->cfg->metrics, "max_connections");
             net_server_warn(s, "refusing %s: max_connections reached", host);

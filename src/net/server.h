@@ -118,6 +118,10 @@ void net_conn_set_ready(net_server *s, net_conn *c);
 void net_conn_set_deadline(net_server *s, net_conn *c, int64_t deadline_ms);
 /* The live connection with this id, or NULL if it has gone. */
 net_conn *net_server_find(net_server *s, uint64_t id);
+/* The numeric host (and port, when not NULL) of a peer's address `sa` (a sockaddr_storage)
+ * into host (at least INET6_ADDRSTRLEN bytes). An IPv4 peer of a socket on [::] comes
+ * v4-mapped (::ffff:a.b.c.d): it is written a.b.c.d, as on a 0.0.0.0 socket. */
+void net_peer_host(const void *sa, char *host, size_t hostlen, int *port);
 /* A warning about outside input, at most one line a second (repeats are counted). */
 void net_server_warn(net_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Watches another descriptor on the server's loop (a UDP socket beside the listener, say):

@@ -454,8 +454,8 @@ static int udp_read(sys_source *s)
         }
         if (!b)
             b = batch_new(64);
-        char host[INET6_ADDRSTRLEN + 1] = "";
-        getnameinfo((struct sockaddr *)&from, fl, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        char host[INET6_ADDRSTRLEN];
+        net_peer_host(&from, host, sizeof host, NULL);
         sl_str ip = batch_str(b, host, strlen(host));
         add_message(s, b, s->dgram, len, ip, stream, s->udp_seq++, now);
         atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
