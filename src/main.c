@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/from_env.h"
@@ -563,6 +564,19 @@ static void keep_standard_fds(void)
     }
 }
 
+/* The soft limit on open files raised to the hard one. A shell's or systemd's soft limit
+ * is 1024, kept low for programs that use select(), which sluice and its libraries do not;
+ * the hard limit is far higher. The tailers keep their files within the soft limit
+ * (tailer.c), so without this a few thousand files were read closing and reopening. */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     keep_standard_fds();
@@ -571,8 +585,10 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0)
+    if (strcmp(cmd, "run") == 0) {
+        raise_open_files_limit();
         return cmd_run(argc - 2, argv + 2);
+    }
     if (strcmp(cmd, "validate") == 0)
         return cmd_validate(argc - 2, argv + 2);
     if (strcmp(cmd, "dlq") == 0)

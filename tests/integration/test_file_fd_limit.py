@@ -3,7 +3,10 @@ max_open_files of 1024): the source keeps its files within a share of the limit,
 ones and reopening them as they grow, so the sink can still open its output and the API still
 answers; every line of every file arrives exactly once, and the limit is said once in the log
 and counted (fd_limit), not as one 'skipping' line per file. A second source whose files come
-while the first holds the share with idle files still reads them through a few of its own."""
+while the first holds the share with idle files still reads them through a few of its own.
+
+Then with a soft limit of 256 under a hard one of 4096 (a shell's 1024 under systemd's
+524288): run raises its soft limit to the hard one, and every file stays open."""
 import os
 import resource
 
@@ -26,16 +29,23 @@ def low_limit():
     resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, LIMIT))
 
 
-write_round(0)
-out = os.path.join(WORK, "out.ndjson")
-api = free_port()
-s = Sluice("""data_dir: %s/data
+def low_soft_limit():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LIMIT, 4096))
+
+
+def config(name, out):
+    return Sluice("""data_dir: %s/data-%s
 api: { address: "127.0.0.1:%d" }
 sources:
   f: { type: file, include: ["%s/*.log"] }
 sinks:
   o: { type: file, inputs: [f], path: "%s", batch: { timeout_ms: 50 } }
-""" % (WORK, api, logs, out)).start(preexec_fn=low_limit)
+""" % (WORK, name, free_port(), logs, out), name=name)
+
+
+write_round(0)
+out = os.path.join(WORK, "out.ndjson")
+s = config("hard", out).start(preexec_fn=low_limit)
 
 
 def count():
@@ -54,6 +64,28 @@ text = s.log_text()
 assert "Too many open files" not in text, text[-2000:]
 assert text.count("the open files limit (%d" % LIMIT) == 1, text[-2000:]
 log("ok:", len(msgs), "lines from", FILES, "files under ulimit -n", LIMIT)
+
+out2 = os.path.join(WORK, "out2.ndjson")
+s = config("soft", out2).start(preexec_fn=low_soft_limit)
+with open("/proc/%d/limits" % s.proc.pid) as f:
+    soft = [l.split()[3] for l in f if l.startswith("Max open files")][0]
+assert soft == "4096", soft
+wait_until(lambda: len(ndjson_file(out2)) >= 2 * FILES, 120, "every line of every file")
+
+
+def target(fd):
+    try:
+        return os.readlink("/proc/%d/fd/%s" % (s.proc.pid, fd))
+    except OSError:  # closed since the listing (a socket, say)
+        return ""
+
+
+open_logs = [p for p in map(target, os.listdir("/proc/%d/fd" % s.proc.pid)) if p.startswith(logs)]
+assert len(open_logs) == FILES, len(open_logs)
+assert s.counter("sluice_component_errors_total", component_id="f", reason="fd_limit") == 0
+assert s.stop() == 0
+assert len(ndjson_file(out2)) == 2 * FILES
+log("ok: soft limit raised to the hard one,", len(open_logs), "files open")
 
 # Two sources under ulimit -n 256: the first holds every descriptor of the share, idle; the
 # second, whose files come later, still gets a few and reads its files through them.
