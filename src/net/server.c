@@ -299,7 +299,9 @@ int net_bind_udp(const char *address, const char *host, int port, int rcvbuf, ch
     /* No SO_REUSEADDR: on UDP it would let a second program bind the port beside us and
      * take part of the datagrams; UDP has no TIME_WAIT for it to help with. */
     int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = 0;
-    if (fd >= 0 && rcvbuf > 0)
+    /* FORCE where allowed (root, CAP_NET_ADMIN): SO_RCVBUF is capped at net.core.rmem_max */
+    if (fd >= 0 && rcvbuf > 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
         e = errno;

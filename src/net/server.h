@@ -91,8 +91,9 @@ int net_listen(const char *address, const char *host, int port, int backlog, int
                char *err, size_t errlen);
 
 /* A UDP socket (non-blocking, close-on-exec) bound to the first address host resolves to,
- * as every datagram listener binds; rcvbuf > 0 sets SO_RCVBUF. Returns the fd, or an SL_ERR
- * with a message worded as net_listen's. */
+ * as every datagram listener binds; rcvbuf > 0 sets its receive buffer (SO_RCVBUFFORCE where
+ * allowed, else SO_RCVBUF, which net.core.rmem_max caps). Returns the fd, or an SL_ERR with a
+ * message worded as net_listen's. */
 int net_bind_udp(const char *address, const char *host, int port, int rcvbuf, char *err,
                  size_t errlen);
 

@@ -22,7 +22,13 @@
  *  5. Event ids: (hash of a per-process random nonce and the connection id, index of the
  *     message on the connection); UDP is one stream. A batch replayed from a disk buffer
  *     keeps them, so sinks that take ids drop replays; a message a sender sends again after
- *     a reconnect is a new message to sluice (syslog carries no id). */
+ *     a reconnect is a new message to sluice (syslog carries no id).
+ *  6. UDP datagrams the kernel drops (the receive buffer full while sluice is busy or held by
+ *     backpressure) are counted by the socket (SO_RXQ_OVFL) and the count comes with the next
+ *     datagram queued: its growth is udp_dropped_datagrams and a warning, so every datagram
+ *     sent is delivered or counted. receive_buffer_bytes is set with SO_RCVBUFFORCE where
+ *     allowed (root, CAP_NET_ADMIN), past net.core.rmem_max, else capped by the kernel: then
+ *     the start says what the socket got. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <netdb.h>
@@ -70,7 +76,7 @@ static const sl_option sys_options[] = {
       "events per batch at most"),
     O("receive_buffer_bytes", SL_OPT_SIZE, receive_buffer_bytes, "0", 0, 1LL << 30,
       "udp: SO_RCVBUF of the socket (0: the system default); the kernel drops what does not "
-      "fit while sluice is busy"),
+      "fit while sluice is busy (counted: udp_dropped_datagrams)"),
     {"tls", SL_OPT_OBJECT, offsetof(sys_config, tls), NULL, 0, NULL, net_tls_server_options, 0, 0,
      "TLS for mode tls: cert_file, key_file, ca_file, client_auth"},
     SL_OPT_END,
@@ -99,6 +105,7 @@ typedef struct sys_source {
     int udp;
     char *dgram;        /* max_message_bytes + 1 */
     uint64_t udp_seq, udp_tokens;
+    uint32_t udp_drops; /* the kernel's count of datagrams dropped, as last seen (note 6) */
     int64_t warn_second;
     uint64_t warn_dropped;
 } sys_source;
@@ -414,13 +421,40 @@ static int udp_open(sys_source *s, char *err, size_t errlen)
     int rc = url_parse_hostport(s->address, host, sizeof host, &p, err, errlen);
     if (rc != SL_OK)
         return rc;
-    int sz = (int)SL_MIN(s->cfg->receive_buffer_bytes, (uint64_t)INT32_MAX);
+    int sz = (int)SL_MIN(s->cfg->receive_buffer_bytes, (uint64_t)INT32_MAX / 2);
     int fd = net_bind_udp(s->address, host, p ? p : 514, sz, err, errlen);
     if (fd < 0)
         return fd;
+    int one = 1, got = 0;
+    socklen_t gl = sizeof got;
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    /* the kernel doubles what it grants, for its own overhead */
+    if (sz > 0 && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl) == 0 && got / 2 < sz)
+        log_warn(s->cc->id, "receive_buffer_bytes %d: the socket got %d (capped by "
+                 "net.core.rmem_max; raise it, or run with CAP_NET_ADMIN)", sz, got / 2);
     s->udp = fd;
     s->dgram = sl_xmalloc(s->cfg->max_message_bytes + 1);
     return SL_OK;
+}
+
+/* The socket's count of dropped datagrams, carried by a datagram read (note 6). */
+static void udp_drops_seen(sys_source *s, struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+            continue;
+        uint32_t total;
+        memcpy(&total, CMSG_DATA(c), sizeof total);
+        uint32_t more = total - s->udp_drops; /* wraps as the kernel's counter does */
+        if (more == 0 || more > UINT32_MAX / 2) /* an older count than one already seen */
+            continue;
+        s->udp_drops = total;
+        metrics_count(s->cc->metrics, "udp_dropped_datagrams", more);
+        char what[200];
+        snprintf(what, sizeof what, "the kernel dropped %u datagrams: the socket's receive "
+                 "buffer was full (receive_buffer_bytes)", more);
+        udp_warn(s, what);
+    }
 }
 
 /* Reads what the socket holds, up to one batch; returns the datagrams read. */
@@ -433,12 +467,19 @@ static int udp_read(sys_source *s)
     int got = 0;
     while (got < s->cfg->batch_max_events) {
         struct sockaddr_storage from;
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(s->udp, s->dgram, max + 1, MSG_DONTWAIT | MSG_TRUNC,
-                             (struct sockaddr *)&from, &fl);
+        struct iovec iov = {s->dgram, max + 1};
+        union {
+            struct cmsghdr h;
+            char b[CMSG_SPACE(sizeof(uint32_t))];
+        } ctl;
+        struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+                            .msg_iovlen = 1, .msg_control = ctl.b,
+                            .msg_controllen = sizeof ctl.b};
+        ssize_t n = recvmsg(s->udp, &mh, MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0)
             break;
         got++;
+        udp_drops_seen(s, &mh);
         if ((size_t)n > max) {
             metrics_error(s->cc->metrics, "message_too_large");
             udp_warn(s, "datagram larger than max_message_bytes: dropped");
