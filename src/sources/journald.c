@@ -305,6 +305,15 @@ static int jd_open(jd_source *s, char *err, size_t errlen)
                          strerror(-r));
     sd_journal_set_data_threshold(s->j, (size_t)c->max_field_bytes);
     check_files(s);
+    /* In a container without the host's journal mounted, the system journal opens with no
+     * file at all: said, or the source reads nothing and nothing says why. */
+    if (!c->directory && sd_journal_has_runtime_files(s->j) == 0 &&
+        sd_journal_has_persistent_files(s->j) == 0) {
+        log_warn(s->cc->id, "no journal files in /run/log/journal or /var/log/journal: nothing "
+                 "to read yet (in a container, mount the host's journal there, or give "
+                 "directory:)");
+        metrics_error(s->cc->metrics, "no_journal_files");
+    }
 
     const sl_ckpt_entry *ce = ckpt_get(s->ck, "cursor");
     bool first = !ckpt_existed(s->ck);

@@ -32,6 +32,8 @@ static struct {
     __typeof__(sd_journal_get_events) *get_events;
     __typeof__(sd_journal_get_timeout) *get_timeout;
     __typeof__(sd_journal_process) *process;
+    __typeof__(sd_journal_has_runtime_files) *has_runtime_files;
+    __typeof__(sd_journal_has_persistent_files) *has_persistent_files;
 } fn;
 
 static const lazy_sym syms[] = {
@@ -57,6 +59,8 @@ static const lazy_sym syms[] = {
     {"sd_journal_get_events", &fn.get_events},
     {"sd_journal_get_timeout", &fn.get_timeout},
     {"sd_journal_process", &fn.process},
+    {"sd_journal_has_runtime_files", &fn.has_runtime_files},
+    {"sd_journal_has_persistent_files", &fn.has_persistent_files},
     {NULL, NULL},
 };
 
@@ -103,6 +107,14 @@ int sd_journal_get_fd(sd_journal *j) { return READY ? fn.get_fd(j) : -ELIBACC; }
 int sd_journal_get_events(sd_journal *j) { return READY ? fn.get_events(j) : -ELIBACC; }
 int sd_journal_get_timeout(sd_journal *j, uint64_t *usec) { return READY ? fn.get_timeout(j, usec) : -ELIBACC; }
 int sd_journal_process(sd_journal *j) { return READY ? fn.process(j) : -ELIBACC; }
+int sd_journal_has_runtime_files(sd_journal *j)
+{
+    return READY ? fn.has_runtime_files(j) : -ELIBACC;
+}
+int sd_journal_has_persistent_files(sd_journal *j)
+{
+    return READY ? fn.has_persistent_files(j) : -ELIBACC;
+}
 
 /* Only after sd_id128_get_boot succeeded, so loaded; else an empty string. */
 char *sd_id128_to_string(sd_id128_t id, char s[static SD_ID128_STRING_MAX])
