@@ -188,12 +188,22 @@ int kafka_err_item_status(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:      /* not in the metadata past the propagation wait */
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: /* librdkafka retried it till it gave up */
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
         return SL_ITEM_REJECT;
     default:
         return SL_ITEM_RETRY;
     }
+}
+
+bool kafka_err_is_topic(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
 }
 
 void kafka_format_id(sl_buf *out, const sl_event *e)

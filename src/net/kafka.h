@@ -75,10 +75,13 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_conn_config *c, char *er
 int kafka_brokers_join(const sl_strlist *brokers, sl_buf *out, char *err, size_t errlen);
 
 /* SL_ITEM_OK, SL_ITEM_RETRY or SL_ITEM_REJECT for a delivery (or produce) error: a message
- * the broker can never take (too large, invalid, a topic name it refuses, authorization)
- * is rejected, everything else (leaders moving, timeouts, brokers down, queue full) is
- * retried. */
+ * the broker can never take (too large, invalid, a topic name it refuses, a topic the
+ * cluster does not have, authorization) is rejected, everything else (leaders moving,
+ * timeouts, brokers down, queue full) is retried. */
 int kafka_err_item_status(rd_kafka_resp_err_t err);
+/* True for the errors that are about the message's topic (unknown, refused, not
+ * authorized): a reason for them names the topic. */
+bool kafka_err_is_topic(rd_kafka_resp_err_t err);
 
 /* Appends the default message key: the stream of the event's stable id (id_stream as 16
  * hex digits: one file, one connection...), so one stream stays in one partition and in

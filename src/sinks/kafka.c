@@ -7,9 +7,13 @@
  *     pointer to the request's slot for that event (msg opaque), so concurrent requests
  *     never see each other's outcomes; whichever thread polls runs the callbacks.
  *  2. Outcomes per event (kafka_err_item_status): OK, RETRY (leaders moving, brokers down,
- *     message.timeout.ms passed, queue full) or REJECT (too large, invalid, topic refused);
- *     all alike is a whole-request OK/RETRY, a mix is PARTIAL. librdkafka guarantees a
- *     report for every message within message.timeout.ms, so a send always ends.
+ *     message.timeout.ms passed, queue full) or REJECT (too large, invalid, topic refused
+ *     or missing); all alike is a whole-request OK/RETRY, a mix is PARTIAL. librdkafka
+ *     guarantees a report for every message within message.timeout.ms, so a send always
+ *     ends. A topic the cluster does not have is waited for topic_wait (librdkafka's
+ *     topic.metadata.propagation.max.ms), kept under message.timeout.ms so that it ends
+ *     as _UNKNOWN_TOPIC (rejected: one bad value of a topic template would otherwise be
+ *     retried forever and hold the sink) and not as a time-out (retried).
  *  3. Idempotent producer with acks=all by default: librdkafka's own retries never
  *     duplicate or reorder inside one producer session; a request the runtime retries
  *     after a RETRY report may (at-least-once). Every message carries the event's stable
@@ -46,7 +50,7 @@ typedef struct ksink_config {
     sl_strmap headers;
     int compression, acks, encoding;
     bool idempotent;
-    int64_t message_timeout_ms;
+    int64_t message_timeout_ms, topic_wait_ms;
     uint64_t max_queue_bytes;
 } ksink_config;
 
@@ -69,6 +73,10 @@ static const sl_option ksink_options[] = {
      0, 0, "json: the event as JSON; raw: its message only"},
     {"message_timeout", SL_OPT_DURATION, offsetof(ksink_config, message_timeout_ms), "30s", 0,
      NULL, NULL, 1000, 3600000, "how long librdkafka tries one message before it is retried"},
+    {"topic_wait", SL_OPT_DURATION, offsetof(ksink_config, topic_wait_ms), "10s", 0, NULL,
+     NULL, 0, 3600000,
+     "how long a topic the cluster does not have is waited for (at most half of "
+     "message_timeout); then its events are dead-lettered"},
     {"max_queue_bytes", SL_OPT_SIZE, offsetof(ksink_config, max_queue_bytes), "16MiB", 0, NULL,
      NULL, 1 << 20, (int64_t)1 << 31, "librdkafka's send queue bound (backpressure beyond it)"},
     SL_OPT_END,
@@ -148,6 +156,11 @@ static int ksink_producer(ksink *s, rd_kafka_t **out, char *err, size_t errlen)
     snprintf(v, sizeof v, "%lld", (long long)c->message_timeout_ms);
     if (!rc)
         rc = kafka_conf_set(conf, "message.timeout.ms", v, err, errlen);
+    /* Note 2: the verdict on a missing topic must come before the message times out. */
+    snprintf(v, sizeof v, "%lld",
+             (long long)SL_MIN(c->topic_wait_ms, c->message_timeout_ms / 2));
+    if (!rc)
+        rc = kafka_conf_set(conf, "topic.metadata.propagation.max.ms", v, err, errlen);
     snprintf(v, sizeof v, "%llu", (unsigned long long)(c->max_queue_bytes / 1024));
     if (!rc)
         rc = kafka_conf_set(conf, "queue.buffering.max.kbytes", v, err, errlen);
@@ -261,6 +274,34 @@ static void ksink_render(const redis_key_tmpl *t, const sl_event *e, sl_buf *out
     out->len--;
 }
 
+/* The reason of an event refused for its topic names the topic: with a template, which
+ * value was wrong is what the reader of the DLQ needs. The text lives in this thread's
+ * buffer until its next send (item_reason's lifetime); consecutive events with the same
+ * reason share it, and once the buffer is full the rest get librdkafka's text alone. */
+static const char *ksink_topic_reason(const ksink *s, const sl_event *e,
+                                      rd_kafka_resp_err_t err, sl_buf *topic, size_t *used,
+                                      const char **last)
+{
+    static _Thread_local char why[4096];
+    char one[512];
+    ksink_render(&s->topic, e, topic);
+    if (err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        snprintf(one, sizeof one, "kafka: topic \"%.*s\" does not exist in the cluster",
+                 (int)SL_MIN(topic->len, 400), topic->p);
+    else
+        snprintf(one, sizeof one, "kafka: topic \"%.*s\": %s", (int)SL_MIN(topic->len, 400),
+                 topic->p, rd_kafka_err2str(err));
+    if (*last && strcmp(*last, one) == 0)
+        return *last;
+    size_t len = strlen(one) + 1;
+    if (*used + len > sizeof why)
+        return rd_kafka_err2str(err);
+    memcpy(why + *used, one, len);
+    *last = why + *used;
+    *used += len;
+    return *last;
+}
+
 static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     ksink *s = self;
@@ -337,12 +378,16 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         rd_kafka_poll(s->rk, 5);
     pthread_rwlock_unlock(&s->lk);
 
-    size_t ok = 0, retry = 0, reject = 0;
+    size_t ok = 0, retry = 0, reject = 0, used = 0;
+    const char *last = NULL;
     rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < n; i++) {
         int st = kafka_err_item_status(r.errs[i]);
         res->item_status[i] = (uint8_t)st;
         res->item_reason[i] = st == SL_ITEM_OK ? NULL : rd_kafka_err2str(r.errs[i]);
+        if (st != SL_ITEM_OK && kafka_err_is_topic(r.errs[i]))
+            res->item_reason[i] = ksink_topic_reason(s, events[i], r.errs[i], &topic, &used,
+                                                     &last);
         if (st == SL_ITEM_OK)
             ok++;
         else if (st == SL_ITEM_REJECT)
@@ -365,7 +410,10 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         snprintf(res->reason, sizeof res->reason, "kafka: %s", rd_kafka_err2str(first));
     } else if (reject == n && n == 1) {
         res->status = SL_SEND_REJECT;
-        snprintf(res->reason, sizeof res->reason, "kafka: %s", rd_kafka_err2str(first));
+        if (kafka_err_is_topic(first))
+            snprintf(res->reason, sizeof res->reason, "%s", res->item_reason[0]);
+        else
+            snprintf(res->reason, sizeof res->reason, "kafka: %s", rd_kafka_err2str(first));
     } else {
         res->status = SL_SEND_PARTIAL;
     }

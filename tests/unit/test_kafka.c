@@ -128,6 +128,13 @@ static void test_err_classes(void **state)
     assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION), SL_ITEM_REJECT);
     assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED),
                      SL_ITEM_REJECT);
+    /* a topic the cluster does not have, once librdkafka gave up waiting for it */
+    assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC), SL_ITEM_REJECT);
+    assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART),
+                     SL_ITEM_REJECT);
+    assert_true(kafka_err_is_topic(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+    assert_true(kafka_err_is_topic(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+    assert_false(kafka_err_is_topic(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
     assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), SL_ITEM_RETRY);
     assert_int_equal(kafka_err_item_status(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION),
                      SL_ITEM_RETRY);
