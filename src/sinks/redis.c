@@ -6,8 +6,9 @@
  *     In list mode a run of events sharing a key is one RPUSH (up to REDIS_RUN values);
  *     in stream mode each event is one XADD key * event <json>.
  *  2. An error reply fails only the events of its command: WRONGTYPE and other "ERR"s are
- *     permanent (REJECT), the rest (OOM, LOADING, READONLY, BUSY ...) transient (RETRY);
- *     the request is then PARTIAL.
+ *     permanent (REJECT), the rest (OOM, LOADING, READONLY, BUSY, MISCONF ...) transient
+ *     (RETRY); the request is then PARTIAL. "ERR max number of clients reached" is the
+ *     server's answer to the connection, not to the command: transient too.
  *  3. A connection that breaks (or never comes up) is dropped and rebuilt on the next
  *     request; commands whose reply was not read are RETRY. Redis may have applied some of
  *     them, so a retry can duplicate: delivery is at-least-once.
@@ -94,11 +95,13 @@ static int rsink_init(void **self, const void *config, const sl_component_ctx *c
     return SL_OK;
 }
 
-/* Transient error replies; everything else that starts with an error is permanent. */
+/* Transient error replies; everything else that starts with an error is permanent.
+ * MISCONF: the server refuses writes until it can persist again (a failed RDB save). */
 static bool reply_transient(const char *str, size_t len)
 {
     static const char *const words[] = {"OOM", "LOADING", "READONLY", "BUSY", "TRYAGAIN",
-                                        "MASTERDOWN", "NOAUTH", "CLUSTERDOWN", "MOVED", "ASK"};
+                                        "MASTERDOWN", "NOAUTH", "CLUSTERDOWN", "MOVED", "ASK",
+                                        "MISCONF", "ERR max number of clients reached"};
     for (size_t i = 0; i < SL_ARRAY_LEN(words); i++) {
         size_t wl = strlen(words[i]);
         if (len >= wl && memcmp(str, words[i], wl) == 0)
