@@ -351,13 +351,20 @@ static int rsrc_read_list(rsrc *s)
     return rc;
 }
 
-/* Note 2: re-emits what a previous run left in the processing list. */
+/* Note 2: re-emits what a previous run left in the processing list. An error reply (a
+ * server still LOADING its data after a restart) is not an empty list: the recovery runs
+ * again after the backoff, else those items would wait for the next start. */
 static int rsrc_recover_list(rsrc *s)
 {
     const char *argv[2] = {"LLEN", s->proc_key};
     redisReply *r = rsrc_cmd(s, 2, argv);
     if (!r)
         return SL_ERR_IO;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rsrc_reply_error(s, r);
+        freeReplyObject(r);
+        return SL_ERR_IO;
+    }
     long long total = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
     if (total > 0)
@@ -370,6 +377,12 @@ static int rsrc_recover_list(rsrc *s)
         r = rsrc_cmd(s, 4, lr);
         if (!r)
             return SL_ERR_IO;
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* Again from the start: what was emitted may come twice (at-least-once). */
+            rsrc_reply_error(s, r);
+            freeReplyObject(r);
+            return SL_ERR_IO;
+        }
         if (r->type == REDIS_REPLY_ARRAY)
             for (size_t i = 0; i < r->elements; i++)
                 if (r->element[i]->type == REDIS_REPLY_STRING)
