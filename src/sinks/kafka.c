@@ -24,6 +24,12 @@
  *  5. A fatal producer error (the idempotent producer lost its sequence state) fails the
  *     request (RETRY) and the producer is rebuilt before the next send, under a write lock
  *     that sends hold for reading.
+ *  6. The broker refuses a record batch over the topic's max.message.bytes as a whole:
+ *     every message in it reports MSG_SIZE_TOO_LARGE, however small. librdkafka does not
+ *     split the batch, so when several messages of a request report it, the send produces
+ *     each of them alone, waiting for its report: only one too large by itself is
+ *     rejected. The request is marked too_large, so the adaptive batch target shrinks and
+ *     the next requests (the batches librdkafka makes of them) are smaller.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -274,6 +280,66 @@ static void ksink_render(const redis_key_tmpl *t, const sl_event *e, sl_buf *out
     out->len--;
 }
 
+/* One send's scratch buffers. */
+typedef struct kscratch {
+    sl_buf topic, key, val, id, hv;
+} kscratch;
+
+/* Produces one event with slot as its opaque (the delivery report's target). Returns
+ * librdkafka's refusal (then no report comes) or NO_ERROR. A full queue waits (note 4). */
+static rd_kafka_resp_err_t ksink_produce(ksink *s, const sl_event *e, kslot *slot,
+                                         kscratch *b)
+{
+    ksink_render(&s->topic, e, &b->topic);
+    buf_reset(&b->id);
+    kafka_format_id(&b->id, e);
+    buf_reset(&b->key);
+    if (s->cfg->key)
+        ksink_render(&s->key, e, &b->key);
+    else
+        kafka_format_stream_key(&b->key, e);
+    buf_reset(&b->val);
+    if (s->cfg->encoding == KSINK_ENC_RAW)
+        buf_append(&b->val, e->message.ptr, e->message.len);
+    else
+        json_encode_event(&b->val, e);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(s->cfg->headers.n + 1);
+    rd_kafka_header_add(h, KAFKA_ID_HEADER, -1, b->id.p, (ssize_t)b->id.len);
+    for (size_t j = 0; j < s->cfg->headers.n; j++) {
+        ksink_render(&s->hdr[j], e, &b->hv);
+        rd_kafka_header_add(h, s->cfg->headers.keys[j], -1, b->hv.p, (ssize_t)b->hv.len);
+    }
+    int64_t ts_ms = e->ts_ns > 0 ? e->ts_ns / 1000000 : 0;
+    rd_kafka_resp_err_t perr;
+    for (;;) {
+        /* The array form of rd_kafka_producev: the library is loaded on first use
+         * (rdkafka_lazy.c), and a variadic call cannot be forwarded. */
+        rd_kafka_vu_t vu[] = {
+            {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = b->topic.p},
+            {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
+            {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {b->val.p, b->val.len}},
+            {.vtype = RD_KAFKA_VTYPE_KEY,
+             .u.mem = {s->has_key ? (void *)b->key.p : NULL, s->has_key ? b->key.len : 0}},
+            {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = h},
+            {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = ts_ms},
+            {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = slot},
+        };
+        rd_kafka_error_t *pe = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof vu[0]);
+        perr = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (pe)
+            rd_kafka_error_destroy(pe);
+        if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(s->rk, 10); /* note 4: wait for room */
+    }
+    if (perr) {
+        rd_kafka_headers_destroy(h);
+        if (perr == RD_KAFKA_RESP_ERR__FATAL)
+            atomic_store(&s->rebuild, true);
+    }
+    return perr;
+}
+
 /* The reason of an event refused for its topic names the topic: with a template, which
  * value was wrong is what the reader of the DLQ needs. The text lives in this thread's
  * buffer until its next send (item_reason's lifetime); consecutive events with the same
@@ -317,65 +383,42 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
     }
     kreq r = {.errs = sl_xcalloc(n, sizeof *r.errs)};
     kslot *slots = sl_xmalloc(n * sizeof *slots);
-    sl_buf topic = {0}, key = {0}, val = {0}, id = {0}, hv = {0};
+    bool *local = sl_xcalloc(n, sizeof *local); /* refused by produce, no report */
+    kscratch b = {0};
     atomic_store(&r.pending, n);
     for (size_t i = 0; i < n; i++) {
-        const sl_event *e = events[i];
         slots[i] = (kslot){&r, i};
-        ksink_render(&s->topic, e, &topic);
-        buf_reset(&id);
-        kafka_format_id(&id, e);
-        buf_reset(&key);
-        if (s->cfg->key)
-            ksink_render(&s->key, e, &key);
-        else
-            kafka_format_stream_key(&key, e);
-        const sl_buf *k = &key;
-        buf_reset(&val);
-        if (s->cfg->encoding == KSINK_ENC_RAW)
-            buf_append(&val, e->message.ptr, e->message.len);
-        else
-            json_encode_event(&val, e);
-        rd_kafka_headers_t *h = rd_kafka_headers_new(s->cfg->headers.n + 1);
-        rd_kafka_header_add(h, KAFKA_ID_HEADER, -1, id.p, (ssize_t)id.len);
-        for (size_t j = 0; j < s->cfg->headers.n; j++) {
-            ksink_render(&s->hdr[j], e, &hv);
-            rd_kafka_header_add(h, s->cfg->headers.keys[j], -1, hv.p, (ssize_t)hv.len);
-        }
-        int64_t ts_ms = e->ts_ns > 0 ? e->ts_ns / 1000000 : 0;
-        rd_kafka_resp_err_t perr;
-        for (;;) {
-            /* The array form of rd_kafka_producev: the library is loaded on first use
-             * (rdkafka_lazy.c), and a variadic call cannot be forwarded. */
-            rd_kafka_vu_t vu[] = {
-                {.vtype = RD_KAFKA_VTYPE_TOPIC, .u.cstr = topic.p},
-                {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
-                {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {val.p, val.len}},
-                {.vtype = RD_KAFKA_VTYPE_KEY,
-                 .u.mem = {s->has_key ? (void *)k->p : NULL, s->has_key ? k->len : 0}},
-                {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = h},
-                {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = ts_ms},
-                {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = &slots[i]},
-            };
-            rd_kafka_error_t *pe = rd_kafka_produceva(s->rk, vu, sizeof vu / sizeof vu[0]);
-            perr = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
-            if (pe)
-                rd_kafka_error_destroy(pe);
-            if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                break;
-            rd_kafka_poll(s->rk, 10); /* note 4: wait for room */
-        }
+        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b);
         if (perr) { /* no report will come for this one */
-            rd_kafka_headers_destroy(h);
-            if (perr == RD_KAFKA_RESP_ERR__FATAL)
-                atomic_store(&s->rebuild, true);
             r.errs[i] = perr;
+            local[i] = true;
             atomic_fetch_sub(&r.pending, 1);
         }
     }
     /* Note 1: every report of this request. */
     while (atomic_load(&r.pending) > 0)
         rd_kafka_poll(s->rk, 5);
+    /* Note 6: a batch the broker found too large, each of its messages alone. */
+    size_t big = 0;
+    for (size_t i = 0; i < n; i++)
+        big += !local[i] && r.errs[i] == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    for (size_t i = 0; big > 1 && i < n; i++) {
+        if (local[i] || r.errs[i] != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+            continue;
+        r.errs[i] = RD_KAFKA_RESP_ERR_NO_ERROR;
+        atomic_store(&r.pending, 1);
+        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b);
+        if (perr) {
+            r.errs[i] = perr;
+            atomic_store(&r.pending, 0);
+        }
+        while (atomic_load(&r.pending) > 0)
+            rd_kafka_poll(s->rk, 5);
+    }
+    if (big > 1) {
+        res->too_large = true; /* smaller requests make smaller batches */
+        metrics_count(s->cc->metrics, "batches_too_large", 1);
+    }
     pthread_rwlock_unlock(&s->lk);
 
     size_t ok = 0, retry = 0, reject = 0, used = 0;
@@ -386,7 +429,7 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         res->item_status[i] = (uint8_t)st;
         res->item_reason[i] = st == SL_ITEM_OK ? NULL : rd_kafka_err2str(r.errs[i]);
         if (st != SL_ITEM_OK && kafka_err_is_topic(r.errs[i]))
-            res->item_reason[i] = ksink_topic_reason(s, events[i], r.errs[i], &topic, &used,
+            res->item_reason[i] = ksink_topic_reason(s, events[i], r.errs[i], &b.topic, &used,
                                                      &last);
         if (st == SL_ITEM_OK)
             ok++;
@@ -419,11 +462,12 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
     }
     free(r.errs);
     free(slots);
-    buf_free(&topic);
-    buf_free(&key);
-    buf_free(&val);
-    buf_free(&id);
-    buf_free(&hv);
+    free(local);
+    buf_free(&b.topic);
+    buf_free(&b.key);
+    buf_free(&b.val);
+    buf_free(&b.id);
+    buf_free(&b.hv);
     return SL_OK;
 }
 
