@@ -451,6 +451,19 @@ fail:
     return NULL;
 }
 
+bool redis_reply_transient(const char *str, size_t len)
+{
+    static const char *const words[] = {"OOM", "LOADING", "READONLY", "BUSY", "TRYAGAIN",
+                                        "MASTERDOWN", "NOAUTH", "CLUSTERDOWN", "MOVED", "ASK",
+                                        "MISCONF", "ERR max number of clients reached"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(words); i++) {
+        size_t wl = strlen(words[i]);
+        if (str && len >= wl && memcmp(str, words[i], wl) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- Key templates ------------------------------------------------------------------- */
 
 static void key_add(redis_key_tmpl *t, bool field, const char *s, size_t len)

@@ -84,6 +84,10 @@ int redis_conn_reply(redis_conn *c, redisReply **out);
 redisReply *redis_conn_command(redis_conn *c, int argc, const char **argv, const size_t *lens);
 /* Why the connection broke ("" while it works). */
 const char *redis_conn_error(const redis_conn *c);
+/* True for an error reply that passes (OOM, LOADING, READONLY, MISCONF: the server cannot
+ * write until it can persist, "ERR max number of clients reached": the server's answer to
+ * the connection ...); every other error reply (WRONGTYPE, ERR) is permanent. */
+bool redis_reply_transient(const char *str, size_t len);
 
 /* A compiled key: literal text with strftime conversions of the event's time (UTC) and
  * {{ field }} substitutions (a missing field renders as "unknown"). */

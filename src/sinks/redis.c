@@ -95,21 +95,6 @@ static int rsink_init(void **self, const void *config, const sl_component_ctx *c
     return SL_OK;
 }
 
-/* Transient error replies; everything else that starts with an error is permanent.
- * MISCONF: the server refuses writes until it can persist again (a failed RDB save). */
-static bool reply_transient(const char *str, size_t len)
-{
-    static const char *const words[] = {"OOM", "LOADING", "READONLY", "BUSY", "TRYAGAIN",
-                                        "MASTERDOWN", "NOAUTH", "CLUSTERDOWN", "MOVED", "ASK",
-                                        "MISCONF", "ERR max number of clients reached"};
-    for (size_t i = 0; i < SL_ARRAY_LEN(words); i++) {
-        size_t wl = strlen(words[i]);
-        if (len >= wl && memcmp(str, words[i], wl) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Logs why (rate-limited; `named`: the text already names the address) and closes. */
 static void rsink_drop_conn(rsink *s, const char *why, bool named)
 {
@@ -211,7 +196,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
             continue;
         }
         if (r->type == REDIS_REPLY_ERROR) {
-            bool transient = reply_transient(r->str, r->len);
+            bool transient = redis_reply_transient(r->str, r->len);
             if (!s->reason[0])
                 snprintf(s->reason, sizeof s->reason, "%.*s", (int)SL_MIN(r->len, (size_t)200),
                          r->str);

@@ -146,6 +146,14 @@ static void rsrc_drop_conn(rsrc *s, const char *why)
     s->conn = NULL;
 }
 
+static void rsrc_reply_error(rsrc *s, const redisReply *r)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%.*s", (int)SL_MIN(r->len, (size_t)200), r->str ? r->str : "");
+    rsrc_warn(s, &s->last_log_ms, "redis error: %s", why);
+    metrics_error(s->cc->metrics, "reply_error");
+}
+
 /* Runs one command; NULL = the connection broke (and was dropped). Error replies are
  * returned as replies. */
 static redisReply *rsrc_cmd(rsrc *s, int argc, const char **argv)
@@ -277,18 +285,48 @@ static void rsrc_remove_done(rsrc *s)
                 ncmd++;
             }
         }
+        /* A refusal that passes (MISCONF, READONLY, LOADING ...) keeps what it refused
+         * queued: dropped, those items would stay in Redis and come again at the next
+         * start. A list keeps only its refused values (an LREM that was applied must not
+         * run twice: it would take an equal value of another batch). */
+        sl_buf keep = {0};
+        size_t nkeep = 0;
         bool ok = true;
+        p = f->items.p;
         for (size_t i = 0; i < ncmd; i++) {
+            const char *item = NULL;
+            size_t len = 0;
+            if (!stream)
+                p = rsrc_item(p, &item, &len);
             redisReply *rv = NULL;
             if (redis_conn_reply(s->conn, &rv) != 0) {
                 rsrc_drop_conn(s, redis_conn_error(s->conn));
-                ok = false;
-                break;
+                buf_free(&keep);
+                return; /* stays queued; sent again after reconnecting */
+            }
+            if (rv->type == REDIS_REPLY_ERROR) {
+                rsrc_reply_error(s, rv);
+                if (redis_reply_transient(rv->str, rv->len)) {
+                    ok = false;
+                    if (!stream) {
+                        uint32_t l = (uint32_t)len;
+                        buf_append(&keep, &l, sizeof l);
+                        buf_append(&keep, item, len);
+                        nkeep++;
+                    }
+                }
             }
             freeReplyObject(rv);
         }
-        if (!ok)
-            return; /* stays queued; sent again after reconnecting */
+        if (!ok) {
+            if (!stream) {
+                buf_free(&f->items);
+                f->items = keep;
+                f->n = nkeep;
+            }
+            return; /* sent again on the next turn */
+        }
+        buf_free(&keep);
         s->head = f->next;
         if (!s->head)
             s->tail = NULL;
@@ -298,14 +336,6 @@ static void rsrc_remove_done(rsrc *s)
 }
 
 /* ---- Reading ------------------------------------------------------------------------- */
-
-static void rsrc_reply_error(rsrc *s, const redisReply *r)
-{
-    char why[256];
-    snprintf(why, sizeof why, "%.*s", (int)SL_MIN(r->len, (size_t)200), r->str ? r->str : "");
-    rsrc_warn(s, &s->last_log_ms, "redis error: %s", why);
-    metrics_error(s->cc->metrics, "reply_error");
-}
 
 /* Note 1. Returns SL_OK, SL_ERR_IO (connection gone or error reply: back off) or
  * SL_ERR_CLOSED (engine stopping). */

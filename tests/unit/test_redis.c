@@ -328,6 +328,24 @@ static void test_reader_bounded(void **state)
     redisReaderFree(r);
 }
 
+static bool transient(const char *reply)
+{
+    return redis_reply_transient(reply, strlen(reply));
+}
+
+static void test_reply_classes(void **state)
+{
+    assert_true(transient("OOM command not allowed when used memory > 'maxmemory'."));
+    assert_true(transient("LOADING Redis is loading the dataset in memory"));
+    assert_true(transient("READONLY You can't write against a read only replica."));
+    assert_true(transient("MISCONF Redis is configured to save RDB snapshots, but it's "
+                          "currently unable to persist to disk."));
+    assert_true(transient("ERR max number of clients reached"));
+    assert_false(transient("WRONGTYPE Operation against a key holding the wrong kind of value"));
+    assert_false(transient("ERR unknown command 'LMOVE'"));
+    assert_false(redis_reply_transient(NULL, 0));
+}
+
 static void test_tls_options(void **state)
 {
     char err[256];
@@ -359,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_conn_pipeline),
         cmocka_unit_test(test_conn_failures),
         cmocka_unit_test(test_tls_options),
+        cmocka_unit_test(test_reply_classes),
         cmocka_unit_test(test_reader_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
