@@ -206,6 +206,11 @@ bool kafka_err_is_topic(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
 }
 
+bool kafka_event_has_id(const sl_event *e)
+{
+    return e->id_str.len || e->id_stream || e->id_seq;
+}
+
 void kafka_format_id(sl_buf *out, const sl_event *e)
 {
     if (e->id_str.len) {

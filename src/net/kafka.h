@@ -83,6 +83,10 @@ int kafka_err_item_status(rd_kafka_resp_err_t err);
  * authorized): a reason for them names the topic. */
 bool kafka_err_is_topic(rd_kafka_resp_err_t err);
 
+/* True when the event has a stable id (id_str, or id_stream/id_seq not both 0): an event
+ * from a source without positions (http, stdin) has none, and a made-up one would be the
+ * same for all of them (every consumer that drops duplicates by it would keep one). */
+bool kafka_event_has_id(const sl_event *e);
 /* Appends the default message key: the stream of the event's stable id (id_stream as 16
  * hex digits: one file, one connection...), so one stream stays in one partition and in
  * order; an event with only id_str is keyed by it. */

@@ -16,8 +16,9 @@
  *     retried forever and hold the sink) and not as a time-out (retried).
  *  3. Idempotent producer with acks=all by default: librdkafka's own retries never
  *     duplicate or reorder inside one producer session; a request the runtime retries
- *     after a RETRY report may (at-least-once). Every message carries the event's stable
- *     id in the KAFKA_ID_HEADER header so consumers can drop those duplicates.
+ *     after a RETRY report may (at-least-once). Every message of an event with a stable
+ *     id carries it in the KAFKA_ID_HEADER header so consumers can drop those duplicates
+ *     (an event without one goes without: a consumer then names it by its offset).
  *  4. Memory is bounded: librdkafka's queue is capped by `max_queue_bytes`; a produce that
  *     finds it full polls and tries again, so the queue never holds more than the bound
  *     and the workers block (the sink's buffer then fills: backpressure).
@@ -66,9 +67,10 @@ static const sl_option ksink_options[] = {
      "topic; {{ field }} of the event (e.g. logs-{{ kubernetes.namespace }}), missing = unknown"},
     {"key", SL_OPT_STR, offsetof(ksink_config, key), NULL, 0, NULL, NULL, 0, 0,
      "message key template (default: the stream of the event's stable id, so a stream stays in "
-     "one partition; \"\" = no key)"},
+     "one partition, none for an event without an id; \"\" = no key)"},
     {"headers", SL_OPT_STRMAP, offsetof(ksink_config, headers), NULL, 0, NULL, NULL, 0, 0,
-     "extra headers, name: value template (" KAFKA_ID_HEADER " always carries the event's id)"},
+     "extra headers, name: value template (" KAFKA_ID_HEADER " carries the event's id, when it "
+     "has one)"},
     {"compression", SL_OPT_ENUM, offsetof(ksink_config, compression), "none", 0,
      ksink_compressions, NULL, 0, 0, "none, gzip, snappy, lz4 or zstd"},
     {"acks", SL_OPT_ENUM, offsetof(ksink_config, acks), "all", 0, ksink_acks, NULL, 0, 0,
@@ -291,20 +293,27 @@ static rd_kafka_resp_err_t ksink_produce(ksink *s, const sl_event *e, kslot *slo
                                          kscratch *b)
 {
     ksink_render(&s->topic, e, &b->topic);
+    /* An event without an id (http, stdin) goes without the header and the default key:
+     * one id and one key for all of them would make consumers drop all but one as
+     * duplicates and put every one in the same partition. */
+    bool has_id = kafka_event_has_id(e);
     buf_reset(&b->id);
-    kafka_format_id(&b->id, e);
+    if (has_id)
+        kafka_format_id(&b->id, e);
     buf_reset(&b->key);
     if (s->cfg->key)
         ksink_render(&s->key, e, &b->key);
-    else
+    else if (has_id)
         kafka_format_stream_key(&b->key, e);
+    bool keyed = s->cfg->key ? s->has_key : has_id;
     buf_reset(&b->val);
     if (s->cfg->encoding == KSINK_ENC_RAW)
         buf_append(&b->val, e->message.ptr, e->message.len);
     else
         json_encode_event(&b->val, e);
     rd_kafka_headers_t *h = rd_kafka_headers_new(s->cfg->headers.n + 1);
-    rd_kafka_header_add(h, KAFKA_ID_HEADER, -1, b->id.p, (ssize_t)b->id.len);
+    if (has_id)
+        rd_kafka_header_add(h, KAFKA_ID_HEADER, -1, b->id.p, (ssize_t)b->id.len);
     for (size_t j = 0; j < s->cfg->headers.n; j++) {
         ksink_render(&s->hdr[j], e, &b->hv);
         rd_kafka_header_add(h, s->cfg->headers.keys[j], -1, b->hv.p, (ssize_t)b->hv.len);
@@ -319,7 +328,7 @@ static rd_kafka_resp_err_t ksink_produce(ksink *s, const sl_event *e, kslot *slo
             {.vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY},
             {.vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = {b->val.p, b->val.len}},
             {.vtype = RD_KAFKA_VTYPE_KEY,
-             .u.mem = {s->has_key ? (void *)b->key.p : NULL, s->has_key ? b->key.len : 0}},
+             .u.mem = {keyed ? (void *)b->key.p : NULL, keyed ? b->key.len : 0}},
             {.vtype = RD_KAFKA_VTYPE_HEADERS, .u.headers = h},
             {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u.i64 = ts_ms},
             {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = slot},

@@ -161,6 +161,12 @@ static void test_ids(void **state)
     buf_reset(&b);
     kafka_format_stream_key(&b, &e);
     assert_memory_equal(b.p, "logs/3/1234", b.len);
+    assert_true(kafka_event_has_id(&e));
+    /* an event from a source without positions (http, stdin): no id to send */
+    e = (sl_event){0};
+    assert_false(kafka_event_has_id(&e));
+    e.id_seq = 7;
+    assert_true(kafka_event_has_id(&e));
     buf_free(&b);
 }
 
