@@ -64,6 +64,9 @@ int redis_endpoint_init(redis_endpoint *ep, char *err, size_t errlen)
     ep->ssl_ctx = NULL;
     if (redis_address_check(ep->address, err, errlen) != 0)
         return SL_ERR_CONFIG;
+    if (ep->username && ep->username[0] && !(ep->password && ep->password[0]))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "username \"%s\" needs a password",
+                         ep->username);
     if (ep->tls) {
         ep->ssl_ctx = tls_client_ctx_new(ep->tls, err, errlen);
         if (!ep->ssl_ctx && err[0])
@@ -424,8 +427,9 @@ redis_conn *redis_conn_open(const redis_endpoint *ep, char *err, size_t errlen)
     }
     bool ran = false;
     if (ep->password && ep->password[0]) {
-        const char *argv[] = {"AUTH", ep->password};
-        if (setup_command(c, tmp, sizeof tmp, "AUTH", 2, argv) != 0)
+        bool user = ep->username && ep->username[0];
+        const char *argv[] = {"AUTH", user ? ep->username : ep->password, ep->password};
+        if (setup_command(c, tmp, sizeof tmp, "AUTH", user ? 3 : 2, argv) != 0)
             goto fail;
         ran = true;
     }

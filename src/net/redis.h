@@ -24,7 +24,7 @@ extern const char *const redis_modes[]; /* "list", "stream", NULL */
 /* The connection settings of every redis component, in the same words: a component embeds
  * one in its config and lists REDIS_CONN_OPTIONS(config type, member, timeout help). */
 typedef struct redis_conn_config {
-    char *address, *password;
+    char *address, *username, *password;
     int64_t db, timeout_ms;
     tls_client_config tls;
 } redis_conn_config;
@@ -35,7 +35,10 @@ typedef struct redis_conn_config {
 #define REDIS_CONN_OPTIONS(T, m, timeout_help)                                                 \
     REDIS_OPT_(T, m, "address", SL_OPT_STR, address, "127.0.0.1:6379", 0, NULL, 0, 0,          \
                "Redis server as host:port"),                                                   \
-    REDIS_OPT_(T, m, "password", SL_OPT_STR, password, NULL, 0, NULL, 0, 0, "AUTH password"),  \
+    REDIS_OPT_(T, m, "username", SL_OPT_STR, username, NULL, 0, NULL, 0, 0,                    \
+               "ACL user (Redis 6+; AUTH username password; needs password)"),                 \
+    REDIS_OPT_(T, m, "password", SL_OPT_STR, password, NULL, 0, NULL, 0, 0,                    \
+               "AUTH password (of username, else of the default user)"),                       \
     REDIS_OPT_(T, m, "db", SL_OPT_INT, db, "0", 0, NULL, 0, 1 << 20,                           \
                "database number (SELECT)"),                                                    \
     REDIS_OPT_(T, m, "timeout", SL_OPT_DURATION, timeout_ms, "5s", 0, NULL, 1, 3600000,        \
@@ -50,6 +53,7 @@ typedef struct redis_endpoint {
     int64_t timeout_ms;  /* connect, and no progress on a read or write for this long */
     const tls_client_config *tls; /* NULL = plain TCP */
     SSL_CTX *ssl_ctx;             /* NULL = plain TCP */
+    const char *username;         /* NULL or "" = the default user */
 } redis_endpoint;
 
 /* Checks "host:port". Returns 0, or -1 with a message in err. */

@@ -79,7 +79,7 @@ static int rsink_init(void **self, const void *config, const sl_component_ctx *c
     s->cfg = cfg;
     s->cc = cc;
     s->ep = (redis_endpoint){cfg->conn.address, cfg->conn.password, cfg->conn.db, cfg->conn.timeout_ms, &cfg->conn.tls,
-                             NULL};
+                             NULL, cfg->conn.username};
     if (redis_endpoint_init(&s->ep, err, errlen) != SL_OK) {
         free(s);
         return SL_ERR_CONFIG;

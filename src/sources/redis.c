@@ -107,7 +107,8 @@ static int rsrc_init(void **self, const void *config, const sl_component_ctx *cc
     s->cfg = cfg;
     s->cc = cc;
     s->ep = (redis_endpoint){cfg->conn.address, cfg->conn.password, cfg->conn.db,
-                             cfg->conn.timeout_ms + cfg->block_ms, &cfg->conn.tls, NULL};
+                             cfg->conn.timeout_ms + cfg->block_ms, &cfg->conn.tls, NULL,
+                             cfg->conn.username};
     if (redis_endpoint_init(&s->ep, err, errlen) != SL_OK) {
         free(s);
         return SL_ERR_CONFIG;

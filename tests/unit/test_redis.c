@@ -28,6 +28,13 @@ static void test_address(void **state)
     assert_int_not_equal(redis_address_check("h:0", err, sizeof err), 0);
     assert_int_not_equal(redis_address_check("h:70000", err, sizeof err), 0);
     assert_int_not_equal(redis_address_check(":6379", err, sizeof err), 0);
+    /* an ACL user logs in with its password: a username alone is a config error */
+    redis_endpoint ep = {"127.0.0.1:6379", NULL, 0, 100, NULL, NULL, "shipper"};
+    assert_int_equal(redis_endpoint_init(&ep, err, sizeof err), SL_ERR_CONFIG);
+    assert_non_null(strstr(err, "needs a password"));
+    ep.password = "s3cret";
+    assert_int_equal(redis_endpoint_init(&ep, err, sizeof err), SL_OK);
+    redis_endpoint_free(&ep);
 }
 
 static void test_key_template(void **state)
@@ -212,7 +219,7 @@ static void script_start(script *sc, pthread_t *th, char *addr, size_t addrlen)
 static redis_conn *script_conn(script *sc, pthread_t *th, char *addr, int timeout_ms)
 {
     script_start(sc, th, addr, 64);
-    redis_endpoint ep = {addr, NULL, 0, timeout_ms, NULL, NULL};
+    redis_endpoint ep = {addr, NULL, 0, timeout_ms, NULL, NULL, NULL};
     char err[256];
     redis_conn *c = redis_conn_open(&ep, err, sizeof err);
     assert_non_null(c);
@@ -289,7 +296,7 @@ static void test_conn_failures(void **state)
     script_start(&silent, &th, addr, sizeof addr);
     tls_client_config t = {.enabled = true, .verify = false};
     char err[256];
-    redis_endpoint tep = {addr, NULL, 0, 200, &t, NULL};
+    redis_endpoint tep = {addr, NULL, 0, 200, &t, NULL, NULL};
     assert_int_equal(redis_endpoint_init(&tep, err, sizeof err), SL_OK);
     assert_non_null(tep.ssl_ctx);
     assert_null(redis_conn_open(&tep, err, sizeof err));
@@ -297,7 +304,7 @@ static void test_conn_failures(void **state)
     redis_endpoint_free(&tep);
     script_end(&silent, th, NULL);
     /* Nobody listens (the port of the finished server). */
-    redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL};
+    redis_endpoint ep = {addr, NULL, 0, 300, NULL, NULL, NULL};
     assert_null(redis_conn_open(&ep, err, sizeof err));
     assert_non_null(strstr(err, "connect"));
 }
