@@ -87,8 +87,8 @@ try:
     wait_until(lambda: count() == written - len(BAD), 30, "503 phase delivered")
     # Quiet: the source's last ack comes back after the sink counted everything about the
     # request (sent events, latency); only then is every series final.
-    wait_until(lambda: s.component("in")["pending_acks"] == 0 and s.component("in")["sent_events"] == written,
-               30, "every event acknowledged")
+    wait_until(lambda: (lambda c: c["pending_acks"] == 0 and c["sent_events"] == written)(
+        s.component("in")), 30, "every event acknowledged")  # one status read for both
     wait_until(lambda: m("sluice_sink_inflight") == 0, 30, "nothing in flight")
 
     good = written - len(BAD)
