@@ -290,7 +290,7 @@ static void test_401_403_retry_open_circuit(void **state)
         sink_send(&f, msgs, 2, &res);
         assert_int_equal(res.status, SL_SEND_RETRY);
         assert_true(res.open_circuit);
-        char want[16];
+        char want[32];
         snprintf(want, sizeof want, "http %d", st);
         assert_non_null(strstr(res.reason, want));
     }
