@@ -4,6 +4,7 @@
 #ifndef SL_COMPONENT_H
 #define SL_COMPONENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -169,6 +170,10 @@ typedef struct sl_send_result {
     bool gone;                /* with RETRY: the destination can never take anything again
                                  (a closed stdout): once stopping, retries end at once instead
                                  of at the deadline (the events stay unacknowledged) */
+    const atomic_bool *cancel; /* runtime-owned, NULL outside a runtime: turns true when the
+                                  stop deadline passes. A send waiting on its peer then
+                                  ends soon, answering RETRY for what the peer did not
+                                  confirm (not acknowledged: read again at the next start) */
 } sl_send_result;
 
 typedef struct sl_sink_vtable {

@@ -63,7 +63,13 @@
  *     ends where a run starts (an event with prepared bytes) when one starts inside it:
  *     never larger than the target, at most one run smaller. Events prepared one by one
  *     have bytes, and events not prepared no owner: their slices do not change (and cost
- *     one look). */
+ *     one look).
+ * 11. A stop keeps its deadline even while a send waits on its peer (a kafka delivery
+ *     report, an HTTP answer, each bounded only by the sink's own timeout): the stop joins
+ *     the workers until the deadline, then sets abort_now, which sends see through
+ *     res.cancel. A send that ends so answers RETRY for what the peer did not confirm;
+ *     those events stay pending (note 3), and the peer may still have taken some of them:
+ *     a duplicate at the next start, as at-least-once allows. */
 #include "sink_runtime.h"
 
 #include <errno.h>
@@ -649,6 +655,7 @@ static int deliver_range(rt_worker *w, size_t lo, size_t n, int attempts, int64_
         memset(w->rsn + lo, 0, n * sizeof *w->rsn);
         res.item_status = w->st + lo;
         res.item_reason = w->rsn + lo;
+        res.cancel = rt ? &rt->abort_now : NULL;
         int64_t t0 = sl_mono_ns();
         if (rt && w->vt->serial)
             pthread_mutex_lock(&rt->serial_mu);
@@ -1108,6 +1115,33 @@ static void rt_join(sl_sink_runtime *rt, int nstarted)
         pthread_join(rt->workers[i].th, NULL);
 }
 
+/* Joins the workers; at the deadline sets abort_now, which a send in progress sees
+ * (res.cancel) and ends on, so a stop does not wait out a peer's timeout (note 11). */
+static void rt_join_until(sl_sink_runtime *rt, int64_t deadline_ms)
+{
+    for (int i = 0; i < rt->nworkers; i++) {
+        pthread_t th = rt->workers[i].th;
+        if (!atomic_load(&rt->abort_now)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t left = SL_MAX(deadline_ms - sl_mono_ms(), 0);
+            ts.tv_sec += left / 1000;
+            ts.tv_nsec += (left % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_timedjoin_np(th, NULL, &ts) == 0)
+                continue;
+            pthread_mutex_lock(&rt->mu);
+            atomic_store(&rt->abort_now, true);
+            pthread_cond_broadcast(&rt->cv);
+            pthread_mutex_unlock(&rt->mu);
+        }
+        pthread_join(th, NULL);
+    }
+}
+
 int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *self,
                        const sl_sink_common *cfg, const char *id, sl_buffer *buf,
                        const char *data_dir, sl_metrics *m, char *err, size_t errlen)
@@ -1250,7 +1284,7 @@ static void rt_quiesce(sl_sink_runtime *rt, int64_t deadline_ms, bool pausing)
         buffer_wake(rt->buf);
     else
         buffer_close(rt->buf);
-    rt_join(rt, rt->nworkers);
+    rt_join_until(rt, deadline_ms);
     for (int i = 0; i < rt->nworkers; i++)
         worker_free_arrays(&rt->workers[i]);
     free(rt->workers);

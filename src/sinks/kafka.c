@@ -31,6 +31,12 @@
  *     each of them alone, waiting for its report: only one too large by itself is
  *     rejected. The request is marked too_large, so the adaptive batch target shrinks and
  *     the next requests (the batches librdkafka makes of them) are smaller.
+ *  7. At the stop deadline (res.cancel) a send stops waiting out message.timeout.ms: it
+ *     purges what librdkafka still holds (queued or in flight; the producer is shared, but
+ *     every send of the sink sees the same deadline), whose reports then come at once as
+ *     _PURGE_QUEUE / _PURGE_INFLIGHT and are retried, i.e. left unacknowledged. Waiting
+ *     for those reports keeps the slots alive until no callback can reach them. A message
+ *     purged in flight may have reached the broker: a duplicate at the next start.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -290,7 +296,7 @@ typedef struct kscratch {
 /* Produces one event with slot as its opaque (the delivery report's target). Returns
  * librdkafka's refusal (then no report comes) or NO_ERROR. A full queue waits (note 4). */
 static rd_kafka_resp_err_t ksink_produce(ksink *s, const sl_event *e, kslot *slot,
-                                         kscratch *b)
+                                         kscratch *b, const atomic_bool *cancel)
 {
     ksink_render(&s->topic, e, &b->topic);
     /* An event without an id (http, stdin) goes without the header and the default key:
@@ -337,8 +343,8 @@ static rd_kafka_resp_err_t ksink_produce(ksink *s, const sl_event *e, kslot *slo
         perr = pe ? rd_kafka_error_code(pe) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (pe)
             rd_kafka_error_destroy(pe);
-        if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
+        if (perr != RD_KAFKA_RESP_ERR__QUEUE_FULL || (cancel && atomic_load(cancel)))
+            break; /* a full queue at the stop deadline is a local refusal: retried */
         rd_kafka_poll(s->rk, 10); /* note 4: wait for room */
     }
     if (perr) {
@@ -377,6 +383,19 @@ static const char *ksink_topic_reason(const ksink *s, const sl_event *e,
     return *last;
 }
 
+/* Polls until every report of r came (note 1); at the stop deadline purges (note 7). */
+static void ksink_wait(ksink *s, kreq *r, const atomic_bool *cancel)
+{
+    bool purged = false;
+    while (atomic_load(&r->pending) > 0) {
+        if (!purged && cancel && atomic_load(cancel)) {
+            rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = true;
+        }
+        rd_kafka_poll(s->rk, 5);
+    }
+}
+
 static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     ksink *s = self;
@@ -397,16 +416,14 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
     atomic_store(&r.pending, n);
     for (size_t i = 0; i < n; i++) {
         slots[i] = (kslot){&r, i};
-        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b);
+        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b, res->cancel);
         if (perr) { /* no report will come for this one */
             r.errs[i] = perr;
             local[i] = true;
             atomic_fetch_sub(&r.pending, 1);
         }
     }
-    /* Note 1: every report of this request. */
-    while (atomic_load(&r.pending) > 0)
-        rd_kafka_poll(s->rk, 5);
+    ksink_wait(s, &r, res->cancel); /* note 1: every report of this request */
     /* Note 6: a batch the broker found too large, each of its messages alone. */
     size_t big = 0;
     for (size_t i = 0; i < n; i++)
@@ -416,13 +433,12 @@ static int ksink_send(void *self, sl_event *const *events, size_t n, sl_send_res
             continue;
         r.errs[i] = RD_KAFKA_RESP_ERR_NO_ERROR;
         atomic_store(&r.pending, 1);
-        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b);
+        rd_kafka_resp_err_t perr = ksink_produce(s, events[i], &slots[i], &b, res->cancel);
         if (perr) {
             r.errs[i] = perr;
             atomic_store(&r.pending, 0);
         }
-        while (atomic_load(&r.pending) > 0)
-            rd_kafka_poll(s->rk, 5);
+        ksink_wait(s, &r, res->cancel);
     }
     if (big > 1) {
         res->too_large = true; /* smaller requests make smaller batches */
