@@ -259,6 +259,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* libcurl calls it about once a second, and on every transfer step: non-zero aborts. */
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load((const atomic_bool *)ud) ? 1 : 0;
+}
+
 /* The request through net/http_conn.h; same results as the libcurl path. */
 static int own_do(http_client *c, const http_request *req, http_response *resp)
 {
@@ -280,6 +287,7 @@ static int own_do(http_client *c, const http_request *req, http_response *resp)
         .cert_file = req->cert_file,
         .key_file = req->key_file,
         .insecure = req->insecure,
+        .cancel = req->cancel,
     };
     if (req->gzip && !get) {
         if (http_gzip(req->body, req->body_len, 1, &gz) != SL_OK) {
@@ -376,6 +384,11 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    if (req->cancel) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req->cancel);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -386,6 +399,10 @@ int http_client_do(http_client *c, const http_request *req, http_response *resp)
     /* Don't pin a huge compressed body per thread. */
     if (t->gz.cap > (16u << 20))
         buf_free(&t->gz);
+    if (rc == CURLE_ABORTED_BY_CALLBACK && req->cancel && atomic_load(req->cancel)) {
+        resp->status = 0;
+        return sl_seterr(resp->error, sizeof resp->error, SL_ERR_CLOSED, "cancelled");
+    }
     if (rc != CURLE_OK) {
         resp->status = 0;
         return sl_seterr(resp->error, sizeof resp->error,

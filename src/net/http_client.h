@@ -3,6 +3,7 @@
 #ifndef SL_HTTP_CLIENT_H
 #define SL_HTTP_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,9 @@ typedef struct http_request {
     const char *cert_file;        /* TLS client certificate (PEM), or NULL */
     const char *key_file;         /* its private key (PEM), or NULL */
     bool insecure;                /* skip TLS verification (tests only) */
+    /* When set and it turns true, the request ends within about 100 ms (a second through
+     * libcurl) with SL_ERR_CLOSED: a sink's stop deadline (sl_send_result.cancel). */
+    const atomic_bool *cancel;
 } http_request;
 
 typedef struct http_response {

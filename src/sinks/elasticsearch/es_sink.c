@@ -222,6 +222,7 @@ typedef struct es_req {
     es_bulk_parser parser;
     size_t lo, n;      /* range being sent */
     uint8_t *st;       /* item_status of the whole send */
+    const atomic_bool *cancel; /* the send's stop deadline (sl_send_result.cancel) */
     bool mismatch;
     size_t nretry_items, nreject_items, nconflict;
 } es_req;
@@ -828,6 +829,7 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         .body = body,
         .body_len = blen,
         .timeout_ms = c->timeout_ms,
+        .cancel = r->cancel,
         .user = c->auth.user,
         .password = c->auth.password,
         .ca_file = c->tls.ca_file,
@@ -1389,6 +1391,7 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
         es_vers_enter(s->vers);
     es_req *r = req_get(s, n);
     r->st = res->item_status;
+    r->cancel = res->cancel;
     es_outcome o;
     memset(&o, 0, sizeof o);
     size_t lo = 0, pieces = 0, raw = 0, hi = 0, redo = 0;

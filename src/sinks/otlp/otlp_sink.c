@@ -209,6 +209,7 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         .cert_file = cfg->tls.cert_file,
         .key_file = cfg->tls.key_file,
         .insecure = !cfg->tls.verify,
+        .cancel = res->cancel,
     };
     http_mresp resp = {.body = SL_BUF_INIT};
     int rc = http_multi_do(h, &req, &resp);
