@@ -94,7 +94,9 @@ const sl_option sl_global_options[] = {
     {"data_dir", SL_OPT_STR, offsetof(sl_global_config, data_dir), "/var/lib/sluice", 0, NULL,
      NULL, 0, 0, "where checkpoints, disk buffers and dead letters live"},
     {"shutdown_timeout", SL_OPT_DURATION, offsetof(sl_global_config, shutdown_timeout_ms), "30s",
-     0, NULL, NULL, 0, 0, "how long SIGTERM waits for in-flight batches to drain"},
+     0, NULL, NULL, 0, 0, "how long SIGTERM waits for in-flight batches to drain; a send "
+     "still waiting on its peer then is cut off (its events are read again at the next start, "
+     "and may arrive twice)"},
     {"api", SL_OPT_OBJECT, offsetof(sl_global_config, api), NULL, 0, NULL, api_options, 0, 0,
      "HTTP API"},
     {"log", SL_OPT_OBJECT, offsetof(sl_global_config, log), NULL, 0, NULL, log_options, 0, 0,
