@@ -1,5 +1,7 @@
 /* stdin.c - the `stdin` source: lines from fd 0, batched, ending at EOF once every batch
- * is acknowledged. Long lines follow the file source's policy (chunks, log.truncated). */
+ * is acknowledged. Long lines follow the file source's policy (chunks, log.truncated).
+ * A partial last line is emitted as an event at EOF and at a stop alike: its bytes are
+ * out of the pipe, so nothing else could deliver them. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -157,7 +159,11 @@ static int stdin_run(void *self, sl_source_ctx *ctx)
         }
         stdin_split(s, eof);
     }
-    if (eof)
+    /* At a stop too: what is held (a partial line, a batch not yet sent) was read from the
+     * pipe and exists nowhere else. */
+    if (!eof && !s->closed)
+        stdin_split(s, true);
+    if (!s->closed)
         stdin_flush(s);
     source_drain_acks(ctx, stdin_noop_commit, s);
     if (eof)
