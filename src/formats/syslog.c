@@ -466,6 +466,15 @@ size_t syslog_sd_unescape(const char *v, size_t n, char *dst)
 
 /* ---- Framing ---------------------------------------------------------------------------- */
 
+/* The first frame end in p[0..n): an LF, or a NUL, which some senders end frames with
+ * instead (RFC 6587 3.4.2 allows a trailer other than LF). NULL when there is none. */
+static const char *frame_end(const char *p, size_t n)
+{
+    const char *lf = memchr(p, '\n', n);
+    const char *nul = memchr(p, '\0', lf ? (size_t)(lf - p) : n);
+    return nul ? nul : lf;
+}
+
 int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, bool eof,
                       const char **msg, size_t *len, size_t *used)
 {
@@ -479,7 +488,7 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
         return SYSLOG_NEED_MORE;
     }
     if (f->skip_line) {
-        const char *lf = memchr(p, '\n', n);
+        const char *lf = frame_end(p, n);
         if (!lf) {
             *used = n;
             return SYSLOG_NEED_MORE;
@@ -518,11 +527,11 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
         }
         /* not an octet count: an LF frame that starts with a digit */
     }
-    size_t look = n < max + 2 ? n : max + 2; /* the message, a CR and the LF */
-    const char *lf = memchr(p, '\n', look);
+    size_t look = n < max + 2 ? n : max + 2; /* the message, a CR and the LF (or NUL) */
+    const char *lf = frame_end(p, look);
     if (!lf) {
         if (n > max + 1) { /* discard up to its LF, or all and the rest later */
-            const char *e = memchr(p + look, '\n', n - look);
+            const char *e = frame_end(p + look, n - look);
             f->skip_line = !e;
             *used = e ? (size_t)(e + 1 - p) : n;
             return SYSLOG_TOO_BIG;

@@ -1,6 +1,6 @@
 /* syslog.h - syslog messages: RFC 5424 (strict) with a fallback to the RFC 3164 ("BSD")
  * heuristics rsyslog applies, structured data, and the TCP framings of RFC 6587 (octet
- * counting and LF-terminated frames). No allocation; everything points into the input. */
+ * counting and LF- or NUL-terminated frames). No allocation; everything points into the input. */
 #ifndef SL_SYSLOG_H
 #define SL_SYSLOG_H
 
@@ -55,17 +55,18 @@ size_t syslog_sd_unescape(const char *v, size_t n, char *dst);
 /* ---- TCP framing (RFC 6587) ---------------------------------------------------------
  * Each frame is detected on its own, as rsyslog's imtcp does: one that starts with a digit
  * followed by digits and a space is octet-counted ("<len> <msg>"), any other runs to the
- * next LF (a CR before it is dropped). A connection may mix both. */
+ * next LF or NUL (some senders end frames with a NUL; a CR before either is dropped). A
+ * connection may mix both. */
 typedef struct syslog_framer {
     uint64_t skip;     /* bytes of an oversize octet-counted frame still to discard */
-    bool skip_line;    /* discarding an oversize LF frame up to its LF */
+    bool skip_line;    /* discarding an oversize LF frame up to its LF (or NUL) */
 } syslog_framer;
 
 enum {
     SYSLOG_FRAME = 0,  /* *msg, *len: one message; *used bytes consumed */
     SYSLOG_NEED_MORE,  /* no complete frame; *used bytes (discarded) may still be consumed */
     SYSLOG_TOO_BIG,    /* a frame over max: its bytes are discarded (now and in later calls) */
-    SYSLOG_EMPTY,      /* an empty frame ("0 " or a bare LF): consumed, nothing to deliver */
+    SYSLOG_EMPTY,      /* an empty frame ("0 ", a bare LF or NUL): consumed, nothing to deliver */
 };
 
 /* Finds the next frame in p[0..n). With `eof` (the peer closed), a last LF frame without

@@ -6,11 +6,12 @@
  *     listener). A datagram over max_message_bytes is dropped and counted (MSG_TRUNC).
  *     Each turn reads at most batch_max_events datagrams into one batch.
  *  2. mode tcp / tls: the epoll server of src/net/server.c. Each frame is octet-counted or
- *     LF-terminated, told apart per frame as rsyslog's imtcp does (formats/syslog.h). Each
- *     on_data turn turns every complete frame of one connection into one batch (split at
- *     batch_max_events). An oversize frame is discarded, counted and logged, and the
- *     connection goes on with the next frame; so a connection never holds more than
- *     max_message_bytes plus a frame header, and memory is bounded by max_connections x that.
+ *     ends at an LF (or a NUL, as some senders end them), told apart per frame as rsyslog's
+ *     imtcp does (formats/syslog.h). Each on_data turn turns every complete frame of one
+ *     connection into one batch (split at batch_max_events). An oversize frame is discarded,
+ *     counted and logged, and the connection goes on with the next frame; so a connection
+ *     never holds more than max_message_bytes plus a frame header, and memory is bounded by
+ *     max_connections x that.
  *  3. Syslog has no application-level acknowledgement: a message is accepted once its batch
  *     is in every downstream buffer (for a disk buffer: written to it), which is when
  *     source_emit returns. Backpressure stops reading the sockets, so TCP pushes back on
@@ -64,7 +65,7 @@ static const sl_option sys_options[] = {
     O("address", SL_OPT_ADDRESS, address, NULL, 0, 0,
       "host:port to listen on (default 0.0.0.0:514, or 0.0.0.0:6514 with mode tls)"),
     {"mode", SL_OPT_ENUM, offsetof(sys_config, mode), "tcp", 0, mode_choices, NULL, 0, 0,
-     "udp (one datagram, one message), tcp (octet counting or LF frames), tls (tcp in TLS)"},
+     "udp (one datagram, one message), tcp (octet counting or LF/NUL frames), tls (tcp in TLS)"},
     O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "64KiB", 64, 16 << 20,
       "a larger message (frame or datagram) is discarded and counted; memory for partial "
       "messages is at most max_connections x this"),
@@ -583,7 +584,7 @@ static void sys_destroy(void *self)
 
 const sl_source_vtable sl_source_syslog = {
     .type = "syslog",
-    .help = "syslog server: RFC 5424 and RFC 3164 over UDP, TCP (octet counting or LF) or TLS",
+    .help = "syslog server: RFC 5424 and RFC 3164 over UDP, TCP (octet counting, LF or NUL) or TLS",
     .options = sys_options,
     .config_size = sizeof(sys_config),
     .init = sys_init,

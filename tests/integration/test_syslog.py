@@ -1,9 +1,10 @@
 """syslog source with real senders: util-linux logger over UDP and TCP (RFC 5424 and RFC
 3164, octet counting and LF frames), rsyslogd forwarding (omfwd over TCP octet-counted and
-LF-framed, UDP, and TLS) what `logger -u` writes to its socket, TLS from a Python client, bad
-input (oversize frames and datagrams, no PRI, broken RFC 5424, a frame cut by a close,
-connections beyond max_connections) counted while good frames keep flowing, and a kill -9
-of sluice in the middle of a TCP stream from rsyslog into a disk buffer.
+LF-framed, UDP, and TLS) what `logger -u` writes to its socket, TLS from a Python client,
+frames ending in NUL instead of LF, bad input (oversize frames and datagrams, no PRI, broken
+RFC 5424, a frame cut by a close, connections beyond max_connections) counted while good
+frames keep flowing, and a kill -9 of sluice in the middle of a TCP stream from rsyslog into
+a disk buffer.
 
 What the kill part holds sluice to: syslog over TCP has no application-level ack, so
 "accepted" means written to every downstream buffer (the source's accepted_events counter).
@@ -145,6 +146,18 @@ e = by_message(out, "over tls octet")[0]
 assert e["hostname"] == "tlshost" and e["x@1.k"] == "v" and e["timestamp"].startswith("2026-12-04T10:00:00"), e
 log("tls ok")
 
+# 3b. Frames that end in NUL instead of LF (some senders do, RFC 6587 3.4.2), mixed with LF and
+# octet-counted ones on one connection: each is a message of its own, none holds the NUL.
+nul = ["nul one", "nul two", "nul three", "nul four", "nul five"]
+c = socket.create_connection(("127.0.0.1", p_tcp), timeout=60)
+c.sendall(b"<13>nul one\x00<13>nul two\r\x00<13>nul three\n\x0012 <13>nul four<13>nul five\x00")
+c.close()
+wait_until(lambda: all(by_message(out, m) for m in nul), 30, "the NUL-terminated frames")
+assert all(len(by_message(out, m)) == 1 for m in nul)
+assert not [ev for ev in events(out) if "\x00" in ev["message"] or "nul" in ev["message"] and
+            ev["message"].strip() not in nul], [ev for ev in events(out) if "nul" in ev["message"]]
+log("nul-terminated frames ok")
+
 # 4. Bad input: counted, never a crash; the good frames around it are delivered.
 before = len(events(out))
 c = socket.create_connection(("127.0.0.1", p_tcp), timeout=60)
@@ -152,7 +165,7 @@ c.sendall(b"<13>" + b"L" * 3000 + b"\n" + b"<13>after long lf\n")          # ove
 c.sendall(b"5000 " + b"O" * 5000 + b"<13>after long octet\n")             # oversize octet frame
 c.sendall(b"no pri at all\n")                                              # no PRI: kept, counted
 c.sendall(b"<13>1 2026-99-99T00:00:00Z h a - - - broken 5424\n")          # read as RFC 3164
-c.sendall(b"<13>\x00\x01\xff binary \xfe\n")                               # bytes as they came
+c.sendall(b"<13>\x01\xff binary \xfe\n")                                   # bytes as they came
 c.sendall(b"40 <13>cut short")                                             # cut by the close
 c.close()
 d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

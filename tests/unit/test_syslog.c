@@ -302,6 +302,33 @@ static void test_framing(void **state)
     assert_string_equal(out, "");
 }
 
+/* Frames that end in NUL instead of LF (RFC 6587 3.4.2 allows another trailer; some senders
+ * use NUL) are split as LF frames are, mixed with LF and octet-counted ones. */
+static void test_framing_nul(void **state)
+{
+    static const char in[] = "<1>one\0<2>two\r\0<3>three\n\0" "7 <4>four" "<5>five\0"
+                             "<6>a\0<7>b\n";
+    size_t n = sizeof in - 1;
+    char out[512];
+    int tb, em;
+    for (size_t step = 1; step <= n; step++) {
+        frames(in, n, 64, step, out, sizeof out, &tb, &em);
+        assert_string_equal(out, "<1>one|<2>two|<3>three|<4>four|<5>five|<6>a|<7>b|");
+        assert_int_equal(tb, 0);
+        assert_int_equal(em, 1); /* the NUL right after "<3>three\n" */
+    }
+    /* an oversize frame is discarded up to its NUL; the next comes through */
+    static const char big[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbb\0<8>ok\0";
+    for (size_t step = 1; step < sizeof big; step++) {
+        frames(big, sizeof big - 1, 16, step, out, sizeof out, &tb, &em);
+        assert_string_equal(out, "<8>ok|");
+        assert_int_equal(tb, 1);
+    }
+    /* a last frame without its NUL is delivered at eof, as one without its LF */
+    frames("<9>x\0<9>tail", 12, 64, 5, out, sizeof out, &tb, &em);
+    assert_string_equal(out, "<9>x|<9>tail|");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_real_senders),
         cmocka_unit_test(test_rfc3164_variants),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_framing_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
