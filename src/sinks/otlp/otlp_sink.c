@@ -13,7 +13,9 @@
  *     nothing is lost (`sluice dlq replay`). 401/403 retry with the circuit opened at
  *     once: a key being rotated is fixed without a replay.
  *  3. The endpoint is used as given when it has a path, else /v1/logs is appended
- *     (the OTLP convention for a base URL), before its query string if it has one. */
+ *     (the OTLP convention for a base URL), before its query string if it has one. A 404
+ *     to a URL whose path is not /v1/logs (a base URL given with a path of its own, a typo)
+ *     says so in its reason: the collector's own text rarely names the path. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -85,7 +87,20 @@ typedef struct otlp_sink {
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
     _Atomic int64_t last_warn_ms; /* log_gate: answers that can repeat every request */
+    bool odd_path;          /* url's path does not end in /v1/logs (note 3) */
 } otlp_sink;
+
+#define OTLP_PATH_HINT                                                                   \
+    " (the OTLP/HTTP logs path is /v1/logs: set endpoint to the collector's base URL or " \
+    "its full /v1/logs URL)"
+
+/* True when the path of url (before its query) ends in /v1/logs. */
+static bool otlp_logs_path(const char *url)
+{
+    static const char want[] = "/v1/logs";
+    size_t n = strcspn(url, "?"), k = sizeof want - 1;
+    return n >= k && memcmp(url + n - k, want, k) == 0;
+}
 
 static void otlp_destroy(void *self)
 {
@@ -115,6 +130,7 @@ static int otlp_init(void **self, const void *config, const sl_component_ctx *cc
     s->cfg = cfg;
     s->cc = cc;
     s->url = url;
+    s->odd_path = !otlp_logs_path(url);
     pthread_mutex_init(&s->mu, NULL);
     bool has_ct = false;
     char msg[256];
@@ -251,13 +267,20 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
         res->throttled = st == 429;
     } else {
         char ex[201];
+        bool hint = st == 404 && s->odd_path;
+        /* with the hint, a shorter excerpt so that the hint fits the reason whole */
+        size_t exlen = hint ? sizeof res->reason - sizeof OTLP_PATH_HINT - 16 : sizeof ex;
+        if (exlen > sizeof ex)
+            exlen = sizeof ex;
         if (resp.location[0])
-            http_answer_excerpt(ex, sizeof ex, st, resp.location, resp.body.p, resp.body.len);
+            http_answer_excerpt(ex, exlen, st, resp.location, resp.body.p, resp.body.len);
         else
-            otlp_error_text(ex, sizeof ex, resp.body.p, resp.body.len);
+            otlp_error_text(ex, exlen, resp.body.p, resp.body.len);
         res->status = SL_SEND_REJECT;
         res->too_large = st == 413;
-        snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
+        int k = snprintf(res->reason, sizeof res->reason, "http %ld: %s", st, ex);
+        if (hint && k > 0 && (size_t)k < sizeof res->reason)
+            snprintf(res->reason + k, sizeof res->reason - (size_t)k, "%s", OTLP_PATH_HINT);
         metrics_error(m, "http_reject");
     }
     buf_free(&resp.body);
