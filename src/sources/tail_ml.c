@@ -44,18 +44,16 @@ struct tail_ml {
 int tail_ml_new(tail_ml **out, const tail_ml_config *c, char *err, size_t errlen)
 {
     *out = NULL;
-    if (c->mode == 0) {
-        if ((c->start_pattern && c->start_pattern[0]) ||
-            (c->continue_pattern && c->continue_pattern[0]))
-            return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                             "multiline: start_pattern and continue_pattern need mode custom");
-        return SL_OK;
-    }
-    if (c->mode != ML_MODE_CUSTOM + 1 && ((c->start_pattern && c->start_pattern[0]) ||
-                                          (c->continue_pattern && c->continue_pattern[0])))
+    /* Messages start with the option's path: the config error then points at that option. */
+    bool has_start = c->start_pattern && c->start_pattern[0];
+    bool has_cont = c->continue_pattern && c->continue_pattern[0];
+    if (c->mode != ML_MODE_CUSTOM + 1 && (has_start || has_cont))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
-                         "multiline: start_pattern and continue_pattern are for mode custom "
-                         "(mode is %s)", tail_ml_modes[c->mode]);
+                         "multiline.%s: only for mode custom (mode is %s)",
+                         has_start ? "start_pattern" : "continue_pattern",
+                         tail_ml_modes[c->mode]);
+    if (c->mode == 0)
+        return SL_OK;
     tail_ml *m = sl_xcalloc(1, sizeof *m);
     m->cfg = c;
     m->open.prev = m->open.next = &m->open;
@@ -64,7 +62,7 @@ int tail_ml_new(tail_ml **out, const tail_ml_config *c, char *err, size_t errlen
                           sizeof msg);
     if (rc) {
         free(m);
-        return sl_seterr(err, errlen, rc, "multiline: %s", msg);
+        return sl_seterr(err, errlen, rc, "multiline.%s", msg); /* msg names the option */
     }
     m->md = ml_match_new();
     if (!m->md)

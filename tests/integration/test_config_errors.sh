@@ -399,6 +399,42 @@ check file_ml_pattern "file_ml_pattern.yaml:2:86: sources.in.multiline.start_pat
   in: { type: file, include: [/tmp/x.log], multiline: { mode: custom, start_pattern: "(" } }
 sinks:
   out: { type: blackhole, inputs: [in] }'
+# The sources' own multiline option: each message points at the option it is about.
+check file_ml_mode "file_ml_mode.yaml:5:45: sources.in.multiline.start_pattern: only for mode custom (mode is java)" \
+'sources:
+  in:
+    type: file
+    include: [/tmp/x.log]
+    multiline: { mode: java, start_pattern: "^\\d" }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+check file_ml_off "file_ml_off.yaml:6:25: sources.in.multiline.continue_pattern: only for mode custom (mode is off)" \
+'sources:
+  in:
+    type: file
+    include: [/tmp/x.log]
+    multiline:
+      continue_pattern: "^\\s"
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+check file_ml_bare "file_ml_bare.yaml:5:24: sources.in.multiline.mode: custom needs start_pattern, continue_pattern or both" \
+'sources:
+  in:
+    type: file
+    include: [/tmp/x.log]
+    multiline: { mode: custom }
+sinks:
+  out: { type: blackhole, inputs: [in] }'
+check k8s_ml_pattern "k8s_ml_pattern.yaml:7:25: sources.k.multiline.continue_pattern: missing closing parenthesis at offset 1" \
+'sources:
+  k:
+    type: kubernetes_logs
+    path: /tmp/pods
+    multiline:
+      mode: custom
+      continue_pattern: "("
+sinks:
+  out: { type: blackhole, inputs: [k] }'
 
 # YAML merge keys: shared settings under an x- key, merged into components
 cat >"$WORK/merge.yaml" <<'YAML'
