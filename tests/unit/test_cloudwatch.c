@@ -249,24 +249,133 @@ static void test_creds(void **state)
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     cwl_creds c;
-    assert_int_equal(cwl_creds_load(&c, NULL, NULL, path, err, sizeof err), SL_OK);
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, NULL, path, err, sizeof err), SL_OK);
     assert_string_equal(c.access_key, "AKD");
     assert_string_equal(c.from, "file");
-    assert_int_equal(cwl_creds_load(&c, NULL, "prod", path, err, sizeof err), SL_OK);
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, "prod", path, err, sizeof err), SL_OK);
     assert_string_equal(c.access_key, "AKP");
     assert_string_equal(c.secret_key, "SKP");
     assert_string_equal(c.token, "TOK");
     assert_false(cwl_creds_stale(&c, 0));
-    assert_int_equal(cwl_creds_load(&c, NULL, "missing", path, err, sizeof err), SL_ERR_NOTFOUND);
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, "missing", path, err, sizeof err),
+                     SL_ERR_NOTFOUND);
     setenv("AWS_ACCESS_KEY_ID", "AKE", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "SKE", 1);
-    assert_int_equal(cwl_creds_load(&c, NULL, "prod", path, err, sizeof err), SL_OK);
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, "prod", path, err, sizeof err), SL_OK);
     assert_string_equal(c.access_key, "AKE");
     assert_string_equal(c.from, "env");
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     c.expires_ms = 1000000;
     assert_true(cwl_creds_stale(&c, 1000000 - 60000));
+    unlink(path);
+}
+
+/* The XML reader for STS answers: nested paths, namespaces and prefixes, attributes,
+ * comments, CDATA, entities; the first match wins; malformed or cut answers are refused. */
+static void test_xml_find(void **state)
+{
+    (void)state;
+    char out[64];
+    const char *x = "<?xml version=\"1.0\"?>\n<!-- c <X> -->"
+                    "<R xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><A a='x>y'>"
+                    "<B>one</B><sts:B>two</sts:B><C>a &amp; b &lt;&#65;&#x42;&#xe9;&gt;</C>"
+                    "<D><![CDATA[<raw>&amp;]]>tail</D><E/><F>x<!-- note -->y</F></A></R>";
+    size_t n = strlen(x);
+    assert_int_equal(cwl_xml_find(x, n, "A/B", out, sizeof out), SL_OK);
+    assert_string_equal(out, "one");
+    assert_int_equal(cwl_xml_find(x, n, "R/A/C", out, sizeof out), SL_OK);
+    assert_string_equal(out, "a & b <AB\xc3\xa9>");
+    assert_int_equal(cwl_xml_find(x, n, "D", out, sizeof out), SL_OK);
+    assert_string_equal(out, "<raw>&amp;tail");
+    assert_int_equal(cwl_xml_find(x, n, "E", out, sizeof out), SL_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(cwl_xml_find(x, n, "F", out, sizeof out), SL_OK);
+    assert_string_equal(out, "xy");
+    assert_int_equal(cwl_xml_find(x, n, "X", out, sizeof out), SL_ERR_NOTFOUND);
+    assert_int_equal(cwl_xml_find(x, n, "B/A", out, sizeof out), SL_ERR_NOTFOUND);
+    /* a value longer than the buffer is no value (a cut token would be refused later) */
+    assert_int_equal(cwl_xml_find(x, n, "C", out, 4), SL_ERR_CORRUPT);
+    const char *bad[] = {"<A><B>x</C></A>", "<A><B>x", "<A><B>x &bogus; y</B></A>",
+                         "<A><B>&#0;</B></A>", "<A><B>&#x110000;</B></A>", "<A><B",
+                         "<A><!-- open <B>x</B></A>", "<A><B>&#xD800;</B></A>", "<></>"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(cwl_xml_find(bad[i], strlen(bad[i]), "A/B", out, sizeof out),
+                         SL_ERR_CORRUPT);
+    /* the match is complete before the malformed rest */
+    const char *early = "<A><B>ok</B><C></D>";
+    assert_int_equal(cwl_xml_find(early, strlen(early), "A/B", out, sizeof out), SL_OK);
+    assert_string_equal(out, "ok");
+}
+
+/* An AssumeRoleWithWebIdentity answer as STS writes it, and its error document. */
+static void test_sts_creds(void **state)
+{
+    (void)state;
+    const char *ok =
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+        "  <AssumeRoleWithWebIdentityResult>\n"
+        "    <SubjectFromWebIdentityToken>system:serviceaccount:ns:sa"
+        "</SubjectFromWebIdentityToken>\n"
+        "    <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>"
+        "<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser>\n"
+        "    <Credentials>\n"
+        "      <SessionToken>FwoG+ab/cd==</SessionToken>\n"
+        "      <SecretAccessKey>wJal/rXUtn+FEMI</SecretAccessKey>\n"
+        "      <Expiration>2026-11-21T06:00:00Z</Expiration>\n"
+        "      <AccessKeyId>ASIAEXAMPLE</AccessKeyId>\n"
+        "    </Credentials>\n"
+        "    <Provider>oidc.eks.amazonaws.com</Provider>\n"
+        "  </AssumeRoleWithWebIdentityResult>\n"
+        "  <ResponseMetadata><RequestId>x</RequestId></ResponseMetadata>\n"
+        "</AssumeRoleWithWebIdentityResponse>\n";
+    cwl_creds c;
+    assert_int_equal(cwl_sts_creds(&c, ok, strlen(ok)), SL_OK);
+    assert_string_equal(c.access_key, "ASIAEXAMPLE");
+    assert_string_equal(c.secret_key, "wJal/rXUtn+FEMI");
+    assert_string_equal(c.token, "FwoG+ab/cd==");
+    assert_int_equal(c.expires_ms, (int64_t)1795240800 * 1000);
+    assert_string_equal(c.from, "web_identity");
+    /* without an expiry the credentials would never be refreshed */
+    const char *noexp = "<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>A"
+                        "</AccessKeyId><SecretAccessKey>S</SecretAccessKey><SessionToken>T"
+                        "</SessionToken></Credentials></AssumeRoleWithWebIdentityResult>";
+    assert_int_equal(cwl_sts_creds(&c, noexp, strlen(noexp)), SL_ERR_CORRUPT);
+    const char *err = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+                      "<Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+                      "<Message>Token &quot;x&quot; is expired</Message></Error>"
+                      "<RequestId>r</RequestId></ErrorResponse>";
+    char code[64], msg[128];
+    assert_int_equal(cwl_sts_creds(&c, err, strlen(err)), SL_ERR_CORRUPT);
+    assert_int_equal(cwl_xml_find(err, strlen(err), "Error/Code", code, sizeof code), SL_OK);
+    assert_string_equal(code, "InvalidIdentityToken");
+    assert_int_equal(cwl_xml_find(err, strlen(err), "Error/Message", msg, sizeof msg), SL_OK);
+    assert_string_equal(msg, "Token \"x\" is expired");
+}
+
+/* Configured web identity that fails is the answer: no fall through to the shared file
+ * (or the node's role). */
+static void test_web_identity_no_fallthrough(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sluice-cwl-credsXXXXXX", err[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "[default]\naws_access_key_id = AKD\naws_secret_access_key = SKD\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r", 1);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/sluice-token", 1);
+    cwl_creds c;
+    assert_int_not_equal(cwl_creds_load(&c, NULL, NULL, NULL, path, err, sizeof err), SL_OK);
+    assert_non_null(strstr(err, "/nonexistent/sluice-token"));
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    assert_int_equal(cwl_creds_load(&c, NULL, NULL, NULL, path, err, sizeof err), SL_OK);
+    assert_string_equal(c.from, "file");
+    unsetenv("AWS_ROLE_ARN");
     unlink(path);
 }
 
@@ -277,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_parse_streams),
         cmocka_unit_test(test_parse_counts), cmocka_unit_test(test_classify),     cmocka_unit_test(test_slug),
         cmocka_unit_test(test_creds),
+        cmocka_unit_test(test_xml_find), cmocka_unit_test(test_sts_creds),
+        cmocka_unit_test(test_web_identity_no_fallthrough),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

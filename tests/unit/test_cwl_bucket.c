@@ -23,26 +23,33 @@ static void creds(cwl_creds *c, const char *from, const char *ak)
 static void test_key(void **state)
 {
     (void)state;
-    cwl_creds a, a2, b, i1, i2, e1;
+    cwl_creds a, a2, b, i1, i2, e1, w1, w2;
     char ka[256], ka2[256], kb[256], ki1[256], ki2[256], ke[256], kr[256], ku[256];
+    char kw1[256], kw2[256];
     creds(&a, "env", "AKIDA");
     creds(&a2, "file", "AKIDA"); /* the same key from another provider: the same account */
     creds(&b, "env", "AKIDB");
     creds(&i1, "imds", "ASIA1"); /* instance role: the key id rotates */
     creds(&i2, "imds", "ASIA2");
     creds(&e1, "ecs", "ASIA1");
+    creds(&w1, "web_identity", "ASIA3"); /* IRSA: a new key id at every refresh */
+    creds(&w2, "web_identity", "ASIA4");
     cwl_bucket_key(ka, sizeof ka, "us-east-1", "https://logs", &a);
     cwl_bucket_key(ka2, sizeof ka2, "us-east-1", "https://logs", &a2);
     cwl_bucket_key(kb, sizeof kb, "us-east-1", "https://logs", &b);
     cwl_bucket_key(ki1, sizeof ki1, "us-east-1", "https://logs", &i1);
     cwl_bucket_key(ki2, sizeof ki2, "us-east-1", "https://logs", &i2);
     cwl_bucket_key(ke, sizeof ke, "us-east-1", "https://logs", &e1);
+    cwl_bucket_key(kw1, sizeof kw1, "us-east-1", "https://logs", &w1);
+    cwl_bucket_key(kw2, sizeof kw2, "us-east-1", "https://logs", &w2);
     cwl_bucket_key(kr, sizeof kr, "eu-west-1", "https://logs", &a);
     cwl_bucket_key(ku, sizeof ku, "us-east-1", "http://other", &a);
     assert_string_equal(ka, ka2);
     assert_string_not_equal(ka, kb);
     assert_string_equal(ki1, ki2);
     assert_string_not_equal(ki1, ke);
+    assert_string_equal(kw1, kw2);
+    assert_string_not_equal(kw1, ki1);
     assert_string_not_equal(ka, kr);
     assert_string_not_equal(ka, ku);
     assert_null(strstr(ka, "secret"));

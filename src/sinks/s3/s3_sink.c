@@ -289,8 +289,8 @@ static bool s3_get_creds(s3_sink *s, cwl_creds *out, char *err, size_t errlen)
     pthread_mutex_lock(&s->mu);
     if (!s->have_creds || cwl_creds_stale(&s->creds, sl_now_ns() / 1000000)) {
         cwl_creds c;
-        if (cwl_creds_load(&c, s->hc, s->cfg->profile, s->cfg->credentials_file, err, errlen) ==
-            SL_OK) {
+        if (cwl_creds_load(&c, s->hc, s->cfg->region, s->cfg->profile, s->cfg->credentials_file,
+                           err, errlen) == SL_OK) {
             if (!s->logged_creds)
                 log_info(s->cc->id, "credentials from %s; %s%s", c.from, s->origin,
                          s->base_path);

@@ -1,5 +1,6 @@
 /* cwl.h - the CloudWatch Logs API as the cloudwatch_logs source uses it: credentials
- * (environment, shared file, ECS, IMDSv2), signed JSON calls, and response parsing. */
+ * (environment, web identity, shared file, ECS, IMDSv2), signed JSON calls, and response
+ * parsing. */
 #ifndef SL_CWL_H
 #define SL_CWL_H
 
@@ -17,20 +18,31 @@ typedef struct cwl_creds {
     char access_key[128], secret_key[128];
     char token[4096];
     int64_t expires_ms; /* wall-clock ms; 0 = does not expire */
-    const char *from;   /* static: "env", "file", "ecs", "imds" */
+    const char *from;   /* static: "env", "web_identity", "file", "ecs", "imds" */
 } cwl_creds;
 
 /* Resolves credentials in the SDK order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
- * (+AWS_SESSION_TOKEN); the shared credentials file (`file`, else
- * AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) section `profile` (else
- * AWS_PROFILE, else "default"); the ECS container endpoint
+ * (+AWS_SESSION_TOKEN); web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, optional
+ * AWS_ROLE_SESSION_NAME: STS AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS, else
+ * AWS_ENDPOINT_URL, else https://sts.<region>.amazonaws.com, `region` else AWS_REGION /
+ * AWS_DEFAULT_REGION; when configured, its failure is the result); the shared credentials
+ * file (`file`, else AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) section
+ * `profile` (else AWS_PROFILE, else "default"); the ECS container endpoint
  * (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI); EC2 IMDSv2 (endpoint from
  * AWS_EC2_METADATA_SERVICE_ENDPOINT, unless AWS_EC2_METADATA_DISABLED=true).
  * `hc` is borrowed for the HTTP providers. Returns SL_OK or an error naming every try. */
-int cwl_creds_load(cwl_creds *c, http_client *hc, const char *profile, const char *file,
-                   char *err, size_t errlen);
+int cwl_creds_load(cwl_creds *c, http_client *hc, const char *region, const char *profile,
+                   const char *file, char *err, size_t errlen);
 /* True when temporary credentials expire within five minutes (refresh them first). */
 bool cwl_creds_stale(const cwl_creds *c, int64_t now_ms);
+/* The text of the first element at `path` ("A/B/C": names of nested elements, matched
+ * as the innermost ones, namespace prefixes ignored) in an XML answer, entities and
+ * character references decoded, CDATA kept. Returns SL_OK, SL_ERR_NOTFOUND, or
+ * SL_ERR_CORRUPT (malformed before the element closed, or longer than outlen - 1). */
+int cwl_xml_find(const char *xml, size_t len, const char *path, char *out, size_t outlen);
+/* The credentials of an STS AssumeRoleWithWebIdentity answer (AccessKeyId,
+ * SecretAccessKey, SessionToken, Expiration, all required). SL_OK or SL_ERR_CORRUPT. */
+int cwl_sts_creds(cwl_creds *c, const char *xml, size_t len);
 
 /* ---- Calls ----------------------------------------------------------------------- */
 typedef enum cwl_status {

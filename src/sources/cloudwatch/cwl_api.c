@@ -11,6 +11,7 @@
 #include "core/common.h"
 #include "formats/json.h"
 #include "net/sigv4.h"
+#include "net/url.h"
 
 /* ---- Credentials ----------------------------------------------------------------- */
 
@@ -155,8 +156,9 @@ static int cwl_http_get(http_client *hc, const char *method, const char *url,
     return SL_OK;
 }
 
-/* The token of AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (EKS Pod Identity), read at every
- * load since the kubelet rotates it, without its trailing line break, into tok. */
+/* The token of a file the kubelet writes (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE for EKS
+ * Pod Identity, AWS_WEB_IDENTITY_TOKEN_FILE for IRSA), read at every load since it
+ * rotates, without its trailing line break, into tok. */
 static int cwl_ecs_token_file(const char *path, char *tok, size_t toklen)
 {
     FILE *f = fopen(path, "r");
@@ -243,16 +245,341 @@ out:
     return rc;
 }
 
-int cwl_creds_load(cwl_creds *c, http_client *hc, const char *profile, const char *file,
-                   char *err, size_t errlen)
+/* ---- STS web identity -------------------------------------------------------------- */
+
+/* Appends n bytes to out[*k], or notes the overflow: a cut token would only be refused. */
+static void cwl_xml_put(char *out, size_t outlen, size_t *k, bool *full, const char *s,
+                        size_t n)
 {
-    if (cwl_creds_env(c) == SL_OK || cwl_creds_file(c, profile, file) == SL_OK ||
-        (hc && cwl_creds_ecs(c, hc) == SL_OK) || (hc && cwl_creds_imds(c, hc) == SL_OK))
+    if (*k + n >= outlen) {
+        *full = true;
+        return;
+    }
+    memcpy(out + *k, s, n);
+    *k += n;
+}
+
+/* Decodes text[0..n) (the five XML entities and character references) into out. */
+static int cwl_xml_text(const char *s, size_t n, char *out, size_t outlen, size_t *k,
+                        bool *full)
+{
+    static const struct {
+        const char *name;
+        char ch;
+    } ents[] = {{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '&') {
+            size_t j = i;
+            while (j < n && s[j] != '&')
+                j++;
+            cwl_xml_put(out, outlen, k, full, s + i, j - i);
+            i = j;
+            continue;
+        }
+        const char *semi = memchr(s + i, ';', SL_MIN(n - i, (size_t)12));
+        if (!semi)
+            return SL_ERR_CORRUPT;
+        const char *name = s + i + 1;
+        size_t nl = (size_t)(semi - name);
+        i = (size_t)(semi - s) + 1;
+        if (nl >= 2 && name[0] == '#') {
+            bool hex = name[1] == 'x';
+            unsigned long cp = 0;
+            size_t d = hex ? 2 : 1;
+            if (d >= nl)
+                return SL_ERR_CORRUPT;
+            for (; d < nl; d++) {
+                int v = hex ? sl_hexval((unsigned char)name[d])
+                            : (isdigit((unsigned char)name[d]) ? name[d] - '0' : -1);
+                if (v < 0 || cp > 0x10FFFF)
+                    return SL_ERR_CORRUPT;
+                cp = cp * (hex ? 16 : 10) + (unsigned long)v;
+            }
+            if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return SL_ERR_CORRUPT;
+            char u[4];
+            size_t ul;
+            if (cp < 0x80) {
+                u[0] = (char)cp;
+                ul = 1;
+            } else if (cp < 0x800) {
+                u[0] = (char)(0xC0 | (cp >> 6));
+                u[1] = (char)(0x80 | (cp & 0x3F));
+                ul = 2;
+            } else if (cp < 0x10000) {
+                u[0] = (char)(0xE0 | (cp >> 12));
+                u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (char)(0x80 | (cp & 0x3F));
+                ul = 3;
+            } else {
+                u[0] = (char)(0xF0 | (cp >> 18));
+                u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                u[3] = (char)(0x80 | (cp & 0x3F));
+                ul = 4;
+            }
+            cwl_xml_put(out, outlen, k, full, u, ul);
+            continue;
+        }
+        size_t e = 0;
+        while (e < SL_ARRAY_LEN(ents) &&
+               !(strlen(ents[e].name) == nl && memcmp(ents[e].name, name, nl) == 0))
+            e++;
+        if (e == SL_ARRAY_LEN(ents))
+            return SL_ERR_CORRUPT;
+        cwl_xml_put(out, outlen, k, full, &ents[e].ch, 1);
+    }
+    return SL_OK;
+}
+
+/* Skips from p to just after the terminator `end`; NULL when it never comes. */
+static const char *cwl_xml_skip(const char *p, const char *e, const char *end)
+{
+    size_t n = strlen(end);
+    const char *f = (size_t)(e - p) >= n ? memmem(p, (size_t)(e - p), end, n) : NULL;
+    return f ? f + n : NULL;
+}
+
+#define CWL_XML_DEPTH 32
+#define CWL_XML_PATH 8
+
+int cwl_xml_find(const char *xml, size_t len, const char *path, char *out, size_t outlen)
+{
+    /* the path's names, matched against the innermost open elements (local names: a
+     * namespace prefix is ignored) */
+    const char *pn[CWL_XML_PATH];
+    size_t pl[CWL_XML_PATH], np = 0;
+    for (const char *s = path; *s && np < CWL_XML_PATH;) {
+        size_t n = strcspn(s, "/");
+        pn[np] = s;
+        pl[np++] = n;
+        s += n + (s[n] == '/');
+    }
+    if (!np || !outlen)
+        return SL_ERR_CORRUPT;
+    out[0] = '\0';
+    const char *sn[CWL_XML_DEPTH];
+    size_t sl[CWL_XML_DEPTH], depth = 0, k = 0;
+    int in = -1; /* the depth of the matched element while inside it */
+    bool full = false, done = false;
+    const char *p = xml, *e = xml + len;
+    while (p < e) {
+        if (*p != '<') {
+            const char *t = memchr(p, '<', (size_t)(e - p));
+            if (!t)
+                t = e;
+            if (in >= 0 && cwl_xml_text(p, (size_t)(t - p), out, outlen, &k, &full) != SL_OK)
+                return SL_ERR_CORRUPT;
+            p = t;
+            continue;
+        }
+        size_t rest = (size_t)(e - p);
+        if (rest >= 4 && memcmp(p, "<!--", 4) == 0) {
+            p = cwl_xml_skip(p + 4, e, "-->");
+        } else if (rest >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            const char *t = cwl_xml_skip(p + 9, e, "]]>");
+            if (t && in >= 0)
+                cwl_xml_put(out, outlen, &k, &full, p + 9, (size_t)(t - 3 - (p + 9)));
+            p = t;
+        } else if (rest >= 2 && p[1] == '?') {
+            p = cwl_xml_skip(p + 2, e, "?>");
+        } else if (rest >= 2 && p[1] == '!') {
+            p = cwl_xml_skip(p + 2, e, ">");
+        } else {
+            bool close = rest >= 2 && p[1] == '/';
+            const char *n = p + 1 + close, *ne = n;
+            while (ne < e && !isspace((unsigned char)*ne) && *ne != '>' && *ne != '/')
+                ne++;
+            const char *colon = memchr(n, ':', (size_t)(ne - n));
+            if (colon)
+                n = colon + 1;
+            if (ne == n)
+                return SL_ERR_CORRUPT;
+            /* to the end of the tag, over quoted attribute values */
+            const char *t = ne;
+            char q = 0;
+            while (t < e && (q || *t != '>')) {
+                if (q && *t == q)
+                    q = 0;
+                else if (!q && (*t == '"' || *t == '\''))
+                    q = *t;
+                t++;
+            }
+            if (t == e)
+                return SL_ERR_CORRUPT;
+            bool empty = !close && t[-1] == '/';
+            p = t + 1;
+            if (close) {
+                if (!depth || sl[depth - 1] != (size_t)(ne - n) ||
+                    memcmp(sn[depth - 1], n, sl[depth - 1]) != 0)
+                    return SL_ERR_CORRUPT;
+                if (in == (int)depth) {
+                    done = true;
+                    break;
+                }
+                depth--;
+                continue;
+            }
+            if (depth == CWL_XML_DEPTH)
+                return SL_ERR_CORRUPT;
+            sn[depth] = n;
+            sl[depth++] = (size_t)(ne - n);
+            if (in < 0 && depth >= np) {
+                size_t i = 0;
+                while (i < np && pl[i] == sl[depth - np + i] &&
+                       memcmp(pn[i], sn[depth - np + i], pl[i]) == 0)
+                    i++;
+                if (i == np)
+                    in = (int)depth;
+            }
+            if (empty) {
+                if (in == (int)depth) {
+                    done = true;
+                    break;
+                }
+                depth--;
+            }
+        }
+        if (!p)
+            return SL_ERR_CORRUPT;
+    }
+    if (in < 0)
+        return SL_ERR_NOTFOUND;
+    out[SL_MIN(k, outlen - 1)] = '\0';
+    /* an element cut off by the end of the answer, or longer than out, is no value */
+    return done && !full ? SL_OK : SL_ERR_CORRUPT;
+}
+
+int cwl_sts_creds(cwl_creds *c, const char *xml, size_t len)
+{
+    static const char base[] = "AssumeRoleWithWebIdentityResult/Credentials/";
+    char path[96], exp[64];
+    cwl_creds t = {0};
+    snprintf(path, sizeof path, "%sAccessKeyId", base);
+    if (cwl_xml_find(xml, len, path, t.access_key, sizeof t.access_key) != SL_OK)
+        return SL_ERR_CORRUPT;
+    snprintf(path, sizeof path, "%sSecretAccessKey", base);
+    if (cwl_xml_find(xml, len, path, t.secret_key, sizeof t.secret_key) != SL_OK)
+        return SL_ERR_CORRUPT;
+    snprintf(path, sizeof path, "%sSessionToken", base);
+    if (cwl_xml_find(xml, len, path, t.token, sizeof t.token) != SL_OK)
+        return SL_ERR_CORRUPT;
+    snprintf(path, sizeof path, "%sExpiration", base);
+    if (cwl_xml_find(xml, len, path, exp, sizeof exp) != SL_OK)
+        return SL_ERR_CORRUPT;
+    t.expires_ms = cwl_parse_iso8601(exp, strlen(exp));
+    /* temporary credentials without a usable expiry would never be refreshed */
+    if (!t.access_key[0] || !t.secret_key[0] || !t.token[0] || !t.expires_ms)
+        return SL_ERR_CORRUPT;
+    t.from = "web_identity";
+    *c = t;
+    return SL_OK;
+}
+
+/* The STS endpoint: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL (the SDKs' overrides),
+ * else the regional one (the SDKs' default; the global one is only for no region). */
+static void cwl_sts_url(char *url, size_t n, const char *region)
+{
+    const char *ep = getenv("AWS_ENDPOINT_URL_STS");
+    if (!ep || !*ep)
+        ep = getenv("AWS_ENDPOINT_URL");
+    if (ep && *ep) {
+        snprintf(url, n, "%s", ep);
+        return;
+    }
+    if (!region || !*region)
+        region = getenv("AWS_REGION");
+    if (!region || !*region)
+        region = getenv("AWS_DEFAULT_REGION");
+    if (!region || !*region)
+        snprintf(url, n, "https://sts.amazonaws.com");
+    else
+        snprintf(url, n, "https://sts.%s.amazonaws.com%s", region,
+                 strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+}
+
+#define CWL_WEB_TOKEN_MAX 16384
+
+/* IRSA: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, exchanged with STS
+ * AssumeRoleWithWebIdentity (unsigned: the token is the proof) for temporary credentials.
+ * The file is read at every load since the kubelet rotates it. */
+static int cwl_creds_web_identity(cwl_creds *c, http_client *hc, const char *region,
+                                  char *err, size_t errlen)
+{
+    const char *file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = getenv("AWS_ROLE_ARN");
+    if (!file || !*file || !role || !*role)
+        return SL_ERR_NOTFOUND;
+    const char *name = getenv("AWS_ROLE_SESSION_NAME");
+    char gen[48], url[1024];
+    if (!name || !*name) {
+        snprintf(gen, sizeof gen, "sluice-%lld", (long long)time(NULL));
+        name = gen;
+    }
+    char *tok = sl_xmalloc(CWL_WEB_TOKEN_MAX);
+    if (cwl_ecs_token_file(file, tok, CWL_WEB_TOKEN_MAX) != SL_OK) {
+        free(tok);
+        return sl_seterr(err, errlen, SL_ERR_IO,
+                         "web identity: token file %s unreadable, empty or not one line", file);
+    }
+    if (!hc) {
+        free(tok);
+        return sl_seterr(err, errlen, SL_ERR_IO, "web identity: no HTTP client");
+    }
+    sl_buf body = SL_BUF_INIT;
+    url_query_add(&body, "Action", "AssumeRoleWithWebIdentity");
+    url_query_add(&body, "Version", "2011-06-15");
+    url_query_add(&body, "RoleArn", role);
+    url_query_add(&body, "RoleSessionName", name);
+    url_query_add(&body, "WebIdentityToken", tok);
+    memset(tok, 0, CWL_WEB_TOKEN_MAX);
+    free(tok);
+    cwl_sts_url(url, sizeof url, region);
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8",
+                       "Expect:"};
+    http_request q = {.method = "POST", .url = url, .headers = h, .nheaders = SL_ARRAY_LEN(h),
+                      .body = body.p, .body_len = body.len, .timeout_ms = 10000};
+    http_response r = {0};
+    int rc = http_client_do(hc, &q, &r);
+    memset(body.p, 0, body.len); /* it holds the token */
+    buf_free(&body);
+    if (rc != SL_OK || r.status == 0) {
+        rc = sl_seterr(err, errlen, SL_ERR_IO, "web identity: STS %s: %s", url, r.error);
+    } else if (r.status != 200) {
+        char code[128], msg[512];
+        if (cwl_xml_find(r.body.p, r.body.len, "Error/Code", code, sizeof code) != SL_OK)
+            snprintf(code, sizeof code, "?");
+        if (cwl_xml_find(r.body.p, r.body.len, "Error/Message", msg, sizeof msg) != SL_OK)
+            msg[0] = '\0';
+        /* code and message first: a sink's retry reason may cut the end */
+        rc = sl_seterr(err, errlen, SL_ERR_IO, "web identity: STS: %s: %s (http %ld, role %s)",
+                       code, msg, r.status, role);
+    } else {
+        rc = cwl_sts_creds(c, r.body.p, r.body.len);
+        if (rc != SL_OK)
+            sl_seterr(err, errlen, rc, "web identity: STS answer without credentials");
+    }
+    buf_free(&r.body);
+    return rc;
+}
+
+int cwl_creds_load(cwl_creds *c, http_client *hc, const char *region, const char *profile,
+                   const char *file, char *err, size_t errlen)
+{
+    if (cwl_creds_env(c) == SL_OK)
+        return SL_OK;
+    /* Configured web identity is the pod's role: when STS refuses it, falling through to
+     * the node's role (IMDS) would act as someone else, so its error is the answer. */
+    int rc = cwl_creds_web_identity(c, hc, region, err, errlen);
+    if (rc != SL_ERR_NOTFOUND)
+        return rc;
+    if (cwl_creds_file(c, profile, file) == SL_OK || (hc && cwl_creds_ecs(c, hc) == SL_OK) ||
+        (hc && cwl_creds_imds(c, hc) == SL_OK))
         return SL_OK;
     return sl_seterr(err, errlen, SL_ERR_NOTFOUND,
-                     "no AWS credentials: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the "
-                     "shared credentials file (profile %s), the container endpoint (ECS, "
-                     "EKS Pod Identity) and IMDSv2",
+                     "no AWS credentials: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, web "
+                     "identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN), the shared "
+                     "credentials file (profile %s), the container endpoint (ECS, EKS Pod "
+                     "Identity) and IMDSv2",
                      profile && *profile ? profile : "default");
 }
 

@@ -4,9 +4,10 @@
  * Notes on the design
  *  1. Key: region + endpoint + the access key id the source started with. One access key
  *     belongs to one account, so sources with the same key id never exceed the account's
- *     quota together. Temporary credentials from the ECS endpoint or IMDS rotate their key
- *     id, so those are keyed by the provider ("ecs", "imds"): every source of the process
- *     on that instance or task uses the same role. What the key cannot tell apart without a
+ *     quota together. Temporary credentials from the ECS endpoint, IMDS or web identity
+ *     rotate their key id, so those are keyed by the provider ("ecs", "imds",
+ *     "web_identity"): every source of the process on that instance, task or pod uses the
+ *     same role. What the key cannot tell apart without a
  *     network call (STS GetCallerIdentity): two different keys of the same account (two IAM
  *     users, or a user's key and an instance role of that account) get separate buckets and
  *     together may exceed the account's quota; sources should then share one credential.
@@ -72,7 +73,8 @@ size_t cwl_bucket_key(char *out, size_t n, const char *region, const char *url,
 {
     const char *from = c && c->from ? c->from : "";
     /* rotating key ids: the provider names the role (note 1) */
-    bool rotating = strcmp(from, "ecs") == 0 || strcmp(from, "imds") == 0;
+    bool rotating = strcmp(from, "ecs") == 0 || strcmp(from, "imds") == 0 ||
+                    strcmp(from, "web_identity") == 0;
     const char *who = rotating || !c || !*c->access_key ? from : c->access_key;
     int len = snprintf(out, n, "%s|%s|%s%s", region ? region : "", url ? url : "",
                        rotating || !c || !*c->access_key ? "provider:" : "key:", who);

@@ -1033,8 +1033,8 @@ static void cwl_reload_creds(cwl_source *s)
 {
     char err[512];
     cwl_creds c;
-    if (cwl_creds_load(&c, s->hc, s->cfg->profile, s->cfg->credentials_file, err, sizeof err) ==
-        SL_OK) {
+    if (cwl_creds_load(&c, s->hc, s->region, s->cfg->profile, s->cfg->credentials_file, err,
+                       sizeof err) == SL_OK) {
         s->api.creds = c;
     } else {
         cwl_warn(s, "%s", err);
@@ -2574,8 +2574,8 @@ static int cwl_run(void *self, sl_source_ctx *ctx)
     }
     s->hc = http_client_new();
     cwl_client_init(&s->api, s->hc, s->cfg->endpoint, s->region, s->cfg->http_timeout_secs * 1000);
-    while (cwl_creds_load(&s->api.creds, s->hc, s->cfg->profile, s->cfg->credentials_file, err,
-                          sizeof err) != SL_OK) {
+    while (cwl_creds_load(&s->api.creds, s->hc, s->region, s->cfg->profile,
+                          s->cfg->credentials_file, err, sizeof err) != SL_OK) {
         cwl_warn(s, "%s; retrying", err);
         metrics_error(s->cc->metrics, "credentials");
         source_sleep(ctx, 5000);
