@@ -11,6 +11,10 @@ What it does, like S3:
     re-encoded and sorted; the signed headers) and x-amz-content-sha256 must be the body's
     hash (or UNSIGNED-PAYLOAD). Refusals: 403 InvalidAccessKeyId, 403 SignatureDoesNotMatch,
     400 XAmzContentSHA256Mismatch, 403 RequestTimeTooSkewed (over 15 minutes).
+  - With --sts-seed, temporary keys (ASIA...) issued by sts_emulator.py with that seed are
+    known too: their secret is derived from the key id and the request must carry their
+    X-Amz-Security-Token (400 InvalidToken when missing or not theirs, 400 ExpiredToken
+    after its expiry). The key ids seen are counted in stats ("sts_keys").
   - Buckets: --bucket NAME (repeatable) exist from the start; PUT /bucket creates one; an
     unknown bucket is 404 NoSuchBucket.
   - PutObject, GetObject (Range), HeadObject, DeleteObject, ListObjectsV2 (prefix,
@@ -51,6 +55,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+from sts_keys import check_token, secret_for
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--access-key", default="AKIDEXAMPLE")
@@ -60,13 +66,14 @@ ap.add_argument("--bucket", action="append", default=[])
 ap.add_argument("--min-part-size", type=int, default=5 * 1024 * 1024)
 ap.add_argument("--list-delay", type=int, default=0)
 ap.add_argument("--count-only", action="store_true")
+ap.add_argument("--sts-seed", default=None)
 args = ap.parse_args()
 
 lock = threading.Lock()
 buckets = {b: {} for b in args.bucket}   # bucket -> key -> object dict
 uploads = {}                              # upload id -> {"bucket","key","parts":{n:(etag,data)},"meta"}
 stats = {"ops": {}, "answers": {}, "sig_fail": 0, "injected": 0, "aborted": 0, "completed": 0,
-         "bytes_in": 0, "overwrites": 0, "overwrites_changed": 0}
+         "bytes_in": 0, "overwrites": 0, "overwrites_changed": 0, "sts_keys": {}}
 ctl = {"fail": 0, "status": 503, "code": "SlowDown", "ops": None, "list_delay": args.list_delay,
        "deny": None, "delay_ms": 0}
 seq = [0]
@@ -120,7 +127,18 @@ def verify_sigv4(method, raw_path, raw_query, headers, body):
     if not m:
         raise S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed")
     akid, date, region, service, signed, sig = m.groups()
-    if akid != args.access_key:
+    secret = args.secret_key
+    if akid != args.access_key and args.sts_seed and akid.startswith("ASIA"):
+        exp = check_token(args.sts_seed, akid, headers.get("x-amz-security-token"))
+        if exp == "invalid":
+            raise S3Error(400, "InvalidToken",
+                          "The provided token is malformed or otherwise invalid.")
+        if exp <= time.time():
+            raise S3Error(400, "ExpiredToken", "The provided token has expired.")
+        secret = secret_for(args.sts_seed, akid)
+        with lock:
+            stats["sts_keys"][akid] = stats["sts_keys"].get(akid, 0) + 1
+    elif akid != args.access_key:
         raise S3Error(403, "InvalidAccessKeyId",
                       "The AWS Access Key Id you provided does not exist in our records.")
     if region != args.region or service != "s3":
@@ -154,7 +172,7 @@ def verify_sigv4(method, raw_path, raw_query, headers, body):
                       payload])
     scope = "%s/%s/s3/aws4_request" % (date, region)
     sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
-    k = hmac256(("AWS4" + args.secret_key).encode(), date)
+    k = hmac256(("AWS4" + secret).encode(), date)
     k = hmac256(k, region)
     k = hmac256(k, "s3")
     k = hmac256(k, "aws4_request")
