@@ -5,7 +5,6 @@ event arrives once. `nocert` trusts the CA but has no certificate, and `sysca` h
 certificate but only the system's CAs: their handshakes fail, counted as connection errors,
 and their events wait in their buffers (nothing delivered, nothing dead-lettered). The http
 sink had no tls: option at all, so a config like `good` was refused."""
-import json
 import os
 import subprocess
 

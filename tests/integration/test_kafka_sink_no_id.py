@@ -6,7 +6,6 @@ partitions and the kafka source names each by topic/partition/offset: every even
 with an id of its own. Before, every posted event got the same sluice-id (32 zeros) and
 key: all in one partition, and a consumer dropping duplicates by id (the elasticsearch
 sink's create with _id) kept only the first."""
-import json
 import os
 import subprocess
 

@@ -8,7 +8,6 @@ to on a wrong path (/v1/log): the events of both encodings are dead-lettered wit
 A 404 to a path that is not the OTLP one (that typo, or a base URL given with a path of its
 own, /otlp, which is then used as given) adds how to set the endpoint; a 404 to /v1/logs
 itself (here a collector that serves another path) does not: the path was not the fault."""
-import json
 import os
 
 from harness import Sluice, WORK, free_port, log, ndjson_file, wait_until

@@ -4,7 +4,6 @@ They are sent again once the server takes writes, and the processing list emptie
 a refused LREM counted as done: the items stayed in the processing list, to be emitted
 again at the next start, and the list grew."""
 import json
-import os
 import shutil
 import urllib.request
 
