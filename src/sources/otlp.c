@@ -62,6 +62,7 @@ typedef struct otlp_source {
     http_req_layer req;
     sl_arena scratch;
     sl_buf out;
+    char not_found[320]; /* the 404's words, naming the configured path */
 } otlp_source;
 
 static const http_req_handler os_handler;
@@ -78,6 +79,8 @@ static int os_init(void **self, const void *config, const sl_component_ctx *cc, 
     s->cc = cc;
     http_req_init(&s->req, &s->cfg->req, 4318, cc, &os_handler, s, sizeof(oconn));
     arena_init(&s->scratch, 64 * 1024);
+    snprintf(s->not_found, sizeof s->not_found,
+             "not found: logs are exported to the configured path (%s)", s->cfg->path);
     *self = s;
     return SL_OK;
 }
@@ -137,7 +140,7 @@ static int os_head(void *arg, net_conn *c, const http_req_head *hd, const char *
     oconn *h = c->user;
     if (hd->target_len != strlen(s->cfg->path) ||
         memcmp(hd->target, s->cfg->path, hd->target_len) != 0) {
-        *msg = "not found: logs are exported to the configured path (/v1/logs)";
+        *msg = s->not_found;
         return 404;
     }
     if (!hd->post) {
