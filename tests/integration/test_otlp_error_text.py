@@ -51,7 +51,9 @@ sinks:
 said = "rejected: http 404: not found: logs are exported to the configured path (/v1/logs)"
 hint = (" (the OTLP/HTTP logs path is /v1/logs: set endpoint to the collector's base URL or"
         " its full /v1/logs URL)")
-wants = {"pb": said + hint, "js": said + hint, "base": said + hint, "std": said}
+# collector2 serves /ingest/logs and says so; the sink posts to /v1/logs: no hint.
+wants = {"pb": said + hint, "js": said + hint, "base": said + hint,
+         "std": said.replace("(/v1/logs)", "(/ingest/logs)")}
 for sink, want in wants.items():
     dlq = os.path.join(WORK, "data", "dlq", sink + ".ndjson")
     wait_until(lambda: len(ndjson_file(dlq)) == N, 30, sink + "'s events in the DLQ")
