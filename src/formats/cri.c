@@ -8,6 +8,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "formats/utf8.h"
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -228,30 +230,6 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Reads a string at c->p (on the opening quote). When `dst` is non-NULL the unescaped
  * bytes go there and *len gets their count; otherwise *raw and *len name the raw body. */
 static int jstring(jcur *c, char *dst, const char **raw, size_t *len)
@@ -306,7 +284,7 @@ static int jstring(jcur *c, char *dst, const char **raw, size_t *len)
                 cp = 0xfffd; /* lone surrogate */
             /* 6 (or 12) source bytes give at most 3 (or 4): never longer than the source */
             if (dst)
-                o += put_utf8(dst + o, cp);
+                o += utf8_put(dst + o, cp);
             continue;
         }
         default:

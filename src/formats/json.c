@@ -867,30 +867,6 @@ static int hex4(const unsigned char *s, unsigned *out)
     return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Parses a string at p->i (which is at '"'); the unescaped text goes to the arena.
  * Unescaped output is never longer than the escaped input, so one allocation of the
  * raw length suffices. */
@@ -935,7 +911,7 @@ static ptrdiff_t unescape(const unsigned char *s, size_t start, size_t end, char
             } else if (cp >= 0xd800 && cp <= 0xdfff) {
                 cp = 0xfffd; /* lone surrogate: keep the output valid UTF-8 */
             }
-            w += put_utf8(o + w, cp);
+            w += utf8_put(o + w, cp);
             break;
         }
         default:

@@ -132,4 +132,30 @@ static inline unsigned utf8_open32(const unsigned char *s)
     return s[31] >= 0xc0 ? 1 : s[30] >= 0xe0 ? 2 : s[29] >= 0xf0 ? 3 : 0;
 }
 
+/* Writes code point cp (at most U+10FFFF, no surrogate: the caller checked) as UTF-8 at o,
+ * which has room for 4 bytes; returns the bytes written. */
+static inline size_t utf8_put(char *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "formats/json.h"
+#include "formats/utf8.h"
 #include "net/sigv4.h"
 #include "net/url.h"
 
@@ -298,26 +299,7 @@ static int cwl_xml_text(const char *s, size_t n, char *out, size_t outlen, size_
             if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                 return SL_ERR_CORRUPT;
             char u[4];
-            size_t ul;
-            if (cp < 0x80) {
-                u[0] = (char)cp;
-                ul = 1;
-            } else if (cp < 0x800) {
-                u[0] = (char)(0xC0 | (cp >> 6));
-                u[1] = (char)(0x80 | (cp & 0x3F));
-                ul = 2;
-            } else if (cp < 0x10000) {
-                u[0] = (char)(0xE0 | (cp >> 12));
-                u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                u[2] = (char)(0x80 | (cp & 0x3F));
-                ul = 3;
-            } else {
-                u[0] = (char)(0xF0 | (cp >> 18));
-                u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                u[3] = (char)(0x80 | (cp & 0x3F));
-                ul = 4;
-            }
+            size_t ul = utf8_put(u, cp);
             cwl_xml_put(out, outlen, k, full, u, ul);
             continue;
         }
