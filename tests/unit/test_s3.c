@@ -251,6 +251,9 @@ static void test_answers(void **state)
     assert_string_equal(code, "");
     s3_xml_get(x, strlen(x), "Code", code, 5);
     assert_string_equal(code, "Slow");
+    const char *ent = "<Error><Message>key &quot;a&amp;b&quot; &#x41; none</Message></Error>";
+    s3_xml_get(ent, strlen(ent), "Message", m, sizeof m); /* entities decoded */
+    assert_string_equal(m, "key \"a&b\" A none");
     assert_int_equal(s3_classify(200, ""), S3_OK);
     assert_int_equal(s3_classify(204, ""), S3_OK);
     assert_int_equal(s3_classify(503, "SlowDown"), S3_RETRY);

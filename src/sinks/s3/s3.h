@@ -85,8 +85,9 @@ int s3_body_flush(s3_body *b);
 bool s3_virtual_host_ok(const char *bucket, const char *authority, bool https);
 
 /* ---- Answers -------------------------------------------------------------------------------- */
-/* Copies the text of the first <tag>...</tag> of an XML answer into out (empty when there
- * is none). Never reads past len. */
+/* Copies the text of the first <tag>...</tag> of an XML answer into out as one printable
+ * line, entities decoded (empty when there is none or it is malformed). Never reads past
+ * len. The reader is cwl_xml_find, the credentials chain's. */
 void s3_xml_get(const char *xml, size_t len, const char *tag, char *out, size_t outlen);
 
 typedef enum s3_outcome {

@@ -14,6 +14,7 @@
 #include "formats/json.h"
 #include "net/gz.h"
 #include "sinks/s3/s3.h"
+#include "sources/cloudwatch/cwl.h"
 
 /* ---- Key template ---------------------------------------------------------------------- */
 
@@ -259,23 +260,14 @@ int s3_body_add(s3_body *b, const sl_event *e)
 
 void s3_xml_get(const char *xml, size_t len, const char *tag, char *out, size_t outlen)
 {
-    out[0] = '\0';
-    if (!xml || !outlen)
+    /* The STS answer's reader (entities decoded, nothing read past len), then one
+     * printable line for a log or a reason. */
+    char text[2048];
+    if (outlen)
+        out[0] = '\0';
+    if (!xml || !outlen || cwl_xml_find(xml, len, tag, text, sizeof text) != SL_OK)
         return;
-    size_t tl = strlen(tag);
-    char open[80], close[80];
-    if (tl + 3 >= sizeof open)
-        return;
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    const char *a = memmem(xml, len, open, tl + 2);
-    if (!a)
-        return;
-    a += tl + 2;
-    const char *b = memmem(a, len - (size_t)(a - xml), close, tl + 3);
-    if (!b)
-        return;
-    log_excerpt(out, outlen, a, (size_t)(b - a));
+    log_excerpt(out, outlen, text, strlen(text));
 }
 
 /* ---- Addressing -------------------------------------------------------------------------- */
