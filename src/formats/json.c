@@ -774,6 +774,22 @@ void json_write_double(sl_buf *out, double f) { put_double(out, f); }
 
 void json_write_int(sl_buf *out, int64_t v) { put_int(out, v); }
 
+/* Whether key is "timestamp" or "message" after `min` or more leading underscores: the
+ * names of the object's own members, which a field must not repeat (a reader of the
+ * NDJSON would take its value for the event's). A field so named is written with one more
+ * '_', and json_decode_event takes one away, so every key round-trips. */
+static bool own_member_name(const char *k, size_t n, size_t min)
+{
+    size_t u = 0;
+    while (u < n && k[u] == '_')
+        u++;
+    if (u < min)
+        return false;
+    k += u, n -= u;
+    return (n == 7 && memcmp(k, "message", 7) == 0) ||
+           (n == 9 && memcmp(k, "timestamp", 9) == 0);
+}
+
 void json_encode_event(sl_buf *out, const sl_event *e)
 {
     buf_append(out, "{\"timestamp\":\"", 14);
@@ -783,7 +799,13 @@ void json_encode_event(sl_buf *out, const sl_event *e)
     for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
         const sl_field *f = event_field(e, i);
         buf_putc(out, ',');
-        put_string(out, f->key.ptr, f->key.len);
+        if (f->key.len >= 7 && own_member_name(f->key.ptr, f->key.len, 0)) {
+            buf_append(out, "\"_", 2);
+            buf_append(out, f->key.ptr, f->key.len);
+            buf_putc(out, '"');
+        } else {
+            put_string(out, f->key.ptr, f->key.len);
+        }
         buf_putc(out, ':');
         switch (f->type) {
         case SL_VAL_STR:
@@ -1920,7 +1942,10 @@ int json_decode_event(sl_batch *b, const char *s, size_t n)
                 e->message = batch_str(b, "", 0);
             continue;
         }
-        json_value_to_field(b, event_add_field(b, e, key, strlen(key)), v, true);
+        size_t klen = strlen(key);
+        if (klen > 7 && key[0] == '_' && own_member_name(key, klen, 1))
+            key++, klen--; /* the encoder's escape of a field so named */
+        json_value_to_field(b, event_add_field(b, e, key, klen), v, true);
     }
     if (!e->message.ptr)
         e->message = batch_str(b, "", 0);

@@ -26,7 +26,9 @@ void json_format_time(sl_buf *out, int64_t ts_ns);
 void json_write_double(sl_buf *out, double f);
 void json_write_int(sl_buf *out, int64_t v);
 /* Appends one event as a JSON object: {"timestamp":..., "message":..., <fields>...},
- * fields with dotted keys written flat. No trailing newline. */
+ * fields with dotted keys written flat. A field named "message" or "timestamp" (after any
+ * underscores) gets one more leading '_', so no key is written twice; the decoder below
+ * takes it away. No trailing newline. */
 void json_encode_event(sl_buf *out, const sl_event *e);
 
 /* Parses one JSON object produced by json_encode_event back into an event in `b`

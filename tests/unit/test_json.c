@@ -471,6 +471,56 @@ static void test_round_trip(void **state)
     batch_release(b);
 }
 
+/* Fields named as the object's own members are written once each, and come back. */
+static void test_own_member_names(void **state)
+{
+    sl_batch *b = batch_new(4);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 1795237109000000000LL;
+    e->message = batch_str(b, "m", 1);
+    const char *keys[] = {"message", "timestamp", "_message", "__timestamp", "messages",
+                          "_msg", "message_"};
+    for (size_t i = 0; i < SL_ARRAY_LEN(keys); i++) {
+        sl_field *f = event_add_field(b, e, keys[i], strlen(keys[i]));
+        f->type = SL_VAL_INT;
+        f->v.i = (int64_t)i;
+    }
+    sl_buf out = SL_BUF_INIT;
+    json_encode_event(&out, e);
+    buf_putc(&out, '\0');
+    assert_string_equal(out.p, "{\"timestamp\":\"2026-11-21T04:58:29.000000000Z\","
+                               "\"message\":\"m\",\"_message\":0,\"_timestamp\":1,"
+                               "\"__message\":2,\"___timestamp\":3,\"messages\":4,"
+                               "\"_msg\":5,\"message_\":6}");
+    /* a reader that keeps the last of a repeated key sees the event's own */
+    sl_arena a;
+    arena_init(&a, 1024);
+    char err[64];
+    const json_value *root = json_parse(&a, out.p, out.len - 1, err, sizeof err);
+    assert_non_null(root);
+    assert_string_equal(json_get(root, "message")->str, "m");
+
+    sl_batch *d = batch_new(4);
+    assert_int_equal(json_decode_event(d, out.p, out.len - 1), SL_OK);
+    const sl_event *g = &d->events[0];
+    assert_int_equal(g->nfields, SL_ARRAY_LEN(keys));
+    for (size_t i = 0; i < SL_ARRAY_LEN(keys); i++) {
+        assert_int_equal(g->fields[i].key.len, strlen(keys[i]));
+        assert_memory_equal(g->fields[i].key.ptr, keys[i], strlen(keys[i]));
+        assert_int_equal(g->fields[i].v.i, (int64_t)i);
+    }
+    /* what earlier versions wrote, a second "message" key, is still a field */
+    const char *old = "{\"timestamp\":\"2026-11-21T04:58:29Z\",\"message\":\"m\","
+                      "\"message\":{\"a\":1}}";
+    assert_int_equal(json_decode_event(d, old, strlen(old)), SL_OK);
+    assert_int_equal(d->events[1].nfields, 1);
+    assert_int_equal(d->events[1].fields[0].type, SL_VAL_JSON);
+    arena_free(&a);
+    batch_release(d);
+    buf_free(&out);
+    batch_release(b);
+}
+
 static void test_decode_errors(void **state)
 {
     sl_batch *d = batch_new(4);
@@ -862,7 +912,8 @@ int main(void)
         cmocka_unit_test(test_escape_utf8_random),
         cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_write_int),  cmocka_unit_test(test_encode),
-        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_own_member_names),
+        cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_dom),
         cmocka_unit_test(test_parse_depth),
         cmocka_unit_test(test_get_path),
