@@ -35,7 +35,8 @@ static const sl_option file_options[] = {
     O("include", SL_OPT_STRLIST, include, NULL, SL_OPT_REQUIRED, NULL, 0, 0,
       "glob patterns of files to read (*, ?, [...], ** for any depth)"),
     O("exclude", SL_OPT_STRLIST, exclude, NULL, 0, NULL, 0, 0,
-      "glob patterns to skip (a pattern without '/' matches the file name)"),
+      "glob patterns to skip (one without '/' matches the file name; in one with '/', "
+      "'*' also crosses '/', as in Fluent Bit's Exclude_Path)"),
     O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 16, INT32_MAX,
       "longer lines are emitted in chunks with log.truncated: true"),
     O("glob_interval_ms", SL_OPT_DURATION, glob_interval_ms, "1000", 0, NULL, 10, 3600000,
@@ -243,7 +244,7 @@ static void file_offer(void *arg, const char *path)
 {
     file_source *s = arg;
     for (size_t i = 0; i < s->cfg->exclude.n; i++)
-        if (glob_match(s->cfg->exclude.v[i], path))
+        if (glob_excludes(s->cfg->exclude.v[i], path))
             return;
     s->offered++;
     tailer_offer(s->t, path);
@@ -279,16 +280,17 @@ static void file_scan(file_source *s)
 }
 
 /* True when `pattern` (a relative one from the working directory, where the walk reads
- * it) matches the absolute `path`. */
-static bool pattern_takes(const char *pattern, const char *path)
+ * it) matches the absolute `path` by `match` (glob_match or glob_excludes). */
+static bool pattern_takes(const char *pattern, const char *path,
+                          bool (*match)(const char *, const char *))
 {
     if (pattern[0] == '/')
-        return glob_match(pattern, path);
+        return match(pattern, path);
     char cwd[4096], abs[8192];
     if (!getcwd(cwd, sizeof cwd))
         return false;
     snprintf(abs, sizeof abs, "%s/%s", cwd, pattern);
-    return glob_match(abs, path);
+    return match(abs, path);
 }
 
 /* The vtable's `reads`: an include pattern takes the path and no exclude pattern skips it
@@ -298,10 +300,10 @@ static bool file_reads(const void *config, const char *path)
     const file_config *cfg = config;
     bool in = false;
     for (size_t i = 0; i < cfg->include.n && !in; i++)
-        in = pattern_takes(cfg->include.v[i], path);
+        in = pattern_takes(cfg->include.v[i], path, glob_match);
     for (size_t i = 0; i < cfg->exclude.n && in; i++) {
         const char *x = cfg->exclude.v[i];
-        in = !(strchr(x, '/') ? pattern_takes(x, path) : glob_match(x, path));
+        in = !(strchr(x, '/') ? pattern_takes(x, path, glob_excludes) : glob_match(x, path));
     }
     return in;
 }

@@ -154,6 +154,45 @@ static bool match_comps(char **pc, int np, char **sc, int ns)
     return match_comps(pc + 1, np - 1, sc + 1, ns - 1);
 }
 
+/* s without empty and "." components ("//a/./b" is "/a/b"), into out; false when it does
+ * not fit. */
+static bool normalize(const char *s, char *out, size_t outlen)
+{
+    char *copy = sl_xstrdup(s), *c[GLOB_MAX_COMPONENTS];
+    int n = split(copy, c, GLOB_MAX_COMPONENTS);
+    size_t len = 0;
+    bool ok = true;
+    if (s[0] == '/')
+        out[len++] = '/';
+    for (int i = 0; i < n && ok; i++) {
+        if (strcmp(c[i], ".") == 0)
+            continue;
+        size_t cl = strlen(c[i]);
+        ok = len + cl + 2 <= outlen;
+        if (ok) {
+            if (len > 0 && out[len - 1] != '/')
+                out[len++] = '/';
+            memcpy(out + len, c[i], cl);
+            len += cl;
+        }
+    }
+    out[len] = '\0';
+    free(copy);
+    return ok;
+}
+
+bool glob_excludes(const char *pattern, const char *path)
+{
+    if (glob_match(pattern, path))
+        return true;
+    if (!strchr(pattern, '/'))
+        return false;
+    /* Fluent Bit's Exclude_Path and Vector's exclude: the whole path, '*' crossing '/' */
+    char p[GLOB_PATH_MAX], q[GLOB_PATH_MAX];
+    return normalize(pattern, p, sizeof p) && normalize(path, q, sizeof q) &&
+           fnmatch(p, q, 0) == 0;
+}
+
 bool glob_match(const char *pattern, const char *path)
 {
     if (!strchr(pattern, '/')) {

@@ -22,4 +22,9 @@ void glob_expand(const char *pattern, glob_path_fn fn, glob_dir_fn dir_fn, void 
  * exclude: ["*.gz"] works anywhere. */
 bool glob_match(const char *pattern, const char *path);
 
+/* An exclude pattern's test: glob_match, or, for a pattern with '/', fnmatch(3) over the
+ * whole path with '*' crossing '/', as Fluent Bit's Exclude_Path and Vector's exclude
+ * read it (a "*.gz" after "/var/log/" skips /var/log/app/old.gz too). */
+bool glob_excludes(const char *pattern, const char *path);
+
 #endif

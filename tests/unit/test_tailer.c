@@ -495,6 +495,18 @@ static void test_exclude_and_double_star(void **state)
     assert_true(glob_match("*.gz", "/any/where/f.gz"));
     assert_true(glob_match("./d/[ab]?.log", "d/a1.log"));
     assert_false(glob_match("./d/[ab]?.log", "d/c1.log"));
+
+    /* exclude patterns: '*' crosses '/' as in Fluent Bit's Exclude_Path and Vector */
+    assert_false(glob_match("/var/log/*.gz", "/var/log/app/old.gz"));
+    assert_true(glob_excludes("/var/log/*.gz", "/var/log/app/old.gz"));
+    assert_true(glob_excludes("/var/log/*.gz", "/var/log/old.gz"));
+    assert_true(glob_excludes("/var/log/**/*.gz", "/var/log/old.gz")); /* as glob_match */
+    assert_true(glob_excludes("/var/log//./*_kube-system_*", "/var/log/c/p_kube-system_x.log"));
+    assert_true(glob_excludes("./d/*.tmp", "d/e/f.tmp"));
+    assert_true(glob_excludes("*.gz", "/any/where/f.gz"));
+    assert_false(glob_excludes("/var/log/*.gz", "/var/lib/old.gz"));
+    assert_false(glob_excludes("/var/log/*.gz", "/var/log/app/old.gz.1"));
+    assert_false(glob_excludes("old*", "/var/log/older/x.log")); /* no '/': the file name */
 }
 
 /* Sources scan on their own threads: two patterns expanded and matched at the same time must
