@@ -313,6 +313,12 @@ static void s3_forget_creds(s3_sink *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The stop deadline's flag of the send this thread runs (sl_send_result.cancel), NULL
+ * for none: every request of an object's upload ends when it turns true. */
+static _Thread_local const atomic_bool *s3_cancel;
+
+static bool s3_cancelled(void) { return s3_cancel && atomic_load(s3_cancel); }
+
 /* Signs and sends one request on `key` ("" for the bucket) with `query` (already encoded,
  * may be NULL). extra headers are signed and sent. Fills a. */
 static void s3_call(s3_sink *s, http_multi *h, const char *method, const char *key,
@@ -378,6 +384,7 @@ static void s3_call(s3_sink *s, http_multi *h, const char *method, const char *k
         .cert_file = s->cfg->tls.cert_file,
         .key_file = s->cfg->tls.key_file,
         .insecure = !s->cfg->tls.verify,
+        .cancel = s3_cancel,
     };
     http_mresp resp = {.body = SL_BUF_INIT};
     int rc = http_multi_do(h, &req, &resp);
@@ -587,8 +594,11 @@ static s3_outcome s3_write_object(s3_sink *s, http_multi *h, sl_event *const *ev
                 metrics_count(s->cc->metrics, "s3_multipart_objects", 1);
         }
     }
-    if (out != S3_OK && u.upload_id[0])
+    if (out != S3_OK && u.upload_id[0] && !s3_cancelled())
         s3_abort(s, h, key.p, &u);
+    else if (out != S3_OK && u.upload_id[0])
+        log_info(s->cc->id, "stopping: multipart upload of %s left unfinished; the bucket's "
+                 "lifecycle rule for incomplete uploads removes its parts", key.p);
     if (out == S3_OK) {
         metrics_count(s->cc->metrics, "s3_objects", 1);
         atomic_fetch_add_explicit(&s->cc->metrics->payload_bytes, b.raw_bytes,
@@ -613,6 +623,7 @@ static int s3_send(void *self, sl_event *const *events, size_t n, sl_send_result
         res->status = SL_SEND_RETRY;
         return SL_OK;
     }
+    s3_cancel = res->cancel;
     s3_plan plan;
     s3_plan_build(&plan, &s->tmpl, events, n, s->cfg->max_object_bytes,
                   s->cfg->max_object_age_ms * 1000000);
@@ -654,6 +665,7 @@ static int s3_send(void *self, sl_event *const *events, size_t n, sl_send_result
                 res->item_reason[op->idx[i]] = reject_why;
         }
     }
+    s3_cancel = NULL;
     free(evs);
     s3_plan_free(&plan);
     if (nok == n) {

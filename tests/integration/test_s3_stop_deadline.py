@@ -1,0 +1,97 @@
+"""s3 sink stopped while its store holds a PutObject unanswered: SIGTERM with
+shutdown_timeout 2s while the request could wait out its 90 s timeout_ms. The stop keeps its
+deadline: the process exits, cleanly, long before the request's timeout could have passed
+(the bounded wait below is shorter than it). Nothing is lost: a second run against a
+healthy store re-reads what was not acknowledged, and every event arrives."""
+import json
+import os
+import socket
+import threading
+import time
+
+from harness import Sluice, WORK, free_port, log, wait_until
+from s3_common import S3Emu, aws_env
+
+logs = os.path.join(WORK, "logs")
+os.makedirs(logs)
+N = 200
+with open(os.path.join(logs, "a.log"), "w") as f:
+    for i in range(N):
+        f.write(json.dumps({"message": "event %04d" % i}) + "\n")
+
+# A store that accepts, reads and never answers.
+mute = socket.socket()
+mute.bind(("127.0.0.1", 0))
+mute.listen(16)
+held, got = [], [0]
+
+
+def hold():
+    while True:
+        try:
+            c, _ = mute.accept()
+        except OSError:
+            return
+        held.append(c)
+        threading.Thread(target=drain, args=(c,), daemon=True).start()
+
+
+def drain(c):
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            got[0] += len(d)
+    except OSError:
+        pass
+
+
+threading.Thread(target=hold, daemon=True).start()
+
+
+def config(api, port):
+    return """
+data_dir: %s/data
+shutdown_timeout: 2s
+api: { address: "127.0.0.1:%d" }
+sources:
+  in: { type: file, include: ["%s/*.log"] }
+transforms:
+  p: { type: parse, inputs: [in], format: json }
+sinks:
+  out:
+    type: s3
+    inputs: [p]
+    bucket: logs
+    endpoint: "http://127.0.0.1:%d"
+    key_prefix: "a/"
+    timeout_ms: 90s
+    batch: { max_events: 50, timeout_ms: 20 }
+    retry: { initial_ms: 50, max_ms: 500 }
+""" % (WORK, api, logs, port)
+
+
+s = Sluice(config(free_port(), mute.getsockname()[1]), env=aws_env()).start()
+wait_until(lambda: got[0] > 0 and s.component("in")["sent_events"] == N and
+           (s.metric("sluice_sink_inflight", component_id="out") or 0) >= 1,
+           60, "a request the store holds unanswered")
+
+t0 = time.monotonic()
+# Bounded well below timeout_ms (90 s): before the fix the request waited that long.
+rc = s.stop(timeout=45)
+log("stopped in %.1f s" % (time.monotonic() - t0))
+assert rc == 0, s.log_text()[-3000:]
+assert "not delivered (kept for redelivery)" in s.log_text(), s.log_text()[-3000:]
+mute.close()
+for c in held:
+    c.close()
+
+emu = S3Emu()
+s2 = Sluice(config(free_port(), emu.emu.port), name="sluice2", env=aws_env()).start()
+want = ["event %04d" % i for i in range(N)]
+wait_until(lambda: set(emu.messages("a/")) >= set(want), 120, "every event in the store")
+assert s2.counter("sluice_dlq_events_total", component_id="out") == 0
+assert s2.stop() == 0, s2.log_text()[-2000:]
+emu.stop()
+print("ok")
