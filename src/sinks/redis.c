@@ -13,6 +13,9 @@
  *     request; commands whose reply was not read are RETRY. Redis may have applied some of
  *     them, so a retry can duplicate: delivery is at-least-once.
  *  4. The sink is serial: one connection, one pipeline at a time, no locking needed.
+ *  4b. READONLY means the address leads to a replica: after a failover that moved a name
+ *     (a managed service's primary endpoint) to the new primary, only a new connection
+ *     reaches it, so the connection is dropped after the request and made again.
  *  5. `tls:` (enabled, verify, ca_file, cert_file, key_file, server_name) makes the same
  *     connection TLS (redis_conn in net/redis.c: OpenSSL for the I/O, hiredis only to
  *     encode commands and parse replies, so hiredis_ssl is not needed). A handshake or
@@ -175,6 +178,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
     s->cmd_first[ncmd] = n;
     /* Note 2/3: every reply, per command. */
     size_t ok = 0, bad = 0;
+    bool replica = false;
     s->reason[0] = '\0';
     for (size_t c = 0; c < ncmd; c++) {
         size_t a = s->cmd_first[c], b = s->cmd_first[c + 1];
@@ -197,6 +201,7 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         }
         if (r->type == REDIS_REPLY_ERROR) {
             bool transient = redis_reply_transient(r->str, r->len);
+            replica |= r->len >= 8 && memcmp(r->str, "READONLY", 8) == 0;
             if (!s->reason[0])
                 snprintf(s->reason, sizeof s->reason, "%.*s", (int)SL_MIN(r->len, (size_t)200),
                          r->str);
@@ -211,6 +216,9 @@ static int rsink_send(void *self, sl_event *const *events, size_t n, sl_send_res
         }
         freeReplyObject(r);
     }
+    if (replica && s->conn) /* note 4b */
+        rsink_drop_conn(s, "answers READONLY (a replica now: a failover?); connecting again",
+                        false);
     if (bad == 0) {
         res->status = SL_SEND_OK;
     } else if (ok == 0 && !s->conn) {

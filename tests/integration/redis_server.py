@@ -39,14 +39,15 @@ class Redis:
     """tls: None for plain TCP, or {"certs": make_certs(...), "auth_clients": "no"|"yes"}
     for a TLS-only server (the test client always presents the client certificate)."""
 
-    def __init__(self, port=None, tls=None):
+    def __init__(self, port=None, tls=None, name="redis"):
         self.port = port or free_port()
         self.tls = tls
+        self.name = name  # its directory under WORK: one each when several run
         self.password = None  # set before start(): --requirepass, and AUTH in cmd()
         self.start()
 
     def start(self):
-        self.dir = os.path.join(WORK, "redis")
+        self.dir = os.path.join(WORK, self.name)
         os.makedirs(self.dir, exist_ok=True)
         if self.tls:
             c = self.tls["certs"]
