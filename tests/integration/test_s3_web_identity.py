@@ -9,7 +9,9 @@ S3 also accepts, so objects were written as the wrong identity while STS refused
      nothing is written, nothing is dead-lettered.
   2. The kubelet writes a valid token: the waiting events are stored with STS credentials.
   3. The token rotates (STS now refuses the old one) and the short-lived credentials go
-     stale: the refresh reads the new token and the events are signed with new keys.
+     stale: while the file still holds the old token the refresh fails, which is logged,
+     and the credentials held keep signing; then the refresh reads the new token and the
+     events are signed with new keys.
 Then the AWS CLI (botocore's own web identity provider) takes credentials from the same
 emulators and lists sluice's objects, and reports STS's refusal of a wrong token: the
 emulators speak what the real client speaks."""
@@ -127,6 +129,18 @@ assert first and set(emu.stats()["sts_keys"]) <= set(first), (first, emu.stats()
 # 3. rotation: STS refuses the old token from now on; once the credentials are stale the
 # refresh must read the new one (an event at a time until it did)
 sts_control(tokens=["jwt-two"])
+# until the kubelet writes the new token the refresh fails: said, and the credentials
+# still held (valid for five more minutes) keep signing
+
+
+def refresh_failed():
+    append(1)  # an event at a time until the credentials are stale and a refresh is tried
+    return "refreshing the credentials failed" in s.log_text()
+
+
+wait_until(refresh_failed, 60, "the failed refresh said")
+wait_until(lambda: emu.count("irsa/") == len(sent), 60, "events stored with the credentials held")
+assert "InvalidIdentityToken" in s.log_text().split("refreshing the credentials failed")[1]
 write_token("jwt-two\n")
 
 

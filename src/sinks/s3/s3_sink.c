@@ -128,6 +128,8 @@ typedef struct s3_sink {
     http_client *hc;                /* owned: for the credential providers */
     cwl_creds creds;
     bool have_creds, logged_creds;
+    int64_t refresh_after_ms; /* a refresh failed while creds were valid: not before this */
+    int64_t refresh_warned_ms;
 } s3_sink;
 
 static void s3_destroy(void *self)
@@ -287,7 +289,8 @@ static void s3_path_encode(sl_buf *out, const char *s)
 static bool s3_get_creds(s3_sink *s, cwl_creds *out, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->mu);
-    if (!s->have_creds || cwl_creds_stale(&s->creds, sl_now_ns() / 1000000)) {
+    int64_t now = sl_mono_ms(), wall = sl_now_ns() / 1000000;
+    if (!s->have_creds || (cwl_creds_stale(&s->creds, wall) && now >= s->refresh_after_ms)) {
         cwl_creds c;
         if (cwl_creds_load(&c, s->hc, s->cfg->region, s->cfg->profile, s->cfg->credentials_file,
                            err, errlen) == SL_OK) {
@@ -299,6 +302,17 @@ static bool s3_get_creds(s3_sink *s, cwl_creds *out, char *err, size_t errlen)
         } else if (!s->have_creds) {
             pthread_mutex_unlock(&s->mu);
             return false;
+        } else {
+            /* The ones held are still good: keep them, say it (they will expire), and do
+             * not ask again for every request (a provider that does not answer would
+             * hold each one up). */
+            s->refresh_after_ms = now + 5000;
+            metrics_error(s->cc->metrics, "credentials");
+            if (now - s->refresh_warned_ms >= 60000 || !s->refresh_warned_ms) {
+                log_warn(s->cc->id, "refreshing the credentials failed: %s; the ones held "
+                         "expire in %lld s", err, (long long)((s->creds.expires_ms - wall) / 1000));
+                s->refresh_warned_ms = now;
+            }
         }
     }
     *out = s->creds;
