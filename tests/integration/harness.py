@@ -207,6 +207,46 @@ class Emulator:
                 self.proc.wait()
 
 
+class MutePeer:
+    """A loopback server that accepts, reads everything and never answers: a peer that holds
+    requests until the client's own timeout. `received` counts the bytes read."""
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(c)
+            threading.Thread(target=self._drain, args=(c,), daemon=True).start()
+
+    def _drain(self, c):
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                self.received += len(d)
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
 def ndjson_file(path):
     """The objects of the NDJSON file at path, complete lines only: sluice may be in the
     middle of writing the last one. [] before the file exists."""

@@ -5,12 +5,10 @@ deadline: the process exits, cleanly, long before the request's timeout could ha
 healthy peer re-reads what was not acknowledged, and every event arrives."""
 import json
 import os
-import socket
-import threading
 import time
 import urllib.request
 
-from harness import Emulator, Sluice, WORK, free_port, log, wait_until
+from harness import Emulator, MutePeer, Sluice, WORK, free_port, log, wait_until
 
 logs = os.path.join(WORK, "logs")
 os.makedirs(logs)
@@ -19,35 +17,7 @@ with open(os.path.join(logs, "a.log"), "w") as f:
     for i in range(N):
         f.write(json.dumps({"message": "m%d" % i, "n": i}) + "\n")
 
-# A peer that accepts, reads and never answers.
-mute = socket.socket()
-mute.bind(("127.0.0.1", 0))
-mute.listen(16)
-held, got = [], [0]
-
-
-def hold():
-    while True:
-        try:
-            c, _ = mute.accept()
-        except OSError:
-            return
-        held.append(c)
-        threading.Thread(target=drain, args=(c,), daemon=True).start()
-
-
-def drain(c):
-    try:
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return
-            got[0] += len(d)
-    except OSError:
-        pass
-
-
-threading.Thread(target=hold, daemon=True).start()
+mute = MutePeer()  # accepts, reads and never answers
 
 
 def config(api, port):
@@ -68,8 +38,8 @@ sinks:
 """ % (WORK, api, logs, port)
 
 
-s = Sluice(config(free_port(), mute.getsockname()[1])).start()
-wait_until(lambda: got[0] > 0 and s.component("in")["sent_events"] == N and
+s = Sluice(config(free_port(), mute.port)).start()
+wait_until(lambda: mute.received > 0 and s.component("in")["sent_events"] == N and
            (s.metric("sluice_sink_inflight", component_id="out") or 0) >= 1,
            60, "a request the peer holds unanswered")
 
@@ -80,8 +50,6 @@ log("stopped in %.1f s" % (time.monotonic() - t0))
 assert rc == 0, s.log_text()[-3000:]
 assert "not delivered (kept for redelivery)" in s.log_text(), s.log_text()[-3000:]
 mute.close()
-for c in held:
-    c.close()
 
 emu = Emulator("http_sink_server.py")
 s2 = Sluice(config(free_port(), emu.port), name="sluice2").start()
