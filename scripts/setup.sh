@@ -16,7 +16,7 @@ PKGS=(
   libsystemd-dev systemd systemd-journal-remote
   librdkafka-dev kcat
   chromium chromium-driver tmux nodejs
-  iproute2 util-linux
+  iproute2 util-linux tzdata
 )
 
 missing=()

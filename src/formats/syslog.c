@@ -7,10 +7,12 @@
  *     format: the worst case is a message with no header fields.
  *  2. RFC 3164 times have no year and no zone. The year is the one that puts the time
  *     nearest to now without being more than a month ahead (a December line read in
- *     January is last year's); the zone is taken as UTC. */
+ *     January is last year's); the zone is taken as UTC, or the source's `timezone`
+ *     (syslog_tz_apply: rsyslog's traditional forwarding format sends local time). */
 #include "formats/syslog.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "formats/cri.h"
 
@@ -358,6 +360,7 @@ static void parse_3164(const char *p, size_t n, int64_t now_ns, syslog_msg *m)
             q = te, ts = true;
     } else if ((k = bsd_time(q, end, now_ns, &m->ts_ns)) != 0) {
         q += k;
+        m->zoneless = true;
         if (q < end && *q == ':')
             q++; /* "Mar  1 18:46:11: " (some network devices) */
         ts = true;
@@ -552,4 +555,53 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
     *msg = p;
     *len = l;
     return SYSLOG_FRAME;
+}
+
+/* ---- Zones for RFC 3164 times ------------------------------------------------------ */
+
+bool syslog_tz_parse(const char *s, bool *local, int32_t *offset_s)
+{
+    *local = false;
+    *offset_s = 0;
+    if (strcmp(s, "UTC") == 0 || strcmp(s, "utc") == 0 || strcmp(s, "Z") == 0)
+        return true;
+    if (strcmp(s, "local") == 0) {
+        *local = true;
+        return true;
+    }
+    unsigned h, mi;
+    size_t n = strlen(s);
+    if ((s[0] != '+' && s[0] != '-') || (n != 6 && n != 5))
+        return false;
+    if (n == 6 ? !(s[3] == ':' && num(s + 1, 2, &h) && num(s + 4, 2, &mi))
+               : !(num(s + 1, 2, &h) && num(s + 3, 2, &mi)))
+        return false;
+    if (h > 14 || mi > 59)
+        return false;
+    *offset_s = (int32_t)((h * 3600 + mi * 60) * (s[0] == '-' ? -1 : 1));
+    return true;
+}
+
+/* The process zone's UTC offset at UTC time t. */
+static long local_offset(time_t t)
+{
+    struct tm tm;
+    return localtime_r(&t, &tm) ? tm.tm_gmtoff : 0;
+}
+
+int64_t syslog_tz_apply(int64_t zoneless_ns, bool local, int32_t offset_s)
+{
+    if (!local)
+        return zoneless_ns - (int64_t)offset_s * 1000000000;
+    /* A sender's clock reads the same quarter hour for many messages: remember its offset
+     * (zone changes fall on quarter hours). */
+    static _Thread_local int64_t slot = INT64_MIN;
+    static _Thread_local long off;
+    int64_t secs = zoneless_ns / 1000000000, q = secs / 900;
+    if (q != slot) {
+        /* the offset at the instant the wall time names: a guess, then the offset there */
+        off = local_offset((time_t)(secs - local_offset((time_t)secs)));
+        slot = q;
+    }
+    return zoneless_ns - (int64_t)off * 1000000000;
 }

@@ -15,6 +15,7 @@ typedef struct syslog_msg {
     bool fallback;          /* announced RFC 5424 ("<PRI>1 ") but is not: read as RFC 3164 */
     int version;            /* 1 for RFC 5424, 0 for RFC 3164 and anything else */
     int64_t ts_ns;          /* 0 when the message has no (readable) time */
+    bool zoneless;          /* ts_ns is an RFC 3164 time ("Mmm dd hh:mm:ss"), read as UTC */
     const char *hostname, *appname, *procid, *msgid, *sd, *msg;
     size_t hostname_len, appname_len, procid_len, msgid_len, sd_len, msg_len;
 } syslog_msg;
@@ -23,9 +24,16 @@ typedef struct syslog_msg {
  * "<PRI>1 " and parses strictly, else RFC 3164: optional PRI, a timestamp ("Mmm dd
  * hh:mm:ss" with an optional year before or after the time, or RFC 3339), a hostname when
  * the word after the time is not a tag, and a tag "app[pid]:". A year-less time is taken in
- * UTC, in the year that puts it closest to now_ns (at most a month ahead). Never fails:
+ * UTC (zoneless: syslog_tz_apply moves it to another zone), in the year that puts it closest to now_ns (at most a month ahead). Never fails:
  * anything unrecognised becomes the message. */
 void syslog_parse(const char *p, size_t n, int64_t now_ns, syslog_msg *m);
+
+/* A `timezone` option's value: "UTC" (or "Z"), "local" (the process's zone, TZ, with its
+ * daylight saving rules) or a fixed offset "+05:30" / "-0800". Sets *local or *offset_s;
+ * false when s is none of these. */
+bool syslog_tz_parse(const char *s, bool *local, int32_t *offset_s);
+/* The UTC time of a zoneless time (zoneless_ns read as if it were UTC) in the zone. */
+int64_t syslog_tz_apply(int64_t zoneless_ns, bool local, int32_t offset_s);
 
 /* Names of facilities 0-23 ("kern", "user", ..., "local7") and severities 0-7 ("emerg",
  * "alert", "crit", "err", "warning", "notice", "info", "debug"), as syslog(3) spells them. */

@@ -56,6 +56,7 @@ typedef struct sys_config {
     int mode;
     uint64_t max_message_bytes, receive_buffer_bytes;
     int64_t max_connections, idle_timeout_ms, batch_max_events;
+    char *timezone;
     net_tls_config tls;
 } sys_config;
 
@@ -78,6 +79,9 @@ static const sl_option sys_options[] = {
     O("receive_buffer_bytes", SL_OPT_SIZE, receive_buffer_bytes, "0", 0, 1LL << 30,
       "udp: SO_RCVBUF of the socket (0: the system default); the kernel drops what does not "
       "fit while sluice is busy (counted: udp_dropped_datagrams)"),
+    O("timezone", SL_OPT_STR, timezone, "UTC", 0, 0,
+      "zone of RFC 3164 times, which carry none: UTC, local (the process's TZ) or an offset "
+      "such as +02:00"),
     {"tls", SL_OPT_OBJECT, offsetof(sys_config, tls), NULL, 0, NULL, net_tls_server_options, 0, 0,
      "TLS for mode tls: cert_file, key_file, ca_file, client_auth"},
     SL_OPT_END,
@@ -109,6 +113,8 @@ typedef struct sys_source {
     uint32_t udp_drops; /* the kernel's count of datagrams dropped, as last seen (note 6) */
     int64_t warn_second;
     uint64_t warn_dropped;
+    bool tz_local;      /* timezone: local */
+    int32_t tz_offset_s;
 } sys_source;
 
 static uint64_t mix64(uint64_t x)
@@ -143,10 +149,18 @@ static int sys_init(void **self, const void *config, const sl_component_ctx *cc,
     if (!tls && c->tls.cert_file)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "tls: is set but mode is %s (use mode: tls)",
                          mode_choices[c->mode]);
+    bool tz_local;
+    int32_t tz_offset_s;
+    if (!syslog_tz_parse(c->timezone ? c->timezone : "UTC", &tz_local, &tz_offset_s))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "timezone: \"%s\" is not UTC, local or an offset such as +02:00 "
+                         "(for a named zone, run with TZ set to it and use local)", c->timezone);
     int rc = cc->check_only ? SL_OK : net_tls_check(&c->tls, err, errlen);
     if (rc != SL_OK)
         return rc;
     sys_source *s = sl_xcalloc(1, sizeof *s);
+    s->tz_local = tz_local;
+    s->tz_offset_s = tz_offset_s;
     s->udp = -1;
     s->cfg = c;
     s->cc = cc;
@@ -240,6 +254,8 @@ static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len,
     /* Room for the header fields and a few SD parameters in one allocation. */
     e->cap_fields = 16;
     e->fields = arena_alloc(&b->arena, e->cap_fields * sizeof(sl_field));
+    if (m.zoneless && (s->tz_local || s->tz_offset_s))
+        m.ts_ns = syslog_tz_apply(m.ts_ns, s->tz_local, s->tz_offset_s);
     e->ts_ns = m.ts_ns ? m.ts_ns : now;
     e->message = (sl_str){m.msg ? m.msg : "", (uint32_t)m.msg_len};
     e->id_stream = stream;

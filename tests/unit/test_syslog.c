@@ -9,7 +9,9 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "formats/cri.h"
 #include "formats/syslog.h"
@@ -275,6 +277,40 @@ static void frames(const char *in, size_t n, size_t max, size_t step, char *out,
     }
 }
 
+/* timezone: a zoneless RFC 3164 time moved to the sender's zone; RFC 5424 times keep theirs */
+static void test_timezone(void **state)
+{
+    bool local;
+    int32_t off;
+    assert_true(syslog_tz_parse("UTC", &local, &off) && !local && off == 0);
+    assert_true(syslog_tz_parse("+02:00", &local, &off) && !local && off == 7200);
+    assert_true(syslog_tz_parse("-0530", &local, &off) && off == -19800);
+    assert_true(syslog_tz_parse("local", &local, &off) && local);
+    const char *bad[] = {"Europe/Berlin", "+2", "+25:00", "02:00", "+02:60", "", "CET"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(syslog_tz_parse(bad[i], &local, &off));
+
+    syslog_msg m = parse("<13>Mar  1 18:46:11 h a: y");
+    assert_true(m.zoneless);
+    assert_int_equal(syslog_tz_apply(m.ts_ns, false, 7200), ts("2026-03-01T16:46:11Z"));
+    assert_int_equal(syslog_tz_apply(m.ts_ns, false, -19800), ts("2026-03-02T00:16:11Z"));
+    m = parse("<13>1 2026-03-01T18:46:11+01:00 h a - - - y");
+    assert_false(m.zoneless);
+    m = parse("<13>2026-03-01T18:46:11Z h a: y");
+    assert_false(m.zoneless);
+
+    /* local: the process's zone, daylight saving included (Berlin: +01:00 in winter,
+     * +02:00 in summer) */
+    setenv("TZ", "Europe/Berlin", 1);
+    tzset();
+    m = parse("<13>Jan 15 12:00:00 h a: y");
+    assert_int_equal(syslog_tz_apply(m.ts_ns, true, 0), ts("2026-01-15T11:00:00Z"));
+    m = parse("<13>Jul 15 12:00:00 h a: y");
+    assert_int_equal(syslog_tz_apply(m.ts_ns, true, 0), ts("2026-07-15T10:00:00Z"));
+    unsetenv("TZ");
+    tzset();
+}
+
 static void test_framing(void **state)
 {
     const char *in = "5 <1>ab<2>lf one\r\n12 <3>1 - - - -<4>x\n0 \n9X not a count\n";
@@ -336,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_rfc5424_nil_and_escapes),
         cmocka_unit_test(test_real_senders),
         cmocka_unit_test(test_rfc3164_variants),
+        cmocka_unit_test(test_timezone),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_framing_nul),
     };
