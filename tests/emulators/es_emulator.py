@@ -2,7 +2,8 @@
 """es_emulator.py - an Elasticsearch node for tests, written from the public REST API docs:
 _bulk with real per-item results and `errors`, create -> 409 on an existing _id, dynamic
 mapping per index (a field's first type wins; a later mismatched value fails that item with
-mapper_parsing_exception), PUT /<index>/_mapping (ignore_malformed), _count and
+mapper_parsing_exception; a metadata field such as _id inside a document fails it too),
+PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
 _search (max, min and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
 GET _alias, index and data stream aliases resolved by every pattern, bulk writes to an
@@ -288,9 +289,19 @@ def leaves(obj, prefix=""):
             yield path, v
 
 
-def check_and_map(ix, src, doc_id):
+# Metadata fields: a document that holds one at its top level is refused whole. `_type`
+# only where types still exist (Elasticsearch 7, OpenSearch 1).
+META_FIELDS = {"_id", "_index", "_source", "_routing", "_version", "_seq_no", "_field_names",
+               "_ignored", "_data_stream_timestamp", "_doc_count", "_tier"}
+
+
+def check_and_map(ix, src, doc_id, typed=False):
     """Applies dynamic mapping; raises MappingError on a conflict. Mapping is updated only
     when the whole document fits."""
+    for k in src:
+        if k in META_FIELDS or (typed and k == "_type"):
+            raise MappingError("Field [%s] is a metadata field and cannot be added inside a "
+                               "document. Use the index API request parameters." % k)
     new = {}
     for path, v in leaves(src):
         t = jtype(v)
@@ -1260,7 +1271,7 @@ class Handler(BaseHTTPRequestHandler):
                         r.update(status=200 if found else 404, result="deleted" if found else "not_found")
                     else:
                         try:
-                            check_and_map(ix, src, doc_id)
+                            check_and_map(ix, src, doc_id, st.flavor["item_type"])
                         except MappingError as e:
                             st.stats["mapping_errors"] += 1
                             r.update(status=400, error={"type": st.flavor["mapping_error"], "reason": str(e)})

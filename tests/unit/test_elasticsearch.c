@@ -122,6 +122,38 @@ static void test_sanitise_and_conflicts(void **state)
     batch_release(b);
 }
 
+/* A top-level key Elasticsearch keeps for a metadata field would get the whole document
+ * refused: it gains a '_', nested or longer names stay. */
+static void test_metadata_names(void **state)
+{
+    (void)state;
+    for (int flat = 0; flat < 2; flat++) {
+        sl_batch *b = batch_new(1);
+        sl_event *e = batch_add(b);
+        e->message = batch_str(b, "m", 1);
+        event_set_str(b, e, "_id", "i", 1);
+        event_set_str(b, e, "_source.app", "s", 1);
+        event_set_str(b, e, "_routing", "r", 1);
+        event_set_str(b, e, "a._index", "n", 1);
+        event_set_str(b, e, "_idx", "k", 1);
+        event_set_str(b, e, "_", "u", 1);
+        const char *d = encode(e, flat);
+        assert_json(d);
+        assert_non_null(strstr(d, "\"__id\":\"i\""));
+        assert_non_null(strstr(d, "\"__routing\":\"r\""));
+        assert_non_null(strstr(d, "\"_idx\":\"k\""));
+        assert_non_null(strstr(d, "\"_\":\"u\""));
+        if (flat) {
+            assert_non_null(strstr(d, "\"_source_app\":\"s\""));
+            assert_non_null(strstr(d, "\"a__index\":\"n\""));
+        } else {
+            assert_non_null(strstr(d, "\"__source\":{\"app\":\"s\"}"));
+            assert_non_null(strstr(d, "\"a\":{\"_index\":\"n\"}"));
+        }
+        batch_release(b);
+    }
+}
+
 static unsigned lcg_next(uint64_t *r)
 {
     *r = *r * 6364136223846793005ull + 1442695040888963407ull;
@@ -137,7 +169,8 @@ static void test_layout_cache_same_bytes(void **state)
     static const char *const keys[] = {
         "kubernetes.namespace", "kubernetes.pod_name", "kubernetes.labels.app", "a", "a.b",
         "a.b.c", "dup", "message", "@timestamp.x", "", ".lead.", "x..y", "stream",
-        "log.offset", "log.file.path", "k\xff", "kubernetes_labels_app", "z"};
+        "log.offset", "log.file.path", "k\xff", "kubernetes_labels_app", "z", "_id",
+        "_source.app"};
     const size_t nk = sizeof keys / sizeof keys[0];
     uint64_t rnd = 12345;
 #define RND() lcg_next(&rnd)
@@ -760,6 +793,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nested_and_sorted),
         cmocka_unit_test(test_sanitise_and_conflicts),
+        cmocka_unit_test(test_metadata_names),
         cmocka_unit_test(test_json_field_merged),
         cmocka_unit_test(test_layout_cache_same_bytes),
         cmocka_unit_test(test_value_cache_same_bytes),

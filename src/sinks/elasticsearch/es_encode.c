@@ -229,9 +229,30 @@ static es_leaf *leaf_new(es_scratch *s)
     return &s->leaves[s->n++];
 }
 
+/* Names Elasticsearch and OpenSearch keep for their metadata fields: a document holding
+ * one at the top level is refused whole ("Field [_id] is a metadata field and cannot be
+ * added inside a document"), so such a field gets one more '_' (a JSON log with "_id"). */
+static const char *const meta_names[] = {
+    "_id", "_index", "_source", "_routing", "_type", "_version", "_seq_no", "_primary_term",
+    "_field_names", "_ignored", "_ignored_source", "_data_stream_timestamp", "_doc_count",
+    "_tier", "_nested_path", "_tsid", "_ts_routing_hash", "_feature", "_size", NULL,
+};
+
+static bool meta_name(const char *k, size_t n)
+{
+    if (n < 3 || k[0] != '_')
+        return false;
+    for (const char *const *m = meta_names; *m; m++)
+        if (strlen(*m) == n && memcmp(*m, k, n) == 0)
+            return true;
+    return false;
+}
+
 /* Appends the sanitised form of prefix + "." + key to s->keys; returns its length.
  * Empty segments go, the whole key is cut to 255 bytes on a UTF-8 boundary, and a key
- * left empty becomes "_empty". With flatten, '.' becomes '_'. */
+ * left empty becomes "_empty". With flatten, '.' becomes '_'. A top-level name the
+ * document or the server keeps for itself (message, @timestamp, metadata fields) gets a
+ * leading '_'. */
 static uint32_t key_put(es_scratch *s, const char *pre, size_t prelen, const char *k,
                         size_t klen, bool flatten)
 {
@@ -270,8 +291,11 @@ static uint32_t key_put(es_scratch *s, const char *pre, size_t prelen, const cha
     }
     /* The document's own top-level keys cannot be shadowed by a field. */
     const char *kk = s->keys.p + start;
+    const char *dot = flatten ? NULL : memchr(kk, '.', len);
+    size_t top = dot ? (size_t)(dot - kk) : len;
     if ((len >= 7 && memcmp(kk, "message", 7) == 0 && (len == 7 || kk[7] == sep)) ||
-        (len >= 10 && memcmp(kk, "@timestamp", 10) == 0 && (len == 10 || kk[10] == sep))) {
+        (len >= 10 && memcmp(kk, "@timestamp", 10) == 0 && (len == 10 || kk[10] == sep)) ||
+        meta_name(kk, top)) {
         s->keys.len = start + len;
         buf_reserve(&s->keys, 1);
         memmove(s->keys.p + start + 1, s->keys.p + start, len);
