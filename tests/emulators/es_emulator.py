@@ -12,7 +12,8 @@ data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping;
 <stream or alias>/_rollover starts the next; a backing index is addressable by name),
 GET _field_caps (a field's types per backing index, with the indices of each when they
 differ), GET _mapping, scroll searches with a query (exists, term, range, bool), GET/PUT _settings (index.refresh_interval,
-checked as a time value), _cat/indices, _index_template with data streams, legacy _template, filter_path on
+checked as a time value; index.blocks.write / read_only / read_only_allow_delete, which fail
+bulk items writing there with cluster_block_exception, 403 or 429 as the servers answer), _cat/indices, _index_template with data streams, legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies (the first member
 only, as Elasticsearch's HTTP layer reads them: `gzip_dropped_bytes` counts what followed),
 basic auth.
@@ -217,6 +218,28 @@ class Index:
 
 
 TIME_UNITS = ("nanos", "micros", "ms", "s", "m", "h", "d")
+
+
+# Index blocks (PUT <index>/_settings {"index.blocks.write": true}): what a bulk item
+# writing to a blocked index is answered, (status, block) by the setting. The flood-stage
+# disk block is a 429 since Elasticsearch 7.7 and in OpenSearch, a 403 before.
+BLOCKS = {
+    "index.blocks.write": (403, "FORBIDDEN/8/index write (api)"),
+    "index.blocks.read_only": (403, "FORBIDDEN/5/index read-only (api)"),
+    "index.blocks.read_only_allow_delete": (429, "TOO_MANY_REQUESTS/12/disk usage exceeded "
+                                                 "flood-stage watermark, index has "
+                                                 "read-only-allow-delete block"),
+}
+
+
+def block_of(ix, flavor):
+    """(status, reason) of the first block set on ix, else None."""
+    for key, (status, what) in BLOCKS.items():
+        if ix.settings.get(key[6:]) == "true":
+            if status == 429 and flavor["product"] == "Elasticsearch" and vtuple(flavor["version"]) < (7, 7):
+                status, what = 403, "FORBIDDEN/12/index read-only / allow delete (api)"
+            return status, "index [%s] blocked by: [%s];" % (ix.name, what)
+    return None
 
 
 def time_value_ok(v):
@@ -1070,6 +1093,12 @@ class Handler(BaseHTTPRequestHandler):
         upd = {}
         for k, v in body.items():
             key = k if k.startswith("index.") else "index." + k
+            if key in BLOCKS:
+                if v not in (True, False, None, "true", "false"):
+                    return self.send_json(*bad_request("Failed to parse value [%s] as only [true] or "
+                                                       "[false] are allowed." % v))
+                upd[key[6:]] = "true" if v in (True, "true") else None
+                continue
             if key != "index.refresh_interval":
                 return self.send_json(*bad_request("unknown setting [%s] please check that any required "
                                                    "plugins are installed, or check the breaking changes "
@@ -1253,7 +1282,12 @@ class Handler(BaseHTTPRequestHandler):
                     if doc_id is None:
                         doc_id = uuid.uuid4().hex[:20]
                         r["_id"] = doc_id
-                    if ix.data_stream and op != "create":
+                    blocked = block_of(ix, st.flavor)
+                    if blocked:
+                        st.stats["blocked"] = st.stats.get("blocked", 0) + 1
+                        r.update(status=blocked[0], error={"type": "cluster_block_exception",
+                                                           "reason": blocked[1]})
+                    elif ix.data_stream and op != "create":
                         r.update(status=400, error={"type": "illegal_argument_exception",
                                  "reason": "only write ops with an op_type of create are allowed in data streams"})
                     elif ix.data_stream and "@timestamp" not in src:

@@ -733,6 +733,8 @@ static const char *item_metric(int status, const char *type)
         return "item_429";
     if (status >= 500)
         return "item_5xx";
+    if (strstr(type, "cluster_block_exception"))
+        return "item_blocked";
     if (strstr(type, "mapper_parsing") || strstr(type, "document_parsing"))
         return "mapping";
     if (strstr(type, "illegal_argument"))
@@ -754,7 +756,10 @@ static void on_item(void *arg, size_t idx, int status, const char *type, const c
     } else if (status == 409) {
         r->st[g] = SL_ITEM_OK; /* already indexed under this id: delivered before */
         r->nconflict++;
-    } else if (status == 429 || status >= 500 || status == 0) {
+    } else if (status == 429 || status >= 500 || status == 0 ||
+               strcmp(type, "cluster_block_exception") == 0) {
+        /* A block (index.blocks.write, a read-only index or cluster: 403 FORBIDDEN/8, /5,
+         * /6...) is the cluster's state, lifted by its operator: the documents wait. */
         r->st[g] = SL_ITEM_RETRY;
         r->nretry_items++;
     } else {
