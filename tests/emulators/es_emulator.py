@@ -3,6 +3,7 @@
 _bulk with real per-item results and `errors`, create -> 409 on an existing _id, dynamic
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception; a metadata field such as _id inside a document fails it too),
+index names checked as a new index's are (invalid_index_name_exception),
 PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
 _search (max, min and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
@@ -230,6 +231,25 @@ BLOCKS = {
                                                  "flood-stage watermark, index has "
                                                  "read-only-allow-delete block"),
 }
+
+
+def index_name_error(name):
+    """Why Elasticsearch refuses `name` for a new index (invalid_index_name_exception), or
+    None."""
+    if name != name.lower():
+        return "Invalid index name [%s], must be lowercase" % name
+    if any(c in name for c in '\\/*?"<>| ,#'):
+        return ("Invalid index name [%s], must not contain the following characters "
+                "[ , \", *, \\, <, |, ,, >, /, ?]" % name)
+    if ":" in name:
+        return "Invalid index name [%s], must not contain ':'" % name
+    if name[0] in "-_+":
+        return "Invalid index name [%s], must not start with '_', '-', or '+'" % name
+    if name in (".", ".."):
+        return "Invalid index name [%s], must not be '.' or '..'" % name
+    if len(name.encode()) > 255:
+        return "Invalid index name [%s], index name is too long, (%d > 255)" % (name, len(name.encode()))
+    return None
 
 
 def block_of(ix, flavor):
@@ -1270,6 +1290,11 @@ class Handler(BaseHTTPRequestHandler):
                     st.stats["mapping_errors"] += 1
                     r.update(status=400, error={"type": "document_parsing_exception",
                                                 "reason": "failed to parse: %s" % src})
+                elif (index not in st.indices and index not in st.aliases and
+                      index_name_error(index)):
+                    r.update(status=400, error={"type": "invalid_index_name_exception",
+                                                "reason": index_name_error(index),
+                                                "index_uuid": "_na_", "index": index})
                 elif st.write_target(index) is None:
                     r.update(status=400, error={"type": "illegal_argument_exception",
                              "reason": "no write index is defined for alias [%s]. The write index may be "

@@ -487,6 +487,33 @@ static void test_ids_and_names(void **state)
     es_name_free(&t);
     assert_int_not_equal(es_name_compile(&t, "x-%Q", err, sizeof err), SL_OK);
     assert_int_not_equal(es_name_compile(&t, "x-{{ a", err, sizeof err), SL_OK);
+    /* what Elasticsearch refuses in a name is refused in the literal text */
+    static const char *const refused[] = {"MyApp-%Y", "a*", "a,b", "a b", "a:b", "a#", "a|b",
+                                          "a\\b", "a/b", "a?", "a\"", "a<", "-x", "_x", "+x",
+                                          ".", ".."};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        err[0] = '\0';
+        assert_int_equal(es_name_compile(&t, refused[k], err, sizeof err), SL_ERR_CONFIG);
+        assert_non_null(strstr(err, "an index name"));
+    }
+    assert_int_equal(es_name_compile(&t, ".hidden-%Y", err, sizeof err), SL_OK);
+    es_name_free(&t);
+    /* a field value at the start loses the '-', '_' and '+' a name may not start with */
+    assert_int_equal(es_name_compile(&t, "{{ ns }}-%Y", err, sizeof err), SL_OK);
+    event_set_str(b, e2, "ns", "_+-Kube System", 14);
+    buf_reset(&out);
+    es_name_render(&t, e2, &out);
+    buf_putc(&out, '\0');
+    assert_string_equal(out.p, "kube_system-2026");
+    es_name_free(&t);
+    assert_int_equal(es_name_compile(&t, "{{ ns }}", err, sizeof err), SL_OK);
+    buf_reset(&out);
+    buf_append(&out, "pre", 3); /* rendered after an action line's start */
+    event_set_str(b, e2, "ns", "__", 2);
+    es_name_render(&t, e2, &out);
+    buf_putc(&out, '\0');
+    assert_string_equal(out.p, "preunknown");
+    es_name_free(&t);
     buf_free(&out);
     batch_release(b);
 }

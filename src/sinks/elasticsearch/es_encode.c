@@ -20,7 +20,23 @@
 
 /* ---- Index names ------------------------------------------------------------------------ */
 
-static const name_rules index_rules = {.what = "index", .dates = "YmdHyj%"};
+/* What Elasticsearch and OpenSearch refuse in an index or data stream name: upper case,
+ * \ / * ? " < > | space , # : and control characters (invalid_index_name_exception on
+ * every document: the literal text of `index` is checked when the config is read). */
+static bool index_char_ok(unsigned char c)
+{
+    return !(c >= 'A' && c <= 'Z') && c >= 0x20 && c != 0x7f && !strchr("\\/*?\"<>| ,#:", c);
+}
+
+static const name_rules index_rules = {
+    .what = "index", .dates = "YmdHyj%", .lit_ok = index_char_ok,
+    .lit_desc = "an index name (lower case, none of \\ / * ? \" < > | , # : or space)"};
+
+/* A name may not start with '-', '_' or '+' either. */
+static bool lead_bad(char c)
+{
+    return c == '-' || c == '_' || c == '+';
+}
 
 int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen)
 {
@@ -31,6 +47,21 @@ int es_name_compile(es_name_tmpl *t, const char *s, char *err, size_t errlen)
     if (t->t.n == 0) {
         es_name_free(t);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "index name is empty");
+    }
+    const name_part *p0 = &t->t.parts[0];
+    const char *bad = NULL;
+    if (p0->kind == NAME_LIT && lead_bad(p0->text[0]))
+        bad = "may not start with '-', '_' or '+'";
+    else if (t->t.n == 1 && p0->kind == NAME_LIT &&
+             (strcmp(p0->text, ".") == 0 || strcmp(p0->text, "..") == 0))
+        bad = "may not be '.' or '..'";
+    else if (t->t.n == 1 && p0->kind == NAME_LIT && p0->len > 255)
+        bad = "is longer than 255 bytes";
+    if (bad) {
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG, "index \"%.80s%s\": an index name %s", s,
+                       strlen(s) > 80 ? "..." : "", bad);
+        es_name_free(t);
+        return rc;
     }
     t->dynamic = t->t.dynamic;
     t->fields = t->t.fields;
@@ -60,6 +91,7 @@ static char name_char(unsigned char c)
 
 void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
 {
+    size_t start = out->len;
     /* Batches share hours: the broken-down time is cached per hour and thread. */
     static _Thread_local int64_t cached_hour = INT64_MIN;
     static _Thread_local struct tm ctm;
@@ -85,6 +117,19 @@ void es_name_render(const es_name_tmpl *t, const sl_event *e, sl_buf *out)
                 out->p[out->len++] = name_char((unsigned char)v[k]);
         }
     }
+    /* A field value at the start ("_system", "-") must not begin the name with what
+     * Elasticsearch refuses there (the literal start was checked by es_name_compile). */
+    if (t->t.parts[0].kind == NAME_LIT)
+        return;
+    size_t k = start;
+    while (k < out->len && lead_bad(out->p[k]))
+        k++;
+    if (k > start) {
+        memmove(out->p + start, out->p + k, out->len - k);
+        out->len -= k - start;
+    }
+    if (out->len == start)
+        buf_append(out, "unknown", 7);
 }
 
 /* ---- Documents --------------------------------------------------------------------------

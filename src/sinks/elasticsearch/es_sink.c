@@ -143,8 +143,8 @@ static const sl_option es_options[] = {
      "index: write to `index`; data_stream: `index` names a data stream (create actions)"},
     {"index", SL_OPT_STR, offsetof(es_config, index), NULL, 0, NULL, NULL, 0, 0,
      "index or data stream name: %Y %m %d %H %y %j from the event's timestamp (UTC) and "
-     "{{ field }} substitutions (default logs-%Y.%m.%d, or logs-sluice-default for data "
-     "streams)"},
+     "{{ field }} substitutions, lower case (default logs-%Y.%m.%d, or logs-sluice-default "
+     "for data streams)"},
     {"id", SL_OPT_ENUM, offsetof(es_config, id), "stable", 0, es_ids, NULL, 0, 0,
      "stable: _id is the event's stable id, so a resent batch makes no duplicate; none: "
      "Elasticsearch assigns ids"},
