@@ -3,7 +3,9 @@
 _bulk with real per-item results and `errors`, create -> 409 on an existing _id, dynamic
 mapping per index (a field's first type wins; a later mismatched value fails that item with
 mapper_parsing_exception; a metadata field such as _id inside a document fails it too),
-index names checked as a new index's are (invalid_index_name_exception),
+index names checked as a new index's are (invalid_index_name_exception), ingest pipelines
+(PUT/GET/DELETE _ingest/pipeline/<id>; bulk's `pipeline` runs their `set` processors, a
+pipeline the node lacks fails each item: "pipeline with id [x] does not exist"),
 PUT /<index>/_mapping (ignore_malformed), _count and
 _delete_by_query with a query (match_all, bool, term, range), a minimal
 _search (max, min and terms-on-_index aggregations over the docs its query matches), aliases (POST _aliases applied atomically,
@@ -426,6 +428,7 @@ class State:
         self.require = [kv.split("=", 1) for kv in a.require_param or []]
         self.request_lines = []
         self.aliases = {}  # alias -> {index or data stream: {"is_write_index": bool}}
+        self.pipelines = {}  # ingest pipeline id -> its definition
         self.stats.update(alias_updates=0, type_seen=0, legacy_templates=0, composable_templates=0,
                           media_type_errors=0)
 
@@ -702,6 +705,8 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] in ("_index_template", "_data_stream") and not st.composable:
             return self.send_json(*bad_request("Invalid index name [%s], must not start with '_'." % parts[0],
                                                "invalid_index_name_exception"))
+        if parts[:2] == ["_ingest", "pipeline"] and len(parts) == 3:
+            return self.pipeline(parts[2], m, raw)
         if parts[-1] == "_bulk" and m in ("POST", "PUT"):
             return self.bulk(parts[0] if len(parts) == 2 else None, raw, q)
         if parts[0] == "_index_template" and len(parts) == 2:
@@ -1209,6 +1214,25 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, {"took": 1, "timed_out": False, "hits": {
             "total": {"value": total, "relation": "eq"}, "max_score": 1.0, "hits": hits}})
 
+    def pipeline(self, pid, m, raw):
+        """PUT / GET / DELETE _ingest/pipeline/<id>; its `set` processors are run on the
+        documents a bulk request names it for."""
+        st = self.server.st
+        with st.lock:
+            if m == "PUT":
+                try:
+                    p = json.loads(raw)
+                except ValueError:
+                    return self.send_json(*bad_request("invalid pipeline body", "parse_exception"))
+                st.pipelines[pid] = p
+                return self.send_json(200, {"acknowledged": True})
+            if pid not in st.pipelines:
+                return self.send_json(404, {})
+            if m == "DELETE":
+                del st.pipelines[pid]
+                return self.send_json(200, {"acknowledged": True})
+            return self.send_json(200, {pid: st.pipelines[pid]})
+
     def bulk(self, default_index, raw, q):
         st = self.server.st
         with st.lock:
@@ -1283,9 +1307,16 @@ class Handler(BaseHTTPRequestHandler):
                     items.append({op: r})
                     errors = True
                     continue
+                pid = meta.get("pipeline") or q.get("pipeline", [None])[0]
+                if pid == "_none":
+                    pid = None
                 if not index:
                     r.update(status=400, error={"type": "action_request_validation_exception",
                                                 "reason": "Validation Failed: 1: index is missing;"})
+                elif pid and op != "delete" and pid not in st.pipelines:
+                    st.stats["no_pipeline"] = st.stats.get("no_pipeline", 0) + 1
+                    r.update(status=400, error={"type": "illegal_argument_exception",
+                                                "reason": "pipeline with id [%s] does not exist" % pid})
                 elif isinstance(src, Exception) or (op != "delete" and not isinstance(src, dict)):
                     st.stats["mapping_errors"] += 1
                     r.update(status=400, error={"type": "document_parsing_exception",
@@ -1329,6 +1360,9 @@ class Handler(BaseHTTPRequestHandler):
                             g["ids"].discard(doc_id)
                         r.update(status=200 if found else 404, result="deleted" if found else "not_found")
                     else:
+                        for proc in st.pipelines.get(pid, {}).get("processors", []) if pid else []:
+                            if "set" in proc:
+                                src[proc["set"]["field"]] = proc["set"]["value"]
                         try:
                             check_and_map(ix, src, doc_id, st.flavor["item_type"])
                         except MappingError as e:

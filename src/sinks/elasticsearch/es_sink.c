@@ -174,7 +174,8 @@ static const sl_option es_options[] = {
     {"template_name", SL_OPT_STR, offsetof(es_config, template_name), NULL, 0, NULL, NULL, 0,
      0, "name of the managed template (default sluice-<sink id>)"},
     {"pipeline", SL_OPT_STR, offsetof(es_config, pipeline), NULL, 0, NULL, NULL, 0, 0,
-     "ingest pipeline for every document"},
+     "ingest pipeline for every document (one the node lacks holds them, circuit open, "
+     "until it is made)"},
     {"query", SL_OPT_STRMAP, offsetof(es_config, query), NULL, 0, NULL, NULL, 0, 0,
      "parameters added (URL-encoded) to the query string of every request, after the "
      "endpoint's own (e.g. _msg_field for VictoriaLogs)"},
@@ -224,6 +225,7 @@ typedef struct es_req {
     uint8_t *st;       /* item_status of the whole send */
     const atomic_bool *cancel; /* the send's stop deadline (sl_send_result.cancel) */
     bool mismatch;
+    bool nopipe; /* an item was refused for want of the ingest pipeline */
     size_t nretry_items, nreject_items, nconflict;
 } es_req;
 
@@ -260,6 +262,7 @@ typedef struct es_sink {
     bool ds_logged;           /* under mu: "no data streams" was said */
     atomic_bool auth_failed; /* a 401/403 episode was logged */
     atomic_bool tls_failed;  /* a TLS failure episode was logged */
+    atomic_bool pipe_failed; /* a missing ingest pipeline episode was logged */
     _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
     pthread_mutex_t admin_mu;     /* admin, admin_started (tick, status and destroy) */
     es_admin *admin;              /* note 6 */
@@ -737,6 +740,8 @@ static const char *item_metric(int status, const char *type)
         return "item_blocked";
     if (strstr(type, "mapper_parsing") || strstr(type, "document_parsing"))
         return "mapping";
+    if (strstr(type, ": pipeline with id ["))
+        return "pipeline";
     if (strstr(type, "illegal_argument"))
         return "illegal_argument";
     return "item_rejected";
@@ -756,6 +761,13 @@ static void on_item(void *arg, size_t idx, int status, const char *type, const c
     } else if (status == 409) {
         r->st[g] = SL_ITEM_OK; /* already indexed under this id: delivered before */
         r->nconflict++;
+    } else if (status == 400 && strncmp(reason, "pipeline with id [", 18) == 0 &&
+               strstr(reason, "] does not exist")) {
+        /* The node lacks the `pipeline` option's pipeline (not made yet, a typo): every
+         * document of every request would be refused; they wait for it instead. */
+        r->st[g] = SL_ITEM_RETRY;
+        r->nretry_items++;
+        r->nopipe = true;
     } else if (status == 429 || status >= 500 || status == 0 ||
                strcmp(type, "cluster_block_exception") == 0) {
         /* A block (index.blocks.write, a read-only index or cluster: 403 FORBIDDEN/8, /5,
@@ -851,6 +863,7 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
     r->lo = lo;
     r->n = n;
     r->mismatch = false;
+    r->nopipe = false;
     r->nretry_items = r->nreject_items = r->nconflict = 0;
     int rc = http_multi_do(atomic_load(&s->http), &req, &resp);
     buf_free(&resp.body);
@@ -909,6 +922,17 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
          * is delivered, not an error an alert should see */
         if (r->nconflict)
             metrics_count(m, "documents_already_present", r->nconflict);
+        if (r->nopipe) {
+            ES_FMT(o->reason, sizeof o->reason, "%s has no ingest pipeline [%s]", ep->base,
+                   c->pipeline ? c->pipeline : "");
+            if (!atomic_exchange(&s->pipe_failed, true))
+                log_error(s->cc->id, "INGEST PIPELINE MISSING: %s; opening the circuit, create "
+                          "it (or fix the pipeline option) and the sink resumes at the next "
+                          "probe", o->reason);
+            o->open_circuit = true;
+        } else if (r->parser.nitems) {
+            atomic_store(&s->pipe_failed, false);
+        }
         return true;
     }
     http_answer_excerpt(ex, sizeof ex, st, resp.location, r->head.p, r->head.len);
@@ -1451,8 +1475,8 @@ static int es_send(void *self, sl_event *const *events, size_t n, sl_send_result
     ES_FMT(res->reason, sizeof res->reason, "%s", o.reason);
     if (o.ok == n) {
         res->status = SL_SEND_OK;
-    } else if (o.retry == n && !r->reasons.len) {
-        res->status = SL_SEND_RETRY; /* the whole request failed */
+    } else if (o.retry == n && (!r->reasons.len || o.open_circuit)) {
+        res->status = SL_SEND_RETRY; /* the whole request failed, or waits for the cluster */
     } else if (o.reject == n && o.whole_reject) {
         res->status = SL_SEND_REJECT;
     } else {
