@@ -127,7 +127,8 @@ static const sl_option es_auth_options[] = {
     {"password", SL_OPT_STR, offsetof(es_auth_config, password), NULL, 0, NULL, NULL, 0, 0,
      "basic auth password"},
     {"api_key", SL_OPT_STR, offsetof(es_auth_config, api_key), NULL, 0, NULL, NULL, 0, 0,
-     "API key, base64 id:key (Authorization: ApiKey ...)"},
+     "API key: id:key, or its base64 (the encoded value Elasticsearch gives) "
+     "(Authorization: ApiKey ...)"},
     {"bearer", SL_OPT_STR, offsetof(es_auth_config, bearer), NULL, 0, NULL, NULL, 0, 0,
      "bearer token (Authorization: Bearer ...)"},
     SL_OPT_END,
@@ -395,8 +396,17 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     if (c->compression == ES_COMP_GZIP)
         add_header(s, "Content-Encoding: %s", "gzip");
     add_header(s, "Accept-Encoding: %s", "identity");
-    if (c->auth.api_key)
+    if (c->auth.api_key && strchr(c->auth.api_key, ':')) {
+        /* id:key as Elasticsearch's create API key answer gives it and Beats and Logstash
+         * take it (base64 has no ':'): the header carries its base64 */
+        sl_buf k = SL_BUF_INIT;
+        buf_base64(&k, c->auth.api_key, strlen(c->auth.api_key));
+        buf_putc(&k, '\0');
+        add_header(s, "Authorization: ApiKey %s", k.p);
+        buf_free(&k);
+    } else if (c->auth.api_key) {
         add_header(s, "Authorization: ApiKey %s", c->auth.api_key);
+    }
     if (c->auth.bearer)
         add_header(s, "Authorization: Bearer %s", c->auth.bearer);
     for (size_t i = 0; i < s->nheaders; i++)
