@@ -16,7 +16,8 @@ data stream backing indices (.ds-<name>-<day>-00000N, each with its own mapping;
 GET _field_caps (a field's types per backing index, with the indices of each when they
 differ), GET _mapping, scroll searches with a query (exists, term, range, bool), GET/PUT _settings (index.refresh_interval,
 checked as a time value; index.blocks.write / read_only / read_only_allow_delete, which fail
-bulk items writing there with cluster_block_exception, 403 or 429 as the servers answer), _cat/indices, _index_template with data streams, legacy _template, filter_path on
+bulk items writing there with cluster_block_exception, 403 or 429 as the servers answer),
+PUT _cluster/settings cluster.blocks.read_only (and _allow_delete): every _bulk refused 403, _cat/indices, _index_template with data streams, legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies (the first member
 only, as Elasticsearch's HTTP layer reads them: `gzip_dropped_bytes` counts what followed),
 basic auth.
@@ -235,6 +236,13 @@ BLOCKS = {
 }
 
 
+# Cluster-wide blocks (PUT _cluster/settings): a bulk request is refused whole, 403.
+CLUSTER_BLOCKS = {
+    "cluster.blocks.read_only": "FORBIDDEN/6/cluster read-only (api)",
+    "cluster.blocks.read_only_allow_delete": "FORBIDDEN/13/cluster read-only / allow delete (api)",
+}
+
+
 def index_name_error(name):
     """Why Elasticsearch refuses `name` for a new index (invalid_index_name_exception), or
     None."""
@@ -429,6 +437,7 @@ class State:
         self.request_lines = []
         self.aliases = {}  # alias -> {index or data stream: {"is_write_index": bool}}
         self.pipelines = {}  # ingest pipeline id -> its definition
+        self.cluster_block = None  # the block PUT _cluster/settings set, refusing every write
         self.stats.update(alias_updates=0, type_seen=0, legacy_templates=0, composable_templates=0,
                           media_type_errors=0)
 
@@ -705,6 +714,18 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0] in ("_index_template", "_data_stream") and not st.composable:
             return self.send_json(*bad_request("Invalid index name [%s], must not start with '_'." % parts[0],
                                                "invalid_index_name_exception"))
+        if parts == ["_cluster", "settings"] and m == "PUT":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return self.send_json(*bad_request("request body is required", "parse_exception"))
+            with st.lock:
+                for scope in ("persistent", "transient"):
+                    kv = flat_settings(body.get(scope) or {})
+                    for key, what in CLUSTER_BLOCKS.items():
+                        if key in kv:
+                            st.cluster_block = what if kv[key] in (True, "true") else None
+            return self.send_json(200, {"acknowledged": True})
         if parts[:2] == ["_ingest", "pipeline"] and len(parts) == 3:
             return self.pipeline(parts[2], m, raw)
         if parts[-1] == "_bulk" and m in ("POST", "PUT"):
@@ -1242,6 +1263,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.stats["bad_requests"] += 1
             return self.send_json(*bad_request("The bulk request must be terminated by a newline [\\n]"))
         lines = raw.split(b"\n")[:-1]
+        if st.cluster_block:
+            why = {"type": "cluster_block_exception", "reason": "blocked by: [%s];" % st.cluster_block}
+            return self.send_json(403, {"error": dict(why, root_cause=[why]), "status": 403})
         if st.count_only:
             n = len(lines) // 2
             with st.lock:

@@ -3,7 +3,10 @@ a shrink or a migration; read_only and the cluster's read-only blocks answer the
 fails every bulk item with 403 cluster_block_exception "index [x] blocked by:
 [FORBIDDEN/8/index write (api)]". That is the cluster's state, not the documents': they are
 retried until the block is lifted and then indexed, none dead-lettered (they all went to the
-DLQ as rejected)."""
+DLQ as rejected). A cluster-wide block (cluster.blocks.read_only) refuses the whole _bulk
+request with 403 cluster_block_exception: the documents wait behind the open circuit with
+one CLUSTER BLOCKED line (the 403 was taken for refused credentials: AUTHENTICATION FAILED,
+"fix auth")."""
 import os
 
 from harness import (Emulator, Sluice, WORK, append_lines, file_to_es_config, http_json, log,
@@ -45,9 +48,25 @@ try:
     wait_until(lambda: stats()["docs"] == 50, 60, "every line indexed once the block is lifted")
     wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
     assert s.metric("sluice_dlq_events_total", component_id="es") == 0
+
+    http_json(base + "/_cluster/settings", {"persistent": {"cluster.blocks.read_only": True}},
+              "PUT")
+    append_lines(path, ("read-only %d" % i for i in range(25)))
+    said = lambda: [w for w in ("CLUSTER BLOCKED", "AUTHENTICATION FAILED") if w in s.log_text()]
+    wait_until(said, 60, "the refused requests said")
+    assert said() == ["CLUSTER BLOCKED"], said()
+    assert "FORBIDDEN/6/cluster read-only" in s.log_text()
+    assert s.metric("sluice_component_errors_total", component_id="es", reason="http_blocked") >= 1
+    assert stats()["docs"] == 50
+    http_json(base + "/_cluster/settings", {"persistent": {"cluster": {"blocks": {"read_only": None}}}},
+              "PUT")
+    wait_until(lambda: stats()["docs"] == 75, 60, "every line indexed once the cluster takes writes")
+    wait_until(lambda: s.component("in")["pending_acks"] == 0, 30, "source committed")
+    assert s.metric("sluice_dlq_events_total", component_id="es") == 0
 finally:
     assert s.stop() == 0
 dlq = os.path.join(WORK, "data", "dlq", "es.ndjson")
 assert not os.path.exists(dlq) or open(dlq).read() == "", open(dlq).read()[:2000]
-log("ok: a write-blocked index held the documents until the block was lifted, none dead-lettered")
+assert s.log_text().count("CLUSTER BLOCKED") == 1
+log("ok: index and cluster write blocks held the documents until lifted, none dead-lettered")
 emu.stop()

@@ -264,6 +264,7 @@ typedef struct es_sink {
     atomic_bool auth_failed; /* a 401/403 episode was logged */
     atomic_bool tls_failed;  /* a TLS failure episode was logged */
     atomic_bool pipe_failed; /* a missing ingest pipeline episode was logged */
+    atomic_bool blocked;     /* a cluster-wide write block episode was logged */
     _Atomic int64_t log_parse_ms; /* last "unparseable response" log line */
     pthread_mutex_t admin_mu;     /* admin, admin_started (tick, status and destroy) */
     es_admin *admin;              /* note 6 */
@@ -898,6 +899,7 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         ep_ok(ep);
         atomic_store(&s->auth_failed, false);
         atomic_store(&s->tls_failed, false);
+        atomic_store(&s->blocked, false);
         if (es_bulk_finish(&r->parser) != 0 || r->mismatch || r->parser.nitems != n) {
             /* Not understood: every item again (creates with stable ids make it safe). */
             metrics_error(m, "bad_response");
@@ -968,6 +970,19 @@ static bool send_range(es_sink *s, es_req *r, size_t lo, size_t n, es_outcome *o
         return true;
     }
     mark_range(r, lo, n, SL_ITEM_RETRY);
+    if (st == 403 && memmem(r->head.p, r->head.len, "cluster_block_exception", 23)) {
+        /* The cluster takes no write at all (cluster.blocks.read_only): its operator lifts
+         * it; the credentials are fine, which the line must not send anyone checking. */
+        metrics_error(m, "http_blocked");
+        ES_FMT(o->reason, sizeof o->reason, "%s blocks writes (http 403): %s", ep->base, ex);
+        if (!atomic_exchange(&s->blocked, true))
+            log_error(s->cc->id, "CLUSTER BLOCKED: %s; opening the circuit, the sink resumes at "
+                      "the next probe once the block is lifted", o->reason);
+        o->open_circuit = true;
+        o->retry += n;
+        o->whole_retry = true;
+        return true;
+    }
     if (st == 401 || st == 403) {
         metrics_error(m, st == 401 ? "http_401" : "http_403");
         ES_FMT(o->reason, sizeof o->reason, "%s refused the credentials (http %ld): %s",
