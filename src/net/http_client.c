@@ -482,6 +482,15 @@ void http_headers_add_bearer(http_headers *h, const char *token)
     free(v);
 }
 
+void http_api_key_header(sl_buf *out, const char *api_key)
+{
+    buf_puts(out, "Authorization: ApiKey ");
+    if (strchr(api_key, ':'))
+        buf_base64(out, api_key, strlen(api_key));
+    else
+        buf_puts(out, api_key);
+}
+
 void http_headers_free(http_headers *h)
 {
     for (size_t i = 0; i < h->n; i++)

@@ -44,6 +44,10 @@ typedef struct http_headers {
 void http_headers_add(http_headers *h, const char *name, const char *value);
 /* Appends "Authorization: Bearer token". */
 void http_headers_add_bearer(http_headers *h, const char *token);
+/* Appends "Authorization: ApiKey <key>" to out (no NUL): an Elasticsearch API key given
+ * as id:key (as its create API key answer and Beats and Logstash have it) goes as its
+ * base64, which has no ':'; an encoded one as it is. */
+void http_api_key_header(sl_buf *out, const char *api_key);
 void http_headers_free(http_headers *h);
 /* Adds the `headers:` option's entries after checking them (no empty names, no ':' or
  * whitespace in names, no line breaks anywhere). *has_content_type tells whether the user

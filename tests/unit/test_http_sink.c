@@ -398,6 +398,22 @@ static void *worker(void *p)
     return NULL;
 }
 
+/* An Elasticsearch API key as id:key goes as its base64; an encoded one as it is. */
+static void test_api_key_header(void **state)
+{
+    sl_buf b = SL_BUF_INIT;
+    http_api_key_header(&b, "VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw");
+    buf_putc(&b, '\0');
+    assert_string_equal(b.p, "Authorization: ApiKey "
+                             "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==");
+    buf_reset(&b);
+    http_api_key_header(&b, "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==");
+    buf_putc(&b, '\0');
+    assert_string_equal(b.p, "Authorization: ApiKey "
+                             "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==");
+    buf_free(&b);
+}
+
 static void test_concurrent_threads(void **state)
 {
     /* One sink shared by four threads, each with its own connection. */
@@ -505,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_refused_retry),
         cmocka_unit_test(test_dropped_connection_retry),
         cmocka_unit_test(test_gzip_array_put_headers),
+        cmocka_unit_test(test_api_key_header),
         cmocka_unit_test(test_concurrent_threads),
         cmocka_unit_test(test_retry_after_parse),
         cmocka_unit_test(test_gzip_round_trip),

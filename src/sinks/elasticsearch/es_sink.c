@@ -397,16 +397,12 @@ static int es_init(void **self, const void *config, const sl_component_ctx *cc, 
     if (c->compression == ES_COMP_GZIP)
         add_header(s, "Content-Encoding: %s", "gzip");
     add_header(s, "Accept-Encoding: %s", "identity");
-    if (c->auth.api_key && strchr(c->auth.api_key, ':')) {
-        /* id:key as Elasticsearch's create API key answer gives it and Beats and Logstash
-         * take it (base64 has no ':'): the header carries its base64 */
+    if (c->auth.api_key) {
         sl_buf k = SL_BUF_INIT;
-        buf_base64(&k, c->auth.api_key, strlen(c->auth.api_key));
+        http_api_key_header(&k, c->auth.api_key); /* id:key goes as its base64 */
         buf_putc(&k, '\0');
-        add_header(s, "Authorization: ApiKey %s", k.p);
+        add_header(s, "%s", k.p);
         buf_free(&k);
-    } else if (c->auth.api_key) {
-        add_header(s, "Authorization: ApiKey %s", c->auth.api_key);
     }
     if (c->auth.bearer)
         add_header(s, "Authorization: Bearer %s", c->auth.bearer);

@@ -222,7 +222,8 @@ static const sl_option cwl_reconcile_options[] = {
       "keyword field holding the group name (e.g. cloudwatch.log_group.keyword)"),
     R("user", SL_OPT_STR, user, NULL, 0, 0, "basic auth user"),
     R("password", SL_OPT_STR, password, NULL, 0, 0, "basic auth password"),
-    R("api_key", SL_OPT_STR, api_key, NULL, 0, 0, "API key (Authorization: ApiKey ...)"),
+    R("api_key", SL_OPT_STR, api_key, NULL, 0, 0,
+      "API key: id:key, or its base64 (Authorization: ApiKey ...)"),
     R("ca_file", SL_OPT_STR, ca_file, NULL, 0, 0, "CA bundle for an https:// destination"),
     R("recent_hours", SL_OPT_INT, recent_hours, "24", 0, 87600,
       "every settled window of this many last hours is checked each round"),
@@ -1744,12 +1745,13 @@ static int cwl_dest_post(cwl_source *s, const cwl_group *g, const char *api_name
     url_build(&s->rec_url, &s->rec_ep, api.p, "ignore_unavailable=true");
     buf_free(&ix);
     buf_free(&api);
-    char authz[600];
-    const char *hdrs[2] = {"Content-Type: application/json", authz};
+    sl_buf authz = SL_BUF_INIT;
+    const char *hdrs[2] = {"Content-Type: application/json", NULL};
     size_t nh = 1;
     if (rc->api_key && *rc->api_key) {
-        snprintf(authz, sizeof authz, "Authorization: ApiKey %s", rc->api_key);
-        nh = 2;
+        http_api_key_header(&authz, rc->api_key); /* id:key goes as its base64 */
+        buf_putc(&authz, '\0');
+        hdrs[nh++] = authz.p;
     }
     http_request rq = {.method = "POST", .url = s->rec_url.p, .headers = hdrs, .nheaders = nh,
                        .body = s->req.p, .body_len = s->req.len,
@@ -1757,7 +1759,9 @@ static int cwl_dest_post(cwl_source *s, const cwl_group *g, const char *api_name
                        .user = rc->user && *rc->user ? rc->user : NULL,
                        .password = rc->password ? rc->password : "", .ca_file = rc->ca_file};
     *resp = (http_response){0};
-    if (http_client_do(s->hc, &rq, resp) != SL_OK) {
+    int rc_do = http_client_do(s->hc, &rq, resp);
+    buf_free(&authz);
+    if (rc_do != SL_OK) {
         buf_free(&resp->body);
         return sl_seterr(err, errlen, SL_ERR_IO, "destination %s: %s", api_name + 1, resp->error);
     }
