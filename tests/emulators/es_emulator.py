@@ -17,7 +17,9 @@ GET _field_caps (a field's types per backing index, with the indices of each whe
 differ), GET _mapping, scroll searches with a query (exists, term, range, bool), GET/PUT _settings (index.refresh_interval,
 checked as a time value; index.blocks.write / read_only / read_only_allow_delete, which fail
 bulk items writing there with cluster_block_exception, 403 or 429 as the servers answer),
-PUT _cluster/settings cluster.blocks.read_only (and _allow_delete): every _bulk refused 403, _cat/indices, _index_template with data streams, legacy _template, filter_path on
+PUT _cluster/settings cluster.blocks.read_only (and _allow_delete): every _bulk refused 403, _cat/indices, _index_template with data streams
+(a template overlapping another of the same priority refused, as Elasticsearch does;
+--builtin-templates: ES 8's logs-*-*, metrics-*-*, traces-*-*, synthetics-*-* at 100), legacy _template, filter_path on
 _bulk, strict Content-Type checking (--strict-content-type), gzip bodies (the first member
 only, as Elasticsearch's HTTP layer reads them: `gzip_dropped_bytes` counts what followed),
 basic auth.
@@ -431,6 +433,12 @@ class State:
         self.composable = not es or v >= (7, 8)
         self.data_streams = not es or v >= (7, 9)
         self.legacy_templates = {}
+        if a.builtin_templates:
+            # Elasticsearch 8's own (stack.templates.enabled): the data streams of Elastic
+            # Agent and Fleet take their names from them
+            for kind in ("logs", "metrics", "traces", "synthetics"):
+                self.templates[kind] = {"index_patterns": ["%s-*-*" % kind], "priority": 100,
+                                        "data_stream": {}, "_meta": {"managed": True}}
         self.strict_media = a.strict_media
         self.prefix = (a.prefix or "").rstrip("/")
         self.require = [kv.split("=", 1) for kv in a.require_param or []]
@@ -495,6 +503,28 @@ def put_props(ix, props, prefix=""):
             t = {"integer": "long", "short": "long", "double": "float", "keyword": "text",
                  "date_nanos": "date", "date": "date"}.get(t, t)
             ix.mapping[prefix + k] = {"type": t, "ignore_malformed": bool(v.get("ignore_malformed"))}
+
+
+def patterns_overlap(a, b):
+    """Whether two index patterns can match one name (Elasticsearch's test: either
+    matches the other as a name, or their literal starts agree)."""
+    if fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a):
+        return True
+    pa, pb = a.split("*")[0], b.split("*")[0]
+    return ("*" in a and "*" in b) and (pa.startswith(pb) or pb.startswith(pa))
+
+
+def overlapping_template(templates, name, t):
+    """(name, patterns) of another composable template of the same priority whose patterns
+    overlap t's: Elasticsearch refuses the PUT then."""
+    for other, o in templates.items():
+        if other == name or o.get("priority", 0) != t.get("priority", 0):
+            continue
+        for pa in t.get("index_patterns", []):
+            for pb in o.get("index_patterns", []):
+                if patterns_overlap(pa, pb):
+                    return other, ", ".join(o.get("index_patterns", []))
+    return None
 
 
 def bad_request(reason, typ="illegal_argument_exception"):
@@ -740,6 +770,15 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_json(*bad_request("[index_template] unknown field [data_stream]",
                                                        "x_content_parse_exception"))
                 with st.lock:
+                    clash = overlapping_template(st.templates, parts[1], t)
+                    if clash:
+                        return self.send_json(*bad_request(
+                            "index template [%s] has index patterns %s matching patterns from "
+                            "existing templates [%s] with patterns (%s) that have the same "
+                            "priority [%d], multiple index templates may not match during index "
+                            "creation, please use a different priority"
+                            % (parts[1], t.get("index_patterns"), clash[0], clash[1],
+                               t.get("priority", 0))))
                     st.templates[parts[1]] = t
                     st.stats["composable_templates"] += 1
                 return self.send_json(200, {"acknowledged": True})
@@ -1536,6 +1575,8 @@ def main():
     ap.add_argument("--bearer")
     ap.add_argument("--tls-cert", dest="tls_cert")
     ap.add_argument("--tls-key", dest="tls_key")
+    ap.add_argument("--builtin-templates", dest="builtin_templates", action="store_true",
+                    help="Elasticsearch 8's built-in data stream templates (logs-*-* ...)")
     ap.add_argument("--flavor", choices=sorted(FLAVORS), default="es8",
                     help="which server to behave like (GET /, bulk items, templates, media types)")
     ap.add_argument("--strict-content-type", dest="strict_media", action="store_true",

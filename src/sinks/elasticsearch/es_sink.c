@@ -1111,6 +1111,22 @@ static bool es_at_least(const es_sink *s, int major, int minor)
     return s->opensearch || s->vmajor > major || (s->vmajor == major && s->vminor >= minor);
 }
 
+/* The priority of the managed composable template. Elasticsearch's built-in templates
+ * (logs-*-*, metrics-*-*, traces-*-*, synthetics-*-*: priority 100, data streams, used by
+ * Elastic Agent and Fleet) must keep their names: a pattern that covers all of one
+ * ("logs-*", from the default index logs-%Y.%m.%d) goes below them, as Elastic's docs ask,
+ * where 200 would have made every new Fleet data stream a plain index. Sluice's own
+ * indices (one '-') do not match the built-ins, so its template still applies to them. */
+static int template_priority(const char *prefix, bool dynamic)
+{
+    static const char *const builtin[] = {"logs-", "metrics-", "traces-", "synthetics-"};
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; dynamic && i < SL_ARRAY_LEN(builtin); i++)
+        if (pl <= strlen(builtin[i]) && memcmp(prefix, builtin[i], pl) == 0)
+            return 99;
+    return 200;
+}
+
 static int install_templates(es_sink *s, char *why, size_t whylen)
 {
     const es_config *c = s->cfg;
@@ -1128,7 +1144,12 @@ static int install_templates(es_sink *s, char *why, size_t whylen)
     if (composable) {
         if (c->mode == ES_MODE_DATA_STREAM)
             buf_puts(&body, "\"data_stream\":{},");
-        buf_printf(&body, "\"priority\":200,\"template\":{%s}}", mappings);
+        int prio = template_priority(s->name.prefix, s->name.dynamic);
+        if (prio < 100)
+            log_info(s->cc->id, "template %s: its pattern %s* covers Elasticsearch's built-in "
+                     "data stream templates, so it goes below them (priority %d)", name,
+                     s->name.prefix, prio);
+        buf_printf(&body, "\"priority\":%d,\"template\":{%s}}", prio, mappings);
     } else {
         /* legacy template: no priority, no data_stream, mappings at the top */
         buf_printf(&body, "\"order\":200,%s}", mappings);
