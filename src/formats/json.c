@@ -1862,8 +1862,7 @@ int json_scan_object(sl_arena *a, const char *s, size_t n, json_member *m, size_
 
 /* ---- Decoding ------------------------------------------------------------------------ */
 
-/* An integer is a number without fraction or exponent that fits int64. */
-static bool number_is_int(const json_value *v, int64_t *out)
+bool json_number_is_int(const json_value *v, int64_t *out)
 {
     char tmp[32];
     if (v->raw_len == 0 || v->raw_len >= sizeof tmp || memchr(v->raw, '.', v->raw_len) ||
@@ -1888,7 +1887,7 @@ void json_value_to_field(sl_batch *b, sl_field *f, const json_value *v, bool cop
         f->v.s = copy ? batch_str(b, v->str, v->len) : (sl_str){v->str, (uint32_t)v->len};
         break;
     case JSON_NUM:
-        if (number_is_int(v, &f->v.i)) {
+        if (json_number_is_int(v, &f->v.i)) {
             f->type = SL_VAL_INT;
         } else if (isfinite(v->num)) {
             f->type = SL_VAL_FLOAT;

@@ -60,6 +60,8 @@ const json_value *json_get(const json_value *obj, const char *key);
  * name, dots included ("index.refresh_interval" is one step). NULL when v is NULL or a
  * step is missing or not an object; with no key, v itself. */
 const json_value *json_get_path(const json_value *v, ...) __attribute__((sentinel));
+/* Whether the number v is an integer: no fraction or exponent, and it fits int64 (*out). */
+bool json_number_is_int(const json_value *v, int64_t *out);
 /* Sets f's type and value from v: strings; numbers without fraction or exponent that fit
  * int64 as integers, other finite ones as floats, non-finite as null; booleans; null;
  * arrays and objects as their JSON text. With copy the bytes are copied into b's arena;

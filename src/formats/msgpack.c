@@ -361,6 +361,47 @@ void mp_put_map(sl_buf *b, uint32_t n)
         put32(b, 0xdf, n);
 }
 
+static void put_json_value(sl_buf *b, const json_value *v)
+{
+    int64_t i;
+    switch (v->type) {
+    case JSON_NULL: mp_put_nil(b); break;
+    case JSON_BOOL: mp_put_bool(b, v->b); break;
+    case JSON_NUM:
+        if (json_number_is_int(v, &i))
+            mp_put_int(b, i);
+        else if (isfinite(v->num))
+            mp_put_double(b, v->num);
+        else
+            mp_put_nil(b); /* 1e999 */
+        break;
+    case JSON_STR: mp_put_str(b, v->str, v->len); break;
+    case JSON_ARR:
+        mp_put_array(b, (uint32_t)v->n);
+        for (size_t k = 0; k < v->n; k++)
+            put_json_value(b, v->items[k]);
+        break;
+    case JSON_OBJ:
+        mp_put_map(b, (uint32_t)v->n);
+        for (size_t k = 0; k < v->n; k++) {
+            mp_put_cstr(b, v->keys[k]);
+            put_json_value(b, v->items[k]);
+        }
+        break;
+    }
+}
+
+void mp_put_json(sl_buf *b, sl_arena *a, const char *s, size_t n)
+{
+    char err[8];
+    /* json_parse bounds the nesting, so the recursion is bounded too */
+    const json_value *v = json_parse(a, s, n, err, sizeof err);
+    if (v)
+        put_json_value(b, v);
+    else
+        mp_put_str(b, s, n);
+}
+
 void mp_put_event_time(sl_buf *b, int64_t ts_ns)
 {
     /* The seconds are an unsigned 32-bit count whose last two values, as -1 and -2, are Fluent

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/arena.h"
 #include "../core/buf.h"
 
 typedef enum mp_type {
@@ -102,6 +103,9 @@ void mp_put_map(sl_buf *b, uint32_t n);
  * before the epoch is written as the epoch, one after 2106-02-07 06:28:13 as that second
  * (the two seconds after it are Fluent Bit's group markers). */
 void mp_put_event_time(sl_buf *b, int64_t ts_ns);
+/* Writes the JSON text s[0..n) as the msgpack value it stands for (objects as maps, arrays
+ * as arrays, integers as integers), parsed in `a`; text that is not JSON as a str. */
+void mp_put_json(sl_buf *b, sl_arena *a, const char *s, size_t n);
 /* Writes a 32-bit array/bin/str header of a fixed size at `at` (for back-patching). */
 void mp_patch_u32(sl_buf *b, size_t at, uint32_t v);
 

@@ -454,20 +454,25 @@ void fwd_encode_entry(sl_buf *out, const sl_event *e)
     mp_put_map(out, n);
     mp_put_str(out, "message", 7);
     mp_put_str(out, e->message.ptr ? e->message.ptr : "", e->message.len);
+    sl_arena a; /* nested values parsed; it allocates on first use */
+    arena_init(&a, 4096);
     for (uint32_t i = 0, nf = event_nfields(e); i < nf; i++) {
         const sl_field *f = event_field(e, i);
         if (f->key.len == 3 && memcmp(f->key.ptr, "tag", 3) == 0)
             continue;
         mp_put_str(out, f->key.ptr, f->key.len);
         switch (f->type) {
-        case SL_VAL_STR:
-        case SL_VAL_JSON: mp_put_str(out, f->v.s.ptr ? f->v.s.ptr : "", f->v.s.len); break;
+        case SL_VAL_STR: mp_put_str(out, f->v.s.ptr ? f->v.s.ptr : "", f->v.s.len); break;
+        case SL_VAL_JSON: /* a map or array as one: a peer's filters index into it */
+            mp_put_json(out, &a, f->v.s.ptr ? f->v.s.ptr : "", f->v.s.len);
+            break;
         case SL_VAL_INT: mp_put_int(out, f->v.i); break;
         case SL_VAL_FLOAT: mp_put_double(out, f->v.f); break;
         case SL_VAL_BOOL: mp_put_bool(out, f->v.b); break;
         default: mp_put_nil(out); break;
         }
     }
+    arena_free(&a);
 }
 
 int fwd_encode_packed(sl_buf *out, const char *tag, size_t taglen, const sl_buf *entries,
