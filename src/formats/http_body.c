@@ -151,6 +151,16 @@ static void json_object_event(ctx *c, const json_value *o)
                 from_log = is_log;
                 continue;
             }
+        } else if (strcmp(key, "message") == 0) {
+            /* Not a string: the message as its JSON text, never a field beside the message
+             * (every encoding would write two "message" keys); null says nothing. */
+            if (v->type != JSON_NULL) {
+                if (from_log)
+                    event_set_static(b, e, SL_STR("log"), e->message);
+                e->message = batch_str(b, v->raw, v->raw_len);
+                from_log = false;
+            }
+            continue;
         }
         json_value_to_field(b, event_add_field(b, e, key, klen), v, true);
     }
@@ -293,6 +303,20 @@ static int mp_pairs(ctx *c, mp_reader *r, sl_event *e, uint32_t npairs, bool met
                 from_log = is_log;
                 continue;
             }
+        } else if (!meta && k.len == 7 && memcmp(key, "message", 7) == 0) {
+            /* Not a string: the message as its JSON text, as for JSON bodies. */
+            if (v.type == MP_NIL)
+                continue;
+            mp_reader sub = {vs, r->end};
+            buf_reset(c->json);
+            if (mp_to_json(&sub, c->json, 32) != MP_OK)
+                return sl_seterr(c->err, c->errlen, SL_ERR_CORRUPT, "msgpack: bad nested value");
+            r->p = sub.p;
+            if (from_log)
+                event_set_static(b, e, SL_STR("log"), e->message);
+            e->message = batch_str(b, c->json->p, c->json->len);
+            from_log = false;
+            continue;
         }
         sl_field *f;
         if (meta) {

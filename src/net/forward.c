@@ -111,6 +111,26 @@ static int read_pairs(dec *d, mp_reader *r, sl_event *e, uint32_t npairs, bool m
                 from_log = is_log;
                 continue;
             }
+        } else if (!meta && k.len == 7 && memcmp(k.p, "message", 7) == 0) {
+            /* Not a string: the message as its JSON text, never a field beside the message
+             * (every encoding would write two "message" keys); null says nothing. */
+            if (v.type == MP_NIL)
+                continue;
+            mp_reader sub = {vstart, r->end};
+            sl_buf *j = &d->scratch->json;
+            buf_reset(j);
+            if (mp_to_json(&sub, j, d->lim->max_depth) != MP_OK)
+                return bad(d, r, "bad nested value");
+            r->p = sub.p;
+            if (from_log) {
+                sl_field *lf = &e->fields[e->nfields++];
+                lf->key = SL_STR("log");
+                lf->type = SL_VAL_STR;
+                lf->v.s = e->message;
+            }
+            e->message = batch_str(b, j->p, j->len);
+            from_log = false;
+            continue;
         }
         if (e->nfields == e->cap_fields) /* only after a `log` moved aside */
             return bad(d, r, "too many fields");
