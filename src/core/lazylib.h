@@ -1,8 +1,8 @@
 /* lazylib.h - shared libraries loaded on first use instead of at process start.
  *
  * A library that only some components need (libcurl for the HTTP clients, libsnappy for the
- * loki sink, libsystemd for the journald source, libzstd for the s3 sink's zstd, OpenSSL
- * for TLS, SigV4 and Forward's shared key) would,
+ * loki sink, libsystemd for the journald source, libzstd for the s3 sink's zstd and zstd
+ * request bodies, OpenSSL for TLS, SigV4 and Forward's shared key) would,
  * linked, cost every process its resident pages and those of all it drags in, whether that
  * component is configured or not. Such a library is left off the link line (the Makefile's
  * LAZY_PKGS; its headers are still used) and a stand-in file defines, under the library's

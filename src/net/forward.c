@@ -727,9 +727,14 @@ int fwd_gzip(sl_buf *out, const void *p, size_t n)
 
 int fwd_gunzip(sl_buf *out, const void *p, size_t n, size_t max)
 {
+    return fwd_inflate(out, p, n, max, 16 + MAX_WBITS);
+}
+
+int fwd_inflate(sl_buf *out, const void *p, size_t n, size_t max, int window_bits)
+{
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+    if (inflateInit2(&z, window_bits) != Z_OK)
         return SL_ERR_NOMEM;
     z.next_in = (Bytef *)(uintptr_t)p;
     z.avail_in = (uInt)n;
@@ -749,7 +754,7 @@ int fwd_gunzip(sl_buf *out, const void *p, size_t n, size_t max)
         if (zr == Z_STREAM_END) {
             if (z.avail_in == 0)
                 break;
-            inflateReset(&z); /* another gzip member follows */
+            inflateReset(&z); /* another gzip member (or stream) follows */
             continue;
         }
         if (zr == Z_BUF_ERROR && z.avail_in == 0) {

@@ -129,6 +129,9 @@ int fwd_gzip(sl_buf *out, const void *p, size_t n);
 /* Inflates gzip data (several concatenated members allowed) into out, at most `max`
  * bytes. Returns SL_OK, SL_ERR_TOOBIG or SL_ERR_CORRUPT. */
 int fwd_gunzip(sl_buf *out, const void *p, size_t n, size_t max);
+/* fwd_gunzip for zlib's other framings: window_bits as inflateInit2 takes them (15: zlib
+ * streams, -15: raw deflate). */
+int fwd_inflate(sl_buf *out, const void *p, size_t n, size_t max, int window_bits);
 
 /* How long the message starting at b is, from its first n bytes: exact (*exact) once it is
  * all there; for a PackedForward still arriving, a lower bound read from its entries'

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "core/common.h"
 #include "core/log.h"
@@ -101,8 +103,14 @@ bool http_req_type_is(const char *v, size_t vlen, const char *want)
 bool http_req_encoding(http_req *r, const char *v, size_t vlen)
 {
     if (http_req_value_has(v, vlen, "gzip"))
-        return r->gzip = true;
-    return http_req_value_has(v, vlen, "identity");
+        r->enc = HTTP_ENC_GZIP;
+    else if (http_req_value_has(v, vlen, "deflate"))
+        r->enc = HTTP_ENC_DEFLATE;
+    else if (http_req_value_has(v, vlen, "zstd"))
+        r->enc = HTTP_ENC_ZSTD;
+    else
+        return http_req_value_has(v, vlen, "identity");
+    return true;
 }
 
 static int on_open(void *arg, net_conn *c)
@@ -123,7 +131,7 @@ int http_req_parse_head(http_req_layer *l, net_conn *c, http_req *r, const char 
 {
     const char *p = c->in.p, *end = c->in.p + r->head_len;
     l->h->begin(l->arg, c);
-    r->gzip = false;
+    r->enc = HTTP_ENC_IDENTITY;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
@@ -291,21 +299,71 @@ void http_req_consume(net_conn *c, size_t total)
     ((http_req *)c->user)->state = HTTP_REQ_HEAD;
 }
 
+/* A zstd body (one frame or several) into out, at most `max` bytes. Returns SL_OK,
+ * SL_ERR_TOOBIG, SL_ERR_CORRUPT, or SL_ERR_NOTFOUND when libzstd cannot be loaded. */
+static int unzstd(sl_buf *out, const char *p, size_t n, size_t max)
+{
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    if (!dc)
+        return SL_ERR_NOTFOUND;
+    /* A frame may ask for a window of up to 2 GiB; 16 MiB is far beyond what senders use
+     * (level 3: 2 MiB) and bounds what one request can make us allocate. */
+    ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, 24);
+    ZSTD_inBuffer in = {p, n, 0};
+    int rc = SL_OK;
+    for (;;) {
+        if (out->cap - out->len < 65536)
+            buf_reserve(out, SL_MAX(65536, n * 2));
+        ZSTD_outBuffer ob = {out->p + out->len, out->cap - out->len, 0};
+        size_t zr = ZSTD_decompressStream(dc, &ob, &in);
+        out->len += ob.pos;
+        if (ZSTD_isError(zr)) {
+            rc = SL_ERR_CORRUPT;
+            break;
+        }
+        if (out->len > max) {
+            rc = SL_ERR_TOOBIG;
+            break;
+        }
+        if (in.pos == in.size && (zr == 0 || ob.pos < ob.size)) {
+            rc = zr == 0 ? SL_OK : SL_ERR_CORRUPT; /* else a frame ends short of its end */
+            break;
+        }
+    }
+    ZSTD_freeDCtx(dc);
+    return rc;
+}
+
 /* The whole request is in c->in: inflate, check room downstream, hand to the source. */
 static void take_body(http_req_layer *l, net_conn *c, http_req *r)
 {
     const char *body = c->in.p + r->head_len;
     size_t blen = r->body_len;
     size_t total = r->head_len + r->body_len;
-    if (r->gzip && blen) {
+    if (r->enc != HTTP_ENC_IDENTITY && blen) {
         buf_reset(&l->inflated);
-        int rc = fwd_gunzip(&l->inflated, body, blen, l->opt->max_body_bytes * 8);
+        size_t max = l->opt->max_body_bytes * 8;
+        int rc;
+        if (r->enc == HTTP_ENC_GZIP)
+            rc = fwd_gunzip(&l->inflated, body, blen, max);
+        else if (r->enc == HTTP_ENC_ZSTD)
+            rc = unzstd(&l->inflated, body, blen, max);
+        else if ((rc = fwd_inflate(&l->inflated, body, blen, max, MAX_WBITS)) == SL_ERR_CORRUPT) {
+            buf_reset(&l->inflated); /* not a zlib stream: raw deflate, as some clients send */
+            rc = fwd_inflate(&l->inflated, body, blen, max, -MAX_WBITS);
+        }
         if (rc != SL_OK) {
-            bool big = rc == SL_ERR_TOOBIG;
-            metrics_error(l->cc->metrics, big ? "body_too_large" : "bad_gzip");
+            static const char *const bad[] = {"", "bad gzip body", "bad deflate body",
+                                              "bad zstd body"};
+            bool big = rc == SL_ERR_TOOBIG, gone = rc == SL_ERR_NOTFOUND;
+            metrics_error(l->cc->metrics, big ? "body_too_large"
+                                          : r->enc == HTTP_ENC_GZIP ? "bad_gzip"
+                                                                    : "bad_encoding");
             http_req_consume(c, total);
-            l->h->error(l->arg, c, big ? 413 : 400,
-                        big ? "inflated body larger than 8 x max_body_bytes" : "bad gzip body",
+            l->h->error(l->arg, c, big ? 413 : gone ? 415 : 400,
+                        big    ? "inflated body larger than 8 x max_body_bytes"
+                        : gone ? "zstd bodies need libzstd.so.1, which cannot be loaded"
+                               : bad[r->enc],
                         false);
             return;
         }

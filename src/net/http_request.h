@@ -1,6 +1,7 @@
 /* http_request.h - the HTTP/1.1 request layer of the sources that take POSTed bodies
  * (`http`, `otlp`): request line and headers, Content-Length or chunked bodies, keep-alive,
- * Expect: 100-continue, gzip, backpressure (429), ack tokens and the answer's head.
+ * Expect: 100-continue, gzip, deflate and zstd, backpressure (429), ack tokens and the
+ * answer's head.
  *
  * The layer owns framing; the source owns meaning. It sees each header the layer does not
  * interpret, judges the parsed head (path, method, content type, auth), decodes the body and
@@ -23,6 +24,9 @@
 #include "net/server.h"
 
 enum { HTTP_REQ_HEAD = 0, HTTP_REQ_BODY, HTTP_REQ_DRAIN, HTTP_REQ_WAIT, HTTP_REQ_CLOSED };
+/* Content-Encodings a body may have: gzip, deflate (a zlib stream, or raw deflate as some
+ * clients send it) and zstd, as Vector's and the OpenTelemetry Collector's senders use. */
+enum { HTTP_ENC_IDENTITY = 0, HTTP_ENC_GZIP, HTTP_ENC_DEFLATE, HTTP_ENC_ZSTD };
 
 /* Per-connection request state: the first member of the source's connection struct, which
  * the layer allocates (zeroed) on open and frees on close. */
@@ -30,7 +34,8 @@ typedef struct http_req {
     int state;
     size_t head_len, body_len; /* c->in holds [head][body] once the body is complete; in
                                 * DRAIN, body_len is what is left to discard */
-    bool gzip, keep_alive, expect, timed, chunked;
+    uint8_t enc; /* HTTP_ENC_*: the body's Content-Encoding */
+    bool keep_alive, expect, timed, chunked;
     http_chunked dc; /* chunked body decoder: decodes in place, so memory stays bounded */
     uint64_t seq, wait_seq; /* ack token value of the next request, of the awaited one */
 } http_req;
@@ -77,7 +82,8 @@ typedef struct http_req_options {
  * whose member `req` it is; address and retry_after (default port, help) are the source's. */
 #define HTTP_REQ_LIMIT_OPTIONS(T)                                                            \
     {"max_body_bytes", SL_OPT_SIZE, offsetof(T, req.max_body_bytes), "8MiB", 0, NULL, NULL,  \
-     64, 1LL << 31, "larger bodies (or gzip bodies inflating beyond 8x this) are answered 413"}, \
+     64, 1LL << 31,                                                                         \
+     "larger bodies (or compressed bodies inflating beyond 8x this) are answered 413"},     \
     {"max_header_bytes", SL_OPT_SIZE, offsetof(T, req.max_header_bytes), "16KiB", 0, NULL,    \
      NULL, 256, 1 << 20, "request line + headers at most"},                                  \
     {"max_connections", SL_OPT_INT, offsetof(T, req.max_connections), "1024", 0, NULL, NULL, \
@@ -99,7 +105,7 @@ typedef struct http_req_layer {
     net_server_config scfg;
     net_server *srv;    /* owned, while running */
     sl_source_ctx *ctx; /* while running */
-    sl_buf inflated;    /* owned: the inflated gzip body of the current request */
+    sl_buf inflated;    /* owned: the decoded body of the current request */
 } http_req_layer;
 
 /* Handler h gets arg; each connection's struct (conn_size bytes) begins with an http_req. */
@@ -132,7 +138,8 @@ size_t http_req_head_end(const char *p, size_t n);
 int http_req_parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg);
 
 /* Header value helpers: exact name without case; word anywhere in the value; media type
- * before its parameters; Content-Encoding gzip (sets r->gzip) or identity, else false. */
+ * before its parameters; Content-Encoding gzip, deflate, zstd (sets r->enc) or identity,
+ * else false. */
 bool http_req_name_is(const char *name, size_t nlen, const char *want);
 bool http_req_value_has(const char *v, size_t vlen, const char *word);
 bool http_req_type_is(const char *v, size_t vlen, const char *want);

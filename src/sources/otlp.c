@@ -1,5 +1,5 @@
-/* otlp.c - the `otlp` source: OTLP/HTTP logs (POST /v1/logs, protobuf or JSON, gzip
- * allowed), answered 200 only once the events are in every downstream buffer.
+/* otlp.c - the `otlp` source: OTLP/HTTP logs (POST /v1/logs, protobuf or JSON, gzip,
+ * deflate or zstd), answered 200 only once the events are in every downstream buffer.
  *
  * Notes on the design
  *  1. The HTTP/1.1 request handling (framing, keep-alive, 100-continue, gzip, 429 under
@@ -128,7 +128,7 @@ static int os_header(void *arg, net_conn *c, const char *name, size_t nlen, cons
         h->type_ok = h->json || http_req_type_is(v, vlen, "application/x-protobuf");
     } else if (http_req_name_is(name, nlen, "content-encoding")) {
         if (!http_req_encoding(&h->r, v, vlen))
-            h->bad_enc = "unsupported Content-Encoding (gzip or identity)";
+            h->bad_enc = "unsupported Content-Encoding (gzip, deflate, zstd or identity)";
     }
     return 0;
 }
@@ -240,8 +240,8 @@ static int os_listens(const void *config, sl_listen *out)
 
 const sl_source_vtable sl_source_otlp = {
     .type = "otlp",
-    .help = "OpenTelemetry logs over OTLP/HTTP (POST /v1/logs, protobuf or JSON, gzip); 200 "
-            "only once durably accepted, 429 + Retry-After under backpressure",
+    .help = "OpenTelemetry logs over OTLP/HTTP (POST /v1/logs, protobuf or JSON, gzip, deflate, "
+            "zstd); 200 only once durably accepted, 429 + Retry-After under backpressure",
     .options = otlp_src_options,
     .config_size = sizeof(otlp_src_config),
     .init = os_init,
