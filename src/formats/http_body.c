@@ -23,7 +23,8 @@ int http_body_kind_of(const char *ct, size_t len)
     while (n < len && ct[n] != ';' && ct[n] != ' ')
         n++;
 #define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(ct, lit, n) == 0)
-    /* `curl -d` labels any body x-www-form-urlencoded: take it as JSON (400 if it is not). */
+    /* `curl -d` labels any body x-www-form-urlencoded: take it as JSON (400 if it is not);
+     * the http source takes Fluentd's json= and msgpack= form fields out first. */
     if (IS("application/json") || IS("application/x-www-form-urlencoded"))
         return HTTP_BODY_JSON;
     if (IS("application/x-ndjson") || IS("application/ndjson") || IS("application/jsonlines") ||

@@ -46,7 +46,8 @@ static const sl_option http_src_auth_options[] = {
     {name, type, offsetof(http_src_config, field), def, 0, NULL, NULL, min, max, help}
 static const sl_option http_src_options[] = {
     O("address", SL_OPT_ADDRESS, req.address, "0.0.0.0:8888", 0, 0, "host:port to listen on"),
-    O("tag", SL_OPT_STR, tag, "http", 0, 0, "tag of requests to / (else the path is the tag)"),
+    O("tag", SL_OPT_STR, tag, "http", 0, 0,
+      "tag of requests to / (else the path, its slashes as dots: /app/web is app.web)"),
     O("time_key", SL_OPT_STR, time_key, "date", 0, 0,
       "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "
       "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; \"\" "
@@ -63,7 +64,7 @@ static const sl_option http_src_options[] = {
 typedef struct hconn {
     http_req r; /* first: the request layer's state */
     int kind;
-    bool authed;
+    bool authed, form;
     uint32_t wait_events;
     char tag[256];
     size_t tag_len;
@@ -74,7 +75,7 @@ typedef struct http_source {
     const sl_component_ctx *cc;
     http_req_layer req;
     sl_arena scratch;
-    sl_buf json, body;
+    sl_buf json, body, form;
     bool closed;
 } http_source;
 
@@ -120,6 +121,7 @@ static void hs_begin(void *arg, net_conn *c)
     http_source *s = arg;
     hconn *h = c->user;
     h->kind = HTTP_BODY_JSON;
+    h->form = false;
     h->authed = !s->cfg->auth.bearer_token;
 }
 
@@ -130,6 +132,7 @@ static int hs_header(void *arg, net_conn *c, const char *name, size_t nlen, cons
     hconn *h = c->user;
     if (http_req_name_is(name, nlen, "content-type")) {
         h->kind = http_body_kind_of(v, vlen);
+        h->form = http_req_type_is(v, vlen, "application/x-www-form-urlencoded");
     } else if (http_req_name_is(name, nlen, "content-encoding")) {
         if (!http_req_encoding(&h->r, v, vlen)) {
             *msg = "unsupported Content-Encoding (gzip, deflate, zstd or identity)";
@@ -144,8 +147,9 @@ static int hs_header(void *arg, net_conn *c, const char *name, size_t nlen, cons
     return 0;
 }
 
-/* The path is the tag (leading slashes off; the configured tag for /). A bad Content-Type
- * is told after the framing's refusals. */
+/* The path is the tag (leading slashes off; the configured tag for /), its other slashes
+ * dots as Fluentd's in_http makes them (/app/web is app.web, a tag routes match). A bad
+ * Content-Type is told after the framing's refusals. */
 static int hs_head(void *arg, net_conn *c, const http_req_head *hd, const char **msg)
 {
     http_source *s = arg;
@@ -154,12 +158,17 @@ static int hs_head(void *arg, net_conn *c, const http_req_head *hd, const char *
     size_t tlen = hd->target_len;
     while (tlen && *target == '/')
         target++, tlen--;
+    while (tlen && target[tlen - 1] == '/')
+        tlen--;
     if (tlen == 0) {
         target = s->cfg->tag;
         tlen = strlen(target);
     }
     h->tag_len = SL_MIN(tlen, sizeof h->tag - 1);
     memcpy(h->tag, target, h->tag_len);
+    for (size_t i = 0; i < h->tag_len; i++)
+        if (h->tag[i] == '/')
+            h->tag[i] = '.';
     if (!hd->post) {
         *msg = "only POST /<tag> is served";
         return 405;
@@ -179,17 +188,89 @@ static int hs_head(void *arg, net_conn *c, const http_req_head *hd, const char *
     return 0;
 }
 
+/* Appends the form-decoded (RFC 1866: '+' a space, %XX a byte) [p, p+n) to out. */
+static void form_decode(sl_buf *out, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (p[i] == '+') {
+            buf_putc(out, ' ');
+        } else if (p[i] == '%' && i + 2 < n && (hi = sl_hexval(p[i + 1])) >= 0 &&
+                   (lo = sl_hexval(p[i + 2])) >= 0) {
+            buf_putc(out, (char)(hi << 4 | lo));
+            i += 2;
+        } else {
+            buf_putc(out, p[i]);
+        }
+    }
+}
+
+/* Fluentd's in_http form: json=<record(s)> or msgpack=<record(s)>, and time=<epoch seconds>
+ * for events without their own. A body that starts as JSON does (curl -d '{...}' labels it
+ * a form too) is left as it is. Returns false, with *msg, when no record parameter is there. */
+static bool form_body(http_source *s, const char **body, size_t *blen, int *kind,
+                      int64_t *now_ns, const char **msg)
+{
+    const char *p = *body, *end = p + *blen;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (p == end || *p == '{' || *p == '[')
+        return true;
+    bool found = false;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        if (eq) {
+            size_t nl = (size_t)(eq - p);
+            bool is_json = nl == 4 && memcmp(p, "json", 4) == 0;
+            bool is_mp = nl == 7 && memcmp(p, "msgpack", 7) == 0;
+            if ((is_json || is_mp) && !found) {
+                buf_reset(&s->form);
+                form_decode(&s->form, eq + 1, (size_t)(pe - eq - 1));
+                *kind = is_json ? HTTP_BODY_JSON : HTTP_BODY_MSGPACK;
+                found = true;
+            } else if (nl == 4 && memcmp(p, "time", 4) == 0) {
+                char num[24];
+                size_t vl = SL_MIN((size_t)(pe - eq - 1), sizeof num - 1);
+                memcpy(num, eq + 1, vl);
+                num[vl] = '\0';
+                long long t = strtoll(num, NULL, 10); /* 0 or not a number: now */
+                if (t > 0 && t < INT64_MAX / 1000000000)
+                    *now_ns = (int64_t)t * 1000000000;
+            }
+        }
+        p = amp ? amp + 1 : end;
+    }
+    if (!found) {
+        *msg = "a form body needs a json= or msgpack= parameter";
+        return false;
+    }
+    *body = s->form.p, *blen = s->form.len;
+    return true;
+}
+
 /* The whole body is in (inflated); it becomes one batch. */
 static void hs_body(void *arg, net_conn *c, const char *body, size_t blen, size_t total)
 {
     http_source *s = arg;
     hconn *h = c->user;
     char err[256];
+    int64_t now = sl_now_ns();
+    int kind = h->kind;
+    const char *fmsg = NULL;
+    if (h->form && !form_body(s, &body, &blen, &kind, &now, &fmsg)) {
+        http_req_consume(c, total);
+        metrics_error(s->cc->metrics, "parse");
+        net_server_warn(s->req.srv, "%s: bad body: %s", c->peer, fmsg);
+        hs_error(s, c, 400, fmsg, false);
+        return;
+    }
     sl_batch *b = batch_new(64);
     sl_str tag = batch_str(b, h->tag, h->tag_len);
     const char *tk = s->cfg->time_key ? s->cfg->time_key : "";
-    int rc = http_body_parse(b, (http_body_kind)h->kind, body, blen, tag,
-                             (sl_str){tk, (uint32_t)strlen(tk)}, sl_now_ns(), &s->scratch,
+    int rc = http_body_parse(b, (http_body_kind)kind, body, blen, tag,
+                             (sl_str){tk, (uint32_t)strlen(tk)}, now, &s->scratch,
                              &s->json, err, sizeof err);
     http_req_consume(c, total);
     if (rc != SL_OK) {
@@ -244,6 +325,7 @@ static void hs_destroy(void *self)
     arena_free(&s->scratch);
     buf_free(&s->json);
     buf_free(&s->body);
+    buf_free(&s->form);
     free(s);
 }
 
