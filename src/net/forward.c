@@ -95,6 +95,14 @@ static int read_pairs(dec *d, mp_reader *r, sl_event *e, uint32_t npairs, bool m
         if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
             return bad(d, r, meta ? "metadata key is not a string" : "record key is not a string");
         const uint8_t *vstart = r->p;
+        if (!meta && k.len == 3 && memcmp(k.p, "tag", 3) == 0) {
+            /* The message's tag is the event's, as Fluentd routes by it (Vector's fluent
+             * source writes it over the record's): a record's own "tag" would be a second
+             * field, the one routes and sinks find first. */
+            if (mp_skip(r, d->lim->max_depth, (size_t)(r->end - r->p)) != MP_OK)
+                return bad(d, r, "truncated record value");
+            continue;
+        }
         if (mp_read(r, &v) != MP_OK)
             return bad(d, r, meta ? "truncated metadata value" : "truncated record value");
         if (!meta && (v.type == MP_STR || v.type == MP_BIN)) {
