@@ -279,9 +279,17 @@ static int mp_pairs(ctx *c, mp_reader *r, sl_event *e, uint32_t npairs, bool met
     bool from_log = false;
     for (uint32_t i = 0; i < npairs; i++) {
         mp_obj k, v;
-        if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
-            return sl_seterr(c->err, c->errlen, SL_ERR_CORRUPT,
-                             "msgpack: key %u of the map at body byte %zu is not a string", i, at);
+        char kt[32];
+        size_t kl;
+        if (mp_read(r, &k) != MP_OK)
+            return sl_seterr(c->err, c->errlen, SL_ERR_CORRUPT, "msgpack: truncated key");
+        if (k.type != MP_STR && k.type != MP_BIN) { /* 1, true, nil: their text, as forward */
+            if (!(kl = mp_key_text(&k, kt, sizeof kt)))
+                return sl_seterr(c->err, c->errlen, SL_ERR_CORRUPT,
+                                 "msgpack: key %u of the map at body byte %zu is not a string "
+                                 "or a scalar", i, at);
+            k.type = MP_STR, k.p = (const uint8_t *)kt, k.len = (uint32_t)kl;
+        }
         const uint8_t *vs = r->p;
         if (mp_read(r, &v) != MP_OK)
             return sl_seterr(c->err, c->errlen, SL_ERR_CORRUPT, "msgpack: truncated value");

@@ -180,6 +180,19 @@ int mp_skip(mp_reader *r, int max_depth, size_t limit)
     return MP_OK;
 }
 
+size_t mp_key_text(const mp_obj *k, char *buf, size_t cap)
+{
+    int n;
+    switch (k->type) {
+    case MP_INT: n = snprintf(buf, cap, "%" PRId64, k->i); break;
+    case MP_UINT: n = snprintf(buf, cap, "%" PRIu64, k->u); break;
+    case MP_BOOL: n = snprintf(buf, cap, "%s", k->b ? "true" : "false"); break;
+    case MP_NIL: n = snprintf(buf, cap, "null"); break;
+    default: return 0;
+    }
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 int mp_to_json(mp_reader *r, sl_buf *out, int max_depth)
 {
     mp_obj o;
@@ -216,22 +229,16 @@ int mp_to_json(mp_reader *r, sl_buf *out, int max_depth)
                 buf_putc(out, ',');
             if (map) {
                 mp_obj k;
+                size_t kl;
                 if ((rc = mp_read(r, &k)) != MP_OK)
                     return rc;
                 if (k.type == MP_STR || k.type == MP_BIN) {
                     buf_putc(out, '"');
                     json_escape(out, (const char *)k.p, k.len);
                     buf_putc(out, '"');
-                } else if (k.type == MP_INT || k.type == MP_UINT || k.type == MP_BOOL ||
-                           k.type == MP_NIL) {
-                    /* A scalar key: its text, quoted. */
-                    buf_putc(out, '"');
-                    if (k.type == MP_INT)
-                        buf_printf(out, "%" PRId64, k.i);
-                    else if (k.type == MP_UINT)
-                        buf_printf(out, "%" PRIu64, k.u);
-                    else
-                        buf_puts(out, k.type == MP_NIL ? "null" : k.b ? "true" : "false");
+                } else if ((kl = mp_key_text(&k, num, sizeof num)) > 0) {
+                    buf_putc(out, '"'); /* a scalar key: its text, quoted */
+                    buf_append(out, num, kl);
                     buf_putc(out, '"');
                 } else {
                     /* A container (or float/ext) as a key has no JSON form; quoting its

@@ -85,6 +85,11 @@ static inline int mp_read(mp_reader *r, mp_obj *o)
  * waiting for the bytes. Returns MP_OK, MP_NEED_MORE, MP_BAD, MP_TOO_BIG or MP_TOO_DEEP. */
 int mp_skip(mp_reader *r, int max_depth, size_t limit);
 
+/* The text of a map key that is a scalar but no string (an integer, true, false, nil), in
+ * buf (32 bytes at least): its length, or 0 for any other type. Peers accept such keys
+ * (Fluentd, Fluent Bit), so a record with one is read, the key as this text. */
+size_t mp_key_text(const mp_obj *k, char *buf, size_t cap);
+
 /* Appends the value at r as JSON text (maps, arrays, scalars; bin as a string; ext as
  * null), advancing r. Returns MP_OK or an error as mp_skip. */
 int mp_to_json(mp_reader *r, sl_buf *out, int max_depth);

@@ -92,8 +92,20 @@ static int read_pairs(dec *d, mp_reader *r, sl_event *e, uint32_t npairs, bool m
     bool from_log = false;
     for (uint32_t i = 0; i < npairs; i++) {
         mp_obj k, v;
-        if (mp_read(r, &k) != MP_OK || (k.type != MP_STR && k.type != MP_BIN))
-            return bad(d, r, meta ? "metadata key is not a string" : "record key is not a string");
+        if (mp_read(r, &k) != MP_OK)
+            return bad(d, r, meta ? "truncated metadata key" : "truncated record key");
+        if (k.type != MP_STR && k.type != MP_BIN) {
+            /* 1, true, nil as keys are data to Fluentd and Fluent Bit: their text here;
+             * refused, the client would send the chunk again and again */
+            char kt[32];
+            size_t kl = mp_key_text(&k, kt, sizeof kt);
+            if (!kl)
+                return bad(d, r, meta ? "metadata key is not a string"
+                                      : "record key is not a string or a scalar");
+            k.type = MP_STR;
+            k.p = (const uint8_t *)batch_str(b, kt, kl).ptr;
+            k.len = (uint32_t)kl;
+        }
         const uint8_t *vstart = r->p;
         if (!meta && k.len == 3 && memcmp(k.p, "tag", 3) == 0) {
             /* The message's tag is the event's, as Fluentd routes by it (Vector's fluent

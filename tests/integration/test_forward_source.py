@@ -192,7 +192,7 @@ bad_inputs = [
     msgpack.packb(["t", b"\x92\x01"]),                     # packed entries truncated
     msgpack.packb(["t", b"\x00" * 10, {"compressed": "gzip"}]),  # not gzip
     msgpack.packb(["t", 1700000000, {"m": 1}, {"chunk": 5}]),     # chunk not a string
-    msgpack.packb(["t", 1700000000, {1: "int key"}]),     # non-string key
+    msgpack.packb(["t", 1700000000, {(1, 2): "array key"}]),  # a key that has no text
     msgpack.packb(["", 1700000000, {"m": 1}]),            # empty tag
     msgpack.packb(["t", True, {"m": 1}]),                 # second item neither time, array nor bin
     msgpack.packb(["t", None]),                           # nil entries
@@ -207,7 +207,7 @@ bad_inputs = [
     msgpack.packb(["t", packed_entries([{"m": 1}]), {"compressed": 1}]),   # compressed not a string
     msgpack.packb(["t", packed_entries([{"m": 1}]), {"compressed": "lz4"}]),  # unknown compression
     msgpack.packb(["t", packed_entries([{"m": 1}]), {5: "key"}]),          # option key not a string
-    msgpack.packb(["t", b"\x92\xce\x00\x00\x00\x01\x81\x01\xa1x"]),  # packed record key an int
+    msgpack.packb(["t", b"\x92\xce\x00\x00\x00\x01\x81\x80\xa1x"]),  # packed record key a map
     msgpack.packb(["t", gzip_entries([{"m": 1}])[:-6], {"compressed": "gzip"}]),  # truncated gzip
     b"\xdb\x7f\xff\xff\xff",                               # a 2 GB string claim
     b"\xdd\x7f\xff\xff\xff",                               # a 2 G element array claim
