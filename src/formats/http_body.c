@@ -129,6 +129,12 @@ static void json_object_event(ctx *c, const json_value *o)
     sl_batch *b = c->b;
     sl_event *e = new_event(c, c->now_ns);
     bool from_log = false, timed = false;
+    /* Vector's events carry their time as "timestamp", an RFC 3339 string: it is the time
+     * of a record without a time_key member, so what a Vector http sink sends keeps its
+     * times (a backlog too) and no second "timestamp" is written beside the event's. */
+    bool vector_ts = c->time_key.len != 0;
+    for (size_t i = 0; i < o->n && vector_ts; i++)
+        vector_ts = !is_time_key(c, o->keys[i], strlen(o->keys[i]));
     for (size_t i = 0; i < o->n; i++) {
         const char *key = o->keys[i];
         size_t klen = strlen(key);
@@ -136,6 +142,11 @@ static void json_object_event(ctx *c, const json_value *o)
         if (!timed && is_time_key(c, key, klen) &&
             ((v->type == JSON_NUM && num_text_time(v->raw, v->raw_len, v->num, &e->ts_ns)) ||
              (v->type == JSON_STR && str_time(v->str, v->len, &e->ts_ns)))) {
+            timed = true;
+            continue;
+        }
+        if (!timed && vector_ts && v->type == JSON_STR && klen == 9 &&
+            memcmp(key, "timestamp", 9) == 0 && str_time(v->str, v->len, &e->ts_ns)) {
             timed = true;
             continue;
         }

@@ -33,7 +33,8 @@ int http_body_kind_of(const char *content_type, size_t len);
  *   "date" by default) when it reads as a time - a number of seconds (double or epoch; from
  *   1e11 on milliseconds, epoch_ms) or an RFC 3339 / ISO 8601 string, 'T' or ' ' between
  *   date and time, no zone meaning UTC (iso8601, java_sql_timestamp) - and the key is then
- *   not a field; else `now_ns`. An empty time_key turns this off.
+ *   not a field; else, in a JSON record without the time_key, an RFC 3339 "timestamp"
+ *   string (Vector's events); else `now_ns`. An empty time_key turns this off.
  * - msgpack entries: [time, record] or, Fluent Bit >= 2.1, [[time, metadata], record]
  *   (time an integer, a float or EventTime). Fluent Bit's group start/end markers
  *   (times -1 and -2) are skipped. Metadata keys become fields fluentbit.metadata.<key>.

@@ -50,8 +50,8 @@ static const sl_option http_src_options[] = {
       "tag of requests to / (else the path, its slashes as dots: /app/web is app.web)"),
     O("time_key", SL_OPT_STR, time_key, "date", 0, 0,
       "record key holding the event time (Fluent Bit's json_date_key): seconds or milliseconds "
-      "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; \"\" "
-      "for none"),
+      "since the epoch, or RFC 3339; taken out of the fields when it reads as a time; a JSON "
+      "record without it takes an RFC 3339 \"timestamp\" (Vector's); \"\" for none"),
     O("retry_after", SL_OPT_INT, req.retry_after_s, "1", 0, 3600,
       "seconds in the Retry-After header of 429 answers"),
     {"auth", SL_OPT_OBJECT, offsetof(http_src_config, auth), NULL, 0, NULL, http_src_auth_options,
