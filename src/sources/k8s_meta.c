@@ -418,6 +418,7 @@ typedef struct watcher {
     pthread_t th;
     bool started;
     bool synced;        /* a list has been applied (under km->mu) */
+    bool refused;       /* a list was answered 4xx (RBAC, auth): not worth waiting for */
     char rv[64];
     /* the answer being read */
     http_mresp resp;
@@ -675,8 +676,14 @@ static long do_list(watcher *w, bool force_token, char *err, size_t errlen)
     /* no resourceVersion: a consistent read, what a relist after 410 needs */
     snprintf(path, sizeof path, "/api/v1/%s%s%s", w->what, sel ? "?" : "", sel ? km->selector + 1 : "");
     long st = api_get(w, path, false, force_token, err, errlen);
-    if (st != 200)
+    if (st != 200) {
+        if (st >= 400 && st < 500) {
+            pthread_mutex_lock(&km->mu);
+            w->refused = true;
+            pthread_mutex_unlock(&km->mu);
+        }
         return st;
+    }
     pthread_mutex_lock(&km->mu);
     k8s_cache_begin(w->cache);
     pthread_mutex_unlock(&km->mu);
@@ -811,6 +818,15 @@ void k8s_meta_lookup(k8s_meta *km, const char *ns, size_t nsl, const char *pod, 
     *ns_out = km->cfg->namespace_labels ? k8s_cache_get(km->nss.cache, "", 0, ns, nsl, "", 0)
                                         : NULL;
     pthread_mutex_unlock(&km->mu);
+}
+
+bool k8s_meta_synced(k8s_meta *km)
+{
+    pthread_mutex_lock(&km->mu);
+    bool ok = km->pods.synced &&
+              (!km->cfg->namespace_labels || km->nss.synced || km->nss.refused);
+    pthread_mutex_unlock(&km->mu);
+    return ok;
 }
 
 void k8s_meta_status_json(k8s_meta *km, sl_buf *out)

@@ -116,6 +116,9 @@ uint64_t k8s_meta_generation(const k8s_meta *km);
  * waits on the API. */
 void k8s_meta_lookup(k8s_meta *km, const char *ns, size_t nsl, const char *pod, size_t podl,
                      const char *uid, size_t uidl, k8s_obj **pod_out, k8s_obj **ns_out);
+/* True once the first pod list has been applied, and the namespace list when watched (or
+ * refused with a 4xx, as without RBAC on namespaces). */
+bool k8s_meta_synced(k8s_meta *km);
 /* Appends ,"kubernetes_api":{...} for the status API. */
 void k8s_meta_status_json(k8s_meta *km, sl_buf *out);
 

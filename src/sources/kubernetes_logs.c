@@ -47,7 +47,9 @@
  *     node, owner and namespace labels join the per-batch template (note 6). A pod
  *     annotated sluice.io/exclude: "true" is not offered when known at a scan, and lines of
  *     a file already open are skipped but still committed; sluice.io/parser: json adds the
- *     members of a JSON message as fields.
+ *     members of a JSON message as fields. At start the first walk waits (api_wait_ms) for
+ *     the first lists: the backlog read then would otherwise go out without labels, and
+ *     an excluded pod's files, which no position knows, would be read from their start.
  * 10. Pod and container directories may be symlinks (some runtimes and CI setups link
  *     <path>/<ns>_<pod>_<uid> elsewhere): they are followed, as Fluent Bit's and Vector's
  *     globs follow them, and files are offered under the link's path, whose names give the
@@ -97,6 +99,7 @@ typedef struct k8s_config {
     tailer_config tail;
     tail_ml_config ml;
     bool metadata, annotations;
+    int64_t api_wait_ms;
     k8s_meta_config meta;
 } k8s_config;
 
@@ -147,6 +150,9 @@ static const sl_option k8s_options[] = {
       "bound on a list request and on connecting"),
     O("watch_timeout_ms", SL_OPT_DURATION, meta.watch_timeout_ms, "300000", 0, NULL, 1000,
       3600000, "the server ends a watch after this (timeoutSeconds); it is then resumed"),
+    O("api_wait_ms", SL_OPT_DURATION, api_wait_ms, "10000", 0, NULL, 0, 600000,
+      "at start, files are read once the first pod (and namespace) list is in, or after "
+      "this long (0: at once)"),
     O("api_backoff_max_ms", SL_OPT_DURATION, meta.backoff_max_ms, "30000", 0, NULL, 250,
       600000, "longest wait between failed API requests (doubling from 250 ms)"),
     TAILER_CONFIG_OPTIONS(k8s_config, tail),
@@ -1071,6 +1077,23 @@ static const tail_loop_ops k8s_loop_ops = {
     .discard = k8s_discard,
 };
 
+/* Note 9: the first walk waits for the first lists, at most api_wait_ms. */
+static void k8s_wait_lists(k8s_source *s)
+{
+    int64_t until = sl_mono_ms() + s->cfg->api_wait_ms;
+    while (!k8s_meta_synced(s->meta) && !source_should_stop(s->ctx)) {
+        int64_t left = until - sl_mono_ms();
+        if (left <= 0) {
+            log_warn(s->cc->id, "the Kubernetes API has not answered the first lists within "
+                     "%" PRId64 " ms (api_wait_ms); reading with path metadata alone until it "
+                     "does",
+                     s->cfg->api_wait_ms);
+            return;
+        }
+        source_sleep(s->ctx, (int)SL_MIN(left, 20));
+    }
+}
+
 static int k8s_run(void *self, sl_source_ctx *ctx)
 {
     k8s_source *s = self;
@@ -1083,6 +1106,8 @@ static int k8s_run(void *self, sl_source_ctx *ctx)
         log_info(s->cc->id, "metadata from the Kubernetes API is off: %s", s->meta_off);
     if (s->meta && k8s_meta_start(s->meta) != SL_OK)
         log_warn(s->cc->id, "cannot start the Kubernetes API watch; path metadata alone");
+    else if (s->meta && s->cfg->api_wait_ms > 0)
+        k8s_wait_lists(s);
     int rc = tail_loop_run(&(tail_loop){
         .t = s->t, .ctx = ctx, .cc = s->cc, .checkpoint_interval_ms = s->cfg->tail.checkpoint_interval_ms,
         .ck = &s->ck, .ino_fd = &s->ino_fd, .stopping = &s->stopping, .ops = &k8s_loop_ops, .arg = s});

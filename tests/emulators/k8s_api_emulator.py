@@ -24,6 +24,8 @@ Control (no auth), JSON bodies:
                         {"count": n, "hang": true} the next n calls never answer (a timeout)
   POST /_ctl/slow       {"ms": n} every list answer waits n ms first
   POST /_ctl/tokens     {"tokens": [...]} the accepted tokens
+  POST /_ctl/forbid     {"resources": ["namespaces"]} lists and watches of these answer 403,
+                        as RBAC without that permission does
   GET  /_ctl/stats      counters: lists, watches, unauthorized, tokens_seen, open_watches
 
 Usage: k8s_api_emulator.py [--port N] [--token T] [--bookmark-ms N] [--tls CERT KEY]
@@ -46,6 +48,7 @@ state = {
     "fail": [],              # pending failures: {"status": n} or {"hang": True}
     "slow_ms": 0,
     "tokens": set(),
+    "forbidden": set(),
     "objs": {"pods": {}, "namespaces": {}},
     "log": {"pods": [], "namespaces": []},   # (rv, type, obj)
     "stats": {"lists": {"pods": 0, "namespaces": 0}, "watches": {"pods": 0, "namespaces": 0},
@@ -150,6 +153,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["slow_ms"] = b.get("ms", 0)
             elif path == "/_ctl/tokens":
                 state["tokens"] = set(b["tokens"])
+            elif path == "/_ctl/forbid":
+                state["forbidden"] = set(b["resources"])
             else:
                 return self.send_json(404, status_obj(404, "NotFound", path))
         self.send_json(200, {})
@@ -201,6 +206,12 @@ class Handler(BaseHTTPRequestHandler):
             q["_ns"] = rest[1]
         else:
             return self.send_json(404, status_obj(404, "NotFound", u.path))
+        with lock:
+            forbidden = res in state["forbidden"]
+        if forbidden:
+            return self.send_json(403, status_obj(403, "Forbidden", (
+                '%s is forbidden: User "system:serviceaccount:logging:sluice" cannot list '
+                'resource "%s" in API group "" at the cluster scope') % (res, res)))
         if q.get("watch", [""])[0] in ("1", "true"):
             return self.watch(res, q)
         with lock:

@@ -1,7 +1,7 @@
-"""kubernetes_logs when the Kubernetes API is down, failing or slow: events flow from the
-start with path metadata alone and are enriched once the API answers; failed (500), hung
-(timeout) and slow lists are retried with backoff while lines keep flowing. Every line is
-counted in and out."""
+"""kubernetes_logs when the Kubernetes API is down, failing or slow: events flow once
+api_wait_ms has passed, with path metadata alone, and are enriched once the API answers;
+failed (500), hung (timeout) and slow lists are retried with backoff while lines keep
+flowing. Every line is counted in and out."""
 import os
 
 from harness import Sluice, WORK, free_port, log, wait_until
@@ -12,7 +12,8 @@ root = os.path.join(WORK, "pods")
 os.makedirs(root)
 write_token("tok-1")
 port = free_port()  # nothing listens here yet: the API is down
-s = Sluice(config(root, free_port(), "http://127.0.0.1:%d" % port), "k8s").start()
+s = Sluice(config(root, free_port(), "http://127.0.0.1:%d" % port, extra="    api_wait_ms: 500"),
+           "k8s").start()
 web = pod_dir(root, "shop", "web-1", "u-web")
 write_lines(web, ["down %d" % i for i in range(50)])
 got = wait_messages(["down %d" % i for i in range(50)], "lines while the API is down")
