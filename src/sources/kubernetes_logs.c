@@ -22,7 +22,12 @@
  *     one partial-line accumulator per stream, so CRI P parts (and Docker entries without a
  *     trailing newline) join per stream and stdout and stderr never mix. A joined message
  *     is bounded by max_line_bytes: beyond it what was gathered goes out marked
- *     log.truncated and joining starts over.
+ *     log.truncated and joining starts over. A partial whose rest has not come for
+ *     partial_timeout_ms of reading (time spent waiting on full buffers does not count) is
+ *     delivered as it is, marked log.truncated: a container that exits in the middle of a
+ *     line leaves a last P (containerd) or an entry without newline (dockerd) that nothing
+ *     completes, and until then it held back its file's position (note 4), so every
+ *     restart read the rest of the file again.
  *  4. Acks: one batch holds lines of one file. The position a batch commits is the end of
  *     its last line, lowered to the first offset of any partial still being joined; so a
  *     crash never commits past a part whose message has not been delivered. Positions only
@@ -95,6 +100,7 @@ typedef struct k8s_config {
     sl_strlist inc_ns, exc_ns, inc_pod, exc_pod, inc_ctr, exc_ctr;
     bool exclude_self;
     uint64_t max_line_bytes;
+    int64_t partial_timeout_ms;
     int64_t rescan_interval_ms;
     tailer_config tail;
     tail_ml_config ml;
@@ -124,6 +130,9 @@ static const sl_option k8s_options[] = {
       "skip sluice's own pod ($POD_NAME / $POD_NAMESPACE, else the host name)"),
     O("max_line_bytes", SL_OPT_SIZE, max_line_bytes, "1MiB", 0, NULL, 64, INT32_MAX,
       "bound on a message, joined partial lines included (beyond: log.truncated)"),
+    O("partial_timeout_ms", SL_OPT_DURATION, partial_timeout_ms, "30000", 0, NULL, 10,
+      86400000, "a partial line (CRI P, Docker entry without newline) whose rest has not "
+      "come after this long is delivered as it is, marked log.truncated"),
     O("rescan_interval_ms", SL_OPT_DURATION, rescan_interval_ms, "5000", 0, NULL, 10, 3600000,
       "periodic walk of the tree (inotify catches most changes sooner)"),
     O("metadata", SL_OPT_BOOL, metadata, "true", 0, NULL, 0, 0,
@@ -167,7 +176,11 @@ typedef struct kpart {
     size_t len, cap;
     uint64_t first_off;
     int64_t ts_ns;
+    int64_t last_ms, wait_at;   /* note 3: when its last part came, the source's wait then */
+    struct kfile *owner;        /* its file, and which stream of it (id) */
+    int id;
     bool active;
+    struct kpart *prev, *next;  /* in the source's list of active partials */
 } kpart;
 
 enum { KM_NS, KM_POD, KM_UID, KM_CTR, KM_CID, KM_N };
@@ -226,6 +239,8 @@ typedef struct k8s_source {
     int64_t bad_log_ms;
     uint64_t bad_suppressed;
     tail_ml *ml; /* note 8, NULL when off */
+    kpart *parts;         /* note 3: active partials, for their timeout */
+    int64_t emit_wait_ms; /* time spent in source_emit while partials were active */
 } k8s_source;
 
 /* ---- Metadata from paths -------------------------------------------------------------- */
@@ -291,10 +306,26 @@ static kfile *kfile_new(k8s_source *s, const char *path)
     return kf;
 }
 
-static void kfile_free(kfile *kf)
+static void part_unlink(k8s_source *s, kpart *p)
+{
+    if (!p->active)
+        return;
+    p->active = false;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        s->parts = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
+
+static void kfile_free(k8s_source *s, kfile *kf)
 {
     if (!kf)
         return;
+    part_unlink(s, &kf->part[0]);
+    part_unlink(s, &kf->part[1]);
     for (int i = 0; i < KM_N; i++)
         free(kf->meta[i]);
     free(kf->part[0].buf);
@@ -347,8 +378,11 @@ static void k8s_flush(k8s_source *s)
     s->b_last_n = b->n;
     b->ack = ack_token_open(source_ledger(s->ctx), s->b_key, end);
     b->origin = s->cc->id;
+    int64_t t0 = s->parts ? sl_mono_ms() : 0;
     if (source_emit(s->ctx, b) != SL_OK)
         s->stopping = true;
+    if (s->parts) /* note 3: a wait on full buffers is no time the rest could be read */
+        s->emit_wait_ms += sl_mono_ms() - t0;
 }
 
 static void tmpl_add(k8s_source *s, sl_str key, uint8_t type, sl_str v, int64_t iv)
@@ -599,9 +633,9 @@ static void k8s_bad(k8s_source *s, const char *path, uint64_t off, const char *w
     s->bad_suppressed = 0;
 }
 
-static void part_reset(kpart *p)
+static void part_reset(k8s_source *s, kpart *p)
 {
-    p->active = false;
+    part_unlink(s, p);
     p->len = 0;
 }
 
@@ -611,7 +645,7 @@ static void part_emit(k8s_source *s, kfile *kf, const tailer_file_info *f, int s
 {
     kpart *p = &kf->part[stream];
     uint64_t first = p->first_off;
-    p->active = false; /* before emitting, so the flush position is not held back by it */
+    part_unlink(s, p); /* before emitting, so the flush position is not held back by it */
     k8s_out(s, kf, f, p->ts_ns, stream, p->buf, p->len, first, end, truncated);
     p->len = 0;
 }
@@ -640,15 +674,15 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
     if (SL_UNLIKELY(!kf))
         kf = *f->user = kfile_new(s, f->path);
     if (SL_UNLIKELY(kf->key != f->key)) { /* new file or truncated: partials are void */
-        part_reset(&kf->part[0]);
-        part_reset(&kf->part[1]);
+        part_reset(s, &kf->part[0]);
+        part_reset(s, &kf->part[1]);
         tail_ml_forget(&kf->ml[0]);
         tail_ml_forget(&kf->ml[1]);
         kf->chunk_next = UINT64_MAX;
         kf->key = f->key;
         kf->last_end = 0;
     }
-    if (SL_UNLIKELY(s->ml && kf->path_seen != f->path)) { /* note 8: for a group sent later */
+    if (SL_UNLIKELY(kf->path_seen != f->path)) { /* notes 3, 8: for what is sent later */
         free(kf->path);
         kf->path = sl_xstrdup(f->path);
         kf->path_seen = f->path;
@@ -727,7 +761,16 @@ static bool k8s_on_line(void *arg, const tailer_file_info *f, const tailer_line 
         p->active = true;
         p->first_off = ln->offset;
         p->ts_ns = cl.ts_ns;
+        p->owner = kf;
+        p->id = cl.stream;
+        p->prev = NULL;
+        p->next = s->parts;
+        if (s->parts)
+            s->parts->prev = p;
+        s->parts = p;
     }
+    p->last_ms = sl_mono_ms();
+    p->wait_at = s->emit_wait_ms;
     part_append(p, cl.msg, cl.len);
     if (!cl.partial)
         part_emit(s, kf, f, cl.stream, ln->end, false);
@@ -760,7 +803,7 @@ static void k8s_on_close(void *arg, const tailer_file_info *f, bool drained)
         else
             s->b_kf = NULL;
     }
-    kfile_free(kf);
+    kfile_free(s, kf);
     *f->user = NULL;
 }
 
@@ -1039,10 +1082,29 @@ static int k8s_init(void **self, const void *config, const sl_component_ctx *cc,
     return SL_OK;
 }
 
-/* Every turn: the batch being filled goes, after the groups whose time is up (note 8). */
+/* Note 3: partials whose rest has not come for partial_timeout_ms of reading go as they
+ * are. Their file's lines up to the last one taken are all out or in the open batch, so
+ * its position may move to there. */
+static void parts_expire(k8s_source *s, int64_t now)
+{
+    for (kpart *p = s->parts, *next; p && !s->stopping; p = next) {
+        next = p->next;
+        if (now - p->last_ms - (s->emit_wait_ms - p->wait_at) < s->cfg->partial_timeout_ms)
+            continue;
+        kfile *kf = p->owner;
+        tailer_file_info fi = {.key = kf->key, .stream_id = kf->stream_id, .path = kf->path};
+        metrics_error(s->cc->metrics, "partial_unterminated");
+        part_emit(s, kf, &fi, p->id, kf->last_end, true);
+    }
+}
+
+/* Every turn: the batch being filled goes, after the groups whose time is up (note 8) and
+ * the partials whose time is up (note 3). */
 static void k8s_flush_hook(void *arg)
 {
     k8s_source *s = arg;
+    if (s->parts)
+        parts_expire(s, sl_mono_ms());
     if (s->ml)
         tail_ml_expire(s->ml, sl_mono_ms(), k8s_ml_emit, s);
     k8s_flush(s);
