@@ -8,8 +8,10 @@
  *   WATCH  GET ...&watch=1&allowWatchBookmarks=true&resourceVersion=<rv>&timeoutSeconds=N:
  *          one JSON event a line, applied as it arrives; every event and BOOKMARK moves rv.
  *          The server ending the stream (its timeout) watches again from rv at once; a
- *          broken stream watches again from rv after a backoff. `410 Gone` (an ERROR event
- *          with code 410, or an HTTP 410) means rv is too old: LIST again.
+ *          broken stream, one ended by another ERROR event (an etcd failure, a cache
+ *          behind rv) or at once without an event, watches again from rv after a backoff.
+ *          `410 Gone` (an ERROR event with code 410, or an HTTP 410) means rv is too old:
+ *          LIST again.
  *   The backoff doubles from 250 ms to backoff_max_ms and resets once an answer succeeds.
  *
  * Invariants
@@ -241,6 +243,10 @@ int k8s_decode_event(const char *s, size_t n, k8s_event *ev)
     if (ev->type == K8S_EV_ERROR) {
         const json_value *c = json_get(obj, "code");
         ev->code = c && c->type == JSON_NUM && c->num >= 0 && c->num < 1000 ? (int)c->num : 0;
+        const json_value *m = json_get(obj, "message");
+        if (m && m->type == JSON_STR)
+            snprintf(ev->message, sizeof ev->message, "%.*s", (int)SL_MIN(m->len, 159),
+                     m->str);
         rc = 0;
         goto out;
     }
@@ -426,6 +432,8 @@ typedef struct watcher {
     long status;        /* of the answer whose body arrived (kept when a stream breaks) */
     bool streaming;     /* a watch: events are applied line by line */
     int gone;           /* an ERROR 410 arrived */
+    int err_code;       /* another ERROR arrived: its code, and its message */
+    char err_msg[160];
     uint64_t events;
 } watcher;
 
@@ -611,6 +619,7 @@ static long api_get(watcher *w, const char *path, bool streaming, bool force_tok
     w->streaming = streaming;
     w->status = 0;
     w->gone = 0;
+    w->err_code = 0;
     int rc = http_multi_do(km->http, &req, &w->resp);
     if (atomic_load(&km->stop))
         return -1;
@@ -638,15 +647,19 @@ static void apply_event(watcher *w, const char *s, size_t n)
         metrics_error(km->m, "k8s_api_decode");
         return;
     }
-    w->events++;
+    if (ev.type != K8S_EV_ERROR) /* what the stream delivered; an ERROR ends it */
+        w->events++;
     if (ev.rv[0])
         memcpy(w->rv, ev.rv, sizeof w->rv);
     switch (ev.type) {
     case K8S_EV_ERROR:
-        if (ev.code == 410)
+        if (ev.code == 410) {
             w->gone = 1;
-        else
+        } else {
             metrics_error(km->m, "k8s_api_watch_error");
+            w->err_code = ev.code ? ev.code : -1;
+            memcpy(w->err_msg, ev.message, sizeof w->err_msg);
+        }
         return;
     case K8S_EV_BOOKMARK:
         metrics_count(km->m, "k8s_api_bookmarks", 1);
@@ -729,13 +742,24 @@ static void *watch_main(void *arg)
                      "&timeoutSeconds=%lld%s",
                      w->what, w->rv, tmo, w == &km->pods ? km->selector : "");
             uint64_t before = w->events;
+            int64_t t0 = sl_mono_ms();
             st = api_get(w, path, true, force_token, err, sizeof err);
             if (st >= 0 && (st == 410 || w->gone)) { /* rv too old: list again */
                 metrics_count(km->m, "k8s_api_relists_gone", 1);
                 listed = false;
                 continue;
             }
-            if (st == 200) { /* the server ended the stream: watch again from rv */
+            if (st == 200 && (w->err_code || (w->events == before && sl_mono_ms() - t0 < 1000))) {
+                /* Ended by an ERROR event (an etcd failure, a cache behind rv), or at once
+                 * without one: a failure. Watched again at once, it came back as fast as the
+                 * server could answer, from every node, and said nothing. */
+                if (w->err_code)
+                    snprintf(err, sizeof err, "the watch ended with an ERROR event (code %d): %s",
+                             w->err_code, w->err_msg);
+                else
+                    snprintf(err, sizeof err, "the watch ended at once without an event");
+                st = 0;
+            } else if (st == 200) { /* the server ended the stream: watch again from rv */
                 backoff = 250;
                 force_token = false;
                 continue;
@@ -746,13 +770,15 @@ static void *watch_main(void *arg)
         if (st < 0)
             break;
         force_token = st == 401;
-        metrics_error(km->m, st == 0 ? "k8s_api_unreachable" : "k8s_api_status");
+        if (!w->err_code) /* an ERROR event is counted as k8s_api_watch_error already */
+            metrics_error(km->m, st == 0 ? "k8s_api_unreachable" : "k8s_api_status");
         int64_t now = sl_mono_ms();
         if (!last_log || now - last_log >= 10000) {
             last_log = now;
             if (st == 0)
-                log_warn(km->id, "kubernetes API (%s): %s; events carry path metadata alone "
-                                 "until it answers", w->what, err);
+                log_warn(km->id, "kubernetes API (%s): %s; %s", w->what, err,
+                         listed ? "the metadata listed is kept until it answers"
+                                : "events carry path metadata alone until it answers");
             else
                 log_warn(km->id, "kubernetes API (%s): HTTP %ld: %.200s", w->what, st,
                          w->body.len ? w->body.p : "");

@@ -55,6 +55,7 @@ typedef struct k8s_event {
     k8s_obj *obj;   /* ADDED/MODIFIED/DELETED: owned by the caller (release it) */
     char rv[64];    /* the object's metadata.resourceVersion ("" when none) */
     int code;       /* ERROR: the Status code (410 = the resourceVersion is gone) */
+    char message[160]; /* ERROR: the Status message, cut ("" when none) */
 } k8s_event;
 /* Decodes one watch event. Returns 0, or -1 when the line is not a watch event we know. */
 int k8s_decode_event(const char *s, size_t n, k8s_event *ev);

@@ -24,9 +24,13 @@ Control (no auth), JSON bodies:
                         {"count": n, "hang": true} the next n calls never answer (a timeout)
   POST /_ctl/slow       {"ms": n} every list answer waits n ms first
   POST /_ctl/tokens     {"tokens": [...]} the accepted tokens
+  POST /_ctl/watch_error {"count": n, "code": 500} the next n watches answer one ERROR event
+                        with that code and end at once (an etcd failure, 500; a cache behind
+                        the client's resourceVersion, 504 ResourceVersionTooLarge)
   POST /_ctl/forbid     {"resources": ["namespaces"]} lists and watches of these answer 403,
                         as RBAC without that permission does
-  GET  /_ctl/stats      counters: lists, watches, unauthorized, tokens_seen, open_watches
+  GET  /_ctl/stats      counters: lists, watches, unauthorized, tokens_seen, open_watches;
+                        watch_at: when each watch was asked (monotonic seconds)
 
 Usage: k8s_api_emulator.py [--port N] [--token T] [--bookmark-ms N] [--tls CERT KEY]
 Prints "k8s_api_emulator listening on port N" first."""
@@ -49,11 +53,12 @@ state = {
     "slow_ms": 0,
     "tokens": set(),
     "forbidden": set(),
+    "watch_errors": [],      # pending watch ERROR events: their codes
     "objs": {"pods": {}, "namespaces": {}},
     "log": {"pods": [], "namespaces": []},   # (rv, type, obj)
     "stats": {"lists": {"pods": 0, "namespaces": 0}, "watches": {"pods": 0, "namespaces": 0},
               "unauthorized": 0, "tokens_seen": [], "open_watches": 0, "gone_sent": 0,
-              "failed": 0},
+              "failed": 0, "watch_at": {"pods": [], "namespaces": []}},
 }
 args = None
 
@@ -153,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["slow_ms"] = b.get("ms", 0)
             elif path == "/_ctl/tokens":
                 state["tokens"] = set(b["tokens"])
+            elif path == "/_ctl/watch_error":
+                state["watch_errors"].extend([b.get("code", 500)] * b.get("count", 1))
             elif path == "/_ctl/forbid":
                 state["forbidden"] = set(b["resources"])
             else:
@@ -231,6 +238,7 @@ class Handler(BaseHTTPRequestHandler):
         timeout = float(q.get("timeoutSeconds", ["1800"])[0])
         with lock:
             state["stats"]["watches"][res] += 1
+            state["stats"]["watch_at"][res].append(time.monotonic())
             kick = state["kick"]
             too_old = rv_s not in ("", "0") and int(rv_s) < state["compacted"]
             mode = state["gone_mode"]
@@ -242,7 +250,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        with lock:
+            werr = state["watch_errors"].pop(0) if state["watch_errors"] else None
         try:
+            if werr:
+                reason, msg = {504: ("Timeout", "Too large resource version: %s, current: %d" % (
+                    rv_s, state["rv"]))}.get(werr, ("InternalError", "etcdserver: request timed out"))
+                self.chunk(json.dumps({"type": "ERROR", "object": status_obj(werr, reason, msg)}).encode()
+                           + b"\n")
+                self.chunk(b"")
+                return
             if too_old:
                 with lock:
                     state["stats"]["gone_sent"] += 1

@@ -103,6 +103,12 @@ static void test_events(void **state)
     assert_int_equal(k8s_decode_event(gone, strlen(gone), &ev), 0);
     assert_int_equal(ev.type, K8S_EV_ERROR);
     assert_int_equal(ev.code, 410);
+    assert_string_equal(ev.message, "");
+    const char *etcd = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,"
+                       "\"message\":\"etcdserver: request timed out\"}}";
+    assert_int_equal(k8s_decode_event(etcd, strlen(etcd), &ev), 0);
+    assert_int_equal(ev.code, 500);
+    assert_string_equal(ev.message, "etcdserver: request timed out");
     const char *bad[] = {"", "{}", "{\"type\":\"ADDED\"}", "{\"type\":\"NOPE\",\"object\":{}}",
                          "{\"type\":\"BOOKMARK\",\"object\":{}}",
                          "{\"type\":\"DELETED\",\"object\":{\"metadata\":{}}}", "{\"type\":1,\"object\":{}}"};
