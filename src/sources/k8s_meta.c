@@ -80,6 +80,7 @@ void k8s_obj_release(k8s_obj *o)
     free(o->ns);
     free(o->name);
     free(o->uid);
+    free(o->mirror);
     free(o->node);
     free(o->owner_kind);
     free(o->owner_name);
@@ -207,6 +208,8 @@ k8s_obj *k8s_obj_from_json(const json_value *v)
         o->owner_kind = dupn("", 0);
         o->owner_name = dupn("", 0);
     }
+    const char *mirror = kv_find(o->annotations, o->nannotations, "kubernetes.io/config.mirror");
+    o->mirror = sl_xstrdup(mirror ? mirror : "");
     const char *ex = kv_find(o->annotations, o->nannotations, "sluice.io/exclude");
     o->exclude = ex && strcmp(ex, "true") == 0;
     const char *ps = kv_find(o->annotations, o->nannotations, "sluice.io/parser");
@@ -404,7 +407,8 @@ k8s_obj *k8s_cache_get(const k8s_cache *c, const char *ns, size_t nsl, const cha
     const centry *best = NULL;
     for (uint32_t i = 0; i < c->n; i++) {
         const k8s_obj *o = c->e[i].o;
-        bool hit = uidl ? eq(o->uid, uid, uidl) : eq(o->ns, ns, nsl) && eq(o->name, name, namel);
+        bool hit = uidl ? eq(o->uid, uid, uidl) || eq(o->mirror, uid, uidl)
+                        : eq(o->ns, ns, nsl) && eq(o->name, name, namel);
         if (hit && (!best || (best->deleted_ms && !c->e[i].deleted_ms) ||
                     (best->deleted_ms && c->e[i].deleted_ms > best->deleted_ms)))
             best = &c->e[i];

@@ -27,6 +27,9 @@ enum { K8S_PARSER_NONE = 0, K8S_PARSER_JSON = 1 };
 typedef struct k8s_obj {
     atomic_int refs;
     char *ns, *name, *uid, *node;
+    /* A static pod's mirror (annotation kubernetes.io/config.mirror): the uid kubelet gave
+     * the static pod, which names its log directory, while the API's object has its own. */
+    char *mirror;
     char *owner_kind, *owner_name; /* the top controller ("" when none), k8s_owner() */
     k8s_kv *labels, *annotations;
     uint32_t nlabels, nannotations;

@@ -204,6 +204,13 @@ static void test_cache(void **state)
     o = k8s_cache_get(c, "n", 1, "e", 1, "", 0);
     assert_string_equal(o->uid, "ue2");
     k8s_obj_release(o);
+    /* a static pod's mirror is found by the uid kubelet gave the static pod (its log
+     * directory's), as by its own */
+    k8s_cache_put(c, decode_pod("{\"metadata\":{\"name\":\"etcd-n1\",\"namespace\":\"kube-system\","
+                                "\"uid\":\"api-uid\",\"annotations\":{"
+                                "\"kubernetes.io/config.mirror\":\"0f3c9a\"}}}"), 3002);
+    assert_true(has(c, "0f3c9a") && has(c, "api-uid"));
+    assert_false(has(c, "0f3c9"));
     k8s_cache_free(c);
 }
 
