@@ -51,7 +51,8 @@
  *     API; until the API answers events carry path metadata alone. Labels, annotations,
  *     node, owner and namespace labels join the per-batch template (note 6). A pod
  *     annotated sluice.io/exclude: "true" is not offered when known at a scan, and lines of
- *     a file already open are skipped but still committed; sluice.io/parser: json adds the
+ *     a file already tracked are skipped but still committed (it stays tracked, so the
+ *     annotation's removal resumes it where the pod is); sluice.io/parser: json adds the
  *     members of a JSON message as fields. At start the first walk waits (api_wait_ms) for
  *     the first lists: the backlog read then would otherwise go out without labels, and
  *     an excluded pod's files, which no position knows, would be read from their start.
@@ -842,23 +843,41 @@ static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char
     return false;
 }
 
-static bool pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl)
+/* What a scan offers of a pod: nothing (the filters), every file, or (annotated
+ * sluice.io/exclude, note 9) only the files already tracked, whose lines are then skipped
+ * and committed: let go, such a file would be read from its start once the annotation went,
+ * the lines delivered before it again. */
+enum { POD_SKIP, POD_READ, POD_TRACKED };
+
+static int pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl)
 {
-    if (s->meta) { /* note 9 */
+    if (s->cfg->exclude_self && s->self_pod[0] && strlen(s->self_pod) == podl &&
+        memcmp(s->self_pod, pod, podl) == 0 &&
+        (!s->self_ns[0] || (strlen(s->self_ns) == nsl && memcmp(s->self_ns, ns, nsl) == 0)))
+        return POD_SKIP;
+    if (!globs_allow(&s->cfg->inc_ns, &s->cfg->exc_ns, ns, nsl) ||
+        !globs_allow(&s->cfg->inc_pod, &s->cfg->exc_pod, pod, podl))
+        return POD_SKIP;
+    if (s->meta) {
         k8s_obj *p, *n;
         k8s_meta_lookup(s->meta, ns, nsl, pod, podl, "", 0, &p, &n);
         bool ex = p && p->exclude;
         k8s_obj_release(p);
         k8s_obj_release(n);
         if (ex)
-            return false;
+            return POD_TRACKED;
     }
-    if (s->cfg->exclude_self && s->self_pod[0] && strlen(s->self_pod) == podl &&
-        memcmp(s->self_pod, pod, podl) == 0 &&
-        (!s->self_ns[0] || (strlen(s->self_ns) == nsl && memcmp(s->self_ns, ns, nsl) == 0)))
-        return false;
-    return globs_allow(&s->cfg->inc_ns, &s->cfg->exc_ns, ns, nsl) &&
-           globs_allow(&s->cfg->inc_pod, &s->cfg->exc_pod, pod, podl);
+    return POD_READ;
+}
+
+/* Offers path, or with tracked_only only when the tailer follows its file already. */
+static void offer(k8s_source *s, const char *path, bool tracked_only)
+{
+    struct stat st;
+    if (tracked_only &&
+        (stat(path, &st) != 0 || !tailer_tracks(s->t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)))
+        return;
+    tailer_offer(s->t, path);
 }
 
 static void k8s_watch(k8s_source *s, const char *dir)
@@ -906,10 +925,12 @@ static bool is_dir_or_link(k8s_source *s, int dfd, const struct dirent *de, cons
 /* A rotated name (<N>.log.<suffix>) we do not follow yet may be a copytruncate copy still
  * being written: it is offered once unchanged for 250 ms (ctime), so its first bytes and
  * size are final and it resumes where the original was instead of being read again. */
-static void offer_rotated(k8s_source *s, const char *path)
+static void offer_rotated(k8s_source *s, const char *path, bool tracked_only)
 {
     struct stat st;
     if (stat(path, &st) != 0)
+        return;
+    if (tracked_only && !tailer_tracks(s->t, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
         return;
     /* Not in the first scan: saved positions are claimed there or dropped. */
     if (s->scanned && !tailer_tracks(s->t, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
@@ -925,7 +946,7 @@ static void offer_rotated(k8s_source *s, const char *path)
     tailer_offer(s->t, path);
 }
 
-static void scan_container(k8s_source *s, const char *dir)
+static void scan_container(k8s_source *s, const char *dir, bool tracked_only)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -939,14 +960,14 @@ static void scan_container(k8s_source *s, const char *dir)
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
             continue;
         if (k8s_is_rotated_name(de->d_name))
-            offer_rotated(s, path);
+            offer_rotated(s, path, tracked_only);
         else
-            tailer_offer(s->t, path);
+            offer(s, path, tracked_only);
     }
     closedir(d);
 }
 
-static void scan_pod(k8s_source *s, const char *dir)
+static void scan_pod(k8s_source *s, const char *dir, bool tracked_only)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -961,7 +982,7 @@ static void scan_pod(k8s_source *s, const char *dir)
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < sizeof path &&
             is_dir_or_link(s, dirfd(d), de, path))
-            scan_container(s, path);
+            scan_container(s, path, tracked_only);
     }
     closedir(d);
 }
@@ -969,10 +990,14 @@ static void scan_pod(k8s_source *s, const char *dir)
 static void scan_link(k8s_source *s, const char *name, const char *path)
 {
     k8s_meta m = {.restart = -1};
-    if (!k8s_parse_link_name(name, &m) || !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
+    if (!k8s_parse_link_name(name, &m) ||
         !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, m.container.p, m.container.n))
         return;
-    tailer_offer(s->t, path);
+    int allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n);
+    if (allow == POD_SKIP)
+        return;
+    bool tracked_only = allow == POD_TRACKED;
+    offer(s, path, tracked_only);
     /* Writes land in the link target's directory: watch it to wake up on them. Its rotated
      * siblings (<N>.log.<time>) are offered too, so a renamed file is read to its end and a
      * copytruncate copy resumes where the original was (note 2). */
@@ -995,7 +1020,7 @@ static void scan_link(k8s_source *s, const char *name, const char *path)
             !k8s_is_log_name(de->d_name))
             continue;
         if ((size_t)snprintf(sib, sizeof sib, "%s/%s", real, de->d_name) < sizeof sib)
-            offer_rotated(s, sib);
+            offer_rotated(s, sib, tracked_only);
     }
     closedir(d);
 }
@@ -1020,11 +1045,12 @@ static void k8s_scan(k8s_source *s)
                 continue;
             }
             k8s_meta m = {.restart = -1};
+            int allow;
             if (!k8s_split_pod_dir(name, nl, &m) ||
-                !pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n) ||
+                (allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n)) == POD_SKIP ||
                 !is_dir_or_link(s, dirfd(d), de, path))
                 continue;
-            scan_pod(s, path);
+            scan_pod(s, path, allow == POD_TRACKED);
         }
         closedir(d);
     }

@@ -24,8 +24,9 @@ api.pod("add", "batch", "nightly-28912345-abcde", "u-json", annotations={"sluice
         owner=("Job", "nightly-28912345"))
 api.pod("add", "shop", "far-1", "u-far", node="node-b", labels={"app": "far"})
 
-# No periodic rescan: files are found through inotify, so a file stays open after its pod
-# gets the exclude annotation (a rescan would close it) and its lines meet the line check.
+# No periodic rescan: files are found through inotify. A file open when its pod gets the
+# exclude annotation stays open (test_k8s_api_exclude_later.py: through rescans too) and its
+# lines meet the line check.
 s = Sluice(config(root, free_port(), api.url, rescan=3600000), "k8s").start()
 wait_until(lambda: counter(s, "k8s_api_pod_lists") >= 1 and counter(s, "k8s_api_namespace_lists") >= 1,
            60, "the pod and namespace lists")
