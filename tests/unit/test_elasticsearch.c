@@ -154,6 +154,33 @@ static void test_metadata_names(void **state)
     }
 }
 
+/* A Kubernetes label key is one name: its dots become '_' (Beats' dedot), so a pod
+ * labelled app and one labelled app.kubernetes.io/name give documents Elasticsearch maps
+ * alike. Other dotted keys still nest. */
+static void test_label_keys_dedot(void **state)
+{
+    (void)state;
+    sl_batch *b = batch_new(1);
+    sl_event *e = batch_add(b);
+    e->message = batch_str(b, "m", 1);
+    event_set_str(b, e, "kubernetes.labels.app", "web", 3);
+    event_set_str(b, e, "kubernetes.labels.app.kubernetes.io/name", "api", 3);
+    event_set_str(b, e, "kubernetes.annotations.prometheus.io/scrape", "true", 4);
+    event_set_str(b, e, "kubernetes.namespace_labels.kubernetes.io/metadata.name", "ns", 2);
+    event_set_str(b, e, "kubernetes.pod_name", "p", 1);
+    event_set_str(b, e, "log.file.path", "/x", 2);
+    const char *d = encode(e, false);
+    assert_json(d);
+    assert_non_null(strstr(d, "\"labels\":{\"app\":\"web\",\"app_kubernetes_io/name\":\"api\"}"));
+    assert_non_null(strstr(d, "\"annotations\":{\"prometheus_io/scrape\":\"true\"}"));
+    assert_non_null(strstr(d, "\"namespace_labels\":{\"kubernetes_io/metadata_name\":\"ns\"}"));
+    assert_non_null(strstr(d, "\"log\":{\"file\":{\"path\":\"/x\"}}"));
+    d = encode(e, true);
+    assert_json(d);
+    assert_non_null(strstr(d, "\"kubernetes_labels_app_kubernetes_io/name\":\"api\""));
+    batch_release(b);
+}
+
 static unsigned lcg_next(uint64_t *r)
 {
     *r = *r * 6364136223846793005ull + 1442695040888963407ull;
@@ -821,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_nested_and_sorted),
         cmocka_unit_test(test_sanitise_and_conflicts),
         cmocka_unit_test(test_metadata_names),
+        cmocka_unit_test(test_label_keys_dedot),
         cmocka_unit_test(test_json_field_merged),
         cmocka_unit_test(test_layout_cache_same_bytes),
         cmocka_unit_test(test_value_cache_same_bytes),

@@ -293,9 +293,35 @@ static bool meta_name(const char *k, size_t n)
     return false;
 }
 
+/* A Kubernetes label or annotation key is one name, dots and all (app.kubernetes.io/name):
+ * nested at its dots it would make kubernetes.labels.app an object in one document and a
+ * value in another (a pod labelled app=web), and Elasticsearch refuses the later one
+ * ("object mapping ... found a concrete value"). Its dots become '_' instead, as Beats'
+ * add_kubernetes_metadata (labels.dedot, annotations.dedot) writes them. k[0..n) is a key
+ * as key_put builds it, '.' between segments. */
+static void dedot_label_key(char *k, size_t n)
+{
+    static const struct {
+        const char *p;
+        size_t n;
+    } pre[] = {{"kubernetes.labels.", 18}, {"kubernetes.annotations.", 23},
+               {"kubernetes.namespace_labels.", 28}, {"kubernetes.namespace_annotations.", 33}};
+    if (n <= 18 || memcmp(k, "kubernetes.", 11) != 0)
+        return;
+    for (size_t i = 0; i < SL_ARRAY_LEN(pre); i++) {
+        if (n > pre[i].n && memcmp(k, pre[i].p, pre[i].n) == 0) {
+            for (size_t j = pre[i].n; j < n; j++)
+                if (k[j] == '.')
+                    k[j] = '_';
+            return;
+        }
+    }
+}
+
 /* Appends the sanitised form of prefix + "." + key to s->keys; returns its length.
  * Empty segments go, the whole key is cut to 255 bytes on a UTF-8 boundary, and a key
- * left empty becomes "_empty". With flatten, '.' becomes '_'. A top-level name the
+ * left empty becomes "_empty". With flatten, '.' becomes '_'; without it, so do the dots
+ * of a Kubernetes label or annotation key (dedot_label_key). A top-level name the
  * document or the server keeps for itself (message, @timestamp, metadata fields) gets a
  * leading '_'. */
 static uint32_t key_put(es_scratch *s, const char *pre, size_t prelen, const char *k,
@@ -322,6 +348,8 @@ static uint32_t key_put(es_scratch *s, const char *pre, size_t prelen, const cha
         }
     }
     size_t len = s->keys.len - start;
+    if (!flatten)
+        dedot_label_key(s->keys.p + start, len);
     if (len > ES_KEY_MAX) {
         len = ES_KEY_MAX;
         while (len > 0 && ((unsigned char)s->keys.p[start + len] & 0xc0) == 0x80)
