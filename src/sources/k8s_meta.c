@@ -86,6 +86,7 @@ void k8s_obj_release(k8s_obj *o)
     free(o->owner_name);
     kv_free(o->labels, o->nlabels);
     kv_free(o->annotations, o->nannotations);
+    kv_free(o->images, o->nimages);
     free(o);
 }
 
@@ -115,6 +116,45 @@ static k8s_kv *kv_from(const json_value *m, uint32_t *n)
         (*n)++;
     }
     return kv;
+}
+
+/* name -> image of the containers in spec's lists (containers, initContainers,
+ * ephemeralContainers), as owned pairs. */
+static k8s_kv *images_from(const json_value *spec, uint32_t *n)
+{
+    static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
+    size_t cap = 0;
+    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
+        const json_value *a = json_get(spec, lists[l]);
+        cap += a && a->type == JSON_ARR ? a->n : 0;
+    }
+    *n = 0;
+    if (cap == 0)
+        return NULL;
+    cap = cap < K8S_MAX_KV ? cap : K8S_MAX_KV;
+    k8s_kv *kv = sl_xcalloc(cap, sizeof *kv);
+    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
+        const json_value *a = json_get(spec, lists[l]);
+        for (size_t i = 0; a && a->type == JSON_ARR && i < a->n && *n < cap; i++) {
+            const json_value *name = json_get(a->items[i], "name");
+            const json_value *img = json_get(a->items[i], "image");
+            if (!name || name->type != JSON_STR || !name->len || name->len > 253 || !img ||
+                img->type != JSON_STR || img->len > K8S_MAX_VALUE)
+                continue;
+            kv[*n] = (k8s_kv){dupn(name->str, name->len), dupn(img->str, img->len),
+                              (uint32_t)name->len, (uint32_t)img->len};
+            (*n)++;
+        }
+    }
+    return kv;
+}
+
+const char *k8s_container_image(const k8s_obj *o, const char *container, size_t len)
+{
+    for (uint32_t i = 0; o && i < o->nimages; i++)
+        if (o->images[i].kl == len && memcmp(o->images[i].k, container, len) == 0)
+            return o->images[i].v;
+    return NULL;
 }
 
 static const char *kv_find(const k8s_kv *kv, uint32_t n, const char *k)
@@ -181,6 +221,7 @@ k8s_obj *k8s_obj_from_json(const json_value *v)
     o->node = str_of(json_get_path(v, "spec", "nodeName", NULL));
     o->labels = kv_from(json_get(md, "labels"), &o->nlabels);
     o->annotations = kv_from(json_get(md, "annotations"), &o->nannotations);
+    o->images = images_from(json_get(v, "spec"), &o->nimages);
     /* the controller reference, else the first one */
     const json_value *refs = json_get(md, "ownerReferences"), *pick = NULL;
     for (size_t i = 0; refs && refs->type == JSON_ARR && i < refs->n; i++) {

@@ -33,6 +33,8 @@ typedef struct k8s_obj {
     char *owner_kind, *owner_name; /* the top controller ("" when none), k8s_owner() */
     k8s_kv *labels, *annotations;
     uint32_t nlabels, nannotations;
+    k8s_kv *images; /* container name -> image, from spec (containers, init, ephemeral) */
+    uint32_t nimages;
     bool exclude;   /* annotation sluice.io/exclude: "true" */
     uint8_t parser; /* annotation sluice.io/parser: K8S_PARSER_* */
 } k8s_obj;
@@ -43,6 +45,8 @@ void k8s_obj_release(k8s_obj *o);
  * an owned object with one reference, or NULL when v is not an object with a name. Labels
  * and annotations beyond 128 each, and values over 16 KiB, are left out. */
 k8s_obj *k8s_obj_from_json(const json_value *v);
+/* The image of a pod's container by its name; NULL when the spec does not list it. */
+const char *k8s_container_image(const k8s_obj *o, const char *container, size_t len);
 
 /* The workload that owns a pod, from its controller ownerReference (kind, name) and its
  * pod-template-hash label (may be NULL): a ReplicaSet named <deployment>-<hash> is the

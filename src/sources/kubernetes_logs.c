@@ -433,6 +433,10 @@ static void tmpl_api(k8s_source *s, sl_batch *b, kfile *kf)
             tmpl_add(s, SL_STR("kubernetes.owner.name"), SL_VAL_STR,
                      batch_str(b, p->owner_name, strlen(p->owner_name)), 0);
         }
+        const char *img = k8s_container_image(p, kf->meta[KM_CTR], kf->meta_len[KM_CTR]);
+        if (img)
+            tmpl_add(s, SL_STR("kubernetes.container_image"), SL_VAL_STR,
+                     batch_str(b, img, strlen(img)), 0);
         tmpl_kv(s, b, "kubernetes.labels.", p->labels, p->nlabels);
         if (s->cfg->annotations)
             tmpl_kv(s, b, "kubernetes.annotations.", p->annotations, p->nannotations);

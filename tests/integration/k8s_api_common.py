@@ -43,13 +43,20 @@ class Api:
         with urllib.request.urlopen(req, timeout=10, context=self.ctx) as r:
             return json.loads(r.read().decode() or "null")
 
-    def pod(self, op, ns, name, uid, node=NODE, labels=None, annotations=None, owner=None):
+    def pod(self, op, ns, name, uid, node=NODE, labels=None, annotations=None, owner=None,
+            containers=None, init_containers=None):
+        """containers, init_containers: {name: image} for the pod's spec."""
         md = {"name": name, "namespace": ns, "uid": uid, "labels": labels or {},
               "annotations": annotations or {}}
         if owner:
             md["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
                                       "uid": "o-" + uid, "controller": True}]
-        return self.ctl("pod", {"op": op, "pod": {"metadata": md, "spec": {"nodeName": node}}})
+        spec = {"nodeName": node}
+        for key, cs in (("containers", containers), ("initContainers", init_containers)):
+            if cs:
+                spec[key] = [{"name": n, "image": i, "imagePullPolicy": "IfNotPresent"}
+                             for n, i in cs.items()]
+        return self.ctl("pod", {"op": op, "pod": {"metadata": md, "spec": spec}})
 
     def namespace(self, op, name, labels=None):
         return self.ctl("namespace", {"op": op, "namespace": {"metadata": {"name": name, "labels": labels or {}}}})

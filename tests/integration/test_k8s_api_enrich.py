@@ -1,4 +1,4 @@
-"""kubernetes_logs with the Kubernetes API (emulated): pod labels, annotations, node, owner
+"""kubernetes_logs with the Kubernetes API (emulated): pod labels, annotations, node, container image, owner
 (Deployment via its ReplicaSet, StatefulSet, CronJob via its Job) and namespace labels on
 every event; only this node's pods listed; sluice.io/exclude keeps a pod's files from being
 read, and skips the lines of a file already open once the pod gets the annotation (counted);
@@ -17,7 +17,9 @@ api = Api("--token", "tok-1", "--bookmark-ms", "200")
 api.namespace("add", "shop", {"team": "payments"})
 api.namespace("add", "batch", {"team": "data"})
 api.pod("add", "shop", "web-7d9f8c6b5d-x2x4q", "u-web", labels={"app": "web", "pod-template-hash": "7d9f8c6b5d"},
-        annotations={"note": "hi"}, owner=("ReplicaSet", "web-7d9f8c6b5d"))
+        annotations={"note": "hi"}, owner=("ReplicaSet", "web-7d9f8c6b5d"),
+        containers={"app": "registry.example/shop/web:1.4.2", "proxy": "envoyproxy/envoy:v1.28"},
+        init_containers={"migrate": "registry.example/shop/migrate:7"})
 api.pod("add", "shop", "db-0", "u-db", labels={"app": "db"}, owner=("StatefulSet", "db"))
 api.pod("add", "shop", "noisy-1", "u-noisy", annotations={"sluice.io/exclude": "true"}, owner=("DaemonSet", "noisy"))
 api.pod("add", "batch", "nightly-28912345-abcde", "u-json", annotations={"sluice.io/parser": "json"},
@@ -58,6 +60,8 @@ assert w["kubernetes.annotations.note"] == "hi", w
 assert w["kubernetes.host"] == NODE, w
 assert w["kubernetes.owner.kind"] == "Deployment" and w["kubernetes.owner.name"] == "web", w
 assert w["kubernetes.namespace_labels.team"] == "payments", w
+assert w["kubernetes.container_image"] == "registry.example/shop/web:1.4.2", w
+assert "kubernetes.container_image" not in got["db line 3"], got["db line 3"]  # no spec given
 assert w["kubernetes.pod_name"] == "web-7d9f8c6b5d-x2x4q" and w["kubernetes.namespace"] == "shop", w
 d = got["db line 0"]
 assert d["kubernetes.owner.kind"] == "StatefulSet" and d["kubernetes.owner.name"] == "db", d

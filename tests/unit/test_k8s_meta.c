@@ -58,8 +58,14 @@ static void test_pod(void **state)
         "\"annotations\":{\"sluice.io/exclude\":\"true\",\"sluice.io/parser\":\"json\"},"
         "\"ownerReferences\":[{\"kind\":\"Node\",\"name\":\"x\"},"
         "{\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8c6b5d\",\"controller\":true}]},"
-        "\"spec\":{\"nodeName\":\"node-a\"}}");
+        "\"spec\":{\"nodeName\":\"node-a\",\"containers\":[{\"name\":\"app\","
+        "\"image\":\"web:1\"},{\"name\":\"noimage\"},{\"image\":\"x\"}],"
+        "\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox:1.36\"}]}}");
     assert_non_null(o);
+    assert_string_equal(k8s_container_image(o, "app", 3), "web:1");
+    assert_string_equal(k8s_container_image(o, "init", 4), "busybox:1.36");
+    assert_null(k8s_container_image(o, "noimage", 7));
+    assert_null(k8s_container_image(o, "ap", 2));
     assert_string_equal(o->name, "web-7d9f8c6b5d-x");
     assert_string_equal(o->ns, "shop");
     assert_string_equal(o->uid, "u1");
