@@ -324,6 +324,12 @@ void mp_put_double(sl_buf *b, double v)
 
 void mp_put_str(sl_buf *b, const char *s, size_t len)
 {
+    mp_put_str_head(b, len);
+    buf_append(b, s, len);
+}
+
+void mp_put_str_head(sl_buf *b, size_t len)
+{
     if (len < 32)
         put8(b, (uint8_t)(0xa0 | len));
     else if (len <= 0xff) {
@@ -333,7 +339,6 @@ void mp_put_str(sl_buf *b, const char *s, size_t len)
         put16(b, 0xda, (uint16_t)len);
     else
         put32(b, 0xdb, (uint32_t)len);
-    buf_append(b, s, len);
 }
 
 void mp_put_bin(sl_buf *b, const void *s, size_t len)

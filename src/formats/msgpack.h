@@ -101,6 +101,8 @@ void mp_put_int(sl_buf *b, int64_t v);
 void mp_put_uint(sl_buf *b, uint64_t v);
 void mp_put_double(sl_buf *b, double v);
 void mp_put_str(sl_buf *b, const char *s, size_t len);
+/* The header of a str of len bytes, which the caller appends (in pieces). */
+void mp_put_str_head(sl_buf *b, size_t len);
 void mp_put_bin(sl_buf *b, const void *s, size_t len);
 void mp_put_array(sl_buf *b, uint32_t n);
 void mp_put_map(sl_buf *b, uint32_t n);

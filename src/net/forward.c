@@ -481,7 +481,7 @@ int fwd_decode(const uint8_t *p, size_t len, sl_batch *b, fwd_msg_info *info, fw
 
 /* ---- Encoding --------------------------------------------------------------------------- */
 
-void fwd_encode_entry(sl_buf *out, const sl_event *e)
+void fwd_encode_entry(sl_buf *out, const sl_event *e, sl_str msg_key)
 {
     mp_put_array(out, 2);
     mp_put_event_time(out, e->ts_ns);
@@ -492,7 +492,7 @@ void fwd_encode_entry(sl_buf *out, const sl_event *e)
             n++;
     }
     mp_put_map(out, n);
-    mp_put_str(out, "message", 7);
+    mp_put_str(out, msg_key.ptr, msg_key.len);
     mp_put_str(out, e->message.ptr ? e->message.ptr : "", e->message.len);
     sl_arena a; /* nested values parsed; it allocates on first use */
     arena_init(&a, 4096);
@@ -500,7 +500,14 @@ void fwd_encode_entry(sl_buf *out, const sl_event *e)
         const sl_field *f = event_field(e, i);
         if (f->key.len == 3 && memcmp(f->key.ptr, "tag", 3) == 0)
             continue;
-        mp_put_str(out, f->key.ptr, f->key.len);
+        if (f->key.len == msg_key.len && memcmp(f->key.ptr, msg_key.ptr, msg_key.len) == 0) {
+            /* a field named as the message: one more '_', so no key comes twice */
+            mp_put_str_head(out, f->key.len + 1);
+            buf_putc(out, '_');
+            buf_append(out, f->key.ptr, f->key.len);
+        } else {
+            mp_put_str(out, f->key.ptr, f->key.len);
+        }
         switch (f->type) {
         case SL_VAL_STR: mp_put_str(out, f->v.s.ptr ? f->v.s.ptr : "", f->v.s.len); break;
         case SL_VAL_JSON: /* a map or array as one: a peer's filters index into it */

@@ -54,9 +54,10 @@ typedef struct fwd_limits {
 int fwd_decode(const uint8_t *p, size_t len, sl_batch *b, fwd_msg_info *info, fwd_scratch *scratch,
                const fwd_limits *lim, char *err, size_t errlen);
 
-/* Appends one record [time, {message, fields...}] for e (the `tag` field left out); nested
- * values (JSON text) go as msgpack maps and arrays. */
-void fwd_encode_entry(sl_buf *out, const sl_event *e);
+/* Appends one record [time, {<msg_key>: message, fields...}] for e (the `tag` field left
+ * out; a field named msg_key written with one more leading '_'); nested values (JSON text)
+ * go as msgpack maps and arrays. */
+void fwd_encode_entry(sl_buf *out, const sl_event *e, sl_str msg_key);
 /* Appends a PackedForward message [tag, entries, {size, chunk?, compressed?}] where
  * `entries` are the concatenated records (gzip-compressed when `gzip`). Returns SL_OK,
  * or SL_ERR_NOMEM if compression failed. */

@@ -42,7 +42,7 @@
 
 typedef struct fsink_config {
     sl_strlist servers;
-    char *tag, *shared_key, *self_hostname, *username, *password;
+    char *tag, *shared_key, *self_hostname, *username, *password, *message_key;
     int compression;
     bool require_ack;
     int64_t ack_timeout_ms, connect_timeout_ms;
@@ -57,6 +57,9 @@ static const sl_option fsink_options[] = {
     O("servers", SL_OPT_STRLIST, servers, NULL, SL_OPT_REQUIRED, NULL, 0, 0,
       "host:port list; the first that answers is used, the next ones on failure"),
     O("tag", SL_OPT_STR, tag, "sluice", 0, NULL, 0, 0, "tag of events without a `tag` field"),
+    O("message_key", SL_OPT_STR, message_key, "message", 0, NULL, 0, 0,
+      "record key of the message (log: as Fluent Bit's tail and Docker write records, for a "
+      "receiver whose filters read `log`)"),
     O("compression", SL_OPT_ENUM, compression, "none", 0, fsink_compressions, 0, 0,
       "gzip sends CompressedPackedForward"),
     O("require_ack", SL_OPT_BOOL, require_ack, "true", 0, NULL, 0, 0,
@@ -106,6 +109,9 @@ typedef struct fsink {
 static int fsink_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                       size_t errlen)
 {
+    const fsink_config *cfg = config;
+    if (!cfg->message_key || !cfg->message_key[0])
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "message_key: a record key is needed");
     fsink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = config;
     s->cc = cc;
@@ -407,6 +413,7 @@ static sl_str event_tag(const fconn *s, const sl_event *e)
 
 static int conn_send(fconn *s, sl_event *const *events, size_t n, sl_send_result *res)
 {
+    const sl_str msg_key = {s->cfg->message_key, (uint32_t)strlen(s->cfg->message_key)};
     if (ensure_connected(s) != SL_OK) {
         res->status = SL_SEND_RETRY;
         snprintf(res->reason, sizeof res->reason, "no server reachable: %.200s", s->err);
@@ -429,7 +436,7 @@ static int conn_send(fconn *s, sl_event *const *events, size_t n, sl_send_result
             sl_str t = event_tag(s, events[j]);
             if (t.len != tag.len || memcmp(t.ptr, tag.ptr, t.len) != 0)
                 break;
-            fwd_encode_entry(&s->entries, events[j]);
+            fwd_encode_entry(&s->entries, events[j], msg_key);
             j++;
         }
         if (nruns == cap)

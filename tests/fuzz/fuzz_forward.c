@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             sl_buf entries = SL_BUF_INIT, msg = SL_BUF_INIT;
             for (uint32_t i = 0; i < b->n; i++)
-                fwd_encode_entry(&entries, &b->events[i]);
+                fwd_encode_entry(&entries, &b->events[i], SL_STR("message"));
             if (fwd_encode_packed(&msg, "t", 1, &entries, b->n, "c", (size & 1) != 0) != SL_OK)
                 abort();
             sl_batch *b2 = batch_new(4);

@@ -97,7 +97,7 @@ static void test_time_before_epoch(void **state)
     }
     sl_buf entries = SL_BUF_INIT, msg = SL_BUF_INIT;
     for (uint32_t i = 0; i < b->n; i++)
-        fwd_encode_entry(&entries, &b->events[i]);
+        fwd_encode_entry(&entries, &b->events[i], SL_STR("message"));
     assert_int_equal(fwd_encode_packed(&msg, "t", 1, &entries, b->n, NULL, false), SL_OK);
     fwd_scratch sc = {SL_BUF_INIT, SL_BUF_INIT};
     sl_batch *b2 = batch_new(N);
@@ -214,7 +214,7 @@ static void test_modes(void **state)
         event_set_static(src, e, SL_STR("tag"), SL_STR("ignored"));
     }
     for (int i = 0; i < 3; i++)
-        fwd_encode_entry(&entries, &src->events[i]);
+        fwd_encode_entry(&entries, &src->events[i], SL_STR("message"));
     for (int gz = 0; gz < 2; gz++) {
         buf_reset(&m);
         assert_int_equal(fwd_encode_packed(&m, "app.p", 5, &entries, 3, "ck", gz), SL_OK);
@@ -246,7 +246,7 @@ static void test_size_option(void **state)
         sl_event *e = batch_add(src);
         e->ts_ns = 1000000000LL * (i + 1);
         e->message = batch_str(src, "sized", 5);
-        fwd_encode_entry(&entries, e);
+        fwd_encode_entry(&entries, e, SL_STR("message"));
     }
     const uint32_t claims[] = {3, 5, 1, 2000000000u};
     for (size_t k = 0; k < SL_ARRAY_LEN(claims); k++) {
