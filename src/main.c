@@ -56,6 +56,33 @@ static bool is_help(const char *a)
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
 }
 
+/* Takes the FILE of `-c FILE` / `--config FILE` / `--config=FILE` at argv[*i] into *config,
+ * moving *i past it. Returns 1 when argv[*i] is not that option, 0 when taken, 2 on an
+ * error said on stderr: -c without FILE, or a second -c (Vector merges several; sluice
+ * reads one file, and keeping the last would run half of what was meant). */
+static int take_config_arg(int argc, char **argv, int *i, const char **config)
+{
+    const char *a = argv[*i], *v;
+    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "sluice: %s needs a FILE\n", a);
+            return 2;
+        }
+        v = argv[++*i];
+    } else if (strncmp(a, "--config=", 9) == 0) {
+        v = a + 9;
+    } else {
+        return 1;
+    }
+    if (*config) {
+        fprintf(stderr, "sluice: -c given twice ('%s' and '%s'): sluice reads one "
+                        "configuration file\n", *config, v);
+        return 2;
+    }
+    *config = v;
+    return 0;
+}
+
 /* Parses `-c FILE` / `--config FILE` / `--config=FILE`. Returns 0; -1 after printing help;
  * 2 on a bad argument. */
 static int parse_config_arg(int argc, char **argv, const char **config, const char *usage)
@@ -65,11 +92,10 @@ static int parse_config_arg(int argc, char **argv, const char **config, const ch
             fputs(usage, stdout);
             return -1;
         }
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-            *config = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            *config = argv[i] + 9;
-        else {
+        int rc = take_config_arg(argc, argv, &i, config);
+        if (rc == 2)
+            return 2;
+        if (rc == 1) {
             fprintf(stderr, "sluice: unexpected argument '%s'\n%s", argv[i], usage);
             return 2;
         }
@@ -472,11 +498,12 @@ static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int 
     char **rest = sl_xcalloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
     for (int i = 0; i < argc; i++) {
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-            config = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            config = argv[i] + 9;
-        else
+        int rc = take_config_arg(argc, argv, &i, &config);
+        if (rc == 2) {
+            free(rest);
+            return 2;
+        }
+        if (rc == 1)
             rest[nrest++] = argv[i];
     }
     char api[256] = "127.0.0.1:2020";

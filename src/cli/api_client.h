@@ -13,6 +13,12 @@
 int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
                             size_t errlen);
 
+/* Takes `--api HOST:PORT` or `--api=HOST:PORT` at argv[*i] into *want, moving *i past it.
+ * Returns 1 when argv[*i] is not that option, 0 when taken, 2 after saying on stderr
+ * (as `sluice CMD`) that HOST:PORT is missing or that --api was given twice: one
+ * command asks one sluice, and keeping the last would ask another than the first named. */
+int api_client_take_api_arg(const char *cmd, int argc, char **argv, int *i, const char **want);
+
 /* Called with each piece of the body as it arrives; a nonzero return stops reading. */
 typedef int (*api_client_body_fn)(void *arg, const char *p, size_t n);
 

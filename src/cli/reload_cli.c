@@ -26,11 +26,11 @@ int reload_cli(const char *api, int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(reload_usage, stdout);
             return 0;
-        } else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
-            want = argv[++i];
-        } else if (strncmp(argv[i], "--api=", 6) == 0) {
-            want = argv[i] + 6;
-        } else {
+        }
+        int rc = api_client_take_api_arg("reload", argc, argv, &i, &want);
+        if (rc == 2)
+            return 2;
+        if (rc == 1) {
             fprintf(stderr, "sluice reload: unexpected argument '%s'\n%s", argv[i], reload_usage);
             return 2;
         }

@@ -3,6 +3,7 @@
  * its keep-alive blank lines are dropped, so stdout is the events alone. */
 #include "tap.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,14 +68,24 @@ int tap_cli(const char *api, int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(tap_usage, stdout);
             return 0;
-        } else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
-            want = argv[++i];
-        } else if (strncmp(argv[i], "--api=", 6) == 0) {
-            want = argv[i] + 6;
-        } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            count = atoll(argv[++i]);
-        } else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
-            rate = atoll(argv[++i]);
+        }
+        int rc = api_client_take_api_arg("tap", argc, argv, &i, &want);
+        if (rc == 2)
+            return 2;
+        if (rc == 0)
+            continue;
+        if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--rate") == 0) && i + 1 < argc) {
+            /* a word here was read as 0, which -n takes for "no limit" */
+            char *end;
+            errno = 0;
+            long long v = strtoll(argv[i + 1], &end, 10);
+            if (errno || end == argv[i + 1] || *end) {
+                fprintf(stderr, "sluice tap: %s wants a number, got '%s'\n", argv[i],
+                        argv[i + 1]);
+                return 2;
+            }
+            *(argv[i][1] == 'n' ? &count : &rate) = v;
+            i++;
         } else if (argv[i][0] != '-' && !component) {
             component = argv[i];
         } else {

@@ -323,11 +323,15 @@ int top_cli(const char *api, int argc, char **argv)
             fputs(top_usage, stdout);
             free(st);
             return 0;
-        } else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
-            want = argv[++i];
-        } else if (strncmp(argv[i], "--api=", 6) == 0) {
-            want = argv[i] + 6;
-        } else if (strcmp(argv[i], "--once") == 0) {
+        }
+        int rc = api_client_take_api_arg("top", argc, argv, &i, &want);
+        if (rc == 2) {
+            free(st);
+            return 2;
+        }
+        if (rc == 0)
+            continue;
+        if (strcmp(argv[i], "--once") == 0) {
             once = true;
         } else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
             st->interval_ms = atoi(argv[++i]);

@@ -762,6 +762,15 @@ int checkpoints_cli(int argc, char **argv)
             cli_usage(stderr);
             return 2;
         }
+        /* A second -c, --data-dir or --source is refused: keeping the last would show or
+         * reset other positions than the first one named. */
+        const char **slot = c == 'c' ? &config : c == 'd' ? &data_dir : c == 's' ? &source
+                                                                                : NULL;
+        if (slot && *slot) {
+            fprintf(stderr, "sluice checkpoints: %s given twice\n",
+                    c == 'c' ? "-c" : c == 'd' ? "--data-dir" : "--source");
+            return 2;
+        }
         switch (c) {
         case 'c': config = optarg; break;
         case 'd': data_dir = optarg; break;

@@ -224,7 +224,15 @@ static int parse_args(int argc, char **argv, dlq_args *a)
             return 0;
         }
         bool has_val = i + 1 < argc;
-        if (!strcmp(s, "-c") || !strcmp(s, "--config")) {
+        bool is_config = !strcmp(s, "-c") || !strcmp(s, "--config");
+        /* A second -c or --sink is refused: keeping the last one would list, replay or
+         * purge another sink's records than the first one named. */
+        if ((is_config && a->config) || (!strcmp(s, "--sink") && a->sink) ||
+            (!strcmp(s, "--limit") && a->limit >= 0)) {
+            fprintf(stderr, "sluice dlq: %s given twice\n", s);
+            return 2;
+        }
+        if (is_config) {
             if (!has_val)
                 goto missing;
             a->config = argv[++i];
