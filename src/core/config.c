@@ -445,6 +445,59 @@ static int load_text(sl_config_doc *doc, const char *text, size_t len, char *err
     return SL_OK;
 }
 
+/* True when the line at p (length n) is `word`, ASCII case ignored, then only blanks or a
+ * comment starting with `#`. */
+static bool line_is(const char *p, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+    if (n < w || strncasecmp(p, word, w) != 0)
+        return false;
+    for (size_t i = w; i < n && p[i] != '#'; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return false;
+    return true;
+}
+
+static bool line_starts(const char *p, size_t n, const char *word)
+{
+    size_t w = strlen(word);
+    return n >= w && strncmp(p, word, w) == 0;
+}
+
+/* Which other log shipper's configuration `text` is, from a line at column 0 that no sluice
+ * file can have (a YAML document whose top is a map): Fluent Bit's classic sections and
+ * directives, Fluent Bit's YAML `pipeline:`, Fluentd's directives, Vector's TOML tables.
+ * Their parsers' errors ("did not find expected <document start>") said nothing of it.
+ * Returns the name, or NULL; *line gets the line that told. */
+static const char *foreign_format(const char *text, size_t len, int *line)
+{
+    static const char *const fluentbit[] = {"[SERVICE]", "[INPUT]", "[FILTER]", "[OUTPUT]",
+                                            "[PARSER]", "[MULTILINE_PARSER]", "[UPSTREAM]",
+                                            "[PLUGINS]", "[NODE]"};
+    const char *p = text, *end = text + len;
+    for (int ln = 1; p < end; ln++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        *line = ln;
+        for (size_t i = 0; i < sizeof fluentbit / sizeof *fluentbit; i++)
+            if (line_is(p, n, fluentbit[i]))
+                return "a Fluent Bit configuration (classic format)";
+        if (line_starts(p, n, "@INCLUDE ") || line_starts(p, n, "@SET "))
+            return "a Fluent Bit configuration (classic format)";
+        if (line_is(p, n, "pipeline:"))
+            return "a Fluent Bit configuration (YAML format)";
+        if (line_is(p, n, "<source>") || line_starts(p, n, "<match ") ||
+            line_starts(p, n, "<filter ") || line_is(p, n, "<system>") ||
+            line_starts(p, n, "<label ") || line_starts(p, n, "@include "))
+            return "a Fluentd configuration";
+        if (line_starts(p, n, "[sources.") || line_starts(p, n, "[transforms.") ||
+            line_starts(p, n, "[sinks.") || line_starts(p, n, "data_dir ="))
+            return "a Vector configuration (TOML)";
+        p = nl ? nl + 1 : end;
+    }
+    return NULL;
+}
+
 int config_doc_load(sl_config_doc **out, const char *path, const char *text, char *err,
                     size_t errlen)
 {
@@ -466,7 +519,16 @@ int config_doc_load(sl_config_doc **out, const char *path, const char *text, cha
         }
         text = owned;
     }
-    rc = load_text(doc, text, len, err, errlen);
+    int fline = 0;
+    const char *foreign = foreign_format(text, len, &fline);
+    if (foreign)
+        rc = sl_seterr(err, errlen, SL_ERR_CONFIG,
+                       "%s:%d:1: this is %s; sluice reads its own YAML (sources, "
+                       "transforms, sinks): docs/migration/other-shippers.md gives sluice's "
+                       "type for their plugins, `sluice components TYPE` its options",
+                       doc->path, fline, foreign);
+    else
+        rc = load_text(doc, text, len, err, errlen);
     free(owned);
     if (rc != SL_OK) {
         config_doc_free(doc);

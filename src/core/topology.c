@@ -165,6 +165,42 @@ static void list_ids(sl_topology *t, bool want_sink, const node *except, char *o
         snprintf(out, outlen, "none defined");
 }
 
+/* Plugin names of Fluent Bit and Vector that a file written from their documentation uses,
+ * and sluice's type for the same thing; said with the unknown type so that a converted
+ * config's first error tells the name to write. Only names with a like-for-like type. */
+static const struct {
+    int kind;
+    const char *name, *text;
+} foreign_types[] = {
+    {NODE_SOURCE, "tail", "Fluent Bit's tail is sluice's file"},
+    {NODE_SOURCE, "dummy", "Fluent Bit's dummy is sluice's demo"},
+    {NODE_SOURCE, "systemd", "Fluent Bit's systemd is sluice's journald"},
+    {NODE_SOURCE, "opentelemetry", "Fluent Bit's and Vector's opentelemetry is sluice's otlp"},
+    {NODE_SOURCE, "fluent", "Vector's fluent is sluice's forward"},
+    {NODE_SOURCE, "http_server", "Vector's http_server is sluice's http"},
+    {NODE_SOURCE, "demo_logs", "Vector's demo_logs is sluice's demo"},
+    {NODE_TRANSFORM, "grep", "Fluent Bit's grep is sluice's filter"},
+    {NODE_TRANSFORM, "parser", "Fluent Bit's parser is sluice's parse"},
+    {NODE_TRANSFORM, "record_modifier", "Fluent Bit's record_modifier is sluice's add_fields"},
+    {NODE_TRANSFORM, "modify", "Fluent Bit's modify is sluice's set, rename, copy and remove"},
+    {NODE_TRANSFORM, "remap", "sluice has no VRL: Vector's remap is parse, set, rename, copy, "
+                              "remove and filter"},
+    {NODE_SINK, "console", "Vector's console is sluice's stdout"},
+    {NODE_SINK, "es", "Fluent Bit's es is sluice's elasticsearch"},
+    {NODE_SINK, "opensearch", "Fluent Bit's opensearch is sluice's elasticsearch"},
+    {NODE_SINK, "null", "Fluent Bit's null is sluice's blackhole"},
+    {NODE_SINK, "aws_s3", "Vector's aws_s3 is sluice's s3"},
+    {NODE_SINK, "opentelemetry", "Fluent Bit's and Vector's opentelemetry is sluice's otlp"},
+};
+
+static const char *foreign_type(int kind, const char *name)
+{
+    for (size_t i = 0; i < sizeof foreign_types / sizeof *foreign_types; i++)
+        if (foreign_types[i].kind == kind && strcmp(foreign_types[i].name, name) == 0)
+            return foreign_types[i].text;
+    return NULL;
+}
+
 /* Reads the `type:` of a component map and resolves its vtable. */
 static int resolve_type(sl_topology *t, node *n, char *err, size_t errlen)
 {
@@ -194,8 +230,10 @@ static int resolve_type(sl_topology *t, node *n, char *err, size_t errlen)
     }
     if (!vt) {
         const sl_cnode at = {.line = ty->line, .col = ty->col};
-        return node_err(t, &at, err, errlen, "%s: unknown %s type '%s' (valid: %s)", n->where,
-                        kind_names[n->kind], n->type, valid);
+        const char *theirs = foreign_type(n->kind, n->type);
+        return node_err(t, &at, err, errlen, "%s: unknown %s type '%s' (%s%svalid: %s)",
+                        n->where, kind_names[n->kind], n->type, theirs ? theirs : "",
+                        theirs ? "; " : "", valid);
     }
     n->options = opts;
     n->config = sl_xcalloc(1, size ? size : 1);

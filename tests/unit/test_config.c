@@ -96,7 +96,10 @@ static void load_err(const char *text, const char *want)
     int rc = config_doc_load(&doc, "cfg.yaml", text, err, sizeof err);
     assert_int_equal(rc, SL_ERR_CONFIG);
     assert_null(doc);
-    assert_string_equal(err, want);
+    if (want)
+        assert_string_equal(err, want);
+    else
+        assert_non_null(strstr(err, "this is a "));
 }
 
 /* Loads `text`, applies t_opts (+ common) to the node at sources.in. Returns rc; the
@@ -214,6 +217,25 @@ static void test_find_path(void **state)
     for (size_t i = 0; i < sizeof none / sizeof *none; i++)
         assert_null(find_path(t, none[i]));
     assert_ptr_equal(cnode_find_path(t, "tls.ca_file: x", 3), cnode_get(t, "tls"));
+    config_doc_free(doc);
+}
+
+/* Other shippers' files are named at the line that tells; sluice YAML holding the same
+ * words where YAML allows them (indented, quoted, in a block scalar) still loads. */
+static void test_load_other_shippers(void **state)
+{
+    (void)state;
+    load_err("# fluent-bit.conf\n[SERVICE]\n    Flush 1\n[INPUT]\n    Name tail\n",
+             "cfg.yaml:2:1: this is a Fluent Bit configuration (classic format); sluice reads "
+             "its own YAML (sources, transforms, sinks): docs/migration/other-shippers.md gives "
+             "sluice's type for their plugins, `sluice components TYPE` its options");
+    load_err("@INCLUDE inputs.conf\n", NULL);
+    load_err("service:\n  flush: 1\npipeline:  # inputs and outputs\n  inputs: []\n", NULL);
+    load_err("<source>\n  @type forward\n</source>\n", NULL);
+    load_err("<match app.**>\n  @type stdout\n</match>\n", NULL);
+    load_err("data_dir = \"/var/lib/vector\"\n[sources.in]\ntype = \"stdin\"\n", NULL);
+    sl_config_doc *doc = load_ok("x-notes: |\n  [INPUT]\n  <source>\n"
+                                 "sources:\n  pipeline: { type: demo, tag: \"[INPUT]\" }\n");
     config_doc_free(doc);
 }
 
@@ -783,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_err_types),
         cmocka_unit_test(test_err_nested_unknown),
         cmocka_unit_test(test_err_nested_required),
+        cmocka_unit_test(test_load_other_shippers),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_describe),
