@@ -308,6 +308,8 @@ size_t buffer_bytes(const sl_buffer *b)
     return n;
 }
 
+int64_t buffer_dir_pending(const char *dir) { return disk_buffer_pending(dir); }
+
 size_t buffer_events(const sl_buffer *b)
 {
     if (b->disk)

@@ -83,5 +83,8 @@ size_t buffer_bytes(const sl_buffer *b);
  * producer that can answer "later" (HTTP 429) does not have to wait. A hint: racy. */
 bool buffer_would_block(sl_buffer *b, size_t bytes);
 size_t buffer_events(const sl_buffer *b);
+/* Events a disk buffer directory holds past its read cursor, read without opening it (a
+ * directory no sink of the configuration opens); 0 for none or one that cannot be read. */
+int64_t buffer_dir_pending(const char *dir);
 
 #endif

@@ -450,24 +450,12 @@ static int cursor_create(sl_disk_buffer *d, char *err, size_t errlen)
 
 /* Loads the cursor; false when there is none or it cannot be trusted. *reuse is set when
  * the file is a valid two-slot file that can be written in place. */
-static bool cursor_load(sl_disk_buffer *d, bool *reuse)
+/* Reads a two-slot (or v1) cursor file's newest valid slot into d->cur_*; false when
+ * there is none. *reuse: a two-slot file that can be written in place. */
+static bool cursor_parse(sl_disk_buffer *d, const unsigned char *c, size_t len, bool *reuse)
 {
-    char path[4200], err[256];
-    cursor_path(d, path, sizeof path);
-    *reuse = false;
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return false;
-    char *data = NULL;
-    size_t len = 0;
-    if (sl_read_file(path, &data, &len, err, sizeof err) != SL_OK) {
-        log_warn(d->comp, "disk buffer: cannot read cursor (%s); replaying from the oldest segment",
-                 err);
-        metrics_error(d->m, "corrupt_state");
-        return false;
-    }
-    const unsigned char *c = (const unsigned char *)data;
     bool ok = false;
+    *reuse = false;
     if (len == CUR_SIZE_V1 && get32(c) == CUR_MAGIC_V1 && get32(c + 20) == crc32c(0, c, 20)) {
         d->cur_seg = get64(c + 4);
         d->cur_off = get64(c + 12);
@@ -485,6 +473,26 @@ static bool cursor_load(sl_disk_buffer *d, bool *reuse)
         }
         *reuse = ok;
     }
+    return ok;
+}
+
+static bool cursor_load(sl_disk_buffer *d, bool *reuse)
+{
+    char path[4200], err[256];
+    cursor_path(d, path, sizeof path);
+    *reuse = false;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    char *data = NULL;
+    size_t len = 0;
+    if (sl_read_file(path, &data, &len, err, sizeof err) != SL_OK) {
+        log_warn(d->comp, "disk buffer: cannot read cursor (%s); replaying from the oldest segment",
+                 err);
+        metrics_error(d->m, "corrupt_state");
+        return false;
+    }
+    bool ok = cursor_parse(d, (const unsigned char *)data, len, reuse);
     if (!ok) {
         log_warn(d->comp,
                  "disk buffer %s: corrupt cursor file; replaying from the oldest segment "
@@ -1101,6 +1109,32 @@ int disk_buffer_open(sl_disk_buffer **out, const sl_buffer_config *cfg, const ch
     }
     *out = d;
     return SL_OK;
+}
+
+int64_t disk_buffer_pending(const char *dir)
+{
+    /* Only what list_segments, cursor_parse and count_events read: nothing is written,
+     * no thread started, nothing logged. */
+    sl_disk_buffer d = {.dir = (char *)dir, .rfd = -1, .wfd = -1, .cfd = -1};
+    char err[256];
+    int64_t n = 0;
+    if (list_segments(&d, err, sizeof err) == SL_OK && d.nsegs) {
+        char path[4200], *data = NULL;
+        size_t len = 0;
+        bool reuse;
+        cursor_path(&d, path, sizeof path);
+        bool have = sl_read_file(path, &data, &len, err, sizeof err) == SL_OK &&
+                    cursor_parse(&d, (const unsigned char *)data, len, &reuse);
+        free(data);
+        for (size_t i = 0; i < d.nsegs; i++) {
+            const seg *s = &d.segs[i];
+            if (have && s->id < d.cur_seg)
+                continue;
+            n += count_events(&d, s->id, have && s->id == d.cur_seg ? d.cur_off : 0, s->size);
+        }
+    }
+    free(d.segs);
+    return n;
 }
 
 void disk_buffer_wake(sl_disk_buffer *d)

@@ -21,6 +21,7 @@ void disk_buffer_close(sl_disk_buffer *d);
 void disk_buffer_free(sl_disk_buffer *d);
 size_t disk_buffer_bytes(const sl_disk_buffer *d);
 size_t disk_buffer_events(const sl_disk_buffer *d);
+int64_t disk_buffer_pending(const char *dir);
 
 /* Segment records, exposed for tests and fuzzing: header size, and the name and size of
  * the read-cursor file inside the buffer directory (two slots of 32 bytes). */

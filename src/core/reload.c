@@ -361,8 +361,15 @@ static void retire_sink(node *n, int64_t deadline)
     sink_runtime_pause(n->rt, memory ? deadline : sl_mono_ms() + 1000);
     sink_runtime_free(n->rt);
     n->rt = NULL;
-    if (!memory)
+    if (!memory) {
+        /* kept on disk, as at a restart (warn_stranded_buffers): say how much */
+        size_t left = buffer_events(n->buf);
+        if (left)
+            log_warn(n->id, "removed by a reload: its disk buffer keeps %zu undelivered "
+                     "event(s), delivered once a sink '%s' with a disk buffer is back", left,
+                     n->id);
         return;
+    }
     size_t dropped = 0;
     sl_buffer_item it;
     while (buffer_pop(n->buf, &it, 0) == SL_OK) {

@@ -24,6 +24,7 @@
 #include "topology.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1324,6 +1325,41 @@ static int lock_data_dir(sl_topology *t, char *err, size_t errlen)
     return SL_OK;
 }
 
+/* A disk buffer directory under data_dir that no sink of this configuration opens (its
+ * sink renamed or removed, or given a memory buffer) keeps its events until a sink of that
+ * id with a disk buffer is back: said at start, with the count, so they are not left there
+ * unseen (the files are not touched). */
+static void warn_stranded_buffers(sl_topology *t)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/buffers", t->g.data_dir);
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        node *n = find_node(t, de->d_name);
+        if (n && n->kind == NODE_SINK && n->common.buffer.type == SL_BUFFER_DISK)
+            continue;
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        int64_t pending = buffer_dir_pending(sub);
+        if (pending <= 0)
+            continue;
+        log_warn("sluice",
+                 "%s holds about %lld undelivered event(s) of sink '%s', which %s: they "
+                 "stay there and are delivered once a sink '%s' with a disk buffer is back "
+                 "(delete the directory to drop them)",
+                 sub, (long long)pending, de->d_name,
+                 n && n->kind == NODE_SINK ? "has a memory buffer in this configuration"
+                                           : "this configuration does not have",
+                 de->d_name);
+    }
+    closedir(dp);
+}
+
 static int start_topology(sl_topology *t, char *err, size_t errlen);
 
 int topology_start(sl_topology *t, char *err, size_t errlen)
@@ -1348,6 +1384,7 @@ static int start_topology(sl_topology *t, char *err, size_t errlen)
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SINK && (rc = topo_open_buffer(t, t->nodes[i], err, errlen)))
             return rc;
+    warn_stranded_buffers(t);
     for (size_t i = 0; i < t->nnodes; i++)
         if (t->nodes[i]->kind == NODE_SINK && (rc = topo_start_runtime(t, t->nodes[i], err, errlen)))
             return rc;

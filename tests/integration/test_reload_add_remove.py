@@ -78,6 +78,8 @@ write(s.config, HEAD + TWO)
 assert post_reload(s) == (200, {"reloaded": True, "changed": [], "added": [], "removed": ["three"]})
 e = st.send(500)
 assert os.listdir(os.path.join(WORK, "data", "buffers", "three")), "three's disk buffer is gone"
+assert ("three: removed by a reload: its disk buffer keeps %d undelivered event(s)" % len(d)
+        in s.log_text()), s.log_text()[-2000:]
 os.unlink(blocker)
 write(s.config, HEAD + TWO + THREE)
 assert post_reload(s)[0] == 200
