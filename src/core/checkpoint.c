@@ -82,6 +82,7 @@ struct sl_ckpt_store {
      * those (wall-clock ns), and how long they must stand before rewrites stop. */
     sl_buf durable_entries;
     int64_t durable_at_ns, entries_since_ns, settle_ns;
+    bool failing; /* the last ckpt_write_logged failed */
 };
 
 /* ---- In-memory table ------------------------------------------------------------------ */
@@ -534,6 +535,25 @@ int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen)
         }
     }
     buf_free(&entries);
+    return rc;
+}
+
+int ckpt_write_logged(sl_ckpt_store *s, bool durable, const char *id, sl_metrics *m)
+{
+    char err[256];
+    int rc = ckpt_write(s, durable, err, sizeof err);
+    if (rc != SL_OK) {
+        metrics_error(m, "checkpoint_write");
+        metrics_set_state(m, "checkpoint_write_failed");
+        if (!s->failing)
+            log_error(id, "saving checkpoint: %s (positions stay as last saved; said again "
+                          "once a save works)", err);
+        s->failing = true;
+    } else if (s->failing) {
+        log_info(id, "checkpoint saved again");
+        metrics_set_state(m, "ok");
+        s->failing = false;
+    }
     return rc;
 }
 

@@ -60,6 +60,11 @@ void ckpt_clear(sl_ckpt_store *s);
  * the copy on disk says the same, and its mtime dates them. Otherwise the live copy by
  * write + rename without fsync: survives kill -9 at any instant and costs no disk flush. */
 int ckpt_write(sl_ckpt_store *s, bool durable, char *err, size_t errlen);
+/* ckpt_write as a source runs it: each failure is counted (error checkpoint_write) and
+ * sets the component's state to checkpoint_write_failed, which the stop's last line reads;
+ * the failure is logged when saving starts to fail and again when a save works, not at
+ * every try (a full disk fails them all, several a second). Returns ckpt_write's code. */
+int ckpt_write_logged(sl_ckpt_store *s, bool durable, const char *id, sl_metrics *m);
 /* How long the same entries keep being written durably (default 2000 ms; tests set 0). */
 void ckpt_set_settle(sl_ckpt_store *s, int64_t ms);
 /* ckpt_write(s, true, ...). */

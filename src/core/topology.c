@@ -1515,15 +1515,30 @@ int topology_run_until_stopped(sl_topology *t)
         if (n->kind == NODE_SOURCE && n->sctx)
             pending += (int)ack_ledger_pending(n->sctx->ledger);
     }
+    /* A source whose last checkpoint write failed (a full disk) has not committed what it
+     * read since its last good one, however cleanly it stopped. */
+    char unsaved[512] = "";
+    size_t ul = 0;
+    for (size_t i = 0; i < t->nnodes && ul < sizeof unsaved; i++) {
+        node *n = t->nodes[i];
+        const char *st = n->kind == NODE_SOURCE && n->m ? atomic_load(&n->m->state) : NULL;
+        if (st && strcmp(st, "checkpoint_write_failed") == 0)
+            ul += (size_t)snprintf(unsaved + ul, sizeof unsaved - ul, "%s%s", ul ? ", " : "",
+                                   n->id);
+    }
     pthread_mutex_unlock(&t->reload_mu);
     /* pending counts the sources' unacknowledged batches (ledger tokens), not events */
     if (pending)
         log_warn("sluice", "stopped with %d batch%s not yet delivered; they will be read or "
                  "replayed again at the next start", pending, pending == 1 ? "" : "es");
-    else if (atomic_load(&t->start_failed))
-        log_info("sluice", "stopped after a failed start; every position committed");
-    else
-        log_info("sluice", "stopped cleanly; every position committed");
+    if (unsaved[0])
+        log_warn("sluice", "stopped without saving the positions of %s (their checkpoint "
+                 "writes failed): they read again from their last saved positions at the next "
+                 "start", unsaved);
+    else if (!pending)
+        log_info("sluice", "%s; every position committed",
+                 atomic_load(&t->start_failed) ? "stopped after a failed start"
+                                               : "stopped cleanly");
     return pending ? 1 : 0;
 }
 

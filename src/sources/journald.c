@@ -156,11 +156,7 @@ static void pend_push(jd_source *s, uint64_t n, uint64_t seq, char *cursor)
 
 static void save(jd_source *s, bool durable)
 {
-    char err[256];
-    if (ckpt_write(s->ck, durable, err, sizeof err) != SL_OK) {
-        log_warn(s->cc->id, "checkpoint: %s", err);
-        metrics_error(s->cc->metrics, "checkpoint_write");
-    }
+    ckpt_write_logged(s->ck, durable, s->cc->id, s->cc->metrics);
     s->moved = false;
 }
 

@@ -1670,16 +1670,7 @@ static void ckpt_put_position(void *arg, const tailer_position *p)
 int tailer_save_checkpoint(tailer *t, sl_ckpt_store *ck, const sl_component_ctx *cc,
                            bool durable)
 {
-    char err[256];
     ckpt_clear(ck);
     tailer_positions(t, ckpt_put_position, ck);
-    int rc = ckpt_write(ck, durable, err, sizeof err);
-    if (rc != SL_OK) {
-        log_error(cc->id, "saving checkpoint: %s", err);
-        metrics_error(cc->metrics, "checkpoint_write");
-        metrics_set_state(cc->metrics, "checkpoint_write_failed");
-    } else {
-        metrics_set_state(cc->metrics, "ok");
-    }
-    return rc;
+    return ckpt_write_logged(ck, durable, cc->id, cc->metrics);
 }

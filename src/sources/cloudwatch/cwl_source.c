@@ -956,17 +956,11 @@ static void cwl_on_commit(void *arg, uint64_t key, uint64_t value)
  * copy holds the last change). */
 static void cwl_persist(cwl_source *s, bool durable)
 {
-    char err[256];
     if (!s->dirty && !(durable && s->unsynced))
         return;
-    if (ckpt_write(s->ck, durable, err, sizeof err) != SL_OK) {
-        log_error(s->cc->id, "saving checkpoint: %s", err);
-        metrics_error(s->cc->metrics, "checkpoint_write");
-        metrics_set_state(s->cc->metrics, "checkpoint_write_failed");
-    } else {
+    if (ckpt_write_logged(s->ck, durable, s->cc->id, s->cc->metrics) == SL_OK) {
         s->dirty = false;
         s->unsynced = !durable;
-        metrics_set_state(s->cc->metrics, "ok");
     }
 }
 
