@@ -276,6 +276,20 @@ static int reload_load(void *arg, sl_config_doc **out, char *err, size_t errlen)
     return rc;
 }
 
+/* The loader of `dlq` and `checkpoints` (config_set_file_loader): the file as run reads it,
+ * its notes left out (validate and config convert print them). */
+static int load_file_as_run(sl_config_doc **out, const char *path, char *err, size_t errlen)
+{
+    char *text = NULL;
+    sl_buf notes = SL_BUF_INIT;
+    int rc = translate_config(path, &text, &notes, err, errlen);
+    if (rc == SL_OK)
+        rc = config_doc_load(out, path, text, err, errlen);
+    free(text);
+    buf_free(&notes);
+    return rc;
+}
+
 static void *signal_thread(void *arg)
 {
     signal_ctx *sc = arg;
@@ -612,6 +626,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    config_set_file_loader(load_file_as_run);
     if (strcmp(cmd, "run") == 0) {
         raise_open_files_limit();
         return cmd_run(argc - 2, argv + 2);

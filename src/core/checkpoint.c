@@ -625,7 +625,7 @@ static int cli_data_dir(const char *config, const char *data_dir, const char *so
         return 0;
     sl_config_doc *doc = NULL;
     char err[512];
-    if (config_doc_load(&doc, config, NULL, err, sizeof err) != SL_OK) {
+    if (config_file_load(&doc, config, err, sizeof err) != SL_OK) {
         fprintf(stderr, "sluice checkpoints: %s\n", err);
         return -1;
     }

@@ -538,6 +538,16 @@ int config_doc_load(sl_config_doc **out, const char *path, const char *text, cha
     return SL_OK;
 }
 
+static sl_config_file_loader file_loader;
+
+void config_set_file_loader(sl_config_file_loader fn) { file_loader = fn; }
+
+int config_file_load(sl_config_doc **out, const char *path, char *err, size_t errlen)
+{
+    return file_loader ? file_loader(out, path, err, errlen)
+                       : config_doc_load(out, path, NULL, err, errlen);
+}
+
 /* ---- Value parsers ---------------------------------------------------------------- */
 
 static bool parse_u64(const char **sp, uint64_t *out)

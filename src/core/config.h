@@ -36,6 +36,14 @@ typedef struct sl_config_doc {
  * the form "path:line:col: message". */
 int config_doc_load(sl_config_doc **out, const char *path, const char *text, char *err,
                     size_t errlen);
+
+/* How a command that reads a -c file without running it (dlq, checkpoints) loads the file:
+ * as `run` reads it, through the function main sets (a logfowd2 config.json is translated,
+ * its data_dir included), else config_doc_load. */
+typedef int (*sl_config_file_loader)(sl_config_doc **out, const char *path, char *err,
+                                     size_t errlen);
+void config_set_file_loader(sl_config_file_loader fn);
+int config_file_load(sl_config_doc **out, const char *path, char *err, size_t errlen);
 void config_doc_free(sl_config_doc *doc);
 
 /* Map lookup by key; NULL if absent or `map` is not a map. */

@@ -611,7 +611,7 @@ int dlq_cli(int argc, char **argv)
         return rc;
     char err[1024];
     sl_config_doc *doc = NULL;
-    if (config_doc_load(&doc, a.config, NULL, err, sizeof err) != SL_OK) {
+    if (config_file_load(&doc, a.config, err, sizeof err) != SL_OK) {
         fprintf(stderr, "sluice dlq: %s\n", err);
         return 1;
     }

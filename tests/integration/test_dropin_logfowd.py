@@ -125,6 +125,17 @@ try:
         assert sorted(by_index["logfowd-2024.01.%d" % day]) == sorted("line %d of day %d" % (i, day)
                                                                      for i in range(N))
     assert os.path.isdir(os.path.join(state, "checkpoints")), os.listdir(state)
+    # checkpoints and dlq read config.json as run does (they read it as YAML: no data_dir,
+    # so /var/lib/sluice, and no sinks)
+    show = subprocess.run([SLUICE, "checkpoints", "show", "-c", cfg_path], env=clean,
+                          capture_output=True, text=True, timeout=30)
+    assert show.returncode == 0, show.stdout + show.stderr
+    assert "source pods (%s/checkpoints/pods.ckpt" % state in show.stdout, show.stdout
+    assert "0.log" in show.stdout, show.stdout
+    dlq = subprocess.run([SLUICE, "dlq", "list", "-c", cfg_path, "--sink", "elasticsearch"],
+                         env=clean, capture_output=True, text=True, timeout=30)
+    assert dlq.returncode == 0 and dlq.stdout == "elasticsearch: 0 record(s)\n", \
+        dlq.stdout + dlq.stderr
 
     # Restarted with -c: the lines written meanwhile, nothing again.
     with open(os.path.join(logdir, "0.log"), "a") as f:
