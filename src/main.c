@@ -294,9 +294,12 @@ static void *signal_thread(void *arg)
 {
     signal_ctx *sc = arg;
     int stops = 0;
+    siginfo_t first = {0};
+    int64_t first_ms = 0;
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sc->set, &sig) != 0)
+        siginfo_t si;
+        int sig = sigwaitinfo(&sc->set, &si);
+        if (sig < 0)
             continue;
         if (sig == SIGHUP) {
             log_reopen();
@@ -308,7 +311,20 @@ static void *signal_thread(void *arg)
         } else if (sig == SIGUSR1) {
             return NULL; /* main is done */
         } else {
+            /* `timeout` signals sluice and then its whole process group, and a script may
+             * signal a process group sluice is in: the same signal from the same process
+             * within 3 s is that one stop, not a second asking to force. A terminal's
+             * Ctrl-C (sent by the kernel) or another sender forces at once. */
+            if (stops == 1 && si.si_code == SI_USER && first.si_code == SI_USER &&
+                si.si_signo == first.si_signo && si.si_pid == first.si_pid &&
+                sl_mono_ms() - first_ms < 3000) {
+                log_info("sluice", "%s again from the same process (pid %d): the same stop "
+                         "(again after 3 s, or from elsewhere, to force)", strsignal(sig), (int)si.si_pid);
+                continue;
+            }
             if (++stops == 1) {
+                first = si;
+                first_ms = sl_mono_ms();
                 log_info("sluice", "%s received: stopping (again to force)", strsignal(sig));
                 topology_request_stop(sc->t);
             } else {
@@ -345,7 +361,8 @@ static const char run_usage[] =
     "are set (LOG_GROUPS, FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT, CFG_PATH; see sluice config\n"
     "--help), else the built-in quickstart: sample pod logs under ./demo/pods are tailed into\n"
     "./demo/out, with the API on 127.0.0.1:2020.\n"
-    "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions; SIGHUP reopens the log\n"
+    "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions (a second one forces\n"
+    "an exit, but not the same signal from the same sender within 3 s); SIGHUP reopens the log\n"
     "and reloads FILE (as POST /api/v1/reload and `sluice reload` do): only the components whose\n"
     "configuration changed restart.\n";
 
