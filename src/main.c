@@ -522,8 +522,9 @@ static int cmd_run(int argc, char **argv)
 /* ---- top, tap: clients of a running sluice's API ------------------------------------------ */
 
 /* Takes `-c FILE` out of argv: the API address to use is then that configuration's first
- * (else the default, 127.0.0.1:2020). The other arguments go to `fn`. */
-static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int argc, char **argv))
+ * (else the default, 127.0.0.1:2020). The other arguments go to `fn`, with FILE (or NULL). */
+static int cmd_api_client(int argc, char **argv,
+                          int (*fn)(const char *api, const char *config, int argc, char **argv))
 {
     const char *config = NULL;
     char **rest = sl_xcalloc((size_t)argc + 1, sizeof *rest);
@@ -561,7 +562,7 @@ static int cmd_api_client(int argc, char **argv, int (*fn)(const char *api, int 
             return fn == reload_cli ? 1 : 2;
         }
     }
-    int status = fn(api, nrest, rest);
+    int status = fn(api, config, nrest, rest);
     free(rest);
     return status;
 }

@@ -60,7 +60,7 @@ static const char tap_usage[] =
     "copied (default 100); how many were skipped is said on stderr. -n stops after COUNT\n"
     "events. The API address is --api, else that of -c FILE, else 127.0.0.1:2020.\n";
 
-int tap_cli(const char *api, int argc, char **argv)
+int tap_cli(const char *api, const char *config, int argc, char **argv)
 {
     const char *want = NULL, *component = NULL;
     long long count = 0, rate = 100;

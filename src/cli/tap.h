@@ -2,7 +2,8 @@
 #ifndef SL_CLI_TAP_H
 #define SL_CLI_TAP_H
 
-/* `api` is the address to use when no --api is given. Returns the exit status. */
-int tap_cli(const char *api, int argc, char **argv);
+/* `api` is the address to use when no --api is given (`config`: unused). Returns the exit
+ * status. */
+int tap_cli(const char *api, const char *config, int argc, char **argv);
 
 #endif

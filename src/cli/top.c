@@ -312,7 +312,7 @@ static const char top_usage[] =
     "127.0.0.1:2020) every --interval ms (1000). q quits.\n"
     "Without a terminal, or with --once: one frame and exit.\n";
 
-int top_cli(const char *api, int argc, char **argv)
+int top_cli(const char *api, const char *config, int argc, char **argv)
 {
     top_state *st = sl_xcalloc(1, sizeof *st);
     st->interval_ms = 1000;

@@ -4,6 +4,6 @@
 
 /* `api` is the address to poll when no --api is given ("host:port"). argv holds the
  * options after `top` (--api, --once, --interval). Returns the exit status. */
-int top_cli(const char *api, int argc, char **argv);
+int top_cli(const char *api, const char *config, int argc, char **argv);
 
 #endif

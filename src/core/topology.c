@@ -1762,6 +1762,19 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
         }
         buf_puts(out, "}");
     }
+    /* The file a reload reads (absolute, so `sluice reload -c FILE` can tell whether FILE is
+     * it), null for a drop-in or the quickstart. */
+    buf_puts(out, ",\"config\":");
+    char *abs = t->loader ? realpath(t->path, NULL) : NULL;
+    if (t->loader) {
+        const char *p = abs ? abs : t->path;
+        buf_putc(out, '"');
+        json_escape(out, p, strlen(p));
+        buf_putc(out, '"');
+    } else {
+        buf_puts(out, "null");
+    }
+    free(abs);
     pthread_mutex_unlock(&t->mu);
     memlimit_status_json(out);
     buf_puts(out, ",\"recent_errors\":");

@@ -119,5 +119,17 @@ assert reloads(s, "ok") == 2 and reloads(s, "failed") == len(BAD) + 1
 r = subprocess.run([SLUICE, "reload", "-c", s.config], capture_output=True, text=True, timeout=300)
 assert r.returncode == 1 and "unknown sink type 'nope'" in r.stderr, (r.returncode, r.stdout, r.stderr)
 assert reloads(s, "failed") == len(BAD) + 1
+# -c with another file than the one the daemon runs: a reload would read the daemon's own
+# (it answered reloaded:true, nothing changed): refused, exit 1, naming both; not asked.
+other = os.path.join(WORK, "other.yaml")
+write(other, GOOD.replace("max_events: 100", "max_events: 400"))
+write(s.config, GOOD.replace("max_events: 100", "max_events: 300"))
+r = subprocess.run([SLUICE, "reload", "-c", other], capture_output=True, text=True, timeout=300)
+assert r.returncode == 1 and "runs %s, not %s" % (os.path.realpath(s.config), other) in r.stderr, \
+    (r.returncode, r.stdout, r.stderr)
+assert reloads(s, "ok") == 2 and reloads(s, "failed") == len(BAD) + 1
+assert s.status()["config"] == os.path.realpath(s.config), s.status()["config"]
+r = subprocess.run([SLUICE, "reload", "-c", s.config], capture_output=True, text=True, timeout=300)
+assert r.returncode == 0 and json.loads(r.stdout)["changed"] == [], (r.returncode, r.stdout, r.stderr)
 assert s.stop() == 0
 log("ok: %d refused reloads changed nothing, then one applied" % len(BAD))
