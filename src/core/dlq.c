@@ -191,7 +191,8 @@ static const char dlq_usage[] =
     "          message); --limit caps the records shown per sink\n"
     "  replay  resends records through the sink as configured in FILE; delivered records\n"
     "          are removed from the file, the others stay. Exit status 0 only if every\n"
-    "          record was replayed. Refused while a daemon runs on the data_dir.\n"
+    "          record it tried (all, or the first N of each sink with --limit N) was\n"
+    "          replayed. Refused while a daemon runs on the data_dir.\n"
     "  purge   deletes the DLQ file of one sink (--sink) or of every sink (--all); refused\n"
     "          while a daemon runs on the data_dir\n"
     "options:\n"
@@ -567,11 +568,13 @@ static int replay_sink(sl_topology *t, const sl_cnode *root, const char *dir, co
         }
         buf_free(&out);
     }
-    size_t left = 0;
-    for (size_t i = 0; i < nlines; i++)
+    size_t left = 0, failed = 0;
+    for (size_t i = 0; i < nlines; i++) {
         left += keep[i];
+        failed += keep[i] && i < todo; /* past --limit: not tried, not failed */
+    }
     if (status)
-        left = nlines;
+        left = failed = nlines;
     printf("%s: replayed %zu, remaining %zu\n", id, ok_here, left);
     *replayed += ok_here;
     *remaining += left;
@@ -581,7 +584,7 @@ static int replay_sink(sl_topology *t, const sl_cnode *root, const char *dir, co
     free(keep);
     free(lines);
     free(data);
-    return status || left ? 1 : 0;
+    return status || failed ? 1 : 0;
 }
 
 static int cmd_replay(sl_config_doc *doc, const char *dir, const dlq_args *a)
@@ -600,7 +603,7 @@ static int cmd_replay(sl_config_doc *doc, const char *dir, const dlq_args *a)
     printf("replayed %zu, remaining %zu\n", replayed, remaining);
     free_sinks(sinks, nsinks);
     topology_free(t);
-    return status || remaining ? 1 : 0;
+    return status;
 }
 
 int dlq_cli(int argc, char **argv)

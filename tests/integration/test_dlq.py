@@ -85,11 +85,16 @@ out = subprocess.run([SLUICE, "dlq", "replay", "-c", s.config, "--sink", "out"],
 assert out.returncode != 0, out
 assert len(open(dlq).read().splitlines()) == 3
 
-# Endpoint fixed: replay delivers every record and empties the DLQ.
+# Endpoint fixed: --limit 1 replays one record and exits 0 (it exited 1 for the two it was
+# told to leave); then replay delivers the others and empties the DLQ.
 control({"reject_marker": ""})
+out = subprocess.run([SLUICE, "dlq", "replay", "-c", s.config, "--sink", "out", "--limit", "1"],
+                     capture_output=True, text=True)
+assert out.returncode == 0 and "out: replayed 1, remaining 2" in out.stdout, out
+assert len(open(dlq).read().splitlines()) == 2
 out = subprocess.run([SLUICE, "dlq", "replay", "-c", s.config, "--sink", "out"], capture_output=True, text=True)
 assert out.returncode == 0, out
-assert "replayed 3" in out.stdout, out.stdout
+assert "replayed 2" in out.stdout, out.stdout
 got = lines()
 assert sum(1 for g in got if "poison" in g) == 3
 assert not os.path.exists(dlq) or not open(dlq).read().strip()
