@@ -429,6 +429,20 @@ static void serve(sl_api *a, api_conn *ac, const api_req *r)
         reply_text(a, ac, &an, ok ? 200 : 503, ok ? "ready\n" : "not ready\n");
         return;
     }
+    /* The health paths of Fluent Bit (/api/v1/health) and Vector (/health), which their
+     * Helm charts' probes ask: a chart kept through a migration keeps working. Both say
+     * what /readyz says (503 while stopping), in their own bodies. */
+    if (path_is(r, "/api/v1/health") || path_is(r, "/health")) {
+        bool ok = a->h.ready ? a->h.ready(a->h.arg) : true;
+        if (path_is(r, "/health")) {
+            sl_buf b = SL_BUF_INIT;
+            buf_puts(&b, ok ? "{\"ok\":true}" : "{\"ok\":false}");
+            reply_buf(a, ac, &an, ok ? 200 : 503, "application/json", &b);
+        } else {
+            reply_text(a, ac, &an, ok ? 200 : 503, ok ? "ok\n" : "error\n");
+        }
+        return;
+    }
     if (path_is(r, a->h.metrics_path ? a->h.metrics_path : "/metrics")) {
         sl_buf b = SL_BUF_INIT;
         metrics_render_prometheus(&b);

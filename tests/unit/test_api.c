@@ -187,10 +187,27 @@ static void test_routes(void **state)
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body.p, "not ready\n");
     buf_free(&r.body);
+    /* Fluent Bit's and Vector's health paths say the same, as their probes read them */
+    http(port, "GET", "/api/v1/health", &r);
+    assert_int_equal(r.status, 503);
+    buf_free(&r.body);
+    http(port, "GET", "/health", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body.p, "{\"ok\":false}");
+    buf_free(&r.body);
     t.ready = true;
     http(port, "GET", "/readyz", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body.p, "ready\n");
+    buf_free(&r.body);
+    http(port, "GET", "/api/v1/health", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "ok\n");
+    buf_free(&r.body);
+    http(port, "GET", "/health", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "{\"ok\":true}");
+    assert_true(strncmp(r.ctype, "application/json", 16) == 0);
     buf_free(&r.body);
 
     sl_metrics *m = metrics_register("in", "source", "file");
