@@ -631,16 +631,26 @@ int topology_reload(sl_topology *t, sl_buf *reply)
             buf_puts(reply, "{\"reloaded\":false,\"error\":\"sluice is not running (stopping)\"}");
         return 503;
     }
+    if (!t->loader) {
+        /* No file to read again (a drop-in's environment, the quickstart): nothing was
+         * tried, so nothing failed; a SIGHUP sent to reopen the log must not set off the
+         * failed-reload alert. */
+        snprintf(err, sizeof err, "nothing to reload: sluice runs %s, not a configuration "
+                 "file (-c)", t->path);
+        log_info("sluice", "reload: %s", err);
+        if (reply) {
+            buf_puts(reply, "{\"reloaded\":false,\"error\":\"");
+            json_escape(reply, err, strlen(err));
+            buf_puts(reply, "\"}");
+        }
+        pthread_mutex_unlock(&t->reload_mu);
+        return 400;
+    }
     log_info("sluice", "reload: reading %s", t->path);
     sl_config_doc *doc = NULL;
     sl_topology *nt = NULL;
     sl_reload_diff d = {0};
-    int rc;
-    if (!t->loader)
-        rc = sl_seterr(err, sizeof err, SL_ERR_CONFIG, "nothing to reload: sluice runs %s, "
-                       "not a configuration file (-c)", t->path);
-    else
-        rc = t->loader(t->loader_arg, &doc, err, sizeof err);
+    int rc = t->loader(t->loader_arg, &doc, err, sizeof err);
     if (rc == SL_OK)
         rc = topo_build(&nt, doc, false, err, sizeof err);
     if (rc == SL_OK)

@@ -69,6 +69,15 @@ try:
         counter = lambda name: component_counter(env["SLUICE_API_ADDRESS"], "cloudwatch", name)
         wait_until(lambda: counter("reconcile_windows_checked") >= 3, 120, "reconciliation checks")
         assert counter("reconcile_mismatches") == 0
+        # SIGHUP (logrotate's, to reopen the log) in a drop-in: no file to read again, so
+        # no reload is tried and none counts as failed (the failed-reload alert stays quiet)
+        p.send_signal(signal.SIGHUP)
+        wait_until(lambda: b"nothing to reload" in open(os.path.join(WORK, "sluice.log"), "rb").read(),
+                   30, "the SIGHUP answered")
+        with urllib.request.urlopen("http://%s/metrics" % env["SLUICE_API_ADDRESS"], timeout=10) as r:
+            mt = r.read().decode()
+        assert "sluice_config_last_reload_successful 1" in mt, mt
+        assert 'sluice_config_reloads_total{result="failed"} 0' in mt, mt
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=60)
