@@ -60,6 +60,15 @@ static sl_event *new_event(ctx *c, int64_t ts)
     return e;
 }
 
+/* A record's own "tag" beside the tag of the request's path: the path's is the event's
+ * (routes read it), the record's is the sender's data, kept as "_tag" as Fluent Bit's http
+ * input keeps it a record key. (The forward source drops it instead: there it is
+ * Fluentd's injected copy of the message's tag.) */
+static bool is_tag_key(const ctx *c, const char *k, size_t n)
+{
+    return c->tag.len && n == 3 && memcmp(k, "tag", 3) == 0;
+}
+
 static bool is_time_key(const ctx *c, const char *k, size_t n)
 {
     return c->time_key.len && n == c->time_key.len && memcmp(k, c->time_key.ptr, n) == 0;
@@ -174,6 +183,8 @@ static void json_object_event(ctx *c, const json_value *o)
             }
             continue;
         }
+        if (is_tag_key(c, key, klen))
+            key = "_tag", klen = 4;
         json_value_to_field(b, event_add_field(b, e, key, klen), v, true);
     }
     b->bytes += event_size(e);
@@ -344,6 +355,8 @@ static int mp_pairs(ctx *c, mp_reader *r, sl_event *e, uint32_t npairs, bool met
             buf_puts(c->json, META_PREFIX);
             buf_append(c->json, key, k.len);
             f = event_add_field(b, e, c->json->p, c->json->len);
+        } else if (is_tag_key(c, key, k.len)) {
+            f = event_add_field(b, e, "_tag", 4);
         } else {
             f = event_add_field(b, e, key, k.len);
         }
