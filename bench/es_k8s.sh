@@ -12,7 +12,8 @@
 # ES_WRAP (a command in front of sluice, e.g. "perf record -e cpu-clock -o perf.data":
 # then cpu_s and peak RSS are the wrapper's), RUNS (1), BENCH_DIR (kept if set; the tree
 # is generated once per size), ES_THREADS=1 (a line per thread after each run: its CPU per
-# event and context switches, lib.sh's thread_report).
+# event and context switches, lib.sh's thread_report). `requests` is how many _bulk
+# requests the peer counted: fewer, fuller ones cost less per event.
 # ES_CEILING=1: the reference point instead of sluice, build/es_ceiling (make
 # build/es_ceiling; bench/es_ceiling.c): the same documents written in one thread without a
 # pipeline, ES_MAX_EVENTS a request; its CPU is its own (CLOCK_PROCESS_CPUTIME_ID), no RSS.
@@ -70,7 +71,7 @@ find "$tree" -name '*.log' -exec cat {} + >/dev/null
 w="$BENCH_DIR/run"; rm -rf "$w"; mkdir -p "$w"
 es_start "$w"
 
-printf '%-8s %9s %8s %7s %12s %8s\n' run events wall_s cpu_s events/cpu_s peak_MB
+printf '%-8s %9s %8s %7s %12s %8s %8s\n' run events wall_s cpu_s events/cpu_s peak_MB requests
 for run in $(seq 1 "$RUNS"); do
   if [ "${ES_CEILING:-0}" = 1 ]; then
     n0="$(es_stat count_only_docs)"
@@ -81,7 +82,7 @@ for run in $(seq 1 "$RUNS"); do
     [ $((n1 - n0)) -eq "$lines" ] || { echo "es_k8s: the emulator counted $((n1 - n0)) of $lines" >&2; exit 1; }
     cpu="$(echo "$out" | sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p')"
     "$PY" -c "import sys; r,ev,t0,t1,cpu=sys.argv[1:]; ev=int(ev)
-print('%-8s %9d %8.2f %7.3f %12.0f %8s' % (r + 'c', ev, float(t1)-float(t0), float(cpu), ev/float(cpu), '-'))" \
+print('%-8s %9d %8.2f %7.3f %12.0f %8s %8s' % (r + 'c', ev, float(t1)-float(t0), float(cpu), ev/float(cpu), '-', '-'))" \
       "$run" "$lines" "$t0" "$t1" "$cpu"
     continue
   fi
@@ -90,16 +91,18 @@ print('%-8s %9d %8.2f %7.3f %12.0f %8s' % (r + 'c', ev, float(t1)-float(t0), flo
   es_yaml "$w/data" "$port" "{ type: kubernetes_logs, path: \"$tree\", read_from: head, exclude_self: false }" \
     "compression: $ES_COMP" "$ES_CONC" "$ES_MAX_EVENTS" "$ES_EXTRA" >"$w/run.yaml"
   n0="$(es_stat count_only_docs)"
+  r0="$(es_stat bulk_requests)"
   t0="$(date +%s.%N)"
   sluice_start "$w/run.yaml" "$w/sluice.log" "${ES_WRAP:-}"
   sluice_wait es_k8s 0.05 0 es_counted "$n0" "$lines"
   t1="$(date +%s.%N)"
   sluice_measure
+  r1="$(es_stat bulk_requests)"
   threads=""
   if [ "${ES_THREADS:-0}" = 1 ]; then threads="$(thread_report "$pid" "$lines")"; fi
   sluice_stop
-  "$PY" -c "import sys; r,ev,t0,t1,tk,hz,pk=sys.argv[1:]; cpu=int(tk)/int(hz); ev=int(ev)
-print('%-8s %9d %8.2f %7.3f %12.0f %8.1f' % (r, ev, float(t1)-float(t0), cpu, ev/cpu, int(pk)/1024))" \
-    "$run" "$lines" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb"
+  "$PY" -c "import sys; r,ev,t0,t1,tk,hz,pk,rq=sys.argv[1:]; cpu=int(tk)/int(hz); ev=int(ev)
+print('%-8s %9d %8.2f %7.3f %12.0f %8.1f %8s' % (r, ev, float(t1)-float(t0), cpu, ev/cpu, int(pk)/1024, rq))" \
+    "$run" "$lines" "$t0" "$t1" "$ticks" "$CLK_TCK" "$peak_kb" "$((r1 - r0))"
   if [ -n "$threads" ]; then echo "$threads"; fi
 done
