@@ -30,10 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "core/common.h"
+#include "core/crc32c.h"
+#include "core/lazylib.h"
 #include "core/log.h"
 #include "net/forward.h"
 
@@ -108,6 +111,8 @@ bool http_req_encoding(http_req *r, const char *v, size_t vlen)
         r->enc = HTTP_ENC_DEFLATE;
     else if (http_req_value_has(v, vlen, "zstd"))
         r->enc = HTTP_ENC_ZSTD;
+    else if (http_req_value_has(v, vlen, "snappy"))
+        r->enc = HTTP_ENC_SNAPPY;
     else
         return http_req_value_has(v, vlen, "identity");
     return true;
@@ -334,6 +339,74 @@ static int unzstd(sl_buf *out, const char *p, size_t n, size_t max)
     return rc;
 }
 
+/* One raw snappy block (the format of snappy_compress) appended to out, the whole output
+ * at most `max` bytes. */
+static int unsnappy_block(sl_buf *out, const char *p, size_t n, size_t max)
+{
+    size_t len;
+    if (snappy_uncompressed_length(p, n, &len) != SNAPPY_OK)
+        return SL_ERR_CORRUPT;
+    if (len > max - out->len)
+        return SL_ERR_TOOBIG;
+    buf_reserve(out, len + 1);
+    if (snappy_uncompress(p, n, out->p + out->len, &len) != SNAPPY_OK)
+        return SL_ERR_CORRUPT;
+    out->len += len;
+    return SL_OK;
+}
+
+/* A snappy body into out, at most `max` bytes: a raw block (Vector's http sink, Prometheus'
+ * remote write), or the framing format (snappy's framing_format.txt: a stream identifier,
+ * then chunks of compressed or stored data, each with the masked CRC-32C of its data).
+ * Returns SL_OK, SL_ERR_TOOBIG, SL_ERR_CORRUPT, or SL_ERR_NOTFOUND when libsnappy cannot
+ * be loaded. */
+static int unsnappy(sl_buf *out, const char *p, size_t n, size_t max)
+{
+    static const char stream_id[10] = "\xff\x06\x00\x00sNaPpY";
+    if (!lazylib_ready(&lazy_snappy))
+        return SL_ERR_NOTFOUND;
+    if (n < sizeof stream_id || memcmp(p, stream_id, sizeof stream_id) != 0)
+        return unsnappy_block(out, p, n, max);
+    const unsigned char *u = (const unsigned char *)p;
+    for (size_t i = sizeof stream_id; i < n;) {
+        if (n - i < 4)
+            return SL_ERR_CORRUPT;
+        unsigned type = u[i];
+        size_t clen = (size_t)u[i + 1] | (size_t)u[i + 2] << 8 | (size_t)u[i + 3] << 16;
+        i += 4;
+        if (clen > n - i)
+            return SL_ERR_CORRUPT;
+        if (type == 0x00 || type == 0x01) { /* compressed or stored data */
+            if (clen < 4)
+                return SL_ERR_CORRUPT;
+            uint32_t want = (uint32_t)u[i] | (uint32_t)u[i + 1] << 8 |
+                            (uint32_t)u[i + 2] << 16 | (uint32_t)u[i + 3] << 24;
+            size_t from = out->len;
+            int rc;
+            if (type == 0x00) {
+                rc = unsnappy_block(out, p + i + 4, clen - 4, max);
+            } else if (clen - 4 > max - out->len) {
+                rc = SL_ERR_TOOBIG;
+            } else {
+                buf_append(out, p + i + 4, clen - 4);
+                rc = SL_OK;
+            }
+            if (rc != SL_OK)
+                return rc;
+            uint32_t crc = crc32c(0, out->p + from, out->len - from);
+            if (((crc >> 15 | crc << 17) + 0xa282ead8u) != want)
+                return SL_ERR_CORRUPT;
+        } else if (type == 0xff) { /* the identifier again, as concatenated streams have */
+            if (clen != 6 || memcmp(p + i, stream_id + 4, 6) != 0)
+                return SL_ERR_CORRUPT;
+        } else if (type < 0x80) { /* reserved unskippable */
+            return SL_ERR_CORRUPT;
+        }
+        i += clen; /* 0x80-0xfe: skippable and padding */
+    }
+    return SL_OK;
+}
+
 /* The whole request is in c->in: inflate, check room downstream, hand to the source. */
 static void take_body(http_req_layer *l, net_conn *c, http_req *r)
 {
@@ -348,13 +421,15 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
             rc = fwd_gunzip(&l->inflated, body, blen, max);
         else if (r->enc == HTTP_ENC_ZSTD)
             rc = unzstd(&l->inflated, body, blen, max);
+        else if (r->enc == HTTP_ENC_SNAPPY)
+            rc = unsnappy(&l->inflated, body, blen, max);
         else if ((rc = fwd_inflate(&l->inflated, body, blen, max, MAX_WBITS)) == SL_ERR_CORRUPT) {
             buf_reset(&l->inflated); /* not a zlib stream: raw deflate, as some clients send */
             rc = fwd_inflate(&l->inflated, body, blen, max, -MAX_WBITS);
         }
         if (rc != SL_OK) {
             static const char *const bad[] = {"", "bad gzip body", "bad deflate body",
-                                              "bad zstd body"};
+                                              "bad zstd body", "bad snappy body"};
             bool big = rc == SL_ERR_TOOBIG, gone = rc == SL_ERR_NOTFOUND;
             metrics_error(l->cc->metrics, big ? "body_too_large"
                                           : r->enc == HTTP_ENC_GZIP ? "bad_gzip"
@@ -362,7 +437,10 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
             http_req_consume(c, total);
             l->h->error(l->arg, c, big ? 413 : gone ? 415 : 400,
                         big    ? "inflated body larger than 8 x max_body_bytes"
-                        : gone ? "zstd bodies need libzstd.so.1, which cannot be loaded"
+                        : gone ? (r->enc == HTTP_ENC_ZSTD
+                                      ? "zstd bodies need libzstd.so.1, which cannot be loaded"
+                                      : "snappy bodies need libsnappy.so.1, which cannot be "
+                                        "loaded")
                                : bad[r->enc],
                         false);
             return;

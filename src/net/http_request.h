@@ -1,6 +1,6 @@
 /* http_request.h - the HTTP/1.1 request layer of the sources that take POSTed bodies
  * (`http`, `otlp`): request line and headers, Content-Length or chunked bodies, keep-alive,
- * Expect: 100-continue, gzip, deflate and zstd, backpressure (429), ack tokens and the
+ * Expect: 100-continue, gzip, deflate, zstd and snappy, backpressure (429), ack tokens and the
  * answer's head.
  *
  * The layer owns framing; the source owns meaning. It sees each header the layer does not
@@ -25,8 +25,9 @@
 
 enum { HTTP_REQ_HEAD = 0, HTTP_REQ_BODY, HTTP_REQ_DRAIN, HTTP_REQ_WAIT, HTTP_REQ_CLOSED };
 /* Content-Encodings a body may have: gzip, deflate (a zlib stream, or raw deflate as some
- * clients send it) and zstd, as Vector's and the OpenTelemetry Collector's senders use. */
-enum { HTTP_ENC_IDENTITY = 0, HTTP_ENC_GZIP, HTTP_ENC_DEFLATE, HTTP_ENC_ZSTD };
+ * clients send it), zstd and snappy (a raw block as Vector's http sink sends it, or the
+ * framing format), as Vector's and the OpenTelemetry Collector's senders use. */
+enum { HTTP_ENC_IDENTITY = 0, HTTP_ENC_GZIP, HTTP_ENC_DEFLATE, HTTP_ENC_ZSTD, HTTP_ENC_SNAPPY };
 
 /* Per-connection request state: the first member of the source's connection struct, which
  * the layer allocates (zeroed) on open and frees on close. */
@@ -138,11 +139,12 @@ size_t http_req_head_end(const char *p, size_t n);
 int http_req_parse_head(http_req_layer *l, net_conn *c, http_req *r, const char **msg);
 
 /* Header value helpers: exact name without case; word anywhere in the value; media type
- * before its parameters; Content-Encoding gzip, deflate, zstd (sets r->enc) or identity,
- * else false. */
+ * before its parameters; Content-Encoding gzip, deflate, zstd, snappy (sets r->enc) or
+ * identity, else false (HTTP_REQ_ENCODINGS names them for the 415). */
 bool http_req_name_is(const char *name, size_t nlen, const char *want);
 bool http_req_value_has(const char *v, size_t vlen, const char *word);
 bool http_req_type_is(const char *v, size_t vlen, const char *want);
 bool http_req_encoding(http_req *r, const char *v, size_t vlen);
+#define HTTP_REQ_ENCODINGS "unsupported Content-Encoding (gzip, deflate, zstd, snappy or identity)"
 
 #endif

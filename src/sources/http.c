@@ -1,5 +1,5 @@
 /* http.c - the `http` source: POST /<tag> with JSON, NDJSON, msgpack or text bodies (gzip,
- * deflate, zstd), answered 2xx only once the events are durably accepted.
+ * deflate, zstd, snappy), answered 2xx only once the events are durably accepted.
  *
  * Notes on the design
  *  1. The HTTP/1.1 request handling (framing, keep-alive, 100-continue, gzip, 429 under
@@ -135,7 +135,7 @@ static int hs_header(void *arg, net_conn *c, const char *name, size_t nlen, cons
         h->form = http_req_type_is(v, vlen, "application/x-www-form-urlencoded");
     } else if (http_req_name_is(name, nlen, "content-encoding")) {
         if (!http_req_encoding(&h->r, v, vlen)) {
-            *msg = "unsupported Content-Encoding (gzip, deflate, zstd or identity)";
+            *msg = HTTP_REQ_ENCODINGS;
             return 415;
         }
     } else if (http_req_name_is(name, nlen, "authorization") && s->cfg->auth.bearer_token) {
@@ -337,7 +337,7 @@ static int hs_listens(const void *config, sl_listen *out)
 
 const sl_source_vtable sl_source_http = {
     .type = "http",
-    .help = "HTTP endpoint: POST /<tag> with JSON, NDJSON, msgpack or text (gzip, deflate, zstd); "
+    .help = "HTTP endpoint: POST /<tag> with JSON, NDJSON, msgpack or text (gzip, deflate, zstd, snappy); "
             "2xx only once durably accepted, 429 under backpressure",
     .options = http_src_options,
     .config_size = sizeof(http_src_config),

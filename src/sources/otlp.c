@@ -128,7 +128,7 @@ static int os_header(void *arg, net_conn *c, const char *name, size_t nlen, cons
         h->type_ok = h->json || http_req_type_is(v, vlen, "application/x-protobuf");
     } else if (http_req_name_is(name, nlen, "content-encoding")) {
         if (!http_req_encoding(&h->r, v, vlen))
-            h->bad_enc = "unsupported Content-Encoding (gzip, deflate, zstd or identity)";
+            h->bad_enc = HTTP_REQ_ENCODINGS;
     }
     return 0;
 }

@@ -275,6 +275,38 @@ def digest(lines):
     return h.hexdigest()
 
 
+def snappy_block(data):
+    """data as one raw snappy block, compressed by libsnappy itself (what Vector's http sink
+    sends with `compression: snappy`)."""
+    import ctypes
+    lib = ctypes.CDLL("libsnappy.so.1")
+    lib.snappy_max_compressed_length.restype = ctypes.c_size_t
+    lib.snappy_max_compressed_length.argtypes = [ctypes.c_size_t]
+    out = ctypes.create_string_buffer(lib.snappy_max_compressed_length(len(data)))
+    n = ctypes.c_size_t(len(out))
+    assert lib.snappy_compress(data, ctypes.c_size_t(len(data)), out, ctypes.byref(n)) == 0
+    return out.raw[:n.value]
+
+
+def snappy_framed(data, chunk=65536, stored=False):
+    """data in snappy's framing format: the stream identifier, then a chunk of at most
+    `chunk` bytes at a time, compressed (or stored), each with its masked CRC-32C."""
+    def crc32c(b):
+        crc = 0xFFFFFFFF
+        for x in b:
+            crc ^= x
+            for _ in range(8):
+                crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+        crc ^= 0xFFFFFFFF
+        return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    out = bytearray(b"\xff\x06\x00\x00sNaPpY")
+    for i in range(0, len(data), chunk):
+        part = data[i:i + chunk]
+        body = crc32c(part).to_bytes(4, "little") + (part if stored else snappy_block(part))
+        out += bytes([1 if stored else 0]) + len(body).to_bytes(3, "little") + body
+    return bytes(out)
+
+
 def post_json(url, obj, timeout=30):
     """POSTs obj as JSON and returns the decoded JSON answer."""
     req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",

@@ -1,9 +1,10 @@
 """http and otlp sources: bodies with Content-Encoding deflate (a zlib stream, as Vector's
-`compression: zlib` and the OpenTelemetry Collector send it, or raw deflate) and zstd (one
-frame or several, compressed by the zstd program as Vector's `compression: zstd` does) are
-taken like gzip ones. They were answered 415, which Vector and the Collector do not retry:
-the events were dropped. A truncated or garbage zstd body is a 400, one inflating past
-8 x max_body_bytes a 413, and nothing of them is kept."""
+`compression: zlib` and the OpenTelemetry Collector send it, or raw deflate), zstd (one
+frame or several, compressed by the zstd program as Vector's `compression: zstd` does) and
+snappy (a raw block by libsnappy, as Vector's `compression: snappy` sends it, or snappy's
+framing format) are taken like gzip ones. They were answered 415, which Vector and the
+Collector do not retry: the events were dropped. A truncated or garbage zstd or snappy
+body is a 400, one inflating past 8 x max_body_bytes a 413, and nothing of them is kept."""
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import urllib.error
 import urllib.request
 import zlib
 
-from harness import Sluice, WORK, free_port, ndjson_file, wait_until
+from harness import Sluice, WORK, free_port, ndjson_file, snappy_block, snappy_framed, wait_until
 
 api, p_http, p_otlp = free_port(), free_port(), free_port()
 out = os.path.join(WORK, "out.ndjson")
@@ -52,6 +53,9 @@ cases = [
     ("raw", raw.compress(ndjson("raw", 50)) + raw.flush(), "deflate", 50),
     ("zstd", zstd(ndjson("zstd", 300)), "zstd", 300),
     ("frames", zstd(ndjson("frames", 10)) + zstd(ndjson("frames", 10)), "zstd", 20),
+    ("snappy", snappy_block(ndjson("snappy", 400)), "snappy", 400),
+    ("sframed", snappy_framed(ndjson("sframed", 600), chunk=4096), "snappy", 600),
+    ("sstored", snappy_framed(ndjson("sstored", 30), stored=True), "snappy", 30),
 ]
 expected = {}
 for tag, body, enc, n in cases:
@@ -67,8 +71,19 @@ for tag, body, want in (("short", zstd(ndjson("short", 100))[:-9], 400),
                         ("bomb", big, 413)):
     code, ans = post(web + tag, body, "zstd")
     assert code == want, (tag, code, ans)
+# snappy: a block cut short, a framed chunk whose CRC does not match its data, a block
+# claiming more than 8 x max_body_bytes.
+sbad = bytearray(snappy_framed(ndjson("sbad", 20)))
+sbad[14] ^= 1  # the first chunk's checksum
+sbig = snappy_block(b'{"message":"%s"}\n' % (b"y" * (600 * 1024)))
+assert len(sbig) < 64 * 1024
+for tag, body, want in (("sshort", snappy_block(ndjson("sshort", 100))[:-9], 400),
+                        ("scrc", bytes(sbad), 400),
+                        ("sbomb", sbig, 413)):
+    code, ans = post(web + tag, body, "snappy")
+    assert code == want, (tag, code, ans)
 code, ans = post(web + "br", b"x", "br")
-assert code == 415 and b"zstd" in ans, (code, ans)
+assert code == 415 and b"zstd, snappy" in ans, (code, ans)
 
 # The otlp source shares the request layer: a zstd OTLP/JSON request, as the Collector's
 # otlphttp exporter sends with `compression: zstd`.
@@ -92,5 +107,5 @@ for tag, n in expected.items():
     else:
         assert msgs == ["%s %03d" % (tag, i) for i in range(n)], (tag, msgs[:3])
 assert (s.metric("sluice_component_errors_total", component_id="web", reason="bad_encoding")
-        or 0) == 2
+        or 0) == 4
 assert s.stop() == 0
