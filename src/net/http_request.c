@@ -407,6 +407,25 @@ static int unsnappy(sl_buf *out, const char *p, size_t n, size_t max)
     return SL_OK;
 }
 
+int http_req_decode(sl_buf *out, int enc, const char *p, size_t n, size_t max)
+{
+    int rc;
+    buf_reset(out);
+    if (enc == HTTP_ENC_GZIP)
+        rc = fwd_gunzip(out, p, n, max);
+    else if (enc == HTTP_ENC_ZSTD)
+        rc = unzstd(out, p, n, max);
+    else if (enc == HTTP_ENC_SNAPPY)
+        rc = unsnappy(out, p, n, max);
+    else if (enc != HTTP_ENC_DEFLATE)
+        rc = SL_ERR_INVAL;
+    else if ((rc = fwd_inflate(out, p, n, max, MAX_WBITS)) == SL_ERR_CORRUPT) {
+        buf_reset(out); /* not a zlib stream: raw deflate, as some clients send */
+        rc = fwd_inflate(out, p, n, max, -MAX_WBITS);
+    }
+    return rc;
+}
+
 /* The whole request is in c->in: inflate, check room downstream, hand to the source. */
 static void take_body(http_req_layer *l, net_conn *c, http_req *r)
 {
@@ -414,19 +433,7 @@ static void take_body(http_req_layer *l, net_conn *c, http_req *r)
     size_t blen = r->body_len;
     size_t total = r->head_len + r->body_len;
     if (r->enc != HTTP_ENC_IDENTITY && blen) {
-        buf_reset(&l->inflated);
-        size_t max = l->opt->max_body_bytes * 8;
-        int rc;
-        if (r->enc == HTTP_ENC_GZIP)
-            rc = fwd_gunzip(&l->inflated, body, blen, max);
-        else if (r->enc == HTTP_ENC_ZSTD)
-            rc = unzstd(&l->inflated, body, blen, max);
-        else if (r->enc == HTTP_ENC_SNAPPY)
-            rc = unsnappy(&l->inflated, body, blen, max);
-        else if ((rc = fwd_inflate(&l->inflated, body, blen, max, MAX_WBITS)) == SL_ERR_CORRUPT) {
-            buf_reset(&l->inflated); /* not a zlib stream: raw deflate, as some clients send */
-            rc = fwd_inflate(&l->inflated, body, blen, max, -MAX_WBITS);
-        }
+        int rc = http_req_decode(&l->inflated, r->enc, body, blen, l->opt->max_body_bytes * 8);
         if (rc != SL_OK) {
             static const char *const bad[] = {"", "bad gzip body", "bad deflate body",
                                               "bad zstd body", "bad snappy body"};

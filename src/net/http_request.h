@@ -145,6 +145,10 @@ bool http_req_name_is(const char *name, size_t nlen, const char *want);
 bool http_req_value_has(const char *v, size_t vlen, const char *word);
 bool http_req_type_is(const char *v, size_t vlen, const char *want);
 bool http_req_encoding(http_req *r, const char *v, size_t vlen);
+/* Decodes a body of Content-Encoding enc (HTTP_ENC_*, not IDENTITY) into out (reset
+ * first), at most max bytes. Returns SL_OK, SL_ERR_TOOBIG past max, SL_ERR_CORRUPT for a
+ * body that does not decode, SL_ERR_NOTFOUND when the library it needs cannot be loaded. */
+int http_req_decode(sl_buf *out, int enc, const char *p, size_t n, size_t max);
 #define HTTP_REQ_ENCODINGS "unsupported Content-Encoding (gzip, deflate, zstd, snappy or identity)"
 
 #endif
