@@ -82,7 +82,7 @@ typedef struct http_req_options {
 /* The option table entries of the limits in http_req_options, for a source config type T
  * whose member `req` it is; address and retry_after (default port, help) are the source's. */
 #define HTTP_REQ_LIMIT_OPTIONS(T)                                                            \
-    {"max_body_bytes", SL_OPT_SIZE, offsetof(T, req.max_body_bytes), "8MiB", 0, NULL, NULL,  \
+    {"max_body_bytes", SL_OPT_SIZE, offsetof(T, req.max_body_bytes), "16MiB", 0, NULL, NULL, \
      64, 1LL << 31,                                                                         \
      "larger bodies (or compressed bodies inflating beyond 8x this) are answered 413"},     \
     {"max_header_bytes", SL_OPT_SIZE, offsetof(T, req.max_header_bytes), "16KiB", 0, NULL,    \

@@ -4,7 +4,8 @@ with nanoseconds), sent as a JSON array (encoding.codec json, the default) or ND
 field. It was kept as a field: the event took the time it was received (a backlog Vector
 sent late got today's times in Elasticsearch and OTLP) and the file sink wrote two
 "timestamp" keys. A record with the time_key (Fluent Bit's "date") keeps that as its time
-and its "timestamp" as a field; a "timestamp" that is no time stays a field."""
+and its "timestamp" as a field; a "timestamp" that is no time stays a field. A full Vector
+batch (10 MB, uncompressed) is taken whole with the default max_body_bytes."""
 import gzip
 import json
 import os
@@ -47,6 +48,19 @@ assert post(json.dumps([
     {"message": "not a time", "timestamp": "yesterday"}]).encode(), "application/json") == \
     {"accepted": 2}
 
+# A full batch of Vector's http sink: batch.max_bytes is 10,000,000 by default and the body
+# goes uncompressed unless told; the default max_body_bytes (8 MiB) answered it 413, which
+# Vector does not retry: the whole batch was dropped.
+big, size = [], 0
+while size < 9_950_000:
+    e = vector_event(0)
+    e["message"] = "big %d %s" % (len(big), "v" * 400)
+    big.append(e)
+    size += len(json.dumps(e)) + 2
+body = json.dumps(big).encode()
+assert 9_900_000 < len(body) <= 10_000_000, len(body)
+assert post(body, "application/json") == {"accepted": len(big)}
+
 
 def lines():
     try:
@@ -56,9 +70,10 @@ def lines():
         return []
 
 
-wait_until(lambda: len(lines()) >= 8, 60, "every event in the output")
+wait_until(lambda: len(lines()) >= 8 + len(big), 60, "every event in the output")
 got = {dict(e)["message"]: e for e in lines()}
-assert len(got) == 8, got
+assert len(got) == 8 + len(big), len(got)
+assert all("big %d %s" % (i, "v" * 400) in got for i in range(len(big)))
 for i in range(6):
     e = got["line %d" % i]
     assert [k for k, _ in e].count("timestamp") == 1, e
