@@ -56,6 +56,9 @@
  *     members of a JSON message as fields. At start the first walk waits (api_wait_ms) for
  *     the first lists: the backlog read then would otherwise go out without labels, and
  *     an excluded pod's files, which no position knows, would be read from their start.
+ *     After the first walk, a pod directory younger than pod_wait_ms whose pod the API has
+ *     not told of is walked as an excluded pod's (only files followed already) until it
+ *     does or the time is up (pod_waits).
  * 10. Pod and container directories may be symlinks (some runtimes and CI setups link
  *     <path>/<ns>_<pod>_<uid> elsewhere): they are followed, as Fluent Bit's and Vector's
  *     globs follow them, and files are offered under the link's path, whose names give the
@@ -106,7 +109,7 @@ typedef struct k8s_config {
     tailer_config tail;
     tail_ml_config ml;
     bool metadata, annotations;
-    int64_t api_wait_ms;
+    int64_t api_wait_ms, pod_wait_ms;
     k8s_meta_config meta;
 } k8s_config;
 
@@ -163,6 +166,9 @@ static const sl_option k8s_options[] = {
     O("api_wait_ms", SL_OPT_DURATION, api_wait_ms, "10000", 0, NULL, 0, 600000,
       "at start, files are read once the first pod (and namespace) list is in, or after "
       "this long (0: at once)"),
+    O("pod_wait_ms", SL_OPT_DURATION, pod_wait_ms, "5000", 0, NULL, 0, 600000,
+      "a pod's files that appear before the API has told of the pod wait this long for its "
+      "metadata (0: read at once, with path metadata)"),
     O("api_backoff_max_ms", SL_OPT_DURATION, meta.backoff_max_ms, "30000", 0, NULL, 250,
       600000, "longest wait between failed API requests (doubling from 250 ms)"),
     TAILER_CONFIG_OPTIONS(k8s_config, tail),
@@ -207,6 +213,13 @@ typedef struct kfile {
     uint64_t meta_gen;    /* generation they were looked up at; 0 = never */
 } kfile;
 
+/* Note 9: a pod seen in the tree that the API's view does not hold yet. */
+typedef struct kwait {
+    char *key;     /* "<namespace>/<pod>" (owned) */
+    bool seen;     /* in the walk under way: entries no walk sees are dropped */
+    bool released; /* known now, or waited pod_wait_ms: read from here on */
+} kwait;
+
 typedef struct k8s_source {
     const k8s_config *cfg;
     const sl_component_ctx *cc;
@@ -242,6 +255,8 @@ typedef struct k8s_source {
     tail_ml *ml; /* note 8, NULL when off */
     kpart *parts;         /* note 3: active partials, for their timeout */
     int64_t emit_wait_ms; /* time spent in source_emit while partials were active */
+    kwait *waits;         /* note 9: new pods waiting for the API */
+    size_t nwaits, waits_cap;
 } k8s_source;
 
 /* ---- Metadata from paths -------------------------------------------------------------- */
@@ -853,7 +868,79 @@ static bool globs_allow(const sl_strlist *inc, const sl_strlist *exc, const char
  * the lines delivered before it again. */
 enum { POD_SKIP, POD_READ, POD_TRACKED };
 
-static int pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl)
+/* Note 9: true while the files of a pod the API has not told of (known: false) should wait
+ * for its metadata: those of a pod whose directory (or /var/log/containers link) at `path`
+ * is younger than pod_wait_ms, after the first walk and with the API in sync. The pods of
+ * the first walk that the lists lack are gone, an old directory is a deleted pod's the
+ * kubelet has not removed yet, and an API that does not answer would hold every new pod. */
+static bool pod_waits(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl,
+                      bool known, const char *path)
+{
+    char key[512];
+    int kl = snprintf(key, sizeof key, "%.*s/%.*s", (int)nsl, ns, (int)podl, pod);
+    kwait *w = NULL;
+    for (size_t i = 0; i < s->nwaits && !w; i++)
+        if (strcmp(s->waits[i].key, key) == 0)
+            w = &s->waits[i];
+    if (w)
+        w->seen = true;
+    if (w && w->released)
+        return false;
+    if (known) {
+        if (w) {
+            w->released = true;
+            log_info(s->cc->id, "pod %s: the API told of it; reading its files", key);
+        }
+        return false;
+    }
+    struct stat st;
+    struct timespec now;
+    if (s->cfg->pod_wait_ms <= 0 || !s->scanned || !k8s_meta_synced(s->meta) ||
+        lstat(path, &st) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return false;
+    int64_t age_ms = (int64_t)(now.tv_sec - st.st_ctim.tv_sec) * 1000 +
+                     (now.tv_nsec - st.st_ctim.tv_nsec) / 1000000;
+    if (age_ms >= s->cfg->pod_wait_ms) {
+        if (w) {
+            w->released = true;
+            metrics_error(s->cc->metrics, "pod_unknown");
+            log_warn(s->cc->id, "pod %s: not known to the Kubernetes API after %" PRId64 " ms "
+                     "(pod_wait_ms); reading its files with path metadata alone", key,
+                     s->cfg->pod_wait_ms);
+        }
+        return false;
+    }
+    if (!w && kl > 0 && (size_t)kl < sizeof key) {
+        if (s->nwaits == s->waits_cap) {
+            s->waits_cap = s->waits_cap ? s->waits_cap * 2 : 8;
+            s->waits = sl_xrealloc(s->waits, s->waits_cap * sizeof *s->waits);
+        }
+        s->waits[s->nwaits++] = (kwait){.key = sl_xstrdup(key), .seen = true};
+        log_info(s->cc->id, "pod %s: not known to the Kubernetes API yet; its files wait up to "
+                 "%" PRId64 " ms (pod_wait_ms) for its metadata", key, s->cfg->pod_wait_ms);
+    }
+    s->rescan_soon = true;
+    return true;
+}
+
+/* The walk's end: pods whose directories are gone are forgotten. */
+static void waits_prune(k8s_source *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nwaits; i++) {
+        if (s->waits[i].seen) {
+            s->waits[i].seen = false;
+            s->waits[k++] = s->waits[i];
+        } else {
+            free(s->waits[i].key);
+        }
+    }
+    s->nwaits = k;
+}
+
+/* Whether a pod's files are read (its directory, or a /var/log/containers link, at path). */
+static int pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl,
+                       const char *path)
 {
     if (s->cfg->exclude_self && s->self_pod[0] && strlen(s->self_pod) == podl &&
         memcmp(s->self_pod, pod, podl) == 0 &&
@@ -865,10 +952,11 @@ static int pod_allowed(k8s_source *s, const char *ns, size_t nsl, const char *po
     if (s->meta) {
         k8s_obj *p, *n;
         k8s_meta_lookup(s->meta, ns, nsl, pod, podl, "", 0, &p, &n);
-        bool ex = p && p->exclude;
+        bool ex = p && p->exclude, known = p != NULL;
         k8s_obj_release(p);
         k8s_obj_release(n);
-        if (ex)
+        /* excluded, or new to us before the API told of it: only the files followed already */
+        if (ex || pod_waits(s, ns, nsl, pod, podl, known, path))
             return POD_TRACKED;
     }
     return POD_READ;
@@ -997,7 +1085,7 @@ static void scan_link(k8s_source *s, const char *name, const char *path)
     if (!k8s_parse_link_name(name, &m) ||
         !globs_allow(&s->cfg->inc_ctr, &s->cfg->exc_ctr, m.container.p, m.container.n))
         return;
-    int allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n);
+    int allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n, path);
     if (allow == POD_SKIP)
         return;
     bool tracked_only = allow == POD_TRACKED;
@@ -1051,7 +1139,7 @@ static void k8s_scan(k8s_source *s)
             k8s_meta m = {.restart = -1};
             int allow;
             if (!k8s_split_pod_dir(name, nl, &m) ||
-                (allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n)) == POD_SKIP ||
+                (allow = pod_allowed(s, m.ns.p, m.ns.n, m.pod.p, m.pod.n, path)) == POD_SKIP ||
                 !is_dir_or_link(s, dirfd(d), de, path))
                 continue;
             scan_pod(s, path, allow == POD_TRACKED);
@@ -1059,6 +1147,7 @@ static void k8s_scan(k8s_source *s)
         closedir(d);
     }
     tailer_scan_end(s->t);
+    waits_prune(s);
     s->scanned = true;
 }
 
@@ -1217,6 +1306,9 @@ static void k8s_destroy(void *self)
         batch_release(s->b);
     s->b = NULL;
     tailer_free(s->t); /* the close hook frees every kfile */
+    for (size_t i = 0; i < s->nwaits; i++)
+        free(s->waits[i].key);
+    free(s->waits);
     k8s_meta_free(s->meta);
     free(s->tmpl);
     tail_ml_free(s->ml);
