@@ -611,6 +611,9 @@ void metrics_render_prometheus(sl_buf *out)
                   "in a sink's buffer: backpressure in effect.", FIELD(buffer_blocked), INT);
     render_simple(out, SINKS, "sluice_sink_inflight", "gauge",
                   "Sink requests in flight.", FIELD(inflight), INT);
+    render_simple(out, SINKS, "sluice_sink_request_events", "gauge",
+                  "Events in a sink's requests being sent or retried (they have left its "
+                  "buffer; undelivered all the same).", FIELD(request_events), I64);
     render_simple(out, SINKS, "sluice_sink_concurrency_limit", "gauge",
                   "Current adaptive concurrency limit of a sink.", FIELD(concurrency_limit), INT);
     render_simple(out, SINKS, "sluice_sink_batch_target", "gauge",

@@ -37,6 +37,8 @@ typedef struct sl_metrics {
     atomic_int_fast64_t buffer_bytes, buffer_events;
     atomic_int buffer_blocked; /* pushes waiting for room in the buffer (backpressure) */
     atomic_int inflight;
+    /* events of the requests being sent or retried: they have left the buffer (memory) */
+    atomic_int_fast64_t request_events;
     atomic_int concurrency_limit;
     atomic_int_fast64_t batch_target, batch_target_bytes; /* adaptive batch size, or the max */
     atomic_int_fast64_t latency_p50_us; /* of the sink's last 32 requests */

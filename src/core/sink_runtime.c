@@ -953,6 +953,8 @@ static void request_finish(rt_worker *w)
 static void request_process(rt_worker *w)
 {
     sl_sink_runtime *rt = w->rt;
+    int64_t nev = (int64_t)w->nev;
+    atomic_fetch_add(&rt->m->request_events, nev);
     for (;;) {
         int r = deliver_pending(w, (size_t)rt->max_events);
         if (r != D_FALLBACK)
@@ -963,6 +965,7 @@ static void request_process(rt_worker *w)
             break;
     }
     request_finish(w);
+    atomic_fetch_sub(&rt->m->request_events, nev);
 }
 
 static void *worker_main(void *arg)
@@ -1202,6 +1205,7 @@ int sink_runtime_start(sl_sink_runtime **out, const sl_sink_vtable *vt, void *se
     atomic_store(&m->latency_p50_us, 0);
     atomic_store(&m->circuit_state, SL_CIRCUIT_CLOSED);
     atomic_store(&m->inflight, 0);
+    atomic_store(&m->request_events, 0);
 
     rt->workers = sl_xcalloc((size_t)rt->nworkers, sizeof *rt->workers);
     uint64_t seed = (uint64_t)sl_now_ns() ^ (uint64_t)(uintptr_t)rt;

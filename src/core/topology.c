@@ -1717,6 +1717,7 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
             buf_printf(out,
                        ",\"buffer\":{\"type\":\"%s\",\"bytes\":%lld,\"events\":%lld,\"max_bytes\":%llu,"
                        "\"fill_ratio\":%.4f,\"blocked_pushes\":%d},\"circuit\":\"%s\",\"inflight\":%d,"
+                       "\"request_events\":%lld,"
                        "\"concurrency_limit\":%d,\"batch_target\":%lld,\"batch_target_bytes\":%lld,"
                        "\"latency_p50_ms\":%.3f,"
                        "\"dropped_events\":%llu,\"dlq_events\":%llu,\"retries\":%llu",
@@ -1725,6 +1726,7 @@ void topology_status_json(const sl_topology *ct, sl_buf *out)
                        (unsigned long long)cap, cap ? (double)bytes / (double)cap : 0.0,
                        atomic_load(&m->buffer_blocked), circuit_name(atomic_load(&m->circuit_state)),
                        atomic_load(&m->inflight),
+                       (long long)atomic_load(&m->request_events),
                        atomic_load(&m->concurrency_limit),
                        (long long)atomic_load(&m->batch_target),
                        (long long)atomic_load(&m->batch_target_bytes),

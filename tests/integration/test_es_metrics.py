@@ -2,7 +2,7 @@
 throttled (429), mapping conflicts (DLQ), a stall, a credentials episode (401) and
 whole-request 503s. Each series the sink promises carries component_id="es" and agrees
 with what the emulator saw: documents sent, failed by reason, retried, bytes before and
-after compression, request latency histogram, in-flight, circuit state."""
+after compression, request latency histogram, in-flight (requests, and the events in them), circuit state."""
 import json
 import os
 import urllib.request
@@ -67,6 +67,11 @@ try:
     ctl({"stall": True})
     write(M)
     wait_until(lambda: m("sluice_sink_inflight") >= 1, 30, "a request in flight")
+    # Every event of the phase is waiting: in the buffer, or in a stalled request (which
+    # sluice_buffer_events no longer counts).
+    waiting = lambda: m("sluice_buffer_events") + m("sluice_sink_request_events")
+    wait_until(lambda: waiting() == M, 30, "the phase's events in the buffer or in requests")
+    assert m("sluice_sink_request_events") > 0
     ctl({"stall": False})
     wait_until(lambda: count() == written - len(BAD), 30, "stall phase delivered")
 
@@ -121,10 +126,12 @@ try:
     assert n_req >= st["bulk_requests"], (n_req, st)
     # in-flight and circuit state are back at rest
     assert m("sluice_sink_inflight") == 0 and m("sluice_circuit_state") == 0
+    assert m("sluice_sink_request_events") == 0
     for fam in ("sluice_component_sent_events_total", "sluice_component_errors_total",
                 "sluice_sink_retries_total", "sluice_sink_payload_bytes_total",
                 "sluice_sink_wire_bytes_total", "sluice_sink_request_duration_seconds_bucket",
-                "sluice_sink_inflight", "sluice_circuit_state", "sluice_dlq_events_total"):
+                "sluice_sink_inflight", "sluice_sink_request_events", "sluice_circuit_state",
+                "sluice_dlq_events_total"):
         assert any(l.startswith(fam + "{") and 'component_id="es"' in l for l in text.splitlines()), fam
 finally:
     s.stop()
