@@ -15,6 +15,7 @@
 
 #include "cli/from_env.h"
 #include "cli/logfowd.h"
+#include "cli/options.h"
 #include "cli/quickstart.h"
 #include "cli/reload_cli.h"
 #include "cli/tap.h"
@@ -49,59 +50,16 @@ static const char usage_text[] =
     "  reload [--api HOST:PORT]   make a running sluice reload its configuration (sluice reload --help)\n"
     "  version                    print the version\n"
     "\n"
-    "Every command accepts --help.\n";
+    "Every command accepts --help (-h). An option's value follows it (-c FILE) or is written\n"
+    "with = (--config=FILE); -- ends the options. An unknown option, a missing value or an\n"
+    "option given twice is refused with exit status 2.\n";
 
 static bool is_help(const char *a)
 {
     return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
 }
 
-/* Takes the FILE of `-c FILE` / `--config FILE` / `--config=FILE` at argv[*i] into *config,
- * moving *i past it. Returns 1 when argv[*i] is not that option, 0 when taken, 2 on an
- * error said on stderr: -c without FILE, or a second -c (Vector merges several; sluice
- * reads one file, and keeping the last would run half of what was meant). */
-static int take_config_arg(int argc, char **argv, int *i, const char **config)
-{
-    const char *a = argv[*i], *v;
-    if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "sluice: %s needs a FILE\n", a);
-            return 2;
-        }
-        v = argv[++*i];
-    } else if (strncmp(a, "--config=", 9) == 0) {
-        v = a + 9;
-    } else {
-        return 1;
-    }
-    if (*config) {
-        fprintf(stderr, "sluice: -c given twice ('%s' and '%s'): sluice reads one "
-                        "configuration file\n", *config, v);
-        return 2;
-    }
-    *config = v;
-    return 0;
-}
-
-/* Parses `-c FILE` / `--config FILE` / `--config=FILE`. Returns 0; -1 after printing help;
- * 2 on a bad argument. */
-static int parse_config_arg(int argc, char **argv, const char **config, const char *usage)
-{
-    for (int i = 0; i < argc; i++) {
-        if (is_help(argv[i])) {
-            fputs(usage, stdout);
-            return -1;
-        }
-        int rc = take_config_arg(argc, argv, &i, config);
-        if (rc == 2)
-            return 2;
-        if (rc == 1) {
-            fprintf(stderr, "sluice: unexpected argument '%s'\n%s", argv[i], usage);
-            return 2;
-        }
-    }
-    return 0;
-}
+static const cli_opt config_opts[] = {CLI_OPT_CONFIG, {0}};
 
 /* A -c file that is logfowd2's config.json is translated (logfowd.h); anything else is
  * read by the config loader itself. Returns SL_OK with *text NULL for the latter. */
@@ -198,19 +156,21 @@ static void unload_config(sl_config_doc *doc, sl_topology *t)
     metrics_reset();
 }
 
-static const char validate_usage[] = "usage: sluice validate -c FILE\n"
-                                     "Checks syntax, every option and the component graph.\n";
+static const cli_cmd validate_cmd = {
+    "validate",
+    "usage: sluice validate -c FILE\n"
+    "Checks syntax, every option and the component graph.\n",
+    config_opts, 0};
 
 static int cmd_validate(int argc, char **argv)
 {
-    const char *config = NULL;
-    int arc = parse_config_arg(argc, argv, &config, validate_usage);
-    if (arc)
-        return arc < 0 ? 0 : 2;
-    if (!config) {
-        fprintf(stderr, "sluice validate: -c FILE is required\n");
-        return 2;
-    }
+    cli_args a;
+    int arc = cli_parse(&validate_cmd, argc, argv, &a);
+    if (arc != CLI_GO)
+        return arc;
+    const char *config = a.val[0];
+    if (!config)
+        return cli_usage_error(&validate_cmd, "-c FILE is required");
     sl_config_doc *doc = NULL;
     sl_topology *t = NULL;
     sl_buf notes = SL_BUF_INIT;
@@ -354,7 +314,8 @@ static struct sl_tap *api_tap(void *arg, const char *id, sl_buf *ids)
     return tap;
 }
 
-static const char run_usage[] =
+static const cli_cmd run_cmd = {
+    "run",
     "usage: sluice run [-c FILE]\n"
     "Runs the pipeline described in FILE; a FILE that is logfowd2's config.json (JSON with\n"
     "log_path, es, ...) runs the equivalent pipeline. Without -c: the drop-in whose variables\n"
@@ -364,7 +325,8 @@ static const char run_usage[] =
     "Signals: SIGTERM/SIGINT drain in-flight batches and commit positions (a second one forces\n"
     "an exit, but not the same signal from the same sender within 3 s); SIGHUP reopens the log\n"
     "and reloads FILE (as POST /api/v1/reload and `sluice reload` do): only the components whose\n"
-    "configuration changed restart.\n";
+    "configuration changed restart.\n",
+    config_opts, 0};
 
 /* A reason `run` cannot start: logged, and on stderr as well when the log goes to a file,
  * so whoever started it sees why it exited 1. */
@@ -382,10 +344,11 @@ static void start_error(const sl_global_config *g, const char *fmt, ...)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *config = NULL;
-    int arc = parse_config_arg(argc, argv, &config, run_usage);
-    if (arc)
-        return arc < 0 ? 0 : 2;
+    cli_args a;
+    int arc = cli_parse(&run_cmd, argc, argv, &a);
+    if (arc != CLI_GO)
+        return arc;
+    const char *config = a.val[0];
     char err[2048];
     const char *what = config;
     char *envcfg = NULL; /* a drop-in's configuration */
@@ -521,29 +484,22 @@ static int cmd_run(int argc, char **argv)
 
 /* ---- top, tap: clients of a running sluice's API ------------------------------------------ */
 
-/* Takes `-c FILE` out of argv: the API address to use is then that configuration's first
- * (else the default, 127.0.0.1:2020). The other arguments go to `fn`, with FILE (or NULL). */
-static int cmd_api_client(int argc, char **argv,
-                          int (*fn)(const char *api, const char *config, int argc, char **argv))
+/* Reads a client's options (its table starts with API_CLIENT_OPTS) and the API address to
+ * ask: --api, else the first api.address of -c FILE, else 127.0.0.1:2020. `fn` gets that
+ * address as one to dial, with FILE (or NULL) and the options read. */
+static int cmd_api_client(const cli_cmd *cmd, int argc, char **argv, api_client_fn fn)
 {
-    const char *config = NULL;
-    char **rest = sl_xcalloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        int rc = take_config_arg(argc, argv, &i, &config);
-        if (rc == 2) {
-            free(rest);
-            return 2;
-        }
-        if (rc == 1)
-            rest[nrest++] = argv[i];
-    }
+    cli_args a;
+    int rc = cli_parse(cmd, argc, argv, &a);
+    if (rc != CLI_GO)
+        return rc;
+    const char *config = a.val[API_CLIENT_OPT_CONFIG], *want = a.val[API_CLIENT_OPT_API];
     char api[256] = "127.0.0.1:2020";
     if (config) {
         sl_config_doc *doc = NULL;
         sl_topology *t = NULL;
         sl_buf notes = SL_BUF_INIT;
-        int rc = load_config_file(config, &doc, &t, &notes);
+        rc = load_config_file(config, &doc, &t, &notes);
         if (rc == SL_OK) {
             const sl_global_config *g = topology_globals(t);
             if (g->api.enabled && g->api.address.n)
@@ -555,16 +511,17 @@ static int cmd_api_client(int argc, char **argv,
         }
         buf_free(&notes);
         unload_config(doc, t);
-        if (rc != SL_OK) {
-            free(rest);
-            /* reload: a FILE that does not load is a refused file (exit 1, as the daemon's
-             * refusal), though the running sluice was not asked */
+        /* reload: a FILE that does not load is a refused file (exit 1, as the daemon's
+         * refusal), though the running sluice was not asked */
+        if (rc != SL_OK)
             return fn == reload_cli ? 1 : 2;
-        }
     }
-    int status = fn(api, config, nrest, rest);
-    free(rest);
-    return status;
+    char addr[300], err[512];
+    if (api_client_dial_address(want ? want : api, addr, sizeof addr, err, sizeof err) != SL_OK) {
+        fprintf(stderr, "sluice %s: %s\n", cmd->name, err);
+        return 2;
+    }
+    return fn(addr, config, &a);
 }
 
 /* ---- components ----------------------------------------------------------------------------- */
@@ -582,13 +539,20 @@ static void describe(const char *kind, const char *type, const char *help, const
     }
 }
 
+static const cli_opt no_opts[] = {{0}};
+
+static const cli_cmd components_cmd = {
+    "components",
+    "usage: sluice components [TYPE]\nLists component types, or the options of TYPE.\n",
+    no_opts, 1};
+
 static int cmd_components(int argc, char **argv)
 {
-    if (argc > 0 && is_help(argv[0])) {
-        printf("usage: sluice components [TYPE]\nLists component types, or the options of TYPE.\n");
-        return 0;
-    }
-    const char *want = argc > 0 ? argv[0] : NULL;
+    cli_args a;
+    int rc = cli_parse(&components_cmd, argc, argv, &a);
+    if (rc != CLI_GO)
+        return rc;
+    const char *want = a.nargs ? a.arg[0] : NULL;
     int shown = 0;
     for (size_t i = 0; sl_sources[i]; i++)
         if (!want || strcmp(want, sl_sources[i]->type) == 0)
@@ -610,6 +574,18 @@ static int cmd_components(int argc, char **argv)
         return 2;
     }
     return 0;
+}
+
+static const cli_cmd version_cmd = {"version", "usage: sluice version\nPrints the version.\n",
+                                    no_opts, 0};
+
+static int cmd_version(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_parse(&version_cmd, argc, argv, &a);
+    if (rc == CLI_GO)
+        printf("sluice %s\n", SLUICE_VERSION);
+    return rc == CLI_GO ? 0 : rc;
 }
 
 /* Standard input, output and error opened on /dev/null where the starter closed them.
@@ -658,17 +634,15 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "config") == 0)
         return from_env_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "tap") == 0)
-        return cmd_api_client(argc - 2, argv + 2, tap_cli);
+        return cmd_api_client(&tap_cmd, argc - 2, argv + 2, tap_cli);
     if (strcmp(cmd, "top") == 0)
-        return cmd_api_client(argc - 2, argv + 2, top_cli);
+        return cmd_api_client(&top_cmd, argc - 2, argv + 2, top_cli);
     if (strcmp(cmd, "reload") == 0)
-        return cmd_api_client(argc - 2, argv + 2, reload_cli);
+        return cmd_api_client(&reload_cmd, argc - 2, argv + 2, reload_cli);
     if (strcmp(cmd, "components") == 0)
         return cmd_components(argc - 2, argv + 2);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("sluice %s\n", SLUICE_VERSION);
-        return 0;
-    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return cmd_version(argc - 2, argv + 2);
     fprintf(stderr, "sluice: unknown command '%s'\n%s", cmd, usage_text);
     return 2;
 }

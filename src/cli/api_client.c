@@ -19,29 +19,6 @@
 #define MAX_HEADER (16 * 1024)
 #define MAX_BODY (64u << 20) /* a status document is KiB; tap streams go to on_body */
 
-int api_client_take_api_arg(const char *cmd, int argc, char **argv, int *i, const char **want)
-{
-    const char *a = argv[*i], *v;
-    if (strcmp(a, "--api") == 0) {
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "sluice %s: --api needs HOST:PORT\n", cmd);
-            return 2;
-        }
-        v = argv[++*i];
-    } else if (strncmp(a, "--api=", 6) == 0) {
-        v = a + 6;
-    } else {
-        return 1;
-    }
-    if (*want) {
-        fprintf(stderr, "sluice %s: --api given twice ('%s' and '%s'): it asks one sluice\n",
-                cmd, *want, v);
-        return 2;
-    }
-    *want = v;
-    return 0;
-}
-
 int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
                             size_t errlen)
 {

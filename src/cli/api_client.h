@@ -6,18 +6,22 @@
 
 #include <stddef.h>
 
+#include "cli/options.h"
 #include "core/buf.h"
+
+/* The options every client of the API (top, tap, reload) takes, first in its table: -c
+ * FILE (whose first api.address is asked) and --api HOST:PORT (asked instead). */
+#define API_CLIENT_OPTS CLI_OPT_CONFIG, {"api", 0, "HOST:PORT", false}
+enum { API_CLIENT_OPT_CONFIG, API_CLIENT_OPT_API, API_CLIENT_NOPTS };
+
+/* A client command: `addr` is the API to dial ("host:port"), `config` the -c FILE or NULL,
+ * `a` its options and arguments as read. Returns the exit status. */
+typedef int (*api_client_fn)(const char *addr, const char *config, const cli_args *a);
 
 /* The address a client should dial for an `api.address` value: a wildcard host
  * (":2020", "0.0.0.0:2020", "[::]:2020") becomes loopback. Writes "host:port" to out. */
 int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
                             size_t errlen);
-
-/* Takes `--api HOST:PORT` or `--api=HOST:PORT` at argv[*i] into *want, moving *i past it.
- * Returns 1 when argv[*i] is not that option, 0 when taken, 2 after saying on stderr
- * (as `sluice CMD`) that HOST:PORT is missing or that --api was given twice: one
- * command asks one sluice, and keeping the last would ask another than the first named. */
-int api_client_take_api_arg(const char *cmd, int argc, char **argv, int *i, const char **want);
 
 /* Called with each piece of the body as it arrives; a nonzero return stops reading. */
 typedef int (*api_client_body_fn)(void *arg, const char *p, size_t n);

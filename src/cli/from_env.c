@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "cli/logfowd.h"
+#include "cli/options.h"
 #include "cli/yaml_quote.h"
 #include "core/common.h"
 
@@ -275,37 +276,52 @@ char *from_env_config(const char **what, sl_buf *notes, char *err, size_t errlen
     return NULL;
 }
 
+static const cli_opt config_cmd_opts[] = {{0}};
+
+static const cli_cmd config_cmd = {
+    "config",
+    "usage: sluice config from-env\n"
+    "       sluice config convert FILE\n"
+    "from-env prints the configuration that `sluice run` without -c builds from the\n"
+    "environment, the first of:\n"
+    "  LOG_GROUPS set: the CloudWatch-to-Elasticsearch streamer (AWS_REGION,\n"
+    "    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, ES_HOST, ES_USER, ES_PASS, INDEX_PREFIX,\n"
+    "    BATCH_SIZE, MAX_IN_FLIGHT, POLL_INTERVAL_SECS, BACKFILL_DAYS, CHECKPOINT_PATH,\n"
+    "    RECONCILE_INTERVAL_SECS, HTTP_TIMEOUT_SECS, BACKOFF_BASE_MS, BACKOFF_MAX_MS,\n"
+    "    ES_HOT_REFRESH_INTERVAL, ES_COLD_REFRESH_INTERVAL, ES_COLD_AGE_DAYS,\n"
+    "    ES_REFRESH_TUNE_INTERVAL_SECS, SCHEMA_HEAL, SLUICE_API_ADDRESS, SHARD_COUNT,\n"
+    "    SHARD_INDEX);\n"
+    "  FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (DASH0_API_KEY,\n"
+    "    DASH0_DATASET, SERVICE_NAME, NODE_ENV, HOSTNAME, TLS_CERT_PATH, TLS_KEY_PATH,\n"
+    "    TLS_CA_PATH, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, SLUICE_DATA_DIR);\n"
+    "  CFG_PATH set: logfowd2's config.json.\n"
+    "convert prints the configuration equivalent to logfowd2's config.json FILE\n"
+    "(`sluice run -c FILE` runs it directly).\n",
+    config_cmd_opts, 2};
+
 int from_env_cli(int argc, char **argv)
 {
-    bool help = argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
-    bool convert = argc == 2 && strcmp(argv[0], "convert") == 0;
-    if (!convert && (argc != 1 || strcmp(argv[0], "from-env") != 0)) {
-        fputs("usage: sluice config from-env\n"
-              "       sluice config convert FILE\n"
-              "from-env prints the configuration that `sluice run` without -c builds from the\n"
-              "environment, the first of:\n"
-              "  LOG_GROUPS set: the CloudWatch-to-Elasticsearch streamer (AWS_REGION,\n"
-              "    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, ES_HOST, ES_USER, ES_PASS, INDEX_PREFIX,\n"
-              "    BATCH_SIZE, MAX_IN_FLIGHT, POLL_INTERVAL_SECS, BACKFILL_DAYS, CHECKPOINT_PATH,\n"
-              "    RECONCILE_INTERVAL_SECS, HTTP_TIMEOUT_SECS, BACKOFF_BASE_MS, BACKOFF_MAX_MS,\n"
-              "    ES_HOT_REFRESH_INTERVAL, ES_COLD_REFRESH_INTERVAL, ES_COLD_AGE_DAYS,\n"
-              "    ES_REFRESH_TUNE_INTERVAL_SECS, SCHEMA_HEAL, SLUICE_API_ADDRESS, SHARD_COUNT,\n"
-              "    SHARD_INDEX);\n"
-              "  FLUENTD_SHARED_KEY or DASH0_LOGS_ENDPOINT set: the Fluentd aggregator (DASH0_API_KEY,\n"
-              "    DASH0_DATASET, SERVICE_NAME, NODE_ENV, HOSTNAME, TLS_CERT_PATH, TLS_KEY_PATH,\n"
-              "    TLS_CA_PATH, REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, SLUICE_DATA_DIR);\n"
-              "  CFG_PATH set: logfowd2's config.json.\n"
-              "convert prints the configuration equivalent to logfowd2's config.json FILE\n"
-              "(`sluice run -c FILE` runs it directly).\n",
-              help ? stdout : stderr);
-        return help ? 0 : 2;
+    cli_args a;
+    int rc = cli_parse(&config_cmd, argc, argv, &a);
+    if (rc != CLI_GO)
+        return rc;
+    bool convert = a.nargs == 2 && strcmp(a.arg[0], "convert") == 0;
+    if (!convert && (a.nargs != 1 || strcmp(a.arg[0], "from-env") != 0)) {
+        if (a.nargs == 0)
+            return cli_usage_error(&config_cmd, "from-env or convert?");
+        if (strcmp(a.arg[0], "convert") == 0)
+            return cli_usage_error(&config_cmd, "convert needs a FILE");
+        if (strcmp(a.arg[0], "from-env") == 0)
+            return cli_usage_error(&config_cmd, "unexpected argument '%s'", a.arg[1]);
+        return cli_usage_error(&config_cmd, "unknown command '%s' (from-env, convert)",
+                               a.arg[0]);
     }
     char err[1024];
     const char *what = NULL;
     char *y = NULL;
     sl_buf notes = SL_BUF_INIT; /* the translation's remarks go to stderr, the YAML to stdout */
     if (convert) {
-        if (logfowd_translate_file(argv[1], &y, &notes, err, sizeof err) != SL_OK) {
+        if (logfowd_translate_file(a.arg[1], &y, &notes, err, sizeof err) != SL_OK) {
             fprintf(stderr, "sluice: %s\n", err);
             buf_free(&notes);
             return 1;

@@ -12,7 +12,10 @@
 #include "core/common.h"
 #include "formats/json.h"
 
-static const char reload_usage[] =
+static const cli_opt reload_opts[] = {API_CLIENT_OPTS, {0}};
+
+const cli_cmd reload_cmd = {
+    "reload",
     "usage: sluice reload [-c FILE] [--api HOST:PORT]\n"
     "Asks a running sluice to read its configuration file again (as SIGHUP does): the file is\n"
     "validated whole, then only the components whose configuration changed restart. Prints\n"
@@ -22,7 +25,8 @@ static const char reload_usage[] =
     "started with, is refused before it is asked).\n"
     "The API is --api, else the first api.address of -c FILE, else 127.0.0.1:2020.\n"
     "Exit status: 0 reloaded, 1 refused, 2 no running sluice answered there (or a usage\n"
-    "error), so a script can tell a bad file from a daemon that is not up.\n";
+    "error), so a script can tell a bad file from a daemon that is not up.\n",
+    reload_opts, 0};
 
 /* With -c FILE: whether the sluice at addr reads FILE (its status's "config"). A reload reads
  * the file the daemon was started with, whatever FILE is: asked with another, it answered
@@ -56,27 +60,9 @@ static bool same_config(const char *addr, const char *config)
     return same;
 }
 
-int reload_cli(const char *api, const char *config, int argc, char **argv)
+int reload_cli(const char *addr, const char *config, const cli_args *a)
 {
-    const char *want = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(reload_usage, stdout);
-            return 0;
-        }
-        int rc = api_client_take_api_arg("reload", argc, argv, &i, &want);
-        if (rc == 2)
-            return 2;
-        if (rc == 1) {
-            fprintf(stderr, "sluice reload: unexpected argument '%s'\n%s", argv[i], reload_usage);
-            return 2;
-        }
-    }
-    char addr[300], err[512];
-    if (api_client_dial_address(want ? want : api, addr, sizeof addr, err, sizeof err) != SL_OK) {
-        fprintf(stderr, "sluice reload: %s\n", err);
-        return 2;
-    }
+    char err[512];
     if (config && !same_config(addr, config))
         return 1;
     sl_buf body = SL_BUF_INIT;

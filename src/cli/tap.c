@@ -3,7 +3,7 @@
  * its keep-alive blank lines are dropped, so stdout is the events alone. */
 #include "tap.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,58 +53,32 @@ static int on_body(void *arg, const char *p, size_t n)
     return ferror(stdout) ? 1 : 0;
 }
 
-static const char tap_usage[] =
+enum { TAP_COUNT = API_CLIENT_NOPTS, TAP_RATE };
+static const cli_opt tap_opts[] = {
+    API_CLIENT_OPTS, {"count", 'n', "a COUNT", false}, {"rate", 0, "a number", false}, {0}};
+
+const cli_cmd tap_cmd = {
+    "tap",
     "usage: sluice tap COMPONENT [-n COUNT] [--rate N] [-c FILE | --api HOST:PORT]\n"
     "Prints the events COMPONENT outputs (a sink: the events it takes in) as NDJSON, live,\n"
     "from a running sluice; the pipeline is not changed. At most --rate events a second are\n"
     "copied (default 100); how many were skipped is said on stderr. -n stops after COUNT\n"
-    "events. The API address is --api, else that of -c FILE, else 127.0.0.1:2020.\n";
+    "events. The API address is --api, else that of -c FILE, else 127.0.0.1:2020.\n",
+    tap_opts, 1};
 
-int tap_cli(const char *api, const char *config, int argc, char **argv)
+int tap_cli(const char *addr, const char *config, const cli_args *a)
 {
-    const char *want = NULL, *component = NULL;
     long long count = 0, rate = 100;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(tap_usage, stdout);
-            return 0;
-        }
-        int rc = api_client_take_api_arg("tap", argc, argv, &i, &want);
-        if (rc == 2)
-            return 2;
-        if (rc == 0)
-            continue;
-        if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--rate") == 0) && i + 1 < argc) {
-            /* a word here was read as 0, which -n takes for "no limit" */
-            char *end;
-            errno = 0;
-            long long v = strtoll(argv[i + 1], &end, 10);
-            if (errno || end == argv[i + 1] || *end) {
-                fprintf(stderr, "sluice tap: %s wants a number, got '%s'\n", argv[i],
-                        argv[i + 1]);
-                return 2;
-            }
-            *(argv[i][1] == 'n' ? &count : &rate) = v;
-            i++;
-        } else if (argv[i][0] != '-' && !component) {
-            component = argv[i];
-        } else {
-            fprintf(stderr, "sluice tap: unexpected argument '%s'\n%s", argv[i], tap_usage);
-            return 2;
-        }
-    }
-    if (!component || count < 0 || rate < 1 || rate > 100000) {
-        fprintf(stderr, "sluice tap: %s\n%s",
-                !component ? "which component? (sluice tap COMPONENT)"
-                           : "-n must be >= 0 and --rate 1-100000",
-                tap_usage);
+    if (a->val[TAP_COUNT] &&
+        cli_number(&tap_cmd, TAP_COUNT, a->val[TAP_COUNT], 0, LLONG_MAX, &count) != CLI_GO)
         return 2;
-    }
-    char addr[300], err[512];
-    if (api_client_dial_address(want ? want : api, addr, sizeof addr, err, sizeof err) != SL_OK) {
-        fprintf(stderr, "sluice tap: %s\n", err);
+    if (a->val[TAP_RATE] &&
+        cli_number(&tap_cmd, TAP_RATE, a->val[TAP_RATE], 1, 100000, &rate) != CLI_GO)
         return 2;
-    }
+    if (!a->nargs)
+        return cli_usage_error(&tap_cmd, "which component? (sluice tap COMPONENT)");
+    const char *component = a->arg[0];
+    char err[512];
     sl_buf path = SL_BUF_INIT;
     buf_puts(&path, "/api/v1/tap?component=");
     for (const unsigned char *p = (const unsigned char *)component; *p; p++) {

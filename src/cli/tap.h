@@ -2,8 +2,10 @@
 #ifndef SL_CLI_TAP_H
 #define SL_CLI_TAP_H
 
-/* `api` is the address to use when no --api is given (`config`: unused). Returns the exit
- * status. */
-int tap_cli(const char *api, const char *config, int argc, char **argv);
+#include "api_client.h"
+
+/* `sluice tap`'s options and usage; tap_cli runs it (see api_client_fn). */
+extern const cli_cmd tap_cmd;
+int tap_cli(const char *addr, const char *config, const cli_args *a);
 
 #endif

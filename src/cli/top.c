@@ -303,54 +303,32 @@ static void put(const sl_buf *b)
     }
 }
 
-static const char top_usage[] =
+enum { TOP_ONCE = API_CLIENT_NOPTS, TOP_INTERVAL };
+static const cli_opt top_opts[] = {
+    API_CLIENT_OPTS, {"once", 0, NULL, false}, {"interval", 0, "MS", false}, {0}};
+
+const cli_cmd top_cmd = {
+    "top",
     "usage: sluice top [-c FILE] [--api HOST:PORT] [--once] [--interval MS]\n"
     "A live terminal view of a running sluice: per component events/s, in and out, buffer\n"
     "fill, circuit, lag, DLQ and error counts, backfill progress, log groups' retention,\n"
     "schema healing and its re-reads, the seasonal model's verdicts, the last reload and\n"
     "recent errors, polled from its API (--api, else the api address of -c FILE, else\n"
-    "127.0.0.1:2020) every --interval ms (1000). q quits.\n"
-    "Without a terminal, or with --once: one frame and exit.\n";
+    "127.0.0.1:2020) every --interval ms (1000, at least 100). q quits.\n"
+    "Without a terminal, or with --once: one frame and exit.\n",
+    top_opts, 0};
 
-int top_cli(const char *api, const char *config, int argc, char **argv)
+int top_cli(const char *addr, const char *config, const cli_args *a)
 {
-    top_state *st = sl_xcalloc(1, sizeof *st);
-    st->interval_ms = 1000;
-    const char *want = NULL;
-    bool once = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(top_usage, stdout);
-            free(st);
-            return 0;
-        }
-        int rc = api_client_take_api_arg("top", argc, argv, &i, &want);
-        if (rc == 2) {
-            free(st);
-            return 2;
-        }
-        if (rc == 0)
-            continue;
-        if (strcmp(argv[i], "--once") == 0) {
-            once = true;
-        } else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
-            st->interval_ms = atoi(argv[++i]);
-        } else {
-            fprintf(stderr, "sluice top: unexpected argument '%s'\n%s", argv[i], top_usage);
-            free(st);
-            return 2;
-        }
-    }
-    if (st->interval_ms < 100)
-        st->interval_ms = 100;
-    char addr[300], err[512];
-    if (api_client_dial_address(want ? want : api, addr, sizeof addr, err, sizeof err) != SL_OK) {
-        fprintf(stderr, "sluice top: %s\n", err);
-        free(st);
+    long long interval = 1000;
+    if (a->val[TOP_INTERVAL] && cli_number(&top_cmd, TOP_INTERVAL, a->val[TOP_INTERVAL], 100,
+                                            3600000, &interval) != CLI_GO)
         return 2;
-    }
+    top_state *st = sl_xcalloc(1, sizeof *st);
+    st->interval_ms = (int)interval;
+    char err[512];
     st->api = addr;
-    bool tty = !once && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    bool tty = !a->val[TOP_ONCE] && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     sl_buf f = SL_BUF_INIT;
     if (!tty) { /* two polls an interval apart: the second frame has rates */
         int rc = frame(st, &f, 0, 0, false, err, sizeof err);

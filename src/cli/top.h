@@ -2,8 +2,10 @@
 #ifndef SL_TOP_H
 #define SL_TOP_H
 
-/* `api` is the address to poll when no --api is given ("host:port"). argv holds the
- * options after `top` (--api, --once, --interval). Returns the exit status. */
-int top_cli(const char *api, const char *config, int argc, char **argv);
+#include "api_client.h"
+
+/* `sluice top`'s options and usage; top_cli runs it (see api_client_fn). */
+extern const cli_cmd top_cmd;
+int top_cli(const char *addr, const char *config, const cli_args *a);
 
 #endif

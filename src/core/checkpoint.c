@@ -48,7 +48,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cli/options.h"
 #include "common.h"
 #include "config.h"
 #include "crc32c.h"
@@ -600,18 +600,21 @@ int64_t ckpt_pace_wait(const sl_ckpt_pace *p, int64_t now)
 
 /* ---- sluice checkpoints ----------------------------------------------------------------- */
 
-static void cli_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: sluice checkpoints show|reset [-c FILE | --data-dir DIR] [--source ID]\n"
-            "  show    print each source's saved positions\n"
-            "  reset   delete the saved positions of one source (--source) or of all sources;\n"
-            "          refused while a running sluice holds the source's lock\n"
-            "  -c, --config FILE  take data_dir from this configuration\n"
-            "  --data-dir DIR     data directory (default %s)\n"
-            "  --source ID        only this source\n",
-            CKPT_DEFAULT_DATA_DIR);
-}
+enum { CKPT_OPT_CONFIG, CKPT_OPT_DATA_DIR, CKPT_OPT_SOURCE };
+static const cli_opt ckpt_opts[] = {
+    CLI_OPT_CONFIG, {"data-dir", 0, "a DIR", false}, {"source", 0, "an ID", false}, {0}};
+
+static const cli_cmd ckpt_cmd = {
+    "checkpoints",
+    "usage: sluice checkpoints show|reset [-c FILE | --data-dir DIR] [--source ID]\n"
+    "  show    print each source's saved positions\n"
+    "  reset   delete the saved positions of one source (--source) or of all sources;\n"
+    "          refused while a running sluice holds the source's lock\n"
+    "  -c, --config FILE  take data_dir from this configuration\n"
+    "  --data-dir DIR     data directory (default " CKPT_DEFAULT_DATA_DIR ")\n"
+    "  --source ID        only this source\n"
+    "  -h, --help         this text\n",
+    ckpt_opts, 1};
 
 /* The data directory: --data-dir, else the config's, else the default. With a config and
  * a --source, *named says whether the config has that source, and ids lists the ones it
@@ -752,66 +755,18 @@ static int cli_reset_cb(const char *data_dir, const char *dir, const char *id)
 
 int checkpoints_cli(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"source", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *config = NULL, *data_dir = NULL, *source = NULL, *cmd = NULL;
-    /* argv[0] is "checkpoints" or already the subcommand (getopt skips argv[0]). */
-    if (argc > 0 && strcmp(argv[0], "checkpoints") != 0) {
-        if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-            cli_usage(stdout);
-            return 0;
-        }
-        cmd = argv[0];
+    cli_args o;
+    int rc = cli_parse(&ckpt_cmd, argc, argv, &o);
+    if (rc != CLI_GO)
+        return rc;
+    const char *config = o.val[CKPT_OPT_CONFIG], *data_dir = o.val[CKPT_OPT_DATA_DIR];
+    const char *source = o.val[CKPT_OPT_SOURCE], *cmd = o.nargs ? o.arg[0] : NULL;
+    if (cmd && strcmp(cmd, "help") == 0) {
+        fputs(ckpt_cmd.usage, stdout);
+        return 0;
     }
-    optind = 0; /* glibc: full reset, argv may be parsed twice in one process */
-    opterr = 0;
-    int c;
-    /* argv[0] is "checkpoints"; the subcommand may come before or after the options. */
-    while ((c = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1 || optind < argc) {
-        if (c == -1) {
-            if (!cmd) {
-                cmd = argv[optind++];
-                continue;
-            }
-            fprintf(stderr, "sluice checkpoints: unexpected argument '%s'\n", argv[optind]);
-            cli_usage(stderr);
-            return 2;
-        }
-        /* A second -c, --data-dir or --source is refused: keeping the last would show or
-         * reset other positions than the first one named. */
-        const char **slot = c == 'c' ? &config : c == 'd' ? &data_dir : c == 's' ? &source
-                                                                                : NULL;
-        if (slot && *slot) {
-            fprintf(stderr, "sluice checkpoints: %s given twice\n",
-                    c == 'c' ? "-c" : c == 'd' ? "--data-dir" : "--source");
-            return 2;
-        }
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 's': source = optarg; break;
-        case 'h': cli_usage(stdout); return 0;
-        default:
-            fprintf(stderr, "sluice checkpoints: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            cli_usage(stderr);
-            return 2;
-        }
-    }
-    if (!cmd || (strcmp(cmd, "show") != 0 && strcmp(cmd, "reset") != 0)) {
-        if (cmd && strcmp(cmd, "help") == 0) {
-            cli_usage(stdout);
-            return 0;
-        }
-        fprintf(stderr, "sluice checkpoints: expected 'show' or 'reset'\n");
-        cli_usage(stderr);
-        return 2;
-    }
+    if (!cmd || (strcmp(cmd, "show") != 0 && strcmp(cmd, "reset") != 0))
+        return cli_usage_error(&ckpt_cmd, "expected 'show' or 'reset'");
     if (source && !sl_id_names_file(source)) {
         fprintf(stderr, "sluice checkpoints: invalid source id '%s'\n", source);
         return 2;

@@ -105,7 +105,7 @@ int ckpt_parse(sl_ckpt_store *s, const char *buf, size_t len, char *err, size_t 
 void ckpt_serialize(const sl_ckpt_store *s, sl_buf *out);
 
 /* `sluice checkpoints show|reset [-c FILE | --data-dir DIR] [--source ID]`.
- * argv[0] is "checkpoints" or the subcommand itself. Returns the process exit status. */
+ * argv holds the words after "checkpoints". Returns the process exit status. */
 int checkpoints_cli(int argc, char **argv);
 
 #endif

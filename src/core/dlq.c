@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "sink_runtime.h"
 #include "topology.h"
+#include "../cli/options.h"
 #include "../formats/json.h"
 
 struct sl_dlq {
@@ -180,7 +182,13 @@ void dlq_close(sl_dlq *d)
 
 /* ---- CLI -------------------------------------------------------------------------------- */
 
-static const char dlq_usage[] =
+enum { DLQ_CONFIG, DLQ_SINK, DLQ_LIMIT, DLQ_ALL };
+static const cli_opt dlq_opts[] = {
+    CLI_OPT_CONFIG, {"sink", 0, "an ID", false}, {"limit", 0, "a number", false},
+    {"all", 0, NULL, false}, {0}};
+
+static const cli_cmd dlq_cmd = {
+    "dlq",
     "usage: sluice dlq list   -c FILE [--sink ID] [--limit N]\n"
     "       sluice dlq replay -c FILE [--sink ID] [--limit N]\n"
     "       sluice dlq purge  -c FILE (--sink ID | --all)\n"
@@ -200,7 +208,8 @@ static const char dlq_usage[] =
     "  --sink ID          only this sink (default: every sink with a DLQ file)\n"
     "  --limit N          at most N records per sink\n"
     "  --all              purge: every sink\n"
-    "  -h, --help         this text\n";
+    "  -h, --help         this text\n",
+    dlq_opts, 1};
 
 typedef struct dlq_args {
     const char *cmd, *config, *sink;
@@ -214,71 +223,31 @@ typedef struct dlq_line {
     size_t n;
 } dlq_line;
 
+/* Returns CLI_GO, or the status to exit with. */
 static int parse_args(int argc, char **argv, dlq_args *a)
 {
     memset(a, 0, sizeof *a);
     a->limit = -1;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            fputs(dlq_usage, stdout);
-            return 0;
-        }
-        bool has_val = i + 1 < argc;
-        bool is_config = !strcmp(s, "-c") || !strcmp(s, "--config");
-        /* A second -c or --sink is refused: keeping the last one would list, replay or
-         * purge another sink's records than the first one named. */
-        if ((is_config && a->config) || (!strcmp(s, "--sink") && a->sink) ||
-            (!strcmp(s, "--limit") && a->limit >= 0)) {
-            fprintf(stderr, "sluice dlq: %s given twice\n", s);
+    cli_args o;
+    int rc = cli_parse(&dlq_cmd, argc, argv, &o);
+    if (rc != CLI_GO)
+        return rc;
+    long long limit;
+    if (o.val[DLQ_LIMIT]) {
+        if (cli_number(&dlq_cmd, DLQ_LIMIT, o.val[DLQ_LIMIT], 0, LONG_MAX, &limit) != CLI_GO)
             return 2;
-        }
-        if (is_config) {
-            if (!has_val)
-                goto missing;
-            a->config = argv[++i];
-        } else if (!strcmp(s, "--sink")) {
-            if (!has_val)
-                goto missing;
-            a->sink = argv[++i];
-        } else if (!strcmp(s, "--limit")) {
-            if (!has_val)
-                goto missing;
-            char *end;
-            errno = 0;
-            a->limit = strtol(argv[++i], &end, 10);
-            if (errno || *end || a->limit < 0) {
-                fprintf(stderr, "sluice dlq: --limit wants a number >= 0, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--all")) {
-            a->all = true;
-        } else if (s[0] == '-') {
-            fprintf(stderr, "sluice dlq: unknown option '%s'\n%s", s, dlq_usage);
-            return 2;
-        } else if (!a->cmd) {
-            a->cmd = s;
-        } else {
-            fprintf(stderr, "sluice dlq: unexpected argument '%s'\n%s", s, dlq_usage);
-            return 2;
-        }
-        continue;
-    missing:
-        fprintf(stderr, "sluice dlq: %s needs a value\n", s);
-        return 2;
+        a->limit = (long)limit;
     }
-    if (!a->cmd) {
-        fputs(dlq_usage, stderr);
-        return 2;
-    }
-    if (strcmp(a->cmd, "list") && strcmp(a->cmd, "replay") && strcmp(a->cmd, "purge")) {
-        fprintf(stderr, "sluice dlq: unknown command '%s' (list, replay, purge)\n", a->cmd);
-        return 2;
-    }
-    if (!a->config) {
-        fprintf(stderr, "sluice dlq %s: -c FILE is required\n", a->cmd);
-        return 2;
-    }
+    a->config = o.val[DLQ_CONFIG];
+    a->sink = o.val[DLQ_SINK];
+    a->all = o.val[DLQ_ALL] != NULL;
+    a->cmd = o.nargs ? o.arg[0] : NULL;
+    if (!a->cmd)
+        return cli_usage_error(&dlq_cmd, "list, replay or purge?");
+    if (strcmp(a->cmd, "list") && strcmp(a->cmd, "replay") && strcmp(a->cmd, "purge"))
+        return cli_usage_error(&dlq_cmd, "unknown command '%s' (list, replay, purge)", a->cmd);
+    if (!a->config)
+        return cli_usage_error(&dlq_cmd, "%s: -c FILE is required", a->cmd);
     if (a->sink && !sl_id_names_file(a->sink)) {
         fprintf(stderr, "sluice dlq: invalid sink id '%s'\n", a->sink);
         return 2;
@@ -287,7 +256,7 @@ static int parse_args(int argc, char **argv, dlq_args *a)
         fprintf(stderr, "sluice dlq purge: say which: --sink ID or --all\n");
         return 2;
     }
-    return -1;
+    return CLI_GO;
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -610,7 +579,7 @@ int dlq_cli(int argc, char **argv)
 {
     dlq_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0)
+    if (rc != CLI_GO)
         return rc;
     char err[1024];
     sl_config_doc *doc = NULL;

@@ -208,16 +208,16 @@ static void test_lock_and_cli(void **state)
     assert_int_not_equal(ckpt_open(&s2, d, "run", NULL, err, sizeof err), SL_OK);
     assert_non_null(strstr(err, "locked"));
 
-    char *show[] = {"checkpoints", "show", "--data-dir", (char *)d, NULL};
-    assert_int_equal(checkpoints_cli(4, show), 0);
-    char *reset[] = {"checkpoints", "reset", "--data-dir", (char *)d, "--source", "run", NULL};
-    assert_int_equal(checkpoints_cli(6, reset), 1); /* refused: locked */
+    char *show[] = {"show", "--data-dir", (char *)d, NULL};
+    assert_int_equal(checkpoints_cli(3, show), 0);
+    char *reset[] = {"reset", "--data-dir", (char *)d, "--source", "run", NULL};
+    assert_int_equal(checkpoints_cli(5, reset), 1); /* refused: locked */
     assert_true(exists(d, "run.ckpt"));
     ckpt_close(s);
-    assert_int_equal(checkpoints_cli(6, reset), 0);
+    assert_int_equal(checkpoints_cli(5, reset), 0);
     assert_false(exists(d, "run.ckpt"));
-    char *bad[] = {"checkpoints", "frobnicate", NULL};
-    assert_int_equal(checkpoints_cli(2, bad), 2);
+    char *bad[] = {"frobnicate", NULL};
+    assert_int_equal(checkpoints_cli(1, bad), 2);
     assert_int_equal(ckpt_open(&s, d, "../x", NULL, err, sizeof err), SL_ERR_INVAL);
 }
 
@@ -298,8 +298,8 @@ static void test_live_copy(void **state)
     assert_int_equal(ckpt_open(&s, d, "l", NULL, err, sizeof err), SL_OK);
     assert_true(ckpt_existed(s));
     ckpt_close(s);
-    char *reset[] = {"checkpoints", "reset", "--data-dir", (char *)d, "--source", "l", NULL};
-    assert_int_equal(checkpoints_cli(6, reset), 0);
+    char *reset[] = {"reset", "--data-dir", (char *)d, "--source", "l", NULL};
+    assert_int_equal(checkpoints_cli(5, reset), 0);
     assert_false(exists(d, "l.ckpt.live"));
     assert_int_equal(reopen_pos(d, "l", NULL), -1);
 }
