@@ -75,7 +75,9 @@ static double rate_of(top_state *st, const char *id, double sent, int64_t now)
     return r;
 }
 
-static void human(char *out, size_t n, double v)
+/* A rate or, with `count`, a number of events: whole below 10k (5 events are "5", not a
+ * rate's "5.0"), with k, M or G above. */
+static void human(char *out, size_t n, double v, bool count)
 {
     if (v < 0)
         snprintf(out, n, "-");
@@ -86,7 +88,7 @@ static void human(char *out, size_t n, double v)
     else if (v >= 1e4)
         snprintf(out, n, "%.1fk", v / 1e3);
     else
-        snprintf(out, n, "%.1f", v);
+        snprintf(out, n, count ? "%.0f" : "%.1f", v);
 }
 
 /* One line into the frame, cut to the terminal's width (cols 0: no limit). */
@@ -191,9 +193,9 @@ static int frame(top_state *st, sl_buf *f, int cols, int rows, bool tty, char *e
             for (size_t k = 0; es && es->type == JSON_ARR && k < es->n; k++)
                 errors += num(es->items[k], "count");
             char r[16], in[16], out[16], buf[16] = "", lag[16] = "", dlq[16] = "";
-            human(r, sizeof r, rate);
-            human(in, sizeof in, num(c, "received_events"));
-            human(out, sizeof out, num(c, "sent_events"));
+            human(r, sizeof r, rate, false);
+            human(in, sizeof in, num(c, "received_events"), true);
+            human(out, sizeof out, num(c, "sent_events"), true);
             if (has(c, "buffer"))
                 snprintf(buf, sizeof buf, "%.1f%%", 100 * num(json_get(c, "buffer"), "fill_ratio"));
             if (has(c, "lag_seconds"))
