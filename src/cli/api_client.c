@@ -22,9 +22,22 @@
 int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
                             size_t errlen)
 {
+    /* The log says "API listening on http://HOST:PORT": that URL pasted is the address. */
+    char hp[300];
+    const char *a = strncmp(listen, "http://", 7) == 0 ? listen + 7 : listen;
+    if (strncmp(listen, "https://", 8) == 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "API address \"%s\": the API speaks plain HTTP (http://)", listen);
+    snprintf(hp, sizeof hp, "%s", a);
+    char *slash = strchr(hp, '/');
+    if (slash && slash[1] == '\0')
+        *slash = '\0';
+    else if (slash)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "API address \"%s\": want HOST:PORT, without a path", listen);
     char host[256];
     int port;
-    int rc = url_parse_hostport(listen, host, sizeof host, &port, err, errlen);
+    int rc = url_parse_hostport(hp, host, sizeof host, &port, err, errlen);
     if (rc != SL_OK)
         return rc;
     if (!*host || strcmp(host, "0.0.0.0") == 0)

@@ -19,7 +19,8 @@ enum { API_CLIENT_OPT_CONFIG, API_CLIENT_OPT_API, API_CLIENT_NOPTS };
 typedef int (*api_client_fn)(const char *addr, const char *config, const cli_args *a);
 
 /* The address a client should dial for an `api.address` value: a wildcard host
- * (":2020", "0.0.0.0:2020", "[::]:2020") becomes loopback. Writes "host:port" to out. */
+ * (":2020", "0.0.0.0:2020", "[::]:2020") becomes loopback; "http://HOST:PORT/", as the
+ * log names the API, is HOST:PORT. Writes "host:port" to out. */
 int api_client_dial_address(const char *listen, char *out, size_t outlen, char *err,
                             size_t errlen);
 

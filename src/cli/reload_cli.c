@@ -23,7 +23,8 @@ const cli_cmd reload_cmd = {
     "the reason (file:line:col) and exits 1, leaving the running pipeline as it was (with\n"
     "-c, a FILE that does not validate, or that is not the file the running sluice was\n"
     "started with, is refused before it is asked).\n"
-    "The API is --api, else the first api.address of -c FILE, else 127.0.0.1:2020.\n"
+    "The API is --api (HOST:PORT or http://HOST:PORT), else the first api.address of -c FILE,\n"
+    "else 127.0.0.1:2020.\n"
     "Exit status: 0 reloaded, 1 refused, 2 no running sluice answered there (or a usage\n"
     "error), so a script can tell a bad file from a daemon that is not up.\n",
     reload_opts, 0};

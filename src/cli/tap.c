@@ -63,7 +63,8 @@ const cli_cmd tap_cmd = {
     "Prints the events COMPONENT outputs (a sink: the events it takes in) as NDJSON, live,\n"
     "from a running sluice; the pipeline is not changed. At most --rate events a second are\n"
     "copied (default 100); how many were skipped is said on stderr. -n stops after COUNT\n"
-    "events. The API address is --api, else that of -c FILE, else 127.0.0.1:2020.\n",
+    "events. The API address is --api (HOST:PORT or http://HOST:PORT), else that of -c FILE,\n"
+    "else 127.0.0.1:2020.\n",
     tap_opts, 1};
 
 int tap_cli(const char *addr, const char *config, const cli_args *a)

@@ -315,8 +315,9 @@ const cli_cmd top_cmd = {
     "A live terminal view of a running sluice: per component events/s, in and out, buffer\n"
     "fill, circuit, lag, DLQ and error counts, backfill progress, log groups' retention,\n"
     "schema healing and its re-reads, the seasonal model's verdicts, the last reload and\n"
-    "recent errors, polled from its API (--api, else the api address of -c FILE, else\n"
-    "127.0.0.1:2020) every --interval ms (1000, at least 100). q quits.\n"
+    "recent errors, polled from its API (--api HOST:PORT or http://HOST:PORT, else the api\n"
+    "address of -c FILE, else 127.0.0.1:2020) every --interval ms (1000, at least 100).\n"
+    "q quits.\n"
     "Without a terminal, or with --once: one frame and exit.\n",
     top_opts, 0};
 
