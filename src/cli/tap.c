@@ -14,6 +14,7 @@
 typedef struct tap_out {
     sl_buf line; /* the part of a line not yet printed */
     int rate;
+    long long events; /* printed */
 } tap_out;
 
 static void emit_line(tap_out *o, const char *p, size_t n)
@@ -29,6 +30,7 @@ static void emit_line(tap_out *o, const char *p, size_t n)
     fwrite(p, 1, n, stdout);
     fputc('\n', stdout);
     fflush(stdout);
+    o->events++;
 }
 
 static int on_body(void *arg, const char *p, size_t n)
@@ -63,8 +65,8 @@ const cli_cmd tap_cmd = {
     "Prints the events COMPONENT outputs (a sink: the events it takes in) as NDJSON, live,\n"
     "from a running sluice; the pipeline is not changed. At most --rate events a second are\n"
     "copied (default 100); how many were skipped is said on stderr. -n stops after COUNT\n"
-    "events. The API address is --api (HOST:PORT or http://HOST:PORT), else that of -c FILE,\n"
-    "else 127.0.0.1:2020.\n",
+    "events (exit status 1 if the stream ends before). The API address is --api (HOST:PORT\n"
+    "or http://HOST:PORT), else that of -c FILE, else 127.0.0.1:2020.\n",
     tap_opts, 1};
 
 int tap_cli(const char *addr, const char *config, const cli_args *a)
@@ -108,11 +110,20 @@ int tap_cli(const char *addr, const char *config, const cli_args *a)
         if (!ml || m[ml - 1] != '\n')
             fprintf(stderr, "(HTTP %d)\n", status);
         exit_status = 1;
-    } else if (rc != SL_OK && count == 0) {
-        fprintf(stderr, "sluice tap: %s\n", err); /* e.g. sluice stopped */
+    } else {
+        /* A stream cut inside a line leaves a piece of an event, not one to print. */
+        if (o.line.len && rc == SL_OK)
+            emit_line(&o, o.line.p, o.line.len);
+        /* Fewer than -n asked for (sluice stopped, the connection broke): a script taking
+         * a sample must not take the part for the whole. */
+        if (count > 0 && o.events < count) {
+            fprintf(stderr, "sluice tap: %lld of the %lld events asked for: %s\n", o.events,
+                    count, rc != SL_OK ? err : "the stream ended");
+            exit_status = 1;
+        } else if (rc != SL_OK && count == 0) {
+            fprintf(stderr, "sluice tap: %s\n", err); /* e.g. sluice stopped */
+        }
     }
-    if (o.line.len && status == 200)
-        emit_line(&o, o.line.p, o.line.len);
     buf_free(&o.line);
     buf_free(&errbody);
     buf_free(&path);
