@@ -600,21 +600,30 @@ int64_t ckpt_pace_wait(const sl_ckpt_pace *p, int64_t now)
 
 /* ---- sluice checkpoints ----------------------------------------------------------------- */
 
-enum { CKPT_OPT_CONFIG, CKPT_OPT_DATA_DIR, CKPT_OPT_SOURCE };
+enum { CKPT_OPT_CONFIG, CKPT_OPT_DATA_DIR, CKPT_OPT_SOURCE, CKPT_OPT_ALL };
 static const cli_opt ckpt_opts[] = {
-    CLI_OPT_CONFIG, {"data-dir", 0, "a DIR", false}, {"source", 0, "an ID", false}, {0}};
+    CLI_OPT_CONFIG,
+    {"data-dir", 0, "a DIR", false},
+    {"source", 0, "an ID", false},
+    {"all", 0, NULL, false},
+    {0},
+};
 
-static const cli_cmd ckpt_cmd = {
-    "checkpoints",
-    "usage: sluice checkpoints show|reset [-c FILE | --data-dir DIR] [--source ID]\n"
+static const char ckpt_usage[] =
+    "usage: sluice checkpoints show  [-c FILE | --data-dir DIR] [--source ID]\n"
+    "       sluice checkpoints reset [-c FILE | --data-dir DIR] (--source ID | --all)\n"
     "  show    print each source's saved positions\n"
-    "  reset   delete the saved positions of one source (--source) or of all sources;\n"
-    "          refused while a running sluice holds the source's lock\n"
+    "  reset   delete the saved positions of one source (--source) or of every source\n"
+    "          (--all): it reads its input again from the start; refused while a running\n"
+    "          sluice holds the source's lock\n"
     "  -c, --config FILE  take data_dir from this configuration\n"
     "  --data-dir DIR     data directory (default " CKPT_DEFAULT_DATA_DIR ")\n"
     "  --source ID        only this source\n"
-    "  -h, --help         this text\n",
-    ckpt_opts, 1};
+    "  --all              reset: every source\n"
+    "  -h, --help         this text\n";
+
+static const cli_cmd ckpt_cmd = {.name = "checkpoints", .usage = ckpt_usage, .opts = ckpt_opts,
+                                 .max_args = 1};
 
 /* The data directory: --data-dir, else the config's, else the default. With a config and
  * a --source, *named says whether the config has that source, and ids lists the ones it
@@ -762,11 +771,15 @@ int checkpoints_cli(int argc, char **argv)
     const char *config = o.val[CKPT_OPT_CONFIG], *data_dir = o.val[CKPT_OPT_DATA_DIR];
     const char *source = o.val[CKPT_OPT_SOURCE], *cmd = o.nargs ? o.arg[0] : NULL;
     if (cmd && strcmp(cmd, "help") == 0) {
-        fputs(ckpt_cmd.usage, stdout);
+        fputs(ckpt_usage, stdout);
         return 0;
     }
     if (!cmd || (strcmp(cmd, "show") != 0 && strcmp(cmd, "reset") != 0))
         return cli_usage_error(&ckpt_cmd, "expected 'show' or 'reset'");
+    /* A reset without --source forgot every source's positions, and each read all its
+     * input again: a forgotten --source costs that, so it is asked for, as dlq purge does. */
+    if (strcmp(cmd, "reset") == 0 && !source && !o.val[CKPT_OPT_ALL])
+        return cli_usage_error(&ckpt_cmd, "reset: say which: --source ID or --all");
     if (source && !sl_id_names_file(source)) {
         fprintf(stderr, "sluice checkpoints: invalid source id '%s'\n", source);
         return 2;

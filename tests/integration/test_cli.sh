@@ -35,7 +35,9 @@ kill -HUP $pid
 for _ in $(seq 1 600); do grep -q SIGHUP "$WORK/sluice.log" 2>/dev/null && break; sleep 0.1; done
 grep -q SIGHUP "$WORK/sluice.log" || { kill -9 $pid; fail "log not reopened on SIGHUP"; }
 # a busy checkpoint cannot be reset while the daemon holds it
-"$SLUICE" checkpoints reset -c "$WORK/c.yaml" >/dev/null 2>&1 && { kill -9 $pid; fail "reset allowed while running"; }
+out=$("$SLUICE" checkpoints reset -c "$WORK/c.yaml" --all 2>&1); rc=$?
+[ $rc = 1 ] && [[ "$out" == *"a running sluice holds its lock"* ]] ||
+  { kill -9 $pid; fail "reset --all while running: exit $rc: $out"; }
 # a second sluice on the same data_dir refuses to start (exit 1, naming the first's pid);
 # the first runs on
 out=$("$SLUICE" run -c "$WORK/c.yaml" 2>&1); rc=$?
@@ -60,6 +62,10 @@ out=$("$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source inn 2>&1); rc=$?
 [[ "$out" == *"has no source 'inn' and "*" has no positions of it (sources: in)"* ]] ||
   fail "reset of an unknown source said: $out"
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" || fail "a refused reset removed the entry"
+# a reset that names no source is refused (it forgot every source's positions)
+out=$("$SLUICE" checkpoints reset -c "$WORK/c.yaml" 2>&1); rc=$?
+[ $rc = 2 ] && [[ "$out" == *"--source ID or --all"* ]] || fail "reset of no source: exit $rc: $out"
+"$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" || fail "reset of no source reset"
 "$SLUICE" checkpoints reset -c "$WORK/c.yaml" --source in || fail "checkpoints reset"
 "$SLUICE" checkpoints show -c "$WORK/c.yaml" | grep -q "a.log" && fail "reset kept the entry"
 # after a reset, the file is read again from its head
