@@ -101,6 +101,9 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *out)
                 return cli_usage_error(cmd, "%.*s needs %s", typed, a, o->value);
             v = argv[++i];
         }
+        /* No option takes an empty value: "$DIR" with DIR unset made --data-dir the root. */
+        if (o->value && !*v)
+            return cli_usage_error(cmd, "%.*s needs %s, not an empty one", typed, a, o->value);
         opt_shown(o, shown, sizeof shown);
         /* Keeping the last of two would act on another file, sink, source or sluice than
          * the first one named. */

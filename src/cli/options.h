@@ -3,9 +3,9 @@
  * A command declares its options in a table (cli_opt) and its usage text (cli_cmd); the
  * reader takes `--name VALUE`, `--name=VALUE`, `-x VALUE` and `-xVALUE`, in any order
  * with the command's arguments, and `--` ends the options. Every command answers the same:
- * --help or -h prints its usage on stdout (exit 0); an unknown option, a missing value, a
- * flag given a value, a second one of an option that does not repeat and an argument too
- * many are said on stderr with the usage (exit 2). */
+ * --help or -h prints its usage on stdout (exit 0); an unknown option, a missing or empty
+ * value, a flag given a value, a second one of an option that does not repeat and an
+ * argument too many are said on stderr with the usage (exit 2). */
 #ifndef SL_CLI_OPTIONS_H
 #define SL_CLI_OPTIONS_H
 

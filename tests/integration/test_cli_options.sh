@@ -106,6 +106,10 @@ usage_error "unexpected argument '-c'" validate -- -c "$WORK/a.yaml"
 run_it components -- --bogus
 [ $rc = 2 ] && [[ "$err" == *"unknown component type '--bogus'"* ]] ||
   fail "components -- --bogus: exit $rc: $err"
+# an empty value ("$DIR" with DIR unset): --data-dir "" was the root, /checkpoints
+usage_error "--data-dir needs a DIR, not an empty one" checkpoints show --data-dir ""
+usage_error "--config needs a FILE, not an empty one" run --config=
+usage_error "--api needs HOST:PORT, not an empty one" reload --api ""
 # a flag given a value, a short option with its value attached
 usage_error "--once takes no value" top --once=yes --api 127.0.0.1:1
 same validate -c "$WORK/a.yaml" -- validate "-c$WORK/a.yaml"
