@@ -589,13 +589,12 @@ static void test_many_components_parse(void **state)
     }
     char *t = render();
     int samples = check_exposition(t);
-    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 10 gauges/counters
-     * + 14 histogram lines; 13 with the batch target, its bytes and the latency p50) +
-     * + 14 histogram lines; 13 with the batch target, its bytes and the latency p50) +
+    /* 5 common families x 12 + 12 error series + sink families (4 sinks: 11 gauges/counters
+     * + 14 histogram lines; 14 with the batch target, its bytes and the latency p50) +
      * source families (4 sources x 2) + 4 config reload lines (ok, failed, last successful,
      * last time) + 4 process lines + 5 of the memory limit (limit, paused sources, paused
      * per class) */
-    assert_int_equal(samples, 5 * 12 + 12 + 4 * (13 + 14) + 4 * 2 + 4 + 4 + 5);
+    assert_int_equal(samples, 5 * 12 + 12 + 4 * (14 + 14) + 4 * 2 + 4 + 4 + 5);
     free(t);
 }
 
