@@ -186,6 +186,67 @@ static void test_body_and_resources(void **state)
     batch_release(b);
 }
 
+/* An SDK's resource relayed by the otlp source (its attributes are event fields) goes back
+ * to the resource: the semantic conventions' resource namespaces, under their own names;
+ * process.thread.* (ECS, per line) and other keys stay record attributes. */
+static void test_semconv_resource(void **state)
+{
+    sl_batch *b = batch_new(4);
+    for (int k = 0; k < 3; k++) {
+        sl_event *e = batch_add(b);
+        e->ts_ns = 1;
+        e->message = batch_str(b, k == 2 ? "go" : "java", k == 2 ? 2 : 4);
+        event_set_str(b, e, "service.name", "svc", 3);
+        event_set_str(b, e, "telemetry.sdk.language", k == 2 ? "go" : "java", k == 2 ? 2 : 4);
+        event_set_str(b, e, "k8s.replicaset.name", "rs-1", 4);
+        event_set_str(b, e, "host.arch", "amd64", 5);
+        event_set_str(b, e, "os.type", "linux", 5);
+        event_set_int(b, e, "process.pid", 42);
+        event_set_str(b, e, "process.thread.name", "main", 4);
+        event_set_str(b, e, "k8s.", "x", 1);
+        event_set_str(b, e, "hostname", "h", 1);
+    }
+    sl_strmap res = {0};
+    otlp_map m = {.resource = &res, .body_field = "body"};
+    sl_event *evs[3] = {&b->events[0], &b->events[1], &b->events[2]};
+    sl_buf out = SL_BUF_INIT;
+    otlp_encode(&out, true, evs, 3, &m, 42);
+    buf_putc(&out, '\0');
+    /* two resources, java (events 1 and 2) and go */
+    int nres = 0;
+    for (const char *p = out.p; (p = strstr(p, "\"resource\":")); p++)
+        nres++;
+    assert_int_equal(nres, 2);
+    const char *r1 = strstr(out.p, "\"resource\":");
+    const char *recs = strstr(r1, "\"logRecords\":");
+    assert_non_null(recs);
+    static const char *const in_res[] = {
+        "{\"key\":\"telemetry.sdk.language\",\"value\":{\"stringValue\":\"java\"}}",
+        "{\"key\":\"k8s.replicaset.name\",\"value\":{\"stringValue\":\"rs-1\"}}",
+        "{\"key\":\"host.arch\",\"value\":{\"stringValue\":\"amd64\"}}",
+        "{\"key\":\"os.type\",\"value\":{\"stringValue\":\"linux\"}}",
+        "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"42\"}}",
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(in_res); i++) {
+        const char *at = strstr(out.p, in_res[i]);
+        assert_non_null(at);
+        assert_true(at > r1 && at < recs);
+    }
+    static const char *const in_rec[] = {"\"key\":\"process.thread.name\"", "\"key\":\"k8s.\"",
+                                         "\"key\":\"hostname\""};
+    for (size_t i = 0; i < SL_ARRAY_LEN(in_rec); i++) {
+        const char *at = strstr(out.p, in_rec[i]);
+        assert_non_null(at);
+        assert_true(at > recs);
+    }
+    assert_null(strstr(recs, "\"key\":\"telemetry.sdk.language\",\"value\":"
+                             "{\"stringValue\":\"java"));
+    const char *go = strstr(out.p, "\"stringValue\":\"go\"}},{\"key\"");
+    assert_non_null(go); /* the go resource's own telemetry.sdk.language */
+    buf_free(&out);
+    batch_release(b);
+}
+
 static unsigned lcg(uint64_t *r)
 {
     *r = *r * 6364136223846793005ull + 1442695040888963407ull;
@@ -723,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_logfmt),
         cmocka_unit_test(test_encode_json),
         cmocka_unit_test(test_body_and_resources),
+        cmocka_unit_test(test_semconv_resource),
         cmocka_unit_test(test_encode_golden_corpus),
         cmocka_unit_test(test_encode_repeated_shapes),
         cmocka_unit_test(test_level_memo),

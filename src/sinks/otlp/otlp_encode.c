@@ -24,10 +24,11 @@
  *  5. trace_id / span_id move to traceId / spanId only when they are hex of the right
  *     length and not all zero; otherwise they stay attributes, never lost.
  *  6. The fields the otlp source writes go back where they came from, so a record crossing
- *     otlp source -> otlp sink keeps its shape: severity_number (int 1-24, with the
- *     severity string kept verbatim as severityText), trace_flags, observed_time_unix_nano,
- *     event.name, and otel.scope.name / otel.scope.version / otel.scope.attributes.* (the
- *     scope; events are grouped by resource and scope).
+ *     otlp source -> otlp sink keeps its shape: resource attributes by their names (the
+ *     semantic conventions' resource namespaces, otlp_resource_spaces), severity_number
+ *     (int 1-24, with the severity string kept verbatim as severityText), trace_flags,
+ *     observed_time_unix_nano, event.name, and otel.scope.name / otel.scope.version /
+ *     otel.scope.attributes.* (the scope; events are grouped by resource and scope).
  *  7. A record does not depend on the request around it, so the sink may write the
  *     records of events without resource or scope fields ahead, on the thread that routes
  *     their batch (otlp_prepare; event.h, event_prep), where the events are still in
@@ -68,8 +69,9 @@
 enum { ROLE_ATTR = 0, ROLE_RESOURCE, ROLE_SEVERITY, ROLE_TRACE, ROLE_SPAN, ROLE_PARENT,
        ROLE_BODY, ROLE_SEVNUM, ROLE_FLAGS, ROLE_OBSERVED, ROLE_EVENT, ROLE_SCOPE };
 
-/* rmap values of ROLE_SCOPE fields (resource indexes stay below 226) */
-enum { SCOPE_NAME = 250, SCOPE_VERSION, SCOPE_ATTR };
+/* rmap values of ROLE_SCOPE fields (resource indexes stay below 226), and of a resource
+ * field named by its own key (a semantic-convention name matched by its namespace) */
+enum { RES_OWN = 249, SCOPE_NAME = 250, SCOPE_VERSION, SCOPE_ATTR };
 #define SCOPE_ATTR_PREFIX "otel.scope.attributes."
 #define SCOPE_ATTR_PLEN (sizeof SCOPE_ATTR_PREFIX - 1)
 
@@ -106,6 +108,20 @@ static const struct {
     {SL_STR("kubernetes.container_id"), SL_STR("container.id")},
 };
 #define OTLP_NKEYS SL_ARRAY_LEN(otlp_resource_keys)
+
+/* The semantic conventions' namespaces whose attributes describe the resource, kept under
+ * their own names: an SDK's resource (telemetry.sdk.*, process.*, os.*, host.*) relayed by
+ * the otlp source stays a resource. A name ending in '.' is a namespace, others exact;
+ * process.* is taken attribute by attribute, as ECS logs carry process.thread.* per line. */
+static const sl_str otlp_resource_spaces[] = {
+    SL_STR("service."),           SL_STR("telemetry.sdk."),       SL_STR("telemetry.distro."),
+    SL_STR("k8s."),               SL_STR("cloud."),               SL_STR("host."),
+    SL_STR("os."),                SL_STR("container."),           SL_STR("device."),
+    SL_STR("aws.ecs."),           SL_STR("aws.eks."),             SL_STR("aws.log."),
+    SL_STR("process.runtime."),   SL_STR("process.executable."),  SL_STR("process.pid"),
+    SL_STR("process.parent_pid"), SL_STR("process.owner"),        SL_STR("process.command"),
+    SL_STR("process.command_line"),
+};
 
 static const sl_str otlp_level_keys[] = {SL_STR("level"), SL_STR("severity"),
                                          SL_STR("log.level"), SL_STR("lvl")};
@@ -778,11 +794,21 @@ static int resource_index(const otlp_map *m, sl_str key)
         for (size_t i = 0; i < m->resource_keys->n && i < 200; i++)
             if (str_eq(key, m->resource_keys->v[i], strlen(m->resource_keys->v[i])))
                 return (int)(OTLP_NKEYS + i);
+    for (size_t i = 0; i < SL_ARRAY_LEN(otlp_resource_spaces); i++) {
+        sl_str sp = otlp_resource_spaces[i];
+        bool ns = sp.ptr[sp.len - 1] == '.';
+        if ((ns ? key.len > sp.len : key.len == sp.len) && sp.ptr[0] == key.ptr[0] &&
+            memcmp(key.ptr, sp.ptr, sp.len) == 0)
+            return RES_OWN;
+    }
     return -1;
 }
 
-static sl_str resource_name(const otlp_map *m, int idx)
+/* The resource attribute name of field f, whose rmap value is idx. */
+static sl_str resource_name(const otlp_map *m, int idx, const sl_field *f)
 {
+    if (idx == RES_OWN)
+        return f->key;
     if ((size_t)idx < OTLP_NKEYS)
         return otlp_resource_keys[idx].to;
     const char *k = m->resource_keys->v[(size_t)idx - OTLP_NKEYS];
@@ -1045,7 +1071,7 @@ static bool resource_eq(const sl_event *a, const uint8_t *ra, const uint8_t *ma,
         bool found = false;
         for (uint32_t j = 0; j < b->nfields && !found; j++)
             found = rb[j] == ra[i] && mb[j] == ma[i] &&
-                    (ra[i] == ROLE_RESOURCE ||
+                    ((ra[i] == ROLE_RESOURCE && ma[i] != RES_OWN) ||
                      str_eq(b->fields[j].key, a->fields[i].key.ptr, a->fields[i].key.len)) &&
                     field_value_eq(&a->fields[i], &b->fields[j]);
         if (!found)
@@ -1203,13 +1229,15 @@ static void write_resource(enc *c, const sl_event *ev, const uint8_t *roles,
         sl_str ks = {key, (uint32_t)strlen(key)};
         bool shadowed = false;
         for (uint32_t i = 0; i < ev->nfields && !shadowed; i++)
-            shadowed = roles[i] == ROLE_RESOURCE && str_eq(resource_name(m, rmap[i]), key, ks.len);
+            shadowed = roles[i] == ROLE_RESOURCE &&
+                       str_eq(resource_name(m, rmap[i], &ev->fields[i]), key, ks.len);
         if (!shadowed)
             keyvalue(c, 1, &first, ks, NULL, m->resource->vals[k]);
     }
     for (uint32_t i = 0; i < ev->nfields; i++)
         if (roles[i] == ROLE_RESOURCE)
-            keyvalue(c, 1, &first, resource_name(m, rmap[i]), &ev->fields[i], NULL);
+            keyvalue(c, 1, &first, resource_name(m, rmap[i], &ev->fields[i]), &ev->fields[i],
+                     NULL);
 }
 
 /* The InstrumentationScope of a group (its content; a whole JSON object): the event's
