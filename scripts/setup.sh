@@ -10,7 +10,7 @@ PKGS=(
   libisal-dev python3-elasticsearch
   python3 python3-yaml curl prometheus
   python3-msgpack python3-fluent-logger openssl
-  python3-protobuf libpcre2-dev libhiredis-dev redis-server awscli
+  python3-protobuf python3-grpcio libpcre2-dev libhiredis-dev redis-server awscli
   rsyslog rsyslog-openssl
   libsnappy-dev libzstd-dev zstd
   libsystemd-dev systemd systemd-journal-remote

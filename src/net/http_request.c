@@ -23,7 +23,9 @@
  *     answer (python, Fluent Bit) so read it; closing with the body unread would reset the
  *     connection under them. A client that sent Expect: 100-continue gets the 429 instead
  *     of 100, does not send the body, and the connection closes. A body that passes the
- *     head's check is checked again once read (its inflated size, a buffer filled since). */
+ *     head's check is checked again once read (its inflated size, a buffer filled since).
+ *  6. Another protocol at a request's start, an HTTP/2 preface or a TLS handshake, is said
+ *     and closed at once (other_protocol). */
 #include "net/http_request.h"
 
 #include <stdio.h>
@@ -57,6 +59,7 @@ static const char *reason_of(int code)
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
     default: return "Service Unavailable";
     }
 }
@@ -479,6 +482,42 @@ size_t http_req_head_end(const char *p, size_t n)
     return 0;
 }
 
+/* A connection that speaks something else than HTTP/1.x at a request's start: an HTTP/2
+ * preface (gRPC exporters, which default to it; HTTP/2 with prior knowledge) or a TLS
+ * handshake (an https:// URL given for a listener without TLS). The preface was answered
+ * as a request for path * (a 404 blaming the path) and a handshake waited out
+ * request_timeout for a head that never comes. Says so, naming the fix, and closes: an
+ * HTTP/2 client after a 505 in HTTP/1.1 (gRPC reports "trying to connect an http1.x
+ * server" and backs off; a GOAWAY after a SETTINGS would let it reconnect at once, again
+ * and again), a TLS one at once. True if so. */
+static bool other_protocol(http_req_layer *l, net_conn *c)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n";
+    const char *p = c->in.p;
+    size_t n = c->in.len, k = sizeof preface - 1;
+    bool h2 = n >= k && memcmp(p, preface, k) == 0;
+    /* 0x16: a TLS handshake record (behind TLS, the bytes are already decrypted) */
+    if (!h2 && ((unsigned char)p[0] != 0x16 || l->opt->tls.cert_file))
+        return false;
+    http_req *r = c->user;
+    r->state = HTTP_REQ_CLOSED;
+    if (h2) {
+        static const char msg[] = "HTTP/2 is not served here, only HTTP/1.1: an OpenTelemetry "
+                                  "exporter needs protocol http/protobuf or http/json, not grpc";
+        metrics_error(l->cc->metrics, "http2");
+        net_server_warn(l->srv, "%s: an HTTP/2 client (gRPC?): %s", c->peer, msg);
+        l->h->begin(l->arg, c);
+        l->h->error(l->arg, c, 505, msg, true);
+        return true;
+    }
+    metrics_error(l->cc->metrics, "tls_on_plain");
+    net_server_warn(l->srv, "%s: a TLS handshake, but this listener has no TLS: the client "
+                    "should use http://, or the source tls.cert_file and tls.key_file",
+                    c->peer);
+    net_conn_close(l->srv, c, false);
+    return true;
+}
+
 static int on_data(void *arg, net_conn *c)
 {
     http_req_layer *l = arg;
@@ -490,6 +529,8 @@ static int on_data(void *arg, net_conn *c)
             r->timed = true;
         }
         if (r->state == HTTP_REQ_HEAD) {
+            if (other_protocol(l, c))
+                return 0;
             size_t head = http_req_head_end(c->in.p, c->in.len);
             if (!head) {
                 if (c->in.len > l->opt->max_header_bytes) {
