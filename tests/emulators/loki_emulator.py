@@ -15,7 +15,14 @@ What it enforces, like Loki:
     a duplicate. --unordered: Loki 3's default instead: refused only when older than the
     newest minus --max-behind-s ("entry too far behind"), exact duplicates dropped.
   - reject_old_samples: an entry older than now - --reject-old-s is refused ("has timestamp
-    too old").
+    too old"); creation_grace_period: one newer than now + 10 minutes too ("too new").
+  - Loki 3's default limits, with the distributor's texts: a line over max_line_size
+    (256 KB), a stream with more than 15 label names (max_label_names_per_series;
+    service_name not counted), a label name over 1024 bytes or a value over 2048, an entry
+    with structured metadata over 64 KB or 128 entries. --no-structured-metadata (a Loki
+    whose schema is older than v13, run with allow_structured_metadata: false): an entry
+    with structured metadata is refused ("includes structured metadata, but this feature
+    is disallowed"); control {"allow_structured_metadata": true} lifts it.
   - Valid entries of a request are stored even when others are refused; the answer is then
     400 with the reasons (as Loki does).
   - --multi-tenant: X-Scope-OrgID is required (401 "no org id"); --basic user:pass and
@@ -351,6 +358,41 @@ def fmt_ts(ns):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10 ** 9)) + ".%09dZ" % (ns % 10 ** 9)
 
 
+def stream_limit_error(key, lab):
+    """Loki 3's default label limits (validation.go), or None."""
+    n = len(lab) - ("service_name" in lab)
+    if n > 15:
+        return "entry for stream '%s' has %d label names; limit %d" % (key, n, 15)
+    for k, v in lab.items():
+        if len(k.encode()) > 1024:
+            return "stream '%s' has label name too long: '%s'" % (key, k)
+        if len(v.encode()) > 2048:
+            return "stream '%s' has label value too long: '%s'" % (key, v)
+    return None
+
+
+def entry_limit_error(key, line, md, allow_sm):
+    """Loki 3's default entry limits, or None."""
+    n = len(line.encode())
+    if n > 256 * 1024:
+        return ("Max entry size '%d' bytes exceeded for stream '%s' while adding an entry with "
+                "length '%d' bytes" % (256 * 1024, key, n))
+    if md and not allow_sm:
+        return ("stream '%s' includes structured metadata, but this feature is disallowed. "
+                "Please see `limits_config.allow_structured_metadata` or contact your Loki "
+                "administrator to enable it." % key)
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in md.items())
+    if size > 64 * 1024:
+        return ("stream '%s' has structured metadata too large: '%d' bytes, limit: '%d' bytes. "
+                "Please see `limits_config.max_structured_metadata_size` or contact your Loki "
+                "administrator to increase it." % (key, size, 64 * 1024))
+    if len(md) > 128:
+        return ("stream '%s' has too many structured metadata labels: '%d', limit: '%d'. Please "
+                "see `limits_config.max_structured_metadata_entries_count` or contact your "
+                "Loki administrator to increase it." % (key, len(md), 128))
+    return None
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -366,6 +408,7 @@ class State:
         self.fail_status = 500
         self.retry_after = None
         self.max_body = 0
+        self.allow_sm = not self.args.no_structured_metadata
         self.stats = {"requests": 0, "pushes_ok": 0, "entries": 0, "dups": 0, "refused": 0,
                       "out_of_order": 0, "too_old": 0, "bad": 0, "unauthorized": 0,
                       "injected": 0, "bad_content_type": 0, "status_413": 0, "body_bytes": 0}
@@ -423,6 +466,8 @@ class Handler(BaseHTTPRequestHandler):
                     st.delay_ms = int(c["delay_ms"])
                 if "max_body" in c:
                     st.max_body = int(c["max_body"])
+                if "allow_structured_metadata" in c:
+                    st.allow_sm = bool(c["allow_structured_metadata"])
             return self.answer(200, "{}", "application/json")
         if u.path != "/loki/api/v1/push":
             return self.answer(404, "404 page not found\n")
@@ -495,7 +540,21 @@ class Handler(BaseHTTPRequestHandler):
             for key, lab, ents in streams:
                 s = st.streams.setdefault((tenant, key), {"newest": None, "last": None, "seen": set()})
                 failed = []
+                bad = stream_limit_error(key, lab)
+                if bad:  # the distributor refuses every entry of the stream
+                    st.stats["refused"] += len(ents)
+                    msgs.append(bad)
+                    continue
                 for ts, line, md in ents:
+                    bad = entry_limit_error(key, line, md, st.allow_sm)
+                    if bad:
+                        st.stats["limits"] = st.stats.get("limits", 0) + 1
+                        failed.append(bad)
+                        continue
+                    if ts > now + 600 * 10 ** 9:
+                        failed.append("entry for stream '%s' has timestamp too new: %s"
+                                      % (key, fmt_ts(ts)))
+                        continue
                     if ts < now - a.reject_old_s * 10 ** 9:
                         st.stats["too_old"] += 1
                         failed.append("entry for stream '%s' has timestamp too old: %s, oldest "
@@ -567,6 +626,7 @@ def main():
     ap.add_argument("--tls-key")
     ap.add_argument("--max-behind-s", type=int, default=3600)
     ap.add_argument("--reject-old-s", type=int, default=7 * 24 * 3600)
+    ap.add_argument("--no-structured-metadata", action="store_true")
     args = ap.parse_args()
     srv = (TLSServer if args.tls_cert else Server)(("127.0.0.1", args.port), Handler)
     if args.tls_cert:

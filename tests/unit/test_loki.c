@@ -348,6 +348,14 @@ static void test_classify(void **state)
     assert_int_equal(loki_classify(413, page, strlen(page), &k), LOKI_TOO_LARGE);
     assert_string_equal(k, "too_large");
     assert_int_equal(loki_classify(413, "bad label", 9, &k), LOKI_TOO_LARGE);
+    /* structured metadata disallowed (schema before v13): held, not rejected */
+    const char *sm = "stream '{app=\"a\"}' includes structured metadata, but this feature is "
+                     "disallowed. Please see `limits_config.allow_structured_metadata` or "
+                     "contact your Loki administrator to enable it.";
+    assert_int_equal(loki_classify(400, sm, strlen(sm), &k), LOKI_HELD);
+    assert_string_equal(k, "structured_metadata");
+    const char *big = "stream '{app=\"a\"}' has structured metadata too large: '70000' bytes";
+    assert_int_equal(loki_classify(400, big, strlen(big), &k), LOKI_REJECT);
 }
 
 int main(void)

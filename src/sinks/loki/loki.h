@@ -60,12 +60,16 @@ typedef enum loki_outcome {
     LOKI_REJECT, /* other 4xx: no retry helps */
     LOKI_TOO_LARGE, /* 413 (Loki's body limit or a proxy's): the request's size refused;
                        rejected like other 4xx, and the batch target shrinks */
+    LOKI_HELD,   /* 400 "includes structured metadata, but this feature is disallowed":
+                    the sink's structured_metadata against Loki's limits, refused for
+                    every event alike; retried with the circuit opened until either
+                    changes */
 } loki_outcome;
 
 /* Classifies an answer from its status and body (any bytes). *kind is a static metric
  * label: "out_of_order", "too_old", "too_new", "line_too_long", "bad_labels",
- * "rate_limited", "stream_limit", "too_large", "http_reject", "http_retry", "http_auth" or
- * "ok". */
+ * "rate_limited", "stream_limit", "too_large", "structured_metadata", "http_reject",
+ * "http_retry", "http_auth" or "ok". */
 loki_outcome loki_classify(long status, const char *body, size_t n, const char **kind);
 
 #endif

@@ -627,6 +627,10 @@ loki_outcome loki_classify(long status, const char *body, size_t n, const char *
         *kind = "too_large";
         return LOKI_TOO_LARGE;
     }
+    if (status == 400 && has(body, n, "structured metadata") && has(body, n, "disallowed")) {
+        *kind = "structured_metadata";
+        return LOKI_HELD;
+    }
     if (has(body, n, "out of order") || has(body, n, "too far behind"))
         *kind = "out_of_order";
     else if (has(body, n, "too old") || has(body, n, "greater than max") ||

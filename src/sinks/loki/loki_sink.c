@@ -21,7 +21,13 @@
  *     (loki_label_overflow) and a warning is logged at most every 10 s.
  *  4. Size: a 413 (Loki's own body limit, or a proxy's in front of it, whose answer is no
  *     Loki text) is a reject flagged too_large: the runtime bisects the request, so its
- *     events still go, and halves the adaptive batch target so later requests fit. */
+ *     events still go, and halves the adaptive batch target so later requests fit.
+ *  5. Structured metadata disallowed (a Loki whose schema is older than v13 runs with
+ *     allow_structured_metadata: false): Loki refuses every entry that has some, so
+ *     bisecting would only dead-letter each event after two requests of its own. The
+ *     events wait instead, retried behind an open circuit, with one error line, until Loki
+ *     allows it or the sink's structured_metadata is removed (a reload keeps the buffer),
+ *     as the elasticsearch sink does for a missing ingest pipeline. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -94,6 +100,7 @@ typedef struct loki_sink {
     pthread_mutex_t mu;
     _Atomic(http_multi *) http; /* owned; started by the first send */
     _Atomic int64_t last_warn_ms; /* log_gate: conditions that can repeat every request */
+    atomic_bool held;       /* structured metadata refused, said once until delivered (note 5) */
 } loki_sink;
 
 static void loki_destroy(void *self)
@@ -235,6 +242,19 @@ static int loki_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     switch (out) {
     case LOKI_OK:
         res->status = SL_SEND_OK;
+        atomic_store(&s->held, false);
+        break;
+    case LOKI_HELD: /* note 5 */
+        res->status = SL_SEND_RETRY;
+        res->open_circuit = true;
+        snprintf(res->reason, sizeof res->reason, "http %ld: %s", resp.status, ex);
+        metrics_error(m, kind);
+        if (!atomic_exchange(&s->held, true))
+            log_error(s->cc->id,
+                      "STRUCTURED METADATA DISALLOWED: %s; opening the circuit, the events "
+                      "wait: allow it in Loki (limits_config.allow_structured_metadata, "
+                      "schema v13) or remove structured_metadata from this sink",
+                      res->reason);
         break;
     case LOKI_RETRY:
     case LOKI_AUTH:
