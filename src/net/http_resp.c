@@ -9,7 +9,10 @@
  *     a transfer coding other than a final chunked, or no length at all, runs to the end
  *     of the connection. Differing Content-Length values are refused.
  *  3. Retry-After and ETag are taken from the final response only (a 100 Continue's
- *     headers are dropped with it). */
+ *     headers are dropped with it).
+ *  4. An HTTP/2-only server (a gRPC port: an OTLP collector's 4317, Loki's 9095) answers
+ *     any connection with its SETTINGS frame and closes on the HTTP/1.1 request; that is
+ *     said as such as soon as the frame's header is in, not as a head cut short. */
 #include "net/http_resp.h"
 
 #include <stdio.h>
@@ -59,6 +62,15 @@ static bool has_word(const char *v, size_t n, const char *word)
         if (strncasecmp(v + i, word, wl) == 0)
             return true;
     return false;
+}
+
+/* True when p (9 bytes) is the header of an HTTP/2 SETTINGS frame: a length in whole
+ * settings of 6 bytes, type 4, no flag but ACK, stream 0 (note 4). A status line starts
+ * with "HTTP/", so the two cannot be mistaken. */
+static bool h2_settings(const unsigned char *p)
+{
+    uint32_t len = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+    return len % 6 == 0 && p[3] == 4 && (p[4] & ~1u) == 0 && !p[5] && !p[6] && !p[7] && !p[8];
 }
 
 /* The offset just past the head's empty line, or 0 while it has not arrived. */
@@ -216,6 +228,11 @@ int http_resp_feed(http_resp *r, char *in, size_t n, size_t *used)
             size_t old = r->head.len;
             size_t take = SL_MIN(n - off, HTTP_RESP_MAX_HEAD - old);
             buf_append(&r->head, in + off, take);
+            if (r->head.len >= 9 && h2_settings((const unsigned char *)r->head.p)) {
+                rc = fail(r, "the server answered in HTTP/2 (a SETTINGS frame), not HTTP/1.1: "
+                          "an HTTP/2-only port, such as a gRPC one");
+                break;
+            }
             size_t e = head_end(r);
             if (!e) {
                 off += take;

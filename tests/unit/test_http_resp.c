@@ -272,6 +272,30 @@ static void test_bad_status(void **state)
     assert_non_null(strstr(o.err, "inside the response head"));
 }
 
+/* An HTTP/2-only port (gRPC) answers with its SETTINGS frame, here gRPC's own (C core:
+ * SETTINGS, WINDOW_UPDATE, then it closes): said as HTTP/2 as soon as the frame header is
+ * in, the connection still open, wherever the bytes are cut. */
+static void test_http2_answer(void **state)
+{
+    (void)state;
+    static const char grpc[] = "\0\0\x18\x04\0\0\0\0\0\0\x04\0?\xff\xff\0\x05\0?\xff\xff"
+                               "\0\x06\0\0 \0\xfe\x03\0\0\0\x01\0\0\x04\x08\0\0\0\0\0\0?\0\0";
+    size_t n = sizeof grpc - 1;
+    for (size_t cut = 0; cut < n; cut++) {
+        outcome o = run(grpc, n, cut, false, false);
+        assert_int_equal(o.rc, HTTP_RESP_BAD);
+        assert_non_null(strstr(o.err, "answered in HTTP/2"));
+        buf_free(&o.body);
+    }
+    /* an empty SETTINGS, as a server sends first, and then the EOF */
+    outcome o = run("\0\0\0\x04\0\0\0\0\0", 9, 0, true, false);
+    assert_int_equal(o.rc, HTTP_RESP_BAD);
+    assert_non_null(strstr(o.err, "answered in HTTP/2"));
+    /* eight bytes of it are not yet a frame header */
+    o = run("\0\0\0\x04\0\0\0\0", 8, 0, false, false);
+    assert_int_equal(o.rc, HTTP_RESP_MORE);
+}
+
 static void test_oversize_head(void **state)
 {
     (void)state;
@@ -362,7 +386,7 @@ int main(void)
         cmocka_unit_test(test_close_delimited), cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_interim),         cmocka_unit_test(test_bad_status),
         cmocka_unit_test(test_oversize_head),   cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_reader_refuses),
+        cmocka_unit_test(test_reader_refuses), cmocka_unit_test(test_http2_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

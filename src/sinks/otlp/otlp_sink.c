@@ -235,7 +235,11 @@ static int otlp_send(void *self, sl_event *const *events, size_t n, sl_send_resu
     long st = resp.status;
     if (rc != SL_OK) {
         res->status = SL_SEND_RETRY;
-        snprintf(res->reason, sizeof res->reason, "%s", resp.error);
+        /* a gRPC port answers in HTTP/2 (net/http_resp.c, note 4): OTLP's usual mix-up */
+        int k = snprintf(res->reason, sizeof res->reason, "%s", resp.error);
+        if (strstr(resp.error, "in HTTP/2") && k > 0 && (size_t)k < sizeof res->reason)
+            snprintf(res->reason + k, sizeof res->reason - (size_t)k,
+                     "; OTLP/gRPC is served on 4317, this sink speaks OTLP/HTTP (4318)");
         metrics_error(m, rc == SL_ERR_TIMEOUT ? "timeout" : "connection");
     } else if (st >= 200 && st < 300) {
         res->status = SL_SEND_OK;
