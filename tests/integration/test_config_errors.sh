@@ -260,6 +260,19 @@ check auth_password_alone "auth_password_alone.yaml:4:3: sinks.out: auth.passwor
 sinks:
   out: { type: loki, inputs: [in], endpoint: "http://127.0.0.1:9", auth: { password: p } }'
 
+# a Loki tenant ID Loki would refuse at every push; a template is sent as written
+check loki_tenant "loki_tenant.yaml:4:79: sinks.out.tenant_id: Loki refuses '{' in a tenant ID (letters, digits and !-_.*'() only); it is sent as written, not as a template" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: loki, inputs: [in], endpoint: "http://127.0.0.1:9", tenant_id: "{{ kubernetes.namespace }}" }'
+
+check loki_tenant_dots "loki_tenant_dots.yaml:4:79: sinks.out.tenant_id: Loki refuses \"..\" as a tenant ID" \
+'sources:
+  in: { type: demo }
+sinks:
+  out: { type: loki, inputs: [in], endpoint: "http://127.0.0.1:9", tenant_id: ".." }'
+
 # two listeners on one port: one of them could not listen (caught here, not at start)
 check port_twice "port_twice.yaml:5:5: sources.b: \"127.0.0.1:9999\" takes port 9999, as sources.a does (\"0.0.0.0:9999\"): one of them could not listen" \
 'sources:

@@ -79,7 +79,7 @@ static const sl_option loki_options[] = {
     {"max_label_sets", SL_OPT_INT, offsetof(loki_config, max_label_sets), "10000", 0, NULL,
      NULL, 1, 1 << 24, "distinct label sets; past it field-derived values become __overflow__"},
     {"tenant_id", SL_OPT_STR, offsetof(loki_config, tenant_id), NULL, 0, NULL, NULL, 0, 0,
-     "sent as X-Scope-OrgID (multi-tenant Loki)"},
+     "sent as X-Scope-OrgID (multi-tenant Loki), as written: letters, digits, !-_.*'()"},
     {"headers", SL_OPT_STRMAP, offsetof(loki_config, headers), NULL, 0, NULL, NULL, 0, 0,
      "extra request headers"},
     {"auth", SL_OPT_OBJECT, offsetof(loki_config, auth), NULL, 0, NULL, http_auth_options, 0, 0,
@@ -116,10 +116,36 @@ static void loki_destroy(void *self)
     free(s);
 }
 
+/* Loki takes a tenant ID of at most 150 bytes of letters, digits and !-_.*'(), other than
+ * "." and ".." (the tenant rules of its server library); any other is refused at every
+ * push, so every event would wait or be dead-lettered. A template ("{{ namespace }}", as
+ * Vector's tenant_id takes) is such a one: it is sent as it is written. */
+static int tenant_check(const char *t, char *err, size_t errlen)
+{
+    size_t n = strlen(t);
+    if (n > 150 || !strcmp(t, ".") || !strcmp(t, ".."))
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "tenant_id: Loki refuses \"%.40s%s\" as a tenant ID (at most 150 "
+                         "bytes, not . or ..)", t, n > 40 ? "..." : "");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("!-_.*'()", c))
+            continue;
+        return sl_seterr(err, errlen, SL_ERR_CONFIG,
+                         "tenant_id: Loki refuses '%c' in a tenant ID (letters, digits and "
+                         "!-_.*'() only)%s", c >= 0x20 && c < 0x7f ? c : '?',
+                         strstr(t, "{{") ? "; it is sent as written, not as a template" : "");
+    }
+    return SL_OK;
+}
+
 static int loki_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                      size_t errlen)
 {
     const loki_config *cfg = config;
+    if (cfg->tenant_id && cfg->tenant_id[0] && tenant_check(cfg->tenant_id, err, errlen))
+        return SL_ERR_CONFIG;
     if (http_auth_check(&cfg->auth, cc->id, err, errlen) != SL_OK ||
         http_tls_check(&cfg->tls, cc->check_only, err, errlen) != SL_OK)
         return SL_ERR_CONFIG;
