@@ -3,8 +3,11 @@
  *
  * Memory buffer invariants:
  *  1. The queue holds one reference to each batch in it; pop hands that reference over.
- *  2. bytes == sum of batch_mem_size() in the queue, <= max_bytes, except that a single
- *     batch larger than the bound is admitted into an empty queue (no deadlock).
+ *  2. bytes == the sum of the sizes counted when each batch in the queue entered it (kept
+ *     in its slot: a batch shared with another sink grows while it waits here, as that
+ *     sink prepares its events, and subtracting its size at pop drove bytes below zero),
+ *     <= max_bytes, except that a single batch larger than the bound is admitted into an
+ *     empty queue (no deadlock).
  *  3. After close, push fails with SL_ERR_CLOSED and pop drains what is left.
  *  4. A producer blocked on a full queue is woken when a pop leaves it at most half full
  *     (or empty), not at every pop: it then fills the space in one run instead of waking
@@ -50,10 +53,13 @@ struct sl_buffer {
     sl_buffer_config cfg;
     sl_metrics *m;
     sl_disk_buffer *disk;
-    /* memory: ring of owned batch references, guarded by mu */
+    /* memory: ring of owned batch references and their counted sizes, guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
-    sl_batch **ring;
+    struct mem_slot {
+        sl_batch *batch;
+        size_t size; /* batch_mem_size() when it entered (invariant 2) */
+    } *ring;
     size_t cap, head, count;
     size_t bytes, events;
     atomic_uint_fast64_t wakes; /* buffer_wake calls (written under mu) */
@@ -100,7 +106,7 @@ int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, s
     sl_cond_init_mono(&b->not_empty);
     sl_cond_init_mono(&b->not_full);
     b->cap = 64;
-    b->ring = sl_xmalloc(sizeof(sl_batch *) * b->cap);
+    b->ring = sl_xmalloc(sizeof *b->ring * b->cap);
     mem_publish(b);
     *out = b;
     return SL_OK;
@@ -108,7 +114,7 @@ int buffer_open(sl_buffer **out, const sl_buffer_config *cfg, const char *dir, s
 
 static void mem_grow(sl_buffer *b)
 {
-    sl_batch **r = sl_xmalloc(sizeof(sl_batch *) * b->cap * 2);
+    struct mem_slot *r = sl_xmalloc(sizeof *r * b->cap * 2);
     for (size_t i = 0; i < b->count; i++)
         r[i] = b->ring[(b->head + i) % b->cap];
     free(b->ring);
@@ -157,9 +163,10 @@ int buffer_push_cancel(sl_buffer *b, sl_batch *batch, const atomic_bool *cancel)
     if (b->count == b->cap)
         mem_grow(b);
     batch_retain(batch);
-    b->ring[(b->head + b->count) % b->cap] = batch;
+    size_t size = batch_mem_size(batch);
+    b->ring[(b->head + b->count) % b->cap] = (struct mem_slot){batch, size};
     b->count++;
-    b->bytes += batch_mem_size(batch);
+    b->bytes += size;
     b->events += batch->n;
     mem_publish(b);
     pthread_cond_signal(&b->not_empty);
@@ -199,10 +206,10 @@ int buffer_pop_since(sl_buffer *b, sl_buffer_item *item, int timeout_ms, uint64_
             return rc;
         }
     }
-    sl_batch *batch = b->ring[b->head];
+    sl_batch *batch = b->ring[b->head].batch;
+    b->bytes -= b->ring[b->head].size;
     b->head = (b->head + 1) % b->cap;
     b->count--;
-    b->bytes -= batch_mem_size(batch);
     b->events -= batch->n;
     mem_publish(b);
     /* Several producers may fit in the space freed (invariant 4). */
@@ -239,9 +246,10 @@ int buffer_requeue(sl_buffer *b, sl_buffer_item *item)
     if (b->count == b->cap)
         mem_grow(b);
     b->head = (b->head + b->cap - 1) % b->cap;
-    b->ring[b->head] = item->batch;
+    size_t size = batch_mem_size(item->batch);
+    b->ring[b->head] = (struct mem_slot){item->batch, size};
     b->count++;
-    b->bytes += batch_mem_size(item->batch);
+    b->bytes += size;
     b->events += item->batch->n;
     mem_publish(b);
     pthread_cond_signal(&b->not_empty);
@@ -288,7 +296,7 @@ void buffer_free(sl_buffer *b)
         return;
     }
     for (size_t i = 0; i < b->count; i++)
-        batch_abandon(b->ring[(b->head + i) % b->cap]);
+        batch_abandon(b->ring[(b->head + i) % b->cap].batch);
     b->count = b->bytes = b->events = 0;
     mem_publish(b);
     free(b->ring);

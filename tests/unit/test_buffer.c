@@ -153,6 +153,33 @@ static void test_mem_order(void **state)
     buffer_free(b);
 }
 
+/* Invariant 2: a batch shared with another sink grows while it waits (that sink prepares
+ * its events in the batch); the bytes it took leave with it, no more. They used to be
+ * counted again at pop and the count went below zero. */
+static void test_mem_shared_batch_grows(void **state)
+{
+    fixture *f = *state;
+    sl_buffer *b = open_buf(f, mem_cfg(1 << 20, SL_WHEN_FULL_BLOCK));
+    sl_batch *x = mk(0, 3);
+    assert_int_equal(buffer_push(b, x), SL_OK);
+    size_t in = buffer_bytes(b);
+    assert_true(in > 0);
+    arena_alloc(&x->arena, 64 * 1024); /* what another sink's preparing adds */
+    assert_true(batch_mem_size(x) > in);
+    batch_release(x);
+    sl_buffer_item it;
+    assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
+    assert_int_equal(buffer_bytes(b), 0);
+    assert_int_equal(atomic_load(&f->m->buffer_bytes), 0);
+    /* requeued (a stop): counted at its size now, and that leaves with it again */
+    assert_int_equal(buffer_requeue(b, &it), SL_OK);
+    assert_int_equal(buffer_bytes(b), batch_mem_size(x));
+    assert_int_equal(buffer_pop(b, &it, 1000), SL_OK);
+    assert_int_equal(buffer_bytes(b), 0);
+    buffer_done(b, &it);
+    buffer_free(b);
+}
+
 typedef struct pusher {
     sl_buffer *b;
     sl_batch *batch;
@@ -829,6 +856,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mem_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mem_shared_batch_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_bound_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_low_water, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mem_drop_newest, setup, teardown),
