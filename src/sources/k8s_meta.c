@@ -87,6 +87,11 @@ void k8s_obj_release(k8s_obj *o)
     kv_free(o->labels, o->nlabels);
     kv_free(o->annotations, o->nannotations);
     kv_free(o->images, o->nimages);
+    for (uint32_t i = 0; i < o->ncids; i++) {
+        free(o->cids[i].name);
+        free(o->cids[i].id);
+    }
+    free(o->cids);
     free(o);
 }
 
@@ -157,6 +162,73 @@ const char *k8s_container_image(const k8s_obj *o, const char *container, size_t 
     return NULL;
 }
 
+/* A container id as the status gives it ("containerd://<hex>", "cri-o://<hex>"), without
+ * the scheme: the id /var/log/containers names carry. NULL when empty or unusable. */
+static char *cid_of(const json_value *v)
+{
+    if (!v || v->type != JSON_STR || v->len == 0 || v->len > 256)
+        return NULL;
+    const char *p = strstr(v->str, "://");
+    p = p ? p + 3 : v->str;
+    return *p ? dupn(p, strlen(p)) : NULL;
+}
+
+/* The instances status names: each container's current one (restartCount) and the one before
+ * (lastState.terminated, restartCount - 1). */
+static k8s_cid *cids_from(const json_value *status, uint32_t *n)
+{
+    static const char *const lists[] = {"containerStatuses", "initContainerStatuses",
+                                        "ephemeralContainerStatuses"};
+    size_t cap = 0;
+    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
+        const json_value *a = json_get(status, lists[l]);
+        cap += a && a->type == JSON_ARR ? 2 * a->n : 0;
+    }
+    *n = 0;
+    if (cap == 0)
+        return NULL;
+    cap = cap < K8S_MAX_KV ? cap : K8S_MAX_KV;
+    k8s_cid *c = sl_xcalloc(cap, sizeof *c);
+    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
+        const json_value *a = json_get(status, lists[l]);
+        for (size_t i = 0; a && a->type == JSON_ARR && i < a->n && *n + 2 <= cap; i++) {
+            const json_value *st = a->items[i], *name = json_get(st, "name"),
+                             *rc = json_get(st, "restartCount");
+            if (!name || name->type != JSON_STR || !name->len || name->len > 253 || !rc ||
+                rc->type != JSON_NUM || rc->num < 0 || rc->num > INT32_MAX)
+                continue;
+            int32_t restart = (int32_t)rc->num;
+            char *ids[2] = {cid_of(json_get(st, "containerID")),
+                            cid_of(json_get_path(st, "lastState", "terminated", "containerID",
+                                                 NULL))};
+            for (int k = 0; k < 2; k++) {
+                if (!ids[k])
+                    continue;
+                if (k == 1 && restart == 0) { /* no instance before the first */
+                    free(ids[k]);
+                    continue;
+                }
+                c[(*n)++] = (k8s_cid){dupn(name->str, name->len), ids[k], (uint32_t)name->len,
+                                      restart - k};
+            }
+        }
+    }
+    return c;
+}
+
+const char *k8s_container_id(const k8s_obj *o, const char *container, size_t len, int restart)
+{
+    const k8s_cid *best = NULL;
+    for (uint32_t i = 0; o && i < o->ncids; i++) {
+        const k8s_cid *c = &o->cids[i];
+        if (c->nl != len || memcmp(c->name, container, len) != 0)
+            continue;
+        if (restart >= 0 ? c->restart == restart : !best || c->restart > best->restart)
+            best = c;
+    }
+    return best ? best->id : NULL;
+}
+
 static const char *kv_find(const k8s_kv *kv, uint32_t n, const char *k)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -222,6 +294,7 @@ k8s_obj *k8s_obj_from_json(const json_value *v)
     o->labels = kv_from(json_get(md, "labels"), &o->nlabels);
     o->annotations = kv_from(json_get(md, "annotations"), &o->nannotations);
     o->images = images_from(json_get(v, "spec"), &o->nimages);
+    o->cids = cids_from(json_get(v, "status"), &o->ncids);
     /* the controller reference, else the first one */
     const json_value *refs = json_get(md, "ownerReferences"), *pick = NULL;
     for (size_t i = 0; refs && refs->type == JSON_ARR && i < refs->n; i++) {

@@ -19,6 +19,14 @@ typedef struct k8s_kv {
     uint32_t kl, vl;
 } k8s_kv;
 
+/* A container instance from the pod's status: its name, the restart it is (the kubelet's
+ * <restart>.log) and its id without the runtime's scheme ("containerd://"). */
+typedef struct k8s_cid {
+    char *name, *id; /* owned */
+    uint32_t nl;
+    int32_t restart;
+} k8s_cid;
+
 enum { K8S_PARSER_NONE = 0, K8S_PARSER_JSON = 1 };
 
 /* A pod or a namespace as the API last described it. Immutable once built; reference
@@ -35,6 +43,8 @@ typedef struct k8s_obj {
     uint32_t nlabels, nannotations;
     k8s_kv *images; /* container name -> image, from spec (containers, init, ephemeral) */
     uint32_t nimages;
+    k8s_cid *cids;  /* from status: the current and last instance of each container */
+    uint32_t ncids;
     bool exclude;   /* annotation sluice.io/exclude: "true" */
     uint8_t parser; /* annotation sluice.io/parser: K8S_PARSER_* */
 } k8s_obj;
@@ -47,6 +57,9 @@ void k8s_obj_release(k8s_obj *o);
 k8s_obj *k8s_obj_from_json(const json_value *v);
 /* The image of a pod's container by its name; NULL when the spec does not list it. */
 const char *k8s_container_image(const k8s_obj *o, const char *container, size_t len);
+/* The id of a pod's container in its restart-th instance (restart < 0: the newest the status
+ * names); NULL when the status does not name it (not started yet, or older than the last). */
+const char *k8s_container_id(const k8s_obj *o, const char *container, size_t len, int restart);
 
 /* The workload that owns a pod, from its controller ownerReference (kind, name) and its
  * pod-template-hash label (may be NULL): a ReplicaSet named <deployment>-<hash> is the

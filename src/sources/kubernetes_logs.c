@@ -452,6 +452,12 @@ static void tmpl_api(k8s_source *s, sl_batch *b, kfile *kf)
         if (img)
             tmpl_add(s, SL_STR("kubernetes.container_image"), SL_VAL_STR,
                      batch_str(b, img, strlen(img)), 0);
+        /* /var/log/pods paths carry no container id (links do): the status has it */
+        const char *cid = kf->meta_len[KM_CID] ? NULL
+                        : k8s_container_id(p, kf->meta[KM_CTR], kf->meta_len[KM_CTR], kf->restart);
+        if (cid)
+            tmpl_add(s, SL_STR("kubernetes.container_id"), SL_VAL_STR,
+                     batch_str(b, cid, strlen(cid)), 0);
         tmpl_kv(s, b, "kubernetes.labels.", p->labels, p->nlabels);
         if (s->cfg->annotations)
             tmpl_kv(s, b, "kubernetes.annotations.", p->annotations, p->nannotations);

@@ -44,8 +44,9 @@ class Api:
             return json.loads(r.read().decode() or "null")
 
     def pod(self, op, ns, name, uid, node=NODE, labels=None, annotations=None, owner=None,
-            containers=None, init_containers=None):
-        """containers, init_containers: {name: image} for the pod's spec."""
+            containers=None, init_containers=None, statuses=None):
+        """containers, init_containers: {name: image} for the pod's spec; statuses: {name:
+        (restartCount, containerID, the last instance's containerID or None)} for its status."""
         md = {"name": name, "namespace": ns, "uid": uid, "labels": labels or {},
               "annotations": annotations or {}}
         if owner:
@@ -56,7 +57,14 @@ class Api:
             if cs:
                 spec[key] = [{"name": n, "image": i, "imagePullPolicy": "IfNotPresent"}
                              for n, i in cs.items()]
-        return self.ctl("pod", {"op": op, "pod": {"metadata": md, "spec": spec}})
+        pod = {"metadata": md, "spec": spec}
+        if statuses:
+            pod["status"] = {"containerStatuses": [
+                dict({"name": n, "restartCount": rc, "containerID": cid, "ready": True},
+                     **({"lastState": {"terminated": {"containerID": last, "exitCode": 1}}}
+                        if last else {}))
+                for n, (rc, cid, last) in statuses.items()]}
+        return self.ctl("pod", {"op": op, "pod": pod})
 
     def namespace(self, op, name, labels=None):
         return self.ctl("namespace", {"op": op, "namespace": {"metadata": {"name": name, "labels": labels or {}}}})

@@ -1,4 +1,5 @@
-"""kubernetes_logs with the Kubernetes API (emulated): pod labels, annotations, node, container image, owner
+"""kubernetes_logs with the Kubernetes API (emulated): pod labels, annotations, node, container image and
+id (from the status, by the file's restart number), owner
 (Deployment via its ReplicaSet, StatefulSet, CronJob via its Job) and namespace labels on
 every event; only this node's pods listed; sluice.io/exclude keeps a pod's files from being
 read, and skips the lines of a file already open once the pod gets the annotation (counted);
@@ -19,8 +20,11 @@ api.namespace("add", "batch", {"team": "data"})
 api.pod("add", "shop", "web-7d9f8c6b5d-x2x4q", "u-web", labels={"app": "web", "pod-template-hash": "7d9f8c6b5d"},
         annotations={"note": "hi"}, owner=("ReplicaSet", "web-7d9f8c6b5d"),
         containers={"app": "registry.example/shop/web:1.4.2", "proxy": "envoyproxy/envoy:v1.28"},
-        init_containers={"migrate": "registry.example/shop/migrate:7"})
-api.pod("add", "shop", "db-0", "u-db", labels={"app": "db"}, owner=("StatefulSet", "db"))
+        init_containers={"migrate": "registry.example/shop/migrate:7"},
+        statuses={"app": (0, "containerd://" + "a" * 64, None)})
+# restarted once: its 0.log is the instance before the current one
+api.pod("add", "shop", "db-0", "u-db", labels={"app": "db"}, owner=("StatefulSet", "db"),
+        statuses={"app": (1, "containerd://" + "d1" * 32, "containerd://" + "d0" * 32)})
 api.pod("add", "shop", "noisy-1", "u-noisy", annotations={"sluice.io/exclude": "true"}, owner=("DaemonSet", "noisy"))
 api.pod("add", "batch", "nightly-28912345-abcde", "u-json", annotations={"sluice.io/parser": "json"},
         owner=("Job", "nightly-28912345"))
@@ -62,6 +66,11 @@ assert w["kubernetes.owner.kind"] == "Deployment" and w["kubernetes.owner.name"]
 assert w["kubernetes.namespace_labels.team"] == "payments", w
 assert w["kubernetes.container_image"] == "registry.example/shop/web:1.4.2", w
 assert "kubernetes.container_image" not in got["db line 3"], got["db line 3"]  # no spec given
+# The container id, which /var/log/pods paths lack, from the status: the instance the
+# file is (its restart number).
+assert w["kubernetes.container_id"] == "a" * 64, w
+assert got["db line 3"]["kubernetes.container_id"] == "d0" * 32, got["db line 3"]
+assert "kubernetes.container_id" not in got["far line 3"], got["far line 3"]
 assert w["kubernetes.pod_name"] == "web-7d9f8c6b5d-x2x4q" and w["kubernetes.namespace"] == "shop", w
 d = got["db line 0"]
 assert d["kubernetes.owner.kind"] == "StatefulSet" and d["kubernetes.owner.name"] == "db", d

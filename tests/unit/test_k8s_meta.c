@@ -60,8 +60,21 @@ static void test_pod(void **state)
         "{\"kind\":\"ReplicaSet\",\"name\":\"web-7d9f8c6b5d\",\"controller\":true}]},"
         "\"spec\":{\"nodeName\":\"node-a\",\"containers\":[{\"name\":\"app\","
         "\"image\":\"web:1\"},{\"name\":\"noimage\"},{\"image\":\"x\"}],"
-        "\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox:1.36\"}]}}");
+        "\"initContainers\":[{\"name\":\"init\",\"image\":\"busybox:1.36\"}]},"
+        "\"status\":{\"containerStatuses\":[{\"name\":\"app\",\"restartCount\":2,"
+        "\"containerID\":\"containerd://c2\",\"lastState\":{\"terminated\":{"
+        "\"containerID\":\"containerd://c1\"}}},{\"name\":\"waiting\",\"restartCount\":0}],"
+        "\"initContainerStatuses\":[{\"name\":\"init\",\"restartCount\":0,"
+        "\"containerID\":\"cri-o://i0\",\"lastState\":{\"terminated\":{"
+        "\"containerID\":\"cri-o://bogus\"}}}]}}");
     assert_non_null(o);
+    /* container ids: the current instance, the one before, none older or not started */
+    assert_string_equal(k8s_container_id(o, "app", 3, 2), "c2");
+    assert_string_equal(k8s_container_id(o, "app", 3, 1), "c1");
+    assert_string_equal(k8s_container_id(o, "app", 3, -1), "c2");
+    assert_null(k8s_container_id(o, "app", 3, 0));
+    assert_null(k8s_container_id(o, "waiting", 7, 0));
+    assert_string_equal(k8s_container_id(o, "init", 4, 0), "i0");
     assert_string_equal(k8s_container_image(o, "app", 3), "web:1");
     assert_string_equal(k8s_container_image(o, "init", 4), "busybox:1.36");
     assert_null(k8s_container_image(o, "noimage", 7));
