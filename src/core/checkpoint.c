@@ -776,6 +776,9 @@ int checkpoints_cli(int argc, char **argv)
     }
     if (!cmd || (strcmp(cmd, "show") != 0 && strcmp(cmd, "reset") != 0))
         return cli_usage_error(&ckpt_cmd, "expected 'show' or 'reset'");
+    /* Both given, one would be ignored: a reset could hit another directory than meant. */
+    if (config && data_dir)
+        return cli_usage_error(&ckpt_cmd, "-c and --data-dir: give one or the other");
     /* A reset without --source forgot every source's positions, and each read all its
      * input again: a forgotten --source costs that, so it is asked for, as dlq purge does. */
     if (strcmp(cmd, "reset") == 0 && !source && !o.val[CKPT_OPT_ALL])

@@ -108,6 +108,8 @@ run_it components -- --bogus
   fail "components -- --bogus: exit $rc: $err"
 # an empty value ("$DIR" with DIR unset): --data-dir "" was the root, /checkpoints
 usage_error "--data-dir needs a DIR, not an empty one" checkpoints show --data-dir ""
+# -c and --data-dir together: --data-dir silently won (a reset could hit another directory)
+usage_error "-c and --data-dir: give one or the other" checkpoints reset --all -c "$WORK/a.yaml" --data-dir "$WORK/data"
 usage_error "--config needs a FILE, not an empty one" run --config=
 usage_error "--api needs HOST:PORT, not an empty one" reload --api ""
 # a flag given a value, a short option with its value attached
