@@ -1,15 +1,19 @@
 /* file.c - the `file` sink: NDJSON (or plain text) lines appended to files whose path is
- * a strftime template rendered from each event's own timestamp, with size rotation.
+ * a strftime template rendered from each event's own timestamp and {{ field }} values (one
+ * file per sending host: "/var/log/remote/{{ hostname }}/%Y-%m-%d.log"), with size rotation.
  *
  * Notes on the design
- *  1. A request is encoded into one buffer per run of events sharing a path and written
- *     with as few write(2) calls as possible; events of one request may land in several
- *     files (one per rendered path).
+ *  1. The events of a request are grouped by their rendered path (in the order each path
+ *     first comes, each path's events in their order); a group is encoded into one buffer
+ *     and written with as few write(2) calls as possible. A path that cannot be written
+ *     holds back only its own events.
  *  2. A file only ever receives whole lines. When a write fails part-way, the file is
  *     truncated back to its size before that write, and the events not written are
  *     reported RETRY (the ones before them OK), so nothing is lost or torn.
- *  3. The first time this sink opens a path, a tail without '\n' (a line torn by a
- *     crash) is cut off: those events were never acknowledged and will come again.
+ *  3. Whenever this sink opens a path, a tail without '\n' (a line torn by a crash) is
+ *     cut off: those events were never acknowledged and will come again. Its own writes
+ *     end in whole lines (note 2), so nothing else is ever cut, and no list of the paths
+ *     opened is kept (a path per host and day would grow it without end).
  *  4. Rotation happens between lines, never inside one: when the next line would take
  *     the file above max_file_bytes (and the file is not empty), path.N-1 -> path.N ...
  *     path -> path.1, and a new file is started.
@@ -19,6 +23,9 @@
  *     before the next write to it: the cached file is not the path's any more (its device
  *     and inode differ, or the path is gone), so it is closed and the path opened again.
  *     What was written before stays in the renamed file.
+ *  7. A field's value comes from the sender (a syslog hostname): '/' and control bytes
+ *     become '_', and a value of dots alone ("..") is as many '_', so a path never leaves
+ *     the directory its template names.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,9 +44,10 @@
 #include "core/component.h"
 #include "core/log.h"
 #include "formats/json.h"
+#include "formats/name_tmpl.h"
 
 enum { FILE_ENC_JSON = 0, FILE_ENC_TEXT = 1 };
-#define FILE_CACHE_SLOTS 8
+#define FILE_CACHE_SLOTS 64 /* a path per host keeps one file open per host */
 #define FILE_IDLE_CLOSE_MS 60000
 
 typedef struct file_config {
@@ -55,7 +63,8 @@ static const char *const file_encodings[] = {"json", "text", NULL};
 
 static const sl_option file_options[] = {
     {"path", SL_OPT_STR, offsetof(file_config, path), NULL, SL_OPT_REQUIRED, NULL, NULL, 0, 0,
-     "file path; strftime fields (%Y %m %d %H %M) come from each event's time (UTC)"},
+     "file path; strftime fields (%Y %m %d %H %M) come from each event's time (UTC), "
+     "{{ field }} from its fields ('/' in a value becomes '_'; missing: unknown)"},
     {"encoding", SL_OPT_ENUM, offsetof(file_config, encoding), "json", 0, file_encodings, NULL,
      0, 0, "json: one JSON object per line; text: the message only"},
     {"max_file_bytes", SL_OPT_SIZE, offsetof(file_config, max_file_bytes), "0", 0, NULL, NULL, 0,
@@ -85,26 +94,81 @@ typedef struct file_sink {
     const sl_component_ctx *cc;
     pthread_mutex_t lock;
     file_slot slots[FILE_CACHE_SLOTS];
-    char **seen; /* paths already opened (and repaired) by this sink; owned */
-    size_t nseen, capseen;
     sl_buf out;             /* encoded lines of the current run */
     size_t *ends;           /* end offset of each line in `out` */
     size_t nends, capends;
     char reason[256];       /* item_reason storage until the next send */
-    bool templated;         /* path has '%' */
-    int64_t cached_sec;     /* render cache: second of the last rendered path */
+    bool templated;         /* path has '%' or {{ field }} */
+    name_tmpl tmpl;         /* the path's parts when it has {{ field }} (tmpl.fields) */
+    int64_t cached_sec;     /* render cache: second of the last rendered path (or tm) */
+    struct tm cached_tm;
     char cached_path[PATH_MAX];
     size_t cached_len;
+    /* per request: each event's rendered path (in `paths`) and the next event of its
+     * group; each group's first and last event (note 1) */
+    sl_buf paths;
+    size_t *poff;
+    uint32_t *next, *gfirst, *glast, *ghash;
+    size_t capev, ngroups;
 } file_sink;
 
 /* ---- Paths and files ------------------------------------------------------------------ */
 
-/* Renders the path for an event's time into sink->cached_path; returns its length
- * (0 = empty). Rendering is cached per second since batches share timestamps. */
-static size_t render_path(file_sink *s, int64_t ts_ns)
+/* Appends a field's value to out (at o, room up to cap) as note 7 says; returns the new o,
+ * or cap when it does not fit. */
+static size_t put_field(char *out, size_t o, size_t cap, const char *v, size_t n)
+{
+    if (n >= cap - o)
+        return cap;
+    size_t dots = 0;
+    while (dots < n && v[dots] == '.')
+        dots++;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        out[o++] = dots == n || c == '/' || c < 0x20 || c == 0x7f ? '_' : (char)c;
+    }
+    return o;
+}
+
+/* The path of an event whose template has {{ field }} parts, into s->cached_path. */
+static size_t render_fields(file_sink *s, const sl_event *e)
+{
+    int64_t sec = name_event_sec(e);
+    if (sec != s->cached_sec) {
+        name_gmtime(sec, &s->cached_tm);
+        s->cached_sec = sec;
+    }
+    char *out = s->cached_path, num[32], fmt[3] = "%";
+    size_t o = 0, cap = sizeof s->cached_path;
+    for (size_t i = 0; i < s->tmpl.n && o < cap; i++) {
+        const name_part *p = &s->tmpl.parts[i];
+        if (p->kind == NAME_LIT) {
+            o = p->len < cap - o ? o + (size_t)snprintf(out + o, cap - o, "%s", p->text) : cap;
+        } else if (p->kind == NAME_DATE) {
+            fmt[1] = p->text[0];
+            size_t k = strftime(out + o, cap - o, fmt, &s->cached_tm);
+            o = k ? o + k : cap;
+        } else {
+            const char *v;
+            size_t n = name_field_value(p, e, 255, num, &v);
+            o = put_field(out, o, cap, v, n);
+        }
+    }
+    if (o >= cap)
+        o = 0;
+    out[o] = '\0';
+    return o;
+}
+
+/* Renders the path for an event into sink->cached_path; returns its length (0 = empty).
+ * Without fields, rendering is cached per second since batches share timestamps. */
+static size_t render_path(file_sink *s, const sl_event *e)
 {
     if (!s->templated)
         return s->cached_len;
+    if (s->tmpl.fields)
+        return render_fields(s, e);
+    int64_t ts_ns = e->ts_ns;
     int64_t sec = ts_ns / 1000000000;
     if (ts_ns < 0 && ts_ns % 1000000000)
         sec--;
@@ -120,25 +184,6 @@ static size_t render_path(file_sink *s, int64_t ts_ns)
     s->cached_sec = sec;
     s->cached_len = n;
     return n;
-}
-
-static bool seen_path(file_sink *s, const char *path)
-{
-    for (size_t i = 0; i < s->nseen; i++)
-        if (strcmp(s->seen[i], path) == 0)
-            return true;
-    return false;
-}
-
-static void remember_path(file_sink *s, const char *path)
-{
-    if (seen_path(s, path))
-        return;
-    if (s->nseen == s->capseen) {
-        s->capseen = s->capseen ? s->capseen * 2 : 16;
-        s->seen = sl_xrealloc(s->seen, s->capseen * sizeof *s->seen);
-    }
-    s->seen[s->nseen++] = sl_xstrdup(path);
 }
 
 /* Invariant 3: cut a torn last line. Returns the new size. */
@@ -210,13 +255,10 @@ static int open_file(file_sink *s, const char *path, int *fdout, uint64_t *size,
     }
     *size = (uint64_t)st.st_size;
     *stout = st;
-    if (!seen_path(s, path)) {
-        if (repair_tail(s, fd, path, size) != SL_OK) {
-            int e = errno;
-            close(fd);
-            return sl_seterr(why, whylen, SL_ERR_IO, "repair %s: %s", path, strerror(e));
-        }
-        remember_path(s, path);
+    if (repair_tail(s, fd, path, size) != SL_OK) {
+        int e = errno;
+        close(fd);
+        return sl_seterr(why, whylen, SL_ERR_IO, "repair %s: %s", path, strerror(e));
     }
     *fdout = fd;
     return SL_OK;
@@ -373,6 +415,11 @@ static size_t flush_lines(file_sink *s, const char *path, size_t first, size_t l
 
 /* ---- Vtable --------------------------------------------------------------------------- */
 
+/* With {{ field }} parts the path is split by name_tmpl; its date parts are strftime's. */
+static const name_rules path_rules = {
+    .what = "path", .dates = "aAbBcCdDeFgGhHIjklmMnprRsStTuUVwWxXyYzZ%", .lit_ok = NULL,
+};
+
 static int file_init(void **self, const void *config, const sl_component_ctx *cc, char *err,
                      size_t errlen)
 {
@@ -383,19 +430,27 @@ static int file_init(void **self, const void *config, const sl_component_ctx *cc
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: path too long", cc->id);
     /* a directory never opens as the file: every request would fail and retry forever */
     struct stat st;
+    bool templated = strchr(cfg->path, '%') || strstr(cfg->path, "{{");
     if (cfg->path[strlen(cfg->path) - 1] == '/' ||
-        (!strchr(cfg->path, '%') && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode)))
+        (!templated && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode)))
         return sl_seterr(err, errlen, SL_ERR_CONFIG,
                          "%s: path \"%s\" is a directory: name the file to write in it "
                          "(e.g. %s%sout.ndjson)", cc->id, cfg->path, cfg->path,
                          cfg->path[strlen(cfg->path) - 1] == '/' ? "" : "/");
+    name_tmpl tmpl = {0};
+    if (strstr(cfg->path, "{{")) {
+        char why[300];
+        if (name_tmpl_compile(&tmpl, cfg->path, &path_rules, why, sizeof why) != SL_OK)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: %s", cc->id, why);
+    }
     file_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
+    s->tmpl = tmpl;
     pthread_mutex_init(&s->lock, NULL);
     for (int i = 0; i < FILE_CACHE_SLOTS; i++)
         s->slots[i].fd = -1;
-    s->templated = strchr(cfg->path, '%') != NULL;
+    s->templated = templated;
     s->cached_sec = INT64_MIN;
     if (!s->templated)
         s->cached_len = (size_t)snprintf(s->cached_path, sizeof s->cached_path, "%s", cfg->path);
@@ -432,73 +487,94 @@ static void put_id(file_sink *s, const sl_event *e)
     buf_append(&s->out, "\"}", 2);
 }
 
+static uint32_t path_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+/* Renders every event's path and groups the events by it (note 1). Events whose path
+ * renders empty are rejected here and in no group. Returns the rejected count. */
+static size_t group_events(file_sink *s, sl_event *const *events, size_t n, sl_send_result *res)
+{
+    if (n > s->capev) {
+        s->capev = n;
+        s->poff = sl_xrealloc(s->poff, n * sizeof *s->poff);
+        s->next = sl_xrealloc(s->next, n * sizeof *s->next);
+        s->gfirst = sl_xrealloc(s->gfirst, n * sizeof *s->gfirst);
+        s->glast = sl_xrealloc(s->glast, n * sizeof *s->glast);
+        s->ghash = sl_xrealloc(s->ghash, n * sizeof *s->ghash);
+    }
+    buf_reset(&s->paths);
+    s->ngroups = 0;
+    size_t rejected = 0, g = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t plen = render_path(s, events[i]);
+        if (plen == 0) {
+            res->item_status[i] = SL_ITEM_REJECT;
+            res->item_reason[i] = "path template renders empty";
+            rejected++;
+            continue;
+        }
+        const char *path = s->cached_path;
+        uint32_t h = s->templated ? path_hash(path, plen) : 0;
+        /* the group of the event before is the likely one (the only one without a
+         * template); else look them up */
+        if (!s->ngroups || (s->templated && (s->ghash[g] != h ||
+                                             strcmp(s->paths.p + s->poff[s->gfirst[g]], path))))
+            for (g = 0; g < s->ngroups; g++)
+                if (s->ghash[g] == h && strcmp(s->paths.p + s->poff[s->gfirst[g]], path) == 0)
+                    break;
+        if (g == s->ngroups) {
+            s->poff[i] = s->paths.len;
+            buf_append(&s->paths, path, plen + 1);
+            s->ghash[g] = h;
+            s->gfirst[g] = (uint32_t)i;
+            s->ngroups++;
+        } else {
+            s->next[s->glast[g]] = (uint32_t)i;
+        }
+        s->glast[g] = (uint32_t)i;
+        s->next[i] = UINT32_MAX;
+    }
+    return rejected;
+}
+
 static int file_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     file_sink *s = self;
     pthread_mutex_lock(&s->lock);
-    size_t ok = 0, rejected = 0, failed_at = n;
+    size_t ok = 0, rejected = group_events(s, events, n, res);
     char why[256] = "";
-    char run_path[PATH_MAX];
-    size_t run_first = 0; /* index of the run's first event */
-    buf_reset(&s->out);
-    s->nends = 0;
-    run_path[0] = '\0';
-    /* Events of a run are the ones since run_first that were not rejected; the line
-     * of a rejected event is simply never produced. */
-    size_t i = 0;
-    for (; i <= n; i++) {
-        size_t plen = 0;
-        const char *path = NULL;
-        if (i < n) {
-            plen = render_path(s, events[i]->ts_ns);
-            path = s->cached_path;
-            if (plen == 0) {
-                res->item_status[i] = SL_ITEM_REJECT;
-                res->item_reason[i] = "path template renders empty";
-                rejected++;
-                continue;
-            }
+    for (size_t g = 0; g < s->ngroups; g++) {
+        buf_reset(&s->out);
+        s->nends = 0;
+        for (uint32_t i = s->gfirst[g]; i != UINT32_MAX; i = s->next[i]) {
+            const sl_event *e = events[i];
+            if (s->cfg->encoding == FILE_ENC_TEXT)
+                buf_append(&s->out, e->message.ptr, e->message.len);
+            else
+                json_encode_event(&s->out, e);
+            if (s->cfg->id_key && s->cfg->encoding == FILE_ENC_JSON)
+                put_id(s, e);
+            buf_putc(&s->out, '\n');
+            push_end(s);
         }
-        /* Flush the current run when the path changes or at the end. */
-        if (s->nends && (i == n || strcmp(path, run_path) != 0)) {
-            size_t nlines = s->nends;
-            size_t written = flush_lines(s, run_path, 0, nlines, why, sizeof why);
-            ok += written;
-            if (written < nlines) {
-                /* Mark the events behind the unwritten lines. */
-                size_t line = 0;
-                for (size_t k = run_first; k < i; k++) {
-                    if (res->item_status[k] == SL_ITEM_REJECT)
-                        continue;
-                    if (line++ >= written)
-                        res->item_status[k] = SL_ITEM_RETRY;
-                }
-                failed_at = i;
-                break;
-            }
-            buf_reset(&s->out);
-            s->nends = 0;
+        char gwhy[256] = "";
+        const char *path = s->paths.p + s->poff[s->gfirst[g]];
+        size_t written = flush_lines(s, path, 0, s->nends, gwhy, sizeof gwhy);
+        ok += written;
+        if (written < s->nends) {
+            /* the lines after the last one written are sent again, in their order */
+            size_t line = 0;
+            for (uint32_t i = s->gfirst[g]; i != UINT32_MAX; i = s->next[i])
+                if (line++ >= written)
+                    res->item_status[i] = SL_ITEM_RETRY;
+            if (!why[0])
+                snprintf(why, sizeof why, "%s", gwhy);
         }
-        if (i == n)
-            break;
-        if (s->nends == 0) {
-            memcpy(run_path, path, plen + 1);
-            run_first = i;
-        }
-        const sl_event *e = events[i];
-        if (s->cfg->encoding == FILE_ENC_TEXT)
-            buf_append(&s->out, e->message.ptr, e->message.len);
-        else
-            json_encode_event(&s->out, e);
-        if (s->cfg->id_key && s->cfg->encoding == FILE_ENC_JSON)
-            put_id(s, e);
-        buf_putc(&s->out, '\n');
-        push_end(s);
-    }
-    if (failed_at < n) {
-        for (size_t k = failed_at; k < n; k++)
-            if (res->item_status[k] != SL_ITEM_REJECT)
-                res->item_status[k] = SL_ITEM_RETRY;
     }
     size_t retry = n - ok - rejected;
     if (retry == 0 && rejected == 0) {
@@ -548,11 +624,15 @@ static void file_destroy(void *self)
         return;
     for (int i = 0; i < FILE_CACHE_SLOTS; i++)
         slot_close(&s->slots[i]);
-    for (size_t i = 0; i < s->nseen; i++)
-        free(s->seen[i]);
-    free(s->seen);
     free(s->ends);
     buf_free(&s->out);
+    buf_free(&s->paths);
+    free(s->poff);
+    free(s->next);
+    free(s->gfirst);
+    free(s->glast);
+    free(s->ghash);
+    name_tmpl_free(&s->tmpl);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -561,10 +641,23 @@ static void file_destroy(void *self)
 static size_t file_writes(const void *config, char *out, size_t outlen)
 {
     const file_config *cfg = config;
-    char rendered[PATH_MAX], cwd[PATH_MAX];
+    char rendered[PATH_MAX], cwd[PATH_MAX], fmt[PATH_MAX];
+    /* a {{ field }} as a missing field renders: "unknown" */
+    size_t fl = 0;
+    for (const char *p = cfg->path; *p && fl + 8 < sizeof fmt;) {
+        const char *close = strncmp(p, "{{", 2) == 0 ? strstr(p + 2, "}}") : NULL;
+        if (close) {
+            memcpy(fmt + fl, "unknown", 7);
+            fl += 7;
+            p = close + 2;
+        } else {
+            fmt[fl++] = *p++;
+        }
+    }
+    fmt[fl] = '\0';
     time_t now = time(NULL);
     struct tm tm;
-    size_t n = gmtime_r(&now, &tm) ? strftime(rendered, sizeof rendered, cfg->path, &tm) : 0;
+    size_t n = gmtime_r(&now, &tm) ? strftime(rendered, sizeof rendered, fmt, &tm) : 0;
     if (n == 0)
         return 0;
     int k = rendered[0] == '/' || !getcwd(cwd, sizeof cwd)
@@ -575,7 +668,8 @@ static size_t file_writes(const void *config, char *out, size_t outlen)
 
 const sl_sink_vtable sl_sink_file = {
     .type = "file",
-    .help = "Appends events as NDJSON (or text) lines to files named by a strftime template",
+    .help = "Appends events as NDJSON (or text) lines to files named by a template of the "
+            "event's time and fields",
     .options = file_options,
     .config_size = sizeof(file_config),
     .init = file_init,
