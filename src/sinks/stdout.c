@@ -3,11 +3,16 @@
  * output whose reader left (`sluice run | head`, a journal stream that broke) can never
  * take a line again: the sink stops the pipeline, and `run` exits 1 (a service manager
  * restarts it with a new one); its events stay unacknowledged (read again at the next start
- * where the source keeps positions). */
+ * where the source keeps positions). A standard output that is a regular file (`> out.log`,
+ * systemd's StandardOutput=file:) whose disk fills keeps whole lines only, as the file sink
+ * does: the torn end of a failed write is cut off and the events written whole count as
+ * delivered, so a retry writes neither half a line nor a line twice. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/common.h"
@@ -34,6 +39,8 @@ typedef struct stdout_sink {
     const sl_component_ctx *cc;
     int fd;
     sl_buf out; /* reused between requests (the sink is serial) */
+    size_t *ends; /* end of each event's line in out */
+    size_t capends;
     bool gone;  /* EPIPE seen: the pipeline was asked to stop */
 } stdout_sink;
 
@@ -48,10 +55,31 @@ static int stdout_init(void **self, const void *config, const sl_component_ctx *
     return SL_OK;
 }
 
+/* A regular file's write failed after `done` bytes of the request that began at `start`:
+ * cuts the file back to the last whole line and returns the events written whole. */
+static size_t keep_whole_lines(stdout_sink *s, off_t start, size_t done, size_t n)
+{
+    size_t k = 0;
+    while (k < n && s->ends[k] <= done)
+        k++;
+    off_t keep = start + (off_t)(k ? s->ends[k - 1] : 0);
+    /* '>' does not open with O_APPEND: the offset must come back too, or the next write
+     * leaves a hole of NULs */
+    if (ftruncate(s->fd, keep) != 0 || lseek(s->fd, keep, SEEK_SET) != keep) {
+        log_warn(s->cc->id, "cutting a torn line off standard output: %s", strerror(errno));
+        return 0;
+    }
+    return k;
+}
+
 static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     stdout_sink *s = self;
     buf_reset(&s->out);
+    if (n > s->capends) {
+        s->capends = n;
+        s->ends = sl_xrealloc(s->ends, n * sizeof *s->ends);
+    }
     for (size_t i = 0; i < n; i++) {
         const sl_event *e = events[i];
         if (s->cfg->encoding == STDOUT_ENC_TEXT)
@@ -59,7 +87,14 @@ static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_re
         else
             json_encode_event(&s->out, e);
         buf_putc(&s->out, '\n');
+        s->ends[i] = s->out.len;
     }
+    /* where the request begins in a regular file: its end with O_APPEND ('>>'), whatever
+     * the offset says, else the offset */
+    struct stat st;
+    off_t start = -1;
+    if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))
+        start = fcntl(s->fd, F_GETFL) & O_APPEND ? st.st_size : lseek(s->fd, 0, SEEK_CUR);
     size_t done = 0;
     while (done < s->out.len) {
         ssize_t w = write(s->fd, s->out.p + done, s->out.len - done);
@@ -81,8 +116,15 @@ static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_re
                 }
                 s->gone = true;
             }
-            /* Part of the request may be out already; a retry repeats those lines. */
             snprintf(res->reason, sizeof res->reason, "write stdout: %s", strerror(e));
+            /* In a pipe, part of the request may be out already and a retry repeats those
+             * lines; a file is cut back to its whole lines */
+            size_t k = start >= 0 && done ? keep_whole_lines(s, start, done, n) : 0;
+            if (k) {
+                res->status = SL_SEND_PARTIAL;
+                for (size_t i = k; i < n; i++)
+                    res->item_status[i] = SL_ITEM_RETRY;
+            }
             return SL_OK;
         }
         done += (size_t)w;
@@ -99,6 +141,7 @@ static void stdout_destroy(void *self)
     if (!s)
         return;
     buf_free(&s->out);
+    free(s->ends);
     free(s);
 }
 
