@@ -615,6 +615,14 @@ static void do_accept(net_server *s)
         snprintf(c->pub.peer, sizeof c->pub.peer, "%s:%d", host, port);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (s->cfg->keepalive_ms > 0) {
+            int idle = (int)SL_MAX(s->cfg->keepalive_ms / 1000, 1), intvl = SL_MIN(idle, 10);
+            int cnt = 6;
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+        }
         if (s->cb->frame_size && !s->tls) {
             /* Room for a whole large message while it waits in the kernel (note 7). */
             int rcv = FRAMED_RCVBUF;

@@ -65,6 +65,9 @@ typedef struct net_server_config {
     int64_t max_connections;
     int64_t idle_timeout_ms;      /* no bytes in or out for this long: closed */
     int64_t handshake_timeout_ms; /* TLS + protocol handshake must finish within this */
+    /* TCP keepalive: probes after this long without traffic find a peer whose host vanished
+     * (it never closed); 0 = off. Probes every min(this, 10 s), 6 unanswered close it. */
+    int64_t keepalive_ms;
     const net_tls_config *tls;    /* may be NULL */
     const char *component;        /* for log lines */
     /* No open connection and nothing waiting: the loop sleeps until one arrives instead of

@@ -24,7 +24,11 @@
  *     message on the connection); UDP is one stream. A batch replayed from a disk buffer
  *     keeps them, so sinks that take ids drop replays; a message a sender sends again after
  *     a reconnect is a new message to sluice (syslog carries no id).
- *  6. UDP datagrams the kernel drops (the receive buffer full while sluice is busy or held by
+ *  6. A sender never reads, so a connection whose host vanished without closing it (a power
+ *     cut, a reboot, a NAT that dropped the flow) would hold its slot for ever, and enough
+ *     of them refuse every new sender at max_connections: TCP keepalive (option keepalive)
+ *     probes idle connections, and the reset or silence that answers closes them.
+ *  7. UDP datagrams the kernel drops (the receive buffer full while sluice is busy or held by
  *     backpressure) are counted by the socket (SO_RXQ_OVFL) and the count comes with the next
  *     datagram queued: its growth is udp_dropped_datagrams and a warning, so every datagram
  *     sent is delivered or counted. receive_buffer_bytes is set with SO_RCVBUFFORCE where
@@ -55,7 +59,7 @@ typedef struct sys_config {
     char *address;
     int mode;
     uint64_t max_message_bytes, receive_buffer_bytes;
-    int64_t max_connections, idle_timeout_ms, batch_max_events;
+    int64_t max_connections, idle_timeout_ms, keepalive_ms, batch_max_events;
     char *timezone;
     net_tls_config tls;
 } sys_config;
@@ -74,6 +78,9 @@ static const sl_option sys_options[] = {
       "tcp/tls connections beyond this are refused"),
     O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "0", 0, 86400000,
       "close tcp/tls connections silent this long (0: never, as rsyslog keeps them open)"),
+    O("keepalive", SL_OPT_DURATION, keepalive_ms, "1m", 0, 7200000,
+      "tcp/tls: TCP keepalive probes after this long without traffic, so a sender whose host "
+      "vanished without closing (power cut, reboot, NAT) frees its connection (0: off)"),
     O("batch_max_events", SL_OPT_INT, batch_max_events, "4096", 1, 1 << 20,
       "events per batch at most"),
     O("receive_buffer_bytes", SL_OPT_SIZE, receive_buffer_bytes, "0", 0, 1LL << 30,
@@ -110,7 +117,7 @@ typedef struct sys_source {
     int udp;
     char *dgram;        /* max_message_bytes + 1 */
     uint64_t udp_seq, udp_tokens;
-    uint32_t udp_drops; /* the kernel's count of datagrams dropped, as last seen (note 6) */
+    uint32_t udp_drops; /* the kernel's count of datagrams dropped, as last seen (note 7) */
     int64_t warn_second;
     uint64_t warn_dropped;
     bool tz_local;      /* timezone: local */
@@ -170,6 +177,7 @@ static int sys_init(void **self, const void *config, const sl_component_ctx *cc,
         .default_port = tls ? 6514 : 514,
         .max_connections = c->max_connections,
         .idle_timeout_ms = c->idle_timeout_ms,
+        .keepalive_ms = c->keepalive_ms,
         .handshake_timeout_ms = 10000,
         .tls = &c->tls,
         .component = cc->id,
@@ -454,7 +462,7 @@ static int udp_open(sys_source *s, char *err, size_t errlen)
     return SL_OK;
 }
 
-/* The socket's count of dropped datagrams, carried by a datagram read (note 6). */
+/* The socket's count of dropped datagrams, carried by a datagram read (note 7). */
 static void udp_drops_seen(sys_source *s, struct msghdr *mh)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
