@@ -515,11 +515,14 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
                 *used = i;
                 return SYSLOG_EMPTY;
             }
-            if (l > max) {
-                size_t k = n - i < l ? n - i : (size_t)l;
-                f->skip = l - k;
-                *used = i + k;
-                return SYSLOG_TOO_BIG;
+            if (l > max) { /* its first max bytes, once they are here */
+                if (n - i < max)
+                    return SYSLOG_NEED_MORE;
+                f->skip = l - max;
+                *msg = p + i;
+                *len = max;
+                *used = i + max;
+                return SYSLOG_TRUNCATED;
             }
             if (n - i < l)
                 return SYSLOG_NEED_MORE;
@@ -533,11 +536,12 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
     size_t look = n < max + 2 ? n : max + 2; /* the message, a CR and the LF (or NUL) */
     const char *lf = frame_end(p, look);
     if (!lf) {
-        if (n > max + 1) { /* discard up to its LF, or all and the rest later */
-            const char *e = frame_end(p + look, n - look);
-            f->skip_line = !e;
-            *used = e ? (size_t)(e + 1 - p) : n;
-            return SYSLOG_TOO_BIG;
+        if (n > max + 1) { /* its first max bytes; the rest is skipped up to its LF */
+            f->skip_line = true;
+            *msg = p;
+            *len = max;
+            *used = max;
+            return SYSLOG_TRUNCATED;
         }
         if (!eof)
             return SYSLOG_NEED_MORE;
@@ -548,7 +552,9 @@ int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, boo
     if (l && p[l - 1] == '\r')
         l--;
     if (l > max) {
-        return SYSLOG_TOO_BIG;
+        *msg = p;
+        *len = max;
+        return SYSLOG_TRUNCATED;
     }
     if (l == 0)
         return SYSLOG_EMPTY;

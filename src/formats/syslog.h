@@ -73,12 +73,14 @@ typedef struct syslog_framer {
 enum {
     SYSLOG_FRAME = 0,  /* *msg, *len: one message; *used bytes consumed */
     SYSLOG_NEED_MORE,  /* no complete frame; *used bytes (discarded) may still be consumed */
-    SYSLOG_TOO_BIG,    /* a frame over max: its bytes are discarded (now and in later calls) */
+    SYSLOG_TRUNCATED,  /* a frame over max: *msg, *len its first max bytes; the rest is
+                        * discarded (now and in later calls) */
     SYSLOG_EMPTY,      /* an empty frame ("0 ", a bare LF or NUL): consumed, nothing to deliver */
 };
 
 /* Finds the next frame in p[0..n). With `eof` (the peer closed), a last LF frame without
- * its LF is returned whole. `max` bounds a message: nothing larger is ever kept. */
+ * its LF is returned whole. `max` bounds a message: a larger one is cut to its first max
+ * bytes (as rsyslog does), so no more than max bytes of a frame are ever kept. */
 int syslog_frame_next(syslog_framer *f, const char *p, size_t n, size_t max, bool eof,
                       const char **msg, size_t *len, size_t *used);
 

@@ -3,15 +3,18 @@
  *
  * Notes on the design
  *  1. mode udp: one datagram is one message, read on the source's own poll loop (no TCP
- *     listener). A datagram over max_message_bytes is dropped and counted (MSG_TRUNC).
+ *     listener). A datagram over max_message_bytes is cut to it, marked log.truncated and
+ *     counted (MSG_TRUNC), as rsyslog cuts one: the sender and the start of what it said are
+ *     kept.
  *     Each turn reads at most batch_max_events datagrams into one batch.
  *  2. mode tcp / tls: the epoll server of src/net/server.c. Each frame is octet-counted or
  *     ends at an LF (or a NUL, as some senders end them), told apart per frame as rsyslog's
  *     imtcp does (formats/syslog.h). Each on_data turn turns every complete frame of one
- *     connection into one batch (split at batch_max_events). An oversize frame is discarded,
- *     counted and logged, and the connection goes on with the next frame; so a connection
- *     never holds more than max_message_bytes plus a frame header, and memory is bounded by
- *     max_connections x that.
+ *     connection into one batch (split at batch_max_events). An oversize frame is cut to
+ *     max_message_bytes (log.truncated), the rest discarded, counted and logged, and the
+ *     connection goes on with the next frame; so a connection never holds more than
+ *     max_message_bytes plus a frame header, and memory is bounded by max_connections x
+ *     that.
  *  3. Syslog has no application-level acknowledgement: a message is accepted once its batch
  *     is in every downstream buffer (for a disk buffer: written to it), which is when
  *     source_emit returns. Backpressure stops reading the sockets, so TCP pushes back on
@@ -72,8 +75,8 @@ static const sl_option sys_options[] = {
     {"mode", SL_OPT_ENUM, offsetof(sys_config, mode), "tcp", 0, mode_choices, NULL, 0, 0,
      "udp (one datagram, one message), tcp (octet counting or LF/NUL frames), tls (tcp in TLS)"},
     O("max_message_bytes", SL_OPT_SIZE, max_message_bytes, "64KiB", 64, 16 << 20,
-      "a larger message (frame or datagram) is discarded and counted; memory for partial "
-      "messages is at most max_connections x this"),
+      "a larger message (frame or datagram) is cut to this size (log.truncated: true) and "
+      "counted; memory for partial messages is at most max_connections x this"),
     O("max_connections", SL_OPT_INT, max_connections, "1024", 1, 1 << 20,
       "tcp/tls connections beyond this are refused"),
     O("idle_timeout", SL_OPT_DURATION, idle_timeout_ms, "0", 0, 86400000,
@@ -244,9 +247,10 @@ static void add_sd(sl_batch *b, sl_event *e, const syslog_msg *m)
     }
 }
 
-/* One message (a frame or a datagram) as an event of b (note 4). */
+/* One message (a frame or a datagram, cut to max_message_bytes when `truncated`) as an
+ * event of b (note 4). */
 static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len, sl_str ip,
-                        uint64_t stream, uint64_t seq, int64_t now)
+                        uint64_t stream, uint64_t seq, int64_t now, bool truncated)
 {
     while (len && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
         len--; /* rsyslog's templates end octet-counted frames with one (it drops them too) */
@@ -282,6 +286,11 @@ static void add_message(sys_source *s, sl_batch *b, const char *raw, size_t len,
     push_str(b, e, SL_STR("source_ip"), ip.ptr, ip.len);
     if (m.sd_len)
         add_sd(b, e, &m);
+    if (truncated) { /* as the file source marks a line cut at max_line_bytes */
+        sl_field *f = event_push_field(b, e, SL_STR("log.truncated"));
+        f->type = SL_VAL_BOOL;
+        f->v.b = true;
+    }
     b->bytes += 48 + len + (size_t)e->nfields * 24; /* strings lie in the frame copy */
 }
 
@@ -330,8 +339,8 @@ static int sys_on_open(void *arg, net_conn *c)
 static void too_big(sys_source *s, const char *peer)
 {
     metrics_error(s->cc->metrics, "message_too_large");
-    net_server_warn(s->srv, "%s: message larger than max_message_bytes (%llu): discarded", peer,
-                    (unsigned long long)s->cfg->max_message_bytes);
+    net_server_warn(s->srv, "%s: message larger than max_message_bytes (%llu): cut to it",
+                    peer, (unsigned long long)s->cfg->max_message_bytes);
 }
 
 /* Every complete frame in c->in (all of it at eof) to events; returns the bytes used. */
@@ -352,10 +361,8 @@ static size_t consume_frames(sys_source *s, net_conn *c, bool eof)
                 break;
             continue;
         }
-        if (r == SYSLOG_TOO_BIG) {
+        if (r == SYSLOG_TRUNCATED)
             too_big(s, c->peer);
-            continue;
-        }
         if (r == SYSLOG_EMPTY) {
             metrics_count(s->cc->metrics, "empty_frames", 1);
             continue;
@@ -364,7 +371,7 @@ static size_t consume_frames(sys_source *s, net_conn *c, bool eof)
             b = batch_new(64);
             sc->ip = peer_ip(b, c->peer);
         }
-        add_message(s, b, msg, len, sc->ip, sc->stream, sc->seq++, now);
+        add_message(s, b, msg, len, sc->ip, sc->stream, sc->seq++, now, r == SYSLOG_TRUNCATED);
         atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, used, memory_order_relaxed);
         if (b->n >= (uint32_t)s->cfg->batch_max_events)
@@ -505,12 +512,12 @@ static int udp_read(sys_source *s)
             break;
         got++;
         udp_drops_seen(s, &mh);
-        if ((size_t)n > max) {
+        bool cut = (size_t)n > max;
+        if (cut) {
             metrics_error(s->cc->metrics, "message_too_large");
-            udp_warn(s, "datagram larger than max_message_bytes: dropped");
-            continue;
+            udp_warn(s, "datagram larger than max_message_bytes: cut to it");
         }
-        size_t len = (size_t)n;
+        size_t len = cut ? max : (size_t)n;
         while (len && (s->dgram[len - 1] == '\n' || s->dgram[len - 1] == '\0' ||
                        s->dgram[len - 1] == '\r'))
             len--;
@@ -523,7 +530,7 @@ static int udp_read(sys_source *s)
         char host[INET6_ADDRSTRLEN];
         net_peer_host(&from, host, sizeof host, NULL);
         sl_str ip = batch_str(b, host, strlen(host));
-        add_message(s, b, s->dgram, len, ip, stream, s->udp_seq++, now);
+        add_message(s, b, s->dgram, len, ip, stream, s->udp_seq++, now, cut);
         atomic_fetch_add_explicit(&s->cc->metrics->received_events, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->cc->metrics->received_bytes, (uint64_t)n,
                                   memory_order_relaxed);

@@ -69,6 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             if (r == SYSLOG_FRAME && (len == 0 || len > max || msg < buf || msg + len > buf + used))
                 abort();
+            if (r == SYSLOG_TRUNCATED && (len != max || msg < buf || msg + len > buf + used))
+                abort();
             memmove(buf, buf + used, have - used);
             have -= used;
             consumed += used;

@@ -1,17 +1,17 @@
-"""syslog source with real senders: util-linux logger over UDP and TCP (RFC 5424 and RFC
-3164, octet counting and LF frames), rsyslogd forwarding (omfwd over TCP octet-counted and
-LF-framed, UDP, and TLS) what `logger -u` writes to its socket, TLS from a Python client,
-frames ending in NUL instead of LF, bad input (oversize frames and datagrams, no PRI, broken
-RFC 5424, a frame cut by a close, connections beyond max_connections) counted while good
-frames keep flowing, and a kill -9 of sluice in the middle of a TCP stream from rsyslog into
-a disk buffer.
+"""syslog source with real senders: util-linux logger over UDP and TCP (RFC 5424 and RFC 3164,
+octet counting and LF frames), rsyslogd forwarding (omfwd over TCP octet-counted and LF-framed,
+UDP, and TLS) what `logger -u` writes to its socket, TLS from a Python client, frames ending in
+NUL instead of LF, bad input (oversize frames and datagrams cut to max_message_bytes, no PRI,
+broken RFC 5424, a frame cut by a close, connections beyond max_connections) counted while good
+frames keep flowing, and a kill -9 of sluice in the middle of a TCP stream from rsyslog into a
+disk buffer.
 
-What the kill part holds sluice to: syslog over TCP has no application-level ack, so
-"accepted" means written to every downstream buffer (the source's accepted_events counter).
-Every line accepted before the kill is delivered (the disk buffer is replayed); lines
-rsyslog had handed to the kernel that sluice had not accepted yet can be lost (rsyslog only
-resends the message whose send failed), and must form one contiguous run after the
-accepted ones; every line rsyslog sends after it reconnects is delivered."""
+What the kill part holds sluice to: syslog over TCP has no application-level ack, so "accepted"
+means written to every downstream buffer (the source's accepted_events counter). Every line
+accepted before the kill is delivered (the disk buffer is replayed); lines rsyslog had handed to
+the kernel that sluice had not accepted yet can be lost (rsyslog only resends the message whose
+send failed), and must form one contiguous run after the accepted ones; every line rsyslog sends
+after it reconnects is delivered."""
 import json
 import os
 import urllib.request
@@ -162,7 +162,7 @@ log("nul-terminated frames ok")
 before = len(events(out))
 c = socket.create_connection(("127.0.0.1", p_tcp), timeout=60)
 c.sendall(b"<13>" + b"L" * 3000 + b"\n" + b"<13>after long lf\n")          # oversize LF frame
-c.sendall(b"5000 " + b"O" * 5000 + b"<13>after long octet\n")             # oversize octet frame
+c.sendall(b"5000 <13>" + b"O" * 4996 + b"<13>after long octet\n")         # oversize octet frame
 c.sendall(b"no pri at all\n")                                              # no PRI: kept, counted
 c.sendall(b"<13>1 2026-99-99T00:00:00Z h a - - - broken 5424\n")          # read as RFC 3164
 c.sendall(b"<13>\x01\xff binary \xfe\n")                                   # bytes as they came
@@ -174,13 +174,32 @@ d.sendto(b"<13>after big datagram", ("127.0.0.1", p_udp))
 d.close()
 wait_until(lambda: errors("tcp", "truncated_frame") == 1 and by_message(outu, "after big datagram"), 30,
            "the bad input handled")
-wait_until(lambda: len(events(out)) == before + 5, 30, "the good and kept frames")
+wait_until(lambda: len(events(out)) == before + 7, 30, "the good, kept and cut frames")
 assert errors("tcp", "message_too_large") == 2 and errors("udp", "message_too_large") == 1
+# an oversize message is cut to max_message_bytes, as rsyslog cuts it, and marked
+cut = sorted((e for e in events(out) if e.get("log.truncated")), key=lambda e: e["message"])
+assert [e["message"] for e in cut] == ["L" * 2044, "O" * 2044], [e["message"][:20] for e in cut]
+cutu = [e for e in events(outu) if e.get("log.truncated")]
+assert [e["message"] for e in cutu] == ["U" * 2044], [e["message"][:20] for e in cutu]
+# logger's own oversize line (octet-counted RFC 5424): its header fields are kept
+logger("-n", "127.0.0.1", "-P", str(p_tcp), "--tcp", "--octet-count", "--rfc5424",
+       "--size", "10000", "-t", "bigapp", "W" * 3000)
+
+
+def bigapp():
+    return [e for e in events(out) if e.get("appname") == "bigapp"]
+
+
+wait_until(bigapp, 30, "logger's cut line")
+e = bigapp()[0]
+assert e["log.truncated"] is True and e["message"] and set(e["message"]) == {"W"}, e
+assert errors("tcp", "message_too_large") == 3
 assert errors("tcp", "no_pri") == 1 and errors("tcp", "rfc5424_invalid") == 1
 assert by_message(out, "after long lf") and by_message(out, "after long octet") and by_message(out, "no pri at all")
 e = [ev for ev in events(out) if "broken 5424" in ev["message"]][0]
 assert e["severity"] == "notice" and "syslog.version" not in e, e
-assert not [ev for ev in events(out) if "cut short" in ev["message"] or "LLLL" in ev["message"]]
+assert not [ev for ev in events(out) if "cut short" in ev["message"] or
+            "LLLL" in ev["message"] and not ev.get("log.truncated")]
 # max_connections: 4 open, the 5th is refused and counted, the 4 still deliver.
 wait_until(lambda: s.component("tcp")["connections"] == 0, 30, "earlier connections closed")
 conns = [socket.create_connection(("127.0.0.1", p_tcp), timeout=60) for _ in range(4)]

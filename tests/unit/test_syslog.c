@@ -242,7 +242,7 @@ static void test_rfc3164_variants(void **state)
 }
 
 /* Feeds `in` to the framer in pieces of `step` bytes as a connection would, collecting
- * frames as "msg|" and outcomes. */
+ * frames as "msg|" (a frame cut to max as "msg~|") and outcomes. */
 static void frames(const char *in, size_t n, size_t max, size_t step, char *out, size_t outlen,
                    int *too_big, int *empty)
 {
@@ -263,8 +263,10 @@ static void frames(const char *in, size_t n, size_t max, size_t step, char *out,
             int r = syslog_frame_next(&f, buf, have, max, eof, &msg, &len, &used);
             if (r == SYSLOG_FRAME)
                 snprintf(out + strlen(out), outlen - strlen(out), "%.*s|", (int)len, msg);
-            if (r == SYSLOG_TOO_BIG)
+            if (r == SYSLOG_TRUNCATED) {
+                snprintf(out + strlen(out), outlen - strlen(out), "%.*s~|", (int)len, msg);
                 (*too_big)++;
+            }
             if (r == SYSLOG_EMPTY)
                 (*empty)++;
             memmove(buf, buf + used, have - used);
@@ -322,15 +324,20 @@ static void test_framing(void **state)
         assert_int_equal(tb, 0);
         assert_int_equal(em, 2);
     }
-    /* oversize: an octet-counted frame is skipped by its count, an LF frame up to its LF;
-     * the frames after each come through */
+    /* oversize: the first max bytes are a message (as rsyslog cuts them), the rest is
+     * skipped, an octet-counted frame's by its count, an LF frame's up to its LF; the frames
+     * after each come through */
     const char *big = "20 aaaaaaaaaaaaaaaaaaaa<5>ok\nbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n<6>ok2\n"
-                      "12345678901 x\n";
+                      "12345678901 x\nccccccccccccccccc\n";
     for (size_t step = 1; step <= strlen(big); step++) {
         frames(big, strlen(big), 16, step, out, sizeof out, &tb, &em);
-        assert_string_equal(out, "<5>ok|<6>ok2|12345678901 x|");
-        assert_int_equal(tb, 2);
+        assert_string_equal(out, "aaaaaaaaaaaaaaaa~|<5>ok|bbbbbbbbbbbbbbbb~|<6>ok2|12345678901 x|"
+                                 "cccccccccccccccc~|");
+        assert_int_equal(tb, 3);
     }
+    /* an oversize octet-counted frame cut by the close before max bytes came is not one */
+    frames("100 <7>cut", 10, 16, 3, out, sizeof out, &tb, &em);
+    assert_string_equal(out, "");
     /* the last LF frame without its LF is delivered at eof; a cut count is not */
     frames("<7>tail", 7, 64, 3, out, sizeof out, &tb, &em);
     assert_string_equal(out, "<7>tail|");
@@ -353,11 +360,12 @@ static void test_framing_nul(void **state)
         assert_int_equal(tb, 0);
         assert_int_equal(em, 1); /* the NUL right after "<3>three\n" */
     }
-    /* an oversize frame is discarded up to its NUL; the next comes through */
+    /* an oversize frame is cut to max and the rest skipped up to its NUL; the next comes
+     * through */
     static const char big[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbb\0<8>ok\0";
     for (size_t step = 1; step < sizeof big; step++) {
         frames(big, sizeof big - 1, 16, step, out, sizeof out, &tb, &em);
-        assert_string_equal(out, "<8>ok|");
+        assert_string_equal(out, "bbbbbbbbbbbbbbbb~|<8>ok|");
         assert_int_equal(tb, 1);
     }
     /* a last frame without its NUL is delivered at eof, as one without its LF */
