@@ -14,7 +14,9 @@
  *     journal) or not a cursor at all: warned, counted (cursor_not_found), read from the
  *     head. Without a cursor: read_from, on the first start only (a checkpoint file exists
  *     afterwards; a later start without a cursor saw no entry yet and reads from the head).
- *     read_from: tail checkpoints the last entry at once, so a restart resumes from there.
+ *     read_from: tail checkpoints the last entry at once, so a restart resumes from there;
+ *     with none (no file yet, or none the filters match) it reads from the head, where
+ *     everything is new.
  *  3. Filters are sd-journal matches: values of one field are OR'ed, fields AND'ed; `units`
  *     adds _SYSTEMD_UNIT matches, current_boot_only a _BOOT_ID match.
  *  4. Waiting: poll on sd_journal_get_fd and the stop fd, then sd_journal_process (it also
@@ -343,9 +345,14 @@ static int jd_open(jd_source *s, char *err, size_t errlen)
         sd_journal_seek_head(s->j);
         return SL_OK;
     }
-    /* read_from: tail: stand on the last entry and checkpoint it, so a restart resumes there */
+    /* read_from: tail: stand on the last entry and checkpoint it, so a restart resumes there.
+     * With no entry to stand on (no file yet, or none the filters match), every entry that
+     * comes is new: from the head. After seek_tail alone, sd-journal hands over only the last
+     * entry of a file that appears, or of a first batch of matching ones. */
     sd_journal_seek_tail(s->j);
-    if (sd_journal_previous(s->j) > 0) {
+    if (sd_journal_previous(s->j) <= 0) {
+        sd_journal_seek_head(s->j);
+    } else {
         char *cur = NULL;
         if (sd_journal_get_cursor(s->j, &cur) >= 0) {
             uint64_t st, seq;

@@ -6,7 +6,8 @@ files hold. Checks, in order:
     from _SOURCE_REALTIME_TIMESTAMP else the entry's, severity from PRIORITY); `units` (with
     .service added), `matches` (a list OR'ed, fields AND'ed) and keep_trusted_fields: false
     deliver exactly what journalctl gives for the same matches;
- 2. read_from: tail delivers only entries written after the start; a clean restart resumes
+ 2. read_from: tail delivers only entries written after the start, all of them when the
+    journal (or what the filters match of it) was empty at the start; a clean restart resumes
     after the checkpointed cursor (no duplicates), with entries appended to a journal file
     and in a new file of the directory;
  3. a checkpointed cursor that is no longer in the journal (files vacuumed): warned, counted
@@ -196,6 +197,32 @@ assert s.stop() == 0
 assert [e["message"] for e in events(out("t", "j"))] == want
 assert "not in the journal" not in s.log_text()
 log("2. read_from tail and restarts: %d entries, no duplicates" % len(want))
+
+# read_from: tail with nothing to stand on at the start: every entry that comes is new. A
+# directory without a file yet (systemd-journal-remote has received nothing), then a file of
+# 3 entries; and units matching no entry yet in a journal of others, then 3 of the unit's
+# appended. Every one of them is delivered, not only the last.
+d2e = os.path.join(WORK, "j2e")
+os.makedirs(d2e)
+d2u = os.path.join(WORK, "j2u")
+os.makedirs(d2u)
+write_journal(os.path.join(d2u, "a.journal"), [entry("other %d" % i, _SYSTEMD_UNIT="other.service")
+                                               for i in range(3)])
+se = config("te", {"e": "directory: \"%s\", read_from: tail" % d2e,
+                  "u": "directory: \"%s\", read_from: tail, units: [app]" % d2u}, free_port()).start()
+# each source writes its first checkpoint once it stands where it reads from
+wait_until(lambda: all(os.path.exists(os.path.join(WORK, "te-data", "checkpoints", sid + ".ckpt"))
+                       for sid in ("e", "u")), 60, "both sources positioned")
+assert "no journal files in %s yet" % d2e in se.log_text()
+write_journal(os.path.join(d2e, "a.journal"), [entry("first %d" % i) for i in range(3)])
+write_journal(os.path.join(d2u, "a.journal"), [entry("app %d" % i, _SYSTEMD_UNIT="app.service")
+                                               for i in range(3)])
+wait_until(lambda: len(events(out("te", "e"))) >= 3 and len(events(out("te", "u"))) >= 3, 60,
+           "every entry written after the start")
+assert se.stop() == 0
+assert [e["message"] for e in events(out("te", "e"))] == ["first %d" % i for i in range(3)]
+assert [e["message"] for e in events(out("te", "u"))] == ["app %d" % i for i in range(3)]
+log("2. read_from tail with nothing to stand on at the start: every later entry")
 
 # ---- 3. the cursor's entries vacuumed away ---------------------------------------------------
 for f in os.listdir(d2):
