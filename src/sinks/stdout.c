@@ -6,12 +6,20 @@
  * where the source keeps positions). A standard output that is a regular file (`> out.log`,
  * systemd's StandardOutput=file:) whose disk fills keeps whole lines only, as the file sink
  * does: the torn end of a failed write is cut off and the events written whole count as
- * delivered, so a retry writes neither half a line nor a line twice. */
+ * delivered, so a retry writes neither half a line nor a line twice. A pipe or socket whose
+ * reader is alive but does not read (a paused pager) is written only as it takes bytes, so a
+ * stop still ends at its deadline (sl_send_result.cancel) instead of waiting on the reader;
+ * what was not written stays unacknowledged. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +80,32 @@ static size_t keep_whole_lines(stdout_sink *s, off_t start, size_t done, size_t 
     return k;
 }
 
+/* Waits until fd takes bytes (or fails), looking at the stop deadline every 100 ms; false
+ * once it has passed. */
+static bool wait_writable(int fd, const atomic_bool *cancel)
+{
+    for (;;) {
+        if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+            return false;
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        int r = poll(&pf, 1, 100);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            return true; /* writable, or an error the write will name */
+    }
+}
+
+/* Bytes a write to pipe fd takes now without waiting: its free pages but two (the pages
+ * the reader is in and the writer last filled may be partly used), at least PIPE_BUF,
+ * which a pipe poll() calls writable always takes. */
+static size_t pipe_room(int fd)
+{
+    int cap = fcntl(fd, F_GETPIPE_SZ), unread = 0;
+    if (cap <= 0 || ioctl(fd, FIONREAD, &unread) != 0 || unread < 0 || unread > cap)
+        return PIPE_BUF;
+    long pages = (long)(cap - unread) / 4096 - 2;
+    return pages > 0 ? SL_MAX((size_t)pages * 4096, (size_t)PIPE_BUF) : PIPE_BUF;
+}
+
 static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_result *res)
 {
     stdout_sink *s = self;
@@ -93,15 +127,27 @@ static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_re
      * the offset says, else the offset */
     struct stat st;
     off_t start = -1;
-    if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))
-        start = fcntl(s->fd, F_GETFL) & O_APPEND ? st.st_size : lseek(s->fd, 0, SEEK_CUR);
+    bool fifo = false, sock = false; /* a reader that does not read blocks a write */
+    if (fstat(s->fd, &st) == 0) {
+        if (S_ISREG(st.st_mode))
+            start = fcntl(s->fd, F_GETFL) & O_APPEND ? st.st_size : lseek(s->fd, 0, SEEK_CUR);
+        fifo = S_ISFIFO(st.st_mode);
+        sock = S_ISSOCK(st.st_mode);
+    }
     size_t done = 0;
     while (done < s->out.len) {
-        ssize_t w = write(s->fd, s->out.p + done, s->out.len - done);
+        size_t chunk = s->out.len - done;
+        if ((fifo || sock) && !wait_writable(s->fd, res->cancel))
+            break;
+        if (fifo)
+            chunk = SL_MIN(chunk, pipe_room(s->fd));
+        ssize_t w = sock ? send(s->fd, s->out.p + done, chunk, MSG_DONTWAIT | MSG_NOSIGNAL)
+                         : write(s->fd, s->out.p + done, chunk);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN) {
-            usleep(1000); /* non-blocking pipe full: wait for the reader */
+        if (w < 0 && errno == EAGAIN) { /* non-blocking pipe full: wait for the reader */
+            if (!wait_writable(s->fd, res->cancel))
+                break;
             continue;
         }
         if (w <= 0) {
@@ -128,6 +174,13 @@ static int stdout_send(void *self, sl_event *const *events, size_t n, sl_send_re
             return SL_OK;
         }
         done += (size_t)w;
+    }
+    if (done < s->out.len) { /* the stop deadline passed while the reader did not read */
+        res->status = SL_SEND_RETRY;
+        snprintf(res->reason, sizeof res->reason,
+                 "stopping: standard output is not read (%zu of %zu bytes written)", done,
+                 s->out.len);
+        return SL_OK;
     }
     if (s->out.cap > (16u << 20))
         buf_free(&s->out);
