@@ -542,4 +542,21 @@ sinks:
   remote: { type: file, inputs: [sy], path: "$WORK/logs/remote.log" }
 YAML
 if "$SLUICE" validate -c "$WORK/reads_other.yaml"; then echo "ok   excluded, or another source's"; else echo "FAIL reads_other"; fail=1; fi
+# Valid for sluice, refused by a default Loki (15 label names a stream): said at validate
+cat >"$WORK/loki_labels.yaml" <<YAML
+sources:
+  in: { type: demo }
+sinks:
+  l:
+    type: loki
+    inputs: [in]
+    endpoint: "http://127.0.0.1:9"
+    labels: { a: x, b: x, c: x, d: x, e: x, f: x, g: x, h: x, i: x, j: x, k: x, l: x, m: x, n: x, o: x, p: x }
+YAML
+out=$("$SLUICE" validate -c "$WORK/loki_labels.yaml" 2>&1); rc=$?
+if [ $rc -eq 0 ] && [[ "$out" == *"16 labels: Loki refuses streams of more than 15 label names"* ]]; then
+  echo "ok   loki_labels: warned"
+else
+  echo "FAIL loki_labels: exit $rc: $out"; fail=1
+fi
 exit $fail

@@ -159,6 +159,12 @@ static int loki_init(void **self, const void *config, const sl_component_ctx *cc
     char *url = url_with_default_path(cfg->endpoint, "loki/api/v1/push", e2, sizeof e2);
     if (!url)
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: endpoint %s", cc->id, e2);
+    /* Loki's default limits_config.max_label_names_per_series: a stream with more names is
+     * refused, so every event would go to the DLQ. Said, not refused: the limit is Loki's. */
+    if (cfg->labels.n > 15)
+        log_warn(cc->id, "%zu labels: Loki refuses streams of more than 15 label names unless "
+                 "its limits_config.max_label_names_per_series is raised (the events would go "
+                 "to the DLQ); structured_metadata takes the others", cfg->labels.n);
     loki_sink *s = sl_xcalloc(1, sizeof *s);
     s->cfg = cfg;
     s->cc = cc;
