@@ -228,12 +228,16 @@ int http_resp_feed(http_resp *r, char *in, size_t n, size_t *used)
             size_t old = r->head.len;
             size_t take = SL_MIN(n - off, HTTP_RESP_MAX_HEAD - old);
             buf_append(&r->head, in + off, take);
-            if (r->head.len >= 9 && h2_settings((const unsigned char *)r->head.p)) {
+            size_t e = head_end(r);
+            /* Only bytes that cannot end a head first: a response split anywhere is read
+             * the same way (old < 9 when this first holds). */
+            if ((e == 0 || e > 9) && r->head.len >= 9 &&
+                h2_settings((const unsigned char *)r->head.p)) {
+                off += 9 - old; /* the frame header, however it was split */
                 rc = fail(r, "the server answered in HTTP/2 (a SETTINGS frame), not HTTP/1.1: "
                           "an HTTP/2-only port, such as a gRPC one");
                 break;
             }
-            size_t e = head_end(r);
             if (!e) {
                 off += take;
                 if (r->head.len >= HTTP_RESP_MAX_HEAD)
