@@ -45,6 +45,9 @@ static const struct {
     W("crit", SEV_FATAL),      W("crt", SEV_FATAL),        W("alert", SEV_FATAL),
     W("emerg", SEV_FATAL),     W("emergency", SEV_FATAL),  W("panic", SEV_FATAL),
     W("f", SEV_FATAL),         W("c", SEV_FATAL),
+    /* Serilog's {Level:u3}, .NET's console logger, zap's development panic */
+    W("vrb", SEV_TRACE),       W("trce", SEV_TRACE),       W("dbug", SEV_DEBUG),
+    W("fail", SEV_ERROR),      W("ftl", SEV_FATAL),        W("dpanic", SEV_FATAL),
 };
 #undef W
 
@@ -130,5 +133,8 @@ sl_severity severity_from_field(const sl_field *f)
         return severity_from_text(f->v.s.ptr, f->v.s.len);
     if (f->type == SL_VAL_INT)
         return severity_from_int(f->v.i);
+    /* a JSON 40.0, or a number a msgpack writer sent as a float */
+    if (f->type == SL_VAL_FLOAT && f->v.f >= 0 && f->v.f <= 100 && f->v.f == (int64_t)f->v.f)
+        return severity_from_int((int64_t)f->v.f);
     return (sl_severity){0, NULL};
 }

@@ -30,6 +30,6 @@ const char *severity_text(int number);
 /* What severity_from_text takes, for the valid choices of an option's error message. */
 #define SEVERITY_VALID_WORDS \
     "trace, debug, info, warn, error, fatal, or another spelling of one: WARNING, Err, " \
-    "notice, crit, I, a syslog (0-7) or pino (10-60) number"
+    "notice, crit, I, FTL, dbug, a syslog (0-7) or pino (10-60) number"
 
 #endif

@@ -415,6 +415,10 @@ static void test_severity(void **state)
         {"error", "error", 17}, {"Err", "error", 17}, {"E", "error", 17}, {"3", "error", 17},
         {"50", "error", 17},   {"fatal", "fatal", 21}, {"CRITICAL", "fatal", 21},
         {"panic", "fatal", 21}, {"emerg", "fatal", 21}, {"0", "fatal", 21},
+        /* Serilog's three letters, .NET's console logger, zap's development panic */
+        {"VRB", "trace", 1},   {"trce", "trace", 1}, {"dbug", "debug", 5},
+        {"fail", "error", 17}, {"FTL", "fatal", 21}, {"crit", "fatal", 21},
+        {"dpanic", "fatal", 21},
     };
     tf *t = tf_new("severity", "field: lvl\nnumber_field: sevnum\n");
     sl_batch *b = batch_new(SL_ARRAY_LEN(cases));
@@ -448,6 +452,33 @@ static void test_severity(void **state)
     assert_str(e, "level", "error");
     assert_str(none, "level", "info");
     assert_corr(none);
+    batch_release(b);
+    tf_free(t);
+
+    /* A level it cannot read is never replaced by the default: "audit" stays where it was
+     * (the number says the default); written to another target, the default is. A float
+     * that is a whole number reads as the integer. */
+    t = tf_new("severity", "default: info\nnumber_field: sevnum\n");
+    b = batch_new(3);
+    e = corr_event(b, "x");
+    event_set_str(b, e, "level", "audit", 5);
+    sl_event *fl = corr_event(b, "y");
+    sl_field *ff = event_add_field(b, fl, "level", 5);
+    ff->type = SL_VAL_FLOAT;
+    ff->v.f = 40.0;
+    t->vt->process(t->self, b);
+    assert_str(e, "level", "audit");
+    assert_int_equal(get(e, "sevnum")->v.i, 9);
+    assert_str(fl, "level", "warn");
+    batch_release(b);
+    tf_free(t);
+    t = tf_new("severity", "default: info\ntarget: severity_text\n");
+    b = batch_new(1);
+    e = corr_event(b, "x");
+    event_set_str(b, e, "level", "audit", 5);
+    t->vt->process(t->self, b);
+    assert_str(e, "level", "audit");
+    assert_str(e, "severity_text", "info");
     batch_release(b);
     tf_free(t);
 }
