@@ -6,8 +6,9 @@
  *     text (sinks that understand structure, such as otlp, expand them; `flatten` makes
  *     dotted keys). Numbers without fraction/exponent that fit int64 are INT.
  *  2. When the line was the message, a parsed "message"/"msg" string becomes the message
- *     (a "message" of another type too, as its JSON text: never a field of that name) and a
- *     parsed "timestamp"/"time"/"ts"/"@timestamp" (RFC 3339, also with a space for the
+ *     (a "message" of another type too, as its JSON text: never a field of that name;
+ *     with both, "msg" stays a field) and the first parsed "timestamp"/"time"/"ts"/
+ *     "@timestamp" that reads as a time (RFC 3339, also with a space for the
  *     T, a comma fraction, +hhmm or no offset, i.e. UTC; or epoch s/ms/us/ns, as a
  *     number or digits) becomes the event time; otherwise the original line stays the
  *     message, so nothing is lost. Existing fields (correlation ids included) are only
@@ -190,7 +191,14 @@ typedef struct apply_ctx {
     parse_tf *t;
     sl_batch *b;
     sl_event *e;
+    /* Which key made the message (MSG_*) and whether a time was read: with two message
+     * keys, "message" is the message and "msg" a field; with two time keys, the first
+     * read is the time and the others fields. Neither value is lost. */
+    uint8_t msg_from;
+    bool time_set;
 } apply_ctx;
+
+enum { MSG_NONE = 0, MSG_MSG, MSG_MESSAGE };
 
 static sl_field *set_field(apply_ctx *c, const char *key, size_t keylen)
 {
@@ -305,6 +313,33 @@ static int text_to_ns(const char *s, size_t n, int64_t *ns)
     return cri_parse_time(t, o, ns);
 }
 
+/* The message from "message" (is_message) or "msg"; false when it stays a field: a "msg"
+ * beside a "message". A "msg" that made the message before a "message" came becomes the
+ * field it would have been. */
+static inline bool set_message(apply_ctx *c, bool is_message, sl_str v)
+{
+    if (c->msg_from == MSG_NONE) { /* nearly always: one message key */
+        c->msg_from = is_message ? MSG_MESSAGE : MSG_MSG;
+        c->e->message = v;
+        return true;
+    }
+    if (!is_message) {
+        if (c->msg_from != MSG_NONE)
+            return false;
+        c->msg_from = MSG_MSG;
+    } else {
+        if (c->msg_from == MSG_MSG) {
+            sl_field *f = set_field(c, "msg", 3);
+            f->type = SL_VAL_STR;
+            f->v.s = c->e->message;
+            c->b->bytes += c->e->message.len;
+        }
+        c->msg_from = MSG_MESSAGE;
+    }
+    c->e->message = v;
+    return true;
+}
+
 /* Message and time keys (note 2). Returns true when the value was consumed. */
 static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, double num,
                         const char *str, size_t slen)
@@ -321,11 +356,9 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, doubl
     case 10: time = is_key(k, kl, "@timestamp"); break;
     default: return false;
     }
-    if (msg && (jtype < 0 || jtype == JSON_STR)) {
-        c->e->message = (sl_str){str, (uint32_t)slen};
-        return true;
-    }
-    if (time) {
+    if (msg && (jtype < 0 || jtype == JSON_STR))
+        return set_message(c, kl == 7, (sl_str){str, (uint32_t)slen});
+    if (time && !c->time_set) {
         int64_t ns = 0;
         if (jtype == JSON_NUM)
             ns = epoch_to_ns(num);
@@ -333,6 +366,7 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, doubl
             ns = 0;
         if (ns > 0) {
             c->e->ts_ns = ns;
+            c->time_set = true;
             return true;
         }
     }
@@ -387,7 +421,7 @@ static bool apply_special(apply_ctx *c, const json_member *v)
      * nothing, and the line stays the message. */
     if (c->t->specials && is_key(v->key, v->keylen, "message")) {
         if (v->type != JSON_NULL)
-            c->e->message = (sl_str){v->raw, (uint32_t)v->raw_len};
+            set_message(c, true, (sl_str){v->raw, (uint32_t)v->raw_len});
         return true;
     }
     if (v->type == JSON_NUM)
@@ -706,7 +740,7 @@ static int parse_process(void *self, sl_batch *b)
             }
             src = f->v.s;
         }
-        apply_ctx c = {t, b, e};
+        apply_ctx c = {.t = t, .b = b, .e = e};
         bool ok;
         switch (cfg->format) {
         case PF_JSON:

@@ -172,9 +172,41 @@ static void test_json_message_time_keys(void **state)
         assert_null(get(e, "message"));
         batch_release(b);
     }
+    /* Two message or two time keys: "message" is the message and the other stays a field,
+     * the first time read is the time and the rest stay fields; none is lost. */
+    static const struct { const char *fmt, *line, *msg, *key, *val; int64_t ts; } two[] = {
+        {"json", "{\"msg\":\"a\",\"message\":\"b\"}", "b", "msg", "a", 1},
+        {"json", "{\"message\":\"b\",\"msg\":\"a\"}", "b", "msg", "a", 1},
+        {"json", "{\"msg\":\"a\",\"message\":[1]}", "[1]", "msg", "a", 1},
+        {"json", "{\"ts\":\"2024-01-15T10:30:45Z\",\"time\":\"2024-01-15T10:30:46Z\"}", NULL,
+         "time", "2024-01-15T10:30:46Z", 1705314645000000000LL},
+        {"logfmt", "msg=a message=b", "b", "msg", "a", 1},
+        {"logfmt", "time=2024-01-15T10:30:45Z ts=nope msg=x", "x", "ts", "nope",
+         1705314645000000000LL},
+        {"logfmt", "ts=2024-01-15T10:30:45Z time=2024-01-15T10:30:46Z msg=x", "x", "time",
+         "2024-01-15T10:30:46Z", 1705314645000000000LL},
+    };
+    for (size_t i = 0; i < SL_ARRAY_LEN(two); i++) {
+        char yaml[32];
+        snprintf(yaml, sizeof yaml, "format: %s\n", two[i].fmt);
+        tf *t2 = tf_new("parse", yaml);
+        sl_batch *b = batch_new(1);
+        sl_event *e = batch_add(b);
+        e->ts_ns = 1;
+        e->message = batch_str(b, two[i].line, strlen(two[i].line));
+        assert_int_equal(t2->vt->process(t2->self, b), SL_OK);
+        e = &b->events[0];
+        assert_msg(e, two[i].msg ? two[i].msg : two[i].line);
+        assert_int_equal(e->ts_ns, two[i].ts);
+        if (!get(e, two[i].key))
+            fail_msg("%s: no field %s", two[i].line, two[i].key);
+        assert_str(e, two[i].key, two[i].val);
+        batch_release(b);
+        tf_free(t2);
+    }
     /* the same through the DOM, for objects wider than the scanner takes */
     sl_buf wide = SL_BUF_INIT;
-    buf_puts(&wide, "{\"message\":[7]");
+    buf_puts(&wide, "{\"msg\":\"m\",\"message\":[7]");
     for (int i = 0; i < 80; i++)
         buf_printf(&wide, ",\"k%d\":%d", i, i);
     buf_putc(&wide, '}');
@@ -183,7 +215,8 @@ static void test_json_message_time_keys(void **state)
     e->message = batch_str(b, wide.p, wide.len);
     assert_int_equal(t->vt->process(t->self, b), SL_OK);
     assert_msg(&b->events[0], "[7]");
-    assert_int_equal(b->events[0].nfields, 80);
+    assert_int_equal(b->events[0].nfields, 81);
+    assert_str(&b->events[0], "msg", "m");
     assert_null(get(&b->events[0], "message"));
     batch_release(b);
     buf_free(&wide);
