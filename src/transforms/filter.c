@@ -2,6 +2,7 @@
  * condition given: a field equal to one of some values, a field matching a PCRE2 regex,
  * a level at or above a threshold. */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <math.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,7 +33,8 @@ static const sl_option filter_options[] = {
     {"field", SL_OPT_STR, offsetof(filter_config, field), NULL, 0, NULL, NULL, 0, 0,
      "field compared with `equals` (`message` is the event's message)"},
     {"equals", SL_OPT_STRLIST, offsetof(filter_config, equals), NULL, 0, NULL, NULL, 0, 0,
-     "the field's value (as text) is one of these"},
+     "the field's value is one of these: as text, or for a number field as a number "
+     "(\"1\" and \"1.0\" both match 1 and 1.0)"},
     {"regex", SL_OPT_STR, offsetof(filter_config, regex), NULL, 0, NULL, NULL, 0, 0,
      "PCRE2 pattern the field's text must match (unanchored)"},
     {"regex_field", SL_OPT_STR, offsetof(filter_config, regex_field), NULL, 0, NULL, NULL, 0, 0,
@@ -50,6 +52,7 @@ typedef struct filter_tf {
     const sl_component_ctx *cc;
     sl_str field, regex_field, level_field;
     sl_str *equals;
+    double *equals_num; /* each one's number, NAN when it is not one */
     pcre2_code *re;
     pthread_key_t md_key; /* per-thread match data: process runs on several sources */
     bool has_md_key;
@@ -62,6 +65,17 @@ static const sl_str filter_level_keys[] = {SL_STR("level"), SL_STR("severity"),
 static sl_str filter_cstr(const char *s)
 {
     return (sl_str){s, s ? (uint32_t)strlen(s) : 0};
+}
+
+/* A value of `equals` written as a decimal number ("1", "1.0", "-2.5e3"), else NAN: not
+ * strtod's hex, blanks, inf or nan, which no JSON number is written as. */
+static double decimal_number(const char *s)
+{
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
+        return NAN;
+    char *end;
+    double d = strtod(s, &end);
+    return *end || !isfinite(d) ? NAN : d;
 }
 
 static void filter_md_free(void *p)
@@ -82,6 +96,7 @@ static void filter_destroy(void *self)
         pthread_key_delete(t->md_key);
     }
     free(t->equals);
+    free(t->equals_num);
     free(t);
 }
 
@@ -102,8 +117,11 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
     }
     if (cfg->equals.n) {
         t->equals = sl_xcalloc(cfg->equals.n, sizeof *t->equals);
-        for (size_t i = 0; i < cfg->equals.n; i++)
+        t->equals_num = sl_xcalloc(cfg->equals.n, sizeof *t->equals_num);
+        for (size_t i = 0; i < cfg->equals.n; i++) {
             t->equals[i] = filter_cstr(cfg->equals.v[i]);
+            t->equals_num[i] = decimal_number(cfg->equals.v[i]);
+        }
     }
     if (cfg->regex) {
         int ec;
@@ -143,9 +161,13 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
     return SL_OK;
 }
 
-/* The text of a field (numbers and booleans written out into tmp); false if absent/null. */
-static bool field_text(const sl_event *e, sl_str key, char *tmp, size_t tmplen, sl_str *out)
+/* The text of a field (numbers and booleans written out into tmp, as the JSON encoder
+ * writes them: 0.1 and 1.0, not 0.10000000000000001 and 1); false if absent/null. *num is
+ * the value of a number field, NAN otherwise. */
+static bool field_text(const sl_event *e, sl_str key, char *tmp, size_t tmplen, sl_str *out,
+                       double *num)
 {
+    *num = NAN;
     if (key.len == 7 && memcmp(key.ptr, "message", 7) == 0) {
         *out = e->message;
         return true;
@@ -161,9 +183,15 @@ static bool field_text(const sl_event *e, sl_str key, char *tmp, size_t tmplen, 
         return true;
     case SL_VAL_INT:
         n = snprintf(tmp, tmplen, "%lld", (long long)f->v.i);
+        *num = (double)f->v.i;
         break;
     case SL_VAL_FLOAT:
-        n = snprintf(tmp, tmplen, "%.17g", f->v.f);
+        n = snprintf(tmp, tmplen, "%.15g", f->v.f);
+        if (strtod(tmp, NULL) != f->v.f)
+            n = snprintf(tmp, tmplen, "%.17g", f->v.f);
+        if (isfinite(f->v.f) && !strpbrk(tmp, ".eE"))
+            n += snprintf(tmp + n, tmplen - (size_t)n, ".0");
+        *num = f->v.f;
         break;
     case SL_VAL_BOOL:
         n = snprintf(tmp, tmplen, "%s", f->v.b ? "true" : "false");
@@ -179,17 +207,19 @@ static bool filter_match(filter_tf *t, const sl_event *e, pcre2_match_data *md)
 {
     char tmp[64];
     sl_str v;
+    double num;
     if (t->cfg->equals.n) {
-        if (!field_text(e, t->field, tmp, sizeof tmp, &v))
+        if (!field_text(e, t->field, tmp, sizeof tmp, &v, &num))
             return false;
         bool any = false;
         for (size_t i = 0; i < t->cfg->equals.n && !any; i++)
-            any = t->equals[i].len == v.len && memcmp(t->equals[i].ptr, v.ptr, v.len) == 0;
+            any = (t->equals[i].len == v.len && memcmp(t->equals[i].ptr, v.ptr, v.len) == 0) ||
+                  num == t->equals_num[i]; /* NAN on either side: not equal */
         if (!any)
             return false;
     }
     if (t->re) {
-        if (!field_text(e, t->regex_field, tmp, sizeof tmp, &v))
+        if (!field_text(e, t->regex_field, tmp, sizeof tmp, &v, &num))
             return false;
         if (pcre2_match(t->re, (PCRE2_SPTR)(v.ptr ? v.ptr : ""), v.len, 0, 0, md, NULL) < 0)
             return false;

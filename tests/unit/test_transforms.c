@@ -257,6 +257,9 @@ static uint32_t run_filter(const char *yaml)
         if (lv[i])
             event_set_str(b, e, "level", lv[i], strlen(lv[i]));
         event_set_int(b, e, "n", i);
+        sl_field *f = event_add_field(b, e, "lat", 3); /* 0.0, 0.1, ... 0.5 */
+        f->type = SL_VAL_FLOAT;
+        f->v.f = i / 10.0;
     }
     t->vt->process(t->self, b);
     uint32_t n = b->n;
@@ -278,6 +281,14 @@ static void test_filter(void **state)
     assert_int_equal(run_filter("min_level: info\n"), 4);
     assert_int_equal(run_filter("min_level: warn\nregex: 'even$'\n"), 1); /* both: event 2 */
     assert_int_equal(run_filter("field: job_id\nequals: job-789\n"), 6);
+    /* numbers compare as numbers: 1 is 1.0, 0.1 is the 0.1 a JSON parse made; their text
+     * is as the JSON encoder writes it (0.1, 0.0), never %.17g's 0.10000000000000001 */
+    assert_int_equal(run_filter("field: lat\nequals: [\"0.1\", \"0.30\"]\n"), 2);
+    assert_int_equal(run_filter("field: lat\nequals: [\"0\"]\n"), 1);
+    assert_int_equal(run_filter("field: n\nequals: [\"3.0\", \"4e0\"]\n"), 2);
+    assert_int_equal(run_filter("field: n\nequals: [\"0x3\", \" 3\", \"\"]\n"), 0);
+    assert_int_equal(run_filter("field: lat\nregex: '^0\\.[12]$'\n"), 2);
+    assert_int_equal(run_filter("field: lat\nregex: '^0\\.0$'\n"), 1);
     assert_int_not_equal(tf_init_fails("filter", "action: keep\n"), 0);
     assert_int_not_equal(tf_init_fails("filter", "regex: '('\n"), 0);
     assert_int_not_equal(tf_init_fails("filter", "min_level: loud\n"), 0);
