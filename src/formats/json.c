@@ -1909,6 +1909,86 @@ void json_value_to_field(sl_batch *b, sl_field *f, const json_value *v, bool cop
     }
 }
 
+static bool path_step(sl_batch *b, const char *s, size_t n, const char *path, size_t plen,
+                      sl_field *out, int depth);
+
+/* Whether a member key names the path (then *out is its value) or leads into it (then the
+ * search goes on inside the member's value). */
+static bool path_member(sl_batch *b, const char *k, size_t kl, const json_value *v,
+                        const json_member *m, const char *path, size_t plen, sl_field *out,
+                        int depth)
+{
+    if (kl > plen || memcmp(k, path, kl) != 0)
+        return false;
+    if (kl == plen) {
+        if (v) {
+            json_value_to_field(b, out, v, false);
+            return true;
+        }
+        *out = (sl_field){.type = SL_VAL_NULL};
+        switch (m->type) {
+        case JSON_STR: out->type = SL_VAL_STR, out->v.s = (sl_str){m->str, (uint32_t)m->len}; break;
+        case JSON_BOOL: out->type = SL_VAL_BOOL, out->v.b = m->b; break;
+        case JSON_NUM:
+            if (m->is_int)
+                out->type = SL_VAL_INT, out->v.i = m->i;
+            else if (isfinite(m->num))
+                out->type = SL_VAL_FLOAT, out->v.f = m->num;
+            break;
+        case JSON_NULL: break;
+        default: out->type = SL_VAL_JSON, out->v.s = (sl_str){m->raw, (uint32_t)m->raw_len};
+        }
+        return true;
+    }
+    if (path[kl] != '.')
+        return false;
+    bool obj = v ? v->type == JSON_OBJ : m->nested && m->raw[0] == '{';
+    return obj && path_step(b, v ? v->raw : m->raw, v ? v->raw_len : m->raw_len, path + kl + 1,
+                            plen - kl - 1, out, depth + 1);
+}
+
+/* The member of the object s[0..n) that path names, the object read without a DOM when
+ * it has at most 64 members. */
+static bool path_step(sl_batch *b, const char *s, size_t n, const char *path, size_t plen,
+                      sl_field *out, int depth)
+{
+    if (depth > 16)
+        return false;
+    json_member m[64];
+    int k = json_scan_object(&b->arena, s, n, m, SL_ARRAY_LEN(m));
+    for (int j = 0; j < k; j++)
+        if (path_member(b, m[j].key, m[j].keylen, NULL, &m[j], path, plen, out, depth))
+            return true;
+    if (k != -2)
+        return false;
+    char err[8];
+    json_value *root = json_parse(&b->arena, s, n, err, sizeof err);
+    for (size_t j = 0; root && j < root->n; j++)
+        if (path_member(b, root->keys[j], strlen(root->keys[j]), root->items[j], NULL, path,
+                        plen, out, depth))
+            return true;
+    return false;
+}
+
+bool json_event_get_path(sl_batch *b, const sl_event *e, const char *key, size_t keylen,
+                         sl_field *out)
+{
+    const sl_field *f = event_get(e, key, keylen);
+    if (f) {
+        *out = *f;
+        return true;
+    }
+    for (size_t i = keylen; i-- > 1;) { /* the longest field that holds an object first */
+        if (key[i] != '.')
+            continue;
+        f = event_get(e, key, i);
+        if (f && f->type == SL_VAL_JSON && f->v.s.len && f->v.s.ptr[0] == '{' &&
+            path_step(b, f->v.s.ptr, f->v.s.len, key + i + 1, keylen - i - 1, out, 0))
+            return true;
+    }
+    return false;
+}
+
 int json_decode_event(sl_batch *b, const char *s, size_t n)
 {
     sl_arena tmp;

@@ -68,6 +68,14 @@ bool json_number_is_int(const json_value *v, int64_t *out);
  * without, v must already live there (parsed into it) or outlive the batch. */
 void json_value_to_field(sl_batch *b, sl_field *f, const json_value *v, bool copy);
 
+/* The value named by a dotted key in e: the field of that key, else a member inside the
+ * JSON object a field holds, as a parse of nested JSON leaves it ("kubernetes.labels.app"
+ * in a field kubernetes of {"labels":{"app":"web"}}; a member's own dots are matched too,
+ * "labels.app.kubernetes.io/name"). Sets *out; unescaped strings go to b's arena. False
+ * when there is none. */
+bool json_event_get_path(sl_batch *b, const sl_event *e, const char *key, size_t keylen,
+                         sl_field *out);
+
 /* One member of a JSON object read by json_scan_object, without a DOM. Strings point
  * into the input when they had no escape, else into the arena; neither is NUL-terminated. */
 typedef struct json_member {

@@ -12,6 +12,7 @@
 #include "core/common.h"
 #include "core/component.h"
 #include "core/log.h"
+#include "formats/json.h"
 #include "formats/severity.h"
 
 enum { FILTER_KEEP = 0, FILTER_DROP = 1 };
@@ -31,7 +32,8 @@ static const sl_option filter_options[] = {
     {"action", SL_OPT_ENUM, offsetof(filter_config, action), "keep", 0, filter_actions, NULL, 0,
      0, "keep: pass only matching events; drop: pass all but the matching ones"},
     {"field", SL_OPT_STR, offsetof(filter_config, field), NULL, 0, NULL, NULL, 0, 0,
-     "field compared with `equals` (`message` is the event's message)"},
+     "field compared with `equals` (`message` is the event's message; a.b.c is also c inside "
+     "the JSON object of a field a or a.b, as parse leaves nested JSON)"},
     {"equals", SL_OPT_STRLIST, offsetof(filter_config, equals), NULL, 0, NULL, NULL, 0, 0,
      "the field's value is one of these: as text, or for a number field as a number "
      "(\"1\" and \"1.0\" both match 1 and 1.0)"},
@@ -164,17 +166,18 @@ static int filter_init(void **self, const void *config, const sl_component_ctx *
 /* The text of a field (numbers and booleans written out into tmp, as the JSON encoder
  * writes them: 0.1 and 1.0, not 0.10000000000000001 and 1); false if absent/null. *num is
  * the value of a number field, NAN otherwise. */
-static bool field_text(const sl_event *e, sl_str key, char *tmp, size_t tmplen, sl_str *out,
-                       double *num)
+static bool field_text(sl_batch *b, const sl_event *e, sl_str key, char *tmp, size_t tmplen,
+                       sl_str *out, double *num)
 {
     *num = NAN;
     if (key.len == 7 && memcmp(key.ptr, "message", 7) == 0) {
         *out = e->message;
         return true;
     }
-    const sl_field *f = event_get(e, key.ptr, key.len);
-    if (!f)
+    sl_field val;
+    if (!json_event_get_path(b, e, key.ptr, key.len, &val))
         return false;
+    const sl_field *f = &val;
     int n;
     switch (f->type) {
     case SL_VAL_STR:
@@ -203,13 +206,13 @@ static bool field_text(const sl_event *e, sl_str key, char *tmp, size_t tmplen, 
     return true;
 }
 
-static bool filter_match(filter_tf *t, const sl_event *e, pcre2_match_data *md)
+static bool filter_match(filter_tf *t, sl_batch *b, const sl_event *e, pcre2_match_data *md)
 {
     char tmp[64];
     sl_str v;
     double num;
     if (t->cfg->equals.n) {
-        if (!field_text(e, t->field, tmp, sizeof tmp, &v, &num))
+        if (!field_text(b, e, t->field, tmp, sizeof tmp, &v, &num))
             return false;
         bool any = false;
         for (size_t i = 0; i < t->cfg->equals.n && !any; i++)
@@ -219,15 +222,17 @@ static bool filter_match(filter_tf *t, const sl_event *e, pcre2_match_data *md)
             return false;
     }
     if (t->re) {
-        if (!field_text(e, t->regex_field, tmp, sizeof tmp, &v, &num))
+        if (!field_text(b, e, t->regex_field, tmp, sizeof tmp, &v, &num))
             return false;
         if (pcre2_match(t->re, (PCRE2_SPTR)(v.ptr ? v.ptr : ""), v.len, 0, 0, md, NULL) < 0)
             return false;
     }
     if (t->min_level) {
         const sl_field *f = NULL;
-        if (t->level_field.len)
-            f = event_get(e, t->level_field.ptr, t->level_field.len);
+        sl_field val;
+        if (t->level_field.len &&
+            json_event_get_path(b, e, t->level_field.ptr, t->level_field.len, &val))
+            f = &val;
         for (size_t i = 0; !t->level_field.len && !f && i < SL_ARRAY_LEN(filter_level_keys); i++)
             f = event_get(e, filter_level_keys[i].ptr, filter_level_keys[i].len);
         sl_severity s = f ? severity_from_field(f) : (sl_severity){0};
@@ -255,7 +260,7 @@ static int filter_process(void *self, sl_batch *b)
     bool *keep = arena_alloc(&b->arena, b->n ? b->n : 1);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < b->n; i++) {
-        bool m = filter_match(t, &b->events[i], md);
+        bool m = filter_match(t, b, &b->events[i], md);
         keep[i] = t->cfg->action == FILTER_KEEP ? m : !m;
         kept += keep[i];
     }

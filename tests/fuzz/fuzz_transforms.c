@@ -1,6 +1,7 @@
 /* fuzz_transforms.c - libFuzzer target for the field transforms that read outside input:
  * `flatten` (a nested JSON field, parsed into the batch arena), `sanitize_keys` (any key
- * bytes), `filter` (regex and level on any text), then JSON encoding, which must stay valid. */
+ * bytes), `filter` (regex and level on any text, dotted keys into any JSON), then JSON
+ * encoding, which must stay valid. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,10 @@
 #include "formats/json.h"
 
 static const struct { const char *type, *yaml; } steps[] = {
+    /* dotted keys into the JSON of obj (json_event_get_path), before flatten makes them keys */
+    {"filter", "{action: drop, field: obj.a.b, equals: ['1.0', x]}"},
+    {"filter", "{action: drop, regex_field: obj.a.b.c.d, regex: 'zz$', level_field: obj.l, "
+               "min_level: fatal}"},
     {"flatten", "{max_depth: 4}"},
     {"flatten", "{separator: __}"},
     {"sanitize_keys", "{lowercase: true}"},

@@ -295,6 +295,61 @@ static void test_filter(void **state)
     assert_int_not_equal(tf_init_fails("filter", "equals: [a]\n"), 0);
 }
 
+/* Nested JSON a parse left as one field is looked into by a dotted key, as Fluent Bit's
+ * $kubernetes['labels']['app'] and Vector's .kubernetes.labels.app are. */
+static uint32_t run_nested(const char *yaml)
+{
+    static const char *const docs[] = {
+        "{\"labels\":{\"app\":\"web\",\"app.kubernetes.io/name\":\"a\\\"b\"},\"n\":1.5}",
+        "{\"labels\":{\"app\":\"db\"},\"n\":2}",
+        "[1,2]",
+        NULL,
+    };
+    tf *t = tf_new("filter", yaml);
+    sl_batch *b = batch_new(8);
+    for (int i = 0; i < 4; i++) {
+        sl_event *e = corr_event(b, "x");
+        if (docs[i]) {
+            sl_field *f = event_add_field(b, e, "kubernetes", 10);
+            f->type = SL_VAL_JSON;
+            f->v.s = batch_str(b, docs[i], strlen(docs[i]));
+        } else { /* flattened already: the field itself */
+            event_set_str(b, e, "kubernetes.labels.app", "web", 3);
+        }
+        sl_field *lf = event_add_field(b, e, "log", 3);
+        lf->type = SL_VAL_JSON;
+        lf->v.s = batch_str(b, i ? "{\"level\":\"info\"}" : "{\"level\":\"error\"}", 17);
+    }
+    /* an object of more than 64 members */
+    char wide[2048];
+    size_t n = (size_t)snprintf(wide, sizeof wide, "{");
+    for (int k = 0; k < 80; k++)
+        n += (size_t)snprintf(wide + n, sizeof wide - n, "\"k%d\":%d,", k, k);
+    snprintf(wide + n, sizeof wide - n, "\"labels\":{\"app\":\"wide\"}}");
+    sl_event *e = corr_event(b, "x");
+    sl_field *f = event_add_field(b, e, "kubernetes", 10);
+    f->type = SL_VAL_JSON;
+    f->v.s = batch_str(b, wide, strlen(wide));
+    t->vt->process(t->self, b);
+    uint32_t kept = b->n;
+    batch_release(b);
+    tf_free(t);
+    return kept;
+}
+
+static void test_filter_nested(void **state)
+{
+    assert_int_equal(run_nested("field: kubernetes.labels.app\nequals: [web]\n"), 2);
+    assert_int_equal(run_nested("field: kubernetes.labels.app\nequals: [wide]\n"), 1);
+    assert_int_equal(run_nested("field: kubernetes.labels.app.kubernetes.io/name\n"
+                                "equals: ['a\"b']\n"), 1);
+    assert_int_equal(run_nested("field: kubernetes.n\nequals: [\"2.0\"]\n"), 1);
+    assert_int_equal(run_nested("regex_field: kubernetes.labels.app\nregex: '^(db|wide)$'\n"), 2);
+    assert_int_equal(run_nested("field: kubernetes.labels.none\nequals: [web]\n"), 0);
+    assert_int_equal(run_nested("action: drop\nfield: kubernetes.labels\nregex: app\n"), 2);
+    assert_int_equal(run_nested("min_level: warn\nlevel_field: log.level\n"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_remove),   cmocka_unit_test(test_add_env),
         cmocka_unit_test(test_flatten),  cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_filter),   cmocka_unit_test(test_message_name),
+        cmocka_unit_test(test_filter_nested),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
