@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/common.h"
 #include "core/component.h"
@@ -39,6 +40,7 @@
 #include "core/log.h"
 #include "formats/cri.h"
 #include "formats/json.h"
+#include "formats/syslog.h"
 
 enum { PF_JSON = 0, PF_LOGFMT, PF_REGEX, PF_AUTO };
 enum { PE_KEEP = 0, PE_DROP, PE_DLQ };
@@ -49,6 +51,9 @@ typedef struct parse_config {
     char *pattern;
     int on_error;
     char *target;
+    char *time_key;
+    char *time_format;
+    char *timezone;
 } parse_config;
 
 static const char *const parse_formats[] = {"json", "logfmt", "regex", "auto", NULL};
@@ -66,6 +71,14 @@ static const sl_option parse_options[] = {
      0, 0, "unparsable events: keep unchanged, drop, or dlq (dead-letter file)"},
     {"target", SL_OPT_STR, offsetof(parse_config, target), NULL, 0, NULL, NULL, 0, 0,
      "prefix for the parsed keys (\"http\" -> http.status)"},
+    {"time_key", SL_OPT_STR, offsetof(parse_config, time_key), NULL, 0, NULL, NULL, 0, 0,
+     "the key (or regex group) that holds the event time, instead of timestamp, time, ts "
+     "and @timestamp"},
+    {"time_format", SL_OPT_STR, offsetof(parse_config, time_format), NULL, 0, NULL, NULL, 0,
+     0, "strptime format of the time, as Fluent Bit's Time_Format (%d/%b/%Y:%H:%M:%S %z; %L "
+     "fractional seconds); unset: RFC 3339 as loggers write it, or epoch s/ms/us/ns"},
+    {"timezone", SL_OPT_STR, offsetof(parse_config, timezone), "UTC", 0, NULL, NULL, 0, 0,
+     "zone of times written without an offset: UTC, local (the process's TZ) or +05:30"},
     SL_OPT_END,
 };
 
@@ -86,6 +99,14 @@ typedef struct parse_tf {
     bool have_key;
     sl_dlq *dlq;
     _Atomic int64_t last_log_ms; /* log_gate of parse failures */
+    _Atomic int64_t last_time_log_ms; /* log_gate of times time_format does not read */
+    uint64_t special_lens; /* bit n: a message or time key may have n bytes (may_be_special) */
+    char time_key0;        /* first byte of time_key, else 't' */
+    sl_str time_key;
+    char *tf_head, *tf_tail; /* time_format before and after %L (tail NULL: no %L) */
+    bool tf_zone;            /* time_format reads an offset (%z) */
+    bool tz_local;
+    int32_t tz_offset_s;
     /* Why an event with nothing to parse failed: said in the log and the DLQ record,
      * rather than the format's complaint about text it never saw. */
     char why_missing[160], why_not_string[160];
@@ -255,8 +276,9 @@ static int64_t epoch_to_ns(double v)
 /* A time written as text: RFC 3339 and what loggers write around it (a space for the T,
  * a comma before the fraction, no offset: UTC, as Fluent Bit's parsers and the http
  * source take it; +hhmm or +hh), or epoch s/ms/us/ns digits. Returns 0 or -1. */
-static int text_to_ns(const char *s, size_t n, int64_t *ns)
+static int text_to_ns(const char *s, size_t n, int64_t *ns, bool *zoneless)
 {
+    *zoneless = false;
     if (cri_parse_time(s, n, ns) == 0)
         return 0;
     /* epoch digits: whole units by magnitude (s, ms, us, ns), then up to 9 fraction
@@ -307,10 +329,83 @@ static int text_to_ns(const char *s, size_t n, int64_t *ns)
         o += 6;
     } else if (z == 0) {
         t[o++] = 'Z';
+        *zoneless = true;
     } else {
         return -1; /* Z and +hh:mm were cri_parse_time's; anything else is not a time */
     }
     return cri_parse_time(t, o, ns);
+}
+
+/* A time by time_format: strptime for what is around %L, the fraction's digits read here.
+ * The whole text must be read (trailing blanks aside). Returns 0 or -1. */
+static __attribute__((noinline)) int format_to_ns(const parse_tf *t, const char *s, size_t n,
+                                                   int64_t *ns, bool *zoneless)
+{
+    char buf[128];
+    if (n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    /* a year the format does not read stays at this mark: then the current year */
+    struct tm tm = {.tm_year = -100000, .tm_mday = 1};
+    const char *p = strptime(buf, t->tf_head, &tm);
+    int64_t frac = 0;
+    if (p && t->tf_tail) {
+        int64_t scale = 1000000000;
+        if (*p == '.' || *p == ',')
+            p++;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (scale > 1)
+                scale /= 10, frac += (*p - '0') * scale;
+        p = *t->tf_tail ? strptime(p, t->tf_tail, &tm) : p;
+    }
+    while (p && (*p == ' ' || *p == '\t'))
+        p++;
+    if (!p || *p)
+        return -1;
+    long gmtoff = t->tf_zone ? tm.tm_gmtoff : 0;
+    if (tm.tm_year == -100000) {
+        time_t now = time(NULL);
+        struct tm nt;
+        gmtime_r(&now, &nt);
+        tm.tm_year = nt.tm_year;
+        /* "Dec 31 23:59:59" read on the 1st of January is last year's */
+        if (tm.tm_mon > nt.tm_mon + 1)
+            tm.tm_year--;
+    }
+    time_t sec = timegm(&tm);
+    if (sec == (time_t)-1 && tm.tm_year != 69)
+        return -1;
+    *ns = ((int64_t)sec - gmtoff) * 1000000000 + frac;
+    *zoneless = !t->tf_zone;
+    return 0;
+}
+
+/* The event time a time key's text gives: time_format's, else the spellings text_to_ns
+ * reads; a time without an offset is in `timezone`. */
+static void time_unread(parse_tf *t, const char *s, size_t n)
+{
+    if (log_gate(&t->last_time_log_ms, 10000))
+        log_warn(t->cc->id, "time_format: \"%s\" does not read \"%.*s\"; the event keeps the "
+                 "time it was read and the key stays a field (further ones for 10 s not logged)",
+                 t->cfg->time_format, (int)SL_MIN(n, 64), s);
+}
+
+static __attribute__((noinline)) int time_to_ns(parse_tf *t, const char *s, size_t n,
+                                                 int64_t *ns)
+{
+    bool zoneless;
+    int rc = t->tf_head ? format_to_ns(t, s, n, ns, &zoneless) : -1;
+    if (rc != 0)
+        rc = text_to_ns(s, n, ns, &zoneless);
+    if (rc != 0) {
+        if (t->tf_head)
+            time_unread(t, s, n);
+        return -1;
+    }
+    if (zoneless && (t->tz_local || t->tz_offset_s))
+        *ns = syslog_tz_apply(*ns, t->tz_local, t->tz_offset_s);
+    return *ns > 0 ? 0 : -1;
 }
 
 /* The message from "message" (is_message) or "msg"; false when it stays a field: a "msg"
@@ -347,14 +442,20 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, doubl
     if (!c->t->specials)
         return false;
     bool msg = false, time = false;
-    switch (kl) { /* by length first: most keys are neither */
-    case 2: time = is_key(k, kl, "ts"); break;
-    case 3: msg = is_key(k, kl, "msg"); break;
-    case 4: time = is_key(k, kl, "time"); break;
-    case 7: msg = is_key(k, kl, "message"); break;
-    case 9: time = is_key(k, kl, "timestamp"); break;
-    case 10: time = is_key(k, kl, "@timestamp"); break;
-    default: return false;
+    const sl_str tk = c->t->time_key;
+    if (tk.len) {
+        time = kl == tk.len && memcmp(k, tk.ptr, kl) == 0;
+        msg = kl == 3 ? is_key(k, kl, "msg") : kl == 7 && is_key(k, kl, "message");
+    } else {
+        switch (kl) { /* by length first: most keys are neither */
+        case 2: time = is_key(k, kl, "ts"); break;
+        case 3: msg = is_key(k, kl, "msg"); break;
+        case 4: time = is_key(k, kl, "time"); break;
+        case 7: msg = is_key(k, kl, "message"); break;
+        case 9: time = is_key(k, kl, "timestamp"); break;
+        case 10: time = is_key(k, kl, "@timestamp"); break;
+        default: return false;
+        }
     }
     if (msg && (jtype < 0 || jtype == JSON_STR))
         return set_message(c, kl == 7, (sl_str){str, (uint32_t)slen});
@@ -362,7 +463,7 @@ static bool special_key(apply_ctx *c, const char *k, size_t kl, int jtype, doubl
         int64_t ns = 0;
         if (jtype == JSON_NUM)
             ns = epoch_to_ns(num);
-        else if (str && text_to_ns(str, slen, &ns) != 0)
+        else if (str && time_to_ns(c->t, str, slen, &ns) != 0)
             ns = 0;
         if (ns > 0) {
             c->e->ts_ns = ns;
@@ -407,8 +508,8 @@ static void member_from_dom(json_member *m, const char *key, const json_value *v
  * inline, so most members cost no call. */
 static inline bool may_be_special(const parse_tf *t, const char *k, size_t kl)
 {
-    return t->specials && kl <= 10 && (0x69Cu >> kl & 1) && /* lengths 2 3 4 7 9 10 */
-           (k[0] == 't' || k[0] == 'm' || k[0] == '@');
+    return t->specials && kl < 64 && (t->special_lens >> kl & 1) &&
+           (k[0] == 't' || k[0] == 'm' || k[0] == '@' || k[0] == t->time_key0);
 }
 
 /* Message and time members (note 2); true when consumed. */
@@ -624,6 +725,8 @@ static void parse_destroy(void *self)
         md_free(pthread_getspecific(t->md_key));
         pthread_key_delete(t->md_key);
     }
+    free(t->tf_head);
+    free(t->tf_tail);
     for (size_t i = 0; i < t->ngroups; i++)
         free((char *)t->groups[i].name.ptr);
     free(t->groups);
@@ -653,6 +756,42 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
                  cfg->field);
     }
     t->specials = t->from_message && !(cfg->target && cfg->target[0]);
+    t->special_lens = 0x69Cu; /* ts msg time message timestamp @timestamp: 2 3 4 7 9 10 */
+    t->time_key0 = 't';
+    if (cfg->time_key && cfg->time_key[0]) {
+        if (strlen(cfg->time_key) >= 64) {
+            parse_destroy(t);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "time_key: longer than 63 bytes");
+        }
+        t->time_key = (sl_str){cfg->time_key, (uint32_t)strlen(cfg->time_key)};
+        t->special_lens = 1u << 3 | 1u << 7 | 1ull << t->time_key.len;
+        t->time_key0 = cfg->time_key[0];
+    }
+    if (!syslog_tz_parse(cfg->timezone ? cfg->timezone : "UTC", &t->tz_local,
+                         &t->tz_offset_s)) {
+        parse_destroy(t);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "timezone: \"%s\" is not UTC, local or an "
+                         "offset such as +02:00 (for a named zone, run with TZ set to it and "
+                         "use local)", cfg->timezone);
+    }
+    if (cfg->time_format && cfg->time_format[0]) {
+        const char *f = cfg->time_format, *l = strstr(f, "%L");
+        t->tf_head = sl_xstrdup(f);
+        if (l)
+            t->tf_head[l - f] = '\0';
+        t->tf_tail = l ? sl_xstrdup(l + 2) : NULL;
+        t->tf_zone = strstr(f, "%z") != NULL;
+        if (!t->tf_head[0] && !t->tf_tail) {
+            parse_destroy(t);
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "time_format: empty");
+        }
+    }
+    if ((t->time_key.len || t->tf_head) && !t->specials) {
+        parse_destroy(t);
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: the event time is read only when "
+                         "the message is parsed without a target", t->time_key.len
+                         ? "time_key" : "time_format");
+    }
     if (cfg->format == PF_REGEX) {
         int ec;
         PCRE2_SIZE eo;

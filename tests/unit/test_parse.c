@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -268,6 +269,74 @@ static void test_time_spellings(void **state)
         }
         tf_free(t);
     }
+}
+
+/* One line through a parse built from yaml: the event time and the message after it. */
+static int64_t parse_time(const char *yaml, const char *line, const char *field,
+                          const char *field_val)
+{
+    tf *t = tf_new("parse", yaml);
+    sl_batch *b = batch_new(1);
+    sl_event *e = batch_add(b);
+    e->ts_ns = 7;
+    e->message = batch_str(b, line, strlen(line));
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    e = &b->events[0];
+    int64_t ts = e->ts_ns;
+    if (field && !get(e, field))
+        fail_msg("%s: no field %s", line, field);
+    if (field)
+        assert_str(e, field, field_val);
+    batch_release(b);
+    tf_free(t);
+    return ts;
+}
+
+/* time_key, time_format and timezone, as Fluent Bit's Time_Key, Time_Format and
+ * Time_Offset: an access log's [14/Nov/2023:22:13:20 -0700] is the event time. */
+static void test_time_format(void **state)
+{
+    const char *apache = "1.2.3.4 - - [14/Nov/2023:22:13:20 -0700] \"GET / HTTP/1.1\" 200 5";
+    const char *re = "format: regex\npattern: '^(?<host>\\S+) \\S+ \\S+ \\[(?<time>[^\\]]+)\\] "
+                     "\"(?<method>\\S+)'\n";
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "%stime_format: '%%d/%%b/%%Y:%%H:%%M:%%S %%z'\n", re);
+    assert_int_equal(parse_time(yaml, apache, "method", "GET"), 1700025200000000000LL);
+    /* without it the text stays a field and the event its time */
+    assert_int_equal(parse_time(re, apache, "time", "14/Nov/2023:22:13:20 -0700"), 7);
+    /* a format that does not read it: the same, said in the log */
+    snprintf(yaml, sizeof yaml, "%stime_format: '%%Y-%%m-%%d'\n", re);
+    assert_int_equal(parse_time(yaml, apache, "time", "14/Nov/2023:22:13:20 -0700"), 7);
+    /* %L, another key, a zone for a time without one; "time" is then a field */
+    assert_int_equal(parse_time("format: logfmt\ntime_key: at\ntimezone: '+02:00'\n"
+                                "time_format: '%Y-%m-%d %H:%M:%S.%L'\n",
+                                "at=\"2024-01-02 03:04:05.123456\" time=x msg=hi", "time", "x"),
+                     1704157445123456000LL);
+    assert_int_equal(parse_time("format: json\ntime_key: date\n",
+                                "{\"date\":\"2024-01-02T03:04:05Z\",\"ts\":5}", NULL, NULL),
+                     1704164645000000000LL);
+    /* timezone applies to the built-in spellings without an offset, not to one with */
+    assert_int_equal(parse_time("format: json\ntimezone: '+01:00'\n",
+                                "{\"time\":\"2024-01-02 03:04:05\"}", NULL, NULL),
+                     1704161045000000000LL);
+    assert_int_equal(parse_time("format: json\ntimezone: '+01:00'\n",
+                                "{\"time\":\"2024-01-02T03:04:05Z\"}", NULL, NULL),
+                     1704164645000000000LL);
+    /* a format without a year: this year's date (last year's when that is months ahead) */
+    int64_t ts = parse_time("format: regex\n"
+                            "pattern: '^(?<time>\\w+ +\\d+ [\\d:]+) (?<message>.*)'\n"
+                            "time_format: '%b %d %H:%M:%S'\n", "Jan  2 03:04:05 sshd: hi", NULL,
+                            NULL);
+    time_t sec = (time_t)(ts / 1000000000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    assert_int_equal(tm.tm_mon, 0);
+    assert_int_equal(tm.tm_mday, 2);
+    assert_int_equal(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec, 3 * 3600 + 4 * 60 + 5);
+    assert_true(sec <= time(NULL) + 31 * 86400 && sec > time(NULL) - 366 * 86400);
+    assert_int_not_equal(tf_init_fails("parse", "timezone: Mars/Olympus\n"), 0);
+    assert_int_not_equal(tf_init_fails("parse", "target: x\ntime_key: at\n"), 0);
+    assert_int_not_equal(tf_init_fails("parse", "field: raw\ntime_format: '%s'\n"), 0);
 }
 
 static void test_on_error(void **state)
@@ -571,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_json_existing_and_repeated_keys),
         cmocka_unit_test(test_json_message_time_keys),
         cmocka_unit_test(test_time_spellings),
+        cmocka_unit_test(test_time_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
