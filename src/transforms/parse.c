@@ -26,12 +26,14 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
+#include <math.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/common.h"
@@ -54,6 +56,7 @@ typedef struct parse_config {
     char *time_key;
     char *time_format;
     char *timezone;
+    sl_strmap types;
 } parse_config;
 
 static const char *const parse_formats[] = {"json", "logfmt", "regex", "auto", NULL};
@@ -79,6 +82,9 @@ static const sl_option parse_options[] = {
      "fractional seconds); unset: RFC 3339 as loggers write it, or epoch s/ms/us/ns"},
     {"timezone", SL_OPT_STR, offsetof(parse_config, timezone), "UTC", 0, NULL, NULL, 0, 0,
      "zone of times written without an offset: UTC, local (the process's TZ) or +05:30"},
+    {"types", SL_OPT_STRMAP, offsetof(parse_config, types), NULL, 0, NULL, NULL, 0, 0,
+     "parsed keys' types, as Fluent Bit's Types ({code: integer, ratio: float, ok: bool, "
+     "id: string}): a regex group is text otherwise; a value that is not one stays as it is"},
     SL_OPT_END,
 };
 
@@ -86,6 +92,14 @@ typedef struct parse_group {
     uint32_t num;
     sl_str name; /* owned by the transform; outlives every batch */
 } parse_group;
+
+enum { PT_INT = 0, PT_FLOAT, PT_BOOL, PT_STR };
+static const char *const parse_type_names[] = {"integer", "float", "bool", "string", NULL};
+
+typedef struct parse_type {
+    sl_str key; /* with the target's prefix */
+    int type;
+} parse_type;
 
 typedef struct parse_tf {
     const parse_config *cfg;
@@ -107,6 +121,8 @@ typedef struct parse_tf {
     bool tf_zone;            /* time_format reads an offset (%z) */
     bool tz_local;
     int32_t tz_offset_s;
+    parse_type *types;
+    size_t ntypes;
     /* Why an event with nothing to parse failed: said in the log and the DLQ record,
      * rather than the format's complaint about text it never saw. */
     char why_missing[160], why_not_string[160];
@@ -637,6 +653,16 @@ static bool parse_json(apply_ctx *c, const char *s, size_t n)
     return true;
 }
 
+/* Whether types makes key a string: logfmt then keeps its text (an id=007 stays "007"). */
+static bool typed_string(const parse_tf *t, sl_str key)
+{
+    for (size_t i = 0; i < t->ntypes; i++)
+        if (t->types[i].type == PT_STR && t->types[i].key.len == key.len &&
+            memcmp(t->types[i].key.ptr, key.ptr, key.len) == 0)
+            return true;
+    return false;
+}
+
 static void apply_logfmt(void *arg, const logfmt_pair *p)
 {
     apply_ctx *c = arg;
@@ -651,7 +677,7 @@ static void apply_logfmt(void *arg, const logfmt_pair *p)
     }
     f->type = SL_VAL_STR;
     f->v.s = (sl_str){p->val, (uint32_t)p->vallen};
-    if (p->quoted || p->vallen == 0 || p->vallen > 20)
+    if (p->quoted || p->vallen == 0 || p->vallen > 20 || typed_string(c->t, f->key))
         return;
     /* unquoted numbers and booleans get their type */
     char tmp[24];
@@ -727,6 +753,9 @@ static void parse_destroy(void *self)
     }
     free(t->tf_head);
     free(t->tf_tail);
+    for (size_t i = 0; i < t->ntypes; i++)
+        free((char *)t->types[i].key.ptr);
+    free(t->types);
     for (size_t i = 0; i < t->ngroups; i++)
         free((char *)t->groups[i].name.ptr);
     free(t->groups);
@@ -786,6 +815,24 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "time_format: empty");
         }
     }
+    if (cfg->types.n) {
+        t->types = sl_xcalloc(cfg->types.n, sizeof *t->types);
+        for (size_t i = 0; i < cfg->types.n; i++) {
+            int ty = -1;
+            for (int k = 0; parse_type_names[k]; k++)
+                if (strcmp(cfg->types.vals[i], parse_type_names[k]) == 0)
+                    ty = k;
+            if (ty < 0) {
+                parse_destroy(t);
+                return sl_seterr(err, errlen, SL_ERR_CONFIG, "types.%s: \"%s\" is not integer, "
+                                 "float, bool or string", cfg->types.keys[i], cfg->types.vals[i]);
+            }
+            const char *pre = cfg->target && cfg->target[0] ? cfg->target : NULL;
+            char *k = sl_xmalloc((pre ? strlen(pre) + 1 : 0) + strlen(cfg->types.keys[i]) + 1);
+            sprintf(k, "%s%s%s", pre ? pre : "", pre ? "." : "", cfg->types.keys[i]);
+            t->types[t->ntypes++] = (parse_type){{k, (uint32_t)strlen(k)}, ty};
+        }
+    }
     if ((t->time_key.len || t->tf_head) && !t->specials) {
         parse_destroy(t);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: the event time is read only when "
@@ -843,6 +890,60 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
     return SL_OK;
 }
 
+/* types: each named field that was parsed takes its type; a value that cannot be one (an
+ * integer "n/a") stays as it is, so nothing is lost. */
+static void apply_types(const parse_tf *t, sl_batch *b, sl_event *e)
+{
+    for (size_t i = 0; i < t->ntypes; i++) {
+        const sl_field *cf = event_get(e, t->types[i].key.ptr, t->types[i].key.len);
+        if (!cf)
+            continue;
+        sl_field *f = (sl_field *)cf; /* the event's own: parse wrote it */
+        char tmp[48];
+        int ty = t->types[i].type;
+        if (ty == PT_STR) {
+            int n;
+            if (f->type == SL_VAL_INT) {
+                n = snprintf(tmp, sizeof tmp, "%lld", (long long)f->v.i);
+            } else if (f->type == SL_VAL_FLOAT) {
+                n = snprintf(tmp, sizeof tmp, "%.15g", f->v.f);
+                if (strtod(tmp, NULL) != f->v.f)
+                    n = snprintf(tmp, sizeof tmp, "%.17g", f->v.f);
+            } else if (f->type == SL_VAL_BOOL) {
+                n = snprintf(tmp, sizeof tmp, "%s", f->v.b ? "true" : "false");
+            } else {
+                continue;
+            }
+            f->v.s = batch_str(b, tmp, (size_t)n);
+            f->type = SL_VAL_STR;
+            continue;
+        }
+        if (f->type == SL_VAL_INT && ty == PT_FLOAT) {
+            f->type = SL_VAL_FLOAT;
+            f->v.f = (double)f->v.i;
+            continue;
+        }
+        if (f->type != SL_VAL_STR || f->v.s.len == 0 || f->v.s.len >= sizeof tmp)
+            continue;
+        memcpy(tmp, f->v.s.ptr, f->v.s.len);
+        tmp[f->v.s.len] = '\0';
+        char *end;
+        errno = 0;
+        if (ty == PT_INT) {
+            long long v = strtoll(tmp, &end, 10);
+            if (errno == 0 && *end == '\0' && tmp[0] != ' ')
+                f->type = SL_VAL_INT, f->v.i = v;
+        } else if (ty == PT_FLOAT) {
+            double v = strtod(tmp, &end);
+            if (errno == 0 && *end == '\0' && tmp[0] != ' ' && isfinite(v))
+                f->type = SL_VAL_FLOAT, f->v.f = v;
+        } else if (strcasecmp(tmp, "true") == 0 || strcasecmp(tmp, "false") == 0) {
+            f->type = SL_VAL_BOOL;
+            f->v.b = tmp[0] == 't' || tmp[0] == 'T';
+        }
+    }
+}
+
 static void parse_failed(parse_tf *t, const sl_event *e, const char *why)
 {
     metrics_error(t->cc->metrics, "parse");
@@ -897,8 +998,11 @@ static int parse_process(void *self, sl_batch *b)
             ok = true;
             break;
         }
-        if (ok)
+        if (ok) {
+            if (t->ntypes)
+                apply_types(t, b, e);
             continue;
+        }
         why = cfg->format == PF_JSON ? "not a JSON object" :
               cfg->format == PF_LOGFMT ? "not logfmt" : "pattern does not match";
     failed:

@@ -1,5 +1,5 @@
 /* fuzz_parse.c - libFuzzer target for the parse transform (logfmt tokenizer, PCRE2-driven
- * regex parser, JSON, auto) followed by the OTLP encoders: any line must parse or be
+ * regex parser, JSON, auto; time_format and types) followed by the OTLP encoders: any line must parse or be
  * refused cleanly, and the OTLP JSON of whatever came out must be valid JSON. */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +21,10 @@ static const char *const modes[] = {
     "{format: auto}",
     "{format: regex, pattern: '^(?<ts>\\S+) (?<level>[A-Z]+) (?:\\[(?<trace_id>[0-9a-f]+)\\] )?(?<message>.*)$'}",
     "{format: json, field: raw, target: p}",
+    "{format: logfmt, time_key: at, time_format: '%d/%b/%Y:%H:%M:%S.%L %z', timezone: local, "
+    "types: {at: string, n: integer, f: float, b: bool, s: string}}",
+    "{format: regex, pattern: '^(?<time>[^|]*)\\|(?<n>[^|]*)\\|(?<message>.*)', "
+    "time_format: '%b %d %H:%M:%S', timezone: '+05:30', types: {n: float}}",
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 

@@ -339,6 +339,62 @@ static void test_time_format(void **state)
     assert_int_not_equal(tf_init_fails("parse", "field: raw\ntime_format: '%s'\n"), 0);
 }
 
+/* types, as Fluent Bit's Types: regex groups (text) and logfmt or JSON values take the
+ * type named; a value that cannot be one stays as it was. */
+static void test_types(void **state)
+{
+    tf *t = tf_new("parse", "format: regex\n"
+                   "pattern: '^(?<code>\\S+) (?<size>\\S+) (?<ratio>\\S+) (?<ok>\\S+) "
+                   "(?<id>\\S+)'\n"
+                   "types: {code: integer, size: integer, ratio: float, ok: bool, id: string}\n");
+    sl_batch *b = batch_new(2);
+    const char *lines[] = {"200 1234 0.25 TRUE 007", "404 - 1 no 8"};
+    for (int i = 0; i < 2; i++) {
+        sl_event *e = batch_add(b);
+        e->message = batch_str(b, lines[i], strlen(lines[i]));
+    }
+    assert_int_equal(t->vt->process(t->self, b), SL_OK);
+    const sl_event *e = &b->events[0];
+    assert_int_equal(get(e, "code")->type, SL_VAL_INT);
+    assert_int_equal(get(e, "code")->v.i, 200);
+    assert_int_equal(get(e, "size")->v.i, 1234);
+    assert_int_equal(get(e, "ratio")->type, SL_VAL_FLOAT);
+    assert_true(get(e, "ratio")->v.f == 0.25);
+    assert_int_equal(get(e, "ok")->type, SL_VAL_BOOL);
+    assert_true(get(e, "ok")->v.b);
+    assert_str(e, "id", "007");
+    e = &b->events[1];
+    assert_int_equal(get(e, "code")->v.i, 404);
+    assert_str(e, "size", "-"); /* not a number: kept */
+    assert_int_equal(get(e, "ratio")->type, SL_VAL_FLOAT);
+    assert_str(e, "ok", "no");
+    batch_release(b);
+    tf_free(t);
+
+    /* logfmt keeps a string key's text; JSON numbers become strings or floats; a target's
+     * prefix is the key's */
+    t = tf_new("parse", "format: logfmt\ntarget: x\ntypes: {id: string, n: float, q: integer}\n");
+    b = batch_new(1);
+    sl_event *ev = batch_add(b);
+    ev->message = batch_str(b, "id=007 n=3 q=\"42\"", 17);
+    t->vt->process(t->self, b);
+    assert_str(&b->events[0], "x.id", "007");
+    assert_int_equal(get(&b->events[0], "x.n")->type, SL_VAL_FLOAT);
+    assert_int_equal(get(&b->events[0], "x.q")->v.i, 42);
+    batch_release(b);
+    tf_free(t);
+    t = tf_new("parse", "format: json\ntypes: {v: string, w: string}\n");
+    b = batch_new(1);
+    ev = batch_add(b);
+    ev->message = batch_str(b, "{\"v\":1.5,\"w\":12}", 16);
+    t->vt->process(t->self, b);
+    assert_str(&b->events[0], "v", "1.5");
+    assert_str(&b->events[0], "w", "12");
+    batch_release(b);
+    tf_free(t);
+    assert_int_not_equal(tf_init_fails("parse", "types: {a: int}\n"), 0);
+}
+
 static void test_on_error(void **state)
 {
     tf *t = tf_new("parse", "format: json\non_error: drop\n");
@@ -641,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_json_message_time_keys),
         cmocka_unit_test(test_time_spellings),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_types),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
