@@ -204,9 +204,11 @@ int logfmt_parse(const char *s, size_t n, bool strict, sl_arena *a, logfmt_fn fn
             if (i < n && s[i] != ' ' && s[i] != '\t')
                 return -1;
         } else {
+            /* an '=' is the value's (a URL's query string), as Vector's parse_logfmt
+             * reads it: the key ended at the first */
             size_t v = i;
             while (i < n && s[i] != ' ' && s[i] != '\t') {
-                if (s[i] == '"' || s[i] == '=')
+                if (s[i] == '"')
                     return -1;
                 i++;
             }
@@ -691,9 +693,12 @@ static void apply_logfmt(void *arg, const logfmt_pair *p)
     char *end;
     errno = 0;
     long long ll = strtoll(tmp, &end, 10);
-    if (errno == 0 && *end == '\0' && (tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9'))) {
-        f->type = SL_VAL_INT;
-        f->v.i = ll;
+    if (*end == '\0' && (tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9'))) {
+        /* digits past 64 bits (a Datadog trace id) stay text: a float would change them */
+        if (errno == 0) {
+            f->type = SL_VAL_INT;
+            f->v.i = ll;
+        }
         return;
     }
     errno = 0;

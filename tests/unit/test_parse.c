@@ -466,6 +466,25 @@ static void test_logfmt_regex(void **state)
     assert_int_equal(get(e, "debug")->type, SL_VAL_BOOL); /* a bare key */
     assert_corr(e);
     batch_release(b);
+    /* An '=' inside a value is the value's (a query string), as Vector's parse_logfmt
+     * reads it; an integer too long for 64 bits keeps its digits (a Datadog trace id),
+     * where a float would change them. Both in auto mode too. */
+    for (int fmt = 0; fmt < 2; fmt++) {
+        tf *t2 = fmt ? tf_new("parse", "format: auto\n") : t;
+        b = batch_new(1);
+        e = corr_event(b, "level=warn path=/a?b=c&d==e dd.trace_id=12345678901234567890 "
+                          "n=-9223372036854775809 f=1e400 g=1.5e3");
+        t2->vt->process(t2->self, b);
+        assert_str(e, "path", "/a?b=c&d==e");
+        assert_str(e, "dd.trace_id", "12345678901234567890");
+        assert_str(e, "n", "-9223372036854775809");
+        assert_str(e, "f", "1e400");
+        assert_int_equal(get(e, "g")->type, SL_VAL_FLOAT);
+        assert_str(e, "level", "warn");
+        batch_release(b);
+        if (fmt)
+            tf_free(t2);
+    }
     tf_free(t);
 
     t = tf_new("parse", "format: regex\non_error: drop\n"
