@@ -123,16 +123,23 @@ static k8s_kv *kv_from(const json_value *m, uint32_t *n)
     return kv;
 }
 
+/* The items of o's arrays named lists[0..3) (a pod's three kinds of container), together. */
+static size_t items_of(const json_value *o, const char *const lists[3])
+{
+    size_t n = 0;
+    for (size_t l = 0; l < 3; l++) {
+        const json_value *a = json_get(o, lists[l]);
+        n += a && a->type == JSON_ARR ? a->n : 0;
+    }
+    return n;
+}
+
 /* name -> image of the containers in spec's lists (containers, initContainers,
  * ephemeralContainers), as owned pairs. */
 static k8s_kv *images_from(const json_value *spec, uint32_t *n)
 {
     static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
-    size_t cap = 0;
-    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
-        const json_value *a = json_get(spec, lists[l]);
-        cap += a && a->type == JSON_ARR ? a->n : 0;
-    }
+    size_t cap = items_of(spec, lists);
     *n = 0;
     if (cap == 0)
         return NULL;
@@ -179,11 +186,7 @@ static k8s_cid *cids_from(const json_value *status, uint32_t *n)
 {
     static const char *const lists[] = {"containerStatuses", "initContainerStatuses",
                                         "ephemeralContainerStatuses"};
-    size_t cap = 0;
-    for (size_t l = 0; l < SL_ARRAY_LEN(lists); l++) {
-        const json_value *a = json_get(status, lists[l]);
-        cap += a && a->type == JSON_ARR ? 2 * a->n : 0;
-    }
+    size_t cap = 2 * items_of(status, lists);
     *n = 0;
     if (cap == 0)
         return NULL;
