@@ -341,7 +341,10 @@ int top_cli(const char *addr, const char *config, const cli_args *a)
             buf_reset(&f);
             rc = frame(st, &f, 0, 0, false, err, sizeof err);
         }
-        put(&f);
+        if (rc == SL_OK) /* a frame; an API that does not answer is an error, on stderr */
+            put(&f);
+        else
+            fprintf(stderr, "sluice top: %s: %s\n", st->api, err);
         buf_free(&f);
         free(st);
         return rc == SL_OK ? 0 : 1;
