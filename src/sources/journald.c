@@ -17,8 +17,12 @@
  *     read_from: tail checkpoints the last entry at once, so a restart resumes from there;
  *     with none (no file yet, or none the filters match) it reads from the head, where
  *     everything is new.
- *  3. Filters are sd-journal matches: values of one field are OR'ed, fields AND'ed; `units`
- *     adds _SYSTEMD_UNIT matches, current_boot_only a _BOOT_ID match.
+ *  3. Filters are sd-journal matches: values of one field are OR'ed, fields AND'ed;
+ *     current_boot_only adds a _BOOT_ID match. `units` take a unit's entries as
+ *     `journalctl -u` gathers them (add_unit): its own (_SYSTEMD_UNIT), its core dumps,
+ *     systemd's lines about it (_PID=1 with UNIT: "Main process exited, status=1/FAILURE")
+ *     and root daemons' naming it (OBJECT_SYSTEMD_UNIT); units are OR'ed, and the rest is
+ *     AND'ed with them.
  *  4. Waiting: poll on sd_journal_get_fd and the stop fd, then sd_journal_process (it also
  *     picks up new files in the directory). Batches are bounded; source_emit blocks while a
  *     downstream buffer is full, and nothing more is read meanwhile (backpressure).
@@ -67,7 +71,8 @@ static const sl_option jd_options[] = {
     O("directory", SL_OPT_STR, directory, NULL, 0, 0,
       "read the journal files of this directory instead of the system journal"),
     O("units", SL_OPT_STRLIST, units, NULL, 0, 0,
-      "only entries of these systemd units (_SYSTEMD_UNIT; .service added without a suffix)"),
+      "only entries of these systemd units, as journalctl -u gathers them (the unit's own, its "
+      "core dumps, systemd's lines about it; .service added without a suffix)"),
     {"matches", SL_OPT_STRMAP, offsetof(jd_config, matches), NULL, SL_OPT_MULTI, NULL, NULL, 0,
      0, "field: value or [values]; values of a field OR'ed, fields AND'ed"},
     {"read_from", SL_OPT_ENUM, offsetof(jd_config, read_from), "head", 0, from_choices, NULL, 0,
@@ -245,18 +250,44 @@ static void check_files(jd_source *s)
 
 /* ---- Opening and positioning (notes 2, 3) --------------------------------------------- */
 
+/* Note 3: the terms of one unit U, OR'ed: each is a match on U and the fields beside it. */
+static int add_unit(sd_journal *j, const char *unit)
+{
+    static const char *const terms[][3] = {
+        {"_SYSTEMD_UNIT=", NULL, NULL},                                          /* its own */
+        {"COREDUMP_UNIT=", "MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1", "_UID=0"}, /* dumps */
+        {"UNIT=", "_PID=1", NULL},                                               /* systemd's */
+        {"OBJECT_SYSTEMD_UNIT=", "_UID=0", NULL},                                /* root's */
+    };
+    char m[512];
+    int r = 0;
+    for (size_t t = 0; t < SL_ARRAY_LEN(terms) && r >= 0; t++) {
+        if (t && (r = sd_journal_add_disjunction(j)) < 0)
+            break;
+        snprintf(m, sizeof m, "%s%s", terms[t][0], unit);
+        r = sd_journal_add_match(j, m, 0);
+        for (size_t k = 1; k < 3 && terms[t][k] && r >= 0; k++)
+            r = sd_journal_add_match(j, terms[t][k], 0);
+    }
+    return r;
+}
+
 static int add_matches(jd_source *s, char *err, size_t errlen)
 {
     const jd_config *c = s->cfg;
     char m[512];
     int r;
     for (size_t i = 0; i < c->units.n; i++) {
-        if (journald_unit_match(c->units.v[i], m, sizeof m) < 0)
+        if (journald_unit_match(c->units.v[i], m, sizeof m) < 0 || strlen(m) > 300)
             return sl_seterr(err, errlen, SL_ERR_CONFIG, "units: bad unit name '%s'",
                              c->units.v[i]);
-        if ((r = sd_journal_add_match(s->j, m, 0)) < 0)
-            return sl_seterr(err, errlen, SL_ERR_CONFIG, "units: %s: %s", m, strerror(-r));
+        const char *unit = m + strlen("_SYSTEMD_UNIT=");
+        if ((i && (r = sd_journal_add_disjunction(s->j)) < 0) || (r = add_unit(s->j, unit)) < 0)
+            return sl_seterr(err, errlen, SL_ERR_CONFIG, "units: %s: %s", unit, strerror(-r));
     }
+    if (c->units.n && (c->matches.n || c->current_boot_only) &&
+        (r = sd_journal_add_conjunction(s->j)) < 0)
+        return sl_seterr(err, errlen, SL_ERR_CONFIG, "units: %s", strerror(-r));
     for (size_t i = 0; i < c->matches.n; i++) {
         int n = snprintf(m, sizeof m, "%s=%s", c->matches.keys[i], c->matches.vals[i]);
         if (n < 0 || (size_t)n >= sizeof m)

@@ -17,6 +17,8 @@ static struct {
     __typeof__(sd_journal_open_files) *open_files;
     __typeof__(sd_journal_close) *close;
     __typeof__(sd_journal_add_match) *add_match;
+    __typeof__(sd_journal_add_disjunction) *add_disjunction;
+    __typeof__(sd_journal_add_conjunction) *add_conjunction;
     __typeof__(sd_journal_set_data_threshold) *set_data_threshold;
     __typeof__(sd_journal_next) *next;
     __typeof__(sd_journal_previous) *previous;
@@ -44,6 +46,8 @@ static const lazy_sym syms[] = {
     {"sd_journal_open_files", &fn.open_files},
     {"sd_journal_close", &fn.close},
     {"sd_journal_add_match", &fn.add_match},
+    {"sd_journal_add_disjunction", &fn.add_disjunction},
+    {"sd_journal_add_conjunction", &fn.add_conjunction},
     {"sd_journal_set_data_threshold", &fn.set_data_threshold},
     {"sd_journal_next", &fn.next},
     {"sd_journal_previous", &fn.previous},
@@ -83,6 +87,8 @@ int sd_journal_add_match(sd_journal *j, const void *data, size_t size)
 {
     return READY ? fn.add_match(j, data, size) : -ELIBACC;
 }
+int sd_journal_add_disjunction(sd_journal *j) { return READY ? fn.add_disjunction(j) : -ELIBACC; }
+int sd_journal_add_conjunction(sd_journal *j) { return READY ? fn.add_conjunction(j) : -ELIBACC; }
 int sd_journal_set_data_threshold(sd_journal *j, size_t sz)
 {
     return READY ? fn.set_data_threshold(j, sz) : -ELIBACC;

@@ -130,6 +130,14 @@ es.append(entry(b"bin\x00ary\nline two\t\x01 caf\xc3\xa9", _SYSTEMD_UNIT="a.serv
 es.append(entry(b"bad byte \xff here", _SYSTEMD_UNIT="b.service", PRIORITY=3))
 es.append(entry("with source time", _SYSTEMD_UNIT="b.service", _SOURCE_REALTIME_TIMESTAMP=1600000000123456))
 es.append(entry("no priority", CUSTOM_FIELD="x=y=z", BINFIELD=b"a\nb"))
+# What `journalctl -u a.service` shows beside the unit's own lines: systemd's (PID 1) about
+# it, its core dump, a root daemon's naming it; not another process's UNIT= field.
+es.append(entry("a.service: Main process exited, code=exited, status=1/FAILURE", _PID=1, _UID=0,
+                UNIT="a.service", SYSLOG_IDENTIFIER="systemd", PRIORITY=5))
+es.append(entry("Process 4242 (a) dumped core.", _PID=77, _UID=0, COREDUMP_UNIT="a.service",
+                MESSAGE_ID="fc2e22bc6ee647b6b90729ab34a250b1", PRIORITY=2))
+es.append(entry("timer c.timer changed", _PID=88, _UID=0, OBJECT_SYSTEMD_UNIT="c.timer"))
+es.append(entry("not about it", _PID=99, _UID=1000, UNIT="a.service"))
 write_journal(os.path.join(d1, "one.journal"), es[:20])
 write_journal(os.path.join(d1, "two.journal"), es[20:])
 ref = journalctl(d1)
@@ -140,16 +148,23 @@ api = free_port()
 s = config("f", {
     "all": "directory: \"%s\"" % d1,
     "units": "directory: \"%s\", units: [a, \"c.timer\"]" % d1,
+    "both": "directory: \"%s\", units: [a], matches: { PRIORITY: [\"5\"] }" % d1,
     "matches": "directory: \"%s\", matches: { _SYSTEMD_UNIT: b.service, PRIORITY: [\"3\", \"4\"] }" % d1,
     "untrusted": "directory: \"%s\", keep_trusted_fields: false" % d1,
 }, api).start()
-ref_units = journalctl(d1, "_SYSTEMD_UNIT=a.service", "_SYSTEMD_UNIT=c.timer")
+ref_units = journalctl(d1, "-u", "a.service", "-u", "c.timer")
+assert sum("FAILURE" in str(e["MESSAGE"]) or "dumped core" in str(e["MESSAGE"]) or
+           "changed" in str(e["MESSAGE"]) for e in ref_units) == 3, ref_units[-4:]
 ref_matches = journalctl(d1, "_SYSTEMD_UNIT=b.service", "PRIORITY=3", "PRIORITY=4")
+ref_both = journalctl(d1, "-u", "a.service", "PRIORITY=5")  # the unit's, AND the match
+assert any("FAILURE" in str(e["MESSAGE"]) for e in ref_both) and len(ref_both) >= 2, ref_both
 assert 0 < len(ref_matches) < len(ref_units) < len(ref), (len(ref_matches), len(ref_units))
-for sid, want in (("all", ref), ("units", ref_units), ("matches", ref_matches), ("untrusted", ref)):
+for sid, want in (("all", ref), ("units", ref_units), ("both", ref_both), ("matches", ref_matches),
+                  ("untrusted", ref)):
     wait_until(lambda: len(events(out("f", sid))) >= len(want), 60, "%s: %d events" % (sid, len(want)))
     wait_until(lambda: s.component(sid).get("cursor") == want[-1]["__CURSOR"], 60, sid + " cursor committed")
-for sid, want in (("all", ref), ("units", ref_units), ("matches", ref_matches), ("untrusted", ref)):
+for sid, want in (("all", ref), ("units", ref_units), ("both", ref_both), ("matches", ref_matches),
+                  ("untrusted", ref)):
     got = events(out("f", sid))
     assert len(got) == len(want), (sid, len(got), len(want))
     for ev, je in zip(got, want):
