@@ -404,7 +404,7 @@ static void test_many_paths_interleaved(void **state)
     send_all(f, 0, &res);
     assert_int_equal(res.status, SL_SEND_OK);
     for (int h = 0; h < 20; h++) {
-        char rel[32], want[32];
+        char rel[32], want[64];
         snprintf(rel, sizeof rel, "h/host%02d.log", h);
         snprintf(want, sizeof want, "m%02d\nm%02d\nm%02d\n", h, h + 20, h + 40);
         char *d = slurp(f, rel);
