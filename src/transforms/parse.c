@@ -839,10 +839,10 @@ static int parse_init(void **self, const void *config, const sl_component_ctx *c
         }
     }
     if ((t->time_key.len || t->tf_head) && !t->specials) {
+        const char *opt = t->time_key.len ? "time_key" : "time_format";
         parse_destroy(t);
         return sl_seterr(err, errlen, SL_ERR_CONFIG, "%s: the event time is read only when "
-                         "the message is parsed without a target", t->time_key.len
-                         ? "time_key" : "time_format");
+                         "the message is parsed without a target", opt);
     }
     if (cfg->format == PF_REGEX) {
         int ec;
