@@ -48,6 +48,9 @@ static const struct {
     /* Serilog's {Level:u3}, .NET's console logger, zap's development panic */
     W("vrb", SEV_TRACE),       W("trce", SEV_TRACE),       W("dbug", SEV_DEBUG),
     W("fail", SEV_ERROR),      W("ftl", SEV_FATAL),        W("dpanic", SEV_FATAL),
+    /* PostgreSQL's error_severity (csvlog, jsonlog): LOG is its informational level */
+    W("log", SEV_INFO),        W("debug1", SEV_DEBUG),     W("debug2", SEV_DEBUG),
+    W("debug3", SEV_DEBUG),    W("debug4", SEV_DEBUG),     W("debug5", SEV_DEBUG),
 };
 #undef W
 

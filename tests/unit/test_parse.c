@@ -596,6 +596,8 @@ static void test_severity(void **state)
         {"VRB", "trace", 1},   {"trce", "trace", 1}, {"dbug", "debug", 5},
         {"fail", "error", 17}, {"FTL", "fatal", 21}, {"crit", "fatal", 21},
         {"dpanic", "fatal", 21},
+        /* PostgreSQL's levels */
+        {"LOG", "info", 9},    {"DEBUG1", "debug", 5}, {"DEBUG5", "debug", 5},
     };
     tf *t = tf_new("severity", "field: lvl\nnumber_field: sevnum\n");
     sl_batch *b = batch_new(SL_ARRAY_LEN(cases));
