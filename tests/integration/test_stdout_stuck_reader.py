@@ -4,10 +4,13 @@ end at shutdown_timeout, as for any send waiting on its peer: the write is given
 deadline, what was not written stays unacknowledged, and the process exits 0 instead of
 hanging until the reader goes away. The next start, with a reader that reads, writes every
 line the first run did not get into the pipe, to the end of the file."""
+import fcntl
 import json
 import os
 import signal
+import struct
 import subprocess
+import termios
 import threading
 
 from harness import SLUICE, WORK, api_get, free_port, log, track, wait_until
@@ -31,18 +34,34 @@ sinks:
 """ % (WORK, api, logs))
 
 
-def blocked_pushes():
+def sink_status():
     try:
         st = json.loads(api_get(api, "/api/v1/status")[1])
     except (OSError, ValueError):
-        return 0
-    return [c for c in st["components"] if c["id"] == "out"][0]["buffer"]["blocked_pushes"]
+        return None
+    return [c for c in st["components"] if c["id"] == "out"][0]
+
+
+last_unread = [-1]
+
+
+def stuck(fd, cap):
+    """The pipe holds most of its size and took nothing since the last look (the sink leaves
+    its last pages to the reader), a request is out, and the sink's buffer is full: the
+    write waits on the reader. A full buffer alone is not it: a sink just started fills it
+    before its first request."""
+    unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    still, last_unread[0] = unread == last_unread[0], unread
+    st = sink_status()
+    return (still and unread >= cap // 2 and st is not None and st["inflight"] >= 1 and
+            st["buffer"]["blocked_pushes"] > 0)
 
 
 # The reader never reads: the pipe fills, the sink's write waits, its buffer fills.
 p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
                            stderr=open(os.path.join(WORK, "run1.log"), "wb")))
-wait_until(lambda: blocked_pushes() > 0, 120, "the sink stuck on a full pipe")
+cap = fcntl.fcntl(p.stdout.fileno(), 1032)  # F_GETPIPE_SZ
+wait_until(lambda: stuck(p.stdout.fileno(), cap), 120, "the sink stuck on a full pipe")
 p.send_signal(signal.SIGTERM)
 try:
     rc = p.wait(timeout=90)  # a bound for a hang, not a time asserted
