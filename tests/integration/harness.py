@@ -275,6 +275,26 @@ def digest(lines):
     return h.hexdigest()
 
 
+def read_run_to_last(cfg, stderr_path, last):
+    """Starts `sluice run -c cfg` with its standard output read line by line (text lines
+    "line N"), until line `last` came; stops it (exit 0 asserted) and returns the numbers in
+    the order written."""
+    import threading
+    p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
+                               stderr=open(stderr_path, "wb")))
+    seen = []
+
+    def read_all():
+        for line in p.stdout:
+            seen.append(int(line.split()[1]))
+
+    threading.Thread(target=read_all, daemon=True).start()
+    wait_until(lambda: seen and seen[-1] == last, 120, "the run to write line %d" % last)
+    p.terminate()
+    assert p.wait(timeout=120) == 0
+    return list(seen)
+
+
 def snappy_block(data):
     """data as one raw snappy block, compressed by libsnappy itself (what Vector's http sink
     sends with `compression: snappy`)."""

@@ -6,9 +6,8 @@ gone with the pipe, as for any writer: the input is larger than a pipe holds, so
 run cannot have written everything.)"""
 import os
 import subprocess
-import threading
 
-from harness import SLUICE, WORK, log, track, wait_until
+from harness import SLUICE, WORK, log, read_run_to_last, track
 
 N = 50000  # about 540 KB: more than a pipe holds
 logs = os.path.join(WORK, "logs")
@@ -39,20 +38,7 @@ assert "standard output was closed by its reader: stopping" in text, text[-2000:
 assert first == ["line 0\n", "line 1\n", "line 2\n"], first
 
 # The next start writes what the first could not, to the last line.
-p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
-                           stderr=open(os.path.join(WORK, "run2.log"), "wb")))
-seen = []
-
-
-def read_all():
-    for line in p.stdout:
-        seen.append(int(line.split()[1]))
-
-
-threading.Thread(target=read_all, daemon=True).start()
-wait_until(lambda: seen and seen[-1] == N - 1, 120, "the second run to write the last line")
-p.terminate()
-assert p.wait(timeout=120) == 0
+seen = read_run_to_last(cfg, os.path.join(WORK, "run2.log"), N - 1)
 # what it wrote is a run of the file's lines up to the end, in order
 assert seen == list(range(seen[0], N)) and seen[0] > 2, (seen[:3], len(seen))
 log("ok: the second run wrote lines %d..%d" % (seen[0], N - 1))

@@ -11,9 +11,8 @@ import signal
 import struct
 import subprocess
 import termios
-import threading
 
-from harness import SLUICE, WORK, api_get, free_port, log, track, wait_until
+from harness import SLUICE, WORK, api_get, free_port, log, read_run_to_last, track, wait_until
 
 N = 200000
 logs = os.path.join(WORK, "logs")
@@ -80,19 +79,6 @@ log("first run: exit", rc, "with", len(got1), "lines in the pipe")
 assert got1 == list(range(len(got1))), got1[:5]
 
 # The next start, read: the lines the pipe did not get, to the end.
-p = track(subprocess.Popen([SLUICE, "run", "-c", cfg], stdout=subprocess.PIPE,
-                           stderr=open(os.path.join(WORK, "run2.log"), "wb")))
-seen = []
-
-
-def read_all():
-    for line in p.stdout:
-        seen.append(int(line.split()[1]))
-
-
-threading.Thread(target=read_all, daemon=True).start()
-wait_until(lambda: seen and seen[-1] == N - 1, 120, "the second run to write the last line")
-p.terminate()
-assert p.wait(timeout=120) == 0
+seen = read_run_to_last(cfg, os.path.join(WORK, "run2.log"), N - 1)
 assert seen[0] <= len(got1) and seen == list(range(seen[0], N)), (seen[:3], len(got1))
 log("ok: stopped while the reader was stuck; the second run wrote lines %d..%d" % (seen[0], N - 1))
