@@ -882,6 +882,8 @@ enum { POD_SKIP, POD_READ, POD_TRACKED };
 static bool pod_waits(k8s_source *s, const char *ns, size_t nsl, const char *pod, size_t podl,
                       bool known, const char *path)
 {
+    if (known && s->nwaits == 0)
+        return false; /* the walk's common case: nothing to look up */
     char key[512];
     int kl = snprintf(key, sizeof key, "%.*s/%.*s", (int)nsl, ns, (int)podl, pod);
     kwait *w = NULL;
